@@ -1,0 +1,114 @@
+"""The ikelab exception hierarchy.
+
+Every error says *what* was wrong and *which* value or field caused it, so a
+student reading a failure knows where to look.  Protocol code maps these
+errors to the Notify that RFC 7296 section 3.10.1 prescribes (see
+``notify_type`` on each class).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class IkelabError(Exception):
+    """Base class of every error that ikelab raises on purpose."""
+
+    #: Name of the RFC 7296 error Notify that answers this error, if any.
+    notify_type: str | None = None
+
+
+class ConfigError(IkelabError, ValueError):
+    """A configuration or argument value is wrong (bad key length, unknown name...)."""
+
+    def __init__(self, message: str, *, field: str | None = None, value: Any = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+
+
+class UnknownAlgorithmError(ConfigError):
+    """An algorithm name or transform ID that ikelab does not implement."""
+
+
+class WeakAlgorithmError(ConfigError):
+    """A weak group or algorithm was requested without ``allow_weak=True``."""
+
+
+class WeakAlgorithmWarning(UserWarning):
+    """Issued when a weak group or algorithm is used because it was explicitly allowed."""
+
+
+class ParseError(IkelabError):
+    """Bytes on the wire that do not decode.
+
+    ``field`` names the field being decoded and ``offset`` the byte offset
+    (from the start of the datagram) where the problem was found.
+    """
+
+    notify_type = "INVALID_SYNTAX"
+
+    def __init__(self, message: str, *, field: str = "?", offset: int = 0) -> None:
+        super().__init__(f"{message} (field {field}, offset {offset})")
+        self.reason = message
+        self.field = field
+        self.offset = offset
+
+
+class UnsupportedCriticalPayloadError(ParseError):
+    """A payload we do not understand had its critical bit set (RFC 7296 2.5)."""
+
+    notify_type = "UNSUPPORTED_CRITICAL_PAYLOAD"
+
+    def __init__(self, payload_type: int, *, offset: int = 0) -> None:
+        super().__init__(f"unsupported critical payload type {payload_type}", field="next_payload", offset=offset)
+        self.payload_type = payload_type
+
+
+class InvalidPublicValueError(IkelabError):
+    """A Diffie-Hellman public value failed the checks of RFC 6989 (or is malformed)."""
+
+    notify_type = "INVALID_SYNTAX"
+
+    def __init__(self, message: str, *, group: str | int | None = None) -> None:
+        super().__init__(message if group is None else f"{message} (group {group})")
+        self.group = group
+
+
+class NegotiationError(IkelabError):
+    """No acceptable proposal, group or traffic selector (RFC 7296 2.7, 2.9)."""
+
+    notify_type = "NO_PROPOSAL_CHOSEN"
+
+    def __init__(self, message: str, *, notify_type: str | None = None) -> None:
+        super().__init__(message)
+        if notify_type is not None:
+            self.notify_type = notify_type
+
+
+class AuthenticationError(IkelabError):
+    """The peer's AUTH payload, certificate or identity did not verify (RFC 7296 2.15)."""
+
+    notify_type = "AUTHENTICATION_FAILED"
+
+
+class IntegrityError(IkelabError):
+    """An ICV or AEAD tag did not verify, or decrypted padding was malformed."""
+
+    notify_type = None  # RFC 7296 2.21.2: silently discarded
+
+
+class ReplayError(IkelabError):
+    """A sequence number was already seen or is left of the anti-replay window (RFC 4303 3.4.3)."""
+
+
+class ProtocolError(IkelabError):
+    """A message is well formed but not legal in the current state."""
+
+    def __init__(self, message: str, *, notify_type: str | None = "INVALID_SYNTAX") -> None:
+        super().__init__(message)
+        self.notify_type = notify_type
+
+
+class CaptureError(IkelabError):
+    """A capture file (pcap, pcapng, key table) is malformed or of an unsupported kind."""

@@ -1,0 +1,125 @@
+"""Injectable randomness.
+
+RFC 7296 needs fresh random values for nonces (2.10), SPIs (2.6), IVs (3.14)
+and Diffie-Hellman private keys (2.12).  Every ikelab object that needs them
+takes a *random source*, so that
+
+* by default values come from the operating system (:class:`SystemRandom`);
+* a lesson or a test passes :class:`DeterministicRandom` with a seed, and the
+  same seed gives byte-identical nonces, SPIs, IVs, keys and captures.
+
+``DeterministicRandom`` is a SHAKE-256 stream keyed by the seed: stable across
+machines and Python versions, but **not** for production use, since anyone who
+knows the seed knows every key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Protocol, runtime_checkable
+
+from .errors import ConfigError
+
+
+@runtime_checkable
+class RandomSource(Protocol):
+    """What ikelab needs from a source of randomness."""
+
+    def random_bytes(self, n: int) -> bytes:
+        """Return ``n`` random bytes."""
+        ...
+
+    def randbelow(self, n: int) -> int:
+        """Return a uniform integer in ``[0, n)``."""
+        ...
+
+
+class _Base:
+    def random_bytes(self, n: int) -> bytes:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def randbelow(self, n: int) -> int:
+        """Uniform integer in ``[0, n)`` by rejection sampling (no modulo bias)."""
+        if n <= 0:
+            raise ConfigError(f"randbelow needs a positive bound, got {n}", field="n", value=n)
+        nbits = n.bit_length()
+        nbytes = (nbits + 7) // 8
+        excess = nbytes * 8 - nbits
+        while True:
+            value = int.from_bytes(self.random_bytes(nbytes), "big") >> excess
+            if value < n:
+                return value
+
+    def randrange(self, low: int, high: int) -> int:
+        """Uniform integer in ``[low, high)``."""
+        if high <= low:
+            raise ConfigError(f"empty range [{low}, {high})", field="range", value=(low, high))
+        return low + self.randbelow(high - low)
+
+    def spi(self, size: int = 8) -> bytes:
+        """A non-zero SPI of ``size`` bytes (8 for IKE, 4 for ESP and AH; RFC 7296 3.1, 3.3.1).
+
+        ESP and AH SPIs 1 to 255 are reserved by IANA (RFC 4303 2.1), so 4-byte
+        SPIs are drawn from 256 upwards.
+        """
+        low = 256 if size == 4 else 1
+        return self.randrange(low, 1 << (8 * size)).to_bytes(size, "big")
+
+
+class SystemRandom(_Base):
+    """Randomness from the operating system (``os.urandom``): the default."""
+
+    def random_bytes(self, n: int) -> bytes:
+        if n < 0:
+            raise ConfigError(f"cannot make {n} random bytes", field="n", value=n)
+        return os.urandom(n)
+
+    def __repr__(self) -> str:
+        return "SystemRandom()"
+
+
+class DeterministicRandom(_Base):
+    """A reproducible random stream for lessons and tests.
+
+    ``DeterministicRandom(7)`` always yields the same bytes.  ``fork(label)``
+    derives an independent stream, so that (for example) the initiator and the
+    responder draw from their own streams and adding a value on one side does
+    not shift every value on the other.
+    """
+
+    def __init__(self, seed: int | str | bytes = 0) -> None:
+        if isinstance(seed, int):
+            seed_bytes = str(seed).encode()
+        elif isinstance(seed, str):
+            seed_bytes = seed.encode()
+        elif isinstance(seed, (bytes, bytearray)):
+            seed_bytes = bytes(seed)
+        else:
+            raise ConfigError(f"seed must be int, str or bytes, not {type(seed).__name__}", field="seed", value=seed)
+        self.seed = seed
+        self._key = hashlib.sha256(b"ikelab.DeterministicRandom\x00" + seed_bytes).digest()
+        self._counter = 0
+
+    def random_bytes(self, n: int) -> bytes:
+        if n < 0:
+            raise ConfigError(f"cannot make {n} random bytes", field="n", value=n)
+        block = hashlib.shake_256(self._key + self._counter.to_bytes(8, "big")).digest(n)
+        self._counter += 1
+        return block
+
+    def fork(self, label: str) -> "DeterministicRandom":
+        """An independent stream named ``label``, derived from this one's seed."""
+        child = DeterministicRandom.__new__(DeterministicRandom)
+        child.seed = (self.seed, label)
+        child._key = hashlib.sha256(self._key + b"\x00fork\x00" + label.encode()).digest()
+        child._counter = 0
+        return child
+
+    def __repr__(self) -> str:
+        return f"DeterministicRandom({self.seed!r})"
+
+
+def default_random() -> SystemRandom:
+    """The default random source: the operating system's."""
+    return SystemRandom()

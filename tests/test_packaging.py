@@ -1,0 +1,81 @@
+"""The install paths and CI stay honest: conda and pip install the same
+extras, CI runs the README's test command, and ``import ikelab`` stays light."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("matplotlib", "ipywidgets", "sympy", "IPython")
+#: Modules that exist to draw, interact or do symbolic math: allowed to import heavy libraries.
+HEAVY_MODULES = {"flow", "widgets", "figures", "notebook"}
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_environment_yml_installs_exactly_the_pyproject_extras() -> None:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["name"] == "ikelab"
+    deps = env["dependencies"]
+    assert "pip" in deps
+    pip_sections = [d["pip"] for d in deps if isinstance(d, dict) and "pip" in d]
+    assert len(pip_sections) == 1, "environment.yml must have exactly one pip: section"
+    (line,) = pip_sections[0]
+    match = re.fullmatch(r"-e \.\[([a-z0-9_,-]+)\]", line)
+    assert match, f"environment.yml must install this package through pip with extras, got {line!r}"
+    extras = set(match.group(1).split(","))
+    assert extras == set(_pyproject()["project"]["optional-dependencies"])
+    # conda itself brings only python and pip: everything else comes from pyproject.toml
+    conda_pkgs = {re.split(r"[<>=]", d)[0] for d in deps if isinstance(d, str)}
+    assert conda_pkgs == {"python", "pip"}
+
+
+def test_python_floor_matches() -> None:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python>=3.10" in env["dependencies"]
+    assert _pyproject()["project"]["requires-python"] == ">=3.10"
+
+
+def _readme_command(label: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    idx = text.index(label)
+    block = re.search(r"```sh\n(.+?)\n```", text[idx:], re.S)
+    assert block, f"no command block after {label!r} in README.md"
+    return block.group(1).strip()
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    command = _readme_command("Set up and run the tests")
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert command in ci, ".ci/run must run exactly the README's test command"
+
+
+def test_console_script_is_declared() -> None:
+    assert _pyproject()["project"]["scripts"]["ikelab"] == "ikelab.cli:main"
+
+
+def test_import_ikelab_stays_light() -> None:
+    """Every core module imports without matplotlib, ipywidgets or sympy (DESIGN principle 6)."""
+    core = sorted(
+        p.stem for p in (ROOT / "ikelab").glob("*.py") if p.stem not in HEAVY_MODULES and p.stem != "__main__"
+    )
+    code = (
+        "import importlib, sys\n"
+        f"for name in {core!r}:\n"
+        "    importlib.import_module('ikelab' if name == '__init__' else 'ikelab.' + name)\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", f"heavy modules imported by core: {out.stdout.strip()}"
