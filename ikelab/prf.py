@@ -1,0 +1,255 @@
+"""The IKEv2 pseudorandom functions and prf+ (RFC 7296 section 2.13).
+
+A PRF takes a key and data and returns a fixed-size output.  IKEv2 needs more
+keying material than one PRF output, so RFC 7296 2.13 iterates it::
+
+    prf+ (K,S) = T1 | T2 | T3 | T4 | ...
+
+    where:
+    T1 = prf (K, S | 0x01)
+    T2 = prf (K, T1 | S | 0x02)
+    T3 = prf (K, T2 | S | 0x03)
+    T4 = prf (K, T3 | S | 0x04)
+    ...
+
+"The prf+ function is not defined beyond 255 times the size of the prf
+function output" (the counter is one octet), so asking for more raises
+:class:`~ikelab.errors.ConfigError`.
+
+Implemented PRFs (Transform Type 2):
+
+============================  =========  ==========  ==================
+name                          output     key_len     reference
+============================  =========  ==========  ==================
+PRF_HMAC_SHA1                 20         20          RFC 2104, 2202
+PRF_HMAC_SHA2_256             32         32          RFC 4868
+PRF_HMAC_SHA2_384             48         48          RFC 4868
+PRF_HMAC_SHA2_512             64         64          RFC 4868
+PRF_AES128_XCBC               16         16          RFC 4434, 3566
+PRF_AES128_CMAC               16         16          RFC 4615, 4493
+PRF_HMAC_MD5 (weak)           16         16          RFC 2104; RFC 8247: MUST NOT
+============================  =========  ==========  ==================
+
+``key_len`` is the *preferred* key size: the length of SK_d, SK_pi and SK_pr
+(RFC 7296 2.14) -- the output length for HMAC (RFC 4868 2.1.2), 128 bits for
+the AES-based PRFs.  HMAC accepts keys of any length, including the empty key.
+
+The AES-based PRFs bring any key to 128 bits first:
+
+* AES-XCBC-PRF-128 (RFC 4434 2): a shorter key is padded with zero bytes, a
+  longer one becomes ``AES-XCBC-MAC(0^128, key)``;
+* AES-CMAC-PRF-128 (RFC 4615 3): any key that is not 128 bits (shorter *or*
+  longer) becomes ``AES-CMAC(0^128, key)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cryptography.hazmat.primitives import cmac, hashes, hmac
+from cryptography.hazmat.primitives.ciphers import algorithms
+
+from .constants import PrfId, lookup
+from .errors import ConfigError, UnknownAlgorithmError, WeakAlgorithmError, WeakAlgorithmWarning
+from .xcbc import aes_xcbc_mac, aes_xcbc_prf_128
+
+__all__ = [
+    "PRF_PLUS_MAX_BLOCKS",
+    "Prf",
+    "aes_xcbc_mac",
+    "get_prf",
+    "prf",
+    "prf_plus",
+    "prf_plus_blocks",
+    "supported_prfs",
+]
+
+#: prf+ uses a one-octet counter, so at most 255 blocks (RFC 7296 2.13).
+PRF_PLUS_MAX_BLOCKS = 255
+
+KeyedPrf = Callable[[bytes], bytes]
+
+
+def _bytes(value: object, field_name: str) -> bytes:
+    """``value`` as bytes, or a ConfigError naming ``field_name``."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise ConfigError(
+        f"{field_name} must be bytes, not {type(value).__name__}", field=field_name, value=value
+    )
+
+
+def _length(value: object, field_name: str = "length") -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(
+            f"{field_name} must be an int, not {type(value).__name__}", field=field_name, value=value
+        )
+    if value < 0:
+        raise ConfigError(f"{field_name} must be >= 0, got {value}", field=field_name, value=value)
+    return value
+
+
+# --- keyed primitives: key -> (data -> output) --------------------------------------------
+
+
+def _hmac_keyed(hash_cls: type[hashes.HashAlgorithm]) -> Callable[[bytes], KeyedPrf]:
+    def keyed(key: bytes) -> KeyedPrf:
+        base = hmac.HMAC(key, hash_cls())
+
+        def run(data: bytes) -> bytes:
+            h = base.copy()
+            h.update(data)
+            return h.finalize()
+
+        return run
+
+    return keyed
+
+
+def _xcbc_keyed(key: bytes) -> KeyedPrf:
+    return lambda data: aes_xcbc_prf_128(key, data)
+
+
+def _aes_cmac(key: bytes, data: bytes) -> bytes:
+    c = cmac.CMAC(algorithms.AES(key))
+    c.update(data)
+    return c.finalize()
+
+
+def _cmac_keyed(key: bytes) -> KeyedPrf:
+    # RFC 4615 3, step 1: K = Key if it is 128 bits, else AES-CMAC(0^128, Key).
+    k = key if len(key) == 16 else _aes_cmac(bytes(16), key)
+    return lambda data: _aes_cmac(k, data)
+
+
+@dataclass(frozen=True)
+class Prf:
+    """One IKEv2 PRF transform: ``prf(key, data)`` and ``prf_plus(key, seed, length)``.
+
+    Get one with :func:`get_prf`.  ``fixed_key`` is True for the AES-based PRFs,
+    whose key is always brought to 128 bits (RFC 7296 2.14 treats them
+    specially when computing SKEYSEED).
+    """
+
+    transform_id: PrfId
+    name: str
+    output_len: int
+    key_len: int
+    fixed_key: bool
+    weak_reason: str | None = None
+    _keyed: Callable[[bytes], KeyedPrf] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    @property
+    def is_weak(self) -> bool:
+        return self.weak_reason is not None
+
+    @property
+    def max_prf_plus_len(self) -> int:
+        """The most bytes prf+ can give with this PRF: 255 * output_len."""
+        return PRF_PLUS_MAX_BLOCKS * self.output_len
+
+    def prf(self, key: bytes, data: bytes) -> bytes:
+        """``prf(K, S)``: one output of :attr:`output_len` bytes."""
+        return self._keyed(_bytes(key, "key"))(_bytes(data, "data"))
+
+    __call__ = prf
+
+    def prf_plus_blocks(self, key: bytes, seed: bytes, length: int) -> list[bytes]:
+        """The blocks T1, T2, ... of prf+(key, seed), as many as ``length`` bytes need."""
+        key = _bytes(key, "key")
+        seed = _bytes(seed, "seed")
+        length = _length(length)
+        if length > self.max_prf_plus_len:
+            raise ConfigError(
+                f"prf+ with {self.name} can give at most {self.max_prf_plus_len} bytes "
+                f"({PRF_PLUS_MAX_BLOCKS} blocks of {self.output_len}); {length} bytes were asked "
+                "(RFC 7296 2.13)",
+                field="length",
+                value=length,
+            )
+        n_blocks = -(-length // self.output_len)
+        run = self._keyed(key)
+        blocks: list[bytes] = []
+        previous = b""
+        for counter in range(1, n_blocks + 1):
+            previous = run(previous + seed + bytes([counter]))
+            blocks.append(previous)
+        return blocks
+
+    def prf_plus(self, key: bytes, seed: bytes, length: int) -> bytes:
+        """``prf+(K, S)`` cut to ``length`` bytes."""
+        return b"".join(self.prf_plus_blocks(key, seed, length))[:length]
+
+
+_MD5_WHY = (
+    "PRF_HMAC_MD5 is weak: MD5 is broken (practical collisions, RFC 6151) and RFC 8247 2.3 "
+    "says PRF_HMAC_MD5 MUST NOT be used in IKEv2; use PRF_HMAC_SHA2_256 or stronger"
+)
+
+_PRFS: dict[PrfId, Prf] = {
+    PrfId.PRF_HMAC_MD5: Prf(PrfId.PRF_HMAC_MD5, "PRF_HMAC_MD5", 16, 16, False, _MD5_WHY, _hmac_keyed(hashes.MD5)),
+    PrfId.PRF_HMAC_SHA1: Prf(PrfId.PRF_HMAC_SHA1, "PRF_HMAC_SHA1", 20, 20, False, None, _hmac_keyed(hashes.SHA1)),
+    PrfId.PRF_AES128_XCBC: Prf(PrfId.PRF_AES128_XCBC, "PRF_AES128_XCBC", 16, 16, True, None, _xcbc_keyed),
+    PrfId.PRF_HMAC_SHA2_256: Prf(
+        PrfId.PRF_HMAC_SHA2_256, "PRF_HMAC_SHA2_256", 32, 32, False, None, _hmac_keyed(hashes.SHA256)
+    ),
+    PrfId.PRF_HMAC_SHA2_384: Prf(
+        PrfId.PRF_HMAC_SHA2_384, "PRF_HMAC_SHA2_384", 48, 48, False, None, _hmac_keyed(hashes.SHA384)
+    ),
+    PrfId.PRF_HMAC_SHA2_512: Prf(
+        PrfId.PRF_HMAC_SHA2_512, "PRF_HMAC_SHA2_512", 64, 64, False, None, _hmac_keyed(hashes.SHA512)
+    ),
+    PrfId.PRF_AES128_CMAC: Prf(PrfId.PRF_AES128_CMAC, "PRF_AES128_CMAC", 16, 16, True, None, _cmac_keyed),
+}
+
+
+def supported_prfs(*, include_weak: bool = False) -> list[PrfId]:
+    """The PRF transform IDs ikelab implements (weak ones only if asked)."""
+    return [pid for pid, p in _PRFS.items() if include_weak or not p.is_weak]
+
+
+def get_prf(alg: "PrfId | int | str | Prf", *, allow_weak: bool = False) -> Prf:
+    """The :class:`Prf` for ``alg`` (IANA name, number or :class:`PrfId`).
+
+    Unknown or unimplemented PRFs raise UnknownAlgorithmError; PRF_HMAC_MD5
+    raises WeakAlgorithmError unless ``allow_weak=True``, and then warns with
+    WeakAlgorithmWarning.
+    """
+    if isinstance(alg, Prf):
+        pid = alg.transform_id
+    else:
+        pid = lookup(PrfId, alg)
+    p = _PRFS.get(pid)
+    if p is None:
+        known = ", ".join(x.name for x in _PRFS)
+        raise UnknownAlgorithmError(
+            f"PRF {pid.name} ({int(pid)}) is not implemented by ikelab; implemented: {known}",
+            field="PrfId",
+            value=alg,
+        )
+    if p.weak_reason is not None:
+        if not allow_weak:
+            raise WeakAlgorithmError(
+                p.weak_reason + " (pass allow_weak=True to use it for teaching)", field="PrfId", value=alg
+            )
+        warnings.warn(p.weak_reason, WeakAlgorithmWarning, stacklevel=2)
+    return p
+
+
+def prf(alg: "PrfId | int | str", key: bytes, data: bytes, *, allow_weak: bool = False) -> bytes:
+    """``prf(K, S)`` with the PRF ``alg`` (RFC 7296 2.13)."""
+    return get_prf(alg, allow_weak=allow_weak).prf(key, data)
+
+
+def prf_plus_blocks(
+    alg: "PrfId | int | str", key: bytes, seed: bytes, length: int, *, allow_weak: bool = False
+) -> list[bytes]:
+    """The T1, T2, ... blocks of prf+(key, seed) needed for ``length`` bytes (RFC 7296 2.13)."""
+    return get_prf(alg, allow_weak=allow_weak).prf_plus_blocks(key, seed, length)
+
+
+def prf_plus(alg: "PrfId | int | str", key: bytes, seed: bytes, length: int, *, allow_weak: bool = False) -> bytes:
+    """``prf+(K, S)``: T1 | T2 | ... cut to ``length`` bytes (RFC 7296 2.13)."""
+    return get_prf(alg, allow_weak=allow_weak).prf_plus(key, seed, length)

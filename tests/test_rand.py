@@ -1,0 +1,73 @@
+"""Injectable randomness: seeded streams repeat, forks are independent, bounds hold."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ikelab.errors import ConfigError
+from ikelab.rand import DeterministicRandom, RandomSource, SystemRandom
+
+
+def test_same_seed_same_bytes() -> None:
+    a, b = DeterministicRandom(42), DeterministicRandom(42)
+    assert [a.random_bytes(n) for n in (1, 16, 300)] == [b.random_bytes(n) for n in (1, 16, 300)]
+
+
+def test_different_seeds_differ() -> None:
+    assert DeterministicRandom(1).random_bytes(32) != DeterministicRandom(2).random_bytes(32)
+    assert DeterministicRandom("1").random_bytes(32) == DeterministicRandom(1).random_bytes(32)
+
+
+def test_successive_draws_differ() -> None:
+    r = DeterministicRandom(0)
+    assert r.random_bytes(16) != r.random_bytes(16)
+
+
+def test_fork_is_independent_of_parent_use() -> None:
+    a, b = DeterministicRandom(5), DeterministicRandom(5)
+    a.random_bytes(100)  # using the parent must not shift a fork
+    assert a.fork("initiator").random_bytes(16) == b.fork("initiator").random_bytes(16)
+    assert a.fork("initiator").random_bytes(16) != a.fork("responder").random_bytes(16)
+
+
+@given(st.integers(min_value=1, max_value=2**70), st.integers(min_value=0, max_value=10**6))
+@settings(max_examples=200)
+def test_randbelow_in_range(n: int, seed: int) -> None:
+    assert 0 <= DeterministicRandom(seed).randbelow(n) < n
+
+
+def test_randbelow_is_roughly_uniform() -> None:
+    r = DeterministicRandom(9)
+    counts = [0] * 6
+    for _ in range(6000):
+        counts[r.randbelow(6)] += 1
+    assert all(900 < c < 1100 for c in counts), counts
+
+
+@pytest.mark.parametrize("size", [4, 8])
+def test_spis_are_nonzero_and_sized(size: int) -> None:
+    r = DeterministicRandom(3)
+    for _ in range(500):
+        spi = r.spi(size)
+        assert len(spi) == size
+        value = int.from_bytes(spi, "big")
+        assert value >= (256 if size == 4 else 1)  # RFC 4303 2.1: ESP SPIs 1-255 are reserved
+
+
+def test_system_random_satisfies_protocol() -> None:
+    assert isinstance(SystemRandom(), RandomSource)
+    assert isinstance(DeterministicRandom(), RandomSource)
+    assert len(SystemRandom().random_bytes(24)) == 24
+
+
+@pytest.mark.parametrize("bad", [lambda r: r.randbelow(0), lambda r: r.random_bytes(-1), lambda r: r.randrange(5, 5)])
+def test_bad_arguments_are_config_errors(bad) -> None:
+    with pytest.raises(ConfigError):
+        bad(DeterministicRandom(1))
+
+
+def test_bad_seed_type() -> None:
+    with pytest.raises(ConfigError, match="seed"):
+        DeterministicRandom(1.5)  # type: ignore[arg-type]
