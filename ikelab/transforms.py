@@ -1,0 +1,598 @@
+"""Encryption, AEAD and integrity transforms (RFC 7296 3.3.2, Transform Types 1 and 3).
+
+One small interface serves the IKE SK payload and ESP alike.  An
+:class:`Encryption` is keyed per call with its *KEYMAT slice*, which for the
+counter-based modes ends with a salt ("nonce") that never goes on the wire::
+
+    ENCR_AES_CBC      (RFC 3602)  KEYMAT = key                 IV 16 on the wire
+    ENCR_AES_CTR      (RFC 3686, RFC 5930 for IKE)
+                                  KEYMAT = key | nonce(4)      IV 8
+                                  counter block = nonce(4) | IV(8) | counter(4), counter starts at 1
+    ENCR_AES_GCM_8/12/16 (RFC 4106, RFC 5282 for IKE)
+                                  KEYMAT = key | salt(4)       nonce = salt | IV(8)
+    ENCR_AES_CCM_8/12/16 (RFC 4309, RFC 5282 for IKE)
+                                  KEYMAT = key | salt(3)       nonce = salt | IV(8), 11 bytes
+    ENCR_CHACHA20_POLY1305 (RFC 7634)
+                                  KEYMAT = key(32) | salt(4)   nonce = salt | IV(8)
+    ENCR_NULL         (RFC 2410)  no key, no IV: ESP integrity only
+    ENCR_3DES         (RFC 2451)  weak (64-bit block, Sweet32), only with allow_weak=True
+
+An AEAD returns ``ciphertext || ICV`` and takes the associated data as ``aad``;
+a bad tag raises :class:`~ikelab.errors.IntegrityError` and no plaintext.
+
+An :class:`Integrity` computes the truncated ICV and verifies it in constant
+time (``hmac.compare_digest``)::
+
+    AUTH_HMAC_SHA1_96       (RFC 2404)  key 20, ICV = first 12 bytes of HMAC-SHA1
+    AUTH_HMAC_SHA2_256_128  (RFC 4868)  key 32, ICV 16
+    AUTH_HMAC_SHA2_384_192  (RFC 4868)  key 48, ICV 24
+    AUTH_HMAC_SHA2_512_256  (RFC 4868)  key 64, ICV 32
+    AUTH_AES_XCBC_96        (RFC 3566)  key 16, ICV 12
+    AUTH_AES_CMAC_96        (RFC 4494)  key 16, ICV 12
+    AUTH_HMAC_MD5_96        (RFC 2403)  weak, only with allow_weak=True
+
+Padding is the caller's business (the SK payload and ESP pad); CBC refuses a
+length that is not a multiple of its block.  Every transform also carries the
+names Wireshark uses in its IKEv2 and ESP decryption tables, so keys can be
+exported for a capture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Union
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import cmac as _cmac
+from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM, ChaCha20Poly1305
+
+from .constants import EncrId, IntegId, lookup
+from .errors import ConfigError, IntegrityError, UnknownAlgorithmError, WeakAlgorithmError, WeakAlgorithmWarning
+from .prf import aes_xcbc_mac
+
+__all__ = [
+    "AesCbc",
+    "AesCcm",
+    "AesCtr",
+    "AesGcm",
+    "ChaCha20Poly1305Cipher",
+    "CipherSuite",
+    "ENCRYPTION_IDS",
+    "Encryption",
+    "INTEGRITY_IDS",
+    "Integrity",
+    "NullEncryption",
+    "TripleDesCbc",
+    "WIRESHARK_ESP_AUTH_NULL",
+    "WIRESHARK_IKEV2_INTEG_NONE",
+    "cipher_suite",
+    "encryption",
+    "integrity",
+    "key_lengths",
+]
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+#: Wireshark's name for "no integrity" in the IKEv2 decryption table (AEAD ciphers).
+#: packet-isakmp.c, ``vs_ikev2_auth_algs``: ``{IKEV2_AUTH_NONE, "NONE [RFC4306]"}``.
+WIRESHARK_IKEV2_INTEG_NONE = "NONE [RFC4306]"
+#: Wireshark's name for "no authentication" in the ESP SA table (AEAD ciphers).
+#: packet-esp.c, ``esp_authentication_type_vals``: ``{IPSEC_AUTH_NULL, "NULL"}``.
+WIRESHARK_ESP_AUTH_NULL = "NULL"
+
+_AES_KEY_BITS = (128, 192, 256)
+_CTR_MAX_BLOCKS = 2**32 - 1  # RFC 3686 2: the 32-bit block counter starts at 1 and must not wrap
+
+
+def _as_bytes(value: object, field: str, owner: str) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise ConfigError(f"{owner}: {field} must be bytes, not {type(value).__name__}", field=field, value=value)
+
+
+def _warn_or_refuse(name: str, reason: str | None, allow_weak: bool) -> None:
+    if reason is None:
+        return
+    if not allow_weak:
+        raise WeakAlgorithmError(f"{reason}; pass allow_weak=True to use it anyway", field="alg", value=name)
+    warnings.warn(reason, WeakAlgorithmWarning, stacklevel=3)
+
+
+# ---------------------------------------------------------------------------
+# Encryption and AEAD
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Encryption:
+    """An encryption or AEAD transform, keyed per call.
+
+    ``key_len`` counts every byte of KEYMAT the transform consumes, salt
+    included; ``salt_len`` of them (the tail) form the implicit nonce part.
+    ``block_size`` is the padding alignment (1 for stream and AEAD modes: the
+    caller then aligns to 4 bytes, RFC 4303 2.4).
+    """
+
+    transform_id: EncrId
+    name: str
+    key_len: int
+    key_bits: int | None
+    iv_len: int
+    block_size: int
+    icv_len: int
+    is_aead: bool
+    salt_len: int
+    wireshark_ikev2_name: str | None
+    wireshark_esp_name: str | None
+    weak_reason: str | None = None
+
+    @property
+    def cipher_key_len(self) -> int:
+        """Bytes of the block-cipher key proper (``key_len`` minus the salt)."""
+        return self.key_len - self.salt_len
+
+    @property
+    def is_weak(self) -> bool:
+        """True for transforms that need ``allow_weak=True``."""
+        return self.weak_reason is not None
+
+    @property
+    def ike_allowed(self) -> bool:
+        """ENCR_NULL is for ESP only: IKE must always encrypt (RFC 7296 3.3.2, RFC 2410)."""
+        return self.transform_id is not EncrId.ENCR_NULL
+
+    def split_keymat(self, key: BytesLike) -> tuple[bytes, bytes]:
+        """``(cipher key, salt)`` of a KEYMAT slice, checking its length."""
+        key = self._check_key(key)
+        return key[: self.cipher_key_len], key[self.cipher_key_len :]
+
+    def nonce(self, key: BytesLike, iv: BytesLike) -> bytes:
+        """The nonce the cipher really uses: ``salt | IV`` (just the IV when there is no salt)."""
+        _, salt = self.split_keymat(key)
+        return salt + self._check_iv(iv)
+
+    def encrypt(self, key: BytesLike, iv: BytesLike, plaintext: BytesLike, aad: BytesLike = b"") -> bytes:
+        """Encrypt ``plaintext``; an AEAD returns ``ciphertext || ICV``."""
+        return self._encrypt(*self._prepare(key, iv, plaintext, aad, "plaintext"))
+
+    def decrypt(self, key: BytesLike, iv: BytesLike, ciphertext: BytesLike, aad: BytesLike = b"") -> bytes:
+        """Decrypt; an AEAD takes ``ciphertext || ICV`` and raises IntegrityError on a bad tag."""
+        return self._decrypt(*self._prepare(key, iv, ciphertext, aad, "ciphertext"))
+
+    # -- checks shared by every cipher --------------------------------------
+
+    def _prepare(self, key: object, iv: object, data: object, aad: object, field: str) -> tuple[bytes, ...]:
+        """Check every argument; return ``(cipher key, salt, iv, data, aad)``."""
+        key, iv, aad = self._check_key(key), self._check_iv(iv), self._check_aad(aad)
+        data = _as_bytes(data, field, self.name)
+        body = len(data)
+        if field == "ciphertext" and self.is_aead:
+            if body < self.icv_len:
+                raise IntegrityError(f"{self.name}: {body} bytes cannot hold the {self.icv_len}-byte ICV")
+            body -= self.icv_len
+        if body % self.block_size:
+            raise ConfigError(
+                f"{self.name}: {field} length {body} is not a multiple of the {self.block_size}-byte block"
+                " (the caller pads)",
+                field=field,
+                value=body,
+            )
+        return key[: self.cipher_key_len], key[self.cipher_key_len :], iv, data, aad
+
+    def _check_key(self, key: object) -> bytes:
+        key = _as_bytes(key, "key", self.name)
+        if len(key) != self.key_len:
+            salted = f" ({self.cipher_key_len}-byte key + {self.salt_len}-byte salt)" if self.salt_len else ""
+            message = f"{self.name}: key must be {self.key_len} bytes{salted}, got {len(key)}"
+            raise ConfigError(message, field="key", value=len(key))
+        return key
+
+    def _check_iv(self, iv: object) -> bytes:
+        iv = _as_bytes(iv, "iv", self.name)
+        if len(iv) != self.iv_len:
+            message = f"{self.name}: IV must be {self.iv_len} bytes, got {len(iv)}"
+            raise ConfigError(message, field="iv", value=len(iv))
+        return iv
+
+    def _check_aad(self, aad: object) -> bytes:
+        aad = _as_bytes(aad, "aad", self.name)
+        if aad and not self.is_aead:
+            raise ConfigError(
+                f"{self.name} is not an AEAD cipher: associated data would not be authenticated",
+                field="aad",
+                value=len(aad),
+            )
+        return aad
+
+    # -- the cipher itself ---------------------------------------------------
+
+    def _encrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:  # pragma: no cover
+        raise NotImplementedError
+
+    def _decrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:  # pragma: no cover
+        raise NotImplementedError
+
+
+class _Cbc(Encryption):
+    """CBC mode over the block cipher that ``_block_cipher`` returns."""
+
+    def _block_cipher(self, key: bytes) -> BlockCipherAlgorithm:  # pragma: no cover
+        raise NotImplementedError
+
+    def _encrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
+        enc = Cipher(self._block_cipher(key), modes.CBC(iv)).encryptor()
+        return enc.update(data) + enc.finalize()
+
+    def _decrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
+        dec = Cipher(self._block_cipher(key), modes.CBC(iv)).decryptor()
+        return dec.update(data) + dec.finalize()
+
+
+class AesCbc(_Cbc):
+    """AES-CBC (RFC 3602): ``C[i] = AES-K(P[i] XOR C[i-1])``, ``C[0] = IV`` (16 random bytes)."""
+
+    def _block_cipher(self, key: bytes) -> BlockCipherAlgorithm:
+        return algorithms.AES(key)
+
+
+class AesCtr(Encryption):
+    """AES-CTR (RFC 3686 4, RFC 5930): keystream ``AES-K(nonce | IV | counter)``, counter from 1."""
+
+    def counter_block(self, key: BytesLike, iv: BytesLike, counter: int = 1) -> bytes:
+        """The 16-byte counter block ``nonce(4) | IV(8) | counter(4)`` (RFC 3686 4)."""
+        if not isinstance(counter, int) or not 1 <= counter <= _CTR_MAX_BLOCKS:
+            raise ConfigError(f"{self.name}: block counter must be 1..2^32-1, got {counter!r}", field="counter")
+        return self.nonce(key, iv) + counter.to_bytes(4, "big")
+
+    def _crypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes) -> bytes:
+        if len(data) > _CTR_MAX_BLOCKS * 16:
+            raise ConfigError(f"{self.name}: {len(data)} bytes would wrap the 32-bit block counter", field="data")
+        ctx = Cipher(algorithms.AES(key), modes.CTR(salt + iv + b"\x00\x00\x00\x01")).encryptor()
+        return ctx.update(data) + ctx.finalize()
+
+    def _encrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
+        return self._crypt(key, salt, iv, data)
+
+    _decrypt = _encrypt  # CTR decryption is the same XOR with the keystream
+
+
+class AesGcm(Encryption):
+    """AES-GCM (RFC 4106 4 and 8, RFC 5282): nonce = salt(4) | IV(8); ICV = first 8/12/16 bytes of the tag."""
+
+    def _encrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
+        # cryptography's AESGCM class only makes 16-byte tags; the mode API lets
+        # us take a shorter prefix (GCM_8, GCM_12), as SP 800-38D 5.2.1.2 allows.
+        enc = Cipher(algorithms.AES(key), modes.GCM(salt + iv, min_tag_length=self.icv_len)).encryptor()
+        if aad:
+            enc.authenticate_additional_data(aad)
+        ciphertext = enc.update(data) + enc.finalize()
+        return ciphertext + enc.tag[: self.icv_len]
+
+    def _decrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
+        body, tag = data[: -self.icv_len], data[-self.icv_len :]
+        dec = Cipher(algorithms.AES(key), modes.GCM(salt + iv, tag, min_tag_length=self.icv_len)).decryptor()
+        if aad:
+            dec.authenticate_additional_data(aad)
+        plaintext = dec.update(body)
+        try:
+            dec.finalize()
+        except InvalidTag:
+            raise IntegrityError(f"{self.name}: ICV does not verify") from None
+        return plaintext
+
+
+class _AeadPrimitive(Encryption):
+    """An AEAD whose ``cryptography`` class takes ``(nonce, data, aad)`` and returns data || tag."""
+
+    def _aead(self, key: bytes) -> AESCCM | ChaCha20Poly1305:  # pragma: no cover
+        raise NotImplementedError
+
+    def _encrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
+        return self._aead(key).encrypt(salt + iv, data, aad or None)
+
+    def _decrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
+        try:
+            return self._aead(key).decrypt(salt + iv, data, aad or None)
+        except InvalidTag:
+            raise IntegrityError(f"{self.name}: ICV does not verify") from None
+
+
+class AesCcm(_AeadPrimitive):
+    """AES-CCM (RFC 4309 4, RFC 5282): nonce = salt(3) | IV(8) = 11 bytes; ICV 8, 12 or 16."""
+
+    def _aead(self, key: bytes) -> AESCCM | ChaCha20Poly1305:
+        return AESCCM(key, tag_length=self.icv_len)
+
+
+class ChaCha20Poly1305Cipher(_AeadPrimitive):
+    """ChaCha20-Poly1305 (RFC 7634 2, RFC 8439): nonce = salt(4) | IV(8); 16-byte tag."""
+
+    def _aead(self, key: bytes) -> AESCCM | ChaCha20Poly1305:
+        return ChaCha20Poly1305(key)
+
+
+class NullEncryption(Encryption):
+    """ENCR_NULL (RFC 2410): the identity.  ESP then gives integrity but no confidentiality."""
+
+    def _encrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
+        return data
+
+    def _decrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
+        return data
+
+
+class TripleDesCbc(_Cbc):
+    """3DES-EDE in CBC mode (RFC 2451): three DES keys, 8-byte IV and block.  Weak: Sweet32."""
+
+    def _block_cipher(self, key: bytes) -> BlockCipherAlgorithm:
+        try:  # TripleDES lives in cryptography's "decrepit" namespace since version 43
+            from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+        except ImportError:  # pragma: no cover - cryptography 42
+            TripleDES = algorithms.TripleDES  # type: ignore[attr-defined]  # noqa: N806
+        return TripleDES(key)
+
+
+# Per transform: (class, cipher key bytes -- None for AES, whose Key Length attribute
+# (RFC 7296 3.3.5) is required --, salt, IV, block, ICV, Wireshark IKEv2 name, ESP name).
+# Wireshark names: IKEv2 table from packet-isakmp.c ``vs_ikev2_encr_algs`` (the
+# ikev2_decryption_table UAT), ESP table from packet-esp.c ``esp_encryption_type_vals``
+# (the esp_sa UAT); both checked against the strings in Wireshark 4.0.17's
+# libwireshark.  Wireshark has no IKEv2 entry for ChaCha20-Poly1305 and no ESP entry
+# for AES-CCM; "ChaCha20 with Poly1305 [RFC7634]" is in current packet-esp.c but not
+# in the 4.0 series.
+_EncrSpec = tuple[type[Encryption], Union[int, None], int, int, int, int, Union[str, None], Union[str, None]]
+_ENCR_SPECS: dict[EncrId, _EncrSpec] = {
+    EncrId.ENCR_AES_CBC: (AesCbc, None, 0, 16, 16, 0, "AES-CBC-{bits} [RFC3602]", "AES-CBC [RFC3602]"),
+    EncrId.ENCR_AES_CTR: (AesCtr, None, 4, 8, 1, 0, "AES-CTR-{bits} [RFC5930]", "AES-CTR [RFC3686]"),
+    EncrId.ENCR_AES_GCM_8: (AesGcm, None, 4, 8, 1, 8, "AES-GCM-{bits} with 8 octet ICV [RFC5282]",
+                            "AES-GCM with 8 octet ICV [RFC4106]"),
+    EncrId.ENCR_AES_GCM_12: (AesGcm, None, 4, 8, 1, 12, "AES-GCM-{bits} with 12 octet ICV [RFC5282]",
+                             "AES-GCM with 12 octet ICV [RFC4106]"),
+    EncrId.ENCR_AES_GCM_16: (AesGcm, None, 4, 8, 1, 16, "AES-GCM-{bits} with 16 octet ICV [RFC5282]",
+                             "AES-GCM with 16 octet ICV [RFC4106]"),
+    EncrId.ENCR_AES_CCM_8: (AesCcm, None, 3, 8, 1, 8, "AES-CCM-{bits} with 8 octet ICV [RFC5282]", None),
+    EncrId.ENCR_AES_CCM_12: (AesCcm, None, 3, 8, 1, 12, "AES-CCM-{bits} with 12 octet ICV [RFC5282]", None),
+    EncrId.ENCR_AES_CCM_16: (AesCcm, None, 3, 8, 1, 16, "AES-CCM-{bits} with 16 octet ICV [RFC5282]", None),
+    EncrId.ENCR_CHACHA20_POLY1305: (ChaCha20Poly1305Cipher, 32, 4, 8, 1, 16, None, "ChaCha20 with Poly1305 [RFC7634]"),
+    EncrId.ENCR_NULL: (NullEncryption, 0, 0, 0, 1, 0, "NULL [RFC2410]", "NULL"),
+    EncrId.ENCR_3DES: (TripleDesCbc, 24, 0, 8, 8, 0, "3DES [RFC2451]", "TripleDES-CBC [RFC2451]"),
+}
+_WEAK_ENCR = {
+    EncrId.ENCR_3DES: "ENCR_3DES is weak: its 64-bit block repeats after about 2^32 blocks (32 GiB) under one key,"
+    " which leaks plaintext (Sweet32, CVE-2016-2183); RFC 8221 says SHOULD NOT",
+}
+
+#: The encryption transforms ikelab implements.
+ENCRYPTION_IDS: tuple[EncrId, ...] = tuple(_ENCR_SPECS)
+
+
+def _encr_spec(alg: EncrId | int | str) -> tuple[EncrId, _EncrSpec]:
+    transform_id = lookup(EncrId, alg)
+    spec = _ENCR_SPECS.get(transform_id)
+    if spec is None:
+        known = ", ".join(t.name for t in ENCRYPTION_IDS)
+        raise UnknownAlgorithmError(
+            f"{transform_id.name} ({transform_id.value}) is not implemented by ikelab; implemented: {known}",
+            field="EncrId",
+            value=transform_id,
+        )
+    return transform_id, spec
+
+
+def key_lengths(alg: EncrId | int | str) -> tuple[int, ...]:
+    """Key Length attribute values (bits) the cipher accepts; ``()`` for fixed-size ciphers."""
+    _, spec = _encr_spec(alg)
+    return _AES_KEY_BITS if spec[1] is None else ()
+
+
+def encryption(alg: EncrId | int | str, key_bits: int | None = None, *, allow_weak: bool = False) -> Encryption:
+    """The encryption or AEAD transform ``alg`` with a Key Length of ``key_bits``.
+
+    AES modes need ``key_bits`` (128, 192 or 256: the Key Length attribute of
+    RFC 7296 3.3.5); fixed-size ciphers (ChaCha20-Poly1305, 3DES, NULL) take
+    none.  ENCR_3DES raises :class:`WeakAlgorithmError` unless ``allow_weak``.
+    """
+    transform_id, (cls, fixed_len, salt_len, iv_len, block, icv_len, ike_name, esp_name) = _encr_spec(alg)
+    name = transform_id.name
+    problem = None
+    if key_bits is not None and (not isinstance(key_bits, int) or isinstance(key_bits, bool)):
+        problem = f"{name}: key_bits must be an int, not {type(key_bits).__name__}"
+    elif fixed_len is None and key_bits is None:
+        problem = f"{name} needs a key length: key_bits=128, 192 or 256 (the Key Length attribute, RFC 7296 3.3.5)"
+    elif fixed_len is None and key_bits not in _AES_KEY_BITS:
+        problem = f"{name}: key_bits must be 128, 192 or 256, got {key_bits}"
+    elif fixed_len is not None and key_bits is not None:
+        problem = f"{name} has a fixed key size and takes no Key Length attribute (RFC 7296 3.3.5), got {key_bits}"
+    if problem:
+        raise ConfigError(problem, field="key_bits", value=key_bits)
+    weak_reason = _WEAK_ENCR.get(transform_id)
+    _warn_or_refuse(name, weak_reason, allow_weak)
+    return cls(
+        transform_id=transform_id,
+        name=name,
+        key_len=(key_bits // 8 if fixed_len is None else fixed_len) + salt_len,  # type: ignore[operator]
+        key_bits=key_bits,
+        iv_len=iv_len,
+        block_size=block,
+        icv_len=icv_len,
+        is_aead=icv_len > 0,
+        salt_len=salt_len,
+        wireshark_ikev2_name=None if ike_name is None else ike_name.format(bits=key_bits),
+        wireshark_esp_name=esp_name,
+        weak_reason=weak_reason,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Integrity
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Integrity:
+    """An integrity transform: ``ICV = first icv_len bytes of MAC(key, data)``."""
+
+    transform_id: IntegId
+    name: str
+    key_len: int
+    icv_len: int
+    wireshark_ikev2_name: str | None
+    wireshark_esp_name: str | None
+    weak_reason: str | None = None
+
+    @property
+    def is_weak(self) -> bool:
+        """True for transforms that need ``allow_weak=True``."""
+        return self.weak_reason is not None
+
+    def mac(self, key: BytesLike, data: BytesLike) -> bytes:
+        """The full, untruncated MAC (to show what truncation keeps)."""
+        key = _as_bytes(key, "key", self.name)
+        if len(key) != self.key_len:
+            message = f"{self.name}: key must be {self.key_len} bytes, got {len(key)}"
+            raise ConfigError(message, field="key", value=len(key))
+        return _MACS[self.transform_id](key, _as_bytes(data, "data", self.name))
+
+    def compute(self, key: BytesLike, data: BytesLike) -> bytes:
+        """The truncated ICV of ``data``."""
+        return self.mac(key, data)[: self.icv_len]
+
+    def verify(self, key: BytesLike, data: BytesLike, icv: BytesLike) -> None:
+        """Raise IntegrityError unless ``icv`` is the ICV of ``data`` (constant-time compare)."""
+        icv = _as_bytes(icv, "icv", self.name)
+        expected = self.compute(key, data)
+        if len(icv) != self.icv_len:
+            raise IntegrityError(f"{self.name}: ICV must be {self.icv_len} bytes, got {len(icv)}")
+        if not hmac.compare_digest(expected, icv):
+            raise IntegrityError(f"{self.name}: ICV does not verify")
+
+
+def _hmac(digest: str) -> Callable[[bytes, bytes], bytes]:
+    return lambda key, data: hmac.new(key, data, getattr(hashlib, digest)).digest()
+
+
+def _aes_cmac(key: bytes, data: bytes) -> bytes:
+    mac = _cmac.CMAC(algorithms.AES(key))
+    mac.update(data)
+    return mac.finalize()
+
+
+_MACS: dict[IntegId, Callable[[bytes, bytes], bytes]] = {
+    IntegId.AUTH_HMAC_MD5_96: _hmac("md5"),
+    IntegId.AUTH_HMAC_SHA1_96: _hmac("sha1"),
+    IntegId.AUTH_HMAC_SHA2_256_128: _hmac("sha256"),
+    IntegId.AUTH_HMAC_SHA2_384_192: _hmac("sha384"),
+    IntegId.AUTH_HMAC_SHA2_512_256: _hmac("sha512"),
+    IntegId.AUTH_AES_XCBC_96: aes_xcbc_mac,  # RFC 3566, from ikelab.prf
+    IntegId.AUTH_AES_CMAC_96: _aes_cmac,  # RFC 4493 / 4494
+}
+
+_MD5_WEAK = "AUTH_HMAC_MD5_96 is weak: MD5 is broken for collisions (RFC 6151) and RFC 8221 says MUST NOT use it"
+
+# (key_len, icv_len, IKEv2 name, ESP name, weak reason).  Wireshark names: IKEv2 from
+# packet-isakmp.c ``vs_ikev2_auth_algs``, ESP from packet-esp.c
+# ``esp_authentication_type_vals``; Wireshark has no entry for AES-XCBC-96 (commented
+# out in packet-esp.c) nor AES-CMAC-96.
+_INTEG_SPECS: dict[IntegId, tuple[int, int, str | None, str | None, str | None]] = {
+    IntegId.AUTH_HMAC_SHA1_96: (20, 12, "HMAC_SHA1_96 [RFC2404]", "HMAC-SHA-1-96 [RFC2404]", None),
+    IntegId.AUTH_HMAC_SHA2_256_128: (32, 16, "HMAC_SHA2_256_128 [RFC4868]", "HMAC-SHA-256-128 [RFC4868]", None),
+    IntegId.AUTH_HMAC_SHA2_384_192: (48, 24, "HMAC_SHA2_384_192 [RFC4868]", "HMAC-SHA-384-192 [RFC4868]", None),
+    IntegId.AUTH_HMAC_SHA2_512_256: (64, 32, "HMAC_SHA2_512_256 [RFC4868]", "HMAC-SHA-512-256 [RFC4868]", None),
+    IntegId.AUTH_AES_XCBC_96: (16, 12, None, None, None),
+    IntegId.AUTH_AES_CMAC_96: (16, 12, None, None, None),
+    IntegId.AUTH_HMAC_MD5_96: (16, 12, "HMAC_MD5_96 [RFC2403]", "HMAC-MD5-96 [RFC2403]", _MD5_WEAK),
+}
+
+#: The integrity transforms ikelab implements.
+INTEGRITY_IDS: tuple[IntegId, ...] = tuple(_INTEG_SPECS)
+
+
+def integrity(alg: IntegId | int | str, *, allow_weak: bool = False) -> Integrity:
+    """The integrity transform ``alg``.
+
+    ``NONE`` is not a transform to build (AEAD ciphers have no integrity
+    transform, RFC 7296 3.3.3): it raises ConfigError, and callers skip
+    integrity instead.  AUTH_HMAC_MD5_96 needs ``allow_weak=True``.
+    """
+    transform_id = lookup(IntegId, alg)
+    if transform_id is IntegId.NONE:
+        message = "integrity NONE builds no transform: with an AEAD cipher skip integrity (RFC 7296 3.3.3)"
+        raise ConfigError(message, field="IntegId", value=transform_id)
+    spec = _INTEG_SPECS.get(transform_id)
+    if spec is None:
+        known = ", ".join(t.name for t in INTEGRITY_IDS)
+        raise UnknownAlgorithmError(
+            f"{transform_id.name} ({transform_id.value}) is not implemented by ikelab; implemented: {known}",
+            field="IntegId",
+            value=transform_id,
+        )
+    key_len, icv_len, ike_name, esp_name, weak_reason = spec
+    _warn_or_refuse(transform_id.name, weak_reason, allow_weak)
+    return Integrity(transform_id, transform_id.name, key_len, icv_len, ike_name, esp_name, weak_reason)
+
+
+# ---------------------------------------------------------------------------
+# Pairs
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CipherSuite:
+    """An encryption transform with its integrity transform (None for an AEAD)."""
+
+    encryption: Encryption
+    integrity: Integrity | None
+
+    @property
+    def icv_len(self) -> int:
+        """Bytes of ICV after the ciphertext: the AEAD tag or the integrity ICV."""
+        return self.integrity.icv_len if self.integrity is not None else self.encryption.icv_len
+
+    @property
+    def keymat_len(self) -> int:
+        """Bytes of KEYMAT one direction needs: encryption key first, then integrity key (RFC 7296 2.17)."""
+        return self.encryption.key_len + (self.integrity.key_len if self.integrity is not None else 0)
+
+    @property
+    def wireshark_ikev2_integrity_name(self) -> str | None:
+        return WIRESHARK_IKEV2_INTEG_NONE if self.integrity is None else self.integrity.wireshark_ikev2_name
+
+    @property
+    def wireshark_esp_integrity_name(self) -> str | None:
+        return WIRESHARK_ESP_AUTH_NULL if self.integrity is None else self.integrity.wireshark_esp_name
+
+
+def cipher_suite(
+    encr: EncrId | int | str,
+    integ: IntegId | int | str | None = None,
+    *,
+    key_bits: int | None = None,
+    allow_weak: bool = False,
+) -> CipherSuite:
+    """Check that ``encr`` and ``integ`` go together and build both.
+
+    * an AEAD cipher takes no integrity transform (RFC 7296 3.3, RFC 5282 8);
+    * ENCR_NULL needs one: ESP must not be both NULL (RFC 4303 3.2);
+    * any other cipher without integrity is confidentiality-only, which
+      RFC 8221 forbids: WeakAlgorithmError unless ``allow_weak=True``.
+    """
+    enc = encryption(encr, key_bits, allow_weak=allow_weak)
+    integ_id = None if integ is None else lookup(IntegId, integ)
+    if integ_id is IntegId.NONE:
+        integ_id = None
+    if enc.is_aead and integ_id is not None:
+        message = f"{enc.name} is an AEAD cipher and takes no integrity transform, got {integ_id.name} (RFC 7296 3.3)"
+        raise ConfigError(message, field="integ", value=integ_id)
+    if integ_id is not None:
+        return CipherSuite(enc, integrity(integ_id, allow_weak=allow_weak))
+    if enc.transform_id is EncrId.ENCR_NULL:
+        message = "ENCR_NULL without integrity would protect nothing: ESP must not be NULL and NULL (RFC 4303 3.2)"
+        raise ConfigError(message, field="integ", value=None)
+    if not enc.is_aead:
+        reason = f"{enc.name} without integrity is confidentiality-only: an attacker can flip ciphertext bits"
+        _warn_or_refuse(enc.name, reason + " undetected, and RFC 8221 says MUST NOT", allow_weak)
+    return CipherSuite(enc, None)
