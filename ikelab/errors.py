@@ -112,3 +112,26 @@ class ProtocolError(IkelabError):
 
 class CaptureError(IkelabError):
     """A capture file (pcap, pcapng, key table) is malformed or of an unsupported kind."""
+
+
+class CaptureWarning(UserWarning):
+    """A capture file was read only in part (a truncated last record, read with ``strict=False``)."""
+
+
+class UnknownSpiError(IkelabError):
+    """An ESP or AH packet whose SPI matches no SA in the SAD (RFC 4301 5.2, RFC 4303 3.4.2)."""
+
+    notify_type = "INVALID_SPI"  # RFC 7296 2.21.4: MAY be reported in an INFORMATIONAL exchange
+
+    def __init__(self, message: str, *, spi: int | None = None) -> None:
+        super().__init__(message)
+        self.spi = spi
+
+
+class SaExpiredError(IkelabError):
+    """An SA reached its hard lifetime or its sequence counter would cycle (RFC 4301 4.4.2.1, RFC 4303 3.3.3)."""
+
+
+class PolicyError(IkelabError):
+    """A packet that the SPD says must be discarded: a selector mismatch after decapsulation (RFC 4301 5.2)
+    or traffic that arrived unprotected although a PROTECT policy covers it."""

@@ -1,0 +1,634 @@
+"""IPv4, IPv6, UDP, ICMP and Ethernet framing: just enough IP for the lessons and the SPD.
+
+Built and parsed here, byte-exact:
+
+* IPv4 (RFC 791 3.1): ``Version|IHL|TOS|Total Length|Identification|Flags|
+  Fragment Offset|TTL|Protocol|Header Checksum|Source|Destination``.  The
+  header checksum is "the 16 bit one's complement of the one's complement sum
+  of all 16 bit words in the header" (RFC 791 3.1, computed as in RFC 1071).
+* IPv6 (RFC 8200 3): ``Version|Traffic Class|Flow Label|Payload Length|
+  Next Header|Hop Limit|Source|Destination``; when parsing, the Hop-by-Hop,
+  Routing, Fragment and Destination Options extension headers (RFC 8200 4)
+  are skipped so that ``protocol`` is the upper-layer protocol.
+* UDP (RFC 768): ``Source Port|Destination Port|Length|Checksum``, the checksum
+  covering a pseudo-header (RFC 768 for IPv4, RFC 8200 8.1 for IPv6, where it
+  is mandatory).  A computed checksum of 0 is sent as 0xFFFF.
+* ICMP echo (RFC 792) and ICMPv6 echo (RFC 4443 4.1/4.2, checksum over the
+  IPv6 pseudo-header as in RFC 8200 8.1).
+* Ethernet II framing (IEEE 802.3 / RFC 894), default MAC addresses taken from
+  the documentation range 00-00-5E-00-53-00..FF (RFC 7042 2.1.2).
+
+Addresses are strings or :mod:`ipaddress` objects; their family picks IPv4
+or IPv6 and mixing families is a :class:`~ikelab.errors.ConfigError`.
+Parsed packets hold :mod:`ipaddress` objects.  Bad values at build time raise
+``ConfigError``; bytes that do not decode raise
+:class:`~ikelab.errors.ParseError` naming the field and the byte offset.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass
+from typing import NamedTuple, Union
+
+from .errors import ConfigError, ParseError
+
+__all__ = [
+    "DEFAULT_DST_MAC", "DEFAULT_SRC_MAC", "ETHERTYPE_IPV4", "ETHERTYPE_IPV6", "ETHERTYPE_VLAN",
+    "EthernetFrame", "IcmpMessage", "IpAddress", "IpPacket", "PROTO_AH", "PROTO_ESP", "PROTO_ICMP",
+    "PROTO_ICMPV6", "PROTO_SCTP", "PROTO_TCP", "PROTO_UDP", "Selectors", "UdpDatagram", "ethernet",
+    "icmp_echo", "internet_checksum", "ip_packet", "ip_udp", "parse_ethernet", "parse_icmp", "parse_ip",
+    "parse_udp", "selectors", "udp",
+]
+
+# IANA "Assigned Internet Protocol Numbers".
+PROTO_ICMP = 1
+PROTO_TCP = 6
+PROTO_UDP = 17
+PROTO_ESP = 50
+PROTO_AH = 51
+PROTO_ICMPV6 = 58
+PROTO_SCTP = 132
+
+# IPv6 extension headers skipped by the parser (RFC 8200 4.1).
+_V6_HOP_BY_HOP = 0
+_V6_ROUTING = 43
+_V6_FRAGMENT = 44
+_V6_DEST_OPTS = 60
+_V6_NO_NEXT = 59
+
+ETHERTYPE_IPV4 = 0x0800
+ETHERTYPE_IPV6 = 0x86DD
+ETHERTYPE_VLAN = 0x8100  # IEEE 802.1Q tag, skipped by parse_ethernet
+_ETHERTYPE_QINQ = 0x88A8
+
+#: Documentation MAC addresses (RFC 7042 2.1.2: 00-00-5E-00-53-00 to -FF).
+DEFAULT_SRC_MAC = "00:00:5e:00:53:01"
+DEFAULT_DST_MAC = "00:00:5e:00:53:02"
+
+IpAddress = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address]
+_Addr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+_ICMP_ECHO_REQUEST = 8
+_ICMP_ECHO_REPLY = 0
+_ICMPV6_ECHO_REQUEST = 128
+_ICMPV6_ECHO_REPLY = 129
+
+
+# ---- Checksum (RFC 1071) ---------------------------------------------------
+
+
+def internet_checksum(data: bytes) -> int:
+    """The Internet checksum of RFC 1071: one's complement of the one's complement sum.
+
+    An odd trailing byte is padded with a zero byte.  Verifying: the checksum
+    of data that already contains a correct checksum field is 0.
+    """
+    if len(data) % 2:
+        data = bytes(data) + b"\x00"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+# ---- Helpers for arguments -------------------------------------------------
+
+
+def _address(value: object, field: str) -> _Addr:
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return value
+    if isinstance(value, str):
+        try:
+            return ipaddress.ip_address(value.strip())
+        except ValueError:
+            pass
+    raise ConfigError(f"{field} is not an IPv4 or IPv6 address: {value!r}", field=field, value=value)
+
+
+def _pair(src: object, dst: object) -> tuple[_Addr, _Addr]:
+    s = _address(src, "src")
+    d = _address(dst, "dst")
+    if s.version != d.version:
+        raise ConfigError(
+            f"src {s} is IPv{s.version} but dst {d} is IPv{d.version}; both must be of one family",
+            field="dst",
+            value=dst,
+        )
+    return s, d
+
+
+def _uint(value: object, bits: int, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < (1 << bits):
+        raise ConfigError(
+            f"{field} must be an integer in 0..{(1 << bits) - 1}, got {value!r}", field=field, value=value
+        )
+    return value
+
+
+def _bytes(value: object, field: str) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise ConfigError(f"{field} must be bytes, not {type(value).__name__}", field=field, value=value)
+
+
+def _pseudo_header(src: _Addr, dst: _Addr, protocol: int, length: int) -> bytes:
+    """The checksum pseudo-header: RFC 768 (IPv4) or RFC 8200 8.1 (IPv6)."""
+    if src.version == 4:
+        return src.packed + dst.packed + struct.pack("!BBH", 0, protocol, length)
+    return src.packed + dst.packed + struct.pack("!I3xB", length, protocol)
+
+
+# ---- Building --------------------------------------------------------------
+
+
+def ip_packet(
+    src: IpAddress,
+    dst: IpAddress,
+    protocol: int,
+    payload: bytes,
+    *,
+    ident: int = 0,
+    ttl: int = 64,
+    dont_fragment: bool = False,
+    tos: int = 0,
+    flow_label: int = 0,
+) -> bytes:
+    """A whole IPv4 or IPv6 packet (chosen by the address family) around ``payload``.
+
+    IPv4: 20-byte header without options, Total Length and Header Checksum
+    filled in (RFC 791 3.1).  IPv6: 40-byte fixed header, Payload Length
+    filled in, ``ttl`` is the Hop Limit, ``tos`` the Traffic Class, ``ident``
+    is unused (IPv6 carries it only in a Fragment header).
+    """
+    s, d = _pair(src, dst)
+    _uint(protocol, 8, "protocol")
+    _uint(ttl, 8, "ttl")
+    _uint(tos, 8, "tos")
+    data = _bytes(payload, "payload")
+    if s.version == 4:
+        _uint(ident, 16, "ident")
+        total = 20 + len(data)
+        if total > 0xFFFF:
+            raise ConfigError(f"IPv4 total length {total} exceeds 65535", field="payload", value=len(data))
+        flags = 0x4000 if dont_fragment else 0
+        header = struct.pack("!BBHHHBBH4s4s", 0x45, tos, total, ident, flags, ttl, protocol, 0, s.packed, d.packed)
+        checksum = internet_checksum(header)
+        return header[:10] + checksum.to_bytes(2, "big") + header[12:] + data
+    _uint(flow_label, 20, "flow_label")
+    if len(data) > 0xFFFF:
+        raise ConfigError(
+            f"IPv6 payload length {len(data)} exceeds 65535 (jumbograms not supported)",
+            field="payload", value=len(data)
+        )
+    first = (6 << 28) | (tos << 20) | flow_label
+    return struct.pack("!IHBB", first, len(data), protocol, ttl) + s.packed + d.packed + data
+
+
+def udp(src: IpAddress, dst: IpAddress, sport: int, dport: int, payload: bytes, *, checksum: bool = True) -> bytes:
+    """A UDP header plus ``payload`` (RFC 768); the addresses feed the checksum pseudo-header.
+
+    ``checksum=False`` sends a zero checksum, which IPv4 allows (RFC 768, and
+    RFC 3948 3.1 recommends it for UDP-encapsulated ESP) but IPv6 forbids
+    (RFC 8200 8.1): that combination is a ConfigError.
+    """
+    s, d = _pair(src, dst)
+    _uint(sport, 16, "sport")
+    _uint(dport, 16, "dport")
+    data = _bytes(payload, "payload")
+    length = 8 + len(data)
+    if length > 0xFFFF:
+        raise ConfigError(f"UDP length {length} exceeds 65535", field="payload", value=len(data))
+    header = struct.pack("!HHHH", sport, dport, length, 0)
+    if not checksum:
+        if s.version == 6:
+            raise ConfigError("the UDP checksum is mandatory over IPv6 (RFC 8200 8.1)", field="checksum", value=False)
+        return header + data
+    value = internet_checksum(_pseudo_header(s, d, PROTO_UDP, length) + header + data)
+    if value == 0:
+        value = 0xFFFF  # RFC 768: "an all zero transmitted checksum value means ... no checksum"
+    return header[:6] + value.to_bytes(2, "big") + data
+
+
+def ip_udp(
+    src: IpAddress,
+    dst: IpAddress,
+    sport: int,
+    dport: int,
+    payload: bytes,
+    *,
+    ident: int = 0,
+    ttl: int = 64,
+    dont_fragment: bool = False,
+    checksum: bool = True,
+) -> bytes:
+    """A whole IPv4 or IPv6 packet carrying a UDP datagram, all lengths and checksums correct."""
+    datagram = udp(src, dst, sport, dport, payload, checksum=checksum)
+    return ip_packet(src, dst, PROTO_UDP, datagram, ident=ident, ttl=ttl, dont_fragment=dont_fragment)
+
+
+def icmp_echo(
+    src: IpAddress,
+    dst: IpAddress,
+    ident: int,
+    seq: int,
+    payload: bytes = b"",
+    reply: bool = False,
+    *,
+    ttl: int = 64,
+    ip_ident: int = 0,
+) -> bytes:
+    """A whole IP packet carrying an ICMP (RFC 792) or ICMPv6 (RFC 4443 4.1) Echo Request or Reply.
+
+    ``ident`` and ``seq`` are the echo Identifier and Sequence Number.  The
+    ICMPv4 checksum covers the ICMP message only; the ICMPv6 checksum also
+    covers the IPv6 pseudo-header (RFC 4443 2.3).
+    """
+    s, d = _pair(src, dst)
+    _uint(ident, 16, "ident")
+    _uint(seq, 16, "seq")
+    data = _bytes(payload, "payload")
+    if s.version == 4:
+        kind, protocol = (_ICMP_ECHO_REPLY if reply else _ICMP_ECHO_REQUEST), PROTO_ICMP
+    else:
+        kind, protocol = (_ICMPV6_ECHO_REPLY if reply else _ICMPV6_ECHO_REQUEST), PROTO_ICMPV6
+    message = struct.pack("!BBHHH", kind, 0, 0, ident, seq) + data
+    covered = message if s.version == 4 else _pseudo_header(s, d, protocol, len(message)) + message
+    value = internet_checksum(covered)
+    message = message[:2] + value.to_bytes(2, "big") + message[4:]
+    return ip_packet(s, d, protocol, message, ident=ip_ident, ttl=ttl)
+
+
+def _mac(value: object, field: str) -> bytes:
+    if isinstance(value, (bytes, bytearray)) and len(value) == 6:
+        return bytes(value)
+    if isinstance(value, str):
+        text = value.strip().replace("-", ":")
+        parts = text.split(":")
+        if len(parts) == 6 and all(len(p) in (1, 2) for p in parts):
+            try:
+                return bytes(int(p, 16) for p in parts)
+            except ValueError:
+                pass
+    raise ConfigError(
+        f"{field} is not a MAC address (6 bytes or 'xx:xx:xx:xx:xx:xx'): {value!r}", field=field, value=value
+    )
+
+
+def ethernet(
+    ip: bytes,
+    *,
+    src_mac: str | bytes = DEFAULT_SRC_MAC,
+    dst_mac: str | bytes = DEFAULT_DST_MAC,
+    ethertype: int | None = None,
+) -> bytes:
+    """An Ethernet II frame around an IP packet; the EtherType comes from the IP version nibble.
+
+    No padding to the 60-byte minimum and no FCS are added: captures store
+    frames that way.  Pass ``ethertype`` to frame something that is not IP.
+    """
+    data = _bytes(ip, "ip")
+    if ethertype is None:
+        version = data[0] >> 4 if data else None
+        if version == 4:
+            ethertype = ETHERTYPE_IPV4
+        elif version == 6:
+            ethertype = ETHERTYPE_IPV6
+        else:
+            raise ConfigError(
+                f"cannot choose an EtherType: IP version nibble is {version!r}, not 4 or 6", field="ip", value=version
+            )
+    _uint(ethertype, 16, "ethertype")
+    return _mac(dst_mac, "dst_mac") + _mac(src_mac, "src_mac") + ethertype.to_bytes(2, "big") + data
+
+
+# ---- Parsed values ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IpPacket:
+    """A parsed IPv4 or IPv6 packet.
+
+    ``protocol`` is the upper-layer protocol (for IPv6, after skipping
+    extension headers); ``header`` holds every byte before ``payload``
+    (options and extension headers included), so ``header + payload`` is the
+    packet.  For IPv6, ``ttl`` is the Hop Limit, ``tos`` the Traffic Class and
+    the fragment fields come from a Fragment header if there is one.
+    """
+
+    version: int
+    src: _Addr
+    dst: _Addr
+    protocol: int
+    payload: bytes
+    ttl: int
+    ident: int
+    header: bytes
+    tos: int = 0
+    dont_fragment: bool = False
+    more_fragments: bool = False
+    fragment_offset: int = 0  # in bytes
+    checksum: int = 0  # IPv4 header checksum as received; 0 for IPv6
+    flow_label: int = 0
+
+    @property
+    def is_fragment(self) -> bool:
+        """True when this packet is a piece of a fragmented datagram."""
+        return self.more_fragments or self.fragment_offset != 0
+
+    def to_bytes(self) -> bytes:
+        """The packet as it was parsed (trailing link-layer padding excluded)."""
+        return self.header + self.payload
+
+
+@dataclass(frozen=True)
+class UdpDatagram:
+    """A parsed UDP datagram (RFC 768); ``checksum`` 0 means "not computed" (IPv4 only)."""
+
+    sport: int
+    dport: int
+    payload: bytes
+    length: int = 0
+    checksum: int = 0
+
+
+@dataclass(frozen=True)
+class IcmpMessage:
+    """A parsed ICMP or ICMPv6 message.
+
+    ``ident`` and ``seq`` are bytes 4-7 of the message read as the echo
+    Identifier and Sequence Number (meaningful for echo messages);
+    ``payload`` is everything after byte 8.
+    """
+
+    type: int
+    code: int
+    checksum: int
+    ident: int
+    seq: int
+    payload: bytes
+
+    @property
+    def is_echo_request(self) -> bool:
+        return self.type in (_ICMP_ECHO_REQUEST, _ICMPV6_ECHO_REQUEST)
+
+    @property
+    def is_echo_reply(self) -> bool:
+        return self.type in (_ICMP_ECHO_REPLY, _ICMPV6_ECHO_REPLY)
+
+
+class EthernetFrame(NamedTuple):
+    """A parsed Ethernet II frame; unpacks as ``(dst_mac, src_mac, ethertype, payload)``."""
+
+    dst_mac: str
+    src_mac: str
+    ethertype: int
+    payload: bytes
+
+
+class Selectors(NamedTuple):
+    """The RFC 4301 4.4.1.1 selectors of a packet: ``(src, dst, protocol, sport, dport)``.
+
+    ``sport``/``dport`` are None (the RFC's OPAQUE) when the protocol has no
+    ports or they are not in this packet (a non-first fragment, ESP, AH).  For
+    ICMP and ICMPv6 both hold ``type << 8 | code``, the encoding RFC 4301
+    4.4.1.1 and RFC 7296 3.13.1 use for ICMP selectors.
+    """
+
+    src: _Addr
+    dst: _Addr
+    protocol: int
+    sport: int | None
+    dport: int | None
+
+
+# ---- Parsing ---------------------------------------------------------------
+
+
+def _short(what: str, need: int, have: int, field: str, base: int = 0) -> ParseError:
+    return ParseError(f"{what} needs {need} bytes, only {have} present", field=field, offset=base + have)
+
+
+def _as_bytes(data: object, field: str) -> bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise ParseError(f"expected bytes, got {type(data).__name__}", field=field, offset=0)
+
+
+def parse_ip(data: bytes, *, verify_checksum: bool = True) -> IpPacket:
+    """Parse an IPv4 or IPv6 packet, checking versions, lengths and the IPv4 header checksum.
+
+    Bytes after the length the header declares (Ethernet padding of short
+    frames) are ignored; fewer bytes than it declares is a ParseError.
+    """
+    data = _as_bytes(data, "ip")
+    if not data:
+        raise ParseError("empty packet", field="version", offset=0)
+    version = data[0] >> 4
+    if version == 4:
+        return _parse_ipv4(data, verify_checksum)
+    if version == 6:
+        return _parse_ipv6(data)
+    raise ParseError(f"IP version {version} is neither 4 nor 6", field="version", offset=0)
+
+
+def _parse_ipv4(data: bytes, verify_checksum: bool) -> IpPacket:
+    if len(data) < 20:
+        raise _short("IPv4 header", 20, len(data), "ipv4_header")
+    ihl = (data[0] & 0x0F) * 4
+    if ihl < 20:
+        raise ParseError(f"IPv4 IHL {ihl // 4} is below the minimum 5", field="ihl", offset=0)
+    tos, total, ident, frag, ttl, protocol, checksum = struct.unpack_from("!BHHHBBH", data, 1)
+    if total < ihl:
+        raise ParseError(
+            f"IPv4 total length {total} is shorter than the header ({ihl})", field="total_length", offset=2
+        )
+    if len(data) < ihl:
+        raise ParseError(f"IPv4 header of {ihl} bytes truncated to {len(data)}", field="ipv4_options", offset=len(data))
+    if len(data) < total:
+        raise ParseError(
+            f"IPv4 total length {total} but only {len(data)} bytes present", field="total_length", offset=2
+        )
+    header = data[:ihl]
+    if verify_checksum and internet_checksum(header) != 0:
+        expected = internet_checksum(header[:10] + b"\x00\x00" + header[12:])
+        raise ParseError(
+            f"IPv4 header checksum 0x{checksum:04x} is wrong (expected 0x{expected:04x})",
+            field="header_checksum", offset=10
+        )
+    if frag & 0x8000:
+        raise ParseError("IPv4 reserved flag bit is set", field="flags", offset=6)
+    return IpPacket(
+        version=4,
+        src=ipaddress.IPv4Address(data[12:16]),
+        dst=ipaddress.IPv4Address(data[16:20]),
+        protocol=protocol,
+        payload=data[ihl:total],
+        ttl=ttl,
+        ident=ident,
+        header=header,
+        tos=tos,
+        dont_fragment=bool(frag & 0x4000),
+        more_fragments=bool(frag & 0x2000),
+        fragment_offset=(frag & 0x1FFF) * 8,
+        checksum=checksum,
+    )
+
+
+def _parse_ipv6(data: bytes) -> IpPacket:
+    if len(data) < 40:
+        raise _short("IPv6 header", 40, len(data), "ipv6_header")
+    first, payload_len, next_header, hop_limit = struct.unpack_from("!IHBB", data, 0)
+    end = 40 + payload_len
+    if payload_len == 0 and next_header == _V6_HOP_BY_HOP:
+        raise ParseError("IPv6 jumbograms (payload length 0) are not supported", field="payload_length", offset=4)
+    if len(data) < end:
+        raise ParseError(
+            f"IPv6 payload length {payload_len} but only {len(data) - 40} bytes follow the header",
+            field="payload_length", offset=4
+        )
+    offset = 40
+    ident = 0
+    more = False
+    frag_offset = 0
+    while next_header in (_V6_HOP_BY_HOP, _V6_ROUTING, _V6_FRAGMENT, _V6_DEST_OPTS):
+        if offset + 8 > end:
+            raise ParseError(f"IPv6 extension header {next_header} truncated", field="extension_header", offset=offset)
+        if next_header == _V6_FRAGMENT:
+            nh, _, frag, ident = struct.unpack_from("!BBHI", data, offset)
+            frag_offset = frag & 0xFFF8
+            more = bool(frag & 1)
+            length = 8
+        else:
+            nh = data[offset]
+            length = (data[offset + 1] + 1) * 8
+            if offset + length > end:
+                raise ParseError(
+                    f"IPv6 extension header {next_header} of {length} bytes runs past the payload",
+                    field="hdr_ext_len", offset=offset + 1
+                )
+        next_header = nh
+        offset += length
+    return IpPacket(
+        version=6,
+        src=ipaddress.IPv6Address(data[8:24]),
+        dst=ipaddress.IPv6Address(data[24:40]),
+        protocol=next_header,
+        payload=data[offset:end],
+        ttl=hop_limit,
+        ident=ident,
+        header=data[:offset],
+        tos=(first >> 20) & 0xFF,
+        more_fragments=more,
+        fragment_offset=frag_offset,
+        flow_label=first & 0xFFFFF,
+    )
+
+
+def _ip(packet: IpPacket | bytes) -> IpPacket:
+    if isinstance(packet, IpPacket):
+        return packet
+    return parse_ip(packet)
+
+
+def parse_udp(ip_packet: IpPacket | bytes, *, verify_checksum: bool = True) -> UdpDatagram:
+    """Parse the UDP datagram of an IP packet (an :class:`IpPacket` or raw IP bytes).
+
+    The UDP Length must match the IP payload; a non-zero checksum is verified
+    with the pseudo-header; a zero checksum is accepted over IPv4 only (RFC
+    8200 8.1).  Offsets in errors count from the start of the UDP header.
+    """
+    pkt = _ip(ip_packet)
+    if pkt.protocol != PROTO_UDP:
+        raise ParseError(f"IP protocol is {pkt.protocol}, not UDP (17)", field="protocol", offset=0)
+    if pkt.fragment_offset:
+        raise ParseError(
+            f"non-first fragment (offset {pkt.fragment_offset}) holds no UDP header", field="fragment_offset", offset=0
+        )
+    data = pkt.payload
+    if len(data) < 8:
+        raise _short("UDP header", 8, len(data), "udp_header")
+    sport, dport, length, checksum = struct.unpack_from("!HHHH", data, 0)
+    if length < 8 or length != len(data):
+        raise ParseError(
+            f"UDP length {length} does not match the {len(data)} bytes of IP payload", field="length", offset=4
+        )
+    if checksum == 0:
+        if pkt.version == 6:
+            raise ParseError("zero UDP checksum is not allowed over IPv6 (RFC 8200 8.1)", field="checksum", offset=6)
+    elif verify_checksum:
+        pseudo = _pseudo_header(pkt.src, pkt.dst, PROTO_UDP, length)
+        if internet_checksum(pseudo + data) != 0:
+            expected = internet_checksum(pseudo + data[:6] + b"\0\0" + data[8:]) or 0xFFFF
+            raise ParseError(
+                f"UDP checksum 0x{checksum:04x} is wrong (expected 0x{expected:04x})", field="checksum", offset=6
+            )
+    return UdpDatagram(sport=sport, dport=dport, payload=data[8:], length=length, checksum=checksum)
+
+
+def parse_icmp(ip_packet: IpPacket | bytes, *, verify_checksum: bool = True) -> IcmpMessage:
+    """Parse the ICMP (protocol 1) or ICMPv6 (58) message of an IP packet, verifying its checksum."""
+    pkt = _ip(ip_packet)
+    if pkt.protocol not in (PROTO_ICMP, PROTO_ICMPV6):
+        raise ParseError(f"IP protocol is {pkt.protocol}, not ICMP (1) or ICMPv6 (58)", field="protocol", offset=0)
+    data = pkt.payload
+    if len(data) < 8:
+        raise _short("ICMP header", 8, len(data), "icmp_header")
+    kind, code, checksum, ident, seq = struct.unpack_from("!BBHHH", data, 0)
+    if verify_checksum and not pkt.is_fragment:
+        covered = data
+        if pkt.protocol == PROTO_ICMPV6:
+            covered = _pseudo_header(pkt.src, pkt.dst, PROTO_ICMPV6, len(data)) + data
+        if internet_checksum(covered) != 0:
+            raise ParseError(f"ICMP checksum 0x{checksum:04x} is wrong", field="checksum", offset=2)
+    return IcmpMessage(type=kind, code=code, checksum=checksum, ident=ident, seq=seq, payload=data[8:])
+
+
+def selectors(ip_packet: IpPacket | bytes) -> Selectors:
+    """The SPD selectors ``(src, dst, protocol, sport, dport)`` of a packet (RFC 4301 4.4.1.1).
+
+    Ports are read from TCP, UDP and SCTP headers; ICMP type/code as
+    described in :class:`Selectors`; otherwise None (OPAQUE).  Checksums are
+    not verified here: the SPD looks at headers only.
+    """
+    pkt = _ip(ip_packet)
+    sport: int | None = None
+    dport: int | None = None
+    if pkt.fragment_offset == 0:
+        if pkt.protocol in (PROTO_TCP, PROTO_UDP, PROTO_SCTP):
+            if len(pkt.payload) < 4:
+                raise _short("the ports", 4, len(pkt.payload), "ports", len(pkt.header))
+            sport, dport = struct.unpack_from("!HH", pkt.payload, 0)
+        elif pkt.protocol in (PROTO_ICMP, PROTO_ICMPV6):
+            if len(pkt.payload) < 2:
+                raise _short("ICMP type and code", 2, len(pkt.payload), "icmp_type", len(pkt.header))
+            sport = dport = (pkt.payload[0] << 8) | pkt.payload[1]
+    return Selectors(pkt.src, pkt.dst, pkt.protocol, sport, dport)
+
+
+def _mac_text(raw: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def parse_ethernet(frame: bytes) -> EthernetFrame:
+    """Parse an Ethernet II frame, skipping 802.1Q/802.1ad VLAN tags.
+
+    Returns ``(dst_mac, src_mac, ethertype, payload)``, MACs as lower-case
+    ``"xx:xx:..."``.  ``payload`` may carry trailing padding (see :func:`parse_ip`).
+    """
+    data = _as_bytes(frame, "ethernet")
+    if len(data) < 14:
+        raise _short("Ethernet header", 14, len(data), "ethernet_header")
+    offset = 12
+    ethertype = int.from_bytes(data[12:14], "big")
+    while ethertype in (ETHERTYPE_VLAN, _ETHERTYPE_QINQ):
+        offset += 4
+        if len(data) < offset + 2:
+            raise ParseError("VLAN tag truncated", field="vlan_tag", offset=len(data))
+        ethertype = int.from_bytes(data[offset : offset + 2], "big")
+    if ethertype < 0x0600:
+        raise ParseError(
+            f"0x{ethertype:04x} is an 802.3 length, not an Ethernet II EtherType", field="ethertype", offset=offset
+        )
+    return EthernetFrame(_mac_text(data[0:6]), _mac_text(data[6:12]), ethertype, data[offset + 2 :])
