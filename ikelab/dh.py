@@ -1,0 +1,631 @@
+"""Diffie-Hellman groups for IKEv2 (RFC 7296 sections 2.12, 2.14, 3.4).
+
+Each side draws a private value and sends its public value in the KE payload;
+both then compute ``g^ir = (g^r)^i = (g^i)^r``.  RFC 7296 section 2.14: "g^ir
+is represented as a string of octets in big endian order padded with zeros if
+necessary to make it the length of the modulus."
+
+One interface (:func:`group`, :class:`DhGroup`, :class:`DhPrivateKey`), four kinds:
+
+* MODP groups 1, 2 (RFC 2409 section 6) and 5, 14-18 (RFC 3526):
+  ``y = g^x mod p``, KE data ``y`` big-endian, left-padded to the length of p.
+* ECP groups 19, 20, 21 (RFC 5903): KE data ``x | y``, each coordinate fixed
+  length, no 0x04 prefix (section 7); g^ir is the x coordinate only.
+* Curve25519 and Curve448, groups 31, 32 (RFC 8031, RFC 7748): KE data and
+  g^ir are the 32 or 56 byte little-endian u coordinate.
+* :class:`ToyGroup` ``(23, 5)``: hand-sized numbers for lessons.  Building one
+  is an explicit request, so it needs no ``allow_weak``; it has no IANA ID and
+  :func:`group` never returns one.  Helpers: :mod:`ikelab.dh_toy`.
+
+Public values are checked (RFC 6989): MODP and toy ``1 < y < p-1`` at the
+modulus length -- for safe primes ``p = 2q + 1`` this suffices (RFC 6989
+section 2.2); the ``y^q = 1`` test is optional (``check_subgroup=True``).  ECP:
+length, and a point on the curve (prime order, so no cofactor test; all-zero
+data, standing in for infinity, is refused).  X25519/X448: length, and an
+all-zero g^ir from a low-order point is refused (RFC 8031 section 2.3).
+Failures raise :class:`~ikelab.errors.InvalidPublicValueError` naming the group.
+
+MODP private exponent: RFC 3526 section 8 wants "double the entropy of the
+strength of the entire system", as does NIST SP 800-56A rev. 3 (5.6.1.1.4).
+``x`` is uniform in ``[2, 2^e)`` with ``e`` twice RFC 3526's *higher* strength
+estimate: 240, 320, 420, 480, 540, 620 bits for groups 5, 14-18, and 160 for
+groups 1 and 2 (twice the 80 bits RFC 3526 section 1 grants them); always far
+below q.
+
+Groups 1, 2, 5 are weak: :class:`~ikelab.errors.WeakAlgorithmError` unless
+``allow_weak=True``, which warns (:class:`~ikelab.errors.WeakAlgorithmWarning`).
+Groups 22-24 (RFC 5114) are not implemented (RFC 8247 section 2.4 advises
+against them).  MODP arithmetic is Python's ``pow``, or ``gmpy2.powmod`` when
+installed (extra "fast"); cryptography's deprecated finite-field DH API is not
+used.  ECP and X25519/X448 use cryptography.  Python integers are not constant
+time: this is a teaching toolkit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
+
+from . import dh_params as _params
+from .constants import DhId, lookup
+from .dh_toy import DlogResult, brute_force_dlog, check_int, is_primitive_root, is_probable_prime, order_of
+from .errors import ConfigError, InvalidPublicValueError, UnknownAlgorithmError, WeakAlgorithmError
+from .errors import WeakAlgorithmWarning
+from .rand import RandomSource, default_random
+
+try:  # optional accelerator, extra "fast"
+    import gmpy2 as _gmpy2
+except ImportError:  # pragma: no cover - depends on the environment
+    _gmpy2 = None
+
+#: Which big-integer engine the MODP arithmetic uses: "gmpy2" or "python".
+MODP_BACKEND = "gmpy2" if _gmpy2 is not None else "python"
+
+
+def powmod(base: int, exponent: int, modulus: int) -> int:
+    """``base ** exponent % modulus`` with gmpy2 when available."""
+    if _gmpy2 is not None:
+        return int(_gmpy2.powmod(base, exponent, modulus))
+    return pow(base, exponent, modulus)
+
+
+def _ke_bytes(data: Any, group_name: str) -> bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise InvalidPublicValueError(f"KE data must be bytes, not {type(data).__name__}", group=group_name)
+
+
+# --- The common interface ---
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """One row of the table of groups (:func:`groups`)."""
+
+    id: int | None
+    name: str
+    kind: str  # "MODP", "ECP", "Montgomery" or "toy"
+    bits: int  # size of the modulus or field
+    public_len: int  # bytes of KE payload data
+    strength: int  # estimated security strength in bits
+    weak: bool
+    rfc: str
+
+
+class DhGroup(ABC):
+    """A Diffie-Hellman group: what every kind of group offers."""
+
+    id: DhId | None
+    name: str
+    kind: ClassVar[str]
+    strength: int
+    rfc: str
+    weak_reason: str
+
+    @property
+    @abstractmethod
+    def bits(self) -> int:
+        """Size in bits of the modulus (MODP, toy) or of the field (ECP, Montgomery)."""
+
+    @property
+    @abstractmethod
+    def public_len(self) -> int:
+        """Bytes of Key Exchange Data in the KE payload (RFC 7296 3.4)."""
+
+    @property
+    def shared_len(self) -> int:
+        """Bytes of the shared secret g^ir."""
+        return self.public_len
+
+    @property
+    def weak(self) -> bool:
+        """True for groups that need ``allow_weak`` (or are toys)."""
+        return bool(self.weak_reason)
+
+    @property
+    def info(self) -> GroupInfo:
+        """This group as a row of the :func:`groups` table."""
+        return GroupInfo(
+            None if self.id is None else int(self.id),
+            self.name, self.kind, self.bits, self.public_len, self.strength, self.weak, self.rfc,
+        )
+
+    @abstractmethod
+    def generate(self, rng: RandomSource | None = None) -> DhPrivateKey:
+        """A fresh private key drawn from ``rng`` (default: the OS)."""
+
+    @abstractmethod
+    def from_private_value(self, value: Any) -> DhPrivateKey:
+        """The private key with a fixed value (for lessons and RFC vectors)."""
+
+    @abstractmethod
+    def validate_public(self, data: bytes) -> None:
+        """Raise InvalidPublicValueError unless ``data`` is acceptable KE data (RFC 6989)."""
+
+    def __repr__(self) -> str:
+        ident = "" if self.id is None else f", id={int(self.id)}"
+        return f"{type(self).__name__}({self.name!r}{ident})"
+
+
+class DhPrivateKey(ABC):
+    """One side's private value, with its public value and the exchange."""
+
+    group: DhGroup
+
+    @property
+    @abstractmethod
+    def private_value(self) -> int | bytes:
+        """The private value (x for MODP, d for ECP, the 32/56 bytes for X25519/X448)."""
+
+    @abstractmethod
+    def public_bytes(self) -> bytes:
+        """The Key Exchange Data of this side's KE payload."""
+
+    @abstractmethod
+    def exchange(self, peer_public: bytes) -> bytes:
+        """g^ir from the peer's KE data: validated, fixed length (RFC 7296 2.14)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(group={self.group.name!r}, public={self.public_bytes()[:8].hex()}...)"
+
+
+# --- Finite-field groups: MODP and toy ---
+
+
+class _FiniteFieldGroup(DhGroup):
+    """Arithmetic shared by the MODP groups and the toy groups: y = g^x mod p."""
+
+    p: int
+    g: int
+
+    @property
+    def bits(self) -> int:
+        return self.p.bit_length()
+
+    @property
+    def public_len(self) -> int:
+        return (self.p.bit_length() + 7) // 8
+
+    def public_value(self, x: int) -> int:
+        """``g^x mod p`` as an integer, for any ``x >= 0`` (hand-calculation helper)."""
+        return powmod(self.g, self._check_power(x), self.p)
+
+    def shared_secret(self, x: int, y_peer: int) -> int:
+        """``y_peer^x mod p`` as an integer, with only a range check on ``y_peer``.
+
+        This is the raw formula for hand calculation; :meth:`ModpPrivateKey.exchange`
+        is the protocol operation and applies the RFC 6989 checks.
+        """
+        check_int(y_peer, "y_peer")
+        if not 0 < y_peer < self.p:
+            raise InvalidPublicValueError(f"y_peer={y_peer} is not in [1, p-1]", group=self.name)
+        return powmod(y_peer, self._check_power(x), self.p)
+
+    def encode(self, value: int) -> bytes:
+        """``value`` as big-endian bytes, left-padded to the modulus length."""
+        return value.to_bytes(self.public_len, "big")
+
+    def decode_public(self, data: bytes, *, check_subgroup: bool = False) -> int:
+        """The validated public value carried in KE data ``data``."""
+        data = _ke_bytes(data, self.name)
+        if len(data) != self.public_len:
+            raise InvalidPublicValueError(
+                f"KE data is {len(data)} bytes, expected {self.public_len} (the length of p)", group=self.name
+            )
+        y = int.from_bytes(data, "big")
+        if y <= 1:
+            raise InvalidPublicValueError(f"public value {y} is not greater than 1 (RFC 6989)", group=self.name)
+        if y >= self.p - 1:
+            what = "p-1" if y == self.p - 1 else "p or more"
+            raise InvalidPublicValueError(f"public value is {what}; it must be below p-1 (RFC 6989)", group=self.name)
+        if check_subgroup and powmod(y, (self.p - 1) // 2, self.p) != 1:
+            raise InvalidPublicValueError("public value is not in the subgroup of order q=(p-1)/2", group=self.name)
+        return y
+
+    def validate_public(self, data: bytes, *, check_subgroup: bool = False) -> None:
+        self.decode_public(data, check_subgroup=check_subgroup)
+
+    def from_private_value(self, value: int) -> ModpPrivateKey:
+        x = self._check_exponent(value)
+        return ModpPrivateKey(self, x, powmod(self.g, x, self.p))
+
+    def generate(self, rng: RandomSource | None = None) -> ModpPrivateKey:
+        rng = default_random() if rng is None else rng
+        for _ in range(1000):
+            key = self.from_private_value(self._draw_exponent(rng))
+            if 1 < key.y < self.p - 1:  # only a toy group can miss, e.g. when x is a multiple of ord(g)
+                return key
+        raise ConfigError(f"{self.name}: could not draw a usable private value", field="g", value=self.g)
+
+    def _check_power(self, x: Any) -> int:
+        if check_int(x, "x") < 0:
+            raise ConfigError(f"{self.name}: exponent {x} is negative", field="x", value=x)
+        return x
+
+    def _check_exponent(self, x: Any) -> int:
+        check_int(x, "x")
+        if not 1 <= x <= self.p - 2:
+            raise ConfigError(f"{self.name}: private exponent {x} is not in [1, p-2]", field="x", value=x)
+        return x
+
+    @abstractmethod
+    def _draw_exponent(self, rng: RandomSource) -> int:
+        """A random private exponent."""
+
+
+@dataclass(frozen=True, repr=False)
+class ModpPrivateKey(DhPrivateKey):
+    """A MODP or toy private exponent ``x`` and its public value ``y = g^x mod p``."""
+
+    group: _FiniteFieldGroup
+    x: int
+    y: int
+
+    @property
+    def private_value(self) -> int:
+        return self.x
+
+    @property
+    def public_value(self) -> int:
+        return self.y
+
+    def public_bytes(self) -> bytes:
+        return self.group.encode(self.y)
+
+    def exchange(self, peer_public: bytes) -> bytes:
+        y_peer = self.group.decode_public(peer_public)
+        return self.group.encode(powmod(y_peer, self.x, self.group.p))
+
+
+@dataclass(frozen=True, repr=False)
+class ModpGroup(_FiniteFieldGroup):
+    """An IANA MODP group: a safe prime ``p = 2q + 1`` and the generator 2."""
+
+    kind: ClassVar[str] = "MODP"
+
+    id: DhId
+    name: str
+    p: int
+    g: int
+    strength: int  # RFC 3526 section 8, Strength Estimate 1
+    exponent_bits: int  # private exponents are drawn from [2, 2^exponent_bits)
+    rfc: str
+    weak_reason: str = ""
+
+    @property
+    def q(self) -> int:
+        """The prime ``(p-1)/2``."""
+        return (self.p - 1) // 2
+
+    def _draw_exponent(self, rng: RandomSource) -> int:
+        return 2 + rng.randbelow((1 << self.exponent_bits) - 2)
+
+
+@dataclass(frozen=True, repr=False)
+class ToyGroup(_FiniteFieldGroup):
+    """A hand-sized group ``(Z/pZ)*`` with base ``g``: ``ToyGroup(23, 5)``.
+
+    ``p`` must be a prime of at least 5 and ``1 < g < p-1`` (``g = p-1`` only
+    reaches 1 and p-1).  ``g`` need not be a primitive root: a lesson can show
+    what a small subgroup does (see :func:`order_of`).  Private values are
+    drawn from ``[2, p-2]``.  Toy groups have no IANA ID, need no
+    ``allow_weak`` and are never returned by :func:`group`.
+    """
+
+    kind: ClassVar[str] = "toy"
+    rfc: ClassVar[str] = "-"
+
+    p: int
+    g: int
+
+    def __post_init__(self) -> None:
+        check_int(self.p, "p")
+        check_int(self.g, "g")
+        if self.p < 5 or not is_probable_prime(self.p):
+            raise ConfigError(f"toy group modulus p={self.p} must be a prime of at least 5", field="p", value=self.p)
+        if not 1 < self.g < self.p - 1:
+            raise ConfigError(f"toy group base g={self.g} must satisfy 1 < g < p-1={self.p - 1}",
+                              field="g", value=self.g)
+
+    @property
+    def id(self) -> None:  # type: ignore[override]
+        return None
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"toy(p={self.p}, g={self.g})"
+
+    @property
+    def strength(self) -> int:  # type: ignore[override]
+        """At most half the bits of p: baby-step giant-step takes about sqrt(p) steps."""
+        return max(1, self.p.bit_length() // 2)
+
+    @property
+    def weak_reason(self) -> str:  # type: ignore[override]
+        return f"toy group: a {self.bits}-bit modulus is for hand calculation only"
+
+    def __repr__(self) -> str:
+        return f"ToyGroup(p={self.p}, g={self.g})"
+
+    def _draw_exponent(self, rng: RandomSource) -> int:
+        return rng.randrange(2, self.p - 1)
+
+
+# --- ECP groups (RFC 5903) ---
+
+_EC_CURVES = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1}
+
+
+@dataclass(frozen=True, repr=False)
+class EcpGroup(DhGroup):
+    """A NIST prime curve ``y^2 = x^3 - 3x + b (mod p)`` of prime order ``n``."""
+
+    kind: ClassVar[str] = "ECP"
+    weak_reason: ClassVar[str] = ""
+
+    id: DhId
+    name: str
+    curve_name: str  # name in cryptography / SEC 2
+    p: int
+    b: int
+    n: int
+    gx: int
+    gy: int
+    strength: int
+    rfc: str
+
+    @property
+    def bits(self) -> int:
+        return self.p.bit_length()
+
+    @property
+    def coord_len(self) -> int:
+        """Bytes of one coordinate (32, 48, 66)."""
+        return (self.p.bit_length() + 7) // 8
+
+    @property
+    def public_len(self) -> int:
+        return 2 * self.coord_len
+
+    @property
+    def shared_len(self) -> int:
+        return self.coord_len
+
+    def curve(self) -> ec.EllipticCurve:
+        """The cryptography curve object."""
+        return _EC_CURVES[self.curve_name]()
+
+    def is_on_curve(self, x: int, y: int) -> bool:
+        """Whether ``(x, y)`` satisfies ``y^2 = x^3 - 3x + b (mod p)`` with coordinates below p."""
+        p = self.p
+        return 0 <= x < p and 0 <= y < p and (y * y - (x * x * x - 3 * x + self.b)) % p == 0
+
+    def decode_public(self, data: bytes) -> tuple[int, int]:
+        """The validated point ``(x, y)`` carried in KE data ``x | y``."""
+        data = _ke_bytes(data, self.name)
+        if len(data) != self.public_len:
+            raise InvalidPublicValueError(
+                f"KE data is {len(data)} bytes, expected {self.public_len} (x | y)", group=self.name
+            )
+        x = int.from_bytes(data[: self.coord_len], "big")
+        y = int.from_bytes(data[self.coord_len :], "big")
+        if x == 0 and y == 0:
+            raise InvalidPublicValueError("all-zero KE data: the point at infinity has no x | y encoding",
+                                          group=self.name)
+        if not self.is_on_curve(x, y):
+            raise InvalidPublicValueError("public value is not a point on the curve (RFC 6989)", group=self.name)
+        return x, y
+
+    def validate_public(self, data: bytes) -> None:
+        self.decode_public(data)
+
+    def from_private_value(self, value: int) -> EcpPrivateKey:
+        d = check_int(value, "d")
+        if not 1 <= d < self.n:
+            raise ConfigError(f"{self.name}: private value must be in [1, n-1]", field="d", value=d)
+        return EcpPrivateKey(self, d, ec.derive_private_key(d, self.curve()))
+
+    def generate(self, rng: RandomSource | None = None) -> EcpPrivateKey:
+        rng = default_random() if rng is None else rng
+        return self.from_private_value(rng.randrange(1, self.n))
+
+
+@dataclass(frozen=True, repr=False)
+class EcpPrivateKey(DhPrivateKey):
+    """An ECP private scalar ``d``; the public value is the point ``d * G``."""
+
+    group: EcpGroup
+    d: int
+    key: ec.EllipticCurvePrivateKey = field(compare=False)
+
+    @property
+    def private_value(self) -> int:
+        return self.d
+
+    @property
+    def public_point(self) -> tuple[int, int]:
+        numbers = self.key.public_key().public_numbers()
+        return numbers.x, numbers.y
+
+    def public_bytes(self) -> bytes:
+        x, y = self.public_point
+        size = self.group.coord_len
+        return x.to_bytes(size, "big") + y.to_bytes(size, "big")
+
+    def exchange(self, peer_public: bytes) -> bytes:
+        self.group.decode_public(peer_public)
+        data = bytes(peer_public)
+        try:
+            peer = ec.EllipticCurvePublicKey.from_encoded_point(self.group.curve(), b"\x04" + data)
+            secret = self.key.exchange(ec.ECDH(), peer)
+        except ValueError as exc:
+            raise InvalidPublicValueError(f"ECDH refused the peer's value: {exc}", group=self.group.name) from None
+        return secret.rjust(self.group.coord_len, b"\x00")
+
+
+# --- Curve25519 and Curve448 (RFC 8031, RFC 7748) ---
+
+
+@dataclass(frozen=True, repr=False)
+class MontgomeryGroup(DhGroup):
+    """X25519 (group 31) or X448 (group 32): keys and values are byte strings."""
+
+    kind: ClassVar[str] = "Montgomery"
+    weak_reason: ClassVar[str] = ""
+
+    id: DhId
+    name: str
+    field_bits: int  # 255 or 448
+    key_len: int  # 32 or 56
+    strength: int
+    rfc: str
+
+    @property
+    def bits(self) -> int:
+        return self.field_bits
+
+    @property
+    def public_len(self) -> int:
+        return self.key_len
+
+    def _classes(self) -> tuple[Any, Any]:
+        if self.key_len == 32:
+            return x25519.X25519PrivateKey, x25519.X25519PublicKey
+        return x448.X448PrivateKey, x448.X448PublicKey
+
+    def validate_public(self, data: bytes) -> None:
+        data = _ke_bytes(data, self.name)
+        if len(data) != self.key_len:
+            raise InvalidPublicValueError(f"KE data is {len(data)} bytes, expected {self.key_len}", group=self.name)
+
+    def from_private_value(self, value: bytes | int) -> MontgomeryPrivateKey:
+        """A key from its ``key_len`` bytes, or from an int encoded little-endian (RFC 7748 5)."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not 0 <= value < 1 << (8 * self.key_len):
+                raise ConfigError(f"{self.name}: private value does not fit in {self.key_len} bytes",
+                                  field="private", value=value)
+            value = value.to_bytes(self.key_len, "little")
+        if not isinstance(value, (bytes, bytearray)) or len(value) != self.key_len:
+            raise ConfigError(f"{self.name}: private value must be {self.key_len} bytes", field="private", value=value)
+        private_cls, _ = self._classes()
+        return MontgomeryPrivateKey(self, bytes(value), private_cls.from_private_bytes(bytes(value)))
+
+    def generate(self, rng: RandomSource | None = None) -> MontgomeryPrivateKey:
+        rng = default_random() if rng is None else rng
+        return self.from_private_value(rng.random_bytes(self.key_len))
+
+
+@dataclass(frozen=True, repr=False)
+class MontgomeryPrivateKey(DhPrivateKey):
+    """An X25519/X448 private key (the bytes before clamping, RFC 7748 section 5)."""
+
+    group: MontgomeryGroup
+    private: bytes
+    key: Any = field(compare=False)
+
+    @property
+    def private_value(self) -> bytes:
+        return self.private
+
+    def public_bytes(self) -> bytes:
+        return self.key.public_key().public_bytes_raw()
+
+    def exchange(self, peer_public: bytes) -> bytes:
+        self.group.validate_public(peer_public)
+        _, public_cls = self.group._classes()
+        zero = "all-zero shared secret: the peer sent a low-order point (RFC 8031 2.3)"
+        try:
+            secret = self.key.exchange(public_cls.from_public_bytes(bytes(peer_public)))
+        except ValueError:  # OpenSSL refuses to return the all-zero value
+            raise InvalidPublicValueError(zero, group=self.group.name) from None
+        if secret == bytes(len(secret)):
+            raise InvalidPublicValueError(zero, group=self.group.name)
+        return secret
+
+
+# --- The registry ---
+
+_G = _params.MODP_GENERATOR
+_FIXED_GROUP = "and, as Logjam (2015) showed, one precomputation per fixed group then breaks every exchange in it"
+# Strength: RFC 3526 section 8, Strength Estimate 1 (section 1 for groups 1 and 2: "70-80 bits").
+# Exponent bits: twice the higher estimate (module docstring).
+_MODP_GROUPS = (
+    ModpGroup(DhId.MODP_768, "MODP_768", _params.MODP_768_P, _G, 70, 160, "RFC 2409 section 6.1",
+              f"MODP_768 (group 1) is weak: 768-bit discrete logarithms have been computed in public {_FIXED_GROUP}"),
+    ModpGroup(DhId.MODP_1024, "MODP_1024", _params.MODP_1024_P, _G, 80, 160, "RFC 2409 section 6.2",
+              "MODP_1024 (group 2) is weak: 1024-bit discrete logarithms are within a nation-state's reach"
+              f" {_FIXED_GROUP}"),
+    ModpGroup(DhId.MODP_1536, "MODP_1536", _params.MODP_1536_P, _G, 90, 240, "RFC 3526 section 2",
+              "MODP_1536 (group 5) is weak: RFC 3526 section 8 estimates 90 to 120 bits of strength, below"
+              f" the 112-bit minimum of NIST SP 800-57, {_FIXED_GROUP}"),
+    ModpGroup(DhId.MODP_2048, "MODP_2048", _params.MODP_2048_P, _G, 110, 320, "RFC 3526 section 3"),
+    ModpGroup(DhId.MODP_3072, "MODP_3072", _params.MODP_3072_P, _G, 130, 420, "RFC 3526 section 4"),
+    ModpGroup(DhId.MODP_4096, "MODP_4096", _params.MODP_4096_P, _G, 150, 480, "RFC 3526 section 5"),
+    ModpGroup(DhId.MODP_6144, "MODP_6144", _params.MODP_6144_P, _G, 170, 540, "RFC 3526 section 6"),
+    ModpGroup(DhId.MODP_8192, "MODP_8192", _params.MODP_8192_P, _G, 190, 620, "RFC 3526 section 7"),
+)
+
+# Curve parameters: RFC 5903 section 3 (see dh_params).  Strength: NIST SP 800-57 Part 1, Table 2.
+_ECP_GROUPS = (
+    EcpGroup(DhId.ECP_256, "ECP_256", "secp256r1", _params.P256_P, _params.P256_B, _params.P256_N,
+             _params.P256_GX, _params.P256_GY, 128, "RFC 5903 section 3.1"),
+    EcpGroup(DhId.ECP_384, "ECP_384", "secp384r1", _params.P384_P, _params.P384_B, _params.P384_N,
+             _params.P384_GX, _params.P384_GY, 192, "RFC 5903 section 3.2"),
+    EcpGroup(DhId.ECP_521, "ECP_521", "secp521r1", _params.P521_P, _params.P521_B, _params.P521_N,
+             _params.P521_GX, _params.P521_GY, 256, "RFC 5903 section 3.3"),
+)
+
+# Strength: RFC 7748 section 1 ("~128-bit" and "~224-bit security level").
+_MONTGOMERY_GROUPS = (
+    MontgomeryGroup(DhId.CURVE25519, "CURVE25519", 255, 32, 128, "RFC 8031, RFC 7748 section 5"),
+    MontgomeryGroup(DhId.CURVE448, "CURVE448", 448, 56, 224, "RFC 8031, RFC 7748 section 5"),
+)
+
+_REGISTRY: dict[DhId, DhGroup] = {g.id: g for g in (*_MODP_GROUPS, *_ECP_GROUPS, *_MONTGOMERY_GROUPS)}
+_DEPRECATED = {DhId.MODP_1024_160, DhId.MODP_2048_224, DhId.MODP_2048_256}
+
+
+def group(id: DhId | int | str | DhGroup, *, allow_weak: bool = False) -> DhGroup:
+    """The group with transform ID ``id`` (``14``, ``"MODP_2048"`` or ``DhId.MODP_2048``).
+
+    A :class:`DhGroup` (for example a :class:`ToyGroup`) is returned unchanged.
+    Weak groups (1, 2, 5) raise :class:`~ikelab.errors.WeakAlgorithmError`
+    unless ``allow_weak=True``, which warns with
+    :class:`~ikelab.errors.WeakAlgorithmWarning` instead.
+    """
+    if isinstance(id, DhGroup):
+        return id
+    member = lookup(DhId, id)
+    if member in _DEPRECATED:
+        raise UnknownAlgorithmError(
+            f"{member.name} (group {int(member)}, RFC 5114) is not implemented: its prime-order subgroup"
+            " needs extra checks and RFC 8247 recommends against it",
+            field="DhId", value=id,
+        )
+    found = _REGISTRY.get(member)
+    if found is None:
+        known = ", ".join(f"{g.name} ({int(g.id)})" for g in _REGISTRY.values())  # type: ignore[arg-type]
+        raise UnknownAlgorithmError(f"Diffie-Hellman group {member.name} is not implemented; known: {known}",
+                                    field="DhId", value=id)
+    if found.weak:
+        if not allow_weak:
+            raise WeakAlgorithmError(f"{found.weak_reason}; pass allow_weak=True to use it anyway",
+                                     field="DhId", value=id)
+        warnings.warn(found.weak_reason, WeakAlgorithmWarning, stacklevel=2)
+    return found
+
+
+def groups() -> list[GroupInfo]:
+    """The implemented IANA groups, by ID, with kind, size, strength and weakness."""
+    return [g.info for g in sorted(_REGISTRY.values(), key=lambda g: int(g.id))]  # type: ignore[arg-type]
+
+
+__all__ = [
+    "MODP_BACKEND", "DhGroup", "DhPrivateKey", "DlogResult", "EcpGroup", "EcpPrivateKey", "GroupInfo",
+    "ModpGroup", "ModpPrivateKey", "MontgomeryGroup", "MontgomeryPrivateKey", "ToyGroup",
+    "brute_force_dlog", "group", "groups", "is_primitive_root", "order_of", "powmod",
+]
