@@ -1,0 +1,115 @@
+"""``ikelab derive``: the printed schedule is right, recomputed independently
+from the printed inputs with the standard library and cryptography's HKDF."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import subprocess
+import sys
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+from ikelab.cli import main
+from ikelab.xcbc import aes_xcbc_prf_128
+
+
+def _parse(text: str) -> dict[str, bytes]:
+    values: dict[str, bytes] = {}
+    name = None
+    for line in text.splitlines():
+        head = re.match(r"^(\S.*?) \((\d+) bytes\)", line)
+        if head:
+            name = head.group(1)
+            values[name] = b""
+        elif line.startswith("    ") and name is not None and line.strip() != "(empty)":
+            values[name] += bytes.fromhex(line.replace(" ", ""))
+    return values
+
+
+def _run(capsys, *argv: str) -> dict[str, bytes]:
+    assert main(["derive", *argv]) == 0
+    return _parse(capsys.readouterr().out)
+
+
+def _xcbc_prf_plus(key: bytes, seed: bytes, length: int) -> bytes:
+    out, t, n = b"", b"", 1
+    while len(out) < length:
+        t = aes_xcbc_prf_128(key, t + seed + bytes([n]))
+        out, n = out + t, n + 1
+    return out[:length]
+
+
+@pytest.mark.parametrize("group, ke_len", [("MODP_2048", 256), ("ECP_256", 64), ("CURVE25519", 32)])
+def test_derive_sha256_matches_rfc_formulas(capsys, group: str, ke_len: int) -> None:
+    v = _run(capsys, "--group", group, "--prf", "PRF_HMAC_SHA2_256")
+    assert len(v["KEi"]) == len(v["KEr"]) == ke_len
+    ni, nr, spis = v["Ni"], v["Nr"], v["SPIi"] + v["SPIr"]
+    skeyseed = hmac.new(ni + nr, v["g^ir"], hashlib.sha256).digest()
+    assert v["SKEYSEED"] == skeyseed
+    lengths = [32, 32, 32, 16, 16, 32, 32]  # SK_d, SK_ai, SK_ar, SK_ei, SK_er, SK_pi, SK_pr
+    stream = HKDFExpand(hashes.SHA256(), sum(lengths), ni + nr + spis).derive(skeyseed)
+    offset = 0
+    for name, n in zip(["SK_d", "SK_ai", "SK_ar", "SK_ei", "SK_er", "SK_pi", "SK_pr"], lengths):
+        assert v[name] == stream[offset : offset + n], name
+        offset += n
+    assert v["T1"] + v["T2"] == stream[:64]
+    sk_d = v["SK_d"]
+    assert v["KEYMAT (first CHILD SA)"] == HKDFExpand(hashes.SHA256(), 96, ni + nr).derive(sk_d)
+    assert v["ESP encr_i"] + v["ESP integ_i"] + v["ESP encr_r"] + v["ESP integ_r"] == v["KEYMAT (first CHILD SA)"]
+    n2 = v["Ni'"] + v["Nr'"]
+    assert v["KEYMAT (rekey, no PFS)"] == HKDFExpand(hashes.SHA256(), 96, n2).derive(sk_d)
+    assert v["KEYMAT (rekey, PFS)"] == HKDFExpand(hashes.SHA256(), 96, v["g^ir (new)"] + n2).derive(sk_d)
+
+
+@pytest.mark.parametrize("group", ["MODP_2048", "ECP_256", "CURVE25519"])
+def test_derive_aes_xcbc_uses_truncated_nonces(capsys, group: str) -> None:
+    v = _run(capsys, "--group", group, "--prf", "PRF_AES128_XCBC")
+    ni, nr = v["Ni"], v["Nr"]
+    # RFC 7296 2.14: fixed-key-size PRFs take the first 64 bits of Ni and of Nr as the key
+    skeyseed = aes_xcbc_prf_128(ni[:8] + nr[:8], v["g^ir"])
+    assert v["SKEYSEED"] == skeyseed
+    stream = _xcbc_prf_plus(skeyseed, ni + nr + v["SPIi"] + v["SPIr"], 16 + 32 + 32 + 16 + 16 + 16 + 16)
+    assert v["SK_d"] == stream[:16]
+    assert v["SK_pr"] == stream[-16:]
+    assert v["KEYMAT (rekey, PFS)"] == _xcbc_prf_plus(v["SK_d"], v["g^ir (new)"] + v["Ni'"] + v["Nr'"], 96)
+
+
+def test_derive_is_deterministic_and_seeded(capsys) -> None:
+    a = _run(capsys)
+    b = _run(capsys)
+    c = _run(capsys, "--seed", "7")
+    assert a == b
+    assert a["Ni"] != c["Ni"] and a["g^ir"] != c["g^ir"]
+
+
+def test_derive_aead_has_no_integrity_keys(capsys) -> None:
+    v = _run(capsys, "--encr", "ENCR_AES_GCM_16", "--key-bits", "256", "--integ", "NONE", "--group", "CURVE25519")
+    assert v["SK_ai"] == v["SK_ar"] == b""
+    assert len(v["SK_ei"]) == 36  # 32-byte key + 4-byte salt (RFC 5282)
+    assert len(v["KEYMAT (first CHILD SA)"]) == 72
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--group", "nope"], "unknown DhId 'nope'"),
+        (["--group", "MODP_1024"], "weak"),
+        (["--prf", "PRF_HMAC_TIGER"], "PRF_HMAC_TIGER"),
+        (["--encr", "ENCR_AES_CBC", "--key-bits", "100"], "100"),
+    ],
+)
+def test_bad_options_exit_2_with_a_clear_message(capsys, argv: list[str], message: str) -> None:
+    assert main(["derive", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ikelab derive: error:") and message in err
+    assert "Traceback" not in err
+
+
+def test_console_entry_point_runs() -> None:
+    out = subprocess.run([sys.executable, "-m", "ikelab", "derive", "--group", "CURVE25519"],
+                         capture_output=True, text=True, check=True)
+    assert "SKEYSEED (32 bytes) = prf(Ni | Nr, g^ir)" in out.stdout
