@@ -79,3 +79,14 @@ def test_import_ikelab_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]", f"heavy modules imported by core: {out.stdout.strip()}"
+
+
+def test_readme_python_example_runs() -> None:
+    """The README's code sample is real: it runs and does what its comments say."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```python\n(.+?)\n```", text, re.S)
+    assert block, "README.md has no python example"
+    namespace: dict = {}
+    exec(compile(block.group(1), "README.md", "exec"), namespace)
+    assert len(namespace["g_ir"]) == 256
+    assert len(namespace["seed"]) == 32
