@@ -1,0 +1,86 @@
+"""UDP encapsulation of ESP for NAT traversal (RFC 3948), and the port-4500 demultiplexing rule.
+
+RFC 3948 2.1: ESP goes right after the UDP header.  RFC 3948 2.2: IKE on the
+same port is prefixed with the four-byte Non-ESP Marker (zeros), which sits
+where ESP has its SPI; and RFC 4303 2.1: "The SPI value of zero (0) is
+reserved ... and MUST NOT be sent on the wire".  So a payload starting with
+four zero bytes is IKE and anything else is ESP.  RFC 3948 2.3: a single
+0xFF byte is a NAT-keepalive.
+That rule lives in one function, :func:`classify_udp4500`, for ESP and IKE
+code alike.
+"""
+
+from __future__ import annotations
+
+from . import packet as ip
+from .constants import NAT_T_PORT, NON_ESP_MARKER
+from .errors import ConfigError, ParseError
+from .ipsec_sa import address, key_bytes
+
+__all__ = ["add_non_esp_marker", "classify_udp4500", "extract_esp", "udp_encapsulate"]
+
+ESP_HEADER_LEN = 8
+
+
+def classify_udp4500(payload: bytes) -> tuple[str, bytes]:
+    """Sort a UDP port-4500 payload: ``("ike", message)``, ``("esp", packet)`` or ``("keepalive", b"\\xff")``.
+
+    RFC 3948 2.2: IKE messages are prefixed with the Non-ESP Marker (four
+    zero bytes, where ESP has its SPI, and SPI 0 is never valid for ESP);
+    the marker is removed from the returned IKE message.  RFC 3948 2.3: a
+    one-byte 0xFF payload is a NAT-keepalive.  Anything else must be an ESP
+    packet of at least 8 bytes, or ParseError.
+    """
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise ParseError(f"expected bytes, got {type(payload).__name__}", field="udp_payload", offset=0)
+    payload = bytes(payload)
+    if payload == b"\xff":
+        return ("keepalive", payload)
+    if payload[:4] == NON_ESP_MARKER and len(payload) >= 4:
+        return ("ike", payload[4:])
+    if len(payload) < ESP_HEADER_LEN:
+        raise ParseError(
+            f"UDP/4500 payload of {len(payload)} bytes is neither IKE (marker), keepalive (0xff) nor ESP (>= 8 bytes)",
+            field="udp_payload",
+            offset=0,
+        )
+    return ("esp", payload)
+
+
+def add_non_esp_marker(ike_message: bytes) -> bytes:
+    """An IKE message as sent on port 4500: prefixed with the Non-ESP Marker (RFC 3948 2.2, RFC 7296 2.23)."""
+    return NON_ESP_MARKER + bytes(ike_message)
+
+
+def udp_encapsulate(
+    esp_packet: bytes,
+    src: ip.IpAddress,
+    dst: ip.IpAddress,
+    *,
+    sport: int = NAT_T_PORT,
+    dport: int = NAT_T_PORT,
+    ident: int = 0,
+    ttl: int = 64,
+) -> bytes:
+    """An IP/UDP packet carrying ``esp_packet`` right after the UDP header (RFC 3948 2.1).
+
+    Over IPv4 the UDP checksum is sent as zero, as RFC 3948 2.1 recommends;
+    IPv6 requires a checksum (RFC 8200 8.1).
+    """
+    esp_packet = key_bytes(esp_packet, "esp_packet")
+    if classify_udp4500(esp_packet)[0] != "esp":
+        raise ConfigError("udp_encapsulate carries ESP packets (a non-zero SPI and 8 bytes at least)", field="esp_packet", value=len(esp_packet))
+    v6 = address(src, "src").version == 6
+    return ip.ip_udp(src, dst, sport, dport, bytes(esp_packet), ident=ident, ttl=ttl, checksum=v6)
+
+
+def extract_esp(outer: ip.IpPacket) -> bytes:
+    """The ESP packet inside an IP packet: protocol 50, or UDP with a non-marker payload (RFC 3948)."""
+    if outer.protocol == ip.PROTO_ESP:
+        return outer.payload
+    if outer.protocol == ip.PROTO_UDP:
+        kind, data = classify_udp4500(ip.parse_udp(outer).payload)
+        if kind != "esp":
+            raise ParseError(f"UDP payload is {kind}, not ESP", field="udp_payload", offset=len(outer.header) + 8)
+        return data
+    raise ParseError(f"IP protocol {outer.protocol} is neither ESP (50) nor UDP-encapsulated ESP", field="protocol", offset=9)
