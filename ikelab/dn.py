@@ -1,0 +1,166 @@
+"""Distinguished names for ID_DER_ASN1_DN identities (RFC 7296 3.5, RFC 4514).
+
+RFC 7296 3.5: ID_DER_ASN1_DN is "the binary Distinguished Encoding Rules
+(DER) encoding of an ASN.1 X.500 Distinguished Name".  The DER structure is
+(X.501)::
+
+    Name ::= SEQUENCE OF RelativeDistinguishedName          -- 0x30
+    RelativeDistinguishedName ::= SET OF AttributeTypeAndValue   -- 0x31
+    AttributeTypeAndValue ::= SEQUENCE { type OBJECT IDENTIFIER, value ANY }
+
+:func:`dn_to_string` is a small strict DER reader that renders the RFC 4514
+string (last RDN first, ``CN=vpn,O=Example,C=CH``); :func:`dn_from_string`
+goes the other way with pyca/cryptography.  Malformed DER raises
+:class:`~ikelab.errors.ParseError`, never anything else.
+"""
+
+from __future__ import annotations
+
+from .errors import ConfigError, ParseError
+
+__all__ = ["dn_to_string", "dn_from_string", "check_dn"]
+
+# RFC 4514 3: the short names a string representation uses.
+_SHORT_NAMES = {
+    "2.5.4.3": "CN",
+    "2.5.4.7": "L",
+    "2.5.4.8": "ST",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "2.5.4.6": "C",
+    "2.5.4.9": "STREET",
+    "0.9.2342.19200300.100.1.25": "DC",
+    "0.9.2342.19200300.100.1.1": "UID",
+}
+
+# Directory string tags and how to read them.
+_STRING_CODECS = {
+    0x0C: "utf-8",  # UTF8String
+    0x12: "ascii",  # NumericString
+    0x13: "ascii",  # PrintableString
+    0x14: "latin-1",  # TeletexString (T.61, approximated)
+    0x16: "ascii",  # IA5String
+    0x1A: "ascii",  # VisibleString
+    0x1C: "utf-32-be",  # UniversalString
+    0x1E: "utf-16-be",  # BMPString
+}
+
+
+def _tlv(der: bytes, pos: int, end: int, base: int) -> tuple[int, int, int]:
+    """Read a DER tag and definite length at ``pos``; return (tag, value start, value end)."""
+    if end - pos < 2:
+        raise ParseError("truncated DER element", field="id_data", offset=base + pos)
+    tag, first = der[pos], der[pos + 1]
+    pos += 2
+    if first < 0x80:
+        length = first
+    else:
+        n = first & 0x7F
+        if n == 0 or n > 3 or end - pos < n:
+            raise ParseError(f"unsupported or truncated DER length (0x{first:02x})", field="id_data", offset=base + pos - 1)
+        length = int.from_bytes(der[pos : pos + n], "big")
+        pos += n
+    if length > end - pos:
+        raise ParseError(f"DER length {length} exceeds the {end - pos} bytes left", field="id_data", offset=base + pos - 1)
+    return tag, pos, pos + length
+
+
+def _oid(der: bytes, start: int, end: int, base: int) -> str:
+    if start == end:
+        raise ParseError("empty OBJECT IDENTIFIER", field="id_data", offset=base + start)
+    arcs: list[int] = []
+    value = 0
+    for i in range(start, end):
+        value = (value << 7) | (der[i] & 0x7F)
+        if not der[i] & 0x80:
+            arcs.append(value)
+            value = 0
+    if der[end - 1] & 0x80:
+        raise ParseError("truncated OBJECT IDENTIFIER", field="id_data", offset=base + end - 1)
+    first = arcs[0]
+    head = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
+    return ".".join(str(a) for a in head + arcs[1:])
+
+
+def _parse(der: bytes, base: int) -> list[list[tuple[str, int, bytes, bytes]]]:
+    """The RDNs as lists of (oid, value tag, value bytes, whole value TLV)."""
+    tag, start, end = _tlv(der, 0, len(der), base)
+    if tag != 0x30 or end != len(der):
+        raise ParseError("a DN is one DER SEQUENCE filling the identification data", field="id_data", offset=base)
+    rdns = []
+    pos = start
+    while pos < end:
+        tag, s_start, s_end = _tlv(der, pos, end, base)
+        if tag != 0x31 or s_start == s_end:
+            raise ParseError("a relative distinguished name is a non-empty DER SET", field="id_data", offset=base + pos)
+        rdn = []
+        a = s_start
+        while a < s_end:
+            tag, q_start, q_end = _tlv(der, a, s_end, base)
+            if tag != 0x30:
+                raise ParseError("an attribute is a DER SEQUENCE", field="id_data", offset=base + a)
+            otag, o_start, o_end = _tlv(der, q_start, q_end, base)
+            if otag != 0x06:
+                raise ParseError("an attribute type is an OBJECT IDENTIFIER", field="id_data", offset=base + q_start)
+            vtag, v_start, v_end = _tlv(der, o_end, q_end, base)
+            if v_end != q_end:
+                raise ParseError("bytes after the attribute value", field="id_data", offset=base + v_end)
+            rdn.append((_oid(der, o_start, o_end, base), vtag, der[v_start:v_end], der[o_end:q_end]))
+            a = q_end
+        rdns.append(rdn)
+        pos = s_end
+    return rdns
+
+
+def check_dn(der: bytes, base: int = 0) -> None:
+    """Raise ParseError (offsets counted from ``base``) unless ``der`` is a well-formed DER Name."""
+    _parse(der, base)
+
+
+def _escape(text: str) -> str:
+    """RFC 4514 2.4 escaping of an attribute value."""
+    out = []
+    for i, ch in enumerate(text):
+        if ch in '"+,;<>\\' or (ch == "#" and i == 0) or (ch == " " and (i == 0 or i == len(text) - 1)):
+            out.append("\\" + ch)
+        elif ch == "\x00":
+            out.append("\\00")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def dn_to_string(der: bytes) -> str:
+    """The RFC 4514 string of a DER-encoded Name, e.g. ``CN=vpn.example,O=Example,C=CH``.
+
+    Attribute types without a short name print as dotted OIDs with the value
+    in ``#hex`` form, as RFC 4514 2.4 prescribes.
+    """
+    parts = []
+    for rdn in reversed(_parse(der, 0)):
+        items = []
+        for oid, vtag, value, tlv in rdn:
+            name = _SHORT_NAMES.get(oid)
+            codec = _STRING_CODECS.get(vtag)
+            text = None
+            if name is not None and codec is not None:
+                try:
+                    text = value.decode(codec)
+                except UnicodeDecodeError:
+                    text = None
+            if text is None:
+                items.append(f"{name or oid}=#{tlv.hex()}")
+            else:
+                items.append(f"{name}={_escape(text)}")
+        parts.append("+".join(items))
+    return ",".join(parts)
+
+
+def dn_from_string(text: str) -> bytes:
+    """The DER encoding of an RFC 4514 string such as ``"CN=vpn.example,O=Example"``."""
+    from cryptography import x509
+
+    try:
+        return x509.Name.from_rfc4514_string(text).public_bytes()
+    except ValueError as exc:
+        raise ConfigError(f"{text!r} is not an RFC 4514 distinguished name: {exc}", field="dn", value=text) from None

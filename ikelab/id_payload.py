@@ -1,0 +1,143 @@
+"""Identification payloads IDi and IDr (RFC 7296 3.5).
+
+::
+
+    ID Type (1) | RESERVED (3) | Identification Data
+
+RFC 7296 3.5 defines ID_IPV4_ADDR (4 octets), ID_FQDN ("vpn.example", ASCII,
+"MUST NOT contain any terminators"), ID_RFC822_ADDR ("alice@example.org"),
+ID_IPV6_ADDR (16 octets), ID_DER_ASN1_DN (a DER Name), ID_DER_ASN1_GN and
+ID_KEY_ID (opaque octets).  Decoding checks the address sizes, that names are
+printable ASCII and that a DN is well-formed DER; ``value`` shows the identity
+as a person reads it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .constants import IdType, PayloadType
+from .dn import check_dn, dn_from_string, dn_to_string
+from .errors import ConfigError
+from .wire import DecodeContext, Payload, SimpleHeader, RAW_TYPES, norm_enum
+
+__all__ = ["IDi", "IDr"]
+
+
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+_ID_ADDRESS_SIZES = {IdType.ID_IPV4_ADDR: 4, IdType.ID_IPV6_ADDR: 16}
+
+
+_PRINTABLE = re.compile(rb"[\x20-\x7e]+")
+
+
+def _id_text(value: bytes) -> str | None:
+    """The identity as text if it is non-empty printable ASCII, else None."""
+    return value.decode("ascii") if _PRINTABLE.fullmatch(value) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Identification(SimpleHeader, Payload):
+    id_type: IdType | int
+    data: bytes
+    critical: bool = False
+    _enum = IdType
+    _field = "id_type"
+
+    def __post_init__(self) -> None:
+        if type(self.id_type) in RAW_TYPES:
+            object.__setattr__(self, "id_type", norm_enum(IdType, self.id_type))
+
+    @classmethod
+    def from_fqdn(cls, name: str) -> Any:
+        """``IDi.from_fqdn("vpn.example")``: an ID_FQDN identity."""
+        return cls(IdType.ID_FQDN, name.encode("ascii", "strict") if name.isascii() else _bad_text(name))
+
+    @classmethod
+    def from_email(cls, address: str) -> Any:
+        """An ID_RFC822_ADDR identity such as ``"alice@example.org"``."""
+        return cls(IdType.ID_RFC822_ADDR, address.encode("ascii") if address.isascii() else _bad_text(address))
+
+    @classmethod
+    def from_address(cls, address: str | IPAddress) -> Any:
+        """An ID_IPV4_ADDR or ID_IPV6_ADDR identity."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            raise ConfigError(f"{address!r} is not an IP address", field="id_data", value=address) from None
+        return cls(IdType.ID_IPV4_ADDR if ip.version == 4 else IdType.ID_IPV6_ADDR, ip.packed)
+
+    @classmethod
+    def from_key_id(cls, key_id: bytes) -> Any:
+        """An ID_KEY_ID identity (opaque octets)."""
+        return cls(IdType.ID_KEY_ID, bytes(key_id))
+
+    @classmethod
+    def from_dn(cls, dn: str) -> Any:
+        """An ID_DER_ASN1_DN identity from an RFC 4514 string (``"CN=vpn,O=Example"``)."""
+        return cls(IdType.ID_DER_ASN1_DN, dn_from_string(dn))
+
+    @property
+    def value(self) -> IPAddress | str | bytes:
+        """The identity as a person reads it: an address, a name, a DN string, or raw bytes."""
+        size = _ID_ADDRESS_SIZES.get(self.id_type)  # type: ignore[call-overload]
+        if size is not None and len(self.data) == size:
+            return ipaddress.ip_address(self.data)
+        if self.id_type in (IdType.ID_FQDN, IdType.ID_RFC822_ADDR):
+            text = _id_text(self.data)
+            if text is not None:
+                return text
+        if self.id_type == IdType.ID_DER_ASN1_DN:
+            try:
+                return dn_to_string(self.data)
+            except Exception:  # malformed DER built by hand: show the bytes
+                return self.data
+        return self.data
+
+    def __str__(self) -> str:
+        value = self.value
+        return value.hex() if isinstance(value, bytes) else str(value)
+
+    def _check(self, data: bytes, path: str) -> None:
+        size = _ID_ADDRESS_SIZES.get(self.id_type)  # type: ignore[call-overload]
+        if size is not None and len(data) != size:
+            raise ConfigError(f"{path}: {self.id_type.name} data is {size} bytes, not {len(data)}", field=f"{path}.id_data", value=data)
+        if self.id_type in (IdType.ID_FQDN, IdType.ID_RFC822_ADDR) and _id_text(data) is None:
+            raise ConfigError(f"{path}: {self.id_type.name} must be printable ASCII", field=f"{path}.id_data", value=data)
+
+    @classmethod
+    def _validate(cls, kind: Any, value: bytes, at: int, ctx: DecodeContext, path: str) -> None:
+        size = _ID_ADDRESS_SIZES.get(kind)
+        if size is not None and len(value) != size:
+            ctx.fail(f"{kind.name} data is {size} bytes, not {len(value)}", f"{path}.id_data", at)
+        if kind in (IdType.ID_FQDN, IdType.ID_RFC822_ADDR) and _id_text(value) is None:
+            ctx.fail(f"{kind.name} must be non-empty printable ASCII (RFC 7296 3.5)", f"{path}.id_data", at)
+        if kind == IdType.ID_DER_ASN1_DN:
+            check_dn(value, ctx.base + at)
+
+    @classmethod
+    def _trace_data(cls, kind: Any, value: bytes, at: int, ctx: DecodeContext, path: str) -> None:
+        ident = cls(kind, value)
+        shown = ident.value
+        ctx.row(at, len(value), f"{path}.id_data", shown.hex() if isinstance(shown, bytes) else shown)
+
+
+def _bad_text(text: str) -> bytes:
+    raise ConfigError(f"identity {text!r} must be ASCII (RFC 7296 3.5)", field="id_data", value=text)
+
+
+@dataclass(frozen=True, slots=True)
+class IDi(_Identification):
+    """Identification - Initiator (RFC 7296 3.5): ID Type | RESERVED (3) | Identification Data."""
+
+    payload_type = PayloadType.IDi
+
+
+@dataclass(frozen=True, slots=True)
+class IDr(_Identification):
+    """Identification - Responder (RFC 7296 3.5)."""
+
+    payload_type = PayloadType.IDr

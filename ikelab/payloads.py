@@ -1,0 +1,602 @@
+"""IKEv2 payloads (RFC 7296 3.2-3.16, RFC 7383 2.5): the data model and its wire codec.
+
+Data model
+==========
+Every payload is a small frozen dataclass; every one has a ``critical``
+field (the Critical bit of the generic payload header, RFC 7296 3.2, False by
+default) and a class attribute ``payload_type``.  Enum-valued fields accept
+the member, its int or its IANA name, and keep unassigned numbers as ints::
+
+    SA(proposals)                               3.3  (ikelab.sa_payload)
+        Proposal(number, protocol, spi, transforms)
+        Transform(type, id, key_length=None, attributes=())
+    KE(group, data)                             3.4
+    IDi(id_type, data) / IDr(id_type, data)     3.5  .value, IDi.from_fqdn(...)
+    CERT(encoding, data)                        3.6
+    CERTREQ(encoding, data)                     3.7  .authorities
+    AUTH(method, data)                          3.8
+    Nonce(data)                                 3.9  16..256 octets
+    Notify(notify_type, protocol, spi, data)    3.10 .is_error, .cookie, ...
+    Delete(protocol, spis)                      3.11
+    VendorId(data)                              3.12
+    TSi(selectors) / TSr(selectors)             3.13 (ikelab.ts_payload)
+        TrafficSelector(ts_type, ip_protocol, start_port, end_port, start_addr, end_addr)
+    SK(inner=(...payloads...))                  3.14 plaintext form, or
+    SK(encrypted=b"IV|ciphertext|ICV", next_payload=n)   as received without keys
+    CP(cfg_type, attributes)                    3.15 attributes: ((type, value), ...)
+    EAP(data)                                   3.16 the EAP message, opaque
+    SKF(fragment_number, total_fragments, ...)  RFC 7383 2.5
+    UnknownPayload(payload_type, data)          any other type, kept when not critical
+
+A message is a chain: the IKE header's Next Payload names the first payload,
+each payload header names the next, and 0 ends the chain.  The Encrypted
+payload "MUST be the last payload in the message" and its Next Payload field
+names the first payload *inside* it (3.14).  :func:`encode_chain` and
+:func:`decode_chain` handle the chain; :mod:`ikelab.message` adds the header
+and :mod:`ikelab.sk` the cryptography.
+
+Decoding is strict: every length is checked against the bytes present, and
+every problem is a ParseError naming the field and its offset.  A payload of
+an unknown type with the Critical bit set raises
+UnsupportedCriticalPayloadError (RFC 7296 2.5).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from .constants import AuthMethod, CertEncoding, CfgAttribute, CfgType, DhId, PayloadType, ProtocolId, lookup
+from .errors import ConfigError, UnsupportedCriticalPayloadError
+from .id_payload import IDi, IDr
+from .notify_payload import Notify, nat_detection_hash
+from .sa_payload import SA, Proposal, Transform
+from .ts_payload import RawTrafficSelector, TrafficSelector, TSi, TSr
+from .wire import U16, DecodeContext, Payload, SimpleHeader, check_bytes, check_uint, name_of, RAW_TYPES, norm_enum, payload_header, to_enum
+
+__all__ = [
+    "AUTH", "CERT", "CERTREQ", "CP", "Delete", "EAP", "IDi", "IDr", "KE", "Nonce", "Notify", "Payload",
+    "Proposal", "RawTrafficSelector", "SA", "SK", "SKF", "SkDetails", "TSi", "TSr", "TrafficSelector",
+    "Transform", "UnknownPayload", "VendorId", "decode_chain", "encode_chain", "nat_detection_hash",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class KE(Payload):
+    """Key Exchange payload (RFC 7296 3.4): DH Group Num (2) | RESERVED (2) | Key Exchange Data."""
+
+    group: DhId | int
+    data: bytes
+    critical: bool = False
+    payload_type = PayloadType.KE
+
+    def __post_init__(self) -> None:
+        if type(self.group) in RAW_TYPES:
+            object.__setattr__(self, "group", norm_enum(DhId, self.group))
+
+    def _body(self, path: str) -> bytes:
+        group = check_uint(self.group, 16, path, "dh_group")
+        return U16.pack(group) + b"\0\0" + check_bytes(self.data, path, "key_exchange_data", max_len=0xFFFF - 8)
+
+    @classmethod
+    def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "KE":
+        if end - start < 4:
+            ctx.fail(f"{end - start} bytes; the KE body needs at least 4", f"{path}.dh_group", start)
+        group = to_enum(DhId, U16.unpack_from(data, start)[0])
+        value = data[start + 4 : end]
+        if ctx.trace is not None:
+            ctx.row(start, 2, f"{path}.dh_group", name_of(group, DhId))
+            ctx.row(start + 2, 2, f"{path}.reserved", data[start + 2 : start + 4].hex())
+            ctx.row(start + 4, len(value), f"{path}.key_exchange_data", value.hex() if value else "(empty)")
+        return cls(group, value, critical)
+
+
+# -- CERT, CERTREQ, AUTH -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CERT(SimpleHeader, Payload):
+    """Certificate payload (RFC 7296 3.6): Cert Encoding | Certificate Data."""
+
+    encoding: CertEncoding | int
+    data: bytes
+    critical: bool = False
+    payload_type = PayloadType.CERT
+    _enum = CertEncoding
+    _field = "encoding"
+    _reserved = 0
+
+    def __post_init__(self) -> None:
+        if type(self.encoding) in RAW_TYPES:
+            object.__setattr__(self, "encoding", norm_enum(CertEncoding, self.encoding))
+
+
+@dataclass(frozen=True, slots=True)
+class CERTREQ(SimpleHeader, Payload):
+    """Certificate Request payload (RFC 7296 3.7): Cert Encoding | Certification Authority.
+
+    For X.509 the authority field "is a concatenated list of SHA-1 hashes of
+    the public keys of trusted Certification Authorities".
+    """
+
+    encoding: CertEncoding | int
+    data: bytes = b""
+    critical: bool = False
+    payload_type = PayloadType.CERTREQ
+    _enum = CertEncoding
+    _field = "encoding"
+    _reserved = 0
+
+    def __post_init__(self) -> None:
+        if type(self.encoding) in RAW_TYPES:
+            object.__setattr__(self, "encoding", norm_enum(CertEncoding, self.encoding))
+
+    @property
+    def authorities(self) -> tuple[bytes, ...]:
+        """The 20-octet SHA-1 key hashes (X.509 encodings), else ``(data,)`` or ``()``."""
+        if self.encoding == CertEncoding.X509_CERTIFICATE_SIGNATURE and len(self.data) % 20 == 0:
+            return tuple(self.data[i : i + 20] for i in range(0, len(self.data), 20))
+        return (self.data,) if self.data else ()
+
+    def _check(self, data: bytes, path: str) -> None:
+        if self.encoding == CertEncoding.X509_CERTIFICATE_SIGNATURE and len(data) % 20:
+            raise ConfigError(f"{path}: X.509 authorities are 20-byte SHA-1 hashes; {len(data)} bytes given", field=f"{path}.data", value=len(data))
+
+    @classmethod
+    def _validate(cls, kind: Any, value: bytes, at: int, ctx: DecodeContext, path: str) -> None:
+        if kind == CertEncoding.X509_CERTIFICATE_SIGNATURE and len(value) % 20:
+            ctx.fail(f"{len(value)} bytes is not a list of 20-byte SHA-1 hashes", f"{path}.data", at)
+
+
+@dataclass(frozen=True, slots=True)
+class AUTH(SimpleHeader, Payload):
+    """Authentication payload (RFC 7296 3.8): Auth Method | RESERVED (3) | Authentication Data."""
+
+    method: AuthMethod | int
+    data: bytes
+    critical: bool = False
+    payload_type = PayloadType.AUTH
+    _enum = AuthMethod
+    _field = "method"
+
+    def __post_init__(self) -> None:
+        if type(self.method) in RAW_TYPES:
+            object.__setattr__(self, "method", norm_enum(AuthMethod, self.method))
+
+
+# -- Nonce, V, EAP, unknown ---------------------------------------------------
+
+
+class _Opaque:
+    """Mixin for payloads whose body is one opaque field ``data``."""
+
+    __slots__ = ()
+    _min = 0
+    _max = 0xFFFF - 4
+    _label = "data"
+
+    def _body(self, path: str) -> bytes:
+        return check_bytes(self.data, path, self._label, min_len=self._min, max_len=self._max)  # type: ignore[attr-defined]
+
+    @classmethod
+    def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> Any:
+        n = end - start
+        if n < cls._min or n > cls._max:
+            ctx.fail(f"{n} bytes; {path} data must be {cls._min}..{cls._max} bytes", f"{path}.{cls._label}", start)
+        value = data[start:end]
+        if ctx.trace is not None:
+            ctx.row(start, n, f"{path}.{cls._label}", value.hex() if value else "(empty)")
+        return cls(value, critical=critical)  # type: ignore[call-arg]
+
+
+@dataclass(frozen=True, slots=True)
+class Nonce(_Opaque, Payload):
+    """Nonce payload (RFC 7296 3.9): "at least 128 bits in size ... at most 2048 bits"."""
+
+    data: bytes
+    critical: bool = False
+    payload_type = PayloadType.NONCE
+    _min = 16
+    _max = 256
+    _label = "nonce_data"
+
+
+@dataclass(frozen=True, slots=True)
+class VendorId(_Opaque, Payload):
+    """Vendor ID payload (RFC 7296 3.12): opaque Vendor ID octets."""
+
+    data: bytes
+    critical: bool = False
+    payload_type = PayloadType.V
+    _label = "vendor_id"
+
+
+@dataclass(frozen=True, slots=True)
+class EAP(_Opaque, Payload):
+    """EAP payload (RFC 7296 3.16): one EAP message (RFC 3748), kept opaque."""
+
+    data: bytes
+    critical: bool = False
+    payload_type = PayloadType.EAP
+    _label = "eap_message"
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownPayload(Payload):
+    """A payload of a type ikelab does not decode, kept because its Critical bit was clear."""
+
+    payload_type: int  # type: ignore[misc]
+    data: bytes = b""
+    critical: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"payload({self.payload_type})"
+
+    def _body(self, path: str) -> bytes:
+        ptype = check_uint(self.payload_type, 8, path, "payload_type")
+        if ptype in PAYLOAD_CLASSES or ptype == 0:
+            raise ConfigError(f"{path}: payload type {ptype} is decoded by ikelab; use its class", field=f"{path}.payload_type", value=ptype)
+        return check_bytes(self.data, path, "data", max_len=0xFFFF - 4)
+
+
+# -- Delete ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Delete(Payload):
+    """Delete payload (RFC 7296 3.11): Protocol ID | SPI Size | Num of SPIs (2) | SPIs.
+
+    Deleting the IKE SA uses Protocol ID 1 with no SPIs (SPI Size 0); ESP and
+    AH SAs are named by their 4-octet inbound SPIs.
+    """
+
+    protocol: ProtocolId | int
+    spis: tuple[bytes, ...] = ()
+    critical: bool = False
+    payload_type = PayloadType.D
+
+    def __post_init__(self) -> None:
+        if type(self.protocol) in RAW_TYPES:
+            object.__setattr__(self, "protocol", norm_enum(ProtocolId, self.protocol))
+        if not isinstance(self.spis, tuple):
+            object.__setattr__(self, "spis", tuple(self.spis))
+
+    def _body(self, path: str) -> bytes:
+        protocol = check_uint(self.protocol, 8, path, "protocol_id")
+        size = {ProtocolId.IKE: 0, ProtocolId.AH: 4, ProtocolId.ESP: 4}.get(protocol)  # type: ignore[call-overload]
+        if size is None:
+            raise ConfigError(f"{path}: Delete names IKE (1), AH (2) or ESP (3), not protocol {protocol}", field=f"{path}.protocol_id", value=protocol)
+        if size == 0 and self.spis:
+            raise ConfigError(f"{path}: deleting the IKE SA carries no SPIs (RFC 7296 3.11)", field=f"{path}.spis", value=self.spis)
+        if len(self.spis) > 0xFFFF:
+            raise ConfigError(f"{path}: {len(self.spis)} SPIs; at most 65535", field=f"{path}.num_spis", value=len(self.spis))
+        spis = [check_bytes(s, f"{path}.spi[{i + 1}]", min_len=size, max_len=size) for i, s in enumerate(self.spis)]
+        return bytes((protocol, size)) + U16.pack(len(spis)) + b"".join(spis)
+
+    @classmethod
+    def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "Delete":
+        if end - start < 4:
+            ctx.fail(f"{end - start} bytes; the Delete body needs at least 4", f"{path}.protocol_id", start)
+        protocol = to_enum(ProtocolId, data[start])
+        size, count = data[start + 1], U16.unpack_from(data, start + 2)[0]
+        expected = {ProtocolId.IKE: 0, ProtocolId.AH: 4, ProtocolId.ESP: 4}.get(protocol)
+        if expected is None:
+            ctx.fail(f"protocol ID {int(protocol)} is not IKE (1), AH (2) or ESP (3)", f"{path}.protocol_id", start)
+        if size != expected:
+            ctx.fail(f"SPI size {size} for {protocol.name}; expected {expected}", f"{path}.spi_size", start + 1)
+        if expected == 0 and count:
+            ctx.fail(f"deleting the IKE SA carries no SPIs, but Num of SPIs is {count}", f"{path}.num_spis", start + 2)
+        if count * size != end - start - 4:
+            ctx.fail(f"Num of SPIs {count} x {size} bytes does not match the {end - start - 4} bytes present", f"{path}.num_spis", start + 2)
+        spis = tuple(data[start + 4 + i * size : start + 4 + (i + 1) * size] for i in range(count))
+        if ctx.trace is not None:
+            ctx.row(start, 1, f"{path}.protocol_id", name_of(protocol, ProtocolId))
+            ctx.row(start + 1, 1, f"{path}.spi_size", size)
+            ctx.row(start + 2, 2, f"{path}.num_spis", count)
+            for i, spi in enumerate(spis):
+                ctx.row(start + 4 + i * size, size, f"{path}.spi[{i + 1}]", spi.hex())
+        return cls(protocol, spis, critical)
+
+
+# -- CP ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CP(Payload):
+    """Configuration payload (RFC 7296 3.15): CFG Type | RESERVED (3) | attributes.
+
+    Each attribute is ``R (1 bit) | Attribute Type (15) | Length (2) | Value``;
+    ``attributes`` holds ``(attribute_type, value_bytes)`` pairs.
+    """
+
+    cfg_type: CfgType | int
+    attributes: tuple[tuple[CfgAttribute | int, bytes], ...] = ()
+    critical: bool = False
+    payload_type = PayloadType.CP
+
+    def __post_init__(self) -> None:
+        if type(self.cfg_type) in RAW_TYPES:
+            object.__setattr__(self, "cfg_type", norm_enum(CfgType, self.cfg_type))
+        object.__setattr__(self, "attributes", tuple((norm_enum(CfgAttribute, t), v) for t, v in self.attributes))
+
+    @classmethod
+    def request(cls, *attribute_types: CfgAttribute | int | str) -> "CP":
+        """A CFG_REQUEST asking for each attribute with an empty value (RFC 7296 3.15.1)."""
+        return cls(CfgType.CFG_REQUEST, tuple((lookup(CfgAttribute, t), b"") for t in attribute_types))
+
+    def values(self, attribute_type: CfgAttribute | int | str) -> list[bytes]:
+        """Every value of one attribute type, in order."""
+        t = norm_enum(CfgAttribute, attribute_type)
+        return [v for a, v in self.attributes if a == t]
+
+    def _body(self, path: str) -> bytes:
+        out = bytearray((check_uint(self.cfg_type, 8, path, "cfg_type"), 0, 0, 0))
+        for i, pair in enumerate(self.attributes):
+            atype = check_uint(pair[0], 15, f"{path}.attribute[{i + 1}].type")
+            value = check_bytes(pair[1], f"{path}.attribute[{i + 1}].value", max_len=0xFFFF)
+            out += U16.pack(atype) + U16.pack(len(value)) + value
+        return bytes(out)
+
+    @classmethod
+    def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "CP":
+        if end - start < 4:
+            ctx.fail(f"{end - start} bytes; the CP body needs at least 4", f"{path}.cfg_type", start)
+        cfg_type = to_enum(CfgType, data[start])
+        trace = ctx.trace is not None
+        if trace:
+            ctx.row(start, 1, f"{path}.cfg_type", name_of(cfg_type, CfgType))
+            ctx.row(start + 1, 3, f"{path}.reserved", data[start + 1 : start + 4].hex())
+        attributes = []
+        pos = start + 4
+        while pos < end:
+            apath = f"{path}.attribute[{len(attributes) + 1}]"
+            if end - pos < 4:
+                ctx.fail(f"{end - pos} bytes left, an attribute needs 4", f"{apath}.type", pos)
+            atype = to_enum(CfgAttribute, U16.unpack_from(data, pos)[0] & 0x7FFF)
+            length = U16.unpack_from(data, pos + 2)[0]
+            if length > end - pos - 4:
+                ctx.fail(f"attribute length {length} exceeds the {end - pos - 4} bytes left", f"{apath}.length", pos + 2)
+            value = data[pos + 4 : pos + 4 + length]
+            if trace:
+                ctx.row(pos, 2, f"{apath}.type", name_of(atype, CfgAttribute))
+                ctx.row(pos + 2, 2, f"{apath}.length", length)
+                if length:
+                    ctx.row(pos + 4, length, f"{apath}.value", _cfg_value(atype, value))
+            attributes.append((atype, value))
+            pos += 4 + length
+        return cls(cfg_type, tuple(attributes), critical)
+
+
+def _cfg_value(atype: int, value: bytes) -> str:
+    if len(value) in (4, 8) and atype in (1, 2, 3, 4, 6, 13):
+        return " ".join(str(ipaddress.IPv4Address(value[i : i + 4])) for i in range(0, len(value), 4))
+    if len(value) in (16, 17) and atype in (8, 10, 12, 15):
+        text = str(ipaddress.IPv6Address(value[:16]))
+        return f"{text}/{value[16]}" if len(value) == 17 else text
+    return value.hex()
+
+
+# -- SK and SKF ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SkDetails:
+    """What decrypting an SK or SKF payload showed (for dissection; not compared)."""
+
+    iv: bytes
+    ciphertext: bytes
+    icv: bytes
+    padding: bytes
+    pad_length: int
+    plaintext: bytes  # the inner payloads (or fragment content), without padding
+
+
+@dataclass(frozen=True, slots=True)
+class SK(Payload):
+    """Encrypted and Authenticated payload (RFC 7296 3.14).
+
+    Either ``inner`` holds the payloads to protect (or that were decrypted),
+    or ``encrypted`` holds ``IV | ciphertext | ICV`` as received without keys,
+    with ``next_payload`` the type of the first inner payload.  In the inner
+    form ``next_payload`` is computed.
+    """
+
+    inner: tuple[Payload, ...] | None = None
+    encrypted: bytes | None = None
+    next_payload: int = 0
+    critical: bool = False
+    details: SkDetails | None = field(default=None, compare=False, repr=False)
+    payload_type = PayloadType.SK
+
+    def __post_init__(self) -> None:
+        if (self.inner is None) == (self.encrypted is None):
+            raise ConfigError("SK needs exactly one of inner= (payloads) or encrypted= (bytes)", field="SK", value=None)
+        if self.inner is not None:
+            if not isinstance(self.inner, tuple):
+                object.__setattr__(self, "inner", tuple(self.inner))
+            object.__setattr__(self, "next_payload", _type_code(self.inner[0]) if self.inner else 0)  # type: ignore[index]
+
+    @property
+    def is_decrypted(self) -> bool:
+        """True when the inner payloads are known."""
+        return self.inner is not None
+
+    def _body(self, path: str) -> bytes:
+        if self.encrypted is None:
+            raise ConfigError(f"{path} holds plaintext payloads: encode the message with crypto=", field=f"{path}.inner", value=None)
+        return check_bytes(self.encrypted, path, "encrypted", max_len=0xFFFF - 4)
+
+    def encode(self, next_payload: int | None = None) -> bytes:
+        """The opaque form alone; its Next Payload field is ``self.next_payload`` (the first inner type)."""
+        body = self._body("SK")
+        return payload_header(check_uint(self.next_payload, 8, "SK.next_payload"), bool(self.critical), 4 + len(body), "SK") + body
+
+    def parts(self, iv_len: int, icv_len: int) -> tuple[bytes, bytes, bytes]:
+        """Split the opaque form into (IV, ciphertext, ICV) for a transform's sizes."""
+        body = self.encrypted or b""
+        if len(body) < iv_len + icv_len:
+            raise ConfigError(f"SK body of {len(body)} bytes is shorter than IV + ICV ({iv_len} + {icv_len})", field="SK.encrypted", value=len(body))
+        return body[:iv_len], body[iv_len : len(body) - icv_len], body[len(body) - icv_len :]
+
+
+@dataclass(frozen=True, slots=True)
+class SKF(Payload):
+    """Encrypted Fragment payload (RFC 7383 2.5): Fragment Number (2) | Total Fragments (2) | IV | ...
+
+    ``content`` is this fragment's share of the inner payload octets (to
+    protect, or decrypted); ``encrypted`` the opaque ``IV | ciphertext |
+    ICV``.  ``next_payload`` is the first inner payload type in fragment 1
+    and 0 in the others.
+    """
+
+    fragment_number: int
+    total_fragments: int
+    content: bytes | None = None
+    encrypted: bytes | None = None
+    next_payload: int = 0
+    critical: bool = False
+    details: SkDetails | None = field(default=None, compare=False, repr=False)
+    payload_type = PayloadType.SKF
+
+    def __post_init__(self) -> None:
+        if (self.content is None) == (self.encrypted is None):
+            raise ConfigError("SKF needs exactly one of content= or encrypted=", field="SKF", value=None)
+
+    @property
+    def is_decrypted(self) -> bool:
+        """True when the fragment's plaintext content is known."""
+        return self.content is not None
+
+    def _body(self, path: str) -> bytes:
+        number, total = self.check_numbers(path)
+        if self.encrypted is None:
+            raise ConfigError(f"{path} holds plaintext content: encode the message with crypto=", field=f"{path}.content", value=None)
+        return U16.pack(number) + U16.pack(total) + check_bytes(self.encrypted, path, "encrypted", max_len=0xFFFF - 8)
+
+    def encode(self, next_payload: int | None = None) -> bytes:
+        """The opaque form alone; its Next Payload field is ``self.next_payload``."""
+        body = self._body("SKF")
+        return payload_header(check_uint(self.next_payload, 8, "SKF.next_payload"), bool(self.critical), 4 + len(body), "SKF") + body
+
+    def check_numbers(self, path: str = "SKF") -> tuple[int, int]:
+        """Fragment Number and Total Fragments, checked: 1 <= number <= total."""
+        number = check_uint(self.fragment_number, 16, path, "fragment_number")
+        total = check_uint(self.total_fragments, 16, path, "total_fragments")
+        if not 1 <= number <= total:
+            raise ConfigError(f"{path}: fragment {number} of {total} (RFC 7383 2.5 needs 1 <= number <= total)", field=f"{path}.fragment_number", value=number)
+        return number, total
+
+
+# -- the payload chain ---------------------------------------------------------
+
+PAYLOAD_CLASSES: dict[int, type[Payload]] = {
+    cls.payload_type: cls
+    for cls in (SA, KE, IDi, IDr, CERT, CERTREQ, AUTH, Nonce, Notify, Delete, VendorId, TSi, TSr, SK, CP, EAP, SKF)
+}
+
+
+_LABELS = {t: PayloadType(t).name for t in PAYLOAD_CLASSES}
+
+
+def _type_code(payload: Any) -> int:
+    if not isinstance(payload, Payload):
+        raise ConfigError(f"{payload!r} is not an IKEv2 payload", field="payloads", value=payload)
+    return int(payload.payload_type)
+
+
+def encode_chain(payloads: Sequence[Payload], *, last_next: int = 0, prefix: str = "") -> tuple[int, bytes]:
+    """Encode a payload chain; return (type of the first payload, bytes).
+
+    ``last_next`` is written into the last payload's Next Payload field (the
+    caller appends an SK payload there).  SK and SKF are refused here: they
+    need keys, see :mod:`ikelab.message`.
+    """
+    types = [_type_code(p) for p in payloads]
+    out = []
+    seen: dict[int, int] = {}
+    n = len(types)
+    for i, p in enumerate(payloads):
+        t = types[i]
+        if t == 46 or t == 53:
+            raise ConfigError(f"{prefix}{p.name} must be the last payload and cannot be nested", field=f"{prefix}payloads", value=i)
+        count = seen[t] = seen.get(t, 0) + 1
+        label = p.name if p.__class__ is UnknownPayload else _LABELS[t]
+        path = prefix + label if count == 1 else f"{prefix}{label}[{count}]"
+        body = p._body(path)
+        length = 4 + len(body)
+        if length > 0xFFFF:
+            raise ConfigError(f"{path} is {length} bytes long; a payload holds at most 65535", field=f"{path}.payload_length", value=length)
+        out.append(bytes((types[i + 1] if i + 1 < n else last_next, 0x80 if p.critical else 0)))
+        out.append(U16.pack(length))
+        out.append(body)
+    return (types[0] if types else last_next), b"".join(out)
+
+
+def decode_chain(first: int, data: bytes, start: int, end: int, ctx: DecodeContext, *, prefix: str = "", inner: bool = False) -> tuple[Payload, ...]:
+    """Decode the payloads in ``data[start:end]`` starting with type ``first``.
+
+    An SK or SKF payload ends the chain and must reach ``end``; inside an
+    SK payload (``inner=True``) they are refused.  SK and SKF are returned in
+    their opaque (encrypted) form.
+    """
+    payloads: list[Payload] = []
+    ptype = first
+    pos = start
+    seen: dict[int, int] = {}
+    trace = ctx.trace is not None
+    while ptype:
+        cls = PAYLOAD_CLASSES.get(ptype)
+        count = seen[ptype] = seen.get(ptype, 0) + 1
+        label = _LABELS.get(ptype) or f"payload({ptype})"
+        path = prefix + label if count == 1 else f"{prefix}{label}[{count}]"
+        if end - pos < 4:
+            ctx.fail(f"{end - pos} bytes left where a {label} payload header (4 bytes) should be", f"{path}.payload_length", pos)
+        nxt, flags, length = data[pos], data[pos + 1], U16.unpack_from(data, pos + 2)[0]
+        critical = bool(flags & 0x80)
+        if length < 4 or length > end - pos:
+            ctx.fail(f"payload length {length} does not fit (4..{end - pos})", f"{path}.payload_length", pos + 2)
+        if trace:
+            nxt_name = name_of(nxt, PayloadType)
+            ctx.row(pos, 1, f"{path}.next_payload", f"{nxt_name} (first inner payload)" if ptype in (46, 53) else nxt_name)
+            ctx.row(pos + 1, 1, f"{path}.critical", "1 (critical)" if critical else "0 (not critical)")
+            ctx.row(pos + 2, 2, f"{path}.payload_length", length)
+        if cls is None:
+            if critical:
+                raise UnsupportedCriticalPayloadError(ptype, offset=ctx.base + pos)
+            payload: Payload = UnknownPayload(ptype, data[pos + 4 : pos + length], critical)
+            if trace:
+                ctx.row(pos + 4, length - 4, f"{path}.data", data[pos + 4 : pos + length].hex() or "(empty)")
+        elif ptype == PayloadType.SK or ptype == PayloadType.SKF:
+            if inner:
+                ctx.fail(f"an Encrypted payload MUST NOT contain another ({label}; RFC 7296 3.14)", f"{path}.next_payload", pos)
+            if pos + length != end:
+                ctx.fail(f"{label} must be the last payload, but {end - pos - length} bytes follow it", f"{path}.payload_length", pos + 2)
+            if ptype == PayloadType.SK:
+                payload = SK(encrypted=data[pos + 4 : end], next_payload=nxt, critical=critical)
+                if trace:
+                    ctx.row(pos + 4, length - 4, f"{path}.encrypted", f"IV | ciphertext | ICV ({length - 4} bytes)")
+            else:
+                if length < 8:
+                    ctx.fail(f"an SKF payload is at least 8 bytes, not {length}", f"{path}.payload_length", pos + 2)
+                number, total = U16.unpack_from(data, pos + 4)[0], U16.unpack_from(data, pos + 6)[0]
+                if total == 0:
+                    ctx.fail("Total Fragments is 0", f"{path}.total_fragments", pos + 6)
+                if not 1 <= number <= total:
+                    ctx.fail(f"Fragment Number {number} is not in 1..{total}", f"{path}.fragment_number", pos + 4)
+                payload = SKF(number, total, encrypted=data[pos + 8 : end], next_payload=nxt, critical=critical)
+                if trace:
+                    ctx.row(pos + 4, 2, f"{path}.fragment_number", number)
+                    ctx.row(pos + 6, 2, f"{path}.total_fragments", total)
+                    ctx.row(pos + 8, length - 8, f"{path}.encrypted", f"IV | ciphertext | ICV ({length - 8} bytes)")
+            payloads.append(payload)
+            return tuple(payloads)
+        else:
+            payload = cls._decode(data, pos + 4, pos + length, critical, ctx, path)
+        payloads.append(payload)
+        pos += length
+        ptype = nxt
+    if pos != end:
+        ctx.fail(f"{end - pos} bytes follow the last payload (Next Payload 0)", "payloads", pos)
+    return tuple(payloads)

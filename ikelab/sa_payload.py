@@ -1,0 +1,341 @@
+"""The Security Association payload: proposals, transforms, attributes (RFC 7296 3.3).
+
+An SA payload holds one or more Proposal substructures, each holding
+Transform substructures, each holding optional Transform Attributes::
+
+    Proposal:   Last Substruc (0 last / 2 more) | RESERVED | Proposal Length (2)
+                Proposal Num | Protocol ID | SPI Size | Num Transforms
+                SPI (SPI Size octets) | Transforms...
+    Transform:  Last Substruc (0 last / 3 more) | RESERVED | Transform Length (2)
+                Transform Type | RESERVED | Transform ID (2) | Attributes...
+    Attribute:  A (1 bit: 1 = TV, 0 = TLV) | Attribute Type (15 bits)
+                Attribute Value (2, TV)  or  Attribute Length (2) | Value (TLV)
+
+RFC 7296 3.3.1: "The first Proposal MUST have a Proposal Num of one, and
+each subsequent Proposal MUST be one more than the previous proposal"; an
+accepted proposal carries the number of the one chosen.  The SPI Size is 0 in
+the initial IKE_SA_INIT, 8 for IKE rekeying and 4 for ESP and AH.  The only
+attribute RFC 7296 defines is Key Length (14, always TV, 3.3.5).
+
+Decoding checks every length against the bytes present, the Last Substruc
+values, the transform count against the transforms found, the proposal
+numbering and the SPI size of the protocol; anything else is a ParseError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Iterable
+
+from .constants import DhId, EncrId, EsnId, IntegId, PayloadType, PrfId, ProtocolId, TransformAttribute, TransformType, lookup
+from .errors import ConfigError
+from .wire import U16, DecodeContext, Payload, check_bytes, check_uint, name_of, RAW_TYPES, norm_enum, to_enum
+
+__all__ = ["SA", "Proposal", "Transform", "TRANSFORM_ID_ENUMS"]
+
+#: The IANA registry of Transform IDs for each Transform Type.
+TRANSFORM_ID_ENUMS: dict[int, type[IntEnum]] = {
+    TransformType.ENCR: EncrId,
+    TransformType.PRF: PrfId,
+    TransformType.INTEG: IntegId,
+    TransformType.DH: DhId,
+    TransformType.ESN: EsnId,
+}
+
+_SPI_SIZES = {ProtocolId.IKE: (0, 8), ProtocolId.AH: (4,), ProtocolId.ESP: (4,)}
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    """One transform (RFC 7296 3.3.2): ``type``, ``id`` and an optional Key Length.
+
+    ``attributes`` keeps any other attributes as ``(attribute_type, value)``
+    pairs: an int value is sent in TV form, a bytes value in TLV form.
+    """
+
+    type: TransformType | int
+    id: int
+    key_length: int | None = None
+    attributes: tuple[tuple[int, int | bytes], ...] = ()
+
+    def __post_init__(self) -> None:
+        t = self.type
+        if type(t) in RAW_TYPES:
+            t = norm_enum(TransformType, t)
+            object.__setattr__(self, "type", t)
+        if type(self.id) in RAW_TYPES:
+            object.__setattr__(self, "id", norm_enum(TRANSFORM_ID_ENUMS.get(t), self.id))
+        if type(self.attributes) is not tuple:
+            object.__setattr__(self, "attributes", tuple(tuple(a) for a in self.attributes))
+
+    @classmethod
+    def encr(cls, alg: EncrId | int | str, key_length: int | None = None) -> "Transform":
+        """An encryption transform, e.g. ``Transform.encr("ENCR_AES_GCM_16", 256)``."""
+        return cls(TransformType.ENCR, lookup(EncrId, alg), key_length)
+
+    @classmethod
+    def prf(cls, alg: PrfId | int | str) -> "Transform":
+        """A pseudorandom function transform."""
+        return cls(TransformType.PRF, lookup(PrfId, alg))
+
+    @classmethod
+    def integ(cls, alg: IntegId | int | str) -> "Transform":
+        """An integrity transform."""
+        return cls(TransformType.INTEG, lookup(IntegId, alg))
+
+    @classmethod
+    def dh(cls, group: DhId | int | str) -> "Transform":
+        """A Diffie-Hellman group transform."""
+        return cls(TransformType.DH, lookup(DhId, group))
+
+    @classmethod
+    def esn(cls, esn: bool = False) -> "Transform":
+        """The Extended Sequence Numbers transform (ESP and AH only)."""
+        return cls(TransformType.ESN, EsnId.ESN if esn else EsnId.NO_ESN)
+
+    def __str__(self) -> str:
+        name = self.id.name if isinstance(self.id, IntEnum) else str(self.id)
+        return f"{name}_{self.key_length}" if self.key_length is not None else name
+
+    def _encode(self, last: bool, path: str) -> bytes:
+        ttype = check_uint(self.type, 8, path, "transform_type")
+        tid = check_uint(self.id, 16, path, "transform_id")
+        attrs = bytearray()
+        if self.key_length is not None:
+            attrs += U16.pack(0x8000 | TransformAttribute.KEY_LENGTH) + U16.pack(check_uint(self.key_length, 16, path, "key_length"))
+        for i, pair in enumerate(self.attributes):
+            if len(pair) != 2:
+                raise ConfigError(f"{path}.attributes[{i}] must be an (attribute_type, value) pair", field=f"{path}.attributes", value=pair)
+            atype = check_uint(pair[0], 15, f"{path}.attributes[{i}].type")
+            if atype == TransformAttribute.KEY_LENGTH:
+                raise ConfigError(f"{path}: give the Key Length as key_length=, not as an attribute", field=f"{path}.attributes", value=pair)
+            value = pair[1]
+            if isinstance(value, int) and not isinstance(value, bool):
+                attrs += U16.pack(0x8000 | atype) + U16.pack(check_uint(value, 16, f"{path}.attributes[{i}].value"))
+            else:
+                data = check_bytes(value, f"{path}.attributes[{i}].value", max_len=0xFFFF)
+                attrs += U16.pack(atype) + U16.pack(len(data)) + data
+        length = 8 + len(attrs)
+        if length > 0xFFFF:
+            raise ConfigError(f"{path} is {length} bytes; at most 65535", field=f"{path}.transform_length", value=length)
+        return bytes((0 if last else 3, 0)) + U16.pack(length) + bytes((ttype, 0)) + U16.pack(tid) + attrs
+
+    @classmethod
+    def _decode(cls, data: bytes, pos: int, end: int, ctx: DecodeContext, path: str) -> tuple["Transform", int, int]:
+        """Decode one transform at ``pos``; return it, its Last Substruc value and the next position."""
+        if end - pos < 8:
+            ctx.fail(f"{end - pos} bytes left, a transform needs at least 8", f"{path}.transform_length", pos)
+        last = data[pos]
+        length = U16.unpack_from(data, pos + 2)[0]
+        if last not in (0, 3):
+            ctx.fail(f"Last Substruc is {last}; a transform has 0 (last) or 3 (more)", f"{path}.last_substruc", pos)
+        if length < 8 or length > end - pos:
+            ctx.fail(f"transform length {length} does not fit (8..{end - pos})", f"{path}.transform_length", pos + 2)
+        ttype = to_enum(TransformType, data[pos + 4])
+        tid_raw = U16.unpack_from(data, pos + 6)[0]
+        id_enum = TRANSFORM_ID_ENUMS.get(ttype)
+        tid = id_enum._value2member_map_.get(tid_raw, tid_raw) if id_enum is not None else tid_raw
+        trace = ctx.trace is not None
+        if trace:
+            ctx.row(pos, 1, f"{path}.last_substruc", "0 (last)" if last == 0 else "3 (more)")
+            ctx.row(pos + 1, 1, f"{path}.reserved", data[pos + 1])
+            ctx.row(pos + 2, 2, f"{path}.transform_length", length)
+            ctx.row(pos + 4, 1, f"{path}.transform_type", name_of(ttype, TransformType))
+            ctx.row(pos + 5, 1, f"{path}.reserved2", data[pos + 5])
+            ctx.row(pos + 6, 2, f"{path}.transform_id", name_of(tid, id_enum))
+        key_length = None
+        attributes = []
+        a = pos + 8
+        tend = pos + length
+        while a < tend:
+            apath = f"{path}.attribute[{len(attributes) + (key_length is not None) + 1}]"
+            if tend - a < 4:
+                ctx.fail(f"{tend - a} bytes left, an attribute needs at least 4", f"{apath}.type", a)
+            word, second = U16.unpack_from(data, a)[0], U16.unpack_from(data, a + 2)[0]
+            atype = word & 0x7FFF
+            if word & 0x8000:  # TV: the value is the second 16-bit word
+                if trace:
+                    ctx.row(a, 2, f"{apath}.type", f"{name_of(atype, TransformAttribute)}, TV format")
+                    ctx.row(a + 2, 2, f"{apath}.value", second)
+                if atype == TransformAttribute.KEY_LENGTH:
+                    if key_length is not None:
+                        ctx.fail("Key Length attribute given twice", f"{apath}.type", a)
+                    key_length = second
+                else:
+                    attributes.append((atype, second))
+                a += 4
+            else:  # TLV
+                if atype == TransformAttribute.KEY_LENGTH:
+                    ctx.fail("the Key Length attribute must use the TV format (RFC 7296 3.3.5)", f"{apath}.format", a)
+                if second > tend - a - 4:
+                    ctx.fail(f"attribute length {second} exceeds the {tend - a - 4} bytes left in the transform", f"{apath}.length", a + 2)
+                value = data[a + 4 : a + 4 + second]
+                if trace:
+                    ctx.row(a, 2, f"{apath}.type", f"{atype}, TLV format")
+                    ctx.row(a + 2, 2, f"{apath}.length", second)
+                    ctx.row(a + 4, second, f"{apath}.value", value.hex())
+                attributes.append((atype, value))
+                a += 4 + second
+        return cls(ttype, tid, key_length, tuple(attributes)), last, tend
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """One proposal (RFC 7296 3.3.1): a number, a protocol, an SPI and transforms."""
+
+    number: int = 1
+    protocol: ProtocolId | int = ProtocolId.IKE
+    spi: bytes = b""
+    transforms: tuple[Transform, ...] = ()
+
+    def __post_init__(self) -> None:
+        if type(self.protocol) in RAW_TYPES:
+            object.__setattr__(self, "protocol", norm_enum(ProtocolId, self.protocol))
+        if type(self.transforms) is not tuple:
+            object.__setattr__(self, "transforms", tuple(self.transforms))
+
+    @classmethod
+    def ike(cls, *transforms: Transform, number: int = 1, spi: bytes = b"") -> "Proposal":
+        """An IKE proposal (SPI empty in IKE_SA_INIT, 8 bytes when rekeying the IKE SA)."""
+        return cls(number, ProtocolId.IKE, spi, transforms)
+
+    @classmethod
+    def esp(cls, spi: bytes, *transforms: Transform, number: int = 1) -> "Proposal":
+        """An ESP proposal with its 4-byte inbound SPI."""
+        return cls(number, ProtocolId.ESP, spi, transforms)
+
+    @classmethod
+    def ah(cls, spi: bytes, *transforms: Transform, number: int = 1) -> "Proposal":
+        """An AH proposal with its 4-byte inbound SPI."""
+        return cls(number, ProtocolId.AH, spi, transforms)
+
+    def of_type(self, transform_type: TransformType | int | str) -> tuple[Transform, ...]:
+        """The transforms of one type, in order (e.g. every ENCR transform)."""
+        t = norm_enum(TransformType, transform_type)
+        return tuple(x for x in self.transforms if x.type == t)
+
+    def __str__(self) -> str:
+        proto = self.protocol.name if isinstance(self.protocol, IntEnum) else str(self.protocol)
+        return f"#{self.number} {proto}:" + "/".join(str(t) for t in self.transforms)
+
+    def _encode(self, last: bool, path: str) -> bytes:
+        number = check_uint(self.number, 8, path, "proposal_number")
+        protocol = check_uint(self.protocol, 8, path, "protocol_id")
+        spi = check_bytes(self.spi, path, "spi", max_len=255)
+        allowed = _SPI_SIZES.get(protocol)
+        if allowed is not None and len(spi) not in allowed:
+            raise ConfigError(
+                f"{path}: a {ProtocolId(protocol).name} proposal has an SPI of {' or '.join(map(str, allowed))} bytes, not {len(spi)}",
+                field=f"{path}.spi",
+                value=spi,
+            )
+        if len(self.transforms) > 255:
+            raise ConfigError(f"{path} has {len(self.transforms)} transforms; at most 255", field=f"{path}.num_transforms", value=len(self.transforms))
+        n = len(self.transforms)
+        body = b"".join(t._encode(i == n - 1, f"{path}.transform[{i + 1}]") for i, t in enumerate(self.transforms))
+        length = 8 + len(spi) + len(body)
+        if length > 0xFFFF:
+            raise ConfigError(f"{path} is {length} bytes; at most 65535", field=f"{path}.proposal_length", value=length)
+        return bytes((0 if last else 2, 0)) + U16.pack(length) + bytes((number, protocol, len(spi), n)) + spi + body
+
+    @classmethod
+    def _decode(cls, data: bytes, pos: int, end: int, ctx: DecodeContext, path: str) -> tuple["Proposal", int, int]:
+        if end - pos < 8:
+            ctx.fail(f"{end - pos} bytes left, a proposal needs at least 8", f"{path}.proposal_length", pos)
+        last = data[pos]
+        length = U16.unpack_from(data, pos + 2)[0]
+        if last not in (0, 2):
+            ctx.fail(f"Last Substruc is {last}; a proposal has 0 (last) or 2 (more)", f"{path}.last_substruc", pos)
+        if length < 8 or length > end - pos:
+            ctx.fail(f"proposal length {length} does not fit (8..{end - pos})", f"{path}.proposal_length", pos + 2)
+        number, protocol_raw, spi_size, count = data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]
+        protocol = to_enum(ProtocolId, protocol_raw)
+        if number == 0:
+            ctx.fail("proposal number 0; numbering starts at 1", f"{path}.proposal_number", pos + 4)
+        allowed = _SPI_SIZES.get(protocol)
+        if allowed is None:
+            ctx.fail(f"protocol ID {protocol_raw} is not IKE (1), AH (2) or ESP (3)", f"{path}.protocol_id", pos + 5)
+        if spi_size not in allowed:
+            ctx.fail(f"SPI size {spi_size} for {protocol.name}; expected {' or '.join(map(str, allowed))}", f"{path}.spi_size", pos + 6)
+        pend = pos + length
+        if spi_size > length - 8:
+            ctx.fail(f"SPI size {spi_size} exceeds the {length - 8} bytes left in the proposal", f"{path}.spi_size", pos + 6)
+        spi = data[pos + 8 : pos + 8 + spi_size]
+        if ctx.trace is not None:
+            ctx.row(pos, 1, f"{path}.last_substruc", "0 (last)" if last == 0 else "2 (more)")
+            ctx.row(pos + 1, 1, f"{path}.reserved", data[pos + 1])
+            ctx.row(pos + 2, 2, f"{path}.proposal_length", length)
+            ctx.row(pos + 4, 1, f"{path}.proposal_number", number)
+            ctx.row(pos + 5, 1, f"{path}.protocol_id", name_of(protocol, ProtocolId))
+            ctx.row(pos + 6, 1, f"{path}.spi_size", spi_size)
+            ctx.row(pos + 7, 1, f"{path}.num_transforms", count)
+            if spi_size:
+                ctx.row(pos + 8, spi_size, f"{path}.spi", spi.hex())
+        transforms = []
+        t = pos + 8 + spi_size
+        more = count > 0
+        while t < pend:
+            if not more:
+                ctx.fail("bytes follow the last transform of the proposal", f"{path}.transform[{len(transforms) + 1}]", t)
+            if len(transforms) == count:
+                ctx.fail(f"more transforms than Num Transforms = {count}", f"{path}.num_transforms", pos + 7)
+            transform, tlast, t = Transform._decode(data, t, pend, ctx, f"{path}.transform[{len(transforms) + 1}]")
+            transforms.append(transform)
+            more = tlast == 3
+        if more or len(transforms) != count:
+            ctx.fail(f"Num Transforms is {count} but {len(transforms)} transforms fit in the proposal", f"{path}.num_transforms", pos + 7)
+        return cls(number, protocol, spi, tuple(transforms)), last, pend
+
+
+@dataclass(frozen=True, slots=True)
+class SA(Payload):
+    """Security Association payload (RFC 7296 3.3): one or more proposals."""
+
+    proposals: tuple[Proposal, ...]
+    critical: bool = False
+    payload_type = PayloadType.SA
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.proposals, tuple):
+            object.__setattr__(self, "proposals", tuple(self.proposals))
+
+    @classmethod
+    def from_proposals(cls, proposals: Iterable[Proposal]) -> "SA":
+        """An SA offering ``proposals`` numbered 1, 2, 3... as RFC 7296 3.3.1 requires."""
+        from dataclasses import replace
+
+        return cls(tuple(replace(p, number=i + 1) for i, p in enumerate(proposals)))
+
+    def _body(self, path: str) -> bytes:
+        n = len(self.proposals)
+        if n == 0:
+            raise ConfigError(f"{path} needs at least one proposal", field=f"{path}.proposals", value=())
+        if n > 1:
+            numbers = [p.number for p in self.proposals]
+            if numbers != list(range(1, n + 1)):
+                raise ConfigError(f"{path}: proposals must be numbered 1..{n}, got {numbers} (use SA.from_proposals)", field=f"{path}.proposal_number", value=numbers)
+        return b"".join(p._encode(i == n - 1, f"{path}.proposal[{i + 1}]") for i, p in enumerate(self.proposals))
+
+    @classmethod
+    def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "SA":
+        proposals = []
+        starts = []
+        pos = start
+        more = True
+        while pos < end:
+            if not more:
+                ctx.fail("bytes follow the last proposal (Last Substruc 0)", f"{path}.proposal[{len(proposals) + 1}]", pos)
+            starts.append(pos)
+            proposal, plast, pos = Proposal._decode(data, pos, end, ctx, f"{path}.proposal[{len(proposals) + 1}]")
+            proposals.append(proposal)
+            more = plast == 2
+        if not proposals:
+            ctx.fail("an SA payload needs at least one proposal", f"{path}.proposal[1]", start)
+        if more:
+            ctx.fail("the last proposal says more follow (Last Substruc 2)", f"{path}.proposal[{len(proposals)}].last_substruc", end)
+        if len(proposals) > 1:
+            for i, p in enumerate(proposals):
+                if p.number != i + 1:
+                    ctx.fail(f"proposal {i + 1} has number {p.number}; proposals are numbered 1, 2, 3...", f"{path}.proposal[{i + 1}].proposal_number", starts[i] + 4)
+        return cls(tuple(proposals), critical)

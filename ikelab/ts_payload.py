@@ -1,0 +1,252 @@
+"""Traffic Selector payloads TSi and TSr (RFC 7296 3.13).
+
+::
+
+    TS payload:  Number of TSs | RESERVED (3) | Traffic Selectors...
+    Selector:    TS Type | IP Protocol ID | Selector Length (2)
+                 Start Port (2) | End Port (2)
+                 Starting Address | Ending Address   (4 + 4 or 16 + 16 octets)
+
+TS_IPV4_ADDR_RANGE (7) selectors are 16 octets long and TS_IPV6_ADDR_RANGE
+(8) selectors 40.  "IP Protocol ID ... value of zero means that the
+Protocol ID is not relevant"; ports 0..65535 mean any port, and "To indicate
+OPAQUE ports, the start port is set to 65535 and the end port to 0"
+(3.13.1), so a start port above the end port is legal on the wire.
+
+Selectors of other types (for example RFC 9478 security labels) are kept
+undecoded as :class:`RawTrafficSelector`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Iterable, Union
+
+from .constants import PayloadType, TsType
+from .errors import ConfigError
+from .wire import U16, DecodeContext, Payload, check_bytes, check_uint, name_of, to_enum
+
+__all__ = ["TSi", "TSr", "TrafficSelector", "RawTrafficSelector"]
+
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+_ANY_PORTS = (0, 65535)
+
+
+def _addr(value: object, field: str) -> IPAddress:
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return value
+    try:
+        return ipaddress.ip_address(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise ConfigError(f"{field} = {value!r} is not an IP address", field=field, value=value) from None
+
+
+def _ports(ports: int | tuple[int, int] | None) -> tuple[int, int]:
+    if ports is None:
+        return _ANY_PORTS
+    if isinstance(ports, int):
+        return (ports, ports)
+    return (ports[0], ports[1])
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficSelector:
+    """An address range with an IP protocol and a port range (RFC 7296 3.13.1)."""
+
+    ts_type: TsType | int
+    ip_protocol: int
+    start_port: int
+    end_port: int
+    start_addr: IPAddress
+    end_addr: IPAddress
+
+    def __post_init__(self) -> None:
+        if type(self.ts_type) is int:
+            object.__setattr__(self, "ts_type", to_enum(TsType, self.ts_type))
+        for name in ("start_addr", "end_addr"):
+            value = getattr(self, name)
+            if not isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+                object.__setattr__(self, name, _addr(value, name))
+
+    @classmethod
+    def from_range(cls, start: str | IPAddress, end: str | IPAddress, *, ip_protocol: int = 0, ports: int | tuple[int, int] | None = None) -> "TrafficSelector":
+        """The addresses ``start``..``end`` (same family), any port unless ``ports`` is given."""
+        a, b = _addr(start, "start_addr"), _addr(end, "end_addr")
+        if a.version != b.version:
+            raise ConfigError(f"start {a} and end {b} are of different IP versions", field="end_addr", value=b)
+        lo, hi = _ports(ports)
+        ts_type = TsType.TS_IPV4_ADDR_RANGE if a.version == 4 else TsType.TS_IPV6_ADDR_RANGE
+        return cls(ts_type, ip_protocol, lo, hi, a, b)
+
+    @classmethod
+    def from_network(cls, network: str | ipaddress.IPv4Network | ipaddress.IPv6Network, *, ip_protocol: int = 0, ports: int | tuple[int, int] | None = None) -> "TrafficSelector":
+        """Every address of ``network``, e.g. ``TrafficSelector.from_network("192.0.2.0/24")``."""
+        try:
+            net = ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"{network!r} is not an IP network", field="network", value=network) from None
+        return cls.from_range(net.network_address, net.broadcast_address, ip_protocol=ip_protocol, ports=ports)
+
+    @classmethod
+    def from_address(cls, address: str | IPAddress, *, ip_protocol: int = 0, ports: int | tuple[int, int] | None = None) -> "TrafficSelector":
+        """A single host."""
+        return cls.from_range(address, address, ip_protocol=ip_protocol, ports=ports)
+
+    @classmethod
+    def any_ipv4(cls) -> "TrafficSelector":
+        """0.0.0.0-255.255.255.255, any protocol and port."""
+        return cls.from_network("0.0.0.0/0")
+
+    @classmethod
+    def any_ipv6(cls) -> "TrafficSelector":
+        """::-ffff:...:ffff, any protocol and port."""
+        return cls.from_network("::/0")
+
+    @property
+    def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """The address range as the fewest CIDR networks (empty if start > end)."""
+        if self.start_addr.version != self.end_addr.version or self.start_addr > self.end_addr:
+            return []
+        return list(ipaddress.summarize_address_range(self.start_addr, self.end_addr))  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        nets = self.networks
+        where = str(nets[0]) if len(nets) == 1 else f"{self.start_addr}..{self.end_addr}"
+        if self.ip_protocol == 0 and (self.start_port, self.end_port) == _ANY_PORTS:
+            return where
+        if (self.start_port, self.end_port) == _ANY_PORTS:
+            return f"{where}[{self.ip_protocol}]"
+        if (self.start_port, self.end_port) == (65535, 0):
+            return f"{where}[{self.ip_protocol}/OPAQUE]"
+        ports = str(self.start_port) if self.start_port == self.end_port else f"{self.start_port}-{self.end_port}"
+        return f"{where}[{self.ip_protocol}/{ports}]"
+
+    def _encode(self, path: str) -> bytes:
+        ts_type = check_uint(self.ts_type, 8, path, "ts_type")
+        size = {TsType.TS_IPV4_ADDR_RANGE: 4, TsType.TS_IPV6_ADDR_RANGE: 16}.get(ts_type)  # type: ignore[call-overload]
+        if size is None:
+            raise ConfigError(f"{path}: TrafficSelector encodes TS types 7 and 8; use RawTrafficSelector for type {ts_type}", field=f"{path}.ts_type", value=ts_type)
+        for name in ("start_addr", "end_addr"):
+            value = getattr(self, name)
+            if not isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)) or value.max_prefixlen != 8 * size:
+                raise ConfigError(f"{path}.{name} = {value} does not match {TsType(ts_type).name}", field=f"{path}.{name}", value=value)
+        proto = check_uint(self.ip_protocol, 8, path, "ip_protocol")
+        lo = check_uint(self.start_port, 16, path, "start_port")
+        hi = check_uint(self.end_port, 16, path, "end_port")
+        return (
+            bytes((ts_type, proto)) + U16.pack(8 + 2 * size) + U16.pack(lo) + U16.pack(hi) + self.start_addr.packed + self.end_addr.packed
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RawTrafficSelector:
+    """A selector of a type ikelab does not decode: ``ts_type``, its second octet and the rest."""
+
+    ts_type: int
+    second_octet: int = 0
+    data: bytes = b""
+
+    def __str__(self) -> str:
+        return f"TS type {self.ts_type}: {self.data.hex()}"
+
+    def _encode(self, path: str) -> bytes:
+        ts_type = check_uint(self.ts_type, 8, path, "ts_type")
+        if ts_type in (TsType.TS_IPV4_ADDR_RANGE, TsType.TS_IPV6_ADDR_RANGE):
+            raise ConfigError(f"{path}: use TrafficSelector for TS type {ts_type}", field=f"{path}.ts_type", value=ts_type)
+        data = check_bytes(self.data, path, "data", max_len=0xFFFF - 4)
+        return bytes((ts_type, check_uint(self.second_octet, 8, path, "second_octet"))) + U16.pack(4 + len(data)) + data
+
+
+Selector = Union[TrafficSelector, RawTrafficSelector]
+
+
+@dataclass(frozen=True, slots=True)
+class _TrafficSelectors(Payload):
+    selectors: tuple[Selector, ...] = ()
+    critical: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.selectors, tuple):
+            object.__setattr__(self, "selectors", tuple(self.selectors))
+
+    @classmethod
+    def of(cls, *selectors: Selector | str) -> "_TrafficSelectors":
+        """``TSi.of("10.0.0.0/24", "2001:db8::/32")``: networks given as strings are converted."""
+        return cls(tuple(TrafficSelector.from_network(s) if isinstance(s, str) else s for s in selectors))
+
+    def __str__(self) -> str:
+        return " ".join(str(s) for s in self.selectors)
+
+    def _body(self, path: str) -> bytes:
+        if len(self.selectors) > 255:
+            raise ConfigError(f"{path} has {len(self.selectors)} selectors; at most 255", field=f"{path}.number_of_ts", value=len(self.selectors))
+        return bytes((len(self.selectors), 0, 0, 0)) + b"".join(s._encode(f"{path}.ts[{i + 1}]") for i, s in enumerate(self.selectors))
+
+    @classmethod
+    def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "_TrafficSelectors":
+        if end - start < 4:
+            ctx.fail(f"{end - start} bytes; a TS payload body needs at least 4", f"{path}.number_of_ts", start)
+        count = data[start]
+        trace = ctx.trace is not None
+        if trace:
+            ctx.row(start, 1, f"{path}.number_of_ts", count)
+            ctx.row(start + 1, 3, f"{path}.reserved", data[start + 1 : start + 4].hex())
+        pos = start + 4
+        selectors: list[Selector] = []
+        while pos < end:
+            if len(selectors) == count:
+                ctx.fail(f"bytes follow the {count} selectors announced", f"{path}.number_of_ts", start)
+            spath = f"{path}.ts[{len(selectors) + 1}]"
+            if end - pos < 4:
+                ctx.fail(f"{end - pos} bytes left, a selector needs at least 4", f"{spath}.selector_length", pos)
+            ts_type = to_enum(TsType, data[pos])
+            length = U16.unpack_from(data, pos + 2)[0]
+            if length < 4 or length > end - pos:
+                ctx.fail(f"selector length {length} does not fit (4..{end - pos})", f"{spath}.selector_length", pos + 2)
+            size = 4 if ts_type == TsType.TS_IPV4_ADDR_RANGE else 16 if ts_type == TsType.TS_IPV6_ADDR_RANGE else 0
+            if trace:
+                ctx.row(pos, 1, f"{spath}.ts_type", name_of(ts_type, TsType))
+                ctx.row(pos + 1, 1, f"{spath}.ip_protocol" if size else f"{spath}.second_octet", data[pos + 1])
+                ctx.row(pos + 2, 2, f"{spath}.selector_length", length)
+            if size:
+                if length != 8 + 2 * size:
+                    ctx.fail(f"a {ts_type.name} selector is {8 + 2 * size} bytes, not {length}", f"{spath}.selector_length", pos + 2)
+                lo, hi = U16.unpack_from(data, pos + 4)[0], U16.unpack_from(data, pos + 6)[0]
+                a = pos + 8
+                cls_ = ipaddress.IPv4Address if size == 4 else ipaddress.IPv6Address
+                first, last = cls_(data[a : a + size]), cls_(data[a + size : a + 2 * size])
+                if trace:
+                    ctx.row(pos + 4, 2, f"{spath}.start_port", lo)
+                    ctx.row(pos + 6, 2, f"{spath}.end_port", hi)
+                    ctx.row(a, size, f"{spath}.start_addr", first)
+                    ctx.row(a + size, size, f"{spath}.end_addr", last)
+                selectors.append(TrafficSelector(ts_type, data[pos + 1], lo, hi, first, last))
+            else:
+                raw = data[pos + 4 : pos + length]
+                if trace and raw:
+                    ctx.row(pos + 4, len(raw), f"{spath}.data", raw.hex())
+                selectors.append(RawTrafficSelector(ts_type, data[pos + 1], raw))
+            pos += length
+        if len(selectors) != count:
+            ctx.fail(f"Number of TSs is {count} but {len(selectors)} selectors fit in the payload", f"{path}.number_of_ts", start)
+        return cls(tuple(selectors), critical)
+
+
+@dataclass(frozen=True, slots=True)
+class TSi(_TrafficSelectors):
+    """Traffic Selector - Initiator (RFC 7296 3.13)."""
+
+    payload_type = PayloadType.TSi
+
+
+@dataclass(frozen=True, slots=True)
+class TSr(_TrafficSelectors):
+    """Traffic Selector - Responder (RFC 7296 3.13)."""
+
+    payload_type = PayloadType.TSr
+
+
+def selectors_of(networks: Iterable[str]) -> tuple[TrafficSelector, ...]:
+    """Convenience: ``selectors_of(["10.0.0.0/8", "::/0"])``."""
+    return tuple(TrafficSelector.from_network(n) for n in networks)

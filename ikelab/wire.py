@@ -1,0 +1,214 @@
+"""Low-level helpers shared by the IKEv2 wire codecs (RFC 7296 section 3).
+
+RFC 7296 3: "All multi-octet fields representing integers are laid out in big
+endian order (also known as 'most significant byte first', or 'network byte
+order')", and RESERVED fields "MUST be sent as zero; MUST be ignored on
+receipt".
+
+Decoding reports every problem as :class:`~ikelab.errors.ParseError` naming
+the field (a dotted path such as ``SA.proposal[1].transform[2].length``) and
+the byte offset counted from the first octet of the IKE header.  Encoding
+refuses values that do not fit their field with
+:class:`~ikelab.errors.ConfigError`.
+
+A :class:`DecodeContext` optionally records one :class:`DumpRow` per field:
+the decoder itself is the dissector, so the field-by-field dump of
+:mod:`ikelab.views` can never disagree with what :func:`ikelab.message.decode`
+understood.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, NoReturn, TypeVar
+
+from .constants import PayloadType, lookup
+from .errors import ConfigError, ParseError
+
+U16 = struct.Struct("!H")
+U32 = struct.Struct("!I")
+U16U16 = struct.Struct("!HH")
+
+E = TypeVar("E", bound=IntEnum)
+
+
+@dataclass(frozen=True, slots=True)
+class DumpRow:
+    """One dissected field: where it is, what it is called, what it means.
+
+    ``offset`` counts from the first octet of the IKE header.  For fields of
+    decrypted payloads (``decrypted=True``) the offset is that of the
+    ciphertext octet which carried them (CBC, CTR and the AEAD modes keep
+    plaintext and ciphertext aligned octet by octet).
+    """
+
+    offset: int
+    length: int
+    path: str
+    value: str
+    decrypted: bool = False
+
+
+class DecodeContext:
+    """Where the bytes being decoded sit in the datagram, and the optional trace."""
+
+    __slots__ = ("base", "trace", "decrypted")
+
+    def __init__(self, base: int = 0, trace: list[DumpRow] | None = None, decrypted: bool = False) -> None:
+        self.base = base
+        self.trace = trace
+        self.decrypted = decrypted
+
+    def fail(self, message: str, field: str, index: int) -> NoReturn:
+        """Raise ParseError for ``field`` at ``index`` of the buffer being decoded."""
+        raise ParseError(message, field=field, offset=self.base + index)
+
+    def row(self, index: int, length: int, path: str, value: Any) -> None:
+        """Record a dump row (only called when ``trace`` is not None)."""
+        assert self.trace is not None
+        self.trace.append(DumpRow(self.base + index, length, path, str(value), self.decrypted))
+
+    def child(self, base: int, decrypted: bool) -> "DecodeContext":
+        """A context for a decrypted buffer whose octet 0 maps to datagram offset ``base``."""
+        return DecodeContext(base, self.trace, decrypted)
+
+
+def to_enum(enum: type[E], value: int) -> E | int:
+    """The member of ``enum`` with this value, or the plain int when unassigned."""
+    return enum._value2member_map_.get(value, value)  # type: ignore[return-value]
+
+
+def name_of(value: int, enum: type[IntEnum] | None = None) -> str:
+    """``"NAME (n)"`` for an enum member, ``"n"`` or ``"unknown (n)"`` otherwise."""
+    if isinstance(value, IntEnum):
+        return f"{value.name} ({int(value)})"
+    if enum is not None:
+        member = enum._value2member_map_.get(value)
+        if member is not None:
+            return f"{member.name} ({value})"
+        return f"unknown ({value})"
+    return str(value)
+
+
+def check_uint(value: Any, bits: int, field: str, sub: str | None = None) -> int:
+    """``value`` as an int that fits in ``bits`` bits, else ConfigError naming ``field`` (``field.sub``)."""
+    if type(value) is not int and (value.__class__ is bool or not isinstance(value, int)):
+        name = f"{field}.{sub}" if sub else field
+        raise ConfigError(f"{name} must be an integer, not {type(value).__name__} {value!r}", field=name, value=value)
+    if value < 0 or value >> bits:
+        name = f"{field}.{sub}" if sub else field
+        raise ConfigError(f"{name} = {value} does not fit in {bits} bits (0..{(1 << bits) - 1})", field=name, value=value)
+    return value if type(value) is int else int(value)
+
+
+def check_bytes(value: Any, field: str, sub: str | None = None, *, max_len: int | None = None, min_len: int = 0) -> bytes:
+    """``value`` as bytes whose length is within bounds, else ConfigError naming ``field`` (``field.sub``)."""
+    if type(value) is not bytes:
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            name = f"{field}.{sub}" if sub else field
+            raise ConfigError(f"{name} must be bytes, not {type(value).__name__}", field=name, value=value)
+        value = bytes(value)
+    if len(value) < min_len or (max_len is not None and len(value) > max_len):
+        name = f"{field}.{sub}" if sub else field
+        bound = f"{min_len}..{max_len}" if max_len is not None else f">= {min_len}"
+        raise ConfigError(f"{name} is {len(value)} bytes; it must be {bound} bytes", field=name, value=len(value))
+    return value
+
+
+def payload_header(next_payload: int, critical: bool, length: int, field: str) -> bytes:
+    """The 4-octet generic payload header (RFC 7296 3.2)."""
+    if length > 0xFFFF:
+        raise ConfigError(f"{field} is {length} bytes long; a payload holds at most 65535", field=f"{field}.payload_length", value=length)
+    return bytes((next_payload, 0x80 if critical else 0)) + U16.pack(length)
+
+
+class Payload:
+    """Base class of every IKEv2 payload dataclass (RFC 7296 3.2).
+
+    Each subclass has a ``payload_type`` (the value that the *previous*
+    payload's Next Payload field carries for it) and a ``critical`` field:
+    the Critical bit, which "MUST be ignored by the recipient if the
+    recipient understands the payload type code".  Subclasses implement
+    ``_body`` (encode the payload body, after the generic header) and
+    ``_decode`` (decode it from ``data[start:end]``).
+    """
+
+    __slots__ = ()
+    payload_type: int = 0
+    critical: bool
+
+    @property
+    def name(self) -> str:
+        """The IANA short name of the payload type (``SA``, ``KE``, ``NONCE``, ``N``...)."""
+        member = PayloadType._value2member_map_.get(self.payload_type)
+        return member.name if member is not None else f"payload({self.payload_type})"
+
+    def _body(self, path: str) -> bytes:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "Payload":  # pragma: no cover
+        raise NotImplementedError
+
+    def encode(self, next_payload: int | None = 0) -> bytes:
+        """This payload alone: generic header (with ``next_payload``) and body."""
+        body = self._body(self.name)
+        return payload_header(next_payload or 0, self.critical, 4 + len(body), self.name) + body
+
+
+#: Types that enum-valued constructor arguments are normalised from (ints and IANA names).
+RAW_TYPES = (int, str)
+
+
+def norm_enum(enum: type[IntEnum] | None, value: Any) -> Any:
+    """Accept a member, an int or an IANA name string; unassigned ints stay ints."""
+    if enum is None:
+        return value
+    if type(value) is int:
+        return enum._value2member_map_.get(value, value)
+    if isinstance(value, str):
+        return lookup(enum, value)
+    return value
+
+
+class SimpleHeader:
+    """Mixin for payloads shaped ``type (1) | RESERVED (r) | data``."""
+
+    __slots__ = ()
+    _enum: type[IntEnum]
+    _field: str
+    _reserved: int = 3
+
+    def _body(self, path: str) -> bytes:
+        kind = check_uint(getattr(self, self._field), 8, path, self._field)
+        data = check_bytes(self.data, path, "data", max_len=0xFFFF - 8)  # type: ignore[attr-defined]
+        self._check(data, path)
+        return bytes((kind,)) + bytes(self._reserved) + data
+
+    def _check(self, data: bytes, path: str) -> None:
+        """Extra encode-side validation of the data (overridden)."""
+
+    @classmethod
+    def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> Any:
+        head = 1 + cls._reserved
+        if end - start < head:
+            ctx.fail(f"{end - start} bytes; the {path} body needs at least {head}", f"{path}.{cls._field}", start)
+        kind = cls._enum._value2member_map_.get(data[start], data[start])
+        value = data[start + head : end]
+        cls._validate(kind, value, start + head, ctx, path)
+        if ctx.trace is not None:
+            ctx.row(start, 1, f"{path}.{cls._field}", name_of(kind, cls._enum))
+            if cls._reserved:
+                ctx.row(start + 1, cls._reserved, f"{path}.reserved", data[start + 1 : start + head].hex())
+            cls._trace_data(kind, value, start + head, ctx, path)
+        return cls(kind, value, critical)  # type: ignore[call-arg]
+
+    @classmethod
+    def _validate(cls, kind: Any, value: bytes, at: int, ctx: DecodeContext, path: str) -> None:
+        """Extra decode-side validation (overridden)."""
+
+    @classmethod
+    def _trace_data(cls, kind: Any, value: bytes, at: int, ctx: DecodeContext, path: str) -> None:
+        ctx.row(at, len(value), f"{path}.data", value.hex() if value else "(empty)")
