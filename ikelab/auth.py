@@ -1,0 +1,579 @@
+"""The AUTH payload: signed octets, pre-shared keys and signatures (RFC 7296 2.15, RFC 4754, RFC 7427).
+
+RFC 7296 2.15 -- what each side signs (or MACs)::
+
+    InitiatorSignedOctets = RealMessage1 | NonceRData | MACedIDForI
+    GenIKEHDR = [ four octets 0 if using port 4500 ] | RealIKEHDR
+    RealIKEHDR =  SPIi | SPIr |  . . . | Length
+    RealMessage1 = RealIKEHDR | RestOfMessage1
+    NonceRPayload = PayloadHeader | NonceRData
+    InitiatorIDPayload = PayloadHeader | RestOfInitIDPayload
+    RestOfInitIDPayload = IDType | RESERVED | InitIDData
+    MACedIDForI = prf(SK_pi, RestOfInitIDPayload)
+
+    ResponderSignedOctets = RealMessage2 | NonceIData | MACedIDForR
+    MACedIDForR = prf(SK_pr, RestOfRespIDPayload)
+
+Shared key (method 2, SHARED_KEY_MIC)::
+
+    AUTH = prf( prf(Shared Secret, "Key Pad for IKEv2"), <InitiatorSignedOctets>)
+
+"where the string "Key Pad for IKEv2" is 17 ASCII characters without null
+termination".  ikelab refuses only an *empty* secret (ConfigError); RFC 7296
+2.15 asks for strong secrets, which no length rule can check.
+
+Signatures:
+
+* method 1, RSA_DIGITAL_SIGNATURE: RSASSA-PKCS1-v1_5 with SHA-1 (the hash
+  is fixed, RFC 7427 1) -> weak, needs ``allow_weak=True``;
+* methods 9/10/11 (RFC 4754): ECDSA with SHA-256/P-256, SHA-384/P-384,
+  SHA-512/P-521; the AUTH data is ``r | s``, each the size of the curve, *not* DER;
+* method 14, DIGITAL_SIGNATURE (RFC 7427 3)::
+
+      AUTH data = ASN.1 Length (1 octet) | AlgorithmIdentifier (DER) | Signature Value
+
+  with the AlgorithmIdentifier octets of RFC 7427 Appendix A (typed in
+  :data:`ALGORITHM_IDENTIFIERS`); ECDSA signature values are DER
+  ``ECDSA-Sig-Value`` here (RFC 7427 3), RSA values are the raw RSA output.
+
+Certificates (RFC 7296 3.6, 3.7): :func:`load_certificate`, :func:`verify_chain`
+(signatures, validity at an injected ``now``, basicConstraints) and
+:func:`certreq_hash`, "the SHA-1 hash of the Subject Public Key Info element"
+of a trusted CA that a CERTREQ payload carries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, NamedTuple, Union
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+from . import prf as _prf
+from .constants import AuthMethod, HashAlgorithm, lookup
+from .errors import AuthenticationError, ConfigError, IkelabError, ParseError, WeakAlgorithmError, WeakAlgorithmWarning
+
+#: RFC 7296 2.15: "the string 'Key Pad for IKEv2' is 17 ASCII characters without null termination".
+KEY_PAD = b"Key Pad for IKEv2"
+
+# --------------------------------------------------------------------------- signed octets
+
+
+@dataclass(frozen=True)
+class SignedOctets:
+    """The pieces of InitiatorSignedOctets / ResponderSignedOctets (RFC 7296 2.15).
+
+    ``message`` is RealMessage1 (the initiator's IKE_SA_INIT request, from the IKE
+    header on, without the non-ESP marker) or RealMessage2; ``nonce`` is the
+    *peer's* nonce data (NonceRData / NonceIData); ``id_body`` is
+    RestOfInitIDPayload / RestOfRespIDPayload and ``maced_id = prf(SK_p, id_body)``.
+    """
+
+    message: bytes
+    nonce: bytes
+    id_body: bytes
+    maced_id: bytes
+
+    @property
+    def octets(self) -> bytes:
+        """``message | nonce | maced_id``: what the AUTH value covers."""
+        return self.message + self.nonce + self.maced_id
+
+    def __bytes__(self) -> bytes:
+        return self.octets
+
+
+Octets = Union[bytes, bytearray, memoryview, SignedOctets]
+
+
+def _b(value: Any, field: str) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise ConfigError(f"{field} must be bytes, not {type(value).__name__}", field=field, value=value)
+
+
+def _octets(octets: Octets) -> bytes:
+    if isinstance(octets, SignedOctets):
+        return octets.octets
+    return _b(octets, "octets")
+
+
+def _id_body(id_payload: Any) -> bytes:
+    """Accept the 4+ octet RestOfIDPayload bytes, or an object with ``id_type`` and ``data`` (IDi/IDr/Identity)."""
+    if isinstance(id_payload, (bytes, bytearray, memoryview)):
+        body = bytes(id_payload)
+        if len(body) < 4:
+            raise ConfigError(
+                f"RestOfIDPayload must hold at least ID Type and 3 RESERVED octets, got {len(body)} octets",
+                field="id_body",
+                value=body,
+            )
+        return body
+    if hasattr(id_payload, "id_type") and hasattr(id_payload, "data"):
+        return bytes([int(id_payload.id_type)]) + b"\x00\x00\x00" + bytes(id_payload.data)
+    raise ConfigError(f"id_body must be bytes or an ID payload, not {type(id_payload).__name__}", field="id_body")
+
+
+def signed_octets(
+    message: bytes, nonce: bytes, prf_alg: Any, sk_p: bytes, id_body: Any, *, allow_weak: bool = False
+) -> SignedOctets:
+    """InitiatorSignedOctets (or ResponderSignedOctets) of RFC 7296 2.15.
+
+    For the initiator: ``message`` = RealMessage1, ``nonce`` = Nr, ``sk_p`` = SK_pi,
+    ``id_body`` = RestOfInitIDPayload (``IDType | RESERVED | data``; an
+    IDi/Identity object is also accepted).  For the responder: RealMessage2,
+    Ni, SK_pr, RestOfRespIDPayload.
+    """
+    message = _b(message, "message")
+    nonce = _b(nonce, "nonce")
+    sk_p = _b(sk_p, "sk_p")
+    body = _id_body(id_body)
+    maced = _prf.prf(prf_alg, sk_p, body, allow_weak=allow_weak)
+    return SignedOctets(message=message, nonce=nonce, id_body=body, maced_id=maced)
+
+
+# --------------------------------------------------------------------------- PSK
+
+
+def _secret(secret: Any) -> bytes:
+    if isinstance(secret, str):
+        secret = secret.encode("utf-8")
+    secret = _b(secret, "psk")
+    if not secret:
+        raise ConfigError("the pre-shared key is empty (RFC 7296 2.15 wants a strong secret)", field="psk", value=secret)
+    return secret
+
+
+def psk_pad_key(prf_alg: Any, secret: bytes | str, *, allow_weak: bool = False) -> bytes:
+    """``prf(Shared Secret, "Key Pad for IKEv2")``: the key that MACs the signed octets."""
+    return _prf.prf(prf_alg, _secret(secret), KEY_PAD, allow_weak=allow_weak)
+
+
+def psk_auth(prf_alg: Any, secret: bytes | str, octets: Octets, *, allow_weak: bool = False) -> bytes:
+    """AUTH for SHARED_KEY_MIC: ``prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)``.
+
+    ``secret`` may be a ``str`` (encoded as UTF-8, as strongSwan reads ``secret =``).
+    """
+    return _prf.prf(prf_alg, psk_pad_key(prf_alg, secret, allow_weak=allow_weak), _octets(octets), allow_weak=allow_weak)
+
+
+def verify_psk(
+    prf_alg: Any, secret: bytes | str, octets: Octets, auth_data: bytes, *, allow_weak: bool = False
+) -> None:
+    """Check a peer's SHARED_KEY_MIC AUTH value in constant time; mismatch -> AuthenticationError."""
+    expected = psk_auth(prf_alg, secret, octets, allow_weak=allow_weak)
+    if not hmac.compare_digest(expected, _b(auth_data, "auth_data")):
+        raise AuthenticationError(
+            "AUTH (SHARED_KEY_MIC) does not match: wrong pre-shared key, or the signed octets differ "
+            "(RealMessage, nonce or ID payload)"
+        )
+
+
+# --------------------------------------------------------------------------- RFC 7427 AlgorithmIdentifiers
+
+_RSA_OID = "06092a864886f70d0101"  # 1.2.840.113549.1.1 (pkcs-1)
+_ECDSA_OID = "06082a8648ce3d0403"  # 1.2.840.10045.4.3 (ecdsa-with-SHA2)
+_NIST_HASH = {HashAlgorithm.SHA2_256: "01", HashAlgorithm.SHA2_384: "02", HashAlgorithm.SHA2_512: "03"}
+_PSS_SALT = {HashAlgorithm.SHA2_256: "20", HashAlgorithm.SHA2_384: "30", HashAlgorithm.SHA2_512: "40"}
+
+
+def _pss_alg_id(h: HashAlgorithm) -> bytes:
+    """RSASSA-PSS AlgorithmIdentifier with hash h, MGF1(h), salt = hash length, trailerField 1 (RFC 7427 A.4.3 form)."""
+    hash_alg = f"300d06096086480165030402{_NIST_HASH[h]}0500"  # SEQUENCE { id-sha*, NULL }
+    params = (
+        "a00f" + hash_alg  # [0] hashAlgorithm
+        + "a11c301a" + "06092a864886f70d010108" + hash_alg  # [1] maskGenAlgorithm mgf1(h)
+        + "a2030201" + _PSS_SALT[h]  # [2] saltLength
+        + "a303020101"  # [3] trailerField 1
+    )
+    body = "06092a864886f70d01010a" + "3039" + params
+    return bytes.fromhex("3046" + body)
+
+
+class SigScheme(NamedTuple):
+    """What an AlgorithmIdentifier means: key family, padding and hash."""
+
+    key: str  # "rsa", "ecdsa", "ed25519"
+    scheme: str  # "pkcs1", "pss", "ecdsa", "eddsa"
+    hash_alg: HashAlgorithm
+    name: str
+
+
+#: RFC 7427 Appendix A: the DER AlgorithmIdentifier octets (A.1 PKCS #1 1.5 RSA,
+#: A.3 ECDSA, A.4.3 RSASSA-PSS with SHA-256), plus id-Ed25519 of RFC 8420 2.
+ALGORITHM_IDENTIFIERS: dict[bytes, SigScheme] = {
+    bytes.fromhex("300d" + _RSA_OID + "050500"): SigScheme("rsa", "pkcs1", HashAlgorithm.SHA1, "sha1WithRSAEncryption"),
+    bytes.fromhex("300d" + _RSA_OID + "0b0500"): SigScheme("rsa", "pkcs1", HashAlgorithm.SHA2_256, "sha256WithRSAEncryption"),
+    bytes.fromhex("300d" + _RSA_OID + "0c0500"): SigScheme("rsa", "pkcs1", HashAlgorithm.SHA2_384, "sha384WithRSAEncryption"),
+    bytes.fromhex("300d" + _RSA_OID + "0d0500"): SigScheme("rsa", "pkcs1", HashAlgorithm.SHA2_512, "sha512WithRSAEncryption"),
+    bytes.fromhex("300906072a8648ce3d0401"): SigScheme("ecdsa", "ecdsa", HashAlgorithm.SHA1, "ecdsa-with-SHA1"),
+    bytes.fromhex("300a" + _ECDSA_OID + "02"): SigScheme("ecdsa", "ecdsa", HashAlgorithm.SHA2_256, "ecdsa-with-SHA256"),
+    bytes.fromhex("300a" + _ECDSA_OID + "03"): SigScheme("ecdsa", "ecdsa", HashAlgorithm.SHA2_384, "ecdsa-with-SHA384"),
+    bytes.fromhex("300a" + _ECDSA_OID + "04"): SigScheme("ecdsa", "ecdsa", HashAlgorithm.SHA2_512, "ecdsa-with-SHA512"),
+    _pss_alg_id(HashAlgorithm.SHA2_256): SigScheme("rsa", "pss", HashAlgorithm.SHA2_256, "RSASSA-PSS with SHA-256"),
+    _pss_alg_id(HashAlgorithm.SHA2_384): SigScheme("rsa", "pss", HashAlgorithm.SHA2_384, "RSASSA-PSS with SHA-384"),
+    _pss_alg_id(HashAlgorithm.SHA2_512): SigScheme("rsa", "pss", HashAlgorithm.SHA2_512, "RSASSA-PSS with SHA-512"),
+    bytes.fromhex("300506032b6570"): SigScheme("ed25519", "eddsa", HashAlgorithm.IDENTITY, "id-Ed25519"),
+}
+_BY_SCHEME = {(s.key, s.scheme, s.hash_alg): der for der, s in ALGORITHM_IDENTIFIERS.items()}
+
+_HASHES: dict[HashAlgorithm, type[hashes.HashAlgorithm]] = {
+    HashAlgorithm.SHA1: hashes.SHA1,
+    HashAlgorithm.SHA2_256: hashes.SHA256,
+    HashAlgorithm.SHA2_384: hashes.SHA384,
+    HashAlgorithm.SHA2_512: hashes.SHA512,
+}
+
+#: RFC 4754 3: method -> (curve name, hash).
+_RFC4754 = {
+    AuthMethod.ECDSA_SHA256_P256: ("secp256r1", HashAlgorithm.SHA2_256),
+    AuthMethod.ECDSA_SHA384_P384: ("secp384r1", HashAlgorithm.SHA2_384),
+    AuthMethod.ECDSA_SHA512_P521: ("secp521r1", HashAlgorithm.SHA2_512),
+}
+
+
+@dataclass(frozen=True)
+class SignatureAuthData:
+    """AUTH data of method 14 taken apart (RFC 7427 3)."""
+
+    algorithm_identifier: bytes
+    scheme: SigScheme
+    signature: bytes
+
+
+def encode_signature_auth_data(algorithm_identifier: bytes, signature: bytes) -> bytes:
+    """``ASN.1 Length | AlgorithmIdentifier | Signature Value`` (RFC 7427 3)."""
+    if not 0 < len(algorithm_identifier) < 256:
+        raise ConfigError(f"AlgorithmIdentifier of {len(algorithm_identifier)} octets does not fit the 1-octet length")
+    return bytes([len(algorithm_identifier)]) + bytes(algorithm_identifier) + bytes(signature)
+
+
+def parse_signature_auth_data(data: bytes) -> SignatureAuthData:
+    """Split method-14 AUTH data; an AlgorithmIdentifier not in RFC 7427 Appendix A -> AuthenticationError."""
+    data = _b(data, "auth_data")
+    if len(data) < 2:
+        raise ParseError(f"DIGITAL_SIGNATURE AUTH data of {len(data)} octets is too short", field="AUTH.data", offset=0)
+    n = data[0]
+    if len(data) < 1 + n:
+        raise ParseError(f"ASN.1 Length {n} overruns the {len(data)}-octet AUTH data", field="AUTH.asn1_length", offset=0)
+    alg_id = data[1 : 1 + n]
+    scheme = ALGORITHM_IDENTIFIERS.get(alg_id)
+    if scheme is None:
+        raise AuthenticationError(f"unknown signature AlgorithmIdentifier {alg_id.hex()} (not in RFC 7427 Appendix A)")
+    return SignatureAuthData(alg_id, scheme, data[1 + n :])
+
+
+# --------------------------------------------------------------------------- sign / verify
+
+
+class AuthValue(NamedTuple):
+    """An AUTH payload's Auth Method and Authentication Data."""
+
+    method: AuthMethod
+    data: bytes
+
+
+def _weak(what: str, why: str, allow_weak: bool) -> None:
+    if not allow_weak:
+        raise WeakAlgorithmError(f"{what} is weak ({why}); pass allow_weak=True to use it anyway", field="method", value=what)
+    warnings.warn(f"{what} is weak: {why}", WeakAlgorithmWarning, stacklevel=3)
+
+
+def _key_family(key: Any) -> str:
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return "rsa"
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        return "ecdsa"
+    if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
+        return "ed25519"
+    return type(key).__name__
+
+
+def _public(key: Any) -> Any:
+    if hasattr(key, "public_key") and not isinstance(
+        key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
+    ):
+        return key.public_key()  # an x509.Certificate
+    return key
+
+
+def _pss(h: HashAlgorithm) -> padding.PSS:
+    alg = _HASHES[h]()
+    return padding.PSS(mgf=padding.MGF1(alg), salt_length=alg.digest_size)
+
+
+def _curve_len(key: Any) -> int:
+    return (key.curve.key_size + 7) // 8
+
+
+def sign(
+    private_key: Any,
+    octets: Octets,
+    *,
+    method: AuthMethod | int | str = AuthMethod.DIGITAL_SIGNATURE,
+    hash_alg: HashAlgorithm | int | str = HashAlgorithm.SHA2_256,
+    rsa_pss: bool = False,
+    allow_weak: bool = False,
+) -> AuthValue:
+    """Sign the signed octets; returns ``(method, AUTH data)``.
+
+    * DIGITAL_SIGNATURE (14, default): RSA PKCS#1 v1.5 (or RSASSA-PSS with
+      ``rsa_pss=True``), ECDSA (DER signature) or Ed25519, with ``hash_alg``;
+    * ECDSA_SHA256_P256 / _SHA384_P384 / _SHA512_P521 (RFC 4754): ``r | s``;
+    * RSA_DIGITAL_SIGNATURE (1): PKCS#1 v1.5 with SHA-1, weak.
+    """
+    data = _octets(octets)
+    m = lookup(AuthMethod, method)
+    family = _key_family(private_key)
+    if family not in ("rsa", "ecdsa", "ed25519") or not hasattr(private_key, "sign"):
+        raise ConfigError(f"cannot sign with a {family}; need an RSA, EC or Ed25519 private key", field="private_key")
+    if m == AuthMethod.RSA_DIGITAL_SIGNATURE:
+        if family != "rsa":
+            raise ConfigError(f"RSA_DIGITAL_SIGNATURE needs an RSA key, not {family}", field="private_key")
+        _weak("RSA_DIGITAL_SIGNATURE (method 1)", "it signs a SHA-1 hash, which is not collision resistant; use method 14", allow_weak)
+        return AuthValue(m, private_key.sign(data, padding.PKCS1v15(), hashes.SHA1()))
+    if m in _RFC4754:
+        curve, h = _RFC4754[m]
+        if family != "ecdsa" or private_key.curve.name != curve:
+            got = private_key.curve.name if family == "ecdsa" else family
+            raise ConfigError(f"{m.name} needs a {curve} key, not {got} (RFC 4754 3)", field="private_key")
+        r, s = decode_dss_signature(private_key.sign(data, ec.ECDSA(_HASHES[h]())))
+        n = _curve_len(private_key)
+        return AuthValue(m, r.to_bytes(n, "big") + s.to_bytes(n, "big"))
+    if m != AuthMethod.DIGITAL_SIGNATURE:
+        raise ConfigError(f"sign() does not produce {m.name}; use psk_auth for SHARED_KEY_MIC", field="method", value=m)
+    h = lookup(HashAlgorithm, hash_alg)
+    if family == "ed25519":
+        h = HashAlgorithm.IDENTITY
+        sig = private_key.sign(data)
+        scheme = "eddsa"
+    else:
+        if h not in _HASHES:
+            raise ConfigError(f"hash {h.name} cannot be used with a {family} key", field="hash_alg", value=h)
+        if h == HashAlgorithm.SHA1:
+            _weak("SHA-1 signatures", "SHA-1 is not collision resistant (RFC 8247 3.2)", allow_weak)
+        if family == "rsa":
+            scheme = "pss" if rsa_pss else "pkcs1"
+            if rsa_pss and h == HashAlgorithm.SHA1:
+                raise ConfigError("RSASSA-PSS is offered with SHA-2 hashes only", field="hash_alg", value=h)
+            pad = _pss(h) if rsa_pss else padding.PKCS1v15()
+            sig = private_key.sign(data, pad, _HASHES[h]())
+        else:
+            scheme = "ecdsa"
+            sig = private_key.sign(data, ec.ECDSA(_HASHES[h]()))  # DER ECDSA-Sig-Value (RFC 7427 3)
+    return AuthValue(m, encode_signature_auth_data(_BY_SCHEME[(family, scheme, h)], sig))
+
+
+def verify_signature(
+    public_key: Any,
+    method: AuthMethod | int | str,
+    data: bytes,
+    octets: Octets,
+    *,
+    allow_weak: bool = False,
+) -> None:
+    """Check a signature AUTH payload against the signed octets.
+
+    ``public_key`` may be a key or an ``x509.Certificate``.  Every failure is
+    an :class:`AuthenticationError` saying what failed: an unknown
+    AlgorithmIdentifier, a key of the wrong type or curve, a malformed or bad signature.
+    """
+    key = _public(public_key)
+    message = _octets(octets)
+    data = _b(data, "auth_data")
+    m = lookup(AuthMethod, method)
+    family = _key_family(key)
+    try:
+        if m == AuthMethod.RSA_DIGITAL_SIGNATURE:
+            if family != "rsa":
+                raise AuthenticationError(f"key type mismatch: RSA_DIGITAL_SIGNATURE but the peer's key is {family}")
+            _weak("RSA_DIGITAL_SIGNATURE (method 1)", "it signs a SHA-1 hash, which is not collision resistant", allow_weak)
+            key.verify(data, message, padding.PKCS1v15(), hashes.SHA1())
+            return
+        if m in _RFC4754:
+            curve, h = _RFC4754[m]
+            if family != "ecdsa" or key.curve.name != curve:
+                got = key.curve.name if family == "ecdsa" else family
+                raise AuthenticationError(f"key type mismatch: {m.name} needs a {curve} key, the peer's key is {got}")
+            n = _curve_len(key)
+            if len(data) != 2 * n:
+                raise AuthenticationError(f"{m.name} signature is {len(data)} octets, expected r|s of {2 * n} (RFC 4754 7)")
+            r, s = int.from_bytes(data[:n], "big"), int.from_bytes(data[n:], "big")
+            key.verify(encode_dss_signature(r, s), message, ec.ECDSA(_HASHES[h]()))
+            return
+        if m != AuthMethod.DIGITAL_SIGNATURE:
+            raise AuthenticationError(f"{m.name} is not a signature method this verifier knows")
+        parsed = parse_signature_auth_data(data)
+        sch = parsed.scheme
+        if sch.key != family:
+            raise AuthenticationError(f"key type mismatch: AlgorithmIdentifier {sch.name} but the peer's key is {family}")
+        if sch.hash_alg == HashAlgorithm.SHA1:
+            _weak(sch.name, "SHA-1 is not collision resistant (RFC 8247 3.2)", allow_weak)
+        if sch.scheme == "eddsa":
+            key.verify(parsed.signature, message)
+        elif sch.scheme == "ecdsa":
+            key.verify(parsed.signature, message, ec.ECDSA(_HASHES[sch.hash_alg]()))
+        else:
+            pad = _pss(sch.hash_alg) if sch.scheme == "pss" else padding.PKCS1v15()
+            key.verify(parsed.signature, message, pad, _HASHES[sch.hash_alg]())
+    except (IkelabError, WeakAlgorithmWarning):
+        raise
+    except InvalidSignature:
+        raise AuthenticationError(f"bad signature: {m.name} AUTH does not verify over the signed octets") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise AuthenticationError(f"malformed {m.name} signature: {exc}") from None
+
+
+# --------------------------------------------------------------------------- SIGNATURE_HASH_ALGORITHMS
+
+
+def hash_algorithms_notify_data(algs: Any = (HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_384, HashAlgorithm.SHA2_512)) -> bytes:
+    """Notification data of SIGNATURE_HASH_ALGORITHMS: 2-octet hash IDs (RFC 7427 4)."""
+    return b"".join(int(lookup(HashAlgorithm, a)).to_bytes(2, "big") for a in algs)
+
+
+def parse_hash_algorithms(data: bytes) -> tuple[HashAlgorithm | int, ...]:
+    """Read SIGNATURE_HASH_ALGORITHMS data; unknown IDs are kept as ints."""
+    data = _b(data, "data")
+    if len(data) % 2:
+        raise ParseError(f"SIGNATURE_HASH_ALGORITHMS data has odd length {len(data)}", field="N.data", offset=0)
+    out: list[HashAlgorithm | int] = []
+    for i in range(0, len(data), 2):
+        v = int.from_bytes(data[i : i + 2], "big")
+        out.append(HashAlgorithm(v) if v in HashAlgorithm._value2member_map_ else v)
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- certificates (RFC 7296 3.6, 3.7)
+
+
+def load_certificate(pem_or_der: bytes | str) -> x509.Certificate:
+    """A certificate from PEM text/bytes or DER (the CERT payload's X.509 Certificate - Signature data)."""
+    if isinstance(pem_or_der, x509.Certificate):
+        return pem_or_der
+    if isinstance(pem_or_der, str):
+        pem_or_der = pem_or_der.encode("ascii", "replace")
+    data = _b(pem_or_der, "certificate")
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise ParseError(f"not an X.509 certificate: {exc}", field="CERT.data", offset=0) from None
+
+
+def _utc(now: datetime) -> datetime:
+    if not isinstance(now, datetime):
+        raise ConfigError(f"now must be a datetime, not {type(now).__name__}", field="now", value=now)
+    return now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
+
+
+def _describe(cert: x509.Certificate) -> str:
+    from .identity import dn_to_string
+
+    return dn_to_string(cert.subject) or "(empty subject)"
+
+
+def _check_validity(cert: x509.Certificate, now: datetime) -> None:
+    if now < cert.not_valid_before_utc:
+        raise AuthenticationError(f"certificate '{_describe(cert)}' is not yet valid at {now:%Y-%m-%d %H:%M:%S}Z "
+                                  f"(notBefore {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S}Z)")
+    if now > cert.not_valid_after_utc:
+        raise AuthenticationError(f"certificate '{_describe(cert)}' expired at {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S}Z "
+                                  f"(checked at {now:%Y-%m-%d %H:%M:%S}Z)")
+
+
+def _check_ca(cert: x509.Certificate, below: int) -> None:
+    """An issuer must be a CA (basicConstraints cA TRUE), allowed to sign certificates and deep enough."""
+    try:
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        bc = None
+    if bc is None or not bc.ca:
+        raise AuthenticationError(f"certificate '{_describe(cert)}' is used as an issuer but is not a CA "
+                                  "(basicConstraints cA is not TRUE)")
+    if bc.path_length is not None and below > bc.path_length:
+        raise AuthenticationError(f"CA '{_describe(cert)}' has pathLenConstraint {bc.path_length} "
+                                  f"but {below} intermediate CA(s) follow it")
+    try:
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if not ku.key_cert_sign:
+        raise AuthenticationError(f"CA '{_describe(cert)}' has keyUsage without keyCertSign")
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def verify_chain(
+    leaf: Any,
+    intermediates: Any = (),
+    trust_anchors: Any = (),
+    *,
+    now: datetime,
+    max_depth: int = 8,
+) -> list[x509.Certificate]:
+    """Build and check the path leaf -> intermediates -> a trust anchor (RFC 5280 6, simplified).
+
+    Checked: each link's signature, each certificate's validity period at
+    ``now`` (time is injected, never read from the clock), basicConstraints
+    cA TRUE (and keyCertSign, pathLenConstraint) on every issuer.  Not checked:
+    revocation, name constraints and policies.  Returns the path, leaf first,
+    anchor last; any failure raises :class:`AuthenticationError` with the reason.
+    """
+    now = _utc(now)
+    leaf = load_certificate(leaf)
+    pool = [load_certificate(c) for c in intermediates]
+    anchors = [load_certificate(c) for c in trust_anchors]
+    if not anchors:
+        raise AuthenticationError("no trust anchors configured: cannot verify any certificate chain")
+    path = [leaf]
+    _check_validity(leaf, now)
+    current = leaf
+    while True:
+        if current in anchors:
+            break
+        anchor = next((a for a in anchors if _issued_by(current, a)), None)
+        if anchor is not None:
+            _check_ca(anchor, len(path) - 1)
+            _check_validity(anchor, now)
+            path.append(anchor)
+            break
+        nxt = next((c for c in pool if c not in path and _issued_by(current, c)), None)
+        if nxt is None:
+            named = [c for c in pool + anchors if c.subject == current.issuer]
+            why = "its signature does not verify" if named else "no such certificate was given"
+            from .identity import dn_to_string
+
+            raise AuthenticationError(f"certificate '{_describe(current)}' was issued by '{dn_to_string(current.issuer)}', "
+                                      f"which is not a trust anchor and cannot be chained ({why})")
+        _check_ca(nxt, len(path) - 1)
+        _check_validity(nxt, now)
+        path.append(nxt)
+        current = nxt
+        if len(path) > max_depth:
+            raise AuthenticationError(f"certificate chain longer than {max_depth}")
+    return path
+
+
+def certreq_hash(ca_cert: Any) -> bytes:
+    """CERTREQ Certification Authority entry: SHA-1 of the CA's SubjectPublicKeyInfo (RFC 7296 3.7)."""
+    cert = load_certificate(ca_cert)
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha1(spki).digest()

@@ -1,0 +1,201 @@
+"""Throwaway X.509 certificates for lessons and tests (RFC 5280 profile, RFC 4945 for IPsec).
+
+A lab needs a small PKI: one CA and a leaf certificate per peer, whose
+subjectAltName carries the IKE identity (RFC 4945 3.1: "the ID payload ...
+MUST match a subjectAltName of the end-entity certificate", or the subject DN
+for ID_DER_ASN1_DN).  Everything here is built with ``cryptography``'s x509
+builder and is deterministic where the primitives allow:
+
+* EC keys from a seed: ``ec_key_from_seed(b"moon")`` (``ec.derive_private_key``
+  on a SHA-256-derived scalar), so lessons show the same public keys every run;
+* fixed validity (``NOT_BEFORE`` .. ``NOT_AFTER`` by default) and serials
+  derived from the name and key; RSA PKCS#1 v1.5 and Ed25519 signatures are
+  deterministic, ECDSA signatures are not (random k), so ECDSA-signed
+  certificates differ in their signature bits from run to run.
+
+``cryptography`` cannot seed RSA key generation: tests keep pre-generated RSA
+keys as PEM files (``tests/vectors/rsa2048_*.pem``) and load them with
+:func:`load_private_key`.
+
+**Not for production**: anyone who knows the seed knows the private key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from .errors import ConfigError
+from .identity import dn_from_string
+
+NOT_BEFORE = datetime(2025, 1, 1, tzinfo=timezone.utc)
+NOT_AFTER = datetime(2035, 1, 1, tzinfo=timezone.utc)
+
+_CURVES = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1,
+           "p256": ec.SECP256R1, "p384": ec.SECP384R1, "p521": ec.SECP521R1}
+
+
+def ec_key_from_seed(seed: bytes | str | Any, curve: str | ec.EllipticCurve = "secp256r1") -> ec.EllipticCurvePrivateKey:
+    """A reproducible EC private key on ``curve``.
+
+    ``seed`` is bytes/str (scalar = SHAKE-256(label | seed) reduced into [1, n-1])
+    or a random source such as :class:`ikelab.rand.DeterministicRandom`
+    (scalar = ``rng.randbelow(n - 1) + 1``).
+    """
+    if isinstance(curve, str):
+        try:
+            curve = _CURVES[curve.lower().replace("-", "")]()
+        except KeyError:
+            raise ConfigError(f"unknown curve {curve!r}; known: {', '.join(_CURVES)}", field="curve", value=curve) from None
+    from . import dh_params
+
+    orders = {"secp256r1": dh_params.P256_N, "secp384r1": dh_params.P384_N, "secp521r1": dh_params.P521_N}
+    if curve.name not in orders:
+        raise ConfigError(f"curve {curve.name} is not one of {', '.join(orders)}", field="curve", value=curve.name)
+    order = orders[curve.name]
+    if hasattr(seed, "randbelow"):
+        return ec.derive_private_key(seed.randbelow(order - 1) + 1, curve)
+    if isinstance(seed, str):
+        seed = seed.encode()
+    if not isinstance(seed, (bytes, bytearray)):
+        raise ConfigError(f"seed must be bytes, str or a random source, not {type(seed).__name__}", field="seed")
+    stream = hashlib.shake_256(b"ikelab.certs.ec\x00" + bytes(seed)).digest(80)
+    scalar = int.from_bytes(stream, "big") % (order - 1) + 1
+    return ec.derive_private_key(scalar, curve)
+
+
+def load_private_key(pem_or_path: bytes | str) -> Any:
+    """A private key from PEM bytes or a PEM file path (unencrypted)."""
+    data = pem_or_path
+    if isinstance(data, str) and "-----BEGIN" not in data:
+        with open(data, "rb") as fh:
+            data = fh.read()
+    if isinstance(data, str):
+        data = data.encode()
+    try:
+        return serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"cannot load private key: {exc}", field="private_key") from None
+
+
+def _name(name: str | x509.Name) -> x509.Name:
+    if isinstance(name, x509.Name):
+        return name
+    if "=" in name:
+        return dn_from_string(name)
+    return x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, name)])
+
+
+def _serial(name: x509.Name, key: Any) -> int:
+    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return int.from_bytes(hashlib.sha256(name.public_bytes() + spki).digest()[:16], "big") >> 1 or 1
+
+
+def _hash_for(key: Any) -> hashes.HashAlgorithm | None:
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return None
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256:
+        return hashes.SHA384() if key.curve.key_size <= 384 else hashes.SHA512()
+    return hashes.SHA256()
+
+
+def _san(values: Iterable[str]) -> list[x509.GeneralName]:
+    out: list[x509.GeneralName] = []
+    for value in values:
+        try:
+            out.append(x509.IPAddress(ipaddress.ip_address(value)))
+            continue
+        except ValueError:
+            pass
+        if "@" in value:
+            out.append(x509.RFC822Name(value))
+        else:
+            out.append(x509.DNSName(value))
+    return out
+
+
+def make_ca(
+    name: str | x509.Name,
+    key: Any,
+    *,
+    not_before: datetime = NOT_BEFORE,
+    not_after: datetime = NOT_AFTER,
+    path_length: int | None = None,
+    issuer: x509.Certificate | None = None,
+    issuer_key: Any = None,
+) -> x509.Certificate:
+    """A CA certificate for ``key``: self-signed, or an intermediate signed by ``issuer``/``issuer_key``."""
+    subject = _name(name)
+    signer_key = issuer_key if issuer is not None else key
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.subject if issuer is not None else subject)
+        .public_key(key.public_key())
+        .serial_number(_serial(subject, key))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(
+            x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                          encipher_only=False, decipher_only=False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    return builder.sign(signer_key, _hash_for(signer_key))
+
+
+def make_leaf(
+    ca: x509.Certificate,
+    ca_key: Any,
+    name: str | x509.Name,
+    key: Any,
+    *,
+    san: Iterable[str] = (),
+    not_before: datetime = NOT_BEFORE,
+    not_after: datetime = NOT_AFTER,
+    is_ca: bool = False,
+) -> x509.Certificate:
+    """An end-entity certificate for ``key`` issued by ``ca``, with subjectAltNames ``san``.
+
+    ``san`` entries are typed like strongSwan identities: an IP address ->
+    iPAddress, something with "@" -> rfc822Name, anything else -> dNSName.
+    ``name`` is a DN string (``"C=CH, O=strongSwan, CN=moon"``) or a plain CN.
+    """
+    subject = _name(name)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(_serial(subject, key))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                       critical=False)
+    )
+    names = _san(san)
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(ca_key, _hash_for(ca_key))
+
+
+def to_pem(obj: Any) -> bytes:
+    """PEM of a certificate or a private key (unencrypted PKCS#8)."""
+    if isinstance(obj, x509.Certificate):
+        return obj.public_bytes(serialization.Encoding.PEM)
+    if isinstance(obj, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
+        return obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+    raise ConfigError(f"cannot write {type(obj).__name__} as PEM", field="obj")

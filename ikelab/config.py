@@ -1,0 +1,405 @@
+"""One typed, validated configuration for an IKEv2 peer (what ``swanctl.conf`` says for one connection).
+
+Every value is checked when the object is made, and a bad one raises
+:class:`~ikelab.errors.ConfigError` whose ``field`` names the setting.  Text
+forms are parsed once and the parsed forms are stored: proposals become
+:class:`~ikelab.payloads.Proposal` tuples (:mod:`ikelab.proposals`), traffic
+selectors :class:`~ikelab.payloads.TrafficSelector` (or the keyword
+``dynamic``: the peer's own IKE address), certificates and keys
+``cryptography`` objects.  Durations accept seconds or strongSwan's
+``"4h"``, ``"30m"``, ``"90s"``, ``"1d"``.
+
+Defaults (and why):
+
+* ``ike_proposals = ("aes256gcm16-prfsha256-ecp256", "aes128-sha256-modp3072")``:
+  an AEAD suite first, a classic CBC + HMAC one for peers without AEAD; all are
+  MUST/SHOULD algorithms of RFC 8247 and give about 128-bit security;
+* ``esp_proposals = ("aes256gcm16", "aes128-sha256")``: no PFS, as strongSwan's
+  default; set ``pfs_group`` (added to every ESP proposal without a DH group)
+  or write ``aes128-sha256-modp3072`` to get it;
+* lifetimes as strongSwan's: IKE SA rekeyed after 4 h (``ike_rekey_time``),
+  hard limit 10 % later (``ike_lifetime``, strongSwan's ``over_time``; derived
+  from the rekey time when not given); CHILD SA 1 h and 1 h 6 min.
+  ``rekey_margin`` (strongSwan's ``rand_time``) subtracts a random jitter from
+  the rekey time; 0 here, so lessons show round numbers;
+* retransmission like strongSwan (RFC 7296 2.4 leaves it to implementations):
+  first timeout 4 s, multiplied by 1.8 per try, 5 retries;
+* ``cookie_threshold = 30`` half-open IKE SAs before the responder demands a
+  COOKIE (RFC 7296 2.6), strongSwan's default; 0 = always, None = never;
+* ``dpd_interval = None``: no liveness checks unless asked (RFC 7296 2.4);
+* ``encapsulation = "auto"``: UDP-encapsulate ESP only behind a NAT (RFC 3948);
+* ``local_ts = remote_ts = ()``: empty means ``dynamic``, the IKE addresses
+  (host-to-host), as in strongSwan; :meth:`IkeConfig.local_selectors` resolves it.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Mapping
+
+from cryptography import x509
+
+from .constants import DhId, ProtocolId, TransformType, lookup
+from .errors import ConfigError, IkelabError
+from .payloads import Proposal, Transform, TrafficSelector
+from .proposals import DYNAMIC, parse_proposal, proposal_to_string
+from .ts import ts_from_string, ts_to_string
+
+DEFAULT_IKE_PROPOSALS = ("aes256gcm16-prfsha256-ecp256", "aes128-sha256-modp3072")
+DEFAULT_ESP_PROPOSALS = ("aes256gcm16", "aes128-sha256")
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any, name: str, *, allow_none: bool = False, allow_zero: bool = False) -> float | None:
+    if value is None:
+        if allow_none:
+            return None
+        raise ConfigError(f"{name} must be a duration, not None", field=name, value=value)
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value.lower())
+        if not m:
+            raise ConfigError(f"{name} = {value!r} is not a duration like 30, '90s', '30m', '4h' or '1d'",
+                              field=name, value=value)
+        value = float(m.group(1)) * _UNITS[m.group(2) or "s"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} must be a number of seconds, not {type(value).__name__}", field=name, value=value)
+    value = float(value)
+    if value < 0 or (value == 0 and not allow_zero) or value != value:
+        raise ConfigError(f"{name} = {value} must be positive", field=name, value=value)
+    return value
+
+
+def _int(value: Any, name: str, low: int) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{name} = {value!r} must be an integer >= {low}", field=name, value=value)
+    return value
+
+
+def _secret(value: Any, name: str) -> bytes | None:
+    """A PSK: bytes, or text (UTF-8), or strongSwan's ``0x<hex>`` / ``0s<base64>``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            if value.startswith("0x"):
+                value = bytes.fromhex(value[2:])
+            elif value.startswith("0s"):
+                value = base64.b64decode(value[2:], validate=True)
+            else:
+                value = value.encode("utf-8")
+        except ValueError:
+            raise ConfigError(f"{name}: bad 0x (hex) or 0s (base64) secret", field=name) from None
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise ConfigError(f"{name} must be bytes or str, not {type(value).__name__}", field=name)
+    if not value:
+        raise ConfigError(f"{name} is empty; a pre-shared key must be a strong secret (RFC 7296 2.15)", field=name)
+    return bytes(value)
+
+
+def _proposals(value: Any, name: str, protocol: ProtocolId, allow_weak: bool) -> tuple[Proposal, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    out: list[Proposal] = []
+    for item in items:
+        if isinstance(item, str):
+            if not item.strip():
+                continue
+            try:
+                p = parse_proposal(item, protocol, allow_weak=allow_weak, number=len(out) + 1)
+            except ConfigError as exc:
+                raise type(exc)(f"{name}: {exc}", field=name, value=item) from None
+        elif isinstance(item, Proposal):
+            if item.protocol != protocol:
+                raise ConfigError(f"{name}: proposal {item} is for {item.protocol}, not {protocol.name}",
+                                  field=name, value=item)
+            p = Proposal(len(out) + 1, item.protocol, item.spi, item.transforms)
+        else:
+            raise ConfigError(f"{name}: {item!r} is neither a proposal string nor a Proposal", field=name, value=item)
+        out.append(p)
+    if not out:
+        raise ConfigError(f"{name} is empty: at least one proposal is needed", field=name, value=value)
+    return tuple(out)
+
+
+def _selectors(value: Any, name: str) -> tuple[TrafficSelector | str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    out: list[TrafficSelector | str] = []
+    for item in items:
+        if isinstance(item, TrafficSelector):
+            out.append(item)
+            continue
+        if not isinstance(item, str):
+            raise ConfigError(f"{name}: {item!r} is not a traffic selector", field=name, value=item)
+        if not item.strip():
+            continue
+        if item.strip().lower() == DYNAMIC:
+            out.append(DYNAMIC)
+            continue
+        try:
+            out.append(ts_from_string(item))
+        except ConfigError as exc:
+            raise ConfigError(f"{name}: {exc}", field=name, value=item) from None
+    return tuple(out)
+
+
+def _cert(value: Any, name: str) -> x509.Certificate:
+    from .auth import load_certificate
+
+    try:
+        return load_certificate(value)
+    except (IkelabError, TypeError) as exc:
+        raise ConfigError(f"{name}: {exc}", field=name) from None
+
+
+def _key(value: Any, name: str) -> Any:
+    if value is None or hasattr(value, "sign"):
+        return value
+    from .certs import load_private_key
+
+    try:
+        return load_private_key(value)
+    except (ConfigError, OSError) as exc:
+        raise ConfigError(f"{name}: {exc}", field=name) from None
+
+
+def _check_id(text: Any, name: str, *, pattern: bool) -> str | None:
+    if text is None:
+        return None
+    from .identity import parse_identity
+
+    if hasattr(text, "id_type") and hasattr(text, "data"):
+        from .identity import format_identity
+
+        text = format_identity(text.id_type, bytes(text.data))
+    if not isinstance(text, str):
+        raise ConfigError(f"{name} must be an identity string, not {type(text).__name__}", field=name, value=text)
+    if pattern and (text.strip() in ("%any", "%any6") or "*" in text):
+        return text.strip()
+    try:
+        parse_identity(text)
+    except IkelabError as exc:
+        raise ConfigError(f"{name}: {exc}", field=name, value=text) from None
+    return text.strip()
+
+
+@dataclass(frozen=True)
+class IkeConfig:
+    """The configuration of one IKEv2 peer for one connection (see the module docstring)."""
+
+    local_id: str | None = None
+    remote_id: str = "%any"
+    psk: bytes | None = None
+    remote_psk: bytes | None = None
+    certificate: x509.Certificate | None = None
+    private_key: Any = None
+    intermediates: tuple[x509.Certificate, ...] = ()
+    trust_anchors: tuple[x509.Certificate, ...] = ()
+    ike_proposals: tuple[Proposal, ...] = DEFAULT_IKE_PROPOSALS  # type: ignore[assignment]
+    esp_proposals: tuple[Proposal, ...] = DEFAULT_ESP_PROPOSALS  # type: ignore[assignment]
+    local_ts: tuple[TrafficSelector | str, ...] = ()
+    remote_ts: tuple[TrafficSelector | str, ...] = ()
+    mode: str = "tunnel"
+    ike_rekey_time: float = 14400.0
+    ike_lifetime: float | None = None
+    child_rekey_time: float = 3600.0
+    child_lifetime: float | None = None
+    rekey_margin: float = 0.0
+    pfs_group: DhId | None = None
+    dpd_interval: float | None = None
+    retransmit_timeout: float = 4.0
+    retransmit_tries: int = 5
+    retransmit_base: float = 1.8
+    cookie_threshold: int | None = 30
+    encapsulation: str = "auto"
+    window_size: int = 1
+    allow_weak: bool = False
+    name: str = "ikelab"
+    epoch: datetime | None = None
+
+    def __post_init__(self) -> None:
+        put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass normalisation
+        if not isinstance(self.allow_weak, bool):
+            raise ConfigError(f"allow_weak must be True or False, not {self.allow_weak!r}", field="allow_weak")
+        weak = self.allow_weak
+        put("psk", _secret(self.psk, "psk"))
+        put("remote_psk", _secret(self.remote_psk, "remote_psk"))
+        put("certificate", None if self.certificate is None else _cert(self.certificate, "certificate"))
+        put("private_key", _key(self.private_key, "private_key"))
+        put("intermediates", tuple(_cert(c, "intermediates") for c in self.intermediates or ()))
+        put("trust_anchors", tuple(_cert(c, "trust_anchors") for c in self.trust_anchors or ()))
+        put("ike_proposals", _proposals(self.ike_proposals, "ike_proposals", ProtocolId.IKE, weak))
+        if self.pfs_group is not None:
+            try:
+                group = lookup(DhId, self.pfs_group)
+            except ConfigError as exc:
+                raise ConfigError(f"pfs_group: {exc}", field="pfs_group", value=self.pfs_group) from None
+            if group != DhId.NONE:
+                from .dh import group as _group
+
+                try:
+                    _group(group, allow_weak=weak)
+                except ConfigError as exc:
+                    raise type(exc)(f"pfs_group: {exc}", field="pfs_group", value=self.pfs_group) from None
+            put("pfs_group", None if group == DhId.NONE else group)
+        esp = _proposals(self.esp_proposals, "esp_proposals", ProtocolId.ESP, weak)
+        if self.pfs_group is not None:
+            esp = tuple(p if p.of_type(TransformType.DH) else _with_dh(p, self.pfs_group) for p in esp)
+        put("esp_proposals", esp)
+        put("local_ts", _selectors(self.local_ts, "local_ts"))
+        put("remote_ts", _selectors(self.remote_ts, "remote_ts"))
+        if self.mode not in ("tunnel", "transport"):
+            raise ConfigError(f"mode must be 'tunnel' or 'transport', not {self.mode!r}", field="mode", value=self.mode)
+        if self.encapsulation not in ("auto", "always", "never"):
+            raise ConfigError(f"encapsulation must be 'auto', 'always' or 'never', not {self.encapsulation!r}",
+                              field="encapsulation", value=self.encapsulation)
+        for name in ("ike_rekey_time", "child_rekey_time", "retransmit_timeout"):
+            put(name, _duration(getattr(self, name), name))
+        for soft, hard in (("ike_rekey_time", "ike_lifetime"), ("child_rekey_time", "child_lifetime")):
+            value = getattr(self, hard)
+            put(hard, round(getattr(self, soft) * 1.1, 6) if value is None else _duration(value, hard))
+        put("rekey_margin", _duration(self.rekey_margin, "rekey_margin", allow_zero=True))
+        dpd = _duration(self.dpd_interval, "dpd_interval", allow_none=True, allow_zero=True)
+        put("dpd_interval", dpd or None)
+        for soft, hard in (("ike_rekey_time", "ike_lifetime"), ("child_rekey_time", "child_lifetime")):
+            if getattr(self, soft) >= getattr(self, hard):
+                raise ConfigError(f"{soft} ({getattr(self, soft):g} s) must be below {hard} ({getattr(self, hard):g} s): "
+                                  "the SA must be rekeyed before it expires", field=soft, value=getattr(self, soft))
+            if self.rekey_margin >= getattr(self, soft):
+                raise ConfigError(f"rekey_margin ({self.rekey_margin:g} s) must be below {soft}", field="rekey_margin",
+                                  value=self.rekey_margin)
+        if isinstance(self.retransmit_base, bool) or not isinstance(self.retransmit_base, (int, float)) \
+                or not self.retransmit_base >= 1.0:
+            raise ConfigError(f"retransmit_base = {self.retransmit_base!r} must be a number >= 1",
+                              field="retransmit_base", value=self.retransmit_base)
+        put("retransmit_base", float(self.retransmit_base))
+        put("retransmit_tries", _int(self.retransmit_tries, "retransmit_tries", 0))
+        put("window_size", _int(self.window_size, "window_size", 1))
+        if self.cookie_threshold is not None:
+            put("cookie_threshold", _int(self.cookie_threshold, "cookie_threshold", 0))
+        if self.epoch is not None and not isinstance(self.epoch, datetime):
+            raise ConfigError(f"epoch must be a datetime, not {type(self.epoch).__name__}", field="epoch", value=self.epoch)
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"name must be a non-empty string, not {self.name!r}", field="name", value=self.name)
+        self._check_auth()
+
+    def _check_auth(self) -> None:
+        put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        if (self.certificate is None) != (self.private_key is None):
+            missing = "private_key" if self.private_key is None else "certificate"
+            raise ConfigError(f"{missing} is missing: a certificate and its private key go together", field=missing)
+        if self.psk is None and self.certificate is None:
+            raise ConfigError("no way to authenticate: give psk= or certificate= and private_key=", field="psk")
+        if self.certificate is not None:
+            from cryptography.hazmat.primitives import serialization as s
+
+            fmt = (s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo)
+            if self.certificate.public_key().public_bytes(*fmt) != self.private_key.public_key().public_bytes(*fmt):
+                raise ConfigError("private_key does not belong to certificate (public keys differ)", field="private_key")
+            if self.local_id is None:
+                from .identity import dn_to_string
+
+                put("local_id", dn_to_string(self.certificate.subject))
+        if self.psk is None and self.remote_psk is None and not self.trust_anchors:
+            raise ConfigError("cannot authenticate the peer: give psk=/remote_psk= or trust_anchors=",
+                              field="trust_anchors")
+        put("local_id", _check_id(self.local_id, "local_id", pattern=False))
+        put("remote_id", _check_id(self.remote_id, "remote_id", pattern=True) or "%any")
+        if self.certificate is not None and self.local_id is not None:
+            from .identity import identity_matches_certificate, parse_identity
+
+            ident = parse_identity(self.local_id)
+            if not identity_matches_certificate(ident.id_type, ident.data, self.certificate):
+                raise ConfigError(f"local_id {self.local_id!r} is neither the certificate's subject nor one of its "
+                                  "subjectAltNames (RFC 4945 3.1)", field="local_id", value=self.local_id)
+
+    # ----------------------------------------------------------------- helpers
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "IkeConfig":
+        """Build from a mapping (a parsed YAML/TOML/JSON file); unknown keys -> ConfigError naming them.
+
+        strongSwan spellings are accepted too: ``proposals`` (= ike_proposals),
+        ``esp`` (= esp_proposals), ``id``/``local`` and ``remote`` for the identities.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"configuration must be a mapping, not {type(data).__name__}", field="config")
+        aliases = {"proposals": "ike_proposals", "esp": "esp_proposals", "id": "local_id", "remote": "remote_id",
+                   "local": "local_id", "secret": "psk", "rekey_time": "ike_rekey_time", "dpd_delay": "dpd_interval"}
+        known = {f.name for f in fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            name = aliases.get(key, key)
+            if name not in known:
+                raise ConfigError(f"unknown configuration key {key!r}; known: {', '.join(sorted(known))}",
+                                  field=str(key), value=value)
+            if name in kwargs:
+                raise ConfigError(f"configuration key {name!r} given twice (as {key!r})", field=name, value=value)
+            kwargs[name] = value
+        return cls(**kwargs)
+
+    def local_selectors(self, address: str) -> tuple[TrafficSelector, ...]:
+        """``local_ts`` with ``dynamic`` replaced by this peer's IKE ``address``."""
+        from .ts import resolve_ts
+
+        return resolve_ts(self.local_ts or (DYNAMIC,), address)
+
+    def remote_selectors(self, address: str) -> tuple[TrafficSelector, ...]:
+        """``remote_ts`` with ``dynamic`` replaced by the peer's IKE ``address``."""
+        from .ts import resolve_ts
+
+        return resolve_ts(self.remote_ts or (DYNAMIC,), address)
+
+    @property
+    def auth_method(self) -> str:
+        """``"psk"`` or ``"pubkey"`` (strongSwan's ``auth =``) for the local side."""
+        return "pubkey" if self.certificate is not None else "psk"
+
+    def __str__(self) -> str:
+        def ts(items: tuple[TrafficSelector | str, ...]) -> str:
+            return ", ".join(i if isinstance(i, str) else ts_to_string(i) for i in items) or DYNAMIC
+
+        lines = [
+            f"connection {self.name}:",
+            f"  local_id   = {self.local_id or '(the IKE address)'}   auth = {self.auth_method}",
+            f"  remote_id  = {self.remote_id}",
+            f"  proposals  = {', '.join(proposal_to_string(p) for p in self.ike_proposals)}",
+            f"  esp        = {', '.join(proposal_to_string(p) for p in self.esp_proposals)}"
+            + (f"   (PFS {self.pfs_group.name})" if self.pfs_group else ""),
+            f"  local_ts   = {ts(self.local_ts)}",
+            f"  remote_ts  = {ts(self.remote_ts)}   mode = {self.mode}",
+            f"  IKE SA     rekey {self.ike_rekey_time:g} s, lifetime {self.ike_lifetime:g} s",
+            f"  CHILD SA   rekey {self.child_rekey_time:g} s, lifetime {self.child_lifetime:g} s, "
+            f"margin {self.rekey_margin:g} s",
+            f"  retransmit {self.retransmit_timeout:g} s x {self.retransmit_base:g}^n, {self.retransmit_tries} tries;"
+            f" dpd {'off' if self.dpd_interval is None else f'{self.dpd_interval:g} s'}",
+            f"  cookies    {'never' if self.cookie_threshold is None else f'from {self.cookie_threshold} half-open SAs'};"
+            f" encapsulation {self.encapsulation}; window {self.window_size}"
+            + ("; allow_weak" if self.allow_weak else ""),
+        ]
+        if self.psk is not None:
+            lines.append("  psk        = (set, not shown)")
+        if self.certificate is not None:
+            from .identity import dn_to_string
+
+            lines.append(f"  cert       = {dn_to_string(self.certificate.subject)}")
+        if self.trust_anchors:
+            from .identity import dn_to_string
+
+            lines.append("  cacerts    = " + "; ".join(dn_to_string(c.subject) for c in self.trust_anchors))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"IkeConfig(name={self.name!r}, local_id={self.local_id!r}, remote_id={self.remote_id!r}, ...)"
+
+
+def _with_dh(p: Proposal, group: DhId) -> Proposal:
+    """Insert a DH transform before the ESN transforms (strongSwan order)."""
+    ts = list(p.transforms)
+    pos = next((i for i, t in enumerate(ts) if t.type == TransformType.ESN), len(ts))
+    ts.insert(pos, Transform(TransformType.DH, group))
+    return Proposal(p.number, p.protocol, p.spi, tuple(ts))

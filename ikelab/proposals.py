@@ -1,0 +1,521 @@
+"""Algorithm negotiation: proposals in strongSwan syntax, and the responder's choice (RFC 7296 2.7, 3.3).
+
+RFC 7296 2.7: "The responder MUST choose a single suite, which may be any
+subset of the SA proposal following the rules below" -- ONE proposal, and
+ONE transform of each type from it.  3.3.3 lists the mandatory transform types::
+
+    Protocol    Mandatory Types          Optional Types
+    IKE         ENCR, PRF, INTEG*, D-H
+    ESP         ENCR, ESN                INTEG, D-H
+    AH          INTEG, ESN               D-H
+    (*) INTEG is optional if the ENCR transform is a combined-mode (AEAD) cipher
+
+RFC 5282 8: an AEAD proposal carries no integrity transform (or only
+INTEG NONE); an initiator that wants to offer both AEAD and classic ciphers
+sends two proposals.  RFC 7296 3.3.6: a Transform ID the responder does not
+know is ignored (the rest of the proposal may still match); a proposal with
+a Transform *Type* it does not know, or missing a mandatory type, is
+unacceptable.  A Key Length attribute must match exactly.
+
+Preference: :func:`select` prefers the responder's *configured* order (the
+first configured proposal that matches any offered one wins, and within it
+the configured order of transforms), which is strongSwan's default
+(``prefer_configured_proposals = yes``).  ``prefer="offered"`` walks the
+initiator's order instead.  The chosen proposal keeps the offered Proposal
+Num; its SPI is left empty for the caller to fill in (the responder's own SPI).
+
+Proposal text is strongSwan's ``swanctl.conf`` syntax (``proposals``,
+``esp_proposals``): algorithm keywords joined by ``-``, proposals by ``,``::
+
+    aes128-sha256-modp2048          IKE: ENCR_AES_CBC/128, PRF_HMAC_SHA2_256 and
+                                    AUTH_HMAC_SHA2_256_128 (both from "sha256"), MODP_2048
+    aes256gcm16-prfsha384-ecp384    IKE AEAD: no INTEG, the PRF named explicitly
+    aes128-sha256                   ESP without PFS;  aes128-sha256-modp2048: with PFS
+    aes128gcm16-esn                 ESP AEAD with extended sequence numbers (default noesn)
+
+Differences from charon, on purpose: an ESP proposal pairing an AEAD cipher
+with an integrity keyword is an error here (RFC 5282 8) where charon drops the
+integrity algorithms, and weak keywords need ``allow_weak=True``.
+
+Traffic selectors (RFC 7296 2.9) live in :mod:`ikelab.ts`; they are
+re-exported here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Iterable, Sequence
+
+from .constants import DhId, EncrId, EsnId, IntegId, PrfId, ProtocolId, TransformType, lookup
+from .errors import ConfigError, NegotiationError, WeakAlgorithmError, WeakAlgorithmWarning
+from .payloads import Proposal, Transform
+from .ts import DYNAMIC, narrow, resolve_ts, ts_from_string, ts_intersection, ts_to_string  # noqa: F401
+
+__all__ = [
+    "Suite", "parse_proposal", "parse_proposals", "proposal_to_string", "proposal_to_iana", "suite_of",
+    "select", "check_chosen", "ke_group_for", "is_aead", "KEYWORDS",
+    "narrow", "ts_from_string", "ts_to_string", "ts_intersection", "resolve_ts", "DYNAMIC",
+]
+
+AEAD: frozenset[EncrId] = frozenset({
+    EncrId.ENCR_AES_CCM_8, EncrId.ENCR_AES_CCM_12, EncrId.ENCR_AES_CCM_16,
+    EncrId.ENCR_AES_GCM_8, EncrId.ENCR_AES_GCM_12, EncrId.ENCR_AES_GCM_16,
+    EncrId.ENCR_CHACHA20_POLY1305, EncrId.ENCR_CAMELLIA_CCM_8, EncrId.ENCR_CAMELLIA_CCM_12,
+    EncrId.ENCR_CAMELLIA_CCM_16,
+})
+
+
+def is_aead(encr: EncrId | int) -> bool:
+    """True for combined-mode (AEAD) ciphers, which need no INTEG transform (RFC 5282)."""
+    return encr in AEAD
+
+
+# --------------------------------------------------------------------------- keywords
+
+#: keyword -> Transform (strongSwan's proposal keywords, for the algorithms ikelab implements).
+KEYWORDS: dict[str, Transform] = {}
+#: keyword -> why it is weak (needs allow_weak=True).
+_WEAK: dict[str, str] = {
+    "3des": "3DES has a 64-bit block: Sweet32 collisions after a few tens of GB (RFC 8221 5)",
+    "md5": "MD5 is broken for collisions; HMAC-MD5 is deprecated (RFC 8247 3.3, RFC 6151)",
+    "md5_128": "MD5 is broken for collisions; HMAC-MD5 is deprecated (RFC 8247 3.3, RFC 6151)",
+    "prfmd5": "MD5 is broken for collisions; PRF_HMAC_MD5 MUST NOT be used (RFC 8247 3.2)",
+    "modp768": "MODP_768 (group 1): 768-bit discrete logarithms have been computed in public (RFC 8247 2.4)",
+    "modp1024": "MODP_1024 (group 2): about 80 bits of strength, within reach of nation states (RFC 8247 2.4)",
+    "modp1536": "MODP_1536 (group 5): below 128 bits of strength (RFC 8247 2.4)",
+}
+#: INTEG keyword -> PRF used when an IKE proposal names no PRF (strongSwan's rule).
+_PRF_FROM_INTEG: dict[IntegId, PrfId] = {
+    IntegId.AUTH_HMAC_MD5_96: PrfId.PRF_HMAC_MD5,
+    IntegId.AUTH_HMAC_SHA1_96: PrfId.PRF_HMAC_SHA1,
+    IntegId.AUTH_HMAC_SHA2_256_128: PrfId.PRF_HMAC_SHA2_256,
+    IntegId.AUTH_HMAC_SHA2_384_192: PrfId.PRF_HMAC_SHA2_384,
+    IntegId.AUTH_HMAC_SHA2_512_256: PrfId.PRF_HMAC_SHA2_512,
+    IntegId.AUTH_AES_XCBC_96: PrfId.PRF_AES128_XCBC,
+    IntegId.AUTH_AES_CMAC_96: PrfId.PRF_AES128_CMAC,
+}
+
+
+def _kw(words: str, transform: Transform) -> None:
+    for w in words.split():
+        KEYWORDS[w] = transform
+
+
+for _bits in (128, 192, 256):
+    _kw(f"aes{_bits}", Transform(TransformType.ENCR, EncrId.ENCR_AES_CBC, _bits))
+    _kw(f"aes{_bits}ctr", Transform(TransformType.ENCR, EncrId.ENCR_AES_CTR, _bits))
+    for _icv, _gcm, _ccm in ((8, EncrId.ENCR_AES_GCM_8, EncrId.ENCR_AES_CCM_8),
+                             (12, EncrId.ENCR_AES_GCM_12, EncrId.ENCR_AES_CCM_12),
+                             (16, EncrId.ENCR_AES_GCM_16, EncrId.ENCR_AES_CCM_16)):
+        _kw(f"aes{_bits}gcm{_icv} aes{_bits}gcm{_icv * 8}", Transform(TransformType.ENCR, _gcm, _bits))
+        _kw(f"aes{_bits}ccm{_icv} aes{_bits}ccm{_icv * 8}", Transform(TransformType.ENCR, _ccm, _bits))
+_kw("aes", KEYWORDS["aes128"])
+_kw("aesctr", KEYWORDS["aes128ctr"])
+_kw("chacha20poly1305", Transform(TransformType.ENCR, EncrId.ENCR_CHACHA20_POLY1305))
+_kw("null", Transform(TransformType.ENCR, EncrId.ENCR_NULL))
+_kw("3des", Transform(TransformType.ENCR, EncrId.ENCR_3DES))
+_kw("md5", Transform(TransformType.INTEG, IntegId.AUTH_HMAC_MD5_96))
+_kw("sha1 sha", Transform(TransformType.INTEG, IntegId.AUTH_HMAC_SHA1_96))
+_kw("sha256 sha2_256", Transform(TransformType.INTEG, IntegId.AUTH_HMAC_SHA2_256_128))
+_kw("sha384 sha2_384", Transform(TransformType.INTEG, IntegId.AUTH_HMAC_SHA2_384_192))
+_kw("sha512 sha2_512", Transform(TransformType.INTEG, IntegId.AUTH_HMAC_SHA2_512_256))
+_kw("aesxcbc", Transform(TransformType.INTEG, IntegId.AUTH_AES_XCBC_96))
+_kw("aescmac", Transform(TransformType.INTEG, IntegId.AUTH_AES_CMAC_96))
+_kw("prfmd5", Transform(TransformType.PRF, PrfId.PRF_HMAC_MD5))
+_kw("prfsha1", Transform(TransformType.PRF, PrfId.PRF_HMAC_SHA1))
+_kw("prfsha256", Transform(TransformType.PRF, PrfId.PRF_HMAC_SHA2_256))
+_kw("prfsha384", Transform(TransformType.PRF, PrfId.PRF_HMAC_SHA2_384))
+_kw("prfsha512", Transform(TransformType.PRF, PrfId.PRF_HMAC_SHA2_512))
+_kw("prfaesxcbc", Transform(TransformType.PRF, PrfId.PRF_AES128_XCBC))
+_kw("prfaescmac", Transform(TransformType.PRF, PrfId.PRF_AES128_CMAC))
+for _name, _gid in (("modp768", DhId.MODP_768), ("modp1024", DhId.MODP_1024), ("modp1536", DhId.MODP_1536),
+                    ("modp2048", DhId.MODP_2048), ("modp3072", DhId.MODP_3072), ("modp4096", DhId.MODP_4096),
+                    ("modp6144", DhId.MODP_6144), ("modp8192", DhId.MODP_8192), ("ecp256", DhId.ECP_256),
+                    ("ecp384", DhId.ECP_384), ("ecp521", DhId.ECP_521), ("curve25519 x25519", DhId.CURVE25519),
+                    ("curve448 x448", DhId.CURVE448)):
+    _kw(_name, Transform(TransformType.DH, _gid))
+_kw("esn", Transform(TransformType.ESN, EsnId.ESN))
+_kw("noesn", Transform(TransformType.ESN, EsnId.NO_ESN))
+
+#: Transform -> the keyword printed for it (the first spelling registered).
+_NAMES: dict[tuple[int, int, int | None], str] = {}
+for _word, _t in KEYWORDS.items():
+    _NAMES.setdefault((int(_t.type), int(_t.id), _t.key_length), _word)
+
+_ORDER = (TransformType.ENCR, TransformType.PRF, TransformType.INTEG, TransformType.DH, TransformType.ESN)
+_ALLOWED: dict[ProtocolId, frozenset[TransformType]] = {
+    ProtocolId.IKE: frozenset({TransformType.ENCR, TransformType.PRF, TransformType.INTEG, TransformType.DH}),
+    ProtocolId.ESP: frozenset({TransformType.ENCR, TransformType.INTEG, TransformType.DH, TransformType.ESN}),
+    ProtocolId.AH: frozenset({TransformType.INTEG, TransformType.DH, TransformType.ESN}),
+}
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+_KNOWN_HELP = (
+    "encryption: aes128 aes192 aes256 (CBC), aes128ctr..., aes128gcm8/12/16..., aes128ccm8/12/16..., "
+    "chacha20poly1305, null (ESP only), 3des (weak); integrity: sha1 sha256 sha384 sha512 aesxcbc aescmac md5 (weak); "
+    "prf: prfsha1 prfsha256 prfsha384 prfsha512 prfaesxcbc prfaescmac prfmd5 (weak); "
+    "key exchange: modp2048 modp3072 modp4096 modp6144 modp8192 ecp256 ecp384 ecp521 curve25519/x25519 "
+    "curve448/x448 modp768 modp1024 modp1536 (weak); esn noesn (ESP/AH)"
+)
+
+
+def _unknown(token: str, text: str) -> ConfigError:
+    return ConfigError(f"unknown algorithm keyword {token!r} in proposal {text!r}; known keywords: {_KNOWN_HELP}",
+                       field="proposal", value=token)
+
+
+def parse_proposal(text: str, protocol: ProtocolId | int | str = ProtocolId.IKE, *,
+                   allow_weak: bool = False, number: int = 1) -> Proposal:
+    """One strongSwan proposal string -> :class:`~ikelab.payloads.Proposal` (SPI empty).
+
+    Several algorithms of one kind may be listed (``aes256-aes128-sha256-modp3072-modp2048``):
+    their order is the preference.  Rules (strongSwan's): in IKE proposals an
+    INTEG keyword also gives the PRF of the same hash when no ``prf...`` keyword
+    is present; with an AEAD cipher in IKE the INTEG keywords only serve that
+    purpose and are dropped.  ESP/AH default to ``noesn``.  Weak keywords
+    (``3des``, ``md5``, ``modp768/1024/1536``...) need ``allow_weak=True``.
+    """
+    proto = lookup(ProtocolId, protocol)
+    if proto not in _ALLOWED:
+        raise ConfigError(f"proposals are for IKE, ESP or AH, not {proto.name}", field="protocol", value=protocol)
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"empty {proto.name} proposal {text!r}", field="proposal", value=text)
+    by_type: dict[TransformType, list[Transform]] = {t: [] for t in _ORDER}
+    weak: list[str] = []
+    for token in text.strip().lower().split("-"):
+        token = token.strip()
+        if token not in KEYWORDS:
+            raise _unknown(token, text)
+        t = KEYWORDS[token]
+        if token in _WEAK:
+            weak.append(token)
+        if t not in by_type[t.type]:
+            by_type[t.type].append(t)
+    for token in weak:
+        if not allow_weak:
+            raise WeakAlgorithmError(f"'{token}' in proposal {text!r} is weak: {_WEAK[token]}; "
+                                     "pass allow_weak=True to use it anyway", field="proposal", value=token)
+        warnings.warn(f"'{token}' in proposal {text!r} is weak: {_WEAK[token]}", WeakAlgorithmWarning, stacklevel=2)
+    encr, integ, prf, dh, esn = (by_type[t] for t in _ORDER[:1] + _ORDER[2:3] + _ORDER[1:2] + _ORDER[3:])
+    aead = [t for t in encr if is_aead(t.id)]
+    if aead and len(aead) != len(encr):
+        raise ConfigError(f"proposal {text!r} mixes AEAD and non-AEAD ciphers; RFC 5282 8 needs two proposals",
+                          field="proposal", value=text)
+    if proto == ProtocolId.IKE:
+        if not encr:
+            raise ConfigError(f"IKE proposal {text!r} has no encryption algorithm", field="proposal", value=text)
+        if any(t.id == EncrId.ENCR_NULL for t in encr):
+            raise ConfigError(f"IKE proposal {text!r}: ENCR_NULL is not allowed for IKE (RFC 7296 3.3.2)",
+                              field="proposal", value=text)
+        if esn:
+            raise ConfigError(f"IKE proposal {text!r}: esn/noesn apply to ESP and AH only", field="proposal", value=text)
+        if not prf:
+            prf = [Transform(TransformType.PRF, _PRF_FROM_INTEG[t.id]) for t in integ]
+        if aead:
+            integ = []
+        elif not integ:
+            raise ConfigError(f"IKE proposal {text!r} has no integrity algorithm (needed without AEAD)",
+                              field="proposal", value=text)
+        if not prf:
+            raise ConfigError(f"IKE proposal {text!r} has no PRF: add e.g. 'prfsha256'", field="proposal", value=text)
+        if not dh:
+            raise ConfigError(f"IKE proposal {text!r} has no key exchange (DH) group: add e.g. 'ecp256'",
+                              field="proposal", value=text)
+    else:
+        if prf:
+            raise ConfigError(f"{proto.name} proposal {text!r}: PRF keywords apply to IKE only", field="proposal", value=text)
+        if proto == ProtocolId.AH:
+            if encr:
+                raise ConfigError(f"AH proposal {text!r} cannot have an encryption algorithm", field="proposal", value=text)
+            if not integ:
+                raise ConfigError(f"AH proposal {text!r} has no integrity algorithm", field="proposal", value=text)
+        else:
+            if not encr:
+                raise ConfigError(f"ESP proposal {text!r} has no encryption algorithm ('null' for none)",
+                                  field="proposal", value=text)
+            if aead and integ:
+                raise ConfigError(f"ESP proposal {text!r} combines an AEAD cipher with integrity (RFC 5282 8)",
+                                  field="proposal", value=text)
+            if not aead and not integ:
+                raise ConfigError(f"ESP proposal {text!r} has no integrity algorithm (needed without AEAD)",
+                                  field="proposal", value=text)
+        if not esn:
+            esn = [KEYWORDS["noesn"]]
+    transforms = tuple(encr + prf + integ + dh + esn)
+    return Proposal(number, proto, b"", transforms)
+
+
+def parse_proposals(text: str | Iterable[str], protocol: ProtocolId | int | str = ProtocolId.IKE, *,
+                    allow_weak: bool = False) -> tuple[Proposal, ...]:
+    """Comma-separated proposals (or a list of them), numbered 1, 2, 3... (RFC 7296 3.3.1)."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    items = [i for i in (s.strip() for s in items) if i]
+    if not items:
+        raise ConfigError(f"no proposals in {text!r}", field="proposals", value=text)
+    return tuple(parse_proposal(item, protocol, allow_weak=allow_weak, number=i + 1) for i, item in enumerate(items))
+
+
+def _name(t: Transform) -> str:
+    return t.id.name if isinstance(t.id, IntEnum) else f"{TransformType(t.type).name if t.type in TransformType._value2member_map_ else t.type}_{t.id}"
+
+
+def proposal_to_string(proposal: Proposal) -> str:
+    """strongSwan keyword text: ``aes128-sha256-modp2048``; readable back by :func:`parse_proposal`.
+
+    The PRF is written only when the integrity keywords do not imply it;
+    ``noesn`` (the default) is left out.
+    Transforms without a keyword are written by IANA name (``ENCR_CAMELLIA_CBC_128``).
+    """
+    words: list[str] = []
+    lone_noesn = [int(t.id) for t in proposal.of_type(TransformType.ESN)] == [EsnId.NO_ESN]
+    integ = [t for t in proposal.of_type(TransformType.INTEG) if int(t.id) != IntegId.NONE]
+    implied = [int(_PRF_FROM_INTEG.get(t.id, -1)) for t in integ] == [int(t.id) for t in proposal.of_type(TransformType.PRF)]
+    for ttype in _ORDER:
+        for t in proposal.of_type(ttype):
+            if ttype == TransformType.ESN and lone_noesn:
+                continue
+            if ttype == TransformType.PRF and integ and implied:
+                continue  # strongSwan derives the PRF from the integrity keyword
+            if ttype == TransformType.INTEG and int(t.id) == IntegId.NONE:
+                continue
+            word = _NAMES.get((int(t.type), int(t.id), t.key_length))
+            words.append(word or (_name(t) + (f"_{t.key_length}" if t.key_length else "")))
+    return "-".join(words)
+
+
+def proposal_to_iana(proposal: Proposal) -> str:
+    """The form charon logs: ``IKE:AES_CBC_128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048``."""
+    proto = proposal.protocol.name if isinstance(proposal.protocol, IntEnum) else str(proposal.protocol)
+    parts = []
+    for ttype in (TransformType.ENCR, TransformType.INTEG, TransformType.PRF, TransformType.DH, TransformType.ESN):
+        for t in proposal.of_type(ttype):
+            name = _name(t)
+            for prefix in ("ENCR_", "AUTH_"):
+                name = name.removeprefix(prefix)
+            if ttype == TransformType.ESN:
+                name = "ESN" if int(t.id) == EsnId.ESN else "NO_EXT_SEQ"
+            parts.append(f"{name}_{t.key_length}" if t.key_length else name)
+    return f"{proto}:" + "/".join(parts)
+
+
+# --------------------------------------------------------------------------- suites
+
+
+@dataclass(frozen=True)
+class Suite:
+    """The single transform of each type that a negotiated proposal holds."""
+
+    encr: EncrId | None
+    key_bits: int | None
+    integ: IntegId | None
+    prf: PrfId | None
+    dh: DhId | None
+    esn: bool = False
+    protocol: ProtocolId = ProtocolId.IKE
+
+    @property
+    def is_aead(self) -> bool:
+        """True when ``encr`` is a combined-mode cipher (no separate INTEG)."""
+        return self.encr is not None and is_aead(self.encr)
+
+    def __str__(self) -> str:
+        return proposal_to_string(self.to_proposal())
+
+    def to_proposal(self, number: int = 1, spi: bytes = b"") -> Proposal:
+        """This suite as a one-transform-per-type Proposal."""
+        ts: list[Transform] = []
+        if self.encr is not None:
+            ts.append(Transform(TransformType.ENCR, self.encr, self.key_bits))
+        if self.prf is not None:
+            ts.append(Transform(TransformType.PRF, self.prf))
+        if self.integ is not None:
+            ts.append(Transform(TransformType.INTEG, self.integ))
+        if self.dh is not None:
+            ts.append(Transform(TransformType.DH, self.dh))
+        if self.protocol in (ProtocolId.ESP, ProtocolId.AH):
+            ts.append(Transform(TransformType.ESN, EsnId.ESN if self.esn else EsnId.NO_ESN))
+        return Proposal(number, self.protocol, spi, tuple(ts))
+
+
+def suite_of(proposal: Proposal) -> Suite:
+    """The :class:`Suite` of a proposal holding at most one transform of each type.
+
+    More than one of a type -> :class:`NegotiationError` (that is an offer, not a choice).
+    INTEG NONE and DH NONE read as ``None``.
+    """
+    one: dict[TransformType, Transform | None] = {}
+    for ttype in _ORDER:
+        ts = proposal.of_type(ttype)
+        if len(ts) > 1:
+            raise NegotiationError(f"proposal {proposal_to_iana(proposal)} has {len(ts)} {ttype.name} transforms; "
+                                   "a chosen proposal has one of each type (RFC 7296 2.7)")
+        one[ttype] = ts[0] if ts else None
+    e, p, i, d, n = (one[t] for t in _ORDER)
+    integ = i.id if i is not None and int(i.id) != IntegId.NONE else None
+    dh = d.id if d is not None and int(d.id) != DhId.NONE else None
+    proto = proposal.protocol if isinstance(proposal.protocol, ProtocolId) else ProtocolId.IKE
+    return Suite(encr=e.id if e else None, key_bits=e.key_length if e else None, integ=integ,
+                 prf=p.id if p else None, dh=dh, esn=bool(n is not None and int(n.id) == EsnId.ESN), protocol=proto)
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def _known(t: Transform) -> bool:
+    """A transform we can judge: an assigned ID and no attribute other than Key Length (RFC 7296 3.3.6)."""
+    return isinstance(t.id, IntEnum) and not t.attributes
+
+
+def _candidates(p: Proposal, ttype: TransformType) -> list[Transform]:
+    """The known transforms of one type; absent optional types read as NONE (DH) / NO_ESN (ESN)."""
+    ts = [t for t in p.of_type(ttype) if _known(t)]
+    if not p.of_type(ttype):
+        if ttype == TransformType.DH and p.protocol != ProtocolId.IKE:
+            return [Transform(TransformType.DH, DhId.NONE)]
+        if ttype == TransformType.ESN:
+            return [Transform(TransformType.ESN, EsnId.NO_ESN)]
+        if ttype == TransformType.INTEG:
+            return [Transform(TransformType.INTEG, IntegId.NONE)]
+    return ts
+
+
+def _why_not(offered: Proposal, configured: Proposal, prefer: str, ke_group: DhId | None) -> tuple[Proposal | None, str]:
+    """Match one offered proposal against one configured proposal: (chosen, "") or (None, reason)."""
+    if offered.protocol != configured.protocol:
+        return None, "protocol differs"
+    proto = offered.protocol
+    if proto not in _ALLOWED:
+        return None, f"protocol {proto} is not negotiable"
+    if any(t.type not in _ALLOWED[proto] for t in offered.transforms):
+        return None, f"it has a transform type not allowed for {proto.name} (RFC 7296 3.3.6)"
+    chosen: list[Transform] = []
+    aead = False
+    for ttype in _ORDER:
+        if ttype not in _ALLOWED[proto]:
+            continue
+        off, conf = _candidates(offered, ttype), _candidates(configured, ttype)
+        if ttype == TransformType.INTEG:
+            if aead:
+                if any(int(t.id) != IntegId.NONE for t in offered.of_type(ttype)):
+                    return None, "an AEAD cipher is offered together with an integrity algorithm (RFC 5282 8)"
+                continue
+            off = [t for t in off if int(t.id) != IntegId.NONE]
+            conf = [t for t in conf if int(t.id) != IntegId.NONE]
+        if ttype == TransformType.DH and proto == ProtocolId.IKE:
+            off = [t for t in off if int(t.id) != DhId.NONE]  # D-H is mandatory for IKE (RFC 7296 3.3.3)
+        first, second = (conf, off) if prefer == "configured" else (off, conf)
+        if ttype == TransformType.DH and ke_group is not None:
+            # RFC 7296 1.2, 2.7: if the KE payload's group is acceptable, take it (no INVALID_KE_PAYLOAD).
+            first = sorted(first, key=lambda t: int(t.id) != int(ke_group))
+        pick = next((t for t in first if t in second), None)
+        if pick is None:
+            return None, f"no common {ttype.name} transform"
+        if ttype == TransformType.ENCR:
+            aead = is_aead(pick.id)
+        if not (ttype == TransformType.DH and int(pick.id) == DhId.NONE):
+            chosen.append(pick)
+    return Proposal(offered.number, proto, b"", tuple(chosen)), ""
+
+
+def select(offered: Sequence[Proposal], configured: Sequence[Proposal], *, prefer: str = "configured",
+           ke_group: DhId | int | str | None = None) -> Proposal:
+    """The responder's choice: ONE offered proposal reduced to ONE transform per type (RFC 7296 2.7).
+
+    ``prefer="configured"`` (default, as strongSwan) walks the configured
+    proposals in order and takes the first offered one that matches;
+    ``prefer="offered"`` walks the initiator's order.  ``ke_group`` (the group
+    of the received KE payload) is chosen when acceptable.  The result keeps
+    the offered Proposal Num and has an empty SPI.  No match ->
+    :class:`NegotiationError` with notify NO_PROPOSAL_CHOSEN.
+    """
+    if prefer not in ("configured", "offered"):
+        raise ConfigError(f"prefer must be 'configured' or 'offered', not {prefer!r}", field="prefer", value=prefer)
+    ke = lookup(DhId, ke_group) if ke_group is not None else None
+    pairs = ([(o, c) for c in configured for o in offered] if prefer == "configured"
+             else [(o, c) for o in offered for c in configured])
+    reasons: list[str] = []
+    for o, c in pairs:
+        chosen, why = _why_not(o, c, prefer, ke)
+        if chosen is not None:
+            return chosen
+        reasons.append(f"#{o.number} vs {proposal_to_string(c)}: {why}")
+    offered_s = ", ".join(proposal_to_iana(p) for p in offered) or "(nothing)"
+    configured_s = ", ".join(proposal_to_string(p) for p in configured) or "(nothing)"
+    raise NegotiationError(f"no proposal chosen: offered {offered_s}; configured {configured_s}"
+                           + (f" ({'; '.join(reasons[:6])})" if reasons else ""), notify_type="NO_PROPOSAL_CHOSEN")
+
+
+def check_chosen(offered: Sequence[Proposal], chosen: Proposal | Sequence[Proposal]) -> Suite:
+    """The initiator's check of the responder's answer (RFC 7296 2.7, 3.3.6).
+
+    The answer must be exactly one proposal, with the number of one we offered,
+    holding one transform of each mandatory type, each of which we offered in
+    that proposal (same ID and Key Length).  Anything else -> NegotiationError.
+    """
+    if not isinstance(chosen, Proposal):
+        chosen = tuple(chosen)
+        if len(chosen) != 1:
+            raise NegotiationError(f"the responder must choose exactly one proposal, it sent {len(chosen)}")
+        chosen = chosen[0]
+    ours = next((p for p in offered if p.number == chosen.number), None)
+    if ours is None:
+        raise NegotiationError(f"the responder chose proposal #{chosen.number}, which was not offered")
+    if ours.protocol != chosen.protocol:
+        raise NegotiationError(f"the responder chose protocol {chosen.protocol} for proposal #{chosen.number}, "
+                               f"which offered {ours.protocol}")
+    suite = suite_of(chosen)
+    for t in chosen.transforms:
+        if t not in ours.transforms and not (t.type == TransformType.ESN and int(t.id) == EsnId.NO_ESN
+                                             and not ours.of_type(TransformType.ESN)):
+            raise NegotiationError(f"the responder chose {_name(t)}"
+                                   + (f" ({t.key_length} bits)" if t.key_length else "")
+                                   + f", which proposal #{ours.number} did not offer: {proposal_to_iana(ours)}")
+    missing = _missing(chosen, suite)
+    if missing:
+        raise NegotiationError(f"the responder's choice {proposal_to_iana(chosen)} lacks {', '.join(missing)} "
+                               "(RFC 7296 3.3.3)")
+    if suite.is_aead and suite.integ is not None:
+        raise NegotiationError("the responder chose an AEAD cipher together with an integrity algorithm (RFC 5282 8)")
+    if ours.of_type(TransformType.DH) and all(int(t.id) != DhId.NONE for t in ours.of_type(TransformType.DH)) \
+            and suite.dh is None:
+        raise NegotiationError("the responder chose no DH group although our proposal requires one (PFS)")
+    return suite
+
+
+def _missing(p: Proposal, suite: Suite) -> list[str]:
+    proto = p.protocol
+    need: list[str] = []
+    if proto == ProtocolId.IKE:
+        if suite.encr is None:
+            need.append("ENCR")
+        if suite.prf is None:
+            need.append("PRF")
+        if suite.dh is None:
+            need.append("DH")
+        if not suite.is_aead and suite.integ is None:
+            need.append("INTEG")
+    elif proto == ProtocolId.ESP:
+        if suite.encr is None:
+            need.append("ENCR")
+        if not suite.is_aead and suite.integ is None:
+            need.append("INTEG")
+    elif proto == ProtocolId.AH and suite.integ is None:
+        need.append("INTEG")
+    return need
+
+
+def ke_group_for(offered: Sequence[Proposal], configured: Sequence[Proposal],
+                 ke_group: DhId | int | str | None = None) -> DhId | None:
+    """The DH group the responder wants (RFC 7296 1.2, 2.7): that of the proposal :func:`select` picks.
+
+    ``ke_group`` is the group of the initiator's KE payload; it is chosen when
+    acceptable, so ``ke_group_for(...) != ke_group`` means: answer
+    INVALID_KE_PAYLOAD carrying the returned group.  ``None``: no DH (no PFS).
+    """
+    suite = suite_of(select(offered, configured, ke_group=ke_group))
+    return suite.dh

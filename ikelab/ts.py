@@ -1,0 +1,222 @@
+"""Traffic selector text and narrowing (RFC 7296 2.9).
+
+RFC 7296 2.9: "TSi specifies the source address of traffic forwarded from
+(or the destination address of traffic forwarded to) the initiator of the
+CHILD_SA pair.  TSr specifies the destination address of the traffic
+forwarded to (or the source address of the traffic forwarded from) the
+responder" ... "The responder is allowed to narrow the choices by selecting
+a subset of the traffic", and "If the responder's policy does not allow it to
+accept any part of the proposed Traffic Selectors, it responds with a
+TS_UNACCEPTABLE Notify message."
+
+Narrowing here is the intersection, selector by selector, of what the
+initiator offered with the responder's policy: address ranges intersect,
+IP protocol 0 means any, port ranges intersect (OPAQUE ports, start 65535 /
+end 0, match only any-port or OPAQUE).  A result selector contained in another
+result selector is dropped, so the initiator's packet-specific first
+selector (2.9) survives only as part of a wider one.
+
+Text syntax is strongSwan's (``local_ts``/``remote_ts``)::
+
+    192.0.2.0/24   2001:db8::/32   0.0.0.0/0   192.0.2.1 (a host)
+    10.1.0.0-10.1.0.255 (a range)  192.0.2.1[udp/500]  10.0.0.0/8[tcp]
+    0.0.0.0/0[tcp/1000-2000]   192.0.2.0/24[icmp]   192.0.2.1[udp/%opaque]
+    dynamic  (the IKE address, given when resolving)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Iterable, Sequence
+
+from .constants import TsType
+from .errors import ConfigError, NegotiationError
+from .payloads import TrafficSelector
+
+__all__ = ["DYNAMIC", "ts_from_string", "ts_to_string", "ts_intersection", "narrow", "resolve_ts", "ts_contains"]
+
+#: The strongSwan keyword for "the IKE address of this peer".
+DYNAMIC = "dynamic"
+
+#: IP protocol names accepted in ``[proto/port]`` (IANA Assigned Internet Protocol Numbers).
+PROTOCOLS: dict[str, int] = {
+    "icmp": 1, "igmp": 2, "ipencap": 4, "tcp": 6, "udp": 17, "ipv6": 41, "gre": 47, "esp": 50, "ah": 51,
+    "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132, "udplite": 136,
+}
+_PROTO_NAMES = {v: k for k, v in reversed(list(PROTOCOLS.items()))}
+_ANY = (0, 65535)
+_OPAQUE = (65535, 0)
+
+
+def _err(text: str, why: str) -> ConfigError:
+    return ConfigError(f"traffic selector {text!r}: {why}", field="ts", value=text)
+
+
+def _ports(spec: str, text: str) -> tuple[int, int]:
+    spec = spec.strip().lower()
+    if spec in ("", "%any", "any"):
+        return _ANY
+    if spec == "%opaque":
+        return _OPAQUE
+    lo, dash, hi = spec.partition("-")
+    try:
+        a, b = int(lo), int(hi) if dash else int(lo)
+    except ValueError:
+        raise _err(text, f"port {spec!r} is not a number, a range a-b, %any or %opaque") from None
+    if not (0 <= a <= 65535 and 0 <= b <= 65535) or a > b:
+        raise _err(text, f"port range {spec!r} must satisfy 0 <= start <= end <= 65535")
+    return a, b
+
+
+def _proto(spec: str, text: str) -> int:
+    spec = spec.strip().lower()
+    if spec in ("", "%any", "any"):
+        return 0
+    if spec in PROTOCOLS:
+        return PROTOCOLS[spec]
+    try:
+        value = int(spec)
+    except ValueError:
+        raise _err(text, f"unknown protocol {spec!r}; known: {', '.join(PROTOCOLS)} or a number 0-255") from None
+    if not 0 <= value <= 255:
+        raise _err(text, f"protocol {value} is outside 0-255")
+    return value
+
+
+def ts_from_string(text: str, *, dynamic: str | None = None) -> TrafficSelector:
+    """strongSwan selector text -> :class:`~ikelab.payloads.TrafficSelector` (see the module docstring).
+
+    ``dynamic`` is the address that the keyword ``dynamic`` stands for.
+    """
+    if isinstance(text, TrafficSelector):
+        return text
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"empty traffic selector {text!r}", field="ts", value=text)
+    raw = text.strip()
+    where, bracket, rest = raw.partition("[")
+    proto, ports = 0, _ANY
+    if bracket:
+        if not rest.endswith("]"):
+            raise _err(text, "missing ']'")
+        inner = rest[:-1]
+        p, slash, port = inner.partition("/")
+        proto = _proto(p, text)
+        ports = _ports(port, text) if slash else _ANY
+    where = where.strip()
+    if where.lower() == DYNAMIC:
+        if dynamic is None:
+            raise _err(text, "'dynamic' needs the IKE address to resolve (pass dynamic=...)")
+        where = dynamic
+    try:
+        if "-" in where:
+            lo, hi = (ipaddress.ip_address(x.strip()) for x in where.split("-", 1))
+            if lo.version != hi.version or lo > hi:
+                raise _err(text, "a range needs two addresses of one family, low-high")
+        else:
+            net = ipaddress.ip_network(where, strict=False) if where else ipaddress.ip_network("0.0.0.0/0")
+            lo, hi = net.network_address, net.broadcast_address
+    except ValueError:
+        raise _err(text, f"{where!r} is not an address, a network a/len or a range a-b") from None
+    ts_type = TsType.TS_IPV4_ADDR_RANGE if lo.version == 4 else TsType.TS_IPV6_ADDR_RANGE
+    return TrafficSelector(ts_type, proto, ports[0], ports[1], lo, hi)
+
+
+def ts_to_string(ts: TrafficSelector) -> str:
+    """strongSwan-style text, readable back by :func:`ts_from_string`: ``192.0.2.0/24[udp/500]``."""
+    lo, hi = ts.start_addr, ts.end_addr
+    if lo.version == hi.version and lo <= hi:
+        nets = list(ipaddress.summarize_address_range(lo, hi))
+        where = str(nets[0]) if len(nets) == 1 else f"{lo}-{hi}"
+    else:
+        where = f"{lo}-{hi}"
+    ports = (ts.start_port, ts.end_port)
+    if ts.ip_protocol == 0 and ports == _ANY:
+        return where
+    proto = _PROTO_NAMES.get(ts.ip_protocol, str(ts.ip_protocol)) if ts.ip_protocol else "%any"
+    if ports == _ANY:
+        return f"{where}[{proto}]"
+    if ports == _OPAQUE:
+        port = "%opaque"
+    elif ts.start_port == ts.end_port:
+        port = str(ts.start_port)
+    else:
+        port = f"{ts.start_port}-{ts.end_port}"
+    return f"{where}[{proto}/{port}]"
+
+
+def resolve_ts(selectors: Iterable[TrafficSelector | str], address: str | None) -> tuple[TrafficSelector, ...]:
+    """Replace ``dynamic`` (and selector strings) by selectors, ``dynamic`` -> the host ``address``."""
+    return tuple(ts_from_string(s, dynamic=address) if isinstance(s, str) else s for s in selectors)
+
+
+def _port_meet(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int] | None:
+    if a == _OPAQUE or b == _OPAQUE:
+        if a == _OPAQUE and b in (_OPAQUE, _ANY) or b == _OPAQUE and a == _ANY:
+            return _OPAQUE
+        return None
+    lo, hi = max(a[0], b[0]), min(a[1], b[1])
+    return (lo, hi) if lo <= hi else None
+
+
+def ts_intersection(a: TrafficSelector, b: TrafficSelector) -> TrafficSelector | None:
+    """The traffic both selectors allow, or None (different families, protocols, ports or addresses)."""
+    if int(a.ts_type) != int(b.ts_type) or a.start_addr.version != b.start_addr.version:
+        return None
+    if a.ip_protocol and b.ip_protocol and a.ip_protocol != b.ip_protocol:
+        return None
+    proto = a.ip_protocol or b.ip_protocol
+    ports = _port_meet((a.start_port, a.end_port), (b.start_port, b.end_port))
+    if ports is None:
+        return None
+    lo, hi = max(a.start_addr, b.start_addr), min(a.end_addr, b.end_addr)
+    if lo > hi:
+        return None
+    return TrafficSelector(a.ts_type, proto, ports[0], ports[1], lo, hi)
+
+
+def ts_contains(outer: TrafficSelector, inner: TrafficSelector) -> bool:
+    """True if every packet ``inner`` allows is allowed by ``outer``."""
+    return ts_intersection(outer, inner) == inner
+
+
+def _meet_all(offered: Sequence[TrafficSelector], policy: Sequence[TrafficSelector]) -> list[TrafficSelector]:
+    out: list[TrafficSelector] = []
+    for o in offered:
+        for p in policy:
+            m = ts_intersection(o, p)
+            if m is not None and m not in out:
+                out.append(m)
+    return [t for t in out if not any(u != t and ts_contains(u, t) for u in out)]
+
+
+def narrow(
+    offered_tsi: Sequence[TrafficSelector],
+    offered_tsr: Sequence[TrafficSelector],
+    local_policy_tsi: Sequence[TrafficSelector | str],
+    local_policy_tsr: Sequence[TrafficSelector | str],
+    *,
+    initiator_address: str | None = None,
+    responder_address: str | None = None,
+) -> tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]]:
+    """The responder's narrowing (RFC 7296 2.9): ``(TSi, TSr)`` to answer with.
+
+    ``local_policy_tsi`` is the responder's policy for the initiator's side
+    (its ``remote_ts``), ``local_policy_tsr`` for its own side (its ``local_ts``).
+    Each answer is the set of intersections of the offered selectors with the
+    policy, without selectors contained in another one.  An empty side ->
+    :class:`NegotiationError` with notify TS_UNACCEPTABLE.  Policy entries may
+    be strings; ``dynamic`` stands for ``initiator_address`` in
+    ``local_policy_tsi`` and for ``responder_address`` in ``local_policy_tsr``.
+    """
+    pol_i = resolve_ts(local_policy_tsi, initiator_address)
+    pol_r = resolve_ts(local_policy_tsr, responder_address)
+    tsi = _meet_all(list(offered_tsi), pol_i)
+    tsr = _meet_all(list(offered_tsr), pol_r)
+    if not tsi or not tsr:
+        side, off, pol = ("TSi", offered_tsi, pol_i) if not tsi else ("TSr", offered_tsr, pol_r)
+        raise NegotiationError(
+            f"{side} offered {', '.join(ts_to_string(t) for t in off) or '(nothing)'} has nothing in common with "
+            f"the policy {', '.join(ts_to_string(t) for t in pol) or '(nothing)'}",
+            notify_type="TS_UNACCEPTABLE",
+        )
+    return tuple(tsi), tuple(tsr)

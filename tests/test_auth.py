@@ -1,0 +1,565 @@
+"""AUTH payload: signed octets, PSK, signatures (RFC 7296 2.15, RFC 4754, RFC 7427), certificates, identities."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import shutil
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from hypothesis import given, settings, strategies as st
+
+from ikelab import auth
+from ikelab.certs import ec_key_from_seed, load_private_key, make_ca, make_leaf
+from ikelab.constants import AuthMethod, HashAlgorithm, IdType
+from ikelab.errors import AuthenticationError, ConfigError, ParseError, WeakAlgorithmError, WeakAlgorithmWarning
+from ikelab.identity import (
+    Identity,
+    format_identity,
+    identity_matches_certificate,
+    matches,
+    parse_identity,
+)
+
+VECTORS = Path(__file__).parent / "vectors"
+NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+RSA_A = load_private_key(str(VECTORS / "rsa2048_a.pem"))  # generated once, see certs.py
+RSA_B = load_private_key(str(VECTORS / "rsa2048_b.pem"))
+EC_A = ec_key_from_seed("moon")
+EC_B = ec_key_from_seed("sun")
+
+HASHLIB = {"PRF_HMAC_SHA1": hashlib.sha1, "PRF_HMAC_SHA2_256": hashlib.sha256,
+           "PRF_HMAC_SHA2_384": hashlib.sha384, "PRF_HMAC_SHA2_512": hashlib.sha512}
+
+
+# --------------------------------------------------------------------------- PSK, RFC 7296 2.15
+
+
+def test_key_pad_is_the_17_ascii_characters_without_nul():
+    # RFC 7296 2.15: 'the string "Key Pad for IKEv2" is 17 ASCII characters without null termination'
+    assert auth.KEY_PAD == bytes.fromhex("4b65792050616420666f7220494b457632")
+    assert len(auth.KEY_PAD) == 17
+
+
+@pytest.mark.parametrize("prf_name", sorted(HASHLIB))
+def test_psk_auth_is_the_rfc_formula(prf_name):
+    # AUTH = prf( prf(Shared Secret, "Key Pad for IKEv2"), <InitiatorSignedOctets>), computed with hmac directly
+    h = HASHLIB[prf_name]
+    secret, octets = b"this is a shared secret", bytes(range(200))
+    expected = hmac.new(hmac.new(secret, b"Key Pad for IKEv2", h).digest(), octets, h).digest()
+    assert auth.psk_auth(prf_name, secret, octets) == expected
+    auth.verify_psk(prf_name, secret, octets, expected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(secret=st.binary(min_size=1, max_size=64), octets=st.binary(max_size=300))
+def test_psk_auth_property(secret, octets):
+    pad = hmac.new(secret, b"Key Pad for IKEv2", hashlib.sha256).digest()
+    assert auth.psk_auth("PRF_HMAC_SHA2_256", secret, octets) == hmac.new(pad, octets, hashlib.sha256).digest()
+
+
+def test_psk_text_secret_is_utf8():
+    assert auth.psk_auth(5, "clé", b"x") == auth.psk_auth(5, "clé".encode("utf-8"), b"x")
+
+
+def test_wrong_psk_fails_with_authentication_failed():
+    octets = b"RealMessage1" + b"Nr" + b"mac"
+    good = auth.psk_auth("PRF_HMAC_SHA2_256", b"right secret", octets)
+    with pytest.raises(AuthenticationError) as err:
+        auth.verify_psk("PRF_HMAC_SHA2_256", b"wrong secret", octets, good)
+    assert err.value.notify_type == "AUTHENTICATION_FAILED"
+    with pytest.raises(AuthenticationError):
+        auth.verify_psk("PRF_HMAC_SHA2_256", b"right secret", octets + b"!", good)
+
+
+def test_empty_psk_is_refused():
+    with pytest.raises(ConfigError) as err:
+        auth.psk_auth("PRF_HMAC_SHA2_256", b"", b"octets")
+    assert err.value.field == "psk"
+
+
+def test_psk_with_md5_prf_needs_allow_weak():
+    with pytest.raises(WeakAlgorithmError):
+        auth.psk_auth("PRF_HMAC_MD5", b"secret", b"x")
+    with pytest.warns(WeakAlgorithmWarning):
+        value = auth.psk_auth("PRF_HMAC_MD5", b"secret", b"x", allow_weak=True)
+    assert value == hmac.new(hmac.new(b"secret", auth.KEY_PAD, hashlib.md5).digest(), b"x", hashlib.md5).digest()
+
+
+# --------------------------------------------------------------------------- signed octets
+
+
+def test_signed_octets_assembly():
+    # InitiatorSignedOctets = RealMessage1 | NonceRData | MACedIDForI,
+    # MACedIDForI = prf(SK_pi, RestOfInitIDPayload), RestOfInitIDPayload = IDType | RESERVED | InitIDData
+    message, nr, sk_pi = b"\x11" * 300, b"\x22" * 32, b"\x33" * 32
+    rest = bytes([IdType.ID_FQDN, 0, 0, 0]) + b"moon.strongswan.org"
+    so = auth.signed_octets(message, nr, "PRF_HMAC_SHA2_256", sk_pi, rest)
+    maced = hmac.new(sk_pi, rest, hashlib.sha256).digest()
+    assert so.message == message and so.nonce == nr and so.id_body == rest
+    assert so.maced_id == maced
+    assert so.octets == message + nr + maced
+    assert bytes(so) == so.octets
+    # an ID payload object (IDi, or ikelab.identity.Identity) gives the same RestOfInitIDPayload
+    from ikelab.payloads import IDi
+
+    assert auth.signed_octets(message, nr, 5, sk_pi, IDi(IdType.ID_FQDN, b"moon.strongswan.org")) == so
+    assert auth.signed_octets(message, nr, 5, sk_pi, parse_identity("@moon.strongswan.org")) == so
+    # psk_auth accepts the SignedOctets object itself
+    assert auth.psk_auth(5, b"k" * 16, so) == auth.psk_auth(5, b"k" * 16, message + nr + maced)
+
+
+def test_signed_octets_rejects_a_short_id_body():
+    with pytest.raises(ConfigError):
+        auth.signed_octets(b"m", b"n", 5, b"k", b"\x02\x00")
+
+
+# --------------------------------------------------------------------------- RFC 4754 section 8 vectors
+
+# RFC 4754 section 8 (with verified erratum 4748 for the AUTH header bytes): the message is "abc";
+# w is the private key, (gwx, gwy) the public key; the AUTH data is r | s.
+RFC4754 = [
+    (AuthMethod.ECDSA_SHA256_P256, ec.SECP256R1(),
+     "2442A5CC0ECD015FA3CA31DC8E2BBC70BF42D60CBCA20085E0822CB04235E970",
+     "6FC98BD7E50211A4A27102FA3549DF79EBCB4BF246B80945CDDFE7D509BBFD7D",
+     "CB28E0999B9C7715FD0A80D8E47A77079716CBBF917DD72E97566EA1C066957C",
+     "86FA3BB4E26CAD5BF90B7F81899256CE7594BB1EA0C89212748BFF3B3D5B0315",
+     "00000048" "09000000"),
+    (AuthMethod.ECDSA_SHA384_P384, ec.SECP384R1(),
+     "96281BF8DD5E0525CA049C048D345D3082968D10FEDF5C5ACA0C64E6465A97EA5CE10C9DFEC21797415710721F437922",
+     "447688BA94708EB6E2E4D59F6AB6D7EDFF9301D249FE49C33096655F5D502FAD3D383B91C5E7EDAA2B714CC99D5743CA",
+     "FB017B914E29149432D8BAC29A514640B46F53DDAB2C69948084E2930F1C8F7E08E07C9C63F2D21A07DCB56A6AF56EB3",
+     "B263A1305E057F984D38726A1B46874109F417BCA112674C528262A40A629AF1CBB9F516CE0FA7D2FF630863A00E8B9F",
+     "00000068" "0A000000"),
+    (AuthMethod.ECDSA_SHA512_P521, ec.SECP521R1(),
+     "0151518F1AF0F563517EDD5485190DF95A4BF57B5CBA4CF2A9A3F6474725A35F7AFE0A6DDEB8BEDBCD6A197E592D40188901CECD650699C9B5E456AEA5ADD19052A8",
+     "006F3B142EA1BFFF7E2837AD44C9E4FF6D2D34C73184BBAD90026DD5E6E85317D9DF45CAD7803C6C20035B2F3FF63AFF4E1BA64D1C077577DA3F4286C58F0AEAE643",
+     "0154FD3836AF92D0DCA57DD5341D3053988534FDE8318FC6AAAAB68E2E6F4339B19F2F281A7E0B22C269D93CF8794A9278880ED7DBB8D9362CAEACEE544320552251",
+     "017705A7030290D1CEB605A9A1BB03FF9CDD521E87A696EC926C8C10C8362DF4975367101F67D1CF9BCCBF2F3D239534FA509E70AAC851AE01AAC68D62F866472660",
+     "0000008C" "0B000000"),
+]
+RFC4754_PRIVATE = {
+    AuthMethod.ECDSA_SHA256_P256: "DC51D3866A15BACDE33D96F992FCA99DA7E6EF0934E7097559C27F1614C88A7F",
+    AuthMethod.ECDSA_SHA384_P384: "0BEB646634BA87735D77AE4809A0EBEA865535DE4C1E1DCB692E84708E81A5AF62E528C38B2A81B35309668D73524D9F",
+    AuthMethod.ECDSA_SHA512_P521: "0065FDA3409451DCAB0A0EAD45495112A3D813C17BFD34BDF8C1209D7DF5849120597779060A7FF9D704ADF78B570FFAD6F062E95C7E0C5D5481C5B153B48B375FA1",
+}
+
+
+def _pub(curve, gwx, gwy):
+    return ec.EllipticCurvePublicNumbers(int(gwx, 16), int(gwy, 16), curve).public_key()
+
+
+@pytest.mark.parametrize("method, curve, gwx, gwy, r, s, header", RFC4754, ids=lambda v: getattr(v, "name", None))
+def test_rfc4754_signatures_verify(method, curve, gwx, gwy, r, s, header):
+    key = _pub(curve, gwx, gwy)
+    data = bytes.fromhex(r + s)
+    auth.verify_signature(key, method, data, b"abc")
+    # the private key w of the RFC gives the same public key
+    w = ec.derive_private_key(int(RFC4754_PRIVATE[method], 16), curve)
+    assert w.public_key().public_numbers() == key.public_numbers()
+    # one flipped bit anywhere -> AuthenticationError
+    for pos in (0, len(data) // 2, len(data) - 1):
+        bad = bytearray(data)
+        bad[pos] ^= 0x01
+        with pytest.raises(AuthenticationError):
+            auth.verify_signature(key, method, bytes(bad), b"abc")
+    with pytest.raises(AuthenticationError):
+        auth.verify_signature(key, method, data, b"abd")
+
+
+@pytest.mark.parametrize("method, curve, gwx, gwy, r, s, header", RFC4754, ids=lambda v: getattr(v, "name", None))
+def test_rfc4754_auth_payload_bytes(method, curve, gwx, gwy, r, s, header):
+    # RFC 4754 section 8 (erratum 4748): generic header | Auth Method | RESERVED | r | s
+    from ikelab.payloads import AUTH
+
+    assert AUTH(method, bytes.fromhex(r + s)).encode(0) == bytes.fromhex(header + r + s)
+
+
+def test_rfc4754_signing_gives_fixed_size_r_s():
+    for method, curve, *_ in RFC4754:
+        w = ec.derive_private_key(int(RFC4754_PRIVATE[method], 16), curve)
+        m, data = auth.sign(w, b"abc", method=method)
+        assert m == method and len(data) == 2 * ((curve.key_size + 7) // 8)
+        auth.verify_signature(w.public_key(), method, data, b"abc")
+
+
+def test_rfc4754_method_needs_the_matching_curve():
+    w384 = ec.derive_private_key(int(RFC4754_PRIVATE[AuthMethod.ECDSA_SHA384_P384], 16), ec.SECP384R1())
+    m, data = auth.sign(w384, b"abc", method=AuthMethod.ECDSA_SHA384_P384)
+    with pytest.raises(AuthenticationError, match="key type mismatch"):
+        auth.verify_signature(w384.public_key(), AuthMethod.ECDSA_SHA256_P256, data, b"abc")
+    with pytest.raises(ConfigError):
+        auth.sign(w384, b"abc", method=AuthMethod.ECDSA_SHA256_P256)
+    with pytest.raises(AuthenticationError, match="expected"):
+        auth.verify_signature(w384.public_key(), AuthMethod.ECDSA_SHA384_P384, data[:-1], b"abc")
+
+
+# --------------------------------------------------------------------------- RFC 7427 AlgorithmIdentifiers
+
+# RFC 7427 Appendix A, typed from the RFC's hex dumps.
+RFC7427_APPENDIX_A = {
+    "A.1.1 sha1WithRSAEncryption": ("300d06092a864886f70d0101050500", "rsa", "pkcs1", HashAlgorithm.SHA1),
+    "A.1.2 sha256WithRSAEncryption": ("300d06092a864886f70d01010b0500", "rsa", "pkcs1", HashAlgorithm.SHA2_256),
+    "A.1.3 sha384WithRSAEncryption": ("300d06092a864886f70d01010c0500", "rsa", "pkcs1", HashAlgorithm.SHA2_384),
+    "A.1.4 sha512WithRSAEncryption": ("300d06092a864886f70d01010d0500", "rsa", "pkcs1", HashAlgorithm.SHA2_512),
+    "A.3.1 ecdsa-with-sha1": ("300906072a8648ce3d0401", "ecdsa", "ecdsa", HashAlgorithm.SHA1),
+    "A.3.2 ecdsa-with-sha256": ("300a06082a8648ce3d040302", "ecdsa", "ecdsa", HashAlgorithm.SHA2_256),
+    "A.3.3 ecdsa-with-sha384": ("300a06082a8648ce3d040303", "ecdsa", "ecdsa", HashAlgorithm.SHA2_384),
+    "A.3.4 ecdsa-with-sha512": ("300a06082a8648ce3d040304", "ecdsa", "ecdsa", HashAlgorithm.SHA2_512),
+    "A.4.3 RSASSA-PSS with SHA-256": (
+        "3046 0609 2a86 4886 f70d 0101 0a30 39a0 0f30 0d06 0960 8648 0165 0304 0201 0500"
+        "a11c 301a 0609 2a86 4886 f70d 0101 0830 0d06 0960 8648 0165 0304 0201 0500 a203"
+        "0201 20a3 0302 0101", "rsa", "pss", HashAlgorithm.SHA2_256),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RFC7427_APPENDIX_A))
+def test_rfc7427_algorithm_identifiers(name):
+    der_hex, key, scheme, hash_alg = RFC7427_APPENDIX_A[name]
+    der = bytes.fromhex(der_hex.replace(" ", ""))
+    found = auth.ALGORITHM_IDENTIFIERS[der]
+    assert (found.key, found.scheme, found.hash_alg) == (key, scheme, hash_alg)
+
+
+def test_rfc7427_id_ed25519():
+    # RFC 8420 2: id-Ed25519 AlgorithmIdentifier, no parameters
+    assert auth.ALGORITHM_IDENTIFIERS[bytes.fromhex("300506032b6570")].key == "ed25519"
+
+
+@pytest.mark.parametrize("hash_alg, appendix", [
+    (HashAlgorithm.SHA2_256, "A.1.2 sha256WithRSAEncryption"),
+    (HashAlgorithm.SHA2_384, "A.1.3 sha384WithRSAEncryption"),
+    (HashAlgorithm.SHA2_512, "A.1.4 sha512WithRSAEncryption"),
+])
+def test_rsa_pkcs1_auth_data_is_length_alg_id_signature(hash_alg, appendix):
+    # RFC 7427 3: ASN.1 Length (1 octet) | AlgorithmIdentifier | Signature Value.  PKCS#1 v1.5 is
+    # deterministic, so the signature value must equal cryptography's raw RSASSA-PKCS1-v1_5 signature.
+    octets = b"InitiatorSignedOctets" * 10
+    method, data = auth.sign(RSA_A, octets, hash_alg=hash_alg)
+    der = bytes.fromhex(RFC7427_APPENDIX_A[appendix][0])
+    h = {HashAlgorithm.SHA2_256: hashes.SHA256(), HashAlgorithm.SHA2_384: hashes.SHA384(),
+         HashAlgorithm.SHA2_512: hashes.SHA512()}[hash_alg]
+    assert method == AuthMethod.DIGITAL_SIGNATURE
+    assert data == bytes([len(der)]) + der + RSA_A.sign(octets, padding.PKCS1v15(), h)
+    auth.verify_signature(RSA_A.public_key(), method, data, octets)
+
+
+def test_rsa_pss_uses_appendix_a43_and_verifies():
+    method, data = auth.sign(RSA_A, b"octets", rsa_pss=True)
+    der = bytes.fromhex(RFC7427_APPENDIX_A["A.4.3 RSASSA-PSS with SHA-256"][0].replace(" ", ""))
+    assert data[0] == len(der) == 72 and data[1:73] == der
+    RSA_A.public_key().verify(data[73:], b"octets", padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+    auth.verify_signature(RSA_A.public_key(), method, data, b"octets")
+
+
+@pytest.mark.parametrize("curve, hash_alg", [
+    (ec.SECP256R1(), HashAlgorithm.SHA2_256), (ec.SECP384R1(), HashAlgorithm.SHA2_384),
+    (ec.SECP521R1(), HashAlgorithm.SHA2_512), (ec.SECP256R1(), HashAlgorithm.SHA2_512),
+])
+def test_ecdsa_digital_signature_is_der_and_verifies(curve, hash_alg):
+    key = ec_key_from_seed("ecdsa", curve.name)
+    method, data = auth.sign(key, b"signed octets", hash_alg=hash_alg)
+    n = data[0]
+    r, s = decode_dss_signature(data[1 + n:])  # RFC 7427 3: DER ECDSA-Sig-Value, not r|s
+    assert r > 0 and s > 0
+    h = {HashAlgorithm.SHA2_256: hashes.SHA256(), HashAlgorithm.SHA2_384: hashes.SHA384(),
+         HashAlgorithm.SHA2_512: hashes.SHA512()}[hash_alg]
+    key.public_key().verify(data[1 + n:], b"signed octets", ec.ECDSA(h))
+    auth.verify_signature(key.public_key(), method, data, b"signed octets")
+
+
+@pytest.mark.parametrize("key", [RSA_A, EC_A, ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))],
+                         ids=["rsa", "ecdsa", "ed25519"])
+def test_round_trip_and_tampering(key):
+    octets = auth.signed_octets(b"msg" * 20, b"n" * 32, 5, b"k" * 32, parse_identity("moon@strongswan.org"))
+    method, data = auth.sign(key, octets)
+    auth.verify_signature(key.public_key(), method, data, octets)
+    with pytest.raises(AuthenticationError, match="bad signature"):
+        auth.verify_signature(key.public_key(), method, data, octets.octets + b"\x00")
+    other = {id(RSA_A): RSA_B, id(EC_A): EC_B}.get(id(key), ed25519.Ed25519PrivateKey.from_private_bytes(b"\x01" * 32))
+    with pytest.raises(AuthenticationError):
+        auth.verify_signature(other.public_key(), method, data, octets)
+
+
+def test_key_type_mismatch_and_unknown_algorithm_identifier():
+    method, data = auth.sign(EC_A, b"x")
+    with pytest.raises(AuthenticationError, match="key type mismatch"):
+        auth.verify_signature(RSA_A.public_key(), method, data, b"x")
+    bogus = auth.encode_signature_auth_data(bytes.fromhex("300a06082a8648ce3d040399"), b"\x30\x00")
+    with pytest.raises(AuthenticationError, match="unknown signature AlgorithmIdentifier"):
+        auth.verify_signature(EC_A.public_key(), method, bogus, b"x")
+    with pytest.raises(ParseError):
+        auth.verify_signature(EC_A.public_key(), method, b"\x20\x30", b"x")
+
+
+def test_verify_with_a_certificate():
+    ca_key = ec_key_from_seed("ca")
+    ca = make_ca("C=CH, O=strongSwan, CN=Root CA", ca_key)
+    leaf = make_leaf(ca, ca_key, "C=CH, O=strongSwan, CN=moon", RSA_A, san=["moon.strongswan.org"])
+    method, data = auth.sign(RSA_A, b"x")
+    auth.verify_signature(leaf, method, data, b"x")
+
+
+def test_sha1_and_method_1_are_weak():
+    with pytest.raises(WeakAlgorithmError):
+        auth.sign(RSA_A, b"x", method=AuthMethod.RSA_DIGITAL_SIGNATURE)
+    with pytest.warns(WeakAlgorithmWarning, match="SHA-1"):
+        method, data = auth.sign(RSA_A, b"x", method=AuthMethod.RSA_DIGITAL_SIGNATURE, allow_weak=True)
+    # method 1 is RSASSA-PKCS1-v1_5 over SHA-1, raw (no AlgorithmIdentifier)
+    assert data == RSA_A.sign(b"x", padding.PKCS1v15(), hashes.SHA1())
+    with pytest.raises(WeakAlgorithmError):
+        auth.verify_signature(RSA_A.public_key(), method, data, b"x")
+    with pytest.warns(WeakAlgorithmWarning):
+        auth.verify_signature(RSA_A.public_key(), method, data, b"x", allow_weak=True)
+    with pytest.raises(WeakAlgorithmError):
+        auth.sign(EC_A, b"x", hash_alg=HashAlgorithm.SHA1)
+
+
+def test_signature_hash_algorithms_notify():
+    # RFC 7427 4: 2-octet Hash Algorithm Identifiers, SHA2-256 = 2, SHA2-384 = 3, SHA2-512 = 4
+    assert auth.hash_algorithms_notify_data() == bytes.fromhex("000200030004")
+    assert auth.parse_hash_algorithms(bytes.fromhex("00020005ffff")) == (HashAlgorithm.SHA2_256,
+                                                                         HashAlgorithm.IDENTITY, 0xFFFF)
+    with pytest.raises(ParseError):
+        auth.parse_hash_algorithms(b"\x00")
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+@pytest.fixture(scope="module")
+def pki():
+    root_key = ec_key_from_seed("root", "secp384r1")
+    root = make_ca("C=CH, O=strongSwan, CN=strongSwan Root CA", root_key)
+    inter_key = ec_key_from_seed("intermediate")
+    inter = make_ca("C=CH, O=strongSwan, CN=Intermediate CA", inter_key, issuer=root, issuer_key=root_key)
+    leaf = make_leaf(inter, inter_key, "C=CH, O=strongSwan, CN=moon.strongswan.org", EC_A,
+                     san=["moon.strongswan.org", "192.0.2.1", "moon@strongswan.org", "2001:db8::1"])
+    direct = make_leaf(root, root_key, "C=CH, O=strongSwan, CN=sun.strongswan.org", RSA_A,
+                       san=["sun.strongswan.org"])
+    return dict(root=root, root_key=root_key, inter=inter, inter_key=inter_key, leaf=leaf, direct=direct)
+
+
+def test_good_chains(pki):
+    path = auth.verify_chain(pki["leaf"], [pki["inter"]], [pki["root"]], now=NOW)
+    assert path == [pki["leaf"], pki["inter"], pki["root"]]
+    assert auth.verify_chain(pki["direct"], [], [pki["root"]], now=NOW) == [pki["direct"], pki["root"]]
+    # naive datetimes are read as UTC; PEM and DER inputs work as well
+    pem = pki["direct"].public_bytes(serialization.Encoding.PEM)
+    der = pki["root"].public_bytes(serialization.Encoding.DER)
+    auth.verify_chain(pem, [], [der], now=datetime(2026, 6, 1))
+
+
+def test_wrong_ca(pki):
+    other_key = ec_key_from_seed("other root")
+    other = make_ca("C=CH, O=strongSwan, CN=strongSwan Root CA", other_key)  # same name, other key
+    with pytest.raises(AuthenticationError, match="not a trust anchor"):
+        auth.verify_chain(pki["direct"], [], [other], now=NOW)
+    with pytest.raises(AuthenticationError, match="not a trust anchor"):
+        auth.verify_chain(pki["leaf"], [], [pki["root"]], now=NOW)  # intermediate missing
+    with pytest.raises(AuthenticationError, match="no trust anchors"):
+        auth.verify_chain(pki["leaf"], [pki["inter"]], [], now=NOW)
+
+
+def test_expired_and_not_yet_valid(pki):
+    short = make_leaf(pki["root"], pki["root_key"], "CN=short", EC_B,
+                      not_before=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                      not_after=datetime(2026, 2, 1, tzinfo=timezone.utc))
+    auth.verify_chain(short, [], [pki["root"]], now=datetime(2026, 1, 15, tzinfo=timezone.utc))
+    with pytest.raises(AuthenticationError, match="expired"):
+        auth.verify_chain(short, [], [pki["root"]], now=datetime(2026, 2, 1, 0, 0, 1, tzinfo=timezone.utc))
+    with pytest.raises(AuthenticationError, match="not yet valid"):
+        auth.verify_chain(short, [], [pki["root"]], now=datetime(2025, 12, 31, 23, 59, tzinfo=timezone.utc))
+    with pytest.raises(AuthenticationError, match="expired"):  # the anchor expires too
+        auth.verify_chain(pki["direct"], [], [pki["root"]], now=datetime(2035, 1, 2, tzinfo=timezone.utc))
+
+
+def test_leaf_used_as_ca(pki):
+    # the end-entity 'leaf' signs a certificate: basicConstraints cA FALSE must stop the chain
+    rogue = make_leaf(pki["leaf"], EC_A, "CN=rogue", EC_B)
+    with pytest.raises(AuthenticationError, match="not a CA"):
+        auth.verify_chain(rogue, [pki["leaf"], pki["inter"]], [pki["root"]], now=NOW)
+
+
+def test_path_length_constraint(pki):
+    root_key = ec_key_from_seed("pathlen root")
+    root = make_ca("CN=pathlen root", root_key, path_length=0)
+    inter_key = ec_key_from_seed("pathlen inter")
+    inter = make_ca("CN=pathlen inter", inter_key, issuer=root, issuer_key=root_key)
+    leaf = make_leaf(inter, inter_key, "CN=leaf", EC_B)
+    with pytest.raises(AuthenticationError, match="pathLenConstraint"):
+        auth.verify_chain(leaf, [inter], [root], now=NOW)
+
+
+def test_load_certificate_errors():
+    with pytest.raises(ParseError):
+        auth.load_certificate(b"\x30\x03\x02\x01\x01")
+    with pytest.raises(ParseError):
+        auth.load_certificate("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl command not installed")
+def test_certreq_hash_is_sha1_of_spki_as_openssl_extracts_it(pki, tmp_path):
+    # RFC 7296 3.7: "the SHA-1 hash of the Subject Public Key Info element"; openssl extracts the SPKI
+    path = tmp_path / "ca.pem"
+    path.write_bytes(pki["root"].public_bytes(serialization.Encoding.PEM))
+    pem = subprocess.run(["openssl", "x509", "-in", str(path), "-noout", "-pubkey"], capture_output=True,
+                         check=True, text=True).stdout
+    spki = base64.b64decode("".join(line for line in pem.splitlines() if not line.startswith("-----")))
+    assert auth.certreq_hash(pki["root"]) == hashlib.sha1(spki).digest()
+    assert len(auth.certreq_hash(pki["inter"])) == 20 and auth.certreq_hash(pki["inter"]) != auth.certreq_hash(pki["root"])
+
+
+# --------------------------------------------------------------------------- identities
+
+
+@pytest.mark.parametrize("text, id_type, data", [
+    # strongSwan typing (identification_create_from_string)
+    ("192.0.2.1", IdType.ID_IPV4_ADDR, bytes([192, 0, 2, 1])),
+    ("2001:db8::1", IdType.ID_IPV6_ADDR, bytes.fromhex("20010db8000000000000000000000001")),
+    ("carol@strongswan.org", IdType.ID_RFC822_ADDR, b"carol@strongswan.org"),
+    ("@moon.strongswan.org", IdType.ID_FQDN, b"moon.strongswan.org"),
+    ("moon.strongswan.org", IdType.ID_FQDN, b"moon.strongswan.org"),
+    ("@moon", IdType.ID_FQDN, b"moon"),
+    ("@@carol", IdType.ID_RFC822_ADDR, b"carol"),
+    ("@#0102a0ff", IdType.ID_KEY_ID, bytes.fromhex("0102a0ff")),
+    ("fqdn:192.0.2.1", IdType.ID_FQDN, b"192.0.2.1"),
+    ("email:carol", IdType.ID_RFC822_ADDR, b"carol"),
+    ("keyid:#00ff", IdType.ID_KEY_ID, b"\x00\xff"),
+])
+def test_identity_typing(text, id_type, data):
+    ident = parse_identity(text)
+    assert (ident.id_type, ident.data) == (id_type, data)
+    assert parse_identity(format_identity(ident.id_type, ident.data)) == ident
+    assert ident.body() == bytes([id_type, 0, 0, 0]) + data
+
+
+def test_identity_override_and_errors():
+    assert parse_identity("192.0.2.1", id_type="ID_FQDN") == Identity(IdType.ID_FQDN, b"192.0.2.1")
+    for bad in ("", "%any", "@#zz", "C=CH, XX=moon", "ipv4:2001:db8::1"):
+        with pytest.raises(ConfigError):
+            parse_identity(bad)
+
+
+def test_dn_der_and_round_trip():
+    # DER of "C=CH, O=strongSwan, CN=moon", RDNs in the order written (X.500 order, as strongSwan prints
+    # them), assembled by hand from X.501 / X.690; string type PrintableString (0x13) as strongSwan's atodn
+    # writes printable values (its asn1_is_printablestring test).
+    # SEQUENCE { SET { SEQUENCE { OID 2.5.4.6, PrintableString "CH" } },
+    #            SET { SEQUENCE { OID 2.5.4.10, PrintableString "strongSwan" } },
+    #            SET { SEQUENCE { OID 2.5.4.3, PrintableString "moon" } } }
+    expected = bytes.fromhex(
+        "3031"
+        "310b" "3009" "0603550406" "13024348"
+        "3113" "3011" "060355040a" "130a7374726f6e675377616e"
+        "310d" "300b" "0603550403" "13046d6f6f6e")
+    ident = parse_identity("C=CH, O=strongSwan, CN=moon")
+    assert ident.id_type == IdType.ID_DER_ASN1_DN and ident.data == expected
+    assert format_identity(ident.id_type, ident.data) == "C=CH, O=strongSwan, CN=moon"
+    assert parse_identity("/C=CH/O=strongSwan/CN=moon") == ident
+    # non-printable characters -> UTF8String (0x0c); E -> IA5String (0x16)
+    assert bytes.fromhex("0c075ac3bc72696368") in parse_identity("C=CH, OU=Z\u00fcrich").data
+    assert bytes.fromhex("160a6d6f6f6e40782e6f7267") in parse_identity("C=CH, E=moon@x.org").data
+    # a UTF8String O (as cryptography writes it by default) decodes and compares equal, type-agnostically
+    utf8 = expected.replace(bytes.fromhex("130a7374726f6e675377616e"), bytes.fromhex("0c0a7374726f6e675377616e"))
+    assert format_identity(IdType.ID_DER_ASN1_DN, utf8) == "C=CH, O=strongSwan, CN=moon"
+    assert matches("C=CH, O=strongswan, CN=MOON", Identity(IdType.ID_DER_ASN1_DN, utf8))
+    with pytest.raises(ParseError):
+        format_identity(IdType.ID_DER_ASN1_DN, expected[:-1])
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl command not installed")
+@pytest.mark.parametrize("subject, text", [
+    ("/C=CH/O=strongSwan/CN=moon", "C=CH, O=strongSwan, CN=moon"),
+    ("/C=CH/ST=Zurich/L=Zurich/O=strongSwan Project/OU=Test (lab)/CN=moon.strongswan.org",
+     "C=CH, ST=Zurich, L=Zurich, O=strongSwan Project, OU=Test (lab), CN=moon.strongswan.org"),
+])
+def test_dn_der_equals_openssl_subject(tmp_path, subject, text):
+    # An independent DER encoder: openssl req with string_mask = default also writes PrintableString
+    # whenever the value allows it (the rule strongSwan's atodn follows).
+    key = tmp_path / "k.pem"
+    key.write_bytes(EC_A.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    cnf = tmp_path / "req.cnf"
+    cnf.write_text("[req]\ndistinguished_name = dn\nstring_mask = default\n[dn]\n")
+    req = subprocess.run(["openssl", "req", "-new", "-config", str(cnf), "-key", str(key), "-subj", subject,
+                          "-outform", "DER"], capture_output=True, check=True)
+    der = x509.load_der_x509_csr(req.stdout).subject.public_bytes()
+    assert parse_identity(text).data == der
+    assert format_identity(IdType.ID_DER_ASN1_DN, der) == text
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.binary(max_size=40))
+def test_dn_parser_rejects_garbage_with_parse_error(blob):
+    try:
+        format_identity(IdType.ID_DER_ASN1_DN, blob)
+    except ParseError:
+        pass
+
+
+def test_identity_vs_certificate(pki):
+    leaf = pki["leaf"]
+    for text in ("moon.strongswan.org", "192.0.2.1", "moon@strongswan.org", "2001:db8::1",
+                 "C=CH, O=strongSwan, CN=moon.strongswan.org", "MOON.strongswan.org"):
+        ident = parse_identity(text)
+        assert identity_matches_certificate(ident.id_type, ident.data, leaf), text
+    for text in ("sun.strongswan.org", "192.0.2.2", "carol@strongswan.org", "C=CH, O=strongSwan, CN=sun",
+                 "C=CH, CN=moon.strongswan.org, O=strongSwan"):
+        ident = parse_identity(text)
+        assert not identity_matches_certificate(ident.id_type, ident.data, leaf), text
+    ski = leaf.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    assert identity_matches_certificate(IdType.ID_KEY_ID, ski, leaf)
+
+
+def test_remote_id_patterns():
+    moon = parse_identity("moon.strongswan.org")
+    assert matches("%any", moon)
+    assert matches("*.strongswan.org", moon)
+    assert not matches("*.example.org", moon)
+    assert matches("@moon.strongswan.org", moon)
+    assert not matches("moon@strongswan.org", moon)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.sampled_from("CN=O,/@#.:%abcdef0123456789 \\*\u00e9\ud800"), max_size=30) | st.text(max_size=30))
+def test_identity_parser_rejects_garbage_with_config_error(text):
+    try:
+        ident = parse_identity(text)
+    except ConfigError:
+        return
+    assert parse_identity(format_identity(ident.id_type, ident.data)) == ident
+
+
+# --------------------------------------------------------------------------- certs helper
+
+
+def test_certs_helper_is_deterministic_and_typed():
+    from ikelab.rand import DeterministicRandom
+
+    assert ec_key_from_seed("moon").private_numbers() == EC_A.private_numbers()
+    assert ec_key_from_seed("moon").private_numbers() != ec_key_from_seed("sun").private_numbers()
+    assert ec_key_from_seed(DeterministicRandom(7), "secp384r1").private_numbers() == \
+        ec_key_from_seed(DeterministicRandom(7), "p384").private_numbers()
+    with pytest.raises(ConfigError):
+        ec_key_from_seed("x", "secp999r1")
+    # RSA PKCS#1 v1.5 signatures are deterministic: the same inputs give the same certificate bytes
+    ca1 = make_ca("C=CH, O=strongSwan, CN=RSA CA", RSA_B)
+    ca2 = make_ca("C=CH, O=strongSwan, CN=RSA CA", RSA_B)
+    assert ca1.public_bytes(serialization.Encoding.DER) == ca2.public_bytes(serialization.Encoding.DER)
+    assert ca1.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    leaf = make_leaf(ca1, RSA_B, "moon", EC_A, san=["moon.strongswan.org", "192.0.2.1", "moon@strongswan.org"])
+    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["moon.strongswan.org"]
+    assert [str(a) for a in san.get_values_for_type(x509.IPAddress)] == ["192.0.2.1"]
+    assert san.get_values_for_type(x509.RFC822Name) == ["moon@strongswan.org"]
+    assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    auth.verify_chain(leaf, [], [ca1], now=NOW)

@@ -1,0 +1,169 @@
+"""IkeConfig: validation names the field, text forms are parsed once, defaults are the documented ones."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ikelab.certs import ec_key_from_seed, load_private_key, make_ca, make_leaf, to_pem
+from ikelab.config import DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS, IkeConfig
+from ikelab.constants import DhId, TransformType
+from ikelab.errors import ConfigError, WeakAlgorithmError, WeakAlgorithmWarning
+from ikelab.payloads import Proposal, TrafficSelector
+from ikelab.proposals import parse_proposal, proposal_to_string, ts_from_string
+
+VECTORS = Path(__file__).parent / "vectors"
+
+
+def test_defaults():
+    c = IkeConfig(psk="a strong secret")
+    assert c.psk == b"a strong secret"
+    assert tuple(proposal_to_string(p) for p in c.ike_proposals) == DEFAULT_IKE_PROPOSALS
+    assert tuple(proposal_to_string(p) for p in c.esp_proposals) == DEFAULT_ESP_PROPOSALS
+    assert all(isinstance(p, Proposal) for p in c.ike_proposals + c.esp_proposals)
+    assert [p.number for p in c.ike_proposals] == [1, 2]
+    # RFC 7296 2.4 leaves retransmission to implementations; strongSwan: 4 s, x1.8, 5 tries
+    assert (c.retransmit_timeout, c.retransmit_base, c.retransmit_tries) == (4.0, 1.8, 5)
+    assert (c.ike_rekey_time, c.ike_lifetime, c.child_rekey_time, c.child_lifetime) == (14400, 15840, 3600, 3960)
+    assert c.mode == "tunnel" and c.encapsulation == "auto" and c.window_size == 1 and c.dpd_interval is None
+    assert c.remote_id == "%any" and c.local_id is None and c.allow_weak is False
+    assert c.local_selectors("192.0.2.1") == (ts_from_string("192.0.2.1/32"),)
+    text = str(c)
+    assert "aes256gcm16-prfsha256-ecp256" in text and "a strong secret" not in text
+
+
+def test_text_forms_are_parsed_and_stored():
+    c = IkeConfig(psk=b"k" * 16, ike_proposals="aes128-sha256-modp2048, aes256gcm16-prfsha384-ecp384",
+                  esp_proposals=["aes128gcm16"], local_ts="10.1.0.0/16", remote_ts=["10.2.0.0/16", "dynamic"],
+                  pfs_group="MODP_3072", ike_rekey_time="2h", dpd_interval="30s", local_id="moon.strongswan.org",
+                  remote_id="*.strongswan.org")
+    assert c.ike_proposals == (parse_proposal("aes128-sha256-modp2048"),
+                               parse_proposal("aes256gcm16-prfsha384-ecp384", number=2))
+    # pfs_group is added to ESP proposals without a DH group
+    assert proposal_to_string(c.esp_proposals[0]) == "aes128gcm16-modp3072"
+    assert c.pfs_group == DhId.MODP_3072
+    assert c.local_ts == (ts_from_string("10.1.0.0/16"),)
+    assert c.remote_selectors("192.0.2.9") == (ts_from_string("10.2.0.0/16"), ts_from_string("192.0.2.9"))
+    assert c.ike_rekey_time == 7200 and c.ike_lifetime == pytest.approx(7920)  # lifetime follows, +10 %
+    assert c.dpd_interval == 30
+    # already-parsed values pass through (dataclasses.replace re-validates)
+    assert dataclasses.replace(c, mode="transport").ike_proposals == c.ike_proposals
+    assert isinstance(c.local_ts[0], TrafficSelector)
+
+
+def test_psk_encodings():
+    assert IkeConfig(psk="0x00ff10").psk == b"\x00\xff\x10"  # strongSwan 0x: hex
+    assert IkeConfig(psk="0sAP8Q").psk == b"\x00\xff\x10"  # strongSwan 0s: base64
+    assert IkeConfig(psk="clé").psk == "clé".encode()
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(psk=""), "psk"),
+    (dict(psk=42), "psk"),
+    (dict(psk="0xzz"), "psk"),
+    (dict(), "psk"),
+    (dict(psk="x", mode="tun"), "mode"),
+    (dict(psk="x", encapsulation="yes"), "encapsulation"),
+    (dict(psk="x", ike_proposals="aes128-sha256-foo"), "ike_proposals"),
+    (dict(psk="x", ike_proposals=""), "ike_proposals"),
+    (dict(psk="x", esp_proposals="aes128gcm16-sha256"), "esp_proposals"),
+    (dict(psk="x", esp_proposals=[parse_proposal("aes128-sha256-modp2048")]), "esp_proposals"),
+    (dict(psk="x", local_ts="10.0.0.0/33"), "local_ts"),
+    (dict(psk="x", remote_ts=[42]), "remote_ts"),
+    (dict(psk="x", ike_rekey_time="5h", ike_lifetime="4h"), "ike_rekey_time"),
+    (dict(psk="x", child_rekey_time=100, child_lifetime=50), "child_rekey_time"),
+    (dict(psk="x", ike_rekey_time="soon"), "ike_rekey_time"),
+    (dict(psk="x", ike_rekey_time=-1), "ike_rekey_time"),
+    (dict(psk="x", rekey_margin=4000), "rekey_margin"),
+    (dict(psk="x", retransmit_timeout=0), "retransmit_timeout"),
+    (dict(psk="x", retransmit_tries=-1), "retransmit_tries"),
+    (dict(psk="x", retransmit_base=0.5), "retransmit_base"),
+    (dict(psk="x", window_size=0), "window_size"),
+    (dict(psk="x", cookie_threshold=-3), "cookie_threshold"),
+    (dict(psk="x", dpd_interval=True), "dpd_interval"),
+    (dict(psk="x", pfs_group="MODP_999"), "pfs_group"),
+    (dict(psk="x", local_id="C=CH, XX=moon"), "local_id"),
+    (dict(psk="x", remote_id="@#zz"), "remote_id"),
+    (dict(psk="x", allow_weak="yes"), "allow_weak"),
+    (dict(psk="x", epoch="2026"), "epoch"),
+    (dict(psk="x", name=""), "name"),
+])
+def test_errors_name_the_field(kwargs, field):
+    with pytest.raises(ConfigError) as err:
+        IkeConfig(**kwargs)
+    assert err.value.field == field
+    assert str(err.value)
+
+
+def test_weak_algorithms_need_allow_weak():
+    with pytest.raises(WeakAlgorithmError) as err:
+        IkeConfig(psk="x", ike_proposals="aes128-sha256-modp1024")
+    assert err.value.field == "ike_proposals"
+    with pytest.raises(WeakAlgorithmError) as err:
+        IkeConfig(psk="x", pfs_group="MODP_1024")
+    assert err.value.field == "pfs_group"
+    with pytest.warns(WeakAlgorithmWarning):
+        c = IkeConfig(psk="x", ike_proposals="3des-sha256-modp2048", allow_weak=True)
+    assert c.allow_weak
+
+
+@pytest.fixture(scope="module")
+def pki():
+    ca_key = ec_key_from_seed("config ca")
+    ca = make_ca("C=CH, O=strongSwan, CN=Root CA", ca_key)
+    rsa_key = load_private_key(str(VECTORS / "rsa2048_a.pem"))
+    leaf = make_leaf(ca, ca_key, "C=CH, O=strongSwan, CN=moon.strongswan.org", rsa_key,
+                     san=["moon.strongswan.org", "192.0.2.1"])
+    return ca, leaf, rsa_key
+
+
+def test_certificates(pki):
+    ca, leaf, key = pki
+    c = IkeConfig(certificate=to_pem(leaf), private_key=to_pem(key), trust_anchors=[to_pem(ca)])
+    assert c.certificate == leaf and c.trust_anchors == (ca,)
+    assert c.local_id == "C=CH, O=strongSwan, CN=moon.strongswan.org"  # the subject DN by default
+    assert c.auth_method == "pubkey"
+    assert IkeConfig(certificate=leaf, private_key=key, trust_anchors=[ca], local_id="192.0.2.1").local_id == "192.0.2.1"
+    with pytest.raises(ConfigError) as err:  # not in the certificate (RFC 4945 3.1)
+        IkeConfig(certificate=leaf, private_key=key, trust_anchors=[ca], local_id="sun.strongswan.org")
+    assert err.value.field == "local_id"
+    with pytest.raises(ConfigError) as err:
+        IkeConfig(certificate=leaf, private_key=ec_key_from_seed("other"), trust_anchors=[ca])
+    assert err.value.field == "private_key"
+    with pytest.raises(ConfigError) as err:
+        IkeConfig(certificate=leaf, trust_anchors=[ca])
+    assert err.value.field == "private_key"
+    with pytest.raises(ConfigError) as err:
+        IkeConfig(certificate=leaf, private_key=key)  # nothing to check the peer with
+    assert err.value.field == "trust_anchors"
+    with pytest.raises(ConfigError) as err:
+        IkeConfig(psk="x", trust_anchors=[b"not a certificate"])
+    assert err.value.field == "trust_anchors"
+
+
+def test_from_dict():
+    c = IkeConfig.from_dict({"psk": "secret", "proposals": "aes128-sha256-modp2048", "esp": "aes128gcm16",
+                             "id": "moon.strongswan.org", "remote": "sun.strongswan.org", "rekey_time": "1h",
+                             "mode": "transport"})
+    assert c.ike_rekey_time == 3600 and c.local_id == "moon.strongswan.org" and c.mode == "transport"
+    with pytest.raises(ConfigError) as err:
+        IkeConfig.from_dict({"psk": "secret", "proposal": "aes128"})
+    assert err.value.field == "proposal" and "ike_proposals" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        IkeConfig.from_dict({"psk": "secret", "id": "a", "local_id": "b"})
+    assert err.value.field == "local_id"
+    with pytest.raises(ConfigError):
+        IkeConfig.from_dict(["psk"])
+
+
+def test_str_is_readable():
+    c = IkeConfig(psk="secret", local_id="moon.strongswan.org", remote_id="sun.strongswan.org",
+                  local_ts="10.1.0.0/16", remote_ts="10.2.0.0/16", pfs_group=DhId.ECP_256)
+    text = str(c)
+    for needle in ("moon.strongswan.org", "sun.strongswan.org", "10.1.0.0/16", "10.2.0.0/16", "ECP_256",
+                   "aes128-sha256-modp3072", "tunnel"):
+        assert needle in text
+    assert "secret" not in text.replace("(set, not shown)", "")
+    assert any(t.type == TransformType.DH for t in c.esp_proposals[0].transforms)
