@@ -1,0 +1,202 @@
+"""The IKE SAs of one peer: demultiplexing by SPI, new responders, cookies (RFC 7296 2.6, 2.21.1).
+
+An :class:`IkeEndpoint` stands for one IKE peer (one address, ports 500 and
+4500).  It routes each received datagram to the :class:`~ikelab.ike.IkeSa`
+it belongs to: by the receiver's own SPI (SPIr when the I flag is set, since
+the message then comes from the original initiator, SPIi otherwise); a new
+IKE_SA_INIT request (SPIr zero) creates a responder IKE SA.  When
+``cookie_threshold`` half-open SAs exist (0: always) a request without a valid
+COOKIE is answered statelessly with::
+
+    N(COOKIE), cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)
+
+An IKE_SA_INIT request that does not decode is answered, still without
+keeping state, with INVALID_MAJOR_VERSION (2.5), UNSUPPORTED_CRITICAL_PAYLOAD
+(2.5) or INVALID_SYNTAX (2.21.1).  Like the IKE SAs it is sans-IO: datagrams
+in with ``receive(datagram, now)``, out with ``pop_datagrams()``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from . import events as ev
+from . import exchanges_wire as wirefmt
+from .constants import ExchangeType, NotifyType
+from .errors import IkelabError, ParseError, UnsupportedCriticalPayloadError
+from .exchanges_common import Datagram, cfg, frame, make_cookie, unframe
+from .ike import IkeSa
+from .rand import RandomSource, default_random
+from .state import State
+
+
+class IkeEndpoint:
+    """The IKE SAs of one peer, demultiplexed by SPI (RFC 7296 2.6).
+
+    ``receive(datagram, now)`` routes a datagram to the IKE SA it belongs to,
+    creating a responder IKE SA for each new IKE_SA_INIT request.  When
+    ``config.cookie_threshold`` half-open SAs exist (0: always), a request
+    without a valid COOKIE is answered statelessly with N(COOKIE).
+    """
+
+    def __init__(self, config: Any, rng: RandomSource | None = None, local_addr: str = "192.0.2.2",
+                 *, port: int = 500) -> None:
+        self.config = config
+        self.rng = rng if rng is not None else default_random()
+        self.local_addr = local_addr
+        self.port = port
+        self.sas: dict[bytes, IkeSa] = {}                    # by our SPI
+        self.half_open: dict[tuple[bytes, str, int], IkeSa] = {}  # responder SAs by (SPIi, IPi, port)
+        self._secret = self.rng.random_bytes(32)
+        self._secret_version = 1
+        self._out: list[Datagram] = []
+        self._events: list[ev.Event] = []
+        self._dirty: set[IkeSa] = set()
+
+    def initiate(self, remote: tuple[str, int] | str, now: float, *, config: Any = None) -> IkeSa:
+        """Create an initiator IKE SA towards ``remote`` and start IKE_SA_INIT."""
+        if isinstance(remote, str):
+            remote = (remote, 500)
+        sa = IkeSa(config or self.config, initiator=True, local=(self.local_addr, self.port), remote=remote,
+                   rng=self.rng, now=now)
+        sa._dirty = self._dirty
+        sa.initiate(now)
+        self.sas[sa.spi_i] = sa
+        self._collect(sa)
+        return sa
+
+    def all_sas(self) -> list[IkeSa]:
+        return list(self.sas.values())
+
+    def half_open_count(self) -> int:
+        return sum(1 for sa in self.half_open.values() if sa.state == State.INIT_DONE)
+
+    def receive(self, datagram: Datagram, now: float) -> None:
+        """Route one received datagram (to our address) to its IKE SA."""
+        data = unframe(datagram)
+        if data is None:
+            return
+        try:
+            hdr = wirefmt.decode_header(data)
+        except IkelabError:
+            return
+        spi_i, spi_r, is_init_flag = hdr
+        sa = self.sas.get(spi_i if not is_init_flag else spi_r)
+        if sa is None and is_init_flag and spi_r == b"\x00" * 8:
+            key = (spi_i, datagram.src[0], datagram.src[1])
+            sa = self.half_open.get(key)
+            if sa is None or sa.state == State.CLOSED:
+                sa = self._new_responder(data, datagram, now)
+                if sa is None:
+                    return
+        if sa is None:
+            return
+        sa.receive(data, now, src=datagram.src, dst=datagram.dst)
+        self._collect(sa)
+
+    def _new_responder(self, data: bytes, datagram: Datagram, now: float) -> IkeSa | None:
+        try:
+            msg = wirefmt.decode(data)
+        except UnsupportedCriticalPayloadError as exc:
+            self._stateless_error(data, datagram, now, NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
+                                  bytes([exc.payload_type & 0xFF]), str(exc))
+            return None
+        except ParseError as exc:
+            if exc.field == "version" and data[17] >> 4 > 2:
+                # RFC 7296 2.5: answer with the highest version we support, unprotected
+                self._stateless_error(data, datagram, now, NotifyType.INVALID_MAJOR_VERSION, b"\x20", str(exc))
+            else:
+                self._stateless_error(data, datagram, now, NotifyType.INVALID_SYNTAX, b"", str(exc))
+            return None
+        except IkelabError:
+            return None
+        if msg.exchange != ExchangeType.IKE_SA_INIT or msg.is_response or msg.message_id != 0:
+            return None
+        threshold = cfg(self.config, "cookie_threshold", None)
+        if threshold is not None and self.half_open_count() >= int(threshold):
+            ni = wirefmt.nonce_of(msg)
+            expected = make_cookie(self._secret, self._secret_version, ni or b"", datagram.src[0], msg.spi_i)
+            got = wirefmt.cookie_of(msg)
+            if got is None or not hmac.compare_digest(got, expected):
+                reply = wirefmt.message(msg.spi_i, b"\x00" * 8, ExchangeType.IKE_SA_INIT, False, True, 0,
+                                        [wirefmt.notify(NotifyType.COOKIE, data=expected)])
+                out = wirefmt.encode(reply)
+                self._out.append(frame(out, datagram.dst, datagram.src))
+                self._events.append(ev.MessageSent(now, "responder", "IKE_SA_INIT", 0, True,
+                                                   wirefmt.summary(reply), len(out), datagram.dst, datagram.src))
+                return None
+        sa = IkeSa(self.config, initiator=False, local=(datagram.dst[0], datagram.dst[1]),
+                   remote=(datagram.src[0], datagram.src[1]), rng=self.rng, now=now)
+        sa.spi_i = msg.spi_i
+        sa._dirty = self._dirty
+        self.half_open[(msg.spi_i, datagram.src[0], datagram.src[1])] = sa
+        return sa
+
+    def _stateless_error(self, data: bytes, datagram: Datagram, now: float, notify: NotifyType, ndata: bytes,
+                         reason: str) -> None:
+        """Answer a bad IKE_SA_INIT request with an unprotected error Notify, keeping no state (2.21.1)."""
+        if len(data) < 28 or data[18] != ExchangeType.IKE_SA_INIT or data[19] & 0x28 != 0x08 \
+                or data[20:24] != bytes(4) or data[8:16] != bytes(8) or data[0:8] == bytes(8):
+            return
+        reply = wirefmt.message(bytes(data[0:8]), b"\x00" * 8, ExchangeType.IKE_SA_INIT, False, True, 0,
+                                [wirefmt.notify(notify, data=ndata)])
+        out = wirefmt.encode(reply)
+        self._out.append(frame(out, datagram.dst, datagram.src))
+        self._events.append(ev.MessageSent(now, "responder", "IKE_SA_INIT", 0, True, wirefmt.summary(reply),
+                                           len(out), datagram.dst, datagram.src))
+        self._events.append(ev.Failure(now, "responder", notify.name, reason, exchange="IKE_SA_INIT"))
+
+    def forget_closed(self) -> int:
+        """Drop CLOSED IKE SAs (kept until then so that a lab can show them); returns how many."""
+        closed = [spi for spi, sa in self.sas.items() if sa.state == State.CLOSED]
+        for spi in closed:
+            del self.sas[spi]
+        for key in [k for k, sa in self.half_open.items() if sa.state == State.CLOSED]:
+            del self.half_open[key]
+        return len(closed)
+
+    def _collect(self, sa: IkeSa) -> None:
+        sa._dirty = self._dirty
+        self._dirty.discard(sa)
+        if sa.local_spi != b"\x00" * 8:
+            self.sas[sa.local_spi] = sa
+        self._out.extend(sa.pop_datagrams())
+        self._events.extend(sa.pop_events())
+        while sa.spawned:
+            new = sa.spawned.pop(0)
+            self.sas[new.local_spi] = new
+            self._collect(new)
+
+    def get_timer(self) -> float | None:
+        times = [t for t in (sa.get_timer() for sa in self.sas.values()) if t is not None]
+        times += [t for t in (sa.get_timer() for sa in self.half_open.values()) if t is not None]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        for sa in list(self.sas.values()) + list(self.half_open.values()):
+            t = sa.get_timer()
+            if t is not None and t <= now:
+                sa.handle_timer(now)
+            self._collect(sa)
+        for key, sa in list(self.half_open.items()):
+            if sa.state != State.INIT_DONE:
+                del self.half_open[key]
+
+    def _collect_all(self) -> None:
+        while self._dirty:
+            self._collect(self._dirty.pop())
+
+    def pop_datagrams(self) -> list[Datagram]:
+        """Datagrams to send, from every IKE SA (including after direct calls on an SA)."""
+        self._collect_all()
+        out, self._out = self._out, []
+        return out
+
+    def pop_events(self) -> list[ev.Event]:
+        self._collect_all()
+        out, self._events = self._events, []
+        return out
+
+
+__all__ = ["IkeEndpoint"]

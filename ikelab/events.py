@@ -1,0 +1,265 @@
+"""Events: what an IKE SA reports, one small frozen dataclass per observable step.
+
+The protocol engine (:mod:`ikelab.ike`) never prints.  Instead every step a
+lesson may want to show is reported as an event carrying its inputs and its
+outputs, so a notebook can display, say, SKEYSEED = prf(Ni | Nr, g^ir)
+(RFC 7296 2.14) of a *real* exchange without recomputing anything:
+
+* :class:`MessageSent` / :class:`MessageReceived`: one IKE message, with its
+  summary in RFC 7296 notation (``HDR, SK {IDi, AUTH, SAi2, TSi, TSr}``);
+* :class:`KeysDerived`: g^ir, Ni, Nr, SPIs, SKEYSEED and every SK_* key;
+* :class:`AuthComputed`: the signed octets of RFC 7296 2.15 piece by piece
+  and the AUTH value;
+* :class:`ChildSaCreated` / :class:`ChildSaRekeyed` / :class:`ChildSaDeleted`:
+  everything needed to build an ESP SA (SPIs, suite, keys per direction,
+  traffic selectors, mode, UDP encapsulation);
+* :class:`IkeSaEstablished` / :class:`IkeSaRekeyed` / :class:`IkeSaDeleted`,
+  :class:`LivenessChecked`, :class:`Retransmitted`, :class:`Failure`.
+
+Every event has ``time`` (the virtual clock value passed to the engine) and
+``side`` ("initiator" or "responder": the role of the reporting peer in the
+*IKE SA* that reports it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class: every event has a time and the reporting side."""
+
+    time: float
+    side: str
+
+
+@dataclass(frozen=True)
+class MessageSent(Event):
+    """An IKE message left this peer (``retransmission`` when resent unchanged)."""
+
+    exchange: str
+    message_id: int
+    is_response: bool
+    summary: str
+    size: int
+    src: tuple[str, int] = ("", 0)
+    dst: tuple[str, int] = ("", 0)
+    retransmission: bool = False
+
+
+@dataclass(frozen=True)
+class MessageReceived(Event):
+    """An IKE message was accepted for processing (after the ICV check, if protected)."""
+
+    exchange: str
+    message_id: int
+    is_response: bool
+    summary: str
+    size: int
+    src: tuple[str, int] = ("", 0)
+    dst: tuple[str, int] = ("", 0)
+
+
+@dataclass(frozen=True)
+class MessageDropped(Event):
+    """A datagram was discarded without changing any state, and why (RFC 7296 2.21)."""
+
+    reason: str
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class KeysDerived(Event):
+    """An IKE SA key schedule, RFC 7296 2.14 (or 2.18 when ``rekey``).
+
+    ``skeyseed`` = prf(Ni | Nr, g^ir), or prf(SK_d (old), g^ir (new) | Ni | Nr)
+    for a rekey, where ``sk_d_old`` is then set.  The seven keys are cut in
+    order from prf+(SKEYSEED, Ni | Nr | SPIi | SPIr).
+    """
+
+    prf: str
+    dh_group: str
+    g_ir: bytes
+    ni: bytes
+    nr: bytes
+    spi_i: bytes
+    spi_r: bytes
+    skeyseed: bytes
+    sk_d: bytes
+    sk_ai: bytes
+    sk_ar: bytes
+    sk_ei: bytes
+    sk_er: bytes
+    sk_pi: bytes
+    sk_pr: bytes
+    rekey: bool = False
+    sk_d_old: bytes | None = None
+
+
+@dataclass(frozen=True)
+class AuthComputed(Event):
+    """An AUTH payload computed (``verified=None``) or checked (True/False), RFC 7296 2.15.
+
+    ``octets`` = ``message`` | ``nonce`` | ``maced_id`` where
+    ``maced_id`` = prf(SK_px, IDx').  ``signer`` says whose AUTH it is
+    ("initiator" or "responder").
+    """
+
+    signer: str
+    method: str
+    message: bytes
+    nonce: bytes
+    maced_id: bytes
+    octets: bytes
+    auth: bytes
+    verified: bool | None = None
+
+
+@dataclass(frozen=True)
+class ChildSaCreated(Event):
+    """A CHILD SA pair was installed (RFC 7296 1.3, 2.17).
+
+    ``spi_in`` is the SPI this peer chose (inbound packets carry it), ``spi_out``
+    the peer's.  ``encr_key_in``/``integ_key_in`` protect inbound traffic and
+    ``*_out`` outbound traffic; ``keymat`` holds the RFC 7296 2.17 split in
+    initiator/responder terms (``encr_i``, ``integ_i``, ``encr_r``, ``integ_r``:
+    "i" = carrying data from the exchange initiator to the responder).
+    ``local_addr``/``remote_addr`` are the IP addresses of the tunnel ends, and
+    ``udp_encap`` says whether ESP travels in UDP/4500 (RFC 3948), with the
+    ports in ``local_port``/``remote_port``.
+    """
+
+    spi_in: bytes
+    spi_out: bytes
+    protocol: str
+    encr: str
+    encr_key_bits: int | None
+    integ: str | None
+    esn: bool
+    encr_key_in: bytes
+    integ_key_in: bytes
+    encr_key_out: bytes
+    integ_key_out: bytes
+    keymat: dict[str, bytes]
+    ts_local: tuple[str, ...]
+    ts_remote: tuple[str, ...]
+    mode: str
+    udp_encap: bool
+    local_addr: str
+    remote_addr: str
+    local_port: int
+    remote_port: int
+    exchange: str
+    pfs_group: str | None = None
+    rekey_of: bytes | None = None
+
+    @property
+    def suite(self) -> str:
+        bits = f"-{self.encr_key_bits}" if self.encr_key_bits else ""
+        integ = f", {self.integ}" if self.integ else ""
+        return f"{self.encr}{bits}{integ}{', ESN' if self.esn else ''}"
+
+
+@dataclass(frozen=True)
+class ChildSaRekeyed(Event):
+    """A CHILD SA was replaced by a new one (RFC 7296 2.8); the old one is deleted next."""
+
+    old_spi_in: bytes
+    old_spi_out: bytes
+    new_spi_in: bytes
+    new_spi_out: bytes
+    pfs: bool
+
+
+@dataclass(frozen=True)
+class ChildSaDeleted(Event):
+    """A CHILD SA pair was removed (DELETE, lifetime, rekey, or with its IKE SA)."""
+
+    spi_in: bytes
+    spi_out: bytes
+    reason: str
+
+
+@dataclass(frozen=True)
+class IkeSaEstablished(Event):
+    """IKE_AUTH completed: both peers are authenticated (RFC 7296 1.2)."""
+
+    spi_i: bytes
+    spi_r: bytes
+    suite: str
+    local_id: str
+    remote_id: str
+    auth_method: str
+    remote_auth_method: str
+
+
+@dataclass(frozen=True)
+class IkeSaRekeyed(Event):
+    """The IKE SA was replaced by a new one with new SPIs and keys (RFC 7296 2.18)."""
+
+    old_spi_i: bytes
+    old_spi_r: bytes
+    new_spi_i: bytes
+    new_spi_r: bytes
+
+
+@dataclass(frozen=True)
+class IkeSaDeleted(Event):
+    """The IKE SA is gone (DELETE, rekeyed away, failed, timed out)."""
+
+    spi_i: bytes
+    spi_r: bytes
+    reason: str
+
+
+@dataclass(frozen=True)
+class LivenessChecked(Event):
+    """An empty INFORMATIONAL exchange (RFC 7296 1.4) completed (``alive``) or gave up."""
+
+    message_id: int
+    alive: bool
+
+
+@dataclass(frozen=True)
+class Retransmitted(Event):
+    """A request was sent again after ``timeout`` seconds without response (RFC 7296 2.1)."""
+
+    exchange: str
+    message_id: int
+    attempt: int
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Failure(Event):
+    """Something went wrong: ``notify`` names the RFC 7296 error Notify (if any).
+
+    ``fatal`` says whether the IKE SA is gone because of it.
+    """
+
+    notify: str | None
+    reason: str
+    fatal: bool = False
+    exchange: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+__all__ = [
+    "AuthComputed",
+    "ChildSaCreated",
+    "ChildSaDeleted",
+    "ChildSaRekeyed",
+    "Event",
+    "Failure",
+    "IkeSaDeleted",
+    "IkeSaEstablished",
+    "IkeSaRekeyed",
+    "KeysDerived",
+    "LivenessChecked",
+    "MessageDropped",
+    "MessageReceived",
+    "MessageSent",
+    "Retransmitted",
+]

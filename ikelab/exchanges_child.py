@@ -1,0 +1,564 @@
+"""CREATE_CHILD_SA and INFORMATIONAL (RFC 7296 1.3, 1.4, 2.8, 2.17, 2.18, 2.25).
+
+::
+
+    new CHILD SA:   HDR, SK {SA, Ni, [KEi], TSi, TSr}              <-> HDR, SK {SA, Nr, [KEr], TSi, TSr}
+    rekey CHILD SA: HDR, SK {N(REKEY_SA), SA, Ni, [KEi], TSi, TSr} <-> HDR, SK {SA, Nr, [KEr], TSi, TSr}
+    rekey IKE SA:   HDR, SK {SA, Ni, KEi}                          <-> HDR, SK {SA, Nr, KEr}
+    INFORMATIONAL:  HDR, SK {[N,] [D,] ...}                        <-> HDR, SK {[N,] [D,] ...}
+
+CHILD SA keys (2.17)::
+
+    KEYMAT = prf+(SK_d, Ni | Nr)                 (no PFS)
+    KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr)    (PFS: KE payloads in CREATE_CHILD_SA)
+
+cut as encr_i | integ_i | encr_r | integ_r, "i" being the initiator of the
+exchange that created the SA.  A rekeyed IKE SA (2.18)::
+
+    SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)
+
+with the new SPIs in the proposals; its CHILD SAs move over and the peer that
+started the rekey deletes the old IKE SA.  When both peers rekey the same
+CHILD SA at once (2.8.1) "the SA created with the lowest of the four nonces
+used in the two exchanges SHOULD be closed by the endpoint that created it";
+the other rekey's initiator deletes the old SA.  A DELETE is answered with the
+inbound SPIs of the pairs (1.4.1), except those we are deleting ourselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import dh as _dh
+from . import events as ev
+from . import exchanges_wire as W
+from . import keys as _keys
+from . import proposals as _props
+from .constants import DhId, ExchangeType, NAT_T_PORT, NotifyType, ProtocolId
+from .errors import IkelabError, NegotiationError
+from .exchanges_common import ChildSa, cfg
+from .state import Input, State
+
+NONCE_LEN = 32
+
+
+def _name(value: Any) -> str:
+    return getattr(value, "name", str(value)) if value is not None else ""
+
+
+class ChildExchanges:
+    """CHILD SA negotiation, CREATE_CHILD_SA and INFORMATIONAL handlers (a mixin of IkeSa)."""
+
+    # ------------------------------------------------------------------ proposals and selectors
+
+    def _esp_proposals(self: Any, spi: bytes, pfs: Any, ike_auth: bool) -> list[Any]:
+        """SAi2 / SA of CREATE_CHILD_SA: the ESP proposals with our SPI; ``pfs`` None keeps the configuration.
+
+        IKE_AUTH carries no KE payload, so its proposals lose their DH transforms (RFC 7296 1.2).
+        """
+        props = list(cfg(self.config, "esp_proposals", ()))
+        if ike_auth or pfs is False:
+            return W.numbered(props, spi=spi, dh=None)
+        if pfs is None:
+            return W.numbered(props, spi=spi)
+        if pfs is True:
+            group = cfg(self.config, "pfs_group", None) or (self.suite.dh if self.suite else None)
+        else:
+            group = pfs
+        from .constants import lookup
+
+        return W.numbered(props, spi=spi, dh=lookup(DhId, group))
+
+    def _configured_esp(self: Any, ike_auth: bool) -> list[Any]:
+        props = list(cfg(self.config, "esp_proposals", ()))
+        if ike_auth:
+            return W.numbered(props, dh=None)
+        return list(props)
+
+    def _policy_ts(self: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """(local_ts, remote_ts) with ``dynamic`` (or nothing) resolved to the IKE addresses."""
+        if hasattr(self.config, "local_selectors"):
+            return self.config.local_selectors(self.local[0]), self.config.remote_selectors(self.remote[0])
+        local = W.selectors(cfg(self.config, "local_ts", ()), self.local[0])
+        remote = W.selectors(cfg(self.config, "remote_ts", ()), self.remote[0])
+        return local, remote
+
+    def _want_transport(self: Any) -> bool:
+        return str(cfg(self.config, "mode", "tunnel")).lower() == "transport"
+
+    # ------------------------------------------------------------------ requesting a CHILD SA
+
+    def _child_request_payloads(self: Any, now: float, *, pfs: Any, ike_auth: bool,
+                                rekey_of: ChildSa | None = None) -> dict[str, Any]:
+        spi_in = self.rng.spi(4)
+        props = self._esp_proposals(spi_in, pfs, ike_auth)
+        if rekey_of is not None:
+            tsi, tsr = rekey_of.ts_local, rekey_of.ts_remote
+            transport = rekey_of.mode == "transport"
+        else:
+            tsi, tsr = self._policy_ts()
+            transport = self._want_transport()
+        ctx: dict[str, Any] = {"spi_in": spi_in, "proposals": props, "tsi": tsi, "tsr": tsr,
+                               "rekey_of": rekey_of.spi_in if rekey_of is not None else None}
+        payloads: list[Any] = []
+        if rekey_of is not None:
+            payloads.append(W.notify(NotifyType.REKEY_SA, protocol=rekey_of.protocol, spi=rekey_of.spi_in))
+        if transport:
+            payloads.append(W.notify(NotifyType.USE_TRANSPORT_MODE))
+        payloads.append(W.sa(props))
+        if not ike_auth:
+            ctx["ni"] = self.rng.random_bytes(NONCE_LEN)
+            payloads.append(W.nonce(ctx["ni"]))
+            group = W.first_dh(props)
+            if group is not None:
+                key = _dh.group(group, allow_weak=self._allow_weak()).generate(self.rng)
+                ctx["dh_key"] = key
+                payloads.append(W.ke(group, key.public_bytes()))
+        payloads += W.ts_payloads(tsi, tsr)
+        ctx["payloads"] = payloads
+        return ctx
+
+    def _complete_child_request(self: Any, now: float, msg: Any, ctx: dict[str, Any], ni: bytes, nr: bytes,
+                                exchange: str) -> ChildSa | None:
+        """Install the CHILD SA from the response to our request (we are the exchange initiator)."""
+        error = W.first_error(msg)
+        if error is not None or W.payload(msg, "SA") is None:
+            self._fail(now, error or "NO_PROPOSAL_CHOSEN", f"CHILD SA not created: {error or 'no SA payload'}",
+                       fatal=False, exchange=exchange)
+            return None
+        try:
+            chosen = W.only_sa(msg)
+            suite = _props.check_chosen(ctx["proposals"], chosen)
+            g_ir = None
+            if suite.dh is not None:
+                ke = W.payload(msg, "KE")
+                if ke is None or "dh_key" not in ctx or int(ke.group) != int(suite.dh):
+                    raise NegotiationError("PFS chosen but no matching KEr", notify_type="INVALID_SYNTAX")
+                g_ir = ctx["dh_key"].exchange(bytes(ke.data))
+            tsi_p, tsr_p = W.payload(msg, "TSi"), W.payload(msg, "TSr")
+            if tsi_p is None or tsr_p is None:
+                raise NegotiationError("response without TSi/TSr", notify_type="TS_UNACCEPTABLE")
+            ts_local, ts_remote = W.selectors_of(tsi_p), W.selectors_of(tsr_p)
+            _check_narrowed(ts_local, ctx["tsi"], "TSi")
+            _check_narrowed(ts_remote, ctx["tsr"], "TSr")
+        except IkelabError as exc:
+            self._fail(now, getattr(exc, "notify_type", None), f"CHILD SA not created: {exc}", fatal=False,
+                       exchange=exchange)
+            # RFC 7296 2.21.3: the responder installed it; ask it to delete what we reject
+            spi_out = getattr(W.sa_proposals(msg)[0], "spi", b"") if W.sa_proposals(msg) else b""
+            if len(spi_out) == 4:
+                self._later(now, Input.DELETE_CHILD, spi=spi_out, orphan=True)
+            return None
+        transport = W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None
+        child = self._make_child(now, suite, ctx["spi_in"], bytes(chosen.spi), True, ni, nr, g_ir,
+                                 ts_local, ts_remote, transport)
+        return child
+
+    def _answer_child_request(self: Any, now: float, msg: Any, ni: bytes, nr: bytes, *, ike_auth: bool,
+                              rekey_of: ChildSa | None = None) -> tuple[list[Any], ChildSa | None]:
+        """Choose a proposal and narrow the selectors of a CHILD SA request (we respond)."""
+        exchange = "IKE_AUTH" if ike_auth else "CREATE_CHILD_SA"
+        offered = W.sa_proposals(msg)
+        tsi_p, tsr_p = W.payload(msg, "TSi"), W.payload(msg, "TSr")
+        if not offered or tsi_p is None or tsr_p is None:
+            if ike_auth and not offered:
+                return [], None  # childless IKE_AUTH
+            return self._child_refused(now, NotifyType.INVALID_SYNTAX, "CHILD SA request without SA/TSi/TSr",
+                                       exchange)
+        try:
+            ke = W.payload(msg, "KE")
+            chosen = _props.select(offered, self._configured_esp(ike_auth),
+                                   ke_group=int(ke.group) if ke is not None and not ike_auth else None)
+            suite = _props.suite_of(chosen)
+        except NegotiationError as exc:
+            return self._child_refused(now, NotifyType.NO_PROPOSAL_CHOSEN, str(exc), exchange)
+        try:
+            local, remote = self._policy_ts()
+            tsi, tsr = _narrow(W.selectors_of(tsi_p), W.selectors_of(tsr_p), remote, local)
+        except NegotiationError as exc:
+            return self._child_refused(now, NotifyType.TS_UNACCEPTABLE, str(exc), exchange)
+        extra: list[Any] = []
+        g_ir = None
+        if suite.dh is not None and not ike_auth:
+            ke = W.payload(msg, "KE")
+            if ke is None or int(ke.group) != int(suite.dh):
+                return self._child_refused(now, NotifyType.INVALID_KE_PAYLOAD, "KEi missing or for another group",
+                                           exchange, data=int(suite.dh).to_bytes(2, "big"))
+            try:
+                key = _dh.group(suite.dh, allow_weak=self._allow_weak()).generate(self.rng)
+                g_ir = key.exchange(bytes(ke.data))
+            except IkelabError as exc:
+                return self._child_refused(now, NotifyType.INVALID_SYNTAX, f"bad KEi: {exc}", exchange)
+            extra.append(W.ke(suite.dh, key.public_bytes()))
+        spi_in = self.rng.spi(4)
+        transport = W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None and self._want_transport()
+        child = self._make_child(now, suite, spi_in, W.offered_spi(offered, chosen), False, ni, nr, g_ir, tsr, tsi,
+                                 transport)
+        child.rekey_of = rekey_of.spi_in if rekey_of is not None else None
+        from dataclasses import replace
+
+        payloads: list[Any] = [W.notify(NotifyType.USE_TRANSPORT_MODE)] if transport else []
+        payloads.append(W.sa([replace(chosen, spi=spi_in)]))
+        if not ike_auth:
+            payloads.append(W.nonce(nr))
+        payloads += extra + W.ts_payloads(tsi, tsr)
+        return payloads, child
+
+    def _child_refused(self: Any, now: float, notify: NotifyType, reason: str, exchange: str,
+                       data: bytes = b"") -> tuple[list[Any], None]:
+        self._fail(now, notify.name, f"CHILD SA refused: {reason}", fatal=False, exchange=exchange)
+        return [W.notify(notify, data=data)], None
+
+    def _make_child(self: Any, now: float, suite: Any, spi_in: bytes, spi_out: bytes, exchange_initiator: bool,
+                    ni: bytes, nr: bytes, g_ir: bytes | None, ts_local: tuple[Any, ...], ts_remote: tuple[Any, ...],
+                    transport: bool) -> ChildSa:
+        keys = _keys.child_sa_keys(self.suite.prf, self.keys.sk_d, ni, nr, encr=suite.encr,
+                                   encr_key_bits=suite.key_bits, integ=suite.integ, g_ir=g_ir,
+                                   allow_weak=self._allow_weak())
+        rekey = cfg(self.config, "child_rekey_time", None)
+        life = cfg(self.config, "child_lifetime", None)
+        margin = float(cfg(self.config, "rekey_margin", 0) or 0)
+        jitter = (self.rng.randbelow(1000) / 1000.0) * margin if margin else 0.0
+        child = ChildSa(
+            spi_in=spi_in, spi_out=spi_out, protocol=suite.protocol, encr=suite.encr, encr_key_bits=suite.key_bits,
+            integ=suite.integ, esn=bool(suite.esn), keys=keys, exchange_initiator=exchange_initiator,
+            ts_local=tuple(ts_local), ts_remote=tuple(ts_remote), mode="transport" if transport else "tunnel",
+            udp_encap=NAT_T_PORT in (self.local[1], self.remote[1]), created=now, ni=ni, nr=nr, dh_group=suite.dh,
+            rekey_at=now + float(rekey) - jitter if rekey else None,
+            expire_at=now + float(life) if life else None)
+        self.children[spi_in] = child
+        return child
+
+    def _announce_child(self: Any, now: float, child: ChildSa, exchange: str) -> None:
+        port = self.local[1] if child.udp_encap else 0
+        rport = self.remote[1] if child.udp_encap else 0
+        self._emit(ev.ChildSaCreated(
+            now, self.side, child.spi_in, child.spi_out, _name(child.protocol), _name(child.encr),
+            child.encr_key_bits, _name(child.integ) or None, child.esn, child.encr_key_in, child.integ_key_in,
+            child.encr_key_out, child.integ_key_out, child.keys.as_dict(), W.ts_strings(child.ts_local),
+            W.ts_strings(child.ts_remote), child.mode, child.udp_encap, self.local[0], self.remote[0], port, rport,
+            exchange, _name(child.dh_group) or None, child.rekey_of))
+
+    def _remove_child(self: Any, child: ChildSa, now: float, reason: str) -> None:
+        owner = self if child.spi_in in self.children else self._home()
+        if owner.children.get(child.spi_in) is child and owner.children.pop(child.spi_in, None) is not None:
+            self._emit(ev.ChildSaDeleted(now, self.side, child.spi_in, child.spi_out, reason))
+
+    def _retry_delay(self: Any) -> float:
+        """retransmit_timeout seconds plus a random 0-100 % more (from the injected random source)."""
+        base = float(cfg(self.config, "retransmit_timeout", 4.0))
+        return base * (1.0 + self.rng.randbelow(1000) / 1000.0)
+
+    def _home(self: Any) -> Any:
+        """The IKE SA that now owns our CHILD SAs: this one, or the one that replaced it by a rekey (2.18)."""
+        sa = self
+        while sa.replaced_by is not None:
+            sa = sa.replaced_by
+        return sa
+
+    def _later(self: Any, now: float, inp: Input, **kw: Any) -> None:
+        """Queue an action on the IKE SA that owns the CHILD SAs (window size 1: sent when free)."""
+        home = self._home()
+        home._queue.append((inp, kw))
+        if home is not self:
+            home._pump(now)
+
+    # ------------------------------------------------------------------ starting exchanges
+
+    def start_create_child(self: Any, now: float, *, pfs: Any = None) -> None:
+        ctx = self._child_request_payloads(now, pfs=pfs, ike_auth=False)
+        self._request(ExchangeType.CREATE_CHILD_SA, ctx["payloads"], now, "create_child", child=ctx)
+
+    def start_rekey_child(self: Any, now: float, *, spi: bytes, pfs: Any = None) -> None:
+        child = self.find_child(spi)
+        if child is None or child.state != "INSTALLED":
+            self._emit(ev.Failure(now, self.side, None, f"no installed CHILD SA with SPI {spi.hex()} to rekey"))
+            return
+        child.state = "REKEYING"
+        ctx = self._child_request_payloads(now, pfs=pfs, ike_auth=False, rekey_of=child)
+        self._request(ExchangeType.CREATE_CHILD_SA, ctx["payloads"], now, "rekey_child", child=ctx)
+
+    def start_rekey_ike(self: Any, now: float) -> None:
+        spi = self.rng.spi(8)
+        ni = self.rng.random_bytes(NONCE_LEN)
+        props = self._ike_proposals(spi)
+        group = self.suite.dh
+        props = W.numbered(props, spi=spi)
+        key = _dh.group(group, allow_weak=self._allow_weak()).generate(self.rng)
+        payloads = [W.sa(props), W.nonce(ni), W.ke(group, key.public_bytes())]
+        self._request(ExchangeType.CREATE_CHILD_SA, payloads, now, "rekey_ike", spi=spi, ni=ni, dh_key=key,
+                      proposals=props)
+
+    def start_liveness(self: Any, now: float) -> None:
+        self._request(ExchangeType.INFORMATIONAL, [], now, "liveness")
+
+    def start_delete_child(self: Any, now: float, *, spi: bytes, orphan: bool = False) -> None:
+        if orphan:
+            self._request(ExchangeType.INFORMATIONAL, [W.delete(ProtocolId.ESP, [spi])], now, "delete_orphan")
+            return
+        child = self.find_child(spi)
+        if child is None or child.state == "DELETING":
+            return
+        child.state = "DELETING"
+        self._request(ExchangeType.INFORMATIONAL, [W.delete(child.protocol, [child.spi_in])], now, "delete_child",
+                      spi=child.spi_in)
+
+    def start_delete_ike(self: Any, now: float) -> None:
+        self._request(ExchangeType.INFORMATIONAL, [W.delete(ProtocolId.IKE)], now, "delete_ike")
+
+    def _send_notify_request(self: Any, now: float, ntype: NotifyType) -> None:
+        """A one-shot INFORMATIONAL with an error Notify (not retransmitted: the SA is being dropped)."""
+        self._request(ExchangeType.INFORMATIONAL, [W.notify(ntype)], now, "notify")
+        self._pending = None
+
+    # ------------------------------------------------------------------ CREATE_CHILD_SA, responder
+
+    def on_create_child_sa_request(self: Any, now: float, *, msg: Any, raw: bytes) -> State | None:
+        offered = W.sa_proposals(msg) or ()
+        if offered and all(int(p.protocol) == int(ProtocolId.IKE) for p in offered):
+            return self._answer_rekey_ike(now, msg, offered)
+        ni = W.nonce_of(msg)
+        if ni is None:
+            self._respond(msg, now, [W.notify(NotifyType.INVALID_SYNTAX)])
+            return None
+        if self._pending is not None and self._pending.kind in ("rekey_ike", "delete_ike"):
+            # RFC 7296 2.25.1: no new CHILD SA while this IKE SA is being rekeyed or closed
+            self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
+            return None
+        rekey = W.notify_of(msg, NotifyType.REKEY_SA)
+        old = None
+        if rekey is not None:
+            old = self.find_child(bytes(rekey.spi))
+            if old is None or old.spi_out != bytes(rekey.spi):
+                self._respond(msg, now, [W.notify(NotifyType.CHILD_SA_NOT_FOUND, protocol=rekey.protocol,
+                                                  spi=bytes(rekey.spi))])
+                self._fail(now, "CHILD_SA_NOT_FOUND", f"peer rekeys unknown CHILD SA {bytes(rekey.spi).hex()}",
+                           fatal=False, exchange="CREATE_CHILD_SA")
+                return None
+            orphan = self._home().children.get(old.extra.get("peer_rekeyed_to", b""))
+            if old.state == "REKEYED" and orphan is not None:
+                # we answered a rekey of this SA, but the peer asks again: it never saw our response, so the
+                # SA we created then has no partner; drop it and answer this request instead
+                self._remove_child(orphan, now, "its CREATE_CHILD_SA response never reached the peer")
+                old.state = "INSTALLED"
+            elif old.state in ("DELETING", "REKEYED"):
+                self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
+                return None
+        nr = self.rng.random_bytes(NONCE_LEN)
+        payloads, child = self._answer_child_request(now, msg, ni, nr, ike_auth=False, rekey_of=old)
+        self._respond(msg, now, payloads)
+        if child is None:
+            return None
+        if old is not None:
+            if old.state == "REKEYING":  # RFC 7296 2.8.1: both peers rekey the same CHILD SA
+                old.collision = True
+                old.extra["peer_new"] = child.spi_in
+            else:
+                old.state = "REKEYED"
+                old.rekey_at = None
+                old.extra["peer_rekeyed_to"] = child.spi_in
+            self._emit(ev.ChildSaRekeyed(now, self.side, old.spi_in, old.spi_out, child.spi_in, child.spi_out,
+                                         child.dh_group is not None))
+        self._announce_child(now, child, "CREATE_CHILD_SA")
+        return None
+
+    def _answer_rekey_ike(self: Any, now: float, msg: Any, offered: tuple[Any, ...]) -> State | None:
+        ni, ke = W.nonce_of(msg), W.payload(msg, "KE")
+        if self._pending is not None and self._pending.kind == "rekey_ike":
+            self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
+            return None
+        try:
+            chosen = _props.select(offered, self._ike_proposals(),
+                                   ke_group=int(ke.group) if ke is not None else None)
+            suite = _props.suite_of(chosen)
+        except NegotiationError as exc:
+            self._respond(msg, now, [W.notify(NotifyType.NO_PROPOSAL_CHOSEN)])
+            self._fail(now, "NO_PROPOSAL_CHOSEN", f"IKE SA rekey refused: {exc}", fatal=False)
+            return None
+        if ni is None or ke is None or int(ke.group) != int(suite.dh):
+            self._respond(msg, now, [W.notify(NotifyType.INVALID_KE_PAYLOAD, data=int(suite.dh).to_bytes(2, "big"))])
+            return None
+        try:
+            key = _dh.group(suite.dh, allow_weak=self._allow_weak()).generate(self.rng)
+            g_ir = key.exchange(bytes(ke.data))
+        except IkelabError as exc:
+            self._respond(msg, now, [W.notify(NotifyType.INVALID_SYNTAX)])
+            self._fail(now, "INVALID_SYNTAX", f"bad KEi in IKE SA rekey: {exc}", fatal=False)
+            return None
+        spi_r = self.rng.spi(8)
+        nr = self.rng.random_bytes(NONCE_LEN)
+        from dataclasses import replace
+
+        self._respond(msg, now, [W.sa([replace(chosen, spi=spi_r)]), W.nonce(nr), W.ke(suite.dh, key.public_bytes())])
+        self._rekeyed_ike(now, suite, chosen, initiator=False, spi_i=W.offered_spi(offered, chosen), spi_r=spi_r, ni=ni, nr=nr,
+                          g_ir=g_ir)
+        return State.REKEYED
+
+    def _rekeyed_ike(self: Any, now: float, suite: Any, proposal: Any, *, initiator: bool, spi_i: bytes,
+                     spi_r: bytes, ni: bytes, nr: bytes, g_ir: bytes) -> Any:
+        """Create the IKE SA that replaces this one (RFC 7296 2.18) and move the CHILD SAs over."""
+        new = type(self)(self.config, initiator=initiator, local=self.local, remote=self.remote, rng=self.rng,
+                         now=now)
+        new.state = State.ESTABLISHED
+        new._dirty = self._dirty
+        new.spi_i, new.spi_r, new.ni, new.nr = spi_i, spi_r, ni, nr
+        new.suite, new.proposal = suite, proposal
+        for attr in ("remote_identity", "local_auth_method", "remote_auth_method", "nat_detected",
+                     "_real_message_1", "_real_message_2"):
+            if hasattr(self, attr):
+                setattr(new, attr, getattr(self, attr))
+        new._derive_ike_keys(now, g_ir, rekey_sk_d=self.keys.sk_d, old_prf=self.suite.prf)
+        new.children, self.children = self.children, {}
+        new.established_at = now
+        new._schedule_ike_lifetimes(now)
+        new.last_received = now
+        self.replaced_by = new
+        self.rekeyed_at = now
+        self.spawned.append(new)
+        self.rekey_at = self.expire_at = None
+        self._emit(ev.IkeSaRekeyed(now, self.side, self.spi_i, self.spi_r, spi_i, spi_r))
+        # the new SA reports its own history from now on; copy the rekey events there too
+        for e in new.pop_events():
+            self._emit(e)
+        return new
+
+    # ------------------------------------------------------------------ CREATE_CHILD_SA, initiator
+
+    def on_create_child_sa_response(self: Any, now: float, *, msg: Any, raw: bytes, pending: Any) -> State | None:
+        kind = pending.kind
+        if kind == "rekey_ike":
+            return self._complete_rekey_ike(now, msg, pending.context)
+        home = self._home()
+        ctx = pending.context["child"]
+        old = home.children.get(ctx["rekey_of"]) if ctx["rekey_of"] is not None else None
+        nr = W.nonce_of(msg)
+        child = None
+        if nr is not None or W.first_error(msg) is not None:
+            child = self._complete_child_request(now, msg, ctx, ctx["ni"], nr or b"", "CREATE_CHILD_SA")
+        if child is not None and home is not self:
+            # the IKE SA was rekeyed meanwhile: the new CHILD SA belongs to the new IKE SA too
+            home.children[child.spi_in] = self.children.pop(child.spi_in)
+        if child is None:
+            if nr is None and W.first_error(msg) is None:
+                self._fail(now, "INVALID_SYNTAX", "CREATE_CHILD_SA response without Nr", fatal=False)
+            if old is not None and W.first_error(msg) == "CHILD_SA_NOT_FOUND":
+                # the peer has no such CHILD SA (RFC 7296 3.10.1): ours has no partner, remove it
+                self._remove_child(old, now, "the peer does not know it (CHILD_SA_NOT_FOUND)")
+                return None
+            if old is not None and old.state == "REKEYING":
+                old.state = "REKEYED" if old.collision else "INSTALLED"
+                if not old.collision and W.first_error(msg) == "TEMPORARY_FAILURE":
+                    old.rekey_at = now + self._retry_delay()  # RFC 7296 2.25: try again a little later
+            return None
+        if old is None:
+            self._announce_child(now, child, "CREATE_CHILD_SA")
+            return None
+        child.rekey_of = old.spi_in
+        self._emit(ev.ChildSaRekeyed(now, self.side, old.spi_in, old.spi_out, child.spi_in, child.spi_out,
+                                     child.dh_group is not None))
+        self._announce_child(now, child, "CREATE_CHILD_SA")
+        peer_new = home.children.get(old.extra.get("peer_new", b""))
+        if old.collision and peer_new is not None:
+            lowest = min(child.ni, child.nr, peer_new.ni, peer_new.nr)
+            if lowest in (child.ni, child.nr):
+                # our new SA is redundant: we created it, we delete it; the peer deletes the old one
+                old.state = "REKEYED"
+                self._later(now, Input.DELETE_CHILD, spi=child.spi_in)
+                return None
+        old.state = "REKEYED"
+        self._later(now, Input.DELETE_CHILD, spi=old.spi_in)
+        return None
+
+    def _complete_rekey_ike(self: Any, now: float, msg: Any, ctx: dict[str, Any]) -> State | None:
+        error = W.first_error(msg)
+        if error is not None:
+            self._fail(now, error, f"IKE SA rekey refused: {error}", fatal=False)
+            # RFC 7296 2.25.2: try again later; the random part keeps two colliding peers from colliding again
+            self.rekey_at = now + self._retry_delay() if error == "TEMPORARY_FAILURE" else None
+            return None
+        try:
+            chosen = W.only_sa(msg)
+            suite = _props.check_chosen(ctx["proposals"], chosen)
+            ke, nr = W.payload(msg, "KE"), W.nonce_of(msg)
+            if ke is None or nr is None or int(ke.group) != int(suite.dh) or len(bytes(chosen.spi)) != 8:
+                raise NegotiationError("IKE SA rekey response without matching KEr, Nr or SPI")
+            g_ir = ctx["dh_key"].exchange(bytes(ke.data))
+        except IkelabError as exc:
+            self._fail(now, getattr(exc, "notify_type", None), f"IKE SA rekey failed: {exc}", fatal=False)
+            return None
+        self._rekeyed_ike(now, suite, chosen, initiator=True, spi_i=ctx["spi"], spi_r=bytes(chosen.spi),
+                          ni=ctx["ni"], nr=nr, g_ir=g_ir)
+        self._queue.append((Input.DELETE_IKE, {}))
+        return State.REKEYED
+
+    # ------------------------------------------------------------------ INFORMATIONAL
+
+    def on_informational_request(self: Any, now: float, *, msg: Any, raw: bytes) -> State | None:
+        deletes = W.payloads(msg, "Delete")
+        if any(int(d.protocol) == int(ProtocolId.IKE) for d in deletes):
+            self._respond(msg, now, [])
+            reason = "rekeyed" if self.replaced_by is not None else "deleted by peer"
+            self._close(now, reason)
+            return State.CLOSED
+        error = W.first_error(msg)
+        if error in ("AUTHENTICATION_FAILED", "INVALID_SYNTAX") and not deletes:
+            self._respond(msg, now, [])
+            self._fail(now, error, f"peer reported {error} in INFORMATIONAL", fatal=True)
+            return State.CLOSED
+        answer: dict[int, list[bytes]] = {}
+        for d in deletes:
+            for spi in d.spis:
+                scope = list(self.children.values()) + list(self._home().children.values())
+                child = next((c for c in scope if c.spi_out == bytes(spi)), None)
+                if child is None:
+                    continue
+                if child.state != "DELETING":
+                    answer.setdefault(int(d.protocol), []).append(child.spi_in)
+                self._remove_child(child, now, "deleted by peer")
+        payloads = [W.delete(ProtocolId(p), spis) for p, spis in answer.items()]
+        self._respond(msg, now, payloads)
+        if not deletes and not W.notifies(msg):
+            self._emit(ev.LivenessChecked(now, self.side, msg.message_id, True))
+        return None
+
+    def on_informational_response(self: Any, now: float, *, msg: Any, raw: bytes, pending: Any) -> State | None:
+        if pending.kind == "liveness":
+            self._emit(ev.LivenessChecked(now, self.side, msg.message_id, True))
+        elif pending.kind == "delete_child":
+            spi = pending.context.get("spi", b"")
+            child = self.children.get(spi) or self._home().children.get(spi)
+            if child is not None:
+                self._remove_child(child, now, "deleted")
+        elif pending.kind == "delete_ike":
+            return self.on_delete_ike_response(now, msg=msg, raw=raw, pending=pending)
+        return None
+
+    def on_delete_ike_response(self: Any, now: float, *, msg: Any, raw: bytes, pending: Any) -> State | None:
+        self._close(now, "rekeyed" if self.replaced_by is not None else "deleted")
+        return State.CLOSED
+
+    def on_ignored_response(self: Any, now: float, *, msg: Any, raw: bytes, pending: Any) -> State | None:
+        return None
+
+
+def _check_narrowed(answer: tuple[Any, ...], offered: tuple[Any, ...], which: str) -> None:
+    """RFC 7296 2.9: the responder may only narrow: each selector it answers lies inside one we offered."""
+    from .ts import ts_contains, ts_to_string
+
+    if not answer:
+        raise NegotiationError(f"the responder's {which} is empty", notify_type="TS_UNACCEPTABLE")
+    for ts in answer:
+        if not any(int(o.ts_type) == int(ts.ts_type) and ts_contains(o, ts) for o in offered):
+            raise NegotiationError(f"the responder's {which} {ts_to_string(ts)} is wider than what we offered "
+                                   f"({', '.join(ts_to_string(o) for o in offered)})", notify_type="TS_UNACCEPTABLE")
+
+
+def _narrow(tsi: tuple[Any, ...], tsr: tuple[Any, ...], policy_tsi: tuple[Any, ...],
+            policy_tsr: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The responder's narrowing (RFC 7296 2.9), :func:`ikelab.ts.narrow`."""
+    from .ts import narrow
+
+    return narrow(tsi, tsr, policy_tsi, policy_tsr)
+
+
+__all__ = ["ChildExchanges"]

@@ -1,0 +1,360 @@
+"""The engine's small vocabulary over the wire format (:mod:`ikelab.message`, :mod:`ikelab.payloads`).
+
+Building and reading the payloads of RFC 7296 section 3 the way the
+exchanges need them: ``notify(NotifyType.COOKIE, data=...)``,
+``payload(msg, "KE")``, ``first_error(msg)``, ``sa_proposals(msg)``...  Keeping
+these in one place lets :mod:`ikelab.exchanges_init` and
+:mod:`ikelab.exchanges_child` read like the RFC's exchange diagrams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any, Iterable, Sequence
+
+from . import message as _m
+from . import payloads as P
+from .constants import AuthMethod, CertEncoding, DhId, ExchangeType, NotifyType, ProtocolId, TransformType
+from .errors import ParseError
+
+
+
+# ------------------------------------------------------------------ messages
+
+
+def message(spi_i: bytes, spi_r: bytes, exchange: ExchangeType, is_initiator: bool, is_response: bool,
+            message_id: int, payloads: Sequence[Any]) -> Any:
+    """A Message; payloads of every exchange but IKE_SA_INIT go inside SK {...}."""
+    body: tuple[Any, ...] = tuple(payloads)
+    if exchange != ExchangeType.IKE_SA_INIT:
+        body = (P.SK(inner=body),)
+    return _m.Message(spi_i=spi_i, spi_r=spi_r, exchange=exchange, is_initiator=is_initiator,
+                      is_response=is_response, message_id=message_id, payloads=body)
+
+
+def encode(msg: Any, crypto: Any = None) -> bytes:
+    return msg.encode(crypto=crypto) if crypto is not None else msg.encode()
+
+
+def decode(data: bytes, crypto: Any = None) -> Any:
+    return _m.decode(data, crypto=crypto) if crypto is not None else _m.decode(data)
+
+
+def decode_header(data: bytes) -> tuple[bytes, bytes, bool]:
+    """(SPIi, SPIr, I flag) of an IKE message, checking only the fixed header (RFC 7296 3.1)."""
+    if len(data) < 28:
+        raise ParseError(f"{len(data)} bytes cannot hold an IKE header (28)", field="header", offset=0)
+    flags = data[19]
+    return bytes(data[0:8]), bytes(data[8:16]), bool(flags & 0x08)
+
+
+def sk_crypto(keys: Any, suite: Any, sender_is_initiator: bool, rng: Any) -> Any:
+    """The SK payload keys for messages sent by the original initiator (SK_ei/SK_ai) or responder."""
+    from . import sk as _sk
+
+    encr, integ = _transforms(suite.encr, suite.key_bits, suite.integ)
+    return _sk.SkCrypto.for_sender(keys, sender_is_initiator, encr, integ, rng)
+
+
+@lru_cache(maxsize=64)
+def _transforms(encr: Any, key_bits: Any, integ: Any) -> tuple[Any, Any]:
+    from . import transforms as _t
+
+    cipher = _t.encryption(encr, key_bits, allow_weak=True)
+    mac = _t.integrity(integ, allow_weak=True) if integ is not None and int(integ) != 0 else None
+    return cipher, mac
+
+
+def is_protected(msg: Any) -> bool:
+    return any(isinstance(p, P.SK) for p in msg.payloads)
+
+
+def is_protected_exchange(exchange: Any) -> bool:
+    return int(exchange) != int(ExchangeType.IKE_SA_INIT)
+
+
+def exchange_name(exchange: Any) -> str:
+    try:
+        return ExchangeType(int(exchange)).name
+    except ValueError:
+        return f"EXCHANGE_{int(exchange)}"
+
+
+def inner(msg: Any) -> tuple[Any, ...]:
+    """The payloads of a message, those inside a decrypted SK in place of the SK."""
+    out: list[Any] = []
+    for p in msg.payloads:
+        if isinstance(p, P.SK):
+            out.extend(p.inner or ())
+        else:
+            out.append(p)
+    return tuple(out)
+
+
+def summary(msg: Any) -> str:
+    """``HDR, SAi1, KEi, Ni, N(...)`` notation (RFC 7296 1.2)."""
+    try:
+        return msg.summary()
+    except Exception:  # noqa: BLE001 - a summary must never break the protocol
+        return _summary(msg)
+
+
+def _summary(msg: Any) -> str:
+    def name(p: Any) -> str:
+        if isinstance(p, P.Notify):
+            return f"N({p.type_name})"
+        if isinstance(p, P.Delete):
+            return "D"
+        return getattr(p, "name", type(p).__name__)
+
+    parts = ["HDR"]
+    for p in msg.payloads:
+        if isinstance(p, P.SK):
+            parts.append("SK {" + ", ".join(name(q) for q in (p.inner or ())) + "}")
+        else:
+            parts.append(name(p))
+    return ", ".join(parts)
+
+
+# ------------------------------------------------------------------ reading payloads
+
+_CLASSES = {"KE": P.KE, "Nonce": P.Nonce, "AUTH": P.AUTH, "IDi": P.IDi, "IDr": P.IDr, "SA": P.SA,
+            "TSi": P.TSi, "TSr": P.TSr, "CERT": P.CERT, "CERTREQ": P.CERTREQ, "Delete": P.Delete,
+            "Notify": P.Notify}
+
+
+def payloads(msg: Any, kind: str) -> list[Any]:
+    cls = _CLASSES[kind]
+    return [p for p in inner(msg) if isinstance(p, cls)]
+
+
+def payload(msg: Any, kind: str) -> Any:
+    found = payloads(msg, kind)
+    return found[0] if found else None
+
+
+def notifies(msg: Any) -> list[Any]:
+    return payloads(msg, "Notify")
+
+
+def notify_data(msg: Any, ntype: NotifyType) -> bytes | None:
+    for n in notifies(msg):
+        if int(n.notify_type) == int(ntype):
+            return bytes(n.data)
+    return None
+
+
+def notify_of(msg: Any, ntype: NotifyType) -> Any:
+    for n in notifies(msg):
+        if int(n.notify_type) == int(ntype):
+            return n
+    return None
+
+
+def notify_datas(msg: Any, ntype: NotifyType) -> list[bytes]:
+    return [bytes(n.data) for n in notifies(msg) if int(n.notify_type) == int(ntype)]
+
+
+def first_error(msg: Any) -> str | None:
+    for n in notifies(msg):
+        if n.is_error:
+            return n.type_name
+    return None
+
+
+def sa_proposals(msg: Any) -> tuple[Any, ...] | None:
+    sa_p = payload(msg, "SA")
+    return None if sa_p is None else tuple(sa_p.proposals)
+
+
+def only_sa(msg: Any) -> Any:
+    from .errors import NegotiationError
+
+    props = sa_proposals(msg)
+    if not props:
+        raise NegotiationError("response without an SA payload", notify_type="INVALID_SYNTAX")
+    if len(props) != 1:
+        raise NegotiationError(f"the responder must choose one proposal, it sent {len(props)}")
+    return props[0]
+
+
+def offered_spi(offered: Sequence[Any], chosen: Any) -> bytes:
+    """The SPI of the offered proposal that ``chosen`` was selected from (same Proposal Num)."""
+    for p in offered:
+        if p.number == chosen.number:
+            return bytes(p.spi)
+    return bytes(chosen.spi)
+
+
+def nonce_of(msg: Any) -> bytes | None:
+    n = payload(msg, "Nonce")
+    return None if n is None else bytes(n.data)
+
+
+def cookie_of(msg: Any) -> bytes | None:
+    """The COOKIE notify's data, which must be the first payload (RFC 7296 2.6)."""
+    body = inner(msg)
+    if body and isinstance(body[0], P.Notify) and int(body[0].notify_type) == int(NotifyType.COOKIE):
+        return bytes(body[0].data)
+    return None
+
+
+def id_body(id_payload: Any) -> bytes:
+    """RestOfInitIDPayload: ID Type | RESERVED (3) | Identification Data (RFC 7296 2.15)."""
+    return bytes([int(id_payload.id_type)]) + b"\x00\x00\x00" + bytes(id_payload.data)
+
+
+def cert_of(cert_payload: Any) -> Any:
+    from .auth import load_certificate
+
+    if int(cert_payload.encoding) != int(CertEncoding.X509_CERTIFICATE_SIGNATURE):
+        from .errors import AuthenticationError
+
+        raise AuthenticationError(f"certificate encoding {cert_payload.encoding} is not supported")
+    return load_certificate(bytes(cert_payload.data))
+
+
+def proposals_dh(props: Iterable[Any]) -> list[int]:
+    return [int(t.id) for p in props for t in p.transforms if int(t.type) == int(TransformType.DH)
+            and int(t.id) != 0]
+
+
+def first_dh(props: Sequence[Any]) -> DhId | None:
+    groups = proposals_dh(props[:1]) or proposals_dh(props)
+    return DhId(groups[0]) if groups else None
+
+
+def all_dh(props: Sequence[Any]) -> list[int]:
+    return proposals_dh(props)
+
+
+# ------------------------------------------------------------------ building payloads
+
+
+def numbered(props: Iterable[Any], *, spi: bytes = b"", protocol: ProtocolId | None = None,
+             dh: Any = "keep") -> list[Any]:
+    """Proposals renumbered 1, 2, ... with ``spi``; ``dh``: "keep", None (strip DH) or a group."""
+    out = []
+    for n, p in enumerate(props, 1):
+        transforms = tuple(p.transforms)
+        if dh != "keep":
+            transforms = tuple(t for t in transforms if int(t.type) != int(TransformType.DH))
+            if dh is not None:
+                transforms = transforms + (P.Transform(TransformType.DH, int(dh)),)
+        out.append(replace(p, number=n, spi=spi, transforms=transforms,
+                           protocol=protocol if protocol is not None else p.protocol))
+    return out
+
+
+def sa(props: Sequence[Any]) -> Any:
+    return P.SA(tuple(props))
+
+
+def ke(group: Any, data: bytes) -> Any:
+    return P.KE(int(group), data)
+
+
+def nonce(data: bytes) -> Any:
+    return P.Nonce(data)
+
+
+def notify(ntype: NotifyType, *, data: bytes = b"", protocol: ProtocolId = ProtocolId.NONE,
+           spi: bytes = b"") -> Any:
+    return P.Notify(ntype, protocol, spi, data)
+
+
+def certreq(hashes: bytes) -> Any:
+    return P.CERTREQ(CertEncoding.X509_CERTIFICATE_SIGNATURE, hashes)
+
+
+def cert(certificate: Any) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    return P.CERT(CertEncoding.X509_CERTIFICATE_SIGNATURE, certificate.public_bytes(serialization.Encoding.DER))
+
+
+def auth(method: AuthMethod, value: bytes) -> Any:
+    return P.AUTH(method, value)
+
+
+def id_payload(initiator: bool, identity: Any) -> Any:
+    cls = P.IDi if initiator else P.IDr
+    return cls(identity.id_type, bytes(identity.data))
+
+
+def delete(protocol: ProtocolId, spis: Sequence[bytes] = ()) -> Any:
+    return P.Delete(protocol, tuple(spis))
+
+
+def selectors_of(ts_payload: Any) -> tuple[Any, ...]:
+    """The address-range selectors of a TSi/TSr payload (types ikelab does not know are left out)."""
+    return tuple(t for t in ts_payload.selectors if isinstance(t, P.TrafficSelector))
+
+
+def ts_payloads(tsi: Sequence[Any], tsr: Sequence[Any]) -> list[Any]:
+    return [P.TSi(tuple(tsi)), P.TSr(tuple(tsr))]
+
+
+def selectors(value: Any, default_addr: str) -> tuple[Any, ...]:
+    """Traffic selectors from the configuration (parsed or strings); default: the host address."""
+    if not value:
+        return (P.TrafficSelector.from_address(default_addr),)
+    out = []
+    for v in value:
+        if isinstance(v, str):
+            from .ts import ts_from_string
+
+            out.append(ts_from_string(v, dynamic=default_addr))
+        else:
+            out.append(v)
+    return tuple(out)
+
+
+def ts_strings(selectors_: Sequence[Any]) -> tuple[str, ...]:
+    return tuple(str(s) for s in selectors_)
+
+
+__all__ = [
+    "all_dh",
+    "auth",
+    "cert",
+    "cert_of",
+    "certreq",
+    "cookie_of",
+    "decode",
+    "decode_header",
+    "delete",
+    "encode",
+    "exchange_name",
+    "first_dh",
+    "first_error",
+    "id_body",
+    "id_payload",
+    "inner",
+    "is_protected",
+    "is_protected_exchange",
+    "ke",
+    "message",
+    "nonce",
+    "nonce_of",
+    "notifies",
+    "notify",
+    "notify_data",
+    "notify_datas",
+    "notify_of",
+    "numbered",
+    "offered_spi",
+    "only_sa",
+    "payload",
+    "payloads",
+    "proposals_dh",
+    "sa",
+    "sa_proposals",
+    "selectors",
+    "selectors_of",
+    "sk_crypto",
+    "summary",
+    "ts_payloads",
+    "ts_strings",
+]

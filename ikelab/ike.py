@@ -1,0 +1,551 @@
+"""The IKEv2 protocol engine: one IKE SA, sans-IO (RFC 7296 1, 2.1-2.4).
+
+Theory of operation
+-------------------
+An :class:`IkeSa` is driven from outside, as h11 and aioquic are:
+
+* ``receive(data, now, src=...)`` hands it one IKE message (the UDP payload,
+  without the Non-ESP Marker) received at virtual time ``now``;
+* actions (``initiate``, ``create_child``, ``rekey_child``, ``rekey_ike``,
+  ``liveness``, ``delete_child``, ``delete_ike``) ask it to start an exchange;
+* ``get_timer()`` says when it next needs ``handle_timer(now)``
+  (retransmission, lifetimes, liveness);
+* ``pop_datagrams()`` and ``pop_events()`` return what it wants sent and what
+  it has to report (:mod:`ikelab.events`).
+
+It never reads a clock, opens a socket or prints; every random value (SPIs,
+nonces, Diffie-Hellman keys, IVs) comes from the injected ``rng``.
+
+Every input goes through the one table :data:`ikelab.state.TRANSITIONS`.
+Before that, RFC 7296 2.3 (window size 1) is enforced: our requests are
+numbered 0, 1, 2...; a request is retransmitted with exponential backoff
+(``retransmit_timeout * retransmit_base ** n``, RFC 7296 2.4) until its
+response arrives or ``retransmit_tries`` retransmissions are spent; a
+retransmitted request from the peer is answered from the response cache and
+never processed twice; a response that does not match the outstanding
+request is dropped.  A protected message whose ICV does not verify is dropped
+silently (2.21.2) and changes nothing.
+
+:class:`ikelab.endpoint.IkeEndpoint` (also importable from here) is the
+demultiplexer: it maps datagrams to IKE SAs by SPI, creates a new IKE SA for
+each new IKE_SA_INIT request and asks for a COOKIE (2.6) when too many SAs are
+half-open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import events as ev
+from .constants import ExchangeType, NAT_T_PORT, NotifyType
+from .errors import IkelabError, IntegrityError, ProtocolError, UnsupportedCriticalPayloadError
+from .exchanges_child import ChildExchanges
+from .exchanges_common import ChildSa, Datagram, cfg, frame
+from .exchanges_init import InitExchanges
+from .rand import RandomSource, default_random
+from .state import TRANSITIONS, Input, State
+from . import exchanges_wire as wirefmt
+
+
+@dataclass
+class PendingRequest:
+    """Our outstanding request (window size 1) and what its response will need."""
+
+    exchange: ExchangeType
+    message_id: int
+    datagram: Datagram
+    kind: str
+    sent: float
+    deadline: float
+    summary: str = ""
+    attempts: int = 0
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+class IkeSa(InitExchanges, ChildExchanges):
+    """One IKE SA with its CHILD SAs, as seen by one peer.
+
+    ``initiator`` says whether this peer is the *original initiator* (the I
+    flag of RFC 7296 3.1).  ``local``/``remote`` are (address, port) pairs.
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        *,
+        initiator: bool,
+        local: tuple[str, int],
+        remote: tuple[str, int],
+        rng: RandomSource | None = None,
+        now: float = 0.0,
+    ) -> None:
+        self.config = config
+        self.rng = rng if rng is not None else default_random()
+        self.initiator = initiator
+        self.local = (str(local[0]), int(local[1]))
+        self.remote = (str(remote[0]), int(remote[1]))
+        self.state = State.IDLE
+        self.created = now
+        self.spi_i = b"\x00" * 8
+        self.spi_r = b"\x00" * 8
+        self.ni = b""
+        self.nr = b""
+        self.keys: Any = None          # ikelab.keys.IkeSaKeys
+        self.suite: Any = None         # ikelab.proposals.Suite of the IKE SA
+        self.proposal: Any = None      # the chosen IKE proposal
+        self.children: dict[bytes, ChildSa] = {}
+        self.remote_identity: Any = None
+        self.nat_detected = False
+        self.rekey_at: float | None = None
+        self.expire_at: float | None = None
+        self.last_received = now
+        self.replaced_by: "IkeSa | None" = None
+        self.rekeyed_at = now
+        self.spawned: list[IkeSa] = []
+        self.closed_reason = ""
+        self._next_request_id = 0
+        self._peer_next_id = 0
+        self._pending: PendingRequest | None = None
+        self._cached_response: tuple[int, Datagram] | None = None
+        self._cached_summary = ""
+        self._queue: list[tuple[Input, dict[str, Any]]] = []
+        self._out: list[Datagram] = []
+        self._events: list[ev.Event] = []
+        self.history: list[ev.Event] = []
+        self._init_state: dict[str, Any] = {}
+        self._dirty: set["IkeSa"] | None = None  # set by IkeEndpoint: SAs with output to collect
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def side(self) -> str:
+        return "initiator" if self.initiator else "responder"
+
+    @property
+    def established(self) -> bool:
+        return self.state == State.ESTABLISHED
+
+    @property
+    def local_spi(self) -> bytes:
+        return self.spi_i if self.initiator else self.spi_r
+
+    def initiate(self, now: float) -> None:
+        """Start IKE_SA_INIT (original initiator)."""
+        self._act(Input.INITIATE, now)
+
+    def create_child(self, now: float, *, pfs: Any = None) -> None:
+        """Start a CREATE_CHILD_SA exchange for a new CHILD SA with the configured policy."""
+        self._act(Input.CREATE_CHILD, now, pfs=pfs)
+
+    def rekey_child(self, spi: bytes, now: float, *, pfs: Any = None) -> None:
+        """Rekey the CHILD SA whose inbound (or outbound) SPI is ``spi`` (RFC 7296 1.3.3)."""
+        self._act(Input.REKEY_CHILD, now, spi=spi, pfs=pfs)
+
+    def rekey_ike(self, now: float) -> None:
+        """Rekey this IKE SA with CREATE_CHILD_SA (RFC 7296 1.3.2, 2.18)."""
+        self._act(Input.REKEY_IKE, now)
+
+    def liveness(self, now: float) -> None:
+        """Send an empty INFORMATIONAL request (RFC 7296 1.4, 2.4)."""
+        self._act(Input.LIVENESS, now)
+
+    def delete_child(self, spi: bytes, now: float) -> None:
+        """Delete the CHILD SA pair with inbound (or outbound) SPI ``spi`` (RFC 7296 1.4.1)."""
+        self._act(Input.DELETE_CHILD, now, spi=spi)
+
+    def delete_ike(self, now: float) -> None:
+        """Delete this IKE SA and all its CHILD SAs (RFC 7296 1.4.1)."""
+        self._act(Input.DELETE_IKE, now)
+
+    def pop_datagrams(self) -> list[Datagram]:
+        out, self._out = self._out, []
+        return out
+
+    def pop_events(self) -> list[ev.Event]:
+        out, self._events = self._events, []
+        return out
+
+    def find_child(self, spi: bytes) -> ChildSa | None:
+        """The CHILD SA with inbound SPI ``spi``, or else outbound SPI ``spi``."""
+        if spi in self.children:
+            return self.children[spi]
+        for child in self.children.values():
+            if child.spi_out == spi:
+                return child
+        return None
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """Everything that makes up the SA's protocol state (for tests: unchanged by bad input)."""
+        return (
+            self.state, self.spi_i, self.spi_r, self.keys, self._next_request_id, self._peer_next_id,
+            tuple((k, c.spi_out, c.state, c.keys) for k, c in sorted(self.children.items())),
+            self.remote, self.local,
+        )
+
+    # ------------------------------------------------------------------ timers
+
+    def get_timer(self) -> float | None:
+        """The next virtual time at which :meth:`handle_timer` has work, or None."""
+        if self.state == State.CLOSED:
+            return None
+        times: list[float] = []
+        if self._pending is not None:
+            times.append(self._pending.deadline)
+        if self.state == State.INIT_DONE:
+            times.append(self.created + self._half_open_timeout())
+        if self.state == State.REKEYED and self._pending is None:
+            times.append(self.rekeyed_at + self._half_open_timeout())
+        if self.state == State.ESTABLISHED:
+            for t in (self.rekey_at, self.expire_at):
+                if t is not None:
+                    times.append(t)
+            for child in self.children.values():
+                if child.expire_at is not None:
+                    times.append(child.expire_at)
+                if child.rekey_at is not None and child.state == "INSTALLED":
+                    times.append(child.rekey_at)
+            dpd = cfg(self.config, "dpd_interval", None)
+            if dpd and self._pending is None:
+                times.append(self.last_received + dpd)
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        """Do whatever is due at ``now``: retransmit, give up, rekey, expire, check liveness."""
+        if self.state == State.CLOSED:
+            return
+        p = self._pending
+        if p is not None and now >= p.deadline:
+            tries = int(cfg(self.config, "retransmit_tries", 5))
+            if p.attempts >= tries:
+                self._pending = None
+                self._dispatch(Input.GIVE_UP, now, reason=f"no response to {p.exchange.name} "
+                               f"message ID {p.message_id} after {p.attempts} retransmissions", kind=p.kind)
+                return
+            p.attempts += 1
+            timeout = self._timeout(p.attempts)
+            p.deadline = now + timeout
+            self._emit(ev.Retransmitted(now, self.side, p.exchange.name, p.message_id, p.attempts, timeout))
+            self._transmit(p.datagram, now, p.exchange, p.message_id, False, p.summary, retransmission=True)
+        if self.state == State.INIT_DONE and now >= self.created + self._half_open_timeout():
+            self._dispatch(Input.GIVE_UP, now, reason="half-open IKE SA timed out waiting for IKE_AUTH")
+            return
+        if self.state == State.REKEYED and self._pending is None and now >= self.rekeyed_at + self._half_open_timeout():
+            # the peer should have deleted this replaced IKE SA (RFC 7296 2.18); forget it anyway
+            self._dispatch(Input.GIVE_UP, now, reason="rekeyed (the peer did not delete the old IKE SA)")
+            return
+        if self.state != State.ESTABLISHED:
+            return
+        if self.expire_at is not None and now >= self.expire_at:
+            self.expire_at = None
+            self._act(Input.DELETE_IKE, now)
+            return
+        if self.rekey_at is not None and now >= self.rekey_at:
+            self.rekey_at = None
+            self._act(Input.REKEY_IKE, now)
+        for child in list(self.children.values()):
+            if child.expire_at is not None and now >= child.expire_at:
+                child.expire_at = None
+                self._act(Input.DELETE_CHILD, now, spi=child.spi_in)
+            elif child.rekey_at is not None and now >= child.rekey_at and child.state == "INSTALLED":
+                child.rekey_at = None
+                self._act(Input.REKEY_CHILD, now, spi=child.spi_in, pfs=None)
+        dpd = cfg(self.config, "dpd_interval", None)
+        if dpd and self._pending is None and not self._queue and now >= self.last_received + dpd:
+            self.last_received = now
+            self._act(Input.LIVENESS, now)
+
+    def _timeout(self, attempt: int) -> float:
+        base = float(cfg(self.config, "retransmit_timeout", 4.0))
+        factor = float(cfg(self.config, "retransmit_base", 1.8))
+        return base * factor ** attempt
+
+    def _half_open_timeout(self) -> float:
+        tries = int(cfg(self.config, "retransmit_tries", 5))
+        return sum(self._timeout(n) for n in range(tries + 1))
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _act(self, inp: Input, now: float, **kw: Any) -> None:
+        """A local action: illegal -> ProtocolError; legal but window busy -> queued."""
+        if (self.state, inp) not in TRANSITIONS:
+            raise ProtocolError(f"{inp.value} is not allowed in state {self.state.value}", notify_type=None)
+        if inp != Input.INITIATE and (self._pending is not None or self._queue):
+            self._queue.append((inp, kw))
+            return
+        self._dispatch(inp, now, **kw)
+
+    def _pump(self, now: float) -> None:
+        """Start queued actions while the window (size 1) is free."""
+        while self._pending is None and self._queue and self.state != State.CLOSED:
+            inp, kw = self._queue.pop(0)
+            if (self.state, inp) in TRANSITIONS:
+                self._dispatch(inp, now, **kw)
+
+    def _dispatch(self, inp: Input, now: float, **kw: Any) -> bool:
+        """Run the table entry for ``(state, inp)``; False if there is none (state unchanged)."""
+        entry = TRANSITIONS.get((self.state, inp))
+        if entry is None:
+            return False
+        handler, next_state = entry
+        override = getattr(self, handler)(now, **kw)
+        if self.state == State.CLOSED:
+            return True
+        if override is not None:
+            self.state = override
+        elif self.state not in (State.REKEYED,) or next_state == State.CLOSED:
+            self.state = next_state
+        self._pump(now)
+        return True
+
+    def handle(self, inp: Input, now: float, **kw: Any) -> bool:
+        """Feed one table input directly (tests, lessons); returns False when illegal."""
+        if (self.state, inp) not in TRANSITIONS:
+            return False
+        return self._dispatch(inp, now, **kw)
+
+    # ------------------------------------------------------------------ receiving
+
+    def receive(self, data: bytes, now: float, *, src: tuple[str, int] | None = None,
+                dst: tuple[str, int] | None = None) -> None:
+        """Process one IKE message (marker already removed) received at ``now`` from ``src``."""
+        if self.state == State.CLOSED:
+            self._answer_after_close(data, now)
+            return
+        try:
+            msg = wirefmt.decode(data)
+        except IkelabError as exc:
+            self._drop(now, f"undecodable: {exc}", data)
+            return
+        if not self._spis_match(msg):
+            self._drop(now, "SPIs do not belong to this IKE SA", data)
+            return
+        if msg.is_initiator == self.initiator:
+            self._drop(now, "I flag shows the message came from our own role", data)
+            return
+        if wirefmt.is_protected(msg):
+            if self.keys is None:
+                self._drop(now, "protected message before keys exist", data)
+                return
+            try:
+                msg = wirefmt.decode(data, crypto=self._crypto(sending=False))
+            except IntegrityError:
+                self._drop(now, "ICV does not verify (RFC 7296 2.21.2: discarded)", data)
+                return
+            except UnsupportedCriticalPayloadError as exc:
+                # the ICV was good: answer a new request with UNSUPPORTED_CRITICAL_PAYLOAD (RFC 7296 2.5)
+                if not msg.is_response and msg.message_id == self._peer_next_id:
+                    self._respond(msg, now, [wirefmt.notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
+                                                            data=bytes([exc.payload_type & 0xFF]))])
+                self._drop(now, f"unsupported critical payload: {exc}", data)
+                return
+            except IkelabError as exc:
+                self._drop(now, f"undecodable inside SK: {exc}", data)
+                return
+        elif msg.exchange != ExchangeType.IKE_SA_INIT:
+            self._drop(now, f"unprotected {wirefmt.exchange_name(msg.exchange)} message", data)
+            return
+        if msg.is_response:
+            p = self._pending
+            if p is None or p.message_id != msg.message_id or p.exchange != msg.exchange:
+                self._drop(now, f"unexpected response message ID {msg.message_id}", data)
+                return
+        else:
+            if self._cached_response is not None and msg.message_id == self._cached_response[0]:
+                cached = self._cached_response[1]
+                self._transmit(cached, now, msg.exchange, msg.message_id, True, self._cached_summary,
+                               retransmission=True)
+                return
+            if msg.message_id != self._peer_next_id:
+                self._drop(now, f"request message ID {msg.message_id}, expected {self._peer_next_id}", data)
+                return
+        inp = Input.for_message(wirefmt.exchange_name(msg.exchange), msg.is_response)
+        if inp is None:
+            self._drop(now, f"exchange {msg.exchange} not supported", data)
+            return
+        self.last_received = now
+        self._emit(ev.MessageReceived(now, self.side, wirefmt.exchange_name(msg.exchange), msg.message_id,
+                                      msg.is_response, wirefmt.summary(msg), len(data),
+                                      src or self.remote, dst or self.local))
+        if (self.state, inp) not in TRANSITIONS:
+            self._reject(msg, inp, now)
+            return
+        if src is not None and msg.exchange != ExchangeType.IKE_SA_INIT:
+            self._follow_peer(src, dst)
+        answered = self._cached_response
+        try:
+            if msg.is_response:
+                pending, self._pending = self._pending, None
+                self._dispatch(inp, now, msg=msg, raw=data, pending=pending)
+            else:
+                self._dispatch(inp, now, msg=msg, raw=data)
+        except IkelabError as exc:
+            # an authenticated message the handler could not use: report it; answer a request with
+            # INVALID_SYNTAX (RFC 7296 2.21.2) so that the peer's window moves on
+            notify = getattr(exc, "notify_type", None) or "INVALID_SYNTAX"
+            self._emit(ev.Failure(now, self.side, notify, f"{inp.value}: {exc}",
+                                  exchange=wirefmt.exchange_name(msg.exchange)))
+            if not msg.is_response and self._cached_response is answered and self.state != State.CLOSED:
+                self._respond(msg, now, [wirefmt.notify(NotifyType.INVALID_SYNTAX)])
+        self._pump(now)
+
+    def _answer_after_close(self, data: bytes, now: float) -> None:
+        """A closed SA still answers a retransmission of the request that closed it (its response was lost)."""
+        if self.keys is not None and self._cached_response is not None:
+            try:
+                msg = wirefmt.decode(data, crypto=self._crypto(sending=False))
+            except IkelabError:
+                msg = None
+            if (msg is not None and not msg.is_response and self._spis_match(msg)
+                    and msg.message_id == self._cached_response[0]):
+                self._transmit(self._cached_response[1], now, msg.exchange, msg.message_id, True,
+                               self._cached_summary, retransmission=True)
+                return
+        self._drop(now, "IKE SA is closed", data)
+
+    def _spis_match(self, msg: Any) -> bool:
+        if msg.exchange == ExchangeType.IKE_SA_INIT and self.state in (State.IDLE, State.INIT_SENT, State.INIT_DONE):
+            return msg.spi_i == self.spi_i and (
+                self.state != State.INIT_DONE or msg.spi_r in (b"\x00" * 8, self.spi_r))
+        return msg.spi_i == self.spi_i and msg.spi_r == self.spi_r
+
+    def _follow_peer(self, src: tuple[str, int], dst: tuple[str, int] | None) -> None:
+        """Answer from where the peer talks to us (RFC 7296 2.23, port 4500 after NAT-T)."""
+        self.remote = (str(src[0]), int(src[1]))
+        if dst is not None and int(dst[1]) == NAT_T_PORT:
+            self.local = (self.local[0], NAT_T_PORT)
+
+    def _reject(self, msg: Any, inp: Input, now: float) -> None:
+        """(state, input) not in the table: answer protected requests with INVALID_SYNTAX, drop the rest."""
+        reason = f"{inp.value} is not legal in state {self.state.value}"
+        if not msg.is_response and wirefmt.is_protected_exchange(msg.exchange) and self.keys is not None:
+            notify = NotifyType.INVALID_SYNTAX
+            if inp == Input.CREATE_CHILD_SA_REQUEST and self.state in (State.REKEYED, State.DELETING):
+                notify = NotifyType.TEMPORARY_FAILURE  # RFC 7296 2.25: the IKE SA is being rekeyed or closed
+            self._respond(msg, now, [wirefmt.notify(notify)])
+            self._emit(ev.Failure(now, self.side, notify.name, reason, exchange=wirefmt.exchange_name(msg.exchange)))
+        else:
+            self._emit(ev.MessageDropped(now, self.side, reason))
+
+    def _drop(self, now: float, reason: str, data: bytes = b"") -> None:
+        self._emit(ev.MessageDropped(now, self.side, reason, len(data)))
+
+    # ------------------------------------------------------------------ sending
+
+    def _crypto(self, *, sending: bool) -> Any:
+        sender_is_initiator = self.initiator if sending else not self.initiator
+        return wirefmt.sk_crypto(self.keys, self.suite, sender_is_initiator, self.rng)
+
+    def _message(self, exchange: ExchangeType, message_id: int, is_response: bool, payloads: list[Any]) -> Any:
+        return wirefmt.message(self.spi_i, self.spi_r, exchange, self.initiator, is_response, message_id, payloads)
+
+    def _encode(self, msg: Any) -> bytes:
+        if msg.exchange == ExchangeType.IKE_SA_INIT:
+            return wirefmt.encode(msg)
+        return wirefmt.encode(msg, crypto=self._crypto(sending=True))
+
+    def _request(self, exchange: ExchangeType, payloads: list[Any], now: float, kind: str,
+                 *, message_id: int | None = None, **context: Any) -> bytes:
+        """Send a request, keep it for retransmission; returns the encoded message."""
+        if message_id is None:
+            message_id = self._next_request_id
+            self._next_request_id += 1
+        msg = self._message(exchange, message_id, False, payloads)
+        data = self._encode(msg)
+        dgram = frame(data, self.local, self.remote)
+        summary = wirefmt.summary(msg)
+        self._pending = PendingRequest(exchange, message_id, dgram, kind, now, now + self._timeout(0), summary,
+                                       context=dict(context))
+        self._transmit(dgram, now, exchange, message_id, False, summary)
+        return data
+
+    def _respond(self, request: Any, now: float, payloads: list[Any], *, cache: bool = True) -> bytes:
+        """Send the response to ``request`` and cache it for retransmitted requests."""
+        msg = self._message(request.exchange, request.message_id, True, payloads)
+        data = self._encode(msg)
+        dgram = frame(data, self.local, self.remote)
+        summary = wirefmt.summary(msg)
+        if cache:
+            self._cached_response = (request.message_id, dgram)
+            self._cached_summary = summary
+            self._peer_next_id = request.message_id + 1
+        self._transmit(dgram, now, request.exchange, request.message_id, True, summary)
+        return data
+
+    def _transmit(self, dgram: Datagram, now: float, exchange: Any, message_id: int, is_response: bool,
+                  summary: str, *, retransmission: bool = False) -> None:
+        self._out.append(dgram)
+        if self._dirty is not None:
+            self._dirty.add(self)
+        self._emit(ev.MessageSent(now, self.side, wirefmt.exchange_name(exchange), message_id, is_response,
+                                  summary, len(dgram.payload), dgram.src, dgram.dst, retransmission))
+
+    def _emit(self, event: ev.Event) -> None:
+        self._events.append(event)
+        self.history.append(event)
+        if self._dirty is not None:
+            self._dirty.add(self)
+
+    # ------------------------------------------------------------------ closing
+
+    def on_give_up(self, now: float, *, reason: str = "retransmissions exhausted", kind: str = "") -> State:
+        """No answer (RFC 7296 2.4): the peer is considered dead, the IKE SA and its CHILD SAs are gone."""
+        if kind == "liveness":
+            self._emit(ev.LivenessChecked(now, self.side, self._next_request_id - 1, False))
+        if self.state in (State.INIT_SENT, State.AUTH_SENT):
+            reason += " (the IKE SA could not be established)"
+        if self.state != State.REKEYED:  # a replaced IKE SA going away is no failure: its successor lives on
+            self._emit(ev.Failure(now, self.side, None, reason, fatal=True))
+        self._close(now, reason)
+        return State.CLOSED
+
+    def _close(self, now: float, reason: str, *, children_reason: str | None = None) -> None:
+        """Remove every CHILD SA and end the IKE SA (events ChildSaDeleted, IkeSaDeleted)."""
+        for child in list(self.children.values()):
+            self._remove_child(child, now, children_reason or f"IKE SA closed: {reason}")
+        if self.replaced_by is not None:
+            self._hand_over(now)
+        self._pending = None
+        self._queue.clear()
+        self.closed_reason = reason
+        if self.state != State.CLOSED:
+            self.state = State.CLOSED
+            self._emit(ev.IkeSaDeleted(now, self.side, self.spi_i, self.spi_r, reason))
+
+    def _hand_over(self, now: float) -> None:
+        """Move unfinished CHILD SA work of a rekeyed-away IKE SA to its successor (RFC 7296 2.18)."""
+        home = self._home()
+        p, self._pending = self._pending, None
+        moved: list[tuple[Input, dict[str, Any]]] = []
+        if p is not None and p.kind in ("rekey_child", "create_child", "delete_child"):
+            if p.kind == "create_child":
+                moved.append((Input.CREATE_CHILD, {}))
+            else:
+                spi = p.context["child"]["rekey_of"] if p.kind == "rekey_child" else p.context.get("spi", b"")
+                child = home.children.get(spi)
+                if child is not None:
+                    child.state = "INSTALLED"
+                    inp = Input.REKEY_CHILD if p.kind == "rekey_child" else Input.DELETE_CHILD
+                    moved.append((inp, {"spi": spi}))
+        moved += [(inp, kw) for inp, kw in self._queue if inp in (Input.CREATE_CHILD, Input.REKEY_CHILD,
+                                                                   Input.DELETE_CHILD)]
+        self._queue.clear()
+        if moved and home is not self and home.state != State.CLOSED:
+            home._queue.extend(moved)
+            home._pump(now)
+
+    def __repr__(self) -> str:
+        return (f"IkeSa({self.side}, {self.state.value}, spi_i={self.spi_i.hex()}, spi_r={self.spi_r.hex()}, "
+                f"children={len(self.children)})")
+
+
+def __getattr__(name: str) -> Any:
+    # IkeEndpoint lives in ikelab.endpoint (which imports this module); keep ``ikelab.ike.IkeEndpoint`` working
+    if name == "IkeEndpoint":
+        from .endpoint import IkeEndpoint
+
+        return IkeEndpoint
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["ChildSa", "Datagram", "IkeEndpoint", "IkeSa", "PendingRequest"]

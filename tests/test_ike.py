@@ -1,0 +1,948 @@
+"""The IKEv2 engine (ikelab.ike, ikelab.exchanges_*): exchanges, failures, robustness.
+
+Independent checks: every derived value an event reports is recomputed here
+from the RFC 7296 formulas with Python's own ``hmac``/``hashlib`` (not with
+ikelab.keys): SKEYSEED = prf(Ni | Nr, g^ir) (2.14), prf+ (2.13), the PSK AUTH
+prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>) (2.15), the NAT
+detection hashes SHA-1(SPIi | SPIr | IP | port) (2.23), CHILD SA KEYMAT (2.17)
+and the rekeyed SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr) (2.18).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ikelab import events as ev
+from ikelab import prf as ikelab_prf
+from ikelab.config import IkeConfig
+from ikelab.constants import ExchangeType, NotifyType
+from ikelab.errors import ProtocolError
+from ikelab.ike import IkeSa
+from ikelab.lab import Lab, Network
+from ikelab.message import decode
+from ikelab.payloads import SK, Notify
+from ikelab.state import TRANSITIONS, Input, State
+
+HASHES = {"PRF_HMAC_SHA2_256": hashlib.sha256, "PRF_HMAC_SHA2_384": hashlib.sha384,
+          "PRF_HMAC_SHA2_512": hashlib.sha512, "PRF_HMAC_SHA1": hashlib.sha1}
+KEY_PAD = b"Key Pad for IKEv2"  # RFC 7296 2.15: the 17 ASCII characters, no NUL
+
+
+def configs(ike: str = "aes128-sha256-ecp256", esp: str = "aes128gcm16", *, i: dict | None = None,
+            r: dict | None = None, **both) -> tuple[IkeConfig, IkeConfig]:
+    base = dict(psk=b"a shared secret", ike_proposals=(ike,), esp_proposals=(esp,), cookie_threshold=None)
+    base.update(both)
+    ci = dict(base, local_id="moon.example", remote_id="sun.example")
+    cr = dict(base, local_id="sun.example", remote_id="moon.example")
+    ci.update(i or {})
+    cr.update(r or {})
+    return IkeConfig(**ci), IkeConfig(**cr)
+
+
+def established(ike: str = "aes128-sha256-ecp256", esp: str = "aes128gcm16", seed: int = 1, **kw) -> Lab:
+    lab = Lab(*configs(ike, esp, **kw), seed=seed)
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.initiator.state == State.ESTABLISHED and lab.responder.state == State.ESTABLISHED
+    return lab
+
+
+def prf(alg: str, key: bytes, data: bytes) -> bytes:
+    return hmac.new(key, data, HASHES[alg]).digest()
+
+
+def prf_plus(alg: str, key: bytes, seed: bytes, n: int) -> bytes:
+    """RFC 7296 2.13: T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n)."""
+    out, t, i = b"", b"", 1
+    while len(out) < n:
+        t = prf(alg, key, t + seed + bytes([i]))
+        out += t
+        i += 1
+    return out[:n]
+
+
+def child_pair(lab: Lab) -> tuple:
+    (ci,) = lab.initiator.children.values()
+    (cr,) = lab.responder.children.values()
+    return ci, cr
+
+
+def assert_same_sas(lab: Lab) -> None:
+    """Both peers hold the same IKE SA keys and mirrored CHILD SAs."""
+    a, b = lab.initiator, lab.responder
+    assert (a.spi_i, a.spi_r) == (b.spi_i, b.spi_r)
+    assert a.keys.as_dict() == b.keys.as_dict()
+    assert a.initiator != b.initiator
+    pairs = {(c.spi_in, c.spi_out) for c in a.children.values()}
+    assert pairs == {(c.spi_out, c.spi_in) for c in b.children.values()}
+    for c in a.children.values():
+        d = b.children[c.spi_out]
+        assert (c.encr_key_out, c.integ_key_out) == (d.encr_key_in, d.integ_key_in)
+        assert (c.encr_key_in, c.integ_key_in) == (d.encr_key_out, d.integ_key_out)
+        assert c.state == d.state == "INSTALLED"
+
+
+# --------------------------------------------------------------------------- IKE_SA_INIT + IKE_AUTH
+
+SUITES = [
+    # (IKE proposal, ESP proposal, PRF name, SK_e length, SK_a length)
+    ("aes128-sha256-modp2048", "aes128-sha256", "PRF_HMAC_SHA2_256", 16, 32),
+    ("aes256gcm16-prfsha384-ecp384", "aes256gcm16", "PRF_HMAC_SHA2_384", 36, 0),
+    ("chacha20poly1305-prfsha256-x25519", "chacha20poly1305", "PRF_HMAC_SHA2_256", 36, 0),
+]
+
+
+@pytest.mark.parametrize("ike, esp, prf_name, e_len, a_len", SUITES)
+def test_handshake_keys_match_rfc_formulas(ike: str, esp: str, prf_name: str, e_len: int, a_len: int) -> None:
+    lab = established(ike, esp)
+    assert_same_sas(lab)
+    (k,) = lab.events("initiator", ev.KeysDerived)
+    (k2,) = lab.events("responder", ev.KeysDerived)
+    assert k.g_ir == k2.g_ir and k.skeyseed == k2.skeyseed
+    # RFC 7296 2.14, computed with hmac directly
+    assert k.skeyseed == prf(prf_name, k.ni + k.nr, k.g_ir)
+    assert k.skeyseed == ikelab_prf.prf(prf_name, k.ni + k.nr, k.g_ir)  # the same formula through ikelab.prf
+    stream = prf_plus(prf_name, k.skeyseed, k.ni + k.nr + k.spi_i + k.spi_r, 3 * len(k.sk_d) + 2 * (e_len + a_len))
+    h = len(k.sk_d)
+    assert h == HASHES[prf_name]().digest_size
+    expect = [stream[:h], stream[h:h + a_len], stream[h + a_len:h + 2 * a_len]]
+    off = h + 2 * a_len
+    expect += [stream[off:off + e_len], stream[off + e_len:off + 2 * e_len]]
+    off += 2 * e_len
+    expect += [stream[off:off + h], stream[off + h:off + 2 * h]]
+    assert [k.sk_d, k.sk_ai, k.sk_ar, k.sk_ei, k.sk_er, k.sk_pi, k.sk_pr] == expect
+    assert lab.initiator.keys.sk_d == k.sk_d
+    # the first CHILD SA: KEYMAT = prf+(SK_d, Ni | Nr) (2.17), initiator-to-responder keys first
+    ci, cr = child_pair(lab)
+    ev_i = lab.events("initiator", ev.ChildSaCreated)[0]
+    klen = len(ev_i.encr_key_out) + len(ev_i.integ_key_out)
+    keymat = prf_plus(prf_name, k.sk_d, k.ni + k.nr, 2 * klen)
+    assert ev_i.encr_key_out + ev_i.integ_key_out == keymat[:klen]
+    assert ev_i.encr_key_in + ev_i.integ_key_in == keymat[klen:]
+    assert ev_i.spi_out == cr.spi_in and ev_i.spi_in == ci.spi_in
+
+
+def test_psk_auth_and_signed_octets_match_rfc_7296_2_15() -> None:
+    lab = established()
+    k = lab.events("initiator", ev.KeysDerived)[0]
+    auth_i = [a for a in lab.events("initiator", ev.AuthComputed) if a.verified is None][0]
+    auth_r = [a for a in lab.events("responder", ev.AuthComputed) if a.verified is None][0]
+    trace = lab.trace.ike()
+    real_message_1, real_message_2 = trace[0].ike_message, trace[1].ike_message
+    # InitiatorSignedOctets = RealMessage1 | NonceRData | prf(SK_pi, RestOfInitIDPayload)
+    id_i = bytes([2, 0, 0, 0]) + b"moon.example"  # ID_FQDN (RFC 7296 3.5)
+    octets_i = real_message_1 + k.nr + prf("PRF_HMAC_SHA2_256", k.sk_pi, id_i)
+    assert auth_i.octets == octets_i and auth_i.message == real_message_1 and auth_i.nonce == k.nr
+    key = prf("PRF_HMAC_SHA2_256", b"a shared secret", KEY_PAD)
+    assert auth_i.auth == prf("PRF_HMAC_SHA2_256", key, octets_i)
+    id_r = bytes([2, 0, 0, 0]) + b"sun.example"
+    octets_r = real_message_2 + k.ni + prf("PRF_HMAC_SHA2_256", k.sk_pr, id_r)
+    assert auth_r.auth == prf("PRF_HMAC_SHA2_256", key, octets_r)
+    # each side verified the other's AUTH
+    assert [a.verified for a in lab.events("responder", ev.AuthComputed) if a.signer == "initiator"] == [True]
+    assert [a.verified for a in lab.events("initiator", ev.AuthComputed) if a.signer == "responder"] == [True]
+
+
+def test_nat_detection_hashes_rfc_7296_2_23() -> None:
+    lab = established()
+    req = decode(lab.trace[0].ike_message)
+    resp = decode(lab.trace[1].ike_message)
+
+    def natd(spi_i: bytes, spi_r: bytes, ip: str, port: int) -> bytes:
+        return hashlib.sha1(spi_i + spi_r + ipaddress.ip_address(ip).packed + port.to_bytes(2, "big")).digest()
+
+    assert req.notify(NotifyType.NAT_DETECTION_SOURCE_IP).data == natd(req.spi_i, bytes(8), "192.0.2.1", 500)
+    assert req.notify(NotifyType.NAT_DETECTION_DESTINATION_IP).data == natd(req.spi_i, bytes(8), "192.0.2.2", 500)
+    assert resp.notify(NotifyType.NAT_DETECTION_SOURCE_IP).data == natd(resp.spi_i, resp.spi_r, "192.0.2.2", 500)
+    assert resp.notify(NotifyType.NAT_DETECTION_DESTINATION_IP).data == natd(resp.spi_i, resp.spi_r, "192.0.2.1", 500)
+    assert not lab.initiator.nat_detected and not lab.responder.nat_detected
+    assert all(p.sport == p.dport == 500 for p in lab.trace)
+
+
+def test_message_flow_and_summaries() -> None:
+    lab = established()
+    sent = [(e.exchange, e.message_id, e.is_response) for e in lab.events("initiator", ev.MessageSent)]
+    assert sent == [("IKE_SA_INIT", 0, False), ("IKE_AUTH", 1, False)]
+    summaries = [e.summary for e in lab.events("initiator", ev.MessageSent)]
+    assert summaries[0].startswith("HDR, SAi1, KEi, Ni, N(NAT_DETECTION_SOURCE_IP)")
+    assert summaries[1] == "HDR, SK {IDi, AUTH, SAi2, TSi, TSr}"
+    est = lab.events("responder", ev.IkeSaEstablished)[0]
+    assert (est.local_id, est.remote_id, est.auth_method) == ("sun.example", "moon.example", "SHARED_KEY_MIC")
+    created = lab.events("responder", ev.ChildSaCreated)[0]
+    assert created.mode == "tunnel" and not created.udp_encap and created.protocol == "ESP"
+    assert created.ts_local == ("192.0.2.2/32",) and created.ts_remote == ("192.0.2.1/32",)
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes() -> None:
+    a, b, c = established(seed=7), established(seed=7), established(seed=8)
+    assert [p.payload for p in a.trace] == [p.payload for p in b.trace]
+    assert a.initiator.keys == b.initiator.keys
+    assert [p.payload for p in a.trace] != [p.payload for p in c.trace]
+
+
+def test_ipv6_lab() -> None:
+    lab = Lab(*configs(), seed=3, ipv6=True)
+    lab.initiate()
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    assert lab.trace[0].src == "2001:db8::1"
+    assert lab.events("initiator", ev.ChildSaCreated)[0].ts_local == ("2001:db8::1/128",)
+
+
+def test_transport_mode_and_traffic_selector_narrowing() -> None:
+    lab = Lab(*configs(mode="transport", i=dict(local_ts=("192.0.2.0/24",), remote_ts=("0.0.0.0/0",)),
+                       r=dict(local_ts=("192.0.2.2/32",), remote_ts=("192.0.2.0/28",))), seed=2)
+    lab.initiate()
+    lab.run_until_idle()
+    created = lab.events("initiator", ev.ChildSaCreated)[0]
+    assert created.mode == "transport"
+    # RFC 7296 2.9: the responder narrows to the intersection with its policy
+    assert created.ts_local == ("192.0.2.0/28",) and created.ts_remote == ("192.0.2.2/32",)
+    assert "N(USE_TRANSPORT_MODE)" in lab.events("responder", ev.MessageSent)[-1].summary
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_wrong_psk_both_sides_report_authentication_failed() -> None:
+    lab = Lab(*configs(r=dict(psk=b"another secret")), seed=1)
+    lab.initiate()
+    lab.run_until_idle()
+    for side in ("initiator", "responder"):
+        fails = [f.notify for f in lab.events(side, ev.Failure) if f.fatal]
+        assert "AUTHENTICATION_FAILED" in fails
+        assert lab.sa(side).state == State.CLOSED
+        assert lab.events(side, ev.IkeSaEstablished) == []
+    assert [a.verified for a in lab.events("responder", ev.AuthComputed) if a.signer == "initiator"] == [False]
+
+
+def test_wrong_remote_identity_is_authentication_failed() -> None:
+    lab = Lab(*configs(r=dict(remote_id="mars.example")), seed=1)
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.responder.state == lab.initiator.state == State.CLOSED
+    assert any(f.notify == "AUTHENTICATION_FAILED" for f in lab.events("initiator", ev.Failure))
+
+
+def test_no_proposal_chosen_in_ike_sa_init() -> None:
+    ci, _ = configs(ike="aes128-sha256-ecp256")
+    _, cr = configs(ike="aes256gcm16-prfsha384-ecp384")
+    lab = Lab(ci, cr, seed=1)
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.initiator.state == State.CLOSED
+    assert [f.notify for f in lab.events("initiator", ev.Failure)][0] == "NO_PROPOSAL_CHOSEN"
+    assert [f.notify for f in lab.events("responder", ev.Failure)] == ["NO_PROPOSAL_CHOSEN"]
+    resp = decode(lab.trace[1].ike_message)
+    assert [n.notify_type for n in resp.notifies] == [NotifyType.NO_PROPOSAL_CHOSEN]
+    assert len(lab.trace) == 2  # nothing retransmitted, no state kept
+
+
+def test_child_no_proposal_chosen_leaves_ike_sa_up() -> None:
+    lab = Lab(*configs(r=dict(esp_proposals=("aes256-sha512",))), seed=1)
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
+    assert not lab.initiator.children and not lab.responder.children
+    for side in ("initiator", "responder"):
+        (f,) = lab.events(side, ev.Failure)
+        assert f.notify == "NO_PROPOSAL_CHOSEN" and not f.fatal
+    assert lab.initiator.keys.as_dict() == lab.responder.keys.as_dict()
+    lab.liveness("initiator")  # the IKE SA still works (RFC 7296 2.21.3)
+    lab.run_until_idle()
+    assert len(lab.events("initiator", ev.LivenessChecked)) == 1
+
+
+def test_ts_unacceptable_leaves_ike_sa_up() -> None:
+    lab = Lab(*configs(i=dict(remote_ts=("198.51.100.0/24",)), r=dict(local_ts=("203.0.113.0/24",))), seed=1)
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
+    assert not lab.initiator.children
+    assert [f.notify for f in lab.events("initiator", ev.Failure)] == ["TS_UNACCEPTABLE"]
+    assert [f.notify for f in lab.events("responder", ev.Failure)] == ["TS_UNACCEPTABLE"]
+
+
+def test_invalid_ke_payload_retry_keeps_spi_and_restarts_message_id_0() -> None:
+    lab = Lab(*configs(i=dict(ike_proposals=("aes128-sha256-ecp256", "aes128-sha256-modp2048")),
+                       r=dict(ike_proposals=("aes128-sha256-modp2048",))), seed=1)
+    lab.initiate()
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    msgs = [decode(p.ike_message) for p in lab.trace]
+    assert [m.exchange for m in msgs[:4]] == [ExchangeType.IKE_SA_INIT] * 4
+    first, refusal, second = msgs[0], msgs[1], msgs[2]
+    assert refusal.notify(NotifyType.INVALID_KE_PAYLOAD).data == (14).to_bytes(2, "big")  # RFC 7296 3.10.1
+    assert second.message_id == 0 and second.spi_r == bytes(8) and second.spi_i == first.spi_i
+    assert [p.group for p in second.find_all(type(first.payloads[1]))] == [14]
+    # "keeping its other choices": the same SA payload is offered again
+    assert second.payloads[0] == first.payloads[0]
+    # the AUTH covers the retried request: RealMessage1 is the second IKE_SA_INIT
+    auth_i = [a for a in lab.events("initiator", ev.AuthComputed) if a.verified is None][0]
+    assert auth_i.message == lab.trace[2].ike_message
+    assert lab.events("initiator", ev.KeysDerived)[0].dh_group == "MODP_2048"
+
+
+def test_cookie_when_threshold_is_zero() -> None:
+    lab = Lab(*configs(r=dict(cookie_threshold=0)), seed=1)
+    lab.initiate()
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    msgs = [decode(p.ike_message) for p in lab.trace]
+    cookie = msgs[1].notify(NotifyType.COOKIE).data
+    assert msgs[1].is_response and len(msgs[1].payloads) == 1 and msgs[1].spi_r == bytes(8)
+    assert 1 <= len(cookie) <= 64  # RFC 7296 3.10.1
+    retry = msgs[2]
+    assert isinstance(retry.payloads[0], Notify) and retry.payloads[0].notify_type == NotifyType.COOKIE
+    assert retry.payloads[0].data == cookie and retry.message_id == 0 and retry.spi_i == msgs[0].spi_i
+    assert retry.payloads[1:] == msgs[0].payloads  # the same SA, KE, Ni, NATD (RFC 7296 2.6)
+
+
+def test_cookie_threshold_counts_half_open_sas() -> None:
+    _, cr = configs(cookie_threshold=1)
+    ci, _ = configs()
+    lab = Lab(ci, cr, seed=1)
+    lab.initiate()
+    lab.step()  # the responder answers normally: one half-open SA now
+    assert lab.endpoints["responder"].half_open_count() == 1
+    other = lab.endpoints["initiator"].initiate(("192.0.2.2", 500), lab.now)
+    lab._flush()
+    lab.run_until_idle()
+    assert other.state == State.ESTABLISHED
+    assert any(decode(p.ike_message).notify(NotifyType.COOKIE) is not None for p in lab.trace)
+
+
+def test_unsupported_exchange_and_garbage_never_create_state() -> None:
+    lab = Lab(*configs(), seed=1)
+    ep = lab.endpoints["responder"]
+    from ikelab.exchanges_common import Datagram
+
+    for data in (b"", b"\x00" * 27, bytes(range(200)), b"\xff" * 28):
+        ep.receive(Datagram(data, ("192.0.2.1", 500), ("192.0.2.2", 500)), 0.0)
+    assert ep.sas == {} and ep.half_open == {} and ep.pop_datagrams() == []
+
+
+# --------------------------------------------------------------------------- CREATE_CHILD_SA and INFORMATIONAL
+
+
+@pytest.mark.parametrize("side", ["initiator", "responder"])
+def test_liveness_either_direction(side: str) -> None:
+    lab = established()
+    lab.liveness(side)
+    lab.run_until_idle()
+    assert [e.alive for e in lab.events(side, ev.LivenessChecked)] == [True]
+    other = "responder" if side == "initiator" else "initiator"
+    assert len(lab.events(other, ev.LivenessChecked)) == 1  # the answering peer saw it too
+    summaries = [e.summary for e in lab.events(side, ev.MessageSent)]
+    assert summaries[-1] == "HDR, SK {}"
+
+
+@pytest.mark.parametrize("side", ["initiator", "responder"])
+def test_create_child_either_direction(side: str) -> None:
+    lab = established()
+    lab.create_child(side)
+    lab.run_until_idle()
+    assert len(lab.initiator.children) == 2
+    assert_same_sas(lab)
+    new = lab.events(side, ev.ChildSaCreated)[-1]
+    assert new.exchange == "CREATE_CHILD_SA"
+    # KEYMAT = prf+(SK_d, Ni | Nr) of the CREATE_CHILD_SA nonces, exchange initiator's keys first (2.17)
+    sa = lab.sa(side)
+    child = sa.children[new.spi_in]
+    klen = len(new.encr_key_out) + len(new.integ_key_out)
+    keymat = prf_plus("PRF_HMAC_SHA2_256", sa.keys.sk_d, child.ni + child.nr, 2 * klen)
+    assert new.encr_key_out + new.integ_key_out == keymat[:klen]
+    assert child.ni != sa.ni
+
+
+@pytest.mark.parametrize("side", ["initiator", "responder"])
+@pytest.mark.parametrize("pfs", [False, True])
+def test_rekey_child_with_and_without_pfs(side: str, pfs: bool) -> None:
+    lab = established(pfs_group="ECP_256" if pfs else None)
+    (old_i,), (old_r,) = lab.initiator.children.values(), lab.responder.children.values()
+    lab.rekey_child(side)
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    (new_i,) = lab.initiator.children.values()
+    assert new_i.spi_in != old_i.spi_in and new_i.keys.keymat != old_i.keys.keymat
+    rekeyed = lab.events(side, ev.ChildSaRekeyed)
+    assert len(rekeyed) == 1 and rekeyed[0].pfs is pfs
+    for s in ("initiator", "responder"):
+        deleted = lab.events(s, ev.ChildSaDeleted)
+        assert [d.spi_in for d in deleted] == [(old_i if s == "initiator" else old_r).spi_in]
+    req = [e.summary for e in lab.events(side, ev.MessageSent)][-2]
+    assert req.startswith("HDR, SK {N(REKEY_SA), SA, Ni") and ("KEi" in req) is pfs
+    created = lab.events(side, ev.ChildSaCreated)[-1]
+    assert created.rekey_of == (old_i if side == "initiator" else old_r).spi_in
+    assert created.pfs_group == ("ECP_256" if pfs else None)
+    if pfs:  # KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr): differs from the no-PFS KEYMAT
+        sa = lab.sa(side)
+        child = sa.children[created.spi_in]
+        plain = prf_plus("PRF_HMAC_SHA2_256", sa.keys.sk_d, child.ni + child.nr, len(child.keys.keymat))
+        assert child.keys.keymat != plain
+
+
+@pytest.mark.parametrize("side", ["initiator", "responder"])
+def test_delete_child_either_direction(side: str) -> None:
+    lab = established()
+    ci, cr = child_pair(lab)
+    lab.delete_child(side)
+    lab.run_until_idle()
+    assert not lab.initiator.children and not lab.responder.children
+    (di,) = lab.events("initiator", ev.ChildSaDeleted)
+    (dr,) = lab.events("responder", ev.ChildSaDeleted)
+    assert (di.spi_in, di.spi_out) == (ci.spi_in, ci.spi_out) and (dr.spi_in, dr.spi_out) == (cr.spi_in, cr.spi_out)
+    # the response carries the peer's inbound SPI of the pair (RFC 7296 1.4.1)
+    other = "responder" if side == "initiator" else "initiator"
+    response = lab.events(other, ev.MessageSent)[-1]
+    assert response.is_response and response.summary == "HDR, SK {D}"
+    assert lab.initiator.state == State.ESTABLISHED
+
+
+@pytest.mark.parametrize("side", ["initiator", "responder"])
+def test_delete_ike_either_direction(side: str) -> None:
+    lab = established()
+    first = lab.initiator, lab.responder
+    lab.delete_ike(side)
+    lab.run_until_idle()
+    for sa in first:
+        assert sa.state == State.CLOSED and not sa.children
+    for s in ("initiator", "responder"):
+        assert len(lab.events(s, ev.IkeSaDeleted)) == 1
+        assert len(lab.events(s, ev.ChildSaDeleted)) == 1
+    other = "responder" if side == "initiator" else "initiator"
+    assert lab.events(other, ev.MessageSent)[-1].summary == "HDR, SK {}"
+
+
+@pytest.mark.parametrize("side", ["initiator", "responder"])
+def test_rekey_ike_sa_either_direction(side: str) -> None:
+    lab = established()
+    old_i, old_r = lab.initiator, lab.responder
+    old_keys = old_i.keys
+    children = set(old_i.children)
+    lab.rekey_ike(side)
+    lab.run_until_idle()
+    new_i, new_r = lab.initiator, lab.responder
+    assert new_i is not old_i and old_i.state == old_r.state == State.CLOSED
+    assert {new_i.spi_i, new_i.spi_r}.isdisjoint({old_i.spi_i, old_i.spi_r})
+    assert_same_sas(lab)
+    assert set(new_i.children) == children  # CHILD SAs moved over, not deleted
+    assert lab.events("initiator", ev.ChildSaDeleted) == []
+    # the peer that rekeyed is the original initiator of the new IKE SA (I flag)
+    assert lab.sa(side).initiator is True
+    k = [e for e in lab.events(side, ev.KeysDerived) if e.rekey][0]
+    assert k.sk_d_old == old_keys.sk_d
+    assert k.skeyseed == prf("PRF_HMAC_SHA2_256", old_keys.sk_d, k.g_ir + k.ni + k.nr)  # RFC 7296 2.18
+    assert lab.sa(side).keys.sk_d == prf_plus("PRF_HMAC_SHA2_256", k.skeyseed, k.ni + k.nr + k.spi_i + k.spi_r, 32)
+    for s in ("initiator", "responder"):
+        assert len(lab.events(s, ev.IkeSaRekeyed)) == 1
+        assert [d.reason for d in lab.events(s, ev.IkeSaDeleted)] == ["rekeyed"]
+    # message IDs restart at 0 on the new IKE SA
+    lab.liveness("initiator")
+    lab.run_until_idle()
+    assert lab.events("initiator", ev.MessageSent)[-1].message_id in (0, 1)
+
+
+def test_simultaneous_child_rekey_keeps_one_pair_rfc_7296_2_8_1() -> None:
+    for seed in range(1, 6):
+        lab = established(seed=seed)
+        lab.rekey_child("initiator")
+        lab.rekey_child("responder")
+        lab.run_until_idle()
+        assert len(lab.initiator.children) == 1, seed
+        assert_same_sas(lab)
+        # four nonces: the surviving SA is not the one created with the lowest
+        created = [e for e in lab.events("initiator", ev.ChildSaCreated) if e.exchange == "CREATE_CHILD_SA"]
+        assert len(created) == 2
+        (survivor,) = lab.initiator.children.values()
+        deleted = {d.spi_in for d in lab.events("initiator", ev.ChildSaDeleted)}
+        assert survivor.spi_in not in deleted and len(deleted) == 2  # the old SA and the redundant one
+        assert len(lab.events("initiator", ev.ChildSaRekeyed)) == 2
+
+
+def test_simultaneous_rekey_survivor_rule() -> None:
+    lab = established(seed=11)
+    lab.rekey_child("initiator")
+    lab.rekey_child("responder")
+    # remember the nonces of both new CHILD SAs before the redundant one is deleted
+    nonces: dict[bytes, tuple[bytes, bytes]] = {}
+
+    def grab(side: str, event: ev.Event) -> None:
+        if side == "initiator" and isinstance(event, ev.ChildSaCreated):
+            child = lab.initiator.children[event.spi_in]
+            nonces[event.spi_in] = (child.ni, child.nr)
+
+    lab.callbacks.append(grab)
+    lab.run_until_idle()
+    assert len(nonces) == 2
+    (survivor,) = lab.initiator.children
+    lowest = min(n for pair in nonces.values() for n in pair)
+    assert lowest not in nonces[survivor]
+
+
+# --------------------------------------------------------------------------- retransmission and timers
+
+
+def test_lost_response_is_retransmitted_and_answered_from_cache() -> None:
+    lab = Lab(*configs(), seed=1, network=Network(schedule=("ok", "ok", "ok", "drop")))
+    lab.initiate()
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    (r,) = lab.events("initiator", ev.Retransmitted)
+    assert (r.exchange, r.message_id, r.attempt) == ("IKE_AUTH", 1, 1)
+    assert r.time == pytest.approx(0.02 + 4.0)  # retransmit_timeout 4 s (strongSwan's default)
+    # the responder processed IKE_AUTH once and resent its cached response
+    assert len(lab.events("responder", ev.IkeSaEstablished)) == 1
+    assert len([a for a in lab.events("responder", ev.AuthComputed) if a.verified]) == 1
+    resent = [e for e in lab.events("responder", ev.MessageSent) if e.retransmission]
+    assert len(resent) == 1 and resent[0].exchange == "IKE_AUTH"
+    payloads = [p.payload for p in lab.trace if p.src == "192.0.2.2"]
+    assert payloads[-1] == payloads[-2]  # byte for byte the same response
+
+
+def test_give_up_after_retransmissions_with_exponential_backoff() -> None:
+    lab = Lab(*configs(), seed=1, network=Network(loss=1.0))
+    lab.initiate()
+    lab.run(until=1000.0)
+    times = [r.timeout for r in lab.events("initiator", ev.Retransmitted)]
+    assert times == pytest.approx([4.0 * 1.8 ** n for n in range(1, 6)])
+    assert [r.time for r in lab.events("initiator", ev.Retransmitted)] == pytest.approx(
+        [sum(4.0 * 1.8 ** k for k in range(n)) for n in range(1, 6)])
+    assert lab.initiator.state == State.CLOSED
+    fail = [f for f in lab.events("initiator", ev.Failure) if f.fatal]
+    assert fail and "retransmissions" in fail[0].reason
+    assert len(lab.trace) == 6
+
+
+def test_duplicated_request_is_not_processed_twice() -> None:
+    lab = Lab(*configs(), seed=1, network=Network(schedule=("dup", "dup", "dup", "dup")))
+    lab.initiate()
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    assert len(lab.events("responder", ev.KeysDerived)) == 1
+    assert len(lab.endpoints["responder"].sas) == 1
+
+
+def test_lifetimes_drive_rekey_and_liveness() -> None:
+    lab = Lab(*configs(child_rekey_time=60, child_lifetime=90, ike_rekey_time=150, ike_lifetime=200,
+                       dpd_interval=45), seed=1)
+    lab.initiate()
+    lab.run(until=130.0)
+    assert lab.initiator.state == State.ESTABLISHED
+    assert len(lab.events("initiator", ev.ChildSaRekeyed)) + len(lab.events("responder", ev.ChildSaRekeyed)) >= 2
+    assert lab.events("initiator", ev.LivenessChecked) or lab.events("responder", ev.LivenessChecked)
+    lab.run(until=170.0)
+    assert lab.events("initiator", ev.IkeSaRekeyed)
+    assert_same_sas(lab)
+
+
+def test_hard_lifetime_deletes_child() -> None:
+    ci, cr = configs(child_rekey_time=60, child_lifetime=61)
+    lab = Lab(ci, cr, seed=1, network=Network(delay=0.01))
+    lab.initiate()
+    lab.run_until_idle()
+    (c,) = lab.initiator.children.values()
+    c.rekey_at = None  # pretend rekeying never happens: the hard limit deletes it
+    lab.responder.children[c.spi_out].rekey_at = None
+    lab.run(until=100.0)
+    assert not lab.initiator.children and not lab.responder.children
+
+
+# --------------------------------------------------------------------------- NAT traversal
+
+
+def test_encapsulation_always_switches_to_port_4500() -> None:
+    lab = Lab(*configs(i=dict(encapsulation="always")), seed=1)
+    lab.initiate()
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    ports = [(p.sport, p.dport) for p in lab.trace]
+    assert ports == [(500, 500), (500, 500), (4500, 4500), (4500, 4500)]
+    assert all(p.payload[:4] == b"\x00\x00\x00\x00" for p in lab.trace[2:])  # RFC 3948 non-ESP marker
+    assert lab.responder.nat_detected
+    for side in ("initiator", "responder"):
+        created = lab.events(side, ev.ChildSaCreated)[0]
+        assert created.udp_encap and created.local_port == created.remote_port == 4500
+    lab.rekey_child("responder")
+    lab.run_until_idle()
+    assert all(p.dport == 4500 for p in lab.trace[4:])
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+def _tampered_variants(data: bytes) -> list[bytes]:
+    out = []
+    for pos in (0, 8, 17, 18, 20, 27, 28, 40, len(data) // 2, len(data) - 1):
+        flipped = bytearray(data)
+        flipped[pos] ^= 0x01
+        out.append(bytes(flipped))
+    out += [data[:-1], data[:30], data + b"\x00", b""]
+    return out
+
+
+def test_tampered_and_malformed_messages_never_change_an_established_sa() -> None:
+    lab = established()
+    lab.liveness("initiator")
+    request = lab.endpoints["initiator"].pop_datagrams()
+    lab.run_until_idle()
+    sa = lab.responder
+    before = sa.snapshot()
+    last_request = [p for p in lab.trace if p.src == "192.0.2.1"][-1].payload
+    for bad in _tampered_variants(last_request):
+        if bad == last_request:
+            continue
+        sa.receive(bad, lab.now, src=("192.0.2.1", 500))
+        assert sa.snapshot() == before
+    sa.pop_datagrams()
+    drops = [e for e in sa.pop_events() if isinstance(e, ev.MessageDropped)]
+    assert len(drops) >= 10
+    assert not request
+
+
+def test_replayed_and_out_of_window_requests() -> None:
+    lab = established()
+    sa = lab.responder
+    auth_request = lab.trace[2].payload
+    before = sa.snapshot()
+    sa.receive(auth_request, lab.now, src=("192.0.2.1", 500))  # a retransmission: cached response, no change
+    assert sa.snapshot() == before
+    (again,) = sa.pop_datagrams()
+    assert again.payload == lab.trace[3].payload
+    # a request with a message ID ahead of the window is dropped
+    peer = lab.initiator
+    msg = peer._message(ExchangeType.INFORMATIONAL, 5, False, [])
+    sa.receive(peer._encode(msg), lab.now)
+    assert sa.snapshot() == before and sa.pop_datagrams() == []
+    # an unexpected response is dropped
+    msg = peer._message(ExchangeType.INFORMATIONAL, 0, True, [])
+    sa.receive(peer._encode(msg), lab.now)
+    assert sa.snapshot() == before and sa.pop_datagrams() == []
+
+
+def test_ike_sa_init_to_an_established_sa_is_dropped() -> None:
+    lab = established()
+    for sa, data in ((lab.responder, lab.trace[0].payload), (lab.initiator, lab.trace[1].payload)):
+        before = sa.snapshot()
+        sa.receive(data, lab.now)
+        assert sa.snapshot() == before and sa.pop_datagrams() == []
+
+
+# --------------------------------------------------------------------------- the transition table
+
+LOCAL_ACTIONS = {
+    Input.INITIATE: lambda sa, now: sa.initiate(now),
+    Input.CREATE_CHILD: lambda sa, now: sa.create_child(now),
+    Input.REKEY_CHILD: lambda sa, now: sa.rekey_child(b"\x00\x00\x01\x00", now),
+    Input.REKEY_IKE: lambda sa, now: sa.rekey_ike(now),
+    Input.LIVENESS: lambda sa, now: sa.liveness(now),
+    Input.DELETE_CHILD: lambda sa, now: sa.delete_child(b"\x00\x00\x01\x00", now),
+    Input.DELETE_IKE: lambda sa, now: sa.delete_ike(now),
+}
+
+
+def _sas_in_every_state() -> dict[State, list[IkeSa]]:
+    found: dict[State, list[IkeSa]] = {s: [] for s in State}
+    ci, cr = configs()
+    found[State.IDLE].append(IkeSa(ci, initiator=True, local=("192.0.2.1", 500), remote=("192.0.2.2", 500)))
+    for steps, side, state in ((0, "initiator", State.INIT_SENT), (1, "responder", State.INIT_DONE),
+                               (2, "initiator", State.AUTH_SENT)):
+        lab = Lab(ci, cr, seed=5)
+        lab.initiate()
+        for _ in range(steps):
+            lab.step()
+        found[state].append(lab.sa(side))
+    lab = established(seed=5)
+    found[State.ESTABLISHED] += [lab.initiator, lab.responder]
+    lab2 = established(seed=6)
+    lab2.delete_ike("initiator")
+    found[State.DELETING].append(lab2.initiator)
+    lab3 = established(seed=7)
+    old = lab3.initiator
+    lab3.rekey_ike("initiator")
+    while old.state != State.REKEYED:
+        lab3.step()
+    found[State.REKEYED].append(old)
+    lab4 = established(seed=8)
+    lab4.delete_ike("responder")
+    lab4.run_until_idle()
+    found[State.CLOSED] += [lab4.initiator, lab4.responder]
+    for state, sas in found.items():
+        assert sas and all(sa.state == state for sa in sas), state
+    return found
+
+
+def test_every_pair_outside_the_table_is_rejected_without_state_change() -> None:
+    checked = 0
+    for state, sas in _sas_in_every_state().items():
+        for sa in sas:
+            for inp in Input:
+                if (state, inp) in TRANSITIONS:
+                    continue
+                before = sa.snapshot()
+                sa.pop_datagrams()
+                assert sa.handle(inp, 50.0) is False
+                if inp in LOCAL_ACTIONS:
+                    with pytest.raises(ProtocolError):
+                        LOCAL_ACTIONS[inp](sa, 50.0)
+                assert sa.snapshot() == before, (state, inp)
+                assert sa.pop_datagrams() == []
+                checked += 1
+    assert checked > 60
+
+
+def test_protected_request_outside_the_table_is_answered_invalid_syntax() -> None:
+    lab = established()
+    sa, peer = lab.responder, lab.initiator
+    before = sa.snapshot()
+    msg = peer._message(ExchangeType.IKE_AUTH, peer._next_request_id, False, [])
+    sa.receive(peer._encode(msg), lab.now)
+    (out,) = sa.pop_datagrams()
+    answer = decode(out.payload, crypto=peer._crypto(sending=False))
+    inner = answer.payloads[0]
+    assert isinstance(inner, SK) and [n.notify_type for n in inner.inner] == [NotifyType.INVALID_SYNTAX]
+    assert sa.state == State.ESTABLISHED and sa.keys == before[3] and sa.children
+    # the same kind of message as a response without an outstanding request is dropped
+    msg = peer._message(ExchangeType.CREATE_CHILD_SA, 0, True, [])
+    state = sa.snapshot()
+    sa.receive(peer._encode(msg), lab.now)
+    assert sa.pop_datagrams() == [] and sa.snapshot() == state
+
+
+def test_table_is_plain_data() -> None:
+    from ikelab.state import transition_rows
+
+    rows = transition_rows()
+    assert ("INIT_DONE", "IKE_AUTH_REQUEST", "on_ike_auth_request", "ESTABLISHED") in rows
+    for (_, _), (handler, nxt) in TRANSITIONS.items():
+        assert hasattr(IkeSa, handler) and isinstance(nxt, State)
+
+
+# --------------------------------------------------------------------------- error answers (RFC 7296 2.5, 2.21.1)
+
+
+def _responder_answer(data: bytes) -> list:
+    from ikelab.exchanges_common import Datagram
+
+    lab = Lab(*configs(), seed=1)
+    ep = lab.endpoints["responder"]
+    ep.receive(Datagram(data, ("192.0.2.1", 500), ("192.0.2.2", 500)), 0.0)
+    assert ep.sas == {} and ep.half_open == {}
+    return [decode(d.payload) for d in ep.pop_datagrams()]
+
+
+def _first_request() -> bytes:
+    lab = Lab(*configs(), seed=1)
+    lab.initiate()
+    return lab.trace[0].payload
+
+
+def test_higher_major_version_is_answered_invalid_major_version() -> None:
+    data = bytearray(_first_request())
+    data[17] = 0x30  # major version 3 (RFC 7296 3.1)
+    (answer,) = _responder_answer(bytes(data))
+    assert answer.is_response and answer.spi_i == data[:8] and answer.spi_r == bytes(8)
+    assert [n.notify_type for n in answer.notifies] == [NotifyType.INVALID_MAJOR_VERSION]
+
+
+def test_unknown_critical_payload_is_answered_unsupported_critical_payload() -> None:
+    from ikelab.payloads import UnknownPayload
+
+    msg = decode(_first_request())
+    bad = msg.with_payloads(*msg.payloads, UnknownPayload(200, b"xyz", critical=True)).encode()
+    (answer,) = _responder_answer(bad)
+    (n,) = answer.notifies
+    assert n.notify_type == NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD and n.data == bytes([200])  # 3.10.1
+    ok = msg.with_payloads(*msg.payloads, UnknownPayload(200, b"xyz", critical=False)).encode()
+    lab = Lab(*configs(), seed=1)
+    from ikelab.exchanges_common import Datagram
+
+    lab.endpoints["responder"].receive(Datagram(ok, ("192.0.2.1", 500), ("192.0.2.2", 500)), 0.0)
+    assert len(lab.endpoints["responder"].half_open) == 1  # a non-critical unknown payload is ignored (2.5)
+
+
+def test_protected_request_with_unknown_critical_payload() -> None:
+    from ikelab.payloads import UnknownPayload
+
+    lab = established()
+    sa, peer = lab.responder, lab.initiator
+    keys, children = sa.keys, dict(sa.children)
+    msg = peer._message(ExchangeType.INFORMATIONAL, peer._next_request_id, False,
+                        [UnknownPayload(201, b"", critical=True)])
+    sa.receive(peer._encode(msg), lab.now)
+    (out,) = sa.pop_datagrams()
+    answer = decode(out.payload, crypto=peer._crypto(sending=False))
+    (n,) = answer.payloads[0].inner
+    assert n.notify_type == NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD and n.data == bytes([201])
+    assert sa.state == State.ESTABLISHED and sa.keys == keys and sa.children == children
+
+
+def test_simultaneous_ike_sa_rekey_resolves_to_one_ike_sa() -> None:
+    lab = established(seed=3)
+    first = lab.initiator
+    lab.rekey_ike("initiator")
+    lab.rekey_ike("responder")
+    lab.run(until=lab.now + 60.0)
+    assert first.state == State.CLOSED
+    established_i = [sa for sa in lab.sas("initiator") if sa.state == State.ESTABLISHED]
+    established_r = [sa for sa in lab.sas("responder") if sa.state == State.ESTABLISHED]
+    assert len(established_i) == len(established_r) == 1
+    assert_same_sas(lab)
+    assert len(lab.initiator.children) == 1
+    # both first got TEMPORARY_FAILURE (RFC 7296 2.25), then one retried first
+    assert any(f.notify == "TEMPORARY_FAILURE" for f in lab.events("initiator", ev.Failure))
+
+
+def test_nat_detected_from_the_source_address() -> None:
+    from ikelab.exchanges_common import Datagram
+
+    lab = Lab(*configs(), seed=1)
+    lab.initiate()
+    req = lab.trace[0]
+    ep = lab.endpoints["responder"]
+    # the request arrives from a translated address: the NATD hashes do not match (RFC 7296 2.23)
+    ep.receive(Datagram(req.payload, ("198.51.100.7", 40000), ("192.0.2.2", 500)), 0.01)
+    (sa,) = ep.half_open.values()
+    assert sa.nat_detected and sa.nat_remote and not sa.nat_local
+    (resp,) = ep.pop_datagrams()
+    msg = decode(resp.payload)
+    expect = hashlib.sha1(msg.spi_i + msg.spi_r + ipaddress.ip_address("198.51.100.7").packed
+                          + (40000).to_bytes(2, "big")).digest()
+    assert msg.notify(NotifyType.NAT_DETECTION_DESTINATION_IP).data == expect
+    assert resp.dst == ("198.51.100.7", 40000)
+
+
+def test_dead_peer_detected_by_liveness() -> None:
+    lab = established(dpd_interval=30)
+    lab.network = Network(loss=1.0)  # the responder vanishes
+    lab.run(until=lab.now + 200.0)
+    assert lab.initiator.state == State.CLOSED and not lab.initiator.children
+    checks = lab.events("initiator", ev.LivenessChecked)
+    assert checks and checks[-1].alive is False
+    assert lab.events("initiator", ev.ChildSaDeleted)
+    retransmitted = lab.events("initiator", ev.Retransmitted)
+    assert len(retransmitted) == 5 and {r.exchange for r in retransmitted} == {"INFORMATIONAL"}
+
+
+def test_cookie_then_invalid_ke_then_success() -> None:
+    lab = Lab(*configs(i=dict(ike_proposals=("aes128-sha256-ecp256", "aes128-sha256-x25519")),
+                       r=dict(ike_proposals=("aes128-sha256-x25519",), cookie_threshold=0)), seed=4)
+    lab.initiate()
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    msgs = [decode(p.ike_message) for p in lab.trace][:6]
+    answers = [[n.notify_type for n in m.notifies if n.is_error or n.notify_type == NotifyType.COOKIE]
+               for m in msgs[1:5:2]]
+    assert answers == [[NotifyType.COOKIE], [NotifyType.INVALID_KE_PAYLOAD]]
+    # the third IKE_SA_INIT request still carries the cookie first, now with a Curve25519 KE
+    third = msgs[4]
+    assert third.payloads[0].notify_type == NotifyType.COOKIE and third.message_id == 0
+    assert [p.group for p in third.payloads if type(p).__name__ == "KE"] == [31]
+    resent = [e for e in lab.events("initiator", ev.MessageSent) if e.exchange == "IKE_SA_INIT"]
+    assert [e.retransmission for e in resent] == [False, False, False]
+
+
+def _protected_messages() -> tuple[Lab, list]:
+    lab = established(seed=13)
+    lab.create_child("initiator")
+    lab.run_until_idle()
+    lab.liveness("responder")
+    lab.run_until_idle()
+    return lab, [p for p in lab.trace[2:]]
+
+
+_LAB, _PACKETS = _protected_messages()
+
+
+@settings(max_examples=60, deadline=None)
+@given(index=st.integers(0, len(_PACKETS) - 1), cuts=st.lists(st.tuples(st.integers(0, 2000), st.integers(1, 255)),
+                                                               min_size=1, max_size=3),
+       truncate=st.one_of(st.none(), st.integers(0, 400)))
+def test_tampered_messages_never_change_established_sas(index: int, cuts: list, truncate: int | None) -> None:
+    pkt = _PACKETS[index]
+    data = bytearray(pkt.payload)
+    for pos, xor in cuts:
+        data[pos % len(data)] ^= xor
+    if truncate is not None:
+        data = data[:truncate]
+    receiver = _LAB.responder if pkt.src == "192.0.2.1" else _LAB.initiator
+    other = _LAB.initiator if receiver is _LAB.responder else _LAB.responder
+    before, before_other = receiver.snapshot(), other.snapshot()
+    receiver.receive(bytes(data), _LAB.now, src=(pkt.src, pkt.sport), dst=(pkt.dst, pkt.dport))
+    out = receiver.pop_datagrams()
+    receiver.pop_events()
+    assert receiver.snapshot() == before and other.snapshot() == before_other
+    # at most the cached response to an (untampered-looking) old request is sent again, never a new one
+    for d in out:
+        assert d.payload in {p.payload for p in _PACKETS}
+
+
+# --------------------------------------------------------------------------- authenticated but odd requests
+
+from ikelab.constants import ProtocolId, TransformType  # noqa: E402
+from ikelab.payloads import KE, SA, TSi, TSr, Delete, Nonce, Proposal, TrafficSelector, Transform  # noqa: E402
+
+_TRANSFORMS = st.builds(Transform, st.sampled_from(list(TransformType)), st.integers(0, 40),
+                        st.sampled_from([None, 128, 256]))
+
+
+@st.composite
+def _proposals(draw):  # noqa: ANN001, ANN202 - hypothesis strategy
+    protocol = draw(st.sampled_from([ProtocolId.IKE, ProtocolId.ESP, ProtocolId.AH]))
+    spi = draw(st.binary(min_size=8, max_size=8)) if protocol == ProtocolId.IKE else draw(
+        st.binary(min_size=4, max_size=4))
+    return Proposal(1, protocol, spi, tuple(draw(st.lists(_TRANSFORMS, min_size=1, max_size=5))))
+
+
+_NETS = st.sampled_from(["192.0.2.1/32", "192.0.2.2/32", "0.0.0.0/0", "198.51.100.0/24", "192.0.2.0/24"])
+_PAYLOADS = st.one_of(
+    st.builds(lambda p: SA((p,)), _proposals()),
+    st.builds(Nonce, st.binary(min_size=16, max_size=40)),
+    st.builds(KE, st.sampled_from([14, 19, 31, 2, 77]), st.binary(min_size=0, max_size=300)),
+    st.builds(lambda n: TSi((TrafficSelector.from_network(n),)), _NETS),
+    st.builds(lambda n: TSr((TrafficSelector.from_network(n),)), _NETS),
+    st.builds(lambda t, s: Notify(t, ProtocolId.ESP, s), st.sampled_from(
+        [NotifyType.REKEY_SA, NotifyType.USE_TRANSPORT_MODE, NotifyType.NO_PROPOSAL_CHOSEN,
+         NotifyType.TEMPORARY_FAILURE]), st.binary(min_size=4, max_size=4)),
+    st.builds(lambda s: Delete(ProtocolId.ESP, (s,)), st.binary(min_size=4, max_size=4)),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(exchange=st.sampled_from([ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL, ExchangeType.IKE_AUTH]),
+       payloads=st.lists(_PAYLOADS, max_size=6), to_initiator=st.booleans(), use_real_spi=st.booleans())
+def test_authenticated_odd_requests_never_crash(exchange, payloads, to_initiator, use_real_spi) -> None:  # noqa: ANN001
+    lab = established(seed=17)
+    sa, peer = (lab.initiator, lab.responder) if to_initiator else (lab.responder, lab.initiator)
+    if use_real_spi:  # aim REKEY_SA / Delete at the real CHILD SA
+        (child,) = peer.children.values()
+        payloads = [Notify(p.notify_type, p.protocol, child.spi_in) if isinstance(p, Notify) else
+                    Delete(ProtocolId.ESP, (child.spi_in,)) if isinstance(p, Delete) else p for p in payloads]
+    keys = sa.keys
+    msg = peer._message(exchange, peer._next_request_id, False, payloads)
+    sa.receive(peer._encode(msg), lab.now)
+    (answer,) = sa.pop_datagrams()  # every authenticated request gets exactly one response
+    decode(answer.payload, crypto=peer._crypto(sending=False))
+    assert sa.state in (State.ESTABLISHED, State.REKEYED)
+    assert sa.keys == keys
+    for child in sa.children.values():
+        assert len(child.spi_in) == len(child.spi_out) == 4
+
+
+def test_weak_group_works_only_when_allowed_and_warns() -> None:
+    from ikelab.errors import WeakAlgorithmError, WeakAlgorithmWarning
+
+    with pytest.raises(WeakAlgorithmError):
+        configs(ike="aes128-sha256-modp1024")
+    with pytest.warns(WeakAlgorithmWarning, match="MODP"):
+        lab = Lab(*configs(ike="aes128-sha256-modp1024", allow_weak=True), seed=1)
+        lab.initiate()
+        lab.run_until_idle()
+    assert_same_sas(lab)
+    assert lab.events("initiator", ev.KeysDerived)[0].dh_group == "MODP_1024"
