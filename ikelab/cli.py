@@ -33,6 +33,52 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .dissect import dissect
+    from .flow import save_flow
+    from .scenario import classic
+    from .wireshark import tshark_command
+
+    scenario = classic(seed=args.seed, suite=args.suite)
+    out = Path(args.out)
+    paths = scenario.write(out)
+    rows = dissect(paths["pcap"], scenario.tables)
+    save_flow(rows, out / "flow.png", timeline=True, title=f"ikelab classic scenario (seed {args.seed}, {args.suite})")
+    print(rows.format())
+    print()
+    for key in ("pcap", "pcapng", "ikev2_decryption_table", "esp_sa"):
+        print(f"wrote {paths[key]}")
+    print(f"wrote {out / 'flow.png'}")
+    print()
+    print("Decrypt it with tshark:")
+    print(f"  {tshark_command(paths['pcap'], out)}")
+    return 0
+
+
+def _cmd_dissect(args: argparse.Namespace) -> int:
+    from .dissect import dissect
+
+    rows = dissect(args.capture, args.keys)
+    if args.json:
+        if rows:
+            print(rows.to_json())
+    else:
+        print(rows.format())
+    return 0
+
+
+def _cmd_flow(args: argparse.Namespace) -> int:
+    from .flow import save_flow
+
+    fold = {"auto": None, "yes": True, "no": False}[args.fold]
+    arrows = save_flow(args.capture, args.output, args.keys, fold=fold, timeline=args.timeline,
+                       title=f"IKEv2 flow: {args.capture}")
+    print(f"wrote {args.output} ({len(arrows)} arrows)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ikelab", description="A teaching toolkit for IKEv2 and IPsec.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -52,6 +98,48 @@ def build_parser() -> argparse.ArgumentParser:
     derive.add_argument("--seed", default="2026", help="seed for the nonces, SPIs and private keys (default 2026)")
     derive.add_argument("--allow-weak", action="store_true", help="allow weak groups and algorithms (for teaching only)")
     derive.set_defaults(func=_cmd_derive)
+
+    from .scenario import CLASSIC_DEFAULTS
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the classic IKEv2 lab trace and write its capture, key tables and flow diagram",
+        description="Run the classic scenario (IKE_SA_INIT with a retransmission, IKE_AUTH, ESP pings both ways, "
+        "CREATE_CHILD_SA, liveness checks, a new IKE SA) in virtual time; write DIR/ikev2-lab.pcap(ng), "
+        "DIR/ikev2_decryption_table, DIR/esp_sa and DIR/flow.png; print the packet list and the tshark command "
+        "that decrypts the capture.",
+    )
+    demo.add_argument("--out", default="ikelab-demo", help="output directory (default ./ikelab-demo)")
+    demo.add_argument("--seed", default=str(CLASSIC_DEFAULTS["seed"]), help="seed of every random value (default 1)")
+    demo.add_argument("--suite", default=CLASSIC_DEFAULTS["suite"],
+                      help=f"IKE proposal, strongSwan syntax (default {CLASSIC_DEFAULTS['suite']})")
+    demo.set_defaults(func=_cmd_demo)
+
+    dis = sub.add_parser(
+        "dissect",
+        help="print the packet list of a capture, decrypting IKE and ESP where keys are given",
+        description="Dissect a pcap/pcapng capture: every IKE message (UDP 500, UDP 4500 with the Non-ESP Marker) "
+        "and ESP packet (IP protocol 50, UDP 4500 without the marker), decrypted with the Wireshark key tables "
+        "in --keys.",
+    )
+    dis.add_argument("capture", help="pcap or pcapng file")
+    dis.add_argument("--keys", help="directory holding ikev2_decryption_table and/or esp_sa")
+    dis.add_argument("--json", action="store_true", help="one JSON object per packet (JSON Lines)")
+    dis.set_defaults(func=_cmd_dissect)
+
+    flow = sub.add_parser(
+        "flow",
+        help="draw the flow diagram of a capture (matplotlib)",
+        description="Draw a capture as Wireshark's Flow Graph: the endpoints as vertical lines, one labelled arrow "
+        "per packet (ESP runs folded in long captures), exchanges coloured.",
+    )
+    flow.add_argument("capture", help="pcap or pcapng file")
+    flow.add_argument("--keys", help="directory holding ikev2_decryption_table and/or esp_sa")
+    flow.add_argument("-o", "--output", default="flow.png", help="image file (.png, .svg, .pdf; default flow.png)")
+    flow.add_argument("--fold", choices=("auto", "yes", "no"), default="auto",
+                      help="fold runs of ESP packets into one arrow per SPI (default: auto, above 60 packets)")
+    flow.add_argument("--timeline", action="store_true", help="add the SA lifetime timeline under the diagram")
+    flow.set_defaults(func=_cmd_flow)
     return parser
 
 

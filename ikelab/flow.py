@@ -1,0 +1,344 @@
+"""Flow diagrams and SA timelines of a capture (the data, and matplotlib drawings of it).
+
+Wireshark's Flow Graph draws one vertical line per endpoint and one arrow per
+packet, with the time on the left and the Info text as the arrow's comment.
+This module does the same for a dissected capture (:mod:`ikelab.dissect`) or
+a lab trace, in two steps kept apart so that tests can check the data rather
+than pixels:
+
+* :func:`flow_arrows` returns the arrows -- ``Arrow(time, src, dst, label,
+  group, count, ...)`` -- with exchanges grouped and coloured by ``group``:
+  ``IKE_SA_INIT``, ``IKE_AUTH``, ``CREATE_CHILD_SA``, ``INFORMATIONAL`` and
+  ``ESP 0x<SPI>`` (one colour per SPI).  In a long capture, a run of ESP
+  packets between two IKE messages is *folded* into one arrow per SPI with a
+  count, so 400 packets still read as a handful of arrows.
+* :func:`sa_spans` returns the lifetime of each IKE SA and each ESP SA (as
+  seen on the wire: from the exchange that negotiated it, or its first
+  packet, to its Delete, or its last packet), which shows the overlap of old
+  and new SAs during a rekey (RFC 7296 2.8).
+* :func:`draw_flow` and :func:`draw_timeline` draw them; matplotlib is
+  imported only there, so ``import ikelab`` never needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .errors import ConfigError
+
+__all__ = ["Arrow", "GROUP_COLOURS", "SaSpan", "draw_flow", "draw_timeline", "endpoints", "flow_arrows",
+           "rows_of", "sa_spans", "save_flow"]
+
+#: Colours of the IKE exchanges; ESP SPIs take theirs from ``_ESP_PALETTE`` in order of appearance.
+GROUP_COLOURS = {
+    "IKE_SA_INIT": "#1f77b4",
+    "IKE_AUTH": "#2ca02c",
+    "CREATE_CHILD_SA": "#ff7f0e",
+    "INFORMATIONAL": "#9467bd",
+    "other": "#7f7f7f",
+}
+_ESP_PALETTE = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#d62728", "#393b79", "#637939", "#843c39")
+AUTO_FOLD_ABOVE = 60  # rows; longer captures get their ESP runs folded
+
+
+@dataclass(frozen=True)
+class Arrow:
+    """One arrow of the flow diagram: ``count`` packets from ``src`` to ``dst`` (``count > 1``: folded ESP)."""
+
+    time: float
+    src: str
+    dst: str
+    label: str
+    group: str
+    count: int = 1
+    end_time: float | None = None
+    first_no: int = 0
+    colour: str = "#7f7f7f"
+
+
+@dataclass(frozen=True)
+class SaSpan:
+    """The time an SA is live on the wire: ``kind`` "IKE" or "ESP", its SPI(s) and direction."""
+
+    kind: str
+    name: str
+    start: float
+    end: float
+    src: str = ""
+    dst: str = ""
+    deleted: bool = False
+
+
+def rows_of(source: Any, keys: Any = None) -> list[Any]:
+    """Dissection rows from a Dissection/list of rows, a :class:`~ikelab.trace.Trace`, or a capture path."""
+    from .dissect import Row, dissect
+
+    if isinstance(source, (list, tuple)) and (not source or isinstance(source[0], Row)):
+        return list(source)
+    if hasattr(source, "ip_packets"):  # a lab Trace: dissect what a capture of it would hold
+        from .pcap import LINKTYPE_RAW, CapturedPacket
+
+        frames = [CapturedPacket(t, p, LINKTYPE_RAW) for t, p in source.ip_packets(include_lost=True)]
+        return list(dissect(frames, keys))
+    return list(dissect(source, keys))
+
+
+def endpoints(rows: Sequence[Any]) -> list[str]:
+    """The addresses of the IKE/ESP rows, in order of first appearance (the diagram's vertical lines)."""
+    seen: list[str] = []
+    for r in rows:
+        if r.kind in ("ike", "esp", "keepalive") or not seen:
+            for a in (r.src, r.dst):
+                if a and a not in seen:
+                    seen.append(a)
+    return seen
+
+
+def _group(row: Any) -> str:
+    if row.kind == "ike":
+        return row.exchange if row.exchange in GROUP_COLOURS else "other"
+    if row.kind == "esp" and row.spi is not None:
+        return f"ESP 0x{row.spi:08x}"
+    return "other"
+
+
+def _label(row: Any) -> str:
+    if row.kind == "ike" and row.summary:
+        return f"{row.info}\n{row.summary}"
+    if row.kind == "esp" and row.inner_info:
+        return f"{row.info} [{row.inner_protocol}]"
+    return row.info
+
+
+def flow_arrows(source: Any, keys: Any = None, *, fold: bool | None = None) -> list[Arrow]:
+    """The arrows of the flow diagram, in packet order (see the module docstring).
+
+    ``fold``: True folds every run of ESP packets between two non-ESP rows
+    into one arrow per SPI (``count`` packets, label ``ESP (SPI=0x...) x N``);
+    False never folds; None (default) folds above AUTO_FOLD_ABOVE rows.
+    """
+    rows = [r for r in rows_of(source, keys) if r.src and r.dst]
+    if fold is None:
+        fold = len(rows) > AUTO_FOLD_ABOVE
+    colours: dict[str, str] = {}
+
+    def colour(group: str) -> str:
+        if group in GROUP_COLOURS:
+            return GROUP_COLOURS[group]
+        if group not in colours:
+            colours[group] = _ESP_PALETTE[len(colours) % len(_ESP_PALETTE)]
+        return colours[group]
+
+    arrows: list[Arrow] = []
+    run: dict[tuple[int, str, str], list[Any]] = {}
+
+    def flush() -> None:
+        for (spi, src, dst), items in run.items():
+            first, last = items[0], items[-1]
+            group = _group(first)
+            if len(items) == 1:
+                arrows.append(Arrow(first.time, src, dst, _label(first), group, 1, None, first.no, colour(group)))
+            else:
+                label = f"ESP (SPI=0x{spi:08x}) \u00d7{len(items)}"
+                arrows.append(Arrow(first.time, src, dst, label, group, len(items), last.time, first.no, colour(group)))
+        run.clear()
+
+    for r in rows:
+        group = _group(r)
+        if fold and r.kind == "esp" and r.spi is not None:
+            run.setdefault((r.spi, r.src, r.dst), []).append(r)
+            continue
+        if run:
+            flush()
+        arrows.append(Arrow(r.time, r.src, r.dst, _label(r), group, 1, None, r.no, colour(group)))
+    if run:
+        flush()
+    arrows.sort(key=lambda a: (a.first_no))
+    return arrows
+
+
+def sa_spans(source: Any, keys: Any = None) -> list[SaSpan]:
+    """The lifetime of every IKE SA and ESP SA seen in a capture, in order of start.
+
+    An ESP SA starts at the message whose (decrypted) SA payload names its
+    SPI, or at its first packet; it ends at the Delete naming it (RFC 7296
+    1.4.1), or at its last packet.  An IKE SA runs from its IKE_SA_INIT
+    request to its Delete (protocol IKE) or its last message.
+    """
+    from .payloads import SA, Delete
+
+    rows = rows_of(source, keys)
+    ike: dict[tuple[str, str], list[Any]] = {}
+    esp: dict[int, dict[str, Any]] = {}
+    order: list[tuple[str, Any]] = []
+
+    def esp_entry(spi: int, t: float) -> dict[str, Any]:
+        if spi not in esp:
+            esp[spi] = {"start": t, "end": t, "src": "", "dst": "", "deleted": False}
+            order.append(("ESP", spi))
+        return esp[spi]
+
+    for r in rows:
+        if r.kind == "ike" and r.spi_i is not None:
+            key = (r.spi_i, r.spi_r if r.spi_r != "0" * 16 else "")
+            # the responder's SPI is unknown in the first request: attach it to the SA of the same SPIi
+            match = next((k for k in ike if k[0] == r.spi_i and (k[1] in ("", key[1]) or key[1] == "")), None)
+            if match is None:
+                ike[key] = [r.time, r.time, False]
+                order.append(("IKE", key))
+            else:
+                if match[1] == "" and key[1]:
+                    ike[key] = ike.pop(match)
+                    order[order.index(("IKE", match))] = ("IKE", key)
+                    match = key
+                span = ike[match]
+                span[1] = max(span[1], r.time)
+                key = match
+            msg = r.message
+            if msg is None:
+                continue
+            for p in msg.all_payloads:
+                if isinstance(p, SA) and r.exchange in ("IKE_AUTH", "CREATE_CHILD_SA"):
+                    for prop in p.proposals:
+                        if len(prop.spi) == 4:
+                            e = esp_entry(int.from_bytes(prop.spi, "big"), r.time)
+                            e["start"] = min(e["start"], r.time)
+                elif isinstance(p, Delete):
+                    if int(p.protocol) == 1:
+                        ike[key][2] = True
+                        ike[key][1] = r.time
+                    for spi in p.spis:
+                        if len(spi) == 4:
+                            e = esp_entry(int.from_bytes(spi, "big"), r.time)
+                            if not e["deleted"]:
+                                e["deleted"], e["end"] = True, r.time
+        elif r.kind == "esp" and r.spi is not None:
+            e = esp_entry(r.spi, r.time)
+            if not e["src"]:
+                e["src"], e["dst"] = r.src, r.dst
+            if not e["deleted"]:
+                e["end"] = max(e["end"], r.time)
+    spans = []
+    for kind, key in order:
+        if kind == "IKE":
+            start, end, deleted = ike[key]
+            spans.append(SaSpan("IKE", f"IKE {key[0][:8]}\u2026/{(key[1] or '?')[:8]}\u2026", start, end, "", "", deleted))
+        else:
+            e = esp[key]
+            spans.append(SaSpan("ESP", f"ESP 0x{key:08x}", e["start"], e["end"], e["src"], e["dst"], e["deleted"]))
+    spans.sort(key=lambda s: (s.start, s.kind != "IKE"))
+    return spans
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def _plt() -> Any:
+    """matplotlib, or ConfigError saying how to get it (figures are drawn without pyplot)."""
+    try:
+        import matplotlib
+    except ImportError:  # pragma: no cover - optional dependency
+        raise ConfigError("drawing needs matplotlib: pip install matplotlib", field="matplotlib") from None
+    return matplotlib
+
+
+def draw_flow(arrows: Sequence[Arrow], *, title: str = "IKEv2 flow", ax: Any = None, names: dict[str, str] | None = None) -> Any:
+    """Draw the arrows as Wireshark's Flow Graph: endpoints as vertical lines, time on the left.
+
+    Returns the matplotlib Figure.  ``names`` relabels endpoints (e.g.
+    ``{"192.0.2.1": "moon"}``).
+    """
+    _plt()
+    from matplotlib.figure import Figure
+
+    hosts: list[str] = []
+    for a in arrows:
+        for h in (a.src, a.dst):
+            if h not in hosts:
+                hosts.append(h)
+    n = max(len(arrows), 1)
+    if ax is None:
+        fig = Figure(figsize=(4.0 + 4.2 * max(len(hosts) - 1, 1), 1.2 + 0.42 * n))
+        ax = fig.add_subplot(1, 1, 1)
+    else:
+        fig = ax.figure
+    xs = {h: i for i, h in enumerate(hosts)}
+    ax.set_xlim(-0.9, max(len(hosts) - 1, 1) + 0.2)
+    ax.set_ylim(n + 0.3, -0.9)
+    ax.axis("off")
+    for h, x in xs.items():
+        ax.plot([x, x], [-0.4, n], color="#444444", lw=1.0)
+        ax.text(x, -0.6, (names or {}).get(h, h), ha="center", va="bottom", fontsize=9, fontweight="bold")
+    for i, a in enumerate(arrows):
+        y = i + 0.5
+        x0, x1 = xs[a.src], xs[a.dst]
+        lw = 1.2 if a.count == 1 else 1.2 + min(3.0, a.count / 10)
+        ax.annotate("", xy=(x1, y), xytext=(x0, y),
+                    arrowprops=dict(arrowstyle="-|>", color=a.colour, lw=lw, shrinkA=0, shrinkB=0))
+        when = f"{a.time:.3f}" if a.end_time is None else f"{a.time:.3f}\u2013{a.end_time:.3f}"
+        ax.text(-0.85, y, when, ha="left", va="center", fontsize=7, family="monospace", color="#333333")
+        ax.text((x0 + x1) / 2, y - 0.08, a.label.split("\n")[0], ha="center", va="bottom", fontsize=7, color=a.colour)
+        if "\n" in a.label:
+            ax.text((x0 + x1) / 2, y + 0.08, a.label.split("\n", 1)[1], ha="center", va="top", fontsize=6,
+                    color="#333333")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def draw_timeline(spans: Sequence[SaSpan], *, title: str = "SA lifetimes", ax: Any = None,
+                  colours: dict[str, str] | None = None) -> Any:
+    """Draw one horizontal bar per SA (IKE SAs and ESP SAs), so rekey overlaps show; returns the Figure.
+
+    ``colours`` maps ``"ESP 0x..."`` to a colour (as the flow diagram's arrows have them).
+    """
+    _plt()
+    from matplotlib.figure import Figure
+
+    n = max(len(spans), 1)
+    if ax is None:
+        fig = Figure(figsize=(9.0, 1.0 + 0.35 * n))
+        ax = fig.add_subplot(1, 1, 1)
+    else:
+        fig = ax.figure
+    for i, s in enumerate(spans):
+        colour = GROUP_COLOURS["IKE_AUTH"] if s.kind == "IKE" else \
+            (colours or {}).get(s.name, _ESP_PALETTE[i % len(_ESP_PALETTE)])
+        width = max(s.end - s.start, 0.05)
+        ax.barh(i, width, left=s.start, height=0.6, color=colour, alpha=0.8)
+        direction = f"  {s.src} \u2192 {s.dst}" if s.src else ""
+        ax.text(s.start + width + 0.1, i, s.name + direction + ("  (deleted)" if s.deleted else ""), va="center",
+                fontsize=7)
+    ax.set_yticks([])
+    ax.invert_yaxis()
+    ax.set_xlabel("time (s)")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def save_flow(source: Any, path: Any, keys: Any = None, *, fold: bool | None = None, timeline: bool = False,
+              title: str = "IKEv2 flow") -> list[Arrow]:
+    """Draw the flow diagram of ``source`` (and, with ``timeline``, the SA lifetimes) into ``path``.
+
+    The format follows the file name (``.png``, ``.svg``, ``.pdf``).
+    Returns the arrows drawn.
+    """
+    _plt()
+    rows = rows_of(source, keys)
+    arrows = flow_arrows(rows, fold=fold)
+    fig = draw_flow(arrows, title=title)
+    if timeline:
+        from matplotlib.figure import Figure
+
+        spans = sa_spans(rows)
+        n = len(arrows)
+        big = Figure(figsize=(10.0, 1.6 + 0.42 * n + 0.35 * len(spans)))
+        gs = big.add_gridspec(2, 1, height_ratios=[max(n, 1) * 0.42 + 1, len(spans) * 0.35 + 1])
+        draw_flow(arrows, title=title, ax=big.add_subplot(gs[0]))
+        draw_timeline(spans, ax=big.add_subplot(gs[1]), colours={a.group: a.colour for a in arrows})
+        fig = big
+    try:
+        fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None} if str(path).endswith(".png") else None)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the figure to {str(path)!r}: {exc}", field="path", value=str(path)) from None
+    return arrows

@@ -1,0 +1,110 @@
+"""``ikelab demo``, ``ikelab dissect`` and ``ikelab flow``.
+
+The demo's printed tshark command is run as printed (through a shell): tshark
+4.0 must load both key tables and decrypt the IKE messages and the ESP
+packets.  The demo with no options must reproduce the committed ``data/``
+capture byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ikelab.cli import main
+
+from tshark_util import require_tshark
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ikelab", *argv], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    cwd = tmp_path_factory.mktemp("demo")
+    result = run_cli("demo", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return cwd, result.stdout
+
+
+def test_demo_writes_the_files(demo: tuple[Path, str]) -> None:
+    cwd, out = demo
+    d = cwd / "ikelab-demo"
+    for name in ("ikev2-lab.pcap", "ikev2-lab.pcapng", "ikev2_decryption_table", "esp_sa", "flow.png"):
+        assert (d / name).stat().st_size > 0, name
+    for name in ("ikev2-lab.pcap", "ikev2-lab.pcapng", "ikev2_decryption_table", "esp_sa"):
+        assert (d / name).read_bytes() == (ROOT / "data" / name).read_bytes(), name  # fixed defaults
+    lines = out.splitlines()
+    assert lines[0].split() == ["No.", "Time", "Source", "Destination", "Protocol", "Length", "Info"]
+    assert "IKE_SA_INIT MID=00 Initiator Request" in lines[1] and "IKE_SA_INIT MID=00 Initiator Request" in lines[2]
+    assert any("HDR, SK {IDi, AUTH, SAi2, TSi, TSr}" in line for line in lines)
+    assert any("ESP (SPI=0x" in line and "Echo (ping) request" in line for line in lines)
+
+
+def test_demo_output_is_stable(demo: tuple[Path, str], tmp_path: Path) -> None:
+    _, first = demo
+    again = run_cli("demo", cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout == first
+
+
+def test_the_printed_tshark_command_decrypts(demo: tuple[Path, str]) -> None:
+    require_tshark()
+    cwd, out = demo
+    lines = out.splitlines()
+    command = lines[lines.index("Decrypt it with tshark:") + 1].strip()
+    assert command.startswith("WIRESHARK_CONFIG_DIR=") and " tshark " in command
+    env = dict(os.environ, HOME=str(cwd))
+    result = subprocess.run(command, shell=True, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0 and "Error" not in result.stderr, result.stderr
+    text = result.stdout
+    assert "IKE_AUTH MID=01 Initiator Request" in text and "CREATE_CHILD_SA MID=02" in text
+    assert text.count("Echo (ping) request") >= 20 and " ESP " not in text  # every ESP packet decrypted
+    fields = subprocess.run(command + " -T fields -e isakmp.enc.decrypted -e esp.icv_good -e _ws.col.Info",
+                            shell=True, cwd=cwd, capture_output=True, text=True, timeout=300, env=env).stdout
+    assert "0" not in [f.split("\t")[1] for f in fields.splitlines() if f.split("\t")[1]]
+
+
+def test_dissect_json(demo: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+    cwd, _ = demo
+    d = cwd / "ikelab-demo"
+    assert main(["dissect", str(d / "ikev2-lab.pcap"), "--keys", str(d), "--json"]) == 0
+    objs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(objs) > 80
+    auth = objs[3]
+    assert (auth["exchange"], auth["payloads"], auth["decrypted"], auth["icv_ok"]) == ("IKE_AUTH", ["SK"], True, True)
+    assert auth["inner_payloads"] == ["IDi", "AUTH", "SA", "TSi", "TSr"]
+    assert all(o["decrypted"] for o in objs if o["protocol"] == "ESP")
+    assert main(["dissect", str(d / "ikev2-lab.pcap")]) == 0  # no keys: still a packet list
+    text = capsys.readouterr().out
+    assert "ESP (SPI=0x" in text and "SK {...}" in text
+
+
+def test_flow_command(demo: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cwd, _ = demo
+    d = cwd / "ikelab-demo"
+    out = tmp_path / "f.png"
+    assert main(["flow", str(d / "ikev2-lab.pcap"), "--keys", str(d), "-o", str(out), "--timeline"]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG" and "arrows" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dissect", str(tmp_path / "missing.pcap")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ikelab dissect: error:") and len(err.strip().splitlines()) == 1
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"garbage!")
+    assert main(["flow", str(bad), "-o", str(tmp_path / "x.png")]) == 2
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "esp_sa").write_text('"IPv4","a","b"\n')
+    assert main(["dissect", str(bad), "--keys", str(tmp_path / "keys")]) == 2
+    assert "line 1" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "d"), "--suite", "bogus-suite"]) == 2

@@ -1,0 +1,281 @@
+"""Wireshark's decryption tables (ikelab.wireshark): the file format, import, and tshark using them.
+
+Independent references:
+
+* the UAT field lists of tshark 4.0 -- ``ikev2_uat_flds`` in packet-isakmp.c
+  (SPIi, SPIr, SK_ei, SK_er, encryption, SK_ai, SK_ar, integrity: byte
+  buffers as bare hex, enumerations as quoted strings) and ``esp_uat_flds``
+  in packet-esp.c (protocol, source, destination, SPI, encryption, key,
+  authentication, key: every field a quoted string).  The expected lines
+  below are typed by hand in that format;
+* tshark 4.0.17 itself, which must accept the files, decrypt every SK
+  payload with a ``[correct]`` Integrity Checksum Data verdict and every ESP
+  packet (``esp.icv_good``) down to the inner ICMP echo.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ikelab.errors import CaptureError
+from ikelab.wireshark import (
+    EspSaRecord,
+    IkeSaRecord,
+    KeyTables,
+    format_esp_sa_table,
+    format_ikev2_table,
+    parse_esp_sa_table,
+    parse_ikev2_table,
+    read_tables,
+    tshark_command,
+    write_tables,
+)
+
+from tshark_util import require_tshark
+
+# ---------------------------------------------------------------------------- the file format
+
+IKE_REC = IkeSaRecord(
+    spi_i=bytes.fromhex("0102030405060708"),
+    spi_r=bytes.fromhex("1112131415161718"),
+    sk_ei=bytes(range(16)),
+    sk_er=bytes(range(16, 32)),
+    encr="AES-CBC-128 [RFC3602]",
+    sk_ai=bytes(range(32)),
+    sk_ar=bytes(range(32, 64)),
+    integ="HMAC_SHA2_256_128 [RFC4868]",
+)
+# Typed by hand: packet-isakmp.c writes UAT buffers as bare lower-case hex and enums as quoted strings.
+IKE_LINE = (
+    "0102030405060708,1112131415161718,000102030405060708090a0b0c0d0e0f,101112131415161718191a1b1c1d1e1f,"
+    '"AES-CBC-128 [RFC3602]",000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f,'
+    '202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f,"HMAC_SHA2_256_128 [RFC4868]"'
+)
+ESP_REC = EspSaRecord("IPv4", "192.0.2.1", "192.0.2.2", 0x0D713155, "AES-GCM with 16 octet ICV [RFC4106]",
+                      bytes(range(20)), "NULL", b"")
+# Typed by hand: packet-esp.c's UAT is all CSTRING/enum fields, each quoted; keys as 0x-prefixed hex.
+ESP_LINE = ('"IPv4","192.0.2.1","192.0.2.2","0x0d713155","AES-GCM with 16 octet ICV [RFC4106]",'
+            '"0x000102030405060708090a0b0c0d0e0f10111213","NULL",""')
+
+
+def test_ikev2_line_format() -> None:
+    assert IKE_REC.line() == IKE_LINE
+    text = format_ikev2_table([IKE_REC])
+    assert text.splitlines()[-1] == IKE_LINE
+    assert all(line.startswith("#") for line in text.splitlines()[:-1])
+
+
+def test_esp_sa_line_format() -> None:
+    assert ESP_REC.line() == ESP_LINE
+    assert format_esp_sa_table([ESP_REC]).splitlines()[-1] == ESP_LINE
+
+
+def test_parse_lines_typed_by_hand() -> None:
+    assert parse_ikev2_table(IKE_LINE + "\n") == [IKE_REC]
+    assert parse_esp_sa_table("# comment\n\n" + ESP_LINE + "\n") == [ESP_REC]
+    # Wireshark also accepts wildcards for the addresses; an AES-CBC-256 key of 32 bytes
+    line = ('"IPv6","*","*","0x00000102","AES-CBC [RFC3602]","0x' + "ab" * 32 + '",'
+            '"HMAC-SHA-1-96 [RFC2404]","0x' + "cd" * 20 + '"')
+    (rec,) = parse_esp_sa_table(line)
+    assert (rec.protocol, rec.src, rec.spi, rec.encr_key, rec.auth_key) == ("IPv6", "*", 0x102, b"\xab" * 32, b"\xcd" * 20)
+    enc, integ = rec.transforms()
+    assert (enc.name, enc.key_bits, integ.name) == ("ENCR_AES_CBC", 256, "AUTH_HMAC_SHA1_96")
+    assert KeyTables(esp=(rec,)).esp_sa(0x102, "2001:db8::1", "2001:db8::2") == rec
+
+
+def test_ike_record_transforms_and_aead() -> None:
+    enc, integ = IKE_REC.transforms()
+    assert (enc.name, enc.key_bits, integ.name) == ("ENCR_AES_CBC", 128, "AUTH_HMAC_SHA2_256_128")
+    gcm = parse_ikev2_table("0102030405060708,1112131415161718," + "aa" * 36 + "," + "bb" * 36
+                            + ',"AES-GCM-256 with 16 octet ICV [RFC5282]",,,"NONE [RFC4306]"')[0]
+    enc, integ = gcm.transforms()
+    assert (enc.name, enc.key_bits, integ) == ("ENCR_AES_GCM_16", 256, None)
+    assert gcm.sk_ai == b"" and gcm.sk_ar == b""
+
+
+BAD_IKE = [
+    ("0102030405060708,1112131415161718", "2 fields"),
+    (IKE_LINE.replace("0102030405060708", "01020304050607"), "SPIi has 7 bytes"),
+    (IKE_LINE.replace("000102030405060708090a0b0c0d0e0f,1011", "00010203040506070809zz0b0c0d0e0f,1011"), "not hex"),
+    (IKE_LINE.replace("AES-CBC-128 [RFC3602]", "aes-cbc-128 [RFC3602]"), "unknown encryption"),  # case-sensitive
+    (IKE_LINE.replace('"HMAC_SHA2_256_128 [RFC4868]"', '"HMAC_SHA2_256_128 [RFC4868]'), "unterminated"),
+    (IKE_LINE.replace("000102030405060708090a0b0c0d0e0f,1011", "0001020304,1011"), "sk_e"),  # wrong key length
+]
+
+
+@pytest.mark.parametrize("line, why", BAD_IKE, ids=[b for _, b in BAD_IKE])
+def test_bad_ikev2_lines_name_their_line(line: str, why: str) -> None:
+    text = "# header\n" + IKE_LINE + "\n" + line + "\n"
+    with pytest.raises(CaptureError, match="line 3") as info:
+        parse_ikev2_table(text)
+    assert why.split()[0].lower() in str(info.value).lower()
+
+
+BAD_ESP = [
+    ('"IPv4","192.0.2.1","192.0.2.2","0x0d713155"', "4 fields"),
+    (ESP_LINE.replace('"IPv4"', '"IPX"'), "protocol"),
+    (ESP_LINE.replace("0x0d713155", "0xzz"), "SPI"),
+    (ESP_LINE.replace("0x0d713155", "0x1ffffffff"), "32 bits"),
+    (ESP_LINE.replace("AES-GCM with 16 octet ICV [RFC4106]", "AES-GCM"), "unknown encryption"),
+    (ESP_LINE.replace('"0x0001', '"0001'), "0x"),
+    (ESP_LINE.replace("10111213", "101112"), "key"),  # 19 bytes fit no AES-GCM key size
+    ('"IPv4","a","b","0x1","AES-CBC [RFC3602]","0x' + "00" * 16 + '","HMAC-SHA-256-128 [RFC4868]","0x00"', "32-byte"),
+    (ESP_LINE + ' junk', "expected ','"),
+]
+
+
+@pytest.mark.parametrize("line, why", BAD_ESP, ids=[b for _, b in BAD_ESP])
+def test_bad_esp_lines_name_their_line(line: str, why: str) -> None:
+    with pytest.raises(CaptureError, match="line 2") as info:
+        parse_esp_sa_table(ESP_LINE + "\n" + line + "\n")
+    assert why.lower() in str(info.value).lower()
+
+
+hexbytes = st.binary(min_size=1, max_size=40)
+
+
+@settings(max_examples=40, deadline=None)
+@given(spi_i=st.binary(min_size=8, max_size=8), spi_r=st.binary(min_size=8, max_size=8),
+       spi=st.integers(1, 2**32 - 1), bits=st.sampled_from([128, 192, 256]), src=st.ip_addresses(v=4))
+def test_tables_round_trip(spi_i: bytes, spi_r: bytes, spi: int, bits: int, src: object) -> None:
+    n = bits // 8
+    ike = IkeSaRecord(spi_i, spi_r, b"\x01" * n, b"\x02" * n, f"AES-CBC-{bits} [RFC3602]", b"\x03" * 48,
+                      b"\x04" * 48, "HMAC_SHA2_384_192 [RFC4868]")
+    esp = EspSaRecord("IPv4", str(src), "198.51.100.7", spi, "AES-CTR [RFC3686]", b"\x05" * (n + 4),
+                      "HMAC-SHA-512-256 [RFC4868]", b"\x06" * 64)
+    assert parse_ikev2_table(format_ikev2_table([ike, ike])) == [ike, ike]
+    assert parse_esp_sa_table(format_esp_sa_table([esp])) == [esp]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=200))
+def test_garbage_tables_raise_capture_error_only(text: str) -> None:
+    for parse in (parse_ikev2_table, parse_esp_sa_table):
+        try:
+            parse(text)
+        except CaptureError:
+            pass
+
+
+def test_write_and_read_tables(tmp_path: Path) -> None:
+    write_tables(tmp_path, [IKE_REC], [ESP_REC])
+    tables = read_tables(tmp_path)
+    assert tables.ike == (IKE_REC,) and tables.esp == (ESP_REC,)
+    assert tables.ike_sa(IKE_REC.spi_i, IKE_REC.spi_r) == IKE_REC
+    assert tables.esp_sa(0x0D713155, "192.0.2.1", "192.0.2.2") == ESP_REC
+    assert tables.esp_sa(0x0D713155, "192.0.2.2", "192.0.2.1") is None  # the other direction is another SA
+    with pytest.raises(CaptureError, match="does not exist"):
+        read_tables(tmp_path / "missing")
+
+
+def test_algorithms_wireshark_4_0_lacks_become_comments() -> None:
+    """tshark 4.0 rejects a whole table over one unknown name, so such records are kept as comments."""
+    chacha = EspSaRecord("IPv4", "*", "*", 7, "ChaCha20 with Poly1305 [RFC7634]", b"\x00" * 36, "NULL", b"")
+    ccm = EspSaRecord("IPv4", "*", "*", 8, "ENCR_AES_CCM_16", b"\x00" * 19, "NULL", b"")
+    text = format_esp_sa_table([ESP_REC, chacha, ccm])
+    data_lines = [line for line in text.splitlines() if not line.startswith("#")]
+    assert data_lines == [ESP_LINE]
+    assert [r.spi for r in parse_esp_sa_table(text)] == [0x0D713155, 7, 8]  # ikelab reads them back
+
+
+# ---------------------------------------------------------------------------- tshark with the exported tables
+
+SUITES = [
+    "aes128-sha256-modp2048",
+    "aes256gcm16-prfsha256-ecp256",
+    "aes256-sha1-modp2048",
+    "aes128ctr-sha384-modp2048",
+]
+
+
+def _tshark(config: Path, pcap: Path, *args: str) -> str:
+    env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(config), HOME=str(config))
+    cmd = [require_tshark(), "-n", "-r", str(pcap), "-o", "esp.enable_encryption_decode:TRUE",
+           "-o", "esp.enable_authentication_check:TRUE", *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Error loading table" not in result.stderr, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("suite, ipv6", [(s, False) for s in SUITES] + [(SUITES[0], True), (SUITES[1], True)])
+def test_tshark_decrypts_everything_with_the_tables(tmp_path: Path, suite: str, ipv6: bool) -> None:
+    import xml.etree.ElementTree as ET
+
+    from ikelab.scenario import classic
+
+    require_tshark()
+    scenario = classic(seed=7, suite=suite, duration=9.0, reconnect_at=None, ipv6=ipv6)
+    paths = scenario.write(tmp_path)
+    root = ET.fromstring(_tshark(tmp_path, paths["pcap"], "-T", "pdml"))
+    n_ike = n_esp = 0
+    for packet in root.findall("packet"):
+        protos = {p.get("name") for p in packet.findall("proto")}
+        isakmp = packet.find("proto[@name='isakmp']")
+        if isakmp is not None and isakmp.find(".//field[@name='isakmp.enc.icd']") is not None:
+            n_ike += 1
+            icd = isakmp.find(".//field[@name='isakmp.enc.icd']")
+            assert icd.get("showname", "").endswith("[correct]"), icd.get("showname")
+            assert isakmp.find(".//field[@name='isakmp.enc.decrypted']") is not None
+        esp = packet.find("proto[@name='esp']")
+        if esp is not None:
+            n_esp += 1
+            good = esp.find(".//field[@name='esp.icv_good']")
+            assert good is not None and good.get("show") in ("1", "True"), ET.tostring(esp)[:300]
+            assert ("icmpv6" if ipv6 else "icmp") in protos  # decrypted to the inner echo
+    assert n_ike >= 8 and n_esp >= 12
+
+
+def test_tshark_flags_a_wrong_key(tmp_path: Path) -> None:
+    """The reference can disagree: with a wrong SK_ai tshark reports an incorrect checksum."""
+    from ikelab.scenario import classic
+
+    require_tshark()
+    scenario = classic(seed=7, duration=3.0, reconnect_at=None, liveness_interval=None, child_rekey_after=None)
+    paths = scenario.write(tmp_path)
+    rec = scenario.tables.ike[0]
+    wrong = IkeSaRecord(rec.spi_i, rec.spi_r, rec.sk_ei, rec.sk_er, rec.encr, bytes(len(rec.sk_ai)), rec.sk_ar, rec.integ)
+    write_tables(tmp_path, [wrong], [])
+    out = _tshark(tmp_path, paths["pcap"], "-Y", "isakmp.exchangetype == 35", "-T", "pdml")
+    assert "[incorrect" in out
+
+
+def test_tshark_accepts_the_written_files_for_every_exported_name(tmp_path: Path) -> None:
+    """Every table line ikelab writes for Wireshark is loaded without a UAT error."""
+    from ikelab.scenario import classic
+
+    require_tshark()
+    recs_ike, recs_esp = [], []
+    for suite in SUITES + ["aes192-sha512-modp3072", "aes128gcm8-prfsha256-ecp256", "aes128gcm12-prfsha256-ecp256"]:
+        t = classic(seed=3, suite=suite, duration=2.0, reconnect_at=None, liveness_interval=None,
+                    child_rekey_after=None).tables
+        recs_ike += t.ike
+        recs_esp += t.esp
+    write_tables(tmp_path, recs_ike, recs_esp)
+    empty = tmp_path / "x.pcap"
+    from ikelab.pcap import write_pcap
+
+    write_pcap(empty, [])
+    env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(tmp_path), HOME=str(tmp_path))
+    result = subprocess.run([require_tshark(), "-r", str(empty)], capture_output=True, text=True, env=env, timeout=60)
+    assert "Error" not in result.stderr and "invalid" not in result.stderr, result.stderr
+
+
+def test_tshark_command_runs(tmp_path: Path) -> None:
+    from ikelab.scenario import classic
+
+    require_tshark()
+    scenario = classic(seed=5, duration=4.0, reconnect_at=None)
+    paths = scenario.write(tmp_path)
+    cmd = tshark_command(paths["pcap"], tmp_path, "-T", "fields", "-e", "icmp.seq", "-e", "isakmp.enc.decrypted")
+    result = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, HOME=str(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    seqs = [line.split("\t")[0] for line in result.stdout.splitlines()]
+    assert "1" in seqs and "2" in seqs  # ESP decrypted to the pings
