@@ -1,0 +1,77 @@
+"""Fixtures for the strongSwan interop tests (tests/interop only).
+
+* ``interop_env``: skips (or, under ``CI=true``, fails) when charon, swanctl,
+  the plugins, network namespaces or root are missing.
+* ``netns_pair``: a fresh :class:`interop.netns.NetnsPair`, deleted afterwards.
+* ``charon_factory``: ``charon_factory(ns, name, **kwargs)`` makes a
+  :class:`interop.charon.Charon` with its work directory under ``tmp_path``
+  and starts it; every charon made is stopped at teardown, even on failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from .capture import tshark_unavailable_reason
+from .charon import Charon, interop_unavailable_reason
+from .netns import Namespace, NetnsPair, cleanup_stale
+
+
+def _skip_or_fail(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"required in CI (.ci/run installs it): {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def _interop_reason() -> str | None:
+    reason = interop_unavailable_reason()
+    if reason is None:
+        cleanup_stale()
+    return reason
+
+
+@pytest.fixture
+def interop_env(_interop_reason: str | None) -> None:
+    if _interop_reason is not None:
+        _skip_or_fail(_interop_reason)
+
+
+@pytest.fixture
+def tshark_env() -> None:
+    reason = tshark_unavailable_reason()
+    if reason is not None:
+        _skip_or_fail(reason)
+
+
+@pytest.fixture
+def netns_pair(interop_env: None) -> Iterator[NetnsPair]:
+    pair = NetnsPair()
+    pair.create()
+    try:
+        yield pair
+    finally:
+        pair.close()
+
+
+@pytest.fixture
+def charon_factory(netns_pair: NetnsPair, tmp_path: Path) -> Iterator[Callable[..., Charon]]:
+    started: list[Charon] = []
+
+    def make(ns: Namespace, name: str, *, start: bool = True, **kwargs: Any) -> Charon:
+        charon = Charon(ns, tmp_path / name, **kwargs)
+        started.append(charon)
+        if start:
+            charon.start()
+        return charon
+
+    try:
+        yield make
+    finally:
+        # stop charons before netns_pair deletes their namespaces
+        for charon in reversed(started):
+            charon.stop()

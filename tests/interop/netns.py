@@ -1,0 +1,360 @@
+"""Two Linux network namespaces joined by a veth pair: a private lab network.
+
+The interop tests run two IKE peers (charon and charon, later ikelab and
+charon) on a wire of their own, so that nothing they send reaches the host's
+network and several test runs can share a machine::
+
+    namespace A (ikl<pid>n<k>a)                 namespace B (ikl<pid>n<k>b)
+      lo         127.0.0.1, 198.51.100.1/32       lo        127.0.0.1, 203.0.113.1/32
+      veth-a     192.0.2.1/24  2001:db8::1/64 <--> veth-b   192.0.2.2/24  2001:db8::2/64
+
+All addresses are documentation ranges (RFC 5737, RFC 3849).  The "inner"
+addresses on ``lo`` (198.51.100.1 and 203.0.113.1) are the traffic selectors
+of the tunnel: they differ from the outer (IKE) addresses, so charon's own IKE
+packets are never routed into the tunnel.
+
+The veth pair is created directly inside namespace A with its peer placed in
+namespace B, so no interface ever appears in the host's namespace.
+:func:`NetnsPair.close` (also run by the context manager, even after an
+exception) deletes both namespaces, which destroys the veth pair.
+
+Running code "inside" a namespace means running a subprocess under
+``ip netns exec NAME``: :meth:`Namespace.run`, :meth:`Namespace.popen`, and
+:meth:`Namespace.call` (a module-level Python function, pickled through a
+``python -c`` helper; ``os.setns`` only exists from Python 3.12).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+IP = "ip"
+NAME_PREFIX = "ikl"
+_counter = itertools.count()
+
+#: Outer (IKE) addresses on the veth pair, and inner (tunnel) addresses on lo.
+ADDR_A4, ADDR_B4 = "192.0.2.1", "192.0.2.2"
+ADDR_A6, ADDR_B6 = "2001:db8::1", "2001:db8::2"
+INNER_A, INNER_B = "198.51.100.1", "203.0.113.1"
+
+
+class NetnsError(RuntimeError):
+    """A namespace command failed or timed out (the message has the command and its output)."""
+
+
+def _fmt_cmd(argv: Sequence[str]) -> str:
+    return " ".join(str(a) for a in argv)
+
+
+def run_checked(
+    argv: Sequence[str],
+    *,
+    timeout: float = 30.0,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` with a bounded wait; raise :class:`NetnsError` with its output on failure."""
+    try:
+        proc = subprocess.run(
+            [str(a) for a in argv],
+            capture_output=True,
+            timeout=timeout,
+            env=dict(env) if env is not None else None,
+            input=input,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise NetnsError(f"timed out after {timeout:.0f} s: {_fmt_cmd(argv)}") from exc
+    except FileNotFoundError as exc:
+        raise NetnsError(f"command not found: {argv[0]}") from exc
+    result = subprocess.CompletedProcess(
+        proc.args,
+        proc.returncode,
+        proc.stdout.decode("utf-8", "replace"),
+        proc.stderr.decode("utf-8", "replace"),
+    )
+    if check and proc.returncode != 0:
+        raise NetnsError(
+            f"exit status {proc.returncode}: {_fmt_cmd(argv)}\n"
+            f"stdout: {result.stdout.strip()}\nstderr: {result.stderr.strip()}"
+        )
+    return result
+
+
+def netns_unavailable_reason() -> str | None:
+    """Why network namespaces cannot be used here, or ``None`` if they can.
+
+    Checks for the ``ip`` tool (iproute2) and the privilege to create a
+    namespace (root or CAP_SYS_ADMIN) by creating and deleting a probe one.
+    """
+    if shutil.which(IP) is None:
+        return "the 'ip' command is missing (apt-get install iproute2)"
+    probe = f"{NAME_PREFIX}{os.getpid()}probe"
+    try:
+        run_checked([IP, "netns", "add", probe], timeout=10)
+    except NetnsError as exc:
+        return f"cannot create a network namespace (needs root or CAP_SYS_ADMIN): {exc}"
+    try:
+        run_checked([IP, "netns", "del", probe], timeout=10, check=False)
+    except NetnsError:
+        pass
+    return None
+
+
+def list_namespaces() -> list[str]:
+    """Names of the network namespaces known to ``ip netns``."""
+    out = run_checked([IP, "netns", "list"], timeout=10).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def cleanup_stale(prefix: str = NAME_PREFIX) -> list[str]:
+    """Delete namespaces left by earlier runs whose process is gone.
+
+    Only names made by this module (``<prefix><pid>n...``) are considered,
+    and only when no process with that pid exists any more; processes still
+    running inside such a namespace (a charon or tshark of the interrupted
+    run) are killed by pid first.
+    """
+    removed = []
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)(n\d+[ab]|probe)$")
+    for name in list_namespaces():
+        m = pattern.match(name)
+        if not m:
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or os.path.exists(f"/proc/{pid}"):
+            continue
+        # processes an interrupted run left in its namespace (charon, tshark): end them by pid
+        pids = run_checked([IP, "netns", "pids", name], timeout=10, check=False).stdout.split()
+        for stale in pids:
+            try:
+                os.kill(int(stale), signal.SIGKILL)
+            except (ValueError, ProcessLookupError, PermissionError):
+                pass
+        if run_checked([IP, "netns", "del", name], timeout=10, check=False).returncode == 0:
+            removed.append(name)
+    return removed
+
+
+# The helper that runs a pickled function inside a namespace: it reads
+# (function, args, kwargs) from stdin and writes ("ok", result) or
+# ("error", repr) to stdout; whatever the function prints goes to stderr.
+_CALL_HELPER = (
+    "import pickle, sys\n"
+    "sys.path[:0] = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
+    "f, a, k = pickle.load(sys.stdin.buffer)\n"
+    "out, sys.stdout = sys.stdout.buffer, sys.stderr\n"
+    "try:\n"
+    "    r = ('ok', f(*a, **k))\n"
+    "except BaseException as e:\n"
+    "    r = ('error', f'{type(e).__name__}: {e}')\n"
+    "out.write(pickle.dumps(r))\n"
+)
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """One network namespace: its name, its veth interface and its addresses."""
+
+    name: str
+    veth: str
+    addr4: str
+    addr6: str
+    inner: str
+
+    def argv(self, *argv: str) -> list[str]:
+        """``argv`` prefixed with ``ip netns exec NAME``."""
+        return [IP, "netns", "exec", self.name, *[str(a) for a in argv]]
+
+    def run(
+        self,
+        *argv: str,
+        timeout: float = 30.0,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+        input: bytes | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command inside the namespace and wait for it (bounded)."""
+        return run_checked(self.argv(*argv), timeout=timeout, check=check, env=env, input=input)
+
+    def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """Start a command inside the namespace; the caller must stop it.
+
+        ``ip netns exec`` execs the command in place, so ``Popen.pid`` is the
+        pid of the command itself.
+        """
+        return subprocess.Popen(self.argv(*argv), **kwargs)
+
+    def call(self, func: Callable[..., Any], *args: Any, _timeout: float = 30.0, **kwargs: Any) -> Any:
+        """Run a module-level Python ``func(*args, **kwargs)`` in the namespace and return its result.
+
+        ``func``, its arguments and its result must be picklable (``_timeout``
+        bounds the wait, in seconds); an exception inside becomes a
+        :class:`NetnsError` with its type and message.  What ``func`` prints
+        goes to the helper's stderr, not into the result.
+        """
+        payload = pickle.dumps((func, args, kwargs))
+        path = pickle.dumps([p for p in sys.path if p]).hex()
+        try:
+            proc = subprocess.run(
+                self.argv(sys.executable, "-c", _CALL_HELPER, path),
+                input=payload,
+                capture_output=True,
+                timeout=_timeout,
+            )
+        except subprocess.TimeoutExpired as exc:
+            what = getattr(func, "__name__", func)
+            raise NetnsError(f"{what} in {self.name} timed out after {_timeout:.0f} s") from exc
+        if proc.returncode != 0:
+            raise NetnsError(f"python helper in {self.name} failed: {proc.stderr.decode(errors='replace')}")
+        status, value = pickle.loads(proc.stdout)
+        if status != "ok":
+            raise NetnsError(f"{getattr(func, '__name__', func)} in {self.name} raised {value}")
+        return value
+
+    def ping(self, dst: str, *, src: str | None = None, count: int = 3, timeout: float = 2.0) -> int:
+        """ICMP echo from this namespace (no ``ping`` binary needed); the number of replies."""
+        return int(self.call(icmp_ping, dst, src=src, count=count, timeout=timeout, _timeout=count * timeout + 20))
+
+
+def _inet_checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ``data``."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def icmp_ping(
+    dst: str, *, src: str | None = None, count: int = 3, timeout: float = 2.0
+) -> int:
+    """Send ``count`` ICMPv4 echo requests to ``dst`` (from ``src``) on a raw socket; count the replies.
+
+    Meant to run inside a namespace through :meth:`Namespace.call` (needs
+    CAP_NET_RAW).  Each request waits up to ``timeout`` seconds for its reply;
+    a request that cannot be sent (no route) counts as unanswered.
+    """
+    import socket
+    import time
+
+    ident = os.getpid() & 0xFFFF
+    replies = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
+        if src:
+            sock.bind((src, 0))
+        for seq in range(1, count + 1):
+            body = b"ikelab-interop-" + seq.to_bytes(2, "big")
+            header = bytes([8, 0]) + b"\0\0" + ident.to_bytes(2, "big") + seq.to_bytes(2, "big")
+            csum = _inet_checksum(header + body)
+            try:
+                sock.sendto(header[:2] + csum.to_bytes(2, "big") + header[4:] + body, (dst, 0))
+            except OSError:  # no route (e.g. an inner address before the tunnel is up): no reply
+                continue
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                sock.settimeout(left)
+                try:
+                    data, addr = sock.recvfrom(65535)
+                except socket.timeout:
+                    break
+                ihl = (data[0] & 0x0F) * 4
+                icmp = data[ihl:]
+                if (
+                    addr[0] == dst
+                    and len(icmp) >= 8
+                    and icmp[0] == 0
+                    and int.from_bytes(icmp[4:6], "big") == ident
+                    and int.from_bytes(icmp[6:8], "big") == seq
+                ):
+                    replies += 1
+                    break
+    return replies
+
+
+def udp_exchange(
+    dst: str, port: int, payload: bytes, *, src_port: int = 0, timeout: float = 2.0
+) -> bytes | None:
+    """Send one UDP datagram to ``(dst, port)`` and return the first reply (``None`` on timeout).
+
+    Meant to run inside a namespace through :meth:`Namespace.call`, e.g. to
+    hand a peer a hand-made IKE message on port 500.
+    """
+    import socket
+
+    family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", src_port))
+        sock.settimeout(timeout)
+        sock.sendto(payload, (dst, port))
+        try:
+            return sock.recv(65535)
+        except socket.timeout:
+            return None
+
+
+class NetnsPair:
+    """Two namespaces ``a`` and ``b`` joined by a veth pair; use as a context manager.
+
+    >>> with NetnsPair() as net:                      # doctest: +SKIP
+    ...     net.a.run("ping", "-c1", net.b.addr4)
+    """
+
+    def __init__(self, prefix: str = NAME_PREFIX, *, with_inner: bool = True) -> None:
+        base = f"{prefix}{os.getpid()}n{next(_counter)}"
+        self.a = Namespace(f"{base}a", "veth-a", ADDR_A4, ADDR_A6, INNER_A)
+        self.b = Namespace(f"{base}b", "veth-b", ADDR_B4, ADDR_B6, INNER_B)
+        self.with_inner = with_inner
+        self._created: list[str] = []
+
+    @property
+    def namespaces(self) -> tuple[Namespace, Namespace]:
+        return (self.a, self.b)
+
+    def create(self) -> "NetnsPair":
+        """Create both namespaces, the veth pair and the addresses; undo all on failure."""
+        try:
+            for ns in self.namespaces:
+                run_checked([IP, "netns", "add", ns.name], timeout=10)
+                self._created.append(ns.name)
+                ns.run(IP, "link", "set", "lo", "up")
+            self.a.run(
+                IP, "link", "add", self.a.veth, "type", "veth", "peer", "name", self.b.veth, "netns", self.b.name
+            )
+            for ns in self.namespaces:
+                ns.run(IP, "addr", "add", f"{ns.addr4}/24", "dev", ns.veth)
+                ns.run(IP, "-6", "addr", "add", f"{ns.addr6}/64", "dev", ns.veth, "nodad")
+                ns.run(IP, "link", "set", ns.veth, "up")
+                if self.with_inner:
+                    ns.run(IP, "addr", "add", f"{ns.inner}/32", "dev", "lo")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Delete the namespaces (and with them the veth pair); safe to call twice."""
+        errors = []
+        while self._created:
+            name = self._created.pop()
+            proc = run_checked([IP, "netns", "del", name], timeout=10, check=False)
+            if proc.returncode != 0:
+                errors.append(f"{name}: {proc.stderr.strip()}")
+        if errors:
+            raise NetnsError("could not delete namespaces: " + "; ".join(errors))
+
+    def __enter__(self) -> "NetnsPair":
+        return self.create()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
