@@ -1,0 +1,134 @@
+"""Benchmark: how fast the lessons' interactive parts answer, and how long the course takes to run.
+
+Run ``python benchmarks/bench_lessons.py`` (``--no-course`` skips running the notebooks).  It prints
+figures only and asserts nothing.  Budgets (from the lesson design): a widget callback answers within
+100 ms (1 s for the 8192-bit group), every cell stays well under 5 s, and the whole course runs in at
+most 60 s.
+
+* widget callbacks: each control of :func:`ikelab.widgets.dh_explorer` and
+  :func:`ikelab.widgets.prf_plus_explorer` is moved through a few values, and the time from setting
+  ``.value`` to the updated output is measured (median and worst);
+* figures: each static figure of :mod:`ikelab.figures`, built and rendered to PNG;
+* the course: every ``notebooks/NN-*.ipynb`` executed in a fresh ``python3`` kernel (nbclient), in
+  memory (nothing is written), with its slowest cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET_MS = 100.0
+
+
+def _timed(action: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    action()
+    return 1000 * (time.perf_counter() - start)
+
+
+def bench_widgets() -> list[tuple[str, float, float]]:
+    from ikelab import widgets
+
+    rows = []
+    dh = widgets.dh_explorer()
+    moves: list[tuple[str, Any, list[Any]]] = [
+        ("dh_explorer: prime p", dh.p, [29, 101, 251, 5, 23]),
+        ("dh_explorer: base g", dh.g, [2, 3, 7, 10, 5]),
+        ("dh_explorer: X_A", dh.x_a, [3, 9, 14, 20, 6]),
+        ("dh_explorer: X_B", dh.x_b, [2, 8, 17, 21, 15]),
+    ]
+    prf = widgets.prf_plus_explorer(bytes(range(32)), bytes(range(24)))
+    moves += [
+        ("prf_plus_explorer: length", prf.length, [32, 33, 100, 256, 512, 70]),
+        ("prf_plus_explorer: PRF", prf.prf, ["PRF_HMAC_SHA1", "PRF_AES128_XCBC", "PRF_HMAC_SHA2_512",
+                                             "PRF_AES128_CMAC", "PRF_HMAC_SHA2_256"]),
+    ]
+    for name, control, values in moves:
+        times = []
+        for value in values:
+            times.append(_timed(lambda: setattr(control, "value", value)))
+        rows.append((name, statistics.median(times), max(times)))
+    return rows
+
+
+def bench_figures() -> list[tuple[str, float]]:
+    from ikelab import figures, keys
+
+    ike = keys.ike_sa_keys("PRF_HMAC_SHA2_256", bytes(32), bytes(32), bytes(32), bytes(8), bytes(8),
+                           encr="ENCR_AES_CBC", encr_key_bits=128, integ="AUTH_HMAC_SHA2_256_128")
+    makers: list[tuple[str, Callable[[], Any]]] = [
+        ("powers_figure(23, [5, 2])", lambda: figures.powers_figure(23, [5, 2])),
+        ("dlog_cost() (data: brute force up to 22 bits)", lambda: None),
+        ("dlog_cost_figure", lambda: figures.dlog_cost_figure(figures.dlog_cost((4, 6, 8)))),
+        ("groups_figure", figures.groups_figure),
+        ("prf_plus_chain (3 blocks)", lambda: figures.prf_plus_chain("PRF_HMAC_SHA2_256", b"k", b"s", 70)),
+        ("key_split_figure", lambda: figures.key_split_figure(ike)),
+    ]
+    figures.png_bytes(figures.powers_figure(23, [5]))  # warm up matplotlib
+    rows = []
+    for name, make in makers:
+        if name.startswith("dlog_cost()"):
+            rows.append((name, _timed(figures.dlog_cost)))
+            continue
+        rows.append((name, _timed(lambda: figures.png_bytes(make()))))
+    return rows
+
+
+def bench_course() -> list[tuple[str, float, str, float]]:
+    import nbformat
+    from nbclient import NotebookClient
+
+    rows = []
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        NotebookClient(nb, kernel_name="python3", timeout=120, record_timing=True,
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        total = time.perf_counter() - start
+        slowest, slowest_s = "-", 0.0
+        for cell in nb.cells:
+            timing = cell.get("metadata", {}).get("execution", {})
+            if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+                from datetime import datetime
+
+                t0 = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
+                t1 = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+                seconds = (t1 - t0).total_seconds()
+                if seconds > slowest_s:
+                    slowest, slowest_s = cell.get("id", "?"), seconds
+        rows.append((path.stem, total, slowest, slowest_s))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Time the lessons' widgets, figures and notebooks.")
+    parser.add_argument("--no-course", action="store_true", help="do not execute the notebooks")
+    args = parser.parse_args(argv)
+
+    print(f"Widget callbacks (budget {BUDGET_MS:.0f} ms)")
+    for name, median, worst in bench_widgets():
+        flag = "" if worst <= BUDGET_MS else "   OVER BUDGET"
+        print(f"  {name:<28} median {median:7.2f} ms   worst {worst:7.2f} ms{flag}")
+
+    print("\nStatic figures (build + PNG)")
+    for name, ms in bench_figures():
+        print(f"  {name:<46} {ms:8.1f} ms")
+
+    if not args.no_course:
+        print("\nThe course (fresh kernel each, kernel start included)")
+        total = 0.0
+        for stem, seconds, slowest, slowest_s in bench_course():
+            total += seconds
+            print(f"  {stem:<24} {seconds:6.2f} s   slowest cell {slowest} ({slowest_s:.2f} s)")
+        print(f"  {'total':<24} {total:6.2f} s   (budget 60 s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
