@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -39,8 +40,7 @@ VECTORS = json.loads((Path(__file__).parent / "vectors" / "ikev2_messages.json")
 
 
 def tshark(pcap: Path, keys: Path | None, *args: str) -> str:
-    home = keys if keys is not None else pcap.parent / "empty-config"
-    home.mkdir(exist_ok=True)
+    home = keys if keys is not None else Path(tempfile.mkdtemp(prefix="ikelab-empty-wireshark-config-"))
     env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(home), HOME=str(home))
     cmd = [require_tshark(), "-n", "-r", str(pcap), "-o", "esp.enable_encryption_decode:TRUE",
            "-o", "esp.enable_authentication_check:TRUE", *args]
