@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from . import dh, keys, prf, transforms
 from .constants import DhId, EncrId, IntegId, PrfId, lookup
+from .errors import ConfigError
 from .fmt import hexstr
 from .rand import DeterministicRandom
 
@@ -52,7 +53,8 @@ class WorkedSchedule:
         for step in self.steps:
             if step.name == name:
                 return step.value
-        raise KeyError(name)
+        names = ", ".join(step.name for step in self.steps)
+        raise ConfigError(f"no step named {name!r} in this schedule; steps: {names}", field="name", value=name)
 
     def format(self, *, width: int = 32) -> str:
         integ = self.integ.name if self.integ is not None else "(AEAD: none)"

@@ -113,3 +113,13 @@ def test_console_entry_point_runs() -> None:
     out = subprocess.run([sys.executable, "-m", "ikelab", "derive", "--group", "CURVE25519"],
                          capture_output=True, text=True, check=True)
     assert "SKEYSEED (32 bytes) = prf(Ni | Nr, g^ir)" in out.stdout
+
+
+def test_schedule_lookup_by_step_name() -> None:
+    from ikelab.errors import ConfigError
+    from ikelab.schedule import worked_schedule
+
+    schedule = worked_schedule(group="CURVE25519")
+    assert len(schedule["SK_d"]) == 32
+    with pytest.raises(ConfigError, match="no step named 'SK_x'"):
+        schedule["SK_x"]

@@ -1,0 +1,122 @@
+"""IKE keys ESP for real: negotiated CHILD SAs are installed in the SPD/SAD,
+pings pass through them, a rekey swaps them without losing a packet in
+flight, and DELETE removes them (RFC 4301 5, RFC 7296 1.3, 2.8, 1.4.1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ikelab import events as ev
+from ikelab.config import IkeConfig
+from ikelab.errors import PolicyError, UnknownSpiError
+from ikelab.host import IpsecHost
+from ikelab.lab import Lab
+from ikelab.packet import icmp_echo, parse_icmp, parse_ip
+from ikelab.policy import Action
+from ikelab.rand import DeterministicRandom
+
+MOON_NET, SUN_NET = "198.51.100.0/24", "203.0.113.0/24"
+MOON_HOST, SUN_HOST = "198.51.100.7", "203.0.113.9"
+
+
+def make_lab(esp: str, *, pfs_group: str | None = None) -> tuple[Lab, dict[str, IpsecHost]]:
+    common = dict(psk=b"a shared secret for the host test", ike_proposals=("aes128-sha256-x25519",),
+                  esp_proposals=(esp,), cookie_threshold=None)
+    moon = IkeConfig(local_id="moon.example", remote_id="sun.example", local_ts=(MOON_NET,), remote_ts=(SUN_NET,),
+                     pfs_group=pfs_group, **common)
+    sun = IkeConfig(local_id="sun.example", remote_id="moon.example", local_ts=(SUN_NET,), remote_ts=(MOON_NET,),
+                    pfs_group=pfs_group, **common)
+    lab = Lab(moon, sun, seed=11)
+    rng = DeterministicRandom("host-test")
+    hosts = {"initiator": IpsecHost(rng=rng.fork("moon")), "responder": IpsecHost(rng=rng.fork("sun"))}
+    lab.callbacks.append(lambda side, event: hosts[side].handle_event(event))
+    lab.initiate()
+    lab.run_until_idle()
+    return lab, hosts
+
+
+def ping(hosts: dict[str, IpsecHost], seq: int) -> int:
+    """moon -> sun echo request through ESP, sun answers through ESP; returns the reply's seq."""
+    request = icmp_echo(MOON_HOST, SUN_HOST, 7, seq, b"ikelab ping")
+    out = hosts["initiator"].outbound(request)
+    assert out.action is Action.PROTECT and out.packet is not None and not out.acquire
+    assert parse_ip(out.packet).protocol == 50  # the wire carries ESP, not ICMP
+    got = hosts["responder"].inbound(out.packet)
+    assert got.packet == request  # the inner packet arrives unchanged
+    pkt = parse_ip(got.packet)
+    reply = icmp_echo(str(pkt.dst), str(pkt.src), 7, seq, b"ikelab ping", reply=True)
+    back = hosts["initiator"].inbound(hosts["responder"].outbound(reply).packet)
+    return parse_icmp(parse_ip(back.packet)).seq
+
+
+@pytest.mark.parametrize("esp", ["aes128-sha256", "aes256gcm16", "chacha20poly1305"])
+def test_negotiated_child_sa_carries_pings(esp: str) -> None:
+    lab, hosts = make_lab(esp)
+    created = lab.events("initiator", ev.ChildSaCreated)
+    assert len(created) == 1
+    assert [ping(hosts, n) for n in range(1, 4)] == [1, 2, 3]
+    # the SAD holds exactly the negotiated SPIs, the SPD a PROTECT policy from the traffic selectors
+    moon = hosts["initiator"].processor
+    assert [sa.spi.to_bytes(4, "big") for sa in moon.sad.inbound_sas()] == [created[0].spi_in]
+    (policy,) = [p for p in moon.spd if p.action is Action.PROTECT]
+    assert "198.51.100.0/24" in str(policy) and "203.0.113.0/24" in str(policy)
+
+
+def test_packet_outside_the_traffic_selectors_is_not_protected() -> None:
+    _, hosts = make_lab("aes128-sha256")
+    stray = icmp_echo("192.0.2.77", SUN_HOST, 1, 1)
+    decision = hosts["initiator"].outbound(stray)
+    assert decision.action is Action.DISCARD and decision.packet is None
+
+
+def test_inner_packet_must_match_the_sa_policy() -> None:
+    """RFC 4301 5.2 step 4: a decrypted packet outside the SA's selectors is dropped."""
+    _, hosts = make_lab("aes128-sha256")
+    moon = hosts["initiator"].processor
+    (child,) = moon.children
+    forged_inner = icmp_echo("192.0.2.66", SUN_HOST, 1, 1)  # source outside 198.51.100.0/24
+    outer = child.outbound.protect_packet(forged_inner)
+    with pytest.raises(PolicyError):
+        hosts["responder"].inbound(outer)
+
+
+@pytest.mark.parametrize("pfs", [None, "ECP_256"])
+def test_rekey_keeps_packets_in_flight_then_delete_removes_the_old_sa(pfs: str | None) -> None:
+    lab, hosts = make_lab("aes128-sha256", pfs_group=pfs)
+    old = lab.events("responder", ev.ChildSaCreated)[0]
+    in_flight = hosts["initiator"].outbound(icmp_echo(MOON_HOST, SUN_HOST, 7, 100)).packet  # under the old SA
+    seen: list[str] = []
+
+    def deliver_when_rekeyed(side: str, event: ev.Event) -> None:
+        # between the new CHILD SA and the DELETE of the old one, the old inbound SA must still work
+        if side == "responder" and isinstance(event, ev.ChildSaCreated) and event.rekey_of == old.spi_in:
+            seen.append("rekeyed")
+            assert hosts["responder"].inbound(in_flight).packet is not None
+
+    lab.callbacks.append(deliver_when_rekeyed)
+    lab.rekey_child("initiator")
+    lab.run_until_idle()
+    assert seen == ["rekeyed"]
+    new = [e for e in lab.events("responder", ev.ChildSaCreated) if e.rekey_of == old.spi_in]
+    assert len(new) == 1 and new[0].spi_in != old.spi_in
+    assert (new[0].pfs_group is not None) == (pfs is not None)
+    deleted = {e.spi_in for e in lab.events("responder", ev.ChildSaDeleted)}
+    assert old.spi_in in deleted
+    # after the DELETE the old SPI is unknown, and traffic flows under the new SAs
+    with pytest.raises(UnknownSpiError):
+        hosts["responder"].inbound(in_flight)
+    assert ping(hosts, 5) == 5
+    moon_sad = [sa.spi.to_bytes(4, "big") for sa in hosts["initiator"].processor.sad.inbound_sas()]
+    assert moon_sad == [lab.events("initiator", ev.ChildSaCreated)[-1].spi_in]
+
+
+def test_delete_removes_sas_and_policy() -> None:
+    lab, hosts = make_lab("aes128-sha256")
+    lab.delete_child("responder")
+    lab.run_until_idle()
+    for host in hosts.values():
+        assert host.processor.children == []
+        assert host.processor.sad.inbound_sas() == []
+        assert all(p.action is not Action.PROTECT for p in host.processor.spd)
+    assert hosts["initiator"].outbound(icmp_echo(MOON_HOST, SUN_HOST, 1, 1)).action is Action.DISCARD
+    assert any("removed" in line for line in hosts["initiator"].log)
