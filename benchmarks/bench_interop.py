@@ -8,8 +8,10 @@ spread of the initiate latency, the same minus the median cost of a bare
 ``swanctl --stats`` round trip (process start, ``ip netns exec``, vici), and
 handshakes per second over the whole loop (terminate included).
 
-The ikelab side (:func:`bench_ikelab_initiator`) needs the asyncio driver
-``ikelab.net``; until it exists it says so.
+The ikelab side (:func:`bench_ikelab_initiator`): ikelab's asyncio driver
+(``ikelab.net``, run in namespace A in one Python process) initiates the same
+handshake against a charon responder N times, each followed by DELETE; printed
+next to charon-to-charon as a ratio.
 
 Needs root, strongSwan (charon, swanctl) and iproute2, like the interop
 tests.  Run: ``python benchmarks/bench_interop.py [N] [budget_seconds]``.
@@ -27,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from interop.charon import Charon, interop_unavailable_reason  # noqa: E402
 from interop.netns import NetnsPair  # noqa: E402
+from interop.ikelab_peer import ikelab_handshakes  # noqa: E402
 from interop.swanctl import ID_INITIATOR, ID_RESPONDER, psk_conf  # noqa: E402
 
 
@@ -43,7 +46,7 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:8.1f} ms"
 
 
-def bench_charon_to_charon(n: int = 20, budget: float = 60.0) -> None:
+def bench_charon_to_charon(n: int = 20, budget: float = 60.0) -> tuple[float, float]:
     """Median handshake latency and handshakes/s, charon initiator to charon responder."""
     # quieter logs than the tests: key dumps at level 4 cost time
     levels = {"default": 0, "ike": 1, "cfg": 0, "knl": 0, "net": 0, "enc": 0, "chd": 0}
@@ -76,16 +79,28 @@ def bench_charon_to_charon(n: int = 20, budget: float = 60.0) -> None:
     print(f"  swanctl round trip alone:   median {_ms(base)}   (--stats)")
     print(f"  handshake minus swanctl:    median {_ms(max(0.0, med - base))}")
     print(f"  handshakes per second:      {len(latencies) / wall:8.1f} /s   (initiate + terminate, {wall:.1f} s)")
+    return max(1e-6, med - base), len(latencies) / wall
 
 
-def bench_ikelab_initiator(n: int = 20, budget: float = 60.0) -> None:
-    """ikelab initiator (``ikelab.net``) to a charon responder: not written yet."""
-    try:
-        import ikelab.net  # noqa: F401
-    except ImportError:
-        print("ikelab side: not yet available (needs ikelab.net)")
-        return
-    print("ikelab side: ikelab.net exists; this benchmark still has to be written on the interop harness")
+def bench_ikelab_initiator(n: int = 20, budget: float = 60.0, charon_median: float | None = None,
+                           charon_rate: float | None = None) -> None:
+    """ikelab initiator (``ikelab.net``, in-process asyncio driver) to a charon responder."""
+    levels = {"default": 0, "ike": 1, "cfg": 0, "knl": 0, "net": 0, "enc": 0, "chd": 0}
+    with tempfile.TemporaryDirectory(prefix="ikl-bench-") as tmp, NetnsPair() as net:
+        _, conf_b = _confs(net)
+        with Charon(net.b, Path(tmp) / "b", swanctl_conf=conf_b, log_levels=levels) as bob:
+            bob.load_all()
+            latencies, wall = net.a.call(ikelab_handshakes, net.b.addr4, net.a.addr4, n, budget,
+                                         _timeout=budget + 60)
+    med = statistics.median(latencies)
+    rate = len(latencies) / wall
+    print(f"ikelab -> charon, PSK, aes128-sha256-modp2048 + ESP aes128-sha256, {len(latencies)} handshakes")
+    print(f"  handshake latency:          median {_ms(med)}   min {_ms(min(latencies))}   max {_ms(max(latencies))}")
+    print(f"  handshakes per second:      {rate:8.1f} /s   (handshake + DELETE, {wall:.1f} s)")
+    if charon_median:
+        print(f"  ratio ikelab / charon:      latency x{med / charon_median:.2f}"
+              + (f", rate x{rate / charon_rate:.2f}" if charon_rate else "")
+              + "   (charon's latency without the swanctl round trip)")
 
 
 def main(argv: list[str]) -> int:
@@ -95,8 +110,8 @@ def main(argv: list[str]) -> int:
     if reason:
         print(f"skipped: {reason}")
         return 0
-    bench_charon_to_charon(n, budget)
-    bench_ikelab_initiator(n, budget)
+    med, rate = bench_charon_to_charon(n, budget)
+    bench_ikelab_initiator(n, budget, med, rate)
     return 0
 
 

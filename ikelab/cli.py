@@ -79,6 +79,128 @@ def _cmd_flow(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_file(path: str, what: str) -> bytes:
+    from .errors import ConfigError
+
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} file {path!r}: {exc.strerror}", field=what, value=path) from None
+
+
+def _live_config(args: argparse.Namespace) -> object:
+    """The IkeConfig of ``ikelab connect`` / ``ikelab respond`` from their options."""
+    from .config import IkeConfig
+    from .errors import ConfigError
+
+    from datetime import datetime, timezone
+
+    # a live run checks certificate validity against the real clock (the engine's time 0 is now)
+    settings: dict = dict(epoch=datetime.now(timezone.utc), local_id=args.id, remote_id=args.remote_id or "%any",
+                          retransmit_timeout=args.retransmit_timeout, retransmit_tries=args.retransmit_tries,
+                          retransmit_base=1.4, cookie_threshold=None, encapsulation=args.encap)
+    if args.proposal:
+        settings["ike_proposals"] = tuple(args.proposal)
+    if args.esp_proposal:
+        settings["esp_proposals"] = tuple(args.esp_proposal)
+    if args.ts:
+        settings["local_ts"], settings["remote_ts"] = (args.ts[0],), (args.ts[1],)
+    if args.dpd:
+        settings["dpd_interval"] = args.dpd
+    if args.psk_file:
+        settings["psk"] = _read_file(args.psk_file, "psk").strip()
+    elif args.cert:
+        if not (args.key and args.ca):
+            raise ConfigError("--cert needs --key and --ca", field="key")
+        settings["certificate"] = _read_file(args.cert, "cert")
+        settings["private_key"] = _read_file(args.key, "key")
+        settings["trust_anchors"] = (_read_file(args.ca, "ca"),)
+    else:
+        raise ConfigError("give --psk-file FILE, or --cert FILE --key FILE --ca FILE", field="psk")
+    return IkeConfig(**settings)
+
+
+def _run_options(args: argparse.Namespace) -> object:
+    from .peer import RunOptions
+
+    return RunOptions(duration=args.duration, rekey_after=args.rekey_after, rekey_ike_after=args.rekey_ike_after,
+                      ping=args.ping, ping_src=args.ping_src, ping_count=args.ping_count, wait=args.wait,
+                      pcap=args.pcap, keys=args.keys, quiet=args.quiet)
+
+
+def _print_flush(text: str) -> None:
+    print(text, flush=True)
+
+
+def _run_live(coro_factory: Callable[[], object], command: str) -> int:
+    import asyncio
+
+    from .net import NetError
+
+    try:
+        return int(asyncio.run(coro_factory()))  # type: ignore[arg-type]
+    except NetError as exc:
+        print(f"ikelab {command}: error: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+
+
+def _cmd_connect(args: argparse.Namespace) -> int:
+    from .peer import run_connect
+
+    config = _live_config(args)
+    return _run_live(lambda: run_connect(config, (args.peer, args.port), _run_options(args), local=args.local,
+                                         port=args.local_port, out=_print_flush), "connect")
+
+
+def _cmd_respond(args: argparse.Namespace) -> int:
+    from .peer import run_respond
+
+    config = _live_config(args)
+    return _run_live(lambda: run_respond(config, args.listen, _run_options(args), port=args.port,
+                                         out=_print_flush), "respond")
+
+
+_LIVE_EPILOG = (
+    "exit status: 0 the IKE SA and its first CHILD SA were established; 1 other failure; 2 bad options; "
+    "3 the peer did not answer (retransmissions, then timeout); 4 authentication failed; "
+    "5 no common proposal (or traffic selectors); 6 the UDP port is already in use."
+)
+
+
+def _live_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id", required=True, help="our identity, typed as strongSwan does: user@host = RFC822, "
+                   "a name = FQDN, an address = IPV4/IPV6, 'C=.., CN=..' = DN; override with a prefix "
+                   "(fqdn:, email:, ipv4:, ipv6:, keyid:, asn1dn:)")
+    p.add_argument("--remote-id", help="the identity the peer must prove (default: any)")
+    auth = p.add_argument_group("authentication (one of)")
+    auth.add_argument("--psk-file", help="file holding the pre-shared key")
+    auth.add_argument("--cert", help="our certificate (PEM or DER)")
+    auth.add_argument("--key", help="our private key (PEM)")
+    auth.add_argument("--ca", help="the CA certificate that signs the peer's certificate")
+    p.add_argument("--proposal", action="append", help="IKE proposal, strongSwan syntax (repeatable), "
+                   "e.g. aes128-sha256-modp2048")
+    p.add_argument("--esp-proposal", action="append", help="ESP proposal (repeatable), e.g. aes128-sha256; "
+                   "add a DH group for PFS")
+    p.add_argument("--ts", nargs=2, metavar=("LOCAL", "REMOTE"), help="traffic selectors, e.g. "
+                   "198.51.100.1/32 203.0.113.1/32 (default: the IKE addresses)")
+    p.add_argument("--pcap", help="write the packets sent and received to this pcap file")
+    p.add_argument("--keys", help="write ikev2_decryption_table and esp_sa (Wireshark) into this directory")
+    p.add_argument("--rekey-after", type=float, help="rekey the CHILD SA after S seconds")
+    p.add_argument("--rekey-ike-after", type=float, help="rekey the IKE SA after S seconds (after the CHILD rekey)")
+    p.add_argument("--duration", type=float, default=0.0, help="seconds to keep the SAs before DELETE (default 0)")
+    p.add_argument("--dpd", type=float, help="liveness check (empty INFORMATIONAL) after S idle seconds")
+    p.add_argument("--ping", metavar="ADDR", help="send ICMP echoes to this inner address through ESP")
+    p.add_argument("--ping-src", metavar="ADDR", help="inner source address of the echoes (default: from the TS)")
+    p.add_argument("--ping-count", type=int, default=3, help="echoes per round (default 3)")
+    p.add_argument("--encap", choices=("auto", "always", "never"), default="auto",
+                   help="UDP encapsulation of ESP: auto (after NAT detection), always, never")
+    p.add_argument("--retransmit-timeout", type=float, default=1.0, help="first retransmission timeout (default 1 s)")
+    p.add_argument("--retransmit-tries", type=int, default=3, help="retransmissions before giving up (default 3)")
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the IKE SA and CHILD SA")
+    p.add_argument("--quiet", action="store_true", help="do not print ESP packets and key derivations")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ikelab", description="A teaching toolkit for IKEv2 and IPsec.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -140,6 +262,32 @@ def build_parser() -> argparse.ArgumentParser:
                       help="fold runs of ESP packets into one arrow per SPI (default: auto, above 60 packets)")
     flow.add_argument("--timeline", action="store_true", help="add the SA lifetime timeline under the diagram")
     flow.set_defaults(func=_cmd_flow)
+
+    connect = sub.add_parser(
+        "connect",
+        help="initiate an IKE SA and CHILD SA with a real peer over UDP (e.g. strongSwan)",
+        description="Initiate IKEv2 with PEER over UDP 500 (4500 after NAT detection), print each packet as it "
+        "happens, optionally ping through ESP and rekey, and end with DELETE after --duration seconds or on Ctrl-C.",
+        epilog=_LIVE_EPILOG,
+    )
+    connect.add_argument("peer", help="the peer's IP address")
+    connect.add_argument("--port", type=int, default=500, help="the peer's IKE port (default 500)")
+    connect.add_argument("--local", help="our address (default: the one the route to PEER uses)")
+    connect.add_argument("--local-port", type=int, default=500, help="our IKE port (default 500; 4500 is bound too)")
+    _live_options(connect)
+    connect.set_defaults(func=_cmd_connect)
+
+    respond = sub.add_parser(
+        "respond",
+        help="answer IKEv2 initiators on an address (UDP 500 and 4500)",
+        description="Wait for an initiator on --listen ADDR, answer its IKE_SA_INIT and IKE_AUTH, answer pings "
+        "through ESP, and run until the peer deletes the IKE SA, --duration ends, or Ctrl-C (then DELETE).",
+        epilog=_LIVE_EPILOG,
+    )
+    respond.add_argument("--listen", required=True, help="the address to listen on")
+    respond.add_argument("--port", type=int, default=500, help="the IKE port (default 500; 4500 is bound too)")
+    _live_options(respond)
+    respond.set_defaults(func=_cmd_respond)
     return parser
 
 

@@ -64,10 +64,11 @@ PLUGIN_DIR = "/usr/lib/ipsec/plugins"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "random", "nonce", "aes", "sha1", "sha2", "hmac", "kdf", "xcbc", "cmac", "ctr", "ccm",
     "chapoly", "gmp", "curve25519", "mgf1", "pem", "pkcs1", "pkcs8", "x509", "pubkey",
-    "constraints", "kernel-libipsec", "kernel-netlink", "socket-default", "vici",
+    "constraints", "gcm", "openssl", "kernel-libipsec", "kernel-netlink", "socket-default", "vici",
 )  # fmt: skip
 #: What swanctl itself needs to read certificates and private keys.
-SWANCTL_PLUGINS: tuple[str, ...] = ("pem", "pkcs1", "pkcs8", "x509", "pubkey", "gmp", "curve25519", "sha1", "sha2")
+SWANCTL_PLUGINS: tuple[str, ...] = ("pem", "pkcs1", "pkcs8", "x509", "pubkey", "gmp", "curve25519", "sha1", "sha2",
+                                     "openssl")
 
 #: Log levels of the file log: 4 for IKE and CHD prints the keys.
 DEFAULT_LOG_LEVELS: dict[str, int] = {"default": 1, "ike": 4, "chd": 4, "cfg": 2, "knl": 2, "net": 2, "enc": 1}
@@ -101,7 +102,7 @@ def interop_unavailable_reason() -> str | None:
     if missing:
         return (
             f"charon plugins missing: {', '.join(missing)} (apt-get install libcharon-extra-plugins "
-            "libstrongswan-extra-plugins)"
+            "libstrongswan-extra-plugins libstrongswan-standard-plugins)"
         )
     if not os.path.exists("/dev/net/tun"):
         return "/dev/net/tun is missing: charon's kernel-libipsec needs a TUN device"

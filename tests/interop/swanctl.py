@@ -154,11 +154,11 @@ def make_pki(identities: Sequence[str], *, key_type: str = "rsa") -> TestPki:
     """A throw-away CA (CN=ikelab interop CA) and one certificate per identity.
 
     An identity with ``@`` goes into an rfc822Name subjectAltName, any other
-    into a dNSName.  ``key_type`` is ``"rsa"`` (2048 bits) or ``"ed25519"``.
+    into a dNSName.  ``key_type`` is ``"rsa"`` (2048 bits), ``"ecdsa"`` (P-256) or ``"ed25519"``.
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     def new_key() -> Any:
@@ -166,7 +166,9 @@ def make_pki(identities: Sequence[str], *, key_type: str = "rsa") -> TestPki:
             return rsa.generate_private_key(public_exponent=65537, key_size=2048)
         if key_type == "ed25519":
             return ed25519.Ed25519PrivateKey.generate()
-        raise ConfigError(f"key_type must be 'rsa' or 'ed25519', not {key_type!r}", field="key_type", value=key_type)
+        if key_type == "ecdsa":  # P-256 (needs charon's openssl plugin)
+            return ec.generate_private_key(ec.SECP256R1())
+        raise ConfigError(f"key_type must be 'rsa', 'ecdsa' or 'ed25519', not {key_type!r}", field="key_type", value=key_type)
 
     def algorithm() -> Any:
         return None if key_type == "ed25519" else hashes.SHA256()

@@ -1,0 +1,370 @@
+"""Real networks: an asyncio UDP driver for the sans-IO engine (RFC 7296 2, 2.23; RFC 3948).
+
+The engine (:class:`ikelab.endpoint.IkeEndpoint`) never touches a socket or a
+clock.  :class:`NetDriver` gives it both::
+
+    driver = NetDriver(config, "192.0.2.1")        # binds UDP 500 and 4500 on that address
+    await driver.open()
+    sa = driver.initiate(("192.0.2.2", 500))
+    outcome = await driver.wait_established(timeout=20)
+
+* every datagram received is fed to the engine with the real (monotonic)
+  clock, every datagram the engine returns is sent from the socket of its
+  source port: port 500, or 4500 once NAT detection (RFC 7296 2.23) moved
+  the IKE SA there, with the Non-ESP Marker (RFC 3948 2.2) added by the engine;
+* on port 4500, :func:`ikelab.natt.classify_udp4500` sorts IKE from
+  UDP-encapsulated ESP (handed to ``esp_handler``) and NAT-keepalives;
+* the engine's timer (:meth:`IkeEndpoint.get_timer`) is one ``call_at`` on the
+  event loop: retransmissions, liveness checks and lifetimes run from it;
+* every packet sent and received is recorded in :attr:`NetDriver.trace`
+  (:mod:`ikelab.trace`), so a live run can be written as a pcap
+  (:meth:`write_pcap`) with its Wireshark decryption tables
+  (:meth:`write_keys`).
+
+Times in the trace and in events are seconds since :meth:`open`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from . import events as ev
+from .constants import NAT_T_PORT
+from .endpoint import IkeEndpoint
+from .errors import IkelabError, ParseError
+from .exchanges_common import Datagram
+from .ike import IkeSa
+from .natt import classify_udp4500
+from .rand import RandomSource
+from .state import State
+from .trace import Trace, TracePacket
+
+__all__ = [
+    "EXIT_AUTH", "EXIT_FAILED", "EXIT_NO_PROPOSAL", "EXIT_OK", "EXIT_PORT_IN_USE", "EXIT_TIMEOUT",
+    "NetDriver", "NetError", "Outcome", "classify_failure", "format_packet",
+]
+
+#: Exit statuses of ``ikelab connect`` / ``ikelab respond`` (2 is a usage error, as for every command).
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_TIMEOUT = 3
+EXIT_AUTH = 4
+EXIT_NO_PROPOSAL = 5
+EXIT_PORT_IN_USE = 6
+
+
+class NetError(IkelabError):
+    """A socket could not be opened or used (address, port and the system's reason in the message)."""
+
+    def __init__(self, message: str, *, field: str = "address", value: Any = None, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a handshake ended: ``status`` is one of the EXIT_* codes, ``reason`` says why."""
+
+    status: int
+    reason: str
+    sa: IkeSa | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == EXIT_OK
+
+
+def classify_failure(failure: ev.Failure) -> int:
+    """The exit status for a Failure event: authentication, no proposal, no answer, or other."""
+    notify = failure.notify or ""
+    if notify == "AUTHENTICATION_FAILED" or "authentic" in failure.reason.lower():
+        return EXIT_AUTH
+    if notify in ("NO_PROPOSAL_CHOSEN", "TS_UNACCEPTABLE", "INVALID_KE_PAYLOAD") and failure.fatal:
+        return EXIT_NO_PROPOSAL
+    if "no response" in failure.reason:
+        return EXIT_TIMEOUT
+    return EXIT_FAILED
+
+
+def format_packet(n: int, packet: TracePacket) -> str:
+    """One packet-list row (No., Time, Source, Destination, Protocol, Length, Info), as :meth:`Trace.format`."""
+    _, t, s, d, proto, length, info = Trace.of([packet]).packet_list()[0]
+    ports = f"{packet.sport}->{packet.dport}" if packet.udp else ""
+    return f"{n:>4} {t:>9.3f}  {s:<15} {d:<15} {proto:<6} {ports:<10} {length:>5}  {info}"
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, driver: "NetDriver", port: int) -> None:
+        self.driver = driver
+        self.port = port
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.driver._received(bytes(data), (str(addr[0]), int(addr[1])), self.port)
+
+    def error_received(self, exc: Exception) -> None:  # e.g. ICMP port unreachable: the engine retransmits
+        self.driver._note(f"socket error on port {self.port}: {exc}")
+
+
+class NetDriver:
+    """One IKE peer on real UDP sockets, driving an :class:`IkeEndpoint` (see the module docstring).
+
+    ``port`` is the IKE port (500, or a high port for tests); the NAT-T port
+    4500 is bound as well when ``natt`` (default: only when ``port`` is 500).
+    ``on_packet(n, packet, direction)`` and ``on_event(event)`` are called as
+    things happen (the CLI prints from them); ``esp_handler(payload, src, dst)``
+    receives UDP-encapsulated ESP packets.
+    """
+
+    def __init__(self, config: Any, local_addr: str, *, port: int = 500, natt: bool | None = None,
+                 rng: RandomSource | None = None,
+                 on_packet: Callable[[int, TracePacket, str], None] | None = None,
+                 on_event: Callable[[ev.Event], None] | None = None,
+                 esp_handler: Callable[[bytes, tuple[str, int], tuple[str, int]], None] | None = None) -> None:
+        self.config = config
+        self.local_addr = str(local_addr)
+        self.port = int(port)
+        self.natt = (self.port == 500) if natt is None else bool(natt)
+        self.endpoint = IkeEndpoint(config, rng, self.local_addr, port=self.port)
+        self.trace = Trace()
+        self.events: list[ev.Event] = []
+        self.notes: list[str] = []
+        self.on_packet = on_packet
+        self.on_event = on_event
+        self.esp_handler = esp_handler
+        self.wall_start = time.time()
+        self._t0 = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._transports: dict[int, asyncio.DatagramTransport] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._changed: asyncio.Event | None = None
+        self._sas: list[IkeSa] = []
+
+    # ------------------------------------------------------------------ sockets
+
+    async def open(self) -> "NetDriver":
+        """Bind the IKE port (and 4500): NetError with EXIT_PORT_IN_USE if taken."""
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        self._t0 = self._loop.time()
+        self.wall_start = time.time()
+        family = socket.AF_INET6 if ":" in self.local_addr else socket.AF_INET
+        ports = [self.port] + ([NAT_T_PORT] if self.natt and self.port != NAT_T_PORT else [])
+        for port in ports:
+            try:
+                transport, _ = await self._loop.create_datagram_endpoint(
+                    lambda p=port: _Protocol(self, p), local_addr=(self.local_addr, port), family=family)
+            except OSError as exc:
+                self.close()
+                code = EXIT_PORT_IN_USE if exc.errno == errno.EADDRINUSE else EXIT_FAILED
+                what = "is already in use" if code == EXIT_PORT_IN_USE else f"cannot be bound: {exc.strerror or exc}"
+                raise NetError(f"UDP port {port} on {self.local_addr} {what}", field="port", value=port,
+                               exit_code=code) from None
+            self._transports[port] = transport  # type: ignore[assignment]
+        return self
+
+    def close(self) -> None:
+        """Stop the timer and close the sockets (safe to call twice)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for transport in self._transports.values():
+            transport.close()
+        self._transports.clear()
+
+    def now(self) -> float:
+        """Seconds since :meth:`open` (the engine's clock)."""
+        assert self._loop is not None, "open() first"
+        return self._loop.time() - self._t0
+
+    # ------------------------------------------------------------------ engine in/out
+
+    def initiate(self, remote: tuple[str, int]) -> IkeSa:
+        """Start IKE_SA_INIT towards ``remote`` (address, port)."""
+        sa = self.endpoint.initiate((str(remote[0]), int(remote[1])), self.now())
+        self._flush()
+        return sa
+
+    def act(self, action: Callable[[float], Any]) -> Any:
+        """Run ``action(now)`` (e.g. ``lambda now: sa.rekey_child(spi, now)``) and send what it produced."""
+        result = action(self.now())
+        self._flush()
+        return result
+
+    def send_esp(self, payload: bytes, src_port: int, dst: tuple[str, int]) -> None:
+        """Send a UDP-encapsulated ESP packet (RFC 3948 2.1) from our port ``src_port``."""
+        self._send(Datagram(payload, (self.local_addr, src_port), (str(dst[0]), int(dst[1])), "esp"))
+
+    def _send(self, dgram: Datagram) -> None:
+        transport = self._transports.get(dgram.src[1])
+        if transport is None:
+            self._note(f"no socket on port {dgram.src[1]} for a datagram to {dgram.dst[0]}:{dgram.dst[1]}")
+            return
+        transport.sendto(dgram.payload, dgram.dst)
+        self._record(dgram.src, dgram.dst, dgram.payload, dgram.kind, "sent")
+
+    def _received(self, data: bytes, src: tuple[str, int], port: int) -> None:
+        dst = (self.local_addr, port)
+        if NAT_T_PORT in (port, src[1]) and self.natt:
+            try:
+                kind, _ = classify_udp4500(data)
+            except ParseError:
+                self._note(f"dropped a {len(data)}-byte datagram on port 4500: neither IKE nor ESP")
+                return
+            if kind == "keepalive":
+                return
+            if kind == "esp":
+                self._record(src, dst, data, "esp", "received")
+                if self.esp_handler is not None:
+                    self.esp_handler(data, src, dst)
+                return
+        self._record(src, dst, data, "ike", "received")
+        self.endpoint.receive(Datagram(data, src, dst), self.now())
+        self._flush()
+
+    def _record(self, src: tuple[str, int], dst: tuple[str, int], payload: bytes, kind: str, direction: str) -> None:
+        packet = TracePacket(round(self.now(), 6), src[0], dst[0], src[1], dst[1], payload, kind)
+        self.trace.append(packet)
+        if self.on_packet is not None:
+            self.on_packet(len(self.trace), packet, direction)
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def _flush(self) -> None:
+        for dgram in self.endpoint.pop_datagrams():
+            self._send(dgram)
+        for event in self.endpoint.pop_events():
+            self.events.append(event)
+            if self.on_event is not None:
+                try:
+                    self.on_event(event)
+                except IkelabError as exc:  # a listener's problem must not stop the engine
+                    self._note(f"{type(event).__name__}: {exc}")
+        for sa in self.endpoint.all_sas() + list(self.endpoint.half_open.values()):
+            if sa not in self._sas:
+                self._sas.append(sa)
+        self._reschedule()
+        if self._changed is not None:
+            self._changed.set()
+
+    def _reschedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        when = self.endpoint.get_timer()
+        if when is not None and self._loop is not None and self._transports:
+            self._timer = self._loop.call_at(self._t0 + when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.endpoint.handle_timer(self.now())
+        self._flush()
+
+    # ------------------------------------------------------------------ waiting
+
+    def wake(self) -> None:
+        """Make :meth:`wait_for` re-check its predicate now (e.g. after a signal)."""
+        if self._changed is not None:
+            self._changed.set()
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float) -> Any:
+        """Wait until ``predicate()`` is true (checked after every engine step); None after ``timeout`` s."""
+        assert self._changed is not None, "open() first"
+        deadline = self.now() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            left = deadline - self.now()
+            if left <= 0:
+                return None
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+    def current_sa(self) -> IkeSa | None:
+        """The newest ESTABLISHED IKE SA (after an IKE SA rekey: the new one), or None."""
+        live = [sa for sa in self._sas if sa.state == State.ESTABLISHED]
+        return live[-1] if live else None
+
+    def outcome(self) -> Outcome | None:
+        """EXIT_OK once an IKE SA and a CHILD SA are up; the failure's status once one is fatal; else None."""
+        for event in self.events:
+            if isinstance(event, ev.ChildSaCreated):
+                return Outcome(EXIT_OK, "IKE SA and CHILD SA established", self.current_sa())
+        failures = [e for e in self.events if isinstance(e, ev.Failure)]
+        for event in failures:
+            if event.fatal or (event.notify in ("AUTHENTICATION_FAILED",)):
+                return Outcome(classify_failure(event), f"{event.notify or 'failure'}: {event.reason}")
+        if any(isinstance(e, ev.IkeSaDeleted) for e in self.events) and self.current_sa() is None and failures:
+            last = failures[-1]
+            return Outcome(classify_failure(last), f"{last.notify or 'failure'}: {last.reason}")
+        if any(isinstance(e, ev.IkeSaEstablished) for e in self.events) and failures:
+            last = failures[-1]
+            return Outcome(classify_failure(last), f"IKE SA up, but no CHILD SA: {last.notify}: {last.reason}")
+        return None
+
+    async def wait_established(self, timeout: float) -> Outcome:
+        """Wait for :meth:`outcome`; EXIT_TIMEOUT when nothing decided within ``timeout`` seconds."""
+        result = await self.wait_for(self.outcome, timeout)
+        if result is None:
+            return Outcome(EXIT_TIMEOUT, f"no IKE SA with a CHILD SA within {timeout:g} s")
+        return result
+
+    # ------------------------------------------------------------------ output files
+
+    def all_sas(self) -> list[IkeSa]:
+        """Every IKE SA of the run (rekeyed and closed ones included), in order of creation."""
+        out: list[IkeSa] = []
+        stack = list(self._sas)
+        while stack:
+            sa = stack.pop(0)
+            if sa in out:
+                continue
+            out.append(sa)
+            stack.extend(getattr(sa, "spawned", []))
+        return out
+
+    def key_records(self) -> tuple[list[Any], list[Any]]:
+        """``(ikev2 rows, esp_sa rows)`` for every IKE SA and CHILD SA of the run (:mod:`ikelab.wireshark`)."""
+        from .wireshark import esp_records_from_child, ike_record_from_sa
+
+        ike = []
+        for sa in self.all_sas():
+            if sa.keys is None or sa.suite is None:
+                continue
+            rec = ike_record_from_sa(sa.spi_i, sa.spi_r, sa.keys, sa.suite.encr, sa.suite.key_bits, sa.suite.integ)
+            if rec not in ike:
+                ike.append(rec)
+        esp = []
+        for event in self.events:
+            if isinstance(event, ev.ChildSaCreated):
+                for rec in esp_records_from_child(event):
+                    if rec not in esp:
+                        esp.append(rec)
+        return ike, esp
+
+    def write_keys(self, directory: str | Path) -> tuple[Path, Path]:
+        """Write ``ikev2_decryption_table`` and ``esp_sa`` for every SA of the run into ``directory``."""
+        from .wireshark import write_tables
+
+        ike, esp = self.key_records()
+        return write_tables(directory, ike, esp)
+
+    def write_pcap(self, path: str | Path) -> Path:
+        """Write every packet sent and received as a pcap (raw IP, wall-clock times)."""
+        from .pcap import LINKTYPE_RAW, write_pcap
+
+        records = [(self.wall_start + t, pkt) for t, pkt in self.trace.ip_packets()]
+        write_pcap(path, records, linktype=LINKTYPE_RAW)
+        return Path(path)

@@ -1,0 +1,327 @@
+"""A live IKEv2 peer: ``ikelab connect`` / ``ikelab respond`` on top of :mod:`ikelab.net`.
+
+* :class:`EspPeer` installs userspace ESP SAs (:class:`ikelab.esp.EspSa`)
+  from the engine's CHILD SA events and carries ICMP echoes through them,
+  UDP-encapsulated on port 4500 (RFC 3948 2.1, no raw socket needed): it
+  sends echo requests from our inner address (tunnel mode, RFC 4303 3.1.2),
+  answers the peer's echo requests, and counts echo replies.
+* :func:`run_connect` and :func:`run_respond` are the two commands: bring an
+  IKE SA with its first CHILD SA up (or report why not), ping, rekey, and end
+  with DELETE (RFC 7296 1.4.1) after ``duration`` seconds or on SIGINT/SIGTERM;
+  then write the capture and the Wireshark key tables.
+
+The exit status is one of ``ikelab.net.EXIT_*``: 0 only when the IKE SA and
+its first CHILD SA were established.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import signal
+import socket
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import events as ev
+from .errors import IkelabError
+from .fmt import short_hex
+from .net import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, format_packet
+from .state import State
+from .trace import TracePacket
+
+__all__ = ["EspPeer", "RunOptions", "local_address_for", "run_connect", "run_respond"]
+
+ECHO_IDENT = 0x1D1B
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a live run does after the handshake (all times in seconds)."""
+
+    duration: float = 0.0
+    rekey_after: float | None = None
+    rekey_ike_after: float | None = None
+    ping: str | None = None
+    ping_src: str | None = None
+    ping_count: int = 3
+    wait: float = 30.0
+    pcap: str | None = None
+    keys: str | None = None
+    quiet: bool = False
+
+
+class EspPeer:
+    """Userspace ESP for the CHILD SAs of a :class:`NetDriver` (see the module docstring)."""
+
+    def __init__(self, driver: NetDriver, out: Callable[[str], None] = print) -> None:
+        self.driver = driver
+        self.out = out
+        self.inbound: dict[bytes, Any] = {}
+        self.outbound: list[tuple[bytes, Any, ev.ChildSaCreated]] = []
+        self.replies: list[int] = []
+        self.requests_answered = 0
+        self.errors: list[str] = []
+        driver.esp_handler = self.received
+
+    def on_event(self, event: ev.Event) -> None:
+        from .esp import EspSa
+
+        if isinstance(event, ev.ChildSaCreated):
+            common = dict(encryption=event.encr, key_bits=event.encr_key_bits, integrity=event.integ,
+                          esn=event.esn, mode=event.mode, allow_weak=True)
+            self.inbound[event.spi_in] = EspSa(event.spi_in, direction="inbound", encryption_key=event.encr_key_in,
+                                               integrity_key=event.integ_key_in,
+                                               tunnel=(event.remote_addr, event.local_addr), **common)
+            out = EspSa(event.spi_out, direction="outbound", encryption_key=event.encr_key_out,
+                        integrity_key=event.integ_key_out,
+                        tunnel=(event.local_addr, event.remote_addr), **common)
+            self.outbound.append((event.spi_out, out, event))
+        elif isinstance(event, ev.ChildSaDeleted):
+            self.inbound.pop(event.spi_in, None)
+            self.outbound = [o for o in self.outbound if o[0] != event.spi_out]
+
+    def send_inner(self, inner: bytes) -> bool:
+        """Protect an inner IP packet with the newest outbound SA and send it; False if impossible."""
+        if not self.outbound:
+            return False
+        _, sa, event = self.outbound[-1]
+        if not event.udp_encap:
+            self.errors.append("ESP without UDP encapsulation needs a raw socket (IP protocol 50): not sent")
+            return False
+        version = ipaddress.ip_address(self._src_of(inner)).version
+        esp = sa.encapsulate(inner, 4 if version == 4 else 41)
+        self.driver.send_esp(esp, event.local_port, (event.remote_addr, event.remote_port))
+        return True
+
+    @staticmethod
+    def _src_of(inner: bytes) -> str:
+        from .packet import parse_ip
+
+        return str(parse_ip(inner).src)
+
+    def ping(self, src: str, dst: str, seq: int) -> bool:
+        """Send ICMP echo request ``seq`` from inner ``src`` to inner ``dst`` through the tunnel."""
+        from .packet import icmp_echo
+
+        payload = bytes((seq + i) & 0xFF for i in range(32))
+        return self.send_inner(icmp_echo(src, dst, ECHO_IDENT, seq, payload))
+
+    def received(self, payload: bytes, src: tuple[str, int], dst: tuple[str, int]) -> None:
+        from .packet import icmp_echo, parse_icmp, parse_ip
+
+        sa = self.inbound.get(bytes(payload[:4]))
+        if sa is None:
+            self.errors.append(f"ESP with unknown SPI 0x{payload[:4].hex()}")
+            return
+        try:
+            _, inner = sa.decapsulate(payload)
+            pkt = parse_ip(inner)
+            icmp = parse_icmp(pkt)
+        except IkelabError as exc:
+            self.errors.append(f"ESP SPI 0x{payload[:4].hex()}: {exc}")
+            return
+        if icmp.is_echo_request:
+            self.requests_answered += 1
+            self.send_inner(icmp_echo(pkt.dst, pkt.src, icmp.ident, icmp.seq, icmp.payload, True))
+        elif icmp.is_echo_reply and icmp.ident == ECHO_IDENT:
+            self.replies.append(icmp.seq)
+            self.out(f"     ESP  echo reply from {pkt.src} seq={icmp.seq} (SPI 0x{payload[:4].hex()})")
+
+
+def local_address_for(peer: str) -> str:
+    """The local address the kernel would use to reach ``peer`` (a connected UDP socket; nothing is sent)."""
+    family = socket.AF_INET6 if ":" in peer else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((peer, 500))
+        except OSError as exc:
+            raise NetError(f"no route to peer {peer}: {exc.strerror or exc}", field="peer", value=peer) from None
+        return str(s.getsockname()[0])
+
+
+def _describe(event: ev.Event) -> str | None:
+    if isinstance(event, ev.IkeSaEstablished):
+        return (f"IKE SA established: SPIi {event.spi_i.hex()} SPIr {event.spi_r.hex()}, {event.suite}, "
+                f"{event.local_id} <-> {event.remote_id} ({event.remote_auth_method})")
+    if isinstance(event, ev.ChildSaCreated):
+        encap = ", UDP-encapsulated" if event.udp_encap else ""
+        return (f"CHILD SA installed: SPI in 0x{event.spi_in.hex()} out 0x{event.spi_out.hex()}, {event.suite}, "
+                f"{', '.join(event.ts_local)} === {', '.join(event.ts_remote)}{encap}")
+    if isinstance(event, ev.ChildSaRekeyed):
+        return (f"CHILD SA rekeyed{' with PFS' if event.pfs else ''}: 0x{event.old_spi_in.hex()} -> "
+                f"0x{event.new_spi_in.hex()}")
+    if isinstance(event, ev.ChildSaDeleted):
+        return f"CHILD SA deleted: SPI in 0x{event.spi_in.hex()} ({event.reason})"
+    if isinstance(event, ev.IkeSaRekeyed):
+        return f"IKE SA rekeyed: new SPIs {event.new_spi_i.hex()} {event.new_spi_r.hex()}"
+    if isinstance(event, ev.IkeSaDeleted):
+        return f"IKE SA deleted: {event.spi_i.hex()} {event.spi_r.hex()} ({event.reason})"
+    if isinstance(event, ev.Retransmitted):
+        return f"retransmission {event.attempt} of {event.exchange} MID={event.message_id} (next wait {event.timeout:g} s)"
+    if isinstance(event, ev.LivenessChecked):
+        return f"liveness check MID={event.message_id}: {'alive' if event.alive else 'no answer'}"
+    if isinstance(event, ev.KeysDerived):
+        return f"keys derived: SKEYSEED {short_hex(event.skeyseed)}{' (rekey)' if event.rekey else ''}"
+    if isinstance(event, ev.Failure):
+        return f"FAILURE {event.notify or ''}: {event.reason}{' (fatal)' if event.fatal else ''}"
+    return None
+
+
+class _Run:
+    """State shared by connect and respond: driver, ESP, printing, signals, the end of the run."""
+
+    def __init__(self, config: Any, local: str, port: int, options: RunOptions, out: Callable[[str], None],
+                 rng: Any = None) -> None:
+        self.options = options
+        self.out = out
+        self.driver = NetDriver(config, local, port=port, rng=rng, on_packet=self._packet, on_event=self._event)
+        self.esp = EspPeer(self.driver, out)
+        self.stop = asyncio.Event()
+
+    def _packet(self, n: int, packet: TracePacket, direction: str) -> None:
+        if packet.kind == "esp" and self.options.quiet:
+            return
+        self.out(format_packet(n, packet))
+
+    def _event(self, event: ev.Event) -> None:
+        self.esp.on_event(event)
+        text = _describe(event)
+        if text and not (self.options.quiet and isinstance(event, ev.KeysDerived)):
+            self.out(f"     --   {text}")
+
+    def interrupt(self) -> None:
+        """SIGINT/SIGTERM: end the run (DELETE is sent by :meth:`finish`)."""
+        self.stop.set()
+        self.driver.wake()
+
+    def install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.interrupt)
+            except (NotImplementedError, RuntimeError):  # not the main thread
+                pass
+
+    async def pings(self, label: str) -> int:
+        """Send ``ping_count`` echoes from ``ping_src`` to ``ping``; wait for replies; print and return the count."""
+        o = self.options
+        if not o.ping:
+            return 0
+        src = o.ping_src or self._default_ping_src()
+        if src is None:
+            self.out("ping: no inner source address (give --ping-src)")
+            return 0
+        before = len(self.esp.replies)
+        base = 100 * (label == "after rekey") + 1
+        for seq in range(base, base + o.ping_count):
+            self.esp.ping(src, o.ping, seq)
+            await asyncio.sleep(0.05)
+        want = before + o.ping_count
+        await self.driver.wait_for(lambda: len(self.esp.replies) >= want or self.stop.is_set(), 3.0)
+        got = len(self.esp.replies) - before
+        self.out(f"ping {src} -> {o.ping} through ESP ({label}): {o.ping_count} sent, {got} replies")
+        for err in dict.fromkeys(self.esp.errors):
+            self.out(f"ping: {err}")
+        return got
+
+    def _default_ping_src(self) -> str | None:
+        for event in self.driver.events:
+            if isinstance(event, ev.ChildSaCreated) and event.ts_local:
+                text = event.ts_local[0].split()[-1]
+                try:
+                    return str(ipaddress.ip_network(text.split("[")[0], strict=False).network_address)
+                except ValueError:
+                    return None
+        return None
+
+    async def sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` or until stopped; True if stopped."""
+        try:
+            await asyncio.wait_for(self.stop.wait(), max(0.0, seconds))
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def rekeys(self) -> None:
+        o = self.options
+        d = self.driver
+        if o.rekey_after is not None and not await self.sleep(o.rekey_after):
+            sa = d.current_sa()
+            child = next((c for c in sa.children.values() if c.state == "INSTALLED"), None) if sa else None
+            if child is not None:
+                count = sum(isinstance(e, ev.ChildSaRekeyed) for e in d.events)
+                d.act(lambda now: sa.rekey_child(child.spi_in, now))
+                await d.wait_for(lambda: sum(isinstance(e, ev.ChildSaRekeyed) for e in d.events) > count
+                                 or self.stop.is_set(), 10.0)
+                await self.pings("after rekey")
+        if o.rekey_ike_after is not None and not await self.sleep(o.rekey_ike_after):
+            sa = d.current_sa()
+            if sa is not None:
+                d.act(lambda now: sa.rekey_ike(now))
+                await d.wait_for(lambda: sa.state != State.ESTABLISHED or self.stop.is_set(), 10.0)
+
+    async def finish(self, outcome: Outcome, *, delete: bool) -> int:
+        d = self.driver
+        if delete:
+            sa = d.current_sa()
+            if sa is not None:
+                self.out("sending DELETE for the IKE SA")
+                d.act(lambda now: sa.delete_ike(now))
+                await d.wait_for(lambda: sa.state == State.CLOSED, 6.0)
+        d.close()
+        if self.options.pcap:
+            path = d.write_pcap(self.options.pcap)
+            self.out(f"wrote {path} ({len(d.trace)} packets)")
+        if self.options.keys:
+            p1, p2 = d.write_keys(self.options.keys)
+            self.out(f"wrote {p1} and {p2}")
+        self.out(("OK: " if outcome.ok else "FAILED: ") + outcome.reason + f" (exit status {outcome.status})")
+        return outcome.status
+
+
+async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *, local: str | None = None,
+                      port: int = 500, out: Callable[[str], None] = print, rng: Any = None) -> int:
+    """``ikelab connect``: initiate towards ``peer``, ping, rekey, DELETE; the exit status."""
+    run = _Run(config, local or local_address_for(peer[0]), port, options, out, rng)
+    await run.driver.open()
+    run.install_signals()
+    out(f"ikelab connect: {run.driver.local_addr}:{port} -> {peer[0]}:{peer[1]}")
+    run.driver.initiate(peer)
+    result = await run.driver.wait_for(lambda: run.driver.outcome() or run.stop.is_set(), options.wait)
+    if isinstance(result, Outcome):
+        outcome = result
+    elif result:
+        outcome = Outcome(EXIT_FAILED, "interrupted before the IKE SA was established")
+    else:
+        outcome = Outcome(EXIT_TIMEOUT, f"no IKE SA with a CHILD SA within {options.wait:g} s")
+    if outcome.status != EXIT_OK:
+        return await run.finish(outcome, delete=False)
+    await run.pings("first CHILD SA")
+    await run.rekeys()
+    d = run.driver
+    await d.wait_for(lambda: run.stop.is_set() or d.current_sa() is None, options.duration)
+    return await run.finish(outcome, delete=d.current_sa() is not None)
+
+
+async def run_respond(config: Any, listen: str, options: RunOptions, *, port: int = 500,
+                      out: Callable[[str], None] = print, rng: Any = None) -> int:
+    """``ikelab respond``: wait for an initiator, answer, ping/rekey if asked, run, DELETE; the exit status."""
+    run = _Run(config, listen, port, options, out, rng)
+    await run.driver.open()
+    run.install_signals()
+    out(f"ikelab respond: listening on {listen} UDP {port}" + (" and 4500" if run.driver.natt else ""))
+    outcome = await run.driver.wait_for(lambda: run.driver.outcome() or run.stop.is_set(), options.wait)
+    if not isinstance(outcome, Outcome):
+        outcome = Outcome(EXIT_TIMEOUT, f"no initiator brought up an IKE SA with a CHILD SA within {options.wait:g} s")
+        return await run.finish(outcome, delete=False)
+    if outcome.status != EXIT_OK:
+        return await run.finish(outcome, delete=False)
+    await run.pings("first CHILD SA")
+    await run.rekeys()
+    d = run.driver
+    if options.duration > 0:
+        await d.wait_for(lambda: run.stop.is_set() or d.current_sa() is None, options.duration)
+    else:  # until the peer deletes the IKE SA, or a signal
+        await d.wait_for(lambda: run.stop.is_set() or d.current_sa() is None, 10 ** 6)
+    return await run.finish(outcome, delete=d.current_sa() is not None)

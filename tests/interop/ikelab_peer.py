@@ -1,0 +1,223 @@
+"""Helpers for the ikelab-vs-charon tests: run ``ikelab connect`` / ``ikelab respond`` in a namespace.
+
+ikelab runs as a subprocess (``python -m ikelab ...`` under ``ip netns exec``),
+exactly as a user would run it; its key tables (``--keys``) are compared with
+the keys charon logged (:func:`interop.charonlog.parse_keys`), and captures
+taken on the veth are decrypted by tshark with those tables.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from ikelab.wireshark import KeyTables, read_tables, tshark_command
+
+from .capture import read_fields, run_checked
+from .netns import Namespace
+from .swanctl import DEFAULT_PSK, ID_INITIATOR, ID_RESPONDER
+
+__all__ = ["IkelabProcess", "check_keys_against_charon", "connect", "ikelab_argv", "ikelab_handshakes", "read_keys",
+           "respond", "start_connect", "tshark_decrypts"]
+
+
+def ikelab_argv(command: str, tmp: Path, *, psk: str = DEFAULT_PSK, local_id: str = ID_INITIATOR,
+                remote_id: str = ID_RESPONDER, extra: Sequence[str] = (), keys: bool = True,
+                cert: dict[str, str] | None = None) -> list[str]:
+    """``python -m ikelab COMMAND`` with identities, a PSK file (or certificate files), --keys and --pcap."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "ikelab", command, *extra, "--id", local_id, "--remote-id", remote_id]
+    if cert is None:
+        psk_file = tmp / "psk.txt"
+        psk_file.write_text(psk + "\n")
+        argv += ["--psk-file", str(psk_file)]
+    else:
+        argv += ["--cert", cert["cert"], "--key", cert["key"], "--ca", cert["ca"]]
+    if keys:
+        argv += ["--keys", str(tmp / "keys"), "--pcap", str(tmp / "ikelab.pcap")]
+    return argv
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def connect(ns: Namespace, peer: str, tmp: Path, *, timeout: float = 40.0, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run ``ikelab connect PEER ...`` in ``ns`` to completion (bounded); returns its exit status and output."""
+    argv = ikelab_argv("connect", tmp, **kwargs)
+    argv.insert(4, peer)
+    return ns.run(*argv, timeout=timeout, check=False, env=_env())
+
+
+class IkelabProcess:
+    """A running ``ikelab respond`` (or long ``connect``) with its output in a file."""
+
+    def __init__(self, ns: Namespace, argv: list[str], out: Path) -> None:
+        self.out_path = out
+        self._fh = open(out, "wb")
+        self.proc = ns.popen(argv, stdout=self._fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_env())
+
+    def output(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    def wait_for_output(self, text: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in (out := self.output()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in ikelab's output:\n{out}")
+            time.sleep(0.05)
+        return out
+
+    def interrupt(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self._fh.close()
+
+
+def respond(ns: Namespace, tmp: Path, *, local_id: str = ID_RESPONDER, remote_id: str = ID_INITIATOR,
+            extra: Sequence[str] = (), **kwargs: Any) -> IkelabProcess:
+    """Start ``ikelab respond --listen <ns.addr4>`` in ``ns``; wait until it listens."""
+    if not any(x == "--listen" for x in extra):
+        extra = ["--listen", ns.addr4, *extra]
+    argv = ikelab_argv("respond", tmp, local_id=local_id, remote_id=remote_id, extra=extra, **kwargs)
+    proc = IkelabProcess(ns, argv, tmp / "respond.out")
+    proc.wait_for_output("listening on", timeout=15)
+    return proc
+
+
+def check_keys_against_charon(tables: KeyTables, charon_keys: list[dict[str, Any]]) -> int:
+    """Every IKE SA and CHILD SA charon logged has ikelab rows with the same keys; returns the CHILD count.
+
+    charon's ``spi_in`` is what ikelab sends with (ikelab's outbound row), so
+    ikelab's row for that SPI must carry charon's inbound keys, and the other
+    way round.
+    """
+    assert charon_keys, "charon logged no keys"
+    children = 0
+    for k in charon_keys:
+        if k.get("spi_i") is not None:
+            rec = tables.ike_sa(k["spi_i"], k["spi_r"])
+            assert rec is not None, f"ikelab has no ikev2 row for SPIs {k['spi_i'].hex()} {k['spi_r'].hex()}"
+        else:  # a rekeyed IKE SA: charon logs no AUTH octets (and so no SPIs) for it
+            rec = next((r for r in tables.ike if r.sk_ei == k["sk_ei"]), None)
+            assert rec is not None, "ikelab has no ikev2 row with the SK_ei charon derived for the rekeyed IKE SA"
+        assert (rec.sk_ei, rec.sk_er) == (k["sk_ei"], k["sk_er"]), "SK_ei/SK_er differ from charon's"
+        if k.get("sk_ai"):
+            assert (rec.sk_ai, rec.sk_ar) == (k["sk_ai"], k["sk_ar"]), "SK_ai/SK_ar differ from charon's"
+        for child in k["children"]:
+            for spi, encr, integ in ((child["spi_in"], child["encr_in"], child["integ_in"]),
+                                     (child["spi_out"], child["encr_out"], child["integ_out"])):
+                row = tables.esp_sa(spi)
+                assert row is not None, f"ikelab has no esp_sa row for SPI 0x{spi:08x}"
+                assert row.encr_key == encr, f"ESP key of SPI 0x{spi:08x} differs from charon's"
+                if integ:
+                    assert row.auth_key == integ, f"ESP integrity key of SPI 0x{spi:08x} differs from charon's"
+            children += 1
+    return children
+
+
+def tshark_decrypts(pcap: Path, keys_dir: Path) -> list[list[str]]:
+    """tshark's view of ``pcap`` decrypted with ikelab's tables: (exchange, decrypted?, ESP SPI, ICMP type) rows.
+
+    Asserts that every protected IKE message (all but IKE_SA_INIT) was
+    decrypted and every ESP packet carries a decrypted inner ICMP message,
+    as far as Wireshark 4.0 knows the algorithms (ikelab writes a row it
+    has no name for as a comment, e.g. ESP with ChaCha20-Poly1305).
+    """
+    tables = read_tables(keys_dir)
+    check_ike = bool(tables.ike) and all(r.wireshark_ok for r in tables.ike)
+    check_esp = bool(tables.esp) and all(r.wireshark_ok for r in tables.esp)
+    env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(keys_dir))
+    fields = ["isakmp.exchangetype", "isakmp.enc.decrypted", "esp.spi", "icmp.type"]
+    argv = ["tshark", "-n", "-r", str(pcap), "-o", "esp.enable_encryption_decode:TRUE",
+            "-o", "esp.enable_authentication_check:TRUE", "-T", "fields", "-E", "separator=\t",
+            "-E", "occurrence=f", "-Y", "isakmp || esp"]
+    for f in fields:
+        argv += ["-e", f]
+    out = run_checked(argv, timeout=60, env=env).stdout
+    rows = [line.split("\t") for line in out.splitlines() if line.strip()]
+    assert rows, f"tshark found no IKE or ESP in {pcap}\n{tshark_command(pcap, keys_dir)}"
+    for exch, decrypted, spi, icmp in rows:
+        if exch and exch != "34" and check_ike:
+            assert decrypted, f"tshark did not decrypt exchange {exch}: {tshark_command(pcap, keys_dir)}"
+        if spi and not exch and check_esp:
+            assert icmp, f"tshark did not decrypt ESP SPI {spi}: {tshark_command(pcap, keys_dir)}"
+    return rows
+
+
+def read_keys(tmp: Path) -> KeyTables:
+    return read_tables(tmp / "keys")
+
+
+_ = read_fields  # re-exported for tests
+
+
+def start_connect(ns: Namespace, peer: str, tmp: Path, **kwargs: Any) -> IkelabProcess:
+    """Start ``ikelab connect PEER ...`` in ``ns`` without waiting for it (for charon-side actions meanwhile)."""
+    argv = ikelab_argv("connect", tmp, **kwargs)
+    argv.insert(4, peer)
+    return IkelabProcess(ns, argv, tmp / "connect.out")
+
+
+def ikelab_handshakes(peer: str, local: str, n: int, budget: float) -> tuple[list[float], float]:
+    """In namespace A: ``n`` IKE_SA_INIT + IKE_AUTH handshakes by ikelab's driver, each deleted again.
+
+    Returns the latencies (initiate until the CHILD SA is installed) and the
+    wall time of the whole loop (DELETE included).
+    """
+    import asyncio
+    import time
+
+    from ikelab.config import IkeConfig
+    from ikelab.events import ChildSaCreated
+    from ikelab.net import NetDriver
+    from ikelab.state import State
+
+    config = IkeConfig(local_id=ID_INITIATOR, remote_id=ID_RESPONDER, psk=b"ikelab-interop-psk",
+                       ike_proposals=("aes128-sha256-modp2048",), esp_proposals=("aes128-sha256",),
+                       local_ts=("198.51.100.1/32",), remote_ts=("203.0.113.1/32",), cookie_threshold=None,
+                       retransmit_timeout=1.0, retransmit_tries=3)
+
+    async def run() -> tuple[list[float], float]:
+        driver = await NetDriver(config, local).open()
+        latencies: list[float] = []
+        start = time.perf_counter()
+        try:
+            for _ in range(n):
+                if time.perf_counter() - start > budget:
+                    break
+                created = sum(isinstance(e, ChildSaCreated) for e in driver.events)
+                t = time.perf_counter()
+                sa = driver.initiate((peer, 500))
+                ok = await driver.wait_for(
+                    lambda: sum(isinstance(e, ChildSaCreated) for e in driver.events) > created, 10.0)
+                if not ok:
+                    raise RuntimeError("ikelab handshake with charon failed")
+                latencies.append(time.perf_counter() - t)
+                driver.act(lambda now: sa.delete_ike(now))
+                await driver.wait_for(lambda: sa.state == State.CLOSED, 10.0)
+                driver.endpoint.forget_closed()
+            return latencies, time.perf_counter() - start
+        finally:
+            driver.close()
+
+    return asyncio.run(run())

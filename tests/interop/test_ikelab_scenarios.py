@@ -1,0 +1,342 @@
+"""ikelab against strongSwan's charon, scenario by scenario, each in both roles (RFC 7296).
+
+``ikelab connect`` (namespace A) with charon responding (namespace B), and
+charon initiating (A) with ``ikelab respond`` (B).  For every handshake the
+keys ikelab exported must be exactly the keys charon logged, and pings cross
+the CHILD SA (UDP-encapsulated ESP, RFC 3948), answered by charon's kernel
+or by ikelab's userspace ESP.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from interop.charon import Charon
+from interop.ikelab_peer import (check_keys_against_charon, connect, read_keys, respond, start_connect,
+                                 tshark_decrypts)
+from interop.capture import Capture
+from interop.swanctl import ID_INITIATOR, ID_RESPONDER, cert_conf, make_pki, psk_conf
+
+pytestmark = [pytest.mark.strongswan, pytest.mark.usefixtures("tshark_env")]
+
+ROLES = ["ikelab-initiator", "ikelab-responder"]
+
+
+def _addrs(ns: Any, v6: bool) -> str:
+    return ns.addr6 if v6 else ns.addr4
+
+
+def setup_charon(net: Any, factory: Any, tmp: Path, role: str, *, proposals: str, esp: str, v6: bool = False,
+                 pki: Any = None, psk: str = "ikelab-interop-psk", local_ts: str | None = None,
+                 remote_ts: str | None = None, cookie_threshold: int = 1000, **kwargs: Any) -> Charon:
+    """charon in B (responder) or A (initiator), configured for the scenario; connections loaded."""
+    ns, other = (net.b, net.a) if role == "ikelab-initiator" else (net.a, net.b)
+    local_id, remote_id = (ID_RESPONDER, ID_INITIATOR) if role == "ikelab-initiator" else (ID_INITIATOR, ID_RESPONDER)
+    common = dict(local_addrs=_addrs(ns, v6), remote_addrs=_addrs(other, v6), local_id=local_id,
+                  remote_id=remote_id, local_ts=local_ts or f"{ns.inner}/32",
+                  remote_ts=remote_ts or f"{other.inner}/32", proposals=proposals, esp_proposals=esp, **kwargs)
+    charon = factory(ns, "charon", start=False, cookie_threshold=cookie_threshold,
+                     swanctl_conf=cert_conf(cert_file="peer.pem", **common) if pki else psk_conf(psk=psk, **common))
+    charon.write_files()
+    if pki:
+        pki.install(charon.swanctl_dir, local_id)
+    charon.start()
+    charon.load_all()
+    return charon
+
+
+def ikelab_cert_files(pki: Any, tmp: Path, ident: str) -> dict[str, str]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    files = {"cert": tmp / "cert.pem", "key": tmp / "key.pem", "ca": tmp / "ca.pem"}
+    files["cert"].write_bytes(pki.certs[ident])
+    files["key"].write_bytes(pki.keys[ident])
+    files["ca"].write_bytes(pki.ca_cert)
+    return {k: str(v) for k, v in files.items()}
+
+
+def run_handshake(net: Any, factory: Any, tmp: Path, role: str, *, proposals: str, esp: str, v6: bool = False,
+                  key_type: str | None = None, ikelab_extra: tuple[str, ...] = (), ikelab_ts: tuple[str, str] | None = None,
+                  **charon_kwargs: Any) -> tuple[Charon, str]:
+    """One handshake + pings + DELETE in ``role``; returns charon and ikelab's output (asserting success)."""
+    pki = make_pki([ID_INITIATOR, ID_RESPONDER], key_type=key_type) if key_type else None
+    charon = setup_charon(net, factory, tmp, role, proposals=proposals, esp=esp, v6=v6, pki=pki, **charon_kwargs)
+    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
+    ts = ikelab_ts or (f"{me.inner}/32", f"{peer.inner}/32")
+    extra = ["--proposal", proposals, "--esp-proposal", esp, "--ts", *ts, *ikelab_extra]
+    my_id = ID_INITIATOR if role == "ikelab-initiator" else ID_RESPONDER
+    cert = ikelab_cert_files(pki, tmp / "certs", my_id) if pki else None
+    with Capture(net.b, net.b.veth, tmp / "wire.pcapng", probe_dst=_addrs(net.a, v6)) as cap:
+        if role == "ikelab-initiator":
+            result = connect(me, _addrs(peer, v6), tmp / "ikelab", cert=cert,
+                             extra=[*extra, "--ping", peer.inner, "--ping-src", me.inner, "--quiet"])
+            out = result.stdout + result.stderr
+            assert result.returncode == 0, out + charon.diagnostics()
+            assert "(first CHILD SA): 3 sent, 3 replies" in out, out
+            charon.wait_for_sa(lambda sas: not sas, timeout=5)  # our DELETE arrived
+        else:
+            proc = respond(me, tmp / "ikelab", cert=cert, extra=["--listen", _addrs(me, v6), *extra, "--quiet"])
+            try:
+                charon.initiate(child="net")
+                assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3
+                charon.terminate(ike="lab")
+                status = proc.wait(15)
+            finally:
+                proc.close()
+            out = proc.output()
+            assert status == 0, out + charon.diagnostics()
+            assert "deleted by peer" in out
+    assert check_keys_against_charon(read_keys(tmp / "ikelab"), charon.keys()) >= 1
+    # the capture on the wire decrypts in tshark with ikelab's tables
+    rows = tshark_decrypts(cap.path, tmp / "ikelab" / "keys")
+    assert [r[0] for r in rows if r[0]][:4] == ["34", "34", "35", "35"]
+    return charon, out
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("proposals,esp", [
+    ("aes256gcm16-prfsha384-ecp384", "aes256gcm16"),
+    ("chacha20poly1305-prfsha256-x25519", "chacha20poly1305"),
+], ids=["aes256gcm16-ecp384", "chacha20poly1305-x25519"])
+def test_suites(netns_pair, charon_factory, tmp_path: Path, role: str, proposals: str, esp: str) -> None:
+    _, out = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals=proposals, esp=esp)
+    # the only suite charon was configured with (strongSwan's x25519 and curve25519 are the same keyword)
+    assert f", {proposals.replace('x25519', 'curve25519')}, " in out, out
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("key_type", ["ecdsa", "rsa"])
+def test_certificates(netns_pair, charon_factory, tmp_path: Path, role: str, key_type: str) -> None:
+    _, out = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                           esp="aes128-sha256", key_type=key_type)
+    assert "DIGITAL_SIGNATURE" in out or "RSA" in out or "ECDSA" in out
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_ipv6(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    _, out = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                           esp="aes128-sha256", v6=True)
+    assert "2001:db8::1" in out and "2001:db8::2" in out
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_traffic_selector_narrowed(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """ikelab asks for /24s; charon's configuration only allows the /32s, so the responder narrows (RFC 7296 2.9)."""
+    net = netns_pair
+    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
+    if role == "ikelab-initiator":
+        _, out = run_handshake(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                               esp="aes128-sha256", ikelab_ts=("198.51.100.0/24", "203.0.113.0/24"))
+        assert f"{me.inner}/32 === {peer.inner}/32" in out, out
+    else:  # charon initiates with /24s, ikelab (configured with /32s) narrows
+        _, out = run_handshake(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                               esp="aes128-sha256", local_ts="198.51.100.0/24", remote_ts="203.0.113.0/24")
+        assert f"{me.inner}/32 === {peer.inner}/32" in out, out
+
+
+# ----------------------------------------------------------------------------- rekeying, liveness, DELETE
+
+PFS = ["no-pfs", "pfs"]
+
+
+@pytest.mark.parametrize("pfs", PFS)
+@pytest.mark.parametrize("who", ["ikelab", "charon"])
+def test_child_rekey(netns_pair, charon_factory, tshark_env, tmp_path: Path, who: str, pfs: str) -> None:
+    """A CHILD SA rekey (RFC 7296 1.3.3) started by ikelab or by charon, with and without PFS; pings before and after."""
+    net = netns_pair
+    esp = "aes128-sha256-modp2048" if pfs == "pfs" else "aes128-sha256"
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-initiator", proposals="aes128-sha256-modp2048", esp=esp)
+    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", esp, "--ts", f"{net.a.inner}/32",
+             f"{net.b.inner}/32", "--ping", net.b.inner, "--ping-src", net.a.inner, "--quiet"]
+    with Capture(net.b, net.b.veth, tmp_path / "wire.pcapng", probe_dst=net.a.addr4) as cap:
+        if who == "ikelab":
+            result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[*extra, "--rekey-after", "0.2"])
+            out, status = result.stdout + result.stderr, result.returncode
+            assert "(after rekey): 3 sent, 3 replies" in out, out
+        else:
+            proc = start_connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[*extra, "--duration", "20"])
+            try:
+                proc.wait_for_output("(first CHILD SA): 3 sent", timeout=15)
+                charon.swanctl("--rekey", "--child", "net")
+                proc.wait_for_output("CHILD SA rekeyed", timeout=10)
+                assert net.b.ping(net.a.inner, src=net.b.inner, count=3) == 3  # through the new CHILD SA
+                charon.terminate(ike="lab")
+                status = proc.wait(15)
+            finally:
+                proc.close()
+            out = proc.output()
+        assert status == 0, out + charon.diagnostics()
+    assert ("CHILD SA rekeyed with PFS" in out) == (pfs == "pfs"), out
+    keys = charon.keys()
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), keys) == 2
+    seeds = [len(c["seed"]) for c in keys[0]["children"]]
+    assert (seeds[1] > seeds[0]) == (pfs == "pfs")  # g^ir (new) | Ni | Nr with PFS (RFC 7296 2.17)
+    rows = tshark_decrypts(cap.path, tmp_path / "ikelab" / "keys")
+    assert "36" in [r[0] for r in rows]
+
+
+@pytest.mark.parametrize("who", ["ikelab", "charon"])
+def test_ike_rekey(netns_pair, charon_factory, tmp_path: Path, who: str) -> None:
+    """An IKE SA rekey (RFC 7296 1.3.2, 2.18) by either side: charon logs a new SKEYSEED that ikelab matches."""
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-initiator", proposals="aes128-sha256-modp2048",
+                          esp="aes128-sha256")
+    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256", "--ts", f"{net.a.inner}/32",
+             f"{net.b.inner}/32", "--quiet"]
+    proc = start_connect(net.a, net.b.addr4, tmp_path / "ikelab",
+                         extra=[*extra, "--duration", "20"] + (["--rekey-ike-after", "0.2"] if who == "ikelab" else []))
+    try:
+        proc.wait_for_output("CHILD SA installed", timeout=15)
+        if who == "charon":
+            charon.swanctl("--rekey", "--ike", "lab")
+        proc.wait_for_output("IKE SA rekeyed", timeout=10)
+        assert net.b.ping(net.a.inner, src=net.b.inner, count=2) == 2  # the CHILD SA moved to the new IKE SA
+        charon.terminate(ike="lab")
+        status = proc.wait(15)
+    finally:
+        proc.close()
+    out = proc.output()
+    assert status == 0, out + charon.diagnostics()
+    keys = charon.keys()
+    assert len(keys) == 2  # the original IKE SA and its replacement
+    check_keys_against_charon(read_keys(tmp_path / "ikelab"), keys)
+
+
+@pytest.mark.parametrize("who", ["ikelab", "charon"])
+def test_liveness(netns_pair, charon_factory, tmp_path: Path, who: str) -> None:
+    """Liveness checks (empty INFORMATIONAL, RFC 7296 1.4) sent by ikelab (--dpd) or charon (dpd_delay)."""
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-initiator", proposals="aes128-sha256-modp2048",
+                          esp="aes128-sha256", extra={"dpd_delay": "1s"} if who == "charon" else {})
+    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256", "--ts", f"{net.a.inner}/32",
+             f"{net.b.inner}/32", "--duration", "2.5"] + (["--dpd", "0.5"] if who == "ikelab" else [])
+    result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=extra)
+    out = result.stdout
+    assert result.returncode == 0, out + charon.diagnostics()
+    if who == "ikelab":
+        assert out.count(": alive") >= 2, out
+    else:
+        assert "INFORMATIONAL MID=00 Responder Request" in out, out  # charon's empty request
+        assert "INFORMATIONAL MID=00 Initiator Response" in out, out
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_delete_by_charon_and_by_ikelab(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """DELETE (RFC 7296 1.4.1) from each side: charon terminates while ikelab connects; ikelab ends while responding."""
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048", esp="aes128-sha256")
+    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
+    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256", "--ts", f"{me.inner}/32",
+             f"{peer.inner}/32"]
+    if role == "ikelab-initiator":  # charon deletes
+        proc = start_connect(me, peer.addr4, tmp_path / "ikelab", extra=[*extra, "--duration", "20"])
+        try:
+            proc.wait_for_output("CHILD SA installed", timeout=15)
+            charon.terminate(ike="lab")
+            status = proc.wait(10)
+        finally:
+            proc.close()
+        out = proc.output()
+        assert status == 0 and "deleted by peer" in out and "sending DELETE" not in out, out
+    else:  # ikelab deletes after --duration
+        proc = respond(me, tmp_path / "ikelab", extra=[*extra, "--duration", "0.5"])
+        try:
+            charon.initiate(child="net")
+            status = proc.wait(10)
+        finally:
+            proc.close()
+        out = proc.output()
+        assert status == 0 and "sending DELETE" in out, out
+        charon.wait_for_sa(lambda sas: not sas, timeout=5)
+        assert "received DELETE for IKE_SA" in charon.log_text()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_wrong_psk(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """Different PSKs: both report the authentication failure (RFC 7296 2.15, 2.21.2)."""
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                          esp="aes128-sha256", psk="the-right-one")
+    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
+    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256"]
+    if role == "ikelab-initiator":
+        result = connect(me, peer.addr4, tmp_path / "ikelab", psk="a-wrong-one", extra=extra)
+        out, status = result.stdout, result.returncode
+    else:
+        proc = respond(me, tmp_path / "ikelab", psk="a-wrong-one", extra=[*extra, "--wait", "8"])
+        try:
+            charon.swanctl("--initiate", "--child", "net", "--timeout", "5", check=False, timeout=15)
+            status = proc.wait(15)
+        finally:
+            proc.close()
+        out = proc.output()
+    assert status == 4, out
+    assert "AUTHENTICATION_FAILED" in out
+    # charon: "generating IKE_AUTH response 1 [ N(AUTH_FAILED) ]" or "received AUTHENTICATION_FAILED notify error"
+    charon.wait_for_log("AUTH_FAILED" if role == "ikelab-initiator" else "received AUTHENTICATION_FAILED")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_common_proposal(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """No IKE proposal in common: NO_PROPOSAL_CHOSEN (RFC 7296 2.7), reported by both."""
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, role, proposals="aes256-sha384-modp3072", esp="aes128-sha256")
+    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
+    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256"]
+    if role == "ikelab-initiator":
+        result = connect(me, peer.addr4, tmp_path / "ikelab", extra=extra)
+        out, status = result.stdout, result.returncode
+    else:
+        proc = respond(me, tmp_path / "ikelab", extra=[*extra, "--wait", "8"])
+        try:
+            charon.swanctl("--initiate", "--child", "net", "--timeout", "5", check=False, timeout=15)
+            status = proc.wait(15)
+        finally:
+            proc.close()
+        out = proc.output()
+    assert status == 5, out
+    assert "NO_PROPOSAL_CHOSEN" in out
+    # charon writes it N(NO_PROP): sent as responder, received as initiator
+    charon.wait_for_log("generating IKE_SA_INIT response 0 [ N(NO_PROP) ]" if role == "ikelab-initiator"
+                        else "received NO_PROPOSAL_CHOSEN")
+
+
+def test_child_rekey_by_ikelab_responder(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """ikelab as responder rekeys the CHILD SA charon created (RFC 7296 1.3.3); pings cross before and after."""
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-responder", proposals="aes128-sha256-modp2048",
+                          esp="aes128-sha256")
+    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256", "--ts", f"{net.b.inner}/32",
+             f"{net.a.inner}/32", "--rekey-after", "1", "--quiet"]
+    proc = respond(net.b, tmp_path / "ikelab", extra=extra)
+    try:
+        charon.initiate(child="net")
+        assert net.a.ping(net.b.inner, src=net.a.inner, count=2) == 2
+        proc.wait_for_output("CHILD SA rekeyed", timeout=10)
+        charon.wait_for_log("CHILD_SA net{2} established")
+        assert net.a.ping(net.b.inner, src=net.a.inner, count=2) == 2
+        charon.terminate(ike="lab")
+        status = proc.wait(15)
+    finally:
+        proc.close()
+    assert status == 0, proc.output()
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 2
+
+
+def test_cookie_demanded_by_charon(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """charon with one half-open SA demands a COOKIE (RFC 7296 2.6): ikelab repeats IKE_SA_INIT with it."""
+    from interop.netns import udp_exchange
+    from interop.test_harness import _stored_ike_sa_init_request
+
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-initiator", proposals="aes128-sha256-modp2048",
+                          esp="aes128-sha256", cookie_threshold=1)
+    assert net.a.call(udp_exchange, net.b.addr4, 500, _stored_ike_sa_init_request(), timeout=3.0, _timeout=20)
+    result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
+        "--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256",
+        "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32"])
+    assert result.returncode == 0, result.stdout + charon.diagnostics()
+    assert "generating IKE_SA_INIT response 0 [ N(COOKIE) ]" in charon.log_text()
+    assert result.stdout.count("IKE_SA_INIT MID=00 Initiator Request") == 2, result.stdout

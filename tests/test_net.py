@@ -1,0 +1,248 @@
+"""ikelab.net / ikelab.peer on loopback: ``ikelab connect`` against ``ikelab respond`` over real UDP sockets.
+
+No namespaces or root needed: both peers run on 127.0.0.1 with high ports
+(no NAT, so IKE stays on those ports).  Checked: exit statuses, the printed
+packet list, failures reported on both sides, SIGINT sending DELETE, and
+(with tshark) that the pcap ``--pcap`` wrote decrypts with the tables
+``--keys`` wrote.  The strongSwan interop tests are in tests/interop/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ikelab.config import IkeConfig
+from ikelab.net import EXIT_AUTH, EXIT_NO_PROPOSAL, EXIT_PORT_IN_USE, EXIT_TIMEOUT, NetDriver, NetError
+from ikelab.wireshark import read_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+PSK = "loopback-test-psk"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def argv(command: str, tmp: Path, *extra: str, psk: str = PSK, name: str = "") -> list[str]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    psk_file = tmp / f"psk{name}.txt"
+    psk_file.write_text(psk + "\n")
+    ids = ["--id", "alice@example.org", "--remote-id", "gw.example.com"] if command == "connect" else \
+        ["--id", "gw.example.com", "--remote-id", "alice@example.org"]
+    return [sys.executable, "-m", "ikelab", command, *extra, *ids, "--psk-file", str(psk_file),
+            "--retransmit-timeout", "0.2", "--retransmit-tries", "2", "--wait", "10"]
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = str(ROOT) + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
+    return e
+
+
+class Responder:
+    def __init__(self, tmp: Path, port: int, *extra: str, psk: str = PSK) -> None:
+        self.path = tmp / "respond.out"
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.fh = open(self.path, "wb")
+        self.proc = subprocess.Popen(
+            argv("respond", tmp, "--listen", "127.0.0.1", "--port", str(port), *extra, psk=psk, name="r"),
+            stdout=self.fh, stderr=subprocess.STDOUT, env=env())
+        deadline = time.monotonic() + 20
+        while "listening on" not in self.output():
+            assert self.proc.poll() is None and time.monotonic() < deadline, self.output()
+            time.sleep(0.05)
+
+    def output(self) -> str:
+        return self.path.read_text(errors="replace")
+
+    def wait(self, timeout: float = 20) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.fh.close()
+
+
+def connect(tmp: Path, port: int, *extra: str, psk: str = PSK, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    cmd = argv("connect", tmp, "127.0.0.1", "--port", str(port), "--local", "127.0.0.1",
+               "--local-port", str(free_port()), *extra, psk=psk, name="c")
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env())
+
+
+SUITE = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256"]
+
+
+def test_connect_and_respond_over_loopback(tmp_path: Path) -> None:
+    port = free_port()
+    resp = Responder(tmp_path / "r", port, *SUITE, "--keys", str(tmp_path / "r" / "keys"))
+    result = connect(tmp_path / "c", port, *SUITE, "--keys", str(tmp_path / "c" / "keys"),
+                     "--pcap", str(tmp_path / "c" / "run.pcap"), "--rekey-after", "0.1", "--rekey-ike-after", "0.1")
+    assert resp.wait() == 0, resp.output()
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    # the packet list, as it happened: INIT, AUTH, CREATE_CHILD_SA (CHILD and IKE rekey), INFORMATIONAL
+    for info in ("IKE_SA_INIT MID=00 Initiator Request", "IKE_SA_INIT MID=00 Responder Response",
+                 "IKE_AUTH MID=01 Initiator Request", "IKE_AUTH MID=01 Responder Response",
+                 "CREATE_CHILD_SA MID=02 Initiator Request", "INFORMATIONAL"):
+        assert info in out, out
+    assert "CHILD SA rekeyed" in out and "IKE SA rekeyed" in out and "sending DELETE" in out
+    assert "deleted by peer" in resp.output()
+    # both peers exported the same IKE SAs (original and rekeyed) and mirror-image ESP rows
+    mine, theirs = read_tables(tmp_path / "c" / "keys"), read_tables(tmp_path / "r" / "keys")
+    assert len(mine.ike) == 2 and set(mine.ike) == set(theirs.ike)
+    assert len(mine.esp) == 4
+    for row in mine.esp:
+        peer = theirs.esp_sa(row.spi)
+        assert peer is not None and (peer.encr_key, peer.auth_key) == (row.encr_key, row.auth_key)
+
+
+def test_pcap_decrypts_in_tshark(tmp_path: Path) -> None:
+    """tshark (an independent IKEv2 implementation) decrypts every protected message of the --pcap with --keys."""
+    from tshark_util import require_tshark
+
+    tshark = require_tshark()
+    port = free_port()
+    resp = Responder(tmp_path / "r", port, *SUITE)
+    result = connect(tmp_path / "c", port, *SUITE, "--keys", str(tmp_path / "keys"), "--pcap", str(tmp_path / "run.pcap"),
+                     "--rekey-after", "0.1")
+    assert result.returncode == 0 and resp.wait() == 0, result.stdout
+    cmd = [tshark, "-n", "-r", str(tmp_path / "run.pcap"), "-d", f"udp.port=={port},isakmp", "-T", "fields",
+           "-E", "separator=,", "-E", "occurrence=f", "-e", "isakmp.exchangetype", "-e", "isakmp.enc.decrypted"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, WIRESHARK_CONFIG_DIR=str(tmp_path / "keys"))).stdout
+    rows = [line.split(",") for line in out.splitlines() if line.strip()]
+    assert [r[0] for r in rows] == ["34", "34", "35", "35", "36", "36", "37", "37", "37", "37"], out
+    assert all(r[1] for r in rows if r[0] != "34"), out  # every protected message decrypted
+
+
+def test_peer_that_does_not_answer(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    start = time.monotonic()
+    result = connect(tmp_path, port, *SUITE)
+    assert result.returncode == EXIT_TIMEOUT, result.stdout
+    assert "retransmission 1 of IKE_SA_INIT" in result.stdout and "retransmission 2 of IKE_SA_INIT" in result.stdout
+    assert "no response to IKE_SA_INIT" in result.stdout
+    assert time.monotonic() - start < 20
+
+
+def test_port_already_in_use(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        result = subprocess.run(argv("respond", tmp_path, "--listen", "127.0.0.1", "--port", str(port)),
+                                capture_output=True, text=True, timeout=30, env=env())
+    assert result.returncode == EXIT_PORT_IN_USE
+    assert f"UDP port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_wrong_psk_is_reported_by_both(tmp_path: Path) -> None:
+    port = free_port()
+    resp = Responder(tmp_path / "r", port, *SUITE, "--wait", "3", psk="the-right-one")
+    result = connect(tmp_path / "c", port, *SUITE, psk="a-wrong-one")
+    assert result.returncode == EXIT_AUTH, result.stdout
+    assert "AUTHENTICATION_FAILED" in result.stdout
+    assert resp.wait() == EXIT_AUTH, resp.output()
+    assert "AUTHENTICATION_FAILED" in resp.output()
+
+
+def test_no_common_proposal(tmp_path: Path) -> None:
+    port = free_port()
+    resp = Responder(tmp_path / "r", port, "--proposal", "aes256-sha384-modp3072", "--wait", "3")
+    result = connect(tmp_path / "c", port, *SUITE)
+    assert result.returncode == EXIT_NO_PROPOSAL, result.stdout
+    assert "NO_PROPOSAL_CHOSEN" in result.stdout
+    assert resp.wait() == EXIT_NO_PROPOSAL, resp.output()
+
+
+def test_sigint_sends_delete(tmp_path: Path) -> None:
+    port = free_port()
+    resp = Responder(tmp_path / "r", port, *SUITE)
+    out_path = tmp_path / "connect.out"
+    with open(out_path, "wb") as fh:
+        proc = subprocess.Popen(argv("connect", tmp_path, "127.0.0.1", "--port", str(port), "--local", "127.0.0.1",
+                                     "--local-port", str(free_port()), *SUITE, "--duration", "60"),
+                                stdout=fh, stderr=subprocess.STDOUT, env=env())
+        try:
+            deadline = time.monotonic() + 20
+            while "CHILD SA installed" not in out_path.read_text():
+                assert proc.poll() is None and time.monotonic() < deadline, out_path.read_text()
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(15) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    out = out_path.read_text()
+    assert "sending DELETE" in out and "INFORMATIONAL MID=02 Responder Response" in out, out
+    assert "Traceback" not in out
+    assert resp.wait() == 0 and "deleted by peer" in resp.output()
+
+
+def test_driver_in_process_liveness() -> None:
+    """Two NetDrivers in one event loop: liveness checks (RFC 7296 1.4) answered over real sockets."""
+
+    async def run() -> tuple[list, list]:
+        cfg = dict(psk=b"in-process", ike_proposals=("aes128-sha256-modp2048",), esp_proposals=("aes128-sha256",),
+                   retransmit_timeout=0.5, retransmit_tries=2)
+        port = free_port()
+        resp = NetDriver(IkeConfig(local_id="gw.example.com", **cfg), "127.0.0.1", port=port)
+        init = NetDriver(IkeConfig(local_id="alice@example.org", dpd_interval=0.2, **cfg), "127.0.0.1",
+                         port=free_port())
+        await resp.open()
+        await init.open()
+        try:
+            init.initiate(("127.0.0.1", port))
+            outcome = await init.wait_established(5)
+            assert outcome.ok, outcome
+            from ikelab.events import LivenessChecked
+
+            await init.wait_for(lambda: sum(isinstance(e, LivenessChecked) for e in init.events) >= 2, 5)
+            return init.events, resp.events
+        finally:
+            init.close()
+            resp.close()
+
+    from ikelab.events import LivenessChecked
+
+    init_events, _ = asyncio.run(run())
+    checks = [e for e in init_events if isinstance(e, LivenessChecked)]
+    assert len(checks) >= 2 and all(c.alive for c in checks)
+
+
+def test_net_error_is_typed() -> None:
+    async def run() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+            busy.bind(("127.0.0.1", 0))
+            d = NetDriver(IkeConfig(psk=b"x" * 16), "127.0.0.1", port=busy.getsockname()[1])
+            await d.open()
+
+    with pytest.raises(NetError) as info:
+        asyncio.run(run())
+    assert info.value.exit_code == EXIT_PORT_IN_USE and info.value.field == "port"
+
+
+@pytest.mark.parametrize("extra,message", [
+    ([], "give --psk-file FILE, or --cert FILE --key FILE --ca FILE"),
+    (["--psk-file", "/nonexistent/psk"], "cannot read psk file '/nonexistent/psk'"),
+    (["--psk-file", __file__, "--proposal", "bogus-sha256"], "unknown algorithm keyword 'bogus'"),
+])
+def test_bad_options_exit_2_with_a_message(extra: list[str], message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "ikelab", "connect", "127.0.0.1", "--id", "alice@example.org",
+                             *extra], capture_output=True, text=True, timeout=30, env=env())
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
