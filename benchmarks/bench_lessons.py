@@ -49,12 +49,80 @@ def bench_widgets() -> list[tuple[str, float, float]]:
         ("prf_plus_explorer: PRF", prf.prf, ["PRF_HMAC_SHA1", "PRF_AES128_XCBC", "PRF_HMAC_SHA2_512",
                                              "PRF_AES128_CMAC", "PRF_HMAC_SHA2_256"]),
     ]
+    moves += _ike_moves()
+    moves += _tour_arch_pfs_moves()
+    moves += _lessons_08_11_moves()
     for name, control, values in moves:
         times = []
         for value in values:
             times.append(_timed(lambda: setattr(control, "value", value)))
         rows.append((name, statistics.median(times), max(times)))
     return rows
+
+
+def _ike_moves() -> list[tuple[str, Any, list[Any]]]:
+    """Lessons 05-07 (ikelab.widgets_ike): suites, a typed pre-shared key, PFS on and off."""
+    from ikelab import events, figures_ike
+    from ikelab import widgets_ike as ikw
+    from ikelab.lab import Lab
+
+    lab = Lab(*figures_ike.moon_and_sun(), seed="bench")
+    lab.initiate()
+    lab.run_until_idle()
+    kd = lab.events("initiator", events.KeysDerived)[0]
+    a_i = lab.events("initiator", events.AuthComputed)[0]
+    cut = ikw.key_cut_explorer(kd.ni, kd.nr, kd.g_ir, kd.spi_i, kd.spi_r)
+    auth = ikw.psk_auth_explorer(a_i, kd.prf, psk="x")
+    child = ikw.child_keymat_explorer(kd.prf, kd.sk_d, kd.ni, kd.nr, kd.g_ir)
+    return [
+        ("key_cut_explorer: suite", cut.suite, list(ikw.IKE_SUITES[1:]) + [ikw.IKE_SUITES[0]]),
+        ("psk_auth_explorer: psk", auth.psk, ["a", "ab", "abc", "ikelab", ""]),
+        ("child_keymat_explorer: ESP", child.esp, list(ikw.ESP_SUITES[1:]) + [ikw.ESP_SUITES[0]]),
+        ("child_keymat_explorer: PFS", child.pfs, [True, False, True, False]),
+    ]
+
+
+def _tour_arch_pfs_moves() -> list[tuple[str, Any, list[Any]]]:
+    """Lessons 00, 01, 03: the packet browser, the packet-path menus, PFS and leak choices (a full lab run each)."""
+    from ikelab import figures_tour, scenario
+    from ikelab import widgets_arch, widgets_pfs, widgets_tour
+
+    browser = widgets_tour.packet_browser(figures_tour.tour_rows(scenario.classic(seed=1)))
+    short = scenario.classic(seed=1, duration=2.0, child_rekey_after=None, liveness_interval=None, reconnect_at=None,
+                             lose_first=False)
+    path = widgets_arch.packet_path_explorer(short.events)
+    pfs = widgets_pfs.pfs_explorer()
+    return [
+        ("packet_browser: packet", browser.no, [3, 10, 45, 91, 4]),
+        ("packet_browser: kind", browser.kind, ["ESP", "IKE_AUTH", "CREATE_CHILD_SA", "all packets"]),
+        ("packet_path_explorer: dst", path.dst, ["10.2.0.53", "192.0.2.2", "10.3.0.1", "10.2.0.1"]),
+        ("pfs_explorer: PFS", pfs.pfs[0], [True, False, True, False]),
+        ("pfs_explorer: leak", pfs.leaked, [2, 1, 2, 1]),
+    ]
+
+
+def _lessons_08_11_moves() -> list[tuple[str, Any, list[Any]]]:
+    """Lessons 08-11: proposals edited, replay arrivals, packets of the classic trace, CHILD SA counts (a lab run each)."""
+    import tempfile
+
+    from ikelab import dissect, scenario
+    from ikelab import widgets_comments, widgets_esp, widgets_negotiation, widgets_trace
+
+    neg = widgets_negotiation.negotiation_explorer()
+    replay = widgets_esp.replay_explorer()
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = dissect.dissect(scenario.classic().write(tmp)["pcap"], tmp)
+    packets = widgets_trace.packet_explorer(rows)
+    counts = widgets_comments.message_count_explorer()
+    return [
+        ("negotiation_explorer: configured", neg.configured, ["aes128-sha1-modp3072", "aes256gcm16-prfsha384-ecp384",
+                                                             "aes128-sha256-modp3072, aes128-sha256-modp2048"]),
+        ("negotiation_explorer: prefer", neg.prefer, ["offered", "configured", "offered", "configured"]),
+        ("replay_explorer: arrivals", replay.arrivals, ["1 2 3", "5 4 4 40 6", "1 2 3 5 4 4 40 6 39 38"]),
+        ("replay_explorer: W", replay.size, [4, 16, 64, 8]),
+        ("packet_explorer: packet", packets.no, [2, 10, 22, 91, 4]),
+        ("message_count_explorer: n", counts.n, [2, 5, 10, 1]),
+    ]
 
 
 def bench_figures() -> list[tuple[str, float]]:

@@ -226,6 +226,8 @@ class ChildExchanges:
             udp_encap=NAT_T_PORT in (self.local[1], self.remote[1]), created=now, ni=ni, nr=nr, dh_group=suite.dh,
             rekey_at=now + float(rekey) - jitter if rekey else None,
             expire_at=now + float(life) if life else None)
+        if g_ir is not None:  # the CHILD SA's own g^ir (PFS), kept so a lesson can recompute KEYMAT (2.17)
+            child.extra["g_ir"] = g_ir
         self.children[spi_in] = child
         return child
 

@@ -259,3 +259,167 @@ def _prf_blocks_needed(answer: Any, *, prf_alg: Any, encr: Any, key_bits: int | 
     direction = "few" if n < expected else "many"
     raise Wrong(f"too {direction}. List the seven keys with their lengths for this suite, add them up, "
                  f"then divide by {p.name}'s output length.")
+
+
+# Lesson 08 (algorithm negotiation): its checks live in their own module.
+from . import exercises_negotiation as _exercises_negotiation  # noqa: E402,F401
+
+
+# --- Lesson 00: the tour ----------------------------------------------------------------------
+
+
+@register("tour.initial-exchange", "00-tour", "Messages of the initial exchange in the classic trace",
+           "an int: the number of messages",
+           "Count the IKE_SA_INIT and IKE_AUTH messages of the first IKE SA; a retransmission (same exchange, "
+           "same Message ID, same direction) is the same message sent again (RFC 7296 1.2, 2.1).")
+def _tour_initial_exchange(answer: Any, *, rows: Any) -> str:
+    from . import figures_tour
+
+    messages = figures_tour.initial_exchange_messages(rows)
+    n = _want_int(answer, "the number of messages")
+    if n == len(messages):
+        return (f"{n} messages: IKE_SA_INIT request and response, IKE_AUTH request and response "
+                "(RFC 7296 1.2); the first CHILD SA came with IKE_AUTH, at no extra cost.")
+    spi_i = messages[0].spi_i
+    sent = [r for r in rows if r.kind == "ike" and r.spi_i == spi_i and r.exchange in ("IKE_SA_INIT", "IKE_AUTH")]
+    everywhere = [r for r in rows if r.kind == "ike" and r.exchange in ("IKE_SA_INIT", "IKE_AUTH")]
+    if n == len(sent):
+        raise Wrong("a retransmitted request is the same message sent again (same Message ID): count it once.")
+    if n == len({(r.exchange, r.message_id) for r in messages}):
+        raise Wrong("that counts exchanges; each exchange is a request and its response.")
+    if n >= len(everywhere) and len(everywhere) > len(sent):
+        raise Wrong("only the first IKE SA: the trace sets up a second one later (the reconnect).")
+    raise Wrong("not that many. Filter the IKE rows on the exchange (IKE_SA_INIT, IKE_AUTH) of the first IKE SA.")
+
+
+# --- Lessons 05-07 (IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA): checks in their own module ----------
+from . import exercises_ike  # noqa: E402,F401  (registers ike.skeyseed, ike.psk-auth, child.keymat-pfs)
+
+
+# --- Lesson 03: perfect forward secrecy -------------------------------------------------------
+
+
+@register("pfs.keymat", "03-perfect-forward-secrecy", "KEYMAT of a CHILD SA from a leaked SK_d",
+           "the bytes of KEYMAT",
+           "RFC 7296 2.17: KEYMAT = prf+ (SK_d, Ni | Nr) without a fresh Diffie-Hellman; "
+           "ikelab.prf.prf_plus(alg, key, seed, length) or ikelab.keys.child_keymat.")
+def _pfs_keymat(answer: Any, *, prf_alg: Any, sk_d: bytes, ni: bytes, nr: bytes, length: int) -> str:
+    p = _prf.get_prf(prf_alg)
+    for name, value in (("sk_d", sk_d), ("ni", ni), ("nr", nr)):
+        if not isinstance(value, (bytes, bytearray)):
+            raise ConfigError(f"exercise pfs.keymat: {name} must be bytes, not {type(value).__name__}",
+                              field=name, value=value)
+    if isinstance(length, bool) or not isinstance(length, int) or length <= 0:
+        raise ConfigError(f"exercise pfs.keymat: length must be a positive int, not {length!r}", field="length",
+                          value=length)
+    expected = _keys.child_keymat(p.transform_id, bytes(sk_d), bytes(ni), bytes(nr), length)
+    if isinstance(answer, str):
+        raise Wrong("KEYMAT should be bytes, not a str: if you have hex text, convert it with bytes.fromhex(...).")
+    if not isinstance(answer, (bytes, bytearray, memoryview)):
+        raise Wrong(f"KEYMAT should be bytes, not {type(answer).__name__}.")
+    km = bytes(answer)
+    if km == expected:
+        return (f"KEYMAT = {short_hex(km)}: the attacker now holds the CHILD SA's ESP keys "
+                f"(encr_i | integ_i | encr_r | integ_r).")
+    wrong = {
+        p.prf_plus(bytes(sk_d), bytes(nr) + bytes(ni), length): "the seed is Ni | Nr: the initiator's nonce first.",
+        p.prf(bytes(sk_d), bytes(ni) + bytes(nr)): "that is one prf call; KEYMAT is prf+ (several blocks, cut to length).",
+        p.prf(bytes(ni) + bytes(nr), bytes(sk_d)): "SK_d is the key of prf+, and Ni | Nr the data.",
+    }
+    for candidate, hint in wrong.items():
+        if km == candidate or (len(km) != length and candidate.startswith(km) and km):
+            raise Wrong(hint)
+    if len(km) != length:
+        raise Wrong(f"KEYMAT should be {length} bytes (two encryption and two integrity keys), got {len(km)}.")
+    if km == p.prf_plus(bytes(ni) + bytes(nr), bytes(sk_d), length):
+        raise Wrong("SK_d is the key of prf+, and Ni | Nr the data.")
+    raise Wrong("not KEYMAT. Check the formula KEYMAT = prf+ (SK_d, Ni | Nr) and the PRF you used.")
+
+
+@register("pfs.which-fall", "03-perfect-forward-secrecy", "Which CHILD SAs fall when an IKE SA's keys leak",
+           "a set of CHILD SA numbers",
+           "A CHILD SA falls when it was created under the leaked IKE SA (same SK_d) without a fresh "
+           "Diffie-Hellman (no PFS): KEYMAT = prf+ (SK_d, Ni | Nr), RFC 7296 2.17.")
+def _pfs_which_fall(answer: Any, *, run: Any, leaked: int) -> str:
+    from . import figures_pfs
+
+    outcomes = figures_pfs.attack(run, leaked)
+    expected = {o.child.number for o in outcomes if o.falls}
+    if isinstance(answer, (str, bytes)) or not hasattr(answer, "__iter__"):
+        raise Wrong(f"give a set of CHILD SA numbers, e.g. {{1, 3}}, not {type(answer).__name__}.")
+    try:
+        got = {_want_int(x, "a CHILD SA number") for x in answer}
+    except TypeError:
+        raise Wrong("give a set of CHILD SA numbers (ints).") from None
+    if got == expected:
+        return (f"CHILD SAs {sorted(expected)} fall with IKE SA {leaked}'s keys; the others are safe"
+                " (a fresh g^ir, or another IKE SA).")
+    numbers = {o.child.number for o in outcomes}
+    if not got <= numbers:
+        raise Wrong(f"the CHILD SAs are numbered {min(numbers)}..{max(numbers)}.")
+    pfs_in = {o.child.number for o in outcomes if o.child.pfs_group} & got
+    other = {o.child.number for o in outcomes if o.child.ike_sa != leaked} & got
+    if pfs_in:
+        raise Wrong(f"CHILD SA {min(pfs_in)} had a fresh Diffie-Hellman (PFS): SK_d alone does not give its KEYMAT.")
+    if other:
+        raise Wrong(f"CHILD SA {min(other)} was created under another IKE SA, with a different SK_d.")
+    raise Wrong("some CHILD SAs are missing: which ones were created under the leaked IKE SA without PFS?")
+
+# Lesson 09 (ESP).
+from . import exercises_esp as _exercises_esp  # noqa: E402,F401
+
+
+# --- Lesson 01: why IKE, and the IPsec architecture --------------------------------------------
+
+
+@register("arch.manual-sas", "01-why-ike-and-ipsec-architecture", "SAs to configure by hand for a full mesh",
+           "an int: the number of SAs",
+           "Every pair of gateways needs a tunnel, and every tunnel is two SAs, one per direction "
+           "(RFC 4301 4.1: an SA is simplex).")
+def _arch_manual_sas(answer: Any, *, n: int) -> str:
+    from . import figures_arch
+
+    cost = figures_arch.manual_keying_cost(n)
+    got = _want_int(answer, "the number of SAs")
+    if got == cost.sas:
+        return (f"{cost.sas} SAs ({cost.tunnels} tunnels x 2 directions), {cost.secret_keys} secret keys to "
+                f"generate, distribute and later replace by hand; each gateway holds {cost.per_gateway}.")
+    if got == cost.tunnels:
+        raise Wrong("that counts tunnels (gateway pairs); an SA protects one direction only.")
+    if got == n * n or got == 2 * n * n:
+        raise Wrong("a gateway needs no SA with itself.")
+    if got == cost.secret_keys:
+        raise Wrong("that counts keys (an encryption and an integrity key per SA); the question is about SAs.")
+    if got == n * (n - 1) * 2:
+        raise Wrong("each unordered pair is one tunnel: do not count moon-sun and sun-moon as two tunnels.")
+    raise Wrong("not that many. Count the gateway pairs first, then the SAs per pair.")
+
+
+@register("arch.spd-decision", "01-why-ike-and-ipsec-architecture", "What the SPD does with an outbound packet",
+           "a str: PROTECT, BYPASS or DISCARD",
+           "RFC 4301 4.4.1: the SPD is ordered; the FIRST policy whose selectors match decides.")
+def _arch_spd_decision(answer: Any, *, spd: Any, packet: bytes) -> str:
+    from . import packet as _ip
+    from .ipsec_sa import Direction
+
+    hit = spd.lookup(Direction.OUTBOUND, _ip.selectors(packet))
+    expected = "DISCARD" if hit is None else hit[0].action.value
+    text = getattr(answer, "value", answer)
+    if not isinstance(text, str):
+        raise Wrong(f"answer with a str (PROTECT, BYPASS or DISCARD), not {type(answer).__name__}.")
+    text = text.strip().upper()
+    if text not in ("PROTECT", "BYPASS", "DISCARD"):
+        raise Wrong(f"the SPD's actions are PROTECT, BYPASS and DISCARD (RFC 4301 4.4.1), not {answer!r}.")
+    if text == expected:
+        by = f"policy {hit[0].name!r}" if hit is not None else "no policy (the default)"
+        return f"{expected}, decided by {by}: the first match in the ordered SPD."
+    later = [p for p in spd if p.match(Direction.OUTBOUND, _ip.selectors(packet)) is not None]
+    if any(p.action.value == text for p in later[1:]):
+        raise Wrong(f"a policy further down says {text}, but an earlier one matches first.")
+    raise Wrong("not that. Walk the SPD from the top and stop at the first policy whose selectors match.")
+
+# Lesson 10 (the Wireshark trace).
+from . import exercises_trace as _exercises_trace  # noqa: E402,F401
+
+# Lesson 11 (comments on IKEv2).
+from . import exercises_comments as _exercises_comments  # noqa: E402,F401

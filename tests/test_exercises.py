@@ -16,6 +16,8 @@ Expected answers come from published examples, not from ikelab:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
@@ -35,14 +37,51 @@ OKM = H("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf3400720
 T1 = OKM[:32]
 T2 = HKDFExpand(hashes.SHA256(), 64, info=INFO).derive(PRK)[32:]
 
+def _lessons_00_01_03() -> tuple[dict, dict]:
+    """Lessons 00, 01, 03: RFC 7296 1.2 (four messages), RFC 5869 A.1 (prf+ = HKDF-Expand), RFC 7296 2.17
+    (leak of IKE SA 1, PFS only on the second CHILD SA: CHILD SAs 1 and 2 fall), RFC 4301 4.1 (4 gateways:
+    6 pairs x 2 simplex SAs), RFC 4301 4.4.1 (first match: the CHILD SA's PROTECT policy precedes dns-bypass)."""
+    from ikelab import figures_arch, figures_pfs, figures_tour, scenario
+
+    rows = figures_tour.tour_rows(scenario.classic(seed=1))
+    short = scenario.classic(seed=1, duration=2.0, child_rekey_after=None, liveness_interval=None,
+                             reconnect_at=None, lose_first=False)
+    spd = figures_arch.gateways_from_events(short.events).moon.spd
+    given = {
+        "tour.initial-exchange": dict(rows=rows),
+        "pfs.keymat": dict(prf_alg="PRF_HMAC_SHA2_256", sk_d=PRK, ni=INFO[:4], nr=INFO[4:], length=len(OKM)),
+        "pfs.which-fall": dict(run=figures_pfs.pfs_run((False, True, False)), leaked=1),
+        "arch.manual-sas": dict(n=4),
+        "arch.spd-decision": dict(spd=spd, packet=figures_arch.make_packet("10.1.0.1", "10.2.0.53", "udp/53 (DNS)")),
+    }
+    right = {"tour.initial-exchange": 4, "pfs.keymat": OKM, "pfs.which-fall": {1, 2}, "arch.manual-sas": 12,
+             "arch.spd-decision": "PROTECT"}
+    return given, right
+
+
+_LESSONS_00_01_03_GIVEN, _LESSONS_00_01_03_RIGHT = _lessons_00_01_03()
+
 #: Valid given inputs for every registered exercise (a new exercise must be added here).
 GIVEN = {
     "dh.shared-secret": dict(p=23, g=5, x_a=4, y_b=10),
     "dh.discrete-log": dict(p=23, g=5, y=4),
     "prf.t2": dict(prf_alg="PRF_HMAC_SHA2_256", key=PRK, seed=INFO, t1=T1),
     "prf.blocks-needed": dict(prf_alg="PRF_HMAC_SHA2_384", encr="ENCR_AES_GCM_16", key_bits=256),
+    **_LESSONS_00_01_03_GIVEN,
 }
-RIGHT = {"dh.shared-secret": 18, "dh.discrete-log": 4, "prf.t2": T2, "prf.blocks-needed": 5}
+RIGHT = {"dh.shared-secret": 18, "dh.discrete-log": 4, "prf.t2": T2, "prf.blocks-needed": 5, **_LESSONS_00_01_03_RIGHT}
+
+# Lessons 05-07 (RFC 5869 A.2 vectors and an hmac-module PSK AUTH; see test_exercises_ike.py).
+from test_exercises_ike import GIVEN as _IKE_GIVEN, RIGHT as _IKE_RIGHT  # noqa: E402
+
+GIVEN.update(_IKE_GIVEN)
+RIGHT.update(_IKE_RIGHT)
+
+# Lessons 08-11 (inputs and hand-worked answers in exercises_08_11_inputs.py).
+from exercises_08_11_inputs import GIVEN as _L08_11_GIVEN, RIGHT as _L08_11_RIGHT  # noqa: E402
+
+GIVEN.update(_L08_11_GIVEN)
+RIGHT.update(_L08_11_RIGHT)
 
 
 def failure(exercise_id: str, answer: object, **given: object) -> str:
@@ -54,7 +93,8 @@ def failure(exercise_id: str, answer: object, **given: object) -> str:
 
 def test_every_exercise_has_test_inputs() -> None:
     assert set(GIVEN) == set(exercises.EXERCISES)
-    assert {e.lesson for e in exercises.exercises()} == {"02-diffie-hellman", "04-prf-plus"}
+    lessons = {p.stem for p in (Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]-*.ipynb")}
+    assert {e.lesson for e in exercises.exercises()} <= lessons  # every exercise belongs to a lesson notebook
     assert [e.id for e in exercises.exercises("04-prf-plus")] == ["prf.t2", "prf.blocks-needed"]
 
 
@@ -223,7 +263,7 @@ def test_blocks_needed_hints() -> None:
 
 
 def test_unknown_exercise_and_bad_given_inputs_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match="known: dh.discrete-log"):
+    with pytest.raises(ConfigError, match="known: .*dh.discrete-log, dh.shared-secret"):
         exercises.check("dh.nope", 1)
     with pytest.raises(ConfigError, match="wrong inputs"):
         exercises.check("dh.shared-secret", 18, p=23, g=5, x_a=4)  # y_b missing

@@ -1,0 +1,65 @@
+"""Exercise checks of lesson 08, algorithm negotiation (RFC 7296 2.7, 3.3).
+
+``negotiation.chosen``: given both sides' proposals (strongSwan syntax) and
+the responder's preference, name the suite the responder chooses, or
+``"NO_PROPOSAL_CHOSEN"``.  The expected answer is computed by
+:func:`ikelab.proposals.select`, the function the engine itself uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import proposals as _proposals
+from .constants import ProtocolId, lookup
+from .errors import IkelabError, NegotiationError
+from .exercises import Wrong, register
+
+__all__: list[str] = []
+
+
+@register("negotiation.chosen", "08-algorithm-negotiation", "The suite the responder chooses",
+          'a proposal string such as "aes128-sha256-modp2048", or "NO_PROPOSAL_CHOSEN"',
+          "RFC 7296 2.7: the responder picks ONE proposal and ONE transform of each type. With "
+          "prefer='configured' (strongSwan's default) it walks its OWN list in order and takes the first "
+          "entry that some offered proposal matches.")
+def _negotiation_chosen(answer: Any, *, offered: str, configured: str, protocol: str = "IKE",
+                        prefer: str = "configured") -> str:
+    proto = lookup(ProtocolId, protocol)
+    offer = _proposals.parse_proposals(offered, proto)
+    conf = _proposals.parse_proposals(configured, proto)
+    try:
+        chosen = _proposals.select(offer, conf, prefer=prefer)
+    except NegotiationError:
+        chosen = None
+    if not isinstance(answer, str):
+        raise Wrong(f"the answer should be a string (a proposal or 'NO_PROPOSAL_CHOSEN'), not {type(answer).__name__}.")
+    text = answer.strip()
+    if text.upper() == "NO_PROPOSAL_CHOSEN":
+        if chosen is None:
+            return "no offered proposal matches a configured one: the responder answers N(NO_PROPOSAL_CHOSEN)."
+        raise Wrong("at least one offered proposal matches a configured one: compare them type by type "
+                    "(ENCR with its key length, PRF, INTEG, DH).")
+    try:
+        mine = _proposals.suite_of(_proposals.parse_proposal(text, proto))
+    except IkelabError as exc:
+        raise Wrong(f"{text!r} is not a single proposal in strongSwan syntax ({exc}).") from None
+    if chosen is None:
+        raise Wrong("no pair matches here: look for a transform type with nothing in common.")
+    want = _proposals.suite_of(chosen)
+    if mine == want:
+        return (f"the responder answers with proposal #{chosen.number}: {_proposals.proposal_to_string(chosen)} "
+                f"({_proposals.proposal_to_iana(chosen)}).")
+    acceptable = []
+    for o in offer:
+        try:
+            acceptable.append(_proposals.suite_of(_proposals.select([o], conf, prefer=prefer)))
+        except NegotiationError:
+            pass
+    if mine in acceptable:
+        raise Wrong("that suite would be acceptable, but it is not the one chosen: which list does the responder "
+                    f"walk first with prefer={prefer!r}?")
+    if any(mine == _proposals.suite_of(o) for o in offer if len(o.transforms) == len(set(t.type for t in o.transforms))):
+        raise Wrong("that proposal is offered, but the responder does not accept it: compare it with its "
+                    "configured proposals.")
+    raise Wrong("that is not one of the suites both sides accept.")

@@ -1,0 +1,36 @@
+"""Valid inputs and right answers for the exercises of lessons 08-11, for tests/test_exercises.py.
+
+Right answers are worked by hand from the RFCs (details in tests/test_exercises_negotiation.py, _esp.py, _trace.py and
+_comments.py): RFC 7296 2.7 with strongSwan's prefer-configured default (the responder's first entry,
+aes128-sha256-modp2048, is offered as #3); RFC 4303 2.4 (84 + 10 + 2 = 96, a multiple of the 16-byte AES block);
+RFC 4301 4.1 and RFC 7296 2.8 (the first 4 s of the classic trace: one CHILD SA and its rekey, 2 CHILD SAs);
+RFC 7296 1.2/1.3 (4 + 2 x 3 = 10 messages for 4 CHILD SAs).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+
+def _trace_rows() -> Any:
+    from ikelab import dissect, scenario
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = scenario.classic(duration=4.0, reconnect_at=None).write(tmp)
+        return dissect.dissect(paths["pcap"], tmp)
+
+
+GIVEN: dict[str, dict[str, Any]] = {
+    "negotiation.chosen": dict(offered="aes256gcm16-prfsha384-ecp384, aes128-sha256-ecp256, aes128-sha256-modp2048",
+                               configured="aes128-sha256-modp2048, aes256gcm16-prfsha384-ecp384"),
+    "esp.pad-length": dict(payload_len=84, block_size=16),
+    "trace.child-sas": dict(rows=_trace_rows()),
+    "comments.ikev2-messages": dict(n_children=4),
+}
+RIGHT: dict[str, Any] = {
+    "negotiation.chosen": "aes128-sha256-modp2048",
+    "esp.pad-length": 10,
+    "trace.child-sas": 2,
+    "comments.ikev2-messages": 10,
+}

@@ -1,0 +1,128 @@
+"""The exercise checks of lessons 05-07: right answers pass, stubs and tempting wrong answers fail with a hint.
+
+Expected values come from outside ikelab:
+
+* ``ike.skeyseed``: with an HMAC prf, SKEYSEED = prf(Ni | Nr, g^ir) is HKDF-Extract(salt = Ni | Nr, IKM = g^ir);
+  RFC 5869 appendix A.2 (test case 2, SHA-256) gives salt, IKM and PRK, so Ni | Nr = salt, g^ir = IKM, SKEYSEED = PRK.
+* ``child.keymat-pfs``: KEYMAT = prf+(SK_d, g^ir | Ni | Nr) is HKDF-Expand(PRK = SK_d, info = g^ir | Ni | Nr);
+  RFC 5869 A.2 gives PRK, info (80 octets, split 48 | 16 | 16) and the 82-octet OKM.
+* ``ike.psk-auth``: no RFC publishes an IKEv2 PSK AUTH, so the expected value is computed with Python's own
+  ``hmac`` module from the RFC 7296 2.15 formula (independent of ikelab's prf code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from ikelab import exercises
+from ikelab.errors import ConfigError
+from ikelab.exercises import ExerciseFailed
+
+H = bytes.fromhex
+SALT = bytes(range(0x60, 0xB0))
+IKM = bytes(range(0x00, 0x50))
+INFO = bytes(range(0xB0, 0x100))
+PRK = H("06a6b88c5853361a06104c9ceb35b45cef760014904671014a193f40c15fc244")
+OKM = H("b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c"
+        "59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71"
+        "cc30c58179ec3e87c14c01d5c1f3434f1d87")
+
+PSK = b"a pre-shared key for the exercise test"
+MESSAGE = bytes(range(256)) * 2
+NONCE = bytes(range(100, 132))
+MACED = bytes(range(200, 232))
+
+
+def _hmac(key: bytes, data: bytes) -> bytes:
+    return hmac.new(key, data, hashlib.sha256).digest()
+
+
+AUTH = _hmac(_hmac(PSK, b"Key Pad for IKEv2"), MESSAGE + NONCE + MACED)
+
+GIVEN = {
+    "ike.skeyseed": dict(prf_alg="PRF_HMAC_SHA2_256", ni=SALT[:40], nr=SALT[40:], g_ir=IKM),
+    "ike.psk-auth": dict(prf_alg="PRF_HMAC_SHA2_256", psk=PSK, message=MESSAGE, nonce=NONCE, maced_id=MACED),
+    "child.keymat-pfs": dict(prf_alg="PRF_HMAC_SHA2_256", sk_d=PRK, ni=INFO[48:64], nr=INFO[64:], g_ir=INFO[:48],
+                             length=82),
+}
+RIGHT = {"ike.skeyseed": PRK, "ike.psk-auth": AUTH, "child.keymat-pfs": OKM}
+
+
+def fails(exercise_id: str, answer: object, **given: object) -> str:
+    with pytest.raises(ExerciseFailed) as info:
+        exercises.check(exercise_id, answer, **given or GIVEN[exercise_id])
+    assert info.value.exercise_id == exercise_id
+    return info.value.reason
+
+
+def test_the_exercises_belong_to_their_lessons() -> None:
+    assert [e.id for e in exercises.exercises("05-ike-sa-init")] == ["ike.skeyseed"]
+    assert [e.id for e in exercises.exercises("06-ike-auth")] == ["ike.psk-auth"]
+    assert [e.id for e in exercises.exercises("07-create-child-sa-and-rekeying")] == ["child.keymat-pfs"]
+
+
+@pytest.mark.parametrize("exercise_id", sorted(GIVEN))
+def test_the_right_answer_passes(exercise_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+    exercises.check(exercise_id, RIGHT[exercise_id], **GIVEN[exercise_id])
+    out = capsys.readouterr().out
+    assert out.startswith(f"Correct! [{exercise_id}]") and out.count("\n") == 1
+
+
+@pytest.mark.parametrize("exercise_id", sorted(GIVEN))
+@pytest.mark.parametrize("stub", [..., None])
+def test_the_stub_fails(exercise_id: str, stub: object) -> None:
+    assert "no answer yet" in fails(exercise_id, stub)
+
+
+@pytest.mark.parametrize("exercise_id", sorted(GIVEN))
+def test_wrong_types_and_lengths_fail(exercise_id: str) -> None:
+    right = RIGHT[exercise_id]
+    assert "bytes.fromhex" in fails(exercise_id, right.hex())
+    assert "should be" in fails(exercise_id, right[:-1])
+    assert "not a str" not in fails(exercise_id, 12345)
+
+
+def test_skeyseed_hints() -> None:
+    g = GIVEN["ike.skeyseed"]
+    ni, nr, g_ir = g["ni"], g["nr"], g["g_ir"]
+    assert "swapped" in fails("ike.skeyseed", _hmac(g_ir, ni + nr))
+    assert "order Ni | Nr" in fails("ike.skeyseed", _hmac(nr + ni, g_ir))
+    assert "only g^ir" in fails("ike.skeyseed", _hmac(ni + nr, g_ir + ni + nr))
+    assert "not SKEYSEED" in fails("ike.skeyseed", bytes(32))
+
+
+def test_psk_auth_hints() -> None:
+    pad = _hmac(PSK, b"Key Pad for IKEv2")
+    assert "not used directly" in fails("ike.psk-auth", _hmac(PSK, MESSAGE + NONCE + MACED))
+    assert "NonceRData" in fails("ike.psk-auth", _hmac(pad, MESSAGE + MACED))
+    assert "MACedIDForI is missing" in fails("ike.psk-auth", _hmac(pad, MESSAGE + NONCE))
+    assert "order" in fails("ike.psk-auth", _hmac(pad, NONCE + MESSAGE + MACED))
+    assert "17 octets" in fails("ike.psk-auth", _hmac(_hmac(PSK, b"Key Pad for IKEv2\x00"), MESSAGE + NONCE + MACED))
+    assert "not the initiator's AUTH" in fails("ike.psk-auth", bytes(32))
+
+
+def test_keymat_hints() -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+    g = GIVEN["child.keymat-pfs"]
+
+    def expand(info: bytes) -> bytes:
+        return HKDFExpand(hashes.SHA256(), 82, info=info).derive(PRK)
+
+    assert "without PFS" in fails("child.keymat-pfs", expand(g["ni"] + g["nr"]))
+    assert "goes first" in fails("child.keymat-pfs", expand(g["ni"] + g["nr"] + g["g_ir"]))
+    assert "order Ni | Nr" in fails("child.keymat-pfs", expand(g["g_ir"] + g["nr"] + g["ni"]))
+    assert "not KEYMAT" in fails("child.keymat-pfs", bytes(82))
+
+
+def test_bad_given_inputs_are_config_errors() -> None:
+    with pytest.raises(ConfigError):
+        exercises.check("ike.skeyseed", PRK, **dict(GIVEN["ike.skeyseed"], ni="not bytes"))
+    with pytest.raises(ConfigError):
+        exercises.check("child.keymat-pfs", OKM, **dict(GIVEN["child.keymat-pfs"], length=0))
+    with pytest.raises(ConfigError):
+        exercises.check("ike.psk-auth", AUTH, prf_alg="PRF_HMAC_SHA2_256", psk=PSK)

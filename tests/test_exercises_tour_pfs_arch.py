@@ -1,0 +1,123 @@
+"""The exercise checks of lessons 00, 01 and 03: right answers pass, stubs and tempting wrong ones fail with a hint.
+
+Right answers come from outside ikelab:
+* tour.initial-exchange: RFC 7296 1.2, the initial exchange is four messages;
+* pfs.keymat: RFC 5869 appendix A.1 (HKDF-SHA-256 test case 1).  prf+ with PRF_HMAC_SHA2_256 is HKDF-Expand
+  (RFC 5869 2.3), so KEYMAT = prf+(SK_d = PRK, Ni | Nr = info) is the published OKM;
+* pfs.which-fall: RFC 7296 2.17/2.18 reasoning, worked by hand in the comments;
+* arch.manual-sas: n (n - 1) / 2 pairs x 2 simplex SAs (RFC 4301 4.1), by hand;
+* arch.spd-decision: RFC 4301 4.4.1, the first matching policy of the ordered SPD, read by hand.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ikelab import exercises, figures_arch, figures_pfs, figures_tour, scenario
+from ikelab.exercises import ExerciseFailed
+from ikelab.policy import Action, Policy, Selector, Spd
+
+H = bytes.fromhex
+PRK = H("077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5")
+INFO = H("f0f1f2f3f4f5f6f7f8f9")
+OKM = H("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
+
+
+@pytest.fixture(scope="module")
+def rows() -> list:
+    return figures_tour.tour_rows(scenario.classic(seed=1))
+
+
+@pytest.fixture(scope="module")
+def run() -> figures_pfs.PfsRun:
+    return figures_pfs.pfs_run((False, True, False))
+
+
+@pytest.fixture(scope="module")
+def moon_spd() -> Spd:
+    sc = scenario.classic(seed=1, duration=2.0, child_rekey_after=None, liveness_interval=None, reconnect_at=None,
+                          lose_first=False)
+    return figures_arch.gateways_from_events(sc.events).moon.spd
+
+
+def fails(exercise_id: str, answer: object, **given: object) -> str:
+    with pytest.raises(ExerciseFailed) as info:
+        exercises.check(exercise_id, answer, **given)
+    return info.value.reason
+
+
+def test_registered_for_their_lessons() -> None:
+    assert [e.id for e in exercises.exercises("00-tour")] == ["tour.initial-exchange"]
+    assert [e.id for e in exercises.exercises("01-why-ike-and-ipsec-architecture")] == ["arch.manual-sas",
+                                                                                       "arch.spd-decision"]
+    assert [e.id for e in exercises.exercises("03-perfect-forward-secrecy")] == ["pfs.keymat", "pfs.which-fall"]
+
+
+def test_tour_initial_exchange(rows: list, capsys: pytest.CaptureFixture[str]) -> None:
+    exercises.check("tour.initial-exchange", 4, rows=rows)
+    assert capsys.readouterr().out.startswith("Correct! [tour.initial-exchange] 4 messages")
+    assert "no answer yet" in fails("tour.initial-exchange", ..., rows=rows)
+    assert "retransmitted" in fails("tour.initial-exchange", 5, rows=rows)
+    assert "counts exchanges" in fails("tour.initial-exchange", 2, rows=rows)
+    assert "second one" in fails("tour.initial-exchange", 10, rows=rows)
+    assert "should be an int" in fails("tour.initial-exchange", "4", rows=rows)
+
+
+def test_pfs_keymat_is_hkdf_expand(capsys: pytest.CaptureFixture[str]) -> None:
+    given = dict(prf_alg="PRF_HMAC_SHA2_256", sk_d=PRK, ni=INFO[:4], nr=INFO[4:], length=len(OKM))
+    exercises.check("pfs.keymat", OKM, **given)
+    assert capsys.readouterr().out.startswith("Correct! [pfs.keymat]")
+    assert "no answer yet" in fails("pfs.keymat", ..., **given)
+    assert "Ni | Nr" in fails("pfs.keymat", figures_pfs.attacker_keymat("PRF_HMAC_SHA2_256", PRK, INFO[4:], INFO[:4],
+                                                                         len(OKM)), **given)
+    assert "42 bytes" in fails("pfs.keymat", OKM[:32], **given)
+    assert "bytes.fromhex" in fails("pfs.keymat", OKM.hex(), **given)
+    assert "not KEYMAT" in fails("pfs.keymat", bytes(len(OKM)), **given)
+
+
+def test_pfs_which_fall(run: figures_pfs.PfsRun, capsys: pytest.CaptureFixture[str]) -> None:
+    # Leak of IKE SA 1: CHILD SA 1 (IKE_AUTH) and 2 (rekey without KE) depend only on SK_d and nonces; 3 had a
+    # fresh g^ir; 4 lives under IKE SA 2, whose SKEYSEED took a fresh g^ir (RFC 7296 2.18).
+    exercises.check("pfs.which-fall", {1, 2}, run=run, leaked=1)
+    exercises.check("pfs.which-fall", [4], run=run, leaked=2)
+    assert capsys.readouterr().out.count("Correct! [pfs.which-fall]") == 2
+    assert "no answer yet" in fails("pfs.which-fall", ..., run=run, leaked=1)
+    assert "fresh Diffie-Hellman" in fails("pfs.which-fall", {1, 2, 3}, run=run, leaked=1)
+    assert "another IKE SA" in fails("pfs.which-fall", {1, 2, 4}, run=run, leaked=1)
+    assert "missing" in fails("pfs.which-fall", {2}, run=run, leaked=1)
+    assert "numbered 1..4" in fails("pfs.which-fall", {7}, run=run, leaked=1)
+    assert "set of CHILD SA numbers" in fails("pfs.which-fall", 2, run=run, leaked=1)
+
+
+@pytest.mark.parametrize("n, sas", [(2, 2), (4, 12), (8, 56)])
+def test_arch_manual_sas(n: int, sas: int, capsys: pytest.CaptureFixture[str]) -> None:
+    exercises.check("arch.manual-sas", sas, n=n)
+    assert capsys.readouterr().out.startswith(f"Correct! [arch.manual-sas] {sas} SAs")
+
+
+def test_arch_manual_sas_hints() -> None:
+    assert "no answer yet" in fails("arch.manual-sas", ..., n=8)
+    assert "counts tunnels" in fails("arch.manual-sas", 28, n=8)
+    assert "with itself" in fails("arch.manual-sas", 64, n=8)
+    assert "counts keys" in fails("arch.manual-sas", 112, n=8)
+    assert "Count the gateway pairs" in fails("arch.manual-sas", 57, n=8)
+
+
+def test_arch_spd_decision(moon_spd: Spd, capsys: pytest.CaptureFixture[str]) -> None:
+    pk = figures_arch.make_packet
+    # moon's SPD, read by hand: 1 bypass-ike (UDP 500/4500), 2 moon-sun PROTECT 10.1/16 <-> 10.2/16,
+    # 3 dns-bypass (after 2, so never reached for 10.2.0.53), 4 default-discard.
+    cases = [(pk("10.1.0.1", "10.2.0.1", "icmp echo"), "PROTECT"), (pk("10.1.0.1", "10.2.0.53", "udp/53 (DNS)"), "PROTECT"),
+             (pk("10.1.0.1", "10.3.0.1", "icmp echo"), "DISCARD"), (pk("192.0.2.1", "192.0.2.2", "udp/500 (IKE)"), "BYPASS")]
+    for packet, action in cases:
+        exercises.check("arch.spd-decision", action.lower(), spd=moon_spd, packet=packet)
+    exercises.check("arch.spd-decision", Action.DISCARD, spd=Spd(), packet=cases[0][0])  # no policy: discard
+    reordered = Spd([Policy("dns", (Selector.of("10.1.0.0/16", "10.2.0.53", 17, remote_ports=53),), Action.BYPASS),
+                     Policy("vpn", (Selector.of("10.1.0.0/16", "10.2.0.0/16"),), Action.PROTECT)])
+    exercises.check("arch.spd-decision", "BYPASS", spd=reordered, packet=cases[1][0])
+    assert capsys.readouterr().out.count("Correct! [arch.spd-decision]") == 6
+    assert "no answer yet" in fails("arch.spd-decision", ..., spd=moon_spd, packet=cases[1][0])
+    assert "earlier one matches first" in fails("arch.spd-decision", "BYPASS", spd=moon_spd, packet=cases[1][0])
+    assert "not 'ALLOW'" in fails("arch.spd-decision", "ALLOW", spd=moon_spd, packet=cases[1][0])
+    assert "answer with a str" in fails("arch.spd-decision", 1, spd=moon_spd, packet=cases[1][0])
+    assert "Walk the SPD" in fails("arch.spd-decision", "BYPASS", spd=moon_spd, packet=cases[2][0])
