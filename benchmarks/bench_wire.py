@@ -1,13 +1,17 @@
 """How fast is the IKEv2 wire format, and how much of it is cryptography?
 
-Run ``python benchmarks/bench_wire.py``.  Prints, for a typical IKE_SA_INIT
-request and a protected ~300-byte IKE_AUTH request:
+Run ``python benchmarks/bench_wire.py`` (``--json`` for the raw figures).
+Prints, for a typical IKE_SA_INIT request and a protected ~300-byte IKE_AUTH
+request (AES-GCM-16 and AES-CBC + HMAC-SHA2-256-128):
 
-* encode and decode operations per second;
-* for the protected message, the time of the cryptography call it wraps
+* encode and decode times (CPU microseconds per call, and calls per second);
+* for the protected message, the time of the cryptography calls it wraps
   (``Encryption.encrypt``/``decrypt`` and ``Integrity.compute``/``verify`` from
-  ``ikelab.transforms``, and the raw pyca/cryptography primitive) and the
-  share of the total that is pure-Python framing.
+  ``ikelab.transforms``, and the raw pyca/cryptography primitive), and the
+  pure-Python *framing*: the operation minus those calls;
+* each figure beside the one measured the same way on the tree before the
+  wire format was optimised (``BEFORE``), and the framing as a multiple of
+  the cipher call.
 
 The aim (not asserted anywhere) is that framing costs no more than the AEAD
 call it wraps.  Figures only; no assertions.
@@ -15,7 +19,10 @@ call it wraps.  Figures only; no assertions.
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
+import time
 import timeit
 from pathlib import Path
 from typing import Callable
@@ -49,8 +56,12 @@ SPI_I, SPI_R = bytes.fromhex("0011223344556677"), bytes.fromhex("8899aabbccddeef
 
 
 def per_call(fn: Callable[[], object], *, repeats: int = 7) -> float:
-    """Seconds per call of ``fn``: the best of ``repeats`` timeit runs (the machine may be shared)."""
-    timer = timeit.Timer(fn)
+    """CPU seconds per call of ``fn``: the best of ``repeats`` timeit runs.
+
+    CPU time (``time.process_time``) rather than wall time, so that other
+    processes on a shared machine disturb the figures less.
+    """
+    timer = timeit.Timer(fn, timer=time.process_time)
     number, _ = timer.autorange()
     return min(timer.repeat(repeat=repeats, number=number)) / number
 
@@ -97,57 +108,106 @@ def ike_auth() -> Message:
     return Message(SPI_I, SPI_R, ExchangeType.IKE_AUTH, True, False, 1, (SK(inner=inner),))
 
 
-def report(title: str, seconds: float, note: str = "") -> None:
-    print(f"  {title:<46} {1 / seconds:>10,.0f} /s  {seconds * 1e6:8.1f} us  {note}")
+# The same measurements on the tree before the wire format was optimised (commit 0478cd1,
+# this script run on a copy of that tree, same machine), in microseconds per call.
+BEFORE_COMMIT = "0478cd1"
+BEFORE: dict[str, float] = {
+    "init.encode": 23.37, "init.decode": 30.81, "gcm.summary": 5.85, "gcm.protect": 40.06,
+    "gcm.unprotect": 49.54, "gcm.crypto_protect": 9.62, "gcm.crypto_unprotect": 8.53, "gcm.raw": 1.44,
+    "gcm.iv": 0.75, "gcm.framing_protect": 29.69, "gcm.framing_unprotect": 41.01, "cbc.summary": 5.88,
+    "cbc.protect": 42.88, "cbc.unprotect": 52.32, "cbc.crypto_protect": 11.0, "cbc.crypto_unprotect": 9.57,
+    "cbc.iv": 0.74, "cbc.framing_protect": 31.14, "cbc.framing_unprotect": 42.75,
+}
 
 
-def main() -> None:
-    print(f"Python {sys.version.split()[0]}")
+def measure() -> dict[str, float]:
+    """Every figure, in microseconds per call."""
+    us: dict[str, float] = {}
     init = ike_sa_init()
     init_bytes = init.encode()
-    print(f"\nIKE_SA_INIT request, {len(init_bytes)} bytes ({init.summary()})")
-    report("encode", per_call(init.encode))
-    report("decode", per_call(lambda: decode(init_bytes)))
-
-    for label, crypto in (
-        ("AES-GCM-16-256", SkCrypto(encryption("ENCR_AES_GCM_16", 256), None, bytes(36), b"", DeterministicRandom(1))),
-        ("AES-CBC-256 + HMAC-SHA2-256-128", SkCrypto(encryption("ENCR_AES_CBC", 256), integrity("AUTH_HMAC_SHA2_256_128"), bytes(32), bytes(32), DeterministicRandom(2))),
-    ):
+    us["init.encode"] = per_call(init.encode) * 1e6
+    us["init.decode"] = per_call(lambda: decode(init_bytes)) * 1e6
+    for label, crypto in suites():
         auth = ike_auth()
         data = auth.encode(crypto)
-        print(f"\nIKE_AUTH request protected with {label}, {len(data)} bytes ({auth.summary()})")
-        t_enc = per_call(lambda: auth.encode(crypto))
-        t_dec = per_call(lambda: decode(data, crypto))
+        us[f"{label}.summary"] = per_call(decode(data, crypto).summary) * 1e6
+        us[f"{label}.protect"] = per_call(lambda: auth.encode(crypto)) * 1e6
+        us[f"{label}.unprotect"] = per_call(lambda: decode(data, crypto)) * 1e6
         # the cryptography calls those two operations make, on the same sizes
         first, plain = encode_chain(auth.payloads[0].inner)
-        padded = plain + bytes(pad_length_for(len(plain), crypto.block_size)) + bytes((pad_length_for(len(plain), crypto.block_size),))
+        pad = pad_length_for(len(plain), crypto.block_size)
+        padded = plain + bytes(pad) + bytes((pad,))
         iv = bytes(crypto.iv_len)
         aad = data[:32]
         if crypto.encr.is_aead:
             ct = crypto.encr.encrypt(crypto.sk_e, iv, padded, aad)
-            c_enc = per_call(lambda: crypto.encr.encrypt(crypto.sk_e, iv, padded, aad))
-            c_dec = per_call(lambda: crypto.encr.decrypt(crypto.sk_e, iv, ct, aad))
-            raw = per_call(lambda: AESGCM(crypto.sk_e[:32]).encrypt(crypto.sk_e[32:] + iv, padded, aad))
-            note_raw = "raw AESGCM(key).encrypt (object + call)"
+            us[f"{label}.crypto_protect"] = per_call(lambda: crypto.encr.encrypt(crypto.sk_e, iv, padded, aad)) * 1e6
+            us[f"{label}.crypto_unprotect"] = per_call(lambda: crypto.encr.decrypt(crypto.sk_e, iv, ct, aad)) * 1e6
+            us[f"{label}.raw"] = per_call(lambda: AESGCM(crypto.sk_e[:32]).encrypt(crypto.sk_e[32:] + iv, padded, aad)) * 1e6
         else:
             ct = crypto.encr.encrypt(crypto.sk_e, iv, padded)
             mac_in = aad + iv + ct
-            icv = crypto.integ.compute(crypto.sk_a, mac_in)
-            c_enc = per_call(lambda: (crypto.encr.encrypt(crypto.sk_e, iv, padded), crypto.integ.compute(crypto.sk_a, mac_in)))
-            c_dec = per_call(lambda: (crypto.integ.verify(crypto.sk_a, mac_in, icv), crypto.encr.decrypt(crypto.sk_e, iv, ct)))
-            raw = c_enc
-            note_raw = "(same as the transforms' calls)"
-        c_iv = per_call(lambda: crypto.rng.random_bytes(crypto.iv_len))
-        report("protect (encode + encrypt)", t_enc)
-        report("unprotect (check + decrypt + decode)", t_dec)
-        report("  cipher/ICV calls in protect", c_enc)
-        report("  IV from the random source", c_iv)
-        report("  cipher/ICV calls in unprotect", c_dec)
-        report("  raw primitive, one encryption", raw, note_raw)
-        frame_enc, frame_dec = t_enc - c_enc - c_iv, t_dec - c_dec
-        print(f"  framing share: protect {frame_enc / t_enc:5.1%} ({frame_enc * 1e6:.1f} us, {frame_enc / c_enc:.2f}x the crypto call)")
-        print(f"                 unprotect {frame_dec / t_dec:5.1%} ({frame_dec * 1e6:.1f} us, {frame_dec / c_dec:.2f}x the crypto call)")
-    print("\n(framing = total minus the cryptography calls measured separately; aim: <= 1x the AEAD call)")
+            icv = crypto.integ.compute(crypto.sk_a, mac_in)  # type: ignore[union-attr]
+            us[f"{label}.crypto_protect"] = per_call(lambda: (crypto.encr.encrypt(crypto.sk_e, iv, padded), crypto.integ.compute(crypto.sk_a, mac_in))) * 1e6  # type: ignore[union-attr]
+            us[f"{label}.crypto_unprotect"] = per_call(lambda: (crypto.integ.verify(crypto.sk_a, mac_in, icv), crypto.encr.decrypt(crypto.sk_e, iv, ct))) * 1e6  # type: ignore[union-attr]
+        us[f"{label}.iv"] = per_call(lambda: crypto.rng.random_bytes(crypto.iv_len)) * 1e6  # type: ignore[union-attr]
+        # framing = the operation minus the cryptography calls (and the IV) measured alone
+        us[f"{label}.framing_protect"] = us[f"{label}.protect"] - us[f"{label}.crypto_protect"] - us[f"{label}.iv"]
+        us[f"{label}.framing_unprotect"] = us[f"{label}.unprotect"] - us[f"{label}.crypto_unprotect"]
+    return us
+
+
+def suites() -> list[tuple[str, SkCrypto]]:
+    return [
+        ("gcm", SkCrypto(encryption("ENCR_AES_GCM_16", 256), None, bytes(36), b"", DeterministicRandom(1))),
+        ("cbc", SkCrypto(encryption("ENCR_AES_CBC", 256), integrity("AUTH_HMAC_SHA2_256_128"), bytes(32), bytes(32), DeterministicRandom(2))),
+    ]
+
+
+def row(title: str, key: str, now: dict[str, float], note: str = "") -> None:
+    before = BEFORE.get(key)
+    was = f"{before:9.1f} us" if before is not None else " " * 12
+    change = f"{before / now[key]:5.2f}x faster" if before is not None and now[key] > 0 else ""
+    print(f"  {title:<40} {was}  {now[key]:9.1f} us  {1e6 / now[key]:>9,.0f}/s  {change:<13} {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the figures (us per call) as JSON only")
+    args = parser.parse_args()
+    now = measure()
+    if args.json:
+        print(json.dumps({k: round(v, 2) for k, v in now.items()}, indent=1))
+        return
+    print(f"Python {sys.version.split()[0]}; microseconds of CPU per call, best of 7 runs")
+    print(f"\n  {'':<40} {'before':>12}  {'now':>12}  {'rate now':>10}   (before = commit {BEFORE_COMMIT})")
+    init = ike_sa_init()
+    print(f"IKE_SA_INIT request, {len(init.encode())} bytes ({init.summary()})")
+    row("encode", "init.encode", now)
+    row("decode", "init.decode", now)
+    for label, crypto in suites():
+        auth = ike_auth()
+        data = auth.encode(crypto)
+        name = "AES-GCM-16-256" if label == "gcm" else "AES-CBC-256 + HMAC-SHA2-256-128"
+        print(f"\nIKE_AUTH request protected with {name}, {len(data)} bytes ({auth.summary()})")
+        row("protect (encode + encrypt)", f"{label}.protect", now)
+        row("unprotect (check + decrypt + decode)", f"{label}.unprotect", now)
+        row("  cipher/ICV calls in protect", f"{label}.crypto_protect", now, "via ikelab.transforms")
+        row("  cipher/ICV calls in unprotect", f"{label}.crypto_unprotect", now, "via ikelab.transforms")
+        row("  IV from the random source", f"{label}.iv", now)
+        if f"{label}.raw" in now:
+            row("  raw AESGCM(key).encrypt", f"{label}.raw", now, "pyca/cryptography alone")
+        row("  framing in protect", f"{label}.framing_protect", now)
+        row("  framing in unprotect", f"{label}.framing_unprotect", now)
+        row("summary() of the decoded message", f"{label}.summary", now)
+        for op in ("protect", "unprotect"):
+            frame, call = now[f"{label}.framing_{op}"], now[f"{label}.crypto_{op}"]
+            line = f"  {op:>9}: framing {frame:5.1f} us = {frame / call:5.2f}x the cipher call ({call:.1f} us) now"
+            if BEFORE:
+                old_call = BEFORE[f"{label}.crypto_{op}"]
+                line += f", {frame / old_call:5.2f}x the call as it was ({old_call:.1f} us); before: {BEFORE[f'{label}.framing_{op}'] / old_call:.2f}x"
+            print(line)
+    print("\nframing = the operation minus the cryptography calls measured alone; aim: framing <= 1x the AEAD call")
 
 
 if __name__ == "__main__":

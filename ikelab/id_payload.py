@@ -29,6 +29,7 @@ __all__ = ["IDi", "IDr"]
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 _ID_ADDRESS_SIZES = {IdType.ID_IPV4_ADDR: 4, IdType.ID_IPV6_ADDR: 16}
+_TEXT_TYPES = frozenset((IdType.ID_FQDN, IdType.ID_RFC822_ADDR))  # printable ASCII names
 
 
 _PRINTABLE = re.compile(rb"[\x20-\x7e]+")
@@ -86,7 +87,7 @@ class _Identification(SimpleHeader, Payload):
         size = _ID_ADDRESS_SIZES.get(self.id_type)  # type: ignore[call-overload]
         if size is not None and len(self.data) == size:
             return ipaddress.ip_address(self.data)
-        if self.id_type in (IdType.ID_FQDN, IdType.ID_RFC822_ADDR):
+        if self.id_type in _TEXT_TYPES:
             text = _id_text(self.data)
             if text is not None:
                 return text
@@ -105,7 +106,7 @@ class _Identification(SimpleHeader, Payload):
         size = _ID_ADDRESS_SIZES.get(self.id_type)  # type: ignore[call-overload]
         if size is not None and len(data) != size:
             raise ConfigError(f"{path}: {self.id_type.name} data is {size} bytes, not {len(data)}", field=f"{path}.id_data", value=data)
-        if self.id_type in (IdType.ID_FQDN, IdType.ID_RFC822_ADDR) and _id_text(data) is None:
+        if self.id_type in _TEXT_TYPES and not _PRINTABLE.fullmatch(data):
             raise ConfigError(f"{path}: {self.id_type.name} must be printable ASCII", field=f"{path}.id_data", value=data)
 
     @classmethod
@@ -113,7 +114,7 @@ class _Identification(SimpleHeader, Payload):
         size = _ID_ADDRESS_SIZES.get(kind)
         if size is not None and len(value) != size:
             ctx.fail(f"{kind.name} data is {size} bytes, not {len(value)}", f"{path}.id_data", at)
-        if kind in (IdType.ID_FQDN, IdType.ID_RFC822_ADDR) and _id_text(value) is None:
+        if kind in _TEXT_TYPES and not _PRINTABLE.fullmatch(value):
             ctx.fail(f"{kind.name} must be non-empty printable ASCII (RFC 7296 3.5)", f"{path}.id_data", at)
         if kind == IdType.ID_DER_ASN1_DN:
             check_dn(value, ctx.base + at)

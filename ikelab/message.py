@@ -26,6 +26,7 @@ checked and decrypted (see :mod:`ikelab.sk`).
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
@@ -33,11 +34,13 @@ from .constants import IKE_MAJOR_VERSION, NON_ESP_MARKER, ExchangeType, PayloadT
 from .errors import ConfigError, ParseError
 from .payloads import SK, SKF, Notify, Payload, decode_chain, encode_chain
 from .sk import Crypto, open_encrypted, seal, sealed_length
-from .wire import U32, DecodeContext, DumpRow, check_bytes, check_uint, name_of, RAW_TYPES, norm_enum, payload_header
+from .wire import DecodeContext, DumpRow, check_bytes, check_uint, name_of, RAW_TYPES, norm_enum, payload_header
 
 __all__ = ["HEADER_LEN", "Header", "Message", "decode", "decode_header", "strip_non_esp_marker"]
 
 HEADER_LEN = 28
+#: The IKE header (RFC 7296 3.1): SPIi (8) | SPIr (8) | Next Payload | MjVer + MnVer | Exchange Type | Flags | Message ID (4) | Length (4).
+_HEADER = struct.Struct("!8s8sBBBBII")
 FLAG_R = 0x20
 FLAG_V = 0x10
 FLAG_I = 0x08
@@ -82,15 +85,14 @@ def decode_header(data: bytes, *, check_version: bool = True, check_length: bool
     data = bytes(data)
     if len(data) < HEADER_LEN:
         raise ParseError(f"{len(data)} bytes; the IKE header needs {HEADER_LEN}", field="HDR", offset=len(data))
-    version = data[17]
+    spi_i, spi_r, next_payload, version, exchange, flags, message_id, length = _HEADER.unpack_from(data)
     major, minor = version >> 4, version & 0x0F
     if check_version and major != IKE_MAJOR_VERSION:
         raise ParseError(f"major version {major} is not 2 (answer INVALID_MAJOR_VERSION)", field="version", offset=17)
-    length = U32.unpack_from(data, 24)[0]
     if check_length and length != len(data):
         raise ParseError(f"Length field says {length} bytes but the message is {len(data)}", field="length", offset=24)
-    exchange = ExchangeType._value2member_map_.get(data[18], data[18])
-    return Header(data[0:8], data[8:16], data[16], major, minor, exchange, data[19], U32.unpack_from(data, 20)[0], length)  # type: ignore[arg-type]
+    exchange = ExchangeType._value2member_map_.get(exchange, exchange)
+    return Header(spi_i, spi_r, next_payload, major, minor, exchange, flags, message_id, length)
 
 
 def strip_non_esp_marker(datagram: bytes) -> bytes | None:
@@ -209,9 +211,7 @@ class Message:
         mid = check_uint(self.message_id, 32, "HDR.message_id")
         if length > 0xFFFFFFFF:
             raise ConfigError(f"message of {length} bytes is too long", field="HDR.length", value=length)
-        return (
-            spi_i + spi_r + bytes((next_payload, (IKE_MAJOR_VERSION << 4) | minor, exchange, self.flags)) + U32.pack(mid) + U32.pack(length)
-        )
+        return _HEADER.pack(spi_i, spi_r, next_payload, (IKE_MAJOR_VERSION << 4) | minor, exchange, self.flags, mid, length)
 
     def encode(self, crypto: Crypto | None = None) -> bytes:
         """The message as bytes.

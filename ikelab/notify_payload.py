@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import struct
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Iterable, Union
@@ -31,6 +32,9 @@ __all__ = ["Notify", "nat_detection_hash"]
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
+#: The fixed part of the body: Protocol ID | SPI Size | Notify Message Type (2).
+_NOTIFY_HEAD = struct.Struct("!BBH")
+
 #: Notify types whose data ikelab checks: type -> (min, max) data length.
 _NOTIFY_DATA_SIZES = {
     NotifyType.COOKIE: (1, 64),  # RFC 7296 2.6
@@ -38,6 +42,8 @@ _NOTIFY_DATA_SIZES = {
     NotifyType.NAT_DETECTION_SOURCE_IP: (20, 20),  # RFC 7296 2.23: SHA-1
     NotifyType.NAT_DETECTION_DESTINATION_IP: (20, 20),
 }
+#: Every type :func:`_notify_problem` looks at.
+_CHECKED_TYPES = frozenset((*_NOTIFY_DATA_SIZES, NotifyType.SIGNATURE_HASH_ALGORITHMS, NotifyType.REKEY_SA))
 
 
 def nat_detection_hash(spi_i: bytes, spi_r: bytes, address: str | IPAddress, port: int) -> bytes:
@@ -148,15 +154,14 @@ class Notify(Payload):
         problem = _notify_problem(ntype, protocol, spi, data)
         if problem:
             raise ConfigError(f"{path}: {problem}", field=f"{path}.notification_data", value=data)
-        return bytes((protocol, len(spi))) + U16.pack(ntype) + spi + data
+        return _NOTIFY_HEAD.pack(protocol, len(spi), ntype) + spi + data
 
     @classmethod
     def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "Notify":
         if end - start < 4:
             ctx.fail(f"{end - start} bytes; the Notify body needs at least 4", f"{path}.notify_type", start)
-        protocol = to_enum(ProtocolId, data[start])
-        spi_size = data[start + 1]
-        ntype = to_enum(NotifyType, U16.unpack_from(data, start + 2)[0])
+        protocol_raw, spi_size, ntype_raw = _NOTIFY_HEAD.unpack_from(data, start)
+        protocol, ntype = to_enum(ProtocolId, protocol_raw), to_enum(NotifyType, ntype_raw)
         if spi_size > end - start - 4:
             ctx.fail(f"SPI size {spi_size} exceeds the {end - start - 4} bytes left", f"{path}.spi_size", start + 1)
         spi = data[start + 4 : start + 4 + spi_size]
@@ -182,6 +187,8 @@ class Notify(Payload):
 
 def _notify_problem(ntype: int, protocol: int, spi: bytes, data: bytes) -> str | None:
     """Why this notify's SPI or data is malformed for its type, or None."""
+    if ntype not in _CHECKED_TYPES:
+        return None
     sizes = _NOTIFY_DATA_SIZES.get(ntype)  # type: ignore[call-overload]
     if sizes is not None and not sizes[0] <= len(data) <= sizes[1]:
         want = str(sizes[0]) if sizes[0] == sizes[1] else f"{sizes[0]}..{sizes[1]}"

@@ -53,7 +53,7 @@ from .id_payload import IDi, IDr
 from .notify_payload import Notify, nat_detection_hash
 from .sa_payload import SA, Proposal, Transform
 from .ts_payload import RawTrafficSelector, TrafficSelector, TSi, TSr
-from .wire import U16, DecodeContext, Payload, SimpleHeader, check_bytes, check_uint, name_of, RAW_TYPES, norm_enum, payload_header, to_enum
+from .wire import GENERIC_HEADER, U16, DecodeContext, Payload, SimpleHeader, check_bytes, check_uint, name_of, RAW_TYPES, norm_enum, payload_header, to_enum
 
 __all__ = [
     "AUTH", "CERT", "CERTREQ", "CP", "Delete", "EAP", "IDi", "IDr", "KE", "Nonce", "Notify", "Payload",
@@ -528,8 +528,7 @@ def encode_chain(payloads: Sequence[Payload], *, last_next: int = 0, prefix: str
         length = 4 + len(body)
         if length > 0xFFFF:
             raise ConfigError(f"{path} is {length} bytes long; a payload holds at most 65535", field=f"{path}.payload_length", value=length)
-        out.append(bytes((types[i + 1] if i + 1 < n else last_next, 0x80 if p.critical else 0)))
-        out.append(U16.pack(length))
+        out.append(GENERIC_HEADER.pack(types[i + 1] if i + 1 < n else last_next, 0x80 if p.critical else 0, length))
         out.append(body)
     return (types[0] if types else last_next), b"".join(out)
 
@@ -553,7 +552,7 @@ def decode_chain(first: int, data: bytes, start: int, end: int, ctx: DecodeConte
         path = prefix + label if count == 1 else f"{prefix}{label}[{count}]"
         if end - pos < 4:
             ctx.fail(f"{end - pos} bytes left where a {label} payload header (4 bytes) should be", f"{path}.payload_length", pos)
-        nxt, flags, length = data[pos], data[pos + 1], U16.unpack_from(data, pos + 2)[0]
+        nxt, flags, length = GENERIC_HEADER.unpack_from(data, pos)
         critical = bool(flags & 0x80)
         if length < 4 or length > end - pos:
             ctx.fail(f"payload length {length} does not fit (4..{end - pos})", f"{path}.payload_length", pos + 2)
@@ -568,12 +567,12 @@ def decode_chain(first: int, data: bytes, start: int, end: int, ctx: DecodeConte
             payload: Payload = UnknownPayload(ptype, data[pos + 4 : pos + length], critical)
             if trace:
                 ctx.row(pos + 4, length - 4, f"{path}.data", data[pos + 4 : pos + length].hex() or "(empty)")
-        elif ptype == PayloadType.SK or ptype == PayloadType.SKF:
+        elif ptype == 46 or ptype == 53:  # SK, SKF
             if inner:
                 ctx.fail(f"an Encrypted payload MUST NOT contain another ({label}; RFC 7296 3.14)", f"{path}.next_payload", pos)
             if pos + length != end:
                 ctx.fail(f"{label} must be the last payload, but {end - pos - length} bytes follow it", f"{path}.payload_length", pos + 2)
-            if ptype == PayloadType.SK:
+            if ptype == 46:
                 payload = SK(encrypted=data[pos + 4 : end], next_payload=nxt, critical=critical)
                 if trace:
                     ctx.row(pos + 4, length - 4, f"{path}.encrypted", f"IV | ciphertext | ICV ({length - 4} bytes)")

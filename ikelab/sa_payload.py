@@ -24,13 +24,14 @@ numbering and the SPI size of the protocol; anything else is a ParseError.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Iterable
 
 from .constants import DhId, EncrId, EsnId, IntegId, PayloadType, PrfId, ProtocolId, TransformAttribute, TransformType, lookup
 from .errors import ConfigError
-from .wire import U16, DecodeContext, Payload, check_bytes, check_uint, name_of, RAW_TYPES, norm_enum, to_enum
+from .wire import DecodeContext, Payload, check_bytes, check_uint, name_of, RAW_TYPES, norm_enum, to_enum
 
 __all__ = ["SA", "Proposal", "Transform", "TRANSFORM_ID_ENUMS"]
 
@@ -42,6 +43,15 @@ TRANSFORM_ID_ENUMS: dict[int, type[IntEnum]] = {
     TransformType.DH: DhId,
     TransformType.ESN: EsnId,
 }
+
+#: Transform header: Last Substruc | RESERVED | Transform Length (2) | Transform Type | RESERVED | Transform ID (2).
+_TRANSFORM = struct.Struct("!BBHBBH")
+#: Proposal header: Last Substruc | RESERVED | Proposal Length (2) | Proposal Num | Protocol ID | SPI Size | Num Transforms.
+_PROPOSAL = struct.Struct("!BBHBBBB")
+#: A TV attribute: AF + Attribute Type (2) | Attribute Value (2), or a TLV header: Type (2) | Length (2).
+_ATTRIBUTE = struct.Struct("!HH")
+
+_KEY_LENGTH = TransformAttribute.KEY_LENGTH
 
 _SPI_SIZES = {ProtocolId.IKE: (0, 8), ProtocolId.AH: (4,), ProtocolId.ESP: (4,)}
 
@@ -101,9 +111,9 @@ class Transform:
     def _encode(self, last: bool, path: str) -> bytes:
         ttype = check_uint(self.type, 8, path, "transform_type")
         tid = check_uint(self.id, 16, path, "transform_id")
-        attrs = bytearray()
+        attrs = b""
         if self.key_length is not None:
-            attrs += U16.pack(0x8000 | TransformAttribute.KEY_LENGTH) + U16.pack(check_uint(self.key_length, 16, path, "key_length"))
+            attrs = _ATTRIBUTE.pack(0x8000 | TransformAttribute.KEY_LENGTH, check_uint(self.key_length, 16, path, "key_length"))
         for i, pair in enumerate(self.attributes):
             if len(pair) != 2:
                 raise ConfigError(f"{path}.attributes[{i}] must be an (attribute_type, value) pair", field=f"{path}.attributes", value=pair)
@@ -112,69 +122,67 @@ class Transform:
                 raise ConfigError(f"{path}: give the Key Length as key_length=, not as an attribute", field=f"{path}.attributes", value=pair)
             value = pair[1]
             if isinstance(value, int) and not isinstance(value, bool):
-                attrs += U16.pack(0x8000 | atype) + U16.pack(check_uint(value, 16, f"{path}.attributes[{i}].value"))
+                attrs += _ATTRIBUTE.pack(0x8000 | atype, check_uint(value, 16, f"{path}.attributes[{i}].value"))
             else:
                 data = check_bytes(value, f"{path}.attributes[{i}].value", max_len=0xFFFF)
-                attrs += U16.pack(atype) + U16.pack(len(data)) + data
+                attrs += _ATTRIBUTE.pack(atype, len(data)) + data
         length = 8 + len(attrs)
         if length > 0xFFFF:
             raise ConfigError(f"{path} is {length} bytes; at most 65535", field=f"{path}.transform_length", value=length)
-        return bytes((0 if last else 3, 0)) + U16.pack(length) + bytes((ttype, 0)) + U16.pack(tid) + attrs
+        return _TRANSFORM.pack(0 if last else 3, 0, length, ttype, 0, tid) + attrs
 
     @classmethod
     def _decode(cls, data: bytes, pos: int, end: int, ctx: DecodeContext, path: str) -> tuple["Transform", int, int]:
         """Decode one transform at ``pos``; return it, its Last Substruc value and the next position."""
         if end - pos < 8:
             ctx.fail(f"{end - pos} bytes left, a transform needs at least 8", f"{path}.transform_length", pos)
-        last = data[pos]
-        length = U16.unpack_from(data, pos + 2)[0]
+        last, reserved, length, ttype_raw, reserved2, tid_raw = _TRANSFORM.unpack_from(data, pos)
         if last not in (0, 3):
             ctx.fail(f"Last Substruc is {last}; a transform has 0 (last) or 3 (more)", f"{path}.last_substruc", pos)
         if length < 8 or length > end - pos:
             ctx.fail(f"transform length {length} does not fit (8..{end - pos})", f"{path}.transform_length", pos + 2)
-        ttype = to_enum(TransformType, data[pos + 4])
-        tid_raw = U16.unpack_from(data, pos + 6)[0]
+        ttype = to_enum(TransformType, ttype_raw)
         id_enum = TRANSFORM_ID_ENUMS.get(ttype)
         tid = id_enum._value2member_map_.get(tid_raw, tid_raw) if id_enum is not None else tid_raw
         trace = ctx.trace is not None
         if trace:
             ctx.row(pos, 1, f"{path}.last_substruc", "0 (last)" if last == 0 else "3 (more)")
-            ctx.row(pos + 1, 1, f"{path}.reserved", data[pos + 1])
+            ctx.row(pos + 1, 1, f"{path}.reserved", reserved)
             ctx.row(pos + 2, 2, f"{path}.transform_length", length)
             ctx.row(pos + 4, 1, f"{path}.transform_type", name_of(ttype, TransformType))
-            ctx.row(pos + 5, 1, f"{path}.reserved2", data[pos + 5])
+            ctx.row(pos + 5, 1, f"{path}.reserved2", reserved2)
             ctx.row(pos + 6, 2, f"{path}.transform_id", name_of(tid, id_enum))
         key_length = None
         attributes = []
         a = pos + 8
         tend = pos + length
         while a < tend:
-            apath = f"{path}.attribute[{len(attributes) + (key_length is not None) + 1}]"
+            n = len(attributes) + (key_length is not None) + 1  # this attribute's number, for messages
             if tend - a < 4:
-                ctx.fail(f"{tend - a} bytes left, an attribute needs at least 4", f"{apath}.type", a)
-            word, second = U16.unpack_from(data, a)[0], U16.unpack_from(data, a + 2)[0]
+                ctx.fail(f"{tend - a} bytes left, an attribute needs at least 4", f"{path}.attribute[{n}].type", a)
+            word, second = _ATTRIBUTE.unpack_from(data, a)
             atype = word & 0x7FFF
             if word & 0x8000:  # TV: the value is the second 16-bit word
                 if trace:
-                    ctx.row(a, 2, f"{apath}.type", f"{name_of(atype, TransformAttribute)}, TV format")
-                    ctx.row(a + 2, 2, f"{apath}.value", second)
-                if atype == TransformAttribute.KEY_LENGTH:
+                    ctx.row(a, 2, f"{path}.attribute[{n}].type", f"{name_of(atype, TransformAttribute)}, TV format")
+                    ctx.row(a + 2, 2, f"{path}.attribute[{n}].value", second)
+                if atype == _KEY_LENGTH:
                     if key_length is not None:
-                        ctx.fail("Key Length attribute given twice", f"{apath}.type", a)
+                        ctx.fail("Key Length attribute given twice", f"{path}.attribute[{n}].type", a)
                     key_length = second
                 else:
                     attributes.append((atype, second))
                 a += 4
             else:  # TLV
-                if atype == TransformAttribute.KEY_LENGTH:
-                    ctx.fail("the Key Length attribute must use the TV format (RFC 7296 3.3.5)", f"{apath}.format", a)
+                if atype == _KEY_LENGTH:
+                    ctx.fail("the Key Length attribute must use the TV format (RFC 7296 3.3.5)", f"{path}.attribute[{n}].format", a)
                 if second > tend - a - 4:
-                    ctx.fail(f"attribute length {second} exceeds the {tend - a - 4} bytes left in the transform", f"{apath}.length", a + 2)
+                    ctx.fail(f"attribute length {second} exceeds the {tend - a - 4} bytes left in the transform", f"{path}.attribute[{n}].length", a + 2)
                 value = data[a + 4 : a + 4 + second]
                 if trace:
-                    ctx.row(a, 2, f"{apath}.type", f"{atype}, TLV format")
-                    ctx.row(a + 2, 2, f"{apath}.length", second)
-                    ctx.row(a + 4, second, f"{apath}.value", value.hex())
+                    ctx.row(a, 2, f"{path}.attribute[{n}].type", f"{atype}, TLV format")
+                    ctx.row(a + 2, 2, f"{path}.attribute[{n}].length", second)
+                    ctx.row(a + 4, second, f"{path}.attribute[{n}].value", value.hex())
                 attributes.append((atype, value))
                 a += 4 + second
         return cls(ttype, tid, key_length, tuple(attributes)), last, tend
@@ -237,19 +245,17 @@ class Proposal:
         length = 8 + len(spi) + len(body)
         if length > 0xFFFF:
             raise ConfigError(f"{path} is {length} bytes; at most 65535", field=f"{path}.proposal_length", value=length)
-        return bytes((0 if last else 2, 0)) + U16.pack(length) + bytes((number, protocol, len(spi), n)) + spi + body
+        return _PROPOSAL.pack(0 if last else 2, 0, length, number, protocol, len(spi), n) + spi + body
 
     @classmethod
     def _decode(cls, data: bytes, pos: int, end: int, ctx: DecodeContext, path: str) -> tuple["Proposal", int, int]:
         if end - pos < 8:
             ctx.fail(f"{end - pos} bytes left, a proposal needs at least 8", f"{path}.proposal_length", pos)
-        last = data[pos]
-        length = U16.unpack_from(data, pos + 2)[0]
+        last, reserved, length, number, protocol_raw, spi_size, count = _PROPOSAL.unpack_from(data, pos)
         if last not in (0, 2):
             ctx.fail(f"Last Substruc is {last}; a proposal has 0 (last) or 2 (more)", f"{path}.last_substruc", pos)
         if length < 8 or length > end - pos:
             ctx.fail(f"proposal length {length} does not fit (8..{end - pos})", f"{path}.proposal_length", pos + 2)
-        number, protocol_raw, spi_size, count = data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]
         protocol = to_enum(ProtocolId, protocol_raw)
         if number == 0:
             ctx.fail("proposal number 0; numbering starts at 1", f"{path}.proposal_number", pos + 4)
@@ -264,7 +270,7 @@ class Proposal:
         spi = data[pos + 8 : pos + 8 + spi_size]
         if ctx.trace is not None:
             ctx.row(pos, 1, f"{path}.last_substruc", "0 (last)" if last == 0 else "2 (more)")
-            ctx.row(pos + 1, 1, f"{path}.reserved", data[pos + 1])
+            ctx.row(pos + 1, 1, f"{path}.reserved", reserved)
             ctx.row(pos + 2, 2, f"{path}.proposal_length", length)
             ctx.row(pos + 4, 1, f"{path}.proposal_number", number)
             ctx.row(pos + 5, 1, f"{path}.protocol_id", name_of(protocol, ProtocolId))

@@ -20,7 +20,9 @@ undecoded as :class:`RawTrafficSelector`.
 from __future__ import annotations
 
 import ipaddress
+import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Union
 
 from .constants import PayloadType, TsType
@@ -31,15 +33,25 @@ __all__ = ["TSi", "TSr", "TrafficSelector", "RawTrafficSelector"]
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 _ANY_PORTS = (0, 65535)
+_ADDRESS_TYPES = (ipaddress.IPv4Address, ipaddress.IPv6Address)
+_ADDRESS_SIZES = {TsType.TS_IPV4_ADDR_RANGE: 4, TsType.TS_IPV6_ADDR_RANGE: 16}
+#: Selector header: TS Type | IP Protocol ID | Selector Length (2) | Start Port (2) | End Port (2).
+_SELECTOR_HEAD = struct.Struct("!BBHHH")
 
 
 def _addr(value: object, field: str) -> IPAddress:
-    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+    if isinstance(value, _ADDRESS_TYPES):
         return value
     try:
         return ipaddress.ip_address(value)  # type: ignore[arg-type]
     except ValueError:
         raise ConfigError(f"{field} = {value!r} is not an IP address", field=field, value=value) from None
+
+
+@lru_cache(maxsize=1024)
+def _packed_address(packed: bytes) -> IPAddress:
+    """The address of 4 or 16 packed octets (cached: the same few addresses recur in every exchange)."""
+    return ipaddress.IPv4Address(packed) if len(packed) == 4 else ipaddress.IPv6Address(packed)
 
 
 def _ports(ports: int | tuple[int, int] | None) -> tuple[int, int]:
@@ -64,10 +76,10 @@ class TrafficSelector:
     def __post_init__(self) -> None:
         if type(self.ts_type) is int:
             object.__setattr__(self, "ts_type", to_enum(TsType, self.ts_type))
-        for name in ("start_addr", "end_addr"):
-            value = getattr(self, name)
-            if not isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
-                object.__setattr__(self, name, _addr(value, name))
+        if not isinstance(self.start_addr, _ADDRESS_TYPES):
+            object.__setattr__(self, "start_addr", _addr(self.start_addr, "start_addr"))
+        if not isinstance(self.end_addr, _ADDRESS_TYPES):
+            object.__setattr__(self, "end_addr", _addr(self.end_addr, "end_addr"))
 
     @classmethod
     def from_range(cls, start: str | IPAddress, end: str | IPAddress, *, ip_protocol: int = 0, ports: int | tuple[int, int] | None = None) -> "TrafficSelector":
@@ -124,7 +136,7 @@ class TrafficSelector:
 
     def _encode(self, path: str) -> bytes:
         ts_type = check_uint(self.ts_type, 8, path, "ts_type")
-        size = {TsType.TS_IPV4_ADDR_RANGE: 4, TsType.TS_IPV6_ADDR_RANGE: 16}.get(ts_type)  # type: ignore[call-overload]
+        size = _ADDRESS_SIZES.get(ts_type)  # type: ignore[call-overload]
         if size is None:
             raise ConfigError(f"{path}: TrafficSelector encodes TS types 7 and 8; use RawTrafficSelector for type {ts_type}", field=f"{path}.ts_type", value=ts_type)
         for name in ("start_addr", "end_addr"):
@@ -134,9 +146,7 @@ class TrafficSelector:
         proto = check_uint(self.ip_protocol, 8, path, "ip_protocol")
         lo = check_uint(self.start_port, 16, path, "start_port")
         hi = check_uint(self.end_port, 16, path, "end_port")
-        return (
-            bytes((ts_type, proto)) + U16.pack(8 + 2 * size) + U16.pack(lo) + U16.pack(hi) + self.start_addr.packed + self.end_addr.packed
-        )
+        return _SELECTOR_HEAD.pack(ts_type, proto, 8 + 2 * size, lo, hi) + self.start_addr.packed + self.end_addr.packed
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,35 +207,34 @@ class _TrafficSelectors(Payload):
         while pos < end:
             if len(selectors) == count:
                 ctx.fail(f"bytes follow the {count} selectors announced", f"{path}.number_of_ts", start)
-            spath = f"{path}.ts[{len(selectors) + 1}]"
+            n = len(selectors) + 1  # this selector's number, for messages
             if end - pos < 4:
-                ctx.fail(f"{end - pos} bytes left, a selector needs at least 4", f"{spath}.selector_length", pos)
+                ctx.fail(f"{end - pos} bytes left, a selector needs at least 4", f"{path}.ts[{n}].selector_length", pos)
             ts_type = to_enum(TsType, data[pos])
             length = U16.unpack_from(data, pos + 2)[0]
             if length < 4 or length > end - pos:
-                ctx.fail(f"selector length {length} does not fit (4..{end - pos})", f"{spath}.selector_length", pos + 2)
-            size = 4 if ts_type == TsType.TS_IPV4_ADDR_RANGE else 16 if ts_type == TsType.TS_IPV6_ADDR_RANGE else 0
+                ctx.fail(f"selector length {length} does not fit (4..{end - pos})", f"{path}.ts[{n}].selector_length", pos + 2)
+            size = _ADDRESS_SIZES.get(ts_type, 0)
             if trace:
-                ctx.row(pos, 1, f"{spath}.ts_type", name_of(ts_type, TsType))
-                ctx.row(pos + 1, 1, f"{spath}.ip_protocol" if size else f"{spath}.second_octet", data[pos + 1])
-                ctx.row(pos + 2, 2, f"{spath}.selector_length", length)
+                ctx.row(pos, 1, f"{path}.ts[{n}].ts_type", name_of(ts_type, TsType))
+                ctx.row(pos + 1, 1, f"{path}.ts[{n}].ip_protocol" if size else f"{path}.ts[{n}].second_octet", data[pos + 1])
+                ctx.row(pos + 2, 2, f"{path}.ts[{n}].selector_length", length)
             if size:
                 if length != 8 + 2 * size:
-                    ctx.fail(f"a {ts_type.name} selector is {8 + 2 * size} bytes, not {length}", f"{spath}.selector_length", pos + 2)
+                    ctx.fail(f"a {ts_type.name} selector is {8 + 2 * size} bytes, not {length}", f"{path}.ts[{n}].selector_length", pos + 2)
                 lo, hi = U16.unpack_from(data, pos + 4)[0], U16.unpack_from(data, pos + 6)[0]
                 a = pos + 8
-                cls_ = ipaddress.IPv4Address if size == 4 else ipaddress.IPv6Address
-                first, last = cls_(data[a : a + size]), cls_(data[a + size : a + 2 * size])
+                first, last = _packed_address(data[a : a + size]), _packed_address(data[a + size : a + 2 * size])
                 if trace:
-                    ctx.row(pos + 4, 2, f"{spath}.start_port", lo)
-                    ctx.row(pos + 6, 2, f"{spath}.end_port", hi)
-                    ctx.row(a, size, f"{spath}.start_addr", first)
-                    ctx.row(a + size, size, f"{spath}.end_addr", last)
+                    ctx.row(pos + 4, 2, f"{path}.ts[{n}].start_port", lo)
+                    ctx.row(pos + 6, 2, f"{path}.ts[{n}].end_port", hi)
+                    ctx.row(a, size, f"{path}.ts[{n}].start_addr", first)
+                    ctx.row(a + size, size, f"{path}.ts[{n}].end_addr", last)
                 selectors.append(TrafficSelector(ts_type, data[pos + 1], lo, hi, first, last))
             else:
                 raw = data[pos + 4 : pos + length]
                 if trace and raw:
-                    ctx.row(pos + 4, len(raw), f"{spath}.data", raw.hex())
+                    ctx.row(pos + 4, len(raw), f"{path}.ts[{n}].data", raw.hex())
                 selectors.append(RawTrafficSelector(ts_type, data[pos + 1], raw))
             pos += length
         if len(selectors) != count:

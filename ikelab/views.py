@@ -95,6 +95,8 @@ def _enum_text(value: int) -> str:
 
 def payload_label(payload: Payload, message: Message) -> str:
     """The RFC 7296 name of ``payload`` inside ``message`` (``SAi1``, ``KEr``, ``N(COOKIE)``...)."""
+    if isinstance(payload, Notify):  # the most frequent payload first
+        return f"N({_enum_text(payload.notify_type)})"
     side = "r" if message.is_response else "i"
     if isinstance(payload, SA):
         if message.exchange == ExchangeType.IKE_SA_INIT:
@@ -106,8 +108,6 @@ def payload_label(payload: Payload, message: Message) -> str:
         return f"KE{side}"
     if isinstance(payload, Nonce):
         return f"N{side}"
-    if isinstance(payload, Notify):
-        return f"N({_enum_text(payload.notify_type)})"
     if isinstance(payload, CP):
         return f"CP({_enum_text(payload.cfg_type)})"
     if isinstance(payload, SKF):
@@ -115,7 +115,7 @@ def payload_label(payload: Payload, message: Message) -> str:
     if isinstance(payload, SK):
         if payload.inner is None:
             return "SK {...}"
-        return "SK {" + ", ".join(payload_label(p, message) for p in payload.inner) + "}"
+        return "SK {" + ", ".join([payload_label(p, message) for p in payload.inner]) + "}"
     if isinstance(payload, UnknownPayload):
         return f"UNKNOWN({payload.payload_type})"
     return payload.name  # IDi, IDr, CERT, CERTREQ, AUTH, D, V, TSi, TSr, EAP
@@ -123,7 +123,7 @@ def payload_label(payload: Payload, message: Message) -> str:
 
 def summary(message: Message) -> str:
     """``HDR, SAi1, KEi, Ni, N(NAT_DETECTION_SOURCE_IP), ...`` (RFC 7296 notation)."""
-    return ", ".join(["HDR"] + [payload_label(p, message) for p in message.payloads])
+    return ", ".join(["HDR", *[payload_label(p, message) for p in message.payloads]])
 
 
 def _short(payload: Payload) -> str:

@@ -30,6 +30,8 @@ from .errors import ConfigError, ParseError
 U16 = struct.Struct("!H")
 U32 = struct.Struct("!I")
 U16U16 = struct.Struct("!HH")
+#: The generic payload header (RFC 7296 3.2): Next Payload | C + RESERVED | Payload Length.
+GENERIC_HEADER = struct.Struct("!BBH")
 
 E = TypeVar("E", bound=IntEnum)
 
@@ -94,13 +96,15 @@ def name_of(value: int, enum: type[IntEnum] | None = None) -> str:
 
 def check_uint(value: Any, bits: int, field: str, sub: str | None = None) -> int:
     """``value`` as an int that fits in ``bits`` bits, else ConfigError naming ``field`` (``field.sub``)."""
-    if type(value) is not int and (value.__class__ is bool or not isinstance(value, int)):
-        name = f"{field}.{sub}" if sub else field
-        raise ConfigError(f"{name} must be an integer, not {type(value).__name__} {value!r}", field=name, value=value)
+    if type(value) is not int:  # an IntEnum member, a bool, or not a number at all
+        if value.__class__ is bool or not isinstance(value, int):
+            name = f"{field}.{sub}" if sub else field
+            raise ConfigError(f"{name} must be an integer, not {type(value).__name__} {value!r}", field=name, value=value)
+        value = int(value)
     if value < 0 or value >> bits:
         name = f"{field}.{sub}" if sub else field
         raise ConfigError(f"{name} = {value} does not fit in {bits} bits (0..{(1 << bits) - 1})", field=name, value=value)
-    return value if type(value) is int else int(value)
+    return value
 
 
 def check_bytes(value: Any, field: str, sub: str | None = None, *, max_len: int | None = None, min_len: int = 0) -> bytes:
@@ -121,7 +125,7 @@ def payload_header(next_payload: int, critical: bool, length: int, field: str) -
     """The 4-octet generic payload header (RFC 7296 3.2)."""
     if length > 0xFFFF:
         raise ConfigError(f"{field} is {length} bytes long; a payload holds at most 65535", field=f"{field}.payload_length", value=length)
-    return bytes((next_payload, 0x80 if critical else 0)) + U16.pack(length)
+    return GENERIC_HEADER.pack(next_payload, 0x80 if critical else 0, length)
 
 
 class Payload:

@@ -687,6 +687,18 @@ def test_cbc_length_and_aad_errors() -> None:
         null.encrypt(b"", bytes(8), b"x")
 
 
+@pytest.mark.parametrize("icv", [8, 12, 16])
+def test_aes_gcm_rejects_a_changed_tag_ciphertext_or_aad(icv: int) -> None:
+    # GCM_16 decrypts with the one-shot AESGCM class, GCM_8/12 with the mode API: both must refuse
+    gcm = encryption(f"ENCR_AES_GCM_{icv}", 128)
+    key, iv, aad = bytes(range(20)), bytes(8), b"IKE header"
+    sealed = gcm.encrypt(key, iv, b"inner payloads", aad)
+    assert gcm.decrypt(key, iv, sealed, aad) == b"inner payloads"
+    for bad_sealed, bad_aad in ((sealed[:-1] + bytes((sealed[-1] ^ 1,)), aad), (bytes((sealed[0] ^ 1,)) + sealed[1:], aad), (sealed, b"IKE headeR")):
+        with pytest.raises(IntegrityError, match=f"ENCR_AES_GCM_{icv}: ICV does not verify"):
+            gcm.decrypt(key, iv, bad_sealed, bad_aad)
+
+
 @pytest.mark.parametrize("alg", ["ENCR_AES_GCM_8", "ENCR_AES_CCM_12", "ENCR_CHACHA20_POLY1305"])
 def test_aead_input_shorter_than_icv(alg: str) -> None:
     enc = encryption(alg, None if "CHACHA" in alg else 128)
