@@ -21,6 +21,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tshark_util import require_tshark as tshark
 
 from ikelab import packet as ip
 from ikelab import transforms
@@ -29,15 +30,6 @@ from ikelab.pcap import write_pcap
 from ikelab.rand import DeterministicRandom
 
 pytestmark = pytest.mark.tshark
-
-
-def tshark() -> str:
-    path = shutil.which("tshark")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("tshark is required in CI (apt-get install tshark)")
-        pytest.skip("tshark is not installed: Wireshark's dissector cannot be used as a reference")
-    return path
 
 
 def uat_row(sa: EspSa, version: int) -> str:

@@ -20,6 +20,7 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tshark_util import require_tshark
 
 from ikelab.errors import ConfigError, ParseError
 from ikelab.packet import (
@@ -45,16 +46,6 @@ from ikelab.packet import (
 )
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def require_tshark() -> str:
-    """tshark's path; skip without it, but fail in CI (where it must be installed)."""
-    path = shutil.which("tshark")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("tshark is required in CI: install Wireshark's tshark (apt-get install tshark)")
-        pytest.skip("tshark (Wireshark) is not installed")
-    return path
 
 
 # ---------------------------------------------------------------- checksums

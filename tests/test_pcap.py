@@ -23,6 +23,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tshark_util import require_tool
 
 from ikelab.errors import CaptureError, CaptureWarning, ConfigError, ParseError
 from ikelab.packet import ethernet, icmp_echo, ip_udp, parse_ip
@@ -41,16 +42,6 @@ from ikelab.pcap import (
 )
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def require_tool(name: str) -> str:
-    """The path of a Wireshark tool; skip without it, but fail in CI (where it must be installed)."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required in CI: install Wireshark's command-line tools (apt-get install tshark)")
-        pytest.skip(f"{name} (Wireshark) is not installed")
-    return path
 
 
 def run(*args: str) -> str:

@@ -43,14 +43,23 @@ def tshark_path() -> str | None:
     return shutil.which("tshark")
 
 
-def require_tshark() -> str:
-    """The tshark path; skip the test when it is missing (fail under CI=true)."""
-    path = tshark_path()
+def require_tool(name: str) -> str:
+    """The path of a Wireshark command-line tool (tshark, editcap, text2pcap, mergecap).
+
+    Skips the test when it is missing, except under ``CI=true``, where CI must
+    have installed it and a missing tool is a failure.
+    """
+    path = shutil.which(name)
     if path is None:
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("tshark is required under CI=true: apt-get install tshark")
-        pytest.skip("tshark (Wireshark) is not installed: apt-get install tshark")
+            pytest.fail(f"{name} is required under CI=true: apt-get install tshark")
+        pytest.skip(f"{name} (Wireshark) is not installed: apt-get install tshark")
     return path
+
+
+def require_tshark() -> str:
+    """The tshark path; skip the test when it is missing (fail under CI=true)."""
+    return require_tool("tshark")
 
 
 def write_udp_pcap(
