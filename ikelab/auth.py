@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple, Union
@@ -59,7 +58,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from . import prf as _prf
 from .constants import AuthMethod, HashAlgorithm, lookup
-from .errors import AuthenticationError, ConfigError, IkelabError, ParseError, WeakAlgorithmError, WeakAlgorithmWarning
+from .errors import AuthenticationError, ConfigError, IkelabError, ParseError, WeakAlgorithmWarning, refuse_weak
 
 #: RFC 7296 2.15: "the string 'Key Pad for IKEv2' is 17 ASCII characters without null termination".
 KEY_PAD = b"Key Pad for IKEv2"
@@ -282,9 +281,7 @@ class AuthValue(NamedTuple):
 
 
 def _weak(what: str, why: str, allow_weak: bool) -> None:
-    if not allow_weak:
-        raise WeakAlgorithmError(f"{what} is weak ({why}); pass allow_weak=True to use it anyway", field="method", value=what)
-    warnings.warn(f"{what} is weak: {why}", WeakAlgorithmWarning, stacklevel=3)
+    refuse_weak(f"{what} is weak: {why}", allow_weak=allow_weak, field="method", value=what, stacklevel=4)
 
 
 def _key_family(key: Any) -> str:

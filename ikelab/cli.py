@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from .errors import IkelabError
+from .errors import IkelabError, WeakAlgorithmError
 
 EXIT_USAGE = 2
 
@@ -298,7 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except IkelabError as exc:
-        print(f"ikelab {args.command}: error: {exc}", file=sys.stderr)
+        hint = " (on the command line: --allow-weak)" if isinstance(exc, WeakAlgorithmError) and hasattr(args, "allow_weak") else ""
+        print(f"ikelab {args.command}: error: {exc}{hint}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `ikelab derive | head`
         return 0

@@ -43,7 +43,6 @@ time: this is a teaching toolkit.
 
 from __future__ import annotations
 
-import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -53,8 +52,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
 from . import dh_params as _params
 from .constants import DhId, lookup
 from .dh_toy import DlogResult, brute_force_dlog, check_int, is_primitive_root, is_probable_prime, order_of
-from .errors import ConfigError, InvalidPublicValueError, UnknownAlgorithmError, WeakAlgorithmError
-from .errors import WeakAlgorithmWarning
+from .errors import ConfigError, InvalidPublicValueError, UnknownAlgorithmError, refuse_weak
 from .rand import RandomSource, default_random
 
 try:  # optional accelerator, extra "fast"
@@ -612,10 +610,7 @@ def group(id: DhId | int | str | DhGroup, *, allow_weak: bool = False) -> DhGrou
         raise UnknownAlgorithmError(f"Diffie-Hellman group {member.name} is not implemented; known: {known}",
                                     field="DhId", value=id)
     if found.weak:
-        if not allow_weak:
-            raise WeakAlgorithmError(f"{found.weak_reason}; pass allow_weak=True to use it anyway",
-                                     field="DhId", value=id)
-        warnings.warn(found.weak_reason, WeakAlgorithmWarning, stacklevel=2)
+        refuse_weak(found.weak_reason, allow_weak=allow_weak, field="DhId", value=id)
     return found
 
 

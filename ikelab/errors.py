@@ -8,6 +8,7 @@ errors to the Notify that RFC 7296 section 3.10.1 prescribes (see
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 
@@ -135,3 +136,15 @@ class SaExpiredError(IkelabError):
 class PolicyError(IkelabError):
     """A packet that the SPD says must be discarded: a selector mismatch after decapsulation (RFC 4301 5.2)
     or traffic that arrived unprotected although a PROTECT policy covers it."""
+
+
+def refuse_weak(reason: str, *, allow_weak: bool, field: str, value: Any = None, stacklevel: int = 3) -> None:
+    """The project-wide rule for weak groups and algorithms.
+
+    Refuse with :class:`WeakAlgorithmError` unless ``allow_weak`` is true;
+    when it is, go ahead but warn (:class:`WeakAlgorithmWarning`) with
+    ``reason``, which says *why* the algorithm is weak.
+    """
+    if not allow_weak:
+        raise WeakAlgorithmError(f"{reason}; pass allow_weak=True to use it anyway", field=field, value=value)
+    warnings.warn(reason, WeakAlgorithmWarning, stacklevel=stacklevel)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import struct
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,8 +48,7 @@ from .errors import (
     IntegrityError,
     ParseError,
     UnknownSpiError,
-    WeakAlgorithmError,
-    WeakAlgorithmWarning,
+    refuse_weak,
 )
 from .ipsec_sa import (
     Direction,
@@ -389,19 +387,9 @@ class EspSa(SaBase):
         if not enc.is_aead and integ is None:
             if is_null:
                 raise ConfigError("ESP with NULL encryption and no integrity protects nothing (RFC 4303 3.2)", field="integrity", value=None)
-            if not allow_weak:
-                raise WeakAlgorithmError(
-                    f"ESP with {enc.name} and no integrity is open to active attacks (RFC 4303 3.2, RFC 8221 5); "
-                    "pass allow_weak=True to use it anyway",
-                    field="integrity",
-                    value=None,
-                )
-            warnings.warn(
-                f"ESP SA with {enc.name} but no integrity: ciphertext can be modified undetected "
-                "(cut-and-paste and bit-flipping attacks; RFC 4303 3.2, RFC 8221 5)",
-                WeakAlgorithmWarning,
-                stacklevel=2,
-            )
+            refuse_weak(f"ESP SA with {enc.name} but no integrity: ciphertext can be modified undetected "
+                        "(cut-and-paste and bit-flipping attacks; RFC 4303 3.2, RFC 8221 5)",
+                        allow_weak=allow_weak, field="integrity")
         if len(self.encryption_key) != enc.key_len:
             raise ConfigError(
                 f"{enc.name} needs {enc.key_len} bytes of encryption KEYMAT, got {len(self.encryption_key)}",

@@ -44,7 +44,6 @@ The AES-based PRFs bring any key to 128 bits first:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -52,7 +51,7 @@ from cryptography.hazmat.primitives import cmac, hashes, hmac
 from cryptography.hazmat.primitives.ciphers import algorithms
 
 from .constants import PrfId, lookup
-from .errors import ConfigError, UnknownAlgorithmError, WeakAlgorithmError, WeakAlgorithmWarning
+from .errors import ConfigError, UnknownAlgorithmError, refuse_weak
 from .xcbc import aes_xcbc_mac, aes_xcbc_prf_128
 
 __all__ = [
@@ -230,11 +229,7 @@ def get_prf(alg: "PrfId | int | str | Prf", *, allow_weak: bool = False) -> Prf:
             value=alg,
         )
     if p.weak_reason is not None:
-        if not allow_weak:
-            raise WeakAlgorithmError(
-                p.weak_reason + " (pass allow_weak=True to use it for teaching)", field="PrfId", value=alg
-            )
-        warnings.warn(p.weak_reason, WeakAlgorithmWarning, stacklevel=2)
+        refuse_weak(p.weak_reason, allow_weak=allow_weak, field="PrfId", value=alg)
     return p
 
 

@@ -43,13 +43,12 @@ re-exported here.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Iterable, Sequence
 
 from .constants import DhId, EncrId, EsnId, IntegId, PrfId, ProtocolId, TransformType, lookup
-from .errors import ConfigError, NegotiationError, WeakAlgorithmError, WeakAlgorithmWarning
+from .errors import ConfigError, NegotiationError, refuse_weak
 from .payloads import Proposal, Transform
 from .ts import DYNAMIC, narrow, resolve_ts, ts_from_string, ts_intersection, ts_to_string  # noqa: F401
 
@@ -197,10 +196,8 @@ def parse_proposal(text: str, protocol: ProtocolId | int | str = ProtocolId.IKE,
         if t not in by_type[t.type]:
             by_type[t.type].append(t)
     for token in weak:
-        if not allow_weak:
-            raise WeakAlgorithmError(f"'{token}' in proposal {text!r} is weak: {_WEAK[token]}; "
-                                     "pass allow_weak=True to use it anyway", field="proposal", value=token)
-        warnings.warn(f"'{token}' in proposal {text!r} is weak: {_WEAK[token]}", WeakAlgorithmWarning, stacklevel=2)
+        refuse_weak(f"'{token}' in proposal {text!r} is weak: {_WEAK[token]}", allow_weak=allow_weak,
+                    field="proposal", value=token)
     encr, integ, prf, dh, esn = (by_type[t] for t in _ORDER[:1] + _ORDER[2:3] + _ORDER[1:2] + _ORDER[3:])
     aead = [t for t in encr if is_aead(t.id)]
     if aead and len(aead) != len(encr):

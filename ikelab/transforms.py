@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import warnings
 from dataclasses import dataclass
 from typing import Callable, Union
 
@@ -51,7 +50,7 @@ from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher,
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
 from .constants import EncrId, IntegId, lookup
-from .errors import ConfigError, IntegrityError, UnknownAlgorithmError, WeakAlgorithmError, WeakAlgorithmWarning
+from .errors import ConfigError, IntegrityError, UnknownAlgorithmError, refuse_weak
 from .prf import aes_xcbc_mac
 
 __all__ = [
@@ -97,9 +96,7 @@ def _as_bytes(value: object, field: str, owner: str) -> bytes:
 def _warn_or_refuse(name: str, reason: str | None, allow_weak: bool) -> None:
     if reason is None:
         return
-    if not allow_weak:
-        raise WeakAlgorithmError(f"{reason}; pass allow_weak=True to use it anyway", field="alg", value=name)
-    warnings.warn(reason, WeakAlgorithmWarning, stacklevel=3)
+    refuse_weak(reason, allow_weak=allow_weak, field="alg", value=name, stacklevel=4)
 
 
 # ---------------------------------------------------------------------------

@@ -98,6 +98,7 @@ def test_derive_aead_has_no_integrity_keys(capsys) -> None:
     [
         (["--group", "nope"], "unknown DhId 'nope'"),
         (["--group", "MODP_1024"], "weak"),
+        (["--group", "MODP_1024"], "--allow-weak"),
         (["--prf", "PRF_HMAC_TIGER"], "PRF_HMAC_TIGER"),
         (["--encr", "ENCR_AES_CBC", "--key-bits", "100"], "100"),
     ],
