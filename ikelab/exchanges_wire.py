@@ -235,6 +235,15 @@ def all_dh(props: Sequence[Any]) -> list[int]:
 def numbered(props: Iterable[Any], *, spi: bytes = b"", protocol: ProtocolId | None = None,
              dh: Any = "keep") -> list[Any]:
     """Proposals renumbered 1, 2, ... with ``spi``; ``dh``: "keep", None (strip DH) or a group."""
+    out = _numbered(tuple(props), protocol, dh)
+    if spi:
+        return [replace(p, spi=spi) for p in out]
+    return list(out)
+
+
+@lru_cache(maxsize=64)
+def _numbered(props: tuple[Any, ...], protocol: ProtocolId | None, dh: Any) -> tuple[Any, ...]:
+    # cached: the configured proposals are offered again in every exchange
     out = []
     for n, p in enumerate(props, 1):
         transforms = tuple(p.transforms)
@@ -242,9 +251,9 @@ def numbered(props: Iterable[Any], *, spi: bytes = b"", protocol: ProtocolId | N
             transforms = tuple(t for t in transforms if int(t.type) != int(TransformType.DH))
             if dh is not None:
                 transforms = transforms + (P.Transform(TransformType.DH, int(dh)),)
-        out.append(replace(p, number=n, spi=spi, transforms=transforms,
+        out.append(replace(p, number=n, spi=b"", transforms=transforms,
                            protocol=protocol if protocol is not None else p.protocol))
-    return out
+    return tuple(out)
 
 
 def sa(props: Sequence[Any]) -> Any:

@@ -33,6 +33,7 @@ import fnmatch
 import hashlib
 import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -331,6 +332,12 @@ def parse_identity(text: str, *, id_type: IdType | int | str | None = None) -> I
     """
     if not isinstance(text, str):
         raise ConfigError(f"identity must be a string, not {type(text).__name__}", field="id", value=text)
+    return _parse_identity(text, id_type)
+
+
+@lru_cache(maxsize=256)
+def _parse_identity(text: str, id_type: IdType | int | str | None) -> Identity:
+    # cached: a peer types its configured identities once per handshake, with the same text each time
     text = text.strip()
     if id_type is not None:
         return _typed(text, lookup(IdType, id_type))
@@ -359,8 +366,11 @@ def parse_identity(text: str, *, id_type: IdType | int | str | None = None) -> I
 
 def format_identity(id_type: IdType | int | str, data: bytes) -> str:
     """The strongSwan-style text of an identity; :func:`parse_identity` reads it back to the same value."""
-    t = lookup(IdType, id_type)
-    data = bytes(data)
+    return _format_identity(lookup(IdType, id_type), bytes(data))
+
+
+@lru_cache(maxsize=256)
+def _format_identity(t: IdType, data: bytes) -> str:
     if t in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR):
         want = 4 if t == IdType.ID_IPV4_ADDR else 16
         if len(data) != want:

@@ -44,6 +44,7 @@ re-exported here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from enum import IntEnum
 from typing import Iterable, Sequence
 
@@ -321,7 +322,7 @@ class Suite:
         return self.encr is not None and is_aead(self.encr)
 
     def __str__(self) -> str:
-        return proposal_to_string(self.to_proposal())
+        return _suite_text(self)
 
     def to_proposal(self, number: int = 1, spi: bytes = b"") -> Proposal:
         """This suite as a one-transform-per-type Proposal."""
@@ -339,12 +340,24 @@ class Suite:
         return Proposal(number, self.protocol, spi, tuple(ts))
 
 
+@lru_cache(maxsize=64)
+def _suite_text(suite: Suite) -> str:
+    return proposal_to_string(suite.to_proposal())
+
+
 def suite_of(proposal: Proposal) -> Suite:
     """The :class:`Suite` of a proposal holding at most one transform of each type.
 
     More than one of a type -> :class:`NegotiationError` (that is an offer, not a choice).
     INTEG NONE and DH NONE read as ``None``.
     """
+    return _suite_of(proposal.protocol, tuple(proposal.transforms))
+
+
+@lru_cache(maxsize=256)
+def _suite_of(protocol: ProtocolId | int, transforms: tuple[Transform, ...]) -> Suite:
+    # cached on what decides the suite (not the SPI or number): the same few suites come back every exchange
+    proposal = Proposal(1, protocol, b"", transforms)
     one: dict[TransformType, Transform | None] = {}
     for ttype in _ORDER:
         ts = proposal.of_type(ttype)
@@ -370,15 +383,20 @@ def _known(t: Transform) -> bool:
 
 def _candidates(p: Proposal, ttype: TransformType) -> list[Transform]:
     """The known transforms of one type; absent optional types read as NONE (DH) / NO_ESN (ESN)."""
-    ts = [t for t in p.of_type(ttype) if _known(t)]
-    if not p.of_type(ttype):
+    of_type = p.of_type(ttype)
+    if not of_type:
         if ttype == TransformType.DH and p.protocol != ProtocolId.IKE:
-            return [Transform(TransformType.DH, DhId.NONE)]
+            return [_DH_NONE]
         if ttype == TransformType.ESN:
-            return [Transform(TransformType.ESN, EsnId.NO_ESN)]
+            return [_NO_ESN]
         if ttype == TransformType.INTEG:
-            return [Transform(TransformType.INTEG, IntegId.NONE)]
-    return ts
+            return [_INTEG_NONE]
+    return [t for t in of_type if _known(t)]
+
+
+_DH_NONE = Transform(TransformType.DH, DhId.NONE)
+_NO_ESN = Transform(TransformType.ESN, EsnId.NO_ESN)
+_INTEG_NONE = Transform(TransformType.INTEG, IntegId.NONE)
 
 
 def _why_not(offered: Proposal, configured: Proposal, prefer: str, ke_group: DhId | None) -> tuple[Proposal | None, str]:
@@ -435,16 +453,17 @@ def select(offered: Sequence[Proposal], configured: Sequence[Proposal], *, prefe
     ke = lookup(DhId, ke_group) if ke_group is not None else None
     pairs = ([(o, c) for c in configured for o in offered] if prefer == "configured"
              else [(o, c) for o in offered for c in configured])
-    reasons: list[str] = []
+    misses: list[tuple[Proposal, Proposal, str]] = []
     for o, c in pairs:
         chosen, why = _why_not(o, c, prefer, ke)
         if chosen is not None:
             return chosen
-        reasons.append(f"#{o.number} vs {proposal_to_string(c)}: {why}")
+        misses.append((o, c, why))
+    reasons = [f"#{o.number} vs {proposal_to_string(c)}: {why}" for o, c, why in misses[:6]]
     offered_s = ", ".join(proposal_to_iana(p) for p in offered) or "(nothing)"
     configured_s = ", ".join(proposal_to_string(p) for p in configured) or "(nothing)"
     raise NegotiationError(f"no proposal chosen: offered {offered_s}; configured {configured_s}"
-                           + (f" ({'; '.join(reasons[:6])})" if reasons else ""), notify_type="NO_PROPOSAL_CHOSEN")
+                           + (f" ({'; '.join(reasons)})" if reasons else ""), notify_type="NO_PROPOSAL_CHOSEN")
 
 
 def check_chosen(offered: Sequence[Proposal], chosen: Proposal | Sequence[Proposal]) -> Suite:

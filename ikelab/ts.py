@@ -27,6 +27,7 @@ Text syntax is strongSwan's (``local_ts``/``remote_ts``)::
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 from .constants import TsType
@@ -92,6 +93,12 @@ def ts_from_string(text: str, *, dynamic: str | None = None) -> TrafficSelector:
         return text
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(f"empty traffic selector {text!r}", field="ts", value=text)
+    return _ts_from_string(text, dynamic)
+
+
+@lru_cache(maxsize=256)
+def _ts_from_string(text: str, dynamic: str | None) -> TrafficSelector:
+    # cached: every CHILD SA request resolves the same configured selectors again
     raw = text.strip()
     where, bracket, rest = raw.partition("[")
     proto, ports = 0, _ANY
