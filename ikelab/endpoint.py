@@ -87,15 +87,20 @@ class IkeEndpoint:
             key = (spi_i, datagram.src[0], datagram.src[1])
             sa = self.half_open.get(key)
             if sa is None or sa.state == State.CLOSED:
-                sa = self._new_responder(data, datagram, now)
-                if sa is None:
+                made = self._new_responder(data, datagram, now)
+                if made is None:
                     return
+                sa, msg = made
+                sa.receive(data, now, src=datagram.src, dst=datagram.dst, decoded=msg)
+                self._collect(sa)
+                return
         if sa is None:
             return
         sa.receive(data, now, src=datagram.src, dst=datagram.dst)
         self._collect(sa)
 
-    def _new_responder(self, data: bytes, datagram: Datagram, now: float) -> IkeSa | None:
+    def _new_responder(self, data: bytes, datagram: Datagram, now: float) -> tuple[IkeSa, Any] | None:
+        """A responder IKE SA for a new IKE_SA_INIT request, with the decoded request; None if refused."""
         try:
             msg = wirefmt.decode(data)
         except UnsupportedCriticalPayloadError as exc:
@@ -131,7 +136,7 @@ class IkeEndpoint:
         sa.spi_i = msg.spi_i
         sa._dirty = self._dirty
         self.half_open[(msg.spi_i, datagram.src[0], datagram.src[1])] = sa
-        return sa
+        return sa, msg
 
     def _stateless_error(self, data: bytes, datagram: Datagram, now: float, notify: NotifyType, ndata: bytes,
                          reason: str) -> None:

@@ -49,6 +49,8 @@ def _name(value: Any) -> str:
 class ChildExchanges:
     """CHILD SA negotiation, CREATE_CHILD_SA and INFORMATIONAL handlers (a mixin of IkeSa)."""
 
+    __slots__ = ()
+
     # ------------------------------------------------------------------ proposals and selectors
 
     def _esp_proposals(self: Any, spi: bytes, pfs: Any, ike_auth: bool) -> list[Any]:
@@ -405,8 +407,7 @@ class ChildExchanges:
         new._dirty = self._dirty
         new.spi_i, new.spi_r, new.ni, new.nr = spi_i, spi_r, ni, nr
         new.suite, new.proposal = suite, proposal
-        for attr in ("remote_identity", "local_auth_method", "remote_auth_method", "nat_detected",
-                     "_real_message_1", "_real_message_2"):
+        for attr in ("remote_identity", "local_auth_method", "remote_auth_method", "nat_detected"):
             if hasattr(self, attr):
                 setattr(new, attr, getattr(self, attr))
         new._derive_ike_keys(now, g_ir, rekey_sk_d=self.keys.sk_d, old_prf=self.suite.prf)
@@ -419,7 +420,7 @@ class ChildExchanges:
         self.spawned.append(new)
         self.rekey_at = self.expire_at = None
         self._emit(ev.IkeSaRekeyed(now, self.side, self.spi_i, self.spi_r, spi_i, spi_r))
-        # the new SA reports its own history from now on; copy the rekey events there too
+        # the new SA's first events (its keys) are reported through the old SA, with the rekey
         for e in new.pop_events():
             self._emit(e)
         return new

@@ -56,6 +56,8 @@ def _name(value: Any) -> str:
 class InitExchanges:
     """IKE_SA_INIT and IKE_AUTH handlers of :class:`ikelab.ike.IkeSa` (a mixin)."""
 
+    __slots__ = ()
+
     # ------------------------------------------------------------------ helpers
 
     def _wallclock(self: Any, now: float) -> datetime:
@@ -214,7 +216,6 @@ class InitExchanges:
         k = _keys.ike_sa_keys(s.prf, skeyseed, self.ni, self.nr, self.spi_i, self.spi_r, encr=s.encr,
                               encr_key_bits=s.key_bits, integ=s.integ, allow_weak=self._allow_weak())
         self.keys = k
-        self.skeyseed = skeyseed
         self._emit(ev.KeysDerived(now, self.side, _name(s.prf), _name(s.dh), g_ir, self.ni, self.nr, self.spi_i,
                                   self.spi_r, skeyseed, k.sk_d, k.sk_ai, k.sk_ar, k.sk_ei, k.sk_er, k.sk_pi, k.sk_pr,
                                   rekey_sk_d is not None, rekey_sk_d))
@@ -409,11 +410,26 @@ class InitExchanges:
         local = self._identity("local_id")
         remote = self.remote_identity
         self.established_at = now
+        self._forget_handshake()
         self._schedule_ike_lifetimes(now)
         self._emit(ev.IkeSaEstablished(
             now, self.side, self.spi_i, self.spi_r, str(s), str(local) if local is not None else "",
             format_identity(remote.id_type, bytes(remote.data)) if remote is not None else "",
             _name(getattr(self, "local_auth_method", "")), _name(getattr(self, "remote_auth_method", ""))))
+
+    def _forget_handshake(self: Any) -> None:
+        """Drop what only IKE_SA_INIT and IKE_AUTH needed, once the IKE SA stands.
+
+        The Diffie-Hellman private key goes first (perfect forward secrecy: once
+        g^ir has made the keys, nothing should be able to make it again), then the
+        two IKE_SA_INIT messages that AUTH signed, and the offer.  The values a
+        lesson shows were reported in the KeysDerived and AuthComputed events.
+        """
+        for attr in ("_dh_key", "_dh_group", "_real_message_1", "_real_message_2", "_peer_hash_algs",
+                     "_peer_certreq"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        self._init_state = {}
 
     def _schedule_ike_lifetimes(self: Any, now: float) -> None:
         rekey = cfg(self.config, "ike_rekey_time", None)

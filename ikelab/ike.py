@@ -70,6 +70,18 @@ class IkeSa(InitExchanges, ChildExchanges):
     flag of RFC 7296 3.1).  ``local``/``remote`` are (address, port) pairs.
     """
 
+    # slots, not a __dict__: a responder may hold many thousands of IKE SAs (see bench_handshake.py)
+    __slots__ = (
+        "config", "rng", "initiator", "local", "remote", "state", "created", "spi_i", "spi_r", "ni", "nr", "keys",
+        "suite", "proposal", "children", "remote_identity", "nat_detected", "nat_local", "nat_remote", "rekey_at",
+        "expire_at", "last_received", "replaced_by", "rekeyed_at", "spawned", "closed_reason", "established_at",
+        "local_auth_method", "remote_auth_method",
+        # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
+        "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_cached_summary", "_queue", "_out",
+        "_events", "_init_state", "_dirty", "_dh_group", "_dh_key", "_real_message_1", "_real_message_2",
+        "_peer_hash_algs", "_peer_certreq",
+    )
+
     def __init__(
         self,
         config: Any,
@@ -112,7 +124,6 @@ class IkeSa(InitExchanges, ChildExchanges):
         self._queue: list[tuple[Input, dict[str, Any]]] = []
         self._out: list[Datagram] = []
         self._events: list[ev.Event] = []
-        self.history: list[ev.Event] = []
         self._init_state: dict[str, Any] = {}
         self._dirty: set["IkeSa"] | None = None  # set by IkeEndpoint: SAs with output to collect
 
@@ -307,16 +318,22 @@ class IkeSa(InitExchanges, ChildExchanges):
     # ------------------------------------------------------------------ receiving
 
     def receive(self, data: bytes, now: float, *, src: tuple[str, int] | None = None,
-                dst: tuple[str, int] | None = None) -> None:
-        """Process one IKE message (marker already removed) received at ``now`` from ``src``."""
+                dst: tuple[str, int] | None = None, decoded: Any = None) -> None:
+        """Process one IKE message (marker already removed) received at ``now`` from ``src``.
+
+        ``decoded`` may carry ``data`` already decoded without keys (the endpoint
+        decodes a new IKE_SA_INIT request once to route it; no need to do it twice).
+        """
         if self.state == State.CLOSED:
             self._answer_after_close(data, now)
             return
-        try:
-            msg = wirefmt.decode(data)
-        except IkelabError as exc:
-            self._drop(now, f"undecodable: {exc}", data)
-            return
+        msg = decoded
+        if msg is None:
+            try:
+                msg = wirefmt.decode(data)
+            except IkelabError as exc:
+                self._drop(now, f"undecodable: {exc}", data)
+                return
         if not self._spis_match(msg):
             self._drop(now, "SPIs do not belong to this IKE SA", data)
             return
@@ -482,7 +499,6 @@ class IkeSa(InitExchanges, ChildExchanges):
 
     def _emit(self, event: ev.Event) -> None:
         self._events.append(event)
-        self.history.append(event)
         if self._dirty is not None:
             self._dirty.add(self)
 
