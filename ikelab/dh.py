@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
@@ -52,6 +53,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
 from . import dh_params as _params
 from .constants import DhId, lookup
 from .dh_toy import DlogResult, brute_force_dlog, check_int, is_primitive_root, is_probable_prime, order_of
+from .fixed_base import FixedBase
 from .errors import ConfigError, InvalidPublicValueError, UnknownAlgorithmError, refuse_weak
 from .rand import RandomSource, default_random
 
@@ -190,7 +192,10 @@ class _FiniteFieldGroup(DhGroup):
 
     def public_value(self, x: int) -> int:
         """``g^x mod p`` as an integer, for any ``x >= 0`` (hand-calculation helper)."""
-        return powmod(self.g, self._check_power(x), self.p)
+        return self._g_pow(self._check_power(x))
+
+    def _g_pow(self, x: int) -> int:
+        return powmod(self.g, x, self.p)
 
     def shared_secret(self, x: int, y_peer: int) -> int:
         """``y_peer^x mod p`` as an integer, with only a range check on ``y_peer``.
@@ -229,7 +234,7 @@ class _FiniteFieldGroup(DhGroup):
 
     def from_private_value(self, value: int) -> ModpPrivateKey:
         x = self._check_exponent(value)
-        return ModpPrivateKey(self, x, powmod(self.g, x, self.p))
+        return ModpPrivateKey(self, x, self._g_pow(x))
 
     def generate(self, rng: RandomSource | None = None) -> ModpPrivateKey:
         rng = default_random() if rng is None else rng
@@ -301,6 +306,15 @@ class ModpGroup(_FiniteFieldGroup):
 
     def _draw_exponent(self, rng: RandomSource) -> int:
         return 2 + rng.randbelow((1 << self.exponent_bits) - 2)
+
+    def _g_pow(self, x: int) -> int:
+        # the generator is fixed: g^x from a table made once per group (ikelab.fixed_base)
+        return _fixed_base(self.g, self.p, self.exponent_bits).pow(x)
+
+
+@lru_cache(maxsize=None)
+def _fixed_base(g: int, p: int, bits: int) -> FixedBase:
+    return FixedBase(g, p, bits)
 
 
 @dataclass(frozen=True, repr=False)
