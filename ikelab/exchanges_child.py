@@ -27,6 +27,7 @@ inbound SPIs of the pairs (1.4.1), except those we are deleting ourselves.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from . import dh as _dh
@@ -34,10 +35,11 @@ from . import events as ev
 from . import exchanges_wire as W
 from . import keys as _keys
 from . import proposals as _props
-from .constants import DhId, ExchangeType, NAT_T_PORT, NotifyType, ProtocolId
+from .constants import DhId, ExchangeType, NAT_T_PORT, NotifyType, ProtocolId, lookup
 from .errors import IkelabError, NegotiationError
 from .exchanges_common import ChildSa, cfg
 from .state import Input, State
+from .ts import narrow, ts_contains, ts_to_string
 
 NONCE_LEN = 32
 
@@ -67,8 +69,6 @@ class ChildExchanges:
             group = cfg(self.config, "pfs_group", None) or (self.suite.dh if self.suite else None)
         else:
             group = pfs
-        from .constants import lookup
-
         return W.numbered(props, spi=spi, dh=lookup(DhId, group))
 
     def _configured_esp(self: Any, ike_auth: bool) -> list[Any]:
@@ -197,8 +197,6 @@ class ChildExchanges:
         child = self._make_child(now, suite, spi_in, W.offered_spi(offered, chosen), False, ni, nr, g_ir, tsr, tsi,
                                  transport)
         child.rekey_of = rekey_of.spi_in if rekey_of is not None else None
-        from dataclasses import replace
-
         payloads: list[Any] = [W.notify(NotifyType.USE_TRANSPORT_MODE)] if transport else []
         payloads.append(W.sa([replace(chosen, spi=spi_in)]))
         if not ike_auth:
@@ -391,8 +389,6 @@ class ChildExchanges:
             return None
         spi_r = self.rng.spi(8)
         nr = self.rng.random_bytes(NONCE_LEN)
-        from dataclasses import replace
-
         self._respond(msg, now, [W.sa([replace(chosen, spi=spi_r)]), W.nonce(nr), W.ke(suite.dh, key.public_bytes())])
         self._rekeyed_ike(now, suite, chosen, initiator=False, spi_i=W.offered_spi(offered, chosen), spi_r=spi_r, ni=ni, nr=nr,
                           g_ir=g_ir)
@@ -546,8 +542,6 @@ class ChildExchanges:
 
 def _check_narrowed(answer: tuple[Any, ...], offered: tuple[Any, ...], which: str) -> None:
     """RFC 7296 2.9: the responder may only narrow: each selector it answers lies inside one we offered."""
-    from .ts import ts_contains, ts_to_string
-
     if not answer:
         raise NegotiationError(f"the responder's {which} is empty", notify_type="TS_UNACCEPTABLE")
     for ts in answer:
@@ -559,8 +553,6 @@ def _check_narrowed(answer: tuple[Any, ...], offered: tuple[Any, ...], which: st
 def _narrow(tsi: tuple[Any, ...], tsr: tuple[Any, ...], policy_tsi: tuple[Any, ...],
             policy_tsr: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """The responder's narrowing (RFC 7296 2.9), :func:`ikelab.ts.narrow`."""
-    from .ts import narrow
-
     return narrow(tsi, tsr, policy_tsi, policy_tsr)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .constants import EncrId, IntegId, NAT_T_PORT, NON_ESP_MARKER, ProtocolId
@@ -70,6 +71,7 @@ def unframe(datagram: Datagram) -> bytes | None:
     return datagram.payload
 
 
+@lru_cache(maxsize=1024)
 def _ip_bytes(addr: str) -> bytes:
     try:
         return ipaddress.ip_address(addr).packed

@@ -42,6 +42,7 @@ from . import proposals as _props
 from .constants import AuthMethod, ExchangeType, IdType, NAT_T_PORT, NotifyType, lookup
 from .errors import AuthenticationError, IkelabError, NegotiationError
 from .exchanges_common import cfg, nat_detection_hash
+from .identity import Identity, format_identity, identity_matches_certificate, matches, parse_identity
 from .state import State
 
 NONCE_LEN = 32
@@ -75,8 +76,6 @@ class InitExchanges:
         text = str(value)
         if text in ("%any", "%any6", ""):
             return None
-        from .identity import parse_identity
-
         return parse_identity(text)
 
     def _auth_method(self: Any) -> AuthMethod:
@@ -312,9 +311,7 @@ class InitExchanges:
         method = lookup(AuthMethod, int(auth_p.method))
         expected_id = self._identity("remote_id")
         if expected_id is not None and not _identity_equal(expected_id, id_payload):
-            from .identity import format_identity
-
-            raise AuthenticationError(f"peer identity {format_identity(id_payload.id_type, bytes(id_payload.data))} "
+                raise AuthenticationError(f"peer identity {format_identity(id_payload.id_type, bytes(id_payload.data))} "
                                       f"is not the configured remote_id {cfg(self.config, 'remote_id')}")
         ok = False
         try:
@@ -331,8 +328,6 @@ class InitExchanges:
                 if not anchors:
                     raise AuthenticationError("no trust anchor configured to check the peer's certificate")
                 _auth.verify_chain(certs[0], certs[1:], anchors, now=self._wallclock(now))
-                from .identity import identity_matches_certificate
-
                 if not identity_matches_certificate(id_payload.id_type, bytes(id_payload.data), certs[0]):
                     raise AuthenticationError("the peer's ID is not in its certificate (RFC 4945 3.1)")
                 _auth.verify_signature(certs[0], method, bytes(auth_p.data), octets, allow_weak=self._allow_weak())
@@ -404,8 +399,6 @@ class InitExchanges:
         return None
 
     def _established(self: Any, now: float) -> None:
-        from .identity import format_identity
-
         s = self.suite
         local = self._identity("local_id")
         remote = self.remote_identity
@@ -449,15 +442,11 @@ class InitExchanges:
 
 
 def _identity_of_address(addr: str) -> Any:
-    from .identity import parse_identity
-
     return parse_identity(addr)
 
 
 def _identity_equal(expected: Any, got: Any) -> bool:
     try:
-        from .identity import Identity, matches, format_identity
-
         text = format_identity(expected.id_type, bytes(expected.data))
         return matches(text, Identity(lookup(IdType, int(got.id_type)), bytes(got.data)))
     except (IkelabError, ValueError):

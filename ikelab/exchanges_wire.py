@@ -15,6 +15,8 @@ from typing import Any, Iterable, Sequence
 
 from . import message as _m
 from . import payloads as P
+from . import sk as _sk
+from . import transforms as _t
 from .constants import AuthMethod, CertEncoding, DhId, ExchangeType, NotifyType, ProtocolId, TransformType
 from .errors import ParseError
 
@@ -51,16 +53,12 @@ def decode_header(data: bytes) -> tuple[bytes, bytes, bool]:
 
 def sk_crypto(keys: Any, suite: Any, sender_is_initiator: bool, rng: Any) -> Any:
     """The SK payload keys for messages sent by the original initiator (SK_ei/SK_ai) or responder."""
-    from . import sk as _sk
-
     encr, integ = _transforms(suite.encr, suite.key_bits, suite.integ)
     return _sk.SkCrypto.for_sender(keys, sender_is_initiator, encr, integ, rng)
 
 
 @lru_cache(maxsize=64)
 def _transforms(encr: Any, key_bits: Any, integ: Any) -> tuple[Any, Any]:
-    from . import transforms as _t
-
     cipher = _t.encryption(encr, key_bits, allow_weak=True)
     mac = _t.integrity(integ, allow_weak=True) if integ is not None and int(integ) != 0 else None
     return cipher, mac
@@ -83,13 +81,21 @@ def exchange_name(exchange: Any) -> str:
 
 def inner(msg: Any) -> tuple[Any, ...]:
     """The payloads of a message, those inside a decrypted SK in place of the SK."""
+    global _last
+    last = _last
+    if last[0] is msg:  # a handler asks one message for several payloads in a row
+        return last[1]
     out: list[Any] = []
     for p in msg.payloads:
         if isinstance(p, P.SK):
             out.extend(p.inner or ())
         else:
             out.append(p)
-    return tuple(out)
+    _last = (msg, tuple(out))
+    return _last[1]
+
+
+_last: tuple[Any, tuple[Any, ...]] = (None, ())
 
 
 def summary(msg: Any) -> str:
@@ -321,7 +327,13 @@ def selectors(value: Any, default_addr: str) -> tuple[Any, ...]:
 
 
 def ts_strings(selectors_: Sequence[Any]) -> tuple[str, ...]:
-    return tuple(str(s) for s in selectors_)
+    return tuple(_ts_text(s) for s in selectors_)
+
+
+@lru_cache(maxsize=256)
+def _ts_text(selector: Any) -> str:
+    # cached: every CHILD SA event writes the same few selectors as text
+    return str(selector)
 
 
 __all__ = [

@@ -44,6 +44,7 @@ from typing import NamedTuple, Union
 from .constants import EncrId, IntegId, PrfId, lookup
 from .errors import ConfigError
 from .fmt import hexstr
+from . import transforms
 from .prf import Prf, _bytes, _length, get_prf
 
 __all__ = [
@@ -224,8 +225,6 @@ def _transform_lengths(
     require_integ: bool,
 ) -> tuple[int, int]:
     """(encryption KEYMAT bytes, integrity key bytes) from :mod:`ikelab.transforms`."""
-    from . import transforms  # imported here: transforms is a separate, heavier module
-
     integ_id = None if integ is None else lookup(IntegId, integ)
     if integ_id == IntegId.NONE:
         integ_id = None
