@@ -81,21 +81,30 @@ def exchange_name(exchange: Any) -> str:
 
 def inner(msg: Any) -> tuple[Any, ...]:
     """The payloads of a message, those inside a decrypted SK in place of the SK."""
+    return _indexed(msg)[1]
+
+
+def _indexed(msg: Any) -> tuple[Any, tuple[Any, ...], dict[type, list[Any]]]:
+    """(msg, inner payloads, payloads by class); the last message asked is remembered."""
     global _last
     last = _last
-    if last[0] is msg:  # a handler asks one message for several payloads in a row
-        return last[1]
+    if last[0] is msg:  # a handler asks one message for KE, Nonce, SA, TSi... in a row
+        return last
     out: list[Any] = []
     for p in msg.payloads:
         if isinstance(p, P.SK):
             out.extend(p.inner or ())
         else:
             out.append(p)
-    _last = (msg, tuple(out))
-    return _last[1]
+    by_class: dict[type, list[Any]] = {}
+    for p in out:
+        for cls in type(p).__mro__:
+            by_class.setdefault(cls, []).append(p)
+    _last = (msg, tuple(out), by_class)
+    return _last
 
 
-_last: tuple[Any, tuple[Any, ...]] = (None, ())
+_last: tuple[Any, tuple[Any, ...], dict[type, list[Any]]] = (None, (), {})
 
 
 def summary(msg: Any) -> str:
@@ -131,8 +140,7 @@ _CLASSES = {"KE": P.KE, "Nonce": P.Nonce, "AUTH": P.AUTH, "IDi": P.IDi, "IDr": P
 
 
 def payloads(msg: Any, kind: str) -> list[Any]:
-    cls = _CLASSES[kind]
-    return [p for p in inner(msg) if isinstance(p, cls)]
+    return list(_indexed(msg)[2].get(_CLASSES[kind], ()))
 
 
 def payload(msg: Any, kind: str) -> Any:

@@ -107,6 +107,15 @@ def _hmac_keyed(hash_cls: type[hashes.HashAlgorithm]) -> Callable[[bytes], Keyed
     return keyed
 
 
+def _hmac_once(hash_cls: type[hashes.HashAlgorithm]) -> Callable[[bytes, bytes], bytes]:
+    def once(key: bytes, data: bytes) -> bytes:  # one output: no keyed object worth keeping
+        h = hmac.HMAC(key, hash_cls())
+        h.update(data)
+        return h.finalize()
+
+    return once
+
+
 def _xcbc_keyed(key: bytes) -> KeyedPrf:
     return lambda data: aes_xcbc_prf_128(key, data)
 
@@ -139,6 +148,7 @@ class Prf:
     fixed_key: bool
     weak_reason: str | None = None
     _keyed: Callable[[bytes], KeyedPrf] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    _once: Callable[[bytes, bytes], bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_weak(self) -> bool:
@@ -151,6 +161,8 @@ class Prf:
 
     def prf(self, key: bytes, data: bytes) -> bytes:
         """``prf(K, S)``: one output of :attr:`output_len` bytes."""
+        if self._once is not None:
+            return self._once(_bytes(key, "key"), _bytes(data, "data"))
         return self._keyed(_bytes(key, "key"))(_bytes(data, "data"))
 
     __call__ = prf
@@ -188,17 +200,20 @@ _MD5_WHY = (
 )
 
 _PRFS: dict[PrfId, Prf] = {
-    PrfId.PRF_HMAC_MD5: Prf(PrfId.PRF_HMAC_MD5, "PRF_HMAC_MD5", 16, 16, False, _MD5_WHY, _hmac_keyed(hashes.MD5)),
-    PrfId.PRF_HMAC_SHA1: Prf(PrfId.PRF_HMAC_SHA1, "PRF_HMAC_SHA1", 20, 20, False, None, _hmac_keyed(hashes.SHA1)),
+    PrfId.PRF_HMAC_MD5: Prf(PrfId.PRF_HMAC_MD5, "PRF_HMAC_MD5", 16, 16, False, _MD5_WHY, _hmac_keyed(hashes.MD5), _hmac_once(hashes.MD5)),
+    PrfId.PRF_HMAC_SHA1: Prf(PrfId.PRF_HMAC_SHA1, "PRF_HMAC_SHA1", 20, 20, False, None, _hmac_keyed(hashes.SHA1), _hmac_once(hashes.SHA1)),
     PrfId.PRF_AES128_XCBC: Prf(PrfId.PRF_AES128_XCBC, "PRF_AES128_XCBC", 16, 16, True, None, _xcbc_keyed),
     PrfId.PRF_HMAC_SHA2_256: Prf(
-        PrfId.PRF_HMAC_SHA2_256, "PRF_HMAC_SHA2_256", 32, 32, False, None, _hmac_keyed(hashes.SHA256)
+        PrfId.PRF_HMAC_SHA2_256, "PRF_HMAC_SHA2_256", 32, 32, False, None, _hmac_keyed(hashes.SHA256),
+        _hmac_once(hashes.SHA256),
     ),
     PrfId.PRF_HMAC_SHA2_384: Prf(
-        PrfId.PRF_HMAC_SHA2_384, "PRF_HMAC_SHA2_384", 48, 48, False, None, _hmac_keyed(hashes.SHA384)
+        PrfId.PRF_HMAC_SHA2_384, "PRF_HMAC_SHA2_384", 48, 48, False, None, _hmac_keyed(hashes.SHA384),
+        _hmac_once(hashes.SHA384),
     ),
     PrfId.PRF_HMAC_SHA2_512: Prf(
-        PrfId.PRF_HMAC_SHA2_512, "PRF_HMAC_SHA2_512", 64, 64, False, None, _hmac_keyed(hashes.SHA512)
+        PrfId.PRF_HMAC_SHA2_512, "PRF_HMAC_SHA2_512", 64, 64, False, None, _hmac_keyed(hashes.SHA512),
+        _hmac_once(hashes.SHA512),
     ),
     PrfId.PRF_AES128_CMAC: Prf(PrfId.PRF_AES128_CMAC, "PRF_AES128_CMAC", 16, 16, True, None, _cmac_keyed),
 }
@@ -216,7 +231,9 @@ def get_prf(alg: "PrfId | int | str | Prf", *, allow_weak: bool = False) -> Prf:
     raises WeakAlgorithmError unless ``allow_weak=True``, and then warns with
     WeakAlgorithmWarning.
     """
-    if isinstance(alg, Prf):
+    if type(alg) is PrfId:  # the engine's usual call: skip the name/number lookup
+        pid = alg
+    elif isinstance(alg, Prf):
         pid = alg.transform_id
     else:
         pid = lookup(PrfId, alg)

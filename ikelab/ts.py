@@ -165,8 +165,10 @@ def _port_meet(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int] | None
     return (lo, hi) if lo <= hi else None
 
 
+@lru_cache(maxsize=1024)
 def ts_intersection(a: TrafficSelector, b: TrafficSelector) -> TrafficSelector | None:
     """The traffic both selectors allow, or None (different families, protocols, ports or addresses)."""
+    # cached: a pure function of two frozen selectors, asked again in every CHILD SA negotiation
     if int(a.ts_type) != int(b.ts_type) or a.start_addr.version != b.start_addr.version:
         return None
     if a.ip_protocol and b.ip_protocol and a.ip_protocol != b.ip_protocol:
