@@ -21,7 +21,11 @@ with the new SPIs in the proposals; its CHILD SAs move over and the peer that
 started the rekey deletes the old IKE SA.  When both peers rekey the same
 CHILD SA at once (2.8.1) "the SA created with the lowest of the four nonces
 used in the two exchanges SHOULD be closed by the endpoint that created it";
-the other rekey's initiator deletes the old SA.  A DELETE is answered with the
+the other rekey's initiator deletes the old SA.  Both peers rekeying the IKE SA
+at once is settled by the same rule (2.8.2): each answers the other's request
+as usual (2.25.2), so two new IKE SAs appear; the one made with the lowest of
+the four nonces is deleted by its maker, and the maker of the other one
+deletes the old IKE SA, whose CHILD SAs it takes.  A DELETE is answered with the
 inbound SPIs of the pairs (1.4.1), except those we are deleting ourselves.
 """
 
@@ -366,9 +370,9 @@ class ChildExchanges:
 
     def _answer_rekey_ike(self: Any, now: float, msg: Any, offered: tuple[Any, ...]) -> State | None:
         ni, ke = W.nonce_of(msg), W.payload(msg, "KE")
-        if self._pending is not None and self._pending.kind == "rekey_ike":
-            self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
-            return None
+        # RFC 7296 2.25.2: if we are rekeying this IKE SA too, answer as usual; the nonce rule of 2.8.2
+        # decides which of the two new IKE SAs survives once our own request is answered
+        collision = self._pending is not None and self._pending.kind == "rekey_ike"
         try:
             chosen = _props.select(offered, self._ike_proposals(),
                                    ke_group=int(ke.group) if ke is not None else None)
@@ -390,13 +394,25 @@ class ChildExchanges:
         spi_r = self.rng.spi(8)
         nr = self.rng.random_bytes(NONCE_LEN)
         self._respond(msg, now, [W.sa([replace(chosen, spi=spi_r)]), W.nonce(nr), W.ke(suite.dh, key.public_bytes())])
-        self._rekeyed_ike(now, suite, chosen, initiator=False, spi_i=W.offered_spi(offered, chosen), spi_r=spi_r, ni=ni, nr=nr,
-                          g_ir=g_ir)
+        new = self._new_ike_sa(now, suite, chosen, initiator=False, spi_i=W.offered_spi(offered, chosen), spi_r=spi_r,
+                               ni=ni, nr=nr, g_ir=g_ir)
+        if collision:
+            self._collision = new  # settled in _complete_rekey_ike
+            return None
+        self._hand_to(now, new)
         return State.REKEYED
 
     def _rekeyed_ike(self: Any, now: float, suite: Any, proposal: Any, *, initiator: bool, spi_i: bytes,
                      spi_r: bytes, ni: bytes, nr: bytes, g_ir: bytes) -> Any:
         """Create the IKE SA that replaces this one (RFC 7296 2.18) and move the CHILD SAs over."""
+        new = self._new_ike_sa(now, suite, proposal, initiator=initiator, spi_i=spi_i, spi_r=spi_r, ni=ni, nr=nr,
+                               g_ir=g_ir)
+        self._hand_to(now, new)
+        return new
+
+    def _new_ike_sa(self: Any, now: float, suite: Any, proposal: Any, *, initiator: bool, spi_i: bytes,
+                    spi_r: bytes, ni: bytes, nr: bytes, g_ir: bytes) -> Any:
+        """A new IKE SA keyed from this one's SK_d (RFC 7296 2.18), not yet holding the CHILD SAs."""
         new = type(self)(self.config, initiator=initiator, local=self.local, remote=self.remote, rng=self.rng,
                          now=now)
         new.state = State.ESTABLISHED
@@ -407,19 +423,22 @@ class ChildExchanges:
             if hasattr(self, attr):
                 setattr(new, attr, getattr(self, attr))
         new._derive_ike_keys(now, g_ir, rekey_sk_d=self.keys.sk_d, old_prf=self.suite.prf)
-        new.children, self.children = self.children, {}
         new.established_at = now
         new._schedule_ike_lifetimes(now)
         new.last_received = now
-        self.replaced_by = new
-        self.rekeyed_at = now
         self.spawned.append(new)
-        self.rekey_at = self.expire_at = None
-        self._emit(ev.IkeSaRekeyed(now, self.side, self.spi_i, self.spi_r, spi_i, spi_r))
         # the new SA's first events (its keys) are reported through the old SA, with the rekey
         for e in new.pop_events():
             self._emit(e)
         return new
+
+    def _hand_to(self: Any, now: float, new: Any) -> None:
+        """This IKE SA is replaced by ``new``: its CHILD SAs move over (RFC 7296 2.18)."""
+        new.children, self.children = self.children, {}
+        self.replaced_by = new
+        self.rekeyed_at = now
+        self.rekey_at = self.expire_at = None
+        self._emit(ev.IkeSaRekeyed(now, self.side, self.spi_i, self.spi_r, new.spi_i, new.spi_r))
 
     # ------------------------------------------------------------------ CREATE_CHILD_SA, initiator
 
@@ -469,9 +488,13 @@ class ChildExchanges:
         return None
 
     def _complete_rekey_ike(self: Any, now: float, msg: Any, ctx: dict[str, Any]) -> State | None:
+        theirs, self._collision = self._collision, None  # the peer's rekey of this SA, answered meanwhile
         error = W.first_error(msg)
         if error is not None:
             self._fail(now, error, f"IKE SA rekey refused: {error}", fatal=False)
+            if theirs is not None:  # the peer's new IKE SA stands alone; the peer deletes this one
+                self._hand_to(now, theirs)
+                return State.REKEYED
             # RFC 7296 2.25.2: try again later; the random part keeps two colliding peers from colliding again
             self.rekey_at = now + self._retry_delay() if error == "TEMPORARY_FAILURE" else None
             return None
@@ -484,9 +507,20 @@ class ChildExchanges:
             g_ir = ctx["dh_key"].exchange(bytes(ke.data))
         except IkelabError as exc:
             self._fail(now, getattr(exc, "notify_type", None), f"IKE SA rekey failed: {exc}", fatal=False)
+            if theirs is not None:
+                self._hand_to(now, theirs)
+                return State.REKEYED
             return None
-        self._rekeyed_ike(now, suite, chosen, initiator=True, spi_i=ctx["spi"], spi_r=bytes(chosen.spi),
-                          ni=ctx["ni"], nr=nr, g_ir=g_ir)
+        ours = self._new_ike_sa(now, suite, chosen, initiator=True, spi_i=ctx["spi"], spi_r=bytes(chosen.spi),
+                                ni=ctx["ni"], nr=nr, g_ir=g_ir)
+        if theirs is not None and min(ours.ni, ours.nr, theirs.ni, theirs.nr) in (ours.ni, ours.nr):
+            # RFC 7296 2.8.2: the new IKE SA made with the lowest of the four nonces is redundant and is
+            # deleted by the peer that made it (us); the other peer made the survivor and deletes this one
+            self._hand_to(now, theirs)
+            ours.delete_ike(now)
+            return State.REKEYED
+        # ours survives (the peer deletes its redundant one, if any); we made it, so we delete this IKE SA
+        self._hand_to(now, ours)
         self._queue.append((Input.DELETE_IKE, {}))
         return State.REKEYED
 
@@ -496,6 +530,11 @@ class ChildExchanges:
         deletes = W.payloads(msg, "Delete")
         if any(int(d.protocol) == int(ProtocolId.IKE) for d in deletes):
             self._respond(msg, now, [])
+            if self._collision is not None and self.replaced_by is None:
+                # both peers rekeyed and the peer, whose new IKE SA survived, deletes this one before our own
+                # rekey was answered (RFC 7296 2.8.2): its new IKE SA takes the CHILD SAs
+                self._hand_to(now, self._collision)
+                self._collision = None
             reason = "rekeyed" if self.replaced_by is not None else "deleted by peer"
             self._close(now, reason)
             return State.CLOSED

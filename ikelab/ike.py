@@ -79,7 +79,7 @@ class IkeSa(InitExchanges, ChildExchanges):
         # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
         "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_cached_summary", "_queue", "_out",
         "_events", "_init_state", "_dirty", "_dh_group", "_dh_key", "_real_message_1", "_real_message_2",
-        "_peer_hash_algs", "_peer_certreq",
+        "_peer_hash_algs", "_peer_certreq", "_collision",
     )
 
     def __init__(
@@ -115,6 +115,7 @@ class IkeSa(InitExchanges, ChildExchanges):
         self.replaced_by: "IkeSa | None" = None
         self.rekeyed_at = now
         self.spawned: list[IkeSa] = []
+        self._collision: IkeSa | None = None  # the peer's new IKE SA while both rekey this one (RFC 7296 2.8.2)
         self.closed_reason = ""
         self._next_request_id = 0
         self._peer_next_id = 0

@@ -233,3 +233,27 @@ def test_nat_in_front_of_the_initiator() -> None:
     lab.liveness("responder")
     lab.run_until_idle()
     assert len(lab.initiator.children) == 1 and lab.initiator.keys == lab.responder.keys
+
+
+@settings(max_examples=15, deadline=None)
+@given(fates=st.lists(st.sampled_from(["ok", "drop", "dup", "late"]), min_size=1, max_size=12),
+       seed=st.integers(0, 50))
+def test_simultaneous_ike_rekeys_under_loss_keep_peers_in_agreement(fates: list[str], seed: int) -> None:
+    """Both peers rekey the IKE SA at once (RFC 7296 2.8.2) on a network that drops, duplicates and
+    delays packets: in the end both hold the same one IKE SA with the same CHILD SA."""
+    lab = Lab(*configs(dpd_interval=30), seed=seed)
+    lab.initiate()
+    lab.run_until_idle()
+    lab.network = Network(schedule=tuple(fates))
+    lab._packets = 0
+    lab.rekey_ike("initiator")
+    lab.rekey_ike("responder")
+    lab.run(until=lab.now + 400.0)
+    lab.run_until_idle()
+    live_i = [sa for sa in lab.sas("initiator") if sa.established]
+    live_r = [sa for sa in lab.sas("responder") if sa.established]
+    assert len(live_i) == len(live_r) == 1
+    a, b = live_i[0], live_r[0]
+    assert (a.spi_i, a.spi_r) == (b.spi_i, b.spi_r) and a.keys == b.keys
+    pairs = {(c.spi_in, c.spi_out) for c in a.children.values()}
+    assert pairs == {(c.spi_out, c.spi_in) for c in b.children.values()} and len(pairs) == 1
