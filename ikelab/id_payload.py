@@ -22,7 +22,7 @@ from typing import Any, Union
 from .constants import IdType, PayloadType
 from .dn import check_dn, dn_from_string, dn_to_string
 from .errors import ConfigError
-from .wire import DecodeContext, Payload, SimpleHeader, RAW_TYPES, norm_enum
+from .wire import DecodeContext, Payload, SimpleHeader, RAW_TYPES, from_wire, norm_enum
 
 __all__ = ["IDi", "IDr"]
 
@@ -130,6 +130,7 @@ def _bad_text(text: str) -> bytes:
     raise ConfigError(f"identity {text!r} must be ASCII (RFC 7296 3.5)", field="id_data", value=text)
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class IDi(_Identification):
     """Identification - Initiator (RFC 7296 3.5): ID Type | RESERVED (3) | Identification Data."""
@@ -137,6 +138,7 @@ class IDi(_Identification):
     payload_type = PayloadType.IDi
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class IDr(_Identification):
     """Identification - Responder (RFC 7296 3.5)."""

@@ -34,7 +34,7 @@ from .constants import IKE_MAJOR_VERSION, NON_ESP_MARKER, ExchangeType, PayloadT
 from .errors import ConfigError, ParseError
 from .payloads import SK, SKF, Notify, Payload, decode_chain, encode_chain
 from .sk import Crypto, open_encrypted, seal, sealed_length
-from .wire import DecodeContext, DumpRow, check_bytes, check_uint, name_of, RAW_TYPES, norm_enum, payload_header
+from .wire import DecodeContext, DumpRow, check_bytes, check_uint, from_wire, members, name_of, RAW_TYPES, norm_enum, payload_header
 
 __all__ = ["HEADER_LEN", "Header", "Message", "decode", "decode_header", "strip_non_esp_marker"]
 
@@ -44,8 +44,10 @@ _HEADER = struct.Struct("!8s8sBBBBII")
 FLAG_R = 0x20
 FLAG_V = 0x10
 FLAG_I = 0x08
+_EXCHANGES = members(ExchangeType)
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class Header:
     """The fixed IKE header as found on the wire (RFC 7296 3.1)."""
@@ -80,19 +82,28 @@ def decode_header(data: bytes, *, check_version: bool = True, check_length: bool
     yields its header, so that the engine can answer INVALID_MAJOR_VERSION
     to the right SPIs.
     """
+    spi_i, spi_r, next_payload, version, exchange, flags, message_id, length = _unpack_header(_as_bytes(data), check_version, check_length)
+    return Header._from_wire(spi_i, spi_r, next_payload, version >> 4, version & 0x0F, exchange, flags, message_id, length)  # type: ignore[attr-defined]
+
+
+def _as_bytes(data: Any) -> bytes:
+    if type(data) is bytes:
+        return data
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ConfigError(f"decode needs bytes, not {type(data).__name__}", field="data", value=data)
-    data = bytes(data)
+    return bytes(data)
+
+
+def _unpack_header(data: bytes, check_version: bool = True, check_length: bool = True) -> tuple[Any, ...]:
+    """The header fields as unpacked (with the exchange as an ExchangeType member when assigned), checked."""
     if len(data) < HEADER_LEN:
         raise ParseError(f"{len(data)} bytes; the IKE header needs {HEADER_LEN}", field="HDR", offset=len(data))
     spi_i, spi_r, next_payload, version, exchange, flags, message_id, length = _HEADER.unpack_from(data)
-    major, minor = version >> 4, version & 0x0F
-    if check_version and major != IKE_MAJOR_VERSION:
-        raise ParseError(f"major version {major} is not 2 (answer INVALID_MAJOR_VERSION)", field="version", offset=17)
+    if check_version and version >> 4 != IKE_MAJOR_VERSION:
+        raise ParseError(f"major version {version >> 4} is not 2 (answer INVALID_MAJOR_VERSION)", field="version", offset=17)
     if check_length and length != len(data):
         raise ParseError(f"Length field says {length} bytes but the message is {len(data)}", field="length", offset=24)
-    exchange = ExchangeType._value2member_map_.get(exchange, exchange)
-    return Header(spi_i, spi_r, next_payload, major, minor, exchange, flags, message_id, length)
+    return spi_i, spi_r, next_payload, version, _EXCHANGES.get(exchange, exchange), flags, message_id, length
 
 
 def strip_non_esp_marker(datagram: bytes) -> bytes | None:
@@ -107,6 +118,7 @@ def strip_non_esp_marker(datagram: bytes) -> bytes | None:
     return None
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class Message:
     """An IKEv2 message: the header fields and the payloads (RFC 7296 3.1).
@@ -186,16 +198,12 @@ class Message:
 
     def summary(self) -> str:
         """RFC 7296 notation, e.g. ``HDR, SAi1, KEi, Ni`` (see :mod:`ikelab.views`)."""
-        from .views import summary
-
-        return summary(self)
+        return _views().summary(self)
 
     @property
     def info(self) -> str:
         """The Info column string Wireshark shows for this message."""
-        from .views import info_column
-
-        return info_column(self)
+        return _views().info_column(self)
 
     def with_payloads(self, *payloads: Payload) -> "Message":
         """A copy with other payloads."""
@@ -206,7 +214,7 @@ class Message:
     def _header(self, next_payload: int, length: int) -> bytes:
         spi_i = check_bytes(self.spi_i, "HDR.spi_i", min_len=8, max_len=8)
         spi_r = check_bytes(self.spi_r, "HDR.spi_r", min_len=8, max_len=8)
-        exchange = check_uint(self.exchange, 8, "HDR.exchange_type")
+        exchange = self.exchange if self.exchange.__class__ is ExchangeType else check_uint(self.exchange, 8, "HDR.exchange_type")
         minor = check_uint(self.minor_version, 4, "HDR.minor_version")
         mid = check_uint(self.message_id, 32, "HDR.message_id")
         if length > 0xFFFFFFFF:
@@ -268,25 +276,18 @@ def decode(data: bytes, crypto: Crypto | None = None, *, trace: list[DumpRow] | 
     critical payload is UnsupportedCriticalPayloadError.  ``trace`` (a list)
     receives one :class:`~ikelab.wire.DumpRow` per field.
     """
-    hdr = decode_header(data)
-    data = bytes(data)
+    data = _as_bytes(data)
+    spi_i, spi_r, next_payload, version, exchange, flags, message_id, _length = _unpack_header(data)
     ctx = DecodeContext(0, trace)
     if trace is not None:
-        _trace_header(ctx, data, hdr)
-    payloads = decode_chain(hdr.next_payload, data, HEADER_LEN, len(data), ctx)
+        _trace_header(ctx, data, decode_header(data))
+    payloads = decode_chain(next_payload, data, HEADER_LEN, len(data), ctx)
+    is_initiator = (flags & FLAG_I) != 0
     if crypto is not None and payloads and isinstance(payloads[-1], (SK, SKF)):
-        c = crypto.for_message(hdr.is_initiator)
+        c = crypto.for_message(is_initiator)
         payloads = payloads[:-1] + (open_encrypted(payloads[-1], data, c, ctx),)
-    return Message(
-        hdr.spi_i,
-        hdr.spi_r,
-        hdr.exchange,
-        hdr.is_initiator,
-        hdr.is_response,
-        hdr.message_id,
-        payloads,
-        hdr.version_flag,
-        hdr.minor_version,
+    return Message._from_wire(  # type: ignore[attr-defined]
+        spi_i, spi_r, exchange, is_initiator, (flags & FLAG_R) != 0, message_id, payloads, (flags & FLAG_V) != 0, version & 0x0F
     )
 
 
@@ -304,3 +305,15 @@ def _trace_header(ctx: DecodeContext, data: bytes, hdr: Header) -> None:
     ctx.row(20, 4, "HDR.message_id", hdr.message_id)
     ctx.row(24, 4, "HDR.length", hdr.length)
 
+
+_VIEWS: Any = None
+
+
+def _views() -> Any:
+    """:mod:`ikelab.views`, imported on first use (it imports this module, so not at the top)."""
+    global _VIEWS
+    if _VIEWS is None:
+        from . import views
+
+        _VIEWS = views
+    return _VIEWS

@@ -26,7 +26,7 @@ from typing import Iterable, Union
 
 from .constants import DhId, HashAlgorithm, NotifyType, PayloadType, ProtocolId, lookup
 from .errors import ConfigError
-from .wire import U16, DecodeContext, Payload, check_bytes, check_uint, name_of, RAW_TYPES, norm_enum, to_enum
+from .wire import U16, DecodeContext, Payload, check_bytes, check_uint, from_wire, members, name_of, RAW_TYPES, norm_enum, to_enum
 
 __all__ = ["Notify", "nat_detection_hash"]
 
@@ -45,6 +45,9 @@ _NOTIFY_DATA_SIZES = {
 #: Every type :func:`_notify_problem` looks at.
 _CHECKED_TYPES = frozenset((*_NOTIFY_DATA_SIZES, NotifyType.SIGNATURE_HASH_ALGORITHMS, NotifyType.REKEY_SA))
 
+_NOTIFY_TYPES = members(NotifyType)
+_PROTOCOLS = members(ProtocolId)
+
 
 def nat_detection_hash(spi_i: bytes, spi_r: bytes, address: str | IPAddress, port: int) -> bytes:
     """RFC 7296 2.23: ``SHA-1(SPIi | SPIr | IP | Port)`` (SPIr is zero in the IKE_SA_INIT request)."""
@@ -52,6 +55,7 @@ def nat_detection_hash(spi_i: bytes, spi_r: bytes, address: str | IPAddress, por
     return hashlib.sha1(bytes(spi_i) + bytes(spi_r) + ip.packed + U16.pack(check_uint(port, 16, "port"))).digest()
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class Notify(Payload):
     """Notify payload (RFC 7296 3.10): Protocol ID | SPI Size | Notify Message Type (2) | SPI | Data.
@@ -147,13 +151,18 @@ class Notify(Payload):
         return cls(NotifyType.SIGNATURE_HASH_ALGORITHMS, data=b"".join(U16.pack(int(lookup(HashAlgorithm, a))) for a in algorithms))
 
     def _body(self, path: str) -> bytes:
-        ntype = check_uint(self.notify_type, 16, path, "notify_type")
-        protocol = check_uint(self.protocol, 8, path, "protocol_id")
+        ntype, protocol = self.notify_type, self.protocol
+        # members of the IANA registries fit their fields; anything else is checked
+        if ntype.__class__ is not NotifyType:
+            ntype = check_uint(ntype, 16, path, "notify_type")
+        if protocol.__class__ is not ProtocolId:
+            protocol = check_uint(protocol, 8, path, "protocol_id")
         spi = check_bytes(self.spi, path, "spi", max_len=255)
         data = check_bytes(self.data, path, "notification_data", max_len=0xFFFF - 8 - len(spi))
-        problem = _notify_problem(ntype, protocol, spi, data)
-        if problem:
-            raise ConfigError(f"{path}: {problem}", field=f"{path}.notification_data", value=data)
+        if ntype in _CHECKED_TYPES:
+            problem = _notify_problem(ntype, protocol, spi, data)
+            if problem:
+                raise ConfigError(f"{path}: {problem}", field=f"{path}.notification_data", value=data)
         return _NOTIFY_HEAD.pack(protocol, len(spi), ntype) + spi + data
 
     @classmethod
@@ -161,14 +170,15 @@ class Notify(Payload):
         if end - start < 4:
             ctx.fail(f"{end - start} bytes; the Notify body needs at least 4", f"{path}.notify_type", start)
         protocol_raw, spi_size, ntype_raw = _NOTIFY_HEAD.unpack_from(data, start)
-        protocol, ntype = to_enum(ProtocolId, protocol_raw), to_enum(NotifyType, ntype_raw)
+        protocol, ntype = _PROTOCOLS.get(protocol_raw, protocol_raw), _NOTIFY_TYPES.get(ntype_raw, ntype_raw)
         if spi_size > end - start - 4:
             ctx.fail(f"SPI size {spi_size} exceeds the {end - start - 4} bytes left", f"{path}.spi_size", start + 1)
         spi = data[start + 4 : start + 4 + spi_size]
         value = data[start + 4 + spi_size : end]
-        problem = _notify_problem(ntype, protocol, spi, value)
-        if problem:
-            ctx.fail(problem, f"{path}.notification_data", start + 4 + spi_size)
+        if ntype in _CHECKED_TYPES:
+            problem = _notify_problem(ntype, protocol, spi, value)
+            if problem:
+                ctx.fail(problem, f"{path}.notification_data", start + 4 + spi_size)
         if ctx.trace is not None:
             ctx.row(start, 1, f"{path}.protocol_id", name_of(protocol, ProtocolId))
             ctx.row(start + 1, 1, f"{path}.spi_size", spi_size)
@@ -182,7 +192,7 @@ class Notify(Payload):
                 elif ntype == NotifyType.SIGNATURE_HASH_ALGORITHMS:
                     note = ", ".join(name_of(to_enum(HashAlgorithm, U16.unpack_from(value, i)[0]), HashAlgorithm) for i in range(0, len(value), 2))
                 ctx.row(start + 4 + spi_size, len(value), f"{path}.notification_data", note)
-        return cls(ntype, protocol, spi, value, critical)
+        return cls._from_wire(ntype, protocol, spi, value, critical)  # type: ignore[attr-defined]
 
 
 def _notify_problem(ntype: int, protocol: int, spi: bytes, data: bytes) -> str | None:

@@ -53,7 +53,7 @@ from .id_payload import IDi, IDr
 from .notify_payload import Notify, nat_detection_hash
 from .sa_payload import SA, Proposal, Transform
 from .ts_payload import RawTrafficSelector, TrafficSelector, TSi, TSr
-from .wire import GENERIC_HEADER, U16, DecodeContext, Payload, SimpleHeader, check_bytes, check_uint, name_of, RAW_TYPES, norm_enum, payload_header, to_enum
+from .wire import GENERIC_HEADER, U16, U16U16, DecodeContext, Payload, SimpleHeader, check_bytes, check_uint, from_wire, members, name_of, RAW_TYPES, norm_enum, payload_header, to_enum
 
 __all__ = [
     "AUTH", "CERT", "CERTREQ", "CP", "Delete", "EAP", "IDi", "IDr", "KE", "Nonce", "Notify", "Payload",
@@ -61,7 +61,10 @@ __all__ = [
     "Transform", "UnknownPayload", "VendorId", "decode_chain", "encode_chain", "nat_detection_hash",
 ]
 
+_DH_GROUPS = members(DhId)
 
+
+@from_wire
 @dataclass(frozen=True, slots=True)
 class KE(Payload):
     """Key Exchange payload (RFC 7296 3.4): DH Group Num (2) | RESERVED (2) | Key Exchange Data."""
@@ -76,25 +79,27 @@ class KE(Payload):
             object.__setattr__(self, "group", norm_enum(DhId, self.group))
 
     def _body(self, path: str) -> bytes:
-        group = check_uint(self.group, 16, path, "dh_group")
+        group = self.group if self.group.__class__ is DhId else check_uint(self.group, 16, path, "dh_group")
         return U16.pack(group) + b"\0\0" + check_bytes(self.data, path, "key_exchange_data", max_len=0xFFFF - 8)
 
     @classmethod
     def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "KE":
         if end - start < 4:
             ctx.fail(f"{end - start} bytes; the KE body needs at least 4", f"{path}.dh_group", start)
-        group = to_enum(DhId, U16.unpack_from(data, start)[0])
+        raw = U16.unpack_from(data, start)[0]
+        group = _DH_GROUPS.get(raw, raw)
         value = data[start + 4 : end]
         if ctx.trace is not None:
             ctx.row(start, 2, f"{path}.dh_group", name_of(group, DhId))
             ctx.row(start + 2, 2, f"{path}.reserved", data[start + 2 : start + 4].hex())
             ctx.row(start + 4, len(value), f"{path}.key_exchange_data", value.hex() if value else "(empty)")
-        return cls(group, value, critical)
+        return cls._from_wire(group, value, critical)  # type: ignore[attr-defined]
 
 
 # -- CERT, CERTREQ, AUTH -------------------------------------------------------
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class CERT(SimpleHeader, Payload):
     """Certificate payload (RFC 7296 3.6): Cert Encoding | Certificate Data."""
@@ -112,6 +117,7 @@ class CERT(SimpleHeader, Payload):
             object.__setattr__(self, "encoding", norm_enum(CertEncoding, self.encoding))
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class CERTREQ(SimpleHeader, Payload):
     """Certificate Request payload (RFC 7296 3.7): Cert Encoding | Certification Authority.
@@ -149,6 +155,7 @@ class CERTREQ(SimpleHeader, Payload):
             ctx.fail(f"{len(value)} bytes is not a list of 20-byte SHA-1 hashes", f"{path}.data", at)
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class AUTH(SimpleHeader, Payload):
     """Authentication payload (RFC 7296 3.8): Auth Method | RESERVED (3) | Authentication Data."""
@@ -187,9 +194,10 @@ class _Opaque:
         value = data[start:end]
         if ctx.trace is not None:
             ctx.row(start, n, f"{path}.{cls._label}", value.hex() if value else "(empty)")
-        return cls(value, critical=critical)  # type: ignore[call-arg]
+        return cls._from_wire(value, critical)  # type: ignore[attr-defined]
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class Nonce(_Opaque, Payload):
     """Nonce payload (RFC 7296 3.9): "at least 128 bits in size ... at most 2048 bits"."""
@@ -202,6 +210,7 @@ class Nonce(_Opaque, Payload):
     _label = "nonce_data"
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class VendorId(_Opaque, Payload):
     """Vendor ID payload (RFC 7296 3.12): opaque Vendor ID octets."""
@@ -212,6 +221,7 @@ class VendorId(_Opaque, Payload):
     _label = "vendor_id"
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class EAP(_Opaque, Payload):
     """EAP payload (RFC 7296 3.16): one EAP message (RFC 3748), kept opaque."""
@@ -222,6 +232,7 @@ class EAP(_Opaque, Payload):
     _label = "eap_message"
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class UnknownPayload(Payload):
     """A payload of a type ikelab does not decode, kept because its Critical bit was clear."""
@@ -244,6 +255,7 @@ class UnknownPayload(Payload):
 # -- Delete ------------------------------------------------------------------
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class Delete(Payload):
     """Delete payload (RFC 7296 3.11): Protocol ID | SPI Size | Num of SPIs (2) | SPIs.
@@ -297,12 +309,13 @@ class Delete(Payload):
             ctx.row(start + 2, 2, f"{path}.num_spis", count)
             for i, spi in enumerate(spis):
                 ctx.row(start + 4 + i * size, size, f"{path}.spi[{i + 1}]", spi.hex())
-        return cls(protocol, spis, critical)
+        return cls._from_wire(protocol, spis, critical)  # type: ignore[attr-defined]
 
 
 # -- CP ----------------------------------------------------------------------
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class CP(Payload):
     """Configuration payload (RFC 7296 3.15): CFG Type | RESERVED (3) | attributes.
@@ -366,7 +379,7 @@ class CP(Payload):
                     ctx.row(pos + 4, length, f"{apath}.value", _cfg_value(atype, value))
             attributes.append((atype, value))
             pos += 4 + length
-        return cls(cfg_type, tuple(attributes), critical)
+        return cls._from_wire(cfg_type, tuple(attributes), critical)  # type: ignore[attr-defined]
 
 
 def _cfg_value(atype: int, value: bytes) -> str:
@@ -381,6 +394,7 @@ def _cfg_value(atype: int, value: bytes) -> str:
 # -- SK and SKF ----------------------------------------------------------------
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class SkDetails:
     """What decrypting an SK or SKF payload showed (for dissection; not compared)."""
@@ -393,6 +407,7 @@ class SkDetails:
     plaintext: bytes  # the inner payloads (or fragment content), without padding
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class SK(Payload):
     """Encrypted and Authenticated payload (RFC 7296 3.14).
@@ -441,6 +456,7 @@ class SK(Payload):
         return body[:iv_len], body[iv_len : len(body) - icv_len], body[len(body) - icv_len :]
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class SKF(Payload):
     """Encrypted Fragment payload (RFC 7383 2.5): Fragment Number (2) | Total Fragments (2) | IV | ...
@@ -498,9 +514,16 @@ PAYLOAD_CLASSES: dict[int, type[Payload]] = {
 
 
 _LABELS = {t: PayloadType(t).name for t in PAYLOAD_CLASSES}
+#: Payload type -> (class, label), for :func:`decode_chain`.
+_DECODERS = {t: (cls, _LABELS[t]) for t, cls in PAYLOAD_CLASSES.items()}
+#: The Next Payload code of each payload class (an int, as :func:`encode_chain` returns it).
+_CODES: dict[type, int] = {cls: int(t) for t, cls in PAYLOAD_CLASSES.items()}
 
 
 def _type_code(payload: Any) -> int:
+    code = _CODES.get(payload.__class__)
+    if code is not None:
+        return code
     if not isinstance(payload, Payload):
         raise ConfigError(f"{payload!r} is not an IKEv2 payload", field="payloads", value=payload)
     return int(payload.payload_type)
@@ -513,24 +536,29 @@ def encode_chain(payloads: Sequence[Payload], *, last_next: int = 0, prefix: str
     caller appends an SK payload there).  SK and SKF are refused here: they
     need keys, see :mod:`ikelab.message`.
     """
-    types = [_type_code(p) for p in payloads]
+    codes = _CODES
+    types = [codes.get(p.__class__) or _type_code(p) for p in payloads]
+    types.append(last_next)  # what the last payload's Next Payload field carries
     out = []
     seen: dict[int, int] = {}
-    n = len(types)
     for i, p in enumerate(payloads):
         t = types[i]
         if t == 46 or t == 53:
             raise ConfigError(f"{prefix}{p.name} must be the last payload and cannot be nested", field=f"{prefix}payloads", value=i)
-        count = seen[t] = seen.get(t, 0) + 1
-        label = p.name if p.__class__ is UnknownPayload else _LABELS[t]
-        path = prefix + label if count == 1 else f"{prefix}{label}[{count}]"
+        label = _LABELS[t] if p.__class__ is not UnknownPayload else p.name
+        if t in seen:
+            count = seen[t] = seen[t] + 1
+            path = f"{prefix}{label}[{count}]"
+        else:
+            seen[t] = 1
+            path = prefix + label
         body = p._body(path)
         length = 4 + len(body)
         if length > 0xFFFF:
             raise ConfigError(f"{path} is {length} bytes long; a payload holds at most 65535", field=f"{path}.payload_length", value=length)
-        out.append(GENERIC_HEADER.pack(types[i + 1] if i + 1 < n else last_next, 0x80 if p.critical else 0, length))
+        out.append(GENERIC_HEADER.pack(types[i + 1], 0x80 if p.critical else 0, length))
         out.append(body)
-    return (types[0] if types else last_next), b"".join(out)
+    return types[0], b"".join(out)
 
 
 def decode_chain(first: int, data: bytes, start: int, end: int, ctx: DecodeContext, *, prefix: str = "", inner: bool = False) -> tuple[Payload, ...]:
@@ -546,14 +574,17 @@ def decode_chain(first: int, data: bytes, start: int, end: int, ctx: DecodeConte
     seen: dict[int, int] = {}
     trace = ctx.trace is not None
     while ptype:
-        cls = PAYLOAD_CLASSES.get(ptype)
-        count = seen[ptype] = seen.get(ptype, 0) + 1
-        label = _LABELS.get(ptype) or f"payload({ptype})"
-        path = prefix + label if count == 1 else f"{prefix}{label}[{count}]"
+        cls, label = _DECODERS.get(ptype) or (None, f"payload({ptype})")
+        if ptype in seen:  # the second SA, the third N...: SA[2], N[3]
+            count = seen[ptype] = seen[ptype] + 1
+            path = f"{prefix}{label}[{count}]"
+        else:
+            seen[ptype] = 1
+            path = prefix + label
         if end - pos < 4:
             ctx.fail(f"{end - pos} bytes left where a {label} payload header (4 bytes) should be", f"{path}.payload_length", pos)
         nxt, flags, length = GENERIC_HEADER.unpack_from(data, pos)
-        critical = bool(flags & 0x80)
+        critical = (flags & 0x80) != 0
         if length < 4 or length > end - pos:
             ctx.fail(f"payload length {length} does not fit (4..{end - pos})", f"{path}.payload_length", pos + 2)
         if trace:
@@ -564,7 +595,7 @@ def decode_chain(first: int, data: bytes, start: int, end: int, ctx: DecodeConte
         if cls is None:
             if critical:
                 raise UnsupportedCriticalPayloadError(ptype, offset=ctx.base + pos)
-            payload: Payload = UnknownPayload(ptype, data[pos + 4 : pos + length], critical)
+            payload: Payload = UnknownPayload._from_wire(ptype, data[pos + 4 : pos + length], critical)  # type: ignore[attr-defined]
             if trace:
                 ctx.row(pos + 4, length - 4, f"{path}.data", data[pos + 4 : pos + length].hex() or "(empty)")
         elif ptype == 46 or ptype == 53:  # SK, SKF
@@ -573,18 +604,18 @@ def decode_chain(first: int, data: bytes, start: int, end: int, ctx: DecodeConte
             if pos + length != end:
                 ctx.fail(f"{label} must be the last payload, but {end - pos - length} bytes follow it", f"{path}.payload_length", pos + 2)
             if ptype == 46:
-                payload = SK(encrypted=data[pos + 4 : end], next_payload=nxt, critical=critical)
+                payload = SK._from_wire(None, data[pos + 4 : end], nxt, critical, None)  # type: ignore[attr-defined]
                 if trace:
                     ctx.row(pos + 4, length - 4, f"{path}.encrypted", f"IV | ciphertext | ICV ({length - 4} bytes)")
             else:
                 if length < 8:
                     ctx.fail(f"an SKF payload is at least 8 bytes, not {length}", f"{path}.payload_length", pos + 2)
-                number, total = U16.unpack_from(data, pos + 4)[0], U16.unpack_from(data, pos + 6)[0]
+                number, total = U16U16.unpack_from(data, pos + 4)
                 if total == 0:
                     ctx.fail("Total Fragments is 0", f"{path}.total_fragments", pos + 6)
                 if not 1 <= number <= total:
                     ctx.fail(f"Fragment Number {number} is not in 1..{total}", f"{path}.fragment_number", pos + 4)
-                payload = SKF(number, total, encrypted=data[pos + 8 : end], next_payload=nxt, critical=critical)
+                payload = SKF._from_wire(number, total, None, data[pos + 8 : end], nxt, critical, None)  # type: ignore[attr-defined]
                 if trace:
                     ctx.row(pos + 4, 2, f"{path}.fragment_number", number)
                     ctx.row(pos + 6, 2, f"{path}.total_fragments", total)

@@ -20,6 +20,12 @@ attribute RFC 7296 defines is Key Length (14, always TV, 3.3.5).
 Decoding checks every length against the bytes present, the Last Substruc
 values, the transform count against the transforms found, the proposal
 numbering and the SPI size of the protocol; anything else is a ParseError.
+
+Two shortcuts keep negotiation fast.  Decoded transforms, and proposals
+without an SPI (those of IKE_SA_INIT), are remembered by their octets: the
+same few come back in every exchange, and they are immutable, so one object
+serves them all.  And :meth:`Proposal.of_type` indexes a proposal's
+transforms by type the first time it is asked.
 """
 
 from __future__ import annotations
@@ -27,11 +33,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Iterable
+from typing import Any, Iterable
 
 from .constants import DhId, EncrId, EsnId, IntegId, PayloadType, PrfId, ProtocolId, TransformAttribute, TransformType, lookup
 from .errors import ConfigError
-from .wire import DecodeContext, Payload, check_bytes, check_uint, name_of, RAW_TYPES, norm_enum, to_enum
+from .wire import DecodeContext, Payload, check_bytes, check_uint, from_wire, members, name_of, RAW_TYPES, norm_enum
 
 __all__ = ["SA", "Proposal", "Transform", "TRANSFORM_ID_ENUMS"]
 
@@ -50,12 +56,46 @@ _TRANSFORM = struct.Struct("!BBHBBH")
 _PROPOSAL = struct.Struct("!BBHBBBB")
 #: A TV attribute: AF + Attribute Type (2) | Attribute Value (2), or a TLV header: Type (2) | Length (2).
 _ATTRIBUTE = struct.Struct("!HH")
+#: A transform with one attribute, the Key Length in TV form (RFC 7296 3.3.5): 12 octets.
+_TRANSFORM_KEY_LENGTH = struct.Struct("!BBHBBHHH")
 
 _KEY_LENGTH = TransformAttribute.KEY_LENGTH
 
 _SPI_SIZES = {ProtocolId.IKE: (0, 8), ProtocolId.AH: (4,), ProtocolId.ESP: (4,)}
 
+_TRANSFORM_TYPES = members(TransformType)
+_ID_ENUM_CLASSES = frozenset(TRANSFORM_ID_ENUMS.values())
+_PROTOCOLS = members(ProtocolId)
+#: Transform Type -> the ``value -> member`` dict of its Transform IDs.
+_TRANSFORM_IDS = {ttype: members(enum) for ttype, enum in TRANSFORM_ID_ENUMS.items()}
 
+#: Decoded transforms and SPI-less proposals by their octets: octets -> (object, Last Substruc, length).
+_KNOWN_TRANSFORMS: dict[bytes, tuple[Any, int, int]] = {}
+_KNOWN_PROPOSALS: dict[bytes, tuple[Any, int, int]] = {}
+_KNOWN_MAX = 1024  # a table is emptied when it grows past this
+
+
+def _recall(known: dict[bytes, tuple[Any, int, int]], data: bytes, pos: int, end: int) -> tuple[Any, int, int] | None:
+    """What the substructure at ``pos`` decoded to before, if its octets were seen (not checked again).
+
+    Transforms and proposals both start ``Last Substruc | RESERVED | Length (2)``
+    and are at least 8 octets long.  Only well-formed octets are remembered.
+    """
+    if end - pos >= 8 and type(data) is bytes:
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        if 8 <= length <= end - pos:
+            return known.get(data[pos : pos + length])
+    return None
+
+
+def _remember(known: dict[bytes, tuple[Any, int, int]], octets: bytes, value: Any) -> None:
+    if type(octets) is bytes:
+        if len(known) >= _KNOWN_MAX:
+            known.clear()
+        known[octets] = (value, octets[0], len(octets))
+
+
+@from_wire
 @dataclass(frozen=True, slots=True)
 class Transform:
     """One transform (RFC 7296 3.3.2): ``type``, ``id`` and an optional Key Length.
@@ -109,8 +149,17 @@ class Transform:
         return f"{name}_{self.key_length}" if self.key_length is not None else name
 
     def _encode(self, last: bool, path: str) -> bytes:
-        ttype = check_uint(self.type, 8, path, "transform_type")
-        tid = check_uint(self.id, 16, path, "transform_id")
+        ttype, tid = self.type, self.id
+        # members of the IANA registries fit their fields; anything else is checked
+        if ttype.__class__ is not TransformType:
+            ttype = check_uint(ttype, 8, path, "transform_type")
+        if tid.__class__ not in _ID_ENUM_CLASSES:
+            tid = check_uint(tid, 16, path, "transform_id")
+        if not self.attributes:  # the usual case: at most a Key Length
+            if self.key_length is None:
+                return _TRANSFORM.pack(0 if last else 3, 0, 8, ttype, 0, tid)
+            key_length = check_uint(self.key_length, 16, path, "key_length")
+            return _TRANSFORM_KEY_LENGTH.pack(0 if last else 3, 0, 12, ttype, 0, tid, 0x8000 | _KEY_LENGTH, key_length)
         attrs = b""
         if self.key_length is not None:
             attrs = _ATTRIBUTE.pack(0x8000 | TransformAttribute.KEY_LENGTH, check_uint(self.key_length, 16, path, "key_length"))
@@ -132,8 +181,14 @@ class Transform:
         return _TRANSFORM.pack(0 if last else 3, 0, length, ttype, 0, tid) + attrs
 
     @classmethod
-    def _decode(cls, data: bytes, pos: int, end: int, ctx: DecodeContext, path: str) -> tuple["Transform", int, int]:
-        """Decode one transform at ``pos``; return it, its Last Substruc value and the next position."""
+    def _decode(cls, data: bytes, pos: int, end: int, ctx: DecodeContext, parent: str, index: int) -> tuple["Transform", int, int]:
+        """Decode the ``index``-th transform of the proposal ``parent`` at ``pos``; return it, its Last Substruc and the next position."""
+        trace = ctx.trace is not None
+        if not trace:
+            known = _recall(_KNOWN_TRANSFORMS, data, pos, end)
+            if known is not None:
+                return known[0], known[1], pos + known[2]
+        path = f"{parent}.transform[{index}]"  # for errors and the trace
         if end - pos < 8:
             ctx.fail(f"{end - pos} bytes left, a transform needs at least 8", f"{path}.transform_length", pos)
         last, reserved, length, ttype_raw, reserved2, tid_raw = _TRANSFORM.unpack_from(data, pos)
@@ -141,21 +196,20 @@ class Transform:
             ctx.fail(f"Last Substruc is {last}; a transform has 0 (last) or 3 (more)", f"{path}.last_substruc", pos)
         if length < 8 or length > end - pos:
             ctx.fail(f"transform length {length} does not fit (8..{end - pos})", f"{path}.transform_length", pos + 2)
-        ttype = to_enum(TransformType, ttype_raw)
-        id_enum = TRANSFORM_ID_ENUMS.get(ttype)
-        tid = id_enum._value2member_map_.get(tid_raw, tid_raw) if id_enum is not None else tid_raw
-        trace = ctx.trace is not None
+        tend = pos + length
+        ttype = _TRANSFORM_TYPES.get(ttype_raw, ttype_raw)
+        ids = _TRANSFORM_IDS.get(ttype)
+        tid = ids.get(tid_raw, tid_raw) if ids is not None else tid_raw
         if trace:
             ctx.row(pos, 1, f"{path}.last_substruc", "0 (last)" if last == 0 else "3 (more)")
             ctx.row(pos + 1, 1, f"{path}.reserved", reserved)
             ctx.row(pos + 2, 2, f"{path}.transform_length", length)
             ctx.row(pos + 4, 1, f"{path}.transform_type", name_of(ttype, TransformType))
             ctx.row(pos + 5, 1, f"{path}.reserved2", reserved2)
-            ctx.row(pos + 6, 2, f"{path}.transform_id", name_of(tid, id_enum))
+            ctx.row(pos + 6, 2, f"{path}.transform_id", name_of(tid, TRANSFORM_ID_ENUMS.get(ttype)))
         key_length = None
         attributes = []
         a = pos + 8
-        tend = pos + length
         while a < tend:
             n = len(attributes) + (key_length is not None) + 1  # this attribute's number, for messages
             if tend - a < 4:
@@ -185,11 +239,24 @@ class Transform:
                     ctx.row(a + 4, second, f"{path}.attribute[{n}].value", value.hex())
                 attributes.append((atype, value))
                 a += 4 + second
-        return cls(ttype, tid, key_length, tuple(attributes)), last, tend
+        transform = cls._from_wire(ttype, tid, key_length, tuple(attributes))  # type: ignore[attr-defined]
+        _remember(_KNOWN_TRANSFORMS, data[pos:tend], transform)
+        return transform, last, tend
 
 
+class _TypeIndex:
+    """Base of :class:`Proposal`: one slot, outside the dataclass fields, for :meth:`Proposal.of_type`.
+
+    It is not a field, so equality, hashing, ``repr``, ``replace`` and
+    pickling ignore it; a copy simply builds its own index when asked.
+    """
+
+    __slots__ = ("_by_type",)
+
+
+@from_wire
 @dataclass(frozen=True, slots=True)
-class Proposal:
+class Proposal(_TypeIndex):
     """One proposal (RFC 7296 3.3.1): a number, a protocol, an SPI and transforms."""
 
     number: int = 1
@@ -220,8 +287,15 @@ class Proposal:
 
     def of_type(self, transform_type: TransformType | int | str) -> tuple[Transform, ...]:
         """The transforms of one type, in order (e.g. every ENCR transform)."""
-        t = norm_enum(TransformType, transform_type)
-        return tuple(x for x in self.transforms if x.type == t)
+        try:
+            by_type = self._by_type
+        except AttributeError:  # the first question: index the transforms by type once
+            by_type = {}
+            for x in self.transforms:
+                by_type[x.type] = by_type.get(x.type, ()) + (x,)
+            _set_by_type(self, by_type)
+        t = transform_type if type(transform_type) is TransformType else norm_enum(TransformType, transform_type)
+        return by_type.get(t, ())
 
     def __str__(self) -> str:
         proto = self.protocol.name if isinstance(self.protocol, IntEnum) else str(self.protocol)
@@ -229,7 +303,7 @@ class Proposal:
 
     def _encode(self, last: bool, path: str) -> bytes:
         number = check_uint(self.number, 8, path, "proposal_number")
-        protocol = check_uint(self.protocol, 8, path, "protocol_id")
+        protocol = self.protocol if self.protocol.__class__ is ProtocolId else check_uint(self.protocol, 8, path, "protocol_id")
         spi = check_bytes(self.spi, path, "spi", max_len=255)
         allowed = _SPI_SIZES.get(protocol)
         if allowed is not None and len(spi) not in allowed:
@@ -241,14 +315,21 @@ class Proposal:
         if len(self.transforms) > 255:
             raise ConfigError(f"{path} has {len(self.transforms)} transforms; at most 255", field=f"{path}.num_transforms", value=len(self.transforms))
         n = len(self.transforms)
-        body = b"".join(t._encode(i == n - 1, f"{path}.transform[{i + 1}]") for i, t in enumerate(self.transforms))
+        body = b"".join([t._encode(i == n - 1, f"{path}.transform[{i + 1}]") for i, t in enumerate(self.transforms)])
         length = 8 + len(spi) + len(body)
         if length > 0xFFFF:
             raise ConfigError(f"{path} is {length} bytes; at most 65535", field=f"{path}.proposal_length", value=length)
         return _PROPOSAL.pack(0 if last else 2, 0, length, number, protocol, len(spi), n) + spi + body
 
     @classmethod
-    def _decode(cls, data: bytes, pos: int, end: int, ctx: DecodeContext, path: str) -> tuple["Proposal", int, int]:
+    def _decode(cls, data: bytes, pos: int, end: int, ctx: DecodeContext, parent: str, index: int) -> tuple["Proposal", int, int]:
+        """Decode the ``index``-th proposal of the SA payload ``parent`` at ``pos``; return it, its Last Substruc and the next position."""
+        spi_less = end - pos >= 8 and data[pos + 6] == 0
+        if spi_less and ctx.trace is None:
+            known = _recall(_KNOWN_PROPOSALS, data, pos, end)
+            if known is not None:
+                return known[0], known[1], pos + known[2]
+        path = f"{parent}.proposal[{index}]"  # for errors and the trace
         if end - pos < 8:
             ctx.fail(f"{end - pos} bytes left, a proposal needs at least 8", f"{path}.proposal_length", pos)
         last, reserved, length, number, protocol_raw, spi_size, count = _PROPOSAL.unpack_from(data, pos)
@@ -256,7 +337,7 @@ class Proposal:
             ctx.fail(f"Last Substruc is {last}; a proposal has 0 (last) or 2 (more)", f"{path}.last_substruc", pos)
         if length < 8 or length > end - pos:
             ctx.fail(f"proposal length {length} does not fit (8..{end - pos})", f"{path}.proposal_length", pos + 2)
-        protocol = to_enum(ProtocolId, protocol_raw)
+        protocol = _PROTOCOLS.get(protocol_raw, protocol_raw)
         if number == 0:
             ctx.fail("proposal number 0; numbering starts at 1", f"{path}.proposal_number", pos + 4)
         allowed = _SPI_SIZES.get(protocol)
@@ -282,18 +363,27 @@ class Proposal:
         t = pos + 8 + spi_size
         more = count > 0
         while t < pend:
+            n = len(transforms) + 1  # this transform's number
             if not more:
-                ctx.fail("bytes follow the last transform of the proposal", f"{path}.transform[{len(transforms) + 1}]", t)
-            if len(transforms) == count:
+                ctx.fail("bytes follow the last transform of the proposal", f"{path}.transform[{n}]", t)
+            if n > count:
                 ctx.fail(f"more transforms than Num Transforms = {count}", f"{path}.num_transforms", pos + 7)
-            transform, tlast, t = Transform._decode(data, t, pend, ctx, f"{path}.transform[{len(transforms) + 1}]")
+            transform, tlast, t = Transform._decode(data, t, pend, ctx, path, n)
             transforms.append(transform)
             more = tlast == 3
         if more or len(transforms) != count:
             ctx.fail(f"Num Transforms is {count} but {len(transforms)} transforms fit in the proposal", f"{path}.num_transforms", pos + 7)
-        return cls(number, protocol, spi, tuple(transforms)), last, pend
+        proposal = cls._from_wire(number, protocol, spi, tuple(transforms))  # type: ignore[attr-defined]
+        if spi_less:
+            _remember(_KNOWN_PROPOSALS, data[pos:pend], proposal)
+        return proposal, last, pend
 
 
+#: Stores a Proposal's type index despite the frozen dataclass (it is not a field).
+_set_by_type = _TypeIndex._by_type.__set__  # type: ignore[attr-defined]
+
+
+@from_wire
 @dataclass(frozen=True, slots=True)
 class SA(Payload):
     """Security Association payload (RFC 7296 3.3): one or more proposals."""
@@ -321,7 +411,7 @@ class SA(Payload):
             numbers = [p.number for p in self.proposals]
             if numbers != list(range(1, n + 1)):
                 raise ConfigError(f"{path}: proposals must be numbered 1..{n}, got {numbers} (use SA.from_proposals)", field=f"{path}.proposal_number", value=numbers)
-        return b"".join(p._encode(i == n - 1, f"{path}.proposal[{i + 1}]") for i, p in enumerate(self.proposals))
+        return b"".join([p._encode(i == n - 1, f"{path}.proposal[{i + 1}]") for i, p in enumerate(self.proposals)])
 
     @classmethod
     def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "SA":
@@ -333,7 +423,7 @@ class SA(Payload):
             if not more:
                 ctx.fail("bytes follow the last proposal (Last Substruc 0)", f"{path}.proposal[{len(proposals) + 1}]", pos)
             starts.append(pos)
-            proposal, plast, pos = Proposal._decode(data, pos, end, ctx, f"{path}.proposal[{len(proposals) + 1}]")
+            proposal, plast, pos = Proposal._decode(data, pos, end, ctx, path, len(proposals) + 1)
             proposals.append(proposal)
             more = plast == 2
         if not proposals:
@@ -344,4 +434,4 @@ class SA(Payload):
             for i, p in enumerate(proposals):
                 if p.number != i + 1:
                     ctx.fail(f"proposal {i + 1} has number {p.number}; proposals are numbered 1, 2, 3...", f"{path}.proposal[{i + 1}].proposal_number", starts[i] + 4)
-        return cls(tuple(proposals), critical)
+        return cls._from_wire(tuple(proposals), critical)  # type: ignore[attr-defined]

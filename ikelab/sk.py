@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Protocol, Union
 
 from .errors import ConfigError, IntegrityError, ParseError
-from .payloads import SK, SKF, Payload, SkDetails, decode_chain
+from .payloads import SK, SKF, Payload, SkDetails, _type_code, decode_chain
 from .rand import RandomSource, default_random
 from .wire import DecodeContext
 
@@ -159,7 +159,9 @@ def pad_length_for(plaintext_len: int, block_size: int) -> int:
 
 def sealed_length(crypto: SkCrypto, plaintext_len: int) -> int:
     """Octets of ``IV | ciphertext | ICV`` for ``plaintext_len`` octets of inner payloads."""
-    return crypto.iv_len + plaintext_len + pad_length_for(plaintext_len, crypto.block_size) + 1 + crypto.icv_len
+    encr = crypto.encr
+    icv_len = encr.icv_len if encr.is_aead else crypto.integ.icv_len  # type: ignore[union-attr]
+    return encr.iv_len + plaintext_len + pad_length_for(plaintext_len, encr.block_size) + 1 + icv_len
 
 
 def seal(crypto: SkCrypto, plaintext: bytes, aad: bytes) -> bytes:
@@ -168,14 +170,19 @@ def seal(crypto: SkCrypto, plaintext: bytes, aad: bytes) -> bytes:
     ``aad`` is the message from the IKE header through the SK (or SKF) header,
     with the final lengths already in place.  Padding octets are zero.
     """
-    pad = pad_length_for(len(plaintext), crypto.block_size)
+    encr = crypto.encr
+    pad = pad_length_for(len(plaintext), encr.block_size)
     rng = crypto.rng if crypto.rng is not None else default_random()
-    iv = rng.random_bytes(crypto.iv_len)
-    padded = plaintext + bytes(pad) + bytes((pad,))
-    if crypto.encr.is_aead:
-        return iv + crypto.encr.encrypt(crypto.sk_e, iv, padded, aad)
-    ct = crypto.encr.encrypt(crypto.sk_e, iv, padded)
+    iv = rng.random_bytes(encr.iv_len)
+    padded = plaintext + _PADDING[pad]
+    if encr.is_aead:
+        return iv + encr.encrypt(crypto.sk_e, iv, padded, aad)
+    ct = encr.encrypt(crypto.sk_e, iv, padded)
     return iv + ct + crypto.integ.compute(crypto.sk_a, aad + iv + ct)  # type: ignore[union-attr]
+
+
+#: Padding | Pad Length for every Pad Length: zero octets, then the length itself.
+_PADDING = tuple(bytes(n) + bytes((n,)) for n in range(256))
 
 
 def unseal(crypto: SkCrypto, aad: bytes, body: bytes, body_offset: int, field: str = "SK") -> tuple[bytes, SkDetails]:
@@ -186,7 +193,9 @@ def unseal(crypto: SkCrypto, aad: bytes, body: bytes, body_offset: int, field: s
     the decrypted data, is IntegrityError.  The ICV is checked (in constant
     time) before anything is decrypted.
     """
-    iv_len, icv_len, bs = crypto.iv_len, crypto.icv_len, crypto.block_size
+    encr = crypto.encr
+    iv_len, bs = encr.iv_len, encr.block_size
+    icv_len = encr.icv_len if encr.is_aead else crypto.integ.icv_len  # type: ignore[union-attr]
     ct_len = len(body) - iv_len - icv_len
     if ct_len < 1:
         raise ParseError(f"{len(body)} bytes cannot hold IV ({iv_len}), Pad Length (1) and ICV ({icv_len})", field=f"{field}.encrypted", offset=body_offset)
@@ -195,16 +204,17 @@ def unseal(crypto: SkCrypto, aad: bytes, body: bytes, body_offset: int, field: s
     iv = body[:iv_len]
     ct = body[iv_len : iv_len + ct_len]
     icv = body[iv_len + ct_len :]
-    if crypto.encr.is_aead:
-        padded = crypto.encr.decrypt(crypto.sk_e, iv, ct + icv, aad)
+    if encr.is_aead:
+        padded = encr.decrypt(crypto.sk_e, iv, body[iv_len:], aad)  # ciphertext | tag
     else:
         crypto.integ.verify(crypto.sk_a, aad + iv + ct, icv)  # type: ignore[union-attr]
-        padded = crypto.encr.decrypt(crypto.sk_e, iv, ct)
+        padded = encr.decrypt(crypto.sk_e, iv, ct)
     pad = padded[-1]
-    if pad + 1 > len(padded):
+    n = len(padded) - 1 - pad  # octets of inner payloads
+    if n < 0:
         raise IntegrityError(f"{field}: Pad Length {pad} exceeds the {len(padded) - 1} decrypted bytes before it")
-    inner = padded[: len(padded) - 1 - pad]
-    return inner, SkDetails(iv, ct, icv, padded[len(inner) : len(padded) - 1], pad, inner)
+    inner = padded[:n]
+    return inner, SkDetails._from_wire(iv, ct, icv, padded[n:-1], pad, inner)  # type: ignore[attr-defined]
 
 
 def open_encrypted(payload: SK | SKF, data: bytes, crypto: SkCrypto, ctx: DecodeContext) -> SK | SKF:
@@ -219,11 +229,14 @@ def open_encrypted(payload: SK | SKF, data: bytes, crypto: SkCrypto, ctx: Decode
         ctx.row(body_offset, crypto.iv_len, f"{label}.iv", details.iv.hex() or "(none)")
     if isinstance(payload, SK):
         inner = decode_chain(payload.next_payload, inner_bytes, 0, len(inner_bytes), ctx.child(ctx.base + ct_at, True), prefix="SK.", inner=True)
-        result: SK | SKF = SK(inner=inner, critical=payload.critical, details=details)
+        # SK(inner=inner, critical=..., details=details), whose next_payload is the first inner type
+        result: SK | SKF = SK._from_wire(inner, None, _type_code(inner[0]) if inner else 0, payload.critical, details)  # type: ignore[attr-defined]
     else:
         if trace and inner_bytes:
             ctx.child(ctx.base + ct_at, True).row(0, len(inner_bytes), "SKF.content", inner_bytes.hex())
-        result = SKF(payload.fragment_number, payload.total_fragments, content=inner_bytes, next_payload=payload.next_payload, critical=payload.critical, details=details)
+        result = SKF._from_wire(  # type: ignore[attr-defined]
+            payload.fragment_number, payload.total_fragments, inner_bytes, None, payload.next_payload, payload.critical, details
+        )
     if trace:
         sub = ctx.child(ctx.base + ct_at, True)
         if details.padding:

@@ -15,6 +15,10 @@ OPAQUE ports, the start port is set to 65535 and the end port to 0"
 
 Selectors of other types (for example RFC 9478 security labels) are kept
 undecoded as :class:`RawTrafficSelector`.
+
+The decoder remembers address-range selectors by their octets
+(:func:`_address_range`): the same few come back in every exchange, and a
+TrafficSelector is immutable.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Iterable, Union
 
 from .constants import PayloadType, TsType
 from .errors import ConfigError
-from .wire import U16, DecodeContext, Payload, check_bytes, check_uint, name_of, to_enum
+from .wire import U16, DecodeContext, Payload, check_bytes, check_uint, from_wire, members, name_of, to_enum
 
 __all__ = ["TSi", "TSr", "TrafficSelector", "RawTrafficSelector"]
 
@@ -37,6 +41,9 @@ _ADDRESS_TYPES = (ipaddress.IPv4Address, ipaddress.IPv6Address)
 _ADDRESS_SIZES = {TsType.TS_IPV4_ADDR_RANGE: 4, TsType.TS_IPV6_ADDR_RANGE: 16}
 #: Selector header: TS Type | IP Protocol ID | Selector Length (2) | Start Port (2) | End Port (2).
 _SELECTOR_HEAD = struct.Struct("!BBHHH")
+#: TS payload body header: Number of TSs | RESERVED (3).
+_TS_HEAD = struct.Struct("!B3x")
+_TS_TYPES = members(TsType)
 
 
 def _addr(value: object, field: str) -> IPAddress:
@@ -62,6 +69,7 @@ def _ports(ports: int | tuple[int, int] | None) -> tuple[int, int]:
     return (ports[0], ports[1])
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class TrafficSelector:
     """An address range with an IP protocol and a port range (RFC 7296 3.13.1)."""
@@ -135,20 +143,25 @@ class TrafficSelector:
         return f"{where}[{self.ip_protocol}/{ports}]"
 
     def _encode(self, path: str) -> bytes:
-        ts_type = check_uint(self.ts_type, 8, path, "ts_type")
+        ts_type = self.ts_type if self.ts_type.__class__ is TsType else check_uint(self.ts_type, 8, path, "ts_type")
         size = _ADDRESS_SIZES.get(ts_type)  # type: ignore[call-overload]
         if size is None:
             raise ConfigError(f"{path}: TrafficSelector encodes TS types 7 and 8; use RawTrafficSelector for type {ts_type}", field=f"{path}.ts_type", value=ts_type)
-        for name in ("start_addr", "end_addr"):
-            value = getattr(self, name)
-            if not isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)) or value.max_prefixlen != 8 * size:
-                raise ConfigError(f"{path}.{name} = {value} does not match {TsType(ts_type).name}", field=f"{path}.{name}", value=value)
-        proto = check_uint(self.ip_protocol, 8, path, "ip_protocol")
-        lo = check_uint(self.start_port, 16, path, "start_port")
-        hi = check_uint(self.end_port, 16, path, "end_port")
-        return _SELECTOR_HEAD.pack(ts_type, proto, 8 + 2 * size, lo, hi) + self.start_addr.packed + self.end_addr.packed
+        start, end = self.start_addr, self.end_addr
+        family = ipaddress.IPv4Address if size == 4 else ipaddress.IPv6Address
+        if start.__class__ is not family or end.__class__ is not family:  # else both are of the right family
+            for name, value in (("start_addr", start), ("end_addr", end)):
+                if not isinstance(value, _ADDRESS_TYPES) or value.max_prefixlen != 8 * size:
+                    raise ConfigError(f"{path}.{name} = {value} does not match {TsType(ts_type).name}", field=f"{path}.{name}", value=value)
+        proto, lo, hi = self.ip_protocol, self.start_port, self.end_port
+        if not (type(proto) is int and type(lo) is int and type(hi) is int and 0 <= proto <= 0xFF and 0 <= lo <= 0xFFFF and 0 <= hi <= 0xFFFF):
+            proto = check_uint(proto, 8, path, "ip_protocol")
+            lo = check_uint(lo, 16, path, "start_port")
+            hi = check_uint(hi, 16, path, "end_port")
+        return _SELECTOR_HEAD.pack(ts_type, proto, 8 + 2 * size, lo, hi) + start.packed + end.packed
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class RawTrafficSelector:
     """A selector of a type ikelab does not decode: ``ts_type``, its second octet and the rest."""
@@ -171,6 +184,19 @@ class RawTrafficSelector:
 Selector = Union[TrafficSelector, RawTrafficSelector]
 
 
+@lru_cache(maxsize=1024)
+def _address_range(octets: bytes) -> TrafficSelector:
+    """The TS_IPV4_ADDR_RANGE or TS_IPV6_ADDR_RANGE selector of these 16 or 40 checked octets.
+
+    Cached: the same few selectors come back in every exchange, and a
+    TrafficSelector is immutable.
+    """
+    ts_type, ip_protocol, _length, lo, hi = _SELECTOR_HEAD.unpack_from(octets)
+    size = (len(octets) - 8) // 2
+    first, last = _packed_address(octets[8 : 8 + size]), _packed_address(octets[8 + size :])
+    return TrafficSelector._from_wire(_TS_TYPES[ts_type], ip_protocol, lo, hi, first, last)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True, slots=True)
 class _TrafficSelectors(Payload):
     selectors: tuple[Selector, ...] = ()
@@ -191,7 +217,7 @@ class _TrafficSelectors(Payload):
     def _body(self, path: str) -> bytes:
         if len(self.selectors) > 255:
             raise ConfigError(f"{path} has {len(self.selectors)} selectors; at most 255", field=f"{path}.number_of_ts", value=len(self.selectors))
-        return bytes((len(self.selectors), 0, 0, 0)) + b"".join(s._encode(f"{path}.ts[{i + 1}]") for i, s in enumerate(self.selectors))
+        return _TS_HEAD.pack(len(self.selectors)) + b"".join([s._encode(f"{path}.ts[{i + 1}]") for i, s in enumerate(self.selectors)])
 
     @classmethod
     def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "_TrafficSelectors":
@@ -210,7 +236,7 @@ class _TrafficSelectors(Payload):
             n = len(selectors) + 1  # this selector's number, for messages
             if end - pos < 4:
                 ctx.fail(f"{end - pos} bytes left, a selector needs at least 4", f"{path}.ts[{n}].selector_length", pos)
-            ts_type = to_enum(TsType, data[pos])
+            ts_type = _TS_TYPES.get(data[pos], data[pos])
             length = U16.unpack_from(data, pos + 2)[0]
             if length < 4 or length > end - pos:
                 ctx.fail(f"selector length {length} does not fit (4..{end - pos})", f"{path}.ts[{n}].selector_length", pos + 2)
@@ -222,26 +248,26 @@ class _TrafficSelectors(Payload):
             if size:
                 if length != 8 + 2 * size:
                     ctx.fail(f"a {ts_type.name} selector is {8 + 2 * size} bytes, not {length}", f"{path}.ts[{n}].selector_length", pos + 2)
-                lo, hi = U16.unpack_from(data, pos + 4)[0], U16.unpack_from(data, pos + 6)[0]
-                a = pos + 8
-                first, last = _packed_address(data[a : a + size]), _packed_address(data[a + size : a + 2 * size])
+                selector = _address_range(bytes(data[pos : pos + length]))
                 if trace:
-                    ctx.row(pos + 4, 2, f"{path}.ts[{n}].start_port", lo)
-                    ctx.row(pos + 6, 2, f"{path}.ts[{n}].end_port", hi)
-                    ctx.row(a, size, f"{path}.ts[{n}].start_addr", first)
-                    ctx.row(a + size, size, f"{path}.ts[{n}].end_addr", last)
-                selectors.append(TrafficSelector(ts_type, data[pos + 1], lo, hi, first, last))
+                    a = pos + 8
+                    ctx.row(pos + 4, 2, f"{path}.ts[{n}].start_port", selector.start_port)
+                    ctx.row(pos + 6, 2, f"{path}.ts[{n}].end_port", selector.end_port)
+                    ctx.row(a, size, f"{path}.ts[{n}].start_addr", selector.start_addr)
+                    ctx.row(a + size, size, f"{path}.ts[{n}].end_addr", selector.end_addr)
+                selectors.append(selector)
             else:
                 raw = data[pos + 4 : pos + length]
                 if trace and raw:
                     ctx.row(pos + 4, len(raw), f"{path}.ts[{n}].data", raw.hex())
-                selectors.append(RawTrafficSelector(ts_type, data[pos + 1], raw))
+                selectors.append(RawTrafficSelector._from_wire(ts_type, data[pos + 1], raw))  # type: ignore[attr-defined]
             pos += length
         if len(selectors) != count:
             ctx.fail(f"Number of TSs is {count} but {len(selectors)} selectors fit in the payload", f"{path}.number_of_ts", start)
-        return cls(tuple(selectors), critical)
+        return cls._from_wire(tuple(selectors), critical)  # type: ignore[attr-defined]
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class TSi(_TrafficSelectors):
     """Traffic Selector - Initiator (RFC 7296 3.13)."""
@@ -249,6 +275,7 @@ class TSi(_TrafficSelectors):
     payload_type = PayloadType.TSi
 
 
+@from_wire
 @dataclass(frozen=True, slots=True)
 class TSr(_TrafficSelectors):
     """Traffic Selector - Responder (RFC 7296 3.13)."""

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from .constants import CfgType, ExchangeType
+from .constants import CfgType, ExchangeType, NotifyType
 from .errors import IkelabError
 from .message import Message, decode
-from .payloads import CP, EAP, KE, SA, SK, SKF, Nonce, Notify, Payload, UnknownPayload
+from .payloads import AUTH, CERT, CERTREQ, CP, EAP, KE, SA, SK, SKF, Delete, IDi, IDr, Nonce, Notify, Payload, TSi, TSr, UnknownPayload, VendorId
 from .sk import Crypto
 from .wire import DumpRow
 
@@ -93,10 +93,28 @@ def _enum_text(value: int) -> str:
     return value.name if isinstance(value, IntEnum) else str(int(value))
 
 
+#: Payloads whose label is their IANA short name whatever the message (exact classes).
+_PLAIN_LABELS = {cls: cls._type_name for cls in (IDi, IDr, CERT, CERTREQ, AUTH, Delete, VendorId, TSi, TSr, EAP)}
+#: ``N(NAME)`` of each NotifyType member, filled as they are met.
+_NOTIFY_LABELS: dict[NotifyType, str] = {}
+
+
+def _notify_label(notify_type: NotifyType | int) -> str:
+    if type(notify_type) is NotifyType:
+        label = _NOTIFY_LABELS.get(notify_type)
+        if label is None:
+            label = _NOTIFY_LABELS[notify_type] = f"N({notify_type.name})"
+        return label
+    return f"N({_enum_text(notify_type)})"
+
+
 def payload_label(payload: Payload, message: Message) -> str:
     """The RFC 7296 name of ``payload`` inside ``message`` (``SAi1``, ``KEr``, ``N(COOKIE)``...)."""
     if isinstance(payload, Notify):  # the most frequent payload first
-        return f"N({_enum_text(payload.notify_type)})"
+        return _notify_label(payload.notify_type)
+    label = _PLAIN_LABELS.get(payload.__class__)
+    if label is not None:
+        return label
     side = "r" if message.is_response else "i"
     if isinstance(payload, SA):
         if message.exchange == ExchangeType.IKE_SA_INIT:
@@ -123,7 +141,7 @@ def payload_label(payload: Payload, message: Message) -> str:
 
 def summary(message: Message) -> str:
     """``HDR, SAi1, KEi, Ni, N(NAT_DETECTION_SOURCE_IP), ...`` (RFC 7296 notation)."""
-    return ", ".join(["HDR", *[payload_label(p, message) for p in message.payloads]])
+    return ", ".join(["HDR"] + [payload_label(p, message) for p in message.payloads])
 
 
 def _short(payload: Payload) -> str:

@@ -15,12 +15,19 @@ A :class:`DecodeContext` optionally records one :class:`DumpRow` per field:
 the decoder itself is the dissector, so the field-by-field dump of
 :mod:`ikelab.views` can never disagree with what :func:`ikelab.message.decode`
 understood.
+
+Speed: every payload class is a frozen dataclass whose public constructor
+normalises and checks its arguments.  A decoder has already checked each
+value it read and made the enum members itself, so it builds objects with
+``cls._from_wire(...)`` (added by :func:`from_wire`), which only stores the
+values.  Enum members are found through the ``value -> member`` dicts of the
+enums (:func:`members`) rather than by calling the enum class.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any, NoReturn, TypeVar
 
@@ -34,6 +41,48 @@ U16U16 = struct.Struct("!HH")
 GENERIC_HEADER = struct.Struct("!BBH")
 
 E = TypeVar("E", bound=IntEnum)
+T = TypeVar("T")
+
+
+def from_wire(cls: type[T]) -> type[T]:
+    """Class decorator for a frozen slotted dataclass: add ``cls._from_wire(*values)``.
+
+    The dataclass ``__init__`` of a frozen class stores each field with
+    ``object.__setattr__`` and then runs ``__post_init__``, which normalises
+    and checks the values (ints to enum members, lists to tuples...).  A
+    decoder has already done that work for the values it read, so it calls
+    ``_from_wire`` with every field value in declaration order: the values
+    are stored through the slots' descriptors and nothing is checked again,
+    giving an object equal to the one the public constructor makes.  Like
+    :mod:`dataclasses` itself, this writes the small function's source and
+    compiles it once per class; for ``KE`` it reads::
+
+        def _from_wire(group, data, critical):
+            _obj = _new(_cls)
+            _set_group(_obj, group)
+            _set_data(_obj, data)
+            _set_critical(_obj, critical)
+            return _obj
+    """
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    assert not any(name.startswith("_") for name in names), names  # the function's own names start with _
+    lines = [f"def _from_wire({', '.join(names)}):", "    _obj = _new(_cls)"]
+    lines += [f"    _set_{name}(_obj, {name})" for name in names]
+    lines.append("    return _obj")
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    namespace.update({f"_set_{name}": getattr(cls, name).__set__ for name in names})
+    exec("\n".join(lines), namespace)
+    cls._from_wire = staticmethod(namespace["_from_wire"])  # type: ignore[attr-defined]
+    return cls
+
+
+def members(enum: type[E]) -> dict[int, E]:
+    """The ``value -> member`` dict of an IntEnum (the one ``enum(value)`` consults).
+
+    Looking a value up in it is several times faster than calling the enum
+    class; decoders keep it in a module constant.
+    """
+    return enum._value2member_map_  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +191,20 @@ class Payload:
     __slots__ = ()
     payload_type: int = 0
     critical: bool
+    #: The IANA short name of ``payload_type``, set once per class.
+    _type_name: str = "payload(0)"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        ptype = cls.payload_type
+        if isinstance(ptype, int):  # not for UnknownPayload, whose payload_type is a field
+            member = PayloadType._value2member_map_.get(ptype)
+            cls._type_name = member.name if member is not None else f"payload({ptype})"
 
     @property
     def name(self) -> str:
         """The IANA short name of the payload type (``SA``, ``KE``, ``NONCE``, ``N``...)."""
-        member = PayloadType._value2member_map_.get(self.payload_type)
-        return member.name if member is not None else f"payload({self.payload_type})"
+        return self._type_name
 
     def _body(self, path: str) -> bytes:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -178,18 +235,31 @@ def norm_enum(enum: type[IntEnum] | None, value: Any) -> Any:
 
 
 class SimpleHeader:
-    """Mixin for payloads shaped ``type (1) | RESERVED (r) | data``."""
+    """Mixin for payloads shaped ``type (1) | RESERVED (r) | data``.
+
+    The dataclass fields are ``(<_field>, data, critical)``.
+    """
 
     __slots__ = ()
     _enum: type[IntEnum]
     _field: str
     _reserved: int = 3
+    _kinds: dict[int, Any] = {}
+    _head: struct.Struct = struct.Struct("!B3x")  # the type octet and the RESERVED octets
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_enum" in cls.__dict__:
+            cls._kinds = members(cls._enum)
+        cls._head = struct.Struct(f"!B{cls._reserved}x")
 
     def _body(self, path: str) -> bytes:
-        kind = check_uint(getattr(self, self._field), 8, path, self._field)
+        kind = getattr(self, self._field)
+        if kind.__class__ is not self._enum:  # a member of the registry fits; anything else is checked
+            kind = check_uint(kind, 8, path, self._field)
         data = check_bytes(self.data, path, "data", max_len=0xFFFF - 8)  # type: ignore[attr-defined]
         self._check(data, path)
-        return bytes((kind,)) + bytes(self._reserved) + data
+        return self._head.pack(kind) + data
 
     def _check(self, data: bytes, path: str) -> None:
         """Extra encode-side validation of the data (overridden)."""
@@ -199,7 +269,8 @@ class SimpleHeader:
         head = 1 + cls._reserved
         if end - start < head:
             ctx.fail(f"{end - start} bytes; the {path} body needs at least {head}", f"{path}.{cls._field}", start)
-        kind = cls._enum._value2member_map_.get(data[start], data[start])
+        raw = data[start]
+        kind = cls._kinds.get(raw, raw)
         value = data[start + head : end]
         cls._validate(kind, value, start + head, ctx, path)
         if ctx.trace is not None:
@@ -207,7 +278,7 @@ class SimpleHeader:
             if cls._reserved:
                 ctx.row(start + 1, cls._reserved, f"{path}.reserved", data[start + 1 : start + head].hex())
             cls._trace_data(kind, value, start + head, ctx, path)
-        return cls(kind, value, critical)  # type: ignore[call-arg]
+        return cls._from_wire(kind, value, critical)  # type: ignore[attr-defined]
 
     @classmethod
     def _validate(cls, kind: Any, value: bytes, at: int, ctx: DecodeContext, path: str) -> None:
