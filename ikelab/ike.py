@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import events as ev
-from .constants import ExchangeType, NAT_T_PORT, NotifyType
+from . import message as _m
+from .constants import ExchangeType, NAT_T_PORT, NotifyType, PayloadType
 from .errors import IkelabError, IntegrityError, ProtocolError, UnsupportedCriticalPayloadError
 from .exchanges_child import ChildExchanges
 from .exchanges_common import ChildSa, Datagram, cfg, frame
@@ -46,6 +47,8 @@ from .exchanges_init import InitExchanges
 from .rand import RandomSource, default_random
 from .state import TRANSITIONS, Input, State
 from . import exchanges_wire as wirefmt
+
+_SK_TYPES = (PayloadType.SK, PayloadType.SKF)
 
 
 @dataclass
@@ -329,19 +332,22 @@ class IkeSa(InitExchanges, ChildExchanges):
             self._answer_after_close(data, now)
             return
         msg = decoded
-        if msg is None:
-            try:
-                msg = wirefmt.decode(data)
-            except IkelabError as exc:
-                self._drop(now, f"undecodable: {exc}", data)
-                return
+        try:
+            if msg is None:
+                # HDR, SK {...}: the header is all we need before the keys (decoded once, with them, below)
+                msg = _m.decode_header(data)
+                if msg.next_payload not in _SK_TYPES:
+                    msg = wirefmt.decode(data)
+        except IkelabError as exc:
+            self._drop(now, f"undecodable: {exc}", data)
+            return
         if not self._spis_match(msg):
             self._drop(now, "SPIs do not belong to this IKE SA", data)
             return
         if msg.is_initiator == self.initiator:
             self._drop(now, "I flag shows the message came from our own role", data)
             return
-        if wirefmt.is_protected(msg):
+        if isinstance(msg, _m.Header) or wirefmt.is_protected(msg):
             if self.keys is None:
                 self._drop(now, "protected message before keys exist", data)
                 return

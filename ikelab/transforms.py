@@ -42,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Union
 
 from cryptography.exceptions import InvalidTag
@@ -406,8 +407,16 @@ def encryption(alg: EncrId | int | str, key_bits: int | None = None, *, allow_we
         problem = f"{name} has a fixed key size and takes no Key Length attribute (RFC 7296 3.3.5), got {key_bits}"
     if problem:
         raise ConfigError(problem, field="key_bits", value=key_bits)
+    _warn_or_refuse(name, _WEAK_ENCR.get(transform_id), allow_weak)
+    return _encryption(transform_id, key_bits)
+
+
+@lru_cache(maxsize=None)
+def _encryption(transform_id: EncrId, key_bits: int | None) -> Encryption:
+    # made once per (cipher, key length): the objects are frozen, so every SA can share them
+    cls, fixed_len, salt_len, iv_len, block, icv_len, ike_name, esp_name = _ENCR_SPECS[transform_id]
+    name = transform_id.name
     weak_reason = _WEAK_ENCR.get(transform_id)
-    _warn_or_refuse(name, weak_reason, allow_weak)
     return cls(
         transform_id=transform_id,
         name=name,
@@ -527,8 +536,13 @@ def integrity(alg: IntegId | int | str, *, allow_weak: bool = False) -> Integrit
             field="IntegId",
             value=transform_id,
         )
-    key_len, icv_len, ike_name, esp_name, weak_reason = spec
-    _warn_or_refuse(transform_id.name, weak_reason, allow_weak)
+    _warn_or_refuse(transform_id.name, spec[4], allow_weak)
+    return _integrity(transform_id)
+
+
+@lru_cache(maxsize=None)
+def _integrity(transform_id: IntegId) -> Integrity:
+    key_len, icv_len, ike_name, esp_name, weak_reason = _INTEG_SPECS[transform_id]
     return Integrity(transform_id, transform_id.name, key_len, icv_len, ike_name, esp_name, weak_reason)
 
 
