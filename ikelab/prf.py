@@ -40,6 +40,12 @@ The AES-based PRFs bring any key to 128 bits first:
   longer one becomes ``AES-XCBC-MAC(0^128, key)``;
 * AES-CMAC-PRF-128 (RFC 4615 3): any key that is not 128 bits (shorter *or*
   longer) becomes ``AES-CMAC(0^128, key)``.
+
+With an HMAC PRF, prf+ is exactly HKDF-Expand (RFC 5869 2.3: ``T(n) =
+HMAC(PRK, T(n-1) | info | n)``, with K as PRK and S as info), so those PRFs
+let cryptography's HKDFExpand run the loop; the AES-based ones run the loop
+written out in :meth:`Prf.prf_plus_blocks`.  Both give the same bytes (the
+RFC vectors in ``tests/test_prf.py`` check each PRF).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from typing import Callable
 
 from cryptography.hazmat.primitives import cmac, hashes, hmac
 from cryptography.hazmat.primitives.ciphers import algorithms
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from .constants import PrfId, lookup
 from .errors import ConfigError, UnknownAlgorithmError, refuse_weak
@@ -116,6 +123,13 @@ def _hmac_once(hash_cls: type[hashes.HashAlgorithm]) -> Callable[[bytes, bytes],
     return once
 
 
+def _hkdf_expand(hash_cls: type[hashes.HashAlgorithm]) -> Callable[[bytes, bytes, int], bytes]:
+    def expand(key: bytes, seed: bytes, length: int) -> bytes:  # prf+ (K, S) = HKDF-Expand(K, S, length)
+        return HKDFExpand(hash_cls(), length, seed).derive(key)
+
+    return expand
+
+
 def _xcbc_keyed(key: bytes) -> KeyedPrf:
     return lambda data: aes_xcbc_prf_128(key, data)
 
@@ -149,6 +163,7 @@ class Prf:
     weak_reason: str | None = None
     _keyed: Callable[[bytes], KeyedPrf] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
     _once: Callable[[bytes, bytes], bytes] | None = field(default=None, repr=False, compare=False)
+    _expand: Callable[[bytes, bytes, int], bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_weak(self) -> bool:
@@ -181,6 +196,10 @@ class Prf:
                 value=length,
             )
         n_blocks = -(-length // self.output_len)
+        if self._expand is not None and n_blocks:
+            stream = self._expand(key, seed, n_blocks * self.output_len)
+            out = self.output_len
+            return [stream[i : i + out] for i in range(0, len(stream), out)]
         run = self._keyed(key)
         blocks: list[bytes] = []
         previous = b""
@@ -200,20 +219,20 @@ _MD5_WHY = (
 )
 
 _PRFS: dict[PrfId, Prf] = {
-    PrfId.PRF_HMAC_MD5: Prf(PrfId.PRF_HMAC_MD5, "PRF_HMAC_MD5", 16, 16, False, _MD5_WHY, _hmac_keyed(hashes.MD5), _hmac_once(hashes.MD5)),
-    PrfId.PRF_HMAC_SHA1: Prf(PrfId.PRF_HMAC_SHA1, "PRF_HMAC_SHA1", 20, 20, False, None, _hmac_keyed(hashes.SHA1), _hmac_once(hashes.SHA1)),
+    PrfId.PRF_HMAC_MD5: Prf(PrfId.PRF_HMAC_MD5, "PRF_HMAC_MD5", 16, 16, False, _MD5_WHY, _hmac_keyed(hashes.MD5), _hmac_once(hashes.MD5), _hkdf_expand(hashes.MD5)),
+    PrfId.PRF_HMAC_SHA1: Prf(PrfId.PRF_HMAC_SHA1, "PRF_HMAC_SHA1", 20, 20, False, None, _hmac_keyed(hashes.SHA1), _hmac_once(hashes.SHA1), _hkdf_expand(hashes.SHA1)),
     PrfId.PRF_AES128_XCBC: Prf(PrfId.PRF_AES128_XCBC, "PRF_AES128_XCBC", 16, 16, True, None, _xcbc_keyed),
     PrfId.PRF_HMAC_SHA2_256: Prf(
         PrfId.PRF_HMAC_SHA2_256, "PRF_HMAC_SHA2_256", 32, 32, False, None, _hmac_keyed(hashes.SHA256),
-        _hmac_once(hashes.SHA256),
+        _hmac_once(hashes.SHA256), _hkdf_expand(hashes.SHA256),
     ),
     PrfId.PRF_HMAC_SHA2_384: Prf(
         PrfId.PRF_HMAC_SHA2_384, "PRF_HMAC_SHA2_384", 48, 48, False, None, _hmac_keyed(hashes.SHA384),
-        _hmac_once(hashes.SHA384),
+        _hmac_once(hashes.SHA384), _hkdf_expand(hashes.SHA384),
     ),
     PrfId.PRF_HMAC_SHA2_512: Prf(
         PrfId.PRF_HMAC_SHA2_512, "PRF_HMAC_SHA2_512", 64, 64, False, None, _hmac_keyed(hashes.SHA512),
-        _hmac_once(hashes.SHA512),
+        _hmac_once(hashes.SHA512), _hkdf_expand(hashes.SHA512),
     ),
     PrfId.PRF_AES128_CMAC: Prf(PrfId.PRF_AES128_CMAC, "PRF_AES128_CMAC", 16, 16, True, None, _cmac_keyed),
 }
