@@ -46,7 +46,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from enum import IntEnum
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from .constants import DhId, EncrId, EsnId, IntegId, PrfId, ProtocolId, TransformType, lookup
 from .errors import ConfigError, NegotiationError, refuse_weak
@@ -451,6 +451,20 @@ def select(offered: Sequence[Proposal], configured: Sequence[Proposal], *, prefe
     if prefer not in ("configured", "offered"):
         raise ConfigError(f"prefer must be 'configured' or 'offered', not {prefer!r}", field="prefer", value=prefer)
     ke = lookup(DhId, ke_group) if ke_group is not None else None
+    return _select(_shapes(offered), _shapes(configured), prefer, ke)
+
+
+def _shapes(proposals: Sequence[Proposal]) -> tuple[tuple[int, ProtocolId | int, tuple[Transform, ...]], ...]:
+    """What negotiation looks at: number, protocol and transforms (never the SPI)."""
+    return tuple((p.number, p.protocol, tuple(p.transforms)) for p in proposals)
+
+
+@lru_cache(maxsize=256)
+def _select(offered_shapes: tuple[Any, ...], configured_shapes: tuple[Any, ...], prefer: str,
+            ke: DhId | None) -> Proposal:
+    # cached: most initiators offer the same few proposal sets, so a responder decides each once
+    offered = [Proposal(n, proto, b"", ts) for n, proto, ts in offered_shapes]
+    configured = [Proposal(n, proto, b"", ts) for n, proto, ts in configured_shapes]
     pairs = ([(o, c) for c in configured for o in offered] if prefer == "configured"
              else [(o, c) for o in offered for c in configured])
     misses: list[tuple[Proposal, Proposal, str]] = []
@@ -478,6 +492,15 @@ def check_chosen(offered: Sequence[Proposal], chosen: Proposal | Sequence[Propos
         if len(chosen) != 1:
             raise NegotiationError(f"the responder must choose exactly one proposal, it sent {len(chosen)}")
         chosen = chosen[0]
+    (shape,) = _shapes([chosen])
+    return _check_chosen(_shapes(offered), shape)
+
+
+@lru_cache(maxsize=256)
+def _check_chosen(offered_shapes: tuple[Any, ...], chosen_shape: tuple[Any, ...]) -> Suite:
+    # cached like _select: the same offer and answer come back in every handshake
+    offered = [Proposal(n, proto, b"", ts) for n, proto, ts in offered_shapes]
+    chosen = Proposal(chosen_shape[0], chosen_shape[1], b"", chosen_shape[2])
     ours = next((p for p in offered if p.number == chosen.number), None)
     if ours is None:
         raise NegotiationError(f"the responder chose proposal #{chosen.number}, which was not offered")
