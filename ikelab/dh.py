@@ -36,7 +36,9 @@ Groups 1, 2, 5 are weak: :class:`~ikelab.errors.WeakAlgorithmError` unless
 ``allow_weak=True``, which warns (:class:`~ikelab.errors.WeakAlgorithmWarning`).
 Groups 22-24 (RFC 5114) are not implemented (RFC 8247 section 2.4 advises
 against them).  MODP arithmetic is Python's ``pow``, or ``gmpy2.powmod`` when
-installed (extra "fast"); cryptography's deprecated finite-field DH API is not
+installed (extra "fast"); a key pair's ``g^x`` comes from a table of powers of
+the fixed generator (:mod:`ikelab.fixed_base`), the same number found with a
+few dozen multiplications.  cryptography's deprecated finite-field DH API is not
 used.  ECP and X25519/X448 use cryptography.  Python integers are not constant
 time: this is a teaching toolkit.
 """
