@@ -159,14 +159,20 @@ def test_loss_duplication_reordering_converge(fates: list[str], seed: int) -> No
                 assert any(f.fatal for f in lab.events(side, ev.Failure))
 
 
-@settings(max_examples=10, deadline=None)
-@given(fates=st.lists(st.sampled_from(["ok", "drop", "dup", "late"]), min_size=1, max_size=10))
-def test_rekeys_under_loss_keep_peers_in_agreement(fates: list[str]) -> None:
-    lab = Lab(*configs(), seed=9)
+def _established_then_lossy(fates: list[str], *, seed: int, **config: object) -> Lab:
+    """A lab whose handshake ran on a clean network, then whose next packets meet ``fates``."""
+    lab = Lab(*configs(**config), seed=seed)
     lab.initiate()
     lab.run_until_idle()
     lab.network = Network(schedule=tuple(fates))
     lab._packets = 0
+    return lab
+
+
+@settings(max_examples=10, deadline=None)
+@given(fates=st.lists(st.sampled_from(["ok", "drop", "dup", "late"]), min_size=1, max_size=10))
+def test_rekeys_under_loss_keep_peers_in_agreement(fates: list[str]) -> None:
+    lab = _established_then_lossy(fates, seed=9)
     lab.rekey_child("initiator")
     lab.rekey_ike("responder")
     # a CHILD SA rekey that meets the IKE SA rekey gets TEMPORARY_FAILURE (RFC 7296 2.25.1) and is retried
@@ -241,11 +247,7 @@ def test_nat_in_front_of_the_initiator() -> None:
 def test_simultaneous_ike_rekeys_under_loss_keep_peers_in_agreement(fates: list[str], seed: int) -> None:
     """Both peers rekey the IKE SA at once (RFC 7296 2.8.2) on a network that drops, duplicates and
     delays packets: in the end both hold the same one IKE SA with the same CHILD SA."""
-    lab = Lab(*configs(dpd_interval=30), seed=seed)
-    lab.initiate()
-    lab.run_until_idle()
-    lab.network = Network(schedule=tuple(fates))
-    lab._packets = 0
+    lab = _established_then_lossy(fates, seed=seed, dpd_interval=30)
     lab.rekey_ike("initiator")
     lab.rekey_ike("responder")
     lab.run(until=lab.now + 400.0)
