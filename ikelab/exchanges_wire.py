@@ -73,10 +73,8 @@ def is_protected_exchange(exchange: Any) -> bool:
 
 
 def exchange_name(exchange: Any) -> str:
-    try:
-        return ExchangeType(int(exchange)).name
-    except ValueError:
-        return f"EXCHANGE_{int(exchange)}"
+    member = ExchangeType._value2member_map_.get(int(exchange))
+    return member.name if member is not None else f"EXCHANGE_{int(exchange)}"
 
 
 def inner(msg: Any) -> tuple[Any, ...]:

@@ -49,6 +49,7 @@ from .state import TRANSITIONS, Input, State
 from . import exchanges_wire as wirefmt
 
 _SK_TYPES = (PayloadType.SK, PayloadType.SKF)
+_SIDES = {True: "initiator", False: "responder"}
 
 
 @dataclass
@@ -97,7 +98,7 @@ class IkeSa(InitExchanges, ChildExchanges):
     ) -> None:
         self.config = config
         self.rng = rng if rng is not None else default_random()
-        self.initiator = initiator
+        self.initiator = bool(initiator)
         self.local = (str(local[0]), int(local[1]))
         self.remote = (str(remote[0]), int(remote[1]))
         self.state = State.IDLE
@@ -135,7 +136,8 @@ class IkeSa(InitExchanges, ChildExchanges):
 
     @property
     def side(self) -> str:
-        return "initiator" if self.initiator else "responder"
+        """"initiator" or "responder": this peer's role in the IKE SA (the I flag), as events name it."""
+        return _SIDES[self.initiator]
 
     @property
     def established(self) -> bool:
