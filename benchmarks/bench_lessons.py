@@ -5,9 +5,10 @@ figures only and asserts nothing.  Budgets (from the lesson design): a widget ca
 100 ms (1 s for the 8192-bit group), every cell stays well under 5 s, and the whole course runs in at
 most 60 s.
 
-* widget callbacks: each control of :func:`ikelab.widgets.dh_explorer` and
-  :func:`ikelab.widgets.prf_plus_explorer` is moved through a few values, and the time from setting
-  ``.value`` to the updated output is measured (median and worst);
+* widget callbacks: each control of :func:`ikelab.widgets.dh_explorer`,
+  :func:`ikelab.widgets.prf_plus_explorer` and the widgets of lessons 00-11 (lesson 09's
+  :func:`ikelab.widgets_esp.replay_explorer` with its window image, also at W = 64) is moved through a
+  few values, and the time from setting ``.value`` to the updated output is measured (median and worst);
 * figures: each static figure of :mod:`ikelab.figures`, built and rendered to PNG;
 * the course: every ``notebooks/NN-*.ipynb`` executed in a fresh ``python3`` kernel (nbclient), in
   memory (nothing is written), with its slowest cell.
@@ -110,6 +111,7 @@ def _lessons_08_11_moves() -> list[tuple[str, Any, list[Any]]]:
 
     neg = widgets_negotiation.negotiation_explorer()
     replay = widgets_esp.replay_explorer()
+    replay64 = widgets_esp.replay_explorer(size=64)
     with tempfile.TemporaryDirectory() as tmp:
         rows = dissect.dissect(scenario.classic().write(tmp)["pcap"], tmp)
     packets = widgets_trace.packet_explorer(rows)
@@ -120,6 +122,8 @@ def _lessons_08_11_moves() -> list[tuple[str, Any, list[Any]]]:
         ("negotiation_explorer: prefer", neg.prefer, ["offered", "configured", "offered", "configured"]),
         ("replay_explorer: arrivals", replay.arrivals, ["1 2 3", "5 4 4 40 6", "1 2 3 5 4 4 40 6 39 38"]),
         ("replay_explorer: W", replay.size, [4, 16, 64, 8]),
+        ("replay_explorer: arr. W=64", replay64.arrivals, ["1 2 3 5 4 4 200 6 150 199", "64 1 2 63", "1 2 3",
+                                                          "1 2 3 5 4 4 40 6 39 38"]),
         ("packet_explorer: packet", packets.no, [2, 10, 22, 91, 4]),
         ("message_count_explorer: n", counts.n, [2, 5, 10, 1]),
     ]

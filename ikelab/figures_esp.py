@@ -12,13 +12,16 @@ Everything here arranges what :mod:`ikelab.esp`, :mod:`ikelab.replay` and
   :func:`layout_figure` draws it as a bar;
 * :func:`replay_steps` feeds arrival sequence numbers through
   :class:`ikelab.replay.ReplayWindow` (check, then update, RFC 4303 3.4.3)
-  and records each verdict; :func:`replay_figure` draws the final window;
+  and records each verdict; :func:`replay_view` says what the final window
+  looks like, :func:`replay_figure` draws it, and :class:`ReplayCanvas`
+  redraws one figure in place for the widget of :mod:`ikelab.widgets_esp`;
 * :func:`nat_rewrite_source` does what a NAT does to an IPv4 packet (new
   source address, header checksum fixed), for the AH-versus-ESP contrast.
 """
 
 from __future__ import annotations
 
+import io
 import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
@@ -32,9 +35,10 @@ from .replay import ReplayWindow
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
+    from matplotlib.text import Text
 
-__all__ = ["EspField", "ReplayStep", "esp_layout", "format_layout", "format_replay", "layout_figure",
-           "nat_rewrite_source", "parse_arrivals", "replay_figure", "replay_steps"]
+__all__ = ["EspField", "ReplayCanvas", "ReplayStep", "ReplayView", "esp_layout", "format_layout", "format_replay",
+           "layout_figure", "nat_rewrite_source", "parse_arrivals", "replay_figure", "replay_steps", "replay_view"]
 
 
 @dataclass(frozen=True)
@@ -183,31 +187,100 @@ def format_replay(steps: Sequence[ReplayStep], size: int) -> str:
     return "\n".join(lines)
 
 
-def replay_figure(steps: Sequence[ReplayStep], size: int) -> "Figure":
-    """The window after the last arrival: W cells ending at the top, received ones filled."""
-    fig = _new_figure(9, 1.6)
-    ax = fig.add_subplot()
+@dataclass(frozen=True)
+class ReplayView:
+    """What the replay-window figure shows: the W cells ending at the top, after the last arrival."""
+
+    size: int
+    top: int
+    cells: tuple[tuple[int, bool], ...]   # (sequence number, received), from the left edge to the top
+    labels: tuple[int, ...]               # positions in ``cells`` whose sequence number is written under them
+    arrivals: int
+    dropped: int
+
+    @property
+    def received(self) -> int:
+        """How many sequence numbers inside the window have been received."""
+        return sum(received for _, received in self.cells)
+
+    @property
+    def title(self) -> str:
+        """The figure's title line."""
+        return (f"anti-replay window after {self.arrivals} arrivals (W = {self.size}): green = received, "
+                f"grey = still acceptable; {self.dropped} dropped")
+
+    @property
+    def alt(self) -> str:
+        """The plain-text description stored beside the PNG (nbval compares it)."""
+        return (f"Figure: replay window W={self.size}, top {self.top}, {self.received} received in the window, "
+                f"{self.dropped} of {self.arrivals} arrivals dropped")
+
+
+def replay_view(steps: Sequence[ReplayStep], size: int) -> ReplayView:
+    """The window after the last of ``steps`` (empty before the first accepted arrival), with the cells to label:
+    the edges, and every 1st, 5th or 50th sequence number as the window holds up to 16, 64 or more cells."""
     last = steps[-1] if steps else ReplayStep(0, True, "", 0, ())
     top = last.top
     low = max(top - size + 1, 1)
     seen = set(last.seen)
-    shown = list(range(low, top + 1)) if top else []
-    if shown:
-        ax.bar([x + 0.5 for x in range(len(shown))], 0.9, width=0.9, align="center",
-               color=["#55a868" if seq in seen else "#eeeeee" for seq in shown], edgecolor="#8c8c8c", linewidth=0.5)
-    step = 1 if len(shown) <= 16 else (5 if len(shown) <= 64 else 50)
-    for x, seq in enumerate(shown):
-        if seq in (low, top) or seq % step == 0:
-            ax.text(x + 0.5, -0.35, str(seq), ha="center", va="top", fontsize=6)
-    ax.set_xlim(-0.5, max(len(shown), 1) + 0.5)
-    ax.set_ylim(-1.2, 1.3)
-    ax.axis("off")
-    dropped = sum(not s.accepted for s in steps)
-    ax.set_title(f"anti-replay window after {len(steps)} arrivals (W = {size}): green = received, "
-                 f"grey = still acceptable; {dropped} dropped", fontsize=8)
-    fig.ikelab_alt = (f"Figure: replay window W={size}, top {top}, {len(seen)} received in the window, "
-                      f"{dropped} of {len(steps)} arrivals dropped")
-    return fig
+    shown = range(low, top + 1) if top else range(0)
+    every = 1 if len(shown) <= 16 else (5 if len(shown) <= 64 else 50)
+    return ReplayView(size=size, top=top, cells=tuple((seq, seq in seen) for seq in shown),
+                      labels=tuple(x for x, seq in enumerate(shown) if seq in (low, top) or seq % every == 0),
+                      arrivals=len(steps), dropped=sum(not s.accepted for s in steps))
+
+
+_RECEIVED, _ACCEPTABLE = "#55a868", "#eeeeee"
+
+
+class ReplayCanvas:
+    """One replay-window figure, redrawn in place: :meth:`draw` moves and recolours its cells and rewrites its
+    labels and title, :meth:`png` renders it at a fixed size (no new figure, no layout pass: fast enough for a
+    widget callback).  The same view always gives the same PNG, whatever was drawn before."""
+
+    def __init__(self) -> None:
+        from matplotlib.collections import PolyCollection
+
+        self.figure = _new_figure(9, 1.6, constrained=False)
+        self._ax = self.figure.add_axes((0.01, 0.02, 0.98, 0.78))
+        self._ax.axis("off")
+        self._ax.set_ylim(-1.2, 1.3)
+        self._cells = PolyCollection([], edgecolors="#8c8c8c", linewidths=0.5)
+        self._ax.add_collection(self._cells, autolim=False)
+        self._labels: list["Text"] = []
+        self._title = self.figure.text(0.5, 0.96, "", ha="center", va="top", fontsize=8)
+        self.view: ReplayView | None = None
+
+    def draw(self, view: ReplayView) -> "ReplayCanvas":
+        """Show ``view``: one cell per sequence number of the window, received ones green."""
+        n = len(view.cells)
+        self._cells.set_verts([((x + 0.05, 0.0), (x + 0.95, 0.0), (x + 0.95, 0.9), (x + 0.05, 0.9))
+                               for x in range(n)])
+        self._cells.set_facecolor([_RECEIVED if received else _ACCEPTABLE for _, received in view.cells])
+        while len(self._labels) < len(view.labels):
+            self._labels.append(self._ax.text(0, -0.35, "", ha="center", va="top", fontsize=6))
+        for i, label in enumerate(self._labels):
+            if i < len(view.labels):
+                x = view.labels[i]
+                label.set_position((x + 0.5, -0.35))
+                label.set_text(str(view.cells[x][0]))
+            label.set_visible(i < len(view.labels))
+        self._ax.set_xlim(-0.5, max(n, 1) + 0.5)
+        self._title.set_text(view.title)
+        self.figure.ikelab_alt = view.alt  # type: ignore[attr-defined]
+        self.view = view
+        return self
+
+    def png(self, *, dpi: int = 60) -> bytes:
+        """The figure as PNG bytes (its full size: no tight cropping, which would draw it twice)."""
+        buf = io.BytesIO()
+        self.figure.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+        return buf.getvalue()
+
+
+def replay_figure(steps: Sequence[ReplayStep], size: int) -> "Figure":
+    """The window after the last arrival: W cells ending at the top, received ones filled."""
+    return ReplayCanvas().draw(replay_view(steps, size)).figure
 
 
 # --------------------------------------------------------------------------- AH and NAT

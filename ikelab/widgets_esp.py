@@ -4,7 +4,9 @@
 order the packets arrive) and a window-size slider; every change runs the
 arrivals through :class:`ikelab.replay.ReplayWindow` (via
 :func:`ikelab.figures_esp.replay_steps`) and shows each verdict in
-``.output`` and the final window in ``.image``.
+``.output`` and the final window in ``.image``: one
+:class:`ikelab.figures_esp.ReplayCanvas` per widget, redrawn in place, so a
+change answers well within the 100 ms budget of a widget callback.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from . import figures, figures_esp as fe
+from . import figures_esp as fe
 from .errors import ConfigError
 from .widgets import pre
 
@@ -21,7 +23,8 @@ __all__ = ["ReplayExplorer", "replay_explorer"]
 
 
 class ReplayExplorer(w.VBox):
-    """Arrivals and window size; ``.output.value`` lists the verdicts, ``.steps`` holds them."""
+    """Arrivals and window size; ``.output.value`` lists the verdicts, ``.steps`` holds them, ``.view`` the
+    window drawn in ``.image``."""
 
     def __init__(self, arrivals: str = "1 2 3 5 4 4 40 6 39 38", *, size: int = 8, max_size: int = 64,
                  draw: bool = True) -> None:
@@ -33,6 +36,8 @@ class ReplayExplorer(w.VBox):
         self.output = w.HTML()
         self.image = w.Image(format="png")
         self.steps: list[fe.ReplayStep] = []
+        self.view: fe.ReplayView | None = None
+        self._canvas = fe.ReplayCanvas() if draw else None
         super().__init__([self.arrivals, self.size, self.output] + ([self.image] if draw else []))
         self.arrivals.observe(self._on_change, names="value")
         self.size.observe(self._on_change, names="value")
@@ -55,9 +60,10 @@ class ReplayExplorer(w.VBox):
             self.output.value = pre(f"cannot read the arrivals: {exc}")
             return
         self.steps = fe.replay_steps(seqs, size=self.size.value)
+        self.view = fe.replay_view(self.steps, self.size.value)
         self.output.value = pre(fe.format_replay(self.steps, self.size.value))
-        if self.draw:
-            self.image.value = figures.png_bytes(fe.replay_figure(self.steps, self.size.value), dpi=60)
+        if self._canvas is not None:
+            self.image.value = self._canvas.draw(self.view).png(dpi=60)
 
 
 def replay_explorer(arrivals: str = "1 2 3 5 4 4 40 6 39 38", **options: Any) -> ReplayExplorer:

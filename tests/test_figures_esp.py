@@ -68,6 +68,39 @@ def test_replay_steps_follow_rfc4303_3_4_3() -> None:
     assert fe.replay_steps([0])[0].accepted is False  # sequence number 0 is never sent (RFC 4303 3.3.3)
 
 
+def test_replay_view_is_the_data_behind_the_figure() -> None:
+    steps = fe.replay_steps([1, 2, 3, 5, 4, 4, 40, 6, 33, 32], size=8)
+    view = fe.replay_view(steps, 8)
+    # W = 8 after 40: the cells 33..40, of which 33 and 40 received; every cell labelled (at most 16 cells)
+    assert view.cells == ((33, True), (34, False), (35, False), (36, False), (37, False), (38, False), (39, False),
+                          (40, True))
+    assert view.labels == tuple(range(8)) and (view.top, view.received, view.dropped, view.arrivals) == (40, 2, 3, 10)
+    assert view.title == ("anti-replay window after 10 arrivals (W = 8): green = received, grey = still "
+                          "acceptable; 3 dropped")
+    wide = fe.replay_view(fe.replay_steps([1, 2, 3, 5, 4, 4, 200, 6, 150, 199], size=64), 64)
+    # W = 64 after 200: the cells 137..200; the edges and every 5th sequence number labelled
+    assert [seq for seq, _ in wide.cells] == list(range(137, 201))
+    assert [seq for seq, received in wide.cells if received] == [150, 199, 200]
+    assert [wide.cells[x][0] for x in wide.labels] == [137] + list(range(140, 201, 5))
+    start = fe.replay_view(fe.replay_steps([3, 1], size=8), 8)       # the window never reaches below 1
+    assert start.cells == ((1, True), (2, False), (3, True))
+    empty = fe.replay_view([], 8)
+    assert (empty.cells, empty.labels, empty.top, empty.arrivals) == ((), (), 0, 0)
+
+
+def test_replay_canvas_redraws_in_place() -> None:
+    canvas = fe.ReplayCanvas()
+    first = fe.replay_view(fe.replay_steps([1, 2, 3, 5, 4, 4, 40, 6, 39, 38], size=8), 8)
+    wide = fe.replay_view(fe.replay_steps([1, 2, 3, 5, 4, 4, 200, 6, 150, 199], size=64), 64)
+    png = canvas.draw(first).png()
+    assert png.startswith(b"\x89PNG")
+    figure = canvas.figure
+    assert canvas.draw(wide).png() != png and canvas.draw(fe.replay_view([], 8)).png() != png
+    assert canvas.draw(first).png() == png and canvas.figure is figure   # the same figure, the same bytes
+    assert canvas.view == first and figure.ikelab_alt == (
+        "Figure: replay window W=8, top 40, 3 received in the window, 2 of 10 arrivals dropped")
+
+
 def test_parse_arrivals() -> None:
     assert fe.parse_arrivals("1 2,3  , 10") == [1, 2, 3, 10]
     with pytest.raises(ConfigError):
