@@ -815,6 +815,26 @@ def test_simultaneous_ike_sa_rekey_follows_the_nonce_rule_rfc_7296_2_8_2() -> No
     assert winners == {True, False}  # over these seeds each peer's rekey won at least once
 
 
+def test_an_established_ike_sa_forgets_its_dh_private_key_and_the_signed_messages() -> None:
+    """Forward secrecy (RFC 7296 2.12): once g^ir has made the keys, the private value should be gone;
+    the IKE_SA_INIT messages AUTH signed are not needed either. The events still report them."""
+    lab = established()
+    for sa in (lab.initiator, lab.responder):
+        for attr in ("_dh_key", "_dh_group", "_real_message_1", "_real_message_2"):
+            assert not hasattr(sa, attr), (sa.side, attr)
+        assert not hasattr(sa, "__dict__")  # slots: no stray per-SA state
+    (keys,) = lab.events("initiator", ev.KeysDerived)
+    assert keys.g_ir and keys.skeyseed
+    first, *_ = lab.events("initiator", ev.AuthComputed)
+    assert first.message == lab.trace[0].payload  # RealMessage1, as sent
+    # and the SA still works: liveness, a CHILD SA rekey with PFS and an IKE SA rekey
+    lab.liveness("initiator")
+    lab.rekey_child("initiator", pfs=True)
+    lab.rekey_ike("responder")
+    lab.run_until_idle()
+    assert_same_sas(lab)
+
+
 def test_nat_detected_from_the_source_address() -> None:
     from ikelab.exchanges_common import Datagram
 

@@ -416,3 +416,41 @@ def test_text_parsers_reject_garbage_with_config_error(text):
             parse(text)
         except ConfigError:
             pass
+
+
+# --------------------------------------------------------------------------- decided once per shape
+# select() and check_chosen() are cached on (number, protocol, transforms): the SPI must not matter,
+# and everything else that decides the answer must.
+
+
+def test_select_ignores_the_offered_spi_and_answers_alike() -> None:
+    configured = parse_proposals("aes128gcm16", protocol=ProtocolId.ESP)
+    offers = [parse_proposals("aes256gcm16, aes128gcm16", protocol=ProtocolId.ESP) for _ in range(2)]
+    with_spis = [tuple(Proposal(p.number, p.protocol, spi, p.transforms) for p in offer)
+                 for offer, spi in zip(offers, (b"\x00\x00\x01\x00", b"\xca\xfe\xba\xbe"))]
+    first, second = (select(offer, configured) for offer in with_spis)
+    assert first == second and first.number == 2 and first.spi == b""
+    assert proposal_to_string(first) == "aes128gcm16"
+
+
+def test_select_answer_follows_every_input_that_decides_it() -> None:
+    offered = parse_proposals("aes128-sha256-ecp256-modp2048")
+    configured = parse_proposals("aes128-sha256-modp2048-ecp256")
+    assert suite_of(select(offered, configured)).dh == DhId.MODP_2048            # the configured order
+    assert suite_of(select(offered, configured, prefer="offered")).dh == DhId.ECP_256
+    assert suite_of(select(offered, configured, ke_group="ECP_256")).dh == DhId.ECP_256  # the KE payload's group
+    renumbered = (Proposal(7, offered[0].protocol, b"", offered[0].transforms),)
+    assert select(renumbered, configured).number == 7
+    with pytest.raises(NegotiationError):
+        select(offered, parse_proposals("aes256-sha384-ecp384"))
+    with pytest.raises(NegotiationError):  # a refusal is never cached as an answer
+        select(offered, parse_proposals("aes256-sha384-ecp384"))
+
+
+def test_check_chosen_ignores_spis_but_not_the_proposal_number() -> None:
+    offered = parse_proposals("aes128gcm16, aes128-sha256", protocol=ProtocolId.ESP)
+    answer = Proposal(2, ProtocolId.ESP, b"\x00\x00\x12\x34", parse_proposal("aes128-sha256", ProtocolId.ESP).transforms)
+    assert check_chosen(offered, answer) == check_chosen(offered, Proposal(2, ProtocolId.ESP, b"\x99" * 4,
+                                                                          answer.transforms))
+    with pytest.raises(NegotiationError, match="did not offer"):
+        check_chosen(offered, Proposal(1, ProtocolId.ESP, b"\x00\x00\x12\x34", answer.transforms))
