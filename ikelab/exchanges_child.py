@@ -402,14 +402,6 @@ class ChildExchanges:
         self._hand_to(now, new)
         return State.REKEYED
 
-    def _rekeyed_ike(self: Any, now: float, suite: Any, proposal: Any, *, initiator: bool, spi_i: bytes,
-                     spi_r: bytes, ni: bytes, nr: bytes, g_ir: bytes) -> Any:
-        """Create the IKE SA that replaces this one (RFC 7296 2.18) and move the CHILD SAs over."""
-        new = self._new_ike_sa(now, suite, proposal, initiator=initiator, spi_i=spi_i, spi_r=spi_r, ni=ni, nr=nr,
-                               g_ir=g_ir)
-        self._hand_to(now, new)
-        return new
-
     def _new_ike_sa(self: Any, now: float, suite: Any, proposal: Any, *, initiator: bool, spi_i: bytes,
                     spi_r: bytes, ni: bytes, nr: bytes, g_ir: bytes) -> Any:
         """A new IKE SA keyed from this one's SK_d (RFC 7296 2.18), not yet holding the CHILD SAs."""

@@ -311,7 +311,7 @@ class InitExchanges:
         method = lookup(AuthMethod, int(auth_p.method))
         expected_id = self._identity("remote_id")
         if expected_id is not None and not _identity_equal(expected_id, id_payload):
-                raise AuthenticationError(f"peer identity {format_identity(id_payload.id_type, bytes(id_payload.data))} "
+            raise AuthenticationError(f"peer identity {format_identity(id_payload.id_type, bytes(id_payload.data))} "
                                       f"is not the configured remote_id {cfg(self.config, 'remote_id')}")
         ok = False
         try:
