@@ -253,25 +253,30 @@ def test_delete_by_charon_and_by_ikelab(netns_pair, charon_factory, tmp_path: Pa
         assert "received DELETE for IKE_SA" in charon.log_text()
 
 
+def _refused_handshake(net: Any, charon: Any, tmp: Path, role: str, **ikelab: Any) -> tuple[str, int]:
+    """ikelab (aes128-sha256-modp2048) meets charon in ``role`` for a handshake that must fail:
+    its output and exit status."""
+    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
+    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256"]
+    if role == "ikelab-initiator":
+        result = connect(me, peer.addr4, tmp / "ikelab", extra=extra, **ikelab)
+        return result.stdout, result.returncode
+    proc = respond(me, tmp / "ikelab", extra=[*extra, "--wait", "8"], **ikelab)
+    try:
+        charon.swanctl("--initiate", "--child", "net", "--timeout", "5", check=False, timeout=15)
+        status = proc.wait(15)
+    finally:
+        proc.close()
+    return proc.output(), status
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_wrong_psk(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
     """Different PSKs: both report the authentication failure (RFC 7296 2.15, 2.21.2)."""
     net = netns_pair
     charon = setup_charon(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
                           esp="aes128-sha256", psk="the-right-one")
-    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
-    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256"]
-    if role == "ikelab-initiator":
-        result = connect(me, peer.addr4, tmp_path / "ikelab", psk="a-wrong-one", extra=extra)
-        out, status = result.stdout, result.returncode
-    else:
-        proc = respond(me, tmp_path / "ikelab", psk="a-wrong-one", extra=[*extra, "--wait", "8"])
-        try:
-            charon.swanctl("--initiate", "--child", "net", "--timeout", "5", check=False, timeout=15)
-            status = proc.wait(15)
-        finally:
-            proc.close()
-        out = proc.output()
+    out, status = _refused_handshake(net, charon, tmp_path, role, psk="a-wrong-one")
     assert status == 4, out
     assert "AUTHENTICATION_FAILED" in out
     # charon: "generating IKE_AUTH response 1 [ N(AUTH_FAILED) ]" or "received AUTHENTICATION_FAILED notify error"
@@ -283,19 +288,7 @@ def test_no_common_proposal(netns_pair, charon_factory, tmp_path: Path, role: st
     """No IKE proposal in common: NO_PROPOSAL_CHOSEN (RFC 7296 2.7), reported by both."""
     net = netns_pair
     charon = setup_charon(net, charon_factory, tmp_path, role, proposals="aes256-sha384-modp3072", esp="aes128-sha256")
-    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
-    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256"]
-    if role == "ikelab-initiator":
-        result = connect(me, peer.addr4, tmp_path / "ikelab", extra=extra)
-        out, status = result.stdout, result.returncode
-    else:
-        proc = respond(me, tmp_path / "ikelab", extra=[*extra, "--wait", "8"])
-        try:
-            charon.swanctl("--initiate", "--child", "net", "--timeout", "5", check=False, timeout=15)
-            status = proc.wait(15)
-        finally:
-            proc.close()
-        out = proc.output()
+    out, status = _refused_handshake(net, charon, tmp_path, role)
     assert status == 5, out
     assert "NO_PROPOSAL_CHOSEN" in out
     # charon writes it N(NO_PROP): sent as responder, received as initiator
