@@ -205,3 +205,188 @@ def test_summary_cache_is_bounded():
 def test_summary_of_unhashable_fields_still_works():
     m = Message(SPI_I, exchange=ExchangeType.IKE_AUTH, is_response=[1], payloads=(P.Nonce(b"n" * 16),))
     assert views.summary(m) == views._summary(m) == "HDR, Nr"
+
+
+# -- remembered TSi, TSr, IDi, IDr payloads -------------------------------------------------
+
+import test_wire_fast as F  # noqa: E402 - its helpers (a module attribute, so its tests are not collected twice)
+from ikelab import sa_payload, ts_payload  # noqa: E402
+from ikelab.errors import ConfigError, IkelabError  # noqa: E402
+from ikelab.notify_payload import _notify_problem  # noqa: E402
+from ikelab.wire import DecodeContext  # noqa: E402
+
+
+def _forget_all() -> None:
+    F._forget()
+    P._KNOWN_PAYLOADS.clear()
+
+
+def test_recalled_payloads_never_change_an_outcome():
+    cases = F._mutations(3000, seed=23)
+    _forget_all()
+    for data in F._samples():
+        F._outcome(data)
+        for crypto in (F.GCM, F.CBC):
+            F._outcome(data, crypto)
+    assert P._KNOWN_PAYLOADS  # the samples' selectors and identities are known now
+    warm = [F._outcome(d, c) for d, c in cases]
+    cold = []
+    for d, c in cases:
+        _forget_all()
+        cold.append(F._outcome(d, c))
+    assert warm == cold
+
+
+def test_recalled_payloads_equal_fresh_ones_and_respect_the_critical_bit():
+    tsi = P.TSi((P.TrafficSelector.from_network("10.1.0.0/16"),))
+    for payload in (tsi, P.TSr(tsi.selectors), P.IDi.from_fqdn("moon.example"), P.IDr.from_fqdn("moon.example"),
+                    dataclasses.replace(tsi, critical=True), P.IDi.from_dn("CN=moon,O=Example")):
+        first, data = P.encode_chain([payload])
+        _forget_all()
+        cold = P.decode_chain(first, data, 0, len(data), DecodeContext())
+        warm = P.decode_chain(first, data, 0, len(data), DecodeContext())
+        assert cold == warm == (payload,) and repr(cold) == repr(warm)
+        assert type(warm[0]) is type(payload) and warm[0].critical == payload.critical
+
+
+def test_the_payload_table_stays_small():
+    _forget_all()
+    for i in range(P._KNOWN_MAX + 10):
+        payload = P.IDi.from_fqdn(f"host{i}.example")
+        first, data = P.encode_chain([payload])
+        assert P.decode_chain(first, data, 0, len(data), DecodeContext()) == (payload,)
+        assert len(P._KNOWN_PAYLOADS) <= P._KNOWN_MAX
+
+
+# -- encoding shortcuts: the header, Notify, the ciphers ------------------------------------
+
+
+def _encode_outcome(message: Message) -> str:
+    try:
+        return message.encode().hex()
+    except IkelabError as exc:
+        return f"{type(exc).__name__}: {exc} field={getattr(exc, 'field', None)}"
+
+
+def _slow_header(m: Message, next_payload: int, length: int) -> bytes:
+    """Message._header as it was: every field checked, every time."""
+    from ikelab.message import _HEADER
+    from ikelab.wire import check_bytes, check_uint
+
+    spi_i = check_bytes(m.spi_i, "HDR.spi_i", min_len=8, max_len=8)
+    spi_r = check_bytes(m.spi_r, "HDR.spi_r", min_len=8, max_len=8)
+    exchange = m.exchange if m.exchange.__class__ is ExchangeType else check_uint(m.exchange, 8, "HDR.exchange_type")
+    minor = check_uint(m.minor_version, 4, "HDR.minor_version")
+    mid = check_uint(m.message_id, 32, "HDR.message_id")
+    if length > 0xFFFFFFFF:
+        raise ConfigError(f"message of {length} bytes is too long", field="HDR.length", value=length)
+    return _HEADER.pack(spi_i, spi_r, next_payload, (2 << 4) | minor, exchange, m.flags, mid, length)
+
+
+def test_header_values_outside_the_usual_are_checked_as_before():
+    cases = {
+        "spi_i": [bytearray(8), memoryview(bytes(8)), bytes(7), bytes(9), "x" * 8, None],
+        "spi_r": [bytearray(8), bytes(7), 0],
+        "exchange": [34, 0, 255, 256, -1, True, ExchangeType.IKE_AUTH],
+        "minor_version": [0, 1, 15, 16, -1, True, 1.0],
+        "message_id": [0, 2**32 - 1, 2**32, -1, True, 3.0],
+        "is_initiator": [True, False, 0, 1],
+        "is_response": [True, False],
+        "version_flag": [True, False],
+    }
+    for field, values in cases.items():
+        for value in values:
+            m = dataclasses.replace(Message(SPI_I, SPI_R), **{field: value})
+            for length in (28, 2**32 - 1, 2**32):
+                fast = _result(lambda: m._header(41, length))
+                slow = _result(lambda: _slow_header(m, 41, length))
+                assert fast == slow, (field, value, length)
+
+
+def test_notify_sizes_are_checked_on_both_paths():
+    for ntype, data, spi, protocol in [
+        (NotifyType.COOKIE, b"", b"", 0), (NotifyType.COOKIE, b"c" * 65, b"", 0),
+        (NotifyType.NAT_DETECTION_SOURCE_IP, b"h" * 19, b"", 0), (NotifyType.INVALID_KE_PAYLOAD, b"\x00", b"", 0),
+        (NotifyType.SIGNATURE_HASH_ALGORITHMS, b"\x00\x02\x00", b"", 0), (NotifyType.REKEY_SA, b"", b"\x01\x02\x03", 3),
+        (NotifyType.REKEY_SA, b"", b"\x01\x02\x03\x04", 1),
+    ]:
+        n = P.Notify(ntype, protocol, spi, data)
+        problem = _notify_problem(ntype, protocol, spi, data)
+        assert problem
+        with pytest.raises(ConfigError) as info:
+            P.encode_chain([n])
+        assert str(info.value) == f"N: {problem}"
+        raw = bytearray(P.encode_chain([P.Notify(NotifyType.INITIAL_CONTACT, protocol, spi, data)])[1])
+        raw[6:8] = int(ntype).to_bytes(2, "big")
+        with pytest.raises(IkelabError) as info:
+            P.decode_chain(41, bytes(raw), 0, len(raw), DecodeContext())
+        assert problem in str(info.value)
+    for ntype, data in [(NotifyType.COOKIE, b"c"), (NotifyType.COOKIE, b"c" * 64), (NotifyType.INVALID_KE_PAYLOAD, b"\x00\x1f"),
+                        (NotifyType.NAT_DETECTION_DESTINATION_IP, b"h" * 20), (NotifyType.SIGNATURE_HASH_ALGORITHMS, b"\x00\x02")]:
+        n = P.Notify(ntype, data=data)
+        first, raw = P.encode_chain([n])
+        assert P.decode_chain(first, raw, 0, len(raw), DecodeContext()) == (n,)
+    with pytest.raises(ConfigError, match="N.spi is 256 bytes"):
+        P.encode_chain([P.Notify(NotifyType.INITIAL_CONTACT, 3, bytes(256))])
+    assert P.encode_chain([P.Notify(NotifyType.INITIAL_CONTACT, 3, bytearray(4), bytearray(b"d"))]) == \
+        P.encode_chain([P.Notify(NotifyType.INITIAL_CONTACT, 3, bytes(4), b"d")])
+
+
+def _slow_prepare(encr, key, iv, data, aad, field):
+    """Encryption._prepare as it was: every check, every time."""
+    from ikelab.transforms import _as_bytes
+
+    key, iv, aad = encr._check_key(key), encr._check_iv(iv), encr._check_aad(aad)
+    data = _as_bytes(data, field, encr.name)
+    body = len(data)
+    if field == "ciphertext" and encr.is_aead:
+        if body < encr.icv_len:
+            raise IntegrityError(f"{encr.name}: {body} bytes cannot hold the {encr.icv_len}-byte ICV")
+        body -= encr.icv_len
+    if body % encr.block_size:
+        raise ConfigError(f"{encr.name}: {field} length {body} is not a multiple of the {encr.block_size}-byte block"
+                          " (the caller pads)", field=field, value=body)
+    return key[: encr.cipher_key_len], key[encr.cipher_key_len :], iv, data, aad
+
+
+from ikelab.errors import IntegrityError  # noqa: E402
+from ikelab.transforms import encryption  # noqa: E402
+
+
+def _result(fn):
+    try:
+        return fn()
+    except (IkelabError, TypeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def test_cipher_argument_checks_are_unchanged():
+    for alg, bits in (("ENCR_AES_GCM_16", 256), ("ENCR_AES_GCM_8", 128), ("ENCR_AES_CBC", 128), ("ENCR_CHACHA20_POLY1305", None),
+                      ("ENCR_AES_CTR", 128), ("ENCR_AES_CCM_16", 128)):
+        encr = encryption(alg, bits)
+        good_key, good_iv = bytes(range(encr.key_len)), bytes(encr.iv_len)
+        block = bytes(16 * encr.block_size)
+        for key in (good_key, bytearray(good_key), good_key[:-1], good_key + b"x", "k"):
+            for iv in (good_iv, memoryview(good_iv), good_iv[:-1], None):
+                for data in (block, bytearray(block), block[:-1] if encr.block_size > 1 else block, 7):
+                    for aad in (b"", b"aad", bytearray(b"aad"), None):
+                        for field, fn in (("plaintext", encr.encrypt), ("ciphertext", encr.decrypt)):
+                            fast = _result(lambda: fn(key, iv, data, aad))
+                            slow = _result(lambda: getattr(encr, "_encrypt" if field == "plaintext" else "_decrypt")(
+                                *_slow_prepare(encr, key, iv, data, aad, field)))
+                            assert fast == slow, (alg, key, iv, data, aad, field)
+
+
+def test_keyed_aead_objects_are_per_key_and_bounded():
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from ikelab import transforms
+
+    encr = encryption("ENCR_AES_GCM_16", 256)
+    transforms._AEAD_OBJECTS.clear()
+    for i in range(transforms._AEAD_OBJECTS_MAX * 2 + 3):
+        key = bytes([i % 256]) * 36
+        sealed = encr.encrypt(key, bytes(8), b"payload", b"hdr")
+        assert sealed == AESGCM(key[:32]).encrypt(key[32:] + bytes(8), b"payload", b"hdr")
+        assert encr.decrypt(key, bytes(8), sealed, b"hdr") == b"payload"
+        assert len(transforms._AEAD_OBJECTS) <= transforms._AEAD_OBJECTS_MAX
