@@ -315,7 +315,20 @@ class Proposal(_TypeIndex):
         if len(self.transforms) > 255:
             raise ConfigError(f"{path} has {len(self.transforms)} transforms; at most 255", field=f"{path}.num_transforms", value=len(self.transforms))
         n = len(self.transforms)
-        body = b"".join([t._encode(i == n - 1, f"{path}.transform[{i + 1}]") for i, t in enumerate(self.transforms)])
+        parts = []
+        for i, t in enumerate(self.transforms):
+            ttype, tid, key_length = t.type, t.id, t.key_length
+            # the usual transform (registry members, at most a Key Length) is packed here, without
+            # a call or the path string that only error messages need; any other goes through _encode
+            if ttype.__class__ is TransformType and tid.__class__ in _ID_ENUM_CLASSES and not t.attributes:
+                if key_length is None:
+                    parts.append(_TRANSFORM.pack(0 if i == n - 1 else 3, 0, 8, ttype, 0, tid))
+                    continue
+                if key_length.__class__ is int and 0 <= key_length <= 0xFFFF:
+                    parts.append(_TRANSFORM_KEY_LENGTH.pack(0 if i == n - 1 else 3, 0, 12, ttype, 0, tid, 0x8000 | _KEY_LENGTH, key_length))
+                    continue
+            parts.append(t._encode(i == n - 1, f"{path}.transform[{i + 1}]"))
+        body = b"".join(parts)
         length = 8 + len(spi) + len(body)
         if length > 0xFFFF:
             raise ConfigError(f"{path} is {length} bytes; at most 65535", field=f"{path}.proposal_length", value=length)

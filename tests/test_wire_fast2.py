@@ -390,3 +390,53 @@ def test_keyed_aead_objects_are_per_key_and_bounded():
         assert sealed == AESGCM(key[:32]).encrypt(key[32:] + bytes(8), b"payload", b"hdr")
         assert encr.decrypt(key, bytes(8), sealed, b"hdr") == b"payload"
         assert len(transforms._AEAD_OBJECTS) <= transforms._AEAD_OBJECTS_MAX
+
+
+# -- transforms and selectors packed inline -----------------------------------------------
+
+import ipaddress  # noqa: E402
+
+from ikelab.constants import TransformType, TsType  # noqa: E402
+
+
+def _chain_outcome(payload) -> str:
+    try:
+        return P.encode_chain([payload])[1].hex()
+    except IkelabError as exc:
+        return f"{type(exc).__name__}: {exc} field={getattr(exc, 'field', None)}"
+
+
+def test_transforms_packed_inline_match_their_encoder():
+    transforms = [P.Transform.encr("ENCR_AES_GCM_16", 256), P.Transform.prf("PRF_HMAC_SHA2_256"), P.Transform.dh("CURVE25519"),
+                  P.Transform.esn(False), P.Transform(TransformType.ENCR, 12, 0), P.Transform(TransformType.ENCR, 12, 65535),
+                  P.Transform(TransformType.ENCR, 12, 65536), P.Transform(TransformType.ENCR, 12, -1),
+                  P.Transform(TransformType.ENCR, 12, True), P.Transform(TransformType.ENCR, 12, 128, ((17, 5),)),
+                  P.Transform(TransformType.ENCR, 999), P.Transform(200, 5), P.Transform._from_wire(1, 12, 128, ())]
+    for a, b in itertools.product(transforms, repeat=2):
+        got = _chain_outcome(P.SA((P.Proposal.ike(a, b),)))
+        parts = [_result(lambda t=t, i=i: t._encode(i == 1, f"SA.proposal[1].transform[{i + 1}]")) for i, t in enumerate((a, b))]
+        bad = [x for x in parts if not isinstance(x, bytes)]
+        if bad:
+            assert got.split(" field=")[0] == bad[0]
+        else:
+            assert bytes.fromhex(got)[12:] == b"".join(parts)  # after the payload and proposal headers
+
+
+def test_selectors_packed_inline_match_their_encoder():
+    v4 = P.TrafficSelector.from_network("10.0.0.0/8")
+    v6 = P.TrafficSelector.from_network("2001:db8::/32")
+    selectors = [v4, v6, P.TrafficSelector.from_address("192.0.2.1", ip_protocol=6, ports=(80, 443)),
+                 P.TrafficSelector._from_wire(7, 17, 0, 65535, v4.start_addr, v4.end_addr),
+                 dataclasses.replace(v4, ts_type=TsType.TS_IPV6_ADDR_RANGE), dataclasses.replace(v6, ts_type=7),
+                 dataclasses.replace(v4, ip_protocol=256), dataclasses.replace(v4, start_port=-1), dataclasses.replace(v4, end_port=True),
+                 P.TrafficSelector._from_wire(TsType.TS_IPV4_ADDR_RANGE, 0, 0, 65535, ipaddress.IPv4Address("1.2.3.4"), "5.6.7.8"),
+                 P.RawTrafficSelector(13, 0, b"label")]
+    for a, b in itertools.product(selectors, repeat=2):
+        ts = P.TSi((a, b))
+        got = _chain_outcome(ts)
+        parts = [_result(lambda s=s, i=i: s._encode(f"TSi.ts[{i + 1}]")) for i, s in enumerate((a, b))]
+        bad = [x for x in parts if not isinstance(x, bytes)]
+        if bad:
+            assert got.split(" field=")[0] == bad[0]
+        else:
+            assert bytes.fromhex(got)[8:] == b"".join(parts)
