@@ -63,15 +63,29 @@ def decode_header(data: bytes) -> tuple[bytes, bytes, bool]:
 
 def sk_crypto(keys: Any, suite: Any, sender_is_initiator: bool, rng: Any) -> Any:
     """The SK payload keys for messages sent by the original initiator (SK_ei/SK_ai) or responder."""
-    encr, integ = _transforms(suite.encr, suite.key_bits, suite.integ)
+    encr, integ, fit = _sk_transforms(suite.encr, suite.key_bits, suite.integ)
+    if sender_is_initiator:
+        sk_e, sk_a = keys.sk_ei, keys.sk_ai if integ is not None else b""
+    else:
+        sk_e, sk_a = keys.sk_er, keys.sk_ar if integ is not None else b""
+    if (fit and sk_e.__class__ is bytes and len(sk_e) == encr.key_len and sk_a.__class__ is bytes
+            and len(sk_a) == (integ.key_len if integ is not None else 0)):
+        # what SkCrypto's constructor checks, checked here (the transforms once per suite)
+        return _sk.SkCrypto._trusted(encr, integ, sk_e, sk_a, rng)
     return _sk.SkCrypto.for_sender(keys, sender_is_initiator, encr, integ, rng)
 
 
-@lru_cache(maxsize=64)
 def _transforms(encr: Any, key_bits: Any, integ: Any) -> tuple[Any, Any]:
+    return _sk_transforms(encr, key_bits, integ)[:2]
+
+
+@lru_cache(maxsize=64)
+def _sk_transforms(encr: Any, key_bits: Any, integ: Any) -> tuple[Any, Any, bool]:
+    """The suite's cipher and integrity transforms, and whether they may protect IKE messages together."""
     cipher = _t.encryption(encr, key_bits, allow_weak=True)
     mac = _t.integrity(integ, allow_weak=True) if integ is not None and int(integ) != 0 else None
-    return cipher, mac
+    fit = cipher.ike_allowed and (mac is None) == cipher.is_aead  # SkCrypto's rules (RFC 5282 8)
+    return cipher, mac, fit
 
 
 def is_protected(msg: Any) -> bool:

@@ -470,3 +470,26 @@ def test_proposals_with_spis_recalled_never_change_an_outcome():
         cold.append(outcome(d))
     assert warm == cold
     assert outcome(data) == repr((sa,))
+
+
+# -- exchanges_wire.sk_crypto ---------------------------------------------------------------
+
+
+def test_sk_crypto_equals_the_checked_constructor():
+    from types import SimpleNamespace
+
+    from ikelab.constants import EncrId, IntegId
+    from ikelab.sk import SkCrypto
+
+    suites = [(EncrId.ENCR_AES_GCM_16, 256, None), (EncrId.ENCR_AES_CBC, 128, IntegId.AUTH_HMAC_SHA2_256_128),
+              (EncrId.ENCR_CHACHA20_POLY1305, None, None), (EncrId.ENCR_AES_CBC, 256, None),
+              (EncrId.ENCR_AES_GCM_16, 128, IntegId.AUTH_HMAC_SHA2_256_128), (EncrId.ENCR_NULL, None, IntegId.AUTH_HMAC_SHA2_256_128)]
+    for encr_id, bits, integ_id in suites:
+        suite = SimpleNamespace(encr=encr_id, key_bits=bits, integ=integ_id)
+        encr, integ = W._transforms(encr_id, bits, integ_id)
+        for e_len, a_len in ((encr.key_len, integ.key_len if integ else 0), (encr.key_len - 1, 32), (encr.key_len, 31)):
+            keys = SimpleNamespace(sk_ei=b"e" * e_len, sk_er=b"f" * e_len, sk_ai=b"a" * a_len, sk_ar=b"b" * a_len)
+            for initiator in (True, False):
+                fast = _result(lambda: W.sk_crypto(keys, suite, initiator, None))
+                slow = _result(lambda: SkCrypto.for_sender(keys, initiator, encr, integ, None))
+                assert type(fast) is type(slow) and fast == slow and repr(fast) == repr(slow)
