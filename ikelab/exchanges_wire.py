@@ -124,22 +124,24 @@ def _indexed(msg: Any) -> tuple[Any, tuple[Any, ...], dict[str, tuple[Any, ...]]
     last = _last
     if last[0] is msg:  # a handler asks one message for KE, Nonce, SA, TSi... in a row
         return last
-    out: tuple[Any, ...] = ()
+    out: list[Any] = []
     for p in msg.payloads:
         if isinstance(p, P.SK):
-            out += p.inner or ()
+            out.extend(p.inner or ())
         else:
-            out += (p,)
-    by_kind: dict[str, tuple[Any, ...]] = {}
+            out.append(p)
+    by_kind: dict[str, Any] = {}
     for p in out:
         kind = _KINDS.get(p.__class__)
         if kind is None:  # a subclass of a payload class, or a payload no handler asks for
             kind = next((_KINDS[c] for c in type(p).__mro__ if c in _KINDS), None)
             if kind is None:
                 continue
-        found = by_kind.get(kind)
-        by_kind[kind] = (p,) if found is None else found + (p,)
-    _last = (msg, out, by_kind)
+        if kind in by_kind:
+            by_kind[kind] += (p,)
+        else:
+            by_kind[kind] = (p,)
+    _last = (msg, tuple(out), by_kind)
     return _last
 
 
@@ -185,7 +187,8 @@ _KINDS = {cls: kind for kind, cls in _CLASSES.items()}
 
 def payloads(msg: Any, kind: str) -> tuple[Any, ...]:
     """Every payload of one kind (``"KE"``, ``"Notify"``...), inner payloads included (the stored tuple)."""
-    found = _indexed(msg)[2].get(kind)
+    last = _last
+    found = (last[2] if last[0] is msg else _indexed(msg)[2]).get(kind)  # the usual case without a call
     if found is None:
         _CLASSES[kind]  # KeyError for a kind that does not exist
         return ()
@@ -193,7 +196,8 @@ def payloads(msg: Any, kind: str) -> tuple[Any, ...]:
 
 
 def payload(msg: Any, kind: str) -> Any:
-    found = _indexed(msg)[2].get(kind)
+    last = _last
+    found = (last[2] if last[0] is msg else _indexed(msg)[2]).get(kind)  # the usual case without a call
     if found is None:
         _CLASSES[kind]  # KeyError for a kind that does not exist
         return None
@@ -201,7 +205,8 @@ def payload(msg: Any, kind: str) -> Any:
 
 
 def notifies(msg: Any) -> tuple[Any, ...]:
-    return _indexed(msg)[2].get("Notify", ())
+    last = _last
+    return (last[2] if last[0] is msg else _indexed(msg)[2]).get("Notify", ())  # the usual case without a call
 
 
 # The notify lookups compare with ``==``: decoded notify types are NotifyType members (IntEnum)
