@@ -48,6 +48,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, NamedTuple, Union
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -88,6 +89,14 @@ class SignedOctets:
 
     def __bytes__(self) -> bytes:
         return self.octets
+
+    @classmethod
+    def _trusted(cls, message: bytes, nonce: bytes, id_body: bytes, maced_id: bytes) -> "SignedOctets":
+        """The same object as ``SignedOctets(...)``, built from bytes :func:`signed_octets` checked."""
+        obj = object.__new__(cls)
+        # one dict update instead of the frozen dataclass's four object.__setattr__ calls
+        obj.__dict__.update(message=message, nonce=nonce, id_body=id_body, maced_id=maced_id)
+        return obj
 
 
 Octets = Union[bytes, bytearray, memoryview, SignedOctets]
@@ -140,7 +149,7 @@ def signed_octets(
     sk_p = _b(sk_p, "sk_p")
     body = _id_body(id_body)
     maced = _prf.get_prf(prf_alg, allow_weak=allow_weak)._prf(sk_p, body)
-    return SignedOctets(message, nonce, body, maced)
+    return SignedOctets._trusted(message, nonce, body, maced)
 
 
 # --------------------------------------------------------------------------- PSK
@@ -161,6 +170,12 @@ def psk_pad_key(prf_alg: Any, secret: bytes | str, *, allow_weak: bool = False) 
     return _prf.get_prf(prf_alg, allow_weak=allow_weak)._prf(secret, KEY_PAD)
 
 
+@lru_cache(maxsize=16)
+def _pad_key(prf_name: str, secret: bytes) -> bytes:
+    """``prf(secret, KEY_PAD)`` for a strong PRF, remembered: each SA needs it for both AUTH payloads."""
+    return _prf.get_prf(prf_name)._prf(secret, KEY_PAD)
+
+
 def psk_auth(prf_alg: Any, secret: bytes | str, octets: Octets, *, allow_weak: bool = False) -> bytes:
     """AUTH for SHARED_KEY_MIC: ``prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)``.
 
@@ -168,7 +183,7 @@ def psk_auth(prf_alg: Any, secret: bytes | str, octets: Octets, *, allow_weak: b
     """
     secret = _secret(secret)
     p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
-    pad = p._prf(secret, KEY_PAD)
+    pad = p._prf(secret, KEY_PAD) if p.weak_reason is not None else _pad_key(p.name, secret)
     data = _octets(octets)
     if p.weak_reason is not None:  # a weak PRF warns for the outer prf() too, as it always did
         _prf.get_prf(p, allow_weak=allow_weak)

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 from .constants import EncrId, IntegId, PrfId, lookup
 from .errors import ConfigError, WeakAlgorithmError
@@ -122,8 +122,8 @@ def _skeyseed_key(p: Prf, ni: bytes, nr: bytes) -> bytes:
 def skeyseed(alg: PrfArg, ni: bytes, nr: bytes, g_ir: bytes, *, allow_weak: bool = False) -> bytes:
     """``SKEYSEED = prf(Ni | Nr, g^ir)`` (RFC 7296 2.14), with the XCBC/CMAC nonce rule."""
     p = get_prf(alg, allow_weak=allow_weak)
-    if p.weak_reason is not None:  # step by step, so a weak PRF warns once per step as it always did
-        key = skeyseed_key(p, ni, nr, allow_weak=allow_weak)
+    if p.weak_reason is not None:  # step by step, so a weak PRF warns (or refuses) per step as it always did
+        key = skeyseed_key(p, ni, nr)
     else:
         key = _skeyseed_key(p, _bytes(ni, "ni"), _bytes(nr, "nr"))
     return p._prf(key, _bytes(g_ir, "g_ir"))
@@ -228,8 +228,20 @@ def _ike_sa_keys(
     # SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr: where each key ends in the stream
     d, ai, ar = k, k + integ_len, k + 2 * integ_len
     ei, er, pi = ar + encr_len, ar + 2 * encr_len, ar + 2 * encr_len + k
-    return IkeSaKeys(stream[:d], stream[d:ai], stream[ai:ar], stream[ar:ei], stream[ei:er], stream[er:pi],
-                     stream[pi:total], p.transform_id, stream[:total], _blocks(stream, p.output_len))
+    return _trusted(IkeSaKeys, sk_d=stream[:d], sk_ai=stream[d:ai], sk_ar=stream[ai:ar], sk_ei=stream[ar:ei],
+                    sk_er=stream[ei:er], sk_pi=stream[er:pi], sk_pr=stream[pi:total], prf=p.transform_id,
+                    keymat=stream[:total], blocks=_blocks(stream, p.output_len))
+
+
+def _trusted(cls: type, **fields: object) -> Any:
+    """``cls(**fields)`` for a frozen dataclass of values this module computed.
+
+    One dict update instead of the frozen ``__init__``'s ``object.__setattr__`` per field
+    (``tests/test_derive_fast.py`` checks the objects are equal to the constructed ones).
+    """
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
 
 
 def _blocks(stream: bytes, size: int) -> tuple[bytes, ...]:
@@ -430,8 +442,9 @@ def _child_sa_keys(p: Prf, sk_d: bytes, ni: bytes, nr: bytes, g_ir: bytes | None
     key, seed = _bytes(sk_d, "sk_d"), _child_seed(ni, nr, g_ir)
     stream = p._prf_plus_stream(key, seed, p._checked_length(total))
     a, b, c = encr_len, encr_len + integ_len, 2 * encr_len + integ_len
-    return ChildSaKeys(stream[:a], stream[a:b], stream[b:c], stream[c:total], p.transform_id, stream[:total],
-                       _blocks(stream, p.output_len), g_ir is not None)
+    return _trusted(ChildSaKeys, encr_i=stream[:a], integ_i=stream[a:b], encr_r=stream[b:c], integ_r=stream[c:total],
+                    prf=p.transform_id, keymat=stream[:total], blocks=_blocks(stream, p.output_len),
+                    pfs=g_ir is not None)
 
 
 def child_sa_keys(
