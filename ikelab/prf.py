@@ -126,6 +126,7 @@ def _hmac_keyed(hash_cls: type[hashes.HashAlgorithm]) -> Callable[[bytes], Keyed
     return keyed
 
 
+_BLOCK_BYTES = {"md5": 64, "sha1": 64, "sha256": 64, "sha384": 128, "sha512": 128}
 _IPAD = bytes(b ^ 0x36 for b in range(256))  # bytes.translate tables: XOR every octet at C speed
 _OPAD = bytes(b ^ 0x5C for b in range(256))
 
@@ -138,7 +139,7 @@ def _hmac_once(hash_name: str) -> Callable[[bytes, bytes], bytes]:
     against cryptography's HMAC.
     """
     new = getattr(hashlib, hash_name)
-    block = new().block_size
+    block = _BLOCK_BYTES[hash_name]  # RFC 2104's B (a table, so that importing needs no MD5 object)
 
     def once(key: bytes, data: bytes) -> bytes:
         if len(key) > block:  # RFC 2104 2: a key longer than B bytes is hashed first

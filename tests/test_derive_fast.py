@@ -72,6 +72,13 @@ def test_rfc2104_hmac_matches_cryptography(pid: PrfId, key_len: int) -> None:
         assert p.prf(bytearray(key), memoryview(data)) == expected
 
 
+def test_hmac_block_sizes_are_hashlibs() -> None:
+    import hashlib
+
+    for name, block in prf._BLOCK_BYTES.items():
+        assert getattr(hashlib, name)().block_size == block
+
+
 @pytest.mark.parametrize("pid", ALL_PRFS)
 def test_prf_plus_stream_matches_the_rfc_loop(pid: PrfId) -> None:
     p = _prf_object(pid)
