@@ -148,7 +148,7 @@ def signed_octets(
     nonce = _b(nonce, "nonce")
     sk_p = _b(sk_p, "sk_p")
     body = _id_body(id_body)
-    maced = _prf.get_prf(prf_alg, allow_weak=allow_weak)._prf(sk_p, body)
+    maced = _prf.get_prf(prf_alg, allow_weak=allow_weak)._once(sk_p, body)
     return SignedOctets._trusted(message, nonce, body, maced)
 
 
@@ -167,13 +167,13 @@ def _secret(secret: Any) -> bytes:
 def psk_pad_key(prf_alg: Any, secret: bytes | str, *, allow_weak: bool = False) -> bytes:
     """``prf(Shared Secret, "Key Pad for IKEv2")``: the key that MACs the signed octets."""
     secret = _secret(secret)
-    return _prf.get_prf(prf_alg, allow_weak=allow_weak)._prf(secret, KEY_PAD)
+    return _prf.get_prf(prf_alg, allow_weak=allow_weak)._once(secret, KEY_PAD)
 
 
 @lru_cache(maxsize=16)
 def _pad_key(prf_name: str, secret: bytes) -> bytes:
     """``prf(secret, KEY_PAD)`` for a strong PRF, remembered: each SA needs it for both AUTH payloads."""
-    return _prf.get_prf(prf_name)._prf(secret, KEY_PAD)
+    return _prf.get_prf(prf_name)._once(secret, KEY_PAD)
 
 
 def psk_auth(prf_alg: Any, secret: bytes | str, octets: Octets, *, allow_weak: bool = False) -> bytes:
@@ -183,11 +183,11 @@ def psk_auth(prf_alg: Any, secret: bytes | str, octets: Octets, *, allow_weak: b
     """
     secret = _secret(secret)
     p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
-    pad = p._prf(secret, KEY_PAD) if p.weak_reason is not None else _pad_key(p.name, secret)
+    pad = p._once(secret, KEY_PAD) if p.weak_reason is not None else _pad_key(p.name, secret)
     data = _octets(octets)
     if p.weak_reason is not None:  # a weak PRF warns for the outer prf() too, as it always did
         _prf.get_prf(p, allow_weak=allow_weak)
-    return p._prf(pad, data)
+    return p._once(pad, data)
 
 
 def verify_psk(

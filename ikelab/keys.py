@@ -126,7 +126,7 @@ def skeyseed(alg: PrfArg, ni: bytes, nr: bytes, g_ir: bytes, *, allow_weak: bool
         key = skeyseed_key(p, ni, nr)
     else:
         key = _skeyseed_key(p, _bytes(ni, "ni"), _bytes(nr, "nr"))
-    return p._prf(key, _bytes(g_ir, "g_ir"))
+    return p._once(key, _bytes(g_ir, "g_ir"))
 
 
 def rekey_skeyseed(
@@ -139,7 +139,7 @@ def rekey_skeyseed(
     """
     p = get_prf(alg, allow_weak=allow_weak)
     data = _bytes(g_ir_new, "g_ir_new") + _bytes(ni, "ni") + _bytes(nr, "nr")
-    return p._prf(_bytes(sk_d_old, "sk_d_old"), data)
+    return p._once(_bytes(sk_d_old, "sk_d_old"), data)
 
 
 # --- IKE SA keys --------------------------------------------------------------------------

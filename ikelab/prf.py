@@ -54,7 +54,7 @@ A single HMAC output is the RFC 2104 formula written over :mod:`hashlib`::
 with ``K'`` the key zero-padded to the hash's block size (hashed first if it
 is longer), ipad = 0x36 and opad = 0x5c repeated.  Public functions check
 their arguments once; :mod:`ikelab.keys` and :mod:`ikelab.auth` then call the
-unchecked ``Prf._prf`` and ``Prf._prf_plus_stream`` with bytes they checked.
+unchecked ``Prf._once`` and ``Prf._prf_plus_stream`` with bytes they checked.
 """
 
 from __future__ import annotations
@@ -202,17 +202,18 @@ class Prf:
         """The most bytes prf+ can give with this PRF: 255 * output_len."""
         return PRF_PLUS_MAX_BLOCKS * self.output_len
 
+    def __post_init__(self) -> None:
+        # _once is prf(K, S) for bytes the caller has already checked (the engine's path): a plain
+        # function in a field, so calling it costs no method frame
+        if self._once is None and self._keyed is not None:
+            keyed = self._keyed
+            object.__setattr__(self, "_once", lambda key, data: keyed(key)(data))
+
     def prf(self, key: bytes, data: bytes) -> bytes:
         """``prf(K, S)``: one output of :attr:`output_len` bytes."""
-        return self._prf(_bytes(key, "key"), _bytes(data, "data"))
+        return self._once(_bytes(key, "key"), _bytes(data, "data"))  # type: ignore[misc]
 
     __call__ = prf
-
-    def _prf(self, key: bytes, data: bytes) -> bytes:
-        """``prf(K, S)`` for bytes the caller has already checked (the engine's path)."""
-        if self._once is not None:
-            return self._once(key, data)
-        return self._keyed(key)(data)
 
     def _checked_length(self, length: object) -> int:
         """``length`` as an int that prf+ can give, or ConfigError (RFC 7296 2.13: at most 255 blocks)."""
