@@ -445,7 +445,7 @@ class EcpGroup(DhGroup):
         d = check_int(value, "d")
         if not 1 <= d < self.n:
             raise ConfigError(f"{self.name}: private value must be in [1, n-1]", field="d", value=d)
-        return EcpPrivateKey(self, d, ec.derive_private_key(d, self.curve()))
+        return EcpPrivateKey(self, d, ec.derive_private_key(d, _EC_CURVE_OBJECTS[self.curve_name]))
 
     def generate(self, rng: RandomSource | None = None) -> EcpPrivateKey:
         rng = default_random() if rng is None else rng
