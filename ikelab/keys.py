@@ -122,8 +122,8 @@ def _skeyseed_key(p: Prf, ni: bytes, nr: bytes) -> bytes:
 def skeyseed(alg: PrfArg, ni: bytes, nr: bytes, g_ir: bytes, *, allow_weak: bool = False) -> bytes:
     """``SKEYSEED = prf(Ni | Nr, g^ir)`` (RFC 7296 2.14), with the XCBC/CMAC nonce rule."""
     p = get_prf(alg, allow_weak=allow_weak)
-    if p.weak_reason is not None:  # step by step, so a weak PRF warns (or refuses) per step as it always did
-        key = skeyseed_key(p, ni, nr)
+    if p.weak_reason is not None:  # step by step, so a weak PRF warns once per step as it always did
+        key = skeyseed_key(p, ni, nr, allow_weak=allow_weak)
     else:
         key = _skeyseed_key(p, _bytes(ni, "ni"), _bytes(nr, "nr"))
     return p._once(key, _bytes(g_ir, "g_ir"))

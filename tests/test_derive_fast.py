@@ -230,9 +230,10 @@ def test_key_errors_keep_their_order() -> None:
 
 
 def test_weak_prf_warns_as_often_as_before() -> None:
-    """psk_auth warned once per step (two steps), the others once."""
+    """skeyseed and psk_auth warn once per step (two steps), the others once."""
     md5 = PrfId.PRF_HMAC_MD5
     calls = [
+        (lambda: keys.skeyseed(md5, b"n" * 16, b"r" * 16, b"g", allow_weak=True), 2),
         (lambda: keys.skeyseed_key(md5, b"n", b"r", allow_weak=True), 1),
         (lambda: keys.rekey_skeyseed(md5, b"d", b"g", b"n", b"r", allow_weak=True), 1),
         (lambda: keys.ike_sa_keys_from_lengths(md5, b"s", b"n", b"r", b"i" * 8, b"r" * 8, encr_len=16, integ_len=16,
@@ -386,3 +387,12 @@ def test_montgomery_exchange_checks_unchanged(name: str) -> None:
     with pytest.raises(ConfigError):
         g.from_private_value(b"short")
     assert g.from_private_value(bytearray(a.private)).public_bytes() == a.public_bytes()
+
+
+def test_skeyseed_with_a_weak_prf_honours_allow_weak() -> None:
+    """It used to refuse in its second step (skeyseed_key was called without allow_weak)."""
+    with pytest.raises(WeakAlgorithmError):
+        keys.skeyseed(PrfId.PRF_HMAC_MD5, b"n" * 16, b"r" * 16, b"g")
+    with pytest.warns(WeakAlgorithmWarning):
+        seed = keys.skeyseed(PrfId.PRF_HMAC_MD5, b"n" * 16, b"r" * 16, b"g", allow_weak=True)
+    assert seed == _reference_hmac(hashes.MD5, b"n" * 16 + b"r" * 16, b"g")
