@@ -47,19 +47,16 @@ let cryptography's HKDFExpand run the loop; the AES-based ones run the loop
 written out in :meth:`Prf.prf_plus_blocks`.  Both give the same bytes (the
 RFC vectors in ``tests/test_prf.py`` check each PRF).
 
-A single HMAC output is the RFC 2104 formula written over :mod:`hashlib`::
-
-    HMAC(K, text) = H((K' XOR opad) | H((K' XOR ipad) | text))
-
-with ``K'`` the key zero-padded to the hash's block size (hashed first if it
-is longer), ipad = 0x36 and opad = 0x5c repeated.  Public functions check
-their arguments once; :mod:`ikelab.keys` and :mod:`ikelab.auth` then call the
-unchecked ``Prf._once`` and ``Prf._prf_plus_stream`` with bytes they checked.
+A single HMAC output (RFC 2104) is one call of the standard library's
+:func:`hmac.digest`, which hands the whole computation to OpenSSL.  Public
+functions check their arguments once; :mod:`ikelab.keys` and
+:mod:`ikelab.auth` then call the unchecked ``Prf._once`` and
+``Prf._prf_plus_stream`` with bytes they checked.
 """
 
 from __future__ import annotations
 
-import hashlib
+import hmac as _stdlib_hmac
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -126,27 +123,11 @@ def _hmac_keyed(hash_cls: type[hashes.HashAlgorithm]) -> Callable[[bytes], Keyed
     return keyed
 
 
-_BLOCK_BYTES = {"md5": 64, "sha1": 64, "sha256": 64, "sha384": 128, "sha512": 128}
-_IPAD = bytes(b ^ 0x36 for b in range(256))  # bytes.translate tables: XOR every octet at C speed
-_OPAD = bytes(b ^ 0x5C for b in range(256))
-
-
 def _hmac_once(hash_name: str) -> Callable[[bytes, bytes], bytes]:
-    """One HMAC output, RFC 2104 2: ``H((K' ^ opad) | H((K' ^ ipad) | text))``.
-
-    Written over hashlib because one-shot HMAC objects cost more than the
-    four hash blocks themselves; ``tests/test_derive_fast.py`` checks it
-    against cryptography's HMAC.
-    """
-    new = getattr(hashlib, hash_name)
-    block = _BLOCK_BYTES[hash_name]  # RFC 2104's B (a table, so that importing needs no MD5 object)
+    """One HMAC output, RFC 2104: the standard library's one-shot ``hmac.digest`` (OpenSSL underneath)."""
 
     def once(key: bytes, data: bytes) -> bytes:
-        if len(key) > block:  # RFC 2104 2: a key longer than B bytes is hashed first
-            key = new(key).digest()
-        padded = key.ljust(block, b"\x00")
-        inner = new(padded.translate(_IPAD) + data).digest()
-        return new(padded.translate(_OPAD) + inner).digest()
+        return _stdlib_hmac.digest(key, data, hash_name)
 
     return once
 
