@@ -9,14 +9,21 @@ next to the same operation done directly, and the ratio ikelab / direct:
 
 * MODP 14, 15, 16 (and 18 timed once; 17 with ``--full``): Python's ``pow``
   with an exponent of the same size, ``gmpy2.powmod`` if gmpy2 is installed,
-  and cryptography's deprecated finite-field ``dh`` module while it still
-  imports.  Note that OpenSSL picks shorter exponents (about twice the NIST
+  and OpenSSL's finite-field DH through cryptography's ``dh`` module.  Note that OpenSSL picks shorter exponents (about twice the NIST
   strength: 225 bits for MODP_2048) than ikelab (twice RFC 3526's higher
   estimate: 320 bits), which accounts for part of that ratio.
 * ECP 19, 20, 21 and Curve25519/Curve448: cryptography called directly.
 
 prf+ (``bench_prf``): bytes per second of prf+ for the HMAC and AES-XCBC PRFs,
 next to cryptography's ``HKDFExpand`` (the same construction for HMAC).
+
+Key schedule and AUTH (``bench_derive``): the calls one IKE SA makes with
+PRF_HMAC_SHA2_256 (SKEYSEED, SK_*, KEYMAT, signed octets, the PSK AUTH), each
+next to the HMAC or HKDF-Expand work it contains, and the overhead between.
+
+Constant-time MODP (``bench_powmod_sec``, with gmpy2): ``gmpy2.powmod_sec``
+(GMP's ``mpz_powm_sec``) against ikelab's g^x table, plain ``gmpy2.powmod``, and
+OpenSSL's constant-time y_peer^x that ikelab uses for the named MODP groups.
 """
 
 from __future__ import annotations
@@ -43,9 +50,9 @@ except ImportError:  # pragma: no cover - optional
 
 
 def _openssl_dh() -> Any:
-    """cryptography's finite-field DH module, or None once it is removed."""
+    """cryptography's finite-field DH module (OpenSSL), or None if it cannot be imported."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # it is deprecated: silence that while importing
+        warnings.simplefilter("ignore")
         try:
             from cryptography.hazmat.primitives.asymmetric import dh as ossl_dh
         except ImportError:
@@ -103,9 +110,9 @@ def bench_modp(group: dh.ModpGroup, min_time: float) -> list[Row]:
             ossl_mine = params.generate_private_key()
             ossl_peer = params.generate_private_key().public_key()
             rows += [
-                Row(name, "key pair", ike_keypair, "cryptography dh (deprecated)",
+                Row(name, "key pair", ike_keypair, "cryptography dh (OpenSSL)",
                     per_call(lambda: params.generate_private_key().public_key(), min_time)),
-                Row(name, "shared secret", ike_shared, "cryptography dh (deprecated)",
+                Row(name, "shared secret", ike_shared, "cryptography dh (OpenSSL)",
                     per_call(lambda: ossl_mine.exchange(ossl_peer), min_time)),
             ]
     return rows
@@ -201,6 +208,81 @@ def bench_prf(min_time: float) -> None:
             print(f"{name:<20} {length:>8} {rate:>14} {ref:>14} {ratio:>14}")
 
 
+def _hmac_sha256(key: bytes, data: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes, hmac
+
+    h = hmac.HMAC(key, hashes.SHA256())
+    h.update(data)
+    return h.finalize()
+
+
+def bench_derive(min_time: float) -> None:
+    """The engine's key-schedule and AUTH calls next to the HMAC / HKDF work inside them."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+    from ikelab import auth, keys
+    from ikelab.constants import EncrId, PrfId
+
+    sha256 = PrfId.PRF_HMAC_SHA2_256
+    ni, nr, g_ir, sk = (secrets.token_bytes(32) for _ in range(4))
+    spi_i, spi_r = secrets.token_bytes(8), secrets.token_bytes(8)
+    message, body, psk = secrets.token_bytes(200), b"\x02\x00\x00\x00moon.example", b"a decent pre-shared key"
+    octets = auth.signed_octets(message, nr, sha256, sk, body)
+    mac = auth.psk_auth(sha256, psk, octets)
+
+    def hkdf(length: int) -> Callable[[], bytes]:
+        return lambda: HKDFExpand(hashes.SHA256(), length, ni + nr + spi_i + spi_r).derive(sk)
+
+    def hmacs(*pairs: tuple[bytes, bytes]) -> Callable[[], None]:
+        return lambda: [_hmac_sha256(k, d) for k, d in pairs] and None
+
+    cases = [
+        ("skeyseed", lambda: keys.skeyseed(sha256, ni, nr, g_ir), "cryptography HMAC", hmacs((ni + nr, g_ir))),
+        ("ike_sa_keys (AES-GCM-256)",
+         lambda: keys.ike_sa_keys(sha256, sk, ni, nr, spi_i, spi_r, encr=EncrId.ENCR_AES_GCM_16, encr_key_bits=256),
+         "HKDFExpand 192 B", hkdf(192)),
+        ("child_sa_keys (AES-GCM-256)",
+         lambda: keys.child_sa_keys(sha256, sk, ni, nr, encr=EncrId.ENCR_AES_GCM_16, encr_key_bits=256),
+         "HKDFExpand 96 B", hkdf(96)),
+        ("signed_octets", lambda: auth.signed_octets(message, nr, sha256, sk, body), "cryptography HMAC", hmacs((sk, body))),
+        ("psk_auth", lambda: auth.psk_auth(sha256, psk, octets), "2 cryptography HMACs",
+         hmacs((psk, auth.KEY_PAD), (sk, octets.octets))),
+        ("verify_psk", lambda: auth.verify_psk(sha256, psk, octets, mac), "2 cryptography HMACs",
+         hmacs((psk, auth.KEY_PAD), (sk, octets.octets))),
+    ]
+    print("\nkey schedule and AUTH with PRF_HMAC_SHA2_256 (per call)")
+    print(f"{'call':<28} {'ikelab':>10}  {'the same work done directly':<28} {'direct':>10} {'difference':>10}")
+    for name, ours_fn, label, direct_fn in cases:
+        # the best of three short runs: these calls take microseconds, so noise matters
+        ours = min(per_call(ours_fn, min_time / 3) for _ in range(3))
+        direct = min(per_call(direct_fn, min_time / 3) for _ in range(3))
+        print(f"{name:<28} {ours * 1e6:7.2f} us  {label:<28} {direct * 1e6:7.2f} us {(ours - direct) * 1e6:7.2f} us")
+
+
+def bench_powmod_sec(min_time: float) -> None:
+    """gmpy2.powmod_sec (constant time) against ikelab's MODP_2048 arithmetic: figures only."""
+    if gmpy2 is None:
+        return
+    group = dh.group(14)
+    p, e = group.p, group.exponent_bits
+    x = 2 + secrets.randbelow((1 << e) - 2)
+    y_peer = group.generate(SystemRandom()).y
+    table = dh._fixed_base(group.g, p, e)
+    y_mine = table.pow(x)
+    rows = [
+        ("g^x", "fixed-base table (ikelab)", lambda: table.pow(x)),
+        ("g^x", "gmpy2.powmod", lambda: gmpy2.powmod(group.g, x, p)),
+        ("g^x", "gmpy2.powmod_sec", lambda: gmpy2.powmod_sec(group.g, x, p)),
+        ("y_peer^x", "gmpy2.powmod", lambda: gmpy2.powmod(y_peer, x, p)),
+        ("y_peer^x", "gmpy2.powmod_sec", lambda: gmpy2.powmod_sec(y_peer, x, p)),
+        ("y_peer^x", "OpenSSL (ikelab)", lambda: group._shared(x, y_mine, y_peer)),
+    ]
+    print(f"\nMODP_2048 with a {e}-bit exponent: constant-time powmod_sec against ikelab's arithmetic")
+    for operation, how, fn in rows:
+        print(f"{operation:<9} {how:<28} {_ms(per_call(fn, min_time))}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--min-time", type=float, default=0.15,
@@ -222,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = bench_dh(group_ids, args.min_time, once)
     print_rows(rows, {dh.group(gid).name for gid in once if gid in group_ids})
     bench_prf(args.min_time)
+    bench_derive(args.min_time)
+    bench_powmod_sec(args.min_time)
     return 0
 
 

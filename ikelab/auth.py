@@ -48,6 +48,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, NamedTuple, Union
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -89,17 +90,29 @@ class SignedOctets:
     def __bytes__(self) -> bytes:
         return self.octets
 
+    @classmethod
+    def _trusted(cls, message: bytes, nonce: bytes, id_body: bytes, maced_id: bytes) -> "SignedOctets":
+        """The same object as ``SignedOctets(...)``, built from bytes :func:`signed_octets` checked."""
+        obj = object.__new__(cls)
+        # one dict update instead of the frozen dataclass's four object.__setattr__ calls
+        obj.__dict__.update(message=message, nonce=nonce, id_body=id_body, maced_id=maced_id)
+        return obj
+
 
 Octets = Union[bytes, bytearray, memoryview, SignedOctets]
 
 
 def _b(value: Any, field: str) -> bytes:
+    if type(value) is bytes:  # the usual case: no copy
+        return value
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise ConfigError(f"{field} must be bytes, not {type(value).__name__}", field=field, value=value)
 
 
 def _octets(octets: Octets) -> bytes:
+    if type(octets) is bytes:
+        return octets
     if isinstance(octets, SignedOctets):
         return octets.octets
     return _b(octets, "octets")
@@ -108,7 +121,7 @@ def _octets(octets: Octets) -> bytes:
 def _id_body(id_payload: Any) -> bytes:
     """Accept the 4+ octet RestOfIDPayload bytes, or an object with ``id_type`` and ``data`` (IDi/IDr/Identity)."""
     if isinstance(id_payload, (bytes, bytearray, memoryview)):
-        body = bytes(id_payload)
+        body = id_payload if type(id_payload) is bytes else bytes(id_payload)
         if len(body) < 4:
             raise ConfigError(
                 f"RestOfIDPayload must hold at least ID Type and 3 RESERVED octets, got {len(body)} octets",
@@ -135,8 +148,8 @@ def signed_octets(
     nonce = _b(nonce, "nonce")
     sk_p = _b(sk_p, "sk_p")
     body = _id_body(id_body)
-    maced = _prf.prf(prf_alg, sk_p, body, allow_weak=allow_weak)
-    return SignedOctets(message=message, nonce=nonce, id_body=body, maced_id=maced)
+    maced = _prf.get_prf(prf_alg, allow_weak=allow_weak)._once(sk_p, body)
+    return SignedOctets._trusted(message, nonce, body, maced)
 
 
 # --------------------------------------------------------------------------- PSK
@@ -153,7 +166,14 @@ def _secret(secret: Any) -> bytes:
 
 def psk_pad_key(prf_alg: Any, secret: bytes | str, *, allow_weak: bool = False) -> bytes:
     """``prf(Shared Secret, "Key Pad for IKEv2")``: the key that MACs the signed octets."""
-    return _prf.prf(prf_alg, _secret(secret), KEY_PAD, allow_weak=allow_weak)
+    secret = _secret(secret)
+    return _prf.get_prf(prf_alg, allow_weak=allow_weak)._once(secret, KEY_PAD)
+
+
+@lru_cache(maxsize=16)
+def _pad_key(prf_name: str, secret: bytes) -> bytes:
+    """``prf(secret, KEY_PAD)`` for a strong PRF, remembered: each SA needs it for both AUTH payloads."""
+    return _prf.get_prf(prf_name)._once(secret, KEY_PAD)
 
 
 def psk_auth(prf_alg: Any, secret: bytes | str, octets: Octets, *, allow_weak: bool = False) -> bytes:
@@ -161,7 +181,13 @@ def psk_auth(prf_alg: Any, secret: bytes | str, octets: Octets, *, allow_weak: b
 
     ``secret`` may be a ``str`` (encoded as UTF-8, as strongSwan reads ``secret =``).
     """
-    return _prf.prf(prf_alg, psk_pad_key(prf_alg, secret, allow_weak=allow_weak), _octets(octets), allow_weak=allow_weak)
+    secret = _secret(secret)
+    p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
+    pad = p._once(secret, KEY_PAD) if p.weak_reason is not None else _pad_key(p.name, secret)
+    data = _octets(octets)
+    if p.weak_reason is not None:  # a weak PRF warns for the outer prf() too, as it always did
+        _prf.get_prf(p, allow_weak=allow_weak)
+    return p._once(pad, data)
 
 
 def verify_psk(

@@ -46,7 +46,7 @@ from .constants import DhId, ProtocolId, TransformType, lookup
 from .errors import ConfigError, IkelabError
 from .payloads import Proposal, Transform, TrafficSelector
 from .proposals import DYNAMIC, parse_proposal, proposal_to_string
-from .ts import ts_from_string, ts_to_string
+from .ts import resolve_ts, ts_from_string, ts_to_string
 
 DEFAULT_IKE_PROPOSALS = ("aes256gcm16-prfsha256-ecp256", "aes128-sha256-modp3072")
 DEFAULT_ESP_PROPOSALS = ("aes256gcm16", "aes128-sha256")
@@ -344,15 +344,11 @@ class IkeConfig:
 
     def local_selectors(self, address: str) -> tuple[TrafficSelector, ...]:
         """``local_ts`` with ``dynamic`` replaced by this peer's IKE ``address``."""
-        from .ts import resolve_ts
-
-        return resolve_ts(self.local_ts or (DYNAMIC,), address)
+        return resolve_ts(self.local_ts or _DYNAMIC_ONLY, address)
 
     def remote_selectors(self, address: str) -> tuple[TrafficSelector, ...]:
         """``remote_ts`` with ``dynamic`` replaced by the peer's IKE ``address``."""
-        from .ts import resolve_ts
-
-        return resolve_ts(self.remote_ts or (DYNAMIC,), address)
+        return resolve_ts(self.remote_ts or _DYNAMIC_ONLY, address)
 
     @property
     def auth_method(self) -> str:
@@ -395,6 +391,9 @@ class IkeConfig:
 
     def __repr__(self) -> str:
         return f"IkeConfig(name={self.name!r}, local_id={self.local_id!r}, remote_id={self.remote_id!r}, ...)"
+
+
+_DYNAMIC_ONLY = (DYNAMIC,)
 
 
 def _with_dh(p: Proposal, group: DhId) -> Proposal:

@@ -35,12 +35,15 @@ below q.
 Groups 1, 2, 5 are weak: :class:`~ikelab.errors.WeakAlgorithmError` unless
 ``allow_weak=True``, which warns (:class:`~ikelab.errors.WeakAlgorithmWarning`).
 Groups 22-24 (RFC 5114) are not implemented (RFC 8247 section 2.4 advises
-against them).  MODP arithmetic is Python's ``pow``, or ``gmpy2.powmod`` when
-installed (extra "fast"); a key pair's ``g^x`` comes from a table of powers of
-the fixed generator (:mod:`ikelab.fixed_base`), the same number found with a
-few dozen multiplications.  cryptography's deprecated finite-field DH API is not
-used.  ECP and X25519/X448 use cryptography.  Python integers are not constant
-time: this is a teaching toolkit.
+against them).  For the IANA MODP groups the shared secret ``y_peer^x mod p`` is computed by
+OpenSSL through cryptography's finite-field DH API, whose modular
+exponentiation runs in constant time with the secret exponent (and is faster
+than GMP here); ikelab's own checks run first.  A key pair's ``g^x`` comes
+from a table of powers of the fixed generator (:mod:`ikelab.fixed_base`), the
+same number found with a few dozen multiplications of Python integers (or
+``gmpy2`` when installed, extra "fast").  Toy groups and the hand-calculation
+helpers use ``pow``.  Python integers are not constant time, so ``g^x`` and the
+toy arithmetic are for teaching; ECP and X25519/X448 use cryptography.
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, ClassVar
 
+from cryptography.hazmat.primitives.asymmetric import dh as _openssl_dh
 from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from . import dh_params as _params
 from .constants import DhId, lookup
@@ -210,6 +215,10 @@ class _FiniteFieldGroup(DhGroup):
             raise InvalidPublicValueError(f"y_peer={y_peer} is not in [1, p-1]", group=self.name)
         return powmod(y_peer, self._check_power(x), self.p)
 
+    def _shared(self, x: int, y: int, y_peer: int) -> int:
+        """``y_peer^x mod p`` for the key pair ``(x, y)``; ``y_peer`` is already checked."""
+        return powmod(y_peer, x, self.p)
+
     def encode(self, value: int) -> bytes:
         """``value`` as big-endian bytes, left-padded to the modulus length."""
         return value.to_bytes(self.public_len, "big")
@@ -283,7 +292,7 @@ class ModpPrivateKey(DhPrivateKey):
 
     def exchange(self, peer_public: bytes) -> bytes:
         y_peer = self.group.decode_public(peer_public)
-        return self.group.encode(powmod(y_peer, self.x, self.group.p))
+        return self.group.encode(self.group._shared(self.x, self.y, y_peer))
 
 
 @dataclass(frozen=True, repr=False)
@@ -314,9 +323,33 @@ class ModpGroup(_FiniteFieldGroup):
         return _fixed_base(self.g, self.p, self.exponent_bits).pow(x)
 
 
+    def _shared(self, x: int, y: int, y_peer: int) -> int:
+        # OpenSSL's DH_compute_key: constant-time in x, and faster than gmpy2 (see benchmarks/bench_crypto.py).
+        # OpenSSL 3 knows the RFC 3526 primes by name; the RFC 2409 ones (groups 1, 2) it would test for
+        # primality on every call (30-50 ms), so those weak groups keep powmod.
+        if int(self.id) not in _OPENSSL_NAMED_MODP:
+            return powmod(y_peer, x, self.p)
+        numbers = _openssl_numbers(self.p, self.g)
+        try:
+            key = _openssl_dh.DHPrivateNumbers(x, _openssl_dh.DHPublicNumbers(y, numbers)).private_key()
+            secret = key.exchange(_openssl_dh.DHPublicNumbers(y_peer, numbers).public_key())
+        except ValueError:  # pragma: no cover - an OpenSSL build that refuses the group: same number with powmod
+            return powmod(y_peer, x, self.p)
+        return int.from_bytes(secret, "big")
+
+
 @lru_cache(maxsize=None)
 def _fixed_base(g: int, p: int, bits: int) -> FixedBase:
     return FixedBase(g, p, bits)
+
+
+#: MODP groups whose prime OpenSSL 3 recognises (RFC 3526: groups 5 and 14-18)
+_OPENSSL_NAMED_MODP = frozenset({5, 14, 15, 16, 17, 18})
+
+
+@lru_cache(maxsize=None)
+def _openssl_numbers(p: int, g: int) -> _openssl_dh.DHParameterNumbers:
+    return _openssl_dh.DHParameterNumbers(p, g)
 
 
 @dataclass(frozen=True, repr=False)
@@ -372,6 +405,9 @@ class ToyGroup(_FiniteFieldGroup):
 # --- ECP groups (RFC 5903) ---
 
 _EC_CURVES = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1}
+# cryptography's curve and ECDH objects hold no state: one of each serves every key
+_EC_CURVE_OBJECTS = {name: cls() for name, cls in _EC_CURVES.items()}
+_ECDH = ec.ECDH()
 
 
 @dataclass(frozen=True, repr=False)
@@ -441,7 +477,7 @@ class EcpGroup(DhGroup):
         d = check_int(value, "d")
         if not 1 <= d < self.n:
             raise ConfigError(f"{self.name}: private value must be in [1, n-1]", field="d", value=d)
-        return EcpPrivateKey(self, d, ec.derive_private_key(d, self.curve()))
+        return EcpPrivateKey(self, d, ec.derive_private_key(d, _EC_CURVE_OBJECTS[self.curve_name]))
 
     def generate(self, rng: RandomSource | None = None) -> EcpPrivateKey:
         rng = default_random() if rng is None else rng
@@ -466,19 +502,24 @@ class EcpPrivateKey(DhPrivateKey):
         return numbers.x, numbers.y
 
     def public_bytes(self) -> bytes:
-        x, y = self.public_point
-        size = self.group.coord_len
-        return x.to_bytes(size, "big") + y.to_bytes(size, "big")
+        """``x | y`` (RFC 5903 7): the X9.62 uncompressed point without its 0x04 prefix."""
+        point = self.key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        return point[1:]
 
     def exchange(self, peer_public: bytes) -> bytes:
-        self.group.decode_public(peer_public)
+        group = self.group
+        if type(peer_public) is not bytes or len(peer_public) != group.public_len:
+            group.decode_public(peer_public)  # refuses what is not x | y bytes, with the reason
         data = bytes(peer_public)
         try:
-            peer = ec.EllipticCurvePublicKey.from_encoded_point(self.group.curve(), b"\x04" + data)
-            secret = self.key.exchange(ec.ECDH(), peer)
+            # OpenSSL refuses coordinates >= p and points off the curve (EC_POINT_set_affine_coordinates),
+            # so the RFC 6989 check of decode_public only runs again to name what was wrong
+            peer = ec.EllipticCurvePublicKey.from_encoded_point(_EC_CURVE_OBJECTS[group.curve_name], b"\x04" + data)
+            secret = self.key.exchange(_ECDH, peer)
         except ValueError as exc:
-            raise InvalidPublicValueError(f"ECDH refused the peer's value: {exc}", group=self.group.name) from None
-        return secret.rjust(self.group.coord_len, b"\x00")
+            group.decode_public(data)
+            raise InvalidPublicValueError(f"ECDH refused the peer's value: {exc}", group=group.name) from None
+        return secret.rjust(group.coord_len, b"\x00")
 
 
 # --- Curve25519 and Curve448 (RFC 8031, RFC 7748) ---
@@ -525,8 +566,9 @@ class MontgomeryGroup(DhGroup):
             value = value.to_bytes(self.key_len, "little")
         if not isinstance(value, (bytes, bytearray)) or len(value) != self.key_len:
             raise ConfigError(f"{self.name}: private value must be {self.key_len} bytes", field="private", value=value)
-        private_cls, _ = self._classes()
-        return MontgomeryPrivateKey(self, bytes(value), private_cls.from_private_bytes(bytes(value)))
+        value = bytes(value)
+        private_cls = x25519.X25519PrivateKey if self.key_len == 32 else x448.X448PrivateKey
+        return MontgomeryPrivateKey(self, value, private_cls.from_private_bytes(value))
 
     def generate(self, rng: RandomSource | None = None) -> MontgomeryPrivateKey:
         rng = default_random() if rng is None else rng
@@ -549,16 +591,21 @@ class MontgomeryPrivateKey(DhPrivateKey):
         return self.key.public_key().public_bytes_raw()
 
     def exchange(self, peer_public: bytes) -> bytes:
-        self.group.validate_public(peer_public)
-        _, public_cls = self.group._classes()
+        group = self.group
+        if type(peer_public) is not bytes or len(peer_public) != group.key_len:
+            group.validate_public(peer_public)  # refuses with the reason
+        public_cls = _MONTGOMERY_PUBLIC[group.key_len]
         zero = "all-zero shared secret: the peer sent a low-order point (RFC 8031 2.3)"
         try:
             secret = self.key.exchange(public_cls.from_public_bytes(bytes(peer_public)))
         except ValueError:  # OpenSSL refuses to return the all-zero value
-            raise InvalidPublicValueError(zero, group=self.group.name) from None
-        if secret == bytes(len(secret)):
-            raise InvalidPublicValueError(zero, group=self.group.name)
+            raise InvalidPublicValueError(zero, group=group.name) from None
+        if not any(secret):  # all zero (RFC 8031 2.3)
+            raise InvalidPublicValueError(zero, group=group.name)
         return secret
+
+
+_MONTGOMERY_PUBLIC = {32: x25519.X25519PublicKey, 56: x448.X448PublicKey}
 
 
 # --- The registry ---

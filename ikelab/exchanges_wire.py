@@ -17,8 +17,15 @@ from . import message as _m
 from . import payloads as P
 from . import sk as _sk
 from . import transforms as _t
-from .constants import AuthMethod, CertEncoding, DhId, ExchangeType, NotifyType, ProtocolId, TransformType
+from . import views as _views
+from .constants import AuthMethod, CertEncoding, DhId, ExchangeType, IdType, NotifyType, ProtocolId, TransformType
 from .errors import ParseError
+
+# Speed: the builders below make payloads from values the engine made itself (registry members,
+# bytes it generated), so when the enum-valued arguments are already members they use the
+# trusted ``_from_wire`` constructors (see :func:`ikelab.wire.from_wire`) instead of the public
+# ones, which would normalise them again.  Anything else goes through the public constructor.
+_DH_GROUPS = DhId._value2member_map_
 
 
 
@@ -30,7 +37,10 @@ def message(spi_i: bytes, spi_r: bytes, exchange: ExchangeType, is_initiator: bo
     """A Message; payloads of every exchange but IKE_SA_INIT go inside SK {...}."""
     body: tuple[Any, ...] = tuple(payloads)
     if exchange != ExchangeType.IKE_SA_INIT:
-        body = (P.SK(inner=body),)
+        # SK(inner=body): its Next Payload field names the first inner payload
+        body = (P.SK._from_wire(body, None, P._type_code(body[0]) if body else 0, False, None),)
+    if exchange.__class__ is ExchangeType:  # already normalised: the public constructor would only copy
+        return _m.Message._from_wire(spi_i, spi_r, exchange, is_initiator, is_response, message_id, body, False, 0)
     return _m.Message(spi_i=spi_i, spi_r=spi_r, exchange=exchange, is_initiator=is_initiator,
                       is_response=is_response, message_id=message_id, payloads=body)
 
@@ -53,26 +63,52 @@ def decode_header(data: bytes) -> tuple[bytes, bytes, bool]:
 
 def sk_crypto(keys: Any, suite: Any, sender_is_initiator: bool, rng: Any) -> Any:
     """The SK payload keys for messages sent by the original initiator (SK_ei/SK_ai) or responder."""
-    encr, integ = _transforms(suite.encr, suite.key_bits, suite.integ)
+    encr, integ, fit = _sk_transforms(suite.encr, suite.key_bits, suite.integ)
+    if sender_is_initiator:
+        sk_e, sk_a = keys.sk_ei, keys.sk_ai if integ is not None else b""
+    else:
+        sk_e, sk_a = keys.sk_er, keys.sk_ar if integ is not None else b""
+    if (fit and sk_e.__class__ is bytes and len(sk_e) == encr.key_len and sk_a.__class__ is bytes
+            and len(sk_a) == (integ.key_len if integ is not None else 0)):
+        # what SkCrypto's constructor checks, checked here (the transforms once per suite)
+        return _sk.SkCrypto._trusted(encr, integ, sk_e, sk_a, rng)
     return _sk.SkCrypto.for_sender(keys, sender_is_initiator, encr, integ, rng)
 
 
-@lru_cache(maxsize=64)
 def _transforms(encr: Any, key_bits: Any, integ: Any) -> tuple[Any, Any]:
+    return _sk_transforms(encr, key_bits, integ)[:2]
+
+
+@lru_cache(maxsize=64)
+def _sk_transforms(encr: Any, key_bits: Any, integ: Any) -> tuple[Any, Any, bool]:
+    """The suite's cipher and integrity transforms, and whether they may protect IKE messages together."""
     cipher = _t.encryption(encr, key_bits, allow_weak=True)
     mac = _t.integrity(integ, allow_weak=True) if integ is not None and int(integ) != 0 else None
-    return cipher, mac
+    fit = cipher.ike_allowed and (mac is None) == cipher.is_aead  # SkCrypto's rules (RFC 5282 8)
+    return cipher, mac, fit
 
 
 def is_protected(msg: Any) -> bool:
-    return any(isinstance(p, P.SK) for p in msg.payloads)
+    for p in msg.payloads:
+        if isinstance(p, P.SK):
+            return True
+    return False
 
 
 def is_protected_exchange(exchange: Any) -> bool:
     return int(exchange) != int(ExchangeType.IKE_SA_INIT)
 
 
+#: Exchange Type value -> IANA name (a dict hit is cheaper than the enum's ``name`` property).
+_EXCHANGE_NAMES = {int(member): member.name for member in ExchangeType}
+
+
 def exchange_name(exchange: Any) -> str:
+    """``IKE_AUTH`` for 35 or ExchangeType.IKE_AUTH; ``EXCHANGE_n`` for unassigned values."""
+    if exchange.__class__ is ExchangeType or exchange.__class__ is int:
+        name = _EXCHANGE_NAMES.get(exchange)
+        if name is not None:
+            return name
     member = ExchangeType._value2member_map_.get(int(exchange))
     return member.name if member is not None else f"EXCHANGE_{int(exchange)}"
 
@@ -82,8 +118,8 @@ def inner(msg: Any) -> tuple[Any, ...]:
     return _indexed(msg)[1]
 
 
-def _indexed(msg: Any) -> tuple[Any, tuple[Any, ...], dict[type, list[Any]]]:
-    """(msg, inner payloads, payloads by class); the last message asked is remembered."""
+def _indexed(msg: Any) -> tuple[Any, tuple[Any, ...], dict[str, tuple[Any, ...]]]:
+    """(msg, inner payloads, payloads by kind name); the last message asked is remembered."""
     global _last
     last = _last
     if last[0] is msg:  # a handler asks one message for KE, Nonce, SA, TSi... in a row
@@ -94,21 +130,29 @@ def _indexed(msg: Any) -> tuple[Any, tuple[Any, ...], dict[type, list[Any]]]:
             out.extend(p.inner or ())
         else:
             out.append(p)
-    by_class: dict[type, list[Any]] = {}
+    by_kind: dict[str, Any] = {}
     for p in out:
-        for cls in type(p).__mro__:
-            by_class.setdefault(cls, []).append(p)
-    _last = (msg, tuple(out), by_class)
+        kind = _KINDS.get(p.__class__)
+        if kind is None:  # a subclass of a payload class, or a payload no handler asks for
+            kind = next((_KINDS[c] for c in type(p).__mro__ if c in _KINDS), None)
+            if kind is None:
+                continue
+        if kind in by_kind:
+            by_kind[kind] += (p,)
+        else:
+            by_kind[kind] = (p,)
+    _last = (msg, tuple(out), by_kind)
     return _last
 
 
-_last: tuple[Any, tuple[Any, ...], dict[type, list[Any]]] = (None, (), {})
+_last: tuple[Any, tuple[Any, ...], dict[str, tuple[Any, ...]]] = (None, (), {})
 
 
 def summary(msg: Any) -> str:
     """``HDR, SAi1, KEi, Ni, N(...)`` notation (RFC 7296 1.2)."""
     try:
-        return msg.summary()
+        # what Message.summary() does, without its two extra calls
+        return _views.summary(msg) if msg.__class__ is _m.Message else msg.summary()
     except Exception:  # noqa: BLE001 - a summary must never break the protocol
         return _summary(msg)
 
@@ -137,35 +181,54 @@ _CLASSES = {"KE": P.KE, "Nonce": P.Nonce, "AUTH": P.AUTH, "IDi": P.IDi, "IDr": P
             "Notify": P.Notify}
 
 
-def payloads(msg: Any, kind: str) -> list[Any]:
-    return list(_indexed(msg)[2].get(_CLASSES[kind], ()))
+#: Payload class -> the kind name handlers ask for.
+_KINDS = {cls: kind for kind, cls in _CLASSES.items()}
+
+
+def payloads(msg: Any, kind: str) -> tuple[Any, ...]:
+    """Every payload of one kind (``"KE"``, ``"Notify"``...), inner payloads included (the stored tuple)."""
+    last = _last
+    found = (last[2] if last[0] is msg else _indexed(msg)[2]).get(kind)  # the usual case without a call
+    if found is None:
+        _CLASSES[kind]  # KeyError for a kind that does not exist
+        return ()
+    return found
 
 
 def payload(msg: Any, kind: str) -> Any:
-    found = payloads(msg, kind)
-    return found[0] if found else None
+    last = _last
+    found = (last[2] if last[0] is msg else _indexed(msg)[2]).get(kind)  # the usual case without a call
+    if found is None:
+        _CLASSES[kind]  # KeyError for a kind that does not exist
+        return None
+    return found[0]
 
 
-def notifies(msg: Any) -> list[Any]:
-    return payloads(msg, "Notify")
+def notifies(msg: Any) -> tuple[Any, ...]:
+    last = _last
+    return (last[2] if last[0] is msg else _indexed(msg)[2]).get("Notify", ())  # the usual case without a call
+
+
+# The notify lookups compare with ``==``: decoded notify types are NotifyType members (IntEnum)
+# or plain ints, which compare by value, as ``int(a) == int(b)`` would.
 
 
 def notify_data(msg: Any, ntype: NotifyType) -> bytes | None:
     for n in notifies(msg):
-        if int(n.notify_type) == int(ntype):
+        if n.notify_type == ntype:
             return bytes(n.data)
     return None
 
 
 def notify_of(msg: Any, ntype: NotifyType) -> Any:
     for n in notifies(msg):
-        if int(n.notify_type) == int(ntype):
+        if n.notify_type == ntype:
             return n
     return None
 
 
 def notify_datas(msg: Any, ntype: NotifyType) -> list[bytes]:
-    return [bytes(n.data) for n in notifies(msg) if int(n.notify_type) == int(ntype)]
+    return [bytes(n.data) for n in notifies(msg) if n.notify_type == ntype]
 
 
 def first_error(msg: Any) -> str | None:
@@ -269,19 +332,22 @@ def _numbered(props: tuple[Any, ...], protocol: ProtocolId | None, dh: Any) -> t
 
 
 def sa(props: Sequence[Any]) -> Any:
-    return P.SA(tuple(props))
+    return P.SA._from_wire(tuple(props), False)  # SA's constructor only makes the tuple
 
 
 def ke(group: Any, data: bytes) -> Any:
-    return P.KE(int(group), data)
+    g = int(group)
+    return P.KE._from_wire(_DH_GROUPS.get(g, g), data, False)  # the group normalised as KE(g, data) would
 
 
 def nonce(data: bytes) -> Any:
-    return P.Nonce(data)
+    return P.Nonce._from_wire(data, False)  # Nonce's constructor checks nothing (encode checks the size)
 
 
 def notify(ntype: NotifyType, *, data: bytes = b"", protocol: ProtocolId = ProtocolId.NONE,
            spi: bytes = b"") -> Any:
+    if ntype.__class__ is NotifyType and protocol.__class__ is ProtocolId:
+        return P.Notify._from_wire(ntype, protocol, spi, data, False)
     return P.Notify(ntype, protocol, spi, data)
 
 
@@ -296,11 +362,15 @@ def cert(certificate: Any) -> Any:
 
 
 def auth(method: AuthMethod, value: bytes) -> Any:
+    if method.__class__ is AuthMethod:
+        return P.AUTH._from_wire(method, value, False)
     return P.AUTH(method, value)
 
 
 def id_payload(initiator: bool, identity: Any) -> Any:
     cls = P.IDi if initiator else P.IDr
+    if identity.id_type.__class__ is IdType:
+        return cls._from_wire(identity.id_type, bytes(identity.data), False)
     return cls(identity.id_type, bytes(identity.data))
 
 
@@ -314,7 +384,7 @@ def selectors_of(ts_payload: Any) -> tuple[Any, ...]:
 
 
 def ts_payloads(tsi: Sequence[Any], tsr: Sequence[Any]) -> list[Any]:
-    return [P.TSi(tuple(tsi)), P.TSr(tuple(tsr))]
+    return [P.TSi._from_wire(tuple(tsi), False), P.TSr._from_wire(tuple(tsr), False)]  # the constructors only make tuples
 
 
 def selectors(value: Any, default_addr: str) -> tuple[Any, ...]:

@@ -385,12 +385,13 @@ class IkeSa(InitExchanges, ChildExchanges):
             if msg.message_id != self._peer_next_id:
                 self._drop(now, f"request message ID {msg.message_id}, expected {self._peer_next_id}", data)
                 return
-        inp = Input.for_message(wirefmt.exchange_name(msg.exchange), msg.is_response)
+        exchange = wirefmt.exchange_name(msg.exchange)
+        inp = Input.for_message(exchange, msg.is_response)
         if inp is None:
             self._drop(now, f"exchange {msg.exchange} not supported", data)
             return
         self.last_received = now
-        self._emit(ev.MessageReceived(now, self.side, wirefmt.exchange_name(msg.exchange), msg.message_id,
+        self._emit(ev.MessageReceived(now, self.side, exchange, msg.message_id,
                                       msg.is_response, wirefmt.summary(msg), len(data),
                                       src or self.remote, dst or self.local))
         if (self.state, inp) not in TRANSITIONS:
@@ -409,8 +410,7 @@ class IkeSa(InitExchanges, ChildExchanges):
             # an authenticated message the handler could not use: report it; answer a request with
             # INVALID_SYNTAX (RFC 7296 2.21.2) so that the peer's window moves on
             notify = getattr(exc, "notify_type", None) or "INVALID_SYNTAX"
-            self._emit(ev.Failure(now, self.side, notify, f"{inp.value}: {exc}",
-                                  exchange=wirefmt.exchange_name(msg.exchange)))
+            self._emit(ev.Failure(now, self.side, notify, f"{inp.value}: {exc}", exchange=exchange))
             if not msg.is_response and self._cached_response is answered and self.state != State.CLOSED:
                 self._respond(msg, now, [wirefmt.notify(NotifyType.INVALID_SYNTAX)])
         self._pump(now)

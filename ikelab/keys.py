@@ -39,10 +39,11 @@ new nonces and SPIs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Union
+from functools import lru_cache
+from typing import Any, NamedTuple, Optional, Union
 
 from .constants import EncrId, IntegId, PrfId, lookup
-from .errors import ConfigError
+from .errors import ConfigError, WeakAlgorithmError
 from .fmt import hexstr
 from . import transforms
 from .prf import Prf, _bytes, _length, get_prf
@@ -101,7 +102,10 @@ def _format(title: str, parts: list[KeyPart]) -> str:
 def skeyseed_key(alg: PrfArg, ni: bytes, nr: bytes, *, allow_weak: bool = False) -> bytes:
     """The PRF key used for SKEYSEED: ``Ni | Nr``, or the first 64 bits of each for XCBC/CMAC (2.14)."""
     p = get_prf(alg, allow_weak=allow_weak)
-    ni, nr = _bytes(ni, "ni"), _bytes(nr, "nr")
+    return _skeyseed_key(p, _bytes(ni, "ni"), _bytes(nr, "nr"))
+
+
+def _skeyseed_key(p: Prf, ni: bytes, nr: bytes) -> bytes:
     if not p.fixed_key:
         return ni + nr
     for name, nonce in (("ni", ni), ("nr", nr)):
@@ -118,7 +122,11 @@ def skeyseed_key(alg: PrfArg, ni: bytes, nr: bytes, *, allow_weak: bool = False)
 def skeyseed(alg: PrfArg, ni: bytes, nr: bytes, g_ir: bytes, *, allow_weak: bool = False) -> bytes:
     """``SKEYSEED = prf(Ni | Nr, g^ir)`` (RFC 7296 2.14), with the XCBC/CMAC nonce rule."""
     p = get_prf(alg, allow_weak=allow_weak)
-    return p.prf(skeyseed_key(p, ni, nr), _bytes(g_ir, "g_ir"))
+    if p.weak_reason is not None:  # step by step, so a weak PRF warns once per step as it always did
+        key = skeyseed_key(p, ni, nr, allow_weak=allow_weak)
+    else:
+        key = _skeyseed_key(p, _bytes(ni, "ni"), _bytes(nr, "nr"))
+    return p._once(key, _bytes(g_ir, "g_ir"))
 
 
 def rekey_skeyseed(
@@ -131,7 +139,7 @@ def rekey_skeyseed(
     """
     p = get_prf(alg, allow_weak=allow_weak)
     data = _bytes(g_ir_new, "g_ir_new") + _bytes(ni, "ni") + _bytes(nr, "nr")
-    return p.prf(_bytes(sk_d_old, "sk_d_old"), data)
+    return p._once(_bytes(sk_d_old, "sk_d_old"), data)
 
 
 # --- IKE SA keys --------------------------------------------------------------------------
@@ -198,22 +206,47 @@ def ike_sa_keys_from_lengths(
     p = get_prf(prf_alg, allow_weak=allow_weak)
     encr_len = _length(encr_len, "encr_len")
     integ_len = _length(integ_len, "integ_len")
+    return _ike_sa_keys(p, skeyseed, ni, nr, spi_i, spi_r, encr_len, integ_len)
+
+
+def _ike_sa_keys(
+    p: Prf, skeyseed: bytes, ni: bytes, nr: bytes, spi_i: bytes, spi_r: bytes, encr_len: int, integ_len: int
+) -> IkeSaKeys:
+    """The 2.14 split for a checked PRF and checked lengths (the other arguments are checked here)."""
     spi_i, spi_r = _bytes(spi_i, "spi_i"), _bytes(spi_r, "spi_r")
-    for name, spi in (("spi_i", spi_i), ("spi_r", spi_r)):
-        if len(spi) != IKE_SPI_LEN:
-            raise ConfigError(
-                f"IKE SPIs are 8 bytes (RFC 7296 3.1), {name} has {len(spi)}", field=name, value=len(spi)
-            )
+    if len(spi_i) != IKE_SPI_LEN or len(spi_r) != IKE_SPI_LEN:
+        for name, spi in (("spi_i", spi_i), ("spi_r", spi_r)):
+            if len(spi) != IKE_SPI_LEN:
+                raise ConfigError(
+                    f"IKE SPIs are 8 bytes (RFC 7296 3.1), {name} has {len(spi)}", field=name, value=len(spi)
+                )
     seed = _bytes(ni, "ni") + _bytes(nr, "nr") + spi_i + spi_r
-    lengths = (p.key_len, integ_len, integ_len, encr_len, encr_len, p.key_len, p.key_len)
-    total = sum(lengths)
-    blocks = p.prf_plus_blocks(_bytes(skeyseed, "skeyseed"), seed, total)
-    keymat = b"".join(blocks)[:total]
-    values, offset = [], 0
-    for n in lengths:
-        values.append(keymat[offset : offset + n])
-        offset += n
-    return IkeSaKeys(*values, prf=p.transform_id, keymat=keymat, blocks=tuple(blocks))
+    key = _bytes(skeyseed, "skeyseed")
+    k = p.key_len
+    total = p._checked_length(3 * k + 2 * integ_len + 2 * encr_len)
+    stream = p._prf_plus_stream(key, seed, total)
+    # SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr: where each key ends in the stream
+    d, ai, ar = k, k + integ_len, k + 2 * integ_len
+    ei, er, pi = ar + encr_len, ar + 2 * encr_len, ar + 2 * encr_len + k
+    return _trusted(IkeSaKeys, sk_d=stream[:d], sk_ai=stream[d:ai], sk_ar=stream[ai:ar], sk_ei=stream[ar:ei],
+                    sk_er=stream[ei:er], sk_pi=stream[er:pi], sk_pr=stream[pi:total], prf=p.transform_id,
+                    keymat=stream[:total], blocks=_blocks(stream, p.output_len))
+
+
+def _trusted(cls: type, **fields: object) -> Any:
+    """``cls(**fields)`` for a frozen dataclass of values this module computed.
+
+    One dict update instead of the frozen ``__init__``'s ``object.__setattr__`` per field
+    (``tests/test_derive_fast.py`` checks the objects are equal to the constructed ones).
+    """
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
+
+
+def _blocks(stream: bytes, size: int) -> tuple[bytes, ...]:
+    """``T1, T2, ...``: a prf+ stream cut into PRF outputs."""
+    return tuple([stream[i : i + size] for i in range(0, len(stream), size)])
 
 
 def _transform_lengths(
@@ -225,6 +258,39 @@ def _transform_lengths(
     require_integ: bool,
 ) -> tuple[int, int]:
     """(encryption KEYMAT bytes, integrity key bytes) from :mod:`ikelab.transforms`."""
+    # The engine passes enum members: remember their lengths (strong transforms only, so that
+    # weak ones still warn or refuse on every call); anything else is checked afresh.
+    if type(encr) in _MEMO_ENCR and type(integ) in _MEMO_INTEG and type(encr_key_bits) in _MEMO_BITS:
+        lengths = _strong_lengths(encr, encr_key_bits, integ, require_integ)
+        if lengths is not None:
+            return lengths
+    return _checked_lengths(encr, encr_key_bits, integ, allow_weak=allow_weak, require_integ=require_integ)
+
+
+_MEMO_ENCR = (EncrId, type(None))
+_MEMO_INTEG = (IntegId, type(None))
+_MEMO_BITS = (int, type(None))
+
+
+@lru_cache(maxsize=64)
+def _strong_lengths(
+    encr: Optional[EncrId], encr_key_bits: Optional[int], integ: Optional[IntegId], require_integ: bool
+) -> tuple[int, int] | None:
+    """The lengths when no weak transform is involved, else None (bad input raises as usual)."""
+    try:
+        return _checked_lengths(encr, encr_key_bits, integ, allow_weak=False, require_integ=require_integ)
+    except WeakAlgorithmError:
+        return None
+
+
+def _checked_lengths(
+    encr: "EncrId | int | str | None",
+    encr_key_bits: int | None,
+    integ: "IntegId | int | str | None",
+    *,
+    allow_weak: bool,
+    require_integ: bool,
+) -> tuple[int, int]:
     integ_id = None if integ is None else lookup(IntegId, integ)
     if integ_id == IntegId.NONE:
         integ_id = None
@@ -276,9 +342,8 @@ def ike_sa_keys(
     cipher ``integ`` must be None or NONE and SK_ai/SK_ar are empty.
     """
     encr_len, integ_len = _transform_lengths(encr, encr_key_bits, integ, allow_weak=allow_weak, require_integ=True)
-    return ike_sa_keys_from_lengths(
-        prf_alg, skeyseed, ni, nr, spi_i, spi_r, encr_len=encr_len, integ_len=integ_len, allow_weak=allow_weak
-    )
+    p = get_prf(prf_alg, allow_weak=allow_weak)
+    return _ike_sa_keys(p, skeyseed, ni, nr, spi_i, spi_r, encr_len, integ_len)
 
 
 # --- CHILD SA keys ------------------------------------------------------------------------
@@ -300,7 +365,9 @@ def child_keymat(
     Diffie-Hellman exchange) for perfect forward secrecy.
     """
     p = get_prf(alg, allow_weak=allow_weak)
-    return p.prf_plus(_bytes(sk_d, "sk_d"), _child_seed(ni, nr, g_ir), length)
+    key, seed = _bytes(sk_d, "sk_d"), _child_seed(ni, nr, g_ir)
+    length = p._checked_length(length)
+    return p._prf_plus_stream(key, seed, length)[:length]
 
 
 #: The name used in the design notes.
@@ -365,14 +432,19 @@ def child_sa_keys_from_lengths(
     p = get_prf(prf_alg, allow_weak=allow_weak)
     encr_len = _length(encr_len, "encr_len")
     integ_len = _length(integ_len, "integ_len")
+    return _child_sa_keys(p, sk_d, ni, nr, g_ir, encr_len, integ_len)
+
+
+def _child_sa_keys(p: Prf, sk_d: bytes, ni: bytes, nr: bytes, g_ir: bytes | None, encr_len: int,
+                   integ_len: int) -> ChildSaKeys:
+    """The 2.17 split for a checked PRF and checked lengths (the other arguments are checked here)."""
     total = 2 * (encr_len + integ_len)
-    blocks = p.prf_plus_blocks(_bytes(sk_d, "sk_d"), _child_seed(ni, nr, g_ir), total)
-    keymat = b"".join(blocks)[:total]
+    key, seed = _bytes(sk_d, "sk_d"), _child_seed(ni, nr, g_ir)
+    stream = p._prf_plus_stream(key, seed, p._checked_length(total))
     a, b, c = encr_len, encr_len + integ_len, 2 * encr_len + integ_len
-    return ChildSaKeys(
-        keymat[:a], keymat[a:b], keymat[b:c], keymat[c:total],
-        prf=p.transform_id, keymat=keymat, blocks=tuple(blocks), pfs=g_ir is not None,
-    )
+    return _trusted(ChildSaKeys, encr_i=stream[:a], integ_i=stream[a:b], encr_r=stream[b:c], integ_r=stream[c:total],
+                    prf=p.transform_id, keymat=stream[:total], blocks=_blocks(stream, p.output_len),
+                    pfs=g_ir is not None)
 
 
 def child_sa_keys(
@@ -393,6 +465,5 @@ def child_sa_keys(
     must be None or NONE and the integ_* keys are empty.
     """
     encr_len, integ_len = _transform_lengths(encr, encr_key_bits, integ, allow_weak=allow_weak, require_integ=False)
-    return child_sa_keys_from_lengths(
-        prf_alg, sk_d, ni, nr, encr_len=encr_len, integ_len=integ_len, g_ir=g_ir, allow_weak=allow_weak
-    )
+    p = get_prf(prf_alg, allow_weak=allow_weak)
+    return _child_sa_keys(p, sk_d, ni, nr, g_ir, encr_len, integ_len)

@@ -212,14 +212,21 @@ class Message:
     # -- writing -------------------------------------------------------------------
 
     def _header(self, next_payload: int, length: int) -> bytes:
-        spi_i = check_bytes(self.spi_i, "HDR.spi_i", min_len=8, max_len=8)
-        spi_r = check_bytes(self.spi_r, "HDR.spi_r", min_len=8, max_len=8)
-        exchange = self.exchange if self.exchange.__class__ is ExchangeType else check_uint(self.exchange, 8, "HDR.exchange_type")
-        minor = check_uint(self.minor_version, 4, "HDR.minor_version")
-        mid = check_uint(self.message_id, 32, "HDR.message_id")
+        spi_i, spi_r, exchange, minor, mid = self.spi_i, self.spi_r, self.exchange, self.minor_version, self.message_id
+        # the usual values (8-byte SPIs, a registry member, minor version 0, a 32-bit Message ID)
+        # pass these tests inline; anything else goes through the checks that name the problem
+        if not (spi_i.__class__ is bytes and len(spi_i) == 8 and spi_r.__class__ is bytes and len(spi_r) == 8
+                and exchange.__class__ is ExchangeType and minor.__class__ is int and minor == 0
+                and mid.__class__ is int and 0 <= mid <= 0xFFFFFFFF):
+            spi_i = check_bytes(spi_i, "HDR.spi_i", min_len=8, max_len=8)
+            spi_r = check_bytes(spi_r, "HDR.spi_r", min_len=8, max_len=8)
+            exchange = exchange if exchange.__class__ is ExchangeType else check_uint(exchange, 8, "HDR.exchange_type")
+            minor = check_uint(minor, 4, "HDR.minor_version")
+            mid = check_uint(mid, 32, "HDR.message_id")
         if length > 0xFFFFFFFF:
             raise ConfigError(f"message of {length} bytes is too long", field="HDR.length", value=length)
-        return _HEADER.pack(spi_i, spi_r, next_payload, (IKE_MAJOR_VERSION << 4) | minor, exchange, self.flags, mid, length)
+        flags = (FLAG_I if self.is_initiator else 0) | (FLAG_V if self.version_flag else 0) | (FLAG_R if self.is_response else 0)
+        return _HEADER.pack(spi_i, spi_r, next_payload, (IKE_MAJOR_VERSION << 4) | minor, exchange, flags, mid, length)
 
     def encode(self, crypto: Crypto | None = None) -> bytes:
         """The message as bytes.

@@ -157,12 +157,16 @@ class Notify(Payload):
             ntype = check_uint(ntype, 16, path, "notify_type")
         if protocol.__class__ is not ProtocolId:
             protocol = check_uint(protocol, 8, path, "protocol_id")
-        spi = check_bytes(self.spi, path, "spi", max_len=255)
-        data = check_bytes(self.data, path, "notification_data", max_len=0xFFFF - 8 - len(spi))
+        spi, data = self.spi, self.data
+        if not (spi.__class__ is bytes and data.__class__ is bytes and len(spi) <= 255 and len(data) <= 0xFFFF - 8 - len(spi)):
+            spi = check_bytes(spi, path, "spi", max_len=255)
+            data = check_bytes(data, path, "notification_data", max_len=0xFFFF - 8 - len(spi))
         if ntype in _CHECKED_TYPES:
-            problem = _notify_problem(ntype, protocol, spi, data)
-            if problem:
-                raise ConfigError(f"{path}: {problem}", field=f"{path}.notification_data", value=data)
+            sizes = _NOTIFY_DATA_SIZES.get(ntype)
+            if sizes is None or not sizes[0] <= len(data) <= sizes[1]:  # a size that fits is all the sized types need
+                problem = _notify_problem(ntype, protocol, spi, data)
+                if problem:
+                    raise ConfigError(f"{path}: {problem}", field=f"{path}.notification_data", value=data)
         return _NOTIFY_HEAD.pack(protocol, len(spi), ntype) + spi + data
 
     @classmethod
@@ -176,9 +180,11 @@ class Notify(Payload):
         spi = data[start + 4 : start + 4 + spi_size]
         value = data[start + 4 + spi_size : end]
         if ntype in _CHECKED_TYPES:
-            problem = _notify_problem(ntype, protocol, spi, value)
-            if problem:
-                ctx.fail(problem, f"{path}.notification_data", start + 4 + spi_size)
+            sizes = _NOTIFY_DATA_SIZES.get(ntype)
+            if sizes is None or not sizes[0] <= len(value) <= sizes[1]:  # a size that fits is all the sized types need
+                problem = _notify_problem(ntype, protocol, spi, value)
+                if problem:
+                    ctx.fail(problem, f"{path}.notification_data", start + 4 + spi_size)
         if ctx.trace is not None:
             ctx.row(start, 1, f"{path}.protocol_id", name_of(protocol, ProtocolId))
             ctx.row(start + 1, 1, f"{path}.spi_size", spi_size)

@@ -536,29 +536,46 @@ def encode_chain(payloads: Sequence[Payload], *, last_next: int = 0, prefix: str
     caller appends an SK payload there).  SK and SKF are refused here: they
     need keys, see :mod:`ikelab.message`.
     """
+    if not payloads:
+        return last_next, b""
     codes = _CODES
     types = [codes.get(p.__class__) or _type_code(p) for p in payloads]
     types.append(last_next)  # what the last payload's Next Payload field carries
+    paths = _PATHS.get(prefix) or _first_paths(prefix)
+    pack = GENERIC_HEADER.pack
     out = []
     seen: dict[int, int] = {}
-    for i, p in enumerate(payloads):
+    i = 0
+    for p in payloads:
         t = types[i]
+        i += 1
         if t == 46 or t == 53:
-            raise ConfigError(f"{prefix}{p.name} must be the last payload and cannot be nested", field=f"{prefix}payloads", value=i)
-        label = _LABELS[t] if p.__class__ is not UnknownPayload else p.name
+            raise ConfigError(f"{prefix}{p.name} must be the last payload and cannot be nested", field=f"{prefix}payloads", value=i - 1)
+        # the path names the payload in error messages: SA, then SA[2], N[3]...
         if t in seen:
             count = seen[t] = seen[t] + 1
-            path = f"{prefix}{label}[{count}]"
+            path = f"{prefix}{_LABELS[t] if p.__class__ is not UnknownPayload else p.name}[{count}]"
         else:
             seen[t] = 1
-            path = prefix + label
+            path = paths[t] if p.__class__ is not UnknownPayload else prefix + p.name
         body = p._body(path)
         length = 4 + len(body)
         if length > 0xFFFF:
             raise ConfigError(f"{path} is {length} bytes long; a payload holds at most 65535", field=f"{path}.payload_length", value=length)
-        out.append(GENERIC_HEADER.pack(types[i + 1], 0x80 if p.critical else 0, length))
+        out.append(pack(types[i], 0x80 if p.critical else 0, length))
         out.append(body)
     return types[0], b"".join(out)
+
+
+#: prefix -> (payload type -> the path of its first occurrence), e.g. "SK." -> {35: "SK.IDi", ...}.
+_PATHS: dict[str, dict[int, str]] = {}
+
+
+def _first_paths(prefix: str) -> dict[int, str]:
+    paths = {t: prefix + label for t, label in _LABELS.items()}
+    if len(_PATHS) < 16:  # "" and "SK." in practice; bounded all the same
+        _PATHS[prefix] = paths
+    return paths
 
 
 def decode_chain(first: int, data: bytes, start: int, end: int, ctx: DecodeContext, *, prefix: str = "", inner: bool = False) -> tuple[Payload, ...]:
@@ -573,6 +590,7 @@ def decode_chain(first: int, data: bytes, start: int, end: int, ctx: DecodeConte
     pos = start
     seen: dict[int, int] = {}
     trace = ctx.trace is not None
+    paths = _PATHS.get(prefix) or _first_paths(prefix)
     while ptype:
         cls, label = _DECODERS.get(ptype) or (None, f"payload({ptype})")
         if ptype in seen:  # the second SA, the third N...: SA[2], N[3]
@@ -580,7 +598,7 @@ def decode_chain(first: int, data: bytes, start: int, end: int, ctx: DecodeConte
             path = f"{prefix}{label}[{count}]"
         else:
             seen[ptype] = 1
-            path = prefix + label
+            path = paths.get(ptype) or prefix + label
         if end - pos < 4:
             ctx.fail(f"{end - pos} bytes left where a {label} payload header (4 bytes) should be", f"{path}.payload_length", pos)
         nxt, flags, length = GENERIC_HEADER.unpack_from(data, pos)
@@ -622,6 +640,9 @@ def decode_chain(first: int, data: bytes, start: int, end: int, ctx: DecodeConte
                     ctx.row(pos + 8, length - 8, f"{path}.encrypted", f"IV | ciphertext | ICV ({length - 8} bytes)")
             payloads.append(payload)
             return tuple(payloads)
+        elif cls in _RECALLED and not trace and data.__class__ is bytes:
+            # TSi, TSr, IDi, IDr: the same octets come back in every exchange (see _recall_payload)
+            payload = _recall_payload(cls, data, pos, length, critical, ctx, path)
         else:
             payload = cls._decode(data, pos + 4, pos + length, critical, ctx, path)
         payloads.append(payload)
@@ -630,3 +651,27 @@ def decode_chain(first: int, data: bytes, start: int, end: int, ctx: DecodeConte
     if pos != end:
         ctx.fail(f"{end - pos} bytes follow the last payload (Next Payload 0)", "payloads", pos)
     return tuple(payloads)
+
+
+#: Payload classes whose decoded objects are remembered by their octets (see :func:`_recall_payload`).
+_RECALLED = frozenset((TSi, TSr, IDi, IDr))
+#: (class, octets from the flags octet to the end of the payload) -> the payload decoded from them.
+_KNOWN_PAYLOADS: dict[tuple[type, bytes], Payload] = {}
+_KNOWN_MAX = 1024  # the table is emptied when it grows past this
+
+
+def _recall_payload(cls: Any, data: bytes, pos: int, length: int, critical: bool, ctx: DecodeContext, path: str) -> Payload:
+    """Decode the payload at ``pos``, or give the object its octets decoded to before.
+
+    The traffic selectors and identities of a connection are the same in every
+    exchange, and payload objects are immutable, so one object serves them all.
+    Only octets that decoded without error are remembered.
+    """
+    key = (cls, data[pos + 1 : pos + length])  # the flags octet (Critical bit), Payload Length, body
+    payload = _KNOWN_PAYLOADS.get(key)
+    if payload is None:
+        payload = cls._decode(data, pos + 4, pos + length, critical, ctx, path)
+        if len(_KNOWN_PAYLOADS) >= _KNOWN_MAX:
+            _KNOWN_PAYLOADS.clear()
+        _KNOWN_PAYLOADS[key] = payload
+    return payload

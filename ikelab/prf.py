@@ -46,10 +46,17 @@ HMAC(PRK, T(n-1) | info | n)``, with K as PRK and S as info), so those PRFs
 let cryptography's HKDFExpand run the loop; the AES-based ones run the loop
 written out in :meth:`Prf.prf_plus_blocks`.  Both give the same bytes (the
 RFC vectors in ``tests/test_prf.py`` check each PRF).
+
+A single HMAC output (RFC 2104) is one call of the standard library's
+:func:`hmac.digest`, which hands the whole computation to OpenSSL.  Public
+functions check their arguments once; :mod:`ikelab.keys` and
+:mod:`ikelab.auth` then call the unchecked ``Prf._once`` and
+``Prf._prf_plus_stream`` with bytes they checked.
 """
 
 from __future__ import annotations
 
+import hmac as _stdlib_hmac
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -80,6 +87,8 @@ KeyedPrf = Callable[[bytes], bytes]
 
 def _bytes(value: object, field_name: str) -> bytes:
     """``value`` as bytes, or a ConfigError naming ``field_name``."""
+    if type(value) is bytes:  # the usual case: no copy, no isinstance walk
+        return value
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise ConfigError(
@@ -114,11 +123,11 @@ def _hmac_keyed(hash_cls: type[hashes.HashAlgorithm]) -> Callable[[bytes], Keyed
     return keyed
 
 
-def _hmac_once(hash_cls: type[hashes.HashAlgorithm]) -> Callable[[bytes, bytes], bytes]:
-    def once(key: bytes, data: bytes) -> bytes:  # one output: no keyed object worth keeping
-        h = hmac.HMAC(key, hash_cls())
-        h.update(data)
-        return h.finalize()
+def _hmac_once(hash_name: str) -> Callable[[bytes, bytes], bytes]:
+    """One HMAC output, RFC 2104: the standard library's one-shot ``hmac.digest`` (OpenSSL underneath)."""
+
+    def once(key: bytes, data: bytes) -> bytes:
+        return _stdlib_hmac.digest(key, data, hash_name)
 
     return once
 
@@ -174,20 +183,24 @@ class Prf:
         """The most bytes prf+ can give with this PRF: 255 * output_len."""
         return PRF_PLUS_MAX_BLOCKS * self.output_len
 
+    def __post_init__(self) -> None:
+        # _once is prf(K, S) for bytes the caller has already checked (the engine's path): a plain
+        # function in a field, so calling it costs no method frame
+        if self._once is None and self._keyed is not None:
+            keyed = self._keyed
+            object.__setattr__(self, "_once", lambda key, data: keyed(key)(data))
+
     def prf(self, key: bytes, data: bytes) -> bytes:
         """``prf(K, S)``: one output of :attr:`output_len` bytes."""
-        if self._once is not None:
-            return self._once(_bytes(key, "key"), _bytes(data, "data"))
-        return self._keyed(_bytes(key, "key"))(_bytes(data, "data"))
+        return self._once(_bytes(key, "key"), _bytes(data, "data"))  # type: ignore[misc]
 
     __call__ = prf
 
-    def prf_plus_blocks(self, key: bytes, seed: bytes, length: int) -> list[bytes]:
-        """The blocks T1, T2, ... of prf+(key, seed), as many as ``length`` bytes need."""
-        key = _bytes(key, "key")
-        seed = _bytes(seed, "seed")
-        length = _length(length)
-        if length > self.max_prf_plus_len:
+    def _checked_length(self, length: object) -> int:
+        """``length`` as an int that prf+ can give, or ConfigError (RFC 7296 2.13: at most 255 blocks)."""
+        if type(length) is not int or length < 0:
+            length = _length(length)
+        if length > PRF_PLUS_MAX_BLOCKS * self.output_len:
             raise ConfigError(
                 f"prf+ with {self.name} can give at most {self.max_prf_plus_len} bytes "
                 f"({PRF_PLUS_MAX_BLOCKS} blocks of {self.output_len}); {length} bytes were asked "
@@ -195,22 +208,35 @@ class Prf:
                 field="length",
                 value=length,
             )
+        return length
+
+    def prf_plus_blocks(self, key: bytes, seed: bytes, length: int) -> list[bytes]:
+        """The blocks T1, T2, ... of prf+(key, seed), as many as ``length`` bytes need."""
+        key = _bytes(key, "key")
+        seed = _bytes(seed, "seed")
+        stream = self._prf_plus_stream(key, seed, self._checked_length(length))
+        out = self.output_len
+        return [stream[i : i + out] for i in range(0, len(stream), out)]
+
+    def _prf_plus_stream(self, key: bytes, seed: bytes, length: int) -> bytes:
+        """``T1 | T2 | ...``: whole blocks covering ``length`` bytes, for checked arguments."""
         n_blocks = -(-length // self.output_len)
         if self._expand is not None and n_blocks:
-            stream = self._expand(key, seed, n_blocks * self.output_len)
-            out = self.output_len
-            return [stream[i : i + out] for i in range(0, len(stream), out)]
+            return self._expand(key, seed, n_blocks * self.output_len)
         run = self._keyed(key)
         blocks: list[bytes] = []
         previous = b""
         for counter in range(1, n_blocks + 1):
             previous = run(previous + seed + bytes([counter]))
             blocks.append(previous)
-        return blocks
+        return b"".join(blocks)
 
     def prf_plus(self, key: bytes, seed: bytes, length: int) -> bytes:
         """``prf+(K, S)`` cut to ``length`` bytes."""
-        return b"".join(self.prf_plus_blocks(key, seed, length))[:length]
+        key = _bytes(key, "key")
+        seed = _bytes(seed, "seed")
+        length = self._checked_length(length)
+        return self._prf_plus_stream(key, seed, length)[:length]
 
 
 _MD5_WHY = (
@@ -219,20 +245,20 @@ _MD5_WHY = (
 )
 
 _PRFS: dict[PrfId, Prf] = {
-    PrfId.PRF_HMAC_MD5: Prf(PrfId.PRF_HMAC_MD5, "PRF_HMAC_MD5", 16, 16, False, _MD5_WHY, _hmac_keyed(hashes.MD5), _hmac_once(hashes.MD5), _hkdf_expand(hashes.MD5)),
-    PrfId.PRF_HMAC_SHA1: Prf(PrfId.PRF_HMAC_SHA1, "PRF_HMAC_SHA1", 20, 20, False, None, _hmac_keyed(hashes.SHA1), _hmac_once(hashes.SHA1), _hkdf_expand(hashes.SHA1)),
+    PrfId.PRF_HMAC_MD5: Prf(PrfId.PRF_HMAC_MD5, "PRF_HMAC_MD5", 16, 16, False, _MD5_WHY, _hmac_keyed(hashes.MD5), _hmac_once("md5"), _hkdf_expand(hashes.MD5)),
+    PrfId.PRF_HMAC_SHA1: Prf(PrfId.PRF_HMAC_SHA1, "PRF_HMAC_SHA1", 20, 20, False, None, _hmac_keyed(hashes.SHA1), _hmac_once("sha1"), _hkdf_expand(hashes.SHA1)),
     PrfId.PRF_AES128_XCBC: Prf(PrfId.PRF_AES128_XCBC, "PRF_AES128_XCBC", 16, 16, True, None, _xcbc_keyed),
     PrfId.PRF_HMAC_SHA2_256: Prf(
         PrfId.PRF_HMAC_SHA2_256, "PRF_HMAC_SHA2_256", 32, 32, False, None, _hmac_keyed(hashes.SHA256),
-        _hmac_once(hashes.SHA256), _hkdf_expand(hashes.SHA256),
+        _hmac_once("sha256"), _hkdf_expand(hashes.SHA256),
     ),
     PrfId.PRF_HMAC_SHA2_384: Prf(
         PrfId.PRF_HMAC_SHA2_384, "PRF_HMAC_SHA2_384", 48, 48, False, None, _hmac_keyed(hashes.SHA384),
-        _hmac_once(hashes.SHA384), _hkdf_expand(hashes.SHA384),
+        _hmac_once("sha384"), _hkdf_expand(hashes.SHA384),
     ),
     PrfId.PRF_HMAC_SHA2_512: Prf(
         PrfId.PRF_HMAC_SHA2_512, "PRF_HMAC_SHA2_512", 64, 64, False, None, _hmac_keyed(hashes.SHA512),
-        _hmac_once(hashes.SHA512), _hkdf_expand(hashes.SHA512),
+        _hmac_once("sha512"), _hkdf_expand(hashes.SHA512),
     ),
     PrfId.PRF_AES128_CMAC: Prf(PrfId.PRF_AES128_CMAC, "PRF_AES128_CMAC", 16, 16, True, None, _cmac_keyed),
 }

@@ -315,7 +315,20 @@ class Proposal(_TypeIndex):
         if len(self.transforms) > 255:
             raise ConfigError(f"{path} has {len(self.transforms)} transforms; at most 255", field=f"{path}.num_transforms", value=len(self.transforms))
         n = len(self.transforms)
-        body = b"".join([t._encode(i == n - 1, f"{path}.transform[{i + 1}]") for i, t in enumerate(self.transforms)])
+        parts = []
+        for i, t in enumerate(self.transforms):
+            ttype, tid, key_length = t.type, t.id, t.key_length
+            # the usual transform (registry members, at most a Key Length) is packed here, without
+            # a call or the path string that only error messages need; any other goes through _encode
+            if ttype.__class__ is TransformType and tid.__class__ in _ID_ENUM_CLASSES and not t.attributes:
+                if key_length is None:
+                    parts.append(_TRANSFORM.pack(0 if i == n - 1 else 3, 0, 8, ttype, 0, tid))
+                    continue
+                if key_length.__class__ is int and 0 <= key_length <= 0xFFFF:
+                    parts.append(_TRANSFORM_KEY_LENGTH.pack(0 if i == n - 1 else 3, 0, 12, ttype, 0, tid, 0x8000 | _KEY_LENGTH, key_length))
+                    continue
+            parts.append(t._encode(i == n - 1, f"{path}.transform[{i + 1}]"))
+        body = b"".join(parts)
         length = 8 + len(spi) + len(body)
         if length > 0xFFFF:
             raise ConfigError(f"{path} is {length} bytes; at most 65535", field=f"{path}.proposal_length", value=length)
@@ -325,10 +338,15 @@ class Proposal(_TypeIndex):
     def _decode(cls, data: bytes, pos: int, end: int, ctx: DecodeContext, parent: str, index: int) -> tuple["Proposal", int, int]:
         """Decode the ``index``-th proposal of the SA payload ``parent`` at ``pos``; return it, its Last Substruc and the next position."""
         spi_less = end - pos >= 8 and data[pos + 6] == 0
-        if spi_less and ctx.trace is None:
-            known = _recall(_KNOWN_PROPOSALS, data, pos, end)
-            if known is not None:
-                return known[0], known[1], pos + known[2]
+        if ctx.trace is None:
+            if spi_less:
+                known = _recall(_KNOWN_PROPOSALS, data, pos, end)
+                if known is not None:
+                    return known[0], known[1], pos + known[2]
+            else:
+                recalled = _recall_with_spi(data, pos, end)
+                if recalled is not None:
+                    return recalled
         path = f"{parent}.proposal[{index}]"  # for errors and the trace
         if end - pos < 8:
             ctx.fail(f"{end - pos} bytes left, a proposal needs at least 8", f"{path}.proposal_length", pos)
@@ -376,7 +394,33 @@ class Proposal(_TypeIndex):
         proposal = cls._from_wire(number, protocol, spi, tuple(transforms))  # type: ignore[attr-defined]
         if spi_less:
             _remember(_KNOWN_PROPOSALS, data[pos:pend], proposal)
+        elif type(data) is bytes:
+            _remember(_KNOWN_PROPOSALS, _without_spi(data, pos, pend, spi_size), proposal)
         return proposal, last, pend
+
+
+def _without_spi(data: bytes, pos: int, pend: int, spi_size: int) -> bytes:
+    """A proposal's octets with its SPI left out: what proposals with fresh SPIs have in common."""
+    return data[pos : pos + 8] + data[pos + 8 + spi_size : pend]
+
+
+def _recall_with_spi(data: bytes, pos: int, end: int) -> tuple[Proposal, int, int] | None:
+    """A proposal with an SPI whose other octets were seen: the remembered one with this SPI.
+
+    The SPI Size octet is part of the key, so the SPI's position is known; the key's
+    Proposal Length (and the Last Substruc) are those of the proposal here.
+    """
+    if end - pos < 8 or type(data) is not bytes:
+        return None
+    length = (data[pos + 2] << 8) | data[pos + 3]
+    spi_size = data[pos + 6]
+    if not 8 + spi_size <= length <= end - pos:
+        return None
+    known = _KNOWN_PROPOSALS.get(_without_spi(data, pos, pos + length, spi_size))
+    if known is None:
+        return None
+    p = known[0]
+    return Proposal._from_wire(p.number, p.protocol, data[pos + 8 : pos + 8 + spi_size], p.transforms), known[1], pos + length  # type: ignore[attr-defined]
 
 
 #: Stores a Proposal's type index despite the frozen dataclass (it is not a field).

@@ -115,6 +115,13 @@ class SkCrypto:
             return cls(encr, integ, keys.sk_ei, keys.sk_ai if integ is not None else b"", rng)
         return cls(encr, integ, keys.sk_er, keys.sk_ar if integ is not None else b"", rng)
 
+    @classmethod
+    def _trusted(cls, encr: "Encryption", integ: "Integrity | None", sk_e: bytes, sk_a: bytes, rng: RandomSource | None) -> "SkCrypto":
+        """``SkCrypto(...)`` without its checks, for a caller that made them (:func:`ikelab.exchanges_wire.sk_crypto`)."""
+        obj = object.__new__(cls)
+        obj.__dict__.update(encr=encr, integ=integ, sk_e=sk_e, sk_a=sk_a, rng=rng)  # a frozen dataclass refuses setattr
+        return obj
+
     def for_message(self, is_initiator: bool) -> "SkCrypto":
         """This object (one direction: the caller chose the keys)."""
         return self

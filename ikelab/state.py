@@ -85,9 +85,13 @@ class Input(str, Enum):
     @classmethod
     def for_message(cls, exchange_name: str, is_response: bool) -> "Input | None":
         """The input for a received message, or None for an exchange type we do not handle."""
-        name = f"{exchange_name}_{'RESPONSE' if is_response else 'REQUEST'}"
-        return cls.__members__.get(name)
+        return _FOR_MESSAGE.get((exchange_name, bool(is_response)))
 
+
+#: (exchange name, is_response) -> the input of a received message (one dict lookup per message)
+_FOR_MESSAGE: dict[tuple[str, bool], Input] = {
+    (i.value.rpartition("_")[0], i.value.endswith("_RESPONSE")): i for i in Input if i.is_message
+}
 
 S, I = State, Input
 

@@ -165,9 +165,13 @@ class Encryption:
 
     def _prepare(self, key: object, iv: object, data: object, aad: object, field: str) -> tuple[bytes, ...]:
         """Check every argument; return ``(cipher key, salt, iv, data, aad)``."""
-        key, iv, aad = self._check_key(key), self._check_iv(iv), self._check_aad(aad)
-        data = _as_bytes(data, field, self.name)
-        body = len(data)
+        # the usual arguments (bytes of the right sizes) pass these tests inline; anything
+        # else goes through the checks that name the problem
+        if not (key.__class__ is bytes and iv.__class__ is bytes and data.__class__ is bytes and aad.__class__ is bytes
+                and len(key) == self.key_len and len(iv) == self.iv_len and (not aad or self.is_aead)):
+            key, iv, aad = self._check_key(key), self._check_iv(iv), self._check_aad(aad)
+            data = _as_bytes(data, field, self.name)
+        body = len(data)  # type: ignore[arg-type]
         if field == "ciphertext" and self.is_aead:
             if body < self.icv_len:
                 raise IntegrityError(f"{self.name}: {body} bytes cannot hold the {self.icv_len}-byte ICV")
@@ -258,19 +262,34 @@ class AesCtr(Encryption):
     _decrypt = _encrypt  # CTR decryption is the same XOR with the keystream
 
 
+#: Keyed AEAD objects by (class, key); emptied when it grows past _AEAD_OBJECTS_MAX.
+_AEAD_OBJECTS: dict[tuple[type, bytes], AESGCM | AESCCM | ChaCha20Poly1305] = {}
+_AEAD_OBJECTS_MAX = 64
+
+
+def _aead_object(cls: type, key: bytes) -> AESGCM | AESCCM | ChaCha20Poly1305:
+    """``cls(key)``, made once per key: the key schedule costs more than sealing an IKE message."""
+    obj = _AEAD_OBJECTS.get((cls, key))
+    if obj is None:
+        if len(_AEAD_OBJECTS) >= _AEAD_OBJECTS_MAX:
+            _AEAD_OBJECTS.clear()
+        obj = _AEAD_OBJECTS[(cls, key)] = cls(key)
+    return obj
+
+
 class AesGcm(Encryption):
     """AES-GCM (RFC 4106 4 and 8, RFC 5282): nonce = salt(4) | IV(8); ICV = first 8/12/16 bytes of the tag."""
 
     def _encrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
         # The one-shot AESGCM class (much faster than the mode API) makes the full
         # 16-byte tag; GCM_8 and GCM_12 keep its first octets (SP 800-38D 5.2.1.2).
-        sealed = AESGCM(key).encrypt(salt + iv, data, aad or None)
+        sealed = _aead_object(AESGCM, key).encrypt(salt + iv, data, aad or None)
         return sealed[: len(data) + self.icv_len]
 
     def _decrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
         try:
             if self.icv_len == 16:
-                return AESGCM(key).decrypt(salt + iv, data, aad or None)
+                return _aead_object(AESGCM, key).decrypt(salt + iv, data, aad or None)
             # AESGCM only checks full tags: a truncated one goes through the mode API
             body, tag = data[: -self.icv_len], data[-self.icv_len :]
             dec = Cipher(algorithms.AES(key), modes.GCM(salt + iv, tag, min_tag_length=self.icv_len)).decryptor()
@@ -310,7 +329,7 @@ class ChaCha20Poly1305Cipher(_AeadPrimitive):
     """ChaCha20-Poly1305 (RFC 7634 2, RFC 8439): nonce = salt(4) | IV(8); 16-byte tag."""
 
     def _aead(self, key: bytes) -> AESCCM | ChaCha20Poly1305:
-        return ChaCha20Poly1305(key)
+        return _aead_object(ChaCha20Poly1305, key)
 
 
 class NullEncryption(Encryption):

@@ -153,7 +153,21 @@ def ts_to_string(ts: TrafficSelector) -> str:
 
 def resolve_ts(selectors: Iterable[TrafficSelector | str], address: str | None) -> tuple[TrafficSelector, ...]:
     """Replace ``dynamic`` (and selector strings) by selectors, ``dynamic`` -> the host ``address``."""
+    if type(selectors) is tuple:
+        try:
+            return _resolve_tuple(selectors, address)  # a configuration's selectors: once per address
+        except TypeError:  # something unhashable in the tuple: resolve it every time
+            pass
+    return _resolve(selectors, address)
+
+
+def _resolve(selectors: Iterable[TrafficSelector | str], address: str | None) -> tuple[TrafficSelector, ...]:
     return tuple(ts_from_string(s, dynamic=address) if isinstance(s, str) else s for s in selectors)
+
+
+@lru_cache(maxsize=256)
+def _resolve_tuple(selectors: tuple[TrafficSelector | str, ...], address: str | None) -> tuple[TrafficSelector, ...]:
+    return _resolve(selectors, address)
 
 
 def _port_meet(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int] | None:

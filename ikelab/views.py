@@ -140,8 +140,63 @@ def payload_label(payload: Payload, message: Message) -> str:
 
 
 def summary(message: Message) -> str:
-    """``HDR, SAi1, KEi, Ni, N(NAT_DETECTION_SOURCE_IP), ...`` (RFC 7296 notation)."""
+    """``HDR, SAi1, KEi, Ni, N(NAT_DETECTION_SOURCE_IP), ...`` (RFC 7296 notation).
+
+    The text depends only on the message's *shape* (see :func:`_shape`), and the
+    engine sends and receives the same few shapes again and again, so summaries
+    are remembered by shape.
+    """
+    exchange = message.exchange
+    shape = _shape(message.payloads) if exchange.__class__ is ExchangeType or exchange.__class__ is int else None
+    if shape is None:  # a payload whose label depends on more than its class: not remembered
+        return _summary(message)
+    key = (exchange, True if message.is_response else False, shape)  # labels use the R flag's truth value
+    text = _SUMMARIES.get(key)
+    if text is None:
+        if len(_SUMMARIES) >= _SUMMARIES_MAX:
+            _SUMMARIES.clear()
+        text = _SUMMARIES[key] = _summary(message)
+    return text
+
+
+def _summary(message: Message) -> str:
     return ", ".join(["HDR"] + [payload_label(p, message) for p in message.payloads])
+
+
+#: Payload classes whose label follows from the class and the message (exchange, R flag) alone.
+_BY_CLASS = frozenset((*_PLAIN_LABELS, SA, KE, Nonce))
+#: Summaries by (exchange, R flag, shape); emptied when it grows past _SUMMARIES_MAX.
+_SUMMARIES: dict[tuple[object, object, tuple[object, ...]], str] = {}
+_SUMMARIES_MAX = 256
+
+
+def _shape(payloads: tuple[Payload, ...]) -> tuple[object, ...] | None:
+    """What the labels of ``payloads`` depend on: the class, a Notify's type, an SK's inner shape.
+
+    None when some label depends on more (CP, SKF, unknown payloads, a notify type that
+    is not a NotifyType member): such summaries are computed every time.
+    """
+    out: list[object] = []
+    for p in payloads:
+        cls = p.__class__
+        if cls is Notify:
+            t = p.notify_type
+            if t.__class__ is not NotifyType:  # an int or a bool would compare equal to a member
+                return None
+            out.append(t)
+        elif cls in _BY_CLASS:
+            out.append(cls)
+        elif cls is SK:
+            if p.inner is None:
+                out.append("SK {...}")
+            else:
+                inner = _shape(p.inner)
+                if inner is None:
+                    return None
+                out.append(inner)
+        else:
+            return None
+    return tuple(out)
 
 
 def _short(payload: Payload) -> str:

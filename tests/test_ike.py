@@ -982,3 +982,14 @@ def test_weak_group_works_only_when_allowed_and_warns() -> None:
         lab.run_until_idle()
     assert_same_sas(lab)
     assert lab.events("initiator", ev.KeysDerived)[0].dh_group == "MODP_1024"
+
+
+def test_every_message_input_is_found_from_its_exchange_and_direction():
+    from ikelab.state import Input
+
+    for inp in Input:
+        if inp.is_message:
+            exchange, _, direction = inp.value.rpartition("_")
+            assert Input.for_message(exchange, direction == "RESPONSE") is inp
+    assert Input.for_message("IKE_SESSION_RESUME", False) is None
+    assert Input.for_message("INITIATE", False) is None

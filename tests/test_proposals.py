@@ -324,6 +324,21 @@ def test_ts_bad_text(bad):
         ts_from_string(bad)
 
 
+def test_resolve_ts_same_for_tuples_lists_and_addresses():
+    """A configuration's selectors are resolved once per address (cached); the answer must not depend on it."""
+    sel = ("dynamic", "10.0.0.0/8", T("10.9.0.0/16"))
+    for address in ("192.0.2.7", "192.0.2.8", "2001:db8::1"):
+        assert resolve_ts(sel, address) == resolve_ts(list(sel), address)
+        assert resolve_ts(sel, address)[0] == ts_from_string(f"{address}/{128 if ':' in address else 32}")
+    assert resolve_ts(sel, "192.0.2.7") != resolve_ts(sel, "192.0.2.8")
+    with pytest.raises(ConfigError):  # a bad entry is refused every time, cached or not
+        resolve_ts(("10.0.0.0/33",), "192.0.2.7")
+    with pytest.raises(ConfigError):
+        resolve_ts(("10.0.0.0/33",), "192.0.2.7")
+    with pytest.raises(ConfigError):  # "dynamic" without an address
+        resolve_ts(("dynamic",), None)
+
+
 def test_dynamic():
     assert resolve_ts(["dynamic", "10.0.0.0/8"], "192.0.2.7")[0] == ts_from_string("192.0.2.7/32")
     # host-to-host: each side's policy is its IKE address

@@ -156,13 +156,13 @@ def test_the_same_octets_give_the_same_objects():
     assert sa1.proposals[0].transforms[0] is sa2.proposals[0].transforms[0]
 
 
-def test_proposals_with_an_spi_are_not_remembered_but_their_transforms_are():
+def test_proposals_with_an_spi_are_remembered_without_it():
     _forget()
     esp = lambda spi: SA((Proposal.esp(spi, Transform.encr("ENCR_AES_GCM_16", 256), Transform.esn(False)),))  # noqa: E731
     a, b = (decode_chain(*_chain(esp(spi)), DecodeContext())[0] for spi in (b"\x00\x00\x00\x01", b"\x00\x00\x00\x02"))
-    assert a.proposals[0].spi != b.proposals[0].spi
-    assert a.proposals[0].transforms[0] is b.proposals[0].transforms[0]
-    assert not sa_payload._KNOWN_PROPOSALS
+    assert a == esp(b"\x00\x00\x00\x01") and b == esp(b"\x00\x00\x00\x02")
+    assert a.proposals[0].transforms is b.proposals[0].transforms  # the second one was recalled, with its own SPI
+    assert [len(k) for k in sa_payload._KNOWN_PROPOSALS] == [len(_chain(esp(b"1234"))[1]) - 4 - 4]  # no SPI in the key
 
 
 def _chain(payload) -> tuple[int, bytes, int, int]:
