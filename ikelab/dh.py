@@ -35,15 +35,12 @@ below q.
 Groups 1, 2, 5 are weak: :class:`~ikelab.errors.WeakAlgorithmError` unless
 ``allow_weak=True``, which warns (:class:`~ikelab.errors.WeakAlgorithmWarning`).
 Groups 22-24 (RFC 5114) are not implemented (RFC 8247 section 2.4 advises
-against them).  For the IANA MODP groups the shared secret ``y_peer^x mod p`` is computed by
-OpenSSL through cryptography's finite-field DH API, whose modular
-exponentiation runs in constant time with the secret exponent (and is faster
-than GMP here); ikelab's own checks run first.  A key pair's ``g^x`` comes
-from a table of powers of the fixed generator (:mod:`ikelab.fixed_base`), the
-same number found with a few dozen multiplications of Python integers (or
-``gmpy2`` when installed, extra "fast").  Toy groups and the hand-calculation
-helpers use ``pow``.  Python integers are not constant time, so ``g^x`` and the
-toy arithmetic are for teaching; ECP and X25519/X448 use cryptography.
+against them).  MODP arithmetic is Python's ``pow``, or ``gmpy2.powmod`` when
+installed (extra "fast"); a key pair's ``g^x`` comes from a table of powers of
+the fixed generator (:mod:`ikelab.fixed_base`), the same number found with a
+few dozen multiplications.  cryptography's deprecated finite-field DH API is not
+used.  ECP and X25519/X448 use cryptography.  Python integers are not constant
+time: this is a teaching toolkit.
 """
 
 from __future__ import annotations
@@ -53,7 +50,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from cryptography.hazmat.primitives.asymmetric import dh as _openssl_dh
 from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -215,10 +211,6 @@ class _FiniteFieldGroup(DhGroup):
             raise InvalidPublicValueError(f"y_peer={y_peer} is not in [1, p-1]", group=self.name)
         return powmod(y_peer, self._check_power(x), self.p)
 
-    def _shared(self, x: int, y: int, y_peer: int) -> int:
-        """``y_peer^x mod p`` for the key pair ``(x, y)``; ``y_peer`` is already checked."""
-        return powmod(y_peer, x, self.p)
-
     def encode(self, value: int) -> bytes:
         """``value`` as big-endian bytes, left-padded to the modulus length."""
         return value.to_bytes(self.public_len, "big")
@@ -292,7 +284,7 @@ class ModpPrivateKey(DhPrivateKey):
 
     def exchange(self, peer_public: bytes) -> bytes:
         y_peer = self.group.decode_public(peer_public)
-        return self.group.encode(self.group._shared(self.x, self.y, y_peer))
+        return self.group.encode(powmod(y_peer, self.x, self.group.p))
 
 
 @dataclass(frozen=True, repr=False)
@@ -323,33 +315,9 @@ class ModpGroup(_FiniteFieldGroup):
         return _fixed_base(self.g, self.p, self.exponent_bits).pow(x)
 
 
-    def _shared(self, x: int, y: int, y_peer: int) -> int:
-        # OpenSSL's DH_compute_key: constant-time in x, and faster than gmpy2 (see benchmarks/bench_crypto.py).
-        # OpenSSL 3 knows the RFC 3526 primes by name; the RFC 2409 ones (groups 1, 2) it would test for
-        # primality on every call (30-50 ms), so those weak groups keep powmod.
-        if int(self.id) not in _OPENSSL_NAMED_MODP:
-            return powmod(y_peer, x, self.p)
-        numbers = _openssl_numbers(self.p, self.g)
-        try:
-            key = _openssl_dh.DHPrivateNumbers(x, _openssl_dh.DHPublicNumbers(y, numbers)).private_key()
-            secret = key.exchange(_openssl_dh.DHPublicNumbers(y_peer, numbers).public_key())
-        except ValueError:  # pragma: no cover - an OpenSSL build that refuses the group: same number with powmod
-            return powmod(y_peer, x, self.p)
-        return int.from_bytes(secret, "big")
-
-
 @lru_cache(maxsize=None)
 def _fixed_base(g: int, p: int, bits: int) -> FixedBase:
     return FixedBase(g, p, bits)
-
-
-#: MODP groups whose prime OpenSSL 3 recognises (RFC 3526: groups 5 and 14-18)
-_OPENSSL_NAMED_MODP = frozenset({5, 14, 15, 16, 17, 18})
-
-
-@lru_cache(maxsize=None)
-def _openssl_numbers(p: int, g: int) -> _openssl_dh.DHParameterNumbers:
-    return _openssl_dh.DHParameterNumbers(p, g)
 
 
 @dataclass(frozen=True, repr=False)
