@@ -566,3 +566,19 @@ def test_sympy_is_not_imported_by_the_module() -> None:
     code = "import sys, ikelab.dh; print('sympy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("gid", [1, 2, 5, 14, 15, 16, 17, 18])
+def test_modp_shared_secret_is_y_peer_to_the_x_whoever_computes_it(gid):
+    """Both sides find the same g^ir, and it is Python's pow(y_peer, x, p) as p-long octets."""
+    g = any_group(gid)
+    rng = DeterministicRandom(gid)
+    for _ in range(3):
+        a, b = g.generate(rng), g.generate(rng)
+        expected = pow(b.y, a.x, g.p).to_bytes(g.public_len, "big")
+        assert a.exchange(b.public_bytes()) == expected == b.exchange(a.public_bytes())
+    if gid == 14:  # a peer value whose power has a leading zero octet still gives a p-long g^ir (RFC 7296 2.14)
+        y_peer = next(y for y in range(2, 20000) if dh.powmod(y, a.x, g.p) < 1 << (g.p.bit_length() - 9))
+        assert a.exchange(g.encode(y_peer)) == pow(y_peer, a.x, g.p).to_bytes(g.public_len, "big")
+    with pytest.raises(InvalidPublicValueError):  # RFC 6989 checks come first
+        a.exchange(g.encode(g.p - 1))
