@@ -9,14 +9,16 @@ Applied Cryptography 14.6.3).  Write the private exponent in base ``2^w``::
 
 With the table ``T[i][d] = g^(d * 2^(w*i)) mod p`` the key generation of a
 Diffie-Hellman peer costs one modular multiplication per non-zero digit
-(about 54 for a 320-bit exponent and ``w = 6``) instead of a squaring per
+(about 40 for a 320-bit exponent and ``w = 8``) instead of a squaring per
 bit plus the window multiplications of a general ``pow``.  The result is
 the same number as ``pow(g, x, p)``; only the work is ordered differently.
 The exchange ``y_peer^x`` has a new base each time and gains nothing.
 
-The table costs memory (``2^w - 1`` numbers of ``len(p)`` bytes per window,
-about 1 MB for MODP-2048 with 320-bit exponents) and is made the first time
-a group generates a key.  Like the rest of ikelab's MODP code it is not
+The table costs memory (``2^w - 1`` numbers of ``len(p)`` bytes per window)
+and is made the first time a group generates a key.  :func:`window_for` picks
+the widest window whose table fits in :data:`TABLE_BUDGET` bytes, never narrower
+than :data:`WINDOW_BITS`: ``w = 8`` and 2.6 MB for MODP-2048 with 320-bit
+exponents (40 multiplications), ``w = 6`` for MODP-4096 and larger.  Like the rest of ikelab's MODP code it is not
 constant time.
 """
 
@@ -31,15 +33,29 @@ try:  # optional accelerator, extra "fast"
 except ImportError:  # pragma: no cover - depends on the environment
     _gmpy2 = None
 
-#: Window width in bits: 6 balances table size (63 entries per window) and speed.
+#: The narrowest window used by default: 6 bits, 63 entries per window.
 WINDOW_BITS = 6
+#: Bytes a table may take before the window stops growing (see :func:`window_for`).
+TABLE_BUDGET = 3 << 20
+_WIDEST = 8
+
+
+def window_for(p: int, max_bits: int) -> int:
+    """The widest window (6 to 8 bits) whose table for modulus ``p`` and ``max_bits`` fits the budget."""
+    size = (p.bit_length() + 7) // 8
+    for window in range(_WIDEST, WINDOW_BITS, -1):
+        if -(-max_bits // window) * ((1 << window) - 1) * size <= TABLE_BUDGET:
+            return window
+    return WINDOW_BITS
 
 
 class FixedBase:
     """``g^x mod p`` for exponents of up to ``max_bits`` bits, by table lookups (HAC 14.6.3)."""
 
-    def __init__(self, g: int, p: int, max_bits: int, *, window: int = WINDOW_BITS) -> None:
-        if not (0 < g < p and max_bits > 0 and 1 <= window <= 12):
+    def __init__(self, g: int, p: int, max_bits: int, *, window: int | None = None) -> None:
+        if window is None and max_bits > 0:
+            window = window_for(p, max_bits)
+        if window is None or not (0 < g < p and max_bits > 0 and 1 <= window <= 12):
             raise ConfigError(f"fixed base needs 0 < g < p, max_bits > 0 and 1 <= window <= 12; got g={g}, "
                               f"max_bits={max_bits}, window={window}", field="window", value=window)
         self.g, self.p, self.max_bits, self.window = g, p, max_bits, window
@@ -77,4 +93,4 @@ def _general_pow(g: int, x: int, p: int) -> int:
     return pow(g, x, p)
 
 
-__all__ = ["FixedBase", "WINDOW_BITS"]
+__all__ = ["FixedBase", "TABLE_BUDGET", "WINDOW_BITS", "window_for"]

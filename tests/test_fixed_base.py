@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from ikelab import dh
 from ikelab.errors import ConfigError
-from ikelab.fixed_base import FixedBase
+from ikelab.fixed_base import TABLE_BUDGET, FixedBase, window_for
 
 MODP_2048 = dh.group("MODP_2048")
 TABLE = FixedBase(MODP_2048.g, MODP_2048.p, MODP_2048.exponent_bits)
@@ -41,3 +41,22 @@ def test_the_engine_keys_use_it_and_stay_the_same() -> None:
 def test_bad_parameters_are_refused(args: tuple[int, int, int]) -> None:
     with pytest.raises(ConfigError):
         FixedBase(*args)
+
+
+@pytest.mark.parametrize("name", ["MODP_2048", "MODP_3072", "MODP_4096", "MODP_6144", "MODP_8192"])
+def test_the_window_grows_while_the_table_fits_its_budget(name: str) -> None:
+    group = dh.group(name)
+    size = (group.p.bit_length() + 7) // 8
+    w = window_for(group.p, group.exponent_bits)
+
+    def table_bytes(window: int) -> int:
+        return -(-group.exponent_bits // window) * ((1 << window) - 1) * size
+
+    assert 6 <= w <= 8
+    assert w == 6 or table_bytes(w) <= TABLE_BUDGET  # within budget, unless at the narrowest default
+    assert w == 8 or table_bytes(w + 1) > TABLE_BUDGET  # and no wider window would fit
+
+
+def test_modp_2048_uses_a_byte_wide_window() -> None:
+    # 320-bit exponents in 8-bit digits: at most 40 multiplications per key pair
+    assert TABLE.window == 8 and len(TABLE._rows) == 40
