@@ -32,6 +32,7 @@ inbound SPIs of the pairs (1.4.1), except those we are deleting ourselves.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from . import dh as _dh
@@ -584,7 +585,15 @@ def _check_narrowed(answer: tuple[Any, ...], offered: tuple[Any, ...], which: st
 def _narrow(tsi: tuple[Any, ...], tsr: tuple[Any, ...], policy_tsi: tuple[Any, ...],
             policy_tsr: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """The responder's narrowing (RFC 7296 2.9), :func:`ikelab.ts.narrow`."""
-    return narrow(tsi, tsr, policy_tsi, policy_tsr)
+    try:
+        return _narrow_cached(tsi, tsr, policy_tsi, policy_tsr)
+    except TypeError:  # a policy given as a list: not hashable, so not cached
+        return narrow(tsi, tsr, policy_tsi, policy_tsr)
+
+
+# a pure function of immutable selectors, and the same offer meets the same policy in every exchange;
+# a refusal (NegotiationError) is an exception, so it is never cached
+_narrow_cached = lru_cache(maxsize=256)(narrow)
 
 
 __all__ = ["ChildExchanges"]

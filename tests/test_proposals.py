@@ -339,6 +339,21 @@ def test_resolve_ts_same_for_tuples_lists_and_addresses():
         resolve_ts(("dynamic",), None)
 
 
+def test_the_engine_narrowing_is_cached_but_answers_like_narrow():
+    """The responder's narrowing is cached on immutable selectors; lists and refusals go the uncached way."""
+    from ikelab.exchanges_child import _narrow
+    from ikelab.ts import narrow
+
+    offered_i, offered_r = (T("10.1.0.0/16"),), (T("0.0.0.0/0"),)
+    policy_i, policy_r = (T("10.1.2.0/24"), T("10.9.0.0/16")), (T("192.0.2.0/24"),)
+    for _ in range(2):
+        assert _narrow(offered_i, offered_r, policy_i, policy_r) == narrow(offered_i, offered_r, policy_i, policy_r)
+        assert _narrow(offered_i, offered_r, policy_i, policy_r) == ((T("10.1.2.0/24"),), (T("192.0.2.0/24"),))
+        assert _narrow(offered_i, offered_r, list(policy_i), policy_r) == narrow(offered_i, offered_r, policy_i, policy_r)
+        with pytest.raises(NegotiationError):  # TS_UNACCEPTABLE every time, not only the first
+            _narrow((T("172.16.0.0/12"),), offered_r, policy_i, policy_r)
+
+
 def test_dynamic():
     assert resolve_ts(["dynamic", "10.0.0.0/8"], "192.0.2.7")[0] == ts_from_string("192.0.2.7/32")
     # host-to-host: each side's policy is its IKE address
