@@ -13,10 +13,10 @@ The ratio ikelab/raw is the price of the teaching code; the aim is at most
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import hmac
 import os
-import sys
 import time
 from typing import Callable
 
@@ -98,8 +98,10 @@ def cbc_case(size: int) -> tuple[Callable[[], object], Callable[[], object]]:
     return ikelab_round, raw_round
 
 
-def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("seconds", nargs="?", type=float, default=1.0, help="time per measurement (default 1)")
+    seconds = parser.parse_args(argv).seconds
     print(f"{'suite':34} {'bytes':>6} {'ikelab rounds/s':>16} {'raw rounds/s':>14} {'ratio':>7}")
     for name, case in (("AES-GCM-16-128", gcm_case), ("AES-CBC-128 + HMAC-SHA2-256-128", cbc_case)):
         for size in (64, 1400):

@@ -62,15 +62,21 @@ from ikelab.transforms import encryption, integrity  # noqa: E402
 SPI_I, SPI_R = bytes.fromhex("0011223344556677"), bytes.fromhex("8899aabbccddeeff")
 
 
-def per_call(fn: Callable[[], object], *, repeats: int = 7) -> float:
-    """CPU seconds per call of ``fn``: the best of ``repeats`` timeit runs.
+#: Timeit runs per figure (``--repeats``); the best one is kept.
+REPEATS = 7
+#: Calls per timeit run (``--number``); None lets timeit choose (at least 0.2 s per run).
+NUMBER: int | None = None
+
+
+def per_call(fn: Callable[[], object], *, repeats: int | None = None) -> float:
+    """CPU seconds per call of ``fn``: the best of ``repeats`` (default :data:`REPEATS`) timeit runs.
 
     CPU time (``time.process_time``) rather than wall time, so that other
     processes on a shared machine disturb the figures less.
     """
     timer = timeit.Timer(fn, timer=time.process_time)
-    number, _ = timer.autorange()
-    return min(timer.repeat(repeat=repeats, number=number)) / number
+    number = NUMBER or timer.autorange()[0]
+    return min(timer.repeat(repeat=repeats or REPEATS, number=number)) / number
 
 
 def ike_sa_init() -> Message:
@@ -189,14 +195,18 @@ def row(title: str, key: str, now: dict[str, float], note: str = "") -> None:
 
 
 def main() -> None:
+    global REPEATS, NUMBER
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the figures (us per call) as JSON only")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help=f"timeit runs per figure, best kept (default {REPEATS})")
+    parser.add_argument("--number", type=int, default=None, help="calls per timeit run (default: timeit's autorange)")
     args = parser.parse_args()
+    REPEATS, NUMBER = max(1, args.repeats), args.number and max(1, args.number)
     now = measure()
     if args.json:
         print(json.dumps({k: round(v, 2) for k, v in now.items()}, indent=1))
         return
-    print(f"Python {sys.version.split()[0]}; microseconds of CPU per call, best of 7 runs")
+    print(f"Python {sys.version.split()[0]}; microseconds of CPU per call, best of {REPEATS} runs")
     print(f"\n  {'':<40} {'before':>12}  {'now':>12}  {'rate now':>10}   (before = commit {BEFORE_COMMIT})")
     init = ike_sa_init()
     print(f"IKE_SA_INIT request, {len(init.encode())} bytes ({init.summary()})")
