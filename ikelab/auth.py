@@ -181,13 +181,13 @@ def psk_auth(prf_alg: Any, secret: bytes | str, octets: Octets, *, allow_weak: b
 
     ``secret`` may be a ``str`` (encoded as UTF-8, as strongSwan reads ``secret =``).
     """
-    secret = _secret(secret)
+    secret = _secret(secret)  # the checks in the order they always ran: secret, PRF, octets
     p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
-    pad = p._once(secret, KEY_PAD) if p.weak_reason is not None else _pad_key(p.name, secret)
     data = _octets(octets)
-    if p.weak_reason is not None:  # a weak PRF warns for the outer prf() too, as it always did
-        _prf.get_prf(p, allow_weak=allow_weak)
-    return p._once(pad, data)
+    if p.weak_reason is None:
+        return p._once(_pad_key(p.name, secret), data)
+    # a weak PRF is not remembered; psk_pad_key checks it again, so it warns for both prf() steps
+    return p._once(psk_pad_key(p, secret, allow_weak=allow_weak), data)
 
 
 def verify_psk(
