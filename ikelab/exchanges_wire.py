@@ -75,10 +75,6 @@ def sk_crypto(keys: Any, suite: Any, sender_is_initiator: bool, rng: Any) -> Any
     return _sk.SkCrypto.for_sender(keys, sender_is_initiator, encr, integ, rng)
 
 
-def _transforms(encr: Any, key_bits: Any, integ: Any) -> tuple[Any, Any]:
-    return _sk_transforms(encr, key_bits, integ)[:2]
-
-
 @lru_cache(maxsize=64)
 def _sk_transforms(encr: Any, key_bits: Any, integ: Any) -> tuple[Any, Any, bool]:
     """The suite's cipher and integrity transforms, and whether they may protect IKE messages together."""

@@ -39,7 +39,6 @@ IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 _ANY_PORTS = (0, 65535)
 _ADDRESS_TYPES = (ipaddress.IPv4Address, ipaddress.IPv6Address)
 _ADDRESS_SIZES = {TsType.TS_IPV4_ADDR_RANGE: 4, TsType.TS_IPV6_ADDR_RANGE: 16}
-_FAMILIES = {4: ipaddress.IPv4Address, 16: ipaddress.IPv6Address}
 #: Selector header: TS Type | IP Protocol ID | Selector Length (2) | Start Port (2) | End Port (2).
 _SELECTOR_HEAD = struct.Struct("!BBHHH")
 #: TS payload body header: Number of TSs | RESERVED (3).
@@ -218,20 +217,7 @@ class _TrafficSelectors(Payload):
     def _body(self, path: str) -> bytes:
         if len(self.selectors) > 255:
             raise ConfigError(f"{path} has {len(self.selectors)} selectors; at most 255", field=f"{path}.number_of_ts", value=len(self.selectors))
-        parts = [_TS_HEAD.pack(len(self.selectors))]
-        for i, s in enumerate(self.selectors):
-            # the usual selector (an address range of one family, a protocol and ports that fit) is
-            # packed here, without the path string that only error messages need; any other goes through _encode
-            size = _ADDRESS_SIZES.get(s.ts_type) if s.__class__ is TrafficSelector and s.ts_type.__class__ is TsType else None
-            if size is not None:
-                start, end, proto, lo, hi = s.start_addr, s.end_addr, s.ip_protocol, s.start_port, s.end_port
-                family = _FAMILIES[size]
-                if (start.__class__ is family and end.__class__ is family and proto.__class__ is int and lo.__class__ is int
-                        and hi.__class__ is int and 0 <= proto <= 0xFF and 0 <= lo <= 0xFFFF and 0 <= hi <= 0xFFFF):
-                    parts.append(_SELECTOR_HEAD.pack(s.ts_type, proto, 8 + 2 * size, lo, hi) + start.packed + end.packed)
-                    continue
-            parts.append(s._encode(f"{path}.ts[{i + 1}]"))
-        return b"".join(parts)
+        return _TS_HEAD.pack(len(self.selectors)) + b"".join([s._encode(f"{path}.ts[{i + 1}]") for i, s in enumerate(self.selectors)])
 
     @classmethod
     def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "_TrafficSelectors":

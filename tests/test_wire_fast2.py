@@ -486,7 +486,7 @@ def test_sk_crypto_equals_the_checked_constructor():
               (EncrId.ENCR_AES_GCM_16, 128, IntegId.AUTH_HMAC_SHA2_256_128), (EncrId.ENCR_NULL, None, IntegId.AUTH_HMAC_SHA2_256_128)]
     for encr_id, bits, integ_id in suites:
         suite = SimpleNamespace(encr=encr_id, key_bits=bits, integ=integ_id)
-        encr, integ = W._transforms(encr_id, bits, integ_id)
+        encr, integ, _ = W._sk_transforms(encr_id, bits, integ_id)
         for e_len, a_len in ((encr.key_len, integ.key_len if integ else 0), (encr.key_len - 1, 32), (encr.key_len, 31)):
             keys = SimpleNamespace(sk_ei=b"e" * e_len, sk_er=b"f" * e_len, sk_ai=b"a" * a_len, sk_ar=b"b" * a_len)
             for initiator in (True, False):
