@@ -12,17 +12,23 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import itertools
 
 import pytest
 
+import test_wire_fast as F  # its helpers, used as module attributes so that its tests are not collected twice
 from ikewire_samples import SPI_I, SPI_R, all_sample_messages, suite_crypto
 from ikelab import exchanges_wire as W
 from ikelab import payloads as P
 from ikelab import views
-from ikelab.constants import AuthMethod, DhId, ExchangeType, IdType, NotifyType, ProtocolId
+from ikelab.constants import AuthMethod, DhId, ExchangeType, IdType, NotifyType, ProtocolId, TransformType, TsType
+from ikelab.errors import ConfigError, IkelabError, IntegrityError
 from ikelab.identity import Identity
 from ikelab.message import Message, decode
+from ikelab.notify_payload import _notify_problem
+from ikelab.transforms import encryption
+from ikelab.wire import DecodeContext
 
 GCM = suite_crypto("ENCR_AES_GCM_16", 256, None, seed="fast2")
 CBC = suite_crypto("ENCR_AES_CBC", 128, "AUTH_HMAC_SHA2_256_128", seed="fast2")
@@ -103,9 +109,9 @@ def test_message_equals_the_public_constructor():
 
 
 def test_message_refuses_what_sk_refuses():
-    with pytest.raises(Exception) as fast:
+    with pytest.raises(ConfigError) as fast:
         W.message(SPI_I, SPI_R, ExchangeType.IKE_AUTH, True, False, 1, ["not a payload"])
-    with pytest.raises(Exception) as slow:
+    with pytest.raises(ConfigError) as slow:
         P.SK(inner=("not a payload",))
     assert type(fast.value) is type(slow.value) and str(fast.value) == str(slow.value)
 
@@ -209,16 +215,21 @@ def test_summary_of_unhashable_fields_still_works():
 
 # -- remembered TSi, TSr, IDi, IDr payloads -------------------------------------------------
 
-import test_wire_fast as F  # noqa: E402 - its helpers (a module attribute, so its tests are not collected twice)
-from ikelab import sa_payload, ts_payload  # noqa: E402
-from ikelab.errors import ConfigError, IkelabError  # noqa: E402
-from ikelab.notify_payload import _notify_problem  # noqa: E402
-from ikelab.wire import DecodeContext  # noqa: E402
 
 
 def _forget_all() -> None:
     F._forget()
     P._KNOWN_PAYLOADS.clear()
+
+
+def _warm_equals_cold(cases: list, outcome) -> bool:
+    """Each case's outcome with the decoders' tables as they are, then again with them emptied before each."""
+    warm = [outcome(case) for case in cases]
+    cold = []
+    for case in cases:
+        _forget_all()
+        cold.append(outcome(case))
+    return warm == cold
 
 
 def test_recalled_payloads_never_change_an_outcome():
@@ -229,12 +240,7 @@ def test_recalled_payloads_never_change_an_outcome():
         for crypto in (F.GCM, F.CBC):
             F._outcome(data, crypto)
     assert P._KNOWN_PAYLOADS  # the samples' selectors and identities are known now
-    warm = [F._outcome(d, c) for d, c in cases]
-    cold = []
-    for d, c in cases:
-        _forget_all()
-        cold.append(F._outcome(d, c))
-    assert warm == cold
+    assert _warm_equals_cold(cases, lambda case: F._outcome(*case))
 
 
 def test_recalled_payloads_equal_fresh_ones_and_respect_the_critical_bit():
@@ -349,8 +355,6 @@ def _slow_prepare(encr, key, iv, data, aad, field):
     return key[: encr.cipher_key_len], key[encr.cipher_key_len :], iv, data, aad
 
 
-from ikelab.errors import IntegrityError  # noqa: E402
-from ikelab.transforms import encryption  # noqa: E402
 
 
 def _result(fn):
@@ -392,11 +396,9 @@ def test_keyed_aead_objects_are_per_key_and_bounded():
         assert len(transforms._AEAD_OBJECTS) <= transforms._AEAD_OBJECTS_MAX
 
 
-# -- transforms and selectors packed inline -----------------------------------------------
+# -- transforms packed inline; TS payload bodies ------------------------------------------
 
-import ipaddress  # noqa: E402
 
-from ikelab.constants import TransformType, TsType  # noqa: E402
 
 
 def _chain_outcome(payload) -> str:
@@ -422,7 +424,8 @@ def test_transforms_packed_inline_match_their_encoder():
             assert bytes.fromhex(got)[12:] == b"".join(parts)  # after the payload and proposal headers
 
 
-def test_selectors_packed_inline_match_their_encoder():
+def test_ts_payload_body_is_its_selectors_encodings():
+    """A TS body is its header and each selector's own encoding; a bad selector's error comes through unchanged."""
     v4 = P.TrafficSelector.from_network("10.0.0.0/8")
     v6 = P.TrafficSelector.from_network("2001:db8::/32")
     selectors = [v4, v6, P.TrafficSelector.from_address("192.0.2.1", ip_protocol=6, ports=(80, 443)),
@@ -463,12 +466,7 @@ def test_proposals_with_spis_recalled_never_change_an_outcome():
 
     _forget_all()
     outcome(data)
-    warm = [outcome(d) for d in cases]
-    cold = []
-    for d in cases:
-        _forget_all()
-        cold.append(outcome(d))
-    assert warm == cold
+    assert _warm_equals_cold(cases, outcome)
     assert outcome(data) == repr((sa,))
 
 
