@@ -150,7 +150,7 @@ def summary(message: Message) -> str:
     shape = _shape(message.payloads) if exchange.__class__ is ExchangeType or exchange.__class__ is int else None
     if shape is None:  # a payload whose label depends on more than its class: not remembered
         return _summary(message)
-    key = (exchange, True if message.is_response else False, shape)  # labels use the R flag's truth value
+    key = (exchange, bool(message.is_response), shape)  # labels use the R flag's truth value
     text = _SUMMARIES.get(key)
     if text is None:
         if len(_SUMMARIES) >= _SUMMARIES_MAX:
