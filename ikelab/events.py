@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .records import quick_init
+
 
 @dataclass(frozen=True)
 class Event:
@@ -245,6 +247,14 @@ class Failure(Event):
     exchange: str = ""
     details: dict[str, Any] = field(default_factory=dict)
 
+
+
+def _every_event(cls: type) -> list[type]:
+    return [cls] + [c for sub in cls.__subclasses__() for c in _every_event(sub)]
+
+
+for _cls in _every_event(Event):
+    quick_init(_cls)  # an engine reports ~18 events per handshake: build them without object.__setattr__
 
 __all__ = [
     "AuthComputed",

@@ -26,8 +26,10 @@ from typing import Any
 
 from .constants import EncrId, IntegId, NAT_T_PORT, NON_ESP_MARKER, ProtocolId
 from .errors import ConfigError
+from .records import quick_init
 
 
+@quick_init
 @dataclass(frozen=True)
 class Datagram:
     """One UDP datagram: ``payload`` from ``src`` (address, port) to ``dst``.
