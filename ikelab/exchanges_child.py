@@ -50,7 +50,9 @@ NONCE_LEN = 32
 
 
 def _name(value: Any) -> str:
-    return getattr(value, "name", str(value)) if value is not None else ""
+    if value is None:
+        return ""
+    return getattr(value, "_name_", None) or str(value)  # a member's _name_: no property call
 
 
 class ChildExchanges:
@@ -65,7 +67,7 @@ class ChildExchanges:
 
         IKE_AUTH carries no KE payload, so its proposals lose their DH transforms (RFC 7296 1.2).
         """
-        props = list(cfg(self.config, "esp_proposals", ()))
+        props = tuple(cfg(self.config, "esp_proposals", ()))  # the configured tuple itself (numbered finds it)
         if ike_auth or pfs is False:
             return W.numbered(props, spi=spi, dh=None)
         if pfs is None:
@@ -77,7 +79,7 @@ class ChildExchanges:
         return W.numbered(props, spi=spi, dh=lookup(DhId, group))
 
     def _configured_esp(self: Any, ike_auth: bool) -> list[Any]:
-        props = list(cfg(self.config, "esp_proposals", ()))
+        props = tuple(cfg(self.config, "esp_proposals", ()))
         if ike_auth:
             return W.numbered(props, dh=None)
         return list(props)
@@ -576,10 +578,22 @@ def _check_narrowed(answer: tuple[Any, ...], offered: tuple[Any, ...], which: st
     """RFC 7296 2.9: the responder may only narrow: each selector it answers lies inside one we offered."""
     if not answer:
         raise NegotiationError(f"the responder's {which} is empty", notify_type="TS_UNACCEPTABLE")
+    try:
+        wider = _wider_than_offered(answer, offered)  # the same answer to the same offer, every exchange
+    except TypeError:  # selectors given as lists: not hashable, so not cached
+        wider = _wider_than_offered.__wrapped__(answer, offered)
+    if wider is not None:
+        raise NegotiationError(f"the responder's {which} {ts_to_string(wider)} is wider than what we offered "
+                               f"({', '.join(ts_to_string(o) for o in offered)})", notify_type="TS_UNACCEPTABLE")
+
+
+@lru_cache(maxsize=256)
+def _wider_than_offered(answer: tuple[Any, ...], offered: tuple[Any, ...]) -> Any:
+    """The first answered selector inside no offered one, or None (a pure function of immutable selectors)."""
     for ts in answer:
         if not any(int(o.ts_type) == int(ts.ts_type) and ts_contains(o, ts) for o in offered):
-            raise NegotiationError(f"the responder's {which} {ts_to_string(ts)} is wider than what we offered "
-                                   f"({', '.join(ts_to_string(o) for o in offered)})", notify_type="TS_UNACCEPTABLE")
+            return ts
+    return None
 
 
 def _narrow(tsi: tuple[Any, ...], tsr: tuple[Any, ...], policy_tsi: tuple[Any, ...],

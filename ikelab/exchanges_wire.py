@@ -19,7 +19,7 @@ from . import sk as _sk
 from . import transforms as _t
 from . import views as _views
 from .constants import AuthMethod, CertEncoding, DhId, ExchangeType, IdType, NotifyType, ProtocolId, TransformType
-from .errors import ParseError
+from .errors import AuthenticationError, NegotiationError, ParseError
 
 # Speed: the builders below make payloads from values the engine made itself (registry members,
 # bytes it generated), so when the enum-valued arguments are already members they use the
@@ -240,8 +240,6 @@ def sa_proposals(msg: Any) -> tuple[Any, ...] | None:
 
 
 def only_sa(msg: Any) -> Any:
-    from .errors import NegotiationError
-
     props = sa_proposals(msg)
     if not props:
         raise NegotiationError("response without an SA payload", notify_type="INVALID_SYNTAX")
@@ -280,8 +278,6 @@ def cert_of(cert_payload: Any) -> Any:
     from .auth import load_certificate
 
     if int(cert_payload.encoding) != int(CertEncoding.X509_CERTIFICATE_SIGNATURE):
-        from .errors import AuthenticationError
-
         raise AuthenticationError(f"certificate encoding {cert_payload.encoding} is not supported")
     return load_certificate(bytes(cert_payload.data))
 
@@ -306,10 +302,24 @@ def all_dh(props: Sequence[Any]) -> list[int]:
 def numbered(props: Iterable[Any], *, spi: bytes = b"", protocol: ProtocolId | None = None,
              dh: Any = "keep") -> list[Any]:
     """Proposals renumbered 1, 2, ... with ``spi``; ``dh``: "keep", None (strip DH) or a group."""
-    out = _numbered(tuple(props), protocol, dh)
+    if props.__class__ is tuple:
+        # the configured proposals: the same tuple in every exchange, so it is found by identity
+        # (hashing it for the cache below would call every Transform's Python-level __hash__)
+        seen = _SEEN.get((id(props), protocol, dh))
+        if seen is None or seen[0] is not props:
+            if len(_SEEN) >= 64:
+                _SEEN.clear()
+            seen = _SEEN[(id(props), protocol, dh)] = (props, _numbered(props, protocol, dh))
+        out = seen[1]
+    else:
+        out = _numbered(tuple(props), protocol, dh)
     if spi:
         return [replace(p, spi=spi) for p in out]
     return list(out)
+
+
+#: (id of a proposals tuple, protocol, dh) -> (that tuple, its numbered form); holding the tuple keeps its id its own.
+_SEEN: dict[tuple[int, Any, Any], tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
 
 
 @lru_cache(maxsize=64)

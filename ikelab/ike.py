@@ -76,7 +76,7 @@ class IkeSa(InitExchanges, ChildExchanges):
 
     # slots, not a __dict__: a responder may hold many thousands of IKE SAs (see bench_handshake.py)
     __slots__ = (
-        "config", "rng", "initiator", "local", "remote", "state", "created", "spi_i", "spi_r", "ni", "nr", "keys",
+        "config", "rng", "initiator", "side", "local", "remote", "state", "created", "spi_i", "spi_r", "ni", "nr", "keys",
         "suite", "proposal", "children", "remote_identity", "nat_detected", "nat_local", "nat_remote", "rekey_at",
         "expire_at", "last_received", "replaced_by", "rekeyed_at", "spawned", "closed_reason", "established_at",
         "local_auth_method", "remote_auth_method",
@@ -99,6 +99,8 @@ class IkeSa(InitExchanges, ChildExchanges):
         self.config = config
         self.rng = rng if rng is not None else default_random()
         self.initiator = bool(initiator)
+        #: "initiator" or "responder": this peer's role in the IKE SA (the I flag), as events name it
+        self.side = _SIDES[self.initiator]
         self.local = (str(local[0]), int(local[1]))
         self.remote = (str(remote[0]), int(remote[1]))
         self.state = State.IDLE
@@ -133,11 +135,6 @@ class IkeSa(InitExchanges, ChildExchanges):
         self._dirty: set["IkeSa"] | None = None  # set by IkeEndpoint: SAs with output to collect
 
     # ------------------------------------------------------------------ public API
-
-    @property
-    def side(self) -> str:
-        """"initiator" or "responder": this peer's role in the IKE SA (the I flag), as events name it."""
-        return _SIDES[self.initiator]
 
     @property
     def established(self) -> bool:

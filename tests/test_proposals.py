@@ -354,6 +354,23 @@ def test_the_engine_narrowing_is_cached_but_answers_like_narrow():
             _narrow((T("172.16.0.0/12"),), offered_r, policy_i, policy_r)
 
 
+def test_the_initiators_narrowing_check_is_cached_but_refuses_every_time():
+    """RFC 7296 2.9 from the initiator's side: an answer may only narrow what was offered."""
+    from ikelab.exchanges_child import _check_narrowed
+
+    offered = (T("10.1.0.0/16"), T("2001:db8::/32"))
+    for _ in range(2):  # the second round is answered by the cache
+        _check_narrowed((T("10.1.2.0/24"),), offered, "TSi")
+        _check_narrowed([T("10.1.2.0/24"), T("2001:db8:1::/48")], list(offered), "TSi")  # lists: uncached
+        with pytest.raises(NegotiationError, match=r"TSr 10\.2\.0\.0/24 is wider than what we offered") as err:
+            _check_narrowed((T("10.1.2.0/24"), T("10.2.0.0/24")), offered, "TSr")
+        assert err.value.notify_type == "TS_UNACCEPTABLE"
+        with pytest.raises(NegotiationError, match="wider"):  # the whole offer is not inside a part of it
+            _check_narrowed((T("10.0.0.0/8"),), offered, "TSi")
+        with pytest.raises(NegotiationError, match="TSi is empty"):
+            _check_narrowed((), offered, "TSi")
+
+
 def test_dynamic():
     assert resolve_ts(["dynamic", "10.0.0.0/8"], "192.0.2.7")[0] == ts_from_string("192.0.2.7/32")
     # host-to-host: each side's policy is its IKE address

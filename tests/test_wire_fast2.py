@@ -82,6 +82,25 @@ def test_builders_equal_the_public_constructors():
     _same(tsr, P.TSr((ts, ts)))
 
 
+def test_numbered_proposals_found_by_identity_equal_the_computed_ones():
+    """``numbered`` finds a tuple of proposals by identity: the same answer as for an equal list or copy."""
+    from ikelab.proposals import parse_proposal
+
+    props = (parse_proposal("aes128-sha256-modp2048"), parse_proposal("aes256gcm16-prfsha384-ecp384"))
+    for _ in range(2):  # the second round is answered from the identity table
+        for kwargs in ({}, {"spi": b"\x01\x02\x03\x04", "protocol": ProtocolId.ESP}, {"dh": None},
+                       {"dh": DhId.CURVE25519}):
+            got = W.numbered(props, **kwargs)
+            assert got == W.numbered(list(props), **kwargs) == W.numbered(tuple(list(props)), **kwargs)
+            assert [p.number for p in got] == [1, 2]
+            assert all(p.spi == kwargs.get("spi", b"") for p in got)
+    without_dh = W.numbered(props, dh=None)
+    assert all(not p.of_type(TransformType.DH) for p in without_dh)
+    assert all(p.of_type(TransformType.DH) for p in W.numbered(props))
+    other = (parse_proposal("aes128-sha256-ecp256"),)
+    assert W.numbered(other)[0].of_type(TransformType.DH)[0].id == DhId.ECP_256  # another tuple, its own answer
+
+
 def test_message_equals_the_public_constructor():
     inner = (P.Nonce(b"n" * 16), P.Notify(NotifyType.COOKIE, data=b"c"))
     for exchange, payloads in [
