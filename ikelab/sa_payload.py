@@ -95,6 +95,38 @@ def _remember(known: dict[bytes, tuple[Any, int, int]], octets: bytes, value: An
         known[octets] = (value, octets[0], len(octets))
 
 
+#: id of a transforms tuple -> (that tuple, its octets).  The engine offers the same configured
+#: transforms in every exchange (SPIs and numbers change, the tuple does not), so their octets are
+#: packed once; holding the tuple keeps its id its own.
+_TRANSFORMS_OCTETS: dict[int, tuple[tuple[Any, ...], bytes]] = {}
+
+
+def _transforms_octets(transforms: tuple[Any, ...], n: int, path: str) -> bytes:
+    """The Transform substructures of a proposal (RFC 7296 3.3.2), remembered by the tuple's identity."""
+    known = _TRANSFORMS_OCTETS.get(id(transforms))
+    if known is not None and known[0] is transforms:
+        return known[1]
+    parts = []
+    for i, t in enumerate(transforms):
+        ttype, tid, key_length = t.type, t.id, t.key_length
+        # the usual transform (registry members, at most a Key Length) is packed here, without
+        # a call or the path string that only error messages need; any other goes through _encode
+        if ttype.__class__ is TransformType and tid.__class__ in _ID_ENUM_CLASSES and not t.attributes:
+            if key_length is None:
+                parts.append(_TRANSFORM.pack(0 if i == n - 1 else 3, 0, 8, ttype, 0, tid))
+                continue
+            if key_length.__class__ is int and 0 <= key_length <= 0xFFFF:
+                parts.append(_TRANSFORM_KEY_LENGTH.pack(0 if i == n - 1 else 3, 0, 12, ttype, 0, tid, 0x8000 | _KEY_LENGTH, key_length))
+                continue
+        parts.append(t._encode(i == n - 1, f"{path}.transform[{i + 1}]"))
+    octets = b"".join(parts)
+    if transforms.__class__ is tuple:  # a list could change under us: only tuples are remembered
+        if len(_TRANSFORMS_OCTETS) >= _KNOWN_MAX:
+            _TRANSFORMS_OCTETS.clear()
+        _TRANSFORMS_OCTETS[id(transforms)] = (transforms, octets)
+    return octets
+
+
 @from_wire
 @dataclass(frozen=True, slots=True)
 class Transform:
@@ -315,20 +347,7 @@ class Proposal(_TypeIndex):
         if len(self.transforms) > 255:
             raise ConfigError(f"{path} has {len(self.transforms)} transforms; at most 255", field=f"{path}.num_transforms", value=len(self.transforms))
         n = len(self.transforms)
-        parts = []
-        for i, t in enumerate(self.transforms):
-            ttype, tid, key_length = t.type, t.id, t.key_length
-            # the usual transform (registry members, at most a Key Length) is packed here, without
-            # a call or the path string that only error messages need; any other goes through _encode
-            if ttype.__class__ is TransformType and tid.__class__ in _ID_ENUM_CLASSES and not t.attributes:
-                if key_length is None:
-                    parts.append(_TRANSFORM.pack(0 if i == n - 1 else 3, 0, 8, ttype, 0, tid))
-                    continue
-                if key_length.__class__ is int and 0 <= key_length <= 0xFFFF:
-                    parts.append(_TRANSFORM_KEY_LENGTH.pack(0 if i == n - 1 else 3, 0, 12, ttype, 0, tid, 0x8000 | _KEY_LENGTH, key_length))
-                    continue
-            parts.append(t._encode(i == n - 1, f"{path}.transform[{i + 1}]"))
-        body = b"".join(parts)
+        body = _transforms_octets(self.transforms, n, path)
         length = 8 + len(spi) + len(body)
         if length > 0xFFFF:
             raise ConfigError(f"{path} is {length} bytes; at most 65535", field=f"{path}.proposal_length", value=length)

@@ -101,6 +101,30 @@ def test_numbered_proposals_found_by_identity_equal_the_computed_ones():
     assert W.numbered(other)[0].of_type(TransformType.DH)[0].id == DhId.ECP_256  # another tuple, its own answer
 
 
+def test_transform_octets_remembered_by_identity_match_the_rfc_layout():
+    """Proposals sharing one transforms tuple reuse its octets; each tuple keeps its own (RFC 7296 3.3.2)."""
+    from ikelab.sa_payload import _TRANSFORMS_OCTETS
+
+    gcm = (P.Transform(TransformType.ENCR, 20, 256), P.Transform(TransformType.PRF, 5),
+           P.Transform(TransformType.DH, 31))
+    cbc = (P.Transform(TransformType.ENCR, 12, 128), P.Transform(TransformType.INTEG, 12),
+           P.Transform(TransformType.ESN, 0))
+    expected = {  # Last Substruc (3 more / 0 last), length, type, ID, then AF=1 Key Length (14) for ENCR
+        gcm: "0300000c01000014800e0100" "0300000802000005" "000000080400001f",
+        cbc: "0300000c0100000c800e0080" "030000080300000c" "0000000805000000",
+    }
+    for _ in range(2):  # the second round reuses the remembered octets
+        for transforms, hex_ in expected.items():
+            for spi, protocol in ((b"", ProtocolId.IKE), (b"\x00\x00\x01\x00", ProtocolId.ESP)):
+                body = P.SA((P.Proposal(1, protocol, spi, transforms),))._body("SA")
+                assert body[8:8 + len(spi)] == spi and body[8 + len(spi):].hex() == hex_
+    assert any(entry[0] is gcm for entry in _TRANSFORMS_OCTETS.values())
+    bad = (P.Transform(TransformType.ENCR, 12, 70000),)  # a Key Length that does not fit 16 bits
+    for _ in range(2):  # refused every time: octets are only remembered once they were made
+        with pytest.raises(ConfigError, match="transform"):
+            P.SA((P.Proposal(1, ProtocolId.IKE, b"", bad),))._body("SA")
+
+
 def test_message_equals_the_public_constructor():
     inner = (P.Nonce(b"n" * 16), P.Notify(NotifyType.COOKIE, data=b"c"))
     for exchange, payloads in [
