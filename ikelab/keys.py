@@ -40,13 +40,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, NamedTuple, Optional, Union
+from typing import NamedTuple, Optional, Union
 
 from .constants import EncrId, IntegId, PrfId, lookup
 from .errors import ConfigError, WeakAlgorithmError
 from .fmt import hexstr
 from . import transforms
 from .prf import Prf, _bytes, _length, get_prf
+from .records import from_wire
 
 __all__ = [
     "ChildSaKeys",
@@ -145,7 +146,8 @@ def rekey_skeyseed(
 # --- IKE SA keys --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@from_wire
+@dataclass(frozen=True, slots=True)
 class IkeSaKeys:
     """The seven IKE SA keys of RFC 7296 2.14, with the prf+ stream they were cut from."""
 
@@ -228,20 +230,10 @@ def _ike_sa_keys(
     # SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr: where each key ends in the stream
     d, ai, ar = k, k + integ_len, k + 2 * integ_len
     ei, er, pi = ar + encr_len, ar + 2 * encr_len, ar + 2 * encr_len + k
-    return _trusted(IkeSaKeys, sk_d=stream[:d], sk_ai=stream[d:ai], sk_ar=stream[ai:ar], sk_ei=stream[ar:ei],
-                    sk_er=stream[ei:er], sk_pi=stream[er:pi], sk_pr=stream[pi:total], prf=p.transform_id,
-                    keymat=stream[:total], blocks=_blocks(stream, p.output_len))
-
-
-def _trusted(cls: type, **fields: object) -> Any:
-    """``cls(**fields)`` for a frozen dataclass of values this module computed.
-
-    One dict update instead of the frozen ``__init__``'s ``object.__setattr__`` per field
-    (``tests/test_derive_fast.py`` checks the objects are equal to the constructed ones).
-    """
-    obj = object.__new__(cls)
-    obj.__dict__.update(fields)
-    return obj
+    # sk_d, sk_ai, sk_ar, sk_ei, sk_er, sk_pi, sk_pr, prf, keymat, blocks: values made here, stored unchecked
+    return IkeSaKeys._from_wire(stream[:d], stream[d:ai], stream[ai:ar], stream[ar:ei], stream[ei:er],  # type: ignore[attr-defined]
+                                stream[er:pi], stream[pi:total], p.transform_id, stream[:total],
+                                _blocks(stream, p.output_len))
 
 
 def _blocks(stream: bytes, size: int) -> tuple[bytes, ...]:
@@ -379,7 +371,8 @@ def _child_seed(ni: bytes, nr: bytes, g_ir: bytes | None) -> bytes:
     return prefix + _bytes(ni, "ni") + _bytes(nr, "nr")
 
 
-@dataclass(frozen=True)
+@from_wire
+@dataclass(frozen=True, slots=True)
 class ChildSaKeys:
     """The keys of one CHILD SA pair cut from KEYMAT (RFC 7296 2.17).
 
@@ -442,9 +435,9 @@ def _child_sa_keys(p: Prf, sk_d: bytes, ni: bytes, nr: bytes, g_ir: bytes | None
     key, seed = _bytes(sk_d, "sk_d"), _child_seed(ni, nr, g_ir)
     stream = p._prf_plus_stream(key, seed, p._checked_length(total))
     a, b, c = encr_len, encr_len + integ_len, 2 * encr_len + integ_len
-    return _trusted(ChildSaKeys, encr_i=stream[:a], integ_i=stream[a:b], encr_r=stream[b:c], integ_r=stream[c:total],
-                    prf=p.transform_id, keymat=stream[:total], blocks=_blocks(stream, p.output_len),
-                    pfs=g_ir is not None)
+    # encr_i, integ_i, encr_r, integ_r, prf, keymat, blocks, pfs: values made here, stored unchecked
+    return ChildSaKeys._from_wire(stream[:a], stream[a:b], stream[b:c], stream[c:total],  # type: ignore[attr-defined]
+                                  p.transform_id, stream[:total], _blocks(stream, p.output_len), g_ir is not None)
 
 
 def child_sa_keys(

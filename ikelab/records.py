@@ -1,19 +1,26 @@
-"""Frozen dataclass records that are quick to build (the engine makes about 20 per handshake).
+"""Frozen dataclass records that are quick to build (the engine makes dozens per handshake).
 
 A frozen dataclass forbids ``obj.field = value``, so the ``__init__`` that
 :mod:`dataclasses` writes for it stores every field with
 ``object.__setattr__(obj, name, value)``: a global lookup and a call per field,
-about 70 ns each.  An IKE_SA_INIT + IKE_AUTH handshake reports some 18 events
-with 240 fields between them (see :mod:`ikelab.events`), which made their
-construction alone about 15 us of a 0.55 ms handshake.
+about 70 ns each, and then runs ``__post_init__``, which normalises and checks
+the values.  Two decorators give ikelab's records a quicker way in:
 
-:func:`quick_init` replaces that ``__init__`` with one of the same signature
-that writes the values straight into the instance ``__dict__``, which is what
-``object.__setattr__`` ends up doing too.  The record stays frozen (assigning
-to a field still raises ``FrozenInstanceError``), equal to what the dataclass
-``__init__`` would have made, and no slower to read.  Like :mod:`dataclasses`
-itself, it writes the function's source and compiles it once per class; for
-``Datagram`` it reads::
+* :func:`quick_init`, for records with an instance ``__dict__`` (the events of
+  :mod:`ikelab.events`, :class:`~ikelab.exchanges_common.Datagram`): an
+  ``__init__`` of the same signature that writes the values straight into the
+  ``__dict__``, which is what ``object.__setattr__`` ends up doing too.  An
+  IKE_SA_INIT + IKE_AUTH handshake reports some 18 events with 240 fields
+  between them; their construction alone was about 15 us of a 0.55 ms handshake.
+* :func:`from_wire`, for slotted records (payloads, key schedules): a second
+  constructor ``cls._from_wire(*values)`` for callers that made and checked
+  every value themselves (a decoder, the key schedule).  It stores the values
+  through the slots' descriptors and checks nothing again.
+
+Either way the record stays frozen (assigning to a field still raises
+``FrozenInstanceError``) and equal to what the public constructor would have
+made.  Like :mod:`dataclasses` itself, both write a small function's source and
+compile it once per class; for ``Datagram`` and ``KE`` they read::
 
     def __init__(self, payload, src, dst, kind=_default_kind):
         _d = self.__dict__
@@ -21,6 +28,13 @@ itself, it writes the function's source and compiles it once per class; for
         _d['src'] = src
         _d['dst'] = dst
         _d['kind'] = kind
+
+    def _from_wire(group, data, critical):
+        _obj = _new(_cls)
+        _set_group(_obj, group)
+        _set_data(_obj, data)
+        _set_critical(_obj, critical)
+        return _obj
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ import dataclasses
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
 
 class _Factory:
     """The default of a field with a default_factory ("make one"), shown as dataclasses shows it."""
@@ -70,4 +85,24 @@ def quick_init(cls: type[T]) -> type[T]:
     return cls
 
 
-__all__ = ["quick_init"]
+def from_wire(cls: type[T]) -> type[T]:
+    """Class decorator for a frozen slotted dataclass: add ``cls._from_wire(*values)`` (see above).
+
+    ``_from_wire`` takes every field value in declaration order, already
+    normalised as ``__post_init__`` would leave it (ints made enum members,
+    lists made tuples...), and runs no check.
+    """
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    if any(name.startswith("_") for name in names):  # the function's own names start with _
+        raise TypeError(f"from_wire cannot build {cls.__qualname__}: a field name starts with _ ({names})")
+    lines = [f"def _from_wire({', '.join(names)}):", "    _obj = _new(_cls)"]
+    lines += [f"    _set_{name}(_obj, {name})" for name in names]
+    lines.append("    return _obj")
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    namespace.update({f"_set_{name}": getattr(cls, name).__set__ for name in names})
+    exec("\n".join(lines), namespace)
+    cls._from_wire = staticmethod(namespace["_from_wire"])  # type: ignore[attr-defined]
+    return cls
+
+
+__all__ = ["from_wire", "quick_init"]

@@ -19,7 +19,7 @@ understood.
 Speed: every payload class is a frozen dataclass whose public constructor
 normalises and checks its arguments.  A decoder has already checked each
 value it read and made the enum members itself, so it builds objects with
-``cls._from_wire(...)`` (added by :func:`from_wire`), which only stores the
+``cls._from_wire(...)`` (added by :func:`ikelab.records.from_wire`), which only stores the
 values.  Enum members are found through the ``value -> member`` dicts of the
 enums (:func:`members`) rather than by calling the enum class.
 """
@@ -27,12 +27,13 @@ enums (:func:`members`) rather than by calling the enum class.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, NoReturn, TypeVar
 
 from .constants import PayloadType, lookup
 from .errors import ConfigError, ParseError
+from .records import from_wire  # noqa: F401 - payload modules take it from here
 
 U16 = struct.Struct("!H")
 U32 = struct.Struct("!I")
@@ -41,39 +42,6 @@ U16U16 = struct.Struct("!HH")
 GENERIC_HEADER = struct.Struct("!BBH")
 
 E = TypeVar("E", bound=IntEnum)
-T = TypeVar("T")
-
-
-def from_wire(cls: type[T]) -> type[T]:
-    """Class decorator for a frozen slotted dataclass: add ``cls._from_wire(*values)``.
-
-    The dataclass ``__init__`` of a frozen class stores each field with
-    ``object.__setattr__`` and then runs ``__post_init__``, which normalises
-    and checks the values (ints to enum members, lists to tuples...).  A
-    decoder has already done that work for the values it read, so it calls
-    ``_from_wire`` with every field value in declaration order: the values
-    are stored through the slots' descriptors and nothing is checked again,
-    giving an object equal to the one the public constructor makes.  Like
-    :mod:`dataclasses` itself, this writes the small function's source and
-    compiles it once per class; for ``KE`` it reads::
-
-        def _from_wire(group, data, critical):
-            _obj = _new(_cls)
-            _set_group(_obj, group)
-            _set_data(_obj, data)
-            _set_critical(_obj, critical)
-            return _obj
-    """
-    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-    assert not any(name.startswith("_") for name in names), names  # the function's own names start with _
-    lines = [f"def _from_wire({', '.join(names)}):", "    _obj = _new(_cls)"]
-    lines += [f"    _set_{name}(_obj, {name})" for name in names]
-    lines.append("    return _obj")
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    namespace.update({f"_set_{name}": getattr(cls, name).__set__ for name in names})
-    exec("\n".join(lines), namespace)
-    cls._from_wire = staticmethod(namespace["_from_wire"])  # type: ignore[attr-defined]
-    return cls
 
 
 def members(enum: type[E]) -> dict[int, E]:

@@ -77,3 +77,46 @@ def test_refuses_what_it_cannot_reproduce() -> None:
     for cls in (Mutable, Checked, Slotted, KwOnly):
         with pytest.raises(TypeError, match="quick_init"):
             quick_init(cls)
+
+
+def test_from_wire_builds_what_the_checked_constructor_builds() -> None:
+    from ikelab.records import from_wire
+
+    @from_wire
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Pair:
+        name: str
+        values: tuple[int, ...] = ()
+
+        def __post_init__(self) -> None:  # the public path normalises; _from_wire trusts its caller
+            object.__setattr__(self, "values", tuple(self.values))
+
+    fast = Pair._from_wire("a", (1, 2))  # type: ignore[attr-defined]
+    assert fast == Pair("a", [1, 2]) and type(fast.values) is tuple
+    assert not hasattr(fast, "__dict__")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.name = "b"  # type: ignore[misc]
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Private:
+        _hidden: int
+
+    with pytest.raises(TypeError, match="from_wire"):
+        from_wire(Private)
+
+
+def test_key_schedules_are_slotted_records() -> None:
+    """IKE SA and CHILD SA keys live as long as their SA: no per-object __dict__ (see bench_handshake)."""
+    from ikelab import keys
+    from ikelab.constants import EncrId, IntegId
+
+    ike = keys.ike_sa_keys("PRF_HMAC_SHA2_256", bytes(32), bytes(16), bytes(16), bytes(8), bytes(range(8)),
+                           encr=EncrId.ENCR_AES_CBC, encr_key_bits=128, integ=IntegId.AUTH_HMAC_SHA2_256_128)
+    child = keys.child_sa_keys("PRF_HMAC_SHA2_256", ike.sk_d, bytes(16), bytes(16), encr=EncrId.ENCR_AES_CBC,
+                               encr_key_bits=128, integ=IntegId.AUTH_HMAC_SHA2_256_128)
+    for obj in (ike, child):
+        assert not hasattr(obj, "__dict__")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            obj.prf = None  # type: ignore[misc]
+    assert ike.keymat == b"".join(ike.as_dict().values()) and len(ike.sk_ei) == 16
+    assert child.keymat == child.encr_i + child.integ_i + child.encr_r + child.integ_r
