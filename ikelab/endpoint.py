@@ -169,9 +169,10 @@ class IkeEndpoint:
         self._out.extend(sa.pop_datagrams())
         self._events.extend(sa.pop_events())
         while sa.spawned:
-            new = sa.spawned.pop(0)
-            self.sas[new.local_spi] = new
-            self._collect(new)
+            spawned, sa.spawned = sa.spawned, ()
+            for new in spawned:
+                self.sas[new.local_spi] = new
+                self._collect(new)
 
     def get_timer(self) -> float | None:
         times = [t for t in (sa.get_timer() for sa in self.sas.values()) if t is not None]

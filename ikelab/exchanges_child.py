@@ -421,7 +421,7 @@ class ChildExchanges:
         new.established_at = now
         new._schedule_ike_lifetimes(now)
         new.last_received = now
-        self.spawned.append(new)
+        self.spawned += (new,)
         # the new SA's first events (its keys) are reported through the old SA, with the rekey
         for e in new.pop_events():
             self._emit(e)

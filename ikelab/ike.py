@@ -120,7 +120,7 @@ class IkeSa(InitExchanges, ChildExchanges):
         self.last_received = now
         self.replaced_by: "IkeSa | None" = None
         self.rekeyed_at = now
-        self.spawned: list[IkeSa] = []
+        self.spawned: tuple[IkeSa, ...] = ()  # new IKE SAs from a rekey, for the endpoint to file
         self._collision: IkeSa | None = None  # the peer's new IKE SA while both rekey this one (RFC 7296 2.8.2)
         self.closed_reason = ""
         self._next_request_id = 0
@@ -129,8 +129,9 @@ class IkeSa(InitExchanges, ChildExchanges):
         self._cached_response: tuple[int, Datagram] | None = None
         self._cached_summary = ""
         self._queue: list[tuple[Input, dict[str, Any]]] = []
-        self._out: list[Datagram] = []
-        self._events: list[ev.Event] = []
+        # () until there is something to pop: an established SA keeps no empty lists (bench_handshake memory)
+        self._out: list[Datagram] | tuple[()] = ()
+        self._events: list[ev.Event] | tuple[()] = ()
         self._init_state: dict[str, Any] = {}
         self._dirty: set["IkeSa"] | None = None  # set by IkeEndpoint: SAs with output to collect
 
@@ -173,12 +174,12 @@ class IkeSa(InitExchanges, ChildExchanges):
         self._act(Input.DELETE_IKE, now)
 
     def pop_datagrams(self) -> list[Datagram]:
-        out, self._out = self._out, []
-        return out
+        out, self._out = self._out, ()
+        return out or []
 
     def pop_events(self) -> list[ev.Event]:
-        out, self._events = self._events, []
-        return out
+        out, self._events = self._events, ()
+        return out or []
 
     def find_child(self, spi: bytes) -> ChildSa | None:
         """The CHILD SA with inbound SPI ``spi``, or else outbound SPI ``spi``."""
@@ -497,14 +498,20 @@ class IkeSa(InitExchanges, ChildExchanges):
 
     def _transmit(self, dgram: Datagram, now: float, exchange: Any, message_id: int, is_response: bool,
                   summary: str, *, retransmission: bool = False) -> None:
-        self._out.append(dgram)
+        if self._out:
+            self._out.append(dgram)
+        else:
+            self._out = [dgram]
         if self._dirty is not None:
             self._dirty.add(self)
         self._emit(ev.MessageSent(now, self.side, wirefmt.exchange_name(exchange), message_id, is_response,
                                   summary, len(dgram.payload), dgram.src, dgram.dst, retransmission))
 
     def _emit(self, event: ev.Event) -> None:
-        self._events.append(event)
+        if self._events:
+            self._events.append(event)
+        else:
+            self._events = [event]
         if self._dirty is not None:
             self._dirty.add(self)
 
