@@ -305,11 +305,12 @@ def numbered(props: Iterable[Any], *, spi: bytes = b"", protocol: ProtocolId | N
     if props.__class__ is tuple:
         # the configured proposals: the same tuple in every exchange, so it is found by identity
         # (hashing it for the cache below would call every Transform's Python-level __hash__)
-        seen = _SEEN.get((id(props), protocol, dh))
+        key = (id(props), protocol, dh)
+        seen = _NUMBERED_BY_IDENTITY.get(key)
         if seen is None or seen[0] is not props:
-            if len(_SEEN) >= 64:
-                _SEEN.clear()
-            seen = _SEEN[(id(props), protocol, dh)] = (props, _numbered(props, protocol, dh))
+            if len(_NUMBERED_BY_IDENTITY) >= 64:
+                _NUMBERED_BY_IDENTITY.clear()
+            seen = _NUMBERED_BY_IDENTITY[key] = (props, _numbered(props, protocol, dh))
         out = seen[1]
     else:
         out = _numbered(tuple(props), protocol, dh)
@@ -319,7 +320,7 @@ def numbered(props: Iterable[Any], *, spi: bytes = b"", protocol: ProtocolId | N
 
 
 #: (id of a proposals tuple, protocol, dh) -> (that tuple, its numbered form); holding the tuple keeps its id its own.
-_SEEN: dict[tuple[int, Any, Any], tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+_NUMBERED_BY_IDENTITY: dict[tuple[int, Any, Any], tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
 
 
 @lru_cache(maxsize=64)

@@ -76,10 +76,10 @@ class IkeSa(InitExchanges, ChildExchanges):
 
     # slots, not a __dict__: a responder may hold many thousands of IKE SAs (see bench_handshake.py)
     __slots__ = (
-        "config", "rng", "initiator", "side", "local", "remote", "state", "created", "spi_i", "spi_r", "ni", "nr", "keys",
-        "suite", "proposal", "children", "remote_identity", "nat_detected", "nat_local", "nat_remote", "rekey_at",
-        "expire_at", "last_received", "replaced_by", "rekeyed_at", "spawned", "closed_reason", "established_at",
-        "local_auth_method", "remote_auth_method",
+        "config", "rng", "initiator", "side", "local", "remote", "state", "created", "spi_i", "spi_r", "ni", "nr",
+        "keys", "suite", "proposal", "children", "remote_identity", "nat_detected", "nat_local", "nat_remote",
+        "rekey_at", "expire_at", "last_received", "replaced_by", "rekeyed_at", "spawned", "closed_reason",
+        "established_at", "local_auth_method", "remote_auth_method",
         # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
         "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_cached_summary", "_queue", "_out",
         "_events", "_init_state", "_dirty", "_dh_group", "_dh_key", "_real_message_1", "_real_message_2",
