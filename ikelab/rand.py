@@ -64,7 +64,7 @@ class _Base:
         SPIs are drawn from 256 upwards.
         """
         low = 256 if size == 4 else 1
-        return self.randrange(low, 1 << (8 * size)).to_bytes(size, "big")
+        return (low + self.randbelow((1 << (8 * size)) - low)).to_bytes(size, "big")  # randrange(low, 2^(8 size))
 
 
 class SystemRandom(_Base):
