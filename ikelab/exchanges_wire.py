@@ -20,6 +20,7 @@ from . import transforms as _t
 from . import views as _views
 from .constants import AuthMethod, CertEncoding, DhId, ExchangeType, IdType, NotifyType, ProtocolId, TransformType
 from .errors import AuthenticationError, NegotiationError, ParseError
+from .memo import ByIdentity
 
 # Speed: the builders below make payloads from values the engine made itself (registry members,
 # bytes it generated), so when the enum-valued arguments are already members they use the
@@ -303,15 +304,10 @@ def numbered(props: Iterable[Any], *, spi: bytes = b"", protocol: ProtocolId | N
              dh: Any = "keep") -> list[Any]:
     """Proposals renumbered 1, 2, ... with ``spi``; ``dh``: "keep", None (strip DH) or a group."""
     if props.__class__ is tuple:
-        # the configured proposals: the same tuple in every exchange, so it is found by identity
-        # (hashing it for the cache below would call every Transform's Python-level __hash__)
-        key = (id(props), protocol, dh)
-        seen = _NUMBERED_BY_IDENTITY.get(key)
-        if seen is None or seen[0] is not props:
-            if len(_NUMBERED_BY_IDENTITY) >= 64:
-                _NUMBERED_BY_IDENTITY.clear()
-            seen = _NUMBERED_BY_IDENTITY[key] = (props, _numbered(props, protocol, dh))
-        out = seen[1]
+        # the configured proposals: the same tuple in every exchange, found by identity (ikelab.memo)
+        out = _NUMBERED.get(props, protocol, dh)
+        if out is None:
+            out = _NUMBERED.put(props, _numbered(props, protocol, dh), protocol, dh)
     else:
         out = _numbered(tuple(props), protocol, dh)
     if spi:
@@ -319,8 +315,8 @@ def numbered(props: Iterable[Any], *, spi: bytes = b"", protocol: ProtocolId | N
     return list(out)
 
 
-#: (id of a proposals tuple, protocol, dh) -> (that tuple, its numbered form); holding the tuple keeps its id its own.
-_NUMBERED_BY_IDENTITY: dict[tuple[int, Any, Any], tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+#: A proposals tuple (with protocol, dh) -> its numbered form.
+_NUMBERED: ByIdentity[tuple[Any, ...]] = ByIdentity(64)
 
 
 @lru_cache(maxsize=64)

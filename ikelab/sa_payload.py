@@ -37,6 +37,7 @@ from typing import Any, Iterable
 
 from .constants import DhId, EncrId, EsnId, IntegId, PayloadType, PrfId, ProtocolId, TransformAttribute, TransformType, lookup
 from .errors import ConfigError
+from .memo import ByIdentity
 from .wire import DecodeContext, Payload, check_bytes, check_uint, from_wire, members, name_of, RAW_TYPES, norm_enum
 
 __all__ = ["SA", "Proposal", "Transform", "TRANSFORM_ID_ENUMS"]
@@ -95,17 +96,16 @@ def _remember(known: dict[bytes, tuple[Any, int, int]], octets: bytes, value: An
         known[octets] = (value, octets[0], len(octets))
 
 
-#: id of a transforms tuple -> (that tuple, its octets).  The engine offers the same configured
-#: transforms in every exchange (SPIs and numbers change, the tuple does not), so their octets are
-#: packed once; holding the tuple keeps its id its own.
-_TRANSFORMS_OCTETS: dict[int, tuple[tuple[Any, ...], bytes]] = {}
+#: A transforms tuple -> its octets.  The engine offers the same configured transforms in every
+#: exchange (SPIs and numbers change, the tuple does not), so their octets are packed once.
+_TRANSFORMS_OCTETS: ByIdentity[bytes] = ByIdentity()
 
 
 def _transforms_octets(transforms: tuple[Any, ...], n: int, path: str) -> bytes:
     """The Transform substructures of a proposal (RFC 7296 3.3.2), remembered by the tuple's identity."""
-    known = _TRANSFORMS_OCTETS.get(id(transforms))
-    if known is not None and known[0] is transforms:
-        return known[1]
+    octets = _TRANSFORMS_OCTETS.get(transforms)
+    if octets is not None:
+        return octets
     parts = []
     for i, t in enumerate(transforms):
         ttype, tid, key_length = t.type, t.id, t.key_length
@@ -119,12 +119,7 @@ def _transforms_octets(transforms: tuple[Any, ...], n: int, path: str) -> bytes:
                 parts.append(_TRANSFORM_KEY_LENGTH.pack(0 if i == n - 1 else 3, 0, 12, ttype, 0, tid, 0x8000 | _KEY_LENGTH, key_length))
                 continue
         parts.append(t._encode(i == n - 1, f"{path}.transform[{i + 1}]"))
-    octets = b"".join(parts)
-    if transforms.__class__ is tuple:  # a list could change under us: only tuples are remembered
-        if len(_TRANSFORMS_OCTETS) >= _KNOWN_MAX:
-            _TRANSFORMS_OCTETS.clear()
-        _TRANSFORMS_OCTETS[id(transforms)] = (transforms, octets)
-    return octets
+    return _TRANSFORMS_OCTETS.put(transforms, b"".join(parts))
 
 
 @from_wire

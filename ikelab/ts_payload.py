@@ -31,6 +31,7 @@ from typing import Iterable, Union
 
 from .constants import PayloadType, TsType
 from .errors import ConfigError
+from .memo import ByIdentity
 from .wire import U16, DecodeContext, Payload, check_bytes, check_uint, from_wire, members, name_of, to_enum
 
 __all__ = ["TSi", "TSr", "TrafficSelector", "RawTrafficSelector"]
@@ -67,6 +68,10 @@ def _ports(ports: int | tuple[int, int] | None) -> tuple[int, int]:
     if isinstance(ports, int):
         return (ports, ports)
     return (ports[0], ports[1])
+
+
+#: A selectors tuple -> the TS payload body encoding it (RFC 7296 3.13), made once per tuple.
+_SELECTORS_OCTETS: ByIdentity[bytes] = ByIdentity()
 
 
 @from_wire
@@ -215,9 +220,13 @@ class _TrafficSelectors(Payload):
         return " ".join(str(s) for s in self.selectors)
 
     def _body(self, path: str) -> bytes:
+        octets = _SELECTORS_OCTETS.get(self.selectors)  # a connection's selectors recur in every exchange
+        if octets is not None:
+            return octets
         if len(self.selectors) > 255:
             raise ConfigError(f"{path} has {len(self.selectors)} selectors; at most 255", field=f"{path}.number_of_ts", value=len(self.selectors))
-        return _TS_HEAD.pack(len(self.selectors)) + b"".join([s._encode(f"{path}.ts[{i + 1}]") for i, s in enumerate(self.selectors)])
+        octets = _TS_HEAD.pack(len(self.selectors)) + b"".join([s._encode(f"{path}.ts[{i + 1}]") for i, s in enumerate(self.selectors)])
+        return _SELECTORS_OCTETS.put(self.selectors, octets)
 
     @classmethod
     def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "_TrafficSelectors":

@@ -118,11 +118,30 @@ def test_transform_octets_remembered_by_identity_match_the_rfc_layout():
             for spi, protocol in ((b"", ProtocolId.IKE), (b"\x00\x00\x01\x00", ProtocolId.ESP)):
                 body = P.SA((P.Proposal(1, protocol, spi, transforms),))._body("SA")
                 assert body[8:8 + len(spi)] == spi and body[8 + len(spi):].hex() == hex_
-    assert any(entry[0] is gcm for entry in _TRANSFORMS_OCTETS.values())
+    assert _TRANSFORMS_OCTETS.get(gcm) == bytes.fromhex(expected[gcm])
     bad = (P.Transform(TransformType.ENCR, 12, 70000),)  # a Key Length that does not fit 16 bits
     for _ in range(2):  # refused every time: octets are only remembered once they were made
         with pytest.raises(ConfigError, match="transform"):
             P.SA((P.Proposal(1, ProtocolId.IKE, b"", bad),))._body("SA")
+
+
+def test_ts_payload_octets_remembered_by_identity_match_rfc_7296_3_13():
+    """TS payload bodies are packed once per selectors tuple: the same bytes as packing them (RFC 7296 3.13.1)."""
+    host = P.TrafficSelector.from_address("192.0.2.1")
+    net6 = P.TrafficSelector.from_network("2001:db8::/32", ip_protocol=17, ports=500)
+    selectors = (host, net6)
+    expected = ("02000000"  # Number of TSs, RESERVED
+                "0700" "0010" "0000ffff" "c0000201" "c0000201"  # IPv4 range, any protocol and port
+                "0811" "0028" "01f401f4" "20010db8000000000000000000000000"
+                "20010db8ffffffffffffffffffffffff")
+    for _ in range(2):  # the second round reuses the remembered octets
+        for cls in (P.TSi, P.TSr):
+            assert cls(selectors)._body("TSi").hex() == expected
+            assert cls(tuple(list(selectors)))._body("TSi").hex() == expected  # an equal tuple: packed again
+    bad = (dataclasses.replace(host, end_addr=ipaddress.ip_address("2001:db8::1")),)  # mixed families
+    for _ in range(2):  # refused every time: octets are only remembered once they were made
+        with pytest.raises(ConfigError, match="does not match"):
+            P.TSi(bad)._body("TSi")
 
 
 def test_message_equals_the_public_constructor():
