@@ -383,7 +383,11 @@ def delete(protocol: ProtocolId, spis: Sequence[bytes] = ()) -> Any:
 
 def selectors_of(ts_payload: Any) -> tuple[Any, ...]:
     """The address-range selectors of a TSi/TSr payload (types ikelab does not know are left out)."""
-    return tuple(t for t in ts_payload.selectors if isinstance(t, P.TrafficSelector))
+    selectors = ts_payload.selectors
+    for t in selectors:
+        if t.__class__ is not P.TrafficSelector:
+            return tuple(t for t in selectors if isinstance(t, P.TrafficSelector))
+    return selectors  # the payload's own tuple: a recalled payload gives the same tuple every exchange
 
 
 def ts_payloads(tsi: Sequence[Any], tsr: Sequence[Any]) -> list[Any]:
@@ -406,12 +410,20 @@ def selectors(value: Any, default_addr: str) -> tuple[Any, ...]:
 
 
 def ts_strings(selectors_: Sequence[Any]) -> tuple[str, ...]:
-    return tuple(_ts_text(s) for s in selectors_)
+    """The selectors as text, for events; a CHILD SA's selectors are the same tuple every exchange."""
+    texts = _TS_TEXTS.get(selectors_)  # type: ignore[arg-type]
+    if texts is None:
+        texts = _TS_TEXTS.put(selectors_, tuple(_ts_text(s) for s in selectors_))  # type: ignore[arg-type]
+    return texts
+
+
+#: A selectors tuple -> its selectors as text.
+_TS_TEXTS: ByIdentity[tuple[str, ...]] = ByIdentity(256)
 
 
 @lru_cache(maxsize=256)
 def _ts_text(selector: Any) -> str:
-    # cached: every CHILD SA event writes the same few selectors as text
+    # a new tuple of known selectors: str() of a selector summarises its range into networks
     return str(selector)
 
 

@@ -144,6 +144,19 @@ def test_ts_payload_octets_remembered_by_identity_match_rfc_7296_3_13():
             P.TSi(bad)._body("TSi")
 
 
+def test_selectors_and_their_text_for_events():
+    """selectors_of keeps a payload's own tuple when every selector is an address range; ts_strings is str()."""
+    host = P.TrafficSelector.from_address("192.0.2.1")
+    net = P.TrafficSelector.from_network("198.51.100.0/24", ip_protocol=6, ports=(1024, 65535))
+    raw = P.RawTrafficSelector(13, 0, b"\x01\x02")
+    plain = (host, net)
+    assert W.selectors_of(P.TSi(plain)) is plain
+    assert W.selectors_of(P.TSr((raw, host, net))) == plain  # a type ikelab does not know is left out
+    for _ in range(2):  # remembered per tuple the second time
+        for selectors in (plain, tuple(list(plain)), list(plain)):
+            assert W.ts_strings(selectors) == (str(host), str(net)) == ("192.0.2.1/32", "198.51.100.0/24[6/1024-65535]")
+
+
 def test_message_equals_the_public_constructor():
     inner = (P.Nonce(b"n" * 16), P.Notify(NotifyType.COOKIE, data=b"c"))
     for exchange, payloads in [
