@@ -91,3 +91,42 @@ def test_readme_python_example_runs() -> None:
     exec(compile(block.group(1), "README.md", "exec"), namespace)
     assert len(namespace["g_ir"]) == 256
     assert len(namespace["seed"]) == 32
+
+
+#: Import names of distributions whose import name differs from their project name.
+_IMPORT_NAMES = {"pyyaml": "yaml", "jupyterlab": "jupyterlab", "ipykernel": "ipykernel"}
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].strip().lower() for r in requirements}
+
+
+def test_the_main_job_runs_with_the_core_dependencies_only(tmp_path: Path) -> None:
+    """The README's first command is ``pip install -e . && ikelab demo``: the demo may use no extra.
+
+    The demo runs in a fresh interpreter in which every package that only an extra
+    installs cannot be imported, as on a machine that followed the README.
+    """
+    project = _pyproject()["project"]
+    core = _requirement_names(project["dependencies"])
+    extras_only = set().union(*(_requirement_names(r) for r in project["optional-dependencies"].values())) - core
+    blocked = sorted(_IMPORT_NAMES.get(name, name) for name in extras_only)
+    assert "gmpy2" in blocked and "sympy" in blocked and "matplotlib" not in blocked
+    code = (
+        "import importlib.abc, sys\n"
+        f"BLOCKED = {blocked!r}\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in BLOCKED:\n"
+        "            raise ModuleNotFoundError(f'{name} is not installed by pip install -e .', name=name)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from ikelab.cli import main\n"
+        f"sys.exit(main(['demo', '--out', {str(tmp_path / 'demo')!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name in ("ikev2-lab.pcap", "ikev2-lab.pcapng", "ikev2_decryption_table", "esp_sa", "flow.png"):
+        assert (tmp_path / "demo" / name).stat().st_size > 0, name
+    assert (tmp_path / "demo" / "flow.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Decrypt it with tshark" in done.stdout
