@@ -248,13 +248,13 @@ class Failure(Event):
     details: dict[str, Any] = field(default_factory=dict)
 
 
-
 def _every_event(cls: type) -> list[type]:
     return [cls] + [c for sub in cls.__subclasses__() for c in _every_event(sub)]
 
 
 for _cls in _every_event(Event):
     quick_init(_cls)  # an engine reports ~18 events per handshake: build them without object.__setattr__
+
 
 __all__ = [
     "AuthComputed",

@@ -42,17 +42,11 @@ from . import keys as _keys
 from . import proposals as _props
 from .constants import DhId, ExchangeType, NAT_T_PORT, NotifyType, ProtocolId, lookup
 from .errors import IkelabError, NegotiationError
-from .exchanges_common import ChildSa, cfg
+from .exchanges_common import ChildSa, cfg, label as _name
 from .state import Input, State
 from .ts import narrow, ts_contains, ts_to_string
 
 NONCE_LEN = 32
-
-
-def _name(value: Any) -> str:
-    if value is None:
-        return ""
-    return getattr(value, "_name_", None) or str(value)  # a member's _name_: no property call
 
 
 class ChildExchanges:

@@ -149,10 +149,17 @@ class ChildSa:
                 f"{getattr(self.encr, 'name', self.encr)}, {self.mode}, {self.state})")
 
 
+def label(value: Any) -> str:
+    """How events name a registry value: ``ENCR_AES_GCM_16`` for a member, the text of anything else, "" for None."""
+    if value is None:
+        return ""
+    return getattr(value, "_name_", None) or str(value)  # a member's _name_ is a plain attribute, not a property
+
+
 def cfg(config: Any, name: str, default: Any = None) -> Any:
     """``config.name`` or ``default`` when the configuration does not define it."""
     value = getattr(config, name, default)
     return default if value is None else value
 
 
-__all__ = ["ChildSa", "Datagram", "cfg", "frame", "make_cookie", "nat_detection_hash", "unframe"]
+__all__ = ["ChildSa", "Datagram", "cfg", "label", "frame", "make_cookie", "nat_detection_hash", "unframe"]

@@ -41,18 +41,13 @@ from . import keys as _keys
 from . import proposals as _props
 from .constants import AuthMethod, ExchangeType, IdType, NAT_T_PORT, NotifyType, lookup
 from .errors import AuthenticationError, IkelabError, NegotiationError
-from .exchanges_common import cfg, nat_detection_hash
+from .exchanges_common import cfg, label as _name, nat_detection_hash
 from .identity import Identity, format_identity, identity_matches_certificate, matches, parse_identity
 from .state import State
 
 NONCE_LEN = 32
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 MAX_INIT_RETRIES = 4
-
-
-def _name(value: Any) -> str:
-    # an enum member's ``_name_`` is a plain attribute; its ``name`` property is a Python-level call
-    return getattr(value, "_name_", None) or str(value)
 
 
 class InitExchanges:

@@ -44,8 +44,5 @@ class ByIdentity(Generic[V]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def clear(self) -> None:
-        self._entries.clear()
-
 
 __all__ = ["ByIdentity"]

@@ -101,11 +101,12 @@ def _remember(known: dict[bytes, tuple[Any, int, int]], octets: bytes, value: An
 _TRANSFORMS_OCTETS: ByIdentity[bytes] = ByIdentity()
 
 
-def _transforms_octets(transforms: tuple[Any, ...], n: int, path: str) -> bytes:
+def _transforms_octets(transforms: tuple[Any, ...], path: str) -> bytes:
     """The Transform substructures of a proposal (RFC 7296 3.3.2), remembered by the tuple's identity."""
     octets = _TRANSFORMS_OCTETS.get(transforms)
     if octets is not None:
         return octets
+    n = len(transforms)
     parts = []
     for i, t in enumerate(transforms):
         ttype, tid, key_length = t.type, t.id, t.key_length
@@ -342,7 +343,7 @@ class Proposal(_TypeIndex):
         if len(self.transforms) > 255:
             raise ConfigError(f"{path} has {len(self.transforms)} transforms; at most 255", field=f"{path}.num_transforms", value=len(self.transforms))
         n = len(self.transforms)
-        body = _transforms_octets(self.transforms, n, path)
+        body = _transforms_octets(self.transforms, path)
         length = 8 + len(spi) + len(body)
         if length > 0xFFFF:
             raise ConfigError(f"{path} is {length} bytes; at most 65535", field=f"{path}.proposal_length", value=length)

@@ -993,3 +993,12 @@ def test_every_message_input_is_found_from_its_exchange_and_direction():
             assert Input.for_message(exchange, direction == "RESPONSE") is inp
     assert Input.for_message("IKE_SESSION_RESUME", False) is None
     assert Input.for_message("INITIATE", False) is None
+
+
+def test_events_name_registry_values_as_the_enums_do() -> None:
+    from ikelab.constants import DhId, EncrId, NotifyType
+    from ikelab.exchanges_common import label
+
+    for member in (EncrId.ENCR_AES_GCM_16, DhId.CURVE25519, NotifyType.TS_UNACCEPTABLE):
+        assert label(member) == member.name
+    assert (label(None), label(1234), label("TEMPORARY_FAILURE")) == ("", "1234", "TEMPORARY_FAILURE")

@@ -93,8 +93,8 @@ def test_readme_python_example_runs() -> None:
     assert len(namespace["seed"]) == 32
 
 
-#: Import names of distributions whose import name differs from their project name.
-_IMPORT_NAMES = {"pyyaml": "yaml", "jupyterlab": "jupyterlab", "ipykernel": "ipykernel"}
+#: Import names of the extras' distributions whose import name differs from their project name.
+_IMPORT_NAMES = {"pyyaml": "yaml"}
 
 
 def _requirement_names(requirements: list[str]) -> set[str]:
