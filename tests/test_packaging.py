@@ -130,3 +130,10 @@ def test_the_main_job_runs_with_the_core_dependencies_only(tmp_path: Path) -> No
         assert (tmp_path / "demo" / name).stat().st_size > 0, name
     assert (tmp_path / "demo" / "flow.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Decrypt it with tshark" in done.stdout
+
+
+def test_one_license_everywhere() -> None:
+    """pyproject.toml, LICENSE and the README name the same license."""
+    assert _pyproject()["project"]["license"] == {"text": "MIT"}
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License\n")
+    assert "## License\n\nMIT: see [LICENSE](LICENSE)." in (ROOT / "README.md").read_text()
