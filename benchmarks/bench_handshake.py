@@ -160,21 +160,43 @@ def openssl_same_dh(group: str):
     return run
 
 
-def openssl_rate(factory, group: str, seconds: float) -> float | None:
-    """Runs per second of ``factory(group)``, or None when this cryptography lacks the API it needs."""
+def openssl_factory(factory, group: str):
+    """``factory(group)``, or None when this cryptography lacks the API it needs."""
     try:
-        run = factory(group)
+        return factory(group)
     except (ImportError, AttributeError):  # finite-field DH is deprecated since cryptography 50, due to go
         return None
-    return rate(run, seconds)
 
 
-def bench_handshakes(seconds: float) -> None:
+def interleaved(runs: dict[str, object], seconds: float, slices: int) -> dict[str, list[float]]:
+    """Rates of each of ``runs`` in ``slices`` short slices, taken in turn.
+
+    This machine's speed drifts by tens of per cent within a minute (other
+    guests on the same host).  Timing the handshake for two seconds and then
+    OpenSSL's DH for two more would let that drift into the ratio between
+    them; slices taken in turn see the same machine, and the ratio of each
+    round's neighbours is reported.
+    """
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(slices):
+        for name, run in runs.items():
+            if run is not None:
+                rates[name].append(rate(run, seconds / slices))  # type: ignore[arg-type]
+    return rates
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def bench_handshakes(seconds: float, slices: int = 8) -> None:
     print(f"{'suite':<52} {'handshakes/s':>13} {'ms each':>8} {'DH/s':>8} {'OpenSSL DH/s':>13} "
           f"{'cost/OpenSSL DH':>16} {'own keys':>9}")
     for label, ike, esp, group in SUITES:
         pair = Pair(ike, esp)
-        hs = max(rate(pair.handshake, seconds / 2) for _ in range(2))
+        pair.handshake()  # imports and caches warm before the first slice
         grp = dh.group(group)
         rng = DeterministicRandom(2)
 
@@ -183,13 +205,18 @@ def bench_handshakes(seconds: float) -> None:
             x.exchange(y.public_bytes())
             y.exchange(x.public_bytes())
 
-        d = rate(dh_only, seconds)
-        same, own = openssl_rate(openssl_same_dh, group, seconds), openssl_rate(openssl_dh, group, seconds)
-        if same is None or own is None:  # a cryptography without finite-field DH: no yardstick for MODP
+        r = interleaved({"hs": pair.handshake, "dh": dh_only, "same": openssl_factory(openssl_same_dh, group),
+                         "own": openssl_factory(openssl_dh, group)}, seconds, slices)
+        hs, d = median(r["hs"]), median(r["dh"])
+        if not r["same"] or not r["own"]:  # a cryptography without finite-field DH: no yardstick for MODP
             print(f"{label:<52} {hs:>13.1f} {1e3 / hs:>8.3f} {d:>8.1f} {'-':>13} {'-':>16} {'-':>9}")
             continue
-        print(f"{label:<52} {hs:>13.1f} {1e3 / hs:>8.3f} {d:>8.1f} {same:>13.1f} {same / hs:>15.2f}x "
-              f"{own / hs:>8.2f}x")
+        same_ratio = median([s / h for s, h in zip(r["same"], r["hs"])])
+        own_ratio = median([o / h for o, h in zip(r["own"], r["hs"])])
+        print(f"{label:<52} {hs:>13.1f} {1e3 / hs:>8.3f} {d:>8.1f} {median(r['same']):>13.1f} "
+              f"{same_ratio:>15.2f}x {own_ratio:>8.2f}x")
+    print(f"Medians of {slices} slices per figure, the four measurements taken in turn; the ratios are medians")
+    print("of each round's handshake time over its OpenSSL DH time.")
     print("OpenSSL DH/s: the same four operations on the same kind of private values; 'own keys': OpenSSL's own")
     print("(225-bit MODP-2048 exponents where ikelab uses 320).")
     print("aims: Curve25519 + AES-GCM >= 2000/s; ECP-256 + AES-CBC <= 0.5 ms; MODP-2048 <= 1.3x OpenSSL DH")
@@ -262,7 +289,7 @@ def main() -> None:
     # (ikelab itself does not use it); measuring with it is still meaningful, so its warning is silenced here
     warnings.filterwarnings("ignore", message="Diffie-Hellman over finite fields")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement (in 8 slices)")
     parser.add_argument("--sas", type=int, default=10_000, help="IKE SAs for the memory figure")
     parser.add_argument("--breakdown", action="store_true", help="also time the parts of a handshake")
     args = parser.parse_args()
