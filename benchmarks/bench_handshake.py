@@ -23,6 +23,7 @@ import time
 import tracemalloc
 import warnings
 from pathlib import Path
+from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout's ikelab
 
@@ -171,8 +172,8 @@ def openssl_factory(factory, group: str):
 def interleaved(runs: dict[str, object], seconds: float, slices: int) -> dict[str, list[float]]:
     """Rates of each of ``runs`` in ``slices`` short slices, taken in turn.
 
-    This machine's speed drifts by tens of per cent within a minute (other
-    guests on the same host).  Timing the handshake for two seconds and then
+    A shared machine's speed can drift by tens of per cent within a minute
+    (other guests on the same host).  Timing the handshake for two seconds and then
     OpenSSL's DH for two more would let that drift into the ratio between
     them; slices taken in turn see the same machine, and the ratio of each
     round's neighbours is reported.
@@ -183,12 +184,6 @@ def interleaved(runs: dict[str, object], seconds: float, slices: int) -> dict[st
             if run is not None:
                 rates[name].append(rate(run, seconds / slices))  # type: ignore[arg-type]
     return rates
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def bench_handshakes(seconds: float, slices: int = 8) -> None:

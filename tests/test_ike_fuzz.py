@@ -87,9 +87,9 @@ class MeddlingLab(Lab):
         sender = next((sa for sa in self.sas(side) if sa.spi_i == data[:8]), None)
         if sender is None:
             return dgram
-        crypto = None if data[18] == 34 else sender._crypto(sending=True)  # IKE_SA_INIT travels in clear
         if data[18] != 34 and sender.keys is None:
             return dgram
+        crypto = None if data[18] == 34 else sender._crypto(sending=True)  # IKE_SA_INIT travels in clear
         msg = wire.decode(data, crypto)
         payloads = list(msg.payloads if crypto is None else msg.payloads[-1].inner)
         self.seen.extend(payloads)
