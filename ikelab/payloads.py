@@ -23,7 +23,7 @@ the member, its int or its IANA name, and keep unassigned numbers as ints::
         TrafficSelector(ts_type, ip_protocol, start_port, end_port, start_addr, end_addr)
     SK(inner=(...payloads...))                  3.14 plaintext form, or
     SK(encrypted=b"IV|ciphertext|ICV", next_payload=n)   as received without keys
-    CP(cfg_type, attributes)                    3.15 attributes: ((type, value), ...)
+    CP(cfg_type, attributes)                    3.15 (ikelab.cp_payload)
     EAP(data)                                   3.16 the EAP message, opaque
     SKF(fragment_number, total_fragments, ...)  RFC 7383 2.5
     UnknownPayload(payload_type, data)          any other type, kept when not critical
@@ -43,11 +43,11 @@ UnsupportedCriticalPayloadError (RFC 7296 2.5).
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .constants import AuthMethod, CertEncoding, CfgAttribute, CfgType, DhId, PayloadType, ProtocolId, lookup
+from .constants import AuthMethod, CertEncoding, DhId, PayloadType, ProtocolId
+from .cp_payload import CP
 from .errors import ConfigError, UnsupportedCriticalPayloadError
 from .id_payload import IDi, IDr
 from .notify_payload import Notify, nat_detection_hash
@@ -310,85 +310,6 @@ class Delete(Payload):
             for i, spi in enumerate(spis):
                 ctx.row(start + 4 + i * size, size, f"{path}.spi[{i + 1}]", spi.hex())
         return cls._from_wire(protocol, spis, critical)  # type: ignore[attr-defined]
-
-
-# -- CP ----------------------------------------------------------------------
-
-
-@from_wire
-@dataclass(frozen=True, slots=True)
-class CP(Payload):
-    """Configuration payload (RFC 7296 3.15): CFG Type | RESERVED (3) | attributes.
-
-    Each attribute is ``R (1 bit) | Attribute Type (15) | Length (2) | Value``;
-    ``attributes`` holds ``(attribute_type, value_bytes)`` pairs.
-    """
-
-    cfg_type: CfgType | int
-    attributes: tuple[tuple[CfgAttribute | int, bytes], ...] = ()
-    critical: bool = False
-    payload_type = PayloadType.CP
-
-    def __post_init__(self) -> None:
-        if type(self.cfg_type) in RAW_TYPES:
-            object.__setattr__(self, "cfg_type", norm_enum(CfgType, self.cfg_type))
-        object.__setattr__(self, "attributes", tuple((norm_enum(CfgAttribute, t), v) for t, v in self.attributes))
-
-    @classmethod
-    def request(cls, *attribute_types: CfgAttribute | int | str) -> "CP":
-        """A CFG_REQUEST asking for each attribute with an empty value (RFC 7296 3.15.1)."""
-        return cls(CfgType.CFG_REQUEST, tuple((lookup(CfgAttribute, t), b"") for t in attribute_types))
-
-    def values(self, attribute_type: CfgAttribute | int | str) -> list[bytes]:
-        """Every value of one attribute type, in order."""
-        t = norm_enum(CfgAttribute, attribute_type)
-        return [v for a, v in self.attributes if a == t]
-
-    def _body(self, path: str) -> bytes:
-        out = bytearray((check_uint(self.cfg_type, 8, path, "cfg_type"), 0, 0, 0))
-        for i, pair in enumerate(self.attributes):
-            atype = check_uint(pair[0], 15, f"{path}.attribute[{i + 1}].type")
-            value = check_bytes(pair[1], f"{path}.attribute[{i + 1}].value", max_len=0xFFFF)
-            out += U16.pack(atype) + U16.pack(len(value)) + value
-        return bytes(out)
-
-    @classmethod
-    def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "CP":
-        if end - start < 4:
-            ctx.fail(f"{end - start} bytes; the CP body needs at least 4", f"{path}.cfg_type", start)
-        cfg_type = to_enum(CfgType, data[start])
-        trace = ctx.trace is not None
-        if trace:
-            ctx.row(start, 1, f"{path}.cfg_type", name_of(cfg_type, CfgType))
-            ctx.row(start + 1, 3, f"{path}.reserved", data[start + 1 : start + 4].hex())
-        attributes = []
-        pos = start + 4
-        while pos < end:
-            apath = f"{path}.attribute[{len(attributes) + 1}]"
-            if end - pos < 4:
-                ctx.fail(f"{end - pos} bytes left, an attribute needs 4", f"{apath}.type", pos)
-            atype = to_enum(CfgAttribute, U16.unpack_from(data, pos)[0] & 0x7FFF)
-            length = U16.unpack_from(data, pos + 2)[0]
-            if length > end - pos - 4:
-                ctx.fail(f"attribute length {length} exceeds the {end - pos - 4} bytes left", f"{apath}.length", pos + 2)
-            value = data[pos + 4 : pos + 4 + length]
-            if trace:
-                ctx.row(pos, 2, f"{apath}.type", name_of(atype, CfgAttribute))
-                ctx.row(pos + 2, 2, f"{apath}.length", length)
-                if length:
-                    ctx.row(pos + 4, length, f"{apath}.value", _cfg_value(atype, value))
-            attributes.append((atype, value))
-            pos += 4 + length
-        return cls._from_wire(cfg_type, tuple(attributes), critical)  # type: ignore[attr-defined]
-
-
-def _cfg_value(atype: int, value: bytes) -> str:
-    if len(value) in (4, 8) and atype in (1, 2, 3, 4, 6, 13):
-        return " ".join(str(ipaddress.IPv4Address(value[i : i + 4])) for i in range(0, len(value), 4))
-    if len(value) in (16, 17) and atype in (8, 10, 12, 15):
-        text = str(ipaddress.IPv6Address(value[:16]))
-        return f"{text}/{value[16]}" if len(value) == 17 else text
-    return value.hex()
 
 
 # -- SK and SKF ----------------------------------------------------------------

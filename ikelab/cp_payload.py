@@ -1,0 +1,95 @@
+"""The Configuration payload, CP (RFC 7296 3.15).
+
+::
+
+    CFG Type (1) | RESERVED (3) | Configuration Attributes
+
+A remote-access client asks for an address, DNS servers and the like with a
+CFG_REQUEST and its gateway answers with a CFG_REPLY (3.15.1).  Each
+attribute is ``R (1 bit) | Attribute Type (15) | Length (2) | Value``; an
+empty value in a request asks for that attribute.  ikelab carries CP in
+messages and dissections; the lab's peers neither send nor need it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from .constants import CfgAttribute, CfgType, PayloadType, lookup
+from .wire import U16, DecodeContext, Payload, RAW_TYPES, check_bytes, check_uint, from_wire, name_of, norm_enum, to_enum
+
+
+@from_wire
+@dataclass(frozen=True, slots=True)
+class CP(Payload):
+    """Configuration payload (RFC 7296 3.15); ``attributes`` holds ``(attribute_type, value_bytes)`` pairs."""
+
+    cfg_type: CfgType | int
+    attributes: tuple[tuple[CfgAttribute | int, bytes], ...] = ()
+    critical: bool = False
+    payload_type = PayloadType.CP
+
+    def __post_init__(self) -> None:
+        if type(self.cfg_type) in RAW_TYPES:
+            object.__setattr__(self, "cfg_type", norm_enum(CfgType, self.cfg_type))
+        object.__setattr__(self, "attributes", tuple((norm_enum(CfgAttribute, t), v) for t, v in self.attributes))
+
+    @classmethod
+    def request(cls, *attribute_types: CfgAttribute | int | str) -> "CP":
+        """A CFG_REQUEST asking for each attribute with an empty value (RFC 7296 3.15.1)."""
+        return cls(CfgType.CFG_REQUEST, tuple((lookup(CfgAttribute, t), b"") for t in attribute_types))
+
+    def values(self, attribute_type: CfgAttribute | int | str) -> list[bytes]:
+        """Every value of one attribute type, in order."""
+        t = norm_enum(CfgAttribute, attribute_type)
+        return [v for a, v in self.attributes if a == t]
+
+    def _body(self, path: str) -> bytes:
+        out = bytearray((check_uint(self.cfg_type, 8, path, "cfg_type"), 0, 0, 0))
+        for i, pair in enumerate(self.attributes):
+            atype = check_uint(pair[0], 15, f"{path}.attribute[{i + 1}].type")
+            value = check_bytes(pair[1], f"{path}.attribute[{i + 1}].value", max_len=0xFFFF)
+            out += U16.pack(atype) + U16.pack(len(value)) + value
+        return bytes(out)
+
+    @classmethod
+    def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "CP":
+        if end - start < 4:
+            ctx.fail(f"{end - start} bytes; the CP body needs at least 4", f"{path}.cfg_type", start)
+        cfg_type = to_enum(CfgType, data[start])
+        trace = ctx.trace is not None
+        if trace:
+            ctx.row(start, 1, f"{path}.cfg_type", name_of(cfg_type, CfgType))
+            ctx.row(start + 1, 3, f"{path}.reserved", data[start + 1 : start + 4].hex())
+        attributes = []
+        pos = start + 4
+        while pos < end:
+            apath = f"{path}.attribute[{len(attributes) + 1}]"
+            if end - pos < 4:
+                ctx.fail(f"{end - pos} bytes left, an attribute needs 4", f"{apath}.type", pos)
+            atype = to_enum(CfgAttribute, U16.unpack_from(data, pos)[0] & 0x7FFF)
+            length = U16.unpack_from(data, pos + 2)[0]
+            if length > end - pos - 4:
+                ctx.fail(f"attribute length {length} exceeds the {end - pos - 4} bytes left", f"{apath}.length", pos + 2)
+            value = data[pos + 4 : pos + 4 + length]
+            if trace:
+                ctx.row(pos, 2, f"{apath}.type", name_of(atype, CfgAttribute))
+                ctx.row(pos + 2, 2, f"{apath}.length", length)
+                if length:
+                    ctx.row(pos + 4, length, f"{apath}.value", _cfg_value(atype, value))
+            attributes.append((atype, value))
+            pos += 4 + length
+        return cls._from_wire(cfg_type, tuple(attributes), critical)  # type: ignore[attr-defined]
+
+
+def _cfg_value(atype: int, value: bytes) -> str:
+    if len(value) in (4, 8) and atype in (1, 2, 3, 4, 6, 13):
+        return " ".join(str(ipaddress.IPv4Address(value[i : i + 4])) for i in range(0, len(value), 4))
+    if len(value) in (16, 17) and atype in (8, 10, 12, 15):
+        text = str(ipaddress.IPv6Address(value[:16]))
+        return f"{text}/{value[16]}" if len(value) == 17 else text
+    return value.hex()
+
+
+__all__ = ["CP"]
