@@ -43,7 +43,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import cmac as _cmac
@@ -238,7 +238,7 @@ class AesCbc(_Cbc):
     """AES-CBC (RFC 3602): ``C[i] = AES-K(P[i] XOR C[i-1])``, ``C[0] = IV`` (16 random bytes)."""
 
     def _block_cipher(self, key: bytes) -> BlockCipherAlgorithm:
-        return algorithms.AES(key)
+        return _keyed(algorithms.AES, key)  # type: ignore[no-any-return]
 
 
 class AesCtr(Encryption):
@@ -262,18 +262,18 @@ class AesCtr(Encryption):
     _decrypt = _encrypt  # CTR decryption is the same XOR with the keystream
 
 
-#: Keyed AEAD objects by (class, key); emptied when it grows past _AEAD_OBJECTS_MAX.
-_AEAD_OBJECTS: dict[tuple[type, bytes], AESGCM | AESCCM | ChaCha20Poly1305] = {}
-_AEAD_OBJECTS_MAX = 64
+#: Keyed cipher objects (AEADs, AES for CBC) by (class, key); emptied when it grows past _KEYED_MAX.
+_KEYED: dict[tuple[type, bytes], Any] = {}
+_KEYED_MAX = 64
 
 
-def _aead_object(cls: type, key: bytes) -> AESGCM | AESCCM | ChaCha20Poly1305:
-    """``cls(key)``, made once per key: the key schedule costs more than sealing an IKE message."""
-    obj = _AEAD_OBJECTS.get((cls, key))
+def _keyed(cls: type, key: bytes) -> Any:
+    """``cls(key)``, made once per key: making it checks the key (and an AEAD expands it) each time."""
+    obj = _KEYED.get((cls, key))
     if obj is None:
-        if len(_AEAD_OBJECTS) >= _AEAD_OBJECTS_MAX:
-            _AEAD_OBJECTS.clear()
-        obj = _AEAD_OBJECTS[(cls, key)] = cls(key)
+        if len(_KEYED) >= _KEYED_MAX:
+            _KEYED.clear()
+        obj = _KEYED[(cls, key)] = cls(key)
     return obj
 
 
@@ -283,13 +283,13 @@ class AesGcm(Encryption):
     def _encrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
         # The one-shot AESGCM class (much faster than the mode API) makes the full
         # 16-byte tag; GCM_8 and GCM_12 keep its first octets (SP 800-38D 5.2.1.2).
-        sealed = _aead_object(AESGCM, key).encrypt(salt + iv, data, aad or None)
+        sealed = _keyed(AESGCM, key).encrypt(salt + iv, data, aad or None)
         return sealed[: len(data) + self.icv_len]
 
     def _decrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
         try:
             if self.icv_len == 16:
-                return _aead_object(AESGCM, key).decrypt(salt + iv, data, aad or None)
+                return _keyed(AESGCM, key).decrypt(salt + iv, data, aad or None)
             # AESGCM only checks full tags: a truncated one goes through the mode API
             body, tag = data[: -self.icv_len], data[-self.icv_len :]
             dec = Cipher(algorithms.AES(key), modes.GCM(salt + iv, tag, min_tag_length=self.icv_len)).decryptor()
@@ -329,7 +329,7 @@ class ChaCha20Poly1305Cipher(_AeadPrimitive):
     """ChaCha20-Poly1305 (RFC 7634 2, RFC 8439): nonce = salt(4) | IV(8); 16-byte tag."""
 
     def _aead(self, key: bytes) -> AESCCM | ChaCha20Poly1305:
-        return _aead_object(ChaCha20Poly1305, key)
+        return _keyed(ChaCha20Poly1305, key)
 
 
 class NullEncryption(Encryption):

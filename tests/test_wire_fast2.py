@@ -456,19 +456,24 @@ def test_cipher_argument_checks_are_unchanged():
                             assert fast == slow, (alg, key, iv, data, aad, field)
 
 
-def test_keyed_aead_objects_are_per_key_and_bounded():
+def test_keyed_cipher_objects_are_per_key_and_bounded():
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     from ikelab import transforms
 
-    encr = encryption("ENCR_AES_GCM_16", 256)
-    transforms._AEAD_OBJECTS.clear()
-    for i in range(transforms._AEAD_OBJECTS_MAX * 2 + 3):
+    gcm, cbc = encryption("ENCR_AES_GCM_16", 256), encryption("ENCR_AES_CBC", 128)
+    transforms._KEYED.clear()
+    for i in range(transforms._KEYED_MAX * 2 + 3):
         key = bytes([i % 256]) * 36
-        sealed = encr.encrypt(key, bytes(8), b"payload", b"hdr")
+        sealed = gcm.encrypt(key, bytes(8), b"payload", b"hdr")
         assert sealed == AESGCM(key[:32]).encrypt(key[32:] + bytes(8), b"payload", b"hdr")
-        assert encr.decrypt(key, bytes(8), sealed, b"hdr") == b"payload"
-        assert len(transforms._AEAD_OBJECTS) <= transforms._AEAD_OBJECTS_MAX
+        assert gcm.decrypt(key, bytes(8), sealed, b"hdr") == b"payload"
+        iv, block = bytes([i % 256]) * 16, b"sixteen octets!!" * 2
+        enc = Cipher(algorithms.AES(key[:16]), modes.CBC(iv)).encryptor()
+        assert cbc.encrypt(key[:16], iv, block) == enc.update(block) + enc.finalize()
+        assert cbc.decrypt(key[:16], iv, cbc.encrypt(key[:16], iv, block)) == block
+        assert len(transforms._KEYED) <= transforms._KEYED_MAX
 
 
 # -- transforms packed inline; TS payload bodies ------------------------------------------
