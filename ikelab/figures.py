@@ -351,55 +351,91 @@ def _drawn_indices(n: int, max_drawn: int) -> list[int | None]:
     return [*range(1, head + 1), None, n]
 
 
+class PrfPlusCanvas:
+    """The prf+ chain as boxes (each prf call, its input, its output block, the bytes kept), redrawn in place.
+
+    The figure and its artists are made once, for ``max_drawn`` columns; :meth:`draw` rewrites the
+    texts and colours, hides the unused columns and sets the width, and :meth:`png` renders it at its
+    own size (no new figure and no tight cropping, which would draw it twice: fast enough for a widget
+    callback).  The same chain always gives the same PNG, whatever was drawn before.
+    """
+
+    def __init__(self, max_drawn: int = 6) -> None:
+        from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+        if max_drawn < 3:
+            raise ConfigError(f"max_drawn must be at least 3, got {max_drawn}", field="max_drawn", value=max_drawn)
+        self.max_drawn = max_drawn
+        self.figure = _new_figure(2.1 * max_drawn, 3.4, constrained=False)
+        ax = self._ax = self.figure.add_axes((0, 0, 1, 1))
+        ax.set_ylim(0, 3.4)
+        ax.axis("off")
+
+        def box(x: float, y: float, h: float, size: int) -> tuple[Any, Any]:
+            patch = FancyBboxPatch((x, y), 1.8, h, boxstyle="round,pad=0.03", edgecolor="#333333",
+                                   linewidth=0.8, alpha=0.9)
+            ax.add_patch(patch)
+            return patch, ax.text(x + 0.9, y + h / 2, "", ha="center", va="center", fontsize=size,
+                                  family="monospace")
+
+        def arrow(x0: float, y0: float, x1: float, y1: float) -> Any:
+            return ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=10,
+                                                color="#333333", linewidth=0.8))
+
+        self._columns = []
+        for col in range(max_drawn):
+            x = 0.15 + 2.1 * col
+            boxes = [box(x, 2.65, 0.45, 8), box(x, 1.75, 0.5, 7), box(x, 0.75, 0.6, 8)]
+            boxes[0][0].set_facecolor("#e8eef7")
+            boxes[1][0].set_facecolor("#f7f7f7")
+            arrows = [arrow(x + 0.9, 2.65, x + 0.9, 2.25), arrow(x + 0.9, 1.75, x + 0.9, 1.35)]
+            elided = ax.text(x + 0.9, 1.9, "", ha="center", va="center", fontsize=16)
+            self._columns.append((boxes, arrows, elided))
+        # T_n feeds the next block's input; made after every box, so that they draw on top
+        self._feeds = [arrow(0.15 + 2.1 * col + 1.8, 1.05, 0.15 + 2.1 * col + 2.1, 2.85) for col in range(max_drawn)]
+        self._caption = ax.text(0.15, 0.3, "", fontsize=8, va="center")
+        self.chain: PrfPlusChain | None = None
+
+    def draw(self, chain: PrfPlusChain) -> "PrfPlusCanvas":
+        """Show ``chain``: up to ``max_drawn`` blocks, with "..." for an elided run."""
+        shown = _drawn_indices(chain.n_blocks, self.max_drawn)
+        self.figure.set_size_inches(max(4.0, 2.1 * len(shown)), 3.4)
+        self._ax.set_xlim(0, 2.1 * len(shown))
+        for col, ((boxes, arrows, elided), feed) in enumerate(zip(self._columns, self._feeds)):
+            idx = shown[col] if col < len(shown) else None
+            block = chain.blocks[idx - 1] if idx is not None else None
+            if block is not None:
+                cut = "" if block.used == len(block.value) else f"\nuse {block.used} of {len(block.value)} B"
+                labels = (block.input_label, f"prf(K, .)\n{chain.prf.name.replace('PRF_', '')}",
+                          f"{block.label}\n{block.value[:4].hex()}..{cut}")
+                boxes[2][0].set_facecolor("#fbe3d6" if cut else "#e3f1e6")
+            for (patch, text), label in zip(boxes, labels if block is not None else ("", "", "")):
+                patch.set_visible(block is not None)
+                text.set_text(label)
+                text.set_visible(block is not None)
+            for a in arrows:
+                a.set_visible(block is not None)
+            elided.set_text("..." if col < len(shown) and idx is None else "")
+            feed.set_visible(block is not None and col + 1 < len(shown) and shown[col + 1] is not None)
+        self._caption.set_text(f"prf+(K, S) = {' | '.join(b.label for b in chain.blocks[:3])}"
+                               f"{' | ...' if chain.n_blocks > 3 else ''} cut to {chain.length} bytes"
+                               f" ({chain.n_blocks} block{'s' if chain.n_blocks != 1 else ''} of {chain.output_len})")
+        self.figure.ikelab_alt = (f"Figure: prf+ chain with {chain.prf.name}, {chain.n_blocks} blocks"  # type: ignore[attr-defined]
+                                  f" for {chain.length} bytes")
+        self.chain = chain
+        return self
+
+    def png(self, *, dpi: int = DPI) -> bytes:
+        """The figure as PNG bytes, at its full size."""
+        buf = io.BytesIO()
+        self.figure.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+        return buf.getvalue()
+
+
 def prf_plus_chain(alg: PrfId | int | str, key: bytes, seed: bytes, length: int, *, max_drawn: int = 6) -> "Figure":
     """The prf+ chain as boxes: each prf call, its input, its output block, and the bytes kept."""
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-
-    if max_drawn < 3:
-        raise ConfigError(f"max_drawn must be at least 3, got {max_drawn}", field="max_drawn", value=max_drawn)
-    chain = prf_plus_chain_data(alg, key, seed, length)
-    shown = _drawn_indices(chain.n_blocks, max_drawn)
-    fig = _new_figure(max(4.0, 2.1 * len(shown)), 3.4, constrained=False)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_xlim(0, 2.1 * len(shown))
-    ax.set_ylim(0, 3.4)
-    ax.axis("off")
-
-    def box(x: float, y: float, w: float, h: float, text: str, colour: str, size: int = 8) -> None:
-        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.03", facecolor=colour,
-                                    edgecolor="#333333", linewidth=0.8, alpha=0.9))
-        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=size, family="monospace")
-
-    def arrow(x0: float, y0: float, x1: float, y1: float) -> None:
-        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=10,
-                                     color="#333333", linewidth=0.8))
-
-    centres = []
-    for col, idx in enumerate(shown):
-        x = 0.15 + 2.1 * col
-        centres.append(x + 0.9)
-        if idx is None:
-            ax.text(x + 0.9, 1.9, "...", ha="center", va="center", fontsize=16)
-            continue
-        b = chain.blocks[idx - 1]
-        box(x, 2.65, 1.8, 0.45, b.input_label, "#e8eef7")
-        box(x, 1.75, 1.8, 0.5, f"prf(K, .)\n{chain.prf.name.replace('PRF_', '')}", "#f7f7f7", 7)
-        cut = "" if b.used == len(b.value) else f"\nuse {b.used} of {len(b.value)} B"
-        box(x, 0.75, 1.8, 0.6, f"{b.label}\n{b.value[:4].hex()}..{cut}", "#fbe3d6" if cut else "#e3f1e6", 8)
-        arrow(x + 0.9, 2.65, x + 0.9, 2.25)
-        arrow(x + 0.9, 1.75, x + 0.9, 1.35)
-    for col in range(len(shown) - 1):
-        if shown[col] is None or shown[col + 1] is None:
-            continue
-        x = 0.15 + 2.1 * col
-        arrow(x + 1.8, 1.05, x + 2.1, 2.85)  # T_n feeds the next block's input
-    ax.text(0.15, 0.3, f"prf+(K, S) = {' | '.join(b.label for b in chain.blocks[:3])}"
-            f"{' | ...' if chain.n_blocks > 3 else ''} cut to {chain.length} bytes"
-            f" ({chain.n_blocks} block{'s' if chain.n_blocks != 1 else ''} of {chain.output_len})",
-            fontsize=8, va="center")
-    fig.ikelab_alt = (f"Figure: prf+ chain with {chain.prf.name}, {chain.n_blocks} blocks"  # type: ignore[attr-defined]
-                      f" for {chain.length} bytes")
-    return fig
+    canvas = PrfPlusCanvas(max_drawn)  # checks max_drawn before any prf+ work
+    return canvas.draw(prf_plus_chain_data(alg, key, seed, length)).figure
 
 
 @dataclass(frozen=True)
@@ -459,7 +495,7 @@ def blocks_needed(alg: PrfId | int | str, length: int) -> int:
 
 
 __all__ = [
-    "DPI", "SMALL_PRIMES", "ChainBlock", "DlogCost", "KeySpan", "PrfPlusChain", "ToyExchange",
+    "DPI", "SMALL_PRIMES", "ChainBlock", "DlogCost", "KeySpan", "PrfPlusCanvas", "PrfPlusChain", "ToyExchange",
     "blocks_needed", "describe", "dlog_cost", "dlog_cost_figure", "format_prf_plus_chain", "format_toy_exchange",
     "groups_figure", "key_spans", "key_split_figure", "png_bytes", "powers_figure", "powers_of",
     "prf_plus_chain", "prf_plus_chain_data", "show", "text_table", "toy_exchange",

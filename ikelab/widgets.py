@@ -84,7 +84,8 @@ def dh_explorer(p: int = 23, g: int = 5, x_a: int = 6, x_b: int = 15) -> DhExplo
 
 
 class PrfPlusExplorer(w.VBox):
-    """prf+ with a PRF menu and a length slider; ``.output.value`` lists the blocks, ``.image`` draws them."""
+    """prf+ with a PRF menu and a length slider; ``.output.value`` lists the blocks, ``.image`` draws them
+    (with ``.canvas``, a :class:`ikelab.figures.PrfPlusCanvas`)."""
 
     def __init__(self, key: bytes, seed: bytes, *, prf_alg: Any = "PRF_HMAC_SHA2_256", length: int = 70,
                  max_length: int = 512, draw: bool = True) -> None:
@@ -96,6 +97,7 @@ class PrfPlusExplorer(w.VBox):
         self.output = w.HTML()
         self.image = w.Image(format="png")
         self.chain: figures.PrfPlusChain | None = None
+        self.canvas = figures.PrfPlusCanvas() if draw else None  # one figure, redrawn on every change
         children = [self.prf, self.length, self.output] + ([self.image] if draw else [])
         super().__init__(children)
         self.prf.observe(self._on_change, names="value")
@@ -112,9 +114,8 @@ class PrfPlusExplorer(w.VBox):
         """Recompute prf+ for the chosen PRF and length, and redraw."""
         self.chain = figures.prf_plus_chain_data(self.prf.value, self.key, self.seed, self.length.value)
         self.output.value = pre(figures.format_prf_plus_chain(self.chain))
-        if self.draw:
-            fig = figures.prf_plus_chain(self.prf.value, self.key, self.seed, self.length.value)
-            self.image.value = figures.png_bytes(fig)
+        if self.canvas is not None:
+            self.image.value = self.canvas.draw(self.chain).png()
 
 
 def prf_plus_explorer(key: bytes, seed: bytes, **options: Any) -> PrfPlusExplorer:

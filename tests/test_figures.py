@@ -156,6 +156,20 @@ def test_prf_plus_chain_figure_elides_long_chains() -> None:
         figures.prf_plus_chain("PRF_HMAC_SHA1", b"k", b"s", 200, max_drawn=2)
 
 
+def test_prf_plus_canvas_redrawn_in_place_forgets_what_it_drew_before() -> None:
+    """The widget's canvas, after long, short and elided chains, draws each chain as a fresh canvas does."""
+    canvas = figures.PrfPlusCanvas()
+    for alg, length in [("PRF_HMAC_SHA1", 200), ("PRF_HMAC_SHA2_256", 20), ("PRF_AES128_XCBC", 70),
+                        ("PRF_HMAC_SHA2_512", 65), ("PRF_HMAC_SHA1", 1)]:
+        chain = figures.prf_plus_chain_data(alg, PRK, INFO, length)
+        fresh = figures.PrfPlusCanvas().draw(chain)
+        assert canvas.draw(chain).png() == fresh.png(), (alg, length)
+        assert canvas.figure.get_size_inches().tolist() == fresh.figure.get_size_inches().tolist()
+        assert figures.describe(canvas.figure) == f"Figure: prf+ chain with {alg}, {chain.n_blocks} blocks for {length} bytes"
+    with pytest.raises(ConfigError):
+        figures.PrfPlusCanvas(max_drawn=2)
+
+
 def test_prf_plus_chain_refuses_more_than_255_blocks() -> None:
     with pytest.raises(ConfigError, match="255"):
         figures.prf_plus_chain_data("PRF_HMAC_SHA2_256", b"k", b"s", 255 * 32 + 1)
