@@ -404,12 +404,13 @@ class PrfPlusCanvas:
         for col, ((boxes, arrows, elided), feed) in enumerate(zip(self._columns, self._feeds)):
             idx = shown[col] if col < len(shown) else None
             block = chain.blocks[idx - 1] if idx is not None else None
+            labels = ("", "", "")
             if block is not None:
                 cut = "" if block.used == len(block.value) else f"\nuse {block.used} of {len(block.value)} B"
                 labels = (block.input_label, f"prf(K, .)\n{chain.prf.name.replace('PRF_', '')}",
                           f"{block.label}\n{block.value[:4].hex()}..{cut}")
                 boxes[2][0].set_facecolor("#fbe3d6" if cut else "#e3f1e6")
-            for (patch, text), label in zip(boxes, labels if block is not None else ("", "", "")):
+            for (patch, text), label in zip(boxes, labels):
                 patch.set_visible(block is not None)
                 text.set_text(label)
                 text.set_visible(block is not None)
