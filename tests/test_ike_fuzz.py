@@ -38,6 +38,7 @@ from test_ike import configs
 from test_ike_certs import RSA_KEY, peer
 from ikelab.certs import ec_key_from_seed
 from ikelab import exchanges_wire as wire
+from ikelab.constants import ExchangeType
 from ikelab.errors import IkelabError
 from ikelab.exchanges_common import Datagram
 from ikelab.lab import Lab
@@ -87,9 +88,10 @@ class MeddlingLab(Lab):
         sender = next((sa for sa in self.sas(side) if sa.spi_i == data[:8]), None)
         if sender is None:
             return dgram
-        if data[18] != 34 and sender.keys is None:
+        in_clear = data[18] == ExchangeType.IKE_SA_INIT  # octet 18: the header's Exchange Type (RFC 7296 3.1)
+        if not in_clear and sender.keys is None:
             return dgram
-        crypto = None if data[18] == 34 else sender._crypto(sending=True)  # IKE_SA_INIT travels in clear
+        crypto = None if in_clear else sender._crypto(sending=True)
         msg = wire.decode(data, crypto)
         payloads = list(msg.payloads if crypto is None else msg.payloads[-1].inner)
         self.seen.extend(payloads)

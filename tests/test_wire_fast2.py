@@ -473,6 +473,7 @@ def test_keyed_cipher_objects_are_per_key_and_bounded():
         enc = Cipher(algorithms.AES(key[:16]), modes.CBC(iv)).encryptor()
         assert cbc.encrypt(key[:16], iv, block) == enc.update(block) + enc.finalize()
         assert cbc.decrypt(key[:16], iv, cbc.encrypt(key[:16], iv, block)) == block
+        assert (AESGCM, key[:32]) in transforms._KEYED and (algorithms.AES, key[:16]) in transforms._KEYED
         assert len(transforms._KEYED) <= transforms._KEYED_MAX
 
 
