@@ -253,7 +253,7 @@ class AesCtr(Encryption):
     def _crypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes) -> bytes:
         if len(data) > _CTR_MAX_BLOCKS * 16:
             raise ConfigError(f"{self.name}: {len(data)} bytes would wrap the 32-bit block counter", field="data")
-        ctx = Cipher(algorithms.AES(key), modes.CTR(salt + iv + b"\x00\x00\x00\x01")).encryptor()
+        ctx = Cipher(_keyed(algorithms.AES, key), modes.CTR(salt + iv + b"\x00\x00\x00\x01")).encryptor()
         return ctx.update(data) + ctx.finalize()
 
     def _encrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
@@ -262,7 +262,7 @@ class AesCtr(Encryption):
     _decrypt = _encrypt  # CTR decryption is the same XOR with the keystream
 
 
-#: Keyed cipher objects (AEADs, AES for CBC) by (class, key); emptied when it grows past _KEYED_MAX.
+#: Keyed cipher objects (the AEADs; AES for CBC, CTR, truncated-tag GCM and CMAC) by (class, key); emptied when it grows past _KEYED_MAX.
 _KEYED: dict[tuple[type, bytes], Any] = {}
 _KEYED_MAX = 64
 
@@ -292,7 +292,7 @@ class AesGcm(Encryption):
                 return _keyed(AESGCM, key).decrypt(salt + iv, data, aad or None)
             # AESGCM only checks full tags: a truncated one goes through the mode API
             body, tag = data[: -self.icv_len], data[-self.icv_len :]
-            dec = Cipher(algorithms.AES(key), modes.GCM(salt + iv, tag, min_tag_length=self.icv_len)).decryptor()
+            dec = Cipher(_keyed(algorithms.AES, key), modes.GCM(salt + iv, tag, min_tag_length=self.icv_len)).decryptor()
             if aad:
                 dec.authenticate_additional_data(aad)
             plaintext = dec.update(body)
@@ -501,7 +501,7 @@ def _hmac(digest: str) -> Callable[[bytes, bytes], bytes]:
 
 
 def _aes_cmac(key: bytes, data: bytes) -> bytes:
-    mac = _cmac.CMAC(algorithms.AES(key))
+    mac = _cmac.CMAC(_keyed(algorithms.AES, key))
     mac.update(data)
     return mac.finalize()
 

@@ -27,7 +27,7 @@ from ikelab.errors import ConfigError, IkelabError, IntegrityError
 from ikelab.identity import Identity
 from ikelab.message import Message, decode
 from ikelab.notify_payload import _notify_problem
-from ikelab.transforms import encryption
+from ikelab.transforms import encryption, integrity
 from ikelab.wire import DecodeContext
 
 GCM = suite_crypto("ENCR_AES_GCM_16", 256, None, seed="fast2")
@@ -475,6 +475,28 @@ def test_keyed_cipher_objects_are_per_key_and_bounded():
         assert cbc.decrypt(key[:16], iv, cbc.encrypt(key[:16], iv, block)) == block
         assert (AESGCM, key[:32]) in transforms._KEYED and (algorithms.AES, key[:16]) in transforms._KEYED
         assert len(transforms._KEYED) <= transforms._KEYED_MAX
+
+
+def test_ctr_truncated_gcm_and_cmac_reuse_the_keyed_aes_object():
+    from cryptography.hazmat.primitives import cmac
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from ikelab import transforms
+
+    ctr, gcm8 = encryption("ENCR_AES_CTR", 128), encryption("ENCR_AES_GCM_8", 128)
+    mac = integrity("AUTH_AES_CMAC_96")
+    key, salt, iv, data = bytes(range(16)), b"salt", bytes(range(8)), b"ESP payload, 29 octets long."
+    transforms._KEYED.clear()
+    enc = Cipher(algorithms.AES(key), modes.CTR(salt + iv + b"\x00\x00\x00\x01")).encryptor()
+    assert ctr.encrypt(key + salt, iv, data) == enc.update(data) + enc.finalize()
+    assert list(transforms._KEYED) == [(algorithms.AES, key)]
+    aes = transforms._KEYED[(algorithms.AES, key)]
+    sealed = gcm8.encrypt(key + salt, iv, data, b"hdr")
+    assert gcm8.decrypt(key + salt, iv, sealed, b"hdr") == data  # the truncated tag goes through the mode API
+    reference = cmac.CMAC(algorithms.AES(key))
+    reference.update(data)
+    assert mac.compute(key, data) == reference.finalize()[:12]
+    assert transforms._KEYED[(algorithms.AES, key)] is aes  # one AES object served CTR, GCM_8 and CMAC
 
 
 # -- transforms packed inline; TS payload bodies ------------------------------------------
