@@ -4,11 +4,14 @@ script completes on a tiny time budget, prints its table and writes nothing to s
 A benchmark that rots silently (an API it calls goes away, a warning starts appearing) would
 mislead whoever reads docs/performance.md next; these runs catch that.  The scripts that need
 tshark, strongSwan or the lessons (bench_dissect, bench_interop, bench_lessons) are left to their
-own tests' tools and are not run here.
+own tests' tools and are not run here; bench_instructions needs valgrind (skipped without it, failed
+without it under CI=true).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +41,72 @@ def test_benchmark_runs_and_prints_its_table(script: str) -> None:
     assert out.stderr == "", f"{script} wrote to stderr:\n{out.stderr[-2000:]}"
     for text in expected:
         assert text in out.stdout, f"{script} no longer prints {text!r}"
+
+
+# -- bench_instructions.py: callgrind counts --------------------------------------------------
+
+def _bench_instructions():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_instructions
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return bench_instructions
+
+
+# A callgrind file as valgrind writes it: objects named once, then by number; a call's inclusive
+# cost (the line after calls=) belongs to the callee's own lines and must not be counted twice.
+CALLGRIND_FILE = """\
+# callgrind format
+version: 1
+positions: line
+events: Ir
+summary: 1000
+
+ob=(1) /usr/lib/libpython3.11.so.1.0
+fl=(1) ceval.c
+fn=(1) _PyEval_EvalFrameDefault
+10 300
+cob=(2) /venv/site-packages/cryptography/hazmat/bindings/_rust.abi3.so
+cfl=(2) ???
+cfn=(2) ecp_nistz256_point_double
+calls=4 0
+10 600
++2 100
+
+ob=(2)
+fl=(2)
+fn=(2)
+0 600
+ob=(3) /usr/lib/x86_64-linux-gnu/libc.so.6
+fl=(3) ???
+fn=(3) malloc
+* 0
+"""
+
+
+def test_callgrind_self_costs_go_to_the_object_that_ran_them(tmp_path: Path) -> None:
+    bench = _bench_instructions()
+    path = tmp_path / "callgrind.out"
+    path.write_text(CALLGRIND_FILE)
+    assert bench.self_cost_by_object(path) == {"interpreter": 400, "OpenSSL": 600, "libc": 0}
+    path.write_text(CALLGRIND_FILE.replace("summary: 1000", "summary: 1001"))
+    with pytest.raises(SystemExit, match="add up to 1000, not the file's 1001"):
+        bench.self_cost_by_object(path)
+
+
+def test_instruction_counts_split_a_handshake_by_place() -> None:
+    if shutil.which("valgrind") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("valgrind is required under CI=true: apt-get install valgrind")
+        pytest.skip("valgrind is not installed: apt-get install valgrind")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_instructions.py"), "--suites", "x25519",
+                          "--handshakes", "3"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    row = next(line for line in out.stdout.splitlines() if line.startswith("Curve25519 + AES-GCM-16-256"))
+    total, interpreter, openssl, gmp, libc, other = (int(v.replace(",", "")) for v in row.split()[-6:])
+    # a handshake runs millions of instructions, most of them in Python and in OpenSSL
+    assert 1_000_000 < total < 50_000_000, row
+    assert interpreter > total / 5 and openssl > total / 5, row
+    assert gmp == 0, row  # Curve25519 runs no MODP arithmetic
+    assert abs(interpreter + openssl + libc + other - total) <= 4, row
