@@ -15,6 +15,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TypeVar
 
+from .enums import NumberEnum
 from .errors import UnknownAlgorithmError
 
 IKE_MAJOR_VERSION = 2
@@ -24,7 +25,7 @@ NAT_T_PORT = 4500
 NON_ESP_MARKER = b"\x00\x00\x00\x00"  # RFC 3948 2.2: prefixes IKE on port 4500
 
 
-class ExchangeType(IntEnum):
+class ExchangeType(NumberEnum):
     """RFC 7296 3.1, Exchange Type."""
 
     IKE_SA_INIT = 34
@@ -39,7 +40,7 @@ class ExchangeType(IntEnum):
     IKE_FOLLOWUP_KE = 44
 
 
-class PayloadType(IntEnum):
+class PayloadType(NumberEnum):
     """RFC 7296 3.2, Next Payload values (IANA names)."""
 
     NONE = 0
@@ -67,7 +68,7 @@ class PayloadType(IntEnum):
     PS = 54
 
 
-class ProtocolId(IntEnum):
+class ProtocolId(NumberEnum):
     """RFC 7296 3.3.1, Protocol ID (also used in Notify and Delete payloads)."""
 
     NONE = 0
@@ -76,7 +77,7 @@ class ProtocolId(IntEnum):
     ESP = 3
 
 
-class TransformType(IntEnum):
+class TransformType(NumberEnum):
     """RFC 7296 3.3.2, Transform Type."""
 
     ENCR = 1
@@ -86,7 +87,7 @@ class TransformType(IntEnum):
     ESN = 5
 
 
-class EncrId(IntEnum):
+class EncrId(NumberEnum):
     """Transform Type 1, Encryption Algorithm Transform IDs."""
 
     ENCR_DES_IV64 = 1
@@ -116,7 +117,7 @@ class EncrId(IntEnum):
     ENCR_CHACHA20_POLY1305 = 28
 
 
-class PrfId(IntEnum):
+class PrfId(NumberEnum):
     """Transform Type 2, Pseudorandom Function Transform IDs."""
 
     PRF_HMAC_MD5 = 1
@@ -129,7 +130,7 @@ class PrfId(IntEnum):
     PRF_AES128_CMAC = 8
 
 
-class IntegId(IntEnum):
+class IntegId(NumberEnum):
     """Transform Type 3, Integrity Algorithm Transform IDs."""
 
     NONE = 0
@@ -149,7 +150,7 @@ class IntegId(IntEnum):
     AUTH_HMAC_SHA2_512_256 = 14
 
 
-class DhId(IntEnum):
+class DhId(NumberEnum):
     """Transform Type 4, Diffie-Hellman Group Transform IDs (strongSwan-style names)."""
 
     NONE = 0
@@ -177,20 +178,20 @@ class DhId(IntEnum):
     CURVE448 = 32
 
 
-class EsnId(IntEnum):
+class EsnId(NumberEnum):
     """Transform Type 5, Extended Sequence Numbers Transform IDs."""
 
     NO_ESN = 0
     ESN = 1
 
 
-class TransformAttribute(IntEnum):
+class TransformAttribute(NumberEnum):
     """RFC 7296 3.3.5, Transform Attribute Types."""
 
     KEY_LENGTH = 14
 
 
-class AuthMethod(IntEnum):
+class AuthMethod(NumberEnum):
     """RFC 7296 3.8, Authentication Method (with RFC 4754, 5998, 7427, 7619 additions)."""
 
     RSA_DIGITAL_SIGNATURE = 1
@@ -204,7 +205,7 @@ class AuthMethod(IntEnum):
     DIGITAL_SIGNATURE = 14
 
 
-class IdType(IntEnum):
+class IdType(NumberEnum):
     """RFC 7296 3.5, Identification Payload ID Type."""
 
     ID_IPV4_ADDR = 1
@@ -218,7 +219,7 @@ class IdType(IntEnum):
     ID_NULL = 13
 
 
-class CertEncoding(IntEnum):
+class CertEncoding(NumberEnum):
     """RFC 7296 3.6, Certificate Encoding."""
 
     PKCS7_WRAPPED_X509 = 1
@@ -237,14 +238,14 @@ class CertEncoding(IntEnum):
     RAW_PUBLIC_KEY = 15
 
 
-class TsType(IntEnum):
+class TsType(NumberEnum):
     """RFC 7296 3.13.1, Traffic Selector Type."""
 
     TS_IPV4_ADDR_RANGE = 7
     TS_IPV6_ADDR_RANGE = 8
 
 
-class CfgType(IntEnum):
+class CfgType(NumberEnum):
     """RFC 7296 3.15, Configuration payload CFG Type."""
 
     CFG_REQUEST = 1
@@ -253,7 +254,7 @@ class CfgType(IntEnum):
     CFG_ACK = 4
 
 
-class CfgAttribute(IntEnum):
+class CfgAttribute(NumberEnum):
     """RFC 7296 3.15.1, Configuration Attribute types."""
 
     INTERNAL_IP4_ADDRESS = 1
@@ -270,7 +271,7 @@ class CfgAttribute(IntEnum):
     INTERNAL_IP6_SUBNET = 15
 
 
-class HashAlgorithm(IntEnum):
+class HashAlgorithm(NumberEnum):
     """RFC 7427 4, Hash Algorithm Identifiers (SIGNATURE_HASH_ALGORITHMS)."""
 
     SHA1 = 1
@@ -280,7 +281,7 @@ class HashAlgorithm(IntEnum):
     IDENTITY = 5
 
 
-class NotifyType(IntEnum):
+class NotifyType(NumberEnum):
     """RFC 7296 3.10.1, Notify Message Types: errors below 16384, status above."""
 
     UNSUPPORTED_CRITICAL_PAYLOAD = 1

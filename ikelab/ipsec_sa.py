@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any
 
 from . import packet as ip
+from .enums import NameEnum
 from .errors import ConfigError, IkelabError, IntegrityError, ParseError, ReplayError, SaExpiredError, UnknownSpiError
 from .replay import DEFAULT_WINDOW, ReplayWindow
 
@@ -27,14 +28,14 @@ _MASK32 = 0xFFFFFFFF
 _MAX_SEQ64 = (1 << 64) - 1
 
 
-class Mode(str, Enum):
+class Mode(NameEnum):
     """RFC 4301 4.1: tunnel mode protects a whole IP packet, transport mode its upper layer."""
 
     TUNNEL = "tunnel"
     TRANSPORT = "transport"
 
 
-class Direction(str, Enum):
+class Direction(NameEnum):
     """SAs are unidirectional (RFC 4301 4.1): one inbound and one outbound per CHILD SA."""
 
     INBOUND = "inbound"

@@ -34,11 +34,11 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence, Union
 
 from . import packet as ip
 from .errors import ConfigError, ParseError, PolicyError, UnknownSpiError
+from .enums import NameEnum
 from .esp import classify_udp4500, parse_esp_header
 from .ipsec_sa import Direction, Mode
 
@@ -60,7 +60,7 @@ _Addr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 _PROTO_NAMES = {0: "any", 1: "icmp", 6: "tcp", 17: "udp", 50: "esp", 51: "ah", 58: "icmpv6", 132: "sctp"}
 
 
-class Action(str, Enum):
+class Action(NameEnum):
     """RFC 4301 4.4.1: what the SPD does with a packet."""
 
     PROTECT = "PROTECT"

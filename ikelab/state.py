@@ -34,10 +34,10 @@ request is dropped.
 
 from __future__ import annotations
 
-from enum import Enum
+from .enums import NameEnum
 
 
-class State(str, Enum):
+class State(NameEnum):
     """Where an IKE SA is in its life."""
 
     IDLE = "IDLE"                # created, nothing sent or received yet
@@ -53,7 +53,7 @@ class State(str, Enum):
         return self.value
 
 
-class Input(str, Enum):
+class Input(NameEnum):
     """What can happen to an IKE SA: local actions, received messages, timers."""
 
     # local actions (the application or a timer asks)
