@@ -8,7 +8,8 @@ than the other, so that start-up, imports and warm-up cancel out, and prints
 the difference per handshake, split by where it ran:
 
 * the Python interpreter (ikelab's own code, and the standard library's);
-* OpenSSL, inside cryptography's extension and the system's libcrypto;
+* OpenSSL, inside cryptography's extension and the system's libcrypto (with
+  CPython's thin ``_hashlib`` around it);
 * GMP, through gmpy2 (MODP arithmetic, with the extra "fast");
 * libc (mostly malloc and free), and the rest.
 
@@ -35,13 +36,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # bench_handshake, for its Pair and its suites
 
-#: short name -> (label, IKE proposal, ESP proposal), the suites of bench_handshake.py
-SUITES = {
-    "x25519": ("Curve25519 + AES-GCM-16-256", "aes256gcm16-prfsha256-x25519", "aes256gcm16"),
-    "ecp256": ("ECP-256 + AES-CBC-128 + HMAC-SHA2-256 + PRF-SHA256", "aes128-sha256-prfsha256-ecp256",
-               "aes128-sha256"),
-    "modp2048": ("MODP-2048 + AES-CBC-128 + HMAC-SHA2-256", "aes128-sha256-modp2048", "aes128-sha256"),
-}
+from bench_handshake import SUITES as HANDSHAKE_SUITES, Pair  # noqa: E402 - after the path above
+
+#: short name -> (label, IKE proposal, ESP proposal): bench_handshake.py's suites, by their DH group
+SUITES = {short: next(suite[:3] for suite in HANDSHAKE_SUITES if suite[3] == group)
+          for short, group in (("ecp256", "ECP_256"), ("x25519", "CURVE25519"), ("modp2048", "MODP_2048"))}
 WARM_UP = 20  # handshakes before counting: caches and lazy imports settle
 
 #: (column, pattern of the object file's path); the first match wins
@@ -58,8 +57,6 @@ COST_LINE = re.compile(r"^[+\-*\d]")
 
 def child(suite: str, handshakes: int) -> None:
     """Run WARM_UP + ``handshakes`` handshakes; the process valgrind counts."""
-    from bench_handshake import Pair
-
     _, ike, esp = SUITES[suite]
     pair = Pair(ike, esp)
     for _ in range(WARM_UP + handshakes):
