@@ -17,13 +17,15 @@ One interface (:func:`group`, :class:`DhGroup`, :class:`DhPrivateKey`), four kin
   is an explicit request, so it needs no ``allow_weak``; it has no IANA ID and
   :func:`group` never returns one.  Helpers: :mod:`ikelab.dh_toy`.
 
+This module holds the finite-field groups (MODP and toy) and the registry
+(:func:`group`, :func:`groups`); the interface is in :mod:`ikelab.dh_base` and
+the elliptic curves in :mod:`ikelab.dh_ec`.  All of them are importable from here.
+
 Public values are checked (RFC 6989): MODP and toy ``1 < y < p-1`` at the
 modulus length -- for safe primes ``p = 2q + 1`` this suffices (RFC 6989
-section 2.2); the ``y^q = 1`` test is optional (``check_subgroup=True``).  ECP:
-length, and a point on the curve (prime order, so no cofactor test; all-zero
-data, standing in for infinity, is refused).  X25519/X448: length, and an
-all-zero g^ir from a low-order point is refused (RFC 8031 section 2.3).
-Failures raise :class:`~ikelab.errors.InvalidPublicValueError` naming the group.
+section 2.2); the ``y^q = 1`` test is optional (``check_subgroup=True``).  The
+elliptic-curve checks are in :mod:`ikelab.dh_ec`.  Failures raise
+:class:`~ikelab.errors.InvalidPublicValueError` naming the group.
 
 MODP private exponent: RFC 3526 section 8 wants "double the entropy of the
 strength of the entire system", as does NIST SP 800-56A rev. 3 (5.6.1.1.4).
@@ -45,16 +47,15 @@ time: this is a teaching toolkit.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from abc import abstractmethod
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from . import dh_params as _params
 from .constants import DhId, lookup
+from .dh_base import DhGroup, DhPrivateKey, GroupInfo, _ke_bytes
+from .dh_ec import EcpGroup, EcpPrivateKey, MontgomeryGroup, MontgomeryPrivateKey
 from .dh_toy import DlogResult, brute_force_dlog, check_int, is_primitive_root, is_probable_prime, order_of
 from .fixed_base import FixedBase
 from .errors import ConfigError, InvalidPublicValueError, UnknownAlgorithmError, refuse_weak
@@ -75,105 +76,6 @@ def powmod(base: int, exponent: int, modulus: int) -> int:
         return int(_gmpy2.powmod(base, exponent, modulus))
     return pow(base, exponent, modulus)
 
-
-def _ke_bytes(data: Any, group_name: str) -> bytes:
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    raise InvalidPublicValueError(f"KE data must be bytes, not {type(data).__name__}", group=group_name)
-
-
-# --- The common interface ---
-
-
-@dataclass(frozen=True)
-class GroupInfo:
-    """One row of the table of groups (:func:`groups`)."""
-
-    id: int | None
-    name: str
-    kind: str  # "MODP", "ECP", "Montgomery" or "toy"
-    bits: int  # size of the modulus or field
-    public_len: int  # bytes of KE payload data
-    strength: int  # estimated security strength in bits
-    weak: bool
-    rfc: str
-
-
-class DhGroup(ABC):
-    """A Diffie-Hellman group: what every kind of group offers."""
-
-    id: DhId | None
-    name: str
-    kind: ClassVar[str]
-    strength: int
-    rfc: str
-    weak_reason: str
-
-    @property
-    @abstractmethod
-    def bits(self) -> int:
-        """Size in bits of the modulus (MODP, toy) or of the field (ECP, Montgomery)."""
-
-    @property
-    @abstractmethod
-    def public_len(self) -> int:
-        """Bytes of Key Exchange Data in the KE payload (RFC 7296 3.4)."""
-
-    @property
-    def shared_len(self) -> int:
-        """Bytes of the shared secret g^ir."""
-        return self.public_len
-
-    @property
-    def weak(self) -> bool:
-        """True for groups that need ``allow_weak`` (or are toys)."""
-        return bool(self.weak_reason)
-
-    @property
-    def info(self) -> GroupInfo:
-        """This group as a row of the :func:`groups` table."""
-        return GroupInfo(
-            None if self.id is None else int(self.id),
-            self.name, self.kind, self.bits, self.public_len, self.strength, self.weak, self.rfc,
-        )
-
-    @abstractmethod
-    def generate(self, rng: RandomSource | None = None) -> DhPrivateKey:
-        """A fresh private key drawn from ``rng`` (default: the OS)."""
-
-    @abstractmethod
-    def from_private_value(self, value: Any) -> DhPrivateKey:
-        """The private key with a fixed value (for lessons and RFC vectors)."""
-
-    @abstractmethod
-    def validate_public(self, data: bytes) -> None:
-        """Raise InvalidPublicValueError unless ``data`` is acceptable KE data (RFC 6989)."""
-
-    def __repr__(self) -> str:
-        ident = "" if self.id is None else f", id={int(self.id)}"
-        return f"{type(self).__name__}({self.name!r}{ident})"
-
-
-class DhPrivateKey(ABC):
-    """One side's private value, with its public value and the exchange."""
-
-    group: DhGroup
-
-    @property
-    @abstractmethod
-    def private_value(self) -> int | bytes:
-        """The private value (x for MODP, d for ECP, the 32/56 bytes for X25519/X448)."""
-
-    @abstractmethod
-    def public_bytes(self) -> bytes:
-        """The Key Exchange Data of this side's KE payload."""
-
-    @abstractmethod
-    def exchange(self, peer_public: bytes) -> bytes:
-        """g^ir from the peer's KE data: validated, fixed length (RFC 7296 2.14)."""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(group={self.group.name!r}, public={self.public_bytes()[:8].hex()}...)"
 
 
 # --- Finite-field groups: MODP and toy ---
@@ -368,212 +270,6 @@ class ToyGroup(_FiniteFieldGroup):
 
     def _draw_exponent(self, rng: RandomSource) -> int:
         return rng.randrange(2, self.p - 1)
-
-
-# --- ECP groups (RFC 5903) ---
-
-_EC_CURVES = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1}
-# cryptography's curve and ECDH objects hold no state: one of each serves every key
-_EC_CURVE_OBJECTS = {name: cls() for name, cls in _EC_CURVES.items()}
-_ECDH = ec.ECDH()
-
-
-@dataclass(frozen=True, repr=False)
-class EcpGroup(DhGroup):
-    """A NIST prime curve ``y^2 = x^3 - 3x + b (mod p)`` of prime order ``n``."""
-
-    kind: ClassVar[str] = "ECP"
-    weak_reason: ClassVar[str] = ""
-
-    id: DhId
-    name: str
-    curve_name: str  # name in cryptography / SEC 2
-    p: int
-    b: int
-    n: int
-    gx: int
-    gy: int
-    strength: int
-    rfc: str
-
-    @property
-    def bits(self) -> int:
-        return self.p.bit_length()
-
-    @property
-    def coord_len(self) -> int:
-        """Bytes of one coordinate (32, 48, 66)."""
-        return (self.p.bit_length() + 7) // 8
-
-    @property
-    def public_len(self) -> int:
-        return 2 * self.coord_len
-
-    @property
-    def shared_len(self) -> int:
-        return self.coord_len
-
-    def curve(self) -> ec.EllipticCurve:
-        """The cryptography curve object."""
-        return _EC_CURVES[self.curve_name]()
-
-    def is_on_curve(self, x: int, y: int) -> bool:
-        """Whether ``(x, y)`` satisfies ``y^2 = x^3 - 3x + b (mod p)`` with coordinates below p."""
-        p = self.p
-        return 0 <= x < p and 0 <= y < p and (y * y - (x * x * x - 3 * x + self.b)) % p == 0
-
-    def decode_public(self, data: bytes) -> tuple[int, int]:
-        """The validated point ``(x, y)`` carried in KE data ``x | y``."""
-        data = _ke_bytes(data, self.name)
-        if len(data) != self.public_len:
-            raise InvalidPublicValueError(
-                f"KE data is {len(data)} bytes, expected {self.public_len} (x | y)", group=self.name
-            )
-        x = int.from_bytes(data[: self.coord_len], "big")
-        y = int.from_bytes(data[self.coord_len :], "big")
-        if x == 0 and y == 0:
-            raise InvalidPublicValueError("all-zero KE data: the point at infinity has no x | y encoding",
-                                          group=self.name)
-        if not self.is_on_curve(x, y):
-            raise InvalidPublicValueError("public value is not a point on the curve (RFC 6989)", group=self.name)
-        return x, y
-
-    def validate_public(self, data: bytes) -> None:
-        self.decode_public(data)
-
-    def from_private_value(self, value: int) -> EcpPrivateKey:
-        d = check_int(value, "d")
-        if not 1 <= d < self.n:
-            raise ConfigError(f"{self.name}: private value must be in [1, n-1]", field="d", value=d)
-        return EcpPrivateKey(self, d, ec.derive_private_key(d, _EC_CURVE_OBJECTS[self.curve_name]))
-
-    def generate(self, rng: RandomSource | None = None) -> EcpPrivateKey:
-        rng = default_random() if rng is None else rng
-        return self.from_private_value(rng.randrange(1, self.n))
-
-
-@dataclass(frozen=True, repr=False)
-class EcpPrivateKey(DhPrivateKey):
-    """An ECP private scalar ``d``; the public value is the point ``d * G``."""
-
-    group: EcpGroup
-    d: int
-    key: ec.EllipticCurvePrivateKey = field(compare=False)
-
-    @property
-    def private_value(self) -> int:
-        return self.d
-
-    @property
-    def public_point(self) -> tuple[int, int]:
-        numbers = self.key.public_key().public_numbers()
-        return numbers.x, numbers.y
-
-    def public_bytes(self) -> bytes:
-        """``x | y`` (RFC 5903 7): the X9.62 uncompressed point without its 0x04 prefix."""
-        point = self.key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-        return point[1:]
-
-    def exchange(self, peer_public: bytes) -> bytes:
-        group = self.group
-        if type(peer_public) is not bytes or len(peer_public) != group.public_len:
-            group.decode_public(peer_public)  # refuses what is not x | y bytes, with the reason
-        data = bytes(peer_public)
-        try:
-            # OpenSSL refuses coordinates >= p and points off the curve (EC_POINT_set_affine_coordinates),
-            # so the RFC 6989 check of decode_public only runs again to name what was wrong
-            peer = ec.EllipticCurvePublicKey.from_encoded_point(_EC_CURVE_OBJECTS[group.curve_name], b"\x04" + data)
-            secret = self.key.exchange(_ECDH, peer)
-        except ValueError as exc:
-            group.decode_public(data)
-            raise InvalidPublicValueError(f"ECDH refused the peer's value: {exc}", group=group.name) from None
-        return secret.rjust(group.coord_len, b"\x00")
-
-
-# --- Curve25519 and Curve448 (RFC 8031, RFC 7748) ---
-
-
-@dataclass(frozen=True, repr=False)
-class MontgomeryGroup(DhGroup):
-    """X25519 (group 31) or X448 (group 32): keys and values are byte strings."""
-
-    kind: ClassVar[str] = "Montgomery"
-    weak_reason: ClassVar[str] = ""
-
-    id: DhId
-    name: str
-    field_bits: int  # 255 or 448
-    key_len: int  # 32 or 56
-    strength: int
-    rfc: str
-
-    @property
-    def bits(self) -> int:
-        return self.field_bits
-
-    @property
-    def public_len(self) -> int:
-        return self.key_len
-
-    def _classes(self) -> tuple[Any, Any]:
-        if self.key_len == 32:
-            return x25519.X25519PrivateKey, x25519.X25519PublicKey
-        return x448.X448PrivateKey, x448.X448PublicKey
-
-    def validate_public(self, data: bytes) -> None:
-        data = _ke_bytes(data, self.name)
-        if len(data) != self.key_len:
-            raise InvalidPublicValueError(f"KE data is {len(data)} bytes, expected {self.key_len}", group=self.name)
-
-    def from_private_value(self, value: bytes | int) -> MontgomeryPrivateKey:
-        """A key from its ``key_len`` bytes, or from an int encoded little-endian (RFC 7748 5)."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            if not 0 <= value < 1 << (8 * self.key_len):
-                raise ConfigError(f"{self.name}: private value does not fit in {self.key_len} bytes",
-                                  field="private", value=value)
-            value = value.to_bytes(self.key_len, "little")
-        if not isinstance(value, (bytes, bytearray)) or len(value) != self.key_len:
-            raise ConfigError(f"{self.name}: private value must be {self.key_len} bytes", field="private", value=value)
-        value = bytes(value)
-        private_cls = x25519.X25519PrivateKey if self.key_len == 32 else x448.X448PrivateKey
-        return MontgomeryPrivateKey(self, value, private_cls.from_private_bytes(value))
-
-    def generate(self, rng: RandomSource | None = None) -> MontgomeryPrivateKey:
-        rng = default_random() if rng is None else rng
-        return self.from_private_value(rng.random_bytes(self.key_len))
-
-
-@dataclass(frozen=True, repr=False)
-class MontgomeryPrivateKey(DhPrivateKey):
-    """An X25519/X448 private key (the bytes before clamping, RFC 7748 section 5)."""
-
-    group: MontgomeryGroup
-    private: bytes
-    key: Any = field(compare=False)
-
-    @property
-    def private_value(self) -> bytes:
-        return self.private
-
-    def public_bytes(self) -> bytes:
-        return self.key.public_key().public_bytes_raw()
-
-    def exchange(self, peer_public: bytes) -> bytes:
-        group = self.group
-        if type(peer_public) is not bytes or len(peer_public) != group.key_len:
-            group.validate_public(peer_public)  # refuses with the reason
-        public_cls = _MONTGOMERY_PUBLIC[group.key_len]
-        zero = "all-zero shared secret: the peer sent a low-order point (RFC 8031 2.3)"
-        try:
-            secret = self.key.exchange(public_cls.from_public_bytes(bytes(peer_public)))
-        except ValueError:  # OpenSSL refuses to return the all-zero value
-            raise InvalidPublicValueError(zero, group=group.name) from None
-        if not any(secret):  # all zero (RFC 8031 2.3)
-            raise InvalidPublicValueError(zero, group=group.name)
-        return secret
-
-
-_MONTGOMERY_PUBLIC = {32: x25519.X25519PublicKey, 56: x448.X448PublicKey}
 
 
 # --- The registry ---
