@@ -3,9 +3,9 @@ script completes on a tiny time budget, prints its table and writes nothing to s
 
 A benchmark that rots silently (an API it calls goes away, a warning starts appearing) would
 mislead whoever reads docs/performance.md next; these runs catch that.  The scripts that need
-tshark, strongSwan or the lessons (bench_dissect, bench_interop, bench_lessons) are left to their
-own tests' tools and are not run here; bench_instructions needs valgrind (skipped without it, failed
-without it under CI=true).
+tshark or strongSwan (bench_dissect, bench_interop) are left to their own tests' tools and are not
+run here; bench_instructions needs valgrind (skipped without it, failed without it under CI=true).
+bench_lessons runs the whole course once (about 25 s): its kernels once warned on stderr.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ CASES = {
                         ["MODP_2048", "ECP_256", "CURVE25519", "prf+ throughput", "psk_auth"]),
     "bench_wire.py": (["--repeats", "1", "--number", "20"], ["IKE_SA_INIT request", "protect (encode + encrypt)", "unprotect"]),
     "bench_esp.py": (["0.02"], ["AES-GCM-16-128", "AES-CBC-128 + HMAC-SHA2-256-128"]),
+    "bench_lessons.py": ([], ["Widget callbacks", "prf_plus_chain", "00-tour", "11-comments-on-ikev2", "(budget 60 s)"]),
 }
 
 
