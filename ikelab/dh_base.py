@@ -24,9 +24,6 @@ def _ke_bytes(data: Any, group_name: str) -> bytes:
     raise InvalidPublicValueError(f"KE data must be bytes, not {type(data).__name__}", group=group_name)
 
 
-# --- The common interface ---
-
-
 @dataclass(frozen=True)
 class GroupInfo:
     """One row of the table of groups (:func:`ikelab.dh.groups`)."""

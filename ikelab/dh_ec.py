@@ -28,9 +28,10 @@ from .rand import RandomSource, default_random
 
 # --- ECP groups (RFC 5903) ---
 
-_EC_CURVES = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1}
 # cryptography's curve and ECDH objects hold no state: one of each serves every key
-_EC_CURVE_OBJECTS = {name: cls() for name, cls in _EC_CURVES.items()}
+_EC_CURVE_OBJECTS: dict[str, ec.EllipticCurve] = {
+    "secp256r1": ec.SECP256R1(), "secp384r1": ec.SECP384R1(), "secp521r1": ec.SECP521R1(),
+}
 _ECDH = ec.ECDH()
 
 
@@ -70,8 +71,8 @@ class EcpGroup(DhGroup):
         return self.coord_len
 
     def curve(self) -> ec.EllipticCurve:
-        """The cryptography curve object."""
-        return _EC_CURVES[self.curve_name]()
+        """The cryptography curve object (one shared instance: it holds no state)."""
+        return _EC_CURVE_OBJECTS[self.curve_name]
 
     def is_on_curve(self, x: int, y: int) -> bool:
         """Whether ``(x, y)`` satisfies ``y^2 = x^3 - 3x + b (mod p)`` with coordinates below p."""
@@ -148,6 +149,12 @@ class EcpPrivateKey(DhPrivateKey):
 
 # --- Curve25519 and Curve448 (RFC 8031, RFC 7748) ---
 
+#: key length -> (private key class, public key class) in cryptography
+_MONTGOMERY_CLASSES: dict[int, tuple[Any, Any]] = {
+    32: (x25519.X25519PrivateKey, x25519.X25519PublicKey),
+    56: (x448.X448PrivateKey, x448.X448PublicKey),
+}
+
 
 @dataclass(frozen=True, repr=False)
 class MontgomeryGroup(DhGroup):
@@ -171,11 +178,6 @@ class MontgomeryGroup(DhGroup):
     def public_len(self) -> int:
         return self.key_len
 
-    def _classes(self) -> tuple[Any, Any]:
-        if self.key_len == 32:
-            return x25519.X25519PrivateKey, x25519.X25519PublicKey
-        return x448.X448PrivateKey, x448.X448PublicKey
-
     def validate_public(self, data: bytes) -> None:
         data = _ke_bytes(data, self.name)
         if len(data) != self.key_len:
@@ -191,7 +193,7 @@ class MontgomeryGroup(DhGroup):
         if not isinstance(value, (bytes, bytearray)) or len(value) != self.key_len:
             raise ConfigError(f"{self.name}: private value must be {self.key_len} bytes", field="private", value=value)
         value = bytes(value)
-        private_cls = x25519.X25519PrivateKey if self.key_len == 32 else x448.X448PrivateKey
+        private_cls, _ = _MONTGOMERY_CLASSES[self.key_len]
         return MontgomeryPrivateKey(self, value, private_cls.from_private_bytes(value))
 
     def generate(self, rng: RandomSource | None = None) -> MontgomeryPrivateKey:
@@ -218,7 +220,7 @@ class MontgomeryPrivateKey(DhPrivateKey):
         group = self.group
         if type(peer_public) is not bytes or len(peer_public) != group.key_len:
             group.validate_public(peer_public)  # refuses with the reason
-        public_cls = _MONTGOMERY_PUBLIC[group.key_len]
+        _, public_cls = _MONTGOMERY_CLASSES[group.key_len]
         zero = "all-zero shared secret: the peer sent a low-order point (RFC 8031 2.3)"
         try:
             secret = self.key.exchange(public_cls.from_public_bytes(bytes(peer_public)))
@@ -227,9 +229,6 @@ class MontgomeryPrivateKey(DhPrivateKey):
         if not any(secret):  # all zero (RFC 8031 2.3)
             raise InvalidPublicValueError(zero, group=group.name)
         return secret
-
-
-_MONTGOMERY_PUBLIC = {32: x25519.X25519PublicKey, 56: x448.X448PublicKey}
 
 
 __all__ = ["EcpGroup", "EcpPrivateKey", "MontgomeryGroup", "MontgomeryPrivateKey"]
