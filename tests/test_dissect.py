@@ -40,8 +40,10 @@ VECTORS = json.loads((Path(__file__).parent / "vectors" / "ikev2_messages.json")
 
 
 def tshark(pcap: Path, keys: Path | None, *args: str) -> str:
-    home = keys if keys is not None else Path(tempfile.mkdtemp(prefix="ikelab-empty-wireshark-config-"))
-    env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(home), HOME=str(home))
+    if keys is None:  # no key tables: an empty configuration directory, removed afterwards
+        with tempfile.TemporaryDirectory(prefix="ikelab-empty-wireshark-config-") as empty:
+            return tshark(pcap, Path(empty), *args)
+    env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(keys), HOME=str(keys))
     cmd = [require_tshark(), "-n", "-r", str(pcap), "-o", "esp.enable_encryption_decode:TRUE",
            "-o", "esp.enable_authentication_check:TRUE", *args]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180, check=False)
