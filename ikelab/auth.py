@@ -49,7 +49,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, NamedTuple, Union
+from typing import Any, Callable, NamedTuple, Union
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography import x509
@@ -171,9 +171,15 @@ def psk_pad_key(prf_alg: Any, secret: bytes | str, *, allow_weak: bool = False) 
 
 
 @lru_cache(maxsize=16)
-def _pad_key(prf_name: str, secret: bytes) -> bytes:
-    """``prf(secret, KEY_PAD)`` for a strong PRF, remembered: each SA needs it for both AUTH payloads."""
-    return _prf.get_prf(prf_name)._once(secret, KEY_PAD)
+def _pad_prf(prf_name: str, secret: bytes) -> Callable[[bytes], bytes]:
+    """``octets -> prf(prf(secret, KEY_PAD), octets)`` for a strong PRF, remembered.
+
+    Every IKE SA authenticated with this secret MACs two AUTH payloads under the
+    same pad key, so the PRF is keyed once (an HMAC keyed once and copied for
+    each use costs about half of a one-shot HMAC).
+    """
+    p = _prf.get_prf(prf_name)
+    return p._keyed(p._once(secret, KEY_PAD))
 
 
 def psk_auth(prf_alg: Any, secret: bytes | str, octets: Octets, *, allow_weak: bool = False) -> bytes:
@@ -185,7 +191,7 @@ def psk_auth(prf_alg: Any, secret: bytes | str, octets: Octets, *, allow_weak: b
     p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
     data = _octets(octets)
     if p.weak_reason is None:
-        return p._once(_pad_key(p.name, secret), data)
+        return _pad_prf(p.name, secret)(data)
     # a weak PRF is not remembered; psk_pad_key checks it again, so it warns for both prf() steps
     return p._once(psk_pad_key(p, secret, allow_weak=allow_weak), data)
 

@@ -288,7 +288,7 @@ def test_psk_auth_is_the_2_15_formula(pid: PrfId) -> None:
 def test_pad_key_memo_is_bounded() -> None:
     for i in range(100):
         auth.psk_auth(PrfId.PRF_HMAC_SHA2_256, f"secret {i}", b"octets")
-    assert auth._pad_key.cache_info().currsize <= auth._pad_key.cache_info().maxsize <= 16
+    assert auth._pad_prf.cache_info().currsize <= auth._pad_prf.cache_info().maxsize <= 16
 
 
 def test_psk_errors_keep_their_order() -> None:
