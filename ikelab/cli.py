@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Sequence
+import warnings
+from typing import Any, Callable, Sequence
 
-from .errors import IkelabError, WeakAlgorithmError
+from .errors import CaptureWarning, IkelabError, WeakAlgorithmError, WeakAlgorithmWarning
 
 EXIT_USAGE = 2
 
@@ -41,7 +42,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .scenario import classic
     from .wireshark import tshark_command
 
-    scenario = classic(seed=args.seed, suite=args.suite)
+    scenario = classic(seed=args.seed, suite=args.suite, allow_weak=args.allow_weak)
     out = Path(args.out)
     paths = scenario.write(out)
     rows = dissect(paths["pcap"], scenario.tables)
@@ -99,7 +100,8 @@ def _live_config(args: argparse.Namespace) -> object:
     # a live run checks certificate validity against the real clock (the engine's time 0 is now)
     settings: dict = dict(epoch=datetime.now(timezone.utc), local_id=args.id, remote_id=args.remote_id or "%any",
                           retransmit_timeout=args.retransmit_timeout, retransmit_tries=args.retransmit_tries,
-                          retransmit_base=1.4, cookie_threshold=None, encapsulation=args.encap)
+                          retransmit_base=1.4, cookie_threshold=None, encapsulation=args.encap,
+                          allow_weak=args.allow_weak)
     if args.proposal:
         settings["ike_proposals"] = tuple(args.proposal)
     if args.esp_proposal:
@@ -199,6 +201,12 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retransmit-tries", type=int, default=3, help="retransmissions before giving up (default 3)")
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the IKE SA and CHILD SA")
     p.add_argument("--quiet", action="store_true", help="do not print ESP packets and key derivations")
+    _allow_weak_option(p)
+
+
+def _allow_weak_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-weak", action="store_true",
+                   help="allow weak groups and algorithms, with a warning that says why each is weak (for teaching only)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     derive.add_argument("--key-bits", type=int, default=128, help="key length attribute in bits (default 128; 0 for fixed-size ciphers)")
     derive.add_argument("--integ", default="AUTH_HMAC_SHA2_256_128", help="integrity transform, or NONE with an AEAD cipher")
     derive.add_argument("--seed", default="2026", help="seed for the nonces, SPIs and private keys (default 2026)")
-    derive.add_argument("--allow-weak", action="store_true", help="allow weak groups and algorithms (for teaching only)")
+    _allow_weak_option(derive)
     derive.set_defaults(func=_cmd_derive)
 
     from .scenario import CLASSIC_DEFAULTS
@@ -235,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", default=str(CLASSIC_DEFAULTS["seed"]), help="seed of every random value (default 1)")
     demo.add_argument("--suite", default=CLASSIC_DEFAULTS["suite"],
                       help=f"IKE proposal, strongSwan syntax (default {CLASSIC_DEFAULTS['suite']})")
+    _allow_weak_option(demo)
     demo.set_defaults(func=_cmd_demo)
 
     dis = sub.add_parser(
@@ -291,18 +300,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_printer(command: str) -> Callable[..., None]:
+    """``warnings.showwarning`` for the command line: ikelab's own warnings as one line each, once.
+
+    A weak group asked for with --allow-weak warns at every use (each IKE SA of
+    a run); the user needs to read why it is weak once, not a source line each time.
+    """
+    shown: set[str] = set()
+    python_default = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        if not issubclass(category, (WeakAlgorithmWarning, CaptureWarning)):
+            python_default(message, category, filename, lineno, file, line)
+        elif str(message) not in shown:
+            shown.add(str(message))
+            print(f"ikelab {command}: warning: {message}", file=sys.stderr)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    try:
-        return func(args)
-    except IkelabError as exc:
-        hint = " (on the command line: --allow-weak)" if isinstance(exc, WeakAlgorithmError) and hasattr(args, "allow_weak") else ""
-        print(f"ikelab {args.command}: error: {exc}{hint}", file=sys.stderr)
-        return EXIT_USAGE
-    except BrokenPipeError:  # e.g. `ikelab derive | head`
-        return 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", WeakAlgorithmWarning)  # every one reaches the printer, which says each once
+        warnings.simplefilter("always", CaptureWarning)
+        warnings.showwarning = _warning_printer(args.command)
+        try:
+            return func(args)
+        except IkelabError as exc:
+            hint = " (on the command line: --allow-weak)" if isinstance(exc, WeakAlgorithmError) and hasattr(args, "allow_weak") else ""
+            print(f"ikelab {args.command}: error: {exc}{hint}", file=sys.stderr)
+            return EXIT_USAGE
+        except BrokenPipeError:  # e.g. `ikelab derive | head`
+            return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

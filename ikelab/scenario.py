@@ -51,16 +51,17 @@ _INNER = {4: ("10.1.0.1", "10.2.0.1", "10.1.0.0/16", "10.2.0.0/16"),
 PSK = b"ikelab classic scenario pre-shared key"
 
 
-def esp_proposal_for(suite: str) -> str:
+def esp_proposal_for(suite: str, *, allow_weak: bool = False) -> str:
     """The ESP proposal matching an IKE suite: its encryption and integrity, without PRF and DH.
 
     ``aes128-sha256-modp2048`` -> ``aes128-sha256``;
-    ``aes256gcm16-prfsha384-ecp384`` -> ``aes256gcm16``.
+    ``aes256gcm16-prfsha384-ecp384`` -> ``aes256gcm16``.  A suite with a weak
+    algorithm needs ``allow_weak=True`` (which warns), as everywhere in ikelab.
     """
     from .constants import ProtocolId, TransformType
     from .proposals import parse_proposal, proposal_to_string
 
-    prop = parse_proposal(suite, ProtocolId.IKE)
+    prop = parse_proposal(suite, ProtocolId.IKE, allow_weak=allow_weak)
     keep = tuple(t for t in prop.transforms if t.type in (TransformType.ENCR, TransformType.INTEG))
     esp = type(prop)(1, ProtocolId.ESP, b"", keep)
     return proposal_to_string(esp)
@@ -245,7 +246,7 @@ def classic(
     for name, value in (("duration", duration), ("ping_interval", ping_interval)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}", field=name, value=value)
-    esp = esp or esp_proposal_for(suite)
+    esp = esp or esp_proposal_for(suite, allow_weak=allow_weak)
     version = 6 if ipv6 else 4
     moon, sun = _configs(suite, esp, auth, version, allow_weak)
     network = Network(delay=0.01, schedule=("drop",) if lose_first else ())

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ikelab.cli import main
+from ikelab.errors import WeakAlgorithmError, WeakAlgorithmWarning
 
 from tshark_util import require_tshark
 
@@ -108,3 +109,33 @@ def test_errors_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["dissect", str(bad), "--keys", str(tmp_path / "keys")]) == 2
     assert "line 1" in capsys.readouterr().err
     assert main(["demo", "--out", str(tmp_path / "d"), "--suite", "bogus-suite"]) == 2
+
+
+def test_weak_suite_needs_allow_weak_and_then_warns_once_each(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A weak suite is refused with the flag to use named; with --allow-weak the run says why, in one line each."""
+    argv = ["demo", "--out", str(tmp_path / "d"), "--suite", "aes128-md5-modp1024"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ikelab demo: error:") and "weak" in err and "--allow-weak" in err
+    assert main([*argv, "--allow-weak"]) == 0
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert lines and all(line.startswith("ikelab demo: warning: ") for line in lines), err  # no source lines
+    assert len(lines) == len(set(lines))  # each reason once, though every IKE SA of the run warns again
+    assert any("MD5" in line for line in lines) and any("MODP_1024" in line for line in lines)
+    assert "ESP (SPI=0x" in out and (tmp_path / "d" / "ikev2-lab.pcap").stat().st_size > 0
+
+
+@pytest.mark.parametrize("command", [["connect", "192.0.2.2"], ["respond", "--listen", "192.0.2.1"]])
+def test_live_commands_take_allow_weak(tmp_path: Path, command: list[str]) -> None:
+    from ikelab.cli import _live_config, build_parser
+
+    psk = tmp_path / "psk"
+    psk.write_text("a secret")
+    argv = [*command, "--id", "moon.example", "--psk-file", str(psk), "--proposal", "aes128-sha1-modp1024"]
+    with pytest.raises(WeakAlgorithmError):
+        _live_config(build_parser().parse_args(argv))
+    with pytest.warns(WeakAlgorithmWarning, match="MODP_1024"):
+        config = _live_config(build_parser().parse_args([*argv, "--allow-weak"]))
+    assert config.allow_weak is True

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from ikelab.dissect import dissect
-from ikelab.errors import ConfigError
+from ikelab.errors import ConfigError, WeakAlgorithmError, WeakAlgorithmWarning
 from ikelab.pcap import LINKTYPE_RAW, CapturedPacket
 from ikelab.scenario import CLASSIC_DEFAULTS, classic, esp_proposal_for
 
@@ -149,3 +149,17 @@ def test_bad_settings_are_config_errors() -> None:
 
 def test_defaults_are_embedded() -> None:
     assert CLASSIC_DEFAULTS["seed"] == 1 and CLASSIC_DEFAULTS["suite"] == "aes128-sha256-modp2048"
+
+
+def test_a_weak_suite_runs_when_asked_for_and_says_why() -> None:
+    """allow_weak=True reaches every parse of the suite, the ESP proposal made from it included."""
+    with pytest.raises(WeakAlgorithmError, match="md5"):
+        esp_proposal_for("aes128-md5-modp2048")
+    with pytest.warns(WeakAlgorithmWarning, match="MD5 is broken"):
+        assert esp_proposal_for("aes128-md5-modp2048", allow_weak=True) == "aes128-md5"
+    with pytest.warns(WeakAlgorithmWarning) as caught:
+        sc = classic(suite="3des-sha1-modp1024", duration=3.0, reconnect_at=None, allow_weak=True)
+    reasons = " ".join(str(w.message) for w in caught)
+    assert "3des" in reasons and "MODP_1024" in reasons
+    rows = dissect([CapturedPacket(t, p, LINKTYPE_RAW) for t, p in sc.records()], sc.tables)
+    assert any(r.kind == "esp" for r in rows) and all(r.decrypted for r in rows if r.kind == "esp")
