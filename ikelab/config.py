@@ -402,3 +402,16 @@ def _with_dh(p: Proposal, group: DhId) -> Proposal:
     pos = next((i for i, t in enumerate(ts) if t.type == TransformType.ESN), len(ts))
     ts.insert(pos, Transform(TransformType.DH, group))
     return Proposal(p.number, p.protocol, p.spi, tuple(ts))
+
+
+def require_config(config: Any, where: str) -> IkeConfig:
+    """``config`` itself when it is an :class:`IkeConfig`; otherwise ConfigError naming ``where``.
+
+    The engine reads settings by name with defaults, so a stray dict or string
+    would otherwise run with no proposals and fail later, far from the mistake.
+    """
+    if isinstance(config, IkeConfig):
+        return config
+    hint = ": IkeConfig(**settings) builds one from a dict" if isinstance(config, Mapping) else ""
+    raise ConfigError(f"{where} needs an IkeConfig, not {type(config).__name__}{hint}", field="config",
+                      value=type(config).__name__)

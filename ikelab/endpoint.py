@@ -23,6 +23,7 @@ from typing import Any
 
 from . import events as ev
 from . import exchanges_wire as wirefmt
+from .config import IkeConfig, require_config
 from .constants import ExchangeType, NotifyType
 from .errors import IkelabError, ParseError, UnsupportedCriticalPayloadError
 from .exchanges_common import Datagram, cfg, frame, make_cookie, unframe
@@ -40,9 +41,9 @@ class IkeEndpoint:
     without a valid COOKIE is answered statelessly with N(COOKIE).
     """
 
-    def __init__(self, config: Any, rng: RandomSource | None = None, local_addr: str = "192.0.2.2",
+    def __init__(self, config: IkeConfig, rng: RandomSource | None = None, local_addr: str = "192.0.2.2",
                  *, port: int = 500) -> None:
-        self.config = config
+        self.config = require_config(config, "IkeEndpoint")
         self.rng = rng if rng is not None else default_random()
         self.local_addr = local_addr
         self.port = port

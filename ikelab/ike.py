@@ -39,6 +39,7 @@ from typing import Any
 
 from . import events as ev
 from . import message as _m
+from .config import IkeConfig, require_config
 from .constants import ExchangeType, NAT_T_PORT, NotifyType, PayloadType
 from .errors import IkelabError, IntegrityError, ProtocolError, UnsupportedCriticalPayloadError
 from .exchanges_child import ChildExchanges
@@ -88,7 +89,7 @@ class IkeSa(InitExchanges, ChildExchanges):
 
     def __init__(
         self,
-        config: Any,
+        config: IkeConfig,
         *,
         initiator: bool,
         local: tuple[str, int],
@@ -96,7 +97,7 @@ class IkeSa(InitExchanges, ChildExchanges):
         rng: RandomSource | None = None,
         now: float = 0.0,
     ) -> None:
-        self.config = config
+        self.config = require_config(config, "IkeSa")
         self.rng = rng if rng is not None else default_random()
         self.initiator = bool(initiator)
         #: "initiator" or "responder": this peer's role in the IKE SA (the I flag), as events name it

@@ -32,10 +32,12 @@ puts ESP packets on the wire and :meth:`Lab.on_esp` receives them.
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from . import events as ev
+from .config import IkeConfig, require_config
 from .constants import NAT_T_PORT
 from .errors import ConfigError
 from .exchanges_common import ChildSa, Datagram
@@ -99,8 +101,8 @@ class Lab:
 
     def __init__(
         self,
-        initiator_config: Any,
-        responder_config: Any,
+        initiator_config: IkeConfig,
+        responder_config: IkeConfig,
         *,
         seed: int | str | bytes = 1,
         network: Network | None = None,
@@ -109,6 +111,8 @@ class Lab:
         start: float = 0.0,
         nat: str | None = None,
     ) -> None:
+        require_config(initiator_config, "Lab: initiator_config")
+        require_config(responder_config, "Lab: responder_config")
         if addresses is None:
             addresses = ("2001:db8::1", "2001:db8::2") if ipv6 else ("192.0.2.1", "192.0.2.2")
         self.addresses = {"initiator": addresses[0], "responder": addresses[1]}
@@ -263,7 +267,10 @@ class Lab:
         return True
 
     def run(self, until: float) -> None:
-        """Run every delivery and timer up to virtual time ``until``."""
+        """Run every delivery and timer up to virtual time ``until`` (a time already past does nothing)."""
+        if isinstance(until, bool) or not isinstance(until, (int, float)) or not math.isfinite(until):
+            # an infinite time would never return while a timer repeats (liveness checks, rekeys)
+            raise ConfigError(f"run(until) needs a finite time in seconds, not {until!r}", field="until", value=until)
         while True:
             t = self._next_time()
             if t is None or t > until:

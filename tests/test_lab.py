@@ -129,6 +129,31 @@ def test_run_until_time_and_actions_need_an_sa() -> None:
     assert lab.now == 0.015 and len(lab.trace) == 2
     lab.run(until=1.0)
     assert lab.initiator.established
+    lab.run(until=0.5)  # a time already past does nothing
+    assert lab.now == 1.0
+    for bad in (float("inf"), float("nan"), "5", None, True):
+        with pytest.raises(ConfigError, match="finite time") as err:
+            lab.run(until=bad)  # type: ignore[arg-type]
+        assert err.value.field == "until"
+    assert lab.now == 1.0
+
+
+def test_a_configuration_must_be_an_ikeconfig() -> None:
+    """A dict or a string in place of an IkeConfig is refused at once, not run with no proposals."""
+    from ikelab.endpoint import IkeEndpoint
+    from ikelab.ike import IkeSa
+
+    moon, sun = configs()
+    with pytest.raises(ConfigError, match="responder_config needs an IkeConfig, not str"):
+        Lab(moon, "sun")
+    with pytest.raises(ConfigError, match=r"initiator_config needs an IkeConfig, not dict: IkeConfig\(\*\*settings\)"):
+        Lab(dict(psk=b"a shared secret"), sun)
+    with pytest.raises(ConfigError, match="IkeEndpoint needs an IkeConfig, not NoneType"):
+        IkeEndpoint(None)
+    with pytest.raises(ConfigError, match="IkeSa needs an IkeConfig"):
+        IkeSa({"psk": b"x"}, initiator=True, local=("192.0.2.1", 500), remote=("192.0.2.2", 500))
+    with pytest.raises(ConfigError, match="IkeSa needs an IkeConfig, not str"):
+        IkeEndpoint(moon).initiate("192.0.2.2", 0.0, config="sun")
 
 
 FATES = st.lists(st.sampled_from(["ok", "drop", "dup", "late"]), min_size=0, max_size=14)
