@@ -40,7 +40,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
-from .errors import CaptureError, IkelabError, IntegrityError, ParseError
+from .errors import CaptureError, ConfigError, IkelabError, IntegrityError, ParseError
 
 __all__ = ["Dissection", "Row", "dissect", "dissect_frames", "payload_names"]
 
@@ -536,6 +536,12 @@ def dissect(capture: Any, keys: Any = None, *, strict: bool = False) -> Dissecti
 
         keys = read_tables(keys)
     if isinstance(capture, (list, tuple)):
+        from .pcap import CapturedPacket
+
+        for i, frame in enumerate(capture):
+            if not isinstance(frame, CapturedPacket):
+                raise ConfigError(f"capture[{i}] must be an ikelab.pcap.CapturedPacket, not {type(frame).__name__}",
+                                  field=f"capture[{i}]", value=type(frame).__name__)
         frames: Iterable[Any] = capture
     else:
         frames = iter_capture(capture, strict=strict)

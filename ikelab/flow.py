@@ -22,7 +22,9 @@ than pixels:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ConfigError
@@ -316,6 +318,25 @@ def draw_timeline(spans: Sequence[SaSpan], *, title: str = "SA lifetimes", ax: A
     return fig
 
 
+def _check_image_format(path: Any) -> None:
+    """ConfigError unless matplotlib can write the format that ``path``'s suffix names (none: PNG).
+
+    A binary file object is also accepted; matplotlib writes PNG into it.
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    if hasattr(path, "write"):
+        return
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"the figure's path must be a file name or a binary file, not {type(path).__name__}",
+                          field="path", value=type(path).__name__)
+    suffix = Path(path).suffix.lstrip(".").lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix and suffix not in formats:
+        raise ConfigError(f"cannot write a figure as .{suffix} ({str(path)!r}); use one of: "
+                          f"{', '.join('.' + f for f in sorted(formats))}", field="path", value=str(path))
+
+
 def save_flow(source: Any, path: Any, keys: Any = None, *, fold: bool | None = None, timeline: bool = False,
               title: str = "IKEv2 flow") -> list[Arrow]:
     """Draw the flow diagram of ``source`` (and, with ``timeline``, the SA lifetimes) into ``path``.
@@ -324,6 +345,7 @@ def save_flow(source: Any, path: Any, keys: Any = None, *, fold: bool | None = N
     Returns the arrows drawn.
     """
     _plt()
+    _check_image_format(path)
     rows = rows_of(source, keys)
     arrows = flow_arrows(rows, fold=fold)
     fig = draw_flow(arrows, title=title)

@@ -499,6 +499,9 @@ def write_tables(directory: str | os.PathLike[str], ike: Iterable[IkeSaRecord], 
 
 def read_tables(directory: str | os.PathLike[str]) -> "KeyTables":
     """Both tables from a directory (a missing file counts as empty; no directory -> CaptureError)."""
+    if not isinstance(directory, (str, os.PathLike)):
+        raise ConfigError(f"key tables: expected a KeyTables or a directory path, not {type(directory).__name__}",
+                          field="keys", value=type(directory).__name__)
     d = Path(directory)
     if not d.is_dir():
         raise CaptureError(f"key directory {str(d)!r} does not exist")

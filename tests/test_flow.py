@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ikelab.dissect import dissect
+from ikelab.errors import ConfigError
 from ikelab.flow import GROUP_COLOURS, endpoints, flow_arrows, sa_spans, save_flow
 from ikelab.pcap import LINKTYPE_RAW, CapturedPacket
 from ikelab.scenario import classic
@@ -104,6 +105,27 @@ def test_drawing_writes_images(tmp_path: Path, short) -> None:
     assert (tmp_path / "flow.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len(arrows) == len(rows)
     save_flow(sc.trace, tmp_path / "flow.svg", sc.tables)
     assert b"<svg" in (tmp_path / "flow.svg").read_bytes()[:500]
+
+
+def test_bad_figure_paths_and_inputs_are_config_errors(tmp_path: Path, short) -> None:
+    """An unknown image format is named with the ones that work, before anything is drawn; no matplotlib error."""
+    import io
+
+    sc, rows = short
+    with pytest.raises(ConfigError, match=r"cannot write a figure as \.docx .*\.png.*\.svg") as err:
+        save_flow(rows, tmp_path / "flow.docx")
+    assert err.value.field == "path" and not (tmp_path / "flow.docx").exists()
+    with pytest.raises(ConfigError, match="file name or a binary file, not int"):
+        save_flow(rows, 5)
+    buf = io.BytesIO()
+    save_flow(rows, buf)
+    assert buf.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
+    save_flow(rows, tmp_path / "FLOW.SVG")  # the suffix in any case
+    assert b"<svg" in (tmp_path / "FLOW.SVG").read_bytes()[:500]
+    with pytest.raises(ConfigError, match=r"capture\[1\] must be an ikelab.pcap.CapturedPacket, not str"):
+        dissect([CapturedPacket(0.0, b"", LINKTYPE_RAW), "packet"])
+    with pytest.raises(ConfigError, match="expected a KeyTables or a directory path, not int"):
+        dissect([], 5)
 
 
 def test_import_ikelab_does_not_import_matplotlib() -> None:
