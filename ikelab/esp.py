@@ -533,6 +533,11 @@ class EspSa(SaBase):
         return rewrite_ip_header(outer, next_header, inner)
 
 
+#: The EspSa settings that esp_sa_pair passes on to both SAs.
+_PAIR_OPTIONS = frozenset(("mode", "esn", "replay_window", "lifetime", "created", "tunnel", "udp_encap", "rng",
+                           "initial_seq"))
+
+
 def esp_sa_pair(
     keymat: bytes,
     *,
@@ -561,7 +566,13 @@ def esp_sa_pair(
     if len(keymat) < 2 * (ek + ak):
         raise ConfigError(f"KEYMAT has {len(keymat)} bytes, {2 * (ek + ak)} needed", field="keymat", value=len(keymat))
     ei, ai, er, ar = keymat[:ek], keymat[ek : ek + ak], keymat[ek + ak : 2 * ek + ak], keymat[2 * ek + ak : 2 * (ek + ak)]
+    unknown = sorted(set(options) - _PAIR_OPTIONS)
+    if unknown:
+        raise ConfigError(f"esp_sa_pair: unknown option {unknown[0]!r}; it passes on {', '.join(sorted(_PAIR_OPTIONS))}",
+                          field=unknown[0], value=options[unknown[0]])
     tunnel = options.pop("tunnel", None)
+    if tunnel is not None and (not isinstance(tunnel, (tuple, list)) or len(tunnel) != 2):
+        raise ConfigError("tunnel must be the outbound (local, remote) pair of addresses", field="tunnel", value=tunnel)
     reverse = (tunnel[1], tunnel[0]) if tunnel is not None else None
     common = dict(encryption=enc, integrity=integ, allow_weak=allow_weak, **options)
     in_keys, out_keys = ((er, ar), (ei, ai)) if initiator else ((ei, ai), (er, ar))

@@ -734,6 +734,30 @@ def test_esp_sa_pair_cuts_keymat_in_rfc_order() -> None:
     assert i_in.unprotect_packet(r_out.protect_packet(inner)) == inner
     with pytest.raises(ConfigError, match="KEYMAT"):
         esp_sa_pair(keymat[:50], spi_i=1000, spi_r=2000, initiator=True, **opts)
+    # a misspelt option or a tunnel that is not a pair is named, not a TypeError or IndexError from inside
+    with pytest.raises(ConfigError, match="unknown option 'tunel'") as err:
+        esp_sa_pair(keymat, spi_i=1000, spi_r=2000, initiator=True, tunel=("192.0.2.1", "192.0.2.2"), **opts)
+    assert err.value.field == "tunel"
+    for tunnel in ("192.0.2.1", ("192.0.2.1",), 7):
+        with pytest.raises(ConfigError, match="tunnel must be the outbound"):
+            esp_sa_pair(keymat, spi_i=1000, spi_r=2000, initiator=True, tunnel=tunnel, **opts)
+
+
+def test_times_and_windows_are_checked() -> None:
+    """NaN would make every lifetime comparison false, so a hard lifetime would never end the SA."""
+    gcm = dict(direction="outbound", encryption="ENCR_AES_GCM_16", key_bits=128, encryption_key=bytes(20),
+               mode="transport")
+    for created in (float("nan"), float("inf"), "0", None):
+        with pytest.raises(ConfigError, match="created must be a finite time") as err:
+            EspSa(300, created=created, **gcm)
+        assert err.value.field == "created"
+    sa = EspSa(300, lifetime=Lifetime(hard_seconds=10), **gcm)
+    assert sa.lifetime_status(5.0) == "ok" and sa.lifetime_status(10.0) == "hard"
+    with pytest.raises(ConfigError, match="now must be a finite time"):
+        sa.encapsulate(b"data", 4, now=float("nan"))
+    with pytest.raises(ConfigError, match=r"replay_window must be an int >= 0 \(0 turns anti-replay off\)"):
+        EspSa(300, replay_window=-1, **gcm)
+    assert EspSa(300, replay_window=0, **gcm).anti_replay is False
 
 
 @pytest.mark.parametrize("encr, bits", [("ENCR_AES_GCM_16", 128), ("ENCR_AES_GCM_16", 256), ("ENCR_AES_GCM_12", 128),
