@@ -124,7 +124,18 @@ def _live_config(args: argparse.Namespace) -> object:
 
 
 def _run_options(args: argparse.Namespace) -> object:
+    import os
+    from pathlib import Path
+
+    from .errors import ConfigError
     from .peer import RunOptions
+
+    # the capture and the key tables are written when the run ends: a path that cannot work is refused now
+    if args.pcap and not os.access(Path(args.pcap).resolve().parent, os.W_OK):
+        raise ConfigError(f"--pcap {args.pcap}: cannot write into {str(Path(args.pcap).resolve().parent)!r}",
+                          field="pcap", value=args.pcap)
+    if args.keys and Path(args.keys).exists() and not (Path(args.keys).is_dir() and os.access(args.keys, os.W_OK)):
+        raise ConfigError(f"--keys {args.keys}: not a directory we can write into", field="keys", value=args.keys)
 
     return RunOptions(duration=args.duration, rekey_after=args.rekey_after, rekey_ike_after=args.rekey_ike_after,
                       ping=args.ping, ping_src=args.ping_src, ping_count=args.ping_count, wait=args.wait,

@@ -129,7 +129,12 @@ def _capture_error(offset: int, message: str) -> CaptureError:
 @contextmanager
 def _open(path_or_file: Any, mode: str) -> Iterator[IO[bytes]]:
     if isinstance(path_or_file, (str, os.PathLike)):
-        with open(path_or_file, mode) as handle:
+        try:
+            handle = open(path_or_file, mode)
+        except OSError as exc:
+            verb = "read" if mode == "rb" else "write"
+            raise CaptureError(f"cannot {verb} capture {os.fspath(path_or_file)!r}: {exc.strerror or exc}") from None
+        with handle:
             yield handle
     elif hasattr(path_or_file, "read" if mode == "rb" else "write"):
         yield path_or_file

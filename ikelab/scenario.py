@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import events as ev
-from .errors import ConfigError, IkelabError
+from .errors import CaptureError, ConfigError, IkelabError
 from .lab import Lab, Network
 from .trace import Trace
 
@@ -92,7 +92,10 @@ class Scenario:
         from .pcap import write_pcap, write_pcapng
 
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CaptureError(f"cannot create the output directory {str(d)!r}: {exc.strerror or exc}") from None
         frames = [(t, ethernet(p)) for t, p in self.records()]
         paths = {"pcap": d / f"{name}.pcap", "pcapng": d / f"{name}.pcapng"}
         write_pcap(paths["pcap"], frames)

@@ -490,10 +490,14 @@ def parse_esp_sa_table(text: str) -> list[EspSaRecord]:
 def write_tables(directory: str | os.PathLike[str], ike: Iterable[IkeSaRecord], esp: Iterable[EspSaRecord]) -> tuple[Path, Path]:
     """Write ``ikev2_decryption_table`` and ``esp_sa`` into ``directory`` (created if needed)."""
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
     p1, p2 = d / IKEV2_TABLE_FILE, d / ESP_SA_FILE
-    p1.write_text(format_ikev2_table(ike), encoding="ascii", newline="\n")
-    p2.write_text(format_esp_sa_table(esp), encoding="ascii", newline="\n")
+    ike_text, esp_text = format_ikev2_table(ike), format_esp_sa_table(esp)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        p1.write_text(ike_text, encoding="ascii", newline="\n")
+        p2.write_text(esp_text, encoding="ascii", newline="\n")
+    except OSError as exc:
+        raise CaptureError(f"cannot write key tables into {str(d)!r}: {exc.strerror or exc}") from None
     return p1, p2
 
 

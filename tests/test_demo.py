@@ -139,3 +139,29 @@ def test_live_commands_take_allow_weak(tmp_path: Path, command: list[str]) -> No
     with pytest.warns(WeakAlgorithmWarning, match="MODP_1024"):
         config = _live_config(build_parser().parse_args([*argv, "--allow-weak"]))
     assert config.allow_weak is True
+
+
+def test_unwritable_outputs_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An output path that cannot be written is named in one line (exit 2), never an OSError traceback."""
+    from ikelab.errors import CaptureError
+    from ikelab.pcap import write_pcap, write_pcapng
+    from ikelab.wireshark import write_tables
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    assert main(["demo", "--out", str(a_file / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ikelab demo: error: cannot create the output directory") and len(err.splitlines()) == 1
+    for write in (write_pcap, write_pcapng):
+        with pytest.raises(CaptureError, match="cannot write capture .*missing"):
+            write(tmp_path / "missing" / "x.pcap", [])
+    with pytest.raises(CaptureError, match="cannot write key tables into"):
+        write_tables(a_file, [], [])
+    psk = tmp_path / "psk"
+    psk.write_text("a secret")
+    live = ["--id", "moon.example", "--psk-file", str(psk)]
+    # refused before any packet is sent: the capture and tables are only written when the run ends
+    assert main(["connect", "192.0.2.2", *live, "--pcap", str(tmp_path / "missing" / "run.pcap")]) == 2
+    assert "ikelab connect: error: --pcap" in capsys.readouterr().err
+    assert main(["respond", "--listen", "192.0.2.1", *live, "--keys", str(a_file)]) == 2
+    assert "ikelab respond: error: --keys" in capsys.readouterr().err
