@@ -17,16 +17,31 @@ from .errors import CaptureWarning, IkelabError, WeakAlgorithmError, WeakAlgorit
 EXIT_USAGE = 2
 
 
+def _iana(value: str, kind: str) -> str | int:
+    """An IANA name or number as given, or the one a strongSwan keyword of transform ``kind`` stands for.
+
+    ``modp2048`` -> MODP_2048, ``prfsha256`` -> PRF_HMAC_SHA2_256, ``sha256`` -> AUTH_HMAC_SHA2_256_128,
+    so ``derive`` takes the words that ``--suite`` takes.
+    """
+    from .constants import TransformType
+    from .proposals import KEYWORDS
+
+    t = KEYWORDS.get(value.strip().lower())
+    if t is not None and t.type == TransformType[kind]:
+        return t.id.name
+    return value
+
+
 def _cmd_derive(args: argparse.Namespace) -> int:
     from .schedule import worked_schedule
 
     key_bits = args.key_bits if args.key_bits else None
     schedule = worked_schedule(
-        group=args.group,
-        prf_alg=args.prf,
+        group=_iana(args.group, "DH"),
+        prf_alg=_iana(args.prf, "PRF"),
         encr=args.encr,
         key_bits=key_bits,
-        integ=None if args.integ.upper() == "NONE" else args.integ,
+        integ=None if args.integ.upper() == "NONE" else _iana(args.integ, "INTEG"),
         seed=args.seed,
         allow_weak=args.allow_weak,
     )
@@ -231,11 +246,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print a worked IKEv2 key schedule from a fixed seed: the DH values, g^ir, SKEYSEED, "
         "each prf+ block, the seven SK_* keys and a CHILD SA KEYMAT with and without PFS (RFC 7296 2.13-2.17).",
     )
-    derive.add_argument("--group", default="MODP_2048", help="DH group: name or number (default MODP_2048)")
-    derive.add_argument("--prf", default="PRF_HMAC_SHA2_256", help="PRF transform (default PRF_HMAC_SHA2_256)")
+    derive.add_argument("--group", default="MODP_2048",
+                        help="DH group: IANA name, number or strongSwan keyword, e.g. MODP_2048, 14, modp2048, x25519 "
+                        "(default MODP_2048)")
+    derive.add_argument("--prf", default="PRF_HMAC_SHA2_256",
+                        help="PRF transform: IANA name, number or strongSwan keyword such as prfsha384 "
+                        "(default PRF_HMAC_SHA2_256)")
     derive.add_argument("--encr", default="ENCR_AES_CBC", help="encryption transform (default ENCR_AES_CBC)")
     derive.add_argument("--key-bits", type=int, default=128, help="key length attribute in bits (default 128; 0 for fixed-size ciphers)")
-    derive.add_argument("--integ", default="AUTH_HMAC_SHA2_256_128", help="integrity transform, or NONE with an AEAD cipher")
+    derive.add_argument("--integ", default="AUTH_HMAC_SHA2_256_128",
+                        help="integrity transform (IANA name, number or strongSwan keyword such as sha256), "
+                        "or NONE with an AEAD cipher")
     derive.add_argument("--seed", default="2026", help="seed for the nonces, SPIs and private keys (default 2026)")
     _allow_weak_option(derive)
     derive.set_defaults(func=_cmd_derive)

@@ -124,3 +124,13 @@ def test_schedule_lookup_by_step_name() -> None:
     assert len(schedule["SK_d"]) == 32
     with pytest.raises(ConfigError, match="no step named 'SK_x'"):
         schedule["SK_x"]
+
+
+def test_derive_takes_the_strongswan_keywords_that_demo_takes(capsys) -> None:
+    """``--group x25519 --prf prfsha384 --integ sha384`` is the same schedule as the IANA names."""
+    assert main(["derive", "--group", "x25519", "--prf", "prfsha384", "--integ", "sha384"]) == 0
+    by_keyword = capsys.readouterr().out
+    assert main(["derive", "--group", "CURVE25519", "--prf", "PRF_HMAC_SHA2_384", "--integ", "AUTH_HMAC_SHA2_384_192"]) == 0
+    assert by_keyword == capsys.readouterr().out and "CURVE25519, PRF_HMAC_SHA2_384" in by_keyword
+    assert main(["derive", "--group", "sha256"]) == 2  # a keyword of another transform type is not a group
+    assert "unknown DhId 'sha256'" in capsys.readouterr().err
