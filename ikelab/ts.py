@@ -117,13 +117,15 @@ def _ts_from_string(text: str, dynamic: str | None) -> TrafficSelector:
     try:
         if "-" in where:
             lo, hi = (ipaddress.ip_address(x.strip()) for x in where.split("-", 1))
-            if lo.version != hi.version or lo > hi:
-                raise _err(text, "a range needs two addresses of one family, low-high")
         else:
             net = ipaddress.ip_network(where, strict=False) if where else ipaddress.ip_network("0.0.0.0/0")
             lo, hi = net.network_address, net.broadcast_address
     except ValueError:
         raise _err(text, f"{where!r} is not an address, a network a/len or a range a-b") from None
+    if lo.version != hi.version:
+        raise _err(text, f"a range needs two addresses of one family, not IPv{lo.version} and IPv{hi.version}")
+    if lo > hi:
+        raise _err(text, f"the range starts at {lo}, after its end {hi}: write it low-high")
     ts_type = TsType.TS_IPV4_ADDR_RANGE if lo.version == 4 else TsType.TS_IPV6_ADDR_RANGE
     return TrafficSelector(ts_type, proto, ports[0], ports[1], lo, hi)
 

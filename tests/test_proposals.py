@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
+import re
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -321,6 +323,17 @@ def test_ts_from_string(text, proto, ports, lo, hi, back):
                                  "10.0.0.1[udp/5-1]", "10.0.0.1[udp", "dynamic", "10.0.0.1-2001:db8::1"])
 def test_ts_bad_text(bad):
     with pytest.raises(ConfigError):
+        ts_from_string(bad)
+
+
+@pytest.mark.parametrize("bad, why", [
+    ("10.0.0.9-10.0.0.1", "the range starts at 10.0.0.9, after its end 10.0.0.1: write it low-high"),
+    ("10.0.0.1-2001:db8::1", "a range needs two addresses of one family, not IPv4 and IPv6"),
+    ("10.0.0.1-x", "is not an address, a network a/len or a range a-b"),
+])
+def test_ts_bad_range_says_what_is_wrong(bad, why):
+    """The reason for a bad range reaches the user (it was once replaced by the generic 'not an address')."""
+    with pytest.raises(ConfigError, match=re.escape(why)):
         ts_from_string(bad)
 
 
