@@ -76,8 +76,13 @@ class AddressRange:
     end: _Addr
 
     def __post_init__(self) -> None:
-        if self.start.version != self.end.version or self.start > self.end:
-            raise ConfigError(f"bad address range {self.start} - {self.end}", field="address_range", value=(str(self.start), str(self.end)))
+        value = (str(self.start), str(self.end))
+        if self.start.version != self.end.version:
+            raise ConfigError(f"address range {self.start} - {self.end} mixes IPv{self.start.version} and "
+                              f"IPv{self.end.version}", field="address_range", value=value)
+        if self.start > self.end:
+            raise ConfigError(f"address range {self.start} - {self.end} starts after its end: write it low-high",
+                              field="address_range", value=value)
 
     @classmethod
     def parse(cls, value: Any) -> "AddressRange":
@@ -98,6 +103,8 @@ class AddressRange:
                     return cls(ipaddress.ip_address(a.strip()), ipaddress.ip_address(b.strip()))
                 net = ipaddress.ip_network(text, strict=False)
                 return cls(net[0], net[-1])
+        except ConfigError:
+            raise  # a range of two good addresses that is still wrong: its own reason, not the generic one
         except ValueError:
             pass
         raise ConfigError(f"not an address, network or range: {value!r}", field="address_range", value=value)

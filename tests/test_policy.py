@@ -268,8 +268,12 @@ def test_selector_values() -> None:
     assert str(AddressRange.parse("10.0.0.1-10.0.0.5")) == "10.0.0.1-10.0.0.5"
     assert str(AddressRange.parse("2001:db8::1")) == "2001:db8::1"
     assert ipaddress.ip_address("2001:db8::1") not in r
-    for bad in ("10.0.0.300", "10.0.0.5-10.0.0.1", ("10.0.0.1", "2001:db8::1"), 42):
-        with pytest.raises(ConfigError):
+    for bad, why in (("10.0.0.300", "not an address, network or range"),
+                     ("10.0.0.5-10.0.0.1", "starts after its end"),
+                     (("10.0.0.1", "2001:db8::1"), "mixes IPv4 and IPv6"),
+                     ("10.0.0.1-2001:db8::1", "mixes IPv4 and IPv6"),
+                     (42, "not an address, network or range")):
+        with pytest.raises(ConfigError, match=why):  # the precise reason, not the generic one
             AddressRange.parse(bad)
     with pytest.raises(ConfigError):
         PortRange(10, 1)
