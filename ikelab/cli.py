@@ -146,8 +146,8 @@ def _run_options(args: argparse.Namespace) -> object:
     from .peer import RunOptions
 
     # the capture and the key tables are written when the run ends: a path that cannot work is refused now
-    if args.pcap and not os.access(Path(args.pcap).resolve().parent, os.W_OK):
-        raise ConfigError(f"--pcap {args.pcap}: cannot write into {str(Path(args.pcap).resolve().parent)!r}",
+    if args.pcap and (Path(args.pcap).is_dir() or not os.access(Path(args.pcap).resolve().parent, os.W_OK)):
+        raise ConfigError(f"--pcap {args.pcap}: cannot write a file there (a directory, or no such writable folder)",
                           field="pcap", value=args.pcap)
     if args.keys and Path(args.keys).exists() and not (Path(args.keys).is_dir() and os.access(args.keys, os.W_OK)):
         raise ConfigError(f"--keys {args.keys}: not a directory we can write into", field="keys", value=args.keys)

@@ -161,7 +161,8 @@ def test_unwritable_outputs_are_one_line_errors(tmp_path: Path, capsys: pytest.C
     psk.write_text("a secret")
     live = ["--id", "moon.example", "--psk-file", str(psk)]
     # refused before any packet is sent: the capture and tables are only written when the run ends
-    assert main(["connect", "192.0.2.2", *live, "--pcap", str(tmp_path / "missing" / "run.pcap")]) == 2
-    assert "ikelab connect: error: --pcap" in capsys.readouterr().err
+    for pcap in (tmp_path / "missing" / "run.pcap", tmp_path):  # no such folder; a directory
+        assert main(["connect", "192.0.2.2", *live, "--pcap", str(pcap)]) == 2
+        assert "ikelab connect: error: --pcap" in capsys.readouterr().err
     assert main(["respond", "--listen", "192.0.2.1", *live, "--keys", str(a_file)]) == 2
     assert "ikelab respond: error: --keys" in capsys.readouterr().err
