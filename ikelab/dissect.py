@@ -392,14 +392,16 @@ def _icmp_info(version: int, inner: bytes, ttl: int, payload: bytes) -> str:
         return "ICMP (truncated)"
     kind, code = payload[0], payload[1]
     ident, seq = _HH.unpack_from(payload, 4)
-    names = {8: "Echo (ping) request ", 0: "Echo (ping) reply   "} if version == 4 else \
-        {128: "Echo (ping) request ", 129: "Echo (ping) reply   "}
-    label = names.get(kind)
+    if version == 6:  # tshark's ICMPv6 wording: one space, the sequence number once
+        label6 = {128: "Echo (ping) request", 129: "Echo (ping) reply"}.get(kind)
+        if label6 is None:
+            return f"type {kind}, code {code}"
+        return f"{label6} id=0x{ident:04x}, seq={seq}, hop limit={ttl}"
+    label = {8: "Echo (ping) request ", 0: "Echo (ping) reply   "}.get(kind)
     if label is None:
         return f"type {kind}, code {code}"
-    swapped = ((seq & 0xFF) << 8) | (seq >> 8)
-    ttl_name = "ttl" if version == 4 else "hop limit"
-    return f"{label} id=0x{ident:04x}, seq={seq}/{swapped}, {ttl_name}={ttl}"
+    swapped = ((seq & 0xFF) << 8) | (seq >> 8)  # tshark shows it in both byte orders (Windows pings were LE)
+    return f"{label} id=0x{ident:04x}, seq={seq}/{swapped}, ttl={ttl}"
 
 
 def _describe_inner(row: Row, next_header: int, inner: bytes) -> None:
@@ -494,6 +496,9 @@ def _dissect_frame(row: Row, frame: Any, keys: _Keys) -> None:
         return
     if proto == 50:
         _dissect_esp(row, payload, keys)
+        return
+    if proto in (1, 58):  # ICMP outside any SA (e.g. a ping before the CHILD SA exists), as Wireshark shows it
+        row.info = _icmp_info(version, ip, ip[8] if version == 4 else ip[7], payload)
         return
     if proto != 17:
         row.info = f"IP protocol {proto}"

@@ -249,6 +249,37 @@ def _frames(*ip_packets: bytes) -> list[CapturedPacket]:
     return [CapturedPacket(float(i), p, LINKTYPE_RAW) for i, p in enumerate(ip_packets)]
 
 
+def test_clear_icmp_echoes_read_as_tshark_reads_them(tmp_path: Path) -> None:
+    """ICMP outside any SA (a ping before the CHILD SA stands, a peer without IPsec) gets tshark's Info."""
+    pcap = tmp_path / "pings.pcap"
+    write_pcap(pcap, [(0.0, ip.icmp_echo("192.0.2.1", "192.0.2.2", 7, 1, b"x" * 16)),
+                      (0.1, ip.icmp_echo("192.0.2.2", "192.0.2.1", 7, 1, b"x" * 16, reply=True, ttl=63)),
+                      (0.2, ip.icmp_echo("2001:db8::1", "2001:db8::2", 0x1234, 300)),
+                      (0.3, ip.icmp_echo("2001:db8::2", "2001:db8::1", 0x1234, 300, reply=True, ttl=255))],
+               linktype=LINKTYPE_RAW)
+    rows = dissect(pcap)
+    theirs = tshark_columns(pcap, None)
+    assert len(rows) == len(theirs) == 4
+    for row, (_, _, src, dst, proto, _, info, _, _) in zip(rows, theirs):
+        assert (row.src, row.dst, row.protocol) == (src, dst, proto)
+        assert row.info.startswith("Echo (ping) ") and info.startswith(row.info)  # tshark adds "(reply in 2)"
+
+
+def test_ipv6_esp_rows_match_tshark(tmp_path: Path) -> None:
+    """The IPv6 classic trace: ICMPv6 inside ESP, decrypted, reads as tshark reads it (its own wording)."""
+    from ikelab.scenario import classic
+
+    paths = classic(seed=12, duration=6.0, reconnect_at=None, ipv6=True).write(tmp_path)
+    rows = dissect(paths["pcap"], tmp_path)
+    theirs = tshark_columns(paths["pcap"], tmp_path)
+    esp = [(row, cols) for row, cols in zip(rows, theirs) if row.kind == "esp"]
+    assert len(rows) == len(theirs) and len(esp) >= 8
+    for row, (_, _, src, dst, proto, _, info, _, seq6) in esp:
+        assert row.decrypted and (row.inner_src, row.inner_dst, row.inner_protocol) == (src, dst, proto) == (
+            row.inner_src, row.inner_dst, "ICMPv6")
+        assert info.startswith(row.inner_info) and f"seq={seq6}," in row.inner_info
+
+
 def test_broken_frames_give_notes(tmp_path: Path) -> None:
     from ikelab.scenario import classic
 
