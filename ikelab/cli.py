@@ -70,6 +70,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print()
     print("Decrypt it with tshark:")
     print(f"  {tshark_command(paths['pcap'], out)}")
+    unnamed = [r for r in (*scenario.tables.ike, *scenario.tables.esp) if not r.wireshark_ok]
+    if unnamed:
+        names = ", ".join(sorted({r.encr for r in unnamed}))
+        print(f"  Wireshark 4.0 has no name for {names}, so it leaves those {len(unnamed)} SAs encrypted.")
+        print("  Their keys are kept as '# ikelab:' comments in the key tables, which ikelab reads:")
+        print(f"  ikelab dissect {paths['pcap']} --keys {out}")
     return 0
 
 

@@ -166,3 +166,18 @@ def test_unwritable_outputs_are_one_line_errors(tmp_path: Path, capsys: pytest.C
         assert "ikelab connect: error: --pcap" in capsys.readouterr().err
     assert main(["respond", "--listen", "192.0.2.1", *live, "--keys", str(a_file)]) == 2
     assert "ikelab respond: error: --keys" in capsys.readouterr().err
+
+
+def test_demo_says_which_sas_wireshark_4_0_cannot_decrypt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """ChaCha20-Poly1305 has no name in Wireshark 4.0: the demo says so, and the ikelab command that decrypts all."""
+    d = tmp_path / "chacha"
+    assert main(["demo", "--out", str(d), "--suite", "chacha20poly1305-prfsha256-x25519"]) == 0
+    out = capsys.readouterr().out
+    assert "Wireshark 4.0 has no name for ChaCha20 with Poly1305 [RFC7634], ENCR_CHACHA20_POLY1305" in out
+    command = out.strip().splitlines()[-1].strip()
+    assert command == f"ikelab dissect {d / 'ikev2-lab.pcap'} --keys {d}"
+    assert main(command.split()[1:]) == 0
+    rows = capsys.readouterr().out
+    assert "[ICMP] Echo (ping) request" in rows and "HDR, SK {IDi, AUTH, SAi2, TSi, TSr}" in rows
+    assert main(["demo", "--out", str(tmp_path / "default")]) == 0
+    assert "has no name" not in capsys.readouterr().out
