@@ -17,7 +17,7 @@ from .errors import CaptureWarning, IkelabError, WeakAlgorithmError, WeakAlgorit
 EXIT_USAGE = 2
 
 
-def _iana(value: str, kind: str) -> str | int:
+def _iana(value: str, kind: str) -> str:
     """An IANA name or number as given, or the one a strongSwan keyword of transform ``kind`` stands for.
 
     ``modp2048`` -> MODP_2048, ``prfsha256`` -> PRF_HMAC_SHA2_256, ``sha256`` -> AUTH_HMAC_SHA2_256_128,
