@@ -32,6 +32,7 @@ re-exported here (``ikelab.esp.classify_udp4500`` is the port-4500 rule).
 
 from __future__ import annotations
 
+import inspect
 import math
 import struct
 from dataclasses import dataclass
@@ -533,9 +534,9 @@ class EspSa(SaBase):
         return rewrite_ip_header(outer, next_header, inner)
 
 
-#: The EspSa settings that esp_sa_pair passes on to both SAs.
-_PAIR_OPTIONS = frozenset(("mode", "esn", "replay_window", "lifetime", "created", "tunnel", "udp_encap", "rng",
-                           "initial_seq"))
+#: The EspSa settings that esp_sa_pair passes on to both SAs: all but those it sets itself.
+_PAIR_OPTIONS = frozenset(inspect.signature(EspSa.__init__).parameters) - {
+    "self", "spi", "direction", "encryption", "encryption_key", "integrity", "integrity_key", "key_bits", "allow_weak"}
 
 
 def esp_sa_pair(
