@@ -387,7 +387,9 @@ def _dissect_ike(row: Row, data: bytes, keys: _Keys) -> None:
 # --------------------------------------------------------------------------- ESP
 
 
-def _icmp_info(version: int, inner: bytes, ttl: int, payload: bytes) -> str:
+def _icmp_info(version: int, packet: bytes, payload: bytes) -> str:
+    """tshark's Info for the ICMP or ICMPv6 ``payload`` of the IP ``packet`` (its TTL or hop limit included)."""
+    ttl = packet[8] if version == 4 else packet[7]
     if len(payload) < 8:
         return "ICMP (truncated)"
     kind, code = payload[0], payload[1]
@@ -414,9 +416,8 @@ def _describe_inner(row: Row, next_header: int, inner: bytes) -> None:
             return
         row.inner_src, row.inner_dst = src, dst
         row.inner_protocol = _IP_PROTOCOLS.get(proto, str(proto))
-        ttl = inner[8] if version == 4 else inner[7]
         if proto in (1, 58):
-            row.inner_info = _icmp_info(version, inner, ttl, payload)
+            row.inner_info = _icmp_info(version, inner, payload)
         elif proto == 17 and len(payload) >= 8:
             sport, dport = _HH.unpack_from(payload, 0)
             row.inner_info = f"{sport} \u2192 {dport} Len={len(payload) - 8}"
@@ -498,7 +499,7 @@ def _dissect_frame(row: Row, frame: Any, keys: _Keys) -> None:
         _dissect_esp(row, payload, keys)
         return
     if proto in (1, 58):  # ICMP outside any SA (e.g. a ping before the CHILD SA exists), as Wireshark shows it
-        row.info = _icmp_info(version, ip, ip[8] if version == 4 else ip[7], payload)
+        row.info = _icmp_info(version, ip, payload)
         return
     if proto != 17:
         row.info = f"IP protocol {proto}"

@@ -127,6 +127,22 @@ def test_weak_suite_needs_allow_weak_and_then_warns_once_each(tmp_path: Path,
     assert "ESP (SPI=0x" in out and (tmp_path / "d" / "ikev2-lab.pcap").stat().st_size > 0
 
 
+def test_weak_suite_capture_decrypts_in_tshark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """tshark, not ikelab, judges the weak demo: 3DES + HMAC-SHA1-96 ESP decrypts with good ICVs from the tables."""
+    require_tshark()
+    d = tmp_path / "weak"
+    assert main(["demo", "--out", str(d), "--suite", "3des-sha1-modp1024", "--allow-weak"]) == 0
+    out = capsys.readouterr().out
+    command = out.splitlines()[out.splitlines().index("Decrypt it with tshark:") + 1].strip()
+    env = dict(os.environ, HOME=str(tmp_path))
+    fields = subprocess.run(command + " -T fields -e isakmp.enc.decrypted -e esp.icv_good -e _ws.col.Info",
+                            shell=True, capture_output=True, text=True, timeout=300, env=env, check=True).stdout
+    rows = [f.split("\t") for f in fields.splitlines()]
+    assert sum("Echo (ping)" in info for _, _, info in rows) >= 8
+    assert [icv for _, icv, _ in rows if icv] and all(icv == "1" for _, icv, _ in rows if icv)  # every ICV good
+    assert not any(" ESP " in info or info.startswith("ESP") for _, _, info in rows)  # none left encrypted
+
+
 @pytest.mark.parametrize("command", [["connect", "192.0.2.2"], ["respond", "--listen", "192.0.2.1"]])
 def test_live_commands_take_allow_weak(tmp_path: Path, command: list[str]) -> None:
     from ikelab.cli import _live_config, build_parser

@@ -275,8 +275,7 @@ def test_ipv6_esp_rows_match_tshark(tmp_path: Path) -> None:
     esp = [(row, cols) for row, cols in zip(rows, theirs) if row.kind == "esp"]
     assert len(rows) == len(theirs) and len(esp) >= 8
     for row, (_, _, src, dst, proto, _, info, _, seq6) in esp:
-        assert row.decrypted and (row.inner_src, row.inner_dst, row.inner_protocol) == (src, dst, proto) == (
-            row.inner_src, row.inner_dst, "ICMPv6")
+        assert row.decrypted and proto == "ICMPv6" and (row.inner_src, row.inner_dst, row.inner_protocol) == (src, dst, proto)
         assert info.startswith(row.inner_info) and f"seq={seq6}," in row.inner_info
 
 
