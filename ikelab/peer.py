@@ -51,6 +51,12 @@ class RunOptions:
     quiet: bool = False
 
 
+#: Seconds an inbound ESP SA replaced by a rekey still accepts packets after its DELETE: in-flight
+#: packets, and a peer whose kernel moves to the new SA a little later (strongSwan's own
+#: ``delete_rekeyed_delay`` keeps its rekeyed inbound SAs 5 s for the same reason).
+REKEYED_INBOUND_GRACE = 5.0
+
+
 class EspPeer:
     """Userspace ESP for the CHILD SAs of a :class:`NetDriver` (see the module docstring)."""
 
@@ -58,6 +64,9 @@ class EspPeer:
         self.driver = driver
         self.out = out
         self.inbound: dict[bytes, Any] = {}
+        #: inbound SAs replaced by a rekey and then deleted: SPI -> (SA, accepted until), see REKEYED_INBOUND_GRACE
+        self.retired: dict[bytes, tuple[Any, float]] = {}
+        self._replaced: set[bytes] = set()
         self.outbound: list[tuple[bytes, Any, ev.ChildSaCreated]] = []
         self.replies: list[int] = []
         self.requests_answered = 0
@@ -77,8 +86,14 @@ class EspPeer:
                         integrity_key=event.integ_key_out,
                         tunnel=(event.local_addr, event.remote_addr), **common)
             self.outbound.append((event.spi_out, out, event))
+            if event.rekey_of is not None:
+                self._replaced.add(event.rekey_of)
         elif isinstance(event, ev.ChildSaDeleted):
-            self.inbound.pop(event.spi_in, None)
+            sa = self.inbound.pop(event.spi_in, None)
+            if sa is not None and event.spi_in in self._replaced:
+                # the peer may still send on it for a moment (its kernel switches SAs after the DELETE)
+                self.retired[event.spi_in] = (sa, event.time + REKEYED_INBOUND_GRACE)
+            self._replaced.discard(event.spi_in)
             self.outbound = [o for o in self.outbound if o[0] != event.spi_out]
 
     def send_inner(self, inner: bytes) -> bool:
@@ -110,10 +125,14 @@ class EspPeer:
     def received(self, payload: bytes, src: tuple[str, int], dst: tuple[str, int]) -> None:
         from .packet import icmp_echo, parse_icmp, parse_ip
 
-        sa = self.inbound.get(bytes(payload[:4]))
+        spi = bytes(payload[:4])
+        sa = self.inbound.get(spi)
         if sa is None:
-            self.errors.append(f"ESP with unknown SPI 0x{payload[:4].hex()}")
-            return
+            sa, until = self.retired.get(spi, (None, 0.0))
+            if sa is None or self.driver.now() > until:
+                self.retired.pop(spi, None)
+                self.errors.append(f"ESP with unknown SPI 0x{payload[:4].hex()}")
+                return
         try:
             _, inner = sa.decapsulate(payload)
             pkt = parse_ip(inner)

@@ -246,3 +246,47 @@ def test_bad_options_exit_2_with_a_message(extra: list[str], message: str) -> No
                              *extra], capture_output=True, text=True, timeout=30, env=env())
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_rekeyed_inbound_sa_accepts_packets_for_a_grace_period() -> None:
+    """After a CHILD SA rekey and the old SA's DELETE, the peer's late packets on the old SPI still arrive.
+
+    strongSwan replied to a ping on the old SA after acknowledging its DELETE (its kernel switches SAs a
+    moment later), and ikelab, which had dropped the SA at once, reported 'ESP with unknown SPI'.
+    """
+    from types import SimpleNamespace
+
+    from ikelab import events as ev
+    from ikelab.config import IkeConfig
+    from ikelab.esp import EspSa
+    from ikelab.lab import Lab
+    from ikelab.packet import icmp_echo
+    from ikelab.peer import ECHO_IDENT, REKEYED_INBOUND_GRACE, EspPeer
+
+    base = dict(psk=b"a shared secret", ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",))
+    lab = Lab(IkeConfig(local_id="moon.example", remote_id="sun.example", **base),
+              IkeConfig(local_id="sun.example", remote_id="moon.example", **base), seed=4)
+    lab.initiate()
+    lab.run_until_idle()
+    lab.rekey_child("initiator")
+    lab.run_until_idle()
+    clock = [0.0]
+    driver = SimpleNamespace(now=lambda: clock[0], esp_handler=None)
+    peer = EspPeer(driver, out=lambda text: None)  # type: ignore[arg-type]
+    for event in lab.events("initiator"):
+        peer.on_event(event)
+    old, new = [e for e in lab.events("responder", ev.ChildSaCreated)]
+    assert new.rekey_of is not None and old.spi_out not in peer.inbound and new.spi_out in peer.inbound
+
+    def reply_on_old_sa(seq: int) -> bytes:  # what the responder's old outbound SA sends
+        sa = EspSa(old.spi_out, direction="outbound", encryption=old.encr, key_bits=old.encr_key_bits,
+                   encryption_key=old.encr_key_out, tunnel=(old.local_addr, old.remote_addr), initial_seq=seq)
+        return sa.encapsulate(icmp_echo("192.0.2.2", "192.0.2.1", ECHO_IDENT, seq, b"", True), 4)
+
+    deleted = next(e for e in lab.events("initiator", ev.ChildSaDeleted) if e.spi_in == old.spi_out)
+    clock[0] = deleted.time + REKEYED_INBOUND_GRACE - 0.1
+    peer.received(reply_on_old_sa(101), ("192.0.2.2", 4500), ("192.0.2.1", 4500))
+    assert peer.replies == [101] and peer.errors == []
+    clock[0] = deleted.time + REKEYED_INBOUND_GRACE + 0.1
+    peer.received(reply_on_old_sa(102), ("192.0.2.2", 4500), ("192.0.2.1", 4500))
+    assert peer.replies == [101] and peer.errors == [f"ESP with unknown SPI 0x{old.spi_out.hex()}"]
