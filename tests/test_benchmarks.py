@@ -44,6 +44,35 @@ def test_benchmark_runs_and_prints_its_table(script: str) -> None:
         assert text in out.stdout, f"{script} no longer prints {text!r}"
 
 
+# -- bench_lessons.py: what its kernels print -------------------------------------------------
+
+#: ipykernel's shutdown race as a kernel printed it in a CI run (paths shortened).
+KERNEL_SHUTDOWN_RACE = """\
+ERROR:tornado.general:Uncaught exception in ZMQStream callback
+Traceback (most recent call last):
+  File "/venv/lib/python3.11/site-packages/zmq/eventloop/zmqstream.py", line 585, in _log_error
+    f.result()
+  File "/venv/lib/python3.11/site-packages/ipykernel/kernelbase.py", line 408, in process_control
+    sys.stderr.flush()
+  File "/venv/lib/python3.11/site-packages/ipykernel/iostream.py", line 343, in schedule
+    self._event_pipe.send(b"")
+  File "zmq/backend/cython/_zmq.py", line 190, in zmq.backend.cython._zmq._check_rc
+zmq.error.ZMQError: Socket operation on non-socket
+"""
+
+
+def test_bench_lessons_drops_only_ipykernels_shutdown_race(capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_lessons
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    bench_lessons._pass_on_kernel_stderr(KERNEL_SHUTDOWN_RACE)
+    assert capsys.readouterr().err == ""
+    bench_lessons._pass_on_kernel_stderr("a cell warned\n" + KERNEL_SHUTDOWN_RACE + "Traceback: a real error\n")
+    assert capsys.readouterr().err == "a cell warned\nTraceback: a real error\n"
+
+
 # -- bench_instructions.py: callgrind counts --------------------------------------------------
 
 def _bench_instructions():
