@@ -342,7 +342,9 @@ def _warning_printer(command: str) -> Callable[..., None]:
     """``warnings.showwarning`` for the command line: ikelab's own warnings as one line each, once.
 
     A weak group asked for with --allow-weak warns at every use (each IKE SA of
-    a run); the user needs to read why it is weak once, not a source line each time.
+    a run), and at each layer that meets it (the proposal keyword, then the
+    group); the user needs to read why it is weak once per algorithm, not a
+    source line each time.
     """
     shown: set[str] = set()
     python_default = warnings.showwarning
@@ -351,8 +353,10 @@ def _warning_printer(command: str) -> Callable[..., None]:
              line: str | None = None) -> None:
         if not issubclass(category, (WeakAlgorithmWarning, CaptureWarning)):
             python_default(message, category, filename, lineno, file, line)
-        elif str(message) not in shown:
-            shown.add(str(message))
+            return
+        key = getattr(message, "algorithm", None) or str(message)
+        if key not in shown:
+            shown.add(key)
             print(f"ikelab {command}: warning: {message}", file=sys.stderr)
 
     return show

@@ -337,7 +337,7 @@ def group(id: DhId | int | str | DhGroup, *, allow_weak: bool = False) -> DhGrou
         raise UnknownAlgorithmError(f"Diffie-Hellman group {member.name} is not implemented; known: {known}",
                                     field="DhId", value=id)
     if found.weak:
-        refuse_weak(found.weak_reason, allow_weak=allow_weak, field="DhId", value=id)
+        refuse_weak(found.weak_reason, allow_weak=allow_weak, field="DhId", value=id, algorithm=found.name)
     return found
 
 

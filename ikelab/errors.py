@@ -37,7 +37,17 @@ class WeakAlgorithmError(ConfigError):
 
 
 class WeakAlgorithmWarning(UserWarning):
-    """Issued when a weak group or algorithm is used because it was explicitly allowed."""
+    """Issued when a weak group or algorithm is used because it was explicitly allowed.
+
+    ``algorithm`` names what is weak (``"MODP_1024"``, ``"ENCR_3DES"``...).  It is
+    the same whichever layer warns (a proposal keyword, then the group itself),
+    so a program can tell the user once per algorithm; without a name it is the
+    message itself.
+    """
+
+    def __init__(self, message: str, algorithm: str | None = None) -> None:
+        super().__init__(message)
+        self.algorithm = algorithm if algorithm is not None else message
 
 
 class ParseError(IkelabError):
@@ -138,13 +148,14 @@ class PolicyError(IkelabError):
     or traffic that arrived unprotected although a PROTECT policy covers it."""
 
 
-def refuse_weak(reason: str, *, allow_weak: bool, field: str, value: Any = None, stacklevel: int = 3) -> None:
+def refuse_weak(reason: str, *, allow_weak: bool, field: str, value: Any = None, algorithm: str | None = None,
+                stacklevel: int = 3) -> None:
     """The project-wide rule for weak groups and algorithms.
 
     Refuse with :class:`WeakAlgorithmError` unless ``allow_weak`` is true;
     when it is, go ahead but warn (:class:`WeakAlgorithmWarning`) with
-    ``reason``, which says *why* the algorithm is weak.
+    ``reason``, which says *why* the algorithm is weak, and ``algorithm``, its name.
     """
     if not allow_weak:
         raise WeakAlgorithmError(f"{reason}; pass allow_weak=True to use it anyway", field=field, value=value)
-    warnings.warn(reason, WeakAlgorithmWarning, stacklevel=stacklevel)
+    warnings.warn(WeakAlgorithmWarning(reason, algorithm), stacklevel=stacklevel)

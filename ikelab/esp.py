@@ -390,7 +390,7 @@ class EspSa(SaBase):
                 raise ConfigError("ESP with NULL encryption and no integrity protects nothing (RFC 4303 3.2)", field="integrity", value=None)
             refuse_weak(f"ESP SA with {enc.name} but no integrity: ciphertext can be modified undetected "
                         "(cut-and-paste and bit-flipping attacks; RFC 4303 3.2, RFC 8221 5)",
-                        allow_weak=allow_weak, field="integrity")
+                        allow_weak=allow_weak, field="integrity", algorithm=f"{enc.name} without integrity")
         if len(self.encryption_key) != enc.key_len:
             raise ConfigError(
                 f"{enc.name} needs {enc.key_len} bytes of encryption KEYMAT, got {len(self.encryption_key)}",

@@ -291,7 +291,7 @@ def get_prf(alg: "PrfId | int | str | Prf", *, allow_weak: bool = False) -> Prf:
             value=alg,
         )
     if p.weak_reason is not None:
-        refuse_weak(p.weak_reason, allow_weak=allow_weak, field="PrfId", value=alg)
+        refuse_weak(p.weak_reason, allow_weak=allow_weak, field="PrfId", value=alg, algorithm=p.name)
     return p
 
 

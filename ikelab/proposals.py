@@ -198,7 +198,7 @@ def parse_proposal(text: str, protocol: ProtocolId | int | str = ProtocolId.IKE,
             by_type[t.type].append(t)
     for token in weak:
         refuse_weak(f"'{token}' in proposal {text!r} is weak: {_WEAK[token]}", allow_weak=allow_weak,
-                    field="proposal", value=token)
+                    field="proposal", value=token, algorithm=_name(KEYWORDS[token]))
     encr, integ, prf, dh, esn = (by_type[t] for t in _ORDER[:1] + _ORDER[2:3] + _ORDER[1:2] + _ORDER[3:])
     aead = [t for t in encr if is_aead(t.id)]
     if aead and len(aead) != len(encr):

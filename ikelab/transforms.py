@@ -94,10 +94,10 @@ def _as_bytes(value: object, field: str, owner: str) -> bytes:
     raise ConfigError(f"{owner}: {field} must be bytes, not {type(value).__name__}", field=field, value=value)
 
 
-def _warn_or_refuse(name: str, reason: str | None, allow_weak: bool) -> None:
+def _warn_or_refuse(name: str, reason: str | None, allow_weak: bool, algorithm: str | None = None) -> None:
     if reason is None:
         return
-    refuse_weak(reason, allow_weak=allow_weak, field="alg", value=name, stacklevel=4)
+    refuse_weak(reason, allow_weak=allow_weak, field="alg", value=name, algorithm=algorithm or name, stacklevel=4)
 
 
 # ---------------------------------------------------------------------------
@@ -624,5 +624,6 @@ def cipher_suite(
         raise ConfigError(message, field="integ", value=None)
     if not enc.is_aead:
         reason = f"{enc.name} without integrity is confidentiality-only: an attacker can flip ciphertext bits"
-        _warn_or_refuse(enc.name, reason + " undetected, and RFC 8221 says MUST NOT", allow_weak)
+        _warn_or_refuse(enc.name, reason + " undetected, and RFC 8221 says MUST NOT", allow_weak,
+                        f"{enc.name} without integrity")
     return CipherSuite(enc, None)

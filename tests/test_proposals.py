@@ -103,6 +103,27 @@ def test_weak_keywords_need_allow_weak(text):
         parse_proposal(text, allow_weak=True)
 
 
+def test_weak_warnings_name_the_algorithm_as_the_algorithm_itself_does():
+    """A keyword's warning names the same algorithm as the group's, cipher's, MAC's or PRF's own warning.
+
+    The command line says each weak algorithm once by that name, whichever layer warned first.
+    """
+    from ikelab import dh, prf, transforms
+
+    with pytest.warns(WeakAlgorithmWarning) as from_keywords:
+        parse_proposal("3des-md5-prfmd5-modp1024", allow_weak=True)
+    with pytest.warns(WeakAlgorithmWarning) as from_algorithms:
+        transforms.encryption("ENCR_3DES", allow_weak=True)
+        transforms.integrity("AUTH_HMAC_MD5_96", allow_weak=True)
+        prf.get_prf("PRF_HMAC_MD5", allow_weak=True)
+        dh.group("MODP_1024", allow_weak=True)
+    named = [w.message.algorithm for w in from_keywords]
+    assert named == [w.message.algorithm for w in from_algorithms]
+    assert named == ["ENCR_3DES", "AUTH_HMAC_MD5_96", "PRF_HMAC_MD5", "MODP_1024"]
+    assert all(str(w.message).startswith(f"'{k}' in proposal") for w, k in zip(from_keywords, ("3des", "md5", "prfmd5")))
+    assert WeakAlgorithmWarning("some reason").algorithm == "some reason"  # unnamed: the message stands for itself
+
+
 def test_weak_ids():
     with pytest.warns(WeakAlgorithmWarning):
         p = parse_proposal("3des-md5-modp1024", allow_weak=True)
