@@ -71,10 +71,28 @@ MODP_BACKEND = "gmpy2" if _gmpy2 is not None else "python"
 
 
 def powmod(base: int, exponent: int, modulus: int) -> int:
-    """``base ** exponent % modulus`` with gmpy2 when available."""
-    if _gmpy2 is not None:
-        return int(_gmpy2.powmod(base, exponent, modulus))
-    return pow(base, exponent, modulus)
+    """``base ** exponent % modulus`` with gmpy2 when available.
+
+    A negative exponent means the inverse (as Python's ``pow``): ``powmod(5, -1, 23)`` is 14.
+    """
+    try:
+        if _gmpy2 is not None:
+            return int(_gmpy2.powmod(base, exponent, modulus))
+        return pow(base, exponent, modulus)
+    except (TypeError, ValueError) as exc:  # checked only when it fails: the MODP groups call this per exchange
+        raise ConfigError(_powmod_problem(base, exponent, modulus, exc), field="powmod",
+                          value=(base, exponent, modulus)) from None
+
+
+def _powmod_problem(base: Any, exponent: Any, modulus: Any, exc: Exception) -> str:
+    for name, value in (("base", base), ("exponent", exponent), ("modulus", modulus)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"powmod: {name} must be an int, not {type(value).__name__} ({value!r:.40})"
+    if modulus == 0:
+        return "powmod: the modulus must not be 0"
+    if exponent < 0:
+        return f"powmod: {base} has no inverse mod {modulus}, so the negative exponent {exponent} means nothing"
+    return f"powmod({base}, {exponent}, {modulus}): {exc}"
 
 
 

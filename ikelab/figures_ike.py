@@ -91,9 +91,13 @@ def lab_crypto(lab: Any, side: str = "initiator", index: int = 0) -> Any:
 
 def selectors(message: Any) -> dict[str, tuple[str, ...]]:
     """``{"TSi": (...), "TSr": (...)}``: the traffic selectors of a decoded message, as text (RFC 7296 3.13)."""
+    from .message import Message
     from .payloads import TSi, TSr
     from .ts import ts_to_string
 
+    if not isinstance(message, Message):
+        raise ConfigError(f"selectors() takes a decoded IKE message (ikelab.message.decode), not {type(message).__name__}",
+                          field="message", value=message)
     out: dict[str, tuple[str, ...]] = {}
     for name, kind in (("TSi", TSi), ("TSr", TSr)):
         payload = message.find(kind)
@@ -293,6 +297,9 @@ def sa_lifetimes(events: Iterable[_ev.Event]) -> list[SaLife]:
     to :class:`~ikelab.events.ChildSaDeleted`.  A CHILD SA moved to a rekeyed
     IKE SA keeps living (RFC 7296 2.18).
     """
+    if not isinstance(events, Iterable) or isinstance(events, (str, bytes)):
+        raise ConfigError(f"sa_lifetimes() takes one peer's events, such as lab.events('initiator'), "
+                          f"not {type(events).__name__}", field="events", value=events)
     lives: dict[tuple[str, bytes], list[Any]] = {}
     for e in events:
         if isinstance(e, _ev.KeysDerived):

@@ -251,7 +251,10 @@ def parse_proposal(text: str, protocol: ProtocolId | int | str = ProtocolId.IKE,
 def parse_proposals(text: str | Iterable[str], protocol: ProtocolId | int | str = ProtocolId.IKE, *,
                     allow_weak: bool = False) -> tuple[Proposal, ...]:
     """Comma-separated proposals (or a list of them), numbered 1, 2, 3... (RFC 7296 3.3.1)."""
-    items = text.split(",") if isinstance(text, str) else list(text)
+    items = text.split(",") if isinstance(text, str) else list(text) if isinstance(text, Iterable) else None
+    if items is None or not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"proposals are text such as 'aes128-sha256-modp2048' (or a list of such texts), "
+                          f"not {type(text).__name__} {text!r:.60}", field="proposals", value=text)
     items = [i for i in (s.strip() for s in items) if i]
     if not items:
         raise ConfigError(f"no proposals in {text!r}", field="proposals", value=text)

@@ -433,6 +433,20 @@ def test_powmod_matches_pow(base: int, exponent: int, modulus: int) -> None:
     assert dh.powmod(base, exponent, modulus) == pow(base, exponent, modulus)
 
 
+@pytest.mark.parametrize("args, needle", [
+    ((5, 6.0, 23), "exponent must be an int, not float"),
+    (("5", 6, 23), "base must be an int, not str"),
+    ((5, 6, None), "modulus must be an int, not NoneType"),
+    ((5, 6, 0), "modulus must not be 0"),
+    ((0, -1, 23), "0 has no inverse mod 23"),
+])
+def test_powmod_says_what_is_wrong(args: tuple, needle: str) -> None:
+    """Lesson 2 invites students to try powmod by hand: a wrong argument is named, not a gmpy2 TypeError."""
+    with pytest.raises(ConfigError, match=needle):
+        dh.powmod(*args)
+    assert dh.powmod(5, -1, 23) == 14 == pow(5, -1, 23)  # a negative exponent is the inverse, as pow has it
+
+
 # --- Weak groups and the registry ---------------------------------------------
 
 

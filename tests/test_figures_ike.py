@@ -78,6 +78,9 @@ def test_lab_crypto_and_selectors(lab: Lab) -> None:
     assert fi.selectors(decode(lab.trace[3].ike_message, crypto)) == {"TSi": ("10.1.0.0/16",), "TSr": ("10.2.0.0/16",)}
     with pytest.raises(ConfigError):
         fi.lab_crypto(lab, index=3)
+    for not_decoded in (lab.trace[3].ike_message, "TSi"):  # raw octets, or text: a student's likely slips
+        with pytest.raises(ConfigError, match="takes a decoded IKE message"):
+            fi.selectors(not_decoded)  # type: ignore[arg-type]
 
 
 RFC_LENGTHS = {  # SK_d, SK_ai, SK_ar, SK_ei, SK_er, SK_pi, SK_pr from the RFCs, by hand
@@ -168,6 +171,9 @@ def test_sa_lifetimes_follow_the_rekey_times() -> None:
     for s in child[:-1]:
         assert 60 <= s.end - s.start < 61
     assert "alive at 300 s" in fi.format_lifetimes(lives, 300)
+    for not_events in (lab, None, "initiator"):
+        with pytest.raises(ConfigError, match=r"takes one peer's events, such as lab.events\('initiator'\)"):
+            fi.sa_lifetimes(not_events)  # type: ignore[arg-type]
     fig = fi.lifetimes_figure(lives, 300, title="t")
     assert fig.ikelab_alt == "Figure: t: 7 SAs over 300 s"
 

@@ -448,6 +448,10 @@ def test_summary_notation():
     assert summary(Message(SPI_I, payloads=(SK(encrypted=b"x" * 30, next_payload=35),))) == "HDR, SK {...}"
     assert summary(Message(SPI_I, exchange=37, payloads=(SK(inner=()),))) == "HDR, SK {}"
     assert summary(Message(SPI_I, exchange=36, payloads=(SA((Proposal(),)),))) == "HDR, SA"
+    with pytest.raises(ConfigError, match=r"takes a decoded IKE message, not bytes: decode it first"):
+        summary(ike_sa_init_request().encode())
+    with pytest.raises(ConfigError, match="not NoneType"):
+        summary(None)
     assert summary(Message(SPI_I, payloads=(SKF(2, 3, encrypted=b""),))) == "HDR, SKF(2/3)"
     assert brackets(ike_sa_init_request()) == "[ SA KE No N(NATD_S_IP) N(NATD_D_IP) N(FRAG_SUP) N(HASH_ALG) V ]"
     assert brackets(auth) == "[ IDi AUTH SA TSi TSr ]"

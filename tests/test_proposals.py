@@ -124,6 +124,14 @@ def test_weak_warnings_name_the_algorithm_as_the_algorithm_itself_does():
     assert WeakAlgorithmWarning("some reason").algorithm == "some reason"  # unnamed: the message stands for itself
 
 
+@pytest.mark.parametrize("value", [5, None, b"aes128-sha256-modp2048", [b"aes128-sha256-modp2048"], ["aes128", 5]])
+def test_parse_proposals_needs_text(value):
+    """Proposals that are not text are named in a ConfigError, not a TypeError from inside the parser."""
+    with pytest.raises(ConfigError, match="proposals are text such as"):
+        parse_proposals(value)
+    assert parse_proposals(p for p in ["aes128-sha256-modp2048"]) == parse_proposals("aes128-sha256-modp2048")
+
+
 def test_weak_ids():
     with pytest.warns(WeakAlgorithmWarning):
         p = parse_proposal("3des-md5-modp1024", allow_weak=True)
