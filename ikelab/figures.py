@@ -109,7 +109,17 @@ def show(fig: "Figure", *, alt: str | None = None) -> None:
 
 def text_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A fixed-width text table (numbers right-aligned, text left-aligned)."""
-    body = [[str(c) for c in row] for row in rows]
+    if isinstance(headers, (str, bytes)) or not isinstance(headers, Sequence):
+        raise ConfigError(f"headers must be a list of column names, not {type(headers).__name__}", field="headers",
+                          value=headers)
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
+        raise ConfigError(f"rows must be a list of rows, not {type(rows).__name__}", field="rows", value=rows)
+    body = [[str(c) for c in row] if isinstance(row, Sequence) and not isinstance(row, (str, bytes)) else row
+            for row in rows]
+    for row in body:
+        if not isinstance(row, list):
+            raise ConfigError(f"each table row must be a list or tuple of cells, not {type(row).__name__}",
+                              field="rows", value=row)
     cols = len(headers)
     for row in body:
         if len(row) != cols:

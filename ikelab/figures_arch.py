@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from . import events as ev
 from . import packet as ip
@@ -132,6 +132,10 @@ def gateways_from_events(events: dict[str, Sequence[Any]], *, seed: int | str = 
     """
     from .rand import DeterministicRandom
 
+    if not isinstance(events, Mapping):
+        raise ConfigError(f"gateways_from_events() takes a scenario's events by side ({{'initiator': [...], "
+                          f"'responder': [...]}}, as scenario.classic().events), not {type(events).__name__}",
+                          field="events", value=events)
     rng = DeterministicRandom(seed)
     child = {}
     for side in ("initiator", "responder"):
@@ -146,7 +150,7 @@ def gateways_from_events(events: dict[str, Sequence[Any]], *, seed: int | str = 
 
 def make_packet(src: str, dst: str, protocol: str) -> bytes:
     """An IP packet from ``src`` to ``dst``: an ICMP echo request, or UDP/TCP to the port of ``protocol``."""
-    if protocol not in PROTOCOLS:
+    if not isinstance(protocol, str) or protocol not in PROTOCOLS:
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}", field="protocol",
                           value=protocol)
     number, port = PROTOCOLS[protocol]

@@ -162,6 +162,9 @@ def parse_arrivals(text: str) -> list[int]:
 def replay_steps(arrivals: Iterable[int], *, size: int = 32) -> list[ReplayStep]:
     """Each arrival through the anti-replay window: ``check`` (never changes state), then ``update``
     (RFC 4303 3.4.3; here every packet's ICV is taken as valid)."""
+    if isinstance(arrivals, (str, bytes)) or not isinstance(arrivals, Iterable):
+        raise ConfigError(f"arrivals must be a list of sequence numbers, not {type(arrivals).__name__}",
+                          field="arrivals", value=arrivals)
     window = ReplayWindow(size)
     steps = []
     for seq in arrivals:

@@ -102,6 +102,15 @@ def _configs() -> tuple[Any, Any]:
     return moon, sun
 
 
+def pfs_flags(pfs: Any) -> tuple[bool, bool, bool]:
+    """``pfs`` as three flags, one for each CHILD SA rekey of the experiment; ConfigError otherwise."""
+    if isinstance(pfs, (str, bytes)) or not isinstance(pfs, (list, tuple)) or len(pfs) != 3:
+        got = f"{len(pfs)} flags" if isinstance(pfs, (list, tuple)) else repr(pfs)
+        raise ConfigError(f"pfs needs one flag (True or False) for each of the 3 CHILD SA rekeys, got {got}",
+                          field="pfs", value=pfs)
+    return (bool(pfs[0]), bool(pfs[1]), bool(pfs[2]))
+
+
 def pfs_run(pfs: Sequence[bool] = (False, True, False), *, seed: int | str = "lesson03") -> PfsRun:
     """Run the experiment's lab: IKE_AUTH, CHILD SA rekeys (``pfs[0]``, ``pfs[1]``), IKE SA rekey, rekey (``pfs[2]``).
 
@@ -111,10 +120,7 @@ def pfs_run(pfs: Sequence[bool] = (False, True, False), *, seed: int | str = "le
     from .lab import Lab
     from .wireshark import records_from_lab
 
-    pfs = tuple(bool(p) for p in pfs)
-    if len(pfs) != 3:
-        raise ConfigError(f"pfs needs one flag for each of the 3 CHILD SA rekeys, got {len(pfs)}", field="pfs",
-                          value=pfs)
+    pfs = pfs_flags(pfs)
     moon, sun = _configs()
     lab = Lab(moon, sun, seed=seed)
     lab.initiate()
@@ -195,8 +201,10 @@ def _read_capture(run: PfsRun, leaked: IkeInfo) -> dict[bytes, tuple[bytes, byte
 
 def attack(run: PfsRun, leaked: int) -> list[Outcome]:
     """The attacker holds the keys of IKE SA number ``leaked`` (1-based) and the capture: which CHILD SAs fall?"""
-    if not 1 <= leaked <= len(run.ike_sas):
-        raise ConfigError(f"leaked must name an IKE SA, 1..{len(run.ike_sas)}, not {leaked}", field="leaked",
+    if not isinstance(run, PfsRun):
+        raise ConfigError(f"attack() takes what pfs_run() returns, not {type(run).__name__}", field="run", value=run)
+    if isinstance(leaked, bool) or not isinstance(leaked, int) or not 1 <= leaked <= len(run.ike_sas):
+        raise ConfigError(f"leaked must name an IKE SA, 1..{len(run.ike_sas)}, not {leaked!r}", field="leaked",
                           value=leaked)
     ike = run.ike_sas[leaked - 1]
     seen = _read_capture(run, ike)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import ConfigError
+from .flow import rows_of, seconds_or_none
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -71,8 +72,9 @@ LESSONS: tuple[Lesson, ...] = (
 
 def tour_rows(scenario: Any) -> list[Any]:
     """The dissected rows of a :class:`ikelab.scenario.Scenario` (its trace, decrypted with its key tables)."""
-    from .flow import rows_of
-
+    if not (hasattr(scenario, "trace") and hasattr(scenario, "tables")):
+        raise ConfigError(f"tour_rows() takes a scenario, such as ikelab.scenario.classic(), not "
+                          f"{type(scenario).__name__}", field="scenario", value=scenario)
     return rows_of(scenario.trace, scenario.tables)
 
 
@@ -92,6 +94,7 @@ def lessons_for(row: Any) -> list[Lesson]:
 
 def lesson_map(rows: Sequence[Any]) -> list[tuple[Lesson, list[int]]]:
     """For every lesson, the numbers of the rows (packets) of the trace it explains."""
+    rows = rows_of(rows)
     out = []
     for lesson in LESSONS:
         if "*" in lesson.explains:
@@ -147,6 +150,7 @@ def initial_exchange_messages(rows: Sequence[Any]) -> list[Any]:
 
 def packet_detail(rows: Sequence[Any], no: int) -> str:
     """What one packet of the trace is: its line in the packet list, its payloads, and the lessons about it."""
+    rows = rows_of(rows)
     row = next((r for r in rows if r.no == no), None)
     if row is None:
         raise ConfigError(f"no packet number {no} in the trace (1..{len(rows)})", field="no", value=no)
@@ -199,7 +203,8 @@ def tour_flow_figure(rows: Sequence[Any], *, upto: float | None = None, names: d
     from .flow import draw_flow, flow_arrows
 
     _figures._import_matplotlib()
-    kept = [r for r in rows if upto is None or r.time < upto]
+    upto = seconds_or_none("upto", upto)
+    kept = [r for r in rows_of(rows) if upto is None or r.time < upto]
     if not kept:
         raise ConfigError(f"no packet before {upto} s", field="upto", value=upto)
     arrows = flow_arrows(kept, fold=True)

@@ -52,7 +52,7 @@ def _key(row: Any) -> tuple:
 
 def trace_notes(rows: Sequence[Any]) -> TraceNotes:
     """Count the lesson's facts from dissected rows (:class:`ikelab.dissect.Row`)."""
-    rows = list(rows)
+    rows = _flow.rows_of(rows)
     if not rows:
         raise ConfigError("the trace has no packets", field="rows", value=0)
     seen: set[tuple] = set()
@@ -109,7 +109,7 @@ def format_notes(notes: TraceNotes) -> str:
 
 def packet_detail(rows: Sequence[Any], no: int) -> str:
     """Packet number ``no`` as Wireshark's detail pane would summarise it."""
-    rows = list(rows)
+    rows = _flow.rows_of(rows)
     row = next((r for r in rows if r.no == no), None)
     if row is None:
         raise ConfigError(f"no packet number {no!r} (the trace has {len(rows)})", field="no", value=no)
@@ -149,7 +149,8 @@ def _shorter(label: str) -> str:
 def flow_figure(rows: Sequence[Any], *, start: float = 0.0, end: float | None = None, title: str = "IKEv2 flow",
                 names: dict[str, str] | None = None) -> "Figure":
     """The flow diagram (:func:`ikelab.flow.draw_flow`) of the packets sent in ``[start, end)``, ESP runs folded."""
-    chosen = [r for r in rows if r.time >= start and (end is None or r.time < end)]
+    start, end = _flow.seconds_or_none("start", start) or 0.0, _flow.seconds_or_none("end", end)
+    chosen = [r for r in _flow.rows_of(rows) if r.time >= start and (end is None or r.time < end)]
     arrows = [replace(a, label=_shorter(a.label)) for a in _flow.flow_arrows(chosen, fold=True)]
     fig = _sized_figure(9.0, 1.0 + 0.42 * max(len(arrows), 1))
     _flow.draw_flow(arrows, title=title, ax=fig.add_subplot(), names=names)
@@ -161,8 +162,9 @@ def flow_figure(rows: Sequence[Any], *, start: float = 0.0, end: float | None = 
 
 def timeline_figure(rows: Sequence[Any], *, title: str = "SA lifetimes") -> "Figure":
     """The IKE and ESP SA lifetimes (:func:`ikelab.flow.draw_timeline`) of the whole trace."""
-    spans = _flow.sa_spans(list(rows))
-    arrows = _flow.flow_arrows(list(rows), fold=True)
+    rows = _flow.rows_of(rows)
+    spans = _flow.sa_spans(rows)
+    arrows = _flow.flow_arrows(rows, fold=True)
     fig = _sized_figure(8.0, 0.9 + 0.3 * max(len(spans), 1))
     _flow.draw_timeline(spans, title=title, ax=fig.add_subplot(), colours={a.group: a.colour for a in arrows})
     n_ike = sum(s.kind == "IKE" for s in spans)

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 from .errors import ConfigError
 
 __all__ = ["Arrow", "GROUP_COLOURS", "SaSpan", "draw_flow", "draw_timeline", "endpoints", "flow_arrows",
-           "rows_of", "sa_spans", "save_flow"]
+           "rows_of", "sa_spans", "save_flow", "seconds_or_none"]
 
 #: Colours of the IKE exchanges; ESP SPIs take theirs from ``_ESP_PALETTE`` in order of appearance.
 GROUP_COLOURS = {
@@ -84,6 +84,18 @@ def rows_of(source: Any, keys: Any = None) -> list[Any]:
         frames = [CapturedPacket(t, p, LINKTYPE_RAW) for t, p in source.ip_packets(include_lost=True)]
         return list(dissect(frames, keys))
     return list(dissect(source, keys))
+
+
+def seconds_or_none(name: str, value: Any) -> float | None:
+    """``value`` as a time in seconds (a finite number), or None; ConfigError naming ``name`` otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (_INF, -_INF):
+        raise ConfigError(f"{name} must be a time in seconds (a finite number), not {value!r}", field=name, value=value)
+    return float(value)
+
+
+_INF = float("inf")
 
 
 def endpoints(rows: Sequence[Any]) -> list[str]:

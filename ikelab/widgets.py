@@ -12,6 +12,11 @@ browser or a kernel:
   0x01)``, ``T2 = prf (K, T1 | S | 0x02)``, ...: a PRF menu and an output
   length slider; shows the blocks and a drawing of the chain.
 
+:func:`start_choice`, :func:`start_int`, :func:`start_text` and
+:func:`start_bytes` check every widget's starting values (those of this module
+and of the ``widgets_*`` modules), so a mistyped value is named with what it
+may be, before any control is built.
+
 Each lesson also shows a static figure or table next to the widget, so the
 stored notebook reads well without a kernel.  Callbacks answer well within
 100 ms (``benchmarks/bench_lessons.py`` measures them).
@@ -20,15 +25,17 @@ stored notebook reads well without a kernel.  Callbacks answer well within
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Any, Sequence
 
 import ipywidgets as w
 
 from . import figures
 from .constants import PrfId, lookup
+from .errors import ConfigError
 from .prf import get_prf, supported_prfs
 
-__all__ = ["DhExplorer", "PrfPlusExplorer", "dh_explorer", "prf_plus_explorer", "pre"]
+__all__ = ["DhExplorer", "PrfPlusExplorer", "dh_explorer", "prf_plus_explorer", "pre", "start_bytes", "start_choice",
+           "start_int", "start_text"]
 
 
 def pre(text: str) -> str:
@@ -36,10 +43,51 @@ def pre(text: str) -> str:
     return f"<pre style='font-size: 12px; line-height: 1.3'>{html.escape(text)}</pre>"
 
 
+# A widget's starting values come from the notebook's code, which a teacher edits.  ipywidgets answers a
+# value its menu lacks with "Invalid selection: value not found", and a slider moves a value out of its
+# range to the nearest end without a word; these checks name the argument and what it may be instead.
+
+def start_choice(name: str, value: Any, options: Sequence[Any]) -> Any:
+    """``value`` if a menu offers it (``options`` as ipywidgets takes them, values or (label, value) pairs)."""
+    values = [o[1] if isinstance(o, tuple) else o for o in options]
+    if value.__class__ is bool or not any(value == v and value.__class__ is v.__class__ for v in values):
+        shown = [repr(v) for v in values]
+        if len(shown) > 12:  # a long menu (52 primes, 91 packets): its ends and its size
+            offered = ", ".join(shown[:5] + ["..."] + shown[-2:]) + f" ({len(values)} values)"
+        else:
+            offered = ", ".join(shown)
+        raise ConfigError(f"{name}={value!r} is not in the menu; choose one of {offered}", field=name, value=value)
+    return value
+
+
+def start_int(name: str, value: Any, low: int, high: int) -> int:
+    """``value`` if it is an int from ``low`` to ``high``, where a slider can show it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be an int from {low} to {high}, not {value!r}", field=name, value=value)
+    return value
+
+
+def start_text(name: str, value: Any) -> str:
+    """``value`` if it is text (a text box holds nothing else)."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be text, not {type(value).__name__}", field=name, value=value)
+    return value
+
+
+def start_bytes(name: str, value: Any) -> bytes:
+    """``value`` as bytes, if it is bytes-like (keys, nonces, seeds)."""
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise ConfigError(f"{name} must be bytes, not {type(value).__name__}", field=name, value=value)
+    return bytes(value)
+
+
 class DhExplorer(w.VBox):
     """Toy Diffie-Hellman with sliders; ``.output.value`` holds the worked exchange (HTML)."""
 
     def __init__(self, p: int = 23, g: int = 5, x_a: int = 6, x_b: int = 15) -> None:
+        start_choice("p", p, figures.SMALL_PRIMES)
+        for name, value, low in (("g", g, 2), ("x_a", x_a, 1), ("x_b", x_b, 1)):
+            start_int(name, value, low, p - 2)
         style = {"description_width": "150px"}
         self.p = w.Dropdown(options=list(figures.SMALL_PRIMES), value=p, description="prime p", style=style)
         self.g = w.IntSlider(value=g, min=2, max=p - 2, description="base g (alpha)", style=style)
@@ -90,7 +138,9 @@ class PrfPlusExplorer(w.VBox):
     def __init__(self, key: bytes, seed: bytes, *, prf_alg: Any = "PRF_HMAC_SHA2_256", length: int = 70,
                  max_length: int = 512, draw: bool = True) -> None:
         names = [get_prf(pid).name for pid in supported_prfs()]
-        self.key, self.seed, self.draw = bytes(key), bytes(seed), draw
+        start_int("max_length", max_length, 1, 1 << 16)
+        start_int("length", length, 1, max_length)
+        self.key, self.seed, self.draw = start_bytes("key", key), start_bytes("seed", seed), draw
         style = {"description_width": "120px"}
         self.prf = w.Dropdown(options=names, value=lookup(PrfId, prf_alg).name, description="PRF", style=style)
         self.length = w.IntSlider(value=length, min=1, max=max_length, description="bytes wanted", style=style)

@@ -16,7 +16,7 @@ from typing import Any
 import ipywidgets as w
 
 from . import figures_arch
-from .widgets import pre
+from .widgets import pre, start_choice
 
 __all__ = ["PacketPathExplorer", "packet_path_explorer"]
 
@@ -29,6 +29,9 @@ class PacketPathExplorer(w.VBox):
 
     def __init__(self, events: dict[str, Any], *, src: str = "10.1.0.1", dst: str = "10.2.0.1",
                  protocol: str = "icmp echo") -> None:
+        for name, value, options in (("src", src, SOURCES), ("dst", dst, DESTINATIONS),
+                                     ("protocol", protocol, figures_arch.PROTOCOLS)):
+            start_choice(name, value, list(options))
         self.events = events
         style = {"description_width": "100px"}
         self.src = w.Dropdown(options=list(SOURCES), value=src, description="source", style=style)

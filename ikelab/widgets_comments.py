@@ -14,7 +14,7 @@ from typing import Any
 import ipywidgets as w
 
 from . import figures_comments as fc
-from .widgets import pre
+from .widgets import pre, start_choice, start_int
 
 __all__ = ["MessageCountExplorer", "message_count_explorer"]
 
@@ -23,6 +23,9 @@ class MessageCountExplorer(w.VBox):
     """CHILD SA slider and IKEv1 mode menu; ``.output.value`` holds the comparison, ``.run`` the IKEv2 run."""
 
     def __init__(self, n_children: int = 1, *, phase1: str = "Main Mode", max_children: int = 10) -> None:
+        start_int("max_children", max_children, 1, 1000)
+        start_int("n_children", n_children, 1, max_children)
+        start_choice("phase1", phase1, ["Main Mode", "Aggressive Mode"])
         style = {"description_width": "150px"}
         self.n = w.IntSlider(value=n_children, min=1, max=max_children, description="CHILD SAs", style=style)
         self.phase1 = w.Dropdown(options=["Main Mode", "Aggressive Mode"], value=phase1,

@@ -17,7 +17,7 @@ import ipywidgets as w
 
 from . import figures_esp as fe
 from .errors import ConfigError
-from .widgets import pre
+from .widgets import pre, start_int, start_text
 
 __all__ = ["ReplayExplorer", "replay_explorer"]
 
@@ -28,6 +28,9 @@ class ReplayExplorer(w.VBox):
 
     def __init__(self, arrivals: str = "1 2 3 5 4 4 40 6 39 38", *, size: int = 8, max_size: int = 64,
                  draw: bool = True) -> None:
+        start_text("arrivals", arrivals)
+        start_int("max_size", max_size, 1, 1 << 20)
+        start_int("size", size, 1, max_size)
         style = {"description_width": "150px"}
         self.draw = draw
         self.arrivals = w.Text(value=arrivals, description="arrivals (seq numbers)", style=style,

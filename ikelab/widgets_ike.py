@@ -24,8 +24,9 @@ import ipywidgets as w
 from . import events as _ev
 from . import figures_ike as fi
 from . import prf as _prf
+from .errors import ConfigError
 from .fmt import short_hex
-from .widgets import pre
+from .widgets import pre, start_bytes, start_text
 
 __all__ = ["ChildKeymatExplorer", "IKE_SUITES", "ESP_SUITES", "KeyCutExplorer", "PskAuthExplorer",
            "child_keymat_explorer", "key_cut_explorer", "psk_auth_explorer"]
@@ -50,7 +51,8 @@ class KeyCutExplorer(w.VBox):
 
     def __init__(self, ni: bytes, nr: bytes, g_ir: bytes, spi_i: bytes, spi_r: bytes, *,
                  suite: str = IKE_SUITES[0], suites: Sequence[str] = IKE_SUITES) -> None:
-        self.inputs = (bytes(ni), bytes(nr), bytes(g_ir), bytes(spi_i), bytes(spi_r))
+        self.inputs = tuple(start_bytes(name, value) for name, value in
+                            (("ni", ni), ("nr", nr), ("g_ir", g_ir), ("spi_i", spi_i), ("spi_r", spi_r)))
         options = list(suites) if suite in suites else [suite] + list(suites)
         self.suite = w.Dropdown(options=options, value=suite, description="IKE suite", style=_STYLE)
         self.output = w.HTML()
@@ -79,8 +81,11 @@ class PskAuthExplorer(w.VBox):
     """AUTH for a typed pre-shared key, compared with the AUTH the signer really sent."""
 
     def __init__(self, event: _ev.AuthComputed, prf_alg: Any, psk: str = "") -> None:
+        if not isinstance(event, _ev.AuthComputed):
+            raise ConfigError(f"psk_auth_explorer() takes an AuthComputed event, not {type(event).__name__}",
+                              field="event", value=event)
         self.event, self.prf_alg = event, prf_alg
-        self.psk = w.Text(value=psk, description="pre-shared key", style=_STYLE)
+        self.psk = w.Text(value=start_text("psk", psk), description="pre-shared key", style=_STYLE)
         self.output = w.HTML()
         self.accepted: bool | None = None
         super().__init__([self.psk, self.output])
@@ -114,7 +119,8 @@ class ChildKeymatExplorer(w.VBox):
 
     def __init__(self, prf_alg: Any, sk_d: bytes, ni: bytes, nr: bytes, g_ir: bytes, *, esp: str = ESP_SUITES[0],
                  pfs: bool = False, suites: Sequence[str] = ESP_SUITES) -> None:
-        self.prf_alg, self.inputs, self.g_ir = prf_alg, (bytes(sk_d), bytes(ni), bytes(nr)), bytes(g_ir)
+        self.prf_alg, self.g_ir = prf_alg, start_bytes("g_ir", g_ir)
+        self.inputs = tuple(start_bytes(name, value) for name, value in (("sk_d", sk_d), ("ni", ni), ("nr", nr)))
         options = list(suites) if esp in suites else [esp] + list(suites)
         self.esp = w.Dropdown(options=options, value=esp, description="ESP suite", style=_STYLE)
         self.pfs = w.Checkbox(value=pfs, description="PFS (new g^ir)", style=_STYLE)

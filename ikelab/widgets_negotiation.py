@@ -15,7 +15,7 @@ from typing import Any
 import ipywidgets as w
 
 from . import figures_negotiation as fn
-from .widgets import pre
+from .widgets import pre, start_choice, start_text
 
 __all__ = ["NegotiationExplorer", "negotiation_explorer"]
 
@@ -26,6 +26,10 @@ class NegotiationExplorer(w.VBox):
     def __init__(self, offered: str = "aes256gcm16-prfsha384-ecp384, aes128-sha256-modp2048",
                  configured: str = "aes128-sha256-modp3072, aes128-sha256-modp2048", *, protocol: str = "IKE",
                  prefer: str = "configured") -> None:
+        start_text("offered", offered)
+        start_text("configured", configured)
+        start_choice("protocol", protocol, ["IKE", "ESP"])
+        start_choice("prefer", prefer, ["configured", "offered"])
         style = {"description_width": "150px"}
         layout = w.Layout(width="95%")
         self.offered = w.Text(value=offered, description="initiator offers", style=style, layout=layout,

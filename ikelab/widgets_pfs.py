@@ -13,7 +13,7 @@ from typing import Any
 import ipywidgets as w
 
 from . import figures_pfs
-from .widgets import pre
+from .widgets import pre, start_choice
 
 __all__ = ["PfsExplorer", "pfs_explorer"]
 
@@ -23,6 +23,8 @@ class PfsExplorer(w.VBox):
 
     def __init__(self, pfs: tuple[bool, bool, bool] = (False, True, False), leaked: int = 1,
                  seed: int | str = "lesson03") -> None:
+        pfs = figures_pfs.pfs_flags(pfs)
+        start_choice("leaked", leaked, [1, 2])
         self.seed = seed
         labels = ("rekey at 10 s (IKE SA 1)", "rekey at 20 s (IKE SA 1)", "rekey at 40 s (IKE SA 2)")
         self.pfs = [w.Checkbox(value=bool(v), description=f"PFS for the {label}", indent=False)

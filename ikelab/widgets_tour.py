@@ -15,7 +15,8 @@ import ipywidgets as w
 
 from . import figures_tour
 from .errors import ConfigError
-from .widgets import pre
+from .flow import rows_of
+from .widgets import pre, start_choice
 
 __all__ = ["PacketBrowser", "packet_browser"]
 
@@ -35,9 +36,10 @@ class PacketBrowser(w.VBox):
     """A packet-by-packet view of a dissected trace; ``.output.value`` holds the chosen packet (HTML)."""
 
     def __init__(self, rows: Sequence[Any], *, no: int = 1, kind: str = "all packets") -> None:
-        self.rows = list(rows)
+        self.rows = rows_of(rows)
         if not self.rows:
             raise ConfigError("the packet browser needs at least one packet", field="rows", value=0)
+        start_choice("no", no, [r.no for r in self.rows])
         if kind not in KINDS:
             raise ConfigError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}", field="kind", value=kind)
         style = {"description_width": "110px"}

@@ -16,7 +16,8 @@ import ipywidgets as w
 
 from . import figures_trace as ft
 from .errors import ConfigError
-from .widgets import pre
+from .flow import rows_of
+from .widgets import pre, start_choice
 
 __all__ = ["PacketExplorer", "packet_explorer"]
 
@@ -25,10 +26,11 @@ class PacketExplorer(w.VBox):
     """A packet-number slider; ``.output.value`` holds the packet's detail (HTML)."""
 
     def __init__(self, rows: Sequence[Any], *, no: int = 1) -> None:
-        self.rows = list(rows)
+        self.rows = rows_of(rows)
         if not self.rows:
             raise ConfigError("the packet explorer needs at least one packet", field="rows", value=0)
         numbers = [r.no for r in self.rows]
+        start_choice("no", no, numbers)
         self.no = w.IntSlider(value=no, min=min(numbers), max=max(numbers), description="packet No.",
                               style={"description_width": "100px"}, layout=w.Layout(width="95%"))
         self.output = w.HTML()

@@ -400,6 +400,8 @@ def _split_uat(line: str, lineno: int, table: str) -> list[tuple[str, bool]]:
 
 
 def _lines(text: str) -> Iterable[tuple[int, str]]:
+    if not isinstance(text, str):
+        raise CaptureError(f"a key table is text (the file's contents), not {type(text).__name__}")
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if line.startswith(_UNNAMED):  # ikelab's own records that Wireshark cannot use

@@ -205,6 +205,12 @@ def test_text_table() -> None:
     assert table == "name  n\n----  --\na      1\nbbb   22"
     with pytest.raises(ConfigError):
         figures.text_table(["a", "b"], [(1,)])
+    with pytest.raises(ConfigError, match="headers must be a list of column names, not str"):
+        figures.text_table("name n", [("a", 1)])
+    with pytest.raises(ConfigError, match="each table row must be a list or tuple of cells, not str"):
+        figures.text_table(["name"], ["abc"])  # a row of one cell is ("abc",); "abc" alone would be 3 cells
+    with pytest.raises(ConfigError, match="rows must be a list of rows, not int"):
+        figures.text_table(["n"], 5)
 
 
 def test_png_bytes_is_deterministic() -> None:

@@ -112,6 +112,10 @@ def test_bad_inputs_and_figure(events: dict) -> None:
         figures_arch.make_packet("10.1.0.1", "10.2.0.1", "sctp")
     with pytest.raises(ConfigError):
         figures_arch.gateways_from_events({"initiator": events["initiator"]})
+    with pytest.raises(ConfigError, match="takes a scenario's events by side"):
+        figures_arch.gateways_from_events(events["initiator"])  # one side's list instead of both sides
+    with pytest.raises(ConfigError, match="protocol must be one of"):
+        figures_arch.make_packet("10.1.0.1", "10.2.0.1", ["icmp echo"])  # type: ignore[arg-type]
     fig = figures_arch.manual_keying_figure((2, 10, 50))
     assert fig.ikelab_alt == ("Figure: with 50 gateways, manual keying means 2450 SAs to configure by hand, "
                               "IKE with certificates 51 credentials")

@@ -66,6 +66,9 @@ def test_replay_steps_follow_rfc4303_3_4_3() -> None:
     fig = fe.replay_figure(steps, 8)
     assert fig.ikelab_alt == "Figure: replay window W=8, top 40, 2 received in the window, 3 of 10 arrivals dropped"
     assert fe.replay_steps([0])[0].accepted is False  # sequence number 0 is never sent (RFC 4303 3.3.3)
+    for not_a_list in (40, "1 2 3"):  # the text form is the widget's, read by parse_arrivals
+        with pytest.raises(ConfigError, match="arrivals must be a list of sequence numbers"):
+            fe.replay_steps(not_a_list)  # type: ignore[arg-type]
 
 
 def test_replay_view_is_the_data_behind_the_figure() -> None:

@@ -82,6 +82,13 @@ def test_bad_inputs(run: figures_pfs.PfsRun) -> None:
         figures_pfs.attack(run, 3)
     with pytest.raises(ConfigError):
         figures_pfs.pfs_run((True,))
+    for bad_pfs in (True, "yes", None):  # one flag for all three rekeys is a likely slip
+        with pytest.raises(ConfigError, match="pfs needs one flag .* for each of the 3 CHILD SA rekeys"):
+            figures_pfs.pfs_run(bad_pfs)
+    with pytest.raises(ConfigError, match="leaked must name an IKE SA, 1..2, not '1'"):
+        figures_pfs.attack(run, "1")
+    with pytest.raises(ConfigError, match="attack\\(\\) takes what pfs_run\\(\\) returns"):
+        figures_pfs.attack(run.lab, 1)
 
 
 def test_table_and_figure(run: figures_pfs.PfsRun) -> None:

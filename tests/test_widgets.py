@@ -15,6 +15,7 @@ import pytest
 
 from ikelab import dh, figures, prf
 from ikelab import widgets as ikw
+from ikelab.errors import ConfigError
 from ikelab.fmt import short_hex
 
 H = bytes.fromhex
@@ -37,6 +38,24 @@ def test_dh_explorer_starts_with_the_lesson_values() -> None:
     out = text(w.output.value)
     assert "Y_A = 5^6 mod 23 = 8" in out and "Y_B = 5^15 mod 23 = 19" in out
     assert repr(w).startswith("DhExplorer(p=23, g=5, X_A=6, X_B=15)")
+
+
+@pytest.mark.parametrize("options, needle", [
+    ({"p": 25}, r"p=25 is not in the menu; choose one of 5, 7, 11, 13, 17, \.\.\., 241, 251 \(52 values\)$"),
+    ({"g": 30}, "g must be an int from 2 to 21, not 30"),          # a slider would have shown 21
+    ({"x_a": 0}, "x_a must be an int from 1 to 21, not 0"),
+    ({"x_b": "15"}, "x_b must be an int from 1 to 21, not '15'"),
+])
+def test_dh_explorer_names_a_bad_starting_value(options: dict, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        ikw.dh_explorer(**options)
+
+
+def test_prf_plus_explorer_names_a_bad_starting_value() -> None:
+    with pytest.raises(ConfigError, match="key must be bytes, not str"):
+        ikw.prf_plus_explorer("K", b"S")
+    with pytest.raises(ConfigError, match="length must be an int from 1 to 512, not 600"):
+        ikw.prf_plus_explorer(b"K", b"S", length=600, draw=False)
 
 
 def test_dh_explorer_sliders_update_the_output() -> None:

@@ -13,7 +13,7 @@ import pytest
 from ikelab import events as ev
 from ikelab import figures_tour, scenario
 from ikelab import widgets_tour as ikw
-from ikelab.errors import ConfigError
+from ikelab.errors import CaptureError, ConfigError
 
 
 def text(widget_html: str) -> str:
@@ -49,3 +49,12 @@ def test_bad_options(classic: scenario.Scenario) -> None:
         ikw.packet_browser(rows, kind="AH")
     with pytest.raises(ConfigError):
         ikw.packet_browser([])
+    # a packet number the trace lacks: named, where ipywidgets would say only "value not found"
+    with pytest.raises(ConfigError, match=rf"no=999 is not in the menu; choose one of 1, 2, 3, 4, 5, \.\.\., {rows[-2].no}, {rows[-1].no} \({len(rows)} values\)$"):
+        ikw.packet_browser(rows, no=999)
+    with pytest.raises(ConfigError, match="tour_rows\\(\\) takes a scenario"):
+        figures_tour.tour_rows(classic.events)
+    with pytest.raises(ConfigError, match="upto must be a time in seconds"):
+        figures_tour.tour_flow_figure(rows, upto="3.2")
+    with pytest.raises(CaptureError, match="cannot read capture 'rows'"):  # text is taken for a capture's path
+        figures_tour.packet_detail("rows", 1)

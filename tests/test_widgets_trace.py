@@ -30,3 +30,5 @@ def test_slider_picks_the_packet(tmp_path) -> None:  # type: ignore[no-untyped-d
     assert "sequence number 1" in out and "ESP SPI 0x" in out
     with pytest.raises(ConfigError):
         wt.packet_explorer([])
+    with pytest.raises(ConfigError, match="no=0 is not in the menu"):  # a slider would have moved it to 1
+        wt.packet_explorer(rows, no=0)

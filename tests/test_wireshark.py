@@ -156,11 +156,14 @@ def test_tables_round_trip(spi_i: bytes, spi_r: bytes, spi: int, bits: int, src:
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=200))
 def test_garbage_tables_raise_capture_error_only(text: str) -> None:
+    """Text that is not a key table, or not text at all (bytes read in binary mode), is a CaptureError."""
     for parse in (parse_ikev2_table, parse_esp_sa_table):
         try:
             parse(text)
         except CaptureError:
             pass
+        with pytest.raises(CaptureError, match="a key table is text"):
+            parse(text.encode())
 
 
 def test_write_and_read_tables(tmp_path: Path) -> None:
