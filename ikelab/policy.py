@@ -41,6 +41,7 @@ from .errors import ConfigError, ParseError, PolicyError, UnknownSpiError
 from .enums import NameEnum
 from .esp import classify_udp4500, parse_esp_header
 from .ipsec_sa import Direction, Mode
+from .ts import address_range, check_range
 
 __all__ = [
     "Action",
@@ -76,38 +77,27 @@ class AddressRange:
     end: _Addr
 
     def __post_init__(self) -> None:
-        value = (str(self.start), str(self.end))
-        if self.start.version != self.end.version:
-            raise ConfigError(f"address range {self.start} - {self.end} mixes IPv{self.start.version} and "
-                              f"IPv{self.end.version}", field="address_range", value=value)
-        if self.start > self.end:
-            raise ConfigError(f"address range {self.start} - {self.end} starts after its end: write it low-high",
-                              field="address_range", value=value)
+        check_range(self.start, self.end)
 
     @classmethod
     def parse(cls, value: Any) -> "AddressRange":
         """From ``"10.0.0.0/24"``, ``"10.0.0.1"``, ``"10.0.0.1-10.0.0.9"``, a ``(start, end)`` pair or an AddressRange."""
         if isinstance(value, AddressRange):
             return value
-        try:
-            if isinstance(value, tuple) and len(value) == 2:
-                return cls(ipaddress.ip_address(str(value[0])), ipaddress.ip_address(str(value[1])))
-            if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
-                return cls(value, value)
-            if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
-                return cls(value[0], value[-1])
-            if isinstance(value, str):
-                text = value.strip()
-                if "-" in text:
-                    a, b = text.split("-", 1)
-                    return cls(ipaddress.ip_address(a.strip()), ipaddress.ip_address(b.strip()))
-                net = ipaddress.ip_network(text, strict=False)
-                return cls(net[0], net[-1])
-        except ConfigError:
-            raise  # a range of two good addresses that is still wrong: its own reason, not the generic one
-        except ValueError:
-            pass
-        raise ConfigError(f"not an address, network or range: {value!r}", field="address_range", value=value)
+        if isinstance(value, tuple) and len(value) == 2:
+            try:
+                start, end = (ipaddress.ip_address(str(v)) for v in value)
+            except ValueError:
+                raise ConfigError(f"{value!r} is not a pair of addresses", field="address_range", value=value) from None
+            return cls(start, end)
+        if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+            return cls(value, value)
+        if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+            return cls(value[0], value[-1])
+        if isinstance(value, str):
+            return cls(*address_range(value))  # the same reading as a traffic selector's addresses
+        raise ConfigError(f"not an address, a network a/len or a range a-b: {value!r}", field="address_range",
+                          value=value)
 
     def __contains__(self, addr: object) -> bool:
         return isinstance(addr, (ipaddress.IPv4Address, ipaddress.IPv6Address)) and (

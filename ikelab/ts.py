@@ -28,13 +28,16 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, Union
 
 from .constants import TsType
 from .errors import ConfigError, NegotiationError
 from .payloads import TrafficSelector
 
-__all__ = ["DYNAMIC", "ts_from_string", "ts_to_string", "ts_intersection", "narrow", "resolve_ts", "ts_contains"]
+__all__ = ["DYNAMIC", "address_range", "check_range", "ts_from_string", "ts_to_string", "ts_intersection", "narrow",
+           "resolve_ts", "ts_contains"]
+
+IpAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 #: The strongSwan keyword for "the IKE address of this peer".
 DYNAMIC = "dynamic"
@@ -47,6 +50,36 @@ PROTOCOLS: dict[str, int] = {
 _PROTO_NAMES = {v: k for k, v in reversed(list(PROTOCOLS.items()))}
 _ANY = (0, 65535)
 _OPAQUE = (65535, 0)
+
+
+def address_range(text: str) -> tuple[IpAddress, IpAddress]:
+    """``a-b``, ``network/len`` or one address -> the first and the last address it covers.
+
+    The address part of a traffic selector (RFC 7296 3.13.1: Starting and
+    Ending Address) and of an SPD selector (RFC 4301 4.4.1.1: "a range of
+    addresses"): both read it here.  A ConfigError says what is wrong.
+    """
+    try:
+        if "-" in text:
+            lo, hi = (ipaddress.ip_address(x.strip()) for x in text.split("-", 1))
+        else:
+            net = ipaddress.ip_network(text.strip(), strict=False)
+            lo, hi = net.network_address, net.broadcast_address
+    except ValueError:
+        raise ConfigError(f"{text!r} is not an address, a network a/len or a range a-b", field="address_range",
+                          value=text) from None
+    return check_range(lo, hi)
+
+
+def check_range(lo: IpAddress, hi: IpAddress) -> tuple[IpAddress, IpAddress]:
+    """``(lo, hi)`` if they make a range: one address family, and ``lo`` not after ``hi``."""
+    if lo.version != hi.version:
+        raise ConfigError(f"a range needs two addresses of one family, not IPv{lo.version} and IPv{hi.version}",
+                          field="address_range", value=(str(lo), str(hi)))
+    if lo > hi:
+        raise ConfigError(f"the range starts at {lo}, after its end {hi}: write it low-high", field="address_range",
+                          value=(str(lo), str(hi)))
+    return lo, hi
 
 
 def _err(text: str, why: str) -> ConfigError:
@@ -115,17 +148,9 @@ def _ts_from_string(text: str, dynamic: str | None) -> TrafficSelector:
             raise _err(text, "'dynamic' needs the IKE address to resolve (pass dynamic=...)")
         where = dynamic
     try:
-        if "-" in where:
-            lo, hi = (ipaddress.ip_address(x.strip()) for x in where.split("-", 1))
-        else:
-            net = ipaddress.ip_network(where, strict=False) if where else ipaddress.ip_network("0.0.0.0/0")
-            lo, hi = net.network_address, net.broadcast_address
-    except ValueError:
-        raise _err(text, f"{where!r} is not an address, a network a/len or a range a-b") from None
-    if lo.version != hi.version:
-        raise _err(text, f"a range needs two addresses of one family, not IPv{lo.version} and IPv{hi.version}")
-    if lo > hi:
-        raise _err(text, f"the range starts at {lo}, after its end {hi}: write it low-high")
+        lo, hi = address_range(where or "0.0.0.0/0")
+    except ConfigError as exc:
+        raise _err(text, str(exc)) from None
     ts_type = TsType.TS_IPV4_ADDR_RANGE if lo.version == 4 else TsType.TS_IPV6_ADDR_RANGE
     return TrafficSelector(ts_type, proto, ports[0], ports[1], lo, hi)
 
