@@ -8,6 +8,7 @@ errors to the Notify that RFC 7296 section 3.10.1 prescribes (see
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -159,3 +160,14 @@ def refuse_weak(reason: str, *, allow_weak: bool, field: str, value: Any = None,
     if not allow_weak:
         raise WeakAlgorithmError(f"{reason}; pass allow_weak=True to use it anyway", field=field, value=value)
     warnings.warn(WeakAlgorithmWarning(reason, algorithm), stacklevel=stacklevel)
+
+
+def check_seconds(value: Any, field: str) -> float:
+    """The project-wide rule for a time in seconds: a finite number, else ConfigError naming ``field``.
+
+    NaN would make every comparison false (an SA whose lifetime never ends),
+    and infinity would never be reached by a clock that runs until it.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{field} must be a finite time in seconds, not {value!r}", field=field, value=value)
+    return float(value)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ConfigError
+from .errors import ConfigError, check_seconds
 
 __all__ = ["Arrow", "GROUP_COLOURS", "SaSpan", "draw_flow", "draw_timeline", "endpoints", "flow_arrows",
            "rows_of", "sa_spans", "save_flow", "seconds_or_none"]
@@ -88,14 +88,7 @@ def rows_of(source: Any, keys: Any = None) -> list[Any]:
 
 def seconds_or_none(name: str, value: Any) -> float | None:
     """``value`` as a time in seconds (a finite number), or None; ConfigError naming ``name`` otherwise."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (_INF, -_INF):
-        raise ConfigError(f"{name} must be a time in seconds (a finite number), not {value!r}", field=name, value=value)
-    return float(value)
-
-
-_INF = float("inf")
+    return None if value is None else check_seconds(value, name)
 
 
 def endpoints(rows: Sequence[Any]) -> list[str]:

@@ -13,14 +13,14 @@ header rewriting that transport mode needs (RFC 4303 3.1.1, RFC 4302 3.1.1).
 from __future__ import annotations
 
 import ipaddress
-import math
 from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any
 
 from . import packet as ip
 from .enums import NameEnum
-from .errors import ConfigError, IkelabError, IntegrityError, ParseError, ReplayError, SaExpiredError, UnknownSpiError
+from .errors import (ConfigError, IkelabError, IntegrityError, ParseError, ReplayError, SaExpiredError, UnknownSpiError,
+                     check_seconds)
 from .replay import DEFAULT_WINDOW, ReplayWindow
 
 __all__ = ["Direction", "Lifetime", "Mode", "SaBase", "SaCounters", "rewrite_ip_header"]
@@ -102,13 +102,6 @@ def check_seq(seq: int, esn: bool) -> None:
         raise ConfigError(f"sequence number must be an int in 0..{limit}, got {seq!r}", field="seq", value=seq)
 
 
-def _time(value: Any, field: str) -> float:
-    """A time in seconds as a float, or ConfigError: NaN would make every lifetime check false."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{field} must be a finite time in seconds, got {value!r}", field=field, value=value)
-    return float(value)
-
-
 def address(value: Any, field: str) -> Any:
     """An :mod:`ipaddress` object from a string or address, or ConfigError naming ``field``."""
     if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
@@ -163,7 +156,7 @@ class SaBase:
         if not isinstance(self.lifetime, Lifetime):
             raise ConfigError("lifetime must be a Lifetime", field="lifetime", value=lifetime)
         self._limited = self.lifetime != _NO_LIFETIME
-        self.created = _time(created, "created")
+        self.created = check_seconds(created, "created")
         check_seq(initial_seq, self.esn)
         # outbound: the last sequence number sent (the first packet uses initial_seq + 1); inbound: the highest received.
         # A non-zero initial_seq on an inbound SA starts its replay window there, so a lesson can show a wrap.
@@ -193,7 +186,7 @@ class SaBase:
     def lifetime_status(self, now: float | None = None) -> str:
         """``"ok"``, ``"soft"`` (time to rekey) or ``"hard"`` (the SA must not be used any more)."""
         lt, c = self.lifetime, self.counters
-        age = None if now is None else _time(now, "now") - self.created
+        age = None if now is None else check_seconds(now, "now") - self.created
         checks = ((c.bytes, lt.soft_bytes, lt.hard_bytes), (c.packets, lt.soft_packets, lt.hard_packets), (age, lt.soft_seconds, lt.hard_seconds))
         if any(v is not None and hard is not None and v >= hard for v, _, hard in checks):
             return "hard"

@@ -32,14 +32,13 @@ puts ESP packets on the wire and :meth:`Lab.on_esp` receives them.
 from __future__ import annotations
 
 import heapq
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from . import events as ev
 from .config import IkeConfig, require_config
 from .constants import NAT_T_PORT
-from .errors import ConfigError
+from .errors import ConfigError, check_seconds
 from .exchanges_common import ChildSa, Datagram
 from .endpoint import IkeEndpoint
 from .ike import IkeSa
@@ -268,9 +267,7 @@ class Lab:
 
     def run(self, until: float) -> None:
         """Run every delivery and timer up to virtual time ``until`` (a time already past does nothing)."""
-        if isinstance(until, bool) or not isinstance(until, (int, float)) or not math.isfinite(until):
-            # an infinite time would never return while a timer repeats (liveness checks, rekeys)
-            raise ConfigError(f"run(until) needs a finite time in seconds, not {until!r}", field="until", value=until)
+        until = check_seconds(until, "until")  # an infinite time would never return while a timer repeats
         while True:
             t = self._next_time()
             if t is None or t > until:

@@ -83,7 +83,7 @@ def test_packet_detail_and_errors(written: tuple[Path, Any]) -> None:
         ft.packet_detail(rows, 999)
     with pytest.raises(ConfigError):
         ft.trace_notes([])
-    with pytest.raises(ConfigError, match="end must be a time in seconds"):
+    with pytest.raises(ConfigError, match="end must be a finite time in seconds, not .7."):
         ft.flow_figure(rows, end="7")
     assert "initial exchange: 4 messages (packets [1, 3, 4, 5])" in ft.format_notes(ft.trace_notes(rows))
 

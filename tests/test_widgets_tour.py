@@ -54,7 +54,7 @@ def test_bad_options(classic: scenario.Scenario) -> None:
         ikw.packet_browser(rows, no=999)
     with pytest.raises(ConfigError, match="tour_rows\\(\\) takes a scenario"):
         figures_tour.tour_rows(classic.events)
-    with pytest.raises(ConfigError, match="upto must be a time in seconds"):
+    with pytest.raises(ConfigError, match="upto must be a finite time in seconds"):
         figures_tour.tour_flow_figure(rows, upto="3.2")
     with pytest.raises(CaptureError, match="cannot read capture 'rows'"):  # text is taken for a capture's path
         figures_tour.packet_detail("rows", 1)
