@@ -50,7 +50,7 @@ def pre(text: str) -> str:
 def start_choice(name: str, value: Any, options: Sequence[Any]) -> Any:
     """``value`` if a menu offers it (``options`` as ipywidgets takes them, values or (label, value) pairs)."""
     values = [o[1] if isinstance(o, tuple) else o for o in options]
-    if value.__class__ is bool or not any(value == v and value.__class__ is v.__class__ for v in values):
+    if not any(value == v and value.__class__ is v.__class__ for v in values):  # True is not the 1 of a menu
         shown = [repr(v) for v in values]
         if len(shown) > 12:  # a long menu (52 primes, 91 packets): its ends and its size
             offered = ", ".join(shown[:5] + ["..."] + shown[-2:]) + f" ({len(values)} values)"

@@ -26,7 +26,7 @@ from . import figures_ike as fi
 from . import prf as _prf
 from .errors import ConfigError
 from .fmt import short_hex
-from .widgets import pre, start_bytes, start_text
+from .widgets import pre, start_bytes, start_choice, start_text
 
 __all__ = ["ChildKeymatExplorer", "IKE_SUITES", "ESP_SUITES", "KeyCutExplorer", "PskAuthExplorer",
            "child_keymat_explorer", "key_cut_explorer", "psk_auth_explorer"]
@@ -53,7 +53,7 @@ class KeyCutExplorer(w.VBox):
                  suite: str = IKE_SUITES[0], suites: Sequence[str] = IKE_SUITES) -> None:
         self.inputs = tuple(start_bytes(name, value) for name, value in
                             (("ni", ni), ("nr", nr), ("g_ir", g_ir), ("spi_i", spi_i), ("spi_r", spi_r)))
-        options = list(suites) if suite in suites else [suite] + list(suites)
+        options = list(suites) if start_text("suite", suite) in suites else [suite] + list(suites)
         self.suite = w.Dropdown(options=options, value=suite, description="IKE suite", style=_STYLE)
         self.output = w.HTML()
         self.result: Any = None
@@ -121,7 +121,8 @@ class ChildKeymatExplorer(w.VBox):
                  pfs: bool = False, suites: Sequence[str] = ESP_SUITES) -> None:
         self.prf_alg, self.g_ir = prf_alg, start_bytes("g_ir", g_ir)
         self.inputs = tuple(start_bytes(name, value) for name, value in (("sk_d", sk_d), ("ni", ni), ("nr", nr)))
-        options = list(suites) if esp in suites else [esp] + list(suites)
+        options = list(suites) if start_text("esp", esp) in suites else [esp] + list(suites)
+        start_choice("pfs", pfs, [False, True])
         self.esp = w.Dropdown(options=options, value=esp, description="ESP suite", style=_STYLE)
         self.pfs = w.Checkbox(value=pfs, description="PFS (new g^ir)", style=_STYLE)
         self.output = w.HTML()

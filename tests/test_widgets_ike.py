@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from ikelab import events, figures_ike as fi
 from ikelab import widgets_ike as ikw
+from ikelab.errors import ConfigError
 from ikelab.fmt import short_hex
 from ikelab.lab import Lab
 
@@ -64,3 +65,9 @@ def test_child_keymat_explorer_pfs_and_suite() -> None:
     widget.esp.value = "aes128gcm16"
     assert widget.result.total_len == 40 and widget.result.integ_i == b""
     assert repr(widget) == "ChildKeymatExplorer(aes128gcm16, pfs=True) -- run the notebook to use it"
+    with pytest.raises(ConfigError, match="pfs=1 is not in the menu; choose one of False, True"):
+        ikw.child_keymat_explorer("PRF_HMAC_SHA2_256", sk_d, NI, NR, G_IR, pfs=1)
+    with pytest.raises(ConfigError, match="g_ir must be bytes, not str"):
+        ikw.child_keymat_explorer("PRF_HMAC_SHA2_256", sk_d, NI, NR, G_IR.hex())
+    with pytest.raises(ConfigError, match="esp must be text, not float"):
+        ikw.child_keymat_explorer("PRF_HMAC_SHA2_256", sk_d, NI, NR, G_IR, esp=float("nan"))
