@@ -187,6 +187,24 @@ def _describe(event: ev.Event) -> str | None:
     return None
 
 
+def nat_summary(sa: Any) -> str:
+    """What NAT detection (RFC 7296 2.23) concluded for an IKE SA, in one line.
+
+    Each side sends SHA-1(SPIi | SPIr | IP | port) of the addresses it sees as
+    its own (NAT_DETECTION_SOURCE_IP) and as the peer's; a hash that does not
+    match the addresses of the packet that carried it means a NAT rewrote them.
+    A peer may also send a source hash that cannot match, to force UDP
+    encapsulation (strongSwan does with ``encap = yes`` and with its userspace
+    ESP): the hashes cannot tell that from a NAT.
+    """
+    found = []
+    if sa.nat_local:
+        found.append("this host is behind a NAT")
+    if sa.nat_remote:
+        found.append("the peer is behind a NAT (or fakes one to force UDP encapsulation)")
+    return "NAT detection (RFC 7296 2.23): " + ("; ".join(found) if found else "no NAT between the peers")
+
+
 class _Run:
     """State shared by connect and respond: driver, ESP, printing, signals, the end of the run."""
 
@@ -208,6 +226,10 @@ class _Run:
         text = _describe(event)
         if text and not (self.options.quiet and isinstance(event, ev.KeysDerived)):
             self.out(f"     --   {text}")
+        if isinstance(event, ev.IkeSaEstablished):
+            sa = next((s for s in self.driver.endpoint.all_sas() if (s.spi_i, s.spi_r) == (event.spi_i, event.spi_r)), None)
+            if sa is not None:
+                self.out(f"     --   {nat_summary(sa)}")
 
     def interrupt(self) -> None:
         """SIGINT/SIGTERM: end the run (DELETE is sent by :meth:`finish`)."""

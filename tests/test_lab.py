@@ -245,6 +245,16 @@ def test_nat_in_front_of_the_initiator() -> None:
     a, b = lab.initiator, lab.responder
     assert a.established and b.established and a.keys == b.keys
     assert a.nat_detected and a.nat_local and b.nat_detected and b.nat_remote
+    # what `ikelab connect` / `respond` print of it (tests/interop/test_ikelab_nat.py: across a real NAT)
+    from ikelab.peer import nat_summary
+
+    assert nat_summary(a) == "NAT detection (RFC 7296 2.23): this host is behind a NAT"
+    assert nat_summary(b) == ("NAT detection (RFC 7296 2.23): the peer is behind a NAT "
+                              "(or fakes one to force UDP encapsulation)")
+    plain = Lab(*configs(), seed=7)
+    plain.initiate()
+    plain.run_until_idle()
+    assert nat_summary(plain.initiator) == "NAT detection (RFC 7296 2.23): no NAT between the peers"
     # the trace is seen between the NAT and the responder: translated source, then port 4500 (RFC 7296 2.23)
     assert [(p.src, p.sport, p.dst, p.dport) for p in lab.trace] == [
         ("203.0.113.5", 49152, "192.0.2.2", 500), ("192.0.2.2", 500, "203.0.113.5", 49152),

@@ -3,6 +3,8 @@
 * ``interop_env``: skips (or, under ``CI=true``, fails) when charon, swanctl,
   the plugins, network namespaces or root are missing.
 * ``netns_pair``: a fresh :class:`interop.netns.NetnsPair`, deleted afterwards.
+* ``nat_net``: a fresh :class:`interop.netns.NatNetns` (A behind a NAT), deleted
+  afterwards; skips (fails under ``CI=true``) without ``nft``.
 * ``charon_factory``: ``charon_factory(ns, name, **kwargs)`` makes a
   :class:`interop.charon.Charon` with its work directory under ``tmp_path``
   and starts it; every charon made is stopped at teardown, even on failure.
@@ -18,7 +20,7 @@ import pytest
 
 from .capture import tshark_unavailable_reason
 from .charon import Charon, interop_unavailable_reason
-from .netns import Namespace, NetnsPair, cleanup_stale
+from .netns import Namespace, NatNetns, NetnsPair, cleanup_stale, nat_unavailable_reason
 
 
 def _skip_or_fail(reason: str) -> None:
@@ -59,7 +61,30 @@ def netns_pair(interop_env: None) -> Iterator[NetnsPair]:
 
 
 @pytest.fixture
+def nat_net(interop_env: None) -> Iterator[NatNetns]:
+    reason = nat_unavailable_reason()
+    if reason is not None:
+        _skip_or_fail(reason)
+    net = NatNetns()
+    net.create()
+    try:
+        yield net
+    finally:
+        net.close()
+
+
+@pytest.fixture
+def nat_charon_factory(nat_net: NatNetns, tmp_path: Path) -> Iterator[Callable[..., Charon]]:
+    """``charon_factory`` for the namespaces of ``nat_net`` (stopped before they are deleted)."""
+    yield from _charons(tmp_path)
+
+
+@pytest.fixture
 def charon_factory(netns_pair: NetnsPair, tmp_path: Path) -> Iterator[Callable[..., Charon]]:
+    yield from _charons(tmp_path)
+
+
+def _charons(tmp_path: Path) -> Iterator[Callable[..., Charon]]:
     started: list[Charon] = []
 
     def make(ns: Namespace, name: str, *, start: bool = True, **kwargs: Any) -> Charon:

@@ -15,6 +15,14 @@ packets are never routed into the tunnel.
 
 The veth pair is created directly inside namespace A with its peer placed in
 namespace B, so no interface ever appears in the host's namespace.
+
+:class:`NatNetns` puts a router between them that translates A's addresses
+(nftables ``masquerade``, a NAPT as RFC 3948 and RFC 7296 2.23 expect), so
+that B sees A's packets come from 192.0.2.1 while A has a private address::
+
+    namespace A              namespace R (the NAT)                 namespace B
+      veth-a 198.51.100.130/25 <--> veth-ra 198.51.100.129/25
+                                    veth-rb 192.0.2.1/24      <--> veth-b 192.0.2.2/24
 :func:`NetnsPair.close` (also run by the context manager, even after an
 exception) deletes both namespaces, which destroys the veth pair.
 
@@ -45,6 +53,9 @@ _counter = itertools.count()
 ADDR_A4, ADDR_B4 = "192.0.2.1", "192.0.2.2"
 ADDR_A6, ADDR_B6 = "2001:db8::1", "2001:db8::2"
 INNER_A, INNER_B = "198.51.100.1", "203.0.113.1"
+#: :class:`NatNetns`: A's private address and the router's on A's side (A's public address is ADDR_A4).
+PRIVATE_A4, ROUTER_PRIVATE4 = "198.51.100.130", "198.51.100.129"
+NFT = "nft"
 
 
 class NetnsError(RuntimeError):
@@ -90,6 +101,13 @@ def run_checked(
     return result
 
 
+def nat_unavailable_reason() -> str | None:
+    """Why :class:`NatNetns` cannot be built here (no ``nft``), or ``None``."""
+    if shutil.which(NFT) is None:
+        return "the 'nft' command is missing (apt-get install nftables): the NAT tests need it"
+    return None
+
+
 def netns_unavailable_reason() -> str | None:
     """Why network namespaces cannot be used here, or ``None`` if they can.
 
@@ -125,7 +143,7 @@ def cleanup_stale(prefix: str = NAME_PREFIX) -> list[str]:
     run) are killed by pid first.
     """
     removed = []
-    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)(n\d+[ab]|probe)$")
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)(n\d+[abr]|probe)$")
     for name in list_namespaces():
         m = pattern.match(name)
         if not m:
@@ -358,3 +376,48 @@ class NetnsPair:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class NatNetns(NetnsPair):
+    """A behind a NAT: namespaces ``a``, ``r`` (the router) and ``b``; B sees A as 192.0.2.1 (``a_public``).
+
+    The router masquerades what A sends out of ``veth-rb`` (source address
+    and, when it must, source port), and conntrack takes the answers back;
+    B has no route to A's private network at all.  IPv4 only.
+    """
+
+    def __init__(self, prefix: str = NAME_PREFIX) -> None:
+        super().__init__(prefix)
+        base = self.a.name[:-1]
+        self.a = Namespace(f"{base}a", "veth-a", PRIVATE_A4, "", INNER_A)
+        self.r = Namespace(f"{base}r", "veth-ra", ROUTER_PRIVATE4, "", "")
+        self.a_public = ADDR_A4
+
+    @property
+    def namespaces(self) -> tuple[Namespace, ...]:  # type: ignore[override]
+        return (self.a, self.r, self.b)
+
+    def create(self) -> "NatNetns":
+        try:
+            for ns in self.namespaces:
+                run_checked([IP, "netns", "add", ns.name], timeout=10)
+                self._created.append(ns.name)
+                ns.run(IP, "link", "set", "lo", "up")
+            self.a.run(IP, "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-ra", "netns", self.r.name)
+            self.r.run(IP, "link", "add", "veth-rb", "type", "veth", "peer", "name", "veth-b", "netns", self.b.name)
+            for ns, dev, addr in ((self.a, "veth-a", f"{PRIVATE_A4}/25"), (self.r, "veth-ra", f"{ROUTER_PRIVATE4}/25"),
+                                  (self.r, "veth-rb", f"{ADDR_A4}/24"), (self.b, "veth-b", f"{ADDR_B4}/24")):
+                ns.run(IP, "addr", "add", addr, "dev", dev)
+                ns.run(IP, "link", "set", dev, "up")
+            for ns in (self.a, self.b):
+                ns.run(IP, "addr", "add", f"{ns.inner}/32", "dev", "lo")
+            self.a.run(IP, "route", "add", "default", "via", ROUTER_PRIVATE4)
+            self.r.run("sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")  # each namespace has its own
+            rules = ('table ip nat {\n chain postrouting {\n  type nat hook postrouting priority srcnat;\n'
+                     '  oifname "veth-rb" masquerade\n }\n}\n')
+            self.r.run(NFT, "-f", "-", input=rules.encode())
+        except BaseException:
+            self.close()
+            raise
+        return self
+

@@ -35,6 +35,13 @@ def ikelab_opts(net, ns, other, *, proposals=SUITE, esp=ESP) -> list[str]:
     return ["--proposal", proposals, "--esp-proposal", esp, "--ts", f"{ns.inner}/32", f"{other.inner}/32"]
 
 
+def assert_no_nat_in_charon_log(charon: Charon) -> None:
+    """charon compared ikelab's NAT_DETECTION_* hashes with its own view of the addresses: no NAT either way."""
+    log = charon.log_text()
+    assert "faking NAT situation" in log, log[-2000:]  # charon's own fake source hash (kernel-libipsec)
+    assert "remote host is behind NAT" not in log and "local host is behind NAT" not in log, log[-2000:]
+
+
 def test_ikelab_connect_to_charon_psk(netns_pair, charon_factory, tshark_env, tmp_path: Path) -> None:
     net = netns_pair
     bob: Charon = charon_factory(net.b, "bob", swanctl_conf=charon_conf(
@@ -50,6 +57,11 @@ def test_ikelab_connect_to_charon_psk(netns_pair, charon_factory, tshark_env, tm
     assert "ISAKMP 500->500" in out and "ISAKMP 4500->4500" in out and "UDP-encapsulated" in out
     assert "(first CHILD SA): 3 sent, 3 replies" in out, out
     assert "(after rekey): 3 sent, 3 replies" in out, out
+
+    # NAT detection (RFC 7296 2.23) judged by charon: ikelab's hashes of both addresses match what charon
+    # computes, so charon finds no NAT; charon itself fakes one (its userspace ESP needs UDP), which ikelab saw
+    assert_no_nat_in_charon_log(bob)
+    assert "the peer is behind a NAT (or fakes one to force UDP encapsulation)" in out and "this host is" not in out
 
     # charon's own log: the same keys for the IKE SA and both CHILD SAs (before and after the rekey)
     tables = read_keys(tmp_path / "ikelab")
@@ -85,4 +97,6 @@ def test_ikelab_respond_to_charon_psk(netns_pair, charon_factory, tmp_path: Path
     out = proc.output()
     assert status == 0, out
     assert "IKE SA deleted" in out and "deleted by peer" in out
+    assert_no_nat_in_charon_log(alice)  # ikelab's NATD hashes as responder (over SPIr too) match charon's
+    assert "the peer is behind a NAT (or fakes one to force UDP encapsulation)" in out and "this host is" not in out
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), alice.keys()) == 1

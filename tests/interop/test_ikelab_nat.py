@@ -1,0 +1,90 @@
+"""ikelab and strongSwan's charon across a real NAT (RFC 7296 2.23, RFC 3948), in both roles.
+
+Namespace A sits behind a router that masquerades its private address
+198.51.100.130 as 192.0.2.1 (:class:`interop.netns.NatNetns`).  Neither peer
+is told about the NAT: each must find it from the other's
+NAT_DETECTION_SOURCE_IP / NAT_DETECTION_DESTINATION_IP hashes, move to port
+4500 and carry ESP in UDP through the translation.  charon judges ikelab's
+hashes, and ikelab charon's:
+
+* ikelab behind the NAT: charon must see its peer behind a NAT (``nat-remote``)
+  at the router's address, and ikelab must say that it is itself behind one;
+* charon behind the NAT: charon must find itself behind one (``nat-local``) from
+  the hash ikelab made of the address it saw, and ikelab must answer at the
+  router's address and port.
+
+Over the plain veth pair (tests/interop/test_ikelab_psk.py) charon sees no NAT
+at all: ikelab's hashes of its real addresses match what charon computes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from interop.charon import Charon
+from interop.ikelab_peer import check_keys_against_charon, connect, read_keys, respond
+from interop.netns import PRIVATE_A4
+from interop.swanctl import ID_INITIATOR, ID_RESPONDER, psk_conf
+
+pytestmark = pytest.mark.strongswan
+
+SUITE, ESP = "aes128-sha256-modp2048", "aes128-sha256"
+
+
+def _conf(local_addrs: str, remote_addrs: str, local_id: str, remote_id: str, local_ts: str, remote_ts: str) -> str:
+    return psk_conf(local_addrs=local_addrs, remote_addrs=remote_addrs, local_id=local_id, remote_id=remote_id,
+                    local_ts=f"{local_ts}/32", remote_ts=f"{remote_ts}/32", proposals=SUITE, esp_proposals=ESP)
+
+
+def test_ikelab_behind_a_nat_connects_to_charon(nat_net, nat_charon_factory, tmp_path: Path) -> None:
+    net = nat_net
+    bob: Charon = nat_charon_factory(net.b, "bob", swanctl_conf=_conf(
+        net.b.addr4, "%any", ID_RESPONDER, ID_INITIATOR, net.b.inner, net.a.inner))
+    bob.load_all()
+    result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
+        "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32",
+        "--ping", net.b.inner, "--ping-src", net.a.inner, "--duration", "0.5", "--quiet"])
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "NAT detection (RFC 7296 2.23): this host is behind a NAT" in out, out
+    # ikelab sent from its own private address; it moved from port 500 to 4500 after IKE_SA_INIT
+    sent = [row for row in (line.split() for line in out.splitlines() if "ISAKMP" in line) if row[2] == PRIVATE_A4]
+    assert [row[5] for row in sent][:2] == ["500->500", "4500->4500"], out
+    assert "UDP-encapsulated" in out and "3 sent, 3 replies" in out, out
+
+    # charon's view: the peer is behind a NAT, at the router's public address; charon itself is not
+    log = bob.log_text()
+    assert "remote host is behind NAT" in log, log[-3000:]
+    assert "local host is behind NAT" not in log
+    assert f"{net.a_public}[4500]" in log  # charon answered the translated address on the NAT-T port
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), bob.keys()) == 1
+
+
+def test_charon_behind_a_nat_connects_to_ikelab(nat_net, nat_charon_factory, tmp_path: Path) -> None:
+    net = nat_net
+    alice: Charon = nat_charon_factory(net.a, "alice", swanctl_conf=_conf(
+        net.a.addr4, net.b.addr4, ID_INITIATOR, ID_RESPONDER, net.a.inner, net.b.inner))
+    alice.load_all()
+    proc = respond(net.b, tmp_path / "ikelab", extra=[
+        "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32"])
+    try:
+        alice.initiate(child="net")
+        sa = alice.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=10)[0]
+        assert sa["state"] == "ESTABLISHED"
+        assert sa.get("nat-local") == "yes", sa  # charon found itself behind a NAT from ikelab's hash
+        # charon's libipsec sends the echoes in UDP through the NAT; ikelab's userspace ESP answers them
+        assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3
+        alice.terminate(ike="lab")
+        status = proc.wait(15)
+    finally:
+        proc.close()
+    out = proc.output()
+    assert status == 0, out
+    assert "NAT detection (RFC 7296 2.23): the peer is behind a NAT" in out, out
+    # ikelab saw and answered the router's public address, never A's own, on port 4500 after IKE_SA_INIT
+    rows = [line.split() for line in out.splitlines() if "ISAKMP" in line]
+    assert rows and all(net.a_public in row[2:4] for row in rows) and PRIVATE_A4 not in out, out
+    assert "4500->4500" in [row[5] for row in rows], out
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), alice.keys()) == 1
