@@ -158,9 +158,12 @@ def _run_options(args: argparse.Namespace) -> object:
     if args.keys and Path(args.keys).exists() and not (Path(args.keys).is_dir() and os.access(args.keys, os.W_OK)):
         raise ConfigError(f"--keys {args.keys}: not a directory we can write into", field="keys", value=args.keys)
 
+    if not (0 <= args.keepalive < float("inf")):  # NaN fails both comparisons
+        raise ConfigError(f"--keepalive {args.keepalive}: give seconds, or 0 for no NAT-keepalives", field="keepalive",
+                          value=args.keepalive)
     return RunOptions(duration=args.duration, rekey_after=args.rekey_after, rekey_ike_after=args.rekey_ike_after,
                       ping=args.ping, ping_src=args.ping_src, ping_count=args.ping_count, wait=args.wait,
-                      pcap=args.pcap, keys=args.keys, quiet=args.quiet)
+                      pcap=args.pcap, keys=args.keys, quiet=args.quiet, keepalive=args.keepalive or None)
 
 
 def _print_flush(text: str) -> None:
@@ -229,6 +232,8 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ping-count", type=int, default=3, help="echoes per round (default 3)")
     p.add_argument("--encap", choices=("auto", "always", "never"), default="auto",
                    help="UDP encapsulation of ESP: auto (after NAT detection), always, never")
+    p.add_argument("--keepalive", type=float, default=20.0, metavar="S",
+                   help="behind a NAT, send a NAT-keepalive after S idle seconds on port 4500 (default 20; 0: never)")
     p.add_argument("--retransmit-timeout", type=float, default=1.0, help="first retransmission timeout (default 1 s)")
     p.add_argument("--retransmit-tries", type=int, default=3, help="retransmissions before giving up (default 3)")
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the IKE SA and CHILD SA")

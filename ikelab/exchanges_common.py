@@ -34,8 +34,8 @@ from .records import quick_init
 class Datagram:
     """One UDP datagram: ``payload`` from ``src`` (address, port) to ``dst``.
 
-    ``kind`` is "ike" or "esp"; for port 4500 the payload includes the
-    Non-ESP Marker before an IKE message.
+    ``kind`` is "ike", "esp" or "keepalive" (RFC 3948 2.3); for port 4500 the
+    payload includes the Non-ESP Marker before an IKE message.
     """
 
     payload: bytes

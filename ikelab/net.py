@@ -16,6 +16,11 @@ clock.  :class:`NetDriver` gives it both::
   UDP-encapsulated ESP (handed to ``esp_handler``) and NAT-keepalives;
 * the engine's timer (:meth:`IkeEndpoint.get_timer`) is one ``call_at`` on the
   event loop: retransmissions, liveness checks and lifetimes run from it;
+* behind a NAT (the IKE SA's ``nat_local``), a NAT-keepalive (the octet 0xFF,
+  RFC 3948 2.3) goes from the IKE SA's port (4500 after NAT detection) to the
+  peer's whenever nothing else left that port for ``keepalive_interval``
+  seconds (RFC 3948 4; 20 s, as strongSwan), so that the NAT keeps the
+  mapping that ESP and IKE use;
 * every packet sent and received is recorded in :attr:`NetDriver.trace`
   (:mod:`ikelab.trace`), so a live run can be written as a pcap
   (:meth:`write_pcap`) with its Wireshark decryption tables
@@ -37,7 +42,7 @@ from typing import Any, Callable
 from . import events as ev
 from .constants import NAT_T_PORT
 from .endpoint import IkeEndpoint
-from .errors import IkelabError, ParseError
+from .errors import ConfigError, IkelabError, ParseError, check_seconds
 from .exchanges_common import Datagram
 from .ike import IkeSa
 from .natt import classify_udp4500
@@ -47,7 +52,7 @@ from .trace import Trace, TracePacket
 
 __all__ = [
     "EXIT_AUTH", "EXIT_FAILED", "EXIT_NO_PROPOSAL", "EXIT_OK", "EXIT_PORT_IN_USE", "EXIT_TIMEOUT",
-    "NetDriver", "NetError", "Outcome", "classify_failure", "format_packet",
+    "KEEPALIVE_INTERVAL", "NetDriver", "NetError", "Outcome", "classify_failure", "format_packet",
 ]
 
 #: Exit statuses of ``ikelab connect`` / ``ikelab respond`` (2 is a usage error, as for every command).
@@ -57,6 +62,9 @@ EXIT_TIMEOUT = 3
 EXIT_AUTH = 4
 EXIT_NO_PROPOSAL = 5
 EXIT_PORT_IN_USE = 6
+
+#: Seconds without a packet to the peer's port 4500 before a NAT-keepalive (strongSwan's keep_alive default).
+KEEPALIVE_INTERVAL = 20.0
 
 
 class NetError(IkelabError):
@@ -120,14 +128,16 @@ class NetDriver:
     4500 is bound as well when ``natt`` (default: only when ``port`` is 500).
     ``on_packet(n, packet, direction)`` and ``on_event(event)`` are called as
     things happen (the CLI prints from them); ``esp_handler(payload, src, dst)``
-    receives UDP-encapsulated ESP packets.
+    receives UDP-encapsulated ESP packets.  ``keepalive_interval`` (None: never)
+    spaces the NAT-keepalives of a host behind a NAT.
     """
 
     def __init__(self, config: Any, local_addr: str, *, port: int = 500, natt: bool | None = None,
                  rng: RandomSource | None = None,
                  on_packet: Callable[[int, TracePacket, str], None] | None = None,
                  on_event: Callable[[ev.Event], None] | None = None,
-                 esp_handler: Callable[[bytes, tuple[str, int], tuple[str, int]], None] | None = None) -> None:
+                 esp_handler: Callable[[bytes, tuple[str, int], tuple[str, int]], None] | None = None,
+                 keepalive_interval: float | None = KEEPALIVE_INTERVAL) -> None:
         self.config = config
         self.local_addr = str(local_addr)
         self.port = int(port)
@@ -146,6 +156,14 @@ class NetDriver:
         self._timer: asyncio.TimerHandle | None = None
         self._changed: asyncio.Event | None = None
         self._sas: list[IkeSa] = []
+        if keepalive_interval is not None:
+            keepalive_interval = check_seconds(keepalive_interval, "keepalive_interval")
+            if keepalive_interval <= 0:
+                raise ConfigError(f"keepalive_interval must be positive (None sends none), not {keepalive_interval}",
+                                  field="keepalive_interval", value=keepalive_interval)
+        self.keepalive_interval = keepalive_interval
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._last_sent: dict[int, float] = {}  # our UDP port -> when anything (IKE, ESP, keepalive) last left it
 
     # ------------------------------------------------------------------ sockets
 
@@ -172,9 +190,10 @@ class NetDriver:
 
     def close(self) -> None:
         """Stop the timer and close the sockets (safe to call twice)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for handle in (self._timer, self._keepalive):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._keepalive = None
         for transport in self._transports.values():
             transport.close()
         self._transports.clear()
@@ -208,6 +227,7 @@ class NetDriver:
             self._note(f"no socket on port {dgram.src[1]} for a datagram to {dgram.dst[0]}:{dgram.dst[1]}")
             return
         transport.sendto(dgram.payload, dgram.dst)
+        self._last_sent[dgram.src[1]] = self.now()
         self._record(dgram.src, dgram.dst, dgram.payload, dgram.kind, "sent")
 
     def _received(self, data: bytes, src: tuple[str, int], port: int) -> None:
@@ -252,6 +272,7 @@ class NetDriver:
             if sa not in self._sas:
                 self._sas.append(sa)
         self._reschedule()
+        self._schedule_keepalive()
         if self._changed is not None:
             self._changed.set()
 
@@ -267,6 +288,31 @@ class NetDriver:
         self._timer = None
         self.endpoint.handle_timer(self.now())
         self._flush()
+
+    def _behind_nat(self) -> IkeSa | None:
+        """The current IKE SA if it found this host behind a NAT (RFC 7296 2.23)."""
+        sa = self.current_sa()
+        return sa if sa is not None and sa.nat_local else None
+
+    def _schedule_keepalive(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+        sa = self._behind_nat()
+        if self.keepalive_interval is None or self._loop is None or not self._transports or sa is None:
+            return
+        last = self._last_sent.get(sa.local[1], 0.0)
+        self._keepalive = self._loop.call_at(self._t0 + last + self.keepalive_interval, self._on_keepalive)
+
+    def _on_keepalive(self) -> None:
+        """Nothing left the IKE SA's port for ``keepalive_interval``: send the octet 0xFF (RFC 3948 2.3)."""
+        self._keepalive = None
+        sa = self._behind_nat()
+        interval = self.keepalive_interval
+        if sa is not None and interval is not None:
+            if self.now() - self._last_sent.get(sa.local[1], 0.0) >= interval * 0.999:  # else traffic came first
+                self._send(Datagram(b"\xff", (self.local_addr, sa.local[1]), sa.remote, "keepalive"))
+        self._schedule_keepalive()
 
     # ------------------------------------------------------------------ waiting
 

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from . import events as ev
 from .errors import IkelabError
 from .fmt import short_hex
-from .net import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, format_packet
+from .net import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, KEEPALIVE_INTERVAL, NetDriver, NetError, Outcome, format_packet
 from .state import State
 from .trace import TracePacket
 
@@ -49,6 +49,7 @@ class RunOptions:
     pcap: str | None = None
     keys: str | None = None
     quiet: bool = False
+    keepalive: float | None = KEEPALIVE_INTERVAL
 
 
 #: Seconds an inbound ESP SA replaced by a rekey still accepts packets after its DELETE: in-flight
@@ -212,7 +213,8 @@ class _Run:
                  rng: Any = None) -> None:
         self.options = options
         self.out = out
-        self.driver = NetDriver(config, local, port=port, rng=rng, on_packet=self._packet, on_event=self._event)
+        self.driver = NetDriver(config, local, port=port, rng=rng, on_packet=self._packet, on_event=self._event,
+                                keepalive_interval=options.keepalive)
         self.esp = EspPeer(self.driver, out)
         self.stop = asyncio.Event()
 

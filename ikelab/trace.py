@@ -11,7 +11,8 @@ Each :class:`TracePacket` is one packet as it left its sender::
   2.23); both 0 for ESP sent directly in IP (protocol 50, RFC 4303);
 * ``payload``: the UDP payload exactly as on the wire, so on port 4500 an IKE
   message starts with the four-zero-octet Non-ESP Marker (RFC 3948 2.2);
-* ``kind``: "ike" or "esp";
+* ``kind``: "ike", "esp", or "keepalive" (the one octet 0xFF that a host
+  behind a NAT sends on port 4500 to keep the mapping, RFC 3948 2.3 and 4);
 * ``note``: what the network model did ("lost", "duplicate", "delayed"), or "".
 
 :class:`Trace` is a list of them with helpers: filters, the Wireshark-style
@@ -64,6 +65,8 @@ class TracePacket:
 
     def info(self) -> str:
         """The Info column as Wireshark writes it for IKEv2 (``IKE_SA_INIT MID=00 Initiator Request``)."""
+        if self.kind == "keepalive":
+            return "NAT-keepalive"  # tshark's words (its UDPENCAP dissector)
         data = self.ike_message
         if data is None:
             spi = self.payload[:4].hex() if len(self.payload) >= 4 else "?"
@@ -109,7 +112,7 @@ class Trace(list):
         """Rows like Wireshark's packet list: (No., Time, Source, Destination, Protocol, Length, Info)."""
         rows = []
         for n, p in enumerate(self, 1):
-            proto = "ISAKMP" if p.kind == "ike" else "ESP"
+            proto = {"ike": "ISAKMP", "keepalive": "UDPENCAP"}.get(p.kind, "ESP")
             length = len(p.payload) + (8 if p.udp else 0) + (20 if ":" not in p.src else 40)
             rows.append((n, p.time, p.src, p.dst, proto, length, p.info() + (f" [{p.note}]" if p.note else "")))
         return rows

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from ikelab.config import IkeConfig
-from ikelab.net import EXIT_AUTH, EXIT_NO_PROPOSAL, EXIT_PORT_IN_USE, EXIT_TIMEOUT, NetDriver, NetError
+from ikelab.errors import ConfigError
+from ikelab.net import EXIT_AUTH, EXIT_NO_PROPOSAL, EXIT_PORT_IN_USE, EXIT_TIMEOUT, NetDriver, NetError, format_packet
 from ikelab.wireshark import read_tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,6 +225,54 @@ def test_driver_in_process_liveness() -> None:
     assert len(checks) >= 2 and all(c.alive for c in checks)
 
 
+def test_keepalives_only_behind_a_nat_and_only_when_idle() -> None:
+    """RFC 3948 2.3 and 4: the host behind a NAT sends 0xFF to the peer's port 4500 after an idle interval.
+
+    Two drivers on loopback, on ports of their own instead of 500 and 4500: the initiator is told by hand
+    that it is behind a NAT (a real NAT is in tests/interop/test_ikelab_nat.py); the responder is not.
+    """
+
+    async def run() -> tuple[NetDriver, NetDriver, list[float]]:
+        cfg = dict(psk=b"in-process", ike_proposals=("aes128-sha256-modp2048",), esp_proposals=("aes128-sha256",),
+                   retransmit_timeout=0.5, retransmit_tries=2)
+        port = free_port()
+        resp = NetDriver(IkeConfig(local_id="gw.example.com", **cfg), "127.0.0.1", port=port, keepalive_interval=0.1)
+        init = NetDriver(IkeConfig(local_id="alice@example.org", **cfg), "127.0.0.1", port=free_port(),
+                         keepalive_interval=0.1)
+        await resp.open()
+        await init.open()
+        try:
+            init.initiate(("127.0.0.1", port))
+            assert (await init.wait_established(5)).ok
+            await asyncio.sleep(0.35)
+            assert not [p for p in init.trace if p.kind == "keepalive"]  # no NAT found: none
+            sa = init.current_sa()
+            sa.nat_local = True  # as if behind a NAT
+            init.act(lambda now: None)  # the driver looks at its SA again (as after any engine step)
+            await asyncio.sleep(0.35)
+            init.send_esp(b"\x00\x00\x00\x01" + bytes(20), init.port, ("127.0.0.1", port))  # traffic resets the wait
+            sent_esp = init.now()
+            await asyncio.sleep(0.35)
+            return init, resp, [sent_esp]
+        finally:
+            init.close()
+            resp.close()
+
+    init, resp, (sent_esp,) = asyncio.run(run())
+    keepalives = [p for p in init.trace if p.kind == "keepalive"]
+    assert len(keepalives) >= 2 and all(p.payload == b"\xff" and (p.sport, p.dport) == (init.port, resp.port)
+                                        for p in keepalives)
+    sent = [p for p in init.trace if p.sport == init.port]
+    for before, p in zip(sent, sent[1:]):
+        if p.kind == "keepalive":  # only after 0.1 s in which nothing else left the port
+            assert p.time - before.time >= 0.099, (before, p)
+    assert not any(sent_esp < p.time < sent_esp + 0.099 for p in keepalives)  # the ESP packet reset the wait
+    assert not [p for p in resp.trace if p.kind == "keepalive"]
+    assert format_packet(1, keepalives[0]).endswith("UDPENCAP " + f"{init.port}->{resp.port}".ljust(10) + "    29  NAT-keepalive")
+    with pytest.raises(ConfigError, match="keepalive_interval must be positive"):
+        NetDriver(IkeConfig(local_id="x.example", **{"psk": b"x"}), "127.0.0.1", keepalive_interval=0)
+
+
 def test_net_error_is_typed() -> None:
     async def run() -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
@@ -240,6 +289,8 @@ def test_net_error_is_typed() -> None:
     ([], "give --psk-file FILE, or --cert FILE --key FILE --ca FILE"),
     (["--psk-file", "/nonexistent/psk"], "cannot read psk file '/nonexistent/psk'"),
     (["--psk-file", __file__, "--proposal", "bogus-sha256"], "unknown algorithm keyword 'bogus'"),
+    (["--psk-file", __file__, "--keepalive", "-1"], "--keepalive -1.0: give seconds, or 0 for no NAT-keepalives"),
+    (["--psk-file", __file__, "--keepalive", "nan"], "--keepalive nan: give seconds"),
 ])
 def test_bad_options_exit_2_with_a_message(extra: list[str], message: str) -> None:
     result = subprocess.run([sys.executable, "-m", "ikelab", "connect", "127.0.0.1", "--id", "alice@example.org",

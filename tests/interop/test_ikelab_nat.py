@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from interop.capture import Capture, read_fields
 from interop.charon import Charon
 from interop.ikelab_peer import check_keys_against_charon, connect, read_keys, respond
 from interop.netns import PRIVATE_A4
@@ -38,21 +39,29 @@ def _conf(local_addrs: str, remote_addrs: str, local_id: str, remote_id: str, lo
                     local_ts=f"{local_ts}/32", remote_ts=f"{remote_ts}/32", proposals=SUITE, esp_proposals=ESP)
 
 
-def test_ikelab_behind_a_nat_connects_to_charon(nat_net, nat_charon_factory, tmp_path: Path) -> None:
+def test_ikelab_behind_a_nat_connects_to_charon(nat_net, nat_charon_factory, tshark_env, tmp_path: Path) -> None:
     net = nat_net
     bob: Charon = nat_charon_factory(net.b, "bob", swanctl_conf=_conf(
         net.b.addr4, "%any", ID_RESPONDER, ID_INITIATOR, net.b.inner, net.a.inner))
     bob.load_all()
-    result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
-        "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32",
-        "--ping", net.b.inner, "--ping-src", net.a.inner, "--duration", "0.5", "--quiet"])
+    with Capture(net.b, net.b.veth, tmp_path / "wire.pcapng", probe_dst=net.a_public) as cap:  # beyond the NAT
+        result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
+            "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32",
+            "--ping", net.b.inner, "--ping-src", net.a.inner, "--duration", "1.5", "--keepalive", "0.4", "--quiet"])
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     assert "NAT detection (RFC 7296 2.23): this host is behind a NAT" in out, out
     # ikelab sent from its own private address; it moved from port 500 to 4500 after IKE_SA_INIT
-    sent = [row for row in (line.split() for line in out.splitlines() if "ISAKMP" in line) if row[2] == PRIVATE_A4]
+    sent = [row for row in (line.split() for line in out.splitlines() if "ISAKMP" in line or "UDPENCAP" in line)
+            if row[2] == PRIVATE_A4]
     assert [row[5] for row in sent][:2] == ["500->500", "4500->4500"], out
     assert "UDP-encapsulated" in out and "3 sent, 3 replies" in out, out
+    # behind the NAT, ikelab keeps the mapping with NAT-keepalives from port 4500 while idle (RFC 3948 2.3, 4):
+    # tshark, on charon's side of the NAT, sees them arrive from the router's address and port 4500
+    assert len([row for row in sent if row[4] == "UDPENCAP" and row[-1] == "NAT-keepalive"]) >= 2, out
+    seen = read_fields(cap.path, ["ip.src", "udp.srcport", "udp.dstport", "_ws.col.Info"], display_filter="udpencap")
+    keepalives = [row for row in seen if row[3] == "NAT-keepalive"]
+    assert len(keepalives) >= 2 and all(row[:3] == [net.a_public, "4500", "4500"] for row in keepalives), seen
 
     # charon's view: the peer is behind a NAT, at the router's public address; charon itself is not
     log = bob.log_text()
