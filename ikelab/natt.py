@@ -8,18 +8,60 @@ four zero bytes is IKE and anything else is ESP.  RFC 3948 2.3: a single
 0xFF byte is a NAT-keepalive.
 That rule lives in one function, :func:`classify_udp4500`, for ESP and IKE
 code alike.
+
+RFC 3948 4: the host behind a NAT sends NAT-keepalives while nothing else
+keeps the NAT's mapping alive.  :class:`KeepaliveClock` says when, without a
+socket or a clock of its own (the live driver, :mod:`ikelab.net`, sends them).
 """
 
 from __future__ import annotations
 
 from . import packet as ip
 from .constants import NAT_T_PORT, NON_ESP_MARKER
-from .errors import ConfigError, ParseError
+from .errors import ConfigError, ParseError, check_seconds
 from .ipsec_sa import address, key_bytes
 
-__all__ = ["add_non_esp_marker", "classify_udp4500", "extract_esp", "udp_encapsulate"]
+__all__ = ["KEEPALIVE", "KEEPALIVE_INTERVAL", "KeepaliveClock", "add_non_esp_marker", "classify_udp4500", "extract_esp",
+           "udp_encapsulate"]
 
 ESP_HEADER_LEN = 8
+#: A NAT-keepalive: one octet 0xFF (RFC 3948 2.3).
+KEEPALIVE = b"\xff"
+#: Seconds without a packet from the port before a NAT-keepalive (strongSwan's keep_alive default).
+KEEPALIVE_INTERVAL = 20.0
+
+
+class KeepaliveClock:
+    """When a host behind a NAT owes its peer a NAT-keepalive (RFC 3948 4), given what it sent and when.
+
+    The NAT forgets a UDP mapping that carries nothing for a while, so the
+    host behind it sends :data:`KEEPALIVE` once ``interval`` seconds pass
+    without any other packet from that port.  Report every packet sent with
+    :meth:`sent`; :meth:`due` is when the next keepalive falls due and
+    :meth:`owed` whether one is owed at ``now``.  ``interval=None`` never owes one.
+    """
+
+    def __init__(self, interval: float | None = KEEPALIVE_INTERVAL) -> None:
+        if interval is not None:
+            interval = check_seconds(interval, "keepalive_interval")
+            if interval <= 0:
+                raise ConfigError(f"keepalive_interval must be positive (None sends none), not {interval}",
+                                  field="keepalive_interval", value=interval)
+        self.interval = interval
+        self._last: dict[int, float] = {}
+
+    def sent(self, port: int, now: float) -> None:
+        """Something (IKE, ESP or a keepalive) left our UDP ``port`` at ``now``."""
+        self._last[port] = now
+
+    def due(self, port: int) -> float | None:
+        """When a keepalive from ``port`` falls due if nothing else is sent, or None (never)."""
+        return None if self.interval is None else self._last.get(port, 0.0) + self.interval
+
+    def owed(self, port: int, now: float) -> bool:
+        """True when ``interval`` seconds have passed at ``now`` without a packet from ``port``."""
+        due = self.due(port)
+        return due is not None and now >= due - 1e-6  # a timer may fire a hair early
 
 
 def classify_udp4500(payload: bytes) -> tuple[str, bytes]:

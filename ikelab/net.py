@@ -42,17 +42,17 @@ from typing import Any, Callable
 from . import events as ev
 from .constants import NAT_T_PORT
 from .endpoint import IkeEndpoint
-from .errors import ConfigError, IkelabError, ParseError, check_seconds
+from .errors import IkelabError, ParseError
 from .exchanges_common import Datagram
 from .ike import IkeSa
-from .natt import classify_udp4500
+from .natt import KEEPALIVE, KEEPALIVE_INTERVAL, KeepaliveClock, classify_udp4500
 from .rand import RandomSource
 from .state import State
 from .trace import Trace, TracePacket
 
 __all__ = [
     "EXIT_AUTH", "EXIT_FAILED", "EXIT_NO_PROPOSAL", "EXIT_OK", "EXIT_PORT_IN_USE", "EXIT_TIMEOUT",
-    "KEEPALIVE_INTERVAL", "NetDriver", "NetError", "Outcome", "classify_failure", "format_packet",
+    "NetDriver", "NetError", "Outcome", "classify_failure", "format_packet",
 ]
 
 #: Exit statuses of ``ikelab connect`` / ``ikelab respond`` (2 is a usage error, as for every command).
@@ -62,9 +62,6 @@ EXIT_TIMEOUT = 3
 EXIT_AUTH = 4
 EXIT_NO_PROPOSAL = 5
 EXIT_PORT_IN_USE = 6
-
-#: Seconds without a packet to the peer's port 4500 before a NAT-keepalive (strongSwan's keep_alive default).
-KEEPALIVE_INTERVAL = 20.0
 
 
 class NetError(IkelabError):
@@ -156,14 +153,8 @@ class NetDriver:
         self._timer: asyncio.TimerHandle | None = None
         self._changed: asyncio.Event | None = None
         self._sas: list[IkeSa] = []
-        if keepalive_interval is not None:
-            keepalive_interval = check_seconds(keepalive_interval, "keepalive_interval")
-            if keepalive_interval <= 0:
-                raise ConfigError(f"keepalive_interval must be positive (None sends none), not {keepalive_interval}",
-                                  field="keepalive_interval", value=keepalive_interval)
-        self.keepalive_interval = keepalive_interval
+        self.keepalives = KeepaliveClock(keepalive_interval)
         self._keepalive: asyncio.TimerHandle | None = None
-        self._last_sent: dict[int, float] = {}  # our UDP port -> when anything (IKE, ESP, keepalive) last left it
 
     # ------------------------------------------------------------------ sockets
 
@@ -227,7 +218,7 @@ class NetDriver:
             self._note(f"no socket on port {dgram.src[1]} for a datagram to {dgram.dst[0]}:{dgram.dst[1]}")
             return
         transport.sendto(dgram.payload, dgram.dst)
-        self._last_sent[dgram.src[1]] = self.now()
+        self.keepalives.sent(dgram.src[1], self.now())
         self._record(dgram.src, dgram.dst, dgram.payload, dgram.kind, "sent")
 
     def _received(self, data: bytes, src: tuple[str, int], port: int) -> None:
@@ -299,19 +290,16 @@ class NetDriver:
             self._keepalive.cancel()
             self._keepalive = None
         sa = self._behind_nat()
-        if self.keepalive_interval is None or self._loop is None or not self._transports or sa is None:
-            return
-        last = self._last_sent.get(sa.local[1], 0.0)
-        self._keepalive = self._loop.call_at(self._t0 + last + self.keepalive_interval, self._on_keepalive)
+        due = self.keepalives.due(sa.local[1]) if sa is not None else None
+        if due is not None and self._loop is not None and self._transports:
+            self._keepalive = self._loop.call_at(self._t0 + due, self._on_keepalive)
 
     def _on_keepalive(self) -> None:
-        """Nothing left the IKE SA's port for ``keepalive_interval``: send the octet 0xFF (RFC 3948 2.3)."""
+        """Nothing left the IKE SA's port for the keepalive interval: send the octet 0xFF (RFC 3948 2.3)."""
         self._keepalive = None
         sa = self._behind_nat()
-        interval = self.keepalive_interval
-        if sa is not None and interval is not None:
-            if self.now() - self._last_sent.get(sa.local[1], 0.0) >= interval * 0.999:  # else traffic came first
-                self._send(Datagram(b"\xff", (self.local_addr, sa.local[1]), sa.remote, "keepalive"))
+        if sa is not None and self.keepalives.owed(sa.local[1], self.now()):  # else other traffic came first
+            self._send(Datagram(KEEPALIVE, (self.local_addr, sa.local[1]), sa.remote, "keepalive"))
         self._schedule_keepalive()
 
     # ------------------------------------------------------------------ waiting

@@ -26,7 +26,8 @@ from typing import Any, Callable
 from . import events as ev
 from .errors import IkelabError
 from .fmt import short_hex
-from .net import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, KEEPALIVE_INTERVAL, NetDriver, NetError, Outcome, format_packet
+from .natt import KEEPALIVE_INTERVAL
+from .net import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, format_packet
 from .state import State
 from .trace import TracePacket
 

@@ -676,6 +676,23 @@ def test_classify_udp4500() -> None:
     assert add_non_esp_marker(b"x") == b"\x00\x00\x00\x00x"
 
 
+def test_keepalive_clock_owes_one_after_an_idle_interval() -> None:
+    """RFC 3948 4: a keepalive falls due ``interval`` seconds after the last packet from that port, not before."""
+    from ikelab.natt import KEEPALIVE, KeepaliveClock
+
+    clock = KeepaliveClock(20.0)
+    assert KEEPALIVE == b"\xff" and classify_udp4500(KEEPALIVE)[0] == "keepalive"
+    assert clock.due(4500) == 20.0 and not clock.owed(4500, 19.9) and clock.owed(4500, 20.0)
+    clock.sent(4500, 15.0)  # ESP went out: the NAT saw traffic, the wait starts again
+    assert clock.due(4500) == 35.0 and not clock.owed(4500, 34.0) and clock.owed(4500, 35.0)
+    clock.sent(500, 34.0)  # another port keeps another mapping: it does not count
+    assert clock.owed(4500, 35.0)
+    assert KeepaliveClock(None).due(4500) is None and not KeepaliveClock(None).owed(4500, 1e9)
+    for bad in (0, -1, float("nan"), "20"):
+        with pytest.raises(ConfigError, match="keepalive_interval"):
+            KeepaliveClock(bad)  # type: ignore[arg-type]
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.binary(max_size=40))
 def test_classify_never_calls_a_zero_spi_esp(payload: bytes) -> None:
