@@ -408,7 +408,9 @@ class ChildExchanges:
         new._dirty = self._dirty
         new.spi_i, new.spi_r, new.ni, new.nr = spi_i, spi_r, ni, nr
         new.suite, new.proposal = suite, proposal
-        for attr in ("remote_identity", "local_auth_method", "remote_auth_method", "nat_detected"):
+        # what IKE_AUTH and NAT detection found still holds: a rekey repeats neither (RFC 7296 2.18, 2.23)
+        for attr in ("remote_identity", "local_auth_method", "remote_auth_method", "nat_detected", "nat_local",
+                     "nat_remote"):
             if hasattr(self, attr):
                 setattr(new, attr, getattr(self, attr))
         new._derive_ike_keys(now, g_ir, rekey_sk_d=self.keys.sk_d, old_prf=self.suite.prf)

@@ -115,7 +115,7 @@ class IkeSa(InitExchanges, ChildExchanges):
         self.proposal: Any = None      # the chosen IKE proposal
         self.children: dict[bytes, ChildSa] = {}
         self.remote_identity: Any = None
-        self.nat_detected = False
+        self.nat_detected = self.nat_local = self.nat_remote = False  # RFC 7296 2.23, found in IKE_SA_INIT
         self.rekey_at: float | None = None
         self.expire_at: float | None = None
         self.last_received = now

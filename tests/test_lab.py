@@ -274,6 +274,15 @@ def test_nat_in_front_of_the_initiator() -> None:
     lab.liveness("responder")
     lab.run_until_idle()
     assert len(lab.initiator.children) == 1 and lab.initiator.keys == lab.responder.keys
+    # an IKE SA rekey repeats no NAT detection: the new IKE SA keeps what the first one found (RFC 7296 2.23)
+    old = lab.initiator
+    lab.rekey_ike("initiator")
+    lab.run_until_idle()
+    a, b = lab.initiator, lab.responder
+    assert a is not old and a.keys == b.keys
+    assert (a.nat_detected, a.nat_local, a.nat_remote) == (True, True, False)
+    assert (b.nat_detected, b.nat_local, b.nat_remote) == (True, False, True)
+    assert nat_summary(a) == "NAT detection (RFC 7296 2.23): this host is behind a NAT"
 
 
 @settings(max_examples=15, deadline=None)
