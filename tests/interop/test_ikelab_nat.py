@@ -47,7 +47,8 @@ def test_ikelab_behind_a_nat_connects_to_charon(nat_net, nat_charon_factory, tsh
     with Capture(net.b, net.b.veth, tmp_path / "wire.pcapng", probe_dst=net.a_public) as cap:  # beyond the NAT
         result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
             "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32",
-            "--ping", net.b.inner, "--ping-src", net.a.inner, "--duration", "1.5", "--keepalive", "0.4", "--quiet"])
+            "--ping", net.b.inner, "--ping-src", net.a.inner, "--duration", "1.5", "--keepalive", "0.4", "--quiet",
+            "--rekey-after", "0.2", "--rekey-ike-after", "0.2"])
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     assert "NAT detection (RFC 7296 2.23): this host is behind a NAT" in out, out
@@ -55,7 +56,9 @@ def test_ikelab_behind_a_nat_connects_to_charon(nat_net, nat_charon_factory, tsh
     sent = [row for row in (line.split() for line in out.splitlines() if "ISAKMP" in line or "UDPENCAP" in line)
             if row[2] == PRIVATE_A4]
     assert [row[5] for row in sent][:2] == ["500->500", "4500->4500"], out
-    assert "UDP-encapsulated" in out and "3 sent, 3 replies" in out, out
+    assert "UDP-encapsulated" in out and "(first CHILD SA): 3 sent, 3 replies" in out, out
+    # the rekeys of both SAs cross the NAT too (RFC 7296 2.8, 2.18), and so does ESP on the new CHILD SA
+    assert "CHILD SA rekeyed" in out and "IKE SA rekeyed" in out and "(after rekey): 3 sent, 3 replies" in out, out
     # behind the NAT, ikelab keeps the mapping with NAT-keepalives from port 4500 while idle (RFC 3948 2.3, 4):
     # tshark, on charon's side of the NAT, sees them arrive from the router's address and port 4500
     assert len([row for row in sent if row[4] == "UDPENCAP" and row[-1] == "NAT-keepalive"]) >= 2, out
@@ -68,7 +71,7 @@ def test_ikelab_behind_a_nat_connects_to_charon(nat_net, nat_charon_factory, tsh
     assert "remote host is behind NAT" in log, log[-3000:]
     assert "local host is behind NAT" not in log
     assert f"{net.a_public}[4500]" in log  # charon answered the translated address on the NAT-T port
-    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), bob.keys()) == 1
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), bob.keys()) == 2  # both CHILD SAs; the rekeyed IKE SA too
 
 
 def test_charon_behind_a_nat_connects_to_ikelab(nat_net, nat_charon_factory, tmp_path: Path) -> None:
