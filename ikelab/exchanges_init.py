@@ -404,7 +404,7 @@ class InitExchanges:
         self._emit(ev.IkeSaEstablished(
             now, self.side, self.spi_i, self.spi_r, str(s), str(local) if local is not None else "",
             format_identity(remote.id_type, bytes(remote.data)) if remote is not None else "",
-            _name(getattr(self, "local_auth_method", "")), _name(getattr(self, "remote_auth_method", ""))))
+            _name(self.local_auth_method), _name(self.remote_auth_method)))
 
     def _forget_handshake(self: Any) -> None:
         """Drop what only IKE_SA_INIT and IKE_AUTH needed, once the IKE SA stands.

@@ -115,6 +115,9 @@ class IkeSa(InitExchanges, ChildExchanges):
         self.proposal: Any = None      # the chosen IKE proposal
         self.children: dict[bytes, ChildSa] = {}
         self.remote_identity: Any = None
+        self.local_auth_method: Any = None   # AuthMethod of each side's AUTH payload, once IKE_AUTH has run
+        self.remote_auth_method: Any = None
+        self.established_at: float | None = None
         self.nat_detected = self.nat_local = self.nat_remote = False  # RFC 7296 2.23, found in IKE_SA_INIT
         self.rekey_at: float | None = None
         self.expire_at: float | None = None

@@ -1002,3 +1002,18 @@ def test_events_name_registry_values_as_the_enums_do() -> None:
     for member in (EncrId.ENCR_AES_GCM_16, DhId.CURVE25519, NotifyType.TS_UNACCEPTABLE):
         assert label(member) == member.name
     assert (label(None), label(1234), label("TEMPORARY_FAILURE")) == ("", "1234", "TEMPORARY_FAILURE")
+
+
+def test_every_public_attribute_exists_before_the_exchanges_set_it() -> None:
+    """A new IKE SA answers every public attribute (None or False until IKE_SA_INIT/IKE_AUTH set it).
+
+    A rekeyed IKE SA once lacked nat_local and nat_remote, which only IKE_SA_INIT set: reading them raised
+    AttributeError in the live driver.  Nothing public may depend on which exchange made the SA.
+    """
+    ci, _ = configs()
+    sa = IkeSa(ci, initiator=True, local=("192.0.2.1", 500), remote=("192.0.2.2", 500))
+    public = [name for name in IkeSa.__slots__ if not name.startswith("_")]
+    missing = [name for name in public if not hasattr(sa, name)]
+    assert missing == []
+    assert (sa.nat_detected, sa.nat_local, sa.nat_remote) == (False, False, False)
+    assert sa.local_auth_method is None and sa.remote_auth_method is None and sa.established_at is None
