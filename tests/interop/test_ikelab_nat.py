@@ -7,11 +7,15 @@ NAT_DETECTION_SOURCE_IP / NAT_DETECTION_DESTINATION_IP hashes, move to port
 4500 and carry ESP in UDP through the translation.  charon judges ikelab's
 hashes, and ikelab charon's:
 
-* ikelab behind the NAT: charon must see its peer behind a NAT (``nat-remote``)
-  at the router's address, and ikelab must say that it is itself behind one;
+* ikelab behind the NAT: charon must see its peer behind a NAT at the router's
+  address, and ikelab must say that it is itself behind one and keep the
+  mapping with NAT-keepalives;
 * charon behind the NAT: charon must find itself behind one (``nat-local``) from
   the hash ikelab made of the address it saw, and ikelab must answer at the
   router's address and port.
+
+In both, the CHILD SA and then the IKE SA are rekeyed across the NAT (by the
+peer behind it), and pings cross the new CHILD SA.
 
 Over the plain veth pair (tests/interop/test_ikelab_psk.py) charon sees no NAT
 at all: ikelab's hashes of its real addresses match what charon computes.
@@ -88,6 +92,12 @@ def test_charon_behind_a_nat_connects_to_ikelab(nat_net, nat_charon_factory, tmp
         assert sa.get("nat-local") == "yes", sa  # charon found itself behind a NAT from ikelab's hash
         # charon's libipsec sends the echoes in UDP through the NAT; ikelab's userspace ESP answers them
         assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3
+        # charon, behind the NAT, rekeys the CHILD SA and then the IKE SA; the new CHILD SA carries pings too
+        alice.swanctl("--rekey", "--child", "net")
+        proc.wait_for_output("CHILD SA rekeyed", timeout=10)
+        alice.swanctl("--rekey", "--ike", "lab")
+        proc.wait_for_output("IKE SA rekeyed", timeout=10)
+        assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3
         alice.terminate(ike="lab")
         status = proc.wait(15)
     finally:
@@ -99,4 +109,4 @@ def test_charon_behind_a_nat_connects_to_ikelab(nat_net, nat_charon_factory, tmp
     rows = [line.split() for line in out.splitlines() if "ISAKMP" in line]
     assert rows and all(net.a_public in row[2:4] for row in rows) and PRIVATE_A4 not in out, out
     assert "4500->4500" in [row[5] for row in rows], out
-    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), alice.keys()) == 1
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), alice.keys()) == 2
