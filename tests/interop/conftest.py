@@ -3,8 +3,9 @@
 * ``interop_env``: skips (or, under ``CI=true``, fails) when charon, swanctl,
   the plugins, network namespaces or root are missing.
 * ``netns_pair``: a fresh :class:`interop.netns.NetnsPair`, deleted afterwards.
+* ``nft_env``: skips (fails under ``CI=true``) without ``nft`` (nftables).
 * ``nat_net``: a fresh :class:`interop.netns.NatNetns` (A behind a NAT), deleted
-  afterwards; skips (fails under ``CI=true``) without ``nft``.
+  afterwards.
 * ``charon_factory``: ``charon_factory(ns, name, **kwargs)`` makes a
   :class:`interop.charon.Charon` with its work directory under ``tmp_path``
   and starts it; every charon made is stopped at teardown, even on failure.
@@ -20,7 +21,7 @@ import pytest
 
 from .capture import tshark_unavailable_reason
 from .charon import Charon, interop_unavailable_reason
-from .netns import Namespace, NatNetns, NetnsPair, cleanup_stale, nat_unavailable_reason
+from .netns import Namespace, NatNetns, NetnsPair, cleanup_stale, nft_unavailable_reason
 
 
 def _skip_or_fail(reason: str) -> None:
@@ -61,10 +62,14 @@ def netns_pair(interop_env: None) -> Iterator[NetnsPair]:
 
 
 @pytest.fixture
-def nat_net(interop_env: None) -> Iterator[NatNetns]:
-    reason = nat_unavailable_reason()
+def nft_env() -> None:
+    reason = nft_unavailable_reason()
     if reason is not None:
         _skip_or_fail(reason)
+
+
+@pytest.fixture
+def nat_net(interop_env: None, nft_env: None) -> Iterator[NatNetns]:
     net = NatNetns()
     net.create()
     try:

@@ -101,10 +101,11 @@ def run_checked(
     return result
 
 
-def nat_unavailable_reason() -> str | None:
-    """Why :class:`NatNetns` cannot be built here (no ``nft``), or ``None``."""
+def nft_unavailable_reason() -> str | None:
+    """Why nftables rules cannot be set here (no ``nft``), or ``None``: :class:`NatNetns` and
+    :meth:`Namespace.drop_first` need them."""
     if shutil.which(NFT) is None:
-        return "the 'nft' command is missing (apt-get install nftables): the NAT tests need it"
+        return "the 'nft' command is missing (apt-get install nftables): the NAT and packet-loss tests need it"
     return None
 
 
@@ -238,6 +239,18 @@ class Namespace:
         if status != "ok":
             raise NetnsError(f"{getattr(func, '__name__', func)} in {self.name} raised {value}")
         return value
+
+    def drop_first(self, *, sport: int, size: int) -> None:
+        """Drop the first UDP datagram from source port ``sport`` that arrives here, and no other.
+
+        An nftables quota of ``size`` bytes (a little more than one such IP
+        packet, less than two) on the input hook: the packet that stays under
+        it is dropped, the ones that go over it pass.  For retransmission tests
+        on a network without netem.
+        """
+        rules = (f"table inet ikelab_drop {{\n chain input {{\n  type filter hook input priority 0;\n"
+                 f"  udp sport {int(sport)} quota until {int(size)} bytes drop\n }}\n}}\n")
+        self.run(NFT, "-f", "-", input=rules.encode())
 
     def ping(self, dst: str, *, src: str | None = None, count: int = 3, timeout: float = 2.0) -> int:
         """ICMP echo from this namespace (no ``ping`` binary needed); the number of replies."""

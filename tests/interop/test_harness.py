@@ -362,7 +362,7 @@ def test_missing_requirements_skip_or_fail_under_ci(monkeypatch: pytest.MonkeyPa
     from . import netns as netns_mod
 
     monkeypatch.setattr(netns_mod, "NFT", "/nonexistent/nft")
-    assert "apt-get install nftables" in (netns_mod.nat_unavailable_reason() or "")
+    assert "apt-get install nftables" in (netns_mod.nft_unavailable_reason() or "")
 
 
 def _stored_ike_sa_init_request() -> bytes:

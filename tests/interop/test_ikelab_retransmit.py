@@ -1,0 +1,86 @@
+"""A lost IKE_AUTH response, against strongSwan's charon, in both roles (RFC 7296 2.1).
+
+An nftables rule in the requester's namespace drops the first IKE_AUTH
+response (the first datagram from port 4500; :meth:`Namespace.drop_first`).
+The requester must retransmit the request unchanged; the responder must
+answer the retransmission with the response it cached, and must not process
+the request twice ("the responder MUST ... retransmit the response it sent",
+not create a second CHILD SA).
+
+* ikelab requests, charon responds: ikelab retransmits after its timeout and
+  charon logs that it answered a retransmit;
+* charon requests, ikelab responds: charon retransmits, and ikelab sends the
+  same response again and installs its CHILD SA once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from interop.charon import Charon
+from interop.ikelab_peer import check_keys_against_charon, connect, read_keys, respond
+from interop.swanctl import ID_INITIATOR, ID_RESPONDER, psk_conf
+
+pytestmark = [pytest.mark.strongswan, pytest.mark.usefixtures("nft_env")]
+
+SUITE, ESP = "aes128-sha256-modp2048", "aes128-sha256"
+#: An IKE_AUTH response of this suite is a 284-byte IP packet (256 bytes of UDP payload): drop one, pass the next
+ONE_RESPONSE = 400
+
+
+def _conf(net, ns, other, local_id: str, remote_id: str) -> str:
+    return psk_conf(local_addrs=ns.addr4, remote_addrs=other.addr4, local_id=local_id, remote_id=remote_id,
+                    local_ts=f"{ns.inner}/32", remote_ts=f"{other.inner}/32", proposals=SUITE, esp_proposals=ESP)
+
+
+def _rows(out: str, text: str) -> list[list[str]]:
+    return [line.split() for line in out.splitlines() if text in line]
+
+
+def test_ikelab_retransmits_and_charon_answers_from_its_cache(netns_pair, charon_factory, tmp_path: Path) -> None:
+    net = netns_pair
+    bob: Charon = charon_factory(net.b, "bob", swanctl_conf=_conf(net, net.b, net.a, ID_RESPONDER, ID_INITIATOR))
+    bob.load_all()
+    net.a.drop_first(sport=4500, size=ONE_RESPONSE)  # charon's first IKE_AUTH response never reaches ikelab
+    result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
+        "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32",
+        "--ping", net.b.inner, "--ping-src", net.a.inner, "--quiet", "--retransmit-timeout", "0.5"])
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out + bob.diagnostics()
+    requests = _rows(out, "IKE_AUTH MID=01 Initiator Request")
+    assert len(requests) == 2 and requests[0][5:] == requests[1][5:], out  # sent twice, the same size
+    assert "retransmission 1 of IKE_AUTH MID=1" in out, out
+    assert len(_rows(out, "IKE_AUTH MID=01 Responder Response")) == 1  # the second copy, from charon's cache
+    assert out.count("CHILD SA installed") == 1 and "3 sent, 3 replies" in out, out
+    log = bob.log_text()
+    assert "received retransmit of request with ID 1, retransmitting response" in log, log[-3000:]
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), bob.keys()) == 1
+
+
+def test_charon_retransmits_and_ikelab_answers_from_its_cache(netns_pair, charon_factory, tmp_path: Path) -> None:
+    net = netns_pair
+    alice: Charon = charon_factory(net.a, "alice", swanctl_conf=_conf(net, net.a, net.b, ID_INITIATOR, ID_RESPONDER))
+    alice.load_all()
+    net.a.drop_first(sport=4500, size=ONE_RESPONSE)  # ikelab's first IKE_AUTH response never reaches charon
+    proc = respond(net.b, tmp_path / "ikelab", extra=[
+        "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32"])
+    try:
+        alice.initiate(child="net", timeout=30)
+        sa = alice.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=15)[0]
+        assert sa["state"] == "ESTABLISHED"
+        assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3
+        alice.terminate(ike="lab")
+        status = proc.wait(15)
+    finally:
+        proc.close()
+    out = proc.output()
+    assert status == 0, out
+    requests = _rows(out, "IKE_AUTH MID=01 Initiator Request")
+    responses = _rows(out, "IKE_AUTH MID=01 Responder Response")
+    assert len(requests) == 2 and len(responses) == 2, out  # charon retransmitted; ikelab answered both
+    assert responses[0][5:] == responses[1][5:]  # the cached response again, byte count and all
+    assert out.count("CHILD SA installed") == 1 and out.count("IKE SA established") == 1, out  # processed once
+    assert "retransmit 1 of request with message ID 1" in alice.log_text()  # charon says so itself
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), alice.keys()) == 1
