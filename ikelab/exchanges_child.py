@@ -411,8 +411,7 @@ class ChildExchanges:
         # what IKE_AUTH and NAT detection found still holds: a rekey repeats neither (RFC 7296 2.18, 2.23)
         for attr in ("remote_identity", "local_auth_method", "remote_auth_method", "nat_detected", "nat_local",
                      "nat_remote"):
-            if hasattr(self, attr):
-                setattr(new, attr, getattr(self, attr))
+            setattr(new, attr, getattr(self, attr))
         new._derive_ike_keys(now, g_ir, rekey_sk_d=self.keys.sk_d, old_prf=self.suite.prf)
         new.established_at = now
         new._schedule_ike_lifetimes(now)

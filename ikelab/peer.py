@@ -230,7 +230,8 @@ class _Run:
         if text and not (self.options.quiet and isinstance(event, ev.KeysDerived)):
             self.out(f"     --   {text}")
         if isinstance(event, ev.IkeSaEstablished):
-            sa = next((s for s in self.driver.endpoint.all_sas() if (s.spi_i, s.spi_r) == (event.spi_i, event.spi_r)), None)
+            spis = (event.spi_i, event.spi_r)
+            sa = next((s for s in self.driver.endpoint.all_sas() if (s.spi_i, s.spi_r) == spis), None)
             if sa is not None:
                 self.out(f"     --   {nat_summary(sa)}")
 
