@@ -44,11 +44,14 @@ def interop_env(_interop_reason: str | None) -> None:
         _skip_or_fail(_interop_reason)
 
 
-@pytest.fixture
-def tshark_env() -> None:
-    reason = tshark_unavailable_reason()
+def _require(reason: str | None) -> None:
     if reason is not None:
         _skip_or_fail(reason)
+
+
+@pytest.fixture
+def tshark_env() -> None:
+    _require(tshark_unavailable_reason())
 
 
 @pytest.fixture
@@ -63,9 +66,7 @@ def netns_pair(interop_env: None) -> Iterator[NetnsPair]:
 
 @pytest.fixture
 def nft_env() -> None:
-    reason = nft_unavailable_reason()
-    if reason is not None:
-        _skip_or_fail(reason)
+    _require(nft_unavailable_reason())
 
 
 @pytest.fixture

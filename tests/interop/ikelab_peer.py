@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ikelab.wireshark import KeyTables, read_tables, tshark_command
 
@@ -22,8 +22,8 @@ from .capture import read_fields, run_checked
 from .netns import Namespace
 from .swanctl import DEFAULT_PSK, ID_INITIATOR, ID_RESPONDER
 
-__all__ = ["IkelabProcess", "check_keys_against_charon", "connect", "ikelab_argv", "ikelab_handshakes", "read_keys",
-           "respond", "start_connect", "tshark_decrypts"]
+__all__ = ["IkelabProcess", "charon_initiates", "check_keys_against_charon", "connect", "ikelab_argv",
+           "ikelab_handshakes", "read_keys", "respond", "start_connect", "tshark_decrypts"]
 
 
 def ikelab_argv(command: str, tmp: Path, *, psk: str = DEFAULT_PSK, local_id: str = ID_INITIATOR,
@@ -102,6 +102,31 @@ def respond(ns: Namespace, tmp: Path, *, local_id: str = ID_RESPONDER, remote_id
     proc = IkelabProcess(ns, argv, tmp / "respond.out")
     proc.wait_for_output("listening on", timeout=15)
     return proc
+
+
+def charon_initiates(charon: Any, proc: IkelabProcess, pinger: Namespace, target: Namespace, *,
+                     then: Callable[[], None] | None = None, timeout: float = 10.0) -> str:
+    """charon, in ``pinger``, initiates CHILD SA ``net`` against ``proc`` (an ``ikelab respond`` in ``target``).
+
+    Once the CHILD SA is up, three pings from ``pinger``'s inner address to
+    ``target``'s must come back (charon's kernel sends them, ikelab's userspace
+    ESP answers); ``then()`` runs (rekeys, say), then charon terminates the IKE
+    SA.  ikelab must exit 0; returns its output.
+    """
+    try:
+        charon.initiate(child="net", timeout=2 * timeout)
+        sa = charon.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=timeout)[0]
+        assert sa["state"] == "ESTABLISHED", sa
+        assert pinger.ping(target.inner, src=pinger.inner, count=3) == 3
+        if then is not None:
+            then()
+        charon.terminate(ike="lab")
+        status = proc.wait(15)
+    finally:
+        proc.close()
+    out = proc.output()
+    assert status == 0, out
+    return out
 
 
 def check_keys_against_charon(tables: KeyTables, charon_keys: list[dict[str, Any]]) -> int:

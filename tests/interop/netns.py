@@ -352,13 +352,17 @@ class NetnsPair:
     def namespaces(self) -> tuple[Namespace, Namespace]:
         return (self.a, self.b)
 
+    def _add_namespaces(self) -> None:
+        """Create every namespace with its loopback up; each is remembered for :meth:`close` at once."""
+        for ns in self.namespaces:
+            run_checked([IP, "netns", "add", ns.name], timeout=10)
+            self._created.append(ns.name)
+            ns.run(IP, "link", "set", "lo", "up")
+
     def create(self) -> "NetnsPair":
         """Create both namespaces, the veth pair and the addresses; undo all on failure."""
         try:
-            for ns in self.namespaces:
-                run_checked([IP, "netns", "add", ns.name], timeout=10)
-                self._created.append(ns.name)
-                ns.run(IP, "link", "set", "lo", "up")
+            self._add_namespaces()
             self.a.run(
                 IP, "link", "add", self.a.veth, "type", "veth", "peer", "name", self.b.veth, "netns", self.b.name
             )
@@ -411,11 +415,9 @@ class NatNetns(NetnsPair):
         return (self.a, self.r, self.b)
 
     def create(self) -> "NatNetns":
+        """Create the three namespaces, both veth pairs, the addresses, A's route and R's NAT; undo all on failure."""
         try:
-            for ns in self.namespaces:
-                run_checked([IP, "netns", "add", ns.name], timeout=10)
-                self._created.append(ns.name)
-                ns.run(IP, "link", "set", "lo", "up")
+            self._add_namespaces()
             self.a.run(IP, "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-ra", "netns", self.r.name)
             self.r.run(IP, "link", "add", "veth-rb", "type", "veth", "peer", "name", "veth-b", "netns", self.b.name)
             for ns, dev, addr in ((self.a, "veth-a", f"{PRIVATE_A4}/25"), (self.r, "veth-ra", f"{ROUTER_PRIVATE4}/25"),

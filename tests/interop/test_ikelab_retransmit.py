@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from interop.charon import Charon
-from interop.ikelab_peer import check_keys_against_charon, connect, read_keys, respond
+from interop.ikelab_peer import charon_initiates, check_keys_against_charon, connect, read_keys, respond
 from interop.swanctl import ID_INITIATOR, ID_RESPONDER, psk_conf
 
 pytestmark = [pytest.mark.strongswan, pytest.mark.usefixtures("nft_env")]
@@ -66,17 +66,7 @@ def test_charon_retransmits_and_ikelab_answers_from_its_cache(netns_pair, charon
     net.a.drop_first(sport=4500, size=ONE_RESPONSE)  # ikelab's first IKE_AUTH response never reaches charon
     proc = respond(net.b, tmp_path / "ikelab", extra=[
         "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32"])
-    try:
-        alice.initiate(child="net", timeout=30)
-        sa = alice.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=15)[0]
-        assert sa["state"] == "ESTABLISHED"
-        assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3
-        alice.terminate(ike="lab")
-        status = proc.wait(15)
-    finally:
-        proc.close()
-    out = proc.output()
-    assert status == 0, out
+    out = charon_initiates(alice, proc, net.a, net.b, timeout=15)
     requests = _rows(out, "IKE_AUTH MID=01 Initiator Request")
     responses = _rows(out, "IKE_AUTH MID=01 Responder Response")
     assert len(requests) == 2 and len(responses) == 2, out  # charon retransmitted; ikelab answered both
