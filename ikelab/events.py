@@ -130,7 +130,9 @@ class ChildSaCreated(Event):
     "i" = carrying data from the exchange initiator to the responder).
     ``local_addr``/``remote_addr`` are the IP addresses of the tunnel ends, and
     ``udp_encap`` says whether ESP travels in UDP/4500 (RFC 3948), with the
-    ports in ``local_port``/``remote_port``.
+    ports in ``local_port``/``remote_port``.  ``exchange_initiator`` says
+    whether this peer sent the request that created it (in a rekey, the side
+    that may move its outbound traffic to the new SA at once, RFC 7296 2.8).
     """
 
     spi_in: bytes
@@ -156,6 +158,7 @@ class ChildSaCreated(Event):
     exchange: str
     pfs_group: str | None = None
     rekey_of: bytes | None = None
+    exchange_initiator: bool = False
 
     @property
     def suite(self) -> str:

@@ -240,7 +240,7 @@ class ChildExchanges:
             child.encr_key_bits, _name(child.integ) or None, child.esn, child.encr_key_in, child.integ_key_in,
             child.encr_key_out, child.integ_key_out, child.keys.as_dict(), W.ts_strings(child.ts_local),
             W.ts_strings(child.ts_remote), child.mode, child.udp_encap, self.local[0], self.remote[0], port, rport,
-            exchange, _name(child.dh_group) or None, child.rekey_of))
+            exchange, _name(child.dh_group) or None, child.rekey_of, child.exchange_initiator))
 
     def _remove_child(self: Any, child: ChildSa, now: float, reason: str) -> None:
         owner = self if child.spi_in in self.children else self._home()

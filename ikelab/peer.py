@@ -4,7 +4,10 @@
   from the engine's CHILD SA events and carries ICMP echoes through them,
   UDP-encapsulated on port 4500 (RFC 3948 2.1, no raw socket needed): it
   sends echo requests from our inner address (tunnel mode, RFC 4303 3.1.2),
-  answers the peer's echo requests, and counts echo replies.
+  answers the peer's echo requests, and counts echo replies.  After a CHILD SA
+  rekey the side that asked for it sends on the new SA at once; the side that
+  answered waits until the old SA is deleted, since its response may have been
+  lost (RFC 7296 2.8; strongSwan does the same).
 * :func:`run_connect` and :func:`run_respond` are the two commands: bring an
   IKE SA with its first CHILD SA up (or report why not), ping, rekey, and end
   with DELETE (RFC 7296 1.4.1) after ``duration`` seconds or on SIGINT/SIGTERM;
@@ -87,7 +90,14 @@ class EspPeer:
             out = EspSa(event.spi_out, direction="outbound", encryption_key=event.encr_key_out,
                         integrity_key=event.integ_key_out,
                         tunnel=(event.local_addr, event.remote_addr), **common)
-            self.outbound.append((event.spi_out, out, event))
+            entry = (event.spi_out, out, event)
+            old = next((i for i, o in enumerate(self.outbound) if o[2].spi_in == event.rekey_of), None)
+            if event.rekey_of is not None and not event.exchange_initiator and old is not None:
+                # we answered the rekey: our response may have been lost, so the initiator may not hold the
+                # new SA yet; keep sending on the old one until the initiator deletes it (RFC 7296 2.8)
+                self.outbound.insert(old, entry)
+            else:
+                self.outbound.append(entry)
             if event.rekey_of is not None:
                 self._replaced.add(event.rekey_of)
         elif isinstance(event, ev.ChildSaDeleted):
@@ -99,7 +109,7 @@ class EspPeer:
             self.outbound = [o for o in self.outbound if o[0] != event.spi_out]
 
     def send_inner(self, inner: bytes) -> bool:
-        """Protect an inner IP packet with the newest outbound SA and send it; False if impossible."""
+        """Protect an inner IP packet with the current outbound SA and send it; False if impossible."""
         if not self.outbound:
             return False
         _, sa, event = self.outbound[-1]

@@ -341,3 +341,51 @@ def test_a_rekeyed_inbound_sa_accepts_packets_for_a_grace_period() -> None:
     clock[0] = deleted.time + REKEYED_INBOUND_GRACE + 0.1
     peer.received(reply_on_old_sa(102), ("192.0.2.2", 4500), ("192.0.2.1", 4500))
     assert peer.replies == [101] and peer.errors == [f"ESP with unknown SPI 0x{old.spi_out.hex()}"]
+
+
+def test_the_rekey_responder_keeps_the_old_outbound_sa_until_the_delete() -> None:
+    """RFC 7296 2.8: the side that answered a CHILD SA rekey sends on the old SA until the initiator deletes it.
+
+    Its response may be lost (tests/interop/test_ikelab_retransmit.py loses one on purpose), and then the
+    initiator, which retransmits, has no new inbound SA yet: a packet on the new SA would be dropped.  The
+    side that asked for the rekey holds the new SA as soon as it reads the response, and moves at once.
+    """
+    from types import SimpleNamespace
+
+    from ikelab import events as ev
+    from ikelab.config import IkeConfig
+    from ikelab.lab import Lab
+    from ikelab.peer import EspPeer
+
+    base = dict(psk=b"a shared secret", ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
+                encapsulation="always")  # ESP in UDP, as the live peer sends it
+    lab = Lab(IkeConfig(local_id="moon.example", remote_id="sun.example", **base),
+              IkeConfig(local_id="sun.example", remote_id="moon.example", **base), seed=4)
+    lab.initiate()
+    lab.run_until_idle()
+    lab.rekey_child("initiator")
+    lab.run_until_idle()
+    peers = {}
+    for side in ("initiator", "responder"):
+        sent: list[bytes] = []
+        driver = SimpleNamespace(now=lambda: 0.0, esp_handler=None,
+                                 send_esp=lambda esp, port, dst, sent=sent: sent.append(esp[:4]))
+        peer = EspPeer(driver, out=lambda text: None)  # type: ignore[arg-type]
+        peers[side] = (peer, sent, lab.events(side))
+    from ikelab.packet import icmp_echo
+
+    ping = icmp_echo("192.0.2.1", "192.0.2.2", 1, 1, b"")
+
+    for side, (peer, sent, events) in peers.items():
+        old, new = lab.events(side, ev.ChildSaCreated)
+        assert new.rekey_of == old.spi_in and new.exchange_initiator == (side == "initiator")
+        deleted = next(i for i, e in enumerate(events) if isinstance(e, ev.ChildSaDeleted) and e.spi_in == old.spi_in)
+        for event in events[:deleted]:  # up to the DELETE of the old CHILD SA
+            peer.on_event(event)
+        peer.send_inner(ping)
+        for event in events[deleted:]:
+            peer.on_event(event)
+        peer.send_inner(ping)
+        expected_first = new.spi_out if side == "initiator" else old.spi_out
+        assert sent == [expected_first, new.spi_out], side
+
