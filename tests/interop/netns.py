@@ -240,16 +240,18 @@ class Namespace:
             raise NetnsError(f"{getattr(func, '__name__', func)} in {self.name} raised {value}")
         return value
 
-    def drop_first(self, *, sport: int, size: int) -> None:
+    def drop_first(self, *, sport: int, size: int, ip_length: int | None = None) -> None:
         """Drop the first UDP datagram from source port ``sport`` that arrives here, and no other.
 
         An nftables quota of ``size`` bytes (a little more than one such IP
         packet, less than two) on the input hook: the packet that stays under
-        it is dropped, the ones that go over it pass.  For retransmission tests
-        on a network without netem.
+        it is dropped, the ones that go over it pass.  ``ip_length`` picks the
+        packets of that IP length only (one kind of message on port 4500).
+        For retransmission tests on a network without netem.
         """
+        match = f"udp sport {int(sport)}" + (f" ip length {int(ip_length)}" if ip_length is not None else "")
         rules = (f"table inet ikelab_drop {{\n chain input {{\n  type filter hook input priority 0;\n"
-                 f"  udp sport {int(sport)} quota until {int(size)} bytes drop\n }}\n}}\n")
+                 f"  {match} quota until {int(size)} bytes drop\n }}\n}}\n")
         self.run(NFT, "-f", "-", input=rules.encode())
 
     def ping(self, dst: str, *, src: str | None = None, count: int = 3, timeout: float = 2.0) -> int:

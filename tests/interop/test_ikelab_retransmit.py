@@ -74,3 +74,51 @@ def test_charon_retransmits_and_ikelab_answers_from_its_cache(netns_pair, charon
     assert out.count("CHILD SA installed") == 1 and out.count("IKE SA established") == 1, out  # processed once
     assert "retransmit 1 of request with message ID 1" in alice.log_text()  # charon says so itself
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), alice.keys()) == 1
+
+
+#: A CREATE_CHILD_SA response of a CHILD SA rekey without PFS, in this suite, either peer's: a 240-byte IP packet
+REKEY_RESPONSE = 240
+
+
+def test_lost_rekey_response_to_ikelab(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """ikelab rekeys its CHILD SA; charon's response is lost: ikelab retransmits, charon answers from its cache,
+    and each side ends with one new CHILD SA (RFC 7296 2.1, 2.8)."""
+    net = netns_pair
+    bob: Charon = charon_factory(net.b, "bob", swanctl_conf=_conf(net, net.b, net.a, ID_RESPONDER, ID_INITIATOR))
+    bob.load_all()
+    net.a.drop_first(sport=4500, size=REKEY_RESPONSE + 100, ip_length=REKEY_RESPONSE)
+    result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
+        "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32",
+        "--ping", net.b.inner, "--ping-src", net.a.inner, "--quiet", "--retransmit-timeout", "0.5",
+        "--rekey-after", "0.2"])
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out + bob.diagnostics()
+    assert "retransmission 1 of CREATE_CHILD_SA MID=2" in out, out
+    assert len(_rows(out, "CREATE_CHILD_SA MID=02 Initiator Request")) == 2, out
+    assert out.count("CHILD SA rekeyed") == 1 and "(after rekey): 3 sent, 3 replies" in out, out
+    assert "received retransmit of request with ID 2, retransmitting response" in bob.log_text()
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), bob.keys()) == 2
+
+
+def test_lost_rekey_response_from_ikelab(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """charon rekeys the CHILD SA; ikelab's response is lost: charon retransmits, ikelab answers from its cache
+    and installs the new CHILD SA once (RFC 7296 2.1, 2.8)."""
+    net = netns_pair
+    alice: Charon = charon_factory(net.a, "alice", swanctl_conf=_conf(net, net.a, net.b, ID_INITIATOR, ID_RESPONDER))
+    alice.load_all()
+    proc = respond(net.b, tmp_path / "ikelab", extra=[
+        "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32"])
+
+    def rekey_with_a_lost_response() -> None:
+        net.a.drop_first(sport=4500, size=REKEY_RESPONSE + 100, ip_length=REKEY_RESPONSE)
+        alice.swanctl("--rekey", "--child", "net")
+        proc.wait_for_output("CHILD SA rekeyed", timeout=15)
+        assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3  # over the new CHILD SA
+
+    out = charon_initiates(alice, proc, net.a, net.b, then=rekey_with_a_lost_response)
+    requests = _rows(out, "CREATE_CHILD_SA MID=02 Initiator Request")
+    responses = _rows(out, "CREATE_CHILD_SA MID=02 Responder Response")
+    assert len(requests) == 2 and len(responses) == 2 and responses[0][5:] == responses[1][5:], out
+    assert out.count("CHILD SA rekeyed") == 1 and out.count("CHILD SA installed") == 2, out  # processed once
+    assert "retransmit 1 of request with message ID 2" in alice.log_text()
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), alice.keys()) == 2
