@@ -1,4 +1,4 @@
-"""A lost IKE_AUTH response, against strongSwan's charon, in both roles (RFC 7296 2.1).
+"""A lost IKE_AUTH response and a lost CHILD SA rekey response, against strongSwan's charon, in both roles.
 
 An nftables rule in the requester's namespace drops the first IKE_AUTH
 response (the first datagram from port 4500; :meth:`Namespace.drop_first`).
@@ -11,6 +11,10 @@ not create a second CHILD SA).
   charon logs that it answered a retransmit;
 * charon requests, ikelab responds: charon retransmits, and ikelab sends the
   same response again and installs its CHILD SA once.
+
+The same for the CREATE_CHILD_SA exchange of a CHILD SA rekey (RFC 7296 1.3.3,
+2.8), dropped by its IP length: the side that answered must keep sending on the
+old SA until the initiator deletes it, or the pings that follow are lost.
 """
 
 from __future__ import annotations
