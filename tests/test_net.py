@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from ikelab.config import IkeConfig
+from ikelab.lab import Lab
 from ikelab.errors import ConfigError
 from ikelab.net import EXIT_AUTH, EXIT_NO_PROPOSAL, EXIT_PORT_IN_USE, EXIT_TIMEOUT, NetDriver, NetError, format_packet
 from ikelab.wireshark import read_tables
@@ -299,6 +300,19 @@ def test_bad_options_exit_2_with_a_message(extra: list[str], message: str) -> No
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+def _lab_after_a_child_rekey(**settings: object) -> Lab:
+    """Two lab peers with a CHILD SA that the initiator has rekeyed (their events feed an EspPeer)."""
+    base = dict(psk=b"a shared secret", ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
+                **settings)
+    lab = Lab(IkeConfig(local_id="moon.example", remote_id="sun.example", **base),
+              IkeConfig(local_id="sun.example", remote_id="moon.example", **base), seed=4)
+    lab.initiate()
+    lab.run_until_idle()
+    lab.rekey_child("initiator")
+    lab.run_until_idle()
+    return lab
+
+
 def test_a_rekeyed_inbound_sa_accepts_packets_for_a_grace_period() -> None:
     """After a CHILD SA rekey and the old SA's DELETE, the peer's late packets on the old SPI still arrive.
 
@@ -308,19 +322,11 @@ def test_a_rekeyed_inbound_sa_accepts_packets_for_a_grace_period() -> None:
     from types import SimpleNamespace
 
     from ikelab import events as ev
-    from ikelab.config import IkeConfig
     from ikelab.esp import EspSa
-    from ikelab.lab import Lab
     from ikelab.packet import icmp_echo
     from ikelab.peer import ECHO_IDENT, REKEYED_INBOUND_GRACE, EspPeer
 
-    base = dict(psk=b"a shared secret", ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",))
-    lab = Lab(IkeConfig(local_id="moon.example", remote_id="sun.example", **base),
-              IkeConfig(local_id="sun.example", remote_id="moon.example", **base), seed=4)
-    lab.initiate()
-    lab.run_until_idle()
-    lab.rekey_child("initiator")
-    lab.run_until_idle()
+    lab = _lab_after_a_child_rekey()
     clock = [0.0]
     driver = SimpleNamespace(now=lambda: clock[0], esp_handler=None)
     peer = EspPeer(driver, out=lambda text: None)  # type: ignore[arg-type]
@@ -353,18 +359,9 @@ def test_the_rekey_responder_keeps_the_old_outbound_sa_until_the_delete() -> Non
     from types import SimpleNamespace
 
     from ikelab import events as ev
-    from ikelab.config import IkeConfig
-    from ikelab.lab import Lab
     from ikelab.peer import EspPeer
 
-    base = dict(psk=b"a shared secret", ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
-                encapsulation="always")  # ESP in UDP, as the live peer sends it
-    lab = Lab(IkeConfig(local_id="moon.example", remote_id="sun.example", **base),
-              IkeConfig(local_id="sun.example", remote_id="moon.example", **base), seed=4)
-    lab.initiate()
-    lab.run_until_idle()
-    lab.rekey_child("initiator")
-    lab.run_until_idle()
+    lab = _lab_after_a_child_rekey(encapsulation="always")  # ESP in UDP, as the live peer sends it
     peers = {}
     for side in ("initiator", "responder"):
         sent: list[bytes] = []
