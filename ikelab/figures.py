@@ -114,12 +114,12 @@ def text_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
                           value=headers)
     if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
         raise ConfigError(f"rows must be a list of rows, not {type(rows).__name__}", field="rows", value=rows)
-    body = [[str(c) for c in row] if isinstance(row, Sequence) and not isinstance(row, (str, bytes)) else row
-            for row in rows]
-    for row in body:
-        if not isinstance(row, list):
+    body = []
+    for row in rows:
+        if isinstance(row, (str, bytes)) or not isinstance(row, Sequence):
             raise ConfigError(f"each table row must be a list or tuple of cells, not {type(row).__name__}",
                               field="rows", value=row)
+        body.append([str(c) for c in row])
     cols = len(headers)
     for row in body:
         if len(row) != cols:

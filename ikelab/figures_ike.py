@@ -91,13 +91,12 @@ def lab_crypto(lab: Any, side: str = "initiator", index: int = 0) -> Any:
 
 def selectors(message: Any) -> dict[str, tuple[str, ...]]:
     """``{"TSi": (...), "TSr": (...)}``: the traffic selectors of a decoded message, as text (RFC 7296 3.13)."""
-    from .message import Message
+    from .message import Message, not_a_message
     from .payloads import TSi, TSr
     from .ts import ts_to_string
 
     if not isinstance(message, Message):
-        raise ConfigError(f"selectors() takes a decoded IKE message (ikelab.message.decode), not {type(message).__name__}",
-                          field="message", value=message)
+        raise not_a_message("selectors", message)
     out: dict[str, tuple[str, ...]] = {}
     for name, kind in (("TSi", TSi), ("TSr", TSr)):
         payload = message.find(kind)

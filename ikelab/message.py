@@ -36,7 +36,7 @@ from .payloads import SK, SKF, Notify, Payload, decode_chain, encode_chain
 from .sk import Crypto, open_encrypted, seal, sealed_length
 from .wire import DecodeContext, DumpRow, check_bytes, check_uint, from_wire, members, name_of, RAW_TYPES, norm_enum, payload_header
 
-__all__ = ["HEADER_LEN", "Header", "Message", "decode", "decode_header", "strip_non_esp_marker"]
+__all__ = ["HEADER_LEN", "Header", "Message", "decode", "decode_header", "not_a_message", "strip_non_esp_marker"]
 
 HEADER_LEN = 28
 #: The IKE header (RFC 7296 3.1): SPIi (8) | SPIr (8) | Next Payload | MjVer + MnVer | Exchange Type | Flags | Message ID (4) | Length (4).
@@ -272,6 +272,13 @@ class Message:
         if c is None:
             return aad + sealed
         return aad + seal(c, content, aad)  # type: ignore[arg-type]
+
+
+def not_a_message(function: str, value: Any) -> ConfigError:
+    """The error of a function that reads a decoded :class:`Message` and was given ``value`` instead."""
+    hint = ": decode it first, ikelab.message.decode(data)" if isinstance(value, (bytes, bytearray, memoryview)) else ""
+    return ConfigError(f"{function}() takes a decoded IKE message, not {type(value).__name__}{hint}",
+                       field="message", value=value)
 
 
 def decode(data: bytes, crypto: Crypto | None = None, *, trace: list[DumpRow] | None = None) -> Message:

@@ -91,13 +91,15 @@ class EspPeer:
                         integrity_key=event.integ_key_out,
                         tunnel=(event.local_addr, event.remote_addr), **common)
             entry = (event.spi_out, out, event)
-            old = next((i for i, o in enumerate(self.outbound) if o[2].spi_in == event.rekey_of), None)
-            if event.rekey_of is not None and not event.exchange_initiator and old is not None:
+            old = None
+            if event.rekey_of is not None and not event.exchange_initiator:
                 # we answered the rekey: our response may have been lost, so the initiator may not hold the
                 # new SA yet; keep sending on the old one until the initiator deletes it (RFC 7296 2.8)
-                self.outbound.insert(old, entry)
-            else:
+                old = next((i for i, o in enumerate(self.outbound) if o[2].spi_in == event.rekey_of), None)
+            if old is None:
                 self.outbound.append(entry)
+            else:
+                self.outbound.insert(old, entry)
             if event.rekey_of is not None:
                 self._replaced.add(event.rekey_of)
         elif isinstance(event, ev.ChildSaDeleted):

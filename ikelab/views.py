@@ -23,11 +23,10 @@ Three ways to look at a :class:`~ikelab.message.Message`:
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any
 
 from .constants import CfgType, ExchangeType, NotifyType
-from .errors import ConfigError, IkelabError
-from .message import Message, decode
+from .errors import IkelabError
+from .message import Message, decode, not_a_message
 from .payloads import AUTH, CERT, CERTREQ, CP, EAP, KE, SA, SK, SKF, Delete, IDi, IDr, Nonce, Notify, Payload, TSi, TSr, UnknownPayload, VendorId
 from .sk import Crypto
 from .wire import DumpRow
@@ -150,7 +149,7 @@ def summary(message: Message) -> str:
     try:
         exchange, payloads = message.exchange, message.payloads
     except AttributeError:
-        raise _not_a_message("summary", message) from None
+        raise not_a_message("summary", message) from None
     shape = _shape(payloads) if exchange.__class__ is ExchangeType or exchange.__class__ is int else None
     if shape is None:  # a payload whose label depends on more than its class: not remembered
         return _summary(message)
@@ -161,12 +160,6 @@ def summary(message: Message) -> str:
             _SUMMARIES.clear()
         text = _SUMMARIES[key] = _summary(message)
     return text
-
-
-def _not_a_message(function: str, value: Any) -> ConfigError:
-    hint = ": decode it first, ikelab.message.decode(data)" if isinstance(value, (bytes, bytearray, memoryview)) else ""
-    return ConfigError(f"{function}() takes a decoded IKE message, not {type(value).__name__}{hint}",
-                       field="message", value=value)
 
 
 def _summary(message: Message) -> str:
