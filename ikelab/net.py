@@ -52,7 +52,7 @@ from .trace import Trace, TracePacket
 
 __all__ = [
     "EXIT_AUTH", "EXIT_FAILED", "EXIT_NO_PROPOSAL", "EXIT_OK", "EXIT_PORT_IN_USE", "EXIT_TIMEOUT",
-    "NetDriver", "NetError", "Outcome", "classify_failure", "format_packet",
+    "NetDriver", "NetError", "Outcome", "classify_failure", "format_packet", "retry_expected",
 ]
 
 #: Exit statuses of ``ikelab connect`` / ``ikelab respond`` (2 is a usage error, as for every command).
@@ -97,6 +97,16 @@ def classify_failure(failure: ev.Failure) -> int:
     if "no response" in failure.reason:
         return EXIT_TIMEOUT
     return EXIT_FAILED
+
+
+def retry_expected(failure: ev.Failure) -> bool:
+    """Whether the peer is expected to try again after ``failure``, so that it decides nothing yet.
+
+    A responder that refuses IKE_SA_INIT with INVALID_KE_PAYLOAD keeps no
+    state, but the initiator sends the request again with a KE payload for
+    the group the Notify names (RFC 7296 1.2, 2.7).
+    """
+    return failure.side == "responder" and failure.notify == "INVALID_KE_PAYLOAD" and failure.exchange == "IKE_SA_INIT"
 
 
 def format_packet(n: int, packet: TracePacket) -> str:
@@ -336,7 +346,7 @@ class NetDriver:
         for event in self.events:
             if isinstance(event, ev.ChildSaCreated):
                 return Outcome(EXIT_OK, "IKE SA and CHILD SA established", self.current_sa())
-        failures = [e for e in self.events if isinstance(e, ev.Failure)]
+        failures = [e for e in self.events if isinstance(e, ev.Failure) and not retry_expected(e)]
         for event in failures:
             if event.fatal or (event.notify in ("AUTHENTICATION_FAILED",)):
                 return Outcome(classify_failure(event), f"{event.notify or 'failure'}: {event.reason}")

@@ -370,7 +370,11 @@ async def run_respond(config: Any, listen: str, options: RunOptions, *, port: in
     out(f"ikelab respond: listening on {listen} UDP {port}" + (" and 4500" if run.driver.natt else ""))
     outcome = await run.driver.wait_for(lambda: run.driver.outcome() or run.stop.is_set(), options.wait)
     if not isinstance(outcome, Outcome):
-        outcome = Outcome(EXIT_TIMEOUT, f"no initiator brought up an IKE SA with a CHILD SA within {options.wait:g} s")
+        why = f"no initiator brought up an IKE SA with a CHILD SA within {options.wait:g} s"
+        refused = [e for e in run.driver.events if isinstance(e, ev.Failure)]
+        if refused:  # e.g. INVALID_KE_PAYLOAD, and the initiator never came back with the group asked for
+            why += f" (last refused: {refused[-1].notify or 'failure'}: {refused[-1].reason})"
+        outcome = Outcome(EXIT_TIMEOUT, why)
         return await run.finish(outcome, delete=False)
     if outcome.status != EXIT_OK:
         return await run.finish(outcome, delete=False)

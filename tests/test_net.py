@@ -170,6 +170,45 @@ def test_no_common_proposal(tmp_path: Path) -> None:
     assert resp.wait() == EXIT_NO_PROPOSAL, resp.output()
 
 
+def test_a_wrong_dh_guess_is_retried_not_fatal(tmp_path: Path) -> None:
+    """The initiator's KE is for ECP-256, the responder wants MODP-2048: INVALID_KE_PAYLOAD, then a second
+    IKE_SA_INIT (RFC 7296 1.2).  The refusal must not end ``ikelab respond``."""
+    port = free_port()
+    resp = Responder(tmp_path / "r", port, "--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256")
+    result = connect(tmp_path / "c", port, "--proposal", "aes128-sha256-ecp256-modp2048", "--esp-proposal",
+                     "aes128-sha256")
+    assert result.returncode == 0, result.stdout + resp.output()
+    assert result.stdout.count("IKE_SA_INIT MID=00 Initiator Request") == 2, result.stdout
+    assert resp.wait() == 0, resp.output()
+    out = resp.output()
+    assert "FAILURE INVALID_KE_PAYLOAD: KEi is for group 19, we chose MODP_2048" in out, out
+    assert "OK: IKE SA and CHILD SA established" in out, out
+
+
+def test_responder_names_the_refusal_when_no_retry_comes(tmp_path: Path) -> None:
+    """One IKE_SA_INIT with a KE for the wrong group and no retry: ``ikelab respond`` times out and says why."""
+    from ikelab import exchanges_wire as wirefmt
+    from ikelab.constants import NotifyType
+    from ikelab.endpoint import IkeEndpoint
+    from ikelab.rand import DeterministicRandom
+
+    port = free_port()
+    resp = Responder(tmp_path / "r", port, "--proposal", "aes128-sha256-modp2048", "--wait", "2")
+    config = IkeConfig(local_id="alice@example.org", remote_id="gw.example.com", psk=PSK.encode(),
+                       ike_proposals=("aes128-sha256-ecp256-modp2048",), esp_proposals=("aes128-sha256",))
+    initiator = IkeEndpoint(config, DeterministicRandom(7), "127.0.0.1", port=free_port())
+    initiator.initiate(("127.0.0.1", port), 0.0)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        sock.sendto(initiator.pop_datagrams()[0].payload, ("127.0.0.1", port))
+        answer, _ = sock.recvfrom(2048)
+    # the answer: HDR, N(INVALID_KE_PAYLOAD) naming group 14 (RFC 7296 3.10.1)
+    assert wirefmt.notify_data(wirefmt.decode(answer), NotifyType.INVALID_KE_PAYLOAD) == (14).to_bytes(2, "big")
+    assert resp.wait() == EXIT_TIMEOUT, resp.output()
+    assert "(last refused: INVALID_KE_PAYLOAD: KEi is for group 19, we chose MODP_2048)" in resp.output()
+
+
 def test_sigint_sends_delete(tmp_path: Path) -> None:
     port = free_port()
     resp = Responder(tmp_path / "r", port, *SUITE)

@@ -59,13 +59,19 @@ def ikelab_cert_files(pki: Any, tmp: Path, ident: str) -> dict[str, str]:
 
 def run_handshake(net: Any, factory: Any, tmp: Path, role: str, *, proposals: str, esp: str, v6: bool = False,
                   key_type: str | None = None, ikelab_extra: tuple[str, ...] = (), ikelab_ts: tuple[str, str] | None = None,
+                  ikelab_proposals: str | None = None, init_messages: int = 2,
                   **charon_kwargs: Any) -> tuple[Charon, str]:
-    """One handshake + pings + DELETE in ``role``; returns charon and ikelab's output (asserting success)."""
+    """One handshake + pings + DELETE in ``role``; returns charon and ikelab's output (asserting success).
+
+    Both peers are configured with ``proposals``, unless ``ikelab_proposals``
+    gives ikelab its own.  The capture must show ``init_messages``
+    IKE_SA_INIT messages, then the IKE_AUTH request and response.
+    """
     pki = make_pki([ID_INITIATOR, ID_RESPONDER], key_type=key_type) if key_type else None
     charon = setup_charon(net, factory, tmp, role, proposals=proposals, esp=esp, v6=v6, pki=pki, **charon_kwargs)
     me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
     ts = ikelab_ts or (f"{me.inner}/32", f"{peer.inner}/32")
-    extra = ["--proposal", proposals, "--esp-proposal", esp, "--ts", *ts, *ikelab_extra]
+    extra = ["--proposal", ikelab_proposals or proposals, "--esp-proposal", esp, "--ts", *ts, *ikelab_extra]
     my_id = ID_INITIATOR if role == "ikelab-initiator" else ID_RESPONDER
     cert = ikelab_cert_files(pki, tmp / "certs", my_id) if pki else None
     with Capture(net.b, net.b.veth, tmp / "wire.pcapng", probe_dst=_addrs(net.a, v6)) as cap:
@@ -91,7 +97,7 @@ def run_handshake(net: Any, factory: Any, tmp: Path, role: str, *, proposals: st
     assert check_keys_against_charon(read_keys(tmp / "ikelab"), charon.keys()) >= 1
     # the capture on the wire decrypts in tshark with ikelab's tables
     rows = tshark_decrypts(cap.path, tmp / "ikelab" / "keys")
-    assert [r[0] for r in rows if r[0]][:4] == ["34", "34", "35", "35"]
+    assert [r[0] for r in rows if r[0]][:init_messages + 2] == ["34"] * init_messages + ["35", "35"]
     return charon, out
 
 
@@ -134,6 +140,28 @@ def test_traffic_selector_narrowed(netns_pair, charon_factory, tmp_path: Path, r
         _, out = run_handshake(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
                                esp="aes128-sha256", local_ts="198.51.100.0/24", remote_ts="203.0.113.0/24")
         assert f"{me.inner}/32 === {peer.inner}/32" in out, out
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_invalid_ke_payload(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """The initiator guesses the wrong DH group: INVALID_KE_PAYLOAD, then IKE_SA_INIT again (RFC 7296 1.2, 2.7).
+
+    The initiator offers ECP-256 and MODP-2048 in one proposal and sends its
+    KE for ECP-256, the first; the responder accepts only MODP-2048.  The
+    keys can match charon's only if both sides computed SKEYSEED from the
+    second exchange's nonces and DH values, and the AUTH payloads verify
+    only if both signed the second IKE_SA_INIT messages.
+    """
+    both, modp_only = "aes128-sha256-ecp256-modp2048", "aes128-sha256-modp2048"
+    if role == "ikelab-initiator":
+        charon, out = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals=modp_only,
+                                    esp="aes128-sha256", ikelab_proposals=both, init_messages=4)
+        charon.wait_for_log("DH group ECP_256 unacceptable, requesting MODP_2048")
+    else:
+        charon, out = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals=both,
+                                    esp="aes128-sha256", ikelab_proposals=modp_only, init_messages=4)
+        charon.wait_for_log("peer didn't accept DH group ECP_256, it requested MODP_2048")
+    assert ", aes128-sha256-modp2048, " in out, out  # the suite of the IKE SA, as ikelab prints it
 
 
 # ----------------------------------------------------------------------------- rekeying, liveness, DELETE
