@@ -92,7 +92,7 @@ def classify_failure(failure: ev.Failure) -> int:
     notify = failure.notify or ""
     if notify == "AUTHENTICATION_FAILED" or "authentic" in failure.reason.lower():
         return EXIT_AUTH
-    if notify in ("NO_PROPOSAL_CHOSEN", "TS_UNACCEPTABLE", "INVALID_KE_PAYLOAD") and failure.fatal:
+    if notify in ("NO_PROPOSAL_CHOSEN", "TS_UNACCEPTABLE", "INVALID_KE_PAYLOAD"):  # for the IKE SA or the CHILD SA
         return EXIT_NO_PROPOSAL
     if "no response" in failure.reason:
         return EXIT_TIMEOUT

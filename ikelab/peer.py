@@ -352,8 +352,8 @@ async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *
         outcome = Outcome(EXIT_FAILED, "interrupted before the IKE SA was established")
     else:
         outcome = Outcome(EXIT_TIMEOUT, f"no IKE SA with a CHILD SA within {options.wait:g} s")
-    if outcome.status != EXIT_OK:
-        return await run.finish(outcome, delete=False)
+    if outcome.status != EXIT_OK:  # an IKE SA without its CHILD SA is of no use here: DELETE it (RFC 7296 1.4.1)
+        return await run.finish(outcome, delete=True)
     await run.pings("first CHILD SA")
     await run.rekeys()
     d = run.driver
@@ -376,8 +376,8 @@ async def run_respond(config: Any, listen: str, options: RunOptions, *, port: in
             why += f" (last refused: {refused[-1].notify or 'failure'}: {refused[-1].reason})"
         outcome = Outcome(EXIT_TIMEOUT, why)
         return await run.finish(outcome, delete=False)
-    if outcome.status != EXIT_OK:
-        return await run.finish(outcome, delete=False)
+    if outcome.status != EXIT_OK:  # as run_connect: an IKE SA up without a CHILD SA is deleted
+        return await run.finish(outcome, delete=True)
     await run.pings("first CHILD SA")
     await run.rekeys()
     d = run.driver

@@ -209,6 +209,22 @@ def test_responder_names_the_refusal_when_no_retry_comes(tmp_path: Path) -> None
     assert "(last refused: INVALID_KE_PAYLOAD: KEi is for group 19, we chose MODP_2048)" in resp.output()
 
 
+def test_unacceptable_traffic_selectors_end_with_a_delete(tmp_path: Path) -> None:
+    """TS_UNACCEPTABLE in IKE_AUTH (RFC 7296 2.9): both exit 5, and the unused IKE SA is deleted, not left behind."""
+    port = free_port()
+    resp = Responder(tmp_path / "r", port, *SUITE, "--ts", "127.0.0.1/32", "192.0.2.0/24")
+    result = connect(tmp_path / "c", port, *SUITE, "--ts", "127.0.0.1/32", "198.51.100.0/24")
+    assert result.returncode == EXIT_NO_PROPOSAL, result.stdout
+    assert resp.wait() == EXIT_NO_PROPOSAL, resp.output()
+    outs = (result.stdout, resp.output())
+    # the responder knows first; which side's DELETE goes out first depends on timing, one is enough
+    assert any("sending DELETE for the IKE SA" in out for out in outs), outs
+    for out in outs:
+        assert "FAILURE TS_UNACCEPTABLE" in out and "INFORMATIONAL MID=00" in out, out
+        assert "FAILED: " in out and "TS_UNACCEPTABLE" in out.split("FAILED: ")[-1], out
+        assert "Traceback" not in out
+
+
 def test_sigint_sends_delete(tmp_path: Path) -> None:
     port = free_port()
     resp = Responder(tmp_path / "r", port, *SUITE)

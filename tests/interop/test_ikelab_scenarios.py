@@ -286,6 +286,8 @@ def _refused_handshake(net: Any, charon: Any, tmp: Path, role: str, **ikelab: An
     its output and exit status."""
     me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
     extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256"]
+    if "extra_ts" in ikelab:
+        extra += ["--ts", *ikelab.pop("extra_ts")]
     if role == "ikelab-initiator":
         result = connect(me, peer.addr4, tmp / "ikelab", extra=extra, **ikelab)
         return result.stdout, result.returncode
@@ -361,3 +363,24 @@ def test_cookie_demanded_by_charon(netns_pair, charon_factory, tmp_path: Path) -
     assert result.returncode == 0, result.stdout + charon.diagnostics()
     assert "generating IKE_SA_INIT response 0 [ N(COOKIE) ]" in charon.log_text()
     assert result.stdout.count("IKE_SA_INIT MID=00 Initiator Request") == 2, result.stdout
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_traffic_selectors_unacceptable(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """Selectors with nothing in common: the responder answers IKE_AUTH with TS_UNACCEPTABLE and keeps the
+    IKE SA (RFC 7296 2.9, 2.21.3); ikelab reports it (exit status 5) and DELETEs the IKE SA it cannot use."""
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048", esp="aes128-sha256")
+    # charon's selectors are the inner /32s (setup_charon); ikelab's are other addresses of the same networks
+    mine = ("198.51.100.77/32", "203.0.113.77/32") if role == "ikelab-initiator" else ("203.0.113.77/32",
+                                                                                       "198.51.100.77/32")
+    out, status = _refused_handshake(net, charon, tmp_path, role, extra_ts=mine)
+    assert status == 5, out
+    assert "IKE SA up, but no CHILD SA: TS_UNACCEPTABLE" in out, out
+    assert "sending DELETE for the IKE SA" in out, out
+    if role == "ikelab-initiator":
+        charon.wait_for_log("traffic selectors 203.0.113.77/32 === 198.51.100.77/32 unacceptable")
+    else:
+        charon.wait_for_log("received TS_UNACCEPTABLE notify, no CHILD_SA built")
+    charon.wait_for_log("received DELETE for IKE_SA lab[1]")
+    charon.wait_for_sa(lambda sas: not sas, timeout=5)
