@@ -24,7 +24,7 @@ from . import events as ev
 from .ah import AhSa
 from .errors import ConfigError
 from .esp import EspSa
-from .policy import Decision, InstalledChildSa, IpsecProcessor
+from .policy import Decision, InstalledChildSa, IpsecProcessor, Selector
 from .rand import RandomSource, default_random
 from .ts import ts_from_string
 
@@ -35,6 +35,13 @@ def _selectors(texts: tuple[str, ...]) -> list[tuple[Any, Any, int, int, int]]:
         ts = ts_from_string(text)
         out.append((ts.start_addr, ts.end_addr, ts.ip_protocol, ts.start_port, ts.end_port))
     return out
+
+
+def child_selectors(event: ev.ChildSaCreated) -> tuple[Selector, ...]:
+    """The SPD selectors of a CHILD SA: each (local TS, remote TS) pair that can match a packet (RFC 4301 4.4.1)."""
+    pairs = (Selector.from_traffic_selectors(lt, rt) for lt in _selectors(event.ts_local)
+             for rt in _selectors(event.ts_remote))
+    return tuple(s for s in pairs if s is not None)
 
 
 def sa_pair(event: ev.ChildSaCreated, *, rng: RandomSource | None = None,

@@ -4,10 +4,12 @@
   from the engine's CHILD SA events and carries ICMP echoes through them,
   UDP-encapsulated on port 4500 (RFC 3948 2.1, no raw socket needed): it
   sends echo requests from our inner address (tunnel mode, RFC 4303 3.1.2),
-  answers the peer's echo requests, and counts echo replies.  After a CHILD SA
-  rekey the side that asked for it sends on the new SA at once; the side that
-  answered waits until the old SA is deleted, since its response may have been
-  lost (RFC 7296 2.8; strongSwan does the same).
+  answers the peer's echo requests, and counts echo replies.  Each packet
+  leaves on the newest CHILD SA whose traffic selectors cover it, and an
+  inbound packet outside its SA's selectors is dropped (RFC 4301 5.1, 5.2).
+  After a CHILD SA rekey the side that asked for it sends on the new SA at
+  once; the side that answered waits until the old SA is deleted, since its
+  response may have been lost (RFC 7296 2.8; strongSwan does the same).
 * :func:`run_connect` and :func:`run_respond` are the two commands: bring an
   IKE SA with its first CHILD SA up (or report why not), ping, rekey, and end
   with DELETE (RFC 7296 1.4.1) after ``duration`` seconds or on SIGINT/SIGTERM;
@@ -29,8 +31,12 @@ from typing import Any, Callable
 from . import events as ev
 from .errors import IkelabError
 from .fmt import short_hex
+from .host import child_selectors
+from .ipsec_sa import Direction
 from .natt import KEEPALIVE_INTERVAL
 from .net import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, format_packet
+from .packet import selectors as selectors_of
+from .policy import Selector, packet_view
 from .state import State
 from .trace import TracePacket
 
@@ -72,7 +78,10 @@ class EspPeer:
         #: inbound SAs replaced by a rekey and then deleted: SPI -> (SA, accepted until), see REKEYED_INBOUND_GRACE
         self.retired: dict[bytes, tuple[Any, float]] = {}
         self._replaced: set[bytes] = set()
+        #: the outbound SAs, oldest first; a packet leaves on the last one whose CHILD SA's selectors cover it
         self.outbound: list[tuple[bytes, Any, ev.ChildSaCreated]] = []
+        #: CHILD SA (by the inbound SPI) -> its SPD selectors (RFC 4301 4.4.1), for both directions
+        self.selectors: dict[bytes, tuple[Selector, ...]] = {}
         self.replies: list[int] = []
         self.requests_answered = 0
         self.errors: list[str] = []
@@ -91,6 +100,7 @@ class EspPeer:
                         integrity_key=event.integ_key_out,
                         tunnel=(event.local_addr, event.remote_addr), **common)
             entry = (event.spi_out, out, event)
+            self.selectors[event.spi_in] = child_selectors(event)
             old = None
             if event.rekey_of is not None and not event.exchange_initiator:
                 # we answered the rekey: our response may have been lost, so the initiator may not hold the
@@ -104,17 +114,30 @@ class EspPeer:
                 self._replaced.add(event.rekey_of)
         elif isinstance(event, ev.ChildSaDeleted):
             sa = self.inbound.pop(event.spi_in, None)
+            if event.spi_in not in self._replaced:  # a retired SA (after a rekey) still checks late packets
+                self.selectors.pop(event.spi_in, None)
             if sa is not None and event.spi_in in self._replaced:
                 # the peer may still send on it for a moment (its kernel switches SAs after the DELETE)
                 self.retired[event.spi_in] = (sa, event.time + REKEYED_INBOUND_GRACE)
             self._replaced.discard(event.spi_in)
             self.outbound = [o for o in self.outbound if o[0] != event.spi_out]
 
+    def covers(self, spi_in: bytes, inner: Any, direction: Direction) -> bool:
+        """Whether the CHILD SA with inbound SPI ``spi_in`` may carry the IP packet ``inner`` (RFC 4301 5.1, 5.2)."""
+        view = packet_view(direction, selectors_of(inner))
+        return any(s.matches(*view) for s in self.selectors.get(spi_in, ()))
+
     def send_inner(self, inner: bytes) -> bool:
-        """Protect an inner IP packet with the current outbound SA and send it; False if impossible."""
-        if not self.outbound:
+        """Protect an inner IP packet with the newest outbound SA whose selectors cover it and send it.
+
+        False when no CHILD SA covers the packet (RFC 4301 5.1: an IPsec host never sends it
+        on another one) or the SA cannot be used here.
+        """
+        chosen = next((o for o in reversed(self.outbound) if self.covers(o[2].spi_in, inner, Direction.OUTBOUND)), None)
+        if chosen is None:
+            self.errors.append(f"no CHILD SA covers {self._describe(inner)}: not sent")
             return False
-        _, sa, event = self.outbound[-1]
+        _, sa, event = chosen
         if not event.udp_encap:
             self.errors.append("ESP without UDP encapsulation needs a raw socket (IP protocol 50): not sent")
             return False
@@ -128,6 +151,17 @@ class EspPeer:
         from .packet import parse_ip
 
         return str(parse_ip(inner).src)
+
+    @staticmethod
+    def _describe(inner: bytes) -> str:
+        sel = selectors_of(inner)
+        if sel.sport is None:
+            detail = ""
+        elif sel.protocol in (1, 58):  # ICMP, ICMPv6: the selectors' "ports" are type << 8 | code (RFC 4301 4.4.1.1)
+            detail = f" type {sel.sport >> 8} code {sel.sport & 0xFF}"
+        else:
+            detail = f" ports {sel.sport}->{sel.dport}"
+        return f"{sel.src} -> {sel.dst} protocol {sel.protocol}{detail}"
 
     def ping(self, src: str, dst: str, seq: int) -> bool:
         """Send ICMP echo request ``seq`` from inner ``src`` to inner ``dst`` through the tunnel."""
@@ -145,11 +179,16 @@ class EspPeer:
             sa, until = self.retired.get(spi, (None, 0.0))
             if sa is None or self.driver.now() > until:
                 self.retired.pop(spi, None)
+                self.selectors.pop(spi, None)
                 self.errors.append(f"ESP with unknown SPI 0x{payload[:4].hex()}")
                 return
         try:
             _, inner = sa.decapsulate(payload)
             pkt = parse_ip(inner)
+            if not self.covers(spi, pkt, Direction.INBOUND):  # RFC 4301 5.2 step 4
+                self.errors.append(f"ESP SPI 0x{spi.hex()}: {self._describe(inner)} is outside the CHILD SA's "
+                                   "traffic selectors: dropped")
+                return
             icmp = parse_icmp(pkt)
         except IkelabError as exc:
             self.errors.append(f"ESP SPI 0x{payload[:4].hex()}: {exc}")

@@ -55,6 +55,7 @@ __all__ = [
     "Selector",
     "Spd",
     "TrafficSelector",
+    "packet_view",
 ]
 
 _Addr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -223,7 +224,7 @@ class Selector:
         return f"{self.local or 'any'}[{proto}/{self.local_ports}] <=> {self.remote or 'any'}[{proto}/{self.remote_ports}]"
 
 
-def _packet_view(direction: Direction, sel: ip.Selectors) -> tuple[_Addr, _Addr, int, int | None, int | None]:
+def packet_view(direction: Direction, sel: ip.Selectors) -> tuple[_Addr, _Addr, int, int | None, int | None]:
     """(local, remote, protocol, local port, remote port) of a packet seen in ``direction``."""
     if direction is Direction.OUTBOUND:
         return sel.src, sel.dst, sel.protocol, sel.sport, sel.dport
@@ -260,7 +261,7 @@ class Policy:
         """The first of this policy's selectors that matches the packet in ``direction``, else None."""
         if not self.covers(direction):
             return None
-        view = _packet_view(direction, sel)
+        view = packet_view(direction, sel)
         return next((s for s in self.selectors if s.matches(*view)), None)
 
     @property

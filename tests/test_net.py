@@ -426,10 +426,9 @@ def test_the_rekey_responder_keeps_the_old_outbound_sa_until_the_delete() -> Non
         peers[side] = (peer, sent, lab.events(side))
     from ikelab.packet import icmp_echo
 
-    ping = icmp_echo("192.0.2.1", "192.0.2.2", 1, 1, b"")
-
     for side, (peer, sent, events) in peers.items():
         old, new = lab.events(side, ev.ChildSaCreated)
+        ping = icmp_echo(old.local_addr, old.remote_addr, 1, 1, b"")
         assert new.rekey_of == old.spi_in and new.exchange_initiator == (side == "initiator")
         deleted = next(i for i, e in enumerate(events) if isinstance(e, ev.ChildSaDeleted) and e.spi_in == old.spi_in)
         for event in events[:deleted]:  # up to the DELETE of the old CHILD SA
@@ -441,3 +440,46 @@ def test_the_rekey_responder_keeps_the_old_outbound_sa_until_the_delete() -> Non
         expected_first = new.spi_out if side == "initiator" else old.spi_out
         assert sent == [expected_first, new.spi_out], side
 
+
+
+def test_each_packet_leaves_on_the_child_sa_whose_selectors_cover_it() -> None:
+    """RFC 4301 5.1 and 5.2 in the live peer's userspace ESP, with two CHILD SAs: one for all traffic between
+    the hosts, a newer one for TCP to port 80 only (charon's second CHILD SA in
+    tests/interop/test_ikelab_scenarios.py).  ikelab used to send everything on the newest SA, so charon
+    dropped its ICMP echo replies 'due to policy'."""
+    import dataclasses
+    import struct
+    from types import SimpleNamespace
+
+    from ikelab import events as ev
+    from ikelab.esp import EspSa
+    from ikelab.packet import icmp_echo, ip_packet, ip_udp
+    from ikelab.peer import EspPeer
+
+    lab = _lab_after_a_child_rekey(encapsulation="always")
+    first = lab.events("initiator", ev.ChildSaCreated)[-1]
+    web = dataclasses.replace(first, spi_in=b"\x0a\x0a\x0a\x0a", spi_out=b"\x0b\x0b\x0b\x0b", rekey_of=None,
+                              ts_local=(f"{first.local_addr}/32[6]",), ts_remote=(f"{first.remote_addr}/32[6/80]",))
+    sent: list[bytes] = []
+    driver = SimpleNamespace(now=lambda: 0.0, esp_handler=None, send_esp=lambda esp, port, dst: sent.append(esp[:4]))
+    peer = EspPeer(driver, out=lambda text: None)  # type: ignore[arg-type]
+    peer.on_event(first)
+    peer.on_event(web)
+    me, them = first.local_addr, first.remote_addr
+
+    def tcp(dport: int) -> bytes:
+        return ip_packet(me, them, 6, struct.pack("!HHIIBBHHH", 40000, dport, 0, 0, 0x50, 0x02, 65535, 0, 0))
+
+    assert peer.send_inner(icmp_echo(me, them, 1, 1, b"")) and sent[-1] == first.spi_out
+    assert peer.send_inner(tcp(80)) and sent[-1] == web.spi_out
+    assert peer.send_inner(tcp(443)) and sent[-1] == first.spi_out
+    assert peer.send_inner(ip_udp(me, them, 5353, 53, b"")) and sent[-1] == first.spi_out
+    assert not peer.send_inner(icmp_echo(me, "192.0.2.99", 1, 1, b"")) and len(sent) == 4
+    assert peer.errors == ["no CHILD SA covers 192.0.2.1 -> 192.0.2.99 protocol 1 type 8 code 0: not sent"]
+
+    # inbound (RFC 4301 5.2): an ICMP echo request arriving on the TCP-only SA is dropped, not answered
+    sa = EspSa(web.spi_in, direction="outbound", encryption=web.encr, key_bits=web.encr_key_bits,
+               encryption_key=web.encr_key_in, tunnel=(them, me))
+    peer.received(sa.encapsulate(icmp_echo(them, me, 7, 1, b""), 4), (them, 4500), (me, 4500))
+    assert peer.requests_answered == 0 and len(sent) == 4
+    assert "is outside the CHILD SA's traffic selectors: dropped" in peer.errors[-1], peer.errors

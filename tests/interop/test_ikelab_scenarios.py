@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from interop.charon import Charon
-from interop.ikelab_peer import (check_keys_against_charon, connect, read_keys, respond, start_connect,
+from interop.ikelab_peer import (charon_initiates, check_keys_against_charon, connect, read_keys, respond, start_connect,
                                  tshark_decrypts)
 from interop.capture import Capture
 from interop.swanctl import ID_INITIATOR, ID_RESPONDER, cert_conf, make_pki, psk_conf
@@ -384,3 +384,34 @@ def test_traffic_selectors_unacceptable(netns_pair, charon_factory, tmp_path: Pa
         charon.wait_for_log("received TS_UNACCEPTABLE notify, no CHILD_SA built")
     charon.wait_for_log("received DELETE for IKE_SA lab[1]")
     charon.wait_for_sa(lambda sas: not sas, timeout=5)
+
+
+def test_second_child_sa_from_charon(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """charon adds a second CHILD SA, for TCP port 80 only, with CREATE_CHILD_SA (RFC 7296 1.3.1).
+
+    ikelab's policy covers all traffic between the inner addresses, so it
+    accepts the narrower selectors as they are (2.9).  Its SPD must then still
+    send the ICMP echo replies over the first CHILD SA, not the TCP-only one.
+    """
+    net = netns_pair
+    web = {"local_ts": f"{net.a.inner}/32[tcp]", "remote_ts": f"{net.b.inner}/32[tcp/80]",
+           "esp_proposals": "aes128-sha256", "start_action": "none"}
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-responder", proposals="aes128-sha256-modp2048",
+                          esp="aes128-sha256", extra={"children": {"web": web}})
+    proc = respond(net.b, tmp_path / "ikelab", extra=[
+        "--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256",
+        "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32"])
+
+    def second_child() -> None:
+        charon.initiate(child="web")
+        sa = charon.wait_for_sa(lambda sas: sas and len(sas[0].get("child-sas", {})) == 2)[0]
+        children = {c["name"]: c for c in sa["child-sas"].values()}
+        assert children["web"]["state"] == "INSTALLED", children
+        assert children["web"]["remote-ts"] == [f"{net.b.inner}/32[tcp/http]"], children
+        proc.wait_for_output(f"{net.b.inner}/32[6/80] === {net.a.inner}/32[6]", timeout=5)  # 6: TCP
+        assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3  # ICMP still over the first CHILD SA
+
+    out = charon_initiates(charon, proc, net.a, net.b, then=second_child)
+    assert out.count("CHILD SA installed") == 2, out
+    assert "CREATE_CHILD_SA MID=02 Initiator Request" in out, out
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 2
