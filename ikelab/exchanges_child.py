@@ -18,7 +18,9 @@ exchange that created the SA.  A rekeyed IKE SA (2.18)::
     SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)
 
 with the new SPIs in the proposals; its CHILD SAs move over and the peer that
-started the rekey deletes the old IKE SA.  When both peers rekey the same
+started the rekey deletes the old IKE SA.  A KEi for a group the responder
+does not take is answered with N(INVALID_KE_PAYLOAD) naming the one it wants
+(1.3); the initiator then asks again with a KEi in that group, if it offered it.  When both peers rekey the same
 CHILD SA at once (2.8.1) "the SA created with the lowest of the four nonces
 used in the two exchanges SHOULD be closed by the endpoint that created it";
 the other rekey's initiator deletes the old SA.  Both peers rekeying the IKE SA
@@ -281,16 +283,17 @@ class ChildExchanges:
         ctx = self._child_request_payloads(now, pfs=pfs, ike_auth=False, rekey_of=child)
         self._request(ExchangeType.CREATE_CHILD_SA, ctx["payloads"], now, "rekey_child", child=ctx)
 
-    def start_rekey_ike(self: Any, now: float) -> None:
+    def start_rekey_ike(self: Any, now: float, *, group: Any = None) -> None:
+        """``group``: the KE's group, when the peer asked for another than ours (INVALID_KE_PAYLOAD)."""
         spi = self.rng.spi(8)
         ni = self.rng.random_bytes(NONCE_LEN)
         props = self._ike_proposals(spi)
-        group = self.suite.dh
+        group = self.suite.dh if group is None else lookup(DhId, group)
         props = W.numbered(props, spi=spi)
         key = _dh.group(group, allow_weak=self._allow_weak()).generate(self.rng)
         payloads = [W.sa(props), W.nonce(ni), W.ke(group, key.public_bytes())]
         self._request(ExchangeType.CREATE_CHILD_SA, payloads, now, "rekey_ike", spi=spi, ni=ni, dh_key=key,
-                      proposals=props)
+                      proposals=props, group=int(group))
 
     def start_liveness(self: Any, now: float) -> None:
         self._request(ExchangeType.INFORMATIONAL, [], now, "liveness")
@@ -439,6 +442,17 @@ class ChildExchanges:
         home = self._home()
         ctx = pending.context["child"]
         old = home.children.get(ctx["rekey_of"]) if ctx["rekey_of"] is not None else None
+        group = _group_asked(msg, ctx["proposals"], W.first_dh(ctx["proposals"]))
+        if group is not None and (old is None or (old.state == "REKEYING" and not old.collision)):
+            # RFC 7296 1.3: the exchange failed; ask again with a KEi in the group the responder named
+            self._fail(now, "INVALID_KE_PAYLOAD", f"the responder asks for {_name(DhId(group))}: asking again "
+                       "with it", fatal=False, exchange="CREATE_CHILD_SA")
+            if old is None:
+                self._later(now, Input.CREATE_CHILD, pfs=group)
+            else:
+                old.state = "INSTALLED"
+                self._later(now, Input.REKEY_CHILD, spi=old.spi_in, pfs=group)
+            return None
         nr = W.nonce_of(msg)
         child = None
         if nr is not None or W.first_error(msg) is not None:
@@ -480,6 +494,12 @@ class ChildExchanges:
     def _complete_rekey_ike(self: Any, now: float, msg: Any, ctx: dict[str, Any]) -> State | None:
         theirs, self._collision = self._collision, None  # the peer's rekey of this SA, answered meanwhile
         error = W.first_error(msg)
+        group = _group_asked(msg, ctx["proposals"], ctx["group"])
+        if group is not None and theirs is None:  # RFC 7296 1.3: ask again, with a KEi in the group named
+            self._fail(now, error, f"the responder asks for {_name(DhId(group))}: asking again with it",
+                       fatal=False, exchange="CREATE_CHILD_SA")
+            self._queue.append((Input.REKEY_IKE, {"group": group}))
+            return None
         if error is not None:
             self._fail(now, error, f"IKE SA rekey refused: {error}", fatal=False)
             if theirs is not None:  # the peer's new IKE SA stands alone; the peer deletes this one
@@ -567,6 +587,22 @@ class ChildExchanges:
 
     def on_ignored_response(self: Any, now: float, *, msg: Any, raw: bytes, pending: Any) -> State | None:
         return None
+
+
+def _group_asked(msg: Any, offered: Any, sent: Any) -> int | None:
+    """The DH group an INVALID_KE_PAYLOAD answer asks for, if we offered it and did not just send it.
+
+    RFC 7296 1.3: after INVALID_KE_PAYLOAD the initiator "will probably retry the exchange with a
+    Diffie-Hellman proposal and KEi in the group that the responder gave"; any other group is not
+    worth a retry (and would not be ours to choose).
+    """
+    data = W.notify_data(msg, NotifyType.INVALID_KE_PAYLOAD)
+    if data is None or len(data) < 2:
+        return None
+    group = int.from_bytes(data[:2], "big")
+    if group not in W.all_dh(offered) or (sent is not None and group == int(sent)):
+        return None
+    return group
 
 
 def _check_narrowed(answer: tuple[Any, ...], offered: tuple[Any, ...], which: str) -> None:

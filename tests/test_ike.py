@@ -389,6 +389,71 @@ def test_rekey_child_with_and_without_pfs(side: str, pfs: bool) -> None:
 
 
 @pytest.mark.parametrize("side", ["initiator", "responder"])
+@pytest.mark.parametrize("action", ["rekey_child", "create_child"])
+def test_create_child_sa_asks_again_after_invalid_ke_payload(action: str, side: str) -> None:
+    """RFC 7296 1.3: the responder wants another PFS group; the initiator asks again with a KEi in it.
+
+    The asking side offers MODP-2048 and ECP-256 (KEi for MODP-2048), the other takes only ECP-256.  Found
+    against strongSwan: ikelab gave up on its rekey after the first INVALID_KE_PAYLOAD.
+    """
+    both, ecp_only = {"esp_proposals": ("aes128-sha256-modp2048-ecp256",)}, {"esp_proposals": ("aes128-sha256-ecp256",)}
+    lab = established(i=both if side == "initiator" else ecp_only, r=ecp_only if side == "initiator" else both)
+    other = "responder" if side == "initiator" else "initiator"
+    (old,) = lab.sa(side).children.values()
+    start = len(lab.events(side))
+    getattr(lab, action)(side)
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    events = lab.events(side)[start:]
+    requests = [e.summary for e in events if isinstance(e, ev.MessageSent) and not e.is_response]
+    assert requests[:2] == [requests[0]] * 2 and "KEi" in requests[0], requests  # the request, then again
+    answers = [e.summary for e in lab.events(other, ev.MessageSent) if e.is_response and e.exchange == "CREATE_CHILD_SA"]
+    assert answers[:2] == ["HDR, SK {N(INVALID_KE_PAYLOAD)}", "HDR, SK {SA, Nr, KEr, TSi, TSr}"], answers
+    (failure,) = [e for e in events if isinstance(e, ev.Failure)]
+    assert failure.notify == "INVALID_KE_PAYLOAD" and not failure.fatal and "ECP_256" in failure.reason
+    created = [e for e in events if isinstance(e, ev.ChildSaCreated)]
+    assert len(created) == 1 and created[0].pfs_group == "ECP_256"
+    assert (created[0].rekey_of == old.spi_in) == (action == "rekey_child")
+    assert len(lab.sa(side).children) == (1 if action == "rekey_child" else 2)
+
+
+def test_ike_sa_rekey_asks_again_after_invalid_ke_payload() -> None:
+    """The same for an IKE SA rekey (RFC 7296 1.3, 2.18): the responder now takes only ECP-256."""
+    import dataclasses
+
+    lab = established(ike="aes128-sha256-modp2048-ecp256")
+    assert lab.initiator.suite.dh.name == "MODP_2048"
+    lab.responder.config = dataclasses.replace(lab.responder.config, ike_proposals=("aes128-sha256-ecp256",))
+    lab.rekey_ike("initiator")
+    lab.run_until_idle()
+    (failure,) = lab.events("initiator", ev.Failure)
+    assert failure.notify == "INVALID_KE_PAYLOAD" and "asking again" in failure.reason
+    (rekeyed,) = lab.events("initiator", ev.IkeSaRekeyed)
+    new = lab.sa("initiator")
+    assert new.spi_i == rekeyed.new_spi_i and new.suite.dh.name == "ECP_256"
+    assert new.keys.as_dict() == lab.sa("responder").keys.as_dict()
+
+
+def test_only_an_offered_group_is_worth_asking_again() -> None:
+    """An INVALID_KE_PAYLOAD naming a group we did not offer, or the one we sent, gets no second request."""
+    from ikelab import exchanges_wire as W
+    from ikelab.exchanges_child import _group_asked
+    from ikelab.proposals import parse_proposals
+
+    offered = parse_proposals(["aes128-sha256-modp2048-ecp256"], protocol="ESP")
+
+    def answer(group: int) -> object:
+        return W.message(b"\x01" * 8, b"\x02" * 8, ExchangeType.IKE_SA_INIT, False, True, 0,
+                         [W.notify(NotifyType.INVALID_KE_PAYLOAD, data=group.to_bytes(2, "big"))])
+
+    assert _group_asked(answer(19), offered, 14) == 19
+    assert _group_asked(answer(20), offered, 14) is None  # ECP-384: not offered
+    assert _group_asked(answer(14), offered, 14) is None  # the group we just sent
+    assert _group_asked(W.message(b"\x01" * 8, b"\x02" * 8, ExchangeType.IKE_SA_INIT, False, True, 0, []),
+                        offered, 14) is None
+
+
+@pytest.mark.parametrize("side", ["initiator", "responder"])
 def test_delete_child_either_direction(side: str) -> None:
     lab = established()
     ci, cr = child_pair(lab)

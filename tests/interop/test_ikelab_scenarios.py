@@ -206,6 +206,43 @@ def test_child_rekey(netns_pair, charon_factory, tshark_env, tmp_path: Path, who
 
 
 @pytest.mark.parametrize("who", ["ikelab", "charon"])
+def test_child_rekey_invalid_ke(netns_pair, charon_factory, tmp_path: Path, who: str) -> None:
+    """A PFS rekey whose KE is for a group the other side does not take: INVALID_KE_PAYLOAD in
+    CREATE_CHILD_SA, then the same rekey with the group asked for (RFC 7296 1.3, 1.3.3).
+
+    The rekeying side offers MODP-2048 and ECP-256 and guesses MODP-2048; the other accepts only ECP-256.
+    """
+    net = netns_pair
+    both, ecp_only = "aes128-sha256-modp2048-ecp256", "aes128-sha256-ecp256"
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-initiator", proposals="aes128-sha256-modp2048",
+                          esp=both if who == "charon" else ecp_only)
+    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", ecp_only if who == "charon" else both,
+             "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32", "--ping", net.b.inner, "--ping-src", net.a.inner,
+             "--quiet"]
+    if who == "ikelab":
+        result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[*extra, "--rekey-after", "0.2"])
+        out, status = result.stdout + result.stderr, result.returncode
+        assert "(after rekey): 3 sent, 3 replies" in out, out
+        charon.wait_for_log("DH group MODP_2048 unacceptable, requesting ECP_256")
+    else:
+        proc = start_connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[*extra, "--duration", "20"])
+        try:
+            proc.wait_for_output("(first CHILD SA): 3 sent", timeout=15)
+            charon.swanctl("--rekey", "--child", "net")
+            proc.wait_for_output("CHILD SA rekeyed with PFS", timeout=10)
+            assert net.b.ping(net.a.inner, src=net.b.inner, count=3) == 3  # through the new CHILD SA
+            charon.terminate(ike="lab")
+            status = proc.wait(15)
+        finally:
+            proc.close()
+        out = proc.output()
+        charon.wait_for_log("peer didn't accept DH group MODP_2048, it requested ECP_256")
+    assert status == 0, out + charon.diagnostics()
+    assert "CHILD SA rekeyed with PFS" in out, out
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 2
+
+
+@pytest.mark.parametrize("who", ["ikelab", "charon"])
 def test_ike_rekey(netns_pair, charon_factory, tmp_path: Path, who: str) -> None:
     """An IKE SA rekey (RFC 7296 1.3.2, 2.18) by either side: charon logs a new SKEYSEED that ikelab matches."""
     net = netns_pair
