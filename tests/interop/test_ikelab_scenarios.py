@@ -452,3 +452,30 @@ def test_second_child_sa_from_charon(netns_pair, charon_factory, tmp_path: Path)
     assert out.count("CHILD SA installed") == 2, out
     assert "CREATE_CHILD_SA MID=02 Initiator Request" in out, out
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 2
+
+
+def test_child_sa_deleted_and_created_again_by_charon(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """charon deletes only the CHILD SA (RFC 7296 1.4.1): ikelab answers with its own SPI and keeps the IKE SA;
+    charon then creates a new CHILD SA on that IKE SA with CREATE_CHILD_SA (1.3.1), and pings cross it."""
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-responder", proposals="aes128-sha256-modp2048",
+                          esp="aes128-sha256")
+    proc = respond(net.b, tmp_path / "ikelab", extra=[
+        "--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256",
+        "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32"])
+
+    def delete_then_create() -> None:
+        (first,) = charon.list_sas()[0]["child-sas"].values()
+        charon.swanctl("--terminate", "--child", "net")
+        sa = charon.wait_for_sa(lambda sas: sas and not sas[0].get("child-sas"))[0]
+        assert sa["state"] == "ESTABLISHED", sa  # the IKE SA stands
+        proc.wait_for_output(f"CHILD SA deleted: SPI in 0x{first['spi-out']} (deleted by peer)", timeout=5)
+        charon.initiate(child="net")
+        (second,) = charon.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"))[0]["child-sas"].values()
+        assert second["spi-in"] != first["spi-in"]
+        assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3
+
+    out = charon_initiates(charon, proc, net.a, net.b, then=delete_then_create)
+    assert "INFORMATIONAL MID=02 Initiator Request" in out and "CREATE_CHILD_SA MID=03 Initiator Request" in out, out
+    assert out.count("CHILD SA installed") == 2 and out.count("IKE SA established") == 1, out
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 2
