@@ -215,10 +215,10 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     auth.add_argument("--cert", help="our certificate (PEM or DER)")
     auth.add_argument("--key", help="our private key (PEM)")
     auth.add_argument("--ca", help="the CA certificate that signs the peer's certificate")
-    p.add_argument("--proposal", action="append", help="IKE proposal, strongSwan syntax (repeatable), "
-                   "e.g. aes128-sha256-modp2048")
-    p.add_argument("--esp-proposal", action="append", help="ESP proposal (repeatable), e.g. aes128-sha256; "
-                   "add a DH group for PFS")
+    p.add_argument("--proposal", action="append", help="IKE proposal, strongSwan syntax (repeatable, or "
+                   "a comma-separated list), e.g. aes128-sha256-modp2048")
+    p.add_argument("--esp-proposal", action="append", help="ESP proposal (repeatable, or a comma-separated "
+                   "list), e.g. aes128-sha256; add a DH group for PFS")
     p.add_argument("--ts", nargs=2, metavar=("LOCAL", "REMOTE"), help="traffic selectors, e.g. "
                    "198.51.100.1/32 203.0.113.1/32 (default: the IKE addresses)")
     p.add_argument("--pcap", help="write the packets sent and received to this pcap file")

@@ -103,7 +103,9 @@ def _secret(value: Any, name: str) -> bytes | None:
 
 
 def _proposals(value: Any, name: str, protocol: ProtocolId, allow_weak: bool) -> tuple[Proposal, ...]:
-    items = value.split(",") if isinstance(value, str) else list(value or ())
+    items = [value] if isinstance(value, str) else list(value or ())
+    # a string may hold several comma-separated proposals, as a strongSwan "proposals = ..." line does
+    items = [part for item in items for part in (item.split(",") if isinstance(item, str) else [item])]
     out: list[Proposal] = []
     for item in items:
         if isinstance(item, str):

@@ -249,12 +249,16 @@ def parse_proposal(text: str, protocol: ProtocolId | int | str = ProtocolId.IKE,
 
 def parse_proposals(text: str | Iterable[str], protocol: ProtocolId | int | str = ProtocolId.IKE, *,
                     allow_weak: bool = False) -> tuple[Proposal, ...]:
-    """Comma-separated proposals (or a list of them), numbered 1, 2, 3... (RFC 7296 3.3.1)."""
-    items = text.split(",") if isinstance(text, str) else list(text) if isinstance(text, Iterable) else None
+    """Comma-separated proposals (or a list of them), numbered 1, 2, 3... (RFC 7296 3.3.1).
+
+    Items of a list may hold comma-separated proposals too, as strongSwan's
+    ``proposals = ...`` lines do.
+    """
+    items = [text] if isinstance(text, str) else list(text) if isinstance(text, Iterable) else None
     if items is None or not all(isinstance(item, str) for item in items):
         raise ConfigError(f"proposals are text such as 'aes128-sha256-modp2048' (or a list of such texts), "
                           f"not {type(text).__name__} {text!r:.60}", field="proposals", value=text)
-    items = [i for i in (s.strip() for s in items) if i]
+    items = [i for i in (s.strip() for item in items for s in item.split(",")) if i]
     if not items:
         raise ConfigError(f"no proposals in {text!r}", field="proposals", value=text)
     return tuple(parse_proposal(item, protocol, allow_weak=allow_weak, number=i + 1) for i, item in enumerate(items))

@@ -41,6 +41,8 @@ def test_text_forms_are_parsed_and_stored():
                   remote_id="*.strongswan.org")
     assert c.ike_proposals == (parse_proposal("aes128-sha256-modp2048"),
                                parse_proposal("aes256gcm16-prfsha384-ecp384", number=2))
+    listed = IkeConfig(psk=b"k" * 16, ike_proposals=["aes128-sha256-modp2048,aes256gcm16-prfsha384-ecp384"])
+    assert listed.ike_proposals == c.ike_proposals  # as a strongSwan "proposals = a,b" line
     # pfs_group is added to ESP proposals without a DH group
     assert proposal_to_string(c.esp_proposals[0]) == "aes128gcm16-modp3072"
     assert c.pfs_group == DhId.MODP_3072

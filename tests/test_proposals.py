@@ -90,6 +90,9 @@ def test_parse_several_and_numbering():
     props = parse_proposals("aes128-sha256-modp2048, aes256gcm16-prfsha384-ecp384")
     assert [p.number for p in props] == [1, 2]
     assert parse_proposals(["aes128-sha256-modp2048", "aes256gcm16-prfsha384-ecp384"]) == props
+    # a list item may itself be a strongSwan "proposals = a, b" value (--proposal 'a,b' on the command line)
+    three = parse_proposals(["aes128-sha256-modp2048, aes256gcm16-prfsha384-ecp384", "aes128gcm16-prfsha256-x25519"])
+    assert three[:2] == props and [p.number for p in three] == [1, 2, 3]
     assert proposal_to_iana(props[0]) == "IKE:AES_CBC_128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048"
 
 

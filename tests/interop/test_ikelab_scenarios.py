@@ -9,6 +9,7 @@ or by ikelab's userspace ESP.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from interop.charon import Charon
 from interop.ikelab_peer import (charon_initiates, check_keys_against_charon, connect, read_keys, respond, start_connect,
                                  tshark_decrypts)
 from interop.capture import Capture
+from interop.netns import run_checked
 from interop.swanctl import ID_INITIATOR, ID_RESPONDER, cert_conf, make_pki, psk_conf
 
 pytestmark = [pytest.mark.strongswan, pytest.mark.usefixtures("tshark_env")]
@@ -59,19 +61,21 @@ def ikelab_cert_files(pki: Any, tmp: Path, ident: str) -> dict[str, str]:
 
 def run_handshake(net: Any, factory: Any, tmp: Path, role: str, *, proposals: str, esp: str, v6: bool = False,
                   key_type: str | None = None, ikelab_extra: tuple[str, ...] = (), ikelab_ts: tuple[str, str] | None = None,
-                  ikelab_proposals: str | None = None, init_messages: int = 2,
+                  ikelab_proposals: str | None = None, ikelab_esp: str | None = None, init_messages: int = 2,
                   **charon_kwargs: Any) -> tuple[Charon, str]:
     """One handshake + pings + DELETE in ``role``; returns charon and ikelab's output (asserting success).
 
-    Both peers are configured with ``proposals``, unless ``ikelab_proposals``
-    gives ikelab its own.  The capture must show ``init_messages``
-    IKE_SA_INIT messages, then the IKE_AUTH request and response.
+    Both peers are configured with ``proposals`` and ``esp``, unless
+    ``ikelab_proposals`` and ``ikelab_esp`` give ikelab its own.  The capture
+    (``tmp/wire.pcapng``) must show ``init_messages`` IKE_SA_INIT messages,
+    then the IKE_AUTH request and response.
     """
     pki = make_pki([ID_INITIATOR, ID_RESPONDER], key_type=key_type) if key_type else None
     charon = setup_charon(net, factory, tmp, role, proposals=proposals, esp=esp, v6=v6, pki=pki, **charon_kwargs)
     me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
     ts = ikelab_ts or (f"{me.inner}/32", f"{peer.inner}/32")
-    extra = ["--proposal", ikelab_proposals or proposals, "--esp-proposal", esp, "--ts", *ts, *ikelab_extra]
+    extra = ["--proposal", ikelab_proposals or proposals, "--esp-proposal", ikelab_esp or esp, "--ts", *ts,
+             *ikelab_extra]
     my_id = ID_INITIATOR if role == "ikelab-initiator" else ID_RESPONDER
     cert = ikelab_cert_files(pki, tmp / "certs", my_id) if pki else None
     with Capture(net.b, net.b.veth, tmp / "wire.pcapng", probe_dst=_addrs(net.a, v6)) as cap:
@@ -162,6 +166,30 @@ def test_invalid_ke_payload(netns_pair, charon_factory, tmp_path: Path, role: st
                                     esp="aes128-sha256", ikelab_proposals=modp_only, init_messages=4)
         charon.wait_for_log("peer didn't accept DH group ECP_256, it requested MODP_2048")
     assert ", aes128-sha256-modp2048, " in out, out  # the suite of the IKE SA, as ikelab prints it
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_second_proposal_chosen(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """The initiator offers two IKE and two ESP proposals (a strongSwan-style comma list); the responder
+    takes only the second of each and answers with its number, 2 (RFC 7296 2.7, 3.3.1)."""
+    offered = {"proposals": "aes256gcm16-prfsha384-ecp384,aes128-sha256-modp2048", "esp": "aes256gcm16,aes128-sha256"}
+    second = {"proposals": "aes128-sha256-modp2048", "esp": "aes128-sha256"}
+    charon_side, ikelab_side = (second, offered) if role == "ikelab-initiator" else (offered, second)
+    _, out = run_handshake(netns_pair, charon_factory, tmp_path, role, **charon_side,
+                           ikelab_proposals=ikelab_side["proposals"], ikelab_esp=ikelab_side["esp"],
+                           init_messages=4)  # the KEi was for ECP-384: INVALID_KE_PAYLOAD first
+    assert ", aes128-sha256-modp2048, " in out and "ENCR_AES_CBC-128, AUTH_HMAC_SHA2_256_128" in out, out
+    # tshark, decrypting with ikelab's tables: the proposal numbers of each SA payload, responses marked
+    env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(tmp_path / "ikelab" / "keys"))
+    rows = run_checked(["tshark", "-n", "-r", str(tmp_path / "wire.pcapng"), "-Y", "isakmp.exchangetype == 34 || isakmp.exchangetype == 35",
+                        "-T", "fields", "-E", "separator=\t", "-e", "isakmp.exchangetype", "-e", "isakmp.flag_r",
+                        "-e", "isakmp.prop.number"], timeout=60, env=env).stdout.splitlines()
+    numbers = [tuple(row.split("\t")) for row in rows]
+    # charon, asking again after INVALID_KE_PAYLOAD, moves the proposal with the group asked for to the front
+    again = "2" if role == "ikelab-initiator" else "1"
+    assert numbers == [("34", "0", "1,2"), ("34", "1", ""),  # INVALID_KE_PAYLOAD: no SA payload
+                       ("34", "0", "1,2"), ("34", "1", again),
+                       ("35", "0", "1,2"), ("35", "1", "2")], numbers
 
 
 # ----------------------------------------------------------------------------- rekeying, liveness, DELETE
