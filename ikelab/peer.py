@@ -34,7 +34,7 @@ from .fmt import short_hex
 from .host import child_selectors
 from .ipsec_sa import Direction
 from .natt import KEEPALIVE_INTERVAL
-from .net import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, format_packet
+from .net import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, classify_failure, format_packet
 from .packet import selectors as selectors_of
 from .policy import Selector, packet_view
 from .state import State
@@ -236,7 +236,7 @@ def _describe(event: ev.Event) -> str | None:
     if isinstance(event, ev.KeysDerived):
         return f"keys derived: SKEYSEED {short_hex(event.skeyseed)}{' (rekey)' if event.rekey else ''}"
     if isinstance(event, ev.Failure):
-        return f"FAILURE {event.notify or ''}: {event.reason}{' (fatal)' if event.fatal else ''}"
+        return f"FAILURE{' ' + event.notify if event.notify else ''}: {event.reason}{' (fatal)' if event.fatal else ''}"
     return None
 
 
@@ -357,6 +357,18 @@ class _Run:
                 d.act(lambda now: sa.rekey_ike(now))
                 await d.wait_for(lambda: sa.state != State.ESTABLISHED or self.stop.is_set(), 10.0)
 
+    def after_established(self, outcome: Outcome) -> Outcome:
+        """The run's outcome once the SAs were up: a fatal failure since then (a peer that stopped
+        answering, RFC 7296 2.4) is reported instead of the success."""
+        events = self.driver.events
+        up = next((i for i, e in enumerate(events) if isinstance(e, ev.ChildSaCreated)), len(events))
+        fatal = [e for e in events[up:] if isinstance(e, ev.Failure) and e.fatal]
+        if not outcome.ok or not fatal:
+            return outcome
+        last = fatal[-1]
+        what = f"{last.notify}: {last.reason}" if last.notify else last.reason
+        return Outcome(classify_failure(last), f"IKE SA and CHILD SA established, but then {what}")
+
     async def finish(self, outcome: Outcome, *, delete: bool) -> int:
         d = self.driver
         if delete:
@@ -397,7 +409,7 @@ async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *
     await run.rekeys()
     d = run.driver
     await d.wait_for(lambda: run.stop.is_set() or d.current_sa() is None, options.duration)
-    return await run.finish(outcome, delete=d.current_sa() is not None)
+    return await run.finish(run.after_established(outcome), delete=d.current_sa() is not None)
 
 
 async def run_respond(config: Any, listen: str, options: RunOptions, *, port: int = 500,
@@ -424,4 +436,4 @@ async def run_respond(config: Any, listen: str, options: RunOptions, *, port: in
         await d.wait_for(lambda: run.stop.is_set() or d.current_sa() is None, options.duration)
     else:  # until the peer deletes the IKE SA, or a signal
         await d.wait_for(lambda: run.stop.is_set() or d.current_sa() is None, 10 ** 6)
-    return await run.finish(outcome, delete=d.current_sa() is not None)
+    return await run.finish(run.after_established(outcome), delete=d.current_sa() is not None)

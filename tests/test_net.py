@@ -483,3 +483,24 @@ def test_each_packet_leaves_on_the_child_sa_whose_selectors_cover_it() -> None:
     peer.received(sa.encapsulate(icmp_echo(them, me, 7, 1, b""), 4), (them, 4500), (me, 4500))
     assert peer.requests_answered == 0 and len(sent) == 4
     assert "is outside the CHILD SA's traffic selectors: dropped" in peer.errors[-1], peer.errors
+
+
+def test_a_peer_lost_after_the_handshake_is_not_reported_as_success() -> None:
+    """``ikelab connect --duration``: when the peer stops answering later (RFC 7296 2.4: its IKE SA is then
+    deleted), the run ends with EXIT_TIMEOUT and says so, not with 'OK'.  Against charon:
+    tests/interop/test_ikelab_scenarios.py::test_dead_peer_found_by_liveness_checks."""
+    from ikelab import events as ev
+    from ikelab.net import EXIT_OK, Outcome
+    from ikelab.peer import RunOptions, _Run
+
+    lab = _lab_after_a_child_rekey()
+    run = _Run(lab.initiator.config, "127.0.0.1", free_port(), RunOptions(), out=lambda text: None)
+    run.driver.events.extend(lab.events("initiator"))
+    up = Outcome(EXIT_OK, "IKE SA and CHILD SA established")
+    assert run.after_established(up) is up  # nothing went wrong after the handshake
+    run.driver.events.append(ev.Failure(9.0, "initiator", None, "no response to INFORMATIONAL message ID 4 after "
+                                        "3 retransmissions", fatal=True))
+    lost = run.after_established(up)
+    assert lost.status == EXIT_TIMEOUT
+    assert lost.reason == ("IKE SA and CHILD SA established, but then no response to INFORMATIONAL message ID 4 "
+                           "after 3 retransmissions")

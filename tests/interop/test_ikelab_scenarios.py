@@ -10,6 +10,7 @@ or by ikelab's userspace ESP.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -507,3 +508,33 @@ def test_child_sa_deleted_and_created_again_by_charon(netns_pair, charon_factory
     assert "INFORMATIONAL MID=02 Initiator Request" in out and "CREATE_CHILD_SA MID=03 Initiator Request" in out, out
     assert out.count("CHILD SA installed") == 2 and out.count("IKE SA established") == 1, out
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 2
+
+
+def test_dead_peer_found_by_liveness_checks(netns_pair, charon_factory, nft_env, tmp_path: Path) -> None:
+    """charon stops answering (everything it sends is dropped): ikelab's liveness check goes unanswered
+    through its retransmissions, so it considers charon dead and ends the SAs (RFC 7296 2.4)."""
+    from interop.netns import NFT
+
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-initiator", proposals="aes128-sha256-modp2048",
+                          esp="aes128-sha256")
+    proc = start_connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
+        "--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256", "--ts", f"{net.a.inner}/32",
+        f"{net.b.inner}/32", "--dpd", "0.5", "--retransmit-timeout", "0.3", "--retransmit-tries", "2",
+        "--duration", "30"])
+    try:
+        proc.wait_for_output(": alive", timeout=15)
+        net.a.run(NFT, "-f", "-", input=b"table inet dead {\n chain input {\n  type filter hook input priority 0;\n"
+                                         b"  ip saddr 192.0.2.2 drop\n }\n}\n")
+        status = proc.wait(15)
+    finally:
+        proc.close()
+    out = proc.output()
+    assert status == 3, out  # EXIT_TIMEOUT: the peer stopped answering
+    lost = re.search(r"liveness check MID=(\d+): no answer", out)
+    assert ": alive" in out and lost, out
+    mid = int(lost.group(1))  # the first check after the drop (2, unless the rule took longer than --dpd)
+    assert out.count(f"INFORMATIONAL MID={mid:02d} Initiator Request") == 3, out  # the request, 2 retransmissions
+    assert "IKE SA deleted" in out and "sending DELETE" not in out, out  # nobody left to tell
+    assert out.rstrip().endswith("FAILED: IKE SA and CHILD SA established, but then no response to INFORMATIONAL "
+                                 f"message ID {mid} after 2 retransmissions (exit status 3)"), out
