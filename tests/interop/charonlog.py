@@ -42,6 +42,8 @@ _CHILD_EST = re.compile(
     r"(?: \(\d+ bytes\))? and TS (.*) === (.*)$"
 )
 _CHILD_INIT = re.compile(r"establishing CHILD_SA (\S+?)\{(\d+)\}")
+#: "IKE_SA lab[2] rekeyed between ...": logged under the old IKE SA, whose log tag carried the new one's keys
+_IKE_REKEYED = re.compile(r"IKE_SA \S+?\[(\d+)\] rekeyed between")
 _ESP_SA = re.compile(r"^\s*SPI 0x([0-9a-f]+), src (\S+) dst (\S+)")
 
 #: charon's dump titles (keymat_v2.c, child_sa / keymat) -> RFC 7296 names.
@@ -194,6 +196,12 @@ def parse_keys(log_text: str) -> list[dict[str, Any]]:
                 initiators[uid] = True
             elif "is initiating an IKE_SA" in text:
                 initiators[uid] = False
+            m = _IKE_REKEYED.search(text)
+            if m and entry is not None:
+                # the new IKE SA's keys were dumped under the old one's tag; its own tag takes them over,
+                # so that CHILD SAs it creates or rekeys later are filed with it
+                current[int(m.group(1))] = entry
+                continue
             m = _CHILD_INIT.search(text)
             if m:
                 child_init.add((uid, m.group(2)))

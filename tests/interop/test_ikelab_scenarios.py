@@ -538,3 +538,29 @@ def test_dead_peer_found_by_liveness_checks(netns_pair, charon_factory, nft_env,
     assert "IKE SA deleted" in out and "sending DELETE" not in out, out  # nobody left to tell
     assert out.rstrip().endswith("FAILED: IKE SA and CHILD SA established, but then no response to INFORMATIONAL "
                                  f"message ID {mid} after 2 retransmissions (exit status 3)"), out
+
+
+def test_child_rekey_after_ike_rekey_by_charon(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """charon rekeys the IKE SA, then the CHILD SA that moved to the new IKE SA (RFC 7296 2.18, 2.8):
+    ikelab must find the CHILD SA under the new IKE SA and derive its keys from the new SK_d."""
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-responder", proposals="aes128-sha256-modp2048",
+                          esp="aes128-sha256-modp2048")
+    proc = respond(net.b, tmp_path / "ikelab", extra=[
+        "--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256-modp2048",
+        "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32"])
+
+    def rekeys() -> None:
+        charon.swanctl("--rekey", "--ike", "lab")
+        proc.wait_for_output("IKE SA rekeyed", timeout=10)
+        charon.wait_for_log("IKE_SA lab[2] rekeyed")
+        charon.swanctl("--rekey", "--child", "net")
+        proc.wait_for_output("CHILD SA rekeyed with PFS", timeout=10)
+        charon.wait_for_log("CHILD_SA net{2} established")
+        assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3
+
+    out = charon_initiates(charon, proc, net.a, net.b, then=rekeys)
+    keys = charon.keys()
+    assert len(keys) == 2, keys  # the first IKE SA and its replacement
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), keys) == 2
+    assert "CREATE_CHILD_SA MID=02 Initiator Request" in out and "CREATE_CHILD_SA MID=00 Initiator Request" in out, out
