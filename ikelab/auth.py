@@ -500,6 +500,19 @@ def load_certificate(pem_or_der: bytes | str) -> x509.Certificate:
         raise ParseError(f"not an X.509 certificate: {exc}", field="CERT.data", offset=0) from None
 
 
+def load_certificates(pem_or_der: bytes | str) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle, in file order (one for DER): a chain file is leaf, then its CAs."""
+    if isinstance(pem_or_der, str):
+        pem_or_der = pem_or_der.encode("ascii", "replace")
+    data = _b(pem_or_der, "certificate")
+    if b"-----BEGIN" not in data:
+        return [load_certificate(data)]
+    try:
+        return list(x509.load_pem_x509_certificates(data))
+    except ValueError as exc:
+        raise ParseError(f"not a PEM bundle of X.509 certificates: {exc}", field="certificate", offset=0) from None
+
+
 def _utc(now: datetime) -> datetime:
     if not isinstance(now, datetime):
         raise ConfigError(f"now must be a datetime, not {type(now).__name__}", field="now", value=now)

@@ -111,6 +111,19 @@ def _read_file(path: str, what: str) -> bytes:
         raise ConfigError(f"cannot read {what} file {path!r}: {exc.strerror}", field=what, value=path) from None
 
 
+def _certificates(path: str, what: str) -> list:
+    """The certificates in a PEM (bundle) or DER file, as a ConfigError naming the option if it has none."""
+    from .auth import load_certificates
+    from .errors import ConfigError, IkelabError
+
+    try:
+        return load_certificates(_read_file(path, what))
+    except IkelabError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"--{what} {path}: {exc}", field=what, value=path) from None
+
+
 def _live_config(args: argparse.Namespace) -> object:
     """The IkeConfig of ``ikelab connect`` / ``ikelab respond`` from their options."""
     from .config import IkeConfig
@@ -136,9 +149,11 @@ def _live_config(args: argparse.Namespace) -> object:
     elif args.cert:
         if not (args.key and args.ca):
             raise ConfigError("--cert needs --key and --ca", field="key")
-        settings["certificate"] = _read_file(args.cert, "cert")
+        # a chain file: our certificate first, then the intermediate CAs we send with it (RFC 7296 3.6)
+        chain = _certificates(args.cert, "cert")
+        settings["certificate"], settings["intermediates"] = chain[0], tuple(chain[1:])
         settings["private_key"] = _read_file(args.key, "key")
-        settings["trust_anchors"] = (_read_file(args.ca, "ca"),)
+        settings["trust_anchors"] = tuple(_certificates(args.ca, "ca"))  # a bundle: each CA is trusted
     else:
         raise ConfigError("give --psk-file FILE, or --cert FILE --key FILE --ca FILE", field="psk")
     return IkeConfig(**settings)
@@ -212,9 +227,9 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--remote-id", help="the identity the peer must prove (default: any)")
     auth = p.add_argument_group("authentication (one of)")
     auth.add_argument("--psk-file", help="file holding the pre-shared key")
-    auth.add_argument("--cert", help="our certificate (PEM or DER)")
+    auth.add_argument("--cert", help="our certificate (PEM or DER); a PEM chain: ours, then intermediate CAs to send")
     auth.add_argument("--key", help="our private key (PEM)")
-    auth.add_argument("--ca", help="the CA certificate that signs the peer's certificate")
+    auth.add_argument("--ca", help="the trusted CA certificate(s) of the peer's chain (PEM bundle or DER)")
     p.add_argument("--proposal", action="append", help="IKE proposal, strongSwan syntax (repeatable, or "
                    "a comma-separated list), e.g. aes128-sha256-modp2048")
     p.add_argument("--esp-proposal", action="append", help="ESP proposal (repeatable, or a comma-separated "

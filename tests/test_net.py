@@ -347,6 +347,7 @@ def test_net_error_is_typed() -> None:
     (["--psk-file", __file__, "--proposal", "bogus-sha256"], "unknown algorithm keyword 'bogus'"),
     (["--psk-file", __file__, "--keepalive", "-1"], "--keepalive -1.0: give seconds, or 0 for no NAT-keepalives"),
     (["--psk-file", __file__, "--keepalive", "nan"], "--keepalive nan: give seconds"),
+    (["--cert", __file__, "--key", __file__, "--ca", __file__], f"--cert {__file__}: not an X.509 certificate"),
 ])
 def test_bad_options_exit_2_with_a_message(extra: list[str], message: str) -> None:
     result = subprocess.run([sys.executable, "-m", "ikelab", "connect", "127.0.0.1", "--id", "alice@example.org",
@@ -504,3 +505,25 @@ def test_a_peer_lost_after_the_handshake_is_not_reported_as_success() -> None:
     assert lost.status == EXIT_TIMEOUT
     assert lost.reason == ("IKE SA and CHILD SA established, but then no response to INFORMATIONAL message ID 4 "
                            "after 3 retransmissions")
+
+
+def test_cert_and_ca_files_may_hold_chains_and_bundles(tmp_path: Path) -> None:
+    """``--cert`` chain.pem: our certificate, then the intermediate CAs sent with it in CERT payloads
+    (RFC 7296 3.6); ``--ca`` bundle.pem: every CA in it is a trust anchor."""
+    from ikelab.certs import ec_key_from_seed, make_ca, make_leaf, to_pem
+    from ikelab.cli import _live_config, build_parser
+
+    root_key, inter_key, leaf_key, other_key = (ec_key_from_seed(s) for s in ("root", "inter", "leaf", "other"))
+    root = make_ca("ikelab root", root_key, path_length=1)
+    other = make_ca("another root", other_key)
+    inter = make_ca("ikelab intermediate", inter_key, issuer=root, issuer_key=root_key, path_length=0)
+    leaf = make_leaf(inter, inter_key, "moon.example", leaf_key, san=["moon.example"])
+    (tmp_path / "chain.pem").write_bytes(to_pem(leaf) + to_pem(inter))
+    (tmp_path / "key.pem").write_bytes(to_pem(leaf_key))
+    (tmp_path / "cas.pem").write_bytes(to_pem(root) + to_pem(other))
+    args = build_parser().parse_args(["connect", "192.0.2.2", "--id", "moon.example", "--cert",
+                                      str(tmp_path / "chain.pem"), "--key", str(tmp_path / "key.pem"),
+                                      "--ca", str(tmp_path / "cas.pem")])
+    config = _live_config(args)
+    assert config.certificate == leaf and config.intermediates == (inter,)
+    assert config.trust_anchors == (root, other)

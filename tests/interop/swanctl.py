@@ -138,23 +138,38 @@ class TestPki:
     ca_cert: bytes
     certs: dict[str, bytes]
     keys: dict[str, bytes]
+    #: the intermediate CA (signed by the root) and the identities whose certificates it signed
+    intermediate: bytes | None = None
+    under_intermediate: tuple[str, ...] = ()
+
+    def chain(self, identity: str) -> bytes:
+        """``identity``'s certificate, followed by the intermediate CA that signed it (if one did)."""
+        return self.certs[identity] + (self.intermediate or b"" if identity in self.under_intermediate else b"")
 
     def install(self, swanctl_dir: str | Path, identity: str, *, stem: str = "peer") -> str:
-        """Write the CA, ``identity``'s certificate and key into a swanctl directory; return the cert file name."""
+        """Write the CA, ``identity``'s certificate and key into a swanctl directory; return the cert file name.
+
+        Only the root CA goes into ``x509ca/`` (trusted); an intermediate CA that signed ``identity``
+        goes into ``x509/``, untrusted, where charon finds it to build and send its own chain.
+        """
         base = Path(swanctl_dir)
         for sub in ("x509ca", "x509", "private"):
             (base / sub).mkdir(parents=True, exist_ok=True)
         (base / "x509ca" / "ca.pem").write_bytes(self.ca_cert)
         (base / "x509" / f"{stem}.pem").write_bytes(self.certs[identity])
+        if identity in self.under_intermediate and self.intermediate:
+            (base / "x509" / "intermediate.pem").write_bytes(self.intermediate)
         (base / "private" / f"{stem}.pem").write_bytes(self.keys[identity])
         return f"{stem}.pem"
 
 
-def make_pki(identities: Sequence[str], *, key_type: str = "rsa") -> TestPki:
+def make_pki(identities: Sequence[str], *, key_type: str = "rsa", under_intermediate: Sequence[str] = ()) -> TestPki:
     """A throw-away CA (CN=ikelab interop CA) and one certificate per identity.
 
     An identity with ``@`` goes into an rfc822Name subjectAltName, any other
     into a dNSName.  ``key_type`` is ``"rsa"`` (2048 bits), ``"ecdsa"`` (P-256) or ``"ed25519"``.
+    The identities in ``under_intermediate`` get certificates from an intermediate CA
+    (CN=ikelab interop intermediate CA) that the root signed, so their chains have three links.
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -186,14 +201,36 @@ def make_pki(identities: Sequence[str], *, key_type: str = "rsa") -> TestPki:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
         .not_valid_after(later)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1 if under_intermediate else 0), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, algorithm())
     )
     pem = serialization.Encoding.PEM
+    issuers = {"root": (ca_name, ca_key)}
+    intermediate = None
+    if under_intermediate:
+        im_key = new_key()
+        im_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ikelab"),
+                             x509.NameAttribute(NameOID.COMMON_NAME, "ikelab interop intermediate CA")])
+        intermediate = (
+            x509.CertificateBuilder()
+            .subject_name(im_name)
+            .issuer_name(ca_name)
+            .public_key(im_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(later)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(im_key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, algorithm())
+        )
+        issuers["intermediate"] = (im_name, im_key)
     certs, keys = {}, {}
     for ident in identities:
+        issuer_name, issuer_key = issuers["intermediate" if ident in under_intermediate else "root"]
         key = new_key()
         san: x509.GeneralName = x509.RFC822Name(ident) if "@" in ident else x509.DNSName(ident)
         subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ikelab"),
@@ -201,7 +238,7 @@ def make_pki(identities: Sequence[str], *, key_type: str = "rsa") -> TestPki:
         cert = (
             x509.CertificateBuilder()
             .subject_name(subject)
-            .issuer_name(ca_name)
+            .issuer_name(issuer_name)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now)
@@ -210,9 +247,10 @@ def make_pki(identities: Sequence[str], *, key_type: str = "rsa") -> TestPki:
             .add_extension(x509.SubjectAlternativeName([san]), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
                                                   ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, algorithm())
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+            .sign(issuer_key, algorithm())
         )
         certs[ident] = cert.public_bytes(pem)
         keys[ident] = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return TestPki(ca_cert.public_bytes(pem), certs, keys)
+    return TestPki(ca_cert.public_bytes(pem), certs, keys,
+                   intermediate.public_bytes(pem) if intermediate is not None else None, tuple(under_intermediate))

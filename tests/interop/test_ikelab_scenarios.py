@@ -54,7 +54,7 @@ def setup_charon(net: Any, factory: Any, tmp: Path, role: str, *, proposals: str
 def ikelab_cert_files(pki: Any, tmp: Path, ident: str) -> dict[str, str]:
     tmp.mkdir(parents=True, exist_ok=True)
     files = {"cert": tmp / "cert.pem", "key": tmp / "key.pem", "ca": tmp / "ca.pem"}
-    files["cert"].write_bytes(pki.certs[ident])
+    files["cert"].write_bytes(pki.chain(ident))  # with the intermediate CA, if one signed it
     files["key"].write_bytes(pki.keys[ident])
     files["ca"].write_bytes(pki.ca_cert)
     return {k: str(v) for k, v in files.items()}
@@ -63,7 +63,7 @@ def ikelab_cert_files(pki: Any, tmp: Path, ident: str) -> dict[str, str]:
 def run_handshake(net: Any, factory: Any, tmp: Path, role: str, *, proposals: str, esp: str, v6: bool = False,
                   key_type: str | None = None, ikelab_extra: tuple[str, ...] = (), ikelab_ts: tuple[str, str] | None = None,
                   ikelab_proposals: str | None = None, ikelab_esp: str | None = None, init_messages: int = 2,
-                  **charon_kwargs: Any) -> tuple[Charon, str]:
+                  under_intermediate: tuple[str, ...] = (), **charon_kwargs: Any) -> tuple[Charon, str]:
     """One handshake + pings + DELETE in ``role``; returns charon and ikelab's output (asserting success).
 
     Both peers are configured with ``proposals`` and ``esp``, unless
@@ -71,7 +71,8 @@ def run_handshake(net: Any, factory: Any, tmp: Path, role: str, *, proposals: st
     (``tmp/wire.pcapng``) must show ``init_messages`` IKE_SA_INIT messages,
     then the IKE_AUTH request and response.
     """
-    pki = make_pki([ID_INITIATOR, ID_RESPONDER], key_type=key_type) if key_type else None
+    pki = make_pki([ID_INITIATOR, ID_RESPONDER], key_type=key_type,
+                   under_intermediate=under_intermediate) if key_type else None
     charon = setup_charon(net, factory, tmp, role, proposals=proposals, esp=esp, v6=v6, pki=pki, **charon_kwargs)
     me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
     ts = ikelab_ts or (f"{me.inner}/32", f"{peer.inner}/32")
@@ -123,6 +124,32 @@ def test_certificates(netns_pair, charon_factory, tmp_path: Path, role: str, key
     _, out = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
                            esp="aes128-sha256", key_type=key_type)
     assert "DIGITAL_SIGNATURE" in out or "RSA" in out or "ECDSA" in out
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("whose", ["ikelab", "charon"])
+def test_certificate_chain_with_an_intermediate_ca(netns_pair, charon_factory, tmp_path: Path, role: str,
+                                                    whose: str) -> None:
+    """One peer's certificate comes from an intermediate CA; both trust only the root (RFC 7296 3.6).
+
+    The peer sends the intermediate in a second CERT payload and the other builds leaf -> intermediate ->
+    root from it: ikelab's --cert file is the chain (leaf, then intermediate), and charon finds its own
+    intermediate, untrusted, in x509/.
+    """
+    ikelab_id = ID_INITIATOR if role == "ikelab-initiator" else ID_RESPONDER
+    charon_id = ID_RESPONDER if role == "ikelab-initiator" else ID_INITIATOR
+    _, out = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                           esp="aes128-sha256", key_type="ecdsa",
+                           under_intermediate=(ikelab_id if whose == "ikelab" else charon_id,))
+    # tshark: the IKE_AUTH message of the peer under the intermediate carries two CERT payloads
+    env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(tmp_path / "ikelab" / "keys"))
+    rows = run_checked(["tshark", "-n", "-r", str(tmp_path / "wire.pcapng"), "-Y", "isakmp.exchangetype == 35",
+                        "-T", "fields", "-E", "separator=\t", "-e", "isakmp.flag_i", "-e", "isakmp.cert.encoding"],
+                       timeout=60, env=env).stdout.splitlines()
+    sender_is_initiator = (whose == "ikelab") == (role == "ikelab-initiator")
+    certs = {flag == "1": encodings.split(",") for flag, encodings in (r.split("\t") for r in rows)}
+    assert certs[sender_is_initiator] == ["4", "4"], rows  # X.509 Certificate - Signature, twice
+    assert certs[not sender_is_initiator] == ["4"], rows
 
 
 @pytest.mark.parametrize("role", ROLES)
