@@ -34,10 +34,15 @@ def _addrs(ns: Any, v6: bool) -> str:
 
 def setup_charon(net: Any, factory: Any, tmp: Path, role: str, *, proposals: str, esp: str, v6: bool = False,
                  pki: Any = None, psk: str = "ikelab-interop-psk", local_ts: str | None = None,
-                 remote_ts: str | None = None, cookie_threshold: int = 1000, **kwargs: Any) -> Charon:
-    """charon in B (responder) or A (initiator), configured for the scenario; connections loaded."""
+                 remote_ts: str | None = None, cookie_threshold: int = 1000, ids: tuple[str, str] | None = None,
+                 **kwargs: Any) -> Charon:
+    """charon in B (responder) or A (initiator), configured for the scenario; connections loaded.
+
+    ``ids`` (initiator's, responder's) replaces the IKE identities, not the certificates' names.
+    """
     ns, other = (net.b, net.a) if role == "ikelab-initiator" else (net.a, net.b)
-    local_id, remote_id = (ID_RESPONDER, ID_INITIATOR) if role == "ikelab-initiator" else (ID_INITIATOR, ID_RESPONDER)
+    id_i, id_r = ids or (ID_INITIATOR, ID_RESPONDER)
+    local_id, remote_id = (id_r, id_i) if role == "ikelab-initiator" else (id_i, id_r)
     common = dict(local_addrs=_addrs(ns, v6), remote_addrs=_addrs(other, v6), local_id=local_id,
                   remote_id=remote_id, local_ts=local_ts or f"{ns.inner}/32",
                   remote_ts=remote_ts or f"{other.inner}/32", proposals=proposals, esp_proposals=esp, **kwargs)
@@ -45,7 +50,7 @@ def setup_charon(net: Any, factory: Any, tmp: Path, role: str, *, proposals: str
                      swanctl_conf=cert_conf(cert_file="peer.pem", **common) if pki else psk_conf(psk=psk, **common))
     charon.write_files()
     if pki:
-        pki.install(charon.swanctl_dir, local_id)
+        pki.install(charon.swanctl_dir, ID_RESPONDER if role == "ikelab-initiator" else ID_INITIATOR)
     charon.start()
     charon.load_all()
     return charon
@@ -63,7 +68,8 @@ def ikelab_cert_files(pki: Any, tmp: Path, ident: str) -> dict[str, str]:
 def run_handshake(net: Any, factory: Any, tmp: Path, role: str, *, proposals: str, esp: str, v6: bool = False,
                   key_type: str | None = None, ikelab_extra: tuple[str, ...] = (), ikelab_ts: tuple[str, str] | None = None,
                   ikelab_proposals: str | None = None, ikelab_esp: str | None = None, init_messages: int = 2,
-                  under_intermediate: tuple[str, ...] = (), **charon_kwargs: Any) -> tuple[Charon, str]:
+                  under_intermediate: tuple[str, ...] = (), ids: tuple[str, str] | None = None,
+                  **charon_kwargs: Any) -> tuple[Charon, str]:
     """One handshake + pings + DELETE in ``role``; returns charon and ikelab's output (asserting success).
 
     Both peers are configured with ``proposals`` and ``esp``, unless
@@ -73,8 +79,11 @@ def run_handshake(net: Any, factory: Any, tmp: Path, role: str, *, proposals: st
     """
     pki = make_pki([ID_INITIATOR, ID_RESPONDER], key_type=key_type,
                    under_intermediate=under_intermediate) if key_type else None
-    charon = setup_charon(net, factory, tmp, role, proposals=proposals, esp=esp, v6=v6, pki=pki, **charon_kwargs)
+    charon = setup_charon(net, factory, tmp, role, proposals=proposals, esp=esp, v6=v6, pki=pki, ids=ids,
+                          **charon_kwargs)
     me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
+    id_i, id_r = ids or (ID_INITIATOR, ID_RESPONDER)
+    my_ids = dict(local_id=id_i, remote_id=id_r) if role == "ikelab-initiator" else dict(local_id=id_r, remote_id=id_i)
     ts = ikelab_ts or (f"{me.inner}/32", f"{peer.inner}/32")
     extra = ["--proposal", ikelab_proposals or proposals, "--esp-proposal", ikelab_esp or esp, "--ts", *ts,
              *ikelab_extra]
@@ -82,14 +91,15 @@ def run_handshake(net: Any, factory: Any, tmp: Path, role: str, *, proposals: st
     cert = ikelab_cert_files(pki, tmp / "certs", my_id) if pki else None
     with Capture(net.b, net.b.veth, tmp / "wire.pcapng", probe_dst=_addrs(net.a, v6)) as cap:
         if role == "ikelab-initiator":
-            result = connect(me, _addrs(peer, v6), tmp / "ikelab", cert=cert,
+            result = connect(me, _addrs(peer, v6), tmp / "ikelab", cert=cert, **my_ids,
                              extra=[*extra, "--ping", peer.inner, "--ping-src", me.inner, "--quiet"])
             out = result.stdout + result.stderr
             assert result.returncode == 0, out + charon.diagnostics()
             assert "(first CHILD SA): 3 sent, 3 replies" in out, out
             charon.wait_for_sa(lambda sas: not sas, timeout=5)  # our DELETE arrived
         else:
-            proc = respond(me, tmp / "ikelab", cert=cert, extra=["--listen", _addrs(me, v6), *extra, "--quiet"])
+            proc = respond(me, tmp / "ikelab", cert=cert, **my_ids,
+                           extra=["--listen", _addrs(me, v6), *extra, "--quiet"])
             try:
                 charon.initiate(child="net")
                 assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3
@@ -150,6 +160,15 @@ def test_certificate_chain_with_an_intermediate_ca(netns_pair, charon_factory, t
     certs = {flag == "1": encodings.split(",") for flag, encodings in (r.split("\t") for r in rows)}
     assert certs[sender_is_initiator] == ["4", "4"], rows  # X.509 Certificate - Signature, twice
     assert certs[not sender_is_initiator] == ["4"], rows
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_distinguished_name_identities(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """Identities as the certificates' subject DNs (ID_DER_ASN1_DN, RFC 7296 3.5), strongSwan's usual choice."""
+    dns = tuple(f"O=ikelab, CN={ident}" for ident in (ID_INITIATOR, ID_RESPONDER))
+    _, out = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                           esp="aes128-sha256", key_type="ecdsa", ids=dns)
+    assert f"{dns[0]} <-> {dns[1]}" in out or f"{dns[1]} <-> {dns[0]}" in out, out
 
 
 @pytest.mark.parametrize("role", ROLES)
