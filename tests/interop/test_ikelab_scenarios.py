@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from ikelab.config import DEFAULT_IKE_PROPOSALS
 from interop.charon import Charon
 from interop.ikelab_peer import (charon_initiates, check_keys_against_charon, connect, read_keys, respond, start_connect,
                                  tshark_decrypts)
@@ -610,3 +611,24 @@ def test_child_rekey_after_ike_rekey_by_charon(netns_pair, charon_factory, tmp_p
     assert len(keys) == 2, keys  # the first IKE SA and its replacement
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), keys) == 2
     assert "CREATE_CHILD_SA MID=02 Initiator Request" in out and "CREATE_CHILD_SA MID=00 Initiator Request" in out, out
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_default_proposals_on_both_sides(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """Neither side names proposals: ikelab's defaults meet strongSwan's ``default`` lists."""
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, role, proposals="default", esp="default")
+    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
+    extra = ["--ts", f"{me.inner}/32", f"{peer.inner}/32", "--quiet"]
+    if role == "ikelab-initiator":
+        result = connect(me, peer.addr4, tmp_path / "ikelab", extra=[*extra, "--ping", peer.inner])
+        out = result.stdout
+        assert result.returncode == 0, out + charon.diagnostics()
+        assert "3 sent, 3 replies" in out, out
+    else:
+        proc = respond(me, tmp_path / "ikelab", extra=extra)
+        out = charon_initiates(charon, proc, net.a, net.b)
+    # one of ikelab's default IKE proposals (config.DEFAULT_IKE_PROPOSALS), whichever charon's list favours
+    suite = re.search(r"IKE SA established: .*?, (\S+), ", out)
+    assert suite and suite.group(1) in DEFAULT_IKE_PROPOSALS, out
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 1
