@@ -632,3 +632,14 @@ def test_default_proposals_on_both_sides(netns_pair, charon_factory, tmp_path: P
     suite = re.search(r"IKE SA established: .*?, (\S+), ", out)
     assert suite and suite.group(1) in DEFAULT_IKE_PROPOSALS, out
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 1
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_icmp_only_selectors(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """Selectors for ICMP only (IP protocol 1, RFC 7296 3.13.1) on both sides: the pings cross the CHILD SA."""
+    net = netns_pair
+    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)  # ikelab's side, charon's
+    _, out = run_handshake(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                           esp="aes128-sha256", ikelab_ts=(f"{me.inner}/32[icmp]", f"{peer.inner}/32[icmp]"),
+                           local_ts=f"{peer.inner}/32[icmp]", remote_ts=f"{me.inner}/32[icmp]")
+    assert f"{me.inner}/32[1] === {peer.inner}/32[1]" in out, out
