@@ -26,7 +26,7 @@ from . import exchanges_wire as wirefmt
 from .config import IkeConfig, require_config
 from .constants import ExchangeType, NotifyType
 from .errors import IkelabError, ParseError, UnsupportedCriticalPayloadError
-from .exchanges_common import Datagram, cfg, frame, make_cookie, unframe
+from .exchanges_common import Datagram, frame, make_cookie, unframe
 from .ike import IkeSa
 from .rand import RandomSource, default_random
 from .state import State
@@ -119,7 +119,7 @@ class IkeEndpoint:
             return None
         if msg.exchange != ExchangeType.IKE_SA_INIT or msg.is_response or msg.message_id != 0:
             return None
-        threshold = cfg(self.config, "cookie_threshold", None)
+        threshold = self.config.cookie_threshold
         if threshold is not None and self.half_open_count() >= int(threshold):
             ni = wirefmt.nonce_of(msg)
             expected = make_cookie(self._secret, self._secret_version, ni or b"", datagram.src[0], msg.spi_i)

@@ -44,7 +44,7 @@ from . import keys as _keys
 from . import proposals as _props
 from .constants import DhId, ExchangeType, NAT_T_PORT, NotifyType, ProtocolId, lookup
 from .errors import IkelabError, NegotiationError
-from .exchanges_common import ChildSa, cfg, label as _name
+from .exchanges_common import ChildSa, label as _name
 from .state import Input, State
 from .ts import narrow, ts_contains, ts_to_string
 
@@ -63,19 +63,19 @@ class ChildExchanges:
 
         IKE_AUTH carries no KE payload, so its proposals lose their DH transforms (RFC 7296 1.2).
         """
-        props = tuple(cfg(self.config, "esp_proposals", ()))  # the configured tuple itself (numbered finds it)
+        props = self.config.esp_proposals  # the configured tuple itself (numbered finds it by identity)
         if ike_auth or pfs is False:
             return W.numbered(props, spi=spi, dh=None)
         if pfs is None:
             return W.numbered(props, spi=spi)
         if pfs is True:
-            group = cfg(self.config, "pfs_group", None) or (self.suite.dh if self.suite else None)
+            group = self.config.pfs_group or (self.suite.dh if self.suite else None)
         else:
             group = pfs
         return W.numbered(props, spi=spi, dh=lookup(DhId, group))
 
     def _configured_esp(self: Any, ike_auth: bool) -> list[Any]:
-        props = tuple(cfg(self.config, "esp_proposals", ()))
+        props = self.config.esp_proposals
         if ike_auth:
             return W.numbered(props, dh=None)
         return list(props)
@@ -84,12 +84,12 @@ class ChildExchanges:
         """(local_ts, remote_ts) with ``dynamic`` (or nothing) resolved to the IKE addresses."""
         if hasattr(self.config, "local_selectors"):
             return self.config.local_selectors(self.local[0]), self.config.remote_selectors(self.remote[0])
-        local = W.selectors(cfg(self.config, "local_ts", ()), self.local[0])
-        remote = W.selectors(cfg(self.config, "remote_ts", ()), self.remote[0])
+        local = W.selectors(self.config.local_ts, self.local[0])
+        remote = W.selectors(self.config.remote_ts, self.remote[0])
         return local, remote
 
     def _want_transport(self: Any) -> bool:
-        return str(cfg(self.config, "mode", "tunnel")).lower() == "transport"
+        return self.config.mode == "transport"
 
     # ------------------------------------------------------------------ requesting a CHILD SA
 
@@ -116,7 +116,7 @@ class ChildExchanges:
             payloads.append(W.nonce(ctx["ni"]))
             group = W.first_dh(props)
             if group is not None:
-                key = _dh.group(group, allow_weak=self._allow_weak()).generate(self.rng)
+                key = _dh.group(group, allow_weak=self.config.allow_weak).generate(self.rng)
                 ctx["dh_key"] = key
                 payloads.append(W.ke(group, key.public_bytes()))
         payloads += W.ts_payloads(tsi, tsr)
@@ -190,7 +190,7 @@ class ChildExchanges:
                 return self._child_refused(now, NotifyType.INVALID_KE_PAYLOAD, "KEi missing or for another group",
                                            exchange, data=int(suite.dh).to_bytes(2, "big"))
             try:
-                key = _dh.group(suite.dh, allow_weak=self._allow_weak()).generate(self.rng)
+                key = _dh.group(suite.dh, allow_weak=self.config.allow_weak).generate(self.rng)
                 g_ir = key.exchange(bytes(ke.data))
             except IkelabError as exc:
                 return self._child_refused(now, NotifyType.INVALID_SYNTAX, f"bad KEi: {exc}", exchange)
@@ -217,10 +217,10 @@ class ChildExchanges:
                     transport: bool) -> ChildSa:
         keys = _keys.child_sa_keys(self.suite.prf, self.keys.sk_d, ni, nr, encr=suite.encr,
                                    encr_key_bits=suite.key_bits, integ=suite.integ, g_ir=g_ir,
-                                   allow_weak=self._allow_weak())
-        rekey = cfg(self.config, "child_rekey_time", None)
-        life = cfg(self.config, "child_lifetime", None)
-        margin = float(cfg(self.config, "rekey_margin", 0) or 0)
+                                   allow_weak=self.config.allow_weak)
+        rekey = self.config.child_rekey_time
+        life = self.config.child_lifetime
+        margin = self.config.rekey_margin
         jitter = (self.rng.randbelow(1000) / 1000.0) * margin if margin else 0.0
         child = ChildSa(
             spi_in=spi_in, spi_out=spi_out, protocol=suite.protocol, encr=suite.encr, encr_key_bits=suite.key_bits,
@@ -251,7 +251,7 @@ class ChildExchanges:
 
     def _retry_delay(self: Any) -> float:
         """retransmit_timeout seconds plus a random 0-100 % more (from the injected random source)."""
-        base = float(cfg(self.config, "retransmit_timeout", 4.0))
+        base = float(self.config.retransmit_timeout)
         return base * (1.0 + self.rng.randbelow(1000) / 1000.0)
 
     def _home(self: Any) -> Any:
@@ -290,7 +290,7 @@ class ChildExchanges:
         props = self._ike_proposals(spi)
         group = self.suite.dh if group is None else lookup(DhId, group)
         props = W.numbered(props, spi=spi)
-        key = _dh.group(group, allow_weak=self._allow_weak()).generate(self.rng)
+        key = _dh.group(group, allow_weak=self.config.allow_weak).generate(self.rng)
         payloads = [W.sa(props), W.nonce(ni), W.ke(group, key.public_bytes())]
         self._request(ExchangeType.CREATE_CHILD_SA, payloads, now, "rekey_ike", spi=spi, ni=ni, dh_key=key,
                       proposals=props, group=int(group))
@@ -385,7 +385,7 @@ class ChildExchanges:
             self._respond(msg, now, [W.notify(NotifyType.INVALID_KE_PAYLOAD, data=int(suite.dh).to_bytes(2, "big"))])
             return None
         try:
-            key = _dh.group(suite.dh, allow_weak=self._allow_weak()).generate(self.rng)
+            key = _dh.group(suite.dh, allow_weak=self.config.allow_weak).generate(self.rng)
             g_ir = key.exchange(bytes(ke.data))
         except IkelabError as exc:
             self._respond(msg, now, [W.notify(NotifyType.INVALID_SYNTAX)])

@@ -156,10 +156,4 @@ def label(value: Any) -> str:
     return getattr(value, "_name_", None) or str(value)  # a member's _name_ is a plain attribute, not a property
 
 
-def cfg(config: Any, name: str, default: Any = None) -> Any:
-    """``config.name`` or ``default`` when the configuration does not define it."""
-    value = getattr(config, name, default)
-    return default if value is None else value
-
-
-__all__ = ["ChildSa", "Datagram", "cfg", "label", "frame", "make_cookie", "nat_detection_hash", "unframe"]
+__all__ = ["ChildSa", "Datagram", "label", "frame", "make_cookie", "nat_detection_hash", "unframe"]

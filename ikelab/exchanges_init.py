@@ -41,7 +41,7 @@ from . import keys as _keys
 from . import proposals as _props
 from .constants import AuthMethod, ExchangeType, IdType, NAT_T_PORT, NotifyType, lookup
 from .errors import AuthenticationError, IkelabError, NegotiationError
-from .exchanges_common import cfg, label as _name, nat_detection_hash
+from .exchanges_common import label as _name, nat_detection_hash
 from .identity import Identity, format_identity, identity_matches_certificate, matches, parse_identity
 from .state import State
 
@@ -58,11 +58,11 @@ class InitExchanges:
     # ------------------------------------------------------------------ helpers
 
     def _wallclock(self: Any, now: float) -> datetime:
-        epoch = cfg(self.config, "epoch", DEFAULT_EPOCH)
+        epoch = self.config.epoch or DEFAULT_EPOCH
         return epoch + timedelta(seconds=now)
 
     def _identity(self: Any, which: str) -> Any:
-        value = cfg(self.config, which, None)
+        value = getattr(self.config, which)  # "local_id" or "remote_id"
         if value is None:
             if which == "local_id":
                 return _identity_of_address(self.local[0])
@@ -75,24 +75,21 @@ class InitExchanges:
         return parse_identity(text)
 
     def _auth_method(self: Any) -> AuthMethod:
-        if cfg(self.config, "psk", None) is not None:
+        if self.config.psk is not None:
             return AuthMethod.SHARED_KEY_MIC
         return AuthMethod.DIGITAL_SIGNATURE
 
-    def _allow_weak(self: Any) -> bool:
-        return bool(cfg(self.config, "allow_weak", False))
-
     def _ike_proposals(self: Any, spi: bytes = b"") -> list[Any]:
-        return W.numbered(cfg(self.config, "ike_proposals", ()), spi=spi)
+        return W.numbered(self.config.ike_proposals, spi=spi)
 
     def _uses_certs(self: Any) -> bool:
-        return cfg(self.config, "certificate", None) is not None or bool(cfg(self.config, "trust_anchors", ()))
+        return self.config.certificate is not None or bool(self.config.trust_anchors)
 
     def _natd_payloads(self: Any) -> list[Any]:
         """N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP) for our view of the addresses."""
         spi_r = self.spi_r
         src = nat_detection_hash(self.spi_i, spi_r, self.local[0], self.local[1])
-        if cfg(self.config, "encapsulation", "auto") == "always":
+        if self.config.encapsulation == "always":
             # like strongSwan's encap=yes: a source hash that cannot match, to force UDP encapsulation
             src = nat_detection_hash(self.spi_i, spi_r, "0.0.0.0", 0)
         dst = nat_detection_hash(self.spi_i, spi_r, self.remote[0], self.remote[1])
@@ -115,7 +112,7 @@ class InitExchanges:
         self.nat_detected = self.nat_remote or self.nat_local
 
     def _udp_encap(self: Any) -> bool:
-        mode = cfg(self.config, "encapsulation", "auto")
+        mode = self.config.encapsulation
         if mode == "never":
             return False
         return mode == "always" or self.nat_detected
@@ -136,7 +133,7 @@ class InitExchanges:
         st = self._init_state
         if getattr(self, "_dh_group", None) is None or int(self._dh_group.id) != int(st["group"]):
             # a COOKIE retry keeps "all other payloads unchanged" (RFC 7296 2.6); a new group needs a new key
-            self._dh_group = _dh.group(st["group"], allow_weak=self._allow_weak())
+            self._dh_group = _dh.group(st["group"], allow_weak=self.config.allow_weak)
             self._dh_key = self._dh_group.generate(self.rng)
         grp = self._dh_group
         payloads: list[Any] = []
@@ -205,11 +202,11 @@ class InitExchanges:
                          old_prf: Any = None) -> None:
         s = self.suite
         if rekey_sk_d is None:
-            skeyseed = _keys.skeyseed(s.prf, self.ni, self.nr, g_ir, allow_weak=self._allow_weak())
+            skeyseed = _keys.skeyseed(s.prf, self.ni, self.nr, g_ir, allow_weak=self.config.allow_weak)
         else:
-            skeyseed = _keys.rekey_skeyseed(old_prf, rekey_sk_d, g_ir, self.ni, self.nr, allow_weak=self._allow_weak())
+            skeyseed = _keys.rekey_skeyseed(old_prf, rekey_sk_d, g_ir, self.ni, self.nr, allow_weak=self.config.allow_weak)
         k = _keys.ike_sa_keys(s.prf, skeyseed, self.ni, self.nr, self.spi_i, self.spi_r, encr=s.encr,
-                              encr_key_bits=s.key_bits, integ=s.integ, allow_weak=self._allow_weak())
+                              encr_key_bits=s.key_bits, integ=s.integ, allow_weak=self.config.allow_weak)
         self.keys = k
         self._emit(ev.KeysDerived(now, self.side, _name(s.prf), _name(s.dh), g_ir, self.ni, self.nr, self.spi_i,
                                   self.spi_r, skeyseed, k.sk_d, k.sk_ai, k.sk_ar, k.sk_ei, k.sk_er, k.sk_pi, k.sk_pr,
@@ -234,7 +231,7 @@ class InitExchanges:
             return self._init_error(msg, now, NotifyType.INVALID_KE_PAYLOAD,
                                     f"KEi is for group {ke.group}, we chose {_name(suite.dh)}", data=data)
         try:
-            grp = _dh.group(suite.dh, allow_weak=self._allow_weak())
+            grp = _dh.group(suite.dh, allow_weak=self.config.allow_weak)
             dh_key = grp.generate(self.rng)
             g_ir = dh_key.exchange(bytes(ke.data))
         except IkelabError as exc:
@@ -252,7 +249,7 @@ class InitExchanges:
         payloads += self._natd_payloads()
         if self._uses_certs():
             payloads.append(W.notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, data=_auth.hash_algorithms_notify_data()))
-            for ca in cfg(self.config, "trust_anchors", ()) or ():
+            for ca in self.config.trust_anchors:
                 payloads.append(W.certreq(_auth.certreq_hash(ca)))
         self._real_message_2 = self._respond(msg, now, payloads)
         self._derive_ike_keys(now, g_ir)
@@ -273,18 +270,18 @@ class InitExchanges:
         s = self.suite
         if self.initiator:
             octets = _auth.signed_octets(self._real_message_1, self.nr, s.prf, self.keys.sk_pi, id_payload_body,
-                                         allow_weak=self._allow_weak())
+                                         allow_weak=self.config.allow_weak)
         else:
             octets = _auth.signed_octets(self._real_message_2, self.ni, s.prf, self.keys.sk_pr, id_payload_body,
-                                         allow_weak=self._allow_weak())
+                                         allow_weak=self.config.allow_weak)
         method = self._auth_method()
         if method == AuthMethod.SHARED_KEY_MIC:
-            value = _auth.psk_auth(s.prf, cfg(self.config, "psk"), octets, allow_weak=self._allow_weak())
+            value = _auth.psk_auth(s.prf, self.config.psk, octets, allow_weak=self.config.allow_weak)
         else:
-            key = cfg(self.config, "private_key", None)
+            key = self.config.private_key
             if key is None:
                 raise NegotiationError("no PSK and no private key configured", notify_type="AUTHENTICATION_FAILED")
-            method, value = _auth.sign(key, octets, allow_weak=self._allow_weak())
+            method, value = _auth.sign(key, octets, allow_weak=self.config.allow_weak)
             method = lookup(AuthMethod, method)
         self._emit(ev.AuthComputed(now, self.side, self.side, method.name, octets.message, octets.nonce,
                                    octets.maced_id, octets.octets, value, None))
@@ -299,34 +296,34 @@ class InitExchanges:
         body = W.id_body(id_payload)
         if self.initiator:  # we verify the responder
             octets = _auth.signed_octets(self._real_message_2, self.ni, s.prf, self.keys.sk_pr, body,
-                                         allow_weak=self._allow_weak())
+                                         allow_weak=self.config.allow_weak)
         else:
             octets = _auth.signed_octets(self._real_message_1, self.nr, s.prf, self.keys.sk_pi, body,
-                                         allow_weak=self._allow_weak())
+                                         allow_weak=self.config.allow_weak)
         peer = "responder" if self.initiator else "initiator"
         method = lookup(AuthMethod, int(auth_p.method))
         expected_id = self._identity("remote_id")
         if expected_id is not None and not _identity_equal(expected_id, id_payload):
             raise AuthenticationError(f"peer identity {format_identity(id_payload.id_type, bytes(id_payload.data))} "
-                                      f"is not the configured remote_id {cfg(self.config, 'remote_id')}")
+                                      f"is not the configured remote_id {self.config.remote_id}")
         ok = False
         try:
             if method == AuthMethod.SHARED_KEY_MIC:
-                psk = cfg(self.config, "remote_psk", None) or cfg(self.config, "psk", None)
+                psk = self.config.remote_psk or self.config.psk
                 if psk is None:
                     raise AuthenticationError("peer used a shared key, but none is configured")
-                _auth.verify_psk(s.prf, psk, octets, bytes(auth_p.data), allow_weak=self._allow_weak())
+                _auth.verify_psk(s.prf, psk, octets, bytes(auth_p.data), allow_weak=self.config.allow_weak)
             else:
                 certs = [W.cert_of(c) for c in W.payloads(msg, "CERT")]
                 if not certs:
                     raise AuthenticationError("signature authentication without a CERT payload")
-                anchors = list(cfg(self.config, "trust_anchors", ()) or ())
+                anchors = list(self.config.trust_anchors)
                 if not anchors:
                     raise AuthenticationError("no trust anchor configured to check the peer's certificate")
                 _auth.verify_chain(certs[0], certs[1:], anchors, now=self._wallclock(now))
                 if not identity_matches_certificate(id_payload.id_type, bytes(id_payload.data), certs[0]):
                     raise AuthenticationError("the peer's ID is not in its certificate (RFC 4945 3.1)")
-                _auth.verify_signature(certs[0], method, bytes(auth_p.data), octets, allow_weak=self._allow_weak())
+                _auth.verify_signature(certs[0], method, bytes(auth_p.data), octets, allow_weak=self.config.allow_weak)
             ok = True
         finally:
             self._emit(ev.AuthComputed(now, self.side, peer, method.name, octets.message, octets.nonce,
@@ -340,13 +337,13 @@ class InitExchanges:
         method, value, _ = self._my_auth(now, W.id_body(id_p))
         self.local_auth_method = method
         out = [id_p]
-        cert = cfg(self.config, "certificate", None)
+        cert = self.config.certificate
         if method != AuthMethod.SHARED_KEY_MIC and cert is not None:
             out.append(W.cert(cert))
-            for extra in cfg(self.config, "intermediates", ()) or ():
+            for extra in self.config.intermediates:
                 out.append(W.cert(extra))
         if initiator and self._uses_certs():
-            for ca in cfg(self.config, "trust_anchors", ()) or ():
+            for ca in self.config.trust_anchors:
                 out.append(W.certreq(_auth.certreq_hash(ca)))
         out.append(W.auth(method, value))
         return out
@@ -421,9 +418,9 @@ class InitExchanges:
         self._init_state = {}
 
     def _schedule_ike_lifetimes(self: Any, now: float) -> None:
-        rekey = cfg(self.config, "ike_rekey_time", None)
-        life = cfg(self.config, "ike_lifetime", None)
-        margin = float(cfg(self.config, "rekey_margin", 0) or 0)
+        rekey = self.config.ike_rekey_time
+        life = self.config.ike_lifetime
+        margin = self.config.rekey_margin
         jitter = (self.rng.randbelow(1000) / 1000.0) * margin if margin else 0.0
         self.rekey_at = now + float(rekey) - jitter if rekey else None
         self.expire_at = now + float(life) if life else None

@@ -43,7 +43,7 @@ from .config import IkeConfig, require_config
 from .constants import ExchangeType, NAT_T_PORT, NotifyType, PayloadType
 from .errors import IkelabError, IntegrityError, ProtocolError, UnsupportedCriticalPayloadError
 from .exchanges_child import ChildExchanges
-from .exchanges_common import ChildSa, Datagram, cfg, frame
+from .exchanges_common import ChildSa, Datagram, frame
 from .exchanges_init import InitExchanges
 from .rand import RandomSource, default_random
 from .state import TRANSITIONS, Input, State
@@ -224,7 +224,7 @@ class IkeSa(InitExchanges, ChildExchanges):
                     times.append(child.expire_at)
                 if child.rekey_at is not None and child.state == "INSTALLED":
                     times.append(child.rekey_at)
-            dpd = cfg(self.config, "dpd_interval", None)
+            dpd = self.config.dpd_interval
             if dpd and self._pending is None:
                 times.append(self.last_received + dpd)
         return min(times) if times else None
@@ -235,7 +235,7 @@ class IkeSa(InitExchanges, ChildExchanges):
             return
         p = self._pending
         if p is not None and now >= p.deadline:
-            tries = int(cfg(self.config, "retransmit_tries", 5))
+            tries = int(self.config.retransmit_tries)
             if p.attempts >= tries:
                 self._pending = None
                 self._dispatch(Input.GIVE_UP, now, reason=f"no response to {p.exchange.name} "
@@ -269,18 +269,18 @@ class IkeSa(InitExchanges, ChildExchanges):
             elif child.rekey_at is not None and now >= child.rekey_at and child.state == "INSTALLED":
                 child.rekey_at = None
                 self._act(Input.REKEY_CHILD, now, spi=child.spi_in, pfs=None)
-        dpd = cfg(self.config, "dpd_interval", None)
+        dpd = self.config.dpd_interval
         if dpd and self._pending is None and not self._queue and now >= self.last_received + dpd:
             self.last_received = now
             self._act(Input.LIVENESS, now)
 
     def _timeout(self, attempt: int) -> float:
-        base = float(cfg(self.config, "retransmit_timeout", 4.0))
-        factor = float(cfg(self.config, "retransmit_base", 1.8))
+        base = float(self.config.retransmit_timeout)
+        factor = float(self.config.retransmit_base)
         return base * factor ** attempt
 
     def _half_open_timeout(self) -> float:
-        tries = int(cfg(self.config, "retransmit_tries", 5))
+        tries = int(self.config.retransmit_tries)
         return sum(self._timeout(n) for n in range(tries + 1))
 
     # ------------------------------------------------------------------ dispatch
