@@ -45,6 +45,7 @@ from . import proposals as _props
 from .constants import DhId, ExchangeType, NAT_T_PORT, NotifyType, ProtocolId, lookup
 from .errors import IkelabError, NegotiationError
 from .exchanges_common import ChildSa, label as _name
+from .memo import ByIdentities
 from .state import Input, State
 from .ts import narrow, ts_contains, ts_to_string
 
@@ -609,13 +610,23 @@ def _check_narrowed(answer: tuple[Any, ...], offered: tuple[Any, ...], which: st
     """RFC 7296 2.9: the responder may only narrow: each selector it answers lies inside one we offered."""
     if not answer:
         raise NegotiationError(f"the responder's {which} is empty", notify_type="TS_UNACCEPTABLE")
-    try:
-        wider = _wider_than_offered(answer, offered)  # the same answer to the same offer, every exchange
-    except TypeError:  # selectors given as lists: not hashable, so not cached
-        wider = _wider_than_offered.__wrapped__(answer, offered)
+    # the same answer to the same offer, every exchange: found by the tuples' identity (ikelab.memo),
+    # else by their value (lru_cache, which hashes every selector)
+    found = _WIDER.get((answer, offered))
+    if found is None:
+        try:
+            wider = _wider_than_offered(answer, offered)
+        except TypeError:  # selectors given as lists: not hashable, so not cached
+            wider = _wider_than_offered.__wrapped__(answer, offered)
+        found = _WIDER.put((answer, offered), (wider,))
+    (wider,) = found
     if wider is not None:
         raise NegotiationError(f"the responder's {which} {ts_to_string(wider)} is wider than what we offered "
                                f"({', '.join(ts_to_string(o) for o in offered)})", notify_type="TS_UNACCEPTABLE")
+
+
+#: (answered selectors, offered selectors) -> (the first answered selector wider than offered, or None,).
+_WIDER: ByIdentities[tuple[Any]] = ByIdentities()
 
 
 @lru_cache(maxsize=256)
@@ -629,15 +640,27 @@ def _wider_than_offered(answer: tuple[Any, ...], offered: tuple[Any, ...]) -> An
 
 def _narrow(tsi: tuple[Any, ...], tsr: tuple[Any, ...], policy_tsi: tuple[Any, ...],
             policy_tsr: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """The responder's narrowing (RFC 7296 2.9), :func:`ikelab.ts.narrow`."""
-    try:
-        return _narrow_cached(tsi, tsr, policy_tsi, policy_tsr)
-    except TypeError:  # a policy given as a list: not hashable, so not cached
-        return narrow(tsi, tsr, policy_tsi, policy_tsr)
+    """The responder's narrowing (RFC 7296 2.9), :func:`ikelab.ts.narrow`.
+
+    A pure function of immutable selectors, and the same offer meets the same policy in every
+    exchange (the decoded TS payloads are remembered by their octets, the policy is the configured
+    one): the result is found by the tuples' identity (ikelab.memo), else by their value.
+    A refusal (NegotiationError) is an exception, so it is never remembered.
+    """
+    objs = (tsi, tsr, policy_tsi, policy_tsr)
+    narrowed = _NARROWED.get(objs)
+    if narrowed is None:
+        try:
+            narrowed = _narrow_cached(tsi, tsr, policy_tsi, policy_tsr)
+        except TypeError:  # a policy given as a list: not hashable, so not cached
+            narrowed = narrow(tsi, tsr, policy_tsi, policy_tsr)
+        narrowed = _NARROWED.put(objs, narrowed)
+    return narrowed
 
 
-# a pure function of immutable selectors, and the same offer meets the same policy in every exchange;
-# a refusal (NegotiationError) is an exception, so it is never cached
+#: (TSi, TSr offered, the policy's TSi, TSr) -> the narrowed (TSi, TSr).
+_NARROWED: ByIdentities[tuple[tuple[Any, ...], tuple[Any, ...]]] = ByIdentities()
+# behind it, by value: lru_cache hashes every selector
 _narrow_cached = lru_cache(maxsize=256)(narrow)
 
 

@@ -14,6 +14,7 @@ replaces the whole path.
 
 from __future__ import annotations
 
+from operator import is_
 from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
@@ -45,4 +46,32 @@ class ByIdentity(Generic[V]):
         return len(self._entries)
 
 
-__all__ = ["ByIdentity"]
+class ByIdentities(Generic[V]):
+    """Like :class:`ByIdentity`, for a value computed from several tuples at once (a negotiation:
+    the offered and the configured transforms, or selectors).  Each tuple is found by its ``id()``,
+    and the table keeps them all, so that no id can pass to another object while the entry lives."""
+
+    __slots__ = ("_entries", "_limit")
+
+    def __init__(self, limit: int = 256) -> None:
+        self._entries: dict[tuple[Any, ...], tuple[tuple[tuple[Any, ...], ...], V]] = {}
+        self._limit = limit
+
+    def get(self, objs: tuple[tuple[Any, ...], ...], *key: Any) -> V | None:
+        """The value remembered for these very tuples, in this order (and ``key``), or None."""
+        entry = self._entries.get((*map(id, objs), *key))
+        return entry[1] if entry is not None and all(map(is_, entry[0], objs)) else None
+
+    def put(self, objs: tuple[tuple[Any, ...], ...], value: V, *key: Any) -> V:
+        """Remember ``value`` for ``objs`` when every one is a tuple (a list could change); returns it."""
+        if all([obj.__class__ is tuple for obj in objs]):
+            if len(self._entries) >= self._limit:
+                self._entries.clear()
+            self._entries[(*map(id, objs), *key)] = (objs, value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+__all__ = ["ByIdentities", "ByIdentity"]

@@ -50,6 +50,7 @@ from typing import Any, Iterable, Sequence
 
 from .constants import DhId, EncrId, EsnId, IntegId, PrfId, ProtocolId, TransformType, lookup
 from .errors import ConfigError, NegotiationError, refuse_weak
+from .memo import ByIdentities, ByIdentity
 from .payloads import Proposal, Transform
 from .ts import DYNAMIC, narrow, resolve_ts, ts_from_string, ts_intersection, ts_to_string  # noqa: F401
 
@@ -357,7 +358,17 @@ def suite_of(proposal: Proposal) -> Suite:
     More than one of a type -> :class:`NegotiationError` (that is an offer, not a choice).
     INTEG NONE and DH NONE read as ``None``.
     """
-    return _suite_of(proposal.protocol, tuple(proposal.transforms))
+    # the same transforms tuple comes back in every exchange: found by identity before the lru_cache
+    # below, whose key would call every Transform's Python-level __hash__ (ikelab.memo)
+    transforms = proposal.transforms
+    suite = _SUITES.get(transforms, proposal.protocol)
+    if suite is None:
+        suite = _SUITES.put(transforms, _suite_of(proposal.protocol, tuple(transforms)), proposal.protocol)
+    return suite
+
+
+#: A transforms tuple (with the protocol) -> its Suite.
+_SUITES: ByIdentity[Suite] = ByIdentity(256)
 
 
 @lru_cache(maxsize=256)
@@ -457,12 +468,30 @@ def select(offered: Sequence[Proposal], configured: Sequence[Proposal], *, prefe
     if prefer not in ("configured", "offered"):
         raise ConfigError(f"prefer must be 'configured' or 'offered', not {prefer!r}", field="prefer", value=prefer)
     ke = lookup(DhId, ke_group) if ke_group is not None else None
-    return _select(_shapes(offered), _shapes(configured), prefer, ke)
+    objs, key = _identity_key(offered, configured)
+    chosen = _SELECTED.get(objs, *key, prefer, ke)
+    if chosen is None:
+        chosen = _SELECTED.put(objs, _select(_shapes(offered), _shapes(configured), prefer, ke), *key, prefer, ke)
+    return chosen
 
 
 def _shapes(proposals: Sequence[Proposal]) -> tuple[tuple[int, ProtocolId | int, tuple[Transform, ...]], ...]:
     """What negotiation looks at: number, protocol and transforms (never the SPI)."""
-    return tuple((p.number, p.protocol, tuple(p.transforms)) for p in proposals)
+    return tuple([(p.number, p.protocol, tuple(p.transforms)) for p in proposals])
+
+
+def _identity_key(offered: Sequence[Proposal], configured: Sequence[Proposal]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The shapes of two proposal lists for a ByIdentities table: the transforms tuples, found by
+    identity (decoded proposals are remembered by their octets, configured ones are the same objects
+    in every exchange), and by value the numbers, protocols and where ``offered`` ends."""
+    both = (*offered, *configured)
+    return tuple([p.transforms for p in both]), (len(offered), *[(p.number, p.protocol) for p in both])
+
+
+#: (offered, configured) shapes, preference and KE group -> the chosen proposal.
+_SELECTED: ByIdentities[Proposal] = ByIdentities()
+#: (offered, chosen) shapes -> the chosen suite.
+_CHECKED: ByIdentities[Suite] = ByIdentities()
 
 
 @lru_cache(maxsize=256)
@@ -498,8 +527,12 @@ def check_chosen(offered: Sequence[Proposal], chosen: Proposal | Sequence[Propos
         if len(chosen) != 1:
             raise NegotiationError(f"the responder must choose exactly one proposal, it sent {len(chosen)}")
         chosen = chosen[0]
-    (shape,) = _shapes([chosen])
-    return _check_chosen(_shapes(offered), shape)
+    objs, key = _identity_key(offered, (chosen,))
+    suite = _CHECKED.get(objs, *key)
+    if suite is None:
+        (shape,) = _shapes([chosen])
+        suite = _CHECKED.put(objs, _check_chosen(_shapes(offered), shape), *key)
+    return suite
 
 
 @lru_cache(maxsize=256)

@@ -1,10 +1,10 @@
-"""ikelab.memo.ByIdentity: a value is found for the very tuple it was remembered for, and no other."""
+"""ikelab.memo.ByIdentity (and ByIdentities): a value is found for the very tuples it was remembered for, and no other."""
 
 from __future__ import annotations
 
 import gc
 
-from ikelab.memo import ByIdentity
+from ikelab.memo import ByIdentities, ByIdentity
 
 
 def test_found_by_identity_and_extra_key_only() -> None:
@@ -36,3 +36,30 @@ def test_lists_are_not_remembered_and_the_table_is_bounded() -> None:
         table.put(t, n)
         assert len(table) <= 4
     assert table.get(keep[-1]) == 9
+
+
+def test_several_tuples_found_by_identity_in_order_with_the_extra_key() -> None:
+    table: ByIdentities[str] = ByIdentities()
+    a, b = (1,), (2,)
+    a2 = tuple([1])  # equal to a, another object
+    assert table.put((a, b), "a b", "k") == "a b"
+    assert table.get((a, b), "k") == "a b"
+    assert table.get((a2, b), "k") is None  # equal is not enough
+    assert table.get((b, a), "k") is None  # nor another order
+    assert table.get((a, b)) is None and table.get((a, b), "other") is None  # the key counts
+
+
+def test_several_tuples_kept_so_their_ids_stay_theirs_and_lists_never_remembered() -> None:
+    table: ByIdentities[str] = ByIdentities(limit=4)
+    table.put((tuple([object()]), tuple([object()])), "old")
+    gc.collect()
+    for _ in range(1000):
+        assert table.get((tuple([object()]), tuple([object()]))) is None
+    t, items = (1,), [2]
+    assert table.put((t, items), "x") == "x"  # type: ignore[arg-type]
+    assert table.get((t, items)) is None  # type: ignore[arg-type]
+    keep = [(tuple([n]),) for n in range(10)]
+    for n, objs in enumerate(keep):
+        table.put(objs, str(n))
+        assert len(table) <= 4
+    assert table.get(keep[-1]) == "9"

@@ -548,3 +548,49 @@ def test_check_chosen_ignores_spis_but_not_the_proposal_number() -> None:
                                                                           answer.transforms))
     with pytest.raises(NegotiationError, match="did not offer"):
         check_chosen(offered, Proposal(1, ProtocolId.ESP, b"\x00\x00\x12\x34", answer.transforms))
+
+
+def test_negotiation_found_by_identity_equals_the_computed_answer() -> None:
+    """select, check_chosen and suite_of remember answers by the transforms tuples' identity (ikelab.memo):
+    the same objects again, equal copies and another numbering all give what the uncached functions give."""
+    from ikelab import proposals as P
+
+    configured = parse_proposals("aes256gcm16-prfsha384-ecp384, aes128-sha256-prfsha256-modp2048")
+    offered = parse_proposals("aes128-sha256-prfsha256-modp2048, aes256gcm16-prfsha384-ecp384")
+    copies = tuple(Proposal(p.number, p.protocol, p.spi, tuple(list(p.transforms))) for p in offered)
+    renumbered = tuple(Proposal(p.number + 1, p.protocol, p.spi, p.transforms) for p in offered)
+    for offer in (offered, offered, copies, renumbered, (offered[1], offered[0])):
+        for ke in (None, DhId.MODP_2048, int(DhId.ECP_384)):
+            for prefer in ("configured", "offered"):
+                want = P._select.__wrapped__(P._shapes(offer), P._shapes(configured), prefer,
+                                             None if ke is None else DhId(ke))
+                assert select(offer, configured, prefer=prefer, ke_group=ke) == want
+                assert select(offer, configured, prefer=prefer, ke_group=ke) == want  # found again
+                answer = Proposal(want.number, want.protocol, b"", want.transforms)
+                suite = P._check_chosen.__wrapped__(P._shapes(offer), P._shapes([answer])[0])
+                assert check_chosen(offer, answer) == suite == check_chosen(offer, answer)
+                assert suite_of(answer) == P._suite_of.__wrapped__(answer.protocol, answer.transforms) == suite
+    wrong = Proposal(3, ProtocolId.IKE, b"", offered[0].transforms)
+    for _ in range(2):  # a refusal is never remembered
+        with pytest.raises(NegotiationError, match="not offered"):
+            check_chosen(offered, wrong)
+
+
+def test_narrowing_found_by_identity_equals_the_computed_answer() -> None:
+    """The responder's narrowing and the initiator's check are remembered by the selectors tuples' identity."""
+    from ikelab import exchanges_child as X
+
+    wide = (ts_from_string("10.0.0.0/8"),)
+    narrow_ = (ts_from_string("10.1.0.0/16"),)
+    other = (ts_from_string("192.0.2.0/24"),)
+    for tsi, tsr in ((wide, wide), (wide, wide), (tuple(list(wide)), wide), (narrow_, wide)):
+        want = narrow(tsi, tsr, narrow_, wide)
+        assert X._narrow(tsi, tsr, narrow_, wide) == want == X._narrow(tsi, tsr, narrow_, wide)
+    for _ in range(2):
+        with pytest.raises(NegotiationError):
+            X._narrow(other, other, narrow_, wide)
+        X._check_narrowed(narrow_, wide, "TSi")
+        with pytest.raises(NegotiationError, match="wider"):
+            X._check_narrowed(wide, narrow_, "TSi")
+        with pytest.raises(NegotiationError, match="wider"):
+            X._check_narrowed(list(wide), list(narrow_), "TSi")  # lists: computed every time
