@@ -144,9 +144,9 @@ def signed_octets(
     IDi/Identity object is also accepted).  For the responder: RealMessage2,
     Ni, SK_pr, RestOfRespIDPayload.
     """
-    message = _b(message, "message")
-    nonce = _b(nonce, "nonce")
-    sk_p = _b(sk_p, "sk_p")
+    # bytes, the usual arguments, pass this test without a call; _b names anything else
+    if message.__class__ is not bytes or nonce.__class__ is not bytes or sk_p.__class__ is not bytes:
+        message, nonce, sk_p = _b(message, "message"), _b(nonce, "nonce"), _b(sk_p, "sk_p")
     body = _id_body(id_body)
     maced = _prf.get_prf(prf_alg, allow_weak=allow_weak)._once(sk_p, body)
     return SignedOctets._trusted(message, nonce, body, maced)
@@ -158,7 +158,8 @@ def signed_octets(
 def _secret(secret: Any) -> bytes:
     if isinstance(secret, str):
         secret = secret.encode("utf-8")
-    secret = _b(secret, "psk")
+    elif secret.__class__ is not bytes:  # bytes, the usual case, pass without a call
+        secret = _b(secret, "psk")
     if not secret:
         raise ConfigError("the pre-shared key is empty (RFC 7296 2.15 wants a strong secret)", field="psk", value=secret)
     return secret
@@ -201,7 +202,7 @@ def verify_psk(
 ) -> None:
     """Check a peer's SHARED_KEY_MIC AUTH value in constant time; mismatch -> AuthenticationError."""
     expected = psk_auth(prf_alg, secret, octets, allow_weak=allow_weak)
-    if not hmac.compare_digest(expected, _b(auth_data, "auth_data")):
+    if not hmac.compare_digest(expected, auth_data if auth_data.__class__ is bytes else _b(auth_data, "auth_data")):
         raise AuthenticationError(
             "AUTH (SHARED_KEY_MIC) does not match: wrong pre-shared key, or the signed octets differ "
             "(RealMessage, nonce or ID payload)"

@@ -125,9 +125,11 @@ def skeyseed(alg: PrfArg, ni: bytes, nr: bytes, g_ir: bytes, *, allow_weak: bool
     p = get_prf(alg, allow_weak=allow_weak)
     if p.weak_reason is not None:  # step by step, so a weak PRF warns once per step as it always did
         key = skeyseed_key(p, ni, nr, allow_weak=allow_weak)
+    elif ni.__class__ is bytes and nr.__class__ is bytes:  # the usual arguments pass without a call
+        key = _skeyseed_key(p, ni, nr)
     else:
         key = _skeyseed_key(p, _bytes(ni, "ni"), _bytes(nr, "nr"))
-    return p._once(key, _bytes(g_ir, "g_ir"))
+    return p._once(key, g_ir if g_ir.__class__ is bytes else _bytes(g_ir, "g_ir"))
 
 
 def rekey_skeyseed(
@@ -215,15 +217,19 @@ def _ike_sa_keys(
     p: Prf, skeyseed: bytes, ni: bytes, nr: bytes, spi_i: bytes, spi_r: bytes, encr_len: int, integ_len: int
 ) -> IkeSaKeys:
     """The 2.14 split for a checked PRF and checked lengths (the other arguments are checked here)."""
-    spi_i, spi_r = _bytes(spi_i, "spi_i"), _bytes(spi_r, "spi_r")
+    # bytes, the usual arguments, pass these tests without a call; _bytes names anything else
+    if spi_i.__class__ is not bytes or spi_r.__class__ is not bytes:
+        spi_i, spi_r = _bytes(spi_i, "spi_i"), _bytes(spi_r, "spi_r")
     if len(spi_i) != IKE_SPI_LEN or len(spi_r) != IKE_SPI_LEN:
         for name, spi in (("spi_i", spi_i), ("spi_r", spi_r)):
             if len(spi) != IKE_SPI_LEN:
                 raise ConfigError(
                     f"IKE SPIs are 8 bytes (RFC 7296 3.1), {name} has {len(spi)}", field=name, value=len(spi)
                 )
-    seed = _bytes(ni, "ni") + _bytes(nr, "nr") + spi_i + spi_r
-    key = _bytes(skeyseed, "skeyseed")
+    if ni.__class__ is not bytes or nr.__class__ is not bytes or skeyseed.__class__ is not bytes:
+        ni, nr, skeyseed = _bytes(ni, "ni"), _bytes(nr, "nr"), _bytes(skeyseed, "skeyseed")
+    seed = ni + nr + spi_i + spi_r
+    key = skeyseed
     k = p.key_len
     total = p._checked_length(3 * k + 2 * integ_len + 2 * encr_len)
     stream = p._prf_plus_stream(key, seed, total)
@@ -368,6 +374,8 @@ child_sa_keymat = child_keymat
 
 def _child_seed(ni: bytes, nr: bytes, g_ir: bytes | None) -> bytes:
     prefix = b"" if g_ir is None else _bytes(g_ir, "g_ir")
+    if ni.__class__ is bytes and nr.__class__ is bytes:  # the usual arguments pass without a call
+        return prefix + ni + nr
     return prefix + _bytes(ni, "ni") + _bytes(nr, "nr")
 
 
@@ -432,7 +440,8 @@ def _child_sa_keys(p: Prf, sk_d: bytes, ni: bytes, nr: bytes, g_ir: bytes | None
                    integ_len: int) -> ChildSaKeys:
     """The 2.17 split for a checked PRF and checked lengths (the other arguments are checked here)."""
     total = 2 * (encr_len + integ_len)
-    key, seed = _bytes(sk_d, "sk_d"), _child_seed(ni, nr, g_ir)
+    key = sk_d if sk_d.__class__ is bytes else _bytes(sk_d, "sk_d")
+    seed = _child_seed(ni, nr, g_ir)
     stream = p._prf_plus_stream(key, seed, p._checked_length(total))
     a, b, c = encr_len, encr_len + integ_len, 2 * encr_len + integ_len
     # encr_i, integ_i, encr_r, integ_r, prf, keymat, blocks, pfs: values made here, stored unchecked

@@ -82,7 +82,7 @@ def decode_header(data: bytes, *, check_version: bool = True, check_length: bool
     yields its header, so that the engine can answer INVALID_MAJOR_VERSION
     to the right SPIs.
     """
-    spi_i, spi_r, next_payload, version, exchange, flags, message_id, length = _unpack_header(_as_bytes(data), check_version, check_length)
+    spi_i, spi_r, next_payload, version, exchange, flags, message_id, length = _unpack_header(data if data.__class__ is bytes else _as_bytes(data), check_version, check_length)
     return Header._from_wire(spi_i, spi_r, next_payload, version >> 4, version & 0x0F, exchange, flags, message_id, length)  # type: ignore[attr-defined]
 
 
@@ -290,7 +290,8 @@ def decode(data: bytes, crypto: Crypto | None = None, *, trace: list[DumpRow] | 
     critical payload is UnsupportedCriticalPayloadError.  ``trace`` (a list)
     receives one :class:`~ikelab.wire.DumpRow` per field.
     """
-    data = _as_bytes(data)
+    if data.__class__ is not bytes:  # bytes, the usual case, pass without a call
+        data = _as_bytes(data)
     spi_i, spi_r, next_payload, version, exchange, flags, message_id, _length = _unpack_header(data)
     ctx = DecodeContext(0, trace)
     if trace is not None:

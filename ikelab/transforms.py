@@ -476,11 +476,14 @@ class Integrity:
 
     def mac(self, key: BytesLike, data: BytesLike) -> bytes:
         """The full, untruncated MAC (to show what truncation keeps)."""
-        key = _as_bytes(key, "key", self.name)
+        if key.__class__ is not bytes:  # bytes, the usual case, pass without a call
+            key = _as_bytes(key, "key", self.name)
         if len(key) != self.key_len:
             message = f"{self.name}: key must be {self.key_len} bytes, got {len(key)}"
             raise ConfigError(message, field="key", value=len(key))
-        return _MACS[self.transform_id](key, _as_bytes(data, "data", self.name))
+        if data.__class__ is not bytes:
+            data = _as_bytes(data, "data", self.name)
+        return _MACS[self.transform_id](key, data)
 
     def compute(self, key: BytesLike, data: BytesLike) -> bytes:
         """The truncated ICV of ``data``."""
@@ -488,7 +491,8 @@ class Integrity:
 
     def verify(self, key: BytesLike, data: BytesLike, icv: BytesLike) -> None:
         """Raise IntegrityError unless ``icv`` is the ICV of ``data`` (constant-time compare)."""
-        icv = _as_bytes(icv, "icv", self.name)
+        if icv.__class__ is not bytes:  # bytes, the usual case, pass without a call
+            icv = _as_bytes(icv, "icv", self.name)
         expected = self.compute(key, data)
         if len(icv) != self.icv_len:
             raise IntegrityError(f"{self.name}: ICV must be {self.icv_len} bytes, got {len(icv)}")
