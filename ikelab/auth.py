@@ -190,7 +190,7 @@ def psk_auth(prf_alg: Any, secret: bytes | str, octets: Octets, *, allow_weak: b
     """
     secret = _secret(secret)  # the checks in the order they always ran: secret, PRF, octets
     p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
-    data = _octets(octets)
+    data = octets if octets.__class__ is bytes else _octets(octets)  # bytes pass without a call
     if p.weak_reason is None:
         return _pad_prf(p.name, secret)(data)
     # a weak PRF is not remembered; psk_pad_key checks it again, so it warns for both prf() steps

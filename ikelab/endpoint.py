@@ -165,8 +165,9 @@ class IkeEndpoint:
     def _collect(self, sa: IkeSa) -> None:
         sa._dirty = self._dirty
         self._dirty.discard(sa)
-        if sa.local_spi != b"\x00" * 8:
-            self.sas[sa.local_spi] = sa
+        spi = sa.local_spi
+        if spi != b"\x00" * 8:
+            self.sas[spi] = sa
         self._out.extend(sa.pop_datagrams())
         self._events.extend(sa.pop_events())
         while sa.spawned:

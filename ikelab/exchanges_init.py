@@ -274,9 +274,10 @@ class InitExchanges:
         else:
             octets = _auth.signed_octets(self._real_message_2, self.ni, s.prf, self.keys.sk_pr, id_payload_body,
                                          allow_weak=self.config.allow_weak)
+        signed = octets.octets  # message | nonce | maced_id, joined once for the MAC and the event
         method = self._auth_method()
         if method == AuthMethod.SHARED_KEY_MIC:
-            value = _auth.psk_auth(s.prf, self.config.psk, octets, allow_weak=self.config.allow_weak)
+            value = _auth.psk_auth(s.prf, self.config.psk, signed, allow_weak=self.config.allow_weak)
         else:
             key = self.config.private_key
             if key is None:
@@ -284,7 +285,7 @@ class InitExchanges:
             method, value = _auth.sign(key, octets, allow_weak=self.config.allow_weak)
             method = lookup(AuthMethod, method)
         self._emit(ev.AuthComputed(now, self.side, self.side, method.name, octets.message, octets.nonce,
-                                   octets.maced_id, octets.octets, value, None))
+                                   octets.maced_id, signed, value, None))
         return method, value, octets
 
     def _verify_peer_auth(self: Any, now: float, msg: Any, id_payload: Any) -> None:
@@ -300,6 +301,7 @@ class InitExchanges:
         else:
             octets = _auth.signed_octets(self._real_message_1, self.nr, s.prf, self.keys.sk_pi, body,
                                          allow_weak=self.config.allow_weak)
+        signed = octets.octets  # message | nonce | maced_id, joined once for the MAC and the event
         peer = "responder" if self.initiator else "initiator"
         method = lookup(AuthMethod, int(auth_p.method))
         expected_id = self._identity("remote_id")
@@ -312,7 +314,7 @@ class InitExchanges:
                 psk = self.config.remote_psk or self.config.psk
                 if psk is None:
                     raise AuthenticationError("peer used a shared key, but none is configured")
-                _auth.verify_psk(s.prf, psk, octets, bytes(auth_p.data), allow_weak=self.config.allow_weak)
+                _auth.verify_psk(s.prf, psk, signed, bytes(auth_p.data), allow_weak=self.config.allow_weak)
             else:
                 certs = [W.cert_of(c) for c in W.payloads(msg, "CERT")]
                 if not certs:
@@ -327,7 +329,7 @@ class InitExchanges:
             ok = True
         finally:
             self._emit(ev.AuthComputed(now, self.side, peer, method.name, octets.message, octets.nonce,
-                                       octets.maced_id, octets.octets, bytes(auth_p.data), ok))
+                                       octets.maced_id, signed, bytes(auth_p.data), ok))
         self.remote_identity = id_payload
         self.remote_auth_method = method
 

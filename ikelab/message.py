@@ -266,7 +266,8 @@ class Message:
                 raise ConfigError(f"the {label} payload holds plaintext: pass crypto= (an SkCrypto) to encrypt it", field="crypto", value=None)
             c = crypto.for_message(self.is_initiator)
             sealed = b""
-            content = check_bytes(content, f"{label}.content")
+            if content.__class__ is not bytes:  # what encode_chain made is bytes; an SKF's content is checked
+                content = check_bytes(content, f"{label}.content")
         sk_len = 4 + len(extra) + (len(sealed) if c is None else sealed_length(c, len(content)))  # type: ignore[arg-type]
         aad = self._header(first, HEADER_LEN + len(body) + sk_len) + body + payload_header(next_inner, bool(last.critical), sk_len, label) + extra
         if c is None:

@@ -80,7 +80,10 @@ class KE(Payload):
 
     def _body(self, path: str) -> bytes:
         group = self.group if self.group.__class__ is DhId else check_uint(self.group, 16, path, "dh_group")
-        return U16.pack(group) + b"\0\0" + check_bytes(self.data, path, "key_exchange_data", max_len=0xFFFF - 8)
+        data = self.data
+        if not (data.__class__ is bytes and len(data) <= 0xFFFF - 8):  # the usual data passes without a call
+            data = check_bytes(data, path, "key_exchange_data", max_len=0xFFFF - 8)
+        return U16.pack(group) + b"\0\0" + data
 
     @classmethod
     def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> "KE":
@@ -184,7 +187,10 @@ class _Opaque:
     _label = "data"
 
     def _body(self, path: str) -> bytes:
-        return check_bytes(self.data, path, self._label, min_len=self._min, max_len=self._max)  # type: ignore[attr-defined]
+        data = self.data  # type: ignore[attr-defined]
+        if data.__class__ is bytes and self._min <= len(data) <= self._max:  # the usual data passes without a call
+            return data
+        return check_bytes(data, path, self._label, min_len=self._min, max_len=self._max)
 
     @classmethod
     def _decode(cls, data: bytes, start: int, end: int, critical: bool, ctx: DecodeContext, path: str) -> Any:

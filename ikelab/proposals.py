@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 from enum import IntEnum
 from typing import Any, Iterable, Sequence
 
@@ -485,7 +486,11 @@ def _identity_key(offered: Sequence[Proposal], configured: Sequence[Proposal]) -
     identity (decoded proposals are remembered by their octets, configured ones are the same objects
     in every exchange), and by value the numbers, protocols and where ``offered`` ends."""
     both = (*offered, *configured)
-    return tuple([p.transforms for p in both]), (len(offered), *[(p.number, p.protocol) for p in both])
+    return tuple(map(_TRANSFORMS, both)), (len(offered), *map(_NUMBER_PROTOCOL, both))  # map: no Python-level loop
+
+
+_TRANSFORMS = attrgetter("transforms")
+_NUMBER_PROTOCOL = attrgetter("number", "protocol")
 
 
 #: (offered, configured) shapes, preference and KE group -> the chosen proposal.

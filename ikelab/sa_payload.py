@@ -330,9 +330,13 @@ class Proposal(_TypeIndex):
         return f"#{self.number} {proto}:" + "/".join(str(t) for t in self.transforms)
 
     def _encode(self, last: bool, path: str) -> bytes:
-        number = check_uint(self.number, 8, path, "proposal_number")
+        number, spi = self.number, self.spi
+        # the usual values pass these tests inline; anything else goes through the checks that name the problem
+        if not (number.__class__ is int and 0 <= number <= 0xFF):
+            number = check_uint(number, 8, path, "proposal_number")
         protocol = self.protocol if self.protocol.__class__ is ProtocolId else check_uint(self.protocol, 8, path, "protocol_id")
-        spi = check_bytes(self.spi, path, "spi", max_len=255)
+        if not (spi.__class__ is bytes and len(spi) <= 255):
+            spi = check_bytes(spi, path, "spi", max_len=255)
         allowed = _SPI_SIZES.get(protocol)
         if allowed is not None and len(spi) not in allowed:
             raise ConfigError(

@@ -225,7 +225,9 @@ class SimpleHeader:
         kind = getattr(self, self._field)
         if kind.__class__ is not self._enum:  # a member of the registry fits; anything else is checked
             kind = check_uint(kind, 8, path, self._field)
-        data = check_bytes(self.data, path, "data", max_len=0xFFFF - 8)  # type: ignore[attr-defined]
+        data = self.data  # type: ignore[attr-defined]
+        if not (data.__class__ is bytes and len(data) <= 0xFFFF - 8):  # the usual data passes without a call
+            data = check_bytes(data, path, "data", max_len=0xFFFF - 8)
         self._check(data, path)
         return self._head.pack(kind) + data
 
