@@ -39,14 +39,13 @@ exported for a capture.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Union
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import cmac as _cmac
+from cryptography.hazmat.primitives import cmac as _cmac, hashes, hmac as _crypto_hmac
 from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
@@ -501,7 +500,16 @@ class Integrity:
 
 
 def _hmac(digest: str) -> Callable[[bytes, bytes], bytes]:
-    return lambda key, data: hmac.new(key, data, getattr(hashlib, digest)).digest()
+    algorithm = getattr(hashes, digest.upper())()  # "sha256" -> hashes.SHA256(), shared by every MAC
+
+    def mac(key: bytes, data: bytes) -> bytes:
+        # cryptography's HMAC (OpenSSL underneath): the bytes of hmac.new(key, data, digest).digest(),
+        # without the standard library HMAC object's five Python-level calls
+        h = _crypto_hmac.HMAC(key, algorithm)
+        h.update(data)
+        return h.finalize()
+
+    return mac
 
 
 def _aes_cmac(key: bytes, data: bytes) -> bytes:

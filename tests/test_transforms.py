@@ -799,3 +799,20 @@ def test_integrity_any_bit_flip_is_rejected(alg: str, data: st.DataObject) -> No
             auth.verify(key, message, bytes(buf))
         else:
             auth.verify(key, bytes(buf), icv)
+
+
+def test_hmac_integrity_equals_the_standard_library_hmac() -> None:
+    """The HMAC integrity transforms MAC through cryptography's HMAC: the bytes of Python's hmac module."""
+    import hmac as std_hmac
+    import os
+
+    from ikelab import transforms as T
+    from ikelab.constants import IntegId
+
+    digests = {IntegId.AUTH_HMAC_MD5_96: "md5", IntegId.AUTH_HMAC_SHA1_96: "sha1",
+               IntegId.AUTH_HMAC_SHA2_256_128: "sha256", IntegId.AUTH_HMAC_SHA2_384_192: "sha384",
+               IntegId.AUTH_HMAC_SHA2_512_256: "sha512"}
+    for integ_id, digest in digests.items():
+        for key_len, data_len in ((16, 0), (32, 1), (64, 200), (100, 1000)):
+            key, data = os.urandom(key_len), os.urandom(data_len)
+            assert T._MACS[integ_id](key, data) == std_hmac.new(key, data, digest).digest()
