@@ -122,7 +122,16 @@ def run_handshake(net: Any, factory: Any, tmp: Path, role: str, *, proposals: st
 @pytest.mark.parametrize("proposals,esp", [
     ("aes256gcm16-prfsha384-ecp384", "aes256gcm16"),
     ("chacha20poly1305-prfsha256-x25519", "chacha20poly1305"),
-], ids=["aes256gcm16-ecp384", "chacha20poly1305-x25519"])
+    ("aes128ctr-sha256-modp2048", "aes128ctr-sha256"),
+    ("aes256-sha512-ecp521", "aes256-sha512"),
+    ("aes128-aesxcbc-modp2048", "aes128-aesxcbc"),
+    ("aes128-aescmac-ecp256", "aes256gcm12"),
+    ("aes128ccm16-prfsha256-ecp256", "aes128ccm16"),
+    ("aes192-sha384-modp3072", "aes192gcm16"),
+    ("aes256gcm16-prfsha512-curve448", "aes128gcm8"),
+], ids=["aes256gcm16-ecp384", "chacha20poly1305-x25519", "aes128ctr-modp2048", "aes256-sha512-ecp521",
+        "aesxcbc-modp2048", "aescmac-ecp256-gcm12", "aes128ccm16-ecp256", "aes192-modp3072-gcm16",
+        "prfsha512-curve448-gcm8"])
 def test_suites(netns_pair, charon_factory, tmp_path: Path, role: str, proposals: str, esp: str) -> None:
     _, out = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals=proposals, esp=esp)
     # the only suite charon was configured with (strongSwan's x25519 and curve25519 are the same keyword)
