@@ -113,19 +113,36 @@ def charon_initiates(charon: Any, proc: IkelabProcess, pinger: Namespace, target
     ESP answers); ``then()`` runs (rekeys, say), then charon terminates the IKE
     SA.  ikelab must exit 0; returns its output.
     """
-    try:
+    def up_then() -> None:
         charon.initiate(child="net", timeout=2 * timeout)
         sa = charon.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=timeout)[0]
         assert sa["state"] == "ESTABLISHED", sa
         assert pinger.ping(target.inner, src=pinger.inner, count=3) == 3
         if then is not None:
             then()
+
+    return _until_charon_terminates(charon, proc, up_then)
+
+
+def ikelab_connected(charon: Any, proc: IkelabProcess, then: Callable[[], None]) -> str:
+    """A started ``ikelab connect`` (``proc``) brings its CHILD SA up, ``then()`` acts, then charon
+    terminates the IKE SA.  ikelab must exit 0; returns its output."""
+    def up_then() -> None:
+        proc.wait_for_output("CHILD SA installed", timeout=15)
+        then()
+
+    return _until_charon_terminates(charon, proc, up_then)
+
+
+def _until_charon_terminates(charon: Any, proc: IkelabProcess, act: Callable[[], None]) -> str:
+    try:
+        act()
         charon.terminate(ike="lab")
         status = proc.wait(15)
     finally:
         proc.close()
     out = proc.output()
-    assert status == 0, out
+    assert status == 0, out + charon.diagnostics()
     return out
 
 

@@ -190,43 +190,36 @@ def make_pki(identities: Sequence[str], *, key_type: str = "rsa", under_intermed
 
     now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
     later = now + datetime.timedelta(days=2)
-    ca_key = new_key()
-    ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ikelab"),
-                         x509.NameAttribute(NameOID.COMMON_NAME, "ikelab interop CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(later)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=1 if under_intermediate else 0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, algorithm())
-    )
+
+    def make_ca(common_name: str, issuer: tuple[Any, Any] | None, path_length: int) -> tuple[Any, Any, Any]:
+        """(name, key, certificate) of a CA; self-signed unless ``issuer`` = (its name, its key) signs it."""
+        key = new_key()
+        name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ikelab"),
+                          x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        issuer_name, issuer_key = issuer or (name, key)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(issuer_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(later)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        )
+        if issuer is not None:
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+        return name, key, builder.sign(issuer_key, algorithm())
+
+    ca_name, ca_key, ca_cert = make_ca("ikelab interop CA", None, 1 if under_intermediate else 0)
     pem = serialization.Encoding.PEM
     issuers = {"root": (ca_name, ca_key)}
     intermediate = None
     if under_intermediate:
-        im_key = new_key()
-        im_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ikelab"),
-                             x509.NameAttribute(NameOID.COMMON_NAME, "ikelab interop intermediate CA")])
-        intermediate = (
-            x509.CertificateBuilder()
-            .subject_name(im_name)
-            .issuer_name(ca_name)
-            .public_key(im_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(later)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(im_key.public_key()), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, algorithm())
-        )
+        im_name, im_key, intermediate = make_ca("ikelab interop intermediate CA", (ca_name, ca_key), 0)
         issuers["intermediate"] = (im_name, im_key)
     certs, keys = {}, {}
     for ident in identities:

@@ -18,8 +18,8 @@ import pytest
 
 from ikelab.config import DEFAULT_IKE_PROPOSALS
 from interop.charon import Charon
-from interop.ikelab_peer import (charon_initiates, check_keys_against_charon, connect, read_keys, respond, start_connect,
-                                 tshark_decrypts)
+from interop.ikelab_peer import (charon_initiates, check_keys_against_charon, connect, ikelab_connected, read_keys,
+                                 respond, start_connect, tshark_decrypts)
 from interop.capture import Capture
 from interop.netns import run_checked
 from interop.swanctl import ID_INITIATOR, ID_RESPONDER, cert_conf, make_pki, psk_conf
@@ -101,15 +101,7 @@ def run_handshake(net: Any, factory: Any, tmp: Path, role: str, *, proposals: st
         else:
             proc = respond(me, tmp / "ikelab", cert=cert, **my_ids,
                            extra=["--listen", _addrs(me, v6), *extra, "--quiet"])
-            try:
-                charon.initiate(child="net")
-                assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3
-                charon.terminate(ike="lab")
-                status = proc.wait(15)
-            finally:
-                proc.close()
-            out = proc.output()
-            assert status == 0, out + charon.diagnostics()
+            out = charon_initiates(charon, proc, net.a, net.b)
             assert "deleted by peer" in out
     assert check_keys_against_charon(read_keys(tmp / "ikelab"), charon.keys()) >= 1
     # the capture on the wire decrypts in tshark with ikelab's tables
@@ -254,6 +246,26 @@ def test_second_proposal_chosen(netns_pair, charon_factory, tmp_path: Path, role
 PFS = ["no-pfs", "pfs"]
 
 
+def _child_rekey_by(who: str, net: Any, charon: Charon, tmp: Path, extra: list[str]) -> str:
+    """``ikelab connect`` (A) against charon (B); ``who`` rekeys the CHILD SA once and pings cross the new
+    one (ikelab's --rekey-after, or swanctl --rekey).  ikelab must exit 0; returns its output."""
+    if who == "ikelab":
+        result = connect(net.a, net.b.addr4, tmp / "ikelab", extra=[*extra, "--rekey-after", "0.2"])
+        out, status = result.stdout + result.stderr, result.returncode
+        assert "(after rekey): 3 sent, 3 replies" in out, out
+        assert status == 0, out + charon.diagnostics()
+        return out
+    proc = start_connect(net.a, net.b.addr4, tmp / "ikelab", extra=[*extra, "--duration", "20"])
+
+    def rekey() -> None:
+        proc.wait_for_output("(first CHILD SA): 3 sent", timeout=15)
+        charon.swanctl("--rekey", "--child", "net")
+        proc.wait_for_output("CHILD SA rekeyed", timeout=10)
+        assert net.b.ping(net.a.inner, src=net.b.inner, count=3) == 3  # through the new CHILD SA
+
+    return ikelab_connected(charon, proc, rekey)
+
+
 @pytest.mark.parametrize("pfs", PFS)
 @pytest.mark.parametrize("who", ["ikelab", "charon"])
 def test_child_rekey(netns_pair, charon_factory, tshark_env, tmp_path: Path, who: str, pfs: str) -> None:
@@ -264,23 +276,7 @@ def test_child_rekey(netns_pair, charon_factory, tshark_env, tmp_path: Path, who
     extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", esp, "--ts", f"{net.a.inner}/32",
              f"{net.b.inner}/32", "--ping", net.b.inner, "--ping-src", net.a.inner, "--quiet"]
     with Capture(net.b, net.b.veth, tmp_path / "wire.pcapng", probe_dst=net.a.addr4) as cap:
-        if who == "ikelab":
-            result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[*extra, "--rekey-after", "0.2"])
-            out, status = result.stdout + result.stderr, result.returncode
-            assert "(after rekey): 3 sent, 3 replies" in out, out
-        else:
-            proc = start_connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[*extra, "--duration", "20"])
-            try:
-                proc.wait_for_output("(first CHILD SA): 3 sent", timeout=15)
-                charon.swanctl("--rekey", "--child", "net")
-                proc.wait_for_output("CHILD SA rekeyed", timeout=10)
-                assert net.b.ping(net.a.inner, src=net.b.inner, count=3) == 3  # through the new CHILD SA
-                charon.terminate(ike="lab")
-                status = proc.wait(15)
-            finally:
-                proc.close()
-            out = proc.output()
-        assert status == 0, out + charon.diagnostics()
+        out = _child_rekey_by(who, net, charon, tmp_path, extra)
     assert ("CHILD SA rekeyed with PFS" in out) == (pfs == "pfs"), out
     keys = charon.keys()
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), keys) == 2
@@ -304,25 +300,9 @@ def test_child_rekey_invalid_ke(netns_pair, charon_factory, tmp_path: Path, who:
     extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", ecp_only if who == "charon" else both,
              "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32", "--ping", net.b.inner, "--ping-src", net.a.inner,
              "--quiet"]
-    if who == "ikelab":
-        result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[*extra, "--rekey-after", "0.2"])
-        out, status = result.stdout + result.stderr, result.returncode
-        assert "(after rekey): 3 sent, 3 replies" in out, out
-        charon.wait_for_log("DH group MODP_2048 unacceptable, requesting ECP_256")
-    else:
-        proc = start_connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[*extra, "--duration", "20"])
-        try:
-            proc.wait_for_output("(first CHILD SA): 3 sent", timeout=15)
-            charon.swanctl("--rekey", "--child", "net")
-            proc.wait_for_output("CHILD SA rekeyed with PFS", timeout=10)
-            assert net.b.ping(net.a.inner, src=net.b.inner, count=3) == 3  # through the new CHILD SA
-            charon.terminate(ike="lab")
-            status = proc.wait(15)
-        finally:
-            proc.close()
-        out = proc.output()
-        charon.wait_for_log("peer didn't accept DH group MODP_2048, it requested ECP_256")
-    assert status == 0, out + charon.diagnostics()
+    out = _child_rekey_by(who, net, charon, tmp_path, extra)
+    charon.wait_for_log("DH group MODP_2048 unacceptable, requesting ECP_256" if who == "ikelab"
+                        else "peer didn't accept DH group MODP_2048, it requested ECP_256")
     assert "CHILD SA rekeyed with PFS" in out, out
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 2
 
@@ -337,18 +317,14 @@ def test_ike_rekey(netns_pair, charon_factory, tmp_path: Path, who: str) -> None
              f"{net.b.inner}/32", "--quiet"]
     proc = start_connect(net.a, net.b.addr4, tmp_path / "ikelab",
                          extra=[*extra, "--duration", "20"] + (["--rekey-ike-after", "0.2"] if who == "ikelab" else []))
-    try:
-        proc.wait_for_output("CHILD SA installed", timeout=15)
+
+    def rekey() -> None:
         if who == "charon":
             charon.swanctl("--rekey", "--ike", "lab")
         proc.wait_for_output("IKE SA rekeyed", timeout=10)
         assert net.b.ping(net.a.inner, src=net.b.inner, count=2) == 2  # the CHILD SA moved to the new IKE SA
-        charon.terminate(ike="lab")
-        status = proc.wait(15)
-    finally:
-        proc.close()
-    out = proc.output()
-    assert status == 0, out + charon.diagnostics()
+
+    ikelab_connected(charon, proc, rekey)
     keys = charon.keys()
     assert len(keys) == 2  # the original IKE SA and its replacement
     check_keys_against_charon(read_keys(tmp_path / "ikelab"), keys)
@@ -508,6 +484,17 @@ def test_traffic_selectors_unacceptable(netns_pair, charon_factory, tmp_path: Pa
     charon.wait_for_sa(lambda sas: not sas, timeout=5)
 
 
+def _charon_to_ikelab(net: Any, factory: Any, tmp: Path, *, esp: str = "aes128-sha256",
+                      **charon_kwargs: Any) -> tuple[Charon, Any]:
+    """charon in A (running, connection loaded, not initiating) and ``ikelab respond`` listening in B, both on
+    aes128-sha256-modp2048 and ``esp``, for the inner /32s (start with ``charon_initiates``)."""
+    charon = setup_charon(net, factory, tmp, "ikelab-responder", proposals="aes128-sha256-modp2048", esp=esp,
+                          **charon_kwargs)
+    proc = respond(net.b, tmp / "ikelab", extra=["--proposal", "aes128-sha256-modp2048", "--esp-proposal", esp,
+                                                 "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32"])
+    return charon, proc
+
+
 def test_second_child_sa_from_charon(netns_pair, charon_factory, tmp_path: Path) -> None:
     """charon adds a second CHILD SA, for TCP port 80 only, with CREATE_CHILD_SA (RFC 7296 1.3.1).
 
@@ -518,11 +505,7 @@ def test_second_child_sa_from_charon(netns_pair, charon_factory, tmp_path: Path)
     net = netns_pair
     web = {"local_ts": f"{net.a.inner}/32[tcp]", "remote_ts": f"{net.b.inner}/32[tcp/80]",
            "esp_proposals": "aes128-sha256", "start_action": "none"}
-    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-responder", proposals="aes128-sha256-modp2048",
-                          esp="aes128-sha256", extra={"children": {"web": web}})
-    proc = respond(net.b, tmp_path / "ikelab", extra=[
-        "--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256",
-        "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32"])
+    charon, proc = _charon_to_ikelab(net, charon_factory, tmp_path, extra={"children": {"web": web}})
 
     def second_child() -> None:
         charon.initiate(child="web")
@@ -543,11 +526,7 @@ def test_child_sa_deleted_and_created_again_by_charon(netns_pair, charon_factory
     """charon deletes only the CHILD SA (RFC 7296 1.4.1): ikelab answers with its own SPI and keeps the IKE SA;
     charon then creates a new CHILD SA on that IKE SA with CREATE_CHILD_SA (1.3.1), and pings cross it."""
     net = netns_pair
-    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-responder", proposals="aes128-sha256-modp2048",
-                          esp="aes128-sha256")
-    proc = respond(net.b, tmp_path / "ikelab", extra=[
-        "--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256",
-        "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32"])
+    charon, proc = _charon_to_ikelab(net, charon_factory, tmp_path)
 
     def delete_then_create() -> None:
         (first,) = charon.list_sas()[0]["child-sas"].values()
@@ -600,11 +579,7 @@ def test_child_rekey_after_ike_rekey_by_charon(netns_pair, charon_factory, tmp_p
     """charon rekeys the IKE SA, then the CHILD SA that moved to the new IKE SA (RFC 7296 2.18, 2.8):
     ikelab must find the CHILD SA under the new IKE SA and derive its keys from the new SK_d."""
     net = netns_pair
-    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-responder", proposals="aes128-sha256-modp2048",
-                          esp="aes128-sha256-modp2048")
-    proc = respond(net.b, tmp_path / "ikelab", extra=[
-        "--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256-modp2048",
-        "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32"])
+    charon, proc = _charon_to_ikelab(net, charon_factory, tmp_path, esp="aes128-sha256-modp2048")
 
     def rekeys() -> None:
         charon.swanctl("--rekey", "--ike", "lab")
