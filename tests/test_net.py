@@ -527,3 +527,48 @@ def test_cert_and_ca_files_may_hold_chains_and_bundles(tmp_path: Path) -> None:
     config = _live_config(args)
     assert config.certificate == leaf and config.intermediates == (inter,)
     assert config.trust_anchors == (root, other)
+
+
+def test_garbage_on_the_live_ports_never_raises() -> None:
+    """Whatever arrives on UDP 500 or 4500 (truncated, mutated or random IKE, ESP, markers) ends as a dropped
+    message or an error entry: never an exception out of the socket callback, which would stall the run."""
+    import random
+
+    from ikelab.endpoint import IkeEndpoint
+    from ikelab.peer import EspPeer
+    from ikelab.rand import DeterministicRandom
+
+    async def run() -> int:
+        config = IkeConfig(local_id="gw.example.com", remote_id="alice@example.org", psk=b"loopback-test-psk")
+        driver = NetDriver(config, "127.0.0.1", port=free_port())
+        await driver.open()
+        driver.natt = True  # sort what comes "on 4500" into IKE, ESP and keepalives (without binding port 4500)
+        peer = EspPeer(driver, out=lambda text: None)
+        lab = _lab_after_a_child_rekey(encapsulation="always")
+        for event in lab.events("responder"):
+            peer.on_event(event)  # inbound SAs, so that ESP with a known SPI gets as far as decryption
+        other = IkeEndpoint(IkeConfig(local_id="alice@example.org", psk=b"loopback-test-psk"), DeterministicRandom(3),
+                            "127.0.0.2")
+        other.initiate(("127.0.0.1", 500), 0.0)
+        request = other.pop_datagrams()[0].payload
+        rnd = random.Random(7)
+        try:
+            for i in range(1500):
+                data = bytearray(request if i % 3 else rnd.choice(list(peer.inbound)) + bytes(rnd.randrange(256)
+                                                                                           for _ in range(60)))
+                for _ in range(rnd.randrange(1, 5)):  # flip, cut or insert a few octets
+                    pos, roll = rnd.randrange(len(data)), rnd.random()
+                    if roll < 0.6:
+                        data[pos] = rnd.randrange(256)
+                    elif roll < 0.8:
+                        del data[pos:pos + rnd.randrange(1, 16)]
+                    else:
+                        data[pos:pos] = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 16)))
+                port = 500 if i % 2 else 4500
+                payload = bytes(data) if port == 500 or i % 3 == 0 else b"\0\0\0\0" + bytes(data)
+                driver._received(payload, ("127.0.0.2", 40000 + i % 50), port)
+        finally:
+            driver.close()
+        return len(peer.errors)
+
+    assert asyncio.run(run()) > 0  # the ESP ones were reported, not raised
