@@ -485,13 +485,13 @@ def test_traffic_selectors_unacceptable(netns_pair, charon_factory, tmp_path: Pa
 
 
 def _charon_to_ikelab(net: Any, factory: Any, tmp: Path, *, esp: str = "aes128-sha256",
-                      **charon_kwargs: Any) -> tuple[Charon, Any]:
+                      ikelab_extra: tuple[str, ...] = (), **charon_kwargs: Any) -> tuple[Charon, Any]:
     """charon in A (running, connection loaded, not initiating) and ``ikelab respond`` listening in B, both on
     aes128-sha256-modp2048 and ``esp``, for the inner /32s (start with ``charon_initiates``)."""
     charon = setup_charon(net, factory, tmp, "ikelab-responder", proposals="aes128-sha256-modp2048", esp=esp,
                           **charon_kwargs)
     proc = respond(net.b, tmp / "ikelab", extra=["--proposal", "aes128-sha256-modp2048", "--esp-proposal", esp,
-                                                 "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32"])
+                                                 "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32", *ikelab_extra])
     return charon, proc
 
 
@@ -627,3 +627,25 @@ def test_icmp_only_selectors(netns_pair, charon_factory, tmp_path: Path, role: s
                            esp="aes128-sha256", ikelab_ts=(f"{me.inner}/32[icmp]", f"{peer.inner}/32[icmp]"),
                            local_ts=f"{peer.inner}/32[icmp]", remote_ts=f"{me.inner}/32[icmp]")
     assert f"{me.inner}/32[1] === {peer.inner}/32[1]" in out, out
+
+
+def test_rekeys_started_by_ikelab_as_the_original_responder(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """ikelab answered IKE_SA_INIT, then rekeys the CHILD SA and the IKE SA itself (RFC 7296 2.8, 2.18).
+
+    In the new IKE SA ikelab is the original initiator: SPIi is its SPI, and SK_ei/SK_ai protect what it sends.
+    charon must accept both rekeys, and every key must match charon's log.
+    """
+    net = netns_pair
+    charon, proc = _charon_to_ikelab(net, charon_factory, tmp_path, esp="aes128-sha256-modp2048",
+                                     ikelab_extra=("--rekey-after", "0.2", "--rekey-ike-after", "0.2"))
+
+    def rekeys() -> None:
+        proc.wait_for_output("IKE SA rekeyed", timeout=10)
+        charon.wait_for_log("IKE_SA lab[2] rekeyed")
+        assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3  # the rekeyed CHILD SA, on the new IKE SA
+
+    out = charon_initiates(charon, proc, net.a, net.b, then=rekeys)
+    assert "CHILD SA rekeyed with PFS" in out and "CREATE_CHILD_SA MID=00 Responder Request" in out, out
+    keys = charon.keys()
+    assert len(keys) == 2, keys  # the first IKE SA and the one ikelab's rekey made
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), keys) == 2
