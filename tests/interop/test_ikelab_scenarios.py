@@ -649,3 +649,26 @@ def test_rekeys_started_by_ikelab_as_the_original_responder(netns_pair, charon_f
     keys = charon.keys()
     assert len(keys) == 2, keys  # the first IKE SA and the one ikelab's rekey made
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), keys) == 2
+
+
+def test_ipv6_inside_the_tunnel(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """IPv6 traffic selectors and ICMPv6 echoes inside ESP (next header 41), over IPv4 outer addresses.
+
+    ikelab pings (its ICMPv6 checksum covers the IPv6 pseudo-header, RFC 4443 2.3); charon's kernel answers.
+    """
+    from interop.netns import IP
+
+    net = netns_pair
+    inner6 = {net.a: "2001:db8:a::1", net.b: "2001:db8:b::1"}
+    for ns, addr in inner6.items():
+        ns.run(IP, "-6", "addr", "add", f"{addr}/128", "dev", "lo")
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-initiator", proposals="aes128-sha256-modp2048",
+                          esp="aes128-sha256", local_ts=f"{inner6[net.b]}/128", remote_ts=f"{inner6[net.a]}/128")
+    result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
+        "--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256",
+        "--ts", f"{inner6[net.a]}/128", f"{inner6[net.b]}/128", "--ping", inner6[net.b], "--quiet"])
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out + charon.diagnostics()
+    assert f"{inner6[net.a]}/128 === {inner6[net.b]}/128" in out, out
+    assert f"ping {inner6[net.a]} -> {inner6[net.b]} through ESP (first CHILD SA): 3 sent, 3 replies" in out, out
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 1
