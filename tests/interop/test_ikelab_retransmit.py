@@ -15,6 +15,8 @@ not create a second CHILD SA).
 The same for the CREATE_CHILD_SA exchange of a CHILD SA rekey (RFC 7296 1.3.3,
 2.8), dropped by its IP length: the side that answered must keep sending on the
 old SA until the initiator deletes it, or the pings that follow are lost.
+And a lost rekey request that charon's own rekey of the same CHILD SA
+overtakes: the retransmission meets CHILD_SA_NOT_FOUND.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from interop.charon import Charon
-from interop.ikelab_peer import charon_initiates, check_keys_against_charon, connect, read_keys, respond
+from interop.ikelab_peer import charon_initiates, check_keys_against_charon, connect, read_keys, respond, start_connect
 from interop.swanctl import ID_INITIATOR, ID_RESPONDER, psk_conf
 
 pytestmark = [pytest.mark.strongswan, pytest.mark.usefixtures("nft_env")]
@@ -126,3 +128,34 @@ def test_lost_rekey_response_from_ikelab(netns_pair, charon_factory, tmp_path: P
     assert out.count("CHILD SA rekeyed") == 1 and out.count("CHILD SA installed") == 2, out  # processed once
     assert "retransmit 1 of request with message ID 2" in alice.log_text()
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), alice.keys()) == 2
+
+
+def test_lost_rekey_request_while_charon_rekeys(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """ikelab's CHILD SA rekey request is lost, and charon rekeys the same CHILD SA before ikelab retransmits.
+
+    ikelab answers charon's rekey although its own is pending (RFC 7296 2.8.1 lets each side answer), moves
+    to the new CHILD SA when charon deletes the old one, and its retransmitted request then names a CHILD SA
+    charon no longer has: CHILD_SA_NOT_FOUND (3.10.1), reported without harm to the SA that stands.
+    """
+    net = netns_pair
+    bob: Charon = charon_factory(net.b, "bob", swanctl_conf=_conf(net, net.b, net.a, ID_RESPONDER, ID_INITIATOR))
+    bob.load_all()
+    net.b.drop_first(sport=4500, size=REKEY_RESPONSE + 100, ip_length=REKEY_RESPONSE)  # the request is 240 bytes too
+    proc = start_connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
+        "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32",
+        "--ping", net.b.inner, "--ping-src", net.a.inner, "--retransmit-timeout", "1.5", "--rekey-after", "0.2",
+        "--duration", "4"])
+    try:
+        proc.wait_for_output("CREATE_CHILD_SA MID=02 Initiator Request", timeout=15)  # sent, and dropped
+        bob.swanctl("--rekey", "--child", "net")
+        status = proc.wait(30)
+    finally:
+        proc.close()
+    out = proc.output()
+    assert status == 0, out + bob.diagnostics()
+    assert len(_rows(out, "CREATE_CHILD_SA MID=00 Initiator Response")) == 1, out  # ikelab answered charon's rekey
+    assert out.count("CHILD SA rekeyed") == 1 and "(after rekey): 3 sent, 3 replies" in out, out
+    assert "retransmission 1 of CREATE_CHILD_SA MID=2" in out, out
+    assert "FAILURE CHILD_SA_NOT_FOUND" in out and out.count("CHILD SA installed") == 2, out  # no third CHILD SA
+    assert "unable to rekey, CHILD_SA not found" in bob.log_text()
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), bob.keys()) == 2
