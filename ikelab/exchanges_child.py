@@ -443,6 +443,12 @@ class ChildExchanges:
         home = self._home()
         ctx = pending.context["child"]
         old = home.children.get(ctx["rekey_of"]) if ctx["rekey_of"] is not None else None
+        if ctx["rekey_of"] is not None and old is None and W.first_error(msg) == "CHILD_SA_NOT_FOUND":
+            # RFC 7296 2.25: the SA this request rekeys went away meanwhile (the peer rekeyed or deleted it,
+            # and we followed): the peer knows it no more either, and there is nothing left to rekey
+            self._fail(now, "CHILD_SA_NOT_FOUND", f"rekey of CHILD SA 0x{ctx['rekey_of'].hex()} not needed: it was "
+                       "rekeyed or deleted meanwhile", fatal=False, exchange="CREATE_CHILD_SA")
+            return None
         group = _group_asked(msg, ctx["proposals"], W.first_dh(ctx["proposals"]))
         if group is not None and (old is None or (old.state == "REKEYING" and not old.collision)):
             # RFC 7296 1.3: the exchange failed; ask again with a KEi in the group the responder named

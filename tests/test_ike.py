@@ -417,6 +417,26 @@ def test_create_child_sa_asks_again_after_invalid_ke_payload(action: str, side: 
     assert len(lab.sa(side).children) == (1 if action == "rekey_child" else 2)
 
 
+def test_a_rekey_overtaken_by_the_peers_rekey_meets_child_sa_not_found() -> None:
+    """Moon's rekey request is lost; sun rekeys the same CHILD SA and deletes the old one; moon's retransmission
+    names a CHILD SA sun no longer has: CHILD_SA_NOT_FOUND (RFC 7296 2.25, 3.10.1).  Both keep the one new
+    CHILD SA.  The same run against strongSwan: tests/interop/test_ikelab_retransmit.py."""
+    lab = Lab(*configs(), network=Network(schedule=("ok",) * 4 + ("drop",)), seed=1)  # the 5th packet: moon's rekey
+    lab.initiate()
+    lab.run_until_idle()
+    (old,) = lab.initiator.children.values()
+    lab.rekey_child("initiator")
+    lab.rekey_child("responder")
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    (new,) = lab.initiator.children.values()
+    assert new.spi_in != old.spi_in and new.rekey_of == old.spi_in
+    assert [e.summary for e in lab.events("responder", ev.MessageSent)][-1] == "HDR, SK {N(CHILD_SA_NOT_FOUND)}"
+    (failure,) = lab.events("initiator", ev.Failure)
+    assert failure.notify == "CHILD_SA_NOT_FOUND" and not failure.fatal
+    assert failure.reason == f"rekey of CHILD SA 0x{old.spi_in.hex()} not needed: it was rekeyed or deleted meanwhile"
+
+
 def test_ike_sa_rekey_asks_again_after_invalid_ke_payload() -> None:
     """The same for an IKE SA rekey (RFC 7296 1.3, 2.18): the responder now takes only ECP-256."""
     import dataclasses
