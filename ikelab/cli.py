@@ -134,7 +134,8 @@ def _live_config(args: argparse.Namespace) -> object:
     # a live run checks certificate validity against the real clock (the engine's time 0 is now)
     settings: dict = dict(epoch=datetime.now(timezone.utc), local_id=args.id, remote_id=args.remote_id or "%any",
                           retransmit_timeout=args.retransmit_timeout, retransmit_tries=args.retransmit_tries,
-                          retransmit_base=1.4, cookie_threshold=None, encapsulation=args.encap,
+                          retransmit_base=1.4, cookie_threshold=getattr(args, "cookie_threshold", None),
+                          encapsulation=args.encap,
                           allow_weak=args.allow_weak)
     if args.proposal:
         settings["ike_proposals"] = tuple(args.proposal)
@@ -353,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     respond.add_argument("--listen", required=True, help="the address to listen on")
     respond.add_argument("--port", type=int, default=500, help="the IKE port (default 500; 4500 is bound too)")
+    respond.add_argument("--cookie-threshold", type=int, metavar="N",
+                         help="answer IKE_SA_INIT with N(COOKIE) once N IKE SAs are half open, 0 for always "
+                              "(RFC 7296 2.6; default: never)")
     _live_options(respond)
     respond.set_defaults(func=_cmd_respond)
     return parser

@@ -225,6 +225,17 @@ def test_unacceptable_traffic_selectors_end_with_a_delete(tmp_path: Path) -> Non
         assert "Traceback" not in out
 
 
+def test_respond_can_demand_cookies(tmp_path: Path) -> None:
+    """``ikelab respond --cookie-threshold 0``: every first IKE_SA_INIT gets N(COOKIE) (RFC 7296 2.6); the
+    initiator repeats it with the cookie and the handshake completes."""
+    port = free_port()
+    resp = Responder(tmp_path / "r", port, *SUITE, "--cookie-threshold", "0")
+    result = connect(tmp_path / "c", port, *SUITE)
+    assert result.returncode == 0, result.stdout + resp.output()
+    assert result.stdout.count("IKE_SA_INIT MID=00 Initiator Request") == 2, result.stdout
+    assert resp.wait() == 0, resp.output()
+
+
 def test_sigint_sends_delete(tmp_path: Path) -> None:
     port = free_port()
     resp = Responder(tmp_path / "r", port, *SUITE)

@@ -672,3 +672,17 @@ def test_ipv6_inside_the_tunnel(netns_pair, charon_factory, tmp_path: Path) -> N
     assert f"{inner6[net.a]}/128 === {inner6[net.b]}/128" in out, out
     assert f"ping {inner6[net.a]} -> {inner6[net.b]} through ESP (first CHILD SA): 3 sent, 3 replies" in out, out
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 1
+
+
+def test_cookie_demanded_by_ikelab(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """``ikelab respond --cookie-threshold 0`` answers every IKE_SA_INIT without a COOKIE with N(COOKIE)
+    (RFC 7296 2.6); charon repeats its request with the cookie first, and ikelab accepts it."""
+    net = netns_pair
+    charon, proc = _charon_to_ikelab(net, charon_factory, tmp_path, ikelab_extra=("--cookie-threshold", "0"))
+    out = charon_initiates(charon, proc, net.a, net.b)
+    assert out.count("IKE_SA_INIT MID=00 Initiator Request") == 2, out
+    assert out.count("IKE SA established") == 1, out
+    log = charon.log_text()
+    assert "parsed IKE_SA_INIT response 0 [ N(COOKIE) ]" in log, log[-3000:]
+    assert "generating IKE_SA_INIT request 0 [ N(COOKIE) SA KE No" in log, log[-3000:]  # the cookie comes first
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 1
