@@ -124,7 +124,9 @@ class EspPeer:
 
     def covers(self, spi_in: bytes, inner: Any, direction: Direction) -> bool:
         """Whether the CHILD SA with inbound SPI ``spi_in`` may carry the IP packet ``inner`` (RFC 4301 5.1, 5.2)."""
-        view = packet_view(direction, selectors_of(inner))
+        return self._covers(spi_in, packet_view(direction, selectors_of(inner)))
+
+    def _covers(self, spi_in: bytes, view: tuple[Any, ...]) -> bool:
         return any(s.matches(*view) for s in self.selectors.get(spi_in, ()))
 
     def send_inner(self, inner: bytes) -> bool:
@@ -133,7 +135,8 @@ class EspPeer:
         False when no CHILD SA covers the packet (RFC 4301 5.1: an IPsec host never sends it
         on another one) or the SA cannot be used here.
         """
-        chosen = next((o for o in reversed(self.outbound) if self.covers(o[2].spi_in, inner, Direction.OUTBOUND)), None)
+        view = packet_view(Direction.OUTBOUND, selectors_of(inner))  # (local, remote, protocol, ports)
+        chosen = next((o for o in reversed(self.outbound) if self._covers(o[2].spi_in, view)), None)
         if chosen is None:
             self.errors.append(f"no CHILD SA covers {self._describe(inner)}: not sent")
             return False
