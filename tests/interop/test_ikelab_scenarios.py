@@ -686,3 +686,21 @@ def test_cookie_demanded_by_ikelab(netns_pair, charon_factory, tmp_path: Path) -
     assert "parsed IKE_SA_INIT response 0 [ N(COOKIE) ]" in log, log[-3000:]
     assert "generating IKE_SA_INIT request 0 [ N(COOKIE) SA KE No" in log, log[-3000:]  # the cookie comes first
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 1
+
+
+def test_cookie_then_invalid_ke_from_ikelab(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """Both stateless refusals in a row (RFC 7296 2.6, 1.2): ikelab demands a COOKIE, then refuses charon's
+    KEi group; charon's third IKE_SA_INIT carries the cookie and a KEi in the group asked for."""
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-responder",
+                          proposals="aes128-sha256-ecp256-modp2048", esp="aes128-sha256")
+    proc = respond(net.b, tmp_path / "ikelab", extra=[
+        "--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256", "--cookie-threshold", "0",
+        "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32"])
+    out = charon_initiates(charon, proc, net.a, net.b)
+    assert out.count("IKE_SA_INIT MID=00 Initiator Request") == 3, out
+    log = charon.log_text()
+    answers = re.findall(r"parsed IKE_SA_INIT response 0 \[ ([^\]]*)\]", log)
+    assert answers[:2] == ["N(COOKIE) ", "N(INVAL_KE) "], answers
+    assert "peer didn't accept DH group ECP_256, it requested MODP_2048" in log
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 1
