@@ -131,10 +131,14 @@ def _live_config(args: argparse.Namespace) -> object:
 
     from datetime import datetime, timezone
 
+    cookies = getattr(args, "cookie_threshold", None)  # ikelab respond only
+    if cookies is not None and cookies < 0:
+        raise ConfigError(f"--cookie-threshold {cookies}: give a number of half-open IKE SAs, 0 for always",
+                          field="cookie_threshold", value=cookies)
     # a live run checks certificate validity against the real clock (the engine's time 0 is now)
     settings: dict = dict(epoch=datetime.now(timezone.utc), local_id=args.id, remote_id=args.remote_id or "%any",
                           retransmit_timeout=args.retransmit_timeout, retransmit_tries=args.retransmit_tries,
-                          retransmit_base=1.4, cookie_threshold=getattr(args, "cookie_threshold", None),
+                          retransmit_base=1.4, cookie_threshold=cookies,
                           encapsulation=args.encap,
                           allow_weak=args.allow_weak)
     if args.proposal:

@@ -367,6 +367,15 @@ def test_bad_options_exit_2_with_a_message(extra: list[str], message: str) -> No
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_negative_cookie_threshold_is_refused() -> None:
+    result = subprocess.run([sys.executable, "-m", "ikelab", "respond", "--listen", "127.0.0.1", "--id",
+                             "gw.example.com", "--psk-file", __file__, "--cookie-threshold", "-1"],
+                            capture_output=True, text=True, timeout=30, env=env())
+    assert result.returncode == 2
+    assert "--cookie-threshold -1: give a number of half-open IKE SAs, 0 for always" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def _lab_after_a_child_rekey(**settings: object) -> Lab:
     """Two lab peers with a CHILD SA that the initiator has rekeyed (their events feed an EspPeer)."""
     base = dict(psk=b"a shared secret", ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
