@@ -138,8 +138,7 @@ def _live_config(args: argparse.Namespace) -> object:
     # a live run checks certificate validity against the real clock (the engine's time 0 is now)
     settings: dict = dict(epoch=datetime.now(timezone.utc), local_id=args.id, remote_id=args.remote_id or "%any",
                           retransmit_timeout=args.retransmit_timeout, retransmit_tries=args.retransmit_tries,
-                          retransmit_base=1.4, cookie_threshold=cookies,
-                          encapsulation=args.encap,
+                          retransmit_base=1.4, cookie_threshold=cookies, encapsulation=args.encap,
                           allow_weak=args.allow_weak)
     if args.proposal:
         settings["ike_proposals"] = tuple(args.proposal)
