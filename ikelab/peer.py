@@ -423,6 +423,9 @@ async def run_respond(config: Any, listen: str, options: RunOptions, *, port: in
     run.install_signals()
     out(f"ikelab respond: listening on {listen} UDP {port}" + (" and 4500" if run.driver.natt else ""))
     outcome = await run.driver.wait_for(lambda: run.driver.outcome() or run.stop.is_set(), options.wait)
+    if outcome is True:  # SIGINT/SIGTERM while waiting
+        return await run.finish(Outcome(EXIT_FAILED, "interrupted before an initiator brought up the IKE SA"),
+                                delete=True)
     if not isinstance(outcome, Outcome):
         why = f"no initiator brought up an IKE SA with a CHILD SA within {options.wait:g} s"
         refused = [e for e in run.driver.events if isinstance(e, ev.Failure)]

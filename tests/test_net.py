@@ -236,6 +236,16 @@ def test_respond_can_demand_cookies(tmp_path: Path) -> None:
     assert resp.wait() == 0, resp.output()
 
 
+def test_respond_interrupted_while_waiting_says_so(tmp_path: Path) -> None:
+    """SIGINT before any initiator came: ``ikelab respond`` ends at once with status 1 and says it was
+    interrupted (it used to report a timeout)."""
+    resp = Responder(tmp_path / "r", free_port(), *SUITE, "--wait", "60")
+    resp.proc.send_signal(signal.SIGINT)
+    assert resp.wait(15) == 1, resp.output()
+    assert "FAILED: interrupted before an initiator brought up the IKE SA (exit status 1)" in resp.output()
+    assert "Traceback" not in resp.output()
+
+
 def test_sigint_sends_delete(tmp_path: Path) -> None:
     port = free_port()
     resp = Responder(tmp_path / "r", port, *SUITE)
