@@ -34,7 +34,6 @@ inbound SPIs of the pairs (1.4.1), except those we are deleting ourselves.
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import lru_cache
 from typing import Any
 
 from . import dh as _dh
@@ -45,9 +44,8 @@ from . import proposals as _props
 from .constants import DhId, ExchangeType, NAT_T_PORT, NotifyType, ProtocolId, lookup
 from .errors import IkelabError, NegotiationError
 from .exchanges_common import ChildSa, label as _name
-from .memo import ByIdentities
 from .state import Input, State
-from .ts import narrow, ts_contains, ts_to_string
+from .ts_negotiation import check_narrowed, narrow_cached
 
 NONCE_LEN = 32
 
@@ -145,8 +143,8 @@ class ChildExchanges:
             if tsi_p is None or tsr_p is None:
                 raise NegotiationError("response without TSi/TSr", notify_type="TS_UNACCEPTABLE")
             ts_local, ts_remote = W.selectors_of(tsi_p), W.selectors_of(tsr_p)
-            _check_narrowed(ts_local, ctx["tsi"], "TSi")
-            _check_narrowed(ts_remote, ctx["tsr"], "TSr")
+            check_narrowed(ts_local, ctx["tsi"], "TSi")
+            check_narrowed(ts_remote, ctx["tsr"], "TSr")
         except IkelabError as exc:
             self._fail(now, getattr(exc, "notify_type", None), f"CHILD SA not created: {exc}", fatal=False,
                        exchange=exchange)
@@ -180,7 +178,7 @@ class ChildExchanges:
             return self._child_refused(now, NotifyType.NO_PROPOSAL_CHOSEN, str(exc), exchange)
         try:
             local, remote = self._policy_ts()
-            tsi, tsr = _narrow(W.selectors_of(tsi_p), W.selectors_of(tsr_p), remote, local)
+            tsi, tsr = narrow_cached(W.selectors_of(tsi_p), W.selectors_of(tsr_p), remote, local)
         except NegotiationError as exc:
             return self._child_refused(now, NotifyType.TS_UNACCEPTABLE, str(exc), exchange)
         extra: list[Any] = []
@@ -610,64 +608,6 @@ def _group_asked(msg: Any, offered: Any, sent: Any) -> int | None:
     if group not in W.all_dh(offered) or (sent is not None and group == int(sent)):
         return None
     return group
-
-
-def _check_narrowed(answer: tuple[Any, ...], offered: tuple[Any, ...], which: str) -> None:
-    """RFC 7296 2.9: the responder may only narrow: each selector it answers lies inside one we offered."""
-    if not answer:
-        raise NegotiationError(f"the responder's {which} is empty", notify_type="TS_UNACCEPTABLE")
-    # the same answer to the same offer, every exchange: found by the tuples' identity (ikelab.memo),
-    # else by their value (lru_cache, which hashes every selector)
-    found = _WIDER.get((answer, offered))
-    if found is None:
-        try:
-            wider = _wider_than_offered(answer, offered)
-        except TypeError:  # selectors given as lists: not hashable, so not cached
-            wider = _wider_than_offered.__wrapped__(answer, offered)
-        found = _WIDER.put((answer, offered), (wider,))
-    (wider,) = found
-    if wider is not None:
-        raise NegotiationError(f"the responder's {which} {ts_to_string(wider)} is wider than what we offered "
-                               f"({', '.join(ts_to_string(o) for o in offered)})", notify_type="TS_UNACCEPTABLE")
-
-
-#: (answered selectors, offered selectors) -> (the first answered selector wider than offered, or None,).
-_WIDER: ByIdentities[tuple[Any]] = ByIdentities()
-
-
-@lru_cache(maxsize=256)
-def _wider_than_offered(answer: tuple[Any, ...], offered: tuple[Any, ...]) -> Any:
-    """The first answered selector inside no offered one, or None (a pure function of immutable selectors)."""
-    for ts in answer:
-        if not any(int(o.ts_type) == int(ts.ts_type) and ts_contains(o, ts) for o in offered):
-            return ts
-    return None
-
-
-def _narrow(tsi: tuple[Any, ...], tsr: tuple[Any, ...], policy_tsi: tuple[Any, ...],
-            policy_tsr: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """The responder's narrowing (RFC 7296 2.9), :func:`ikelab.ts.narrow`.
-
-    A pure function of immutable selectors, and the same offer meets the same policy in every
-    exchange (the decoded TS payloads are remembered by their octets, the policy is the configured
-    one): the result is found by the tuples' identity (ikelab.memo), else by their value.
-    A refusal (NegotiationError) is an exception, so it is never remembered.
-    """
-    objs = (tsi, tsr, policy_tsi, policy_tsr)
-    narrowed = _NARROWED.get(objs)
-    if narrowed is None:
-        try:
-            narrowed = _narrow_cached(tsi, tsr, policy_tsi, policy_tsr)
-        except TypeError:  # a policy given as a list: not hashable, so not cached
-            narrowed = narrow(tsi, tsr, policy_tsi, policy_tsr)
-        narrowed = _NARROWED.put(objs, narrowed)
-    return narrowed
-
-
-#: (TSi, TSr offered, the policy's TSi, TSr) -> the narrowed (TSi, TSr).
-_NARROWED: ByIdentities[tuple[tuple[Any, ...], tuple[Any, ...]]] = ByIdentities()
-# behind it, by value: lru_cache hashes every selector
-_narrow_cached = lru_cache(maxsize=256)(narrow)
 
 
 __all__ = ["ChildExchanges"]

@@ -388,34 +388,34 @@ def test_resolve_ts_same_for_tuples_lists_and_addresses():
 
 def test_the_engine_narrowing_is_cached_but_answers_like_narrow():
     """The responder's narrowing is cached on immutable selectors; lists and refusals go the uncached way."""
-    from ikelab.exchanges_child import _narrow
+    from ikelab.ts_negotiation import narrow_cached
     from ikelab.ts import narrow
 
     offered_i, offered_r = (T("10.1.0.0/16"),), (T("0.0.0.0/0"),)
     policy_i, policy_r = (T("10.1.2.0/24"), T("10.9.0.0/16")), (T("192.0.2.0/24"),)
     for _ in range(2):
-        assert _narrow(offered_i, offered_r, policy_i, policy_r) == narrow(offered_i, offered_r, policy_i, policy_r)
-        assert _narrow(offered_i, offered_r, policy_i, policy_r) == ((T("10.1.2.0/24"),), (T("192.0.2.0/24"),))
-        assert _narrow(offered_i, offered_r, list(policy_i), policy_r) == narrow(offered_i, offered_r, policy_i, policy_r)
+        assert narrow_cached(offered_i, offered_r, policy_i, policy_r) == narrow(offered_i, offered_r, policy_i, policy_r)
+        assert narrow_cached(offered_i, offered_r, policy_i, policy_r) == ((T("10.1.2.0/24"),), (T("192.0.2.0/24"),))
+        assert narrow_cached(offered_i, offered_r, list(policy_i), policy_r) == narrow(offered_i, offered_r, policy_i, policy_r)
         with pytest.raises(NegotiationError):  # TS_UNACCEPTABLE every time, not only the first
-            _narrow((T("172.16.0.0/12"),), offered_r, policy_i, policy_r)
+            narrow_cached((T("172.16.0.0/12"),), offered_r, policy_i, policy_r)
 
 
 def test_the_initiators_narrowing_check_is_cached_but_refuses_every_time():
     """RFC 7296 2.9 from the initiator's side: an answer may only narrow what was offered."""
-    from ikelab.exchanges_child import _check_narrowed
+    from ikelab.ts_negotiation import check_narrowed
 
     offered = (T("10.1.0.0/16"), T("2001:db8::/32"))
     for _ in range(2):  # the second round is answered by the cache
-        _check_narrowed((T("10.1.2.0/24"),), offered, "TSi")
-        _check_narrowed([T("10.1.2.0/24"), T("2001:db8:1::/48")], list(offered), "TSi")  # lists: uncached
+        check_narrowed((T("10.1.2.0/24"),), offered, "TSi")
+        check_narrowed([T("10.1.2.0/24"), T("2001:db8:1::/48")], list(offered), "TSi")  # lists: uncached
         with pytest.raises(NegotiationError, match=r"TSr 10\.2\.0\.0/24 is wider than what we offered") as err:
-            _check_narrowed((T("10.1.2.0/24"), T("10.2.0.0/24")), offered, "TSr")
+            check_narrowed((T("10.1.2.0/24"), T("10.2.0.0/24")), offered, "TSr")
         assert err.value.notify_type == "TS_UNACCEPTABLE"
         with pytest.raises(NegotiationError, match="wider"):  # the whole offer is not inside a part of it
-            _check_narrowed((T("10.0.0.0/8"),), offered, "TSi")
+            check_narrowed((T("10.0.0.0/8"),), offered, "TSi")
         with pytest.raises(NegotiationError, match="TSi is empty"):
-            _check_narrowed((), offered, "TSi")
+            check_narrowed((), offered, "TSi")
 
 
 def test_dynamic():
@@ -578,19 +578,19 @@ def test_negotiation_found_by_identity_equals_the_computed_answer() -> None:
 
 def test_narrowing_found_by_identity_equals_the_computed_answer() -> None:
     """The responder's narrowing and the initiator's check are remembered by the selectors tuples' identity."""
-    from ikelab import exchanges_child as X
+    from ikelab import ts_negotiation as X
 
     wide = (ts_from_string("10.0.0.0/8"),)
     narrow_ = (ts_from_string("10.1.0.0/16"),)
     other = (ts_from_string("192.0.2.0/24"),)
     for tsi, tsr in ((wide, wide), (wide, wide), (tuple(list(wide)), wide), (narrow_, wide)):
         want = narrow(tsi, tsr, narrow_, wide)
-        assert X._narrow(tsi, tsr, narrow_, wide) == want == X._narrow(tsi, tsr, narrow_, wide)
+        assert X.narrow_cached(tsi, tsr, narrow_, wide) == want == X.narrow_cached(tsi, tsr, narrow_, wide)
     for _ in range(2):
         with pytest.raises(NegotiationError):
-            X._narrow(other, other, narrow_, wide)
-        X._check_narrowed(narrow_, wide, "TSi")
+            X.narrow_cached(other, other, narrow_, wide)
+        X.check_narrowed(narrow_, wide, "TSi")
         with pytest.raises(NegotiationError, match="wider"):
-            X._check_narrowed(wide, narrow_, "TSi")
+            X.check_narrowed(wide, narrow_, "TSi")
         with pytest.raises(NegotiationError, match="wider"):
-            X._check_narrowed(list(wide), list(narrow_), "TSi")  # lists: computed every time
+            X.check_narrowed(list(wide), list(narrow_), "TSi")  # lists: computed every time

@@ -1,0 +1,80 @@
+"""Traffic selector negotiation as the engine runs it in every exchange (RFC 7296 2.9).
+
+* :func:`narrow_cached`: the responder's narrowing, :func:`ikelab.ts.narrow`;
+* :func:`check_narrowed`: the initiator's check that the responder only narrowed.
+
+Both are pure functions of immutable selectors, and a connection offers the
+same selectors to the same policy in every exchange, so their answers are
+remembered: first by the identity of the tuples (:mod:`ikelab.memo`, no
+hashing), then by value (``lru_cache``, which hashes every selector).  A
+refusal is an exception and is never remembered.  ``tests/test_proposals.py``
+compares both with the uncached functions.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from .errors import NegotiationError
+from .memo import ByIdentities
+from .ts import narrow, ts_contains, ts_to_string
+
+
+def check_narrowed(answer: tuple[Any, ...], offered: tuple[Any, ...], which: str) -> None:
+    """RFC 7296 2.9: the responder may only narrow: each selector it answers lies inside one we offered."""
+    if not answer:
+        raise NegotiationError(f"the responder's {which} is empty", notify_type="TS_UNACCEPTABLE")
+    # the same answer to the same offer, every exchange: found by the tuples' identity (ikelab.memo),
+    # else by their value (lru_cache, which hashes every selector)
+    found = _WIDER.get((answer, offered))
+    if found is None:
+        try:
+            wider = _wider_than_offered(answer, offered)
+        except TypeError:  # selectors given as lists: not hashable, so not cached
+            wider = _wider_than_offered.__wrapped__(answer, offered)
+        found = _WIDER.put((answer, offered), (wider,))
+    (wider,) = found
+    if wider is not None:
+        raise NegotiationError(f"the responder's {which} {ts_to_string(wider)} is wider than what we offered "
+                               f"({', '.join(ts_to_string(o) for o in offered)})", notify_type="TS_UNACCEPTABLE")
+
+
+#: (answered selectors, offered selectors) -> (the first answered selector wider than offered, or None,).
+_WIDER: ByIdentities[tuple[Any]] = ByIdentities()
+
+
+@lru_cache(maxsize=256)
+def _wider_than_offered(answer: tuple[Any, ...], offered: tuple[Any, ...]) -> Any:
+    """The first answered selector inside no offered one, or None (a pure function of immutable selectors)."""
+    for ts in answer:
+        if not any(int(o.ts_type) == int(ts.ts_type) and ts_contains(o, ts) for o in offered):
+            return ts
+    return None
+
+
+def narrow_cached(tsi: tuple[Any, ...], tsr: tuple[Any, ...], policy_tsi: tuple[Any, ...],
+            policy_tsr: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The responder's narrowing (RFC 7296 2.9), :func:`ikelab.ts.narrow`, remembered.
+
+    The decoded TS payloads are remembered by their octets and the policy is the configured one,
+    so the same tuples come back in every exchange.
+    """
+    objs = (tsi, tsr, policy_tsi, policy_tsr)
+    narrowed = _NARROWED.get(objs)
+    if narrowed is None:
+        try:
+            narrowed = _narrow_cached(tsi, tsr, policy_tsi, policy_tsr)
+        except TypeError:  # a policy given as a list: not hashable, so not cached
+            narrowed = narrow(tsi, tsr, policy_tsi, policy_tsr)
+        narrowed = _NARROWED.put(objs, narrowed)
+    return narrowed
+
+
+#: (TSi, TSr offered, the policy's TSi, TSr) -> the narrowed (TSi, TSr).
+_NARROWED: ByIdentities[tuple[tuple[Any, ...], tuple[Any, ...]]] = ByIdentities()
+# behind it, by value: lru_cache hashes every selector
+_narrow_cached = lru_cache(maxsize=256)(narrow)
+
+
+__all__ = ["check_narrowed", "narrow_cached"]
