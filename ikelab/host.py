@@ -24,7 +24,7 @@ from . import events as ev
 from .ah import AhSa
 from .errors import ConfigError
 from .esp import EspSa
-from .policy import Decision, InstalledChildSa, IpsecProcessor, Selector
+from .policy import Decision, InstalledChildSa, IpsecProcessor, Selector, selectors_from_ts
 from .rand import RandomSource, default_random
 from .ts import ts_from_string
 
@@ -38,10 +38,8 @@ def _selectors(texts: tuple[str, ...]) -> list[tuple[Any, Any, int, int, int]]:
 
 
 def child_selectors(event: ev.ChildSaCreated) -> tuple[Selector, ...]:
-    """The SPD selectors of a CHILD SA: each (local TS, remote TS) pair that can match a packet (RFC 4301 4.4.1)."""
-    pairs = (Selector.from_traffic_selectors(lt, rt) for lt in _selectors(event.ts_local)
-             for rt in _selectors(event.ts_remote))
-    return tuple(s for s in pairs if s is not None)
+    """The SPD selectors of the CHILD SA a ``ChildSaCreated`` event describes (RFC 4301 4.4.1)."""
+    return selectors_from_ts(_selectors(event.ts_local), _selectors(event.ts_remote))
 
 
 def sa_pair(event: ev.ChildSaCreated, *, rng: RandomSource | None = None,

@@ -138,7 +138,7 @@ class EspPeer:
         view = packet_view(Direction.OUTBOUND, selectors_of(inner))  # (local, remote, protocol, ports)
         chosen = next((o for o in reversed(self.outbound) if self._covers(o[2].spi_in, view)), None)
         if chosen is None:
-            self.errors.append(f"no CHILD SA covers {self._describe(inner)}: not sent")
+            self.errors.append(f"no CHILD SA covers {self._packet_text(inner)}: not sent")
             return False
         _, sa, event = chosen
         if not event.udp_encap:
@@ -156,7 +156,8 @@ class EspPeer:
         return str(parse_ip(inner).src)
 
     @staticmethod
-    def _describe(inner: bytes) -> str:
+    def _packet_text(inner: bytes) -> str:
+        """What the SPD selectors see of an inner packet, e.g. ``192.0.2.1 -> 192.0.2.2 protocol 1 type 8 code 0``."""
         sel = selectors_of(inner)
         if sel.sport is None:
             detail = ""
@@ -189,7 +190,7 @@ class EspPeer:
             _, inner = sa.decapsulate(payload)
             pkt = parse_ip(inner)
             if not self.covers(spi, pkt, Direction.INBOUND):  # RFC 4301 5.2 step 4
-                self.errors.append(f"ESP SPI 0x{spi.hex()}: {self._describe(inner)} is outside the CHILD SA's "
+                self.errors.append(f"ESP SPI 0x{spi.hex()}: {self._packet_text(inner)} is outside the CHILD SA's "
                                    "traffic selectors: dropped")
                 return
             icmp = parse_icmp(pkt)

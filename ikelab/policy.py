@@ -56,6 +56,7 @@ __all__ = [
     "Spd",
     "TrafficSelector",
     "packet_view",
+    "selectors_from_ts",
 ]
 
 _Addr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -396,6 +397,15 @@ class InstalledChildSa:
         return f"{self.name}: in 0x{self.inbound.spi:08x}, out 0x{self.outbound.spi:08x}, policy {self.policy.name!r}"
 
 
+def selectors_from_ts(local_ts: Sequence[Any] | Any, remote_ts: Sequence[Any] | Any) -> tuple[Selector, ...]:
+    """The SPD selectors of a CHILD SA: each (local TS, remote TS) pair that can match a packet (RFC 4301 4.4.1).
+
+    Each side is one ``(start_address, end_address, ip_protocol, start_port, end_port)`` tuple or several.
+    """
+    pairs = (Selector.from_traffic_selectors(lt, rt) for lt in _as_selectors(local_ts) for rt in _as_selectors(remote_ts))
+    return tuple(s for s in pairs if s is not None)
+
+
 def _as_selectors(ts: Any) -> list[Any]:
     if isinstance(ts, TrafficSelector) or (isinstance(ts, tuple) and ts and not isinstance(ts[0], (tuple, list, TrafficSelector))):
         return [ts]
@@ -440,8 +450,7 @@ class IpsecProcessor:
             raise ConfigError("install_child_sa needs an inbound SA and an outbound SA", field="direction", value=None)
         if inbound_sa.protocol != outbound_sa.protocol or inbound_sa.mode is not outbound_sa.mode:
             raise ConfigError("the two SAs of a CHILD SA must share protocol and mode", field="protocol", value=None)
-        pairs = [Selector.from_traffic_selectors(lt, rt) for lt in _as_selectors(local_ts) for rt in _as_selectors(remote_ts)]
-        sels = tuple(s for s in pairs if s is not None)
+        sels = selectors_from_ts(local_ts, remote_ts)
         if not sels:
             raise ConfigError("no local/remote traffic selector pair can match a packet (families or protocols differ)", field="ts", value=None)
         self._serial += 1
