@@ -191,28 +191,31 @@ def make_pki(identities: Sequence[str], *, key_type: str = "rsa", under_intermed
     now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
     later = now + datetime.timedelta(days=2)
 
+    def name_of(common_name: str) -> Any:
+        return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ikelab"),
+                          x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    def builder(subject: Any, issuer_name: Any, key: Any) -> Any:
+        """A certificate for ``key`` named ``subject``, valid from now - 5 min for two days, no extensions yet."""
+        return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now).not_valid_after(later))
+
     def make_ca(common_name: str, issuer: tuple[Any, Any] | None, path_length: int) -> tuple[Any, Any, Any]:
         """(name, key, certificate) of a CA; self-signed unless ``issuer`` = (its name, its key) signs it."""
         key = new_key()
-        name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ikelab"),
-                          x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        name = name_of(common_name)
         issuer_name, issuer_key = issuer or (name, key)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(issuer_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(later)
+        ca = (
+            builder(name, issuer_name, key)
             .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
             .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         )
         if issuer is not None:
-            builder = builder.add_extension(
+            ca = ca.add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
-        return name, key, builder.sign(issuer_key, algorithm())
+        return name, key, ca.sign(issuer_key, algorithm())
 
     ca_name, ca_key, ca_cert = make_ca("ikelab interop CA", None, 1 if under_intermediate else 0)
     pem = serialization.Encoding.PEM
@@ -226,16 +229,8 @@ def make_pki(identities: Sequence[str], *, key_type: str = "rsa", under_intermed
         issuer_name, issuer_key = issuers["intermediate" if ident in under_intermediate else "root"]
         key = new_key()
         san: x509.GeneralName = x509.RFC822Name(ident) if "@" in ident else x509.DNSName(ident)
-        subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ikelab"),
-                             x509.NameAttribute(NameOID.COMMON_NAME, ident)])
         cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(later)
+            builder(name_of(ident), issuer_name, key)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.SubjectAlternativeName([san]), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
