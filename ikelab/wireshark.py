@@ -504,13 +504,20 @@ def write_tables(directory: str | os.PathLike[str], ike: Iterable[IkeSaRecord], 
 
 
 def read_tables(directory: str | os.PathLike[str]) -> "KeyTables":
-    """Both tables from a directory (a missing file counts as empty; no directory -> CaptureError)."""
+    """Both tables from a directory (one missing file counts as empty; both missing, or no directory -> CaptureError)."""
     if not isinstance(directory, (str, os.PathLike)):
         raise ConfigError(f"key tables: expected a KeyTables or a directory path, not {type(directory).__name__}",
                           field="keys", value=type(directory).__name__)
     d = Path(directory)
     if not d.is_dir():
+        if d.exists():  # a common slip: the table file itself
+            raise CaptureError(f"key tables: {str(d)!r} is a file, not a directory; give the directory that holds "
+                               f"{IKEV2_TABLE_FILE} and {ESP_SA_FILE} (here {str(d.parent)!r})")
         raise CaptureError(f"key directory {str(d)!r} does not exist")
+    if not (d / IKEV2_TABLE_FILE).exists() and not (d / ESP_SA_FILE).exists():
+        # an empty or wrong directory would otherwise decrypt nothing, silently
+        raise CaptureError(f"key directory {str(d)!r} holds neither {IKEV2_TABLE_FILE} nor {ESP_SA_FILE}: "
+                           "nothing could be decrypted (ikelab demo --out DIR and ikelab connect --keys DIR write them)")
     ike: list[IkeSaRecord] = []
     esp: list[EspSaRecord] = []
     try:

@@ -177,6 +177,18 @@ def test_write_and_read_tables(tmp_path: Path) -> None:
         read_tables(tmp_path / "missing")
 
 
+def test_read_tables_names_a_wrong_keys_argument(tmp_path: Path) -> None:
+    """A table file, or a directory without tables, is refused: it would decrypt nothing, silently."""
+    write_tables(tmp_path / "keys", [IKE_REC], [])
+    with pytest.raises(CaptureError, match=r"ikev2_decryption_table' is a file, not a directory.*here '.*keys'"):
+        read_tables(tmp_path / "keys" / "ikev2_decryption_table")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CaptureError, match="holds neither ikev2_decryption_table nor esp_sa"):
+        read_tables(tmp_path / "empty")
+    (tmp_path / "keys" / "ikev2_decryption_table").unlink()  # one table is enough
+    assert read_tables(tmp_path / "keys").ike == ()
+
+
 def test_algorithms_wireshark_4_0_lacks_become_comments() -> None:
     """tshark 4.0 rejects a whole table over one unknown name, so such records are kept as comments."""
     chacha = EspSaRecord("IPv4", "*", "*", 7, "ChaCha20 with Poly1305 [RFC7634]", b"\x00" * 36, "NULL", b"")
