@@ -148,6 +148,8 @@ def _live_config(args: argparse.Namespace) -> object:
         settings["local_ts"], settings["remote_ts"] = (args.ts[0],), (args.ts[1],)
     if args.dpd:
         settings["dpd_interval"] = args.dpd
+    if args.psk_file and (args.cert or args.key or args.ca):  # one would be ignored without a word
+        raise ConfigError("give --psk-file, or --cert with --key and --ca, not both", field="psk")
     if args.psk_file:
         settings["psk"] = _read_file(args.psk_file, "psk").strip()
     elif args.cert:
@@ -244,7 +246,7 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keys", help="write ikev2_decryption_table and esp_sa (Wireshark) into this directory")
     p.add_argument("--rekey-after", type=float, help="rekey the CHILD SA after S seconds")
     p.add_argument("--rekey-ike-after", type=float, help="rekey the IKE SA after S seconds (after the CHILD rekey)")
-    p.add_argument("--duration", type=float, default=0.0, help="seconds to keep the SAs before DELETE (default 0)")
+    p.add_argument("--duration", type=float, default=0.0, help="seconds to keep the SAs before DELETE (default 0; inf: until Ctrl-C)")
     p.add_argument("--dpd", type=float, help="liveness check (empty INFORMATIONAL) after S idle seconds")
     p.add_argument("--ping", metavar="ADDR", help="send ICMP echoes to this inner address through ESP")
     p.add_argument("--ping-src", metavar="ADDR", help="inner source address of the echoes (default: from the TS)")
@@ -255,7 +257,7 @@ def _live_options(p: argparse.ArgumentParser) -> None:
                    help="behind a NAT, send a NAT-keepalive after S idle seconds on port 4500 (default 20; 0: never)")
     p.add_argument("--retransmit-timeout", type=float, default=1.0, help="first retransmission timeout (default 1 s)")
     p.add_argument("--retransmit-tries", type=int, default=3, help="retransmissions before giving up (default 3)")
-    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the IKE SA and CHILD SA")
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the IKE SA and CHILD SA (default 30; inf: no limit)")
     p.add_argument("--quiet", action="store_true", help="do not print ESP packets and key derivations")
     _allow_weak_option(p)
 

@@ -25,8 +25,8 @@ from . import events as ev
 from . import exchanges_wire as wirefmt
 from .config import IkeConfig, require_config
 from .constants import ExchangeType, NotifyType
-from .errors import IkelabError, ParseError, UnsupportedCriticalPayloadError
-from .exchanges_common import Datagram, frame, make_cookie, unframe
+from .errors import ConfigError, IkelabError, ParseError, UnsupportedCriticalPayloadError
+from .exchanges_common import Datagram, frame, make_cookie, udp_endpoint, unframe
 from .ike import IkeSa
 from .rand import RandomSource, default_random
 from .state import State
@@ -45,8 +45,7 @@ class IkeEndpoint:
                  *, port: int = 500) -> None:
         self.config = require_config(config, "IkeEndpoint")
         self.rng = rng if rng is not None else default_random()
-        self.local_addr = local_addr
-        self.port = port
+        self.local_addr, self.port = udp_endpoint(local_addr, port, "local")
         self.sas: dict[bytes, IkeSa] = {}                    # by our SPI
         self.half_open: dict[tuple[bytes, str, int], IkeSa] = {}  # responder SAs by (SPIi, IPi, port)
         self._secret = self.rng.random_bytes(32)
@@ -59,6 +58,11 @@ class IkeEndpoint:
         """Create an initiator IKE SA towards ``remote`` and start IKE_SA_INIT."""
         if isinstance(remote, str):
             remote = (remote, 500)
+        elif not (remote.__class__ is tuple and len(remote) == 2):
+            if not (isinstance(remote, (tuple, list)) and len(remote) == 2):
+                raise ConfigError(f"remote must be an IP address or an (address, port) pair, got {remote!r}",
+                                  field="remote", value=remote)
+        remote = udp_endpoint(remote[0], remote[1], "remote")
         sa = IkeSa(config or self.config, initiator=True, local=(self.local_addr, self.port), remote=remote,
                    rng=self.rng, now=now)
         sa._dirty = self._dirty

@@ -81,6 +81,26 @@ def _ip_bytes(addr: str) -> bytes:
         raise ConfigError(f"not an IP address: {addr!r}", field="address", value=addr) from exc
 
 
+def udp_endpoint(address: object, port: object, what: str) -> tuple[str, int]:
+    """``(address, port)`` checked as an IP address and a UDP port 1..65535, or ConfigError naming ``what``."""
+    if port.__class__ is not int:  # a bool is an int too, but not a port
+        if isinstance(port, str) and port.strip().isdigit():
+            port = int(port)
+        else:
+            raise ConfigError(f"{what} port must be an int in 1..65535, got {port!r}", field=f"{what}_port", value=port)
+    if not 0 < port <= 0xFFFF:  # type: ignore[operator]
+        raise ConfigError(f"{what} port must be in 1..65535, got {port}", field=f"{what}_port", value=port)
+    if not isinstance(address, str):
+        raise ConfigError(f"{what} address must be an IP address as text, got {address!r}", field=f"{what}_address",
+                          value=address)
+    try:
+        _ip_bytes(address)
+    except ConfigError:
+        raise ConfigError(f"{what} address {address!r} is not an IP address", field=f"{what}_address",
+                          value=address) from None
+    return address, port  # type: ignore[return-value]
+
+
 def nat_detection_hash(spi_i: bytes, spi_r: bytes, addr: str, port: int) -> bytes:
     """SHA-1(SPIi | SPIr | IP | Port), RFC 7296 2.23 (SPIr is zero in the request)."""
     return hashlib.sha1(spi_i + spi_r + _ip_bytes(addr) + port.to_bytes(2, "big")).digest()

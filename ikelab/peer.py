@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import events as ev
-from .errors import IkelabError
+from .errors import ConfigError, IkelabError
+from .exchanges_common import udp_endpoint
 from .fmt import short_hex
 from .host import child_selectors
 from .ipsec_sa import Direction
@@ -60,6 +61,32 @@ class RunOptions:
     keys: str | None = None
     quiet: bool = False
     keepalive: float | None = KEEPALIVE_INTERVAL
+
+    def __post_init__(self) -> None:
+        # checked before the run starts: a bad value found halfway would leave an IKE SA behind
+        for name, allow_none, zero_ok, inf_ok in (("duration", False, True, True), ("wait", False, False, True),
+                                                  ("rekey_after", True, True, False),
+                                                  ("rekey_ike_after", True, True, False),
+                                                  ("keepalive", True, False, False)):
+            value = getattr(self, name)
+            if value is None and allow_none:
+                continue
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0  # NaN too
+                    or (value == 0 and not zero_ok) or (value == float("inf") and not inf_ok)):
+                want = ("seconds >= 0" if zero_ok else "seconds > 0") + (" or inf" if inf_ok else "")
+                raise ConfigError(f"{name} (--{name.replace('_', '-')}) = {value!r}: give {want}", field=name,
+                                  value=value)
+        if isinstance(self.ping_count, bool) or not isinstance(self.ping_count, int) or self.ping_count < 1:
+            raise ConfigError(f"ping_count (--ping-count) = {self.ping_count!r}: give a number of echoes >= 1",
+                              field="ping_count", value=self.ping_count)
+        for name in ("ping", "ping_src"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    ipaddress.ip_address(value)
+                except ValueError:
+                    raise ConfigError(f"{name} (--{name.replace('_', '-')}) = {value!r} is not an IP address",
+                                      field=name, value=value) from None
 
 
 #: Seconds an inbound ESP SA replaced by a rekey still accepts packets after its DELETE: in-flight
@@ -395,6 +422,7 @@ class _Run:
 async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *, local: str | None = None,
                       port: int = 500, out: Callable[[str], None] = print, rng: Any = None) -> int:
     """``ikelab connect``: initiate towards ``peer``, ping, rekey, DELETE; the exit status."""
+    peer = udp_endpoint(peer[0], peer[1], "peer")  # before any socket opens
     run = _Run(config, local or local_address_for(peer[0]), port, options, out, rng)
     await run.driver.open()
     run.install_signals()

@@ -156,6 +156,36 @@ def test_a_configuration_must_be_an_ikeconfig() -> None:
         IkeEndpoint(moon).initiate("192.0.2.2", 0.0, config="sun")
 
 
+
+@pytest.mark.parametrize("local,port,remote,message", [
+    ("192.0.2.1", 500, ("192.0.2.2", 70000), "remote port must be in 1..65535, got 70000"),
+    ("192.0.2.1", 500, ("192.0.2.2", -1), "remote port must be in 1..65535, got -1"),
+    ("192.0.2.1", 500, ("192.0.2.2", True), "remote port must be an int in 1..65535, got True"),
+    ("192.0.2.1", 500, ("gw.example", 500), "remote address 'gw.example' is not an IP address"),
+    ("192.0.2.1", 500, ("192.0.2.2",), r"remote must be an IP address or an \(address, port\) pair"),
+    ("192.0.2.1", 500, None, r"remote must be an IP address or an \(address, port\) pair, got None"),
+    ("bogus", 500, "192.0.2.2", "local address 'bogus' is not an IP address"),
+    ("192.0.2.1", 0, "192.0.2.2", "local port must be in 1..65535, got 0"),
+])
+def test_endpoint_addresses_and_ports_are_checked(local: str, port: int, remote: object, message: str) -> None:
+    """A bad address or port is a ConfigError that names it (it was an OverflowError from the NAT hash)."""
+    from ikelab.endpoint import IkeEndpoint
+
+    moon, _ = configs()
+    with pytest.raises(ConfigError, match=message):
+        IkeEndpoint(moon, local_addr=local, port=port).initiate(remote, 0.0)  # type: ignore[arg-type]
+
+
+def test_endpoint_takes_a_port_as_text_or_a_list_pair() -> None:
+    from ikelab.endpoint import IkeEndpoint
+
+    moon, _ = configs()
+    for remote in (("2001:db8::2", "4500"), ["2001:db8::2", 4500]):
+        endpoint = IkeEndpoint(moon, local_addr="2001:db8::1")
+        endpoint.initiate(remote, 0.0)  # type: ignore[arg-type]
+        assert [d.dst for d in endpoint.pop_datagrams()] == [("2001:db8::2", 4500)]
+
+
 FATES = st.lists(st.sampled_from(["ok", "drop", "dup", "late"]), min_size=0, max_size=14)
 
 

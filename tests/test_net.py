@@ -24,6 +24,7 @@ from ikelab.config import IkeConfig
 from ikelab.lab import Lab
 from ikelab.errors import ConfigError
 from ikelab.net import EXIT_AUTH, EXIT_NO_PROPOSAL, EXIT_PORT_IN_USE, EXIT_TIMEOUT, NetDriver, NetError, format_packet
+from ikelab.peer import RunOptions
 from ikelab.wireshark import read_tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -369,12 +370,31 @@ def test_net_error_is_typed() -> None:
     (["--psk-file", __file__, "--keepalive", "-1"], "--keepalive -1.0: give seconds, or 0 for no NAT-keepalives"),
     (["--psk-file", __file__, "--keepalive", "nan"], "--keepalive nan: give seconds"),
     (["--cert", __file__, "--key", __file__, "--ca", __file__], f"--cert {__file__}: not an X.509 certificate"),
+    # each of these once went on with a value that could not work, or ended in a traceback
+    (["--psk-file", __file__, "--cert", __file__], "give --psk-file, or --cert with --key and --ca, not both"),
+    (["--psk-file", __file__, "--wait", "-1"], "wait (--wait) = -1.0: give seconds > 0 or inf"),
+    (["--psk-file", __file__, "--duration", "nan"], "duration (--duration) = nan: give seconds >= 0 or inf"),
+    (["--psk-file", __file__, "--rekey-after", "-3"], "rekey_after (--rekey-after) = -3.0: give seconds >= 0"),
+    (["--psk-file", __file__, "--ping-count", "0"], "ping_count (--ping-count) = 0: give a number of echoes >= 1"),
+    (["--psk-file", __file__, "--ping", "10.0.0.300"], "ping (--ping) = '10.0.0.300' is not an IP address"),
+    (["--psk-file", __file__, "--port", "70000"], "peer port must be in 1..65535, got 70000"),
+    (["--psk-file", __file__, "--local-port", "0"], "local port must be in 1..65535, got 0"),
 ])
 def test_bad_options_exit_2_with_a_message(extra: list[str], message: str) -> None:
     result = subprocess.run([sys.executable, "-m", "ikelab", "connect", "127.0.0.1", "--id", "alice@example.org",
                              *extra], capture_output=True, text=True, timeout=30, env=env())
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_options_are_checked_before_a_run_starts() -> None:
+    """Library callers get the same typed errors as the command line, before any socket opens."""
+    assert RunOptions(duration=float("inf"), wait=float("inf"), keepalive=None, ping="2001:db8::1").ping_count == 3
+    for bad in (dict(wait=0), dict(duration=-1), dict(keepalive=0.0), dict(rekey_ike_after=float("nan")),
+                dict(ping_count=True), dict(ping_src="host.example"), dict(duration="10")):
+        with pytest.raises(ConfigError) as info:
+            RunOptions(**bad)  # type: ignore[arg-type]
+        assert info.value.field == next(iter(bad))
 
 
 def test_a_negative_cookie_threshold_is_refused() -> None:
