@@ -18,7 +18,9 @@ libreswan or a router) goes through the same steps, one frame at a time:
 
 Nothing stops the dissection: a frame that is not IP, a truncated header, an
 ICV that does not verify or an unknown SPI gives a row with a ``note``.  IP
-fragments are listed, not reassembled.  Wireshark 4.0's ``esp_sa`` table has
+fragments are reassembled as Wireshark does (:class:`_Fragments`): the frame
+that completes a datagram is dissected as the whole of it, and the earlier
+pieces are listed as fragments.  Wireshark 4.0's ``esp_sa`` table has
 no ESN field, so ESP sequence numbers are taken as 32-bit (RFC 4303 2.2).
 Hot path: the keyed cipher objects of each SA are built once
 (:class:`_EspOpener`), which is what lets a 100,000-packet capture decrypt
@@ -49,6 +51,9 @@ _NAT_T_PORT = 4500
 _MARKER = b"\x00\x00\x00\x00"
 _IP_PROTOCOLS = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 41: "IPv6", 4: "IPv4", 47: "GRE", 50: "ESP", 51: "AH",
                  58: "ICMPv6", 132: "SCTP"}
+#: Wireshark's names in "Fragmented IP protocol (proto=...)" where they differ from the Protocol column's.
+_FRAGMENT_PROTOCOLS = {4: "IPIP", 47: "Generic Routing Encapsulation", 50: "Encap Security Payload",
+                       51: "Authentication Header"}
 _HH = struct.Struct("!HH")
 _II = struct.Struct("!II")
 
@@ -293,8 +298,11 @@ def _addr(raw: bytes) -> str:
     return text
 
 
-def _parse_ip(data: bytes) -> tuple[int, str, str, int, bytes, str]:
-    """``(version, src, dst, protocol, payload, note)``: a fast IPv4 path, ikelab.packet for IPv6."""
+def _parse_ip(data: bytes) -> tuple[int, str, str, int, bytes, tuple[int, bool, int] | None]:
+    """``(version, src, dst, protocol, payload, fragment)``: a fast IPv4 path, ikelab.packet for IPv6.
+
+    ``fragment`` is ``(offset, more, ident)`` for a piece of a fragmented datagram, else None.
+    """
     if len(data) < 20:
         raise ParseError(f"IP packet of {len(data)} bytes is shorter than any IP header", field="ip", offset=0)
     version = data[0] >> 4
@@ -306,15 +314,15 @@ def _parse_ip(data: bytes) -> tuple[int, str, str, int, bytes, str]:
         if total > len(data):
             raise ParseError(f"IPv4 total length {total} but only {len(data)} bytes captured", field="ipv4.total_length",
                              offset=2)
-        frag = (data[6] << 8) | data[7]
-        note = "IP fragment (not reassembled)" if frag & 0x3FFF else ""
-        return 4, _addr(data[12:16]), _addr(data[16:20]), data[9], data[ihl:total], note
+        flags = (data[6] << 8) | data[7]
+        frag = ((flags & 0x1FFF) * 8, bool(flags & 0x2000), (data[4] << 8) | data[5]) if flags & 0x3FFF else None
+        return 4, _addr(data[12:16]), _addr(data[16:20]), data[9], data[ihl:total], frag
     if version == 6:
         from .packet import parse_ip
 
         pkt = parse_ip(data, verify_checksum=False)
-        note = "IP fragment (not reassembled)" if pkt.is_fragment else ""
-        return 6, str(pkt.src), str(pkt.dst), pkt.protocol, pkt.payload, note
+        frag = (pkt.fragment_offset, pkt.more_fragments, pkt.ident) if pkt.is_fragment else None
+        return 6, str(pkt.src), str(pkt.dst), pkt.protocol, pkt.payload, frag
     raise ParseError(f"IP version {version} is neither 4 nor 6", field="ip.version", offset=0)
 
 
@@ -468,6 +476,7 @@ def dissect_frames(frames: Iterable[Any], keys: Any = None) -> Iterator[Row]:
     ``keys`` is an :class:`ikelab.wireshark.KeyTables` (or None: nothing is decrypted).
     """
     cache = _Keys(keys)
+    fragments = _Fragments()
     first: float | None = None
     for no, frame in enumerate(frames, 1):
         if first is None:
@@ -475,26 +484,80 @@ def dissect_frames(frames: Iterable[Any], keys: Any = None) -> Iterator[Row]:
         row = Row(no, round(frame.time - first, 9), abs_time=frame.time,
                   length=frame.orig_len if frame.orig_len else len(frame.data))
         try:
-            _dissect_frame(row, frame, cache)
+            _dissect_frame(row, frame, cache, fragments)
         except IkelabError as exc:  # a broken frame never stops the dissection
             row.note = row.note or f"{type(exc).__name__}: {exc}"
             if not row.info:
                 row.info = "malformed packet"
         yield row
+    fragments.finish()
 
 
-def _dissect_frame(row: Row, frame: Any, keys: _Keys) -> None:
+class _Fragments:
+    """IP reassembly for one dissection, as Wireshark's ``ip.defragment`` does (see :mod:`ikelab.ip_fragments`).
+
+    A fragment that leaves its datagram incomplete gets Wireshark's row
+    (``Fragmented IP protocol (proto=UDP 17, off=0, ID=1a2b)``); the frame
+    that completes it is dissected as the whole datagram, and the rows of
+    the earlier pieces learn where (``[Reassembled in #7]``).
+    """
+
+    def __init__(self) -> None:
+        from .ip_fragments import Reassembler
+
+        self.reassembler = Reassembler()
+        self.waiting: dict[int, Row] = {}  # frame number -> the row of a fragment not reassembled yet
+
+    def add(self, row: Row, version: int, proto: int, payload: bytes, frag: tuple[int, bool, int]) -> bytes | None:
+        """The whole datagram's payload when ``row``'s fragment completes it; else None, with the row filled in."""
+        from .ip_fragments import fragment_key
+
+        offset, more, ident = frag
+        key = fragment_key(version, row.src, row.dst, proto, ident)
+        try:
+            whole = self.reassembler.add(key, offset, more, payload, row.no)
+        except ParseError as exc:
+            whole, row.note = None, f"IP fragment not reassembled: {exc}"
+        if whole is None:
+            name = _FRAGMENT_PROTOCOLS.get(proto, row.protocol)
+            row.protocol = f"IPv{version}"
+            if version == 4:
+                row.info = f"Fragmented IP protocol (proto={name} {proto}, off={offset}, ID={ident:04x})"
+            else:
+                row.info = f"IPv6 fragment (off={offset} more={'y' if more else 'n'} ident=0x{ident:08x} nxt={proto})"
+            if not row.note:
+                self.waiting[row.no] = row
+            return None
+        for no in whole.frames:
+            earlier = self.waiting.pop(no, None)
+            if earlier is not None and no != row.no:
+                if version == 4:  # what tshark -2 shows; it adds nothing to IPv6 fragments
+                    earlier.info += f" [Reassembled in #{row.no}]"
+                else:
+                    earlier.note = f"IP fragment, reassembled in #{row.no}"
+        pieces = ", ".join(f"#{no}({size})" for no, size in whole.pieces)
+        row.note = f"{len(whole.pieces)} IPv{version} fragments ({len(whole.payload)} bytes): {pieces}"
+        return whole.payload
+
+    def finish(self) -> None:
+        """Fragments whose datagram never completed say so."""
+        for row in self.waiting.values():
+            row.note = "IP fragment: the rest of its datagram is not in the capture (not reassembled)"
+        self.waiting.clear()
+
+
+def _dissect_frame(row: Row, frame: Any, keys: _Keys, fragments: _Fragments) -> None:
     ip = _frame_ip(frame)
     if ip is None:
         row.protocol, row.info = "?", f"not IP (link type {frame.linktype})"
         row.note = "not an IPv4/IPv6 packet: skipped"
         return
-    version, row.src, row.dst, proto, payload, note = _parse_ip(ip)
-    row.note = note
+    version, row.src, row.dst, proto, payload, frag = _parse_ip(ip)
     row.protocol = _IP_PROTOCOLS.get(proto, str(proto))
-    if note:
-        row.info = f"{row.protocol} fragment"
-        return
+    if frag is not None:
+        payload = fragments.add(row, version, proto, payload, frag)
+        if payload is None:  # the datagram is not whole yet
+            return
     if proto == 50:
         _dissect_esp(row, payload, keys)
         return

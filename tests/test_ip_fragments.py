@@ -1,0 +1,111 @@
+"""IP fragmentation and reassembly (ikelab.ip_fragments), RFC 791 3.2 and RFC 8200 4.5.
+
+Every fragment must parse as a valid IP packet (ikelab.packet checks the
+IPv4 header checksum and lengths), and reassembling the pieces in any order,
+with duplicates, must give back the original datagram.  tshark's view of
+fragmented captures is compared in tests/test_dissect.py.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ikelab import packet as ip
+from ikelab.errors import ConfigError, ParseError
+from ikelab.ip_fragments import Reassembler, fragment, fragment_key
+
+
+def feed(reassembler: Reassembler, pieces: list[bytes], order: list[int]) -> list[object]:
+    """Add the pieces in ``order`` (indices, repeats allowed); what each add returned."""
+    results = []
+    for n, i in enumerate(order):
+        pkt = ip.parse_ip(pieces[i])
+        key = fragment_key(pkt.version, str(pkt.src), str(pkt.dst), pkt.protocol, pkt.ident)
+        results.append(reassembler.add(key, pkt.fragment_offset, pkt.more_fragments, pkt.payload, n + 1))
+    return results
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(1, 3000), mtu=st.integers(68, 1500), v6=st.booleans(), seed=st.integers(0, 2**16))
+def test_any_order_with_duplicates_gives_the_datagram_back(size: int, mtu: int, v6: bool, seed: int) -> None:
+    src, dst = ("2001:db8::1", "2001:db8::2") if v6 else ("192.0.2.1", "192.0.2.2")
+    data = random.Random(seed).randbytes(size)
+    packet = ip.ip_udp(src, dst, 500, 500, data)
+    pieces = fragment(packet, mtu, ident=seed if v6 else seed & 0xFFFF)
+    assert all(len(p) <= mtu for p in pieces)
+    if len(packet) <= mtu:
+        assert pieces == [packet]
+        return
+    parsed = [ip.parse_ip(p) for p in pieces]  # checksums and lengths are checked here
+    assert all(p.is_fragment and p.fragment_offset % 8 == 0 for p in parsed)
+    assert [p.more_fragments for p in parsed] == [True] * (len(pieces) - 1) + [False]
+    order = list(range(len(pieces)))
+    rng = random.Random(seed)
+    rng.shuffle(order)
+    order.insert(rng.randrange(len(order) + 1), rng.randrange(len(pieces)))  # one piece comes twice
+    results = feed(Reassembler(), pieces, order)
+    done = [r for r in results if r is not None]
+    assert len(done) == 1 and results.index(done[0]) >= len(pieces) - 1
+    assert ip.parse_udp(ip.ip_packet(src, dst, 17, done[0].payload)).payload == data
+    assert sum(size for _, size in done[0].pieces) == len(done[0].payload)
+
+
+def test_the_wire_format_of_each_fragment() -> None:
+    """RFC 791: 8-octet units, MF on all but the last, the header repeated; RFC 8200: a Fragment header."""
+    v4 = fragment(ip.ip_udp("192.0.2.1", "192.0.2.2", 500, 500, bytes(300), ident=0x1234), 200)
+    assert [len(p) for p in v4] == [196, 152] and v4[0][4:6] == v4[1][4:6] == b"\x12\x34"
+    assert v4[0][6:8] == b"\x20\x00" and v4[1][6:8] == (176 // 8).to_bytes(2, "big")
+    v6 = fragment(ip.ip_udp("2001:db8::1", "2001:db8::2", 500, 500, bytes(200)), 200, ident=0xABCDEF)
+    assert [p[6] for p in v6] == [44, 44] and v6[0][40:48] == bytes.fromhex("1100000100abcdef")
+    assert v6[1][40:48] == bytes([17, 0]) + (152).to_bytes(2, "big") + (0xABCDEF).to_bytes(4, "big")
+
+
+def test_what_cannot_be_fragmented_is_refused() -> None:
+    packet = ip.ip_udp("192.0.2.1", "192.0.2.2", 500, 500, bytes(300), dont_fragment=True)
+    with pytest.raises(ConfigError, match="Don't Fragment"):
+        fragment(packet, 200)
+    with pytest.raises(ConfigError, match="mtu must be an int >= 68"):
+        fragment(packet, 60)
+    with pytest.raises(ConfigError, match="a fragment already"):
+        fragment(fragment(ip.ip_udp("192.0.2.1", "192.0.2.2", 500, 500, bytes(300)), 200)[1], 100)
+    with pytest.raises(ConfigError, match="Identification must be in 0..65535, got 65536"):
+        fragment(ip.ip_udp("192.0.2.1", "192.0.2.2", 500, 500, bytes(300)), 200, ident=0x10000)
+    with pytest.raises(ConfigError, match="ident must be in 0..2\\*\\*32-1"):
+        fragment(ip.ip_udp("2001:db8::1", "2001:db8::2", 500, 500, bytes(300)), 200, ident=-1)
+    with pytest.raises(ConfigError, match="extension header 44 is not supported"):
+        fragment(fragment(ip.ip_udp("2001:db8::1", "2001:db8::2", 500, 500, bytes(300)), 200)[0], 100)
+    with pytest.raises(ConfigError, match="not an IP packet"):
+        fragment(bytes(100), 80)
+
+
+def test_a_hole_never_completes_and_the_table_is_bounded() -> None:
+    pieces = fragment(ip.ip_udp("192.0.2.1", "192.0.2.2", 500, 500, bytes(500)), 200)
+    r = Reassembler(max_pending=2)
+    assert feed(r, pieces, [0, 2]) == [None, None] and r.pending == 1  # the middle piece is missing
+    other = [fragment(ip.ip_udp("192.0.2.1", "192.0.2.2", 500, 500, bytes(500), ident=i), 200)[0] for i in (1, 2)]
+    feed(r, other, [0, 1])
+    assert r.pending == 2  # the oldest datagram made room
+    assert feed(r, pieces, [1]) == [None]  # its first and last pieces were dropped with it
+
+
+def test_pieces_that_disagree_are_refused() -> None:
+    """RFC 5722: overlapping fragments with different data make the datagram invalid."""
+    key = fragment_key(4, "192.0.2.1", "192.0.2.2", 17, 7)
+    r = Reassembler()
+    assert r.add(key, 0, True, bytes(16), 1) is None
+    assert r.add(key, 0, True, bytes(16), 2) is None  # the same piece again is harmless
+    with pytest.raises(ParseError, match="overlap at bytes 8..16 with different data"):
+        r.add(key, 8, True, b"\x01" * 16, 3)
+    assert r.pending == 0
+    with pytest.raises(ParseError, match="not a multiple of 8"):
+        r.add(key, 0, True, bytes(12), 4)
+    assert r.add(key, 16, False, bytes(4), 5) is None
+    with pytest.raises(ParseError, match="two last fragments end at 20 and 28"):
+        r.add(key, 16, False, bytes(12), 6)
+    assert r.add(key, 16, False, bytes(4), 7) is None
+    with pytest.raises(ParseError, match="reaches byte 40, past the datagram's end 20"):
+        r.add(key, 24, True, bytes(16), 8)
