@@ -165,6 +165,39 @@ def test_certificate_chain_with_an_intermediate_ca(netns_pair, charon_factory, t
 
 
 @pytest.mark.parametrize("role", ROLES)
+def test_ike_auth_larger_than_the_mtu_travels_in_ip_fragments(netns_pair, charon_factory, tmp_path: Path,
+                                                              role: str) -> None:
+    """RSA certificate chains make IKE_AUTH outgrow a 1280-byte MTU: without RFC 7383 the kernels fragment it.
+
+    The handshake still works (each kernel reassembles for its peer), and ikelab's dissection of the
+    capture on the wire reassembles the kernels' fragments as tshark does (two passes): same rows,
+    and each IKE_AUTH message decrypted at the frame that completes it (RFC 791 3.2).
+    """
+    from ikelab.dissect import dissect
+
+    for ns in netns_pair.namespaces:
+        ns.run("ip", "link", "set", ns.veth, "mtu", "1280")
+    run_handshake(netns_pair, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                  esp="aes128-sha256", key_type="rsa", under_intermediate=(ID_INITIATOR, ID_RESPONDER))
+    keys = tmp_path / "ikelab" / "keys"
+    rows = dissect(tmp_path / "wire.pcapng", keys)
+    env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(keys))
+    theirs = run_checked(["tshark", "-2", "-n", "-r", str(tmp_path / "wire.pcapng"), "-T", "fields", "-E",
+                          "separator=\t", "-e", "_ws.col.Protocol", "-e", "_ws.col.Info"],
+                         timeout=60, env=env).stdout.splitlines()
+    assert len(rows) == len(theirs)
+    compared = 0
+    for row, line in zip(rows, theirs):
+        proto, info = line.split("\t")
+        if proto in ("ISAKMP", "IPv4") or row.kind == "ike" or row.protocol == "IPv4":
+            assert (row.protocol, row.info) == (proto, info), row.no
+            compared += 1
+    auth = [r for r in rows if r.exchange == "IKE_AUTH"]
+    assert len(auth) == 2 and all(r.decrypted and " IPv4 fragments (" in r.note for r in auth), auth
+    assert "CERT" in auth[0].inner_payloads and compared >= 6
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_distinguished_name_identities(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
     """Identities as the certificates' subject DNs (ID_DER_ASN1_DN, RFC 7296 3.5), strongSwan's usual choice."""
     dns = tuple(f"O=ikelab, CN={ident}" for ident in (ID_INITIATOR, ID_RESPONDER))
