@@ -395,6 +395,39 @@ def _dissect_ike(row: Row, data: bytes, keys: _Keys) -> None:
 # --------------------------------------------------------------------------- ESP
 
 
+#: tshark's Info for the ICMP errors an IPsec path meets (RFC 792, RFC 1191, RFC 4443): type -> (name, codes)
+_ICMP_ERRORS = {
+    3: ("Destination unreachable", ("Network unreachable", "Host unreachable", "Protocol unreachable",
+                                    "Port unreachable", "Fragmentation needed", "Source route failed",
+                                    "Destination network unknown", "Destination host unknown", "Source host isolated",
+                                    "Network administratively prohibited", "Host administratively prohibited",
+                                    "Network unreachable for TOS", "Host unreachable for TOS",
+                                    "Communication administratively filtered", "Host precedence violation",
+                                    "Precedence cutoff in effect")),
+    11: ("Time-to-live exceeded", ("Time to live exceeded in transit", "Fragment reassembly time exceeded")),
+}
+_ICMPV6_ERRORS = {
+    1: ("Destination Unreachable", ("no route to destination", "Administratively prohibited",
+                                    "Beyond scope of source address", "Address unreachable", "Port unreachable",
+                                    "Source address failed ingress/egress policy", "Reject route to destination")),
+    2: ("Packet Too Big", ()),
+    3: ("Time Exceeded", ("hop limit exceeded in transit", "fragment reassembly time exceeded")),
+    4: ("Parameter Problem", ("erroneous header field encountered", "unrecognized Next Header type encountered",
+                              "unrecognized IPv6 option encountered")),
+}
+
+
+def _icmp_error(kind: int, code: int, table: dict[int, tuple[str, tuple[str, ...]]]) -> str | None:
+    """``Destination unreachable (Port unreachable)``: an ICMP error as tshark names it; None for others."""
+    entry = table.get(kind)
+    if entry is None:
+        return None
+    name, codes = entry
+    if not codes:
+        return name
+    return f"{name} ({codes[code]})" if code < len(codes) else f"{name} (code {code})"
+
+
 def _icmp_info(version: int, packet: bytes, payload: bytes) -> str:
     """tshark's Info for the ICMP or ICMPv6 ``payload`` of the IP ``packet`` (its TTL or hop limit included)."""
     ttl = packet[8] if version == 4 else packet[7]
@@ -405,11 +438,11 @@ def _icmp_info(version: int, packet: bytes, payload: bytes) -> str:
     if version == 6:  # tshark's ICMPv6 wording: one space, the sequence number once
         label6 = {128: "Echo (ping) request", 129: "Echo (ping) reply"}.get(kind)
         if label6 is None:
-            return f"type {kind}, code {code}"
+            return _icmp_error(kind, code, _ICMPV6_ERRORS) or f"type {kind}, code {code}"
         return f"{label6} id=0x{ident:04x}, seq={seq}, hop limit={ttl}"
     label = {8: "Echo (ping) request ", 0: "Echo (ping) reply   "}.get(kind)
     if label is None:
-        return f"type {kind}, code {code}"
+        return _icmp_error(kind, code, _ICMP_ERRORS) or f"type {kind}, code {code}"
     swapped = ((seq & 0xFF) << 8) | (seq >> 8)  # tshark shows it in both byte orders (Windows pings were LE)
     return f"{label} id=0x{ident:04x}, seq={seq}/{swapped}, ttl={ttl}"
 

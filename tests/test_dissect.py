@@ -185,6 +185,33 @@ def test_ip_fragments_are_reassembled_as_tshark_does(classic_capture: tuple[Path
     assert rows[-1].note == "IP fragment: the rest of its datagram is not in the capture (not reassembled)"
 
 
+def _icmp_error(v6: bool, kind: int, code: int) -> bytes:
+    """An ICMP or ICMPv6 error quoting a UDP 4500 packet, checksum included (RFC 792, RFC 4443 2.3)."""
+    import ipaddress
+
+    src, dst = ("2001:db8::1", "2001:db8::2") if v6 else ("192.0.2.1", "192.0.2.2")
+    quoted = ip.ip_udp(dst, src, 4500, 4500, bytes(20))
+    body = bytes([kind, code, 0, 0]) + (1400 if (kind, code) in ((3, 4), (2, 0)) else 0).to_bytes(4, "big") + quoted
+    pseudo = b""
+    if v6:
+        pseudo = ipaddress.ip_address(src).packed + ipaddress.ip_address(dst).packed + len(body).to_bytes(4, "big") + \
+            bytes([0, 0, 0, 58])
+    checksum = ip.internet_checksum(pseudo + body).to_bytes(2, "big")
+    return ip.ip_packet(src, dst, 58 if v6 else 1, body[:2] + checksum + body[4:])
+
+
+def test_icmp_errors_read_as_in_tshark(tmp_path: Path) -> None:
+    """Port unreachable, Fragmentation needed, Packet Too Big... are what a broken IPsec path sends back."""
+    errors = [(False, 3, code) for code in range(16)] + [(False, 11, 0), (False, 11, 1)] + \
+        [(True, 1, code) for code in range(7)] + [(True, 2, 0), (True, 3, 0), (True, 3, 1)] + \
+        [(True, 4, code) for code in range(3)]
+    path = tmp_path / "icmp.pcap"
+    write_pcap(path, [(n, _icmp_error(*e)) for n, e in enumerate(errors)], linktype=LINKTYPE_RAW)
+    theirs = tshark(path, None, "-T", "fields", "-e", "_ws.col.Info").splitlines()
+    assert [r.info for r in dissect(path)] == theirs and len(theirs) == len(errors)
+    assert theirs[4] == "Destination unreachable (Fragmentation needed)"
+
+
 def test_classic_exchanges_carry_what_rfc_7296_says(classic_capture: tuple[Path, Path]) -> None:
     pcap, keydir = classic_capture
     rows = dissect(pcap, keydir)
