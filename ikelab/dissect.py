@@ -417,6 +417,46 @@ _ICMPV6_ERRORS = {
 }
 
 
+def _arp_info(body: bytes) -> str:
+    """tshark's Info for an ARP packet over Ethernet for IPv4 (RFC 826, and RFC 5227's probes and announcements)."""
+    if len(body) < 28 or body[0:6] != b"\x00\x01\x08\x00\x06\x04":
+        return "ARP (not Ethernet/IPv4)"
+    op = (body[6] << 8) | body[7]
+    sha, spa, tpa = ":".join(f"{b:02x}" for b in body[8:14]), _addr(body[14:18]), _addr(body[24:28])
+    if op == 1:
+        if spa == "0.0.0.0":
+            return f"Who has {tpa}? (ARP Probe)"
+        return f"ARP Announcement for {spa}" if spa == tpa else f"Who has {tpa}? Tell {spa}"
+    if op == 2:
+        return f"Gratuitous ARP for {spa} (Reply)" if spa == tpa else f"{spa} is at {sha}"
+    return f"ARP opcode {op}"
+
+
+def _nd_info(kind: int, message: bytes) -> str | None:
+    """tshark's Info for Neighbor Discovery (RFC 4861) and MLDv2 reports (RFC 3810); None for other types."""
+    def link_address(start: int, option: int) -> str | None:  # a Source/Target Link-Layer Address option
+        while start + 8 <= len(message) and message[start + 1]:
+            if message[start] == option:
+                return ":".join(f"{b:02x}" for b in message[start + 2 : start + 8])
+            start += message[start + 1] * 8
+        return None
+
+    if kind in (133, 134):
+        name = "Router Solicitation" if kind == 133 else "Router Advertisement"
+        mac = link_address(8 if kind == 133 else 16, 1)
+        return name + (f" from {mac}" if mac else "")
+    if kind in (135, 136) and len(message) >= 24:
+        target = _addr(message[8:24])
+        if kind == 135:
+            mac = link_address(24, 1)
+            return f"Neighbor Solicitation for {target}" + (f" from {mac}" if mac else "")
+        flags = [name for bit, name in ((0x80, "rtr"), (0x40, "sol"), (0x20, "ovr")) if message[4] & bit]
+        mac = link_address(24, 2)
+        return f"Neighbor Advertisement {target}" + (f" ({', '.join(flags)})" if flags else "") + \
+            (f" is at {mac}" if mac else "")
+    return {137: "Redirect", 143: "Multicast Listener Report Message v2"}.get(kind)
+
+
 def _icmp_error(kind: int, code: int, table: dict[int, tuple[str, tuple[str, ...]]]) -> str | None:
     """``Destination unreachable (Port unreachable)``: an ICMP error as tshark names it; None for others."""
     entry = table.get(kind)
@@ -438,7 +478,8 @@ def _icmp_info(version: int, packet: bytes, payload: bytes) -> str:
     if version == 6:  # tshark's ICMPv6 wording: one space, the sequence number once
         label6 = {128: "Echo (ping) request", 129: "Echo (ping) reply"}.get(kind)
         if label6 is None:
-            return _icmp_error(kind, code, _ICMPV6_ERRORS) or f"type {kind}, code {code}"
+            return (_icmp_error(kind, code, _ICMPV6_ERRORS) or _nd_info(kind, payload)
+                    or f"type {kind}, code {code}")
         return f"{label6} id=0x{ident:04x}, seq={seq}, hop limit={ttl}"
     label = {8: "Echo (ping) request ", 0: "Echo (ping) reply   "}.get(kind)
     if label is None:
@@ -581,6 +622,13 @@ class _Fragments:
 
 def _dissect_frame(row: Row, frame: Any, keys: _Keys, fragments: _Fragments) -> None:
     ip = _frame_ip(frame)
+    if ip is None and frame.linktype == 1:
+        from .packet import parse_ethernet
+
+        eth = parse_ethernet(frame.data)
+        if eth.ethertype == 0x0806:  # next to every IPv4 exchange on a LAN
+            row.src, row.dst, row.protocol, row.info = eth.src_mac, eth.dst_mac, "ARP", _arp_info(eth.payload)
+            return
     if ip is None:
         row.protocol, row.info = "?", f"not IP (link type {frame.linktype})"
         row.note = "not an IPv4/IPv6 packet: skipped"

@@ -212,6 +212,51 @@ def test_icmp_errors_read_as_in_tshark(tmp_path: Path) -> None:
     assert theirs[4] == "Destination unreachable (Fragmentation needed)"
 
 
+def test_arp_and_neighbor_discovery_read_as_in_tshark(tmp_path: Path) -> None:
+    """The frames around every exchange on a LAN (RFC 826, RFC 5227, RFC 4861, RFC 3810), as tshark lists them."""
+    import ipaddress
+    import struct
+
+    mac = lambda text: bytes.fromhex(text.replace(":", ""))  # noqa: E731
+    a, b, everyone, nobody = "02:00:00:00:00:0a", "02:00:00:00:00:0b", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00"
+
+    def arp(op: int, sha: str, spa: str, tha: str, tpa: str, dst: str) -> bytes:
+        body = struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + mac(sha) + ipaddress.ip_address(spa).packed + \
+            mac(tha) + ipaddress.ip_address(tpa).packed
+        return mac(dst) + mac(sha) + b"\x08\x06" + body
+
+    def icmp6(src: str, dst: str, body: bytes) -> bytes:
+        pseudo = ipaddress.ip_address(src).packed + ipaddress.ip_address(dst).packed + \
+            len(body).to_bytes(4, "big") + bytes([0, 0, 0, 58])
+        checksum = ip.internet_checksum(pseudo + body).to_bytes(2, "big")
+        return ip.ethernet(ip.ip_packet(src, dst, 58, body[:2] + checksum + body[4:], ttl=255), src_mac=a,
+                           dst_mac="33:33:00:00:00:01")
+
+    option = lambda kind, text: bytes([kind, 1]) + mac(text)  # noqa: E731 - a link-layer address option
+    target = ipaddress.ip_address("fe80::a").packed
+    frames = [
+        arp(1, a, "192.0.2.1", nobody, "192.0.2.2", everyone), arp(2, b, "192.0.2.2", a, "192.0.2.1", a),
+        arp(1, a, "192.0.2.1", nobody, "192.0.2.1", everyone), arp(1, a, "0.0.0.0", nobody, "192.0.2.9", everyone),
+        arp(2, a, "192.0.2.1", everyone, "192.0.2.1", everyone),
+        icmp6("fe80::b", "ff02::1:ff00:a", bytes([135, 0, 0, 0, 0, 0, 0, 0]) + target + option(1, b)),
+        icmp6("::", "ff02::1:ff00:a", bytes([135, 0, 0, 0, 0, 0, 0, 0]) + target),
+        icmp6("fe80::a", "fe80::b", bytes([136, 0, 0, 0, 0x60, 0, 0, 0]) + target + option(2, a)),
+        icmp6("fe80::a", "ff02::1", bytes([136, 0, 0, 0, 0xA0, 0, 0, 0]) + target + option(2, a)),
+        icmp6("fe80::a", "ff02::1", bytes([136, 0, 0, 0, 0x20, 0, 0, 0]) + target),
+        icmp6("fe80::a", "ff02::2", bytes([133, 0, 0, 0, 0, 0, 0, 0]) + option(1, a)),
+        icmp6("::", "ff02::2", bytes([133, 0, 0, 0, 0, 0, 0, 0])),
+        icmp6("fe80::b", "ff02::1", bytes([134, 0, 0, 0, 64, 0, 7, 8]) + bytes(8) + option(1, b)),
+        icmp6("fe80::a", "ff02::16", bytes([143, 0, 0, 0, 0, 0, 0, 1, 4, 0, 0, 0]) +
+              ipaddress.ip_address("ff02::1:ff00:a").packed),
+    ]
+    path = tmp_path / "lan.pcap"
+    write_pcap(path, [(n, f) for n, f in enumerate(frames)], linktype=LINKTYPE_ETHERNET)
+    theirs = tshark(path, None, "-T", "fields", "-E", "separator=\t", "-e", "_ws.col.Source", "-e",
+                    "_ws.col.Destination", "-e", "_ws.col.Protocol", "-e", "_ws.col.Info").splitlines()
+    assert ["\t".join((r.src, r.dst, r.protocol, r.info)) for r in dissect(path)] == theirs
+    assert len(theirs) == len(frames) and theirs[2].endswith("ARP Announcement for 192.0.2.1")
+
+
 def test_classic_exchanges_carry_what_rfc_7296_says(classic_capture: tuple[Path, Path]) -> None:
     pcap, keydir = classic_capture
     rows = dissect(pcap, keydir)
