@@ -36,13 +36,13 @@ and inner packet.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from .errors import CaptureError, ConfigError, IkelabError, IntegrityError, ParseError
+from .frame_info import address as _addr, arp_info as _arp_info, icmp_info as _icmp_info
 
 __all__ = ["Dissection", "Row", "dissect", "dissect_frames", "payload_names"]
 
@@ -286,18 +286,6 @@ class _EspOpener:
 # --------------------------------------------------------------------------- IP
 
 
-_addr_cache: dict[bytes, str] = {}
-
-
-def _addr(raw: bytes) -> str:
-    text = _addr_cache.get(raw)
-    if text is None:
-        text = str(ipaddress.ip_address(raw))
-        if len(_addr_cache) < 65536:
-            _addr_cache[raw] = text
-    return text
-
-
 def _parse_ip(data: bytes) -> tuple[int, str, str, int, bytes, tuple[int, bool, int] | None]:
     """``(version, src, dst, protocol, payload, fragment)``: a fast IPv4 path, ikelab.packet for IPv6.
 
@@ -393,99 +381,6 @@ def _dissect_ike(row: Row, data: bytes, keys: _Keys) -> None:
 
 
 # --------------------------------------------------------------------------- ESP
-
-
-#: tshark's Info for the ICMP errors an IPsec path meets (RFC 792, RFC 1191, RFC 4443): type -> (name, codes)
-_ICMP_ERRORS = {
-    3: ("Destination unreachable", ("Network unreachable", "Host unreachable", "Protocol unreachable",
-                                    "Port unreachable", "Fragmentation needed", "Source route failed",
-                                    "Destination network unknown", "Destination host unknown", "Source host isolated",
-                                    "Network administratively prohibited", "Host administratively prohibited",
-                                    "Network unreachable for TOS", "Host unreachable for TOS",
-                                    "Communication administratively filtered", "Host precedence violation",
-                                    "Precedence cutoff in effect")),
-    11: ("Time-to-live exceeded", ("Time to live exceeded in transit", "Fragment reassembly time exceeded")),
-}
-_ICMPV6_ERRORS = {
-    1: ("Destination Unreachable", ("no route to destination", "Administratively prohibited",
-                                    "Beyond scope of source address", "Address unreachable", "Port unreachable",
-                                    "Source address failed ingress/egress policy", "Reject route to destination")),
-    2: ("Packet Too Big", ()),
-    3: ("Time Exceeded", ("hop limit exceeded in transit", "fragment reassembly time exceeded")),
-    4: ("Parameter Problem", ("erroneous header field encountered", "unrecognized Next Header type encountered",
-                              "unrecognized IPv6 option encountered")),
-}
-
-
-def _arp_info(body: bytes) -> str:
-    """tshark's Info for an ARP packet over Ethernet for IPv4 (RFC 826, and RFC 5227's probes and announcements)."""
-    if len(body) < 28 or body[0:6] != b"\x00\x01\x08\x00\x06\x04":
-        return "ARP (not Ethernet/IPv4)"
-    op = (body[6] << 8) | body[7]
-    sha, spa, tpa = ":".join(f"{b:02x}" for b in body[8:14]), _addr(body[14:18]), _addr(body[24:28])
-    if op == 1:
-        if spa == "0.0.0.0":
-            return f"Who has {tpa}? (ARP Probe)"
-        return f"ARP Announcement for {spa}" if spa == tpa else f"Who has {tpa}? Tell {spa}"
-    if op == 2:
-        return f"Gratuitous ARP for {spa} (Reply)" if spa == tpa else f"{spa} is at {sha}"
-    return f"ARP opcode {op}"
-
-
-def _nd_info(kind: int, message: bytes) -> str | None:
-    """tshark's Info for Neighbor Discovery (RFC 4861) and MLDv2 reports (RFC 3810); None for other types."""
-    def link_address(start: int, option: int) -> str | None:  # a Source/Target Link-Layer Address option
-        while start + 8 <= len(message) and message[start + 1]:
-            if message[start] == option:
-                return ":".join(f"{b:02x}" for b in message[start + 2 : start + 8])
-            start += message[start + 1] * 8
-        return None
-
-    if kind in (133, 134):
-        name = "Router Solicitation" if kind == 133 else "Router Advertisement"
-        mac = link_address(8 if kind == 133 else 16, 1)
-        return name + (f" from {mac}" if mac else "")
-    if kind in (135, 136) and len(message) >= 24:
-        target = _addr(message[8:24])
-        if kind == 135:
-            mac = link_address(24, 1)
-            return f"Neighbor Solicitation for {target}" + (f" from {mac}" if mac else "")
-        flags = [name for bit, name in ((0x80, "rtr"), (0x40, "sol"), (0x20, "ovr")) if message[4] & bit]
-        mac = link_address(24, 2)
-        return f"Neighbor Advertisement {target}" + (f" ({', '.join(flags)})" if flags else "") + \
-            (f" is at {mac}" if mac else "")
-    return {137: "Redirect", 143: "Multicast Listener Report Message v2"}.get(kind)
-
-
-def _icmp_error(kind: int, code: int, table: dict[int, tuple[str, tuple[str, ...]]]) -> str | None:
-    """``Destination unreachable (Port unreachable)``: an ICMP error as tshark names it; None for others."""
-    entry = table.get(kind)
-    if entry is None:
-        return None
-    name, codes = entry
-    if not codes:
-        return name
-    return f"{name} ({codes[code]})" if code < len(codes) else f"{name} (code {code})"
-
-
-def _icmp_info(version: int, packet: bytes, payload: bytes) -> str:
-    """tshark's Info for the ICMP or ICMPv6 ``payload`` of the IP ``packet`` (its TTL or hop limit included)."""
-    ttl = packet[8] if version == 4 else packet[7]
-    if len(payload) < 8:
-        return "ICMP (truncated)"
-    kind, code = payload[0], payload[1]
-    ident, seq = _HH.unpack_from(payload, 4)
-    if version == 6:  # tshark's ICMPv6 wording: one space, the sequence number once
-        label6 = {128: "Echo (ping) request", 129: "Echo (ping) reply"}.get(kind)
-        if label6 is None:
-            return (_icmp_error(kind, code, _ICMPV6_ERRORS) or _nd_info(kind, payload)
-                    or f"type {kind}, code {code}")
-        return f"{label6} id=0x{ident:04x}, seq={seq}, hop limit={ttl}"
-    label = {8: "Echo (ping) request ", 0: "Echo (ping) reply   "}.get(kind)
-    if label is None:
-        return _icmp_error(kind, code, _ICMP_ERRORS) or f"type {kind}, code {code}"
-    swapped = ((seq & 0xFF) << 8) | (seq >> 8)  # tshark shows it in both byte orders (Windows pings were LE)
-    return f"{label} id=0x{ident:04x}, seq={seq}/{swapped}, ttl={ttl}"
 
 
 def _describe_inner(row: Row, next_header: int, inner: bytes) -> None:

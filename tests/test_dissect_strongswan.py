@@ -51,7 +51,7 @@ def test_every_message_decrypts_as_strongswan_logged_it() -> None:
     assert len({r.spi for r in esp}) == 4  # two SPIs, then two new ones after CREATE_CHILD_SA
     assert [r.inner_protocol for r in esp] == ["ICMP"] * 12
     arp = rows[:4]
-    assert all(r.kind == "other" and r.note for r in arp)  # the ARP frames are listed, not dissected
+    assert [r.protocol for r in arp] == ["ARP"] * 4 and arp[0].info.startswith("Who has ")
 
 
 @pytest.mark.parametrize("with_keys", [False, True], ids=["no-keys", "keys"])
@@ -70,5 +70,5 @@ def test_strongswan_capture_matches_tshark(with_keys: bool) -> None:
         elif row.kind == "esp" and with_keys:
             assert (row.inner_src, row.inner_dst) == (src, dst) and info.startswith(row.inner_info)
             assert f"seq={icmp_seq}/" in row.inner_info
-        elif row.kind == "esp":
-            assert (row.protocol, row.info) == (proto, info)
+        else:  # ESP without keys, and the ARP frames around the exchange
+            assert (row.src, row.dst, row.protocol, row.info) == (src, dst, proto, info)

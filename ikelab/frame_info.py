@@ -1,0 +1,125 @@
+"""The Info column tshark shows for the frames around IKE and ESP in a real capture.
+
+A capture taken on a LAN next to an IPsec peer holds more than IKE and ESP:
+ARP before the first IPv4 packet (RFC 826, with RFC 5227's probes and
+announcements), IPv6 Neighbor Discovery and MLDv2 reports (RFC 4861, RFC 3810),
+pings, and the ICMP errors a broken path sends back (RFC 792, RFC 1191's
+Fragmentation needed, RFC 4443's Packet Too Big).  :mod:`ikelab.dissect`
+lists them with the words tshark 4.0 uses, so that its packet list and
+Wireshark's read alike; anything else keeps a plain ``type N, code M``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+
+__all__ = ["address", "arp_info", "icmp_info"]
+
+_HH = struct.Struct("!HH")
+
+
+_ADDRESSES: dict[bytes, str] = {}
+
+
+def address(raw: bytes) -> str:
+    """The text of a 4- or 16-byte IP address, remembered (a capture repeats a few addresses)."""
+    text = _ADDRESSES.get(raw)
+    if text is None:
+        text = str(ipaddress.ip_address(raw))
+        if len(_ADDRESSES) < 65536:
+            _ADDRESSES[raw] = text
+    return text
+
+
+#: tshark's Info for the ICMP errors an IPsec path meets (RFC 792, RFC 1191, RFC 4443): type -> (name, codes)
+_ICMP_ERRORS = {
+    3: ("Destination unreachable", ("Network unreachable", "Host unreachable", "Protocol unreachable",
+                                    "Port unreachable", "Fragmentation needed", "Source route failed",
+                                    "Destination network unknown", "Destination host unknown", "Source host isolated",
+                                    "Network administratively prohibited", "Host administratively prohibited",
+                                    "Network unreachable for TOS", "Host unreachable for TOS",
+                                    "Communication administratively filtered", "Host precedence violation",
+                                    "Precedence cutoff in effect")),
+    11: ("Time-to-live exceeded", ("Time to live exceeded in transit", "Fragment reassembly time exceeded")),
+}
+_ICMPV6_ERRORS = {
+    1: ("Destination Unreachable", ("no route to destination", "Administratively prohibited",
+                                    "Beyond scope of source address", "Address unreachable", "Port unreachable",
+                                    "Source address failed ingress/egress policy", "Reject route to destination")),
+    2: ("Packet Too Big", ()),
+    3: ("Time Exceeded", ("hop limit exceeded in transit", "fragment reassembly time exceeded")),
+    4: ("Parameter Problem", ("erroneous header field encountered", "unrecognized Next Header type encountered",
+                              "unrecognized IPv6 option encountered")),
+}
+
+
+def arp_info(body: bytes) -> str:
+    """tshark's Info for an ARP packet over Ethernet for IPv4 (RFC 826, and RFC 5227's probes and announcements)."""
+    if len(body) < 28 or body[0:6] != b"\x00\x01\x08\x00\x06\x04":
+        return "ARP (not Ethernet/IPv4)"
+    op = (body[6] << 8) | body[7]
+    sha, spa, tpa = ":".join(f"{b:02x}" for b in body[8:14]), address(body[14:18]), address(body[24:28])
+    if op == 1:
+        if spa == "0.0.0.0":
+            return f"Who has {tpa}? (ARP Probe)"
+        return f"ARP Announcement for {spa}" if spa == tpa else f"Who has {tpa}? Tell {spa}"
+    if op == 2:
+        return f"Gratuitous ARP for {spa} (Reply)" if spa == tpa else f"{spa} is at {sha}"
+    return f"ARP opcode {op}"
+
+
+def _neighbor_discovery(kind: int, message: bytes) -> str | None:
+    """tshark's Info for Neighbor Discovery (RFC 4861) and MLDv2 reports (RFC 3810); None for other types."""
+    def link_address(start: int, option: int) -> str | None:  # a Source/Target Link-Layer Address option
+        while start + 8 <= len(message) and message[start + 1]:
+            if message[start] == option:
+                return ":".join(f"{b:02x}" for b in message[start + 2 : start + 8])
+            start += message[start + 1] * 8
+        return None
+
+    if kind in (133, 134):
+        name = "Router Solicitation" if kind == 133 else "Router Advertisement"
+        mac = link_address(8 if kind == 133 else 16, 1)
+        return name + (f" from {mac}" if mac else "")
+    if kind in (135, 136) and len(message) >= 24:
+        target = address(message[8:24])
+        if kind == 135:
+            mac = link_address(24, 1)
+            return f"Neighbor Solicitation for {target}" + (f" from {mac}" if mac else "")
+        flags = [name for bit, name in ((0x80, "rtr"), (0x40, "sol"), (0x20, "ovr")) if message[4] & bit]
+        mac = link_address(24, 2)
+        return f"Neighbor Advertisement {target}" + (f" ({', '.join(flags)})" if flags else "") + \
+            (f" is at {mac}" if mac else "")
+    return {137: "Redirect", 143: "Multicast Listener Report Message v2"}.get(kind)
+
+
+def _icmp_error(kind: int, code: int, table: dict[int, tuple[str, tuple[str, ...]]]) -> str | None:
+    """``Destination unreachable (Port unreachable)``: an ICMP error as tshark names it; None for others."""
+    entry = table.get(kind)
+    if entry is None:
+        return None
+    name, codes = entry
+    if not codes:
+        return name
+    return f"{name} ({codes[code]})" if code < len(codes) else f"{name} (code {code})"
+
+
+def icmp_info(version: int, packet: bytes, payload: bytes) -> str:
+    """tshark's Info for the ICMP or ICMPv6 ``payload`` of the IP ``packet`` (its TTL or hop limit included)."""
+    ttl = packet[8] if version == 4 else packet[7]
+    if len(payload) < 8:
+        return "ICMP (truncated)"
+    kind, code = payload[0], payload[1]
+    ident, seq = _HH.unpack_from(payload, 4)
+    if version == 6:  # tshark's ICMPv6 wording: one space, the sequence number once
+        label6 = {128: "Echo (ping) request", 129: "Echo (ping) reply"}.get(kind)
+        if label6 is None:
+            return (_icmp_error(kind, code, _ICMPV6_ERRORS) or _neighbor_discovery(kind, payload)
+                    or f"type {kind}, code {code}")
+        return f"{label6} id=0x{ident:04x}, seq={seq}, hop limit={ttl}"
+    label = {8: "Echo (ping) request ", 0: "Echo (ping) reply   "}.get(kind)
+    if label is None:
+        return _icmp_error(kind, code, _ICMP_ERRORS) or f"type {kind}, code {code}"
+    swapped = ((seq & 0xFF) << 8) | (seq >> 8)  # tshark shows it in both byte orders (Windows pings were LE)
+    return f"{label} id=0x{ident:04x}, seq={seq}/{swapped}, ttl={ttl}"
