@@ -165,8 +165,9 @@ def test_certificate_chain_with_an_intermediate_ca(netns_pair, charon_factory, t
 
 
 @pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
 def test_ike_auth_larger_than_the_mtu_travels_in_ip_fragments(netns_pair, charon_factory, tmp_path: Path,
-                                                              role: str) -> None:
+                                                              role: str, v6: bool) -> None:
     """RSA certificate chains make IKE_AUTH outgrow a 1280-byte MTU: without RFC 7383 the kernels fragment it.
 
     The handshake still works (each kernel reassembles for its peer), and ikelab's dissection of the
@@ -179,7 +180,7 @@ def test_ike_auth_larger_than_the_mtu_travels_in_ip_fragments(netns_pair, charon
     for ns in netns_pair.namespaces:
         ns.run("ip", "link", "set", ns.veth, "mtu", "1280")
     run_handshake(netns_pair, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
-                  esp="aes128-sha256", key_type="rsa", under_intermediate=(ID_INITIATOR, ID_RESPONDER))
+                  esp="aes128-sha256", key_type="rsa", under_intermediate=(ID_INITIATOR, ID_RESPONDER), v6=v6)
     keys = tmp_path / "ikelab" / "keys"
     rows = dissect(tmp_path / "wire.pcapng", keys)
     env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(keys))
@@ -195,9 +196,10 @@ def test_ike_auth_larger_than_the_mtu_travels_in_ip_fragments(netns_pair, charon
         else:
             assert (row.src, row.dst, row.protocol, row.info) == (src, dst, proto, info), (row, line)
     auth = [r for r in rows if r.exchange == "IKE_AUTH"]
-    assert len(auth) == 2 and all(r.decrypted and " IPv4 fragments (" in r.note for r in auth), auth
+    version = 6 if v6 else 4
+    assert len(auth) == 2 and all(r.decrypted and f" IPv{version} fragments (" in r.note for r in auth), auth
     assert "CERT" in auth[0].inner_payloads
-    assert sum(r.info.startswith("Fragmented IP protocol (proto=UDP 17") for r in rows) >= 2
+    assert sum(r.protocol == f"IPv{version}" for r in rows) >= 2  # the pieces before each completing frame
 
 
 @pytest.mark.parametrize("role", ROLES)
