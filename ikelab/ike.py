@@ -351,6 +351,11 @@ class IkeSa(InitExchanges, ChildExchanges):
         if msg.is_initiator == self.initiator:
             self._drop(now, "I flag shows the message came from our own role", data)
             return
+        if msg.__class__ is _m.Header and msg.next_payload == PayloadType.SKF:
+            # RFC 7383 2.5: fragments only after both peers sent IKEV2_FRAGMENTATION_SUPPORTED, which ikelab does
+            # not; taken as a whole message, fragment 1 of n would read as a request with no payloads
+            self._drop(now, "an IKE fragment (SKF, RFC 7383), but IKE fragmentation was not negotiated", data)
+            return
         if isinstance(msg, _m.Header) or wirefmt.is_protected(msg):
             if self.keys is None:
                 self._drop(now, "protected message before keys exist", data)

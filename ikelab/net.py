@@ -37,7 +37,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from . import events as ev
 from .constants import NAT_T_PORT
@@ -94,9 +94,17 @@ def classify_failure(failure: ev.Failure) -> int:
         return EXIT_AUTH
     if notify in ("NO_PROPOSAL_CHOSEN", "TS_UNACCEPTABLE", "INVALID_KE_PAYLOAD"):  # for the IKE SA or the CHILD SA
         return EXIT_NO_PROPOSAL
-    if "no response" in failure.reason:
+    if "no response" in failure.reason or "timed out" in failure.reason:  # a half-open SA's IKE_AUTH never came
         return EXIT_TIMEOUT
     return EXIT_FAILED
+
+
+def last_dropped(events: Sequence[ev.Event]) -> str:
+    """`` (last message dropped: why)`` for a timeout that a dropped message may explain; else ""."""
+    for event in reversed(events):
+        if isinstance(event, ev.MessageDropped):
+            return f" (last message dropped: {event.reason})"
+    return ""
 
 
 def retry_expected(failure: ev.Failure) -> bool:
@@ -349,7 +357,9 @@ class NetDriver:
         failures = [e for e in self.events if isinstance(e, ev.Failure) and not retry_expected(e)]
         for event in failures:
             if event.fatal or (event.notify in ("AUTHENTICATION_FAILED",)):
-                return Outcome(classify_failure(event), f"{event.notify or 'failure'}: {event.reason}")
+                status = classify_failure(event)
+                why = f"{event.notify or 'failure'}: {event.reason}"
+                return Outcome(status, why + (last_dropped(self.events) if status == EXIT_TIMEOUT else ""))
         if any(isinstance(e, ev.IkeSaDeleted) for e in self.events) and self.current_sa() is None and failures:
             last = failures[-1]
             return Outcome(classify_failure(last), f"{last.notify or 'failure'}: {last.reason}")

@@ -35,7 +35,8 @@ from .fmt import short_hex
 from .host import child_selectors
 from .ipsec_sa import Direction
 from .natt import KEEPALIVE_INTERVAL
-from .net import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, classify_failure, format_packet
+from .net import (EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, classify_failure,
+                  format_packet, last_dropped)
 from .packet import selectors as selectors_of
 from .policy import Selector, packet_view
 from .state import State
@@ -419,6 +420,14 @@ class _Run:
         return outcome.status
 
 
+def _last_trouble(events: list[ev.Event]) -> str:
+    """What a timeout message adds: the last refusal, else the last message dropped, else nothing."""
+    for event in reversed(events):  # e.g. INVALID_KE_PAYLOAD, and the initiator never came back with the group
+        if isinstance(event, ev.Failure):
+            return f" (last refused: {event.notify or 'failure'}: {event.reason})"
+    return last_dropped(events)  # e.g. IKE fragments from a peer told to force them
+
+
 async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *, local: str | None = None,
                       port: int = 500, out: Callable[[str], None] = print, rng: Any = None) -> int:
     """``ikelab connect``: initiate towards ``peer``, ping, rekey, DELETE; the exit status."""
@@ -434,7 +443,8 @@ async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *
     elif result:
         outcome = Outcome(EXIT_FAILED, "interrupted before the IKE SA was established")
     else:
-        outcome = Outcome(EXIT_TIMEOUT, f"no IKE SA with a CHILD SA within {options.wait:g} s")
+        outcome = Outcome(EXIT_TIMEOUT, f"no IKE SA with a CHILD SA within {options.wait:g} s"
+                          + _last_trouble(run.driver.events))
     if outcome.status != EXIT_OK:  # an IKE SA without its CHILD SA is of no use here: DELETE it (RFC 7296 1.4.1)
         return await run.finish(outcome, delete=True)
     await run.pings("first CHILD SA")
@@ -457,9 +467,7 @@ async def run_respond(config: Any, listen: str, options: RunOptions, *, port: in
                                 delete=True)
     if not isinstance(outcome, Outcome):
         why = f"no initiator brought up an IKE SA with a CHILD SA within {options.wait:g} s"
-        refused = [e for e in run.driver.events if isinstance(e, ev.Failure)]
-        if refused:  # e.g. INVALID_KE_PAYLOAD, and the initiator never came back with the group asked for
-            why += f" (last refused: {refused[-1].notify or 'failure'}: {refused[-1].reason})"
+        why += _last_trouble(run.driver.events)
         outcome = Outcome(EXIT_TIMEOUT, why)
         return await run.finish(outcome, delete=False)
     if outcome.status != EXIT_OK:  # as run_connect: an IKE SA up without a CHILD SA is deleted

@@ -691,6 +691,30 @@ def test_tampered_and_malformed_messages_never_change_an_established_sa() -> Non
     assert not request
 
 
+def test_ike_fragments_are_dropped_when_fragmentation_was_not_negotiated() -> None:
+    """RFC 7383 2.5: no SKF without IKEV2_FRAGMENTATION_SUPPORTED from both sides (ikelab sends none).
+
+    Fragment 1 of an INFORMATIONAL that deletes 30 CHILD SAs was once taken for a whole request
+    without payloads: a liveness check, answered, its message ID spent and the DELETE lost.
+    """
+    from ikelab import sk
+    from ikelab.constants import ProtocolId
+    from ikelab.payloads import Delete
+
+    lab = established()
+    sa, peer = lab.responder, lab.initiator
+    msg = peer._message(ExchangeType.INFORMATIONAL, peer._next_request_id, False,
+                        [Delete(ProtocolId.ESP, [bytes(4)] * 30)])
+    fragments = sk.fragment(msg, peer._crypto(sending=True), max_message_size=120)
+    assert len(fragments) == 3
+    before = sa.snapshot()
+    for data in fragments:
+        sa.receive(data, lab.now, src=("192.0.2.1", 500))
+    assert sa.snapshot() == before and sa.pop_datagrams() == []
+    reasons = [e.reason for e in sa.pop_events() if isinstance(e, ev.MessageDropped)]
+    assert reasons == ["an IKE fragment (SKF, RFC 7383), but IKE fragmentation was not negotiated"] * 3
+
+
 def test_replayed_and_out_of_window_requests() -> None:
     lab = established()
     sa = lab.responder

@@ -351,6 +351,19 @@ def test_keepalives_only_behind_a_nat_and_only_when_idle() -> None:
         NetDriver(IkeConfig(local_id="x.example", **{"psk": b"x"}), "127.0.0.1", keepalive_interval=0)
 
 
+def test_a_half_open_timeout_is_a_timeout_and_names_the_last_drop() -> None:
+    """The initiator's IKE_AUTH never arrived usable: exit status 3, and the last drop says why."""
+    from ikelab import events as ev
+    from ikelab.net import EXIT_TIMEOUT, classify_failure, last_dropped
+
+    failure = ev.Failure(9.0, "responder", None, "half-open IKE SA timed out waiting for IKE_AUTH", fatal=True)
+    assert classify_failure(failure) == EXIT_TIMEOUT
+    dropped = ev.MessageDropped(1.0, "responder", "an IKE fragment (SKF, RFC 7383), but IKE fragmentation was not "
+                                "negotiated", 292)
+    assert last_dropped([dropped, failure]) == f" (last message dropped: {dropped.reason})"
+    assert last_dropped([failure]) == ""
+
+
 def test_net_error_is_typed() -> None:
     async def run() -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:

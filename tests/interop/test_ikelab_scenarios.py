@@ -36,10 +36,11 @@ def _addrs(ns: Any, v6: bool) -> str:
 def setup_charon(net: Any, factory: Any, tmp: Path, role: str, *, proposals: str, esp: str, v6: bool = False,
                  pki: Any = None, psk: str = "ikelab-interop-psk", local_ts: str | None = None,
                  remote_ts: str | None = None, cookie_threshold: int = 1000, ids: tuple[str, str] | None = None,
-                 **kwargs: Any) -> Charon:
+                 charon_conf: dict[str, Any] | None = None, **kwargs: Any) -> Charon:
     """charon in B (responder) or A (initiator), configured for the scenario; connections loaded.
 
-    ``ids`` (initiator's, responder's) replaces the IKE identities, not the certificates' names.
+    ``ids`` (initiator's, responder's) replaces the IKE identities, not the certificates' names;
+    ``charon_conf`` adds to strongswan.conf's ``charon`` section, the rest to the connection.
     """
     ns, other = (net.b, net.a) if role == "ikelab-initiator" else (net.a, net.b)
     id_i, id_r = ids or (ID_INITIATOR, ID_RESPONDER)
@@ -47,7 +48,7 @@ def setup_charon(net: Any, factory: Any, tmp: Path, role: str, *, proposals: str
     common = dict(local_addrs=_addrs(ns, v6), remote_addrs=_addrs(other, v6), local_id=local_id,
                   remote_id=remote_id, local_ts=local_ts or f"{ns.inner}/32",
                   remote_ts=remote_ts or f"{other.inner}/32", proposals=proposals, esp_proposals=esp, **kwargs)
-    charon = factory(ns, "charon", start=False, cookie_threshold=cookie_threshold,
+    charon = factory(ns, "charon", start=False, cookie_threshold=cookie_threshold, conf=charon_conf,
                      swanctl_conf=cert_conf(cert_file="peer.pem", **common) if pki else psk_conf(psk=psk, **common))
     charon.write_files()
     if pki:
@@ -520,6 +521,22 @@ def test_traffic_selectors_unacceptable(netns_pair, charon_factory, tmp_path: Pa
         charon.wait_for_log("received TS_UNACCEPTABLE notify, no CHILD_SA built")
     charon.wait_for_log("received DELETE for IKE_SA lab[1]")
     charon.wait_for_sa(lambda sas: not sas, timeout=5)
+
+
+def test_ike_fragments_forced_on_ikelab_are_dropped_with_a_reason(netns_pair, charon_factory,
+                                                                    tmp_path: Path) -> None:
+    """charon told to ``fragmentation = force`` sends IKE_AUTH in SKF fragments although ikelab never sent
+    IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.5).  ikelab drops each fragment (the first one was once taken
+    for a whole IKE_AUTH request without payloads) and its timeout says why no IKE SA came up."""
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-responder", proposals="aes128-sha256-modp2048",
+                          esp="aes128-sha256", charon_conf={"fragment_size": 300},
+                          extra={"fragmentation": "force"})
+    out, status = _refused_handshake(net, charon, tmp_path, "ikelab-responder")
+    assert status == 3, out
+    assert ("(last message dropped: an IKE fragment (SKF, RFC 7383), but IKE fragmentation was not "
+            "negotiated)") in out, out
+    charon.wait_for_log("generating IKE_AUTH request 1 [ EF(1/")  # charon's log names SKF fragments "EF"
 
 
 def _charon_to_ikelab(net: Any, factory: Any, tmp: Path, *, esp: str = "aes128-sha256",
