@@ -354,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
         "respond",
         help="answer IKEv2 initiators on an address (UDP 500 and 4500)",
         description="Wait for an initiator on --listen ADDR, answer its IKE_SA_INIT and IKE_AUTH, answer pings "
-        "through ESP, and run until the peer deletes the IKE SA, --duration ends, or Ctrl-C (then DELETE).",
+        "through ESP, and run until the peer deletes the IKE SA, --duration ends, or Ctrl-C (then DELETE); a peer "
+        "that deletes the IKE SA and at once starts a new one (reauthentication) is followed.",
         epilog=_LIVE_EPILOG,
     )
     respond.add_argument("--listen", required=True, help="the address to listen on")

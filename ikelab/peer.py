@@ -94,6 +94,9 @@ class RunOptions:
 #: packets, and a peer whose kernel moves to the new SA a little later (strongSwan's own
 #: ``delete_rekeyed_delay`` keeps its rekeyed inbound SAs 5 s for the same reason).
 REKEYED_INBOUND_GRACE = 5.0
+#: Seconds a run waits, after the peer deleted the IKE SA, for a new one from a peer that reauthenticates
+#: break-before-make (it sends the new IKE_SA_INIT right after its DELETE).
+REAUTH_GRACE = 1.0
 
 
 class EspPeer:
@@ -363,6 +366,29 @@ class _Run:
                     return None
         return None
 
+    async def hold(self, duration: float | None) -> None:
+        """Keep the SAs ``duration`` seconds (None: until the peer deletes the IKE SA), or until a signal.
+
+        A peer that reauthenticates break-before-make deletes the IKE SA and at
+        once starts a new one (RFC 7296 2.8.3, strongSwan without
+        ``make_before_break``): after the peer's DELETE the run waits
+        REAUTH_GRACE seconds for that new IKE SA, and follows it if it comes.
+        """
+        d = self.driver
+        deadline = None if duration is None else d.now() + duration
+        while True:
+            left = 10 ** 6 if deadline is None else deadline - d.now()
+            await d.wait_for(lambda: self.stop.is_set() or d.current_sa() is None, left)
+            if self.stop.is_set() or d.current_sa() is not None:
+                return  # a signal, or the time is up
+            grace = REAUTH_GRACE if deadline is None else min(REAUTH_GRACE, deadline - d.now())
+            if grace <= 0 or not await d.wait_for(lambda: self.stop.is_set() or d.current_sa() is not None, grace):
+                return  # the peer is gone
+            if self.stop.is_set():
+                return
+            self.out("     --   the peer brought up a new IKE SA at once: reauthentication (RFC 7296 2.8.3), "
+                     "followed")
+
     async def sleep(self, seconds: float) -> bool:
         """Wait ``seconds`` or until stopped; True if stopped."""
         try:
@@ -450,7 +476,7 @@ async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *
     await run.pings("first CHILD SA")
     await run.rekeys()
     d = run.driver
-    await d.wait_for(lambda: run.stop.is_set() or d.current_sa() is None, options.duration)
+    await run.hold(options.duration)
     return await run.finish(run.after_established(outcome), delete=d.current_sa() is not None)
 
 
@@ -475,8 +501,5 @@ async def run_respond(config: Any, listen: str, options: RunOptions, *, port: in
     await run.pings("first CHILD SA")
     await run.rekeys()
     d = run.driver
-    if options.duration > 0:
-        await d.wait_for(lambda: run.stop.is_set() or d.current_sa() is None, options.duration)
-    else:  # until the peer deletes the IKE SA, or a signal
-        await d.wait_for(lambda: run.stop.is_set() or d.current_sa() is None, 10 ** 6)
+    await run.hold(options.duration or None)  # 0: until the peer deletes the IKE SA, or a signal
     return await run.finish(run.after_established(outcome), delete=d.current_sa() is not None)

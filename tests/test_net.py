@@ -25,6 +25,7 @@ from ikelab.lab import Lab
 from ikelab.errors import ConfigError
 from ikelab.net import EXIT_AUTH, EXIT_NO_PROPOSAL, EXIT_PORT_IN_USE, EXIT_TIMEOUT, NetDriver, NetError, format_packet
 from ikelab.peer import RunOptions
+from ikelab.state import State
 from ikelab.wireshark import read_tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -568,6 +569,43 @@ def test_a_peer_lost_after_the_handshake_is_not_reported_as_success() -> None:
     assert lost.status == EXIT_TIMEOUT
     assert lost.reason == ("IKE SA and CHILD SA established, but then no response to INFORMATIONAL message ID 4 "
                            "after 3 retransmissions")
+
+
+def test_respond_follows_a_break_before_make_reauthentication() -> None:
+    """A peer that reauthenticates break-before-make deletes its IKE SA and at once starts a new one
+    (RFC 7296 2.8.3; strongSwan's default).  ``ikelab respond`` once ended its run at the DELETE, leaving
+    the new IKE_SA_INIT unanswered.  Against charon: test_ikelab_scenarios.py::test_reauthentication_by_charon.
+    """
+    from ikelab.peer import run_respond
+
+    cfg = dict(psk=b"in-process", ike_proposals=("aes128-sha256-modp2048",), esp_proposals=("aes128-sha256",),
+               retransmit_timeout=0.5, retransmit_tries=2)
+    port, lines = free_port(), []
+
+    async def run() -> tuple[int, list[bool]]:
+        responder = asyncio.ensure_future(run_respond(
+            IkeConfig(local_id="gw.example.com", remote_id="alice@example.org", **cfg), "127.0.0.1",
+            RunOptions(wait=10), port=port, out=lines.append))
+        await asyncio.sleep(0.3)
+        peer = NetDriver(IkeConfig(local_id="alice@example.org", **cfg), "127.0.0.1", port=free_port())
+        await peer.open()
+        try:
+            established = []
+            for _ in range(2):  # up, DELETE and a new IKE_SA_INIT at once; up again; DELETE
+                sa = peer.initiate(("127.0.0.1", port))
+                await peer.wait_for(lambda: sa.state == State.ESTABLISHED and not sa._pending, 5)
+                established.append(sa.state == State.ESTABLISHED)
+                if sa.state != State.ESTABLISHED:
+                    break
+                peer.act(sa.delete_ike)
+                await peer.wait_for(lambda: sa.state == State.CLOSED, 5)
+            return await asyncio.wait_for(responder, 10), established
+        finally:
+            peer.close()
+
+    status, established = asyncio.run(run())
+    assert established == [True, True] and status == 0, "\n".join(lines)
+    assert any("reauthentication (RFC 7296 2.8.3), followed" in line for line in lines), "\n".join(lines)
 
 
 def test_cert_and_ca_files_may_hold_chains_and_bundles(tmp_path: Path) -> None:

@@ -759,3 +759,42 @@ def test_cookie_then_invalid_ke_from_ikelab(netns_pair, charon_factory, tmp_path
     assert answers[:2] == ["N(COOKIE) ", "N(INVAL_KE) "], answers
     assert "peer didn't accept DH group ECP_256, it requested MODP_2048" in log
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 1
+
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("mbb", ["make-before-break", "break-before-make"])
+def test_reauthentication_by_charon(netns_pair, charon_factory, tmp_path: Path, role: str, mbb: str) -> None:
+    """charon reauthenticates (``swanctl --rekey --reauth``): a whole new IKE SA, then the old one deleted
+    (RFC 7296 2.8.3), or, break-before-make, the DELETE first and at once a new IKE_SA_INIT (strongSwan's
+    default).  ikelab answers the new IKE SA in either role, moves to it, and pings cross its CHILD SA.
+
+    Break-before-make once ended ikelab's run at the DELETE, so charon's new IKE_SA_INIT went unanswered."""
+    net = netns_pair
+    conf = {"make_before_break": "yes" if mbb == "make-before-break" else "no"}
+    if role == "ikelab-responder":
+        charon, proc = _charon_to_ikelab(net, charon_factory, tmp_path, charon_conf=conf)
+        pinger, target = net.a, net.b
+    else:
+        charon = setup_charon(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                              esp="aes128-sha256", charon_conf=conf)
+        proc = start_connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
+            "--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256", "--ts",
+            f"{net.a.inner}/32", f"{net.b.inner}/32", "--ping", net.b.inner, "--ping-src", net.a.inner,
+            "--duration", "20"])
+        pinger, target = net.b, net.a
+
+    def reauth() -> None:
+        if role == "ikelab-initiator":
+            proc.wait_for_output("(first CHILD SA): 3 sent", timeout=15)
+        charon.swanctl("--rekey", "--ike", "lab", "--reauth")
+        charon.wait_for_log("IKE_SA lab[2] established")
+        charon.wait_for_sa(lambda sas: len(sas) == 1 and sas[0].get("child-sas"), timeout=10)
+        assert pinger.ping(target.inner, src=pinger.inner, count=3) == 3  # through the new IKE SA's CHILD SA
+
+    if role == "ikelab-responder":
+        out = charon_initiates(charon, proc, net.a, net.b, then=reauth)
+    else:
+        out = ikelab_connected(charon, proc, reauth)
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 2
+    assert ("reauthentication (RFC 7296 2.8.3), followed" in out) == (mbb == "break-before-make"), out
