@@ -213,6 +213,21 @@ def test_distinguished_name_identities(netns_pair, charon_factory, tmp_path: Pat
 
 
 @pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("ids,shown", [
+    (("192.0.2.1", "192.0.2.2"), ("192.0.2.1", "192.0.2.2")),  # ID_IPV4_ADDR
+    (("@#a1b2c3d4", "@#0102030405"), ("@#a1b2c3d4", "@#0102030405")),  # ID_KEY_ID, strongSwan's syntax
+    (("@moon.example", "@@gw@example.com"), ("moon.example", "gw@example.com")),  # FQDN and RFC822 forced
+], ids=["ipv4-address", "key-id", "forced-fqdn-rfc822"])
+def test_identity_types_in_strongswan_syntax(netns_pair, charon_factory, tmp_path: Path, role: str,
+                                             ids: tuple[str, str], shown: tuple[str, str]) -> None:
+    """The same identity strings on both sides, as strongSwan writes them (RFC 7296 3.5): both must find
+    their peer's ID as configured, and the PSK handshake succeed."""
+    _, out = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                           esp="aes128-sha256", ids=ids)
+    assert f"{shown[0]} <-> {shown[1]}" in out or f"{shown[1]} <-> {shown[0]}" in out, out
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_ipv6(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
     _, out = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
                            esp="aes128-sha256", v6=True)
