@@ -60,6 +60,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from . import prf as _prf
 from .constants import AuthMethod, HashAlgorithm, lookup
 from .errors import AuthenticationError, ConfigError, IkelabError, ParseError, WeakAlgorithmWarning, refuse_weak
+from .pss import PssParams, parse_pss_algorithm_identifier
 
 #: RFC 7296 2.15: "the string 'Key Pad for IKEv2' is 17 ASCII characters without null termination".
 KEY_PAD = b"Key Pad for IKEv2"
@@ -237,6 +238,7 @@ class SigScheme(NamedTuple):
     scheme: str  # "pkcs1", "pss", "ecdsa", "eddsa"
     hash_alg: HashAlgorithm
     name: str
+    pss: PssParams | None = None  # RSASSA-PSS parameters read from the peer's octets (see ikelab.pss)
 
 
 #: RFC 7427 Appendix A: the DER AlgorithmIdentifier octets (A.1 PKCS #1 1.5 RSA,
@@ -256,6 +258,9 @@ ALGORITHM_IDENTIFIERS: dict[bytes, SigScheme] = {
     bytes.fromhex("300506032b6570"): SigScheme("ed25519", "eddsa", HashAlgorithm.IDENTITY, "id-Ed25519"),
 }
 _BY_SCHEME = {(s.key, s.scheme, s.hash_alg): der for der, s in ALGORITHM_IDENTIFIERS.items()}
+
+_HASH_NAMES = {HashAlgorithm.SHA1: "SHA-1", HashAlgorithm.SHA2_256: "SHA-256", HashAlgorithm.SHA2_384: "SHA-384",
+               HashAlgorithm.SHA2_512: "SHA-512"}
 
 _HASHES: dict[HashAlgorithm, type[hashes.HashAlgorithm]] = {
     HashAlgorithm.SHA1: hashes.SHA1,
@@ -298,6 +303,10 @@ def parse_signature_auth_data(data: bytes) -> SignatureAuthData:
         raise ParseError(f"ASN.1 Length {n} overruns the {len(data)}-octet AUTH data", field="AUTH.asn1_length", offset=0)
     alg_id = data[1 : 1 + n]
     scheme = ALGORITHM_IDENTIFIERS.get(alg_id)
+    if scheme is None:  # RSASSA-PSS has more spellings than Appendix A's (strongSwan leaves out trailerField)
+        params = parse_pss_algorithm_identifier(alg_id)
+        if params is not None:
+            scheme = SigScheme("rsa", "pss", params.hash_alg, f"RSASSA-PSS with {_HASH_NAMES[params.hash_alg]}", params)
     if scheme is None:
         raise AuthenticationError(f"unknown signature AlgorithmIdentifier {alg_id.hex()} (not in RFC 7427 Appendix A)")
     return SignatureAuthData(alg_id, scheme, data[1 + n :])
@@ -453,7 +462,10 @@ def verify_signature(
         elif sch.scheme == "ecdsa":
             key.verify(parsed.signature, message, ec.ECDSA(_HASHES[sch.hash_alg]()))
         else:
-            pad = _pss(sch.hash_alg) if sch.scheme == "pss" else padding.PKCS1v15()
+            if sch.pss is not None:
+                pad: Any = padding.PSS(mgf=padding.MGF1(_HASHES[sch.pss.mgf_hash]()), salt_length=sch.pss.salt_length)
+            else:
+                pad = _pss(sch.hash_alg) if sch.scheme == "pss" else padding.PKCS1v15()
             key.verify(parsed.signature, message, pad, _HASHES[sch.hash_alg]())
     except (IkelabError, WeakAlgorithmWarning):
         raise
@@ -466,7 +478,12 @@ def verify_signature(
 # --------------------------------------------------------------------------- SIGNATURE_HASH_ALGORITHMS
 
 
-def hash_algorithms_notify_data(algs: Any = (HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_384, HashAlgorithm.SHA2_512)) -> bytes:
+#: What ikelab announces: the SHA-2 hashes (RFC 7427 4), and Identity, without which a peer with an Ed25519
+#: key cannot sign at all (RFC 8420 2; strongSwan then answers AUTHENTICATION_FAILED).
+ANNOUNCED_HASHES = (HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_384, HashAlgorithm.SHA2_512, HashAlgorithm.IDENTITY)
+
+
+def hash_algorithms_notify_data(algs: Any = ANNOUNCED_HASHES) -> bytes:
     """Notification data of SIGNATURE_HASH_ALGORITHMS: 2-octet hash IDs (RFC 7427 4)."""
     return b"".join(int(lookup(HashAlgorithm, a)).to_bytes(2, "big") for a in algs)
 

@@ -46,10 +46,12 @@ _STRING_CODECS = {
 }
 
 
-def _tlv(der: bytes, pos: int, end: int, base: int) -> tuple[int, int, int]:
-    """Read a DER tag and definite length at ``pos``; return (tag, value start, value end)."""
+def read_tlv(der: bytes, pos: int, end: int, base: int, field: str = "id_data") -> tuple[int, int, int]:
+    """Read a DER tag and definite length at ``pos``; return (tag, value start, value end).
+
+    ``base`` and ``field`` place an error (also used by :mod:`ikelab.pss`)."""
     if end - pos < 2:
-        raise ParseError("truncated DER element", field="id_data", offset=base + pos)
+        raise ParseError("truncated DER element", field=field, offset=base + pos)
     tag, first = der[pos], der[pos + 1]
     pos += 2
     if first < 0x80:
@@ -57,17 +59,17 @@ def _tlv(der: bytes, pos: int, end: int, base: int) -> tuple[int, int, int]:
     else:
         n = first & 0x7F
         if n == 0 or n > 3 or end - pos < n:
-            raise ParseError(f"unsupported or truncated DER length (0x{first:02x})", field="id_data", offset=base + pos - 1)
+            raise ParseError(f"unsupported or truncated DER length (0x{first:02x})", field=field, offset=base + pos - 1)
         length = int.from_bytes(der[pos : pos + n], "big")
         pos += n
     if length > end - pos:
-        raise ParseError(f"DER length {length} exceeds the {end - pos} bytes left", field="id_data", offset=base + pos - 1)
+        raise ParseError(f"DER length {length} exceeds the {end - pos} bytes left", field=field, offset=base + pos - 1)
     return tag, pos, pos + length
 
 
-def _oid(der: bytes, start: int, end: int, base: int) -> str:
+def read_oid(der: bytes, start: int, end: int, base: int, field: str = "id_data") -> str:
     if start == end:
-        raise ParseError("empty OBJECT IDENTIFIER", field="id_data", offset=base + start)
+        raise ParseError("empty OBJECT IDENTIFIER", field=field, offset=base + start)
     arcs: list[int] = []
     value = 0
     for i in range(start, end):
@@ -76,7 +78,7 @@ def _oid(der: bytes, start: int, end: int, base: int) -> str:
             arcs.append(value)
             value = 0
     if der[end - 1] & 0x80:
-        raise ParseError("truncated OBJECT IDENTIFIER", field="id_data", offset=base + end - 1)
+        raise ParseError("truncated OBJECT IDENTIFIER", field=field, offset=base + end - 1)
     first = arcs[0]
     head = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
     return ".".join(str(a) for a in head + arcs[1:])
@@ -84,28 +86,28 @@ def _oid(der: bytes, start: int, end: int, base: int) -> str:
 
 def _parse(der: bytes, base: int) -> list[list[tuple[str, int, bytes, bytes]]]:
     """The RDNs as lists of (oid, value tag, value bytes, whole value TLV)."""
-    tag, start, end = _tlv(der, 0, len(der), base)
+    tag, start, end = read_tlv(der, 0, len(der), base)
     if tag != 0x30 or end != len(der):
         raise ParseError("a DN is one DER SEQUENCE filling the identification data", field="id_data", offset=base)
     rdns = []
     pos = start
     while pos < end:
-        tag, s_start, s_end = _tlv(der, pos, end, base)
+        tag, s_start, s_end = read_tlv(der, pos, end, base)
         if tag != 0x31 or s_start == s_end:
             raise ParseError("a relative distinguished name is a non-empty DER SET", field="id_data", offset=base + pos)
         rdn = []
         a = s_start
         while a < s_end:
-            tag, q_start, q_end = _tlv(der, a, s_end, base)
+            tag, q_start, q_end = read_tlv(der, a, s_end, base)
             if tag != 0x30:
                 raise ParseError("an attribute is a DER SEQUENCE", field="id_data", offset=base + a)
-            otag, o_start, o_end = _tlv(der, q_start, q_end, base)
+            otag, o_start, o_end = read_tlv(der, q_start, q_end, base)
             if otag != 0x06:
                 raise ParseError("an attribute type is an OBJECT IDENTIFIER", field="id_data", offset=base + q_start)
-            vtag, v_start, v_end = _tlv(der, o_end, q_end, base)
+            vtag, v_start, v_end = read_tlv(der, o_end, q_end, base)
             if v_end != q_end:
                 raise ParseError("bytes after the attribute value", field="id_data", offset=base + v_end)
-            rdn.append((_oid(der, o_start, o_end, base), vtag, der[v_start:v_end], der[o_end:q_end]))
+            rdn.append((read_oid(der, o_start, o_end, base), vtag, der[v_start:v_end], der[o_end:q_end]))
             a = q_end
         rdns.append(rdn)
         pos = s_end

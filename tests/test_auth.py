@@ -300,6 +300,72 @@ def test_key_type_mismatch_and_unknown_algorithm_identifier():
         auth.verify_signature(EC_A.public_key(), method, b"\x20\x30", b"x")
 
 
+#: strongSwan 5.9's RSASSA-PSS AlgorithmIdentifier (charon.rsa_pss = yes), from its IKE_AUTH: hashes with NULL
+#: parameters, salt 32, and no trailerField (DER leaves out a DEFAULT); RFC 7427 A.4.3 writes trailerField out.
+STRONGSWAN_PSS_SHA256 = bytes.fromhex(
+    "304106092a864886f70d01010a3034a00f300d06096086480165030402010500a11c301a06092a864886f70d010108300d060960"
+    "86480165030402010500a203020120")
+
+
+def _der(tag: int, *parts: bytes) -> bytes:
+    body = b"".join(parts)
+    return bytes([tag, len(body)]) + body
+
+
+_PSS_OID = bytes.fromhex("06092a864886f70d01010a")  # 1.2.840.113549.1.1.10, id-RSASSA-PSS
+
+
+def _hash_id(last_arc: int, null: bool = True) -> bytes:  # 2.16.840.1.101.3.4.2.n: 1 SHA-256 ... 3 SHA-512
+    return _der(0x30, bytes.fromhex("06096086480165030402") + bytes([last_arc]), b"\x05\x00" if null else b"")
+
+
+def _pss_id(*fields: bytes) -> bytes:
+    return _der(0x30, _PSS_OID, _der(0x30, *fields))
+
+
+def _mgf1(hash_id: bytes) -> bytes:
+    return _der(0xA1, _der(0x30, bytes.fromhex("06092a864886f70d010108"), hash_id))
+
+
+@pytest.mark.parametrize("alg_id,hash_alg,salt", [
+    (STRONGSWAN_PSS_SHA256, HashAlgorithm.SHA2_256, 32),
+    (auth._pss_alg_id(HashAlgorithm.SHA2_384), HashAlgorithm.SHA2_384, 48),  # RFC 7427 A.4.3's own spelling
+    # the hash parameters absent instead of NULL (RFC 4055 2.1: receivers take both), salt 20
+    (_pss_id(_der(0xA0, _hash_id(3, null=False)), _mgf1(_hash_id(3, null=False)), _der(0xA2, _der(0x02, b"\x14"))),
+     HashAlgorithm.SHA2_512, 20),
+], ids=["strongswan", "rfc7427-a.4.3", "absent-parameters"])
+def test_rsassa_pss_identifiers_are_read_by_their_meaning(alg_id: bytes, hash_alg: HashAlgorithm, salt: int):
+    """Any DER spelling of RSASSA-PSS parameters verifies, with the salt length it names (RFC 4055 3.1).
+
+    Matching RFC 7427 Appendix A's octets only, ikelab refused strongSwan's PSS signatures
+    (tests/interop/test_ikelab_scenarios.py::test_certificates[rsa-pss])."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    assert STRONGSWAN_PSS_SHA256 == _pss_id(_der(0xA0, _hash_id(1)), _mgf1(_hash_id(1)), _der(0xA2, _der(0x02, b" ")))
+    message = b"RealMessage1 | NonceRData | MACedIDForI"
+    digest = {HashAlgorithm.SHA2_256: hashes.SHA256, HashAlgorithm.SHA2_384: hashes.SHA384,
+              HashAlgorithm.SHA2_512: hashes.SHA512}[hash_alg]
+    assert isinstance(RSA_A, rsa.RSAPrivateKey)
+    signature = RSA_A.sign(message, padding.PSS(mgf=padding.MGF1(digest()), salt_length=salt), digest())
+    data = auth.encode_signature_auth_data(alg_id, signature)
+    parsed = auth.parse_signature_auth_data(data)
+    assert (parsed.scheme.scheme, parsed.scheme.hash_alg) == ("pss", hash_alg)
+    auth.verify_signature(RSA_A.public_key(), AuthMethod.DIGITAL_SIGNATURE, data, message)
+    with pytest.raises(AuthenticationError, match="bad signature"):
+        auth.verify_signature(RSA_A.public_key(), AuthMethod.DIGITAL_SIGNATURE, data, message + b"!")
+
+
+@pytest.mark.parametrize("alg_id,message", [
+    (_pss_id(_der(0xA0, _hash_id(1)), _der(0xA3, _der(0x02, b"\x02"))), "trailerField 2"),
+    (_pss_id(_der(0xA0, _hash_id(8))), "unsupported hash 2.16.840.1.101.3.4.2.8"),  # SHA3-256
+    (_pss_id(_der(0xA4, _der(0x02, b"\x01"))), r"unknown field \[4\]"),
+    (_der(0x30, _PSS_OID, _der(0x30, _der(0xA2, b"\x02\x01"))), "malformed RSASSA-PSS AlgorithmIdentifier"),
+], ids=["trailer-2", "sha3", "field-4", "truncated"])
+def test_rsassa_pss_parameters_that_cannot_be_checked(alg_id: bytes, message: str):
+    with pytest.raises(AuthenticationError, match=message):
+        auth.parse_signature_auth_data(auth.encode_signature_auth_data(alg_id, b"\x00" * 256))
+
+
 def test_verify_with_a_certificate():
     ca_key = ec_key_from_seed("ca")
     ca = make_ca("C=CH, O=strongSwan, CN=Root CA", ca_key)
@@ -324,8 +390,9 @@ def test_sha1_and_method_1_are_weak():
 
 
 def test_signature_hash_algorithms_notify():
-    # RFC 7427 4: 2-octet Hash Algorithm Identifiers, SHA2-256 = 2, SHA2-384 = 3, SHA2-512 = 4
-    assert auth.hash_algorithms_notify_data() == bytes.fromhex("000200030004")
+    # RFC 7427 4: 2-octet Hash Algorithm Identifiers, SHA2-256 = 2, SHA2-384 = 3, SHA2-512 = 4; RFC 8420 2:
+    # Identity = 5, which a peer needs before it may sign with Ed25519 (strongSwan refuses to, without it)
+    assert auth.hash_algorithms_notify_data() == bytes.fromhex("0002000300040005")
     assert auth.parse_hash_algorithms(bytes.fromhex("00020005ffff")) == (HashAlgorithm.SHA2_256,
                                                                          HashAlgorithm.IDENTITY, 0xFFFF)
     with pytest.raises(ParseError):
