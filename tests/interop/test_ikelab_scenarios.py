@@ -259,6 +259,18 @@ def test_traffic_selector_narrowed(netns_pair, charon_factory, tmp_path: Path, r
 
 
 @pytest.mark.parametrize("role", ROLES)
+def test_several_selectors_narrowed_to_the_common_one(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """charon's TSi and TSr each carry two selectors, of which one per side meets ikelab's /32s: the CHILD SA
+    gets just those (RFC 7296 2.9), whoever narrows."""
+    net = netns_pair
+    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
+    _, out = run_handshake(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                           esp="aes128-sha256", local_ts=f"10.9.9.0/24,{peer.inner}/32",
+                           remote_ts=f"{me.inner}/32,10.8.8.0/24")
+    assert f"{me.inner}/32 === {peer.inner}/32, UDP-encapsulated" in out, out
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_invalid_ke_payload(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
     """The initiator guesses the wrong DH group: INVALID_KE_PAYLOAD, then IKE_SA_INIT again (RFC 7296 1.2, 2.7).
 
