@@ -50,6 +50,7 @@ from .state import TRANSITIONS, Input, State
 from . import exchanges_wire as wirefmt
 
 _SK_TYPES = (PayloadType.SK, PayloadType.SKF)
+_SKF = int(PayloadType.SKF)  # a plain int: an enum member's class attribute costs a lookup per message
 _SIDES = {True: "initiator", False: "responder"}
 
 
@@ -351,7 +352,7 @@ class IkeSa(InitExchanges, ChildExchanges):
         if msg.is_initiator == self.initiator:
             self._drop(now, "I flag shows the message came from our own role", data)
             return
-        if msg.__class__ is _m.Header and msg.next_payload == PayloadType.SKF:
+        if msg.__class__ is _m.Header and msg.next_payload == _SKF:
             # RFC 7383 2.5: fragments only after both peers sent IKEV2_FRAGMENTATION_SUPPORTED, which ikelab does
             # not; taken as a whole message, fragment 1 of n would read as a request with no payloads
             self._drop(now, "an IKE fragment (SKF, RFC 7383), but IKE fragmentation was not negotiated", data)
