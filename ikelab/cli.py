@@ -139,7 +139,9 @@ def _live_config(args: argparse.Namespace) -> object:
     settings: dict = dict(epoch=datetime.now(timezone.utc), local_id=args.id, remote_id=args.remote_id or "%any",
                           retransmit_timeout=args.retransmit_timeout, retransmit_tries=args.retransmit_tries,
                           retransmit_base=1.4, cookie_threshold=cookies, encapsulation=args.encap,
-                          allow_weak=args.allow_weak)
+                          allow_weak=args.allow_weak,
+                          # a run starts afresh: whatever IKE SAs the peer still holds for us are stale (2.4)
+                          initial_contact=args.command == "connect")
     if args.proposal:
         settings["ike_proposals"] = tuple(args.proposal)
     if args.esp_proposal:

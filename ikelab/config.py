@@ -29,7 +29,10 @@ Defaults (and why):
 * ``dpd_interval = None``: no liveness checks unless asked (RFC 7296 2.4);
 * ``encapsulation = "auto"``: UDP-encapsulate ESP only behind a NAT (RFC 3948);
 * ``local_ts = remote_ts = ()``: empty means ``dynamic``, the IKE addresses
-  (host-to-host), as in strongSwan; :meth:`IkeConfig.local_selectors` resolves it.
+  (host-to-host), as in strongSwan; :meth:`IkeConfig.local_selectors` resolves it;
+* ``initial_contact = False``: the initiator adds N(INITIAL_CONTACT) to IKE_AUTH
+  only when asked (RFC 7296 2.4: it tells the peer that older IKE SAs between the
+  same identities are stale); ``ikelab connect`` asks, as a fresh start.
 """
 
 from __future__ import annotations
@@ -219,14 +222,16 @@ class IkeConfig:
     cookie_threshold: int | None = 30
     encapsulation: str = "auto"
     window_size: int = 1
+    initial_contact: bool = False
     allow_weak: bool = False
     name: str = "ikelab"
     epoch: datetime | None = None
 
     def __post_init__(self) -> None:
         put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass normalisation
-        if not isinstance(self.allow_weak, bool):
-            raise ConfigError(f"allow_weak must be True or False, not {self.allow_weak!r}", field="allow_weak")
+        for flag in ("allow_weak", "initial_contact"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{flag} must be True or False, not {getattr(self, flag)!r}", field=flag)
         weak = self.allow_weak
         put("psk", _secret(self.psk, "psk"))
         put("remote_psk", _secret(self.remote_psk, "remote_psk"))
@@ -377,7 +382,7 @@ class IkeConfig:
             f" dpd {'off' if self.dpd_interval is None else f'{self.dpd_interval:g} s'}",
             f"  cookies    {'never' if self.cookie_threshold is None else f'from {self.cookie_threshold} half-open SAs'};"
             f" encapsulation {self.encapsulation}; window {self.window_size}"
-            + ("; allow_weak" if self.allow_weak else ""),
+            + ("; initial contact" if self.initial_contact else "") + ("; allow_weak" if self.allow_weak else ""),
         ]
         if self.psk is not None:
             lines.append("  psk        = (set, not shown)")

@@ -352,6 +352,8 @@ class InitExchanges:
 
     def _send_ike_auth(self: Any, now: float) -> None:
         payloads = self._auth_payloads(now, True)
+        if self.config.initial_contact:  # RFC 7296 2.4: the peer may drop older IKE SAs between our identities
+            payloads.insert(-1, W.notify(NotifyType.INITIAL_CONTACT))
         child_req = self._child_request_payloads(now, pfs=None, ike_auth=True)
         payloads += child_req["payloads"]
         self._request(ExchangeType.IKE_AUTH, payloads, now, "auth", child=child_req)

@@ -715,6 +715,22 @@ def test_ike_fragments_are_dropped_when_fragmentation_was_not_negotiated() -> No
     assert reasons == ["an IKE fragment (SKF, RFC 7383), but IKE fragmentation was not negotiated"] * 3
 
 
+def test_initial_contact_only_when_configured() -> None:
+    """RFC 7296 2.4: N(INITIAL_CONTACT) in the IKE_AUTH request says older IKE SAs between the same identities
+    are stale; ``ikelab connect`` sets it (a fresh run), the lab does not unless asked."""
+    from ikelab.errors import ConfigError
+
+    for wanted in (False, True):
+        lab = established(i=dict(initial_contact=wanted))
+        auth_request = decode(lab.trace[2].payload, crypto=lab.initiator._crypto(sending=True))
+        inner = [type(p).__name__ + (f"({p.type_name})" if isinstance(p, Notify) else "")
+                 for p in auth_request.payloads[0].inner]
+        assert ("Notify(INITIAL_CONTACT)" in inner) == wanted, inner
+        assert inner[-4:-3] == ["AUTH"]  # the notify goes before AUTH, as strongSwan places it
+    with pytest.raises(ConfigError, match="initial_contact must be True or False"):
+        configs(i=dict(initial_contact="yes"))
+
+
 def test_replayed_and_out_of_window_requests() -> None:
     lab = established()
     sa = lab.responder

@@ -575,6 +575,30 @@ def test_ike_fragments_forced_on_ikelab_are_dropped_with_a_reason(netns_pair, ch
     charon.wait_for_log("generating IKE_AUTH request 1 [ EF(1/")  # charon's log names SKF fragments "EF"
 
 
+def test_a_crashed_run_is_replaced_thanks_to_initial_contact(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """An ``ikelab connect`` killed without its DELETE leaves an IKE SA on charon.  The next run says
+    N(INITIAL_CONTACT) (RFC 7296 2.4), and charon drops the stale IKE SA at once instead of keeping it
+    until its liveness checks fail: after the second run's DELETE, charon holds nothing."""
+    import signal as signals
+
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-initiator", proposals="aes128-sha256-modp2048",
+                          esp="aes128-sha256")
+    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256", "--ts",
+             f"{net.a.inner}/32", f"{net.b.inner}/32"]
+    crashed = start_connect(net.a, net.b.addr4, tmp_path / "first", extra=[*extra, "--duration", "60"])
+    try:
+        crashed.wait_for_output("CHILD SA installed", timeout=15)
+    finally:
+        crashed.proc.send_signal(signals.SIGKILL)  # no DELETE: the IKE SA stays on charon
+        crashed.wait(10)
+    charon.wait_for_sa(lambda sas: len(sas) == 1, timeout=5)
+    result = connect(net.a, net.b.addr4, tmp_path / "second", extra=extra)
+    assert result.returncode == 0, result.stdout + result.stderr
+    charon.wait_for_log(f"destroying duplicate IKE_SA for peer '{ID_INITIATOR}', received INITIAL_CONTACT")
+    charon.wait_for_sa(lambda sas: not sas, timeout=5)  # the stale IKE SA went with the INITIAL_CONTACT
+
+
 def _charon_to_ikelab(net: Any, factory: Any, tmp: Path, *, esp: str = "aes128-sha256",
                       ikelab_extra: tuple[str, ...] = (), **charon_kwargs: Any) -> tuple[Charon, Any]:
     """charon in A (running, connection loaded, not initiating) and ``ikelab respond`` listening in B, both on
