@@ -381,8 +381,10 @@ class InitExchanges:
     def on_ike_auth_response(self: Any, now: float, *, msg: Any, raw: bytes, pending: Any) -> State | None:
         error = W.first_error(msg)
         if W.payload(msg, "AUTH") is None:
-            return self._fail(now, error or "AUTHENTICATION_FAILED",
-                              f"IKE_AUTH refused by the responder: {error}", fatal=True)
+            why = f"IKE_AUTH refused by the responder: {error or 'no AUTH payload, and no error Notify'}"
+            if error == "AUTHENTICATION_FAILED":  # RFC 7296 2.21.2 keeps the reason from the initiator
+                why += ", with no reason given: a wrong PSK, or an identity or certificate it does not accept"
+            return self._fail(now, error or "AUTHENTICATION_FAILED", why, fatal=True)
         try:
             self._verify_peer_auth(now, msg, W.payload(msg, "IDr"))
         except IkelabError as exc:
