@@ -271,6 +271,19 @@ def test_several_selectors_narrowed_to_the_common_one(netns_pair, charon_factory
 
 
 @pytest.mark.parametrize("role", ROLES)
+def test_a_proposal_with_an_unknown_cipher_is_passed_over(netns_pair, charon_factory, tmp_path: Path,
+                                                          role: str) -> None:
+    """charon puts Camellia (ENCR_CAMELLIA_CBC, which ikelab does not implement) first in its IKE and ESP
+    offers: as responder ikelab reads the unknown transform, skips that proposal and takes the next
+    (RFC 7296 2.7, 3.3.6); as initiator it offers AES only, which charon finds in its list."""
+    _, out = run_handshake(netns_pair, charon_factory, tmp_path, role,
+                           proposals="camellia128-sha256-modp2048,aes128-sha256-modp2048",
+                           esp="camellia128-sha256,aes128-sha256", ikelab_proposals="aes128-sha256-modp2048",
+                           ikelab_esp="aes128-sha256")
+    assert ", aes128-sha256-modp2048, " in out and "ENCR_AES_CBC-128, AUTH_HMAC_SHA2_256_128" in out, out
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_invalid_ke_payload(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
     """The initiator guesses the wrong DH group: INVALID_KE_PAYLOAD, then IKE_SA_INIT again (RFC 7296 1.2, 2.7).
 
