@@ -338,7 +338,7 @@ def test_rsassa_pss_identifiers_are_read_by_their_meaning(alg_id: bytes, hash_al
     """Any DER spelling of RSASSA-PSS parameters verifies, with the salt length it names (RFC 4055 3.1).
 
     Matching RFC 7427 Appendix A's octets only, ikelab refused strongSwan's PSS signatures
-    (tests/interop/test_ikelab_scenarios.py::test_certificates[rsa-pss])."""
+    (tests/interop/test_ikelab_auth.py::test_certificates[rsa-pss])."""
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     assert STRONGSWAN_PSS_SHA256 == _pss_id(_der(0xA0, _hash_id(1)), _mgf1(_hash_id(1)), _der(0xA2, _der(0x02, b" ")))

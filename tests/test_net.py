@@ -510,7 +510,7 @@ def test_the_rekey_responder_keeps_the_old_outbound_sa_until_the_delete() -> Non
 def test_each_packet_leaves_on_the_child_sa_whose_selectors_cover_it() -> None:
     """RFC 4301 5.1 and 5.2 in the live peer's userspace ESP, with two CHILD SAs: one for all traffic between
     the hosts, a newer one for TCP to port 80 only (charon's second CHILD SA in
-    tests/interop/test_ikelab_scenarios.py).  ikelab used to send everything on the newest SA, so charon
+    tests/interop/test_ikelab_selectors.py).  ikelab used to send everything on the newest SA, so charon
     dropped its ICMP echo replies 'due to policy'."""
     import dataclasses
     import struct
@@ -553,7 +553,7 @@ def test_each_packet_leaves_on_the_child_sa_whose_selectors_cover_it() -> None:
 def test_a_peer_lost_after_the_handshake_is_not_reported_as_success() -> None:
     """``ikelab connect --duration``: when the peer stops answering later (RFC 7296 2.4: its IKE SA is then
     deleted), the run ends with EXIT_TIMEOUT and says so, not with 'OK'.  Against charon:
-    tests/interop/test_ikelab_scenarios.py::test_dead_peer_found_by_liveness_checks."""
+    tests/interop/test_ikelab_lifecycle.py::test_dead_peer_found_by_liveness_checks."""
     from ikelab import events as ev
     from ikelab.net import EXIT_OK, Outcome
     from ikelab.peer import RunOptions, _Run
@@ -574,7 +574,7 @@ def test_a_peer_lost_after_the_handshake_is_not_reported_as_success() -> None:
 def test_respond_follows_a_break_before_make_reauthentication() -> None:
     """A peer that reauthenticates break-before-make deletes its IKE SA and at once starts a new one
     (RFC 7296 2.8.3; strongSwan's default).  ``ikelab respond`` once ended its run at the DELETE, leaving
-    the new IKE_SA_INIT unanswered.  Against charon: test_ikelab_scenarios.py::test_reauthentication_by_charon.
+    the new IKE_SA_INIT unanswered.  Against charon: test_ikelab_lifecycle.py::test_reauthentication_by_charon.
     """
     from ikelab.peer import run_respond
 

@@ -1,0 +1,134 @@
+"""ikelab against strongSwan's charon, in both roles where both make sense.
+
+Addresses and traffic selectors: IPv6, narrowing, TS_UNACCEPTABLE, a
+second CHILD SA (RFC 7296 2.9, RFC 4301 5).
+
+The set-up they share (charon, the handshake and its checks) is in ``interop/scenarios.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from interop.ikelab_peer import charon_initiates, check_keys_against_charon, connect, read_keys
+from interop.scenarios import ROLES, charon_to_ikelab, refused_handshake, run_handshake, setup_charon
+
+pytestmark = [pytest.mark.strongswan, pytest.mark.usefixtures("tshark_env")]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_ipv6(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    _, out = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                           esp="aes128-sha256", v6=True)
+    assert "2001:db8::1" in out and "2001:db8::2" in out
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_traffic_selector_narrowed(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """ikelab asks for /24s; charon's configuration only allows the /32s, so the responder narrows (RFC 7296 2.9)."""
+    net = netns_pair
+    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
+    if role == "ikelab-initiator":
+        _, out = run_handshake(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                               esp="aes128-sha256", ikelab_ts=("198.51.100.0/24", "203.0.113.0/24"))
+        assert f"{me.inner}/32 === {peer.inner}/32" in out, out
+    else:  # charon initiates with /24s, ikelab (configured with /32s) narrows
+        _, out = run_handshake(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                               esp="aes128-sha256", local_ts="198.51.100.0/24", remote_ts="203.0.113.0/24")
+        assert f"{me.inner}/32 === {peer.inner}/32" in out, out
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_several_selectors_narrowed_to_the_common_one(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """charon's TSi and TSr each carry two selectors, of which one per side meets ikelab's /32s: the CHILD SA
+    gets just those (RFC 7296 2.9), whoever narrows."""
+    net = netns_pair
+    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)
+    _, out = run_handshake(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                           esp="aes128-sha256", local_ts=f"10.9.9.0/24,{peer.inner}/32",
+                           remote_ts=f"{me.inner}/32,10.8.8.0/24")
+    assert f"{me.inner}/32 === {peer.inner}/32, UDP-encapsulated" in out, out
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_traffic_selectors_unacceptable(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """Selectors with nothing in common: the responder answers IKE_AUTH with TS_UNACCEPTABLE and keeps the
+    IKE SA (RFC 7296 2.9, 2.21.3); ikelab reports it (exit status 5) and DELETEs the IKE SA it cannot use."""
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048", esp="aes128-sha256")
+    # charon's selectors are the inner /32s (setup_charon); ikelab's are other addresses of the same networks
+    mine = ("198.51.100.77/32", "203.0.113.77/32") if role == "ikelab-initiator" else ("203.0.113.77/32",
+                                                                                       "198.51.100.77/32")
+    out, status = refused_handshake(net, charon, tmp_path, role, extra_ts=mine)
+    assert status == 5, out
+    assert "IKE SA up, but no CHILD SA: TS_UNACCEPTABLE" in out, out
+    assert "sending DELETE for the IKE SA" in out, out
+    if role == "ikelab-initiator":
+        charon.wait_for_log("traffic selectors 203.0.113.77/32 === 198.51.100.77/32 unacceptable")
+    else:
+        charon.wait_for_log("received TS_UNACCEPTABLE notify, no CHILD_SA built")
+    charon.wait_for_log("received DELETE for IKE_SA lab[1]")
+    charon.wait_for_sa(lambda sas: not sas, timeout=5)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_icmp_only_selectors(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """Selectors for ICMP only (IP protocol 1, RFC 7296 3.13.1) on both sides: the pings cross the CHILD SA."""
+    net = netns_pair
+    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)  # ikelab's side, charon's
+    _, out = run_handshake(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                           esp="aes128-sha256", ikelab_ts=(f"{me.inner}/32[icmp]", f"{peer.inner}/32[icmp]"),
+                           local_ts=f"{peer.inner}/32[icmp]", remote_ts=f"{me.inner}/32[icmp]")
+    assert f"{me.inner}/32[1] === {peer.inner}/32[1]" in out, out
+
+
+def test_ipv6_inside_the_tunnel(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """IPv6 traffic selectors and ICMPv6 echoes inside ESP (next header 41), over IPv4 outer addresses.
+
+    ikelab pings (its ICMPv6 checksum covers the IPv6 pseudo-header, RFC 4443 2.3); charon's kernel answers.
+    """
+    from interop.netns import IP
+
+    net = netns_pair
+    inner6 = {net.a: "2001:db8:a::1", net.b: "2001:db8:b::1"}
+    for ns, addr in inner6.items():
+        ns.run(IP, "-6", "addr", "add", f"{addr}/128", "dev", "lo")
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-initiator", proposals="aes128-sha256-modp2048",
+                          esp="aes128-sha256", local_ts=f"{inner6[net.b]}/128", remote_ts=f"{inner6[net.a]}/128")
+    result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
+        "--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256",
+        "--ts", f"{inner6[net.a]}/128", f"{inner6[net.b]}/128", "--ping", inner6[net.b], "--quiet"])
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out + charon.diagnostics()
+    assert f"{inner6[net.a]}/128 === {inner6[net.b]}/128" in out, out
+    assert f"ping {inner6[net.a]} -> {inner6[net.b]} through ESP (first CHILD SA): 3 sent, 3 replies" in out, out
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 1
+
+
+def test_second_child_sa_from_charon(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """charon adds a second CHILD SA, for TCP port 80 only, with CREATE_CHILD_SA (RFC 7296 1.3.1).
+
+    ikelab's policy covers all traffic between the inner addresses, so it
+    accepts the narrower selectors as they are (2.9).  Its SPD must then still
+    send the ICMP echo replies over the first CHILD SA, not the TCP-only one.
+    """
+    net = netns_pair
+    web = {"local_ts": f"{net.a.inner}/32[tcp]", "remote_ts": f"{net.b.inner}/32[tcp/80]",
+           "esp_proposals": "aes128-sha256", "start_action": "none"}
+    charon, proc = charon_to_ikelab(net, charon_factory, tmp_path, extra={"children": {"web": web}})
+
+    def second_child() -> None:
+        charon.initiate(child="web")
+        sa = charon.wait_for_sa(lambda sas: sas and len(sas[0].get("child-sas", {})) == 2)[0]
+        children = {c["name"]: c for c in sa["child-sas"].values()}
+        assert children["web"]["state"] == "INSTALLED", children
+        assert children["web"]["remote-ts"] == [f"{net.b.inner}/32[tcp/http]"], children
+        proc.wait_for_output(f"{net.b.inner}/32[6/80] === {net.a.inner}/32[6]", timeout=5)  # 6: TCP
+        assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3  # ICMP still over the first CHILD SA
+
+    out = charon_initiates(charon, proc, net.a, net.b, then=second_child)
+    assert out.count("CHILD SA installed") == 2, out
+    assert "CREATE_CHILD_SA MID=02 Initiator Request" in out, out
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 2
