@@ -372,9 +372,14 @@ class _Run:
         A peer that reauthenticates break-before-make deletes the IKE SA and at
         once starts a new one (RFC 7296 2.8.3, strongSwan without
         ``make_before_break``): after the peer's DELETE the run waits
-        REAUTH_GRACE seconds for that new IKE SA, and follows it if it comes.
+        REAUTH_GRACE seconds for that new IKE_SA_INIT, then for its IKE_AUTH
+        (which a retransmission may delay), and follows the new IKE SA.
         """
         d = self.driver
+
+        def answered() -> bool:  # a new IKE SA from the peer: its IKE_SA_INIT answered, IKE_AUTH to come
+            return any(sa.state == State.INIT_DONE for sa in d.endpoint.half_open.values())
+
         deadline = None if duration is None else d.now() + duration
         while True:
             left = 10 ** 6 if deadline is None else deadline - d.now()
@@ -382,9 +387,13 @@ class _Run:
             if self.stop.is_set() or d.current_sa() is not None:
                 return  # a signal, or the time is up
             grace = REAUTH_GRACE if deadline is None else min(REAUTH_GRACE, deadline - d.now())
-            if grace <= 0 or not await d.wait_for(lambda: self.stop.is_set() or d.current_sa() is not None, grace):
+            if grace <= 0 or not await d.wait_for(
+                    lambda: self.stop.is_set() or d.current_sa() is not None or answered(), grace):
                 return  # the peer is gone
-            if self.stop.is_set():
+            # until the new IKE SA is up, or given up as half-open (its own timeout), or the time is up
+            left = 10 ** 6 if deadline is None else deadline - d.now()
+            await d.wait_for(lambda: self.stop.is_set() or d.current_sa() is not None or not answered(), left)
+            if self.stop.is_set() or d.current_sa() is None:
                 return
             self.out("     --   the peer brought up a new IKE SA at once: reauthentication (RFC 7296 2.8.3), "
                      "followed")
