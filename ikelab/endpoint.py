@@ -58,10 +58,9 @@ class IkeEndpoint:
         """Create an initiator IKE SA towards ``remote`` and start IKE_SA_INIT."""
         if isinstance(remote, str):
             remote = (remote, 500)
-        elif not (remote.__class__ is tuple and len(remote) == 2):
-            if not (isinstance(remote, (tuple, list)) and len(remote) == 2):
-                raise ConfigError(f"remote must be an IP address or an (address, port) pair, got {remote!r}",
-                                  field="remote", value=remote)
+        elif not (isinstance(remote, (tuple, list)) and len(remote) == 2):
+            raise ConfigError(f"remote must be an IP address or an (address, port) pair, got {remote!r}",
+                              field="remote", value=remote)
         remote = udp_endpoint(remote[0], remote[1], "remote")
         sa = IkeSa(config or self.config, initiator=True, local=(self.local_addr, self.port), remote=remote,
                    rng=self.rng, now=now)
