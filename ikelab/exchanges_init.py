@@ -318,7 +318,8 @@ class InitExchanges:
             else:
                 certs = [W.cert_of(c) for c in W.payloads(msg, "CERT")]
                 if not certs:
-                    raise AuthenticationError("signature authentication without a CERT payload")
+                    raise AuthenticationError("signature authentication without a CERT payload: ikelab takes the "
+                                              "peer's certificate only from the exchange (strongSwan: send_cert)")
                 anchors = list(self.config.trust_anchors)
                 if not anchors:
                     raise AuthenticationError("no trust anchor configured to check the peer's certificate")

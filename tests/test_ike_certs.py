@@ -124,6 +124,28 @@ def test_untrusted_ca_fails_on_both_sides() -> None:
         assert "AUTHENTICATION_FAILED" in [f.notify for f in lab.events(side, ev.Failure)]
 
 
+def test_a_signature_without_its_certificate_says_what_is_missing() -> None:
+    """A peer that signs but sends no CERT (strongSwan with send_cert = never): ikelab has no other place to
+    find the certificate, so the responder refuses AUTH and says why (RFC 7296 3.6, 2.21.2)."""
+    from dataclasses import replace
+
+    from ikelab.payloads import SK
+
+    lab = Lab(peer("moon", ec_key_from_seed(b"moon")), peer("sun", ec_key_from_seed(b"sun")), seed=4)
+    lab.initiate()
+    while len(lab.trace) < 3:  # IKE_SA_INIT both ways, then the IKE_AUTH request leaves the initiator
+        lab.step()
+    initiator, responder = lab.initiator, lab.responder
+    crypto = initiator._crypto(sending=True)
+    request = decode(lab.trace[2].payload, crypto=crypto)
+    inner = tuple(p for p in request.payloads[0].inner if not isinstance(p, CERT))
+    stripped = replace(request, payloads=(SK(inner=inner),)).encode(crypto=crypto)  # AUTH does not cover CERT
+    responder.receive(stripped, lab.now, src=("192.0.2.1", 500))
+    failure = next(e for e in responder.pop_events() if isinstance(e, ev.Failure))
+    assert failure.notify == "AUTHENTICATION_FAILED"
+    assert "without a CERT payload: ikelab takes the peer's certificate only from the exchange" in failure.reason
+
+
 def test_certificate_checked_at_the_injected_time() -> None:
     late = datetime(2040, 1, 1, tzinfo=timezone.utc)  # after NOT_AFTER of the test certificates
     ci = peer("moon", ec_key_from_seed(b"moon"))
