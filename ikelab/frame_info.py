@@ -14,6 +14,8 @@ from __future__ import annotations
 import ipaddress
 import struct
 
+from .packet import mac_text
+
 __all__ = ["address", "arp_info", "icmp_info"]
 
 _HH = struct.Struct("!HH")
@@ -59,7 +61,7 @@ def arp_info(body: bytes) -> str:
     if len(body) < 28 or body[0:6] != b"\x00\x01\x08\x00\x06\x04":
         return "ARP (not Ethernet/IPv4)"
     op = (body[6] << 8) | body[7]
-    sha, spa, tpa = ":".join(f"{b:02x}" for b in body[8:14]), address(body[14:18]), address(body[24:28])
+    sha, spa, tpa = mac_text(body[8:14]), address(body[14:18]), address(body[24:28])
     if op == 1:
         if spa == "0.0.0.0":
             return f"Who has {tpa}? (ARP Probe)"
@@ -74,7 +76,7 @@ def _neighbor_discovery(kind: int, message: bytes) -> str | None:
     def link_address(start: int, option: int) -> str | None:  # a Source/Target Link-Layer Address option
         while start + 8 <= len(message) and message[start + 1]:
             if message[start] == option:
-                return ":".join(f"{b:02x}" for b in message[start + 2 : start + 8])
+                return mac_text(message[start + 2 : start + 8])
             start += message[start + 1] * 8
         return None
 

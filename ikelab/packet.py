@@ -38,7 +38,7 @@ __all__ = [
     "DEFAULT_DST_MAC", "DEFAULT_SRC_MAC", "ETHERTYPE_IPV4", "ETHERTYPE_IPV6", "ETHERTYPE_VLAN",
     "EthernetFrame", "IcmpMessage", "IpAddress", "IpPacket", "PROTO_AH", "PROTO_ESP", "PROTO_ICMP",
     "PROTO_ICMPV6", "PROTO_SCTP", "PROTO_TCP", "PROTO_UDP", "Selectors", "UdpDatagram", "ethernet",
-    "icmp_echo", "internet_checksum", "ip_packet", "ip_udp", "parse_ethernet", "parse_icmp", "parse_ip",
+    "icmp_echo", "internet_checksum", "ip_packet", "ip_udp", "mac_text", "parse_ethernet", "parse_icmp", "parse_ip",
     "parse_udp", "selectors", "udp",
 ]
 
@@ -607,7 +607,8 @@ def selectors(ip_packet: IpPacket | bytes) -> Selectors:
     return Selectors(pkt.src, pkt.dst, pkt.protocol, sport, dport)
 
 
-def _mac_text(raw: bytes) -> str:
+def mac_text(raw: bytes) -> str:
+    """A MAC address as ``02:00:5e:00:53:01`` (lower case, as Wireshark writes it)."""
     return ":".join(f"{b:02x}" for b in raw)
 
 
@@ -631,4 +632,4 @@ def parse_ethernet(frame: bytes) -> EthernetFrame:
         raise ParseError(
             f"0x{ethertype:04x} is an 802.3 length, not an Ethernet II EtherType", field="ethertype", offset=offset
         )
-    return EthernetFrame(_mac_text(data[0:6]), _mac_text(data[6:12]), ethertype, data[offset + 2 :])
+    return EthernetFrame(mac_text(data[0:6]), mac_text(data[6:12]), ethertype, data[offset + 2 :])
