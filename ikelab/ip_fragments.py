@@ -43,6 +43,8 @@ def fragment(packet: bytes, mtu: int, *, ident: int | None = None) -> list[bytes
     Identification (``ident`` replaces it) and refuses a packet with Don't
     Fragment set; IPv6 needs ``ident`` for its Fragment header (default 0).
     """
+    if not isinstance(packet, (bytes, bytearray, memoryview)):  # bytes(5) would be five zero octets
+        raise ConfigError(f"packet must be bytes, not {type(packet).__name__}", field="packet", value=packet)
     data = bytes(packet)
     if isinstance(mtu, bool) or not isinstance(mtu, int) or mtu < 68:
         raise ConfigError(f"mtu must be an int >= 68 (RFC 791's minimum), got {mtu!r}", field="mtu", value=mtu)

@@ -80,6 +80,8 @@ def test_what_cannot_be_fragmented_is_refused() -> None:
         fragment(fragment(ip.ip_udp("2001:db8::1", "2001:db8::2", 500, 500, bytes(300)), 200)[0], 100)
     with pytest.raises(ConfigError, match="not an IP packet"):
         fragment(bytes(100), 80)
+    with pytest.raises(ConfigError, match="packet must be bytes, not int"):
+        fragment(1500, 1280)  # type: ignore[arg-type]
 
 
 def test_a_hole_never_completes_and_the_table_is_bounded() -> None:
