@@ -32,7 +32,12 @@ Defaults (and why):
   (host-to-host), as in strongSwan; :meth:`IkeConfig.local_selectors` resolves it;
 * ``initial_contact = False``: the initiator adds N(INITIAL_CONTACT) to IKE_AUTH
   only when asked (RFC 7296 2.4: it tells the peer that older IKE SAs between the
-  same identities are stale); ``ikelab connect`` asks, as a fresh start.
+  same identities are stale); ``ikelab connect`` asks, as a fresh start;
+* ``fragmentation = False``: IKE fragmentation (RFC 7383) only when asked, so
+  that IKE_SA_INIT carries no extra notify in the lessons' traces (strongSwan
+  offers it by default); with it, a protected message whose IP packet would
+  exceed ``fragment_size = 1280`` octets (strongSwan's default) goes out in
+  SKF fragments (:mod:`ikelab.ike_fragments`).
 """
 
 from __future__ import annotations
@@ -53,6 +58,10 @@ from .ts import resolve_ts, ts_from_string, ts_to_string
 
 DEFAULT_IKE_PROPOSALS = ("aes256gcm16-prfsha256-ecp256", "aes128-sha256-modp3072")
 DEFAULT_ESP_PROPOSALS = ("aes256gcm16", "aes128-sha256")
+
+#: The smallest fragment_size (an IP packet): IPv6 + UDP + Non-ESP Marker (52), IKE header (28), SKF header (8),
+#: the largest IV (16) and ICV (32), and one 16-octet block of content, with room to spare.
+MIN_FRAGMENT_SIZE = 160
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -223,13 +232,15 @@ class IkeConfig:
     encapsulation: str = "auto"
     window_size: int = 1
     initial_contact: bool = False
+    fragmentation: bool = False
+    fragment_size: int = 1280
     allow_weak: bool = False
     name: str = "ikelab"
     epoch: datetime | None = None
 
     def __post_init__(self) -> None:
         put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass normalisation
-        for flag in ("allow_weak", "initial_contact"):
+        for flag in ("allow_weak", "initial_contact", "fragmentation"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{flag} must be True or False, not {getattr(self, flag)!r}", field=flag)
         weak = self.allow_weak
@@ -286,6 +297,10 @@ class IkeConfig:
         put("retransmit_base", float(self.retransmit_base))
         put("retransmit_tries", _int(self.retransmit_tries, "retransmit_tries", 0))
         put("window_size", _int(self.window_size, "window_size", 1))
+        put("fragment_size", _int(self.fragment_size, "fragment_size", MIN_FRAGMENT_SIZE))
+        if self.fragment_size > 65535:
+            raise ConfigError(f"fragment_size must be at most 65535 (an IP packet), not {self.fragment_size}",
+                              field="fragment_size", value=self.fragment_size)
         if self.cookie_threshold is not None:
             put("cookie_threshold", _int(self.cookie_threshold, "cookie_threshold", 0))
         if self.epoch is not None and not isinstance(self.epoch, datetime):
@@ -382,7 +397,9 @@ class IkeConfig:
             f" dpd {'off' if self.dpd_interval is None else f'{self.dpd_interval:g} s'}",
             f"  cookies    {'never' if self.cookie_threshold is None else f'from {self.cookie_threshold} half-open SAs'};"
             f" encapsulation {self.encapsulation}; window {self.window_size}"
-            + ("; initial contact" if self.initial_contact else "") + ("; allow_weak" if self.allow_weak else ""),
+            + ("; initial contact" if self.initial_contact else "")
+            + (f"; fragments of {self.fragment_size} octets" if self.fragmentation else "")
+            + ("; allow_weak" if self.allow_weak else ""),
         ]
         if self.psk is not None:
             lines.append("  psk        = (set, not shown)")

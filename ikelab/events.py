@@ -7,6 +7,9 @@ outputs, so a notebook can display, say, SKEYSEED = prf(Ni | Nr, g^ir)
 
 * :class:`MessageSent` / :class:`MessageReceived`: one IKE message, with its
   summary in RFC 7296 notation (``HDR, SK {IDi, AUTH, SAi2, TSi, TSr}``);
+  a fragmented message is sent as one MessageSent per fragment
+  (``HDR, SKF(1/3)``), and received as :class:`FragmentReceived` events and
+  then one MessageReceived (RFC 7383);
 * :class:`KeysDerived`: g^ir, Ni, Nr, SPIs, SKEYSEED and every SK_* key;
 * :class:`AuthComputed`: the signed octets of RFC 7296 2.15 piece by piece
   and the AUTH value;
@@ -62,6 +65,22 @@ class MessageReceived(Event):
     size: int
     src: tuple[str, int] = ("", 0)
     dst: tuple[str, int] = ("", 0)
+
+
+@dataclass(frozen=True)
+class FragmentReceived(Event):
+    """One IKE fragment (SKF, RFC 7383 2.6) passed its ICV check and was kept until the others arrive.
+
+    When the last one is in, the joined message is reported as a
+    :class:`MessageReceived` whose ``size`` adds up the fragments.
+    """
+
+    exchange: str
+    message_id: int
+    is_response: bool
+    fragment_number: int
+    total_fragments: int
+    size: int
 
 
 @dataclass(frozen=True)
@@ -266,6 +285,7 @@ __all__ = [
     "ChildSaRekeyed",
     "Event",
     "Failure",
+    "FragmentReceived",
     "IkeSaDeleted",
     "IkeSaEstablished",
     "IkeSaRekeyed",

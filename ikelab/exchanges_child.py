@@ -410,9 +410,10 @@ class ChildExchanges:
         new._dirty = self._dirty
         new.spi_i, new.spi_r, new.ni, new.nr = spi_i, spi_r, ni, nr
         new.suite, new.proposal = suite, proposal
-        # what IKE_AUTH and NAT detection found still holds: a rekey repeats neither (RFC 7296 2.18, 2.23)
+        # what IKE_AUTH, NAT detection and IKE_SA_INIT's RFC 7383 notify found still holds: a rekey repeats none
+        # of them (RFC 7296 2.18, 2.23)
         for attr in ("remote_identity", "local_auth_method", "remote_auth_method", "nat_detected", "nat_local",
-                     "nat_remote"):
+                     "nat_remote", "fragmentation"):
             setattr(new, attr, getattr(self, attr))
         new._derive_ike_keys(now, g_ir, rekey_sk_d=self.keys.sk_d, old_prf=self.suite.prf)
         new.established_at = now

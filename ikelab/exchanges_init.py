@@ -141,6 +141,8 @@ class InitExchanges:
             payloads.append(W.notify(NotifyType.COOKIE, data=st["cookie"]))
         payloads += [W.sa(st["offered"]), W.ke(grp.id, self._dh_key.public_bytes()), W.nonce(self.ni)]
         payloads += self._natd_payloads()
+        if self.config.fragmentation:  # RFC 7383 2.3
+            payloads.append(W.notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
         if self._uses_certs():
             payloads.append(W.notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, data=_auth.hash_algorithms_notify_data()))
         self.spi_r = b"\x00" * 8
@@ -186,6 +188,8 @@ class InitExchanges:
             self.remote = (self.remote[0], NAT_T_PORT)
         self._peer_hash_algs = W.notify_data(msg, NotifyType.SIGNATURE_HASH_ALGORITHMS)
         self._peer_certreq = W.payloads(msg, "CERTREQ")
+        self.fragmentation = self.config.fragmentation and W.notify_of(
+            msg, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) is not None
         self._send_ike_auth(now)
         return None
 
@@ -247,6 +251,11 @@ class InitExchanges:
         self._peer_hash_algs = W.notify_data(msg, NotifyType.SIGNATURE_HASH_ALGORITHMS)
         payloads = [W.sa([chosen]), W.ke(grp.id, dh_key.public_bytes()), W.nonce(self.nr)]
         payloads += self._natd_payloads()
+        # RFC 7383 2.3: announced only to an initiator that announced it
+        self.fragmentation = self.config.fragmentation and W.notify_of(
+            msg, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) is not None
+        if self.fragmentation:
+            payloads.append(W.notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
         if self._uses_certs():
             payloads.append(W.notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, data=_auth.hash_algorithms_notify_data()))
             for ca in self.config.trust_anchors:

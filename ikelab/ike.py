@@ -45,6 +45,7 @@ from .errors import IkelabError, IntegrityError, ProtocolError, UnsupportedCriti
 from .exchanges_child import ChildExchanges
 from .exchanges_common import ChildSa, Datagram, frame
 from .exchanges_init import InitExchanges
+from .ike_fragments import FragmentExchanges
 from .rand import RandomSource, default_random
 from .state import TRANSITIONS, Input, State
 from . import exchanges_wire as wirefmt
@@ -60,7 +61,7 @@ class PendingRequest:
 
     exchange: ExchangeType
     message_id: int
-    datagram: Datagram
+    datagram: Datagram | tuple[Datagram, ...]  # a tuple: the fragments of the message (RFC 7383)
     kind: str
     sent: float
     deadline: float
@@ -69,7 +70,7 @@ class PendingRequest:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-class IkeSa(InitExchanges, ChildExchanges):
+class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
     """One IKE SA with its CHILD SAs, as seen by one peer.
 
     ``initiator`` says whether this peer is the *original initiator* (the I
@@ -81,7 +82,7 @@ class IkeSa(InitExchanges, ChildExchanges):
         "config", "rng", "initiator", "side", "local", "remote", "state", "created", "spi_i", "spi_r", "ni", "nr",
         "keys", "suite", "proposal", "children", "remote_identity", "nat_detected", "nat_local", "nat_remote",
         "rekey_at", "expire_at", "last_received", "replaced_by", "rekeyed_at", "spawned", "closed_reason",
-        "established_at", "local_auth_method", "remote_auth_method",
+        "established_at", "local_auth_method", "remote_auth_method", "fragmentation", "_fragments",
         # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
         "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_cached_summary", "_queue", "_out",
         "_events", "_init_state", "_dirty", "_dh_group", "_dh_key", "_real_message_1", "_real_message_2",
@@ -120,6 +121,8 @@ class IkeSa(InitExchanges, ChildExchanges):
         self.remote_auth_method: Any = None
         self.established_at: float | None = None
         self.nat_detected = self.nat_local = self.nat_remote = False  # RFC 7296 2.23, found in IKE_SA_INIT
+        self.fragmentation = False  # both peers sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3)
+        self._fragments: dict[bool, Any] | None = None  # fragments of incoming messages (ike_fragments.Reassembly)
         self.rekey_at: float | None = None
         self.expire_at: float | None = None
         self.last_received = now
@@ -131,7 +134,7 @@ class IkeSa(InitExchanges, ChildExchanges):
         self._next_request_id = 0
         self._peer_next_id = 0
         self._pending: PendingRequest | None = None
-        self._cached_response: tuple[int, Datagram] | None = None
+        self._cached_response: tuple[int, Datagram | tuple[Datagram, ...]] | None = None
         self._cached_summary = ""
         self._queue: list[tuple[Input, dict[str, Any]]] = []
         # () until there is something to pop: an established SA keeps no empty lists (bench_handshake memory)
@@ -352,9 +355,10 @@ class IkeSa(InitExchanges, ChildExchanges):
         if msg.is_initiator == self.initiator:
             self._drop(now, "I flag shows the message came from our own role", data)
             return
-        if msg.__class__ is _m.Header and msg.next_payload == _SKF:
-            # RFC 7383 2.5: fragments only after both peers sent IKEV2_FRAGMENTATION_SUPPORTED, which ikelab does
-            # not; taken as a whole message, fragment 1 of n would read as a request with no payloads
+        is_fragment = msg.__class__ is _m.Header and msg.next_payload == _SKF
+        if is_fragment and not self.fragmentation:
+            # RFC 7383 2.5: fragments only after both peers sent IKEV2_FRAGMENTATION_SUPPORTED; taken as a
+            # whole message, fragment 1 of n would read as a request with no payloads
             self._drop(now, "an IKE fragment (SKF, RFC 7383), but IKE fragmentation was not negotiated", data)
             return
         if isinstance(msg, _m.Header) or wirefmt.is_protected(msg):
@@ -386,6 +390,10 @@ class IkeSa(InitExchanges, ChildExchanges):
                 return
         else:
             if self._cached_response is not None and msg.message_id == self._cached_response[0]:
+                if is_fragment and msg.payloads[-1].fragment_number != 1:
+                    self._drop(now, "a fragment of a request already answered: only its fragment 1 brings the "
+                                    "response again (RFC 7383 2.6.1)", data)
+                    return
                 cached = self._cached_response[1]
                 self._transmit(cached, now, msg.exchange, msg.message_id, True, self._cached_summary,
                                retransmission=True)
@@ -398,9 +406,18 @@ class IkeSa(InitExchanges, ChildExchanges):
         if inp is None:
             self._drop(now, f"exchange {msg.exchange} not supported", data)
             return
+        size = len(data)
+        if is_fragment:
+            whole = self._take_fragment(msg, data, now)
+            if whole is None:  # more fragments to come
+                self.last_received = now
+                return
+            msg, size = whole
+        elif self._fragments is not None:  # a whole message: pieces kept for one in its direction are stale
+            self._forget_fragments(msg.is_response)
         self.last_received = now
         self._emit(ev.MessageReceived(now, self.side, exchange, msg.message_id,
-                                      msg.is_response, wirefmt.summary(msg), len(data),
+                                      msg.is_response, wirefmt.summary(msg), size,
                                       src or self.remote, dst or self.local))
         if (self.state, inp) not in TRANSITIONS:
             self._reject(msg, inp, now)
@@ -486,7 +503,7 @@ class IkeSa(InitExchanges, ChildExchanges):
             self._next_request_id += 1
         msg = self._message(exchange, message_id, False, payloads)
         data = self._encode(msg)
-        dgram = frame(data, self.local, self.remote)
+        dgram = self._frame(msg, data) if self.fragmentation else frame(data, self.local, self.remote)
         summary = wirefmt.summary(msg)
         self._pending = PendingRequest(exchange, message_id, dgram, kind, now, now + self._timeout(0), summary,
                                        context=dict(context))
@@ -497,7 +514,7 @@ class IkeSa(InitExchanges, ChildExchanges):
         """Send the response to ``request`` and cache it for retransmitted requests."""
         msg = self._message(request.exchange, request.message_id, True, payloads)
         data = self._encode(msg)
-        dgram = frame(data, self.local, self.remote)
+        dgram = self._frame(msg, data) if self.fragmentation else frame(data, self.local, self.remote)
         summary = wirefmt.summary(msg)
         if cache:
             self._cached_response = (request.message_id, dgram)
@@ -506,8 +523,14 @@ class IkeSa(InitExchanges, ChildExchanges):
         self._transmit(dgram, now, request.exchange, request.message_id, True, summary)
         return data
 
-    def _transmit(self, dgram: Datagram, now: float, exchange: Any, message_id: int, is_response: bool,
-                  summary: str, *, retransmission: bool = False) -> None:
+    def _transmit(self, dgram: Datagram | tuple[Datagram, ...], now: float, exchange: Any, message_id: int,
+                  is_response: bool, summary: str, *, retransmission: bool = False) -> None:
+        if dgram.__class__ is tuple:  # the SKF fragments of one message (RFC 7383 2.5), each a datagram
+            total = len(dgram)  # type: ignore[arg-type]
+            for number, piece in enumerate(dgram, 1):  # type: ignore[arg-type]
+                self._transmit(piece, now, exchange, message_id, is_response, f"HDR, SKF({number}/{total})",
+                               retransmission=retransmission)
+            return
         if self._out:
             self._out.append(dgram)
         else:

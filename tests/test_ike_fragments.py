@@ -1,0 +1,273 @@
+"""IKE fragmentation (RFC 7383) in the engine: negotiation, splitting, joining, loss and retransmission.
+
+Independent checks: every datagram on the wire is decoded here with the
+receiver's keys and read as RFC 7383 2.5 lays out an SKF fragment (numbers
+1..n of n, the first inner payload type only in fragment 1, the IP packet
+within ``fragment_size``); the joined message must equal what the engine
+would have sent whole.  tshark's own reassembly is compared in
+``test_lab_tshark.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from test_ike import assert_same_sas, configs, established
+
+from ikelab import events as ev
+from ikelab.config import IkeConfig
+from ikelab.constants import ExchangeType, NotifyType, PayloadType
+from ikelab.errors import ConfigError
+from ikelab.ike_fragments import MAX_FRAGMENTS, Reassembly, max_message_size
+from ikelab.lab import Lab, Network
+from ikelab.message import Message, decode
+from ikelab.payloads import SK, SKF, Notify, encode_chain
+from ikelab.sk import fragment
+from ikelab.state import State
+
+FRAG = NotifyType.IKEV2_FRAGMENTATION_SUPPORTED
+
+
+def _init_notifies(lab: Lab) -> list[list[int]]:
+    """The notify types of the two IKE_SA_INIT messages, as decoded from the trace."""
+    out = []
+    for pkt in lab.trace:
+        msg = decode(pkt.ike_message)
+        if msg.exchange.name == "IKE_SA_INIT":
+            out.append([int(p.notify_type) for p in msg.payloads if isinstance(p, Notify)])
+    return out
+
+
+def _wire_messages(lab: Lab, exchange: str) -> list[tuple[object, Message]]:
+    """(trace packet, message decoded with the receiver's keys) for every datagram of ``exchange``."""
+    out = []
+    for pkt in lab.trace:
+        msg = decode(pkt.ike_message)
+        if msg.exchange.name != exchange:
+            continue
+        side = "responder" if msg.is_initiator else "initiator"  # the I flag: sent by the original initiator
+        (receiver,) = [sa for sa in lab.sas(side) if (sa.spi_i, sa.spi_r) == (msg.spi_i, msg.spi_r)]
+        out.append((pkt, decode(pkt.ike_message, crypto=receiver._crypto(sending=False))))
+    return out
+
+
+# --------------------------------------------------------------------------- negotiation (RFC 7383 2.3)
+
+@pytest.mark.parametrize("i_on, r_on", [(True, True), (True, False), (False, True), (False, False)])
+def test_fragmentation_is_used_only_when_both_peers_announce_it(i_on: bool, r_on: bool) -> None:
+    lab = established(i={"fragmentation": i_on}, r={"fragmentation": r_on})
+    request, response = _init_notifies(lab)
+    assert (FRAG in request) == i_on
+    assert (FRAG in response) == (i_on and r_on)  # the responder answers only an initiator that offered it
+    assert lab.initiator.fragmentation == lab.responder.fragmentation == (i_on and r_on)
+
+
+def test_by_default_nothing_changes_on_the_wire() -> None:
+    plain = established(fragment_size=160)  # fragment_size alone does nothing
+    assert all(FRAG not in n for n in _init_notifies(plain))
+    assert not any(isinstance(decode(p.ike_message).payloads[-1], SKF) for p in plain.trace)
+
+
+# --------------------------------------------------------------------------- splitting and joining (2.5, 2.6)
+
+def test_a_big_ike_auth_goes_out_in_numbered_fragments_that_fit_the_packet_size() -> None:
+    whole = established(fragmentation=True)  # the same IKE_SA_INIT (with the notify), its IKE_AUTH unsplit
+    lab = established(fragmentation=True, fragment_size=160)
+    assert_same_sas(lab)
+    wire = _wire_messages(lab, "IKE_AUTH")
+    for is_response in (False, True):
+        pieces = [(pkt, m) for pkt, m in wire if m.is_response == is_response]
+        total = len(pieces)
+        assert total >= 3
+        for number, (pkt, msg) in enumerate(pieces, 1):
+            assert len(pkt.ike_message) + 20 + 8 <= 160  # IPv4 + UDP headers (the IP packet: fragment_size)
+            (skf,) = msg.payloads
+            assert isinstance(skf, SKF)
+            assert (skf.fragment_number, skf.total_fragments) == (number, total)
+            first = PayloadType.IDr if is_response else PayloadType.IDi
+            assert skf.next_payload == (int(first) if number == 1 else 0)
+            assert msg.message_id == 1
+        # joined, the content is the very message the unsplit run sent (same seed, same payloads)
+        content = b"".join(m.payloads[0].content for _, m in pieces)
+        ((_, unsplit),) = [(p, m) for p, m in _wire_messages(whole, "IKE_AUTH") if m.is_response == is_response]
+        assert content == encode_chain(unsplit.payloads[0].inner, prefix="SK.")[1]
+    # the events: one MessageSent per fragment, FragmentReceived per piece, then one MessageReceived
+    sent = [e.summary for e in lab.events("initiator", ev.MessageSent) if e.exchange == "IKE_AUTH"]
+    n = len(sent)
+    assert sent == [f"HDR, SKF({k}/{n})" for k in range(1, n + 1)]
+    got = [(e.fragment_number, e.total_fragments) for e in lab.events("responder", ev.FragmentReceived)]
+    assert got == [(k, n) for k in range(1, n + 1)]
+    (received,) = [e for e in lab.events("responder", ev.MessageReceived) if e.exchange == "IKE_AUTH"]
+    assert received.summary == "HDR, SK {IDi, AUTH, SAi2, TSi, TSr}"
+    assert received.size == sum(len(p.ike_message) for p, m in wire if not m.is_response)
+
+
+def test_a_message_that_fits_is_sent_whole() -> None:
+    lab = established(fragmentation=True)  # 1280 octets: a PSK IKE_AUTH is far smaller
+    assert lab.initiator.fragmentation
+    assert not lab.events("responder", ev.FragmentReceived)
+    assert all(isinstance(m.payloads[-1], SK) for _, m in _wire_messages(lab, "IKE_AUTH"))
+
+
+def test_certificates_over_the_rfc_7383_ipv4_size() -> None:
+    from test_ike_certs import RSA_KEY, peer, run
+
+    lab = run(peer("moon", RSA_KEY, fragmentation=True, fragment_size=576),
+              peer("sun", RSA_KEY, fragmentation=True, fragment_size=576))
+    assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
+    wire = _wire_messages(lab, "IKE_AUTH")
+    assert len(wire) > 2 and all(len(p.ike_message) + 28 <= 576 for p, _ in wire)
+    assert any(m.payloads[0].total_fragments >= 2 for _, m in wire)
+
+
+def test_ipv6_nat_t_and_the_largest_icv_fit_the_smallest_fragment_size() -> None:
+    # IPv6 (40) + UDP (8) + Non-ESP Marker (4), a 16-octet IV and a 32-octet ICV: the worst case
+    lab = Lab(*configs("aes256-sha512-ecp256", fragmentation=True, fragment_size=160, encapsulation="always"),
+              ipv6=True, seed=3)
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.initiator.established and lab.responder.established
+    wire = _wire_messages(lab, "IKE_AUTH")
+    assert all(p.dport == 4500 and len(p.payload) + 40 + 8 <= 160 for p, _ in wire)
+    assert max_message_size(160, ("2001:db8::1", 4500), ("2001:db8::2", 4500)) == 160 - 52
+
+
+def test_later_exchanges_and_the_rekeyed_ike_sa_keep_fragmenting() -> None:
+    lab = established(fragmentation=True, fragment_size=200, pfs_group="ECP_256")
+    lab.rekey_ike("initiator")
+    lab.run_until_idle()
+    new_i, new_r = lab.initiator, lab.responder
+    assert new_i.fragmentation and new_r.fragmentation  # inherited (RFC 7296 2.18 repeats no IKE_SA_INIT)
+    lab.rekey_child("responder", pfs="ECP_256")
+    lab.run_until_idle()
+    assert new_i.established and lab.events("initiator", ev.ChildSaRekeyed)
+    spis = (new_i.spi_i, new_i.spi_r)
+    late = [m for _, m in _wire_messages(lab, "CREATE_CHILD_SA") if (m.spi_i, m.spi_r) == spis]
+    assert late and all(isinstance(m.payloads[-1], SKF) for m in late)
+    assert_same_sas(lab)
+
+
+# --------------------------------------------------------------------------- loss, order, retransmission
+
+@pytest.mark.parametrize("fates", [
+    ("ok", "ok", "ok", "drop"),                 # fragment 2 of the request is lost: all are sent again
+    ("ok", "ok", "late", "late", "ok", "ok"),   # the request's fragments arrive out of order
+    ("ok", "ok", "ok", "ok", "ok", "ok", "drop"),  # a fragment of the response is lost
+    ("ok", "ok", "dup", "dup", "dup", "dup"),   # every fragment twice
+], ids=["lost-request-piece", "reordered", "lost-response-piece", "duplicated"])
+def test_lost_reordered_and_duplicated_fragments(fates: tuple[str, ...]) -> None:
+    lab = Lab(*configs(fragmentation=True, fragment_size=160), seed=1, network=Network(schedule=fates))
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.initiator.established and lab.responder.established
+    assert_same_sas(lab)
+    # each side processed IKE_AUTH once, however many pieces came
+    for side in ("initiator", "responder"):
+        assert len([e for e in lab.events(side, ev.MessageReceived) if e.exchange == "IKE_AUTH"]) == 1
+        assert len(lab.events(side, ev.ChildSaCreated)) == 1
+
+
+def test_only_fragment_1_of_a_retransmitted_request_brings_the_response_again() -> None:
+    lab = established(fragmentation=True, fragment_size=160)
+    requests = [p for p, m in _wire_messages(lab, "IKE_AUTH") if not m.is_response]
+    responder = lab.responder
+    before = responder.snapshot()
+    for pkt in requests[1:]:  # fragments 2..n of the retransmission: nothing (RFC 7383 2.6.1)
+        responder.receive(pkt.ike_message, lab.now)
+        assert responder.pop_datagrams() == []
+    drops = [e.reason for e in responder.pop_events() if isinstance(e, ev.MessageDropped)]
+    assert len(drops) == len(requests) - 1 and all("2.6.1" in r for r in drops)
+    responder.receive(requests[0].ike_message, lab.now)
+    again = responder.pop_datagrams()
+    first_answer = [p.payload for p, m in _wire_messages(lab, "IKE_AUTH") if m.is_response]
+    assert [d.payload for d in again] == first_answer  # every fragment of the cached response, unchanged
+    assert responder.snapshot() == before
+
+
+def test_a_tampered_fragment_is_dropped_and_the_genuine_one_still_completes() -> None:
+    ci, cr = configs(fragmentation=True, fragment_size=160)
+    lab = Lab(ci, cr, seed=1, network=Network(schedule=("ok", "ok", "drop", "drop", "drop")))
+    lab.initiate()
+    lab.run(until=0.5)  # IKE_SA_INIT done, every IKE_AUTH piece lost
+    pieces = [p for p, m in _wire_messages(lab, "IKE_AUTH")]
+    responder = lab.responder
+    forged = bytearray(pieces[0].ike_message)
+    forged[-1] ^= 1
+    responder.receive(bytes(forged), lab.now)
+    assert [type(e) for e in responder.pop_events()] == [ev.MessageDropped]
+    for pkt in pieces:
+        responder.receive(pkt.ike_message, lab.now)
+    assert responder.state == State.ESTABLISHED
+
+
+def test_a_new_message_forgets_the_pieces_of_an_unfinished_one() -> None:
+    lab = established(fragmentation=True, fragment_size=160)
+    sa = lab.responder
+    # fragment 1 of a request the initiator never finishes (it lost its state, say), then its next request
+    big = lab.initiator._message(ExchangeType.INFORMATIONAL, lab.initiator._next_request_id, False,
+                                 [Notify(NotifyType.INITIAL_CONTACT, data=b"x" * 300)])
+    pieces = fragment(big, lab.initiator._crypto(sending=True), 132)
+    assert len(pieces) > 1
+    sa.receive(pieces[0], lab.now)
+    assert sa._fragments is not None
+    lab.liveness("initiator")
+    lab.run_until_idle()
+    assert lab.events("initiator", ev.LivenessChecked)[-1].alive
+    assert sa._fragments is None and sa.established
+
+
+# --------------------------------------------------------------------------- malformed pieces
+
+def test_joined_fragments_that_do_not_parse_are_dropped_without_harm() -> None:
+    lab = established(fragmentation=True, fragment_size=160)
+    a, b = lab.initiator, lab.responder
+    before = b.snapshot()
+    skf = SKF(1, 1, content=b"\x00\x00\x00\x03garbage", next_payload=int(PayloadType.N))
+    msg = a._message(ExchangeType.INFORMATIONAL, a._next_request_id, False, [])
+    data = replace(msg, payloads=(skf,)).encode(crypto=a._crypto(sending=True))
+    b.receive(data, lab.now)
+    events = b.pop_events()
+    assert [type(e) for e in events] == [ev.MessageDropped]
+    assert "do not parse" in events[0].reason
+    assert b.pop_datagrams() == [] and b.snapshot() == before and b._fragments is None
+
+
+def test_reassembly_follows_rfc_7383_2_6_for_changed_totals_and_bounds() -> None:
+    lab = established(fragmentation=True, fragment_size=160)
+    a = lab.initiator
+
+    def piece(number: int, total: int) -> tuple[Message, SKF]:
+        skf = SKF(number, total, content=b"", next_payload=0)
+        return a._message(ExchangeType.INFORMATIONAL, 5, False, []), skf
+
+    buf = Reassembly(5, False)
+    assert buf.add(*piece(1, 2), 100) == ("kept", None)
+    outcome, why = buf.add(*piece(1, 2), 100)
+    assert outcome == "ignored" and "again" in why
+    outcome, why = buf.add(*piece(2, 1), 100)  # fewer pieces than announced before: this one is dropped
+    assert outcome == "ignored" and "2.6" in why
+    assert buf.add(*piece(1, 3), 100) == ("kept", None)  # more pieces: start over
+    assert buf.total == 3 and list(buf.pieces) == [1] and buf.size == 100
+    outcome, why = buf.add(*piece(1, MAX_FRAGMENTS + 1), 100)
+    assert outcome == "ignored" and str(MAX_FRAGMENTS) in why
+
+
+# --------------------------------------------------------------------------- configuration
+
+@pytest.mark.parametrize("kw, field", [
+    ({"fragmentation": "yes"}, "fragmentation"),
+    ({"fragment_size": 159}, "fragment_size"),
+    ({"fragment_size": 70000}, "fragment_size"),
+    ({"fragment_size": 1280.5}, "fragment_size"),
+])
+def test_fragmentation_settings_are_checked(kw: dict, field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        IkeConfig(psk=b"k", **kw)
+    assert info.value.field == field and field in str(info.value)
+
+
+def test_describe_mentions_fragmentation_only_when_on() -> None:
+    assert "fragments of 576 octets" in str(IkeConfig(psk=b"k", fragmentation=True, fragment_size=576))
+    assert "fragment" not in str(IkeConfig(psk=b"k"))
