@@ -20,7 +20,8 @@ Nothing stops the dissection: a frame that is not IP, a truncated header, an
 ICV that does not verify or an unknown SPI gives a row with a ``note``.  IP
 fragments are reassembled as Wireshark does (:class:`_Fragments`): the frame
 that completes a datagram is dissected as the whole of it, and the earlier
-pieces are listed as fragments.  Wireshark 4.0's ``esp_sa`` table has
+pieces are listed as fragments.  So are IKE's own fragments (SKF, RFC 7383),
+once decrypted: the frame of the last piece shows the joined message.  Wireshark 4.0's ``esp_sa`` table has
 no ESN field, so ESP sequence numbers are taken as 32-bit (RFC 4303 2.2).
 Hot path: the keyed cipher objects of each SA are built once
 (:class:`_EspOpener`), which is what lets a 100,000-packet capture decrypt
@@ -326,7 +327,7 @@ def _frame_ip(frame: Any) -> bytes | None:
 # --------------------------------------------------------------------------- IKE
 
 
-def _dissect_ike(row: Row, data: bytes, keys: _Keys) -> None:
+def _dissect_ike(row: Row, data: bytes, keys: _Keys, ike_fragments: "_IkeFragments | None" = None) -> None:
     from .message import decode, decode_header
     from .payloads import SK, SKF
     from .views import info_column, summary
@@ -368,6 +369,8 @@ def _dissect_ike(row: Row, data: bytes, keys: _Keys) -> None:
             try:
                 msg = decode(data, crypto)
                 row.decrypted, row.icv_ok = True, True
+                if isinstance(msg.payloads[-1], SKF) and ike_fragments is not None:
+                    msg = ike_fragments.add(row, msg, len(data)) or msg
             except IntegrityError as exc:
                 row.icv_ok = False
                 row.note = f"ICV check failed: {exc}"
@@ -462,6 +465,32 @@ def dissect_frames(frames: Iterable[Any], keys: Any = None) -> Iterator[Row]:
     fragments.finish()
 
 
+class _IkeFragments:
+    """IKE fragments (SKF, RFC 7383) joined as Wireshark does: the frame of the last piece shows the message."""
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[Any, ...], tuple[Any, list[int]]] = {}  # message -> (Reassembly, frame numbers)
+
+    def add(self, row: Row, msg: Any, size: int) -> Any:
+        """The joined message when ``msg`` (a decrypted fragment) completes it, else None."""
+        from .ike_fragments import Reassembly
+        from .views import info_column
+
+        key = (msg.spi_i, msg.spi_r, int(msg.exchange), msg.message_id, msg.is_initiator, msg.is_response)
+        buf, frames = self.open.get(key) or self.open.setdefault(key, (Reassembly(msg.message_id, msg.is_response), []))
+        outcome, result = buf.add(msg, msg.payloads[-1], size)
+        if outcome == "ignored":
+            row.note = result
+            return None
+        frames.append(row.no)
+        if outcome == "kept":
+            return None
+        del self.open[key]
+        row.info = info_column(msg, reassembled=True)  # tshark -2 marks the frame that completes the message
+        row.note = f"{buf.total} IKE fragments ({buf.size} bytes): " + ", ".join(f"#{no}" for no in frames)
+        return result
+
+
 class _Fragments:
     """IP reassembly for one dissection, as Wireshark's ``ip.defragment`` does (see :mod:`ikelab.ip_fragments`).
 
@@ -476,6 +505,7 @@ class _Fragments:
 
         self.reassembler = Reassembler()
         self.waiting: dict[int, Row] = {}  # frame number -> the row of a fragment not reassembled yet
+        self.ike = _IkeFragments()  # and one level up, IKE's own fragments
 
     def add(self, row: Row, version: int, proto: int, payload: bytes, frag: tuple[int, bool, int]) -> bytes | None:
         """The whole datagram's payload when ``row``'s fragment completes it; else None, with the row filled in."""
@@ -555,12 +585,12 @@ def _dissect_frame(row: Row, frame: Any, keys: _Keys, fragments: _Fragments) -> 
         if body == b"\xff":
             row.kind, row.protocol, row.info = "keepalive", "UDPENCAP", "NAT-keepalive"
         elif body[:4] == _MARKER and len(body) >= 4:
-            _dissect_ike(row, body[4:], keys)
+            _dissect_ike(row, body[4:], keys, fragments.ike)
         else:
             _dissect_esp(row, body, keys)
         return
     if _IKE_PORT in (sport, dport):
-        _dissect_ike(row, body, keys)
+        _dissect_ike(row, body, keys, fragments.ike)
         return
     row.info = f"{sport} \u2192 {dport} Len={len(body)}"
 
