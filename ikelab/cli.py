@@ -150,6 +150,10 @@ def _live_config(args: argparse.Namespace) -> object:
         settings["local_ts"], settings["remote_ts"] = (args.ts[0],), (args.ts[1],)
     if args.dpd:
         settings["dpd_interval"] = args.dpd
+    if args.fragmentation or args.fragment_size is not None:  # a size alone asks for fragmentation too
+        settings["fragmentation"] = True
+        if args.fragment_size is not None:
+            settings["fragment_size"] = args.fragment_size
     if args.psk_file and (args.cert or args.key or args.ca):  # one would be ignored without a word
         raise ConfigError("give --psk-file, or --cert with --key and --ca, not both", field="psk")
     if args.psk_file:
@@ -257,6 +261,11 @@ def _live_options(p: argparse.ArgumentParser) -> None:
                    help="UDP encapsulation of ESP: auto (after NAT detection), always, never")
     p.add_argument("--keepalive", type=float, default=20.0, metavar="S",
                    help="behind a NAT, send a NAT-keepalive after S idle seconds on port 4500 (default 20; 0: never)")
+    p.add_argument("--fragmentation", action="store_true",
+                   help="offer IKE fragmentation (RFC 7383): with a peer that agrees, messages whose IP packet would "
+                        "exceed the fragment size go out in SKF pieces (strongSwan: fragmentation = yes)")
+    p.add_argument("--fragment-size", type=int, metavar="N",
+                   help="largest IP packet of an IKE fragment, in octets (default 1280; implies --fragmentation)")
     p.add_argument("--retransmit-timeout", type=float, default=1.0, help="first retransmission timeout (default 1 s)")
     p.add_argument("--retransmit-tries", type=int, default=3, help="retransmissions before giving up (default 3)")
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the IKE SA and CHILD SA (default 30; inf: no limit)")

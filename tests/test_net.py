@@ -687,3 +687,31 @@ def test_garbage_on_the_live_ports_never_raises() -> None:
         return len(peer.errors)
 
     assert asyncio.run(run()) > 0  # the ESP ones were reported, not raised
+
+
+def test_connect_and_respond_with_ike_fragmentation(tmp_path: Path) -> None:
+    """--fragment-size over loopback: IKE_AUTH and the rekey travel in SKF pieces that tshark joins and decrypts."""
+    from tshark_util import require_tshark
+
+    tshark = require_tshark()
+    port = free_port()
+    resp = Responder(tmp_path / "r", port, *SUITE, "--fragment-size", "200")
+    result = connect(tmp_path / "c", port, *SUITE, "--fragmentation", "--fragment-size", "200",
+                     "--keys", str(tmp_path / "keys"), "--pcap", str(tmp_path / "run.pcap"), "--rekey-after", "0.1")
+    assert resp.wait() == 0, resp.output()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "IKE_AUTH MID=01 Initiator Request (fragment 1/" in result.stdout, result.stdout
+    assert "CHILD SA rekeyed" in result.stdout
+    cmd = [tshark, "-n", "-2", "-r", str(tmp_path / "run.pcap"), "-d", f"udp.port=={port},isakmp", "-T", "fields",
+           "-E", "separator=|", "-e", "ip.len", "-e", "_ws.col.Info", "-e", "isakmp.typepayload"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, WIRESHARK_CONFIG_DIR=str(tmp_path / "keys"))).stdout
+    rows = [line.split("|") for line in out.splitlines() if line.strip()]
+    ike = [r for r in rows if "MID=" in r[1] and not r[1].startswith("IKE_SA_INIT")]  # IKE_SA_INIT is never split
+    assert all(int(r[0]) <= 200 for r in ike), out  # every other IP packet within --fragment-size
+    joined = [r for r in ike if r[1].endswith("(reassembled)")]
+    auth = [r for r in joined if r[1].startswith("IKE_AUTH")]
+    assert len(auth) == 2 and any(r[1].startswith("CREATE_CHILD_SA") for r in joined), out
+    # the joined IKE_AUTH request, decrypted by tshark: SKF (53), then IDi (35) and AUTH (39) inside
+    types = auth[0][2].split(",")
+    assert types[0] == "53" and "35" in types and "39" in types, out

@@ -102,6 +102,43 @@ def test_ike_auth_larger_than_the_mtu_travels_in_ip_fragments(netns_pair, charon
 
 
 @pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
+def test_ike_auth_in_rfc_7383_fragments(netns_pair, charon_factory, tmp_path: Path, role: str, v6: bool) -> None:
+    """The same RSA chains with IKE fragmentation (RFC 7383) on both sides and 576-octet fragments
+    (its IPv4 size, 2.5.1): each IKE_AUTH goes out in SKF pieces that no IP packet on the wire
+    exceeds, charon joins ikelab's and ikelab charon's, and ikelab's dissection of the capture
+    reads every frame as ``tshark -2`` does (``(fragment 3/3) (reassembled)`` on the last piece)."""
+    from ikelab.dissect import dissect
+
+    charon, _ = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                              esp="aes128-sha256", key_type="rsa", under_intermediate=(ID_INITIATOR, ID_RESPONDER),
+                              v6=v6, ikelab_extra=("--fragment-size", "576"), charon_conf={"fragment_size": 576},
+                              extra={"fragmentation": "yes"})
+    charon.wait_for_log("reassembled fragmented IKE message")
+    charon.wait_for_log("generating IKE_AUTH " + ("response" if role == "ikelab-initiator" else "request")
+                        + " 1 [ EF(1/")
+    keys = tmp_path / "ikelab" / "keys"
+    rows = dissect(tmp_path / "wire.pcapng", keys)
+    env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(keys))
+    theirs = run_checked(["tshark", "-2", "-n", "-r", str(tmp_path / "wire.pcapng"), "-T", "fields", "-E",
+                          "separator=\t", "-e", "_ws.col.Protocol", "-e", "_ws.col.Info", "-e", "ip.len", "-e",
+                          "ipv6.plen"], timeout=60, env=env).stdout.splitlines()
+    assert len(rows) == len(theirs)
+    auth = []
+    for row, line in zip(rows, theirs):
+        proto, info, ip_len, ipv6_len = line.split("\t")
+        if row.kind == "ike":
+            assert (row.protocol, row.info) == (proto, info), (row, line)
+        if row.exchange == "IKE_AUTH":
+            auth.append(row)
+            size = int(ip_len) if ip_len else int(ipv6_len) + 40
+            assert size <= 576, (row, line)  # IKE split the message: the kernels had nothing to fragment
+    joined = [r for r in auth if r.info.endswith("(reassembled)")]
+    assert len(joined) == 2 and all(r.decrypted and "IKE fragments" in r.note for r in joined), auth
+    assert len(auth) > 4 and joined[0].inner_payloads.count("CERT") == 2
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_distinguished_name_identities(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
     """Identities as the certificates' subject DNs (ID_DER_ASN1_DN, RFC 7296 3.5), strongSwan's usual choice."""
     dns = tuple(f"O=ikelab, CN={ident}" for ident in (ID_INITIATOR, ID_RESPONDER))
