@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from test_ike import assert_same_sas, configs, established
 
@@ -271,3 +273,43 @@ def test_fragmentation_settings_are_checked(kw: dict, field: str) -> None:
 def test_describe_mentions_fragmentation_only_when_on() -> None:
     assert "fragments of 576 octets" in str(IkeConfig(psk=b"k", fragmentation=True, fragment_size=576))
     assert "fragment" not in str(IkeConfig(psk=b"k"))
+
+
+# --------------------------------------------------------------------------- any order, any subset, some forged
+
+_PIECES = st.lists(st.tuples(st.integers(0, 7), st.booleans()), max_size=14)  # (which piece, forged?)
+
+
+@settings(max_examples=30, deadline=None)
+@given(deliveries=_PIECES)
+def test_pieces_in_any_order_with_repeats_and_forgeries(deliveries: list[tuple[int, bool]]) -> None:
+    """The responder answers IKE_AUTH once every genuine piece is in, whatever came with them; before that
+    it sends nothing and stays half open, and afterwards only a genuine fragment 1 brings the answer again."""
+    lab = Lab(*configs(fragmentation=True, fragment_size=160), seed=1,
+              network=Network(schedule=("ok", "ok") + ("drop",) * 8))
+    lab.initiate()
+    lab.run(until=0.5)  # IKE_SA_INIT done; the IKE_AUTH pieces were lost on the way
+    pieces = [p.ike_message for p, m in _wire_messages(lab, "IKE_AUTH")]
+    responder = lab.responder
+    seen: set[int] = set()
+    answer: list[bytes] | None = None
+    for index, forged in deliveries:
+        number = index % len(pieces)
+        data = bytearray(pieces[number])
+        if forged:
+            data[-1 - index] ^= 0x40  # inside the ICV or the ciphertext: the piece must be refused
+        was_complete = len(seen) == len(pieces)
+        responder.receive(bytes(data), lab.now)
+        out = [d.payload for d in responder.pop_datagrams()]
+        if not forged:
+            seen.add(number)
+        if forged or (was_complete and number != 0) or len(seen) < len(pieces):
+            assert out == []
+        elif answer is None:  # this piece completed the request: the answer, in fragments
+            answer = out
+            assert len(out) >= 2 and all(isinstance(decode(d).payloads[-1], SKF) for d in out)
+        else:  # fragment 1 of the request again: the same answer from the cache (RFC 7383 2.6.1)
+            assert out == answer
+        assert responder.state == (State.ESTABLISHED if len(seen) == len(pieces) else State.INIT_DONE)
+    processed = [e for e in responder.pop_events() if isinstance(e, ev.MessageReceived)]
+    assert len(processed) == (1 if answer is not None else 0)
