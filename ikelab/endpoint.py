@@ -10,6 +10,8 @@ COOKIE is answered statelessly with::
 
     N(COOKIE), cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)
 
+An IKE SA whose peer says N(INITIAL_CONTACT) in IKE_AUTH replaces the
+endpoint's older IKE SAs with the same authenticated identity (RFC 7296 2.4).
 An IKE_SA_INIT request that does not decode is answered, still without
 keeping state, with INVALID_MAJOR_VERSION (2.5), UNSUPPORTED_CRITICAL_PAYLOAD
 (2.5) or INVALID_SYNTAX (2.21.1).  Like the IKE SAs it is sans-IO: datagrams
@@ -101,7 +103,27 @@ class IkeEndpoint:
         if sa is None:
             return
         sa.receive(data, now, src=datagram.src, dst=datagram.dst)
+        if sa.peer_initial_contact:
+            self._initial_contact(sa, now)
         self._collect(sa)
+
+    def _initial_contact(self, sa: IkeSa, now: float) -> None:
+        """The peer of ``sa`` said N(INITIAL_CONTACT): it holds no other IKE SA with us, so ours with the same
+        authenticated identity are stale (after a crash or a reboot) and go now, without a DELETE that nobody
+        would understand, rather than when their liveness checks fail (RFC 7296 2.4)."""
+        sa.peer_initial_contact = False
+        if sa.state != State.ESTABLISHED or sa.remote_identity is None:
+            return
+        who = (int(sa.remote_identity.id_type), bytes(sa.remote_identity.data))
+        reason = (f"the peer said INITIAL_CONTACT in the new IKE SA {sa.spi_i.hex()}/{sa.spi_r.hex()}: "
+                  "it no longer holds this one (RFC 7296 2.4)")
+        for other in list(self.sas.values()):
+            peer_id = other.remote_identity
+            if other is sa or other.state == State.CLOSED or peer_id is None:
+                continue
+            if (int(peer_id.id_type), bytes(peer_id.data)) == who:
+                other._close(now, reason)
+                self._collect(other)
 
     def _new_responder(self, data: bytes, datagram: Datagram, now: float) -> tuple[IkeSa, Any] | None:
         """A responder IKE SA for a new IKE_SA_INIT request, with the decoded request; None if refused."""

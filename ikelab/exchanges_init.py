@@ -342,6 +342,7 @@ class InitExchanges:
                                        octets.maced_id, signed, bytes(auth_p.data), ok))
         self.remote_identity = id_payload
         self.remote_auth_method = method
+        self.peer_initial_contact = W.notify_of(msg, NotifyType.INITIAL_CONTACT) is not None
 
     def _auth_payloads(self: Any, now: float, initiator: bool) -> list[Any]:
         ident = self._identity("local_id")

@@ -83,6 +83,7 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
         "keys", "suite", "proposal", "children", "remote_identity", "nat_detected", "nat_local", "nat_remote",
         "rekey_at", "expire_at", "last_received", "replaced_by", "rekeyed_at", "spawned", "closed_reason",
         "established_at", "local_auth_method", "remote_auth_method", "fragmentation", "_fragments",
+        "peer_initial_contact",
         # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
         "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_cached_summary", "_queue", "_out",
         "_events", "_init_state", "_dirty", "_dh_group", "_dh_key", "_real_message_1", "_real_message_2",
@@ -122,6 +123,9 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
         self.established_at: float | None = None
         self.nat_detected = self.nat_local = self.nat_remote = False  # RFC 7296 2.23, found in IKE_SA_INIT
         self.fragmentation = False  # both peers sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3)
+        # the peer's IKE_AUTH said N(INITIAL_CONTACT): older IKE SAs with its identity are stale (RFC 7296 2.4);
+        # IkeEndpoint acts on it and clears it
+        self.peer_initial_contact = False
         self._fragments: dict[bool, Any] | None = None  # fragments of incoming messages (ike_fragments.Reassembly)
         self.rekey_at: float | None = None
         self.expire_at: float | None = None

@@ -314,3 +314,39 @@ def test_a_crashed_run_is_replaced_thanks_to_initial_contact(netns_pair, charon_
     assert result.returncode == 0, result.stdout + result.stderr
     charon.wait_for_log(f"destroying duplicate IKE_SA for peer '{ID_INITIATOR}', received INITIAL_CONTACT")
     charon.wait_for_sa(lambda sas: not sas, timeout=5)  # the stale IKE SA went with the INITIAL_CONTACT
+
+
+def test_a_rebooted_charon_replaces_its_stale_ike_sa_on_ikelab(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """The other way round: charon initiates to a long ``ikelab respond``, then dies without a DELETE and
+    reboots (kernel SAs flushed).  Its new IKE_AUTH says N(INITIAL_CONTACT); ikelab drops the stale IKE SA
+    and its CHILD SA at once (RFC 7296 2.4).  Pings cross the new CHILD SA, and when charon deletes the
+    new IKE SA the run ends.  Before this, ikelab held on to the stale IKE SA: it went on waiting after
+    that DELETE until --duration ran out, and would then have sent a DELETE nobody could read."""
+    net = netns_pair
+    charon = setup_charon(net, charon_factory, tmp_path, "ikelab-responder", proposals="aes128-sha256-modp2048",
+                          esp="aes128-sha256")
+    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256", "--ts",
+             f"{net.b.inner}/32", f"{net.a.inner}/32", "--duration", "60", "--quiet"]
+    proc = respond(net.b, tmp_path / "ikelab", extra=extra)
+    try:
+        charon.initiate(child="net")
+        charon.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=10)
+        assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3
+        charon.proc.kill()  # a crash: no DELETE
+        charon.proc.wait(10)
+        for what in ("state", "policy"):  # a reboot forgets the kernel's SAs and policies too
+            net.a.run("ip", "xfrm", what, "flush")
+        charon.stop()
+        charon.start()
+        charon.load_all()
+        charon.initiate(child="net")
+        charon.wait_for_log(re.compile(r"generating IKE_AUTH request 1 \[[^\]]*N\(INIT_CONTACT\)").search)
+        proc.wait_for_output("INITIAL_CONTACT", timeout=10)
+        assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3
+        charon.terminate(ike="lab")
+        status = proc.wait(20)
+    finally:
+        proc.close()
+    out = proc.output()
+    assert status == 0, out + charon.diagnostics()
+    assert "the peer said INITIAL_CONTACT in the new IKE SA" in out, out

@@ -1,0 +1,70 @@
+"""N(INITIAL_CONTACT) received (RFC 7296 2.4): a peer that lost its state replaces its stale IKE SAs at once.
+
+The scenario is a crash: moon's IKE SA with sun is up, moon restarts with
+nothing (a new endpoint, new random values) and brings up a new IKE SA.  With
+INITIAL_CONTACT in the new IKE_AUTH, sun must drop the old IKE SA and its
+CHILD SA right away (no DELETE: the peer would not know the SPIs); without it,
+or from another identity, the old IKE SA must stay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from test_ike import configs
+
+from ikelab import events as ev
+from ikelab.endpoint import IkeEndpoint
+from ikelab.lab import Lab
+from ikelab.state import State
+
+
+def _crash_and_return(initial_contact: bool, **moon_again: object) -> tuple[Lab, list]:
+    """moon and sun up; moon restarts (optionally with other settings) and connects again."""
+    ci, cr = configs()
+    lab = Lab(ci, cr, seed=5)
+    lab.initiate()
+    lab.run_until_idle()
+    old = lab.responder
+    assert old.established and len(old.children) == 1
+    restarted = replace(ci, initial_contact=initial_contact, **moon_again)
+    lab.endpoints["initiator"] = IkeEndpoint(restarted, lab.rng.fork("moon again"), lab.addresses["initiator"])
+    sent_before = len(lab.trace)
+    lab.initiate()
+    lab.run_until_idle()
+    return lab, [old, sent_before]
+
+
+def test_initial_contact_replaces_the_stale_ike_sa_and_its_child_sa() -> None:
+    lab, (old, sent_before) = _crash_and_return(True)
+    new = lab.responder
+    assert new is not old and new.established and len(new.children) == 1
+    assert old.state == State.CLOSED and not old.children
+    deleted = [e for e in lab.events("responder", ev.IkeSaDeleted) if (e.spi_i, e.spi_r) == (old.spi_i, old.spi_r)]
+    assert len(deleted) == 1 and "INITIAL_CONTACT" in deleted[0].reason and "2.4" in deleted[0].reason
+    gone = {e.spi_in for e in lab.events("responder", ev.ChildSaDeleted)}
+    assert gone == {next(iter(lab.events("responder", ev.ChildSaCreated))).spi_in}  # the old CHILD SA only
+    # no DELETE went out for the old IKE SA: after the crash nobody holds its keys
+    exchanges = [e.exchange for e in lab.events("responder", ev.MessageSent)][2:]
+    assert exchanges == ["IKE_SA_INIT", "IKE_AUTH"] and len(lab.trace) - sent_before == 4
+
+
+def test_without_initial_contact_the_old_ike_sa_stays() -> None:
+    lab, (old, _) = _crash_and_return(False)
+    assert old.established and lab.responder is not old and lab.responder.established
+    assert not lab.events("responder", ev.IkeSaDeleted)
+
+
+def test_initial_contact_from_another_identity_leaves_the_old_ike_sa_alone() -> None:
+    # sun accepts any initiator identity here; the returning peer is someone else
+    ci, cr = configs(r={"remote_id": "%any"})
+    lab = Lab(ci, cr, seed=5)
+    lab.initiate()
+    lab.run_until_idle()
+    old = lab.responder
+    other = replace(ci, local_id="venus.example", initial_contact=True)
+    lab.endpoints["initiator"] = IkeEndpoint(other, lab.rng.fork("venus"), lab.addresses["initiator"])
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.responder is not old and lab.responder.established
+    assert old.established and len(old.children) == 1
