@@ -96,7 +96,7 @@ def _cmd_flow(args: argparse.Namespace) -> int:
 
     fold = {"auto": None, "yes": True, "no": False}[args.fold]
     arrows = save_flow(args.capture, args.output, args.keys, fold=fold, timeline=args.timeline,
-                       title=f"IKEv2 flow: {args.capture}")
+                       title=f"IKEv2 flow: {args.capture}", every_frame=args.all)
     print(f"wrote {args.output} ({len(arrows)} arrows)")
     return 0
 
@@ -345,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     flow.add_argument("--fold", choices=("auto", "yes", "no"), default="auto",
                       help="fold runs of ESP packets into one arrow per SPI (default: auto, above 60 packets)")
     flow.add_argument("--timeline", action="store_true", help="add the SA lifetime timeline under the diagram")
+    flow.add_argument("--all", action="store_true",
+                      help="draw every frame (ARP, Neighbor Discovery, pings outside the SAs), not only IKE and ESP")
     flow.set_defaults(func=_cmd_flow)
 
     connect = sub.add_parser(

@@ -42,6 +42,7 @@ GROUP_COLOURS = {
 }
 _ESP_PALETTE = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#d62728", "#393b79", "#637939", "#843c39")
 AUTO_FOLD_ABOVE = 60  # rows; longer captures get their ESP runs folded
+_IPSEC_KINDS = ("ike", "esp", "keepalive")  # dissect's kinds of the frames a flow diagram shows by default
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def endpoints(rows: Sequence[Any]) -> list[str]:
     """The addresses of the IKE/ESP rows, in order of first appearance (the diagram's vertical lines)."""
     seen: list[str] = []
     for r in rows:
-        if r.kind in ("ike", "esp", "keepalive") or not seen:
+        if r.kind in _IPSEC_KINDS or not seen:
             for a in (r.src, r.dst):
                 if a and a not in seen:
                     seen.append(a)
@@ -118,14 +119,19 @@ def _label(row: Any) -> str:
     return row.info
 
 
-def flow_arrows(source: Any, keys: Any = None, *, fold: bool | None = None) -> list[Arrow]:
+def flow_arrows(source: Any, keys: Any = None, *, fold: bool | None = None,
+                every_frame: bool = False) -> list[Arrow]:
     """The arrows of the flow diagram, in packet order (see the module docstring).
 
     ``fold``: True folds every run of ESP packets between two non-ESP rows
     into one arrow per SPI (``count`` packets, label ``ESP (SPI=0x...) x N``);
     False never folds; None (default) folds above AUTO_FOLD_ABOVE rows.
+    Only IKE, ESP and NAT-keepalive frames are drawn, as Wireshark's Flow
+    Graph limited to ``isakmp || esp || udpencap``: a capture taken on a LAN
+    also holds ARP, Neighbor Discovery and pings outside any SA, whose MAC
+    addresses would add lanes of their own.  ``every_frame`` draws them too.
     """
-    rows = [r for r in rows_of(source, keys) if r.src and r.dst]
+    rows = [r for r in rows_of(source, keys) if r.src and r.dst and (every_frame or r.kind in _IPSEC_KINDS)]
     if fold is None:
         fold = len(rows) > AUTO_FOLD_ABOVE
     colours: dict[str, str] = {}
@@ -343,16 +349,16 @@ def _check_image_format(path: Any) -> None:
 
 
 def save_flow(source: Any, path: Any, keys: Any = None, *, fold: bool | None = None, timeline: bool = False,
-              title: str = "IKEv2 flow") -> list[Arrow]:
+              title: str = "IKEv2 flow", every_frame: bool = False) -> list[Arrow]:
     """Draw the flow diagram of ``source`` (and, with ``timeline``, the SA lifetimes) into ``path``.
 
-    The format follows the file name (``.png``, ``.svg``, ``.pdf``).
-    Returns the arrows drawn.
+    The format follows the file name (``.png``, ``.svg``, ``.pdf``); ``every_frame`` as in
+    :func:`flow_arrows`.  Returns the arrows drawn.
     """
     _plt()
     _check_image_format(path)
     rows = rows_of(source, keys)
-    arrows = flow_arrows(rows, fold=fold)
+    arrows = flow_arrows(rows, fold=fold, every_frame=every_frame)
     fig = draw_flow(arrows, title=title)
     if timeline:
         from matplotlib.figure import Figure

@@ -133,3 +133,28 @@ def test_import_ikelab_does_not_import_matplotlib() -> None:
            "print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+STRONGSWAN = Path(__file__).parent / "vectors" / "strongswan"
+
+
+def test_a_lan_capture_draws_only_ike_and_esp_unless_asked() -> None:
+    """charon's own capture (tests/vectors/strongswan) starts with four ARP frames between MAC addresses:
+    they are left out by default, so the lanes are the two IKE peers, and drawn with ``every_frame``."""
+    rows = dissect(STRONGSWAN / "classic.pcapng")
+    arp = [r for r in rows if r.protocol == "ARP"]
+    assert len(arp) == 4
+    arrows = flow_arrows(rows, fold=False)
+    assert len(arrows) == len(rows) - 4 and {a.src for a in arrows} | {a.dst for a in arrows} == {"192.0.2.1", "192.0.2.2"}
+    everything = flow_arrows(rows, fold=False, every_frame=True)
+    assert [a.first_no for a in everything] == [r.no for r in rows]
+    assert [a.label for a in everything[:4]] == [r.info for r in arp]
+
+
+def test_flow_command_takes_all(tmp_path: Path) -> None:
+    for extra, arrows in (([], 20), (["--all"], 24)):
+        out = subprocess.run([sys.executable, "-m", "ikelab", "flow", str(STRONGSWAN / "classic.pcapng"), "--keys",
+                              str(STRONGSWAN), "-o", str(tmp_path / "flow.svg"), *extra],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert f"({arrows} arrows)" in out.stdout
