@@ -30,7 +30,7 @@ from typing import Any, Sequence
 from .errors import ConfigError, check_seconds
 
 __all__ = ["Arrow", "GROUP_COLOURS", "SaSpan", "draw_flow", "draw_timeline", "endpoints", "flow_arrows",
-           "rows_of", "sa_spans", "save_flow", "seconds_or_none"]
+           "rows_of", "sa_spans", "save_flow", "seconds_or_none", "wrap_summary"]
 
 #: Colours of the IKE exchanges; ESP SPIs take theirs from ``_ESP_PALETTE`` in order of appearance.
 GROUP_COLOURS = {
@@ -260,7 +260,8 @@ def draw_flow(arrows: Sequence[Arrow], *, title: str = "IKEv2 flow", ax: Any = N
     """Draw the arrows as Wireshark's Flow Graph: endpoints as vertical lines, time on the left.
 
     Returns the matplotlib Figure.  ``names`` relabels endpoints (e.g.
-    ``{"192.0.2.1": "moon"}``).
+    ``{"192.0.2.1": "moon"}``).  A long summary is cut after commas into a
+    few lines (:func:`wrap_summary`), and its arrow gets the room they take.
     """
     _plt()
     from matplotlib.figure import Figure
@@ -270,21 +271,26 @@ def draw_flow(arrows: Sequence[Arrow], *, title: str = "IKEv2 flow", ax: Any = N
         for h in (a.src, a.dst):
             if h not in hosts:
                 hosts.append(h)
-    n = max(len(arrows), 1)
+    xs = {h: i for i, h in enumerate(hosts)}
+    summaries = [wrap_summary(a.label.split("\n", 1)[1], SUMMARY_CHARS_PER_LANE * max(abs(xs[a.dst] - xs[a.src]), 1))
+                 if "\n" in a.label else [] for a in arrows]
+    ys, y = [], 0.5
+    for lines in summaries:  # one unit per arrow, and room for each summary line past the first
+        ys.append(y)
+        y += 1 + EXTRA_LINE_HEIGHT * max(len(lines) - 1, 0)
+    n = max(y - 0.5, 1)
     if ax is None:
         fig = Figure(figsize=(4.0 + 4.2 * max(len(hosts) - 1, 1), 1.2 + 0.42 * n))
         ax = fig.add_subplot(1, 1, 1)
     else:
         fig = ax.figure
-    xs = {h: i for i, h in enumerate(hosts)}
     ax.set_xlim(-0.9, max(len(hosts) - 1, 1) + 0.2)
     ax.set_ylim(n + 0.3, -0.9)
     ax.axis("off")
     for h, x in xs.items():
         ax.plot([x, x], [-0.4, n], color="#444444", lw=1.0)
         ax.text(x, -0.6, (names or {}).get(h, h), ha="center", va="bottom", fontsize=9, fontweight="bold")
-    for i, a in enumerate(arrows):
-        y = i + 0.5
+    for a, y, lines in zip(arrows, ys, summaries):
         x0, x1 = xs[a.src], xs[a.dst]
         lw = 1.2 if a.count == 1 else 1.2 + min(3.0, a.count / 10)
         ax.annotate("", xy=(x1, y), xytext=(x0, y),
@@ -292,11 +298,37 @@ def draw_flow(arrows: Sequence[Arrow], *, title: str = "IKEv2 flow", ax: Any = N
         when = f"{a.time:.3f}" if a.end_time is None else f"{a.time:.3f}\u2013{a.end_time:.3f}"
         ax.text(-0.85, y, when, ha="left", va="center", fontsize=7, family="monospace", color="#333333")
         ax.text((x0 + x1) / 2, y - 0.08, a.label.split("\n")[0], ha="center", va="bottom", fontsize=7, color=a.colour)
-        if "\n" in a.label:
-            ax.text((x0 + x1) / 2, y + 0.08, a.label.split("\n", 1)[1], ha="center", va="top", fontsize=6,
-                    color="#333333")
+        if lines:
+            ax.text((x0 + x1) / 2, y + 0.08, "\n".join(lines), ha="center", va="top", fontsize=6, color="#333333")
     ax.set_title(title, fontsize=10)
     return fig
+
+
+#: Characters of a 6-point summary line that fit between two neighbouring lanes (4.2 inches apart).
+SUMMARY_CHARS_PER_LANE = 90
+#: Lines a summary may take under its arrow, and the room (in arrows) each line past the first adds.
+SUMMARY_LINES = 4
+EXTRA_LINE_HEIGHT = 0.28
+
+
+def wrap_summary(text: str, width: int, lines: int = SUMMARY_LINES) -> list[str]:
+    """``HDR, SK {IDi, AUTH, ...}`` cut after commas into at most ``lines`` lines of ``width`` characters.
+
+    strongSwan's messages carry many notifies, and one line would run past the
+    lanes; what does not fit in ``lines`` lines ends in an ellipsis.
+    """
+    out: list[str] = []
+    for part in text.split(", "):
+        if out and len(out[-1]) + 2 + len(part) <= width:
+            out[-1] += ", " + part
+        else:
+            if out:
+                out[-1] += ","
+            out.append(part)
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = out[-1].rstrip(",") + ", \u2026"
+    return out
 
 
 def draw_timeline(spans: Sequence[SaSpan], *, title: str = "SA lifetimes", ax: Any = None,

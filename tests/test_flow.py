@@ -158,3 +158,23 @@ def test_flow_command_takes_all(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         assert f"({arrows} arrows)" in out.stdout
+
+
+def test_long_summaries_wrap_after_commas_and_get_room() -> None:
+    from ikelab.flow import SUMMARY_CHARS_PER_LANE, draw_flow, wrap_summary
+
+    assert wrap_summary("HDR, SK {IDi, AUTH, SAi2, TSi, TSr}", 90) == ["HDR, SK {IDi, AUTH, SAi2, TSi, TSr}"]
+    arrows = flow_arrows(dissect(STRONGSWAN / "classic.pcapng", STRONGSWAN), fold=False)
+    text = arrows[0].label.split("\n", 1)[1]  # charon's IKE_SA_INIT: six notifies, 170 characters
+    lines = wrap_summary(text, SUMMARY_CHARS_PER_LANE)
+    assert len(text) > SUMMARY_CHARS_PER_LANE and len(lines) == 2
+    assert all(len(line) <= SUMMARY_CHARS_PER_LANE for line in lines) and " ".join(lines) == text
+    short = wrap_summary(", ".join(f"N(NOTIFY_{i})" for i in range(40)), 30, lines=3)
+    assert len(short) == 3 and short[-1].endswith(", \u2026")
+    # room for the extra lines: the figure grows past one row per arrow
+    height = draw_flow(arrows).get_size_inches()[1]
+    assert height > 1.2 + 0.42 * len(arrows) + 0.3
+    # ikelab's own summaries fit on one line: the lessons' figures keep one row per arrow
+    sc, rows = rows_for(duration=12.0, reconnect_at=None)
+    mine = flow_arrows(rows)
+    assert draw_flow(mine).get_size_inches()[1] == pytest.approx(1.2 + 0.42 * len(mine))
