@@ -46,6 +46,7 @@ from .exchanges_child import ChildExchanges
 from .exchanges_common import ChildSa, Datagram, frame
 from .exchanges_init import InitExchanges
 from .ike_fragments import FragmentExchanges
+from .payloads import SKF
 from .rand import RandomSource, default_random
 from .state import TRANSITIONS, Input, State
 from . import exchanges_wire as wirefmt
@@ -453,6 +454,11 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
                 msg = None
             if (msg is not None and not msg.is_response and self._spis_match(msg)
                     and msg.message_id == self._cached_response[0]):
+                last = msg.payloads[-1] if msg.payloads else None
+                if isinstance(last, SKF) and last.fragment_number != 1:
+                    self._drop(now, "a fragment of a request already answered: only its fragment 1 brings the "
+                                    "response again (RFC 7383 2.6.1)", data)
+                    return
                 self._transmit(self._cached_response[1], now, msg.exchange, msg.message_id, True,
                                self._cached_summary, retransmission=True)
                 return

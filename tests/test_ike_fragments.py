@@ -313,3 +313,28 @@ def test_pieces_in_any_order_with_repeats_and_forgeries(deliveries: list[tuple[i
         assert responder.state == (State.ESTABLISHED if len(seen) == len(pieces) else State.INIT_DONE)
     processed = [e for e in responder.pop_events() if isinstance(e, ev.MessageReceived)]
     assert len(processed) == (1 if answer is not None else 0)
+
+
+def test_a_closed_ike_sa_answers_only_fragment_1_of_the_delete_again() -> None:
+    """The DELETE that closed the IKE SA came in pieces (here with a long notify beside it); its response
+    was lost, say, and the initiator sends every piece again: only fragment 1 brings the response back."""
+    from ikelab.constants import ProtocolId
+    from ikelab.payloads import Delete
+
+    lab = established(fragmentation=True, fragment_size=160)
+    moon, sun = lab.initiator, lab.responder
+    request = moon._message(ExchangeType.INFORMATIONAL, moon._next_request_id, False,
+                            [Delete(ProtocolId.IKE, ()), Notify(NotifyType.INITIAL_CONTACT, data=b"x" * 200)])
+    pieces = fragment(request, moon._crypto(sending=True), 132)
+    assert len(pieces) >= 2
+    for piece in pieces:
+        sun.receive(piece, lab.now)
+    assert sun.state == State.CLOSED
+    answer = [d.payload for d in sun.pop_datagrams()]
+    sun.pop_events()
+    for piece in pieces[1:]:
+        sun.receive(piece, lab.now)
+        assert sun.pop_datagrams() == []
+    assert all("2.6.1" in e.reason for e in sun.pop_events())
+    sun.receive(pieces[0], lab.now)
+    assert [d.payload for d in sun.pop_datagrams()] == answer
