@@ -102,16 +102,20 @@ def test_ike_auth_larger_than_the_mtu_travels_in_ip_fragments(netns_pair, charon
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
-def test_ike_auth_in_rfc_7383_fragments(netns_pair, charon_factory, tmp_path: Path, role: str, v6: bool) -> None:
+@pytest.mark.parametrize("v6, proposals, esp", [
+    (False, "aes128-sha256-modp2048", "aes128-sha256"),
+    (True, "aes256gcm16-prfsha384-ecp384", "aes256gcm16"),  # AEAD: each piece's SKF header is associated data
+], ids=["ipv4-cbc", "ipv6-gcm"])
+def test_ike_auth_in_rfc_7383_fragments(netns_pair, charon_factory, tmp_path: Path, role: str, v6: bool,
+                                        proposals: str, esp: str) -> None:
     """The same RSA chains with IKE fragmentation (RFC 7383) on both sides and 576-octet fragments
     (its IPv4 size, 2.5.1): each IKE_AUTH goes out in SKF pieces that no IP packet on the wire
     exceeds, charon joins ikelab's and ikelab charon's, and ikelab's dissection of the capture
     reads every frame as ``tshark -2`` does (``(fragment 3/3) (reassembled)`` on the last piece)."""
     from ikelab.dissect import dissect
 
-    charon, _ = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
-                              esp="aes128-sha256", key_type="rsa", under_intermediate=(ID_INITIATOR, ID_RESPONDER),
+    charon, _ = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals=proposals,
+                              esp=esp, key_type="rsa", under_intermediate=(ID_INITIATOR, ID_RESPONDER),
                               v6=v6, ikelab_extra=("--fragment-size", "576"), charon_conf={"fragment_size": 576},
                               extra={"fragmentation": "yes"})
     charon.wait_for_log("reassembled fragmented IKE message")
