@@ -163,6 +163,7 @@ def dn_from_string(text: str) -> x509.Name:
             raise ConfigError(f"unknown DN attribute {key!r} in {text!r}; known: {known}", field="id", value=text) from None
         try:
             value = value.strip()
+            value.encode("utf-8")  # a lone surrogate (UnicodeEncodeError, a ValueError) would fail only in DER
             if oid == NameOID.EMAIL_ADDRESS:
                 kind = _ASN1Type.IA5String
             elif set(value) <= _PRINTABLE:
