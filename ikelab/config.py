@@ -37,7 +37,11 @@ Defaults (and why):
   that IKE_SA_INIT carries no extra notify in the lessons' traces (strongSwan
   offers it by default); with it, a protected message whose IP packet would
   exceed ``fragment_size = 1280`` octets (strongSwan's default) goes out in
-  SKF fragments (:mod:`ikelab.ike_fragments`).
+  SKF fragments (:mod:`ikelab.ike_fragments`);
+* ``vip = None``, ``pool = None``: no virtual IP.  A remote-access client sets
+  ``vip = "0.0.0.0"`` (or ``"::"``, or the address it would like) to ask for
+  its inner address in IKE_AUTH, and a gateway hands addresses out of
+  ``pool = "10.3.0.0/24"`` (strongSwan's ``vips`` and ``pools``; :mod:`ikelab.vip`).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from .errors import ConfigError, IkelabError
 from .payloads import Proposal, Transform, TrafficSelector
 from .proposals import DYNAMIC, parse_proposal, proposal_to_string
 from .ts import resolve_ts, ts_from_string, ts_to_string
+from .vip import check_pool, check_vip
 
 DEFAULT_IKE_PROPOSALS = ("aes256gcm16-prfsha256-ecp256", "aes128-sha256-modp3072")
 DEFAULT_ESP_PROPOSALS = ("aes256gcm16", "aes128-sha256")
@@ -234,6 +239,8 @@ class IkeConfig:
     initial_contact: bool = False
     fragmentation: bool = False
     fragment_size: int = 1280
+    vip: str | None = None
+    pool: str | None = None
     allow_weak: bool = False
     name: str = "ikelab"
     epoch: datetime | None = None
@@ -298,6 +305,8 @@ class IkeConfig:
         put("retransmit_tries", _int(self.retransmit_tries, "retransmit_tries", 0))
         put("window_size", _int(self.window_size, "window_size", 1))
         put("fragment_size", _int(self.fragment_size, "fragment_size", MIN_FRAGMENT_SIZE))
+        put("vip", check_vip(self.vip))
+        put("pool", check_pool(self.pool))
         if self.fragment_size > 65535:
             raise ConfigError(f"fragment_size must be at most 65535 (an IP packet), not {self.fragment_size}",
                               field="fragment_size", value=self.fragment_size)
@@ -399,6 +408,8 @@ class IkeConfig:
             f" encapsulation {self.encapsulation}; window {self.window_size}"
             + ("; initial contact" if self.initial_contact else "")
             + (f"; fragments of {self.fragment_size} octets" if self.fragmentation else "")
+            + (f"; virtual IP {self.vip} asked for" if self.vip else "")
+            + (f"; virtual IPs from {self.pool}" if self.pool else "")
             + ("; allow_weak" if self.allow_weak else ""),
         ]
         if self.psk is not None:

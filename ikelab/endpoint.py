@@ -32,6 +32,7 @@ from .exchanges_common import Datagram, frame, make_cookie, udp_endpoint, unfram
 from .ike import IkeSa
 from .rand import RandomSource, default_random
 from .state import State
+from .vip import VirtualIpPool
 
 
 class IkeEndpoint:
@@ -55,6 +56,8 @@ class IkeEndpoint:
         self._out: list[Datagram] = []
         self._events: list[ev.Event] = []
         self._dirty: set[IkeSa] = set()
+        # the addresses handed out to remote-access clients, shared by every IKE SA (RFC 7296 2.19)
+        self.pool = VirtualIpPool(self.config.pool) if self.config.pool is not None else None
 
     def initiate(self, remote: tuple[str, int] | str, now: float, *, config: Any = None) -> IkeSa:
         """Create an initiator IKE SA towards ``remote`` and start IKE_SA_INIT."""
@@ -161,6 +164,7 @@ class IkeEndpoint:
                    remote=(datagram.src[0], datagram.src[1]), rng=self.rng, now=now)
         sa.spi_i = msg.spi_i
         sa._dirty = self._dirty
+        sa.pool = self.pool
         self.half_open[(msg.spi_i, datagram.src[0], datagram.src[1])] = sa
         return sa, msg
 

@@ -17,7 +17,8 @@ outputs, so a notebook can display, say, SKEYSEED = prf(Ni | Nr, g^ir)
   everything needed to build an ESP SA (SPIs, suite, keys per direction,
   traffic selectors, mode, UDP encapsulation);
 * :class:`IkeSaEstablished` / :class:`IkeSaRekeyed` / :class:`IkeSaDeleted`,
-  :class:`LivenessChecked`, :class:`Retransmitted`, :class:`Failure`.
+  :class:`LivenessChecked`, :class:`Retransmitted`, :class:`Failure`;
+* :class:`VirtualIpAssigned`: a remote-access client's inner address (CP).
 
 Every event has ``time`` (the virtual clock value passed to the engine) and
 ``side`` ("initiator" or "responder": the role of the reporting peer in the
@@ -81,6 +82,16 @@ class FragmentReceived(Event):
     fragment_number: int
     total_fragments: int
     size: int
+
+
+@dataclass(frozen=True)
+class VirtualIpAssigned(Event):
+    """The initiator's inner address, asked for and given in CP payloads of IKE_AUTH (RFC 7296 2.19).
+
+    Both sides report it: the gateway when it leases the address, the client when it receives it.
+    """
+
+    address: str
 
 
 @dataclass(frozen=True)
@@ -295,4 +306,5 @@ __all__ = [
     "MessageReceived",
     "MessageSent",
     "Retransmitted",
+    "VirtualIpAssigned",
 ]

@@ -34,6 +34,7 @@ inbound SPIs of the pairs (1.4.1), except those we are deleting ourselves.
 from __future__ import annotations
 
 from dataclasses import replace
+from ipaddress import ip_address
 from typing import Any
 
 from . import dh as _dh
@@ -46,6 +47,7 @@ from .errors import IkelabError, NegotiationError
 from .exchanges_common import ChildSa, label as _name
 from .state import Input, State
 from .ts_negotiation import check_narrowed, narrow_cached
+from .vip import ANY_ADDRESS
 
 NONCE_LEN = 32
 
@@ -79,12 +81,20 @@ class ChildExchanges:
             return W.numbered(props, dh=None)
         return list(props)
 
-    def _policy_ts(self: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        """(local_ts, remote_ts) with ``dynamic`` (or nothing) resolved to the IKE addresses."""
+    def _policy_ts(self: Any, *, ike_auth: bool = False) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """(local_ts, remote_ts) with ``dynamic`` (or nothing) resolved to the IKE addresses.
+
+        With virtual IPs (RFC 7296 2.19) ``dynamic`` is the inner address instead: the one the
+        responder gave us, the one we gave the peer, or, in the IKE_AUTH that asks for ours, any
+        address of its family (the responder narrows TSi to what it assigns).
+        """
+        local_addr, remote_addr = self.virtual_ip or self.local[0], self.peer_virtual_ip or self.remote[0]
+        if ike_auth and self.config.vip is not None and self.virtual_ip is None:
+            local_addr = ANY_ADDRESS[ip_address(self.config.vip).version]
         if hasattr(self.config, "local_selectors"):
-            return self.config.local_selectors(self.local[0]), self.config.remote_selectors(self.remote[0])
-        local = W.selectors(self.config.local_ts, self.local[0])
-        remote = W.selectors(self.config.remote_ts, self.remote[0])
+            return self.config.local_selectors(local_addr), self.config.remote_selectors(remote_addr)
+        local = W.selectors(self.config.local_ts, local_addr)
+        remote = W.selectors(self.config.remote_ts, remote_addr)
         return local, remote
 
     def _want_transport(self: Any) -> bool:
@@ -100,7 +110,7 @@ class ChildExchanges:
             tsi, tsr = rekey_of.ts_local, rekey_of.ts_remote
             transport = rekey_of.mode == "transport"
         else:
-            tsi, tsr = self._policy_ts()
+            tsi, tsr = self._policy_ts(ike_auth=ike_auth)
             transport = self._want_transport()
         ctx: dict[str, Any] = {"spi_in": spi_in, "proposals": props, "tsi": tsi, "tsr": tsr,
                                "rekey_of": rekey_of.spi_in if rekey_of is not None else None}
@@ -413,7 +423,7 @@ class ChildExchanges:
         # what IKE_AUTH, NAT detection and IKE_SA_INIT's RFC 7383 notify found still holds: a rekey repeats none
         # of them (RFC 7296 2.18, 2.23)
         for attr in ("remote_identity", "local_auth_method", "remote_auth_method", "nat_detected", "nat_local",
-                     "nat_remote", "fragmentation"):
+                     "nat_remote", "fragmentation", "virtual_ip", "peer_virtual_ip", "pool"):
             setattr(new, attr, getattr(self, attr))
         new._derive_ike_keys(now, g_ir, rekey_sk_d=self.keys.sk_d, old_prf=self.suite.prf)
         new.established_at = now

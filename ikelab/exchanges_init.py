@@ -39,7 +39,8 @@ from . import events as ev
 from . import exchanges_wire as W
 from . import keys as _keys
 from . import proposals as _props
-from .constants import AuthMethod, ExchangeType, IdType, NAT_T_PORT, NotifyType, lookup
+from . import vip as _vip
+from .constants import AuthMethod, CfgType, ExchangeType, IdType, NAT_T_PORT, NotifyType, lookup
 from .errors import AuthenticationError, IkelabError, NegotiationError
 from .exchanges_common import label as _name, nat_detection_hash
 from .identity import Identity, format_identity, identity_matches_certificate, matches, parse_identity
@@ -365,6 +366,8 @@ class InitExchanges:
         payloads = self._auth_payloads(now, True)
         if self.config.initial_contact:  # RFC 7296 2.4: the peer may drop older IKE SAs between our identities
             payloads.insert(-1, W.notify(NotifyType.INITIAL_CONTACT))
+        if self.config.vip is not None:  # ask for our inner address (RFC 7296 2.19)
+            payloads.append(_vip.request(self.config.vip))
         child_req = self._child_request_payloads(now, pfs=None, ike_auth=True)
         payloads += child_req["payloads"]
         self._request(ExchangeType.IKE_AUTH, payloads, now, "auth", child=child_req)
@@ -382,7 +385,12 @@ class InitExchanges:
             self._respond(msg, now, [W.notify(NotifyType.AUTHENTICATION_FAILED)])
             self._fail(now, "AUTHENTICATION_FAILED", f"cannot authenticate ourselves: {exc}", fatal=True)
             return State.CLOSED
-        child_payloads, child = self._answer_child_request(now, msg, self.ni, self.nr, ike_auth=True)
+        cp_payloads, refused = self._answer_cp(now, msg)
+        if refused:  # no address to give: the IKE SA stands without its first CHILD SA (RFC 7296 3.15.4)
+            child_payloads, child = cp_payloads, None
+        else:
+            child_payloads, child = self._answer_child_request(now, msg, self.ni, self.nr, ike_auth=True)
+            child_payloads = cp_payloads + child_payloads
         self._respond(msg, now, payloads + child_payloads)
         self._established(now)
         if child is not None:
@@ -403,10 +411,38 @@ class InitExchanges:
             self._send_notify_request(now, NotifyType.AUTHENTICATION_FAILED)
             return self._fail(now, "AUTHENTICATION_FAILED", str(exc), fatal=True)
         self._established(now)
+        cp = W.payload(msg, "CP")
+        if cp is not None and self.config.vip is not None and _vip.assigned(cp) is not None:
+            self.virtual_ip = _vip.assigned(cp)
+            self._emit(ev.VirtualIpAssigned(now, self.side, self.virtual_ip))
         child = self._complete_child_request(now, msg, pending.context["child"], self.ni, self.nr, "IKE_AUTH")
         if child is not None:
             self._announce_child(now, child, "IKE_AUTH")
         return None
+
+    def _answer_cp(self: Any, now: float, msg: Any) -> tuple[list[Any], bool]:
+        """CP(CFG_REPLY) with an address from our pool for a CP(CFG_REQUEST), or N(INTERNAL_ADDRESS_FAILURE)
+        (then True: no CHILD SA); nothing without a request or a pool (RFC 7296 2.19, 3.15.4)."""
+        cp = W.payload(msg, "CP")
+        if cp is None or cp.cfg_type != CfgType.CFG_REQUEST or self.config.pool is None:
+            return [], False
+        wishes = _vip.requested(cp)
+        if not wishes:
+            return [], False
+        if self.pool is None:
+            self.pool = _vip.VirtualIpPool(self.config.pool)
+        family = self.pool.network.version
+        matching = [wish for f, wish in wishes if f == family]  # a wished address, or None for any
+        who = (int(self.remote_identity.id_type), bytes(self.remote_identity.data))
+        address = self.pool.lease(who, matching[0]) if matching else None
+        if address is None:
+            why = (f"pool {self.pool.network} has no address left" if matching
+                   else f"the peer asks for an IPv{wishes[0][0]} address; pool {self.pool.network} has none")
+            self._fail(now, "INTERNAL_ADDRESS_FAILURE", f"no virtual IP: {why}", fatal=False, exchange="IKE_AUTH")
+            return [W.notify(NotifyType.INTERNAL_ADDRESS_FAILURE)], True
+        self.peer_virtual_ip = address
+        self._emit(ev.VirtualIpAssigned(now, self.side, address))
+        return [_vip.reply(address)], False
 
     def _established(self: Any, now: float) -> None:
         s = self.suite

@@ -175,7 +175,7 @@ def _summary(msg: Any) -> str:
 
 _CLASSES = {"KE": P.KE, "Nonce": P.Nonce, "AUTH": P.AUTH, "IDi": P.IDi, "IDr": P.IDr, "SA": P.SA,
             "TSi": P.TSi, "TSr": P.TSr, "CERT": P.CERT, "CERTREQ": P.CERTREQ, "Delete": P.Delete,
-            "Notify": P.Notify}
+            "Notify": P.Notify, "CP": P.CP}
 
 
 #: Payload class -> the kind name handlers ask for.

@@ -84,7 +84,7 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
         "keys", "suite", "proposal", "children", "remote_identity", "nat_detected", "nat_local", "nat_remote",
         "rekey_at", "expire_at", "last_received", "replaced_by", "rekeyed_at", "spawned", "closed_reason",
         "established_at", "local_auth_method", "remote_auth_method", "fragmentation", "_fragments",
-        "peer_initial_contact",
+        "peer_initial_contact", "virtual_ip", "peer_virtual_ip", "pool",
         # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
         "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_cached_summary", "_queue", "_out",
         "_events", "_init_state", "_dirty", "_dh_group", "_dh_key", "_real_message_1", "_real_message_2",
@@ -127,6 +127,9 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
         # the peer's IKE_AUTH said N(INITIAL_CONTACT): older IKE SAs with its identity are stale (RFC 7296 2.4);
         # IkeEndpoint acts on it and clears it
         self.peer_initial_contact = False
+        self.virtual_ip: str | None = None  # our inner address, given by the responder in CP (RFC 7296 2.19)
+        self.peer_virtual_ip: str | None = None  # the inner address we gave the initiator from our pool
+        self.pool: Any = None  # ikelab.vip.VirtualIpPool, shared by an endpoint's IKE SAs
         self._fragments: dict[bool, Any] | None = None  # fragments of incoming messages (ike_fragments.Reassembly)
         self.rekey_at: float | None = None
         self.expire_at: float | None = None

@@ -1,0 +1,169 @@
+"""Virtual IPs (RFC 7296 2.19, 3.15): a client asks for its inner address in IKE_AUTH, the gateway leases one.
+
+Independent checks: the CP payloads are read off the wire with the receiver's
+keys (an empty INTERNAL_IP4_ADDRESS asks, the reply's four octets assign), the
+TSi the client proposes covers any address and the one the gateway answers is
+exactly the leased address (2.9 narrowing), and the CHILD SAs of later
+exchanges keep it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from test_ike import configs
+
+from ikelab import events as ev
+from ikelab.config import IkeConfig
+from ikelab.constants import CfgAttribute, CfgType, NotifyType
+from ikelab.endpoint import IkeEndpoint
+from ikelab.errors import ConfigError
+from ikelab.lab import Lab
+from ikelab.message import decode
+from ikelab.payloads import CP, TSi
+from ikelab.vip import VirtualIpPool, assigned, reply, request, requested
+
+
+def _lab(vip: str | None = "0.0.0.0", pool: str | None = "10.3.0.0/24", seed: int = 1, **kw: object) -> Lab:
+    lab = Lab(*configs(i={"vip": vip}, r={"pool": pool}), seed=seed, **kw)
+    lab.initiate()
+    lab.run_until_idle()
+    return lab
+
+
+def _ike_auth(lab: Lab) -> tuple:
+    """IKE_AUTH requests and responses, decrypted with the receivers' keys (of the endpoints the lab holds now)."""
+    out = []
+    for pkt in lab.trace:
+        msg = decode(pkt.ike_message)
+        if msg.exchange.name == "IKE_AUTH":
+            side = "responder" if msg.is_initiator else "initiator"
+            for receiver in [sa for sa in lab.sas(side) if (sa.spi_i, sa.spi_r) == (msg.spi_i, msg.spi_r)]:
+                out.append(decode(pkt.ike_message, crypto=receiver._crypto(sending=False)))
+    return tuple(out)
+
+
+def _range(selector) -> tuple[str, str]:
+    return str(selector.start_addr), str(selector.end_addr)
+
+
+def test_the_client_asks_and_the_gateway_leases_and_narrows() -> None:
+    lab = _lab()
+    request_msg, response_msg = _ike_auth(lab)
+    asked = request_msg.find(CP)
+    assert asked.cfg_type == CfgType.CFG_REQUEST and asked.attributes == ((CfgAttribute.INTERNAL_IP4_ADDRESS, b""),)
+    assert [_range(t) for t in request_msg.find(TSi).selectors] == [("0.0.0.0", "255.255.255.255")]
+    given = response_msg.find(CP)
+    assert given.cfg_type == CfgType.CFG_REPLY
+    assert given.values(CfgAttribute.INTERNAL_IP4_ADDRESS) == [ipaddress.ip_address("10.3.0.1").packed]
+    assert [_range(t) for t in response_msg.find(TSi).selectors] == [("10.3.0.1", "10.3.0.1")]
+    for side in ("initiator", "responder"):
+        assert [e.address for e in lab.events(side, ev.VirtualIpAssigned)] == ["10.3.0.1"]
+    (mine,) = lab.initiator.children.values()
+    (theirs,) = lab.responder.children.values()
+    assert [_range(t) for t in mine.ts_local] == [("10.3.0.1", "10.3.0.1")]
+    assert mine.ts_local == theirs.ts_remote and mine.ts_remote == theirs.ts_local
+    # a later CHILD SA and a rekeyed IKE SA keep the inner address (RFC 7296 2.18: nothing is asked again)
+    lab.rekey_ike()
+    lab.run_until_idle()
+    lab.create_child("responder")
+    lab.run_until_idle()
+    assert lab.initiator.virtual_ip == "10.3.0.1" and lab.responder.peer_virtual_ip == "10.3.0.1"
+    assert len(lab.initiator.children) == 2
+    assert all([_range(t) for t in c.ts_local] == [("10.3.0.1", "10.3.0.1")] for c in lab.initiator.children.values())
+
+
+def test_a_returning_identity_gets_its_address_and_another_the_next() -> None:
+    ci, cr = configs(i={"vip": "0.0.0.0"}, r={"pool": "10.3.0.0/24", "remote_id": "%any"})
+    lab = Lab(ci, cr, seed=2)
+    lab.initiate()
+    lab.run_until_idle()
+    for name, seed, expected in (("moon.example", "again", "10.3.0.1"), ("venus.example", "venus", "10.3.0.2")):
+        from dataclasses import replace
+
+        config = replace(ci, local_id=name)
+        lab.endpoints["initiator"] = IkeEndpoint(config, lab.rng.fork(seed), lab.addresses["initiator"])
+        lab.initiate()
+        lab.run_until_idle()
+        assert lab.initiator.virtual_ip == expected, name
+
+
+def test_a_wished_address_is_given_when_free() -> None:
+    lab = _lab(vip="10.3.0.77")
+    (request_msg, _) = _ike_auth(lab)
+    assert requested(request_msg.find(CP)) == [(4, "10.3.0.77")]
+    assert lab.initiator.virtual_ip == "10.3.0.77"
+
+
+def test_an_exhausted_pool_answers_internal_address_failure_and_keeps_the_ike_sa() -> None:
+    ci, cr = configs(i={"vip": "0.0.0.0"}, r={"pool": "10.3.0.0/30", "remote_id": "%any"})  # two addresses
+    lab = Lab(ci, cr, seed=3)
+    from dataclasses import replace
+
+    for n in range(3):
+        lab.endpoints["initiator"] = IkeEndpoint(replace(ci, local_id=f"client{n}.example"), lab.rng.fork(str(n)),
+                                                 lab.addresses["initiator"])
+        lab.initiate()
+        lab.run_until_idle()
+    third = lab.initiator
+    assert third.established and third.virtual_ip is None and not third.children  # 3.15.4: the IKE SA stands
+    _, response_msg = _ike_auth(lab)[-2:]
+    assert [n.notify_type for n in response_msg.payloads[0].inner if hasattr(n, "notify_type")] == \
+        [NotifyType.INTERNAL_ADDRESS_FAILURE]
+    refused = [f for f in lab.events("responder", ev.Failure) if f.notify == "INTERNAL_ADDRESS_FAILURE"]
+    assert len(refused) == 1 and "no address left" in refused[0].reason and not refused[0].fatal
+    assert any(f.notify == "INTERNAL_ADDRESS_FAILURE" for f in lab.events("initiator", ev.Failure))
+
+
+def test_without_a_pool_the_request_is_ignored_and_the_outer_address_is_used() -> None:
+    lab = _lab(pool=None)
+    _, response_msg = _ike_auth(lab)
+    assert response_msg.find(CP) is None and lab.initiator.virtual_ip is None
+    (child,) = lab.initiator.children.values()
+    assert [_range(t) for t in child.ts_local] == [("192.0.2.1", "192.0.2.1")]  # TSi narrowed to 'dynamic'
+
+
+def test_ipv6_inner_addresses() -> None:
+    lab = _lab(vip="::", pool="2001:db8:3::/120", ipv6=True)
+    request_msg, response_msg = _ike_auth(lab)
+    assert request_msg.find(CP).attributes == ((CfgAttribute.INTERNAL_IP6_ADDRESS, b""),)
+    value = response_msg.find(CP).values(CfgAttribute.INTERNAL_IP6_ADDRESS)[0]
+    assert len(value) == 17 and value[16] == 128  # address | prefix length (RFC 7296 3.15.1)
+    assert lab.initiator.virtual_ip == "2001:db8:3::1"
+
+
+def test_a_family_the_pool_does_not_have_is_refused() -> None:
+    lab = _lab(vip="::", pool="10.3.0.0/24")
+    assert lab.initiator.established and not lab.initiator.children
+    assert any("asks for an IPv6 address" in f.reason for f in lab.events("responder", ev.Failure))
+
+
+def test_pool_and_cp_helpers() -> None:
+    pool = VirtualIpPool("10.3.0.0/30")
+    assert [pool.lease(i) for i in "abc"] == ["10.3.0.1", "10.3.0.2", None]
+    assert pool.lease("a") == "10.3.0.1"
+    fresh = VirtualIpPool("10.3.0.0/29")
+    assert fresh.lease("x", "10.3.0.0") == "10.3.0.1"  # the network address is no host: the first free instead
+    assert fresh.lease("y", "10.3.0.1") == "10.3.0.2"  # taken
+    assert fresh.lease("z", "192.0.2.9") == "10.3.0.3"  # outside the pool
+    assert assigned(reply("10.3.0.9")) == "10.3.0.9" and assigned(request("0.0.0.0")) is None
+    assert requested(request("::")) == [(6, None)]
+
+
+@pytest.mark.parametrize("kw, field", [
+    ({"vip": "any"}, "vip"),
+    ({"pool": "10.3.0.0/33"}, "pool"),
+    ({"pool": "ten.three"}, "pool"),
+])
+def test_vip_settings_are_checked(kw: dict, field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        IkeConfig(psk=b"k", **kw)
+    assert info.value.field == field
+
+
+def test_describe_mentions_virtual_ips_only_when_set() -> None:
+    assert "virtual IP 0.0.0.0 asked for" in str(IkeConfig(psk=b"k", vip="0.0.0.0"))
+    assert "virtual IPs from 10.3.0.0/24" in str(IkeConfig(psk=b"k", pool="10.3.0.0/24"))
+    assert "virtual" not in str(IkeConfig(psk=b"k"))
