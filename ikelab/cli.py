@@ -150,6 +150,10 @@ def _live_config(args: argparse.Namespace) -> object:
         settings["local_ts"], settings["remote_ts"] = (args.ts[0],), (args.ts[1],)
     if args.dpd:
         settings["dpd_interval"] = args.dpd
+    if getattr(args, "vip", None) is not None:  # ikelab connect only
+        settings["vip"] = args.vip
+    if getattr(args, "pool", None) is not None:  # ikelab respond only
+        settings["pool"] = args.pool
     if args.fragmentation or args.fragment_size is not None:  # a size alone asks for fragmentation too
         settings["fragmentation"] = True
         if args.fragment_size is not None:
@@ -360,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--port", type=int, default=500, help="the peer's IKE port (default 500)")
     connect.add_argument("--local", help="our address (default: the one the route to PEER uses)")
     connect.add_argument("--local-port", type=int, default=500, help="our IKE port (default 500; 4500 is bound too)")
+    connect.add_argument("--vip", metavar="ADDR",
+                         help="ask the peer for our inner address in IKE_AUTH (CP, RFC 7296 2.19): 0.0.0.0 or :: "
+                              "for any, or the address we would like (strongSwan: vips)")
     _live_options(connect)
     connect.set_defaults(func=_cmd_connect)
 
@@ -376,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     respond.add_argument("--cookie-threshold", type=int, metavar="N",
                          help="answer IKE_SA_INIT with N(COOKIE) once N IKE SAs are half open, 0 for always "
                               "(RFC 7296 2.6; default: never)")
+    respond.add_argument("--pool", metavar="NETWORK",
+                         help="hand initiators that ask for one an inner address from this network, e.g. "
+                              "10.3.0.0/24 (CP, RFC 7296 2.19; strongSwan: pools)")
     _live_options(respond)
     respond.set_defaults(func=_cmd_respond)
     return parser

@@ -268,6 +268,8 @@ def _describe(event: ev.Event) -> str | None:
         return f"retransmission {event.attempt} of {event.exchange} MID={event.message_id} (next wait {event.timeout:g} s)"
     if isinstance(event, ev.LivenessChecked):
         return f"liveness check MID={event.message_id}: {'alive' if event.alive else 'no answer'}"
+    if isinstance(event, ev.VirtualIpAssigned):
+        return f"virtual IP {event.address} (CP payload, RFC 7296 2.19)"
     if isinstance(event, ev.KeysDerived):
         return f"keys derived: SKEYSEED {short_hex(event.skeyseed)}{' (rekey)' if event.rekey else ''}"
     if isinstance(event, ev.Failure):

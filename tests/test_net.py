@@ -715,3 +715,16 @@ def test_connect_and_respond_with_ike_fragmentation(tmp_path: Path) -> None:
     # the joined IKE_AUTH request, decrypted by tshark: SKF (53), then IDi (35) and AUTH (39) inside
     types = auth[0][2].split(",")
     assert types[0] == "53" and "35" in types and "39" in types, out
+
+
+def test_connect_asks_respond_for_a_virtual_ip(tmp_path: Path) -> None:
+    """--vip 0.0.0.0 against --pool 198.51.100.64/28 (RFC 7296 2.19): the client gets .65, and its CHILD SA
+    carries that address (ESP from it is tested against charon, tests/interop/test_ikelab_selectors.py)."""
+    port = free_port()
+    resp = Responder(tmp_path / "r", port, *SUITE, "--pool", "198.51.100.64/28")
+    result = connect(tmp_path / "c", port, *SUITE, "--vip", "0.0.0.0")
+    assert resp.wait() == 0, resp.output()
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "virtual IP 198.51.100.65 (CP payload, RFC 7296 2.19)" in out and "198.51.100.65/32 === 127.0.0.1/32" in out
+    assert "virtual IP 198.51.100.65" in resp.output() and "127.0.0.1/32 === 198.51.100.65/32" in resp.output()

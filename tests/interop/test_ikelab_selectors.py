@@ -132,3 +132,50 @@ def test_second_child_sa_from_charon(netns_pair, charon_factory, tmp_path: Path)
     assert out.count("CHILD SA installed") == 2, out
     assert "CREATE_CHILD_SA MID=02 Initiator Request" in out, out
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) == 2
+
+
+POOL = "198.51.100.64/28"  # inner addresses for a road-warrior client, next to namespace A's own
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_virtual_ip_from_a_pool(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """A road warrior and its gateway (RFC 7296 2.19): the client asks for its inner address in IKE_AUTH
+    (CP(CFG_REQUEST), TSi any), the gateway leases the first of its pool, answers CP(CFG_REPLY) and
+    narrows TSi to it, and pings from that address cross the CHILD SA both ways.  ikelab is the client
+    (``--vip``) against charon's ``pools``, then the gateway (``--pool``) for charon's ``vips``."""
+    from interop.charon import render_conf
+    from interop.ikelab_peer import respond
+
+    net = netns_pair
+    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256"]
+    if role == "ikelab-initiator":
+        charon = setup_charon(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                              esp="aes128-sha256", remote_ts="dynamic", extra={"pools": "rw"})
+        charon.set_swanctl_conf(charon.swanctl_conf + render_conf({"pools": {"rw": {"addrs": POOL}}}) + "\n")
+        result = connect(net.a, net.b.addr4, tmp_path / "ikelab",
+                         extra=[*extra, "--vip", "0.0.0.0", "--ts", "dynamic", f"{net.b.inner}/32",
+                                "--ping", net.b.inner, "--quiet"])
+        out = result.stdout + result.stderr
+        assert result.returncode == 0, out + charon.diagnostics()
+        assert "virtual IP 198.51.100.65 (CP payload, RFC 7296 2.19)" in out, out
+        assert f"198.51.100.65/32 === {net.b.inner}/32" in out, out
+        assert f"ping 198.51.100.65 -> {net.b.inner} through ESP (first CHILD SA): 3 sent, 3 replies" in out, out
+        charon.wait_for_log("assigning virtual IP 198.51.100.65 to peer 'alice@example.org'")
+    else:
+        charon = setup_charon(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                              esp="aes128-sha256", local_ts="dynamic", extra={"vips": "0.0.0.0"})
+        proc = respond(net.b, tmp_path / "ikelab",
+                       extra=[*extra, "--pool", POOL, "--ts", f"{net.b.inner}/32", "dynamic", "--quiet"])
+        try:
+            charon.initiate(child="net")
+            (sa,) = charon.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=10)
+            assert sa.get("local-vips") == ["198.51.100.65"], sa
+            assert net.a.ping(net.b.inner, src="198.51.100.65", count=3) == 3
+            charon.terminate(ike="lab")
+            status = proc.wait(15)
+        finally:
+            proc.close()
+        out = proc.output()
+        assert status == 0, out + charon.diagnostics()
+        assert "virtual IP 198.51.100.65" in out and f"{net.b.inner}/32 === 198.51.100.65/32" in out, out
+    assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) >= 1
