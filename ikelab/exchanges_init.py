@@ -385,7 +385,7 @@ class InitExchanges:
             self._respond(msg, now, [W.notify(NotifyType.AUTHENTICATION_FAILED)])
             self._fail(now, "AUTHENTICATION_FAILED", f"cannot authenticate ourselves: {exc}", fatal=True)
             return State.CLOSED
-        cp_payloads, refused = self._answer_cp(now, msg)
+        cp_payloads, refused = self._answer_cp(now, msg) if self.config.pool is not None else ([], False)
         if refused:  # no address to give: the IKE SA stands without its first CHILD SA (RFC 7296 3.15.4)
             child_payloads, child = cp_payloads, None
         else:
@@ -411,10 +411,11 @@ class InitExchanges:
             self._send_notify_request(now, NotifyType.AUTHENTICATION_FAILED)
             return self._fail(now, "AUTHENTICATION_FAILED", str(exc), fatal=True)
         self._established(now)
-        cp = W.payload(msg, "CP")
-        if cp is not None and self.config.vip is not None and _vip.assigned(cp) is not None:
-            self.virtual_ip = _vip.assigned(cp)
-            self._emit(ev.VirtualIpAssigned(now, self.side, self.virtual_ip))
+        if self.config.vip is not None:  # we asked for an inner address: the CP(CFG_REPLY) that gives it
+            cp = W.payload(msg, "CP")
+            if cp is not None and _vip.assigned(cp) is not None:
+                self.virtual_ip = _vip.assigned(cp)
+                self._emit(ev.VirtualIpAssigned(now, self.side, self.virtual_ip))
         child = self._complete_child_request(now, msg, pending.context["child"], self.ni, self.nr, "IKE_AUTH")
         if child is not None:
             self._announce_child(now, child, "IKE_AUTH")
