@@ -121,7 +121,7 @@ def charon_initiates(charon: Any, proc: IkelabProcess, pinger: Namespace, target
         if then is not None:
             then()
 
-    return _until_charon_terminates(charon, proc, up_then)
+    return until_charon_terminates(charon, proc, up_then)
 
 
 def ikelab_connected(charon: Any, proc: IkelabProcess, then: Callable[[], None]) -> str:
@@ -131,10 +131,11 @@ def ikelab_connected(charon: Any, proc: IkelabProcess, then: Callable[[], None])
         proc.wait_for_output("CHILD SA installed", timeout=15)
         then()
 
-    return _until_charon_terminates(charon, proc, up_then)
+    return until_charon_terminates(charon, proc, up_then)
 
 
-def _until_charon_terminates(charon: Any, proc: IkelabProcess, act: Callable[[], None]) -> str:
+def until_charon_terminates(charon: Any, proc: IkelabProcess, act: Callable[[], None]) -> str:
+    """``act()``, then charon terminates the IKE SA; ``proc`` (an ikelab run) must exit 0: its output."""
     try:
         act()
         charon.terminate(ike="lab")

@@ -144,7 +144,7 @@ def test_virtual_ip_from_a_pool(netns_pair, charon_factory, tmp_path: Path, role
     narrows TSi to it, and pings from that address cross the CHILD SA both ways.  ikelab is the client
     (``--vip``) against charon's ``pools``, then the gateway (``--pool``) for charon's ``vips``."""
     from interop.charon import render_conf
-    from interop.ikelab_peer import respond
+    from interop.ikelab_peer import respond, until_charon_terminates
 
     net = netns_pair
     extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256"]
@@ -166,16 +166,13 @@ def test_virtual_ip_from_a_pool(netns_pair, charon_factory, tmp_path: Path, role
                               esp="aes128-sha256", local_ts="dynamic", extra={"vips": "0.0.0.0"})
         proc = respond(net.b, tmp_path / "ikelab",
                        extra=[*extra, "--pool", POOL, "--ts", f"{net.b.inner}/32", "dynamic", "--quiet"])
-        try:
+
+        def up_and_ping() -> None:
             charon.initiate(child="net")
             (sa,) = charon.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=10)
             assert sa.get("local-vips") == ["198.51.100.65"], sa
             assert net.a.ping(net.b.inner, src="198.51.100.65", count=3) == 3
-            charon.terminate(ike="lab")
-            status = proc.wait(15)
-        finally:
-            proc.close()
-        out = proc.output()
-        assert status == 0, out + charon.diagnostics()
+
+        out = until_charon_terminates(charon, proc, up_and_ping)
         assert "virtual IP 198.51.100.65" in out and f"{net.b.inner}/32 === 198.51.100.65/32" in out, out
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) >= 1
