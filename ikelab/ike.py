@@ -26,6 +26,10 @@ never processed twice; a response that does not match the outstanding
 request is dropped.  A protected message whose ICV does not verify is dropped
 silently (2.21.2) and changes nothing.
 
+Two extensions are off unless configured: IKE fragmentation (RFC 7383,
+:mod:`ikelab.ike_fragments`, a mixin beside the exchanges) and virtual IPs
+(RFC 7296 2.19, :mod:`ikelab.vip`, asked for and leased in IKE_AUTH).
+
 :class:`ikelab.endpoint.IkeEndpoint` (also importable from here) is the
 demultiplexer: it maps datagrams to IKE SAs by SPI, creates a new IKE SA for
 each new IKE_SA_INIT request and asks for a COOKIE (2.6) when too many SAs are
