@@ -12,6 +12,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from test_ike import configs
 
@@ -167,3 +169,29 @@ def test_describe_mentions_virtual_ips_only_when_set() -> None:
     assert "virtual IP 0.0.0.0 asked for" in str(IkeConfig(psk=b"k", vip="0.0.0.0"))
     assert "virtual IPs from 10.3.0.0/24" in str(IkeConfig(psk=b"k", pool="10.3.0.0/24"))
     assert "virtual" not in str(IkeConfig(psk=b"k"))
+
+
+_ATTRIBUTES = st.lists(st.tuples(st.sampled_from([1, 2, 3, 8, 13, 0x7FFF]), st.binary(max_size=20)), max_size=5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cfg_type=st.sampled_from([1, 2, 3, 4, 200]), attributes=_ATTRIBUTES)
+def test_any_cp_in_ike_auth_is_answered_cleanly(cfg_type: int, attributes: list) -> None:
+    """Whatever the CP says (type, attributes, lengths), the gateway answers IKE_AUTH: an address from its
+    pool in CFG_REPLY when the CP is a CFG_REQUEST for an IPv4 address, INTERNAL_ADDRESS_FAILURE when it asks
+    only for IPv6, nothing otherwise; the IKE SA is established in every case."""
+    import ikelab.vip as vip_module
+
+    odd = CP(cfg_type, tuple(attributes))
+    with pytest.MonkeyPatch.context() as patch:  # the initiator sends this CP instead of its own request
+        patch.setattr(vip_module, "request", lambda vip: odd)
+        lab = _lab(seed=7)
+    assert lab.initiator.established and lab.responder.established
+    asked = {family for family, _ in requested(odd)} if cfg_type == CfgType.CFG_REQUEST else set()
+    leased = lab.responder.peer_virtual_ip
+    if 4 in asked:
+        assert leased is not None and ipaddress.ip_address(leased) in ipaddress.ip_network("10.3.0.0/24")
+        assert lab.initiator.virtual_ip == leased and len(lab.initiator.children) == 1
+    else:
+        assert leased is None and lab.initiator.virtual_ip is None
+        assert len(lab.initiator.children) == (0 if asked else 1)  # IPv6 only: INTERNAL_ADDRESS_FAILURE
