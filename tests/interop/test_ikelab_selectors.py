@@ -142,7 +142,8 @@ def test_virtual_ip_from_a_pool(netns_pair, charon_factory, tmp_path: Path, role
     """A road warrior and its gateway (RFC 7296 2.19): the client asks for its inner address in IKE_AUTH
     (CP(CFG_REQUEST), TSi any), the gateway leases the first of its pool, answers CP(CFG_REPLY) and
     narrows TSi to it, and pings from that address cross the CHILD SA both ways.  ikelab is the client
-    (``--vip``) against charon's ``pools``, then the gateway (``--pool``) for charon's ``vips``."""
+    (``--vip``) against charon's ``pools``, then the gateway (``--pool``) for charon's ``vips = 0.0.0.0,::``,
+    which asks for an address of each family and gets the IPv4 one."""
     from interop.charon import render_conf
     from interop.ikelab_peer import respond, until_charon_terminates
 
@@ -162,8 +163,9 @@ def test_virtual_ip_from_a_pool(netns_pair, charon_factory, tmp_path: Path, role
         assert f"ping 198.51.100.65 -> {net.b.inner} through ESP (first CHILD SA): 3 sent, 3 replies" in out, out
         charon.wait_for_log("assigning virtual IP 198.51.100.65 to peer 'alice@example.org'")
     else:
+        # charon asks for an address of each family; ikelab's pool has IPv4 only, and TSi keeps only that one
         charon = setup_charon(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
-                              esp="aes128-sha256", local_ts="dynamic", extra={"vips": "0.0.0.0"})
+                              esp="aes128-sha256", local_ts="dynamic", extra={"vips": "0.0.0.0,::"})
         proc = respond(net.b, tmp_path / "ikelab",
                        extra=[*extra, "--pool", POOL, "--ts", f"{net.b.inner}/32", "dynamic", "--quiet"])
 
@@ -174,5 +176,6 @@ def test_virtual_ip_from_a_pool(netns_pair, charon_factory, tmp_path: Path, role
             assert net.a.ping(net.b.inner, src="198.51.100.65", count=3) == 3
 
         out = until_charon_terminates(charon, proc, up_and_ping)
+        charon.wait_for_log("parsed IKE_AUTH response 1 [ IDr AUTH CPRP(ADDR) SA TSi TSr ]")
         assert "virtual IP 198.51.100.65" in out and f"{net.b.inner}/32 === 198.51.100.65/32" in out, out
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) >= 1
