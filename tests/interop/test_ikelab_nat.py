@@ -103,3 +103,28 @@ def test_charon_behind_a_nat_connects_to_ikelab(nat_net, nat_charon_factory, tmp
     assert rows and all(net.a_public in row[2:4] for row in rows) and PRIVATE_A4 not in out, out
     assert "4500->4500" in [row[5] for row in rows], out
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), alice.keys()) == 2
+
+
+def test_ike_fragments_cross_the_nat(nat_net, nat_charon_factory, tshark_env, tmp_path: Path) -> None:
+    """IKE fragmentation (RFC 7383) behind the NAT, on port 4500: each piece's IP packet, Non-ESP Marker
+    included (RFC 3948 2.2), stays within the 200-octet fragment size both sides use, charon joins
+    ikelab's IKE_AUTH and CHILD SA rekey, and ikelab joins charon's answers."""
+    net = nat_net
+    conf = psk_conf(local_addrs=net.b.addr4, remote_addrs="%any", local_id=ID_RESPONDER, remote_id=ID_INITIATOR,
+                    local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32", proposals=SUITE, esp_proposals=ESP,
+                    extra={"fragmentation": "yes"})
+    bob: Charon = nat_charon_factory(net.b, "bob", swanctl_conf=conf, conf={"fragment_size": 200})
+    bob.load_all()
+    with Capture(net.b, net.b.veth, tmp_path / "wire.pcapng", probe_dst=net.a_public) as cap:  # beyond the NAT
+        result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
+            "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32",
+            "--ping", net.b.inner, "--ping-src", net.a.inner, "--quiet", "--fragment-size", "200",
+            "--rekey-after", "0.2"])
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "(after rekey): 3 sent, 3 replies" in out, out
+    bob.wait_for_log("received fragment #2 of 2, reassembled fragmented IKE message")
+    rows = read_fields(cap.path, ["ip.len", "udp.dstport", "_ws.col.Info"], display_filter="isakmp")
+    pieces = [r for r in rows if "(fragment " in r[2]]
+    assert len(pieces) >= 8, rows  # IKE_AUTH and the rekey, both ways, in two pieces at least
+    assert all(int(r[0]) <= 200 and r[1] == "4500" for r in pieces), pieces
