@@ -306,6 +306,7 @@ class _Run:
                                 keepalive_interval=options.keepalive)
         self.esp = EspPeer(self.driver, out)
         self.stop = asyncio.Event()
+        self._pieces = 0  # IKE fragments kept since the last whole message
 
     def _packet(self, n: int, packet: TracePacket, direction: str) -> None:
         if packet.kind == "esp" and self.options.quiet:
@@ -314,6 +315,11 @@ class _Run:
 
     def _event(self, event: ev.Event) -> None:
         self.esp.on_event(event)
+        if isinstance(event, ev.FragmentReceived):  # the packet lines show each piece; say when they make one
+            self._pieces += 1
+        elif isinstance(event, ev.MessageReceived) and self._pieces:
+            self.out(f"     --   {self._pieces} IKE fragments joined (RFC 7383): {event.summary}")
+            self._pieces = 0
         text = _describe(event)
         if text and not (self.options.quiet and isinstance(event, ev.KeysDerived)):
             self.out(f"     --   {text}")

@@ -701,6 +701,8 @@ def test_connect_and_respond_with_ike_fragmentation(tmp_path: Path) -> None:
     assert resp.wait() == 0, resp.output()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "IKE_AUTH MID=01 Initiator Request (fragment 1/" in result.stdout, result.stdout
+    assert "IKE fragments joined (RFC 7383): HDR, SK {IDr, AUTH, SAr2, TSi, TSr}" in result.stdout, result.stdout
+    assert "IKE fragments joined (RFC 7383): HDR, SK {IDi, N(INITIAL_CONTACT), AUTH, SAi2, TSi, TSr}" in resp.output()
     assert "CHILD SA rekeyed" in result.stdout
     cmd = [tshark, "-n", "-2", "-r", str(tmp_path / "run.pcap"), "-d", f"udp.port=={port},isakmp", "-T", "fields",
            "-E", "separator=|", "-e", "ip.len", "-e", "_ws.col.Info", "-e", "isakmp.typepayload"]
