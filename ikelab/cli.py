@@ -150,6 +150,8 @@ def _live_config(args: argparse.Namespace) -> object:
         settings["local_ts"], settings["remote_ts"] = (args.ts[0],), (args.ts[1],)
     if args.dpd:
         settings["dpd_interval"] = args.dpd
+    if args.childless:
+        settings["childless"] = True
     if getattr(args, "vip", None) is not None:  # ikelab connect only
         settings["vip"] = args.vip
     if getattr(args, "pool", None) is not None:  # ikelab respond only
@@ -270,6 +272,9 @@ def _live_options(p: argparse.ArgumentParser) -> None:
                         "exceed the fragment size go out in SKF pieces (strongSwan: fragmentation = yes)")
     p.add_argument("--fragment-size", type=int, metavar="N",
                    help="largest IP packet of an IKE fragment, in octets (default 1280; implies --fragmentation)")
+    p.add_argument("--childless", action="store_true",
+                   help="the IKE SA alone first, then the CHILD SA with CREATE_CHILD_SA, when the responder announces "
+                        "it can (RFC 6023; strongSwan: childless = prefer); as responder, announce it")
     p.add_argument("--retransmit-timeout", type=float, default=1.0, help="first retransmission timeout (default 1 s)")
     p.add_argument("--retransmit-tries", type=int, default=3, help="retransmissions before giving up (default 3)")
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the IKE SA and CHILD SA (default 30; inf: no limit)")

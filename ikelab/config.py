@@ -41,7 +41,11 @@ Defaults (and why):
 * ``vip = None``, ``pool = None``: no virtual IP.  A remote-access client sets
   ``vip = "0.0.0.0"`` (or ``"::"``, or the address it would like) to ask for
   its inner address in IKE_AUTH, and a gateway hands addresses out of
-  ``pool = "10.3.0.0/24"`` (strongSwan's ``vips`` and ``pools``; :mod:`ikelab.vip`).
+  ``pool = "10.3.0.0/24"`` (strongSwan's ``vips`` and ``pools``; :mod:`ikelab.vip`);
+* ``childless = False``: the first CHILD SA comes in IKE_AUTH.  With ``True``
+  a responder announces N(CHILDLESS_IKEV2_SUPPORTED) and an initiator whose
+  responder announced it sets up the IKE SA alone, then the CHILD SA with
+  CREATE_CHILD_SA (RFC 6023; strongSwan's ``childless = prefer``).
 """
 
 from __future__ import annotations
@@ -241,13 +245,14 @@ class IkeConfig:
     fragment_size: int = 1280
     vip: str | None = None
     pool: str | None = None
+    childless: bool = False
     allow_weak: bool = False
     name: str = "ikelab"
     epoch: datetime | None = None
 
     def __post_init__(self) -> None:
         put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass normalisation
-        for flag in ("allow_weak", "initial_contact", "fragmentation"):
+        for flag in ("allow_weak", "initial_contact", "fragmentation", "childless"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{flag} must be True or False, not {getattr(self, flag)!r}", field=flag)
         weak = self.allow_weak
@@ -410,6 +415,7 @@ class IkeConfig:
             + (f"; fragments of {self.fragment_size} octets" if self.fragmentation else "")
             + (f"; virtual IP {self.vip} asked for" if self.vip else "")
             + (f"; virtual IPs from {self.pool}" if self.pool else "")
+            + ("; childless IKE SA first (RFC 6023)" if self.childless else "")
             + ("; allow_weak" if self.allow_weak else ""),
         ]
         if self.psk is not None:

@@ -44,7 +44,7 @@ from .constants import AuthMethod, CfgType, ExchangeType, IdType, NAT_T_PORT, No
 from .errors import AuthenticationError, IkelabError, NegotiationError
 from .exchanges_common import label as _name, nat_detection_hash
 from .identity import Identity, format_identity, identity_matches_certificate, matches, parse_identity
-from .state import State
+from .state import Input, State
 
 NONCE_LEN = 32
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -191,6 +191,8 @@ class InitExchanges:
         self._peer_certreq = W.payloads(msg, "CERTREQ")
         self.fragmentation = self.config.fragmentation and W.notify_of(
             msg, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) is not None
+        # RFC 6023 3: the IKE SA alone first, when we want it and the responder said it can
+        st["childless"] = self.config.childless and W.notify_of(msg, NotifyType.CHILDLESS_IKEV2_SUPPORTED) is not None
         self._send_ike_auth(now)
         return None
 
@@ -257,6 +259,8 @@ class InitExchanges:
             msg, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) is not None
         if self.fragmentation:
             payloads.append(W.notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
+        if self.config.childless:  # RFC 6023 3: an IKE_AUTH without SAi2, TSi, TSr is welcome
+            payloads.append(W.notify(NotifyType.CHILDLESS_IKEV2_SUPPORTED))
         if self._uses_certs():
             payloads.append(W.notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, data=_auth.hash_algorithms_notify_data()))
             for ca in self.config.trust_anchors:
@@ -368,8 +372,10 @@ class InitExchanges:
             payloads.insert(-1, W.notify(NotifyType.INITIAL_CONTACT))
         if self.config.vip is not None:  # ask for our inner address (RFC 7296 2.19)
             payloads.append(_vip.request(self.config.vip))
-        child_req = self._child_request_payloads(now, pfs=None, ike_auth=True)
-        payloads += child_req["payloads"]
+        child_req = None
+        if not self._init_state.get("childless"):
+            child_req = self._child_request_payloads(now, pfs=None, ike_auth=True)
+            payloads += child_req["payloads"]
         self._request(ExchangeType.IKE_AUTH, payloads, now, "auth", child=child_req)
 
     def on_ike_auth_request(self: Any, now: float, *, msg: Any, raw: bytes) -> State | None:
@@ -416,6 +422,9 @@ class InitExchanges:
             if cp is not None and _vip.assigned(cp) is not None:
                 self.virtual_ip = _vip.assigned(cp)
                 self._emit(ev.VirtualIpAssigned(now, self.side, self.virtual_ip))
+        if pending.context["child"] is None:  # childless (RFC 6023): the CHILD SA comes with CREATE_CHILD_SA
+            self._queue.append((Input.CREATE_CHILD, {"pfs": None}))
+            return None
         child = self._complete_child_request(now, msg, pending.context["child"], self.ni, self.nr, "IKE_AUTH")
         if child is not None:
             self._announce_child(now, child, "IKE_AUTH")

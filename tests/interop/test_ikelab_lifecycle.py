@@ -347,3 +347,19 @@ def test_a_rebooted_charon_replaces_its_stale_ike_sa_on_ikelab(netns_pair, charo
 
     out = until_charon_terminates(charon, proc, crash_reboot_and_return)
     assert "the peer said INITIAL_CONTACT in the new IKE SA" in out, out
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_childless_ike_sa_then_its_child_sa(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """RFC 6023 with charon's ``childless = force``, which as responder refuses an IKE_AUTH carrying a
+    CHILD SA and as initiator needs the responder's N(CHILDLESS_IKEV2_SUPPORTED): ikelab ``--childless``
+    sets up the IKE SA alone, then the CHILD SA with CREATE_CHILD_SA, in both roles; pings cross it."""
+    from interop.scenarios import run_handshake
+
+    charon, out = run_handshake(netns_pair, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                                esp="aes128-sha256", ikelab_extra=("--childless",), extra={"childless": "force"})
+    log = charon.log_text()
+    auth = re.findall(r"(?:generating|parsed) IKE_AUTH (?:request|response) 1 \[ ([^\]]*)\]", log)
+    assert len(auth) == 2 and not any(re.search(r"\b(SA|TSi|TSr)\b", payloads) for payloads in auth), auth
+    assert re.search(r"(?:generating|parsed) CREATE_CHILD_SA request 2 \[ SA No TSi TSr \]", log), log[-3000:]
+    assert "CHILD SA installed" in out

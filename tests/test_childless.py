@@ -1,0 +1,69 @@
+"""Childless IKE SAs (RFC 6023): the IKE SA alone in IKE_AUTH, its first CHILD SA by CREATE_CHILD_SA.
+
+Independent checks: the IKE_AUTH messages on the wire carry no SA, TSi or TSr;
+the CHILD SA's KEYMAT is recomputed here with Python's ``hmac`` as
+prf+(SK_d, g^ir (new) | Ni | Nr) over the nonces of the CREATE_CHILD_SA
+exchange (RFC 7296 2.17), not those of IKE_SA_INIT.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from test_ike import configs, prf_plus
+
+from ikelab import events as ev
+from ikelab.config import IkeConfig
+from ikelab.constants import NotifyType
+from ikelab.errors import ConfigError
+from ikelab.lab import Lab
+from ikelab.message import decode
+from ikelab.payloads import Notify
+
+
+def _lab(i_on: bool, r_on: bool, esp: str = "aes128gcm16-ecp256") -> Lab:
+    lab = Lab(*configs(esp=esp, i={"childless": i_on}, r={"childless": r_on}), seed=4)
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.initiator.established and lab.responder.established
+    return lab
+
+
+def _summaries(lab: Lab, exchange: str) -> list[str]:
+    return [e.summary for e in lab.events("initiator", (ev.MessageSent, ev.MessageReceived)) if e.exchange == exchange]
+
+
+@pytest.mark.parametrize("i_on, r_on", [(True, True), (True, False), (False, True), (False, False)])
+def test_childless_only_when_wanted_and_announced(i_on: bool, r_on: bool) -> None:
+    lab = _lab(i_on, r_on)
+    init_response = decode(lab.trace[1].ike_message)
+    announced = any(isinstance(p, Notify) and p.notify_type == NotifyType.CHILDLESS_IKEV2_SUPPORTED
+                    for p in init_response.payloads)
+    assert announced == r_on  # the responder says it; the initiator never needs to (RFC 6023 3)
+    (created,) = lab.events("initiator", ev.ChildSaCreated)
+    if i_on and r_on:
+        assert _summaries(lab, "IKE_AUTH") == ["HDR, SK {IDi, AUTH}", "HDR, SK {IDr, AUTH}"]
+        assert created.exchange == "CREATE_CHILD_SA"
+        assert _summaries(lab, "CREATE_CHILD_SA") == ["HDR, SK {SA, Ni, KEi, TSi, TSr}", "HDR, SK {SA, Nr, KEr, TSi, TSr}"]
+    else:
+        assert created.exchange == "IKE_AUTH" and not _summaries(lab, "CREATE_CHILD_SA")
+
+
+@pytest.mark.parametrize("esp", ["aes128gcm16-ecp256", "aes128-sha256"], ids=["pfs", "no-pfs"])
+def test_the_first_child_sa_keys_come_from_the_create_child_sa_nonces(esp: str) -> None:
+    lab = _lab(True, True, esp)
+    (keys,) = lab.events("initiator", ev.KeysDerived)
+    (child,) = lab.initiator.children.values()
+    assert (child.ni, child.nr) != (keys.ni, keys.nr)  # fresh nonces of CREATE_CHILD_SA
+    seed = child.extra.get("g_ir", b"") + child.ni + child.nr
+    assert ("g_ir" in child.extra) == (esp != "aes128-sha256")
+    assert prf_plus("PRF_HMAC_SHA2_256", keys.sk_d, seed, len(child.keys.keymat)) == child.keys.keymat
+    (peer_child,) = lab.responder.children.values()
+    assert (peer_child.spi_in, peer_child.spi_out) == (child.spi_out, child.spi_in)
+
+
+def test_childless_setting_is_checked() -> None:
+    with pytest.raises(ConfigError) as info:
+        IkeConfig(psk=b"k", childless="prefer")
+    assert info.value.field == "childless"
+    assert "childless IKE SA first (RFC 6023)" in str(IkeConfig(psk=b"k", childless=True))
