@@ -439,6 +439,8 @@ class ChildExchanges:
         """This IKE SA is replaced by ``new``: its CHILD SAs move over (RFC 7296 2.18)."""
         new.children, self.children = self.children, {}
         self.replaced_by = new
+        if self.pool is not None and self.peer_virtual_ip is not None:  # the client keeps its address
+            self.pool.hand_over(self.peer_virtual_ip, self, new)
         self.rekeyed_at = now
         self.rekey_at = self.expire_at = None
         self._emit(ev.IkeSaRekeyed(now, self.side, self.spi_i, self.spi_r, new.spi_i, new.spi_r))

@@ -368,7 +368,9 @@ class InitExchanges:
 
     def _send_ike_auth(self: Any, now: float) -> None:
         payloads = self._auth_payloads(now, True)
-        if self.config.initial_contact:  # RFC 7296 2.4: the peer may drop older IKE SAs between our identities
+        if self.config.initial_contact and self._init_state.get("initial_contact", True):
+            # RFC 7296 2.4: the peer may drop older IKE SAs between our identities (IkeEndpoint.initiate
+            # leaves the notify out when it holds another IKE SA with that peer)
             payloads.insert(-1, W.notify(NotifyType.INITIAL_CONTACT))
         if self.config.vip is not None:  # ask for our inner address (RFC 7296 2.19)
             payloads.append(_vip.request(self.config.vip))
@@ -419,8 +421,9 @@ class InitExchanges:
         self._established(now)
         if self.config.vip is not None:  # we asked for an inner address: the CP(CFG_REPLY) that gives it
             cp = W.payload(msg, "CP")
-            if cp is not None and _vip.assigned(cp) is not None:
-                self.virtual_ip = _vip.assigned(cp)
+            family = 6 if ":" in self.config.vip else 4
+            if cp is not None and _vip.assigned(cp, family) is not None:
+                self.virtual_ip = _vip.assigned(cp, family)
                 self._emit(ev.VirtualIpAssigned(now, self.side, self.virtual_ip))
         if pending.context["child"] is None:  # childless (RFC 6023): the CHILD SA comes with CREATE_CHILD_SA
             self._queue.append((Input.CREATE_CHILD, {"pfs": None}))
@@ -444,7 +447,8 @@ class InitExchanges:
         family = self.pool.network.version
         matching = [wish for f, wish in wishes if f == family]  # a wished address, or None for any
         who = (int(self.remote_identity.id_type), bytes(self.remote_identity.data))
-        address = self.pool.lease(who, matching[0]) if matching else None
+        # a client that says INITIAL_CONTACT lost its old IKE SA (which the endpoint closes): its address is free
+        address = self.pool.lease(who, matching[0], self, reclaim=self.peer_initial_contact) if matching else None
         if address is None:
             why = (f"pool {self.pool.network} has no address left" if matching
                    else f"the peer asks for an IPv{wishes[0][0]} address; pool {self.pool.network} has none")

@@ -587,6 +587,8 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
         self._pending = None
         self._queue.clear()
         self.closed_reason = reason
+        if self.pool is not None and self.peer_virtual_ip is not None:  # the client's address is free again
+            self.pool.release(self.peer_virtual_ip, self)
         if self.state != State.CLOSED:
             self.state = State.CLOSED
             self._emit(ev.IkeSaDeleted(now, self.side, self.spi_i, self.spi_r, reason))

@@ -13,7 +13,7 @@ pool, answers with it, and narrows TSi to it (2.9), so the CHILD SA carries
 exactly that address.  With no address left it answers
 N(INTERNAL_ADDRESS_FAILURE): the IKE SA stands, without its first CHILD SA
 (3.15.4).  As strongSwan does, a pool gives each identity the same address
-every time it connects.
+every time it connects, while no other IKE SA holds it.
 
 ``IkeConfig.vip`` (the client's request) and ``IkeConfig.pool`` (the gateway's
 range) switch this on; the engine reports the address in a
@@ -32,6 +32,8 @@ from .payloads import CP
 #: What a request for "any address" of each family puts in TSi (the gateway narrows it).
 ANY_ADDRESS = {4: "0.0.0.0/0", 6: "::/0"}
 _ATTRIBUTE = {4: CfgAttribute.INTERNAL_IP4_ADDRESS, 6: CfgAttribute.INTERNAL_IP6_ADDRESS}
+_SIZES = {4: 4, 6: 16}  # octets of an address
+_VALUE_LEN = {4: 4, 6: 17}  # octets of a non-empty attribute value (IPv6: address | prefix length)
 
 
 def check_vip(value: Any) -> str | None:
@@ -69,12 +71,15 @@ def request(vip: str) -> CP:
 
 
 def requested(cp: CP) -> list[tuple[int, str | None]]:
-    """The addresses a CFG_REQUEST asks for: ``(family, wished address or None)`` per address attribute."""
+    """The addresses a CFG_REQUEST asks for: ``(family, wished address or None)`` per address attribute.
+
+    RFC 7296 3.15.1 gives the values 0 or 4 octets (IPv4) and 0 or 17 (IPv6 address | prefix length);
+    a value of any other length asks for any address of its family.
+    """
     out: list[tuple[int, str | None]] = []
     for family, attribute in _ATTRIBUTE.items():
         for value in cp.values(attribute):
-            size = 4 if family == 4 else 16
-            wish = ipaddress.ip_address(value[:size]) if len(value) >= size else None
+            wish = ipaddress.ip_address(value[: _SIZES[family]]) if len(value) == _VALUE_LEN[family] else None
             out.append((family, None if wish is None or wish.is_unspecified else str(wish)))
     return out
 
@@ -86,49 +91,84 @@ def reply(address: str) -> CP:
     return CP(CfgType.CFG_REPLY, ((_ATTRIBUTE[ip.version], value),))
 
 
-def assigned(cp: CP) -> str | None:
-    """The address a CFG_REPLY assigns (the first address attribute), or None."""
+def assigned(cp: CP, family: int | None = None) -> str | None:
+    """The address a CFG_REPLY assigns (of ``family`` when given), or None; values of the wrong length
+    (RFC 7296 3.15.1: 4 octets, or 17 for IPv6) assign nothing."""
     if cp.cfg_type != CfgType.CFG_REPLY:
         return None
-    for family, attribute in _ATTRIBUTE.items():
+    for fam, attribute in _ATTRIBUTE.items():
+        if family is not None and fam != family:
+            continue
         for value in cp.values(attribute):
-            size = 4 if family == 4 else 16
-            if len(value) >= size:
-                return str(ipaddress.ip_address(value[:size]))
+            if len(value) == _VALUE_LEN[fam]:
+                return str(ipaddress.ip_address(value[: _SIZES[fam]]))
     return None
 
 
 class VirtualIpPool:
-    """The addresses of ``network`` that a gateway hands out, one per peer identity, kept for it."""
+    """The addresses of ``network`` that a gateway hands out (RFC 7296 2.19).
 
-    __slots__ = ("network", "leases")
+    Each address has at most one *holder*, the IKE SA whose client uses it;
+    it is given back when that IKE SA ends (not when it is rekeyed: the new
+    IKE SA takes it over).  Each identity gets the address it had last time if
+    that one is free, as strongSwan's pools do; a second client with the same
+    identity at the same time gets another.  When the pool has no address that
+    nobody had, the free addresses of identities that are gone are reused.
+    """
+
+    __slots__ = ("network", "leases", "holders")
 
     def __init__(self, network: str) -> None:
         self.network = ipaddress.ip_network(network, strict=False)
-        self.leases: dict[Any, str] = {}  # peer identity -> address
+        self.leases: dict[Any, str] = {}  # peer identity -> the address it had last
+        self.holders: dict[str, Any] = {}  # address -> the IKE SA using it now
 
-    def lease(self, identity: Any, wish: str | None = None) -> str | None:
-        """The address for ``identity``: its earlier one, else ``wish`` if free, else the first free; None when
-        the pool is exhausted."""
-        if identity in self.leases:
-            return self.leases[identity]
-        taken = set(self.leases.values())
-        if wish is not None and wish not in taken and self._is_host(ipaddress.ip_address(wish)):
-            self.leases[identity] = wish
-            return wish
+    def lease(self, identity: Any, wish: str | None, holder: Any, *, reclaim: bool = False) -> str | None:
+        """An address for ``holder``, whose peer is ``identity``: its last one, else ``wish``, else the first
+        never given, else the first free; None when every address is held.  ``reclaim`` takes the
+        identity's last address even from its holder (a client that said INITIAL_CONTACT is back)."""
+        last = self.leases.get(identity)
+        if last is not None and (last not in self.holders or reclaim):
+            return self._give(identity, last, holder)
+        remembered = set(self.leases.values())
+        if wish is not None and wish not in self.holders and self._is_host(ipaddress.ip_address(wish)):
+            return self._give(identity, wish, holder)
+        free = None
         for host in self.network.hosts():
-            if str(host) not in taken:
-                self.leases[identity] = str(host)
-                return str(host)
-        return None
+            address = str(host)
+            if address in self.holders:
+                continue
+            if address not in remembered:
+                return self._give(identity, address, holder)
+            if free is None:
+                free = address
+        return None if free is None else self._give(identity, free, holder)
+
+    def _give(self, identity: Any, address: str, holder: Any) -> str:
+        self.leases[identity] = address
+        self.holders[address] = holder
+        return address
+
+    def hand_over(self, address: str, old: Any, new: Any) -> None:
+        """A rekeyed IKE SA's successor holds the address now (RFC 7296 2.18)."""
+        if self.holders.get(address) is old:
+            self.holders[address] = new
+
+    def release(self, address: str, holder: Any) -> None:
+        """``holder`` has ended: its address is free again (still remembered for its identity)."""
+        if self.holders.get(address) is holder:
+            del self.holders[address]
 
     def _is_host(self, address: Any) -> bool:
-        """Whether ``address`` is one ``network.hosts()`` yields (an IPv4 subnet's first and last are not)."""
+        """Whether ``address`` is one ``network.hosts()`` yields: not an IPv4 subnet's network or broadcast
+        address, nor an IPv6 subnet's Subnet-Router anycast address (RFC 4291 2.6.1)."""
         net = self.network
         if address.version != net.version or address not in net:
             return False
         if net.version == 4 and net.prefixlen < 31:
             return net.network_address < address < net.broadcast_address
+        if net.version == 6 and net.prefixlen < 127:
+            return address != net.network_address
         return True
 
 

@@ -25,6 +25,7 @@ from ikelab.errors import ConfigError
 from ikelab.lab import Lab
 from ikelab.message import decode
 from ikelab.payloads import CP, TSi
+from ikelab.state import State
 from ikelab.vip import VirtualIpPool, assigned, reply, request, requested
 
 
@@ -77,19 +78,51 @@ def test_the_client_asks_and_the_gateway_leases_and_narrows() -> None:
     assert all([_range(t) for t in c.ts_local] == [("10.3.0.1", "10.3.0.1")] for c in lab.initiator.children.values())
 
 
-def test_a_returning_identity_gets_its_address_and_another_the_next() -> None:
+def test_addresses_follow_identities_and_holders() -> None:
+    """A client back after a crash (INITIAL_CONTACT) gets its address again; another identity the next; a
+    second client with the same identity, while the first still holds its address, another one."""
+    from dataclasses import replace
+
     ci, cr = configs(i={"vip": "0.0.0.0"}, r={"pool": "10.3.0.0/24", "remote_id": "%any"})
     lab = Lab(ci, cr, seed=2)
     lab.initiate()
     lab.run_until_idle()
-    for name, seed, expected in (("moon.example", "again", "10.3.0.1"), ("venus.example", "venus", "10.3.0.2")):
-        from dataclasses import replace
-
-        config = replace(ci, local_id=name)
+    first = lab.responder
+    for name, seed, contact, expected in (("moon.example", "again", True, "10.3.0.1"),
+                                          ("venus.example", "venus", False, "10.3.0.2"),
+                                          ("moon.example", "twin", False, "10.3.0.3")):
+        config = replace(ci, local_id=name, initial_contact=contact)
         lab.endpoints["initiator"] = IkeEndpoint(config, lab.rng.fork(seed), lab.addresses["initiator"])
         lab.initiate()
         lab.run_until_idle()
         assert lab.initiator.virtual_ip == expected, name
+    assert first.state == State.CLOSED  # the crashed client's IKE SA, replaced (RFC 7296 2.4)
+    pool = lab.endpoints["responder"].pool
+    assert sorted(pool.holders) == ["10.3.0.1", "10.3.0.2", "10.3.0.3"]
+
+
+def test_an_address_is_free_again_when_its_ike_sa_ends_but_not_when_it_is_rekeyed() -> None:
+    from dataclasses import replace
+
+    ci, cr = configs(i={"vip": "0.0.0.0"}, r={"pool": "10.3.0.0/30", "remote_id": "%any"})  # two addresses
+    lab = Lab(ci, cr, seed=6)
+    lab.initiate()
+    lab.run_until_idle()
+    pool = lab.endpoints["responder"].pool
+    lab.rekey_ike("responder")
+    lab.run_until_idle()
+    assert pool.holders == {"10.3.0.1": lab.responder}  # the new IKE SA took it over (RFC 7296 2.18)
+    lab.delete_ike("initiator")
+    lab.run_until_idle()
+    assert pool.holders == {}
+    got = []
+    for n in range(2):  # two other clients fill the pool: the first reuses nobody's address, then moon's
+        lab.endpoints["initiator"] = IkeEndpoint(replace(ci, local_id=f"client{n}.example"), lab.rng.fork(str(n)),
+                                                 lab.addresses["initiator"])
+        lab.initiate()
+        lab.run_until_idle()
+        got.append(lab.initiator.virtual_ip)
+    assert got == ["10.3.0.2", "10.3.0.1"]
 
 
 def test_a_wished_address_is_given_when_free() -> None:
@@ -143,15 +176,25 @@ def test_a_family_the_pool_does_not_have_is_refused() -> None:
 
 
 def test_pool_and_cp_helpers() -> None:
+    a, b, c = object(), object(), object()
     pool = VirtualIpPool("10.3.0.0/30")
-    assert [pool.lease(i) for i in "abc"] == ["10.3.0.1", "10.3.0.2", None]
-    assert pool.lease("a") == "10.3.0.1"
+    assert [pool.lease(i, None, h) for i, h in (("a", a), ("b", b), ("c", c))] == ["10.3.0.1", "10.3.0.2", None]
+    assert pool.lease("a", None, c) is None  # a's address is held (by a)
+    assert pool.lease("a", None, c, reclaim=True) == "10.3.0.1" and pool.holders["10.3.0.1"] is c
+    pool.release("10.3.0.1", a)  # a no longer holds it: nothing happens
+    assert pool.holders["10.3.0.1"] is c
     fresh = VirtualIpPool("10.3.0.0/29")
-    assert fresh.lease("x", "10.3.0.0") == "10.3.0.1"  # the network address is no host: the first free instead
-    assert fresh.lease("y", "10.3.0.1") == "10.3.0.2"  # taken
-    assert fresh.lease("z", "192.0.2.9") == "10.3.0.3"  # outside the pool
+    assert fresh.lease("x", "10.3.0.0", a) == "10.3.0.1"  # the network address is no host: the first free instead
+    assert fresh.lease("y", "10.3.0.1", b) == "10.3.0.2"  # taken
+    assert fresh.lease("z", "192.0.2.9", c) == "10.3.0.3"  # outside the pool
+    v6 = VirtualIpPool("2001:db8:3::/120")
+    assert v6.lease("x", "2001:db8:3::", a) == "2001:db8:3::1"  # the Subnet-Router anycast address (RFC 4291)
     assert assigned(reply("10.3.0.9")) == "10.3.0.9" and assigned(request("0.0.0.0")) is None
+    assert assigned(reply("10.3.0.9"), 6) is None  # an IPv4 address for an IPv6 request assigns nothing
+    assert assigned(CP(CfgType.CFG_REPLY, ((CfgAttribute.INTERNAL_IP4_ADDRESS, bytes(5)),))) is None
     assert requested(request("::")) == [(6, None)]
+    assert requested(CP(CfgType.CFG_REQUEST, ((CfgAttribute.INTERNAL_IP4_ADDRESS, bytes([10, 3, 0, 9, 1])),))) \
+        == [(4, None)]  # a value of the wrong length asks for any address
 
 
 @pytest.mark.parametrize("kw, field", [
