@@ -71,6 +71,11 @@ class IkeEndpoint:
                    rng=self.rng, now=now)
         sa._dirty = self._dirty
         sa.initiate(now)
+        if sa.config.initial_contact and any(other.state != State.CLOSED and other.remote[0] == sa.remote[0]
+                                             for other in self.sas.values()):
+            # RFC 7296 2.4: INITIAL_CONTACT says "the only IKE SA with you"; with another one up it would
+            # make the peer drop that one
+            sa._init_state["initial_contact"] = False
         self.sas[sa.spi_i] = sa
         self._collect(sa)
         return sa
@@ -117,16 +122,18 @@ class IkeEndpoint:
         sa.peer_initial_contact = False
         if sa.state != State.ESTABLISHED or sa.remote_identity is None:
             return
-        who = (int(sa.remote_identity.id_type), bytes(sa.remote_identity.data))
+        who = (sa.config.local_id, int(sa.remote_identity.id_type), bytes(sa.remote_identity.data))
         reason = (f"the peer said INITIAL_CONTACT in the new IKE SA {sa.spi_i.hex()}/{sa.spi_r.hex()}: "
                   "it no longer holds this one (RFC 7296 2.4)")
-        for other in list(self.sas.values()):
-            peer_id = other.remote_identity
-            if other is sa or other.state == State.CLOSED or peer_id is None:
-                continue
-            if (int(peer_id.id_type), bytes(peer_id.data)) == who:
-                other._close(now, reason)
-                self._collect(other)
+        stale = [other for other in self.sas.values()
+                 if other is not sa and other.state != State.CLOSED and other.remote_identity is not None
+                 and (other.config.local_id, int(other.remote_identity.id_type),
+                      bytes(other.remote_identity.data)) == who]
+        for other in stale:
+            if other.replaced_by in stale:  # its successor goes too: nothing to hand over to it
+                other.replaced_by = None
+            other._close(now, reason)
+            self._collect(other)
 
     def _new_responder(self, data: bytes, datagram: Datagram, now: float) -> tuple[IkeSa, Any] | None:
         """A responder IKE SA for a new IKE_SA_INIT request, with the decoded request; None if refused."""

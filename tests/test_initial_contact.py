@@ -68,3 +68,37 @@ def test_initial_contact_from_another_identity_leaves_the_old_ike_sa_alone() -> 
     lab.run_until_idle()
     assert lab.responder is not old and lab.responder.established
     assert old.established and len(old.children) == 1
+
+
+def test_a_second_ike_sa_from_a_live_endpoint_says_no_initial_contact() -> None:
+    """INITIAL_CONTACT means 'the only IKE SA between us' (RFC 7296 2.4): an endpoint that already holds one
+    with the peer leaves it out of the next IKE_AUTH, or the peer would drop the first IKE SA."""
+    ci, cr = configs(i={"initial_contact": True})
+    lab = Lab(ci, cr, seed=5)
+    first_i = lab.initiate()
+    lab.run_until_idle()
+    first_r = lab.responder
+    second_i = lab.initiate()
+    lab.run_until_idle()
+    assert first_i.established and first_r.established and second_i.established
+    sent = [e.summary for e in lab.events("initiator", ev.MessageSent) if e.exchange == "IKE_AUTH"]
+    assert sent == ["HDR, SK {IDi, N(INITIAL_CONTACT), AUTH, SAi2, TSi, TSr}", "HDR, SK {IDi, AUTH, SAi2, TSi, TSr}"]
+
+
+def test_initial_contact_replaces_the_ike_sa_a_rekey_made() -> None:
+    """The stale IKE SA came from an IKE SA rekey before the crash: it goes, silently (no DELETE, no request
+    started on its way out)."""
+    ci, cr = configs()
+    lab = Lab(ci, cr, seed=5)
+    lab.initiate()
+    lab.run_until_idle()
+    lab.rekey_ike("initiator")
+    lab.run_until_idle()
+    stale = [sa for sa in lab.sas("responder") if sa.state != State.CLOSED]
+    restarted = replace(ci, initial_contact=True)
+    lab.endpoints["initiator"] = IkeEndpoint(restarted, lab.rng.fork("moon again"), lab.addresses["initiator"])
+    before = len(lab.trace)
+    lab.initiate()
+    lab.run_until_idle()
+    assert stale and all(sa.state == State.CLOSED for sa in stale)
+    assert len(lab.trace) - before == 4  # IKE_SA_INIT and IKE_AUTH only: nothing sent for the stale SAs
