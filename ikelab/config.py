@@ -36,8 +36,9 @@ Defaults (and why):
 * ``fragmentation = False``: IKE fragmentation (RFC 7383) only when asked, so
   that IKE_SA_INIT carries no extra notify in the lessons' traces (strongSwan
   offers it by default); with it, a protected message whose IP packet would
-  exceed ``fragment_size = 1280`` octets (strongSwan's default) goes out in
-  SKF fragments (:mod:`ikelab.ike_fragments`);
+  exceed ``fragment_size = 1280`` octets (strongSwan's default; RFC 7383 2.5.1
+  suggests 576 for an IPv4 path of unknown MTU) goes out in SKF fragments
+  (:mod:`ikelab.ike_fragments`);
 * ``vip = None``, ``pool = None``: no virtual IP.  A remote-access client sets
   ``vip = "0.0.0.0"`` (or ``"::"``, or the address it would like) to ask for
   its inner address in IKE_AUTH, and a gateway hands addresses out of

@@ -478,7 +478,12 @@ class _IkeFragments:
 
         key = (msg.spi_i, msg.spi_r, int(msg.exchange), msg.message_id, msg.is_initiator, msg.is_response)
         buf, frames = self.open.get(key) or self.open.setdefault(key, (Reassembly(msg.message_id, msg.is_response), []))
-        outcome, result = buf.add(msg, msg.payloads[-1], size)
+        try:
+            outcome, result = buf.add(msg, msg.payloads[-1], size)
+        except IkelabError as exc:  # every piece decrypted, but together they do not read as payloads
+            del self.open[key]
+            row.note = f"IKE fragments do not join: {exc}"
+            return None
         if outcome == "ignored":
             row.note = result
             return None

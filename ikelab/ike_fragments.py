@@ -29,16 +29,19 @@ from typing import Any
 
 from . import events as ev
 from . import exchanges_wire as W
-from .constants import ExchangeType, NAT_T_PORT
-from .errors import IkelabError
+from .constants import ExchangeType, NAT_T_PORT, NotifyType
+from .errors import IkelabError, UnsupportedCriticalPayloadError
 from .exchanges_common import Datagram, frame
 from .payloads import SKF
 from .sk import fragment, reassemble
 
 #: Octets of the IP and UDP headers in front of an IKE message (RFC 791, RFC 8200, RFC 768).
 IP_UDP_HEADERS = {4: 20 + 8, 6: 40 + 8}
-#: The most fragments kept for one message: a peer that has our keys still cannot make us hold more.
+#: The most fragments kept for one message, and the most octets: a peer that did IKE_SA_INIT, but has proven
+#: no identity yet, still cannot make us hold more (RFC 7383 5).  An IKE_AUTH with a certificate chain is a
+#: few kilobytes.  ikelab sends a message that would need more pieces whole (in IP fragments).
 MAX_FRAGMENTS = 64
+MAX_MESSAGE_OCTETS = 65536
 
 
 def max_message_size(fragment_size: int, local: tuple[str, int], remote: tuple[str, int]) -> int:
@@ -77,6 +80,9 @@ class Reassembly:
             self.total, self.pieces, self.size = total, {}, 0
         if skf.fragment_number in self.pieces:
             return "ignored", f"fragment {skf.fragment_number}/{total} again (already kept)"
+        if self.size + size > MAX_MESSAGE_OCTETS:
+            return "ignored", (f"fragment {skf.fragment_number}/{total} would make the message longer than "
+                               f"{MAX_MESSAGE_OCTETS} octets, ikelab's limit")
         self.pieces[skf.fragment_number] = msg
         self.size += size
         if len(self.pieces) < total:
@@ -102,6 +108,8 @@ class FragmentExchanges:
         if len(data) <= limit:
             return frame(data, self.local, self.remote)
         pieces = fragment(msg, self._crypto(sending=True), limit)
+        if len(pieces) > MAX_FRAGMENTS:  # more than a receiver like ikelab keeps: IP fragments instead
+            return frame(data, self.local, self.remote)
         return tuple(frame(piece, self.local, self.remote) for piece in pieces)
 
     def _take_fragment(self: Any, msg: Any, data: bytes, now: float) -> tuple[Any, int] | None:
@@ -118,6 +126,10 @@ class FragmentExchanges:
         except IkelabError as exc:  # verified pieces that do not join into payloads (RFC 7296 2.21.2: drop)
             del buffers[msg.is_response]
             self._fragments = buffers or None
+            if isinstance(exc, UnsupportedCriticalPayloadError) and not msg.is_response:
+                # as for a whole request: answered, so that the peer's window moves on (RFC 7296 2.5)
+                self._respond(msg, now, [W.notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
+                                                  data=bytes([exc.payload_type & 0xFF]))])
             self._drop(now, f"the joined IKE fragments do not parse: {exc}", data)
             return None
         if outcome == "ignored":
@@ -138,4 +150,5 @@ class FragmentExchanges:
             self._fragments = self._fragments or None
 
 
-__all__ = ["FragmentExchanges", "IP_UDP_HEADERS", "MAX_FRAGMENTS", "Reassembly", "max_message_size"]
+__all__ = ["FragmentExchanges", "IP_UDP_HEADERS", "MAX_FRAGMENTS", "MAX_MESSAGE_OCTETS", "Reassembly",
+           "max_message_size"]

@@ -338,3 +338,69 @@ def test_a_closed_ike_sa_answers_only_fragment_1_of_the_delete_again() -> None:
     assert all("2.6.1" in e.reason for e in sun.pop_events())
     sun.receive(pieces[0], lab.now)
     assert [d.payload for d in sun.pop_datagrams()] == answer
+
+
+# --------------------------------------------------------------------------- limits and odd contents (review)
+
+def test_an_unknown_critical_payload_in_a_fragmented_request_is_answered() -> None:
+    """RFC 7296 2.5: a request with a critical payload we do not know gets UNSUPPORTED_CRITICAL_PAYLOAD, in
+    pieces as whole; before, the joined request was dropped unanswered and the peer's window stuck."""
+    from ikelab.payloads import UnknownPayload
+
+    lab = established(fragmentation=True, fragment_size=160)
+    moon, sun = lab.initiator, lab.responder
+    odd = UnknownPayload(200, b"x" * 150, critical=True)
+    pieces = fragment(moon._message(ExchangeType.INFORMATIONAL, moon._next_request_id, False, [odd]),
+                      moon._crypto(sending=True), 132)
+    assert len(pieces) >= 2
+    for piece in pieces:
+        sun.receive(piece, lab.now)
+    (answer,) = sun.pop_datagrams()
+    notify = decode(answer.payload, crypto=moon._crypto(sending=False)).payloads[0].inner[0]
+    assert notify.notify_type == NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD and notify.data == bytes([200])
+    assert sun.established
+
+
+def test_the_pieces_of_one_message_are_capped_in_octets() -> None:
+    """RFC 7383 5: a peer that has done IKE_SA_INIT only cannot make us keep megabytes of pieces."""
+    from ikelab.ike_fragments import MAX_MESSAGE_OCTETS
+
+    lab = established(fragmentation=True, fragment_size=160)
+    a = lab.initiator
+    msg = a._message(ExchangeType.INFORMATIONAL, 5, False, [])
+    buf = Reassembly(5, False)
+    big = MAX_MESSAGE_OCTETS // 2 + 1
+    assert buf.add(msg, SKF(1, 3, content=b"", next_payload=0), big) == ("kept", None)
+    outcome, why = buf.add(msg, SKF(2, 3, content=b"", next_payload=0), big)
+    assert outcome == "ignored" and str(MAX_MESSAGE_OCTETS) in why and buf.size == big
+
+
+def test_a_message_that_needs_more_pieces_than_a_receiver_keeps_goes_whole() -> None:
+    lab = established(fragmentation=True, fragment_size=160)
+    moon = lab.initiator
+    msg = moon._message(ExchangeType.INFORMATIONAL, moon._next_request_id, False,
+                        [Notify(NotifyType.INITIAL_CONTACT, data=b"x" * 5000)])
+    data = moon._encode(msg)
+    whole = moon._frame(msg, data)
+    assert not isinstance(whole, tuple) and whole.payload == data  # 80 pieces of 63 octets: IP fragments instead
+    smaller = moon._message(ExchangeType.INFORMATIONAL, moon._next_request_id, False,
+                            [Notify(NotifyType.INITIAL_CONTACT, data=b"x" * 1000)])
+    assert isinstance(moon._frame(smaller, moon._encode(smaller)), tuple)
+
+
+def test_dissect_says_when_decrypted_pieces_do_not_join() -> None:
+    from ikelab.dissect import dissect_frames
+    from ikelab.pcap import LINKTYPE_RAW, CapturedPacket
+    from ikelab.trace import TracePacket
+    from ikelab.wireshark import KeyTables, records_from_lab
+
+    lab = established(fragmentation=True, fragment_size=160)
+    moon = lab.initiator
+    request = moon._message(ExchangeType.INFORMATIONAL, moon._next_request_id, False, [])
+    pieces = [replace(request, payloads=(SKF(n, 2, content=b"\x00\x00\x00\x09garbage", next_payload=41),)
+                      ).encode(crypto=moon._crypto(sending=True)) for n in (1, 2)]
+    frames = [CapturedPacket(float(n), TracePacket(float(n), "192.0.2.1", "192.0.2.2", 500, 500, p).ip_packet(),
+                             LINKTYPE_RAW) for n, p in enumerate(pieces)]
+    rows = list(dissect_frames(frames, KeyTables(ike=records_from_lab(lab, "initiator")[0])))
+    assert rows[0].decrypted and rows[1].decrypted  # each piece verified and decrypted
+    assert rows[1].note.startswith("IKE fragments do not join:") and "decryption failed" not in rows[1].note
