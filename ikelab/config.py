@@ -46,7 +46,8 @@ Defaults (and why):
 * ``childless = False``: the first CHILD SA comes in IKE_AUTH.  With ``True``
   a responder announces N(CHILDLESS_IKEV2_SUPPORTED) and an initiator whose
   responder announced it sets up the IKE SA alone, then the CHILD SA with
-  CREATE_CHILD_SA (RFC 6023; strongSwan's ``childless = prefer``).
+  CREATE_CHILD_SA (RFC 6023; strongSwan's ``childless = prefer``).  That
+  CHILD SA negotiates the ESP proposals' DH groups (PFS), which IKE_AUTH leaves out.
 """
 
 from __future__ import annotations

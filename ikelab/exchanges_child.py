@@ -439,6 +439,7 @@ class ChildExchanges:
         """This IKE SA is replaced by ``new``: its CHILD SAs move over (RFC 7296 2.18)."""
         new.children, self.children = self.children, {}
         self.replaced_by = new
+        new.child_retry_at, self.child_retry_at = self.child_retry_at, None
         if self.pool is not None and self.peer_virtual_ip is not None:  # the client keeps its address
             self.pool.hand_over(self.peer_virtual_ip, self, new)
         self.rekeyed_at = now
@@ -489,6 +490,9 @@ class ChildExchanges:
                 old.state = "REKEYED" if old.collision else "INSTALLED"
                 if not old.collision and W.first_error(msg) == "TEMPORARY_FAILURE":
                     old.rekey_at = now + self._retry_delay()  # RFC 7296 2.25: try again a little later
+            elif old is None and not home.children and W.first_error(msg) == "TEMPORARY_FAILURE":
+                # an IKE SA without any CHILD SA (childless, RFC 6023) must not stay so: try again later
+                home.child_retry_at = now + self._retry_delay()
             return None
         if old is None:
             self._announce_child(now, child, "CREATE_CHILD_SA")

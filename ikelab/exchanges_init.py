@@ -426,6 +426,10 @@ class InitExchanges:
                 self.virtual_ip = _vip.assigned(cp, family)
                 self._emit(ev.VirtualIpAssigned(now, self.side, self.virtual_ip))
         if pending.context["child"] is None:  # childless (RFC 6023): the CHILD SA comes with CREATE_CHILD_SA
+            error = W.first_error(msg)
+            if error is not None:  # e.g. INTERNAL_ADDRESS_FAILURE: no CHILD SA without our address (3.15.4)
+                self._fail(now, error, f"CHILD SA not created: {error}", fatal=False, exchange="IKE_AUTH")
+                return None
             self._queue.append((Input.CREATE_CHILD, {"pfs": None}))
             return None
         child = self._complete_child_request(now, msg, pending.context["child"], self.ni, self.nr, "IKE_AUTH")

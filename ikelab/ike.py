@@ -88,7 +88,7 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
         "keys", "suite", "proposal", "children", "remote_identity", "nat_detected", "nat_local", "nat_remote",
         "rekey_at", "expire_at", "last_received", "replaced_by", "rekeyed_at", "spawned", "closed_reason",
         "established_at", "local_auth_method", "remote_auth_method", "fragmentation", "_fragments",
-        "peer_initial_contact", "virtual_ip", "peer_virtual_ip", "pool",
+        "peer_initial_contact", "virtual_ip", "peer_virtual_ip", "pool", "child_retry_at",
         # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
         "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_cached_summary", "_queue", "_out",
         "_events", "_init_state", "_dirty", "_dh_group", "_dh_key", "_real_message_1", "_real_message_2",
@@ -134,6 +134,7 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
         self.virtual_ip: str | None = None  # our inner address, given by the responder in CP (RFC 7296 2.19)
         self.peer_virtual_ip: str | None = None  # the inner address we gave the initiator from our pool
         self.pool: Any = None  # ikelab.vip.VirtualIpPool, shared by an endpoint's IKE SAs
+        self.child_retry_at: float | None = None  # a refused first CHILD SA is asked for again then (RFC 7296 2.25)
         self._fragments: dict[bool, Any] | None = None  # fragments of incoming messages (ike_fragments.Reassembly)
         self.rekey_at: float | None = None
         self.expire_at: float | None = None
@@ -232,7 +233,7 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
         if self.state == State.REKEYED and self._pending is None:
             times.append(self.rekeyed_at + self._half_open_timeout())
         if self.state == State.ESTABLISHED:
-            for t in (self.rekey_at, self.expire_at):
+            for t in (self.rekey_at, self.expire_at, self.child_retry_at):
                 if t is not None:
                     times.append(t)
             for child in self.children.values():
@@ -278,6 +279,9 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
         if self.rekey_at is not None and now >= self.rekey_at:
             self.rekey_at = None
             self._act(Input.REKEY_IKE, now)
+        if self.child_retry_at is not None and now >= self.child_retry_at:
+            self.child_retry_at = None
+            self._act(Input.CREATE_CHILD, now, pfs=None)
         for child in list(self.children.values()):
             if child.expire_at is not None and now >= child.expire_at:
                 child.expire_at = None

@@ -59,19 +59,20 @@ def max_message_size(fragment_size: int, local: tuple[str, int], remote: tuple[s
 class Reassembly:
     """The verified fragments of one incoming message (RFC 7383 2.6), by Fragment Number."""
 
-    __slots__ = ("message_id", "is_response", "total", "pieces", "size")
+    __slots__ = ("message_id", "is_response", "total", "pieces", "size", "max_octets")
 
-    def __init__(self, message_id: int, is_response: bool) -> None:
+    def __init__(self, message_id: int, is_response: bool, max_octets: int | None = MAX_MESSAGE_OCTETS) -> None:
         self.message_id = message_id
         self.is_response = is_response
         self.total = 0
         self.pieces: dict[int, Any] = {}
         self.size = 0  # octets of the kept fragment messages
+        self.max_octets = max_octets  # None: no limit (a dissection of a capture, which is finite anyway)
 
     def add(self, msg: Any, skf: SKF, size: int) -> tuple[str, Any]:
         """Keep one decrypted fragment: ``("whole", message)``, ``("kept", None)`` or ``("ignored", why)``."""
         total = skf.total_fragments
-        if total > MAX_FRAGMENTS:
+        if total > MAX_FRAGMENTS and self.max_octets is not None:
             return "ignored", f"an IKE fragment of {total}: ikelab keeps at most {MAX_FRAGMENTS} per message"
         if total < self.total:
             return "ignored", (f"fragment {skf.fragment_number}/{total}, but this message now comes in "
@@ -80,9 +81,9 @@ class Reassembly:
             self.total, self.pieces, self.size = total, {}, 0
         if skf.fragment_number in self.pieces:
             return "ignored", f"fragment {skf.fragment_number}/{total} again (already kept)"
-        if self.size + size > MAX_MESSAGE_OCTETS:
+        if self.max_octets is not None and self.size + size > self.max_octets:
             return "ignored", (f"fragment {skf.fragment_number}/{total} would make the message longer than "
-                               f"{MAX_MESSAGE_OCTETS} octets, ikelab's limit")
+                               f"{self.max_octets} octets, ikelab's limit")
         self.pieces[skf.fragment_number] = msg
         self.size += size
         if len(self.pieces) < total:
@@ -108,7 +109,8 @@ class FragmentExchanges:
         if len(data) <= limit:
             return frame(data, self.local, self.remote)
         pieces = fragment(msg, self._crypto(sending=True), limit)
-        if len(pieces) > MAX_FRAGMENTS:  # more than a receiver like ikelab keeps: IP fragments instead
+        if len(pieces) > MAX_FRAGMENTS or sum(map(len, pieces)) > MAX_MESSAGE_OCTETS:
+            # more than a receiver like ikelab keeps: IP fragments instead (a datagram still holds 65507 octets)
             return frame(data, self.local, self.remote)
         return tuple(frame(piece, self.local, self.remote) for piece in pieces)
 

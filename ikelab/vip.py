@@ -116,21 +116,25 @@ class VirtualIpPool:
     nobody had, the free addresses of identities that are gone are reused.
     """
 
-    __slots__ = ("network", "leases", "holders")
+    __slots__ = ("network", "leases", "last_user", "holders")
 
     def __init__(self, network: str) -> None:
         self.network = ipaddress.ip_network(network, strict=False)
+        # at most one remembered identity per address, so that what is remembered stays within the pool's size
         self.leases: dict[Any, str] = {}  # peer identity -> the address it had last
-        self.holders: dict[str, Any] = {}  # address -> the IKE SA using it now
+        self.last_user: dict[str, Any] = {}  # address -> the identity it was given to last
+        self.holders: dict[str, tuple[Any, Any]] = {}  # address -> (identity, the IKE SA using it now)
 
     def lease(self, identity: Any, wish: str | None, holder: Any, *, reclaim: bool = False) -> str | None:
         """An address for ``holder``, whose peer is ``identity``: its last one, else ``wish``, else the first
         never given, else the first free; None when every address is held.  ``reclaim`` takes the
-        identity's last address even from its holder (a client that said INITIAL_CONTACT is back)."""
+        identity's last address even from an IKE SA of the same identity that holds it (a client that said
+        INITIAL_CONTACT is back; the endpoint closes that IKE SA), never from another identity."""
         last = self.leases.get(identity)
-        if last is not None and (last not in self.holders or reclaim):
-            return self._give(identity, last, holder)
-        remembered = set(self.leases.values())
+        if last is not None:
+            held = self.holders.get(last)
+            if held is None or (reclaim and held[0] == identity):
+                return self._give(identity, last, holder)
         if wish is not None and wish not in self.holders and self._is_host(ipaddress.ip_address(wish)):
             return self._give(identity, wish, holder)
         free = None
@@ -138,25 +142,31 @@ class VirtualIpPool:
             address = str(host)
             if address in self.holders:
                 continue
-            if address not in remembered:
+            if address not in self.last_user:
                 return self._give(identity, address, holder)
             if free is None:
                 free = address
         return None if free is None else self._give(identity, free, holder)
 
     def _give(self, identity: Any, address: str, holder: Any) -> str:
+        before = self.last_user.get(address)
+        if before is not None and before != identity and self.leases.get(before) == address:
+            del self.leases[before]  # the address has a new user: forget the old one's claim
         self.leases[identity] = address
-        self.holders[address] = holder
+        self.last_user[address] = identity
+        self.holders[address] = (identity, holder)
         return address
 
     def hand_over(self, address: str, old: Any, new: Any) -> None:
         """A rekeyed IKE SA's successor holds the address now (RFC 7296 2.18)."""
-        if self.holders.get(address) is old:
-            self.holders[address] = new
+        held = self.holders.get(address)
+        if held is not None and held[1] is old:
+            self.holders[address] = (held[0], new)
 
     def release(self, address: str, holder: Any) -> None:
         """``holder`` has ended: its address is free again (still remembered for its identity)."""
-        if self.holders.get(address) is holder:
+        held = self.holders.get(address)
+        if held is not None and held[1] is holder:
             del self.holders[address]
 
     def _is_host(self, address: Any) -> bool:

@@ -67,3 +67,21 @@ def test_childless_setting_is_checked() -> None:
         IkeConfig(psk=b"k", childless="prefer")
     assert info.value.field == "childless"
     assert "childless IKE SA first (RFC 6023)" in str(IkeConfig(psk=b"k", childless=True))
+
+
+def test_a_first_child_sa_refused_with_temporary_failure_is_asked_for_again() -> None:
+    """The gateway rekeys the IKE SA the moment it has answered a childless IKE_AUTH, so it refuses the
+    CREATE_CHILD_SA that follows with TEMPORARY_FAILURE (RFC 7296 2.25): the client asks again a little
+    later, on the new IKE SA, instead of staying without a CHILD SA."""
+    from ikelab.state import State
+
+    lab = Lab(*configs(i={"childless": True}, r={"childless": True}), seed=4)
+    lab.initiate()
+    while lab.responder is None or lab.responder.state != State.ESTABLISHED:
+        lab.step()
+    lab.rekey_ike("responder")
+    lab.run(lab.now + 120)
+    assert [(f.notify, f.exchange) for f in lab.events("initiator", ev.Failure)] == \
+        [("TEMPORARY_FAILURE", "CREATE_CHILD_SA")]
+    assert len(lab.initiator.children) == len(lab.responder.children) == 1
+    assert lab.events("initiator", ev.IkeSaRekeyed)

@@ -404,3 +404,14 @@ def test_dissect_says_when_decrypted_pieces_do_not_join() -> None:
     rows = list(dissect_frames(frames, KeyTables(ike=records_from_lab(lab, "initiator")[0])))
     assert rows[0].decrypted and rows[1].decrypted  # each piece verified and decrypted
     assert rows[1].note.startswith("IKE fragments do not join:") and "decryption failed" not in rows[1].note
+
+
+def test_the_sender_keeps_within_the_receivers_octet_limit_too() -> None:
+    """53 to 64 pieces of 1280 octets pass the piece limit but not the 64 KiB one: such a message goes
+    whole as well, or ikelab's own receiver could never join it."""
+    lab = established(fragmentation=True)
+    moon = lab.initiator
+    msg = moon._message(ExchangeType.INFORMATIONAL, moon._next_request_id, False,
+                        [Notify(NotifyType.INITIAL_CONTACT, data=b"x" * 63000)])
+    data = moon._encode(msg)
+    assert not isinstance(moon._frame(msg, data), tuple)

@@ -111,7 +111,7 @@ def test_an_address_is_free_again_when_its_ike_sa_ends_but_not_when_it_is_rekeye
     pool = lab.endpoints["responder"].pool
     lab.rekey_ike("responder")
     lab.run_until_idle()
-    assert pool.holders == {"10.3.0.1": lab.responder}  # the new IKE SA took it over (RFC 7296 2.18)
+    assert pool.holders["10.3.0.1"][1] is lab.responder  # the new IKE SA took it over (RFC 7296 2.18)
     lab.delete_ike("initiator")
     lab.run_until_idle()
     assert pool.holders == {}
@@ -180,9 +180,11 @@ def test_pool_and_cp_helpers() -> None:
     pool = VirtualIpPool("10.3.0.0/30")
     assert [pool.lease(i, None, h) for i, h in (("a", a), ("b", b), ("c", c))] == ["10.3.0.1", "10.3.0.2", None]
     assert pool.lease("a", None, c) is None  # a's address is held (by a)
-    assert pool.lease("a", None, c, reclaim=True) == "10.3.0.1" and pool.holders["10.3.0.1"] is c
+    assert pool.lease("a", None, c, reclaim=True) == "10.3.0.1" and pool.holders["10.3.0.1"] == ("a", c)
     pool.release("10.3.0.1", a)  # a no longer holds it: nothing happens
-    assert pool.holders["10.3.0.1"] is c
+    assert pool.holders["10.3.0.1"] == ("a", c)
+    assert pool.lease("b", None, a, reclaim=True) == "10.3.0.2"  # b's own address, from b's stale IKE SA
+
     fresh = VirtualIpPool("10.3.0.0/29")
     assert fresh.lease("x", "10.3.0.0", a) == "10.3.0.1"  # the network address is no host: the first free instead
     assert fresh.lease("y", "10.3.0.1", b) == "10.3.0.2"  # taken
@@ -238,3 +240,54 @@ def test_any_cp_in_ike_auth_is_answered_cleanly(cfg_type: int, attributes: list)
     else:
         assert leased is None and lab.initiator.virtual_ip is None
         assert len(lab.initiator.children) == (0 if asked else 1)  # IPv6 only: INTERNAL_ADDRESS_FAILURE
+
+
+def test_initial_contact_never_takes_an_address_another_identity_holds() -> None:
+    """x leaves, z gets x's old address, x comes back saying INITIAL_CONTACT: x must not get it back while z
+    holds it (only an IKE SA of x itself gives it up); the pool (/30) is full, so x gets none."""
+    from dataclasses import replace
+
+    ci, cr = configs(i={"vip": "0.0.0.0"}, r={"pool": "10.3.0.0/30", "remote_id": "%any"})
+    lab = Lab(ci, cr, seed=1)
+
+    def connect(name: str, seed: str, contact: bool = False) -> str | None:
+        lab.endpoints["initiator"] = IkeEndpoint(replace(ci, local_id=name, initial_contact=contact),
+                                                 lab.rng.fork(seed), lab.addresses["initiator"])
+        lab.initiate()
+        lab.run_until_idle()
+        return lab.initiator.virtual_ip
+
+    assert connect("x.example", "x") == "10.3.0.1"
+    x = lab.responder
+    assert connect("y.example", "y") == "10.3.0.2"
+    x.delete_ike(lab.now)
+    lab.run_until_idle()
+    assert connect("z.example", "z") == "10.3.0.1"
+    assert connect("x.example", "x again", contact=True) is None
+    live = sorted((bytes(sa.remote_identity.data), sa.peer_virtual_ip) for sa in lab.sas("responder")
+                  if sa.state == State.ESTABLISHED)
+    assert live == [(b"x.example", None), (b"y.example", "10.3.0.2"), (b"z.example", "10.3.0.1")]
+
+
+def test_what_a_pool_remembers_stays_within_its_size() -> None:
+    pool = VirtualIpPool("10.3.0.0/30")
+    for n in range(1000):  # short sessions of ever new identities
+        holder = object()
+        address = pool.lease(f"client{n}", None, holder)
+        pool.release(address, holder)
+    assert len(pool.leases) <= 2 and len(pool.last_user) <= 2 and not pool.holders
+
+
+def test_a_childless_client_refused_an_address_builds_no_child_sa() -> None:
+    ci, cr = configs(i={"vip": "0.0.0.0", "childless": True}, r={"pool": "10.3.0.0/24", "childless": True})
+    lab = Lab(ci, replace_pool(cr, "2001:db8:3::/120"), seed=3)  # an IPv6 pool for an IPv4 request
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.initiator.established and not lab.initiator.children and not lab.responder.children
+    assert any(f.notify == "INTERNAL_ADDRESS_FAILURE" for f in lab.events("initiator", ev.Failure))
+
+
+def replace_pool(config: IkeConfig, pool: str) -> IkeConfig:
+    from dataclasses import replace
+
+    return replace(config, pool=pool)
