@@ -333,3 +333,34 @@ def test_simultaneous_ike_rekeys_under_loss_keep_peers_in_agreement(fates: list[
     assert (a.spi_i, a.spi_r) == (b.spi_i, b.spi_r) and a.keys == b.keys
     pairs = {(c.spi_in, c.spi_out) for c in a.children.values()}
     assert pairs == {(c.spi_out, c.spi_in) for c in b.children.values()} and len(pairs) == 1
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fates=st.lists(st.sampled_from(["ok", "drop", "dup", "late"]), min_size=0, max_size=24), seed=st.integers(0, 3))
+def test_the_extensions_together_under_loss_converge(fates: list[str], seed: int) -> None:
+    """IKE fragments (160-octet packets), a virtual IP from a pool and a childless IKE SA, over a network that
+    drops, duplicates and delays: the peers end with the same keys and mirrored CHILD SAs, the client with
+    the address the gateway holds for it, or both give up cleanly; the pool never holds an address for an
+    IKE SA that is gone."""
+    ci, cr = configs(fragmentation=True, fragment_size=160, childless=True, dpd_interval=30)
+    from dataclasses import replace
+
+    lab = Lab(replace(ci, vip="0.0.0.0"), replace(cr, pool="10.3.0.0/24"), seed=seed,
+              network=Network(schedule=tuple(fates)))
+    lab.initiate()
+    lab.run_until_idle(limit=120.0)
+    if lab.initiator is not None and lab.initiator.established:
+        lab.rekey_ike("responder")
+    lab.run(until=lab.now + 400.0)
+    a, b = lab.initiator, lab.responder
+    pool = lab.endpoints["responder"].pool
+    assert all(holder.state != State.CLOSED for _, holder in pool.holders.values())
+    if a is not None and b is not None and a.established and b.established:
+        assert a.keys.as_dict() == b.keys.as_dict()
+        assert {(c.spi_in, c.spi_out) for c in a.children.values()} == \
+               {(c.spi_out, c.spi_in) for c in b.children.values()}
+        if b.peer_virtual_ip is not None:
+            assert a.virtual_ip == b.peer_virtual_ip and pool.holders[b.peer_virtual_ip][1] is b
+    else:
+        for side in ("initiator", "responder"):
+            assert all(sa.state == State.CLOSED for sa in lab.sas(side))
