@@ -35,10 +35,6 @@ from .state import State
 from .vip import VirtualIpPool
 
 
-#: IKE SAs that stand (authenticated), whatever they are doing: those INITIAL_CONTACT would make the peer drop.
-_LIVE = (State.ESTABLISHED, State.REKEYED)
-
-
 class IkeEndpoint:
     """The IKE SAs of one peer, demultiplexed by SPI (RFC 7296 2.6).
 
@@ -75,11 +71,9 @@ class IkeEndpoint:
                    rng=self.rng, now=now)
         sa._dirty = self._dirty
         sa.initiate(now)
-        if sa.config.initial_contact and any(other.state in _LIVE and other.remote[0] == sa.remote[0]
-                                             for other in self.sas.values()):
-            # RFC 7296 2.4: INITIAL_CONTACT says "the only IKE SA with you"; with another one up it would
-            # make the peer drop that one
-            sa._init_state["initial_contact"] = False
+        # RFC 7296 2.4: INITIAL_CONTACT says "the only IKE SA with you"; the IKE SA looks at its siblings when
+        # it sends IKE_AUTH, and leaves the notify out if another one with that peer is not closed
+        sa._init_state["siblings"] = self.sas
         self.sas[sa.spi_i] = sa
         self._collect(sa)
         return sa

@@ -436,12 +436,22 @@ class ChildExchanges:
         return new
 
     def _hand_to(self: Any, now: float, new: Any) -> None:
-        """This IKE SA is replaced by ``new``: its CHILD SAs move over (RFC 7296 2.18)."""
-        new.children, self.children = self.children, {}
+        """This IKE SA is replaced by ``new``: its CHILD SAs move over (RFC 7296 2.18).
+
+        In a collision (2.8.2) ``new`` may be gone already, deleted by the peer: the CHILD SAs went with it.
+        """
+        if new.state == State.CLOSED:
+            for child in list(self.children.values()):
+                self._remove_child(child, now, "its new IKE SA, from colliding rekeys, was deleted (RFC 7296 2.8.2)")
+        else:
+            new.children, self.children = self.children, {}
         self.replaced_by = new
         new.child_retry_at, self.child_retry_at = self.child_retry_at, None
         if self.pool is not None and self.peer_virtual_ip is not None:  # the client keeps its address
-            self.pool.hand_over(self.peer_virtual_ip, self, new)
+            if new.state == State.CLOSED:  # a colliding IKE SA already gone (RFC 7296 2.8.2): nobody keeps it
+                self.pool.release(self.peer_virtual_ip, self)
+            else:
+                self.pool.hand_over(self.peer_virtual_ip, self, new)
         self.rekeyed_at = now
         self.rekey_at = self.expire_at = None
         self._emit(ev.IkeSaRekeyed(now, self.side, self.spi_i, self.spi_r, new.spi_i, new.spi_r))

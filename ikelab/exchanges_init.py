@@ -368,9 +368,8 @@ class InitExchanges:
 
     def _send_ike_auth(self: Any, now: float) -> None:
         payloads = self._auth_payloads(now, True)
-        if self.config.initial_contact and self._init_state.get("initial_contact", True):
-            # RFC 7296 2.4: the peer may drop older IKE SAs between our identities (IkeEndpoint.initiate
-            # leaves the notify out when it holds another IKE SA with that peer)
+        if self.config.initial_contact and self._alone_with_peer():
+            # RFC 7296 2.4: the peer may drop older IKE SAs between our identities
             payloads.insert(-1, W.notify(NotifyType.INITIAL_CONTACT))
         if self.config.vip is not None:  # ask for our inner address (RFC 7296 2.19)
             payloads.append(_vip.request(self.config.vip))
@@ -436,6 +435,13 @@ class InitExchanges:
         if child is not None:
             self._announce_child(now, child, "IKE_AUTH")
         return None
+
+    def _alone_with_peer(self: Any) -> bool:
+        """No other IKE SA of our endpoint (set up, being set up or rekeyed) with this peer's address: only
+        then may IKE_AUTH say INITIAL_CONTACT, "the only IKE SA between us" (RFC 7296 2.4)."""
+        siblings = self._init_state.get("siblings") or {}
+        return not any(other is not self and other.state != State.CLOSED and other.remote[0] == self.remote[0]
+                       for other in siblings.values())
 
     def _answer_cp(self: Any, now: float, msg: Any) -> tuple[list[Any], bool]:
         """CP(CFG_REPLY) with an address from our pool for a CP(CFG_REQUEST), or N(INTERNAL_ADDRESS_FAILURE)

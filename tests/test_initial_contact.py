@@ -102,3 +102,16 @@ def test_initial_contact_replaces_the_ike_sa_a_rekey_made() -> None:
     lab.run_until_idle()
     assert stale and all(sa.state == State.CLOSED for sa in stale)
     assert len(lab.trace) - before == 4  # IKE_SA_INIT and IKE_AUTH only: nothing sent for the stale SAs
+
+
+def test_two_ike_sas_started_at_once_say_no_initial_contact() -> None:
+    """The second IKE SA starts before the first is up: neither is alone with the peer when its IKE_AUTH goes
+    out, so neither says INITIAL_CONTACT, and the gateway keeps both (each with its own virtual IP)."""
+    lab = Lab(*configs(i={"initial_contact": True, "vip": "0.0.0.0"}, r={"pool": "10.3.0.0/24"}), seed=5)
+    first = lab.initiate()
+    second = lab.initiate()
+    lab.run_until_idle()
+    assert all(sa.established for sa in lab.sas("responder")) and len(lab.sas("responder")) == 2
+    assert {first.virtual_ip, second.virtual_ip} == {"10.3.0.1", "10.3.0.2"}
+    sent = [e.summary for e in lab.events("initiator", ev.MessageSent) if e.exchange == "IKE_AUTH"]
+    assert len(sent) == 2 and not any("INITIAL_CONTACT" in s for s in sent)

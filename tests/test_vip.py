@@ -291,3 +291,29 @@ def replace_pool(config: IkeConfig, pool: str) -> IkeConfig:
     from dataclasses import replace
 
     return replace(config, pool=pool)
+
+
+def test_colliding_rekeys_whose_new_ike_sa_is_deleted_free_the_address() -> None:
+    """Both peers rekey the IKE SA at once (RFC 7296 2.8.2) and the gateway deletes the new IKE SA the client
+    made before the old one is handed over: the CHILD SA goes with it (reported), and the address is free
+    again, where it was once left held by a closed IKE SA for good."""
+    from ikelab.lab import Network
+
+    ci, cr = configs(i={"vip": "0.0.0.0"}, r={"pool": "10.3.0.0/30", "remote_id": "%any"})
+    lab = Lab(ci, cr, seed=18)
+    lab.initiate()
+    lab.run_until_idle()
+    lab.network = Network(schedule=("ok", "late", "ok", "late"))  # the gateway's rekey request arrives late
+    lab._packets = 0
+    lab.rekey_ike("initiator")
+    lab.rekey_ike("responder")
+    lab.run(lab.now + 0.03)
+    lab.delete_ike("responder")
+    lab.run(lab.now + 600)
+    lab.run_until_idle()
+    pool = lab.endpoints["responder"].pool
+    assert all(holder.state != State.CLOSED for _, holder in pool.holders.values())
+    created = {e.spi_in for e in lab.events("responder", ev.ChildSaCreated)}
+    deleted = {e.spi_in for e in lab.events("responder", ev.ChildSaDeleted)}
+    live = {spi for sa in lab.sas("responder") if sa.state != State.CLOSED for spi in sa.children}
+    assert created == deleted | live  # every CHILD SA is either still there or reported gone
