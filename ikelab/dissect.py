@@ -477,8 +477,9 @@ class _IkeFragments:
         from .views import info_column
 
         key = (msg.spi_i, msg.spi_r, int(msg.exchange), msg.message_id, msg.is_initiator, msg.is_response)
-        buf, frames = self.open.get(key) or self.open.setdefault(
-            key, (Reassembly(msg.message_id, msg.is_response, max_octets=None), []))  # a capture: no engine limits
+        if key not in self.open:
+            self.open[key] = (Reassembly(msg.message_id, max_octets=None), [])  # a capture: no engine limits
+        buf, frames = self.open[key]
         try:
             outcome, result = buf.add(msg, msg.payloads[-1], size)
         except IkelabError as exc:  # every piece decrypted, but together they do not read as payloads

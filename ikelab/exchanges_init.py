@@ -31,6 +31,7 @@ CHILD SA is negotiated inside IKE_AUTH (SAi2/SAr2, TSi/TSr); its failure
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from ipaddress import ip_address
 from typing import Any
 
 from . import auth as _auth
@@ -420,7 +421,7 @@ class InitExchanges:
         self._established(now)
         if self.config.vip is not None:  # we asked for an inner address: the CP(CFG_REPLY) that gives it
             cp = W.payload(msg, "CP")
-            family = 6 if ":" in self.config.vip else 4
+            family = ip_address(self.config.vip).version
             if cp is not None and _vip.assigned(cp, family) is not None:
                 self.virtual_ip = _vip.assigned(cp, family)
                 self._emit(ev.VirtualIpAssigned(now, self.side, self.virtual_ip))

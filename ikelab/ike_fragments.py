@@ -29,7 +29,7 @@ from typing import Any
 
 from . import events as ev
 from . import exchanges_wire as W
-from .constants import ExchangeType, NAT_T_PORT, NotifyType
+from .constants import ExchangeType, NAT_T_PORT, NON_ESP_MARKER, NotifyType
 from .errors import IkelabError, UnsupportedCriticalPayloadError
 from .exchanges_common import Datagram, frame
 from .payloads import SKF
@@ -52,18 +52,17 @@ def max_message_size(fragment_size: int, local: tuple[str, int], remote: tuple[s
     """
     overhead = IP_UDP_HEADERS[ip_address(remote[0]).version]
     if local[1] == NAT_T_PORT or remote[1] == NAT_T_PORT:
-        overhead += 4
+        overhead += len(NON_ESP_MARKER)
     return fragment_size - overhead
 
 
 class Reassembly:
     """The verified fragments of one incoming message (RFC 7383 2.6), by Fragment Number."""
 
-    __slots__ = ("message_id", "is_response", "total", "pieces", "size", "max_octets")
+    __slots__ = ("message_id", "total", "pieces", "size", "max_octets")
 
-    def __init__(self, message_id: int, is_response: bool, max_octets: int | None = MAX_MESSAGE_OCTETS) -> None:
+    def __init__(self, message_id: int, max_octets: int | None = MAX_MESSAGE_OCTETS) -> None:
         self.message_id = message_id
-        self.is_response = is_response
         self.total = 0
         self.pieces: dict[int, Any] = {}
         self.size = 0  # octets of the kept fragment messages
@@ -121,7 +120,7 @@ class FragmentExchanges:
         buffers: dict[bool, Reassembly] = self._fragments or {}
         buf = buffers.get(msg.is_response)
         if buf is None or buf.message_id != msg.message_id:  # a new message forgets the pieces of an older one
-            buf = buffers[msg.is_response] = Reassembly(msg.message_id, msg.is_response)
+            buf = buffers[msg.is_response] = Reassembly(msg.message_id)
             self._fragments = buffers
         try:
             outcome, result = buf.add(msg, skf, len(data))

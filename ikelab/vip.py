@@ -56,17 +56,13 @@ def check_pool(value: Any) -> str | None:
     except ValueError:
         raise ConfigError(f"pool must be a network such as 10.3.0.0/24, not {value!r}",
                           field="pool", value=value) from None
-    if next(iter(network.hosts()), None) is None:
-        raise ConfigError(f"pool {network} holds no address to hand out", field="pool", value=value)
-    return str(network)
+    return str(network)  # every network has an address to hand out: hosts() of a /32 or /128 is that address
 
 
 def request(vip: str) -> CP:
     """CP(CFG_REQUEST) for ``vip``: an empty attribute asks for any address, a value for that one."""
     address = ipaddress.ip_address(vip)
-    if address.is_unspecified:
-        return CP(CfgType.CFG_REQUEST, ((_ATTRIBUTE[address.version], b""),))
-    value = address.packed + (b"\x80" if address.version == 6 else b"")  # IPv6: address | prefix length 128
+    value = b"" if address.is_unspecified else _value(address)
     return CP(CfgType.CFG_REQUEST, ((_ATTRIBUTE[address.version], value),))
 
 
@@ -79,7 +75,7 @@ def requested(cp: CP) -> list[tuple[int, str | None]]:
     out: list[tuple[int, str | None]] = []
     for family, attribute in _ATTRIBUTE.items():
         for value in cp.values(attribute):
-            wish = ipaddress.ip_address(value[: _SIZES[family]]) if len(value) == _VALUE_LEN[family] else None
+            wish = _address(family, value)
             out.append((family, None if wish is None or wish.is_unspecified else str(wish)))
     return out
 
@@ -87,8 +83,7 @@ def requested(cp: CP) -> list[tuple[int, str | None]]:
 def reply(address: str) -> CP:
     """CP(CFG_REPLY) assigning ``address`` (IPv6 with its prefix length, 128, RFC 7296 3.15.1)."""
     ip = ipaddress.ip_address(address)
-    value = ip.packed + (b"\x80" if ip.version == 6 else b"")
-    return CP(CfgType.CFG_REPLY, ((_ATTRIBUTE[ip.version], value),))
+    return CP(CfgType.CFG_REPLY, ((_ATTRIBUTE[ip.version], _value(ip)),))
 
 
 def assigned(cp: CP, family: int | None = None) -> str | None:
@@ -100,9 +95,20 @@ def assigned(cp: CP, family: int | None = None) -> str | None:
         if family is not None and fam != family:
             continue
         for value in cp.values(attribute):
-            if len(value) == _VALUE_LEN[fam]:
-                return str(ipaddress.ip_address(value[: _SIZES[fam]]))
+            address = _address(fam, value)
+            if address is not None:
+                return str(address)
     return None
+
+
+def _value(address: Any) -> bytes:
+    """An address attribute's value (RFC 7296 3.15.1): 4 octets, or 16 and the prefix length 128 for IPv6."""
+    return address.packed + (b"\x80" if address.version == 6 else b"")
+
+
+def _address(family: int, value: bytes) -> Any:
+    """The address in an attribute value of ``family``, or None when the value has not its length."""
+    return ipaddress.ip_address(value[: _SIZES[family]]) if len(value) == _VALUE_LEN[family] else None
 
 
 class VirtualIpPool:

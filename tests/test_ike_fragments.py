@@ -244,7 +244,7 @@ def test_reassembly_follows_rfc_7383_2_6_for_changed_totals_and_bounds() -> None
         skf = SKF(number, total, content=b"", next_payload=0)
         return a._message(ExchangeType.INFORMATIONAL, 5, False, []), skf
 
-    buf = Reassembly(5, False)
+    buf = Reassembly(5)
     assert buf.add(*piece(1, 2), 100) == ("kept", None)
     outcome, why = buf.add(*piece(1, 2), 100)
     assert outcome == "ignored" and "again" in why
@@ -368,7 +368,7 @@ def test_the_pieces_of_one_message_are_capped_in_octets() -> None:
     lab = established(fragmentation=True, fragment_size=160)
     a = lab.initiator
     msg = a._message(ExchangeType.INFORMATIONAL, 5, False, [])
-    buf = Reassembly(5, False)
+    buf = Reassembly(5)
     big = MAX_MESSAGE_OCTETS // 2 + 1
     assert buf.add(msg, SKF(1, 3, content=b"", next_payload=0), big) == ("kept", None)
     outcome, why = buf.add(msg, SKF(2, 3, content=b"", next_payload=0), big)
