@@ -158,10 +158,9 @@ class ChildExchanges:
         except IkelabError as exc:
             self._fail(now, getattr(exc, "notify_type", None), f"CHILD SA not created: {exc}", fatal=False,
                        exchange=exchange)
-            # RFC 7296 2.21.3: the responder installed it; ask it to delete what we reject
-            spi_out = getattr(W.sa_proposals(msg)[0], "spi", b"") if W.sa_proposals(msg) else b""
-            if len(spi_out) == 4:
-                self._later(now, Input.DELETE_CHILD, spi=spi_out, orphan=True)
+            # RFC 7296 2.21.3: the responder installed it; ask it to delete what we reject, named (3.11) by
+            # the SPI it would send to: the inbound SPI we proposed
+            self._later(now, Input.DELETE_CHILD, spi=ctx["spi_in"], orphan=True)
             return None
         transport = W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None
         child = self._make_child(now, suite, ctx["spi_in"], bytes(chosen.spi), True, ni, nr, g_ir,
@@ -253,10 +252,42 @@ class ChildExchanges:
             W.ts_strings(child.ts_remote), child.mode, child.udp_encap, self.local[0], self.remote[0], port, rport,
             exchange, _name(child.dh_group) or None, child.rekey_of, child.exchange_initiator))
 
+    def _child_holders(self: Any) -> list[Any]:
+        """The IKE SAs whose CHILD SAs this one answers for: itself, its successor (2.18), and the IKE SA
+        it replaces while colliding rekeys are unsettled (2.8.2)."""
+        holders = [self]
+        for sa in (self._home(), self._unsettled_from()):
+            if sa is not None and sa not in holders:
+                holders.append(sa)
+        return holders
+
     def _remove_child(self: Any, child: ChildSa, now: float, reason: str) -> None:
-        owner = self if child.spi_in in self.children else self._home()
-        if owner.children.get(child.spi_in) is child and owner.children.pop(child.spi_in, None) is not None:
-            self._emit(ev.ChildSaDeleted(now, self.side, child.spi_in, child.spi_out, reason))
+        for owner in self._child_holders():
+            if owner.children.get(child.spi_in) is child:
+                del owner.children[child.spi_in]
+                self._emit(ev.ChildSaDeleted(now, self.side, child.spi_in, child.spi_out, reason))
+                return
+
+    def _making_child(self: Any) -> list[Any]:
+        """Our open CREATE_CHILD_SA requests for a CHILD SA (on this IKE SA or on its successor)."""
+        home = self._home()
+        return [sa._pending for sa in ((self,) if home is self else (self, home))
+                if sa._pending is not None and sa._pending.kind in ("create_child", "rekey_child")]
+
+    def _deleted_before_answer(self: Any, spi: bytes) -> None:
+        """The peer deletes a CHILD SA we do not know: maybe the one our open CREATE_CHILD_SA request
+        makes, whose answer is still on its way (or lost).  Remember it for that answer."""
+        for pending in self._making_child():
+            pending.context["child"].setdefault("deleted", set()).add(spi)
+
+    def _undo_rekey(self: Any, child: ChildSa) -> None:
+        """The peer deleted the CHILD SA we made for its rekey of another, which we kept for it to delete:
+        that rekey is undone (its answer was lost, 2.18), and the other CHILD SA stands as before."""
+        old = next((sa.children[child.rekey_of] for sa in self._child_holders() if child.rekey_of in sa.children),
+                   None)
+        if old is not None and old.state == "REKEYED" and old.extra.get("peer_rekeyed_to") == child.spi_in:
+            del old.extra["peer_rekeyed_to"]
+            old.state = "INSTALLED"
 
     def _retry_delay(self: Any) -> float:
         """retransmit_timeout seconds plus a random 0-100 % more (from the injected random source)."""
@@ -309,7 +340,8 @@ class ChildExchanges:
 
     def start_delete_child(self: Any, now: float, *, spi: bytes, orphan: bool = False) -> None:
         if orphan:
-            self._request(ExchangeType.INFORMATIONAL, [W.delete(ProtocolId.ESP, [spi])], now, "delete_orphan")
+            self._request(ExchangeType.INFORMATIONAL, [W.delete(ProtocolId.ESP, [spi])], now, "delete_orphan",
+                          spi=spi)
             return
         child = self.find_child(spi)
         if child is None or child.state == "DELETING":
@@ -344,6 +376,10 @@ class ChildExchanges:
         old = None
         if rekey is not None:
             old = self.find_child(bytes(rekey.spi))
+            if (old is None or old.spi_out != bytes(rekey.spi)) and self._making_child():
+                # maybe the CHILD SA our open request makes, whose answer has not reached us yet: not now
+                self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
+                return None
             if old is None or old.spi_out != bytes(rekey.spi):
                 self._respond(msg, now, [W.notify(NotifyType.CHILD_SA_NOT_FOUND, protocol=rekey.protocol,
                                                   spi=bytes(rekey.spi))])
@@ -407,6 +443,7 @@ class ChildExchanges:
                                ni=ni, nr=nr, g_ir=g_ir)
         if collision:
             self._collision = new  # settled in _complete_rekey_ike
+            new._rekeyed_from = self
             return None
         self._hand_to(now, new)
         return State.REKEYED
@@ -438,20 +475,25 @@ class ChildExchanges:
     def _hand_to(self: Any, now: float, new: Any) -> None:
         """This IKE SA is replaced by ``new``: its CHILD SAs move over (RFC 7296 2.18).
 
-        In a collision (2.8.2) ``new`` may be gone already, deleted by the peer: the CHILD SAs went with it.
+        In a collision (2.8.2) ``new`` may be gone already.  Rekeyed in turn, it handed its CHILD SAs to its
+        own successor, and so do we (the peer moved them along the same chain); deleted, it took them along.
         """
-        if new.state == State.CLOSED:
+        heir = new._home()
+        if heir.state == State.CLOSED:
             for child in list(self.children.values()):
                 self._remove_child(child, now, "its new IKE SA, from colliding rekeys, was deleted (RFC 7296 2.8.2)")
+        elif heir.children:  # the peer made CHILD SAs on it already
+            heir.children.update(self.children)
+            self.children = {}
         else:
-            new.children, self.children = self.children, {}
+            heir.children, self.children = self.children, {}
         self.replaced_by = new
-        new.child_retry_at, self.child_retry_at = self.child_retry_at, None
+        heir.child_retry_at, self.child_retry_at = self.child_retry_at, None
         if self.pool is not None and self.peer_virtual_ip is not None:  # the client keeps its address
-            if new.state == State.CLOSED:  # a colliding IKE SA already gone (RFC 7296 2.8.2): nobody keeps it
+            if heir.state == State.CLOSED:  # a colliding IKE SA already gone (RFC 7296 2.8.2): nobody keeps it
                 self.pool.release(self.peer_virtual_ip, self)
             else:
-                self.pool.hand_over(self.peer_virtual_ip, self, new)
+                self.pool.hand_over(self.peer_virtual_ip, self, heir)
         self.rekeyed_at = now
         self.rekey_at = self.expire_at = None
         self._emit(ev.IkeSaRekeyed(now, self.side, self.spi_i, self.spi_r, new.spi_i, new.spi_r))
@@ -504,9 +546,18 @@ class ChildExchanges:
                 # an IKE SA without any CHILD SA (childless, RFC 6023) must not stay so: try again later
                 home.child_retry_at = now + self._retry_delay()
             return None
+        self._child_made(now, child, old, home)
+        if child.spi_out in ctx.get("deleted", ()):
+            # the peer deleted this CHILD SA before its answer reached us: its DELETE came first, and we
+            # answered it empty, knowing no such SA then (RFC 7296 1.4.1); it is gone on both sides
+            self._remove_child(child, now, "deleted by peer (its DELETE came before this answer)")
+        return None
+
+    def _child_made(self: Any, now: float, child: ChildSa, old: ChildSa | None, home: Any) -> None:
+        """Our CREATE_CHILD_SA request made ``child``; as a rekey of ``old``, delete the one of the two to go."""
         if old is None:
             self._announce_child(now, child, "CREATE_CHILD_SA")
-            return None
+            return
         child.rekey_of = old.spi_in
         self._emit(ev.ChildSaRekeyed(now, self.side, old.spi_in, old.spi_out, child.spi_in, child.spi_out,
                                      child.dh_group is not None))
@@ -518,10 +569,9 @@ class ChildExchanges:
                 # our new SA is redundant: we created it, we delete it; the peer deletes the old one
                 old.state = "REKEYED"
                 self._later(now, Input.DELETE_CHILD, spi=child.spi_in)
-                return None
+                return
         old.state = "REKEYED"
         self._later(now, Input.DELETE_CHILD, spi=old.spi_in)
-        return None
 
     def _complete_rekey_ike(self: Any, now: float, msg: Any, ctx: dict[str, Any]) -> State | None:
         theirs, self._collision = self._collision, None  # the peer's rekey of this SA, answered meanwhile
@@ -588,13 +638,15 @@ class ChildExchanges:
         answer: dict[int, list[bytes]] = {}
         for d in deletes:
             for spi in d.spis:
-                scope = list(self.children.values()) + list(self._home().children.values())
+                scope = [c for sa in self._child_holders() for c in sa.children.values()]
                 child = next((c for c in scope if c.spi_out == bytes(spi)), None)
                 if child is None:
+                    self._deleted_before_answer(bytes(spi))
                     continue
                 if child.state != "DELETING":
                     answer.setdefault(int(d.protocol), []).append(child.spi_in)
                 self._remove_child(child, now, "deleted by peer")
+                self._undo_rekey(child)
         payloads = [W.delete(ProtocolId(p), spis) for p, spis in answer.items()]
         self._respond(msg, now, payloads)
         if not deletes and not W.notifies(msg):

@@ -58,6 +58,8 @@ from . import exchanges_wire as wirefmt
 _SK_TYPES = (PayloadType.SK, PayloadType.SKF)
 _SKF = int(PayloadType.SKF)  # a plain int: an enum member's class attribute costs a lookup per message
 _SIDES = {True: "initiator", False: "responder"}
+#: queued work on CHILD SAs, which moves to the successor of a rekeyed IKE SA (RFC 7296 2.18)
+_CHILD_WORK = (Input.CREATE_CHILD, Input.REKEY_CHILD, Input.DELETE_CHILD)
 
 
 @dataclass
@@ -92,7 +94,7 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
         # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
         "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_cached_summary", "_queue", "_out",
         "_events", "_init_state", "_dirty", "_dh_group", "_dh_key", "_real_message_1", "_real_message_2",
-        "_peer_hash_algs", "_peer_certreq", "_collision",
+        "_peer_hash_algs", "_peer_certreq", "_collision", "_rekeyed_from",
     )
 
     def __init__(
@@ -143,6 +145,7 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
         self.rekeyed_at = now
         self.spawned: tuple[IkeSa, ...] = ()  # new IKE SAs from a rekey, for the endpoint to file
         self._collision: IkeSa | None = None  # the peer's new IKE SA while both rekey this one (RFC 7296 2.8.2)
+        self._rekeyed_from: IkeSa | None = None  # the IKE SA whose _collision this one is, until that is settled
         self.closed_reason = ""
         self._next_request_id = 0
         self._peer_next_id = 0
@@ -209,7 +212,19 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
         for child in self.children.values():
             if child.spi_out == spi:
                 return child
-        return None
+        old = self._unsettled_from()
+        return old.find_child(spi) if old is not None else None
+
+    def _unsettled_from(self) -> "IkeSa | None":
+        """The IKE SA this one is replacing, while colliding rekeys (RFC 7296 2.8.2) are not settled yet.
+
+        Its CHILD SAs still wait there; but the peer, for whom this new IKE SA already won, may name
+        them in its requests on this one.
+        """
+        old = self._rekeyed_from
+        if old is not None and (old._collision is not self or old.replaced_by is not None):
+            old = self._rekeyed_from = None
+        return old
 
     def snapshot(self) -> tuple[Any, ...]:
         """Everything that makes up the SA's protocol state (for tests: unchanged by bad input)."""
@@ -320,6 +335,11 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
             inp, kw = self._queue.pop(0)
             if (self.state, inp) in TRANSITIONS:
                 self._dispatch(inp, now, **kw)
+            elif inp in _CHILD_WORK and self.replaced_by is not None:  # rekeyed meanwhile: the successor does it
+                home = self._home()
+                if home.state != State.CLOSED:
+                    home._queue.append((inp, kw))
+                    home._pump(now)
 
     def _dispatch(self, inp: Input, now: float, **kw: Any) -> bool:
         """Run the table entry for ``(state, inp)``; False if there is none (state unchanged)."""
@@ -490,6 +510,11 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
     def _reject(self, msg: Any, inp: Input, now: float) -> None:
         """(state, input) not in the table: answer protected requests with INVALID_SYNTAX, drop the rest."""
         reason = f"{inp.value} is not legal in state {self.state.value}"
+        if self.state == State.AUTH_SENT and not msg.is_response:
+            # the peer sends requests only once it has answered our IKE_AUTH, so that answer is lost or late:
+            # no answer now, the peer's retransmission comes when we have it (RFC 7296 2.3)
+            self._emit(ev.MessageDropped(now, self.side, f"{reason}: our IKE_AUTH request's answer has not come yet"))
+            return
         if not msg.is_response and wirefmt.is_protected_exchange(msg.exchange) and self.keys is not None:
             notify = NotifyType.INVALID_SYNTAX
             if inp == Input.CREATE_CHILD_SA_REQUEST and self.state in (State.REKEYED, State.DELETING):
@@ -602,7 +627,13 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
         home = self._home()
         p, self._pending = self._pending, None
         moved: list[tuple[Input, dict[str, Any]]] = []
-        if p is not None and p.kind in ("rekey_child", "create_child", "delete_child"):
+        if p is not None and p.kind in ("rekey_child", "create_child"):
+            # the request went unanswered: the peer may have made that CHILD SA already, and moved it to its
+            # successor as well; ask it to delete that one (by the SPI we proposed, 3.11) before asking anew
+            moved.append((Input.DELETE_CHILD, {"spi": p.context["child"]["spi_in"], "orphan": True}))
+        if p is not None and p.kind == "delete_orphan":
+            moved.append((Input.DELETE_CHILD, {"spi": p.context["spi"], "orphan": True}))
+        elif p is not None and p.kind in ("rekey_child", "create_child", "delete_child"):
             if p.kind == "create_child":
                 moved.append((Input.CREATE_CHILD, {}))
             else:
@@ -612,8 +643,7 @@ class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
                     child.state = "INSTALLED"
                     inp = Input.REKEY_CHILD if p.kind == "rekey_child" else Input.DELETE_CHILD
                     moved.append((inp, {"spi": spi}))
-        moved += [(inp, kw) for inp, kw in self._queue if inp in (Input.CREATE_CHILD, Input.REKEY_CHILD,
-                                                                   Input.DELETE_CHILD)]
+        moved += [(inp, kw) for inp, kw in self._queue if inp in _CHILD_WORK]
         self._queue.clear()
         if moved and home is not self and home.state != State.CLOSED:
             home._queue.extend(moved)

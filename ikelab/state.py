@@ -24,6 +24,9 @@ without changing state.  A request that arrived protected by the SK payload is
 answered with an error Notify (INVALID_SYNTAX; TEMPORARY_FAILURE for
 CREATE_CHILD_SA while the IKE SA is being rekeyed or deleted, RFC 7296 2.25);
 anything else is dropped, as RFC 7296 2.21 asks for unauthenticated messages.
+So is a request that reaches an initiator in ``AUTH_SENT``: the responder
+sends one only after answering IKE_AUTH, so that answer is lost or late, and
+the responder's retransmission will find the IKE SA established.
 A local action outside the table raises :class:`~ikelab.errors.ProtocolError`.
 
 Message IDs and the window (RFC 7296 2.3, window size 1) are checked *before*

@@ -1,0 +1,247 @@
+"""Requests caught by an IKE SA rekey (RFC 7296 2.8, 2.8.2, 2.18, 2.25).
+
+A CHILD SA request whose answer is lost, then an IKE SA rekeyed under it; colliding IKE SA rekeys
+whose survivor is rekeyed again before the loser learns of the collision.  Whatever happens to the
+packets, both peers must end with the same IKE SA and the same CHILD SAs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ikelab import events as ev
+from ikelab import exchanges_child
+from ikelab.errors import IkelabError
+from ikelab.lab import Lab, Network
+from ikelab.state import State
+from ikelab.ts import ts_from_string
+
+from test_ike import assert_same_sas, configs, established
+
+
+def _fates(lab: Lab, *fates: str) -> None:
+    """The next packets' fates, counted from now, then every packet arrives."""
+    lab.network = Network(schedule=fates)
+    lab._packets = 0
+
+
+def _deletes_sent(lab: Lab, side: str) -> list[str]:
+    return [e.summary for e in lab.events(side, ev.MessageSent) if e.summary == "HDR, SK {D}"]
+
+
+@pytest.mark.parametrize("action", ["create_child", "rekey_child"])
+def test_an_unanswered_child_request_across_the_peers_ike_sa_rekey(action: str) -> None:
+    """Moon asks for a CHILD SA (or a rekey of one); sun makes it, but the answer is lost.  Sun then rekeys
+    the IKE SA and deletes the old one, with moon's request still open on it.  Sun has moved the new
+    CHILD SA to the new IKE SA; moon cannot know whether sun made it.  Moon asks sun to delete it, by the
+    SPI moon proposed (3.11), and asks again on the new IKE SA: one CHILD SA more on both sides, not two
+    on sun's and one on moon's."""
+    lab = established()
+    (first,) = lab.initiator.children.values()
+    _fates(lab, "ok", "drop")  # moon's request arrives, sun's answer is lost
+    getattr(lab, action)("initiator")
+    lab.run(lab.now + 0.5)
+    assert len(lab.responder.children) == 2 and len(lab.initiator.children) == 1
+    old_ike = lab.initiator
+    lab.rekey_ike("responder")
+    lab.run_until_idle()
+    assert old_ike.state == State.CLOSED and lab.initiator is not old_ike
+    assert_same_sas(lab)
+    wanted = 2 if action == "create_child" else 1
+    assert len(lab.initiator.children) == wanted
+    if action == "rekey_child":
+        (new,) = lab.initiator.children.values()
+        assert new.rekey_of == first.spi_in
+    # sun deleted the CHILD SA made for the lost answer, at moon's request
+    made = [e for e in lab.events("responder", ev.ChildSaCreated)][-2]
+    gone = [e for e in lab.events("responder", ev.ChildSaDeleted) if e.spi_in == made.spi_in]
+    assert [e.reason for e in gone] == ["deleted by peer"]
+
+
+def test_colliding_ike_sa_rekeys_whose_survivor_is_rekeyed_again() -> None:
+    """Both peers rekey the IKE SA.  Moon's request is lost; sun's is answered, so sun moves the CHILD SA
+    to its new IKE SA, whose DELETE of the old one is lost too.  Moon then rekeys that new IKE SA again
+    before it learns that its own rekey failed: when it does, the CHILD SA it still holds on the first IKE
+    SA goes to where sun's went, the newest IKE SA, instead of being dropped (RFC 7296 2.8.2, 2.18)."""
+    lab = established()
+    (child,) = lab.initiator.children.values()
+    first = lab.initiator
+    _fates(lab, "drop", "ok", "ok", "drop")  # moon's rekey request; sun's, its answer; sun's DELETE
+    lab.rekey_ike("initiator")
+    lab.rekey_ike("responder")
+    lab.run(lab.now + 0.5)
+    assert first.state != State.CLOSED and first.children  # moon still waits for its own rekey's answer
+    (second,) = [sa for sa in lab.sas("initiator") if sa is not first and sa.established]
+    assert not second.children
+    lab.rekey_ike("initiator")  # the newest IKE SA moon holds
+    lab.run_until_idle()
+    assert first.state == second.state == State.CLOSED
+    assert_same_sas(lab)
+    assert lab.initiator not in (first, second)
+    assert set(lab.initiator.children) == {child.spi_in}
+    assert not [e for e in lab.events("initiator", ev.ChildSaDeleted)]
+
+
+def test_a_rejected_child_sa_is_deleted_at_the_responder_by_the_proposed_spi(monkeypatch) -> None:
+    """RFC 7296 2.21.3: an initiator that rejects the CHILD SA a responder made (here: the responder
+    answers wider traffic selectors than offered, 2.9) asks it to delete that CHILD SA, named by the SPI
+    the initiator proposed, the one the responder sends to (3.11)."""
+    lab = established(i=dict(local_ts=("192.0.2.1/32",), remote_ts=("192.0.2.2/32",)))
+    wide = (ts_from_string("0.0.0.0/0"),)
+    monkeypatch.setattr(exchanges_child, "narrow_cached", lambda *args: (wide, wide))
+    lab.create_child("initiator")
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    assert len(lab.initiator.children) == 1
+    (failure,) = [f for f in lab.events("initiator", ev.Failure) if f.exchange == "CREATE_CHILD_SA"]
+    assert failure.notify == "TS_UNACCEPTABLE" and not failure.fatal
+    made = lab.events("responder", ev.ChildSaCreated)[-1]
+    (gone,) = lab.events("responder", ev.ChildSaDeleted)
+    assert gone.spi_in == made.spi_in and gone.reason == "deleted by peer"
+
+
+def test_a_delete_that_overtakes_the_answer_that_made_the_child_sa() -> None:
+    """Sun answers moon's CREATE_CHILD_SA, the answer is lost, and sun deletes the new CHILD SA at once.
+    Moon knows no such SA yet and answers the DELETE empty (1.4.1), but remembers it: when sun's answer
+    comes again (moon retransmitted its request), the CHILD SA is made and removed at once, as at sun."""
+    lab = established()
+    _fates(lab, "ok", "drop")
+    lab.create_child("initiator")
+    lab.run(lab.now + 0.5)
+    made = lab.events("responder", ev.ChildSaCreated)[-1]
+    lab.delete_child("responder", made.spi_in)
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    assert len(lab.initiator.children) == 1
+    late = [e for e in lab.events("initiator", ev.ChildSaCreated) if e.spi_out == made.spi_in]
+    gone = [e for e in lab.events("initiator", ev.ChildSaDeleted) if e.spi_out == made.spi_in]
+    assert len(late) == 1 and [e.reason for e in gone] == ["deleted by peer (its DELETE came before this answer)"]
+
+
+def test_a_rekey_that_overtakes_the_answer_that_made_the_child_sa() -> None:
+    """As above, but sun rekeys the new CHILD SA instead: moon, with its own request still open, cannot
+    tell an unknown SA from the one on its way, and answers TEMPORARY_FAILURE (2.25), not
+    CHILD_SA_NOT_FOUND, after which sun would drop the SA that moon is about to install.  Sun tries
+    again later, and succeeds."""
+    lab = established()
+    _fates(lab, "ok", "drop")
+    lab.create_child("initiator")
+    lab.run(lab.now + 0.5)
+    made = lab.events("responder", ev.ChildSaCreated)[-1]
+    lab.rekey_child("responder", made.spi_in)
+    lab.run(lab.now + 30.0)  # the answer's retransmission (4 s), then sun's retry (2.25: 4-8 s)
+    assert_same_sas(lab)
+    assert len(lab.initiator.children) == 2
+    notifies = [f.notify for f in lab.events("responder", ev.Failure)]
+    assert "TEMPORARY_FAILURE" in notifies and "CHILD_SA_NOT_FOUND" not in notifies
+    (rekeyed,) = lab.events("initiator", ev.ChildSaRekeyed)
+    assert rekeyed.old_spi_out == made.spi_in
+
+
+def test_a_child_sa_named_on_the_new_ike_sa_before_the_collision_is_settled() -> None:
+    """Both peers rekey the IKE SA, but sun's request is lost, so moon, which answered none, takes its own
+    new IKE SA and at once rekeys the CHILD SA on it.  Sun still waits for its own rekey's answer, so the
+    CHILD SA still sits on the old IKE SA (2.8.2); sun finds it there instead of answering
+    CHILD_SA_NOT_FOUND, after which moon would drop it."""
+    lab = established()
+    (child,) = lab.initiator.children.values()
+    _fates(lab, "ok", "drop", "ok", "drop")  # moon's rekey; sun's rekey; sun's answer; moon's DELETE
+    lab.rekey_ike("initiator")
+    lab.rekey_ike("responder")
+    lab.run(lab.now + 0.1)
+    assert lab.initiator.children and lab.initiator.spi_i != lab.events("initiator", ev.IkeSaRekeyed)[0].old_spi_i
+    lab.rekey_child("initiator", child.spi_in)
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    (new,) = lab.initiator.children.values()
+    assert new.rekey_of == child.spi_in
+    assert not [f for s in ("initiator", "responder") for f in lab.events(s, ev.Failure)
+                if f.notify == "CHILD_SA_NOT_FOUND"]
+
+
+def test_a_request_before_the_ike_auth_answer_is_dropped_not_refused() -> None:
+    """Sun's IKE_AUTH answer is lost, and sun at once deletes the CHILD SA.  Moon, still in AUTH_SENT,
+    drops the DELETE instead of refusing it (sun would take INVALID_SYNTAX as done, and remove the
+    CHILD SA that moon is about to install); sun's retransmission finds moon established."""
+    lab = Lab(*configs(), seed=1, network=Network(schedule=("ok", "ok", "ok", "drop")))
+    lab.initiate()
+    lab.run(lab.now + 0.5)
+    assert lab.initiator.state == State.AUTH_SENT and lab.responder.state == State.ESTABLISHED
+    lab.delete_child("responder")
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    assert not lab.initiator.children
+    dropped = [e.reason for e in lab.events("initiator", ev.MessageDropped)]
+    assert "INFORMATIONAL_REQUEST is not legal in state AUTH_SENT: our IKE_AUTH request's answer has not come yet" \
+        in dropped
+    assert not lab.events("initiator", ev.Failure)
+
+
+ACTIONS = ("rekey_child", "rekey_ike", "both_rekey_ike", "create_child", "delete_child", "delete_ike", "liveness",
+           "wait")
+STEPS = st.lists(st.tuples(st.sampled_from(ACTIONS), st.sampled_from(("initiator", "responder")),
+                           st.sampled_from((0.0, 0.005, 0.011, 0.02, 0.05, 1.0, 5.0, 30.0))), max_size=6)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fates=st.lists(st.sampled_from(("ok", "ok", "drop", "dup", "late")), max_size=40), steps=STEPS,
+       seed=st.integers(0, 6), childless=st.booleans(), fragmentation=st.booleans())
+def test_any_requests_from_both_peers_under_loss_converge(fates: list[str], steps: list[tuple[str, str, float]],
+                                                          seed: int, childless: bool, fragmentation: bool) -> None:
+    """Any mix of CHILD SA and IKE SA requests from either peer, at any moment (also during the handshake),
+    over a network that drops, duplicates and delays: once the network is clean again, both peers hold the
+    same one IKE SA with mirrored CHILD SAs and the client the address the gateway leased to it, or
+    neither holds any; the pool keeps no address for an IKE SA that is gone."""
+    ci, cr = configs(fragmentation=fragmentation, fragment_size=160, childless=childless, dpd_interval=30)
+    lab = Lab(replace(ci, vip="0.0.0.0"), replace(cr, pool="10.3.0.0/29"), seed=seed,
+              network=Network(schedule=tuple(fates)))
+    lab.initiate()
+    for action, side, gap in steps:
+        try:
+            if action == "both_rekey_ike":
+                lab.rekey_ike("initiator")
+                lab.rekey_ike("responder")
+            elif action != "wait":
+                getattr(lab, action)(side)
+        except IkelabError:
+            pass  # nothing to act on yet, or any more (no CHILD SA, the IKE SA not established)
+        lab.run(lab.now + gap)
+    lab.run(lab.now + 300.0)
+    lab.network = Network()
+    lab.run(lab.now + 300.0)
+    lab.run_until_idle()
+    pool = lab.endpoints["responder"].pool
+    assert all(holder.state != State.CLOSED for _, holder in pool.holders.values())
+    live_i = [sa for sa in lab.sas("initiator") if sa.established]
+    live_r = [sa for sa in lab.sas("responder") if sa.established]
+    if not live_i and not live_r:
+        return
+    assert len(live_i) == len(live_r) == 1 and lab.initiator is live_i[0] and lab.responder is live_r[0]
+    assert_same_sas(lab)
+    assert lab.initiator.virtual_ip == lab.responder.peer_virtual_ip
+
+
+def test_child_sa_work_queued_on_an_ike_sa_that_is_rekeyed_moves_on() -> None:
+    """Moon's CREATE_CHILD_SA answer is lost and sun rekeys the IKE SA; moon answers, and at once rekeys
+    the new IKE SA itself.  When sun's DELETE of the first IKE SA arrives, moon's open request (delete
+    what sun may have made, ask again) waits on the second, busy with its rekey; when that rekey is
+    done, the work moves on to the third IKE SA (2.18) instead of being dropped."""
+    lab = established()
+    _fates(lab, "ok", "drop")
+    lab.create_child("initiator")
+    lab.run(lab.now + 0.5)
+    first = lab.initiator
+    lab.rekey_ike("responder")
+    lab.run(lab.now + 0.015)  # moon has answered: the second IKE SA stands, sun's DELETE is on its way
+    (second,) = [sa for sa in lab.sas("initiator") if sa.established and sa is not first]
+    lab.rekey_ike("initiator")
+    lab.run_until_idle()
+    assert first.state == second.state == State.CLOSED
+    assert_same_sas(lab)
+    assert len(lab.initiator.children) == 2
+    assert ["HDR, SK {D}"] == [e.summary for e in lab.events("initiator", ev.MessageSent)
+                               if e.summary == "HDR, SK {D}" and e.time > second.established_at][:1]
