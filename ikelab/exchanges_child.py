@@ -1,11 +1,9 @@
-"""CREATE_CHILD_SA and INFORMATIONAL (RFC 7296 1.3, 1.4, 2.8, 2.17, 2.18, 2.25).
+"""CREATE_CHILD_SA for CHILD SAs (RFC 7296 1.3.1, 1.3.3, 2.8, 2.8.1, 2.9, 2.17, 2.25).
 
 ::
 
     new CHILD SA:   HDR, SK {SA, Ni, [KEi], TSi, TSr}              <-> HDR, SK {SA, Nr, [KEr], TSi, TSr}
     rekey CHILD SA: HDR, SK {N(REKEY_SA), SA, Ni, [KEi], TSi, TSr} <-> HDR, SK {SA, Nr, [KEr], TSi, TSr}
-    rekey IKE SA:   HDR, SK {SA, Ni, KEi}                          <-> HDR, SK {SA, Nr, KEr}
-    INFORMATIONAL:  HDR, SK {[N,] [D,] ...}                        <-> HDR, SK {[N,] [D,] ...}
 
 CHILD SA keys (2.17)::
 
@@ -13,24 +11,15 @@ CHILD SA keys (2.17)::
     KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr)    (PFS: KE payloads in CREATE_CHILD_SA)
 
 cut as encr_i | integ_i | encr_r | integ_r, "i" being the initiator of the
-exchange that created the SA.  A rekeyed IKE SA (2.18)::
-
-    SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)
-
-with the new SPIs in the proposals; its CHILD SAs move over and the peer that
-started the rekey deletes the old IKE SA.  A KEi for a group the responder
-does not take is answered with N(INVALID_KE_PAYLOAD) naming the one it wants
-(1.3); the initiator then asks again with a KEi in that group, if it offered it.  When both peers rekey the same
-CHILD SA at once (2.8.1) "the SA created with the lowest of the four nonces
-used in the two exchanges SHOULD be closed by the endpoint that created it";
-the other rekey's initiator deletes the old SA.  Both peers rekeying the IKE SA
-at once is settled by the same rule (2.8.2): each answers the other's request
-as usual (2.25.2), so two new IKE SAs appear; the one made with the lowest of
-the four nonces is deleted by its maker, and the maker of the other one
-deletes the old IKE SA, whose CHILD SAs it takes.  A DELETE is answered with the
-inbound SPIs of the pairs (1.4.1), except those we are deleting ourselves.
+exchange that created the SA.  A KEi for a group the responder does not take
+is answered with N(INVALID_KE_PAYLOAD) naming the one it wants (1.3); the
+initiator then asks again with a KEi in that group, if it offered it.  When
+both peers rekey the same CHILD SA at once (2.8.1) "the SA created with the
+lowest of the four nonces used in the two exchanges SHOULD be closed by the
+endpoint that created it"; the other rekey's initiator deletes the old SA.
+The IKE SA's own rekey is in :mod:`ikelab.exchanges_rekey`, INFORMATIONAL in
+:mod:`ikelab.exchanges_info`.
 """
-
 from __future__ import annotations
 
 from dataclasses import replace
@@ -45,15 +34,14 @@ from . import proposals as _props
 from .constants import DhId, ExchangeType, NAT_T_PORT, NotifyType, ProtocolId, lookup
 from .errors import IkelabError, NegotiationError
 from .exchanges_common import ChildSa, label as _name
+from .exchanges_init import NONCE_LEN
 from .state import Input, State
 from .ts_negotiation import check_narrowed, narrow_cached
 from .vip import ANY_ADDRESS
 
-NONCE_LEN = 32
-
 
 class ChildExchanges:
-    """CHILD SA negotiation, CREATE_CHILD_SA and INFORMATIONAL handlers (a mixin of IkeSa)."""
+    """CHILD SA negotiation and the CREATE_CHILD_SA handlers (a mixin of IkeSa)."""
 
     __slots__ = ()
 
@@ -274,32 +262,10 @@ class ChildExchanges:
         return [sa._pending for sa in ((self,) if home is self else (self, home))
                 if sa._pending is not None and sa._pending.kind in ("create_child", "rekey_child")]
 
-    def _deleted_before_answer(self: Any, spi: bytes) -> None:
-        """The peer deletes a CHILD SA we do not know: maybe the one our open CREATE_CHILD_SA request
-        makes, whose answer is still on its way (or lost).  Remember it for that answer."""
-        for pending in self._making_child():
-            pending.context["child"].setdefault("deleted", set()).add(spi)
-
-    def _undo_rekey(self: Any, child: ChildSa) -> None:
-        """The peer deleted the CHILD SA we made for its rekey of another, which we kept for it to delete:
-        that rekey is undone (its answer was lost, 2.18), and the other CHILD SA stands as before."""
-        old = next((sa.children[child.rekey_of] for sa in self._child_holders() if child.rekey_of in sa.children),
-                   None)
-        if old is not None and old.state == "REKEYED" and old.extra.get("peer_rekeyed_to") == child.spi_in:
-            del old.extra["peer_rekeyed_to"]
-            old.state = "INSTALLED"
-
     def _retry_delay(self: Any) -> float:
         """retransmit_timeout seconds plus a random 0-100 % more (from the injected random source)."""
         base = float(self.config.retransmit_timeout)
         return base * (1.0 + self.rng.randbelow(1000) / 1000.0)
-
-    def _home(self: Any) -> Any:
-        """The IKE SA that now owns our CHILD SAs: this one, or the one that replaced it by a rekey (2.18)."""
-        sa = self
-        while sa.replaced_by is not None:
-            sa = sa.replaced_by
-        return sa
 
     def _later(self: Any, now: float, inp: Input, **kw: Any) -> None:
         """Queue an action on the IKE SA that owns the CHILD SAs (window size 1: sent when free)."""
@@ -322,41 +288,6 @@ class ChildExchanges:
         child.state = "REKEYING"
         ctx = self._child_request_payloads(now, pfs=pfs, ike_auth=False, rekey_of=child)
         self._request(ExchangeType.CREATE_CHILD_SA, ctx["payloads"], now, "rekey_child", child=ctx)
-
-    def start_rekey_ike(self: Any, now: float, *, group: Any = None) -> None:
-        """``group``: the KE's group, when the peer asked for another than ours (INVALID_KE_PAYLOAD)."""
-        spi = self.rng.spi(8)
-        ni = self.rng.random_bytes(NONCE_LEN)
-        props = self._ike_proposals(spi)
-        group = self.suite.dh if group is None else lookup(DhId, group)
-        props = W.numbered(props, spi=spi)
-        key = _dh.group(group, allow_weak=self.config.allow_weak).generate(self.rng)
-        payloads = [W.sa(props), W.nonce(ni), W.ke(group, key.public_bytes())]
-        self._request(ExchangeType.CREATE_CHILD_SA, payloads, now, "rekey_ike", spi=spi, ni=ni, dh_key=key,
-                      proposals=props, group=int(group))
-
-    def start_liveness(self: Any, now: float) -> None:
-        self._request(ExchangeType.INFORMATIONAL, [], now, "liveness")
-
-    def start_delete_child(self: Any, now: float, *, spi: bytes, orphan: bool = False) -> None:
-        if orphan:
-            self._request(ExchangeType.INFORMATIONAL, [W.delete(ProtocolId.ESP, [spi])], now, "delete_orphan",
-                          spi=spi)
-            return
-        child = self.find_child(spi)
-        if child is None or child.state == "DELETING":
-            return
-        child.state = "DELETING"
-        self._request(ExchangeType.INFORMATIONAL, [W.delete(child.protocol, [child.spi_in])], now, "delete_child",
-                      spi=child.spi_in)
-
-    def start_delete_ike(self: Any, now: float) -> None:
-        self._request(ExchangeType.INFORMATIONAL, [W.delete(ProtocolId.IKE)], now, "delete_ike")
-
-    def _send_notify_request(self: Any, now: float, ntype: NotifyType) -> None:
-        """A one-shot INFORMATIONAL with an error Notify (not retransmitted: the SA is being dropped)."""
-        self._request(ExchangeType.INFORMATIONAL, [W.notify(ntype)], now, "notify")
-        self._pending = None
 
     # ------------------------------------------------------------------ CREATE_CHILD_SA, responder
 
@@ -413,91 +344,6 @@ class ChildExchanges:
         self._announce_child(now, child, "CREATE_CHILD_SA")
         return None
 
-    def _answer_rekey_ike(self: Any, now: float, msg: Any, offered: tuple[Any, ...]) -> State | None:
-        ni, ke = W.nonce_of(msg), W.payload(msg, "KE")
-        # RFC 7296 2.25.2: if we are rekeying this IKE SA too, answer as usual; the nonce rule of 2.8.2
-        # decides which of the two new IKE SAs survives once our own request is answered
-        collision = self._pending is not None and self._pending.kind == "rekey_ike"
-        try:
-            chosen = _props.select(offered, self._ike_proposals(),
-                                   ke_group=int(ke.group) if ke is not None else None)
-            suite = _props.suite_of(chosen)
-        except NegotiationError as exc:
-            self._respond(msg, now, [W.notify(NotifyType.NO_PROPOSAL_CHOSEN)])
-            self._fail(now, "NO_PROPOSAL_CHOSEN", f"IKE SA rekey refused: {exc}", fatal=False)
-            return None
-        if ni is None or ke is None or int(ke.group) != int(suite.dh):
-            self._respond(msg, now, [W.notify(NotifyType.INVALID_KE_PAYLOAD, data=int(suite.dh).to_bytes(2, "big"))])
-            return None
-        try:
-            key = _dh.group(suite.dh, allow_weak=self.config.allow_weak).generate(self.rng)
-            g_ir = key.exchange(bytes(ke.data))
-        except IkelabError as exc:
-            self._respond(msg, now, [W.notify(NotifyType.INVALID_SYNTAX)])
-            self._fail(now, "INVALID_SYNTAX", f"bad KEi in IKE SA rekey: {exc}", fatal=False)
-            return None
-        spi_r = self.rng.spi(8)
-        nr = self.rng.random_bytes(NONCE_LEN)
-        self._respond(msg, now, [W.sa([replace(chosen, spi=spi_r)]), W.nonce(nr), W.ke(suite.dh, key.public_bytes())])
-        new = self._new_ike_sa(now, suite, chosen, initiator=False, spi_i=W.offered_spi(offered, chosen), spi_r=spi_r,
-                               ni=ni, nr=nr, g_ir=g_ir)
-        if collision:
-            self._collision = new  # settled in _complete_rekey_ike
-            new._rekeyed_from = self
-            return None
-        self._hand_to(now, new)
-        return State.REKEYED
-
-    def _new_ike_sa(self: Any, now: float, suite: Any, proposal: Any, *, initiator: bool, spi_i: bytes,
-                    spi_r: bytes, ni: bytes, nr: bytes, g_ir: bytes) -> Any:
-        """A new IKE SA keyed from this one's SK_d (RFC 7296 2.18), not yet holding the CHILD SAs."""
-        new = type(self)(self.config, initiator=initiator, local=self.local, remote=self.remote, rng=self.rng,
-                         now=now)
-        new.state = State.ESTABLISHED
-        new._dirty = self._dirty
-        new.spi_i, new.spi_r, new.ni, new.nr = spi_i, spi_r, ni, nr
-        new.suite, new.proposal = suite, proposal
-        # what IKE_AUTH, NAT detection and IKE_SA_INIT's RFC 7383 notify found still holds: a rekey repeats none
-        # of them (RFC 7296 2.18, 2.23)
-        for attr in ("remote_identity", "local_auth_method", "remote_auth_method", "nat_detected", "nat_local",
-                     "nat_remote", "fragmentation", "virtual_ip", "peer_virtual_ip", "pool"):
-            setattr(new, attr, getattr(self, attr))
-        new._derive_ike_keys(now, g_ir, rekey_sk_d=self.keys.sk_d, old_prf=self.suite.prf)
-        new.established_at = now
-        new._schedule_ike_lifetimes(now)
-        new.last_received = now
-        self.spawned += (new,)
-        # the new SA's first events (its keys) are reported through the old SA, with the rekey
-        for e in new.pop_events():
-            self._emit(e)
-        return new
-
-    def _hand_to(self: Any, now: float, new: Any) -> None:
-        """This IKE SA is replaced by ``new``: its CHILD SAs move over (RFC 7296 2.18).
-
-        In a collision (2.8.2) ``new`` may be gone already.  Rekeyed in turn, it handed its CHILD SAs to its
-        own successor, and so do we (the peer moved them along the same chain); deleted, it took them along.
-        """
-        heir = new._home()
-        if heir.state == State.CLOSED:
-            for child in list(self.children.values()):
-                self._remove_child(child, now, "its new IKE SA, from colliding rekeys, was deleted (RFC 7296 2.8.2)")
-        elif heir.children:  # the peer made CHILD SAs on it already
-            heir.children.update(self.children)
-            self.children = {}
-        else:
-            heir.children, self.children = self.children, {}
-        self.replaced_by = new
-        heir.child_retry_at, self.child_retry_at = self.child_retry_at, None
-        if self.pool is not None and self.peer_virtual_ip is not None:  # the client keeps its address
-            if heir.state == State.CLOSED:  # a colliding IKE SA already gone (RFC 7296 2.8.2): nobody keeps it
-                self.pool.release(self.peer_virtual_ip, self)
-            else:
-                self.pool.hand_over(self.peer_virtual_ip, self, heir)
-        self.rekeyed_at = now
-        self.rekey_at = self.expire_at = None
-        self._emit(ev.IkeSaRekeyed(now, self.side, self.spi_i, self.spi_r, new.spi_i, new.spi_r))
-
     # ------------------------------------------------------------------ CREATE_CHILD_SA, initiator
 
     def on_create_child_sa_response(self: Any, now: float, *, msg: Any, raw: bytes, pending: Any) -> State | None:
@@ -513,7 +359,7 @@ class ChildExchanges:
             self._fail(now, "CHILD_SA_NOT_FOUND", f"rekey of CHILD SA 0x{ctx['rekey_of'].hex()} not needed: it was "
                        "rekeyed or deleted meanwhile", fatal=False, exchange="CREATE_CHILD_SA")
             return None
-        group = _group_asked(msg, ctx["proposals"], W.first_dh(ctx["proposals"]))
+        group = W.group_asked(msg, ctx["proposals"], W.first_dh(ctx["proposals"]))
         if group is not None and (old is None or (old.state == "REKEYING" and not old.collision)):
             # RFC 7296 1.3: the exchange failed; ask again with a KEi in the group the responder named
             self._fail(now, "INVALID_KE_PAYLOAD", f"the responder asks for {_name(DhId(group))}: asking again "
@@ -573,120 +419,6 @@ class ChildExchanges:
         old.state = "REKEYED"
         self._later(now, Input.DELETE_CHILD, spi=old.spi_in)
 
-    def _complete_rekey_ike(self: Any, now: float, msg: Any, ctx: dict[str, Any]) -> State | None:
-        theirs, self._collision = self._collision, None  # the peer's rekey of this SA, answered meanwhile
-        error = W.first_error(msg)
-        group = _group_asked(msg, ctx["proposals"], ctx["group"])
-        if group is not None and theirs is None:  # RFC 7296 1.3: ask again, with a KEi in the group named
-            self._fail(now, error, f"the responder asks for {_name(DhId(group))}: asking again with it",
-                       fatal=False, exchange="CREATE_CHILD_SA")
-            self._queue.append((Input.REKEY_IKE, {"group": group}))
-            return None
-        if error is not None:
-            self._fail(now, error, f"IKE SA rekey refused: {error}", fatal=False)
-            if theirs is not None:  # the peer's new IKE SA stands alone; the peer deletes this one
-                self._hand_to(now, theirs)
-                return State.REKEYED
-            # RFC 7296 2.25.2: try again later; the random part keeps two colliding peers from colliding again
-            self.rekey_at = now + self._retry_delay() if error == "TEMPORARY_FAILURE" else None
-            return None
-        try:
-            chosen = W.only_sa(msg)
-            suite = _props.check_chosen(ctx["proposals"], chosen)
-            ke, nr = W.payload(msg, "KE"), W.nonce_of(msg)
-            if ke is None or nr is None or int(ke.group) != int(suite.dh) or len(bytes(chosen.spi)) != 8:
-                raise NegotiationError("IKE SA rekey response without matching KEr, Nr or SPI")
-            g_ir = ctx["dh_key"].exchange(bytes(ke.data))
-        except IkelabError as exc:
-            self._fail(now, getattr(exc, "notify_type", None), f"IKE SA rekey failed: {exc}", fatal=False)
-            if theirs is not None:
-                self._hand_to(now, theirs)
-                return State.REKEYED
-            return None
-        ours = self._new_ike_sa(now, suite, chosen, initiator=True, spi_i=ctx["spi"], spi_r=bytes(chosen.spi),
-                                ni=ctx["ni"], nr=nr, g_ir=g_ir)
-        if theirs is not None and min(ours.ni, ours.nr, theirs.ni, theirs.nr) in (ours.ni, ours.nr):
-            # RFC 7296 2.8.2: the new IKE SA made with the lowest of the four nonces is redundant and is
-            # deleted by the peer that made it (us); the other peer made the survivor and deletes this one
-            self._hand_to(now, theirs)
-            ours.delete_ike(now)
-            return State.REKEYED
-        # ours survives (the peer deletes its redundant one, if any); we made it, so we delete this IKE SA
-        self._hand_to(now, ours)
-        self._queue.append((Input.DELETE_IKE, {}))
-        return State.REKEYED
-
-    # ------------------------------------------------------------------ INFORMATIONAL
-
-    def on_informational_request(self: Any, now: float, *, msg: Any, raw: bytes) -> State | None:
-        deletes = W.payloads(msg, "Delete")
-        if any(int(d.protocol) == int(ProtocolId.IKE) for d in deletes):
-            self._respond(msg, now, [])
-            if self._collision is not None and self.replaced_by is None:
-                # both peers rekeyed and the peer, whose new IKE SA survived, deletes this one before our own
-                # rekey was answered (RFC 7296 2.8.2): its new IKE SA takes the CHILD SAs
-                self._hand_to(now, self._collision)
-                self._collision = None
-            reason = "rekeyed" if self.replaced_by is not None else "deleted by peer"
-            self._close(now, reason)
-            return State.CLOSED
-        error = W.first_error(msg)
-        if error in ("AUTHENTICATION_FAILED", "INVALID_SYNTAX") and not deletes:
-            self._respond(msg, now, [])
-            self._fail(now, error, f"peer reported {error} in INFORMATIONAL", fatal=True)
-            return State.CLOSED
-        answer: dict[int, list[bytes]] = {}
-        for d in deletes:
-            for spi in d.spis:
-                scope = [c for sa in self._child_holders() for c in sa.children.values()]
-                child = next((c for c in scope if c.spi_out == bytes(spi)), None)
-                if child is None:
-                    self._deleted_before_answer(bytes(spi))
-                    continue
-                if child.state != "DELETING":
-                    answer.setdefault(int(d.protocol), []).append(child.spi_in)
-                self._remove_child(child, now, "deleted by peer")
-                self._undo_rekey(child)
-        payloads = [W.delete(ProtocolId(p), spis) for p, spis in answer.items()]
-        self._respond(msg, now, payloads)
-        if not deletes and not W.notifies(msg):
-            self._emit(ev.LivenessChecked(now, self.side, msg.message_id, True))
-        return None
-
-    def on_informational_response(self: Any, now: float, *, msg: Any, raw: bytes, pending: Any) -> State | None:
-        if pending.kind == "liveness":
-            self._emit(ev.LivenessChecked(now, self.side, msg.message_id, True))
-        elif pending.kind == "delete_child":
-            spi = pending.context.get("spi", b"")
-            child = self.children.get(spi) or self._home().children.get(spi)
-            if child is not None:
-                self._remove_child(child, now, "deleted")
-        elif pending.kind == "delete_ike":
-            return self.on_delete_ike_response(now, msg=msg, raw=raw, pending=pending)
-        return None
-
-    def on_delete_ike_response(self: Any, now: float, *, msg: Any, raw: bytes, pending: Any) -> State | None:
-        self._close(now, "rekeyed" if self.replaced_by is not None else "deleted")
-        return State.CLOSED
-
-    def on_ignored_response(self: Any, now: float, *, msg: Any, raw: bytes, pending: Any) -> State | None:
-        return None
-
-
-def _group_asked(msg: Any, offered: Any, sent: Any) -> int | None:
-    """The DH group an INVALID_KE_PAYLOAD answer asks for, if we offered it and did not just send it.
-
-    RFC 7296 1.3: after INVALID_KE_PAYLOAD the initiator "will probably retry the exchange with a
-    Diffie-Hellman proposal and KEi in the group that the responder gave"; any other group is not
-    worth a retry (and would not be ours to choose).
-    """
-    data = W.notify_data(msg, NotifyType.INVALID_KE_PAYLOAD)
-    if data is None or len(data) < 2:
-        return None
-    group = int.from_bytes(data[:2], "big")
-    if group not in W.all_dh(offered) or (sent is not None and group == int(sent)):
-        return None
-    return group
 
 
 __all__ = ["ChildExchanges"]

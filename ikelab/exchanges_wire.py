@@ -4,7 +4,7 @@ Building and reading the payloads of RFC 7296 section 3 the way the
 exchanges need them: ``notify(NotifyType.COOKIE, data=...)``,
 ``payload(msg, "KE")``, ``first_error(msg)``, ``sa_proposals(msg)``...  Keeping
 these in one place lets :mod:`ikelab.exchanges_init` and
-:mod:`ikelab.exchanges_child` read like the RFC's exchange diagrams.
+:mod:`ikelab.exchanges_child` (and its neighbours) read like the RFC's exchange diagrams.
 """
 
 from __future__ import annotations
@@ -297,6 +297,22 @@ def all_dh(props: Sequence[Any]) -> list[int]:
     return proposals_dh(props)
 
 
+def group_asked(msg: Any, offered: Any, sent: Any) -> int | None:
+    """The DH group an INVALID_KE_PAYLOAD answer asks for, if we offered it and did not just send it.
+
+    RFC 7296 1.3: after INVALID_KE_PAYLOAD the initiator "will probably retry the exchange with a
+    Diffie-Hellman proposal and KEi in the group that the responder gave"; any other group is not
+    worth a retry (and would not be ours to choose).
+    """
+    data = notify_data(msg, NotifyType.INVALID_KE_PAYLOAD)
+    if data is None or len(data) < 2:
+        return None
+    group = int.from_bytes(data[:2], "big")
+    if group not in all_dh(offered) or (sent is not None and group == int(sent)):
+        return None
+    return group
+
+
 # ------------------------------------------------------------------ building payloads
 
 
@@ -441,6 +457,7 @@ __all__ = [
     "exchange_name",
     "first_dh",
     "first_error",
+    "group_asked",
     "id_body",
     "id_payload",
     "inner",

@@ -47,8 +47,10 @@ from .config import IkeConfig, require_config
 from .constants import ExchangeType, NAT_T_PORT, NotifyType, PayloadType
 from .errors import IkelabError, IntegrityError, ProtocolError, UnsupportedCriticalPayloadError
 from .exchanges_child import ChildExchanges
+from .exchanges_info import InformationalExchanges
 from .exchanges_common import ChildSa, Datagram, frame
 from .exchanges_init import InitExchanges
+from .exchanges_rekey import IkeRekeyExchanges
 from .ike_fragments import FragmentExchanges
 from .payloads import SKF
 from .rand import RandomSource, default_random
@@ -77,7 +79,7 @@ class PendingRequest:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-class IkeSa(InitExchanges, ChildExchanges, FragmentExchanges):
+class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExchanges, FragmentExchanges):
     """One IKE SA with its CHILD SAs, as seen by one peer.
 
     ``initiator`` says whether this peer is the *original initiator* (the I

@@ -457,7 +457,7 @@ def test_ike_sa_rekey_asks_again_after_invalid_ke_payload() -> None:
 def test_only_an_offered_group_is_worth_asking_again() -> None:
     """An INVALID_KE_PAYLOAD naming a group we did not offer, or the one we sent, gets no second request."""
     from ikelab import exchanges_wire as W
-    from ikelab.exchanges_child import _group_asked
+    from ikelab.exchanges_wire import group_asked as _group_asked
     from ikelab.proposals import parse_proposals
 
     offered = parse_proposals(["aes128-sha256-modp2048-ecp256"], protocol="ESP")

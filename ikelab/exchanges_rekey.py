@@ -1,0 +1,188 @@
+"""Rekeying the IKE SA with CREATE_CHILD_SA (RFC 7296 1.3.2, 2.8.2, 2.18, 2.25.2).
+
+::
+
+    rekey IKE SA:   HDR, SK {SA, Ni, KEi}   <->   HDR, SK {SA, Nr, KEr}
+
+The new IKE SA's keys come from the old one's SK_d (2.18)::
+
+    SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)
+
+with the new SPIs in the proposals; its CHILD SAs move over and the peer that
+started the rekey deletes the old IKE SA.  Both peers rekeying the IKE SA at
+once is settled by the rule of 2.8.1 (2.8.2): each answers the other's
+request as usual (2.25.2), so two new IKE SAs appear; the one made with the
+lowest of the four nonces is deleted by its maker, and the maker of the other
+one deletes the old IKE SA, whose CHILD SAs it takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from . import dh as _dh
+from . import events as ev
+from . import exchanges_wire as W
+from . import proposals as _props
+from .constants import DhId, ExchangeType, NotifyType, lookup
+from .errors import IkelabError, NegotiationError
+from .exchanges_common import label as _name
+from .exchanges_init import NONCE_LEN
+from .state import Input, State
+
+
+class IkeRekeyExchanges:
+    """The IKE SA's rekey, both roles, and the hand-over to its successor (a mixin of IkeSa)."""
+
+    __slots__ = ()
+
+    def start_rekey_ike(self: Any, now: float, *, group: Any = None) -> None:
+        """``group``: the KE's group, when the peer asked for another than ours (INVALID_KE_PAYLOAD)."""
+        spi = self.rng.spi(8)
+        ni = self.rng.random_bytes(NONCE_LEN)
+        props = self._ike_proposals(spi)
+        group = self.suite.dh if group is None else lookup(DhId, group)
+        props = W.numbered(props, spi=spi)
+        key = _dh.group(group, allow_weak=self.config.allow_weak).generate(self.rng)
+        payloads = [W.sa(props), W.nonce(ni), W.ke(group, key.public_bytes())]
+        self._request(ExchangeType.CREATE_CHILD_SA, payloads, now, "rekey_ike", spi=spi, ni=ni, dh_key=key,
+                      proposals=props, group=int(group))
+
+    def _answer_rekey_ike(self: Any, now: float, msg: Any, offered: tuple[Any, ...]) -> State | None:
+        ni, ke = W.nonce_of(msg), W.payload(msg, "KE")
+        # RFC 7296 2.25.2: if we are rekeying this IKE SA too, answer as usual; the nonce rule of 2.8.2
+        # decides which of the two new IKE SAs survives once our own request is answered
+        collision = self._pending is not None and self._pending.kind == "rekey_ike"
+        try:
+            chosen = _props.select(offered, self._ike_proposals(),
+                                   ke_group=int(ke.group) if ke is not None else None)
+            suite = _props.suite_of(chosen)
+        except NegotiationError as exc:
+            self._respond(msg, now, [W.notify(NotifyType.NO_PROPOSAL_CHOSEN)])
+            self._fail(now, "NO_PROPOSAL_CHOSEN", f"IKE SA rekey refused: {exc}", fatal=False)
+            return None
+        if ni is None or ke is None or int(ke.group) != int(suite.dh):
+            self._respond(msg, now, [W.notify(NotifyType.INVALID_KE_PAYLOAD, data=int(suite.dh).to_bytes(2, "big"))])
+            return None
+        try:
+            key = _dh.group(suite.dh, allow_weak=self.config.allow_weak).generate(self.rng)
+            g_ir = key.exchange(bytes(ke.data))
+        except IkelabError as exc:
+            self._respond(msg, now, [W.notify(NotifyType.INVALID_SYNTAX)])
+            self._fail(now, "INVALID_SYNTAX", f"bad KEi in IKE SA rekey: {exc}", fatal=False)
+            return None
+        spi_r = self.rng.spi(8)
+        nr = self.rng.random_bytes(NONCE_LEN)
+        self._respond(msg, now, [W.sa([replace(chosen, spi=spi_r)]), W.nonce(nr), W.ke(suite.dh, key.public_bytes())])
+        new = self._new_ike_sa(now, suite, chosen, initiator=False, spi_i=W.offered_spi(offered, chosen), spi_r=spi_r,
+                               ni=ni, nr=nr, g_ir=g_ir)
+        if collision:
+            self._collision = new  # settled in _complete_rekey_ike
+            new._rekeyed_from = self
+            return None
+        self._hand_to(now, new)
+        return State.REKEYED
+
+    def _new_ike_sa(self: Any, now: float, suite: Any, proposal: Any, *, initiator: bool, spi_i: bytes,
+                    spi_r: bytes, ni: bytes, nr: bytes, g_ir: bytes) -> Any:
+        """A new IKE SA keyed from this one's SK_d (RFC 7296 2.18), not yet holding the CHILD SAs."""
+        new = type(self)(self.config, initiator=initiator, local=self.local, remote=self.remote, rng=self.rng,
+                         now=now)
+        new.state = State.ESTABLISHED
+        new._dirty = self._dirty
+        new.spi_i, new.spi_r, new.ni, new.nr = spi_i, spi_r, ni, nr
+        new.suite, new.proposal = suite, proposal
+        # what IKE_AUTH, NAT detection and IKE_SA_INIT's RFC 7383 notify found still holds: a rekey repeats none
+        # of them (RFC 7296 2.18, 2.23)
+        for attr in ("remote_identity", "local_auth_method", "remote_auth_method", "nat_detected", "nat_local",
+                     "nat_remote", "fragmentation", "virtual_ip", "peer_virtual_ip", "pool"):
+            setattr(new, attr, getattr(self, attr))
+        new._derive_ike_keys(now, g_ir, rekey_sk_d=self.keys.sk_d, old_prf=self.suite.prf)
+        new.established_at = now
+        new._schedule_ike_lifetimes(now)
+        new.last_received = now
+        self.spawned += (new,)
+        # the new SA's first events (its keys) are reported through the old SA, with the rekey
+        for e in new.pop_events():
+            self._emit(e)
+        return new
+
+    def _hand_to(self: Any, now: float, new: Any) -> None:
+        """This IKE SA is replaced by ``new``: its CHILD SAs move over (RFC 7296 2.18).
+
+        In a collision (2.8.2) ``new`` may be gone already.  Rekeyed in turn, it handed its CHILD SAs to its
+        own successor, and so do we (the peer moved them along the same chain); deleted, it took them along.
+        """
+        heir = new._home()
+        if heir.state == State.CLOSED:
+            for child in list(self.children.values()):
+                self._remove_child(child, now, "its new IKE SA, from colliding rekeys, was deleted (RFC 7296 2.8.2)")
+        elif heir.children:  # the peer made CHILD SAs on it already
+            heir.children.update(self.children)
+            self.children = {}
+        else:
+            heir.children, self.children = self.children, {}
+        self.replaced_by = new
+        heir.child_retry_at, self.child_retry_at = self.child_retry_at, None
+        if self.pool is not None and self.peer_virtual_ip is not None:  # the client keeps its address
+            if heir.state == State.CLOSED:  # a colliding IKE SA already gone (RFC 7296 2.8.2): nobody keeps it
+                self.pool.release(self.peer_virtual_ip, self)
+            else:
+                self.pool.hand_over(self.peer_virtual_ip, self, heir)
+        self.rekeyed_at = now
+        self.rekey_at = self.expire_at = None
+        self._emit(ev.IkeSaRekeyed(now, self.side, self.spi_i, self.spi_r, new.spi_i, new.spi_r))
+
+    def _complete_rekey_ike(self: Any, now: float, msg: Any, ctx: dict[str, Any]) -> State | None:
+        theirs, self._collision = self._collision, None  # the peer's rekey of this SA, answered meanwhile
+        error = W.first_error(msg)
+        group = W.group_asked(msg, ctx["proposals"], ctx["group"])
+        if group is not None and theirs is None:  # RFC 7296 1.3: ask again, with a KEi in the group named
+            self._fail(now, error, f"the responder asks for {_name(DhId(group))}: asking again with it",
+                       fatal=False, exchange="CREATE_CHILD_SA")
+            self._queue.append((Input.REKEY_IKE, {"group": group}))
+            return None
+        if error is not None:
+            self._fail(now, error, f"IKE SA rekey refused: {error}", fatal=False)
+            if theirs is not None:  # the peer's new IKE SA stands alone; the peer deletes this one
+                self._hand_to(now, theirs)
+                return State.REKEYED
+            # RFC 7296 2.25.2: try again later; the random part keeps two colliding peers from colliding again
+            self.rekey_at = now + self._retry_delay() if error == "TEMPORARY_FAILURE" else None
+            return None
+        try:
+            chosen = W.only_sa(msg)
+            suite = _props.check_chosen(ctx["proposals"], chosen)
+            ke, nr = W.payload(msg, "KE"), W.nonce_of(msg)
+            if ke is None or nr is None or int(ke.group) != int(suite.dh) or len(bytes(chosen.spi)) != 8:
+                raise NegotiationError("IKE SA rekey response without matching KEr, Nr or SPI")
+            g_ir = ctx["dh_key"].exchange(bytes(ke.data))
+        except IkelabError as exc:
+            self._fail(now, getattr(exc, "notify_type", None), f"IKE SA rekey failed: {exc}", fatal=False)
+            if theirs is not None:
+                self._hand_to(now, theirs)
+                return State.REKEYED
+            return None
+        ours = self._new_ike_sa(now, suite, chosen, initiator=True, spi_i=ctx["spi"], spi_r=bytes(chosen.spi),
+                                ni=ctx["ni"], nr=nr, g_ir=g_ir)
+        if theirs is not None and min(ours.ni, ours.nr, theirs.ni, theirs.nr) in (ours.ni, ours.nr):
+            # RFC 7296 2.8.2: the new IKE SA made with the lowest of the four nonces is redundant and is
+            # deleted by the peer that made it (us); the other peer made the survivor and deletes this one
+            self._hand_to(now, theirs)
+            ours.delete_ike(now)
+            return State.REKEYED
+        # ours survives (the peer deletes its redundant one, if any); we made it, so we delete this IKE SA
+        self._hand_to(now, ours)
+        self._queue.append((Input.DELETE_IKE, {}))
+        return State.REKEYED
+
+    def _home(self: Any) -> Any:
+        """The IKE SA that now owns our CHILD SAs: this one, or the one that replaced it by a rekey (2.18)."""
+        sa = self
+        while sa.replaced_by is not None:
+            sa = sa.replaced_by
+        return sa
+
+
+__all__ = ["IkeRekeyExchanges"]
