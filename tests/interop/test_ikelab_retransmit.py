@@ -16,7 +16,8 @@ The same for the CREATE_CHILD_SA exchange of a CHILD SA rekey (RFC 7296 1.3.3,
 2.8), dropped by its IP length: the side that answered must keep sending on the
 old SA until the initiator deletes it, or the pings that follow are lost.
 And a lost rekey request that charon's own rekey of the same CHILD SA
-overtakes: the retransmission meets CHILD_SA_NOT_FOUND.
+overtakes: the retransmission meets CHILD_SA_NOT_FOUND.  And a liveness check
+from charon that overtakes its own lost IKE_AUTH response.
 """
 
 from __future__ import annotations
@@ -159,3 +160,34 @@ def test_lost_rekey_request_while_charon_rekeys(netns_pair, charon_factory, tmp_
     assert "FAILURE CHILD_SA_NOT_FOUND" in out and out.count("CHILD SA installed") == 2, out  # no third CHILD SA
     assert "unable to rekey, CHILD_SA not found" in bob.log_text()
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), bob.keys()) == 2
+
+
+def test_charons_request_before_its_lost_ike_auth_answer(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """charon's IKE_AUTH response is lost; charon, established, checks liveness after a second (dpd_delay),
+    while ikelab still waits in AUTH_SENT.  ikelab drops that request unanswered; its IKE_AUTH
+    retransmission brings charon's cached response, and charon's retransmitted liveness check is then
+    answered: the IKE SA stands on both sides (RFC 7296 2.3).  ikelab used to answer INVALID_SYNTAX,
+    and charon "received INVALID_SYNTAX notify error, destroying IKE_SA"."""
+    net = netns_pair
+    conf = psk_conf(local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_RESPONDER, remote_id=ID_INITIATOR,
+                    local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32", proposals=SUITE, esp_proposals=ESP,
+                    extra={"dpd_delay": "1s"})
+    bob: Charon = charon_factory(net.b, "bob", swanctl_conf=conf)
+    bob.load_all()
+    net.a.drop_first(sport=4500, size=ONE_RESPONSE)  # charon's first IKE_AUTH response never reaches ikelab
+    result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
+        "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32",
+        "--ping", net.b.inner, "--ping-src", net.a.inner, "--retransmit-timeout", "2.5", "--duration", "8"])
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out + bob.diagnostics()
+    assert len(_rows(out, "IKE_AUTH MID=01 Initiator Request")) == 2, out
+    checks = _rows(out, "INFORMATIONAL MID=00 Responder Request")
+    answers = _rows(out, "INFORMATIONAL MID=00 Initiator Response")
+    established = float(_rows(out, "IKE_AUTH MID=01 Responder Response")[0][1])
+    # the first check came before the IKE_AUTH answer and went unanswered; the retransmission was answered
+    assert len(checks) == 2 and float(checks[0][1]) < established < float(checks[1][1]), out
+    assert len(answers) == 1 and float(answers[0][1]) >= float(checks[1][1]), out
+    assert out.count("CHILD SA installed") == 1 and "3 sent, 3 replies" in out, out
+    log = bob.log_text()
+    assert "retransmit 1 of request with message ID 0" in log, log[-3000:]
+    assert "INVALID_SYNTAX" not in log, log[-3000:]
