@@ -16,8 +16,9 @@ The same for the CREATE_CHILD_SA exchange of a CHILD SA rekey (RFC 7296 1.3.3,
 2.8), dropped by its IP length: the side that answered must keep sending on the
 old SA until the initiator deletes it, or the pings that follow are lost.
 And a lost rekey request that charon's own rekey of the same CHILD SA
-overtakes: the retransmission meets CHILD_SA_NOT_FOUND.  And a liveness check
-from charon that overtakes its own lost IKE_AUTH response.
+overtakes: the retransmission meets CHILD_SA_NOT_FOUND.  And requests from
+charon that overtake its own lost responses: a liveness check before the
+IKE_AUTH answer, a DELETE of the CHILD SA before the CREATE_CHILD_SA answer.
 """
 
 from __future__ import annotations
@@ -191,3 +192,31 @@ def test_charons_request_before_its_lost_ike_auth_answer(netns_pair, charon_fact
     log = bob.log_text()
     assert "retransmit 1 of request with message ID 0" in log, log[-3000:]
     assert "INVALID_SYNTAX" not in log, log[-3000:]
+
+
+def test_charon_deletes_a_child_sa_whose_answer_ikelab_lost(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """ikelab (--childless) asks for its CHILD SA with CREATE_CHILD_SA; charon's answer is lost, and charon
+    deletes that CHILD SA at once.  ikelab, knowing no such SA yet, answers the DELETE empty but
+    remembers it: when its retransmission brings charon's cached answer, the CHILD SA is made and
+    removed at once, as at charon (RFC 7296 1.4.1), instead of being installed on ikelab's side alone."""
+    net = netns_pair
+    conf = psk_conf(local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_RESPONDER, remote_id=ID_INITIATOR,
+                    local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32", proposals=SUITE, esp_proposals=ESP)
+    bob: Charon = charon_factory(net.b, "bob", swanctl_conf=conf)
+    bob.load_all()
+    net.a.drop_first(sport=4500, size=REKEY_RESPONSE + 100, ip_length=REKEY_RESPONSE)  # the CREATE_CHILD_SA answer
+    proc = start_connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
+        "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32",
+        "--childless", "--retransmit-timeout", "3", "--duration", "6"])
+    try:
+        bob.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=10)
+        bob.swanctl("--terminate", "--child", "net")
+        assert proc.proc.wait(timeout=30) == 0, proc.output() + bob.diagnostics()
+    finally:
+        if proc.proc.poll() is None:
+            proc.proc.kill()
+    out = proc.output()
+    assert len(_rows(out, "CREATE_CHILD_SA MID=02 Initiator Request")) == 2, out
+    assert "(deleted by peer (its DELETE came before this answer))" in out, out
+    log = bob.log_text()
+    assert "received retransmit of request with ID 2, retransmitting response" in log, log[-3000:]
