@@ -18,7 +18,8 @@ old SA until the initiator deletes it, or the pings that follow are lost.
 And a lost rekey request that charon's own rekey of the same CHILD SA
 overtakes: the retransmission meets CHILD_SA_NOT_FOUND.  And requests from
 charon that overtake its own lost responses: a liveness check before the
-IKE_AUTH answer, a DELETE of the CHILD SA before the CREATE_CHILD_SA answer.
+IKE_AUTH answer, a DELETE or a rekey of the CHILD SA before the CREATE_CHILD_SA
+answer.
 """
 
 from __future__ import annotations
@@ -220,3 +221,32 @@ def test_charon_deletes_a_child_sa_whose_answer_ikelab_lost(netns_pair, charon_f
     assert "(deleted by peer (its DELETE came before this answer))" in out, out
     log = bob.log_text()
     assert "received retransmit of request with ID 2, retransmitting response" in log, log[-3000:]
+
+
+def test_charon_rekeys_a_child_sa_whose_answer_ikelab_lost(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """As above, but charon rekeys the new CHILD SA at once instead of deleting it.  ikelab, with its
+    own request still open, cannot tell an unknown SA from the one on its way and answers
+    TEMPORARY_FAILURE (RFC 7296 2.25), so charon tries again later; meanwhile ikelab's retransmission
+    brings charon's cached answer, and the rekey that follows succeeds: pings cross the new CHILD SA."""
+    net = netns_pair
+    conf = psk_conf(local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_RESPONDER, remote_id=ID_INITIATOR,
+                    local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32", proposals=SUITE, esp_proposals=ESP)
+    bob: Charon = charon_factory(net.b, "bob", swanctl_conf=conf)
+    bob.load_all()
+    net.a.drop_first(sport=4500, size=REKEY_RESPONSE + 100, ip_length=REKEY_RESPONSE)  # the CREATE_CHILD_SA answer
+    proc = start_connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
+        "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32",
+        "--childless", "--retransmit-timeout", "3", "--duration", "20"])
+    try:
+        bob.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=10)
+        bob.swanctl("--rekey", "--child", "net")
+        proc.wait_for_output("CHILD SA rekeyed", timeout=30)
+        assert net.b.ping(net.a.inner, src=net.b.inner, count=3) == 3  # charon's kernel, ikelab's userspace ESP
+        assert proc.proc.wait(timeout=30) == 0, proc.output() + bob.diagnostics()
+    finally:
+        if proc.proc.poll() is None:
+            proc.proc.kill()
+    out = proc.output()
+    assert len(_rows(out, "CREATE_CHILD_SA MID=02 Initiator Request")) == 2, out
+    log = bob.log_text()
+    assert "TEMPORARY_FAILURE" in log and "CHILD_SA_NOT_FOUND" not in log, log[-3000:]
