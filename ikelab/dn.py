@@ -8,9 +8,10 @@ RFC 7296 3.5: ID_DER_ASN1_DN is "the binary Distinguished Encoding Rules
     RelativeDistinguishedName ::= SET OF AttributeTypeAndValue   -- 0x31
     AttributeTypeAndValue ::= SEQUENCE { type OBJECT IDENTIFIER, value ANY }
 
-:func:`dn_to_string` is a small strict DER reader that renders the RFC 4514
-string (last RDN first, ``CN=vpn,O=Example,C=CH``); :func:`dn_from_string`
-goes the other way with pyca/cryptography.  Malformed DER raises
+:func:`der_to_rfc4514` is a small strict DER reader that renders the RFC 4514
+string (last RDN first, ``CN=vpn,O=Example,C=CH``); :func:`rfc4514_to_der`
+goes the other way with pyca/cryptography.  (Configured identities use
+strongSwan's order instead, first RDN first: :mod:`ikelab.identity`.)  Malformed DER raises
 :class:`~ikelab.errors.ParseError`, never anything else.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from .errors import ConfigError, ParseError
 
-__all__ = ["dn_to_string", "dn_from_string", "check_dn"]
+__all__ = ["der_to_rfc4514", "rfc4514_to_der", "check_dn"]
 
 # RFC 4514 3: the short names a string representation uses.
 _SHORT_NAMES = {
@@ -132,7 +133,7 @@ def _escape(text: str) -> str:
     return "".join(out)
 
 
-def dn_to_string(der: bytes) -> str:
+def der_to_rfc4514(der: bytes) -> str:
     """The RFC 4514 string of a DER-encoded Name, e.g. ``CN=vpn.example,O=Example,C=CH``.
 
     Attribute types without a short name print as dotted OIDs with the value
@@ -158,7 +159,7 @@ def dn_to_string(der: bytes) -> str:
     return ",".join(parts)
 
 
-def dn_from_string(text: str) -> bytes:
+def rfc4514_to_der(text: str) -> bytes:
     """The DER encoding of an RFC 4514 string such as ``"CN=vpn.example,O=Example"``."""
     from cryptography import x509
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from .constants import IdType, PayloadType
-from .dn import check_dn, dn_from_string, dn_to_string
+from .dn import check_dn, der_to_rfc4514, rfc4514_to_der
 from .errors import ConfigError
 from .wire import DecodeContext, Payload, SimpleHeader, RAW_TYPES, from_wire, norm_enum
 
@@ -79,7 +79,7 @@ class _Identification(SimpleHeader, Payload):
     @classmethod
     def from_dn(cls, dn: str) -> Any:
         """An ID_DER_ASN1_DN identity from an RFC 4514 string (``"CN=vpn,O=Example"``)."""
-        return cls(IdType.ID_DER_ASN1_DN, dn_from_string(dn))
+        return cls(IdType.ID_DER_ASN1_DN, rfc4514_to_der(dn))
 
     @property
     def value(self) -> IPAddress | str | bytes:
@@ -93,7 +93,7 @@ class _Identification(SimpleHeader, Payload):
                 return text
         if self.id_type == IdType.ID_DER_ASN1_DN:
             try:
-                return dn_to_string(self.data)
+                return der_to_rfc4514(self.data)
             except Exception:  # malformed DER built by hand: show the bytes
                 return self.data
         return self.data
