@@ -274,6 +274,8 @@ def _describe(event: ev.Event) -> str | None:
         return f"keys derived: SKEYSEED {short_hex(event.skeyseed)}{' (rekey)' if event.rekey else ''}"
     if isinstance(event, ev.Failure):
         return f"FAILURE{' ' + event.notify if event.notify else ''}: {event.reason}{' (fatal)' if event.fatal else ''}"
+    if isinstance(event, ev.MessageDropped):
+        return f"dropped: {event.reason}"
     return None
 
 

@@ -189,6 +189,8 @@ def test_charons_request_before_its_lost_ike_auth_answer(netns_pair, charon_fact
     # the first check came before the IKE_AUTH answer and went unanswered; the retransmission was answered
     assert len(checks) == 2 and float(checks[0][1]) < established < float(checks[1][1]), out
     assert len(answers) == 1 and float(answers[0][1]) >= float(checks[1][1]), out
+    assert ("dropped: INFORMATIONAL_REQUEST is not legal in state AUTH_SENT: our IKE_AUTH request's answer has "
+            "not come yet") in out, out
     assert out.count("CHILD SA installed") == 1 and "3 sent, 3 replies" in out, out
     log = bob.log_text()
     assert "retransmit 1 of request with message ID 0" in log, log[-3000:]
