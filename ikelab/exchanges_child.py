@@ -307,6 +307,9 @@ class ChildExchanges:
         old = None
         if rekey is not None:
             old = self.find_child(bytes(rekey.spi))
+            unsettled = self._unsettled_from()
+            if old is None and unsettled is not None:  # still on the IKE SA this one replaces (2.8.2)
+                old = unsettled.find_child(bytes(rekey.spi))
             if (old is None or old.spi_out != bytes(rekey.spi)) and self._making_child():
                 # maybe the CHILD SA our open request makes, whose answer has not reached us yet: not now
                 self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])

@@ -31,8 +31,7 @@ class InformationalExchanges:
 
     def start_delete_child(self: Any, now: float, *, spi: bytes, orphan: bool = False) -> None:
         if orphan:
-            self._request(ExchangeType.INFORMATIONAL, [W.delete(ProtocolId.ESP, [spi])], now, "delete_orphan",
-                          spi=spi)
+            self._request(ExchangeType.INFORMATIONAL, [W.delete(ProtocolId.ESP, [spi])], now, "delete_orphan")
             return
         child = self.find_child(spi)
         if child is None or child.state == "DELETING":
@@ -56,8 +55,7 @@ class InformationalExchanges:
             if self._collision is not None and self.replaced_by is None:
                 # both peers rekeyed and the peer, whose new IKE SA survived, deletes this one before our own
                 # rekey was answered (RFC 7296 2.8.2): its new IKE SA takes the CHILD SAs
-                self._hand_to(now, self._collision)
-                self._collision = None
+                self._hand_to(now, self._settle_collision())
             reason = "rekeyed" if self.replaced_by is not None else "deleted by peer"
             self._close(now, reason)
             return State.CLOSED
@@ -76,8 +74,14 @@ class InformationalExchanges:
                     continue
                 if child.state != "DELETING":
                     answer.setdefault(int(d.protocol), []).append(child.spi_in)
-                self._remove_child(child, now, "deleted by peer")
-                self._undo_rekey(child)
+                old = self._rekey_undone_by(child)
+                if old is None:
+                    self._remove_child(child, now, "deleted by peer")
+                    continue
+                self._remove_child(child, now, f"deleted by peer, which undoes its rekey of CHILD SA "
+                                               f"0x{old.spi_in.hex()}: that one stands (RFC 7296 2.8)")
+                del old.extra["peer_rekeyed_to"]
+                old.state = "INSTALLED"
         payloads = [W.delete(ProtocolId(p), spis) for p, spis in answer.items()]
         self._respond(msg, now, payloads)
         if not deletes and not W.notifies(msg):
@@ -109,14 +113,17 @@ class InformationalExchanges:
         for pending in self._making_child():
             pending.context["child"].setdefault("deleted", set()).add(spi)
 
-    def _undo_rekey(self: Any, child: ChildSa) -> None:
-        """The peer deleted the CHILD SA we made for its rekey of another, which we kept for it to delete:
-        that rekey is undone (its answer was lost, 2.18), and the other CHILD SA stands as before."""
+    def _rekey_undone_by(self: Any, child: ChildSa) -> ChildSa | None:
+        """The CHILD SA that the peer's rekey into ``child`` replaced, if deleting ``child`` undoes that rekey.
+
+        We answered the rekey and keep the old CHILD SA until the peer deletes it; if the peer deletes the
+        new one instead (it never had our answer, 2.18), the old one stands as before.
+        """
         old = next((sa.children[child.rekey_of] for sa in self._child_holders() if child.rekey_of in sa.children),
                    None)
         if old is not None and old.state == "REKEYED" and old.extra.get("peer_rekeyed_to") == child.spi_in:
-            del old.extra["peer_rekeyed_to"]
-            old.state = "INSTALLED"
+            return old
+        return None
 
 
 __all__ = ["InformationalExchanges"]

@@ -32,6 +32,10 @@ from .exchanges_init import NONCE_LEN
 from .state import Input, State
 
 
+#: our own requests on a CHILD SA: creating, rekeying or closing one (RFC 7296 2.25.1)
+_CHILD_REQUESTS = ("create_child", "rekey_child", "delete_child", "delete_orphan")
+
+
 class IkeRekeyExchanges:
     """The IKE SA's rekey, both roles, and the hand-over to its successor (a mixin of IkeSa)."""
 
@@ -54,6 +58,10 @@ class IkeRekeyExchanges:
         # RFC 7296 2.25.2: if we are rekeying this IKE SA too, answer as usual; the nonce rule of 2.8.2
         # decides which of the two new IKE SAs survives once our own request is answered
         collision = self._pending is not None and self._pending.kind == "rekey_ike"
+        if self._pending is not None and self._pending.kind in _CHILD_REQUESTS:
+            # RFC 7296 2.25.1: not while we are creating, rekeying or closing a CHILD SA of this IKE SA
+            self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
+            return None
         try:
             chosen = _props.select(offered, self._ike_proposals(),
                                    ke_group=int(ke.group) if ke is not None else None)
@@ -108,6 +116,13 @@ class IkeRekeyExchanges:
             self._emit(e)
         return new
 
+    def _settle_collision(self: Any) -> Any:
+        """Forget the colliding rekey of this IKE SA (2.8.2), once it is settled; returns its new IKE SA."""
+        theirs, self._collision = self._collision, None
+        if theirs is not None:
+            theirs._rekeyed_from = None
+        return theirs
+
     def _hand_to(self: Any, now: float, new: Any) -> None:
         """This IKE SA is replaced by ``new``: its CHILD SAs move over (RFC 7296 2.18).
 
@@ -135,7 +150,7 @@ class IkeRekeyExchanges:
         self._emit(ev.IkeSaRekeyed(now, self.side, self.spi_i, self.spi_r, new.spi_i, new.spi_r))
 
     def _complete_rekey_ike(self: Any, now: float, msg: Any, ctx: dict[str, Any]) -> State | None:
-        theirs, self._collision = self._collision, None  # the peer's rekey of this SA, answered meanwhile
+        theirs = self._settle_collision()  # the peer's rekey of this SA, answered meanwhile
         error = W.first_error(msg)
         group = W.group_asked(msg, ctx["proposals"], ctx["group"])
         if group is not None and theirs is None:  # RFC 7296 1.3: ask again, with a KEi in the group named

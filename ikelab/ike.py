@@ -214,19 +214,15 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         for child in self.children.values():
             if child.spi_out == spi:
                 return child
-        old = self._unsettled_from()
-        return old.find_child(spi) if old is not None else None
+        return None
 
     def _unsettled_from(self) -> "IkeSa | None":
         """The IKE SA this one is replacing, while colliding rekeys (RFC 7296 2.8.2) are not settled yet.
 
         Its CHILD SAs still wait there; but the peer, for whom this new IKE SA already won, may name
-        them in its requests on this one.
+        them in its requests on this one.  (Cleared when the collision is settled, or either SA closes.)
         """
-        old = self._rekeyed_from
-        if old is not None and (old._collision is not self or old.replaced_by is not None):
-            old = self._rekeyed_from = None
-        return old
+        return self._rekeyed_from
 
     def snapshot(self) -> tuple[Any, ...]:
         """Everything that makes up the SA's protocol state (for tests: unchanged by bad input)."""
@@ -615,6 +611,8 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
             self._remove_child(child, now, children_reason or f"IKE SA closed: {reason}")
         if self.replaced_by is not None:
             self._hand_over(now)
+        self._settle_collision()
+        self._rekeyed_from = None
         self._pending = None
         self._queue.clear()
         self.closed_reason = reason
@@ -625,27 +623,14 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
             self._emit(ev.IkeSaDeleted(now, self.side, self.spi_i, self.spi_r, reason))
 
     def _hand_over(self, now: float) -> None:
-        """Move unfinished CHILD SA work of a rekeyed-away IKE SA to its successor (RFC 7296 2.18)."""
+        """Move queued CHILD SA work of a rekeyed-away IKE SA to its successor (RFC 7296 2.18).
+
+        No CHILD SA request of ours is open here: while one is, we refuse the peer's rekey of the IKE
+        SA (2.25.1), and we start none of our own.
+        """
         home = self._home()
-        p, self._pending = self._pending, None
-        moved: list[tuple[Input, dict[str, Any]]] = []
-        if p is not None and p.kind in ("rekey_child", "create_child"):
-            # the request went unanswered: the peer may have made that CHILD SA already, and moved it to its
-            # successor as well; ask it to delete that one (by the SPI we proposed, 3.11) before asking anew
-            moved.append((Input.DELETE_CHILD, {"spi": p.context["child"]["spi_in"], "orphan": True}))
-        if p is not None and p.kind == "delete_orphan":
-            moved.append((Input.DELETE_CHILD, {"spi": p.context["spi"], "orphan": True}))
-        elif p is not None and p.kind in ("rekey_child", "create_child", "delete_child"):
-            if p.kind == "create_child":
-                moved.append((Input.CREATE_CHILD, {}))
-            else:
-                spi = p.context["child"]["rekey_of"] if p.kind == "rekey_child" else p.context.get("spi", b"")
-                child = home.children.get(spi)
-                if child is not None:
-                    child.state = "INSTALLED"
-                    inp = Input.REKEY_CHILD if p.kind == "rekey_child" else Input.DELETE_CHILD
-                    moved.append((inp, {"spi": spi}))
-        moved += [(inp, kw) for inp, kw in self._queue if inp in _CHILD_WORK]
+        self._pending = None
+        moved = [(inp, kw) for inp, kw in self._queue if inp in _CHILD_WORK]
         self._queue.clear()
         if moved and home is not self and home.state != State.CLOSED:
             home._queue.extend(moved)

@@ -484,15 +484,22 @@ class IpsecProcessor:
         return child
 
     def remove_child_sa(self, child: InstalledChildSa) -> None:
-        """Delete a CHILD SA (RFC 7296 1.4.1): its inbound SA, and its policy once no SA uses it."""
+        """Delete a CHILD SA (RFC 7296 1.4.1): its inbound SA, and its policy once no SA uses it.
+
+        If its outbound SA was the one in use, outbound traffic falls back to the newest CHILD SA left
+        under the same policy: the one a rekey had replaced, when the peer deletes the replacement.
+        """
         if child.removed or child not in self.children:
             raise ConfigError(f"CHILD SA {child.name} is not installed", field="child", value=child.name)
         self.children.remove(child)
         child.removed = True
         self.sad.remove_inbound(child.inbound)
+        left = [c for c in self.children if c.policy is child.policy]
         if self.sad.lookup_outbound(child.policy.name) is child.outbound:
             self.sad.remove_outbound(child.policy.name)
-        if not any(c.policy is child.policy for c in self.children):
+            if left:
+                self.sad.set_outbound(child.policy.name, left[-1].outbound)
+        if not left:
             self.spd.remove(child.policy.name)
             self.sad.remove_outbound(child.policy.name)
 

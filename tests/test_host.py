@@ -120,3 +120,28 @@ def test_delete_removes_sas_and_policy() -> None:
         assert all(p.action is not Action.PROTECT for p in host.processor.spd)
     assert hosts["initiator"].outbound(icmp_echo(MOON_HOST, SUN_HOST, 1, 1)).action is Action.DISCARD
     assert any("removed" in line for line in hosts["initiator"].log)
+
+
+def test_a_rekey_the_initiator_rejects_leaves_both_hosts_on_the_old_sa(monkeypatch) -> None:
+    """Sun answers moon's CHILD SA rekey with selectors wider than offered (RFC 7296 2.9), so moon rejects
+    the new SA and asks sun to delete it (2.21.3).  Sun had moved its outbound traffic to the new SA;
+    deleting it undoes the rekey, says so, and sun's traffic falls back to the old SA, which both
+    peers keep (RFC 4301: the SAD still holds it)."""
+    from ikelab import exchanges_child
+    from ikelab.ts import ts_from_string
+    from test_ike import assert_same_sas
+
+    lab, hosts = make_lab("aes256gcm16")
+    assert ping(hosts, 1) == 1
+    (old,) = lab.initiator.children.values()
+    wide = (ts_from_string("0.0.0.0/0"),)
+    monkeypatch.setattr(exchanges_child, "narrow_cached", lambda *args: (wide, wide))
+    lab.rekey_child("initiator", old.spi_in)
+    lab.run_until_idle()
+    monkeypatch.undo()
+    assert_same_sas(lab)
+    assert set(lab.initiator.children) == {old.spi_in}
+    (gone,) = lab.events("responder", ev.ChildSaDeleted)
+    assert gone.reason == (f"deleted by peer, which undoes its rekey of CHILD SA 0x{old.spi_out.hex()}: "
+                           "that one stands (RFC 7296 2.8)")
+    assert ping(hosts, 2) == 2  # both ways over the old CHILD SA again
