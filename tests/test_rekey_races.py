@@ -103,15 +103,20 @@ def test_a_rejected_child_sa_is_deleted_at_the_responder_by_the_proposed_spi(mon
     assert gone.spi_in == made.spi_in and gone.reason == "deleted by peer"
 
 
-def test_a_delete_that_overtakes_the_answer_that_made_the_child_sa() -> None:
-    """Sun answers moon's CREATE_CHILD_SA, the answer is lost, and sun deletes the new CHILD SA at once.
-    Moon knows no such SA yet and answers the DELETE empty (1.4.1), but remembers it: when sun's answer
-    comes again (moon retransmitted its request), the CHILD SA is made and removed at once, as at sun."""
+def _child_answer_lost() -> tuple[Lab, ev.ChildSaCreated]:
+    """Moon asks for a CHILD SA; sun makes it (the event returned) but its answer is lost."""
     lab = established()
     _fates(lab, "ok", "drop")
     lab.create_child("initiator")
     lab.run(lab.now + 0.5)
-    made = lab.events("responder", ev.ChildSaCreated)[-1]
+    return lab, lab.events("responder", ev.ChildSaCreated)[-1]
+
+
+def test_a_delete_that_overtakes_the_answer_that_made_the_child_sa() -> None:
+    """Sun answers moon's CREATE_CHILD_SA, the answer is lost, and sun deletes the new CHILD SA at once.
+    Moon knows no such SA yet and answers the DELETE empty (1.4.1), but remembers it: when sun's answer
+    comes again (moon retransmitted its request), the CHILD SA is made and removed at once, as at sun."""
+    lab, made = _child_answer_lost()
     lab.delete_child("responder", made.spi_in)
     lab.run_until_idle()
     assert_same_sas(lab)
@@ -126,11 +131,7 @@ def test_a_rekey_that_overtakes_the_answer_that_made_the_child_sa() -> None:
     tell an unknown SA from the one on its way, and answers TEMPORARY_FAILURE (2.25), not
     CHILD_SA_NOT_FOUND, after which sun would drop the SA that moon is about to install.  Sun tries
     again later, and succeeds."""
-    lab = established()
-    _fates(lab, "ok", "drop")
-    lab.create_child("initiator")
-    lab.run(lab.now + 0.5)
-    made = lab.events("responder", ev.ChildSaCreated)[-1]
+    lab, made = _child_answer_lost()
     lab.rekey_child("responder", made.spi_in)
     lab.run(lab.now + 30.0)  # the answer's retransmission (4 s), then sun's retry (2.25: 4-8 s)
     assert_same_sas(lab)

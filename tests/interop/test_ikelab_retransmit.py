@@ -25,11 +25,13 @@ answer, a rekey of the IKE SA under the unanswered CREATE_CHILD_SA request.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from interop.charon import Charon
-from interop.ikelab_peer import charon_initiates, check_keys_against_charon, connect, read_keys, respond, start_connect
+from interop.ikelab_peer import (IkelabProcess, charon_initiates, check_keys_against_charon, connect, read_keys, respond,
+                                 start_connect)
 from interop.swanctl import ID_INITIATOR, ID_RESPONDER, psk_conf
 
 pytestmark = [pytest.mark.strongswan, pytest.mark.usefixtures("nft_env")]
@@ -39,9 +41,10 @@ SUITE, ESP = "aes128-sha256-modp2048", "aes128-sha256"
 ONE_RESPONSE = 400
 
 
-def _conf(net, ns, other, local_id: str, remote_id: str) -> str:
+def _conf(net, ns, other, local_id: str, remote_id: str, **extra) -> str:
     return psk_conf(local_addrs=ns.addr4, remote_addrs=other.addr4, local_id=local_id, remote_id=remote_id,
-                    local_ts=f"{ns.inner}/32", remote_ts=f"{other.inner}/32", proposals=SUITE, esp_proposals=ESP)
+                    local_ts=f"{ns.inner}/32", remote_ts=f"{other.inner}/32", proposals=SUITE, esp_proposals=ESP,
+                    **extra)
 
 
 def _rows(out: str, text: str) -> list[list[str]]:
@@ -171,10 +174,8 @@ def test_charons_request_before_its_lost_ike_auth_answer(netns_pair, charon_fact
     answered: the IKE SA stands on both sides (RFC 7296 2.3).  ikelab used to answer INVALID_SYNTAX,
     and charon "received INVALID_SYNTAX notify error, destroying IKE_SA"."""
     net = netns_pair
-    conf = psk_conf(local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_RESPONDER, remote_id=ID_INITIATOR,
-                    local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32", proposals=SUITE, esp_proposals=ESP,
-                    extra={"dpd_delay": "1s"})
-    bob: Charon = charon_factory(net.b, "bob", swanctl_conf=conf)
+    bob: Charon = charon_factory(net.b, "bob", swanctl_conf=_conf(net, net.b, net.a, ID_RESPONDER, ID_INITIATOR,
+                                                                  extra={"dpd_delay": "1s"}))
     bob.load_all()
     net.a.drop_first(sport=4500, size=ONE_RESPONSE)  # charon's first IKE_AUTH response never reaches ikelab
     result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
@@ -197,29 +198,36 @@ def test_charons_request_before_its_lost_ike_auth_answer(netns_pair, charon_fact
     assert "INVALID_SYNTAX" not in log, log[-3000:]
 
 
-def test_charon_deletes_a_child_sa_whose_answer_ikelab_lost(netns_pair, charon_factory, tmp_path: Path) -> None:
-    """ikelab (--childless) asks for its CHILD SA with CREATE_CHILD_SA; charon's answer is lost, and charon
-    deletes that CHILD SA at once.  ikelab, knowing no such SA yet, answers the DELETE empty but
-    remembers it: when its retransmission brings charon's cached answer, the CHILD SA is made and
-    removed at once, as at charon (RFC 7296 1.4.1), instead of being installed on ikelab's side alone."""
-    net = netns_pair
-    conf = psk_conf(local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_RESPONDER, remote_id=ID_INITIATOR,
-                    local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32", proposals=SUITE, esp_proposals=ESP)
-    bob: Charon = charon_factory(net.b, "bob", swanctl_conf=conf)
+def _lost_child_answer(net, charon_factory, tmp_path: Path, duration: int,
+                       then: Callable[[Charon, IkelabProcess], None]) -> tuple[Charon, str]:
+    """ikelab (--childless) asks for its CHILD SA with CREATE_CHILD_SA and charon's answer is dropped; once
+    charon holds the CHILD SA, ``then(charon, ikelab)`` runs.  ikelab must exit 0; returns charon and
+    ikelab's output."""
+    bob: Charon = charon_factory(net.b, "bob", swanctl_conf=_conf(net, net.b, net.a, ID_RESPONDER, ID_INITIATOR))
     bob.load_all()
     net.a.drop_first(sport=4500, size=REKEY_RESPONSE + 100, ip_length=REKEY_RESPONSE)  # the CREATE_CHILD_SA answer
     proc = start_connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
         "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32",
-        "--childless", "--retransmit-timeout", "3", "--duration", "6"])
+        "--childless", "--retransmit-timeout", "3", "--duration", str(duration)])
     try:
         bob.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=10)
-        bob.swanctl("--terminate", "--child", "net")
+        then(bob, proc)
         assert proc.proc.wait(timeout=30) == 0, proc.output() + bob.diagnostics()
     finally:
         if proc.proc.poll() is None:
             proc.proc.kill()
     out = proc.output()
-    assert len(_rows(out, "CREATE_CHILD_SA MID=02 Initiator Request")) == 2, out
+    assert len(_rows(out, "CREATE_CHILD_SA MID=02 Initiator Request")) == 2, out  # ikelab retransmitted
+    return bob, out
+
+
+def test_charon_deletes_a_child_sa_whose_answer_ikelab_lost(netns_pair, charon_factory, tmp_path: Path) -> None:
+    """charon deletes the CHILD SA whose answer ikelab lost, at once.  ikelab, knowing no such SA yet,
+    answers the DELETE empty but remembers it: when its retransmission brings charon's cached answer, the
+    CHILD SA is made and removed at once, as at charon (RFC 7296 1.4.1), instead of being installed on
+    ikelab's side alone."""
+    bob, out = _lost_child_answer(netns_pair, charon_factory, tmp_path, 6,
+                                  lambda bob, proc: bob.swanctl("--terminate", "--child", "net"))
     assert "(deleted by peer (its DELETE came before this answer))" in out, out
     log = bob.log_text()
     assert "received retransmit of request with ID 2, retransmitting response" in log, log[-3000:]
@@ -231,58 +239,35 @@ def test_charon_rekeys_a_child_sa_whose_answer_ikelab_lost(netns_pair, charon_fa
     TEMPORARY_FAILURE (RFC 7296 2.25), so charon tries again later; meanwhile ikelab's retransmission
     brings charon's cached answer, and the rekey that follows succeeds: pings cross the new CHILD SA."""
     net = netns_pair
-    conf = psk_conf(local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_RESPONDER, remote_id=ID_INITIATOR,
-                    local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32", proposals=SUITE, esp_proposals=ESP)
-    bob: Charon = charon_factory(net.b, "bob", swanctl_conf=conf)
-    bob.load_all()
-    net.a.drop_first(sport=4500, size=REKEY_RESPONSE + 100, ip_length=REKEY_RESPONSE)  # the CREATE_CHILD_SA answer
-    proc = start_connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
-        "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32",
-        "--childless", "--retransmit-timeout", "3", "--duration", "20"])
-    try:
-        bob.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=10)
+
+    def rekey(bob: Charon, proc: IkelabProcess) -> None:
         bob.swanctl("--rekey", "--child", "net")
         proc.wait_for_output("CHILD SA rekeyed", timeout=30)
         assert net.b.ping(net.a.inner, src=net.b.inner, count=3) == 3  # charon's kernel, ikelab's userspace ESP
-        assert proc.proc.wait(timeout=30) == 0, proc.output() + bob.diagnostics()
-    finally:
-        if proc.proc.poll() is None:
-            proc.proc.kill()
-    out = proc.output()
-    assert len(_rows(out, "CREATE_CHILD_SA MID=02 Initiator Request")) == 2, out
+
+    bob, out = _lost_child_answer(net, charon_factory, tmp_path, 20, rekey)
     log = bob.log_text()
     assert "TEMPORARY_FAILURE" in log and "CHILD_SA_NOT_FOUND" not in log, log[-3000:]
 
 
 def test_charon_rekeys_the_ike_sa_under_an_unanswered_child_request(netns_pair, charon_factory,
                                                                      tmp_path: Path) -> None:
-    """ikelab (--childless) asks for its CHILD SA; charon makes it, but its answer is lost, and charon
-    rekeys the IKE SA at once.  ikelab, with its request open, refuses with TEMPORARY_FAILURE (RFC 7296
-    2.25.1); its retransmission brings charon's cached answer, charon rekeys the IKE SA again later, and
-    in the end charon holds one CHILD SA, the one ikelab holds, and pings cross it."""
+    """charon makes ikelab's CHILD SA, its answer is lost, and charon rekeys the IKE SA at once.  ikelab,
+    with its request open, refuses with TEMPORARY_FAILURE (RFC 7296 2.25.1); its retransmission brings
+    charon's cached answer, charon rekeys the IKE SA again later, and in the end charon holds one CHILD
+    SA, the one ikelab holds, and pings cross it."""
     net = netns_pair
-    conf = psk_conf(local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_RESPONDER, remote_id=ID_INITIATOR,
-                    local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32", proposals=SUITE, esp_proposals=ESP)
-    bob: Charon = charon_factory(net.b, "bob", swanctl_conf=conf)
-    bob.load_all()
-    net.a.drop_first(sport=4500, size=REKEY_RESPONSE + 100, ip_length=REKEY_RESPONSE)  # the CREATE_CHILD_SA answer
-    proc = start_connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[
-        "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.a.inner}/32", f"{net.b.inner}/32",
-        "--childless", "--retransmit-timeout", "3", "--duration", "40"])
-    try:
-        bob.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=10)
+    sas: list = []
+
+    def rekey_ike(bob: Charon, proc: IkelabProcess) -> None:
         bob.swanctl("--rekey", "--ike", "lab")
         proc.wait_for_output("IKE SA rekeyed", timeout=40)
-        sas = bob.wait_for_sa(lambda sas: sas and sas[0].get("child-sas") and len(sas[0]["child-sas"]) == 1, timeout=10)
+        sas.extend(bob.wait_for_sa(lambda s: s and s[0].get("child-sas") and len(s[0]["child-sas"]) == 1, timeout=10))
         assert net.b.ping(net.a.inner, src=net.b.inner, count=3) == 3  # charon's kernel, ikelab's userspace ESP
         bob.swanctl("--terminate", "--ike", "lab")
-        assert proc.proc.wait(timeout=30) == 0, proc.output() + bob.diagnostics()
-    finally:
-        if proc.proc.poll() is None:
-            proc.proc.kill()
-    out = proc.output()
+
+    bob, out = _lost_child_answer(net, charon_factory, tmp_path, 40, rekey_ike)
     assert out.count("CHILD SA installed") == 1 and out.count("IKE SA rekeyed") == 1, out
     (child,) = sas[0]["child-sas"].values()
     assert f"SPI in 0x{child['spi-out']}" in out, (child, out)
-    log = bob.log_text()
-    assert "received TEMPORARY_FAILURE notify" in log, log[-3000:]
+    assert "received TEMPORARY_FAILURE notify" in bob.log_text(), bob.log_text()[-3000:]
