@@ -21,7 +21,11 @@ Defaults (and why):
   hard limit 10 % later (``ike_lifetime``, strongSwan's ``over_time``; derived
   from the rekey time when not given); CHILD SA 1 h and 1 h 6 min.
   ``rekey_margin`` (strongSwan's ``rand_time``) subtracts a random jitter from
-  the rekey time; 0 here, so lessons show round numbers;
+  the rekey time; 0 here, so lessons show round numbers.  Leave the IKE SA
+  minutes between its rekey time and its hard limit: a peer that is creating,
+  rekeying or deleting a CHILD SA refuses the IKE SA rekey meanwhile (RFC 7296
+  2.25.1), and on a lossy network one such exchange can take the sum of the
+  retransmission timeouts (about 3 min with the defaults below);
 * retransmission like strongSwan (RFC 7296 2.4 leaves it to implementations):
   first timeout 4 s, multiplied by 1.8 per try, 5 retries;
 * ``cookie_threshold = 30`` half-open IKE SAs before the responder demands a

@@ -100,7 +100,7 @@ class ChildExchanges:
         else:
             tsi, tsr = self._policy_ts(ike_auth=ike_auth)
             transport = self._want_transport()
-        ctx: dict[str, Any] = {"spi_in": spi_in, "proposals": props, "tsi": tsi, "tsr": tsr,
+        ctx: dict[str, Any] = {"spi_in": spi_in, "proposals": props, "tsi": tsi, "tsr": tsr, "pfs": pfs,
                                "rekey_of": rekey_of.spi_in if rekey_of is not None else None}
         payloads: list[Any] = []
         if rekey_of is not None:
@@ -391,9 +391,9 @@ class ChildExchanges:
                 old.state = "REKEYED" if old.collision else "INSTALLED"
                 if not old.collision and W.first_error(msg) == "TEMPORARY_FAILURE":
                     old.rekey_at = now + self._retry_delay()  # RFC 7296 2.25: try again a little later
-            elif old is None and not home.children and W.first_error(msg) == "TEMPORARY_FAILURE":
-                # an IKE SA without any CHILD SA (childless, RFC 6023) must not stay so: try again later
-                home.child_retry_at = now + self._retry_delay()
+            elif old is None and W.first_error(msg) == "TEMPORARY_FAILURE":
+                # RFC 7296 2.25: ask again a little later (for a childless IKE SA, RFC 6023, its first one)
+                home.child_retries += ((now + self._retry_delay(), ctx["pfs"]),)
             return None
         self._child_made(now, child, old, home)
         if child.spi_out in ctx.get("deleted", ()):

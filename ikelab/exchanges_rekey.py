@@ -139,7 +139,7 @@ class IkeRekeyExchanges:
         else:
             heir.children, self.children = self.children, {}
         self.replaced_by = new
-        heir.child_retry_at, self.child_retry_at = self.child_retry_at, None
+        heir.child_retries, self.child_retries = heir.child_retries + self.child_retries, ()
         if self.pool is not None and self.peer_virtual_ip is not None:  # the client keeps its address
             if heir.state == State.CLOSED:  # a colliding IKE SA already gone (RFC 7296 2.8.2): nobody keeps it
                 self.pool.release(self.peer_virtual_ip, self)
@@ -188,6 +188,10 @@ class IkeRekeyExchanges:
             ours.delete_ike(now)
             return State.REKEYED
         # ours survives (the peer deletes its redundant one, if any); we made it, so we delete this IKE SA
+        if theirs is not None and theirs.state == State.ESTABLISHED:
+            # the peer's new IKE SA only waits for the peer's DELETE; if that never comes (the peer lost our
+            # answer, and with it that SA), it goes quietly after a while, as a replaced IKE SA does
+            theirs.state, theirs.rekeyed_at = State.REKEYED, now
         self._hand_to(now, ours)
         self._queue.append((Input.DELETE_IKE, {}))
         return State.REKEYED

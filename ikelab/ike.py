@@ -92,7 +92,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         "keys", "suite", "proposal", "children", "remote_identity", "nat_detected", "nat_local", "nat_remote",
         "rekey_at", "expire_at", "last_received", "replaced_by", "rekeyed_at", "spawned", "closed_reason",
         "established_at", "local_auth_method", "remote_auth_method", "fragmentation", "_fragments",
-        "peer_initial_contact", "virtual_ip", "peer_virtual_ip", "pool", "child_retry_at",
+        "peer_initial_contact", "virtual_ip", "peer_virtual_ip", "pool", "child_retries",
         # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
         "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_cached_summary", "_queue", "_out",
         "_events", "_init_state", "_dirty", "_dh_group", "_dh_key", "_real_message_1", "_real_message_2",
@@ -138,7 +138,8 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         self.virtual_ip: str | None = None  # our inner address, given by the responder in CP (RFC 7296 2.19)
         self.peer_virtual_ip: str | None = None  # the inner address we gave the initiator from our pool
         self.pool: Any = None  # ikelab.vip.VirtualIpPool, shared by an endpoint's IKE SAs
-        self.child_retry_at: float | None = None  # a refused first CHILD SA is asked for again then (RFC 7296 2.25)
+        #: (when, pfs) of CREATE_CHILD_SA requests refused with TEMPORARY_FAILURE, asked for again then (RFC 7296 2.25)
+        self.child_retries: tuple[tuple[float, Any], ...] = ()
         self._fragments: dict[bool, Any] | None = None  # fragments of incoming messages (ike_fragments.Reassembly)
         self.rekey_at: float | None = None
         self.expire_at: float | None = None
@@ -246,9 +247,10 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         if self.state == State.REKEYED and self._pending is None:
             times.append(self.rekeyed_at + self._half_open_timeout())
         if self.state == State.ESTABLISHED:
-            for t in (self.rekey_at, self.expire_at, self.child_retry_at):
+            for t in (self.rekey_at, self.expire_at):
                 if t is not None:
                     times.append(t)
+            times.extend(when for when, _ in self.child_retries)
             for child in self.children.values():
                 if child.expire_at is not None:
                     times.append(child.expire_at)
@@ -281,7 +283,9 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
             return
         if self.state == State.REKEYED and self._pending is None and now >= self.rekeyed_at + self._half_open_timeout():
             # the peer should have deleted this replaced IKE SA (RFC 7296 2.18); forget it anyway
-            self._dispatch(Input.GIVE_UP, now, reason="rekeyed (the peer did not delete the old IKE SA)")
+            reason = ("rekeyed (the peer did not delete the old IKE SA)" if self.replaced_by is not None else
+                      "redundant, from colliding rekeys (RFC 7296 2.8.2): the peer did not delete it")
+            self._dispatch(Input.GIVE_UP, now, reason=reason)
             return
         if self.state != State.ESTABLISHED:
             return
@@ -292,9 +296,11 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         if self.rekey_at is not None and now >= self.rekey_at:
             self.rekey_at = None
             self._act(Input.REKEY_IKE, now)
-        if self.child_retry_at is not None and now >= self.child_retry_at:
-            self.child_retry_at = None
-            self._act(Input.CREATE_CHILD, now, pfs=None)
+        if self.child_retries and now >= min(when for when, _ in self.child_retries):
+            due = [pfs for when, pfs in self.child_retries if now >= when]
+            self.child_retries = tuple(r for r in self.child_retries if now < r[0])
+            for pfs in due:
+                self._act(Input.CREATE_CHILD, now, pfs=pfs)
         for child in list(self.children.values()):
             if child.expire_at is not None and now >= child.expire_at:
                 child.expire_at = None

@@ -241,3 +241,43 @@ def test_child_sa_work_queued_on_an_ike_sa_that_is_rekeyed_moves_on() -> None:
     assert (made.spi_in in lab.initiator.children)
 
 
+
+
+def test_a_create_child_sa_refused_with_temporary_failure_is_asked_for_again() -> None:
+    """Moon rekeys the IKE SA while sun asks for a second CHILD SA: each refuses the other with
+    TEMPORARY_FAILURE (2.25.1).  Both ask again a little later (2.25): the rekey and the CHILD SA."""
+    lab = established()
+    lab.rekey_ike("initiator")
+    lab.create_child("responder")
+    lab.run(lab.now + 60.0)
+    refused = [f.reason for s in ("initiator", "responder") for f in lab.events(s, ev.Failure)]
+    assert sorted(refused) == ["CHILD SA not created: TEMPORARY_FAILURE", "IKE SA rekey refused: TEMPORARY_FAILURE"]
+    assert len(lab.events("initiator", ev.IkeSaRekeyed)) == 1
+    assert_same_sas(lab)
+    assert len(lab.initiator.children) == 2
+
+
+def test_a_redundant_ike_sa_the_peer_never_learned_of_goes_quietly() -> None:
+    """Both peers rekey the IKE SA (2.8.2) and sun's answer to moon's rekey is lost.  Sun's new IKE SA wins;
+    the one sun made for moon's request is redundant, and only moon, which made it, would delete it, but
+    moon never learned of it.  Sun keeps it as it keeps a replaced IKE SA, and forgets it quietly when
+    the wait is over, with no fatal failure (liveness checks go on over the surviving IKE SA)."""
+    for seed in range(1, 40):
+        lab = established(seed=seed, dpd_interval=10)
+        _fates(lab, "ok", "ok", "drop")  # moon's request, sun's request, sun's answer to moon's
+        lab.rekey_ike("initiator")
+        lab.rekey_ike("responder")
+        lab.run(lab.now + 30.0)
+        waiting = [sa for sa in lab.sas("responder") if sa.state == State.REKEYED and sa.replaced_by is None]
+        if waiting:
+            break
+    else:
+        pytest.fail("no seed made a redundant IKE SA that the initiator never learned of")
+    (redundant,) = waiting
+    assert not redundant.children
+    lab.run(lab.now + 300.0)
+    assert redundant.state == State.CLOSED
+    assert redundant.closed_reason == "redundant, from colliding rekeys (RFC 7296 2.8.2): the peer did not delete it"
+    assert not [f for s in ("initiator", "responder") for f in lab.events(s, ev.Failure) if f.fatal]
+    assert_same_sas(lab)
+    assert [sa for sa in lab.sas("responder") if sa.state != State.CLOSED] == [lab.responder]
