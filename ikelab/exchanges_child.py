@@ -244,7 +244,7 @@ class ChildExchanges:
         """The IKE SAs whose CHILD SAs this one answers for: itself, its successor (2.18), and the IKE SA
         it replaces while colliding rekeys are unsettled (2.8.2)."""
         holders = [self]
-        for sa in (self._home(), self._unsettled_from()):
+        for sa in (self._home(), self._rekeyed_from):
             if sa is not None and sa not in holders:
                 holders.append(sa)
         return holders
@@ -307,9 +307,8 @@ class ChildExchanges:
         old = None
         if rekey is not None:
             old = self.find_child(bytes(rekey.spi))
-            unsettled = self._unsettled_from()
-            if old is None and unsettled is not None:  # still on the IKE SA this one replaces (2.8.2)
-                old = unsettled.find_child(bytes(rekey.spi))
+            if old is None and self._rekeyed_from is not None:  # still on the IKE SA this one replaces (2.8.2)
+                old = self._rekeyed_from.find_child(bytes(rekey.spi))
             if (old is None or old.spi_out != bytes(rekey.spi)) and self._making_child():
                 # maybe the CHILD SA our open request makes, whose answer has not reached us yet: not now
                 self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])

@@ -148,7 +148,9 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         self.rekeyed_at = now
         self.spawned: tuple[IkeSa, ...] = ()  # new IKE SAs from a rekey, for the endpoint to file
         self._collision: IkeSa | None = None  # the peer's new IKE SA while both rekey this one (RFC 7296 2.8.2)
-        self._rekeyed_from: IkeSa | None = None  # the IKE SA whose _collision this one is, until that is settled
+        # the IKE SA this one replaces while colliding rekeys (RFC 7296 2.8.2) are unsettled: its CHILD SAs still
+        # wait there, but the peer, for whom this new IKE SA already won, may name them in requests on this one
+        self._rekeyed_from: IkeSa | None = None
         self.closed_reason = ""
         self._next_request_id = 0
         self._peer_next_id = 0
@@ -216,14 +218,6 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
             if child.spi_out == spi:
                 return child
         return None
-
-    def _unsettled_from(self) -> "IkeSa | None":
-        """The IKE SA this one is replacing, while colliding rekeys (RFC 7296 2.8.2) are not settled yet.
-
-        Its CHILD SAs still wait there; but the peer, for whom this new IKE SA already won, may name
-        them in its requests on this one.  (Cleared when the collision is settled, or either SA closes.)
-        """
-        return self._rekeyed_from
 
     def snapshot(self) -> tuple[Any, ...]:
         """Everything that makes up the SA's protocol state (for tests: unchanged by bad input)."""
