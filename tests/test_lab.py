@@ -8,6 +8,7 @@ both have cleanly given up (RFC 7296 2.1, 2.4: retransmission and liveness).
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -193,15 +194,21 @@ FATE = st.sampled_from(["ok", "drop", "dup", "late"])
 FATES = st.lists(FATE, min_size=0, max_size=14)
 
 
+def _handshake_then(lab: Lab, side: str, action: Callable[[], None]) -> None:
+    """The handshake over the lab's network; ``action()`` if ``side`` is then established; then 400 s more."""
+    lab.initiate()
+    lab.run_until_idle(limit=120.0)
+    sa = lab.initiator if side == "initiator" else lab.responder
+    if sa is not None and sa.established:
+        action()
+    lab.run(until=lab.now + 400.0)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fates=FATES, seed=st.integers(0, 3))
 def test_loss_duplication_reordering_converge(fates: list[str], seed: int) -> None:
     lab = Lab(*configs(dpd_interval=30), seed=seed, network=Network(schedule=tuple(fates)))
-    lab.initiate()
-    lab.run_until_idle(limit=120.0)
-    if lab.responder is not None and lab.responder.established:
-        lab.create_child("responder")
-    lab.run(until=lab.now + 400.0)
+    _handshake_then(lab, "responder", lambda: lab.create_child("responder"))
     a, b = lab.initiator, lab.responder
     if a is not None and b is not None and a.established and b.established:
         assert (a.spi_i, a.spi_r) == (b.spi_i, b.spi_r)
@@ -351,11 +358,7 @@ def test_the_extensions_together_under_loss_converge(fates: list[str], seed: int
     ci, cr = configs(fragmentation=True, fragment_size=160, childless=True, dpd_interval=30)
     lab = Lab(replace(ci, vip="0.0.0.0"), replace(cr, pool="10.3.0.0/24"), seed=seed,
               network=Network(schedule=tuple(fates)))
-    lab.initiate()
-    lab.run_until_idle(limit=120.0)
-    if lab.initiator is not None and lab.initiator.established:
-        lab.rekey_ike("responder")
-    lab.run(until=lab.now + 400.0)
+    _handshake_then(lab, "initiator", lambda: lab.rekey_ike("responder"))
     a, b = lab.initiator, lab.responder
     pool = lab.endpoints["responder"].pool
     assert all(holder.state != State.CLOSED for _, holder in pool.holders.values())

@@ -238,7 +238,7 @@ def test_child_sa_work_queued_on_an_ike_sa_that_is_rekeyed_moves_on() -> None:
     assert_same_sas(lab)
     assert len(lab.initiator.children) == 2
     (made,) = [e for e in lab.events("initiator", ev.ChildSaCreated) if e.exchange == "CREATE_CHILD_SA"]
-    assert (made.spi_in in lab.initiator.children)
+    assert made.spi_in in lab.initiator.children
 
 
 
