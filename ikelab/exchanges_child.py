@@ -17,6 +17,8 @@ initiator then asks again with a KEi in that group, if it offered it.  When
 both peers rekey the same CHILD SA at once (2.8.1) "the SA created with the
 lowest of the four nonces used in the two exchanges SHOULD be closed by the
 endpoint that created it"; the other rekey's initiator deletes the old SA.
+A new CHILD SA refused with TEMPORARY_FAILURE (2.25) is asked for again a
+few seconds later, at most :data:`CHILD_RETRIES` times.
 The IKE SA's own rekey is in :mod:`ikelab.exchanges_rekey`, INFORMATIONAL in
 :mod:`ikelab.exchanges_info`.
 """
@@ -38,6 +40,10 @@ from .exchanges_init import NONCE_LEN
 from .state import Input, State
 from .ts_negotiation import check_narrowed, narrow_cached
 from .vip import ANY_ADDRESS
+
+#: A new CHILD SA refused with TEMPORARY_FAILURE is asked for again at most this many times, then
+#: given up with a Failure event: a peer that is always busy is not asked until the IKE SA ends.
+CHILD_RETRIES = 5
 
 
 class ChildExchanges:
@@ -276,8 +282,10 @@ class ChildExchanges:
 
     # ------------------------------------------------------------------ starting exchanges
 
-    def start_create_child(self: Any, now: float, *, pfs: Any = None) -> None:
+    def start_create_child(self: Any, now: float, *, pfs: Any = None, retry: int = 0) -> None:
+        """Ask for a new CHILD SA; ``retry`` counts the earlier requests refused with TEMPORARY_FAILURE."""
         ctx = self._child_request_payloads(now, pfs=pfs, ike_auth=False)
+        ctx["retry"] = retry
         self._request(ExchangeType.CREATE_CHILD_SA, ctx["payloads"], now, "create_child", child=ctx)
 
     def start_rekey_child(self: Any, now: float, *, spi: bytes, pfs: Any = None) -> None:
@@ -392,7 +400,12 @@ class ChildExchanges:
                     old.rekey_at = now + self._retry_delay()  # RFC 7296 2.25: try again a little later
             elif old is None and W.first_error(msg) == "TEMPORARY_FAILURE":
                 # RFC 7296 2.25: ask again a little later (for a childless IKE SA, RFC 6023, its first one)
-                home.child_retries += ((now + self._retry_delay(), ctx["pfs"]),)
+                retry = ctx.get("retry", 0) + 1
+                if retry <= CHILD_RETRIES:
+                    home.child_retries += ((now + self._retry_delay(), ctx["pfs"], retry),)
+                else:
+                    self._fail(now, "TEMPORARY_FAILURE", f"CHILD SA not created: refused {retry} times with "
+                               "TEMPORARY_FAILURE, not asking again", fatal=False, exchange="CREATE_CHILD_SA")
             return None
         self._child_made(now, child, old, home)
         if child.spi_out in ctx.get("deleted", ()):

@@ -138,8 +138,9 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         self.virtual_ip: str | None = None  # our inner address, given by the responder in CP (RFC 7296 2.19)
         self.peer_virtual_ip: str | None = None  # the inner address we gave the initiator from our pool
         self.pool: Any = None  # ikelab.vip.VirtualIpPool, shared by an endpoint's IKE SAs
-        #: (when, pfs) of CREATE_CHILD_SA requests refused with TEMPORARY_FAILURE, asked for again then (RFC 7296 2.25)
-        self.child_retries: tuple[tuple[float, Any], ...] = ()
+        #: (when, pfs, retry) of CREATE_CHILD_SA requests refused with TEMPORARY_FAILURE, asked for again then
+        #: (RFC 7296 2.25); retry counts the refusals so far (at most exchanges_child.CHILD_RETRIES)
+        self.child_retries: tuple[tuple[float, Any, int], ...] = ()
         self._fragments: dict[bool, Any] | None = None  # fragments of incoming messages (ike_fragments.Reassembly)
         self.rekey_at: float | None = None
         self.expire_at: float | None = None
@@ -244,7 +245,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
             for t in (self.rekey_at, self.expire_at):
                 if t is not None:
                     times.append(t)
-            times.extend(when for when, _ in self.child_retries)
+            times.extend(retry[0] for retry in self.child_retries)
             for child in self.children.values():
                 if child.expire_at is not None:
                     times.append(child.expire_at)
@@ -290,11 +291,11 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         if self.rekey_at is not None and now >= self.rekey_at:
             self.rekey_at = None
             self._act(Input.REKEY_IKE, now)
-        if self.child_retries and now >= min(when for when, _ in self.child_retries):
-            due = [pfs for when, pfs in self.child_retries if now >= when]
+        if self.child_retries and now >= min(retry[0] for retry in self.child_retries):
+            due = [(pfs, retry) for when, pfs, retry in self.child_retries if now >= when]
             self.child_retries = tuple(r for r in self.child_retries if now < r[0])
-            for pfs in due:
-                self._act(Input.CREATE_CHILD, now, pfs=pfs)
+            for pfs, retry in due:
+                self._act(Input.CREATE_CHILD, now, pfs=pfs, retry=retry)
         for child in list(self.children.values()):
             if child.expire_at is not None and now >= child.expire_at:
                 child.expire_at = None

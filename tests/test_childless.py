@@ -85,3 +85,37 @@ def test_a_first_child_sa_refused_with_temporary_failure_is_asked_for_again() ->
         [("TEMPORARY_FAILURE", "CREATE_CHILD_SA")]
     assert len(lab.initiator.children) == len(lab.responder.children) == 1
     assert lab.events("initiator", ev.IkeSaRekeyed)
+
+
+@pytest.mark.parametrize("childless", [True, False], ids=["first-child", "create-child"])
+def test_a_peer_that_always_refuses_is_asked_again_five_times_only(childless: bool, monkeypatch) -> None:
+    """A gateway that answers every CREATE_CHILD_SA with TEMPORARY_FAILURE (RFC 7296 2.25) is asked again a
+    few seconds later, but CHILD_RETRIES times at most: then a Failure says so, and the IKE SA stays up."""
+    from ikelab import exchanges_wire as W
+    from ikelab.exchanges_child import CHILD_RETRIES
+    from ikelab.ike import IkeSa
+
+    lab = Lab(*configs(i={"childless": childless}, r={"childless": childless}), seed=4)
+    answer = IkeSa.on_create_child_sa_request
+
+    def busy(self, now, *, msg, raw):  # the responder's IKE SA is always busy
+        if self.initiator:
+            return answer(self, now, msg=msg, raw=raw)
+        self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
+        return None
+
+    monkeypatch.setattr(IkeSa, "on_create_child_sa_request", busy)
+    lab.initiate()
+    lab.run_until_idle()
+    if not childless:
+        lab.create_child("initiator")
+    lab.run(lab.now + 600)
+    asked = [e for e in lab.events("initiator", ev.MessageSent) if e.exchange == "CREATE_CHILD_SA"]
+    assert len(asked) == 1 + CHILD_RETRIES == 6
+    times = [e.time for e in asked]
+    assert all(4.0 <= later - earlier <= 8.0 for earlier, later in zip(times, times[1:]))  # retransmit_timeout, + 0-100 %
+    reasons = [f.reason for f in lab.events("initiator", ev.Failure)]
+    assert reasons.count("CHILD SA not created: TEMPORARY_FAILURE") == 6
+    assert reasons[-1] == "CHILD SA not created: refused 6 times with TEMPORARY_FAILURE, not asking again"
+    assert lab.initiator.established and lab.responder.established
+    assert len(lab.initiator.children) == (0 if childless else 1) and not lab.initiator.child_retries
