@@ -436,12 +436,21 @@ class _Run:
 
     def after_established(self, outcome: Outcome) -> Outcome:
         """The run's outcome once the SAs were up: a fatal failure since then (a peer that stopped
-        answering, RFC 7296 2.4) is reported instead of the success."""
+        answering, RFC 7296 2.4) is reported instead of the success.  An IKE SA that is still up but
+        has lost its last CHILD SA (the peer deleted it, RFC 7296 1.4.1) keeps exit status 0, since
+        both were established, and the reason says what became of the CHILD SA."""
         events = self.driver.events
         up = next((i for i, e in enumerate(events) if isinstance(e, ev.ChildSaCreated)), len(events))
         fatal = [e for e in events[up:] if isinstance(e, ev.Failure) and e.fatal]
-        if not outcome.ok or not fatal:
+        if not outcome.ok:
             return outcome
+        if not fatal:
+            sa = self.driver.current_sa()
+            gone = [e for e in events[up:] if isinstance(e, ev.ChildSaDeleted)]
+            if sa is None or sa.children or not gone:
+                return outcome
+            return Outcome(outcome.status, f"{outcome.reason}, but then no CHILD SA was left: the last one went "
+                                            f"{gone[-1].time:.1f} s into the run ({gone[-1].reason})")
         last = fatal[-1]
         what = f"{last.notify}: {last.reason}" if last.notify else last.reason
         return Outcome(classify_failure(last), f"IKE SA and CHILD SA established, but then {what}")

@@ -571,6 +571,30 @@ def test_a_peer_lost_after_the_handshake_is_not_reported_as_success() -> None:
                            "after 3 retransmissions")
 
 
+def test_a_run_whose_peer_deleted_the_child_sa_says_so() -> None:
+    """``ikelab connect --duration``: the peer deletes the CHILD SA and keeps the IKE SA (RFC 7296 1.4.1).  Both
+    were established, so the exit status stays 0, but the last line no longer reads as if the tunnel were
+    still there."""
+    from ikelab import events as ev
+    from ikelab.net import EXIT_OK, Outcome
+    from ikelab.peer import RunOptions, _Run
+
+    lab = _lab_after_a_child_rekey()
+    run = _Run(lab.initiator.config, "127.0.0.1", free_port(), RunOptions(), out=lambda text: None)
+    run.driver._sas.append(lab.initiator)
+    up = Outcome(EXIT_OK, "IKE SA and CHILD SA established")
+    run.driver.events.extend(lab.events("initiator"))
+    assert run.after_established(up) is up  # the rekey deleted the old CHILD SA, but the new one is there
+    lab.delete_child("responder")
+    lab.run_until_idle()
+    assert lab.initiator.established and not lab.initiator.children
+    run.driver.events[:] = lab.events("initiator")
+    gone = run.after_established(up)
+    assert gone.status == EXIT_OK
+    assert gone.reason == ("IKE SA and CHILD SA established, but then no CHILD SA was left: the last one went "
+                           f"{lab.events('initiator', ev.ChildSaDeleted)[-1].time:.1f} s into the run (deleted by peer)")
+
+
 @pytest.mark.parametrize("first_answer", ["received", "lost"])
 def test_respond_follows_a_break_before_make_reauthentication(first_answer: str) -> None:
     """A peer that reauthenticates break-before-make deletes its IKE SA and at once starts a new one
