@@ -9,7 +9,13 @@ the memory they hold is measured with :mod:`tracemalloc`.
 
 Figures only, no assertions::
 
-    python benchmarks/bench_handshake.py [--seconds 2] [--sas 10000] [--breakdown]
+    python benchmarks/bench_handshake.py [--seconds 2] [--sas 10000] [--breakdown] [--seeded]
+
+The peers draw their random values from the OS, as an :class:`IkeEndpoint`
+does by default; ``--seeded`` draws them from :class:`DeterministicRandom`,
+as the lab and the lessons do.  That costs more for ECP groups, where OpenSSL
+then computes ``d * G`` from a given ``d`` and checks the pair again, instead
+of drawing ``d`` itself (see docs/performance.md).
 
 ``--breakdown`` times the parts of a Curve25519 + AES-GCM and of an ECP-256 +
 AES-CBC handshake (wire format, DH, key derivation, AUTH, negotiation, the
@@ -31,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this che
 from ikelab import dh
 from ikelab.config import IkeConfig
 from ikelab.endpoint import IkeEndpoint
-from ikelab.rand import DeterministicRandom
+from ikelab.rand import DeterministicRandom, RandomSource, SystemRandom
 from ikelab.state import State
 
 SUITES = [
@@ -51,11 +57,16 @@ def configs(ike: str, esp: str) -> tuple[IkeConfig, IkeConfig]:
 class Pair:
     """Two endpoints wired back to back, without a network model or trace."""
 
-    def __init__(self, ike: str, esp: str, seed: int = 1) -> None:
+    def __init__(self, ike: str, esp: str, seed: int | None = None) -> None:
+        """Peers that draw from the OS, or from ``DeterministicRandom(seed)`` when a seed is given."""
         ci, cr = configs(ike, esp)
-        rng = DeterministicRandom(seed)
-        self.a = IkeEndpoint(ci, rng.fork("i"), "192.0.2.1")
-        self.b = IkeEndpoint(cr, rng.fork("r"), "192.0.2.2")
+        if seed is None:
+            rng_i: RandomSource = SystemRandom()
+            rng_r: RandomSource = SystemRandom()
+        else:
+            rng_i, rng_r = DeterministicRandom(seed).fork("i"), DeterministicRandom(seed).fork("r")
+        self.a = IkeEndpoint(ci, rng_i, "192.0.2.1")
+        self.b = IkeEndpoint(cr, rng_r, "192.0.2.2")
 
     def handshake(self) -> None:
         sa = self.a.initiate(("192.0.2.2", 500), 0.0)
@@ -187,14 +198,14 @@ def interleaved(runs: dict[str, object], seconds: float, slices: int) -> dict[st
     return rates
 
 
-def bench_handshakes(seconds: float, slices: int = 8) -> None:
+def bench_handshakes(seconds: float, seed: int | None, slices: int = 8) -> None:
     print(f"{'suite':<52} {'handshakes/s':>13} {'ms each':>8} {'DH/s':>8} {'OpenSSL DH/s':>13} "
           f"{'cost/OpenSSL DH':>16} {'own keys':>9}")
     for label, ike, esp, group in SUITES:
-        pair = Pair(ike, esp)
+        pair = Pair(ike, esp, seed)
         pair.handshake()  # imports and caches warm before the first slice
         grp = dh.group(group)
-        rng = DeterministicRandom(2)
+        rng = SystemRandom() if seed is None else DeterministicRandom(seed)
 
         def dh_only() -> None:
             x, y = grp.generate(rng), grp.generate(rng)
@@ -215,6 +226,8 @@ def bench_handshakes(seconds: float, slices: int = 8) -> None:
     print("of each round's handshake time over its OpenSSL DH time.")
     print("OpenSSL DH/s: the same four operations on the same kind of private values; 'own keys': OpenSSL's own")
     print("(225-bit MODP-2048 exponents where ikelab uses 320).")
+    print("Random values from " + ("the OS, as a peer draws them by default." if seed is None else
+                                   f"DeterministicRandom({seed}), as the lessons draw them."))
     print("aims: Curve25519 + AES-GCM >= 2000/s; ECP-256 + AES-CBC <= 0.5 ms; MODP-2048 <= 1.3x OpenSSL DH")
 
 
@@ -233,7 +246,7 @@ def bench_memory(count: int) -> None:
     print(f"  {kept / sas:8.0f} bytes ({kept / sas / 1024:.1f} KiB) per established IKE SA (aim: <= 5000 bytes)")
 
 
-def bench_breakdown(count: int) -> None:
+def bench_breakdown(count: int, seed: int | None) -> None:
     """Where a Curve25519 + AES-GCM and an ECP-256 + AES-CBC handshake spend their time.
 
     The parts are timed inside real handshakes, by wrappers that add about 0.3 us per call.
@@ -272,7 +285,7 @@ def bench_breakdown(count: int) -> None:
     for label, ike, esp in (("a Curve25519 + AES-GCM", "aes256gcm16-prfsha256-x25519", "aes256gcm16"),
                             ("an ECP-256 + AES-CBC + HMAC-SHA2-256", "aes128-sha256-prfsha256-ecp256",
                              "aes128-sha256")):
-        pair = Pair(ike, esp, seed=4)
+        pair = Pair(ike, esp, seed)
         for _ in range(200):
             pair.handshake()
         spent.clear()
@@ -295,11 +308,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement (in 8 slices)")
     parser.add_argument("--sas", type=int, default=10_000, help="IKE SAs for the memory figure")
     parser.add_argument("--breakdown", action="store_true", help="also time the parts of a handshake")
+    parser.add_argument("--seeded", action="store_true",
+                        help="draw random values from DeterministicRandom, as the lessons do (default: the OS)")
     args = parser.parse_args()
-    bench_handshakes(args.seconds)
+    seed = 1 if args.seeded else None
+    bench_handshakes(args.seconds, seed)
     bench_memory(args.sas)
     if args.breakdown:
-        bench_breakdown(2000)
+        bench_breakdown(2000, seed)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,11 @@ Use it to judge a change worth a few per cent: the counts repeat to within a
 few hundred instructions, where the clock varies by tens of per cent.
 Figures only, no assertions::
 
-    python benchmarks/bench_instructions.py [--suites ecp256,x25519,modp2048] [--handshakes 50]
+    python benchmarks/bench_instructions.py [--suites ecp256,x25519,modp2048] [--handshakes 50] [--seeded]
+
+As in ``bench_handshake.py``, the peers draw from the OS unless ``--seeded``
+(then from ``DeterministicRandom``, as the lessons do).  Seeded runs repeat
+exactly; with the OS's values, the counts move by a few thousand.
 
 It needs valgrind (Debian: ``apt-get install valgrind``) and takes about
 half a minute per suite.
@@ -56,10 +60,10 @@ OTHER = "other"
 COST_LINE = re.compile(r"^[+\-*\d]")
 
 
-def child(suite: str, handshakes: int) -> None:
+def child(suite: str, handshakes: int, seed: int | None) -> None:
     """Run WARM_UP + ``handshakes`` handshakes; the process valgrind counts."""
     _, ike, esp = SUITES[suite]
-    pair = Pair(ike, esp)
+    pair = Pair(ike, esp, seed)
     for _ in range(WARM_UP + handshakes):
         pair.handshake()
 
@@ -71,12 +75,13 @@ def place_of(obj: str) -> str:
     return OTHER
 
 
-def count(suite: str, handshakes: int, workdir: Path) -> dict[str, int]:
+def count(suite: str, handshakes: int, workdir: Path, seeded: bool) -> dict[str, int]:
     """Instructions of one run, by place (see PLACES)."""
     out = workdir / f"callgrind.{suite}.{handshakes}"
     run = subprocess.run(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-         sys.executable, str(Path(__file__).resolve()), "--child", suite, str(handshakes)],
+         sys.executable, str(Path(__file__).resolve()), "--child", suite, str(handshakes)]
+        + (["--seeded"] if seeded else []),
         capture_output=True, text=True,
         # str and bytes hashes are salted per process; a fixed salt makes every run lay out its dicts
         # and sets alike, so two runs of the same code count the same (without it they differ by ~20,000)
@@ -127,10 +132,11 @@ def main() -> None:
     parser.add_argument("--suites", default="ecp256,x25519,modp2048",
                         help=f"comma-separated, from: {', '.join(SUITES)}")
     parser.add_argument("--handshakes", type=int, default=50, help="the extra handshakes of the second run")
+    parser.add_argument("--seeded", action="store_true", help="draw from DeterministicRandom (default: the OS)")
     parser.add_argument("--child", nargs=2, metavar=("SUITE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        child(args.child[0], int(args.child[1]), 1 if args.seeded else None)
         return
     suites = [s.strip() for s in args.suites.split(",") if s.strip()]
     unknown = [s for s in suites if s not in SUITES]
@@ -145,13 +151,14 @@ def main() -> None:
     print(f"{'suite':<52} {'instructions':>13} " + " ".join(f"{c:>12}" for c in columns))
     with tempfile.TemporaryDirectory(prefix="ikelab-callgrind-") as tmp:
         for suite in suites:
-            base = count(suite, 0, Path(tmp))
-            more = count(suite, args.handshakes, Path(tmp))
+            base = count(suite, 0, Path(tmp), args.seeded)
+            more = count(suite, args.handshakes, Path(tmp), args.seeded)
             per = {c: (more.get(c, 0) - base.get(c, 0)) / args.handshakes for c in columns}
             total = sum(per.values())
             print(f"{SUITES[suite][0]:<52} {total:>13,.0f} " + " ".join(f"{per[c]:>12,.0f}" for c in columns))
     print(f"Per handshake (both peers, PSK, one CHILD SA): the difference between {args.handshakes} and 0")
-    print(f"handshakes after {WARM_UP} to warm up, counted by valgrind --tool=callgrind.")
+    print(f"handshakes after {WARM_UP} to warm up, counted by valgrind --tool=callgrind; random values from "
+          + ("DeterministicRandom." if args.seeded else "the OS."))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from .constants import DhId
 from .dh_base import DhGroup, DhPrivateKey, _ke_bytes
 from .dh_toy import check_int
 from .errors import ConfigError, InvalidPublicValueError
-from .rand import RandomSource, default_random
+from .rand import RandomSource, SystemRandom, default_random
 
 # --- ECP groups (RFC 5903) ---
 
@@ -102,24 +102,46 @@ class EcpGroup(DhGroup):
         d = check_int(value, "d")
         if not 1 <= d < self.n:
             raise ConfigError(f"{self.name}: private value must be in [1, n-1]", field="d", value=d)
-        return EcpPrivateKey(self, d, ec.derive_private_key(d, _EC_CURVE_OBJECTS[self.curve_name]))
+        return EcpPrivateKey(self, ec.derive_private_key(d, _EC_CURVE_OBJECTS[self.curve_name]))
 
     def generate(self, rng: RandomSource | None = None) -> EcpPrivateKey:
+        """A new key pair: ``d`` drawn from ``rng``, or by OpenSSL when ``rng`` is the OS's.
+
+        A seeded source must reproduce ``d``, so ikelab draws it and OpenSSL
+        computes ``d * G`` (and re-checks the pair).  With :class:`SystemRandom`
+        there is nothing to reproduce: OpenSSL draws ``d`` from its own generator,
+        which the OS seeds, at half the cost, and ``d`` stays inside OpenSSL until
+        someone asks for it.
+        """
         rng = default_random() if rng is None else rng
+        if rng.__class__ is SystemRandom:
+            return EcpPrivateKey(self, ec.generate_private_key(_EC_CURVE_OBJECTS[self.curve_name]))
         return self.from_private_value(rng.randrange(1, self.n))
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class EcpPrivateKey(DhPrivateKey):
     """An ECP private scalar ``d``; the public value is the point ``d * G``."""
 
     group: EcpGroup
-    d: int
-    key: ec.EllipticCurvePrivateKey = field(compare=False)
+    key: ec.EllipticCurvePrivateKey
+
+    @property
+    def d(self) -> int:
+        """The private scalar, read back from OpenSSL's key."""
+        return self.key.private_numbers().private_value
 
     @property
     def private_value(self) -> int:
         return self.d
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not EcpPrivateKey:
+            return NotImplemented
+        return self.group == other.group and self.d == other.d  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.group.id, self.d))
 
     @property
     def public_point(self) -> tuple[int, int]:

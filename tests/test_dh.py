@@ -28,7 +28,7 @@ from ikelab.errors import (
     WeakAlgorithmError,
     WeakAlgorithmWarning,
 )
-from ikelab.rand import DeterministicRandom
+from ikelab.rand import DeterministicRandom, SystemRandom
 
 sympy = pytest.importorskip("sympy")
 
@@ -403,6 +403,20 @@ def test_both_sides_compute_the_same_g_ir(gid: int, seed_i: int, seed_r: int) ->
     g_ir = i.exchange(r.public_bytes())
     assert g_ir == r.exchange(i.public_bytes())
     assert len(g_ir) == g.shared_len
+
+
+@pytest.mark.parametrize("gid", PROPERTY_GROUPS)
+def test_keys_drawn_from_the_os_are_complete_key_pairs(gid: int) -> None:
+    # with SystemRandom OpenSSL draws ECP keys itself: the private value read back must be the one
+    # behind the public value, and two peers' keys must agree as seeded keys do
+    g = dh.group(gid)
+    a, b = g.generate(SystemRandom()), g.generate(SystemRandom())
+    assert a.private_value != b.private_value and a != b
+    again = g.from_private_value(a.private_value)
+    assert again == a and hash(again) == hash(a) and again.public_bytes() == a.public_bytes()
+    assert a.exchange(b.public_bytes()) == b.exchange(a.public_bytes()) == again.exchange(b.public_bytes())
+    if gid in (19, 20, 21):
+        assert 1 <= a.private_value < g.n and g.is_on_curve(*g.decode_public(a.public_bytes()))
 
 
 @settings(max_examples=40, deadline=None)
