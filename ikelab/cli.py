@@ -138,7 +138,7 @@ def _live_config(args: argparse.Namespace) -> object:
     # a live run checks certificate validity against the real clock (the engine's time 0 is now)
     settings: dict = dict(epoch=datetime.now(timezone.utc), local_id=args.id, remote_id=args.remote_id or "%any",
                           retransmit_timeout=args.retransmit_timeout, retransmit_tries=args.retransmit_tries,
-                          retransmit_base=1.4, cookie_threshold=cookies, encapsulation=args.encap,
+                          retransmit_base=1.4, cookie_threshold=cookies, encapsulation=args.encap, mode=args.mode,
                           allow_weak=args.allow_weak,
                           # a run starts afresh: whatever IKE SAs the peer still holds for us are stale (2.4)
                           initial_contact=args.command == "connect")
@@ -261,10 +261,15 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=0.0, help="seconds to keep the SAs before DELETE (default 0; inf: until Ctrl-C)")
     p.add_argument("--dpd", type=float, help="liveness check (empty INFORMATIONAL) after S idle seconds")
     p.add_argument("--ping", metavar="ADDR", help="send ICMP echoes to this inner address through ESP")
-    p.add_argument("--ping-src", metavar="ADDR", help="inner source address of the echoes (default: from the TS)")
+    p.add_argument("--ping-src", metavar="ADDR", help="inner source address of the echoes (default: from the TS; "
+                   "in transport mode our IKE address)")
     p.add_argument("--ping-count", type=int, default=3, help="echoes per round (default 3)")
     p.add_argument("--encap", choices=("auto", "always", "never"), default="auto",
                    help="UDP encapsulation of ESP: auto (after NAT detection), always, never")
+    p.add_argument("--mode", choices=("tunnel", "transport"), default="tunnel",
+                   help="IPsec mode of the CHILD SAs (RFC 4301 4.1): tunnel protects whole IP packets between the "
+                        "traffic selectors; transport protects the upper layer of packets between the two IKE hosts, "
+                        "asked for with N(USE_TRANSPORT_MODE) (RFC 7296 1.3.1); default tunnel")
     p.add_argument("--keepalive", type=float, default=20.0, metavar="S",
                    help="behind a NAT, send a NAT-keepalive after S idle seconds on port 4500 (default 20; 0: never)")
     p.add_argument("--fragmentation", action="store_true",

@@ -3,8 +3,12 @@
 * :class:`EspPeer` installs userspace ESP SAs (:class:`ikelab.esp.EspSa`)
   from the engine's CHILD SA events and carries ICMP echoes through them,
   UDP-encapsulated on port 4500 (RFC 3948 2.1, no raw socket needed): it
-  sends echo requests from our inner address (tunnel mode, RFC 4303 3.1.2),
-  answers the peer's echo requests, and counts echo replies.  Each packet
+  sends echo requests, answers the peer's echo requests, and counts echo
+  replies.  In tunnel mode (RFC 4303 3.1.2) ESP carries the whole inner IP
+  packet, from our inner address; in transport mode (RFC 4303 3.1.1, asked
+  for with N(USE_TRANSPORT_MODE), RFC 7296 1.3.1) it carries only the upper
+  layer of a packet between the two IKE hosts, and the receiver rebuilds the
+  IP header from the UDP datagram's addresses.  Each packet
   leaves on the newest CHILD SA whose traffic selectors cover it, and an
   inbound packet outside its SA's selectors is dropped (RFC 4301 5.1, 5.2).
   After a CHILD SA rekey the side that asked for it sends on the new SA at
@@ -33,11 +37,11 @@ from .errors import ConfigError, IkelabError
 from .exchanges_common import udp_endpoint
 from .fmt import short_hex
 from .host import child_selectors
-from .ipsec_sa import Direction
+from .ipsec_sa import Direction, Mode, transport_check
 from .natt import KEEPALIVE_INTERVAL
 from .net import (EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, classify_failure,
                   format_packet, last_dropped)
-from .packet import selectors as selectors_of
+from .packet import IpPacket, selectors as selectors_of
 from .policy import Selector, packet_view
 from .state import State
 from .trace import TracePacket
@@ -175,19 +179,47 @@ class EspPeer:
         if not event.udp_encap:
             self.errors.append("ESP without UDP encapsulation needs a raw socket (IP protocol 50): not sent")
             return False
-        version = ipaddress.ip_address(self._src_of(inner)).version
-        esp = sa.encapsulate(inner, 4 if version == 4 else 41)
+        try:
+            data, next_header = self._protected_part(inner, event)
+        except IkelabError as exc:
+            self.errors.append(f"{self._packet_text(inner)}: {exc}: not sent")
+            return False
+        esp = sa.encapsulate(data, next_header)
         self.driver.send_esp(esp, event.local_port, (event.remote_addr, event.remote_port))
         return True
 
     @staticmethod
-    def _src_of(inner: bytes) -> str:
+    def _protected_part(inner: bytes, event: ev.ChildSaCreated) -> tuple[bytes, int]:
+        """What ESP protects of the IP packet ``inner``, and its Next Header (RFC 4303 2.6).
+
+        Tunnel mode: the whole packet, next header 4 or 41 (RFC 4303 3.1.2).  Transport
+        mode: the upper-layer payload, next header = the packet's protocol; the packet must
+        run between the SA's own endpoints, whose addresses the receiver puts back (3.1.1).
+        """
         from .packet import parse_ip
 
-        return str(parse_ip(inner).src)
+        pkt = parse_ip(inner)
+        if event.mode != "transport":
+            return inner, 4 if pkt.version == 4 else 41
+        ends = (ipaddress.ip_address(event.local_addr), ipaddress.ip_address(event.remote_addr))
+        if (pkt.src, pkt.dst) != ends:
+            raise ConfigError(f"a transport-mode SA carries only packets from {ends[0]} to {ends[1]} "
+                              "(RFC 4303 3.1.1)", field="ip_packet", value=f"{pkt.src} -> {pkt.dst}")
+        transport_check(pkt)
+        return pkt.payload, pkt.protocol
 
     @staticmethod
-    def _packet_text(inner: bytes) -> str:
+    def _rebuilt(mode: Mode, next_header: int, data: bytes, src: str, dst: str) -> IpPacket:
+        """The IP packet an inbound ESP packet carried: in tunnel mode ``data`` itself; in transport mode
+        ``data`` under a header from the outer addresses ``src``, ``dst`` and ``next_header`` (RFC 4303 3.1.1)."""
+        from .packet import ip_packet, parse_ip
+
+        if mode is not Mode.TRANSPORT:
+            return parse_ip(data)
+        return parse_ip(ip_packet(src, dst, next_header, data))
+
+    @staticmethod
+    def _packet_text(inner: bytes | IpPacket) -> str:
         """What the SPD selectors see of an inner packet, e.g. ``192.0.2.1 -> 192.0.2.2 protocol 1 type 8 code 0``."""
         sel = selectors_of(inner)
         if sel.sport is None:
@@ -199,14 +231,15 @@ class EspPeer:
         return f"{sel.src} -> {sel.dst} protocol {sel.protocol}{detail}"
 
     def ping(self, src: str, dst: str, seq: int) -> bool:
-        """Send ICMP echo request ``seq`` from inner ``src`` to inner ``dst`` through the tunnel."""
+        """Send ICMP echo request ``seq`` from ``src`` to ``dst`` through ESP (inner addresses in tunnel mode,
+        the two IKE hosts' own in transport mode)."""
         from .packet import icmp_echo
 
         payload = bytes((seq + i) & 0xFF for i in range(32))
         return self.send_inner(icmp_echo(src, dst, ECHO_IDENT, seq, payload))
 
     def received(self, payload: bytes, src: tuple[str, int], dst: tuple[str, int]) -> None:
-        from .packet import icmp_echo, parse_icmp, parse_ip
+        from .packet import icmp_echo, parse_icmp
 
         spi = bytes(payload[:4])
         sa = self.inbound.get(spi)
@@ -218,10 +251,10 @@ class EspPeer:
                 self.errors.append(f"ESP with unknown SPI 0x{payload[:4].hex()}")
                 return
         try:
-            _, inner = sa.decapsulate(payload)
-            pkt = parse_ip(inner)
+            next_header, data = sa.decapsulate(payload)
+            pkt = self._rebuilt(sa.mode, next_header, data, src[0], dst[0])  # UDP-encapsulated: the outer addresses
             if not self.covers(spi, pkt, Direction.INBOUND):  # RFC 4301 5.2 step 4
-                self.errors.append(f"ESP SPI 0x{spi.hex()}: {self._packet_text(inner)} is outside the CHILD SA's "
+                self.errors.append(f"ESP SPI 0x{spi.hex()}: {self._packet_text(pkt)} is outside the CHILD SA's "
                                    "traffic selectors: dropped")
                 return
             icmp = parse_icmp(pkt)
@@ -253,8 +286,9 @@ def _describe(event: ev.Event) -> str | None:
                 f"{event.local_id} <-> {event.remote_id} ({event.remote_auth_method})")
     if isinstance(event, ev.ChildSaCreated):
         encap = ", UDP-encapsulated" if event.udp_encap else ""
+        mode = ", transport mode" if event.mode == "transport" else ""  # tunnel mode goes without saying
         return (f"CHILD SA installed: SPI in 0x{event.spi_in.hex()} out 0x{event.spi_out.hex()}, {event.suite}, "
-                f"{', '.join(event.ts_local)} === {', '.join(event.ts_remote)}{encap}")
+                f"{', '.join(event.ts_local)} === {', '.join(event.ts_remote)}{encap}{mode}")
     if isinstance(event, ev.ChildSaRekeyed):
         return (f"CHILD SA rekeyed{' with PFS' if event.pfs else ''}: 0x{event.old_spi_in.hex()} -> "
                 f"0x{event.new_spi_in.hex()}")
@@ -367,7 +401,11 @@ class _Run:
         return got
 
     def _default_ping_src(self) -> str | None:
+        """Our address on the first CHILD SA: the IKE address in transport mode (RFC 4303 3.1.1), else the
+        first address of our traffic selector."""
         for event in self.driver.events:
+            if isinstance(event, ev.ChildSaCreated) and event.mode == "transport":
+                return event.local_addr
             if isinstance(event, ev.ChildSaCreated) and event.ts_local:
                 text = event.ts_local[0].split()[-1]
                 try:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -548,6 +549,126 @@ def test_each_packet_leaves_on_the_child_sa_whose_selectors_cover_it() -> None:
     peer.received(sa.encapsulate(icmp_echo(them, me, 7, 1, b""), 4), (them, 4500), (me, 4500))
     assert peer.requests_answered == 0 and len(sent) == 4
     assert "is outside the CHILD SA's traffic selectors: dropped" in peer.errors[-1], peer.errors
+
+
+def _transport_lab(ts: tuple[str, str] | None = None) -> Lab:
+    """Two lab peers, 192.0.2.1 and 192.0.2.2, with a transport-mode CHILD SA (RFC 7296 1.3.1) and ESP in UDP,
+    as the live peer sends it; ``ts`` gives the initiator's (local, remote) selectors, mirrored for the responder."""
+    base = dict(psk=b"a shared secret", ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
+                mode="transport", encapsulation="always")
+    mine, theirs = (dict(local_ts=(ts[0],), remote_ts=(ts[1],)), dict(local_ts=(ts[1],), remote_ts=(ts[0],))) \
+        if ts else ({}, {})
+    lab = Lab(IkeConfig(local_id="moon.example", remote_id="sun.example", **base, **mine),
+              IkeConfig(local_id="sun.example", remote_id="moon.example", **base, **theirs), seed=4)
+    lab.initiate()
+    lab.run_until_idle()
+    return lab
+
+
+def _wired_esp_peers(lab: Lab) -> dict[str, tuple[Any, list[bytes]]]:
+    """An EspPeer per lab side, fed with that side's events: what one sends reaches the other's ``received`` at
+    once, from the sender's address (the UDP datagram's, RFC 3948), and is kept in the sender's list."""
+    from types import SimpleNamespace
+
+    from ikelab.peer import EspPeer
+
+    peers: dict[str, tuple[Any, list[bytes]]] = {}
+    for side, other in (("initiator", "responder"), ("responder", "initiator")):
+        wire: list[bytes] = []
+
+        def send(esp: bytes, port: int, dst: tuple[str, int], side: str = side, other: str = other,
+                 wire: list[bytes] = wire) -> None:
+            wire.append(esp)
+            peers[other][0].received(esp, (lab.addresses[side], port), dst)
+
+        peer = EspPeer(SimpleNamespace(now=lambda: 0.0, esp_handler=None, send_esp=send),  # type: ignore[arg-type]
+                       out=lambda text: None)
+        for event in lab.events(side):
+            peer.on_event(event)
+        peers[side] = (peer, wire)
+    return peers
+
+
+def test_a_transport_mode_child_sa_carries_echoes_between_the_ike_hosts() -> None:
+    """``--mode transport``: ESP protects the ICMP message alone, next header 1 (RFC 4303 3.1.1), and the
+    receiver rebuilds the IP packet from the UDP datagram's addresses.  ikelab's userspace ESP once sent every
+    packet whole with next header 4, as in tunnel mode, and read what it received as an IP packet."""
+    from ikelab import events as ev
+    from ikelab.esp import EspSa
+
+    lab = _transport_lab()
+    (init, init_wire), (resp, resp_wire) = (p := _wired_esp_peers(lab))["initiator"], p["responder"]
+    mine, theirs = lab.events("initiator", ev.ChildSaCreated)[-1], lab.events("responder", ev.ChildSaCreated)[-1]
+    assert mine.mode == theirs.mode == "transport" and mine.udp_encap
+    assert init.ping(mine.local_addr, mine.remote_addr, 7)
+    assert resp.requests_answered == 1 and init.replies == [7]
+    assert init.errors == resp.errors == [] and len(init_wire) == len(resp_wire) == 1
+    check = EspSa(theirs.spi_in, direction="inbound", encryption=theirs.encr, key_bits=theirs.encr_key_bits,
+                  encryption_key=theirs.encr_key_in, mode="transport")
+    next_header, data = check.decapsulate(init_wire[0])
+    assert (next_header, data[0]) == (1, 8)  # ICMP (RFC 792), an echo request: no IP header inside
+
+
+def test_transport_mode_drops_what_its_selectors_do_not_cover() -> None:
+    """RFC 4301 5.2 in transport mode, with ICMP-only selectors: a UDP datagram from the peer, and an echo
+    request whose outer (UDP) source is another host, make packets outside the selectors: dropped, unanswered."""
+    from ikelab import events as ev
+    from ikelab.esp import EspSa
+    from ikelab.packet import icmp_echo, ip_udp, parse_ip
+
+    lab = _transport_lab(ts=("192.0.2.1/32[icmp]", "192.0.2.2/32[icmp]"))
+    peer, wire = _wired_esp_peers(lab)["initiator"]
+    child = lab.events("initiator", ev.ChildSaCreated)[-1]
+    me, them = child.local_addr, child.remote_addr
+    assert child.ts_remote == (f"{them}/32[1]",) and child.mode == "transport"
+    assert not peer.send_inner(ip_udp(me, them, 5353, 53, b"")) and wire == []
+    sent_by_peer = EspSa(child.spi_in, direction="outbound", encryption=child.encr, key_bits=child.encr_key_bits,
+                         encryption_key=child.encr_key_in, mode="transport")
+    udp = parse_ip(ip_udp(them, me, 5353, 53, b"query")).payload
+    peer.received(sent_by_peer.encapsulate(udp, 17), (them, 4500), (me, 4500))
+    echo = parse_ip(icmp_echo("192.0.2.99", me, 7, 1, b"")).payload
+    peer.received(sent_by_peer.encapsulate(echo, 1), ("192.0.2.99", 4500), (me, 4500))
+    dropped = "is outside the CHILD SA's traffic selectors: dropped"
+    assert peer.errors[1:] == [f"ESP SPI 0x{child.spi_in.hex()}: {them} -> {me} protocol 17 ports 5353->53 {dropped}",
+                               f"ESP SPI 0x{child.spi_in.hex()}: 192.0.2.99 -> {me} protocol 1 type 8 code 0 {dropped}"]
+    assert peer.requests_answered == 0 and wire == []
+
+
+def test_transport_mode_sends_only_the_hosts_own_packets() -> None:
+    """Selectors wider than the two hosts still let a transport-mode SA carry only packets between its own
+    endpoints, whose addresses the receiver puts back (RFC 4303 3.1.1); the default ping source is then our IKE
+    address, not the first address of our selector."""
+    from ikelab import events as ev
+    from ikelab.packet import icmp_echo
+    from ikelab.peer import _Run
+
+    lab = _transport_lab(ts=("192.0.2.0/24", "192.0.2.0/24"))
+    peer, wire = _wired_esp_peers(lab)["initiator"]
+    child = lab.events("initiator", ev.ChildSaCreated)[-1]
+    assert child.ts_local == child.ts_remote == ("192.0.2.0/24",) and child.mode == "transport"
+    assert not peer.send_inner(icmp_echo("192.0.2.1", "192.0.2.99", 1, 1, b"")) and wire == []
+    assert peer.errors == ["192.0.2.1 -> 192.0.2.99 protocol 1 type 8 code 0: a transport-mode SA carries only "
+                           "packets from 192.0.2.1 to 192.0.2.2 (RFC 4303 3.1.1): not sent"]
+    run = _Run(lab.initiator.config, "127.0.0.1", free_port(), RunOptions(), out=lambda text: None)
+    run.driver.events.extend(lab.events("initiator"))
+    assert run._default_ping_src() == "192.0.2.1"
+
+
+def test_the_mode_option_reaches_the_ike_config(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--mode {tunnel,transport}`` (RFC 4301 4.1) of connect and respond becomes IkeConfig.mode; tunnel by
+    default; anything else is refused by argparse (exit status 2)."""
+    from ikelab.cli import _live_config, build_parser
+
+    auth = ["--psk-file", __file__]
+    connect_args = ["connect", "192.0.2.2", "--id", "alice@example.org", *auth]
+    respond_args = ["respond", "--listen", "192.0.2.2", "--id", "gw.example.com", *auth]
+    parser = build_parser()
+    assert _live_config(parser.parse_args(connect_args)).mode == "tunnel"
+    for args in (connect_args, respond_args):
+        assert _live_config(parser.parse_args([*args, "--mode", "transport"])).mode == "transport"
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args([*connect_args, "--mode", "beet"])
+    assert info.value.code == 2 and "argument --mode: invalid choice: 'beet'" in capsys.readouterr().err
 
 
 def test_a_peer_lost_after_the_handshake_is_not_reported_as_success() -> None:
