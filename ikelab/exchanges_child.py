@@ -374,8 +374,8 @@ class ChildExchanges:
             # RFC 7296 1.3: the exchange failed; ask again with a KEi in the group the responder named
             self._fail(now, "INVALID_KE_PAYLOAD", f"the responder asks for {_name(DhId(group))}: asking again "
                        "with it", fatal=False, exchange="CREATE_CHILD_SA")
-            if old is None:
-                self._later(now, Input.CREATE_CHILD, pfs=group)
+            if old is None:  # a refusal asks again, it does not start the count of refusals again
+                self._later(now, Input.CREATE_CHILD, pfs=group, retry=ctx.get("retry", 0))
             else:
                 old.state = "INSTALLED"
                 self._later(now, Input.REKEY_CHILD, spi=old.spi_in, pfs=group)

@@ -87,21 +87,31 @@ def test_a_first_child_sa_refused_with_temporary_failure_is_asked_for_again() ->
     assert lab.events("initiator", ev.IkeSaRekeyed)
 
 
-@pytest.mark.parametrize("childless", [True, False], ids=["first-child", "create-child"])
-def test_a_peer_that_always_refuses_is_asked_again_five_times_only(childless: bool, monkeypatch) -> None:
+@pytest.mark.parametrize("childless, other_group", [(True, False), (False, False), (True, True)],
+                         ids=["first-child", "create-child", "invalid-ke-between"])
+def test_a_peer_that_always_refuses_is_asked_again_five_times_only(childless: bool, other_group: bool,
+                                                                  monkeypatch) -> None:
     """A gateway that answers every CREATE_CHILD_SA with TEMPORARY_FAILURE (RFC 7296 2.25) is asked again a
-    few seconds later, but CHILD_RETRIES times at most: then a Failure says so, and the IKE SA stays up."""
+    few seconds later, but CHILD_RETRIES times at most: then a Failure says so, and the IKE SA stays up.
+    ``other_group``: once, the gateway asks for another DH group instead (INVALID_KE_PAYLOAD, 1.3); that
+    request again does not start the count of refusals afresh."""
     from ikelab import exchanges_wire as W
     from ikelab.exchanges_child import CHILD_RETRIES
     from ikelab.ike import IkeSa
 
-    lab = Lab(*configs(i={"childless": childless}, r={"childless": childless}), seed=4)
+    esp = "aes128gcm16-ecp256-modp2048" if other_group else "aes128gcm16-ecp256"
+    lab = Lab(*configs(esp=esp, i={"childless": childless}, r={"childless": childless}), seed=4)
     answer = IkeSa.on_create_child_sa_request
+    requests = [0]
 
     def busy(self, now, *, msg, raw):  # the responder's IKE SA is always busy
         if self.initiator:
             return answer(self, now, msg=msg, raw=raw)
-        self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
+        requests[0] += 1
+        if other_group and requests[0] == 3:
+            self._respond(msg, now, [W.notify(NotifyType.INVALID_KE_PAYLOAD, data=(14).to_bytes(2, "big"))])
+        else:
+            self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
         return None
 
     monkeypatch.setattr(IkeSa, "on_create_child_sa_request", busy)
@@ -111,9 +121,11 @@ def test_a_peer_that_always_refuses_is_asked_again_five_times_only(childless: bo
         lab.create_child("initiator")
     lab.run(lab.now + 600)
     asked = [e for e in lab.events("initiator", ev.MessageSent) if e.exchange == "CREATE_CHILD_SA"]
-    assert len(asked) == 1 + CHILD_RETRIES == 6
-    times = [e.time for e in asked]
-    assert all(4.0 <= later - earlier <= 8.0 for earlier, later in zip(times, times[1:]))  # retransmit_timeout, + 0-100 %
+    assert len(asked) == requests[0] == 1 + CHILD_RETRIES + other_group == 6 + other_group
+    gaps = [later.time - earlier.time for earlier, later in zip(asked, asked[1:])]
+    if other_group:
+        assert gaps.pop(2) < 0.1  # the request in the group asked for goes at once
+    assert all(4.0 <= gap <= 8.1 for gap in gaps), gaps  # retransmit_timeout + 0-100 %, + the round trip
     reasons = [f.reason for f in lab.events("initiator", ev.Failure)]
     assert reasons.count("CHILD SA not created: TEMPORARY_FAILURE") == 6
     assert reasons[-1] == "CHILD SA not created: refused 6 times with TEMPORARY_FAILURE, not asking again"
