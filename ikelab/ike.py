@@ -175,6 +175,14 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
     def local_spi(self) -> bytes:
         return self.spi_i if self.initiator else self.spi_r
 
+    @property
+    def asking_for_child(self) -> bool:
+        """Whether a new CHILD SA is on its way: requested, queued, or to be asked for again after a
+        TEMPORARY_FAILURE (RFC 7296 2.25)."""
+        p = self._pending
+        return (bool(self.child_retries) or (p is not None and p.kind == "create_child")
+                or any(inp is Input.CREATE_CHILD for inp, _ in self._queue))
+
     def initiate(self, now: float) -> None:
         """Start IKE_SA_INIT (original initiator)."""
         self._act(Input.INITIATE, now)

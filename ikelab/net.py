@@ -355,6 +355,9 @@ class NetDriver:
             if isinstance(event, ev.ChildSaCreated):
                 return Outcome(EXIT_OK, "IKE SA and CHILD SA established", self.current_sa())
         failures = [e for e in self.events if isinstance(e, ev.Failure) and not retry_expected(e)]
+        if failures and failures[-1].notify == "TEMPORARY_FAILURE" and any(
+                sa.asking_for_child for sa in self._sas if sa.state == State.ESTABLISHED):
+            return None  # a busy peer refused the CHILD SA for now; the engine asks again (RFC 7296 2.25)
         for event in failures:
             if event.fatal or (event.notify in ("AUTHENTICATION_FAILED",)):
                 status = classify_failure(event)

@@ -692,6 +692,50 @@ def test_a_peer_lost_after_the_handshake_is_not_reported_as_success() -> None:
                            "after 3 retransmissions")
 
 
+@pytest.mark.parametrize("refusals", [1, 6])
+def test_a_child_sa_refused_for_now_does_not_end_the_wait(refusals: int, monkeypatch) -> None:
+    """``ikelab connect --childless``: a busy gateway refuses the first CHILD SA with TEMPORARY_FAILURE, and
+    the engine asks again a few seconds later (RFC 7296 2.25).  The run once ended its wait at the first
+    refusal ("IKE SA up, but no CHILD SA") and deleted the IKE SA, so the retry never happened; now it waits
+    for the CHILD SA, or for the engine to give up (after CHILD_RETRIES refusals)."""
+    from ikelab import events as ev
+    from ikelab import exchanges_wire as W
+    from ikelab.constants import NotifyType
+    from ikelab.ike import IkeSa
+    from ikelab.net import EXIT_OK
+
+    answer, refused = IkeSa.on_create_child_sa_request, [0]
+
+    def busy(self, now, *, msg, raw):  # type: ignore[no-untyped-def]
+        if self.initiator or refused[0] >= refusals:
+            return answer(self, now, msg=msg, raw=raw)
+        refused[0] += 1
+        self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
+        return None
+
+    monkeypatch.setattr(IkeSa, "on_create_child_sa_request", busy)
+    base = dict(psk=b"a shared secret", ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
+                childless=True)
+    lab = Lab(IkeConfig(local_id="moon.example", remote_id="sun.example", **base),
+              IkeConfig(local_id="sun.example", remote_id="moon.example", **base), seed=4)
+    lab.initiate()
+    while not lab.events("initiator", ev.Failure):
+        lab.step()
+    driver = NetDriver(lab.initiator.config, "127.0.0.1", port=free_port())
+    driver._sas.append(lab.initiator)
+    driver.events.extend(lab.events("initiator"))
+    assert driver.outcome() is None  # refused for now: asked again in 4-8 s
+    lab.run(lab.now + 60)
+    driver.events[:] = lab.events("initiator")
+    outcome = driver.outcome()
+    if refusals == 1:
+        assert outcome is not None and outcome.status == EXIT_OK, outcome
+    else:  # the engine gave up: the run reports it
+        assert outcome is not None and outcome.status != EXIT_OK
+        assert outcome.reason == ("IKE SA up, but no CHILD SA: TEMPORARY_FAILURE: CHILD SA not created: refused 6 "
+                                  "times with TEMPORARY_FAILURE, not asking again")
+
+
 def test_a_run_whose_peer_deleted_the_child_sa_says_so() -> None:
     """``ikelab connect --duration``: the peer deletes the CHILD SA and keeps the IKE SA (RFC 7296 1.4.1).  Both
     were established, so the exit status stays 0, but the last line no longer reads as if the tunnel were
