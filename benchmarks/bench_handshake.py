@@ -121,18 +121,19 @@ def openssl_dh(group: str):
     return run
 
 
-def openssl_same_dh(group: str):
+def openssl_same_dh(group: str, seed: int | None = None):
     """The same four DH operations as a handshake, on private values drawn as ikelab draws them, done by OpenSSL.
 
     Two public values from private values (g^x, d*G, X25519(k, 9)) and two
-    shared secrets.  cryptography has no call that makes a MODP public value
+    shared secrets.  With ``seed`` None the values come from the OS, as in the
+    handshakes; ECP keys are then drawn by OpenSSL, as ikelab has them drawn.  cryptography has no call that makes a MODP public value
     from a given exponent, so g^x is computed as a DH exchange with the peer
     value g (OpenSSL's DH_compute_key(g, x) is g^x mod p).
     """
     from cryptography.hazmat.primitives.asymmetric import ec, x25519
 
     grp = dh.group(group)
-    rng = DeterministicRandom(5)
+    rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed)
     if group.startswith("MODP"):
         from cryptography.hazmat.primitives.asymmetric import dh as cdh
 
@@ -152,7 +153,10 @@ def openssl_same_dh(group: str):
         curve = {"ECP_256": ec.SECP256R1, "ECP_384": ec.SECP384R1, "ECP_521": ec.SECP521R1}[group]()
 
         def keypair() -> tuple[object, object]:
-            key = ec.derive_private_key(rng.randrange(1, grp.n), curve)
+            if seed is None:
+                key = ec.generate_private_key(curve)
+            else:
+                key = ec.derive_private_key(rng.randrange(1, grp.n), curve)  # type: ignore[attr-defined]
             return key, key.public_key()
 
         def agree(key: object, peer: object) -> None:
@@ -173,10 +177,10 @@ def openssl_same_dh(group: str):
     return run
 
 
-def openssl_factory(factory, group: str):
-    """``factory(group)``, or None when this cryptography lacks the API it needs."""
+def openssl_factory(factory, *args: object):
+    """``factory(*args)``, or None when this cryptography lacks the API it needs."""
     try:
-        return factory(group)
+        return factory(*args)
     except (ImportError, AttributeError):  # finite-field DH is deprecated since cryptography 50, due to go
         return None
 
@@ -212,7 +216,7 @@ def bench_handshakes(seconds: float, seed: int | None, slices: int = 8) -> None:
             x.exchange(y.public_bytes())
             y.exchange(x.public_bytes())
 
-        r = interleaved({"hs": pair.handshake, "dh": dh_only, "same": openssl_factory(openssl_same_dh, group),
+        r = interleaved({"hs": pair.handshake, "dh": dh_only, "same": openssl_factory(openssl_same_dh, group, seed),
                          "own": openssl_factory(openssl_dh, group)}, seconds, slices)
         hs, d = median(r["hs"]), median(r["dh"])
         if not r["same"] or not r["own"]:  # a cryptography without finite-field DH: no yardstick for MODP

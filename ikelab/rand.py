@@ -68,7 +68,14 @@ class _Base:
 
 
 class SystemRandom(_Base):
-    """Randomness from the operating system (``os.urandom``): the default."""
+    """Randomness from the operating system (``os.urandom``): the default.
+
+    With nothing to reproduce, ECP private keys (groups 19-21) are drawn by
+    OpenSSL's own generator, which the OS seeds, not through
+    :meth:`random_bytes` (see :meth:`ikelab.dh_ec.EcpGroup.generate`).  A
+    test that replaces ``random_bytes`` on an instance does not reach them:
+    give such a test another source, e.g. :class:`DeterministicRandom`.
+    """
 
     def random_bytes(self, n: int) -> bytes:
         if n < 0:
