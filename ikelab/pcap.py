@@ -487,14 +487,16 @@ def iter_capture(path_or_file: PathOrFile, *, strict: bool = True) -> Iterator[C
     file and reports errors only once iteration starts.  A truncated last record raises
     :class:`CaptureError` when ``strict`` (the default); otherwise the
     iteration stops after the last complete packet with a
-    :class:`CaptureWarning` naming the offset.
+    :class:`CaptureWarning` naming the offset.  Errors and warnings about a file
+    given by its path begin with that path.
     """
+    name = f"{os.fspath(path_or_file)}: " if isinstance(path_or_file, (str, os.PathLike)) else ""
     with _open(path_or_file, "rb") as stream:
         src = _Source(stream)
-        magic = src.read(4)
-        if not magic:
-            raise _capture_error(0, "empty file: not a pcap or pcapng capture")
         try:
+            magic = src.read(4)
+            if not magic:
+                raise _capture_error(0, "empty file: not a pcap or pcapng capture")
             if magic in _PCAP_MAGIC:
                 yield from _iter_pcap(src, magic)
             elif magic == b"\x0a\x0d\x0d\x0a":
@@ -503,12 +505,16 @@ def iter_capture(path_or_file: PathOrFile, *, strict: bool = True) -> Iterator[C
                 raise _capture_error(0, f"not a pcap or pcapng file: magic {magic.hex()}")
         except _Truncated as cut:
             if strict:
-                raise _capture_error(cut.offset, f"truncated capture: {cut.message}") from None
+                raise _capture_error(cut.offset, f"{name}truncated capture: {cut.message}") from None
             warnings.warn(
-                f"truncated capture: {cut.message} (offset {cut.offset}); the packets before it were returned",
+                f"{name}truncated capture: {cut.message} (offset {cut.offset}); the packets before it were returned",
                 CaptureWarning,
                 stacklevel=2,
             )
+        except CaptureError as exc:
+            if not name or str(exc).startswith(name):
+                raise
+            raise _capture_error(exc.offset, f"{name}{str(exc).rsplit(' (offset ', 1)[0]}") from None  # type: ignore[attr-defined]
 
 
 def read_capture(path_or_file: PathOrFile, *, strict: bool = True) -> list[CapturedPacket]:

@@ -240,7 +240,7 @@ class Prf:
 
 
 _MD5_WHY = (
-    "PRF_HMAC_MD5 is weak: MD5 is broken (practical collisions, RFC 6151) and RFC 8247 2.3 "
+    "PRF_HMAC_MD5 is weak: MD5 is broken (practical collisions, RFC 6151) and RFC 8247 2.2 "
     "says PRF_HMAC_MD5 MUST NOT be used in IKEv2; use PRF_HMAC_SHA2_256 or stronger"
 )
 

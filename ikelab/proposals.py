@@ -81,8 +81,8 @@ KEYWORDS: dict[str, Transform] = {}
 #: keyword -> why it is weak (needs allow_weak=True).
 _WEAK: dict[str, str] = {
     "3des": "3DES has a 64-bit block: Sweet32 collisions after a few tens of GB (RFC 8221 5)",
-    "md5": "MD5 is broken for collisions; HMAC-MD5 is deprecated (RFC 8247 3.3, RFC 6151)",
-    "prfmd5": "MD5 is broken for collisions; PRF_HMAC_MD5 MUST NOT be used (RFC 8247 3.2)",
+    "md5": "MD5 is broken for collisions; HMAC-MD5 is deprecated (RFC 8247 2.3, RFC 6151)",
+    "prfmd5": "MD5 is broken for collisions; PRF_HMAC_MD5 MUST NOT be used (RFC 8247 2.2)",
     "modp768": "MODP_768 (group 1): 768-bit discrete logarithms have been computed in public (RFC 8247 2.4)",
     "modp1024": "MODP_1024 (group 2): about 80 bits of strength, within reach of nation states (RFC 8247 2.4)",
     "modp1536": "MODP_1536 (group 5): below 128 bits of strength (RFC 8247 2.4)",

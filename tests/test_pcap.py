@@ -416,6 +416,11 @@ def test_foreign_and_empty_files(tmp_path) -> None:
     (tmp_path / "empty.pcap").write_bytes(b"")
     with pytest.raises(CaptureError, match="empty"):
         read_capture(tmp_path / "empty.pcap")
+    (tmp_path / "notes.txt").write_bytes(b"# not a capture\n")
+    with pytest.raises(CaptureError) as named:  # a file given by its path is named: which of several was it?
+        read_capture(tmp_path / "notes.txt")
+    assert str(named.value) == f"{tmp_path / 'notes.txt'}: not a pcap or pcapng file: magic 23206e6f (offset 0)"
+    assert named.value.offset == 0
     bad_version = bytearray(_small_files()["pcap"])
     bad_version[4] = 3
     with pytest.raises(CaptureError, match="version"):
