@@ -175,9 +175,13 @@ def sa_spans(source: Any, keys: Any = None) -> list[SaSpan]:
     """The lifetime of every IKE SA and ESP SA seen in a capture, in order of start.
 
     An ESP SA starts at the message whose (decrypted) SA payload names its
-    SPI, or at its first packet; it ends at the Delete naming it (RFC 7296
-    1.4.1), or at its last packet.  An IKE SA runs from its IKE_SA_INIT
-    request to its Delete (protocol IKE) or its last message.
+    SPI, or at its first packet; it ends at the Delete naming it, or at the
+    Delete of the IKE SA it belongs to, which takes its CHILD SAs with it
+    (RFC 7296 1.4.1); else at its last packet.  An IKE SA runs from its
+    IKE_SA_INIT request to its Delete (protocol IKE); else to its last
+    message or the last packet of its CHILD SAs, whichever is later.  A
+    rekeyed IKE SA hands its CHILD SAs to its successor (2.18), whose SPIs
+    the SA payloads of the rekey name.
     """
     from .payloads import SA, Delete
 
@@ -185,10 +189,11 @@ def sa_spans(source: Any, keys: Any = None) -> list[SaSpan]:
     ike: dict[tuple[str, str], list[Any]] = {}
     esp: dict[int, dict[str, Any]] = {}
     order: list[tuple[str, Any]] = []
+    rekey_spi: dict[tuple[str, str], str] = {}  # IKE SA -> the SPIi its rekey request offered (2.18)
 
     def esp_entry(spi: int, t: float) -> dict[str, Any]:
         if spi not in esp:
-            esp[spi] = {"start": t, "end": t, "src": "", "dst": "", "deleted": False}
+            esp[spi] = {"start": t, "end": t, "src": "", "dst": "", "deleted": False, "ike": None}
             order.append(("ESP", spi))
         return esp[spi]
 
@@ -217,10 +222,24 @@ def sa_spans(source: Any, keys: Any = None) -> list[SaSpan]:
                         if len(prop.spi) == 4:
                             e = esp_entry(int.from_bytes(prop.spi, "big"), r.time)
                             e["start"] = min(e["start"], r.time)
+                            e["ike"] = e["ike"] or key
+                        elif len(prop.spi) == 8 and not r.is_response:  # an IKE SA rekey: the new SPIi
+                            rekey_spi[key] = prop.spi.hex()
+                        elif len(prop.spi) == 8 and key in rekey_spi:  # ... and the new SPIr: the successor
+                            heir = (rekey_spi.pop(key), prop.spi.hex())
+                            if heir not in ike:  # the new IKE SA exists from this response on
+                                ike[heir] = [r.time, r.time, False]
+                                order.append(("IKE", heir))
+                            for e in esp.values():
+                                if e["ike"] == key:
+                                    e["ike"] = heir
                 elif isinstance(p, Delete):
                     if int(p.protocol) == 1:
                         ike[key][2] = True
                         ike[key][1] = r.time
+                        for e in esp.values():  # its CHILD SAs go with it (1.4.1)
+                            if e["ike"] == key and not e["deleted"]:
+                                e["deleted"], e["end"] = True, max(e["start"], r.time)
                     for spi in p.spis:
                         if len(spi) == 4:
                             e = esp_entry(int.from_bytes(spi, "big"), r.time)
@@ -232,6 +251,10 @@ def sa_spans(source: Any, keys: Any = None) -> list[SaSpan]:
                 e["src"], e["dst"] = r.src, r.dst
             if not e["deleted"]:
                 e["end"] = max(e["end"], r.time)
+    for e in esp.values():  # an IKE SA not deleted is alive while its CHILD SAs carry packets
+        owner = ike.get(e["ike"]) if e["ike"] is not None else None
+        if owner is not None and not owner[2]:
+            owner[1] = max(owner[1], e["end"])
     spans = []
     for kind, key in order:
         if kind == "IKE":
@@ -356,7 +379,7 @@ def draw_timeline(spans: Sequence[SaSpan], *, title: str = "SA lifetimes", ax: A
                 fontsize=7)
     ax.set_yticks([])
     ax.invert_yaxis()
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel("time (s); a bar ends at its SA's Delete, else at the last packet seen")
     ax.set_title(title, fontsize=10)
     return fig
 

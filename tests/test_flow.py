@@ -178,3 +178,70 @@ def test_long_summaries_wrap_after_commas_and_get_room() -> None:
     sc, rows = rows_for(duration=12.0, reconnect_at=None)
     mine = flow_arrows(rows)
     assert draw_flow(mine).get_size_inches()[1] == pytest.approx(1.2 + 0.42 * len(mine))
+
+
+def test_child_sas_follow_their_ike_sa_through_a_rekey_and_end_with_its_delete() -> None:
+    """RFC 7296 2.18: an IKE SA rekey hands the CHILD SAs to the new IKE SA, so the old one's Delete does not end
+    them; 1.4.1: the Delete of the IKE SA that holds them does, and their bars stop there, marked deleted.  An
+    IKE SA that is not deleted lives as long as its CHILD SAs carry packets."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_ike import configs
+
+    from ikelab.esp import EspSa
+    from ikelab.lab import Lab
+    from ikelab.packet import icmp_echo
+    from ikelab.wireshark import KeyTables
+
+    lab = Lab(*configs(esp="aes128-sha256"), seed=3)
+    lab.initiate()
+    lab.run_until_idle()
+    (child,) = lab.initiator.children.values()
+    out = EspSa(child.spi_out, direction="outbound", encryption=child.encr, key_bits=child.encr_key_bits,
+                encryption_key=child.encr_key_out, integrity=child.integ, integrity_key=child.integ_key_out,
+                tunnel=("192.0.2.1", "192.0.2.2"))
+
+    def ping(seq: int) -> None:
+        lab.send_esp("initiator", out.encapsulate(icmp_echo("10.1.0.1", "10.2.0.1", 1, seq, b"x"), 4))
+        lab.run(lab.now + 1.0)
+
+    ping(1)
+    lab.rekey_ike("initiator")
+    lab.run_until_idle()  # the old IKE SA is deleted by the rekey's initiator
+    ping(2)
+    ping(3)
+    last_esp = lab.now - 1.0
+    lab.run(lab.now + 5.0)
+    keys = KeyTables.from_lab(lab, "initiator")
+    rows = dissect([CapturedPacket(t, p, LINKTYPE_RAW) for t, p in lab.trace.ip_packets(include_lost=True)], keys)
+    old_ike, new_ike = [s for s in sa_spans(rows) if s.kind == "IKE"]
+    esp = {s.name: s for s in sa_spans(rows) if s.kind == "ESP"}
+    mine = esp[f"ESP 0x{int.from_bytes(child.spi_out, 'big'):08x}"]
+    assert old_ike.deleted and not new_ike.deleted and old_ike.end < last_esp
+    assert not mine.deleted and mine.end >= last_esp  # moved to the new IKE SA, not ended by the old one's Delete
+    assert new_ike.end >= mine.end  # alive while its CHILD SA carries packets
+    lab.delete_ike("initiator")
+    lab.run_until_idle()
+    rows = dissect([CapturedPacket(t, p, LINKTYPE_RAW) for t, p in lab.trace.ip_packets(include_lost=True)], keys)
+    delete = [r for r in rows if r.kind == "ike" and r.exchange == "INFORMATIONAL" and not r.is_response][-1]
+    spans = sa_spans(rows)
+    ended = next(s for s in spans if s.name == mine.name)
+    assert ended.deleted and ended.end == delete.time  # with the IKE SA that held it, no Delete of its own
+    assert [s.deleted for s in spans if s.kind == "IKE"] == [True, True]
+
+
+def test_the_reconnect_of_the_classic_trace_ends_the_first_child_sas() -> None:
+    """The classic trace deletes its first IKE SA at the reconnect (18 s): the CHILD SAs it held end there too,
+    though no Delete names their SPIs; the second IKE SA, never deleted, lasts as long as its CHILD SAs' packets."""
+    sc, rows = rows_for()
+    spans = sa_spans(rows)
+    first, second = [s for s in spans if s.kind == "IKE"]
+    assert first.deleted and not second.deleted
+    held_by_first = [s for s in spans if s.kind == "ESP" and first.start <= s.start < second.start]
+    assert len(held_by_first) == 4 and all(s.deleted for s in held_by_first)
+    delete = [r for r in rows if r.exchange == "INFORMATIONAL" and not r.is_response and r.time < second.start][-1]
+    assert delete.summary == "HDR, SK {D}" and delete.time > max(r.time for r in rows if r.kind == "esp" and r.time < 18)
+    assert sorted(s.end for s in held_by_first)[-2:] == [delete.time] * 2  # the rekeyed pair: the IKE SA's Delete
+    last_esp = max(r.time for r in rows if r.kind == "esp")
+    assert second.end == last_esp
