@@ -510,12 +510,12 @@ def load_certificate(pem_or_der: bytes | str) -> x509.Certificate:
     if isinstance(pem_or_der, str):
         pem_or_der = pem_or_der.encode("ascii", "replace")
     data = _b(pem_or_der, "certificate")
+    pem = b"-----BEGIN" in data
     try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
+        return x509.load_pem_x509_certificate(data) if pem else x509.load_der_x509_certificate(data)
     except ValueError as exc:
-        raise ParseError(f"not an X.509 certificate: {exc}", field="CERT.data", offset=0) from None
+        what = "PEM that does not hold one" if pem else "no PEM (no -----BEGIN line) and not DER either"
+        raise ParseError(f"not an X.509 certificate: {what} ({exc})", field="CERT.data", offset=0) from None
 
 
 def load_certificates(pem_or_der: bytes | str) -> list[x509.Certificate]:
