@@ -147,15 +147,15 @@ def _live_config(args: argparse.Namespace) -> object:
     if args.esp_proposal:
         settings["esp_proposals"] = tuple(args.esp_proposal)
     if args.ts:
-        settings["local_ts"], settings["remote_ts"] = (args.ts[0],), (args.ts[1],)
+        settings["local_ts"], settings["remote_ts"] = args.ts  # each may list selectors with commas
     if args.dpd:
         settings["dpd_interval"] = args.dpd
     if args.childless:
         settings["childless"] = True
-    if getattr(args, "vip", None) is not None:  # ikelab connect only
-        settings["vip"] = args.vip
-    if getattr(args, "pool", None) is not None:  # ikelab respond only
-        settings["pool"] = args.pool
+    if getattr(args, "vip", None):  # ikelab connect only; one per family
+        settings["vip"] = tuple(args.vip)
+    if getattr(args, "pool", None):  # ikelab respond only; one per family
+        settings["pool"] = tuple(args.pool)
     if args.fragmentation or args.fragment_size is not None:  # a size alone asks for fragmentation too
         settings["fragmentation"] = True
         if args.fragment_size is not None:
@@ -253,7 +253,8 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--esp-proposal", action="append", help="ESP proposal (repeatable, or a comma-separated "
                    "list), e.g. aes128-sha256; add a DH group for PFS")
     p.add_argument("--ts", nargs=2, metavar=("LOCAL", "REMOTE"), help="traffic selectors, e.g. "
-                   "198.51.100.1/32 203.0.113.1/32 (default: the IKE addresses)")
+                   "198.51.100.1/32 203.0.113.1/32, each a comma-separated list if need be (default: the IKE "
+                   "addresses)")
     p.add_argument("--pcap", help="write the packets sent and received to this pcap file")
     p.add_argument("--keys", help="write ikev2_decryption_table and esp_sa (Wireshark) into this directory")
     p.add_argument("--rekey-after", type=float, help="rekey the CHILD SA after S seconds")
@@ -374,9 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--port", type=int, default=500, help="the peer's IKE port (default 500)")
     connect.add_argument("--local", help="our address (default: the one the route to PEER uses)")
     connect.add_argument("--local-port", type=int, default=500, help="our IKE port (default 500; 4500 is bound too)")
-    connect.add_argument("--vip", metavar="ADDR",
+    connect.add_argument("--vip", metavar="ADDR", action="append",
                          help="ask the peer for our inner address in IKE_AUTH (CP, RFC 7296 2.19): 0.0.0.0 or :: "
-                              "for any, or the address we would like (strongSwan: vips)")
+                              "for any, or the address we would like; repeatable (or a comma-separated list), one "
+                              "per family, e.g. --vip 0.0.0.0 --vip :: (strongSwan: vips)")
     _live_options(connect)
     connect.set_defaults(func=_cmd_connect)
 
@@ -393,9 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     respond.add_argument("--cookie-threshold", type=int, metavar="N",
                          help="answer IKE_SA_INIT with N(COOKIE) once N IKE SAs are half open, 0 for always "
                               "(RFC 7296 2.6; default: never)")
-    respond.add_argument("--pool", metavar="NETWORK",
+    respond.add_argument("--pool", metavar="NETWORK", action="append",
                          help="hand initiators that ask for one an inner address from this network, e.g. "
-                              "10.3.0.0/24 (CP, RFC 7296 2.19; strongSwan: pools)")
+                              "10.3.0.0/24; repeatable (or a comma-separated list), one per family, e.g. "
+                              "--pool 10.3.0.0/24 --pool 2001:db8:3::/120 (CP, RFC 7296 2.19; strongSwan: pools)")
     _live_options(respond)
     respond.set_defaults(func=_cmd_respond)
     return parser

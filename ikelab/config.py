@@ -46,7 +46,10 @@ Defaults (and why):
 * ``vip = None``, ``pool = None``: no virtual IP.  A remote-access client sets
   ``vip = "0.0.0.0"`` (or ``"::"``, or the address it would like) to ask for
   its inner address in IKE_AUTH, and a gateway hands addresses out of
-  ``pool = "10.3.0.0/24"`` (strongSwan's ``vips`` and ``pools``; :mod:`ikelab.vip`);
+  ``pool = "10.3.0.0/24"`` (strongSwan's ``vips`` and ``pools``; :mod:`ikelab.vip`).
+  Either may name one per family, ``vip = ("0.0.0.0", "::")`` and
+  ``pool = ("10.3.0.0/24", "2001:db8:3::/120")`` (or ``"0.0.0.0,::"``): one
+  address is stored as a string, two as a tuple in the order given;
 * ``childless = False``: the first CHILD SA comes in IKE_AUTH.  With ``True``
   a responder announces N(CHILDLESS_IKEV2_SUPPORTED) and an initiator whose
   responder announced it sets up the IKE SA alone, then the CHILD SA with
@@ -69,7 +72,7 @@ from .errors import ConfigError, IkelabError
 from .payloads import Proposal, Transform, TrafficSelector
 from .proposals import DYNAMIC, parse_proposal, proposal_to_string
 from .ts import resolve_ts, ts_from_string, ts_to_string
-from .vip import check_pool, check_vip
+from .vip import check_pool, check_vip, listed
 
 DEFAULT_IKE_PROPOSALS = ("aes256gcm16-prfsha256-ecp256", "aes128-sha256-modp3072")
 DEFAULT_ESP_PROPOSALS = ("aes256gcm16", "aes128-sha256")
@@ -249,8 +252,8 @@ class IkeConfig:
     initial_contact: bool = False
     fragmentation: bool = False
     fragment_size: int = 1280
-    vip: str | None = None
-    pool: str | None = None
+    vip: str | tuple[str, ...] | None = None  # one address, or one per family (ikelab.vip.check_vip)
+    pool: str | tuple[str, ...] | None = None  # one network, or one per family (ikelab.vip.check_pool)
     childless: bool = False
     allow_weak: bool = False
     name: str = "ikelab"
@@ -419,8 +422,9 @@ class IkeConfig:
             f" encapsulation {self.encapsulation}; window {self.window_size}"
             + ("; initial contact" if self.initial_contact else "")
             + (f"; fragments of {self.fragment_size} octets" if self.fragmentation else "")
-            + (f"; virtual IP {self.vip} asked for" if self.vip else "")
-            + (f"; virtual IPs from {self.pool}" if self.pool else "")
+            + (f"; virtual IP{'s' if isinstance(self.vip, tuple) else ''} {', '.join(listed(self.vip))} asked for"
+               if self.vip else "")
+            + (f"; virtual IPs from {', '.join(listed(self.pool))}" if self.pool else "")
             + ("; childless IKE SA first (RFC 6023)" if self.childless else "")
             + ("; allow_weak" if self.allow_weak else ""),
         ]

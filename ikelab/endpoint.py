@@ -32,7 +32,7 @@ from .exchanges_common import Datagram, frame, make_cookie, udp_endpoint, unfram
 from .ike import IkeSa
 from .rand import RandomSource, default_random
 from .state import State
-from .vip import VirtualIpPool
+from .vip import VirtualIpPool, pools_of
 
 
 class IkeEndpoint:
@@ -56,8 +56,10 @@ class IkeEndpoint:
         self._out: list[Datagram] = []
         self._events: list[ev.Event] = []
         self._dirty: set[IkeSa] = set()
-        # the addresses handed out to remote-access clients, shared by every IKE SA (RFC 7296 2.19)
-        self.pool = VirtualIpPool(self.config.pool) if self.config.pool is not None else None
+        # the addresses handed out to remote-access clients, a pool per family shared by every IKE SA (RFC 7296
+        # 2.19); pool is the first of them (or None), as when there was one
+        self.pools: tuple[VirtualIpPool, ...] = pools_of(self.config.pool)
+        self.pool = self.pools[0] if self.pools else None
 
     def initiate(self, remote: tuple[str, int] | str, now: float, *, config: Any = None) -> IkeSa:
         """Create an initiator IKE SA towards ``remote`` and start IKE_SA_INIT."""
@@ -169,7 +171,7 @@ class IkeEndpoint:
                    remote=(datagram.src[0], datagram.src[1]), rng=self.rng, now=now)
         sa.spi_i = msg.spi_i
         sa._dirty = self._dirty
-        sa.pool = self.pool
+        sa.pools = self.pools
         self.half_open[(msg.spi_i, datagram.src[0], datagram.src[1])] = sa
         return sa, msg
 

@@ -25,7 +25,6 @@ The IKE SA's own rekey is in :mod:`ikelab.exchanges_rekey`, INFORMATIONAL in
 from __future__ import annotations
 
 from dataclasses import replace
-from ipaddress import ip_address
 from typing import Any
 
 from . import dh as _dh
@@ -39,7 +38,7 @@ from .exchanges_common import ChildSa, label as _name
 from .exchanges_init import NONCE_LEN
 from .state import Input, State
 from .ts_negotiation import check_narrowed, narrow_cached
-from .vip import ANY_ADDRESS
+from .vip import ANY_ADDRESS, families
 
 #: A new CHILD SA refused with TEMPORARY_FAILURE is asked for again at most this many times, then
 #: given up with a Failure event: a peer that is always busy is not asked until the IKE SA ends.
@@ -78,13 +77,26 @@ class ChildExchanges:
     def _policy_ts(self: Any, *, ike_auth: bool = False) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         """(local_ts, remote_ts) with ``dynamic`` (or nothing) resolved to the IKE addresses.
 
-        With virtual IPs (RFC 7296 2.19) ``dynamic`` is the inner address instead: the one the
-        responder gave us, the one we gave the peer, or, in the IKE_AUTH that asks for ours, any
-        address of its family (the responder narrows TSi to what it assigns).
+        With virtual IPs (RFC 7296 2.19) ``dynamic`` is the inner addresses instead, a selector each:
+        the ones the responder gave us, the ones we gave the peer, or, in the IKE_AUTH that asks for
+        ours, any address of each family asked (the responder narrows TSi to what it assigns).
         """
-        local_addr, remote_addr = self.virtual_ip or self.local[0], self.peer_virtual_ip or self.remote[0]
-        if ike_auth and self.config.vip is not None and self.virtual_ip is None:
-            local_addr = ANY_ADDRESS[ip_address(self.config.vip).version]
+        local_addrs = self.virtual_ips or (self.local[0],)
+        remote_addrs = self.peer_virtual_ips or (self.remote[0],)
+        if ike_auth and self.config.vip is not None and not self.virtual_ips:
+            local_addrs = tuple(ANY_ADDRESS[family] for family in families(self.config.vip))
+        if len(local_addrs) == 1 and len(remote_addrs) == 1:  # the common case: one address a side
+            return self._selectors_for(local_addrs[0], remote_addrs[0])
+        local: list[Any] = []
+        remote: list[Any] = []
+        for address in local_addrs:
+            local += [t for t in self._selectors_for(address, remote_addrs[0])[0] if t not in local]
+        for address in remote_addrs:
+            remote += [t for t in self._selectors_for(local_addrs[0], address)[1] if t not in remote]
+        return tuple(local), tuple(remote)
+
+    def _selectors_for(self: Any, local_addr: str, remote_addr: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """(local_ts, remote_ts) with ``dynamic`` resolved to ``local_addr`` and ``remote_addr``."""
         if hasattr(self.config, "local_selectors"):
             return self.config.local_selectors(local_addr), self.config.remote_selectors(remote_addr)
         local = W.selectors(self.config.local_ts, local_addr)

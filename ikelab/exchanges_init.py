@@ -31,7 +31,6 @@ CHILD SA is negotiated inside IKE_AUTH (SAi2/SAr2, TSi/TSr); its failure
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from ipaddress import ip_address
 from typing import Any
 
 from . import auth as _auth
@@ -372,7 +371,7 @@ class InitExchanges:
         if self.config.initial_contact and self._alone_with_peer():
             # RFC 7296 2.4: the peer may drop older IKE SAs between our identities
             payloads.insert(-1, W.notify(NotifyType.INITIAL_CONTACT))
-        if self.config.vip is not None:  # ask for our inner address (RFC 7296 2.19)
+        if self.config.vip is not None:  # ask for our inner addresses, one per family (RFC 7296 2.19)
             payloads.append(_vip.request(self.config.vip))
         child_req = None
         if not self._init_state.get("childless"):
@@ -419,12 +418,8 @@ class InitExchanges:
             self._send_notify_request(now, NotifyType.AUTHENTICATION_FAILED)
             return self._fail(now, "AUTHENTICATION_FAILED", str(exc), fatal=True)
         self._established(now)
-        if self.config.vip is not None:  # we asked for an inner address: the CP(CFG_REPLY) that gives it
-            cp = W.payload(msg, "CP")
-            family = ip_address(self.config.vip).version
-            if cp is not None and _vip.assigned(cp, family) is not None:
-                self.virtual_ip = _vip.assigned(cp, family)
-                self._emit(ev.VirtualIpAssigned(now, self.side, self.virtual_ip))
+        if self.config.vip is not None:  # we asked for inner addresses: the CP(CFG_REPLY) that gives them
+            self._take_cp_reply(now, msg)
         if pending.context["child"] is None:  # childless (RFC 6023): the CHILD SA comes with CREATE_CHILD_SA
             error = W.first_error(msg)
             if error is not None:  # e.g. INTERNAL_ADDRESS_FAILURE: no CHILD SA without our address (3.15.4)
@@ -444,30 +439,39 @@ class InitExchanges:
         return not any(other is not self and other.state != State.CLOSED and other.remote[0] == self.remote[0]
                        for other in siblings.values())
 
+    def _take_cp_reply(self: Any, now: float, msg: Any) -> None:
+        """Our inner addresses from the CP(CFG_REPLY): every family asked that the responder served (RFC 7296
+        2.19; it may serve fewer than asked, 3.15.4), a VirtualIpAssigned event each."""
+        cp = W.payload(msg, "CP")
+        if cp is None:
+            return
+        self.virtual_ips = _vip.assigned_each(cp, _vip.families(self.config.vip))
+        for address in self.virtual_ips:
+            self._emit(ev.VirtualIpAssigned(now, self.side, address))
+
     def _answer_cp(self: Any, now: float, msg: Any) -> tuple[list[Any], bool]:
-        """CP(CFG_REPLY) with an address from our pool for a CP(CFG_REQUEST), or N(INTERNAL_ADDRESS_FAILURE)
-        (then True: no CHILD SA); nothing without a request or a pool (RFC 7296 2.19, 3.15.4)."""
+        """CP(CFG_REPLY) with an address of each family asked from our pool of that family, for a
+        CP(CFG_REQUEST); N(INTERNAL_ADDRESS_FAILURE) (then True: no CHILD SA) when no family asked can be
+        served; nothing without a request or a pool (RFC 7296 2.19, 3.15.4)."""
         cp = W.payload(msg, "CP")
         if cp is None or cp.cfg_type != CfgType.CFG_REQUEST or self.config.pool is None:
             return [], False
         wishes = _vip.requested(cp)
         if not wishes:
             return [], False
-        if self.pool is None:
-            self.pool = _vip.VirtualIpPool(self.config.pool)
-        family = self.pool.network.version
-        matching = [wish for f, wish in wishes if f == family]  # a wished address, or None for any
+        if not self.pools:
+            self.pools = _vip.pools_of(self.config.pool)
         who = (int(self.remote_identity.id_type), bytes(self.remote_identity.data))
-        # a client that says INITIAL_CONTACT lost its old IKE SA (which the endpoint closes): its address is free
-        address = self.pool.lease(who, matching[0], self, reclaim=self.peer_initial_contact) if matching else None
-        if address is None:
-            why = (f"pool {self.pool.network} has no address left" if matching
-                   else f"the peer asks for an IPv{wishes[0][0]} address; pool {self.pool.network} has none")
-            self._fail(now, "INTERNAL_ADDRESS_FAILURE", f"no virtual IP: {why}", fatal=False, exchange="IKE_AUTH")
+        # a client that says INITIAL_CONTACT lost its old IKE SA (which the endpoint closes): its addresses are free
+        leased, why = _vip.lease_each(self.pools, wishes, who, self, reclaim=self.peer_initial_contact)
+        if not leased:
+            self._fail(now, "INTERNAL_ADDRESS_FAILURE", f"no virtual IP: {'; '.join(why)}", fatal=False,
+                       exchange="IKE_AUTH")
             return [W.notify(NotifyType.INTERNAL_ADDRESS_FAILURE)], True
-        self.peer_virtual_ip = address
-        self._emit(ev.VirtualIpAssigned(now, self.side, address))
-        return [_vip.reply(address)], False
+        self.peer_virtual_ips = leased
+        for address in leased:
+            self._emit(ev.VirtualIpAssigned(now, self.side, address))
+        return [_vip.reply(*leased)], False
 
     def _established(self: Any, now: float) -> None:
         s = self.suite

@@ -25,6 +25,7 @@ from . import dh as _dh
 from . import events as ev
 from . import exchanges_wire as W
 from . import proposals as _props
+from . import vip as _vip
 from .constants import DhId, ExchangeType, NotifyType, lookup
 from .errors import IkelabError, NegotiationError
 from .exchanges_common import label as _name
@@ -104,7 +105,7 @@ class IkeRekeyExchanges:
         # what IKE_AUTH, NAT detection and IKE_SA_INIT's RFC 7383 notify found still holds: a rekey repeats none
         # of them (RFC 7296 2.18, 2.23)
         for attr in ("remote_identity", "local_auth_method", "remote_auth_method", "nat_detected", "nat_local",
-                     "nat_remote", "fragmentation", "virtual_ip", "peer_virtual_ip", "pool"):
+                     "nat_remote", "fragmentation", "virtual_ips", "peer_virtual_ips", "pools"):
             setattr(new, attr, getattr(self, attr))
         new._derive_ike_keys(now, g_ir, rekey_sk_d=self.keys.sk_d, old_prf=self.suite.prf)
         new.established_at = now
@@ -140,11 +141,11 @@ class IkeRekeyExchanges:
             heir.children, self.children = self.children, {}
         self.replaced_by = new
         heir.child_retries, self.child_retries = heir.child_retries + self.child_retries, ()
-        if self.pool is not None and self.peer_virtual_ip is not None:  # the client keeps its address
-            if heir.state == State.CLOSED:  # a colliding IKE SA already gone (RFC 7296 2.8.2): nobody keeps it
-                self.pool.release(self.peer_virtual_ip, self)
+        if self.peer_virtual_ips:  # the client keeps its addresses
+            if heir.state == State.CLOSED:  # a colliding IKE SA already gone (RFC 7296 2.8.2): nobody keeps them
+                _vip.release_each(self.pools, self.peer_virtual_ips, self)
             else:
-                self.pool.hand_over(self.peer_virtual_ip, self, heir)
+                _vip.hand_over_each(self.pools, self.peer_virtual_ips, self, heir)
         self.rekeyed_at = now
         self.rekey_at = self.expire_at = None
         self._emit(ev.IkeSaRekeyed(now, self.side, self.spi_i, self.spi_r, new.spi_i, new.spi_r))

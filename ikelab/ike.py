@@ -43,6 +43,7 @@ from typing import Any
 
 from . import events as ev
 from . import message as _m
+from . import vip as _vip
 from .config import IkeConfig, require_config
 from .constants import ExchangeType, NAT_T_PORT, NotifyType, PayloadType
 from .errors import IkelabError, IntegrityError, ProtocolError, UnsupportedCriticalPayloadError
@@ -92,7 +93,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         "keys", "suite", "proposal", "children", "remote_identity", "nat_detected", "nat_local", "nat_remote",
         "rekey_at", "expire_at", "last_received", "replaced_by", "rekeyed_at", "spawned", "closed_reason",
         "established_at", "local_auth_method", "remote_auth_method", "fragmentation", "_fragments",
-        "peer_initial_contact", "virtual_ip", "peer_virtual_ip", "pool", "child_retries",
+        "peer_initial_contact", "virtual_ips", "peer_virtual_ips", "pools", "child_retries",
         # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
         "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_cached_summary", "_queue", "_out",
         "_events", "_init_state", "_dirty", "_dh_group", "_dh_key", "_real_message_1", "_real_message_2",
@@ -135,9 +136,10 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         # the peer's IKE_AUTH said N(INITIAL_CONTACT): older IKE SAs with its identity are stale (RFC 7296 2.4);
         # IkeEndpoint acts on it and clears it
         self.peer_initial_contact = False
-        self.virtual_ip: str | None = None  # our inner address, given by the responder in CP (RFC 7296 2.19)
-        self.peer_virtual_ip: str | None = None  # the inner address we gave the initiator from our pool
-        self.pool: Any = None  # ikelab.vip.VirtualIpPool, shared by an endpoint's IKE SAs
+        # inner addresses (RFC 7296 2.19), at most one per family; () is shared, so none costs no memory
+        self.virtual_ips: tuple[str, ...] = ()  # ours, given by the responder in CP(CFG_REPLY)
+        self.peer_virtual_ips: tuple[str, ...] = ()  # the initiator's, leased from our pools
+        self.pools: tuple[Any, ...] = ()  # ikelab.vip.VirtualIpPool per family, shared by an endpoint's IKE SAs
         #: (when, pfs, retry) of CREATE_CHILD_SA requests refused with TEMPORARY_FAILURE, asked for again then
         #: (RFC 7296 2.25); retry counts the refusals so far (at most exchanges_child.CHILD_RETRIES)
         self.child_retries: tuple[tuple[float, Any, int], ...] = ()
@@ -174,6 +176,33 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
     @property
     def local_spi(self) -> bytes:
         return self.spi_i if self.initiator else self.spi_r
+
+    @property
+    def virtual_ip(self) -> str | None:
+        """Our first inner address (``virtual_ips[0]``), or None (RFC 7296 2.19)."""
+        return self.virtual_ips[0] if self.virtual_ips else None
+
+    @virtual_ip.setter
+    def virtual_ip(self, address: str | None) -> None:
+        self.virtual_ips = () if address is None else (address,)
+
+    @property
+    def peer_virtual_ip(self) -> str | None:
+        """The first inner address we leased to the initiator (``peer_virtual_ips[0]``), or None."""
+        return self.peer_virtual_ips[0] if self.peer_virtual_ips else None
+
+    @peer_virtual_ip.setter
+    def peer_virtual_ip(self, address: str | None) -> None:
+        self.peer_virtual_ips = () if address is None else (address,)
+
+    @property
+    def pool(self) -> Any:
+        """The first of ``pools`` (an :class:`ikelab.vip.VirtualIpPool`), or None."""
+        return self.pools[0] if self.pools else None
+
+    @pool.setter
+    def pool(self, pool: Any) -> None:
+        self.pools = () if pool is None else (pool,)
 
     @property
     def asking_for_child(self) -> bool:
@@ -625,8 +654,8 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         self._pending = None
         self._queue.clear()
         self.closed_reason = reason
-        if self.pool is not None and self.peer_virtual_ip is not None:  # the client's address is free again
-            self.pool.release(self.peer_virtual_ip, self)
+        if self.peer_virtual_ips:  # the client's addresses are free again
+            _vip.release_each(self.pools, self.peer_virtual_ips, self)
         if self.state != State.CLOSED:
             self.state = State.CLOSED
             self._emit(ev.IkeSaDeleted(now, self.side, self.spi_i, self.spi_r, reason))

@@ -269,6 +269,14 @@ class EspPeer:
             self.out(f"     ESP  echo reply from {pkt.src} seq={icmp.seq} (SPI 0x{payload[:4].hex()})")
 
 
+def _first_address(selector: str) -> Any:
+    """The first address of a traffic selector's text (``198.51.100.65/32[icmp]``), or None for a range."""
+    try:
+        return ipaddress.ip_network(selector.split()[-1].split("[")[0], strict=False).network_address
+    except ValueError:
+        return None
+
+
 def local_address_for(peer: str) -> str:
     """The local address the kernel would use to reach ``peer`` (a connected UDP socket; nothing is sent)."""
     family = socket.AF_INET6 if ":" in peer else socket.AF_INET
@@ -383,7 +391,7 @@ class _Run:
         o = self.options
         if not o.ping:
             return 0
-        src = o.ping_src or self._default_ping_src()
+        src = o.ping_src or self._default_ping_src(o.ping)
         if src is None:
             self.out("ping: no inner source address (give --ping-src)")
             return 0
@@ -400,18 +408,18 @@ class _Run:
             self.out(f"ping: {err}")
         return got
 
-    def _default_ping_src(self) -> str | None:
+    def _default_ping_src(self, dst: str | None = None) -> str | None:
         """Our address on the first CHILD SA: the IKE address in transport mode (RFC 4303 3.1.1), else the
-        first address of our traffic selector."""
+        first address of our traffic selectors, of the family of ``dst`` if one is (a dual-stack client's
+        virtual IPs, RFC 7296 2.19)."""
         for event in self.driver.events:
             if isinstance(event, ev.ChildSaCreated) and event.mode == "transport":
                 return event.local_addr
             if isinstance(event, ev.ChildSaCreated) and event.ts_local:
-                text = event.ts_local[0].split()[-1]
-                try:
-                    return str(ipaddress.ip_network(text.split("[")[0], strict=False).network_address)
-                except ValueError:
-                    return None
+                firsts = [_first_address(text) for text in event.ts_local]
+                family = ipaddress.ip_address(dst).version if dst is not None else None
+                chosen = next((a for a in firsts if a is not None and a.version == family), firsts[0])
+                return None if chosen is None else str(chosen)
         return None
 
     async def hold(self, duration: float | None) -> None:

@@ -1,4 +1,4 @@
-"""Virtual IPs: the address a remote-access client gets inside the tunnel (RFC 7296 2.19, 3.15).
+"""Virtual IPs: the addresses a remote-access client gets inside the tunnel (RFC 7296 2.19, 3.15).
 
 A road-warrior client does not know, before it connects, which inner address it
 may use.  It asks in IKE_AUTH with a Configuration payload::
@@ -6,24 +6,32 @@ may use.  It asks in IKE_AUTH with a Configuration payload::
     initiator:  HDR, SK {IDi, AUTH, CP(CFG_REQUEST), SAi2, TSi, TSr}
     responder:  HDR, SK {IDr, AUTH, CP(CFG_REPLY), SAr2, TSi, TSr}
 
-The request carries an empty INTERNAL_IP4_ADDRESS (or INTERNAL_IP6_ADDRESS)
-attribute, or the address the client would like; its TSi covers any address,
-since the client's own is not known yet.  The gateway takes an address from a
-pool, answers with it, and narrows TSi to it (2.9), so the CHILD SA carries
-exactly that address.  With no address left it answers
-N(INTERNAL_ADDRESS_FAILURE): the IKE SA stands, without its first CHILD SA
-(3.15.4).  As strongSwan does, a pool gives each identity the same address
-every time it connects, while no other IKE SA holds it.
+The request carries an INTERNAL_IP4_ADDRESS and/or an INTERNAL_IP6_ADDRESS
+attribute, one per family asked for (3.15.1): empty for any address, or the
+address the client would like.  Its TSi covers any address of each family
+asked, since the client's own are not known yet.  The gateway takes an
+address of each asked family from its pool of that family, answers with all
+it leased, and narrows TSi to them (2.9), so the CHILD SA carries exactly
+those.  A gateway may grant fewer families than asked (no pool of a family,
+or that pool full): the client then uses the addresses it got.  Only when no
+asked family can be served does it answer N(INTERNAL_ADDRESS_FAILURE): the IKE
+SA stands, without its first CHILD SA (3.15.4).  As strongSwan does, a pool
+gives each identity the same address every time it connects, while no other
+IKE SA holds it.
 
 ``IkeConfig.vip`` (the client's request) and ``IkeConfig.pool`` (the gateway's
-range) switch this on; the engine reports the address in a
+ranges) switch this on.  Each is normalised by :func:`check_vip` and
+:func:`check_pool` to None, one string (one family, as strongSwan's ``vips =
+0.0.0.0`` or ``pools = rw``), or a tuple of two strings in the order given,
+one per family (``vips = 0.0.0.0,::``); :func:`listed` reads any of these as a
+tuple.  The engine reports each address in a
 :class:`ikelab.events.VirtualIpAssigned` event on both sides.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, Iterable
 
 from .constants import CfgAttribute, CfgType
 from .errors import ConfigError
@@ -36,34 +44,85 @@ _SIZES = {4: 4, 6: 16}  # octets of an address
 _VALUE_LEN = {4: 4, 6: 17}  # octets of a non-empty attribute value (IPv6: address | prefix length)
 
 
-def check_vip(value: Any) -> str | None:
-    """``IkeConfig.vip``: None, ``"0.0.0.0"`` / ``"::"`` (any address of that family) or one address."""
+def listed(setting: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    """A normalised ``vip`` or ``pool`` setting as a tuple: empty for None, one item for one string."""
+    if setting is None:
+        return ()
+    return (setting,) if isinstance(setting, str) else tuple(setting)
+
+
+def _items(value: Any, field: str) -> list[Any]:
+    """The items of a ``vip`` or ``pool`` value (a tuple or list, or one item); a string may list several
+    with commas, as strongSwan's ``vips = 0.0.0.0,::`` does."""
+    items = [part for item in (value if isinstance(value, (tuple, list)) else [value])
+             for part in (item.split(",") if isinstance(item, str) else [item])
+             if not isinstance(part, str) or part.strip()]
+    if not items:
+        raise ConfigError(f"{field} is empty: give one address per family, or None for no virtual IP",
+                          field=field, value=value)
+    return items
+
+
+def _one_per_family(field: str, value: Any, parsed: list[Any]) -> str | tuple[str, ...]:
+    """``parsed`` (addresses or networks) as the stored form, refusing two of one family (RFC 7296 3.15.1)."""
+    seen: dict[int, Any] = {}
+    for item in parsed:
+        if item.version in seen:
+            raise ConfigError(f"{field}: {seen[item.version]} and {item} are both IPv{item.version}; give at most "
+                              "one per family", field=field, value=value)
+        seen[item.version] = item
+    texts = tuple(str(item) for item in parsed)
+    return texts[0] if len(texts) == 1 else texts
+
+
+def check_vip(value: Any) -> str | tuple[str, ...] | None:
+    """``IkeConfig.vip``: None, or per family ``"0.0.0.0"`` / ``"::"`` (any address) or the address wished.
+
+    One address stays a string; two (a tuple, a list, or ``"0.0.0.0,::"``) become a tuple in the order given.
+    """
     if value is None:
         return None
-    try:
-        return str(ipaddress.ip_address(str(value).strip()))
-    except ValueError:
-        raise ConfigError(f"vip must be an IP address (0.0.0.0 or :: for any), not {value!r}",
-                          field="vip", value=value) from None
+    parsed = []
+    for item in _items(value, "vip"):
+        try:
+            parsed.append(ipaddress.ip_address(str(item).strip()))
+        except ValueError:
+            raise ConfigError(f"vip must be an IP address (0.0.0.0 or :: for any), one per family, not {item!r}",
+                              field="vip", value=value) from None
+    return _one_per_family("vip", value, parsed)
 
 
-def check_pool(value: Any) -> str | None:
-    """``IkeConfig.pool``: None or a network (``10.3.0.0/24``) with at least one address to hand out."""
+def check_pool(value: Any) -> str | tuple[str, ...] | None:
+    """``IkeConfig.pool``: None, or a network (``10.3.0.0/24``) per family, each with an address to hand out.
+
+    One network stays a string; two (a tuple, a list, or ``"10.3.0.0/24,2001:db8:3::/120"``) become a tuple in
+    the order given.
+    """
     if value is None:
         return None
-    try:
-        network = ipaddress.ip_network(str(value).strip(), strict=False)
-    except ValueError:
-        raise ConfigError(f"pool must be a network such as 10.3.0.0/24, not {value!r}",
-                          field="pool", value=value) from None
-    return str(network)  # every network has an address to hand out: hosts() of a /32 or /128 is that address
+    parsed = []
+    for item in _items(value, "pool"):
+        try:
+            parsed.append(ipaddress.ip_network(str(item).strip(), strict=False))
+        except ValueError:
+            raise ConfigError(f"pool must be a network such as 10.3.0.0/24, one per family, not {item!r}",
+                              field="pool", value=value) from None
+    # every network has an address to hand out: hosts() of a /32 or /128 is that address
+    return _one_per_family("pool", value, parsed)
 
 
-def request(vip: str) -> CP:
-    """CP(CFG_REQUEST) for ``vip``: an empty attribute asks for any address, a value for that one."""
-    address = ipaddress.ip_address(vip)
-    value = b"" if address.is_unspecified else _value(address)
-    return CP(CfgType.CFG_REQUEST, ((_ATTRIBUTE[address.version], value),))
+def families(vip: str | tuple[str, ...] | None) -> tuple[int, ...]:
+    """The IP versions a ``vip`` setting asks for, in its order."""
+    return tuple(ipaddress.ip_address(address).version for address in listed(vip))
+
+
+def request(vip: str | tuple[str, ...]) -> CP:
+    """CP(CFG_REQUEST) for ``vip``, an attribute per address: empty asks for any address, a value for that one."""
+    attributes = []
+    for text in listed(vip):
+        address = ipaddress.ip_address(text)
+        attributes.append((_ATTRIBUTE[address.version], b"" if address.is_unspecified else _value(address)))
+    return CP(CfgType.CFG_REQUEST, tuple(attributes))
 
 
 def requested(cp: CP) -> list[tuple[int, str | None]]:
@@ -80,10 +139,10 @@ def requested(cp: CP) -> list[tuple[int, str | None]]:
     return out
 
 
-def reply(address: str) -> CP:
-    """CP(CFG_REPLY) assigning ``address`` (IPv6 with its prefix length, 128, RFC 7296 3.15.1)."""
-    ip = ipaddress.ip_address(address)
-    return CP(CfgType.CFG_REPLY, ((_ATTRIBUTE[ip.version], _value(ip)),))
+def reply(*addresses: str) -> CP:
+    """CP(CFG_REPLY) assigning ``addresses``, an attribute each (IPv6 with its prefix length, 128, RFC 7296 3.15.1)."""
+    ips = [ipaddress.ip_address(address) for address in addresses]
+    return CP(CfgType.CFG_REPLY, tuple((_ATTRIBUTE[ip.version], _value(ip)) for ip in ips))
 
 
 def assigned(cp: CP, family: int | None = None) -> str | None:
@@ -99,6 +158,16 @@ def assigned(cp: CP, family: int | None = None) -> str | None:
             if address is not None:
                 return str(address)
     return None
+
+
+def assigned_each(cp: CP, asked: Iterable[int]) -> tuple[str, ...]:
+    """The addresses a CFG_REPLY assigns for the families ``asked``, the first of each, in that order.
+
+    One address is asked per family, and a responder sends no more than it was asked for (RFC 7296 3.15.1);
+    a family it left out is one it could not serve (2.19, 3.15.4).
+    """
+    found = (assigned(cp, family) for family in asked)
+    return tuple(address for address in found if address is not None)
 
 
 def _value(address: Any) -> bytes:
@@ -188,4 +257,51 @@ class VirtualIpPool:
         return True
 
 
-__all__ = ["ANY_ADDRESS", "VirtualIpPool", "assigned", "check_pool", "check_vip", "reply", "request", "requested"]
+def pools_of(pool: str | tuple[str, ...] | None) -> tuple[VirtualIpPool, ...]:
+    """A pool per network of a ``pool`` setting (one per family), in its order."""
+    return tuple(VirtualIpPool(network) for network in listed(pool))
+
+
+def lease_each(pools: tuple[VirtualIpPool, ...], wishes: list[tuple[int, str | None]], identity: Any, holder: Any,
+               *, reclaim: bool = False) -> tuple[tuple[str, ...], list[str]]:
+    """An address of each family ``wishes`` asks for (``requested``'s pairs) from the pool of that family.
+
+    Returns the addresses leased and, for each family not served, why (no pool of it, or none left).  At most
+    one address per family: a second attribute of a family already served is not answered (RFC 7296 3.15.1
+    lets a responder send fewer addresses than asked).
+    """
+    leased: list[str] = []
+    why: list[str] = []
+    done: set[int] = set()
+    for family, wish in wishes:
+        if family in done:
+            continue
+        done.add(family)
+        pool = next((p for p in pools if p.network.version == family), None)
+        address = pool.lease(identity, wish, holder, reclaim=reclaim) if pool is not None else None
+        if address is not None:
+            leased.append(address)
+        elif pool is not None:
+            why.append(f"pool {pool.network} has no address left")
+        else:
+            names = ", ".join(str(p.network) for p in pools)
+            why.append(f"the peer asks for an IPv{family} address; pool {names} has none")
+    return tuple(leased), why
+
+
+def release_each(pools: tuple[VirtualIpPool, ...], addresses: tuple[str, ...], holder: Any) -> None:
+    """``holder`` has ended: each of its ``addresses`` is free again in its pool."""
+    for pool in pools:
+        for address in addresses:
+            pool.release(address, holder)
+
+
+def hand_over_each(pools: tuple[VirtualIpPool, ...], addresses: tuple[str, ...], old: Any, new: Any) -> None:
+    """A rekeyed IKE SA's successor holds each of ``addresses`` now (RFC 7296 2.18)."""
+    for pool in pools:
+        for address in addresses:
+            pool.hand_over(address, old, new)
+
+
+__all__ = ["ANY_ADDRESS", "VirtualIpPool", "assigned", "assigned_each", "check_pool", "check_vip", "families",
+           "hand_over_each", "lease_each", "listed", "pools_of", "release_each", "reply", "request", "requested"]

@@ -317,3 +317,247 @@ def test_colliding_rekeys_whose_new_ike_sa_is_deleted_free_the_address() -> None
     deleted = {e.spi_in for e in lab.events("responder", ev.ChildSaDeleted)}
     live = {spi for sa in lab.sas("responder") if sa.state != State.CLOSED for spi in sa.children}
     assert created == deleted | live  # every CHILD SA is either still there or reported gone
+
+
+# ---------------------------------------------------------------- both address families at once (RFC 7296 2.19, 3.15)
+
+DUAL_POOLS = ("10.3.0.0/24", "2001:db8:3::/120")
+
+
+def _dual(vip: object = ("0.0.0.0", "::"), pool: object = DUAL_POOLS, seed: int = 1, **r: object) -> Lab:
+    return _lab(vip=vip, pool=pool, seed=seed, **r)
+
+
+def _connect_as(lab: Lab, config: IkeConfig, name: str, seed: str, contact: bool = False) -> object:
+    """A new client endpoint with identity ``name`` connects to the lab's gateway; its IKE SA."""
+    from dataclasses import replace
+
+    lab.endpoints["initiator"] = IkeEndpoint(replace(config, local_id=name, initial_contact=contact),
+                                             lab.rng.fork(seed), lab.addresses["initiator"])
+    lab.initiate()
+    lab.run_until_idle()
+    return lab.initiator
+
+
+@pytest.mark.parametrize("vip, stored", [
+    (("0.0.0.0", "::"), ("0.0.0.0", "::")),
+    (["::", "10.3.0.77"], ("::", "10.3.0.77")),  # the order given is kept: the first is IkeSa.virtual_ip
+    ("0.0.0.0, ::", ("0.0.0.0", "::")),  # strongSwan's vips = 0.0.0.0,::
+    (("0.0.0.0,::",), ("0.0.0.0", "::")),  # what --vip 0.0.0.0,:: hands over
+    (["::"], "::"),  # one address is stored as a string, as before
+])
+def test_vip_of_each_family_is_normalised(vip: object, stored: object) -> None:
+    assert IkeConfig(psk=b"k", vip=vip).vip == stored
+
+
+@pytest.mark.parametrize("pool, stored", [
+    (DUAL_POOLS, DUAL_POOLS),
+    (["2001:db8:3::/120", "10.3.0.5/24"], ("2001:db8:3::/120", "10.3.0.0/24")),
+    ("10.3.0.0/24,2001:db8:3::/120", DUAL_POOLS),
+    (("10.3.0.0/24",), "10.3.0.0/24"),
+])
+def test_pool_of_each_family_is_normalised(pool: object, stored: object) -> None:
+    assert IkeConfig(psk=b"k", pool=pool).pool == stored
+
+
+@pytest.mark.parametrize("kw, field, words", [
+    ({"vip": ("0.0.0.0", "10.3.0.9")}, "vip", "both IPv4"),
+    ({"vip": ("::", "0.0.0.0", "::1")}, "vip", "both IPv6"),
+    ({"vip": ()}, "vip", "empty"),
+    ({"vip": []}, "vip", "empty"),
+    ({"vip": ("0.0.0.0", "any")}, "vip", "not 'any'"),  # the bad item itself is named
+    ({"vip": ("0.0.0.0", 7)}, "vip", "not 7"),
+    ({"pool": ("10.3.0.0/24", "10.4.0.0/24")}, "pool", "both IPv4"),
+    ({"pool": ()}, "pool", "empty"),
+    ({"pool": ("10.3.0.0/24", "2001:db8:3::/129")}, "pool", "not '2001:db8:3::/129'"),
+])
+def test_vip_and_pool_of_each_family_are_checked(kw: dict, field: str, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        IkeConfig(psk=b"k", **kw)
+    assert info.value.field == field and words in str(info.value)
+
+
+def test_describe_names_every_family() -> None:
+    assert "virtual IPs 0.0.0.0, :: asked for" in str(IkeConfig(psk=b"k", vip=("0.0.0.0", "::")))
+    assert "virtual IPs from 10.3.0.0/24, 2001:db8:3::/120" in str(IkeConfig(psk=b"k", pool=DUAL_POOLS))
+
+
+def test_cp_with_an_attribute_per_family_on_the_wire() -> None:
+    """RFC 7296 3.15 / 3.15.1, octet by octet: CFG Type (1) | RESERVED (3), then per attribute R | Attribute
+    Type (15 bits) | Length (2) | Value; INTERNAL_IP4_ADDRESS (1) is 0 or 4 octets, INTERNAL_IP6_ADDRESS (8)
+    0 or 17 (the address and a prefix length, 128 for one address)."""
+    from ikelab.payloads import encode_chain
+    from ikelab.vip import assigned_each
+
+    header = bytes([0, 0])  # generic payload header: next payload none, not critical
+    asked = request(("0.0.0.0", "::"))
+    assert encode_chain([asked])[1] == header + bytes.fromhex("0010" "01000000" "00010000" "00080000")
+    wished = request(("10.3.0.77", "2001:db8:3::77"))
+    assert encode_chain([wished])[1] == header + bytes.fromhex(
+        "0025" "01000000" "00010004" "0a03004d" "00080011" "20010db8000300000000000000000077" "80")
+    given = reply("10.3.0.1", "2001:db8:3::1")
+    assert encode_chain([given])[1] == header + bytes.fromhex(
+        "0025" "02000000" "00010004" "0a030001" "00080011" "20010db8000300000000000000000001" "80")
+    assert requested(asked) == [(4, None), (6, None)]
+    assert requested(wished) == [(4, "10.3.0.77"), (6, "2001:db8:3::77")]
+    assert assigned_each(given, (4, 6)) == ("10.3.0.1", "2001:db8:3::1")
+    assert assigned_each(given, (6, 4)) == ("2001:db8:3::1", "10.3.0.1")  # in the order asked
+    assert assigned_each(given, (6,)) == ("2001:db8:3::1",)  # an address of a family not asked is not taken
+    assert assigned_each(reply("10.3.0.1"), (4, 6)) == ("10.3.0.1",)  # fewer than asked (3.15.4)
+    assert assigned_each(asked, (4, 6)) == ()  # a CFG_REQUEST assigns nothing
+
+
+def test_a_dual_stack_client_and_gateway_agree_on_both_addresses() -> None:
+    lab = _dual()
+    request_msg, response_msg = _ike_auth(lab)
+    assert request_msg.find(CP).attributes == ((CfgAttribute.INTERNAL_IP4_ADDRESS, b""),
+                                               (CfgAttribute.INTERNAL_IP6_ADDRESS, b""))
+    assert [_range(t) for t in request_msg.find(TSi).selectors] == [
+        ("0.0.0.0", "255.255.255.255"), ("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")]  # any of each family
+    given = response_msg.find(CP)
+    assert given.cfg_type == CfgType.CFG_REPLY
+    assert given.values(CfgAttribute.INTERNAL_IP4_ADDRESS) == [ipaddress.ip_address("10.3.0.1").packed]
+    assert given.values(CfgAttribute.INTERNAL_IP6_ADDRESS) == [ipaddress.ip_address("2001:db8:3::1").packed + b"\x80"]
+    both = [("10.3.0.1", "10.3.0.1"), ("2001:db8:3::1", "2001:db8:3::1")]
+    assert [_range(t) for t in response_msg.find(TSi).selectors] == both  # narrowed to the two leased (2.9)
+    assert lab.initiator.virtual_ips == lab.responder.peer_virtual_ips == ("10.3.0.1", "2001:db8:3::1")
+    assert lab.initiator.virtual_ip == lab.responder.peer_virtual_ip == "10.3.0.1"  # the first, as before
+    for side in ("initiator", "responder"):
+        assert [e.address for e in lab.events(side, ev.VirtualIpAssigned)] == ["10.3.0.1", "2001:db8:3::1"]
+        assert not lab.events(side, ev.Failure)
+    (mine,) = lab.initiator.children.values()
+    (theirs,) = lab.responder.children.values()
+    assert [_range(t) for t in mine.ts_local] == both
+    assert mine.ts_local == theirs.ts_remote and mine.ts_remote == theirs.ts_local
+    # a later CHILD SA, from either side, carries both addresses too
+    lab.create_child("initiator")
+    lab.run_until_idle()
+    lab.create_child("responder")
+    lab.run_until_idle()
+    assert len(lab.initiator.children) == 3
+    assert all([_range(t) for t in c.ts_local] == both for c in lab.initiator.children.values())
+    pools = lab.endpoints["responder"].pools
+    assert [str(p.network) for p in pools] == list(DUAL_POOLS) and lab.endpoints["responder"].pool is pools[0]
+    assert [sorted(p.holders) for p in pools] == [["10.3.0.1"], ["2001:db8:3::1"]]
+
+
+def test_a_gateway_with_an_ipv4_pool_only_grants_ipv4_without_failure() -> None:
+    lab = _dual(pool="10.3.0.0/24")
+    _, response_msg = _ike_auth(lab)
+    given = response_msg.find(CP)
+    assert given.values(CfgAttribute.INTERNAL_IP4_ADDRESS) == [ipaddress.ip_address("10.3.0.1").packed]
+    assert given.values(CfgAttribute.INTERNAL_IP6_ADDRESS) == []
+    assert [_range(t) for t in response_msg.find(TSi).selectors] == [("10.3.0.1", "10.3.0.1")]
+    assert lab.initiator.virtual_ips == lab.responder.peer_virtual_ips == ("10.3.0.1",)
+    (child,) = lab.initiator.children.values()  # the CHILD SA has the granted family only (3.15.4)
+    assert [_range(t) for t in child.ts_local] == [("10.3.0.1", "10.3.0.1")]
+    for side in ("initiator", "responder"):
+        assert not lab.events(side, ev.Failure)
+        assert [e.address for e in lab.events(side, ev.VirtualIpAssigned)] == ["10.3.0.1"]
+
+
+def test_a_client_asking_for_ipv6_only_gets_ipv6_from_a_dual_stack_gateway() -> None:
+    lab = _dual(vip="::")
+    request_msg, response_msg = _ike_auth(lab)
+    assert request_msg.find(CP).attributes == ((CfgAttribute.INTERNAL_IP6_ADDRESS, b""),)
+    assert response_msg.find(CP).values(CfgAttribute.INTERNAL_IP4_ADDRESS) == []
+    assert lab.initiator.virtual_ips == lab.responder.peer_virtual_ips == ("2001:db8:3::1",)
+    (child,) = lab.initiator.children.values()
+    assert [_range(t) for t in child.ts_local] == [("2001:db8:3::1", "2001:db8:3::1")]
+    assert [sorted(p.holders) for p in lab.endpoints["responder"].pools] == [[], ["2001:db8:3::1"]]
+
+
+def test_one_family_exhausted_the_other_is_still_given_and_both_exhausted_fail() -> None:
+    """An IPv4 pool of two addresses: the third client gets its IPv6 address only, no INTERNAL_ADDRESS_FAILURE;
+    with the IPv6 pool (two addresses of a /127) exhausted too, the third client gets none: then, and only
+    then, INTERNAL_ADDRESS_FAILURE and no CHILD SA (RFC 7296 3.15.4)."""
+    for v6_pool, third in (("2001:db8:3::/120", ("2001:db8:3::3",)), ("2001:db8:3::/127", ())):
+        ci, cr = configs(i={"vip": ("0.0.0.0", "::")},
+                         r={"pool": ("10.3.0.0/30", v6_pool), "remote_id": "%any"})
+        lab = Lab(ci, cr, seed=3)
+        got = [_connect_as(lab, ci, f"client{n}.example", str(n)).virtual_ips for n in range(3)]
+        assert got[:2] == [("10.3.0.1", got[0][1]), ("10.3.0.2", got[1][1])], v6_pool
+        assert got[2] == third, v6_pool
+        refused = [f for f in lab.events("responder", ev.Failure) if f.notify == "INTERNAL_ADDRESS_FAILURE"]
+        last = lab.initiator
+        assert last.established
+        if third:
+            assert not refused and len(last.children) == 1
+            (child,) = last.children.values()
+            assert [_range(t) for t in child.ts_local] == [(third[0], third[0])]
+        else:
+            assert len(refused) == 1 and not last.children and not refused[0].fatal
+            assert "pool 10.3.0.0/30 has no address left; pool 2001:db8:3::/127 has no address left" \
+                in refused[0].reason
+
+
+def test_both_addresses_are_handed_over_on_rekey_and_released_on_delete() -> None:
+    ci, cr = configs(i={"vip": ("0.0.0.0", "::")}, r={"pool": DUAL_POOLS, "remote_id": "%any"})
+    lab = Lab(ci, cr, seed=6)
+    lab.initiate()
+    lab.run_until_idle()
+    pools = lab.endpoints["responder"].pools
+    old = lab.responder
+    lab.rekey_ike("responder")
+    lab.run_until_idle()
+    assert lab.responder is not old and old.state == State.CLOSED
+    assert lab.responder.peer_virtual_ips == lab.initiator.virtual_ips == ("10.3.0.1", "2001:db8:3::1")
+    for pool, address in zip(pools, ("10.3.0.1", "2001:db8:3::1")):  # the new IKE SA took both over (2.18)
+        assert list(pool.holders) == [address] and pool.holders[address][1] is lab.responder
+    lab.rekey_ike("initiator")
+    lab.run_until_idle()
+    assert all(pool.holders[a][1] is lab.responder for pool, a in zip(pools, ("10.3.0.1", "2001:db8:3::1")))
+    lab.delete_ike("initiator")
+    lab.run_until_idle()
+    assert [pool.holders for pool in pools] == [{}, {}]
+
+
+def test_the_same_identity_gets_the_same_pair_again() -> None:
+    ci, cr = configs(i={"vip": ("0.0.0.0", "::")}, r={"pool": DUAL_POOLS, "remote_id": "%any"})
+    lab = Lab(ci, cr, seed=2)
+    moon = _connect_as(lab, ci, "moon.example", "moon")
+    assert moon.virtual_ips == ("10.3.0.1", "2001:db8:3::1")
+    moon.delete_ike(lab.now)
+    lab.run_until_idle()
+    assert _connect_as(lab, ci, "venus.example", "venus").virtual_ips == ("10.3.0.2", "2001:db8:3::2")
+    assert _connect_as(lab, ci, "moon.example", "moon again").virtual_ips == ("10.3.0.1", "2001:db8:3::1")
+    # asking for one family now, moon still gets its own address of it
+    assert _connect_as(lab, replace_vip(ci, "::"), "moon.example", "moon v6", contact=True).virtual_ips == \
+        ("2001:db8:3::1",)
+
+
+def replace_vip(config: IkeConfig, vip: object) -> IkeConfig:
+    from dataclasses import replace
+
+    return replace(config, vip=vip)
+
+
+def test_the_command_line_takes_a_vip_and_a_pool_per_family() -> None:
+    """--vip and --pool repeat, or take a comma-separated list, as --proposal does."""
+    from ikelab.cli import _live_config, build_parser
+
+    auth = ["--psk-file", __file__]
+    parser = build_parser()
+    connect = ["connect", "192.0.2.2", "--id", "alice@example.org", *auth]
+    respond = ["respond", "--listen", "192.0.2.2", "--id", "gw.example.com", *auth]
+    for vips in (["--vip", "0.0.0.0", "--vip", "::"], ["--vip", "0.0.0.0,::"]):
+        assert _live_config(parser.parse_args([*connect, *vips])).vip == ("0.0.0.0", "::")
+    assert _live_config(parser.parse_args([*connect, "--vip", "0.0.0.0"])).vip == "0.0.0.0"
+    for pools in (["--pool", DUAL_POOLS[0], "--pool", DUAL_POOLS[1]], ["--pool", ",".join(DUAL_POOLS)]):
+        assert _live_config(parser.parse_args([*respond, *pools])).pool == DUAL_POOLS
+    with pytest.raises(ConfigError) as info:
+        _live_config(parser.parse_args([*connect, "--vip", "0.0.0.0", "--vip", "10.3.0.9"]))
+    assert info.value.field == "vip"
+
+
+def test_the_default_ping_source_is_the_virtual_ip_of_the_pinged_family() -> None:
+    from ikelab.peer import RunOptions, _Run
+
+    from test_net import free_port
+
+    lab = _dual()
+    run = _Run(lab.initiator.config, "127.0.0.1", free_port(), RunOptions(), out=lambda text: None)
+    run.driver.events.extend(lab.events("initiator"))
+    assert run._default_ping_src("203.0.113.1") == "10.3.0.1"
+    assert run._default_ping_src("2001:db8:b::1") == "2001:db8:3::1"
+    assert run._default_ping_src() == "10.3.0.1"

@@ -179,3 +179,111 @@ def test_virtual_ip_from_a_pool(netns_pair, charon_factory, tmp_path: Path, role
         charon.wait_for_log("parsed IKE_AUTH response 1 [ IDr AUTH CPRP(ADDR) SA TSi TSr ]")
         assert "virtual IP 198.51.100.65" in out and f"{net.b.inner}/32 === 198.51.100.65/32" in out, out
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) >= 1
+
+
+POOL6 = "2001:db8:64::/120"  # the IPv6 pool beside POOL (RFC 3849 documentation addresses)
+INNER6_B = "2001:db8:b::1"  # namespace B's inner IPv6 address, beside its IPv4 one
+VIPS = ("198.51.100.65", "2001:db8:64::1")  # the first address of each pool
+
+
+def icmp6_ping(dst: str, *, src: str, count: int = 3, timeout: float = 2.0) -> int:
+    """Send ``count`` ICMPv6 echo requests (RFC 4443 4.1) to ``dst`` from ``src`` on a raw socket; count the
+    replies.  Runs inside a namespace through ``Namespace.call``; the kernel fills in the checksum of an ICMPv6
+    raw socket (RFC 3542 3.1).  A source address not usable yet (a virtual IP being added) is waited for."""
+    import os
+    import socket
+    import time
+
+    ident = os.getpid() & 0xFFFF
+    replies = 0
+    with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as sock:
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                sock.bind((src, 0))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        for seq in range(1, count + 1):
+            request = bytes([128, 0, 0, 0]) + ident.to_bytes(2, "big") + seq.to_bytes(2, "big") + b"ikelab-v6"
+            try:
+                sock.sendto(request, (dst, 0))
+            except OSError:
+                continue
+            until = time.monotonic() + timeout
+            while (left := until - time.monotonic()) > 0:
+                sock.settimeout(left)
+                try:
+                    data, addr = sock.recvfrom(65535)
+                except socket.timeout:
+                    break
+                if (addr[0] == dst and len(data) >= 8 and data[0] == 129
+                        and data[4:8] == ident.to_bytes(2, "big") + seq.to_bytes(2, "big")):
+                    replies += 1
+                    break
+    return replies
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_virtual_ips_of_both_families(netns_pair, charon_factory, tmp_path: Path, role: str) -> None:
+    """A dual-stack road warrior (RFC 7296 2.19, 3.15.1): one CP(CFG_REQUEST) asks for an IPv4 and an IPv6
+    address, TSi any of each family; the gateway leases one from each of its two pools, answers both in
+    CP(CFG_REPLY) and narrows TSi to them; pings from each address cross the one CHILD SA.  ikelab is the
+    client (``--vip 0.0.0.0 --vip ::``) against charon's ``pools = rw4,rw6``, then the gateway (``--pool``
+    twice) for charon's ``vips = 0.0.0.0,::``."""
+    from interop.charon import render_conf
+    from interop.ikelab_peer import respond, until_charon_terminates
+
+    net = netns_pair
+    extra = ["--proposal", "aes128-sha256-modp2048", "--esp-proposal", "aes128-sha256"]
+    inner_b = f"{net.b.inner}/32,{INNER6_B}/128"  # B's side of the CHILD SA: both families
+    if role == "ikelab-initiator":
+        from interop.netns import IP
+
+        net.b.run(IP, "-6", "addr", "add", f"{INNER6_B}/128", "dev", "lo")  # charon's kernel answers there
+        charon = setup_charon(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                              esp="aes128-sha256", local_ts=inner_b, remote_ts="dynamic",
+                              extra={"pools": "rw4,rw6"})
+        pools = {"rw4": {"addrs": POOL}, "rw6": {"addrs": POOL6}}
+        charon.set_swanctl_conf(charon.swanctl_conf + render_conf({"pools": pools}) + "\n")
+        seen = 0
+        # ikelab pings one address per run: the IPv4 one, then (same identity, same pair again) the IPv6 one
+        for n, (src, dst) in enumerate(zip(VIPS, (net.b.inner, INNER6_B))):
+            result = connect(net.a, net.b.addr4, tmp_path / f"ikelab{n}",
+                             extra=[*extra, "--vip", "0.0.0.0", "--vip", "::", "--ts", "dynamic", inner_b,
+                                    "--ping", dst, "--quiet"])
+            out = result.stdout + result.stderr
+            assert result.returncode == 0, out + charon.diagnostics()
+            for vip in VIPS:
+                assert f"virtual IP {vip} (CP payload, RFC 7296 2.19)" in out, out
+            assert f"{VIPS[0]}/32, {VIPS[1]}/128 === {net.b.inner}/32, {INNER6_B}/128" in out, out
+            assert f"ping {src} -> {dst} through ESP (first CHILD SA): 3 sent, 3 replies" in out, out
+            # one CP(CFG_REQUEST) with an attribute per family, and each run gets the same two addresses
+            lines = ["parsed IKE_AUTH request 1 [ IDi N(INIT_CONTACT) AUTH CPRQ(ADDR ADDR6) SA TSi TSr ]",
+                     *(f"assigning virtual IP {vip} to peer 'alice@example.org'" for vip in VIPS)]
+            charon.wait_for_log(lambda text, runs=n + 1: all(text.count(line) == runs for line in lines))
+            keys = charon.keys()
+            assert check_keys_against_charon(read_keys(tmp_path / f"ikelab{n}"), keys[seen:]) == 1
+            seen = len(keys)
+    else:
+        charon = setup_charon(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                              esp="aes128-sha256", local_ts="dynamic", remote_ts=inner_b,
+                              extra={"vips": "0.0.0.0,::"})
+        proc = respond(net.b, tmp_path / "ikelab", extra=[*extra, "--pool", POOL, "--pool", POOL6,
+                                                          "--ts", inner_b, "dynamic", "--quiet"])
+
+        def up_and_ping() -> None:
+            charon.initiate(child="net")
+            (sa,) = charon.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=10)
+            assert sa.get("local-vips") == list(VIPS), sa
+            assert net.a.ping(net.b.inner, src=VIPS[0], count=3) == 3
+            assert net.a.call(icmp6_ping, INNER6_B, src=VIPS[1], count=3, _timeout=40) == 3
+
+        out = until_charon_terminates(charon, proc, up_and_ping)
+        charon.wait_for_log("parsed IKE_AUTH response 1 [ IDr AUTH CPRP(ADDR ADDR6) SA TSi TSr ]")
+        for vip in VIPS:
+            assert f"virtual IP {vip} (CP payload, RFC 7296 2.19)" in out, out
+        assert f"{net.b.inner}/32, {INNER6_B}/128 === {VIPS[0]}/32, {VIPS[1]}/128" in out, out
+        assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), charon.keys()) >= 1
