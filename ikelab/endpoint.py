@@ -98,6 +98,12 @@ class IkeEndpoint:
         spi_i, spi_r, is_init_flag = hdr
         sa = self.sas.get(spi_i if not is_init_flag else spi_r)
         if sa is None and is_init_flag and spi_r == b"\x00" * 8:
+            own = self.sas.get(spi_i)
+            if own is not None and own.initiator:  # our own IKE_SA_INIT, come back to us: no peer answers there
+                self._events.append(ev.MessageDropped(now, "responder", "our own IKE_SA_INIT request came back (the "
+                                                      "peer address is one of ours, with no other IKE peer on its "
+                                                      "port): not answered", len(data)))
+                return
             key = (spi_i, datagram.src[0], datagram.src[1])
             sa = self.half_open.get(key)
             if sa is None or sa.state == State.CLOSED:

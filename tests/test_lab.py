@@ -180,6 +180,23 @@ def test_endpoint_addresses_and_ports_are_checked(local: str, port: int, remote:
         IkeEndpoint(moon, local_addr=local, port=port).initiate(remote, 0.0)  # type: ignore[arg-type]
 
 
+def test_an_endpoint_does_not_answer_its_own_ike_sa_init() -> None:
+    """``ikelab connect 127.0.0.1`` with nothing else on port 500: the request comes back to the socket that sent
+    it.  The endpoint once answered it as a responder and then took its own answer, so the run reported an IKE SA
+    and a CHILD SA "established" with itself; now the request is dropped, with the reason."""
+    from ikelab.endpoint import IkeEndpoint
+
+    moon, _ = configs()
+    me = IkeEndpoint(moon, local_addr="192.0.2.1")
+    sa = me.initiate("192.0.2.1", 0.0)
+    for _ in range(3):  # the request, and what would follow it
+        for dgram in me.pop_datagrams():
+            me.receive(dgram, 0.1)
+    assert not me.half_open and list(me.sas.values()) == [sa] and sa.state == State.INIT_SENT
+    (dropped,) = me.pop_events()[-1:]
+    assert isinstance(dropped, ev.MessageDropped) and "our own IKE_SA_INIT request came back" in dropped.reason
+
+
 def test_endpoint_takes_a_port_as_text_or_a_list_pair() -> None:
     from ikelab.endpoint import IkeEndpoint
 
