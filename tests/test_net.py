@@ -736,6 +736,34 @@ def test_a_child_sa_refused_for_now_does_not_end_the_wait(refusals: int, monkeyp
                                   "times with TEMPORARY_FAILURE, not asking again")
 
 
+def test_the_ping_summary_counts_the_echoes_really_sent() -> None:
+    """A CHILD SA without UDP encapsulation cannot carry ikelab's userspace ESP (no raw socket): the summary
+    once said "3 sent, 0 replies" above the error saying nothing was sent.  It counts what left now, and the
+    default source of a subnet selector is its first host, not the subnet's own address."""
+    import asyncio
+
+    from ikelab import events as ev
+    from ikelab.peer import _Run
+
+    base = dict(psk=b"a shared secret", ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",))
+    lab = Lab(IkeConfig(local_id="moon.example", remote_id="sun.example", local_ts=("10.1.0.0/16",),
+                        remote_ts=("10.2.0.0/16",), **base),
+              IkeConfig(local_id="sun.example", remote_id="moon.example", local_ts=("10.2.0.0/16",),
+                        remote_ts=("10.1.0.0/16",), **base), seed=4)
+    lab.initiate()
+    lab.run_until_idle()
+    lines: list[str] = []
+    run = _Run(lab.initiator.config, "127.0.0.1", free_port(), RunOptions(ping="10.2.0.1"), out=lines.append)
+    for event in lab.events("initiator"):
+        run.driver.events.append(event)
+        run.esp.on_event(event)
+    assert not lab.events("initiator", ev.ChildSaCreated)[-1].udp_encap
+    assert run._default_ping_src("10.2.0.1") == "10.1.0.1"
+    assert asyncio.run(run.pings("first CHILD SA")) == 0
+    assert lines == ["ping 10.1.0.1 -> 10.2.0.1 through ESP (first CHILD SA): 0 sent, 0 replies",
+                     "ping: ESP without UDP encapsulation needs a raw socket (IP protocol 50): not sent"]
+
+
 def test_a_run_whose_peer_deleted_the_child_sa_says_so() -> None:
     """``ikelab connect --duration``: the peer deletes the CHILD SA and keeps the IKE SA (RFC 7296 1.4.1).  Both
     were established, so the exit status stays 0, but the last line no longer reads as if the tunnel were
