@@ -32,16 +32,43 @@ def _iana(value: str, kind: str) -> str:
     return value
 
 
+def _encryption(value: str, key_bits: int | None) -> tuple[str, int | None]:
+    """(encryption transform, key length) from ``--encr`` and ``--key-bits``.
+
+    A strongSwan keyword carries its key length (``aes256gcm16`` -> ENCR_AES_GCM_16, 256 bits); an
+    IANA name or number takes ``--key-bits``, 128 by default for the ciphers that have a Key Length
+    attribute and none for the others (RFC 7296 3.3.5: ChaCha20-Poly1305, 3DES).
+    """
+    from .constants import TransformType
+    from .proposals import KEYWORDS
+    from .transforms import encryption
+
+    t = KEYWORDS.get(value.strip().lower())
+    if t is not None and t.type == TransformType.ENCR:
+        return t.id.name, (key_bits if key_bits is not None else t.key_length) or None
+    if key_bits is not None:
+        return value, key_bits or None
+    try:  # the default: 128 bits where a Key Length attribute belongs, nothing where it does not
+        encryption(value, 128, allow_weak=True)
+        return value, 128
+    except Exception:  # noqa: BLE001 - the real call below reports what is wrong with ``value``
+        return value, None
+
+
 def _cmd_derive(args: argparse.Namespace) -> int:
     from .schedule import worked_schedule
+    from .transforms import encryption
 
-    key_bits = args.key_bits if args.key_bits else None
+    encr, key_bits = _encryption(args.encr, args.key_bits)
+    integ = args.integ
+    if integ is None:  # an AEAD cipher has no integrity transform (RFC 5282 8); the others take SHA2-256
+        integ = "NONE" if encryption(encr, key_bits, allow_weak=True).is_aead else "AUTH_HMAC_SHA2_256_128"
     schedule = worked_schedule(
         group=_iana(args.group, "DH"),
         prf_alg=_iana(args.prf, "PRF"),
-        encr=args.encr,
+        encr=encr,
         key_bits=key_bits,
-        integ=None if args.integ.upper() == "NONE" else _iana(args.integ, "INTEG"),
+        integ=None if integ.upper() == "NONE" else _iana(integ, "INTEG"),
         seed=args.seed,
         allow_weak=args.allow_weak,
     )
@@ -131,6 +158,11 @@ def _live_config(args: argparse.Namespace) -> object:
 
     from datetime import datetime, timezone
 
+    own_port = args.local_port if args.command == "connect" else args.port
+    if args.encap == "always" and own_port != 500:
+        # ESP in UDP moves IKE to port 4500 (RFC 7296 2.23), which a run binds only beside port 500
+        raise ConfigError(f"--encap always needs our IKE port to be 500, not {own_port}: IKE then moves to port "
+                          "4500, which ikelab binds only beside 500", field="encap", value=own_port)
     cookies = getattr(args, "cookie_threshold", None)  # ikelab respond only
     if cookies is not None and cookies < 0:
         raise ConfigError(f"--cookie-threshold {cookies}: give a number of half-open IKE SAs, 0 for always",
@@ -294,7 +326,10 @@ def _allow_weak_option(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="ikelab", description="A teaching toolkit for IKEv2 and IPsec.")
+    parser.add_argument("--version", action="version", version=f"ikelab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -310,11 +345,15 @@ def build_parser() -> argparse.ArgumentParser:
     derive.add_argument("--prf", default="PRF_HMAC_SHA2_256",
                         help="PRF transform: IANA name, number or strongSwan keyword such as prfsha384 "
                         "(default PRF_HMAC_SHA2_256)")
-    derive.add_argument("--encr", default="ENCR_AES_CBC", help="encryption transform (default ENCR_AES_CBC)")
-    derive.add_argument("--key-bits", type=int, default=128, help="key length attribute in bits (default 128; 0 for fixed-size ciphers)")
-    derive.add_argument("--integ", default="AUTH_HMAC_SHA2_256_128",
-                        help="integrity transform (IANA name, number or strongSwan keyword such as sha256), "
-                        "or NONE with an AEAD cipher")
+    derive.add_argument("--encr", default="ENCR_AES_CBC",
+                        help="encryption transform: IANA name, number or strongSwan keyword such as aes256gcm16 or "
+                        "chacha20poly1305 (default ENCR_AES_CBC)")
+    derive.add_argument("--key-bits", type=int,
+                        help="key length attribute in bits (default: the keyword's, else 128 for ciphers that have "
+                        "one; 0 for none)")
+    derive.add_argument("--integ",
+                        help="integrity transform (IANA name, number or strongSwan keyword such as sha256), or NONE; "
+                        "default NONE with an AEAD cipher, else AUTH_HMAC_SHA2_256_128")
     derive.add_argument("--seed", default="2026", help="seed for the nonces, SPIs and private keys (default 2026)")
     _allow_weak_option(derive)
     derive.set_defaults(func=_cmd_derive)
@@ -374,7 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("peer", help="the peer's IP address")
     connect.add_argument("--port", type=int, default=500, help="the peer's IKE port (default 500)")
     connect.add_argument("--local", help="our address (default: the one the route to PEER uses)")
-    connect.add_argument("--local-port", type=int, default=500, help="our IKE port (default 500; 4500 is bound too)")
+    connect.add_argument("--local-port", type=int, default=500,
+                         help="our IKE port (default 500; with 500, port 4500 is bound too, for NAT-T)")
     connect.add_argument("--vip", metavar="ADDR", action="append",
                          help="ask the peer for our inner address in IKE_AUTH (CP, RFC 7296 2.19): 0.0.0.0 or :: "
                               "for any, or the address we would like; repeatable (or a comma-separated list), one "
@@ -391,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_LIVE_EPILOG,
     )
     respond.add_argument("--listen", required=True, help="the address to listen on")
-    respond.add_argument("--port", type=int, default=500, help="the IKE port (default 500; 4500 is bound too)")
+    respond.add_argument("--port", type=int, default=500,
+                         help="the IKE port (default 500; with 500, port 4500 is bound too, for NAT-T)")
     respond.add_argument("--cookie-threshold", type=int, metavar="N",
                          help="answer IKE_SA_INIT with N(COOKIE) once N IKE SAs are half open, 0 for always "
                               "(RFC 7296 2.6; default: never)")

@@ -134,3 +134,20 @@ def test_derive_takes_the_strongswan_keywords_that_demo_takes(capsys) -> None:
     assert by_keyword == capsys.readouterr().out and "CURVE25519, PRF_HMAC_SHA2_384" in by_keyword
     assert main(["derive", "--group", "sha256"]) == 2  # a keyword of another transform type is not a group
     assert "unknown DhId 'sha256'" in capsys.readouterr().err
+
+
+def test_derive_takes_encryption_keywords_with_their_key_length(capsys) -> None:
+    """``--encr aes256gcm16`` (as ``--suite`` spells it) carries its key length, and an AEAD cipher needs no
+    ``--integ NONE``: it once failed with "unknown EncrId", and ``--encr ENCR_AES_GCM_16`` alone blamed the
+    default integrity transform the user never gave."""
+    assert main(["derive", "--encr", "aes256gcm16", "--group", "x25519"]) == 0
+    by_keyword = capsys.readouterr().out
+    assert main(["derive", "--encr", "ENCR_AES_GCM_16", "--key-bits", "256", "--integ", "NONE", "--group", "CURVE25519"]) == 0
+    assert by_keyword == capsys.readouterr().out
+    assert "SK_ai (0 bytes) = none: the AEAD cipher protects integrity itself" in by_keyword
+    assert "SK_ei (36 bytes) = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) octets 32..67 (a 32-byte key, then a 4-byte salt)" \
+        in by_keyword
+    assert main(["derive", "--encr", "chacha20poly1305"]) == 0  # no Key Length attribute (RFC 7634 2)
+    assert "ENCR_CHACHA20_POLY1305, (AEAD: none)" in capsys.readouterr().out
+    assert main(["derive", "--encr", "ENCR_AES_GCM_16"]) == 0  # 128 bits by default, and no integrity transform
+    assert "ENCR_AES_GCM_16-128, (AEAD: none)" in capsys.readouterr().out

@@ -394,12 +394,23 @@ def test_net_error_is_typed() -> None:
     (["--psk-file", __file__, "--ping", "10.0.0.300"], "ping (--ping) = '10.0.0.300' is not an IP address"),
     (["--psk-file", __file__, "--port", "70000"], "peer port must be in 1..65535, got 70000"),
     (["--psk-file", __file__, "--local-port", "0"], "local port must be in 1..65535, got 0"),
+    # IKE would move to port 4500, bound only beside 500: the run once went on and timed out in IKE_AUTH
+    (["--psk-file", __file__, "--local-port", "5631", "--encap", "always"],
+     "--encap always needs our IKE port to be 500, not 5631"),
 ])
 def test_bad_options_exit_2_with_a_message(extra: list[str], message: str) -> None:
     result = subprocess.run([sys.executable, "-m", "ikelab", "connect", "127.0.0.1", "--id", "alice@example.org",
                              *extra], capture_output=True, text=True, timeout=30, env=env())
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_version() -> None:
+    result = subprocess.run([sys.executable, "-m", "ikelab", "--version"], capture_output=True, text=True, timeout=30,
+                            env=env())
+    from ikelab import __version__
+
+    assert result.returncode == 0 and result.stdout == f"ikelab {__version__}\n"
 
 
 def test_run_options_are_checked_before_a_run_starts() -> None:
