@@ -279,6 +279,11 @@ def _first_address(selector: str) -> Any:
     return next(iter(network.hosts()), network.network_address)
 
 
+def _host_port(address: str, port: int) -> str:
+    """``192.0.2.1:500``, or ``[2001:db8::1]:500`` for IPv6, whose address has colons of its own (RFC 3986 3.2.2)."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
 def local_address_for(peer: str) -> str:
     """The local address the kernel would use to reach ``peer`` (a connected UDP socket; nothing is sent)."""
     family = socket.AF_INET6 if ":" in peer else socket.AF_INET
@@ -539,7 +544,7 @@ async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *
     run = _Run(config, local or local_address_for(peer[0]), port, options, out, rng)
     await run.driver.open()
     run.install_signals()
-    out(f"ikelab connect: {run.driver.local_addr}:{port} -> {peer[0]}:{peer[1]}")
+    out(f"ikelab connect: {_host_port(run.driver.local_addr, port)} -> {_host_port(*peer)}")
     run.driver.initiate(peer)
     result = await run.driver.wait_for(lambda: run.driver.outcome() or run.stop.is_set(), options.wait)
     if isinstance(result, Outcome):

@@ -958,3 +958,11 @@ def test_connect_asks_respond_for_a_virtual_ip(tmp_path: Path) -> None:
     assert result.returncode == 0, out + result.stderr
     assert "virtual IP 198.51.100.65 (CP payload, RFC 7296 2.19)" in out and "198.51.100.65/32 === 127.0.0.1/32" in out
     assert "virtual IP 198.51.100.65" in resp.output() and "127.0.0.1/32 === 198.51.100.65/32" in resp.output()
+
+
+def test_endpoints_print_unambiguously() -> None:
+    """``fd00::2:500`` is itself an IPv6 address: the connect line brackets IPv6 addresses (RFC 3986 3.2.2)."""
+    from ikelab.peer import _host_port
+
+    assert _host_port("2001:db8::1", 500) == "[2001:db8::1]:500"
+    assert _host_port("192.0.2.1", 4500) == "192.0.2.1:4500"
