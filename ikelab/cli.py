@@ -124,7 +124,8 @@ def _cmd_flow(args: argparse.Namespace) -> int:
     fold = {"auto": None, "yes": True, "no": False}[args.fold]
     arrows = save_flow(args.capture, args.output, args.keys, fold=fold, timeline=args.timeline,
                        title=f"IKEv2 flow: {args.capture}", every_frame=args.all)
-    print(f"wrote {args.output} ({len(arrows)} arrows)")
+    hint = "" if arrows or args.all else ": no IKE or ESP packet in it; --all draws every frame"
+    print(f"wrote {args.output} ({len(arrows)} arrows){hint}")
     return 0
 
 
@@ -222,6 +223,9 @@ def _run_options(args: argparse.Namespace) -> object:
                           field="pcap", value=args.pcap)
     if args.keys and Path(args.keys).exists() and not (Path(args.keys).is_dir() and os.access(args.keys, os.W_OK)):
         raise ConfigError(f"--keys {args.keys}: not a directory we can write into", field="keys", value=args.keys)
+    if args.keys and not Path(args.keys).exists() and not os.access(Path(args.keys).resolve().parent, os.W_OK):
+        # the directory itself is made at the end of the run, as --pcap's file is; its folder must be there
+        raise ConfigError(f"--keys {args.keys}: no such writable folder to make it in", field="keys", value=args.keys)
 
     if not (0 <= args.keepalive < float("inf")):  # NaN fails both comparisons
         raise ConfigError(f"--keepalive {args.keepalive}: give seconds, or 0 for no NAT-keepalives", field="keepalive",

@@ -249,6 +249,9 @@ def classic(
     for name, value in (("duration", duration), ("ping_interval", ping_interval)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}", field=name, value=value)
+    if isinstance(suite, str) and "," in suite:  # --proposal takes lists; the classic trace negotiates one suite
+        raise ConfigError(f"suite {suite!r}: give one proposal, not a comma-separated list (the classic trace "
+                          "offers a single suite)", field="suite", value=suite)
     esp = esp or esp_proposal_for(suite, allow_weak=allow_weak)
     version = 6 if ipv6 else 4
     moon, sun = _configs(suite, esp, auth, version, allow_weak)

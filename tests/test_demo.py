@@ -109,6 +109,22 @@ def test_errors_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["dissect", str(bad), "--keys", str(tmp_path / "keys")]) == 2
     assert "line 1" in capsys.readouterr().err
     assert main(["demo", "--out", str(tmp_path / "d"), "--suite", "bogus-suite"]) == 2
+    capsys.readouterr()
+    # a list, as --proposal takes it, once read as one keyword 'modp2048,aes256'
+    assert main(["demo", "--out", str(tmp_path / "d"), "--suite", "aes128-sha256-modp2048,aes256-sha384-x25519"]) == 2
+    assert "give one proposal, not a comma-separated list" in capsys.readouterr().err
+
+
+def test_flow_of_a_capture_without_ike_says_how_to_draw_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ikelab.packet import icmp_echo
+    from ikelab.pcap import LINKTYPE_RAW, write_pcap
+
+    plain = tmp_path / "ping.pcap"
+    write_pcap(plain, [(0.0, icmp_echo("192.0.2.1", "192.0.2.2", 1, 1, b"x"))], linktype=LINKTYPE_RAW)
+    assert main(["flow", str(plain), "-o", str(tmp_path / "p.png")]) == 0
+    assert capsys.readouterr().out.endswith("(0 arrows): no IKE or ESP packet in it; --all draws every frame\n")
+    assert main(["flow", str(plain), "-o", str(tmp_path / "p.png"), "--all"]) == 0
+    assert capsys.readouterr().out.endswith("(1 arrows)\n")
 
 
 def test_weak_suite_needs_allow_weak_and_then_warns_once_each(tmp_path: Path,

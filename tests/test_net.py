@@ -394,6 +394,9 @@ def test_net_error_is_typed() -> None:
     (["--psk-file", __file__, "--ping", "10.0.0.300"], "ping (--ping) = '10.0.0.300' is not an IP address"),
     (["--psk-file", __file__, "--port", "70000"], "peer port must be in 1..65535, got 70000"),
     (["--psk-file", __file__, "--local-port", "0"], "local port must be in 1..65535, got 0"),
+    # as --pcap: a keys directory is made at the end of the run, but not a chain of folders (it once made /nonexistent)
+    (["--psk-file", __file__, "--keys", "/nonexistent/dir/keys"],
+     "--keys /nonexistent/dir/keys: no such writable folder to make it in"),
     # IKE would move to port 4500, bound only beside 500: the run once went on and timed out in IKE_AUTH
     (["--psk-file", __file__, "--local-port", "5631", "--encap", "always"],
      "--encap always needs our IKE port to be 500, not 5631"),
