@@ -109,7 +109,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_dissect(args: argparse.Namespace) -> int:
     from .dissect import dissect
 
-    rows = dissect(args.capture, args.keys)
+    rows = dissect(args.capture, args.keys, ike_ports=args.ike_port or ())
     if args.json:
         if rows:
             print(rows.to_json())
@@ -119,10 +119,12 @@ def _cmd_dissect(args: argparse.Namespace) -> int:
 
 
 def _cmd_flow(args: argparse.Namespace) -> int:
+    from .dissect import dissect
     from .flow import save_flow
 
     fold = {"auto": None, "yes": True, "no": False}[args.fold]
-    arrows = save_flow(args.capture, args.output, args.keys, fold=fold, timeline=args.timeline,
+    rows = list(dissect(args.capture, args.keys, ike_ports=args.ike_port or ()))
+    arrows = save_flow(rows, args.output, None, fold=fold, timeline=args.timeline,
                        title=f"IKEv2 flow: {args.capture}", every_frame=args.all)
     hint = "" if arrows or args.all else ": no IKE or ESP packet in it; --all draws every frame"
     print(f"wrote {args.output} ({len(arrows)} arrows){hint}")
@@ -389,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     dis.add_argument("capture", help="pcap or pcapng file")
     dis.add_argument("--keys", help="directory holding ikev2_decryption_table and/or esp_sa")
     dis.add_argument("--json", action="store_true", help="one JSON object per packet (JSON Lines)")
+    dis.add_argument("--ike-port", type=int, action="append", metavar="PORT", help="a UDP port besides 500 that carries IKE, e.g. that of ikelab connect --port 5600 (repeatable; Wireshark: Decode As)")
     dis.set_defaults(func=_cmd_dissect)
 
     flow = sub.add_parser(
@@ -399,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     flow.add_argument("capture", help="pcap or pcapng file")
     flow.add_argument("--keys", help="directory holding ikev2_decryption_table and/or esp_sa")
+    flow.add_argument("--ike-port", type=int, action="append", metavar="PORT", help="a UDP port besides 500 that carries IKE, e.g. that of ikelab connect --port 5600 (repeatable; Wireshark: Decode As)")
     flow.add_argument("-o", "--output", default="flow.png", help="image file (.png, .svg, .pdf; default flow.png)")
     flow.add_argument("--fold", choices=("auto", "yes", "no"), default="auto",
                       help="fold runs of ESP packets into one arrow per SPI (default: auto, above 60 packets)")

@@ -442,11 +442,13 @@ def _dissect_esp(row: Row, data: bytes, keys: _Keys) -> None:
 # --------------------------------------------------------------------------- frames
 
 
-def dissect_frames(frames: Iterable[Any], keys: Any = None) -> Iterator[Row]:
+def dissect_frames(frames: Iterable[Any], keys: Any = None, *, ike_ports: Iterable[int] = ()) -> Iterator[Row]:
     """Rows for :class:`ikelab.pcap.CapturedPacket` objects (any link type), in order.
 
-    ``keys`` is an :class:`ikelab.wireshark.KeyTables` (or None: nothing is decrypted).
+    ``keys`` is an :class:`ikelab.wireshark.KeyTables` (or None: nothing is decrypted);
+    ``ike_ports``: UDP ports besides 500 whose datagrams are IKE (Wireshark's *Decode As*).
     """
+    ports = _ike_ports(ike_ports)
     cache = _Keys(keys)
     fragments = _Fragments()
     first: float | None = None
@@ -456,7 +458,7 @@ def dissect_frames(frames: Iterable[Any], keys: Any = None) -> Iterator[Row]:
         row = Row(no, round(frame.time - first, 9), abs_time=frame.time,
                   length=frame.orig_len if frame.orig_len else len(frame.data))
         try:
-            _dissect_frame(row, frame, cache, fragments)
+            _dissect_frame(row, frame, cache, fragments, ports)
         except IkelabError as exc:  # a broken frame never stops the dissection
             row.note = row.note or f"{type(exc).__name__}: {exc}"
             if not row.info:
@@ -552,7 +554,19 @@ class _Fragments:
         self.waiting.clear()
 
 
-def _dissect_frame(row: Row, frame: Any, keys: _Keys, fragments: _Fragments) -> None:
+def _ike_ports(ports: Iterable[int]) -> frozenset[int]:
+    """500 and ``ports``, checked: ConfigError for anything that is not a UDP port number."""
+    out = {_IKE_PORT}
+    for port in ports:
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535 or port == _NAT_T_PORT:
+            raise ConfigError(f"an IKE port must be a UDP port in 1..65535 other than {_NAT_T_PORT} (ESP in UDP and "
+                              f"IKE with its non-ESP marker, RFC 3948), not {port!r}", field="ike_ports", value=port)
+        out.add(port)
+    return frozenset(out)
+
+
+def _dissect_frame(row: Row, frame: Any, keys: _Keys, fragments: _Fragments,
+                   ike_ports: frozenset[int] = frozenset((_IKE_PORT,))) -> None:
     ip = _frame_ip(frame)
     if ip is None and frame.linktype == 1:
         from .packet import parse_ethernet
@@ -596,23 +610,27 @@ def _dissect_frame(row: Row, frame: Any, keys: _Keys, fragments: _Fragments) -> 
         else:
             _dissect_esp(row, body, keys)
         return
-    if _IKE_PORT in (sport, dport):
+    if sport in ike_ports or dport in ike_ports:
         _dissect_ike(row, body, keys, fragments.ike)
         return
     row.info = f"{sport} \u2192 {dport} Len={len(body)}"
 
 
-def dissect(capture: Any, keys: Any = None, *, strict: bool = False) -> Dissection:
+def dissect(capture: Any, keys: Any = None, *, strict: bool = False, ike_ports: Iterable[int] = ()) -> Dissection:
     """Dissect a capture: a path, a binary file, or a list of CapturedPacket.
 
     ``keys``: an :class:`ikelab.wireshark.KeyTables`, or a directory holding
     ``ikev2_decryption_table`` and/or ``esp_sa`` (read with
     :func:`ikelab.wireshark.read_tables`).  A file that is not a capture
     raises :class:`~ikelab.errors.CaptureError`; a truncated last record is
-    dropped with a warning unless ``strict``.
+    dropped with a warning unless ``strict``.  ``ike_ports`` names UDP ports
+    besides 500 that carry IKE (a peer run on another port, e.g. ``ikelab
+    connect --port 5600``).
     """
     from .pcap import iter_capture
 
+    ike_ports = tuple(ike_ports)
+    _ike_ports(ike_ports)  # checked before the file is read
     if keys is not None and not hasattr(keys, "ike_sa"):
         from .wireshark import read_tables
 
@@ -628,6 +646,6 @@ def dissect(capture: Any, keys: Any = None, *, strict: bool = False) -> Dissecti
     else:
         frames = iter_capture(capture, strict=strict)
     try:
-        return Dissection(dissect_frames(frames, keys))
+        return Dissection(dissect_frames(frames, keys, ike_ports=ike_ports))
     except OSError as exc:
         raise CaptureError(f"cannot read capture {capture!r}: {exc}") from None

@@ -581,3 +581,29 @@ def test_fast_esp_opener_agrees_with_esp_open(suite, payload: bytes, flip: int, 
         assert fast == ref == (17, payload)
     elif flip >= 4:  # the SPI is not checked by the opener (the table lookup chose it), everything else is
         assert fast == ref and isinstance(ref, str)
+
+
+def test_ike_on_another_port_is_dissected_when_named(tmp_path: Path) -> None:
+    """``ikelab connect --port 5600`` talks IKE on a port Wireshark's heuristics do not know: ``ike_ports``
+    (``--ike-port`` of dissect and flow, Wireshark's Decode As) reads it as IKE, and decrypts IKE_AUTH."""
+    from ikelab.cli import main
+    from ikelab.errors import ConfigError
+    from ikelab.scenario import classic
+
+    sc = classic(duration=4.0, reconnect_at=None, lose_first=False)
+    messages = [p for p in sc.trace if p.kind == "ike" and p.dport == 500][:4]
+    frames = [CapturedPacket(p.time, ip.ip_udp(p.src, p.dst, 5601 if p.sport == 500 else 5600,
+                                               5600 if p.dport == 500 else 5601, p.ike_message), LINKTYPE_RAW)
+              for p in messages]
+    plain = dissect(frames, sc.tables)
+    assert [r.kind for r in plain] == ["other"] * 4 and plain[0].info.startswith("5601 \u2192 5600")
+    named = dissect(frames, sc.tables, ike_ports=(5600,))
+    assert [(r.kind, r.exchange, r.is_response) for r in named] == [
+        ("ike", "IKE_SA_INIT", False), ("ike", "IKE_SA_INIT", True), ("ike", "IKE_AUTH", False), ("ike", "IKE_AUTH", True)]
+    assert named[2].summary == "HDR, SK {IDi, AUTH, SAi2, TSi, TSr}"  # decrypted with the key table
+    for bad in (0, 4500, 70000, "500", True):
+        with pytest.raises(ConfigError, match="an IKE port must be a UDP port"):
+            dissect(frames, ike_ports=(bad,))
+    path = tmp_path / "port5600.pcap"
+    write_pcap(path, [(f.time, f.data) for f in frames], linktype=LINKTYPE_RAW)
+    assert main(["dissect", str(path), "--ike-port", "5600"]) == 0
