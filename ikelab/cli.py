@@ -488,8 +488,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return func(args)
         except IkelabError as exc:
-            hint = " (on the command line: --allow-weak)" if isinstance(exc, WeakAlgorithmError) and hasattr(args, "allow_weak") else ""
-            print(f"ikelab {args.command}: error: {exc}{hint}", file=sys.stderr)
+            text = str(exc)
+            if isinstance(exc, WeakAlgorithmError) and hasattr(args, "allow_weak"):  # the option, not the keyword
+                text = text.replace("pass allow_weak=True to use it anyway", "give --allow-weak to use it anyway")
+            print(f"ikelab {args.command}: error: {text}", file=sys.stderr)
             return EXIT_USAGE
         except BrokenPipeError:  # e.g. `ikelab derive | head`
             return 0

@@ -197,6 +197,10 @@ def parse_proposal(text: str, protocol: ProtocolId | int | str = ProtocolId.IKE,
             weak.append(token)
         if t not in by_type[t.type]:
             by_type[t.type].append(t)
+    if len(weak) > 1 and not allow_weak:  # one error that names them all, not the first alone
+        names = ", ".join(f"'{token}'" for token in weak[:-1]) + f" and '{weak[-1]}'"
+        refuse_weak(f"{names} in proposal {text!r} are weak: " + "; ".join(f"{t}: {_WEAK[t]}" for t in weak),
+                    allow_weak=False, field="proposal", value=tuple(weak))
     for token in weak:
         refuse_weak(f"'{token}' in proposal {text!r} is weak: {_WEAK[token]}", allow_weak=allow_weak,
                     field="proposal", value=token, algorithm=_name(KEYWORDS[token]))

@@ -106,6 +106,19 @@ def test_weak_keywords_need_allow_weak(text):
         parse_proposal(text, allow_weak=True)
 
 
+def test_every_weak_keyword_of_a_proposal_is_named_at_once():
+    """'aes128-md5-modp1024' once named md5 alone: fixing it, the user met modp1024 on the next try."""
+    with pytest.raises(WeakAlgorithmError) as err:
+        parse_proposal("3des-md5-modp1024")
+    text = str(err.value)
+    assert text.startswith("'3des', 'md5' and 'modp1024' in proposal '3des-md5-modp1024' are weak: 3des: ")
+    assert "; md5: MD5 is broken" in text and "; modp1024: MODP_1024 (group 2)" in text
+    assert err.value.value == ("3des", "md5", "modp1024")
+    with pytest.warns(WeakAlgorithmWarning) as warned:
+        parse_proposal("3des-md5-modp1024", allow_weak=True)
+    assert len(warned) == 3  # allowed: each still says why it is weak
+
+
 def test_weak_warnings_name_the_algorithm_as_the_algorithm_itself_does():
     """A keyword's warning names the same algorithm as the group's, cipher's, MAC's or PRF's own warning.
 
