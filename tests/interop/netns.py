@@ -272,24 +272,36 @@ def _inet_checksum(data: bytes) -> int:
 def icmp_ping(
     dst: str, *, src: str | None = None, count: int = 3, timeout: float = 2.0
 ) -> int:
-    """Send ``count`` ICMPv4 echo requests to ``dst`` (from ``src``) on a raw socket; count the replies.
+    """Send ``count`` ICMP echo requests to ``dst`` (from ``src``) on a raw socket; count the replies.
 
-    Meant to run inside a namespace through :meth:`Namespace.call` (needs
-    CAP_NET_RAW).  Each request waits up to ``timeout`` seconds for its reply;
-    a request that cannot be sent (no route) counts as unanswered.
+    ICMPv4 (RFC 792), or ICMPv6 (RFC 4443 4.1) when ``dst`` is an IPv6 address: the kernel then fills
+    in the checksum (RFC 3542 3.1) and hands replies over without their IP header.  Meant to run
+    inside a namespace through :meth:`Namespace.call` (needs CAP_NET_RAW).  A source address not
+    usable yet (a virtual IP being added) is waited for, up to 5 s.  Each request waits up to
+    ``timeout`` seconds for its reply; a request that cannot be sent (no route) counts as unanswered.
     """
     import socket
     import time
 
+    v6 = ":" in dst
     ident = os.getpid() & 0xFFFF
     replies = 0
-    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
-        if src:
-            sock.bind((src, 0))
+    family, proto = (socket.AF_INET6, socket.IPPROTO_ICMPV6) if v6 else (socket.AF_INET, socket.IPPROTO_ICMP)
+    request_type, reply_type = (128, 129) if v6 else (8, 0)
+    with socket.socket(family, socket.SOCK_RAW, proto) as sock:
+        bound_by = time.monotonic() + 5.0
+        while src:
+            try:
+                sock.bind((src, 0))
+                break
+            except OSError:
+                if time.monotonic() > bound_by:
+                    raise
+                time.sleep(0.1)
         for seq in range(1, count + 1):
             body = b"ikelab-interop-" + seq.to_bytes(2, "big")
-            header = bytes([8, 0]) + b"\0\0" + ident.to_bytes(2, "big") + seq.to_bytes(2, "big")
-            csum = _inet_checksum(header + body)
+            header = bytes([request_type, 0]) + b"\0\0" + ident.to_bytes(2, "big") + seq.to_bytes(2, "big")
+            csum = 0 if v6 else _inet_checksum(header + body)
             try:
                 sock.sendto(header[:2] + csum.to_bytes(2, "big") + header[4:] + body, (dst, 0))
             except OSError:  # no route (e.g. an inner address before the tunnel is up): no reply
@@ -301,12 +313,11 @@ def icmp_ping(
                     data, addr = sock.recvfrom(65535)
                 except socket.timeout:
                     break
-                ihl = (data[0] & 0x0F) * 4
-                icmp = data[ihl:]
+                icmp = data if v6 else data[(data[0] & 0x0F) * 4 :]
                 if (
                     addr[0] == dst
                     and len(icmp) >= 8
-                    and icmp[0] == 0
+                    and icmp[0] == reply_type
                     and int.from_bytes(icmp[4:6], "big") == ident
                     and int.from_bytes(icmp[6:8], "big") == seq
                 ):
