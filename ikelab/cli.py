@@ -40,6 +40,7 @@ def _encryption(value: str, key_bits: int | None) -> tuple[str, int | None]:
     attribute and none for the others (RFC 7296 3.3.5: ChaCha20-Poly1305, 3DES).
     """
     from .constants import TransformType
+    from .errors import IkelabError
     from .proposals import KEYWORDS
     from .transforms import encryption
 
@@ -51,7 +52,7 @@ def _encryption(value: str, key_bits: int | None) -> tuple[str, int | None]:
     try:  # the default: 128 bits where a Key Length attribute belongs, nothing where it does not
         encryption(value, 128, allow_weak=True)
         return value, 128
-    except Exception:  # noqa: BLE001 - the real call below reports what is wrong with ``value``
+    except IkelabError:  # no Key Length attribute, or not a cipher at all: the real call reports which
         return value, None
 
 

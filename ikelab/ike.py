@@ -177,32 +177,21 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
     def local_spi(self) -> bytes:
         return self.spi_i if self.initiator else self.spi_r
 
+    # the first of each, as when an IKE SA had one virtual IP; read-only, the tuples are the state
     @property
     def virtual_ip(self) -> str | None:
         """Our first inner address (``virtual_ips[0]``), or None (RFC 7296 2.19)."""
         return self.virtual_ips[0] if self.virtual_ips else None
-
-    @virtual_ip.setter
-    def virtual_ip(self, address: str | None) -> None:
-        self.virtual_ips = () if address is None else (address,)
 
     @property
     def peer_virtual_ip(self) -> str | None:
         """The first inner address we leased to the initiator (``peer_virtual_ips[0]``), or None."""
         return self.peer_virtual_ips[0] if self.peer_virtual_ips else None
 
-    @peer_virtual_ip.setter
-    def peer_virtual_ip(self, address: str | None) -> None:
-        self.peer_virtual_ips = () if address is None else (address,)
-
     @property
     def pool(self) -> Any:
         """The first of ``pools`` (an :class:`ikelab.vip.VirtualIpPool`), or None."""
         return self.pools[0] if self.pools else None
-
-    @pool.setter
-    def pool(self, pool: Any) -> None:
-        self.pools = () if pool is None else (pool,)
 
     @property
     def asking_for_child(self) -> bool:

@@ -120,13 +120,13 @@ def worked_schedule(
         steps.append(Step(f"T{n}", block, formula + ", S = Ni | Nr | SPIi | SPIr", "RFC 7296 2.13"))
     for part in ike.split():
         end = part.offset + len(part.value) - 1
-        formula = f"prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) octets {part.offset}..{end}"
+        formula, rfc = f"prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) octets {part.offset}..{end}", "RFC 7296 2.14"
         if not part.value:  # SK_ai, SK_ar with an AEAD cipher
-            formula = "none: the AEAD cipher protects integrity itself"
+            formula, rfc = "none: the AEAD cipher protects integrity itself", "RFC 5282 7.1"
         elif part.name in ("SK_ei", "SK_er") and cipher.salt_len:
-            formula += f" (a {cipher.cipher_key_len}-byte key, then a {cipher.salt_len}-byte salt)"
-        steps.append(Step(part.name, part.value, formula, "RFC 5282 7.1" if not part.value or (
-            part.name in ("SK_ei", "SK_er") and cipher.salt_len) else "RFC 7296 2.14"))
+            formula, rfc = formula + f" (a {cipher.cipher_key_len}-byte key, then a {cipher.salt_len}-byte salt)", \
+                "RFC 5282 7.1"
+        steps.append(Step(part.name, part.value, formula, rfc))
 
     child = keys.child_sa_keys(prf_id, ike.sk_d, ni, nr, encr=cipher.transform_id, encr_key_bits=cipher.key_bits,
                                integ=mac.transform_id if mac else None, allow_weak=allow_weak)
