@@ -309,7 +309,8 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("tunnel", "transport"), default="tunnel",
                    help="IPsec mode of the CHILD SAs (RFC 4301 4.1): tunnel protects whole IP packets between the "
                         "traffic selectors; transport protects the upper layer of packets between the two IKE hosts, "
-                        "asked for with N(USE_TRANSPORT_MODE) (RFC 7296 1.3.1); default tunnel")
+                        "asked for with N(USE_TRANSPORT_MODE) (RFC 7296 1.3.1) and granted only for those two hosts' "
+                        "selectors; default tunnel")
     p.add_argument("--keepalive", type=float, default=20.0, metavar="S",
                    help="behind a NAT, send a NAT-keepalive after S idle seconds on port 4500 (default 20; 0: never)")
     p.add_argument("--fragmentation", action="store_true",

@@ -25,6 +25,7 @@ The IKE SA's own rekey is in :mod:`ikelab.exchanges_rekey`, INFORMATIONAL in
 from __future__ import annotations
 
 from dataclasses import replace
+from ipaddress import ip_address
 from typing import Any
 
 from . import dh as _dh
@@ -106,6 +107,23 @@ class ChildExchanges:
     def _want_transport(self: Any) -> bool:
         return self.config.mode == "transport"
 
+    def _not_host_to_host(self: Any, ts_i: tuple[Any, ...], ts_r: tuple[Any, ...]) -> str:
+        """Why transport mode cannot carry the selectors ``ts_i`` / ``ts_r`` (we respond), or ``""`` when it can.
+
+        A transport-mode SA protects packets between the two IKE hosts only (RFC 4301 4.1, RFC 4303 3.1.1),
+        so each side's selectors must be that single host: its IKE address, or any one address of a peer
+        behind a NAT, whose own address is not the one we see (RFC 7296 2.23.1).  strongSwan declines the
+        same way, and the CHILD SA is then made in tunnel mode (RFC 7296 1.3.1).
+        """
+        for side, selectors, address, natted in (("TSi", ts_i, self.remote[0], self.nat_remote),
+                                                 ("TSr", ts_r, self.local[0], self.nat_local)):
+            for ts in selectors:
+                if ts.start_addr != ts.end_addr:
+                    return f"{side} {ts.start_addr}-{ts.end_addr} is more than one host"
+                if not natted and str(ts.start_addr) != str(ip_address(address)):
+                    return f"{side} {ts.start_addr} is not the IKE address {address}"
+        return ""
+
     # ------------------------------------------------------------------ requesting a CHILD SA
 
     def _child_request_payloads(self: Any, now: float, *, pfs: Any, ike_auth: bool,
@@ -119,7 +137,7 @@ class ChildExchanges:
             tsi, tsr = self._policy_ts(ike_auth=ike_auth)
             transport = self._want_transport()
         ctx: dict[str, Any] = {"spi_in": spi_in, "proposals": props, "tsi": tsi, "tsr": tsr, "pfs": pfs,
-                               "rekey_of": rekey_of.spi_in if rekey_of is not None else None}
+                               "rekey_of": rekey_of.spi_in if rekey_of is not None else None, "transport": transport}
         payloads: list[Any] = []
         if rekey_of is not None:
             payloads.append(W.notify(NotifyType.REKEY_SA, protocol=rekey_of.protocol, spi=rekey_of.spi_in))
@@ -161,6 +179,12 @@ class ChildExchanges:
             ts_local, ts_remote = W.selectors_of(tsi_p), W.selectors_of(tsr_p)
             check_narrowed(ts_local, ctx["tsi"], "TSi")
             check_narrowed(ts_remote, ctx["tsr"], "TSr")
+            transport = W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None
+            if transport and not ctx.get("transport"):
+                # RFC 7296 1.3.1: the responder grants transport mode only when asked; taken here, the two
+                # ends would disagree on the mode (it would strip the IP header our tunnel mode keeps)
+                raise NegotiationError("N(USE_TRANSPORT_MODE) in the response, but transport mode was not asked for",
+                                       notify_type="INVALID_SYNTAX")
         except IkelabError as exc:
             self._fail(now, getattr(exc, "notify_type", None), f"CHILD SA not created: {exc}", fatal=False,
                        exchange=exchange)
@@ -168,7 +192,6 @@ class ChildExchanges:
             # the SPI it would send to: the inbound SPI we proposed
             self._later(now, Input.DELETE_CHILD, spi=ctx["spi_in"], orphan=True)
             return None
-        transport = W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None
         child = self._make_child(now, suite, ctx["spi_in"], bytes(chosen.spi), True, ni, nr, g_ir,
                                  ts_local, ts_remote, transport)
         return child
@@ -210,7 +233,8 @@ class ChildExchanges:
                 return self._child_refused(now, NotifyType.INVALID_SYNTAX, f"bad KEi: {exc}", exchange)
             extra.append(W.ke(suite.dh, key.public_bytes()))
         spi_in = self.rng.spi(4)
-        transport = W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None and self._want_transport()
+        transport = (W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None and self._want_transport()
+                     and not self._not_host_to_host(tsi, tsr))
         child = self._make_child(now, suite, spi_in, W.offered_spi(offered, chosen), False, ni, nr, g_ir, tsr, tsi,
                                  transport)
         child.rekey_of = rekey_of.spi_in if rekey_of is not None else None

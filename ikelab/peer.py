@@ -374,6 +374,12 @@ class _Run:
         text = _describe(event)
         if text and not (self.options.quiet and isinstance(event, ev.KeysDerived)):
             self.out(f"     --   {text}")
+        if isinstance(event, ev.ChildSaCreated) and event.mode != "transport" and self.driver.config.mode == "transport":
+            # RFC 7296 1.3.1: a declined USE_TRANSPORT_MODE leaves the CHILD SA in tunnel mode
+            why = ("the peer did not grant N(USE_TRANSPORT_MODE) (RFC 7296 1.3.1)" if event.exchange_initiator else
+                   "the peer did not ask with N(USE_TRANSPORT_MODE), or the selectors are not the two IKE hosts "
+                   "(RFC 7296 1.3.1, RFC 4301 4.1)")
+            self.out(f"     --   tunnel mode, not transport: {why}")
         if isinstance(event, ev.IkeSaEstablished):
             spis = (event.spi_i, event.spi_r)
             sa = next((s for s in self.driver.endpoint.all_sas() if (s.spi_i, s.spi_r) == spis), None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -22,7 +23,9 @@ from ikelab import events as ev
 from ikelab import prf as ikelab_prf
 from ikelab.config import IkeConfig
 from ikelab.constants import ExchangeType, NotifyType
+from ikelab import exchanges_wire as wirefmt
 from ikelab.errors import ProtocolError
+from ikelab.exchanges_child import ChildExchanges
 from ikelab.ike import IkeSa
 from ikelab.lab import Lab, Network
 from ikelab.message import decode
@@ -197,14 +200,51 @@ def test_ipv6_lab() -> None:
 
 def test_transport_mode_and_traffic_selector_narrowing() -> None:
     lab = Lab(*configs(mode="transport", i=dict(local_ts=("192.0.2.0/24",), remote_ts=("0.0.0.0/0",)),
-                       r=dict(local_ts=("192.0.2.2/32",), remote_ts=("192.0.2.0/28",))), seed=2)
+                       r=dict(local_ts=("192.0.2.2/32",), remote_ts=("192.0.2.1/32",))), seed=2)
     lab.initiate()
     lab.run_until_idle()
     created = lab.events("initiator", ev.ChildSaCreated)[0]
-    assert created.mode == "transport"
-    # RFC 7296 2.9: the responder narrows to the intersection with its policy
-    assert created.ts_local == ("192.0.2.0/28",) and created.ts_remote == ("192.0.2.2/32",)
+    # RFC 7296 2.9: the responder narrows to the intersection with its policy: the two IKE hosts
+    assert created.ts_local == ("192.0.2.1/32",) and created.ts_remote == ("192.0.2.2/32",)
+    assert created.mode == lab.events("responder", ev.ChildSaCreated)[0].mode == "transport"
     assert "N(USE_TRANSPORT_MODE)" in lab.events("responder", ev.MessageSent)[-1].summary
+
+
+@pytest.mark.parametrize("policy", [("192.0.2.2/32", "192.0.2.0/28"), ("192.0.2.2/32", "198.51.100.7/32")],
+                         ids=["a-subnet", "another-host"])
+def test_transport_mode_is_declined_unless_the_selectors_are_the_two_ike_hosts(policy: tuple[str, str]) -> None:
+    """A transport-mode SA carries only packets between the IKE hosts (RFC 4301 4.1, RFC 4303 3.1.1): the
+    responder grants USE_TRANSPORT_MODE only for those two hosts, as strongSwan does; otherwise both ends make
+    the CHILD SA in tunnel mode (RFC 7296 1.3.1).  It used to grant transport mode for a /28."""
+    local, remote = policy
+    lab = Lab(*configs(mode="transport", i=dict(local_ts=("192.0.2.0/24", "198.51.100.0/24"), remote_ts=("0.0.0.0/0",)),
+                       r=dict(local_ts=(local,), remote_ts=(remote,))), seed=2)
+    lab.initiate()
+    lab.run_until_idle()
+    created = [lab.events(side, ev.ChildSaCreated)[0] for side in ("initiator", "responder")]
+    assert created[0].ts_local == (remote,) and [c.mode for c in created] == ["tunnel", "tunnel"]
+    assert "N(USE_TRANSPORT_MODE)" in lab.events("initiator", ev.MessageSent)[-1].summary
+    assert "USE_TRANSPORT_MODE" not in lab.events("responder", ev.MessageSent)[-1].summary
+
+
+def test_an_unasked_use_transport_mode_in_a_response_refuses_the_child_sa() -> None:
+    """RFC 7296 1.3.1: N(USE_TRANSPORT_MODE) answers a request for it.  A responder that sends it unasked
+    strips the IP header our tunnel mode keeps, so the initiator refuses that CHILD SA and asks for its
+    deletion; it used to install it in transport mode, against its own configuration."""
+    lab = Lab(*configs(r=dict(mode="transport")), seed=2)
+    answer = ChildExchanges._answer_child_request
+
+    def granting(self, now, msg, ni, nr, **kw):  # a responder that always grants transport mode
+        payloads, child = answer(self, now, msg, ni, nr, **kw)
+        return [wirefmt.notify(NotifyType.USE_TRANSPORT_MODE)] + payloads, child
+
+    with mock.patch.object(ChildExchanges, "_answer_child_request", granting):
+        lab.initiate()
+        lab.run_until_idle()
+    assert lab.initiator.state == State.ESTABLISHED and not lab.initiator.children
+    failure = lab.events("initiator", ev.Failure)[0]
+    assert "transport mode was not asked for" in failure.reason and not failure.fatal
+    assert not lab.responder.children  # deleted at the initiator's request (RFC 7296 2.21.3)
 
 
 # --------------------------------------------------------------------------- failures

@@ -649,14 +649,19 @@ def test_transport_mode_drops_what_its_selectors_do_not_cover() -> None:
 
 
 def test_transport_mode_sends_only_the_hosts_own_packets() -> None:
-    """Selectors wider than the two hosts still let a transport-mode SA carry only packets between its own
-    endpoints, whose addresses the receiver puts back (RFC 4303 3.1.1); the default ping source is then our IKE
-    address, not the first address of our selector."""
+    """A peer may grant transport mode for selectors wider than the two hosts (ikelab's responder declines them,
+    as strongSwan's does); the SA still carries only packets between its own endpoints, whose addresses the
+    receiver puts back (RFC 4303 3.1.1), and the default ping source is then our IKE address, not the first
+    address of our selector."""
+    from unittest import mock
+
     from ikelab import events as ev
+    from ikelab.exchanges_child import ChildExchanges
     from ikelab.packet import icmp_echo
     from ikelab.peer import _Run
 
-    lab = _transport_lab(ts=("192.0.2.0/24", "192.0.2.0/24"))
+    with mock.patch.object(ChildExchanges, "_not_host_to_host", lambda *args: ""):  # a lenient responder
+        lab = _transport_lab(ts=("192.0.2.0/24", "192.0.2.0/24"))
     peer, wire = _wired_esp_peers(lab)["initiator"]
     child = lab.events("initiator", ev.ChildSaCreated)[-1]
     assert child.ts_local == child.ts_remote == ("192.0.2.0/24",) and child.mode == "transport"
@@ -969,3 +974,37 @@ def test_endpoints_print_unambiguously() -> None:
 
     assert _host_port("2001:db8::1", 500) == "[2001:db8::1]:500"
     assert _host_port("192.0.2.1", 4500) == "192.0.2.1:4500"
+
+
+def test_connect_and_respond_say_when_transport_mode_was_declined() -> None:
+    """RFC 7296 1.3.1: a declined N(USE_TRANSPORT_MODE) leaves the CHILD SA in tunnel mode, which changes what
+    its packets look like; ``--mode transport`` says so on both sides instead of going on silently."""
+    from ikelab import events as ev
+    from ikelab.peer import _Run
+
+    lab = _transport_lab(ts=("192.0.2.0/24", "192.0.2.0/24"))  # wider than the two hosts: declined
+    lines: dict[str, list[str]] = {}
+    for side in ("initiator", "responder"):
+        run = _Run(lab.endpoints[side].config, "127.0.0.1", free_port(), RunOptions(), out=lines.setdefault(side, []).append)
+        for event in lab.events(side, ev.ChildSaCreated):
+            assert event.mode == "tunnel"
+            run._event(event)
+        run.driver.close()
+    assert lines["initiator"][-1] == ("     --   tunnel mode, not transport: the peer did not grant "
+                                      "N(USE_TRANSPORT_MODE) (RFC 7296 1.3.1)")
+    assert "the selectors are not the two IKE hosts" in lines["responder"][-1]
+    assert not any("tunnel mode, not transport" in line for line in _lines_of_a_transport_run())
+
+
+def _lines_of_a_transport_run() -> list[str]:
+    from ikelab import events as ev
+    from ikelab.peer import _Run
+
+    lab = _transport_lab()
+    out: list[str] = []
+    run = _Run(lab.initiator.config, "127.0.0.1", free_port(), RunOptions(), out=out.append)
+    for event in lab.events("initiator", ev.ChildSaCreated):
+        run._event(event)
+    run.driver.close()
+    assert out and "transport mode" in out[-1]
+    return out
