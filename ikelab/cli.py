@@ -167,10 +167,13 @@ def _live_config(args: argparse.Namespace) -> object:
         # ESP in UDP moves IKE to port 4500 (RFC 7296 2.23), which a run binds only beside port 500
         raise ConfigError(f"--encap always needs our IKE port to be 500, not {own_port}: IKE then moves to port "
                           "4500, which ikelab binds only beside 500", field="encap", value=own_port)
-    cookies = getattr(args, "cookie_threshold", None)  # ikelab respond only
-    if cookies is not None and cookies < 0:
-        raise ConfigError(f"--cookie-threshold {cookies}: give a number of half-open IKE SAs, 0 for always",
-                          field="cookie_threshold", value=cookies)
+    cookies: int | None = None  # an initiator never asks for cookies
+    if args.command == "respond":  # as IkeConfig unless told: a responder on a network defends its state (2.6)
+        given = args.cookie_threshold or str(IkeConfig.__dataclass_fields__["cookie_threshold"].default)
+        cookies = None if given == "never" else int(given) if given.isdigit() else -1
+        if cookies is not None and cookies < 0:
+            raise ConfigError(f"--cookie-threshold {given}: give a number of half-open IKE SAs, 0 for always, "
+                              "or never", field="cookie_threshold", value=given)
     # a live run checks certificate validity against the real clock (the engine's time 0 is now)
     settings: dict = dict(epoch=datetime.now(timezone.utc), local_id=args.id, remote_id=args.remote_id or "%any",
                           retransmit_timeout=args.retransmit_timeout, retransmit_tries=args.retransmit_tries,
@@ -443,9 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     respond.add_argument("--listen", required=True, help="the address to listen on")
     respond.add_argument("--port", type=int, default=500,
                          help="the IKE port (default 500; with 500, port 4500 is bound too, for NAT-T)")
-    respond.add_argument("--cookie-threshold", type=int, metavar="N",
-                         help="answer IKE_SA_INIT with N(COOKIE) once N IKE SAs are half open, 0 for always "
-                              "(RFC 7296 2.6; default: never)")
+    respond.add_argument("--cookie-threshold", metavar="N",
+                         help="answer IKE_SA_INIT with N(COOKIE) once N IKE SAs are half open, 0 for always, "
+                              "never for never (RFC 7296 2.6; default: 30, as IkeConfig)")
     respond.add_argument("--pool", metavar="NETWORK", action="append",
                          help="hand initiators that ask for one an inner address from this network, e.g. "
                               "10.3.0.0/24; repeatable (or a comma-separated list), one per family, e.g. "

@@ -431,8 +431,25 @@ def test_a_negative_cookie_threshold_is_refused() -> None:
                              "gw.example.com", "--psk-file", __file__, "--cookie-threshold", "-1"],
                             capture_output=True, text=True, timeout=30, env=env())
     assert result.returncode == 2
-    assert "--cookie-threshold -1: give a number of half-open IKE SAs, 0 for always" in result.stderr
+    assert "--cookie-threshold -1: give a number of half-open IKE SAs, 0 for always, or never" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ikelab_respond_demands_cookies_as_ike_config_does_unless_told() -> None:
+    """RFC 7296 2.6: a responder on a network asks for cookies once many IKE SAs are half open.  ``ikelab
+    respond`` used to default to never, against IkeConfig's 30; ``never`` still turns them off."""
+    from ikelab.cli import _live_config, build_parser
+
+    respond = ["respond", "--listen", "192.0.2.2", "--id", "gw.example.com", "--psk-file", __file__]
+    parser = build_parser()
+    threshold = {given: _live_config(parser.parse_args([*respond, *given])).cookie_threshold
+                 for given in ((), ("--cookie-threshold", "0"), ("--cookie-threshold", "5"),
+                               ("--cookie-threshold", "never"))}
+    assert list(threshold.values()) == [IkeConfig(psk=b"x").cookie_threshold, 0, 5, None] == [30, 0, 5, None]
+    connect = ["connect", "192.0.2.2", "--id", "alice@example.org", "--psk-file", __file__]
+    assert _live_config(parser.parse_args(connect)).cookie_threshold is None  # an initiator asks for none
+    with pytest.raises(ConfigError, match="--cookie-threshold often: give a number"):
+        _live_config(parser.parse_args([*respond, "--cookie-threshold", "often"]))
 
 
 def _lab_after_a_child_rekey(**settings: object) -> Lab:
