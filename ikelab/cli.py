@@ -213,7 +213,32 @@ def _live_config(args: argparse.Namespace) -> object:
         settings["trust_anchors"] = tuple(_certificates(args.ca, "ca"))  # a bundle: each CA is trusted
     else:
         raise ConfigError("give --psk-file FILE, or --cert FILE --key FILE --ca FILE", field="psk")
-    return IkeConfig(**settings)
+    try:
+        return IkeConfig(**settings)
+    except ConfigError as exc:  # IkeConfig names its fields; say the option that was typed
+        raise _named_by_option(exc) from None
+
+
+#: IkeConfig fields and the connect / respond options that set them
+_OPTION_OF = {"ike_proposals": "--proposal", "esp_proposals": "--esp-proposal", "local_ts": "--ts LOCAL",
+              "remote_ts": "--ts REMOTE", "local_id": "--id", "remote_id": "--remote-id", "psk": "--psk-file",
+              "private_key": "--key", "certificate": "--cert", "intermediates": "--cert", "trust_anchors": "--ca",
+              "fragment_size": "--fragment-size", "retransmit_tries": "--retransmit-tries",
+              "retransmit_timeout": "--retransmit-timeout", "dpd_interval": "--dpd", "vip": "--vip", "pool": "--pool",
+              "cookie_threshold": "--cookie-threshold"}
+
+
+def _named_by_option(exc: Any) -> Any:
+    """``exc`` with its leading IkeConfig field name (``fragment_size = 100 ...``) replaced by the option."""
+    import re
+
+    text = str(exc)
+    match = re.match(r"([a-z_]+)(\[\d+\])?( = |: )", text)
+    option = _OPTION_OF.get(match.group(1)) if match else None
+    if match is None or option is None:
+        return exc
+    exc.args = (option + (" " if match.group(3) == " = " else ": ") + text[match.end():],)  # same class and field
+    return exc
 
 
 def _run_options(args: argparse.Namespace) -> object:

@@ -1025,3 +1025,21 @@ def _lines_of_a_transport_run() -> list[str]:
     run.driver.close()
     assert out and "transport mode" in out[-1]
     return out
+
+
+@pytest.mark.parametrize("option, value, said", [
+    ("--proposal", "aes999", "--proposal: unknown algorithm keyword 'aes999'"),
+    ("--esp-proposal", "foo", "--esp-proposal: unknown algorithm keyword 'foo'"),
+    ("--fragment-size", "100", "--fragment-size 100 must be an integer >= 160"),
+    ("--retransmit-tries", "-1", "--retransmit-tries -1 must be an integer >= 0"),
+    ("--remote-id", "fqdn:", "--remote-id: empty identity for ID_FQDN"),
+])
+def test_live_run_errors_name_the_option_that_was_typed(option: str, value: str, said: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """``ikelab connect --fragment-size 100`` used to answer with IkeConfig's field name (``fragment_size = 100
+    ...``), which the user never typed."""
+    from ikelab.cli import main
+
+    assert main(["connect", "192.0.2.9", "--id", "me.example", "--psk-file", __file__, option, value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ikelab connect: error: {said}") and "_" not in err.split(":")[2], err
