@@ -219,6 +219,12 @@ def parse_proposal(text: str, protocol: ProtocolId | int | str = ProtocolId.IKE,
             raise ConfigError(f"IKE proposal {text!r}: esn/noesn apply to ESP and AH only", field="proposal", value=text)
         if not prf:
             prf = [Transform(TransformType.PRF, _PRF_FROM_INTEG[t.id]) for t in integ]
+            for t in prf:  # the PRF that a weak integrity keyword brings along is named too, once, here
+                token = next((k for k in _WEAK if KEYWORDS[k] == t), None)
+                if token is not None:
+                    refuse_weak(f"no PRF is named in proposal {text!r}, so its integrity algorithm gives "
+                                f"{_name(t)}, which is weak: {_WEAK[token]}", allow_weak=allow_weak,
+                                field="proposal", value=token, algorithm=_name(t))
         if aead:
             integ = []
         elif not integ:

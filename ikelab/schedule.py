@@ -89,6 +89,9 @@ def worked_schedule(
     grp = dh.group(group, allow_weak=allow_weak)
     prf_id = lookup(PrfId, prf_alg)
     cipher = transforms.encryption(encr, key_bits, allow_weak=allow_weak)
+    if not cipher.ike_allowed:  # as a proposal with it is refused (proposals.parse_proposal)
+        raise ConfigError(f"{cipher.name} is not allowed for IKE: IKE always encrypts (RFC 7296 3.3.2)",
+                          field="encr", value=encr)
     mac = None
     if integ is not None and lookup(IntegId, integ) != IntegId.NONE:
         mac = transforms.integrity(integ, allow_weak=allow_weak)

@@ -96,7 +96,7 @@ def test_derive_aead_has_no_integrity_keys(capsys) -> None:
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--group", "nope"], "unknown DhId 'nope'"),
+        (["--group", "nope"], "--group nope: not a key exchange group"),
         (["--group", "MODP_1024"], "weak"),
         (["--group", "MODP_1024"], "--allow-weak"),
         (["--prf", "PRF_HMAC_TIGER"], "PRF_HMAC_TIGER"),
@@ -133,7 +133,7 @@ def test_derive_takes_the_strongswan_keywords_that_demo_takes(capsys) -> None:
     assert main(["derive", "--group", "CURVE25519", "--prf", "PRF_HMAC_SHA2_384", "--integ", "AUTH_HMAC_SHA2_384_192"]) == 0
     assert by_keyword == capsys.readouterr().out and "CURVE25519, PRF_HMAC_SHA2_384" in by_keyword
     assert main(["derive", "--group", "sha256"]) == 2  # a keyword of another transform type is not a group
-    assert "unknown DhId 'sha256'" in capsys.readouterr().err
+    assert "--group sha256: not a key exchange group" in capsys.readouterr().err
 
 
 def test_derive_takes_encryption_keywords_with_their_key_length(capsys) -> None:
@@ -151,3 +151,53 @@ def test_derive_takes_encryption_keywords_with_their_key_length(capsys) -> None:
     assert "ENCR_CHACHA20_POLY1305, (AEAD: none)" in capsys.readouterr().out
     assert main(["derive", "--encr", "ENCR_AES_GCM_16"]) == 0  # 128 bits by default, and no integrity transform
     assert "ENCR_AES_GCM_16-128, (AEAD: none)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("encr", ["ENCR_NULL", "null"])
+def test_derive_refuses_encr_null_as_demo_does(capsys, encr: str) -> None:
+    """RFC 7296 3.3.2: IKE always encrypts.  ``derive --encr ENCR_NULL`` once printed a schedule whose 0-byte
+    SK_ei was explained as an AEAD's, while ``demo`` refused the same cipher."""
+    assert main(["derive", "--encr", encr]) == 2
+    assert capsys.readouterr().err == ("ikelab derive: error: ENCR_NULL is not allowed for IKE: IKE always encrypts "
+                                       "(RFC 7296 3.3.2)\n")
+
+
+def test_a_refused_weak_cipher_is_one_error_line_and_no_warning(capsys) -> None:
+    """``derive --encr 3des`` used to warn that 3DES is weak, then refuse it for the same reason."""
+    assert main(["derive", "--encr", "3des"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("ikelab derive: error: ENCR_3DES is weak") and "--allow-weak" in err[0]
+    assert main(["derive", "--encr", "3des", "--allow-weak"]) == 0
+    assert capsys.readouterr().err.count("warning: ENCR_3DES is weak") == 1
+
+
+def test_a_keyword_key_length_and_another_key_bits_are_refused(capsys) -> None:
+    """``--encr aes256gcm16 --key-bits 128`` silently made AES-GCM-128; the two now have to agree."""
+    assert main(["derive", "--encr", "aes256gcm16", "--key-bits", "128"]) == 2
+    assert "--encr aes256gcm16 names 256-bit keys, --key-bits 128 another length" in capsys.readouterr().err
+    assert main(["derive", "--encr", "aes256gcm16", "--key-bits", "256"]) == 0
+    assert "ENCR_AES_GCM_16-256" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option, value, said", [
+    ("--group", "99", "--group 99: not a key exchange group; give a keyword (modp768 "),
+    ("--prf", "aesxcbc", "--prf aesxcbc: not a PRF; give a keyword (prfmd5 prfsha1 prfsha256"),
+    ("--integ", "foo", "--integ foo: not an integrity algorithm; give a keyword (md5 sha1"),
+])
+def test_derive_names_the_option_and_its_keywords_for_an_unknown_name(capsys, option: str, value: str,
+                                                                       said: str) -> None:
+    """The error used to say ``unknown PrfId 'aesxcbc'`` and list IANA names only, so ``aesxcbc`` got no hint
+    that the PRF keyword is ``prfaesxcbc``."""
+    assert main(["derive", option, value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ikelab derive: error: {said}") and "Id '" not in err
+
+
+def test_a_weak_prf_implied_by_a_weak_integrity_keyword_is_named_once(capsys, tmp_path) -> None:
+    """``aes128-md5-modp1024`` names no PRF, so HMAC-MD5 becomes the PRF too (strongSwan's rule): one warning
+    says so, in the proposal's words, and the engine's own PRF warning is not printed again."""
+    assert main(["demo", "--suite", "aes128-md5-modp1024", "--allow-weak", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("ikelab demo: warning: ") for line in err)
+    assert sum("PRF_HMAC_MD5" in line for line in err) == 1
+    assert "no PRF is named in proposal 'aes128-md5-modp1024', so its integrity algorithm gives PRF_HMAC_MD5" in err[2]
