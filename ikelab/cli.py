@@ -144,9 +144,14 @@ def _cmd_flow(args: argparse.Namespace) -> int:
 
     fold = {"auto": None, "yes": True, "no": False}[args.fold]
     rows = list(dissect(args.capture, args.keys, ike_ports=args.ike_port or ()))
-    arrows = save_flow(rows, args.output, None, fold=fold, timeline=args.timeline,
-                       title=f"IKEv2 flow: {args.capture}", every_frame=args.all)
-    hint = "" if arrows or args.all else ": no IKE or ESP packet in it; --all draws every frame"
+    title = f"IKEv2 flow: {args.capture}".replace("$", r"\$")  # a file name, not matplotlib's $maths$
+    arrows = save_flow(rows, args.output, None, fold=fold, timeline=args.timeline, title=title, every_frame=args.all)
+    hint = ""
+    if not arrows and not args.all:
+        ports = sorted({r.dport for r in rows if r.protocol == "UDP" and r.dport})
+        hint = ": no IKE or ESP packet in it; --all draws every frame"
+        if ports:  # e.g. a run of connect/respond on --port 5680
+            hint += f", and --ike-port N reads UDP port N as IKE (UDP ports here: {', '.join(map(str, ports[:8]))})"
     print(f"wrote {args.output} ({len(arrows)} arrows){hint}")
     return 0
 

@@ -425,8 +425,11 @@ def save_flow(source: Any, path: Any, keys: Any = None, *, fold: bool | None = N
         draw_flow(arrows, title=title, ax=big.add_subplot(gs[0]))
         draw_timeline(spans, ax=big.add_subplot(gs[1]), colours={a.group: a.colour for a in arrows})
         fig = big
+    # no suffix: PNG into exactly that file (matplotlib would write "path.png" instead)
+    png = hasattr(path, "write") or Path(path).suffix.lower() in ("", ".png")
     try:
-        fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None} if str(path).endswith(".png") else None)
+        fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None} if png else None,
+                    format="png" if png else None)
     except OSError as exc:
         raise ConfigError(f"cannot write the figure to {str(path)!r}: {exc}", field="path", value=str(path)) from None
     return arrows

@@ -127,6 +127,46 @@ def test_flow_of_a_capture_without_ike_says_how_to_draw_it(tmp_path: Path, capsy
     assert capsys.readouterr().out.endswith("(1 arrows)\n")
 
 
+def test_flow_of_ike_on_another_port_points_at_ike_port(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A capture of ``connect``/``respond --port 5680`` holds IKE that only ``--ike-port`` reads as IKE; the
+    hint used to point at ``--all`` alone."""
+    from ikelab.config import IkeConfig
+    from ikelab.lab import Lab
+    from ikelab.packet import ip_udp
+    from ikelab.pcap import LINKTYPE_RAW, write_pcap
+
+    base = dict(psk=b"a shared secret", cookie_threshold=None)
+    lab = Lab(IkeConfig(local_id="moon.example", remote_id="sun.example", **base),
+              IkeConfig(local_id="sun.example", remote_id="moon.example", **base), seed=1)
+    lab.initiate()
+    lab.run_until_idle()
+    ports = {"192.0.2.1": 5681, "192.0.2.2": 5680}
+    capture = tmp_path / "run.pcap"
+    write_pcap(capture, [(p.time, ip_udp(p.src, p.dst, ports[p.src], ports[p.dst], p.payload))
+                         for p in lab.trace[:4]], linktype=LINKTYPE_RAW)
+    assert main(["flow", str(capture), "-o", str(tmp_path / "f")]) == 0
+    assert capsys.readouterr().out.endswith(
+        "(0 arrows): no IKE or ESP packet in it; --all draws every frame, and --ike-port N reads UDP port N as "
+        "IKE (UDP ports here: 5680, 5681)\n")
+    assert main(["flow", str(capture), "-o", str(tmp_path / "f"), "--ike-port", "5680"]) == 0
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'f'} (4 arrows)\n"
+    assert (tmp_path / "f").read_bytes().startswith(b"\x89PNG")  # the file named, not f.png beside it
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_flow_takes_any_capture_file_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The title carries the file name: ``$\\foo$`` in it was once parsed as matplotlib maths and crashed."""
+    from ikelab.packet import icmp_echo
+    from ikelab.pcap import LINKTYPE_RAW, write_pcap
+
+    odd = tmp_path / "a$\\foo$.pcap"
+    write_pcap(odd, [(0.0, icmp_echo("192.0.2.1", "192.0.2.2", 1, 1, b"x"))], linktype=LINKTYPE_RAW)
+    assert main(["flow", str(odd), "-o", str(tmp_path / "odd.svg"), "--all"]) == 0
+    assert "a$\\foo$.pcap" in (tmp_path / "odd.svg").read_text()  # drawn as typed
+    assert main(["flow", str(odd), "-o", str(tmp_path)]) == 2  # a directory
+    assert "cannot write the figure to" in capsys.readouterr().err
+
+
 def test_weak_suite_needs_allow_weak_and_then_warns_once_each(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     """A weak suite is refused with the flag to use named; with --allow-weak the run says why, in one line each."""
