@@ -266,13 +266,30 @@ def _named_by_option(exc: Any) -> Any:
 
 
 def _run_options(args: argparse.Namespace) -> object:
-    import os
-    from pathlib import Path
-
     from .errors import ConfigError
     from .peer import RunOptions
 
     # the capture and the key tables are written when the run ends: a path that cannot work is refused now
+    try:
+        _check_output_paths(args)
+    except OSError as exc:  # a folder on the way that we may not search
+        raise ConfigError(f"--pcap / --keys: cannot look there: {exc.strerror or exc} ({exc.filename})",
+                          field="pcap", value=exc.filename) from None
+    if not (0 <= args.keepalive < float("inf")):  # NaN fails both comparisons
+        raise ConfigError(f"--keepalive {args.keepalive}: give seconds, or 0 for no NAT-keepalives", field="keepalive",
+                          value=args.keepalive)
+    return RunOptions(duration=args.duration, rekey_after=args.rekey_after, rekey_ike_after=args.rekey_ike_after,
+                      ping=args.ping, ping_src=args.ping_src, ping_count=args.ping_count, wait=args.wait,
+                      pcap=args.pcap, keys=args.keys, quiet=args.quiet, keepalive=args.keepalive or None)
+
+
+def _check_output_paths(args: argparse.Namespace) -> None:
+    """ConfigError unless ``--pcap`` and ``--keys`` can be written at the end of the run."""
+    import os
+    from pathlib import Path
+
+    from .errors import ConfigError
+
     if args.pcap and (Path(args.pcap).is_dir() or not os.access(Path(args.pcap).resolve().parent, os.W_OK)):
         raise ConfigError(f"--pcap {args.pcap}: cannot write a file there (a directory, or no such writable folder)",
                           field="pcap", value=args.pcap)
@@ -281,13 +298,6 @@ def _run_options(args: argparse.Namespace) -> object:
     if args.keys and not Path(args.keys).exists() and not os.access(Path(args.keys).resolve().parent, os.W_OK):
         # the directory itself is made at the end of the run, as --pcap's file is; its folder must be there
         raise ConfigError(f"--keys {args.keys}: no such writable folder to make it in", field="keys", value=args.keys)
-
-    if not (0 <= args.keepalive < float("inf")):  # NaN fails both comparisons
-        raise ConfigError(f"--keepalive {args.keepalive}: give seconds, or 0 for no NAT-keepalives", field="keepalive",
-                          value=args.keepalive)
-    return RunOptions(duration=args.duration, rekey_after=args.rekey_after, rekey_ike_after=args.rekey_ike_after,
-                      ping=args.ping, ping_src=args.ping_src, ping_count=args.ping_count, wait=args.wait,
-                      pcap=args.pcap, keys=args.keys, quiet=args.quiet, keepalive=args.keepalive or None)
 
 
 def _print_flush(text: str) -> None:

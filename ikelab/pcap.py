@@ -299,13 +299,26 @@ class _Source:
     def __init__(self, stream: IO[bytes], offset: int = 0) -> None:
         self.stream = stream
         self.offset = offset
+        self.header_read = False  # the file header (pcap) or first section header block (pcapng) is complete
 
     def read(self, count: int) -> bytes:
-        data = self.stream.read(count)
+        try:
+            data = self.stream.read(count)
+        except UnicodeDecodeError:  # before ValueError: it is one
+            raise _text_mode() from None
+        except (OSError, ValueError) as exc:  # e.g. "read of closed file"
+            raise _capture_error(self.offset, f"cannot read the capture: {exc}") from None
+        if isinstance(data, str):
+            raise _text_mode()
         if not isinstance(data, bytes):
             data = bytes(data or b"")
         self.offset += len(data)
         return data
+
+
+def _text_mode() -> ConfigError:
+    return ConfigError("the capture's file object is open in text mode: a capture is binary, open it with 'rb'",
+                       field="path_or_file")
 
 
 class _Truncated(Exception):
@@ -332,6 +345,7 @@ def _time(units: int, per_second: int) -> float:
 def _iter_pcap(src: _Source, magic: bytes) -> Iterator[CapturedPacket]:
     order, per_second = _PCAP_MAGIC[magic]
     header = _exact(src, 20, "the pcap file header")
+    src.header_read = True
     major, minor, _zone, _sigfigs, snaplen, network = struct.unpack(order + "HHiIII", header)
     if major != 2:
         raise _capture_error(4, f"pcap version {major}.{minor} is not 2.x")
@@ -448,6 +462,7 @@ def _iter_pcapng(src: _Source, first: bytes) -> Iterator[CapturedPacket]:
             if major != 1:
                 raise _capture_error(body_offset + 4, f"pcapng version {major}.{minor} is not 1.x")
             interfaces = []
+            src.header_read = True
         elif block_type == _BLOCK_IDB:
             interfaces.append(_interface(body, order, body_offset))
         elif block_type in (_BLOCK_EPB, _BLOCK_PB):
@@ -504,7 +519,7 @@ def iter_capture(path_or_file: PathOrFile, *, strict: bool = True) -> Iterator[C
             else:
                 raise _capture_error(0, f"not a pcap or pcapng file: magic {magic.hex()}")
         except _Truncated as cut:
-            if strict:
+            if strict or not src.header_read:  # no file header, no capture: not a truncated last record
                 raise _capture_error(cut.offset, f"{name}truncated capture: {cut.message}") from None
             warnings.warn(
                 f"{name}truncated capture: {cut.message} (offset {cut.offset}); the packets before it were returned",

@@ -509,24 +509,25 @@ def read_tables(directory: str | os.PathLike[str]) -> "KeyTables":
         raise ConfigError(f"key tables: expected a KeyTables or a directory path, not {type(directory).__name__}",
                           field="keys", value=type(directory).__name__)
     d = Path(directory)
-    if not d.is_dir():
-        if d.exists():  # a common slip: the table file itself
-            raise CaptureError(f"key tables: {str(d)!r} is a file, not a directory; give the directory that holds "
-                               f"{IKEV2_TABLE_FILE} and {ESP_SA_FILE} (here {str(d.parent)!r})")
-        raise CaptureError(f"key directory {str(d)!r} does not exist")
-    if not (d / IKEV2_TABLE_FILE).exists() and not (d / ESP_SA_FILE).exists():
-        # an empty or wrong directory would otherwise decrypt nothing, silently
-        raise CaptureError(f"key directory {str(d)!r} holds neither {IKEV2_TABLE_FILE} nor {ESP_SA_FILE}: "
-                           "nothing could be decrypted (ikelab demo --out DIR and ikelab connect --keys DIR write them)")
-    ike: list[IkeSaRecord] = []
-    esp: list[EspSaRecord] = []
-    try:
-        if (d / IKEV2_TABLE_FILE).exists():
+    try:  # looking may fail too: a directory we may not search raises PermissionError from is_dir()
+        if not d.is_dir():
+            if d.exists():  # a common slip: the table file itself
+                raise CaptureError(f"key tables: {str(d)!r} is a file, not a directory; give the directory that "
+                                   f"holds {IKEV2_TABLE_FILE} and {ESP_SA_FILE} (here {str(d.parent)!r})")
+            raise CaptureError(f"key directory {str(d)!r} does not exist")
+        have_ike, have_esp = (d / IKEV2_TABLE_FILE).exists(), (d / ESP_SA_FILE).exists()
+        if not have_ike and not have_esp:
+            # an empty or wrong directory would otherwise decrypt nothing, silently
+            raise CaptureError(f"key directory {str(d)!r} holds neither {IKEV2_TABLE_FILE} nor {ESP_SA_FILE}: nothing "
+                               "could be decrypted (ikelab demo --out DIR and ikelab connect --keys DIR write them)")
+        ike: list[IkeSaRecord] = []
+        esp: list[EspSaRecord] = []
+        if have_ike:
             ike = parse_ikev2_table((d / IKEV2_TABLE_FILE).read_text(encoding="utf-8", errors="replace"))
-        if (d / ESP_SA_FILE).exists():
+        if have_esp:
             esp = parse_esp_sa_table((d / ESP_SA_FILE).read_text(encoding="utf-8", errors="replace"))
     except OSError as exc:
-        raise CaptureError(f"cannot read key tables in {str(d)!r}: {exc}") from None
+        raise CaptureError(f"cannot read key tables in {str(d)!r}: {exc.strerror or exc}") from None
     return KeyTables(tuple(ike), tuple(esp))
 
 

@@ -1043,3 +1043,22 @@ def test_live_run_errors_name_the_option_that_was_typed(option: str, value: str,
     assert main(["connect", "192.0.2.9", "--id", "me.example", "--psk-file", __file__, option, value]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"ikelab connect: error: {said}") and "_" not in err.split(":")[2], err
+
+
+def test_a_pcap_path_through_a_folder_we_may_not_search_is_refused(monkeypatch, capsys) -> None:
+    """``--pcap locked/inner/x.pcap`` with ``locked`` at mode 000: ``Path.is_dir`` raises PermissionError, which
+    came out as a traceback before the run began."""
+    from ikelab.cli import main
+
+    real = Path.is_dir
+
+    def is_dir(self: Path) -> bool:
+        if "locked" in self.parts:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    assert main(["connect", "192.0.2.99", "--id", "moon.example", "--psk-file", __file__,
+                 "--pcap", "locked/inner/x.pcap"]) == 2
+    assert capsys.readouterr().err == ("ikelab connect: error: --pcap / --keys: cannot look there: Permission denied "
+                                       "(locked/inner/x.pcap)\n")

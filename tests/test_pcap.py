@@ -362,9 +362,36 @@ def test_every_truncation_gives_a_prefix_or_a_capture_error(name) -> None:
             packets = read_capture(io.BytesIO(data[:cut]))
         except CaptureError:
             errors += 1
-            packets = _read_quietly(data[:cut], strict=False) if cut >= 4 else []
+            try:
+                packets = _read_quietly(data[:cut], strict=False)
+            except CaptureError:  # cut inside the file header: no capture at all, strict or not
+                packets = []
+                assert cut < (24 if name == "pcap" else int.from_bytes(data[4:8], "little")), cut
         assert packets == full[: len(packets)] and len(packets) < len(full) + (cut == len(data))
     assert errors > len(data) // 2
+
+
+@pytest.mark.parametrize("name", ["pcap", "pcapng"])
+def test_a_file_cut_inside_its_own_header_is_an_error_even_when_not_strict(name) -> None:
+    """``strict=False`` forgives a truncated last record; a file that ends inside its file header (or pcapng
+    section header) is no capture, and used to read as an empty one with a warning, so ``dissect`` said nothing."""
+    data = _small_files()[name]
+    for cut in (4, 10, 20):
+        with pytest.raises(CaptureError, match="truncated capture: file ends inside"):
+            read_capture(io.BytesIO(data[:cut]), strict=False)
+
+
+def test_a_text_mode_or_closed_file_object_is_a_clear_error(tmp_path) -> None:
+    """``read_capture(open("x.pcap"))`` raised UnicodeDecodeError from deep inside; a StringIO, TypeError."""
+    path = tmp_path / "x.pcap"
+    path.write_bytes(_small_files()["pcap"])
+    for source in (open(path), open(path, errors="replace"), io.StringIO("abc")):
+        with source, pytest.raises(ConfigError, match="open in text mode: a capture is binary, open it with 'rb'"):
+            read_capture(source)
+    closed = open(path, "rb")
+    closed.close()
+    with pytest.raises(CaptureError, match="cannot read the capture: read of closed file"):
+        read_capture(closed)
 
 
 def test_truncated_last_record_is_reported() -> None:

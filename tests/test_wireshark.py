@@ -189,6 +189,22 @@ def test_read_tables_names_a_wrong_keys_argument(tmp_path: Path) -> None:
     assert read_tables(tmp_path / "keys").ike == ()
 
 
+def test_a_key_directory_we_may_not_search_is_a_capture_error(tmp_path: Path, monkeypatch) -> None:
+    """``chmod 000 keys``: looking into it raises PermissionError from ``Path.is_dir`` / ``exists`` (for a user
+    without root's overrides), which came out of ``dissect --keys`` as a traceback."""
+    write_tables(tmp_path / "keys", [IKE_REC], [ESP_REC])
+    real = Path.exists
+
+    def exists(self: Path) -> bool:
+        if self.parent.name == "keys":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    with pytest.raises(CaptureError, match=r"cannot read key tables in '.*keys': Permission denied"):
+        read_tables(tmp_path / "keys")
+
+
 def test_algorithms_wireshark_4_0_lacks_become_comments() -> None:
     """tshark 4.0 rejects a whole table over one unknown name, so such records are kept as comments."""
     chacha = EspSaRecord("IPv4", "*", "*", 7, "ChaCha20 with Poly1305 [RFC7634]", b"\x00" * 36, "NULL", b"")
