@@ -349,6 +349,11 @@ def _parse_identity(text: str, id_type: IdType | int | str | None) -> Identity:
     head, colon, rest = text.partition(":")
     if colon and head.lower() in _PREFIXES:
         return _typed(rest.strip(), _PREFIXES[head.lower()])
+    if colon and head.isalpha() and _ip(text, None) is None:  # "fqnd:moon": a typed prefix, mistyped
+        known = ", ".join(f"{p}:" for p in _PREFIXES)
+        raise ConfigError(f"{text!r}: {head + ':'!r} is not an identity type (known: {known}); an identity that "
+                          f"holds a colon itself needs its type first, e.g. '{'email' if '@' in text else 'fqdn'}:{text}'",
+                          field="id", value=text)
     if text.startswith("@"):
         if text.startswith("@#"):
             return Identity(IdType.ID_KEY_ID, _hex(text[2:], text))

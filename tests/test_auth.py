@@ -517,6 +517,17 @@ def test_identity_override_and_errors():
             parse_identity(bad)
 
 
+@pytest.mark.parametrize("typo, hint", [("fqnd:moon.example", "'fqdn:fqnd:moon.example'"),
+                                        ("emial:alice@example.org", "'email:emial:alice@example.org'")])
+def test_a_mistyped_identity_type_prefix_is_refused(typo: str, hint: str) -> None:
+    """``--id fqnd:moon`` was taken as the FQDN "fqnd:moon": the typo showed only as a failed authentication.
+    A colon in an FQDN or an e-mail address is rare enough to ask for the type; IPv6 addresses are not touched."""
+    with pytest.raises(ConfigError, match=f"is not an identity type .known: fqdn:, email:.*e.g. {hint}"):
+        parse_identity(typo)
+    assert parse_identity(hint.strip("'")).data == typo.encode()
+    assert parse_identity("cafe::1").id_type == IdType.ID_IPV6_ADDR
+
+
 def test_dn_der_and_round_trip():
     # DER of "C=CH, O=strongSwan, CN=moon", RDNs in the order written (X.500 order, as strongSwan prints
     # them), assembled by hand from X.501 / X.690; string type PrintableString (0x13) as strongSwan's atodn
