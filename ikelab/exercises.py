@@ -47,6 +47,10 @@ class ExerciseFailed(IkelabError):
         self.exercise_id = exercise_id
         self.reason = message
 
+    def _render_traceback_(self) -> list[str]:
+        """What Jupyter shows (IPython's hook): the message, not a traceback into this module."""
+        return [f"ExerciseFailed: {self}", f"(a hint: ikelab.exercises.hint({self.exercise_id!r}))"]
+
 
 @dataclass(frozen=True)
 class Exercise:

@@ -186,6 +186,8 @@ def parse_proposal(text: str, protocol: ProtocolId | int | str = ProtocolId.IKE,
         raise ConfigError(f"proposals are for IKE, ESP or AH, not {proto.name}", field="protocol", value=protocol)
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(f"empty {proto.name} proposal {text!r}", field="proposal", value=text)
+    if "," in text:  # a list is several proposals (IkeConfig takes one); this reads one
+        raise ConfigError(f"{text!r}: give one proposal here, not a comma-separated list", field="proposal", value=text)
     by_type: dict[TransformType, list[Transform]] = {t: [] for t in _ORDER}
     weak: list[str] = []
     for token in text.strip().lower().split("-"):

@@ -292,3 +292,21 @@ def test_dh_shared_secret_property(p: int, data: st.DataObject) -> None:
 def test_register_refuses_a_duplicate_id() -> None:
     with pytest.raises(ConfigError, match="already registered"):
         exercises.register("prf.t2", "04-prf-plus", "again", "bytes", "none")
+
+
+def test_jupyter_shows_a_failed_check_as_its_message_not_a_traceback(capsys) -> None:
+    """In the student edition every unanswered check raises ExerciseFailed; Jupyter showed a traceback through
+    ikelab/exercises.py for it.  IPython's ``_render_traceback_`` hook shows the message and where the hint is."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from ikelab.exercises import EXERCISES, Exercise
+
+    probe = Exercise("test.render", "00-test", "a probe", "an int", "think of 42", lambda answer: "fine")
+    EXERCISES[probe.id] = probe
+    try:
+        result = InteractiveShell.instance().run_cell("from ikelab.exercises import check\ncheck('test.render', ...)")
+    finally:
+        del EXERCISES[probe.id]
+    assert isinstance(result.error_in_exec, ExerciseFailed)
+    assert capsys.readouterr().out == ("ExerciseFailed: [test.render] no answer yet: replace the `...` in the exercise "
+                                       "cell with an int.\n(a hint: ikelab.exercises.hint('test.render'))\n")

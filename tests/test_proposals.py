@@ -8,6 +8,7 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from ikelab.config import IkeConfig
 from ikelab.constants import DhId, EncrId, IntegId, PrfId, ProtocolId, TransformType
 from ikelab.errors import ConfigError, NegotiationError, WeakAlgorithmError, WeakAlgorithmWarning
 from ikelab.payloads import Proposal, TrafficSelector, Transform
@@ -607,3 +608,11 @@ def test_narrowing_found_by_identity_equals_the_computed_answer() -> None:
             X.check_narrowed(wide, narrow_, "TSi")
         with pytest.raises(NegotiationError, match="wider"):
             X.check_narrowed(list(wide), list(narrow_), "TSi")  # lists: computed every time
+
+
+def test_a_comma_separated_list_where_one_proposal_is_read_says_so():
+    """Lesson 08's exercise answered with 'modp2048, aes256gcm16' met 'unknown algorithm keyword' (demo said
+    'give one proposal'); IkeConfig still splits its lists before reading each."""
+    with pytest.raises(ConfigError, match="give one proposal here, not a comma-separated list"):
+        parse_proposal("aes128-sha256-modp2048,aes256gcm16-prfsha384-ecp384")
+    assert len(IkeConfig(psk=b"x", ike_proposals="aes128-sha256-modp2048,aes256gcm16-prfsha384-ecp384").ike_proposals) == 2
