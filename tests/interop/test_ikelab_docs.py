@@ -38,6 +38,17 @@ def documented_command() -> list[str]:
     return shlex.split(line[2:].replace("\\\n", " "))
 
 
+def documented_packets() -> list[str]:
+    """The packet lines of the documented run, without their number and time: protocol, ports, length, info."""
+    block = re.findall(r"```\n(.*?)```", _section(), re.S)[1]
+    return [_packet(line) for line in block.splitlines() if re.match(r"\s+\d+\s+\d+\.\d{3}\s", line)]
+
+
+def _packet(line: str) -> str:
+    """A packet line without its number, its time and the ESP SPI, which change from run to run."""
+    return re.sub(r"SPI=0x[0-9a-f]+", "SPI=...", " ".join(line.split()[2:]))
+
+
 def test_documented_stock_config_and_command(netns_pair, charon_factory, tmp_path: Path) -> None:
     net = netns_pair
     conf = documented_swanctl_conf()
@@ -59,3 +70,8 @@ def test_documented_stock_config_and_command(netns_pair, charon_factory, tmp_pat
     assert "(after rekey): 3 sent, 3 replies" in out, out
     assert "198.51.100.1/32 === 203.0.113.0/24, UDP-encapsulated" in out  # charon narrowed TSi to the /32
     assert check_keys_against_charon(read_tables(tmp_path / "keys"), bob.keys()) == 2
+    # the transcript in the document shows what a run prints: its packet lines (sizes included) come, in its
+    # order, among the real run's (it once showed a 256-byte IKE_AUTH request from before N(INITIAL_CONTACT))
+    seen = iter(_packet(line) for line in result.stdout.splitlines() if re.match(r"\s+\d+\s+\d+\.\d{3}\s", line))
+    missing = [line for line in documented_packets() if not any(line == real for real in seen)]
+    assert not missing, f"docs/strongswan.md shows packets this run did not print: {missing}\n{result.stdout}"
