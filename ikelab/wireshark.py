@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -302,7 +302,9 @@ def records_from_lab(lab: Any, side: str = "initiator") -> tuple[list[IkeSaRecor
 
     IKE SAs come from the peer's IKE SA objects (rekeyed ones included),
     CHILD SAs from its :class:`~ikelab.events.ChildSaCreated` events, in
-    order of creation; duplicates are dropped.
+    order of creation; duplicates are dropped.  ESP addresses are those of the
+    lab's trace: behind a NAT (``Lab(nat=...)``) the initiator's private address
+    becomes the NAT's public one, as the trace shows it (RFC 3948).
     """
     from . import events as ev
 
@@ -321,8 +323,11 @@ def records_from_lab(lab: Any, side: str = "initiator") -> tuple[list[IkeSaRecor
         if rec not in ike:
             ike.append(rec)
     esp: list[EspSaRecord] = []
+    nat, private = getattr(lab, "nat", None), lab.addresses["initiator"]
     for event in lab.events(side, ev.ChildSaCreated):
         for rec in esp_records_from_child(event):
+            if nat is not None:  # the trace is taken between the NAT and the responder
+                rec = replace(rec, src=nat if rec.src == private else rec.src, dst=nat if rec.dst == private else rec.dst)
             if rec not in esp:
                 esp.append(rec)
     return ike, esp

@@ -295,6 +295,37 @@ def test_chaotic_network_with_automatic_rekeys_stays_consistent(seed: int) -> No
         assert all(sa.state == State.CLOSED for side in ("initiator", "responder") for sa in lab.sas(side))
 
 
+def test_key_tables_of_a_nat_lab_name_the_addresses_its_trace_shows() -> None:
+    """The trace is taken between the NAT and the responder, so the initiator's ESP SAs must carry the NAT's
+    public address: its tables named its private one, and ``dissect`` found "no key for this SPI" in its own
+    capture.  Both peers' tables now describe the same SAs on the same wire."""
+    from ikelab.dissect import dissect
+    from ikelab.esp import EspSa
+    from ikelab.packet import icmp_echo
+    from ikelab.wireshark import KeyTables, records_from_lab
+
+    ci, _ = configs(local_ts=("192.0.2.1/32",), remote_ts=("192.0.2.2/32",))
+    _, cr = configs(local_ts=("192.0.2.2/32",), remote_ts=("192.0.2.1/32",))
+    lab = Lab(ci, cr, seed=7, nat="203.0.113.5")
+    lab.initiate()
+    lab.run_until_idle()
+    mine, theirs = records_from_lab(lab, "initiator")[1], records_from_lab(lab, "responder")[1]
+    assert set(mine) == set(theirs) and {r.src for r in mine} == {"203.0.113.5", "192.0.2.2"}
+    child = lab.events("initiator", ev.ChildSaCreated)[0]
+    out = EspSa(int.from_bytes(child.spi_out, "big"), direction="outbound", encryption=child.encr,
+                key_bits=child.encr_key_bits, encryption_key=child.encr_key_out, integrity=child.integ,
+                integrity_key=child.integ_key_out, tunnel=("192.0.2.1", "192.0.2.2"))
+    lab.send_esp("initiator", out.encapsulate(icmp_echo("192.0.2.1", "192.0.2.2", 1, 1, b"through the NAT"), 4),
+                 udp_encap=True)
+    lab.run_until_idle()
+    capture = io.BytesIO()
+    write_pcap(capture, list(lab.trace.ip_packets()), linktype=LINKTYPE_RAW)
+    capture.seek(0)
+    rows = dissect(capture, KeyTables.from_lab(lab, "initiator"))
+    esp = [r for r in rows if r.kind == "esp"]
+    assert len(esp) == 1 and esp[0].src == "203.0.113.5" and esp[0].icv_ok, esp
+
+
 def test_nat_in_front_of_the_initiator() -> None:
     # "dynamic" selectors would name the NAT's public address on the responder: use the private network
     ci, _ = configs(local_ts=("192.0.2.1/32",), remote_ts=("192.0.2.2/32",))
