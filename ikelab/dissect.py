@@ -38,6 +38,7 @@ and inner packet.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -642,6 +643,13 @@ def dissect(capture: Any, keys: Any = None, *, strict: bool = False, ike_ports: 
             if not isinstance(frame, CapturedPacket):
                 raise ConfigError(f"capture[{i}] must be an ikelab.pcap.CapturedPacket, not {type(frame).__name__}",
                                   field=f"capture[{i}]", value=type(frame).__name__)
+            # a hand-made packet: bytes, and a finite time in seconds (a file's packets are so by construction)
+            if not isinstance(frame.data, (bytes, bytearray, memoryview)):
+                raise ConfigError(f"capture[{i}].data must be bytes, not {type(frame.data).__name__}",
+                                  field=f"capture[{i}].data", value=type(frame.data).__name__)
+            if isinstance(frame.time, bool) or not isinstance(frame.time, (int, float)) or not math.isfinite(frame.time):
+                raise ConfigError(f"capture[{i}].time must be a finite number of seconds, not {frame.time!r}",
+                                  field=f"capture[{i}].time", value=frame.time)
         frames: Iterable[Any] = capture
     else:
         frames = iter_capture(capture, strict=strict)

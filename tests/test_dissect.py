@@ -607,3 +607,18 @@ def test_ike_on_another_port_is_dissected_when_named(tmp_path: Path) -> None:
     path = tmp_path / "port5600.pcap"
     write_pcap(path, [(f.time, f.data) for f in frames], linktype=LINKTYPE_RAW)
     assert main(["dissect", str(path), "--ike-port", "5600"]) == 0
+
+
+@pytest.mark.parametrize("frame, said", [
+    (CapturedPacket(0.0, None, LINKTYPE_RAW), "capture[0].data must be bytes, not NoneType"),  # type: ignore[arg-type]
+    (CapturedPacket(None, b"", LINKTYPE_RAW), "capture[0].time must be a finite number of seconds, not None"),  # type: ignore[arg-type]
+    (CapturedPacket(float("nan"), b"", LINKTYPE_RAW), "capture[0].time must be a finite number of seconds, not nan"),
+])
+def test_hand_made_frames_with_a_wrong_field_are_config_errors(frame: CapturedPacket, said: str) -> None:
+    """A list of CapturedPacket made by hand: None data or time raised TypeError deep in the dissector, and a
+    NaN time was printed as 'nan'."""
+    from ikelab.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        dissect([frame])
+    assert str(info.value) == said
