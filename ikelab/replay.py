@@ -60,8 +60,9 @@ class WindowState:
     seen: tuple[int, ...]
 
     def __str__(self) -> str:
-        low = max(self.top - self.size + 1, 0)
-        return f"window [{low}..{self.top}] (W={self.size}{', ESN' if self.esn else ''}), seen {list(self.seen)}"
+        # sequence numbers start at 1 (RFC 4303 3.3.3): a young window's left edge is 1, not 0 or below
+        edges = f"[{max(self.top - self.size + 1, 1)}..{self.top}]" if self.top else "(empty)"
+        return f"window {edges} (W={self.size}{', ESN' if self.esn else ''}), seen {list(self.seen)}"
 
 
 class ReplayWindow:

@@ -61,6 +61,19 @@ def test_simple_story() -> None:
     assert "window [2..5]" in str(w.state())
 
 
+def test_a_young_window_starts_at_sequence_number_1() -> None:
+    """Sequence numbers start at 1 (RFC 4303 3.3.3): lesson 09 printed "window [0..2]" for a 64-packet window
+    that had seen 1 and 2, while its replay table said [1..2] for the same state."""
+    from ikelab.figures_esp import format_replay, replay_steps
+
+    w = ReplayWindow(64)
+    assert str(w.state()) == "window (empty) (W=64), seen []"
+    for seq in (1, 2):
+        w.update(w.check(seq))
+    assert str(w.state()) == "window [1..2] (W=64), seen [1, 2]"
+    assert "[1..2]" in format_replay(replay_steps([1, 2], size=64), 64).splitlines()[-1]
+
+
 def test_check_never_changes_state() -> None:
     w = ReplayWindow(8)
     for seq in (3, 10, 9):
