@@ -438,6 +438,9 @@ def _why_not(offered: Proposal, configured: Proposal, prefer: str, ke_group: DhI
         return None, f"protocol {proto} is not negotiable"
     if any(t.type not in _ALLOWED[proto] for t in offered.transforms):
         return None, f"it has a transform type not allowed for {proto.name} (RFC 7296 3.3.6)"
+    if proto != ProtocolId.IKE and not offered.of_type(TransformType.ESN):
+        # 3.3.3 makes ESN mandatory for ESP and AH; 3.3.6: a proposal missing a mandatory type is unacceptable
+        return None, f"it has no ESN transform, which {proto.name} must carry (RFC 7296 3.3.3, 3.3.6)"
     chosen: list[Transform] = []
     aead = False
     for ttype in _ORDER:

@@ -616,3 +616,16 @@ def test_a_comma_separated_list_where_one_proposal_is_read_says_so():
     with pytest.raises(ConfigError, match="give one proposal here, not a comma-separated list"):
         parse_proposal("aes128-sha256-modp2048,aes256gcm16-prfsha384-ecp384")
     assert len(IkeConfig(psk=b"x", ike_proposals="aes128-sha256-modp2048,aes256gcm16-prfsha384-ecp384").ike_proposals) == 2
+
+
+def test_an_esp_proposal_without_an_esn_transform_is_unacceptable():
+    """RFC 7296 3.3.3 makes ESN mandatory for ESP and AH, and 3.3.6 says a proposal missing a mandatory type is
+    unacceptable (the others are still considered).  Such a proposal was accepted and answered with NO_ESN,
+    a transform never offered."""
+    configured = parse_proposals("aes128-sha256", ProtocolId.ESP)
+    no_esn = Proposal(1, ProtocolId.ESP, b"\x00\x00\x00\x01", tuple(
+        t for t in parse_proposal("aes128-sha256", ProtocolId.ESP).transforms if t.type != TransformType.ESN))
+    with pytest.raises(NegotiationError, match="no ESN transform, which ESP must carry"):
+        select([no_esn], configured)
+    with_esn = Proposal(2, ProtocolId.ESP, b"\x00\x00\x00\x01", parse_proposal("aes128-sha256", ProtocolId.ESP).transforms)
+    assert select([no_esn, with_esn], configured).number == 2
