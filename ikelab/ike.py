@@ -80,6 +80,10 @@ class PendingRequest:
     context: dict[str, Any] = field(default_factory=dict)
 
 
+#: The protected exchanges whose requests this engine answers (any other exchange type is dropped)
+_ANSWERED_EXCHANGES = frozenset((ExchangeType.IKE_AUTH, ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL))
+
+
 class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExchanges, FragmentExchanges):
     """One IKE SA with its CHILD SAs, as seen by one peer.
 
@@ -433,12 +437,14 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
                 return
             except UnsupportedCriticalPayloadError as exc:
                 # the ICV was good: answer a new request with UNSUPPORTED_CRITICAL_PAYLOAD (RFC 7296 2.5)
-                if not msg.is_response and msg.message_id == self._peer_next_id:
-                    self._respond(msg, now, [wirefmt.notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
-                                                            data=bytes([exc.payload_type & 0xFF]))])
+                self._answer_undecodable(msg, now, is_fragment, NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
+                                         bytes([exc.payload_type & 0xFF]))
                 self._drop(now, f"unsupported critical payload: {exc}", data)
                 return
             except IkelabError as exc:
+                # the ICV was good, the inside is malformed: after authentication "all requests having
+                # errors MUST result in a response" (RFC 7296 2.21.3), INVALID_SYNTAX (3.10.1)
+                self._answer_undecodable(msg, now, is_fragment, NotifyType.INVALID_SYNTAX, b"")
                 self._drop(now, f"undecodable inside SK: {exc}", data)
                 return
         elif msg.exchange != ExchangeType.IKE_SA_INIT:
@@ -500,6 +506,23 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
             if not msg.is_response and self._cached_response is answered and self.state != State.CLOSED:
                 self._respond(msg, now, [wirefmt.notify(NotifyType.INVALID_SYNTAX)])
         self._pump(now)
+
+    def _answer_undecodable(self, header: Any, now: float, is_fragment: bool, notify: NotifyType, data: bytes) -> None:
+        """Answer a protected request whose ICV is good but whose inside cannot be used.
+
+        A new request gets ``notify``; a retransmission of one already answered gets the cached response
+        again (2.3: its answer may have been lost), as a request that decodes does.
+        """
+        if header.is_response or is_fragment or header.exchange not in _ANSWERED_EXCHANGES:
+            return
+        cached = self._cached_response
+        if cached is not None and header.message_id == cached[0]:
+            self._transmit(cached[1], now, header.exchange, header.message_id, True, self._cached_summary,
+                           retransmission=True)
+        elif header.message_id == self._peer_next_id:
+            self._respond(header, now, [wirefmt.notify(notify, data=data)])
+            self._emit(ev.Failure(now, self.side, notify.name, "a request that could not be decoded",
+                                  exchange=wirefmt.exchange_name(header.exchange)))
 
     def _answer_after_close(self, data: bytes, now: float) -> None:
         """A closed SA still answers a retransmission of the request that closed it (its response was lost)."""

@@ -1182,3 +1182,61 @@ def test_every_public_attribute_exists_before_the_exchanges_set_it() -> None:
     assert missing == []
     assert (sa.nat_detected, sa.nat_local, sa.nat_remote) == (False, False, False)
     assert sa.local_auth_method is None and sa.remote_auth_method is None and sa.established_at is None
+
+
+def _protected_request(peer: IkeSa, exchange: ExchangeType, first_type: int, inner: bytes) -> bytes:
+    """A request from ``peer`` whose SK payload is correctly sealed but holds the raw payload chain ``inner``
+    (starting with a payload of type ``first_type``), with ``peer``'s next message ID."""
+    import struct
+
+    from ikelab import sk as sk_mod
+
+    message_id = peer._next_request_id
+    peer._next_request_id += 1
+    crypto = peer._crypto(sending=True)
+    sealed = sk_mod.sealed_length(crypto, len(inner))
+    flags = 0x08 if peer.initiator else 0
+    header = peer.spi_i + peer.spi_r + bytes([46, 0x20, int(exchange), flags]) + struct.pack(
+        "!II", message_id, 28 + 4 + sealed)
+    aad = header + bytes([first_type, 0]) + struct.pack("!H", 4 + sealed)
+    return aad + sk_mod.seal(crypto, inner, aad)
+
+
+@pytest.mark.parametrize("first_type, inner", [
+    (40, bytes([0, 0, 0, 8]) + b"\x01" * 4),  # a 4-octet Nonce (RFC 7296 3.9: at least 16)
+    (42, bytes([0, 0, 0, 11, 3, 3, 0, 1]) + b"\xde\xad\xbe"),  # a Delete with ESP SPI Size 3 (3.11: four)
+    (41, bytes([0, 0, 0, 40, 0, 0, 0x40, 0x63])),  # a Notify whose length runs past the SK payload
+], ids=["short-nonce", "spi-size-3", "notify-too-long"])
+def test_an_authentic_but_malformed_request_is_answered_with_invalid_syntax(first_type: int, inner: bytes) -> None:
+    """RFC 7296 2.21.3: "After the IKE SA is authenticated, all requests having errors MUST result in a
+    response notifying the other end of the error" (INVALID_SYNTAX, 3.10.1).  Such a request was dropped
+    unanswered, so its sender retransmitted until it gave the IKE SA up."""
+    lab = established()
+    sa, peer = lab.responder, lab.initiator
+    keys, children = sa.keys, dict(sa.children)
+    expected_id = sa._peer_next_id
+    sa.receive(_protected_request(peer, ExchangeType.INFORMATIONAL, first_type, inner), lab.now)
+    [answer] = sa.pop_datagrams()
+    reply = decode(answer.ike_message, crypto=peer._crypto(sending=False))
+    assert reply.is_response and reply.message_id == expected_id
+    assert [(type(p).__name__, p.notify_type) for p in reply.payloads[0].inner] == [("Notify", NotifyType.INVALID_SYNTAX)]
+    assert sa.state == State.ESTABLISHED and sa.keys is keys and sa.children == children
+    assert sa._peer_next_id == expected_id + 1
+    lab.liveness("initiator")  # the window has moved on: the next request is answered as usual
+    lab.run_until_idle()
+    assert lab.events("initiator", ev.LivenessChecked)[-1].alive
+
+
+def test_a_retransmitted_request_with_an_unsupported_critical_payload_gets_its_answer_again() -> None:
+    """RFC 7296 2.3: the responder answers a retransmitted request with the response it sent.  A request
+    refused with UNSUPPORTED_CRITICAL_PAYLOAD (2.5) was never answered again, so a lost answer ended the IKE SA."""
+    lab = established()
+    sa, peer = lab.responder, lab.initiator
+    request = _protected_request(peer, ExchangeType.INFORMATIONAL, 201, bytes([0, 0x80, 0, 4]))
+    sa.receive(request, lab.now)
+    [first] = sa.pop_datagrams()
+    answer = decode(first.ike_message, crypto=peer._crypto(sending=False)).payloads[0].inner
+    assert [(p.notify_type, bytes(p.data)) for p in answer] == [(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, b"\xc9")]
+    sa.receive(request, lab.now + 1)  # the same request again: its answer was lost
+    [again] = sa.pop_datagrams()
+    assert again.payload == first.payload
