@@ -80,6 +80,11 @@ class PendingRequest:
     context: dict[str, Any] = field(default_factory=dict)
 
 
+#: The largest Message ID (32 bits, RFC 7296 3.1), and ours from which the IKE SA is rekeyed so that
+#: they start at 0 again (2.2: "the IKE SA MUST be closed or rekeyed"); the rest leave room for retries.
+MESSAGE_ID_MAX = 0xFFFFFFFF
+MESSAGE_ID_REKEY_AT = MESSAGE_ID_MAX - 1023
+
 #: The protected exchanges whose requests this engine answers (any other exchange type is dropped)
 _ANSWERED_EXCHANGES = frozenset((ExchangeType.IKE_AUTH, ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL))
 
@@ -594,7 +599,16 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         """Send a request, keep it for retransmission; returns the encoded message."""
         if message_id is None:
             message_id = self._next_request_id
+            if message_id > MESSAGE_ID_MAX:  # not even a Delete fits any more
+                reason = "message IDs used up: RFC 7296 2.2 says the IKE SA MUST be closed or rekeyed"
+                self._emit(ev.Failure(now, self.side, None, reason, fatal=True))
+                self._close(now, reason)
+                return b""
             self._next_request_id += 1
+            if (message_id >= MESSAGE_ID_REKEY_AT and kind != "rekey_ike" and self.state == State.ESTABLISHED
+                    and not any(inp is Input.REKEY_IKE for inp, _ in self._queue)):
+                # RFC 7296 2.2: message IDs that would outgrow 32 bits: rekey, which starts them at 0 again
+                self._queue.append((Input.REKEY_IKE, {}))
         msg = self._message(exchange, message_id, False, payloads)
         data = self._encode(msg)
         dgram = self._frame(msg, data) if self.fragmentation else frame(data, self.local, self.remote)

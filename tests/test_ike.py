@@ -1240,3 +1240,28 @@ def test_a_retransmitted_request_with_an_unsupported_critical_payload_gets_its_a
     sa.receive(request, lab.now + 1)  # the same request again: its answer was lost
     [again] = sa.pop_datagrams()
     assert again.payload == first.payload
+
+
+def test_message_ids_near_32_bits_rekey_the_ike_sa() -> None:
+    """RFC 7296 2.2: "In the unlikely event that Message IDs grow too large to fit in 32 bits, the IKE SA MUST
+    be closed or rekeyed."  Past 0xFFFFFFFF every request failed to encode, and a liveness timer raised out
+    of handle_timer; now the IKE SA is rekeyed when they come near (its successor starts at 0), and closed
+    if they run out all the same."""
+    from ikelab.ike import MESSAGE_ID_MAX, MESSAGE_ID_REKEY_AT
+
+    lab = established()
+    old = lab.initiator
+    old._next_request_id = lab.responder._peer_next_id = MESSAGE_ID_REKEY_AT  # as after years of liveness checks
+    lab.liveness("initiator")
+    lab.run_until_idle()
+    new = lab.initiator
+    assert new is not old and new.state == State.ESTABLISHED and old.state == State.CLOSED
+    assert lab.events("initiator", ev.LivenessChecked)[-1].alive and new._next_request_id < 4
+    assert_same_sas(lab)
+
+    lab = established()
+    sa = lab.initiator
+    sa._next_request_id = MESSAGE_ID_MAX + 1  # used up (a rekey refused again and again, say)
+    lab.liveness("initiator")
+    lab.run_until_idle()
+    assert sa.state == State.CLOSED and "message IDs used up" in lab.events("initiator", ev.Failure)[-1].reason
