@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 from . import packet as ip
 from .constants import IntegId, lookup
 from .errors import ConfigError, IkelabError, ParseError, UnknownSpiError
-from .ipsec_sa import Direction, Lifetime, Mode, SaBase, key_bytes, rewrite_ip_header, transport_check
+from .ipsec_sa import Direction, Lifetime, Mode, SaBase, fragment_error, key_bytes, rewrite_ip_header, transport_check
 from .replay import DEFAULT_WINDOW
 
 __all__ = [
@@ -239,6 +239,9 @@ class AhSa(SaBase):
         self._check_alive(now)
         try:
             pkt = ip.parse_ip(packet)
+            fragment = fragment_error(pkt, "AH")
+            if fragment is not None:  # counted by the except below
+                raise fragment
             if pkt.protocol != ip.PROTO_AH:
                 raise ParseError(f"IP protocol {pkt.protocol} is not AH (51)", field="protocol", offset=9 if pkt.version == 4 else 6)
             raw = pkt.to_bytes()

@@ -58,6 +58,7 @@ from .ipsec_sa import (
     SaBase,
     SaCounters,
     check_seq,
+    fragment_error,
     key_bytes,
     rewrite_ip_header,
     transport_check,
@@ -519,6 +520,10 @@ class EspSa(SaBase):
         59, RFC 4303 2.6) gives ``b""``.
         """
         outer = ip.parse_ip(packet)
+        fragment = fragment_error(outer, "ESP")
+        if fragment is not None:
+            self._count_error(fragment)
+            raise fragment
         esp = extract_esp(outer)
         next_header, inner = self.decapsulate(esp, now=now)
         if next_header == NEXT_HEADER_NONE:
@@ -531,6 +536,8 @@ class EspSa(SaBase):
             if inner_pkt.version != expected:
                 raise ParseError(f"next header {next_header} announced IPv{expected}, got IPv{inner_pkt.version}", field="next_header", offset=0)
             return inner_pkt.to_bytes()
+        if outer.protocol == ip.PROTO_UDP:  # NAT-T: the sender summed over addresses a NAT may have changed
+            inner = ip.with_checksum_for(outer.src, outer.dst, next_header, inner)  # RFC 3948 3.1.2
         return rewrite_ip_header(outer, next_header, inner)
 
 

@@ -256,6 +256,19 @@ class SaBase:
             self.counters.parse_errors += 1
 
 
+def fragment_error(pkt: ip.IpPacket, protocol: str) -> ParseError | None:
+    """The error for an inbound IPsec packet that looks like an IP fragment, or None.
+
+    RFC 4303 3.4.1 and RFC 4302 3.4.1: such a packet "MUST" be discarded (reassembly comes first); an
+    AH ICV does not even cover the fragment fields, which are mutable.
+    """
+    if not pkt.is_fragment:
+        return None
+    return ParseError(f"{protocol} packet is an IP fragment (offset {pkt.fragment_offset}, more fragments "
+                      f"{int(pkt.more_fragments)}): discarded, reassemble it first (RFC 4303 3.4.1, RFC 4302 3.4.1)",
+                      field="fragment_offset", offset=6)
+
+
 def transport_check(pkt: ip.IpPacket) -> None:
     """ConfigError unless ``pkt`` can be protected in transport mode (a whole datagram, no IPv6 extensions)."""
     if pkt.is_fragment:

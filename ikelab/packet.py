@@ -143,6 +143,28 @@ def _pseudo_header(src: _Addr, dst: _Addr, protocol: int, length: int) -> bytes:
 # ---- Building --------------------------------------------------------------
 
 
+#: Upper-layer protocol -> offset of its checksum field, for those whose checksum covers the addresses
+_CHECKSUM_AT = {PROTO_TCP: 16, PROTO_UDP: 6, PROTO_ICMPV6: 2}
+
+
+def with_checksum_for(src: IpAddress, dst: IpAddress, protocol: int, segment: bytes) -> bytes:
+    """``segment`` (TCP, UDP or ICMPv6) with its checksum recomputed for the addresses ``src`` and ``dst``.
+
+    A transport-mode packet that crossed a NAT arrives with other addresses than its sender summed over
+    (RFC 3948 3.1.2: the receiver recomputes the checksum).  Other protocols, a segment too short to hold
+    the field, and an IPv4 UDP datagram without a checksum (0, RFC 768) come back unchanged.
+    """
+    at = _CHECKSUM_AT.get(protocol)
+    s, d = _pair(src, dst)
+    if at is None or len(segment) < at + 2 or (protocol == PROTO_UDP and s.version == 4 and segment[6:8] == b"\0\0"):
+        return segment
+    zeroed = segment[:at] + b"\0\0" + segment[at + 2:]
+    value = internet_checksum(_pseudo_header(s, d, protocol, len(segment)) + zeroed)
+    if protocol == PROTO_UDP and value == 0:
+        value = 0xFFFF  # RFC 768: a computed 0 is sent as all ones
+    return segment[:at] + value.to_bytes(2, "big") + segment[at + 2:]
+
+
 def ip_packet(
     src: IpAddress,
     dst: IpAddress,

@@ -793,3 +793,53 @@ def test_sa_per_key_cipher_matches_the_transform(encr: str, bits: int | None, es
     other = esp_seal(spi=out.spi, seq=seq, iv=bytes(range(8)), payload=b"from elsewhere", next_header=17,
                      encryption=enc, encryption_key=out.encryption_key, esn=esn)
     assert inn.decapsulate(other) == (17, b"from elsewhere")
+
+
+def _as_fragment(packet: bytes, *, more: bool = False, offset8: int = 0) -> bytes:
+    """An IPv4 packet with its MF flag or fragment offset set, header checksum fixed: what an attacker on the
+    path can do, since AH's ICV does not cover those fields (RFC 4302 3.3.3.1.1.1)."""
+    header = bytearray(packet[:20])
+    flags_offset = (0x2000 if more else 0) | offset8
+    header[6:8] = flags_offset.to_bytes(2, "big")
+    header[10:12] = b"\x00\x00"
+    header[10:12] = ip.internet_checksum(bytes(header)).to_bytes(2, "big")
+    return bytes(header) + packet[20:]
+
+
+@pytest.mark.parametrize("protocol", ["ESP", "AH"])
+@pytest.mark.parametrize("mode", ["tunnel", "transport"])
+@pytest.mark.parametrize("fragment", [dict(more=True), dict(offset8=1)], ids=["MF", "offset"])
+def test_an_ipsec_packet_that_looks_like_a_fragment_is_discarded(protocol: str, mode: str, fragment: dict) -> None:
+    """RFC 4303 3.4.1 and RFC 4302 3.4.1: "If a packet offered to ESP [AH] for processing appears to be an IP
+    fragment ... the receiver MUST discard the packet".  Both were decrypted or verified and passed on."""
+    from ikelab.ah import AhSa
+
+    src, dst = ADDRS[4][:2]
+    if protocol == "ESP":
+        out, inn = make_pair("ENCR_AES_CBC", 128, "AUTH_HMAC_SHA2_256_128", mode=mode)
+    else:
+        settings = dict(integrity="AUTH_HMAC_SHA2_256_128", integrity_key=bytes(range(32)), mode=mode)
+        out = AhSa(0x2000, direction="outbound", tunnel=ADDRS[4][2:] if mode == "tunnel" else None, **settings)
+        inn = AhSa(0x2000, direction="inbound", **settings)
+    wire = out.protect_packet(ip.ip_udp(src, dst, 1234, 53, b"query"))
+    with pytest.raises(ParseError, match=f"{protocol} packet is an IP fragment .*: discarded"):
+        inn.unprotect_packet(_as_fragment(wire, **fragment))
+    assert inn.counters.parse_errors == 1 and inn.counters.packets == 0
+    assert ip.parse_udp(ip.parse_ip(inn.unprotect_packet(wire))).payload == b"query"  # the whole packet passes
+
+
+@pytest.mark.parametrize("version", [4, 6])
+def test_transport_mode_across_a_nat_gets_its_checksum_recomputed(version: int) -> None:
+    """RFC 3948 3.1.2: after transport-mode decapsulation of UDP-encapsulated ESP, the receiver fixes the inner
+    TCP/UDP checksum that the sender computed over its own (private) address.  ikelab kept it, so the rebuilt
+    datagram failed its own checksum check."""
+    private, public, peer = (("10.0.0.5", "203.0.113.7", ADDRS[4][1]) if version == 4 else
+                             ("fd00::5", "2001:db8:7::7", ADDRS[6][1]))
+    out, inn = make_pair("ENCR_AES_GCM_16", 128, None, mode="transport", version=version, udp_encap=(4500, 4500))
+    wire = bytearray(out.protect_packet(ip.ip_udp(private, peer, 1234, 53, b"query")))
+    nat = ip.parse_ip(bytes(wire))  # the NAT rewrites the source address (and the outer checksums)
+    sent = ip.parse_udp(nat)
+    wire = ip.ip_udp(public, peer, sent.sport, sent.dport, sent.payload)
+    plain = ip.parse_ip(inn.unprotect_packet(wire))
+    datagram = ip.parse_udp(plain)  # its checksum now verifies over the addresses it arrived with
+    assert (str(plain.src), datagram.sport, datagram.dport, datagram.payload) == (public, 1234, 53, b"query")
