@@ -87,8 +87,7 @@ def parse_ah(data: bytes, offset: int = 0) -> AhHeader:
         raise ParseError(f"AH Payload Len {plen} gives {length} bytes, less than the 12-byte header", field="payload_len", offset=offset + 1)
     if len(data) < offset + length:
         raise ParseError(f"AH of {length} bytes runs past the packet", field="payload_len", offset=offset + 1)
-    if reserved:
-        raise ParseError(f"AH RESERVED field is 0x{reserved:04x}, must be zero (RFC 4302 2.3)", field="reserved", offset=offset + 2)
+    # a non-zero RESERVED field is ignored, as RFC 4302 2.3 says a recipient SHOULD (the ICV covers it)
     if spi == 0:
         raise ParseError("SPI 0 is never valid for AH (RFC 4302 2.4)", field="spi", offset=offset + 4)
     return AhHeader(nh, plen, spi, seq, bytes(data[offset + AH_HEADER_LEN : offset + length]))
@@ -130,18 +129,22 @@ def zero_mutable_fields(header: bytes) -> bytes:
     return bytes(h)
 
 
-def ah_icv_coverage(packet: bytes, header_len: int, *, seq_hi: int | None = None) -> bytes:
+def ah_icv_coverage(packet: bytes, header_len: int, *, seq_hi: int | None = None, icv_len: int | None = None) -> bytes:
     """The exact bytes the AH ICV is computed over (RFC 4302 3.3.3.1, 3.3.3.2).
 
     ``packet`` is the whole IP packet with AH at ``header_len``: the IP header
-    with mutable fields zeroed, the AH header with its ICV field zeroed, the
-    rest as it is, then ``seq_hi`` (4 bytes) when ESN is in use.
+    with mutable fields zeroed, the AH header with its ICV (the first
+    ``icv_len`` bytes of the field; all of it when None) zeroed, the padding
+    after the ICV as the sender chose it (3.3.3.2.1: "included in the ICV
+    calculation"), the rest as it is, then ``seq_hi`` (4 bytes) when ESN is in use.
     """
     ah = parse_ah(packet, header_len)
+    field = ah.icv_field
+    zeroed = len(field) if icv_len is None else min(icv_len, len(field))
     covered = (
         zero_mutable_fields(packet[:header_len])
         + packet[header_len : header_len + AH_HEADER_LEN]
-        + bytes(len(ah.icv_field))
+        + bytes(zeroed) + field[zeroed:]
         + packet[header_len + ah.length :]
     )
     return covered + struct.pack("!I", seq_hi) if seq_hi is not None else covered
@@ -219,7 +222,8 @@ class AhSa(SaBase):
             unsigned = rewrite_ip_header(pkt, ip.PROTO_AH, ah_bytes(pkt.protocol) + pkt.payload)
             header_len = len(pkt.header)
             protected_bytes = len(pkt.payload)
-        icv = self.integrity.compute(self.integrity_key, ah_icv_coverage(unsigned, header_len, seq_hi=self._seq_hi(seq)))
+        covered = ah_icv_coverage(unsigned, header_len, seq_hi=self._seq_hi(seq), icv_len=self.integrity.icv_len)
+        icv = self.integrity.compute(self.integrity_key, covered)
         start = header_len + AH_HEADER_LEN
         signed = unsigned[:start] + icv + unsigned[start + len(icv) :]
         self.seq = seq
@@ -257,7 +261,7 @@ class AhSa(SaBase):
                     field="payload_len",
                     offset=header_len + 1,
                 )
-            covered = ah_icv_coverage(raw, header_len, seq_hi=self._seq_hi(seq))
+            covered = ah_icv_coverage(raw, header_len, seq_hi=self._seq_hi(seq), icv_len=self.integrity.icv_len)
             self.integrity.verify(self.integrity_key, covered, ah.icv_field[: self.integrity.icv_len])
             payload = raw[header_len + ah.length :]
             if self.mode is Mode.TUNNEL:

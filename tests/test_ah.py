@@ -314,3 +314,37 @@ def test_tshark_dissects_ikelab_ah(tmp_path: Path) -> None:
     assert [r["ah.next_header"] for r in rows] == ["1", "4"]
     assert [len(bytes.fromhex(r["ah.icv"].replace(":", ""))) for r in rows] == [16, 20]
     assert [r["icmp.seq"] for r in rows] == ["11", "12"]
+
+
+def _ipv6_ah_by_hand(padding: bytes, reserved: int = 0) -> bytes:
+    """An IPv6 transport-mode AH packet (HMAC-SHA2-256-128: 12 + 16 bytes, then 4 bytes of padding to 64 bits)
+    whose ICV is computed as RFC 4302 3.3.3 says: the IPv6 header's class, flow label and hop limit zeroed,
+    the ICV zeroed, the padding and the RESERVED field as sent."""
+    inner = ip.parse_ip(ip.ip_udp(*V6, 1234, 5678, b"payload!"))
+    ah = struct.pack("!BBHII", 17, (12 + 16 + 4) // 4 - 2, reserved, 0x0A0B0C0D, 1)
+    header = bytearray(inner.header)
+    header[4:6] = (len(ah) + 16 + len(padding) + len(inner.payload)).to_bytes(2, "big")
+    header[6] = 51
+    zeroed = bytearray(header)
+    zeroed[0] &= 0xF0
+    zeroed[1:4] = b"\x00\x00\x00"
+    zeroed[7] = 0
+    icv = hmac.new(KEY, bytes(zeroed) + ah + bytes(16) + padding + inner.payload, hashlib.sha256).digest()[:16]
+    return bytes(header) + ah + icv + padding + inner.payload
+
+
+def test_icv_padding_is_covered_as_the_sender_chose_it() -> None:
+    """RFC 4302 3.3.3.2.1: the padding's "content ... is arbitrarily selected by the sender" and "included in
+    the ICV calculation".  ikelab zeroed it in the ICV input, so a peer padding with other bytes was refused."""
+    _, inn = pair()
+    plain = inn.unprotect_packet(_ipv6_ah_by_hand(b"\xaa\xbb\xcc\xdd"))
+    assert ip.parse_udp(ip.parse_ip(plain)).payload == b"payload!"
+    _, inn = pair()
+    assert ip.parse_udp(ip.parse_ip(inn.unprotect_packet(_ipv6_ah_by_hand(bytes(4))))).payload == b"payload!"
+
+
+def test_a_nonzero_reserved_field_is_ignored() -> None:
+    """RFC 4302 2.3: RESERVED "MUST be set to zero by the sender, and it SHOULD be ignored by the recipient";
+    it was refused with a ParseError before the ICV was even checked."""
+    _, inn = pair()
+    assert ip.parse_udp(ip.parse_ip(inn.unprotect_packet(_ipv6_ah_by_hand(bytes(4), reserved=0x1234)))).payload == b"payload!"
