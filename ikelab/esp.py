@@ -242,6 +242,10 @@ def esp_open(
 
 def _split_trailer(plaintext: bytes, offset: int) -> EspTrailer:
     pad_length, next_header = plaintext[-2], plaintext[-1]
+    if next_header == NEXT_HEADER_NONE:
+        # a dummy packet (RFC 4303 2.6): "other than this Next Header field, need not be well-formed"; it is
+        # discarded without an error, so its padding and pad length are not judged
+        return EspTrailer(b"", b"", 0, next_header)
     cut = len(plaintext) - 2 - pad_length
     if cut < 0:
         raise ParseError(

@@ -843,3 +843,26 @@ def test_transport_mode_across_a_nat_gets_its_checksum_recomputed(version: int) 
     plain = ip.parse_ip(inn.unprotect_packet(wire))
     datagram = ip.parse_udp(plain)  # its checksum now verifies over the addresses it arrived with
     assert (str(plain.src), datagram.sport, datagram.dport, datagram.payload) == (public, 1234, 53, b"query")
+
+
+def _cbc_hmac_by_hand(sa: EspSa, seq: int, plaintext: bytes) -> bytes:
+    """An ESP packet sealed with the standard library and cryptography alone (RFC 3602, RFC 4868): SPI | seq |
+    IV | AES-CBC(plaintext) | HMAC-SHA2-256-128, whatever the plaintext's trailer says."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    iv = bytes(range(16))
+    enc = Cipher(algorithms.AES(sa.encryption_key), modes.CBC(iv)).encryptor()
+    body = struct.pack("!II", sa.spi, seq) + iv + enc.update(plaintext) + enc.finalize()
+    return body + hmac.new(sa.integrity_key, body, hashlib.sha256).digest()[:16]
+
+
+@pytest.mark.parametrize("trailer", [bytes([7, 59]), bytes([0xF0, 59])], ids=["odd-padding", "pad-length-too-big"])
+def test_a_dummy_packet_need_not_be_well_formed(trailer: bytes) -> None:
+    """RFC 4303 2.6: in a dummy packet (next header 59) "the plaintext portion of the payload, other than this
+    Next Header field, need not be well-formed", and the receiver discards it "without indicating an error".
+    Padding or a pad length that did not check out raised ParseError and counted a parse error."""
+    out, inn = make_pair("ENCR_AES_CBC", 128, "AUTH_HMAC_SHA2_256_128")
+    assert inn.decapsulate(_cbc_hmac_by_hand(out, 1, b"\x55" * 30 + trailer)) == (59, b"")
+    assert inn.counters.parse_errors == 0 and inn.counters.packets == 1
+    with pytest.raises(ParseError, match="padding byte 1 is 0x55"):  # the same bytes with real content are checked
+        inn.decapsulate(_cbc_hmac_by_hand(out, 2, b"\x55" * 30 + bytes([7, 4])))
