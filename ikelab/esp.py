@@ -242,26 +242,27 @@ def esp_open(
 
 def _split_trailer(plaintext: bytes, offset: int) -> EspTrailer:
     pad_length, next_header = plaintext[-2], plaintext[-1]
-    if next_header == NEXT_HEADER_NONE:
-        # a dummy packet (RFC 4303 2.6): "other than this Next Header field, need not be well-formed"; it is
-        # discarded without an error, so its padding and pad length are not judged
-        return EspTrailer(b"", b"", 0, next_header)
     cut = len(plaintext) - 2 - pad_length
+    padding = plaintext[cut:-2] if cut >= 0 else b""
+    if cut >= 0 and padding == _PADDING[pad_length]:
+        return EspTrailer(plaintext[:cut], padding, pad_length, next_header)
+    if next_header == NEXT_HEADER_NONE:
+        # a dummy packet (RFC 4303 2.6): "other than this Next Header field, need not be well-formed", and it
+        # is discarded "without indicating an error": an ill-formed one is read as empty
+        return EspTrailer(b"", b"", 0, next_header)
     if cut < 0:
         raise ParseError(
             f"pad length {pad_length} exceeds the {len(plaintext) - 2} bytes before it",
             field="pad_length",
             offset=offset + len(plaintext) - 2,
         )
-    padding = plaintext[cut:-2]
-    if padding != _PADDING[pad_length]:  # RFC 4303 2.4: the receiver checks the default padding
-        bad = next(i for i, b in enumerate(padding) if b != i + 1)
-        raise ParseError(
-            f"padding byte {bad + 1} is 0x{padding[bad]:02x}, not the default {bad + 1} (RFC 4303 2.4)",
-            field="padding",
-            offset=offset + cut + bad,
-        )
-    return EspTrailer(plaintext[:cut], padding, pad_length, next_header)
+    # RFC 4303 2.4: the receiver checks the default padding
+    bad = next(i for i, b in enumerate(padding) if b != i + 1)
+    raise ParseError(
+        f"padding byte {bad + 1} is 0x{padding[bad]:02x}, not the default {bad + 1} (RFC 4303 2.4)",
+        field="padding",
+        offset=offset + cut + bad,
+    )
 
 
 class _KeyedAead:

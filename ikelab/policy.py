@@ -412,6 +412,10 @@ def _as_selectors(ts: Any) -> list[Any]:
     return list(ts)
 
 
+#: What _ipsec_spi answers for a NAT-keepalive (not an SPI: SPIs are 32-bit unsigned)
+_KEEPALIVE = -1
+
+
 class IpsecProcessor:
     """The SPD and SAD together, with the packet processing of RFC 4301 section 5 (sans-IO)."""
 
@@ -533,6 +537,8 @@ class IpsecProcessor:
         inn = Direction.INBOUND
         outer = ip.parse_ip(packet)
         spi = self._ipsec_spi(outer)
+        if spi == _KEEPALIVE:  # RFC 3948 2.3: "The receiver SHOULD ignore a received NAT-keepalive packet"
+            return Decision(inn, Action.DISCARD, None, "NAT-keepalive (RFC 3948 2.3): ignored", selectors=ip.selectors(outer))
         if spi is None:
             sel = ip.selectors(outer)
             hit = self.spd.lookup(inn, sel)
@@ -570,8 +576,10 @@ class IpsecProcessor:
             return int.from_bytes(outer.payload[4:8], "big")
         if outer.protocol == ip.PROTO_UDP and not outer.is_fragment:
             udp = ip.parse_udp(outer)
-            if 4500 in (udp.sport, udp.dport):
+            if udp.dport == 4500:  # to our NAT-T port; the source may be any port a NAT chose (RFC 3948)
                 kind, data = classify_udp4500(udp.payload)
                 if kind == "esp":
                     return parse_esp_header(data)[0]
+                if kind == "keepalive":
+                    return _KEEPALIVE
         return None

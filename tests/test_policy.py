@@ -238,6 +238,19 @@ def test_udp_encapsulated_esp_and_ike_on_4500() -> None:
     assert d.action is Action.BYPASS and d.policy.name == "bypass-ike"
 
 
+def test_a_nat_keepalive_is_ignored_and_only_our_port_4500_carries_esp() -> None:
+    """RFC 3948 2.3: "The receiver SHOULD ignore a received NAT-keepalive packet"; it was handed to the SPD and
+    came back as a BYPASS packet.  And UDP *from* port 4500 to another port of ours is not ESP-in-UDP: it was
+    parsed as ESP and refused, where the SPD should decide."""
+    a, b, _, _ = gateways(udp_encap=(4500, 4500))
+    keepalive = b.inbound(ip.ip_udp(GW_A, GW_B, 4500, 4500, b"\xff"))
+    assert keepalive.action is Action.DISCARD and keepalive.packet is None and "NAT-keepalive" in keepalive.reason
+    b.spd.add(Policy("app", (Selector.of(protocol=17, local_ports=9999),), Action.BYPASS), 0)
+    app = ip.ip_udp(GW_A, GW_B, 4500, 9999, b"\x00\x00\x10\x01 application data")
+    decision = b.inbound(app)
+    assert decision.action is Action.BYPASS and decision.policy.name == "app" and decision.packet == app
+
+
 def test_ah_child_sa() -> None:
     key = bytes(32)
     a_out = AhSa(0x4001, direction="outbound", integrity="AUTH_HMAC_SHA2_256_128", integrity_key=key, tunnel=(GW_A, GW_B))
