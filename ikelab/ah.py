@@ -36,7 +36,8 @@ from typing import Any, NamedTuple
 from . import packet as ip
 from .constants import IntegId, lookup
 from .errors import ConfigError, IkelabError, ParseError, UnknownSpiError
-from .ipsec_sa import Direction, Lifetime, Mode, SaBase, fragment_error, key_bytes, rewrite_ip_header, transport_check
+from .ipsec_sa import (Direction, Lifetime, Mode, SaBase, fragment_error, key_bytes, rewrite_ip_header, transport_check,
+                       with_congestion_mark)
 from .replay import DEFAULT_WINDOW
 
 __all__ = [
@@ -269,7 +270,7 @@ class AhSa(SaBase):
                 inner = ip.parse_ip(payload)
                 if want != inner.version:
                     raise ParseError(f"tunnel-mode AH next header {ah.next_header} does not announce IPv{inner.version}", field="next_header", offset=header_len)
-                result = inner.to_bytes()
+                result = with_congestion_mark(pkt, inner.to_bytes())
             else:
                 result = rewrite_ip_header(pkt, ah.next_header, payload)
         except IkelabError as exc:

@@ -62,6 +62,7 @@ from .ipsec_sa import (
     key_bytes,
     rewrite_ip_header,
     transport_check,
+    with_congestion_mark,
 )
 from .natt import add_non_esp_marker, classify_udp4500, extract_esp, udp_encapsulate
 from .rand import RandomSource, default_random
@@ -540,7 +541,9 @@ class EspSa(SaBase):
             inner_pkt = ip.parse_ip(inner)
             if inner_pkt.version != expected:
                 raise ParseError(f"next header {next_header} announced IPv{expected}, got IPv{inner_pkt.version}", field="next_header", offset=0)
-            return inner_pkt.to_bytes()
+            return with_congestion_mark(outer, inner_pkt.to_bytes())
+        if next_header == ip.PROTO_UDP and len(inner) >= 8 and 8 <= int.from_bytes(inner[4:6], "big") < len(inner):
+            inner = inner[: int.from_bytes(inner[4:6], "big")]  # TFC padding after the datagram (RFC 4303 2.7)
         if outer.protocol == ip.PROTO_UDP:  # NAT-T: the sender summed over addresses a NAT may have changed
             inner = ip.with_checksum_for(outer.src, outer.dst, next_header, inner)  # RFC 3948 3.1.2
         return rewrite_ip_header(outer, next_header, inner)

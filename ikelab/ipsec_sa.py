@@ -269,6 +269,31 @@ def fragment_error(pkt: ip.IpPacket, protocol: str) -> ParseError | None:
                       field="fragment_offset", offset=6)
 
 
+def with_congestion_mark(outer: ip.IpPacket, inner: bytes) -> bytes:
+    """The decapsulated ``inner`` packet, marked CE if the outer header was and the inner one is ECN-capable.
+
+    RFC 4301 5.1.2.1 leaves ECN at tunnel exit to RFC 3168 9.1.1 (now RFC 6040 4.2): "if the ECN field in
+    the inner header is set to ECT(0) or ECT(1) and the ECN field in the outer header is set to CE, then
+    copy CE to the inner header", so a router's congestion signal is not lost inside the tunnel.
+    """
+    ce = 0b11
+    if outer.tos & ce != ce or not inner:
+        return inner
+    version = inner[0] >> 4
+    ecn = (inner[1] & ce) if version == 4 else (inner[1] >> 4) & ce
+    if ecn not in (0b01, 0b10):  # Not-ECT stays as it is; CE is already set
+        return inner
+    packet = bytearray(inner)
+    if version == 4:
+        ihl = (packet[0] & 0x0F) * 4
+        packet[1] |= ce
+        packet[10:12] = b"\x00\x00"
+        packet[10:12] = ip.internet_checksum(bytes(packet[:ihl])).to_bytes(2, "big")
+    else:
+        packet[1] |= ce << 4
+    return bytes(packet)
+
+
 def transport_check(pkt: ip.IpPacket) -> None:
     """ConfigError unless ``pkt`` can be protected in transport mode (a whole datagram, no IPv6 extensions)."""
     if pkt.is_fragment:

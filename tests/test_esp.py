@@ -866,3 +866,37 @@ def test_a_dummy_packet_need_not_be_well_formed(trailer: bytes) -> None:
     assert inn.counters.parse_errors == 0 and inn.counters.packets == 1
     with pytest.raises(ParseError, match="padding byte 1 is 0x55"):  # the same bytes with real content are checked
         inn.decapsulate(_cbc_hmac_by_hand(out, 2, b"\x55" * 30 + bytes([7, 4])))
+
+
+@pytest.mark.parametrize("version", [4, 6])
+@pytest.mark.parametrize("inner_ecn, expected", [(0b10, 0b11), (0b01, 0b11), (0b00, 0b00), (0b11, 0b11)],
+                         ids=["ECT0", "ECT1", "not-ECT", "CE"])
+def test_a_congestion_mark_on_the_tunnel_header_reaches_the_inner_packet(version: int, inner_ecn: int,
+                                                                         expected: int) -> None:
+    """RFC 4301 5.1.2.1 defers to RFC 3168 9.1.1 (RFC 6040 4.2): at tunnel exit, an outer CE over an ECN-capable
+    inner packet is copied inward, or the router's congestion signal is lost.  It was dropped."""
+    out, inn = make_pair("ENCR_AES_GCM_16", 128, None, version=version)
+    src, dst = ADDRS[version][:2]
+    wire = bytearray(out.protect_packet(ip.ip_packet(src, dst, 17, bytes(8), tos=inner_ecn)))
+    if version == 4:  # a router marks the outer header CE (and fixes its checksum)
+        wire[1] |= 0b11
+        wire[10:12] = b"\x00\x00"
+        wire[10:12] = ip.internet_checksum(bytes(wire[:20])).to_bytes(2, "big")
+    else:
+        wire[1] |= 0b11 << 4
+    plain = ip.parse_ip(inn.unprotect_packet(bytes(wire)))  # the IPv4 header checksum verifies
+    assert plain.tos & 0b11 == expected and plain.tos >> 2 == 0
+
+
+def test_tfc_padding_after_a_transport_mode_udp_datagram_is_removed() -> None:
+    """RFC 4303 2.7: a sender may pad the payload (TFC padding) in transport mode too; the receiver uses the
+    upper layer's length to discard it.  The bytes stayed in the rebuilt packet, whose UDP length then
+    disagreed with it."""
+    out, inn = make_pair("ENCR_AES_CBC", 128, "AUTH_HMAC_SHA2_256_128", mode="transport")
+    src, dst = ADDRS[4][:2]
+    datagram = ip.udp(src, dst, 1234, 53, b"query")
+    padded = datagram + b"\xee" * 20  # TFC padding, then ESP's own padding and trailer
+    trailer = bytes(range(1, 1 + (-(len(padded) + 2) % 16)))
+    esp = _cbc_hmac_by_hand(out, 1, padded + trailer + bytes([len(trailer), 17]))
+    plain = ip.parse_ip(inn.unprotect_packet(ip.ip_packet(src, dst, 50, esp)))
+    assert ip.parse_udp(plain).payload == b"query" and len(plain.payload) == len(datagram)
