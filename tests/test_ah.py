@@ -348,3 +348,12 @@ def test_a_nonzero_reserved_field_is_ignored() -> None:
     it was refused with a ParseError before the ICV was even checked."""
     _, inn = pair()
     assert ip.parse_udp(ip.parse_ip(inn.unprotect_packet(_ipv6_ah_by_hand(bytes(4), reserved=0x1234)))).payload == b"payload!"
+
+
+def test_tunnel_mode_ah_copies_an_outer_congestion_mark_inward() -> None:
+    """RFC 4301 5.1.2.1 with RFC 6040 4.2, as for ESP: the outer ECN field is mutable for AH (zeroed for the
+    ICV), so a router may set CE on it; the decapsulated ECN-capable packet carries CE on."""
+    out, inn = pair(mode="tunnel", tunnel=("203.0.113.1", "203.0.113.2"))
+    wire = out.protect_packet(ip.ip_packet(*V4, 17, bytes(8), tos=0b10))
+    marked = edit(wire, 1, bytes([wire[1] | 0b11]))
+    assert ip.parse_ip(inn.unprotect_packet(marked)).tos & 0b11 == 0b11
