@@ -217,19 +217,17 @@ class AhSa(SaBase):
             nh = 4 if pkt.version == 4 else 41
             unsigned = ip.ip_packet(src, dst, ip.PROTO_AH, ah_bytes(nh) + inner, ident=ident, ttl=ttl, tos=pkt.tos)
             header_len = 20 if src.version == 4 else 40
-            protected_bytes = len(inner)
         else:
             transport_check(pkt)
             unsigned = rewrite_ip_header(pkt, ip.PROTO_AH, ah_bytes(pkt.protocol) + pkt.payload)
             header_len = len(pkt.header)
-            protected_bytes = len(pkt.payload)
         covered = ah_icv_coverage(unsigned, header_len, seq_hi=self._seq_hi(seq), icv_len=self.integrity.icv_len)
         icv = self.integrity.compute(self.integrity_key, covered)
         start = header_len + AH_HEADER_LEN
         signed = unsigned[:start] + icv + unsigned[start + len(icv) :]
         self.seq = seq
         self.counters.packets += 1
-        self.counters.bytes += protected_bytes
+        self.counters.bytes += len(unsigned)  # what the ICV covers (RFC 4301 4.4.2.1)
         return signed
 
     # -- inbound --------------------------------------------------------------------------------
@@ -279,5 +277,5 @@ class AhSa(SaBase):
         self._replay_update(seq)
         self.seq = max(self.seq, seq)
         self.counters.packets += 1
-        self.counters.bytes += len(payload)
+        self.counters.bytes += len(raw)  # what the ICV covers (RFC 4301 4.4.2.1)
         return result

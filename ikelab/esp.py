@@ -456,8 +456,12 @@ class EspSa(SaBase):
                        self._align, self.integrity, self.integrity_key, self.esn)
         self.seq = seq
         self.counters.packets += 1
-        self.counters.bytes += len(data)
+        self.counters.bytes += self._encrypted_len(packet)
         return packet
+
+    def _encrypted_len(self, packet: bytes) -> int:
+        """The bytes the cipher was applied to: payload, padding, Pad Length and Next Header (RFC 4301 4.4.2.1)."""
+        return len(packet) - 8 - self._cipher.iv_len - self.icv_len
 
     # -- inbound --------------------------------------------------------------------------------
     def decapsulate(self, esp_packet: bytes, *, now: float | None = None) -> tuple[int, bytes]:
@@ -486,7 +490,7 @@ class EspSa(SaBase):
         if seq > self.seq:
             self.seq = seq
         self.counters.packets += 1
-        self.counters.bytes += len(result.payload)
+        self.counters.bytes += self._encrypted_len(data)
         return result.next_header, result.payload
 
     # -- whole IP packets -------------------------------------------------------------------------

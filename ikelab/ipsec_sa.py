@@ -84,7 +84,11 @@ _NO_LIFETIME = Lifetime()
 
 @dataclass
 class SaCounters:
-    """What an SA has done: packets and bytes processed, and each kind of rejected packet."""
+    """What an SA has done: packets and bytes processed, and each kind of rejected packet.
+
+    ``bytes`` counts what the SA's algorithm was applied to, as RFC 4301 4.4.2.1 asks for byte lifetimes:
+    for ESP the encrypted payload with its padding and trailer, for AH the whole authenticated packet.
+    """
 
     packets: int = 0
     bytes: int = 0

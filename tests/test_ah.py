@@ -357,3 +357,12 @@ def test_tunnel_mode_ah_copies_an_outer_congestion_mark_inward() -> None:
     wire = out.protect_packet(ip.ip_packet(*V4, 17, bytes(8), tos=0b10))
     marked = edit(wire, 1, bytes([wire[1] | 0b11]))
     assert ip.parse_ip(inn.unprotect_packet(marked)).tos & 0b11 == 0b11
+
+
+def test_byte_counts_cover_what_the_icv_covers() -> None:
+    """RFC 4301 4.4.2.1: a byte lifetime counts "the number of bytes to which the IPsec cryptographic
+    algorithm is applied", for AH its authentication algorithm: the whole packet (the payload alone was counted)."""
+    out, inn = pair()
+    protected = out.protect_packet(ip.icmp_echo(*V4, 1, 1, b"count me"))
+    inn.unprotect_packet(protected)
+    assert out.counters.bytes == inn.counters.bytes == len(protected)

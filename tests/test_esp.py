@@ -581,10 +581,12 @@ def test_packet_and_byte_lifetimes() -> None:
         out.encapsulate(b"4", 59)
     assert out.counters.packets == 3 and out.seq == 3
 
-    _, inn = make_pair("ENCR_AES_GCM_16", 128, None, lifetime=Lifetime(soft_bytes=5, hard_bytes=8))
+    # RFC 4301 4.4.2.1: bytes count what the cipher is applied to, "This includes pad bytes": 5 bytes of
+    # payload, 1 of padding (to a 4-byte boundary), Pad Length and Next Header make 8
+    _, inn = make_pair("ENCR_AES_GCM_16", 128, None, lifetime=Lifetime(soft_bytes=8, hard_bytes=16))
     sender, _ = make_pair("ENCR_AES_GCM_16", 128, None)
     inn.decapsulate(sender.encapsulate(b"12345", 59))
-    assert inn.lifetime_status() == "soft"
+    assert inn.lifetime_status() == "soft" and inn.counters.bytes == sender.counters.bytes == 8
     inn.decapsulate(sender.encapsulate(b"678", 59))
     with pytest.raises(SaExpiredError):
         inn.decapsulate(sender.encapsulate(b"9", 59))
