@@ -20,8 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
+from .constants import ProtocolId
 from .errors import ConfigError
 from .flow import rows_of, seconds_or_none
+from .payloads import Delete
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -35,8 +37,10 @@ class Lesson:
     """One lesson of the course and the packets of the classic trace it explains.
 
     ``explains`` holds row groups: an exchange name (``"IKE_SA_INIT"``,
-    ``"IKE_AUTH"``, ``"CREATE_CHILD_SA"``, ``"INFORMATIONAL"``), ``"ESP"``, or
-    ``"*"`` for every packet.
+    ``"IKE_AUTH"``, ``"CREATE_CHILD_SA"``, ``"INFORMATIONAL"``), an
+    INFORMATIONAL exchange by what it does (``"INFORMATIONAL/delete-child"``,
+    ``"INFORMATIONAL/delete-ike"``, ``"INFORMATIONAL/liveness"``), ``"ESP"``,
+    or ``"*"`` for every packet.
     """
 
     number: str
@@ -59,11 +63,13 @@ LESSONS: tuple[Lesson, ...] = (
            "SAi1, KEi, Ni and the answer; SKEYSEED and the seven SK_* keys"),
     Lesson("06", "06-ike-auth", "IKE_AUTH", ("IKE_AUTH",), "SK {IDi, AUTH, SAi2, TSi, TSr}: AUTH and the first CHILD SA"),
     Lesson("07", "07-create-child-sa-and-rekeying", "CREATE_CHILD_SA and rekeying",
-           ("CREATE_CHILD_SA", "INFORMATIONAL"), "new SPIs, KEYMAT, and the Delete of the old SA"),
+           ("CREATE_CHILD_SA", "INFORMATIONAL/delete-child", "INFORMATIONAL"),
+           "new SPIs, KEYMAT, and the Delete of the old SA"),
     Lesson("08", "08-algorithm-negotiation", "Algorithm negotiation", ("IKE_SA_INIT", "IKE_AUTH"),
            "the SA payloads: proposals and transforms"),
     Lesson("09", "09-esp", "ESP", ("ESP",), "SPI, sequence number, IV, padding, ICV"),
-    Lesson("10", "10-the-wireshark-trace", "The Wireshark trace", ("*",),
+    Lesson("10", "10-the-wireshark-trace", "The Wireshark trace",
+           ("*", "INFORMATIONAL/liveness", "INFORMATIONAL/delete-ike"),
            "the capture, the key tables and Wireshark itself"),
     Lesson("11", "11-comments-on-ikev2", "Comments on IKEv2", ("IKE_SA_INIT", "IKE_AUTH"),
            "message counts against IKEv1; minimal IKEv2"),
@@ -78,17 +84,38 @@ def tour_rows(scenario: Any) -> list[Any]:
     return rows_of(scenario.trace, scenario.tables)
 
 
-def _group(row: Any) -> str:
+def _group(row: Any, rows: Sequence[Any] = ()) -> str:
     if row.kind == "ike":
+        if row.exchange == "INFORMATIONAL":
+            return _informational(row, rows)
         return str(row.exchange)
     if row.kind == "esp":
         return "ESP"
     return row.kind
 
 
-def lessons_for(row: Any) -> list[Lesson]:
-    """The lessons that explain this packet (``"*"`` lessons excepted)."""
-    group = _group(row)
+def _informational(row: Any, rows: Sequence[Any]) -> str:
+    """What an INFORMATIONAL exchange does, read from its request (RFC 7296 1.4): a response is judged by
+    the request it answers, since the answer to an IKE SA's Delete is empty, as a liveness check's is."""
+    request = row
+    if row.is_response:
+        request = next((r for r in rows if r.kind == "ike" and r.exchange == row.exchange and not r.is_response
+                        and (r.spi_i, r.spi_r, r.message_id) == (row.spi_i, row.spi_r, row.message_id)), row)
+    sk = request.message.payloads[-1] if request.message is not None and request.message.payloads else None
+    inner = getattr(sk, "inner", None)
+    if inner is None:  # not decrypted: nothing to tell
+        return "INFORMATIONAL"
+    deletes = [p for p in inner if isinstance(p, Delete)]
+    if deletes:
+        return "INFORMATIONAL/delete-ike" if any(int(d.protocol) == ProtocolId.IKE for d in deletes) \
+            else "INFORMATIONAL/delete-child"
+    return "INFORMATIONAL/liveness" if not inner else "INFORMATIONAL"
+
+
+def lessons_for(row: Any, rows: Sequence[Any] = ()) -> list[Lesson]:
+    """The lessons that explain this packet (``"*"`` lessons excepted); ``rows``, the trace it is in, tells
+    what an INFORMATIONAL response answers."""
+    group = _group(row, rows)
     return [lesson for lesson in LESSONS if group in lesson.explains]
 
 
@@ -100,7 +127,7 @@ def lesson_map(rows: Sequence[Any]) -> list[tuple[Lesson, list[int]]]:
         if "*" in lesson.explains:
             nos = [r.no for r in rows]
         else:
-            nos = [r.no for r in rows if _group(r) in lesson.explains]
+            nos = [r.no for r in rows if _group(r, rows) in lesson.explains]
         out.append((lesson, nos))
     return out
 
@@ -170,7 +197,7 @@ def packet_detail(rows: Sequence[Any], no: int) -> str:
         lines.append(f"SPI 0x{row.spi:08x}  sequence number {row.seq}")
         if row.inner_info:
             lines.append(f"Inside (decrypted): {row.inner_protocol} {row.inner_src} -> {row.inner_dst}  {row.inner_info}")
-    about = lessons_for(row)
+    about = lessons_for(row, rows)
     if about:
         lines.append("Explained in: " + "; ".join(f"lesson {x.number} ({x.title})" for x in about))
     return "\n".join(lines)

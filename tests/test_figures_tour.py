@@ -65,7 +65,16 @@ def test_lesson_map_covers_the_course_and_the_right_packets(rows: list) -> None:
     assert by_number["04"] == []
     assert by_number["02"] and all(kinds[n].exchange == "IKE_SA_INIT" for n in by_number["02"])
     assert by_number["09"] and all(kinds[n].kind == "esp" for n in by_number["09"])
-    assert set(by_number["07"]) == {r.no for r in rows if r.exchange in ("CREATE_CHILD_SA", "INFORMATIONAL")}
+    # lesson 07: CREATE_CHILD_SA and the Delete of a replaced CHILD SA, answered with a Delete of the paired SPI
+    # (RFC 7296 1.4.1); liveness checks (empty INFORMATIONALs) and the Delete of the IKE SA, answered empty,
+    # belong to lesson 10
+    info = [r for r in rows if r.exchange == "INFORMATIONAL"]
+    answers = {(r.spi_i, r.message_id): r.summary for r in info if r.is_response}
+    child_deletes = {r.no for r in info if r.summary == "HDR, SK {D}" == answers[(r.spi_i, r.message_id)]}
+    assert len(child_deletes) == 4  # the two CHILD SA rekeys, one per IKE SA
+    assert set(by_number["07"]) == {r.no for r in rows if r.exchange == "CREATE_CHILD_SA"} | child_deletes
+    liveness = figures_tour.packet_detail(rows, next(r.no for r in rows if r.summary == "HDR, SK {}"))
+    assert liveness.endswith("Explained in: lesson 10 (The Wireshark trace)")
     table = figures_tour.format_lesson_map(rows)
     assert "Perfect forward secrecy" in table and "(none)" in table
 
