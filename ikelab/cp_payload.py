@@ -7,8 +7,10 @@
 A remote-access client asks for an address, DNS servers and the like with a
 CFG_REQUEST and its gateway answers with a CFG_REPLY (3.15.1).  Each
 attribute is ``R (1 bit) | Attribute Type (15) | Length (2) | Value``; an
-empty value in a request asks for that attribute.  ikelab carries CP in
-messages and dissections; the lab's peers neither send nor need it.
+empty value in a request asks for that attribute.  The engine sends
+CP(CFG_REQUEST) in IKE_AUTH when ``IkeConfig.vip`` is set, and a gateway with
+``IkeConfig.pool`` answers with CP(CFG_REPLY) (see :mod:`ikelab.vip`); without
+them no CP is sent.
 """
 
 from __future__ import annotations

@@ -259,7 +259,8 @@ class LivenessChecked(Event):
 
 @dataclass(frozen=True)
 class Retransmitted(Event):
-    """A request was sent again after ``timeout`` seconds without response (RFC 7296 2.1)."""
+    """A request was sent again (RFC 7296 2.1); ``timeout`` is how long the engine now waits for its response
+    before the next try."""
 
     exchange: str
     message_id: int

@@ -25,7 +25,7 @@ The responder may answer IKE_SA_INIT with N(COOKIE) (2.6) or
 N(INVALID_KE_PAYLOAD) (1.2): the initiator then sends IKE_SA_INIT again, still
 with message ID 0 and a zero responder SPI, the cookie first.  The first
 CHILD SA is negotiated inside IKE_AUTH (SAi2/SAr2, TSi/TSr); its failure
-(NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE) leaves the IKE SA standing (2.21.3).
+(NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE) leaves the IKE SA standing (1.2, 2.21.2).
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ def parse_enum(enum: type[Enum], value: Any, field: str) -> Any:
 class Lifetime:
     """SA lifetimes (RFC 4301 4.4.2.1): soft ones ask for a rekey, hard ones end the SA.
 
-    Bytes count the payload bytes protected (before padding); packets count
+    Bytes count what the algorithm is applied to (RFC 4301 4.4.2.1): ESP's
+    encrypted payload with its padding and trailer, AH's whole packet; packets count
     packets; seconds are measured from the SA's ``created`` time against the
     ``now`` the caller passes.  ``None`` means no limit.
     """

@@ -10,7 +10,7 @@ arrives (``IKE_AUTH_REQUEST``...), or its retransmissions run out
 lesson can print or draw::
 
     TRANSITIONS[(State.INIT_DONE, Input.IKE_AUTH_REQUEST)]
-        == ("on_auth_request", State.ESTABLISHED)
+        == ("on_ike_auth_request", State.ESTABLISHED)
 
 The first element names the handler method of :class:`ikelab.ike.IkeSa` that
 does the work, the second is the state after a *successful* handler.  A
