@@ -59,6 +59,21 @@ def frame(message: bytes, src: tuple[str, int], dst: tuple[str, int]) -> Datagra
     return Datagram(message, src, dst, "ike")
 
 
+def readdressed(datagram: Any, src: tuple[str, int], dst: tuple[str, int]) -> Any:
+    """``datagram`` (or a tuple of them: IKE fragments) sent from ``src`` to ``dst`` instead.
+
+    A peer behind a NAT may reach us from another address or port (RFC 7296 2.11: respond "to the address and
+    port from which the request was received"; 2.23: retransmissions follow a validated change).  The Non-ESP
+    Marker is put or taken away as the ports require.
+    """
+    if datagram.__class__ is tuple:
+        return tuple(readdressed(d, src, dst) for d in datagram)
+    if datagram.src == src and datagram.dst == dst:
+        return datagram
+    marked = NAT_T_PORT in (datagram.src[1], datagram.dst[1])
+    return frame(datagram.payload[len(NON_ESP_MARKER):] if marked else datagram.payload, src, dst)
+
+
 def unframe(datagram: Datagram) -> bytes | None:
     """The IKE message in ``datagram``, or None if it is ESP/keepalive on port 4500."""
     if datagram.dst[1] == NAT_T_PORT or datagram.src[1] == NAT_T_PORT:

@@ -49,7 +49,7 @@ from .constants import ExchangeType, NAT_T_PORT, NotifyType, PayloadType
 from .errors import IkelabError, IntegrityError, ProtocolError, UnsupportedCriticalPayloadError
 from .exchanges_child import ChildExchanges
 from .exchanges_info import InformationalExchanges
-from .exchanges_common import ChildSa, Datagram, frame
+from .exchanges_common import ChildSa, Datagram, frame, readdressed
 from .exchanges_init import InitExchanges
 from .exchanges_rekey import IkeRekeyExchanges
 from .ike_fragments import FragmentExchanges
@@ -106,7 +106,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
         "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_cached_summary", "_queue", "_out",
         "_events", "_init_state", "_dirty", "_dh_group", "_dh_key", "_real_message_1", "_real_message_2",
-        "_peer_hash_algs", "_peer_certreq", "_collision", "_rekeyed_from",
+        "_peer_hash_algs", "_peer_certreq", "_collision", "_rekeyed_from", "_reply_to",
     )
 
     def __init__(
@@ -169,6 +169,9 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         self._pending: PendingRequest | None = None
         self._cached_response: tuple[int, Datagram | tuple[Datagram, ...]] | None = None
         self._cached_summary = ""
+        #: (our address, the peer's) of the request being handled when it came from elsewhere than
+        #: (local, remote): responses go where the request came from (RFC 7296 2.11)
+        self._reply_to: tuple[tuple[str, int], tuple[str, int]] | None = None
         self._queue: list[tuple[Input, dict[str, Any]]] = []
         # () until there is something to pop: an established SA keeps no empty lists (bench_handshake memory)
         self._out: list[Datagram] | tuple[()] = ()
@@ -307,6 +310,8 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
             timeout = self._timeout(p.attempts)
             p.deadline = now + timeout
             self._emit(ev.Retransmitted(now, self.side, p.exchange.name, p.message_id, p.attempts, timeout))
+            # to where the peer is now, if a validated message moved it (RFC 7296 2.23: "including retransmission")
+            p.datagram = readdressed(p.datagram, self.local, self.remote)
             self._transmit(p.datagram, now, p.exchange, p.message_id, False, p.summary, retransmission=True)
         if self.state == State.INIT_DONE and now >= self.created + self._half_open_timeout():
             self._dispatch(Input.GIVE_UP, now, reason="half-open IKE SA timed out waiting for IKE_AUTH")
@@ -406,6 +411,12 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         ``decoded`` may carry ``data`` already decoded without keys (the endpoint
         decodes a new IKE_SA_INIT request once to route it; no need to do it twice).
         """
+        self._reply_to = None
+        if src is not None:
+            here = self.local if dst is None else (str(dst[0]), int(dst[1]))
+            there = (str(src[0]), int(src[1]))
+            if (here, there) != (self.local, self.remote):
+                self._reply_to = (here, there)
         if self.state == State.CLOSED:
             self._answer_after_close(data, now)
             return
@@ -466,9 +477,8 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
                     self._drop(now, "a fragment of a request already answered: only its fragment 1 brings the "
                                     "response again (RFC 7383 2.6.1)", data)
                     return
-                cached = self._cached_response[1]
-                self._transmit(cached, now, msg.exchange, msg.message_id, True, self._cached_summary,
-                               retransmission=True)
+                self._transmit(self._toward_sender(self._cached_response[1]), now, msg.exchange, msg.message_id, True,
+                               self._cached_summary, retransmission=True)
                 return
             if msg.message_id != self._peer_next_id:
                 self._drop(now, f"request message ID {msg.message_id}, expected {self._peer_next_id}", data)
@@ -522,8 +532,8 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
             return
         cached = self._cached_response
         if cached is not None and header.message_id == cached[0]:
-            self._transmit(cached[1], now, header.exchange, header.message_id, True, self._cached_summary,
-                           retransmission=True)
+            self._transmit(self._toward_sender(cached[1]), now, header.exchange, header.message_id, True,
+                           self._cached_summary, retransmission=True)
         elif header.message_id == self._peer_next_id:
             self._respond(header, now, [wirefmt.notify(notify, data=data)])
             self._emit(ev.Failure(now, self.side, notify.name, "a request that could not be decoded",
@@ -543,10 +553,14 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
                     self._drop(now, "a fragment of a request already answered: only its fragment 1 brings the "
                                     "response again (RFC 7383 2.6.1)", data)
                     return
-                self._transmit(self._cached_response[1], now, msg.exchange, msg.message_id, True,
-                               self._cached_summary, retransmission=True)
+                self._transmit(self._toward_sender(self._cached_response[1]), now, msg.exchange, msg.message_id,
+                               True, self._cached_summary, retransmission=True)
                 return
         self._drop(now, "IKE SA is closed", data)
+
+    def _toward_sender(self, dgram: Any) -> Any:
+        """A response, addressed to where the request being handled came from (RFC 7296 2.11)."""
+        return dgram if self._reply_to is None else readdressed(dgram, *self._reply_to)
 
     def _spis_match(self, msg: Any) -> bool:
         if msg.exchange == ExchangeType.IKE_SA_INIT and self.state in (State.IDLE, State.INIT_SENT, State.INIT_DONE):
@@ -555,8 +569,14 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         return msg.spi_i == self.spi_i and msg.spi_r == self.spi_r
 
     def _follow_peer(self, src: tuple[str, int], dst: tuple[str, int] | None) -> None:
-        """Answer from where the peer talks to us (RFC 7296 2.23, port 4500 after NAT-T)."""
-        self.remote = (str(src[0]), int(src[1]))
+        """Talk to the peer where a validated message came from (RFC 7296 2.23, port 4500 after NAT-T).
+
+        Not when we are behind the NAT: there "a host ... SHOULD NOT do this type of dynamic address update",
+        as one forged-source packet would cut the connection (each response still goes back to its request's
+        source, 2.11).
+        """
+        if not self.nat_local:
+            self.remote = (str(src[0]), int(src[1]))
         if dst is not None and int(dst[1]) == NAT_T_PORT:
             self.local = (self.local[0], NAT_T_PORT)
 
@@ -623,6 +643,8 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         msg = self._message(request.exchange, request.message_id, True, payloads)
         data = self._encode(msg)
         dgram = self._frame(msg, data) if self.fragmentation else frame(data, self.local, self.remote)
+        if self._reply_to is not None:  # the request came from elsewhere: answer there (RFC 7296 2.11)
+            dgram = readdressed(dgram, *self._reply_to)
         summary = wirefmt.summary(msg)
         if cache:
             self._cached_response = (request.message_id, dgram)

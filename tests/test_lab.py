@@ -417,3 +417,65 @@ def test_the_extensions_together_under_loss_converge(fates: list[str], seed: int
     else:
         for side in ("initiator", "responder"):
             assert all(sa.state == State.CLOSED for sa in lab.sas(side))
+
+
+def _nat_lab() -> Lab:
+    ci, _ = configs(local_ts=("192.0.2.1/32",), remote_ts=("192.0.2.2/32",))
+    _, cr = configs(local_ts=("192.0.2.2/32",), remote_ts=("192.0.2.1/32",))
+    lab = Lab(ci, cr, seed=7, nat="203.0.113.5")
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.initiator.nat_local and lab.responder.nat_remote
+    return lab
+
+
+def test_a_retransmitted_request_from_a_new_nat_port_is_answered_there() -> None:
+    """RFC 7296 2.11: "MUST respond to the address and port from which the request was received".  The NAT
+    rebinds between a request and its retransmission (the answer was lost): the answer from the cache went to
+    the old mapping, so the exchange could never complete."""
+    from ikelab.exchanges_common import unframe
+
+    lab = _nat_lab()
+    a, b = lab.initiator, lab.responder
+    a.liveness(lab.now)
+    [request] = a.pop_datagrams()
+    b.receive(unframe(request), lab.now, src=("203.0.113.5", 49153), dst=("192.0.2.2", 4500))
+    assert [d.dst for d in b.pop_datagrams()] == [("203.0.113.5", 49153)]  # lost on the way
+    b.receive(unframe(request), lab.now + 1, src=("203.0.113.5", 50000), dst=("192.0.2.2", 4500))
+    [again] = b.pop_datagrams()
+    assert again.dst == ("203.0.113.5", 50000) and again.payload[:4] == b"\x00\x00\x00\x00"  # Non-ESP Marker
+
+
+def test_the_host_behind_the_nat_does_not_follow_the_peers_address() -> None:
+    """RFC 7296 2.23: "A host behind a NAT SHOULD NOT do this type of dynamic address update", as one
+    validated packet from elsewhere would move it for good; it still answers a request where it came from
+    (2.11).  The initiator behind the NAT moved."""
+    from ikelab.exchanges_common import unframe
+
+    lab = _nat_lab()
+    a, b = lab.initiator, lab.responder
+    before = a.remote
+    b.liveness(lab.now)
+    [request] = b.pop_datagrams()
+    a.receive(unframe(request), lab.now, src=("198.51.100.66", 31337), dst=("192.0.2.1", 4500))
+    [answer] = a.pop_datagrams()
+    assert a.remote == before and answer.dst == ("198.51.100.66", 31337)
+
+
+def test_a_retransmission_follows_the_peer_to_its_new_address() -> None:
+    """RFC 7296 2.23: the host not behind the NAT "SHOULD send all packets (including retransmission packets)
+    to the IP address and port in the validated packet".  A request already out was retransmitted to the
+    peer's old NAT mapping."""
+    from ikelab.exchanges_common import unframe
+
+    lab = _nat_lab()
+    a, b = lab.initiator, lab.responder
+    b.liveness(lab.now)
+    [first] = b.pop_datagrams()
+    a.liveness(lab.now)
+    [request] = a.pop_datagrams()  # from the initiator's new NAT mapping
+    b.receive(unframe(request), lab.now + 0.1, src=("203.0.113.5", 50000), dst=("192.0.2.2", 4500))
+    assert b.remote == ("203.0.113.5", 50000) and [d.dst for d in b.pop_datagrams()] == [("203.0.113.5", 50000)]
+    b.handle_timer(b.get_timer())
+    [retransmitted] = b.pop_datagrams()
+    assert retransmitted.dst == ("203.0.113.5", 50000) and retransmitted.payload == first.payload
