@@ -304,11 +304,7 @@ def test_key_tables_of_a_nat_lab_name_the_addresses_its_trace_shows() -> None:
     from ikelab.packet import icmp_echo
     from ikelab.wireshark import KeyTables, records_from_lab
 
-    ci, _ = configs(local_ts=("192.0.2.1/32",), remote_ts=("192.0.2.2/32",))
-    _, cr = configs(local_ts=("192.0.2.2/32",), remote_ts=("192.0.2.1/32",))
-    lab = Lab(ci, cr, seed=7, nat="203.0.113.5")
-    lab.initiate()
-    lab.run_until_idle()
+    lab = _nat_lab()
     mine, theirs = records_from_lab(lab, "initiator")[1], records_from_lab(lab, "responder")[1]
     assert set(mine) == set(theirs) and {r.src for r in mine} == {"203.0.113.5", "192.0.2.2"}
     child = lab.events("initiator", ev.ChildSaCreated)[0]
@@ -327,12 +323,7 @@ def test_key_tables_of_a_nat_lab_name_the_addresses_its_trace_shows() -> None:
 
 
 def test_nat_in_front_of_the_initiator() -> None:
-    # "dynamic" selectors would name the NAT's public address on the responder: use the private network
-    ci, _ = configs(local_ts=("192.0.2.1/32",), remote_ts=("192.0.2.2/32",))
-    _, cr = configs(local_ts=("192.0.2.2/32",), remote_ts=("192.0.2.1/32",))
-    lab = Lab(ci, cr, seed=7, nat="203.0.113.5")
-    lab.initiate()
-    lab.run_until_idle()
+    lab = _nat_lab()
     a, b = lab.initiator, lab.responder
     assert a.established and b.established and a.keys == b.keys
     assert a.nat_detected and a.nat_local and b.nat_detected and b.nat_remote
@@ -420,6 +411,8 @@ def test_the_extensions_together_under_loss_converge(fates: list[str], seed: int
 
 
 def _nat_lab() -> Lab:
+    """moon (192.0.2.1) behind a NAPT (203.0.113.5), sun at 192.0.2.2, established; "dynamic" selectors
+    would name the NAT's public address on the responder, so both name the hosts."""
     ci, _ = configs(local_ts=("192.0.2.1/32",), remote_ts=("192.0.2.2/32",))
     _, cr = configs(local_ts=("192.0.2.2/32",), remote_ts=("192.0.2.1/32",))
     lab = Lab(ci, cr, seed=7, nat="203.0.113.5")
