@@ -191,17 +191,20 @@ def _live_config(args: argparse.Namespace) -> object:
         # ESP in UDP moves IKE to port 4500 (RFC 7296 2.23), which a run binds only beside port 500
         raise ConfigError(f"--encap always needs our IKE port to be 500, not {own_port}: IKE then moves to port "
                           "4500, which ikelab binds only beside 500", field="encap", value=own_port)
-    cookies: int | None = None  # an initiator never asks for cookies
-    if args.command == "respond":  # as IkeConfig unless told: a responder on a network defends its state (2.6)
-        given = args.cookie_threshold or str(IkeConfig.__dataclass_fields__["cookie_threshold"].default)
-        cookies = None if given == "never" else int(given) if given.isdigit() else -1
-        if cookies is not None and cookies < 0:
+    cookies: dict = {"cookie_threshold": None}  # an initiator never asks for cookies
+    given = getattr(args, "cookie_threshold", None)  # ikelab respond only; unset: IkeConfig's default (RFC 7296 2.6)
+    if args.command == "respond":
+        if given is None:
+            cookies = {}
+        elif given == "never" or given.isdigit():
+            cookies = {"cookie_threshold": None if given == "never" else int(given)}
+        else:
             raise ConfigError(f"--cookie-threshold {given}: give a number of half-open IKE SAs, 0 for always, "
                               "or never", field="cookie_threshold", value=given)
     # a live run checks certificate validity against the real clock (the engine's time 0 is now)
     settings: dict = dict(epoch=datetime.now(timezone.utc), local_id=args.id, remote_id=args.remote_id or "%any",
                           retransmit_timeout=args.retransmit_timeout, retransmit_tries=args.retransmit_tries,
-                          retransmit_base=1.4, cookie_threshold=cookies, encapsulation=args.encap, mode=args.mode,
+                          retransmit_base=1.4, **cookies, encapsulation=args.encap, mode=args.mode,
                           allow_weak=args.allow_weak,
                           # a run starts afresh: whatever IKE SAs the peer still holds for us are stale (2.4)
                           initial_contact=args.command == "connect")

@@ -107,22 +107,19 @@ class ChildExchanges:
     def _want_transport(self: Any) -> bool:
         return self.config.mode == "transport"
 
-    def _not_host_to_host(self: Any, ts_i: tuple[Any, ...], ts_r: tuple[Any, ...]) -> str:
-        """Why transport mode cannot carry the selectors ``ts_i`` / ``ts_r`` (we respond), or ``""`` when it can.
+    def _host_to_host(self: Any, ts_i: tuple[Any, ...], ts_r: tuple[Any, ...]) -> bool:
+        """Can transport mode carry the selectors ``ts_i`` / ``ts_r`` (we respond)?
 
         A transport-mode SA protects packets between the two IKE hosts only (RFC 4301 4.1, RFC 4303 3.1.1),
         so each side's selectors must be that single host: its IKE address, or any one address of a peer
         behind a NAT, whose own address is not the one we see (RFC 7296 2.23.1).  strongSwan declines the
         same way, and the CHILD SA is then made in tunnel mode (RFC 7296 1.3.1).
         """
-        for side, selectors, address, natted in (("TSi", ts_i, self.remote[0], self.nat_remote),
-                                                 ("TSr", ts_r, self.local[0], self.nat_local)):
+        for selectors, address, natted in ((ts_i, self.remote[0], self.nat_remote), (ts_r, self.local[0], self.nat_local)):
             for ts in selectors:
-                if ts.start_addr != ts.end_addr:
-                    return f"{side} {ts.start_addr}-{ts.end_addr} is more than one host"
-                if not natted and str(ts.start_addr) != str(ip_address(address)):
-                    return f"{side} {ts.start_addr} is not the IKE address {address}"
-        return ""
+                if ts.start_addr != ts.end_addr or (not natted and ts.start_addr != ip_address(address)):
+                    return False
+        return True
 
     # ------------------------------------------------------------------ requesting a CHILD SA
 
@@ -234,7 +231,7 @@ class ChildExchanges:
             extra.append(W.ke(suite.dh, key.public_bytes()))
         spi_in = self.rng.spi(4)
         transport = (W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None and self._want_transport()
-                     and not self._not_host_to_host(tsi, tsr))
+                     and self._host_to_host(tsi, tsr))
         child = self._make_child(now, suite, spi_in, W.offered_spi(offered, chosen), False, ni, nr, g_ir, tsr, tsi,
                                  transport)
         child.rekey_of = rekey_of.spi_in if rekey_of is not None else None

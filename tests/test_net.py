@@ -677,7 +677,7 @@ def test_transport_mode_sends_only_the_hosts_own_packets() -> None:
     from ikelab.packet import icmp_echo
     from ikelab.peer import _Run
 
-    with mock.patch.object(ChildExchanges, "_not_host_to_host", lambda *args: ""):  # a lenient responder
+    with mock.patch.object(ChildExchanges, "_host_to_host", lambda *args: True):  # a lenient responder
         lab = _transport_lab(ts=("192.0.2.0/24", "192.0.2.0/24"))
     peer, wire = _wired_esp_peers(lab)["initiator"]
     child = lab.events("initiator", ev.ChildSaCreated)[-1]
