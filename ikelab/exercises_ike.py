@@ -5,8 +5,8 @@ is imported.  Each check computes the expected value with ikelab from the
 given inputs:
 
 * ``ike.skeyseed``: SKEYSEED = prf(Ni | Nr, g^ir) (RFC 7296 2.14);
-* ``ike.psk-auth``: AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"),
-  RealMessage1 | NonceRData | MACedIDForI) (RFC 7296 2.15);
+* ``ike.psk-auth``: the responder's AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"),
+  RealMessage2 | NonceIData | prf(SK_pr, RestOfRespIDPayload)) (RFC 7296 2.15);
 * ``child.keymat-pfs``: KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr) (RFC 7296 2.17).
 """
 
@@ -67,33 +67,41 @@ def _skeyseed(answer: Any, *, prf_alg: Any, ni: bytes, nr: bytes, g_ir: bytes) -
 # --- Lesson 06: IKE_AUTH ------------------------------------------------------------------------
 
 
-@register("ike.psk-auth", "06-ike-auth", "The initiator's AUTH value for a pre-shared key", "the bytes of AUTH",
-           'RFC 7296 2.15: AUTH = prf( prf(Shared Secret, "Key Pad for IKEv2"), <InitiatorSignedOctets>) with '
-           "InitiatorSignedOctets = RealMessage1 | NonceRData | MACedIDForI.")
-def _psk_auth(answer: Any, *, prf_alg: Any, psk: bytes, message: bytes, nonce: bytes, maced_id: bytes) -> str:
+@register("ike.psk-auth", "06-ike-auth", "The responder's AUTH value for a pre-shared key", "the bytes of AUTH",
+          'RFC 7296 2.15: the responder signs RealMessage2 | NonceIData | MACedIDForR: its own IKE_SA_INIT message, '
+          "the initiator's nonce and MACedIDForR = prf(SK_pr, RestOfRespIDPayload); "
+          'AUTH = prf( prf(Shared Secret, "Key Pad for IKEv2"), <ResponderSignedOctets>).')
+def _psk_auth(answer: Any, *, prf_alg: Any, psk: bytes, message_1: bytes, message_2: bytes, ni: bytes, nr: bytes,
+              sk_pr: bytes, id_r: bytes) -> str:
     p = _prf.get_prf(prf_alg)
-    psk, message, nonce, maced_id = _given_bytes("ike.psk-auth", psk=psk, message=message, nonce=nonce,
-                                                 maced_id=maced_id)
-    octets = message + nonce + maced_id
-    expected = _auth.psk_auth(p.transform_id, psk, octets)
+    psk, message_1, message_2, ni, nr, sk_pr, id_r = _given_bytes(
+        "ike.psk-auth", psk=psk, message_1=message_1, message_2=message_2, ni=ni, nr=nr, sk_pr=sk_pr, id_r=id_r)
+    maced = p.prf(sk_pr, id_r)
+    expected = _auth.psk_auth(p.transform_id, psk, message_2 + ni + maced)
     got = _answer(answer, "AUTH", p.output_len)
     if got == expected:
-        return f"AUTH = {short_hex(got)}: the responder computes the same value and accepts the initiator."
+        return f"AUTH = {short_hex(got)}: the initiator computes the same value and accepts the responder."
     pad = _auth.psk_pad_key(p.transform_id, psk)
     wrong = {
-        p.prf(psk, octets): 'the pre-shared key is not used directly: first pad it, prf(Shared Secret, "Key Pad '
-                            'for IKEv2"), and key the second prf with that.',
-        p.prf(pad, message + maced_id): "the responder's nonce (NonceRData) is missing between RealMessage1 and "
-                                        "MACedIDForI.",
-        p.prf(pad, message + nonce): "MACedIDForI is missing at the end of the signed octets.",
-        p.prf(pad, nonce + message + maced_id): "the order is RealMessage1 | NonceRData | MACedIDForI.",
-        p.prf(octets, pad): "key and data are swapped in the outer prf: the padded key is the key.",
-        p.prf(p.prf(psk + b"\x00", _auth.KEY_PAD), octets): "the pad string is used as the data of the inner prf.",
-        p.prf(p.prf(psk, _auth.KEY_PAD + b"\x00"), octets): '"Key Pad for IKEv2" is 17 octets, without a NUL.',
+        p.prf(psk, message_2 + ni + maced): 'the pre-shared key is not used directly: first pad it, prf(Shared '
+                                            'Secret, "Key Pad for IKEv2"), and key the second prf with that.',
+        p.prf(pad, message_2 + nr + maced): "the responder signs the *initiator's* nonce: NonceIData is Ni.",
+        p.prf(pad, message_2 + ni + id_r): "MACedIDForR is prf(SK_pr, RestOfRespIDPayload), not the ID itself.",
+        p.prf(pad, message_2 + maced): "the initiator's nonce (NonceIData) is missing between RealMessage2 and "
+                                       "MACedIDForR.",
+        p.prf(pad, message_2 + ni): "MACedIDForR is missing at the end of the signed octets.",
+        p.prf(pad, ni + message_2 + maced): "the order is RealMessage2 | NonceIData | MACedIDForR.",
+        p.prf(message_2 + ni + maced, pad): "key and data are swapped in the outer prf: the padded key is the key.",
+        p.prf(p.prf(psk, _auth.KEY_PAD + b"\x00"), message_2 + ni + maced): '"Key Pad for IKEv2" is 17 octets, '
+                                                                            "without a NUL.",
     }
+    for nonce in (ni, nr):  # message 1 signed, with either nonce
+        wrong.setdefault(p.prf(pad, message_1 + nonce + maced),
+                         "each side signs its *own* IKE_SA_INIT message: the responder's is message 2 (RealMessage2).")
     if got in wrong:
         raise Wrong(wrong[got])
-    raise Wrong("not the initiator's AUTH. Check the key pad, the three pieces of the signed octets and their order.")
+    raise Wrong("not the responder's AUTH. Check the key pad, the three pieces of the signed octets, whose message "
+                "and whose nonce, and their order.")
 
 
 # --- Lesson 07: CREATE_CHILD_SA -----------------------------------------------------------------

@@ -6,8 +6,8 @@ Expected values come from outside ikelab:
   RFC 5869 appendix A.2 (test case 2, SHA-256) gives salt, IKM and PRK, so Ni | Nr = salt, g^ir = IKM, SKEYSEED = PRK.
 * ``child.keymat-pfs``: KEYMAT = prf+(SK_d, g^ir | Ni | Nr) is HKDF-Expand(PRK = SK_d, info = g^ir | Ni | Nr);
   RFC 5869 A.2 gives PRK, info (80 octets, split 48 | 16 | 16) and the 82-octet OKM.
-* ``ike.psk-auth``: no RFC publishes an IKEv2 PSK AUTH, so the expected value is computed with Python's own
-  ``hmac`` module from the RFC 7296 2.15 formula (independent of ikelab's prf code).
+* ``ike.psk-auth``: no RFC publishes an IKEv2 PSK AUTH, so the expected value (the responder's) is computed with
+  Python's own ``hmac`` module from the RFC 7296 2.15 formula (independent of ikelab's prf code).
 """
 
 from __future__ import annotations
@@ -31,20 +31,24 @@ OKM = H("b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c"
         "cc30c58179ec3e87c14c01d5c1f3434f1d87")
 
 PSK = b"a pre-shared key for the exercise test"
-MESSAGE = bytes(range(256)) * 2
-NONCE = bytes(range(100, 132))
-MACED = bytes(range(200, 232))
+MESSAGE_1 = bytes(range(256)) * 2
+MESSAGE_2 = bytes(range(255, -1, -1)) * 2
+NI, NR = bytes(range(100, 132)), bytes(range(132, 164))
+SK_PR = bytes(range(164, 196))
+ID_R = b"\x02\x00\x00\x00sun.example.org"  # RestOfRespIDPayload: ID_FQDN, RESERVED, the name
 
 
 def _hmac(key: bytes, data: bytes) -> bytes:
     return hmac.new(key, data, hashlib.sha256).digest()
 
 
-AUTH = _hmac(_hmac(PSK, b"Key Pad for IKEv2"), MESSAGE + NONCE + MACED)
+MACED = _hmac(SK_PR, ID_R)  # MACedIDForR
+AUTH = _hmac(_hmac(PSK, b"Key Pad for IKEv2"), MESSAGE_2 + NI + MACED)
 
 GIVEN = {
     "ike.skeyseed": dict(prf_alg="PRF_HMAC_SHA2_256", ni=SALT[:40], nr=SALT[40:], g_ir=IKM),
-    "ike.psk-auth": dict(prf_alg="PRF_HMAC_SHA2_256", psk=PSK, message=MESSAGE, nonce=NONCE, maced_id=MACED),
+    "ike.psk-auth": dict(prf_alg="PRF_HMAC_SHA2_256", psk=PSK, message_1=MESSAGE_1, message_2=MESSAGE_2, ni=NI, nr=NR,
+                         sk_pr=SK_PR, id_r=ID_R),
     "child.keymat-pfs": dict(prf_alg="PRF_HMAC_SHA2_256", sk_d=PRK, ni=INFO[48:64], nr=INFO[64:], g_ir=INFO[:48],
                              length=82),
 }
@@ -96,12 +100,18 @@ def test_skeyseed_hints() -> None:
 
 def test_psk_auth_hints() -> None:
     pad = _hmac(PSK, b"Key Pad for IKEv2")
-    assert "not used directly" in fails("ike.psk-auth", _hmac(PSK, MESSAGE + NONCE + MACED))
-    assert "NonceRData" in fails("ike.psk-auth", _hmac(pad, MESSAGE + MACED))
-    assert "MACedIDForI is missing" in fails("ike.psk-auth", _hmac(pad, MESSAGE + NONCE))
-    assert "order" in fails("ike.psk-auth", _hmac(pad, NONCE + MESSAGE + MACED))
-    assert "17 octets" in fails("ike.psk-auth", _hmac(_hmac(PSK, b"Key Pad for IKEv2\x00"), MESSAGE + NONCE + MACED))
-    assert "not the initiator's AUTH" in fails("ike.psk-auth", bytes(32))
+    assert "not used directly" in fails("ike.psk-auth", _hmac(PSK, MESSAGE_2 + NI + MACED))
+    assert "own* IKE_SA_INIT message" in fails("ike.psk-auth", _hmac(pad, MESSAGE_1 + NR + MACED))
+    assert "own* IKE_SA_INIT message" in fails("ike.psk-auth", _hmac(pad, MESSAGE_1 + NI + MACED))
+    assert "NonceIData is Ni" in fails("ike.psk-auth", _hmac(pad, MESSAGE_2 + NR + MACED))
+    assert "not the ID itself" in fails("ike.psk-auth", _hmac(pad, MESSAGE_2 + NI + ID_R))
+    assert "NonceIData) is missing" in fails("ike.psk-auth", _hmac(pad, MESSAGE_2 + MACED))
+    assert "MACedIDForR is missing" in fails("ike.psk-auth", _hmac(pad, MESSAGE_2 + NI))
+    assert "order" in fails("ike.psk-auth", _hmac(pad, NI + MESSAGE_2 + MACED))
+    assert "17 octets" in fails("ike.psk-auth", _hmac(_hmac(PSK, b"Key Pad for IKEv2\x00"), MESSAGE_2 + NI + MACED))
+    assert "not the responder's AUTH" in fails("ike.psk-auth", bytes(32))
+    # the initiator's AUTH (its own message, the responder's nonce) is not the answer either
+    assert "not the responder's AUTH" in fails("ike.psk-auth", _hmac(pad, MESSAGE_1 + NR + _hmac(SK_PR, b"x")))
 
 
 def test_keymat_hints() -> None:
