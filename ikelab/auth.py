@@ -375,6 +375,7 @@ def sign(
     family = _key_family(private_key)
     if family not in ("rsa", "ecdsa", "ed25519") or not hasattr(private_key, "sign"):
         raise ConfigError(f"cannot sign with a {family}; need an RSA, EC or Ed25519 private key", field="private_key")
+    check_key_strength(private_key, "the signing key", allow_weak=allow_weak)
     if m == AuthMethod.RSA_DIGITAL_SIGNATURE:
         if family != "rsa":
             raise ConfigError(f"RSA_DIGITAL_SIGNATURE needs an RSA key, not {family}", field="private_key")
@@ -432,6 +433,7 @@ def verify_signature(
     m = lookup(AuthMethod, method)
     family = _key_family(key)
     try:
+        check_key_strength(key, "the peer's key", allow_weak=allow_weak)
         if m == AuthMethod.RSA_DIGITAL_SIGNATURE:
             if family != "rsa":
                 raise AuthenticationError(f"key type mismatch: RSA_DIGITAL_SIGNATURE but the peer's key is {family}")
@@ -572,6 +574,40 @@ def _check_ca(cert: x509.Certificate, below: int) -> None:
         raise AuthenticationError(f"CA '{_describe(cert)}' has keyUsage without keyCertSign")
 
 
+def _check_end_entity(cert: x509.Certificate) -> None:
+    """The peer's own certificate must be fit for IKE signatures (RFC 4945 5.1.3.2, 5.1.3.12)."""
+    try:
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        ku = None
+    if ku is not None and not (ku.digital_signature or ku.content_commitment):
+        raise AuthenticationError(f"certificate '{_describe(cert)}' has keyUsage without digitalSignature or "
+                                  "nonRepudiation, so it may not sign IKE AUTH (RFC 4945 5.1.3.2)")
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:
+        return
+    if eku.critical and not ({_IPSEC_IKE, x509.ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(eku.value)):
+        raise AuthenticationError(f"certificate '{_describe(cert)}' has a critical extendedKeyUsage without "
+                                  "id-kp-ipsecIKE or anyExtendedKeyUsage (RFC 4945 5.1.3.12)")
+
+
+#: id-kp-ipsecIKE (RFC 4945 5.1.3.12)
+_IPSEC_IKE = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.17")
+#: RSA keys below this size are weak (about 80-bit strength at 1024 bits; NIST SP 800-57 asks for 112 bits)
+RSA_MIN_BITS = 2048
+
+
+def check_key_strength(key: Any, what: str, *, allow_weak: bool, field: str = "key_size") -> None:
+    """Refuse (or, with ``allow_weak``, warn about) an RSA key shorter than :data:`RSA_MIN_BITS`."""
+    if isinstance(key, x509.Certificate):
+        key = key.public_key()
+    if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)) and key.key_size < RSA_MIN_BITS:
+        refuse_weak(f"{what} has a {key.key_size}-bit RSA key, which is weak: below {RSA_MIN_BITS} bits it gives "
+                    "less than the 112-bit strength NIST SP 800-57 asks for", allow_weak=allow_weak,
+                    field=field, value=key.key_size, algorithm=f"RSA-{key.key_size}", stacklevel=4)
+
+
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     if cert.issuer != issuer.subject:
         return False
@@ -589,12 +625,15 @@ def verify_chain(
     *,
     now: datetime,
     max_depth: int = 8,
+    allow_weak: bool = False,
 ) -> list[x509.Certificate]:
     """Build and check the path leaf -> intermediates -> a trust anchor (RFC 5280 6, simplified).
 
     Checked: each link's signature, each certificate's validity period at
     ``now`` (time is injected, never read from the clock), basicConstraints
-    cA TRUE (and keyCertSign, pathLenConstraint) on every issuer.  Not checked:
+    cA TRUE (and keyCertSign, pathLenConstraint) on every issuer, the leaf's
+    keyUsage and extendedKeyUsage (RFC 4945 5.1.3), and RSA keys of at least
+    2048 bits (shorter ones need ``allow_weak``, and warn).  Not checked:
     revocation, name constraints and policies.  Returns the path, leaf first,
     anchor last; any failure raises :class:`AuthenticationError` with the reason.
     """
@@ -606,6 +645,7 @@ def verify_chain(
         raise AuthenticationError("no trust anchors configured: cannot verify any certificate chain")
     path = [leaf]
     _check_validity(leaf, now)
+    _check_end_entity(leaf)
     current = leaf
     while True:
         if current in anchors:
@@ -630,6 +670,11 @@ def verify_chain(
         current = nxt
         if len(path) > max_depth:
             raise AuthenticationError(f"certificate chain longer than {max_depth}")
+    for cert in path:
+        try:
+            check_key_strength(cert, f"certificate '{_describe(cert)}'", allow_weak=allow_weak)
+        except ConfigError as exc:  # WeakAlgorithmError: for the peer's chain, an authentication failure
+            raise AuthenticationError(str(exc)) from None
     return path
 
 

@@ -70,7 +70,7 @@ from cryptography import x509
 from .constants import DhId, ProtocolId, TransformType, lookup
 from .errors import ConfigError, IkelabError
 from .payloads import Proposal, Transform, TrafficSelector
-from .proposals import DYNAMIC, parse_proposal, proposal_to_string
+from .proposals import DYNAMIC, parse_proposal, proposal_to_string, refuse_weak_transforms
 from .ts import resolve_ts, ts_from_string, ts_to_string
 from .vip import check_pool, check_vip, listed
 
@@ -150,6 +150,7 @@ def _proposals(value: Any, name: str, protocol: ProtocolId, allow_weak: bool) ->
                 raise ConfigError(f"{name}: proposal {item} is for {item.protocol}, not {protocol.name}",
                                   field=name, value=item)
             p = Proposal(len(out) + 1, item.protocol, item.spi, item.transforms)
+            refuse_weak_transforms(p, allow_weak=allow_weak, field=name)
         else:
             raise ConfigError(f"{name}: {item!r} is neither a proposal string nor a Proposal", field=name, value=item)
         out.append(p)
@@ -345,6 +346,9 @@ class IkeConfig:
             fmt = (s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo)
             if self.certificate.public_key().public_bytes(*fmt) != self.private_key.public_key().public_bytes(*fmt):
                 raise ConfigError("private_key does not belong to certificate (public keys differ)", field="private_key")
+            from .auth import check_key_strength
+
+            check_key_strength(self.private_key, "private_key", allow_weak=self.allow_weak, field="private_key")
             if self.local_id is None:
                 from .identity import dn_to_string
 

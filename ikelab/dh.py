@@ -359,6 +359,11 @@ def group(id: DhId | int | str | DhGroup, *, allow_weak: bool = False) -> DhGrou
     return found
 
 
+def implemented_group(id: int) -> DhGroup | None:
+    """The group with IANA number ``id`` if ikelab implements it (weak or not), else None; never raises."""
+    return _REGISTRY.get(id)  # type: ignore[call-overload]
+
+
 def groups() -> list[GroupInfo]:
     """The implemented IANA groups, by ID, with kind, size, strength and weakness."""
     return [g.info for g in sorted(_REGISTRY.values(), key=lambda g: int(g.id))]  # type: ignore[arg-type]
@@ -367,5 +372,5 @@ def groups() -> list[GroupInfo]:
 __all__ = [
     "MODP_BACKEND", "DhGroup", "DhPrivateKey", "DlogResult", "EcpGroup", "EcpPrivateKey", "GroupInfo",
     "ModpGroup", "ModpPrivateKey", "MontgomeryGroup", "MontgomeryPrivateKey", "ToyGroup",
-    "brute_force_dlog", "group", "groups", "is_primitive_root", "order_of", "powmod",
+    "brute_force_dlog", "group", "groups", "implemented_group", "is_primitive_root", "order_of", "powmod",
 ]

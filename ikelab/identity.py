@@ -165,6 +165,8 @@ def dn_from_string(text: str) -> x509.Name:
             value = value.strip()
             value.encode("utf-8")  # a lone surrogate (UnicodeEncodeError, a ValueError) would fail only in DER
             if oid == NameOID.EMAIL_ADDRESS:
+                if not value.isascii():  # RFC 5280 A.1: an IA5String, which holds ASCII only
+                    raise ValueError("an emailAddress is an IA5String (RFC 5280 A.1): ASCII characters only")
                 kind = _ASN1Type.IA5String
             elif set(value) <= _PRINTABLE:
                 kind = _ASN1Type.PrintableString

@@ -56,7 +56,8 @@ from .payloads import Proposal, Transform
 from .ts import DYNAMIC, narrow, resolve_ts, ts_from_string, ts_intersection, ts_to_string  # noqa: F401
 
 __all__ = [
-    "Suite", "parse_proposal", "parse_proposals", "proposal_to_string", "proposal_to_iana", "suite_of",
+    "Suite", "parse_proposal", "parse_proposals", "proposal_to_string", "proposal_to_iana", "refuse_weak_transforms",
+    "suite_of",
     "select", "check_chosen", "ke_group_for", "is_aead", "KEYWORDS",
     "narrow", "ts_from_string", "ts_to_string", "ts_intersection", "resolve_ts", "DYNAMIC",
 ]
@@ -144,6 +145,8 @@ _kw("noesn", Transform(TransformType.ESN, EsnId.NO_ESN))
 _NAMES: dict[tuple[int, int, int | None], str] = {}
 for _word, _t in KEYWORDS.items():
     _NAMES.setdefault((int(_t.type), int(_t.id), _t.key_length), _word)
+#: (transform type, ID) -> its weak keyword, for proposals built from Transform objects (DH groups: ikelab.dh).
+_WEAK_IDS: dict[tuple[int, int], str] = {(int(KEYWORDS[k].type), int(KEYWORDS[k].id)): k for k in _WEAK}
 
 _ORDER = (TransformType.ENCR, TransformType.PRF, TransformType.INTEG, TransformType.DH, TransformType.ESN)
 _ALLOWED: dict[ProtocolId, frozenset[TransformType]] = {
@@ -276,6 +279,26 @@ def parse_proposals(text: str | Iterable[str], protocol: ProtocolId | int | str 
     if not items:
         raise ConfigError(f"no proposals in {text!r}", field="proposals", value=text)
     return tuple(parse_proposal(item, protocol, allow_weak=allow_weak, number=i + 1) for i, item in enumerate(items))
+
+
+def refuse_weak_transforms(proposal: Proposal, *, allow_weak: bool, field: str) -> None:
+    """The ``allow_weak`` rule of :func:`parse_proposal`, for a :class:`Proposal` built from transforms.
+
+    A weak transform (one whose keyword is weak, or a weak Diffie-Hellman group) raises
+    :class:`~ikelab.errors.WeakAlgorithmError` saying why, or warns when ``allow_weak`` is true.
+    """
+    from . import dh  # here: dh is heavier than this module, and needs none of it
+
+    for t in proposal.transforms:
+        if int(t.type) == TransformType.DH:
+            group = dh.implemented_group(int(t.id))  # None for a group ikelab never chooses
+            reason = group.weak_reason if group is not None and group.weak else None
+        else:
+            token = _WEAK_IDS.get((int(t.type), int(t.id)))
+            reason = _WEAK[token] if token is not None else None
+        if reason:
+            refuse_weak(f"{_name(t)} in proposal {proposal_to_string(proposal)} is weak: {reason}",
+                        allow_weak=allow_weak, field=field, value=_name(t), algorithm=_name(t))
 
 
 def _name(t: Transform) -> str:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import example, given, settings, strategies as st
 
 from ikelab import auth
+from ikelab.config import IkeConfig
 from ikelab.certs import ec_key_from_seed, load_private_key, make_ca, make_leaf
 from ikelab.constants import AuthMethod, HashAlgorithm, IdType
 from ikelab.errors import AuthenticationError, ConfigError, ParseError, WeakAlgorithmError, WeakAlgorithmWarning
@@ -466,6 +467,62 @@ def test_path_length_constraint(pki):
         auth.verify_chain(leaf, [inter], [root], now=NOW)
 
 
+def _leaf_with(pki, key, *, key_usage=None, eku=None, eku_critical=True):
+    """A leaf under the root, with the extensions a test needs (make_leaf sets the usual ones)."""
+    builder = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "usage test")]))
+               .issuer_name(pki["root"].subject).public_key(key.public_key()).serial_number(7)
+               .not_valid_before(datetime(2026, 1, 1, tzinfo=timezone.utc))
+               .not_valid_after(datetime(2027, 1, 1, tzinfo=timezone.utc)))
+    if key_usage is not None:
+        flags = dict.fromkeys(("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+                               "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"), False)
+        flags.update(dict.fromkeys(key_usage, True))
+        builder = builder.add_extension(x509.KeyUsage(**flags), critical=True)
+    if eku is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=eku_critical)
+    return builder.sign(pki["root_key"], hashes.SHA384())
+
+
+IPSEC_IKE = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.17")
+
+
+def test_the_peers_certificate_must_be_fit_for_signing(pki):
+    """RFC 4945 5.1.3.2 and 5.1.3.12: keyUsage must allow signatures; a critical EKU must allow IKE."""
+    ok = [dict(key_usage=("digital_signature",)), dict(key_usage=("content_commitment",)),
+          dict(eku=[IPSEC_IKE]), dict(eku=[x509.ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE]),
+          dict(eku=[x509.ExtendedKeyUsageOID.SERVER_AUTH], eku_critical=False), {}]
+    for extensions in ok:
+        auth.verify_chain(_leaf_with(pki, EC_B, **extensions), [], [pki["root"]], now=NOW)
+    with pytest.raises(AuthenticationError, match="without digitalSignature or nonRepudiation"):
+        auth.verify_chain(_leaf_with(pki, EC_B, key_usage=("key_encipherment",)), [], [pki["root"]], now=NOW)
+    with pytest.raises(AuthenticationError, match="critical extendedKeyUsage without id-kp-ipsecIKE"):
+        auth.verify_chain(_leaf_with(pki, EC_B, eku=[x509.ExtendedKeyUsageOID.CODE_SIGNING]), [], [pki["root"]],
+                          now=NOW)
+
+
+def test_rsa_keys_below_2048_bits_are_weak(pki):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    cert = _leaf_with(pki, small)
+    with pytest.raises(AuthenticationError, match="1024-bit RSA key, which is weak"):
+        auth.verify_chain(cert, [], [pki["root"]], now=NOW)
+    with pytest.warns(WeakAlgorithmWarning, match="1024-bit RSA"):
+        assert auth.verify_chain(cert, [], [pki["root"]], now=NOW, allow_weak=True)[0] == cert
+    octets = b"signed octets"
+    with pytest.raises(WeakAlgorithmError, match="1024-bit RSA"):
+        auth.sign(small, octets)
+    with pytest.warns(WeakAlgorithmWarning):
+        method, data = auth.sign(small, octets, allow_weak=True)
+    with pytest.raises(WeakAlgorithmError, match="1024-bit RSA"):
+        auth.verify_signature(cert, method, data, octets)
+    with pytest.raises(WeakAlgorithmError, match="1024-bit RSA") as err:
+        IkeConfig(certificate=cert, private_key=small, trust_anchors=(pki["root"],))
+    assert err.value.field == "private_key"
+    auth.verify_chain(pki["direct"], [], [pki["root"]], now=NOW)  # RSA-2048 (RSA_A) is fine
+
+
 def test_load_certificate_errors():
     # the message says which form was tried: a PSK file given as --cert is neither PEM nor DER
     with pytest.raises(ParseError, match=r"^not an X\.509 certificate: no PEM \(no -----BEGIN line\) and not DER"):
@@ -611,6 +668,7 @@ def test_remote_id_patterns():
 @settings(max_examples=150, deadline=None)
 @given(st.text(alphabet=st.sampled_from("CN=O,/@#.:%abcdef0123456789 \\*\u00e9\ud800"), max_size=30) | st.text(max_size=30))
 @example("d=\ud800")  # a DN value with a lone surrogate: it failed only when encoded, with UnicodeEncodeError
+@example("e=\u00e9")  # an emailAddress is an IA5String: a non-ASCII one was encoded, then refused when read
 def test_identity_parser_rejects_garbage_with_config_error(text):
     try:
         ident = parse_identity(text)

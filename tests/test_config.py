@@ -9,9 +9,9 @@ import pytest
 
 from ikelab.certs import ec_key_from_seed, load_private_key, make_ca, make_leaf, to_pem
 from ikelab.config import DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS, IkeConfig
-from ikelab.constants import DhId, TransformType
+from ikelab.constants import DhId, EncrId, EsnId, IntegId, PrfId, ProtocolId, TransformType
 from ikelab.errors import ConfigError, WeakAlgorithmError, WeakAlgorithmWarning
-from ikelab.payloads import Proposal, TrafficSelector
+from ikelab.payloads import Proposal, TrafficSelector, Transform
 from ikelab.proposals import parse_proposal, proposal_to_string, ts_from_string
 
 VECTORS = Path(__file__).parent / "vectors"
@@ -109,6 +109,31 @@ def test_weak_algorithms_need_allow_weak():
     with pytest.warns(WeakAlgorithmWarning):
         c = IkeConfig(psk="x", ike_proposals="3des-sha256-modp2048", allow_weak=True)
     assert c.allow_weak
+
+
+@pytest.mark.parametrize("field, transforms, weak", [
+    ("ike_proposals", ((TransformType.ENCR, EncrId.ENCR_3DES, None), (TransformType.PRF, PrfId.PRF_HMAC_SHA2_256, None),
+                       (TransformType.INTEG, IntegId.AUTH_HMAC_SHA2_256_128, None), (TransformType.DH, DhId.ECP_256, None)),
+     "ENCR_3DES"),
+    ("ike_proposals", ((TransformType.ENCR, EncrId.ENCR_AES_CBC, 128), (TransformType.PRF, PrfId.PRF_HMAC_MD5, None),
+                       (TransformType.INTEG, IntegId.AUTH_HMAC_SHA2_256_128, None), (TransformType.DH, DhId.ECP_256, None)),
+     "PRF_HMAC_MD5"),
+    ("ike_proposals", ((TransformType.ENCR, EncrId.ENCR_AES_CBC, 128), (TransformType.PRF, PrfId.PRF_HMAC_SHA2_256, None),
+                       (TransformType.INTEG, IntegId.AUTH_HMAC_SHA2_256_128, None), (TransformType.DH, DhId.MODP_1024, None)),
+     "MODP_1024"),
+    ("esp_proposals", ((TransformType.ENCR, EncrId.ENCR_AES_CBC, 128), (TransformType.INTEG, IntegId.AUTH_HMAC_MD5_96, None),
+                       (TransformType.ESN, EsnId.NO_ESN, None)),
+     "AUTH_HMAC_MD5_96"),
+])
+def test_weak_transforms_in_proposal_objects_need_allow_weak(field, transforms, weak):
+    """The same rule as for keywords: a Proposal built from Transform objects is no way round allow_weak."""
+    protocol = ProtocolId.IKE if field == "ike_proposals" else ProtocolId.ESP
+    proposal = Proposal(1, protocol, b"", tuple(Transform(t, i, k) for t, i, k in transforms))
+    with pytest.raises(WeakAlgorithmError, match=weak) as err:
+        IkeConfig(psk="x", **{field: (proposal,)})
+    assert err.value.field == field and "allow_weak=True" in str(err.value)
+    with pytest.warns(WeakAlgorithmWarning, match=weak):
+        IkeConfig(psk="x", allow_weak=True, **{field: (proposal,)})
 
 
 @pytest.fixture(scope="module")
