@@ -42,10 +42,14 @@ class IkeEndpoint:
     creating a responder IKE SA for each new IKE_SA_INIT request.  When
     ``config.cookie_threshold`` half-open SAs exist (0: always), a request
     without a valid COOKIE is answered statelessly with N(COOKIE).
+
+    A CLOSED IKE SA stays in :attr:`sas` (a lab shows it) until :meth:`forget_closed`; with
+    ``forget_closed=True`` (what a long-running peer wants: :class:`ikelab.net.NetDriver` sets it)
+    :meth:`handle_timer` forgets each one when its :meth:`IkeSa.forget_at` time comes.
     """
 
     def __init__(self, config: IkeConfig, rng: RandomSource | None = None, local_addr: str = "192.0.2.2",
-                 *, port: int = 500) -> None:
+                 *, port: int = 500, forget_closed: bool = False) -> None:
         self.config = require_config(config, "IkeEndpoint")
         self.rng = rng if rng is not None else default_random()
         self.local_addr, self.port = udp_endpoint(local_addr, port, "local")
@@ -53,6 +57,7 @@ class IkeEndpoint:
         self.half_open: dict[tuple[bytes, str, int], IkeSa] = {}  # responder SAs by (SPIi, IPi, port)
         self._secret = self.rng.random_bytes(32)
         self._secret_version = 1
+        self.forget_closed_sas = forget_closed
         self._out: list[Datagram] = []
         self._events: list[ev.Event] = []
         self._dirty: set[IkeSa] = set()
@@ -195,9 +200,13 @@ class IkeEndpoint:
                                            len(out), datagram.dst, datagram.src))
         self._events.append(ev.Failure(now, "responder", notify.name, reason, exchange="IKE_SA_INIT"))
 
-    def forget_closed(self) -> int:
-        """Drop CLOSED IKE SAs (kept until then so that a lab can show them); returns how many."""
-        closed = [spi for spi, sa in self.sas.items() if sa.state == State.CLOSED]
+    def forget_closed(self, now: float | None = None) -> int:
+        """Drop CLOSED IKE SAs (kept until then so that a lab can show them); returns how many.
+
+        With ``now``, only those whose :meth:`IkeSa.forget_at` has come.
+        """
+        closed = [spi for spi, sa in self.sas.items() if sa.state == State.CLOSED
+                  and (now is None or sa.forget_at() <= now)]
         for spi in closed:
             del self.sas[spi]
         for key in [k for k, sa in self.half_open.items() if sa.state == State.CLOSED]:
@@ -220,6 +229,8 @@ class IkeEndpoint:
 
     def get_timer(self) -> float | None:
         times = [t for t in (sa.get_timer() for sa in self.sas.values()) if t is not None]
+        if self.forget_closed_sas:
+            times += [sa.forget_at() for sa in self.sas.values() if sa.state == State.CLOSED]
         times += [t for t in (sa.get_timer() for sa in self.half_open.values()) if t is not None]
         return min(times) if times else None
 
@@ -232,6 +243,8 @@ class IkeEndpoint:
         for key, sa in list(self.half_open.items()):
             if sa.state != State.INIT_DONE:
                 del self.half_open[key]
+        if self.forget_closed_sas:
+            self.forget_closed(now)
 
     def _collect_all(self) -> None:
         while self._dirty:

@@ -18,7 +18,8 @@ outputs, so a notebook can display, say, SKEYSEED = prf(Ni | Nr, g^ir)
   traffic selectors, mode, UDP encapsulation);
 * :class:`IkeSaEstablished` / :class:`IkeSaRekeyed` / :class:`IkeSaDeleted`,
   :class:`LivenessChecked`, :class:`Retransmitted`, :class:`Failure`;
-* :class:`VirtualIpAssigned`: a remote-access client's inner address (CP).
+* :class:`VirtualIpAssigned`: a remote-access client's inner address (CP);
+* :class:`PeerMoved`: the peer's address or port changed (NAT rebinding, 2.23).
 
 Every event has ``time`` (the virtual clock value passed to the engine) and
 ``side`` ("initiator" or "responder": the role of the reporting peer in the
@@ -250,6 +251,17 @@ class IkeSaDeleted(Event):
 
 
 @dataclass(frozen=True)
+class PeerMoved(Event):
+    """A protected message came from a new address or port (a NAT rebinding): the IKE SA, and the ESP of its
+    CHILD SAs, go there from now on (RFC 7296 2.23).  A host behind the NAT never follows the peer."""
+
+    spi_i: bytes
+    spi_r: bytes
+    old: tuple[str, int]
+    new: tuple[str, int]
+
+
+@dataclass(frozen=True)
 class LivenessChecked(Event):
     """An empty INFORMATIONAL exchange (RFC 7296 1.4) completed (``alive``) or gave up."""
 
@@ -306,6 +318,7 @@ __all__ = [
     "MessageDropped",
     "MessageReceived",
     "MessageSent",
+    "PeerMoved",
     "Retransmitted",
     "VirtualIpAssigned",
 ]

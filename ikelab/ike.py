@@ -53,7 +53,7 @@ from .exchanges_common import ChildSa, Datagram, frame, readdressed
 from .exchanges_init import InitExchanges
 from .exchanges_rekey import IkeRekeyExchanges
 from .ike_fragments import FragmentExchanges
-from .payloads import SKF
+from .payloads import SK, SKF
 from .rand import RandomSource, default_random
 from .state import TRANSITIONS, Input, State
 from . import exchanges_wire as wirefmt
@@ -86,6 +86,9 @@ MESSAGE_ID_MAX = 0xFFFFFFFF
 MESSAGE_ID_REKEY_AT = MESSAGE_ID_MAX - 1023
 
 #: The protected exchanges whose requests this engine answers (any other exchange type is dropped)
+#: States in which an unprotected IKE_SA_INIT request or response still belongs to the SA's own IKE_SA_INIT exchange
+_INIT_REQUEST_STATES = frozenset((State.IDLE, State.INIT_DONE))  # the first request, and its retransmissions
+_INIT_RESPONSE_STATES = frozenset((State.INIT_SENT,))
 _ANSWERED_EXCHANGES = frozenset((ExchangeType.IKE_AUTH, ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL))
 
 
@@ -101,7 +104,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         "config", "rng", "initiator", "side", "local", "remote", "state", "created", "spi_i", "spi_r", "ni", "nr",
         "keys", "suite", "proposal", "children", "remote_identity", "nat_detected", "nat_local", "nat_remote",
         "rekey_at", "expire_at", "last_received", "replaced_by", "rekeyed_at", "spawned", "closed_reason",
-        "established_at", "local_auth_method", "remote_auth_method", "fragmentation", "_fragments",
+        "closed_at", "established_at", "local_auth_method", "remote_auth_method", "fragmentation", "_fragments",
         "peer_initial_contact", "virtual_ips", "peer_virtual_ips", "pools", "child_retries",
         # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
         "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_cached_summary", "_queue", "_out",
@@ -164,10 +167,11 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         # wait there, but the peer, for whom this new IKE SA already won, may name them in requests on this one
         self._rekeyed_from: IkeSa | None = None
         self.closed_reason = ""
+        self.closed_at: float | None = None  # when the SA closed (see forget_at)
         self._next_request_id = 0
         self._peer_next_id = 0
         self._pending: PendingRequest | None = None
-        self._cached_response: tuple[int, Datagram | tuple[Datagram, ...]] | None = None
+        self._cached_response: tuple[int, Datagram | tuple[Datagram, ...], Any] | None = None  # (ID, datagrams, exchange)
         self._cached_summary = ""
         #: (our address, the peer's) of the request being handled when it came from elsewhere than
         #: (local, remote): responses go where the request came from (RFC 7296 2.11)
@@ -353,6 +357,11 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         factor = float(self.config.retransmit_base)
         return base * factor ** attempt
 
+    def forget_at(self) -> float | None:
+        """When a CLOSED SA can be forgotten: once the peer's retransmissions of the request that closed it
+        are over (it answers them from its cache until then, RFC 7296 2.3); None while the SA is open."""
+        return None if self.closed_at is None else self.closed_at + self._half_open_timeout()
+
     def _half_open_timeout(self) -> float:
         tries = int(self.config.retransmit_tries)
         return sum(self._timeout(n) for n in range(tries + 1))
@@ -466,13 +475,18 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         elif msg.exchange != ExchangeType.IKE_SA_INIT:
             self._drop(now, f"unprotected {wirefmt.exchange_name(msg.exchange)} message", data)
             return
+        elif self.state not in (_INIT_RESPONSE_STATES if msg.is_response else _INIT_REQUEST_STATES):
+            # anyone can forge an unprotected message: past IKE_SA_INIT it must neither bring a cached response
+            # back (a reflector) nor count as a sign of life (RFC 7296 2.4: only protected messages do)
+            self._drop(now, f"unprotected IKE_SA_INIT message in state {self.state.value}", data)
+            return
         if msg.is_response:
             p = self._pending
             if p is None or p.message_id != msg.message_id or p.exchange != msg.exchange:
                 self._drop(now, f"unexpected response message ID {msg.message_id}", data)
                 return
         else:
-            if self._cached_response is not None and msg.message_id == self._cached_response[0]:
+            if self._is_retransmission(msg):
                 if is_fragment and msg.payloads[-1].fragment_number != 1:
                     self._drop(now, "a fragment of a request already answered: only its fragment 1 brings the "
                                     "response again (RFC 7383 2.6.1)", data)
@@ -505,7 +519,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
             self._reject(msg, inp, now)
             return
         if src is not None and msg.exchange != ExchangeType.IKE_SA_INIT:
-            self._follow_peer(src, dst)
+            self._follow_peer(src, dst, now)
         answered = self._cached_response
         try:
             if msg.is_response:
@@ -517,7 +531,12 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
             # an authenticated message the handler could not use: report it; answer a request with
             # INVALID_SYNTAX (RFC 7296 2.21.2) so that the peer's window moves on
             notify = getattr(exc, "notify_type", None) or "INVALID_SYNTAX"
-            self._emit(ev.Failure(now, self.side, notify, f"{inp.value}: {exc}", exchange=exchange))
+            # a response that leaves IKE_SA_INIT or IKE_AUTH unfinished, with no request left to wait for,
+            # ends the IKE SA (as an unusable KE value does) rather than leaving it stuck without a timer
+            stuck = msg.is_response and self._pending is None and self.state in (State.INIT_SENT, State.AUTH_SENT)
+            self._emit(ev.Failure(now, self.side, notify, f"{inp.value}: {exc}", exchange=exchange, fatal=stuck))
+            if stuck:
+                self._close(now, f"{notify}: {exc}")
             if not msg.is_response and self._cached_response is answered and self.state != State.CLOSED:
                 self._respond(msg, now, [wirefmt.notify(NotifyType.INVALID_SYNTAX)])
         self._pump(now)
@@ -530,10 +549,9 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         """
         if header.is_response or is_fragment or header.exchange not in _ANSWERED_EXCHANGES:
             return
-        cached = self._cached_response
-        if cached is not None and header.message_id == cached[0]:
-            self._transmit(self._toward_sender(cached[1]), now, header.exchange, header.message_id, True,
-                           self._cached_summary, retransmission=True)
+        if self._is_retransmission(header):
+            self._transmit(self._toward_sender(self._cached_response[1]), now,  # type: ignore[index]
+                           header.exchange, header.message_id, True, self._cached_summary, retransmission=True)
         elif header.message_id == self._peer_next_id:
             self._respond(header, now, [wirefmt.notify(notify, data=data)])
             self._emit(ev.Failure(now, self.side, notify.name, "a request that could not be decoded",
@@ -546,9 +564,9 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
                 msg = wirefmt.decode(data, crypto=self._crypto(sending=False))
             except IkelabError:
                 msg = None
-            if (msg is not None and not msg.is_response and self._spis_match(msg)
-                    and msg.message_id == self._cached_response[0]):
-                last = msg.payloads[-1] if msg.payloads else None
+            last = msg.payloads[-1] if msg is not None and msg.payloads else None
+            if (isinstance(last, (SK, SKF)) and not msg.is_response and self._spis_match(msg)  # only what the ICV covers
+                    and self._is_retransmission(msg)):
                 if isinstance(last, SKF) and last.fragment_number != 1:
                     self._drop(now, "a fragment of a request already answered: only its fragment 1 brings the "
                                     "response again (RFC 7383 2.6.1)", data)
@@ -557,6 +575,11 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
                                True, self._cached_summary, retransmission=True)
                 return
         self._drop(now, "IKE SA is closed", data)
+
+    def _is_retransmission(self, msg: Any) -> bool:
+        """``msg`` (a request) is the one whose response is cached: same Message ID, same exchange (2.3)."""
+        cached = self._cached_response
+        return cached is not None and msg.message_id == cached[0] and msg.exchange == cached[2]
 
     def _toward_sender(self, dgram: Any) -> Any:
         """A response, addressed to where the request being handled came from (RFC 7296 2.11)."""
@@ -568,7 +591,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
                 self.state != State.INIT_DONE or msg.spi_r in (b"\x00" * 8, self.spi_r))
         return msg.spi_i == self.spi_i and msg.spi_r == self.spi_r
 
-    def _follow_peer(self, src: tuple[str, int], dst: tuple[str, int] | None) -> None:
+    def _follow_peer(self, src: tuple[str, int], dst: tuple[str, int] | None, now: float) -> None:
         """Talk to the peer where a validated message came from (RFC 7296 2.23, port 4500 after NAT-T).
 
         Not when we are behind the NAT: there "a host ... SHOULD NOT do this type of dynamic address update",
@@ -576,7 +599,10 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         source, 2.11).
         """
         if not self.nat_local:
-            self.remote = (str(src[0]), int(src[1]))
+            there = (str(src[0]), int(src[1]))
+            if there != self.remote and self.state == State.ESTABLISHED:
+                self._emit(ev.PeerMoved(now, self.side, self.spi_i, self.spi_r, self.remote, there))
+            self.remote = there
         if dst is not None and int(dst[1]) == NAT_T_PORT:
             self.local = (self.local[0], NAT_T_PORT)
 
@@ -647,7 +673,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
             dgram = readdressed(dgram, *self._reply_to)
         summary = wirefmt.summary(msg)
         if cache:
-            self._cached_response = (request.message_id, dgram)
+            self._cached_response = (request.message_id, dgram, request.exchange)
             self._cached_summary = summary
             self._peer_next_id = request.message_id + 1
         self._transmit(dgram, now, request.exchange, request.message_id, True, summary)
@@ -702,10 +728,12 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         self._pending = None
         self._queue.clear()
         self.closed_reason = reason
+        self._forget_handshake()  # a half-open SA that closes drops its DH private value too
         if self.peer_virtual_ips:  # the client's addresses are free again
             _vip.release_each(self.pools, self.peer_virtual_ips, self)
         if self.state != State.CLOSED:
             self.state = State.CLOSED
+            self.closed_at = now
             self._emit(ev.IkeSaDeleted(now, self.side, self.spi_i, self.spi_r, reason))
 
     def _hand_over(self, now: float) -> None:

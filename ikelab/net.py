@@ -157,7 +157,7 @@ class NetDriver:
         self.local_addr = str(local_addr)
         self.port = int(port)
         self.natt = (self.port == 500) if natt is None else bool(natt)
-        self.endpoint = IkeEndpoint(config, rng, self.local_addr, port=self.port)
+        self.endpoint = IkeEndpoint(config, rng, self.local_addr, port=self.port, forget_closed=True)
         self.trace = Trace()
         self.events: list[ev.Event] = []
         self.notes: list[str] = []

@@ -115,6 +115,9 @@ class EspPeer:
         self._replaced: set[bytes] = set()
         #: the outbound SAs, oldest first; a packet leaves on the last one whose CHILD SA's selectors cover it
         self.outbound: list[tuple[bytes, Any, ev.ChildSaCreated]] = []
+        #: outbound SPI -> where its UDP-encapsulated ESP goes: the peer's address and port, which follow the
+        #: IKE SA's when a NAT rebinds (RFC 7296 2.23, a PeerMoved event)
+        self.destinations: dict[bytes, tuple[str, int]] = {}
         #: CHILD SA (by the inbound SPI) -> its SPD selectors (RFC 4301 4.4.1), for both directions
         self.selectors: dict[bytes, tuple[Selector, ...]] = {}
         self.replies: list[int] = []
@@ -135,6 +138,7 @@ class EspPeer:
                         integrity_key=event.integ_key_out,
                         tunnel=(event.local_addr, event.remote_addr), **common)
             entry = (event.spi_out, out, event)
+            self.destinations[event.spi_out] = (event.remote_addr, event.remote_port)
             self.selectors[event.spi_in] = child_selectors(event)
             old = None
             if event.rekey_of is not None and not event.exchange_initiator:
@@ -156,6 +160,11 @@ class EspPeer:
                 self.retired[event.spi_in] = (sa, event.time + REKEYED_INBOUND_GRACE)
             self._replaced.discard(event.spi_in)
             self.outbound = [o for o in self.outbound if o[0] != event.spi_out]
+            self.destinations.pop(event.spi_out, None)
+        elif isinstance(event, ev.PeerMoved):
+            for spi, there in self.destinations.items():
+                if there == event.old:
+                    self.destinations[spi] = event.new
 
     def covers(self, spi_in: bytes, inner: Any, direction: Direction) -> bool:
         """Whether the CHILD SA with inbound SPI ``spi_in`` may carry the IP packet ``inner`` (RFC 4301 5.1, 5.2)."""
@@ -185,7 +194,7 @@ class EspPeer:
             self.errors.append(f"{self._packet_text(inner)}: {exc}: not sent")
             return False
         esp = sa.encapsulate(data, next_header)
-        self.driver.send_esp(esp, event.local_port, (event.remote_addr, event.remote_port))
+        self.driver.send_esp(esp, event.local_port, self.destinations[chosen[0]])
         return True
 
     @staticmethod
@@ -319,6 +328,9 @@ def _describe(event: ev.Event) -> str | None:
         return f"liveness check MID={event.message_id}: {'alive' if event.alive else 'no answer'}"
     if isinstance(event, ev.VirtualIpAssigned):
         return f"virtual IP {event.address} (CP payload, RFC 7296 2.19)"
+    if isinstance(event, ev.PeerMoved):
+        return (f"peer moved: {_host_port(*event.old)} -> {_host_port(*event.new)} (a NAT rebinding? IKE and ESP "
+                "follow it, RFC 7296 2.23)")
     if isinstance(event, ev.KeysDerived):
         return f"keys derived: SKEYSEED {short_hex(event.skeyseed)}{' (rekey)' if event.rekey else ''}"
     if isinstance(event, ev.Failure):
@@ -352,10 +364,14 @@ class _Run:
     def __init__(self, config: Any, local: str, port: int, options: RunOptions, out: Callable[[str], None],
                  rng: Any = None) -> None:
         self.options = options
-        self.out = out
+
+        def say(text: str) -> None:  # the engine's errors name allow_weak=True, the API's spelling
+            out(text.replace("pass allow_weak=True to use it anyway", "give --allow-weak to use it anyway"))
+
+        self.out = say
         self.driver = NetDriver(config, local, port=port, rng=rng, on_packet=self._packet, on_event=self._event,
                                 keepalive_interval=options.keepalive)
-        self.esp = EspPeer(self.driver, out)
+        self.esp = EspPeer(self.driver, say)
         self.stop = asyncio.Event()
         self._pieces = 0  # IKE fragments kept since the last whole message
 

@@ -472,3 +472,33 @@ def test_a_retransmission_follows_the_peer_to_its_new_address() -> None:
     b.handle_timer(b.get_timer())
     [retransmitted] = b.pop_datagrams()
     assert retransmitted.dst == ("203.0.113.5", 50000) and retransmitted.payload == first.payload
+
+
+def test_esp_follows_the_peer_to_its_new_nat_mapping() -> None:
+    """RFC 7296 2.23: "all packets" go to the validated new address and port, ESP included.  After a NAT
+    rebinding the IKE SA moved (a PeerMoved event) but the CHILD SA's ESP still went to the old mapping, which
+    the NAT no longer forwards, until the next rekey (found against strongSwan behind a NAT)."""
+    from types import SimpleNamespace
+
+    from ikelab import events as ev
+    from ikelab.exchanges_common import unframe
+    from ikelab.peer import EspPeer
+
+    lab = _nat_lab()
+    a, b = lab.initiator, lab.responder
+    sent: list[tuple[str, int]] = []
+    esp = EspPeer(SimpleNamespace(now=lambda: 0.0, esp_handler=None,  # type: ignore[arg-type]
+                                  send_esp=lambda data, port, dst: sent.append(dst)), out=lambda text: None)
+    for event in lab.events("responder"):
+        esp.on_event(event)
+    child = lab.events("responder", ev.ChildSaCreated)[-1]
+    old = (child.remote_addr, child.remote_port)
+    assert esp.ping("192.0.2.2", "192.0.2.1", 1) and sent == [old]
+    a.liveness(lab.now)
+    [request] = a.pop_datagrams()
+    b.pop_events()
+    b.receive(unframe(request), lab.now + 0.1, src=("203.0.113.5", 50000), dst=("192.0.2.2", 4500))
+    moved = [e for e in b.pop_events() if isinstance(e, ev.PeerMoved)]
+    assert [(m.old, m.new) for m in moved] == [(old, ("203.0.113.5", 50000))]
+    esp.on_event(moved[0])
+    assert esp.ping("192.0.2.2", "192.0.2.1", 2) and sent[-1] == ("203.0.113.5", 50000)

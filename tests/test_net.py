@@ -1062,3 +1062,18 @@ def test_a_pcap_path_through_a_folder_we_may_not_search_is_refused(monkeypatch, 
                  "--pcap", "locked/inner/x.pcap"]) == 2
     assert capsys.readouterr().err == ("ikelab connect: error: --pcap / --keys: cannot look there: Permission denied "
                                        "(locked/inner/x.pcap)\n")
+
+
+def test_a_live_run_names_the_command_line_option_for_weak_algorithms() -> None:
+    """The engine's refusal of a weak algorithm says "pass allow_weak=True" (the Python API); ``ikelab connect``
+    printed that too, where its users need ``--allow-weak`` (found against strongSwan with RSA method 1)."""
+    from ikelab import events as ev
+    from ikelab.peer import _Run
+
+    lines: list[str] = []
+    config = IkeConfig(local_id="moon.example", remote_id="sun.example", psk=b"a shared secret")
+    run = _Run(config, "127.0.0.1", free_port(), RunOptions(), out=lines.append)
+    run._event(ev.Failure(1.0, "initiator", "AUTHENTICATION_FAILED", "RSA_DIGITAL_SIGNATURE (method 1) is weak: it "
+                          "signs a SHA-1 hash; pass allow_weak=True to use it anyway", fatal=True))
+    assert lines == ["     --   FAILURE AUTHENTICATION_FAILED: RSA_DIGITAL_SIGNATURE (method 1) is weak: it signs a "
+                     "SHA-1 hash; give --allow-weak to use it anyway (fatal)"]

@@ -408,6 +408,29 @@ class NetnsPair:
         self.close()
 
 
+def flush_conntrack() -> None:
+    """Forget every connection-tracking entry of this namespace (netlink IPCTNL_MSG_CT_DELETE, no attributes).
+
+    Run in the router with :meth:`Namespace.call`: the NAT then maps each flow anew, as a NAT that lost its
+    state (a reboot, a timeout) does.  A NETLINK_NETFILTER socket does it without the conntrack tool.
+    """
+    import socket
+    import struct
+
+    nfnl_subsys_ctnetlink, ipctnl_msg_ct_delete = 1, 2
+    request, ack = 1, 4
+    body = struct.pack("BBH", socket.AF_INET, 0, 0)  # struct nfgenmsg: family, version, resource id
+    header = struct.pack("=LHHLL", 16 + len(body), (nfnl_subsys_ctnetlink << 8) | ipctnl_msg_ct_delete,
+                         request | ack, 1, 0)
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12) as sock:  # 12: NETLINK_NETFILTER
+        sock.bind((0, 0))
+        sock.send(header + body)
+        answer = sock.recv(4096)
+    error = struct.unpack_from("=i", answer, 16)[0]  # the NLMSG_ERROR's errno, 0 for an acknowledgement
+    if error:
+        raise OSError(-error, f"conntrack flush refused: {os.strerror(-error)}")
+
+
 class NatNetns(NetnsPair):
     """A behind a NAT: namespaces ``a``, ``r`` (the router) and ``b``; B sees A as 192.0.2.1 (``a_public``).
 
@@ -426,6 +449,15 @@ class NatNetns(NetnsPair):
     @property
     def namespaces(self) -> tuple[Namespace, ...]:  # type: ignore[override]
         return (self.a, self.r, self.b)
+
+    def rebind(self, ports: str = "41000-41010") -> None:
+        """A NAT rebinding: from now on the router maps A's UDP flows to source ports ``ports``, and it forgets
+        the mappings it had (what B sends to the old ones is refused)."""
+        rules = ('flush chain ip nat postrouting\n'
+                 f'add rule ip nat postrouting oifname "veth-rb" meta l4proto udp masquerade to :{ports}\n'
+                 'add rule ip nat postrouting oifname "veth-rb" masquerade\n')
+        self.r.run(NFT, "-f", "-", input=rules.encode())
+        self.r.call(flush_conntrack)
 
     def create(self) -> "NatNetns":
         """Create the three namespaces, both veth pairs, the addresses, A's route and R's NAT; undo all on failure."""

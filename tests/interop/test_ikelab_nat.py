@@ -105,6 +105,32 @@ def test_charon_behind_a_nat_connects_to_ikelab(nat_net, nat_charon_factory, tmp
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), alice.keys()) == 2
 
 
+def test_esp_follows_charon_to_its_new_nat_mapping(nat_net, nat_charon_factory, tmp_path: Path) -> None:
+    """RFC 7296 2.23: the host not behind the NAT "SHOULD send all packets" to the address and port of a
+    validated packet.  The NAT gives charon a new source port mid-SA and forgets the old mapping; charon's
+    liveness check arrives from the new port, and ikelab's ESP must follow it there at once, not only after
+    the next CHILD SA rekey (it kept sending to the dead mapping)."""
+    net = nat_net
+    conf = psk_conf(local_addrs=net.a.addr4, remote_addrs=net.b.addr4, local_id=ID_INITIATOR, remote_id=ID_RESPONDER,
+                    local_ts=f"{net.a.inner}/32", remote_ts=f"{net.b.inner}/32", proposals=SUITE, esp_proposals=ESP,
+                    extra={"dpd_delay": "1s"})
+    alice: Charon = nat_charon_factory(net.a, "alice", swanctl_conf=conf)
+    alice.load_all()
+    proc = respond(net.b, tmp_path / "ikelab", extra=[
+        "--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{net.b.inner}/32", f"{net.a.inner}/32"])
+
+    def rebound() -> None:
+        net.rebind("41000-41010")
+        net.a.ping(net.b.inner, src=net.a.inner, count=1)  # answered to the old mapping: lost, so charon checks
+        proc.wait_for_output("peer moved", timeout=10)
+        assert net.a.ping(net.b.inner, src=net.a.inner, count=3) == 3
+
+    out = charon_initiates(alice, proc, net.a, net.b, then=rebound)
+    moved = [line for line in out.splitlines() if "peer moved" in line]
+    assert moved and f"{net.a_public}:4500 -> {net.a_public}:410" in moved[0], out
+    assert "CHILD SA rekeyed" not in out, out  # the pings went through on the first CHILD SA
+
+
 def test_ike_fragments_cross_the_nat(nat_net, nat_charon_factory, tshark_env, tmp_path: Path) -> None:
     """IKE fragmentation (RFC 7383) behind the NAT, on port 4500: each piece's IP packet, Non-ESP Marker
     included (RFC 3948 2.2), stays within the 200-octet fragment size both sides use, charon joins
