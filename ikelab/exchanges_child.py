@@ -164,6 +164,9 @@ class ChildExchanges:
         try:
             chosen = W.only_sa(msg)
             suite = _props.check_chosen(ctx["proposals"], chosen)
+            reserved = W.reserved_spi(bytes(chosen.spi))
+            if reserved:
+                raise NegotiationError(f"the chosen {reserved}", notify_type="INVALID_SYNTAX")
             g_ir = None
             if suite.dh is not None:
                 ke = W.payload(msg, "KE")
@@ -211,6 +214,9 @@ class ChildExchanges:
             suite = _props.suite_of(chosen)
         except NegotiationError as exc:
             return self._child_refused(now, NotifyType.NO_PROPOSAL_CHOSEN, str(exc), exchange)
+        reserved = W.reserved_spi(W.offered_spi(offered, chosen))
+        if reserved:
+            return self._child_refused(now, NotifyType.INVALID_SYNTAX, f"the offered {reserved}", exchange)
         try:
             local, remote = self._policy_ts()
             tsi, tsr = narrow_cached(W.selectors_of(tsi_p), W.selectors_of(tsr_p), remote, local)
@@ -337,8 +343,11 @@ class ChildExchanges:
         if offered and all(int(p.protocol) == int(ProtocolId.IKE) for p in offered):
             return self._answer_rekey_ike(now, msg, offered)
         ni = W.nonce_of(msg)
-        if ni is None:
+        short = ni is not None and W.short_nonce(ni, self.suite.prf)
+        if ni is None or short:
             self._respond(msg, now, [W.notify(NotifyType.INVALID_SYNTAX)])
+            if short:
+                self._fail(now, "INVALID_SYNTAX", f"Ni is {short}", fatal=False, exchange="CREATE_CHILD_SA")
             return None
         if self._pending is not None and self._pending.kind in ("rekey_ike", "delete_ike"):
             # RFC 7296 2.25.1: no new CHILD SA while this IKE SA is being rekeyed or closed
@@ -396,10 +405,12 @@ class ChildExchanges:
         home = self._home()
         ctx = pending.context["child"]
         old = home.children.get(ctx["rekey_of"]) if ctx["rekey_of"] is not None else None
-        if ctx["rekey_of"] is not None and old is None and W.first_error(msg) == "CHILD_SA_NOT_FOUND":
+        error = W.first_error(msg)
+        if ctx["rekey_of"] is not None and old is None and error in ("CHILD_SA_NOT_FOUND", "TEMPORARY_FAILURE"):
             # RFC 7296 2.25: the SA this request rekeys went away meanwhile (the peer rekeyed or deleted it,
-            # and we followed): the peer knows it no more either, and there is nothing left to rekey
-            self._fail(now, "CHILD_SA_NOT_FOUND", f"rekey of CHILD SA 0x{ctx['rekey_of'].hex()} not needed: it was "
+            # and we followed): the peer knows it no more (CHILD_SA_NOT_FOUND), or is closing it
+            # (TEMPORARY_FAILURE, 2.25.1); there is nothing left to rekey, and nothing to ask for again
+            self._fail(now, error, f"rekey of CHILD SA 0x{ctx['rekey_of'].hex()} not needed: it was "
                        "rekeyed or deleted meanwhile", fatal=False, exchange="CREATE_CHILD_SA")
             return None
         group = W.group_asked(msg, ctx["proposals"], W.first_dh(ctx["proposals"]))
@@ -414,6 +425,10 @@ class ChildExchanges:
                 self._later(now, Input.REKEY_CHILD, spi=old.spi_in, pfs=group)
             return None
         nr = W.nonce_of(msg)
+        short = nr is not None and W.short_nonce(nr, self.suite.prf)
+        if short:  # as if there were no Nr: the request failed, an SA being rekeyed stays
+            self._fail(now, "INVALID_SYNTAX", f"Nr is {short}", fatal=False, exchange="CREATE_CHILD_SA")
+            nr = None
         child = None
         if nr is not None or W.first_error(msg) is not None:
             child = self._complete_child_request(now, msg, ctx, ctx["ni"], nr or b"", "CREATE_CHILD_SA")
@@ -421,7 +436,7 @@ class ChildExchanges:
             # the IKE SA was rekeyed meanwhile: the new CHILD SA belongs to the new IKE SA too
             home.children[child.spi_in] = self.children.pop(child.spi_in)
         if child is None:
-            if nr is None and W.first_error(msg) is None:
+            if nr is None and W.first_error(msg) is None and not short:
                 self._fail(now, "INVALID_SYNTAX", "CREATE_CHILD_SA response without Nr", fatal=False)
             if old is not None and W.first_error(msg) == "CHILD_SA_NOT_FOUND":
                 # the peer has no such CHILD SA (RFC 7296 3.10.1): ours has no partner, remove it

@@ -167,6 +167,8 @@ class InitExchanges:
         if error is not None:
             return self._fail(now, error, f"responder answered IKE_SA_INIT with {error}", fatal=True)
         try:
+            if msg.spi_r == bytes(8):  # RFC 7296 3.1: zero only in the first message (and stateless refusals)
+                raise NegotiationError("IKE_SA_INIT response with SPIr 0", notify_type="INVALID_SYNTAX")
             chosen = W.only_sa(msg)
             self.suite = _props.check_chosen(st["offered"], chosen)
             self.proposal = chosen
@@ -174,6 +176,9 @@ class InitExchanges:
             nr = W.payload(msg, "Nonce")
             if ke is None or nr is None:
                 raise NegotiationError("IKE_SA_INIT response without KE or Nr", notify_type="INVALID_SYNTAX")
+            short = W.short_nonce(bytes(nr.data), self.suite.prf)
+            if short:
+                raise NegotiationError(f"Nr is {short}", notify_type="INVALID_SYNTAX")
             if int(ke.group) != int(self.suite.dh):
                 raise NegotiationError(f"KEr is for group {ke.group}, the chosen proposal says {_name(self.suite.dh)}")
             g_ir = self._dh_key.exchange(bytes(ke.data))
@@ -237,6 +242,9 @@ class InitExchanges:
             data = int(suite.dh).to_bytes(2, "big")
             return self._init_error(msg, now, NotifyType.INVALID_KE_PAYLOAD,
                                     f"KEi is for group {ke.group}, we chose {_name(suite.dh)}", data=data)
+        short = W.short_nonce(bytes(ni.data), suite.prf)
+        if short:
+            return self._init_error(msg, now, NotifyType.INVALID_SYNTAX, f"Ni is {short}")
         try:
             grp = _dh.group(suite.dh, allow_weak=self.config.allow_weak)
             dh_key = grp.generate(self.rng)
@@ -337,7 +345,8 @@ class InitExchanges:
                 anchors = list(self.config.trust_anchors)
                 if not anchors:
                     raise AuthenticationError("no trust anchor configured to check the peer's certificate")
-                _auth.verify_chain(certs[0], certs[1:], anchors, now=self._wallclock(now))
+                _auth.verify_chain(certs[0], certs[1:], anchors, now=self._wallclock(now),
+                                   allow_weak=self.config.allow_weak)
                 if not identity_matches_certificate(id_payload.id_type, bytes(id_payload.data), certs[0]):
                     raise AuthenticationError("the peer's ID is not in its certificate (RFC 4945 3.1)")
                 _auth.verify_signature(certs[0], method, bytes(auth_p.data), octets, allow_weak=self.config.allow_weak)

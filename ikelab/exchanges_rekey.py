@@ -74,6 +74,11 @@ class IkeRekeyExchanges:
         if ni is None or ke is None or int(ke.group) != int(suite.dh):
             self._respond(msg, now, [W.notify(NotifyType.INVALID_KE_PAYLOAD, data=int(suite.dh).to_bytes(2, "big"))])
             return None
+        short = W.short_nonce(ni, suite.prf)
+        if short:
+            self._respond(msg, now, [W.notify(NotifyType.INVALID_SYNTAX)])
+            self._fail(now, "INVALID_SYNTAX", f"IKE SA rekey refused: Ni is {short}", fatal=False)
+            return None
         try:
             key = _dh.group(suite.dh, allow_weak=self.config.allow_weak).generate(self.rng)
             g_ir = key.exchange(bytes(ke.data))
@@ -173,6 +178,9 @@ class IkeRekeyExchanges:
             ke, nr = W.payload(msg, "KE"), W.nonce_of(msg)
             if ke is None or nr is None or int(ke.group) != int(suite.dh) or len(bytes(chosen.spi)) != 8:
                 raise NegotiationError("IKE SA rekey response without matching KEr, Nr or SPI")
+            short = W.short_nonce(nr, suite.prf)
+            if short:
+                raise NegotiationError(f"Nr is {short}")
             g_ir = ctx["dh_key"].exchange(bytes(ke.data))
         except IkelabError as exc:
             self._fail(now, getattr(exc, "notify_type", None), f"IKE SA rekey failed: {exc}", fatal=False)

@@ -262,6 +262,30 @@ def nonce_of(msg: Any) -> bytes | None:
     return None if n is None else bytes(n.data)
 
 
+def reserved_spi(spi: bytes) -> str | None:
+    """Why a peer's ESP or AH SPI cannot be used, or None: 0 and 1..255 are reserved (RFC 4303 2.1, 4302 2.4)."""
+    value = int.from_bytes(spi, "big")
+    if len(spi) == 4 and value < 256:
+        return f"SPI 0x{spi.hex()} is reserved (RFC 4303 2.1: 0 never names an SA, 1..255 are IANA's)"
+    return None
+
+
+def short_nonce(nonce: bytes, prf: Any) -> str | None:
+    """Why ``nonce`` is too short for the negotiated ``prf``, or None (RFC 7296 2.10).
+
+    A nonce is at least 128 bits (the payload decoder checks that) "and MUST be at least half the key
+    size of the negotiated pseudorandom function": 32 octets with PRF_HMAC_SHA2_512.
+    """
+    from .prf import get_prf
+
+    p = get_prf(prf, allow_weak=True)  # only its key size is read here; a weak PRF was refused before
+    need = max(16, p.key_len // 2)
+    if len(nonce) < need:
+        return (f"a nonce of {len(nonce)} octets; with {p.name} it must be at least {need} octets, half the PRF's "
+                f"key size (RFC 7296 2.10)")
+    return None
+
+
 def cookie_of(msg: Any) -> bytes | None:
     """The COOKIE notify's data, which must be the first payload (RFC 7296 2.6)."""
     body = inner(msg)
@@ -467,6 +491,8 @@ __all__ = [
     "message",
     "nonce",
     "nonce_of",
+    "reserved_spi",
+    "short_nonce",
     "notifies",
     "notify",
     "notify_data",

@@ -28,6 +28,8 @@ from ikelab.errors import ProtocolError
 from ikelab.exchanges_child import ChildExchanges
 from ikelab.ike import IkeSa
 from ikelab.lab import Lab, Network
+from ikelab.endpoint import IkeEndpoint
+from ikelab.rand import DeterministicRandom
 from ikelab.message import decode
 from ikelab.payloads import SK, Notify
 from ikelab.state import TRANSITIONS, Input, State
@@ -1265,3 +1267,111 @@ def test_message_ids_near_32_bits_rekey_the_ike_sa() -> None:
     lab.liveness("initiator")
     lab.run_until_idle()
     assert sa.state == State.CLOSED and "message IDs used up" in lab.events("initiator", ev.Failure)[-1].reason
+
+
+def test_a_response_handler_that_fails_does_not_leave_the_sa_stuck() -> None:
+    """Whatever a handler raises on an IKE_SA_INIT or IKE_AUTH response, the SA must not be left waiting
+    without a request or a timer: it ends with a fatal Failure, as an unusable KE value ends it."""
+    lab = Lab(*configs(), seed=1)
+    with mock.patch.object(IkeSa, "on_ike_sa_init_response", side_effect=ProtocolError("a handler bug")):
+        sa = lab.initiate()
+        lab.run_until_idle()
+    assert sa.state == State.CLOSED and sa.get_timer() is None
+    failures = [e for e in lab.events("initiator") if isinstance(e, ev.Failure)]
+    assert failures and failures[-1].fatal and "a handler bug" in failures[-1].reason
+    assert any(isinstance(e, ev.IkeSaDeleted) for e in lab.events("initiator"))
+
+
+# --- RFC 7296 2.10: nonces at least half the PRF's key size ------------------------------------------
+
+SHA512_SUITE = "aes256-sha512-x25519"  # PRF_HMAC_SHA2_512: a 64-octet key, so nonces of 32 octets or more
+
+
+def test_a_responder_refuses_an_ni_shorter_than_half_the_prf_key() -> None:
+    from ikelab import exchanges_init
+
+    lab = Lab(*configs(SHA512_SUITE), seed=1)
+    with mock.patch.object(exchanges_init, "NONCE_LEN", 16):  # a 16-octet Ni: enough for the payload, not for SHA-512
+        sa = lab.initiate()
+    lab.run_until_idle()
+    assert sa.state == State.CLOSED and lab.responder.state != State.ESTABLISHED
+    (refusal,) = [e for e in lab.events("responder", ev.Failure) if e.notify == "INVALID_SYNTAX"]
+    assert "a nonce of 16 octets; with PRF_HMAC_SHA2_512 it must be at least 32" in refusal.reason
+
+
+def test_an_initiator_refuses_an_nr_shorter_than_half_the_prf_key() -> None:
+    from ikelab import exchanges_init
+
+    moon_config, sun_config = configs(SHA512_SUITE)
+    moon, sun = IkeEndpoint(moon_config, DeterministicRandom(1), "192.0.2.1"), IkeEndpoint(sun_config, DeterministicRandom(2))
+    sa = moon.initiate(("192.0.2.2", 500), 0.0)
+    (request,) = moon.pop_datagrams()
+    with mock.patch.object(exchanges_init, "NONCE_LEN", 16):
+        sun.receive(request, 0.0)
+    (response,) = sun.pop_datagrams()
+    moon.receive(response, 0.01)
+    assert sa.state == State.CLOSED
+    assert any("Nr is a nonce of 16 octets" in e.reason for e in moon.pop_events() if isinstance(e, ev.Failure))
+
+
+def test_create_child_sa_refuses_a_short_ni_and_the_ike_sa_stands() -> None:
+    from ikelab import exchanges_child
+
+    lab = established(SHA512_SUITE)
+    with mock.patch.object(exchanges_child, "NONCE_LEN", 16):
+        lab.create_child("initiator")
+    lab.run_until_idle()
+    assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
+    assert len(lab.initiator.children) == len(lab.responder.children) == 1
+    assert any("Ni is a nonce of 16 octets" in e.reason for e in lab.events("responder", ev.Failure))
+    # with 32-octet nonces the same request goes through
+    lab.create_child("initiator")
+    lab.run_until_idle()
+    assert len(lab.initiator.children) == len(lab.responder.children) == 2
+
+
+# --- reserved SPIs (RFC 4303 2.1, RFC 7296 3.1) ----------------------------------------------------
+
+
+def _peer_child_spi(lab: Lab, side: str, spi: bytes) -> None:
+    """Make ``side`` choose ``spi`` for its inbound ESP SA (what its peer will send to)."""
+    rng = lab.endpoints[side].rng
+    draw = rng.spi
+    rng.spi = lambda size=8: spi if size == 4 else draw(size)
+
+
+@pytest.mark.parametrize("spi", [bytes(4), bytes.fromhex("000000ff")])
+def test_a_responder_refuses_a_reserved_esp_spi_and_the_ike_sa_stands(spi: bytes) -> None:
+    lab = Lab(*configs(), seed=1)
+    _peer_child_spi(lab, "initiator", spi)
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
+    assert not lab.initiator.children and not lab.responder.children
+    assert not lab.events("responder", ev.ChildSaCreated)
+    assert any(f"SPI 0x{spi.hex()} is reserved" in e.reason for e in lab.events("responder", ev.Failure))
+
+
+def test_an_initiator_refuses_a_reserved_esp_spi_and_asks_for_the_sa_to_go() -> None:
+    lab = Lab(*configs(), seed=1)
+    _peer_child_spi(lab, "responder", bytes(4))
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
+    assert not lab.initiator.children and not lab.responder.children  # the responder's half deleted on request
+    assert any("SPI 0x00000000 is reserved" in e.reason for e in lab.events("initiator", ev.Failure))
+
+
+def test_an_ike_sa_init_response_with_spir_zero_is_refused() -> None:
+    from ikelab.exchanges_common import Datagram
+
+    moon_config, sun_config = configs()
+    moon, sun = IkeEndpoint(moon_config, DeterministicRandom(1), "192.0.2.1"), IkeEndpoint(sun_config, DeterministicRandom(2))
+    sa = moon.initiate(("192.0.2.2", 500), 0.0)
+    (request,) = moon.pop_datagrams()
+    sun.receive(request, 0.0)
+    (response,) = sun.pop_datagrams()
+    forged = response.payload[:8] + bytes(8) + response.payload[16:]
+    moon.receive(Datagram(forged, response.src, response.dst), 0.01)
+    assert sa.state == State.CLOSED
+    assert any("SPIr 0" in e.reason for e in moon.pop_events() if isinstance(e, ev.Failure))

@@ -281,3 +281,19 @@ def test_a_redundant_ike_sa_the_peer_never_learned_of_goes_quietly() -> None:
     assert not [f for s in ("initiator", "responder") for f in lab.events(s, ev.Failure) if f.fatal]
     assert_same_sas(lab)
     assert [sa for sa in lab.sas("responder") if sa.state != State.CLOSED] == [lab.responder]
+
+
+def test_a_rekey_refused_because_the_peer_deletes_the_child_sa_creates_nothing() -> None:
+    """RFC 7296 2.25.1: TEMPORARY_FAILURE to a rekey whose CHILD SA the peer is deleting means there is nothing
+    left to rekey.  It was taken for a refused *new* CHILD SA and asked for again, re-creating the SA the peer
+    had just closed (found against strongSwan: ``swanctl --terminate --child`` during a rekey was undone)."""
+    lab = established()
+    lab.rekey_child("initiator")
+    lab.delete_child("responder")
+    lab.run(lab.now + 120)
+    for side in ("initiator", "responder"):
+        assert len(lab.events(side, ev.ChildSaCreated)) == 1  # the first CHILD SA, and no other
+        assert len(lab.events(side, ev.ChildSaDeleted)) == 1
+    assert not lab.initiator.children and not lab.responder.children
+    (refusal,) = [e for e in lab.events("initiator", ev.Failure) if e.notify == "TEMPORARY_FAILURE"]
+    assert "not needed" in refusal.reason and not refusal.fatal
