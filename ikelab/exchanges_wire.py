@@ -276,14 +276,21 @@ def short_nonce(nonce: bytes, prf: Any) -> str | None:
     A nonce is at least 128 bits (the payload decoder checks that) "and MUST be at least half the key
     size of the negotiated pseudorandom function": 32 octets with PRF_HMAC_SHA2_512.
     """
-    from .prf import get_prf
+    known = _NONCE_MIN.get(prf)
+    if known is None:
+        from .prf import get_prf
 
-    p = get_prf(prf, allow_weak=True)  # only its key size is read here; a weak PRF was refused before
-    need = max(16, p.key_len // 2)
+        p = get_prf(prf, allow_weak=True)  # only its key size is read here; a weak PRF was refused before
+        known = _NONCE_MIN[prf] = (max(16, p.key_len // 2), p.name)
+    need, name = known
     if len(nonce) < need:
-        return (f"a nonce of {len(nonce)} octets; with {p.name} it must be at least {need} octets, half the PRF's "
+        return (f"a nonce of {len(nonce)} octets; with {name} it must be at least {need} octets, half the PRF's "
                 f"key size (RFC 7296 2.10)")
     return None
+
+
+#: PRF -> (the shortest nonce it allows, its name), for short_nonce
+_NONCE_MIN: dict[Any, tuple[int, str]] = {}
 
 
 def cookie_of(msg: Any) -> bytes | None:
