@@ -159,7 +159,8 @@ def test_ipv6_mutable_and_immutable_fields() -> None:
     original = ip.icmp_echo(*V6, 1, 1, b"six")
     out, _ = pair()
     protected = out.protect_packet(original)
-    for offset, value in ((7, b"\x01"), (1, b"\x0f\xff\xff"), (0, b"\x6f")):  # hop limit; flow label; traffic class
+    # hop limit; flow label; traffic class (high nibble); traffic class low nibble = its ECN bits (a router's CE)
+    for offset, value in ((7, b"\x01"), (1, b"\x0f\xff\xff"), (0, b"\x6f"), (1, b"\x30")):
         _, inn = pair()
         assert ip.parse_ip(inn.unprotect_packet(edit(protected, offset, value))).payload == ip.parse_ip(original).payload
     _, inn = pair()
@@ -191,6 +192,51 @@ def test_ipv4_options_mutable_zeroed_immutable_covered() -> None:
     _, inn2 = pair()
     with pytest.raises(IntegrityError):
         inn2.unprotect_packet(edit(protected, 30, b"\x00\x01"))  # router alert value is covered
+
+
+def test_timestamp_options_are_mutable() -> None:
+    """RFC 4302 appendix A.1: Timestamp (68) is mutable, as Record Route is: routers write into it."""
+    timestamp = bytes([68, 8, 5, 0]) + bytes.fromhex("00bc614e")  # pointer at the first free slot, a time stamp
+    zeroed = zero_mutable_fields(ipv4_with_options(timestamp)[:28])
+    assert zeroed[20:28] == bytes(8)
+
+
+def test_flags_and_the_whole_fragment_offset_are_zeroed() -> None:
+    header = bytearray(ipv4_with_options(b"")[:20])
+    header[6:8] = b"\x3f\xff"  # MF and fragment offset 0x1FFF (RFC 791: 3 flag bits, 13 offset bits)
+    zeroed = zero_mutable_fields(bytes(header))
+    assert len(zeroed) == 20 and zeroed[6:8] == b"\x00\x00" and zeroed[12:20] == header[12:20]
+
+
+def _resigned_v4(packet: bytes, icv_len: int = 16) -> bytes:
+    """``packet`` (IPv4, AH after a 20-byte header) with its total length, checksum and ICV made right again."""
+    ah_len = (packet[21] + 2) * 4
+    fixed = fix_ipv4_checksum(packet[:2] + len(packet).to_bytes(2, "big") + packet[4:])
+    zeroed = fixed[:32] + bytes(ah_len - 12) + fixed[20 + ah_len:]
+    icv = manual_icv_v4(zeroed, icv_len)
+    return fixed[:32] + icv + fixed[32 + icv_len:]
+
+
+def test_an_icv_field_longer_than_the_algorithm_needs_is_refused() -> None:
+    """RFC 4302 2.2: Payload Length says how long the ICV field is; for HMAC-SHA2-256-128 over IPv4 it is 16
+    octets.  Eight more octets, signed correctly, are no AH the SA can check: a ParseError, counted."""
+    out, inn = pair()
+    good = out.protect_packet(ip.icmp_echo(*V4, 1, 1, b"x"))
+    longer = bytearray(good[:20 + 28] + bytes(8) + good[20 + 28:])
+    longer[21] += 2  # Payload Len, in 4-octet units minus 2
+    with pytest.raises(ParseError, match="ICV field is 24 bytes"):
+        inn.unprotect_packet(_resigned_v4(bytes(longer)))
+    assert inn.counters.parse_errors == 1 and inn.window.top == 0
+
+
+def test_a_tunnel_next_header_must_announce_the_inner_version() -> None:
+    """Next header 41 (IPv6) in front of an IPv4 packet, signed correctly: refused, not delivered."""
+    out, inn = pair(mode="tunnel", tunnel=("192.0.2.1", "192.0.2.2"))
+    good = bytearray(out.protect_packet(ip.icmp_echo("10.1.0.1", "10.2.0.1", 1, 1, b"x")))
+    assert good[20] == 4
+    good[20] = 41
+    with pytest.raises(ParseError, match="does not announce IPv4"):
+        inn.unprotect_packet(_resigned_v4(bytes(good)))
 
 
 def test_bad_options_are_parse_errors() -> None:

@@ -356,6 +356,23 @@ def test_rsassa_pss_identifiers_are_read_by_their_meaning(alg_id: bytes, hash_al
         auth.verify_signature(RSA_A.public_key(), AuthMethod.DIGITAL_SIGNATURE, data, message + b"!")
 
 
+@pytest.mark.parametrize("hash_alg, arc, digest", [
+    (HashAlgorithm.SHA2_256, 1, hashes.SHA256), (HashAlgorithm.SHA2_384, 2, hashes.SHA384),
+    (HashAlgorithm.SHA2_512, 3, hashes.SHA512),
+])
+def test_rsassa_pss_signatures_name_the_salt_they_use(hash_alg: HashAlgorithm, arc: int, digest) -> None:
+    """RFC 7427 A.4.3's form, built here from RFC 4055's fields: hash, MGF1 with the same hash, salt = the
+    hash length, trailerField 1.  A peer reads the salt from these octets (strongSwan does), so a wrong
+    saltLength would make every PSS signature fail there, while ikelab's own verify, which read it too, agreed."""
+    salt = digest.digest_size
+    expected = _pss_id(_der(0xA0, _hash_id(arc)), _mgf1(_hash_id(arc)), _der(0xA2, _der(0x02, bytes([salt]))),
+                       _der(0xA3, _der(0x02, b"\x01")))
+    assert auth._pss_alg_id(hash_alg) == expected
+    method, data = auth.sign(RSA_A, b"octets", rsa_pss=True, hash_alg=hash_alg)
+    assert data[1 : 1 + data[0]] == expected
+    RSA_A.public_key().verify(data[1 + data[0]:], b"octets", padding.PSS(padding.MGF1(digest()), salt), digest())
+
+
 @pytest.mark.parametrize("alg_id,message", [
     (_pss_id(_der(0xA0, _hash_id(1)), _der(0xA3, _der(0x02, b"\x02"))), "trailerField 2"),
     (_pss_id(_der(0xA0, _hash_id(8))), "unsupported hash 2.16.840.1.101.3.4.2.8"),  # SHA3-256
@@ -388,6 +405,14 @@ def test_sha1_and_method_1_are_weak():
         auth.verify_signature(RSA_A.public_key(), method, data, b"x", allow_weak=True)
     with pytest.raises(WeakAlgorithmError):
         auth.sign(EC_A, b"x", hash_alg=HashAlgorithm.SHA1)
+    # a peer's method-14 signature over SHA-1 (ecdsa-with-SHA1) is refused too, unless allowed
+    with pytest.warns(WeakAlgorithmWarning):
+        method, data = auth.sign(EC_A, b"x", hash_alg=HashAlgorithm.SHA1, allow_weak=True)
+    assert method == AuthMethod.DIGITAL_SIGNATURE
+    with pytest.raises(WeakAlgorithmError, match="SHA-1"):
+        auth.verify_signature(EC_A.public_key(), method, data, b"x")
+    with pytest.warns(WeakAlgorithmWarning):
+        auth.verify_signature(EC_A.public_key(), method, data, b"x", allow_weak=True)
 
 
 def test_signature_hash_algorithms_notify():

@@ -902,3 +902,28 @@ def test_tfc_padding_after_a_transport_mode_udp_datagram_is_removed() -> None:
     esp = _cbc_hmac_by_hand(out, 1, padded + trailer + bytes([len(trailer), 17]))
     plain = ip.parse_ip(inn.unprotect_packet(ip.ip_packet(src, dst, 50, esp)))
     assert ip.parse_udp(plain).payload == b"query" and len(plain.payload) == len(datagram)
+
+
+def test_esn_without_anti_replay_still_follows_the_high_half() -> None:
+    """RFC 4303 3.3.3 and A.2: with anti-replay off the receiver still infers Seqh from the highest number it
+    has seen, so the window's top must move; frozen at 0, every packet after the first 2^32 fails its ICV."""
+    out, inn = make_pair("ENCR_AES_GCM_16", 128, None, esn=True, replay_window=0)
+    for seq in (2**31, 2**32 + 5, 3 * 2**31, 2**33 + 5):  # steps under 2^32: Seqh can be inferred (A.2)
+        out.seq = seq - 1  # as if that many packets had gone by
+        assert inn.decapsulate(out.encapsulate(b"p", 59)) == (59, b"p")
+        assert inn.window.top == seq
+
+
+def test_a_one_octet_trailer_is_too_short_even_with_a_good_icv() -> None:
+    """RFC 4303 2.4-2.6: Pad Length and Next Header are two octets; one octet of ciphertext, correctly signed,
+    is a ParseError (not an IndexError from deep inside)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ENCR_NULL: integrity only
+        _, inn = make_pair("ENCR_NULL", None, "AUTH_HMAC_SHA2_256_128")
+    signed = struct.pack("!II", inn.spi, 1) + b"\x00"
+    packet = signed + hmac.new(inn.integrity_key, signed, hashlib.sha256).digest()[:16]
+    with pytest.raises(ParseError, match="too short for IV"):
+        inn.decapsulate(packet)
+    assert inn.counters.parse_errors == 1

@@ -302,6 +302,7 @@ def _body(payload) -> bytes:
         (PayloadType.N, bytes([0, 0, 0x40, 0x06]) + bytes(65), "N.notification_data"),
         (PayloadType.N, bytes([0, 0, 0, 17, 0]), "N.notification_data"),
         (PayloadType.N, bytes([0, 9, 0x40, 0x00]), "N.spi_size"),
+        (PayloadType.N, bytes([0, 1, 0x40, 0x00]), "N.spi_size"),  # one octet past the end: no slack allowed
         (PayloadType.D, bytes([3, 4, 0, 2]) + bytes(4), "D.num_spis"),
         (PayloadType.D, bytes([1, 0, 0, 1]), "D.num_spis"),
         (PayloadType.D, bytes([3, 8, 0, 0]), "D.spi_size"),
@@ -326,6 +327,9 @@ def _body(payload) -> bytes:
         (PayloadType.SA, bytes.fromhex("00000014010100010000000c0100000c000e0080"), "SA.proposal[1].transform[1].attribute[1].format"),
         (PayloadType.SA, bytes.fromhex("000000180101000100000010010000 0c800e0080800e0100".replace(" ", "")), "SA.proposal[1].transform[1].attribute[2].type"),
         (PayloadType.SA, bytes.fromhex("00000014010100010000000c0100000c00010009"), "SA.proposal[1].transform[1].attribute[1].length"),
+        (PayloadType.SA, bytes.fromhex("00000014010100010000000c0100000c00010001"), "SA.proposal[1].transform[1].attribute[1].length"),
+        # RFC 7296 3.3.2: a transform's Last Substruc is 0 (last) or 3 (more transforms), never 2
+        (PayloadType.SA, bytes.fromhex("00000010010100010200000801 00000c".replace(" ", "")), "SA.proposal[1].transform[1].last_substruc"),
     ],
 )
 def test_decoding_names_field_of_malformation(first, body, field):

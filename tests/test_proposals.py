@@ -325,9 +325,30 @@ def test_check_chosen_rejects_bad_answers():
     wrong_number = Proposal(3, ProtocolId.IKE, b"", good.transforms)
     missing = Proposal(1, ProtocolId.IKE, b"", good.transforms[:3])
     mixed = Proposal(2, ProtocolId.IKE, b"", good.transforms)  # proposal #2 did not offer AES_CBC
-    for bad in (not_offered, two, wrong_number, missing, mixed, [good, good]):
-        with pytest.raises(NegotiationError):
+    for bad, why in ((not_offered, "did not offer"), (two, "2 DH transforms"), (wrong_number, "proposal #3"),
+                     (missing, "lacks DH"), (mixed, "did not offer"), ([good, good], "one")):
+        with pytest.raises(NegotiationError, match=why):
             check_chosen(offered, bad)
+
+
+def test_check_chosen_rejects_a_child_sa_answer_that_weakens_the_offer():
+    """The initiator installs what the responder chose, so an answer must be one of its own offers: not AH for an
+    ESP offer (no encryption at all), not without the DH group an offer with PFS requires, not an AEAD cipher
+    with an integrity algorithm beside it."""
+    esp = parse_proposals("aes128-sha256-modp2048", "ESP")
+    assert check_chosen(esp, esp[0]).dh == DhId.MODP_2048
+    as_ah = Proposal(1, ProtocolId.AH, b"", tuple(t for t in esp[0].transforms if t.type != TransformType.ENCR))
+    with pytest.raises(NegotiationError, match="chose protocol .* which offered"):
+        check_chosen(esp, as_ah)
+    no_pfs = Proposal(1, ProtocolId.ESP, b"", tuple(t for t in esp[0].transforms if t.type != TransformType.DH))
+    with pytest.raises(NegotiationError, match="no DH group although our proposal requires one"):
+        check_chosen(esp, no_pfs)
+    gcm, cbc = parse_proposal("aes128gcm16", "ESP"), esp[0]
+    mixed_offer = Proposal(1, ProtocolId.ESP, b"", gcm.transforms[:1] + cbc.transforms)  # a peer may offer both
+    aead_and_integ = Proposal(1, ProtocolId.ESP, b"", gcm.transforms[:1] + cbc.transforms[1:2] + gcm.transforms[1:])
+    assert [t.type for t in aead_and_integ.transforms] == [TransformType.ENCR, TransformType.INTEG, TransformType.ESN]
+    with pytest.raises(NegotiationError, match="AEAD cipher together with an integrity algorithm"):
+        check_chosen([mixed_offer], aead_and_integ)
 
 
 def test_invalid_ke_payload_group():

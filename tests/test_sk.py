@@ -201,16 +201,26 @@ def test_wrong_keys_and_truncation():
     assert err.value.field == "SK.encrypted"
 
 
-def test_pad_length_larger_than_data_is_an_integrity_error():
-    crypto = suite_crypto("ENCR_AES_CBC", 128, "AUTH_HMAC_SHA2_256_128")
-    padded = bytes(15) + b"\x20"  # Pad Length 32 > 15 octets before it
+def _sk_with_plaintext(crypto, padded: bytes) -> bytes:
+    """HDR, SK with ``padded`` (payloads | Padding | Pad Length) encrypted as it is, and a good ICV."""
     iv = bytes(16)
-    sk_len = 4 + 16 + 16 + 16
+    sk_len = 4 + 16 + len(padded) + 16
     ct = crypto.encr.encrypt(crypto.sk_e, iv, padded)
     prefix = _header(46, 28 + sk_len, flags=0x08) + bytes((0, 0)) + struct.pack("!H", sk_len) + iv + ct
-    data = prefix + crypto.integ.compute(crypto.sk_a, prefix)
+    return prefix + crypto.integ.compute(crypto.sk_a, prefix)
+
+
+@pytest.mark.parametrize("pad_length", [0x20, 0x10])  # 32, and 16: one more than the 15 octets before it
+def test_pad_length_larger_than_data_is_an_integrity_error(pad_length: int):
+    crypto = suite_crypto("ENCR_AES_CBC", 128, "AUTH_HMAC_SHA2_256_128")
     with pytest.raises(IntegrityError, match="Pad Length"):
-        unprotect(data, crypto)
+        unprotect(_sk_with_plaintext(crypto, bytes(15) + bytes([pad_length])), crypto)
+
+
+def test_pad_length_equal_to_the_data_leaves_no_payloads():
+    crypto = suite_crypto("ENCR_AES_CBC", 128, "AUTH_HMAC_SHA2_256_128")
+    (sk,) = unprotect(_sk_with_plaintext(crypto, bytes(15) + b"\x0f"), crypto).payloads  # all 15 are padding
+    assert sk.inner == ()
 
 
 def test_cbc_ciphertext_not_block_multiple_is_parse_error():
@@ -315,6 +325,23 @@ def test_fragment_and_reassemble(suite):
         reassemble([frags[0], bytes(bad)] + frags[2:], crypto)
 
 
+def test_reassembly_keeps_the_first_of_two_fragments_with_one_number():
+    """RFC 7383 2.6.1 keeps a fragment once; a later one with the same number (a retransmission, or a forged
+    one that passed no further check than the ICV) does not replace it."""
+    from ikelab.constants import AuthMethod
+    from ikelab.payloads import AUTH
+
+    crypto = suite_crypto("ENCR_AES_GCM_16", 256, None)
+    inner = list(ike_auth_inner())
+    other = [AUTH(AuthMethod.SHARED_KEY_MIC, bytes(32)) if isinstance(p, AUTH) else p for p in inner]
+    first, second = ike_auth_request(tuple(inner)), ike_auth_request(tuple(other))
+    a, b = fragment(first, crypto, 150), fragment(second, crypto, 150)
+    assert len(a) == len(b)
+    (k,) = [i for i in range(len(a)) if decode(a[i], crypto=crypto).payloads[-1].content
+            != decode(b[i], crypto=crypto).payloads[-1].content]
+    assert reassemble(a[: k + 1] + [b[k]] + a[k + 1 :], crypto) == first
+
+
 def test_reassembly_prefers_the_largest_total():
     crypto = suite_crypto("ENCR_AES_GCM_16", 256, None)
     m = ike_auth_request()
@@ -330,6 +357,9 @@ def test_reassembly_errors():
     b = fragment(ike_auth_request(message_id=2), crypto, 150)
     with pytest.raises(ConfigError):
         reassemble([a[0], b[1]], crypto)
+    answer = fragment(replace(ike_auth_request(message_id=1), is_response=True), crypto, 150)  # same ID, R flag
+    with pytest.raises(ConfigError, match="flags differ"):
+        reassemble([a[0], answer[1]], crypto)
     with pytest.raises(ConfigError):
         reassemble([decode(a[0])])  # not decrypted
     with pytest.raises(ConfigError):
