@@ -10,6 +10,11 @@ COOKIE is answered statelessly with::
 
     N(COOKIE), cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)
 
+The <secret> changes every :data:`COOKIE_SECRET_LIFETIME` seconds (RFC 7296 2.6:
+"frequently"), and a cookie made with the one before still counts for one more
+such period, so that an initiator who got it just before the change is not sent
+round again.
+
 An IKE SA whose peer says N(INITIAL_CONTACT) in IKE_AUTH replaces the
 endpoint's older IKE SAs with the same authenticated identity (RFC 7296 2.4).
 An IKE_SA_INIT request that does not decode is answered, still without
@@ -34,6 +39,9 @@ from .rand import RandomSource, default_random
 from .state import State
 from .vip import VirtualIpPool, pools_of
 
+#: Seconds a cookie secret is used before the next one (the previous one is still accepted that long again).
+COOKIE_SECRET_LIFETIME = 60.0
+
 
 class IkeEndpoint:
     """The IKE SAs of one peer, demultiplexed by SPI (RFC 7296 2.6).
@@ -57,6 +65,8 @@ class IkeEndpoint:
         self.half_open: dict[tuple[bytes, str, int], IkeSa] = {}  # responder SAs by (SPIi, IPi, port)
         self._secret = self.rng.random_bytes(32)
         self._secret_version = 1
+        self._secret_since: float | None = None  # when the current secret was first used
+        self._previous_secret: tuple[int, bytes] | None = None  # (version, secret), still accepted
         self.forget_closed_sas = forget_closed
         self._out: list[Datagram] = []
         self._events: list[ev.Event] = []
@@ -168,9 +178,17 @@ class IkeEndpoint:
         threshold = self.config.cookie_threshold
         if threshold is not None and self.half_open_count() >= int(threshold):
             ni = wirefmt.nonce_of(msg)
+            self._renew_secret(now)
             expected = make_cookie(self._secret, self._secret_version, ni or b"", datagram.src[0], msg.spi_i)
             got = wirefmt.cookie_of(msg)
-            if got is None or not hmac.compare_digest(got, expected):
+            if got is not None and self._previous_secret is not None \
+                    and got[:4] == self._previous_secret[0].to_bytes(4, "big"):
+                old_version, old_secret = self._previous_secret  # made just before the secret changed
+                valid = hmac.compare_digest(got, make_cookie(old_secret, old_version, ni or b"", datagram.src[0],
+                                                             msg.spi_i))
+            else:
+                valid = got is not None and hmac.compare_digest(got, expected)
+            if not valid:
                 reply = wirefmt.message(msg.spi_i, b"\x00" * 8, ExchangeType.IKE_SA_INIT, False, True, 0,
                                         [wirefmt.notify(NotifyType.COOKIE, data=expected)])
                 out = wirefmt.encode(reply)
@@ -185,6 +203,17 @@ class IkeEndpoint:
         sa.pools = self.pools
         self.half_open[(msg.spi_i, datagram.src[0], datagram.src[1])] = sa
         return sa, msg
+
+    def _renew_secret(self, now: float) -> None:
+        """A new cookie secret once the current one is COOKIE_SECRET_LIFETIME old (RFC 7296 2.6)."""
+        if self._secret_since is None:
+            self._secret_since = now
+        elif now - self._secret_since >= COOKIE_SECRET_LIFETIME:
+            fresh = now - self._secret_since < 2 * COOKIE_SECRET_LIFETIME  # else the old one is too old to keep
+            self._previous_secret = (self._secret_version, self._secret) if fresh else None
+            self._secret = self.rng.random_bytes(32)
+            self._secret_version += 1
+            self._secret_since = now
 
     def _stateless_error(self, data: bytes, datagram: Datagram, now: float, notify: NotifyType, ndata: bytes,
                          reason: str) -> None:

@@ -346,6 +346,43 @@ def test_cookie_when_threshold_is_zero() -> None:
     assert retry.payloads[1:] == msgs[0].payloads  # the same SA, KE, Ni, NATD (RFC 7296 2.6)
 
 
+def test_the_cookie_secret_changes_and_the_previous_one_counts_one_period_more() -> None:
+    """RFC 7296 2.6: the responder changes <secret> frequently (the version in the cookie's first four octets
+    says which) and keeps accepting cookies of the previous secret for a while."""
+    from ikelab.endpoint import COOKIE_SECRET_LIFETIME as LIFE
+    from ikelab.exchanges_common import Datagram
+
+    moon_config, _ = configs()
+    _, sun_config = configs(r=dict(cookie_threshold=0))
+    sun = IkeEndpoint(sun_config, DeterministicRandom(2))
+
+    def cookie_retry(seed: int, now: float) -> tuple[Datagram, bytes]:
+        """A new initiator's IKE_SA_INIT, answered with N(COOKIE) at ``now``: its retry, and the cookie."""
+        moon = IkeEndpoint(moon_config, DeterministicRandom(seed), "192.0.2.1")
+        moon.initiate(("192.0.2.2", 500), now)
+        (first,) = moon.pop_datagrams()
+        sun.receive(first, now)
+        (answer,) = sun.pop_datagrams()
+        moon.receive(answer, now)
+        (retry,) = moon.pop_datagrams()
+        return retry, decode(answer.payload).notify(NotifyType.COOKIE).data
+
+    def answered_with_a_cookie(retry: Datagram, now: float) -> bool:
+        sun.receive(retry, now)
+        (out,) = sun.pop_datagrams()
+        return decode(out.payload).notify(NotifyType.COOKIE) is not None
+
+    retry_1, cookie_1 = cookie_retry(10, 0.0)
+    late_1, _ = cookie_retry(12, 1.0)  # two initiators got a cookie of secret 1
+    assert cookie_1[:4] == (1).to_bytes(4, "big")
+    _, cookie_2 = cookie_retry(11, LIFE + 1)  # a new secret from here on
+    assert cookie_2[:4] == (2).to_bytes(4, "big")
+    assert not answered_with_a_cookie(retry_1, LIFE + 2)  # the previous secret still counts: an SA is made
+    _, cookie_3 = cookie_retry(13, 2 * LIFE + 2)  # and another one: secret 1 is two generations old now
+    assert cookie_3[:4] == (3).to_bytes(4, "big")
+    assert answered_with_a_cookie(late_1, 2 * LIFE + 3)  # sent round again, with a cookie of secret 3
+
+
 def test_cookie_threshold_counts_half_open_sas() -> None:
     _, cr = configs(cookie_threshold=1)
     ci, _ = configs()
