@@ -24,7 +24,6 @@ The IKE SA's own rekey is in :mod:`ikelab.exchanges_rekey`, INFORMATIONAL in
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from ipaddress import ip_address
 from typing import Any
 
@@ -242,7 +241,7 @@ class ChildExchanges:
                                  transport)
         child.rekey_of = rekey_of.spi_in if rekey_of is not None else None
         payloads: list[Any] = [W.notify(NotifyType.USE_TRANSPORT_MODE)] if transport else []
-        payloads.append(W.sa([replace(chosen, spi=spi_in)]))
+        payloads.append(W.sa([chosen.with_spi(spi_in)]))
         if not ike_auth:
             payloads.append(W.nonce(nr))
         payloads += extra + W.ts_payloads(tsi, tsr)

@@ -18,7 +18,6 @@ one deletes the old IKE SA, whose CHILD SAs it takes.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from . import dh as _dh
@@ -88,7 +87,7 @@ class IkeRekeyExchanges:
             return None
         spi_r = self.rng.spi(8)
         nr = self.rng.random_bytes(NONCE_LEN)
-        self._respond(msg, now, [W.sa([replace(chosen, spi=spi_r)]), W.nonce(nr), W.ke(suite.dh, key.public_bytes())])
+        self._respond(msg, now, [W.sa([chosen.with_spi(spi_r)]), W.nonce(nr), W.ke(suite.dh, key.public_bytes())])
         new = self._new_ike_sa(now, suite, chosen, initiator=False, spi_i=W.offered_spi(offered, chosen), spi_r=spi_r,
                                ni=ni, nr=nr, g_ir=g_ir)
         if collision:

@@ -358,7 +358,7 @@ def numbered(props: Iterable[Any], *, spi: bytes = b"", protocol: ProtocolId | N
     else:
         out = _numbered(tuple(props), protocol, dh)
     if spi:
-        return [replace(p, spi=spi) for p in out]
+        return [p.with_spi(spi) for p in out]
     return list(out)
 
 

@@ -31,7 +31,7 @@ transforms by type the first time it is asked.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Any, Iterable
 
@@ -298,6 +298,12 @@ class Proposal(_TypeIndex):
         if type(self.transforms) is not tuple:
             object.__setattr__(self, "transforms", tuple(self.transforms))
 
+    def with_spi(self, spi: bytes) -> "Proposal":
+        """``dataclasses.replace(self, spi=spi)`` for ``spi`` bytes: the other fields are already checked."""
+        if spi.__class__ is not bytes or self.__class__ is not Proposal:  # a subclass: its own constructor
+            return replace(self, spi=spi)
+        return Proposal._from_wire(self.number, self.protocol, spi, self.transforms)  # type: ignore[attr-defined]
+
     @classmethod
     def ike(cls, *transforms: Transform, number: int = 1, spi: bytes = b"") -> "Proposal":
         """An IKE proposal (SPI empty in IKE_SA_INIT, 8 bytes when rekeying the IKE SA)."""
@@ -462,8 +468,6 @@ class SA(Payload):
     @classmethod
     def from_proposals(cls, proposals: Iterable[Proposal]) -> "SA":
         """An SA offering ``proposals`` numbered 1, 2, 3... as RFC 7296 3.3.1 requires."""
-        from dataclasses import replace
-
         return cls(tuple(replace(p, number=i + 1) for i, p in enumerate(proposals)))
 
     def _body(self, path: str) -> bytes:

@@ -218,6 +218,39 @@ class Encryption:
         raise NotImplementedError
 
 
+def _public_encryptor(algorithm: Any, mode: Any) -> Any:
+    return Cipher(algorithm, mode).encryptor()
+
+
+def _public_decryptor(algorithm: Any, mode: Any) -> Any:
+    return Cipher(algorithm, mode).decryptor()
+
+
+def _context_makers() -> tuple[Any, Any]:
+    """cryptography's own constructors of cipher contexts, if they pass RFC 3602's case 1; else the public path.
+
+    ``Cipher(algorithm, mode).encryptor()`` checks the algorithm, the mode and the IV and key lengths in
+    Python (some 15,000 instructions per message), then calls that constructor.  _prepare has checked the
+    key and IV lengths already, so the CBC ciphers call it directly.  It is not public API: a cryptography
+    without it, or where it behaves otherwise, gets the public path.
+    """
+    try:
+        from cryptography.hazmat.bindings._rust import openssl as rust
+
+        encryptor, decryptor = rust.ciphers.create_encryption_ctx, rust.ciphers.create_decryption_ctx
+        key, iv = bytes.fromhex("06a9214036b8a15b512e03d534120006"), bytes.fromhex("3dafba429d9eb430b422da802c9fac41")
+        enc, dec = encryptor(algorithms.AES(key), modes.CBC(iv)), decryptor(algorithms.AES(key), modes.CBC(iv))
+        ct = enc.update(b"Single block msg") + enc.finalize()
+        if ct == bytes.fromhex("e353779c1079aeb82708942dbe77181a") and dec.update(ct) + dec.finalize() == b"Single block msg":
+            return encryptor, decryptor
+    except Exception:  # noqa: BLE001 - any surprise in a private API means: do not use it
+        pass
+    return _public_encryptor, _public_decryptor  # pragma: no cover - another cryptography
+
+
+_encryptor, _decryptor = _context_makers()
+
+
 class _Cbc(Encryption):
     """CBC mode over the block cipher that ``_block_cipher`` returns."""
 
@@ -225,11 +258,11 @@ class _Cbc(Encryption):
         raise NotImplementedError
 
     def _encrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
-        enc = Cipher(self._block_cipher(key), modes.CBC(iv)).encryptor()
+        enc = _encryptor(self._block_cipher(key), modes.CBC(iv))  # Cipher(...).encryptor(), see above
         return enc.update(data) + enc.finalize()
 
     def _decrypt(self, key: bytes, salt: bytes, iv: bytes, data: bytes, aad: bytes) -> bytes:
-        dec = Cipher(self._block_cipher(key), modes.CBC(iv)).decryptor()
+        dec = _decryptor(self._block_cipher(key), modes.CBC(iv))  # Cipher(...).decryptor(), see above
         return dec.update(data) + dec.finalize()
 
 

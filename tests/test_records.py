@@ -94,9 +94,12 @@ def test_from_wire_builds_what_the_checked_constructor_builds() -> None:
 
     fast = Pair._from_wire("a", (1, 2))  # type: ignore[attr-defined]
     assert fast == Pair("a", [1, 2]) and type(fast.values) is tuple
+    assert type(fast) is Pair and hash(fast) == hash(Pair("a", (1, 2)))  # the twin it was filled as is gone
     assert not hasattr(fast, "__dict__")
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.name = "b"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del fast.name
 
     @dataclasses.dataclass(frozen=True, slots=True)
     class Private:

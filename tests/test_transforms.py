@@ -816,3 +816,41 @@ def test_hmac_integrity_equals_the_standard_library_hmac() -> None:
         for key_len, data_len in ((16, 0), (32, 1), (64, 200), (100, 1000)):
             key, data = os.urandom(key_len), os.urandom(data_len)
             assert T._MACS[integ_id](key, data) == std_hmac.new(key, data, digest).digest()
+
+
+def test_cbc_contexts_made_directly_equal_the_public_cipher() -> None:
+    """The CBC ciphers build their contexts without ``Cipher(...)``: the same bytes, both ways, as the public path."""
+    import os
+    import warnings
+
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    from ikelab import transforms as T
+
+    for alg, bits in (("ENCR_AES_CBC", 128), ("ENCR_AES_CBC", 256), ("ENCR_3DES", None)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # 3DES is weak; its bytes are checked all the same
+            encr = encryption(alg, bits, allow_weak=True)
+        for size in (encr.block_size, 5 * encr.block_size):
+            key, iv, data = os.urandom(encr.key_len), os.urandom(encr.iv_len), os.urandom(size)
+            block = encr._block_cipher(key)
+            enc = Cipher(block, modes.CBC(iv)).encryptor()
+            want = enc.update(data) + enc.finalize()
+            assert encr.encrypt(key, iv, data) == want
+            assert encr.decrypt(key, iv, want) == data
+            for make in (T._encryptor, T._public_encryptor):
+                ctx = make(block, modes.CBC(iv))
+                assert ctx.update(data) + ctx.finalize() == want
+            for make in (T._decryptor, T._public_decryptor):
+                ctx = make(block, modes.CBC(iv))
+                assert ctx.update(want) + ctx.finalize() == data
+
+
+def test_a_cryptography_without_the_context_constructors_gets_the_public_path() -> None:
+    import sys
+    from unittest import mock
+
+    from ikelab import transforms as T
+
+    with mock.patch.dict(sys.modules, {"cryptography.hazmat.bindings._rust": None}):  # the import fails
+        assert T._context_makers() == (T._public_encryptor, T._public_decryptor)

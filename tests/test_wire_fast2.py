@@ -101,6 +101,21 @@ def test_numbered_proposals_found_by_identity_equal_the_computed_ones():
     assert W.numbered(other)[0].of_type(TransformType.DH)[0].id == DhId.ECP_256  # another tuple, its own answer
 
 
+def test_proposal_with_spi_equals_replace():
+    """``Proposal.with_spi`` builds what ``dataclasses.replace(p, spi=...)`` builds, and checks what it checks."""
+    from ikelab.proposals import parse_proposal
+
+    for p in (parse_proposal("aes128-sha256-modp2048"), parse_proposal("aes256gcm16-prfsha384-ecp384"),
+              P.Proposal(3, 3, b"", (P.Transform(TransformType.ENCR, 12, 128),))):
+        for spi in (b"", b"\x01\x02\x03\x04", bytes(8)):
+            got, want = p.with_spi(spi), dataclasses.replace(p, spi=spi)
+            assert got == want and type(got) is type(want) is P.Proposal
+            assert (got.number, got.protocol, got.spi, got.transforms) == (want.number, want.protocol, spi, p.transforms)
+            assert got.of_type(TransformType.ENCR) == want.of_type(TransformType.ENCR)
+        got = p.with_spi(bytearray(b"\x05\x06\x07\x08"))  # not bytes: the public constructor's path
+        assert got == dataclasses.replace(p, spi=bytearray(b"\x05\x06\x07\x08"))
+
+
 def test_transform_octets_remembered_by_identity_match_the_rfc_layout():
     """Proposals sharing one transforms tuple reuse its octets; each tuple keeps its own (RFC 7296 3.3.2)."""
     from ikelab.sa_payload import _TRANSFORMS_OCTETS
