@@ -630,8 +630,9 @@ def test_simultaneous_child_rekey_keeps_one_pair_rfc_7296_2_8_1() -> None:
         assert len(lab.events("initiator", ev.ChildSaRekeyed)) == 2
 
 
-def test_simultaneous_rekey_survivor_rule() -> None:
-    lab = established(seed=11)
+@pytest.mark.parametrize("seed", range(11, 17))  # in some, the lowest and the highest nonce are in different SAs
+def test_simultaneous_rekey_survivor_rule(seed: int) -> None:
+    lab = established(seed=seed)
     lab.rekey_child("initiator")
     lab.rekey_child("responder")
     # remember the nonces of both new CHILD SAs before the redundant one is deleted
@@ -1412,3 +1413,37 @@ def test_an_ike_sa_init_response_with_spir_zero_is_refused() -> None:
     moon.receive(Datagram(forged, response.src, response.dst), 0.01)
     assert sa.state == State.CLOSED
     assert any("SPIr 0" in e.reason for e in moon.pop_events() if isinstance(e, ev.Failure))
+
+
+def test_an_ike_sa_rekey_to_another_prf_uses_the_old_one_for_skeyseed_only() -> None:
+    """RFC 7296 2.18: "it is the old IKE SA's PRF that is used to generate SKEYSEED", while SK_d ... SK_pr
+    come from it "using the new IKE SA's PRF".  Both peers run the same code, so only the formula, computed
+    here with Python's hmac, tells whether the PRFs are the right way round."""
+    from dataclasses import replace
+
+    lab = established("aes128-sha256-ecp256")
+    old = lab.initiator.keys
+    for sa in (lab.initiator, lab.responder):  # both now prefer SHA-384 (with PRF_HMAC_SHA2_384) for a new IKE SA
+        sa.config = replace(sa.config, ike_proposals=("aes128-sha384-ecp256",))
+    lab.rekey_ike("initiator")
+    lab.run_until_idle()
+    k = [e for e in lab.events("initiator", ev.KeysDerived) if e.rekey][0]
+    assert k.prf == "PRF_HMAC_SHA2_384"
+    assert k.skeyseed == prf("PRF_HMAC_SHA2_256", old.sk_d, k.g_ir + k.ni + k.nr)  # the old SA's PRF
+    keymat = prf_plus("PRF_HMAC_SHA2_384", k.skeyseed, k.ni + k.nr + k.spi_i + k.spi_r, 48 * 3 + 2 * 24 + 2 * 16)
+    assert keymat[:48] == k.sk_d == lab.initiator.keys.sk_d  # the new SA's PRF, and its 48-octet key size
+    assert_same_sas(lab)
+
+
+def test_an_ike_sa_past_its_hard_lifetime_is_deleted_not_rekeyed() -> None:
+    """The rekey time is the soft limit; the lifetime is the hard one (RFC 7296 2.8, strongSwan's over_time).
+    An IKE SA that reaches its lifetime (its rekeys failed, say) is deleted, with its CHILD SAs."""
+    lab = established(ike_rekey_time=100.0, ike_lifetime=110.0, rekey_margin=0.0)
+    for sa in (lab.initiator, lab.responder):
+        sa.rekey_at = None  # as if every rekey had been refused
+    expiry = min(lab.initiator.expire_at, lab.responder.expire_at)
+    lab.run(expiry + 5.0)
+    assert lab.initiator.state == lab.responder.state == State.CLOSED
+    for side in ("initiator", "responder"):
+        assert not lab.events(side, ev.IkeSaRekeyed) and lab.events(side, ev.IkeSaDeleted)
+        assert len(lab.events(side, ev.ChildSaDeleted)) == 1

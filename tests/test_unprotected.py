@@ -157,3 +157,24 @@ def test_the_network_driver_forgets_closed_sas() -> None:
 
     moon_config, _ = configs()
     assert NetDriver(moon_config, "127.0.0.1", port=50500).endpoint.forget_closed_sas  # no socket until open()
+
+
+def test_a_response_of_another_exchange_with_the_pending_id_is_dropped() -> None:
+    """RFC 7296 2.3: a response answers the request with its Message ID *and exchange*.  An INFORMATIONAL
+    response (authentic, but to nothing we asked) while a CREATE_CHILD_SA request with that ID is out must
+    be dropped, leaving the request pending: taken for the answer, it ended the CREATE_CHILD_SA exchange."""
+    lab = established()
+    moon, sun = lab.initiator, lab.responder
+    moon.create_child(lab.now)
+    (request,) = lab.endpoints["initiator"].pop_datagrams()
+    pending = moon._pending
+    assert pending is not None and pending.exchange == ExchangeType.CREATE_CHILD_SA
+    wrong = sun._message(ExchangeType.INFORMATIONAL, pending.message_id, True, [])
+    assert deliver(lab, "initiator", sun._encode(wrong), src=sun.local) == []
+    (dropped,) = lab.endpoints["initiator"].pop_events()
+    assert isinstance(dropped, ev.MessageDropped) and "unexpected response" in dropped.reason
+    assert moon._pending is pending and len(moon.children) == 1
+    lab.endpoints["responder"].receive(request, lab.now)  # the real answer still completes the exchange
+    for answer in lab.endpoints["responder"].pop_datagrams():
+        lab.endpoints["initiator"].receive(answer, lab.now)
+    assert moon._pending is None and len(moon.children) == 2
