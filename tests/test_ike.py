@@ -1447,3 +1447,76 @@ def test_an_ike_sa_past_its_hard_lifetime_is_deleted_not_rekeyed() -> None:
     for side in ("initiator", "responder"):
         assert not lab.events(side, ev.IkeSaRekeyed) and lab.events(side, ev.IkeSaDeleted)
         assert len(lab.events(side, ev.ChildSaDeleted)) == 1
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_rekey_jitter_comes_before_the_rekey_time_never_after(seed: int) -> None:
+    """``rekey_margin`` (strongSwan's rand_time) draws the rekey *earlier* by up to the margin, so that two
+    peers with one configuration do not both rekey at once; it must never push a rekey past its time (toward
+    the hard lifetime)."""
+    lab = established(ike_rekey_time=100.0, ike_lifetime=110.0, child_rekey_time=50.0, child_lifetime=60.0,
+                      rekey_margin=5.0, seed=seed)
+    for sa in (lab.initiator, lab.responder):
+        start = sa.established_at
+        assert start + 95.0 <= sa.rekey_at <= start + 100.0
+        (child,) = sa.children.values()
+        assert child.rekey_at is not None and child.rekey_at <= start + 50.0
+
+
+def test_invalid_ke_naming_the_group_already_sent_ends_the_attempt() -> None:
+    """RFC 7296 1.3/2.7: INVALID_KE_PAYLOAD names the group the responder wants; naming the one the KE already
+    had is a broken (or forged) answer, and asking again with it would only repeat the exchange."""
+    from ikelab.exchanges_common import Datagram
+
+    moon_config, _ = configs()
+    moon = IkeEndpoint(moon_config, DeterministicRandom(1), "192.0.2.1")
+    sa = moon.initiate(("192.0.2.2", 500), 0.0)
+    (request,) = moon.pop_datagrams()
+    sent = decode(request.payload)
+    answer = wirefmt.message(sent.spi_i, bytes(8), ExchangeType.IKE_SA_INIT, False, True, 0,
+                             [wirefmt.notify(NotifyType.INVALID_KE_PAYLOAD, data=(19).to_bytes(2, "big"))])
+    moon.receive(Datagram(wirefmt.encode(answer), request.dst, request.src), 0.01)
+    assert moon.pop_datagrams() == [] and sa.state == State.CLOSED
+    (failure,) = [e for e in moon.pop_events() if isinstance(e, ev.Failure)]
+    assert failure.notify == "INVALID_KE_PAYLOAD" and failure.fatal and "already used" in failure.reason
+
+
+def test_both_peers_deleting_one_child_sa_answer_with_empty_informationals() -> None:
+    """RFC 7296 1.4.1: a peer asked to close a CHILD SA it is closing itself answers without a Delete payload
+    (the pair is going anyway); naming it again would ask the other side to delete a second time."""
+    lab = established()
+    lab.delete_child("initiator")
+    lab.delete_child("responder")
+    lab.run_until_idle()
+    assert not lab.initiator.children and not lab.responder.children
+    for side in ("initiator", "responder"):
+        answers = [e.summary for e in lab.events(side, ev.MessageSent) if e.is_response and e.exchange == "INFORMATIONAL"]
+        requests = [e.summary for e in lab.events(side, ev.MessageSent) if not e.is_response and e.exchange == "INFORMATIONAL"]
+        assert requests == ["HDR, SK {D}"] and answers == ["HDR, SK {}"], side
+        assert len(lab.events(side, ev.ChildSaDeleted)) == 1
+
+
+def test_a_child_sa_request_to_an_ike_sa_being_deleted_gets_temporary_failure() -> None:
+    """RFC 7296 2.25: a CREATE_CHILD_SA request that meets our DELETE of the IKE SA is answered with
+    TEMPORARY_FAILURE (the SA is going), not with INVALID_SYNTAX (the request was fine)."""
+    lab = established()
+    lab.delete_ike("initiator")
+    lab.create_child("responder")
+    lab.run_until_idle()
+    assert lab.initiator.state == lab.responder.state == State.CLOSED
+    answers = [e.summary for e in lab.events("initiator", ev.MessageSent)
+               if e.is_response and e.exchange == "CREATE_CHILD_SA"]
+    assert answers == ["HDR, SK {N(TEMPORARY_FAILURE)}"]
+
+
+def test_an_ike_sa_being_deleted_still_answers_a_liveness_check() -> None:
+    """RFC 7296 1.4, 2.4: until its DELETE is answered the IKE SA exists, and answers the peer's INFORMATIONAL
+    requests (here a liveness check that crossed our DELETE); refusing it, the peer could count us dead."""
+    lab = established()
+    lab.delete_ike("initiator")
+    lab.liveness("responder")
+    lab.run_until_idle()
+    answers = [e.summary for e in lab.events("initiator", ev.MessageSent)
+               if e.is_response and e.exchange == "INFORMATIONAL"]
+    assert answers == ["HDR, SK {}"]
+    assert not [e for e in lab.events("initiator", ev.Failure)]

@@ -111,3 +111,15 @@ def test_pieces_that_disagree_are_refused() -> None:
     assert r.add(key, 16, False, bytes(4), 7) is None
     with pytest.raises(ParseError, match="reaches byte 40, past the datagram's end 20"):
         r.add(key, 24, True, bytes(16), 8)
+
+
+def test_a_hole_of_one_fragment_block_is_still_a_hole() -> None:
+    """Offsets count 8-octet blocks (RFC 791): pieces at 0..8 and 16..24 leave 8..16 missing; the datagram
+    is not complete, whatever the last piece's More Fragments flag says."""
+    key = fragment_key(4, "192.0.2.1", "192.0.2.2", 17, 9)
+    r = Reassembler()
+    assert r.add(key, 0, True, b"A" * 8, 1) is None
+    assert r.add(key, 16, False, b"C" * 8, 2) is None
+    done = r.add(key, 8, True, b"B" * 8, 3)
+    assert done is not None and r.pending == 0
+    assert done.payload == b"A" * 8 + b"B" * 8 + b"C" * 8 and done.pieces == ((1, 8), (3, 8), (2, 8))

@@ -301,3 +301,14 @@ def test_selector_values() -> None:
     assert Selector.from_traffic_selectors(NET_A, ("2001:db8::", "2001:db8::1", 0, 0, 65535)) is None
     s = Selector.of("10.1.0.0/16", "10.2.0.0/16", 6, remote_ports=443)
     assert str(s) == "10.1.0.0/16[tcp/any] <=> 10.2.0.0/16[tcp/443]"
+
+
+def test_a_child_sa_goes_before_a_catch_all_that_is_the_only_policy() -> None:
+    """RFC 4301 4.4.1: the first match decides, so an IKE-installed PROTECT policy must come before a
+    trailing catch-all even when that catch-all is all the SPD holds; after it, it would never match."""
+    gw = IpsecProcessor()
+    gw.spd.add(Policy("default-discard", (Selector(),), Action.DISCARD))
+    (a_in, a_out), _ = sas(0x1000A, 0x2000B)
+    gw.install_child_sa([NET_A], [NET_B], inbound_sa=a_in, outbound_sa=a_out, name="net-a-b")
+    assert [p.name for p in gw.spd] == ["net-a-b", "default-discard"]
+    assert gw.outbound(ip.icmp_echo("10.1.0.5", "10.2.0.9", 1, 1)).action is Action.PROTECT

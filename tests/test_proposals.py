@@ -505,6 +505,13 @@ def test_ts_unacceptable():
         narrow([T("0.0.0.0/0[udp]")], [T("0.0.0.0/0")], ["0.0.0.0/0[tcp]"], ["0.0.0.0/0"])
 
 
+def test_any_protocol_meets_a_given_one():
+    """RFC 7296 3.13.1: IP protocol 0 means any, so it meets TCP and leaves TCP; TCP and UDP never meet."""
+    assert ts_intersection(T("10.0.0.0/8"), T("10.1.0.0/16[tcp/80]")) == T("10.1.0.0/16[tcp/80]")
+    assert ts_intersection(T("10.1.0.0/16[tcp/80]"), T("10.0.0.0/8")) == T("10.1.0.0/16[tcp/80]")
+    assert ts_intersection(T("10.0.0.0/8[udp]"), T("10.0.0.0/8[tcp]")) is None
+
+
 def test_opaque_ports():
     # RFC 7296 3.13.1: OPAQUE = start 65535, end 0; it meets "any port" and OPAQUE only
     opaque = T("10.0.0.1[udp/%opaque]")
