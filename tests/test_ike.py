@@ -1520,3 +1520,66 @@ def test_an_ike_sa_being_deleted_still_answers_a_liveness_check() -> None:
                if e.is_response and e.exchange == "INFORMATIONAL"]
     assert answers == ["HDR, SK {}"]
     assert not [e for e in lab.events("initiator", ev.Failure)]
+
+
+@pytest.mark.parametrize("sent", ["keyid:moon.example", "email:moon.example"])
+def test_an_identity_of_another_type_with_the_same_octets_is_not_the_peer(sent: str) -> None:
+    """RFC 7296 3.5: an identity is its type *and* its data.  The responder expects the FQDN moon.example;
+    ID_KEY_ID or ID_RFC822_ADDR with those octets is someone else, and with a PSK this check is the only
+    thing that binds the peer's name (strongSwan tells the types apart too)."""
+    lab = Lab(*configs(i=dict(local_id=sent)), seed=1)
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.responder.state == State.CLOSED and lab.initiator.state == State.CLOSED
+    assert any(e.notify == "AUTHENTICATION_FAILED" for e in lab.events("responder", ev.Failure))
+
+
+def _from_peer(lab: Lab, payloads: list) -> list:
+    """An INFORMATIONAL request from the responder (protected, next Message ID) to the initiator; its answer."""
+    from ikelab.exchanges_common import Datagram
+
+    sun, moon = lab.responder, lab.initiator
+    request = sun._message(ExchangeType.INFORMATIONAL, sun._next_request_id, False, payloads)
+    sun._next_request_id += 1
+    ep = lab.endpoints["initiator"]
+    ep.receive(Datagram(sun._encode(request), sun.local, moon.local), lab.now)
+    return ep.pop_datagrams()
+
+
+def test_a_delete_naming_our_own_inbound_spi_deletes_nothing() -> None:
+    """RFC 7296 3.11: a Delete names the SPI its *sender* expects in inbound packets, which is our outbound SPI.
+    Our own inbound SPI names no CHILD SA of the sender's: nothing is deleted, the answer is empty."""
+    from ikelab.constants import ProtocolId
+    from ikelab.payloads import Delete
+
+    lab = established()
+    (child,) = lab.initiator.children.values()
+    (answer,) = _from_peer(lab, [Delete(ProtocolId.ESP, (child.spi_in,))])
+    assert list(lab.initiator.children.values()) == [child]
+    assert not lab.events("initiator", ev.ChildSaDeleted)
+    sun_crypto = lab.responder._crypto(sending=False)
+    assert decode(answer.payload, sun_crypto).payloads[0].inner == ()  # HDR, SK {}
+
+
+def test_invalid_syntax_reported_in_an_informational_request_ends_the_ike_sa() -> None:
+    """RFC 7296 2.21.3: the peer's N(INVALID_SYNTAX) in a request says it found our messages malformed; the
+    IKE SA cannot go on, and it ends here (with an empty answer), as AUTHENTICATION_FAILED does."""
+    lab = established()
+    answers = _from_peer(lab, [wirefmt.notify(NotifyType.INVALID_SYNTAX)])
+    assert len(answers) == 1 and lab.initiator.state == State.CLOSED
+    (failure,) = [e for e in lab.endpoints["initiator"].pop_events() if isinstance(e, ev.Failure)]
+    assert failure.fatal and failure.notify == "INVALID_SYNTAX"
+
+
+def test_established_sas_do_not_count_as_half_open_for_cookies() -> None:
+    """RFC 7296 2.6: cookies are asked for when too many IKE SAs are *half-open*.  One established IKE SA,
+    before any timer has swept the table, must not make the next initiator go round with a COOKIE."""
+    lab = Lab(*configs(r=dict(cookie_threshold=1)), seed=1)
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.endpoints["responder"].half_open_count() == 0
+    other = lab.endpoints["initiator"].initiate(("192.0.2.2", 500), lab.now)
+    lab._flush()
+    lab.run_until_idle()
+    assert other.state == State.ESTABLISHED
+    assert all(decode(p.ike_message).notify(NotifyType.COOKIE) is None for p in lab.trace)

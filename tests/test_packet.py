@@ -440,3 +440,19 @@ def test_config_errors() -> None:
         ethernet(b"\x00abc")
     with pytest.raises(ConfigError):
         ethernet(ip_udp("192.0.2.1", "192.0.2.2", 1, 2, b""), src_mac="00:11:22:33:44")
+
+
+def test_a_recomputed_udp_checksum_of_zero_is_sent_as_all_ones() -> None:
+    """RFC 768: a computed checksum of 0 is transmitted as 0xFFFF, since 0 means "no checksum".  The segment's
+    two payload octets are chosen so that the sum comes out at 0; a receiver must still find it valid."""
+    from ikelab.packet import internet_checksum, with_checksum_for
+
+    src, dst = ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("192.0.2.2")
+    pseudo = src.packed + dst.packed + bytes([0, 17]) + (10).to_bytes(2, "big")
+    for word in range(0x10000):
+        segment = struct.pack("!HHHH", 4500, 4500, 10, 0x1234) + word.to_bytes(2, "big")
+        if internet_checksum(pseudo + segment[:6] + b"\0\0" + segment[8:]) == 0:
+            break
+    fixed = with_checksum_for(src, dst, 17, segment)
+    assert fixed[6:8] == b"\xff\xff" and fixed[8:] == segment[8:]
+    assert internet_checksum(pseudo + fixed) == 0  # what a receiver checks: the sum over it all is all ones
