@@ -12,7 +12,7 @@ import sys
 import warnings
 from typing import Any, Callable, Sequence
 
-from .errors import CaptureWarning, IkelabError, WeakAlgorithmError, WeakAlgorithmWarning
+from .errors import CaptureWarning, IkelabError, WeakAlgorithmError, WeakAlgorithmWarning, for_the_command_line
 
 EXIT_USAGE = 2
 
@@ -557,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except IkelabError as exc:
             text = str(exc)
             if isinstance(exc, WeakAlgorithmError) and hasattr(args, "allow_weak"):  # the option, not the keyword
-                text = text.replace("pass allow_weak=True to use it anyway", "give --allow-weak to use it anyway")
+                text = for_the_command_line(text)
             print(f"ikelab {args.command}: error: {text}", file=sys.stderr)
             return EXIT_USAGE
         except BrokenPipeError:  # e.g. `ikelab derive | head`

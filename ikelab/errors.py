@@ -149,6 +149,15 @@ class PolicyError(IkelabError):
     or traffic that arrived unprotected although a PROTECT policy covers it."""
 
 
+#: What refuse_weak's error tells a caller of the Python API; the command line spells it --allow-weak.
+_OPT_IN = "pass allow_weak=True to use it anyway"
+
+
+def for_the_command_line(text: str) -> str:
+    """``text`` with refuse_weak's advice as the command line gives it (``--allow-weak``)."""
+    return text.replace(_OPT_IN, "give --allow-weak to use it anyway")
+
+
 def refuse_weak(reason: str, *, allow_weak: bool, field: str, value: Any = None, algorithm: str | None = None,
                 stacklevel: int = 3) -> None:
     """The project-wide rule for weak groups and algorithms.
@@ -158,7 +167,7 @@ def refuse_weak(reason: str, *, allow_weak: bool, field: str, value: Any = None,
     ``reason``, which says *why* the algorithm is weak, and ``algorithm``, its name.
     """
     if not allow_weak:
-        raise WeakAlgorithmError(f"{reason}; pass allow_weak=True to use it anyway", field=field, value=value)
+        raise WeakAlgorithmError(f"{reason}; {_OPT_IN}", field=field, value=value)
     warnings.warn(WeakAlgorithmWarning(reason, algorithm), stacklevel=stacklevel)
 
 

@@ -85,10 +85,10 @@ class PendingRequest:
 MESSAGE_ID_MAX = 0xFFFFFFFF
 MESSAGE_ID_REKEY_AT = MESSAGE_ID_MAX - 1023
 
-#: The protected exchanges whose requests this engine answers (any other exchange type is dropped)
 #: States in which an unprotected IKE_SA_INIT request or response still belongs to the SA's own IKE_SA_INIT exchange
 _INIT_REQUEST_STATES = frozenset((State.IDLE, State.INIT_DONE))  # the first request, and its retransmissions
 _INIT_RESPONSE_STATES = frozenset((State.INIT_SENT,))
+#: The protected exchanges whose requests this engine answers (any other exchange type is dropped)
 _ANSWERED_EXCHANGES = frozenset((ExchangeType.IKE_AUTH, ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL))
 
 

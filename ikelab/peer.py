@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import events as ev
-from .errors import ConfigError, IkelabError
+from .errors import ConfigError, IkelabError, for_the_command_line
 from .exchanges_common import udp_endpoint
 from .fmt import short_hex
 from .host import child_selectors
@@ -366,7 +366,7 @@ class _Run:
         self.options = options
 
         def say(text: str) -> None:  # the engine's errors name allow_weak=True, the API's spelling
-            out(text.replace("pass allow_weak=True to use it anyway", "give --allow-weak to use it anyway"))
+            out(for_the_command_line(text))
 
         self.out = say
         self.driver = NetDriver(config, local, port=port, rng=rng, on_packet=self._packet, on_event=self._event,
