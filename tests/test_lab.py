@@ -502,3 +502,20 @@ def test_esp_follows_the_peer_to_its_new_nat_mapping() -> None:
     assert [(m.old, m.new) for m in moved] == [(old, ("203.0.113.5", 50000))]
     esp.on_event(moved[0])
     assert esp.ping("192.0.2.2", "192.0.2.1", 2) and sent[-1] == ("203.0.113.5", 50000)
+
+
+def test_transport_mode_with_the_initiator_behind_a_nat() -> None:
+    """RFC 7296 2.23.1: transport mode across a NAT is allowed; the initiator's TSi names its own (private)
+    address, which is not the one the responder sees, and the responder takes it for that host.  The CHILD
+    SA must come up in transport mode on both sides, as with strongSwan."""
+    from ikelab import events as ev
+
+    ci, _ = configs(local_ts=("192.0.2.1/32",), remote_ts=("192.0.2.2/32",), mode="transport")
+    _, cr = configs(local_ts=("192.0.2.2/32",), remote_ts=("192.0.2.1/32",), mode="transport")
+    lab = Lab(ci, cr, seed=7, nat="203.0.113.5")
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.initiator.nat_local and lab.responder.nat_remote
+    for side in ("initiator", "responder"):
+        (child,) = lab.events(side, ev.ChildSaCreated)
+        assert child.mode == "transport" and child.udp_encap, side
