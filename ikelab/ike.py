@@ -39,7 +39,7 @@ half-open.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import events as ev
 from . import message as _m
@@ -63,6 +63,15 @@ _SKF = int(PayloadType.SKF)  # a plain int: an enum member's class attribute cos
 _SIDES = {True: "initiator", False: "responder"}
 #: queued work on CHILD SAs, which moves to the successor of a rekeyed IKE SA (RFC 7296 2.18)
 _CHILD_WORK = (Input.CREATE_CHILD, Input.REKEY_CHILD, Input.DELETE_CHILD)
+
+
+class CachedResponse(NamedTuple):
+    """Our response to the peer's last request, sent again if that request comes again (RFC 7296 2.3)."""
+
+    message_id: int
+    datagram: Datagram | tuple[Datagram, ...]  # a tuple: the fragments of the message (RFC 7383)
+    exchange: Any
+    summary: str
 
 
 @dataclass
@@ -107,7 +116,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         "closed_at", "established_at", "local_auth_method", "remote_auth_method", "fragmentation", "_fragments",
         "peer_initial_contact", "virtual_ips", "peer_virtual_ips", "pools", "child_retries",
         # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
-        "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_cached_summary", "_queue", "_out",
+        "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_queue", "_out",
         "_events", "_init_state", "_dirty", "_dh_group", "_dh_key", "_real_message_1", "_real_message_2",
         "_peer_hash_algs", "_peer_certreq", "_collision", "_rekeyed_from", "_reply_to",
     )
@@ -171,8 +180,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         self._next_request_id = 0
         self._peer_next_id = 0
         self._pending: PendingRequest | None = None
-        self._cached_response: tuple[int, Datagram | tuple[Datagram, ...], Any] | None = None  # (ID, datagrams, exchange)
-        self._cached_summary = ""
+        self._cached_response: CachedResponse | None = None
         #: (our address, the peer's) of the request being handled when it came from elsewhere than
         #: (local, remote): responses go where the request came from (RFC 7296 2.11)
         self._reply_to: tuple[tuple[str, int], tuple[str, int]] | None = None
@@ -491,8 +499,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
                     self._drop(now, "a fragment of a request already answered: only its fragment 1 brings the "
                                     "response again (RFC 7383 2.6.1)", data)
                     return
-                self._transmit(self._toward_sender(self._cached_response[1]), now, msg.exchange, msg.message_id, True,
-                               self._cached_summary, retransmission=True)
+                self._resend_response(now)
                 return
             if msg.message_id != self._peer_next_id:
                 self._drop(now, f"request message ID {msg.message_id}, expected {self._peer_next_id}", data)
@@ -550,8 +557,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         if header.is_response or is_fragment or header.exchange not in _ANSWERED_EXCHANGES:
             return
         if self._is_retransmission(header):
-            self._transmit(self._toward_sender(self._cached_response[1]), now,  # type: ignore[index]
-                           header.exchange, header.message_id, True, self._cached_summary, retransmission=True)
+            self._resend_response(now)
         elif header.message_id == self._peer_next_id:
             self._respond(header, now, [wirefmt.notify(notify, data=data)])
             self._emit(ev.Failure(now, self.side, notify.name, "a request that could not be decoded",
@@ -571,15 +577,21 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
                     self._drop(now, "a fragment of a request already answered: only its fragment 1 brings the "
                                     "response again (RFC 7383 2.6.1)", data)
                     return
-                self._transmit(self._toward_sender(self._cached_response[1]), now, msg.exchange, msg.message_id,
-                               True, self._cached_summary, retransmission=True)
+                self._resend_response(now)
                 return
         self._drop(now, "IKE SA is closed", data)
 
     def _is_retransmission(self, msg: Any) -> bool:
         """``msg`` (a request) is the one whose response is cached: same Message ID, same exchange (2.3)."""
         cached = self._cached_response
-        return cached is not None and msg.message_id == cached[0] and msg.exchange == cached[2]
+        return cached is not None and msg.message_id == cached.message_id and msg.exchange == cached.exchange
+
+    def _resend_response(self, now: float) -> None:
+        """The cached response again, toward where the retransmitted request came from (2.3, 2.11)."""
+        cached = self._cached_response
+        assert cached is not None  # callers ask _is_retransmission first
+        self._transmit(self._toward_sender(cached.datagram), now, cached.exchange, cached.message_id, True,
+                       cached.summary, retransmission=True)
 
     def _toward_sender(self, dgram: Any) -> Any:
         """A response, addressed to where the request being handled came from (RFC 7296 2.11)."""
@@ -673,8 +685,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
             dgram = readdressed(dgram, *self._reply_to)
         summary = wirefmt.summary(msg)
         if cache:
-            self._cached_response = (request.message_id, dgram, request.exchange)
-            self._cached_summary = summary
+            self._cached_response = CachedResponse(request.message_id, dgram, request.exchange, summary)
             self._peer_next_id = request.message_id + 1
         self._transmit(dgram, now, request.exchange, request.message_id, True, summary)
         return data

@@ -40,7 +40,7 @@ def deliver(lab: Lab, side: str, data: bytes, src: tuple[str, int] = VICTIM) -> 
 def test_a_forged_ike_sa_init_header_does_not_bring_back_the_cached_response() -> None:
     lab = established()
     sun = lab.responder
-    cached_id = sun._cached_response[0]  # the IKE_AUTH response, Message ID 1
+    cached_id = sun._cached_response.message_id  # the IKE_AUTH response, Message ID 1
     before = sun.snapshot()
     assert deliver(lab, "responder", bare_header(sun, ExchangeType.IKE_SA_INIT, cached_id)) == []
     (dropped,) = lab.endpoints["responder"].pop_events()
@@ -74,7 +74,7 @@ def test_a_closed_sa_resends_its_last_response_only_for_a_protected_request() ->
     lab.delete_ike("initiator")
     lab.run_until_idle()
     assert sun.state == State.CLOSED
-    last_id = sun._cached_response[0]
+    last_id = sun._cached_response.message_id
     assert deliver(lab, "responder", bare_header(sun, ExchangeType.INFORMATIONAL, last_id)) == []
     assert deliver(lab, "responder", bare_header(sun, ExchangeType.IKE_SA_INIT, last_id)) == []
 
@@ -83,7 +83,7 @@ def test_a_protected_request_of_another_exchange_with_the_cached_id_is_no_retran
     """2.3: a retransmission is the same request again; the same Message ID in another exchange is not."""
     lab = established()
     moon, sun = lab.initiator, lab.responder
-    cached_id, cached_exchange = sun._cached_response[0], sun._cached_response[2]
+    cached_id, cached_exchange = sun._cached_response.message_id, sun._cached_response.exchange
     assert cached_exchange == ExchangeType.IKE_AUTH
     other = moon._message(ExchangeType.INFORMATIONAL, cached_id, False, [])
     assert deliver(lab, "responder", moon._encode(other), src=moon.local) == []
