@@ -21,6 +21,7 @@ from . import views as _views
 from .constants import AuthMethod, CertEncoding, DhId, ExchangeType, IdType, NotifyType, ProtocolId, TransformType
 from .errors import AuthenticationError, NegotiationError, ParseError
 from .memo import ByIdentity
+from .prf import get_prf
 
 # Speed: the builders below make payloads from values the engine made itself (registry members,
 # bytes it generated), so when the enum-valued arguments are already members they use the
@@ -278,8 +279,6 @@ def short_nonce(nonce: bytes, prf: Any) -> str | None:
     """
     known = _NONCE_MIN.get(prf)
     if known is None:
-        from .prf import get_prf
-
         p = get_prf(prf, allow_weak=True)  # only its key size is read here; a weak PRF was refused before
         known = _NONCE_MIN[prf] = (max(16, p.key_len // 2), p.name)
     need, name = known

@@ -19,8 +19,8 @@ the values.  Two decorators give ikelab's records a quicker way in:
   a blank instance of an unfrozen twin (a subclass with the plain
   ``object.__setattr__`` and no slots of its own, hence the same memory
   layout), then makes it an instance of the record's class by assigning
-  ``__class__``.  That is about a tenth of the cost of calling each slot's
-  ``__set__``.
+  ``__class__``.  That takes about half the instructions of calling each slot's
+  ``__set__`` (2,501 against 4,662 for a 4-field record).
 
 Either way the record stays frozen (assigning to a field still raises
 ``FrozenInstanceError``) and equal to what the public constructor would have
