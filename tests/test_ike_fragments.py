@@ -220,6 +220,37 @@ def test_a_new_message_forgets_the_pieces_of_an_unfinished_one() -> None:
     assert sa._fragments is None and sa.established
 
 
+def test_the_pieces_of_a_newer_message_never_join_those_of_an_older_one() -> None:
+    """RFC 7383 2.5, 2.6: the fragments of one message share its Message ID, and a receiver joins only
+    those.  The first piece of request n arrives, then request n itself whole but malformed inside, which
+    is answered INVALID_SYNTAX (RFC 7296 2.21.3): exchange n is over.  Request n+1 comes in fewer pieces
+    than n announced; they form a message of their own and are answered at once, with no retransmission."""
+    from test_ike import _protected_request
+
+    lab = established(fragmentation=True, fragment_size=160)
+    moon, sun = lab.initiator, lab.responder
+    n = moon._next_request_id
+    old = fragment(moon._message(ExchangeType.INFORMATIONAL, n, False,
+                                 [Notify(NotifyType.INITIAL_CONTACT, data=b"x" * 600)]),
+                   moon._crypto(sending=True), 132)
+    sun.receive(old[0], lab.now)  # the other pieces are lost
+    sun.receive(_protected_request(moon, ExchangeType.INFORMATIONAL, 40, bytes([0, 0, 0, 8]) + b"\x01" * 4),
+                lab.now)  # a 4-octet Nonce (RFC 7296 3.9: at least 16)
+    (answer,) = sun.pop_datagrams()
+    (refusal,) = decode(answer.payload, crypto=moon._crypto(sending=False)).payloads[0].inner
+    assert refusal.notify_type == NotifyType.INVALID_SYNTAX and sun._peer_next_id == n + 1
+    lab.create_child("initiator")  # request n+1, in fewer pieces than n had
+    lab.run_until_idle()
+    assert sun.established and len(lab.initiator.children) == len(lab.responder.children) == 2
+    assert not lab.events("initiator", ev.Retransmitted)
+    pieces = [m for _, m in _wire_messages(lab, "CREATE_CHILD_SA") if not m.is_response]
+    assert 1 < len(pieces) < len(old) and {m.message_id for m in pieces} == {n + 1}
+    taken = [e.fragment_number for e in lab.events("responder", ev.FragmentReceived)
+             if e.message_id == n + 1 and not e.is_response]
+    assert taken == list(range(1, len(pieces) + 1))  # every piece kept once, none refused
+    assert sun._fragments is None
+
+
 # --------------------------------------------------------------------------- malformed pieces
 
 def test_joined_fragments_that_do_not_parse_are_dropped_without_harm() -> None:

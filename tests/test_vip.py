@@ -526,6 +526,31 @@ def test_the_same_identity_gets_the_same_pair_again() -> None:
         ("2001:db8:3::1",)
 
 
+@pytest.mark.parametrize("wishes", [(b"", b""), (bytes([10, 3, 0, 77]), b""), (b"", bytes([10, 3, 0, 77]))])
+def test_two_ipv4_attributes_in_a_request_lease_one_ipv4_address(wishes: tuple) -> None:
+    """A CFG_REQUEST with two INTERNAL_IP4_ADDRESS attributes: the gateway serves one address per family
+    (the first attribute of it) and answers one; RFC 7296 3.15.1 lets it send fewer than asked.  The
+    pool holds that one address only, and the client, TSi and CHILD SA all carry it."""
+    import ikelab.vip as vip_module
+
+    twice = CP(CfgType.CFG_REQUEST, tuple((CfgAttribute.INTERNAL_IP4_ADDRESS, w) for w in wishes))
+    with pytest.MonkeyPatch.context() as patch:  # the initiator sends this CP instead of its own request
+        patch.setattr(vip_module, "request", lambda vip: twice)
+        lab = _lab()
+    expected = "10.3.0.77" if wishes[0] else "10.3.0.1"
+    _, response_msg = _ike_auth(lab)
+    given = response_msg.find(CP)
+    assert given.values(CfgAttribute.INTERNAL_IP4_ADDRESS) == [ipaddress.ip_address(expected).packed]
+    assert [_range(t) for t in response_msg.find(TSi).selectors] == [(expected, expected)]
+    assert lab.responder.peer_virtual_ips == lab.initiator.virtual_ips == (expected,)
+    (pool,) = lab.endpoints["responder"].pools
+    assert list(pool.holders) == [expected]
+    for side in ("initiator", "responder"):
+        assert [e.address for e in lab.events(side, ev.VirtualIpAssigned)] == [expected]
+    (child,) = lab.initiator.children.values()
+    assert [_range(t) for t in child.ts_local] == [(expected, expected)]
+
+
 def replace_vip(config: IkeConfig, vip: object) -> IkeConfig:
     from dataclasses import replace
 
