@@ -19,7 +19,7 @@ __all__: list[str] = []
 
 @register("esp.pad-length", "09-esp", "The Pad Length of an ESP packet", "an int: the number of padding bytes",
           "RFC 4303 2.4: Payload | Padding | Pad Length (1 byte) | Next Header (1 byte) must be a multiple of the "
-          "block size, and of 4 bytes; use the fewest padding bytes that do it.")
+          "block size, and of 4 bytes; ikelab uses the fewest padding bytes that do it.")
 def _esp_pad_length(answer: Any, *, payload_len: int, block_size: int) -> str:
     expected = len(esp_padding(payload_len, block_size))
     n = _want_int(answer, "the pad length")
@@ -33,7 +33,8 @@ def _esp_pad_length(answer: Any, *, payload_len: int, block_size: int) -> str:
     if (payload_len + n) % align == 0:
         raise Wrong("you padded the payload alone: the two trailer bytes (Pad Length, Next Header) are encrypted too.")
     if (payload_len + n + 2) % align == 0:
-        raise Wrong("that fills the blocks, but RFC 4303 asks for the fewest padding bytes (the default padding).")
+        raise Wrong("that fills the blocks, and RFC 4303 2.4 allows it (up to 255 bytes), but ikelab sends the "
+                    "fewest padding bytes that do it.")
     if (payload_len + n + 2) % block_size == 0:
         raise Wrong("whole blocks, but the ciphertext must also end on a 4-byte boundary (RFC 4303 2.4).")
     raise Wrong(f"payload + padding + 2 must be a multiple of {align}.")
