@@ -622,3 +622,83 @@ def test_hand_made_frames_with_a_wrong_field_are_config_errors(frame: CapturedPa
     with pytest.raises(ConfigError) as info:
         dissect([frame])
     assert str(info.value) == said
+
+
+# ---------------------------------------------------------------------------- ESP details, truncated frames
+
+
+def test_esp_without_integrity_claims_no_icv(tmp_path: Path) -> None:
+    """AES-CBC with NULL authentication (RFC 4303 3.2: confidentiality only) has no ICV: tshark decrypts and
+    shows no ICV verdict, so ikelab decrypts and leaves ``icv_ok`` unknown rather than claiming a good one."""
+    from ikelab.errors import WeakAlgorithmWarning
+    from ikelab.esp import EspSa
+    from ikelab.rand import DeterministicRandom
+    from ikelab.wireshark import EspSaRecord
+
+    key = bytes(range(16))
+    with pytest.warns(WeakAlgorithmWarning):
+        sa = EspSa(0x5151, direction="outbound", encryption="ENCR_AES_CBC", key_bits=128, encryption_key=key,
+                   tunnel=("198.51.100.1", "198.51.100.2"), rng=DeterministicRandom(1), allow_weak=True)
+    pcap = tmp_path / "cbc-only.pcap"
+    write_pcap(pcap, [(float(s), sa.protect_packet(ip.icmp_echo("10.1.0.1", "10.2.0.1", 5, s))) for s in (1, 2)],
+               linktype=LINKTYPE_RAW)
+    write_tables(tmp_path, [], [EspSaRecord("IPv4", "198.51.100.1", "198.51.100.2", 0x5151, "AES-CBC [RFC3602]", key,
+                                            "NULL", b"")])
+    root = ET.fromstring(tshark(pcap, tmp_path, "-T", "pdml"))
+    for packet in root.findall("packet"):
+        assert packet.find(".//field[@name='esp.decrypted_data']") is not None
+        assert packet.find(".//field[@name='esp.icv_good']") is None and packet.find(".//field[@name='esp.icv_bad']") is None
+    rows = dissect(pcap, tmp_path)
+    assert [(r.decrypted, r.icv_ok) for r in rows] == [(True, None), (True, None)]
+    assert [r.inner_info.split("seq=")[1].split("/")[0] for r in rows] == ["1", "2"]
+    assert [r.as_dict()["icv_ok"] for r in rows] == [None, None]  # JSON null, as ``ikelab dissect --json`` prints
+
+
+def _gcm_esp(key: bytes, spi: int, seq: int, inner: bytes, padding: bytes) -> bytes:
+    """An AES-GCM ESP packet (RFC 4106) built here with ``cryptography``, padding chosen by the caller."""
+    import struct
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    header, iv = struct.pack("!II", spi, seq), seq.to_bytes(8, "big")
+    plaintext = inner + padding + bytes((len(padding), 4))  # next header 4: an IPv4 packet (tunnel mode)
+    return header + iv + AESGCM(key[:16]).encrypt(key[16:] + iv, plaintext, header)
+
+
+def test_esp_padding_that_is_not_1_2_3_is_reported() -> None:
+    """RFC 4303 2.4: default padding is 1, 2, 3, ...  and the receiver checks it.  Two packets with a good ICV,
+    one padded correctly and one with zeros: the first decrypts, the second is reported, never shown as good
+    (ikelab.esp.esp_open refuses it too)."""
+    from ikelab.errors import ParseError
+    from ikelab.esp import esp_open
+    from ikelab.transforms import encryption
+    from ikelab.wireshark import EspSaRecord
+
+    key = bytes(range(16)) + b"salt"
+    inner = ip.icmp_echo("10.1.0.1", "10.2.0.1", 5, 77)
+    n = -(len(inner) + 2) % 4 + 4  # more than the minimum, as RFC 4303 2.4 allows
+    good = _gcm_esp(key, 0x4242, 1, inner, bytes(range(1, n + 1)))
+    bad = _gcm_esp(key, 0x4242, 2, inner, bytes(n))
+    with pytest.raises(ParseError, match="padding"):
+        esp_open(bad, seq=2, encryption=encryption("ENCR_AES_GCM_16", 128), encryption_key=key)
+    keys = KeyTables(esp=(EspSaRecord("IPv4", "198.51.100.1", "198.51.100.2", 0x4242,
+                                      "AES-GCM with 16 octet ICV [RFC4106]", key, "NULL", b""),))
+    rows = dissect(_frames(*(ip.ip_packet("198.51.100.1", "198.51.100.2", 50, e) for e in (good, bad))), keys)
+    assert rows[0].decrypted and rows[0].icv_ok and "seq=77/" in rows[0].inner_info and not rows[0].note
+    assert rows[1].decrypted is False and rows[1].inner_info is None and "padding" in rows[1].note
+
+
+def test_length_is_the_wire_length_of_a_frame_cut_by_snaplen(classic_capture: tuple[Path, Path], tmp_path: Path) -> None:
+    """A capture taken with a small snaplen (tcpdump -s 96): the Length column is what was on the wire,
+    Wireshark's frame.len, not the 96 bytes kept."""
+    from ikelab.pcap import read_capture
+
+    pcap, _ = classic_capture
+    frames = read_capture(pcap)
+    cut = tmp_path / "snaplen96.pcap"
+    write_pcap(cut, [(f.time, f.data) for f in frames], linktype=frames[0].linktype, snaplen=96)
+    rows = dissect(cut)
+    theirs = tshark_columns(cut, None)
+    assert len(rows) == len(theirs) == len(frames)
+    assert [r.length for r in rows] == [int(cols[5]) for cols in theirs] == [len(f.data) for f in frames]
+    assert max(len(f.data) for f in frames) > 96

@@ -123,3 +123,17 @@ def test_a_hole_of_one_fragment_block_is_still_a_hole() -> None:
     done = r.add(key, 8, True, b"B" * 8, 3)
     assert done is not None and r.pending == 0
     assert done.payload == b"A" * 8 + b"B" * 8 + b"C" * 8 and done.pieces == ((1, 8), (3, 8), (2, 8))
+
+
+def test_same_identification_but_another_protocol_is_another_datagram() -> None:
+    """RFC 791 3.2: IPv4 fragments belong together by (source, destination, protocol, Identification).  A UDP
+    datagram and an ESP packet between the same hosts with the same Identification, fragments interleaved,
+    come back as two datagrams, each whole."""
+    udp = ip.ip_udp("192.0.2.1", "192.0.2.2", 500, 500, b"U" * 400, ident=0x4242)
+    esp = ip.ip_packet("192.0.2.1", "192.0.2.2", 50, b"\x00\x00\x10\x00" + b"E" * 404, ident=0x4242)
+    pieces_udp, pieces_esp = fragment(udp, 200), fragment(esp, 200)
+    assert len(pieces_udp) == len(pieces_esp) == 3
+    interleaved = [p for pair in zip(pieces_udp, pieces_esp) for p in pair]
+    done = [r for r in feed(Reassembler(), interleaved, list(range(6))) if r is not None]
+    assert [r.payload for r in done] == [udp[20:], esp[20:]]
+    assert [r.frames for r in done] == [(1, 3, 5), (2, 4, 6)]

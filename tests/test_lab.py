@@ -519,3 +519,38 @@ def test_transport_mode_with_the_initiator_behind_a_nat() -> None:
     for side in ("initiator", "responder"):
         (child,) = lab.events(side, ev.ChildSaCreated)
         assert child.mode == "transport" and child.udp_encap, side
+
+
+def _lab_with_plain_and_udp_esp() -> Lab:
+    lab = Lab(*configs(), seed=4)
+    lab.initiate()
+    lab.run_until_idle()
+    esp = b"\x00\x00\x12\x34" + b"\x00\x00\x00\x01" + b"x" * 20
+    lab.send_esp("initiator", esp)  # IP protocol 50 (RFC 4303)
+    lab.send_esp("responder", esp, udp_encap=True)  # in UDP on port 4500 (RFC 3948)
+    lab.run_until_idle()
+    return lab
+
+
+def test_packet_list_length_is_the_ip_packet_length() -> None:
+    """The Length column of a raw-IP capture is the IP Total Length (RFC 791): ESP sent as IP protocol 50 has no
+    8-octet UDP header (RFC 4303), UDP-encapsulated ESP and IKE do (RFC 768, RFC 3948)."""
+    lab = _lab_with_plain_and_udp_esp()
+    plain, in_udp = lab.trace.esp()
+    assert (plain.udp, in_udp.udp) == (False, True)
+    rows = lab.trace.packet_list()
+    assert [row[5] for row in rows] == [int.from_bytes(p.ip_packet()[2:4], "big") for p in lab.trace]
+    assert [row[5] for row in rows if row[4] == "ESP"] == [20 + 28, 20 + 8 + 28]
+
+
+@pytest.mark.tshark
+def test_packet_list_length_agrees_with_tshark(tmp_path) -> None:
+    """tshark's frame.len for the trace written as a raw-IP pcap, row by row."""
+    from tshark_util import run_fields
+
+    lab = _lab_with_plain_and_udp_esp()
+    path = tmp_path / "trace.pcap"
+    write_pcap(path, lab.trace.ip_packets(), linktype=LINKTYPE_RAW)
+    theirs = run_fields(path, ["frame.len", "_ws.col.Protocol"])
+    assert [row[5] for row in lab.trace.packet_list()] == [int(length) for length, _ in theirs]
+    assert [proto for _, proto in theirs][-2:] == ["ESP", "ESP"]

@@ -543,3 +543,32 @@ def test_bad_arguments() -> None:
         write_pcapng(io.BytesIO(), [], linktype=70000)
     with pytest.raises(ConfigError):
         read_capture(12345)  # type: ignore[arg-type]
+
+
+def _spb_with_odd_snaplen() -> tuple[bytes, bytes]:
+    """A pcapng section whose interface has snaplen 62, and one SPB of a longer frame: the 62 kept octets, then
+    2 octets of padding to the 32-bit boundary (pcapng, Simple Packet Block).  Returns (file, frame)."""
+    le = "<"
+    frame = ethernet(ip_udp("192.0.2.1", "192.0.2.2", 500, 500, bytes(range(100))))
+    out = _ng_block(le, 0x0A0D0D0A, struct.pack(le + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+    out += _ng_block(le, 1, struct.pack(le + "HHI", 1, 0, 62))
+    out += _ng_block(le, 3, struct.pack(le + "I", len(frame)) + frame[:62] + bytes(2))
+    return out, frame
+
+
+def test_a_simple_packet_block_holds_at_most_snaplen_octets() -> None:
+    """pcapng: an SPB has no captured-length field; it is min(original length, the interface's snaplen), so the
+    padding after the kept octets is not packet data."""
+    data, frame = _spb_with_odd_snaplen()
+    (packet,) = read_capture(io.BytesIO(data))
+    assert packet.data == frame[:62] and packet.orig_len == len(frame)
+
+
+@pytest.mark.tshark
+def test_tshark_agrees_on_the_simple_packet_block_snaplen(tmp_path) -> None:
+    data, frame = _spb_with_odd_snaplen()
+    (tmp_path / "spb.pcapng").write_bytes(data)
+    (row,) = tshark_fields(tmp_path / "spb.pcapng", ["frame.len", "frame.cap_len"])
+    assert (row["frame.len"], row["frame.cap_len"]) == (str(len(frame)), "62")
+    (packet,) = read_capture(tmp_path / "spb.pcapng")
+    assert (packet.orig_len, len(packet.data)) == (len(frame), 62)

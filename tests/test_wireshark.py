@@ -310,3 +310,49 @@ def test_tshark_command_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     seqs = [line.split("\t")[0] for line in result.stdout.splitlines()]
     assert "1" in seqs and "2" in seqs  # ESP decrypted to the pings
+
+
+def _same_spi_to_two_peers() -> tuple[list[bytes], list[EspSaRecord]]:
+    """One gateway, two peers that each chose SPI 0x1000 for their inbound SA (RFC 4301 4.1: the receiver picks
+    the SPI, so two receivers can pick the same one); each SA has its own AES-GCM key."""
+    from ikelab import packet as ip
+    from ikelab.esp import EspSa
+
+    packets, records = [], []
+    for n, peer in enumerate(("198.51.100.1", "198.51.100.2"), 1):
+        key = bytes([n]) * 20
+        sa = EspSa(0x1000, direction="outbound", encryption="ENCR_AES_GCM_16", key_bits=128, encryption_key=key,
+                   tunnel=("192.0.2.1", peer))
+        packets.append(sa.protect_packet(ip.icmp_echo("10.1.0.1", f"10.2.0.{n}", 9, n)))
+        records.append(EspSaRecord("IPv4", "192.0.2.1", peer, 0x1000, "AES-GCM with 16 octet ICV [RFC4106]", key,
+                                   "NULL", b""))
+    return packets, records
+
+
+def test_an_esp_sa_is_found_by_its_destination_too() -> None:
+    """packet-esp.c matches an ``esp_sa`` row on source, destination and SPI: the same SPI from the same source
+    to another peer is another SA."""
+    _, (to_first, to_second) = _same_spi_to_two_peers()
+    tables = KeyTables(esp=(to_first, to_second))
+    assert tables.esp_sa(0x1000, "192.0.2.1", "198.51.100.1") == to_first
+    assert tables.esp_sa(0x1000, "192.0.2.1", "198.51.100.2") == to_second
+    assert KeyTables(esp=(to_first,)).esp_sa(0x1000, "192.0.2.1", "198.51.100.9") is None
+
+
+def test_same_spi_to_two_peers_decrypts_as_tshark_does(tmp_path: Path) -> None:
+    """tshark decrypts both packets with their own rows; so must ikelab.dissect, ICV checked."""
+    import xml.etree.ElementTree as ET
+
+    from ikelab.dissect import dissect
+    from ikelab.pcap import LINKTYPE_RAW, write_pcap
+
+    require_tshark()
+    packets, records = _same_spi_to_two_peers()
+    pcap = tmp_path / "two-peers.pcap"
+    write_pcap(pcap, [(float(i), p) for i, p in enumerate(packets)], linktype=LINKTYPE_RAW)
+    write_tables(tmp_path, [], records)
+    root = ET.fromstring(_tshark(tmp_path, pcap, "-T", "pdml"))
+    good = [p.find(".//field[@name='esp.icv_good']") for p in root.findall("packet")]
+    assert [g is not None and g.get("show") in ("1", "True") for g in good] == [True, True]
+    rows = dissect(pcap, tmp_path)
+    assert [(r.decrypted, r.icv_ok, r.inner_dst) for r in rows] == [(True, True, "10.2.0.1"), (True, True, "10.2.0.2")]
