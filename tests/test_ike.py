@@ -685,6 +685,19 @@ def test_give_up_after_retransmissions_with_exponential_backoff() -> None:
     assert len(lab.trace) == 6
 
 
+def test_the_last_ike_auth_retransmission_still_finds_the_half_open_sa() -> None:
+    """RFC 7296 2.1, 2.4: the initiator sends IKE_AUTH and retransmits it ``retransmit_tries`` times; only the
+    last one gets through.  The responder keeps its half-open IKE SA for as long as those retransmissions
+    can come (the wait after the last one included), so the last one still establishes the IKE SA."""
+    lab = Lab(*configs(), seed=1, network=Network(schedule=("ok", "ok") + ("drop",) * 5))  # IKE_AUTH, 4 resends lost
+    lab.initiate()
+    lab.run_until_idle()
+    assert [r.attempt for r in lab.events("initiator", ev.Retransmitted)] == [1, 2, 3, 4, 5]
+    assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
+    assert_same_sas(lab)
+    assert not lab.events("responder", ev.Failure)
+
+
 def test_duplicated_request_is_not_processed_twice() -> None:
     lab = Lab(*configs(), seed=1, network=Network(schedule=("dup", "dup", "dup", "dup")))
     lab.initiate()

@@ -297,3 +297,102 @@ def test_a_rekey_refused_because_the_peer_deletes_the_child_sa_creates_nothing()
     assert not lab.initiator.children and not lab.responder.children
     (refusal,) = [e for e in lab.events("initiator", ev.Failure) if e.notify == "TEMPORARY_FAILURE"]
     assert "not needed" in refusal.reason and not refusal.fatal
+
+
+def test_a_rekey_met_by_invalid_ke_payload_after_answering_the_peers_rekey_is_not_asked_again() -> None:
+    """Both peers rekey the IKE SA (2.8.2); sun, reconfigured meanwhile for ECP-256 only, refuses moon's KEi
+    (MODP-2048) with INVALID_KE_PAYLOAD, while moon has answered sun's rekey.  Sun's new IKE SA then stands
+    alone, and moon must take it, with the CHILD SA (2.25.2), not ask again with ECP-256 on the old IKE SA
+    (1.3): sun deletes that one, and the CHILD SA would go with it."""
+    lab = established(ike="aes128-sha256-modp2048-ecp256")
+    (child,) = lab.initiator.children.values()
+    first = lab.initiator
+    lab.rekey_ike("responder")  # KEi in MODP-2048, the IKE SA's group
+    lab.responder.config = replace(lab.responder.config, ike_proposals=("aes128-sha256-ecp256",))
+    lab.rekey_ike("initiator")
+    lab.run_until_idle()
+    (refusal,) = lab.events("initiator", ev.Failure)
+    assert refusal.notify == "INVALID_KE_PAYLOAD" and not refusal.fatal
+    requests = [e for e in lab.events("initiator", ev.MessageSent)
+                if not e.is_response and e.exchange == "CREATE_CHILD_SA"]
+    assert len(requests) == 1  # the rekey moon started, not asked for again
+    assert first.state == State.CLOSED and lab.initiator is not first
+    assert_same_sas(lab)
+    assert set(lab.initiator.children) == {child.spi_in}
+    assert not lab.events("initiator", ev.ChildSaDeleted)
+
+
+def test_a_rekey_of_a_child_sa_we_rekeyed_and_are_about_to_delete_gets_temporary_failure() -> None:
+    """Both peers rekey the CHILD SA, but sun's request is delayed past moon's exchange: sun answers moon's
+    request, moon makes the new CHILD SA and must now delete the old one, a DELETE that waits behind moon's
+    next request (window size 1, 2.3), whose answer is lost.  Sun's request for the old CHILD SA comes then:
+    moon is about to close it and refuses with TEMPORARY_FAILURE (2.25.1).  Had it accepted, the CHILD SA
+    would have two successors instead of one (2.8.1)."""
+    lab = established()
+    (child,) = lab.initiator.children.values()
+    _fates(lab, "ok", "late", "ok", "ok", "drop")  # moon's rekey, sun's (late), the answer, moon's next request
+    lab.rekey_child("initiator")
+    lab.create_child("initiator")  # moon's next request, queued behind the rekey
+    lab.rekey_child("responder")
+    lab.run_until_idle()
+    answers = [e.summary for e in lab.events("initiator", ev.MessageSent)
+               if e.is_response and e.exchange == "CREATE_CHILD_SA"]
+    assert answers == ["HDR, SK {N(TEMPORARY_FAILURE)}"]
+    assert_same_sas(lab)
+    successors = [c for c in lab.initiator.children.values() if c.rekey_of == child.spi_in]
+    assert len(successors) == 1 and len(lab.initiator.children) == 2  # the successor, and the new CHILD SA
+    assert len(lab.events("initiator", ev.ChildSaRekeyed)) == 1
+
+
+def test_the_answer_to_a_request_on_the_redundant_ike_sa_of_colliding_rekeys_is_taken() -> None:
+    """Both peers rekey the IKE SA (2.8.2).  Moon answers sun's request first and at once asks for a CHILD SA
+    on the IKE SA sun made, the newest it holds; then moon's own rekey is answered and its new IKE SA wins
+    by the nonce rule, so sun's is redundant: sun deletes it (that DELETE is lost) and refuses moon's request
+    on it with TEMPORARY_FAILURE.  Moon's IKE SA is no longer in use, but the answer is an answer: the
+    exchange ends and its outcome is reported, the request is not sent again as if unanswered (2.3)."""
+    for seed in range(1, 40):
+        lab = established(seed=seed)
+        first = lab.initiator
+        _fates(lab, "ok", "ok", "ok", "ok", "ok", "ok", "drop")  # the 7th: sun's DELETE of its redundant IKE SA
+        lab.rekey_ike("initiator")
+        lab.rekey_ike("responder")
+        lab.run(lab.now + 0.015)  # moon has answered sun's rekey; the answer to its own is on its way
+        theirs = lab.initiator
+        if theirs is first:
+            continue
+        lab.create_child("initiator")  # on sun's new IKE SA
+        lab.run(lab.now + 0.03)
+        if theirs.state == State.REKEYED and theirs.replaced_by is None:
+            break
+    else:
+        pytest.fail("no seed made the IKE SA moon asked on the redundant one")
+    lab.run(lab.now + 300.0)
+    assert theirs.state == State.CLOSED
+    assert_same_sas(lab)
+    refused = [f for f in lab.events("initiator", ev.Failure) if f.exchange == "CREATE_CHILD_SA"]
+    assert [f.notify for f in refused] == ["TEMPORARY_FAILURE"] and not refused[0].fatal
+    assert not [e for e in lab.events("initiator", ev.Retransmitted) if e.exchange == "CREATE_CHILD_SA"]
+    assert not [e for e in lab.events("initiator", ev.MessageDropped) if "CREATE_CHILD_SA" in e.reason]
+
+
+def test_near_the_last_message_ids_one_rekey_is_asked_for_however_many_requests_go_out() -> None:
+    """RFC 7296 2.2: Message IDs near 32 bits make the IKE SA rekey, once, however many requests go out
+    meanwhile.  Here sun refuses that rekey with TEMPORARY_FAILURE (2.25.1: its own CHILD SA request is open,
+    its answer lost); moon asks again a little later (2.25), not straight away once more for each request it sent."""
+    from ikelab.ike import MESSAGE_ID_REKEY_AT
+
+    lab = established()
+    first = lab.initiator
+    first._next_request_id = lab.responder._peer_next_id = MESSAGE_ID_REKEY_AT - 1
+    _fates(lab, "ok", "drop")  # sun's CREATE_CHILD_SA request arrives, moon's answer is lost
+    lab.create_child("responder")
+    lab.run(lab.now + 0.5)
+    for _ in range(3):  # the last two use Message IDs from MESSAGE_ID_REKEY_AT on
+        lab.liveness("initiator")
+    lab.run(lab.now + 30.0)  # sun retransmits after 4 s; moon asks again after 4-8 s
+    refused = [f.reason for f in lab.events("initiator", ev.Failure)]
+    assert refused == ["IKE SA rekey refused: TEMPORARY_FAILURE"]
+    assert len(lab.events("initiator", ev.IkeSaRekeyed)) == 1
+    assert first.state == State.CLOSED and lab.initiator._next_request_id < 4
+    assert_same_sas(lab)
+    assert len(lab.initiator.children) == 2
