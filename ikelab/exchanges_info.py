@@ -56,7 +56,7 @@ class InformationalExchanges:
                 # both peers rekeyed and the peer, whose new IKE SA survived, deletes this one before our own
                 # rekey was answered (RFC 7296 2.8.2): its new IKE SA takes the CHILD SAs
                 self._hand_to(now, self._settle_collision())
-            reason = "rekeyed" if self.replaced_by is not None else "deleted by peer"
+            reason = "rekeyed" if self.replaced_by is not None and not self.redundant else "deleted by peer"
             self._close(now, reason)
             return State.CLOSED
         error = W.first_error(msg)

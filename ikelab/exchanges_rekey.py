@@ -199,7 +199,11 @@ class IkeRekeyExchanges:
         if theirs is not None and theirs.state == State.ESTABLISHED:
             # the peer's new IKE SA only waits for the peer's DELETE; if that never comes (the peer lost our
             # answer, and with it that SA), it goes quietly after a while, as a replaced IKE SA does
-            theirs.state, theirs.rekeyed_at = State.REKEYED, now
+            theirs.state, theirs.rekeyed_at, theirs.redundant = State.REKEYED, now, True
+            # CHILD SA work that still comes back on it (a request we sent on it, refused with
+            # TEMPORARY_FAILURE while the peer deletes it: 2.25) is asked for again on the survivor
+            theirs.replaced_by = ours
+            ours.child_retries, theirs.child_retries = ours.child_retries + theirs.child_retries, ()
         self._hand_to(now, ours)
         self._queue.append((Input.DELETE_IKE, {}))
         return State.REKEYED

@@ -112,7 +112,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
     __slots__ = (
         "config", "rng", "initiator", "side", "local", "remote", "state", "created", "spi_i", "spi_r", "ni", "nr",
         "keys", "suite", "proposal", "children", "remote_identity", "nat_detected", "nat_local", "nat_remote",
-        "rekey_at", "expire_at", "last_received", "replaced_by", "rekeyed_at", "spawned", "closed_reason",
+        "rekey_at", "expire_at", "last_received", "replaced_by", "redundant", "rekeyed_at", "spawned", "closed_reason",
         "closed_at", "established_at", "local_auth_method", "remote_auth_method", "fragmentation", "_fragments",
         "peer_initial_contact", "virtual_ips", "peer_virtual_ips", "pools", "child_retries",
         # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
@@ -169,6 +169,7 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
         self.expire_at: float | None = None
         self.last_received = now
         self.replaced_by: "IkeSa | None" = None
+        self.redundant = False  # a new IKE SA of colliding rekeys that the other new one replaces (RFC 7296 2.8.2)
         self.rekeyed_at = now
         self.spawned: tuple[IkeSa, ...] = ()  # new IKE SAs from a rekey, for the endpoint to file
         self._collision: IkeSa | None = None  # the peer's new IKE SA while both rekey this one (RFC 7296 2.8.2)
@@ -330,8 +331,8 @@ class IkeSa(InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExcha
             return
         if self.state == State.REKEYED and self._pending is None and now >= self.rekeyed_at + self._half_open_timeout():
             # the peer should have deleted this replaced IKE SA (RFC 7296 2.18); forget it anyway
-            reason = ("rekeyed (the peer did not delete the old IKE SA)" if self.replaced_by is not None else
-                      "redundant, from colliding rekeys (RFC 7296 2.8.2): the peer did not delete it")
+            reason = ("redundant, from colliding rekeys (RFC 7296 2.8.2): the peer did not delete it" if self.redundant
+                      else "rekeyed (the peer did not delete the old IKE SA)")
             self._dispatch(Input.GIVE_UP, now, reason=reason)
             return
         if self.state != State.ESTABLISHED:

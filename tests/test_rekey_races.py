@@ -268,7 +268,7 @@ def test_a_redundant_ike_sa_the_peer_never_learned_of_goes_quietly() -> None:
         lab.rekey_ike("initiator")
         lab.rekey_ike("responder")
         lab.run(lab.now + 30.0)
-        waiting = [sa for sa in lab.sas("responder") if sa.state == State.REKEYED and sa.replaced_by is None]
+        waiting = [sa for sa in lab.sas("responder") if sa.state == State.REKEYED and sa.redundant]
         if waiting:
             break
     else:
@@ -349,7 +349,8 @@ def test_the_answer_to_a_request_on_the_redundant_ike_sa_of_colliding_rekeys_is_
     on the IKE SA sun made, the newest it holds; then moon's own rekey is answered and its new IKE SA wins
     by the nonce rule, so sun's is redundant: sun deletes it (that DELETE is lost) and refuses moon's request
     on it with TEMPORARY_FAILURE.  Moon's IKE SA is no longer in use, but the answer is an answer: the
-    exchange ends and its outcome is reported, the request is not sent again as if unanswered (2.3)."""
+    exchange ends and its outcome is reported, the request is not sent again as if unanswered (2.3).  The
+    CHILD SA is asked for again a little later (2.25), on the IKE SA that survived: it was lost before."""
     for seed in range(1, 40):
         lab = established(seed=seed)
         first = lab.initiator
@@ -362,7 +363,7 @@ def test_the_answer_to_a_request_on_the_redundant_ike_sa_of_colliding_rekeys_is_
             continue
         lab.create_child("initiator")  # on sun's new IKE SA
         lab.run(lab.now + 0.03)
-        if theirs.state == State.REKEYED and theirs.replaced_by is None:
+        if theirs.state == State.REKEYED and theirs.redundant:
             break
     else:
         pytest.fail("no seed made the IKE SA moon asked on the redundant one")
@@ -373,6 +374,10 @@ def test_the_answer_to_a_request_on_the_redundant_ike_sa_of_colliding_rekeys_is_
     assert [f.notify for f in refused] == ["TEMPORARY_FAILURE"] and not refused[0].fatal
     assert not [e for e in lab.events("initiator", ev.Retransmitted) if e.exchange == "CREATE_CHILD_SA"]
     assert not [e for e in lab.events("initiator", ev.MessageDropped) if "CREATE_CHILD_SA" in e.reason]
+    survivor = lab.initiator
+    assert theirs.replaced_by is survivor and survivor.state == State.ESTABLISHED
+    assert len(survivor.children) == len(lab.responder.children) == 2  # the first CHILD SA and the one asked for
+    assert theirs.closed_reason == "deleted by peer"
 
 
 def test_near_the_last_message_ids_one_rekey_is_asked_for_however_many_requests_go_out() -> None:
