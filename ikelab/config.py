@@ -67,7 +67,7 @@ from typing import Any, Mapping
 
 from cryptography import x509
 
-from .constants import DhId, ProtocolId, TransformType, lookup
+from .constants import DhId, ProtocolId, TransformType, TsType, lookup
 from .errors import ConfigError, IkelabError
 from .payloads import Proposal, Transform, TrafficSelector
 from .proposals import DYNAMIC, parse_proposal, proposal_to_string, refuse_weak_transforms
@@ -178,6 +178,22 @@ def _selectors(value: Any, name: str) -> tuple[TrafficSelector | str, ...]:
         except ConfigError as exc:
             raise ConfigError(f"{name}: {exc}", field=name, value=item) from None
     return tuple(out)
+
+
+def _check_families(local: tuple[Any, ...], remote: tuple[Any, ...]) -> None:
+    """ConfigError when the local selectors are all of one IP version and the remote ones all of the other.
+
+    A packet's source and destination have one version, so such a CHILD SA (``10.0.0.0/24 ===
+    2001:db8::/64``) would match no packet.  ``dynamic`` takes the IKE address's version, known later.
+    """
+    if not local or not remote or DYNAMIC in local or DYNAMIC in remote:
+        return
+    versions = [{6 if t.ts_type == TsType.TS_IPV6_ADDR_RANGE else 4 for t in side} for side in (local, remote)]
+    if not versions[0] & versions[1]:
+        shown = [", ".join(ts_to_string(t) for t in side) for side in (local, remote)]
+        raise ConfigError(f"local_ts: {shown[0]} is IPv{versions[0].pop()} but the remote selectors ({shown[1]}) "
+                          f"are IPv{versions[1].pop()}: a packet's source and destination have one IP version, "
+                          "so no packet would match", field="local_ts", value=shown[0])
 
 
 def _cert(value: Any, name: str) -> x509.Certificate:
@@ -292,6 +308,7 @@ class IkeConfig:
         put("esp_proposals", esp)
         put("local_ts", _selectors(self.local_ts, "local_ts"))
         put("remote_ts", _selectors(self.remote_ts, "remote_ts"))
+        _check_families(self.local_ts, self.remote_ts)
         if self.mode not in ("tunnel", "transport"):
             raise ConfigError(f"mode must be 'tunnel' or 'transport', not {self.mode!r}", field="mode", value=self.mode)
         if self.encapsulation not in ("auto", "always", "never"):
@@ -342,10 +359,18 @@ class IkeConfig:
             raise ConfigError("no way to authenticate: give psk= or certificate= and private_key=", field="psk")
         if self.certificate is not None:
             from cryptography.hazmat.primitives import serialization as s
+            from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+            if not isinstance(self.private_key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey,
+                                                 ed25519.Ed25519PrivateKey)):
+                kind = type(self.private_key).__name__.lstrip("_")
+                raise ConfigError(f"private_key: ikelab signs AUTH (RFC 7296 2.15, RFC 7427) with an RSA, ECDSA or "
+                                  f"Ed25519 key, not a {kind}", field="private_key")
 
             fmt = (s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo)
             if self.certificate.public_key().public_bytes(*fmt) != self.private_key.public_key().public_bytes(*fmt):
-                raise ConfigError("private_key does not belong to certificate (public keys differ)", field="private_key")
+                raise ConfigError("private_key does not belong to certificate (public keys differ; in a chain file, "
+                                  "our own certificate comes first)", field="private_key")
             from .auth import check_key_strength
 
             check_key_strength(self.private_key, "private_key", allow_weak=self.allow_weak, field="private_key")

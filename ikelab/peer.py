@@ -563,6 +563,10 @@ async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *
                       port: int = 500, out: Callable[[str], None] = print, rng: Any = None) -> int:
     """``ikelab connect``: initiate towards ``peer``, ping, rekey, DELETE; the exit status."""
     peer = udp_endpoint(peer[0], peer[1], "peer")  # before any socket opens
+    if local is not None and (":" in str(local)) != (":" in peer[0]):  # one socket speaks one IP version
+        raise ConfigError(f"--local {local} is IPv{6 if ':' in str(local) else 4} but the peer {peer[0]} is "
+                          f"IPv{6 if ':' in peer[0] else 4}: give an address of the peer's family",
+                          field="local", value=local)
     run = _Run(config, local or local_address_for(peer[0]), port, options, out, rng)
     await run.driver.open()
     run.install_signals()

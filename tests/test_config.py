@@ -170,6 +170,38 @@ def test_certificates(pki):
     assert err.value.field == "trust_anchors"
 
 
+def test_a_dsa_key_is_refused_when_configured(pki):
+    """ikelab signs AUTH with RSA, ECDSA or Ed25519 keys: a DSA key and its certificate once passed the
+    configuration and IKE_SA_INIT, and failed in IKE_AUTH as INVALID_SYNTAX."""
+    from cryptography.hazmat.primitives.asymmetric import dsa
+
+    ca, _, _ = pki
+    dsa_key = dsa.generate_private_key(1024)
+    leaf = make_leaf(ca, ec_key_from_seed("config ca"), "CN=dsa.example", dsa_key, san=["dsa.example"])
+    with pytest.raises(ConfigError, match="with an RSA, ECDSA or Ed25519 key, not a DSAPrivateKey") as err:
+        IkeConfig(certificate=leaf, private_key=dsa_key, trust_anchors=[ca])
+    assert err.value.field == "private_key"
+
+
+@pytest.mark.parametrize("local, remote, ok", [
+    (("2001:db8::/64",), ("10.0.0.0/24",), False),
+    (("10.1.0.0/16",), ("2001:db8::/64",), False),
+    (("2001:db8::/64", "10.1.0.0/16"), ("10.0.0.0/24",), True),  # the IPv4 pair matches
+    (("dynamic",), ("2001:db8::/64",), True),  # dynamic: the IKE address's version, known later
+    (("2001:db8:1::/64",), ("2001:db8:2::/64",), True),
+])
+def test_selectors_of_two_ip_versions_that_match_no_packet_are_refused(local, remote, ok):
+    """A CHILD SA ``2001:db8::/64 === 10.0.0.0/24`` matches no packet (a packet's source and destination
+    have one IP version); ``ikelab connect --ts`` once installed one and reported success."""
+    make = lambda: IkeConfig(psk="secret", local_ts=local, remote_ts=remote)  # noqa: E731
+    if ok:
+        make()
+        return
+    with pytest.raises(ConfigError, match="no packet would match") as err:
+        make()
+    assert err.value.field == "local_ts"
+
+
 def test_from_dict():
     c = IkeConfig.from_dict({"psk": "secret", "proposals": "aes128-sha256-modp2048", "esp": "aes128gcm16",
                              "id": "moon.strongswan.org", "remote": "sun.strongswan.org", "rekey_time": "1h",
