@@ -23,7 +23,7 @@ def _iana(value: str, kind: str) -> str:
     ``modp2048`` -> MODP_2048, ``prfsha256`` -> PRF_HMAC_SHA2_256, ``sha256`` -> AUTH_HMAC_SHA2_256_128,
     so ``derive`` takes the words that ``--suite`` takes.
     """
-    from .constants import DhId, IntegId, PrfId, TransformType, lookup
+    from .constants import DhId, EncrId, IntegId, PrfId, TransformType, lookup
     from .errors import ConfigError, UnknownAlgorithmError
     from .proposals import KEYWORDS
 
@@ -32,7 +32,8 @@ def _iana(value: str, kind: str) -> str:
         return t.id.name
     option, enum, what, example = {
         "DH": ("--group", DhId, "a key exchange group", "MODP_2048"), "PRF": ("--prf", PrfId, "a PRF", "PRF_HMAC_SHA2_256"),
-        "INTEG": ("--integ", IntegId, "an integrity algorithm", "AUTH_HMAC_SHA2_256_128")}[kind]
+        "INTEG": ("--integ", IntegId, "an integrity algorithm", "AUTH_HMAC_SHA2_256_128"),
+        "ENCR": ("--encr", EncrId, "an encryption algorithm", "ENCR_AES_CBC")}[kind]
     try:
         lookup(enum, value)
     except UnknownAlgorithmError:  # say what the option takes, in the words its help gives
@@ -61,6 +62,7 @@ def _encryption(value: str, key_bits: int | None) -> tuple[str, int | None]:
             raise ConfigError(f"--encr {value} names {t.key_length}-bit keys, --key-bits {key_bits} another length: "
                               "give one of them", field="key_bits", value=key_bits)
         return t.id.name, (key_bits if key_bits is not None else t.key_length) or None
+    value = _iana(value, "ENCR")  # not a keyword: an IANA name or number, or an error that lists the keywords
     if key_bits is not None:
         return value, key_bits or None
     try:  # the default: 128 bits where a Key Length attribute belongs, nothing where it does not
@@ -96,6 +98,12 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plain_title(text: str) -> str:
+    """``text`` as a figure title shows it: ``$`` is not matplotlib's maths, and bytes of a file name that
+    were not UTF-8 (kept by Python as lone surrogates, which the font code refuses) show as U+FFFD."""
+    return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text).replace("$", r"\$")
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -108,7 +116,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     paths = scenario.write(out)
     rows = dissect(paths["pcap"], scenario.tables)
-    save_flow(rows, out / "flow.png", timeline=True, title=f"ikelab classic scenario (seed {args.seed}, {args.suite})")
+    save_flow(rows, out / "flow.png", timeline=True,
+              title=_plain_title(f"ikelab classic scenario (seed {args.seed}, {args.suite})"))
     print(rows.format())
     print()
     for key in ("pcap", "pcapng", "ikev2_decryption_table", "esp_sa"):
@@ -144,7 +153,7 @@ def _cmd_flow(args: argparse.Namespace) -> int:
 
     fold = {"auto": None, "yes": True, "no": False}[args.fold]
     rows = list(dissect(args.capture, args.keys, ike_ports=args.ike_port or ()))
-    title = f"IKEv2 flow: {args.capture}".replace("$", r"\$")  # a file name, not matplotlib's $maths$
+    title = _plain_title(f"IKEv2 flow: {args.capture}")
     arrows = save_flow(rows, args.output, None, fold=fold, timeline=args.timeline, title=title, every_frame=args.all)
     hint = ""
     if not arrows and not args.all:
@@ -196,13 +205,14 @@ def _live_config(args: argparse.Namespace) -> object:
     if args.command == "respond":
         if given is None:
             cookies = {}
-        elif given == "never" or given.isdigit():
+        elif given == "never" or (given.isascii() and given.isdigit()):  # not '²', which int() refuses
             cookies = {"cookie_threshold": None if given == "never" else int(given)}
         else:
             raise ConfigError(f"--cookie-threshold {given}: give a number of half-open IKE SAs, 0 for always, "
                               "or never", field="cookie_threshold", value=given)
     # a live run checks certificate validity against the real clock (the engine's time 0 is now)
-    settings: dict = dict(epoch=datetime.now(timezone.utc), local_id=args.id, remote_id=args.remote_id or "%any",
+    settings: dict = dict(epoch=datetime.now(timezone.utc), local_id=args.id,
+                          remote_id="%any" if args.remote_id is None else args.remote_id,
                           retransmit_timeout=args.retransmit_timeout, retransmit_tries=args.retransmit_tries,
                           retransmit_base=1.4, **cookies, encapsulation=args.encap, mode=args.mode,
                           allow_weak=args.allow_weak,
@@ -256,15 +266,17 @@ _OPTION_OF = {"ike_proposals": "--proposal", "esp_proposals": "--esp-proposal", 
 
 
 def _named_by_option(exc: Any) -> Any:
-    """``exc`` with its leading IkeConfig field name (``fragment_size = 100 ...``) replaced by the option."""
+    """``exc`` with its leading IkeConfig field name (``fragment_size = 100 ...``, ``psk is empty``) replaced
+    by the option that sets it."""
     import re
 
     text = str(exc)
-    match = re.match(r"([a-z_]+)(\[\d+\])?( = |: )", text)
+    match = re.match(r"([a-z_]+)(\[\d+\])?( = |: | )", text)
     option = _OPTION_OF.get(match.group(1)) if match else None
     if match is None or option is None:
         return exc
-    exc.args = (option + (" " if match.group(3) == " = " else ": ") + text[match.end():],)  # same class and field
+    joint = {" = ": " ", ": ": ": "}.get(match.group(3), " ")
+    exc.args = (option + joint + text[match.end():],)  # same class and field
     return exc
 
 

@@ -99,7 +99,10 @@ class DeterministicRandom(_Base):
         if isinstance(seed, int):
             seed_bytes = str(seed).encode()
         elif isinstance(seed, str):
-            seed_bytes = seed.encode()
+            try:
+                seed_bytes = seed.encode()
+            except UnicodeEncodeError:  # e.g. a command-line argument that was not UTF-8 (lone surrogates)
+                raise ConfigError(f"seed {seed!r} is not valid UTF-8 text", field="seed", value=seed) from None
         elif isinstance(seed, (bytes, bytearray)):
             seed_bytes = bytes(seed)
         else:

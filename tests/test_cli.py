@@ -201,3 +201,12 @@ def test_a_weak_prf_implied_by_a_weak_integrity_keyword_is_named_once(capsys, tm
     assert len(err) == 3 and all(line.startswith("ikelab demo: warning: ") for line in err)
     assert sum("PRF_HMAC_MD5" in line for line in err) == 1
     assert "no PRF is named in proposal 'aes128-md5-modp1024', so its integrity algorithm gives PRF_HMAC_MD5" in err[2]
+
+
+def test_an_unknown_encr_says_which_words_derive_takes(capsys) -> None:
+    """``--encr aes129`` answered with the IANA enum's name and its list of ciphers ikelab does not implement;
+    it now says so as --group, --prf and --integ do, in the words ``--help`` gives."""
+    assert main(["derive", "--encr", "aes129"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ikelab derive: error: --encr aes129: not an encryption algorithm; give a keyword (")
+    assert "aes256gcm16" in err and "chacha20poly1305" in err and "EncrId" not in err

@@ -167,6 +167,28 @@ def test_flow_takes_any_capture_file_name(tmp_path: Path, capsys: pytest.Capture
     assert "cannot write the figure to" in capsys.readouterr().err
 
 
+def test_flow_of_a_file_whose_name_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file name with bytes that are not UTF-8 (Latin-1 ``caf\xe9.pcap``): Python keeps them as lone
+    surrogates, which matplotlib's font code refused with a TypeError; the title shows U+FFFD for them."""
+    from ikelab.packet import icmp_echo
+    from ikelab.pcap import LINKTYPE_RAW, write_pcap
+
+    odd = tmp_path / os.fsdecode(b"caf\xe9.pcap")
+    write_pcap(odd, [(0.0, icmp_echo("192.0.2.1", "192.0.2.2", 1, 1, b"x"))], linktype=LINKTYPE_RAW)
+    assert main(["flow", str(odd), "-o", str(tmp_path / "odd.svg"), "--all"]) == 0
+    assert "caf\ufffd.pcap" in (tmp_path / "odd.svg").read_text(encoding="utf-8")
+
+
+def test_demo_takes_any_seed_text(tmp_path: Path) -> None:
+    """The seed is printed in the figure's title: ``$\\frac{$`` there was parsed as matplotlib maths and
+    crashed after the capture was written; a seed that is not UTF-8 text is a one-line error."""
+    result = run_cli("demo", "--out", "d", "--seed", "$\\frac{$", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "d" / "flow.png").read_bytes().startswith(b"\x89PNG")
+    result = run_cli("demo", "--out", "e", "--seed", os.fsdecode(b"a\xff"), cwd=tmp_path)
+    assert result.returncode == 2 and "is not valid UTF-8 text" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_weak_suite_needs_allow_weak_and_then_warns_once_each(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     """A weak suite is refused with the flag to use named; with --allow-weak the run says why, in one line each."""

@@ -1033,6 +1033,12 @@ def _lines_of_a_transport_run() -> list[str]:
     ("--fragment-size", "100", "--fragment-size 100 must be an integer >= 160"),
     ("--retransmit-tries", "-1", "--retransmit-tries -1 must be an integer >= 0"),
     ("--remote-id", "fqdn:", "--remote-id: empty identity for ID_FQDN"),
+    # these named IkeConfig's fields (``psk is empty``, ``vip must be``), or took "" for %any, any peer at all
+    ("--remote-id", "", "--remote-id: empty identity"),
+    ("--proposal", ",", "--proposal is empty: at least one proposal is needed"),
+    ("--fragment-size", "999999", "--fragment-size must be at most 65535"),
+    ("--vip", "300.0.0.0", "--vip must be an IP address"),
+    ("--psk-file", "/dev/null", "--psk-file is empty"),
 ])
 def test_live_run_errors_name_the_option_that_was_typed(option: str, value: str, said: str,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
@@ -1043,6 +1049,30 @@ def test_live_run_errors_name_the_option_that_was_typed(option: str, value: str,
     assert main(["connect", "192.0.2.9", "--id", "me.example", "--psk-file", __file__, option, value]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"ikelab connect: error: {said}") and "_" not in err.split(":")[2], err
+
+
+def test_options_that_could_match_no_packet_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--local ::1`` towards an IPv4 peer, and ``--ts`` of one IP version on one side and the other on the
+    other side: both ran (one sent from a socket of the wrong family, one installed a CHILD SA that no packet
+    can match).  They are refused before any socket opens."""
+    from ikelab.cli import main
+
+    assert main(["connect", "127.0.0.1", "--local", "::1", "--id", "me.example", "--psk-file", __file__]) == 2
+    assert capsys.readouterr().err == ("ikelab connect: error: --local ::1 is IPv6 but the peer 127.0.0.1 is IPv4: "
+                                       "give an address of the peer's family\n")
+    assert main(["connect", "192.0.2.9", "--id", "me.example", "--psk-file", __file__,
+                 "--ts", "2001:db8::/64", "10.0.0.0/24"]) == 2
+    assert capsys.readouterr().err.startswith("ikelab connect: error: --ts LOCAL: 2001:db8::/64 is IPv6 but the "
+                                              "remote selectors (10.0.0.0/24) are IPv4")
+
+
+def test_a_cookie_threshold_of_other_digits_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """``'²'.isdigit()`` is true, but ``int('²')`` raises: a traceback once."""
+    from ikelab.cli import main
+
+    assert main(["respond", "--listen", "127.0.0.1", "--id", "me.example", "--psk-file", __file__,
+                 "--cookie-threshold", "²"]) == 2
+    assert capsys.readouterr().err.startswith("ikelab respond: error: --cookie-threshold ²: give a number")
 
 
 def test_a_pcap_path_through_a_folder_we_may_not_search_is_refused(monkeypatch, capsys) -> None:

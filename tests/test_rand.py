@@ -71,3 +71,10 @@ def test_bad_arguments_are_config_errors(bad) -> None:
 def test_bad_seed_type() -> None:
     with pytest.raises(ConfigError, match="seed"):
         DeterministicRandom(1.5)  # type: ignore[arg-type]
+
+
+def test_a_seed_that_is_not_utf8_text_is_a_config_error() -> None:
+    """A command-line seed with bytes that are not UTF-8 arrives as a str with lone surrogates."""
+    with pytest.raises(ConfigError, match="not valid UTF-8 text"):
+        DeterministicRandom("a\udcff")
+    assert DeterministicRandom("café").random_bytes(8) == DeterministicRandom("café".encode()).random_bytes(8)
