@@ -239,7 +239,9 @@ def _live_config(args: argparse.Namespace) -> object:
     if args.psk_file and (args.cert or args.key or args.ca):  # one would be ignored without a word
         raise ConfigError("give --psk-file, or --cert with --key and --ca, not both", field="psk")
     if args.psk_file:
-        settings["psk"] = _read_file(args.psk_file, "psk").strip()
+        psk = _read_file(args.psk_file, "psk").strip()
+        # strongSwan's hex and base64 forms (as in swanctl.conf's secrets), which IkeConfig decodes from text
+        settings["psk"] = psk.decode("latin-1") if psk[:2] in (b"0x", b"0s") else psk
     elif args.cert:
         if not (args.key and args.ca):
             raise ConfigError("--cert needs --key and --ca", field="key")
@@ -360,7 +362,8 @@ def _live_options(p: argparse.ArgumentParser) -> None:
                    "(fqdn:, email:, ipv4:, ipv6:, keyid:, asn1dn:)")
     p.add_argument("--remote-id", help="the identity the peer must prove (default: any)")
     auth = p.add_argument_group("authentication (one of)")
-    auth.add_argument("--psk-file", help="file holding the pre-shared key")
+    auth.add_argument("--psk-file", help="file holding the pre-shared key: its bytes, or strongSwan's 0x<hex> or "
+                      "0s<base64>")
     auth.add_argument("--cert", help="our certificate (PEM or DER); a PEM chain: ours, then intermediate CAs to send")
     auth.add_argument("--key", help="our private key (PEM)")
     auth.add_argument("--ca", help="the trusted CA certificate(s) of the peer's chain (PEM bundle or DER)")
@@ -376,7 +379,7 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rekey-after", type=float, help="rekey the CHILD SA after S seconds")
     p.add_argument("--rekey-ike-after", type=float, help="rekey the IKE SA after S seconds (after the CHILD rekey)")
     p.add_argument("--duration", type=float, default=0.0, help="seconds to keep the SAs before DELETE (default 0; inf: until Ctrl-C)")
-    p.add_argument("--dpd", type=float, help="liveness check (empty INFORMATIONAL) after S idle seconds")
+    p.add_argument("--dpd", type=float, help="liveness check (empty INFORMATIONAL) after S idle seconds; 0: none")
     p.add_argument("--ping", metavar="ADDR", help="send ICMP echoes to this inner address through ESP")
     p.add_argument("--ping-src", metavar="ADDR", help="inner source address of the echoes (default: from the TS; "
                    "in transport mode our IKE address)")

@@ -1066,6 +1066,19 @@ def test_options_that_could_match_no_packet_are_refused(capsys: pytest.CaptureFi
                                               "remote selectors (10.0.0.0/24) are IPv4")
 
 
+@pytest.mark.parametrize("content, key", [(b"secret with spaces\n", b"secret with spaces"),
+                                          (b"0x00ff10\n", b"\x00\xff\x10"), (b"0sAP8Q", b"\x00\xff\x10")])
+def test_a_psk_file_takes_strongswans_hex_and_base64_forms(tmp_path: Path, content: bytes, key: bytes) -> None:
+    """A secret copied from swanctl.conf (``secret = 0x...``) was used as its literal text, so the
+    handshake failed in IKE_AUTH with nothing to say why."""
+    from ikelab.cli import _live_config, build_parser
+
+    (tmp_path / "psk").write_bytes(content)
+    args = build_parser().parse_args(["connect", "192.0.2.9", "--id", "me.example", "--psk-file",
+                                      str(tmp_path / "psk")])
+    assert _live_config(args).psk == key
+
+
 def test_a_cookie_threshold_of_other_digits_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """``'²'.isdigit()`` is true, but ``int('²')`` raises: a traceback once."""
     from ikelab.cli import main
