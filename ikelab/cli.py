@@ -253,9 +253,26 @@ def _live_config(args: argparse.Namespace) -> object:
     else:
         raise ConfigError("give --psk-file FILE, or --cert FILE --key FILE --ca FILE", field="psk")
     try:
-        return IkeConfig(**settings)
+        config = IkeConfig(**settings)
     except ConfigError as exc:  # IkeConfig names its fields; say the option that was typed
         raise _named_by_option(exc) from None
+    _check_own_certificate(config)
+    return config
+
+
+def _check_own_certificate(config: Any) -> None:
+    """ConfigError if our certificate is not valid now: the peer would refuse it (RFC 5280 4.1.2.5), and all
+    the run could report is an authentication failure without the reason, which only we know."""
+    from .errors import ConfigError
+
+    cert = config.certificate
+    if cert is None:
+        return
+    start, end, now = cert.not_valid_before_utc, cert.not_valid_after_utc, config.epoch
+    if not start <= now <= end:
+        state = f"expired at {end:%Y-%m-%d %H:%M:%S}Z" if now > end else f"is valid only from {start:%Y-%m-%d %H:%M:%S}Z"
+        raise ConfigError(f"--cert: our certificate '{config.local_id}' {state}; the peer would refuse it "
+                          "(RFC 5280 4.1.2.5)", field="certificate")
 
 
 #: IkeConfig fields and the connect / respond options that set them

@@ -1079,6 +1079,31 @@ def test_a_psk_file_takes_strongswans_hex_and_base64_forms(tmp_path: Path, conte
     assert _live_config(args).psk == key
 
 
+@pytest.mark.parametrize("days, said", [(-1, "expired at 20"), (1, "is valid only from 20")])
+def test_our_own_certificate_out_of_its_validity_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             days: int, said: str) -> None:
+    """An expired (or not yet valid) certificate of ours: the peer refuses it, and the run could only report an
+    authentication failure ("a wrong PSK, or an identity or certificate it does not accept")."""
+    from datetime import datetime, timedelta, timezone
+
+    from ikelab.certs import ec_key_from_seed, make_ca, make_leaf, to_pem
+    from ikelab.cli import main
+
+    now = datetime.now(timezone.utc)
+    ca_key, key = ec_key_from_seed("net ca"), ec_key_from_seed("net leaf")
+    ca = make_ca("CN=Net CA", ca_key)
+    window = (now - timedelta(days=30), now - timedelta(days=1)) if days < 0 else \
+        (now + timedelta(days=1), now + timedelta(days=30))
+    leaf = make_leaf(ca, ca_key, "CN=me.example", key, san=["me.example"], not_before=window[0], not_after=window[1])
+    for name, item in (("cert.pem", leaf), ("key.pem", key), ("ca.pem", ca)):
+        (tmp_path / name).write_bytes(to_pem(item))
+    assert main(["connect", "192.0.2.9", "--id", "me.example", "--cert", str(tmp_path / "cert.pem"),
+                 "--key", str(tmp_path / "key.pem"), "--ca", str(tmp_path / "ca.pem")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ikelab connect: error: --cert: our certificate 'me.example' ") and said in err, err
+    assert "the peer would refuse it (RFC 5280 4.1.2.5)" in err
+
+
 def test_a_cookie_threshold_of_other_digits_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """``'²'.isdigit()`` is true, but ``int('²')`` raises: a traceback once."""
     from ikelab.cli import main
