@@ -501,11 +501,22 @@ def write_tables(directory: str | os.PathLike[str], ike: Iterable[IkeSaRecord], 
     ike_text, esp_text = format_ikev2_table(ike), format_esp_sa_table(esp)
     try:
         d.mkdir(parents=True, exist_ok=True)
-        p1.write_text(ike_text, encoding="ascii", newline="\n")
-        p2.write_text(esp_text, encoding="ascii", newline="\n")
     except OSError as exc:
         raise CaptureError(f"cannot write key tables into {str(d)!r}: {exc.strerror or exc}") from None
+    for path, text in ((p1, ike_text), (p2, esp_text)):
+        try:  # the file itself may be what fails (e.g. a directory named esp_sa): name it, not its folder
+            path.write_text(text, encoding="ascii", newline="\n")
+        except OSError as exc:
+            raise CaptureError(f"cannot write key table {str(path)!r}: {exc.strerror or exc}") from None
     return p1, p2
+
+
+def _read_table(path: Path) -> str:
+    """A table file's text; an unreadable one (e.g. a directory named esp_sa) -> CaptureError naming that file."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise CaptureError(f"cannot read key table {str(path)!r}: {exc.strerror or exc}") from None
 
 
 def read_tables(directory: str | os.PathLike[str]) -> "KeyTables":
@@ -528,9 +539,9 @@ def read_tables(directory: str | os.PathLike[str]) -> "KeyTables":
         ike: list[IkeSaRecord] = []
         esp: list[EspSaRecord] = []
         if have_ike:
-            ike = parse_ikev2_table((d / IKEV2_TABLE_FILE).read_text(encoding="utf-8", errors="replace"))
+            ike = parse_ikev2_table(_read_table(d / IKEV2_TABLE_FILE))
         if have_esp:
-            esp = parse_esp_sa_table((d / ESP_SA_FILE).read_text(encoding="utf-8", errors="replace"))
+            esp = parse_esp_sa_table(_read_table(d / ESP_SA_FILE))
     except OSError as exc:
         raise CaptureError(f"cannot read key tables in {str(d)!r}: {exc.strerror or exc}") from None
     return KeyTables(tuple(ike), tuple(esp))

@@ -210,3 +210,18 @@ def test_an_unknown_encr_says_which_words_derive_takes(capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("ikelab derive: error: --encr aes129: not an encryption algorithm; give a keyword (")
     assert "aes256gcm16" in err and "chacha20poly1305" in err and "EncrId" not in err
+
+
+def test_a_key_table_that_is_a_directory_is_named_by_dissect_and_demo(capsys, tmp_path) -> None:
+    """``mkdir -p d/esp_sa``: ``dissect --keys d`` and ``demo --out d`` said "cannot read/write key tables in
+    'd': Is a directory", naming the directory that is meant to be one; they now name ``d/esp_sa``."""
+    assert main(["demo", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    d = tmp_path / "d"
+    (d / "esp_sa").mkdir(parents=True)
+    assert main(["dissect", str(tmp_path / "run" / "ikev2-lab.pcap"), "--keys", str(d)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"ikelab dissect: error: cannot read key table '{d / 'esp_sa'}': Is a directory\n"
+    assert main(["demo", "--out", str(d)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"ikelab demo: error: cannot write key table '{d / 'esp_sa'}': Is a directory\n"

@@ -356,3 +356,15 @@ def test_same_spi_to_two_peers_decrypts_as_tshark_does(tmp_path: Path) -> None:
     assert [g is not None and g.get("show") in ("1", "True") for g in good] == [True, True]
     rows = dissect(pcap, tmp_path)
     assert [(r.decrypted, r.icv_ok, r.inner_dst) for r in rows] == [(True, True, "10.2.0.1"), (True, True, "10.2.0.2")]
+
+
+@pytest.mark.parametrize("name", ["esp_sa", "ikev2_decryption_table"])
+def test_a_table_that_is_a_directory_is_named_not_its_folder(tmp_path: Path, name: str) -> None:
+    """``mkdir -p keys/esp_sa``: the error named the folder ('keys': Is a directory), which is a directory, as it
+    should be; the file that is not a file is ``keys/esp_sa``, for reading and for writing alike."""
+    keys = tmp_path / "keys"
+    (keys / name).mkdir(parents=True)
+    with pytest.raises(CaptureError, match=rf"cannot read key table '.*keys/{name}': Is a directory"):
+        read_tables(keys)
+    with pytest.raises(CaptureError, match=rf"cannot write key table '.*keys/{name}': Is a directory"):
+        write_tables(keys, [IKE_REC], [ESP_REC])
