@@ -72,6 +72,11 @@ LINKTYPE_LINUX_SLL = 113  # Linux "cooked" capture v1 (tshark -i any, older libp
 LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
 LINKTYPE_LINUX_SLL2 = 276  # Linux "cooked" capture v2 (tshark -i any)
+#: DLT_RAW as some systems numbered it before LINKTYPE_RAW existed: 12 on most (OpenBSD: loopback), 14 on
+#: BSD/OS and OpenBSD.  Wireshark's wiretap (pcap-common.c ``pcap_to_wtap_map``) reads both as raw IP,
+#: IPv4 or IPv6, as its Linux builds show; so does ikelab.
+_DLT_RAW_OLD = (12, 14)
+_RAW_IP = (LINKTYPE_RAW, *_DLT_RAW_OLD, LINKTYPE_IPV4, LINKTYPE_IPV6)
 
 PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
 
@@ -547,7 +552,8 @@ def _ip_by_ethertype(ethertype: int, payload: bytes) -> bytes | None:
 def ip_payload(captured_packet: CapturedPacket) -> bytes | None:
     """The IP packet inside a captured frame, whatever its link type; None if it is not IP.
 
-    Handles Ethernet (1, VLAN tags skipped), raw IP (101, 228, 229), BSD
+    Handles Ethernet (1, VLAN tags skipped), raw IP (101, 228, 229, and the
+    older DLT_RAW values 12 and 14, as Wireshark reads them), BSD
     null/loopback (0, 108) and Linux cooked captures SLL (113, 16-byte
     header, protocol at bytes 14-15) and SLL2 (276, 20-byte header, protocol
     at bytes 0-1).  Unknown link types give None.  A frame too short for its
@@ -558,7 +564,7 @@ def ip_payload(captured_packet: CapturedPacket) -> bytes | None:
     if kind == LINKTYPE_ETHERNET:
         frame = parse_ethernet(data)
         return _ip_by_ethertype(frame.ethertype, frame.payload)
-    if kind in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6):
+    if kind in _RAW_IP:
         return data if data and data[0] >> 4 in (4, 6) else None
     if kind in (LINKTYPE_NULL, LINKTYPE_LOOP):
         if len(data) < 4:

@@ -245,6 +245,25 @@ def test_ip_payload_other_cases() -> None:
     assert ip_payload(CapturedPacket(0.0, ip6, 147)) is None  # a user-defined link type
 
 
+@pytest.mark.tshark
+@pytest.mark.parametrize("linktype", [12, 14])
+def test_old_dlt_raw_link_types_are_raw_ip_as_in_wireshark(tmp_path, linktype: int) -> None:
+    """12 and 14 are DLT_RAW on some systems (BSD/OS, OpenBSD); Wireshark's wiretap maps both to raw IP, of either
+    version (``frame.protocols`` raw:ip / raw:ipv6).  ikelab said "not IP (link type 12)" and skipped them."""
+    from ikelab.dissect import dissect
+
+    ip4 = icmp_echo("192.0.2.1", "192.0.2.2", 7, 1)
+    ip6 = icmp_echo("2001:db8::1", "2001:db8::2", 7, 2)
+    path = tmp_path / f"dlt{linktype}.pcap"
+    write_pcap(path, [(0.0, ip4), (1.0, ip6)], linktype=linktype)
+    rows = tshark_fields(path, ["frame.protocols", "ip.src", "ipv6.src"])
+    assert [r["frame.protocols"].split(":")[:2] for r in rows] == [["raw", "ip"], ["raw", "ipv6"]]
+    packets = read_capture(path)
+    assert [ip_payload(p) for p in packets] == [ip4, ip6]
+    got = [(r.src, r.protocol) for r in dissect(path)]
+    assert got == [(rows[0]["ip.src"], "ICMP"), (rows[1]["ipv6.src"], "ICMPv6")]
+
+
 # ---------------------------------------------------------------- hand-built big-endian files
 
 
