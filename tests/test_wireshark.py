@@ -125,7 +125,19 @@ BAD_ESP = [
     (ESP_LINE.replace("AES-GCM with 16 octet ICV [RFC4106]", "AES-GCM"), "unknown encryption"),
     (ESP_LINE.replace('"0x0001', '"0001'), "0x"),
     (ESP_LINE.replace("10111213", "101112"), "key"),  # 19 bytes fit no AES-GCM key size
-    ('"IPv4","a","b","0x1","AES-CBC [RFC3602]","0x' + "00" * 16 + '","HMAC-SHA-256-128 [RFC4868]","0x00"', "32-byte"),
+    ('"IPv4","*","*","0x1","AES-CBC [RFC3602]","0x' + "00" * 16 + '","HMAC-SHA-256-128 [RFC4868]","0x00"', "32-byte"),
+    # addresses Wireshark could never match: it loads them silently and decrypts nothing
+    (ESP_LINE.replace("192.0.2.1", "192.0.2.300"), "source address '192.0.2.300' is not an IPv4 address: octet 300"),
+    (ESP_LINE.replace("192.0.2.2", "192.0.2"), "destination address '192.0.2' is not an IPv4 address"),
+    (ESP_LINE.replace('"192.0.2.1"', '""'), "source address '' is not an IPv4 or IPv6 address (write * for any"),
+    (ESP_LINE.replace("192.0.2.1", "192.0.2.1*"), "source address '192.0.2.1*' is not an IPv4 address"),
+    (ESP_LINE.replace("192.0.2.1", "2001:db8::1"), "source address '2001:db8::1' is an IPv6 address, but the row's "
+                                                   "protocol is IPv4"),
+    (ESP_LINE.replace('"IPv4","192.0.2.1"', '"Any","2001:db8::1"'), "of different IP versions"),
+    (ESP_LINE.replace('"IPv4","192.0.2.1","192.0.2.2"', '"IPv6","2001:db8::1","2001:db8::g"'),
+     "destination address '2001:db8::g' is not an IPv6 address"),
+    (ESP_LINE.replace('"IPv4","192.0.2.1"', '"IPv6","2001:db8:*"'), "source address '2001:db8:*' is not an IPv6"),
+    (ESP_LINE.replace("192.0.2.1", "192.0.2.0/33"), "source address '192.0.2.0/33' has prefix length /33, not one of"),
     (ESP_LINE + ' junk', "expected ','"),
 ]
 
@@ -368,3 +380,118 @@ def test_a_table_that_is_a_directory_is_named_not_its_folder(tmp_path: Path, nam
         read_tables(keys)
     with pytest.raises(CaptureError, match=rf"cannot write key table '.*keys/{name}': Is a directory"):
         write_tables(keys, [IKE_REC], [ESP_REC])
+
+
+# ---------------------------------------------------------------------------- esp_sa addresses and protocol, as tshark
+
+V4 = ("192.0.2.1", "192.0.2.2")
+V6 = ("2001:db8::1", "2001:db8::2")
+# (protocol, source, destination, the packet's outer addresses, tshark 4.0's verdict: decrypted?)
+ADDRESS_CASES = [
+    ("IPv6", "2001:db8::1", "2001:db8::2", V6, True),
+    ("IPv6", "2001:DB8::1", "2001:DB8::2", V6, True),  # upper case: the same addresses
+    ("IPv6", "2001:0db8:0:0:0:0:0:1", "2001:0db8:0000:0000:0000:0000:0000:0002", V6, True),  # written out in full
+    ("IPv6", "*", "*", V6, True),
+    ("IPv6", "2001:db8::*", "2001:db8::*", V6, True),  # '*' is one hex digit
+    ("IPv6", "2001:*::1", "*", V6, False),  # ... of its group, 0x000*: not 0x0db8
+    ("IPv4", "192.0.2.1", "192.0.2.2", V4, True),
+    ("IPv4", "192.0.2.*", "192.*.*.2", V4, True),
+    ("IPv4", "192.000.002.001", "*", V4, True),  # decimal octets with leading zeros
+    ("IPv4", "192.0.2.1", "192.0.2.9", V4, False),  # another destination
+    ("IPv6", "*", "*", V4, False),  # an IPv6 row never decrypts IPv4
+    ("IPv4", "*", "*", V6, False),  # nor an IPv4 row IPv6
+]
+# Wireshark compares whole hex digits: a digit the prefix cuts must be zero past the prefix in the packet too
+PREFIX_CASES = [
+    ("IPv6", "2001:db8::/64", "*", V6, True),
+    ("IPv6", "2001:db8::/126", "*", V6, False),  # ::1 ends in a cut digit that is not zero
+    ("IPv4", "192.0.2.0/24", "*", V4, True),
+    ("IPv4", "192.0.2.0/30", "*", V4, False),  # the same for .1
+]
+
+
+def _esp_packet(spi: int, outer: tuple[str, str], key: bytes, seq: int = 1) -> bytes:
+    from ikelab import packet as ip
+    from ikelab.esp import EspSa
+
+    sa = EspSa(spi, direction="outbound", encryption="ENCR_AES_GCM_16", key_bits=128, encryption_key=key, tunnel=outer)
+    inner = ("10.1.0.1", "10.2.0.1") if ":" not in outer[0] else ("2001:db8:1::1", "2001:db8:2::1")
+    return sa.protect_packet(ip.icmp_echo(*inner, 9, seq))
+
+
+def _verdicts(tmp_path: Path, cases: list, repeat: int = 1) -> tuple[list[bool], list[bool]]:
+    """tshark's and ikelab's verdicts (decrypted, ICV good) for one row and ``repeat`` packets per case, each case
+    with its own SPI."""
+    import xml.etree.ElementTree as ET
+
+    from ikelab.dissect import dissect
+    from ikelab.pcap import LINKTYPE_RAW, write_pcap
+
+    key = bytes(range(20))
+    packets, records = [], []
+    for n, (protocol, src, dst, outer, _) in enumerate(cases):
+        packets += [_esp_packet(0x1000 + n, outer, key, seq) for seq in range(1, repeat + 1)]
+        records.append(EspSaRecord(protocol, src, dst, 0x1000 + n, "AES-GCM with 16 octet ICV [RFC4106]", key,
+                                   "NULL", b""))
+    pcap = tmp_path / "addresses.pcap"
+    write_pcap(pcap, [(float(i), p) for i, p in enumerate(packets)], linktype=LINKTYPE_RAW)
+    write_tables(tmp_path, [], records)
+    root = ET.fromstring(_tshark(tmp_path, pcap, "-T", "pdml"))
+    tshark = [p.find(".//field[@name='esp.icv_good']") is not None for p in root.findall("packet")]
+    return tshark, [bool(r.decrypted and r.icv_ok) for r in dissect(pcap, tmp_path)]
+
+
+def test_esp_sa_addresses_and_protocol_match_as_tshark_matches_them(tmp_path: Path) -> None:
+    """packet-esp.c expands both the row's address and the packet's to hex digits before comparing, and wants the
+    row's protocol to be the packet's IP version.  ikelab compared the text (``2001:DB8::1`` never matched
+    ``2001:db8::1``) and ignored the protocol (an IPv6 row decrypted IPv4)."""
+    require_tshark()
+    tshark, ours = _verdicts(tmp_path, ADDRESS_CASES)
+    assert tshark == [case[-1] for case in ADDRESS_CASES]
+    assert dict(zip(map(str, ADDRESS_CASES), ours)) == dict(zip(map(str, ADDRESS_CASES), tshark))
+
+
+@pytest.mark.parametrize("case", PREFIX_CASES, ids=[c[1] for c in PREFIX_CASES])
+def test_esp_sa_prefixes_match_as_tshark_matches_them_the_first_time(tmp_path: Path, case: tuple) -> None:
+    """A ``/n`` prefix, as packet-esp.c applies it.  tshark 4.0 applies it once only: get_full_ipv4_addr /
+    get_full_ipv6_addr end the row's own text at the '/', so the next packet meets the bare address (here the
+    second packet of a prefix that matched is not decrypted).  ikelab keeps the prefix: both are."""
+    require_tshark()
+    tshark, ours = _verdicts(tmp_path, [case], repeat=2)
+    assert tshark[0] == case[-1] and tshark[1] is False
+    assert ours == [case[-1]] * 2
+
+
+def test_any_protocol_row_decrypts_either_version() -> None:
+    """``Any`` (ikelab's; tshark 4.0 rejects the table) is a row for IPv4 and IPv6 packets alike, but an address
+    of one version still matches only packets of that version."""
+    key = bytes(range(20))
+    rec = EspSaRecord("Any", "*", "*", 0x77, "AES-GCM with 16 octet ICV [RFC4106]", key, "NULL", b"")
+    v4_only = EspSaRecord("Any", "192.0.2.*", "*", 0x78, "AES-GCM with 16 octet ICV [RFC4106]", key, "NULL", b"")
+    tables = KeyTables(esp=(rec, v4_only))
+    assert tables.esp_sa(0x77, *V4) == rec and tables.esp_sa(0x77, *V6) == rec
+    assert tables.esp_sa(0x78, *V4) == v4_only and tables.esp_sa(0x78, *V6) is None
+
+
+def test_a_bad_address_names_the_file_line_and_field(tmp_path: Path, capsys) -> None:
+    """``192.0.2.300`` was loaded silently (Wireshark too loads it, and never matches it)."""
+    from ikelab.cli import main
+    from ikelab.errors import ConfigError
+
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "esp_sa").write_text(ESP_LINE + "\n" + ESP_LINE.replace("192.0.2.1", "192.0.2.300") + "\n")
+    said = (f"{keys / 'esp_sa'} line 2: source address '192.0.2.300' is not an IPv4 address: octet 300 is over 255")
+    with pytest.raises(CaptureError) as info:
+        read_tables(keys)
+    assert str(info.value) == said
+    pcap = tmp_path / "empty.pcap"
+    from ikelab.pcap import write_pcap
+
+    write_pcap(pcap, [])
+    assert main(["dissect", str(pcap), "--keys", str(keys)]) == 2
+    assert capsys.readouterr().err == f"ikelab dissect: error: {said}\n"
+    bad = EspSaRecord("IPv4", "192.0.2.1", "192.0.2.300", 5, "NULL", b"", "NULL", b"")  # built in code, not read
+    with pytest.raises(ConfigError, match=r"esp\[0\] \(SPI 0x00000005\): destination address '192.0.2.300' is not"):
+        KeyTables(esp=(bad,))
+
