@@ -12,9 +12,11 @@ libreswan or a router) goes through the same steps, one frame at a time:
 3. an IKE message is decoded (:func:`ikelab.message.decode`); if its SPI
    pair is in the ``ikev2_decryption_table`` its SK payload is checked
    (ICV, RFC 7296 3.14) and decrypted;
-4. an ESP packet's SPI is looked up in the ``esp_sa`` table; if found its
+4. an ESP packet's SPI, IP version and addresses are looked up in the
+   ``esp_sa`` table (:meth:`ikelab.wireshark.KeyTables.esp_sa`); if found its
    ICV is checked and it is decrypted (:func:`ikelab.esp.esp_open`, RFC 4303
-   3.4.4) down to the inner packet.
+   3.4.4) down to the inner packet; if not, the note says whether a row for
+   its SPI exists for other addresses.
 
 Nothing stops the dissection: a frame that is not IP, a truncated header, an
 ICV that does not verify or an unknown SPI gives a row with a ``note``.  IP
@@ -181,6 +183,7 @@ class _Keys:
         self.tables = tables
         self.ike: dict[tuple[bytes, bytes], Any] = {}
         self.esp: dict[tuple[int, str, str], Any] = {}
+        self.esp_notes: dict[tuple[int, str, str], str] = {}
 
     def ike_crypto(self, spi_i: bytes, spi_r: bytes) -> Any:
         key = (spi_i, spi_r)
@@ -201,6 +204,15 @@ class _Keys:
                 found = _EspOpener(enc, rec.encr_key, integ, rec.auth_key if integ is not None else b"")
             self.esp[key] = found
         return found
+
+    def esp_miss(self, spi: int, src: str, dst: str) -> str:
+        """The note of an ESP packet no row decrypts (a row for its SPI may exist for other addresses)."""
+        key = (spi, src, dst)
+        note = self.esp_notes.get(key)
+        if note is None:
+            miss = getattr(self.tables, "esp_miss", None)
+            note = self.esp_notes[key] = miss(spi, src, dst) if miss is not None else "no key for this SPI"
+        return note
 
 
 # --------------------------------------------------------------------------- ESP, fast
@@ -424,7 +436,7 @@ def _dissect_esp(row: Row, data: bytes, keys: _Keys) -> None:
     if params is None:
         if keys.tables:
             row.decrypted = False
-            row.note = "no key for this SPI"
+            row.note = keys.esp_miss(spi, row.src, row.dst)
         return
     row.decrypted = False
     try:

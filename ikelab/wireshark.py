@@ -734,6 +734,24 @@ class KeyTables:
                 return rec
         return None
 
+    def esp_miss(self, spi: int, src: Any, dst: Any) -> str:
+        """Why no row decrypts a packet from ``src`` to ``dst``: no row has its SPI, or those that do are for
+        other addresses or another IP version; the dissection shows this as the packet's note."""
+        rows = [rec for rec, _, _ in self._esp_index.get(spi, ())]
+        if not rows:
+            return "no key for this SPI"
+        version = f"IPv{_packet_address(src, 'src').version}"
+        where: list[str] = []
+        for rec in rows:
+            text = f"{rec.src} -> {rec.dst}"
+            if rec.protocol not in ("Any", version):
+                text = f"{rec.protocol} packets ({text})"
+            if text not in where:
+                where.append(text)
+        shown = "; ".join(where[:3]) + (f"; and {len(where) - 3} more" if len(where) > 3 else "")
+        found = f"a key for SPI 0x{spi:08x} exists" if len(rows) == 1 else f"keys for SPI 0x{spi:08x} exist"
+        return f"{found}, but for {shown}"
+
     @classmethod
     def from_lab(cls, lab: Any, side: str = "initiator") -> "KeyTables":
         ike, esp = records_from_lab(lab, side)

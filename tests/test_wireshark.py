@@ -495,3 +495,23 @@ def test_a_bad_address_names_the_file_line_and_field(tmp_path: Path, capsys) -> 
     with pytest.raises(ConfigError, match=r"esp\[0\] \(SPI 0x00000005\): destination address '192.0.2.300' is not"):
         KeyTables(esp=(bad,))
 
+
+def test_no_key_note_says_a_key_for_the_spi_exists_elsewhere() -> None:
+    """The note said "no key for this SPI" when a row for the SPI existed, only for other addresses or for the
+    other IP version: the row is there, its addresses (or protocol) are what is wrong."""
+    from ikelab.dissect import dissect
+    from ikelab.pcap import LINKTYPE_RAW, CapturedPacket
+
+    key = bytes(range(20))
+    aead = ("AES-GCM with 16 octet ICV [RFC4106]", key, "NULL", b"")
+    frames = [CapturedPacket(float(n), _esp_packet(spi, V4, key), LINKTYPE_RAW) for n, spi in enumerate((1, 2, 3))]
+    tables = KeyTables(esp=(EspSaRecord("IPv4", "192.0.2.1", "192.0.2.9", 1, *aead),
+                            EspSaRecord("IPv6", "*", "*", 2, *aead)))
+    assert [r.note for r in dissect(frames, tables)] == [
+        "a key for SPI 0x00000001 exists, but for 192.0.2.1 -> 192.0.2.9",
+        "a key for SPI 0x00000002 exists, but for IPv6 packets (* -> *)",
+        "no key for this SPI",
+    ]
+    two = KeyTables(esp=(EspSaRecord("IPv4", "192.0.2.1", "192.0.2.8", 1, *aead),
+                         EspSaRecord("IPv4", "192.0.2.1", "192.0.2.9", 1, *aead)))
+    assert two.esp_miss(1, *V4) == "keys for SPI 0x00000001 exist, but for 192.0.2.1 -> 192.0.2.8; 192.0.2.1 -> 192.0.2.9"
