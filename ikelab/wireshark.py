@@ -32,7 +32,7 @@ line is a :class:`~ikelab.errors.CaptureError` naming its line number), and
 ``get_esp_sa`` finds it: the first row, in file order, whose SPI, protocol
 (the packet's IP version) and both addresses fit the packet; addresses are
 compared as values, not text (``2001:DB8::1`` is ``2001:db8::1``), with
-Wireshark's wildcards (:func:`_address_filter`).  :func:`tshark_command`
+Wireshark's wildcards (:func:`ikelab.esp_sa_addresses.address_filter`).  :func:`tshark_command`
 prints a command that makes tshark read a directory holding both files.
 """
 
@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import shlex
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -48,6 +47,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import CaptureError, ConfigError, IkelabError
+from .esp_sa_addresses import AddressFilter, address_filter
 
 __all__ = [
     "ESP_PROTOCOLS",
@@ -219,7 +219,7 @@ class EspSaRecord:
     """One ``esp_sa`` row: one direction of a CHILD SA (RFC 4303), keyed by its SPI."""
 
     protocol: str  # "IPv4" or "IPv6" (or ikelab's "Any"): the IP version of the packets it decrypts
-    src: str  # as written: an address, "*", or a Wireshark wildcard form (see _address_filter)
+    src: str  # as written: an address, "*", or a Wireshark wildcard form (see ikelab.esp_sa_addresses)
     dst: str
     spi: int
     encr: str  # Wireshark name, e.g. "AES-GCM with 16 octet ICV [RFC4106]"
@@ -340,108 +340,12 @@ def records_from_lab(lab: Any, side: str = "initiator") -> tuple[list[IkeSaRecor
     return ike, esp
 
 
-# --------------------------------------------------------------------------- esp_sa addresses
-
-
-@dataclass(frozen=True)
-class _AddressFilter:
-    """An ``esp_sa`` address as a value: the bits to compare (``mask``) and what they must be (``value``)."""
-
-    version: int | None  # None for "*": any address of either version
-    value: int
-    mask: int
-
-    def matches(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-        return self.version is None or (address.version == self.version and int(address) & self.mask == self.value)
-
-
-_ANY_ADDRESS = _AddressFilter(None, 0, 0)
-_OCTET = re.compile(r"[0-9]{1,3}|\*")
-_HEXTET = re.compile(r"[0-9A-Fa-f*]{1,4}")
-_PREFIX = re.compile(r"[0-9]{1,3}")
-
-
-def _address_filter(text: str) -> _AddressFilter:
-    """Read an ``esp_sa`` address as packet-esp.c does (``get_full_ipv4_addr`` / ``get_full_ipv6_addr``).
-
-    Wireshark turns both the row's address and the packet's into 8 or 32 hex
-    digits and compares them digit by digit, so case and IPv6 zero compression
-    do not matter (``2001:DB8::1`` = ``2001:0db8:0:0:0:0:0:1``).  Wildcards:
-    ``*`` alone is any address; an IPv4 octet ``*`` any octet (``192.0.2.*``);
-    in IPv6 a ``*`` is one hex digit of its group, so ``2001:db8::*`` is
-    2001:db8::0 to ::f.  ``/n`` keeps the first n bits, compared in whole hex
-    digits: the rest of a digit the prefix cuts must be zero, so
-    ``192.0.2.0/30`` matches 192.0.2.0 but not 192.0.2.1.  (tshark 4.0 does
-    so only the first time it compares a row: it ends the row's own text at
-    the '/', and later packets meet the bare address.  ikelab keeps the
-    prefix.)  What Wireshark could never match (``192.0.2.300``, an empty
-    field) is a ValueError saying why.
-    """
-    address, slash, prefix = text.partition("/")
-    if address == "*":  # "*/n" too: Wireshark drops the prefix of an address that is all wildcard
-        return _ANY_ADDRESS
-    if ":" in address:
-        version, bits = 6, 128
-        value, mask = _ipv6_digits(address)
-    elif "." in address:
-        version, bits = 4, 32
-        value, mask = _ipv4_octets(address)
-    else:
-        raise ValueError("is not an IPv4 or IPv6 address (write * for any address)")
-    if slash:
-        if not _PREFIX.fullmatch(prefix) or int(prefix) > bits:
-            raise ValueError(f"has prefix length /{prefix}, not one of /0 to /{bits}")
-        kept = int(prefix)
-        value &= _top_bits(kept, bits)
-        mask &= _top_bits(-(-kept // 4) * 4, bits)  # whole hex digits, as Wireshark compares them
-    return _AddressFilter(version, value & mask, mask)
-
-
-def _top_bits(n: int, bits: int) -> int:
-    return ((1 << n) - 1) << (bits - n)
-
-
-def _ipv4_octets(text: str) -> tuple[int, int]:
-    octets = text.split(".")
-    if len(octets) != 4 or not all(_OCTET.fullmatch(o) for o in octets):
-        raise ValueError("is not an IPv4 address (four decimal octets, or * for any octet)")
-    value = mask = 0
-    for octet in octets:
-        if octet != "*" and int(octet) > 255:
-            raise ValueError(f"is not an IPv4 address: octet {octet} is over 255")
-        value = value << 8 | (0 if octet == "*" else int(octet))
-        mask = mask << 8 | (0 if octet == "*" else 0xFF)
-    return value, mask
-
-
-def _ipv6_digits(text: str) -> tuple[int, int]:
-    if "*" not in text:
-        try:
-            address = ipaddress.IPv6Address(text)
-        except ValueError:
-            raise ValueError("is not an IPv6 address") from None
-        if address.scope_id is not None:
-            raise ValueError("is not an IPv6 address: Wireshark matches no %zone")
-        return int(address), (1 << 128) - 1
-    head, compressed, tail = text.partition("::")  # wildcards: expand by hand, as get_full_ipv6_addr does
-    left, right = (head.split(":") if head else []), (tail.split(":") if tail else [])
-    missing = 8 - len(left) - len(right)
-    well_formed = all(_HEXTET.fullmatch(g) for g in left + right) and "::" not in tail
-    if not well_formed or (missing < 1 if compressed else missing != 0):
-        raise ValueError("is not an IPv6 address (eight groups of hex digits, or * for one digit)")
-    value = mask = 0
-    for digit in "".join(g.rjust(4, "0") for g in left + ["0000"] * missing + right):
-        value = value << 4 | (0 if digit == "*" else int(digit, 16))
-        mask = mask << 4 | (0 if digit == "*" else 0xF)
-    return value, mask
-
-
-def _esp_filters(rec: EspSaRecord) -> tuple[_AddressFilter, _AddressFilter]:
+def _esp_filters(rec: EspSaRecord) -> tuple[AddressFilter, AddressFilter]:
     """Both address filters of a row, checked against its protocol; ValueError naming the field if unusable."""
     filters = []
     for name, text in (("source address", rec.src), ("destination address", rec.dst)):
         try:
-            f = _address_filter(text)
+            f = address_filter(text)
         except ValueError as exc:
             raise ValueError(f"{name} {text!r} {exc}") from None
         if f.version is not None and rec.protocol != "Any" and rec.protocol != f"IPv{f.version}":
@@ -593,7 +497,8 @@ def parse_ikev2_table(text: str, *, source: str | None = None) -> list[IkeSaReco
 
 def parse_esp_sa_table(text: str, *, source: str | None = None) -> list[EspSaRecord]:
     """Read an ``esp_sa`` file; a malformed line -> CaptureError naming the file (``source``, default the
-    table's name), the line and the field, e.g. an address Wireshark could never match (:func:`_address_filter`)."""
+    table's name), the line and the field, e.g. an address Wireshark could never match
+    (:func:`ikelab.esp_sa_addresses.address_filter`)."""
     _, esp_encr, _, esp_integ = _name_maps()
     table = source or ESP_SA_FILE
     out = []
@@ -695,7 +600,7 @@ class KeyTables:
     ike: tuple[IkeSaRecord, ...] = ()
     esp: tuple[EspSaRecord, ...] = ()
     _ike_index: dict[tuple[bytes, bytes], IkeSaRecord] = field(default_factory=dict, repr=False, compare=False)
-    _esp_index: dict[int, list[tuple[EspSaRecord, _AddressFilter, _AddressFilter]]] = field(
+    _esp_index: dict[int, list[tuple[EspSaRecord, AddressFilter, AddressFilter]]] = field(
         default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -724,7 +629,7 @@ class KeyTables:
 
         The first row, in table order, with this SPI whose protocol is the
         packet's IP version (``Any``: either) and whose addresses match the
-        packet's as values (:func:`_address_filter`).  An address left out
+        packet's as values (:func:`ikelab.esp_sa_addresses.address_filter`).  An address left out
         (None) is not checked; with neither, the first row for the SPI.
         """
         s = None if src is None else _packet_address(src, "src")
@@ -761,10 +666,9 @@ class KeyTables:
         return write_tables(directory, self.ike, self.esp)
 
 
-def _fits(rec: EspSaRecord, address_filter: _AddressFilter,
-          address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def _fits(rec: EspSaRecord, wanted: AddressFilter, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """True if the row's protocol is the packet's IP version (or ``Any``) and its address filter matches."""
-    return rec.protocol in ("Any", f"IPv{address.version}") and address_filter.matches(address)
+    return rec.protocol in ("Any", f"IPv{address.version}") and wanted.matches(address)
 
 
 def tshark_command(capture: str | os.PathLike[str], tables_dir: str | os.PathLike[str], *extra: str) -> str:

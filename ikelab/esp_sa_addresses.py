@@ -1,0 +1,109 @@
+"""How Wireshark's ``esp_sa`` table names addresses, and which packets a row's address matches.
+
+packet-esp.c (``get_full_ipv4_addr`` / ``get_full_ipv6_addr``) writes both the
+row's address and the packet's as 8 or 32 hex digits and compares them digit by
+digit, with ``*`` as a wildcard.  :func:`address_filter` reads a row's address
+into the bits to compare and the value they must have; :mod:`ikelab.wireshark`
+uses it to find the row that decrypts a packet, as Wireshark would.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+__all__ = ["ANY_ADDRESS", "AddressFilter", "address_filter"]
+
+
+@dataclass(frozen=True)
+class AddressFilter:
+    """An ``esp_sa`` address as a value: the bits to compare (``mask``) and what they must be (``value``)."""
+
+    version: int | None  # None for "*": any address of either version
+    value: int
+    mask: int
+
+    def matches(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return self.version is None or (address.version == self.version and int(address) & self.mask == self.value)
+
+
+ANY_ADDRESS = AddressFilter(None, 0, 0)
+_OCTET = re.compile(r"[0-9]{1,3}|\*")
+_HEXTET = re.compile(r"[0-9A-Fa-f*]{1,4}")
+_PREFIX = re.compile(r"[0-9]{1,3}")
+
+
+def address_filter(text: str) -> AddressFilter:
+    """Read an ``esp_sa`` address as packet-esp.c does (``get_full_ipv4_addr`` / ``get_full_ipv6_addr``).
+
+    Wireshark turns both the row's address and the packet's into 8 or 32 hex
+    digits and compares them digit by digit, so case and IPv6 zero compression
+    do not matter (``2001:DB8::1`` = ``2001:0db8:0:0:0:0:0:1``).  Wildcards:
+    ``*`` alone is any address; an IPv4 octet ``*`` any octet (``192.0.2.*``);
+    in IPv6 a ``*`` is one hex digit of its group, so ``2001:db8::*`` is
+    2001:db8::0 to ::f.  ``/n`` keeps the first n bits, compared in whole hex
+    digits: the rest of a digit the prefix cuts must be zero, so
+    ``192.0.2.0/30`` matches 192.0.2.0 but not 192.0.2.1.  (tshark 4.0 does
+    so only the first time it compares a row: it ends the row's own text at
+    the '/', and later packets meet the bare address.  ikelab keeps the
+    prefix.)  What Wireshark could never match (``192.0.2.300``, an empty
+    field) is a ValueError saying why.
+    """
+    address, slash, prefix = text.partition("/")
+    if address == "*":  # "*/n" too: Wireshark drops the prefix of an address that is all wildcard
+        return ANY_ADDRESS
+    if ":" in address:
+        version, bits = 6, 128
+        value, mask = _ipv6_digits(address)
+    elif "." in address:
+        version, bits = 4, 32
+        value, mask = _ipv4_octets(address)
+    else:
+        raise ValueError("is not an IPv4 or IPv6 address (write * for any address)")
+    if slash:
+        if not _PREFIX.fullmatch(prefix) or int(prefix) > bits:
+            raise ValueError(f"has prefix length /{prefix}, not one of /0 to /{bits}")
+        kept = int(prefix)
+        value &= _top_bits(kept, bits)
+        mask &= _top_bits(-(-kept // 4) * 4, bits)  # whole hex digits, as Wireshark compares them
+    return AddressFilter(version, value & mask, mask)
+
+
+def _top_bits(n: int, bits: int) -> int:
+    return ((1 << n) - 1) << (bits - n)
+
+
+def _ipv4_octets(text: str) -> tuple[int, int]:
+    octets = text.split(".")
+    if len(octets) != 4 or not all(_OCTET.fullmatch(o) for o in octets):
+        raise ValueError("is not an IPv4 address (four decimal octets, or * for any octet)")
+    value = mask = 0
+    for octet in octets:
+        if octet != "*" and int(octet) > 255:
+            raise ValueError(f"is not an IPv4 address: octet {octet} is over 255")
+        value = value << 8 | (0 if octet == "*" else int(octet))
+        mask = mask << 8 | (0 if octet == "*" else 0xFF)
+    return value, mask
+
+
+def _ipv6_digits(text: str) -> tuple[int, int]:
+    if "*" not in text:
+        try:
+            address = ipaddress.IPv6Address(text)
+        except ValueError:
+            raise ValueError("is not an IPv6 address") from None
+        if address.scope_id is not None:
+            raise ValueError("is not an IPv6 address: Wireshark matches no %zone")
+        return int(address), (1 << 128) - 1
+    head, compressed, tail = text.partition("::")  # wildcards: expand by hand, as get_full_ipv6_addr does
+    left, right = (head.split(":") if head else []), (tail.split(":") if tail else [])
+    missing = 8 - len(left) - len(right)
+    well_formed = all(_HEXTET.fullmatch(g) for g in left + right) and "::" not in tail
+    if not well_formed or (missing < 1 if compressed else missing != 0):
+        raise ValueError("is not an IPv6 address (eight groups of hex digits, or * for one digit)")
+    value = mask = 0
+    for digit in "".join(g.rjust(4, "0") for g in left + ["0000"] * missing + right):
+        value = value << 4 | (0 if digit == "*" else int(digit, 16))
+        mask = mask << 4 | (0 if digit == "*" else 0xF)
+    return value, mask
