@@ -2,7 +2,7 @@
 
 Data only, kept apart from :mod:`ikelab.dh` so that a student can lay each
 constant beside the RFC text.  ``tests/test_dh.py`` checks every prime
-against its construction formula and proves it (and (p-1)/2) prime.
+against its construction formula and checks it (and (p-1)/2) with sympy's BPSW probable-prime test.
 
 * MODP primes (RFC 2409 section 6, RFC 3526 sections 2-7), all of the form
   ``p = 2^n - 2^(n-64) - 1 + 2^64 * ( floor(2^(n-130) * pi) + k )``, which

@@ -55,10 +55,9 @@ CHARON_BIN = "/usr/lib/ipsec/charon"
 SWANCTL_BIN = "swanctl"
 PLUGIN_DIR = "/usr/lib/ipsec/plugins"
 
-#: The smallest plugin set that does PSK and RSA/Ed25519 certificates with
-#: AES-CBC/CTR/CCM, ChaCha20-Poly1305, SHA-1/2, HMAC, XCBC, CMAC, MODP and
-#: Curve25519 on Debian 12 without the openssl plugin (not installed: no
-#: AES-GCM, no ECP groups, no ECDSA).  ``kdf`` is needed for prf+ in 5.9.8;
+#: The plugins for PSK and RSA/ECDSA/Ed25519 certificates with AES-CBC/CTR/CCM/GCM,
+#: ChaCha20-Poly1305, SHA-1/2, HMAC, XCBC, CMAC, MODP, ECP and Curve25519 on Debian 12
+#: (``openssl`` brings the ECP groups and ECDSA, ``gcm`` AES-GCM).  ``kdf`` is needed for prf+ in 5.9.8;
 #: ``kernel-libipsec`` must come before ``kernel-netlink`` or the kernel's
 #: (missing) ESP is used and CHILD SAs fail with "Protocol not supported".
 DEFAULT_PLUGINS: tuple[str, ...] = (
