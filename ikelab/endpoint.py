@@ -67,7 +67,7 @@ class IkeEndpoint:
         self._secret_version = 1
         self._secret_since: float | None = None  # when the current secret was first used
         self._previous_secret: tuple[int, bytes] | None = None  # (version, secret), still accepted
-        self.forget_closed_sas = forget_closed
+        self.forgets_closed = forget_closed
         self._out: list[Datagram] = []
         self._events: list[ev.Event] = []
         self._dirty: set[IkeSa] = set()
@@ -258,7 +258,7 @@ class IkeEndpoint:
 
     def get_timer(self) -> float | None:
         times = [t for t in (sa.get_timer() for sa in self.sas.values()) if t is not None]
-        if self.forget_closed_sas:
+        if self.forgets_closed:
             times += [sa.forget_at() for sa in self.sas.values() if sa.state == State.CLOSED]
         times += [t for t in (sa.get_timer() for sa in self.half_open.values()) if t is not None]
         return min(times) if times else None
@@ -272,7 +272,7 @@ class IkeEndpoint:
         for key, sa in list(self.half_open.items()):
             if sa.state != State.INIT_DONE:
                 del self.half_open[key]
-        if self.forget_closed_sas:
+        if self.forgets_closed:
             self.forget_closed(now)
 
     def _collect_all(self) -> None:

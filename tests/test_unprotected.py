@@ -137,7 +137,7 @@ def test_a_forgetting_endpoint_still_answers_the_request_that_closed_an_sa() -> 
     SA answers the DELETE again."""
     lab = established()
     sun = lab.endpoints["responder"]
-    sun.forget_closed_sas = True
+    sun.forgets_closed = True
     moon = lab.initiator
     moon.delete_ike(lab.now)
     (delete,) = lab.endpoints["initiator"].pop_datagrams()
@@ -156,7 +156,7 @@ def test_the_network_driver_forgets_closed_sas() -> None:
     from ikelab.net import NetDriver
 
     moon_config, _ = configs()
-    assert NetDriver(moon_config, "127.0.0.1", port=50500).endpoint.forget_closed_sas  # no socket until open()
+    assert NetDriver(moon_config, "127.0.0.1", port=50500).endpoint.forgets_closed  # no socket until open()
 
 
 def test_a_response_of_another_exchange_with_the_pending_id_is_dropped() -> None:
