@@ -7,11 +7,12 @@ import hashlib
 import hmac
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -29,6 +30,7 @@ from ikelab.identity import (
     matches,
     parse_identity,
 )
+from ikelab.pss import PssParams, parse_pss_algorithm_identifier
 
 VECTORS = Path(__file__).parent / "vectors"
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -384,6 +386,104 @@ def test_rsassa_pss_parameters_that_cannot_be_checked(alg_id: bytes, message: st
         auth.parse_signature_auth_data(auth.encode_signature_auth_data(alg_id, b"\x00" * 256))
 
 
+_SHA = {HashAlgorithm.SHA1: hashes.SHA1, HashAlgorithm.SHA2_256: hashes.SHA256, HashAlgorithm.SHA2_384: hashes.SHA384,
+        HashAlgorithm.SHA2_512: hashes.SHA512}
+
+
+def _pss_signed(message: bytes, params: PssParams) -> bytes:
+    """RSASSA-PSS signature made by cryptography itself with these parameters (RFC 8017 8.1.1)."""
+    pad = padding.PSS(mgf=padding.MGF1(_SHA[params.mgf_hash]()), salt_length=params.salt_length)
+    return RSA_A.sign(message, pad, _SHA[params.hash_alg]())
+
+
+@pytest.mark.parametrize("alg_id, params", [
+    # RFC 4055 3.1: RSASSA-PSS-params ::= SEQUENCE { hashAlgorithm [0] DEFAULT sha1, maskGenAlgorithm [1]
+    # DEFAULT mgf1SHA1, saltLength [2] DEFAULT 20, trailerField [3] DEFAULT 1 }; DER leaves DEFAULTs out
+    (_pss_id(_der(0xA0, _hash_id(1)), _mgf1(_hash_id(1))),
+     PssParams(HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_256, 20)),
+    (_pss_id(_der(0xA0, _hash_id(2))), PssParams(HashAlgorithm.SHA2_384, HashAlgorithm.SHA1, 20)),
+    (_pss_id(), PssParams(HashAlgorithm.SHA1, HashAlgorithm.SHA1, 20)),
+    # hashAlgorithm and maskGenAlgorithm are separate fields (RFC 4055 3.1 only RECOMMENDS the same hash)
+    (_pss_id(_der(0xA0, _hash_id(1)), _mgf1(_hash_id(3)), _der(0xA2, _der(0x02, b"\x20"))),
+     PssParams(HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_512, 32)),
+], ids=["default-salt", "default-mgf1-sha1", "all-defaults", "mgf1-sha512-with-sha256"])
+def test_rsassa_pss_defaults_and_separate_mgf1_hash(alg_id: bytes, params: PssParams) -> None:
+    """RFC 4055 3.1: each field left out takes its DEFAULT, and MGF1's hash is its own field; a signature
+    cryptography made with exactly those parameters verifies (RFC 8017 9.1.2), one made otherwise does not."""
+    assert parse_pss_algorithm_identifier(alg_id) == params
+    message = b"InitiatorSignedOctets"
+    data = auth.encode_signature_auth_data(alg_id, _pss_signed(message, params))
+    parsed = auth.parse_signature_auth_data(data)
+    assert (parsed.scheme.scheme, parsed.scheme.hash_alg, parsed.scheme.pss) == ("pss", params.hash_alg, params)
+    weak = params.hash_alg == HashAlgorithm.SHA1  # the DEFAULT hash is SHA-1 (RFC 8247 3.2)
+    if weak:
+        with pytest.raises(WeakAlgorithmError):
+            auth.verify_signature(RSA_A.public_key(), AuthMethod.DIGITAL_SIGNATURE, data, message)
+        with pytest.warns(WeakAlgorithmWarning):
+            auth.verify_signature(RSA_A.public_key(), AuthMethod.DIGITAL_SIGNATURE, data, message, allow_weak=True)
+    else:
+        auth.verify_signature(RSA_A.public_key(), AuthMethod.DIGITAL_SIGNATURE, data, message)
+    # the same message signed with MGF1 over the message hash (the usual choice) is another signature
+    if params.mgf_hash != params.hash_alg:
+        other = auth.encode_signature_auth_data(alg_id, _pss_signed(message, params._replace(mgf_hash=params.hash_alg)))
+        with pytest.raises(AuthenticationError, match="bad signature"):
+            auth.verify_signature(RSA_A.public_key(), AuthMethod.DIGITAL_SIGNATURE, other, message)
+
+
+def test_rsassa_pss_salt_length_is_the_one_the_identifier_names():
+    """RFC 8017 9.1.2 (EMSA-PSS-VERIFY step 10) checks the salt length sLen, which RFC 4055 3.1's saltLength
+    names: a signature made with a 20-octet salt does not verify under an identifier that says 32."""
+    message = b"ResponderSignedOctets"
+    signed_20 = _pss_signed(message, PssParams(HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_256, 20))
+    with pytest.raises(InvalidSignature):  # cryptography, told sLen = 32, refuses it too
+        RSA_A.public_key().verify(signed_20, message, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+    says_32 = auth.encode_signature_auth_data(STRONGSWAN_PSS_SHA256, signed_20)
+    with pytest.raises(AuthenticationError, match="bad signature"):
+        auth.verify_signature(RSA_A.public_key(), AuthMethod.DIGITAL_SIGNATURE, says_32, message)
+    says_20 = _pss_id(_der(0xA0, _hash_id(1)), _mgf1(_hash_id(1)), _der(0xA2, _der(0x02, b"\x14")))
+    auth.verify_signature(RSA_A.public_key(), AuthMethod.DIGITAL_SIGNATURE,
+                          auth.encode_signature_auth_data(says_20, signed_20), message)
+
+
+_SHA256_WITH_OCTET_STRING_PARAMS = _der(0x30, bytes.fromhex("06096086480165030402") + b"\x01", b"\x04\x00")
+
+
+@pytest.mark.parametrize("alg_id, message", [
+    (STRONGSWAN_PSS_SHA256 + b"\x00", "unknown signature AlgorithmIdentifier"),  # a byte after the SEQUENCE
+    (_pss_id(_der(0xA0, _hash_id(1)), _der(0xA2, _der(0x04, b"\x20"))), "not a small INTEGER"),
+    (_pss_id(_der(0xA0, _hash_id(1)), _der(0xA2, _der(0x02, b"\x80"))), "saltLength -128 is negative"),
+    (_pss_id(_der(0xA0, _SHA256_WITH_OCTET_STRING_PARAMS)), "must be NULL or absent"),
+    # MGF OID 1.2.840.113549.1.1.9 (id-pSpecified, an OAEP parameter), not id-mgf1
+    (_pss_id(_der(0xA1, _der(0x30, bytes.fromhex("06092a864886f70d010109"), _hash_id(1)))), "only RSASSA-PSS mask"),
+], ids=["trailing-byte", "salt-octet-string", "salt-negative", "hash-params-not-null", "not-mgf1"])
+def test_rsassa_pss_identifiers_that_are_refused(alg_id: bytes, message: str):
+    """RFC 4055 2.1 and 3.1: the parameters are one SEQUENCE of DER INTEGERs and hash AlgorithmIdentifiers with
+    NULL or absent parameters, and MGF1 is the only mask generation function (RFC 8017 B.2.1)."""
+    with pytest.raises(AuthenticationError, match=message):
+        auth.parse_signature_auth_data(auth.encode_signature_auth_data(alg_id, b"\x00" * 256))
+
+
+def test_asn1_length_past_the_auth_data_is_a_parse_error():
+    """RFC 7427 3: 'ASN.1 Length' is the AlgorithmIdentifier's length; one octet more than the data holds is a
+    malformed payload (INVALID_SYNTAX), even when the octets there would make a known identifier."""
+    der = bytes.fromhex(RFC7427_APPENDIX_A["A.3.2 ecdsa-with-sha256"][0])
+    with pytest.raises(ParseError, match="overruns") as err:
+        auth.parse_signature_auth_data(bytes([len(der) + 1]) + der)
+    assert err.value.notify_type == "INVALID_SYNTAX"
+    assert auth.parse_signature_auth_data(bytes([len(der)]) + der).algorithm_identifier == der
+
+
+def test_rfc4754_signature_must_be_exactly_r_and_s():
+    """RFC 4754 7: the signature is r | s, each exactly the size of the curve's order (32 octets for P-256):
+    an extra octet between them is refused, even a zero one that leaves the integer s unchanged."""
+    method, curve, gwx, gwy, r, s, _ = RFC4754[0]
+    key = _pub(curve, gwx, gwy)
+    auth.verify_signature(key, method, bytes.fromhex(r + s), b"abc")
+    for bad in (bytes.fromhex(r + "00" + s), bytes.fromhex(r + s + "00"), bytes.fromhex("00" + r + s)):
+        with pytest.raises(AuthenticationError, match=r"expected r\|s of 64"):
+            auth.verify_signature(key, method, bad, b"abc")
+
+
 def test_verify_with_a_certificate():
     ca_key = ec_key_from_seed("ca")
     ca = make_ca("C=CH, O=strongSwan, CN=Root CA", ca_key)
@@ -546,6 +646,144 @@ def test_rsa_keys_below_2048_bits_are_weak(pki):
         IkeConfig(certificate=cert, private_key=small, trust_anchors=(pki["root"],))
     assert err.value.field == "private_key"
     auth.verify_chain(pki["direct"], [], [pki["root"]], now=NOW)  # RSA-2048 (RSA_A) is fine
+
+
+_KU_FLAGS = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+             "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+
+
+def _cert(name: str, key, issuer=None, issuer_key=None, *, ca=None, path_length=None, key_usage=None,
+          not_before=datetime(2025, 1, 1, tzinfo=timezone.utc), not_after=datetime(2035, 1, 1, tzinfo=timezone.utc)):
+    """A certificate built with cryptography's x509 builder alone: ``ca=None`` leaves basicConstraints out,
+    ``key_usage`` (flag names) adds a critical keyUsage; self-signed without ``issuer``."""
+    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
+    serial = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+    builder = (x509.CertificateBuilder().subject_name(subject)
+               .issuer_name(issuer.subject if issuer is not None else subject)
+               .public_key(key.public_key()).serial_number(serial)
+               .not_valid_before(not_before).not_valid_after(not_after))
+    if ca is not None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+    if key_usage is not None:
+        flags = dict.fromkeys(_KU_FLAGS, False)
+        flags.update(dict.fromkeys(key_usage, True))
+        builder = builder.add_extension(x509.KeyUsage(**flags), critical=True)
+    return builder.sign(issuer_key if issuer is not None else key, hashes.SHA256())
+
+
+_CA_KEYS = [ec_key_from_seed(f"chain test CA {i}") for i in range(4)]
+
+
+def test_validity_period_is_inclusive(pki):
+    """RFC 5280 4.1.2.5: 'the period of time from notBefore through notAfter, inclusive'."""
+    start, end = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 2, 1, tzinfo=timezone.utc)
+    short = make_leaf(pki["root"], pki["root_key"], "CN=short", EC_B, not_before=start, not_after=end)
+    assert (short.not_valid_before_utc, short.not_valid_after_utc) == (start, end)
+    for now in (start, end):
+        assert auth.verify_chain(short, [], [pki["root"]], now=now)[0] == short
+    with pytest.raises(AuthenticationError, match="not yet valid"):
+        auth.verify_chain(short, [], [pki["root"]], now=start - timedelta(seconds=1))
+    with pytest.raises(AuthenticationError, match="expired"):
+        auth.verify_chain(short, [], [pki["root"]], now=end + timedelta(seconds=1))
+
+
+def test_validity_is_read_at_the_instant_now_names(pki):
+    """An aware ``now`` in another zone is the same instant in UTC: 00:30+01:00 on the day notAfter
+    (00:00Z) ends is 23:30Z the day before, still valid (RFC 5280 4.1.2.5 times are UTC)."""
+    end = datetime(2026, 2, 1, tzinfo=timezone.utc)
+    short = make_leaf(pki["root"], pki["root_key"], "CN=short", EC_B, not_after=end)
+    plus_one = timezone(timedelta(hours=1))
+    auth.verify_chain(short, [], [pki["root"]], now=datetime(2026, 2, 1, 0, 30, tzinfo=plus_one))
+    with pytest.raises(AuthenticationError, match="expired"):
+        auth.verify_chain(short, [], [pki["root"]], now=datetime(2026, 2, 1, 1, 30, tzinfo=plus_one))
+
+
+def test_every_certificate_of_the_path_is_checked_for_validity():
+    """RFC 5280 6.1.3 (a)(2): the validity period of each certificate in the path includes the current time;
+    ikelab checks the trust anchor's too (verify_chain's docstring), as strongSwan does.  The leaf here is
+    valid: only the CA is not."""
+    lapsed = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    root = _cert("root", _CA_KEYS[0], ca=True)
+    old_inter = _cert("old inter", _CA_KEYS[1], root, _CA_KEYS[0], ca=True, not_after=lapsed)
+    leaf = _cert("leaf", EC_B, old_inter, _CA_KEYS[1])
+    auth.verify_chain(leaf, [old_inter], [root], now=lapsed - timedelta(days=1))
+    with pytest.raises(AuthenticationError, match="'CN=old inter' expired"):
+        auth.verify_chain(leaf, [old_inter], [root], now=NOW)
+    old_root = _cert("old root", _CA_KEYS[2], ca=True, not_after=lapsed)
+    leaf = _cert("leaf", EC_B, old_root, _CA_KEYS[2])
+    with pytest.raises(AuthenticationError, match="'CN=old root' expired"):
+        auth.verify_chain(leaf, [], [old_root], now=NOW)
+
+
+def test_path_length_counts_the_intermediates_below_each_ca():
+    """RFC 5280 4.2.1.9: pathLenConstraint is 'the maximum number of non-self-issued intermediate certificates
+    that may follow this certificate'; zero allows end-entity certificates only, for the anchor or an
+    intermediate alike (RFC 5280 6.1.4 (l), (m))."""
+    k = _CA_KEYS
+    root0 = _cert("root0", k[0], ca=True, path_length=0)
+    assert auth.verify_chain(_cert("leaf", EC_B, root0, k[0]), [], [root0], now=NOW)[-1] == root0
+    root = _cert("root", k[0], ca=True)
+    inter0 = _cert("inter0", k[1], root, k[0], ca=True, path_length=0)
+    assert len(auth.verify_chain(_cert("leaf", EC_B, inter0, k[1]), [inter0], [root], now=NOW)) == 3
+    below = _cert("below", k[2], inter0, k[1], ca=True)
+    with pytest.raises(AuthenticationError, match="'CN=inter0' has pathLenConstraint 0 but 1 intermediate"):
+        auth.verify_chain(_cert("leaf", EC_B, below, k[2]), [below, inter0], [root], now=NOW)
+
+
+def test_an_issuer_must_be_a_ca_allowed_to_sign_certificates():
+    """RFC 5280 6.1.4 (k): an issuer has basicConstraints with cA TRUE (no extension is not enough; RFC 4945
+    5.1.3.9 says to reject CA certificates without it), and (n): if keyUsage is present, keyCertSign is set."""
+    root = _cert("root", _CA_KEYS[0], ca=True)
+    for inter, why in [(_cert("no bc", _CA_KEYS[1], root, _CA_KEYS[0]), "is not a CA"),
+                       (_cert("no keyCertSign", _CA_KEYS[1], root, _CA_KEYS[0], ca=True,
+                              key_usage=("digital_signature", "crl_sign")), "keyUsage without keyCertSign")]:
+        leaf = _cert("leaf", EC_B, inter, _CA_KEYS[1])
+        leaf.verify_directly_issued_by(inter)  # the signature itself is good: cryptography agrees
+        with pytest.raises(AuthenticationError, match=why):
+            auth.verify_chain(leaf, [inter], [root], now=NOW)
+    inter = _cert("signing CA", _CA_KEYS[1], root, _CA_KEYS[0], ca=True, key_usage=("key_cert_sign",))
+    auth.verify_chain(_cert("leaf", EC_B, inter, _CA_KEYS[1]), [inter], [root], now=NOW)
+
+
+def test_a_critical_eku_for_tls_only_is_refused(pki):
+    """RFC 5280 4.2.1.12: a critical extendedKeyUsage limits the key to the purposes listed; serverAuth and
+    clientAuth (TLS) do not include IKE, so the certificate may not authenticate an IKE peer (RFC 4945
+    5.1.3.12).  The same EKU non-critical is advice only, and accepted."""
+    tls = [x509.ExtendedKeyUsageOID.SERVER_AUTH, x509.ExtendedKeyUsageOID.CLIENT_AUTH]
+    with pytest.raises(AuthenticationError, match="critical extendedKeyUsage without id-kp-ipsecIKE"):
+        auth.verify_chain(_leaf_with(pki, EC_B, eku=tls), [], [pki["root"]], now=NOW)
+    auth.verify_chain(_leaf_with(pki, EC_B, eku=tls, eku_critical=False), [], [pki["root"]], now=NOW)
+    auth.verify_chain(_leaf_with(pki, EC_B, eku=[*tls, IPSEC_IKE]), [], [pki["root"]], now=NOW)
+
+
+def test_a_trust_anchor_may_be_the_peers_own_certificate(pki):
+    """A pinned end-entity certificate is its own path: the path ends at it, whatever issued it."""
+    assert auth.verify_chain(pki["leaf"], [], [pki["leaf"]], now=NOW) == [pki["leaf"]]
+    assert auth.verify_chain(pki["direct"], [pki["inter"]], [pki["leaf"], pki["direct"]], now=NOW) == [pki["direct"]]
+
+
+def test_chain_length_is_bounded(pki):
+    """``max_depth`` bounds the certificates before the anchor (a loop or an endless pool cannot run on)."""
+    assert len(auth.verify_chain(pki["leaf"], [pki["inter"]], [pki["root"]], now=NOW, max_depth=2)) == 3
+    with pytest.raises(AuthenticationError, match="certificate chain longer than 1"):
+        auth.verify_chain(pki["leaf"], [pki["inter"]], [pki["root"]], now=NOW, max_depth=1)
+
+
+def test_a_weak_rsa_key_anywhere_in_the_path_is_refused():
+    """The 2048-bit minimum holds for every certificate of the path: a CA's key signs all below it.  A
+    2047-bit key is below it (NIST SP 800-57: 112-bit strength needs 2048 bits)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    weak_ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2047)
+    assert weak_ca_key.key_size == 2047
+    root = _cert("weak root", weak_ca_key, ca=True)
+    leaf = _cert("leaf", EC_B, root, weak_ca_key)
+    with pytest.raises(AuthenticationError, match="'CN=weak root' has a 2047-bit RSA key, which is weak"):
+        auth.verify_chain(leaf, [], [root], now=NOW)
+    with pytest.warns(WeakAlgorithmWarning, match="2047-bit RSA"):
+        assert auth.verify_chain(leaf, [], [root], now=NOW, allow_weak=True) == [leaf, root]
+    with pytest.raises(WeakAlgorithmError, match="2047-bit RSA"):
+        auth.sign(weak_ca_key, b"octets")
 
 
 def test_load_certificate_errors():
