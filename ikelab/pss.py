@@ -48,7 +48,8 @@ class PssParams(NamedTuple):
 def parse_pss_algorithm_identifier(der: bytes) -> PssParams | None:
     """The parameters of an RSASSA-PSS AlgorithmIdentifier; None if ``der`` names another algorithm.
 
-    Malformed parameters, an unknown hash or a trailer field other than 1 raise
+    The identifier is that of a signature value (RFC 7427 3), so its parameters must be there (RFC 4055
+    3.1), even when every field takes its DEFAULT (an empty SEQUENCE).  Absent or malformed parameters, an unknown hash or a trailer field other than 1 raise
     :class:`~ikelab.errors.AuthenticationError` (the AUTH payload cannot be checked).
     """
     try:
@@ -58,6 +59,9 @@ def parse_pss_algorithm_identifier(der: bytes) -> PssParams | None:
             return None
     except ParseError:
         return None  # not even an OID: not RSASSA-PSS, and the caller says the identifier is unknown
+    if o_end == end:  # RFC 4055 3.1: optional in a key's identifier, but "MUST be present" beside a signature
+        raise AuthenticationError("an RSASSA-PSS AlgorithmIdentifier of a signature must carry its parameters "
+                                  "(RFC 4055 3.1)")
     try:
         hash_alg, mgf_hash, salt, trailer = HashAlgorithm.SHA1, HashAlgorithm.SHA1, 20, 1  # the DEFAULTs
         if o_end < end:

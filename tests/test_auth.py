@@ -964,3 +964,26 @@ def test_certs_helper_is_deterministic_and_typed():
     assert san.get_values_for_type(x509.RFC822Name) == ["moon@strongswan.org"]
     assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     auth.verify_chain(leaf, [], [ca1], now=NOW)
+
+
+def test_an_rsassa_pss_identifier_without_parameters_is_refused() -> None:
+    """RFC 4055 3.1: the parameters "MUST be present when used in the algorithm identifier associated with a
+    signature value".  Read as the DEFAULTs (SHA-1, salt 20), such a signature was refused as weak, for the wrong
+    reason, and verified with allow_weak.  An empty SEQUENCE of parameters still means the DEFAULTs."""
+    import warnings
+
+    from ikelab.pss import parse_pss_algorithm_identifier
+
+    no_parameters = bytes.fromhex("300b06092a864886f70d01010a")  # SEQUENCE { id-RSASSA-PSS }
+    with pytest.raises(AuthenticationError, match="must carry its parameters"):
+        parse_pss_algorithm_identifier(no_parameters)
+    defaults = bytes.fromhex("300d06092a864886f70d01010a3000")  # ... followed by an empty SEQUENCE
+    params = parse_pss_algorithm_identifier(defaults)
+    assert params is not None and params.salt_length == 20
+    key = RSA_A
+    message = b"InitiatorSignedOctets"
+    signature = key.sign(message, padding.PSS(mgf=padding.MGF1(hashes.SHA1()), salt_length=20), hashes.SHA1())
+    with pytest.raises(AuthenticationError, match="must carry its parameters"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeakAlgorithmWarning)
+        auth.verify_signature(key.public_key(), AuthMethod.DIGITAL_SIGNATURE,
+                              auth.encode_signature_auth_data(no_parameters, signature), message, allow_weak=True)
