@@ -304,7 +304,12 @@ def _typed(text: str, id_type: IdType) -> Identity:
             return Identity(id_type, data)
         return Identity(id_type, dn_from_string(text).public_bytes())
     if id_type in (IdType.ID_KEY_ID, IdType.ID_DER_ASN1_GN, IdType.ID_FC_NAME):
-        return Identity(id_type, _hex(text[1:], text) if text.startswith("#") else text.encode())
+        if text.startswith("#"):
+            return Identity(id_type, _hex(text[1:], text))
+        try:
+            return Identity(id_type, text.encode())
+        except UnicodeEncodeError:  # e.g. a command-line argument that was not UTF-8 (lone surrogates)
+            raise ConfigError(f"{text!r} is not valid UTF-8 text for {id_type.name}", field="id", value=text) from None
     if id_type == IdType.ID_NULL:
         return Identity(id_type, b"")
     text = text.strip()

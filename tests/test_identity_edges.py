@@ -183,3 +183,16 @@ def test_an_empty_fqdn_is_not_an_identity():
         assert err.value.field == "IDi.id_data"
         with pytest.raises(ConfigError):
             IDi(id_type, b"").encode()
+
+
+def test_a_key_id_that_is_not_utf8_text_is_a_config_error() -> None:
+    """``--id keyid:...`` with bytes that are not UTF-8 reaches parse_identity as lone surrogates; str.encode
+    failed with a traceback where the other ID types said what was wrong."""
+    import os
+
+    from ikelab.errors import ConfigError
+    from ikelab.identity import parse_identity
+
+    with pytest.raises(ConfigError, match="is not valid UTF-8 text for ID_KEY_ID"):
+        parse_identity("keyid:" + os.fsdecode(b"a\xff"))
+    assert parse_identity("keyid:café").data == "café".encode()
