@@ -412,3 +412,72 @@ def test_byte_counts_cover_what_the_icv_covers() -> None:
     protected = out.protect_packet(ip.icmp_echo(*V4, 1, 1, b"count me"))
     inn.unprotect_packet(protected)
     assert out.counters.bytes == inn.counters.bytes == len(protected)
+
+
+# ----------------------------------------------------------------------------- mutation review edges
+
+
+def test_payload_len_zero_is_shorter_than_the_ah_header() -> None:
+    """RFC 4302 2.2: Payload Len is the AH length in 4-octet units minus 2, and the fixed part is 12 octets
+    (Payload Len 1, the null-ICV case).  Payload Len 0 claims 8 octets: malformed."""
+    header = struct.pack("!BBHII", 17, 0, 0, 0x0A0B0C0D, 1) + bytes(16)
+    with pytest.raises(ParseError) as err:
+        parse_ah(header)
+    assert err.value.field == "payload_len"
+    assert parse_ah(struct.pack("!BBHII", 17, 1, 0, 0x0A0B0C0D, 1)).icv_field == b""  # 12 octets: no ICV
+
+
+def test_spi_zero_is_a_parse_error() -> None:
+    """RFC 4302 2.4: SPI 0 "MUST NOT be sent on the wire"; a packet carrying it is malformed and counted as
+    such, not as a packet for some other SA."""
+    with pytest.raises(ParseError) as err:
+        parse_ah(struct.pack("!BBHII", 17, 4, 0, 0, 1) + bytes(12))
+    assert err.value.field == "spi"
+    out, inn = pair()
+    wire = bytearray(out.protect_packet(ip.icmp_echo(*V4, 1, 1)))
+    wire[24:28] = bytes(4)  # the SPI field
+    with pytest.raises(ParseError):
+        inn.unprotect_packet(bytes(wire))
+    assert (inn.counters.parse_errors, inn.counters.spi_errors) == (1, 0)
+
+
+def test_the_security_option_is_immutable() -> None:
+    """RFC 4302 appendix A.1 lists Security (130) among the immutable IPv4 options: it enters the ICV as sent.
+    The ICV is recomputed by hand (``manual_icv_v4`` zeroes no option), and a changed label breaks it."""
+    security = bytes([130, 11]) + bytes.fromhex("f13500000000000000") + b"\x00"  # 11 octets + End of Options
+    original = ipv4_with_options(security)
+    assert zero_mutable_fields(original[:32])[20:32] == security
+    out, inn = pair()
+    protected = out.protect_packet(original)
+    assert protected[44:60] == manual_icv_v4(protected, 16)
+    with pytest.raises(IntegrityError):
+        inn.unprotect_packet(edit(protected, 22, b"\x00"))  # another classification level
+
+
+def test_tunnel_mode_copies_dscp_and_ecn_to_the_outer_header() -> None:
+    """RFC 4301 5.1.2.1 holds for AH tunnels too: the outer DSCP and ECN are copied from the inner header
+    (0xBA: DSCP EF with ECT(0)), and being mutable (RFC 4302 3.3.3.1.1.1) they leave the ICV intact."""
+    out, inn = pair(mode="tunnel", tunnel=("203.0.113.1", "203.0.113.2"))
+    original = ip.ip_packet(*V4, 17, ip.udp(*V4, 1, 2, b"voice"), tos=0xBA)
+    wire = out.protect_packet(original)
+    assert wire[1] == 0xBA
+    assert inn.unprotect_packet(wire) == original
+
+
+def test_inbound_seq_is_the_highest_received_after_reordering() -> None:
+    """RFC 4302 3.4.3: the window's reference is the highest authenticated number; a late packet must not pull
+    the SA's ``seq`` below it."""
+    out, inn = pair()
+    packets = [out.protect_packet(ip.icmp_echo(*V4, 1, n)) for n in range(1, 4)]
+    for p in (packets[0], packets[2], packets[1]):
+        inn.unprotect_packet(p)
+    assert inn.seq == inn.window.top == 3
+
+
+def test_transport_mode_does_not_protect_a_fragment() -> None:
+    """RFC 4302 3.3.4: "transport mode AH is applied only to whole IP datagrams (not to IP fragments)"."""
+    out, _ = pair()
+    fragment = edit(ip.ip_udp(*V4, 1234, 53, b"query"), 6, b"\x20\x00")  # More Fragments
+    with pytest.raises(ConfigError, match="not fragments"):
+        out.protect_packet(fragment)
+    assert out.seq == 0

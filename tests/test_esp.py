@@ -927,3 +927,175 @@ def test_a_one_octet_trailer_is_too_short_even_with_a_good_icv() -> None:
     with pytest.raises(ParseError, match="too short for IV"):
         inn.decapsulate(packet)
     assert inn.counters.parse_errors == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Edges found by a mutation review: each test fails on a small, wrong change to ikelab/esp.py,
+# ikelab/ipsec_sa.py or ikelab/natt.py that the tests above let through
+# --------------------------------------------------------------------------------------------
+
+
+def test_spi_zero_on_the_wire_is_a_parse_error_not_an_unknown_spi() -> None:
+    """RFC 4303 2.1: SPI 0 "MUST NOT be sent on the wire"; a packet carrying it is malformed, not merely for
+    another SA."""
+    with pytest.raises(ParseError) as err:
+        parse_esp_header(struct.pack("!II", 0, 1))
+    assert err.value.field == "spi"
+    _, inn = make_pair("ENCR_AES_GCM_16", 128, None)
+    with pytest.raises(ParseError):
+        inn.decapsulate(struct.pack("!II", 0, 1) + bytes(40))
+    assert (inn.counters.parse_errors, inn.counters.spi_errors) == (1, 0)
+
+
+def test_ciphertext_not_a_whole_number_of_blocks_is_a_parse_error() -> None:
+    """RFC 4303 2.4: the ciphertext of a block cipher is a whole number of blocks.  Seventeen octets of AES-CBC,
+    correctly signed (HMAC recomputed with the standard library), are a malformed packet: ParseError, counted."""
+    _, inn = make_pair("ENCR_AES_CBC", 128, "AUTH_HMAC_SHA2_256_128")
+    body = struct.pack("!II", inn.spi, 1) + bytes(range(16)) + bytes(17)
+    packet = body + hmac.new(inn.integrity_key, body, hashlib.sha256).digest()[:16]
+    with pytest.raises(ParseError) as err:
+        inn.decapsulate(packet)
+    assert err.value.field == "ciphertext"
+    assert inn.counters.parse_errors == 1 and inn.window.top == 0
+
+
+@pytest.mark.parametrize("ports, name", [((0, 4500), "udp sport"), ((4500, 0), "udp dport")])
+def test_udp_encapsulation_port_zero_is_refused(ports: tuple[int, int], name: str) -> None:
+    """RFC 3948 2.1 puts ESP in a UDP datagram between real ports (4500, or what a NAT mapped it to); port 0
+    is reserved (RFC 768, IANA) and never one of them."""
+    with pytest.raises(ConfigError, match=f"{name} must be in 1..65535") as err:
+        make_pair("ENCR_AES_GCM_16", 128, None, udp_encap=ports)
+    assert err.value.field == "udp_encap"
+
+
+@pytest.mark.parametrize("next_header", [-1, 256, True])
+def test_next_header_outside_a_byte_is_a_config_error_and_no_number_is_spent(next_header: object) -> None:
+    """RFC 4303 2.6: Next Header is an 8-bit field.  Anything else is the caller's mistake, reported as such,
+    and no sequence number is consumed (RFC 4303 3.3.3: the counter counts packets sent)."""
+    out, _ = make_pair("ENCR_AES_GCM_16", 128, None)
+    with pytest.raises(ConfigError, match="next header must be a byte"):
+        out.encapsulate(b"x", next_header)  # type: ignore[arg-type]
+    assert out.seq == 0 and out.counters.packets == 0
+    assert parse_esp_header(out.encapsulate(b"x", 59)) == (out.spi, 1)
+
+
+def test_inbound_seq_is_the_highest_received_after_reordering() -> None:
+    """RFC 4303 3.4.3: the receiver's reference point is the highest authenticated number; a late packet
+    (1, 3, then 2) must not pull the SA's ``seq`` back below the window's right edge."""
+    out, inn = make_pair("ENCR_AES_GCM_16", 128, None)
+    packets = [out.encapsulate(bytes([i]), 59) for i in range(3)]
+    for p in (packets[0], packets[2], packets[1]):
+        inn.decapsulate(p)
+    assert inn.seq == inn.window.top == 3
+
+
+@pytest.mark.parametrize("df", [True, False])
+def test_tunnel_mode_copies_the_df_bit_to_the_outer_header(df: bool) -> None:
+    """RFC 4301 5.1.2.1 (note 4) and 8.1: the outer DF bit is copied from the inner header, set or cleared by
+    configuration; ikelab copies it (IPv4 in IPv4).  Read from the raw outer header: flags are the top 3 bits
+    of octet 6 (RFC 791 3.1)."""
+    out, inn = make_pair("ENCR_AES_GCM_16", 128, None)
+    src, dst = ADDRS[4][:2]
+    original = ip.ip_udp(src, dst, 1234, 53, b"query", dont_fragment=df)
+    wire = out.protect_packet(original)
+    assert bool(wire[6] & 0x40) is df and wire[9] == 50
+    assert inn.unprotect_packet(wire) == original
+
+
+@pytest.mark.parametrize("version", [4, 6])
+def test_tunnel_mode_copies_dscp_and_ecn_to_the_outer_header(version: int) -> None:
+    """RFC 4301 5.1.2.1, header construction for tunnel mode: the outer DSCP and ECN are copied from the inner
+    header (ECN as RFC 6040 normal mode).  0xBA is DSCP EF (46) with ECT(0); read from the raw outer header."""
+    out, inn = make_pair("ENCR_AES_GCM_16", 128, None, version=version)
+    src, dst = ADDRS[version][:2]
+    original = ip.ip_packet(src, dst, 17, ip.udp(src, dst, 1, 2, b"voice"), tos=0xBA)
+    wire = out.protect_packet(original)
+    outer_tos = wire[1] if version == 4 else ((wire[0] & 0x0F) << 4) | (wire[1] >> 4)
+    assert outer_tos == 0xBA
+    assert inn.unprotect_packet(wire) == original
+
+
+def test_udp_encapsulation_sends_from_the_local_port_to_the_peers_port() -> None:
+    """RFC 3948 2.1 and RFC 7296 2.23: ``udp_encap=(sport, dport)``; behind a NAT the peer's port is the one the
+    NAT mapped, not 4500, so the two must not be swapped.  Ports read from the raw UDP header (RFC 768)."""
+    out, inn = make_pair("ENCR_AES_GCM_16", 128, None, udp_encap=(4500, 31337))
+    wire = out.protect_packet(inner_packets(4)[0])
+    assert wire[9] == 17 and struct.unpack("!HH", wire[20:24]) == (4500, 31337)
+    assert inn.unprotect_packet(wire) == inner_packets(4)[0]
+
+
+def test_tunnel_next_header_must_announce_the_inner_version() -> None:
+    """RFC 4303 2.6: Next Header names the payload; 41 (IPv6) in front of an IPv4 packet is refused, as for AH.
+    The packet is sealed with the ``cryptography`` library's AES-GCM directly (RFC 4106: nonce = salt | IV,
+    AAD = SPI | Seq), not by ikelab."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    _, inn = make_pair("ENCR_AES_GCM_16", 128, None)
+    inner = inner_packets(4)[0]
+    pad = bytes(range(1, 1 + (-(len(inner) + 2) % 4)))
+    header, iv = struct.pack("!II", inn.spi, 1), bytes(range(8))
+    key, salt = inn.encryption_key[:16], inn.encryption_key[16:]
+    esp = header + iv + AESGCM(key).encrypt(salt + iv, inner + pad + bytes([len(pad), 41]), header)
+    with pytest.raises(ParseError, match="next header 41 announced IPv6, got IPv4"):
+        inn.unprotect_packet(ip.ip_packet(*ADDRS[4][2:], 50, esp))
+    sealed = header + iv + AESGCM(key).encrypt(salt + iv, inner + pad + bytes([len(pad), 4]), header)
+    _, fresh = make_pair("ENCR_AES_GCM_16", 128, None)
+    assert fresh.unprotect_packet(ip.ip_packet(*ADDRS[4][2:], 50, sealed)) == inner  # the honest label passes
+
+
+def test_esp_sa_pair_needs_every_byte_of_keymat() -> None:
+    """RFC 7296 2.17: two encryption and two integrity keys come from KEYMAT; one byte short is named as a
+    KEYMAT error, not as a short integrity key from inside."""
+    keymat = bytes(2 * (16 + 32) - 1)
+    with pytest.raises(ConfigError, match="KEYMAT has 95 bytes, 96 needed"):
+        esp_sa_pair(keymat, spi_i=1000, spi_r=2000, initiator=True, encryption="ENCR_AES_CBC", key_bits=128,
+                    integrity="AUTH_HMAC_SHA2_256_128")
+
+
+def test_tunnel_ends_must_be_of_one_family() -> None:
+    """An outer IP header has one version (RFC 4301 5.1.2): an IPv4 source with an IPv6 destination is refused."""
+    with pytest.raises(ConfigError, match="one IP family"):
+        EspSa(1000, direction="outbound", encryption="ENCR_AES_GCM_16", encryption_key=bytes(20),
+              tunnel=("192.0.2.1", "2001:db8::1"))
+
+
+@pytest.mark.parametrize("fragment", [dict(more=True), dict(offset8=1)], ids=["MF", "offset"])
+def test_transport_mode_does_not_protect_a_fragment(fragment: dict) -> None:
+    """RFC 4303 3.3.4: "transport mode ESP is applied only to whole IP datagrams (not to IP fragments)"."""
+    out, _ = make_pair("ENCR_AES_GCM_16", 128, None, mode="transport")
+    src, dst = ADDRS[4][:2]
+    with pytest.raises(ConfigError, match="not fragments"):
+        out.protect_packet(_as_fragment(ip.ip_udp(src, dst, 1234, 53, b"query"), **fragment))
+    assert out.seq == 0
+
+
+def test_an_spi_starting_with_0xff_is_esp_not_a_keepalive() -> None:
+    """RFC 3948 2.3: a NAT-keepalive is the single octet 0xFF; an ESP packet whose SPI's first octet is 0xFF is
+    still ESP (RFC 3948 2.2 tells them apart by length and the zero marker)."""
+    out, inn = make_pair("ENCR_AES_GCM_16", 128, None, spi=0xFF00_0001, udp_encap=(4500, 4500))
+    wire = out.protect_packet(inner_packets(4)[0])
+    kind, _ = classify_udp4500(ip.parse_udp(ip.parse_ip(wire)).payload)
+    assert kind == "esp"
+    assert inn.unprotect_packet(wire) == inner_packets(4)[0]
+
+
+def test_esn_without_anti_replay_refuses_a_number_before_the_first_subspace() -> None:
+    """RFC 4303 A2.2 case B with Th = 0: low bits above Tl - W + 1 would need Seqh = -1, a number before the
+    first packet.  With anti-replay off the inference still runs; the packet is a ReplayError, counted, and
+    not a crash."""
+    out, inn = make_pair("ENCR_AES_GCM_16", 128, None, esn=True, replay_window=0)
+    for _ in range(5):
+        inn.decapsulate(out.encapsulate(b"p", 59))
+    with pytest.raises(ReplayError):
+        inn.decapsulate(struct.pack("!II", inn.spi, M32 - 10) + bytes(40))
+    assert inn.counters.replay_errors == 1 and inn.window.top == 5
+
+
+def test_soft_and_hard_lifetimes_may_be_equal() -> None:
+    """RFC 4301 4.4.2.1 asks only that the soft lifetime not come after the hard one: equal limits are valid,
+    and reaching them is "hard" at once."""
+    out, _ = make_pair("ENCR_AES_GCM_16", 128, None, lifetime=Lifetime(soft_packets=2, hard_packets=2))
+    out.encapsulate(b"1", 59)
+    assert out.lifetime_status() == "ok"
+    out.encapsulate(b"2", 59)
+    assert out.lifetime_status() == "hard"

@@ -145,3 +145,65 @@ def test_a_rekey_the_initiator_rejects_leaves_both_hosts_on_the_old_sa(monkeypat
     assert gone.reason == (f"deleted by peer, which undoes its rekey of CHILD SA 0x{old.spi_out.hex()}: "
                            "that one stands (RFC 7296 2.8)")
     assert ping(hosts, 2) == 2  # both ways over the old CHILD SA again
+
+
+# ----------------------------------------------------------------------------- mutation review edges
+
+
+def test_udp_encapsulated_sas_send_from_the_local_port_to_the_remote_port() -> None:
+    """RFC 7296 2.23 / RFC 3948 2.1: with NAT traversal ESP goes in UDP from our port to the peer's, which a
+    NAT may have mapped away from 4500.  The ports are read from the raw UDP header (RFC 768)."""
+    from dataclasses import replace
+
+    from ikelab.host import sa_pair
+
+    lab, _ = make_lab("aes256gcm16")
+    event = replace(lab.events("initiator", ev.ChildSaCreated)[0], udp_encap=True, local_port=4500,
+                    remote_port=31337)
+    _, outbound = sa_pair(event, rng=DeterministicRandom("nat"))
+    assert outbound.udp_encap == (4500, 31337)
+    wire = outbound.protect_packet(icmp_echo(MOON_HOST, SUN_HOST, 7, 1))
+    assert wire[9] == 17 and (int.from_bytes(wire[20:22], "big"), int.from_bytes(wire[22:24], "big")) == (4500, 31337)
+
+
+def test_ah_child_sas_are_keyed_by_direction() -> None:
+    """RFC 7296 2.17: each direction has its own integrity key; what moon sends with its outbound key, sun's
+    inbound SA (keyed with the same slice, its ``integ_key_in``) verifies.  The CHILD SA events of a real
+    exchange, relabelled AH (RFC 4302), give both sides' SAs."""
+    from dataclasses import replace
+
+    from ikelab.host import sa_pair
+
+    lab, _ = make_lab("aes128-sha256")
+    moon_event, sun_event = (replace(lab.events(side, ev.ChildSaCreated)[0], protocol="AH")
+                             for side in ("initiator", "responder"))
+    assert moon_event.integ_key_out == sun_event.integ_key_in != sun_event.integ_key_out
+    _, moon_out = sa_pair(moon_event)
+    sun_in, _ = sa_pair(sun_event)
+    assert sun_in.integrity_key == sun_event.integ_key_in
+    request = icmp_echo(MOON_HOST, SUN_HOST, 7, 1)
+    wire = moon_out.protect_packet(request)
+    assert parse_ip(wire).protocol == 51 and sun_in.unprotect_packet(wire) == request
+
+
+def test_a_rekey_swaps_sas_under_the_same_policy() -> None:
+    """RFC 7296 2.8 and RFC 4301 4.4.1: a rekeyed CHILD SA keeps its traffic selectors, so the SPD keeps one
+    PROTECT policy, and outbound traffic moves to the new SA as soon as it is installed (the host's rule)."""
+    lab, hosts = make_lab("aes128-sha256")
+    old = lab.events("responder", ev.ChildSaCreated)[0]
+    seen: list[tuple[int, bytes, bytes]] = []
+
+    def on_rekey(side: str, event: ev.Event) -> None:
+        if side == "responder" and isinstance(event, ev.ChildSaCreated) and event.rekey_of == old.spi_in:
+            sun = hosts["responder"]  # its handler ran first: the new SAs are installed
+            protect = [p for p in sun.processor.spd if p.action is Action.PROTECT]
+            out = sun.outbound(icmp_echo(SUN_HOST, MOON_HOST, 7, 1, reply=True))
+            seen.append((len(protect), out.spi.to_bytes(4, "big"), event.spi_out))
+
+    lab.callbacks.append(on_rekey)
+    lab.rekey_child("initiator")
+    lab.run_until_idle()
+    assert len(seen) == 1
+    protect_policies, used_spi, new_spi = seen[0]
+    assert protect_policies == 1 and used_spi == new_spi != old.spi_out
+    assert any("rekeyed" in line for line in hosts["responder"].log)

@@ -14,8 +14,9 @@ import pytest
 
 from ikelab import packet as ip
 from ikelab.ah import AhSa
-from ikelab.errors import ConfigError, IntegrityError, PolicyError, SaExpiredError, UnknownSpiError
+from ikelab.errors import ConfigError, IntegrityError, ParseError, PolicyError, SaExpiredError, UnknownSpiError
 from ikelab.esp import EspSa, Lifetime, add_non_esp_marker
+from ikelab.ipsec_sa import Mode
 from ikelab.policy import (
     Action,
     AddressRange,
@@ -312,3 +313,89 @@ def test_a_child_sa_goes_before_a_catch_all_that_is_the_only_policy() -> None:
     gw.install_child_sa([NET_A], [NET_B], inbound_sa=a_in, outbound_sa=a_out, name="net-a-b")
     assert [p.name for p in gw.spd] == ["net-a-b", "default-discard"]
     assert gw.outbound(ip.icmp_echo("10.1.0.5", "10.2.0.9", 1, 1)).action is Action.PROTECT
+
+
+# ----------------------------------------------------------------------------- mutation review edges
+
+
+@pytest.mark.parametrize("local_proto, remote_proto", [(0, 6), (6, 0), (6, 6)])
+def test_a_protocol_on_one_side_of_a_ts_pair_applies_to_both(local_proto: int, remote_proto: int) -> None:
+    """RFC 7296 3.13.1: IP Protocol ID 0 means "not relevant"; a packet must satisfy both traffic selectors, so
+    (any, TCP) and (TCP, any) both mean TCP (RFC 4301 4.4.1.1 "Next Layer Protocol")."""
+    local = ("10.1.0.0", "10.1.255.255", local_proto, 0, 65535)
+    remote = ("10.2.0.9", "10.2.0.9", remote_proto, 443, 443)
+    sel = Selector.from_traffic_selectors(local, remote)
+    assert sel is not None and sel.protocol == 6
+    a = IpsecProcessor(Spd([Policy("rest", (Selector(),), Action.BYPASS)]))
+    (a_in, a_out), _ = sas(0x7101, 0x7102)
+    a.install_child_sa([local], [remote], inbound_sa=a_in, outbound_sa=a_out)
+    tcp = ip.ip_packet("10.1.0.5", "10.2.0.9", 6, (50000).to_bytes(2, "big") + (443).to_bytes(2, "big") + bytes(16))
+    assert a.outbound(tcp).action is Action.PROTECT
+    assert a.outbound(ip.ip_udp("10.1.0.5", "10.2.0.9", 50000, 443, b"quic")).action is Action.BYPASS
+
+
+def test_a_protocol_specific_policy_is_no_catch_all_and_keeps_its_place() -> None:
+    """RFC 4301 4.4.1: the first match decides.  A CHILD SA policy goes before the trailing catch-all, but not
+    before an administrator's "no ICMP" rule, which matches ICMP only: pings stay discarded, TCP is protected."""
+    gw = IpsecProcessor(Spd([Policy("no-icmp", (Selector.of(protocol=1),), Action.DISCARD),
+                             Policy("default-discard", (Selector(),), Action.DISCARD)]))
+    assert not Selector.of(protocol=1).is_catch_all and Selector().is_catch_all
+    (a_in, a_out), _ = sas(0x1000A, 0x2000B)
+    gw.install_child_sa([NET_A], [NET_B], inbound_sa=a_in, outbound_sa=a_out, name="net-a-b")
+    assert [p.name for p in gw.spd] == ["no-icmp", "net-a-b", "default-discard"]
+    assert gw.outbound(ip.icmp_echo("10.1.0.5", "10.2.0.9", 1, 1)).policy.name == "no-icmp"
+    tcp = ip.ip_packet("10.1.0.5", "10.2.0.9", 6, (50000).to_bytes(2, "big") + (22).to_bytes(2, "big") + bytes(16))
+    assert gw.outbound(tcp).action is Action.PROTECT
+
+
+def test_deleting_the_newest_of_three_falls_back_to_the_one_it_replaced() -> None:
+    """RFC 7296 2.8: a rekey replaces a CHILD SA; when the replacement is deleted the SA it replaced stands.
+    After two rekeys (1 -> 2 -> 3) with none deleted yet, deleting 3 moves outbound traffic to 2, not to 1."""
+    a, b, _, cb = gateways()
+    _, (b_in2, b_out2) = sas(0x1000C, 0x2000D, seed=10)
+    _, (b_in3, b_out3) = sas(0x1000E, 0x2000F, seed=20)
+    cb2 = b.rekey_child_sa(cb, inbound_sa=b_in2, outbound_sa=b_out2)
+    cb3 = b.rekey_child_sa(cb2, inbound_sa=b_in3, outbound_sa=b_out3)
+    reply = ip.icmp_echo("10.2.0.9", "10.1.0.5", 1, 1, reply=True)
+    assert b.outbound(reply).spi == 0x2000F
+    b.remove_child_sa(cb3)
+    assert b.outbound(reply).spi == 0x2000D
+
+
+def test_ah_truncated_before_its_spi_is_a_parse_error() -> None:
+    """RFC 4302 2: the SPI is octets 4-7 of AH; six octets of AH hold no SPI, so the packet is malformed
+    (ParseError), not a packet for an unknown SA."""
+    _, b, _, _ = gateways()
+    with pytest.raises(ParseError) as err:
+        b.inbound(ip.ip_packet(GW_A, GW_B, 51, bytes([17, 4, 0, 0, 0, 1])))
+    assert err.value.field == "spi" and b.unknown_spi_errors == 0
+
+
+def test_a_non_first_fragment_to_port_4500_goes_to_the_spd() -> None:
+    """RFC 4303 3.4.1: reassembly comes before ESP; a non-first fragment carries no UDP header, so it is not
+    read as ESP-in-UDP.  The SPD sees it with OPAQUE ports (RFC 4301 4.4.1.1) and the catch-all decides."""
+    a, b, _, _ = gateways(udp_encap=(4500, 4500))
+    wire = bytearray(a.outbound(ip.icmp_echo("10.1.0.5", "10.2.0.9", 1, 1, bytes(64))).packet)
+    wire[6:8] = (0x0004).to_bytes(2, "big")  # fragment offset 32 octets
+    wire[10:12] = b"\x00\x00"
+    wire[10:12] = ip.internet_checksum(bytes(wire[:20])).to_bytes(2, "big")
+    decision = b.inbound(bytes(wire))
+    assert decision.action is Action.DISCARD and decision.policy.name == "default-discard"
+
+
+def test_a_protect_policy_asks_for_esp_in_tunnel_mode_by_default() -> None:
+    """RFC 4301 4.4.1.2: a PROTECT entry names the IPsec protocol and mode; ESP is the one every implementation
+    MUST support (RFC 4301 3.2: AH is optional), so it is the default."""
+    policy = Policy("vpn", (Selector(),), Action.PROTECT)
+    assert (policy.protocol, policy.mode) == (50, Mode.TUNNEL)
+
+
+def test_esp_in_udp_with_an_spi_starting_0xff_is_processed() -> None:
+    """RFC 3948 2.3: only the single octet 0xFF is a NAT-keepalive; ESP whose SPI begins with 0xFF is ESP."""
+    a, b = IpsecProcessor(), IpsecProcessor()
+    (a_in, a_out), (b_in, b_out) = sas(0xFF00000A, 0xFF00000B, udp_encap=(4500, 4500))
+    a.install_child_sa([NET_A], [NET_B], inbound_sa=a_in, outbound_sa=a_out)
+    b.install_child_sa([NET_B], [NET_A], inbound_sa=b_in, outbound_sa=b_out)
+    inner = ip.icmp_echo("10.1.0.5", "10.2.0.9", 1, 1, b"nat")
+    got = b.inbound(a.outbound(inner).packet)
+    assert got.action is Action.PROTECT and got.packet == inner and got.spi == 0xFF00000A

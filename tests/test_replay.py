@@ -211,3 +211,51 @@ def test_esn_counter_never_cycles() -> None:
     assert w.check(M32 - 1) == 2**64 - 1
     with pytest.raises(ReplayError, match="65th bit"):
         w.check(100)  # would be 2^64 + 100
+
+
+# ----------------------------------------------------------------------------- mutation review edges
+
+
+def test_esn_case_a_starts_when_tl_equals_w_minus_1() -> None:
+    """Appendix A2.2: "If (Tl >= W - 1)" is case A.  With Tl = W - 1 the window [Th:0 .. Th:W-1] lies in one
+    subspace, so every Seql maps to Th: 10 is inside the window, 2^32 - 1 is far ahead in the same subspace."""
+    w = ReplayWindow(64, esn=True, top=M32 + 63)
+    assert w.check(10) == M32 + 10
+    assert w.check(M32 - 1) == 2 * M32 - 1
+
+
+def test_esn_case_b_left_edge_is_in_the_previous_subspace() -> None:
+    """Appendix A2.2 case B: "If (Seql >= Tl - W + 1) Seqh = Th - 1" -- the comparison includes the left edge.
+    With T = 2^32 + 5 and W = 64 the edge is 2^32 - 58, the oldest number still inside the window."""
+    w = ReplayWindow(64, esn=True, top=M32 + 5)
+    assert w.check(M32 - 58) == M32 - 58
+    assert w.check(M32 - 57) == M32 - 57
+
+
+def test_update_refuses_the_number_just_left_of_the_window() -> None:
+    """RFC 4303 3.4.3: with W = 4 and T = 10 the window is [7..10]; 6 is left of it, and ``update`` must refuse
+    it as ``check`` does, leaving the window as it was."""
+    w = ReplayWindow(4)
+    w.update(w.check(10))
+    with pytest.raises(ReplayError):
+        w.check(6)
+    with pytest.raises(ReplayError):
+        w.update(6)
+    assert w.state().seen == (10,) and w.bitmap == 1
+
+
+def test_the_bitmap_holds_w_bits() -> None:
+    """RFC 4303 3.4.3 and appendix A: the receiver keeps one bit per number of a W-packet window, no more."""
+    w = ReplayWindow(4)
+    for seq in range(1, 7):
+        w.update(w.check(seq))
+    assert w.bitmap == 0b1111 and w.state().seen == (3, 4, 5, 6)
+
+
+def test_infer_refuses_a_number_before_the_first_subspace() -> None:
+    """Appendix A2.2 case B with Th = 0: Seql >= Tl - W + 1 would give Seqh = -1, before the first packet; the
+    docstring promises ReplayError, not a negative sequence number."""
+    w = ReplayWindow(64, esn=True, top=5)
+    with pytest.raises(ReplayError, match="before the first ESN subspace"):
+        w.infer(M32 - 10)
+    assert w.infer(6) == 6
