@@ -510,9 +510,10 @@ class EspSa(SaBase):
             nh = NEXT_HEADER_IPV4 if pkt.version == 4 else NEXT_HEADER_IPV6
             esp = self.encapsulate(pkt.to_bytes(), nh, now=now)
             src, dst = self.tunnel
-            if self.udp_encap:
-                return udp_encapsulate(esp, src, dst, sport=self.udp_encap[0], dport=self.udp_encap[1], ident=ident, ttl=ttl)
             df = pkt.dont_fragment and src.version == 4 and pkt.version == 4
+            if self.udp_encap:  # the same outer header, with a UDP header inserted (RFC 3948 3.4)
+                return udp_encapsulate(esp, src, dst, sport=self.udp_encap[0], dport=self.udp_encap[1], ident=ident,
+                                       ttl=ttl, tos=pkt.tos, dont_fragment=df)
             return ip.ip_packet(src, dst, ip.PROTO_ESP, esp, ident=ident, ttl=ttl, tos=pkt.tos, dont_fragment=df)
         transport_check(pkt)
         esp = self.encapsulate(pkt.payload, pkt.protocol, now=now)

@@ -103,17 +103,22 @@ def udp_encapsulate(
     dport: int = NAT_T_PORT,
     ident: int = 0,
     ttl: int = 64,
+    tos: int = 0,
+    dont_fragment: bool = False,
 ) -> bytes:
     """An IP/UDP packet carrying ``esp_packet`` right after the UDP header (RFC 3948 2.1).
 
     Over IPv4 the UDP checksum is sent as zero, as RFC 3948 2.1 recommends;
-    IPv6 requires a checksum (RFC 8200 8.1).
+    IPv6 requires a checksum (RFC 8200 8.1).  ``tos`` and ``dont_fragment`` are
+    the outer header's, which tunnel mode takes from the inner one (RFC 3948
+    3.4 only inserts the UDP header into the tunnel-mode packet).
     """
     esp_packet = key_bytes(esp_packet, "esp_packet")
     if classify_udp4500(esp_packet)[0] != "esp":
         raise ConfigError("udp_encapsulate carries ESP packets (a non-zero SPI and 8 bytes at least)", field="esp_packet", value=len(esp_packet))
     v6 = address(src, "src").version == 6
-    return ip.ip_udp(src, dst, sport, dport, bytes(esp_packet), ident=ident, ttl=ttl, checksum=v6)
+    return ip.ip_udp(src, dst, sport, dport, bytes(esp_packet), ident=ident, ttl=ttl, checksum=v6, tos=tos,
+                     dont_fragment=dont_fragment)
 
 
 def extract_esp(outer: ip.IpPacket) -> bytes:

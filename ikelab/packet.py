@@ -244,10 +244,11 @@ def ip_udp(
     ttl: int = 64,
     dont_fragment: bool = False,
     checksum: bool = True,
+    tos: int = 0,
 ) -> bytes:
     """A whole IPv4 or IPv6 packet carrying a UDP datagram, all lengths and checksums correct."""
     datagram = udp(src, dst, sport, dport, payload, checksum=checksum)
-    return ip_packet(src, dst, PROTO_UDP, datagram, ident=ident, ttl=ttl, dont_fragment=dont_fragment)
+    return ip_packet(src, dst, PROTO_UDP, datagram, ident=ident, ttl=ttl, dont_fragment=dont_fragment, tos=tos)
 
 
 def icmp_echo(

@@ -989,24 +989,27 @@ def test_inbound_seq_is_the_highest_received_after_reordering() -> None:
     assert inn.seq == inn.window.top == 3
 
 
+@pytest.mark.parametrize("udp_encap", [None, (4500, 4500)], ids=["esp", "esp-in-udp"])
 @pytest.mark.parametrize("df", [True, False])
-def test_tunnel_mode_copies_the_df_bit_to_the_outer_header(df: bool) -> None:
+def test_tunnel_mode_copies_the_df_bit_to_the_outer_header(df: bool, udp_encap) -> None:
     """RFC 4301 5.1.2.1 (note 4) and 8.1: the outer DF bit is copied from the inner header, set or cleared by
-    configuration; ikelab copies it (IPv4 in IPv4).  Read from the raw outer header: flags are the top 3 bits
-    of octet 6 (RFC 791 3.1)."""
-    out, inn = make_pair("ENCR_AES_GCM_16", 128, None)
+    configuration; ikelab copies it (IPv4 in IPv4), also with a UDP header inserted (RFC 3948 3.4).  Read from
+    the raw outer header: flags are the top 3 bits of octet 6 (RFC 791 3.1)."""
+    out, inn = make_pair("ENCR_AES_GCM_16", 128, None, udp_encap=udp_encap)
     src, dst = ADDRS[4][:2]
     original = ip.ip_udp(src, dst, 1234, 53, b"query", dont_fragment=df)
     wire = out.protect_packet(original)
-    assert bool(wire[6] & 0x40) is df and wire[9] == 50
+    assert bool(wire[6] & 0x40) is df and wire[9] == (17 if udp_encap else 50)
     assert inn.unprotect_packet(wire) == original
 
 
+@pytest.mark.parametrize("udp_encap", [None, (4500, 4500)], ids=["esp", "esp-in-udp"])
 @pytest.mark.parametrize("version", [4, 6])
-def test_tunnel_mode_copies_dscp_and_ecn_to_the_outer_header(version: int) -> None:
+def test_tunnel_mode_copies_dscp_and_ecn_to_the_outer_header(version: int, udp_encap) -> None:
     """RFC 4301 5.1.2.1, header construction for tunnel mode: the outer DSCP and ECN are copied from the inner
-    header (ECN as RFC 6040 normal mode).  0xBA is DSCP EF (46) with ECT(0); read from the raw outer header."""
-    out, inn = make_pair("ENCR_AES_GCM_16", 128, None, version=version)
+    header (ECN as RFC 6040 normal mode).  0xBA is DSCP EF (46) with ECT(0); read from the raw outer header.
+    With NAT traversal the same header gets a UDP header inserted (RFC 3948 3.4): the copy was lost there."""
+    out, inn = make_pair("ENCR_AES_GCM_16", 128, None, version=version, udp_encap=udp_encap)
     src, dst = ADDRS[version][:2]
     original = ip.ip_packet(src, dst, 17, ip.udp(src, dst, 1, 2, b"voice"), tos=0xBA)
     wire = out.protect_packet(original)
