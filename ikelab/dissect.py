@@ -209,9 +209,8 @@ class _Keys:
         """The note of an ESP packet no row decrypts (a row for its SPI may exist for other addresses)."""
         key = (spi, src, dst)
         note = self.esp_notes.get(key)
-        if note is None:
-            miss = getattr(self.tables, "esp_miss", None)
-            note = self.esp_notes[key] = miss(spi, src, dst) if miss is not None else "no key for this SPI"
+        if note is None:  # only asked when there are tables (a KeyTables)
+            note = self.esp_notes[key] = self.tables.esp_miss(spi, src, dst)
         return note
 
 
