@@ -35,6 +35,8 @@ Signatures:
   with the AlgorithmIdentifier octets of RFC 7427 Appendix A (typed in
   :data:`ALGORITHM_IDENTIFIERS`); ECDSA signature values are DER
   ``ECDSA-Sig-Value`` here (RFC 7427 3), RSA values are the raw RSA output.
+  The hash is one the peer listed in its SIGNATURE_HASH_ALGORITHMS notify
+  (RFC 7427 4): :func:`signature_hash` picks it.
 
 Certificates (RFC 7296 3.6, 3.7): :func:`load_certificate`, :func:`verify_chain`
 (signatures, validity at an injected ``now``, basicConstraints) and
@@ -500,6 +502,40 @@ def parse_hash_algorithms(data: bytes) -> tuple[HashAlgorithm | int, ...]:
         v = int.from_bytes(data[i : i + 2], "big")
         out.append(HashAlgorithm(v) if v in HashAlgorithm._value2member_map_ else v)
     return tuple(out)
+
+
+#: The hashes ikelab signs with, in its order of preference: the first one the peer announced is used.
+SIGNING_HASHES = (HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_384, HashAlgorithm.SHA2_512)
+
+
+def signature_hash(private_key: Any, announced: bytes | None, *, allow_weak: bool = False) -> HashAlgorithm:
+    """The hash to sign AUTH with, given the peer's SIGNATURE_HASH_ALGORITHMS data (RFC 7427 4).
+
+    The peer lists the hashes it can verify; ikelab signs with the first of
+    :data:`SIGNING_HASHES` in that list (SHA-1 only with ``allow_weak``).  An
+    Ed25519 key signs the octets themselves, which needs Identity (5) in the
+    list (RFC 8420 2).  A peer that sent no list at all gets SHA-256, as every
+    implementation of method 14 verifies it.  ConfigError when the list leaves
+    nothing this key can use.
+    """
+    family = _key_family(private_key)
+    if announced is None:
+        return HashAlgorithm.IDENTITY if family == "ed25519" else HashAlgorithm.SHA2_256
+    listed = parse_hash_algorithms(announced)
+    names = ", ".join(a.name if isinstance(a, HashAlgorithm) else str(a) for a in listed) or "nothing"
+    if family == "ed25519":
+        if HashAlgorithm.IDENTITY in listed:
+            return HashAlgorithm.IDENTITY
+        raise ConfigError(f"the peer's SIGNATURE_HASH_ALGORITHMS lists {names}: an Ed25519 signature needs "
+                          "IDENTITY (5) there (RFC 8420 2)", field="private_key")
+    for h in SIGNING_HASHES:
+        if h in listed:
+            return h
+    if HashAlgorithm.SHA1 in listed and allow_weak:
+        return HashAlgorithm.SHA1
+    weak = " (SHA1 only with allow_weak: it is not collision resistant, RFC 8247 3.2)" if HashAlgorithm.SHA1 in listed else ""
+    raise ConfigError(f"the peer's SIGNATURE_HASH_ALGORITHMS lists {names}: no hash ikelab signs with "
+                      f"(SHA2_256, SHA2_384, SHA2_512){weak} (RFC 7427 4)", field="hash_alg")
 
 
 # --------------------------------------------------------------------------- certificates (RFC 7296 3.6, 3.7)

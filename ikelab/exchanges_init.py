@@ -304,7 +304,11 @@ class InitExchanges:
             key = self.config.private_key
             if key is None:
                 raise NegotiationError("no PSK and no private key configured", notify_type="AUTHENTICATION_FAILED")
-            method, value = _auth.sign(key, octets, allow_weak=self.config.allow_weak)
+            try:  # RFC 7427 4: a hash the peer said it can verify
+                hash_alg = _auth.signature_hash(key, self._peer_hash_algs, allow_weak=self.config.allow_weak)
+            except IkelabError as exc:
+                raise NegotiationError(str(exc), notify_type="AUTHENTICATION_FAILED") from None
+            method, value = _auth.sign(key, octets, hash_alg=hash_alg, allow_weak=self.config.allow_weak)
             method = lookup(AuthMethod, method)
         self._emit(ev.AuthComputed(now, self.side, self.side, method.name, octets.message, octets.nonce,
                                    octets.maced_id, signed, value, None))

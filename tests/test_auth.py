@@ -525,6 +525,47 @@ def test_signature_hash_algorithms_notify():
         auth.parse_hash_algorithms(b"\x00")
 
 
+ED_A = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+
+
+@pytest.mark.parametrize("key, announced, expected", [
+    (EC_A, None, HashAlgorithm.SHA2_256),  # no list: SHA-256, which every method-14 verifier takes
+    (RSA_A, None, HashAlgorithm.SHA2_256),
+    (ED_A, None, HashAlgorithm.IDENTITY),
+    (EC_A, "0002000300040005", HashAlgorithm.SHA2_256),  # ikelab's own list and charon's
+    (RSA_A, "00040003", HashAlgorithm.SHA2_384),  # ikelab's order of preference, not the peer's
+    (EC_A, "0004", HashAlgorithm.SHA2_512),
+    (RSA_A, "ffff00010004", HashAlgorithm.SHA2_512),  # unknown IDs and SHA-1 passed over
+    (ED_A, "00020005", HashAlgorithm.IDENTITY),
+], ids=["ec-none", "rsa-none", "ed-none", "ikelab-list", "preference", "sha512", "skips", "ed-identity"])
+def test_the_signing_hash_is_one_the_peer_announced(key, announced, expected):
+    data = None if announced is None else bytes.fromhex(announced)
+    assert auth.signature_hash(key, data) == expected
+    if key is not ED_A:  # and the signature made with it names that hash (RFC 7427 3)
+        _, value = auth.sign(key, b"octets", hash_alg=expected)
+        auth.verify_signature(key.public_key(), AuthMethod.DIGITAL_SIGNATURE, value, b"octets")
+        assert auth.parse_signature_auth_data(value).scheme.hash_alg == expected
+
+
+@pytest.mark.parametrize("key, announced, words", [
+    (EC_A, "0001", ["lists SHA1", "allow_weak", "RFC 7427 4"]),
+    (RSA_A, "0005", ["lists IDENTITY", "SHA2_256, SHA2_384, SHA2_512"]),
+    (EC_A, "", ["lists nothing"]),
+    (EC_A, "8000", ["lists 32768"]),
+    (ED_A, "000200030004", ["Ed25519", "IDENTITY (5)", "RFC 8420 2"]),
+], ids=["sha1", "identity-only", "empty", "unknown", "ed-without-identity"])
+def test_no_usable_hash_is_refused_with_the_peer_list(key, announced, words):
+    with pytest.raises(ConfigError) as exc:
+        auth.signature_hash(key, bytes.fromhex(announced))
+    for word in words:
+        assert word in str(exc.value)
+
+
+def test_sha1_only_when_allowed():
+    assert auth.signature_hash(EC_A, b"\x00\x01", allow_weak=True) == HashAlgorithm.SHA1
+    assert auth.signature_hash(EC_A, b"\x00\x01\x00\x02", allow_weak=True) == HashAlgorithm.SHA2_256
+
+
 # --------------------------------------------------------------------------- certificates
 
 

@@ -176,3 +176,55 @@ def test_psk_peer_against_certificate_peer_fails_cleanly() -> None:
     lab = run(ci, cr)
     assert lab.initiator.state == lab.responder.state == State.CLOSED
     assert "AUTHENTICATION_FAILED" in [f.notify for f in lab.events("responder", ev.Failure)]
+
+
+# RFC 7427 Appendix A: the other SHA-2 AlgorithmIdentifiers
+ALG_ID_OTHER = {
+    "sha384WithRSAEncryption": bytes.fromhex("300d06092a864886f70d01010c0500"),  # A.1.3
+    "sha512WithRSAEncryption": bytes.fromhex("300d06092a864886f70d01010d0500"),  # A.1.4
+    "ecdsa-with-sha384": bytes.fromhex("300a06082a8648ce3d040303"),  # A.3.2
+    "ecdsa-with-sha512": bytes.fromhex("300a06082a8648ce3d040304"),  # A.3.3
+}
+
+
+@pytest.mark.parametrize("announced, hash_name, hash_cls", [
+    (b"\x00\x04", "sha512", hashes.SHA512),
+    (b"\x00\x03\x00\x04", "sha384", hashes.SHA384),
+], ids=["sha512-only", "sha384-sha512"])
+def test_each_peer_signs_with_a_hash_the_other_announced(monkeypatch, announced, hash_name, hash_cls) -> None:
+    # RFC 7427 4: SIGNATURE_HASH_ALGORITHMS lists the hashes its sender can verify; a peer that can verify
+    # only SHA-384 or SHA-512 must not get SHA-256 (which ikelab used to sign with whatever was announced)
+    from ikelab import auth
+    monkeypatch.setattr(auth, "hash_algorithms_notify_data", lambda: announced)
+    ci, cr = peer("moon", ec_key_from_seed(b"moon")), peer("sun", RSA_KEY)
+    lab = run(ci, cr)
+    assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
+    assert decode(lab.trace[0].ike_message).notify(NotifyType.SIGNATURE_HASH_ALGORITHMS).data == announced
+    for side, cfg, alg_name in (("initiator", ci, f"ecdsa-with-{hash_name}"),
+                                ("responder", cr, f"{hash_name}WithRSAEncryption")):
+        (mine,) = [a for a in lab.events(side, ev.AuthComputed) if a.verified is None]
+        n = mine.auth[0]
+        assert mine.auth[1:1 + n] == ALG_ID_OTHER[alg_name]
+        key, signature = cfg.certificate.public_key(), mine.auth[1 + n:]
+        if side == "initiator":
+            key.verify(signature, mine.octets, ec.ECDSA(hash_cls()))
+        else:
+            key.verify(signature, mine.octets, padding.PKCS1v15(), hash_cls())
+
+
+def test_a_peer_that_announces_no_usable_hash_gets_no_signature(monkeypatch) -> None:
+    # the responder lists SHA-1 only: the initiator cannot sign with a hash it may use (SHA-1 needs allow_weak)
+    # and ends the IKE SA with the reason, sending no IKE_AUTH request
+    from ikelab import auth
+    real = auth.hash_algorithms_notify_data
+    ci, cr = peer("moon", ec_key_from_seed(b"moon")), peer("sun", RSA_KEY)
+    lab = Lab(ci, cr, seed=4)
+    lab.initiate()
+    monkeypatch.setattr(auth, "hash_algorithms_notify_data", lambda: b"\x00\x01")  # the responder's answer
+    lab.run_until_idle()
+    assert real() != b"\x00\x01"
+    assert lab.initiator.state == State.CLOSED
+    (failure,) = lab.events("initiator", ev.Failure)
+    assert failure.notify == "AUTHENTICATION_FAILED" and failure.fatal
+    assert "lists SHA1" in failure.reason and "allow_weak" in failure.reason and "RFC 7427 4" in failure.reason
+    assert [e.exchange for e in lab.events("initiator", ev.MessageSent)] == ["IKE_SA_INIT"]
