@@ -22,9 +22,15 @@ clock.  :class:`NetDriver` gives it both::
   seconds (RFC 3948 4; 20 s, as strongSwan), so that the NAT keeps the
   mapping that ESP and IKE use;
 * every packet sent and received is recorded in :attr:`NetDriver.trace`
-  (:mod:`ikelab.trace`), so a live run can be written as a pcap
-  (:meth:`write_pcap`) with its Wireshark decryption tables
-  (:meth:`write_keys`).
+  (:mod:`ikelab.trace`), every engine event in :attr:`NetDriver.events`.
+  With ``keep_history=True`` (the default) they hold the whole run, with every
+  IKE SA, so that it can be written as a pcap (:meth:`write_pcap`) with its
+  Wireshark decryption tables (:meth:`write_keys`); that memory grows with
+  the run.  With ``keep_history=False`` (``ikelab respond --duration inf``
+  without ``--pcap``/``--keys``) they hold the last :data:`RECENT` packets and
+  events, closed IKE SAs are let go, and what the outcome and the end-of-run
+  summary need from the whole run is kept in :attr:`NetDriver.facts`
+  (:class:`RunFacts`), so that a run of days keeps a bounded amount.
 
 Times in the trace and in events are seconds since :meth:`open`.
 """
@@ -35,14 +41,15 @@ import asyncio
 import errno
 import socket
 import time
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, MutableSequence, Sequence
 
 from . import events as ev
 from .constants import NAT_T_PORT
 from .endpoint import IkeEndpoint
-from .errors import IkelabError, ParseError
+from .errors import ConfigError, IkelabError, ParseError
 from .exchanges_common import Datagram
 from .ike import IkeSa
 from .natt import KEEPALIVE, KEEPALIVE_INTERVAL, KeepaliveClock, classify_udp4500
@@ -52,7 +59,7 @@ from .trace import Trace, TracePacket
 
 __all__ = [
     "EXIT_AUTH", "EXIT_FAILED", "EXIT_NO_PROPOSAL", "EXIT_OK", "EXIT_PORT_IN_USE", "EXIT_TIMEOUT",
-    "NetDriver", "NetError", "Outcome", "classify_failure", "format_packet", "retry_expected",
+    "NetDriver", "NetError", "Outcome", "RECENT", "RunFacts", "classify_failure", "format_packet", "retry_expected",
 ]
 
 #: Exit statuses of ``ikelab connect`` / ``ikelab respond`` (2 is a usage error, as for every command).
@@ -62,6 +69,9 @@ EXIT_TIMEOUT = 3
 EXIT_AUTH = 4
 EXIT_NO_PROPOSAL = 5
 EXIT_PORT_IN_USE = 6
+
+#: How many of the latest packets, events and notes a :class:`NetDriver` keeps without ``keep_history``.
+RECENT = 256
 
 
 class NetError(IkelabError):
@@ -101,10 +111,12 @@ def classify_failure(failure: ev.Failure) -> int:
 
 def last_dropped(events: Sequence[ev.Event]) -> str:
     """`` (last message dropped: why)`` for a timeout that a dropped message may explain; else ""."""
-    for event in reversed(events):
-        if isinstance(event, ev.MessageDropped):
-            return f" (last message dropped: {event.reason})"
-    return ""
+    return dropped_text(next((e for e in reversed(events) if isinstance(e, ev.MessageDropped)), None))
+
+
+def dropped_text(dropped: ev.MessageDropped | None) -> str:
+    """`` (last message dropped: why)`` for ``dropped``, "" for None."""
+    return "" if dropped is None else f" (last message dropped: {dropped.reason})"
 
 
 def retry_expected(failure: ev.Failure) -> bool:
@@ -115,6 +127,57 @@ def retry_expected(failure: ev.Failure) -> bool:
     the group the Notify names (RFC 7296 1.2, 2.7).
     """
     return failure.side == "responder" and failure.notify == "INVALID_KE_PAYLOAD" and failure.exchange == "IKE_SA_INIT"
+
+
+@dataclass
+class RunFacts:
+    """What the outcome and the end-of-run summary need from every event of a live run, kept as the events come.
+
+    :meth:`NetDriver.outcome`, ``ikelab connect``/``respond``'s summary and exit
+    status read these rather than scan :attr:`NetDriver.events`, which without
+    ``keep_history`` holds only the latest events: the first CHILD SA, say, is
+    long gone from it after a day of liveness checks.
+    """
+
+    #: how many events of each type (e.g. ``counts[ev.ChildSaRekeyed]``)
+    counts: Counter[type] = field(default_factory=Counter)
+    #: the run's first CHILD SA: the handshake succeeded
+    first_child: ev.ChildSaCreated | None = None
+    ike_established: bool = False
+    ike_deleted: bool = False
+    #: the last Failure that decides something (not one after which the peer tries again, :func:`retry_expected`)
+    last_failure: ev.Failure | None = None
+    #: the first of those that is fatal or AUTHENTICATION_FAILED
+    first_decisive: ev.Failure | None = None
+    #: the last Failure of any kind (a refusal the peer was expected to retry included)
+    last_refusal: ev.Failure | None = None
+    last_drop: ev.MessageDropped | None = None
+    #: the last fatal Failure, and the last CHILD SA deleted, since the first CHILD SA
+    fatal_since_child: ev.Failure | None = None
+    child_deleted_since: ev.ChildSaDeleted | None = None
+
+    def add(self, event: ev.Event) -> None:
+        """Take one more event of the run into account (in the order they happened)."""
+        self.counts[type(event)] += 1
+        if isinstance(event, ev.ChildSaCreated):
+            if self.first_child is None:
+                self.first_child = event
+        elif isinstance(event, ev.IkeSaEstablished):
+            self.ike_established = True
+        elif isinstance(event, ev.IkeSaDeleted):
+            self.ike_deleted = True
+        elif isinstance(event, ev.MessageDropped):
+            self.last_drop = event
+        elif isinstance(event, ev.ChildSaDeleted) and self.first_child is not None:
+            self.child_deleted_since = event
+        elif isinstance(event, ev.Failure):
+            self.last_refusal = event
+            if self.first_child is not None and event.fatal:
+                self.fatal_since_child = event
+            if not retry_expected(event):
+                self.last_failure = event
+                if self.first_decisive is None and (event.fatal or event.notify == "AUTHENTICATION_FAILED"):
+                    self.first_decisive = event
 
 
 def format_packet(n: int, packet: TracePacket) -> str:
@@ -145,6 +208,11 @@ class NetDriver:
     things happen (the CLI prints from them); ``esp_handler(payload, src, dst)``
     receives UDP-encapsulated ESP packets.  ``keepalive_interval`` (None: never)
     spaces the NAT-keepalives of a host behind a NAT.
+
+    ``keep_history`` (default True) keeps every packet, event, note and IKE SA
+    of the run, which :meth:`write_pcap` and :meth:`write_keys` need; False
+    keeps the last :data:`RECENT` of each and lets closed IKE SAs go, for a
+    long run that writes neither (:attr:`facts` keeps what the outcome needs).
     """
 
     def __init__(self, config: Any, local_addr: str, *, port: int = 500, natt: bool | None = None,
@@ -152,15 +220,23 @@ class NetDriver:
                  on_packet: Callable[[int, TracePacket, str], None] | None = None,
                  on_event: Callable[[ev.Event], None] | None = None,
                  esp_handler: Callable[[bytes, tuple[str, int], tuple[str, int]], None] | None = None,
-                 keepalive_interval: float | None = KEEPALIVE_INTERVAL) -> None:
+                 keepalive_interval: float | None = KEEPALIVE_INTERVAL, keep_history: bool = True) -> None:
         self.config = config
         self.local_addr = str(local_addr)
         self.port = int(port)
         self.natt = (self.port == 500) if natt is None else bool(natt)
         self.endpoint = IkeEndpoint(config, rng, self.local_addr, port=self.port, forget_closed=True)
-        self.trace = Trace()
-        self.events: list[ev.Event] = []
-        self.notes: list[str] = []
+        self.keep_history = bool(keep_history)
+        limit = None if self.keep_history else RECENT
+        #: the packets sent and received: all of them, or the last RECENT (see keep_history)
+        self.trace: Trace | deque[TracePacket] = Trace() if self.keep_history else deque(maxlen=limit)
+        #: the engine's events: all of them, or the last RECENT
+        self.events: MutableSequence[ev.Event] = [] if self.keep_history else deque(maxlen=limit)
+        self.notes: MutableSequence[str] = [] if self.keep_history else deque(maxlen=limit)
+        #: what the outcome and the summary need from every event, however many are kept
+        self.facts = RunFacts()
+        #: packets recorded so far (the number of the next one, minus one), however many are kept
+        self.packets_seen = 0
         self.on_packet = on_packet
         self.on_event = on_event
         self.esp_handler = esp_handler
@@ -261,8 +337,9 @@ class NetDriver:
     def _record(self, src: tuple[str, int], dst: tuple[str, int], payload: bytes, kind: str, direction: str) -> None:
         packet = TracePacket(round(self.now(), 6), src[0], dst[0], src[1], dst[1], payload, kind)
         self.trace.append(packet)
+        self.packets_seen += 1
         if self.on_packet is not None:
-            self.on_packet(len(self.trace), packet, direction)
+            self.on_packet(self.packets_seen, packet, direction)
 
     def _note(self, text: str) -> None:
         self.notes.append(text)
@@ -271,19 +348,29 @@ class NetDriver:
         for dgram in self.endpoint.pop_datagrams():
             self._send(dgram)
         for event in self.endpoint.pop_events():
-            self.events.append(event)
+            self.record(event)
             if self.on_event is not None:
                 try:
                     self.on_event(event)
                 except IkelabError as exc:  # a listener's problem must not stop the engine
                     self._note(f"{type(event).__name__}: {exc}")
+        known = set(self._sas)
         for sa in self.endpoint.all_sas() + list(self.endpoint.half_open.values()):
-            if sa not in self._sas:
+            if sa not in known and (self.keep_history or sa.state != State.CLOSED):
+                known.add(sa)
                 self._sas.append(sa)
+        if not self.keep_history:  # a closed IKE SA is no one's current SA; only the key tables want it
+            self._sas = [sa for sa in self._sas if sa.state != State.CLOSED]
         self._reschedule()
         self._schedule_keepalive()
         if self._changed is not None:
             self._changed.set()
+
+    def record(self, event: ev.Event) -> None:
+        """Keep ``event`` in :attr:`events` (all, or the last RECENT) and in :attr:`facts` (what :meth:`_flush`
+        does with each engine event, before ``on_event``)."""
+        self.events.append(event)
+        self.facts.add(event)
 
     def _reschedule(self) -> None:
         if self._timer is not None:
@@ -350,24 +437,26 @@ class NetDriver:
         return live[-1] if live else None
 
     def outcome(self) -> Outcome | None:
-        """EXIT_OK once an IKE SA and a CHILD SA are up; the failure's status once one is fatal; else None."""
-        for event in self.events:
-            if isinstance(event, ev.ChildSaCreated):
-                return Outcome(EXIT_OK, "IKE SA and CHILD SA established", self.current_sa())
-        failures = [e for e in self.events if isinstance(e, ev.Failure) and not retry_expected(e)]
-        if failures and failures[-1].notify == "TEMPORARY_FAILURE" and any(
+        """EXIT_OK once an IKE SA and a CHILD SA are up; the failure's status once one is fatal; else None.
+
+        Read from :attr:`facts`, so it holds however few events are kept."""
+        f = self.facts
+        if f.first_child is not None:
+            return Outcome(EXIT_OK, "IKE SA and CHILD SA established", self.current_sa())
+        last = f.last_failure
+        if last is not None and last.notify == "TEMPORARY_FAILURE" and any(
                 sa.asking_for_child for sa in self._sas if sa.state == State.ESTABLISHED):
             return None  # a busy peer refused the CHILD SA for now; the engine asks again (RFC 7296 2.25)
-        for event in failures:
-            if event.fatal or (event.notify in ("AUTHENTICATION_FAILED",)):
-                status = classify_failure(event)
-                why = f"{event.notify or 'failure'}: {event.reason}"
-                return Outcome(status, why + (last_dropped(self.events) if status == EXIT_TIMEOUT else ""))
-        if any(isinstance(e, ev.IkeSaDeleted) for e in self.events) and self.current_sa() is None and failures:
-            last = failures[-1]
+        if f.first_decisive is not None:
+            event = f.first_decisive
+            status = classify_failure(event)
+            why = f"{event.notify or 'failure'}: {event.reason}"
+            return Outcome(status, why + (dropped_text(f.last_drop) if status == EXIT_TIMEOUT else ""))
+        if last is None:
+            return None
+        if f.ike_deleted and self.current_sa() is None:
             return Outcome(classify_failure(last), f"{last.notify or 'failure'}: {last.reason}")
-        if any(isinstance(e, ev.IkeSaEstablished) for e in self.events) and failures:
-            last = failures[-1]
+        if f.ike_established:
             return Outcome(classify_failure(last), f"IKE SA up, but no CHILD SA: {last.notify}: {last.reason}")
         return None
 
@@ -380,8 +469,15 @@ class NetDriver:
 
     # ------------------------------------------------------------------ output files
 
+    def _require_history(self, what: str) -> None:
+        if not self.keep_history:
+            raise ConfigError(f"{what} needs the whole run, but this NetDriver keeps only its last {RECENT} "
+                              "packets and events: create it with keep_history=True", field="keep_history",
+                              value=False)
+
     def all_sas(self) -> list[IkeSa]:
-        """Every IKE SA of the run (rekeyed and closed ones included), in order of creation."""
+        """Every IKE SA of the run (rekeyed and closed ones included), in order of creation; without
+        ``keep_history`` only those not closed yet."""
         out: list[IkeSa] = []
         stack = list(self._sas)
         while stack:
@@ -396,6 +492,7 @@ class NetDriver:
         """``(ikev2 rows, esp_sa rows)`` for every IKE SA and CHILD SA of the run (:mod:`ikelab.wireshark`)."""
         from .wireshark import esp_records_from_child, ike_record_from_sa
 
+        self._require_history("key_records()")
         ike = []
         for sa in self.all_sas():
             if sa.keys is None or sa.suite is None:
@@ -415,6 +512,7 @@ class NetDriver:
         """Write ``ikev2_decryption_table`` and ``esp_sa`` for every SA of the run into ``directory``."""
         from .wireshark import write_tables
 
+        self._require_history("write_keys()")
         ike, esp = self.key_records()
         return write_tables(directory, ike, esp)
 
@@ -422,6 +520,7 @@ class NetDriver:
         """Write every packet sent and received as a pcap (raw IP, wall-clock times)."""
         from .pcap import LINKTYPE_RAW, write_pcap
 
-        records = [(self.wall_start + t, pkt) for t, pkt in self.trace.ip_packets()]
+        self._require_history("write_pcap()")
+        records = [(self.wall_start + t, pkt) for t, pkt in Trace.of(self.trace).ip_packets()]
         write_pcap(path, records, linktype=LINKTYPE_RAW)
         return Path(path)

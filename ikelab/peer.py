@@ -39,8 +39,8 @@ from .fmt import short_hex
 from .host import child_selectors
 from .ipsec_sa import Direction, Mode, transport_check
 from .natt import KEEPALIVE_INTERVAL
-from .net import (EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, classify_failure,
-                  format_packet, last_dropped)
+from .net import (EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, RunFacts, classify_failure,
+                  dropped_text, format_packet)
 from .packet import IpPacket, selectors as selectors_of
 from .policy import Selector, packet_view
 from .state import State
@@ -369,8 +369,11 @@ class _Run:
             out(for_the_command_line(text))
 
         self.out = say
+        # the capture and the key tables need every packet and IKE SA of the run; without them a run of days
+        # keeps only the latest (and the facts its outcome needs)
         self.driver = NetDriver(config, local, port=port, rng=rng, on_packet=self._packet, on_event=self._event,
-                                keepalive_interval=options.keepalive)
+                                keepalive_interval=options.keepalive,
+                                keep_history=bool(options.pcap or options.keys))
         self.esp = EspPeer(self.driver, say)
         self.stop = asyncio.Event()
         self._pieces = 0  # IKE fragments kept since the last whole message
@@ -443,7 +446,8 @@ class _Run:
         """Our address on the first CHILD SA: the IKE address in transport mode (RFC 4303 3.1.1), else the
         first address of our traffic selectors, of the family of ``dst`` if one is (a dual-stack client's
         virtual IPs, RFC 7296 2.19)."""
-        for event in self.driver.events:
+        first = self.driver.facts.first_child  # long gone from driver.events in a long run without --pcap/--keys
+        for event in ([first] if first is not None else []) + list(self.driver.events):
             if isinstance(event, ev.ChildSaCreated) and event.mode == "transport":
                 return event.local_addr
             if isinstance(event, ev.ChildSaCreated) and event.ts_local:
@@ -500,10 +504,9 @@ class _Run:
             sa = d.current_sa()
             child = next((c for c in sa.children.values() if c.state == "INSTALLED"), None) if sa else None
             if child is not None:
-                count = sum(isinstance(e, ev.ChildSaRekeyed) for e in d.events)
+                count = d.facts.counts[ev.ChildSaRekeyed]
                 d.act(lambda now: sa.rekey_child(child.spi_in, now))
-                await d.wait_for(lambda: sum(isinstance(e, ev.ChildSaRekeyed) for e in d.events) > count
-                                 or self.stop.is_set(), 10.0)
+                await d.wait_for(lambda: d.facts.counts[ev.ChildSaRekeyed] > count or self.stop.is_set(), 10.0)
                 await self.pings("after rekey")
         if o.rekey_ike_after is not None and not await self.sleep(o.rekey_ike_after):
             sa = d.current_sa()
@@ -516,19 +519,17 @@ class _Run:
         answering, RFC 7296 2.4) is reported instead of the success.  An IKE SA that is still up but
         has lost its last CHILD SA (the peer deleted it, RFC 7296 1.4.1) keeps exit status 0, since
         both were established, and the reason says what became of the CHILD SA."""
-        events = self.driver.events
-        up = next((i for i, e in enumerate(events) if isinstance(e, ev.ChildSaCreated)), len(events))
-        fatal = [e for e in events[up:] if isinstance(e, ev.Failure) and e.fatal]
+        facts = self.driver.facts  # not driver.events, which may have forgotten the first CHILD SA
         if not outcome.ok:
             return outcome
-        if not fatal:
+        if facts.fatal_since_child is None:
             sa = self.driver.current_sa()
-            gone = [e for e in events[up:] if isinstance(e, ev.ChildSaDeleted)]
-            if sa is None or sa.children or not gone:
+            gone = facts.child_deleted_since
+            if sa is None or sa.children or gone is None:
                 return outcome
             return Outcome(outcome.status, f"{outcome.reason}, but then no CHILD SA was left: the last one went "
-                                            f"{gone[-1].time:.1f} s into the run ({gone[-1].reason})")
-        last = fatal[-1]
+                                            f"{gone.time:.1f} s into the run ({gone.reason})")
+        last = facts.fatal_since_child
         what = f"{last.notify}: {last.reason}" if last.notify else last.reason
         return Outcome(classify_failure(last), f"IKE SA and CHILD SA established, but then {what}")
 
@@ -551,12 +552,12 @@ class _Run:
         return outcome.status
 
 
-def _last_trouble(events: list[ev.Event]) -> str:
+def _last_trouble(facts: RunFacts) -> str:
     """What a timeout message adds: the last refusal, else the last message dropped, else nothing."""
-    for event in reversed(events):  # e.g. INVALID_KE_PAYLOAD, and the initiator never came back with the group
-        if isinstance(event, ev.Failure):
-            return f" (last refused: {event.notify or 'failure'}: {event.reason})"
-    return last_dropped(events)  # e.g. IKE fragments from a peer told to force them
+    event = facts.last_refusal  # e.g. INVALID_KE_PAYLOAD, and the initiator never came back with the group
+    if event is not None:
+        return f" (last refused: {event.notify or 'failure'}: {event.reason})"
+    return dropped_text(facts.last_drop)  # e.g. IKE fragments from a peer told to force them
 
 
 async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *, local: str | None = None,
@@ -579,7 +580,7 @@ async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *
         outcome = Outcome(EXIT_FAILED, "interrupted before the IKE SA was established")
     else:
         outcome = Outcome(EXIT_TIMEOUT, f"no IKE SA with a CHILD SA within {options.wait:g} s"
-                          + _last_trouble(run.driver.events))
+                          + _last_trouble(run.driver.facts))
     if outcome.status != EXIT_OK:  # an IKE SA without its CHILD SA is of no use here: DELETE it (RFC 7296 1.4.1)
         return await run.finish(outcome, delete=True)
     await run.pings("first CHILD SA")
@@ -602,7 +603,7 @@ async def run_respond(config: Any, listen: str, options: RunOptions, *, port: in
                                 delete=True)
     if not isinstance(outcome, Outcome):
         why = f"no initiator brought up an IKE SA with a CHILD SA within {options.wait:g} s"
-        why += _last_trouble(run.driver.events)
+        why += _last_trouble(run.driver.facts)
         outcome = Outcome(EXIT_TIMEOUT, why)
         return await run.finish(outcome, delete=False)
     if outcome.status != EXIT_OK:  # as run_connect: an IKE SA up without a CHILD SA is deleted

@@ -686,7 +686,8 @@ def test_transport_mode_sends_only_the_hosts_own_packets() -> None:
     assert peer.errors == ["192.0.2.1 -> 192.0.2.99 protocol 1 type 8 code 0: a transport-mode SA carries only "
                            "packets from 192.0.2.1 to 192.0.2.2 (RFC 4303 3.1.1): not sent"]
     run = _Run(lab.initiator.config, "127.0.0.1", free_port(), RunOptions(), out=lambda text: None)
-    run.driver.events.extend(lab.events("initiator"))
+    for event in lab.events("initiator"):
+        run.driver.record(event)
     assert run._default_ping_src() == "192.0.2.1"
 
 
@@ -717,10 +718,11 @@ def test_a_peer_lost_after_the_handshake_is_not_reported_as_success() -> None:
 
     lab = _lab_after_a_child_rekey()
     run = _Run(lab.initiator.config, "127.0.0.1", free_port(), RunOptions(), out=lambda text: None)
-    run.driver.events.extend(lab.events("initiator"))
+    for event in lab.events("initiator"):
+        run.driver.record(event)
     up = Outcome(EXIT_OK, "IKE SA and CHILD SA established")
     assert run.after_established(up) is up  # nothing went wrong after the handshake
-    run.driver.events.append(ev.Failure(9.0, "initiator", None, "no response to INFORMATIONAL message ID 4 after "
+    run.driver.record(ev.Failure(9.0, "initiator", None, "no response to INFORMATIONAL message ID 4 after "
                                         "3 retransmissions", fatal=True))
     lost = run.after_established(up)
     assert lost.status == EXIT_TIMEOUT
@@ -759,10 +761,13 @@ def test_a_child_sa_refused_for_now_does_not_end_the_wait(refusals: int, monkeyp
         lab.step()
     driver = NetDriver(lab.initiator.config, "127.0.0.1", port=free_port())
     driver._sas.append(lab.initiator)
-    driver.events.extend(lab.events("initiator"))
+    seen = lab.events("initiator")
+    for event in seen:
+        driver.record(event)
     assert driver.outcome() is None  # refused for now: asked again in 4-8 s
     lab.run(lab.now + 60)
-    driver.events[:] = lab.events("initiator")
+    for event in lab.events("initiator")[len(seen):]:
+        driver.record(event)
     outcome = driver.outcome()
     if refusals == 1:
         assert outcome is not None and outcome.status == EXIT_OK, outcome
@@ -791,7 +796,7 @@ def test_the_ping_summary_counts_the_echoes_really_sent() -> None:
     lines: list[str] = []
     run = _Run(lab.initiator.config, "127.0.0.1", free_port(), RunOptions(ping="10.2.0.1"), out=lines.append)
     for event in lab.events("initiator"):
-        run.driver.events.append(event)
+        run.driver.record(event)
         run.esp.on_event(event)
     assert not lab.events("initiator", ev.ChildSaCreated)[-1].udp_encap
     assert run._default_ping_src("10.2.0.1") == "10.1.0.1"
@@ -812,16 +817,160 @@ def test_a_run_whose_peer_deleted_the_child_sa_says_so() -> None:
     run = _Run(lab.initiator.config, "127.0.0.1", free_port(), RunOptions(), out=lambda text: None)
     run.driver._sas.append(lab.initiator)
     up = Outcome(EXIT_OK, "IKE SA and CHILD SA established")
-    run.driver.events.extend(lab.events("initiator"))
+    seen = lab.events("initiator")
+    for event in seen:
+        run.driver.record(event)
     assert run.after_established(up) is up  # the rekey deleted the old CHILD SA, but the new one is there
     lab.delete_child("responder")
     lab.run_until_idle()
     assert lab.initiator.established and not lab.initiator.children
-    run.driver.events[:] = lab.events("initiator")
+    for event in lab.events("initiator")[len(seen):]:
+        run.driver.record(event)
     gone = run.after_established(up)
     assert gone.status == EXIT_OK
     assert gone.reason == ("IKE SA and CHILD SA established, but then no CHILD SA was left: the last one went "
                            f"{lab.events('initiator', ev.ChildSaDeleted)[-1].time:.1f} s into the run (deleted by peer)")
+
+
+LONG_RUN = dict(psk=b"a shared secret", ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",))
+
+
+async def _many_exchanges(driver: NetDriver, rounds: int, *, then_liveness: int = 0) -> tuple[list[int], int]:
+    """Open ``driver`` and make it answer ``rounds`` exchanges, with no time passing: one sans-IO initiator
+    checks liveness, rekeys its CHILD SA (every third round) and its IKE SA (every tenth), and every 25 rounds
+    another initiator brings an IKE SA up and deletes it; then ``then_liveness`` liveness checks alone.  Datagrams go straight from the engine to the
+    driver's receive path and back (nothing waits on the sockets); the driver is closed at the end.  Returns
+    the packet numbers ``on_packet`` was given, and how many IKE SAs the driver took part in."""
+    from ikelab.endpoint import IkeEndpoint
+    from ikelab.exchanges_common import Datagram
+    from ikelab.rand import DeterministicRandom
+
+    await driver.open()
+    numbers: list[int] = []
+    sent: list[Any] = []
+    shown = driver.on_packet
+
+    def on_packet(n: int, packet: Any, direction: str) -> None:
+        numbers.append(n)
+        if direction == "sent":
+            sent.append(packet)
+        if shown is not None:
+            shown(n, packet, direction)
+
+    driver.on_packet = on_packet
+
+    def initiator(n: int) -> IkeEndpoint:
+        return IkeEndpoint(IkeConfig(local_id=f"peer{n}.example", **LONG_RUN), DeterministicRandom(100 + n),
+                           "127.0.0.1", port=40000 + n)
+
+    def pump(peer: IkeEndpoint) -> None:
+        while True:
+            out = peer.pop_datagrams()
+            for d in out:
+                driver._received(d.payload, d.src, driver.port)
+            back, sent[:] = sent[:], []
+            for p in back:
+                peer.receive(Datagram(p.payload, (p.src, p.sport), (p.dst, p.dport)), driver.now())
+            if not out and not back:
+                return
+
+    alice, ike_sas = initiator(0), 1
+    try:
+        alice.initiate(("127.0.0.1", driver.port), driver.now())
+        pump(alice)
+        for r in range(1, rounds + 1):
+            sa = next(s for s in alice.all_sas() if s.state == State.ESTABLISHED)
+            if r % 10 == 0:
+                sa.rekey_ike(driver.now())
+                ike_sas += 1
+            elif r % 3 == 0:
+                sa.rekey_child(next(iter(sa.children)), driver.now())
+            else:
+                sa.liveness(driver.now())
+            pump(alice)
+            if r % 25 == 0:  # another peer, there for a moment
+                other = initiator(r)
+                other.initiate(("127.0.0.1", driver.port), driver.now())
+                pump(other)
+                other.all_sas()[0].delete_ike(driver.now())
+                pump(other)
+                ike_sas += 1
+        for _ in range(then_liveness):
+            next(s for s in alice.all_sas() if s.state == State.ESTABLISHED).liveness(driver.now())
+            pump(alice)
+    finally:
+        driver.close()
+    return numbers, ike_sas
+
+
+def test_a_long_run_without_history_keeps_only_the_latest_packets_and_events() -> None:
+    """``ikelab respond --duration inf`` without --pcap/--keys once kept every packet, event and IKE SA of
+    the run: memory grew with each liveness check and rekey.  Without ``keep_history`` the driver keeps the
+    last RECENT packets and events and no closed IKE SA, and decides the outcome as the full one does; with
+    it, the whole run is there for the capture and the key tables."""
+    from ikelab.net import RECENT
+    from ikelab.rand import DeterministicRandom
+
+    port = free_port()  # the same for both runs (NAT detection hashes it), one after the other
+
+    def serve(keep: bool) -> tuple[NetDriver, list[int], int]:
+        driver = NetDriver(IkeConfig(local_id="gw.example.com", **LONG_RUN), "127.0.0.1", port=port,
+                           rng=DeterministicRandom(1), keep_history=keep)
+        numbers, ike_sas = asyncio.run(_many_exchanges(driver, 300))
+        return driver, numbers, ike_sas
+
+    short, numbers, ike_sas = serve(False)
+    full, full_numbers, _ = serve(True)
+    total = full.packets_seen
+    assert total > 3 * RECENT and numbers == full_numbers == list(range(1, total + 1))  # numbered on and on
+    assert short.packets_seen == total and len(short.trace) == RECENT and len(short.events) == RECENT
+    assert [p.payload for p in short.trace] == [p.payload for p in full.trace[-RECENT:]]  # the latest ones
+    assert [type(e) for e in short.events] == [type(e) for e in full.events[-RECENT:]]
+    assert [sa.state for sa in short._sas] == [State.ESTABLISHED]  # closed IKE SAs let go
+    assert short.all_sas() == [short.current_sa()]
+    for what in (lambda: short.write_pcap("never.pcap"), lambda: short.key_records()):
+        with pytest.raises(ConfigError, match="keep_history=True"):
+            what()
+    # with history: every packet, event and IKE SA, and a key-table row for each IKE SA
+    assert len(full.trace) == total and len(full.events) == sum(full.facts.counts.values())
+    assert len(full.all_sas()) == ike_sas and len(full.key_records()[0]) == ike_sas
+    assert short.facts.counts == full.facts.counts
+    a, b = short.outcome(), full.outcome()
+    assert a is not None and b is not None and (a.status, a.reason) == (b.status, b.reason) == (0, "IKE SA and CHILD SA established")
+    assert (a.sa.spi_i, a.sa.spi_r) == (b.sa.spi_i, b.sa.spi_r)
+
+
+def test_a_long_run_still_reports_what_happened_after_its_first_child_sa() -> None:
+    """The end-of-run summary of ``ikelab respond`` without --pcap/--keys: the first CHILD SA has long left the
+    kept events, but the run still knows it was established, from which address to ping, and that a fatal
+    failure came later (it once looked for the failures after the first CHILD SA in the event list)."""
+    from ikelab import events as ev
+    from ikelab.net import EXIT_OK, EXIT_TIMEOUT, RECENT, Outcome
+    from ikelab.peer import _Run
+    from ikelab.rand import DeterministicRandom
+
+    assert _Run(IkeConfig(psk=b"x"), "127.0.0.1", free_port(), RunOptions(pcap="run.pcap"), out=print).driver.keep_history
+    lines: list[str] = []
+    run = _Run(IkeConfig(local_id="gw.example.com", **LONG_RUN), "127.0.0.1", free_port(), RunOptions(),
+               out=lines.append, rng=DeterministicRandom(1))
+    assert not run.driver.keep_history
+    asyncio.run(_many_exchanges(run.driver, 120, then_liveness=RECENT))  # a quiet day: liveness checks only
+    d = run.driver
+    assert d.facts.first_child is not None and len(d.events) == RECENT
+    assert not any(isinstance(e, (ev.ChildSaCreated, ev.ChildSaDeleted)) for e in d.events)  # out of the list
+    assert d.facts.counts[ev.ChildSaRekeyed] == 120 // 3 - 120 // 30  # what --rekey-after waits on
+    up = d.outcome()
+    assert up is not None and up.status == EXIT_OK
+    assert run.after_established(up) is up
+    assert run._default_ping_src() == "127.0.0.1"  # our address on the first CHILD SA
+    packet_lines = [line for line in lines if not line.startswith("     --")]
+    assert packet_lines[-1].startswith(f"{d.packets_seen:>4} ") and d.packets_seen > RECENT  # numbered on
+    d.record(ev.Failure(d.now(), "responder", None, "no response to INFORMATIONAL message ID 9 after "
+                        "3 retransmissions", fatal=True))
+    late = run.after_established(up)
+    assert late.status == EXIT_TIMEOUT
+    assert late.reason == ("IKE SA and CHILD SA established, but then no response to INFORMATIONAL message ID 9 "
+                           "after 3 retransmissions")
 
 
 @pytest.mark.parametrize("first_answer", ["received", "lost"])
