@@ -39,8 +39,8 @@ from .fmt import short_hex
 from .host import child_selectors
 from .ipsec_sa import Direction, Mode, transport_check
 from .natt import KEEPALIVE_INTERVAL
-from .net import (EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, RunFacts, classify_failure,
-                  dropped_text, format_packet)
+from .net import (EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, RECENT, NetDriver, NetError, Outcome, RunFacts,
+                  classify_failure, dropped_text, format_packet)
 from .packet import IpPacket, selectors as selectors_of
 from .policy import Selector, packet_view
 from .state import State
@@ -122,12 +122,26 @@ class EspPeer:
         self.selectors: dict[bytes, tuple[Selector, ...]] = {}
         self.replies: list[int] = []
         self.requests_answered = 0
+        #: what went wrong with ESP, the latest RECENT (a peer sending on a stale SPI adds one per packet)
         self.errors: list[str] = []
         driver.esp_handler = self.received
+
+    def _error(self, text: str) -> None:
+        self.errors.append(text)
+        del self.errors[:-RECENT]
+
+    def _forget_retired(self, now: float) -> None:
+        """Let go of the rekeyed inbound SAs whose grace period is over, with their selectors: no late packet
+        is taken on them any more, and a long run would otherwise keep one for every CHILD SA rekey."""
+        for spi in [spi for spi, (_, until) in self.retired.items() if now > until]:
+            del self.retired[spi]
+            self.selectors.pop(spi, None)
 
     def on_event(self, event: ev.Event) -> None:
         from .esp import EspSa
 
+        if isinstance(event, (ev.ChildSaCreated, ev.ChildSaDeleted)):
+            self._forget_retired(event.time)
         if isinstance(event, ev.ChildSaCreated):
             common = dict(encryption=event.encr, key_bits=event.encr_key_bits, integrity=event.integ,
                           esn=event.esn, mode=event.mode, allow_weak=True)
@@ -182,16 +196,16 @@ class EspPeer:
         view = packet_view(Direction.OUTBOUND, selectors_of(inner))  # (local, remote, protocol, ports)
         chosen = next((o for o in reversed(self.outbound) if self._covers(o[2].spi_in, view)), None)
         if chosen is None:
-            self.errors.append(f"no CHILD SA covers {self._packet_text(inner)}: not sent")
+            self._error(f"no CHILD SA covers {self._packet_text(inner)}: not sent")
             return False
         _, sa, event = chosen
         if not event.udp_encap:
-            self.errors.append("ESP without UDP encapsulation needs a raw socket (IP protocol 50): not sent")
+            self._error("ESP without UDP encapsulation needs a raw socket (IP protocol 50): not sent")
             return False
         try:
             data, next_header = self._protected_part(inner, event)
         except IkelabError as exc:
-            self.errors.append(f"{self._packet_text(inner)}: {exc}: not sent")
+            self._error(f"{self._packet_text(inner)}: {exc}: not sent")
             return False
         esp = sa.encapsulate(data, next_header)
         self.driver.send_esp(esp, event.local_port, self.destinations[chosen[0]])
@@ -257,18 +271,18 @@ class EspPeer:
             if sa is None or self.driver.now() > until:
                 self.retired.pop(spi, None)
                 self.selectors.pop(spi, None)
-                self.errors.append(f"ESP with unknown SPI 0x{payload[:4].hex()}")
+                self._error(f"ESP with unknown SPI 0x{payload[:4].hex()}")
                 return
         try:
             next_header, data = sa.decapsulate(payload)
             pkt = self._rebuilt(sa.mode, next_header, data, src[0], dst[0])  # UDP-encapsulated: the outer addresses
             if not self.covers(spi, pkt, Direction.INBOUND):  # RFC 4301 5.2 step 4
-                self.errors.append(f"ESP SPI 0x{spi.hex()}: {self._packet_text(pkt)} is outside the CHILD SA's "
+                self._error(f"ESP SPI 0x{spi.hex()}: {self._packet_text(pkt)} is outside the CHILD SA's "
                                    "traffic selectors: dropped")
                 return
             icmp = parse_icmp(pkt)
         except IkelabError as exc:
-            self.errors.append(f"ESP SPI 0x{payload[:4].hex()}: {exc}")
+            self._error(f"ESP SPI 0x{payload[:4].hex()}: {exc}")
             return
         if icmp.is_echo_request:
             self.requests_answered += 1

@@ -501,6 +501,34 @@ def test_a_rekeyed_inbound_sa_accepts_packets_for_a_grace_period() -> None:
     assert peer.replies == [101] and peer.errors == [f"ESP with unknown SPI 0x{old.spi_out.hex()}"]
 
 
+def test_rekeyed_inbound_sas_are_let_go_once_their_grace_period_is_over() -> None:
+    """A long ``ikelab respond`` with steady CHILD SA rekeys once kept every rekeyed inbound SA (and its
+    selectors) for good: only a late packet on its SPI made it go.  Each now goes at the first CHILD SA event
+    after its REKEYED_INBOUND_GRACE; and the ESP error list keeps only the latest RECENT entries."""
+    from types import SimpleNamespace
+
+    from ikelab import events as ev
+    from ikelab.net import RECENT
+    from ikelab.peer import REKEYED_INBOUND_GRACE, EspPeer
+
+    lab = _lab_after_a_child_rekey()
+    for _ in range(12):
+        lab.run(lab.now + 2 * REKEYED_INBOUND_GRACE)
+        lab.rekey_child("initiator")
+        lab.run_until_idle()
+    clock = [lab.now]
+    peer = EspPeer(SimpleNamespace(now=lambda: clock[0], esp_handler=None), out=lambda text: None)  # type: ignore[arg-type]
+    for event in lab.events("initiator"):
+        peer.on_event(event)
+    assert len(lab.events("initiator", ev.ChildSaRekeyed)) == 13
+    last_deleted = lab.events("initiator", ev.ChildSaDeleted)[-1]
+    assert list(peer.retired) == [last_deleted.spi_in]  # the one still in its grace period
+    assert set(peer.selectors) == set(peer.inbound) | set(peer.retired) and len(peer.inbound) == 1
+    for n in range(RECENT + 10):  # a peer that keeps sending on an SPI we never had
+        peer.received(n.to_bytes(4, "big") + bytes(40), ("192.0.2.2", 4500), ("192.0.2.1", 4500))
+    assert len(peer.errors) == RECENT and peer.errors[-1] == f"ESP with unknown SPI 0x{RECENT + 9:08x}"
+
+
 def test_the_rekey_responder_keeps_the_old_outbound_sa_until_the_delete() -> None:
     """RFC 7296 2.8: the side that answered a CHILD SA rekey sends on the old SA until the initiator deletes it.
 
