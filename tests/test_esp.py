@@ -733,6 +733,22 @@ def test_udp_encapsulate_helper_and_ike_is_not_esp() -> None:
         inn.unprotect_packet(ike)
 
 
+def test_only_esp_is_udp_encapsulated_or_extracted_as_esp() -> None:
+    """RFC 3948 2.2, 2.3: on port 4500 an IKE message (Non-ESP Marker) and a NAT-keepalive (0xFF) are not ESP:
+    udp_encapsulate refuses to send them as ESP and extract_esp refuses to hand them over as ESP."""
+    from ikelab.natt import KEEPALIVE, extract_esp
+
+    for payload in (add_non_esp_marker(bytes(28)), KEEPALIVE, bytes.fromhex("00001001000000")):
+        with pytest.raises(ConfigError, match="ESP"):
+            udp_encapsulate(payload, "198.51.100.1", "198.51.100.2")
+    for payload, kind in ((add_non_esp_marker(bytes(28)), "ike"), (KEEPALIVE, "keepalive")):
+        datagram = ip.parse_ip(ip.ip_udp("198.51.100.1", "198.51.100.2", 4500, 4500, payload))
+        with pytest.raises(ParseError, match=f"UDP payload is {kind}, not ESP"):
+            extract_esp(datagram)
+    esp = bytes.fromhex("0000100100000001") + b"data"
+    assert extract_esp(ip.parse_ip(ip.ip_udp("198.51.100.1", "198.51.100.2", 4500, 4500, esp))) == esp
+
+
 # --------------------------------------------------------------------------------------------
 # KEYMAT to SAs (RFC 7296 2.17)
 # --------------------------------------------------------------------------------------------
