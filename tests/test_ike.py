@@ -212,6 +212,24 @@ def test_transport_mode_and_traffic_selector_narrowing() -> None:
     assert "N(USE_TRANSPORT_MODE)" in lab.events("responder", ev.MessageSent)[-1].summary
 
 
+@pytest.mark.parametrize("wide_side", ["TSi", "TSr"])
+def test_an_answer_wider_than_offered_on_either_side_is_refused(monkeypatch, wide_side: str) -> None:
+    """RFC 7296 2.9: the responder may only narrow.  The initiator checks TSi and TSr each: an answer whose TSi
+    is as offered but whose TSr is wider (or the reverse) is refused with TS_UNACCEPTABLE, no CHILD SA made."""
+    from ikelab import exchanges_child
+    from ikelab.ts import ts_from_string
+
+    lab = established(i=dict(local_ts=("192.0.2.1/32",), remote_ts=("192.0.2.2/32",)))
+    wide = (ts_from_string("0.0.0.0/0"),)
+    monkeypatch.setattr(exchanges_child, "narrow_cached",
+                        lambda tsi, tsr, *policy: (wide, tsr) if wide_side == "TSi" else (tsi, wide))
+    lab.create_child("initiator")
+    lab.run_until_idle()
+    (failure,) = [f for f in lab.events("initiator", ev.Failure) if f.exchange == "CREATE_CHILD_SA"]
+    assert failure.notify == "TS_UNACCEPTABLE" and f"the responder's {wide_side} 0.0.0.0/0 is wider" in failure.reason
+    assert len(lab.initiator.children) == 1  # only the IKE_AUTH one
+
+
 @pytest.mark.parametrize("policy", [("192.0.2.2/32", "192.0.2.0/28"), ("192.0.2.2/32", "198.51.100.7/32")],
                          ids=["a-subnet", "another-host"])
 def test_transport_mode_is_declined_unless_the_selectors_are_the_two_ike_hosts(policy: tuple[str, str]) -> None:

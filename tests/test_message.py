@@ -310,6 +310,16 @@ def _body(payload) -> bytes:
         (PayloadType.TSi, bytes([2, 0, 0, 0]) + _body(TSi((TrafficSelector.any_ipv4(),)))[4:], "TSi.number_of_ts"),
         (PayloadType.TSi, bytes([1, 0, 0, 0, 7, 0, 0, 40]) + bytes(32), "TSi.ts[1].selector_length"),
         (PayloadType.CP, bytes([1, 0, 0, 0, 0, 1, 0, 9, 1]), "CP.attribute[1].length"),
+        # a length that overruns what is left by fewer octets than the attribute header's four
+        (PayloadType.CP, bytes([1, 0, 0, 0, 0, 1, 0, 4, 10, 3]), "CP.attribute[1].length"),
+        (PayloadType.CP, bytes([1, 0, 0, 0, 0, 1]), "CP.attribute[1].type"),  # two octets: no attribute header
+        # RFC 7296 3.13.1: a TS_IPV4_ADDR_RANGE selector is exactly 16 octets, not longer (here 20) ...
+        (PayloadType.TSi, bytes([1, 0, 0, 0, 7, 0, 0, 20]) + bytes(16), "TSi.ts[1].selector_length"),
+        # ... and no selector is shorter than its 4-octet header, whatever its type
+        (PayloadType.TSi, bytes([1, 0, 0, 0, 13, 0, 0, 3]), "TSi.ts[1].selector_length"),
+        # more selectors than Number of TSs announces: the count is named, not the malformed extra one
+        (PayloadType.TSi, bytes([1, 0, 0, 0]) + _body(TSi((TrafficSelector.any_ipv4(),)))[4:] + bytes([7, 0, 0, 2]),
+         "TSi.number_of_ts"),
         (PayloadType.CERTREQ, bytes([4]) + bytes(19), "CERTREQ.data"),
         (PayloadType.SA, b"", "SA.proposal[1]"),
         (PayloadType.SA, bytes.fromhex("0000000801010400"), "SA.proposal[1].spi_size"),
@@ -409,8 +419,35 @@ def test_traffic_selector_conveniences():
     opaque = TrafficSelector(7, 17, 65535, 0, ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("10.0.0.1"))
     m = Message(SPI_I, payloads=(TSr((opaque, RawTrafficSelector(10, 0, b"label"))),))
     assert decode(m.encode()).payloads[0].selectors == (opaque, RawTrafficSelector(10, 0, b"label"))
+    assert str(opaque) == "10.0.0.1/32[17/OPAQUE]"  # RFC 7296 3.13.1: start 65535, end 0 is OPAQUE, not a range
     with pytest.raises(ConfigError):
         TrafficSelector.from_range("10.0.0.1", "::1")
+
+
+def test_a_ts_payload_holds_up_to_255_selectors():
+    """RFC 7296 3.13: Number of TSs is one octet: 255 selectors fit, 256 are refused when encoding."""
+    many = tuple(TrafficSelector.from_address(ipaddress.IPv4Address(0x0A000000 + i)) for i in range(256))
+    m = Message(SPI_I, payloads=(TSi(many[:255]),))
+    assert decode(m.encode()).payloads[0].selectors == many[:255]
+    with pytest.raises(ConfigError) as err:
+        Message(SPI_I, payloads=(TSi(many),)).encode()
+    assert err.value.field.endswith("number_of_ts"), err.value
+
+
+def test_dump_shows_cp_address_values_as_addresses():
+    """RFC 7296 3.15.1 value sizes: 4 octets for an IPv4 address, 8 for INTERNAL_IP4_SUBNET (address, netmask),
+    16 for INTERNAL_IP6_DNS and INTERNAL_IP6_DHCP, 17 (address, prefix length) for INTERNAL_IP6_ADDRESS and
+    INTERNAL_IP6_SUBNET; the dump shows each as addresses, not hex (expected text from ipaddress)."""
+    v4, v6 = ipaddress.IPv4Address("10.3.0.7"), ipaddress.IPv6Address("2001:db8:3::7")
+    dns6, mask = ipaddress.IPv6Address("2001:db8::53"), ipaddress.IPv4Address("255.255.255.0")
+    cp = CP(CfgType.CFG_REPLY, ((CfgAttribute.INTERNAL_IP4_ADDRESS, v4.packed),
+                                (CfgAttribute.INTERNAL_IP4_SUBNET, v4.packed + mask.packed),
+                                (CfgAttribute.INTERNAL_IP6_ADDRESS, v6.packed + bytes([64])),
+                                (CfgAttribute.INTERNAL_IP6_DNS, dns6.packed),
+                                (CfgAttribute.INTERNAL_IP6_DHCP, dns6.packed)))
+    values = {r.path: r.value for r in dump(Message(SPI_I, payloads=(cp,)).encode())}
+    assert [values[f"CP.attribute[{n}].value"] for n in range(1, 6)] == [
+        str(v4), f"{v4} {mask}", f"{v6}/64", str(dns6), str(dns6)]
 
 
 def test_sa_conveniences():
@@ -427,6 +464,29 @@ def test_cp_conveniences():
     assert cp.attributes == ((CfgAttribute.INTERNAL_IP4_ADDRESS, b""), (CfgAttribute.INTERNAL_IP4_DNS, b""))
     reply = CP(CfgType.CFG_REPLY, ((1, b"\x0a\0\0\x07"), (3, b"\x0a\0\0\1"), (3, b"\x0a\0\0\2")))
     assert reply.values(CfgAttribute.INTERNAL_IP4_DNS) == [b"\x0a\0\0\1", b"\x0a\0\0\2"]
+
+
+def _decode_cp(body: bytes) -> CP:
+    data = bytearray(Message(SPI_I, payloads=(UnknownPayload(250, body),)).encode())
+    data[16] = PayloadType.CP
+    return decode(bytes(data)).payloads[0]
+
+
+def test_cp_attribute_reserved_bit_is_ignored_on_receipt():
+    """RFC 7296 3.15.1: the R bit before the 15-bit Attribute Type "MUST be ignored on receipt"."""
+    body = bytes([CfgType.CFG_REPLY, 0, 0, 0]) + bytes([0x80, 0x01, 0, 4, 10, 3, 0, 7])
+    cp = _decode_cp(body)
+    assert cp.attributes == ((CfgAttribute.INTERNAL_IP4_ADDRESS, bytes([10, 3, 0, 7])),)
+    assert cp.values("INTERNAL_IP4_ADDRESS") == [bytes([10, 3, 0, 7])]
+
+
+def test_cp_attribute_length_is_two_octets():
+    """RFC 7296 3.15.1: Length (2 octets); a 300-octet APPLICATION_VERSION keeps its length 0x012c on the wire."""
+    value = (b"ikelab " * 43)[:300]
+    cp = CP(CfgType.CFG_REQUEST, ((CfgAttribute.APPLICATION_VERSION, value),))
+    wire = cp.encode()
+    assert wire[8:12] == bytes([0, 7, 0x01, 0x2C])  # after the generic header (4) and CFG Type | RESERVED (4)
+    assert _decode_cp(wire[4:]) == cp
 
 
 def test_message_lookup_helpers():

@@ -389,7 +389,9 @@ def test_ts_from_string(text, proto, ports, lo, hi, back):
 
 
 @pytest.mark.parametrize("bad", ["", "10.0.0.0/33", "10.0.0.1-10.0.0.0", "10.0.0.1[udp/70000]", "10.0.0.1[foo]",
-                                 "10.0.0.1[udp/5-1]", "10.0.0.1[udp", "dynamic", "10.0.0.1-2001:db8::1"])
+                                 "10.0.0.1[udp/5-1]", "10.0.0.1[udp", "dynamic", "10.0.0.1-2001:db8::1",
+                                 # one past the 16-bit port and the 8-bit protocol fields (RFC 7296 3.13.1)
+                                 "10.0.0.1[udp/1-65536]", "10.0.0.1[256]"])
 def test_ts_bad_text(bad):
     with pytest.raises(ConfigError):
         ts_from_string(bad)
@@ -449,8 +451,9 @@ def test_the_initiators_narrowing_check_is_cached_but_refuses_every_time():
         assert err.value.notify_type == "TS_UNACCEPTABLE"
         with pytest.raises(NegotiationError, match="wider"):  # the whole offer is not inside a part of it
             check_narrowed((T("10.0.0.0/8"),), offered, "TSi")
-        with pytest.raises(NegotiationError, match="TSi is empty"):
+        with pytest.raises(NegotiationError, match="TSi is empty") as err:
             check_narrowed((), offered, "TSi")
+        assert err.value.notify_type == "TS_UNACCEPTABLE"
 
 
 def test_dynamic():
@@ -493,6 +496,9 @@ def test_narrowing_keeps_what_policy_allows():
     # several policy pieces give several selectors
     got_i, _ = narrow([T("10.0.0.0/8")], [T("0.0.0.0/0")], ["10.1.0.0/16", "10.3.0.0/16"], ["0.0.0.0/0"])
     assert got_i == (T("10.1.0.0/16"), T("10.3.0.0/16"))
+    # two offered selectors narrowed to the same policy piece give it once, not twice
+    got_i, _ = narrow([T("10.1.0.0/16"), T("10.0.0.0/8")], [T("0.0.0.0/0")], ["10.1.2.0/24"], ["0.0.0.0/0"])
+    assert got_i == (T("10.1.2.0/24"),)
 
 
 def test_ts_unacceptable():
@@ -517,6 +523,10 @@ def test_opaque_ports():
     opaque = T("10.0.0.1[udp/%opaque]")
     assert ts_intersection(opaque, T("10.0.0.0/8[udp]")) == opaque
     assert ts_intersection(opaque, T("10.0.0.0/8[udp/500]")) is None
+    # in either order: an offer of any port narrowed by a policy of OPAQUE ports is OPAQUE (2.9, 3.13.1)
+    assert ts_intersection(T("10.0.0.0/8[udp]"), opaque) == opaque
+    assert narrow([T("10.0.0.0/8[udp]")], [T("0.0.0.0/0")], [opaque], ["0.0.0.0/0"])[0] == (opaque,)
+    assert ts_intersection(T("10.0.0.0/8[udp/500]"), opaque) is None
 
 
 addr = st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address)

@@ -197,6 +197,53 @@ def test_pool_and_cp_helpers() -> None:
     assert requested(request("::")) == [(6, None)]
     assert requested(CP(CfgType.CFG_REQUEST, ((CfgAttribute.INTERNAL_IP4_ADDRESS, bytes([10, 3, 0, 9, 1])),))) \
         == [(4, None)]  # a value of the wrong length asks for any address
+    # an unspecified address asks for any address too, as an empty value does
+    unspecified = CP(CfgType.CFG_REQUEST, ((CfgAttribute.INTERNAL_IP4_ADDRESS, bytes(4)),
+                                           (CfgAttribute.INTERNAL_IP6_ADDRESS, bytes(16) + bytes([0]))))
+    assert requested(unspecified) == [(4, None), (6, None)]
+    # only a CFG_REPLY assigns: a request naming the address it wishes assigns nothing (RFC 7296 3.15)
+    wish = CP(CfgType.CFG_REQUEST, ((CfgAttribute.INTERNAL_IP4_ADDRESS, bytes([10, 3, 0, 9])),))
+    assert requested(wish) == [(4, "10.3.0.9")] and assigned(wish) is None
+
+
+NETWORKS = ["10.3.0.0/29", "10.3.0.0/31", "10.3.0.9/32", "2001:db8:3::/125", "2001:db8:3::/127", "2001:db8:3::9/128"]
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_a_wish_is_granted_exactly_when_the_pool_hands_that_address_out(network: str) -> None:
+    """A wished address is given when ipaddress's ``hosts()`` of the pool yields it (RFC 3021 /31 and
+    RFC 6164 /127 links have no network or broadcast address to leave out; an IPv6 subnet's first address is
+    its Subnet-Router anycast address, RFC 4291 2.6.1); any other wish gets the pool's first address."""
+    net = ipaddress.ip_network(network)
+    hosts = [str(h) for h in net.hosts()]
+    outside = [net.network_address - 1, net.broadcast_address + 1]
+    for wish in [str(a) for a in (*net, *outside)] + ["192.0.2.9", "2001:db8:9::1"]:
+        expected = wish if wish in hosts else hosts[0]
+        assert VirtualIpPool(network).lease("x", wish, object()) == expected, wish
+
+
+def test_an_identity_keeps_its_last_address_when_another_takes_one_it_had_before() -> None:
+    """a held .1, then (a second IKE SA at once) .2: a's last address is .2.  b asks for .1, which a had
+    before; a must still get .2 back, the address it had last (strongSwan's pools do the same)."""
+    pool, h1, h2 = VirtualIpPool("10.3.0.0/29"), object(), object()
+    assert pool.lease("a", None, h1) == "10.3.0.1" and pool.lease("a", None, h2) == "10.3.0.2"
+    pool.release("10.3.0.1", h1)
+    pool.release("10.3.0.2", h2)
+    assert pool.lease("b", "10.3.0.1", object()) == "10.3.0.1"
+    assert pool.lease("a", None, object()) == "10.3.0.2"
+
+
+def test_a_hand_over_by_an_ike_sa_that_no_longer_holds_the_address_changes_nothing() -> None:
+    """An address released by one IKE SA and leased to another: a late rekey of the first (RFC 7296 2.18)
+    must not move the address to the first one's successor, nor keep it from being released."""
+    pool, old, new, other = VirtualIpPool("10.3.0.0/29"), object(), object(), object()
+    address = pool.lease("a", None, old)
+    pool.release(address, old)
+    assert pool.lease("b", address, other) == address
+    pool.hand_over(address, old, new)
+    assert pool.holders[address] == ("b", other)
+    pool.release(address, other)
+    assert address not in pool.holders
 
 
 @pytest.mark.parametrize("kw, field", [
