@@ -22,6 +22,14 @@ Text syntax is strongSwan's (``local_ts``/``remote_ts``)::
     10.1.0.0-10.1.0.255 (a range)  192.0.2.1[udp/500]  10.0.0.0/8[tcp]
     0.0.0.0/0[tcp/1000-2000]   192.0.2.0/24[icmp]   192.0.2.1[udp/%opaque]
     dynamic  (the IKE address, given when resolving)
+
+For ICMP and ICMPv6 the "port" is the message Type in the high octet and the
+Code in the low one (RFC 7296 3.13.1).  As in strongSwan, a port below 256
+is a Type: ``[icmp/8]`` is 0x0800 (echo request, code 0), ``[icmp/8-9]``
+0x0800-0x0900; 256 and above are the 16-bit value itself.  A port written in
+hexadecimal (``[icmp/0x0005]``) is always the value itself: it is how
+:func:`ts_to_string` writes Type 0 with a Code of 1 to 255, which
+strongSwan's syntax has no way to say.
 """
 
 from __future__ import annotations
@@ -50,6 +58,8 @@ PROTOCOLS: dict[str, int] = {
 _PROTO_NAMES = {v: k for k, v in reversed(list(PROTOCOLS.items()))}
 _ANY = (0, 65535)
 _OPAQUE = (65535, 0)
+#: Protocols whose "ports" are ICMP Type and Code (RFC 7296 3.13.1): ICMP and ICMPv6
+_ICMP = (1, 58)
 
 
 def address_range(text: str) -> tuple[IpAddress, IpAddress]:
@@ -86,7 +96,7 @@ def _err(text: str, why: str) -> ConfigError:
     return ConfigError(f"traffic selector {text!r}: {why}", field="ts", value=text)
 
 
-def _ports(spec: str, text: str) -> tuple[int, int]:
+def _ports(spec: str, text: str, icmp: bool = False) -> tuple[int, int]:
     spec = spec.strip().lower()
     if spec in ("", "%any", "any"):
         return _ANY
@@ -94,12 +104,27 @@ def _ports(spec: str, text: str) -> tuple[int, int]:
         return _OPAQUE
     lo, dash, hi = spec.partition("-")
     try:
-        a, b = int(lo), int(hi) if dash else int(lo)
+        a, b = _port(lo, icmp), _port(hi if dash else lo, icmp)
     except ValueError:
-        raise _err(text, f"port {spec!r} is not a number, a range a-b, %any or %opaque") from None
+        raise _err(text, f"port {spec!r} is not a number (decimal, or hexadecimal with 0x), a range a-b, "
+                         "%any or %opaque") from None
     if not (0 <= a <= 65535 and 0 <= b <= 65535) or a > b:
         raise _err(text, f"port range {spec!r} must satisfy 0 <= start <= end <= 65535")
     return a, b
+
+
+def _port(spec: str, icmp: bool) -> int:
+    """One port bound: decimal, or hexadecimal with 0x; for ICMP a decimal below 256 is a Type (module docstring)."""
+    spec = spec.strip()
+    if spec.startswith("0x"):
+        return int(spec[2:], 16)
+    value = int(spec)
+    return value << 8 if icmp and 0 <= value < 256 else value
+
+
+def _icmp_port(value: int) -> str:
+    """An ICMP port bound as text that reads back as ``value`` (the module docstring)."""
+    return f"0x{value:04x}" if 0 < value < 256 else str(value)
 
 
 def _proto(spec: str, text: str) -> int:
@@ -141,7 +166,7 @@ def _ts_from_string(text: str, dynamic: str | None) -> TrafficSelector:
         inner = rest[:-1]
         p, slash, port = inner.partition("/")
         proto = _proto(p, text)
-        ports = _ports(port, text) if slash else _ANY
+        ports = _ports(port, text, proto in _ICMP) if slash else _ANY
     where = where.strip()
     if where.lower() == DYNAMIC:
         if dynamic is None:
@@ -169,12 +194,13 @@ def ts_to_string(ts: TrafficSelector) -> str:
     proto = _PROTO_NAMES.get(ts.ip_protocol, str(ts.ip_protocol)) if ts.ip_protocol else "%any"
     if ports == _ANY:
         return f"{where}[{proto}]"
+    show = _icmp_port if ts.ip_protocol in _ICMP else str
     if ports == _OPAQUE:
         port = "%opaque"
     elif ts.start_port == ts.end_port:
-        port = str(ts.start_port)
+        port = show(ts.start_port)
     else:
-        port = f"{ts.start_port}-{ts.end_port}"
+        port = f"{show(ts.start_port)}-{show(ts.end_port)}"
     return f"{where}[{proto}/{port}]"
 
 

@@ -388,6 +388,39 @@ def test_ts_from_string(text, proto, ports, lo, hi, back):
     assert ts_from_string(back) == ts
 
 
+@pytest.mark.parametrize("text, ports, back", [
+    # RFC 7296 3.13.1: ICMP Type in the high octet, Code in the low one; strongSwan reads a port below 256
+    # as a Type (tests/interop/test_ikelab_selectors.py shows charon narrowing [icmp/8] to 2048)
+    ("192.0.2.1[icmp/8]", (0x0800, 0x0800), "192.0.2.1/32[icmp/2048]"),
+    ("192.0.2.1[icmp/8-9]", (0x0800, 0x0900), "192.0.2.1/32[icmp/2048-2304]"),
+    ("192.0.2.1[icmp/2048]", (0x0800, 0x0800), "192.0.2.1/32[icmp/2048]"),
+    ("192.0.2.1[icmp/0]", (0, 0), "192.0.2.1/32[icmp/0]"),
+    ("192.0.2.1[icmp/255]", (0xFF00, 0xFF00), "192.0.2.1/32[icmp/65280]"),
+    ("192.0.2.1[icmp/256]", (256, 256), "192.0.2.1/32[icmp/256]"),
+    ("2001:db8::1[icmpv6/128]", (0x8000, 0x8000), "2001:db8::1/128[icmpv6/32768]"),  # ICMPv6 echo request
+    ("192.0.2.1[1/3-0x0304]", (0x0300, 0x0304), "192.0.2.1/32[icmp/768-772]"),
+    # Type 0 with Code 1..255 has no decimal spelling: hexadecimal is the value itself
+    ("192.0.2.1[icmp/0x0005]", (5, 5), "192.0.2.1/32[icmp/0x0005]"),
+    ("192.0.2.1[icmp/0-0x00FF]", (0, 255), "192.0.2.1/32[icmp/0-0x00ff]"),
+    # other protocols: ports as written, decimal or hexadecimal
+    ("192.0.2.1[udp/8]", (8, 8), "192.0.2.1/32[udp/8]"),
+    ("192.0.2.1[tcp/0x1f4]", (500, 500), "192.0.2.1/32[tcp/500]"),
+])
+def test_icmp_ports_are_type_and_code(text, ports, back):
+    ts = ts_from_string(text)
+    assert (ts.start_port, ts.end_port) == ports
+    assert ts_to_string(ts) == back
+    assert ts_from_string(back) == ts
+
+
+@given(st.sampled_from([1, 58]), st.integers(0, 65535), st.integers(0, 65535))
+def test_icmp_selector_text_reads_back(proto, a, b):
+    from ikelab.payloads import TrafficSelector
+    addr = ipaddress.ip_address("192.0.2.1" if proto == 1 else "2001:db8::1")
+    ts = TrafficSelector(7 if proto == 1 else 8, proto, min(a, b), max(a, b), addr, addr)
+    assert ts_from_string(ts_to_string(ts)) == ts
+
+
 @pytest.mark.parametrize("bad", ["", "10.0.0.0/33", "10.0.0.1-10.0.0.0", "10.0.0.1[udp/70000]", "10.0.0.1[foo]",
                                  "10.0.0.1[udp/5-1]", "10.0.0.1[udp", "dynamic", "10.0.0.1-2001:db8::1",
                                  # one past the 16-bit port and the 8-bit protocol fields (RFC 7296 3.13.1)

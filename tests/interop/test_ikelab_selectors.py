@@ -84,6 +84,21 @@ def test_icmp_only_selectors(netns_pair, charon_factory, tmp_path: Path, role: s
     assert f"{me.inner}/32[1] === {peer.inner}/32[1]" in out, out
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_icmp_type_selectors_read_as_strongswan_reads_them(netns_pair, charon_factory, tmp_path: Path,
+                                                           role: str) -> None:
+    """[icmp/8] is Type 8 (echo request) in the high octet of the port, 0x0800 (RFC 7296 3.13.1), for charon
+    and for ikelab: the same text on both sides makes a CHILD SA, whoever proposes it.  (Read as port 8,
+    ikelab's offer met nothing in charon's policy: TS_UNACCEPTABLE.)"""
+    net = netns_pair
+    me, peer = (net.a, net.b) if role == "ikelab-initiator" else (net.b, net.a)  # ikelab's side, charon's
+    _, out = run_handshake(net, charon_factory, tmp_path, role, proposals="aes128-sha256-modp2048",
+                           esp="aes128-sha256", ikelab_ts=(f"{me.inner}/32[icmp/8]", f"{peer.inner}/32[icmp/8-9]"),
+                           local_ts=f"{peer.inner}/32[icmp/8-9]", remote_ts=f"{me.inner}/32[icmp/8]",
+                           pings=False)  # the echo replies (Type 0) are outside these selectors
+    assert f"{me.inner}/32[1/2048] === {peer.inner}/32[1/2048-2304]" in out, out
+
+
 def test_ipv6_inside_the_tunnel(netns_pair, charon_factory, tmp_path: Path) -> None:
     """IPv6 traffic selectors and ICMPv6 echoes inside ESP (next header 41), over IPv4 outer addresses.
 
