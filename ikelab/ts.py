@@ -40,7 +40,7 @@ from typing import Iterable, Sequence, Union
 
 from .constants import TsType
 from .errors import ConfigError, NegotiationError
-from .payloads import TrafficSelector
+from .payloads import RawTrafficSelector, TrafficSelector
 
 __all__ = ["DYNAMIC", "address_range", "check_range", "ts_from_string", "ts_to_string", "ts_intersection", "narrow",
            "resolve_ts", "ts_contains"]
@@ -60,6 +60,8 @@ _ANY = (0, 65535)
 _OPAQUE = (65535, 0)
 #: Protocols whose "ports" are ICMP Type and Code (RFC 7296 3.13.1): ICMP and ICMPv6
 _ICMP = (1, 58)
+#: Every kind of selector a TS payload holds: decoded, or kept as octets
+_SELECTORS = (TrafficSelector, RawTrafficSelector)
 
 
 def address_range(text: str) -> tuple[IpAddress, IpAddress]:
@@ -181,7 +183,16 @@ def _ts_from_string(text: str, dynamic: str | None) -> TrafficSelector:
 
 
 def ts_to_string(ts: TrafficSelector) -> str:
-    """strongSwan-style text, readable back by :func:`ts_from_string`: ``192.0.2.0/24[udp/500]``."""
+    """strongSwan-style text, readable back by :func:`ts_from_string`: ``192.0.2.0/24[udp/500]``.
+
+    A selector of a type ikelab does not decode (:class:`~ikelab.payloads.RawTrafficSelector`, e.g. an
+    RFC 9478 security label) is shown as its type and octets, which no text reads back.
+    """
+    if ts.__class__ is not TrafficSelector:
+        if isinstance(ts, RawTrafficSelector):
+            return str(ts)
+        if not isinstance(ts, TrafficSelector):
+            raise ConfigError(f"{ts!r} is not a traffic selector", field="ts", value=ts)
     lo, hi = ts.start_addr, ts.end_addr
     if lo.version == hi.version and lo <= hi:
         nets = list(ipaddress.summarize_address_range(lo, hi))
@@ -234,8 +245,16 @@ def _port_meet(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int] | None
 
 @lru_cache(maxsize=1024)
 def ts_intersection(a: TrafficSelector, b: TrafficSelector) -> TrafficSelector | None:
-    """The traffic both selectors allow, or None (different families, protocols, ports or addresses)."""
+    """The traffic both selectors allow, or None (different families, protocols, ports or addresses).
+
+    A selector ikelab does not decode (:class:`~ikelab.payloads.RawTrafficSelector`) meets nothing:
+    there is no telling what traffic it allows.
+    """
     # cached: a pure function of two frozen selectors, asked again in every CHILD SA negotiation
+    if not (isinstance(a, TrafficSelector) and isinstance(b, TrafficSelector)):
+        if isinstance(a, _SELECTORS) and isinstance(b, _SELECTORS):
+            return None
+        raise ConfigError(f"{a!r} and {b!r}: both must be traffic selectors", field="ts", value=(a, b))
     if int(a.ts_type) != int(b.ts_type) or a.start_addr.version != b.start_addr.version:
         return None
     if a.ip_protocol and b.ip_protocol and a.ip_protocol != b.ip_protocol:

@@ -700,3 +700,24 @@ def test_an_esp_proposal_without_an_esn_transform_is_unacceptable():
         select([no_esn], configured)
     with_esn = Proposal(2, ProtocolId.ESP, b"\x00\x00\x00\x01", parse_proposal("aes128-sha256", ProtocolId.ESP).transforms)
     assert select([no_esn, with_esn], configured).number == 2
+
+
+def test_selectors_ikelab_does_not_decode_meet_nothing_and_say_what_they_are():
+    # a TS payload keeps selectors of other types as octets (an RFC 9478 security label is type 10); the
+    # narrowing functions, given one directly, pass over it or name it in their error, never an AttributeError
+    from ikelab.payloads import RawTrafficSelector
+    from ikelab.ts_negotiation import check_narrowed
+    label = RawTrafficSelector(10, 0, bytes.fromhex("0000000a0102"))
+    ts = ts_from_string("192.0.2.0/24")
+    assert ts_to_string(label) == "TS type 10: 0000000a0102"
+    assert ts_intersection(label, ts) is None and ts_intersection(ts, label) is None
+    assert narrow((label, ts), (ts,), ("192.0.2.0/24",), ("192.0.2.0/24",)) == ((ts,), (ts,))
+    with pytest.raises(NegotiationError, match="TSi offered TS type 10: 0000000a0102 has nothing in common") as exc:
+        narrow((label,), (ts,), ("192.0.2.0/24",), ("192.0.2.0/24",))
+    assert exc.value.notify_type == "TS_UNACCEPTABLE"
+    with pytest.raises(NegotiationError, match="TSr TS type 10: 0000000a0102 is wider than what we offered"):
+        check_narrowed((label,), (ts,), "TSr")
+    with pytest.raises(ConfigError, match="not a traffic selector"):
+        ts_to_string("192.0.2.0/24")
+    with pytest.raises(ConfigError, match="both must be traffic selectors"):
+        ts_intersection(ts, "192.0.2.0/24")
