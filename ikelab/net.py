@@ -44,7 +44,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, MutableSequence, Sequence
+from typing import Any, Callable, MutableSequence
 
 from . import events as ev
 from .constants import NAT_T_PORT
@@ -109,13 +109,8 @@ def classify_failure(failure: ev.Failure) -> int:
     return EXIT_FAILED
 
 
-def last_dropped(events: Sequence[ev.Event]) -> str:
-    """`` (last message dropped: why)`` for a timeout that a dropped message may explain; else ""."""
-    return dropped_text(next((e for e in reversed(events) if isinstance(e, ev.MessageDropped)), None))
-
-
 def dropped_text(dropped: ev.MessageDropped | None) -> str:
-    """`` (last message dropped: why)`` for ``dropped``, "" for None."""
+    """`` (last message dropped: why)`` for a timeout that a dropped message may explain; "" for None."""
     return "" if dropped is None else f" (last message dropped: {dropped.reason})"
 
 

@@ -356,14 +356,17 @@ def test_keepalives_only_behind_a_nat_and_only_when_idle() -> None:
 def test_a_half_open_timeout_is_a_timeout_and_names_the_last_drop() -> None:
     """The initiator's IKE_AUTH never arrived usable: exit status 3, and the last drop says why."""
     from ikelab import events as ev
-    from ikelab.net import EXIT_TIMEOUT, classify_failure, last_dropped
+    from ikelab.net import EXIT_TIMEOUT, RunFacts, classify_failure, dropped_text
 
     failure = ev.Failure(9.0, "responder", None, "half-open IKE SA timed out waiting for IKE_AUTH", fatal=True)
     assert classify_failure(failure) == EXIT_TIMEOUT
     dropped = ev.MessageDropped(1.0, "responder", "an IKE fragment (SKF, RFC 7383), but IKE fragmentation was not "
                                 "negotiated", 292)
-    assert last_dropped([dropped, failure]) == f" (last message dropped: {dropped.reason})"
-    assert last_dropped([failure]) == ""
+    facts = RunFacts()
+    for event in (dropped, failure):
+        facts.add(event)
+    assert dropped_text(facts.last_drop) == f" (last message dropped: {dropped.reason})"
+    assert dropped_text(None) == ""
 
 
 def test_net_error_is_typed() -> None:
