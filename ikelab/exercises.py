@@ -26,6 +26,7 @@ This module stays light: it imports only the ikelab core.
 from __future__ import annotations
 
 import inspect
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -137,17 +138,29 @@ def hint(exercise_id: str) -> None:
 # --- Answer type helpers ----------------------------------------------------------------------
 
 
-def _want_int(answer: Any, what: str) -> int:
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        try:
-            import sympy  # an Integer from sympy is a fine answer
+def _show(value: Any, limit: int = 40) -> str:
+    """A short repr of an answer for a message: never a traceback, never a page of digits."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - e.g. an int past sys.get_int_max_str_digits(), or a broken __repr__
+        if isinstance(value, int):
+            return f"<an int of {value.bit_length()} bits>"
+        return f"<a {type(value).__name__}>"
+    if len(text) <= limit:
+        return text
+    half = (limit - 3) // 2
+    return text[:half] + "..." + text[-half:]
 
-            if isinstance(answer, sympy.Integer):
-                return int(answer)
-        except ImportError:  # pragma: no cover - sympy is in the notebook extras
+
+def _want_int(answer: Any, what: str) -> int:
+    # Any integer type is a fine answer: int, sympy's Integer, numpy's int64 ... (they have __index__);
+    # bool is not a number here, and neither is a float, even 3.0.
+    if not isinstance(answer, bool) and hasattr(type(answer), "__index__"):
+        try:
+            return operator.index(answer)
+        except TypeError:  # numpy's bool_ has __index__ but refuses
             pass
-        raise Wrong(f"{what} should be an int, not {type(answer).__name__} ({answer!r}).")
-    return answer
+    raise Wrong(f"{what} should be an int, not {type(answer).__name__} ({_show(answer)}).")
 
 
 def _want_bytes(answer: Any, what: str, length: int) -> bytes:
@@ -179,7 +192,7 @@ def _dh_shared_secret(answer: Any, *, p: int, g: int, x_a: int, y_b: int) -> str
     if k == dh.powmod(x_a, y_b, p):
         raise Wrong("base and exponent are swapped: k = Y_B^X_A mod p (Bob's public value is the base).")
     if not 0 < k < p:
-        raise Wrong(f"a value modulo p = {p} lies between 1 and {p - 1}; {k} does not.")
+        raise Wrong(f"a value modulo p = {p} lies between 1 and {p - 1}; {_show(k)} does not.")
     raise Wrong("not the shared secret. Check the formula k = Y_B^X_A mod p and the numbers you used.")
 
 
@@ -190,12 +203,12 @@ def _dh_discrete_log(answer: Any, *, p: int, g: int, y: int) -> str:
     dh.brute_force_dlog(g, y, p)  # the exercise must have a solution (ConfigError otherwise)
     x = _want_int(answer, "x")
     if x < 0:
-        raise Wrong(f"x = {x} is negative; look for an exponent in 0..{p - 2}.")
+        raise Wrong(f"x = {_show(x)} is negative; look for an exponent in 0..{p - 2}.")
     value = grp.public_value(x)
     if value != y:
-        raise Wrong(f"{g}^{x} mod {p} = {value}, not {y}. Keep searching.")
+        raise Wrong(f"{g}^{_show(x)} mod {p} = {value}, not {y}. Keep searching.")
     order = dh.order_of(g, p)
-    return (f"{g}^{x} mod {p} = {y}. Any x + n*{order} works too ({order} is the order of {g}); "
+    return (f"{g}^{_show(x)} mod {p} = {y}. Any x + n*{order} works too ({order} is the order of {g}); "
             f"in a 2048-bit group this search is hopeless.")
 
 

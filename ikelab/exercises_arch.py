@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .exercises import Wrong, _want_int, register
+from .exercises import Wrong, _show, _want_int, register
 
 __all__: list[str] = []
 
@@ -46,7 +46,7 @@ def _arch_spd_decision(answer: Any, *, spd: Any, packet: bytes) -> str:
         raise Wrong(f"answer with a str (PROTECT, BYPASS or DISCARD), not {type(answer).__name__}.")
     text = text.strip().upper()
     if text not in ("PROTECT", "BYPASS", "DISCARD"):
-        raise Wrong(f"the SPD's actions are PROTECT, BYPASS and DISCARD (RFC 4301 4.4.1), not {answer!r}.")
+        raise Wrong(f"the SPD's actions are PROTECT, BYPASS and DISCARD (RFC 4301 4.4.1), not {_show(answer)}.")
     if text == expected:
         by = f"policy {hit[0].name!r}" if hit is not None else "no policy (the default)"
         return f"{expected}, decided by {by}: the first match in the ordered SPD."

@@ -155,6 +155,37 @@ def test_dh_shared_secret_wrong_answers(answer: object, words: str) -> None:
         assert "160" not in message  # the answer is not given away
 
 
+class _IndexOnly:
+    """An integer type that is not int (as numpy's int64 is): it has __index__."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
+
+
+@pytest.mark.parametrize("make", [_IndexOnly, lambda v: pytest.importorskip("numpy").int64(v)])
+def test_int_answers_of_any_integer_type_pass(make: object, capsys: pytest.CaptureFixture[str]) -> None:
+    exercises.check("dh.shared-secret", make(160), p=353, g=3, x_a=97, y_b=248)  # type: ignore[operator]
+    exercises.check("prf.blocks-needed", make(5), **GIVEN["prf.blocks-needed"])  # type: ignore[operator]
+    assert capsys.readouterr().out.count("Correct!") == 2
+
+
+def test_int_answers_reject_bools_of_any_kind() -> None:
+    numpy = pytest.importorskip("numpy")
+    assert "should be an int" in failure("dh.shared-secret", numpy.True_, p=353, g=3, x_a=97, y_b=248)
+
+
+def test_huge_int_answers_fail_without_a_traceback() -> None:
+    # str() of an int past 4300 digits raises ValueError (sys.get_int_max_str_digits): messages must not print it
+    huge = 10 ** 5000
+    assert "between 1 and 352" in failure("dh.shared-secret", huge, p=353, g=3, x_a=97, y_b=248)
+    assert "Keep searching" in failure("dh.discrete-log", huge, p=353, g=3, y=40)
+    assert "should be an int" in failure("dh.shared-secret", [huge], p=353, g=3, x_a=97, y_b=248)
+    assert len(failure("dh.shared-secret", "9" * 10_000, p=353, g=3, x_a=97, y_b=248)) < 200
+
+
 # --- dh.discrete-log ------------------------------------------------------------------------
 
 

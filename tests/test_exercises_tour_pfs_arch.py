@@ -120,4 +120,5 @@ def test_arch_spd_decision(moon_spd: Spd, capsys: pytest.CaptureFixture[str]) ->
     assert "earlier one matches first" in fails("arch.spd-decision", "BYPASS", spd=moon_spd, packet=cases[1][0])
     assert "not 'ALLOW'" in fails("arch.spd-decision", "ALLOW", spd=moon_spd, packet=cases[1][0])
     assert "answer with a str" in fails("arch.spd-decision", 1, spd=moon_spd, packet=cases[1][0])
+    assert len(fails("arch.spd-decision", "X" * 100_000, spd=moon_spd, packet=cases[1][0])) < 200
     assert "Walk the SPD" in fails("arch.spd-decision", "BYPASS", spd=moon_spd, packet=cases[2][0])
