@@ -60,7 +60,7 @@ def _pfs_which_fall(answer: Any, *, run: Any, leaked: int) -> str:
     outcomes = figures_pfs.attack(run, leaked)
     expected = {o.child.number for o in outcomes if o.falls}
     if isinstance(answer, (str, bytes)) or not hasattr(answer, "__iter__"):
-        raise Wrong(f"give a set of CHILD SA numbers, e.g. {{1, 3}}, not {type(answer).__name__}.")
+        raise Wrong(f"give a set of CHILD SA numbers (ints between braces), not {type(answer).__name__}.")
     try:
         got = {_want_int(x, "a CHILD SA number") for x in answer}
     except TypeError:

@@ -11,6 +11,8 @@ Right answers come from outside ikelab:
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ikelab import exercises, figures_arch, figures_pfs, figures_tour, scenario
@@ -87,6 +89,9 @@ def test_pfs_which_fall(run: figures_pfs.PfsRun, capsys: pytest.CaptureFixture[s
     assert "missing" in fails("pfs.which-fall", {2}, run=run, leaked=1)
     assert "numbered 1..4" in fails("pfs.which-fall", {7}, run=run, leaked=1)
     assert "set of CHILD SA numbers" in fails("pfs.which-fall", 2, run=run, leaked=1)
+    # the type hint shows no example set: {1, 3} was the lesson 03 answer
+    for wrong_type in (2, "1, 3"):
+        assert not re.search(r"\{\s*\d", fails("pfs.which-fall", wrong_type, run=run, leaked=1))
 
 
 @pytest.mark.parametrize("n, sas", [(2, 2), (4, 12), (8, 56)])
