@@ -29,7 +29,8 @@ def _arch_manual_sas(answer: Any, *, n: int) -> str:
         raise Wrong("that counts keys (an encryption and an integrity key per SA); the question is about SAs.")
     if got == n * (n - 1) * 2:
         raise Wrong("each unordered pair is one tunnel: do not count moon-sun and sun-moon as two tunnels.")
-    raise Wrong("not that many. Count the gateway pairs first, then the SAs per pair.")
+    direction = "few" if got < cost.sas else "many"
+    raise Wrong(f"too {direction}. Count the gateway pairs first, then the SAs per pair.")
 
 
 @register("arch.spd-decision", "01-why-ike-and-ipsec-architecture", "What the SPD does with an outbound packet",

@@ -28,6 +28,9 @@ def _tour_initial_exchange(answer: Any, *, rows: Any) -> str:
         raise Wrong("a retransmitted request is the same message sent again (same Message ID): count it once.")
     if n == len({(r.exchange, r.message_id) for r in messages}):
         raise Wrong("that counts exchanges; each exchange is a request and its response.")
-    if n >= len(everywhere) and len(everywhere) > len(sent):
+    # both IKE SAs' initial exchanges: with the retransmission, or counted once each
+    both = len({(r.spi_i, r.exchange, r.message_id, r.is_response) for r in everywhere})
+    if len(everywhere) > len(sent) and both <= n <= len(everywhere):
         raise Wrong("only the first IKE SA: the trace sets up a second one later (the reconnect).")
-    raise Wrong("not that many. Filter the IKE rows on the exchange (IKE_SA_INIT, IKE_AUTH) of the first IKE SA.")
+    direction = "few" if n < len(messages) else "many"
+    raise Wrong(f"too {direction}. Filter the IKE rows on the exchange (IKE_SA_INIT, IKE_AUTH) of the first IKE SA.")

@@ -61,7 +61,12 @@ def test_tour_initial_exchange(rows: list, capsys: pytest.CaptureFixture[str]) -
     assert "no answer yet" in fails("tour.initial-exchange", ..., rows=rows)
     assert "retransmitted" in fails("tour.initial-exchange", 5, rows=rows)
     assert "counts exchanges" in fails("tour.initial-exchange", 2, rows=rows)
-    assert "second one" in fails("tour.initial-exchange", 10, rows=rows)
+    # both IKE SAs' IKE_SA_INIT and IKE_AUTH: 9 rows, 8 messages (the first SA's request was sent twice)
+    assert "second one" in fails("tour.initial-exchange", 9, rows=rows)
+    assert "second one" in fails("tour.initial-exchange", 8, rows=rows)
+    assert "too many" in fails("tour.initial-exchange", 100, rows=rows)
+    assert "too few" in fails("tour.initial-exchange", 3, rows=rows)  # not "not that many"
+    assert "too few" in fails("tour.initial-exchange", 0, rows=rows)
     assert "should be an int" in fails("tour.initial-exchange", "4", rows=rows)
 
 
@@ -106,6 +111,9 @@ def test_arch_manual_sas_hints() -> None:
     assert "with itself" in fails("arch.manual-sas", 64, n=8)
     assert "counts keys" in fails("arch.manual-sas", 112, n=8)
     assert "Count the gateway pairs" in fails("arch.manual-sas", 57, n=8)
+    assert "too many" in fails("arch.manual-sas", 57, n=8)
+    for too_few in (0, 7, 14, 55):  # not "not that many", which says the opposite
+        assert "too few" in fails("arch.manual-sas", too_few, n=8)
 
 
 def test_arch_spd_decision(moon_spd: Spd, capsys: pytest.CaptureFixture[str]) -> None:
