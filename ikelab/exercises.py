@@ -238,6 +238,11 @@ def _prf_t2(answer: Any, *, prf_alg: Any, key: bytes, seed: bytes, t1: bytes) ->
         p.prf(key, t1 + seed): "the input ends with a one-octet counter (0x02 for T2).",
         t1: "that is T1 itself; compute the next block.",
     }
+    # bytes(2) == b"\x00\x00" is a classic slip, as are the digit and a wider int
+    for counter in (bytes(2), b"2", (2).to_bytes(4, "big"), (2).to_bytes(2, "big")):
+        wrong.setdefault(p.prf(key, t1 + seed + counter),
+                         "the counter is ONE octet of value 2 (b'\\x02' or bytes([2])); bytes(2) is two zero octets "
+                         "and b'2' is the digit.")
     if t2 in wrong:
         raise Wrong(wrong[t2])
     if p.prf(t1, seed + b"\x02") == t2 or p.prf(t1 + seed, b"\x02") == t2:

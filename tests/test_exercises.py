@@ -237,6 +237,9 @@ def _hmac256(key: bytes, data: bytes) -> bytes:
     (INFO + T1 + b"\x02", "T1 comes first"),
     (T1 + INFO + b"\x01", "0x02"),
     (T1 + INFO, "counter"),
+    (T1 + INFO + bytes(2), "ONE octet"),  # bytes(2) is b"\x00\x00", not b"\x02"
+    (T1 + INFO + b"2", "ONE octet"),
+    (T1 + INFO + (2).to_bytes(4, "big"), "ONE octet"),
 ])
 def test_prf_t2_common_mistakes_get_a_hint(data: bytes, words: str) -> None:
     assert words in failure("prf.t2", _hmac256(PRK, data), **GIVEN["prf.t2"])
