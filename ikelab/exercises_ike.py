@@ -95,6 +95,12 @@ def _psk_auth(answer: Any, *, prf_alg: Any, psk: bytes, message_1: bytes, messag
         p.prf(p.prf(psk, _auth.KEY_PAD + b"\x00"), message_2 + ni + maced): '"Key Pad for IKEv2" is 17 octets, '
                                                                             "without a NUL.",
     }
+    if len(id_r) > 4:  # the identification data alone: RestOfRespIDPayload starts at the ID Type
+        wrong.setdefault(p.prf(pad, message_2 + ni + p.prf(sk_pr, id_r[4:])),
+                         "RestOfRespIDPayload is the whole ID payload body after the generic header: ID Type, "
+                         "three RESERVED octets, then the identification data.")
+        wrong.setdefault(p.prf(pad, message_2 + ni + p.prf(id_r, sk_pr)),
+                         "key and data are swapped in MACedIDForR: SK_pr is the key, RestOfRespIDPayload the data.")
     for nonce in (ni, nr):  # message 1 signed, with either nonce
         wrong.setdefault(p.prf(pad, message_1 + nonce + maced),
                          "each side signs its *own* IKE_SA_INIT message: the responder's is message 2 (RealMessage2).")

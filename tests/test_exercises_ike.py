@@ -110,6 +110,9 @@ def test_psk_auth_hints() -> None:
     assert "order" in fails("ike.psk-auth", _hmac(pad, NI + MESSAGE_2 + MACED))
     assert "17 octets" in fails("ike.psk-auth", _hmac(_hmac(PSK, b"Key Pad for IKEv2\x00"), MESSAGE_2 + NI + MACED))
     assert "not the responder's AUTH" in fails("ike.psk-auth", bytes(32))
+    # MACedIDForR over the identification data alone (ID Type and RESERVED left out), or keyed with the ID
+    assert "ID Type, three RESERVED" in fails("ike.psk-auth", _hmac(pad, MESSAGE_2 + NI + _hmac(SK_PR, ID_R[4:])))
+    assert "SK_pr is the key" in fails("ike.psk-auth", _hmac(pad, MESSAGE_2 + NI + _hmac(ID_R, SK_PR)))
     # the initiator's AUTH (its own message, the responder's nonce) is not the answer either
     assert "not the responder's AUTH" in fails("ike.psk-auth", _hmac(pad, MESSAGE_1 + NR + _hmac(SK_PR, b"x")))
 
