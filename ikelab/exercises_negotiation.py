@@ -8,12 +8,13 @@ the responder's preference, name the suite the responder chooses, or
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from . import proposals as _proposals
 from .constants import ProtocolId, lookup
 from .errors import IkelabError, NegotiationError
-from .exercises import Wrong, register
+from .exercises import Wrong, _show, register
 
 __all__: list[str] = []
 
@@ -35,11 +36,14 @@ def _negotiation_chosen(answer: Any, *, offered: str, configured: str, protocol:
     if not isinstance(answer, str):
         raise Wrong(f"the answer should be a string (a proposal or 'NO_PROPOSAL_CHOSEN'), not {type(answer).__name__}.")
     text = answer.strip()
-    if text.upper() == "NO_PROPOSAL_CHOSEN":
+    # "no proposal chosen", "NO-PROPOSAL-CHOSEN" and the notify's N(NO_PROPOSAL_CHOSEN) say the same thing
+    if re.fullmatch(r"(N\()?NO[\s_-]+PROPOSAL[\s_-]+CHOSEN\)?", text, re.IGNORECASE):
         if chosen is None:
             return "no offered proposal matches a configured one: the responder answers N(NO_PROPOSAL_CHOSEN)."
         raise Wrong("at least one offered proposal matches a configured one: compare them type by type "
                     "(ENCR with its key length, PRF, INTEG, DH).")
+    if len(text) > 200:  # one proposal is a few keywords; the parser's message would repeat it all
+        raise Wrong(f"{_show(text)} is far too long for one proposal: give one keyword per transform type.")
     try:
         mine = _proposals.suite_of(_proposals.parse_proposal(text, proto))
     except IkelabError as exc:

@@ -39,3 +39,17 @@ def test_wrong_answers_fail_with_hints() -> None:
     assert "not a single proposal" in fails("aes128-sha256-modp2048-ecp256", **GIVEN)
     assert "no pair matches" in fails("aes128-sha256-modp2048", offered="aes128-sha256-modp2048",
                                       configured="aes256-sha256-modp2048")
+
+
+@pytest.mark.parametrize("spelling", ["no proposal chosen", "No-Proposal-Chosen", "N(NO_PROPOSAL_CHOSEN)",
+                                      " no_proposal_chosen\n"])
+def test_no_proposal_chosen_in_other_spellings(spelling: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # the same answer as "NO_PROPOSAL_CHOSEN", not "unknown algorithm keyword 'no proposal chosen'"
+    exercises.check("negotiation.chosen", spelling, offered="aes128-sha256-modp2048", configured="aes256-sha256-modp2048")
+    assert capsys.readouterr().out.startswith("Correct! [negotiation.chosen]")
+    assert "at least one offered proposal matches" in fails(spelling, **GIVEN)
+
+
+def test_a_huge_answer_is_not_repeated_in_the_message() -> None:
+    message = fails("aes128-" * 10_000 + "sha256-modp2048", **GIVEN)
+    assert "too long" in message and len(message) < 200
