@@ -482,7 +482,7 @@ def test_esp_follows_the_peer_to_its_new_nat_mapping() -> None:
 
     from ikelab import events as ev
     from ikelab.exchanges_common import unframe
-    from ikelab.peer import EspPeer
+    from ikelab.esp_peer import EspPeer
 
     lab = _nat_lab()
     a, b = lab.initiator, lab.responder

@@ -479,7 +479,7 @@ def test_a_rekeyed_inbound_sa_accepts_packets_for_a_grace_period() -> None:
     from ikelab import events as ev
     from ikelab.esp import EspSa
     from ikelab.packet import icmp_echo
-    from ikelab.peer import ECHO_IDENT, REKEYED_INBOUND_GRACE, EspPeer
+    from ikelab.esp_peer import ECHO_IDENT, REKEYED_INBOUND_GRACE, EspPeer
 
     lab = _lab_after_a_child_rekey()
     clock = [0.0]
@@ -512,7 +512,7 @@ def test_rekeyed_inbound_sas_are_let_go_once_their_grace_period_is_over() -> Non
 
     from ikelab import events as ev
     from ikelab.net import RECENT
-    from ikelab.peer import REKEYED_INBOUND_GRACE, EspPeer
+    from ikelab.esp_peer import REKEYED_INBOUND_GRACE, EspPeer
 
     lab = _lab_after_a_child_rekey()
     for _ in range(12):
@@ -542,7 +542,7 @@ def test_the_rekey_responder_keeps_the_old_outbound_sa_until_the_delete() -> Non
     from types import SimpleNamespace
 
     from ikelab import events as ev
-    from ikelab.peer import EspPeer
+    from ikelab.esp_peer import EspPeer
 
     lab = _lab_after_a_child_rekey(encapsulation="always")  # ESP in UDP, as the live peer sends it
     peers = {}
@@ -582,7 +582,7 @@ def test_each_packet_leaves_on_the_child_sa_whose_selectors_cover_it() -> None:
     from ikelab import events as ev
     from ikelab.esp import EspSa
     from ikelab.packet import icmp_echo, ip_packet, ip_udp
-    from ikelab.peer import EspPeer
+    from ikelab.esp_peer import EspPeer
 
     lab = _lab_after_a_child_rekey(encapsulation="always")
     first = lab.events("initiator", ev.ChildSaCreated)[-1]
@@ -632,7 +632,7 @@ def _wired_esp_peers(lab: Lab) -> dict[str, tuple[Any, list[bytes]]]:
     once, from the sender's address (the UDP datagram's, RFC 3948), and is kept in the sender's list."""
     from types import SimpleNamespace
 
-    from ikelab.peer import EspPeer
+    from ikelab.esp_peer import EspPeer
 
     peers: dict[str, tuple[Any, list[bytes]]] = {}
     for side, other in (("initiator", "responder"), ("responder", "initiator")):
@@ -1083,7 +1083,7 @@ def test_garbage_on_the_live_ports_never_raises() -> None:
     import random
 
     from ikelab.endpoint import IkeEndpoint
-    from ikelab.peer import EspPeer
+    from ikelab.esp_peer import EspPeer
     from ikelab.rand import DeterministicRandom
 
     async def run() -> int:
