@@ -32,7 +32,9 @@ line is a :class:`~ikelab.errors.CaptureError` naming its line number), and
 ``get_esp_sa`` finds it: the first row, in file order, whose SPI, protocol
 (the packet's IP version) and both addresses fit the packet; addresses are
 compared as values, not text (``2001:DB8::1`` is ``2001:db8::1``), with
-Wireshark's wildcards (:func:`ikelab.esp_sa_addresses.address_filter`).  :func:`tshark_command`
+Wireshark's wildcards (:func:`ikelab.esp_sa_addresses.address_filter`).  An
+``ikev2_decryption_table`` row is found by its SPI pair, and of two rows with
+the same SPIs the *last* counts, as in packet-isakmp.c.  :func:`tshark_command`
 prints a command that makes tshark read a directory holding both files.
 """
 
@@ -595,7 +597,13 @@ def read_tables(directory: str | os.PathLike[str]) -> "KeyTables":
 
 @dataclass(frozen=True)
 class KeyTables:
-    """The keys a dissection may use: IKE SAs by SPI pair, ESP SAs by SPI (and addresses)."""
+    """The keys a dissection may use: IKE SAs by SPI pair, ESP SAs by SPI (and addresses).
+
+    Two ``ikev2_decryption_table`` rows for one SPI pair: the *last* one counts, as in tshark
+    (packet-isakmp.c puts the rows into a hash table in file order, so a later row replaces an
+    earlier one); appending a corrected row is how a table is fixed.  ``esp_sa`` rows are the
+    other way round: the *first* row that fits a packet counts (:meth:`esp_sa`).
+    """
 
     ike: tuple[IkeSaRecord, ...] = ()
     esp: tuple[EspSaRecord, ...] = ()
@@ -606,8 +614,8 @@ class KeyTables:
     def __post_init__(self) -> None:
         object.__setattr__(self, "ike", tuple(self.ike))
         object.__setattr__(self, "esp", tuple(self.esp))
-        for r in self.ike:
-            self._ike_index.setdefault((r.spi_i, r.spi_r), r)
+        for r in self.ike:  # a later row for the same SPIs replaces an earlier one, as in packet-isakmp.c
+            self._ike_index[(r.spi_i, r.spi_r)] = r
         for n, e in enumerate(self.esp):
             try:
                 src, dst = _esp_filters(e)
@@ -622,6 +630,7 @@ class KeyTables:
         return bool(self.ike or self.esp)
 
     def ike_sa(self, spi_i: bytes, spi_r: bytes) -> IkeSaRecord | None:
+        """The row for an IKE SA's SPIs (the last such row in table order, as tshark takes it), or None."""
         return self._ike_index.get((bytes(spi_i), bytes(spi_r)))
 
     def esp_sa(self, spi: int, src: Any = None, dst: Any = None) -> EspSaRecord | None:

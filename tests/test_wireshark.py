@@ -289,6 +289,35 @@ def test_tshark_flags_a_wrong_key(tmp_path: Path) -> None:
     assert "[incorrect" in out
 
 
+def test_a_later_ikev2_row_for_the_same_spis_replaces_an_earlier_one_as_in_tshark(tmp_path: Path) -> None:
+    """packet-isakmp.c loads the rows into a hash table in file order, so of two rows with one SPI pair the last
+    counts (a corrected row appended to a table wins).  The IKE_AUTH request's ICV, under the right SK_ai and
+    under a zeroed one, must be judged alike by tshark and ikelab.dissect in both orders."""
+    import xml.etree.ElementTree as ET
+
+    from ikelab.dissect import dissect
+    from ikelab.scenario import classic
+
+    require_tshark()
+    scenario = classic(seed=7, duration=3.0, reconnect_at=None, liveness_interval=None, child_rekey_after=None)
+    right = scenario.tables.ike[0]
+    wrong = IkeSaRecord(right.spi_i, right.spi_r, right.sk_ei, right.sk_er, right.encr, bytes(len(right.sk_ai)),
+                        right.sk_ar, right.integ)
+    for rows, good in (([wrong, right], True), ([right, wrong], False)):
+        assert KeyTables(tuple(rows)).ike_sa(right.spi_i, right.spi_r) is rows[-1]
+        d = tmp_path / ("good" if good else "bad")
+        paths = scenario.write(d)
+        write_tables(d, rows, [])
+        assert [r.sk_ai for r in read_tables(d).ike] == [r.sk_ai for r in rows]
+        root = ET.fromstring(_tshark(d, paths["pcap"], "-Y", "isakmp.exchangetype == 35 && isakmp.flag_r == 0",
+                                     "-T", "pdml"))
+        shown = [f.get("showname", "") for f in root.iter("field") if f.get("name") == "isakmp.enc.icd"]
+        assert len(shown) == 1 and shown[0].endswith("[correct]") == good, shown
+        ours = [r.icv_ok for r in dissect(paths["pcap"], d) if r.kind == "ike" and r.exchange == "IKE_AUTH"
+                and not r.is_response]
+        assert ours == [good]
+
+
 def test_tshark_accepts_the_written_files_for_every_exported_name(tmp_path: Path) -> None:
     """Every table line ikelab writes for Wireshark is loaded without a UAT error."""
     from ikelab.scenario import classic
