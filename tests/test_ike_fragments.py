@@ -113,6 +113,20 @@ def test_a_message_that_fits_is_sent_whole() -> None:
     assert all(isinstance(m.payloads[-1], SK) for _, m in _wire_messages(lab, "IKE_AUTH"))
 
 
+def test_a_message_whose_packet_is_exactly_fragment_size_goes_whole() -> None:
+    """fragment_size bounds the IP packet (strongSwan's setting): a packet of exactly that many octets fits; one
+    octet over, the message is split (RFC 7383 2.5)."""
+    ((pkt, _),) = [(p, m) for p, m in _wire_messages(established(fragmentation=True), "IKE_AUTH") if not m.is_response]
+    assert pkt.dport == 500
+    packet = len(pkt.ike_message) + 20 + 8  # IPv4 + UDP headers
+    for size, split in ((packet, False), (packet - 1, True)):
+        lab = established(fragmentation=True, fragment_size=size)
+        assert lab.initiator.established and lab.responder.established
+        requests = [m for _, m in _wire_messages(lab, "IKE_AUTH") if not m.is_response]
+        assert [type(m.payloads[-1]) for m in requests] == ([SKF] * len(requests) if split else [SK]), size
+        assert len(requests) >= (2 if split else 1)
+
+
 def test_certificates_over_the_rfc_7383_ipv4_size() -> None:
     from test_ike_certs import RSA_KEY, peer, run
 
@@ -134,6 +148,21 @@ def test_ipv6_nat_t_and_the_largest_icv_fit_the_smallest_fragment_size() -> None
     wire = _wire_messages(lab, "IKE_AUTH")
     assert all(p.dport == 4500 and len(p.payload) + 40 + 8 <= 160 for p, _ in wire)
     assert max_message_size(160, ("2001:db8::1", 4500), ("2001:db8::2", 4500)) == 160 - 52
+
+
+def test_behind_a_nat_both_ends_count_the_non_esp_marker() -> None:
+    """Behind a NAT the responder talks from port 4500 to whatever port the NAT chose: its pieces carry the
+    Non-ESP Marker (RFC 3948 2.2) as well, and must still fit fragment_size (RFC 7383 2.5)."""
+    ci, _ = configs(local_ts=("192.0.2.1/32",), remote_ts=("192.0.2.2/32",), fragmentation=True, fragment_size=160)
+    _, cr = configs(local_ts=("192.0.2.2/32",), remote_ts=("192.0.2.1/32",), fragmentation=True, fragment_size=160)
+    lab = Lab(ci, cr, seed=7, nat="203.0.113.5")
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.initiator.established and lab.responder.established
+    wire = _wire_messages(lab, "IKE_AUTH")
+    responses = [p for p, m in wire if m.is_response]
+    assert len(responses) >= 2 and all(p.sport == 4500 and p.dport != 4500 for p in responses)
+    assert all(len(p.payload) + 20 + 8 <= 160 for p, _ in wire)
 
 
 def test_later_exchanges_and_the_rekeyed_ike_sa_keep_fragmenting() -> None:
@@ -283,6 +312,7 @@ def test_reassembly_follows_rfc_7383_2_6_for_changed_totals_and_bounds() -> None
     assert outcome == "ignored" and "2.6" in why
     assert buf.add(*piece(1, 3), 100) == ("kept", None)  # more pieces: start over
     assert buf.total == 3 and list(buf.pieces) == [1] and buf.size == 100
+    assert Reassembly(5).add(*piece(1, MAX_FRAGMENTS), 100) == ("kept", None)  # the limit itself is kept
     outcome, why = buf.add(*piece(1, MAX_FRAGMENTS + 1), 100)
     assert outcome == "ignored" and str(MAX_FRAGMENTS) in why
 
@@ -404,6 +434,10 @@ def test_the_pieces_of_one_message_are_capped_in_octets() -> None:
     assert buf.add(msg, SKF(1, 3, content=b"", next_payload=0), big) == ("kept", None)
     outcome, why = buf.add(msg, SKF(2, 3, content=b"", next_payload=0), big)
     assert outcome == "ignored" and str(MAX_MESSAGE_OCTETS) in why and buf.size == big
+    exact = Reassembly(5)  # pieces of exactly MAX_MESSAGE_OCTETS in all still join
+    one, two = SKF(1, 2, content=b"", next_payload=0), SKF(2, 2, content=b"", next_payload=0)
+    assert exact.add(replace(msg, payloads=(one,)), one, MAX_MESSAGE_OCTETS - 100) == ("kept", None)
+    assert exact.add(replace(msg, payloads=(two,)), two, 100)[0] == "whole"
 
 
 def test_a_message_that_needs_more_pieces_than_a_receiver_keeps_goes_whole() -> None:
@@ -417,6 +451,16 @@ def test_a_message_that_needs_more_pieces_than_a_receiver_keeps_goes_whole() -> 
     smaller = moon._message(ExchangeType.INFORMATIONAL, moon._next_request_id, False,
                             [Notify(NotifyType.INITIAL_CONTACT, data=b"x" * 1000)])
     assert isinstance(moon._frame(smaller, moon._encode(smaller)), tuple)
+    limit = max_message_size(160, moon.local, moon.remote)
+    for size in range(3900, 4200, 16):  # the largest message a receiver like ikelab keeps: MAX_FRAGMENTS pieces
+        most = moon._message(ExchangeType.INFORMATIONAL, moon._next_request_id, False,
+                             [Notify(NotifyType.INITIAL_CONTACT, data=b"x" * size)])
+        if len(fragment(most, moon._crypto(sending=True), limit)) == MAX_FRAGMENTS:
+            break
+    else:
+        pytest.fail("no message size gives exactly MAX_FRAGMENTS pieces")
+    pieces = moon._frame(most, moon._encode(most))
+    assert isinstance(pieces, tuple) and len(pieces) == MAX_FRAGMENTS
 
 
 def test_dissect_says_when_decrypted_pieces_do_not_join() -> None:

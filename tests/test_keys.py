@@ -347,6 +347,13 @@ def test_fixed_key_prf_needs_8_byte_nonces(alg: str) -> None:
         keys.skeyseed(alg, b"\x01" * 16, b"", b"gir")
 
 
+def test_fixed_key_prf_takes_nonces_of_exactly_64_bits() -> None:
+    # 8 bytes is all the 2.14 rule reads, so such nonces are enough: the key is both of them whole.
+    ni, nr, g_ir = bytes(range(8)), bytes(range(8, 16)), b"\x5a" * 32
+    assert keys.skeyseed("PRF_AES128_XCBC", ni, nr, g_ir) == aes_xcbc_mac(ni + nr, g_ir)
+    assert keys.skeyseed("PRF_AES128_CMAC", ni, nr, g_ir) == _aes_cmac(ni + nr, g_ir)
+
+
 # --- bad input ----------------------------------------------------------------------------------
 
 

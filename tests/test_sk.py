@@ -325,6 +325,16 @@ def test_fragment_and_reassemble(suite):
         reassemble([frags[0], bytes(bad)] + frags[2:], crypto)
 
 
+def test_fragments_carry_the_sk_critical_bit_and_reassembly_restores_it():
+    """The SK payload's generic header travels in every SKF (RFC 7383 2.5); the joined message is the one split,
+    Critical bit included."""
+    crypto = suite_crypto("ENCR_AES_GCM_16", 256, None)
+    m = replace(ike_auth_request(), payloads=(SK(inner=ike_auth_inner(), critical=True),))
+    frags = fragment(m, crypto, 150)
+    assert len(frags) > 1 and all(decode(f, crypto).payloads[-1].critical for f in frags)
+    assert reassemble(frags, crypto) == m
+
+
 def test_reassembly_keeps_the_first_of_two_fragments_with_one_number():
     """RFC 7383 2.6.1 keeps a fragment once; a later one with the same number (a retransmission, or a forged
     one that passed no further check than the ICV) does not replace it."""
