@@ -1,10 +1,17 @@
-"""How Wireshark's ``esp_sa`` table names addresses, and which packets a row's address matches.
+"""How Wireshark's ``esp_sa`` table names addresses and SPIs, and which packets a row matches.
 
 packet-esp.c (``get_full_ipv4_addr`` / ``get_full_ipv6_addr``) writes both the
 row's address and the packet's as 8 or 32 hex digits and compares them digit by
 digit, with ``*`` as a wildcard.  :func:`address_filter` reads a row's address
 into the bits to compare and the value they must have; :mod:`ikelab.wireshark`
 uses it to find the row that decrypts a packet, as Wireshark would.
+
+The SPI column works the same way (``filter_spi_match``): ``*`` alone is any
+SPI; a pattern with ``*`` in it is compared, from its third character on, with
+the packet's SPI written ``0x%08x``, each ``*`` standing for one hex digit
+(``0x0000100*`` is 0x00001000-0x0000100f); anything else is a number, read by
+``strtoul`` (``0x`` hex, a leading ``0`` octal, else decimal).
+:func:`spi_filter` reads it into the same kind of bits-and-value test.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-__all__ = ["ANY_ADDRESS", "AddressFilter", "address_filter"]
+__all__ = ["ANY_ADDRESS", "AddressFilter", "SpiFilter", "address_filter", "spi_filter"]
 
 
 @dataclass(frozen=True)
@@ -107,3 +114,55 @@ def _ipv6_digits(text: str) -> tuple[int, int]:
         value = value << 4 | (0 if digit == "*" else int(digit, 16))
         mask = mask << 4 | (0 if digit == "*" else 0xF)
     return value, mask
+
+
+@dataclass(frozen=True)
+class SpiFilter:
+    """An ``esp_sa`` SPI as a value: the bits to compare (``mask``) and what they must be (``value``)."""
+
+    value: int
+    mask: int
+
+    def matches(self, spi: int) -> bool:
+        return spi & self.mask == self.value
+
+    @property
+    def exact(self) -> bool:
+        """True for a plain number: one SPI, no wildcard."""
+        return self.mask == 0xFFFFFFFF
+
+
+_SPI_PATTERN = re.compile(r"0[xX][0-9a-f*]{8}")
+
+
+def spi_filter(text: str) -> SpiFilter:
+    """Read an ``esp_sa`` SPI as packet-esp.c's ``filter_spi_match`` does (module docstring).
+
+    ValueError says what is wrong, including a pattern Wireshark could never match: it compares the
+    pattern with the SPI written in lower-case hex, 10 characters long.
+    """
+    text = text.strip()
+    if text == "*":
+        return SpiFilter(0, 0)
+    if "*" in text:
+        if not _SPI_PATTERN.fullmatch(text):
+            if len(text) == 10 and re.fullmatch(r"0[xX][0-9A-Fa-f*]{8}", text):
+                raise ValueError(f"SPI pattern {text!r} has upper-case hex digits; Wireshark compares a pattern with "
+                                 f"the SPI written in lower case (0x%08x), so it never matches: write {text.lower()!r}")
+            raise ValueError(f"SPI pattern {text!r}: write * alone, or 0x and 8 hex digits of which any may be * "
+                             "(0x0000100* for 0x00001000-0x0000100f), as Wireshark compares them")
+        digits = text[2:]
+        value = int(digits.replace("*", "0"), 16)
+        mask = int("".join("0" if c == "*" else "f" for c in digits), 16)
+        return SpiFilter(value, mask)
+    if re.fullmatch(r"0[xX][0-9A-Fa-f]+", text):
+        spi = int(text[2:], 16)
+    elif re.fullmatch(r"0[0-7]+", text):
+        spi = int(text, 8)  # strtoul's octal
+    elif re.fullmatch(r"[0-9]+", text):
+        spi = int(text, 10)
+    else:
+        raise ValueError(f"SPI {text!r} is not a number (write 0x0d713155) or a pattern with *")
+    if not 0 <= spi <= 0xFFFFFFFF:
+        raise ValueError(f"SPI {text} does not fit in 32 bits")
+    return SpiFilter(spi, 0xFFFFFFFF)

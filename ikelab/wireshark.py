@@ -32,7 +32,8 @@ line is a :class:`~ikelab.errors.CaptureError` naming its line number), and
 ``get_esp_sa`` finds it: the first row, in file order, whose SPI, protocol
 (the packet's IP version) and both addresses fit the packet; addresses are
 compared as values, not text (``2001:DB8::1`` is ``2001:db8::1``), with
-Wireshark's wildcards (:func:`ikelab.esp_sa_addresses.address_filter`).  An
+Wireshark's wildcards (:func:`ikelab.esp_sa_addresses.address_filter`), and so
+is the SPI (``*``, ``0x0000100*``: :func:`ikelab.esp_sa_addresses.spi_filter`).  An
 ``ikev2_decryption_table`` row is found by its SPI pair, and of two rows with
 the same SPIs the *last* counts, as in packet-isakmp.c.  :func:`tshark_command`
 prints a command that makes tshark read a directory holding both files.
@@ -49,7 +50,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import CaptureError, ConfigError, IkelabError
-from .esp_sa_addresses import AddressFilter, address_filter
+from .esp_sa_addresses import AddressFilter, SpiFilter, address_filter, spi_filter
 
 __all__ = [
     "ESP_PROTOCOLS",
@@ -228,6 +229,8 @@ class EspSaRecord:
     encr_key: bytes
     auth: str  # Wireshark name, e.g. "HMAC-SHA-256-128 [RFC4868]" or "NULL"
     auth_key: bytes
+    #: an SPI with Wireshark's wildcards as written (``*``, ``0x0000100*``), read from a table; "" for one SPI
+    spi_pattern: str = ""
 
     @property
     def wireshark_ok(self) -> bool:
@@ -236,7 +239,11 @@ class EspSaRecord:
 
     @property
     def spi_text(self) -> str:
-        return f"0x{self.spi:08x}"
+        return self.spi_pattern or f"0x{self.spi:08x}"
+
+    def spi_filter(self) -> SpiFilter:
+        """Which SPIs the row is for (:func:`ikelab.esp_sa_addresses.spi_filter`)."""
+        return spi_filter(self.spi_pattern) if self.spi_pattern else SpiFilter(self.spi, 0xFFFFFFFF)
 
     def line(self) -> str:
         """The record as Wireshark writes it: every field quoted, keys as ``0x...`` hex."""
@@ -517,17 +524,16 @@ def parse_esp_sa_table(text: str, *, source: str | None = None) -> list[EspSaRec
         except ValueError as exc:
             raise CaptureError(f"{table} line {lineno}: {exc}") from None
         try:
-            spi = int(spi_text, 16) if spi_text.lower().startswith("0x") else int(spi_text)
-        except ValueError:
-            raise CaptureError(f"{table} line {lineno}: SPI {spi_text!r} is not a number (write 0x0d713155)") from None
-        if not 0 <= spi <= 0xFFFFFFFF:
-            raise CaptureError(f"{table} line {lineno}: SPI {spi_text} does not fit in 32 bits")
+            spis = spi_filter(spi_text)  # a number, or a pattern with Wireshark's wildcards
+        except ValueError as exc:
+            raise CaptureError(f"{table} line {lineno}: {exc}") from None
         if encr not in esp_encr:
             raise CaptureError(f"{table} line {lineno}: unknown encryption algorithm {encr!r}")
         if auth not in esp_integ:
             raise CaptureError(f"{table} line {lineno}: unknown authentication algorithm {auth!r}")
-        rec = EspSaRecord(proto, src, dst, spi, encr, _hex(ekey, lineno, table, "encryption key", prefix=True), auth,
-                          _hex(akey, lineno, table, "authentication key", prefix=True))
+        rec = EspSaRecord(proto, src, dst, spis.value, encr, _hex(ekey, lineno, table, "encryption key", prefix=True),
+                          auth, _hex(akey, lineno, table, "authentication key", prefix=True),
+                          "" if spis.exact else spi_text.strip())
         try:
             _, integ = rec.transforms()
         except IkelabError as exc:
@@ -608,8 +614,12 @@ class KeyTables:
     ike: tuple[IkeSaRecord, ...] = ()
     esp: tuple[EspSaRecord, ...] = ()
     _ike_index: dict[tuple[bytes, bytes], IkeSaRecord] = field(default_factory=dict, repr=False, compare=False)
-    _esp_index: dict[int, list[tuple[EspSaRecord, AddressFilter, AddressFilter]]] = field(
+    #: SPI -> the rows for that one SPI, each with its place in the table: (place, row, source, destination)
+    _esp_index: dict[int, list[tuple[int, EspSaRecord, AddressFilter, AddressFilter]]] = field(
         default_factory=dict, repr=False, compare=False)
+    #: the rows whose SPI has wildcards, with their place in the table and their SPI filter
+    _esp_wild: list[tuple[int, SpiFilter, EspSaRecord, AddressFilter, AddressFilter]] = field(
+        default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ike", tuple(self.ike))
@@ -619,9 +629,21 @@ class KeyTables:
         for n, e in enumerate(self.esp):
             try:
                 src, dst = _esp_filters(e)
+                spis = e.spi_filter()
             except ValueError as exc:
                 raise ConfigError(f"esp[{n}] (SPI {e.spi_text}): {exc}", field=f"esp[{n}]", value=e) from None
-            self._esp_index.setdefault(e.spi, []).append((e, src, dst))
+            if spis.exact:
+                self._esp_index.setdefault(e.spi, []).append((n, e, src, dst))
+            else:
+                self._esp_wild.append((n, spis, e, src, dst))
+
+    def _rows(self, spi: int) -> Any:
+        """The rows whose SPI column fits ``spi`` (one number, or a pattern with wildcards), in table order."""
+        rows = self._esp_index.get(spi, ())
+        if not self._esp_wild:
+            return rows
+        return sorted([*rows, *((n, e, s, d) for n, f, e, s, d in self._esp_wild if f.matches(spi))],
+                      key=lambda row: row[0])
 
     def __add__(self, other: "KeyTables") -> "KeyTables":
         return KeyTables(self.ike + other.ike, self.esp + other.esp)
@@ -636,14 +658,15 @@ class KeyTables:
     def esp_sa(self, spi: int, src: Any = None, dst: Any = None) -> EspSaRecord | None:
         """The row that decrypts an ESP packet, as packet-esp.c ``get_esp_sa`` picks it.
 
-        The first row, in table order, with this SPI whose protocol is the
+        The first row, in table order, for this SPI (or for a pattern that
+        matches it, :func:`ikelab.esp_sa_addresses.spi_filter`) whose protocol is the
         packet's IP version (``Any``: either) and whose addresses match the
         packet's as values (:func:`ikelab.esp_sa_addresses.address_filter`).  An address left out
         (None) is not checked; with neither, the first row for the SPI.
         """
         s = None if src is None else _packet_address(src, "src")
         d = None if dst is None else _packet_address(dst, "dst")
-        for rec, src_filter, dst_filter in self._esp_index.get(spi, ()):
+        for _, rec, src_filter, dst_filter in self._rows(spi):
             if (s is None or _fits(rec, src_filter, s)) and (d is None or _fits(rec, dst_filter, d)):
                 return rec
         return None
@@ -651,7 +674,7 @@ class KeyTables:
     def esp_miss(self, spi: int, src: Any, dst: Any) -> str:
         """Why no row decrypts a packet from ``src`` to ``dst``: no row has its SPI, or those that do are for
         other addresses or another IP version; the dissection shows this as the packet's note."""
-        rows = [rec for rec, _, _ in self._esp_index.get(spi, ())]
+        rows = [rec for _, rec, _, _ in self._rows(spi)]
         if not rows:
             return "no key for this SPI"
         version = f"IPv{_packet_address(src, 'src').version}"

@@ -524,6 +524,78 @@ def test_an_spi_written_in_decimal_is_read_as_tshark_reads_it(tmp_path: Path) ->
     assert row.decrypted and row.icv_ok
 
 
+# (the SPI column as written, the SPIs it is for and some it is not for): packet-esp.c's filter_spi_match
+SPI_FILTERS = [
+    ("*", [0, 0x1000, 0xFFFFFFFF], []),
+    ("0x0000100*", [0x1000, 0x1001, 0x100F], [0x1010, 0x0FFF, 0x11000]),
+    ("0x*000100*", [0x1000, 0xF000100A], [0xF000110A]),
+    ("0x0d713155", [0x0D713155], [0x0D713154]),
+    ("0X0D713155", [0x0D713155], []),  # a number: strtoul takes either case
+    ("225522005", [0x0D713155], []),  # decimal
+    ("0100", [64], [100]),  # strtoul's octal
+    ("0", [0], [1]),
+]
+
+
+@pytest.mark.parametrize("text, spis, others", SPI_FILTERS, ids=[f[0] for f in SPI_FILTERS])
+def test_esp_sa_spi_column_reads_as_packet_esp_reads_it(text: str, spis: list[int], others: list[int]) -> None:
+    from ikelab.esp_sa_addresses import spi_filter
+
+    f = spi_filter(text)
+    assert all(f.matches(spi) for spi in spis) and not any(f.matches(spi) for spi in others)
+    assert f.exact == ("*" not in text)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("0x0000100F*", "0x and 8 hex digits"),  # 11 characters: Wireshark wants the length of 0x%08x
+    ("0x100*", "0x and 8 hex digits"),
+    ("0x*", "0x and 8 hex digits"),
+    ("**", "0x and 8 hex digits"),
+    ("0x0000ABC*", "upper-case hex digits"),  # compared with lower-case text: never matches in tshark
+    ("0xg0001000", "not a number"),
+    ("12ab", "not a number"),
+    ("1_000", "not a number"),
+    ("0x100000000", "32 bits"),
+])
+def test_esp_sa_spi_that_never_matches_is_refused(text: str, words: str) -> None:
+    line = f'"IPv4","*","*","{text}","AES-GCM with 16 octet ICV [RFC4106]","0x{bytes(20).hex()}","NULL",""\n'
+    with pytest.raises(CaptureError, match=f"line 1: .*{words}"):
+        parse_esp_sa_table(line)
+
+
+def test_esp_sa_spi_wildcards_pick_rows_as_tshark_picks_them(tmp_path: Path) -> None:
+    """``*`` and per-digit ``*`` in the SPI column, and the first row in table order that fits: a wildcard row
+    above an exact one wins for the SPIs it covers.  Each packet's verdict (decrypted with the right key) is
+    tshark's: the echo request inside shows (tshark 4.0 marks an AES-GCM ICV good even under a wrong key, so
+    its esp.icv_good says only that a row was found)."""
+    import xml.etree.ElementTree as ET
+
+    from ikelab.dissect import dissect
+    from ikelab.pcap import LINKTYPE_RAW, write_pcap
+
+    require_tshark()
+    keys = {name: bytes([n]) * 20 for n, name in enumerate("ABCD", 1)}
+    rows = [("0100", "D"), ("0x0000100*", "A"), ("0x0000100a", "B"), ("*", "C")]
+    packets = [(64, "D", True), (0x1001, "A", True), (0x1002, "A", True), (0x100A, "B", False), (0x2000, "C", True),
+               (0x0D713155, "A", False)]
+    outer = ("192.0.2.1", "192.0.2.2")
+    pcap = tmp_path / "wildcards.pcap"
+    write_pcap(pcap, [(float(i), _esp_packet(spi, outer, keys[k])) for i, (spi, k, _) in enumerate(packets)],
+               linktype=LINKTYPE_RAW)
+    (tmp_path / ESP_SA_FILE).write_text("".join(
+        f'"IPv4","*","*","{spi}","AES-GCM with 16 octet ICV [RFC4106]","0x{keys[k].hex()}","NULL",""\n'
+        for spi, k in rows))
+    root = ET.fromstring(_tshark(tmp_path, pcap, "-T", "pdml"))
+    tshark = [p.find(".//field[@name='icmp.type']") is not None for p in root.findall("packet")]
+    assert tshark == [ok for _, _, ok in packets]
+    assert [bool(r.decrypted and r.icv_ok) for r in dissect(pcap, tmp_path)] == tshark
+    tables = read_tables(tmp_path)
+    assert [r.spi_text for r in tables.esp] == ["0x00000040", "0x0000100*", "0x0000100a", "*"]
+    assert tables.esp_sa(0x100A) == tables.esp[1]  # the pattern above the exact row
+    tables.write(tmp_path / "again")  # written back as read: patterns stay patterns
+    assert [r.spi_text for r in read_tables(tmp_path / "again").esp] == [r.spi_text for r in tables.esp]
+
+
 def test_any_protocol_row_decrypts_either_version() -> None:
     """``Any`` (ikelab's; tshark 4.0 rejects the table) is a row for IPv4 and IPv6 packets alike, but an address
     of one version still matches only packets of that version."""
