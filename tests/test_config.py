@@ -226,3 +226,119 @@ def test_str_is_readable():
         assert needle in text
     assert "secret" not in text.replace("(set, not shown)", "")
     assert any(t.type == TransformType.DH for t in c.esp_proposals[0].transforms)
+
+
+# --------------------------------------------------------------------------- boundaries and accepted forms
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    # a rekey time equal to the hard limit leaves no time to rekey: the SA would expire first
+    (dict(ike_rekey_time=3600, ike_lifetime=3600), "ike_rekey_time"),
+    (dict(child_rekey_time=600, child_lifetime="10m"), "child_rekey_time"),
+    # a margin (random jitter subtracted from the rekey time) equal to the rekey time could rekey at once
+    (dict(child_rekey_time=60, rekey_margin=60), "rekey_margin"),
+    # negative and NaN durations, including those where zero is allowed
+    (dict(rekey_margin=-0.5), "rekey_margin"),
+    (dict(dpd_interval=-5), "dpd_interval"),
+    (dict(retransmit_timeout=float("nan")), "retransmit_timeout"),
+    (dict(rekey_margin=float("nan")), "rekey_margin"),
+    (dict(retransmit_base=True), "retransmit_base"),
+    (dict(window_size=True), "window_size"),
+    (dict(retransmit_tries=False), "retransmit_tries"),
+    (dict(fragment_size=65536), "fragment_size"),
+    (dict(psk="0sAP8Q!!"), "psk"),  # not base64: refused, not silently shortened to the valid characters
+    (dict(remote_psk=""), "remote_psk"),
+    (dict(remote_psk="0x0g"), "remote_psk"),
+    (dict(local_id="%any"), "local_id"),  # a wildcard matches a peer; it is not an identity to send
+    (dict(ike_proposals=["aes128-sha256-modp3072", 42]), "ike_proposals"),
+    (dict(esp_proposals=[None]), "esp_proposals"),
+])
+def test_boundary_values_are_refused(kwargs, field):
+    with pytest.raises(ConfigError) as err:
+        IkeConfig(psk=kwargs.pop("psk", "x"), **kwargs)
+    assert err.value.field == field and field in str(err.value)
+
+
+def test_boundary_values_are_accepted():
+    c = IkeConfig(psk="x", ike_rekey_time=3600, ike_lifetime=3601, child_rekey_time=60, rekey_margin=59.5,
+                  retransmit_base=1, retransmit_tries=0, fragment_size=65535, cookie_threshold=0,
+                  encapsulation="never")
+    assert (c.ike_rekey_time, c.ike_lifetime, c.rekey_margin) == (3600, 3601, 59.5)
+    # base 1: a constant timeout; 0 tries: give up after the first timeout; 0: a cookie always (RFC 7296 2.6)
+    assert (c.retransmit_base, c.retransmit_tries, c.cookie_threshold) == (1.0, 0, 0)
+    assert isinstance(c.retransmit_base, float)
+    assert (c.fragment_size, c.encapsulation) == (65535, "never")
+    # integers given as text (an INI or environment value) are read as integers
+    t = IkeConfig(psk="x", retransmit_tries="3", window_size=" 2 ", cookie_threshold="0")
+    assert (t.retransmit_tries, t.window_size, t.cookie_threshold) == (3, 2, 0)
+
+
+@pytest.mark.parametrize("dpd", [0, "0s", None])
+def test_dpd_interval_zero_means_off(dpd):
+    """strongSwan's ``dpd_delay = 0`` turns liveness checks off: stored as None, as when not given."""
+    c = IkeConfig(psk="x", dpd_interval=dpd)
+    assert c.dpd_interval is None
+    assert "dpd off" in str(c)
+
+
+def test_duration_units():
+    c = IkeConfig(psk="x", ike_rekey_time="1d", child_rekey_time="30m", retransmit_timeout="90s",
+                  rekey_margin="1.5m", dpd_interval=" 45 ")
+    assert (c.ike_rekey_time, c.child_rekey_time, c.retransmit_timeout) == (86400, 1800, 90)
+    assert (c.rekey_margin, c.dpd_interval) == (90, 45)
+    assert (c.ike_lifetime, c.child_lifetime) == (pytest.approx(95040), pytest.approx(1980))
+
+
+def test_identities_and_selector_keywords():
+    c = IkeConfig(psk="x", remote_id="%any6", local_ts="Dynamic", remote_ts=" DYNAMIC ")
+    assert c.remote_id == "%any6"  # the IPv6 wildcard is a pattern like %any
+    assert c.local_ts == c.remote_ts == ("dynamic",)
+    assert c.remote_selectors("2001:db8::2") == (ts_from_string("2001:db8::2"),)
+
+
+def test_pfs_group_adds_dh_before_esn_and_keeps_an_explicit_group():
+    c = IkeConfig(psk="x", esp_proposals=["aes128-sha256", "aes128gcm16-modp2048"], pfs_group="ECP_256")
+    assert [t.type for t in c.esp_proposals[0].transforms] == [
+        TransformType.ENCR, TransformType.INTEG, TransformType.DH, TransformType.ESN]  # strongSwan's order
+    # a proposal that names its own group keeps it and gets no second DH transform
+    assert [t.id for t in c.esp_proposals[1].transforms if t.type == TransformType.DH] == [DhId.MODP_2048]
+    none = IkeConfig(psk="x", pfs_group="NONE")  # NONE: no PFS, as if not given
+    assert none.pfs_group is None
+    assert not any(p.of_type(TransformType.DH) for p in none.esp_proposals)
+    assert "PFS" not in str(none)
+
+
+def test_proposal_objects_are_renumbered_from_one():
+    """RFC 7296 3.3.1: the first Proposal is numbered 1 and each next one 1 more; objects built elsewhere
+    (or copied from a peer's SA payload) keep their transforms but get the configured position."""
+    a, b = parse_proposal("aes128-sha256-modp3072", number=7), parse_proposal("aes256gcm16-prfsha384-ecp384", number=3)
+    c = IkeConfig(psk="x", ike_proposals=(a, b))
+    assert [p.number for p in c.ike_proposals] == [1, 2]
+    assert [p.transforms for p in c.ike_proposals] == [a.transforms, b.transforms]
+
+
+def test_a_certificate_with_a_remote_psk_needs_no_trust_anchors(pki):
+    """We sign with our key; the peer proves itself with a PSK (strongSwan: local auth = pubkey, remote auth = psk)."""
+    ca, leaf, key = pki
+    c = IkeConfig(certificate=leaf, private_key=key, remote_psk="peer secret")
+    assert c.auth_method == "pubkey" and c.remote_psk == b"peer secret" and c.trust_anchors == ()
+
+
+def test_a_weak_rsa_certificate_key_needs_allow_weak(pki):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    ca, _, _ = pki
+    weak_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    leaf = make_leaf(ca, ec_key_from_seed("config ca"), "CN=weak.example", weak_key, san=["weak.example"])
+    with pytest.raises(WeakAlgorithmError, match="1024-bit RSA") as err:
+        IkeConfig(certificate=leaf, private_key=weak_key, trust_anchors=[ca])
+    assert err.value.field == "private_key"
+    with pytest.warns(WeakAlgorithmWarning, match="1024-bit RSA"):
+        IkeConfig(certificate=leaf, private_key=weak_key, trust_anchors=[ca], allow_weak=True)
+
+
+def test_from_dict_strongswan_spellings_and_remote_id_default():
+    c = IkeConfig.from_dict({"secret": "s3cret", "dpd_delay": "30s", "local": "moon.strongswan.org", "remote": None})
+    assert c.psk == b"s3cret" and c.remote_psk is None  # swanctl's "secret" is our own PSK
+    assert c.dpd_interval == 30 and c.local_id == "moon.strongswan.org"
+    assert c.remote_id == "%any"  # no remote identity: any peer that authenticates
