@@ -6,6 +6,8 @@ above it (RFC number and section, NIST publication, or IETF draft).
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 from hypothesis import given, settings
@@ -126,6 +128,37 @@ def test_aes_ctr_counter_blocks_rfc3686() -> None:
     assert ctr.counter_block(keymat, iv, 3) == h("00 E0 01 7B 27 77 7F 3F 4A 17 86 F0 00 00 00 03")
     with pytest.raises(ConfigError, match="counter"):
         ctr.counter_block(keymat, iv, 0)
+
+
+def test_aes_ctr_counter_range_rfc3686() -> None:
+    """RFC 3686 2: the 32-bit block counter runs from 1 to 2^32-1 and must not wrap; anything else is refused
+    with a ConfigError naming the counter (not an OverflowError or TypeError from int.to_bytes)."""
+    ctr = encryption("ENCR_AES_CTR", 128)
+    keymat, iv = h("7691be035e5020a8ac6e618529f9a0dc" "00e0017b"), h("27777f3f4a1786f0")
+    assert ctr.counter_block(keymat, iv, 2**32 - 1) == h("00E0017B 27777F3F4A1786F0 FFFFFFFF")
+    for bad in (0, -1, 2**32, 1.0, "1"):
+        with pytest.raises(ConfigError, match="block counter must be 1..2\\^32-1") as err:
+            ctr.counter_block(keymat, iv, bad)  # type: ignore[arg-type]
+        assert err.value.field == "counter"
+
+
+def test_aes_ctr_refuses_data_that_would_wrap_the_counter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most 2^32-1 blocks of 16 bytes per IV (RFC 3686 2).  64 GiB is too much for a test, so the limit is
+    lowered to 2 blocks: 32 bytes are the keystream of counters 1 and 2, one byte more is refused."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from ikelab import transforms as T
+
+    ctr = encryption("ENCR_AES_CTR", 128)
+    keymat, iv = h("7691be035e5020a8ac6e618529f9a0dc" "00e0017b"), h("27777f3f4a1786f0")
+    data = bytes(range(33))
+    ref = Cipher(algorithms.AES(keymat[:16]), modes.CTR(keymat[16:] + iv + b"\0\0\0\1")).encryptor()
+    want = ref.update(data[:32]) + ref.finalize()
+    monkeypatch.setattr(T, "_CTR_MAX_BLOCKS", 2)
+    assert ctr.encrypt(keymat, iv, data[:32]) == want
+    for op in (ctr.encrypt, ctr.decrypt):
+        with pytest.raises(ConfigError, match="33 bytes would wrap the 32-bit block counter"):
+            op(keymat, iv, data)
 
 
 # ---------------------------------------------------------------------------
@@ -593,6 +626,13 @@ def test_cipher_suite_errors() -> None:
         cipher_suite("ENCR_AES_GCM_16", "AUTH_HMAC_SHA2_256_128", key_bits=128)
     with pytest.raises(ConfigError, match="ENCR_NULL"):
         cipher_suite("ENCR_NULL")
+    # NULL and NULL protects nothing: refused outright, allow_weak or not (RFC 4303 3.2), never a mere warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for integ in (None, "NONE"):
+            with pytest.raises(ConfigError, match="must not be NULL and NULL") as err:
+                cipher_suite("ENCR_NULL", integ, allow_weak=True)
+            assert not isinstance(err.value, WeakAlgorithmError) and err.value.field == "integ"
     with pytest.raises(WeakAlgorithmError, match="ENCR_AES_CBC.*confidentiality-only"):
         cipher_suite("ENCR_AES_CBC", key_bits=128)
     with pytest.warns(WeakAlgorithmWarning, match="confidentiality-only"):
@@ -635,8 +675,10 @@ def test_fixed_size_cipher_refuses_key_bits(alg: str) -> None:
 
 
 def test_integrity_none_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="NONE"):
+    # NONE is a real value (an AEAD has no integrity transform, RFC 7296 3.3.3), not an unknown algorithm
+    with pytest.raises(ConfigError, match="NONE builds no transform: with an AEAD cipher skip integrity") as err:
         integrity("NONE")
+    assert not isinstance(err.value, UnknownAlgorithmError)
     with pytest.raises(ConfigError, match="NONE"):
         integrity(0)
 
@@ -821,7 +863,6 @@ def test_hmac_integrity_equals_the_standard_library_hmac() -> None:
 def test_cbc_contexts_made_directly_equal_the_public_cipher() -> None:
     """The CBC ciphers build their contexts without ``Cipher(...)``: the same bytes, both ways, as the public path."""
     import os
-    import warnings
 
     from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
@@ -854,3 +895,18 @@ def test_a_cryptography_without_the_context_constructors_gets_the_public_path() 
 
     with mock.patch.dict(sys.modules, {"cryptography.hazmat.bindings._rust": None}):  # the import fails
         assert T._context_makers() == (T._public_encryptor, T._public_decryptor)
+
+
+def test_keyed_cipher_cache_stays_bounded() -> None:
+    """Cipher objects are cached per key, and a gateway makes new keys at every rekey for as long as it runs:
+    the cache must stay bounded while every key still gives its own, correct result."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from ikelab import transforms as T
+
+    gcm = encryption("ENCR_AES_GCM_16", 128)
+    for i in range(3 * T._KEYED_MAX):
+        key = i.to_bytes(16, "big") + b"salt"
+        sealed = gcm.encrypt(key, bytes(8), b"payload", b"aad")
+        assert sealed == AESGCM(key[:16]).encrypt(b"salt" + bytes(8), b"payload", b"aad")
+        assert len(T._KEYED) <= T._KEYED_MAX
