@@ -278,7 +278,7 @@ class AesCtr(Encryption):
 
     def counter_block(self, key: BytesLike, iv: BytesLike, counter: int = 1) -> bytes:
         """The 16-byte counter block ``nonce(4) | IV(8) | counter(4)`` (RFC 3686 4)."""
-        if not isinstance(counter, int) or not 1 <= counter <= _CTR_MAX_BLOCKS:
+        if isinstance(counter, bool) or not isinstance(counter, int) or not 1 <= counter <= _CTR_MAX_BLOCKS:
             raise ConfigError(f"{self.name}: block counter must be 1..2^32-1, got {counter!r}", field="counter")
         return self.nonce(key, iv) + counter.to_bytes(4, "big")
 

@@ -136,7 +136,7 @@ def test_aes_ctr_counter_range_rfc3686() -> None:
     ctr = encryption("ENCR_AES_CTR", 128)
     keymat, iv = h("7691be035e5020a8ac6e618529f9a0dc" "00e0017b"), h("27777f3f4a1786f0")
     assert ctr.counter_block(keymat, iv, 2**32 - 1) == h("00E0017B 27777F3F4A1786F0 FFFFFFFF")
-    for bad in (0, -1, 2**32, 1.0, "1"):
+    for bad in (0, -1, 2**32, 1.0, "1", True):  # True is no counter, though bool is an int
         with pytest.raises(ConfigError, match="block counter must be 1..2\\^32-1") as err:
             ctr.counter_block(keymat, iv, bad)  # type: ignore[arg-type]
         assert err.value.field == "counter"
