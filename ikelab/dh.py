@@ -287,7 +287,7 @@ class ToyGroup(_FiniteFieldGroup):
         return f"ToyGroup(p={self.p}, g={self.g})"
 
     def _draw_exponent(self, rng: RandomSource) -> int:
-        return rng.randrange(2, self.p - 1)
+        return 2 + rng.randbelow(self.p - 3)  # [2, p-2]; RandomSource promises randbelow, not randrange
 
 
 # --- The registry ---

@@ -116,7 +116,7 @@ class EcpGroup(DhGroup):
         rng = default_random() if rng is None else rng
         if rng.__class__ is SystemRandom:
             return EcpPrivateKey(self, ec.generate_private_key(_EC_CURVE_OBJECTS[self.curve_name]))
-        return self.from_private_value(rng.randrange(1, self.n))
+        return self.from_private_value(1 + rng.randbelow(self.n - 1))  # [1, n-1], with RandomSource's randbelow
 
 
 @dataclass(frozen=True, repr=False, eq=False)

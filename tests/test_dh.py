@@ -618,3 +618,45 @@ def test_modp_shared_secret_is_y_peer_to_the_x_whoever_computes_it(gid):
         assert a.exchange(g.encode(y_peer)) == pow(y_peer, a.x, g.p).to_bytes(g.public_len, "big")
     with pytest.raises(InvalidPublicValueError):  # RFC 6989 checks come first
         a.exchange(g.encode(g.p - 1))
+
+
+# --- Boundaries pinned by a mutation review --------------------------------------
+
+
+class _EdgeRandom:
+    """A RandomSource with only what the protocol promises (random_bytes, randbelow), always at one end.
+
+    ``high=False`` answers randbelow(n) with 0, ``high=True`` with n - 1: the least and the greatest
+    private value a group can draw from any source.
+    """
+
+    def __init__(self, high: bool) -> None:
+        self.high = high
+
+    def random_bytes(self, n: int) -> bytes:
+        return (b"\xff" if self.high else b"\x00") * n
+
+    def randbelow(self, n: int) -> int:
+        return n - 1 if self.high else 0
+
+
+def test_toy_and_ecp_private_values_span_their_whole_range_from_any_random_source() -> None:
+    """Toy x in [2, p-2], ECP d in [1, n-1]; a source with only random_bytes and randbelow is enough.
+
+    Toy and ECP groups used to call ``rng.randrange``, which RandomSource does not promise:
+    a source written to the protocol failed with AttributeError.
+    """
+    toy = dh.ToyGroup(23, 5)
+    assert toy.generate(_EdgeRandom(False)).x == 2
+    assert toy.generate(_EdgeRandom(True)).x == 21
+    # every x in [2, p-2] is drawn, except x = 11: 5^11 = 22 = p-1, which generate refuses and draws again
+    usable = {x for x in range(2, 22) if 1 < pow(5, x, 23) < 22}
+    assert usable == set(range(2, 22)) - {11}
+    assert {toy.generate(DeterministicRandom(seed)).x for seed in range(300)} == usable
+    for gid in (19, 20, 21):
+        g = dh.group(gid)
+        assert g.generate(_EdgeRandom(False)).d == 1
+        high = g.generate(_EdgeRandom(True))
+        assert high.d == g.n - 1 and high.public_point == (g.gx, g.p - g.gy)  # (n-1)G = -G
+        seeded = g.generate(DeterministicRandom(gid))
+        assert seeded.d.bit_length() > g.n.bit_length() - 32  # drawn from all of [1, n-1], not a small corner
