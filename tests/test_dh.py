@@ -640,6 +640,15 @@ class _EdgeRandom:
         return n - 1 if self.high else 0
 
 
+@pytest.mark.parametrize("gid, bits", [(1, 160), (2, 160), (5, 240), (14, 320), (15, 420), (18, 620)])
+def test_modp_private_exponents_span_two_to_two_to_the_e(gid: int, bits: int) -> None:
+    """x is drawn from [2, 2^e), e twice the strength estimate (160 bits for groups 1 and 2: twice RFC 3526's 80)."""
+    g = any_group(gid)
+    low, high = g.generate(_EdgeRandom(False)), g.generate(_EdgeRandom(True))
+    assert low.x == 2 and low.y == 4
+    assert high.x == 2**bits - 1 and high.y == pow(2, 2**bits - 1, g.p)
+
+
 def test_toy_and_ecp_private_values_span_their_whole_range_from_any_random_source() -> None:
     """Toy x in [2, p-2], ECP d in [1, n-1]; a source with only random_bytes and randbelow is enough.
 
@@ -660,3 +669,115 @@ def test_toy_and_ecp_private_values_span_their_whole_range_from_any_random_sourc
         assert high.d == g.n - 1 and high.public_point == (g.gx, g.p - g.gy)  # (n-1)G = -G
         seeded = g.generate(DeterministicRandom(gid))
         assert seeded.d.bit_length() > g.n.bit_length() - 32  # drawn from all of [1, n-1], not a small corner
+
+
+@pytest.mark.parametrize("y, needle", [(0, "0 is not greater than 1"), (1, "1 is not greater than 1"),
+                                       ("p-1", "is p-1; it must be below p-1"), ("p", "is p or more")])
+def test_modp_refusals_name_the_bound(y: int | str, needle: str) -> None:
+    g = dh.group(14)
+    value = {"p-1": g.p - 1, "p": g.p}.get(y, y)  # type: ignore[call-overload]
+    with pytest.raises(InvalidPublicValueError, match=needle):
+        g.validate_public(value.to_bytes(g.public_len, "big"))
+
+
+@pytest.mark.parametrize("gid", [14, 19, 31])
+@pytest.mark.parametrize("data", ["00" * 8, 2.5, None, [0, 1]])
+def test_ke_data_that_is_not_bytes_is_a_typed_error(gid: int, data: object) -> None:
+    key = dh.group(gid).generate(DeterministicRandom(7))
+    with pytest.raises(InvalidPublicValueError, match="KE data must be bytes"):
+        key.exchange(data)  # type: ignore[arg-type]
+
+
+def test_toy_shared_secret_takes_peer_values_in_one_to_p_minus_one() -> None:
+    toy = dh.ToyGroup(23, 5)
+    assert toy.shared_secret(4, 1) == 1 and toy.shared_secret(3, 22) == 22  # hand calculation keeps the edges
+    for y_peer in (0, 23, 24, -1):
+        with pytest.raises(InvalidPublicValueError, match="not in"):
+            toy.shared_secret(4, y_peer)
+
+
+@pytest.mark.parametrize("gid, why", [(1, "768-bit discrete logarithms have been computed"),
+                                      (2, "1024-bit discrete logarithms"), (5, "112-bit minimum")])
+def test_each_weak_group_says_why_both_refused_and_allowed(gid: int, why: str) -> None:
+    with pytest.raises(WeakAlgorithmError) as err:
+        dh.group(gid)
+    assert why in str(err.value) and "Logjam" in str(err.value) and "allow_weak" in str(err.value)
+    with pytest.warns(WeakAlgorithmWarning) as warned:
+        dh.group(gid, allow_weak=True)
+    assert why in str(warned[0].message) and "Logjam" in str(warned[0].message)
+
+
+def test_implemented_group_never_raises_nor_warns() -> None:
+    # pyproject turns WeakAlgorithmWarning into an error: a warning here would fail the test
+    assert dh.implemented_group(14) is dh.group(14)
+    assert dh.implemented_group(2) is weak_group(2) and dh.implemented_group(2).weak
+    assert dh.implemented_group(24) is None and dh.implemented_group(99) is None
+
+
+def test_ecp_refuses_a_y_coordinate_of_p_or_more() -> None:
+    # P-521 coordinates take 66 octets, 7 bits more than p = 2^521 - 1: y + p still fits and is y mod p
+    g = dh.group(21)
+    n = g.coord_len
+    assert g.is_on_curve(g.gx, g.gy) and not g.is_on_curve(g.gx, g.gy + g.p) and not g.is_on_curve(g.gx + g.p, g.gy)
+    data = g.gx.to_bytes(n, "big") + (g.gy + g.p).to_bytes(n, "big")
+    with pytest.raises(InvalidPublicValueError, match="not a point on the curve"):
+        g.validate_public(data)
+    with pytest.raises(InvalidPublicValueError, match="ECP_521"):
+        g.generate(DeterministicRandom(1)).exchange(data)
+
+
+@pytest.mark.parametrize("gid", [19, 20, 21])
+def test_ecp_all_zero_ke_data_is_named_as_infinity(gid: int) -> None:
+    g = dh.group(gid)
+    with pytest.raises(InvalidPublicValueError, match="point at infinity"):
+        g.validate_public(bytes(g.public_len))
+
+
+@pytest.mark.parametrize("gid", [19, 20, 21])
+def test_ecp_g_ir_keeps_its_leading_zero_octets(gid: int) -> None:
+    """g^ir is the x coordinate at full length (RFC 5903 section 7), even when it starts with 0x00.
+
+    Reference: x of (d_i * d_r mod n) * G, computed by cryptography as a public key, not by ECDH.
+    """
+    g = dh.group(gid)
+    initiator = g.from_private_value(12345)
+    for k in range(1, 5000):
+        g_ir = initiator.exchange(g.from_private_value(k).public_bytes())
+        if g_ir[0] == 0:
+            break
+    else:  # pragma: no cover - about 2^-14 for P-256
+        pytest.fail("no g^ir with a leading zero octet")
+    x = ec.derive_private_key(12345 * k % g.n, g.curve()).public_key().public_numbers().x
+    assert g_ir == x.to_bytes(g.coord_len, "big") and len(g_ir) == g.shared_len == g.coord_len
+
+
+def test_is_probable_prime_agrees_with_sympy() -> None:
+    from ikelab.dh_toy import is_probable_prime
+
+    assert [n for n in range(-2, 4000) if is_probable_prime(n)] == list(sympy.primerange(2, 4000))
+    # strong pseudoprimes: 3215031751 to bases 2, 3, 5, 7; 3825123056546413051 to every base up to 23
+    for n in (2047, 1373653, 3215031751, 3825123056546413051, 41 * 43, 2**61 - 1, 2**89 - 1, 2**61 + 1):
+        assert is_probable_prime(n) == sympy.isprime(n)
+    with pytest.raises(ConfigError, match="prime"):
+        dh.ToyGroup(3825123056546413051, 2)
+    with pytest.raises(ConfigError) as err:
+        dh.ToyGroup(3, 2)  # no base fits 1 < g < 2: the modulus is what is wrong
+    assert err.value.field == "p"
+
+
+def test_number_theory_helpers_refuse_a_modulus_below_two() -> None:
+    for fn in (dh.order_of, dh.is_primitive_root):
+        for p in (1, 0, -23):
+            with pytest.raises(ConfigError, match="at least 2"):
+                fn(3, p)
+
+
+def test_brute_force_dlog_tries_exactly_max_steps_candidates() -> None:
+    p = 2**61 - 1
+    assert dh.brute_force_dlog(3, pow(3, 999, p), p, max_steps=1000) == (999, 1000)
+    with pytest.raises(ConfigError, match="in 1000 steps") as err:
+        dh.brute_force_dlog(3, pow(3, 1000, p), p, max_steps=1000)
+    assert err.value.field == "max_steps"
+    with pytest.raises(ConfigError, match=r"not in \[1, p-1\]") as err:  # refused before any search
+        dh.brute_force_dlog(3, 0, p, max_steps=1000)
+    assert err.value.field == "y"

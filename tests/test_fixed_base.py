@@ -60,3 +60,21 @@ def test_the_window_grows_while_the_table_fits_its_budget(name: str) -> None:
 def test_modp_2048_uses_a_byte_wide_window() -> None:
     # 320-bit exponents in 8-bit digits: at most 40 multiplications per key pair
     assert TABLE.window == 8 and len(TABLE._rows) == 40
+
+
+@pytest.mark.parametrize("x", [-1, -2, -(1 << 100), 1 << 320, MODP_2048.p - 1, MODP_2048.p, MODP_2048.p + 5, 3 * MODP_2048.p])
+def test_exponents_outside_the_table_are_pow_of_the_same_exponent(x: int) -> None:
+    # negative: the inverse power, as pow has it; p or more: reduced mod p-1 (Fermat), never mod p
+    assert TABLE.pow(x) == pow(MODP_2048.g, x, MODP_2048.p)
+
+
+def test_public_value_of_large_exponents_by_hand() -> None:
+    # public_value takes any x >= 0: g^p = g and g^(p-1) = 1 mod p (Fermat)
+    assert MODP_2048.public_value(MODP_2048.p) == 2 == pow(2, MODP_2048.p, MODP_2048.p)
+    assert MODP_2048.public_value(MODP_2048.p - 1) == 1
+
+
+@pytest.mark.parametrize("window", [0, -1, 13])
+def test_window_widths_outside_one_to_twelve_are_refused(window: int) -> None:
+    with pytest.raises(ConfigError, match="window"):
+        FixedBase(5, 1019, 20, window=window)
