@@ -84,7 +84,8 @@ MIN_FRAGMENT_SIZE = 160
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def _duration(value: Any, name: str, *, allow_none: bool = False, allow_zero: bool = False) -> float | None:
+def _duration(value: Any, name: str, *, allow_none: bool = False, allow_zero: bool = False,
+              allow_inf: bool = True) -> float | None:
     if value is None:
         if allow_none:
             return None
@@ -100,6 +101,8 @@ def _duration(value: Any, name: str, *, allow_none: bool = False, allow_zero: bo
     value = float(value)
     if value < 0 or (value == 0 and not allow_zero) or value != value:
         raise ConfigError(f"{name} = {value} must be positive", field=name, value=value)
+    if value == float("inf") and not allow_inf:
+        raise ConfigError(f"{name} = inf: give a finite number of seconds", field=name, value=value)
     return value
 
 
@@ -314,14 +317,16 @@ class IkeConfig:
         if self.encapsulation not in ("auto", "always", "never"):
             raise ConfigError(f"encapsulation must be 'auto', 'always' or 'never', not {self.encapsulation!r}",
                               field="encapsulation", value=self.encapsulation)
-        for name in ("ike_rekey_time", "child_rekey_time", "retransmit_timeout"):
+        for name in ("ike_rekey_time", "child_rekey_time"):
             put(name, _duration(getattr(self, name), name))
+        # a request whose first wait never ends would neither be sent again nor ever give up (RFC 7296 2.4)
+        put("retransmit_timeout", _duration(self.retransmit_timeout, "retransmit_timeout", allow_inf=False))
         for soft, hard in (("ike_rekey_time", "ike_lifetime"), ("child_rekey_time", "child_lifetime")):
             value = getattr(self, hard)
             put(hard, round(getattr(self, soft) * 1.1, 6) if value is None else _duration(value, hard))
         put("rekey_margin", _duration(self.rekey_margin, "rekey_margin", allow_zero=True))
         dpd = _duration(self.dpd_interval, "dpd_interval", allow_none=True, allow_zero=True)
-        put("dpd_interval", dpd or None)
+        put("dpd_interval", dpd if dpd and dpd != float("inf") else None)  # 0 and inf: no liveness checks
         for soft, hard in (("ike_rekey_time", "ike_lifetime"), ("child_rekey_time", "child_lifetime")):
             if getattr(self, soft) >= getattr(self, hard):
                 raise ConfigError(f"{soft} ({getattr(self, soft):g} s) must be below {hard} ({getattr(self, hard):g} s): "
@@ -330,8 +335,8 @@ class IkeConfig:
                 raise ConfigError(f"rekey_margin ({self.rekey_margin:g} s) must be below {soft}", field="rekey_margin",
                                   value=self.rekey_margin)
         if isinstance(self.retransmit_base, bool) or not isinstance(self.retransmit_base, (int, float)) \
-                or not self.retransmit_base >= 1.0:
-            raise ConfigError(f"retransmit_base = {self.retransmit_base!r} must be a number >= 1",
+                or not 1.0 <= self.retransmit_base < float("inf"):
+            raise ConfigError(f"retransmit_base = {self.retransmit_base!r} must be a finite number >= 1",
                               field="retransmit_base", value=self.retransmit_base)
         put("retransmit_base", float(self.retransmit_base))
         put("retransmit_tries", _int(self.retransmit_tries, "retransmit_tries", 0))

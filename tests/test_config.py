@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -273,9 +274,10 @@ def test_boundary_values_are_accepted():
     assert (t.retransmit_tries, t.window_size, t.cookie_threshold) == (3, 2, 0)
 
 
-@pytest.mark.parametrize("dpd", [0, "0s", None])
+@pytest.mark.parametrize("dpd", [0, "0s", None, float("inf")])
 def test_dpd_interval_zero_means_off(dpd):
-    """strongSwan's ``dpd_delay = 0`` turns liveness checks off: stored as None, as when not given."""
+    """strongSwan's ``dpd_delay = 0`` turns liveness checks off: stored as None, as when not given (and an
+    interval that never ends means the same)."""
     c = IkeConfig(psk="x", dpd_interval=dpd)
     assert c.dpd_interval is None
     assert "dpd off" in str(c)
@@ -342,3 +344,15 @@ def test_from_dict_strongswan_spellings_and_remote_id_default():
     assert c.psk == b"s3cret" and c.remote_psk is None  # swanctl's "secret" is our own PSK
     assert c.dpd_interval == 30 and c.local_id == "moon.strongswan.org"
     assert c.remote_id == "%any"  # no remote identity: any peer that authenticates
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("retransmit_timeout", float("inf"), "retransmit_timeout = inf: give a finite number of seconds"),
+    ("retransmit_base", float("inf"), "retransmit_base = inf must be a finite number >= 1"),
+])
+def test_a_retransmission_wait_that_never_ends_is_refused(field, value, words):
+    """RFC 7296 2.4: a request is sent again after a wait and given up after the last one.  A wait of inf
+    would leave the IKE SA waiting for ever, with no retransmission and no failure to report."""
+    with pytest.raises(ConfigError, match=re.escape(words)) as err:
+        IkeConfig(psk="x", **{field: value})
+    assert err.value.field == field
