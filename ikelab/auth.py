@@ -533,7 +533,8 @@ def signature_hash(private_key: Any, announced: bytes | None, *, allow_weak: boo
             return h
     if HashAlgorithm.SHA1 in listed and allow_weak:
         return HashAlgorithm.SHA1
-    weak = " (SHA1 only with allow_weak: it is not collision resistant, RFC 8247 3.2)" if HashAlgorithm.SHA1 in listed else ""
+    weak = (" (SHA1 only with allow_weak: it is not collision resistant, RFC 8247 3.2)"
+            if HashAlgorithm.SHA1 in listed else "")
     raise ConfigError(f"the peer's SIGNATURE_HASH_ALGORITHMS lists {names}: no hash ikelab signs with "
                       f"(SHA2_256, SHA2_384, SHA2_512){weak} (RFC 7427 4)", field="hash_alg")
 

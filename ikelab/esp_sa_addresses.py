@@ -132,7 +132,7 @@ class SpiFilter:
         return self.mask == 0xFFFFFFFF
 
 
-_SPI_PATTERN = re.compile(r"0[xX][0-9a-f*]{8}")
+_SPI_PATTERN = re.compile(r"0[xX][0-9A-Fa-f*]{8}")
 
 
 def spi_filter(text: str) -> SpiFilter:
@@ -146,12 +146,12 @@ def spi_filter(text: str) -> SpiFilter:
         return SpiFilter(0, 0)
     if "*" in text:
         if not _SPI_PATTERN.fullmatch(text):
-            if len(text) == 10 and re.fullmatch(r"0[xX][0-9A-Fa-f*]{8}", text):
-                raise ValueError(f"SPI pattern {text!r} has upper-case hex digits; Wireshark compares a pattern with "
-                                 f"the SPI written in lower case (0x%08x), so it never matches: write {text.lower()!r}")
             raise ValueError(f"SPI pattern {text!r}: write * alone, or 0x and 8 hex digits of which any may be * "
                              "(0x0000100* for 0x00001000-0x0000100f), as Wireshark compares them")
         digits = text[2:]
+        if digits != digits.lower():
+            raise ValueError(f"SPI pattern {text!r} has upper-case hex digits; Wireshark compares a pattern with "
+                             f"the SPI written in lower case (0x%08x), so it never matches: write 0x{digits.lower()}")
         value = int(digits.replace("*", "0"), 16)
         mask = int("".join("0" if c == "*" else "f" for c in digits), 16)
         return SpiFilter(value, mask)

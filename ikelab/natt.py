@@ -115,10 +115,10 @@ def udp_encapsulate(
     """
     esp_packet = key_bytes(esp_packet, "esp_packet")
     try:
-        kind = classify_udp4500(esp_packet)[0]
+        is_esp = classify_udp4500(esp_packet)[0] == "esp"
     except ParseError:  # shorter than an ESP header: a bad argument here, not a bad packet received
-        kind = "too short"
-    if kind != "esp":
+        is_esp = False
+    if not is_esp:
         raise ConfigError("udp_encapsulate carries ESP packets (a non-zero SPI and 8 bytes at least)", field="esp_packet", value=len(esp_packet))
     v6 = address(src, "src").version == 6
     return ip.ip_udp(src, dst, sport, dport, bytes(esp_packet), ident=ident, ttl=ttl, checksum=v6, tos=tos,

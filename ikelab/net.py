@@ -351,7 +351,7 @@ class NetDriver:
                     self._note(f"{type(event).__name__}: {exc}")
         known = set(self._sas)
         for sa in self.endpoint.all_sas() + list(self.endpoint.half_open.values()):
-            if sa not in known and (self.keep_history or sa.state != State.CLOSED):
+            if sa not in known:
                 known.add(sa)
                 self._sas.append(sa)
         if not self.keep_history:  # a closed IKE SA is no one's current SA; only the key tables want it

@@ -49,8 +49,9 @@ def parse_pss_algorithm_identifier(der: bytes) -> PssParams | None:
     """The parameters of an RSASSA-PSS AlgorithmIdentifier; None if ``der`` names another algorithm.
 
     The identifier is that of a signature value (RFC 7427 3), so its parameters must be there (RFC 4055
-    3.1), even when every field takes its DEFAULT (an empty SEQUENCE).  Absent or malformed parameters, an unknown hash or a trailer field other than 1 raise
-    :class:`~ikelab.errors.AuthenticationError` (the AUTH payload cannot be checked).
+    3.1), even when every field takes its DEFAULT (an empty SEQUENCE).  Absent or malformed parameters, an
+    unknown hash or a trailer field other than 1 raise :class:`~ikelab.errors.AuthenticationError` (the AUTH
+    payload cannot be checked).
     """
     try:
         tag, start, end = read_tlv(der, 0, len(der), 0, _FIELD)

@@ -224,7 +224,7 @@ class EspSaRecord:
     protocol: str  # "IPv4" or "IPv6" (or ikelab's "Any"): the IP version of the packets it decrypts
     src: str  # as written: an address, "*", or a Wireshark wildcard form (see ikelab.esp_sa_addresses)
     dst: str
-    spi: int
+    spi: int  # with spi_pattern, the pattern's hex digits with each * as 0 (spis() says which SPIs match)
     encr: str  # Wireshark name, e.g. "AES-GCM with 16 octet ICV [RFC4106]"
     encr_key: bytes
     auth: str  # Wireshark name, e.g. "HMAC-SHA-256-128 [RFC4868]" or "NULL"
@@ -241,7 +241,7 @@ class EspSaRecord:
     def spi_text(self) -> str:
         return self.spi_pattern or f"0x{self.spi:08x}"
 
-    def spi_filter(self) -> SpiFilter:
+    def spis(self) -> SpiFilter:
         """Which SPIs the row is for (:func:`ikelab.esp_sa_addresses.spi_filter`)."""
         return spi_filter(self.spi_pattern) if self.spi_pattern else SpiFilter(self.spi, 0xFFFFFFFF)
 
@@ -629,7 +629,7 @@ class KeyTables:
         for n, e in enumerate(self.esp):
             try:
                 src, dst = _esp_filters(e)
-                spis = e.spi_filter()
+                spis = e.spis()
             except ValueError as exc:
                 raise ConfigError(f"esp[{n}] (SPI {e.spi_text}): {exc}", field=f"esp[{n}]", value=e) from None
             if spis.exact:
