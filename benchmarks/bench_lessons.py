@@ -153,16 +153,20 @@ def bench_figures() -> list[tuple[str, float]]:
     return rows
 
 
-#: ipykernel's own shutdown race: the control thread flushes stderr after the iostream thread has
-#: closed its pipe, and tornado logs the ZMQError.  The notebook ran to the end; nothing is lost.
+#: ipykernel's own shutdown races.  The control thread flushes stderr after the iostream thread has
+#: closed its pipe, and tornado logs the ZMQError; or libzmq, terminating its context while a pipe is
+#: already closed, meets POLLHUP where it asserts POLLIN and aborts (zeromq/libzmq issues 1307, 3715).
+#: Either way the notebook ran to the end, as NotebookClient checked (a kernel that dies while a cell
+#: runs raises DeadKernelError there); nothing is lost.
 _SHUTDOWN_RACE = re.compile(
     r"ERROR:tornado\.general:Uncaught exception in ZMQStream callback\n"
     r"Traceback \(most recent call last\):\n(?:[ \t].*\n)*?"
-    r"zmq\.error\.ZMQError: Socket operation on non-socket\n?")
+    r"zmq\.error\.ZMQError: Socket operation on non-socket\n?"
+    r"|^Assertion failed: pfd\.revents & POLLIN \(src/signaler\.cpp:\d+\)\n?", re.MULTILINE)
 
 
 def _pass_on_kernel_stderr(text: str) -> None:
-    """Write what a kernel printed on stderr to ours, without ipykernel's known shutdown race."""
+    """Write what a kernel printed on stderr to ours, without ipykernel's known shutdown races."""
     rest = _SHUTDOWN_RACE.sub("", text)
     if rest.strip():
         sys.stderr.write(rest)
