@@ -18,7 +18,8 @@ outputs, so a notebook can display, say, SKEYSEED = prf(Ni | Nr, g^ir)
   traffic selectors, mode, UDP encapsulation);
 * :class:`IkeSaEstablished` / :class:`IkeSaRekeyed` / :class:`IkeSaDeleted`,
   :class:`LivenessChecked`, :class:`Retransmitted`, :class:`Failure`;
-* :class:`VirtualIpAssigned`: a remote-access client's inner address (CP);
+* :class:`VirtualIpAssigned`: a remote-access client's inner address (CP), and
+  :class:`VirtualIpNotAssigned`: a family asked for and not given;
 * :class:`PeerMoved`: the peer's address or port changed (NAT rebinding, 2.23).
 
 Every event has ``time`` (the virtual clock value passed to the engine) and
@@ -93,6 +94,19 @@ class VirtualIpAssigned(Event):
     """
 
     address: str
+
+
+@dataclass(frozen=True)
+class VirtualIpNotAssigned(Event):
+    """A family of inner address (4 or 6) the client asked for and did not get, and why.
+
+    A gateway may serve fewer families than asked (RFC 7296 3.15.4): the client goes on with those it got.
+    Both sides report it: the gateway with its reason (no pool of that family, or the pool is full), the
+    client with what the IKE_AUTH response said.
+    """
+
+    family: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -321,4 +335,5 @@ __all__ = [
     "PeerMoved",
     "Retransmitted",
     "VirtualIpAssigned",
+    "VirtualIpNotAssigned",
 ]

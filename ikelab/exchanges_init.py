@@ -454,13 +454,22 @@ class InitExchanges:
 
     def _take_cp_reply(self: Any, now: float, msg: Any) -> None:
         """Our inner addresses from the CP(CFG_REPLY): every family asked that the responder served (RFC 7296
-        2.19; it may serve fewer than asked, 3.15.4), a VirtualIpAssigned event each."""
+        2.19), a VirtualIpAssigned event each; it may serve fewer than asked (3.15.4), a VirtualIpNotAssigned
+        event for each family left out."""
+        asked = _vip.families(self.config.vip)
         cp = W.payload(msg, "CP")
-        if cp is None:
-            return
-        self.virtual_ips = _vip.assigned_each(cp, _vip.families(self.config.vip))
+        if cp is not None:
+            self.virtual_ips = _vip.assigned_each(cp, asked)
         for address in self.virtual_ips:
             self._emit(ev.VirtualIpAssigned(now, self.side, address))
+        if W.notify_of(msg, NotifyType.INTERNAL_ADDRESS_FAILURE) is not None:
+            why = "the gateway answered INTERNAL_ADDRESS_FAILURE: it has no address for us (RFC 7296 3.15.4)"
+        elif cp is None or cp.cfg_type != CfgType.CFG_REPLY:
+            why = "the IKE_AUTH response carries no CP(CFG_REPLY): the gateway gives no inner address (RFC 7296 2.19)"
+        else:
+            why = "the CP(CFG_REPLY) holds no address of this family: a gateway may serve fewer than asked (RFC 7296 3.15.4)"
+        for family in _vip.missing(asked, self.virtual_ips):
+            self._emit(ev.VirtualIpNotAssigned(now, self.side, family, why))
 
     def _answer_cp(self: Any, now: float, msg: Any) -> tuple[list[Any], bool]:
         """CP(CFG_REPLY) with an address of each family asked from our pool of that family, for a
@@ -476,10 +485,12 @@ class InitExchanges:
             self.pools = _vip.pools_of(self.config.pool)
         who = (int(self.remote_identity.id_type), bytes(self.remote_identity.data))
         # a client that says INITIAL_CONTACT lost its old IKE SA (which the endpoint closes): its addresses are free
-        leased, why = _vip.lease_each(self.pools, wishes, who, self, reclaim=self.peer_initial_contact)
+        leased, refused = _vip.lease_each(self.pools, wishes, who, self, reclaim=self.peer_initial_contact)
+        for family, why in refused:
+            self._emit(ev.VirtualIpNotAssigned(now, self.side, family, why))
         if not leased:
-            self._fail(now, "INTERNAL_ADDRESS_FAILURE", f"no virtual IP: {'; '.join(why)}", fatal=False,
-                       exchange="IKE_AUTH")
+            self._fail(now, "INTERNAL_ADDRESS_FAILURE", f"no virtual IP: {'; '.join(why for _, why in refused)}",
+                       fatal=False, exchange="IKE_AUTH")
             return [W.notify(NotifyType.INTERNAL_ADDRESS_FAILURE)], True
         self.peer_virtual_ips = leased
         for address in leased:

@@ -133,6 +133,8 @@ def _describe(event: ev.Event) -> str | None:
         return f"liveness check MID={event.message_id}: {'alive' if event.alive else 'no answer'}"
     if isinstance(event, ev.VirtualIpAssigned):
         return f"virtual IP {event.address} (CP payload, RFC 7296 2.19)"
+    if isinstance(event, ev.VirtualIpNotAssigned):
+        return f"no IPv{event.family} virtual IP: {event.reason}"
     if isinstance(event, ev.PeerMoved):
         return (f"peer moved: {_host_port(*event.old)} -> {_host_port(*event.new)} (a NAT rebinding? IKE and ESP "
                 "follow it, RFC 7296 2.23)")

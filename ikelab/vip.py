@@ -25,7 +25,9 @@ ranges) switch this on.  Each is normalised by :func:`check_vip` and
 0.0.0.0`` or ``pools = rw``), or a tuple of two strings in the order given,
 one per family (``vips = 0.0.0.0,::``); :func:`listed` reads any of these as a
 tuple.  The engine reports each address in a
-:class:`ikelab.events.VirtualIpAssigned` event on both sides.
+:class:`ikelab.events.VirtualIpAssigned` event on both sides, and each family
+asked and not given in a :class:`ikelab.events.VirtualIpNotAssigned` event,
+with the reason.
 """
 
 from __future__ import annotations
@@ -170,6 +172,12 @@ def assigned_each(cp: CP, asked: Iterable[int]) -> tuple[str, ...]:
     return tuple(address for address in found if address is not None)
 
 
+def missing(asked: Iterable[int], given: Iterable[str]) -> list[int]:
+    """The families of ``asked`` (4, 6) that no address of ``given`` belongs to, in the order asked."""
+    have = {ipaddress.ip_address(address).version for address in given}
+    return [family for family in asked if family not in have]
+
+
 def _value(address: Any) -> bytes:
     """An address attribute's value (RFC 7296 3.15.1): 4 octets, or 16 and the prefix length 128 for IPv6."""
     return address.packed + (b"\x80" if address.version == 6 else b"")
@@ -263,15 +271,16 @@ def pools_of(pool: str | tuple[str, ...] | None) -> tuple[VirtualIpPool, ...]:
 
 
 def lease_each(pools: tuple[VirtualIpPool, ...], wishes: list[tuple[int, str | None]], identity: Any, holder: Any,
-               *, reclaim: bool = False) -> tuple[tuple[str, ...], list[str]]:
+               *, reclaim: bool = False) -> tuple[tuple[str, ...], list[tuple[int, str]]]:
     """An address of each family ``wishes`` asks for (``requested``'s pairs) from the pool of that family.
 
-    Returns the addresses leased and, for each family not served, why (no pool of it, or none left).  At most
+    Returns the addresses leased and, for each family not served, the family and why (no pool of it, or
+    none left).  At most
     one address per family: a second attribute of a family already served is not answered (RFC 7296 3.15.1
     lets a responder send fewer addresses than asked).
     """
     leased: list[str] = []
-    why: list[str] = []
+    why: list[tuple[int, str]] = []
     done: set[int] = set()
     for family, wish in wishes:
         if family in done:
@@ -282,10 +291,10 @@ def lease_each(pools: tuple[VirtualIpPool, ...], wishes: list[tuple[int, str | N
         if address is not None:
             leased.append(address)
         elif pool is not None:
-            why.append(f"pool {pool.network} has no address left")
+            why.append((family, f"pool {pool.network} has no address left"))
         else:
             names = ", ".join(str(p.network) for p in pools)
-            why.append(f"the peer asks for an IPv{family} address; pool {names} has none")
+            why.append((family, f"the peer asks for an IPv{family} address; pool {names} has none"))
     return tuple(leased), why
 
 
@@ -304,4 +313,4 @@ def hand_over_each(pools: tuple[VirtualIpPool, ...], addresses: tuple[str, ...],
 
 
 __all__ = ["ANY_ADDRESS", "VirtualIpPool", "assigned", "assigned_each", "check_pool", "check_vip", "families",
-           "hand_over_each", "lease_each", "listed", "pools_of", "release_each", "reply", "request", "requested"]
+           "hand_over_each", "lease_each", "listed", "missing", "pools_of", "release_each", "reply", "request", "requested"]

@@ -633,3 +633,54 @@ def test_the_default_ping_source_is_the_virtual_ip_of_the_pinged_family() -> Non
     assert run._default_ping_src("203.0.113.1") == "10.3.0.1"
     assert run._default_ping_src("2001:db8:b::1") == "2001:db8:3::1"
     assert run._default_ping_src() == "10.3.0.1"
+
+
+def _not_assigned(lab: Lab, side: str) -> list[tuple[int, str]]:
+    return [(e.family, e.reason) for e in lab.events(side, ev.VirtualIpNotAssigned)]
+
+
+def test_a_family_left_out_is_reported_on_both_sides() -> None:
+    """A dual-stack client, a gateway with an IPv4 pool only: the client goes on with IPv4 (RFC 7296 3.15.4), and
+    both sides say that IPv6 was asked and not given, and why."""
+    lab = _dual(pool="10.3.0.0/24")
+    (gateway,) = _not_assigned(lab, "responder")
+    assert gateway == (6, "the peer asks for an IPv6 address; pool 10.3.0.0/24 has none")
+    (client,) = _not_assigned(lab, "initiator")
+    assert client[0] == 6 and "CP(CFG_REPLY) holds no address of this family" in client[1]
+    assert [e.address for e in lab.events("initiator", ev.VirtualIpAssigned)] == ["10.3.0.1"]
+    assert not lab.events("initiator", ev.Failure) and not lab.events("responder", ev.Failure)
+
+
+def test_every_family_given_reports_none_missing() -> None:
+    lab = _dual()
+    assert lab.initiator.virtual_ips == ("10.3.0.1", "2001:db8:3::1")
+    assert _not_assigned(lab, "initiator") == _not_assigned(lab, "responder") == []
+
+
+def test_a_gateway_without_a_pool_leaves_the_client_a_reason() -> None:
+    lab = _lab(pool=None)
+    assert lab.initiator.virtual_ips == ()
+    (client,) = _not_assigned(lab, "initiator")
+    assert client[0] == 4 and "carries no CP(CFG_REPLY)" in client[1]
+    assert _not_assigned(lab, "responder") == []  # a gateway without pools serves no virtual IPs at all
+
+
+def test_internal_address_failure_names_each_family_on_both_sides() -> None:
+    ci, cr = configs(i={"vip": ("0.0.0.0", "::")}, r={"pool": ("10.3.0.0/30", "2001:db8:3::/127"), "remote_id": "%any"})
+    lab = Lab(ci, cr, seed=3)
+    for n in range(3):
+        _connect_as(lab, ci, f"client{n}.example", str(n))
+    third = lab.initiator
+    assert third.virtual_ips == () and not third.children
+    client = [(e.family, e.reason) for e in lab.events("initiator", ev.VirtualIpNotAssigned)]
+    assert [family for family, _ in client] == [4, 6]
+    assert all("answered INTERNAL_ADDRESS_FAILURE" in reason for _, reason in client)
+    assert _not_assigned(lab, "responder") == [(4, "pool 10.3.0.0/30 has no address left"),
+                                                (6, "pool 2001:db8:3::/127 has no address left")]
+
+
+def test_the_command_line_log_says_which_family_is_missing() -> None:
+    from ikelab.peer import _describe
+
+    event = ev.VirtualIpNotAssigned(1.0, "initiator", 6, "the peer asks for an IPv6 address; pool 10.3.0.0/24 has none")
+    assert _describe(event) == "no IPv6 virtual IP: the peer asks for an IPv6 address; pool 10.3.0.0/24 has none"
