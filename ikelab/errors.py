@@ -127,7 +127,8 @@ class CaptureError(IkelabError):
 
 
 class CaptureWarning(UserWarning):
-    """A capture file was read only in part (a truncated last record, read with ``strict=False``)."""
+    """A capture file or key table was read only in part: a truncated last record (read with
+    ``strict=False``), or a key table's fields beyond those of a record, which Wireshark ignores too."""
 
 
 class UnknownSpiError(IkelabError):

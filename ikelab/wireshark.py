@@ -26,7 +26,9 @@ names: Wireshark skips it, ikelab reads it back.
 :func:`records_from_lab` collects every IKE SA and CHILD SA of a lab run;
 :func:`format_ikev2_table` / :func:`format_esp_sa_table` write the files,
 :func:`parse_ikev2_table` / :func:`parse_esp_sa_table` read them back (a bad
-line is a :class:`~ikelab.errors.CaptureError` naming its line number), and
+line is a :class:`~ikelab.errors.CaptureError` naming its line number; as in
+tshark, quoted fields beyond the eighth are dropped with a
+:class:`~ikelab.errors.CaptureWarning`, and an unquoted one refuses the table), and
 :class:`KeyTables` turns records into the SK crypto and ESP parameters that
 :mod:`ikelab.dissect` uses.  An ``esp_sa`` row is found as packet-esp.c
 ``get_esp_sa`` finds it: the first row, in file order, whose SPI, protocol
@@ -44,12 +46,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import shlex
+import warnings
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import CaptureError, ConfigError, IkelabError
+from .errors import CaptureError, CaptureWarning, ConfigError, IkelabError
 from .esp_sa_addresses import AddressFilter, SpiFilter, address_filter, spi_filter
 
 __all__ = [
@@ -447,6 +450,25 @@ def _split_uat(line: str, lineno: int, table: str) -> list[tuple[str, bool]]:
         i += 1
 
 
+def _eight_fields(fields: list[tuple[str, bool]], lineno: int, table: str, names: str) -> list[tuple[str, bool]]:
+    """The eight fields of a record, as tshark 4.0's UAT reader takes them (``uat_load.l``).
+
+    Fewer is an error.  A quoted field beyond the eighth is discarded with a warning ("More fields than
+    required"); an unquoted one makes tshark refuse the whole table ("unexpected char ,"), so it is an error.
+    """
+    if len(fields) < 8:
+        raise CaptureError(f"{table} line {lineno}: {len(fields)} fields, expected 8 ({names})")
+    extra = fields[8:]
+    for number, (_, quoted) in enumerate(extra, 9):
+        if not quoted:
+            raise CaptureError(f"{table} line {lineno}: field {number} is not quoted, but a record has 8 fields "
+                               f"({names}); tshark refuses the whole table over it")
+    if extra:
+        warnings.warn(CaptureWarning(f"{table} line {lineno}: {len(extra)} field(s) more than the 8 of a record, "
+                                     "ignored, as tshark ignores them"), stacklevel=3)
+    return fields[:8]
+
+
 def _lines(text: str) -> Iterable[tuple[int, str]]:
     if not isinstance(text, str):
         raise CaptureError(f"a key table is text (the file's contents), not {type(text).__name__}")
@@ -481,10 +503,8 @@ def parse_ikev2_table(text: str, *, source: str | None = None) -> list[IkeSaReco
     table = source or IKEV2_TABLE_FILE
     out = []
     for lineno, line in _lines(text):
-        f = _split_uat(line, lineno, table)
-        if len(f) != 8:
-            raise CaptureError(f"{table} line {lineno}: {len(f)} fields, expected 8 "
-                               "(SPIi, SPIr, SK_ei, SK_er, encryption, SK_ai, SK_ar, integrity)")
+        f = _eight_fields(_split_uat(line, lineno, table), lineno, table,
+                          "SPIi, SPIr, SK_ei, SK_er, encryption, SK_ai, SK_ar, integrity")
         names = ("SPIi", "SPIr", "SK_ei", "SK_er", None, "SK_ai", "SK_ar", None)
         vals = [_hex(v, lineno, table, name) if name else v for (v, _), name in zip(f, names)]
         spi_i, spi_r = vals[0], vals[1]
@@ -512,11 +532,9 @@ def parse_esp_sa_table(text: str, *, source: str | None = None) -> list[EspSaRec
     table = source or ESP_SA_FILE
     out = []
     for lineno, line in _lines(text):
-        f = [v for v, _ in _split_uat(line, lineno, table)]
-        if len(f) < 8:
-            raise CaptureError(f"{table} line {lineno}: {len(f)} fields, expected 8 (protocol, source, destination, "
-                               "SPI, encryption, key, authentication, key)")
-        proto, src, dst, spi_text, encr, ekey, auth, akey = f[:8]
+        f = _eight_fields(_split_uat(line, lineno, table), lineno, table,
+                          "protocol, source, destination, SPI, encryption, key, authentication, key")
+        proto, src, dst, spi_text, encr, ekey, auth, akey = [v for v, _ in f]
         if proto not in ESP_PROTOCOLS:
             raise CaptureError(f"{table} line {lineno}: protocol {proto!r} is not one of {', '.join(ESP_PROTOCOLS)}")
         try:

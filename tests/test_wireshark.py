@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ikelab.errors import CaptureError
+from ikelab.errors import CaptureError, CaptureWarning
 from ikelab.wireshark import (
     ESP_SA_FILE,
+    IKEV2_TABLE_FILE,
     EspSaRecord,
     IkeSaRecord,
     KeyTables,
@@ -107,16 +109,19 @@ BAD_IKE = [
     (IKE_LINE.replace("AES-CBC-128 [RFC3602]", "aes-cbc-128 [RFC3602]"), "unknown encryption"),  # case-sensitive
     (IKE_LINE.replace('"HMAC_SHA2_256_128 [RFC4868]"', '"HMAC_SHA2_256_128 [RFC4868]'), "unterminated"),
     (IKE_LINE.replace("000102030405060708090a0b0c0d0e0f,1011", "0001020304,1011"), "sk_e"),  # wrong key length
-    (IKE_LINE + ",00", "9 fields"),  # tshark 4.0 refuses the table too ("unexpected char ,")
+    (IKE_LINE + ",00", "field 9 is not quoted"),  # tshark 4.0 refuses the table too ("unexpected char ,")
+    (IKE_LINE + ',"x",00', "field 10 is not quoted"),
 ]
 
 
 @pytest.mark.parametrize("line, why", BAD_IKE, ids=[b for _, b in BAD_IKE])
 def test_bad_ikev2_lines_name_their_line(line: str, why: str) -> None:
     text = "# header\n" + IKE_LINE + "\n" + line + "\n"
-    with pytest.raises(CaptureError, match="line 3") as info:
+    with pytest.raises(CaptureError, match="line 3") as info, warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)  # a quoted 9th field before the unquoted 10th
         parse_ikev2_table(text)
-    assert why.split()[0].lower() in str(info.value).lower()
+    assert why.lower() in str(info.value).lower() if why.startswith("field") else \
+        why.split()[0].lower() in str(info.value).lower()
 
 
 BAD_ESP = [
@@ -152,6 +157,23 @@ def test_bad_esp_lines_name_their_line(line: str, why: str) -> None:
 
 
 hexbytes = st.binary(min_size=1, max_size=40)
+
+
+@pytest.mark.parametrize("parse, line", [(parse_ikev2_table, IKE_LINE), (parse_esp_sa_table, ESP_LINE)],
+                         ids=["ikev2", "esp_sa"])
+def test_quoted_fields_beyond_the_eighth_are_dropped_with_a_warning(parse, line: str) -> None:
+    """tshark 4.0 says "More fields than required. Discarding" and keeps the record (checked against tshark below)."""
+    (plain,) = parse(line + "\n")
+    with pytest.warns(CaptureWarning, match="line 2: 2 field.s. more than the 8 of a record, ignored"):
+        (longer,) = parse("# header\n" + line + ', "SN" ,""\n')
+    assert longer == plain
+
+
+def test_an_unquoted_field_beyond_the_eighth_refuses_an_esp_sa_table() -> None:
+    """tshark 4.0 refuses the table: "unexpected char , while looking for end of line"."""
+    with pytest.raises(CaptureError, match="esp_sa line 1: field 9 is not quoted.*tshark refuses the whole table"):
+        parse_esp_sa_table(ESP_LINE + ",0\n")
+
 
 
 @settings(max_examples=40, deadline=None)
@@ -653,3 +675,35 @@ def test_no_key_note_says_a_key_for_the_spi_exists_elsewhere() -> None:
     two = KeyTables(esp=(EspSaRecord("IPv4", "192.0.2.1", "192.0.2.8", 1, *aead),
                          EspSaRecord("IPv4", "192.0.2.1", "192.0.2.9", 1, *aead)))
     assert two.esp_miss(1, *V4) == "keys for SPI 0x00000001 exist, but for 192.0.2.1 -> 192.0.2.8; 192.0.2.1 -> 192.0.2.9"
+
+
+def test_extra_fields_in_the_tables_are_judged_as_tshark_judges_them(tmp_path: Path) -> None:
+    """Quoted fields beyond the eighth: tshark warns, drops them and decrypts; so does ikelab, with the same keys.
+    An unquoted one in esp_sa: tshark refuses the table, and so does ikelab."""
+    from ikelab.scenario import classic
+
+    require_tshark()
+    scenario = classic(seed=5, duration=4.0, reconnect_at=None)
+    paths = scenario.write(tmp_path)
+    written = read_tables(tmp_path)
+    for name in (IKEV2_TABLE_FILE, ESP_SA_FILE):
+        path = tmp_path / name
+        lines = path.read_text().splitlines()
+        path.write_text("".join(line + ("" if line.startswith("#") else ',"extra"') + "\n" for line in lines))
+    result = subprocess.run(tshark_command(paths["pcap"], tmp_path, "-T", "fields", "-e", "icmp.seq", "-e",
+                                           "isakmp.enc.decrypted"),
+                            shell=True, capture_output=True, text=True, timeout=120, env=dict(os.environ, HOME=str(tmp_path)))
+    assert result.returncode == 0 and "More fields than required" in result.stderr, result.stderr
+    assert "Error loading table" not in result.stderr, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert {"1", "2"} <= {row[0] for row in rows} and any(row[1] for row in rows)  # pings and IKE decrypted
+    with pytest.warns(CaptureWarning, match="more than the 8 of a record"):
+        assert read_tables(tmp_path) == written
+    esp = tmp_path / ESP_SA_FILE
+    esp.write_text(esp.read_text().replace(',"extra"', ",0"))
+    result = subprocess.run(tshark_command(paths["pcap"], tmp_path), shell=True, capture_output=True, text=True,
+                            timeout=120, env=dict(os.environ, HOME=str(tmp_path)))
+    assert "Error loading table 'ESP SAs'" in result.stderr and "unexpected char ," in result.stderr, result.stderr
+    with pytest.raises(CaptureError, match="field 9 is not quoted"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)  # the ikev2 table's quoted extras
+        read_tables(tmp_path)
