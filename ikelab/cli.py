@@ -394,11 +394,11 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pcap", help="write the packets sent and received to this pcap file (the run then keeps "
                    "every packet and IKE SA in memory until it ends)")
     p.add_argument("--keys", help="write ikev2_decryption_table and esp_sa (Wireshark) into this directory (the "
-                   "run then keeps every packet and IKE SA in memory until it ends)")
+                   "run then keeps a row of keys per SA in memory until it ends)")
     p.add_argument("--rekey-after", type=float, help="rekey the CHILD SA after S seconds")
     p.add_argument("--rekey-ike-after", type=float, help="rekey the IKE SA after S seconds (after the CHILD rekey)")
     p.add_argument("--duration", type=float, default=0.0, help="seconds to keep the SAs before DELETE (default 0; "
-                   "inf: until Ctrl-C); without --pcap/--keys a long run keeps only its latest packets and events")
+                   "inf: until Ctrl-C); without --pcap a long run keeps only its latest packets and events")
     p.add_argument("--dpd", type=float, help="liveness check (empty INFORMATIONAL) after S idle seconds; 0: none")
     p.add_argument("--ping", metavar="ADDR", help="send ICMP echoes to this inner address through ESP")
     p.add_argument("--ping-src", metavar="ADDR", help="inner source address of the echoes (default: from the TS; "

@@ -24,13 +24,16 @@ clock.  :class:`NetDriver` gives it both::
 * every packet sent and received is recorded in :attr:`NetDriver.trace`
   (:mod:`ikelab.trace`), every engine event in :attr:`NetDriver.events`.
   With ``keep_history=True`` (the default) they hold the whole run, with every
-  IKE SA, so that it can be written as a pcap (:meth:`write_pcap`) with its
-  Wireshark decryption tables (:meth:`write_keys`); that memory grows with
-  the run.  With ``keep_history=False`` (``ikelab respond --duration inf``
-  without ``--pcap``/``--keys``) they hold the last :data:`RECENT` packets and
-  events, closed IKE SAs are let go, and what the outcome and the end-of-run
-  summary need from the whole run is kept in :attr:`NetDriver.facts`
-  (:class:`RunFacts`), so that a run of days keeps a bounded amount.
+  IKE SA, so that it can be written as a pcap (:meth:`write_pcap`); that
+  memory grows with the run.  With ``keep_history=False`` (``ikelab respond
+  --duration inf`` without ``--pcap``) they hold the last :data:`RECENT`
+  packets and events, closed IKE SAs are let go, and what the outcome and the
+  end-of-run summary need from the whole run is kept in
+  :attr:`NetDriver.facts` (:class:`RunFacts`), so that a run of days keeps a
+  bounded amount.  The Wireshark decryption tables (:meth:`write_keys`) need
+  one row per IKE SA and per CHILD SA direction, not the packets:
+  ``keep_keys`` (default: as ``keep_history``; ``--keys``) collects those
+  rows as the SAs are made.
 
 Times in the trace and in events are seconds since :meth:`open`.
 """
@@ -205,9 +208,12 @@ class NetDriver:
     spaces the NAT-keepalives of a host behind a NAT.
 
     ``keep_history`` (default True) keeps every packet, event, note and IKE SA
-    of the run, which :meth:`write_pcap` and :meth:`write_keys` need; False
-    keeps the last :data:`RECENT` of each and lets closed IKE SAs go, for a
-    long run that writes neither (:attr:`facts` keeps what the outcome needs).
+    of the run, which :meth:`write_pcap` needs; False keeps the last
+    :data:`RECENT` of each and lets closed IKE SAs go, for a long run that
+    writes no capture (:attr:`facts` keeps what the outcome needs).
+    ``keep_keys`` (default: as ``keep_history``) collects the key-table rows
+    of every IKE SA and CHILD SA as they are made, which :meth:`write_keys`
+    needs.
     """
 
     def __init__(self, config: Any, local_addr: str, *, port: int = 500, natt: bool | None = None,
@@ -215,13 +221,19 @@ class NetDriver:
                  on_packet: Callable[[int, TracePacket, str], None] | None = None,
                  on_event: Callable[[ev.Event], None] | None = None,
                  esp_handler: Callable[[bytes, tuple[str, int], tuple[str, int]], None] | None = None,
-                 keepalive_interval: float | None = KEEPALIVE_INTERVAL, keep_history: bool = True) -> None:
+                 keepalive_interval: float | None = KEEPALIVE_INTERVAL, keep_history: bool = True,
+                 keep_keys: bool | None = None) -> None:
         self.config = config
         self.local_addr = str(local_addr)
         self.port = int(port)
         self.natt = (self.port == 500) if natt is None else bool(natt)
         self.endpoint = IkeEndpoint(config, rng, self.local_addr, port=self.port, forget_closed=True)
         self.keep_history = bool(keep_history)
+        self.keep_keys = self.keep_history if keep_keys is None else bool(keep_keys)
+        #: key-table rows (as dict keys: in order, once each) of every IKE SA and CHILD SA, with keep_keys
+        self._ike_rows: dict[Any, None] = {}
+        self._esp_rows: dict[Any, None] = {}
+        self._rows_of: set[tuple[bytes, bytes]] = set()  # the SPI pairs of the IKE SAs in _ike_rows
         limit = None if self.keep_history else RECENT
         #: the packets sent and received: all of them, or the last RECENT (see keep_history)
         self.trace: Trace | deque[TracePacket] = Trace() if self.keep_history else deque(maxlen=limit)
@@ -350,10 +362,13 @@ class NetDriver:
                 except IkelabError as exc:  # a listener's problem must not stop the engine
                     self._note(f"{type(event).__name__}: {exc}")
         known = set(self._sas)
-        for sa in self.endpoint.all_sas() + list(self.endpoint.half_open.values()):
+        current = self.endpoint.all_sas() + list(self.endpoint.half_open.values())
+        for sa in current:
             if sa not in known:
                 known.add(sa)
                 self._sas.append(sa)
+        if self.keep_keys:
+            self._keep_ike_rows(current)
         if not self.keep_history:  # a closed IKE SA is no one's current SA; only the key tables want it
             self._sas = [sa for sa in self._sas if sa.state != State.CLOSED]
         self._reschedule()
@@ -363,9 +378,24 @@ class NetDriver:
 
     def record(self, event: ev.Event) -> None:
         """Keep ``event`` in :attr:`events` (all, or the last RECENT) and in :attr:`facts` (what :meth:`_flush`
-        does with each engine event, before ``on_event``)."""
+        does with each engine event, before ``on_event``); a new CHILD SA's esp_sa rows with ``keep_keys``."""
         self.events.append(event)
         self.facts.add(event)
+        if self.keep_keys and isinstance(event, ev.ChildSaCreated):
+            from .wireshark import esp_records_from_child
+
+            self._esp_rows.update(dict.fromkeys(esp_records_from_child(event)))
+
+    def _keep_ike_rows(self, sas: list[IkeSa]) -> None:
+        """The ikev2_decryption_table row of each IKE SA with keys (from IKE_SA_INIT on, RFC 7296 2.14)."""
+        from .wireshark import ike_record_from_sa
+
+        for sa in sas:
+            keys, suite = sa.keys, sa.suite
+            if keys is not None and suite is not None and (sa.spi_i, sa.spi_r) not in self._rows_of:
+                self._rows_of.add((sa.spi_i, sa.spi_r))
+                rec = ike_record_from_sa(sa.spi_i, sa.spi_r, keys, suite.encr, suite.key_bits, suite.integ)
+                self._ike_rows.setdefault(rec)
 
     def _reschedule(self) -> None:
         if self._timer is not None:
@@ -470,6 +500,11 @@ class NetDriver:
                               "packets and events: create it with keep_history=True", field="keep_history",
                               value=False)
 
+    def _require_keys(self, what: str) -> None:
+        if not self.keep_keys:
+            raise ConfigError(f"{what} needs the keys of every SA of the run, which this NetDriver does not "
+                              "collect: create it with keep_keys=True", field="keep_keys", value=False)
+
     def all_sas(self) -> list[IkeSa]:
         """Every IKE SA of the run (rekeyed and closed ones included), in order of creation; without
         ``keep_history`` only those not closed yet."""
@@ -484,30 +519,15 @@ class NetDriver:
         return out
 
     def key_records(self) -> tuple[list[Any], list[Any]]:
-        """``(ikev2 rows, esp_sa rows)`` for every IKE SA and CHILD SA of the run (:mod:`ikelab.wireshark`)."""
-        from .wireshark import esp_records_from_child, ike_record_from_sa
-
-        self._require_history("key_records()")
-        ike = []
-        for sa in self.all_sas():
-            if sa.keys is None or sa.suite is None:
-                continue
-            rec = ike_record_from_sa(sa.spi_i, sa.spi_r, sa.keys, sa.suite.encr, sa.suite.key_bits, sa.suite.integ)
-            if rec not in ike:
-                ike.append(rec)
-        esp = []
-        for event in self.events:
-            if isinstance(event, ev.ChildSaCreated):
-                for rec in esp_records_from_child(event):
-                    if rec not in esp:
-                        esp.append(rec)
-        return ike, esp
+        """``(ikev2 rows, esp_sa rows)`` for every IKE SA and CHILD SA of the run (:mod:`ikelab.wireshark`), in
+        the order they got their keys."""
+        self._require_keys("key_records()")
+        return list(self._ike_rows), list(self._esp_rows)
 
     def write_keys(self, directory: str | Path) -> tuple[Path, Path]:
         """Write ``ikev2_decryption_table`` and ``esp_sa`` for every SA of the run into ``directory``."""
         from .wireshark import write_tables
 
-        self._require_history("write_keys()")
         ike, esp = self.key_records()
         return write_tables(directory, ike, esp)
 

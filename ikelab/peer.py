@@ -176,11 +176,11 @@ class _Run:
             out(for_the_command_line(text))
 
         self.out = say
-        # the capture and the key tables need every packet and IKE SA of the run; without them a run of days
-        # keeps only the latest (and the facts its outcome needs)
+        # the capture needs every packet and IKE SA of the run, the key tables a row per SA; without them a
+        # run of days keeps only the latest (and the facts its outcome needs)
         self.driver = NetDriver(config, local, port=port, rng=rng, on_packet=self._packet, on_event=self._event,
-                                keepalive_interval=options.keepalive,
-                                keep_history=bool(options.pcap or options.keys))
+                                keepalive_interval=options.keepalive, keep_history=bool(options.pcap),
+                                keep_keys=bool(options.keys))
         self.esp = EspPeer(self.driver, say)
         self.stop = asyncio.Event()
         self._pieces = 0  # IKE fragments kept since the last whole message
@@ -253,7 +253,7 @@ class _Run:
         """Our address on the first CHILD SA: the IKE address in transport mode (RFC 4303 3.1.1), else the
         first address of our traffic selectors, of the family of ``dst`` if one is (a dual-stack client's
         virtual IPs, RFC 7296 2.19)."""
-        first = self.driver.facts.first_child  # long gone from driver.events in a long run without --pcap/--keys
+        first = self.driver.facts.first_child  # long gone from driver.events in a long run without --pcap
         for event in ([first] if first is not None else []) + list(self.driver.events):
             if isinstance(event, ev.ChildSaCreated) and event.mode == "transport":
                 return event.local_addr

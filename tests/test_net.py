@@ -939,19 +939,21 @@ def test_a_long_run_without_history_keeps_only_the_latest_packets_and_events() -
     the run: memory grew with each liveness check and rekey.  Without ``keep_history`` the driver keeps the
     last RECENT packets and events and no closed IKE SA, and decides the outcome as the full one does; with
     it, the whole run is there for the capture and the key tables."""
+    from ikelab import events as ev
     from ikelab.net import RECENT
     from ikelab.rand import DeterministicRandom
 
-    port = free_port()  # the same for both runs (NAT detection hashes it), one after the other
+    port = free_port()  # the same for every run (NAT detection hashes it), one after the other
 
-    def serve(keep: bool) -> tuple[NetDriver, list[int], int]:
+    def serve(keep: bool, keep_keys: bool | None = None) -> tuple[NetDriver, list[int], int]:
         driver = NetDriver(IkeConfig(local_id="gw.example.com", **LONG_RUN), "127.0.0.1", port=port,
-                           rng=DeterministicRandom(1), keep_history=keep)
+                           rng=DeterministicRandom(1), keep_history=keep, keep_keys=keep_keys)
         numbers, ike_sas = asyncio.run(_many_exchanges(driver, 300))
         return driver, numbers, ike_sas
 
     short, numbers, ike_sas = serve(False)
     full, full_numbers, _ = serve(True)
+    keyed, _, _ = serve(False, keep_keys=True)
     total = full.packets_seen
     assert total > 3 * RECENT and numbers == full_numbers == list(range(1, total + 1))  # numbered on and on
     assert short.packets_seen == total and len(short.trace) == RECENT and len(short.events) == RECENT
@@ -959,12 +961,26 @@ def test_a_long_run_without_history_keeps_only_the_latest_packets_and_events() -
     assert [type(e) for e in short.events] == [type(e) for e in full.events[-RECENT:]]
     assert [sa.state for sa in short._sas] == [State.ESTABLISHED]  # closed IKE SAs let go
     assert short.all_sas() == [short.current_sa()]
-    for what in (lambda: short.write_pcap("never.pcap"), lambda: short.key_records()):
-        with pytest.raises(ConfigError, match="keep_history=True"):
-            what()
+    with pytest.raises(ConfigError, match="keep_history=True"):
+        short.write_pcap("never.pcap")
+    with pytest.raises(ConfigError, match="keep_keys=True"):
+        short.key_records()
     # with history: every packet, event and IKE SA, and a key-table row for each IKE SA
     assert len(full.trace) == total and len(full.events) == sum(full.facts.counts.values())
     assert len(full.all_sas()) == ike_sas and len(full.key_records()[0]) == ike_sas
+    # the rows are those of every IKE SA the full run holds and of every CHILD SA its events report, and a
+    # bounded run that collects keys (--keys without --pcap) has them all too, with the latest packets only
+    from ikelab.wireshark import esp_records_from_child, ike_record_from_sa
+
+    every_ike = [ike_record_from_sa(sa.spi_i, sa.spi_r, sa.keys, sa.suite.encr, sa.suite.key_bits, sa.suite.integ)
+                 for sa in full.all_sas() if sa.keys is not None]
+    every_esp = [r for e in full.events if isinstance(e, ev.ChildSaCreated) for r in esp_records_from_child(e)]
+    assert sorted(full.key_records()[0], key=every_ike.index) == every_ike and len(set(every_ike)) == ike_sas
+    assert full.key_records()[1] == every_esp
+    assert keyed.key_records() == full.key_records() and len(keyed.trace) == RECENT
+    kept = sum(isinstance(e, ev.ChildSaCreated) for e in keyed.events)
+    assert len(every_esp) > 2 * kept, (len(every_esp), kept)  # most CHILD SAs' events are gone, not their rows
+    assert keyed.all_sas() == [keyed.current_sa()] and keyed.facts.counts == full.facts.counts
     assert short.facts.counts == full.facts.counts
     a, b = short.outcome(), full.outcome()
     assert a is not None and b is not None and (a.status, a.reason) == (b.status, b.reason) == (0, "IKE SA and CHILD SA established")
@@ -981,6 +997,8 @@ def test_a_long_run_still_reports_what_happened_after_its_first_child_sa() -> No
     from ikelab.rand import DeterministicRandom
 
     assert _Run(IkeConfig(psk=b"x"), "127.0.0.1", free_port(), RunOptions(pcap="run.pcap"), out=print).driver.keep_history
+    keys_only = _Run(IkeConfig(psk=b"x"), "127.0.0.1", free_port(), RunOptions(keys="tables"), out=print).driver
+    assert keys_only.keep_keys and not keys_only.keep_history  # --keys alone: a row per SA, the latest packets
     lines: list[str] = []
     run = _Run(IkeConfig(local_id="gw.example.com", **LONG_RUN), "127.0.0.1", free_port(), RunOptions(),
                out=lines.append, rng=DeterministicRandom(1))
