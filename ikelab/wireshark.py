@@ -26,9 +26,8 @@ names: Wireshark skips it, ikelab reads it back.
 :func:`records_from_lab` collects every IKE SA and CHILD SA of a lab run;
 :func:`format_ikev2_table` / :func:`format_esp_sa_table` write the files,
 :func:`parse_ikev2_table` / :func:`parse_esp_sa_table` read them back (a bad
-line is a :class:`~ikelab.errors.CaptureError` naming its line number; as in
-tshark, quoted fields beyond the eighth are dropped with a
-:class:`~ikelab.errors.CaptureWarning`, and an unquoted one refuses the table), and
+line is a :class:`~ikelab.errors.CaptureError` naming its line number; the
+text format itself, as tshark reads it, is :mod:`ikelab.uat`), and
 :class:`KeyTables` turns records into the SK crypto and ESP parameters that
 :mod:`ikelab.dissect` uses.  An ``esp_sa`` row is found as packet-esp.c
 ``get_esp_sa`` finds it: the first row, in file order, whose SPI, protocol
@@ -46,13 +45,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import shlex
-import warnings
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import CaptureError, CaptureWarning, ConfigError, IkelabError
+from .errors import CaptureError, ConfigError, IkelabError
+from .uat import hex_field, quote, record, record_lines, split_line
 from .esp_sa_addresses import AddressFilter, SpiFilter, address_filter, spi_filter
 
 __all__ = [
@@ -193,8 +192,8 @@ class IkeSaRecord:
 
     def line(self) -> str:
         """The record as Wireshark writes it: buffers as bare hex, names quoted."""
-        return ",".join([self.spi_i.hex(), self.spi_r.hex(), self.sk_ei.hex(), self.sk_er.hex(), _quote(self.encr),
-                         self.sk_ai.hex(), self.sk_ar.hex(), _quote(self.integ)])
+        return ",".join([self.spi_i.hex(), self.spi_r.hex(), self.sk_ei.hex(), self.sk_er.hex(), quote(self.encr),
+                         self.sk_ai.hex(), self.sk_ar.hex(), quote(self.integ)])
 
     def transforms(self) -> tuple[Any, Any]:
         """``(Encryption, Integrity or None)`` named by this record (ConfigError if unknown)."""
@@ -252,7 +251,7 @@ class EspSaRecord:
         """The record as Wireshark writes it: every field quoted, keys as ``0x...`` hex."""
         fields = [self.protocol, self.src, self.dst, self.spi_text, self.encr, _hexkey(self.encr_key), self.auth,
                   _hexkey(self.auth_key)]
-        return ",".join(_quote(f) for f in fields)
+        return ",".join(quote(f) for f in fields)
 
     def transforms(self) -> tuple[Any, Any]:
         """``(Encryption, Integrity or None)``; the AES key size is read off the key length."""
@@ -276,16 +275,6 @@ class EspSaRecord:
         integ_id = esp_integ[self.auth]
         integ = None if integ_id is None else _weak_ok(tr.integrity, integ_id)
         return enc, integ
-
-
-def _quote(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch in '"\\' or not 0x20 <= ord(ch) < 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
 
 
 def _hexkey(key: bytes) -> str:
@@ -402,98 +391,6 @@ def format_esp_sa_table(records: Iterable[EspSaRecord]) -> str:
     return _table_lines(records)
 
 
-def _split_uat(line: str, lineno: int, table: str) -> list[tuple[str, bool]]:
-    """Split one UAT line into ``(value, quoted)`` fields; escapes ``\\xNN`` are decoded."""
-    fields: list[tuple[str, bool]] = []
-    i, n = 0, len(line)
-    while True:
-        while i < n and line[i] in " \t":
-            i += 1
-        if i < n and line[i] == '"':
-            i += 1
-            buf = []
-            while True:
-                if i >= n:
-                    raise CaptureError(f"{table} line {lineno}: unterminated quoted field")
-                ch = line[i]
-                if ch == '"':
-                    i += 1
-                    break
-                if ch == "\\":
-                    code = line[i + 1 : i + 4]
-                    if len(code) == 3 and code[0] == "x":
-                        try:
-                            buf.append(chr(int(code[1:], 16)))
-                        except ValueError:
-                            raise CaptureError(f"{table} line {lineno}: bad escape \\{code}") from None
-                        i += 4
-                        continue
-                    if i + 1 < n:
-                        buf.append(line[i + 1])
-                        i += 2
-                        continue
-                    raise CaptureError(f"{table} line {lineno}: dangling backslash")
-                buf.append(ch)
-                i += 1
-            fields.append(("".join(buf), True))
-        else:
-            j = line.find(",", i)
-            j = n if j < 0 else j
-            fields.append((line[i:j].strip(), False))
-            i = j
-        while i < n and line[i] in " \t":
-            i += 1
-        if i >= n:
-            return fields
-        if line[i] != ",":
-            raise CaptureError(f"{table} line {lineno}: expected ',' at column {i + 1}, found {line[i]!r}")
-        i += 1
-
-
-def _eight_fields(fields: list[tuple[str, bool]], lineno: int, table: str, names: str) -> list[tuple[str, bool]]:
-    """The eight fields of a record, as tshark 4.0's UAT reader takes them (``uat_load.l``).
-
-    Fewer is an error.  A quoted field beyond the eighth is discarded with a warning ("More fields than
-    required"); an unquoted one makes tshark refuse the whole table ("unexpected char ,"), so it is an error.
-    """
-    if len(fields) < 8:
-        raise CaptureError(f"{table} line {lineno}: {len(fields)} fields, expected 8 ({names})")
-    extra = fields[8:]
-    for number, (_, quoted) in enumerate(extra, 9):
-        if not quoted:
-            raise CaptureError(f"{table} line {lineno}: field {number} is not quoted, but a record has 8 fields "
-                               f"({names}); tshark refuses the whole table over it")
-    if extra:
-        warnings.warn(CaptureWarning(f"{table} line {lineno}: {len(extra)} field(s) more than the 8 of a record, "
-                                     "ignored, as tshark ignores them"), stacklevel=3)
-    return fields[:8]
-
-
-def _lines(text: str) -> Iterable[tuple[int, str]]:
-    if not isinstance(text, str):
-        raise CaptureError(f"a key table is text (the file's contents), not {type(text).__name__}")
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if line.startswith(_UNNAMED):  # ikelab's own records that Wireshark cannot use
-            line = line[len(_UNNAMED):].strip()
-        if line and not line.startswith("#"):
-            yield lineno, line
-
-
-def _hex(value: str, lineno: int, table: str, what: str, *, prefix: bool = False) -> bytes:
-    text = value.strip()
-    if prefix:
-        if text == "":
-            return b""
-        if not text.lower().startswith("0x"):
-            raise CaptureError(f"{table} line {lineno}: {what} {value!r} must be hex starting with 0x")
-        text = text[2:]
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise CaptureError(f"{table} line {lineno}: {what} {value!r} is not hex") from None
-
-
 def parse_ikev2_table(text: str, *, source: str | None = None) -> list[IkeSaRecord]:
     """Read an ``ikev2_decryption_table`` file; a malformed line -> CaptureError with its number.
 
@@ -502,11 +399,11 @@ def parse_ikev2_table(text: str, *, source: str | None = None) -> list[IkeSaReco
     ike_encr, _, ike_integ, _ = _name_maps()
     table = source or IKEV2_TABLE_FILE
     out = []
-    for lineno, line in _lines(text):
-        f = _eight_fields(_split_uat(line, lineno, table), lineno, table,
-                          "SPIi, SPIr, SK_ei, SK_er, encryption, SK_ai, SK_ar, integrity")
+    for lineno, line in record_lines(text, also=_UNNAMED):
+        f = record(split_line(line, lineno, table), lineno, table,
+                   ("SPIi", "SPIr", "SK_ei", "SK_er", "encryption", "SK_ai", "SK_ar", "integrity"))
         names = ("SPIi", "SPIr", "SK_ei", "SK_er", None, "SK_ai", "SK_ar", None)
-        vals = [_hex(v, lineno, table, name) if name else v for (v, _), name in zip(f, names)]
+        vals = [hex_field(v, lineno, table, name) if name else v for v, name in zip(f, names)]
         spi_i, spi_r = vals[0], vals[1]
         for spi, name in ((spi_i, "SPIi"), (spi_r, "SPIr")):
             if len(spi) != 8:
@@ -531,10 +428,10 @@ def parse_esp_sa_table(text: str, *, source: str | None = None) -> list[EspSaRec
     _, esp_encr, _, esp_integ = _name_maps()
     table = source or ESP_SA_FILE
     out = []
-    for lineno, line in _lines(text):
-        f = _eight_fields(_split_uat(line, lineno, table), lineno, table,
-                          "protocol, source, destination, SPI, encryption, key, authentication, key")
-        proto, src, dst, spi_text, encr, ekey, auth, akey = [v for v, _ in f]
+    for lineno, line in record_lines(text, also=_UNNAMED):
+        proto, src, dst, spi_text, encr, ekey, auth, akey = record(
+            split_line(line, lineno, table), lineno, table,
+            ("protocol", "source", "destination", "SPI", "encryption", "key", "authentication", "key"))
         if proto not in ESP_PROTOCOLS:
             raise CaptureError(f"{table} line {lineno}: protocol {proto!r} is not one of {', '.join(ESP_PROTOCOLS)}")
         try:
@@ -549,8 +446,8 @@ def parse_esp_sa_table(text: str, *, source: str | None = None) -> list[EspSaRec
             raise CaptureError(f"{table} line {lineno}: unknown encryption algorithm {encr!r}")
         if auth not in esp_integ:
             raise CaptureError(f"{table} line {lineno}: unknown authentication algorithm {auth!r}")
-        rec = EspSaRecord(proto, src, dst, spis.value, encr, _hex(ekey, lineno, table, "encryption key", prefix=True),
-                          auth, _hex(akey, lineno, table, "authentication key", prefix=True),
+        rec = EspSaRecord(proto, src, dst, spis.value, encr, hex_field(ekey, lineno, table, "encryption key", prefix=True),
+                          auth, hex_field(akey, lineno, table, "authentication key", prefix=True),
                           "" if spis.exact else spi_text.strip())
         try:
             _, integ = rec.transforms()

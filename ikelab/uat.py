@@ -1,0 +1,133 @@
+"""Wireshark's UAT files ("user accessible tables"): the text format of its key tables.
+
+One record per line, fields separated by commas; a string field is quoted,
+with ``\\xNN`` for a quote, a backslash or a byte outside printable ASCII;
+a byte buffer is bare hex.  Blank lines and lines starting with ``#`` are
+skipped.  This is what tshark 4.0's reader (``epan/uat_load.l``) takes,
+including its two rules for fields beyond a record's last: a quoted one is
+dropped with a warning, an unquoted one refuses the table.  The tables
+themselves (which fields, which names) are in :mod:`ikelab.wireshark`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from string import hexdigits
+from typing import Iterator
+
+from .errors import CaptureError, CaptureWarning
+
+
+def quote(text: str) -> str:
+    """``text`` as a quoted field: its UTF-8 octets, ``"``, ``\\`` and those outside printable ASCII as
+    ``\\xNN`` (as Wireshark's ``uat_esc`` writes them)."""
+    out = []
+    for octet in text.encode("utf-8"):
+        if octet in b'"\\' or not 0x20 <= octet < 0x7F:
+            out.append(f"\\x{octet:02x}")
+        else:
+            out.append(chr(octet))
+    return '"' + "".join(out) + '"'
+
+
+def split_line(line: str, lineno: int, table: str) -> list[tuple[str, bool]]:
+    """Split one record line into ``(value, quoted)`` fields; a quoted field's escapes ``\\xNN`` are octets of
+    its UTF-8 text."""
+    fields: list[tuple[str, bool]] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in " \t":
+            i += 1
+        if i < n and line[i] == '"':
+            i += 1
+            buf = bytearray()
+            while True:
+                if i >= n:
+                    raise CaptureError(f"{table} line {lineno}: unterminated quoted field")
+                ch = line[i]
+                if ch == '"':
+                    i += 1
+                    break
+                if ch == "\\":
+                    code = line[i + 1 : i + 4]
+                    if len(code) == 3 and code[0] == "x":
+                        if not (code[1] in hexdigits and code[2] in hexdigits):
+                            raise CaptureError(f"{table} line {lineno}: bad escape \\{code}")
+                        buf.append(int(code[1:], 16))
+                        i += 4
+                        continue
+                    if i + 1 < n:
+                        buf += line[i + 1].encode("utf-8")
+                        i += 2
+                        continue
+                    raise CaptureError(f"{table} line {lineno}: dangling backslash")
+                buf += ch.encode("utf-8")
+                i += 1
+            try:
+                fields.append((buf.decode("utf-8"), True))
+            except UnicodeDecodeError:
+                raise CaptureError(f"{table} line {lineno}: a quoted field is not UTF-8 text: {bytes(buf)!r}") from None
+        else:
+            j = line.find(",", i)
+            j = n if j < 0 else j
+            fields.append((line[i:j].strip(), False))
+            i = j
+        while i < n and line[i] in " \t":
+            i += 1
+        if i >= n:
+            return fields
+        if line[i] != ",":
+            raise CaptureError(f"{table} line {lineno}: expected ',' at column {i + 1}, found {line[i]!r}")
+        i += 1
+
+
+def record(fields: list[tuple[str, bool]], lineno: int, table: str, names: tuple[str, ...]) -> list[str]:
+    """The values of a record's fields (``names``, in order) from :func:`split_line`'s, as tshark reads them.
+
+    Fewer is an error.  A quoted field beyond the last is discarded with a warning ("More fields than
+    required"); an unquoted one makes tshark refuse the whole table ("unexpected char ,"), so it is an error.
+    """
+    count, listed = len(names), ", ".join(names)
+    if len(fields) < count:
+        raise CaptureError(f"{table} line {lineno}: {len(fields)} fields, expected {count} ({listed})")
+    extra = fields[count:]
+    for number, (_, quoted) in enumerate(extra, count + 1):
+        if not quoted:
+            raise CaptureError(f"{table} line {lineno}: field {number} is not quoted, but a record has {count} "
+                               f"fields ({listed}); tshark refuses the whole table over it")
+    if extra:
+        warnings.warn(CaptureWarning(f"{table} line {lineno}: {len(extra)} field(s) more than the {count} of a "
+                                     "record, ignored, as tshark ignores them"), stacklevel=3)
+    return [value for value, _ in fields[:count]]
+
+
+def record_lines(text: str, *, also: str = "") -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of each record of a table's text: blank lines and ``#`` comments are skipped,
+    but a comment that starts with ``also`` is read as the record that follows it."""
+    if not isinstance(text, str):
+        raise CaptureError(f"a key table is text (the file's contents), not {type(text).__name__}")
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if also and line.startswith(also):
+            line = line[len(also):].strip()
+        if line and not line.startswith("#"):
+            yield lineno, line
+
+
+def hex_field(value: str, lineno: int, table: str, what: str, *, prefix: bool = False) -> bytes:
+    """A byte buffer written as hex: bare (``ikev2_decryption_table``) or after ``0x`` (``esp_sa``, where
+    an empty field is no bytes)."""
+    text = value.strip()
+    if prefix:
+        if text == "":
+            return b""
+        if not text.lower().startswith("0x"):
+            raise CaptureError(f"{table} line {lineno}: {what} {value!r} must be hex starting with 0x")
+        text = text[2:]
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise CaptureError(f"{table} line {lineno}: {what} {value!r} is not hex") from None
+
+
+__all__ = ["hex_field", "quote", "record", "record_lines", "split_line"]
