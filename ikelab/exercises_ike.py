@@ -72,10 +72,13 @@ def _skeyseed(answer: Any, *, prf_alg: Any, ni: bytes, nr: bytes, g_ir: bytes) -
           "the initiator's nonce and MACedIDForR = prf(SK_pr, RestOfRespIDPayload); "
           'AUTH = prf( prf(Shared Secret, "Key Pad for IKEv2"), <ResponderSignedOctets>).')
 def _psk_auth(answer: Any, *, prf_alg: Any, psk: bytes, message_1: bytes, message_2: bytes, ni: bytes, nr: bytes,
-              sk_pr: bytes, id_r: bytes) -> str:
+              sk_pr: bytes, id_r: bytes, sk_pi: bytes | None = None) -> str:
+    """``sk_pi`` (optional) lets the check recognise MACedIDForR keyed with the initiator's key."""
     p = _prf.get_prf(prf_alg)
     psk, message_1, message_2, ni, nr, sk_pr, id_r = _given_bytes(
         "ike.psk-auth", psk=psk, message_1=message_1, message_2=message_2, ni=ni, nr=nr, sk_pr=sk_pr, id_r=id_r)
+    if sk_pi is not None:
+        (sk_pi,) = _given_bytes("ike.psk-auth", sk_pi=sk_pi)
     maced = p.prf(sk_pr, id_r)
     expected = _auth.psk_auth(p.transform_id, psk, message_2 + ni + maced)
     got = _answer(answer, "AUTH", p.output_len)
@@ -101,6 +104,10 @@ def _psk_auth(answer: Any, *, prf_alg: Any, psk: bytes, message_1: bytes, messag
                          "three RESERVED octets, then the identification data.")
         wrong.setdefault(p.prf(pad, message_2 + ni + p.prf(id_r, sk_pr)),
                          "key and data are swapped in MACedIDForR: SK_pr is the key, RestOfRespIDPayload the data.")
+    if sk_pi is not None and sk_pi != sk_pr:
+        wrong.setdefault(p.prf(pad, message_2 + ni + p.prf(sk_pi, id_r)),
+                         "MACedIDForR is keyed with SK_pr, the responder's key: SK_pi MACs the initiator's ID "
+                         "(MACedIDForI).")
     for nonce in (ni, nr):  # message 1 signed, with either nonce
         wrong.setdefault(p.prf(pad, message_1 + nonce + maced),
                          "each side signs its *own* IKE_SA_INIT message: the responder's is message 2 (RealMessage2).")

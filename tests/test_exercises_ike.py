@@ -98,7 +98,7 @@ def test_skeyseed_hints() -> None:
     assert "not SKEYSEED" in fails("ike.skeyseed", bytes(32))
 
 
-def test_psk_auth_hints() -> None:
+def test_psk_auth_hints(capsys: pytest.CaptureFixture[str]) -> None:
     pad = _hmac(PSK, b"Key Pad for IKEv2")
     assert "not used directly" in fails("ike.psk-auth", _hmac(PSK, MESSAGE_2 + NI + MACED))
     assert "own* IKE_SA_INIT message" in fails("ike.psk-auth", _hmac(pad, MESSAGE_1 + NR + MACED))
@@ -113,6 +113,15 @@ def test_psk_auth_hints() -> None:
     # MACedIDForR over the identification data alone (ID Type and RESERVED left out), or keyed with the ID
     assert "ID Type, three RESERVED" in fails("ike.psk-auth", _hmac(pad, MESSAGE_2 + NI + _hmac(SK_PR, ID_R[4:])))
     assert "SK_pr is the key" in fails("ike.psk-auth", _hmac(pad, MESSAGE_2 + NI + _hmac(ID_R, SK_PR)))
+    # MACedIDForR keyed with SK_pi: named when the check is given SK_pi, and never taken for the answer
+    sk_pi = bytes(range(196, 228))
+    slip = _hmac(pad, MESSAGE_2 + NI + _hmac(sk_pi, ID_R))
+    assert "keyed with SK_pr, the responder's key" in fails("ike.psk-auth", slip, **GIVEN["ike.psk-auth"], sk_pi=sk_pi)
+    assert "not the responder's AUTH" in fails("ike.psk-auth", slip)
+    exercises.check("ike.psk-auth", AUTH, **GIVEN["ike.psk-auth"], sk_pi=sk_pi)
+    assert capsys.readouterr().out.startswith("Correct! [ike.psk-auth] AUTH = ")
+    with pytest.raises(ConfigError, match="sk_pi must be bytes"):
+        exercises.check("ike.psk-auth", AUTH, **GIVEN["ike.psk-auth"], sk_pi="00")
     # the initiator's AUTH (its own message, the responder's nonce) is not the answer either
     assert "not the responder's AUTH" in fails("ike.psk-auth", _hmac(pad, MESSAGE_1 + NR + _hmac(SK_PR, b"x")))
 
