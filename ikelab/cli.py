@@ -373,6 +373,15 @@ _LIVE_EPILOG = (
 )
 
 
+class _NoKeyOnTheCommandLine(argparse.Action):
+    """``--psk KEY``: refused with the way to give a key, which is never an argument (``ps`` shows arguments)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        parser.error("--psk takes no key: a key on the command line is visible to every user of the machine "
+                     "(ps); put it in a file and give --psk-file FILE")
+
+
 def _live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id", required=True, help="our identity, typed as strongSwan does: user@host = RFC822, "
                    "a name = FQDN, an address = IPV4/IPV6, 'C=.., CN=..' = DN; override with a prefix "
@@ -381,6 +390,8 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     auth = p.add_argument_group("authentication (one of)")
     auth.add_argument("--psk-file", help="file holding the pre-shared key: its bytes, or strongSwan's 0x<hex> or "
                       "0s<base64>")
+    # without this, argparse reads --psk as an abbreviation of --psk-file and the key as a file name
+    auth.add_argument("--psk", action=_NoKeyOnTheCommandLine, help=argparse.SUPPRESS)
     auth.add_argument("--cert", help="our certificate (PEM or DER); a PEM chain: ours, then intermediate CAs to send")
     auth.add_argument("--key", help="our private key (PEM)")
     auth.add_argument("--ca", help="the trusted CA certificate(s) of the peer's chain (PEM bundle or DER)")

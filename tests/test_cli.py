@@ -225,3 +225,15 @@ def test_a_key_table_that_is_a_directory_is_named_by_dissect_and_demo(capsys, tm
     assert main(["demo", "--out", str(d)]) == 2
     err = capsys.readouterr().err
     assert err == f"ikelab demo: error: cannot write key table '{d / 'esp_sa'}': Is a directory\n"
+
+
+@pytest.mark.parametrize("command", [["respond", "--listen", "127.0.0.1"], ["connect", "127.0.0.1"]])
+def test_a_key_on_the_command_line_is_refused_with_the_way_to_give_one(capsys, command: list[str]) -> None:
+    """argparse once took --psk for an abbreviation of --psk-file, and the key for a file name to read."""
+    from ikelab.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--id", "a.example", "--psk", "a secret"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--psk takes no key" in err and "--psk-file FILE" in err
+    assert "a secret" not in err  # the key is not echoed either
