@@ -38,28 +38,24 @@ Signatures:
   The hash is one the peer listed in its SIGNATURE_HASH_ALGORITHMS notify
   (RFC 7427 4): :func:`signature_hash` picks it.
 
-Certificates (RFC 7296 3.6, 3.7): :func:`load_certificate`, :func:`verify_chain`
-(signatures, validity at an injected ``now``, basicConstraints) and
-:func:`certreq_hash`, "the SHA-1 hash of the Subject Public Key Info element"
-of a trusted CA that a CERTREQ payload carries.
+The certificates behind the signatures (loading, the path to a trust
+anchor, CERTREQ hashes) are :mod:`ikelab.cert_checks`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Callable, NamedTuple, Union
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from . import prf as _prf
+from .cert_checks import check_key_strength
 from .constants import AuthMethod, HashAlgorithm, lookup
 from .errors import AuthenticationError, ConfigError, IkelabError, ParseError, WeakAlgorithmWarning, refuse_weak
 from .pss import PssParams, parse_pss_algorithm_identifier
@@ -537,186 +533,3 @@ def signature_hash(private_key: Any, announced: bytes | None, *, allow_weak: boo
             if HashAlgorithm.SHA1 in listed else "")
     raise ConfigError(f"the peer's SIGNATURE_HASH_ALGORITHMS lists {names}: no hash ikelab signs with "
                       f"(SHA2_256, SHA2_384, SHA2_512){weak} (RFC 7427 4)", field="hash_alg")
-
-
-# --------------------------------------------------------------------------- certificates (RFC 7296 3.6, 3.7)
-
-
-def load_certificate(pem_or_der: bytes | str) -> x509.Certificate:
-    """A certificate from PEM text/bytes or DER (the CERT payload's X.509 Certificate - Signature data)."""
-    if isinstance(pem_or_der, x509.Certificate):
-        return pem_or_der
-    if isinstance(pem_or_der, str):
-        pem_or_der = pem_or_der.encode("ascii", "replace")
-    data = _b(pem_or_der, "certificate")
-    pem = b"-----BEGIN" in data
-    try:
-        return x509.load_pem_x509_certificate(data) if pem else x509.load_der_x509_certificate(data)
-    except ValueError as exc:
-        what = "PEM that does not hold one" if pem else "no PEM (no -----BEGIN line) and not DER either"
-        raise ParseError(f"not an X.509 certificate: {what} ({exc})", field="CERT.data", offset=0) from None
-
-
-def load_certificates(pem_or_der: bytes | str) -> list[x509.Certificate]:
-    """Every certificate of a PEM bundle, in file order (one for DER): a chain file is leaf, then its CAs."""
-    if isinstance(pem_or_der, str):
-        pem_or_der = pem_or_der.encode("ascii", "replace")
-    data = _b(pem_or_der, "certificate")
-    if b"-----BEGIN" not in data:
-        return [load_certificate(data)]
-    try:
-        return list(x509.load_pem_x509_certificates(data))
-    except ValueError as exc:
-        raise ParseError(f"not a PEM bundle of X.509 certificates: {exc}", field="certificate", offset=0) from None
-
-
-def _utc(now: datetime) -> datetime:
-    if not isinstance(now, datetime):
-        raise ConfigError(f"now must be a datetime, not {type(now).__name__}", field="now", value=now)
-    return now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
-
-
-def _describe(cert: x509.Certificate) -> str:
-    from .identity import dn_to_string
-
-    return dn_to_string(cert.subject) or "(empty subject)"
-
-
-def _check_validity(cert: x509.Certificate, now: datetime) -> None:
-    if now < cert.not_valid_before_utc:
-        raise AuthenticationError(f"certificate '{_describe(cert)}' is not yet valid at {now:%Y-%m-%d %H:%M:%S}Z "
-                                  f"(notBefore {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S}Z)")
-    if now > cert.not_valid_after_utc:
-        raise AuthenticationError(f"certificate '{_describe(cert)}' expired at {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S}Z "
-                                  f"(checked at {now:%Y-%m-%d %H:%M:%S}Z)")
-
-
-def _check_ca(cert: x509.Certificate, below: int) -> None:
-    """An issuer must be a CA (basicConstraints cA TRUE), allowed to sign certificates and deep enough."""
-    try:
-        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        bc = None
-    if bc is None or not bc.ca:
-        raise AuthenticationError(f"certificate '{_describe(cert)}' is used as an issuer but is not a CA "
-                                  "(basicConstraints cA is not TRUE)")
-    if bc.path_length is not None and below > bc.path_length:
-        raise AuthenticationError(f"CA '{_describe(cert)}' has pathLenConstraint {bc.path_length} "
-                                  f"but {below} intermediate CA(s) follow it")
-    try:
-        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        return
-    if not ku.key_cert_sign:
-        raise AuthenticationError(f"CA '{_describe(cert)}' has keyUsage without keyCertSign")
-
-
-def _check_end_entity(cert: x509.Certificate) -> None:
-    """The peer's own certificate must be fit for IKE signatures (RFC 4945 5.1.3.2, 5.1.3.12)."""
-    try:
-        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        ku = None
-    if ku is not None and not (ku.digital_signature or ku.content_commitment):
-        raise AuthenticationError(f"certificate '{_describe(cert)}' has keyUsage without digitalSignature or "
-                                  "nonRepudiation, so it may not sign IKE AUTH (RFC 4945 5.1.3.2)")
-    try:
-        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
-    except x509.ExtensionNotFound:
-        return
-    if eku.critical and not ({_IPSEC_IKE, x509.ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(eku.value)):
-        raise AuthenticationError(f"certificate '{_describe(cert)}' has a critical extendedKeyUsage without "
-                                  "id-kp-ipsecIKE or anyExtendedKeyUsage (RFC 4945 5.1.3.12)")
-
-
-#: id-kp-ipsecIKE (RFC 4945 5.1.3.12)
-_IPSEC_IKE = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.17")
-#: RSA keys below this size are weak (about 80-bit strength at 1024 bits; NIST SP 800-57 asks for 112 bits)
-RSA_MIN_BITS = 2048
-
-
-def check_key_strength(key: Any, what: str, *, allow_weak: bool, field: str = "key_size") -> None:
-    """Refuse (or, with ``allow_weak``, warn about) an RSA key shorter than :data:`RSA_MIN_BITS`."""
-    if isinstance(key, x509.Certificate):
-        key = key.public_key()
-    if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)) and key.key_size < RSA_MIN_BITS:
-        refuse_weak(f"{what} has a {key.key_size}-bit RSA key, which is weak: below {RSA_MIN_BITS} bits it gives "
-                    "less than the 112-bit strength NIST SP 800-57 asks for", allow_weak=allow_weak,
-                    field=field, value=key.key_size, algorithm=f"RSA-{key.key_size}", stacklevel=4)
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    if cert.issuer != issuer.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-        return False
-    return True
-
-
-def verify_chain(
-    leaf: Any,
-    intermediates: Any = (),
-    trust_anchors: Any = (),
-    *,
-    now: datetime,
-    max_depth: int = 8,
-    allow_weak: bool = False,
-) -> list[x509.Certificate]:
-    """Build and check the path leaf -> intermediates -> a trust anchor (RFC 5280 6, simplified).
-
-    Checked: each link's signature, each certificate's validity period at
-    ``now`` (time is injected, never read from the clock), basicConstraints
-    cA TRUE (and keyCertSign, pathLenConstraint) on every issuer, the leaf's
-    keyUsage and extendedKeyUsage (RFC 4945 5.1.3), and RSA keys of at least
-    2048 bits (shorter ones need ``allow_weak``, and warn).  Not checked:
-    revocation, name constraints and policies.  Returns the path, leaf first,
-    anchor last; any failure raises :class:`AuthenticationError` with the reason.
-    """
-    now = _utc(now)
-    leaf = load_certificate(leaf)
-    pool = [load_certificate(c) for c in intermediates]
-    anchors = [load_certificate(c) for c in trust_anchors]
-    if not anchors:
-        raise AuthenticationError("no trust anchors configured: cannot verify any certificate chain")
-    path = [leaf]
-    _check_validity(leaf, now)
-    _check_end_entity(leaf)
-    current = leaf
-    while True:
-        if current in anchors:
-            break
-        anchor = next((a for a in anchors if _issued_by(current, a)), None)
-        if anchor is not None:
-            _check_ca(anchor, len(path) - 1)
-            _check_validity(anchor, now)
-            path.append(anchor)
-            break
-        nxt = next((c for c in pool if c not in path and _issued_by(current, c)), None)
-        if nxt is None:
-            named = [c for c in pool + anchors if c.subject == current.issuer]
-            why = "its signature does not verify" if named else "no such certificate was given"
-            from .identity import dn_to_string
-
-            raise AuthenticationError(f"certificate '{_describe(current)}' was issued by '{dn_to_string(current.issuer)}', "
-                                      f"which is not a trust anchor and cannot be chained ({why})")
-        _check_ca(nxt, len(path) - 1)
-        _check_validity(nxt, now)
-        path.append(nxt)
-        current = nxt
-        if len(path) > max_depth:
-            raise AuthenticationError(f"certificate chain longer than {max_depth}")
-    for cert in path:
-        try:
-            check_key_strength(cert, f"certificate '{_describe(cert)}'", allow_weak=allow_weak)
-        except ConfigError as exc:  # WeakAlgorithmError: for the peer's chain, an authentication failure
-            raise AuthenticationError(str(exc)) from None
-    return path
-
-
-def certreq_hash(ca_cert: Any) -> bytes:
-    """CERTREQ Certification Authority entry: SHA-1 of the CA's SubjectPublicKeyInfo (RFC 7296 3.7)."""
-    cert = load_certificate(ca_cert)
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha1(spki).digest()

@@ -177,7 +177,7 @@ def _read_file(path: str, what: str) -> bytes:
 
 def _certificates(path: str, what: str) -> list:
     """The certificates in a PEM (bundle) or DER file, as a ConfigError naming the option if it has none."""
-    from .auth import load_certificates
+    from .cert_checks import load_certificates
     from .errors import ConfigError, IkelabError
 
     try:

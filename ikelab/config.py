@@ -200,7 +200,7 @@ def _check_families(local: tuple[Any, ...], remote: tuple[Any, ...]) -> None:
 
 
 def _cert(value: Any, name: str) -> x509.Certificate:
-    from .auth import load_certificate
+    from .cert_checks import load_certificate
 
     try:
         return load_certificate(value)
@@ -376,7 +376,7 @@ class IkeConfig:
             if self.certificate.public_key().public_bytes(*fmt) != self.private_key.public_key().public_bytes(*fmt):
                 raise ConfigError("private_key does not belong to certificate (public keys differ; in a chain file, "
                                   "our own certificate comes first)", field="private_key")
-            from .auth import check_key_strength
+            from .cert_checks import check_key_strength
 
             check_key_strength(self.private_key, "private_key", allow_weak=self.allow_weak, field="private_key")
             if self.local_id is None:

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import auth as _auth
+from . import cert_checks as _cc
 from . import dh as _dh
 from . import events as ev
 from . import exchanges_wire as W
@@ -272,7 +273,7 @@ class InitExchanges:
         if self._uses_certs():
             payloads.append(W.notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, data=_auth.hash_algorithms_notify_data()))
             for ca in self.config.trust_anchors:
-                payloads.append(W.certreq(_auth.certreq_hash(ca)))
+                payloads.append(W.certreq(_cc.certreq_hash(ca)))
         self._real_message_2 = self._respond(msg, now, payloads)
         self._derive_ike_keys(now, g_ir)
         return None
@@ -349,7 +350,7 @@ class InitExchanges:
                 anchors = list(self.config.trust_anchors)
                 if not anchors:
                     raise AuthenticationError("no trust anchor configured to check the peer's certificate")
-                _auth.verify_chain(certs[0], certs[1:], anchors, now=self._wallclock(now),
+                _cc.verify_chain(certs[0], certs[1:], anchors, now=self._wallclock(now),
                                    allow_weak=self.config.allow_weak)
                 if not identity_matches_certificate(id_payload.id_type, bytes(id_payload.data), certs[0]):
                     raise AuthenticationError("the peer's ID is not in its certificate (RFC 4945 3.1)")
@@ -375,7 +376,7 @@ class InitExchanges:
                 out.append(W.cert(extra))
         if initiator and self._uses_certs():
             for ca in self.config.trust_anchors:
-                out.append(W.certreq(_auth.certreq_hash(ca)))
+                out.append(W.certreq(_cc.certreq_hash(ca)))
         out.append(W.auth(method, value))
         return out
 

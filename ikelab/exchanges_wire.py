@@ -306,7 +306,7 @@ def id_body(id_payload: Any) -> bytes:
 
 
 def cert_of(cert_payload: Any) -> Any:
-    from .auth import load_certificate
+    from .cert_checks import load_certificate
 
     if int(cert_payload.encoding) != int(CertEncoding.X509_CERTIFICATE_SIGNATURE):
         raise AuthenticationError(f"certificate encoding {cert_payload.encoding} is not supported")

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import example, given, settings, strategies as st
 
-from ikelab import auth
+from ikelab import auth, cert_checks
 from ikelab.config import IkeConfig
 from ikelab.certs import ec_key_from_seed, load_private_key, make_ca, make_leaf
 from ikelab.constants import AuthMethod, HashAlgorithm, IdType
@@ -583,44 +583,44 @@ def pki():
 
 
 def test_good_chains(pki):
-    path = auth.verify_chain(pki["leaf"], [pki["inter"]], [pki["root"]], now=NOW)
+    path = cert_checks.verify_chain(pki["leaf"], [pki["inter"]], [pki["root"]], now=NOW)
     assert path == [pki["leaf"], pki["inter"], pki["root"]]
-    assert auth.verify_chain(pki["direct"], [], [pki["root"]], now=NOW) == [pki["direct"], pki["root"]]
+    assert cert_checks.verify_chain(pki["direct"], [], [pki["root"]], now=NOW) == [pki["direct"], pki["root"]]
     # naive datetimes are read as UTC; PEM and DER inputs work as well
     pem = pki["direct"].public_bytes(serialization.Encoding.PEM)
     der = pki["root"].public_bytes(serialization.Encoding.DER)
-    auth.verify_chain(pem, [], [der], now=datetime(2026, 6, 1))
+    cert_checks.verify_chain(pem, [], [der], now=datetime(2026, 6, 1))
 
 
 def test_wrong_ca(pki):
     other_key = ec_key_from_seed("other root")
     other = make_ca("C=CH, O=strongSwan, CN=strongSwan Root CA", other_key)  # same name, other key
     with pytest.raises(AuthenticationError, match="not a trust anchor"):
-        auth.verify_chain(pki["direct"], [], [other], now=NOW)
+        cert_checks.verify_chain(pki["direct"], [], [other], now=NOW)
     with pytest.raises(AuthenticationError, match="not a trust anchor"):
-        auth.verify_chain(pki["leaf"], [], [pki["root"]], now=NOW)  # intermediate missing
+        cert_checks.verify_chain(pki["leaf"], [], [pki["root"]], now=NOW)  # intermediate missing
     with pytest.raises(AuthenticationError, match="no trust anchors"):
-        auth.verify_chain(pki["leaf"], [pki["inter"]], [], now=NOW)
+        cert_checks.verify_chain(pki["leaf"], [pki["inter"]], [], now=NOW)
 
 
 def test_expired_and_not_yet_valid(pki):
     short = make_leaf(pki["root"], pki["root_key"], "CN=short", EC_B,
                       not_before=datetime(2026, 1, 1, tzinfo=timezone.utc),
                       not_after=datetime(2026, 2, 1, tzinfo=timezone.utc))
-    auth.verify_chain(short, [], [pki["root"]], now=datetime(2026, 1, 15, tzinfo=timezone.utc))
+    cert_checks.verify_chain(short, [], [pki["root"]], now=datetime(2026, 1, 15, tzinfo=timezone.utc))
     with pytest.raises(AuthenticationError, match="expired"):
-        auth.verify_chain(short, [], [pki["root"]], now=datetime(2026, 2, 1, 0, 0, 1, tzinfo=timezone.utc))
+        cert_checks.verify_chain(short, [], [pki["root"]], now=datetime(2026, 2, 1, 0, 0, 1, tzinfo=timezone.utc))
     with pytest.raises(AuthenticationError, match="not yet valid"):
-        auth.verify_chain(short, [], [pki["root"]], now=datetime(2025, 12, 31, 23, 59, tzinfo=timezone.utc))
+        cert_checks.verify_chain(short, [], [pki["root"]], now=datetime(2025, 12, 31, 23, 59, tzinfo=timezone.utc))
     with pytest.raises(AuthenticationError, match="expired"):  # the anchor expires too
-        auth.verify_chain(pki["direct"], [], [pki["root"]], now=datetime(2035, 1, 2, tzinfo=timezone.utc))
+        cert_checks.verify_chain(pki["direct"], [], [pki["root"]], now=datetime(2035, 1, 2, tzinfo=timezone.utc))
 
 
 def test_leaf_used_as_ca(pki):
     # the end-entity 'leaf' signs a certificate: basicConstraints cA FALSE must stop the chain
     rogue = make_leaf(pki["leaf"], EC_A, "CN=rogue", EC_B)
     with pytest.raises(AuthenticationError, match="not a CA"):
-        auth.verify_chain(rogue, [pki["leaf"], pki["inter"]], [pki["root"]], now=NOW)
+        cert_checks.verify_chain(rogue, [pki["leaf"], pki["inter"]], [pki["root"]], now=NOW)
 
 
 def test_path_length_constraint(pki):
@@ -630,7 +630,7 @@ def test_path_length_constraint(pki):
     inter = make_ca("CN=pathlen inter", inter_key, issuer=root, issuer_key=root_key)
     leaf = make_leaf(inter, inter_key, "CN=leaf", EC_B)
     with pytest.raises(AuthenticationError, match="pathLenConstraint"):
-        auth.verify_chain(leaf, [inter], [root], now=NOW)
+        cert_checks.verify_chain(leaf, [inter], [root], now=NOW)
 
 
 def _leaf_with(pki, key, *, key_usage=None, eku=None, eku_critical=True):
@@ -659,11 +659,11 @@ def test_the_peers_certificate_must_be_fit_for_signing(pki):
           dict(eku=[IPSEC_IKE]), dict(eku=[x509.ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE]),
           dict(eku=[x509.ExtendedKeyUsageOID.SERVER_AUTH], eku_critical=False), {}]
     for extensions in ok:
-        auth.verify_chain(_leaf_with(pki, EC_B, **extensions), [], [pki["root"]], now=NOW)
+        cert_checks.verify_chain(_leaf_with(pki, EC_B, **extensions), [], [pki["root"]], now=NOW)
     with pytest.raises(AuthenticationError, match="without digitalSignature or nonRepudiation"):
-        auth.verify_chain(_leaf_with(pki, EC_B, key_usage=("key_encipherment",)), [], [pki["root"]], now=NOW)
+        cert_checks.verify_chain(_leaf_with(pki, EC_B, key_usage=("key_encipherment",)), [], [pki["root"]], now=NOW)
     with pytest.raises(AuthenticationError, match="critical extendedKeyUsage without id-kp-ipsecIKE"):
-        auth.verify_chain(_leaf_with(pki, EC_B, eku=[x509.ExtendedKeyUsageOID.CODE_SIGNING]), [], [pki["root"]],
+        cert_checks.verify_chain(_leaf_with(pki, EC_B, eku=[x509.ExtendedKeyUsageOID.CODE_SIGNING]), [], [pki["root"]],
                           now=NOW)
 
 
@@ -673,9 +673,9 @@ def test_rsa_keys_below_2048_bits_are_weak(pki):
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     cert = _leaf_with(pki, small)
     with pytest.raises(AuthenticationError, match="1024-bit RSA key, which is weak"):
-        auth.verify_chain(cert, [], [pki["root"]], now=NOW)
+        cert_checks.verify_chain(cert, [], [pki["root"]], now=NOW)
     with pytest.warns(WeakAlgorithmWarning, match="1024-bit RSA"):
-        assert auth.verify_chain(cert, [], [pki["root"]], now=NOW, allow_weak=True)[0] == cert
+        assert cert_checks.verify_chain(cert, [], [pki["root"]], now=NOW, allow_weak=True)[0] == cert
     octets = b"signed octets"
     with pytest.raises(WeakAlgorithmError, match="1024-bit RSA"):
         auth.sign(small, octets)
@@ -686,7 +686,7 @@ def test_rsa_keys_below_2048_bits_are_weak(pki):
     with pytest.raises(WeakAlgorithmError, match="1024-bit RSA") as err:
         IkeConfig(certificate=cert, private_key=small, trust_anchors=(pki["root"],))
     assert err.value.field == "private_key"
-    auth.verify_chain(pki["direct"], [], [pki["root"]], now=NOW)  # RSA-2048 (RSA_A) is fine
+    cert_checks.verify_chain(pki["direct"], [], [pki["root"]], now=NOW)  # RSA-2048 (RSA_A) is fine
 
 
 _KU_FLAGS = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
@@ -721,11 +721,11 @@ def test_validity_period_is_inclusive(pki):
     short = make_leaf(pki["root"], pki["root_key"], "CN=short", EC_B, not_before=start, not_after=end)
     assert (short.not_valid_before_utc, short.not_valid_after_utc) == (start, end)
     for now in (start, end):
-        assert auth.verify_chain(short, [], [pki["root"]], now=now)[0] == short
+        assert cert_checks.verify_chain(short, [], [pki["root"]], now=now)[0] == short
     with pytest.raises(AuthenticationError, match="not yet valid"):
-        auth.verify_chain(short, [], [pki["root"]], now=start - timedelta(seconds=1))
+        cert_checks.verify_chain(short, [], [pki["root"]], now=start - timedelta(seconds=1))
     with pytest.raises(AuthenticationError, match="expired"):
-        auth.verify_chain(short, [], [pki["root"]], now=end + timedelta(seconds=1))
+        cert_checks.verify_chain(short, [], [pki["root"]], now=end + timedelta(seconds=1))
 
 
 def test_validity_is_read_at_the_instant_now_names(pki):
@@ -734,9 +734,9 @@ def test_validity_is_read_at_the_instant_now_names(pki):
     end = datetime(2026, 2, 1, tzinfo=timezone.utc)
     short = make_leaf(pki["root"], pki["root_key"], "CN=short", EC_B, not_after=end)
     plus_one = timezone(timedelta(hours=1))
-    auth.verify_chain(short, [], [pki["root"]], now=datetime(2026, 2, 1, 0, 30, tzinfo=plus_one))
+    cert_checks.verify_chain(short, [], [pki["root"]], now=datetime(2026, 2, 1, 0, 30, tzinfo=plus_one))
     with pytest.raises(AuthenticationError, match="expired"):
-        auth.verify_chain(short, [], [pki["root"]], now=datetime(2026, 2, 1, 1, 30, tzinfo=plus_one))
+        cert_checks.verify_chain(short, [], [pki["root"]], now=datetime(2026, 2, 1, 1, 30, tzinfo=plus_one))
 
 
 def test_every_certificate_of_the_path_is_checked_for_validity():
@@ -747,13 +747,13 @@ def test_every_certificate_of_the_path_is_checked_for_validity():
     root = _cert("root", _CA_KEYS[0], ca=True)
     old_inter = _cert("old inter", _CA_KEYS[1], root, _CA_KEYS[0], ca=True, not_after=lapsed)
     leaf = _cert("leaf", EC_B, old_inter, _CA_KEYS[1])
-    auth.verify_chain(leaf, [old_inter], [root], now=lapsed - timedelta(days=1))
+    cert_checks.verify_chain(leaf, [old_inter], [root], now=lapsed - timedelta(days=1))
     with pytest.raises(AuthenticationError, match="'CN=old inter' expired"):
-        auth.verify_chain(leaf, [old_inter], [root], now=NOW)
+        cert_checks.verify_chain(leaf, [old_inter], [root], now=NOW)
     old_root = _cert("old root", _CA_KEYS[2], ca=True, not_after=lapsed)
     leaf = _cert("leaf", EC_B, old_root, _CA_KEYS[2])
     with pytest.raises(AuthenticationError, match="'CN=old root' expired"):
-        auth.verify_chain(leaf, [], [old_root], now=NOW)
+        cert_checks.verify_chain(leaf, [], [old_root], now=NOW)
 
 
 def test_path_length_counts_the_intermediates_below_each_ca():
@@ -762,13 +762,13 @@ def test_path_length_counts_the_intermediates_below_each_ca():
     intermediate alike (RFC 5280 6.1.4 (l), (m))."""
     k = _CA_KEYS
     root0 = _cert("root0", k[0], ca=True, path_length=0)
-    assert auth.verify_chain(_cert("leaf", EC_B, root0, k[0]), [], [root0], now=NOW)[-1] == root0
+    assert cert_checks.verify_chain(_cert("leaf", EC_B, root0, k[0]), [], [root0], now=NOW)[-1] == root0
     root = _cert("root", k[0], ca=True)
     inter0 = _cert("inter0", k[1], root, k[0], ca=True, path_length=0)
-    assert len(auth.verify_chain(_cert("leaf", EC_B, inter0, k[1]), [inter0], [root], now=NOW)) == 3
+    assert len(cert_checks.verify_chain(_cert("leaf", EC_B, inter0, k[1]), [inter0], [root], now=NOW)) == 3
     below = _cert("below", k[2], inter0, k[1], ca=True)
     with pytest.raises(AuthenticationError, match="'CN=inter0' has pathLenConstraint 0 but 1 intermediate"):
-        auth.verify_chain(_cert("leaf", EC_B, below, k[2]), [below, inter0], [root], now=NOW)
+        cert_checks.verify_chain(_cert("leaf", EC_B, below, k[2]), [below, inter0], [root], now=NOW)
 
 
 def test_an_issuer_must_be_a_ca_allowed_to_sign_certificates():
@@ -781,9 +781,9 @@ def test_an_issuer_must_be_a_ca_allowed_to_sign_certificates():
         leaf = _cert("leaf", EC_B, inter, _CA_KEYS[1])
         leaf.verify_directly_issued_by(inter)  # the signature itself is good: cryptography agrees
         with pytest.raises(AuthenticationError, match=why):
-            auth.verify_chain(leaf, [inter], [root], now=NOW)
+            cert_checks.verify_chain(leaf, [inter], [root], now=NOW)
     inter = _cert("signing CA", _CA_KEYS[1], root, _CA_KEYS[0], ca=True, key_usage=("key_cert_sign",))
-    auth.verify_chain(_cert("leaf", EC_B, inter, _CA_KEYS[1]), [inter], [root], now=NOW)
+    cert_checks.verify_chain(_cert("leaf", EC_B, inter, _CA_KEYS[1]), [inter], [root], now=NOW)
 
 
 def test_a_critical_eku_for_tls_only_is_refused(pki):
@@ -792,22 +792,22 @@ def test_a_critical_eku_for_tls_only_is_refused(pki):
     5.1.3.12).  The same EKU non-critical is advice only, and accepted."""
     tls = [x509.ExtendedKeyUsageOID.SERVER_AUTH, x509.ExtendedKeyUsageOID.CLIENT_AUTH]
     with pytest.raises(AuthenticationError, match="critical extendedKeyUsage without id-kp-ipsecIKE"):
-        auth.verify_chain(_leaf_with(pki, EC_B, eku=tls), [], [pki["root"]], now=NOW)
-    auth.verify_chain(_leaf_with(pki, EC_B, eku=tls, eku_critical=False), [], [pki["root"]], now=NOW)
-    auth.verify_chain(_leaf_with(pki, EC_B, eku=[*tls, IPSEC_IKE]), [], [pki["root"]], now=NOW)
+        cert_checks.verify_chain(_leaf_with(pki, EC_B, eku=tls), [], [pki["root"]], now=NOW)
+    cert_checks.verify_chain(_leaf_with(pki, EC_B, eku=tls, eku_critical=False), [], [pki["root"]], now=NOW)
+    cert_checks.verify_chain(_leaf_with(pki, EC_B, eku=[*tls, IPSEC_IKE]), [], [pki["root"]], now=NOW)
 
 
 def test_a_trust_anchor_may_be_the_peers_own_certificate(pki):
     """A pinned end-entity certificate is its own path: the path ends at it, whatever issued it."""
-    assert auth.verify_chain(pki["leaf"], [], [pki["leaf"]], now=NOW) == [pki["leaf"]]
-    assert auth.verify_chain(pki["direct"], [pki["inter"]], [pki["leaf"], pki["direct"]], now=NOW) == [pki["direct"]]
+    assert cert_checks.verify_chain(pki["leaf"], [], [pki["leaf"]], now=NOW) == [pki["leaf"]]
+    assert cert_checks.verify_chain(pki["direct"], [pki["inter"]], [pki["leaf"], pki["direct"]], now=NOW) == [pki["direct"]]
 
 
 def test_chain_length_is_bounded(pki):
     """``max_depth`` bounds the certificates before the anchor (a loop or an endless pool cannot run on)."""
-    assert len(auth.verify_chain(pki["leaf"], [pki["inter"]], [pki["root"]], now=NOW, max_depth=2)) == 3
+    assert len(cert_checks.verify_chain(pki["leaf"], [pki["inter"]], [pki["root"]], now=NOW, max_depth=2)) == 3
     with pytest.raises(AuthenticationError, match="certificate chain longer than 1"):
-        auth.verify_chain(pki["leaf"], [pki["inter"]], [pki["root"]], now=NOW, max_depth=1)
+        cert_checks.verify_chain(pki["leaf"], [pki["inter"]], [pki["root"]], now=NOW, max_depth=1)
 
 
 def test_a_weak_rsa_key_anywhere_in_the_path_is_refused():
@@ -820,9 +820,9 @@ def test_a_weak_rsa_key_anywhere_in_the_path_is_refused():
     root = _cert("weak root", weak_ca_key, ca=True)
     leaf = _cert("leaf", EC_B, root, weak_ca_key)
     with pytest.raises(AuthenticationError, match="'CN=weak root' has a 2047-bit RSA key, which is weak"):
-        auth.verify_chain(leaf, [], [root], now=NOW)
+        cert_checks.verify_chain(leaf, [], [root], now=NOW)
     with pytest.warns(WeakAlgorithmWarning, match="2047-bit RSA"):
-        assert auth.verify_chain(leaf, [], [root], now=NOW, allow_weak=True) == [leaf, root]
+        assert cert_checks.verify_chain(leaf, [], [root], now=NOW, allow_weak=True) == [leaf, root]
     with pytest.raises(WeakAlgorithmError, match="2047-bit RSA"):
         auth.sign(weak_ca_key, b"octets")
 
@@ -830,9 +830,9 @@ def test_a_weak_rsa_key_anywhere_in_the_path_is_refused():
 def test_load_certificate_errors():
     # the message says which form was tried: a PSK file given as --cert is neither PEM nor DER
     with pytest.raises(ParseError, match=r"^not an X\.509 certificate: no PEM \(no -----BEGIN line\) and not DER"):
-        auth.load_certificate(b"\x30\x03\x02\x01\x01")
+        cert_checks.load_certificate(b"\x30\x03\x02\x01\x01")
     with pytest.raises(ParseError, match=r"^not an X\.509 certificate: PEM that does not hold one"):
-        auth.load_certificate("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+        cert_checks.load_certificate("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl command not installed")
@@ -843,8 +843,8 @@ def test_certreq_hash_is_sha1_of_spki_as_openssl_extracts_it(pki, tmp_path):
     pem = subprocess.run(["openssl", "x509", "-in", str(path), "-noout", "-pubkey"], capture_output=True,
                          check=True, text=True).stdout
     spki = base64.b64decode("".join(line for line in pem.splitlines() if not line.startswith("-----")))
-    assert auth.certreq_hash(pki["root"]) == hashlib.sha1(spki).digest()
-    assert len(auth.certreq_hash(pki["inter"])) == 20 and auth.certreq_hash(pki["inter"]) != auth.certreq_hash(pki["root"])
+    assert cert_checks.certreq_hash(pki["root"]) == hashlib.sha1(spki).digest()
+    assert len(cert_checks.certreq_hash(pki["inter"])) == 20 and cert_checks.certreq_hash(pki["inter"]) != cert_checks.certreq_hash(pki["root"])
 
 
 # --------------------------------------------------------------------------- identities
@@ -1004,7 +1004,7 @@ def test_certs_helper_is_deterministic_and_typed():
     assert [str(a) for a in san.get_values_for_type(x509.IPAddress)] == ["192.0.2.1"]
     assert san.get_values_for_type(x509.RFC822Name) == ["moon@strongswan.org"]
     assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    auth.verify_chain(leaf, [], [ca1], now=NOW)
+    cert_checks.verify_chain(leaf, [], [ca1], now=NOW)
 
 
 def test_an_rsassa_pss_identifier_without_parameters_is_refused() -> None:
