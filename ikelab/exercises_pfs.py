@@ -17,9 +17,12 @@ __all__: list[str] = []
            "the bytes of KEYMAT",
            "RFC 7296 2.17: KEYMAT = prf+ (SK_d, Ni | Nr) without a fresh Diffie-Hellman; "
            "ikelab.prf.prf_plus(alg, key, seed, length) or ikelab.keys.child_keymat.")
-def _pfs_keymat(answer: Any, *, prf_alg: Any, sk_d: bytes, ni: bytes, nr: bytes, length: int) -> str:
+def _pfs_keymat(answer: Any, *, prf_alg: Any, sk_d: bytes, ni: bytes, nr: bytes, length: int,
+                other_sk_d: bytes | None = None) -> str:
+    """``other_sk_d`` (optional), another IKE SA's SK_d, lets the check recognise KEYMAT derived from it."""
     p = _prf.get_prf(prf_alg)
-    for name, value in (("sk_d", sk_d), ("ni", ni), ("nr", nr)):
+    given = [("sk_d", sk_d), ("ni", ni), ("nr", nr)] + ([("other_sk_d", other_sk_d)] if other_sk_d is not None else [])
+    for name, value in given:
         if not isinstance(value, (bytes, bytearray)):
             raise ConfigError(f"exercise pfs.keymat: {name} must be bytes, not {type(value).__name__}",
                               field=name, value=value)
@@ -47,6 +50,10 @@ def _pfs_keymat(answer: Any, *, prf_alg: Any, sk_d: bytes, ni: bytes, nr: bytes,
         raise Wrong(f"KEYMAT should be {length} bytes (two encryption and two integrity keys), got {len(km)}.")
     if km == p.prf_plus(bytes(ni) + bytes(nr), bytes(sk_d), length):
         raise Wrong("SK_d is the key of prf+, and Ni | Nr the data.")
+    if other_sk_d is not None and bytes(other_sk_d) != bytes(sk_d) and \
+            km == _keys.child_keymat(p.transform_id, bytes(other_sk_d), bytes(ni), bytes(nr), length):
+        raise Wrong("that KEYMAT comes from another IKE SA's SK_d: a CHILD SA's keys come from the SK_d of the "
+                    "IKE SA that created it (RFC 7296 2.17).")
     raise Wrong("not KEYMAT. Check the formula KEYMAT = prf+ (SK_d, Ni | Nr) and the PRF you used.")
 
 

@@ -16,6 +16,7 @@ import re
 import pytest
 
 from ikelab import exercises, figures_arch, figures_pfs, figures_tour, scenario
+from ikelab.errors import ConfigError
 from ikelab.exercises import ExerciseFailed
 from ikelab.policy import Action, Policy, Selector, Spd
 
@@ -80,6 +81,15 @@ def test_pfs_keymat_is_hkdf_expand(capsys: pytest.CaptureFixture[str]) -> None:
     assert "42 bytes" in fails("pfs.keymat", OKM[:32], **given)
     assert "bytes.fromhex" in fails("pfs.keymat", OKM.hex(), **given)
     assert "not KEYMAT" in fails("pfs.keymat", bytes(len(OKM)), **given)
+    # KEYMAT from another IKE SA's SK_d: named when the check is given that SK_d, and never taken for the answer
+    other = bytes(range(200, 232))
+    slip = figures_pfs.attacker_keymat("PRF_HMAC_SHA2_256", other, INFO[:4], INFO[4:], len(OKM))
+    assert "another IKE SA's SK_d" in fails("pfs.keymat", slip, **given, other_sk_d=other)
+    assert "not KEYMAT" in fails("pfs.keymat", slip, **given)
+    exercises.check("pfs.keymat", OKM, **given, other_sk_d=other)
+    assert capsys.readouterr().out.startswith("Correct! [pfs.keymat]")
+    with pytest.raises(ConfigError, match="other_sk_d must be bytes"):
+        exercises.check("pfs.keymat", OKM, **given, other_sk_d="00")
 
 
 def test_pfs_which_fall(run: figures_pfs.PfsRun, capsys: pytest.CaptureFixture[str]) -> None:
