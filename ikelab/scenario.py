@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import events as ev
-from .errors import CaptureError, ConfigError, IkelabError
+from .errors import CaptureError, ConfigError, IkelabError, check_seconds
 from .lab import Lab, Network
 from .trace import Trace
 
@@ -45,6 +45,14 @@ CLASSIC_DEFAULTS: dict[str, Any] = {
     "reconnect_at": 18.0,
     "start_time": 1_700_000_000.0,
 }
+
+#: At most this many pings, and as many liveness checks, in one classic trace: a capture a class can read,
+#: built in seconds (a tiny interval over a long duration would otherwise run for hours).
+MAX_STEPS = 10_000
+#: The last second a classic pcap can stamp: pcap's 32-bit seconds field.
+_PCAP_LAST_SECOND = 2**32 - 1
+#: After ``duration`` the lab runs at most this long more, until no request is outstanding.
+_SETTLE = 5.0
 
 _INNER = {4: ("10.1.0.1", "10.2.0.1", "10.1.0.0/16", "10.2.0.0/16"),
           6: ("2001:db8:1::1", "2001:db8:2::1", "2001:db8:1::/48", "2001:db8:2::/48")}
@@ -219,6 +227,34 @@ def _configs(suite: str, esp: str, auth: str, version: int, allow_weak: bool) ->
     return moon, sun
 
 
+def _check_timeline(duration: Any, ping_interval: Any, child_rekey_after: Any, liveness_interval: Any,
+                    reconnect_at: Any, start_time: Any) -> None:
+    """ConfigError naming the first of :func:`classic`'s times that cannot make a trace."""
+
+    def positive(value: Any, name: str) -> float:
+        seconds = check_seconds(value, name)
+        if seconds <= 0:
+            raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}", field=name, value=value)
+        return seconds
+
+    duration = positive(duration, "duration")
+    for name, interval in (("ping_interval", ping_interval), ("liveness_interval", liveness_interval)):
+        if interval is None and name == "liveness_interval":
+            continue
+        if duration / positive(interval, name) > MAX_STEPS:
+            raise ConfigError(f"{name} {interval!r} over duration {duration:g} s makes more than {MAX_STEPS} steps: "
+                              "take a longer interval or a shorter duration", field=name, value=interval)
+    for name, value in (("child_rekey_after", child_rekey_after), ("reconnect_at", reconnect_at)):
+        if value is not None and check_seconds(value, name) < 0:
+            raise ConfigError(f"{name} must be 0 or more seconds (or None: no such step), not {value!r}", field=name,
+                              value=value)
+    start = check_seconds(start_time, "start_time")
+    if not 0 <= start <= _PCAP_LAST_SECOND - duration - _SETTLE:
+        raise ConfigError(f"start_time {start_time!r} puts the capture outside pcap's clock (seconds since 1970, "
+                          f"up to 2^32 - 1 with the duration and {_SETTLE:g} s to settle)", field="start_time",
+                          value=start_time)
+
+
 def classic(
     seed: int | str = CLASSIC_DEFAULTS["seed"],
     suite: str = CLASSIC_DEFAULTS["suite"],
@@ -245,10 +281,11 @@ def classic(
     capture differs from run to run).  Times are
     virtual seconds from the first packet; ``start_time`` is the capture's
     absolute time of that first packet.  ``None`` switches a step off.
+    Every time is a finite number of seconds, and each interval gives at most
+    :data:`MAX_STEPS` steps over ``duration``; anything else is a ConfigError
+    naming the setting.
     """
-    for name, value in (("duration", duration), ("ping_interval", ping_interval)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}", field=name, value=value)
+    _check_timeline(duration, ping_interval, child_rekey_after, liveness_interval, reconnect_at, start_time)
     if isinstance(suite, str) and "," in suite:  # --proposal takes lists; the classic trace negotiates one suite
         raise ConfigError(f"suite {suite!r}: give one proposal, not a comma-separated list (the classic trace "
                           "offers a single suite)", field="suite", value=suite)
@@ -308,7 +345,7 @@ def classic(
             raise ConfigError(f"classic scenario step {action!r} at t={when:g} s failed: {exc}", field="scenario",
                               value=action) from exc
     lab.run(duration)
-    lab.run_until_idle(limit=5.0)
+    lab.run_until_idle(limit=_SETTLE)
     from .wireshark import KeyTables
 
     tables = KeyTables.from_lab(lab, "initiator")

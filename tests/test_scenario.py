@@ -12,6 +12,8 @@ test_dissect.py.
 
 from __future__ import annotations
 
+import math
+
 import os
 import subprocess
 import sys
@@ -145,6 +147,38 @@ def test_bad_settings_are_config_errors() -> None:
         classic(auth="eap")
     with pytest.raises(ConfigError):  # weak without allow_weak (WeakAlgorithmError is a ConfigError)
         classic(suite="3des-sha1-modp2048", duration=3.0)
+
+
+BAD_TIMES = [
+    # a timeline that never ends (these once ran for ever), or never stops adding steps
+    (dict(duration=math.inf), "duration", "finite"),
+    (dict(liveness_interval=0), "liveness_interval", "positive"),
+    (dict(ping_interval=1e-9, duration=5.0), "ping_interval", "more than 10000 steps"),
+    (dict(liveness_interval=1e-3, duration=1e6, ping_interval=1e3), "liveness_interval", "more than 10000 steps"),
+    # values that were taken silently: NaN skipped the liveness checks, a NaN start made a pcap error "record 0"
+    (dict(liveness_interval=math.nan), "liveness_interval", "finite"),
+    (dict(start_time=math.nan), "start_time", "finite"),
+    (dict(start_time=-1.0), "start_time", "outside pcap's clock"),
+    (dict(start_time=2.0**32 - 10, duration=30.0), "start_time", "outside pcap's clock"),
+    (dict(child_rekey_after=-5), "child_rekey_after", "0 or more"),
+    (dict(child_rekey_after=math.inf), "child_rekey_after", "finite"),  # was named 'until', a name not given
+    (dict(reconnect_at=-1), "reconnect_at", "0 or more"),
+    (dict(duration=True), "duration", "finite"),
+]
+
+
+@pytest.mark.parametrize("kw, field, words", BAD_TIMES, ids=[f"{f}-{i}" for i, (_, f, _) in enumerate(BAD_TIMES)])
+def test_times_that_cannot_make_a_trace_are_named(kw: dict, field: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as info:
+        classic(**kw)
+    assert info.value.field == field and str(info.value).startswith(field)
+
+
+def test_the_last_second_pcap_can_stamp_is_allowed() -> None:
+    s = classic(start_time=2.0**32 - 1 - 9.0, duration=4.0)  # 4 s and 5 to settle
+    assert max(t for t, _ in s.records()) <= 2**32 - 1
+    with pytest.raises(ConfigError, match="start_time"):
+        classic(start_time=2.0**32 - 1 - 8.0, duration=4.0)
 
 
 def test_defaults_are_embedded() -> None:
