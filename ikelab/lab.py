@@ -69,10 +69,14 @@ class Network:
     def __post_init__(self) -> None:
         for name in ("loss", "duplicate", "reorder"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"{name} is a probability, not {value}", field=name, value=value)
-        if self.delay < 0 or self.reorder_delay < 0:
-            raise ConfigError("delays cannot be negative", field="delay", value=self.delay)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:  # NaN too
+                raise ConfigError(f"{name} is a probability, not {value!r}", field=name, value=value)
+        for name in ("delay", "reorder_delay"):
+            if check_seconds(getattr(self, name), name) < 0:
+                raise ConfigError(f"{name} cannot be negative", field=name, value=getattr(self, name))
+        if isinstance(self.schedule, (str, bytes)):
+            raise ConfigError(f"schedule is a sequence of fates, e.g. ('drop',), not {self.schedule!r}",
+                              field="schedule", value=self.schedule)
         for fate in self.schedule:
             if fate not in ("ok", "drop", "dup", "late"):
                 raise ConfigError(f"unknown packet fate {fate!r}: ok, drop, dup or late", field="schedule",
@@ -283,7 +287,10 @@ class Lab:
                    if sa.state != State.CLOSED)
 
     def run_until_idle(self, limit: float = 600.0) -> None:
-        """Run until nothing is in flight and no request is outstanding (at most ``limit`` seconds)."""
+        """Run until nothing is in flight and no request is outstanding (at most ``limit`` seconds; inf: no limit)."""
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit >= 0:  # NaN too
+            raise ConfigError(f"limit must be a number of seconds >= 0 (inf: no limit), not {limit!r}", field="limit",
+                              value=limit)
         end = self.now + limit
         while self.busy():
             t = self._next_time()

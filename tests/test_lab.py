@@ -8,6 +8,7 @@ both have cleanly given up (RFC 7296 2.1, 2.4: retransmission and liveness).
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -116,6 +117,20 @@ def test_network_validation_and_schedule() -> None:
         Network(loss=1.5)
     with pytest.raises(ConfigError):
         Network(schedule=("explode",))
+    # each once gave a TypeError from a comparison, a NaN delay that no clock reaches, or the wrong field
+    for kw, field in ((dict(loss="0.5"), "loss"), (dict(duplicate=math.nan), "duplicate"), (dict(reorder=True), "reorder"),
+                      (dict(delay=math.nan), "delay"), (dict(delay=math.inf), "delay"), (dict(delay="0.1"), "delay"),
+                      (dict(reorder_delay=-1.0), "reorder_delay"), (dict(schedule="drop"), "schedule")):
+        with pytest.raises(ConfigError) as info:
+            Network(**kw)
+        assert info.value.field == field, kw
+    lab = Lab(*configs(), seed=1)
+    for limit in (math.nan, -1.0, "5"):
+        with pytest.raises(ConfigError, match="limit must be a number of seconds"):
+            lab.run_until_idle(limit)  # type: ignore[arg-type]
+    lab.initiate()
+    lab.run_until_idle(math.inf)  # no limit: until the handshake is done
+    assert lab.initiator.established
     lab = Lab(*configs(), seed=5, network=Network(schedule=("drop",)))
     lab.initiate()
     lab.run_until_idle()
