@@ -161,7 +161,8 @@ def _cmd_flow(args: argparse.Namespace) -> int:
         hint = ": no IKE or ESP packet in it; --all draws every frame"
         if ports:  # e.g. a run of connect/respond on --port 5680
             hint += f", and --ike-port N reads UDP port N as IKE (UDP ports here: {', '.join(map(str, ports[:8]))})"
-    print(f"wrote {args.output} ({len(arrows)} arrows){hint}")
+    count = "1 arrow" if len(arrows) == 1 else f"{len(arrows)} arrows"
+    print(f"wrote {args.output} ({count}){hint}")
     return 0
 
 
