@@ -72,8 +72,12 @@ class Lifetime:
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
-                raise ConfigError(f"lifetime {f.name} must be a positive number or None, got {v!r}", field=f.name, value=v)
+            counted = not f.name.endswith("seconds")  # bytes and packets are counts; seconds may be fractional
+            kinds = (int,) if counted else (int, float)
+            # NaN compares false with everything: an SA whose lifetime never ends, unnoticed
+            if v is not None and (isinstance(v, bool) or not isinstance(v, kinds) or not v > 0):
+                what = "a positive int" if counted else "a positive number of seconds"
+                raise ConfigError(f"lifetime {f.name} must be {what} or None, got {v!r}", field=f.name, value=v)
         for kind in ("bytes", "packets", "seconds"):
             soft, hard = getattr(self, f"soft_{kind}"), getattr(self, f"hard_{kind}")
             if soft is not None and hard is not None and soft > hard:

@@ -602,10 +602,14 @@ def test_time_lifetimes_use_the_now_argument() -> None:
         out.encapsulate(b"x", 59, now=4600.0)
 
 
-@pytest.mark.parametrize("bad", [dict(soft_packets=5, hard_packets=4), dict(hard_bytes=0), dict(soft_seconds=-1)])
+@pytest.mark.parametrize("bad", [dict(soft_packets=5, hard_packets=4), dict(hard_bytes=0), dict(soft_seconds=-1),
+                                 # NaN never ends an SA (every comparison is false); counts are whole numbers
+                                 dict(hard_seconds=float("nan")), dict(soft_seconds=float("nan"), hard_seconds=10),
+                                 dict(soft_bytes=1.5), dict(hard_packets=True), dict(hard_seconds="60")])
 def test_bad_lifetimes(bad: dict) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as info:
         Lifetime(**bad)
+    assert info.value.field in bad
 
 
 # --------------------------------------------------------------------------------------------
