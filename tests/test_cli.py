@@ -237,17 +237,3 @@ def test_a_key_on_the_command_line_is_refused_with_the_way_to_give_one(capsys, c
     err = capsys.readouterr().err
     assert info.value.code == 2 and "--psk takes no key" in err and "--psk-file FILE" in err
     assert "a secret" not in err  # the key is not echoed either
-
-
-def test_flow_counts_one_arrow_in_the_singular(tmp_path, capsys) -> None:
-    import struct
-
-    from ikelab.cli import main
-    from ikelab.pcap import LINKTYPE_RAW, write_pcap
-
-    udp = struct.pack("!HHHH", 500, 500, 8 + 28, 0) + bytes(28)  # an IKE header of zeros: one undecodable message
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, bytes([192, 0, 2, 1]),
-                     bytes([192, 0, 2, 2])) + udp
-    write_pcap(tmp_path / "one.pcap", [(1.0, ip)], linktype=LINKTYPE_RAW)
-    assert main(["flow", str(tmp_path / "one.pcap"), "-o", str(tmp_path / "one.png")]) == 0
-    assert "(1 arrow)" in capsys.readouterr().out

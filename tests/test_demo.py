@@ -124,7 +124,7 @@ def test_flow_of_a_capture_without_ike_says_how_to_draw_it(tmp_path: Path, capsy
     assert main(["flow", str(plain), "-o", str(tmp_path / "p.png")]) == 0
     assert capsys.readouterr().out.endswith("(0 arrows): no IKE or ESP packet in it; --all draws every frame\n")
     assert main(["flow", str(plain), "-o", str(tmp_path / "p.png"), "--all"]) == 0
-    assert capsys.readouterr().out.endswith("(1 arrows)\n")
+    assert capsys.readouterr().out.endswith("(1 arrow)\n")
 
 
 def test_flow_of_ike_on_another_port_points_at_ike_port(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
