@@ -79,6 +79,16 @@ class AddressRange:
     end: _Addr
 
     def __post_init__(self) -> None:
+        for name in ("start", "end"):  # an address as text is taken too; anything else is named
+            value = getattr(self, name)
+            if not isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+                try:
+                    if isinstance(value, bool):
+                        raise ValueError(value)
+                    object.__setattr__(self, name, ipaddress.ip_address(value))
+                except ValueError:
+                    raise ConfigError(f"AddressRange {name} {value!r} is not an IP address (AddressRange.parse reads "
+                                      "networks and ranges)", field="address_range", value=value) from None
         check_range(self.start, self.end)
 
     @classmethod

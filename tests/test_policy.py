@@ -291,6 +291,13 @@ def test_selector_values() -> None:
                      (42, "not an address, a network a/len or a range a-b: 42")):
         with pytest.raises(ConfigError, match=why):  # the precise reason, not the generic one
             AddressRange.parse(bad)
+    # the constructor itself, given text (it once raised AttributeError from inside the range check)
+    assert AddressRange("10.0.0.1", "10.0.0.9") == AddressRange.parse("10.0.0.1-10.0.0.9")
+    for start, end, why in (("10.0.0.9", "10.0.0.1", "after its end"), ("10.0.0.1", "::1", "of one family"),
+                            ("x", "10.0.0.1", "start 'x' is not an IP address"), ("10.0.0.1", None, "end None"),
+                            (True, "10.0.0.1", "start True is not an IP address")):
+        with pytest.raises(ConfigError, match=why):
+            AddressRange(start, end)  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
         PortRange(10, 1)
     with pytest.raises(ConfigError):
