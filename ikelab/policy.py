@@ -174,34 +174,38 @@ class Selector:
     local_ports: PortRange = ANY_PORT
     remote_ports: PortRange = ANY_PORT
 
-    @classmethod
-    def of(cls, local: Any = None, remote: Any = None, protocol: int = 0, local_ports: Any = None, remote_ports: Any = None) -> "Selector":
-        """Friendly constructor: ``Selector.of("10.1.0.0/16", "10.2.0.0/16", 6, remote_ports=443)``."""
+    def __post_init__(self) -> None:
+        """Addresses and ports in any form :meth:`of` takes are read; the rest is a ConfigError."""
 
         def ports(value: Any) -> PortRange:
             if value is None:
                 return ANY_PORT
             if isinstance(value, PortRange):
                 return value
-            if isinstance(value, int):
+            if isinstance(value, int) and not isinstance(value, bool):
                 return PortRange(value, value)
             try:
                 return PortRange(*value)
             except TypeError:
                 raise ConfigError(f"not a port or port range: {value!r}", field="port", value=value) from None
 
+        protocol = self.protocol
         if isinstance(protocol, bool) or not isinstance(protocol, int) or not 0 <= protocol <= 255:
             raise ConfigError(f"protocol must be in 0..255, got {protocol!r}", field="protocol", value=protocol)
-        sel = cls(
-            None if local is None else AddressRange.parse(local),
-            None if remote is None else AddressRange.parse(remote),
-            protocol,
-            ports(local_ports),
-            ports(remote_ports),
-        )
-        if sel.local is not None and sel.remote is not None and sel.local.start.version != sel.remote.start.version:
-            raise ConfigError("local and remote selectors must be of one IP family", field="selector", value=str(sel))
-        return sel
+        for name in ("local", "remote"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, AddressRange):
+                object.__setattr__(self, name, AddressRange.parse(value))
+        object.__setattr__(self, "local_ports", ports(self.local_ports))
+        object.__setattr__(self, "remote_ports", ports(self.remote_ports))
+        if self.local is not None and self.remote is not None and self.local.start.version != self.remote.start.version:
+            raise ConfigError("local and remote selectors must be of one IP family", field="selector", value=str(self))
+
+    @classmethod
+    def of(cls, local: Any = None, remote: Any = None, protocol: int = 0, local_ports: Any = None, remote_ports: Any = None) -> "Selector":
+        """Friendly constructor: ``Selector.of("10.1.0.0/16", "10.2.0.0/16", 6, remote_ports=443)`` (the plain
+        constructor takes the same forms)."""
+        return cls(local, remote, protocol, local_ports, remote_ports)
 
     @classmethod
     def from_traffic_selectors(cls, local_ts: Any, remote_ts: Any) -> "Selector | None":

@@ -291,6 +291,14 @@ def test_selector_values() -> None:
                      (42, "not an address, a network a/len or a range a-b: 42")):
         with pytest.raises(ConfigError, match=why):  # the precise reason, not the generic one
             AddressRange.parse(bad)
+    # Selector's plain constructor checks what Selector.of checks (it took protocol 300, which never matches)
+    assert Selector("10.1.0.0/16", "10.2.0.0/16", 6, None, 443) == Selector.of("10.1.0.0/16", "10.2.0.0/16", 6,
+                                                                                remote_ports=443)
+    for kw, why in ((dict(protocol=300), "protocol must be in 0..255"), (dict(protocol=True), "protocol must be"),
+                    (dict(local="10.0.0.0/8", remote="2001:db8::/32"), "one IP family"),
+                    (dict(local="x"), "not an address"), (dict(remote_ports=(5, 1)), "is empty")):
+        with pytest.raises(ConfigError, match=why):
+            Selector(**kw)  # type: ignore[arg-type]
     # the constructor itself, given text (it once raised AttributeError from inside the range check)
     assert AddressRange("10.0.0.1", "10.0.0.9") == AddressRange.parse("10.0.0.1-10.0.0.9")
     for start, end, why in (("10.0.0.9", "10.0.0.1", "after its end"), ("10.0.0.1", "::1", "of one family"),
