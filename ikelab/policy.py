@@ -40,7 +40,7 @@ from . import packet as ip
 from .errors import ConfigError, ParseError, PolicyError, UnknownSpiError
 from .enums import NameEnum
 from .esp import classify_udp4500, parse_esp_header
-from .ipsec_sa import Direction, Mode
+from .ipsec_sa import Direction, Mode, parse_enum
 from .ts import address_range, check_range
 
 __all__ = [
@@ -262,12 +262,29 @@ class Policy:
     mode: Mode = Mode.TUNNEL
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ConfigError(f"a policy's name is text, not {self.name!r}", field="name", value=self.name)
         if self.applies_to not in ("both", "inbound", "outbound"):
             raise ConfigError(f"applies_to must be both, inbound or outbound, got {self.applies_to!r}", field="applies_to", value=self.applies_to)
-        if not self.selectors:
+        selectors = (self.selectors,) if isinstance(self.selectors, Selector) else self.selectors
+        if isinstance(selectors, list):
+            selectors = tuple(selectors)
+        if not isinstance(selectors, tuple) or not all(isinstance(s, Selector) for s in selectors):
+            raise ConfigError(f"policy {self.name!r}: selectors are Selector objects (Selector.of(...)), not "
+                              f"{self.selectors!r}", field="selectors", value=self.selectors)
+        if not selectors:
             raise ConfigError(f"policy {self.name!r} has no selectors", field="selectors", value=())
-        object.__setattr__(self, "action", Action(self.action))
-        object.__setattr__(self, "mode", Mode(self.mode))
+        object.__setattr__(self, "selectors", selectors)
+        action = self.action
+        try:
+            object.__setattr__(self, "action", Action(action.upper() if isinstance(action, str) else action))
+        except ValueError:
+            raise ConfigError(f"action must be one of {', '.join(a.value for a in Action)}, got {action!r}",
+                              field="action", value=action) from None
+        if isinstance(self.protocol, bool) or self.protocol not in (ip.PROTO_ESP, ip.PROTO_AH):
+            raise ConfigError(f"protocol must be {ip.PROTO_ESP} (ESP) or {ip.PROTO_AH} (AH), got {self.protocol!r}",
+                              field="protocol", value=self.protocol)
+        object.__setattr__(self, "mode", parse_enum(Mode, self.mode, "mode"))
 
     def covers(self, direction: Direction) -> bool:
         return self.applies_to in ("both", direction.value)

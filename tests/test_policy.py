@@ -299,6 +299,16 @@ def test_selector_values() -> None:
                     (dict(local="x"), "not an address"), (dict(remote_ports=(5, 1)), "is empty")):
         with pytest.raises(ConfigError, match=why):
             Selector(**kw)  # type: ignore[arg-type]
+    # Policy: a lone Selector or a list is taken as the tuple it means; a bad action or mode is a ConfigError, not
+    # the enum's ValueError; a protocol other than ESP or AH, which no SA could have, is refused
+    assert Policy("p", Selector(), "bypass").selectors == Policy("p", [Selector()], Action.BYPASS).selectors == (Selector(),)
+    for args, kw, why in ((("p", ("10.0.0.0/8",), Action.BYPASS), {}, "selectors are Selector objects"),
+                          (("p", (Selector(),), "EXPLODE"), {}, "action must be one of PROTECT, BYPASS, DISCARD"),
+                          (("p", (Selector(),), Action.PROTECT), dict(protocol=99), r"protocol must be 50 \(ESP\) or 51"),
+                          (("p", (Selector(),), Action.PROTECT), dict(mode="bogus"), "mode must be one of tunnel"),
+                          ((5, (Selector(),), Action.BYPASS), {}, "name is text")):
+        with pytest.raises(ConfigError, match=why):
+            Policy(*args, **kw)  # type: ignore[arg-type]
     # the constructor itself, given text (it once raised AttributeError from inside the range check)
     assert AddressRange("10.0.0.1", "10.0.0.9") == AddressRange.parse("10.0.0.1-10.0.0.9")
     for start, end, why in (("10.0.0.9", "10.0.0.1", "after its end"), ("10.0.0.1", "::1", "of one family"),
