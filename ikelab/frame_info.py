@@ -34,7 +34,8 @@ def address(raw: bytes) -> str:
     return text
 
 
-#: tshark's Info for the ICMP errors an IPsec path meets (RFC 792, RFC 1191, RFC 4443): type -> (name, codes)
+#: tshark's Info for the ICMP errors an IPsec path meets (RFC 792, RFC 1191, RFC 4443): type -> (name, codes,
+#: the words tshark puts in the parentheses for a code it has no name for)
 _ICMP_ERRORS = {
     3: ("Destination unreachable", ("Network unreachable", "Host unreachable", "Protocol unreachable",
                                     "Port unreachable", "Fragmentation needed", "Source route failed",
@@ -42,17 +43,20 @@ _ICMP_ERRORS = {
                                     "Network administratively prohibited", "Host administratively prohibited",
                                     "Network unreachable for TOS", "Host unreachable for TOS",
                                     "Communication administratively filtered", "Host precedence violation",
-                                    "Precedence cutoff in effect")),
-    11: ("Time-to-live exceeded", ("Time to live exceeded in transit", "Fragment reassembly time exceeded")),
+                                    "Precedence cutoff in effect"), "Unknown code: {}"),
+    11: ("Time-to-live exceeded", ("Time to live exceeded in transit", "Fragment reassembly time exceeded"),
+         "Unknown code: {}"),
 }
 _ICMPV6_ERRORS = {
     1: ("Destination Unreachable", ("no route to destination", "Administratively prohibited",
                                     "Beyond scope of source address", "Address unreachable", "Port unreachable",
-                                    "Source address failed ingress/egress policy", "Reject route to destination")),
-    2: ("Packet Too Big", ()),
-    3: ("Time Exceeded", ("hop limit exceeded in transit", "fragment reassembly time exceeded")),
+                                    "Source address failed ingress/egress policy", "Reject route to destination",
+                                    "Error in Source Routing Header"), "Unknown"),
+    2: ("Packet Too Big", (), ""),
+    3: ("Time Exceeded", ("hop limit exceeded in transit", "fragment reassembly time exceeded"), "Unknown ({})"),
     4: ("Parameter Problem", ("erroneous header field encountered", "unrecognized Next Header type encountered",
-                              "unrecognized IPv6 option encountered")),
+                              "unrecognized IPv6 option encountered",
+                              "IPv6 First Fragment has incomplete IPv6 Header Chain"), "Unknown ({})"),
 }
 
 
@@ -96,15 +100,15 @@ def _neighbor_discovery(kind: int, message: bytes) -> str | None:
     return {137: "Redirect", 143: "Multicast Listener Report Message v2"}.get(kind)
 
 
-def _icmp_error(kind: int, code: int, table: dict[int, tuple[str, tuple[str, ...]]]) -> str | None:
+def _icmp_error(kind: int, code: int, table: dict[int, tuple[str, tuple[str, ...], str]]) -> str | None:
     """``Destination unreachable (Port unreachable)``: an ICMP error as tshark names it; None for others."""
     entry = table.get(kind)
     if entry is None:
         return None
-    name, codes = entry
+    name, codes, unknown = entry
     if not codes:
         return name
-    return f"{name} ({codes[code]})" if code < len(codes) else f"{name} (code {code})"
+    return f"{name} ({codes[code] if code < len(codes) else unknown.format(code)})"
 
 
 def icmp_info(version: int, packet: bytes, payload: bytes) -> str:

@@ -205,11 +205,16 @@ def test_icmp_errors_read_as_in_tshark(tmp_path: Path) -> None:
     errors = [(False, 3, code) for code in range(16)] + [(False, 11, 0), (False, 11, 1)] + \
         [(True, 1, code) for code in range(7)] + [(True, 2, 0), (True, 3, 0), (True, 3, 1)] + \
         [(True, 4, code) for code in range(3)]
+    # codes past the common ones: tshark names some (RFC 8554, RFC 7112) and words the others its own way
+    errors += [(False, 3, 16), (False, 3, 255), (False, 11, 2), (True, 1, 7), (True, 1, 8), (True, 3, 2),
+               (True, 4, 3), (True, 4, 4)]
     path = tmp_path / "icmp.pcap"
     write_pcap(path, [(n, _icmp_error(*e)) for n, e in enumerate(errors)], linktype=LINKTYPE_RAW)
     theirs = tshark(path, None, "-T", "fields", "-e", "_ws.col.Info").splitlines()
     assert [r.info for r in dissect(path)] == theirs and len(theirs) == len(errors)
     assert theirs[4] == "Destination unreachable (Fragmentation needed)"
+    assert theirs[-8:-5] == ["Destination unreachable (Unknown code: 16)", "Destination unreachable (Unknown code: 255)",
+                             "Time-to-live exceeded (Unknown code: 2)"]
 
 
 def test_arp_and_neighbor_discovery_read_as_in_tshark(tmp_path: Path) -> None:
