@@ -93,14 +93,19 @@ def seconds_or_none(name: str, value: Any) -> float | None:
 
 
 def endpoints(rows: Sequence[Any]) -> list[str]:
-    """The addresses of the IKE/ESP rows, in order of first appearance (the diagram's vertical lines)."""
-    seen: list[str] = []
-    for r in rows:
-        if r.kind in _IPSEC_KINDS or not seen:
+    """The addresses of the IKE/ESP rows, in order of first appearance (the diagram's vertical lines).
+
+    A capture without any gives the addresses of its first frame.
+    """
+    def addresses(chosen: Any) -> list[str]:
+        seen: list[str] = []
+        for r in chosen:
             for a in (r.src, r.dst):
                 if a and a not in seen:
                     seen.append(a)
-    return seen
+        return seen
+
+    return addresses(r for r in rows if r.kind in _IPSEC_KINDS) or addresses(rows[:1])
 
 
 def _group(row: Any) -> str:

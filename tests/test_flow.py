@@ -245,3 +245,14 @@ def test_the_reconnect_of_the_classic_trace_ends_the_first_child_sas() -> None:
     assert sorted(s.end for s in held_by_first)[-2:] == [delete.time] * 2  # the rekeyed pair: the IKE SA's Delete
     last_esp = max(r.time for r in rows if r.kind == "esp")
     assert second.end == last_esp
+
+
+def test_endpoints_are_the_lanes_even_when_the_capture_starts_with_arp() -> None:
+    """charon's capture opens with ARP between MAC addresses: the lanes are still the two IKE peers,
+    as flow_arrows draws them; a capture without IKE or ESP falls back to its first frame's addresses."""
+    rows = dissect(STRONGSWAN / "classic.pcapng")
+    assert rows[0].protocol == "ARP"
+    lanes = endpoints(rows)
+    assert lanes == ["192.0.2.1", "192.0.2.2"]
+    assert {h for a in flow_arrows(rows) for h in (a.src, a.dst)} == set(lanes)
+    assert endpoints(rows[:4]) == [rows[0].src, rows[0].dst] and endpoints([]) == []
