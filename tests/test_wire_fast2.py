@@ -274,6 +274,7 @@ def _odd_messages() -> list[Message]:
     for payloads in [(n_true,), (n_one,), (raw,), (cookie,), (P.SK(inner=(raw,)),), (P.SK(inner=(cookie,)),),
                      (P.CP(1),), (P.CP(2),), (P.SKF(1, 2, content=b""),), (P.SKF(2, 2, content=b""),),
                      (P.UnknownPayload(200),), (P.UnknownPayload(201),), (P.SK(encrypted=b"x" * 20, next_payload=40),),
+                     (P.SK(inner=()),),  # an empty SK {} must not share a remembered summary with SK {...}
                      (P.SA((P.Proposal(),)), P.KE(31, b"k"), P.Nonce(b"n" * 16))]:
         for exchange in (ExchangeType.IKE_SA_INIT, 34, ExchangeType.IKE_AUTH, 36, 99):
             for r in (False, True, 0, 1):
