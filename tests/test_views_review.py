@@ -17,8 +17,11 @@ import pytest
 
 from ikewire_samples import SPI_I, SPI_R, ike_auth_request, suite_crypto
 from ikelab.constants import CfgAttribute, CfgType, NotifyType
+from ikelab.dissect import dissect
 from ikelab.message import Message, decode
+from ikelab.packet import ip_packet
 from ikelab.payloads import CP, EAP, SK, SKF, IDi, Nonce, Notify, UnknownPayload, VendorId
+from ikelab.pcap import LINKTYPE_RAW, CapturedPacket
 from ikelab.sk import protect
 from ikelab.views import brackets, dump, format_dump, info_column, summary
 from tshark_util import require_tshark, run_fields, write_udp_pcap
@@ -118,3 +121,68 @@ def test_format_dump_marks_decrypted_fields_and_shows_only_wire_octets() -> None
             assert octets == data[r.offset : r.offset + min(r.length, 16)].hex() + ("..." if r.length > 16 else "")
     iv = next(line for line in lines if " SK.iv " in line)  # 16 octets: shown whole, no ellipsis
     assert iv.endswith(" | " + data[32:48].hex())
+
+
+# -- frame_info: the frames around the exchange, as tshark lists them -----------------------
+
+
+def _icmp6_frame(src: str, dst: str, body: bytes) -> bytes:
+    import ipaddress
+
+    from ikelab.packet import ethernet, internet_checksum, ip_packet
+
+    pseudo = ipaddress.ip_address(src).packed + ipaddress.ip_address(dst).packed + len(body).to_bytes(4, "big") + \
+        bytes([0, 0, 0, 58])
+    checksum = internet_checksum(pseudo + body).to_bytes(2, "big")
+    return ethernet(ip_packet(src, dst, 58, body[:2] + checksum + body[4:], ttl=255), src_mac="02:00:00:00:00:0a",
+                    dst_mac="33:33:00:00:00:01")
+
+
+def test_neighbor_discovery_options_are_walked_as_tshark_walks_them(tmp_path) -> None:
+    """The link-layer address may follow another option; an option of length 0 (invalid, RFC 4861 4.6) ends the walk.
+
+    Reading the options must stop there: a zero length never advances.
+    """
+    import ipaddress
+    import threading
+
+    from ikelab.pcap import LINKTYPE_ETHERNET, write_pcap
+
+    from test_dissect import tshark
+
+    mac = bytes.fromhex("02000000000a")
+    target = ipaddress.ip_address("fe80::a").packed
+    ns = bytes([135, 0, 0, 0, 0, 0, 0, 0]) + target
+    frames = [
+        _icmp6_frame("fe80::b", "ff02::1:ff00:a", ns + bytes([1, 0]) + mac),  # length 0
+        _icmp6_frame("fe80::b", "ff02::1:ff00:a", ns + bytes([14, 1, 1, 2, 3, 4, 5, 6, 1, 1]) + mac),  # nonce first
+        _icmp6_frame("fe80::a", "ff02::1", bytes([136, 0, 0, 0, 0xE0, 0, 0, 0]) + target + bytes([2, 1]) + mac),
+        _icmp6_frame("fe80::a", "ff02::2", bytes([133, 0, 0, 0, 0, 0, 0, 0, 1, 0]) + mac),  # length 0
+    ]
+    path = tmp_path / "nd.pcap"
+    write_pcap(path, [(n, f) for n, f in enumerate(frames)], linktype=LINKTYPE_ETHERNET)
+    ours: list[str] = []
+    reader = threading.Thread(target=lambda: ours.extend(r.info for r in dissect(path)), daemon=True)
+    reader.start()
+    reader.join(timeout=20)
+    assert not reader.is_alive(), "dissect never returned: an option of length 0 was read again and again"
+    assert ours == tshark(path, None, "-T", "fields", "-e", "_ws.col.Info").splitlines() == [
+        "Neighbor Solicitation for fe80::a", "Neighbor Solicitation for fe80::a from 02:00:00:00:00:0a",
+        "Neighbor Advertisement fe80::a (rtr, sol, ovr) is at 02:00:00:00:00:0a", "Router Solicitation"]
+
+
+def test_an_icmp_message_cut_before_its_echo_fields_is_listed_not_fatal(tmp_path) -> None:
+    """Four octets of ICMP (type, code, checksum): tshark lists it as malformed; ikelab says truncated."""
+    from ikelab.pcap import write_pcap
+
+    from test_dissect import tshark
+
+    frames = [ip_packet("192.0.2.1", "192.0.2.2", 1, bytes([8, 0, 0xF7, 0xFF])),
+              ip_packet("2001:db8::1", "2001:db8::2", 58, bytes([128, 0, 0, 0]))]
+    path = tmp_path / "short.pcap"
+    write_pcap(path, [(n, f) for n, f in enumerate(frames)], linktype=LINKTYPE_RAW)
+    rows = dissect(path)
+    theirs = tshark(path, None, "-T", "fields", "-e", "_ws.col.Protocol", "-e", "_ws.col.Info").splitlines()
+    assert [r.protocol for r in rows] == [line.split("\t")[0] for line in theirs] == ["ICMP", "ICMPv6"]
+    assert all("[Malformed Packet]" in line for line in theirs)
+    assert [r.info for r in rows] == ["ICMP (truncated)"] * 2
