@@ -18,10 +18,12 @@ import pytest
 from ikewire_samples import SPI_I, SPI_R, ike_auth_request, suite_crypto
 from ikelab.constants import CfgAttribute, CfgType, NotifyType
 from ikelab.dissect import dissect
+from ikelab.flow import flow_arrows
 from ikelab.message import Message, decode
 from ikelab.packet import ip_packet
 from ikelab.payloads import CP, EAP, SK, SKF, IDi, Nonce, Notify, UnknownPayload, VendorId
 from ikelab.pcap import LINKTYPE_RAW, CapturedPacket
+from ikelab.scenario import classic
 from ikelab.sk import protect
 from ikelab.views import brackets, dump, format_dump, info_column, summary
 from tshark_util import require_tshark, run_fields, write_udp_pcap
@@ -186,3 +188,117 @@ def test_an_icmp_message_cut_before_its_echo_fields_is_listed_not_fatal(tmp_path
     assert [r.protocol for r in rows] == [line.split("\t")[0] for line in theirs] == ["ICMP", "ICMPv6"]
     assert all("[Malformed Packet]" in line for line in theirs)
     assert [r.info for r in rows] == ["ICMP (truncated)"] * 2
+
+
+# -- flow: the arrows, the drawing and the SA spans -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def short():
+    sc = classic(duration=12.0, reconnect_at=None)
+    return sc, dissect([CapturedPacket(t, p, LINKTYPE_RAW) for t, p in sc.records()], sc.tables)
+
+
+def _drawn(fig):
+    """(lane x by host label, [(x_from, x_to, y)] of each arrow, the time texts) of a draw_flow figure."""
+    from matplotlib.text import Annotation
+
+    ax = fig.axes[0]
+    lanes = {t.get_text(): t.get_position()[0] for t in ax.texts if t.get_fontweight() == "bold"}
+    arrows = [(a.xyann[0], a.xy[0], a.xy[1]) for a in ax.texts if isinstance(a, Annotation)]
+    times = [t.get_text() for t in ax.texts if t.get_position()[0] == -0.85]
+    return ax, lanes, arrows, times
+
+
+def test_each_arrow_points_from_sender_to_receiver_and_time_runs_down() -> None:
+    """Wireshark's Flow Graph: the arrowhead is at the receiver's lane, later packets are drawn lower."""
+    from ikelab.flow import Arrow, draw_flow
+
+    arrows = [Arrow(0.0, "192.0.2.1", "192.0.2.2", "IKE_SA_INIT MID=00 Initiator Request", "IKE_SA_INIT"),
+              Arrow(0.5, "192.0.2.2", "192.0.2.1", "IKE_SA_INIT MID=00 Responder Response", "IKE_SA_INIT"),
+              Arrow(1.0, "192.0.2.1", "192.0.2.2", "ESP (SPI=0x0000abcd) \u00d712", "ESP 0x0000abcd", 12, 7.25)]
+    ax, lanes, drawn, times = _drawn(draw_flow(arrows, names={"192.0.2.1": "moon"}))
+    assert set(lanes) == {"moon", "192.0.2.2"}  # names relabel a lane, the others keep their address
+    x = {"192.0.2.1": lanes["moon"], "192.0.2.2": lanes["192.0.2.2"]}
+    assert [(a, b) for a, b, _ in drawn] == [(x[a.src], x[a.dst]) for a in arrows]
+    ys = [y for _, _, y in drawn]
+    bottom, top = ax.get_ylim()
+    assert ys == sorted(ys) and bottom > top  # y grows downwards: the first packet is at the top
+    assert times == ["0.000", "0.500", "1.000\u20137.250"]  # a folded run shows when it started and ended
+
+
+def test_ike_rows_carry_their_summary_and_esp_rows_their_inner_protocol(short) -> None:
+    """The arrow text is Wireshark's Info, then the RFC 7296 payload list (IKE) or the decrypted protocol (ESP)."""
+    sc, rows = short
+    arrows = flow_arrows(rows, fold=False)
+    seen = {"ike": 0, "esp": 0}
+    for a, r in zip(arrows, rows, strict=True):
+        if r.kind == "ike":
+            assert a.label == f"{r.info}\n{r.summary}"
+        elif r.kind == "esp" and r.inner_info:
+            assert a.label == f"{r.info} [{r.inner_protocol}]" and r.inner_protocol == "ICMP"
+        seen[r.kind] = seen.get(r.kind, 0) + 1
+    assert seen["ike"] >= 8 and seen["esp"] >= 8
+
+
+def test_exchanges_without_a_colour_of_their_own_are_grey_and_take_no_esp_colour(tmp_path) -> None:
+    """IKE_INTERMEDIATE (43) and IKE_SESSION_RESUME (38) are drawn in the 'other' group, not as an ESP SPI."""
+    from ikelab.flow import GROUP_COLOURS
+
+    messages = [Message(SPI_I, SPI_R, 43, True, False, 1, (Nonce(bytes(16)),)),
+                Message(SPI_I, SPI_R, 38, True, False, 2, (Nonce(bytes(16)),))]
+    rows = dissect(write_udp_pcap(tmp_path / "other.pcap", [(m.encode(), 500) for m in messages]))
+    assert [r.exchange for r in rows] == ["IKE_INTERMEDIATE", "IKE_SESSION_RESUME"]
+    arrows = flow_arrows(rows)
+    assert [(a.group, a.colour) for a in arrows] == [("other", GROUP_COLOURS["other"])] * 2
+
+
+def test_folding_starts_above_sixty_rows_and_keeps_each_direction() -> None:
+    """AUTO_FOLD_ABOVE rows still get one arrow each; one more and ESP runs fold, each run in its own direction."""
+    from ikelab.flow import AUTO_FOLD_ABOVE
+
+    sc = classic(duration=60.0, reconnect_at=None)
+    rows = dissect([CapturedPacket(t, p, LINKTYPE_RAW) for t, p in sc.records()], sc.tables)
+    assert len(rows) > AUTO_FOLD_ABOVE + 1
+    assert len(flow_arrows(rows[:AUTO_FOLD_ABOVE])) == AUTO_FOLD_ABOVE
+    folded = flow_arrows(rows[:AUTO_FOLD_ABOVE + 1])
+    assert len(folded) < AUTO_FOLD_ABOVE + 1 and sum(a.count for a in folded) == AUTO_FOLD_ABOVE + 1
+    by_no = {r.no: r for r in rows}
+    runs = [a for a in folded if a.count > 1]
+    assert len({(a.src, a.dst) for a in runs}) == 2  # both directions of the CHILD SA
+    for a in runs:
+        first = by_no[a.first_no]
+        assert (a.src, a.dst) == (first.src, first.dst) and a.src != a.dst
+
+
+def test_a_summary_that_just_fits_stays_on_one_line() -> None:
+    from ikelab.flow import wrap_summary
+
+    text = "HDR, SK {IDi, AUTH, SAi2, TSi, TSr}"
+    assert wrap_summary(text, len(text)) == [text]
+    assert wrap_summary(text, len(text) - 1) == ["HDR, SK {IDi, AUTH, SAi2, TSi,", "TSr}"]
+
+
+def test_frames_without_addresses_are_never_drawn_even_with_every_frame(short) -> None:
+    """A frame that is not IP has no lane to start from: ``every_frame`` draws the others, and only them."""
+    sc, rows = short
+    broken = dissect([CapturedPacket(0.5, b"\x00\x01garbage", LINKTYPE_RAW)])
+    assert broken[0].src == broken[0].dst == ""
+    arrows = flow_arrows(list(rows) + broken, fold=False, every_frame=True)
+    assert len(arrows) == len(rows) and all(a.src and a.dst for a in arrows)
+
+
+def test_an_esp_packet_after_the_delete_does_not_stretch_the_sa(short) -> None:
+    """A packet still in flight after the Delete (RFC 7296 1.4.1) is on the wire, but the SA ended at the Delete."""
+    from dataclasses import replace
+
+    from ikelab.flow import sa_spans
+
+    sc, rows = short
+    spans = sa_spans(rows)
+    gone = next(s for s in spans if s.kind == "ESP" and s.deleted)
+    spi = int(gone.name.split("0x")[1], 16)
+    last = [r for r in rows if r.kind == "esp" and r.spi == spi][-1]
+    late = replace(last, no=rows[-1].no + 1, time=rows[-1].time + 1.0)
+    again = next(s for s in sa_spans(list(rows) + [late]) if s.name == gone.name)
+    assert again == gone and again.end < late.time
