@@ -302,3 +302,76 @@ def test_an_esp_packet_after_the_delete_does_not_stretch_the_sa(short) -> None:
     late = replace(last, no=rows[-1].no + 1, time=rows[-1].time + 1.0)
     again = next(s for s in sa_spans(list(rows) + [late]) if s.name == gone.name)
     assert again == gone and again.end < late.time
+
+
+# -- packet: header fields a capture relies on ----------------------------------------------
+
+
+def test_a_nat_rewrite_leaves_an_ipv4_udp_datagram_without_checksum_alone() -> None:
+    """RFC 768: checksum 0 means "none was computed"; RFC 3948 3.1.2 recomputes only real checksums.
+
+    Over IPv6 a UDP checksum is mandatory (RFC 8200 8.1), so a zero one there is computed.
+    """
+    from ikelab.packet import parse_udp, udp, with_checksum_for
+
+    bare = udp("192.0.2.1", "192.0.2.2", 4500, 4500, b"payload!", checksum=False)
+    assert bare[6:8] == b"\0\0"
+    assert with_checksum_for("198.51.100.7", "192.0.2.2", 17, bare) == bare
+    v6 = with_checksum_for("2001:db8::7", "2001:db8::2", 17, bare)
+    assert v6[6:8] != b"\0\0" and v6[:6] + v6[8:] == bare[:6] + bare[8:]
+    assert parse_udp(ip_packet("2001:db8::7", "2001:db8::2", 17, v6)).payload == b"payload!"
+
+
+def _with_flags(packet: bytes, word: int) -> bytes:
+    """An IPv4 packet with its Flags/Fragment Offset word replaced and the header checksum made right again."""
+    from ikelab.packet import internet_checksum
+
+    header = bytearray(packet[:20])
+    header[6:8] = word.to_bytes(2, "big")
+    header[10:12] = b"\0\0"
+    header[10:12] = internet_checksum(bytes(header)).to_bytes(2, "big")
+    return bytes(header) + packet[20:]
+
+
+def test_the_reserved_ipv4_flag_is_refused() -> None:
+    """RFC 791 3.1: flag bit 0 is reserved and must be zero; a packet with it set is a ParseError at offset 6."""
+    from ikelab.errors import ParseError
+    from ikelab.packet import parse_ip
+
+    good = ip_packet("192.0.2.1", "192.0.2.2", 17, b"\0" * 8, dont_fragment=True)
+    with pytest.raises(ParseError) as err:
+        parse_ip(_with_flags(good, 0x8000 | 0x4000))
+    assert (err.value.field, err.value.offset) == ("flags", 6)
+    assert parse_ip(good).dont_fragment
+
+
+def test_fragments_give_what_they_hold_and_no_more() -> None:
+    """A first fragment still shows its ICMP echo (the checksum covers the whole message, so it is not checked);
+    a later fragment holds no UDP header (its offset is not 0), and says so rather than misread its data as one."""
+    from ikelab.errors import ParseError
+    from ikelab.ip_fragments import fragment
+    from ikelab.packet import icmp_echo, parse_icmp, parse_ip, parse_udp
+
+    ping = icmp_echo("192.0.2.1", "192.0.2.2", 0x1234, 7, bytes(range(256)) * 8)
+    head = parse_ip(fragment(ping, 576)[0])
+    assert head.more_fragments and head.fragment_offset == 0
+    echo = parse_icmp(head)
+    assert (echo.ident, echo.seq, echo.is_echo_request) == (0x1234, 7, True)
+    # the last piece of a datagram, its data reading like a UDP header of the right length (16 octets)
+    looks_like_udp = ip_packet("192.0.2.1", "192.0.2.2", 17, bytes.fromhex("01f401f400100000") + bytes(8))
+    later = _with_flags(looks_like_udp, 185)  # offset 185 * 8 = 1480, no More Fragments
+    assert parse_ip(later).fragment_offset == 1480
+    with pytest.raises(ParseError) as err:
+        parse_udp(later, verify_checksum=False)
+    assert err.value.field == "fragment_offset"
+
+
+def test_sctp_ports_are_selectors() -> None:
+    """RFC 4301 4.4.1.1: local and remote ports are selectors for UDP, TCP and SCTP alike."""
+    from ikelab.packet import PROTO_SCTP, selectors
+
+    ports = (5000).to_bytes(2, "big") + (6000).to_bytes(2, "big")
+    sctp = ip_packet("192.0.2.1", "192.0.2.2", PROTO_SCTP, ports + bytes(8))
+    assert selectors(sctp)[2:] == (PROTO_SCTP, 5000, 6000)
+    esp = ip_packet("192.0.2.1", "192.0.2.2", 50, bytes(16))
+    assert selectors(esp)[3:] == (None, None)  # OPAQUE
