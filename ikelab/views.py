@@ -86,7 +86,14 @@ _EAP_TYPES = {
     53: "Encrypted Key Exchange v1 EAP (EAP-EKEv1)", 55: "Tunneled EAP protocol", 254: "Expanded Type",
     255: "Experimental",
 }
-_STRONGSWAN_CP = {CfgType.CFG_REQUEST: "CPRQ", CfgType.CFG_REPLY: "CPRP", CfgType.CFG_SET: "CPS", CfgType.CFG_ACK: "CPA"}
+# strongSwan's message.c writes a CP payload as "CP", then, if it has attributes, the CFG type
+# ("RQ", "RP", "S", "A") and the attributes' configuration_attribute_type_short_names in parentheses.
+_STRONGSWAN_CP = {CfgType.CFG_REQUEST: "RQ", CfgType.CFG_REPLY: "RP", CfgType.CFG_SET: "S", CfgType.CFG_ACK: "A"}
+_STRONGSWAN_CFG_ATTRIBUTES = {
+    1: "ADDR", 2: "MASK", 3: "DNS", 4: "NBNS", 5: "EXP", 6: "DHCP", 7: "VER", 8: "ADDR6", 9: "MASK6", 10: "DNS6",
+    11: "NBNS6", 12: "DHCP6", 13: "SUBNET", 14: "SUP", 15: "SUBNET6", 16: "MIP6HPFX", 17: "LINK6", 18: "PFX6",
+    19: "HOA", 23456: "SRV", 23457: "SRV6",
+}
 
 
 def _enum_text(value: int) -> str:
@@ -209,7 +216,11 @@ def _short(payload: Payload) -> str:
         code = int(payload.notify_type)
         return f"N({_STRONGSWAN_NOTIFY.get(code) or _enum_text(payload.notify_type)})"
     if isinstance(payload, CP):
-        return _STRONGSWAN_CP.get(payload.cfg_type, f"CP({_enum_text(payload.cfg_type)})")  # type: ignore[call-overload]
+        names = [_STRONGSWAN_CFG_ATTRIBUTES.get(int(a), f"({int(a)})") for a, _ in payload.attributes]
+        if not names:
+            return "CP"
+        kind = _STRONGSWAN_CP.get(payload.cfg_type, "")  # type: ignore[call-overload]
+        return f"CP{kind}({' '.join(names)})"
     if isinstance(payload, SKF):
         return f"EF({payload.fragment_number}/{payload.total_fragments})"
     if isinstance(payload, SK):

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import pytest
 
-from ikewire_samples import SPI_I, SPI_R, ike_auth_request, suite_crypto
-from ikelab.constants import CfgAttribute, CfgType, NotifyType
+from ikewire_samples import SPI_I, SPI_R, ike_auth_inner, ike_auth_request, suite_crypto
+from ikelab.constants import AuthMethod, CfgAttribute, CfgType, NotifyType
 from ikelab.dissect import dissect
 from ikelab.flow import flow_arrows
 from ikelab.message import Message, decode
 from ikelab.packet import ip_packet
-from ikelab.payloads import CP, EAP, SK, SKF, IDi, Nonce, Notify, UnknownPayload, VendorId
+from ikelab.payloads import AUTH, CP, EAP, SA, SK, SKF, IDi, IDr, Nonce, Notify, TSi, TSr, UnknownPayload, VendorId
 from ikelab.pcap import LINKTYPE_RAW, CapturedPacket
 from ikelab.scenario import classic
 from ikelab.sk import protect
@@ -54,19 +54,33 @@ def test_error_replies_read_as_charon_logs_them(notify: NotifyType, logged: str)
     assert summary(m) == f"HDR, N({notify.name})"  # the RFC notation keeps the IANA name
 
 
-def test_fragments_opaque_sk_and_cp_in_the_bracket_form() -> None:
-    """charon logs a fragment as ``EF(n/N)``, an undecrypted SK as ``E`` and a CP request as ``CPRQ``."""
+def test_fragments_and_an_opaque_sk_in_the_bracket_form() -> None:
+    """charon logs a fragment as ``EF(n/N)``; an SK that was not decrypted is its short name ``E``."""
     frag = Message(SPI_I, SPI_R, exchange=35, message_id=1, payloads=(SKF(2, 3, encrypted=b"x" * 32),))
     assert brackets(frag) == "[ EF(2/3) ]"
     opaque = Message(SPI_I, SPI_R, exchange=35, message_id=1, payloads=(SK(encrypted=b"x" * 40, next_payload=35),))
     assert brackets(opaque) == "[ E ]"
-    cp = CP(CfgType.CFG_REQUEST, ((CfgAttribute.INTERNAL_IP4_ADDRESS, b""),))
-    inner = Message(SPI_I, SPI_R, exchange=35, message_id=1, payloads=(SK(inner=(IDi.from_fqdn("moon"), cp)),))
-    words = brackets(inner).strip("[ ]").split()
-    assert words[0] == "IDi" and words[1].startswith("CPRQ")
-    reply = Message(SPI_I, SPI_R, exchange=35, is_initiator=False, is_response=True,
-                    payloads=(SK(inner=(CP(CfgType.CFG_REPLY),)),))
-    assert brackets(reply).strip("[ ]").startswith("CPRP")
+
+
+def test_cp_payloads_read_as_charon_logs_them() -> None:
+    """charon's log lines, as tests/interop/test_ikelab_selectors.py waits for them from a real charon.
+
+    strongSwan writes ``CP``, then the CFG type (RQ, RP, S, A) and the attributes' short names in
+    parentheses when there are attributes; an attribute it has no name for reads ``(n)``.
+    """
+    sa, tsi, tsr = (p for p in ike_auth_inner() if isinstance(p, (SA, TSi, TSr)))
+    request = Message(SPI_I, SPI_R, 35, True, False, 1, (SK(inner=(
+        IDi.from_fqdn("alice@example.org"), Notify(NotifyType.INITIAL_CONTACT),
+        AUTH(AuthMethod.SHARED_KEY_MIC, bytes(32)),
+        CP.request(CfgAttribute.INTERNAL_IP4_ADDRESS, CfgAttribute.INTERNAL_IP6_ADDRESS), sa, tsi, tsr)),))
+    assert brackets(request) == "[ IDi N(INIT_CONTACT) AUTH CPRQ(ADDR ADDR6) SA TSi TSr ]"
+    address = CP(CfgType.CFG_REPLY, ((CfgAttribute.INTERNAL_IP4_ADDRESS, bytes([198, 51, 100, 65])),))
+    reply = Message(SPI_I, SPI_R, 35, False, True, 1, (SK(inner=(
+        IDr.from_fqdn("moon"), AUTH(AuthMethod.SHARED_KEY_MIC, bytes(32)), address, sa, tsi, tsr)),))
+    assert brackets(reply) == "[ IDr AUTH CPRP(ADDR) SA TSi TSr ]"
+    odd = (CP(CfgType.CFG_REQUEST), CP(CfgType.CFG_SET, ((CfgAttribute.INTERNAL_IP4_DNS, b""), (99, b""))),
+           CP(CfgType.CFG_ACK, ((CfgAttribute.INTERNAL_IP4_SUBNET, b""),)))
+    assert brackets(Message(SPI_I, SPI_R, 37, payloads=(SK(inner=odd),))) == "[ CP CPS(DNS (99)) CPA(SUBNET) ]"
 
 
 # -- views: the Info column against tshark, and the field dump ------------------------------
