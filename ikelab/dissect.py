@@ -579,14 +579,27 @@ def _ike_ports(ports: Iterable[int]) -> frozenset[int]:
 
 def _dissect_frame(row: Row, frame: Any, keys: _Keys, fragments: _Fragments,
                    ike_ports: frozenset[int] = frozenset((_IKE_PORT,))) -> None:
+    data = frame.data
+    if frame.linktype == 1 and len(data) >= 14 and data[12] < 0x06:  # an IEEE 802.3 length: LLC inside (STP...)
+        from .packet import mac_text
+
+        row.src, row.dst, row.protocol = mac_text(data[6:12]), mac_text(data[0:6]), "LLC"
+        row.info = f"IEEE 802.3, length {int.from_bytes(data[12:14], 'big')}"
+        row.note = "not an IPv4/IPv6 packet: skipped"
+        return
     ip = _frame_ip(frame)
-    if ip is None and frame.linktype == 1:
+    if ip is None and frame.linktype == 1 and len(data) >= 14:
         from .packet import parse_ethernet
 
-        eth = parse_ethernet(frame.data)
+        eth = parse_ethernet(data)
+        row.src, row.dst = eth.src_mac, eth.dst_mac
         if eth.ethertype == 0x0806:  # next to every IPv4 exchange on a LAN
-            row.src, row.dst, row.protocol, row.info = eth.src_mac, eth.dst_mac, "ARP", _arp_info(eth.payload)
+            row.protocol, row.info = "ARP", _arp_info(eth.payload)
             return
+        # LLDP and the like: their addresses and EtherType, as tshark lists an EtherType it does not know
+        row.protocol, row.info = f"0x{eth.ethertype:04x}", "Ethernet II"
+        row.note = "not an IPv4/IPv6 packet: skipped"
+        return
     if ip is None:
         row.protocol, row.info = "?", f"not IP (link type {frame.linktype})"
         row.note = "not an IPv4/IPv6 packet: skipped"

@@ -262,6 +262,27 @@ def test_arp_and_neighbor_discovery_read_as_in_tshark(tmp_path: Path) -> None:
     assert len(theirs) == len(frames) and theirs[2].endswith("ARP Announcement for 192.0.2.1")
 
 
+def test_other_ethernet_frames_show_their_addresses_as_in_tshark(tmp_path: Path) -> None:
+    """An Ethernet frame of an EtherType ikelab does not read (here 0x1234) is listed with its MAC addresses and
+    its EtherType, as tshark lists it; an IEEE 802.3 frame (a length where the EtherType goes) with its addresses."""
+    import struct
+
+    a, b = bytes.fromhex("02000000000a"), bytes.fromhex("02000000000b")
+    frames = [b + a + struct.pack("!H", 0x1234) + bytes(46), b"\xff" * 6 + a + struct.pack("!H", 46) +
+              bytes.fromhex("aaaa03000000") + b"\x12\x34" + bytes(38)]
+    path = tmp_path / "other.pcap"
+    write_pcap(path, [(n, f) for n, f in enumerate(frames)], linktype=LINKTYPE_ETHERNET)
+    theirs = [line.split("\t") for line in tshark(path, None, "-T", "fields", "-E", "separator=\t", "-e",
+                                                   "_ws.col.Source", "-e", "_ws.col.Destination", "-e",
+                                                   "_ws.col.Protocol", "-e", "_ws.col.Info").splitlines()]
+    rows = dissect(path)
+    assert [[r.src, r.dst, r.protocol, r.info] for r in rows[:1]] == theirs[:1]
+    assert theirs[0] == ["02:00:00:00:00:0a", "02:00:00:00:00:0b", "0x1234", "Ethernet II"]
+    assert [rows[1].src, rows[1].dst, rows[1].protocol] == theirs[1][:3] == ["02:00:00:00:00:0a", "ff:ff:ff:ff:ff:ff",
+                                                                              "LLC"]
+    assert all(r.note == "not an IPv4/IPv6 packet: skipped" for r in rows)
+
+
 def test_classic_exchanges_carry_what_rfc_7296_says(classic_capture: tuple[Path, Path]) -> None:
     pcap, keydir = classic_capture
     rows = dissect(pcap, keydir)
