@@ -214,20 +214,23 @@ class SimpleHeader:
     _reserved: int = 3
     _kinds: dict[int, Any] = {}
     _head: struct.Struct = struct.Struct("!B3x")  # the type octet and the RESERVED octets
+    #: The most data octets that fit: Payload Length 65535 less the generic header and ``_head``.
+    _max_data: int = 0xFFFF - 8
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "_enum" in cls.__dict__:
             cls._kinds = members(cls._enum)
         cls._head = struct.Struct(f"!B{cls._reserved}x")
+        cls._max_data = 0xFFFF - 4 - cls._head.size
 
     def _body(self, path: str) -> bytes:
         kind = getattr(self, self._field)
         if kind.__class__ is not self._enum:  # a member of the registry fits; anything else is checked
             kind = check_uint(kind, 8, path, self._field)
         data = self.data  # type: ignore[attr-defined]
-        if not (data.__class__ is bytes and len(data) <= 0xFFFF - 8):  # the usual data passes without a call
-            data = check_bytes(data, path, "data", max_len=0xFFFF - 8)
+        if not (data.__class__ is bytes and len(data) <= self._max_data):  # the usual data passes without a call
+            data = check_bytes(data, path, "data", max_len=self._max_data)
         self._check(data, path)
         return self._head.pack(kind) + data
 

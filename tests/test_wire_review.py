@@ -109,6 +109,17 @@ def test_largest_auth_data_and_one_octet_more():
     assert err.value.field == "AUTH.data"
 
 
+def test_largest_cert_data_and_one_octet_more():
+    # RFC 7296 3.6: Cert Encoding (1) | Certificate Data, no RESERVED octets:
+    # 4 + 1 + 65530 = 65535, the largest Payload Length
+    cert = CERT(CertEncoding.X509_CERTIFICATE_SIGNATURE, bytes(65530))
+    data = Message(SPI_I, payloads=(cert,)).encode()
+    assert data[30:32] == b"\xff\xff" and decode(data).payloads == (cert,)
+    with pytest.raises(ConfigError) as err:
+        CERT(CertEncoding.X509_CERTIFICATE_SIGNATURE, bytes(65531)).encode()
+    assert err.value.field == "CERT.data"
+
+
 # -- errors inside the Encrypted payload ----------------------------------------------------
 
 
