@@ -7,13 +7,15 @@ layouts of RFC 7296 section 3 (and RFC 7383 2.5 for SKF), not from ikelab.
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from ikewire_samples import SPI_I, SPI_R, suite_crypto
-from ikelab.constants import AuthMethod, CertEncoding, ExchangeType, PayloadType, ProtocolId
-from ikelab.errors import ConfigError, ParseError
+from ikelab.constants import AuthMethod, CertEncoding, DhId, EncrId, ExchangeType, IdType, NotifyType, PayloadType, ProtocolId, TransformType
+from ikelab.errors import ConfigError, ParseError, UnsupportedCriticalPayloadError
 from ikelab.message import Message, decode, decode_header
-from ikelab.payloads import AUTH, CERT, SKF, Delete, Nonce, UnknownPayload
+from ikelab.payloads import AUTH, CERT, CERTREQ, KE, SA, SK, SKF, Delete, IDi, Nonce, Notify, Proposal, Transform, UnknownPayload
 from ikelab.sk import seal, sealed_length
 
 GCM = suite_crypto("ENCR_AES_GCM_16", 128, None, seed="review")
@@ -109,6 +111,15 @@ def test_largest_auth_data_and_one_octet_more():
     assert err.value.field == "AUTH.data"
 
 
+def test_delete_spis_must_fill_the_body_exactly():
+    # RFC 7296 3.11: Num of SPIs x SPI Size octets of SPIs, nothing more
+    spi = bytes.fromhex("c0ffee01")
+    assert decode(_message_with_body(PayloadType.D, bytes([3, 4, 0, 1]) + spi)).payloads == (Delete(ProtocolId.ESP, (spi,)),)
+    for extra in (b"\0", b"\0\0", b"\0\0\0"):
+        err = _parse_error(_message_with_body(PayloadType.D, bytes([3, 4, 0, 1]) + spi + extra))
+        assert (err.field, err.offset) == ("D.num_spis", 34)
+
+
 def test_largest_cert_data_and_one_octet_more():
     # RFC 7296 3.6: Cert Encoding (1) | Certificate Data, no RESERVED octets:
     # 4 + 1 + 65530 = 65535, the largest Payload Length
@@ -156,3 +167,138 @@ def test_skf_next_payload_must_fit_an_octet():
     with pytest.raises(ConfigError) as err:
         m.encode(GCM)
     assert err.value.field == "SKF.next_payload"
+
+
+# -- the payload chain (RFC 7296 3.2) ---------------------------------------------------------
+
+
+def _chain(*parts: bytes, first: int = PayloadType.NONCE) -> bytes:
+    """A message with these octets after the header, the header's Next Payload ``first``."""
+    body = b"".join(parts)
+    return SPI_I + bytes(8) + bytes([first, 0x20, ExchangeType.IKE_SA_INIT, 0x08]) + bytes(4) + (28 + len(body)).to_bytes(4, "big") + body
+
+
+NONCE_16 = bytes([0, 0, 0, 20]) + bytes(16)  # a Nonce payload ending the chain
+
+
+@pytest.mark.parametrize("left", [1, 2, 3])
+def test_fewer_octets_than_a_payload_header_are_a_parse_error(left):
+    # the Nonce names a KE next, but only 1..3 octets follow it
+    data = _chain(bytes([PayloadType.KE]) + NONCE_16[1:], bytes(left))
+    err = _parse_error(data)
+    assert (err.field, err.offset) == ("KE.payload_length", 48)
+
+
+@pytest.mark.parametrize("length", [0, 1, 3])
+def test_payload_length_below_the_generic_header_is_refused(length):
+    data = _chain(bytes([0, 0]) + length.to_bytes(2, "big") + bytes(16))
+    err = _parse_error(data)
+    assert (err.field, err.offset) == ("NONCE.payload_length", 30)
+
+
+def test_payload_length_one_past_the_datagram_is_refused():
+    data = _chain(bytes([0, 0, 0, 21]) + bytes(16))
+    err = _parse_error(data)
+    assert (err.field, err.offset) == ("NONCE.payload_length", 30)
+
+
+def test_reserved_bits_of_the_generic_header_are_ignored():
+    # RFC 7296 3.2: RESERVED "MUST be ignored on receipt"; only the top bit is Critical
+    unknown = bytes([0, 0x7F, 0, 5, 0xAB])  # type 250, C clear, every RESERVED bit set
+    m = decode(_chain(bytes([250]) + NONCE_16[1:], unknown))
+    assert m.payloads == (Nonce(bytes(16)), UnknownPayload(250, b"\xab"))
+    assert not m.payloads[1].critical
+
+
+def test_unsupported_critical_payload_inside_sk_reports_its_datagram_offset():
+    data = _sealed(250, bytes([0, 0x80, 0, 4]))  # type 250, Critical, no body
+    with pytest.raises(UnsupportedCriticalPayloadError) as err:
+        decode(data, GCM)
+    assert err.value.payload_type == 250 and err.value.offset == 28 + 4 + 8
+
+
+def test_second_payload_of_a_type_is_named_with_its_count():
+    # encode: the second Notify is N[2]
+    bad = Notify.make_cookie(bytes(65))
+    with pytest.raises(ConfigError) as err:
+        Message(SPI_I, payloads=(Notify(NotifyType.INITIAL_CONTACT), bad)).encode()
+    assert err.value.field == "N[2].notification_data"
+    # decode: the third Notify is N[3]
+    ok = Notify(NotifyType.INITIAL_CONTACT).encode(PayloadType.N)
+    data = _chain(ok, ok, bytes([0, 0, 0, 8, 0, 0, 0x40, 0x06]), first=PayloadType.N)  # COOKIE with no data
+    err = _parse_error(data)
+    assert err.field == "N[3].notification_data"
+
+
+def test_skf_must_be_the_last_payload_when_encoding():
+    m = Message(SPI_I, payloads=(SKF(1, 1, encrypted=bytes(24)), Nonce(bytes(16))))
+    with pytest.raises(ConfigError) as err:
+        m.encode()
+    assert err.value.field == "payloads"
+
+
+@pytest.mark.parametrize("length", [4, 5, 7])
+def test_skf_shorter_than_its_numbers_is_refused(length):
+    data = _chain(bytes([0, 0]) + length.to_bytes(2, "big") + bytes(length - 4), first=PayloadType.SKF)
+    err = _parse_error(data)
+    assert (err.field, err.offset) == ("SKF.payload_length", 30)
+
+
+def test_skf_numbers_name_their_own_field_and_offset():
+    # RFC 7383 2.5: Fragment Number (2) | Total Fragments (2) after the generic header
+    def skf(number: int, total: int) -> bytes:
+        return _chain(bytes([35, 0, 0, 32]) + number.to_bytes(2, "big") + total.to_bytes(2, "big") + bytes(24), first=PayloadType.SKF)
+
+    err = _parse_error(skf(1, 0))
+    assert (err.field, err.offset) == ("SKF.total_fragments", 34)
+    err = _parse_error(skf(3, 2))
+    assert (err.field, err.offset) == ("SKF.fragment_number", 32)
+    m = decode(skf(2, 2))
+    assert (m.payloads[0].fragment_number, m.payloads[0].total_fragments) == (2, 2)
+
+
+# -- Delete, KE, CERTREQ, unknown payloads ------------------------------------------------------
+
+
+def test_delete_of_65536_spis_is_a_config_error():
+    with pytest.raises(ConfigError) as err:
+        Delete(ProtocolId.ESP, (b"\0\0\0\1",) * 65536).encode()
+    assert err.value.field == "D.num_spis"
+
+
+def test_largest_key_exchange_data_and_one_octet_more():
+    # RFC 7296 3.4: DH Group Num (2) | RESERVED (2) | Key Exchange Data: 4 + 4 + 65527 = 65535
+    assert len(KE(DhId.MODP_2048, bytes(65527)).encode()) == 65535
+    with pytest.raises(ConfigError) as err:
+        KE(DhId.MODP_2048, bytes(65528)).encode()
+    assert err.value.field == "KE.key_exchange_data"
+
+
+def test_notify_data_limit_counts_the_spi():
+    # RFC 7296 3.10: 4 (header) + 4 (Protocol ID, SPI Size, Type) + SPI (4) + data: at most 65523 data octets
+    n = Notify(NotifyType.REKEY_SA + 1000, ProtocolId.ESP, bytes(4), bytes(65523))
+    assert len(n.encode()) == 65535
+    with pytest.raises(ConfigError) as err:
+        Notify(NotifyType.REKEY_SA + 1000, ProtocolId.ESP, bytes(4), bytes(65524)).encode()
+    assert err.value.field == "N.notification_data"
+
+
+def test_certreq_authorities_only_split_whole_sha1_hashes():
+    hashes = bytes(range(40))
+    assert CERTREQ(CertEncoding.X509_CERTIFICATE_SIGNATURE, hashes).authorities == (hashes[:20], hashes[20:])
+    odd = bytes(21)  # hand-built, not a list of SHA-1 hashes: shown whole
+    assert CERTREQ(CertEncoding.X509_CERTIFICATE_SIGNATURE, odd).authorities == (odd,)
+
+
+def test_unknown_payload_data_must_be_bytes():
+    with pytest.raises(ConfigError) as err:
+        Message(SPI_I, payloads=(UnknownPayload(250, "text"),)).encode()
+    assert err.value.field == "payload(250).data"
+
+
+def test_opaque_sk_and_skf_encode_alone_with_their_header_fields():
+    # RFC 7296 3.14 / RFC 7383 2.5: Next Payload is the first inner type; C is the top bit;
+    # SKF continues with Fragment Number (2) | Total Fragments (2)
+    body = bytes(range(24))
+    assert SK(encrypted=body, next_payload=35, critical=True).encode() == bytes([35, 0x80, 0, 28]) + body
+    assert SKF(2, 3, encrypted=body, critical=True).encode() == bytes([0, 0x80, 0, 32, 0, 2, 0, 3]) + body
