@@ -13,6 +13,7 @@ import pytest
 
 from ikewire_samples import SPI_I, SPI_R, suite_crypto
 from ikelab.constants import AuthMethod, CertEncoding, DhId, EncrId, ExchangeType, IdType, NotifyType, PayloadType, ProtocolId, TransformType
+from ikelab import sa_payload
 from ikelab.errors import ConfigError, ParseError, UnsupportedCriticalPayloadError
 from ikelab.message import Message, decode, decode_header
 from ikelab.payloads import AUTH, CERT, CERTREQ, KE, SA, SK, SKF, Delete, IDi, Nonce, Notify, Proposal, Transform, UnknownPayload
@@ -302,3 +303,126 @@ def test_opaque_sk_and_skf_encode_alone_with_their_header_fields():
     body = bytes(range(24))
     assert SK(encrypted=body, next_payload=35, critical=True).encode() == bytes([35, 0x80, 0, 28]) + body
     assert SKF(2, 3, encrypted=body, critical=True).encode() == bytes([0, 0x80, 0, 32, 0, 2, 0, 3]) + body
+
+
+# -- SA payload (RFC 7296 3.3) -------------------------------------------------------------------
+
+AES_CBC = Transform.encr("ENCR_AES_CBC", 128)
+
+
+def _sa_error(body: bytes) -> ParseError:
+    return _parse_error(_message_with_body(PayloadType.SA, body))
+
+
+def test_transform_attributes_in_tv_and_tlv_form():
+    # RFC 7296 3.3.5: AF=1 (TV) puts the value in the second word; AF=0 (TLV) gives a length then the value
+    t = Transform(TransformType.ENCR, EncrId.ENCR_AES_CBC, 128, attributes=((20, 5), (21, b"ab")))
+    body = SA((Proposal.ike(t),)).encode()[4:]
+    assert body[8:] == bytes.fromhex("00000016" "0100000c" "800e0080" "80140005" "00150002") + b"ab"
+    assert decode(Message(SPI_I, payloads=(SA((Proposal.ike(t),)),)).encode()).payloads[0].proposals[0].transforms == (t,)
+
+
+@pytest.mark.parametrize(
+    "attributes, field",
+    [(((0x8000, 1),), "SA.proposal[1].transform[1].attributes[0].type"),  # 15 bits: the top bit is AF
+     (((14, 128),), "SA.proposal[1].transform[1].attributes")],  # Key Length goes in key_length=
+)
+def test_transform_attribute_types_are_checked(attributes, field):
+    t = Transform(TransformType.ENCR, EncrId.ENCR_AES_CBC, attributes=attributes)
+    with pytest.raises(ConfigError) as err:
+        SA((Proposal.ike(t),)).encode()
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize(
+    "proposal, field",
+    [(Proposal.ike(Transform.encr("ENCR_AES_CBC", 70000)), "SA.proposal[1].transform[1].key_length"),
+     (Proposal(256, transforms=(AES_CBC,)), "SA.proposal[1].proposal_number"),
+     (Proposal.ike(*[AES_CBC] * 256), "SA.proposal[1].num_transforms")],
+)
+def test_proposal_values_that_do_not_fit_their_octets(proposal, field):
+    with pytest.raises(ConfigError) as err:
+        SA((proposal,)).encode()
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize("length", [4, 7])
+def test_transform_length_below_eight_is_refused(length):
+    transform = bytes([0, 0]) + length.to_bytes(2, "big") + bytes.fromhex("0100000c")
+    err = _sa_error(bytes.fromhex("0000001001010001") + transform)
+    assert (err.field, err.offset) == ("SA.proposal[1].transform[1].transform_length", 32 + 8 + 2)
+
+
+def test_attribute_needs_its_four_octet_header():
+    # a transform of 10 octets: 8 of header, then only 2 of an attribute
+    err = _sa_error(bytes.fromhex("0000001201010001" "0000000a0100000c" "800e"))
+    assert (err.field, err.offset) == ("SA.proposal[1].transform[1].attribute[1].type", 32 + 16)
+
+
+def test_tlv_attribute_that_exactly_fills_the_transform_decodes():
+    sa = decode(_message_with_body(PayloadType.SA, bytes.fromhex("0000001601010001" "0000000e0100000c" "00150002") + b"ab")).payloads[0]
+    assert sa.proposals[0].transforms == (Transform(TransformType.ENCR, EncrId.ENCR_AES_CBC, attributes=((21, b"ab"),)),)
+
+
+def test_spi_size_must_fit_in_the_proposal():
+    # an ESP proposal of 11 octets cannot hold its 4-octet SPI
+    err = _sa_error(bytes.fromhex("0000000b01030400aabbcc"))
+    assert (err.field, err.offset) == ("SA.proposal[1].spi_size", 38)
+
+
+def test_spi_size_of_the_wrong_protocol_names_its_offset():
+    err = _sa_error(bytes.fromhex("0000000c01010400aabbccdd"))  # IKE with a 4-octet SPI (0 or 8 only)
+    assert (err.field, err.offset) == ("SA.proposal[1].spi_size", 38)
+
+
+def test_second_proposal_out_of_sequence_is_refused_at_its_number():
+    # RFC 7296 3.3.1: "each subsequent Proposal MUST be one more than the previous proposal"
+    err = _sa_error(bytes.fromhex("0200000801010000" "0000000803010000"))
+    assert (err.field, err.offset) == ("SA.proposal[2].proposal_number", 32 + 8 + 4)
+
+
+def test_proposal_last_substruc_three_is_a_transforms_value():
+    # RFC 7296 3.3.1: a proposal's Last Substruc is 0 (last) or 2 (more); 3 belongs to transforms
+    err = _sa_error(bytes.fromhex("0300000801010000"))
+    assert (err.field, err.offset) == ("SA.proposal[1].last_substruc", 32)
+
+
+def test_last_transform_saying_more_follow_is_refused():
+    # Num Transforms 1 and one transform, but its Last Substruc is 3 (more) and the proposal ends
+    err = _sa_error(bytes.fromhex("0000001001010001" "030000080100000c"))
+    assert (err.field, err.offset) == ("SA.proposal[1].num_transforms", 32 + 7)
+
+
+def test_octets_after_the_last_proposal_are_refused():
+    # proposal 1 says it is the last (Last Substruc 0), yet a proposal 2 follows
+    err = _sa_error(bytes.fromhex("0000000801010000" "0000000802010000"))
+    assert (err.field, err.offset) == ("SA.proposal[2]", 32 + 8)
+
+
+def test_more_transforms_than_announced_names_the_count():
+    # Num Transforms 1, but transform 1 says more follow (Last Substruc 3) and octets follow it
+    err = _sa_error(bytes.fromhex("0000001401010001" "030000080100000c" "00000000"))
+    assert (err.field, err.offset) == ("SA.proposal[1].num_transforms", 32 + 7)
+
+
+def test_a_remembered_proposal_never_reaches_past_the_sa_payload():
+    # decode a one-transform IKE proposal (16 octets) so that its octets are remembered ...
+    proposal = bytes.fromhex("00000010010100010000000801 00000c".replace(" ", ""))
+    good = _chain(bytes([0, 0, 0, 20]) + proposal, first=PayloadType.SA)
+    assert decode(good).payloads[0].proposals[0].transforms == (Transform(TransformType.ENCR, EncrId.ENCR_AES_CBC),)
+    # ... then cut the SA payload after the proposal header: the other 8 octets of the same
+    # proposal now belong to the next payload (type 250, 8 octets), which must not be read as SA
+    bad = _chain(bytes([250, 0, 0, 12]) + proposal[:8], proposal[8:], first=PayloadType.SA)
+    assert proposal[8:12] == bytes([0, 0, 0, 8])  # so it is a well-formed generic header of 8 octets
+    err = _parse_error(bad)
+    assert (err.field, err.offset) == ("SA.proposal[1].proposal_length", 34)
+
+
+def test_a_transform_shared_by_two_proposals_is_one_object():
+    # the module's promise: decoded transforms are remembered by their octets, one object serves all
+    sa_payload._KNOWN_TRANSFORMS.clear()  # so that no table reset falls between the two decodes
+    sa_payload._KNOWN_PROPOSALS.clear()
+    aes = Transform.encr("ENCR_AES_CBC", 128)
+    a, b = (decode(Message(SPI_I, payloads=(SA((Proposal.ike(aes, Transform.prf(prf)),)),)).encode()).payloads[0]
+            for prf in ("PRF_HMAC_SHA2_256", "PRF_HMAC_SHA2_384"))
+    assert a != b and a.proposals[0].transforms[0] is b.proposals[0].transforms[0]
