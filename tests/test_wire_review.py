@@ -12,8 +12,8 @@ import hashlib
 import pytest
 
 from ikewire_samples import SPI_I, SPI_R, suite_crypto
-from ikelab.constants import AuthMethod, CertEncoding, DhId, EncrId, ExchangeType, IdType, NotifyType, PayloadType, ProtocolId, TransformType
 from ikelab import sa_payload
+from ikelab.constants import AuthMethod, CertEncoding, DhId, EncrId, ExchangeType, IdType, NotifyType, PayloadType, ProtocolId, TransformType
 from ikelab.errors import ConfigError, ParseError, UnsupportedCriticalPayloadError
 from ikelab.message import Message, decode, decode_header
 from ikelab.payloads import AUTH, CERT, CERTREQ, KE, SA, SK, SKF, Delete, IDi, Nonce, Notify, Proposal, Transform, UnknownPayload
@@ -426,3 +426,95 @@ def test_a_transform_shared_by_two_proposals_is_one_object():
     a, b = (decode(Message(SPI_I, payloads=(SA((Proposal.ike(aes, Transform.prf(prf)),)),)).encode()).payloads[0]
             for prf in ("PRF_HMAC_SHA2_256", "PRF_HMAC_SHA2_384"))
     assert a != b and a.proposals[0].transforms[0] is b.proposals[0].transforms[0]
+
+
+# -- Notify (RFC 7296 3.10) ------------------------------------------------------------------------
+
+
+def _notify_error(ntype: int, data: bytes, spi: bytes = b"", protocol: int = 0) -> ParseError:
+    return _parse_error(_message_with_body(PayloadType.N, bytes([protocol, len(spi)]) + ntype.to_bytes(2, "big") + spi + data))
+
+
+def test_error_and_status_types_split_at_16384():
+    # RFC 7296 3.10.1: "Types in the range 0 - 16383 are intended for reporting errors"
+    assert Notify(16383).is_error and not Notify(NotifyType.INITIAL_CONTACT).is_error
+
+
+@pytest.mark.parametrize(
+    "ntype, data",
+    [(NotifyType.COOKIE, b""),  # 2.6: between 1 and 64 octets
+     (NotifyType.INVALID_KE_PAYLOAD, b"\0\x13\0"),  # 1.3: the two-octet group
+     (NotifyType.NAT_DETECTION_DESTINATION_IP, bytes(21)),  # 2.23: a SHA-1 digest
+     (NotifyType.SIGNATURE_HASH_ALGORITHMS, b"\0\2\0")],  # RFC 7427 4: two-octet identifiers
+)
+def test_notify_data_of_the_wrong_size_is_refused_both_ways(ntype, data):
+    err = _notify_error(ntype, data)
+    assert (err.field, err.offset) == ("N.notification_data", 36)
+    with pytest.raises(ConfigError) as cerr:
+        Notify(ntype, data=data).encode()
+    assert cerr.value.field == "N.notification_data"
+
+
+def test_notification_data_offset_follows_the_spi():
+    err = _notify_error(NotifyType.COOKIE, bytes(65), spi=bytes(4), protocol=3)
+    assert (err.field, err.offset) == ("N.notification_data", 40)
+
+
+def test_rekey_sa_names_a_child_sa():
+    # RFC 7296 1.3.3: the Protocol ID and SPI of the AH or ESP SA being rekeyed
+    with pytest.raises(ConfigError) as err:
+        Notify(NotifyType.REKEY_SA, ProtocolId.IKE, bytes(4)).encode()
+    assert err.value.field == "N.notification_data"
+
+
+def test_nat_detection_hash_is_sha1_of_spis_address_and_port():
+    # RFC 7296 2.23: SHA-1 ( SPIi | SPIr | IP | Port )
+    expected = hashlib.sha1(SPI_I + SPI_R + bytes([192, 0, 2, 1]) + (4500).to_bytes(2, "big")).digest()
+    n = Notify.make_nat_detection_source_ip(SPI_I, SPI_R, "192.0.2.1", 4500)
+    assert n.data == expected and n.nat_detection_hash == expected
+
+
+def test_notify_views_of_hand_built_malformed_data_are_none():
+    assert Notify(NotifyType.INVALID_KE_PAYLOAD, data=b"\0").invalid_ke_group is None
+    assert Notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, data=b"\0\2\0").signature_hash_algorithms is None
+    assert Notify(NotifyType.COOKIE2, data=bytes(8)).cookie is None
+
+
+# -- IDi / IDr (RFC 7296 3.5) ----------------------------------------------------------------------
+
+
+def _id_error(id_type: int, data: bytes) -> ParseError:
+    return _parse_error(_message_with_body(PayloadType.IDi, bytes([id_type, 0, 0, 0]) + data))
+
+
+@pytest.mark.parametrize(
+    "id_type, data",
+    [(IdType.ID_IPV4_ADDR, bytes(5)), (IdType.ID_IPV6_ADDR, bytes(17)),  # longer than the address
+     (IdType.ID_FQDN, b"vpn\x7fexample"), (IdType.ID_FQDN, b"")],  # DEL is not printable; empty is no name
+)
+def test_identification_data_checked_with_field_and_offset(id_type, data):
+    err = _id_error(id_type, data)
+    assert (err.field, err.offset) == ("IDi.id_data", 36)
+
+
+def test_printable_names_include_the_space():
+    m = decode(_message_with_body(PayloadType.IDi, bytes([IdType.ID_RFC822_ADDR, 0, 0, 0]) + b'"a b"@example.org'))
+    assert m.payloads[0].value == '"a b"@example.org'
+
+
+def test_fqdn_with_del_is_refused_on_encoding():
+    with pytest.raises(ConfigError) as err:
+        Message(SPI_I, payloads=(IDi(IdType.ID_FQDN, b"vpn\x7fexample"),)).encode()
+    assert err.value.field == "IDi.id_data"
+
+
+def test_hand_built_address_identity_of_the_wrong_size_shows_its_bytes():
+    assert IDi(IdType.ID_IPV4_ADDR, bytes(5)).value == bytes(5)
+
+
+def test_malformed_dn_inside_sk_reports_its_datagram_offset():
+    # a DER Name whose SEQUENCE claims 5 octets but holds 3, in IDi inside SK
+    inner = bytes([0, 0, 0, 4 + 4 + 5, IdType.ID_DER_ASN1_DN, 0, 0, 0]) + bytes.fromhex("3005310330")
+    clear = _parse_error(_message_with_body(PayloadType.IDi, inner[4:]))  # the ID data starts at 28 + 4 + 4
+    sealed = _parse_error(_sealed(PayloadType.IDi, inner), GCM)  # at 28 + 4 + 8 (IV) + 4 + 4
+    assert sealed.field == clear.field and sealed.offset - 48 == clear.offset - 36 >= 0
