@@ -1,0 +1,340 @@
+"""CREATE_CHILD_SA, rekey and INFORMATIONAL: behaviour that a mutation review found unchecked.
+
+Each test names the RFC 7296 rule it holds the engine to.  The checks are independent of the code under
+test where they can be: what went on the wire is opened with the keys of the peer that received it, and
+KEYMAT is recomputed with Python's ``hmac`` (2.17), not with ikelab.keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import replace
+
+from ikelab import events as ev
+from ikelab import exchanges_wire as W
+from ikelab.constants import ExchangeType, NotifyType, ProtocolId
+from ikelab.errors import IntegrityError
+from ikelab.exchanges_common import Datagram
+from ikelab.lab import Lab
+from ikelab.message import decode
+from ikelab.state import State
+
+from test_ike import assert_same_sas, configs, established
+
+SIDES = ("initiator", "responder")
+
+
+def _keymat(sk_d: bytes, seed: bytes, n: int) -> bytes:
+    """RFC 7296 2.13 and 2.17 with HMAC-SHA-256: prf+(SK_d, seed), T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n)."""
+    out, t, i = b"", b"", 1
+    while len(out) < n:
+        t = hmac.new(sk_d, t + seed + bytes([i]), hashlib.sha256).digest()
+        out += t
+        i += 1
+    return out[:n]
+
+
+def _opened(lab: Lab, exchange: str) -> list[tuple[str, object]]:
+    """(receiver side, message) for each ``exchange`` message on the lab's wire, decrypted with the keys of
+    the IKE SA that received it (only the receiver's keys verify the ICV in that direction)."""
+    out = []
+    for pkt in lab.trace:
+        if pkt.kind != "ike":
+            continue
+        head = decode(pkt.ike_message)
+        if head.exchange.name != exchange:
+            continue
+        for side in SIDES:
+            for sa in lab.sas(side):
+                if (sa.spi_i, sa.spi_r) != (head.spi_i, head.spi_r) or sa.keys is None:
+                    continue
+                try:
+                    out.append((side, decode(pkt.ike_message, crypto=sa._crypto(sending=False))))
+                except IntegrityError:
+                    continue
+    return out
+
+
+def _requests(lab: Lab, exchange: str, to: str) -> list:
+    return [m for side, m in _opened(lab, exchange) if side == to and not m.is_response]
+
+
+def _responses(lab: Lab, exchange: str, to: str) -> list:
+    return [m for side, m in _opened(lab, exchange) if side == to and m.is_response]
+
+
+def _ask(lab: Lab, side: str, exchange: ExchangeType, payloads: list) -> list:
+    """``side``'s IKE SA sends a protected request (its next Message ID) to the other peer, not through the
+    engine's own request path; the other peer's answers, opened with ``side``'s keys."""
+    sender = lab.sa(side)
+    other = "responder" if side == "initiator" else "initiator"
+    receiver = lab.sa(other)
+    request = sender._message(exchange, sender._next_request_id, False, payloads)
+    sender._next_request_id += 1
+    ep = lab.endpoints[other]
+    ep.receive(Datagram(sender._encode(request), sender.local, receiver.local), lab.now)
+    return [decode(d.payload, crypto=sender._crypto(sending=False)) for d in ep.pop_datagrams()]
+
+
+def _kinds(msg) -> list[str]:
+    """The payloads inside SK, Notifies by their type: ["SA", "Nonce", "N(REKEY_SA)", ...]."""
+    out = []
+    for p in W.inner(msg):
+        name = type(p).__name__
+        out.append(f"N({NotifyType(int(p.notify_type)).name})" if name == "Notify" else name)
+    return out
+
+
+# --------------------------------------------------------------------------- PFS and the KE payload (1.3, 2.17)
+
+
+def test_pfs_true_uses_the_configured_pfs_group_not_the_ike_sas() -> None:
+    """``create_child(pfs=True)`` asks for the configured pfs_group (MODP-2048 here) even though the IKE SA
+    itself runs ECP-256: the KEi on the wire is a MODP-2048 value, and both peers derive the CHILD SA from it."""
+    lab = established(pfs_group="MODP_2048")
+    assert lab.initiator.suite.dh.name == "ECP_256"
+    lab.create_child("initiator", pfs=True)
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    (request,) = _requests(lab, "CREATE_CHILD_SA", "responder")
+    (ke,) = W.payloads(request, "KE")
+    assert int(ke.group) == 14 and len(bytes(ke.data)) == 256
+    created = lab.events("initiator", ev.ChildSaCreated)[-1]
+    assert created.exchange == "CREATE_CHILD_SA" and created.pfs_group == "MODP_2048"
+
+
+def test_pfs_false_asks_without_a_ke_even_when_a_pfs_group_is_configured() -> None:
+    """``pfs=False`` overrides a configured pfs_group: no DH transform in the proposals, no KEi, and the KEYMAT is
+    prf+(SK_d, Ni | Nr) without a g^ir (2.17).  A responder configured without PFS takes exactly that."""
+    lab = established(i=dict(pfs_group="ECP_256"))
+    lab.create_child("initiator", pfs=False)
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    (request,) = _requests(lab, "CREATE_CHILD_SA", "responder")
+    assert "KE" not in _kinds(request)
+    (offer,) = W.payload(request, "SA").proposals
+    assert not [t for t in offer.transforms if int(t.type) == 4]  # transform type 4: D-H
+    created = lab.events("initiator", ev.ChildSaCreated)[-1]
+    assert created.exchange == "CREATE_CHILD_SA" and created.pfs_group is None
+    sa = lab.initiator
+    child = sa.children[created.spi_in]
+    assert child.keys.keymat == _keymat(sa.keys.sk_d, child.ni + child.nr, len(child.keys.keymat))
+
+
+def test_the_responder_takes_the_group_of_the_kei_when_it_accepts_it() -> None:
+    """RFC 7296 1.3, 2.7: the KEi's group (ECP-256), offered and acceptable to the responder, is chosen even
+    though the responder lists MODP-2048 first: one round trip, no INVALID_KE_PAYLOAD."""
+    lab = established(i=dict(esp_proposals=("aes128gcm16-ecp256-modp2048",)),
+                      r=dict(esp_proposals=("aes128gcm16-modp2048-ecp256",)))
+    lab.create_child("initiator")
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    (answer,) = _responses(lab, "CREATE_CHILD_SA", "initiator")
+    assert _kinds(answer) == ["SA", "Nonce", "KE", "TSi", "TSr"]
+    assert int(W.payload(answer, "KE").group) == 19
+    assert lab.events("initiator", ev.ChildSaCreated)[-1].pfs_group == "ECP_256"
+
+
+def test_a_kei_that_is_no_point_of_its_group_is_answered_invalid_syntax() -> None:
+    """A KEi whose value fails the public value check (RFC 6989; here an ECP-256 value of zeros) is a malformed
+    request, answered INVALID_SYNTAX as IKE_SA_INIT answers it; no CHILD SA is made, the IKE SA stands."""
+    lab = established(esp="aes128gcm16-ecp256")
+    (child,) = lab.responder.children.values()
+    sa = lab.initiator
+    offer = W.numbered(sa.config.esp_proposals, spi=b"\x11\x22\x33\x44")
+    tsi, tsr = child.ts_remote, child.ts_local
+    (answer,) = _ask(lab, "initiator", ExchangeType.CREATE_CHILD_SA,
+                     [W.sa(offer), W.nonce(b"\x05" * 32), W.ke(19, bytes(64))] + W.ts_payloads(tsi, tsr))
+    assert answer.is_response and _kinds(answer) == ["N(INVALID_SYNTAX)"]
+    assert list(lab.responder.children.values()) == [child]
+    assert lab.responder.state == State.ESTABLISHED
+    (failure,) = [e for e in lab.endpoints["responder"].pop_events() if isinstance(e, ev.Failure)]
+    assert failure.notify == "INVALID_SYNTAX" and not failure.fatal
+
+
+def test_a_ker_in_another_group_than_the_chosen_one_is_refused() -> None:
+    """RFC 7296 3.4: the KE payload's group must be the D-H group of the chosen proposal.  A responder that
+    chooses ECP-256 but labels its KEr as another group (with an ECP-256 value) is refused: no CHILD SA, and the
+    responder is asked to delete the one it made (2.21.3)."""
+    from unittest import mock
+
+    from ikelab.exchanges_child import ChildExchanges
+
+    lab = established(esp="aes128gcm16-ecp256")
+    answer = ChildExchanges._answer_child_request
+
+    def mislabelled(self, now, msg, ni, nr, **kw):
+        payloads, child = answer(self, now, msg, ni, nr, **kw)
+        return [W.ke(20, bytes(p.data)) if type(p).__name__ == "KE" else p for p in payloads], child
+
+    with mock.patch.object(ChildExchanges, "_answer_child_request", mislabelled):
+        lab.create_child("initiator")
+        lab.run_until_idle()
+    assert len(lab.initiator.children) == 1
+    (failure,) = [f for f in lab.events("initiator", ev.Failure) if f.exchange == "CREATE_CHILD_SA"]
+    assert failure.notify == "INVALID_SYNTAX" and not failure.fatal
+    assert_same_sas(lab)
+
+
+# --------------------------------------------------------------------------- traffic selectors and mode (1.3.1, 2.9)
+
+
+def test_a_rekey_asks_for_the_selectors_of_the_sa_it_replaces() -> None:
+    """RFC 7296 2.9.2: the rekey of a CHILD SA carries the traffic selectors that SA has (those the responder
+    narrowed to), not the initiator's wider policy: the rekey request's TSi/TSr are the old SA's."""
+    lab = established(i=dict(local_ts=("192.0.2.0/24",), remote_ts=("0.0.0.0/0",)),
+                      r=dict(local_ts=("192.0.2.2/32",), remote_ts=("192.0.2.1/32",)))
+    (old,) = lab.initiator.children.values()
+    assert W.ts_strings(old.ts_local) == ("192.0.2.1/32",)
+    lab.rekey_child("initiator")
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    (request,) = _requests(lab, "CREATE_CHILD_SA", "responder")
+    assert W.ts_strings(W.selectors_of(W.payload(request, "TSi"))) == ("192.0.2.1/32",)
+    assert W.ts_strings(W.selectors_of(W.payload(request, "TSr"))) == ("192.0.2.2/32",)
+
+
+def test_a_rekey_keeps_the_mode_of_the_sa_it_replaces() -> None:
+    """The initiator wants transport mode, the responder declined it (its selectors are no host pair, 1.3.1),
+    so the CHILD SA is in tunnel mode.  Its rekey asks for a tunnel-mode SA again (2.9.2: no change in what
+    the SA is), without N(USE_TRANSPORT_MODE); a transport-mode SA's rekey does carry it."""
+    lab = established(i=dict(mode="transport", local_ts=("192.0.2.0/24",), remote_ts=("0.0.0.0/0",)),
+                      r=dict(local_ts=("192.0.2.2/32",), remote_ts=("192.0.2.0/28",)))
+    (old,) = lab.initiator.children.values()
+    assert old.mode == "tunnel"
+    lab.rekey_child("initiator")
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    (request,) = _requests(lab, "CREATE_CHILD_SA", "responder")
+    assert "N(USE_TRANSPORT_MODE)" not in _kinds(request)
+    assert [c.mode for c in lab.initiator.children.values()] == ["tunnel"]
+
+    lab = established(mode="transport")
+    (old,) = lab.initiator.children.values()
+    assert old.mode == "transport"
+    lab.initiator.config = replace(lab.initiator.config, mode="tunnel")  # a policy change meanwhile
+    lab.rekey_child("initiator")
+    lab.run_until_idle()
+    (request,) = _requests(lab, "CREATE_CHILD_SA", "responder")
+    assert "N(USE_TRANSPORT_MODE)" in _kinds(request)
+    assert [c.mode for c in lab.responder.children.values()] == ["transport"]
+
+
+def test_a_responder_configured_for_tunnel_mode_declines_transport_mode() -> None:
+    """RFC 7296 1.3.1: USE_TRANSPORT_MODE is a request the responder may decline; one configured for tunnel mode
+    does, even between the two IKE hosts: no N(USE_TRANSPORT_MODE) in its answer, tunnel mode on both ends."""
+    lab = established(i=dict(mode="transport"))
+    (answer,) = [m for m in _responses(lab, "IKE_AUTH", "initiator")]
+    assert "N(USE_TRANSPORT_MODE)" not in _kinds(answer)
+    assert [c.mode for side in SIDES for c in lab.sa(side).children.values()] == ["tunnel", "tunnel"]
+
+
+def test_transport_mode_is_declined_for_an_address_range_that_starts_at_the_ike_host() -> None:
+    """RFC 4301 4.1: transport mode protects the traffic of the two hosts only.  A selector 192.0.2.1-192.0.2.9
+    starts at the initiator's IKE address but covers nine hosts: the responder declines transport mode."""
+    lab = established(mode="transport", i=dict(local_ts=("192.0.2.1-192.0.2.9",), remote_ts=("192.0.2.2/32",)),
+                      r=dict(local_ts=("192.0.2.2/32",), remote_ts=("192.0.2.1-192.0.2.9",)))
+    assert [c.mode for side in SIDES for c in lab.sa(side).children.values()] == ["tunnel", "tunnel"]
+
+
+# --------------------------------------------------------------------------- lifetimes
+
+
+def test_the_rekey_margin_spreads_the_child_sa_rekey_times_of_the_two_peers() -> None:
+    """``rekey_margin`` draws each CHILD SA's rekey up to the margin *earlier* (strongSwan's rand_time), so that
+    two peers with one configuration do not both rekey it at once (which would make colliding rekeys, 2.8.1)."""
+    for seed in (1, 2, 3):
+        lab = established(child_rekey_time=50.0, child_lifetime=60.0, rekey_margin=5.0, seed=seed)
+        times = []
+        for sa in (lab.initiator, lab.responder):
+            (child,) = sa.children.values()
+            assert child.created + 45.0 <= child.rekey_at <= child.created + 50.0
+            assert child.expire_at == child.created + 60.0
+            times.append(child.rekey_at - child.created)
+        assert times[0] != times[1], seed
+
+
+# --------------------------------------------------------------------------- requests that overtake an answer (2.25)
+
+
+def _rekey_answer_lost() -> tuple[Lab, ev.ChildSaCreated]:
+    """Moon rekeys its CHILD SA; sun makes the new one (the event returned) but its answer is lost."""
+    from test_rekey_races import _fates
+
+    lab = established()
+    _fates(lab, "ok", "drop")
+    lab.rekey_child("initiator")
+    lab.run(lab.now + 0.5)
+    return lab, lab.events("responder", ev.ChildSaCreated)[-1]
+
+
+def test_a_rekey_of_the_sa_our_open_rekey_makes_gets_temporary_failure() -> None:
+    """Moon's rekey is answered but the answer is lost; sun at once rekeys the CHILD SA it just made.  Moon does not
+    know that SA yet, but its own rekey request is open: it may be the SA on its way, so moon answers
+    TEMPORARY_FAILURE (2.25), not CHILD_SA_NOT_FOUND (after which sun would drop the SA moon is about to install)."""
+    lab, made = _rekey_answer_lost()
+    lab.rekey_child("responder", made.spi_in)
+    lab.run(lab.now + 30.0)
+    assert_same_sas(lab)
+    notifies = [f.notify for f in lab.events("responder", ev.Failure)]
+    assert "TEMPORARY_FAILURE" in notifies and "CHILD_SA_NOT_FOUND" not in notifies
+    assert len(lab.initiator.children) == 1
+
+
+def test_a_delete_of_the_sa_our_open_rekey_makes_is_remembered_for_its_answer() -> None:
+    """As above, but sun deletes the new CHILD SA.  Moon answers the DELETE empty, knowing no such SA (1.4.1), and
+    remembers it: when sun's answer comes again, the new SA is made and removed at once, as at sun."""
+    lab, made = _rekey_answer_lost()
+    lab.delete_child("responder", made.spi_in)
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    gone = [e.reason for e in lab.events("initiator", ev.ChildSaDeleted) if e.spi_out == made.spi_in]
+    assert gone == ["deleted by peer (its DELETE came before this answer)"]
+    assert made.spi_in not in {c.spi_out for c in lab.initiator.children.values()}
+
+
+# --------------------------------------------------------------------------- which SA a REKEY_SA names (1.3.3)
+
+
+def _rekey_request(lab: Lab, side: str, spi: bytes) -> list:
+    """A CREATE_CHILD_SA request from ``side`` rekeying the CHILD SA named ``spi`` in N(REKEY_SA), otherwise as the
+    engine would send it (its proposals, a fresh nonce, the SA's selectors)."""
+    sa = lab.sa(side)
+    (child,) = sa.children.values()
+    offer = W.numbered(sa.config.esp_proposals, spi=b"\x0a\x0b\x0c\x0d")
+    return [W.notify(NotifyType.REKEY_SA, protocol=ProtocolId.ESP, spi=spi), W.sa(offer), W.nonce(b"\x07" * 32),
+            *W.ts_payloads(child.ts_local, child.ts_remote)]
+
+
+def test_a_rekey_sa_naming_our_own_inbound_spi_rekeys_nothing() -> None:
+    """RFC 7296 1.3.3: the SPI in N(REKEY_SA) is the one the exchange *initiator* expects in inbound packets, which is
+    the responder's outbound SPI.  The responder's own inbound SPI names no SA of the initiator's: the answer is
+    CHILD_SA_NOT_FOUND, and the CHILD SA stays as it was; named rightly, the same request rekeys it."""
+    lab = established()
+    (child,) = lab.responder.children.values()
+    (answer,) = _ask(lab, "initiator", ExchangeType.CREATE_CHILD_SA, _rekey_request(lab, "initiator", child.spi_in))
+    assert _kinds(answer) == ["N(CHILD_SA_NOT_FOUND)"]
+    assert list(lab.responder.children.values()) == [child] and child.state == "INSTALLED"
+    assert not [e for e in lab.endpoints["responder"].pop_events() if isinstance(e, ev.ChildSaRekeyed)]
+    (answer,) = _ask(lab, "initiator", ExchangeType.CREATE_CHILD_SA, _rekey_request(lab, "initiator", child.spi_out))
+    assert _kinds(answer) == ["SA", "Nonce", "TSi", "TSr"]
+    assert child.state == "REKEYED"
+
+
+def test_a_second_rekey_of_one_child_sa_is_refused_locally() -> None:
+    """RFC 7296 2.8: a CHILD SA is rekeyed once, into one successor.  Asking twice in a row (the second waits behind
+    the first, window size 1) rekeys it once; the second finds it already replaced and reports a Failure."""
+    lab = established()
+    (old,) = lab.initiator.children.values()
+    lab.rekey_child("initiator", old)
+    lab.rekey_child("initiator", old)
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    (new,) = lab.initiator.children.values()
+    assert new.rekey_of == old.spi_in
+    assert len(lab.events("initiator", ev.ChildSaRekeyed)) == 1
+    (failure,) = lab.events("initiator", ev.Failure)
+    assert failure.reason == f"no installed CHILD SA with SPI {old.spi_in.hex()} to rekey" and not failure.fatal
+    requests = [e for e in lab.events("initiator", ev.MessageSent) if e.exchange == "CREATE_CHILD_SA"]
+    assert len(requests) == 1
