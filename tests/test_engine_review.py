@@ -338,3 +338,22 @@ def test_a_second_rekey_of_one_child_sa_is_refused_locally() -> None:
     assert failure.reason == f"no installed CHILD SA with SPI {old.spi_in.hex()} to rekey" and not failure.fatal
     requests = [e for e in lab.events("initiator", ev.MessageSent) if e.exchange == "CREATE_CHILD_SA"]
     assert len(requests) == 1
+
+
+def test_a_rekey_asked_again_replaces_the_sa_made_for_an_answer_the_peer_never_used() -> None:
+    """Sun answers a rekey of the CHILD SA, but moon never takes that answer in (here: the request is crafted, its
+    answer thrown away).  When moon asks again for the same SA, sun drops the CHILD SA it made for the first answer,
+    which has no partner, and answers the new request: both peers end with the same one successor."""
+    lab = established()
+    (child,) = lab.initiator.children.values()
+    (first,) = _ask(lab, "initiator", ExchangeType.CREATE_CHILD_SA, _rekey_request(lab, "initiator", child.spi_in))
+    assert _kinds(first) == ["SA", "Nonce", "TSi", "TSr"]
+    orphan = lab.responder.children[bytes(W.payload(first, "SA").proposals[0].spi)]
+    lab.rekey_child("initiator", child)
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    (new,) = lab.initiator.children.values()
+    assert new.rekey_of == child.spi_in and new.spi_out != orphan.spi_in
+    gone = {e.spi_in: e.reason for e in lab.events("responder", ev.ChildSaDeleted)}
+    assert gone[orphan.spi_in] == "its CREATE_CHILD_SA response never reached the peer"
+
