@@ -428,6 +428,9 @@ class ChildExchanges:
         if short:  # as if there were no Nr: the request failed, an SA being rekeyed stays
             self._fail(now, "INVALID_SYNTAX", f"Nr is {short}", fatal=False, exchange="CREATE_CHILD_SA")
             nr = None
+            if W.first_error(msg) is None and W.payload(msg, "SA") is not None:
+                # the responder installed the CHILD SA we refuse: ask it to delete that one (2.21.3), by our SPI
+                self._later(now, Input.DELETE_CHILD, spi=ctx["spi_in"], orphan=True)
         child = None
         if nr is not None or W.first_error(msg) is not None:
             child = self._complete_child_request(now, msg, ctx, ctx["ni"], nr or b"", "CREATE_CHILD_SA")

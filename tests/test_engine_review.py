@@ -357,3 +357,45 @@ def test_a_rekey_asked_again_replaces_the_sa_made_for_an_answer_the_peer_never_u
     gone = {e.spi_in: e.reason for e in lab.events("responder", ev.ChildSaDeleted)}
     assert gone[orphan.spi_in] == "its CREATE_CHILD_SA response never reached the peer"
 
+
+# --------------------------------------------------------------------------- an answer the initiator cannot use (2.21.3)
+
+
+def _short_nr_answer(action: str) -> Lab:
+    """Moon asks (``action``) on an IKE SA with PRF-HMAC-SHA-512; sun answers with a 16-octet Nr, half what that PRF
+    needs (RFC 7296 2.10)."""
+    from unittest import mock
+
+    from ikelab import exchanges_child
+    from test_ike import SHA512_SUITE
+
+    lab = established(SHA512_SUITE)
+    getattr(lab, action)("initiator")  # Ni at full length
+    with mock.patch.object(exchanges_child, "NONCE_LEN", 16):
+        lab.run(lab.now + 0.5)  # sun's answer: a short Nr
+    lab.run_until_idle()
+    return lab
+
+
+def test_a_child_sa_answer_with_a_short_nr_is_refused_and_the_responders_sa_deleted() -> None:
+    """RFC 7296 2.10: a nonce is at least half the PRF key size.  Moon refuses an answer whose Nr is shorter (no
+    CHILD SA from keys on such a nonce), and, as for any answer it rejects (2.21.3), asks sun to delete the CHILD SA
+    sun installed, named by the SPI moon proposed; sun would otherwise keep a CHILD SA moon does not have."""
+    lab = _short_nr_answer("create_child")
+    (failure,) = [f for f in lab.events("initiator", ev.Failure) if f.exchange == "CREATE_CHILD_SA"]
+    assert failure.notify == "INVALID_SYNTAX" and "Nr is a nonce of 16 octets" in failure.reason and not failure.fatal
+    made = lab.events("responder", ev.ChildSaCreated)[-1]
+    (gone,) = lab.events("responder", ev.ChildSaDeleted)
+    assert gone.spi_in == made.spi_in and gone.reason == "deleted by peer"
+    assert len(lab.initiator.children) == 1
+    assert_same_sas(lab)
+
+
+def test_a_rekey_answer_with_a_short_nr_leaves_the_old_child_sa_in_place_on_both_sides() -> None:
+    """The same for a rekey: moon keeps the CHILD SA it wanted to rekey; sun, asked to delete the successor it made,
+    finds the old one standing again (the rekey undone), so both peers hold the old pair, installed."""
+    lab = _short_nr_answer("rekey_child")
+    (old,) = lab.initiator.children.values()
+    assert lab.events("initiator", ev.ChildSaCreated)[-1].spi_in == old.spi_in  # the IKE_AUTH one
+    assert not lab.events("initiator", ev.ChildSaRekeyed)
+    assert_same_sas(lab)
