@@ -399,3 +399,46 @@ def test_a_rekey_answer_with_a_short_nr_leaves_the_old_child_sa_in_place_on_both
     assert lab.events("initiator", ev.ChildSaCreated)[-1].spi_in == old.spi_in  # the IKE_AUTH one
     assert not lab.events("initiator", ev.ChildSaRekeyed)
     assert_same_sas(lab)
+
+
+# --------------------------------------------------------------------------- colliding CHILD SA rekeys (2.8.1)
+
+
+def test_our_refused_rekey_of_a_child_sa_the_peer_rekeyed_meanwhile_is_not_asked_again() -> None:
+    """Both peers rekey the CHILD SA (2.8.1).  Moon answered sun's request; sun refuses moon's with
+    INVALID_KE_PAYLOAD (it takes ECP-256 only, moon's KEi is MODP-2048).  Sun's rekey stands alone: moon does not ask
+    again (1.3), which would make a second successor; the old SA counts as replaced until sun, which made the
+    survivor, deletes it."""
+    lab = established(i={"esp_proposals": ("aes128-sha256-modp2048-ecp256",)},
+                      r={"esp_proposals": ("aes128-sha256-ecp256",)})
+    (old,) = lab.initiator.children.values()
+    lab.rekey_child("initiator")
+    lab.rekey_child("responder")
+    lab.run(lab.now + 0.025)  # both requests answered (moon's refused); sun's DELETE of the old SA on its way
+    assert old.state == "REKEYED"
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    (new,) = lab.initiator.children.values()
+    assert new.rekey_of == old.spi_in and new.dh_group.name == "ECP_256"
+    requests = [e for e in lab.events("initiator", ev.MessageSent) if e.exchange == "CREATE_CHILD_SA" and not e.is_response]
+    assert len(requests) == 1
+    assert [f.notify for f in lab.events("initiator", ev.Failure)] == ["INVALID_KE_PAYLOAD"]
+    assert [e.spi_in for e in lab.events("initiator", ev.ChildSaDeleted)] == [old.spi_in]
+
+
+def test_a_rekey_answered_child_sa_not_found_removes_our_half_of_the_pair() -> None:
+    """RFC 7296 2.25, 3.10.1: CHILD_SA_NOT_FOUND says the peer has no such CHILD SA (here sun lost it without a word,
+    as after a restart of its IPsec stack).  Moon's half has no partner: moon removes it instead of keeping keys that
+    no packet will ever use, and asks for nothing more."""
+    lab = established()
+    (child,) = lab.initiator.children.values()
+    lab.responder.children.clear()  # sun forgets the pair
+    lab.rekey_child("initiator")
+    lab.run_until_idle()
+    (answer,) = _responses(lab, "CREATE_CHILD_SA", "initiator")
+    assert _kinds(answer) == ["N(CHILD_SA_NOT_FOUND)"]
+    assert not lab.initiator.children
+    (gone,) = lab.events("initiator", ev.ChildSaDeleted)
+    assert gone.spi_in == child.spi_in and gone.reason == "the peer does not know it (CHILD_SA_NOT_FOUND)"
+    assert lab.initiator.state == State.ESTABLISHED
+    assert [e.exchange for e in lab.events("initiator", ev.MessageSent)][-1] == "CREATE_CHILD_SA"
