@@ -442,3 +442,54 @@ def test_a_rekey_answered_child_sa_not_found_removes_our_half_of_the_pair() -> N
     assert gone.spi_in == child.spi_in and gone.reason == "the peer does not know it (CHILD_SA_NOT_FOUND)"
     assert lab.initiator.state == State.ESTABLISHED
     assert [e.exchange for e in lab.events("initiator", ev.MessageSent)][-1] == "CREATE_CHILD_SA"
+
+
+def test_a_child_sa_asked_for_again_after_temporary_failure_keeps_its_pfs_choice() -> None:
+    """RFC 7296 2.25: a CREATE_CHILD_SA refused with TEMPORARY_FAILURE is asked for again a little later, and it is
+    the same request: sun asked without PFS (``pfs=False``, although it has a pfs_group), and so it asks again,
+    which moon, configured without PFS, takes."""
+    lab = established(r=dict(pfs_group="ECP_256"))
+    lab.rekey_ike("initiator")
+    lab.create_child("responder", pfs=False)  # refused: moon is rekeying the IKE SA (2.25.1)
+    lab.run(lab.now + 60.0)
+    assert [f.notify for f in lab.events("responder", ev.Failure)] == ["TEMPORARY_FAILURE"]
+    assert_same_sas(lab)
+    assert len(lab.responder.children) == 2
+    requests = _requests(lab, "CREATE_CHILD_SA", "initiator")
+    assert len(requests) == 2 and all("KE" not in _kinds(r) for r in requests)
+    assert lab.events("responder", ev.ChildSaCreated)[-1].pfs_group is None
+
+
+# --------------------------------------------------------------------------- DELETE (1.4.1, 3.11)
+
+
+def test_deleting_a_child_sa_twice_sends_one_delete() -> None:
+    """A second ``delete_child`` of a CHILD SA whose DELETE is under way sends nothing more: the pair is going,
+    and a second Delete would name an SPI the peer no longer knows."""
+    lab = established()
+    (child,) = lab.initiator.children.values()
+    lab.delete_child("initiator", child)
+    lab.delete_child("initiator", child)
+    lab.run_until_idle()
+    assert not lab.initiator.children and not lab.responder.children
+    (request,) = _requests(lab, "INFORMATIONAL", "responder")
+    (delete,) = W.payloads(request, "Delete")
+    assert [bytes(s) for s in delete.spis] == [child.spi_in]  # our inbound SPI (3.11)
+    assert len(lab.events("initiator", ev.ChildSaDeleted)) == 1
+
+
+# --------------------------------------------------------------------------- INFORMATIONAL requests that are no liveness check (1.4, 2.4)
+
+
+def test_only_an_empty_informational_request_counts_as_a_liveness_check() -> None:
+    """RFC 7296 2.4: the liveness check is an *empty* INFORMATIONAL request.  One carrying a status Notify (here
+    N(UPDATE_SA_ADDRESSES), which ikelab does not act on) is answered empty but is no liveness check, so it is not
+    reported as one; an empty request is."""
+    lab = established()
+    (answer,) = _ask(lab, "initiator", ExchangeType.INFORMATIONAL, [W.notify(NotifyType.UPDATE_SA_ADDRESSES)])
+    assert answer.is_response and _kinds(answer) == []
+    events = lab.endpoints["responder"].pop_events()
+    assert not [e for e in events if isinstance(e, ev.LivenessChecked)]
+    (answer,) = _ask(lab, "initiator", ExchangeType.INFORMATIONAL, [])
+    assert _kinds(answer) == []
+    assert [e.alive for e in lab.endpoints["responder"].pop_events() if isinstance(e, ev.LivenessChecked)] == [True]
