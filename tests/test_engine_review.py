@@ -493,3 +493,49 @@ def test_only_an_empty_informational_request_counts_as_a_liveness_check() -> Non
     (answer,) = _ask(lab, "initiator", ExchangeType.INFORMATIONAL, [])
     assert _kinds(answer) == []
     assert [e.alive for e in lab.endpoints["responder"].pop_events() if isinstance(e, ev.LivenessChecked)] == [True]
+
+
+# --------------------------------------------------------------------------- the IKE SA's rekey (2.18, 2.10)
+
+
+def test_an_ike_sa_rekey_with_a_short_ni_is_refused_and_the_ike_sa_stands() -> None:
+    """RFC 7296 2.10: Ni is at least half the PRF key size, also in the CREATE_CHILD_SA that rekeys the IKE SA (the
+    new SKEYSEED is computed from it, 2.18).  Sun refuses a 16-octet Ni under PRF-HMAC-SHA-512 with INVALID_SYNTAX;
+    nothing is rekeyed, and both peers go on with the IKE SA they have."""
+    from unittest import mock
+
+    from ikelab import exchanges_rekey
+    from test_ike import SHA512_SUITE
+
+    lab = established(SHA512_SUITE)
+    first = lab.initiator, lab.responder
+    with mock.patch.object(exchanges_rekey, "NONCE_LEN", 16):
+        lab.rekey_ike("initiator")
+    lab.run_until_idle()
+    (answer,) = _responses(lab, "CREATE_CHILD_SA", "initiator")
+    assert _kinds(answer) == ["N(INVALID_SYNTAX)"]
+    assert (lab.initiator, lab.responder) == first and all(sa.state == State.ESTABLISHED for sa in first)
+    assert not lab.events("responder", ev.IkeSaRekeyed) and not lab.events("initiator", ev.IkeSaRekeyed)
+    (refusal,) = lab.events("responder", ev.Failure)
+    assert "Ni is a nonce of 16 octets" in refusal.reason and not refusal.fatal
+    assert_same_sas(lab)
+
+
+def test_an_ike_sa_rekey_answered_with_a_short_nr_is_not_taken() -> None:
+    """The same for the answer: moon does not key a new IKE SA from a 16-octet Nr under PRF-HMAC-SHA-512; it keeps the
+    IKE SA it has and reports the failure."""
+    from unittest import mock
+
+    from ikelab import exchanges_rekey
+    from test_ike import SHA512_SUITE
+
+    lab = established(SHA512_SUITE)
+    first = lab.initiator
+    lab.rekey_ike("initiator")
+    with mock.patch.object(exchanges_rekey, "NONCE_LEN", 16):
+        lab.run(lab.now + 0.015)  # sun answers with a short Nr
+    lab.run(lab.now + 1.0)
+    assert lab.initiator is first and first.state == State.ESTABLISHED
+    assert not lab.events("initiator", ev.IkeSaRekeyed)
+    (failure,) = lab.events("initiator", ev.Failure)
+    assert "Nr is a nonce of 16 octets" in failure.reason and not failure.fatal
