@@ -539,3 +539,45 @@ def test_an_ike_sa_rekey_answered_with_a_short_nr_is_not_taken() -> None:
     assert not lab.events("initiator", ev.IkeSaRekeyed)
     (failure,) = lab.events("initiator", ev.Failure)
     assert "Nr is a nonce of 16 octets" in failure.reason and not failure.fatal
+
+
+def test_an_ike_sa_rekey_answered_without_an_spi_is_not_taken() -> None:
+    """RFC 7296 3.3.1: in a rekey of the IKE SA the proposal's SPI is the new IKE SA's, eight octets (only
+    IKE_SA_INIT's proposals have none).  An answer whose proposal has an empty SPI names no new IKE SA: moon refuses
+    it and keeps the IKE SA it has."""
+    from unittest import mock
+
+    lab = established()
+    first = lab.initiator
+    make_sa = W.sa
+
+    def short_spi(props):
+        return make_sa([p.with_spi(b"") for p in props])
+
+    lab.rekey_ike("initiator")
+    with mock.patch.object(W, "sa", short_spi):
+        lab.run(lab.now + 0.015)  # sun's answer
+    lab.run(lab.now + 1.0)
+    (answer,) = _responses(lab, "CREATE_CHILD_SA", "initiator")
+    assert bytes(W.payload(answer, "SA").proposals[0].spi) == b""
+    assert lab.initiator is first and first.state == State.ESTABLISHED
+    assert not lab.events("initiator", ev.IkeSaRekeyed)
+    (failure,) = lab.events("initiator", ev.Failure)
+    assert failure.reason == "IKE SA rekey failed: IKE SA rekey response without matching KEr, Nr or SPI"
+
+
+def test_an_ike_sa_rekey_with_no_acceptable_proposal_is_answered_no_proposal_chosen() -> None:
+    """RFC 7296 2.7, 3.10.1: a rekey of the IKE SA offering only algorithms the responder does not take is answered
+    N(NO_PROPOSAL_CHOSEN) (the request was well formed; INVALID_SYNTAX would say otherwise), and both peers keep
+    the IKE SA they have."""
+    lab = established()
+    first = lab.initiator, lab.responder
+    lab.initiator.config = replace(lab.initiator.config, ike_proposals=("aes256-sha384-ecp384",))
+    lab.rekey_ike("initiator")
+    lab.run_until_idle()
+    (answer,) = _responses(lab, "CREATE_CHILD_SA", "initiator")
+    assert _kinds(answer) == ["N(NO_PROPOSAL_CHOSEN)"]
+    assert (lab.initiator, lab.responder) == first
+    assert [f.notify for f in lab.events("initiator", ev.Failure)] == ["NO_PROPOSAL_CHOSEN"]
+    assert [f.notify for f in lab.events("responder", ev.Failure)] == ["NO_PROPOSAL_CHOSEN"]
+    assert_same_sas(lab)
