@@ -581,3 +581,16 @@ def test_an_ike_sa_rekey_with_no_acceptable_proposal_is_answered_no_proposal_cho
     assert [f.notify for f in lab.events("initiator", ev.Failure)] == ["NO_PROPOSAL_CHOSEN"]
     assert [f.notify for f in lab.events("responder", ev.Failure)] == ["NO_PROPOSAL_CHOSEN"]
     assert_same_sas(lab)
+
+
+def test_a_rekey_of_an_ike_sa_being_deleted_gets_temporary_failure() -> None:
+    """RFC 7296 2.25.2: a request to rekey an IKE SA that the peer is closing is answered TEMPORARY_FAILURE.  Moon
+    deletes the IKE SA while sun rekeys it: moon makes no new IKE SA, and both peers end with none."""
+    lab = established()
+    lab.delete_ike("initiator")
+    lab.rekey_ike("responder")
+    lab.run_until_idle()
+    (answer,) = _responses(lab, "CREATE_CHILD_SA", "responder")
+    assert _kinds(answer) == ["N(TEMPORARY_FAILURE)"]
+    assert not lab.events("initiator", ev.IkeSaRekeyed) and not lab.events("initiator", ev.KeysDerived)[1:]
+    assert [sa.state for side in SIDES for sa in lab.sas(side)] == [State.CLOSED, State.CLOSED]
