@@ -594,3 +594,96 @@ def test_a_rekey_of_an_ike_sa_being_deleted_gets_temporary_failure() -> None:
     assert _kinds(answer) == ["N(TEMPORARY_FAILURE)"]
     assert not lab.events("initiator", ev.IkeSaRekeyed) and not lab.events("initiator", ev.KeysDerived)[1:]
     assert [sa.state for side in SIDES for sa in lab.sas(side)] == [State.CLOSED, State.CLOSED]
+
+
+# --------------------------------------------------------------------------- what an IKE SA on its way out refuses (2.18, 2.25)
+
+
+def test_an_ike_sa_being_deleted_or_replaced_starts_nothing_new() -> None:
+    """An IKE SA that is being deleted, or that a rekey replaced (2.18), starts no new exchange: every local action
+    but its deletion is refused with ProtocolError, and nothing goes on the wire."""
+    import pytest
+
+    from ikelab.errors import ProtocolError
+
+    for make in ("deleting", "rekeyed"):
+        lab = established()
+        sa = lab.initiator
+        (child,) = sa.children.values()
+        if make == "deleting":
+            lab.delete_ike("initiator")
+            assert sa.state == State.DELETING
+        else:
+            lab.rekey_ike("responder")
+            lab.run(lab.now + 0.015)  # moon answered sun's rekey; sun's DELETE of this IKE SA has not come yet
+            assert sa.state == State.REKEYED
+        sent = len(lab.trace)
+        for action in (lambda: sa.create_child(lab.now), lambda: sa.rekey_child(child.spi_in, lab.now),
+                       lambda: sa.delete_child(child.spi_in, lab.now), lambda: sa.rekey_ike(lab.now),
+                       lambda: sa.liveness(lab.now)):
+            with pytest.raises(ProtocolError):
+                action()
+        lab._flush()
+        assert len(lab.trace) == sent, make
+
+
+def test_child_sa_rekey_queued_behind_an_ike_sa_rekey_goes_out_on_the_new_ike_sa() -> None:
+    """Moon rekeys its CHILD SA while its rekey of the IKE SA is under way: the request waits (window size 1, 2.3) and,
+    the IKE SA replaced, goes out on the new one (2.18), where the CHILD SA now lives: one rekey, no failure."""
+    lab = established()
+    first = lab.initiator
+    (child,) = first.children.values()
+    lab.rekey_ike("initiator")
+    lab.rekey_child("initiator", child)  # queued behind the IKE SA's rekey
+    lab.run_until_idle()
+    assert first.state == State.CLOSED and lab.initiator is not first
+    assert_same_sas(lab)
+    (new,) = lab.initiator.children.values()
+    assert new.rekey_of == child.spi_in
+    assert not lab.events("initiator", ev.Failure)
+    (request,) = _requests(lab, "CREATE_CHILD_SA", "responder")[1:]  # after the IKE SA's rekey
+    assert (request.spi_i, request.spi_r) == (lab.initiator.spi_i, lab.initiator.spi_r)
+
+
+def _ask_the_replaced_ike_sa(exchange: ExchangeType, payloads: list) -> tuple[Lab, object, list]:
+    """Moon rekeys the IKE SA; sun answers, so sun's old IKE SA is REKEYED.  Before moon has the answer, a request
+    comes on the old IKE SA from moon (built here with the old SA's keys and next Message ID).  Returns the lab, sun's
+    old IKE SA and sun's answers to that request, opened with moon's keys."""
+    lab = established()
+    old_i, old_r = lab.initiator, lab.responder
+    lab.rekey_ike("initiator")
+    lab.run(lab.now + 0.015)
+    assert old_r.state == State.REKEYED and old_i.state == State.ESTABLISHED
+    request = old_i._message(exchange, old_i._next_request_id, False, payloads)
+    old_i._next_request_id += 1
+    ep = lab.endpoints["responder"]
+    ep.receive(Datagram(old_i._encode(request), old_i.local, old_r.local), lab.now)
+    answers = [decode(d.payload, crypto=old_i._crypto(sending=False)) for d in ep.pop_datagrams()]
+    return lab, old_r, answers
+
+
+def test_a_replaced_ike_sa_still_answers_a_liveness_check_and_waits_for_its_delete() -> None:
+    """RFC 7296 2.18: the old IKE SA lives until the rekey's initiator deletes it, and answers INFORMATIONAL requests
+    meanwhile (a liveness check that crossed the rekey); it then goes with the DELETE, as rekeyed."""
+    lab, old_r, answers = _ask_the_replaced_ike_sa(ExchangeType.INFORMATIONAL, [])
+    assert [(m.is_response, _kinds(m)) for m in answers] == [(True, [])]
+    assert old_r.state == State.REKEYED
+    lab.run_until_idle()
+    assert old_r.state == State.CLOSED and old_r.closed_reason == "rekeyed"
+    assert [e.reason for e in lab.events("responder", ev.IkeSaDeleted)] == ["rekeyed"]
+    assert_same_sas(lab)
+
+
+def test_a_child_sa_request_on_a_replaced_ike_sa_gets_temporary_failure() -> None:
+    """RFC 7296 2.25: a CREATE_CHILD_SA request that reaches an IKE SA a rekey has replaced is answered
+    TEMPORARY_FAILURE (ask again, on the new IKE SA), not INVALID_SYNTAX: the request itself was fine."""
+    probe = established()
+    (child,) = probe.initiator.children.values()
+    request = [W.sa(W.numbered(probe.initiator.config.esp_proposals, spi=b"\x01\x02\x03\x04")),
+               W.nonce(b"\x09" * 32), *W.ts_payloads(child.ts_local, child.ts_remote)]
+    lab, old_r, answers = _ask_the_replaced_ike_sa(ExchangeType.CREATE_CHILD_SA, request)
+    assert [_kinds(m) for m in answers] == [["N(TEMPORARY_FAILURE)"]]
+    assert old_r.state == State.REKEYED and not old_r.children
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    assert len(lab.responder.children) == 1
