@@ -687,3 +687,47 @@ def test_a_child_sa_request_on_a_replaced_ike_sa_gets_temporary_failure() -> Non
     lab.run_until_idle()
     assert_same_sas(lab)
     assert len(lab.responder.children) == 1
+
+
+def test_one_delete_payload_naming_two_child_sas_deletes_both_and_is_answered_with_both() -> None:
+    """RFC 7296 1.4.1, 3.11: a Delete payload may name several SAs.  Sun deletes its two CHILD SAs with one Delete
+    (their inbound SPIs at sun); moon removes both and answers with one Delete naming its own inbound SPIs of the
+    two pairs."""
+    lab = established()
+    lab.create_child("initiator")
+    lab.run_until_idle()
+    pairs = list(lab.responder.children.values())
+    assert len(pairs) == 2
+    (answer,) = _ask(lab, "responder", ExchangeType.INFORMATIONAL,
+                     [W.delete(ProtocolId.ESP, [c.spi_in for c in pairs])])
+    assert not lab.initiator.children
+    (delete,) = W.payloads(answer, "Delete")
+    assert int(delete.protocol) == int(ProtocolId.ESP)
+    assert sorted(bytes(s) for s in delete.spis) == sorted(c.spi_out for c in pairs)
+
+
+# --------------------------------------------------------------------------- timers and lifetimes (2.8)
+
+
+def test_a_child_sa_rekey_time_passing_while_it_is_being_rekeyed_is_no_timer() -> None:
+    """Moon rekeys its CHILD SA by hand; the request and its first retransmissions are lost, so the SA's own rekey
+    time passes while it is being rekeyed.  That time is then no timer: ``get_timer`` names the next retransmission
+    (at the rekey time ``handle_timer`` would have nothing to do, and a driver would spin), and once the network
+    lets the request through the SA is rekeyed once, without a second rekey of the SA being rekeyed."""
+    from test_rekey_races import _fates
+
+    lab = established(i=dict(child_rekey_time=10.0), r=dict(child_rekey_time=1000.0))
+    sa = lab.initiator
+    (child,) = sa.children.values()
+    assert child.rekey_at == child.created + 10.0
+    _fates(lab, "drop", "drop", "drop")  # the request, at about 0, 4 and 11 s
+    lab.rekey_child("initiator", child)
+    lab.run(child.rekey_at - 0.5)
+    assert child.state == "REKEYING"
+    assert sa.get_timer() > child.rekey_at
+    lab.run(lab.now + 20.0)  # the 4th transmission (about 24 s) gets through; the new SA's rekey is due at about 34 s
+    assert_same_sas(lab)
+    (rekeyed,) = lab.events("initiator", ev.ChildSaRekeyed)
+    assert rekeyed.old_spi_in == child.spi_in
+    assert not lab.events("initiator", ev.Failure)
+
