@@ -344,7 +344,8 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
                 self._act(Input.CREATE_CHILD, now, pfs=pfs, retry=retry)
         for child in list(self.children.values()):
             if child.expire_at is not None and now >= child.expire_at:
-                child.expire_at = None
+                # the hard lifetime (2.8): delete it, and no rekey of it later, even while the DELETE waits its turn
+                child.expire_at = child.rekey_at = None
                 self._act(Input.DELETE_CHILD, now, spi=child.spi_in)
             elif child.rekey_at is not None and now >= child.rekey_at and child.state == "INSTALLED":
                 child.rekey_at = None

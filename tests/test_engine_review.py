@@ -731,3 +731,18 @@ def test_a_child_sa_rekey_time_passing_while_it_is_being_rekeyed_is_no_timer() -
     assert rekeyed.old_spi_in == child.spi_in
     assert not lab.events("initiator", ev.Failure)
 
+
+def test_a_child_sa_past_both_its_rekey_time_and_its_lifetime_is_deleted_not_rekeyed() -> None:
+    """A host whose clock jumps past both the soft and the hard lifetime of a CHILD SA at once (it slept, say) deletes
+    the SA, as the hard lifetime says (2.8), and does not also ask to rekey the SA it is deleting, even when the
+    DELETE has to wait for an exchange under way (window size 1, 2.3)."""
+    lab = established(child_rekey_time=50.0, child_lifetime=60.0)
+    (child,) = lab.initiator.children.values()
+    lab.liveness("initiator")  # under way when the clock jumps
+    lab.now = child.created + 70.0  # both times are past
+    lab.step()
+    lab.run_until_idle()
+    assert not lab.initiator.children and not lab.responder.children
+    assert not lab.events("initiator", ev.ChildSaRekeyed) and not lab.events("initiator", ev.Failure)
+    sent = [e.summary for e in lab.events("initiator", ev.MessageSent) if not e.is_response]
+    assert sent[-1] == "HDR, SK {D}" and not [s for s in sent if "N(REKEY_SA)" in s]
