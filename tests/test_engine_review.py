@@ -716,7 +716,7 @@ def test_a_child_sa_rekey_time_passing_while_it_is_being_rekeyed_is_no_timer() -
     lets the request through the SA is rekeyed once, without a second rekey of the SA being rekeyed."""
     from test_rekey_races import _fates
 
-    lab = established(i=dict(child_rekey_time=10.0), r=dict(child_rekey_time=1000.0))
+    lab = established(i=dict(child_rekey_time=10.0, child_lifetime=100.0), r=dict(child_rekey_time=1000.0))
     sa = lab.initiator
     (child,) = sa.children.values()
     assert child.rekey_at == child.created + 10.0
