@@ -70,10 +70,10 @@ class IkeRekeyExchanges:
             self._respond(msg, now, [W.notify(NotifyType.NO_PROPOSAL_CHOSEN)])
             self._fail(now, "NO_PROPOSAL_CHOSEN", f"IKE SA rekey refused: {exc}", fatal=False)
             return None
-        if ni is None or ke is None or int(ke.group) != int(suite.dh):
+        if ke is None or int(ke.group) != int(suite.dh):
             self._respond(msg, now, [W.notify(NotifyType.INVALID_KE_PAYLOAD, data=int(suite.dh).to_bytes(2, "big"))])
             return None
-        short = W.short_nonce(ni, suite.prf)
+        short = "missing" if ni is None else W.short_nonce(ni, suite.prf)
         if short:
             self._respond(msg, now, [W.notify(NotifyType.INVALID_SYNTAX)])
             self._fail(now, "INVALID_SYNTAX", f"IKE SA rekey refused: Ni is {short}", fatal=False)

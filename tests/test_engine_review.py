@@ -746,3 +746,24 @@ def test_a_child_sa_past_both_its_rekey_time_and_its_lifetime_is_deleted_not_rek
     assert not lab.events("initiator", ev.ChildSaRekeyed) and not lab.events("initiator", ev.Failure)
     sent = [e.summary for e in lab.events("initiator", ev.MessageSent) if not e.is_response]
     assert sent[-1] == "HDR, SK {D}" and not [s for s in sent if "N(REKEY_SA)" in s]
+
+
+def test_an_ike_sa_rekey_request_without_ni_is_answered_invalid_syntax() -> None:
+    """RFC 7296 1.3.2: the rekey of the IKE SA is HDR, SK {SA, Ni, KEi}.  Without its Ni the request is malformed and
+    is answered INVALID_SYNTAX, as a CHILD SA request without Ni is; it used to be answered INVALID_KE_PAYLOAD naming
+    the very group its KEi had, which tells the initiator to send the same KEi again."""
+    from ikelab import dh
+
+    lab = established()
+    sa = lab.initiator
+    spi = b"\x01" * 8
+    offer = W.sa(W.numbered(sa._ike_proposals(spi), spi=spi))
+    kei = W.ke(19, dh.group(19).generate(sa.rng).public_bytes())
+    (answer,) = _ask(lab, "initiator", ExchangeType.CREATE_CHILD_SA, [offer, kei])
+    assert _kinds(answer) == ["N(INVALID_SYNTAX)"]
+    (failure,) = [e for e in lab.endpoints["responder"].pop_events() if isinstance(e, ev.Failure)]
+    assert failure.notify == "INVALID_SYNTAX" and "Ni is missing" in failure.reason and not failure.fatal
+    assert lab.responder.state == State.ESTABLISHED and not lab.responder.spawned
+    (answer,) = _ask(lab, "initiator", ExchangeType.CREATE_CHILD_SA, [offer, W.nonce(b"\x02" * 32)])
+    assert _kinds(answer) == ["N(INVALID_KE_PAYLOAD)"]  # no KEi: the group wanted is named (1.3.2, 3.10.1)
+    assert W.notify_data(answer, NotifyType.INVALID_KE_PAYLOAD) == (19).to_bytes(2, "big")
