@@ -358,11 +358,13 @@ class ChildExchanges:
             old = self.find_child(bytes(rekey.spi))
             if old is None and self._rekeyed_from is not None:  # still on the IKE SA this one replaces (2.8.2)
                 old = self._rekeyed_from.find_child(bytes(rekey.spi))
-            if (old is None or old.spi_out != bytes(rekey.spi)) and self._making_child():
+            # named by the SPI the peer receives on (1.3.3) and by its protocol (3.10)
+            named = old is not None and old.spi_out == bytes(rekey.spi) and int(old.protocol) == int(rekey.protocol)
+            if not named and self._making_child():
                 # maybe the CHILD SA our open request makes, whose answer has not reached us yet: not now
                 self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
                 return None
-            if old is None or old.spi_out != bytes(rekey.spi):
+            if not named:
                 self._respond(msg, now, [W.notify(NotifyType.CHILD_SA_NOT_FOUND, protocol=rekey.protocol,
                                                   spi=bytes(rekey.spi))])
                 self._fail(now, "CHILD_SA_NOT_FOUND", f"peer rekeys unknown CHILD SA {bytes(rekey.spi).hex()}",

@@ -68,7 +68,7 @@ class InformationalExchanges:
         for d in deletes:
             for spi in d.spis:
                 scope = [c for sa in self._child_holders() for c in sa.children.values()]
-                child = next((c for c in scope if c.spi_out == bytes(spi)), None)
+                child = next((c for c in scope if c.spi_out == bytes(spi) and int(c.protocol) == int(d.protocol)), None)
                 if child is None:
                     self._deleted_before_answer(bytes(spi))
                     continue

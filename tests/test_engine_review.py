@@ -767,3 +767,24 @@ def test_an_ike_sa_rekey_request_without_ni_is_answered_invalid_syntax() -> None
     (answer,) = _ask(lab, "initiator", ExchangeType.CREATE_CHILD_SA, [offer, W.nonce(b"\x02" * 32)])
     assert _kinds(answer) == ["N(INVALID_KE_PAYLOAD)"]  # no KEi: the group wanted is named (1.3.2, 3.10.1)
     assert W.notify_data(answer, NotifyType.INVALID_KE_PAYLOAD) == (19).to_bytes(2, "big")
+
+
+def test_an_sa_is_named_by_its_protocol_and_spi_in_delete_and_rekey_sa() -> None:
+    """RFC 7296 3.10, 3.11: a Delete payload and N(REKEY_SA) name an SA by its Protocol ID *and* SPI; SPIs are chosen
+    per protocol (RFC 4301 4.1), so an AH SPI equal to the one of our ESP CHILD SA names another SA.  Neither the
+    Delete nor the rekey touches the ESP CHILD SA; named with ESP, the same Delete removes it."""
+    lab = established()
+    (child,) = lab.initiator.children.values()
+    (theirs,) = lab.responder.children.values()
+    (answer,) = _ask(lab, "initiator", ExchangeType.INFORMATIONAL, [W.delete(ProtocolId.AH, [child.spi_in])])
+    assert _kinds(answer) == []
+    assert list(lab.responder.children.values()) == [theirs] and theirs.state == "INSTALLED"
+    offer = W.numbered(lab.initiator.config.esp_proposals, spi=b"\x0a\x0b\x0c\x0d")
+    rekey = [W.notify(NotifyType.REKEY_SA, protocol=ProtocolId.AH, spi=child.spi_in), W.sa(offer),
+             W.nonce(b"\x07" * 32), *W.ts_payloads(child.ts_local, child.ts_remote)]
+    (answer,) = _ask(lab, "initiator", ExchangeType.CREATE_CHILD_SA, rekey)
+    assert _kinds(answer) == ["N(CHILD_SA_NOT_FOUND)"]
+    assert list(lab.responder.children.values()) == [theirs] and theirs.state == "INSTALLED"
+    (answer,) = _ask(lab, "initiator", ExchangeType.INFORMATIONAL, [W.delete(ProtocolId.ESP, [child.spi_in])])
+    assert [[bytes(s) for s in d.spis] for d in W.payloads(answer, "Delete")] == [[theirs.spi_in]]
+    assert not lab.responder.children
