@@ -10,17 +10,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import replace
+from unittest import mock
 
+import pytest
+
+from ikelab import dh, exchanges_child, exchanges_rekey
 from ikelab import events as ev
 from ikelab import exchanges_wire as W
 from ikelab.constants import ExchangeType, NotifyType, ProtocolId
-from ikelab.errors import IntegrityError
+from ikelab.errors import IntegrityError, ProtocolError
+from ikelab.exchanges_child import ChildExchanges
 from ikelab.exchanges_common import Datagram
 from ikelab.lab import Lab
 from ikelab.message import decode
 from ikelab.state import State
 
-from test_ike import assert_same_sas, configs, established
+from test_ike import SHA512_SUITE, assert_same_sas, established
+from test_rekey_races import _fates
 
 SIDES = ("initiator", "responder")
 
@@ -157,10 +163,6 @@ def test_a_ker_in_another_group_than_the_chosen_one_is_refused() -> None:
     """RFC 7296 3.4: the KE payload's group must be the D-H group of the chosen proposal.  A responder that
     chooses ECP-256 but labels its KEr as another group (with an ECP-256 value) is refused: no CHILD SA, and the
     responder is asked to delete the one it made (2.21.3)."""
-    from unittest import mock
-
-    from ikelab.exchanges_child import ChildExchanges
-
     lab = established(esp="aes128gcm16-ecp256")
     answer = ChildExchanges._answer_child_request
 
@@ -225,7 +227,7 @@ def test_a_responder_configured_for_tunnel_mode_declines_transport_mode() -> Non
     """RFC 7296 1.3.1: USE_TRANSPORT_MODE is a request the responder may decline; one configured for tunnel mode
     does, even between the two IKE hosts: no N(USE_TRANSPORT_MODE) in its answer, tunnel mode on both ends."""
     lab = established(i=dict(mode="transport"))
-    (answer,) = [m for m in _responses(lab, "IKE_AUTH", "initiator")]
+    (answer,) = _responses(lab, "IKE_AUTH", "initiator")
     assert "N(USE_TRANSPORT_MODE)" not in _kinds(answer)
     assert [c.mode for side in SIDES for c in lab.sa(side).children.values()] == ["tunnel", "tunnel"]
 
@@ -260,8 +262,6 @@ def test_the_rekey_margin_spreads_the_child_sa_rekey_times_of_the_two_peers() ->
 
 def _rekey_answer_lost() -> tuple[Lab, ev.ChildSaCreated]:
     """Moon rekeys its CHILD SA; sun makes the new one (the event returned) but its answer is lost."""
-    from test_rekey_races import _fates
-
     lab = established()
     _fates(lab, "ok", "drop")
     lab.rekey_child("initiator")
@@ -358,17 +358,12 @@ def test_a_rekey_asked_again_replaces_the_sa_made_for_an_answer_the_peer_never_u
     assert gone[orphan.spi_in] == "its CREATE_CHILD_SA response never reached the peer"
 
 
-# --------------------------------------------------------------------------- an answer the initiator cannot use (2.21.3)
+# ------------------------------------------------------------------- an answer the initiator cannot use (2.21.3)
 
 
 def _short_nr_answer(action: str) -> Lab:
     """Moon asks (``action``) on an IKE SA with PRF-HMAC-SHA-512; sun answers with a 16-octet Nr, half what that PRF
     needs (RFC 7296 2.10)."""
-    from unittest import mock
-
-    from ikelab import exchanges_child
-    from test_ike import SHA512_SUITE
-
     lab = established(SHA512_SUITE)
     getattr(lab, action)("initiator")  # Ni at full length
     with mock.patch.object(exchanges_child, "NONCE_LEN", 16):
@@ -420,7 +415,8 @@ def test_our_refused_rekey_of_a_child_sa_the_peer_rekeyed_meanwhile_is_not_asked
     assert_same_sas(lab)
     (new,) = lab.initiator.children.values()
     assert new.rekey_of == old.spi_in and new.dh_group.name == "ECP_256"
-    requests = [e for e in lab.events("initiator", ev.MessageSent) if e.exchange == "CREATE_CHILD_SA" and not e.is_response]
+    requests = [e for e in lab.events("initiator", ev.MessageSent)
+                if e.exchange == "CREATE_CHILD_SA" and not e.is_response]
     assert len(requests) == 1
     assert [f.notify for f in lab.events("initiator", ev.Failure)] == ["INVALID_KE_PAYLOAD"]
     assert [e.spi_in for e in lab.events("initiator", ev.ChildSaDeleted)] == [old.spi_in]
@@ -478,7 +474,7 @@ def test_deleting_a_child_sa_twice_sends_one_delete() -> None:
     assert len(lab.events("initiator", ev.ChildSaDeleted)) == 1
 
 
-# --------------------------------------------------------------------------- INFORMATIONAL requests that are no liveness check (1.4, 2.4)
+# ------------------------------------------------------- INFORMATIONAL requests that are no liveness check (1.4, 2.4)
 
 
 def test_only_an_empty_informational_request_counts_as_a_liveness_check() -> None:
@@ -502,11 +498,6 @@ def test_an_ike_sa_rekey_with_a_short_ni_is_refused_and_the_ike_sa_stands() -> N
     """RFC 7296 2.10: Ni is at least half the PRF key size, also in the CREATE_CHILD_SA that rekeys the IKE SA (the
     new SKEYSEED is computed from it, 2.18).  Sun refuses a 16-octet Ni under PRF-HMAC-SHA-512 with INVALID_SYNTAX;
     nothing is rekeyed, and both peers go on with the IKE SA they have."""
-    from unittest import mock
-
-    from ikelab import exchanges_rekey
-    from test_ike import SHA512_SUITE
-
     lab = established(SHA512_SUITE)
     first = lab.initiator, lab.responder
     with mock.patch.object(exchanges_rekey, "NONCE_LEN", 16):
@@ -524,11 +515,6 @@ def test_an_ike_sa_rekey_with_a_short_ni_is_refused_and_the_ike_sa_stands() -> N
 def test_an_ike_sa_rekey_answered_with_a_short_nr_is_not_taken() -> None:
     """The same for the answer: moon does not key a new IKE SA from a 16-octet Nr under PRF-HMAC-SHA-512; it keeps the
     IKE SA it has and reports the failure."""
-    from unittest import mock
-
-    from ikelab import exchanges_rekey
-    from test_ike import SHA512_SUITE
-
     lab = established(SHA512_SUITE)
     first = lab.initiator
     lab.rekey_ike("initiator")
@@ -545,8 +531,6 @@ def test_an_ike_sa_rekey_answered_without_an_spi_is_not_taken() -> None:
     """RFC 7296 3.3.1: in a rekey of the IKE SA the proposal's SPI is the new IKE SA's, eight octets (only
     IKE_SA_INIT's proposals have none).  An answer whose proposal has an empty SPI names no new IKE SA: moon refuses
     it and keeps the IKE SA it has."""
-    from unittest import mock
-
     lab = established()
     first = lab.initiator
     make_sa = W.sa
@@ -596,16 +580,12 @@ def test_a_rekey_of_an_ike_sa_being_deleted_gets_temporary_failure() -> None:
     assert [sa.state for side in SIDES for sa in lab.sas(side)] == [State.CLOSED, State.CLOSED]
 
 
-# --------------------------------------------------------------------------- what an IKE SA on its way out refuses (2.18, 2.25)
+# ------------------------------------------------------------ what an IKE SA on its way out refuses (2.18, 2.25)
 
 
 def test_an_ike_sa_being_deleted_or_replaced_starts_nothing_new() -> None:
     """An IKE SA that is being deleted, or that a rekey replaced (2.18), starts no new exchange: every local action
     but its deletion is refused with ProtocolError, and nothing goes on the wire."""
-    import pytest
-
-    from ikelab.errors import ProtocolError
-
     for make in ("deleting", "rekeyed"):
         lab = established()
         sa = lab.initiator
@@ -618,11 +598,10 @@ def test_an_ike_sa_being_deleted_or_replaced_starts_nothing_new() -> None:
             lab.run(lab.now + 0.015)  # moon answered sun's rekey; sun's DELETE of this IKE SA has not come yet
             assert sa.state == State.REKEYED
         sent = len(lab.trace)
-        for action in (lambda: sa.create_child(lab.now), lambda: sa.rekey_child(child.spi_in, lab.now),
-                       lambda: sa.delete_child(child.spi_in, lab.now), lambda: sa.rekey_ike(lab.now),
-                       lambda: sa.liveness(lab.now)):
+        for action, args in (("create_child", ()), ("rekey_child", (child.spi_in,)), ("delete_child", (child.spi_in,)),
+                             ("rekey_ike", ()), ("liveness", ())):
             with pytest.raises(ProtocolError):
-                action()
+                getattr(sa, action)(*args, lab.now)
         lab._flush()
         assert len(lab.trace) == sent, make
 
@@ -714,8 +693,6 @@ def test_a_child_sa_rekey_time_passing_while_it_is_being_rekeyed_is_no_timer() -
     time passes while it is being rekeyed.  That time is then no timer: ``get_timer`` names the next retransmission
     (at the rekey time ``handle_timer`` would have nothing to do, and a driver would spin), and once the network
     lets the request through the SA is rekeyed once, without a second rekey of the SA being rekeyed."""
-    from test_rekey_races import _fates
-
     lab = established(i=dict(child_rekey_time=10.0, child_lifetime=100.0), r=dict(child_rekey_time=1000.0))
     sa = lab.initiator
     (child,) = sa.children.values()
@@ -752,8 +729,6 @@ def test_an_ike_sa_rekey_request_without_ni_is_answered_invalid_syntax() -> None
     """RFC 7296 1.3.2: the rekey of the IKE SA is HDR, SK {SA, Ni, KEi}.  Without its Ni the request is malformed and
     is answered INVALID_SYNTAX, as a CHILD SA request without Ni is; it used to be answered INVALID_KE_PAYLOAD naming
     the very group its KEi had, which tells the initiator to send the same KEi again."""
-    from ikelab import dh
-
     lab = established()
     sa = lab.initiator
     spi = b"\x01" * 8
