@@ -763,3 +763,14 @@ def test_an_sa_is_named_by_its_protocol_and_spi_in_delete_and_rekey_sa() -> None
     (answer,) = _ask(lab, "initiator", ExchangeType.INFORMATIONAL, [W.delete(ProtocolId.ESP, [child.spi_in])])
     assert [[bytes(s) for s in d.spis] for d in W.payloads(answer, "Delete")] == [[theirs.spi_in]]
     assert not lab.responder.children
+
+
+def test_an_error_notify_in_an_informational_request_is_acknowledged_empty() -> None:
+    """RFC 7296 2.21.2, 2.21.3: an INFORMATIONAL request carrying N(AUTHENTICATION_FAILED) or N(INVALID_SYNTAX) is
+    answered, with an empty response (an error answered with an error would only start another round), and the
+    IKE SA then ends."""
+    for error in (NotifyType.AUTHENTICATION_FAILED, NotifyType.INVALID_SYNTAX):
+        lab = established()
+        (answer,) = _ask(lab, "responder", ExchangeType.INFORMATIONAL, [W.notify(error)])
+        assert answer.is_response and _kinds(answer) == [], error
+        assert lab.initiator.state == State.CLOSED
