@@ -7,8 +7,6 @@ KEYMAT is recomputed with Python's ``hmac`` (2.17), not with ikelab.keys.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import replace
 from unittest import mock
 
@@ -25,20 +23,10 @@ from ikelab.lab import Lab
 from ikelab.message import decode
 from ikelab.state import State
 
-from test_ike import SHA512_SUITE, assert_same_sas, established
+from test_ike import SHA512_SUITE, assert_same_sas, established, prf_plus
 from test_rekey_races import _fates
 
 SIDES = ("initiator", "responder")
-
-
-def _keymat(sk_d: bytes, seed: bytes, n: int) -> bytes:
-    """RFC 7296 2.13 and 2.17 with HMAC-SHA-256: prf+(SK_d, seed), T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n)."""
-    out, t, i = b"", b"", 1
-    while len(out) < n:
-        t = hmac.new(sk_d, t + seed + bytes([i]), hashlib.sha256).digest()
-        out += t
-        i += 1
-    return out[:n]
 
 
 def _opened(lab: Lab, exchange: str) -> list[tuple[str, object]]:
@@ -125,7 +113,9 @@ def test_pfs_false_asks_without_a_ke_even_when_a_pfs_group_is_configured() -> No
     assert created.exchange == "CREATE_CHILD_SA" and created.pfs_group is None
     sa = lab.initiator
     child = sa.children[created.spi_in]
-    assert child.keys.keymat == _keymat(sa.keys.sk_d, child.ni + child.nr, len(child.keys.keymat))
+    # RFC 7296 2.17 without PFS: KEYMAT = prf+(SK_d, Ni | Nr), the suite's PRF being HMAC-SHA-256
+    assert child.keys.keymat == prf_plus("PRF_HMAC_SHA2_256", sa.keys.sk_d, child.ni + child.nr,
+                                         len(child.keys.keymat))
 
 
 def test_the_responder_takes_the_group_of_the_kei_when_it_accepts_it() -> None:
