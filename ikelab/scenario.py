@@ -238,9 +238,10 @@ def _check_timeline(duration: Any, ping_interval: Any, child_rekey_after: Any, l
         return seconds
 
     duration = positive(duration, "duration")
-    for name, interval in (("ping_interval", ping_interval), ("liveness_interval", liveness_interval)):
-        if interval is None and name == "liveness_interval":
-            continue
+    intervals = [("ping_interval", ping_interval)]  # pings always run; liveness checks may be switched off
+    if liveness_interval is not None:
+        intervals.append(("liveness_interval", liveness_interval))
+    for name, interval in intervals:
         if duration / positive(interval, name) > MAX_STEPS:
             raise ConfigError(f"{name} {interval!r} over duration {duration:g} s makes more than {MAX_STEPS} steps: "
                               "take a longer interval or a shorter duration", field=name, value=interval)
