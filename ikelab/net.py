@@ -230,10 +230,10 @@ class NetDriver:
         self.endpoint = IkeEndpoint(config, rng, self.local_addr, port=self.port, forget_closed=True)
         self.keep_history = bool(keep_history)
         self.keep_keys = self.keep_history if keep_keys is None else bool(keep_keys)
-        #: key-table rows (as dict keys: in order, once each) of every IKE SA and CHILD SA, with keep_keys
-        self._ike_rows: dict[Any, None] = {}
-        self._esp_rows: dict[Any, None] = {}
+        #: key-table rows of every IKE SA (one per SPI pair) and CHILD SA (dict keys: in order, once each)
+        self._ike_rows: list[Any] = []
         self._rows_of: set[tuple[bytes, bytes]] = set()  # the SPI pairs of the IKE SAs in _ike_rows
+        self._esp_rows: dict[Any, None] = {}
         limit = None if self.keep_history else RECENT
         #: the packets sent and received: all of them, or the last RECENT (see keep_history)
         self.trace: Trace | deque[TracePacket] = Trace() if self.keep_history else deque(maxlen=limit)
@@ -394,8 +394,8 @@ class NetDriver:
             keys, suite = sa.keys, sa.suite
             if keys is not None and suite is not None and (sa.spi_i, sa.spi_r) not in self._rows_of:
                 self._rows_of.add((sa.spi_i, sa.spi_r))
-                rec = ike_record_from_sa(sa.spi_i, sa.spi_r, keys, suite.encr, suite.key_bits, suite.integ)
-                self._ike_rows.setdefault(rec)
+                self._ike_rows.append(ike_record_from_sa(sa.spi_i, sa.spi_r, keys, suite.encr, suite.key_bits,
+                                                         suite.integ))
 
     def _reschedule(self) -> None:
         if self._timer is not None:
