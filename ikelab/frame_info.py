@@ -34,8 +34,8 @@ def address(raw: bytes) -> str:
     return text
 
 
-#: tshark's Info for the ICMP errors an IPsec path meets (RFC 792, RFC 1191, RFC 4443): type -> (name, codes,
-#: the words tshark puts in the parentheses for a code it has no name for)
+#: tshark's Info for ICMP messages other than queries (RFC 792, 1191, 1256, 1393, 1812, 2521; RFC 4443 below):
+#: type -> (name, the names of its codes, the words tshark puts in the parentheses for a code it has no name for)
 _ICMP_ERRORS = {
     3: ("Destination unreachable", ("Network unreachable", "Host unreachable", "Protocol unreachable",
                                     "Port unreachable", "Fragmentation needed", "Source route failed",
@@ -44,9 +44,23 @@ _ICMP_ERRORS = {
                                     "Network unreachable for TOS", "Host unreachable for TOS",
                                     "Communication administratively filtered", "Host precedence violation",
                                     "Precedence cutoff in effect"), "Unknown code: {}"),
+    4: ("Source quench (flow control)", (), ""),
+    5: ("Redirect", ("Redirect for network", "Redirect for host", "Redirect for TOS and network",
+                     "Redirect for TOS and host"), "Unknown code: {}"),
+    10: ("Router solicitation", (), ""),
     11: ("Time-to-live exceeded", ("Time to live exceeded in transit", "Fragment reassembly time exceeded"),
          "Unknown code: {}"),
+    12: ("Parameter problem", ("Pointer indicates the error", "Required option missing", "Bad length"),
+         "Unknown code: {}"),
+    30: ("Traceroute", (), ""),
+    # RFC 2521, ICMP Security Failures Messages: what an IPsec receiver may send back about an SA
+    40: ("Photuris", ("Bad SPI", "Authentication Failed", "Decompression Failed", "Decryption Failed",
+                      "Need Authentication", "Need Authorization"), "Unknown code: {}"),
 }
+#: The ICMP queries tshark shows with their identifier and sequence number, as it shows an echo.
+_ICMP_QUERIES = {8: "Echo (ping) request", 0: "Echo (ping) reply", 13: "Timestamp request", 14: "Timestamp reply",
+                 15: "Information request", 16: "Information reply", 17: "Address mask request",
+                 18: "Address mask reply"}
 _ICMPV6_ERRORS = {
     1: ("Destination Unreachable", ("no route to destination", "Administratively prohibited",
                                     "Beyond scope of source address", "Address unreachable", "Port unreachable",
@@ -100,15 +114,16 @@ def _neighbor_discovery(kind: int, message: bytes) -> str | None:
     return {137: "Redirect", 143: "Multicast Listener Report Message v2"}.get(kind)
 
 
-def _icmp_error(kind: int, code: int, table: dict[int, tuple[str, tuple[str, ...], str]]) -> str | None:
-    """``Destination unreachable (Port unreachable)``: an ICMP error as tshark names it; None for others."""
+def _icmp_error(kind: int, code: int, table: dict[int, tuple[str, tuple[str, ...], str]], width: int = 0) -> str | None:
+    """``Destination unreachable (Port unreachable)``: an ICMP message as tshark names it, the name padded to
+    ``width``; None for a type not in ``table``."""
     entry = table.get(kind)
     if entry is None:
         return None
     name, codes, unknown = entry
     if not codes:
-        return name
-    return f"{name} ({codes[code] if code < len(codes) else unknown.format(code)})"
+        return name.ljust(width)
+    return f"{name.ljust(width)} ({codes[code] if code < len(codes) else unknown.format(code)})"
 
 
 def icmp_info(version: int, packet: bytes, payload: bytes) -> str:
@@ -124,8 +139,8 @@ def icmp_info(version: int, packet: bytes, payload: bytes) -> str:
             return (_icmp_error(kind, code, _ICMPV6_ERRORS) or _neighbor_discovery(kind, payload)
                     or f"type {kind}, code {code}")
         return f"{label6} id=0x{ident:04x}, seq={seq}, hop limit={ttl}"
-    label = {8: "Echo (ping) request ", 0: "Echo (ping) reply   "}.get(kind)
-    if label is None:
-        return _icmp_error(kind, code, _ICMP_ERRORS) or f"type {kind}, code {code}"
+    label = _ICMP_QUERIES.get(kind)
+    if label is None:  # tshark pads an ICMP type's name to 20 characters
+        return _icmp_error(kind, code, _ICMP_ERRORS, 20) or f"type {kind}, code {code}"
     swapped = ((seq & 0xFF) << 8) | (seq >> 8)  # tshark shows it in both byte orders (Windows pings were LE)
-    return f"{label} id=0x{ident:04x}, seq={seq}/{swapped}, ttl={ttl}"
+    return f"{label:<20} id=0x{ident:04x}, seq={seq}/{swapped}, ttl={ttl}"
