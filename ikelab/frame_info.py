@@ -34,7 +34,7 @@ def address(raw: bytes) -> str:
     return text
 
 
-#: tshark's Info for ICMP messages other than queries (RFC 792, 1191, 1256, 1393, 1812, 2521; RFC 4443 below):
+#: tshark's Info for ICMP messages other than queries (RFC 792, 1191, 1256, 1393, 1812, 2521, 8335; RFC 4443 below):
 #: type -> (name, the names of its codes, the words tshark puts in the parentheses for a code it has no name for)
 _ICMP_ERRORS = {
     3: ("Destination unreachable", ("Network unreachable", "Host unreachable", "Protocol unreachable",
@@ -47,6 +47,7 @@ _ICMP_ERRORS = {
     4: ("Source quench (flow control)", (), ""),
     5: ("Redirect", ("Redirect for network", "Redirect for host", "Redirect for TOS and network",
                      "Redirect for TOS and host"), "Unknown code: {}"),
+    6: ("Alternate host address", ("Alternate address for host",), "Unknown code: {}"),
     10: ("Router solicitation", (), ""),
     11: ("Time-to-live exceeded", ("Time to live exceeded in transit", "Fragment reassembly time exceeded"),
          "Unknown code: {}"),
@@ -56,6 +57,10 @@ _ICMP_ERRORS = {
     # RFC 2521, ICMP Security Failures Messages: what an IPsec receiver may send back about an SA
     40: ("Photuris", ("Bad SPI", "Authentication Failed", "Decompression Failed", "Decryption Failed",
                       "Need Authentication", "Need Authorization"), "Unknown code: {}"),
+    # RFC 8335, PROBE
+    42: ("Extended Echo request", ("No error",), "Unknown code: {}"),
+    43: ("Extended Echo reply", ("No error", "Malformed Query", "No Such Interface", "No Such Table Entry",
+                                 "Multiple Interfaces Satisfy Query"), "Unknown code: {}"),
 }
 #: The ICMP queries tshark shows with their identifier and sequence number, as it shows an echo.
 _ICMP_QUERIES = {8: "Echo (ping) request", 0: "Echo (ping) reply", 13: "Timestamp request", 14: "Timestamp reply",

@@ -223,7 +223,8 @@ def test_other_icmp_messages_read_as_in_tshark(tmp_path: Path) -> None:
     'type N, code M')."""
     inner = ip.ip_packet("192.0.2.2", "198.51.100.1", 17, bytes(16))[:28]  # what an ICMP error quotes
     cases = [(4, 0)] + [(5, c) for c in range(5)] + [(12, c) for c in range(4)] + [(40, c) for c in range(7)] + \
-        [(10, 0), (30, 0)] + [(kind, 0) for kind in (13, 14, 15, 16, 17, 18)]
+        [(10, 0), (30, 0)] + [(kind, 0) for kind in (13, 14, 15, 16, 17, 18)] + [(6, 0), (6, 1)] + \
+        [(42, c) for c in range(2)] + [(43, c) for c in range(6)]
     packets = []
     for kind, code in cases:
         body = (bytes([192, 0, 2, 9]) if kind == 5 else bytes([20, 0, 0, 0]) if kind == 12 else bytes(4)) + inner \
