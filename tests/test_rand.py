@@ -78,3 +78,44 @@ def test_a_seed_that_is_not_utf8_text_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="not valid UTF-8 text"):
         DeterministicRandom("a\udcff")
     assert DeterministicRandom("café").random_bytes(8) == DeterministicRandom("café".encode()).random_bytes(8)
+
+
+class _Scripted(SystemRandom):
+    """A source that returns the given byte strings in turn (to reach the bounds of a range)."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = list(chunks)
+
+    def random_bytes(self, n: int) -> bytes:
+        chunk = self.chunks.pop(0)
+        assert len(chunk) == n
+        return chunk
+
+
+def test_spis_reach_both_ends_of_their_range() -> None:
+    """4-byte SPIs run from 256 (RFC 4303 2.1: 1-255 reserved) to 2^32 - 1; 8-byte ones from 1 to 2^64 - 1."""
+    assert _Scripted(bytes(4)).spi(4) == (256).to_bytes(4, "big")
+    assert _Scripted(bytes(8)).spi(8) == (1).to_bytes(8, "big")
+    top4 = ((1 << 32) - 257).to_bytes(4, "big")  # randbelow(2^32 - 256) at its largest
+    assert _Scripted(top4).spi(4) == b"\xff" * 4
+    top8 = ((1 << 64) - 2).to_bytes(8, "big")
+    assert _Scripted(top8).spi(8) == b"\xff" * 8
+
+
+def test_randrange_yields_every_value_of_the_range_and_names_an_empty_one() -> None:
+    r = DeterministicRandom(4)
+    assert {r.randrange(10, 14) for _ in range(400)} == {10, 11, 12, 13}
+    assert r.randrange(7, 8) == 7
+    with pytest.raises(ConfigError, match=r"empty range \[5, 5\)"):
+        r.randrange(5, 5)
+
+
+def test_system_random_refuses_a_negative_count_with_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="cannot make -1 random bytes"):
+        SystemRandom().random_bytes(-1)
+
+
+def test_a_seed_gives_the_same_bytes_on_every_machine() -> None:
+    """The stream is fixed by the seed alone (module docstring): stored lab captures depend on it."""
+    assert DeterministicRandom(7).random_bytes(8).hex() == "48cfb331230b8db9"
+    assert DeterministicRandom(7).spi(4).hex() == "48cfb431"
