@@ -504,6 +504,38 @@ def test_a_rekeyed_inbound_sa_accepts_packets_for_a_grace_period() -> None:
     assert peer.replies == [101] and peer.errors == [f"ESP with unknown SPI 0x{old.spi_out.hex()}"]
 
 
+def test_the_grace_period_includes_its_last_instant_and_a_late_packet_lets_the_sa_go() -> None:
+    """A packet at exactly the DELETE time + REKEYED_INBOUND_GRACE is still taken; one after it is refused, and
+    the retired SA goes with its selectors at once rather than waiting for the next CHILD SA event."""
+    from types import SimpleNamespace
+
+    from ikelab import events as ev
+    from ikelab.esp import EspSa
+    from ikelab.packet import icmp_echo
+    from ikelab.esp_peer import ECHO_IDENT, REKEYED_INBOUND_GRACE, EspPeer
+
+    lab = _lab_after_a_child_rekey()
+    clock = [0.0]
+    driver = SimpleNamespace(now=lambda: clock[0], esp_handler=None)
+    peer = EspPeer(driver, out=lambda text: None)  # type: ignore[arg-type]
+    for event in lab.events("initiator"):
+        peer.on_event(event)
+    old, _ = lab.events("responder", ev.ChildSaCreated)
+    sa = EspSa(old.spi_out, direction="outbound", encryption=old.encr, key_bits=old.encr_key_bits,
+               encryption_key=old.encr_key_out, tunnel=(old.local_addr, old.remote_addr))
+
+    def reply(seq: int) -> bytes:
+        return sa.encapsulate(icmp_echo("192.0.2.2", "192.0.2.1", ECHO_IDENT, seq, b"", True), 4)
+
+    deleted = next(e for e in lab.events("initiator", ev.ChildSaDeleted) if e.spi_in == old.spi_out)
+    clock[0] = deleted.time + REKEYED_INBOUND_GRACE
+    peer.received(reply(1), ("192.0.2.2", 4500), ("192.0.2.1", 4500))
+    assert peer.replies == [1] and peer.errors == []
+    clock[0] += 0.001
+    peer.received(reply(2), ("192.0.2.2", 4500), ("192.0.2.1", 4500))
+    assert peer.replies == [1] and old.spi_out not in peer.retired and old.spi_out not in peer.selectors
+
+
 def test_rekeyed_inbound_sas_are_let_go_once_their_grace_period_is_over() -> None:
     """A long ``ikelab respond`` with steady CHILD SA rekeys once kept every rekeyed inbound SA (and its
     selectors) for good: only a late packet on its SPI made it go.  Each now goes at the first CHILD SA event
