@@ -115,3 +115,19 @@ def test_two_ike_sas_started_at_once_say_no_initial_contact() -> None:
     assert {first.virtual_ip, second.virtual_ip} == {"10.3.0.1", "10.3.0.2"}
     sent = [e.summary for e in lab.events("initiator", ev.MessageSent) if e.exchange == "IKE_AUTH"]
     assert len(sent) == 2 and not any("INITIAL_CONTACT" in s for s in sent)
+
+
+def test_initial_contact_leaves_an_ike_sa_that_is_already_closed_as_it_was() -> None:
+    """A CLOSED IKE SA kept for the lab to show is not closed a second time: it keeps the reason it went for."""
+    ci, cr = configs()
+    lab = Lab(ci, cr, seed=5)
+    lab.initiate()
+    lab.run_until_idle()
+    old = lab.responder
+    old._close(lab.now, "gone before the peer came back")
+    lab.endpoints["initiator"] = IkeEndpoint(replace(ci, initial_contact=True), lab.rng.fork("moon again"),
+                                             lab.addresses["initiator"])
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.responder is not old and lab.responder.established
+    assert old.state == State.CLOSED and old.closed_reason == "gone before the peer came back"
