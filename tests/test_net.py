@@ -536,6 +536,29 @@ def test_the_grace_period_includes_its_last_instant_and_a_late_packet_lets_the_s
     assert peer.replies == [1] and old.spi_out not in peer.retired and old.spi_out not in peer.selectors
 
 
+def test_a_peer_that_moves_takes_only_its_own_esp_destinations_along() -> None:
+    """RFC 7296 2.23: after a NAT rebinding ESP follows that peer; a CHILD SA with another peer keeps its address."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from ikelab import events as ev
+    from ikelab.esp_peer import EspPeer
+
+    lab = _lab_after_a_child_rekey(encapsulation="always")
+    driver = SimpleNamespace(now=lambda: 0.0, esp_handler=None)
+    peer = EspPeer(driver, out=lambda text: None)  # type: ignore[arg-type]
+    created = lab.events("initiator", ev.ChildSaCreated)[-1]
+    peer.on_event(created)
+    other = replace(created, spi_in=b"\x00\x00\x10\x01", spi_out=b"\x00\x00\x10\x02", remote_addr="198.51.100.9",
+                    rekey_of=None)
+    peer.on_event(other)
+    here = (created.remote_addr, created.remote_port)
+    peer.on_event(ev.PeerMoved(1.0, "initiator", lab.initiator.spi_i, lab.initiator.spi_r, here,
+                                ("203.0.113.5", 4500)))
+    assert peer.destinations[created.spi_out] == ("203.0.113.5", 4500)
+    assert peer.destinations[other.spi_out] == ("198.51.100.9", created.remote_port)
+
+
 def test_rekeyed_inbound_sas_are_let_go_once_their_grace_period_is_over() -> None:
     """A long ``ikelab respond`` with steady CHILD SA rekeys once kept every rekeyed inbound SA (and its
     selectors) for good: only a late packet on its SPI made it go.  Each now goes at the first CHILD SA event
