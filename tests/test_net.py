@@ -1398,3 +1398,17 @@ def test_a_live_run_names_the_command_line_option_for_weak_algorithms() -> None:
                           "signs a SHA-1 hash; pass allow_weak=True to use it anyway", fatal=True))
     assert lines == ["     --   FAILURE AUTHENTICATION_FAILED: RSA_DIGITAL_SIGNATURE (method 1) is weak: it signs a "
                      "SHA-1 hash; give --allow-weak to use it anyway (fatal)"]
+
+
+def test_tunnel_mode_esp_names_an_inner_ipv6_packet_by_next_header_41() -> None:
+    """RFC 4303 2.6: the Next Header of tunnel-mode ESP is the inner packet's version: 4 (IPv4) or 41 (IPv6)."""
+    from types import SimpleNamespace
+
+    from ikelab.esp_peer import EspPeer
+    from ikelab.packet import icmp_echo
+
+    tunnel = SimpleNamespace(mode="tunnel")
+    v6 = icmp_echo("2001:db8::1", "2001:db8::2", 1, 1, b"")
+    v4 = icmp_echo("10.0.0.1", "10.0.0.2", 1, 1, b"")
+    assert EspPeer._protected_part(v6, tunnel) == (v6, 41)  # type: ignore[arg-type]
+    assert EspPeer._protected_part(v4, tunnel) == (v4, 4)  # type: ignore[arg-type]
