@@ -524,12 +524,13 @@ def test_the_grace_period_includes_its_last_instant_and_a_late_packet_lets_the_s
     sa = EspSa(old.spi_out, direction="outbound", encryption=old.encr, key_bits=old.encr_key_bits,
                encryption_key=old.encr_key_out, tunnel=(old.local_addr, old.remote_addr))
 
-    def reply(seq: int) -> bytes:
-        return sa.encapsulate(icmp_echo("192.0.2.2", "192.0.2.1", ECHO_IDENT, seq, b"", True), 4)
+    def reply(seq: int, ident: int = ECHO_IDENT) -> bytes:
+        return sa.encapsulate(icmp_echo("192.0.2.2", "192.0.2.1", ident, seq, b"", True), 4)
 
     deleted = next(e for e in lab.events("initiator", ev.ChildSaDeleted) if e.spi_in == old.spi_out)
     clock[0] = deleted.time + REKEYED_INBOUND_GRACE
     peer.received(reply(1), ("192.0.2.2", 4500), ("192.0.2.1", 4500))
+    peer.received(reply(7, ECHO_IDENT ^ 1), ("192.0.2.2", 4500), ("192.0.2.1", 4500))  # not one of our pings
     assert peer.replies == [1] and peer.errors == []
     clock[0] += 0.001
     peer.received(reply(2), ("192.0.2.2", 4500), ("192.0.2.1", 4500))
