@@ -537,6 +537,29 @@ def test_the_grace_period_includes_its_last_instant_and_a_late_packet_lets_the_s
     assert peer.replies == [1] and old.spi_out not in peer.retired and old.spi_out not in peer.selectors
 
 
+
+def test_a_child_sa_event_just_after_the_grace_period_lets_the_retired_sa_go() -> None:
+    """The retired SA is kept up to DELETE + REKEYED_INBOUND_GRACE, not a moment longer."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from ikelab import events as ev
+    from ikelab.esp_peer import REKEYED_INBOUND_GRACE, EspPeer
+
+    lab = _lab_after_a_child_rekey()
+    driver = SimpleNamespace(now=lambda: 0.0, esp_handler=None)
+    peer = EspPeer(driver, out=lambda text: None)  # type: ignore[arg-type]
+    for event in lab.events("initiator"):
+        peer.on_event(event)
+    deleted = lab.events("initiator", ev.ChildSaDeleted)[-1]
+    assert list(peer.retired) == [deleted.spi_in]
+    unrelated = replace(deleted, spi_in=b"\x00\x00\x10\x01", spi_out=b"\x00\x00\x10\x02")
+    peer.on_event(replace(unrelated, time=deleted.time + REKEYED_INBOUND_GRACE))
+    assert list(peer.retired) == [deleted.spi_in]
+    peer.on_event(replace(unrelated, time=deleted.time + REKEYED_INBOUND_GRACE + 0.5))
+    assert peer.retired == {} and deleted.spi_in not in peer.selectors
+
+
 def test_a_peer_that_moves_takes_only_its_own_esp_destinations_along() -> None:
     """RFC 7296 2.23: after a NAT rebinding ESP follows that peer; a CHILD SA with another peer keeps its address."""
     from dataclasses import replace
