@@ -131,3 +131,24 @@ def test_initial_contact_leaves_an_ike_sa_that_is_already_closed_as_it_was() -> 
     lab.run_until_idle()
     assert lab.responder is not old and lab.responder.established
     assert old.state == State.CLOSED and old.closed_reason == "gone before the peer came back"
+
+
+def test_initial_contact_leaves_an_ike_sa_under_another_local_identity_alone() -> None:
+    """The stale IKE SAs are those between the same two identities: one that sun holds as another identity of
+    its own with the same peer is not the one the peer lost (RFC 7296 2.4)."""
+    ci, cr = configs(i={"remote_id": "%any"})
+    lab = Lab(ci, cr, seed=5)
+    lab.initiate()
+    lab.run_until_idle()
+    old = lab.responder
+    sun = lab.endpoints["responder"]
+    other = sun.initiate((lab.addresses["initiator"], 500), lab.now, config=replace(cr, local_id="sun2.example"))
+    lab._flush()
+    lab.run_until_idle()
+    assert other.established and other.remote_identity is not None
+    lab.endpoints["initiator"] = IkeEndpoint(replace(ci, initial_contact=True), lab.rng.fork("moon again"),
+                                             lab.addresses["initiator"])
+    lab.initiate()
+    lab.run_until_idle()
+    assert old.state == State.CLOSED  # the one moon lost
+    assert other.established  # sun2.example's: not the same pair of identities
