@@ -152,3 +152,12 @@ def test_initial_contact_leaves_an_ike_sa_under_another_local_identity_alone() -
     lab.run_until_idle()
     assert old.state == State.CLOSED  # the one moon lost
     assert other.established  # sun2.example's: not the same pair of identities
+
+
+def test_initial_contact_from_a_peer_that_fails_authentication_closes_nothing() -> None:
+    """Only an authenticated peer may say its old IKE SAs are gone: with a wrong PSK the new IKE SA fails and the
+    old one, with its CHILD SA, stays (RFC 7296 2.4: the notify is in the authenticated IKE_AUTH)."""
+    lab, (old, _) = _crash_and_return(True, psk=b"not the shared secret")
+    (new,) = [sa for sa in lab.endpoints["responder"].all_sas() if sa is not old]
+    assert not new.established and lab.events("responder", ev.Failure)
+    assert old.established and len(old.children) == 1
