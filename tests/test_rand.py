@@ -119,3 +119,5 @@ def test_a_seed_gives_the_same_bytes_on_every_machine() -> None:
     """The stream is fixed by the seed alone (module docstring): stored lab captures depend on it."""
     assert DeterministicRandom(7).random_bytes(8).hex() == "48cfb331230b8db9"
     assert DeterministicRandom(7).spi(4).hex() == "48cfb431"
+    r = DeterministicRandom(7)
+    assert [r.randbelow(1000) for _ in range(4)] == [291, 976, 793, 933]  # a bound that is not a power of 2
