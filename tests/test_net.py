@@ -553,6 +553,7 @@ def test_a_child_sa_event_just_after_the_grace_period_lets_the_retired_sa_go() -
         peer.on_event(event)
     deleted = lab.events("initiator", ev.ChildSaDeleted)[-1]
     assert list(peer.retired) == [deleted.spi_in]
+    assert set(peer.destinations) == {o[0] for o in peer.outbound}  # the deleted SA's destination went with it
     unrelated = replace(deleted, spi_in=b"\x00\x00\x10\x01", spi_out=b"\x00\x00\x10\x02")
     peer.on_event(replace(unrelated, time=deleted.time + REKEYED_INBOUND_GRACE))
     assert list(peer.retired) == [deleted.spi_in]
