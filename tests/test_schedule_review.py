@@ -1,25 +1,22 @@
-"""The worked key schedule (``ikelab derive``) against RFC 7296 2.13, 2.14 and 2.17 computed with hmac directly."""
+"""The worked key schedule (``ikelab derive``) against RFC 7296 2.13, 2.14 and 2.17, computed with test_ike's
+HMAC-based prf and prf+."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 
 from ikelab.rand import DeterministicRandom
 from ikelab.schedule import worked_schedule
 
+from test_ike import prf, prf_plus
+
 
 def _prf(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.sha256).digest()
+    return prf("PRF_HMAC_SHA2_256", key, data)
 
 
 def _prf_plus(key: bytes, seed: bytes, n: int) -> bytes:
-    """RFC 7296 2.13: T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n)."""
-    out, t, i = b"", b"", 1
-    while len(out) < n:
-        t = _prf(key, t + seed + bytes([i]))
-        out, i = out + t, i + 1
-    return out[:n]
+    return prf_plus("PRF_HMAC_SHA2_256", key, seed, n)
 
 
 def test_every_value_of_the_schedule_follows_the_rfc_formulas() -> None:
