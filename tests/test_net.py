@@ -468,25 +468,34 @@ def _lab_after_a_child_rekey(**settings: object) -> Lab:
     return lab
 
 
+def _esp_peer(lab: Lab, clock: list[float]) -> Any:
+    """An EspPeer on a stand-in driver whose clock reads ``clock[0]``, told every event of the lab's initiator."""
+    from types import SimpleNamespace
+
+    from ikelab.esp_peer import EspPeer
+
+    driver = SimpleNamespace(now=lambda: clock[0], esp_handler=None)
+    peer = EspPeer(driver, out=lambda text: None)  # type: ignore[arg-type]
+    for event in lab.events("initiator"):
+        peer.on_event(event)
+    return peer
+
+
 def test_a_rekeyed_inbound_sa_accepts_packets_for_a_grace_period() -> None:
     """After a CHILD SA rekey and the old SA's DELETE, the peer's late packets on the old SPI still arrive.
 
     strongSwan replied to a ping on the old SA after acknowledging its DELETE (its kernel switches SAs a
     moment later), and ikelab, which had dropped the SA at once, reported 'ESP with unknown SPI'.
     """
-    from types import SimpleNamespace
 
     from ikelab import events as ev
     from ikelab.esp import EspSa
     from ikelab.packet import icmp_echo
-    from ikelab.esp_peer import ECHO_IDENT, REKEYED_INBOUND_GRACE, EspPeer
+    from ikelab.esp_peer import ECHO_IDENT, REKEYED_INBOUND_GRACE
 
     lab = _lab_after_a_child_rekey()
     clock = [0.0]
-    driver = SimpleNamespace(now=lambda: clock[0], esp_handler=None)
-    peer = EspPeer(driver, out=lambda text: None)  # type: ignore[arg-type]
-    for event in lab.events("initiator"):
-        peer.on_event(event)
+    peer = _esp_peer(lab, clock)
     old, new = [e for e in lab.events("responder", ev.ChildSaCreated)]
     assert new.rekey_of is not None and old.spi_out not in peer.inbound and new.spi_out in peer.inbound
 
@@ -507,19 +516,15 @@ def test_a_rekeyed_inbound_sa_accepts_packets_for_a_grace_period() -> None:
 def test_the_grace_period_includes_its_last_instant_and_a_late_packet_lets_the_sa_go() -> None:
     """A packet at exactly the DELETE time + REKEYED_INBOUND_GRACE is still taken; one after it is refused, and
     the retired SA goes with its selectors at once rather than waiting for the next CHILD SA event."""
-    from types import SimpleNamespace
 
     from ikelab import events as ev
     from ikelab.esp import EspSa
     from ikelab.packet import icmp_echo
-    from ikelab.esp_peer import ECHO_IDENT, REKEYED_INBOUND_GRACE, EspPeer
+    from ikelab.esp_peer import ECHO_IDENT, REKEYED_INBOUND_GRACE
 
     lab = _lab_after_a_child_rekey()
     clock = [0.0]
-    driver = SimpleNamespace(now=lambda: clock[0], esp_handler=None)
-    peer = EspPeer(driver, out=lambda text: None)  # type: ignore[arg-type]
-    for event in lab.events("initiator"):
-        peer.on_event(event)
+    peer = _esp_peer(lab, clock)
     old, _ = lab.events("responder", ev.ChildSaCreated)
     sa = EspSa(old.spi_out, direction="outbound", encryption=old.encr, key_bits=old.encr_key_bits,
                encryption_key=old.encr_key_out, tunnel=(old.local_addr, old.remote_addr))
@@ -541,16 +546,12 @@ def test_the_grace_period_includes_its_last_instant_and_a_late_packet_lets_the_s
 def test_a_child_sa_event_just_after_the_grace_period_lets_the_retired_sa_go() -> None:
     """The retired SA is kept up to DELETE + REKEYED_INBOUND_GRACE, not a moment longer."""
     from dataclasses import replace
-    from types import SimpleNamespace
 
     from ikelab import events as ev
-    from ikelab.esp_peer import REKEYED_INBOUND_GRACE, EspPeer
+    from ikelab.esp_peer import REKEYED_INBOUND_GRACE
 
     lab = _lab_after_a_child_rekey()
-    driver = SimpleNamespace(now=lambda: 0.0, esp_handler=None)
-    peer = EspPeer(driver, out=lambda text: None)  # type: ignore[arg-type]
-    for event in lab.events("initiator"):
-        peer.on_event(event)
+    peer = _esp_peer(lab, [0.0])
     deleted = lab.events("initiator", ev.ChildSaDeleted)[-1]
     assert list(peer.retired) == [deleted.spi_in]
     assert set(peer.destinations) == {o[0] for o in peer.outbound}  # the deleted SA's destination went with it
