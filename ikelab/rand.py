@@ -10,7 +10,11 @@ takes a *random source*, so that
 
 ``DeterministicRandom`` is a SHAKE-256 stream keyed by the seed: stable across
 machines and Python versions, but **not** for production use, since anyone who
-knows the seed knows every key.
+knows the seed knows every key.  Its k-th draw of n bytes (k = 0, 1, ...) is
+``SHAKE-256(key | k as 8 octets, big-endian)`` cut to n bytes, with ``key =
+SHA-256("ikelab.DeterministicRandom" | 0x00 | seed)`` (an int seed as its
+decimal digits); ``fork(label)`` keys a new stream with ``SHA-256(key | 0x00
+"fork" 0x00 | label)``.
 """
 
 from __future__ import annotations

@@ -121,3 +121,14 @@ def test_a_seed_gives_the_same_bytes_on_every_machine() -> None:
     assert DeterministicRandom(7).spi(4).hex() == "48cfb431"
     r = DeterministicRandom(7)
     assert [r.randbelow(1000) for _ in range(4)] == [291, 976, 793, 933]  # a bound that is not a power of 2
+    # the same values from the construction the module docstring states, computed with hashlib alone
+    import hashlib
+
+    key = hashlib.sha256(b"ikelab.DeterministicRandom\x00" + b"7").digest()
+    draws = (hashlib.shake_256(key + k.to_bytes(8, "big")).digest(2) for k in range(100))
+    below = [v for v in (int.from_bytes(d, "big") >> 6 for d in draws) if v < 1000]  # 10 bits of 16, rejection
+    assert DeterministicRandom(7).random_bytes(8) == hashlib.shake_256(key + bytes(8)).digest(8)
+    assert DeterministicRandom(7).fork("x").random_bytes(4) == hashlib.shake_256(
+        hashlib.sha256(key + b"\x00fork\x00x").digest() + bytes(8)).digest(4)
+    r = DeterministicRandom(7)
+    assert [r.randbelow(1000) for _ in range(4)] == below[:4]
