@@ -36,7 +36,7 @@ def address(raw: bytes) -> str:
 
 #: tshark's Info for ICMP messages other than queries (RFC 792, 1191, 1256, 1393, 1812, 2521, 8335; RFC 4443 below):
 #: type -> (name, the names of its codes, the words tshark puts in the parentheses for a code it has no name for)
-_ICMP_ERRORS = {
+_ICMP_MESSAGES = {
     3: ("Destination unreachable", ("Network unreachable", "Host unreachable", "Protocol unreachable",
                                     "Port unreachable", "Fragmentation needed", "Source route failed",
                                     "Destination network unknown", "Destination host unknown", "Source host isolated",
@@ -119,7 +119,8 @@ def _neighbor_discovery(kind: int, message: bytes) -> str | None:
     return {137: "Redirect", 143: "Multicast Listener Report Message v2"}.get(kind)
 
 
-def _icmp_error(kind: int, code: int, table: dict[int, tuple[str, tuple[str, ...], str]], width: int = 0) -> str | None:
+def _icmp_message(kind: int, code: int, table: dict[int, tuple[str, tuple[str, ...], str]],
+                  width: int = 0) -> str | None:
     """``Destination unreachable (Port unreachable)``: an ICMP message as tshark names it, the name padded to
     ``width``; None for a type not in ``table``."""
     entry = table.get(kind)
@@ -141,11 +142,11 @@ def icmp_info(version: int, packet: bytes, payload: bytes) -> str:
     if version == 6:  # tshark's ICMPv6 wording: one space, the sequence number once
         label6 = {128: "Echo (ping) request", 129: "Echo (ping) reply"}.get(kind)
         if label6 is None:
-            return (_icmp_error(kind, code, _ICMPV6_ERRORS) or _neighbor_discovery(kind, payload)
+            return (_icmp_message(kind, code, _ICMPV6_ERRORS) or _neighbor_discovery(kind, payload)
                     or f"type {kind}, code {code}")
         return f"{label6} id=0x{ident:04x}, seq={seq}, hop limit={ttl}"
     label = _ICMP_QUERIES.get(kind)
     if label is None:  # tshark pads an ICMP type's name to 20 characters
-        return _icmp_error(kind, code, _ICMP_ERRORS, 20) or f"type {kind}, code {code}"
+        return _icmp_message(kind, code, _ICMP_MESSAGES, 20) or f"type {kind}, code {code}"
     swapped = ((seq & 0xFF) << 8) | (seq >> 8)  # tshark shows it in both byte orders (Windows pings were LE)
     return f"{label:<20} id=0x{ident:04x}, seq={seq}/{swapped}, ttl={ttl}"

@@ -221,17 +221,10 @@ def test_other_icmp_messages_read_as_in_tshark(tmp_path: Path) -> None:
     """Redirects, parameter problems, source quench, RFC 2521's security failures (Photuris: Bad SPI...) and the
     queries shown like an echo, every code and one past the last, as tshark 4.0 lists them (they once all read
     'type N, code M')."""
-    inner = ip.ip_packet("192.0.2.2", "198.51.100.1", 17, bytes(16))[:28]  # what an ICMP error quotes
     cases = [(4, 0)] + [(5, c) for c in range(5)] + [(12, c) for c in range(4)] + [(40, c) for c in range(7)] + \
         [(10, 0), (30, 0)] + [(kind, 0) for kind in (13, 14, 15, 16, 17, 18)] + [(6, 0), (6, 1)] + \
         [(42, c) for c in range(2)] + [(43, c) for c in range(6)]
-    packets = []
-    for kind, code in cases:
-        body = (bytes([192, 0, 2, 9]) if kind == 5 else bytes([20, 0, 0, 0]) if kind == 12 else bytes(4)) + inner \
-            if kind in (4, 5, 12, 40) else bytes(16)
-        message = bytes([kind, code, 0, 0]) + body
-        message = message[:2] + ip.internet_checksum(message).to_bytes(2, "big") + message[4:]
-        packets.append(ip.ip_packet("192.0.2.1", "192.0.2.2", 1, message))
+    packets = [_icmp_error(False, kind, code) for kind, code in cases]  # each quotes a packet, as errors do
     path = tmp_path / "icmp.pcap"
     write_pcap(path, list(enumerate(packets)), linktype=LINKTYPE_RAW)
     theirs = tshark(path, None, "-T", "fields", "-e", "_ws.col.Info").split("\n")[:-1]  # trailing blanks kept
