@@ -10,6 +10,7 @@ from ikelab.endpoint import COOKIE_SECRET_LIFETIME as LIFE
 from ikelab.endpoint import IkeEndpoint
 from ikelab.exchanges_common import Datagram
 from ikelab.message import decode
+from ikelab.payloads import Nonce
 from ikelab.rand import DeterministicRandom
 from ikelab.state import State
 
@@ -60,15 +61,19 @@ def _patched(datagram: Datagram, **at: bytes) -> Datagram:
     return Datagram(bytes(data), datagram.src, datagram.dst)
 
 
+def _with_zero_nonce(payload: bytes) -> bytes:
+    """The IKE_SA_INIT request ``payload`` again, its Ni replaced by as many zero octets."""
+    msg = decode(payload)
+    return msg.with_payloads(*[Nonce(bytes(len(p.data))) if isinstance(p, Nonce) else p for p in msg.payloads]).encode()
+
+
 def test_the_cookie_depends_on_the_secret_and_on_ni() -> None:
     """RFC 7296 2.6: cookie = Hash(Ni | IPi | SPIi | <secret>).  Two responders (two secrets) give one request
     different cookies, and a request with another Ni (same SPIi, same address) gets another cookie."""
     _, request = _request(10)
     assert _cookie(_sun(2), request, 0.0) != _cookie(_sun(3), request, 0.0)
     sun = _sun(2)
-    msg = decode(request.payload)
-    other_ni = msg.with_payloads(*[p if type(p).__name__ != "Nonce" else type(p)(bytes(len(p.data)))
-                                   for p in msg.payloads]).encode()
+    other_ni = _with_zero_nonce(request.payload)
     assert other_ni != request.payload
     assert _cookie(sun, request, 0.0) != _cookie(sun, Datagram(other_ni, request.src, request.dst), 0.0)
 
@@ -77,9 +82,7 @@ def test_a_cookie_given_for_one_ni_does_not_admit_a_request_with_another() -> No
     """The returned cookie binds the Ni it was made for: a retry with another nonce is sent round again."""
     sun = _sun()
     retry, cookie = _retry(10, sun, 0.0)
-    msg = decode(retry.payload)
-    swapped = msg.with_payloads(*[p if type(p).__name__ != "Nonce" else type(p)(bytes(len(p.data)))
-                                  for p in msg.payloads]).encode()
+    swapped = _with_zero_nonce(retry.payload)
     assert decode(swapped).notify(NotifyType.COOKIE).data == cookie
     assert _cookie(sun, Datagram(swapped, retry.src, retry.dst), 1.0) is not None
     assert sun.half_open == {}

@@ -21,6 +21,7 @@ from ikelab.exchanges_child import ChildExchanges
 from ikelab.exchanges_common import Datagram
 from ikelab.lab import Lab
 from ikelab.message import decode
+from ikelab.payloads import KE
 from ikelab.state import State
 
 from test_ike import SHA512_SUITE, assert_same_sas, established, prf_plus
@@ -158,7 +159,7 @@ def test_a_ker_in_another_group_than_the_chosen_one_is_refused() -> None:
 
     def mislabelled(self, now, msg, ni, nr, **kw):
         payloads, child = answer(self, now, msg, ni, nr, **kw)
-        return [W.ke(20, bytes(p.data)) if type(p).__name__ == "KE" else p for p in payloads], child
+        return [W.ke(20, bytes(p.data)) if isinstance(p, KE) else p for p in payloads], child
 
     with mock.patch.object(ChildExchanges, "_answer_child_request", mislabelled):
         lab.create_child("initiator")
