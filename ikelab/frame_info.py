@@ -62,6 +62,8 @@ _ICMP_MESSAGES = {
     43: ("Extended Echo reply", ("No error", "Malformed Query", "No Such Interface", "No Such Table Entry",
                                  "Multiple Interfaces Satisfy Query"), "Unknown code: {}"),
 }
+#: The codes of an ICMP router advertisement (type 9) that tshark names, as Mobile IP agent advertisements.
+_MOBILE_IP_ADVERTISEMENTS = {0: "Normal router advertisement", 16: "Does not route common traffic"}
 #: The ICMP queries tshark shows with their identifier and sequence number, as it shows an echo.
 _ICMP_QUERIES = {8: "Echo (ping) request", 0: "Echo (ping) reply", 13: "Timestamp request", 14: "Timestamp reply",
                  15: "Information request", 16: "Information reply", 17: "Address mask request",
@@ -146,6 +148,9 @@ def icmp_info(version: int, packet: bytes, payload: bytes) -> str:
                     or f"type {kind}, code {code}")
         return f"{label6} id=0x{ident:04x}, seq={seq}, hop limit={ttl}"
     label = _ICMP_QUERIES.get(kind)
+    if kind == 9:  # RFC 1256's router advertisement; tshark 4.0 reads codes 0 and 16 as Mobile IP's (RFC 5944 2.1)
+        mobile = _MOBILE_IP_ADVERTISEMENTS.get(code)
+        return f"Mobile IP Advertisement ({mobile})" if mobile else f"Router advertisement (Unknown code: {code})"
     if label is None:  # tshark pads an ICMP type's name to 20 characters
         return _icmp_message(kind, code, _ICMP_MESSAGES, 20) or f"type {kind}, code {code}"
     swapped = ((seq & 0xFF) << 8) | (seq >> 8)  # tshark shows it in both byte orders (Windows pings were LE)

@@ -218,18 +218,20 @@ def test_icmp_errors_read_as_in_tshark(tmp_path: Path) -> None:
 
 
 def test_other_icmp_messages_read_as_in_tshark(tmp_path: Path) -> None:
-    """Redirects, parameter problems, source quench, RFC 2521's security failures (Photuris: Bad SPI...) and the
-    queries shown like an echo, every code and one past the last, as tshark 4.0 lists them (they once all read
-    'type N, code M')."""
+    """Redirects, router advertisements, parameter problems, source quench, RFC 2521's security failures (Photuris:
+    Bad SPI...) and the queries shown like an echo, every code and one past the last, as tshark 4.0 lists them (they
+    once all read 'type N, code M')."""
     cases = [(4, 0)] + [(5, c) for c in range(5)] + [(12, c) for c in range(4)] + [(40, c) for c in range(7)] + \
         [(10, 0), (30, 0)] + [(kind, 0) for kind in (13, 14, 15, 16, 17, 18)] + [(6, 0), (6, 1)] + \
-        [(42, c) for c in range(2)] + [(43, c) for c in range(6)]
+        [(42, c) for c in range(2)] + [(43, c) for c in range(6)] + [(9, c) for c in (0, 1, 15, 16, 17, 255)]
     packets = [_icmp_error(False, kind, code) for kind, code in cases]  # each quotes a packet, as errors do
     path = tmp_path / "icmp.pcap"
     write_pcap(path, list(enumerate(packets)), linktype=LINKTYPE_RAW)
     theirs = tshark(path, None, "-T", "fields", "-e", "_ws.col.Info").split("\n")[:-1]  # trailing blanks kept
     assert [r.info for r in dissect(path)] == theirs
     assert theirs[0] == "Source quench (flow control)" and theirs[10] == "Photuris             (Bad SPI)"
+    assert theirs[-6:-4] == ["Mobile IP Advertisement (Normal router advertisement)",
+                             "Router advertisement (Unknown code: 1)"]
 
 
 def test_arp_and_neighbor_discovery_read_as_in_tshark(tmp_path: Path) -> None:
