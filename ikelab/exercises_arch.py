@@ -25,10 +25,9 @@ def _arch_manual_sas(answer: Any, *, n: int) -> str:
         raise Wrong("that counts tunnels (gateway pairs); an SA protects one direction only.")
     if got == n * n or got == 2 * n * n:
         raise Wrong("a gateway needs no SA with itself.")
-    if got == cost.secret_keys:
-        raise Wrong("that counts keys (an encryption and an integrity key per SA); the question is about SAs.")
-    if got == n * (n - 1) * 2:
-        raise Wrong("each unordered pair is one tunnel: do not count moon-sun and sun-moon as two tunnels.")
+    if got == 2 * cost.sas:  # 2 n (n - 1): the key count, and also ordered pairs taken for tunnels
+        raise Wrong("twice too many: that counts keys (an encryption and an integrity key per SA), or counts "
+                    "moon-sun and sun-moon as two tunnels; each unordered pair is one tunnel of two SAs.")
     direction = "few" if got < cost.sas else "many"
     raise Wrong(f"too {direction}. Count the gateway pairs first, then the SAs per pair.")
 

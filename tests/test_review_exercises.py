@@ -154,6 +154,10 @@ def test_spd_decision_ignores_surrounding_whitespace(capsys: pytest.CaptureFixtu
 
 def test_manual_sas_hints_for_squares_and_ordered_pairs() -> None:
     assert "with itself" in fails("arch.manual-sas", 2 * 8 * 8, n=8)
+    # 2 n (n - 1) = 112 is the key count, and also what counting moon-sun and sun-moon as two tunnels gives:
+    # the hint names both slips (the tunnel one was dead code behind the key-count branch)
+    message = fails("arch.manual-sas", 2 * 8 * 7, n=8)
+    assert "two tunnels" in message and "counts keys" in message
 
 
 # --- lesson 09 ------------------------------------------------------------------------------------
