@@ -13,7 +13,7 @@ from typing import Any
 
 from . import proposals as _proposals
 from .constants import ProtocolId, lookup
-from .errors import IkelabError, NegotiationError
+from .errors import IkelabError, NegotiationError, WeakAlgorithmError
 from .exercises import Wrong, _show, register
 
 __all__: list[str] = []
@@ -46,6 +46,9 @@ def _negotiation_chosen(answer: Any, *, offered: str, configured: str, protocol:
         raise Wrong(f"{_show(text)} is far too long for one proposal: give one keyword per transform type.")
     try:
         mine = _proposals.suite_of(_proposals.parse_proposal(text, proto))
+    except WeakAlgorithmError:  # both lists parsed without allow_weak: neither side proposes a weak algorithm
+        raise Wrong(f"{text!r} uses a weak algorithm, which neither side proposes here: the responder "
+                    "chooses among the suites that both lists hold.") from None
     except IkelabError as exc:
         raise Wrong(f"{text!r} is not a single proposal in strongSwan syntax ({exc}).") from None
     if chosen is None:

@@ -160,6 +160,19 @@ def test_manual_sas_hints_for_squares_and_ordered_pairs() -> None:
     assert "two tunnels" in message and "counts keys" in message
 
 
+# --- lesson 08 ------------------------------------------------------------------------------------
+
+
+def test_negotiation_weak_answer_is_wrong_not_a_syntax_error() -> None:
+    """A weak suite is valid strongSwan syntax; it is wrong because neither list (parsed without allow_weak) has it,
+    and a student cannot act on "pass allow_weak=True"."""
+    from test_exercises_negotiation import GIVEN
+
+    for answer in ("aes128-sha256-modp1536", "3des-sha256-modp2048"):
+        message = fails("negotiation.chosen", answer, **GIVEN)
+        assert "weak" in message and "allow_weak" not in message and "not a single proposal" not in message
+
+
 # --- lesson 09 ------------------------------------------------------------------------------------
 
 
