@@ -188,3 +188,42 @@ def test_esp_pad_length_hints(payload_len: int, block_size: int, answer: int, hi
     assert hint in message
     if block_size == 16:
         assert "4-byte boundary" not in message
+
+
+# --- messages and given inputs ----------------------------------------------------------------------
+
+
+def test_length_hints_name_the_right_length() -> None:
+    """"(one PRF output)" is right for T2 and SKEYSEED, wrong for a KEYMAT of any length."""
+    assert "should be 32 bytes (one PRF output)" in fails("prf.t2", T2[:-1], **PRF_T2)
+    given = dict(prf_alg="PRF_HMAC_SHA2_256", sk_d=PRK, ni=NI, nr=NR, g_ir=G_IR, length=64)
+    message = fails("child.keymat-pfs", _prf_plus(PRK, G_IR + NI + NR, 63), **given)
+    assert "should be 64 bytes, got 63" in message and "PRF output" not in message
+
+
+@pytest.mark.parametrize("payload_len, block_size, right, aligned", [(63, 1, 3, True), (84, 16, 10, False)])
+def test_esp_pad_length_success_line(payload_len: int, block_size: int, right: int, aligned: bool,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # 63 + 3 + 2 = 68 (GCM: 1-byte blocks, 4-byte alignment); 84 + 10 + 2 = 96 (AES-CBC: 16-byte blocks)
+    exercises.check("esp.pad-length", right, payload_len=payload_len, block_size=block_size)
+    out = capsys.readouterr().out
+    assert f"{payload_len} + {right} + 2 = {payload_len + right + 2} bytes, a multiple of {block_size}" in out
+    assert ("and of 4" in out) == aligned
+
+
+def test_bad_given_inputs_and_ids_are_config_errors_not_tracebacks() -> None:
+    with pytest.raises(ConfigError, match="key must be bytes"):
+        exercises.check("prf.t2", T2, **dict(PRF_T2, key=PRK.hex()))
+    with pytest.raises(ConfigError, match="length"):
+        exercises.check("child.keymat-pfs", OKM[:1], prf_alg="PRF_HMAC_SHA2_256", sk_d=PRK, ni=NI, nr=NR, g_ir=G_IR,
+                        length=True)
+    with pytest.raises(ConfigError, match="unknown exercise"):
+        exercises.check(["prf.t2"], T2)  # type: ignore[arg-type]
+
+
+def test_short_wrong_answers_are_shown_whole() -> None:
+    from ikelab.policy import Spd
+
+    packet = figures_arch.make_packet("10.1.0.1", "10.3.0.1", "icmp echo")
+    answer = "PROTECT-EVERYTHING-PLEASE"  # 27 characters with the quotes: under the 40-character limit
+    assert repr(answer) in fails("arch.spd-decision", answer, spd=Spd(), packet=packet)
