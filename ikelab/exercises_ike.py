@@ -135,7 +135,7 @@ def _keymat_pfs(answer: Any, *, prf_alg: Any, sk_d: bytes, ni: bytes, nr: bytes,
         return f"KEYMAT = {short_hex(got)}: the same bytes both peers cut their ESP keys from."
     wrong = {
         _keys.child_keymat(p.transform_id, sk_d, ni, nr, length): "that is KEYMAT without PFS: with a new "
-                                                                     "Diffie-Hellman, g^ir (new) comes first in the seed.",
+                                                                  "Diffie-Hellman, g^ir (new) comes first in the seed.",
         p.prf_plus(sk_d, ni + nr + g_ir, length): "g^ir (new) goes first: g^ir (new) | Ni | Nr.",
         p.prf_plus(sk_d, g_ir + nr + ni, length): "the nonces go in the order Ni | Nr.",
         p.prf_plus(g_ir, sk_d + ni + nr, length): "prf+ is keyed with SK_d; g^ir (new) is part of the seed.",

@@ -66,7 +66,8 @@ def _negotiation_chosen(answer: Any, *, offered: str, configured: str, protocol:
     if mine in acceptable:
         raise Wrong("that suite would be acceptable, but it is not the one chosen: which list does the responder "
                     f"walk first with prefer={prefer!r}?")
-    if any(mine == _proposals.suite_of(o) for o in offer if len(o.transforms) == len(set(t.type for t in o.transforms))):
+    single = [o for o in offer if len(o.transforms) == len({t.type for t in o.transforms})]  # one of each type
+    if any(mine == _proposals.suite_of(o) for o in single):
         raise Wrong("that proposal is offered, but the responder does not accept it: compare it with its "
                     "configured proposals.")
     raise Wrong("that is not one of the suites both sides accept.")

@@ -40,7 +40,8 @@ def _pfs_keymat(answer: Any, *, prf_alg: Any, sk_d: bytes, ni: bytes, nr: bytes,
                 f"(encr_i | integ_i | encr_r | integ_r).")
     wrong = {
         p.prf_plus(bytes(sk_d), bytes(nr) + bytes(ni), length): "the seed is Ni | Nr: the initiator's nonce first.",
-        p.prf(bytes(sk_d), bytes(ni) + bytes(nr)): "that is one prf call; KEYMAT is prf+ (several blocks, cut to length).",
+        p.prf(bytes(sk_d), bytes(ni) + bytes(nr)): "that is one prf call; KEYMAT is prf+ (several blocks, cut to "
+                                                   "length).",
         p.prf(bytes(ni) + bytes(nr), bytes(sk_d)): "SK_d is the key of prf+, and Ni | Nr the data.",
     }
     for candidate, hint in wrong.items():
