@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 try:
@@ -137,3 +138,27 @@ def test_one_license_everywhere() -> None:
     assert _pyproject()["project"]["license"] == {"text": "MIT"}
     assert (ROOT / "LICENSE").read_text().startswith("MIT License\n")
     assert "## License\n\nMIT: see [LICENSE](LICENSE)." in (ROOT / "README.md").read_text()
+
+
+def _distributions() -> set[str]:
+    """Every distribution pyproject.toml installs, core and extras, by name."""
+    project = _pyproject()["project"]
+    specs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        specs += extra
+    return {re.match(r"[A-Za-z0-9_.-]+", spec).group(0).lower() for spec in specs}
+
+
+def test_every_dependency_is_justified_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Dependencies", 1)[1].split("\n## ", 1)[0]
+    justified = {name.lower() for name in re.findall(r"^- \*\*([A-Za-z0-9_.-]+)\*\*", section, re.M)}
+    assert justified, "the README's Dependencies section lists no dependency"
+    # "sympy, matplotlib and ipywidgets again": a repeated dependency is justified once, under another extra
+    assert _distributions() <= justified, f"not justified in the README: {sorted(_distributions() - justified)}"
+
+
+def test_a_test_that_hangs_fails_after_the_configured_timeout(pytestconfig: pytest.Config) -> None:
+    # pytest-timeout registers the ini option; without the plugin getini raises ValueError
+    assert float(pytestconfig.getini("timeout")) == 300
+    assert str(300) in (ROOT / "README.md").read_text().split("**pytest-timeout**", 1)[1].split("\n- ", 1)[0]
