@@ -305,6 +305,36 @@ def _name(t: Transform) -> str:
     return t.id.name if isinstance(t.id, IntEnum) else f"{TransformType(t.type).name if t.type in TransformType._value2member_map_ else t.type}_{t.id}"
 
 
+def _not_a_proposal(value: object, field: str) -> ConfigError:
+    """The error for ``value`` where a Proposal belongs, saying how to get one from text."""
+    hint = ": parse_proposal(text) reads strongSwan's syntax" if isinstance(value, str) else ""
+    return ConfigError(f"{field} must be a Proposal, not {type(value).__name__}{hint}", field=field, value=value)
+
+
+def _proposal_list(value: object, field: str) -> ConfigError | None:
+    """The error for ``value`` where a sequence of Proposals belongs, naming the first wrong item (None: no error)."""
+    if isinstance(value, str):
+        return ConfigError(f"{field} must be a sequence of Proposals, not str: parse_proposals(text) reads "
+                           "strongSwan's syntax", field=field, value=value)
+    try:
+        items = list(value)  # type: ignore[call-overload]
+    except TypeError:
+        return ConfigError(f"{field} must be a sequence of Proposals, not {type(value).__name__}", field=field,
+                           value=value)
+    for i, item in enumerate(items):
+        if not isinstance(item, Proposal):
+            return _not_a_proposal(item, f"{field}[{i}]")
+    return None
+
+
+def _proposal_lists(**lists: object) -> None:
+    """Raise the ConfigError of the first of ``lists`` that is not a sequence of Proposals (after a failure)."""
+    for field, value in lists.items():
+        error = _proposal_list(value, field)
+        if error is not None:
+            raise error
+
+
 def proposal_to_string(proposal: Proposal) -> str:
     """strongSwan keyword text: ``aes128-sha256-modp2048``; readable back by :func:`parse_proposal`.
 
@@ -312,6 +342,8 @@ def proposal_to_string(proposal: Proposal) -> str:
     ``noesn`` (the default) is left out.
     Transforms without a keyword are written by IANA name (``ENCR_CAMELLIA_CBC_128``).
     """
+    if not isinstance(proposal, Proposal):
+        raise _not_a_proposal(proposal, "proposal")
     words: list[str] = []
     lone_noesn = [int(t.id) for t in proposal.of_type(TransformType.ESN)] == [EsnId.NO_ESN]
     integ = [t for t in proposal.of_type(TransformType.INTEG) if int(t.id) != IntegId.NONE]
@@ -331,6 +363,8 @@ def proposal_to_string(proposal: Proposal) -> str:
 
 def proposal_to_iana(proposal: Proposal) -> str:
     """The form charon logs: ``IKE:AES_CBC_128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048``."""
+    if not isinstance(proposal, Proposal):
+        raise _not_a_proposal(proposal, "proposal")
     proto = proposal.protocol.name if isinstance(proposal.protocol, IntEnum) else str(proposal.protocol)
     parts = []
     for ttype in (TransformType.ENCR, TransformType.INTEG, TransformType.PRF, TransformType.DH, TransformType.ESN):
@@ -396,7 +430,10 @@ def suite_of(proposal: Proposal) -> Suite:
     """
     # the same transforms tuple comes back in every exchange: found by identity before the lru_cache
     # below, whose key would call every Transform's Python-level __hash__ (ikelab.memo)
-    transforms = proposal.transforms
+    try:
+        transforms = proposal.transforms
+    except AttributeError:
+        raise _not_a_proposal(proposal, "proposal") from None
     suite = _SUITES.get(transforms, proposal.protocol)
     if suite is None:
         suite = _SUITES.put(transforms, _suite_of(proposal.protocol, tuple(transforms)), proposal.protocol)
@@ -507,7 +544,11 @@ def select(offered: Sequence[Proposal], configured: Sequence[Proposal], *, prefe
     if prefer not in ("configured", "offered"):
         raise ConfigError(f"prefer must be 'configured' or 'offered', not {prefer!r}", field="prefer", value=prefer)
     ke = lookup(DhId, ke_group) if ke_group is not None else None
-    objs, key = _identity_key(offered, configured)
+    try:
+        objs, key = _identity_key(offered, configured)
+    except (TypeError, AttributeError):
+        _proposal_lists(offered=offered, configured=configured)
+        raise
     chosen = _SELECTED.get(objs, *key, prefer, ke)
     if chosen is None:
         chosen = _SELECTED.put(objs, _select(_shapes(offered), _shapes(configured), prefer, ke), *key, prefer, ke)
@@ -566,11 +607,16 @@ def check_chosen(offered: Sequence[Proposal], chosen: Proposal | Sequence[Propos
     that proposal (same ID and Key Length).  Anything else -> NegotiationError.
     """
     if not isinstance(chosen, Proposal):
+        _proposal_lists(chosen=chosen)
         chosen = tuple(chosen)
         if len(chosen) != 1:
             raise NegotiationError(f"the responder must choose exactly one proposal, it sent {len(chosen)}")
         chosen = chosen[0]
-    objs, key = _identity_key(offered, (chosen,))
+    try:
+        objs, key = _identity_key(offered, (chosen,))
+    except (TypeError, AttributeError):
+        _proposal_lists(offered=offered)
+        raise
     suite = _CHECKED.get(objs, *key)
     if suite is None:
         (shape,) = _shapes([chosen])

@@ -721,3 +721,27 @@ def test_selectors_ikelab_does_not_decode_meet_nothing_and_say_what_they_are():
         ts_to_string("192.0.2.0/24")
     with pytest.raises(ConfigError, match="both must be traffic selectors"):
         ts_intersection(ts, "192.0.2.0/24")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda good: select("aes128-sha256-modp2048", good),
+     r"^offered must be a sequence of Proposals, not str: parse_proposals"),
+    (lambda good: select(["aes128-sha256-modp2048"], good),
+     r"^offered\[0\] must be a Proposal, not str: parse_proposal\("),
+    (lambda good: select(good, None), r"^configured must be a sequence of Proposals, not NoneType"),
+    (lambda good: select(good, [good[0], 3]), r"^configured\[1\] must be a Proposal, not int"),
+    (lambda good: ke_group_for(None, good), r"^offered must be a sequence of Proposals"),
+    (lambda good: check_chosen(good, None), r"^chosen must be a sequence of Proposals, not NoneType"),
+    (lambda good: check_chosen(good, ["aes128"]), r"^chosen\[0\] must be a Proposal, not str"),
+    (lambda good: check_chosen(None, good[0]), r"^offered must be a sequence of Proposals"),
+    (lambda good: suite_of("aes128-sha256-modp2048"), r"^proposal must be a Proposal, not str: parse_proposal\("),
+    (lambda good: proposal_to_iana(None), r"^proposal must be a Proposal, not NoneType$"),
+    (lambda good: proposal_to_string("aes128"), r"^proposal must be a Proposal, not str"),
+])
+def test_text_or_nothing_where_proposals_belong_is_a_config_error(call, message) -> None:
+    """A student who passes strongSwan text to select() (lesson 08) is told to parse it first; these once raised
+    AttributeError ('str' object has no attribute 'transforms') or TypeError from inside."""
+    good = parse_proposals("aes128-sha256-modp2048")
+    with pytest.raises(ConfigError, match=message):
+        call(good)
+    assert proposal_to_iana(select(good, good)) == "IKE:AES_CBC_128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048"
