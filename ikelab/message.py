@@ -86,11 +86,11 @@ def decode_header(data: bytes, *, check_version: bool = True, check_length: bool
     return Header._from_wire(spi_i, spi_r, next_payload, version >> 4, version & 0x0F, exchange, flags, message_id, length)  # type: ignore[attr-defined]
 
 
-def _as_bytes(data: Any) -> bytes:
+def _as_bytes(data: Any, caller: str = "decode") -> bytes:
     if type(data) is bytes:
         return data
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise ConfigError(f"decode needs bytes, not {type(data).__name__}", field="data", value=data)
+        raise ConfigError(f"{caller} needs bytes, not {type(data).__name__}", field="data", value=data)
     return bytes(data)
 
 
@@ -113,6 +113,8 @@ def strip_non_esp_marker(datagram: bytes) -> bytes | None:
     ESP starts with its non-zero SPI.  NAT-keepalives (the single octet
     0xFF, RFC 3948 2.3) and anything shorter than the marker also give None.
     """
+    if datagram.__class__ is not bytes:
+        datagram = _as_bytes(datagram, "strip_non_esp_marker")
     if len(datagram) >= 4 and datagram[:4] == NON_ESP_MARKER:
         return bytes(datagram[4:])
     return None

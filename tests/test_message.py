@@ -202,6 +202,10 @@ def test_strip_non_esp_marker():
     assert strip_non_esp_marker(bytes.fromhex("c0ffee01") + bytes(12)) is None  # ESP: SPI first
     assert strip_non_esp_marker(b"\xff") is None  # NAT-keepalive (RFC 3948 2.3)
     assert strip_non_esp_marker(b"\0\0\0") is None
+    assert strip_non_esp_marker(bytearray(b"\0\0\0\0" + ike)) == ike
+    for wrong in (None, "0000", 4500):  # once TypeError from len()
+        with pytest.raises(ConfigError, match=f"strip_non_esp_marker needs bytes, not {type(wrong).__name__}"):
+            strip_non_esp_marker(wrong)  # type: ignore[arg-type]
 
 
 # -- the chain ---------------------------------------------------------------------
