@@ -232,6 +232,8 @@ def _short(payload: Payload) -> str:
 
 def brackets(message: Message) -> str:
     """The strongSwan log form: ``[ SA KE No N(NATD_S_IP) N(NATD_D_IP) ]`` (inner payloads of SK inline)."""
+    if not isinstance(message, Message):
+        raise not_a_message("brackets", message)
     parts = [_short(p) for p in message.payloads]
     return "[ " + " ".join(p for p in parts if p) + " ]"
 
@@ -250,6 +252,8 @@ def info_column(message: Message, *, reassembled: bool = False) -> str:
     messages.  (EAP methods that dissect their data further, such as EAP-TLS
     carrying TLS records, may append more in Wireshark.)
     """
+    if not isinstance(message, Message):
+        raise not_a_message("info_column", message)
     eaps = [p for p in message.all_payloads if isinstance(p, EAP) and len(p.data) >= 4]
     if eaps:
         data = eaps[-1].data

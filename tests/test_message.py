@@ -520,6 +520,9 @@ def test_summary_notation():
         summary(ike_sa_init_request().encode())
     with pytest.raises(ConfigError, match="not NoneType"):
         summary(None)
+    for fn in (brackets, info_column):  # once AttributeError: 'bytes' object has no attribute 'payloads'
+        with pytest.raises(ConfigError, match=rf"^{fn.__name__}\(\) takes a decoded IKE message, not bytes: decode"):
+            fn(ike_sa_init_request().encode())
     assert summary(Message(SPI_I, payloads=(SKF(2, 3, encrypted=b""),))) == "HDR, SKF(2/3)"
     assert brackets(ike_sa_init_request()) == "[ SA KE No N(NATD_S_IP) N(NATD_D_IP) N(FRAG_SUP) N(HASH_ALG) V ]"
     assert brackets(auth) == "[ IDi AUTH SA TSi TSr ]"
