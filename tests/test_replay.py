@@ -259,3 +259,35 @@ def test_infer_refuses_a_number_before_the_first_subspace() -> None:
     with pytest.raises(ReplayError, match="before the first ESN subspace"):
         w.infer(M32 - 10)
     assert w.infer(6) == 6
+
+
+def test_without_esn_the_window_lives_in_32_bits() -> None:
+    """RFC 4303 2.2 and 3.3.3: without ESN the sequence number is a 32-bit field, so neither a window top nor a
+    recorded number can lie beyond 2^32 - 1; with ESN (appendix A) the counter has 64 bits."""
+    with pytest.raises(ConfigError, match="window top"):
+        ReplayWindow(64, top=M32)
+    assert ReplayWindow(64, top=M32 - 1).top == M32 - 1
+    assert ReplayWindow(64, esn=True, top=M32).top == M32
+    w = ReplayWindow(64)
+    with pytest.raises(ConfigError, match="sequence number must be an int in 1..4294967295"):
+        w.update(M32)
+    assert w.top == 0 and w.bitmap == 0
+    ReplayWindow(64, esn=True).update(M32)  # a 64-bit number is fine with ESN
+
+
+def test_update_refuses_sequence_number_zero() -> None:
+    """RFC 4303 3.3.3: the first packet of an SA carries 1, so 0 is never a number to record; a window that
+    recorded it would claim to have seen a packet that cannot exist."""
+    w = ReplayWindow(8)
+    with pytest.raises(ConfigError, match="sequence number must be an int in 1.."):
+        w.update(0)
+    assert w.state().seen == () and w.bitmap == 0
+
+
+def test_check_and_update_records_the_number() -> None:
+    """RFC 4303 3.4.3: once the ICV verified the window is updated, so the same number again is a replay."""
+    w = ReplayWindow(8)
+    assert w.check_and_update(3) == 3
+    assert w.top == 3 and w.state().seen == (3,)
+    with pytest.raises(ReplayError, match="already received"):
+        w.check_and_update(3)
