@@ -137,3 +137,88 @@ def test_same_identification_but_another_protocol_is_another_datagram() -> None:
     done = [r for r in feed(Reassembler(), interleaved, list(range(6))) if r is not None]
     assert [r.payload for r in done] == [udp[20:], esp[20:]]
     assert [r.frames for r in done] == [(1, 3, 5), (2, 4, 6)]
+
+
+# ----------------------------------------------------------------------------- mutation review edges
+
+
+def test_a_packet_of_exactly_the_mtu_is_sent_whole() -> None:
+    """A packet of ``mtu`` bytes fits the link; one byte more must be cut, each piece within the MTU."""
+    packet = ip.ip_udp("192.0.2.1", "192.0.2.2", 500, 500, bytes(172))
+    assert len(packet) == 200
+    assert fragment(packet, 200) == [packet]
+    pieces = fragment(packet, 199)
+    assert len(pieces) == 2 and all(len(p) <= 199 for p in pieces)
+
+
+def test_68_octets_is_the_smallest_mtu() -> None:
+    """RFC 791 3.2: "Every internet module must be able to forward a datagram of 68 octets without further
+    fragmentation": 68 is allowed (48 octets of data per fragment, six 8-octet blocks), 67 is not."""
+    packet = ip.ip_udp("192.0.2.1", "192.0.2.2", 500, 500, bytes(100))
+    pieces = fragment(packet, 68)
+    assert [len(p) - 20 for p in pieces] == [48, 48, 12]
+    with pytest.raises(ConfigError, match="mtu must be an int >= 68"):
+        fragment(packet, 67)
+
+
+def test_a_first_fragment_is_a_fragment_already() -> None:
+    """RFC 791 3.2: a datagram with More Fragments set is a fragment even at offset 0; cutting it again as if it
+    were whole would clear its MF flag and end the datagram early."""
+    first = fragment(ip.ip_udp("192.0.2.1", "192.0.2.2", 500, 500, bytes(300)), 200)[0]
+    assert first[6:8] == b"\x20\x00"  # MF set, offset 0
+    with pytest.raises(ConfigError, match="a fragment already"):
+        fragment(first, 100)
+
+
+def test_an_ipv4_header_with_options_is_refused() -> None:
+    """RFC 791 3.1: only options with the "copied" flag go into every fragment; the module does not sort them."""
+    plain = ip.ip_udp("192.0.2.1", "192.0.2.2", 500, 500, bytes(300))
+    total = len(plain) + 4
+    with_options = bytes([0x46, plain[1]]) + total.to_bytes(2, "big") + plain[4:20] + b"\x01\x01\x01\x00" + plain[20:]
+    with pytest.raises(ConfigError, match="options \\(24 bytes\\)"):
+        fragment(with_options, 200)
+
+
+@pytest.mark.parametrize("next_header", [0, 43, 60])
+def test_ipv6_extension_headers_are_refused(next_header: int) -> None:
+    """RFC 8200 4.5: Hop-by-Hop (0) and Routing (43) headers belong to the unfragmentable part, which this module
+    does not build; Destination Options (60) are refused too, as the docstring says."""
+    packet = bytearray(ip.ip_udp("2001:db8::1", "2001:db8::2", 500, 500, bytes(300)))
+    packet[6] = next_header
+    with pytest.raises(ConfigError, match=f"extension header {next_header} is not supported"):
+        fragment(bytes(packet), 200)
+
+
+def test_the_ipv6_identification_has_32_bits() -> None:
+    """RFC 8200 4.5: the Fragment header's Identification is 32 bits: 2^32 - 1 is the largest."""
+    packet = ip.ip_udp("2001:db8::1", "2001:db8::2", 500, 500, bytes(300))
+    assert {p[44:48] for p in fragment(packet, 200, ident=2**32 - 1)} == {b"\xff\xff\xff\xff"}
+    with pytest.raises(ConfigError, match="ident must be in 0..2\\*\\*32-1"):
+        fragment(packet, 200, ident=2**32)
+
+
+def test_an_ipv6_datagram_is_known_without_its_protocol() -> None:
+    """RFC 8200 4.5: fragments belong together by Source Address, Destination Address and Identification."""
+    assert fragment_key(6, "2001:db8::1", "2001:db8::2", 17, 5) == fragment_key(6, "2001:db8::1", "2001:db8::2", 50, 5)
+    assert fragment_key(4, "192.0.2.1", "192.0.2.2", 17, 5) != fragment_key(4, "192.0.2.1", "192.0.2.2", 50, 5)
+
+
+def test_a_piece_of_the_wrong_length_drops_its_datagram() -> None:
+    """The class docstring: a fragment that is refused drops the datagram, so pieces held before it go too."""
+    key = fragment_key(4, "192.0.2.1", "192.0.2.2", 17, 3)
+    r = Reassembler()
+    assert r.add(key, 0, True, bytes(8), 1) is None and r.pending == 1
+    with pytest.raises(ParseError, match="not a multiple of 8"):
+        r.add(key, 8, True, bytes(12), 2)
+    assert r.pending == 0
+
+
+def test_ipv4_pieces_that_overlap_and_agree_give_each_byte_once() -> None:
+    """RFC 791 3.2 (reassembly): an IPv4 datagram may arrive cut two ways, for example re-fragmented on another
+    path; bytes held twice appear once in the datagram."""
+    key = fragment_key(4, "192.0.2.1", "192.0.2.2", 17, 4)
+    r = Reassembler()
+    assert r.add(key, 0, True, b"A" * 8 + b"B" * 8, 1) is None
+    assert r.add(key, 8, True, b"B" * 8 + b"C" * 8, 2) is None
+    done = r.add(key, 24, False, b"D" * 4, 3)
+    assert done is not None and done.payload == b"A" * 8 + b"B" * 8 + b"C" * 8 + b"D" * 4
