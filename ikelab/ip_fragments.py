@@ -161,25 +161,32 @@ class Reassembler:
             if len(self._pending) >= self.max_pending:
                 del self._pending[next(iter(self._pending))]
             pending = self._pending[key] = _Pending()
+        try:
+            self._check(key, pending, offset, more, data)
+        except ParseError:
+            del self._pending[key]
+            raise
+        pending.pieces[offset] = (data, frame)
+        return self._complete(key, pending)
+
+    @staticmethod
+    def _check(key: tuple[object, ...], pending: _Pending, offset: int, more: bool, data: bytes) -> None:
+        """ParseError if the fragment contradicts what is held: another end, overlaps, bytes past the end."""
         end = offset + len(data)
         if not more:
             if pending.end is not None and pending.end != end:
-                del self._pending[key]
                 raise ParseError(f"two last fragments end at {pending.end} and {end}", field="fragment_offset",
                                  offset=offset)
             pending.end = end
         for start, (held, _) in pending.pieces.items():
             lo, hi = max(start, offset), min(start + len(held), end)
             if lo < hi and held[lo - start : hi - start] != data[lo - offset : hi - offset]:
-                del self._pending[key]
                 raise ParseError(f"fragments overlap at bytes {lo}..{hi} with different data (RFC 5722)",
                                  field="fragment_offset", offset=offset)
-        if pending.end is not None and end > pending.end:
-            del self._pending[key]
-            raise ParseError(f"a fragment reaches byte {end}, past the datagram's end {pending.end}",
+        reach = max([start + len(held) for start, (held, _) in pending.pieces.items()] + [end])
+        if pending.end is not None and reach > pending.end:  # whichever came first, the piece or the last fragment
+            raise ParseError(f"a fragment reaches byte {reach}, past the datagram's end {pending.end}",
                              field="fragment_offset", offset=offset)
-        pending.pieces[offset] = (data, frame)
-        return self._complete(key, pending)
 
     def _complete(self, key: tuple[object, ...], pending: _Pending) -> Reassembled | None:
         if pending.end is None:

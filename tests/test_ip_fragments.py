@@ -222,3 +222,19 @@ def test_ipv4_pieces_that_overlap_and_agree_give_each_byte_once() -> None:
     assert r.add(key, 8, True, b"B" * 8 + b"C" * 8, 2) is None
     done = r.add(key, 24, False, b"D" * 4, 3)
     assert done is not None and done.payload == b"A" * 8 + b"B" * 8 + b"C" * 8 + b"D" * 4
+
+
+@pytest.mark.parametrize("last_first", [False, True])
+def test_a_piece_past_the_last_fragments_end_is_refused_in_either_order(last_first: bool) -> None:
+    """The last fragment (MF = 0) fixes the datagram's length; a piece that reaches past it is refused and the
+    datagram dropped whether it came before the last fragment or after it.  Before the fix, the order
+    "piece, then last fragment" reassembled a 32-byte payload for a datagram that ends at byte 20."""
+    key = fragment_key(4, "192.0.2.1", "192.0.2.2", 17, 5)
+    pieces = [(0, True, bytes(8)), (8, True, bytes(24)), (16, False, bytes(4))]
+    if last_first:
+        pieces = [pieces[2], pieces[0], pieces[1]]
+    r = Reassembler()
+    assert r.add(key, *pieces[0], 1) is None and r.add(key, *pieces[1], 2) is None
+    with pytest.raises(ParseError, match="reaches byte 32, past the datagram's end 20"):
+        r.add(key, *pieces[2], 3)
+    assert r.pending == 0
