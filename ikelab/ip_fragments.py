@@ -141,9 +141,10 @@ class Reassembler:
     :meth:`add` returns a :class:`Reassembled` for the fragment that
     completes a datagram, and None before that.  A fragment that disagrees
     with one already held raises :class:`~ikelab.errors.ParseError` and
-    drops the datagram.  At most ``max_pending`` datagrams wait at once (the
-    oldest is dropped), so a capture full of lone fragments cannot exhaust
-    memory.
+    drops the datagram; for IPv6 (a :func:`fragment_key` that starts with 6)
+    so does any overlap but an exact duplicate (RFC 8200 4.5).  At most
+    ``max_pending`` datagrams wait at once (the oldest is dropped), so a
+    capture full of lone fragments cannot exhaust memory.
     """
 
     def __init__(self, max_pending: int = 1024) -> None:
@@ -183,6 +184,9 @@ class Reassembler:
             if lo < hi and held[lo - start : hi - start] != data[lo - offset : hi - offset]:
                 raise ParseError(f"fragments overlap at bytes {lo}..{hi} with different data (RFC 5722)",
                                  field="fragment_offset", offset=offset)
+            if lo < hi and key[:1] == (6,) and (start, held) != (offset, data):  # RFC 8200 4.5 spares exact copies
+                raise ParseError(f"IPv6 fragments overlap at bytes {lo}..{hi} (RFC 8200 4.5, RFC 5722: the datagram"
+                                 " is discarded)", field="fragment_offset", offset=offset)
         reach = max([start + len(held) for start, (held, _) in pending.pieces.items()] + [end])
         if pending.end is not None and reach > pending.end:  # whichever came first, the piece or the last fragment
             raise ParseError(f"a fragment reaches byte {reach}, past the datagram's end {pending.end}",

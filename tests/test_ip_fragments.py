@@ -238,3 +238,18 @@ def test_a_piece_past_the_last_fragments_end_is_refused_in_either_order(last_fir
     with pytest.raises(ParseError, match="reaches byte 32, past the datagram's end 20"):
         r.add(key, *pieces[2], 3)
     assert r.pending == 0
+
+
+def test_overlapping_ipv6_fragments_discard_the_datagram() -> None:
+    """RFC 8200 4.5 (after RFC 5722): "If any of the fragments being reassembled overlap with any other fragments
+    ... reassembly of that packet must be abandoned", even when the bytes agree; an exact duplicate may be
+    dropped instead.  The module docstring promised this; before the fix agreeing IPv6 overlaps reassembled."""
+    key = fragment_key(6, "2001:db8::1", "2001:db8::2", 17, 6)
+    r = Reassembler()
+    assert r.add(key, 0, True, bytes(16), 1) is None
+    assert r.add(key, 0, True, bytes(16), 2) is None  # the same fragment twice: a duplicate, not an overlap
+    with pytest.raises(ParseError, match="IPv6 fragments overlap at bytes 8..16 \\(RFC 8200 4.5"):
+        r.add(key, 8, True, bytes(16), 3)
+    assert r.pending == 0
+    assert r.add(key, 0, True, bytes(16), 4) is None  # the rest of it now starts a new datagram
+    assert r.add(key, 16, False, bytes(4), 5) is not None
