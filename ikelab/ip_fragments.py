@@ -167,7 +167,9 @@ class Reassembler:
         except ParseError:
             del self._pending[key]
             raise
-        pending.pieces[offset] = (data, frame)
+        held = pending.pieces.get(offset)
+        if held is None or len(held[0]) <= len(data):  # a shorter copy (cut again on its way) adds nothing
+            pending.pieces[offset] = (data, frame)
         return self._complete(key, pending)
 
     @staticmethod

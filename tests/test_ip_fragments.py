@@ -224,6 +224,18 @@ def test_ipv4_pieces_that_overlap_and_agree_give_each_byte_once() -> None:
     assert done is not None and done.payload == b"A" * 8 + b"B" * 8 + b"C" * 8 + b"D" * 4
 
 
+
+def test_a_shorter_copy_at_the_same_offset_does_not_forget_bytes_held() -> None:
+    """RFC 791 3.2: an IPv4 fragment may be fragmented again on another path, so the same offset can come twice,
+    once with 16 octets and once with 8.  The datagram is complete once every byte arrived, in any order;
+    before the fix the shorter copy replaced the longer one and left a hole that never closed."""
+    key = fragment_key(4, "192.0.2.1", "192.0.2.2", 17, 8)
+    r = Reassembler()
+    assert r.add(key, 0, True, b"A" * 8 + b"B" * 8, 1) is None
+    assert r.add(key, 0, True, b"A" * 8, 2) is None
+    done = r.add(key, 16, False, b"C" * 4, 3)
+    assert done is not None and done.payload == b"A" * 8 + b"B" * 8 + b"C" * 4 and r.pending == 0
+
 @pytest.mark.parametrize("last_first", [False, True])
 def test_a_piece_past_the_last_fragments_end_is_refused_in_either_order(last_first: bool) -> None:
     """The last fragment (MF = 0) fixes the datagram's length; a piece that reaches past it is refused and the
