@@ -1122,3 +1122,40 @@ def test_soft_and_hard_lifetimes_may_be_equal() -> None:
     assert out.lifetime_status() == "ok"
     out.encapsulate(b"2", 59)
     assert out.lifetime_status() == "hard"
+
+
+# --------------------------------------------------------------------------------------------
+# mutation review of ikelab/natt.py: edges the tests above let through
+# --------------------------------------------------------------------------------------------
+
+
+def test_an_esp_header_alone_is_the_shortest_esp_on_port_4500() -> None:
+    """RFC 4303 2: SPI (4 octets) and Sequence Number (4) make the 8-octet ESP header; RFC 3948 2.2 tells ESP
+    from IKE by a non-zero SPI, so 8 octets with a non-zero SPI are ESP and 7 are nothing."""
+    header = bytes.fromhex("0000100100000001")
+    assert classify_udp4500(header) == ("esp", header)
+    with pytest.raises(ParseError, match="7 bytes is neither IKE"):
+        classify_udp4500(header[:7])
+
+
+@pytest.mark.parametrize("not_bytes", [5, None, "\x00\x00\x00\x00ike"])
+def test_classify_refuses_what_is_not_bytes(not_bytes: object) -> None:
+    """bytes(5) would be five zero octets, which look like the Non-ESP Marker and an IKE message: a number or
+    a str is a ParseError, not something sorted as IKE."""
+    with pytest.raises(ParseError, match="expected bytes"):
+        classify_udp4500(not_bytes)  # type: ignore[arg-type]
+
+
+def test_udp_encapsulate_sends_from_and_to_port_4500_by_default() -> None:
+    """RFC 3948 2.1 and RFC 7296 2.23: UDP-encapsulated ESP uses port 4500 at both ends unless a NAT moved
+    them; the ports are read from the raw UDP header (RFC 768: source port, then destination port)."""
+    esp = bytes.fromhex("0000100100000001") + b"data"
+    wire = udp_encapsulate(esp, "198.51.100.1", "198.51.100.2")
+    assert wire[9] == 17 and wire[20:24] == (4500).to_bytes(2, "big") * 2
+    assert wire[28:] == esp  # ESP right after the 8-octet UDP header (RFC 3948 2.1)
+
+
+def test_udp_encapsulate_keeps_the_identification_and_ttl_asked_for() -> None:
+    """RFC 791 3.1: Identification is octets 4-5 and Time to Live octet 8 of the IPv4 header."""
+    wire = udp_encapsulate(bytes.fromhex("0000100100000001"), "198.51.100.1", "198.51.100.2", ident=0x1234, ttl=17)
+    assert wire[4:6] == b"\x12\x34" and wire[8] == 17
