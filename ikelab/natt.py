@@ -134,4 +134,5 @@ def extract_esp(outer: ip.IpPacket) -> bytes:
         if kind != "esp":
             raise ParseError(f"UDP payload is {kind}, not ESP", field="udp_payload", offset=len(outer.header) + 8)
         return data
-    raise ParseError(f"IP protocol {outer.protocol} is neither ESP (50) nor UDP-encapsulated ESP", field="protocol", offset=9)
+    raise ParseError(f"IP protocol {outer.protocol} is neither ESP (50) nor UDP-encapsulated ESP", field="protocol",
+                     offset=9 if outer.version == 4 else 6)  # IPv4 Protocol, IPv6 Next Header

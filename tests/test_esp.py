@@ -1159,3 +1159,21 @@ def test_udp_encapsulate_keeps_the_identification_and_ttl_asked_for() -> None:
     """RFC 791 3.1: Identification is octets 4-5 and Time to Live octet 8 of the IPv4 header."""
     wire = udp_encapsulate(bytes.fromhex("0000100100000001"), "198.51.100.1", "198.51.100.2", ident=0x1234, ttl=17)
     assert wire[4:6] == b"\x12\x34" and wire[8] == 17
+
+
+@pytest.mark.parametrize("version, udp_offset, protocol_offset", [(4, 28, 9), (6, 48, 6)])
+def test_extract_esp_errors_say_where(version: int, udp_offset: int, protocol_offset: int) -> None:
+    """Errors name the byte offset of what was wrong (ikelab.errors.ParseError): the UDP payload starts after
+    the IP header and the 8-octet UDP header; the protocol is octet 9 of an IPv4 header (RFC 791 3.1) but the
+    Next Header is octet 6 of an IPv6 header (RFC 8200 3).  The IPv6 case said 9 before the fix."""
+    from ikelab.natt import extract_esp
+
+    src, dst = ("198.51.100.1", "198.51.100.2") if version == 4 else ("2001:db8::1", "2001:db8::2")
+    ike = ip.parse_ip(ip.ip_udp(src, dst, 4500, 4500, add_non_esp_marker(bytes(28))))
+    with pytest.raises(ParseError, match="UDP payload is ike") as err:
+        extract_esp(ike)
+    assert err.value.offset == udp_offset
+    tcp = ip.parse_ip(ip.ip_packet(src, dst, 6, bytes(20)))
+    with pytest.raises(ParseError, match="IP protocol 6 is neither ESP") as err:
+        extract_esp(tcp)
+    assert err.value.offset == protocol_offset and tcp.to_bytes()[protocol_offset] == 6
