@@ -207,3 +207,103 @@ def test_a_rekey_swaps_sas_under_the_same_policy() -> None:
     protect_policies, used_spi, new_spi = seen[0]
     assert protect_policies == 1 and used_spi == new_spi != old.spi_out
     assert any("rekeyed" in line for line in hosts["responder"].log)
+
+
+# ----------------------------------------------------------------------------- mutation review of sa_pair and the host
+
+
+def moon_event(esp: str = "aes128-sha256") -> ev.ChildSaCreated:
+    """The initiator's ChildSaCreated of a real exchange, for building SAs by hand."""
+    lab, _ = make_lab(esp)
+    return lab.events("initiator", ev.ChildSaCreated)[0]
+
+
+def test_tunnel_ends_are_ours_then_the_peers_outbound_and_the_reverse_inbound() -> None:
+    """RFC 4301 5.1.2.1: a tunnel-mode packet leaves with the outer source of the local gateway and the outer
+    destination of the peer.  What moon's outbound SA sends, sun's inbound SA receives, so their tunnel
+    ends are the same pair; the outer addresses are read from the raw IPv4 header (RFC 791 3.1)."""
+    from ipaddress import ip_address
+
+    from ikelab.host import sa_pair
+
+    lab, _ = make_lab("aes256gcm16")
+    moon, sun = (lab.events(side, ev.ChildSaCreated)[0] for side in ("initiator", "responder"))
+    moon_in, moon_out = sa_pair(moon, rng=DeterministicRandom("ends"))
+    sun_in, sun_out = sa_pair(sun, rng=DeterministicRandom("ends"))
+    wire = moon_out.protect_packet(icmp_echo(MOON_HOST, SUN_HOST, 7, 1))
+    assert (ip_address(wire[12:16]), ip_address(wire[16:20])) == (ip_address(moon.local_addr),
+                                                                  ip_address(moon.remote_addr))
+    assert moon_out.tunnel == sun_in.tunnel and sun_out.tunnel == moon_in.tunnel
+    assert moon_in.tunnel == (ip_address(moon.remote_addr), ip_address(moon.local_addr))
+
+
+def test_a_child_sa_of_an_unknown_protocol_is_refused() -> None:
+    """RFC 7296 3.3.1: a CHILD SA is ESP or AH; anything else must not quietly become an ESP SA."""
+    from dataclasses import replace
+
+    from ikelab.errors import ConfigError
+    from ikelab.host import sa_pair
+
+    with pytest.raises(ConfigError, match="unknown CHILD SA protocol 'IPCOMP'") as err:
+        sa_pair(replace(moon_event(), protocol="IPCOMP"))
+    assert err.value.field == "protocol"
+
+
+@pytest.mark.parametrize("protocol", ["ESP", "AH"])
+def test_negotiated_esn_mode_and_creation_time_reach_both_sas(protocol: str) -> None:
+    """RFC 7296 3.3.2 (transform type 5) and 1.3.1 (USE_TRANSPORT_MODE): the negotiated ESN and mode apply to
+    both directions, and RFC 4301 4.4.2.1 lifetimes count from the time the SAs were created (the event's)."""
+    from dataclasses import replace
+
+    from ikelab.esp import Mode
+    from ikelab.host import sa_pair
+
+    event = replace(moon_event(), protocol=protocol, esn=True, mode="transport", time=100.0)
+    pair = sa_pair(event, rng=DeterministicRandom("esn"))
+    assert [(sa.esn, sa.mode, sa.created) for sa in pair] == [(True, Mode.TRANSPORT, 100.0)] * 2
+    request = icmp_echo(MOON_HOST, SUN_HOST, 7, 1)
+    wire = pair[1].protect_packet(request)
+    assert wire[12:20] == request[12:20]  # transport mode keeps the original addresses (RFC 4303 3.1.1)
+
+
+def test_allow_weak_reaches_the_sas_the_host_builds() -> None:
+    """DESIGN: weak algorithms need ``allow_weak=True``.  A CHILD SA negotiated with ENCR_3DES is refused by
+    default, and built (with a warning) when the host was told to allow weak algorithms."""
+    from dataclasses import replace
+
+    from ikelab.errors import WeakAlgorithmError, WeakAlgorithmWarning
+    from ikelab.host import sa_pair
+
+    weak = replace(moon_event(), encr="ENCR_3DES", encr_key_bits=None, encr_key_in=bytes(range(24)),
+                   encr_key_out=bytes(range(24, 48)))
+    with pytest.raises(WeakAlgorithmError):
+        sa_pair(weak)
+    with pytest.warns(WeakAlgorithmWarning):
+        assert len(sa_pair(weak, allow_weak=True)) == 2
+    with pytest.raises(WeakAlgorithmError):
+        IpsecHost(rng=DeterministicRandom("weak")).handle_event(weak)
+    host = IpsecHost(rng=DeterministicRandom("weak"), allow_weak=True)
+    with pytest.warns(WeakAlgorithmWarning):
+        host.handle_event(weak)
+    assert len(host.processor.children) == 1
+
+
+def test_events_about_a_child_sa_removed_by_hand_are_harmless() -> None:
+    """A lesson may remove a CHILD SA from the SPD/SAD itself (RFC 4301 4.4: the SAD is the host's).  A later
+    rekey of it installs the new SAs afresh under their own policy, and a later DELETE of it has nothing left to
+    remove; neither is an error."""
+    from dataclasses import replace
+
+    event = moon_event()
+    host = IpsecHost(rng=DeterministicRandom("by-hand"))
+    host.handle_event(event)
+    host.processor.remove_child_sa(host.by_spi[event.spi_in])
+    host.handle_event(ev.ChildSaDeleted(1.0, "initiator", event.spi_in, event.spi_out, "deleted by peer"))
+    assert host.processor.children == [] and not any("removed" in line for line in host.log)
+
+    host.handle_event(event)
+    host.processor.remove_child_sa(host.by_spi[event.spi_in])
+    new = replace(event, spi_in=b"\x0a\x0b\x0c\x0d", spi_out=b"\x01\x02\x03\x04", rekey_of=event.spi_in, time=2.0)
+    host.handle_event(new)
+    assert host.log[-1].startswith("2.000 installed")
+    assert host.outbound(icmp_echo(MOON_HOST, SUN_HOST, 7, 1)).spi == 0x01020304
