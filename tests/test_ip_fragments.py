@@ -265,3 +265,27 @@ def test_overlapping_ipv6_fragments_discard_the_datagram() -> None:
     assert r.pending == 0
     assert r.add(key, 0, True, bytes(16), 4) is None  # the rest of it now starts a new datagram
     assert r.add(key, 16, False, bytes(4), 5) is not None
+
+
+@pytest.mark.parametrize("v6", [False, True])
+def test_a_payload_of_whole_fragments_ends_with_mf_clear(v6: bool) -> None:
+    """RFC 791 3.2 and RFC 8200 4.5: the last fragment has More Fragments clear, also when the payload is an
+    exact multiple of a fragment's share: with mtu 200 that is 176 octets (IPv4) or 152 (IPv6, 40 + 8 octets of
+    headers), and a payload of twice that gives two fragments, the second one the last."""
+    share = 152 if v6 else 176
+    src, dst = ("2001:db8::1", "2001:db8::2") if v6 else ("192.0.2.1", "192.0.2.2")
+    packet = ip.ip_udp(src, dst, 500, 500, bytes(2 * share - 8))  # the UDP header is part of the IP payload
+    parsed = [ip.parse_ip(p) for p in fragment(packet, 200, ident=7)]
+    assert [(p.fragment_offset, p.more_fragments, len(p.payload)) for p in parsed] == [(0, True, share),
+                                                                                        (share, False, share)]
+    done = feed(Reassembler(), fragment(packet, 200, ident=7), [0, 1])
+    assert done[0] is None and done[1] is not None
+
+
+def test_the_identification_asked_for_is_in_every_fragment() -> None:
+    """RFC 791 3.2: every fragment of a datagram carries its Identification (octets 4-5), ``ident`` replacing
+    the packet's own; an IPv6 Fragment header's Identification (octets 44-47) is 0 unless ``ident`` is given."""
+    v4 = fragment(ip.ip_udp("192.0.2.1", "192.0.2.2", 500, 500, bytes(300), ident=0x1234), 200, ident=0xBEEF)
+    assert [p[4:6] for p in v4] == [b"\xbe\xef"] * 2
+    v6 = fragment(ip.ip_udp("2001:db8::1", "2001:db8::2", 500, 500, bytes(300)), 200)
+    assert [p[44:48] for p in v6] == [bytes(4)] * 3
