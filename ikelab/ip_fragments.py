@@ -32,6 +32,9 @@ from .packet import internet_checksum
 __all__ = ["Reassembler", "Reassembled", "fragment", "fragment_key"]
 
 _V6_FRAGMENT = 44
+#: The largest upper-layer payload a datagram can have: IPv4's Total Length counts a 20-octet header too (RFC 791
+#: 3.1); IPv6's Payload Length is 16 bits (RFC 8200 4.5: a fragment that would exceed it "must be discarded").
+_MAX_PAYLOAD: dict[object, int] = {4: 65535 - 20, 6: 65535}
 
 
 def fragment(packet: bytes, mtu: int, *, ident: int | None = None) -> list[bytes]:
@@ -142,7 +145,8 @@ class Reassembler:
     completes a datagram, and None before that.  A fragment that disagrees
     with one already held raises :class:`~ikelab.errors.ParseError` and
     drops the datagram; for IPv6 (a :func:`fragment_key` that starts with 6)
-    so does any overlap but an exact duplicate (RFC 8200 4.5).  At most
+    so does any overlap but an exact duplicate (RFC 8200 4.5), and for any
+    datagram a piece beyond its 16-bit length (:data:`_MAX_PAYLOAD`).  At most
     ``max_pending`` datagrams wait at once (the oldest is dropped), so a
     capture full of lone fragments cannot exhaust memory.
     """
@@ -176,6 +180,11 @@ class Reassembler:
     def _check(key: tuple[object, ...], pending: _Pending, offset: int, more: bool, data: bytes) -> None:
         """ParseError if the fragment contradicts what is held: another end, overlaps, bytes past the end."""
         end = offset + len(data)
+        limit = _MAX_PAYLOAD.get(key[0], 65535) if key else 65535
+        if end > limit:
+            raise ParseError(f"a fragment reaches byte {end}: the datagram would outgrow its 16-bit length "
+                             f"({limit} octets of payload at most, RFC 791 3.1, RFC 8200 4.5)",
+                             field="fragment_offset", offset=offset)
         if not more:
             if pending.end is not None and pending.end != end:
                 raise ParseError(f"two last fragments end at {pending.end} and {end}", field="fragment_offset",

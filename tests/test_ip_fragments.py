@@ -289,3 +289,19 @@ def test_the_identification_asked_for_is_in_every_fragment() -> None:
     assert [p[4:6] for p in v4] == [b"\xbe\xef"] * 2
     v6 = fragment(ip.ip_udp("2001:db8::1", "2001:db8::2", 500, 500, bytes(300)), 200)
     assert [p[44:48] for p in v6] == [bytes(4)] * 3
+
+
+@pytest.mark.parametrize("version, limit", [(4, 65515), (6, 65535)])
+def test_a_fragment_past_the_largest_datagram_is_refused(version: int, limit: int) -> None:
+    """RFC 791 3.1: Total Length is 16 bits and counts the 20-octet header, so an IPv4 payload ends by octet
+    65515; RFC 8200 4.5: a fragment that would make the Payload Length exceed 65,535 "must be discarded".
+    The 13-bit offset reaches 65528, so a crafted last fragment could otherwise build a larger datagram."""
+    key = fragment_key(version, "a", "b", 17, 1)
+    r = Reassembler()
+    assert r.add(key, 0, True, bytes(8), 1) is None
+    assert r.add(key, limit - 3, False, bytes(3), 2) is None  # ends exactly at the limit: allowed
+    r = Reassembler()
+    assert r.add(key, 0, True, bytes(8), 1) is None
+    with pytest.raises(ParseError, match=f"reaches byte {limit + 1}: the datagram would outgrow"):
+        r.add(key, limit - 3, False, bytes(4), 2)
+    assert r.pending == 0
