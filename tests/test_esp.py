@@ -1138,6 +1138,15 @@ def test_an_esp_header_alone_is_the_shortest_esp_on_port_4500() -> None:
         classify_udp4500(header[:7])
 
 
+def test_a_keepalive_timer_that_fires_a_hair_early_still_finds_one_owed() -> None:
+    """KeepaliveClock.owed: an event loop's timer may fire a little before the due time (asyncio's clock has a
+    finite resolution); a nanosecond early is on time, a millisecond early is not yet."""
+    from ikelab.natt import KeepaliveClock
+
+    clock = KeepaliveClock(20.0)
+    clock.sent(4500, 100.0)
+    assert clock.owed(4500, 120.0 - 1e-9) and not clock.owed(4500, 120.0 - 1e-3)
+
 @pytest.mark.parametrize("not_bytes", [5, None, "\x00\x00\x00\x00ike"])
 def test_classify_refuses_what_is_not_bytes(not_bytes: object) -> None:
     """bytes(5) would be five zero octets, which look like the Non-ESP Marker and an IKE message: a number or

@@ -307,3 +307,11 @@ def test_events_about_a_child_sa_removed_by_hand_are_harmless() -> None:
     host.handle_event(new)
     assert host.log[-1].startswith("2.000 installed")
     assert host.outbound(icmp_echo(MOON_HOST, SUN_HOST, 7, 1)).spi == 0x01020304
+
+
+def test_a_delete_of_a_child_sa_the_host_never_saw_is_ignored() -> None:
+    """A host attached to an IKE SA after its CHILD SA was created never installed it: the DELETE (RFC 7296
+    1.4.1) then names SPIs it does not hold, which is nothing to remove and no error."""
+    host = IpsecHost(rng=DeterministicRandom("late"))
+    host.handle_event(ev.ChildSaDeleted(1.0, "initiator", b"\xde\xad\xbe\xef", b"\x01\x02\x03\x04", "deleted by peer"))
+    assert host.processor.children == [] and host.log == []
