@@ -524,7 +524,7 @@ class _Fragments:
     def __init__(self) -> None:
         from .ip_fragments import Reassembler
 
-        self.reassembler = Reassembler()
+        self.reassembler = Reassembler(strict_ipv6=False)  # Wireshark takes IPv6 overlaps that agree
         self.waiting: dict[int, Row] = {}  # frame number -> the row of a fragment not reassembled yet
         self.ike = _IkeFragments()  # and one level up, IKE's own fragments
 

@@ -15,7 +15,9 @@ same with :class:`Reassembler`.
   header (Next Header 44) with the offset, an M flag and a 32-bit
   Identification; a datagram is known by (source, destination,
   Identification).  Overlapping fragments make the whole datagram invalid
-  (RFC 5722); for IPv4 this module refuses overlaps that disagree.
+  (RFC 5722); for IPv4 this module refuses overlaps that disagree.  Wireshark
+  reassembles IPv6 overlaps that agree, and so does :mod:`ikelab.dissect`
+  (``Reassembler(strict_ipv6=False)``).
 
 :func:`fragment` cuts a packet as a sender would (IPv4 headers without
 options, IPv6 without other extension headers).
@@ -149,10 +151,12 @@ class Reassembler:
     datagram a piece beyond its 16-bit length (:data:`_MAX_PAYLOAD`).  At most
     ``max_pending`` datagrams wait at once (the oldest is dropped), so a
     capture full of lone fragments cannot exhaust memory.
+    ``strict_ipv6=False`` treats IPv6 overlaps as IPv4's, as Wireshark 4.0 does.
     """
 
-    def __init__(self, max_pending: int = 1024) -> None:
+    def __init__(self, max_pending: int = 1024, *, strict_ipv6: bool = True) -> None:
         self.max_pending = max_pending
+        self.strict_ipv6 = strict_ipv6
         self._pending: dict[tuple[object, ...], _Pending] = {}
 
     def add(self, key: tuple[object, ...], offset: int, more: bool, data: bytes, frame: int) -> Reassembled | None:
@@ -176,8 +180,7 @@ class Reassembler:
             pending.pieces[offset] = (data, frame)
         return self._complete(key, pending)
 
-    @staticmethod
-    def _check(key: tuple[object, ...], pending: _Pending, offset: int, more: bool, data: bytes) -> None:
+    def _check(self, key: tuple[object, ...], pending: _Pending, offset: int, more: bool, data: bytes) -> None:
         """ParseError if the fragment contradicts what is held: another end, overlaps, bytes past the end."""
         end = offset + len(data)
         limit = _MAX_PAYLOAD.get(key[0], 65535) if key else 65535
@@ -195,7 +198,7 @@ class Reassembler:
             if lo < hi and held[lo - start : hi - start] != data[lo - offset : hi - offset]:
                 raise ParseError(f"fragments overlap at bytes {lo}..{hi} with different data (RFC 5722)",
                                  field="fragment_offset", offset=offset)
-            if lo < hi and key[:1] == (6,) and (start, held) != (offset, data):  # RFC 8200 4.5 spares exact copies
+            if lo < hi and self.strict_ipv6 and key[:1] == (6,) and (start, held) != (offset, data):  # spares copies
                 raise ParseError(f"IPv6 fragments overlap at bytes {lo}..{hi} (RFC 8200 4.5, RFC 5722: the datagram"
                                  " is discarded)", field="fragment_offset", offset=offset)
         reach = max([start + len(held) for start, (held, _) in pending.pieces.items()] + [end])

@@ -185,6 +185,34 @@ def test_ip_fragments_are_reassembled_as_tshark_does(classic_capture: tuple[Path
     assert rows[-1].note == "IP fragment: the rest of its datagram is not in the capture (not reassembled)"
 
 
+def test_ipv6_fragments_that_overlap_and_agree_are_reassembled_as_tshark_does(classic_capture: tuple[Path, Path],
+                                                                             tmp_path: Path) -> None:
+    """RFC 8200 4.5 tells a host to drop such a datagram (ikelab.ip_fragments does), but Wireshark 4.0 puts it
+    together, and the packet list follows Wireshark: the IKE_SA_INIT request in three pieces, the second
+    repeating the first one's last 16 octets."""
+    import ipaddress
+    import struct
+
+    from ikelab.pcap import ip_payload, read_capture
+
+    pcap, keydir = classic_capture
+    datagram = ip.ip_udp("2001:db8::1", "2001:db8::2", 500, 500, ip_payload(read_capture(pcap)[0])[28:])[40:]
+
+    def piece(start: int, end: int, more: bool) -> bytes:
+        header = struct.pack("!BBHI", 17, 0, start | more, 0x51)  # Fragment header: offset in octets, M flag
+        data = datagram[start:end]
+        return struct.pack("!IHBB", 0x60000000, 8 + len(data), 44, 64) + \
+            ipaddress.ip_address("2001:db8::1").packed + ipaddress.ip_address("2001:db8::2").packed + header + data
+
+    frames = [piece(0, 64, True), piece(48, 128, True), piece(128, len(datagram), False)]
+    path = tmp_path / "overlap6.pcap"
+    write_pcap(path, [CapturedPacket(float(n), f, LINKTYPE_RAW) for n, f in enumerate(frames)], linktype=LINKTYPE_RAW)
+    theirs = tshark(path, None, "-2", "-T", "fields", "-E", "separator=\t", "-e", "_ws.col.Protocol", "-e",
+                    "_ws.col.Info").splitlines()
+    assert [f"{r.protocol}\t{r.info}" for r in dissect(path)] == theirs
+    assert theirs[-1].startswith("ISAKMP\tIKE_SA_INIT MID=00 Initiator Request")
+
+
 def _icmp_error(v6: bool, kind: int, code: int) -> bytes:
     """An ICMP or ICMPv6 error quoting a UDP 4500 packet, checksum included (RFC 792, RFC 4443 2.3)."""
     import ipaddress

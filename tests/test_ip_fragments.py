@@ -265,6 +265,9 @@ def test_overlapping_ipv6_fragments_discard_the_datagram() -> None:
     assert r.pending == 0
     assert r.add(key, 0, True, bytes(16), 4) is None  # the rest of it now starts a new datagram
     assert r.add(key, 16, False, bytes(4), 5) is not None
+    lenient = Reassembler(strict_ipv6=False)  # as Wireshark, for ikelab.dissect: agreeing overlaps are taken
+    assert lenient.add(key, 0, True, bytes(16), 1) is None and lenient.add(key, 8, True, bytes(16), 2) is None
+    assert lenient.add(key, 24, False, bytes(4), 3).payload == bytes(28)
 
 
 @pytest.mark.parametrize("v6", [False, True])
