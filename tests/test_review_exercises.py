@@ -2,16 +2,16 @@
 
 Each test pins behaviour a student relies on: an equivalent right answer passes (bytearray, memoryview, stray
 whitespace, x = 0 for y = 1), and a tempting wrong one fails with the hint that names its slip.  Expected values
-are computed here with Python's ``hmac`` and ``hashlib`` from RFC 7296 2.13-2.17 (prf+ with an HMAC prf is
+are computed with Python's ``hmac`` (test_ike's prf and prf+) from RFC 7296 2.13-2.17 (prf+ with an HMAC prf is
 HKDF-Expand, RFC 5869 2.3), never with ikelab.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from functools import partial
 
 import pytest
+from test_ike import prf, prf_plus
 
 from ikelab import exercises, figures_arch, figures_pfs
 from ikelab.errors import ConfigError
@@ -26,17 +26,8 @@ NI, NR = bytes(range(100, 132)), bytes(range(132, 164))
 G_IR = bytes(range(0, 48))
 
 
-def _prf(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.sha256).digest()
-
-
-def _prf_plus(key: bytes, seed: bytes, length: int) -> bytes:
-    """RFC 7296 2.13: T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n)."""
-    out, block, n = b"", b"", 1
-    while len(out) < length:
-        block = _prf(key, block + seed + bytes([n]))
-        out, n = out + block, n + 1
-    return out[:length]
+_prf = partial(prf, "PRF_HMAC_SHA2_256")  # hmac with SHA-256
+_prf_plus = partial(prf_plus, "PRF_HMAC_SHA2_256")  # RFC 7296 2.13, with hmac; checked against RFC 5869 below
 
 
 T1 = _prf_plus(PRK, INFO, 32)
