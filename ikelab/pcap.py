@@ -97,6 +97,7 @@ _OPT_COMMENT = 1
 _SHB_USERAPPL = 4
 _IF_TSRESOL = 9
 _IF_TSOFFSET = 14
+_LINKTYPE_RESERVED = 0x03FF0000  # pcap LinkType bits 16-25 (above them: FCS length and its flag)
 _MAX_PACKET = 16 * 1024 * 1024  # larger records are taken as corruption
 _MAX_BLOCK = _MAX_PACKET + 64 * 1024
 
@@ -354,6 +355,8 @@ def _iter_pcap(src: _Source, magic: bytes) -> Iterator[CapturedPacket]:
     major, minor, _zone, _sigfigs, snaplen, network = struct.unpack(order + "HHiIII", header)
     if major != 2:
         raise _capture_error(4, f"pcap version {major}.{minor} is not 2.x")
+    if network & _LINKTYPE_RESERVED:  # draft-ietf-opsawg-pcap 4: bits 16-25 are reserved, must be zero
+        raise _capture_error(20, f"pcap link type field 0x{network:08x} has reserved bits set (corrupt file?)")
     linktype = network & 0xFFFF  # the upper bits may carry FCS information
     record = struct.Struct(order + "IIII")
     while True:
@@ -391,11 +394,11 @@ def _options(body: bytes, start: int, order: str, file_offset: int) -> Iterator[
     pos = start
     while pos + 4 <= len(body):
         code, length = struct.unpack_from(order + "HH", body, pos)
+        end = pos + 4 + length
+        if end > len(body):  # opt_endofopt included: Wireshark refuses one whose length runs past the block
+            raise _capture_error(file_offset + pos, f"pcapng option {code} of {length} bytes runs past its block")
         if code == _OPT_ENDOFOPT:
             return
-        end = pos + 4 + length
-        if end > len(body):
-            raise _capture_error(file_offset + pos, f"pcapng option {code} of {length} bytes runs past its block")
         yield code, body[pos + 4 : end]
         pos = end + (-length % 4)
     if pos != len(body):
@@ -466,6 +469,8 @@ def _iter_pcapng(src: _Source, first: bytes) -> Iterator[CapturedPacket]:
             major, minor = struct.unpack_from(order + "HH", body, 4)
             if major != 1:
                 raise _capture_error(body_offset + 4, f"pcapng version {major}.{minor} is not 1.x")
+            for _ in _options(body, 16, order, body_offset):  # shb_hardware, shb_userappl...: only checked
+                pass
             interfaces = []
             src.header_read = True
         elif block_type == _BLOCK_IDB:
