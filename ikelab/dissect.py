@@ -327,6 +327,26 @@ def _parse_ip(data: bytes) -> tuple[int, str, str, int, bytes, tuple[int, bool, 
     raise ParseError(f"IP version {version} is neither 4 nor 6", field="ip.version", offset=0)
 
 
+def _clip_ip(data: bytes) -> tuple[bytes, str]:
+    """An IP packet whose length field claims more than was captured, with that field cut to what is there.
+
+    Wireshark goes on with the captured bytes (``set_actual_length`` only shrinks a tvb, RFC 791 3.1 Total
+    Length, RFC 8200 3 Payload Length): a frame cut by the snaplen (``tcpdump -s 96``) still shows its
+    addresses, protocol and Info.  Returns ``(data, note)``, the note empty when nothing was cut.
+    """
+    version = data[0] >> 4 if data else 0
+    if version == 4 and len(data) >= 20 and len(data) >= (data[0] & 0x0F) * 4:
+        claimed, have, field = (data[2] << 8) | data[3], len(data), 2
+    elif version == 6 and len(data) >= 40 and (data[4] or data[5]):
+        claimed, have, field = ((data[4] << 8) | data[5]), len(data) - 40, 4
+    else:
+        return data, ""
+    if claimed <= have or (version == 4 and claimed < (data[0] & 0x0F) * 4):
+        return data, ""
+    note = f"IPv{version} length field says {claimed} bytes, only {have} captured"
+    return data[:field] + have.to_bytes(2, "big") + data[field + 2:], note
+
+
 def _frame_ip(frame: Any) -> bytes | None:
     data = frame.data
     if frame.linktype == 1 and len(data) >= 14 and data[12:14] in (b"\x08\x00", b"\x86\xdd"):
@@ -468,7 +488,7 @@ def dissect_frames(frames: Iterable[Any], keys: Any = None, *, ike_ports: Iterab
         if first is None:
             first = frame.time
         row = Row(no, round(frame.time - first, 9), abs_time=frame.time,
-                  length=frame.orig_len if frame.orig_len else len(frame.data))
+                  length=len(frame.data) if frame.orig_len is None else frame.orig_len)  # frame.len, even 0
         try:
             _dissect_frame(row, frame, cache, fragments, ports)
         except IkelabError as exc:  # a broken frame never stops the dissection
@@ -528,16 +548,21 @@ class _Fragments:
         self.waiting: dict[int, Row] = {}  # frame number -> the row of a fragment not reassembled yet
         self.ike = _IkeFragments()  # and one level up, IKE's own fragments
 
-    def add(self, row: Row, version: int, proto: int, payload: bytes, frag: tuple[int, bool, int]) -> bytes | None:
-        """The whole datagram's payload when ``row``'s fragment completes it; else None, with the row filled in."""
+    def add(self, row: Row, version: int, proto: int, payload: bytes, frag: tuple[int, bool, int],
+            reassemble: bool = True) -> bytes | None:
+        """The whole datagram's payload when ``row``'s fragment completes it; else None, with the row filled in.
+
+        ``reassemble=False`` (a fragment cut short by the capture) only fills in the fragment's row."""
         from .ip_fragments import fragment_key
 
         offset, more, ident = frag
         key = fragment_key(version, row.src, row.dst, proto, ident)
+        whole = None
         try:
-            whole = self.reassembler.add(key, offset, more, payload, row.no)
+            if reassemble:
+                whole = self.reassembler.add(key, offset, more, payload, row.no)
         except ParseError as exc:
-            whole, row.note = None, f"IP fragment not reassembled: {exc}"
+            row.note = f"IP fragment not reassembled: {exc}"
         if whole is None:
             name = _FRAGMENT_PROTOCOLS.get(proto, row.protocol)
             row.protocol = f"IPv{version}"
@@ -604,8 +629,13 @@ def _dissect_frame(row: Row, frame: Any, keys: _Keys, fragments: _Fragments,
         row.protocol, row.info = "?", f"not IP (link type {frame.linktype})"
         row.note = "not an IPv4/IPv6 packet: skipped"
         return
+    ip, cut = _clip_ip(ip)
     version, row.src, row.dst, proto, payload, frag = _parse_ip(ip)
     row.protocol = _IP_PROTOCOLS.get(proto, str(proto))
+    row.note = cut
+    if frag is not None and cut:  # Wireshark reassembles only fragments whose bytes are all there
+        fragments.add(row, version, proto, b"", frag, reassemble=False)
+        return
     if frag is not None:
         payload = fragments.add(row, version, proto, payload, frag)
         if payload is None:  # the datagram is not whole yet
@@ -627,18 +657,36 @@ def _dissect_frame(row: Row, frame: Any, keys: _Keys, fragments: _Fragments,
     ulen = _HH.unpack_from(payload, 4)[0]
     if 8 <= ulen <= len(payload):
         body = payload[8:ulen]
-    if _NAT_T_PORT in (sport, dport):
+    if not body:  # Wireshark's UDP hands an empty payload to no dissector
+        row.info = f"{sport} \u2192 {dport} Len=0"
+        return
+    if _udp_encap(sport, dport, ike_ports):
         if body == b"\xff":
             row.kind, row.protocol, row.info = "keepalive", "UDPENCAP", "NAT-keepalive"
         elif body[:4] == _MARKER and len(body) >= 4:
             _dissect_ike(row, body[4:], keys, fragments.ike)
         else:
             _dissect_esp(row, body, keys)
-        return
-    if sport in ike_ports or dport in ike_ports:
+    elif sport in ike_ports or dport in ike_ports:
+        if _NAT_T_PORT in (sport, dport) and body[:4] == _MARKER:  # ISAKMP on 500 <-> 4500 skips the marker
+            body = body[4:]
         _dissect_ike(row, body, keys, fragments.ike)
+    else:
+        row.info = f"{sport} \u2192 {dport} Len={len(body)}"
         return
-    row.info = f"{sport} \u2192 {dport} Len={len(body)}"
+    if cut and row.kind == "ike" and row.message is None and (frame.orig_len or 0) > len(frame.data):
+        row.info += "[Packet size limited during capture]"  # tshark's words when a dissector hits the snaplen
+
+
+def _udp_encap(sport: int, dport: int, ike_ports: frozenset[int]) -> bool:
+    """Whether a datagram is UDP-encapsulated ESP/IKE (RFC 3948) rather than plain IKE.
+
+    Wireshark's UDP tries the lower port first: 500 <-> 4500 is ISAKMP (which then skips a non-ESP marker);
+    4500 with any port above it, or an IKE port above 4500, is UDPENCAP.
+    """
+    if _NAT_T_PORT not in (sport, dport):
+        return False
+    return not any(port in ike_ports and port < _NAT_T_PORT for port in (sport, dport))
 
 
 def dissect(capture: Any, keys: Any = None, *, strict: bool = False, ike_ports: Iterable[int] = ()) -> Dissection:
