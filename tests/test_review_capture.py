@@ -356,3 +356,96 @@ def test_a_pcapng_option_running_past_its_block_is_a_capture_error(tmp_path: Pat
     assert "option" in _tshark_refuses(path)
     with pytest.raises(CaptureError, match="pcapng option [0-9]+ of 65535 bytes runs past its block"):
         read_capture(path)
+
+
+# ---------------------------------------------------------------- gaps the mutation review found
+
+
+def test_pcap_major_version_below_2_is_refused_as_by_tshark(tmp_path: Path) -> None:
+    """draft-ietf-opsawg-pcap 4: Major Version is 2; tshark refuses 1 ("major version 1 unsupported")."""
+    data = bytearray(valid_file("pcap"))
+    for major in (0, 1):
+        struct.pack_into("<H", data, 4, major)
+        path = tmp_path / f"v{major}.pcap"
+        path.write_bytes(bytes(data))
+        assert "unsupported" in _tshark_refuses(path)
+        with pytest.raises(CaptureError, match=rf"pcap version {major}\.4 is not 2\.x \(offset 4\)"):
+            read_capture(path)
+
+
+def test_an_epb_captured_length_past_its_block_is_refused(tmp_path: Path) -> None:
+    """A caplen 1 to 3 octets beyond the packet data (into the block's padding and trailer) is no packet."""
+    data = bytearray(valid_file("pcapng"))
+    epb = 76
+    caplen = struct.unpack_from("<I", data, epb + 8 + 12)[0]
+    total = struct.unpack_from("<I", data, epb + 4)[0]
+    room = total - 12 - 20
+    assert caplen % 4 == 2 and room == caplen + 2 + 12  # 2 octets of padding, then the comment option (12)
+    struct.pack_into("<I", data, epb + 8 + 12, room + 1)
+    path = tmp_path / "caplen.pcapng"
+    path.write_bytes(bytes(data))
+    _tshark_refuses(path)
+    with pytest.raises(CaptureError, match=f"captured length {room + 1} runs past its {total}-byte block"):
+        read_capture(path)
+
+
+@pytest.mark.parametrize("linktype, header", [
+    (LINKTYPE_LINUX_SLL, bytes.fromhex("0000" "0001" "0006" "00005e0053010000" "86dd")),
+    (LINKTYPE_LINUX_SLL2, bytes.fromhex("86dd" "0000" "00000002" "0001" "00" "06" "00005e0053010000")),
+    (LINKTYPE_NULL, b"\x18\x00\x00\x00"),  # AF_INET6 of NetBSD/OpenBSD (24), little-endian writer
+    (LINKTYPE_LOOP, b"\x00\x00\x00\x1c"),  # AF_INET6 of FreeBSD (28), network order
+])
+def test_ipv6_in_cooked_and_loopback_frames_as_tshark_reads_it(tmp_path: Path, linktype: int, header: bytes) -> None:
+    init6 = ip_packets()[3]
+    path = tmp_path / "v6.pcap"
+    write_pcap(path, [(0.0, header + init6)], linktype=linktype)
+    (packet,) = read_capture(path)
+    assert ip_payload(packet) == init6
+    assert ikelab_rows(path) == tshark_rows(path)
+
+
+def _ipv6_with_options(packet: bytes) -> bytes:
+    """The IPv6 packet with a Destination Options header (next header 60, RFC 8200 4.6: PadN to 8 octets)."""
+    options = bytes([packet[6], 0, 1, 4, 0, 0, 0, 0])
+    return packet[:4] + (len(packet) - 40 + 8).to_bytes(2, "big") + b"\x3c" + packet[7:40] + options + packet[40:]
+
+
+def more_damaged_packets() -> dict[str, bytes]:
+    init, _, esp, init6 = ip_packets()[:4]
+    keepalive = ip.ip_udp("192.0.2.1", "192.0.2.2", 4500, 4500, b"\xff")
+    return {
+        "IPv6 destination options before UDP": _ipv6_with_options(init6),
+        "UDP length shorter than the IP payload": _set(keepalive + b"junk", 2, len(keepalive) + 4),
+        "ESP in UDP whose SPI begins with 0xff": ip.ip_udp("192.0.2.1", "192.0.2.2", 4500, 4500, b"\xff" + esp[21:]),
+    }
+
+
+def test_more_damaged_packets_as_tshark_lists_them(tmp_path: Path) -> None:
+    require_tshark()
+    cases = more_damaged_packets()
+    path = tmp_path / "more.pcap"
+    write_pcap(path, [(float(i), p) for i, p in enumerate(cases.values())], linktype=LINKTYPE_RAW)
+    for name, mine, theirs in zip(cases, ikelab_rows(path), tshark_rows(path), strict=True):
+        assert mine == theirs, name
+
+
+def test_ethernet_padding_after_a_short_fragment_is_not_reassembled(tmp_path: Path) -> None:
+    """A last fragment of 8 octets makes a 42-octet Ethernet frame, padded to the 60-octet minimum (IEEE 802.3);
+    the padding lies past the IPv4 Total Length and is no part of the datagram (tshark's ip.reassembled.length)."""
+    udp = ip_packets()[0][20:]
+    cut = (len(udp) - 8) // 8 * 8
+    header = bytearray(ip_packets()[0][:20])
+
+    def fragment(offset: int, more: bool, data: bytes) -> bytes:
+        h = _set(_set(bytes(header), 2, 20 + len(data)), 6, (0x2000 if more else 0) | offset // 8)
+        h = h[:10] + b"\0\0" + h[12:]
+        return _set(h, 10, ip.internet_checksum(h)) + data
+
+    frames = [ip.ethernet(fragment(0, True, udp[:cut])), ip.ethernet(fragment(cut, False, udp[cut:]))]
+    frames[1] += bytes(60 - len(frames[1]))
+    path = tmp_path / "padded.pcap"
+    write_pcap(path, [(0.0, frames[0]), (1.0, frames[1])])
+    out = run_tshark(path, ["-T", "fields", "-e", "ip.reassembled.length", "-e", "_ws.col.Info"])
+    length, info = out.splitlines()[1].split("\t")
+    rows = dissect(path)
+    assert rows[1].info == info and f"({length} bytes)" in rows[1].note and int(length) == len(udp)
