@@ -8,7 +8,9 @@ libreswan or a router) goes through the same steps, one frame at a time:
 2. the packet is sorted as RFC 7296 2.23 and RFC 3948 2.2 say: UDP port 500
    is IKE; on UDP port 4500 a payload starting with the four-zero-octet
    Non-ESP Marker is IKE, the single octet 0xFF is a NAT-keepalive, anything
-   else is ESP; IP protocol 50 is ESP (RFC 4303);
+   else is ESP; IP protocol 50 is ESP (RFC 4303).  As in Wireshark, the lower
+   port decides between 500 and 4500 (IKE, after a marker if there is one),
+   and an empty UDP payload is plain UDP;
 3. an IKE message is decoded (:func:`ikelab.message.decode`); if its SPI
    pair is in the ``ikev2_decryption_table`` its SK payload is checked
    (ICV, RFC 7296 3.14) and decrypted;
@@ -313,8 +315,8 @@ def _parse_ip(data: bytes) -> tuple[int, str, str, int, bytes, tuple[int, bool, 
         if ihl < 20 or total < ihl or len(data) < ihl:
             raise ParseError(f"bad IPv4 header length {ihl} / total length {total}", field="ipv4.ihl", offset=0)
         if total > len(data):
-            raise ParseError(f"IPv4 total length {total} but only {len(data)} bytes captured", field="ipv4.total_length",
-                             offset=2)
+            raise ParseError(f"IPv4 total length {total} but only {len(data)} bytes captured",
+                             field="ipv4.total_length", offset=2)
         flags = (data[6] << 8) | data[7]
         frag = ((flags & 0x1FFF) * 8, bool(flags & 0x2000), (data[4] << 8) | data[5]) if flags & 0x3FFF else None
         return 4, _addr(data[12:16]), _addr(data[16:20]), data[9], data[ihl:total], frag
@@ -719,7 +721,8 @@ def dissect(capture: Any, keys: Any = None, *, strict: bool = False, ike_ports: 
             if not isinstance(frame.data, (bytes, bytearray, memoryview)):
                 raise ConfigError(f"capture[{i}].data must be bytes, not {type(frame.data).__name__}",
                                   field=f"capture[{i}].data", value=type(frame.data).__name__)
-            if isinstance(frame.time, bool) or not isinstance(frame.time, (int, float)) or not math.isfinite(frame.time):
+            time = frame.time
+            if isinstance(time, bool) or not isinstance(time, (int, float)) or not math.isfinite(time):
                 raise ConfigError(f"capture[{i}].time must be a finite number of seconds, not {frame.time!r}",
                                   field=f"capture[{i}].time", value=frame.time)
         frames: Iterable[Any] = capture

@@ -539,7 +539,8 @@ def iter_capture(path_or_file: PathOrFile, *, strict: bool = True) -> Iterator[C
         except CaptureError as exc:
             if not name or str(exc).startswith(name):
                 raise
-            raise _capture_error(exc.offset, f"{name}{str(exc).rsplit(' (offset ', 1)[0]}") from None  # type: ignore[attr-defined]
+            text = str(exc).rsplit(" (offset ", 1)[0]
+            raise _capture_error(exc.offset, f"{name}{text}") from None  # type: ignore[attr-defined]
 
 
 def read_capture(path_or_file: PathOrFile, *, strict: bool = True) -> list[CapturedPacket]:
