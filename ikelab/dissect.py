@@ -28,7 +28,7 @@ pieces are listed as fragments.  So are IKE's own fragments (SKF, RFC 7383),
 once decrypted: the frame of the last piece shows the joined message.  Wireshark 4.0's ``esp_sa`` table has
 no ESN field, so ESP sequence numbers are taken as 32-bit (RFC 4303 2.2).
 Hot path: the keyed cipher objects of each SA are built once
-(:class:`_EspOpener`), which is what lets a 100,000-packet capture decrypt
+(:class:`ikelab.dissect_keys.EspOpener`), which is what lets a 100,000-packet capture decrypt
 at about 100,000 packets a second.
 
 Each row (:class:`Row`) is what Wireshark's packet list shows -- No., Time
@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from .errors import CaptureError, ConfigError, IkelabError, IntegrityError, ParseError
+from .dissect_keys import Keys
 from .frame_info import address as _addr, arp_info as _arp_info, icmp_info as _icmp_info
 
 __all__ = ["Dissection", "Row", "dissect", "dissect_frames", "payload_names"]
@@ -175,129 +176,6 @@ def payload_names(payloads: Iterable[Any], is_response: bool) -> tuple[str, ...]
     return tuple(out)
 
 
-# --------------------------------------------------------------------------- the per-SA crypto cache
-
-
-class _Keys:
-    """Caches the transforms built from key-table records, per SPI pair / SPI."""
-
-    def __init__(self, tables: Any) -> None:
-        self.tables = tables
-        self.ike: dict[tuple[bytes, bytes], Any] = {}
-        self.esp: dict[tuple[int, str, str], Any] = {}
-        self.esp_notes: dict[tuple[int, str, str], str] = {}
-
-    def ike_crypto(self, spi_i: bytes, spi_r: bytes) -> Any:
-        key = (spi_i, spi_r)
-        if key not in self.ike:
-            rec = self.tables.ike_sa(spi_i, spi_r) if self.tables else None
-            self.ike[key] = rec.crypto() if rec is not None else None
-        return self.ike[key]
-
-    def esp_params(self, spi: int, src: str, dst: str) -> Any:
-        key = (spi, src, dst)
-        found = self.esp.get(key, False)
-        if found is False:
-            rec = self.tables.esp_sa(spi, src, dst) if self.tables else None
-            if rec is None:
-                found = None
-            else:
-                enc, integ = rec.transforms()
-                found = _EspOpener(enc, rec.encr_key, integ, rec.auth_key if integ is not None else b"")
-            self.esp[key] = found
-        return found
-
-    def esp_miss(self, spi: int, src: str, dst: str) -> str:
-        """The note of an ESP packet no row decrypts (a row for its SPI may exist for other addresses)."""
-        key = (spi, src, dst)
-        note = self.esp_notes.get(key)
-        if note is None:  # only asked when there are tables (a KeyTables)
-            note = self.esp_notes[key] = self.tables.esp_miss(spi, src, dst)
-        return note
-
-
-# --------------------------------------------------------------------------- ESP, fast
-
-
-_HMAC_DIGESTS = {"AUTH_HMAC_SHA1_96": "sha1", "AUTH_HMAC_SHA2_256_128": "sha256", "AUTH_HMAC_SHA2_384_192": "sha384",
-                 "AUTH_HMAC_SHA2_512_256": "sha512", "AUTH_HMAC_MD5_96": "md5"}
-
-
-class _EspOpener:
-    """RFC 4303 3.4.4 for one SA with its keyed primitives built once, not per packet.
-
-    Same steps and checks as :func:`ikelab.esp.esp_open` (ICV first, in
-    constant time; then decryption and the RFC 4303 2.4 padding check), but
-    AES-CBC + HMAC and AES-GCM-16 reuse a keyed cipher object, so a capture
-    of 100,000 packets decrypts at tens of thousands of packets a second.
-    Other transforms go through :func:`ikelab.esp.esp_open` itself.
-    """
-
-    def __init__(self, enc: Any, ekey: bytes, integ: Any, akey: bytes) -> None:
-        self.enc, self.ekey, self.integ, self.akey = enc, ekey, integ, akey
-        self.mode = "generic"
-        name = enc.name
-        if name == "ENCR_AES_CBC" and integ is not None and integ.name in _HMAC_DIGESTS:
-            import hmac as _hmac
-
-            from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-            self.ecb = Cipher(algorithms.AES(ekey), modes.ECB()).decryptor()
-            self.mac = _hmac.new(akey, digestmod=_HMAC_DIGESTS[integ.name])
-            self.icv_len = integ.icv_len
-            self.mode = "cbc"
-        elif name == "ENCR_AES_GCM_16":
-            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-            cipher_key, self.salt = enc.split_keymat(ekey)
-            self.gcm = AESGCM(cipher_key)
-            self.mode = "gcm"
-
-    def open(self, data: bytes, seq: int) -> tuple[int, bytes]:
-        """``(next_header, payload)``; IntegrityError or ParseError as esp_open raises them."""
-        import hmac as _hmac
-
-        if self.mode == "cbc":
-            end = len(data) - self.icv_len
-            if end - 24 < 16 or (end - 24) % 16:
-                raise ParseError(f"ESP packet of {len(data)} bytes: ciphertext is not whole AES blocks",
-                                 field="ciphertext", offset=24)
-            mac = self.mac.copy()
-            mac.update(data[:end])
-            if not _hmac.compare_digest(mac.digest()[: self.icv_len], data[end:]):
-                raise IntegrityError(f"{self.integ.name}: ICV does not verify")
-            chained = data[8:end - 16]  # IV | C1 .. C(n-1): what each block is XORed with (CBC)
-            raw = self.ecb.update(data[24:end])
-            n = len(raw)
-            plaintext = (int.from_bytes(raw, "big") ^ int.from_bytes(chained, "big")).to_bytes(n, "big")
-            start = 24
-        elif self.mode == "gcm":
-            from cryptography.exceptions import InvalidTag
-
-            if len(data) < 8 + 8 + 16 + 2:
-                raise ParseError(f"ESP packet of {len(data)} bytes is too short for AES-GCM", field="esp_payload",
-                                 offset=8)
-            try:
-                plaintext = self.gcm.decrypt(self.salt + data[8:16], data[16:], data[:8])
-            except InvalidTag:
-                raise IntegrityError(f"{self.enc.name}: ICV does not verify") from None
-            start = 16
-        else:
-            from .esp import esp_open
-
-            result = esp_open(data, seq=seq, encryption=self.enc, encryption_key=self.ekey, integrity=self.integ,
-                              integrity_key=self.akey)
-            return result.next_header, result.payload
-        pad_len, next_header = plaintext[-2], plaintext[-1]
-        cut = len(plaintext) - 2 - pad_len
-        if cut < 0:
-            raise ParseError(f"Pad Length {pad_len} is longer than the payload", field="pad_length",
-                             offset=start + len(plaintext) - 2)
-        if plaintext[cut:-2] != bytes(range(1, pad_len + 1)):  # RFC 4303 2.4: 1, 2, 3, ...
-            raise ParseError("padding bytes are not 1, 2, 3, ... (RFC 4303 2.4)", field="padding", offset=start + cut)
-        return next_header, plaintext[:cut]
-
-
 # --------------------------------------------------------------------------- IP
 
 
@@ -361,7 +239,7 @@ def _frame_ip(frame: Any) -> bytes | None:
 # --------------------------------------------------------------------------- IKE
 
 
-def _dissect_ike(row: Row, data: bytes, keys: _Keys, ike_fragments: "_IkeFragments | None" = None) -> None:
+def _dissect_ike(row: Row, data: bytes, keys: Keys, ike_fragments: "_IkeFragments | None" = None) -> None:
     from .message import decode, decode_header
     from .payloads import SK, SKF
     from .views import info_column, summary
@@ -444,7 +322,7 @@ def _describe_inner(row: Row, next_header: int, inner: bytes) -> None:
         row.inner_info = f"transport mode, {len(inner)} bytes of {row.inner_protocol}"
 
 
-def _dissect_esp(row: Row, data: bytes, keys: _Keys) -> None:
+def _dissect_esp(row: Row, data: bytes, keys: Keys) -> None:
     row.kind, row.protocol = "esp", "ESP"
     if len(data) < 8:
         row.info = "ESP (truncated)"
@@ -483,7 +361,7 @@ def dissect_frames(frames: Iterable[Any], keys: Any = None, *, ike_ports: Iterab
     ``ike_ports``: UDP ports besides 500 whose datagrams are IKE (Wireshark's *Decode As*).
     """
     ports = _ike_ports(ike_ports)
-    cache = _Keys(keys)
+    cache = Keys(keys)
     fragments = _Fragments()
     first: float | None = None
     for no, frame in enumerate(frames, 1):
@@ -604,7 +482,7 @@ def _ike_ports(ports: Iterable[int]) -> frozenset[int]:
     return frozenset(out)
 
 
-def _dissect_frame(row: Row, frame: Any, keys: _Keys, fragments: _Fragments,
+def _dissect_frame(row: Row, frame: Any, keys: Keys, fragments: _Fragments,
                    ike_ports: frozenset[int] = frozenset((_IKE_PORT,))) -> None:
     data = frame.data
     if frame.linktype == 1 and len(data) >= 14 and data[12] < 0x06:  # an IEEE 802.3 length: LLC inside (STP...)

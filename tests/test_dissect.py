@@ -621,7 +621,7 @@ def test_format_has_wireshark_columns(classic_capture: tuple[Path, Path]) -> Non
 def test_fast_esp_opener_agrees_with_esp_open(suite, payload: bytes, flip: int, seed: int) -> None:
     """The dissector's keyed fast path gives what ikelab.esp.esp_open gives, errors included."""
     from ikelab import transforms as tr
-    from ikelab.dissect import _EspOpener
+    from ikelab.dissect_keys import EspOpener
     from ikelab.errors import IkelabError
     from ikelab.esp import EspSa, esp_open
     from ikelab.rand import DeterministicRandom
@@ -636,7 +636,7 @@ def test_fast_esp_opener_agrees_with_esp_open(suite, payload: bytes, flip: int, 
     pkt = sa.encapsulate(payload, 17)
     if 0 <= flip < len(pkt):
         pkt = pkt[:flip] + bytes([pkt[flip] ^ 0x40]) + pkt[flip + 1:]
-    opener = _EspOpener(enc, ekey, i, akey)
+    opener = EspOpener(enc, ekey, i, akey)
 
     def outcome(fn):
         try:
