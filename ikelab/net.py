@@ -403,11 +403,16 @@ class NetDriver:
             self._timer = None
         when = self.endpoint.get_timer()
         if when is not None and self._loop is not None and self._transports:
-            self._timer = self._loop.call_at(self._t0 + when, self._on_timer)
+            self._timer = self._loop.call_at(self._t0 + when, self._on_timer, when)
 
-    def _on_timer(self) -> None:
+    def _on_timer(self, when: float) -> None:
+        """The engine's timer, for time ``when``: run it at that time at least (RFC 7296 2.1, 2.4).
+
+        The event loop runs a handle up to its clock's resolution early, and ``t0 + when - t0`` may round
+        below ``when``: with the clock's own reading the engine would find nothing due, ask for the same
+        time again, and the loop would spin until the clock passed it."""
         self._timer = None
-        self.endpoint.handle_timer(self.now())
+        self.endpoint.handle_timer(max(self.now(), when))
         self._flush()
 
     def _behind_nat(self) -> IkeSa | None:
@@ -422,13 +427,16 @@ class NetDriver:
         sa = self._behind_nat()
         due = self.keepalives.due(sa.local[1]) if sa is not None else None
         if due is not None and self._loop is not None and self._transports:
-            self._keepalive = self._loop.call_at(self._t0 + due, self._on_keepalive)
+            self._keepalive = self._loop.call_at(self._t0 + due, self._on_keepalive, due)
 
-    def _on_keepalive(self) -> None:
-        """Nothing left the IKE SA's port for the keepalive interval: send the octet 0xFF (RFC 3948 2.3)."""
+    def _on_keepalive(self, due: float) -> None:
+        """Nothing left the IKE SA's port for the keepalive interval: send the octet 0xFF (RFC 3948 2.3).
+
+        Checked at ``due`` at least, as :meth:`_on_timer`: a handle run a clock resolution early must not
+        find the keepalive not owed yet and be re-armed for the same instant."""
         self._keepalive = None
         sa = self._behind_nat()
-        if sa is not None and self.keepalives.owed(sa.local[1], self.now()):  # else other traffic came first
+        if sa is not None and self.keepalives.owed(sa.local[1], max(self.now(), due)):  # else other traffic came first
             self._send(Datagram(KEEPALIVE, (self.local_addr, sa.local[1]), sa.remote, "keepalive"))
         self._schedule_keepalive()
 
