@@ -201,7 +201,8 @@ class NetDriver:
     """One IKE peer on real UDP sockets, driving an :class:`IkeEndpoint` (see the module docstring).
 
     ``port`` is the IKE port (500, or a high port for tests); the NAT-T port
-    4500 is bound as well when ``natt`` (default: only when ``port`` is 500).
+    4500 is bound as well when ``natt`` (default: only when ``port`` is 500); whatever was bound, what comes
+    to or from port 4500 is sorted into IKE, ESP and keepalives (RFC 3948 2.2).
     ``on_packet(n, packet, direction)`` and ``on_event(event)`` are called as
     things happen (the CLI prints from them); ``esp_handler(payload, src, dst)``
     receives UDP-encapsulated ESP packets.  ``keepalive_interval`` (None: never)
@@ -323,8 +324,10 @@ class NetDriver:
         self._record(dgram.src, dgram.dst, dgram.payload, dgram.kind, "sent")
 
     def _received(self, data: bytes, src: tuple[str, int], port: int) -> None:
+        """One datagram from ``src`` to our ``port``: to or from 4500 (whether or not ``natt`` bound that port
+        here: ``--port 4500``), sorted as RFC 3948 2.2 says, as the engine frames IKE (``frame``/``unframe``)."""
         dst = (self.local_addr, port)
-        if NAT_T_PORT in (port, src[1]) and self.natt:
+        if NAT_T_PORT in (port, src[1]):
             try:
                 kind, _ = classify_udp4500(data)
             except ParseError:

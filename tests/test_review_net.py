@@ -183,3 +183,26 @@ def test_a_timer_fired_at_its_time_runs_the_engine_once_not_a_busy_loop(early: f
     assert sum(isinstance(e, ev.Retransmitted) for e in init.events) == 2
     assert init.outcome() is not None and not init.outcome().ok
     assert loop.fired <= 6, loop.fired
+
+
+# ---------------------------------------------------------------- what ikelab connect / respond print
+
+
+@pytest.mark.parametrize("ours, theirs, natt", [(NAT_T_PORT, NAT_T_PORT, None), (500, NAT_T_PORT, False)])
+def test_esp_on_a_nat_t_port_is_sorted_out_whatever_ports_the_driver_bound(ours: int, theirs: int,
+                                                                            natt: bool | None) -> None:
+    """RFC 3948 2.2: on UDP 4500 a payload without the Non-ESP Marker is ESP, a single 0xFF a keepalive; the engine
+    frames and unframes IKE by that rule whenever either port is 4500 (:func:`ikelab.exchanges_common.frame`).
+    ``ikelab respond --port 4500`` binds 4500 alone (so ``natt`` is off): its UDP-encapsulated ESP once went to
+    the IKE engine, which dropped it silently, and a keepalive was recorded as an IKE packet."""
+    loop = FakeLoop()
+    driver = NetDriver(IkeConfig(local_id="gw.example.com", **CFG), GATEWAY, port=ours, natt=natt,
+                       rng=DeterministicRandom(1))
+    Net(loop, nat=False).attach(driver, (ours,))
+    got: list[tuple[bytes, tuple[str, int], tuple[str, int]]] = []
+    driver.esp_handler = lambda payload, src, dst: got.append((payload, src, dst))
+    esp = b"\x00\x00\x00\x07" + bytes(range(24))
+    driver._received(esp, (PUBLIC, theirs), ours)
+    driver._received(b"\xff", (PUBLIC, theirs), ours)
+    assert got == [(esp, (PUBLIC, theirs), (GATEWAY, ours))]
+    assert [(p.kind, p.payload) for p in driver.trace] == [("esp", esp)]
