@@ -141,6 +141,32 @@ def ike_wire(net: Net) -> list[tuple[tuple[str, int], tuple[str, int], bytes]]:
     return [(s, d, p) for s, d, p in net.wire if p != b"\xff"]
 
 
+# ---------------------------------------------------------------- NAT traversal on the wire
+
+
+def test_behind_a_nat_ike_moves_to_4500_with_the_non_esp_marker_both_ways() -> None:
+    """RFC 7296 2.23: once NAT_DETECTION_*_IP shows a NAT, the initiator "MUST" send from port 4500 on, and the
+    responder answers to the address and port it was reached from; RFC 3948 2.2: every IKE message on 4500 starts
+    with the Non-ESP Marker (four zero octets), which the receiver strips before parsing (else IKE_AUTH could not
+    be read at all).  IKE_SA_INIT itself goes on 500, without a marker."""
+    loop, net, init, resp = pair(nat=True)
+    up(loop, init, resp)
+    first, *rest = ike_wire(net)
+    assert first[0] == (PUBLIC, 40500) and first[1] == (GATEWAY, 500) and first[2][:4] != NON_ESP_MARKER
+    init_reply = rest[0]
+    assert init_reply[0] == (GATEWAY, 500) and init_reply[1] == (PUBLIC, 40500)
+    assert rest[0][2][:4] != NON_ESP_MARKER
+    later = rest[1:]
+    assert later, net.wire
+    for src, dst, payload in later:  # IKE_AUTH request and response
+        assert {src, dst} == {(PUBLIC, 40000 + NAT_T_PORT), (GATEWAY, NAT_T_PORT)}
+        assert payload[:4] == NON_ESP_MARKER and payload[4 + 17] >> 4 == 2  # the IKE header after the marker
+    # the drivers' own traces say the same, with the IKE SAs on 4500
+    assert init.current_sa().local[1] == NAT_T_PORT and resp.current_sa().local[1] == NAT_T_PORT
+    assert resp.current_sa().remote == (PUBLIC, 40000 + NAT_T_PORT)
+    assert net.lost == 0
+
+
 # ---------------------------------------------------------------- keepalives and timers on the injected clock
 
 
@@ -168,6 +194,23 @@ def test_keepalives_leave_the_ike_sas_port_4500_for_the_peers_mapped_port_when_i
     assert [p.time for p in init.trace if p.kind == "keepalive"][3:] == pytest.approx([sent + 5.0], abs=early)
 
 
+def test_retransmissions_run_from_the_drivers_clock_since_open() -> None:
+    """RFC 7296 2.1: an unanswered request is sent again after the retransmission timeout, measured on the
+    engine's clock (seconds since open); the timer is re-armed after each one, and the run gives up after the
+    last.  With the responder gone, IKE_SA_INIT goes at 0, 1 s and 1 + 1.8 s (the timeout grows by
+    ``retransmit_base``, strongSwan's 1.8), nothing more; then the half-open IKE SA is given up."""
+    loop, net, init, resp = pair(nat=False)
+    del net.hosts[GATEWAY]
+    init.initiate((GATEWAY, 500))
+    loop.run_until(loop.t + 60.0)
+    times = [p.time for p in init.trace if p.kind == "ike"]
+    retrans = [e for e in init.events if isinstance(e, ev.Retransmitted)]
+    assert times[0] == 0.0 and len(times) == 1 + len(retrans) == 3, (times, retrans)
+    assert times == pytest.approx([0.0, 1.0, 2.8])
+    assert init.outcome() is not None and not init.outcome().ok
+    assert not loop.pending() or all(h.when > loop.t for h in loop.pending())
+
+
 @pytest.mark.parametrize("early", [0.0, 0.015625])
 def test_a_timer_fired_at_its_time_runs_the_engine_once_not_a_busy_loop(early: float) -> None:
     """The engine's timer was once run with the clock read in the callback: asyncio runs a handle up to the
@@ -185,7 +228,62 @@ def test_a_timer_fired_at_its_time_runs_the_engine_once_not_a_busy_loop(early: f
     assert loop.fired <= 6, loop.fired
 
 
-# ---------------------------------------------------------------- what ikelab connect / respond print
+def test_close_leaves_no_timer_behind() -> None:
+    """After close() no retransmission or keepalive may fire: the sockets are gone."""
+    loop, net, init, resp = pair(nat=True)
+    up(loop, init, resp)
+    init.act(lambda now: init.current_sa().liveness(now))  # a request in flight: its retransmission is armed
+    assert loop.pending()
+    init.close()
+    resp.close()
+    assert not [h for h in loop.pending() if h.owner in (init, resp)]  # only datagrams still on the wire
+
+
+# ---------------------------------------------------------------- what arrives on port 4500
+
+
+def test_esp_on_4500_goes_to_the_esp_handler_with_its_addresses_and_keepalives_to_nobody() -> None:
+    """RFC 3948 2.2: a 4500 payload that does not start with the Non-ESP Marker is ESP: recorded and handed to
+    ``esp_handler(payload, src, dst)`` with the sender's address as src; a single 0xFF is a NAT-keepalive
+    (RFC 3948 2.3), to be ignored by the receiver: it is neither IKE for the engine nor ESP."""
+    loop, net, init, resp = pair(nat=True, keepalive=5.0)
+    got: list[tuple[bytes, tuple[str, int], tuple[str, int]]] = []
+    resp.esp_handler = lambda payload, src, dst: got.append((payload, src, dst))
+    up(loop, init, resp)
+    esp = b"\x00\x00\x00\x07" + bytes(range(24))
+    init.send_esp(esp, NAT_T_PORT, (GATEWAY, NAT_T_PORT))
+    loop.run_until(loop.t + 6.0)  # a keepalive as well
+    assert got == [(esp, (PUBLIC, 40000 + NAT_T_PORT), (GATEWAY, NAT_T_PORT))]
+    received = [p for p in resp.trace if (p.dst, p.dport) == (GATEWAY, NAT_T_PORT) and p.payload[:4] != NON_ESP_MARKER]
+    assert [(p.kind, p.payload) for p in received] == [("esp", esp)]  # the keepalive is not taken for IKE
+    assert not [e for e in resp.events if isinstance(e, ev.MessageDropped)]
+
+
+def test_a_datagram_on_4500_that_is_neither_ike_nor_esp_is_noted() -> None:
+    """RFC 3948 2.2: ESP on 4500 has at least its 8-octet header; a shorter datagram (not the one-octet keepalive)
+    is dropped, and the driver says so with the port, rather than silently."""
+    loop, net, init, resp = pair(nat=False)
+    resp._received(b"\x01\x02\x03", (PUBLIC, 41234), NAT_T_PORT)
+    assert resp.notes == ["dropped a 3-byte datagram on port 4500: neither IKE nor ESP"]
+    assert not resp.trace and not resp.events
+
+
+def test_a_socket_error_is_noted_with_its_port() -> None:
+    """An ICMP error reported on a socket (e.g. port unreachable) does not stop the run, but is kept in notes."""
+    from ikelab.net import _Protocol
+
+    _, _, init, _ = pair(nat=False)
+    _Protocol(init, NAT_T_PORT).error_received(ConnectionRefusedError(111, "Connection refused"))
+    assert init.notes == ["socket error on port 4500: [Errno 111] Connection refused"]
+
+
+def test_a_datagram_for_a_port_without_a_socket_is_noted_not_sent() -> None:
+    """The engine asked for a port the driver did not bind (NAT-T off): nothing is sent and the note says where."""
+    loop, net, init, resp = pair(nat=False)
+    init._transports.pop(NAT_T_PORT)
+    init.send_esp(b"\x00\x00\x00\x01" + bytes(20), NAT_T_PORT, (GATEWAY, NAT_T_PORT))
+    assert init.notes == [f"no socket on port 4500 for a datagram to {GATEWAY}:4500"]
+    assert not net.wire and not init.trace
 
 
 @pytest.mark.parametrize("ours, theirs, natt", [(NAT_T_PORT, NAT_T_PORT, None), (500, NAT_T_PORT, False)])
@@ -206,3 +304,42 @@ def test_esp_on_a_nat_t_port_is_sorted_out_whatever_ports_the_driver_bound(ours:
     driver._received(b"\xff", (PUBLIC, theirs), ours)
     assert got == [(esp, (PUBLIC, theirs), (GATEWAY, ours))]
     assert [(p.kind, p.payload) for p in driver.trace] == [("esp", esp)]
+
+
+# ---------------------------------------------------------------- bounded history
+
+
+def test_without_history_the_notes_are_bounded_too() -> None:
+    """keep_history=False keeps the last RECENT notes, as it does packets and events: a peer that sends garbage to
+    4500 for days must not grow the driver's memory."""
+    loop, net, init, resp = pair(nat=False, keep_history=False)
+    for i in range(RECENT + 10):
+        resp._received(bytes([1]) * (2 + i % 5), (PUBLIC, 41234), NAT_T_PORT)
+    assert len(resp.notes) == RECENT
+    assert resp.notes[-1] == f"dropped a {2 + (RECENT + 9) % 5}-byte datagram on port 4500: neither IKE nor ESP"
+    loop2, net2, full, _ = pair(nat=False)
+    for i in range(RECENT + 10):
+        full._received(b"\x01\x02", (PUBLIC, 41234), NAT_T_PORT)
+    assert len(full.notes) == RECENT + 10
+
+
+def test_key_rows_one_per_ike_sa_and_per_child_sa_direction_on_both_sides() -> None:
+    """Wireshark's ikev2_decryption_table: one row per IKE SA (SPIi, SPIr, RFC 7296 3.1), original and rekeyed, on
+    both sides, the same rows; esp_sa: one row per CHILD SA direction (RFC 4303 2.1: the SPI names the
+    receiver's SA), each side's inbound row the other's outbound."""
+    loop, net, init, resp = pair(nat=True, keep_history=False, keep_keys=True)
+    up(loop, init, resp)
+    sa = init.current_sa()
+    init.act(lambda now: sa.rekey_child(next(iter(sa.children)), now))
+    loop.run_until(loop.t + 1.0)
+    init.act(lambda now: sa.rekey_ike(now))
+    loop.run_until(loop.t + 1.0)
+    (ike_i, esp_i), (ike_r, esp_r) = init.key_records(), resp.key_records()
+    assert len(ike_i) == len(set(ike_i)) == 2 and ike_i == ike_r
+    assert {(r.spi_i, r.spi_r) for r in ike_i} == {(s.spi_i, s.spi_r) for s in (sa, init.current_sa())}
+    assert len(esp_i) == len(set(esp_i)) == 4
+    mine = {r.spi: (r.src, r.dst, r.encr_key, r.auth_key) for r in esp_i}
+    theirs = {r.spi: (r.src, r.dst, r.encr_key, r.auth_key) for r in esp_r}
+    assert set(mine) == set(theirs) and all(mine[s][2:] == theirs[s][2:] for s in mine)
+    nat = {PRIVATE: PUBLIC, GATEWAY: GATEWAY}  # the gateway knows the initiator by its address outside the NAT
+    assert all(theirs[s][:2] == (nat[mine[s][0]], nat[mine[s][1]]) for s in mine)
