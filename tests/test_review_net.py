@@ -167,6 +167,39 @@ def test_behind_a_nat_ike_moves_to_4500_with_the_non_esp_marker_both_ways() -> N
     assert net.lost == 0
 
 
+def runs(*, nat: bool, init_opts: dict | None = None, resp_opts: dict | None = None
+         ) -> tuple[FakeLoop, Net, Any, Any, list[str], list[str]]:
+    """``ikelab connect`` and ``ikelab respond``'s run objects (:class:`ikelab.peer._Run`), on the in-memory net."""
+    from ikelab.peer import RunOptions, _Run
+
+    loop = FakeLoop()
+    net = Net(loop, nat=nat)
+    init_lines: list[str] = []
+    resp_lines: list[str] = []
+    resp = _Run(IkeConfig(local_id="gw.example.com", remote_id="alice@example.org", local_ts=("10.2.0.0/16",),
+                          remote_ts=("10.1.0.0/16",), **CFG), GATEWAY, 500, RunOptions(**(resp_opts or {})),
+                resp_lines.append, DeterministicRandom(1))
+    init = _Run(IkeConfig(local_id="alice@example.org", remote_id="gw.example.com", local_ts=("10.1.0.0/16",),
+                          remote_ts=("10.2.0.0/16",), **CFG), PRIVATE, 500, RunOptions(**(init_opts or {})),
+                init_lines.append, DeterministicRandom(2))
+    for r in (resp, init):
+        net.attach(r.driver, (500, NAT_T_PORT))
+    return loop, net, init, resp, init_lines, resp_lines
+
+
+def spis_of(lines: list[str], prefix: str) -> list[list[str]]:
+    """The hex words (0x... or 16 hex digits) of each log line that starts (after ``--``) with ``prefix``."""
+    import re
+
+    return [re.findall(r"\b(?:0x[0-9a-f]{8}|[0-9a-f]{16})\b", line)
+            for line in lines if line.lstrip(" -").startswith(prefix)]
+
+
+def esp_spi(payload: bytes) -> str:
+    """The SPI of a UDP-encapsulated ESP packet (RFC 3948 2.1: ESP right after the UDP header; RFC 4303 2.1)."""
+    return "0x" + payload[:4].hex()
+
+
 # ---------------------------------------------------------------- keepalives and timers on the injected clock
 
 
@@ -192,6 +225,17 @@ def test_keepalives_leave_the_ike_sas_port_4500_for_the_peers_mapped_port_when_i
     sent = init.now()
     loop.run_until(loop.t + 5.5)
     assert [p.time for p in init.trace if p.kind == "keepalive"][3:] == pytest.approx([sent + 5.0], abs=early)
+
+
+def test_the_keepalive_interval_option_reaches_the_driver() -> None:
+    """``--keepalive 7``: the NAT-keepalives of a run behind a NAT are 7 s apart, not the default 20 s."""
+    loop, net, init, resp, _, _ = runs(nat=True, init_opts={"keepalive": 7.0})
+    init.driver.initiate((GATEWAY, 500))
+    loop.run_until(loop.t + 1.0)
+    assert init.driver.outcome().ok
+    loop.run_until(loop.t + 21.5)
+    times = [p.time for p in init.driver.trace if p.kind == "keepalive"]
+    assert len(times) == 3 and times[1] - times[0] == pytest.approx(7.0)
 
 
 def test_retransmissions_run_from_the_drivers_clock_since_open() -> None:
@@ -343,3 +387,66 @@ def test_key_rows_one_per_ike_sa_and_per_child_sa_direction_on_both_sides() -> N
     assert set(mine) == set(theirs) and all(mine[s][2:] == theirs[s][2:] for s in mine)
     nat = {PRIVATE: PUBLIC, GATEWAY: GATEWAY}  # the gateway knows the initiator by its address outside the NAT
     assert all(theirs[s][:2] == (nat[mine[s][0]], nat[mine[s][1]]) for s in mine)
+
+
+# ---------------------------------------------------------------- what ikelab connect / respond print
+
+
+def test_the_log_names_each_spi_as_the_wire_carries_it() -> None:
+    """The log lines of both peers against the packets on the wire (between the NAT and the gateway): the IKE
+    SA's SPIi and SPIr are the IKE header's first and second SPI (RFC 7296 3.1), in that order on both sides and
+    when it is deleted; a CHILD SA's "in" SPI is the one the peer's ESP packets carry and "out" the one ours
+    carry (RFC 4303 2.1: the SPI names the receiver's SA); a rekey's "old -> new" and the DELETE name the
+    inbound SPIs before and after; NAT detection (RFC 7296 2.23) says which side is behind the NAT."""
+    loop, net, init, resp, init_lines, resp_lines = runs(nat=True)
+    init.driver.initiate((GATEWAY, 500))
+    loop.run_until(loop.t + 1.0)
+    assert init.esp.ping("10.1.0.1", "10.2.0.1", 1)
+    loop.run_until(loop.t + 1.0)
+    init_sa = [p for s, d, p in net.wire if 500 in (s[1] % 40000, d[1] % 40000)]  # IKE_SA_INIT, on port 500
+    assert len(init_sa) == 2
+    spi_i, spi_r = init_sa[0][:8].hex(), init_sa[1][8:16].hex()
+    assert init_sa[1][:8].hex() == spi_i and spi_r != "00" * 8
+    for lines in (init_lines, resp_lines):
+        assert spis_of(lines, "IKE SA established") == [[spi_i, spi_r]], lines
+    assert "this host is behind a NAT" in "\n".join(init_lines) and "peer is behind" not in "\n".join(init_lines)
+    assert "the peer is behind a NAT" in "\n".join(resp_lines) and "this host is" not in "\n".join(resp_lines)
+    esp = [(s, esp_spi(p)) for s, d, p in net.wire if p[:4] != NON_ESP_MARKER and len(p) > 8 and d[1] % 40000 == 4500]
+    from_init = [spi for s, spi in esp if s[0] == PUBLIC]
+    from_resp = [spi for s, spi in esp if s[0] == GATEWAY]
+    assert len(from_init) == len(from_resp) == 1  # the echo request and its reply
+    assert spis_of(init_lines, "CHILD SA installed") == [[from_resp[0], from_init[0]]]  # in, out
+    assert spis_of(resp_lines, "CHILD SA installed") == [[from_init[0], from_resp[0]]]
+    # a CHILD SA rekey by the initiator, an echo on the new SA, then the DELETE of the IKE SA
+    sa = init.driver.current_sa()
+    init.driver.act(lambda now: sa.rekey_child(next(iter(sa.children)), now))
+    loop.run_until(loop.t + 1.0)
+    assert init.esp.ping("10.1.0.1", "10.2.0.1", 2)
+    loop.run_until(loop.t + 1.0)
+    esp = [(s, esp_spi(p)) for s, d, p in net.wire if p[:4] != NON_ESP_MARKER and len(p) > 8 and d[1] % 40000 == 4500]
+    new_in = {"init": esp[-1][1], "resp": esp[-2][1]}  # the reply goes to the initiator's new SA, the request to ours
+    assert esp[-1][0][0] == GATEWAY and esp[-2][0][0] == PUBLIC
+    old_in = {"init": from_resp[0], "resp": from_init[0]}
+    for side, lines in (("init", init_lines), ("resp", resp_lines)):
+        assert spis_of(lines, "CHILD SA rekeyed") == [[old_in[side], new_in[side]]], lines
+        assert spis_of(lines, "CHILD SA deleted")[0] == [old_in[side]], lines
+    init.driver.act(lambda now: sa.delete_ike(now))
+    loop.run_until(loop.t + 1.0)
+    for lines in (init_lines, resp_lines):
+        assert spis_of(lines, "IKE SA deleted") == [[spi_i, spi_r]], lines
+        assert spis_of(lines, "CHILD SA deleted")[1:] == [[new_in["init" if lines is init_lines else "resp"]]]
+
+
+def test_quiet_leaves_out_the_esp_packets_and_the_key_lines_only() -> None:
+    """``--quiet``: no line per ESP packet and no "keys derived" line; the IKE packets and the rest are still there."""
+    loop, net, init, resp, init_lines, resp_lines = runs(nat=True, init_opts={"quiet": True})
+    init.driver.initiate((GATEWAY, 500))
+    loop.run_until(loop.t + 1.0)
+    assert init.esp.ping("10.1.0.1", "10.2.0.1", 1)
+    loop.run_until(loop.t + 1.0)
+    esp_lines = [[line for line in lines if " ESP    " in line] for lines in (init_lines, resp_lines)]
+    assert esp_lines[0] == [] and len(esp_lines[1]) == 2
+    assert not [line for line in init_lines if "keys derived" in line]
+    assert [line for line in resp_lines if "keys derived" in line]
+    for lines in (init_lines, resp_lines):
+        assert sum("IKE_AUTH MID=01" in line for line in lines) == 2 and any("CHILD SA installed" in x for x in lines)
