@@ -339,6 +339,7 @@ class NetDriver:
                 self._record(src, dst, data, "esp", "received")
                 if self.esp_handler is not None:
                     self.esp_handler(data, src, dst)
+                self.wake()  # no engine step follows, but a wait_for may be waiting for this (an echo reply)
                 return
         self._record(src, dst, data, "ike", "received")
         self.endpoint.receive(Datagram(data, src, dst), self.now())
@@ -451,7 +452,8 @@ class NetDriver:
             self._changed.set()
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float) -> Any:
-        """Wait until ``predicate()`` is true (checked after every engine step); None after ``timeout`` s."""
+        """Wait until ``predicate()`` is true (checked after every engine step and ESP packet); None after
+        ``timeout`` s."""
         assert self._changed is not None, "open() first"
         deadline = self.now() + timeout
         while True:

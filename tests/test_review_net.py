@@ -450,3 +450,29 @@ def test_quiet_leaves_out_the_esp_packets_and_the_key_lines_only() -> None:
     assert [line for line in resp_lines if "keys derived" in line]
     for lines in (init_lines, resp_lines):
         assert sum("IKE_AUTH MID=01" in line for line in lines) == 2 and any("CHILD SA installed" in x for x in lines)
+
+
+def test_an_esp_packet_wakes_whoever_waits_for_the_run_to_change() -> None:
+    """``ikelab connect --ping`` waits with :meth:`NetDriver.wait_for` until the echo replies are in, a predicate
+    checked "after every engine step"; ESP reaches the ESP handler without one, so the wait once went on to its
+    timeout (3 s after every round of pings) although the replies had come.  Nothing is timed here: the wait
+    must be over once the loop has run the waiter after the packet."""
+    import asyncio
+
+    async def run() -> tuple[bool, bool]:
+        _, _, _, resp = pair(nat=False)
+        resp._changed = asyncio.Event()
+        got: list[bytes] = []
+        resp.esp_handler = lambda payload, src, dst: got.append(payload)
+        waiter = asyncio.ensure_future(resp.wait_for(lambda: bool(got), 3600.0))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        before = waiter.done()
+        resp._received(b"\\x00\\x00\\x00\\x07" + bytes(24), (PUBLIC, 44500), NAT_T_PORT)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        after = waiter.done()
+        waiter.cancel()
+        return before, after
+
+    assert asyncio.run(run()) == (False, True)
