@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -476,3 +477,69 @@ def test_an_esp_packet_wakes_whoever_waits_for_the_run_to_change() -> None:
         return before, after
 
     assert asyncio.run(run()) == (False, True)
+
+
+def test_ping_sends_ping_count_echoes_from_ping_src() -> None:
+    """``--ping 10.2.0.1 --ping-src 10.1.0.9 --ping-count 2``: two echo requests from that inner address go through
+    the CHILD SA (two ESP packets on the wire, answered by the responder), and the summary says so."""
+    import asyncio
+
+    loop, net, init, resp, init_lines, _ = runs(nat=True, init_opts={"ping": "10.2.0.1", "ping_src": "10.1.0.9",
+                                                                     "ping_count": 2})
+    init.driver.initiate((GATEWAY, 500))
+    loop.run_until(loop.t + 1.0)
+    before = len(net.wire)
+
+    async def run() -> int:
+        init.driver._changed = asyncio.Event()
+
+        async def pump() -> None:  # the in-memory network runs beside the real event loop
+            while True:
+                loop.run_until(loop.t + 0.01)
+                await asyncio.sleep(0.001)
+
+        pumping = asyncio.ensure_future(pump())
+        try:
+            return await init.pings("first CHILD SA")
+        finally:
+            pumping.cancel()
+
+    assert asyncio.run(run()) == 2
+    requests = [p for s, d, p in net.wire[before:] if s[0] == PUBLIC and p[:4] != NON_ESP_MARKER]
+    assert len(requests) == 2 and resp.esp.requests_answered == 2
+    assert "ping 10.1.0.9 -> 10.2.0.1 through ESP (first CHILD SA): 2 sent, 2 replies" in init_lines
+
+
+def test_the_capture_behind_a_nat_decrypts_in_tshark_at_the_wall_clock_times(tmp_path: Path) -> None:
+    """tshark (an independent dissector) reads the initiator's --pcap of a run behind the NAT with its --keys:
+    IKE_SA_INIT on 500, IKE_AUTH on 4500 found after the Non-ESP Marker (RFC 3948 2.2) and decrypted, the echo
+    request and reply decrypted from UDP-encapsulated ESP (RFC 3948 2.1); each frame at the wall-clock time of
+    the run's start plus the packet's time in the trace."""
+    from tshark_util import require_tshark, run_tshark
+
+    require_tshark()
+    loop, net, init, resp = pair(nat=True)
+    up(loop, init, resp)
+    from ikelab.esp_peer import EspPeer
+
+    EspPeer(resp, out=lambda text: None)  # answers the echo (it installs its SAs from the events it is given)
+    sender = EspPeer(init, out=lambda text: None)
+    for peer, driver in ((sender, init), (resp.esp_handler.__self__, resp)):  # type: ignore[union-attr]
+        for event in driver.events:
+            peer.on_event(event)
+    assert sender.ping("10.1.0.1", "10.2.0.1", 1)
+    loop.run_until(loop.t + 1.0)
+    assert sender.replies == [1]
+    pcap = init.write_pcap(tmp_path / "run.pcap")
+    ike_table, esp_table = init.write_keys(tmp_path / "keys")
+    fields = ["frame.time_epoch", "udp.srcport", "udp.dstport", "isakmp.exchangetype", "isakmp.enc.decrypted",
+              "icmp.type"]
+    args = ["-o", "esp.enable_encryption_decode:TRUE", "-T", "fields", "-E", "separator=/t", "-E", "occurrence=f"]
+    out = run_tshark(pcap, args + [x for f in fields for x in ("-e", f)], ikev2_keys=ike_table.read_text().splitlines(),
+                     esp_sa=esp_table.read_text().splitlines())
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert [(r[1], r[2], r[3], r[5]) for r in rows] == [
+        ("500", "500", "34", ""), ("500", "500", "34", ""), ("4500", "4500", "35", ""), ("4500", "4500", "35", ""),
+        ("4500", "4500", "", "8"), ("4500", "4500", "", "0")], rows
+    assert all(r[4] for r in rows[2:4]), rows  # IKE_AUTH decrypted
+    assert [float(r[0]) for r in rows] == pytest.approx([init.wall_start + p.time for p in init.trace], abs=1e-5)
