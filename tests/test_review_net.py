@@ -351,6 +351,22 @@ def test_esp_on_a_nat_t_port_is_sorted_out_whatever_ports_the_driver_bound(ours:
     assert [(p.kind, p.payload) for p in driver.trace] == [("esp", esp)]
 
 
+def test_a_listeners_error_is_noted_and_the_engine_goes_on() -> None:
+    """An ``on_event`` listener (the CLI's printer, EspPeer) that raises an IkelabError must not stop the run: the
+    error is kept in notes with the event's type, and the handshake still completes."""
+    from ikelab.errors import ConfigError
+
+    loop, net, init, resp = pair(nat=False)
+
+    def listener(event: ev.Event) -> None:
+        if isinstance(event, ev.IkeSaEstablished):
+            raise ConfigError("the listener did not like it", field="x", value=1)
+
+    resp.on_event = listener
+    up(loop, init, resp)
+    assert resp.notes == ["IkeSaEstablished: the listener did not like it"]
+
+
 # ---------------------------------------------------------------- bounded history
 
 
@@ -543,3 +559,34 @@ def test_the_capture_behind_a_nat_decrypts_in_tshark_at_the_wall_clock_times(tmp
         ("4500", "4500", "", "8"), ("4500", "4500", "", "0")], rows
     assert all(r[4] for r in rows[2:4]), rows  # IKE_AUTH decrypted
     assert [float(r[0]) for r in rows] == pytest.approx([init.wall_start + p.time for p in init.trace], abs=1e-5)
+
+
+def test_connect_and_respond_over_ipv6_loopback() -> None:
+    """An IPv6 local address opens IPv6 sockets (the sockets of one address family cannot reach the other)."""
+    import asyncio
+    import socket
+
+    def free_port6() -> int:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+            return s.getsockname()[1]
+
+    try:
+        port = free_port6()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+
+    async def run() -> tuple[bool, str]:
+        resp = NetDriver(IkeConfig(local_id="gw.example.com", **CFG), "::1", port=port)
+        init = NetDriver(IkeConfig(local_id="alice@example.org", **CFG), "::1", port=free_port6())
+        await resp.open()
+        await init.open()
+        try:
+            init.initiate(("::1", port))
+            outcome = await init.wait_established(10)
+            return outcome.ok, init.trace[0].dst
+        finally:
+            init.close()
+            resp.close()
+
+    assert asyncio.run(run()) == (True, "::1")
