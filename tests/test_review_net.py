@@ -590,3 +590,31 @@ def test_connect_and_respond_over_ipv6_loopback() -> None:
             resp.close()
 
     assert asyncio.run(run()) == (True, "::1")
+
+
+def test_connect_pings_once_the_child_sa_is_up() -> None:
+    """``ikelab connect --ping``: the echoes are tried as soon as the first CHILD SA is up, and the summary says how
+    many left; here none can (no NAT on loopback, so no UDP encapsulation, and ESP would need a raw socket)."""
+    import asyncio
+
+    from ikelab.peer import RunOptions, run_connect
+    from test_net import free_port
+
+    lines: list[str] = []
+
+    async def run() -> int:
+        port = free_port()
+        resp = NetDriver(IkeConfig(local_id="gw.example.com", local_ts=("10.2.0.0/16",), remote_ts=("10.1.0.0/16",),
+                                   **CFG), "127.0.0.1", port=port)
+        await resp.open()
+        try:
+            config = IkeConfig(local_id="alice@example.org", local_ts=("10.1.0.0/16",), remote_ts=("10.2.0.0/16",),
+                               **CFG)
+            return await run_connect(config, ("127.0.0.1", port), RunOptions(ping="10.2.0.1", wait=10),
+                                     local="127.0.0.1", port=free_port(), out=lines.append)
+        finally:
+            resp.close()
+
+    assert asyncio.run(run()) == 0, lines
+    assert "ping 10.1.0.1 -> 10.2.0.1 through ESP (first CHILD SA): 0 sent, 0 replies" in lines, lines
+    assert "ping: ESP without UDP encapsulation needs a raw socket (IP protocol 50): not sent" in lines
