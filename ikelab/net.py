@@ -80,7 +80,8 @@ RECENT = 256
 class NetError(IkelabError):
     """A socket could not be opened or used (address, port and the system's reason in the message)."""
 
-    def __init__(self, message: str, *, field: str = "address", value: Any = None, exit_code: int = EXIT_FAILED) -> None:
+    def __init__(self, message: str, *, field: str = "address", value: Any = None,
+                 exit_code: int = EXIT_FAILED) -> None:
         super().__init__(message)
         self.field = field
         self.value = value
