@@ -306,7 +306,8 @@ def reassemble(fragments: Iterable["bytes | Message"], crypto: Crypto | None = N
     messages must already be decrypted.  Following RFC 7383 2.6, when
     fragments announce different Total Fragments the largest total wins and
     the others are dropped; duplicates are ignored.  Fragments of different
-    messages (SPIs, exchange, Message ID, flags) raise ConfigError.
+    messages (SPIs, exchange, Message ID, flags) raise ConfigError, as do
+    Fragment Numbers outside 1..Total Fragments (RFC 7383 2.5).
     """
     from dataclasses import replace
 
@@ -322,6 +323,7 @@ def reassemble(fragments: Iterable["bytes | Message"], crypto: Crypto | None = N
         skf = msg.payloads[-1]
         if skf.content is None:
             raise ConfigError("fragment not decrypted: pass crypto= or decrypted messages", field="crypto", value=None)
+        skf.check_numbers()  # a message built by hand was never decoded: 1 <= number <= total (RFC 7383 2.5)
         key = (msg.spi_i, msg.spi_r, int(msg.exchange), msg.message_id, msg.is_initiator, msg.is_response)
         if head is None:
             head = (key, msg)

@@ -19,10 +19,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ikewire_samples import SPI_I, SPI_R, ike_auth_request, suite_crypto
 from ikelab.constants import DhId, EncrId, EsnId, IntegId, ProtocolId, TransformType
-from ikelab.errors import IntegrityError, NegotiationError, ParseError
-from ikelab.payloads import Proposal, Transform
+from ikelab.errors import ConfigError, IntegrityError, NegotiationError, ParseError
+from ikelab.message import Message
+from ikelab.payloads import SKF, Proposal, Transform
 from ikelab.proposals import check_chosen, parse_proposal, parse_proposals, select, suite_of
-from ikelab.sk import SkCrypto, protect, unprotect
+from ikelab.sk import SkCrypto, protect, reassemble, unprotect
 
 IKE, ESP = ProtocolId.IKE, ProtocolId.ESP
 AES128 = Transform(TransformType.ENCR, EncrId.ENCR_AES_CBC, 128)
@@ -194,3 +195,12 @@ def test_cbc_sk_plaintext_matches_an_independent_decryption():
     pad = padded[-1]
     assert pad < 16 and padded[-1 - pad : -1] == bytes(pad)
     assert padded[: -1 - pad] == unprotect(data, crypto).payloads[0].details.plaintext
+
+
+@pytest.mark.parametrize("numbers", [(1, 3), (0, 1)])
+def test_reassembly_of_hand_built_fragments_numbered_out_of_range_is_a_config_error(numbers: tuple[int, int]):
+    """RFC 7383 2.5: 1 <= Fragment Number <= Total Fragments.  Decoding checks that; reassemble() also takes
+    decrypted messages built by hand, whose numbers nothing checked: a typed error, not a KeyError."""
+    fragments = [Message(SPI_I, SPI_R, 37, True, False, 1, (SKF(n, 2, content=b"", next_payload=0),)) for n in numbers]
+    with pytest.raises(ConfigError, match="fragment"):
+        reassemble(fragments)
