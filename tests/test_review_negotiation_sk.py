@@ -68,6 +68,30 @@ def test_a_transform_with_an_unknown_attribute_is_unacceptable():
     assert encr == AES256
 
 
+def test_a_keyword_given_twice_is_one_transform():
+    """Two spellings of one algorithm (strongSwan's ``aes`` is ``aes128``, ``sha2_256`` is ``sha256``) or one keyword
+    repeated make one transform, not two copies of it."""
+    once = parse_proposal("aes128-sha256-modp2048")
+    assert parse_proposal("aes-aes128-sha256-sha2_256-modp2048-modp2048").transforms == once.transforms
+
+
+def test_an_ah_offer_never_matches_an_esp_configuration():
+    """RFC 7296 3.3.1: the Protocol ID is part of the proposal; an AH offer is no answer to ESP policy even
+    when its transforms would fit (AH has no ENCR transform to disagree on)."""
+    ah = parse_proposals("sha256", "AH")
+    with pytest.raises(NegotiationError):
+        select(ah, parse_proposals("aes128-sha256", "ESP"))
+    assert select(ah, parse_proposals("sha256", "AH")).protocol == ProtocolId.AH
+
+
+def test_an_ah_offer_with_encryption_is_refused_for_that_reason():
+    """RFC 7296 3.3.3: AH carries INTEG, ESN and optionally D-H; an ENCR transform makes the proposal unacceptable."""
+    ah = parse_proposal("sha256", "AH")
+    with_encr = Proposal(1, ProtocolId.AH, b"", (AES128,) + ah.transforms)
+    with pytest.raises(NegotiationError, match="not allowed for AH"):
+        select([with_encr], [ah])
+
+
 # -- negotiation: the initiator's check of the answer (RFC 7296 2.7, 3.3.3) ---------------------------------------
 
 
@@ -104,6 +128,26 @@ def test_check_chosen_takes_no_esn_for_an_offer_without_esn():
     assert check_chosen(offered, no_esn).esn is False
     with pytest.raises(NegotiationError, match="did not offer"):
         check_chosen(offered, Proposal(1, ESP, b"", (AES128, SHA256_128, Transform.esn(True))))
+
+
+def test_integ_none_beside_an_aead_cipher_reads_as_no_integrity():
+    """RFC 5282 8: an AEAD proposal carries no integrity transform "or" INTEG NONE; either way there is none."""
+    aead = parse_proposal("aes256gcm16-prfsha384-ecp384")
+    none = Transform(TransformType.INTEG, IntegId.NONE)
+    offered = [Proposal(1, IKE, b"", aead.transforms + (none,))]
+    suite = check_chosen(offered, offered[0])
+    assert suite.integ is None and suite.is_aead
+
+
+def test_an_optional_pfs_offer_takes_an_answer_with_dh_none():
+    """RFC 7296 3.3.2: an initiator that offers a group and NONE makes PFS optional; the answer NONE is no group."""
+    esp = parse_proposal("aes128-sha256-modp2048", "ESP")
+    dh_none = Transform(TransformType.DH, DhId.NONE)
+    offered = [Proposal(1, ESP, b"", esp.transforms + (dh_none,))]
+    answer = Proposal(1, ESP, b"", tuple(dh_none if t.type == TransformType.DH else t for t in esp.transforms))
+    assert check_chosen(offered, answer).dh is None
+    assert check_chosen(offered, _without(esp, TransformType.DH)).dh is None
+    assert check_chosen(offered, esp).dh == DhId.MODP_2048
 
 
 def test_suite_of_reads_the_esn_transform_id():
@@ -204,3 +248,12 @@ def test_reassembly_of_hand_built_fragments_numbered_out_of_range_is_a_config_er
     fragments = [Message(SPI_I, SPI_R, 37, True, False, 1, (SKF(n, 2, content=b"", next_payload=0),)) for n in numbers]
     with pytest.raises(ConfigError, match="fragment"):
         reassemble(fragments)
+
+
+def test_suite_of_one_transforms_tuple_under_two_protocols():
+    """suite_of remembers suites by the transforms tuple's identity (ikelab.memo); the protocol is part of the
+    answer, so one tuple in an ESP and in an AH proposal gives two suites."""
+    transforms = (SHA256_128, Transform.esn(False))
+    esp, ah = Proposal(1, ESP, b"", transforms), Proposal(1, ProtocolId.AH, b"", transforms)
+    assert (suite_of(esp).protocol, suite_of(ah).protocol) == (ESP, ProtocolId.AH)
+    assert (suite_of(ah).protocol, suite_of(esp).protocol) == (ProtocolId.AH, ESP)
