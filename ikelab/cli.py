@@ -8,6 +8,7 @@ message and exit status 2; nothing prints a traceback at a user.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import warnings
 from typing import Any, Callable, Sequence
@@ -131,7 +132,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         names = ", ".join(sorted({r.encr for r in unnamed}))
         print(f"  Wireshark 4.0 has no name for {names}, so it leaves those {len(unnamed)} SAs encrypted.")
         print("  Their keys are kept as '# ikelab:' comments in the key tables, which ikelab reads:")
-        print(f"  ikelab dissect {paths['pcap']} --keys {out}")
+        print(f"  ikelab dissect {shlex.quote(str(paths['pcap']))} --keys {shlex.quote(str(out))}")
     return 0
 
 
