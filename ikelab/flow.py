@@ -436,5 +436,6 @@ def save_flow(source: Any, path: Any, keys: Any = None, *, fold: bool | None = N
         fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None} if png else None,
                     format="png" if png else None)
     except OSError as exc:
-        raise ConfigError(f"cannot write the figure to {str(path)!r}: {exc}", field="path", value=str(path)) from None
+        raise ConfigError(f"cannot write the figure to {str(path)!r}: {exc.strerror or exc}", field="path",
+                          value=str(path)) from None
     return arrows

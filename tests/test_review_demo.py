@@ -29,3 +29,12 @@ def test_the_dissect_hint_is_a_shell_command_for_any_output_directory(tmp_path: 
     assert argv == ["ikelab", "dissect", str(d / "ikev2-lab.pcap"), "--keys", str(d)]
     assert main(argv[1:]) == 0
     assert "[ICMP] Echo (ping) request" in capsys.readouterr().out
+
+
+def test_a_flow_png_that_cannot_be_written_is_named_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As the capture and the key tables say it: the reason once, not Python's '[Errno 21] ...: path' again."""
+    d = tmp_path / "d"
+    (d / "flow.png").mkdir(parents=True)
+    assert main(["demo", "--out", str(d)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"ikelab demo: error: cannot write the figure to '{d / 'flow.png'}': Is a directory\n"
