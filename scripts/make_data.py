@@ -1,7 +1,7 @@
 """Regenerate ``data/``: the classic scenario's capture and its Wireshark key tables.
 
     python scripts/make_data.py            # writes data/ikev2-lab.pcap, .pcapng, ikev2_decryption_table, esp_sa
-    python scripts/make_data.py --out DIR  # somewhere else (tests/test_scenario_data.py compares the two)
+    python scripts/make_data.py --out DIR  # somewhere else (tests/test_scenario.py compares the two)
 
 Everything comes from :func:`ikelab.scenario.classic` with its embedded
 defaults (fixed seed, virtual clock), so the files are byte-identical on
