@@ -309,8 +309,8 @@ def classic(
     while t < duration:
         actions.append((round(t, 6), 1, "ping"))
         t += ping_interval
-    if child_rekey_after is not None:
-        t_rekey = round(t_auth + child_rekey_after + 0.05, 6)
+    t_rekey = None if child_rekey_after is None else round(t_auth + child_rekey_after + 0.05, 6)
+    if t_rekey is not None and t_rekey < duration:  # as every step: none starts after the trace's end
         actions.append((t_rekey, 0, "rekey_child"))
         # a packet already on its way while the rekey runs: it still uses the old SPIs (RFC 7296 2.8)
         actions.append((round(t_rekey + 0.005, 6), 1, "ping"))
