@@ -256,16 +256,18 @@ def cut_packets() -> dict[str, bytes]:
     }
 
 
+def _listed_as_tshark_lists_them(cases: dict[str, bytes], path: Path) -> None:
+    require_tshark()
+    write_pcap(path, [(float(i), p) for i, p in enumerate(cases.values())], linktype=LINKTYPE_RAW)
+    for name, mine, theirs in zip(cases, ikelab_rows(path), tshark_rows(path), strict=True):
+        assert mine == theirs, name
+
+
 def test_damaged_packets_are_listed_as_tshark_lists_them(tmp_path: Path) -> None:
     """A length field claiming more than was captured (RFC 791 Total Length, RFC 8200 Payload Length) gave an
     empty Source, Destination and Protocol and "malformed packet"; 500 <-> 4500 was taken for UDPENCAP where
     Wireshark (lower port first) reads ISAKMP; an empty datagram on 500 or 4500 was called IKE or ESP."""
-    require_tshark()
-    cases = damaged_packets()
-    path = tmp_path / "damaged.pcap"
-    write_pcap(path, [(float(i), p) for i, p in enumerate(cases.values())], linktype=LINKTYPE_RAW)
-    for name, mine, theirs in zip(cases, ikelab_rows(path), tshark_rows(path), strict=True):
-        assert mine == theirs, name
+    _listed_as_tshark_lists_them(damaged_packets(), tmp_path / "damaged.pcap")
 
 
 def test_ike_and_esp_cut_short_have_tsharks_addresses_protocol_and_length(tmp_path: Path) -> None:
@@ -421,12 +423,7 @@ def more_damaged_packets() -> dict[str, bytes]:
 
 
 def test_more_damaged_packets_as_tshark_lists_them(tmp_path: Path) -> None:
-    require_tshark()
-    cases = more_damaged_packets()
-    path = tmp_path / "more.pcap"
-    write_pcap(path, [(float(i), p) for i, p in enumerate(cases.values())], linktype=LINKTYPE_RAW)
-    for name, mine, theirs in zip(cases, ikelab_rows(path), tshark_rows(path), strict=True):
-        assert mine == theirs, name
+    _listed_as_tshark_lists_them(more_damaged_packets(), tmp_path / "more.pcap")
 
 
 def test_ethernet_padding_after_a_short_fragment_is_not_reassembled(tmp_path: Path) -> None:
