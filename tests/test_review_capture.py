@@ -5,7 +5,7 @@ packets and damage them: truncation anywhere, any header field of the file, sect
 set to any value, and garbage inside valid records (IPv4/IPv6 length and header-length fields, IPv6 next
 header, UDP lengths and ports, IKE and ESP cut short).  Reading and dissecting must then give packets
 and rows, or a :class:`~ikelab.errors.CaptureError` naming an offset (a
-:class:`~ikelab.errors.CaptureWarning` with ``strict=False``), never another exception, and quickly.
+:class:`~ikelab.errors.CaptureWarning` with ``strict=False``), never another exception.
 
 The expected columns come from tshark on the same files (references: draft-ietf-opsawg-pcap and
 -pcapng for the file formats, RFC 791 and RFC 8200 for the IP lengths, RFC 768 for UDP, RFC 3948 2.2 for
@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import time
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -47,7 +46,6 @@ from tshark_util import require_tshark, run_tshark
 
 EXAMPLES = int(os.environ.get("IKELAB_REVIEW_EXAMPLES", "40"))  # more for a longer hunt
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SECONDS = 2.0  # a small damaged capture is read and dissected well within this
 
 
 @lru_cache(maxsize=1)
@@ -114,8 +112,10 @@ def _pcapng_fields(data: bytes) -> list[tuple[int, int]]:
 
 
 def read_and_dissect(data: bytes, strict: bool) -> None:
-    """Read and dissect ``data``: packets and rows, or a CaptureError with an offset; nothing else, and fast."""
-    start = time.monotonic()
+    """Read and dissect ``data``: packets and rows, or a CaptureError with an offset; nothing else.
+
+    A corruption that made the reader loop would fail the test at pytest-timeout's limit: time is measured by
+    benchmarks, never asserted here."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a warning must be a CaptureWarning, raised here as an error
@@ -135,7 +135,6 @@ def read_and_dissect(data: bytes, strict: bool) -> None:
     for row, frame in zip(rows, packets):
         assert row.length == (len(frame.data) if frame.orig_len is None else frame.orig_len)  # frame.len
         assert isinstance(row.info, str) and isinstance(row.note, str)
-    assert time.monotonic() - start < SECONDS
 
 
 # ---------------------------------------------------------------- the file layer
