@@ -135,12 +135,10 @@ def test_pcap_decrypts_in_tshark(tmp_path: Path) -> None:
 
 def test_peer_that_does_not_answer(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
-    start = time.monotonic()
     result = connect(tmp_path, port, *SUITE)
     assert result.returncode == EXIT_TIMEOUT, result.stdout
     assert "retransmission 1 of IKE_SA_INIT" in result.stdout and "retransmission 2 of IKE_SA_INIT" in result.stdout
     assert "no response to IKE_SA_INIT" in result.stdout
-    assert time.monotonic() - start < 20
 
 
 def test_port_already_in_use(tmp_path: Path) -> None:
