@@ -158,7 +158,12 @@ def test_every_dependency_is_justified_in_the_readme() -> None:
     assert _distributions() <= justified, f"not justified in the README: {sorted(_distributions() - justified)}"
 
 
-def test_a_test_that_hangs_fails_after_the_configured_timeout(pytestconfig: pytest.Config) -> None:
+def test_a_test_that_hangs_fails_after_the_configured_timeout(pytestconfig: pytest.Config, tmp_path: Path) -> None:
     # pytest-timeout registers the ini option; without the plugin getini raises ValueError
     assert float(pytestconfig.getini("timeout")) == 300
     assert str(300) in (ROOT / "README.md").read_text().split("**pytest-timeout**", 1)[1].split("\n- ", 1)[0]
+    # and it does stop a test that never ends: one that waits on an event nobody sets, with a 1-second limit
+    (tmp_path / "test_hang.py").write_text("import threading\n\ndef test_hang():\n    threading.Event().wait()\n")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout=1",
+                          str(tmp_path / "test_hang.py")], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 1 and "Timeout" in run.stdout, run.stdout[-2000:]
