@@ -139,7 +139,7 @@ def test_weak_warnings_name_the_algorithm_as_the_algorithm_itself_does():
     assert named == ["ENCR_3DES", "AUTH_HMAC_MD5_96", "PRF_HMAC_MD5", "MODP_1024"]
     assert all(str(w.message).startswith(f"'{k}' in proposal") for w, k in zip(from_keywords, ("3des", "md5", "prfmd5")))
     assert WeakAlgorithmWarning("some reason").algorithm == "some reason"  # unnamed: the message stands for itself
-    from ikelab.proposals import _WEAK, KEYWORDS
+    from ikelab.proposal_syntax import _WEAK, KEYWORDS
 
     assert set(_WEAK) <= set(KEYWORDS)  # every reason belongs to a keyword the parser reads
 
