@@ -304,6 +304,10 @@ def classic(
     t_auth = lab.now
     if lab.initiator is None or not lab.initiator.established:
         raise ConfigError(f"the IKE SA with suite {suite!r} did not come up", field="suite", value=suite)
+    if reconnect_at is not None and reconnect_at < min(t_auth, duration):
+        # an earlier time would silently become t_auth: the trace would not show what was asked for
+        raise ConfigError(f"reconnect_at {reconnect_at!r} s comes before the first IKE SA is up (t={t_auth:g} s): "
+                          "take a later time, or None for no reconnect", field="reconnect_at", value=reconnect_at)
     t = t_auth + 0.2
     seq = 0
     while t < duration:

@@ -174,6 +174,17 @@ def test_times_that_cannot_make_a_trace_are_named(kw: dict, field: str, words: s
     assert info.value.field == field and str(info.value).startswith(field)
 
 
+def test_a_reconnect_before_the_first_ike_sa_is_up_is_refused() -> None:
+    """reconnect_at before IKE_AUTH ends (about 1.04 s with the lost first packet) once ran at that end instead."""
+    with pytest.raises(ConfigError, match=r"comes before the first IKE SA is up \(t=1\.0") as info:
+        classic(duration=3.0, reconnect_at=0.5)
+    assert info.value.field == "reconnect_at"
+    s = classic(duration=3.0, reconnect_at=1.5, child_rekey_after=None, liveness_interval=None)
+    deleted = [e.time for e in s.events["initiator"] if type(e).__name__ == "IkeSaDeleted"]
+    assert deleted and 1.5 <= deleted[0] < 1.6  # the reconnect runs when asked: its DELETE goes at 1.5 s
+    classic(duration=3.0, reconnect_at=5.0)  # after the trace's end: no reconnect, no error (as before)
+
+
 def test_the_last_second_pcap_can_stamp_is_allowed() -> None:
     s = classic(start_time=2.0**32 - 1 - 9.0, duration=4.0)  # 4 s and 5 to settle
     assert max(t for t, _ in s.records()) <= 2**32 - 1
