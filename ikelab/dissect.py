@@ -10,7 +10,7 @@ libreswan or a router) goes through the same steps, one frame at a time:
    Non-ESP Marker is IKE, the single octet 0xFF is a NAT-keepalive, anything
    else is ESP; IP protocol 50 is ESP (RFC 4303).  As in Wireshark, the lower
    port decides between 500 and 4500 (IKE, after a marker if there is one),
-   and an empty UDP payload is plain UDP;
+   and an empty UDP payload, or a UDP Length below 8 (RFC 768), is plain UDP;
 3. an IKE message is decoded (:func:`ikelab.message.decode`); if its SPI
    pair is in the ``ikev2_decryption_table`` its SK payload is checked
    (ICV, RFC 7296 3.14) and decrypted;
@@ -535,7 +535,10 @@ def _dissect_frame(row: Row, frame: Any, keys: Keys, fragments: _Fragments,
     row.sport, row.dport = sport, dport
     body = payload[8:]
     ulen = _HH.unpack_from(payload, 4)[0]
-    if 8 <= ulen <= len(payload):
+    if ulen < 8:  # RFC 768: Length counts the 8-octet header; Wireshark's UDP hands such a datagram to no one
+        row.info = f"{sport} \u2192 {dport} [BAD UDP LENGTH {ulen} < 8]"
+        return
+    if ulen <= len(payload):
         body = payload[8:ulen]
     if not body:  # Wireshark's UDP hands an empty payload to no dissector
         row.info = f"{sport} \u2192 {dport} Len=0"

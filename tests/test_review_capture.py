@@ -240,6 +240,10 @@ def damaged_packets() -> dict[str, bytes]:
         "empty UDP on 4500": udp("192.0.2.1", "192.0.2.2", 4500, 4500, b""),
         "empty UDP on 500": udp("192.0.2.1", "192.0.2.2", 500, 500, b""),
         "keepalive": udp("192.0.2.1", "192.0.2.2", 4500, 4500, b"\xff"),
+        # RFC 768: Length counts the 8-octet header, so less than 8 is impossible; tshark says so and stops
+        "udp length 4 on 500": _set(init, 24, 4),
+        "udp length 0 on 4500": _set(udp("192.0.2.1", "192.0.2.2", 4500, 4500, esp_body), 24, 0),
+        "udp length 7 on 500": _set(init, 24, 7),
     }
 
 
@@ -265,7 +269,8 @@ def _listed_as_tshark_lists_them(cases: dict[str, bytes], path: Path) -> None:
 def test_damaged_packets_are_listed_as_tshark_lists_them(tmp_path: Path) -> None:
     """A length field claiming more than was captured (RFC 791 Total Length, RFC 8200 Payload Length) gave an
     empty Source, Destination and Protocol and "malformed packet"; 500 <-> 4500 was taken for UDPENCAP where
-    Wireshark (lower port first) reads ISAKMP; an empty datagram on 500 or 4500 was called IKE or ESP."""
+    Wireshark (lower port first) reads ISAKMP; an empty datagram on 500 or 4500 was called IKE or ESP; a UDP
+    Length below 8 was ignored and the datagram read as IKE or ESP, where tshark says [BAD UDP LENGTH n < 8]."""
     _listed_as_tshark_lists_them(damaged_packets(), tmp_path / "damaged.pcap")
 
 
