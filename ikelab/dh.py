@@ -59,7 +59,7 @@ from .dh_ec import EcpGroup, EcpPrivateKey, MontgomeryGroup, MontgomeryPrivateKe
 from .dh_toy import DlogResult, brute_force_dlog, check_int, is_primitive_root, is_probable_prime, order_of
 from .fixed_base import FixedBase
 from .errors import ConfigError, InvalidPublicValueError, UnknownAlgorithmError, refuse_weak
-from .rand import RandomSource, default_random
+from .rand import RandomSource, check_random_source, default_random
 
 try:  # optional accelerator, extra "fast"
     import gmpy2 as _gmpy2
@@ -133,7 +133,12 @@ class _FiniteFieldGroup(DhGroup):
 
     def encode(self, value: int) -> bytes:
         """``value`` as big-endian bytes, left-padded to the modulus length."""
-        return value.to_bytes(self.public_len, "big")
+        try:
+            return value.to_bytes(self.public_len, "big")
+        except (AttributeError, OverflowError):  # checked only when it fails: every exchange encodes g^x
+            check_int(value, "value")
+            raise ConfigError(f"{self.name}: value {value!r:.40} is not in [0, 2^{8 * self.public_len}), so it does "
+                              f"not fit the {self.public_len}-byte encoding", field="value", value=value) from None
 
     def decode_public(self, data: bytes, *, check_subgroup: bool = False) -> int:
         """The validated public value carried in KE data ``data``."""
@@ -162,7 +167,12 @@ class _FiniteFieldGroup(DhGroup):
     def generate(self, rng: RandomSource | None = None) -> ModpPrivateKey:
         rng = default_random() if rng is None else rng
         for _ in range(1000):
-            key = self.from_private_value(self._draw_exponent(rng))
+            try:
+                x = self._draw_exponent(rng)
+            except AttributeError:  # checked only when it fails: a key is drawn per exchange
+                check_random_source(rng)
+                raise
+            key = self.from_private_value(x)
             if 1 < key.y < self.p - 1:  # only a toy group can miss, e.g. when x is a multiple of ord(g)
                 return key
         raise ConfigError(f"{self.name}: could not draw a usable private value", field="g", value=self.g)

@@ -24,7 +24,7 @@ from .constants import DhId
 from .dh_base import DhGroup, DhPrivateKey, _ke_bytes
 from .dh_toy import check_int
 from .errors import ConfigError, InvalidPublicValueError
-from .rand import RandomSource, SystemRandom, default_random
+from .rand import RandomSource, SystemRandom, check_random_source, default_random
 
 # --- ECP groups (RFC 5903) ---
 
@@ -77,7 +77,12 @@ class EcpGroup(DhGroup):
     def is_on_curve(self, x: int, y: int) -> bool:
         """Whether ``(x, y)`` satisfies ``y^2 = x^3 - 3x + b (mod p)`` with coordinates below p."""
         p = self.p
-        return 0 <= x < p and 0 <= y < p and (y * y - (x * x * x - 3 * x + self.b)) % p == 0
+        try:
+            return 0 <= x < p and 0 <= y < p and (y * y - (x * x * x - 3 * x + self.b)) % p == 0
+        except TypeError:  # checked only when it fails: every ECP exchange calls this
+            check_int(x, "x")
+            check_int(y, "y")
+            raise
 
     def decode_public(self, data: bytes) -> tuple[int, int]:
         """The validated point ``(x, y)`` carried in KE data ``x | y``."""
@@ -116,7 +121,12 @@ class EcpGroup(DhGroup):
         rng = default_random() if rng is None else rng
         if rng.__class__ is SystemRandom:
             return EcpPrivateKey(self, ec.generate_private_key(_EC_CURVE_OBJECTS[self.curve_name]))
-        return self.from_private_value(1 + rng.randbelow(self.n - 1))  # [1, n-1], with RandomSource's randbelow
+        try:
+            d = 1 + rng.randbelow(self.n - 1)  # [1, n-1], with RandomSource's randbelow
+        except AttributeError:  # checked only when it fails: a key is drawn per exchange
+            check_random_source(rng)
+            raise
+        return self.from_private_value(d)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -220,7 +230,12 @@ class MontgomeryGroup(DhGroup):
 
     def generate(self, rng: RandomSource | None = None) -> MontgomeryPrivateKey:
         rng = default_random() if rng is None else rng
-        return self.from_private_value(rng.random_bytes(self.key_len))
+        try:
+            value = rng.random_bytes(self.key_len)
+        except AttributeError:  # checked only when it fails: a key is drawn per exchange
+            check_random_source(rng)
+            raise
+        return self.from_private_value(value)
 
 
 @dataclass(frozen=True, repr=False)

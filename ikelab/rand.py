@@ -45,9 +45,12 @@ class _Base:
 
     def randbelow(self, n: int) -> int:
         """Uniform integer in ``[0, n)`` by rejection sampling (no modulo bias)."""
-        if n <= 0:
-            raise ConfigError(f"randbelow needs a positive bound, got {n}", field="n", value=n)
-        nbits = n.bit_length()
+        try:
+            if n <= 0:
+                raise ConfigError(f"randbelow needs a positive bound, got {n}", field="n", value=n)
+            nbits = n.bit_length()
+        except (TypeError, AttributeError):  # checked only when it fails: nonces and keys are drawn per exchange
+            raise _not_a_count(n, "n", "randbelow's bound") from None
         nbytes = (nbits + 7) // 8
         excess = nbytes * 8 - nbits
         while True:
@@ -57,6 +60,9 @@ class _Base:
 
     def randrange(self, low: int, high: int) -> int:
         """Uniform integer in ``[low, high)``."""
+        for name, value in (("low", low), ("high", high)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _not_a_count(value, name, "randrange's bound")
         if high <= low:
             raise ConfigError(f"empty range [{low}, {high})", field="range", value=(low, high))
         return low + self.randbelow(high - low)
@@ -68,7 +74,13 @@ class _Base:
         SPIs are drawn from 256 upwards.
         """
         low = 256 if size == 4 else 1
-        return (low + self.randbelow((1 << (8 * size)) - low)).to_bytes(size, "big")  # randrange(low, 2^(8 size))
+        try:
+            return (low + self.randbelow((1 << (8 * size)) - low)).to_bytes(size, "big")  # randrange(low, 2^(8 size))
+        except (TypeError, ValueError, OverflowError, MemoryError):  # checked only when it fails (per exchange)
+            if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 64:
+                raise ConfigError(f"spi size must be a number of bytes in 1..64 (8 for IKE, 4 for ESP and AH), "
+                                  f"not {size!r:.40}", field="size", value=size) from None
+            raise
 
 
 class SystemRandom(_Base):
@@ -82,9 +94,12 @@ class SystemRandom(_Base):
     """
 
     def random_bytes(self, n: int) -> bytes:
-        if n < 0:
-            raise ConfigError(f"cannot make {n} random bytes", field="n", value=n)
-        return os.urandom(n)
+        try:
+            if n < 0:
+                raise ConfigError(f"cannot make {n} random bytes", field="n", value=n)
+            return os.urandom(n)
+        except (TypeError, OverflowError):  # checked only when it fails: called for every nonce and IV
+            raise _not_a_count(n, "n", "the number of random bytes") from None
 
     def __repr__(self) -> str:
         return "SystemRandom()"
@@ -116,14 +131,20 @@ class DeterministicRandom(_Base):
         self._counter = 0
 
     def random_bytes(self, n: int) -> bytes:
-        if n < 0:
-            raise ConfigError(f"cannot make {n} random bytes", field="n", value=n)
-        block = hashlib.shake_256(self._key + self._counter.to_bytes(8, "big")).digest(n)
+        try:
+            if n < 0:
+                raise ConfigError(f"cannot make {n} random bytes", field="n", value=n)
+            block = hashlib.shake_256(self._key + self._counter.to_bytes(8, "big")).digest(n)
+        except (TypeError, OverflowError, MemoryError):  # checked only when it fails: called for every nonce and IV
+            raise _not_a_count(n, "n", "the number of random bytes") from None
         self._counter += 1
         return block
 
     def fork(self, label: str) -> "DeterministicRandom":
         """An independent stream named ``label``, derived from this one's seed."""
+        if not isinstance(label, str):
+            raise ConfigError(f"fork's label must be a str such as \"initiator\", not {type(label).__name__}",
+                              field="label", value=label)
         child = DeterministicRandom.__new__(DeterministicRandom)
         child.seed = (self.seed, label)
         child._key = hashlib.sha256(self._key + b"\x00fork\x00" + label.encode()).digest()
@@ -132,6 +153,28 @@ class DeterministicRandom(_Base):
 
     def __repr__(self) -> str:
         return f"DeterministicRandom({self.seed!r})"
+
+
+def _not_a_count(value: object, field: str, what: str) -> ConfigError:
+    """The error for ``value`` given where ``what`` (a whole number) was expected."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return ConfigError(f"{what} ({field}), a {value.bit_length()}-bit int, is too large", field=field, value=value)
+    return ConfigError(f"{what} ({field}) must be an int, not {type(value).__name__} ({value!r:.40})",
+                       field=field, value=value)
+
+
+def check_random_source(rng: object, field: str = "rng") -> None:
+    """ConfigError naming ``field`` unless ``rng`` has ``random_bytes`` and ``randbelow`` (a :class:`RandomSource`).
+
+    Callers on the handshake path call this only after using ``rng`` failed.
+    """
+    if isinstance(rng, RandomSource):
+        return
+    hint = ""
+    if isinstance(rng, (int, str, bytes)) and not isinstance(rng, bool):
+        hint = f"; for values seeded with {rng!r:.40} pass DeterministicRandom({rng!r:.40})"
+    raise ConfigError(f"{field} must be a random source such as DeterministicRandom(seed) or SystemRandom(), "
+                      f"not {type(rng).__name__}{hint}", field=field, value=rng)
 
 
 def default_random() -> SystemRandom:
