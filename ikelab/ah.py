@@ -74,12 +74,20 @@ class AhHeader(NamedTuple):
 
 def icv_field_len(icv_len: int, ip_version: int) -> int:
     """The ICV field with its padding: AH must be a multiple of 4 bytes (IPv4) or 8 bytes (IPv6), RFC 4302 2.6."""
+    if isinstance(icv_len, bool) or not isinstance(icv_len, int) or icv_len < 0:
+        raise ConfigError(f"icv_len must be a number of bytes >= 0, not {icv_len!r:.40}", field="icv_len", value=icv_len)
+    if ip_version not in (4, 6):
+        raise ConfigError(f"ip_version must be 4 or 6, not {ip_version!r:.40}", field="ip_version", value=ip_version)
     align = 4 if ip_version == 4 else 8
     return icv_len + (-(AH_HEADER_LEN + icv_len) % align)
 
 
 def parse_ah(data: bytes, offset: int = 0) -> AhHeader:
     """Parse the AH header at ``data[offset:]``; ParseError on short or inconsistent input."""
+    if data.__class__ is not bytes:
+        data = key_bytes(data, "data")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ConfigError(f"offset must be a byte offset >= 0, not {offset!r:.40}", field="offset", value=offset)
     if len(data) < offset + AH_HEADER_LEN:
         raise ParseError(f"AH header needs 12 bytes, only {max(len(data) - offset, 0)} present", field="ah_header", offset=offset)
     nh, plen, reserved, spi, seq = struct.unpack_from("!BBHII", data, offset)
@@ -96,7 +104,7 @@ def parse_ah(data: bytes, offset: int = 0) -> AhHeader:
 
 def zero_mutable_fields(header: bytes) -> bytes:
     """An IP header with its mutable fields zeroed, as the AH ICV sees it (RFC 4302 3.3.3.1)."""
-    h = bytearray(header)
+    h = bytearray(key_bytes(header, "header"))  # bytearray(20) would be 20 zero bytes, not an error
     if not h:
         raise ParseError("empty IP header", field="version", offset=0)
     version = h[0] >> 4

@@ -286,9 +286,11 @@ class SignatureAuthData:
 
 def encode_signature_auth_data(algorithm_identifier: bytes, signature: bytes) -> bytes:
     """``ASN.1 Length | AlgorithmIdentifier | Signature Value`` (RFC 7427 3)."""
+    algorithm_identifier, signature = _b(algorithm_identifier, "algorithm_identifier"), _b(signature, "signature")
     if not 0 < len(algorithm_identifier) < 256:
-        raise ConfigError(f"AlgorithmIdentifier of {len(algorithm_identifier)} octets does not fit the 1-octet length")
-    return bytes([len(algorithm_identifier)]) + bytes(algorithm_identifier) + bytes(signature)
+        raise ConfigError(f"AlgorithmIdentifier of {len(algorithm_identifier)} octets does not fit the 1-octet length",
+                          field="algorithm_identifier", value=algorithm_identifier)
+    return bytes([len(algorithm_identifier)]) + algorithm_identifier + signature
 
 
 def parse_signature_auth_data(data: bytes) -> SignatureAuthData:
@@ -485,7 +487,13 @@ ANNOUNCED_HASHES = (HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_384, HashAlgorith
 
 def hash_algorithms_notify_data(algs: Any = ANNOUNCED_HASHES) -> bytes:
     """Notification data of SIGNATURE_HASH_ALGORITHMS: 2-octet hash IDs (RFC 7427 4)."""
-    return b"".join(int(lookup(HashAlgorithm, a)).to_bytes(2, "big") for a in algs)
+    try:
+        return b"".join(int(lookup(HashAlgorithm, a)).to_bytes(2, "big") for a in algs)
+    except TypeError:  # checked only when it fails: every IKE_SA_INIT announces the hashes
+        if isinstance(algs, (int, str)) or not hasattr(algs, "__iter__"):
+            raise ConfigError(f"algs must be a sequence of hash algorithms such as (2, 5) or (\"SHA2_256\",), "
+                              f"not {type(algs).__name__}", field="algs", value=algs) from None
+        raise
 
 
 def parse_hash_algorithms(data: bytes) -> tuple[HashAlgorithm | int, ...]:

@@ -213,10 +213,14 @@ def esp_seal(
     if isinstance(next_header, bool) or not isinstance(next_header, int) or not 0 <= next_header <= 255:
         raise ConfigError(f"next header must be a byte, got {next_header!r}", field="next_header", value=next_header)
     iv, payload = key_bytes(iv, "iv"), key_bytes(payload, "payload")
-    if len(iv) != encryption.iv_len:
-        raise ConfigError(f"{encryption.name} needs a {encryption.iv_len}-byte IV, got {len(iv)}", field="iv", value=len(iv))
-    return _seal(spi, seq, iv, payload, next_header, encryption, encryption_key, _align(encryption.block_size),
-                 integrity, integrity_key, esn)
+    try:
+        if len(iv) != encryption.iv_len:
+            raise ConfigError(f"{encryption.name} needs a {encryption.iv_len}-byte IV, got {len(iv)}", field="iv", value=len(iv))
+        return _seal(spi, seq, iv, payload, next_header, encryption, encryption_key, _align(encryption.block_size),
+                     integrity, integrity_key, esn)
+    except AttributeError:  # checked only when it fails, e.g. a name where a transform object belongs
+        _check_transforms(encryption, integrity)
+        raise
 
 
 def esp_open(
@@ -237,8 +241,25 @@ def esp_open(
     """
     spi, _ = parse_esp_header(data)
     check_seq(seq, esn)
-    icv_len = encryption.icv_len if encryption.is_aead else (integrity.icv_len if integrity is not None else 0)
-    return _open(bytes(data), spi, seq, encryption, encryption_key, icv_len, integrity, integrity_key, esn)
+    try:
+        icv_len = encryption.icv_len if encryption.is_aead else (integrity.icv_len if integrity is not None else 0)
+        return _open(bytes(data), spi, seq, encryption, encryption_key, icv_len, integrity, integrity_key, esn)
+    except AttributeError:  # checked only when it fails, e.g. a name where a transform object belongs
+        _check_transforms(encryption, integrity)
+        raise
+
+
+def _check_transforms(encryption: Any, integrity: Any) -> None:
+    """ConfigError naming ``encryption`` or ``integrity`` when it is not an :mod:`ikelab.transforms` object."""
+    for name, value, needs in (("encryption", encryption, ("name", "iv_len", "block_size", "is_aead", "encrypt")),
+                               ("integrity", integrity, ("name", "icv_len", "compute", "verify"))):
+        if (value is None and name == "integrity") or all(hasattr(value, attr) for attr in needs):
+            continue
+        hint = ""
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            hint = f"; ikelab.transforms.{name}({value!r:.40}, ...) makes one from a name or number"
+        raise ConfigError(f"{name} must be an ikelab.transforms object, not {type(value).__name__}{hint}",
+                          field=name, value=value) from None
 
 
 def _split_trailer(plaintext: bytes, offset: int) -> EspTrailer:
