@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
-from typing import Iterable, Sequence, Union
+from typing import Any, Iterable, Sequence, Union
 
 from .constants import TsType
 from .errors import ConfigError, NegotiationError
@@ -80,18 +80,39 @@ def address_range(text: str) -> tuple[IpAddress, IpAddress]:
     except ValueError:
         raise ConfigError(f"{text!r} is not an address, a network a/len or a range a-b", field="address_range",
                           value=text) from None
+    except (TypeError, AttributeError):
+        raise ConfigError(f"address_range reads text such as \"10.0.0.0/24\" or \"10.0.0.1-10.0.0.9\", "
+                          f"not {type(text).__name__}", field="text", value=text) from None
     return check_range(lo, hi)
 
 
 def check_range(lo: IpAddress, hi: IpAddress) -> tuple[IpAddress, IpAddress]:
     """``(lo, hi)`` if they make a range: one address family, and ``lo`` not after ``hi``."""
-    if lo.version != hi.version:
-        raise ConfigError(f"a range needs two addresses of one family, not IPv{lo.version} and IPv{hi.version}",
-                          field="address_range", value=(str(lo), str(hi)))
-    if lo > hi:
+    try:
+        if lo.version != hi.version:
+            raise ConfigError(f"a range needs two addresses of one family, not IPv{lo.version} and IPv{hi.version}",
+                              field="address_range", value=(str(lo), str(hi)))
+        backwards = lo > hi
+    except (AttributeError, TypeError):  # checked only when it fails
+        name, value = ("lo", lo) if not isinstance(lo, _ADDRESSES) else ("hi", hi)
+        hint = "; address_range(\"a-b\") reads text" if isinstance(value, str) else ""
+        raise ConfigError(f"check_range takes ipaddress addresses (ipaddress.ip_address(\"10.0.0.1\")), but {name} "
+                          f"is {type(value).__name__}{hint}", field=name, value=value) from None
+    if backwards:
         raise ConfigError(f"the range starts at {lo}, after its end {hi}: write it low-high", field="address_range",
                           value=(str(lo), str(hi)))
     return lo, hi
+
+
+_ADDRESSES = (ipaddress.IPv4Address, ipaddress.IPv6Address)
+
+
+def _check_selector_list(value: Any, field: str) -> None:
+    """ConfigError naming ``field`` unless ``value`` is a list or tuple of selectors (not one selector, not text)."""
+    if isinstance(value, (str, bytes, bytearray, *_SELECTORS)) or not hasattr(value, "__iter__"):
+        hint = "; wrap a single selector in a list" if isinstance(value, (str, *_SELECTORS)) else ""
+        raise ConfigError(f"{field} must be a list of traffic selectors such as [\"10.0.0.0/24\"], "
+                          f"not {type(value).__name__}{hint}", field=field, value=value)
 
 
 def _err(text: str, why: str) -> ConfigError:
@@ -222,6 +243,8 @@ def resolve_ts(selectors: Iterable[TrafficSelector | str], address: str | None) 
             return _resolve_tuple(selectors, address)  # a configuration's selectors: once per address
         except TypeError:  # something unhashable in the tuple: resolve it every time
             pass
+    else:
+        _check_selector_list(selectors, "selectors")  # a tuple, the engine's usual argument, skips this
     return _resolve(selectors, address)
 
 
@@ -303,10 +326,16 @@ def narrow(
     be strings; ``dynamic`` stands for ``initiator_address`` in
     ``local_policy_tsi`` and for ``responder_address`` in ``local_policy_tsr``.
     """
-    pol_i = resolve_ts(local_policy_tsi, initiator_address)
-    pol_r = resolve_ts(local_policy_tsr, responder_address)
-    tsi = _meet_all(list(offered_tsi), pol_i)
-    tsr = _meet_all(list(offered_tsr), pol_r)
+    try:
+        pol_i = resolve_ts(local_policy_tsi, initiator_address)
+        pol_r = resolve_ts(local_policy_tsr, responder_address)
+        tsi = _meet_all(list(offered_tsi), pol_i)
+        tsr = _meet_all(list(offered_tsr), pol_r)
+    except (TypeError, ConfigError):  # checked only when it fails: every CHILD SA is narrowed
+        for name, value in (("offered_tsi", offered_tsi), ("offered_tsr", offered_tsr),
+                            ("local_policy_tsi", local_policy_tsi), ("local_policy_tsr", local_policy_tsr)):
+            _check_selector_list(value, name)
+        raise
     if not tsi or not tsr:
         side, off, pol = ("TSi", offered_tsi, pol_i) if not tsi else ("TSr", offered_tsr, pol_r)
         raise NegotiationError(
