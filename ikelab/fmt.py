@@ -14,6 +14,8 @@ def hexstr(data: bytes, *, group: int = 4, width: int = 32, indent: str = "") ->
     """``data`` as grouped hex, ``width`` bytes a line (``group=0``: no groups; ``width=0``: one line)."""
     data = _octets(data, "hexstr")
     group, width = _count(group, "group"), _count(width, "width")
+    if indent.__class__ is not str:
+        raise ConfigError(f"indent must be a str of spaces, not {type(indent).__name__}", field="indent", value=indent)
     if not data:
         return "(empty)"
     h = data.hex()

@@ -180,6 +180,9 @@ def dn_from_string(text: str) -> x509.Name:
 
 def dn_to_string(name: x509.Name) -> str:
     """``x509.Name`` -> ``"C=CH, O=strongSwan, CN=moon"`` (DER order, strongSwan style)."""
+    if not isinstance(name, x509.Name):
+        hint = "; dn_from_string(text) reads a DN" if isinstance(name, str) else ""
+        raise ConfigError(f"dn_to_string takes an x509.Name, not {type(name).__name__}{hint}", field="name", value=name)
     out = []
     for rdn in name.rdns:
         for attr in rdn:
@@ -379,7 +382,11 @@ def _parse_identity(text: str, id_type: IdType | int | str | None) -> Identity:
 
 def format_identity(id_type: IdType | int | str, data: bytes) -> str:
     """The strongSwan-style text of an identity; :func:`parse_identity` reads it back to the same value."""
-    return _format_identity(lookup(IdType, id_type), bytes(data))
+    if data.__class__ is not bytes:
+        if not isinstance(data, (bytearray, memoryview)):
+            raise ConfigError(f"identification data must be bytes, not {type(data).__name__}", field="data", value=data)
+        data = bytes(data)
+    return _format_identity(lookup(IdType, id_type), data)
 
 
 @lru_cache(maxsize=256)
@@ -414,6 +421,20 @@ def matches(pattern: str, identity: Identity) -> bool:
     anything else must be the same identity (DNs compared attribute by attribute,
     case-insensitively).
     """
+    try:
+        return _matches(pattern, identity)
+    except (AttributeError, TypeError):  # checked only when it fails: every IKE_AUTH checks the peer's ID
+        if not isinstance(pattern, str):
+            raise ConfigError(f"matches: pattern must be text such as \"*@example.com\", not {type(pattern).__name__}",
+                              field="pattern", value=pattern) from None
+        if not isinstance(identity, Identity):
+            hint = "; parse_identity(text) makes one" if isinstance(identity, str) else ""
+            raise ConfigError(f"matches: identity must be an Identity, not {type(identity).__name__}{hint}",
+                              field="identity", value=identity) from None
+        raise
+
+
+def _matches(pattern: str, identity: Identity) -> bool:
     if pattern.strip() in ("%any", "%any6", "*"):
         return True
     if "*" in pattern:

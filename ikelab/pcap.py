@@ -166,6 +166,9 @@ def _micros(time: object, index: int) -> int:
 def _record(item: Any, index: int) -> tuple[int, bytes, str | None, int | None, int]:
     """(micros, data, comment, linktype or None, orig_len) from a tuple or a CapturedPacket."""
     if isinstance(item, CapturedPacket):
+        if not isinstance(item.data, (bytes, bytearray, memoryview)):
+            raise ConfigError(f"record {index}: CapturedPacket.data must be bytes, not {type(item.data).__name__}",
+                              field="data", value=item.data)
         data = bytes(item.data)
         orig_len = max(len(data), item.orig_len or 0)  # keep the wire length of a packet captured short
         return _micros(item.time, index), data, item.comment, item.linktype, orig_len
@@ -184,6 +187,15 @@ def _record(item: Any, index: int) -> tuple[int, bytes, str | None, int | None, 
             f"record {index}: comment must be a str or None, got {comment!r}", field="comment", value=comment
         )
     return _micros(item[0], index), bytes(data), comment, None, len(data)
+
+
+def _numbered(records: Any) -> Iterator[tuple[int, Any]]:
+    """``enumerate(records)``, or ConfigError when ``records`` is not a collection of records."""
+    try:
+        return enumerate(records)
+    except TypeError:
+        raise ConfigError(f"records must be a list of (time, data) pairs or CapturedPacket objects, "
+                          f"not {type(records).__name__}", field="records", value=records) from None
 
 
 def _check_u32(value: object, field: str) -> int:
@@ -212,9 +224,10 @@ def write_pcap(
     _check_u32(snaplen, "snaplen")
     if snaplen == 0:
         raise ConfigError("snaplen must be positive", field="snaplen", value=snaplen)
+    numbered = _numbered(records)  # before the file is created
     with _open(path_or_file, "wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype))
-        for index, item in enumerate(records):
+        for index, item in numbered:
             micros, data, _, item_linktype, orig_len = _record(item, index)
             if item_linktype is not None and item_linktype != linktype:
                 raise ConfigError(
@@ -262,6 +275,7 @@ def write_pcapng(
     _check_u32(snaplen, "snaplen")
     if not isinstance(linktype, int) or isinstance(linktype, bool) or not 0 <= linktype <= 0xFFFF:
         raise ConfigError(f"pcapng link type must be in 0..65535, got {linktype!r}", field="linktype", value=linktype)
+    numbered = _numbered(records)  # before the file is created
     with _open(path_or_file, "wb") as out:
         shb = struct.pack(
             "<IHHq", _BYTE_ORDER_MAGIC, 1, 0, -1) + _option(_SHB_USERAPPL, b"ikelab") + _option(_OPT_ENDOFOPT, b""
@@ -281,7 +295,7 @@ def write_pcapng(
             return interfaces[kind]
 
         interface(linktype)
-        for index, item in enumerate(records):
+        for index, item in numbered:
             micros, data, comment, item_linktype, orig_len = _record(item, index)
             if micros >= 1 << 64:
                 raise ConfigError(
@@ -565,8 +579,16 @@ def ip_payload(captured_packet: CapturedPacket) -> bytes | None:
     at bytes 0-1).  Unknown link types give None.  A frame too short for its
     link-layer header raises :class:`~ikelab.errors.ParseError`.
     """
-    data = captured_packet.data
-    kind = captured_packet.linktype
+    try:
+        data = captured_packet.data
+        kind = captured_packet.linktype
+    except AttributeError:
+        hint = ""
+        if isinstance(captured_packet, (bytes, bytearray)):
+            hint = "; CapturedPacket(0.0, frame, LINKTYPE_ETHERNET) wraps a frame"
+        raise ConfigError(f"ip_payload takes a CapturedPacket (as read_capture gives), not "
+                          f"{type(captured_packet).__name__}{hint}", field="captured_packet",
+                          value=captured_packet) from None
     if kind == LINKTYPE_ETHERNET:
         frame = parse_ethernet(data)
         return _ip_by_ethertype(frame.ethertype, frame.payload)
