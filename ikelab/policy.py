@@ -210,7 +210,7 @@ class Selector:
     @classmethod
     def from_traffic_selectors(cls, local_ts: Any, remote_ts: Any) -> "Selector | None":
         """The selector for one (local TS, remote TS) pair, or None when they cannot both match a packet."""
-        lt, rt = TrafficSelector(*local_ts), TrafficSelector(*remote_ts)
+        lt, rt = _ts_tuple(local_ts, "local_ts"), _ts_tuple(remote_ts, "remote_ts")
         local = AddressRange.parse((lt.start_address, lt.end_address))
         remote = AddressRange.parse((rt.start_address, rt.end_address))
         if local.start.version != remote.start.version:
@@ -329,6 +329,10 @@ class Spd:
 
     def __init__(self, policies: Iterable[Policy] = ()) -> None:
         self._policies: list[Policy] = []
+        if isinstance(policies, Policy) or not hasattr(policies, "__iter__"):
+            hint = "; wrap a single policy in a list" if isinstance(policies, Policy) else ""
+            raise ConfigError(f"Spd takes a list of Policy objects, not {type(policies).__name__}{hint}",
+                              field="policies", value=policies)
         for p in policies:
             self.add(p)
 
@@ -433,14 +437,34 @@ def selectors_from_ts(local_ts: Sequence[Any] | Any, remote_ts: Sequence[Any] | 
 
     Each side is one ``(start_address, end_address, ip_protocol, start_port, end_port)`` tuple or several.
     """
-    pairs = (Selector.from_traffic_selectors(lt, rt) for lt in _as_selectors(local_ts) for rt in _as_selectors(remote_ts))
+    local, remote = _as_selectors(local_ts, "local_ts"), _as_selectors(remote_ts, "remote_ts")
+    pairs = (Selector.from_traffic_selectors(lt, rt) for lt in local for rt in remote)
     return tuple(s for s in pairs if s is not None)
 
 
-def _as_selectors(ts: Any) -> list[Any]:
+def _as_selectors(ts: Any, field: str) -> list[Any]:
     if isinstance(ts, TrafficSelector) or (isinstance(ts, tuple) and ts and not isinstance(ts[0], (tuple, list, TrafficSelector))):
         return [ts]
+    if isinstance(ts, (str, bytes)) or not hasattr(ts, "__iter__"):
+        raise ConfigError(f"{field} must be a (start_address, end_address, ip_protocol, start_port, end_port) tuple "
+                          f"or a list of them, not {type(ts).__name__}{_ts_hint(ts)}", field=field, value=ts)
     return list(ts)
+
+
+def _ts_tuple(value: Any, field: str) -> TrafficSelector:
+    """``value`` as a :class:`TrafficSelector` tuple, or ConfigError naming ``field``."""
+    try:
+        return TrafficSelector(*value)
+    except TypeError:
+        raise ConfigError(f"{field} must be a (start_address, end_address, ip_protocol, start_port, end_port) tuple, "
+                          f"not {type(value).__name__}{_ts_hint(value)}", field=field, value=value) from None
+
+
+def _ts_hint(value: Any) -> str:
+    if hasattr(value, "start_addr"):  # an ikelab.payloads.TrafficSelector, as ts_from_string makes
+        return ("; for a TS payload's selector ts pass (ts.start_addr, ts.end_addr, ts.ip_protocol, ts.start_port, "
+                "ts.end_port)")
+    return ""
 
 
 #: What _ipsec_spi answers for a NAT-keepalive (not an SPI: SPIs are 32-bit unsigned)
