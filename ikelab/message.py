@@ -33,7 +33,7 @@ from typing import Any, Iterator
 from .constants import IKE_MAJOR_VERSION, NON_ESP_MARKER, ExchangeType, PayloadType
 from .errors import ConfigError, ParseError
 from .payloads import SK, SKF, Notify, Payload, decode_chain, encode_chain
-from .sk import Crypto, open_encrypted, seal, sealed_length
+from .sk import Crypto, not_a_crypto, open_encrypted, seal, sealed_length
 from .wire import DecodeContext, DumpRow, check_bytes, check_uint, from_wire, members, name_of, RAW_TYPES, norm_enum, payload_header
 
 __all__ = ["HEADER_LEN", "Header", "Message", "decode", "decode_header", "not_a_message", "strip_non_esp_marker"]
@@ -266,7 +266,10 @@ class Message:
         else:
             if crypto is None:
                 raise ConfigError(f"the {label} payload holds plaintext: pass crypto= (an SkCrypto) to encrypt it", field="crypto", value=None)
-            c = crypto.for_message(self.is_initiator)
+            try:
+                c = crypto.for_message(self.is_initiator)
+            except AttributeError:
+                raise not_a_crypto(crypto) from None
             sealed = b""
             if content.__class__ is not bytes:  # what encode_chain made is bytes; an SKF's content is checked
                 content = check_bytes(content, f"{label}.content")
@@ -302,7 +305,10 @@ def decode(data: bytes, crypto: Crypto | None = None, *, trace: list[DumpRow] | 
     payloads = decode_chain(next_payload, data, HEADER_LEN, len(data), ctx)
     is_initiator = (flags & FLAG_I) != 0
     if crypto is not None and payloads and isinstance(payloads[-1], (SK, SKF)):
-        c = crypto.for_message(is_initiator)
+        try:
+            c = crypto.for_message(is_initiator)
+        except AttributeError:
+            raise not_a_crypto(crypto) from None
         payloads = payloads[:-1] + (open_encrypted(payloads[-1], data, c, ctx),)
     return Message._from_wire(  # type: ignore[attr-defined]
         spi_i, spi_r, exchange, is_initiator, (flags & FLAG_R) != 0, message_id, payloads, (flags & FLAG_V) != 0, version & 0x0F

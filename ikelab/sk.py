@@ -102,7 +102,7 @@ class SkCrypto:
 
         e = encryption(encr, key_bits, allow_weak=allow_weak)
         i = integrity(integ, allow_weak=allow_weak) if integ is not None else None
-        return cls(e, i, bytes(sk_e), bytes(sk_a), rng)
+        return cls(e, i, _key(sk_e, "sk_e"), _key(sk_a, "sk_a"), rng)
 
     @classmethod
     def for_sender(cls, keys: Any, initiator: bool, encr: "Encryption", integ: "Integrity | None" = None, rng: RandomSource | None = None) -> "SkCrypto":
@@ -157,6 +157,22 @@ class SkCryptoPair:
 
 
 Crypto = Union[SkCrypto, SkCryptoPair, CryptoSource]
+
+
+def _key(value: Any, field: str) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    hint = ": bytes.fromhex(text) reads hex" if isinstance(value, str) else ""
+    raise ConfigError(f"{field} must be bytes, not {type(value).__name__}{hint}", field=field, value=value)
+
+
+def not_a_crypto(crypto: Any) -> ConfigError:
+    """The error for ``crypto=`` that is not an SkCrypto or SkCryptoPair (called after using it failed)."""
+    hint = ""
+    if hasattr(crypto, "sk_ei"):  # ikelab.keys.IkeSaKeys: the keys, not yet the cipher
+        hint = "; SkCryptoPair.from_keys(keys, encr, integ) makes one from IkeSaKeys"
+    return ConfigError(f"crypto must be an SkCrypto or SkCryptoPair, not {type(crypto).__name__}{hint}",
+                       field="crypto", value=crypto)
 
 
 def pad_length_for(plaintext_len: int, block_size: int) -> int:
@@ -258,7 +274,14 @@ def open_encrypted(payload: SK | SKF, data: bytes, crypto: SkCrypto, ctx: Decode
 
 def protect(message: "Message", crypto: Crypto) -> bytes:
     """Encode ``message`` (whose last payload is ``SK(inner=...)`` or an SKF) with ``crypto``."""
-    return message.encode(crypto=crypto)
+    try:
+        return message.encode(crypto=crypto)
+    except (AttributeError, TypeError):
+        if not hasattr(message, "payloads"):  # bytes or text: they have an encode() too
+            from .message import not_a_message
+
+            raise not_a_message("protect", message) from None
+        raise
 
 
 def unprotect(data: bytes, crypto: Crypto) -> "Message":
@@ -280,6 +303,13 @@ def fragment(message: "Message", crypto: Crypto, max_message_size: int) -> list[
 
     from .payloads import encode_chain
 
+    if not hasattr(message, "payloads") or not hasattr(message, "is_initiator"):
+        raise ConfigError(f"fragment() takes a Message, not {type(message).__name__}", field="message", value=message)
+    if not hasattr(crypto, "for_message"):
+        raise not_a_crypto(crypto)
+    if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
+        raise ConfigError(f"max_message_size must be an int (octets), not {type(max_message_size).__name__}",
+                          field="max_message_size", value=max_message_size)
     if len(message.payloads) != 1 or not isinstance(message.payloads[0], SK) or message.payloads[0].inner is None:
         raise ConfigError("fragment() takes a message whose only payload is SK(inner=...)", field="payloads", value=len(message.payloads))
     c = crypto.for_message(message.is_initiator)
@@ -316,8 +346,14 @@ def reassemble(fragments: Iterable["bytes | Message"], crypto: Crypto | None = N
     chosen: dict[int, SKF] = {}
     total = 0
     head = None
+    if isinstance(fragments, (str, bytes, bytearray, memoryview)) or not hasattr(fragments, "__iter__"):
+        raise ConfigError(f"fragments must be a list of fragment messages (bytes or Message), "
+                          f"not {type(fragments).__name__}", field="fragments", value=fragments)
     for item in fragments:
         msg = decode(item, crypto=crypto) if isinstance(item, (bytes, bytearray, memoryview)) else item
+        if not hasattr(msg, "payloads"):
+            raise ConfigError(f"fragments must hold bytes or Message objects, not {type(msg).__name__}",
+                              field="fragments", value=msg)
         if not msg.payloads or not isinstance(msg.payloads[-1], SKF):
             raise ConfigError("reassemble() takes messages whose last payload is SKF", field="fragments", value=msg)
         skf = msg.payloads[-1]
