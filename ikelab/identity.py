@@ -182,7 +182,8 @@ def dn_to_string(name: x509.Name) -> str:
     """``x509.Name`` -> ``"C=CH, O=strongSwan, CN=moon"`` (DER order, strongSwan style)."""
     if not isinstance(name, x509.Name):
         hint = "; dn_from_string(text) reads a DN" if isinstance(name, str) else ""
-        raise ConfigError(f"dn_to_string takes an x509.Name, not {type(name).__name__}{hint}", field="name", value=name)
+        raise ConfigError(f"dn_to_string: name must be an x509.Name, not {type(name).__name__}{hint}",
+                          field="name", value=name)
     out = []
     for rdn in name.rdns:
         for attr in rdn:

@@ -586,7 +586,7 @@ def ip_payload(captured_packet: CapturedPacket) -> bytes | None:
         hint = ""
         if isinstance(captured_packet, (bytes, bytearray)):
             hint = "; CapturedPacket(0.0, frame, LINKTYPE_ETHERNET) wraps a frame"
-        raise ConfigError(f"ip_payload takes a CapturedPacket (as read_capture gives), not "
+        raise ConfigError(f"ip_payload: captured_packet must be a CapturedPacket (as read_capture gives), not "
                           f"{type(captured_packet).__name__}{hint}", field="captured_packet",
                           value=captured_packet) from None
     if kind == LINKTYPE_ETHERNET:

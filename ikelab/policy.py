@@ -331,7 +331,7 @@ class Spd:
         self._policies: list[Policy] = []
         if isinstance(policies, Policy) or not hasattr(policies, "__iter__"):
             hint = "; wrap a single policy in a list" if isinstance(policies, Policy) else ""
-            raise ConfigError(f"Spd takes a list of Policy objects, not {type(policies).__name__}{hint}",
+            raise ConfigError(f"Spd: policies must be a list of Policy objects, not {type(policies).__name__}{hint}",
                               field="policies", value=policies)
         for p in policies:
             self.add(p)

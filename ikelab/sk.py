@@ -304,7 +304,8 @@ def fragment(message: "Message", crypto: Crypto, max_message_size: int) -> list[
     from .payloads import encode_chain
 
     if not hasattr(message, "payloads") or not hasattr(message, "is_initiator"):
-        raise ConfigError(f"fragment() takes a Message, not {type(message).__name__}", field="message", value=message)
+        raise ConfigError(f"fragment: message must be a Message, not {type(message).__name__}",
+                          field="message", value=message)
     if not hasattr(crypto, "for_message"):
         raise not_a_crypto(crypto)
     if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
