@@ -1,0 +1,193 @@
+"""Wrong argument types get a typed ikelab error that names the argument.
+
+Each case below once failed with a bare TypeError, AttributeError, ValueError
+or OverflowError from deep inside ikelab or a library.  The project's rule:
+bad input gets an ikelab exception that says what was wrong and where.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import re
+
+import pytest
+
+from ikelab import ah, auth, dh, esp, fmt, identity, message, pcap, policy, rand, sk, transforms, ts
+from ikelab.errors import ConfigError
+from ikelab.payloads import SK, Nonce
+
+SPI = bytes(range(1, 9))
+AES = transforms.encryption("ENCR_AES_CBC", 128)
+SHA = transforms.integrity("AUTH_HMAC_SHA2_256_128")
+T24 = ts.ts_from_string("10.0.0.0/24")
+ALICE = identity.parse_identity("alice@example.com")
+
+
+def _gcm() -> sk.SkCrypto:
+    return sk.SkCrypto.create("ENCR_AES_GCM_16", bytes(36), key_bits=256, rng=rand.DeterministicRandom(1))
+
+
+def _protected() -> message.Message:
+    return message.Message(SPI, exchange=35, payloads=(SK(inner=(Nonce(bytes(32)),)),))
+
+
+def _esp_packet() -> bytes:
+    return esp.esp_seal(spi=0x1234, seq=1, iv=bytes(16), payload=b"hello", next_header=4, encryption=AES,
+                        encryption_key=bytes(16), integrity=SHA, integrity_key=bytes(32))
+
+
+def _sealed(**bad):
+    args = dict(spi=0x1234, seq=1, iv=bytes(16), payload=b"hello", next_header=4, encryption=AES,
+                encryption_key=bytes(16), integrity=SHA, integrity_key=bytes(32))
+    return esp.esp_seal(**{**args, **bad})
+
+
+def _opened(**bad):
+    args = dict(seq=1, encryption=AES, encryption_key=bytes(16), integrity=SHA, integrity_key=bytes(32))
+    return esp.esp_open(_esp_packet(), **{**args, **bad})
+
+
+def _keys_not_crypto():
+    """What keys.ike_sa_keys returns, given where an SkCryptoPair belongs."""
+    from ikelab import keys
+
+    return keys.ike_sa_keys("PRF_HMAC_SHA2_256", bytes(32), bytes(32), bytes(32), SPI, SPI, encr="ENCR_AES_GCM_16",
+                            encr_key_bits=256)
+
+
+# (id, call, argument the message must name)
+CASES = [
+    # rand: the sources every lesson seeds
+    ("random_bytes-None", lambda: rand.DeterministicRandom(1).random_bytes(None), "n"),
+    ("random_bytes-float", lambda: rand.DeterministicRandom(1).random_bytes(8.0), "n"),
+    ("random_bytes-huge", lambda: rand.DeterministicRandom(1).random_bytes(2**200), "n"),
+    ("system-random_bytes-str", lambda: rand.SystemRandom().random_bytes("8"), "n"),
+    ("system-random_bytes-huge", lambda: rand.SystemRandom().random_bytes(2**200), "n"),
+    ("randbelow-str", lambda: rand.DeterministicRandom(1).randbelow("8"), "n"),
+    ("randbelow-nan", lambda: rand.DeterministicRandom(1).randbelow(float("nan")), "n"),
+    ("randrange-None", lambda: rand.DeterministicRandom(1).randrange(None, 8), "low"),
+    ("randrange-float", lambda: rand.DeterministicRandom(1).randrange(2, 8.5), "high"),
+    ("spi-None", lambda: rand.DeterministicRandom(1).spi(None), "size"),
+    ("spi-negative", lambda: rand.DeterministicRandom(1).spi(-1), "size"),
+    ("spi-str", lambda: rand.DeterministicRandom(1).spi("4"), "size"),
+    ("fork-bytes", lambda: rand.DeterministicRandom(1).fork(b"initiator"), "label"),
+    ("fork-None", lambda: rand.DeterministicRandom(1).fork(None), "label"),
+    # dh: a seed where a random source belongs, values that do not fit
+    ("modp-generate-int", lambda: dh.group(14).generate(7), "rng"),
+    ("ecp-generate-str", lambda: dh.group(19).generate("seed"), "rng"),
+    ("x25519-generate-int", lambda: dh.group(31).generate(7), "rng"),
+    ("toy-generate-object", lambda: dh.ToyGroup(23, 5).generate(object()), "rng"),
+    ("modp-encode-negative", lambda: dh.group(14).encode(-1), "value"),
+    ("modp-encode-huge", lambda: dh.group(14).encode(2**3000), "value"),
+    ("modp-encode-str", lambda: dh.group(14).encode("5"), "value"),
+    ("ecp-is_on_curve-str", lambda: dh.group(19).is_on_curve("1", 2), "x"),
+    ("ecp-is_on_curve-None", lambda: dh.group(19).is_on_curve(1, None), "y"),
+    # auth
+    ("encode_signature_auth_data-str", lambda: auth.encode_signature_auth_data("3000", b"sig"), "algorithm_identifier"),
+    ("encode_signature_auth_data-None", lambda: auth.encode_signature_auth_data(b"\x30\x00", None), "signature"),
+    ("hash_algorithms_notify_data-int", lambda: auth.hash_algorithms_notify_data(2), "algs"),
+    ("hash_algorithms_notify_data-None", lambda: auth.hash_algorithms_notify_data(None), "algs"),
+    # esp: a name where a transforms object belongs
+    ("esp_seal-encryption-name", lambda: _sealed(encryption="ENCR_AES_CBC"), "encryption"),
+    ("esp_seal-encryption-None", lambda: _sealed(encryption=None), "encryption"),
+    ("esp_seal-integrity-name", lambda: _sealed(integrity="AUTH_HMAC_SHA2_256_128"), "integrity"),
+    ("esp_open-encryption-int", lambda: _opened(encryption=12), "encryption"),
+    ("esp_open-integrity-str", lambda: _opened(integrity="AUTH_HMAC_SHA2_256_128"), "integrity"),
+    # ah
+    ("icv_field_len-None", lambda: ah.icv_field_len(None, 4), "icv_len"),
+    ("icv_field_len-ip_version", lambda: ah.icv_field_len(12, "4"), "ip_version"),
+    ("parse_ah-None", lambda: ah.parse_ah(None), "data"),
+    ("parse_ah-offset-negative", lambda: ah.parse_ah(bytes(24), -1), "offset"),
+    ("parse_ah-offset-str", lambda: ah.parse_ah(bytes(24), "0"), "offset"),
+    ("zero_mutable_fields-int", lambda: ah.zero_mutable_fields(-1), "header"),
+    ("zero_mutable_fields-str", lambda: ah.zero_mutable_fields("45000014"), "header"),
+    # ts: one selector or text where a list belongs
+    ("address_range-None", lambda: ts.address_range(None), "text"),
+    ("address_range-bytes", lambda: ts.address_range(b"10.0.0.0/24"), "text"),
+    ("check_range-str", lambda: ts.check_range("10.0.0.1", ipaddress.ip_address("10.0.0.9")), "lo"),
+    ("check_range-None", lambda: ts.check_range(ipaddress.ip_address("10.0.0.1"), None), "hi"),
+    ("resolve_ts-None", lambda: ts.resolve_ts(None, "10.0.0.1"), "selectors"),
+    ("resolve_ts-str", lambda: ts.resolve_ts("10.0.0.0/24", None), "selectors"),
+    ("narrow-offered_tsi-None", lambda: ts.narrow(None, [T24], ["10.0.0.0/16"], ["10.0.0.0/8"]), "offered_tsi"),
+    ("narrow-offered_tsr-one", lambda: ts.narrow([T24], T24, ["10.0.0.0/16"], ["10.0.0.0/8"]), "offered_tsr"),
+    ("narrow-policy_tsi-str", lambda: ts.narrow([T24], [T24], "10.0.0.0/16", ["10.0.0.0/8"]), "local_policy_tsi"),
+    ("narrow-policy_tsr-int", lambda: ts.narrow([T24], [T24], ["10.0.0.0/16"], 8), "local_policy_tsr"),
+    # identity
+    ("dn_to_string-str", lambda: identity.dn_to_string("CN=alice"), "name"),
+    ("format_identity-str", lambda: identity.format_identity("ID_RFC822_ADDR", "a@b"), "data"),
+    ("format_identity-None", lambda: identity.format_identity("ID_RFC822_ADDR", None), "data"),
+    ("matches-pattern-bytes", lambda: identity.matches(b"*@example.com", ALICE), "pattern"),
+    ("matches-identity-str", lambda: identity.matches("*@example.com", "alice@example.com"), "identity"),
+    ("matches-identity-None", lambda: identity.matches("alice@example.com", None), "identity"),
+    # fmt
+    ("hexstr-indent-int", lambda: fmt.hexstr(bytes(40), indent=4), "indent"),
+    ("hexstr-indent-None", lambda: fmt.hexstr(bytes(40), indent=None), "indent"),
+    # pcap
+    ("write_pcap-records-None", lambda: pcap.write_pcap(io.BytesIO(), None), "records"),
+    ("write_pcapng-records-int", lambda: pcap.write_pcapng(io.BytesIO(), 3), "records"),
+    ("write_pcap-packet-data-str", lambda: pcap.write_pcap(io.BytesIO(), [pcap.CapturedPacket(0.0, "00", 1)]), "data"),
+    ("ip_payload-bytes", lambda: pcap.ip_payload(bytes(14)), "captured_packet"),
+    ("ip_payload-None", lambda: pcap.ip_payload(None), "captured_packet"),
+    # policy
+    ("Spd-one-policy", lambda: policy.Spd(policy.Policy("p", (policy.Selector.of(),), policy.Action.PROTECT)),
+     "policies"),
+    ("Spd-None", lambda: policy.Spd(None), "policies"),
+    ("selectors_from_ts-ts-payload", lambda: policy.selectors_from_ts([T24], [T24]), "local_ts"),
+    ("selectors_from_ts-None", lambda: policy.selectors_from_ts([("10.0.0.1", "10.0.0.9", 0, 0, 65535)], None),
+     "remote_ts"),
+    ("selectors_from_ts-int", lambda: policy.selectors_from_ts([7], [("10.0.0.1", "10.0.0.9", 0, 0, 65535)]),
+     "local_ts"),
+    # sk and message: the keys where the crypto belongs, text where bytes belong
+    ("SkCrypto.create-hex-text", lambda: sk.SkCrypto.create("ENCR_AES_GCM_16", "00" * 36, key_bits=256), "sk_e"),
+    ("SkCrypto.create-None", lambda: sk.SkCrypto.create("ENCR_AES_GCM_16", None, key_bits=256), "sk_e"),
+    ("encode-crypto-keys", lambda: _protected().encode(crypto=_keys_not_crypto()), "crypto"),
+    ("encode-crypto-bytes", lambda: _protected().encode(crypto=bytes(36)), "crypto"),
+    ("decode-crypto-keys", lambda: message.decode(_protected().encode(_gcm()), crypto=_keys_not_crypto()), "crypto"),
+    ("unprotect-crypto-str", lambda: sk.unprotect(_protected().encode(_gcm()), "key"), "crypto"),
+    ("protect-message-bytes", lambda: sk.protect(b"\x00" * 28, _gcm()), "message"),
+    ("protect-crypto-int", lambda: sk.protect(_protected(), 7), "crypto"),
+    ("fragment-message-None", lambda: sk.fragment(None, _gcm(), 100), "message"),
+    ("fragment-crypto-str", lambda: sk.fragment(_protected(), "key", 100), "crypto"),
+    ("fragment-size-str", lambda: sk.fragment(_protected(), _gcm(), "100"), "max_message_size"),
+    ("reassemble-None", lambda: sk.reassemble(None), "fragments"),
+    ("reassemble-str-items", lambda: sk.reassemble(["fragment"]), "fragments"),
+    ("reassemble-crypto-str", lambda: sk.reassemble(sk.fragment(_protected(), _gcm(), 100), "key"), "crypto"),
+]
+
+
+@pytest.mark.parametrize("call, argument", [pytest.param(c, a, id=i) for i, c, a in CASES])
+def test_wrong_argument_is_a_config_error_naming_it(call, argument):
+    with pytest.raises(ConfigError) as info:
+        call()
+    assert re.search(rf"\b{re.escape(argument)}\b", str(info.value)), str(info.value)
+    assert info.value.field == argument
+    assert info.value.__cause__ is None  # raised for the caller, not chained to the library's TypeError
+
+
+def test_a_seed_where_a_random_source_belongs_gets_a_hint():
+    with pytest.raises(ConfigError, match=r"DeterministicRandom\(7\)"):
+        dh.group(19).generate(7)
+
+
+def test_a_transform_name_where_an_object_belongs_gets_a_hint():
+    with pytest.raises(ConfigError, match=r"ikelab\.transforms\.encryption\('ENCR_AES_CBC'"):
+        _sealed(encryption="ENCR_AES_CBC")
+
+
+def test_keys_where_crypto_belongs_gets_a_hint():
+    with pytest.raises(ConfigError, match=r"SkCryptoPair\.from_keys"):
+        message.decode(_protected().encode(_gcm()), crypto=_keys_not_crypto())
+
+
+def test_one_selector_where_a_list_belongs_gets_a_hint():
+    with pytest.raises(ConfigError, match="wrap a single selector in a list"):
+        ts.narrow([T24], [T24], "10.0.0.0/16", ["10.0.0.0/8"])
+
+
+def test_a_wrong_records_argument_leaves_no_capture_file(tmp_path):
+    path = tmp_path / "x.pcap"
+    with pytest.raises(ConfigError):
+        pcap.write_pcap(path, None)
+    assert not path.exists()
+
