@@ -10,11 +10,16 @@ from __future__ import annotations
 import glob
 import hashlib
 import hmac as std_hmac
+import sys
+import types
 import warnings
+from unittest import mock
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
+from ikelab import transforms as T
 from ikelab.errors import ConfigError, IntegrityError, WeakAlgorithmError, WeakAlgorithmWarning
 from ikelab.transforms import (
     ENCRYPTION_IDS,
@@ -26,6 +31,7 @@ from ikelab.transforms import (
     integrity,
     key_lengths,
 )
+from ikelab.xcbc import aes_xcbc_mac, aes_xcbc_prf_128, xcbc_subkeys
 
 
 def h(text: str) -> bytes:
@@ -252,3 +258,58 @@ def test_key_bits_bool_is_refused_as_not_an_int(alg: str, bits: bool) -> None:
     with pytest.raises(ConfigError, match=f"{alg}: key_bits must be an int, not bool") as err:
         encryption(alg, bits)
     assert err.value.field == "key_bits"
+
+
+# ---------------------------------------------------------------------------
+# xcbc: anything but bytes-like is a ConfigError (bytes(16) of an int would be 16 zero bytes).
+# Mutant killed: xcbc._bytes accepting any value that bytes() accepts.
+# ---------------------------------------------------------------------------
+
+
+def test_xcbc_refuses_values_that_are_not_bytes() -> None:
+    key = h("000102030405060708090a0b0c0d0e0f")
+    with pytest.raises(ConfigError, match="data must be bytes, not int"):
+        aes_xcbc_mac(key, 16)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="key must be bytes, not int"):
+        xcbc_subkeys(16)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="key must be bytes, not list"):
+        aes_xcbc_prf_128([0] * 16, b"")  # type: ignore[arg-type]
+    # and bytes-like values are the bytes they hold (RFC 3566 test case #2)
+    assert aes_xcbc_mac(bytearray(key), memoryview(h("000102"))) == h("5b376580ae2f19afe7219ceef172756f")
+
+
+# ---------------------------------------------------------------------------
+# The CBC fast path (cryptography's private context constructors) is taken only when it passes RFC 3602
+# case #1 both ways.  Mutant killed: the self-test's comparison inverted (the fast path never taken).
+# ---------------------------------------------------------------------------
+
+
+def _fake_rust(encryptor: object, decryptor: object) -> types.ModuleType:
+    rust = types.ModuleType("cryptography.hazmat.bindings._rust")
+    ciphers = types.SimpleNamespace(create_encryption_ctx=encryptor, create_decryption_ctx=decryptor)
+    rust.openssl = types.SimpleNamespace(ciphers=ciphers)  # type: ignore[attr-defined]
+    return rust
+
+
+def _good_encryptor(algorithm: object, mode: object) -> object:
+    return Cipher(algorithm, mode).encryptor()  # type: ignore[arg-type]
+
+
+def _good_decryptor(algorithm: object, mode: object) -> object:
+    return Cipher(algorithm, mode).decryptor()  # type: ignore[arg-type]
+
+
+def _ecb_encryptor(algorithm: object, mode: object) -> object:
+    return Cipher(algorithm, modes.ECB()).encryptor()  # type: ignore[arg-type]  # drops the IV: not CBC
+
+
+def test_context_makers_take_constructors_only_when_they_pass_rfc3602() -> None:
+    public = (T._public_encryptor, T._public_decryptor)
+    cases = [
+        ((_good_encryptor, _good_decryptor), (_good_encryptor, _good_decryptor)),
+        ((_ecb_encryptor, _good_decryptor), public),  # wrong ciphertext
+        ((_good_encryptor, _good_encryptor), public),  # does not decrypt
+    ]
+    for (enc, dec), want in cases:
+        with mock.patch.dict(sys.modules, {"cryptography.hazmat.bindings._rust": _fake_rust(enc, dec)}):
+            assert T._context_makers() == want
