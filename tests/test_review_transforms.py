@@ -313,3 +313,25 @@ def test_context_makers_take_constructors_only_when_they_pass_rfc3602() -> None:
     for (enc, dec), want in cases:
         with mock.patch.dict(sys.modules, {"cryptography.hazmat.bindings._rust": _fake_rust(enc, dec)}):
             assert T._context_makers() == want
+
+
+# ---------------------------------------------------------------------------
+# Bug: a weakness warning from cipher_suite named a line inside transforms.py for 3DES and MD5 (it called
+# encryption() and integrity(), whose stacklevel points one frame too shallow from there), while its own
+# confidentiality-only warning named the caller.  Every warning now names the line of the user's call.
+# ---------------------------------------------------------------------------
+
+
+def test_every_weakness_warning_names_the_callers_line() -> None:
+    calls = [
+        lambda: encryption("ENCR_3DES", allow_weak=True),
+        lambda: integrity("AUTH_HMAC_MD5_96", allow_weak=True),
+        lambda: cipher_suite("ENCR_3DES", "AUTH_HMAC_MD5_96", allow_weak=True),
+        lambda: cipher_suite("ENCR_AES_CBC", key_bits=128, allow_weak=True),
+    ]
+    for call in calls:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        assert caught and all(issubclass(w.category, WeakAlgorithmWarning) for w in caught)
+        assert [(w.filename, w.lineno) for w in caught] == [(__file__, call.__code__.co_firstlineno)] * len(caught)
