@@ -244,7 +244,8 @@ def _context_makers() -> tuple[Any, Any]:
         key, iv = bytes.fromhex("06a9214036b8a15b512e03d534120006"), bytes.fromhex("3dafba429d9eb430b422da802c9fac41")
         enc, dec = encryptor(algorithms.AES(key), modes.CBC(iv)), decryptor(algorithms.AES(key), modes.CBC(iv))
         ct = enc.update(b"Single block msg") + enc.finalize()
-        if ct == bytes.fromhex("e353779c1079aeb82708942dbe77181a") and dec.update(ct) + dec.finalize() == b"Single block msg":
+        if (ct == bytes.fromhex("e353779c1079aeb82708942dbe77181a")
+                and dec.update(ct) + dec.finalize() == b"Single block msg"):
             return encryptor, decryptor
     except Exception:  # noqa: BLE001 - any surprise in a private API means: do not use it
         pass
@@ -297,7 +298,8 @@ class AesCtr(Encryption):
     _decrypt = _encrypt  # CTR decryption is the same XOR with the keystream
 
 
-#: Keyed cipher objects (the AEADs; AES for CBC, CTR, truncated-tag GCM and CMAC) by (class, key); emptied when it grows past _KEYED_MAX.
+#: Keyed cipher objects (the AEADs; AES for CBC, CTR, truncated-tag GCM and CMAC) by (class, key); emptied
+#: when it grows past _KEYED_MAX.
 _KEYED: dict[tuple[type, bytes], Any] = {}
 _KEYED_MAX = 64
 
@@ -327,7 +329,8 @@ class AesGcm(Encryption):
                 return _keyed(AESGCM, key).decrypt(salt + iv, data, aad or None)
             # AESGCM only checks full tags: a truncated one goes through the mode API
             body, tag = data[: -self.icv_len], data[-self.icv_len :]
-            dec = Cipher(_keyed(algorithms.AES, key), modes.GCM(salt + iv, tag, min_tag_length=self.icv_len)).decryptor()
+            mode = modes.GCM(salt + iv, tag, min_tag_length=self.icv_len)
+            dec = Cipher(_keyed(algorithms.AES, key), mode).decryptor()
             if aad:
                 dec.authenticate_additional_data(aad)
             plaintext = dec.update(body)
