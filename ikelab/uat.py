@@ -2,10 +2,15 @@
 
 One record per line, fields separated by commas; a string field is quoted,
 with ``\\xNN`` for a quote, a backslash or a byte outside printable ASCII;
-a byte buffer is bare hex.  Blank lines and lines starting with ``#`` are
-skipped.  This is what tshark 4.0's reader (``epan/uat_load.l``) takes,
-including its two rules for fields beyond a record's last: a quoted one is
-dropped with a warning, an unquoted one refuses the table.  The tables
+a byte buffer is bare hex.  Reading, a quoted field also takes the other
+escapes of tshark's ``uat_unesc``: ``\\a \\b \\e \\f \\n \\r \\t \\v`` and
+octal ``\\NNN`` (one to three digits, at most 255), so ``"192.0.2.\\061"`` is
+192.0.2.1 for both; any other escaped character (``\\"``, ``\\\\``, ``\\q``)
+is refused, because tshark keeps the character but drops the field's last
+one.  Blank lines and lines starting with ``#`` are skipped.  This is what
+tshark 4.0's reader (``epan/uat_load.l``, ``epan/uat.c``) takes, including
+its two rules for fields beyond a record's last: a quoted one is dropped
+with a warning, an unquoted one refuses the table.  The tables
 themselves (which fields, which names) are in :mod:`ikelab.wireshark`.
 """
 
@@ -30,6 +35,38 @@ def quote(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+#: tshark's one-letter escapes (epan/uat.c ``uat_unesc``)
+_LETTER_ESCAPES = {"a": 0x07, "b": 0x08, "e": 0x1B, "f": 0x0C, "n": 0x0A, "r": 0x0D, "t": 0x09, "v": 0x0B}
+_OCTAL = "01234567"
+
+
+def _escape(line: str, i: int, buf: bytearray, lineno: int, table: str) -> int:
+    """Read the escape at ``line[i]`` (a backslash) into ``buf`` as tshark's ``uat_unesc`` reads it; the index
+    after it.  ``\\xNN``, ``\\a``..``\\v`` and octal ``\\NNN`` (up to three digits, at most 255, as tshark
+    clamps it) are octets; an escape tshark reads otherwise than it looks is a CaptureError."""
+    if i + 1 >= len(line):
+        raise CaptureError(f"{table} line {lineno}: dangling backslash")
+    nxt = line[i + 1]
+    if nxt == "x":
+        code = line[i + 2 : i + 4]
+        if len(code) == 2 and code[0] in hexdigits and code[1] in hexdigits:
+            buf.append(int(code, 16))
+            return i + 4
+        raise CaptureError(f"{table} line {lineno}: bad escape \\x{code}: \\x takes two hex digits")
+    if nxt in _LETTER_ESCAPES:
+        buf.append(_LETTER_ESCAPES[nxt])
+        return i + 2
+    if nxt in _OCTAL:
+        j = i + 1
+        while j < len(line) and j < i + 4 and line[j] in _OCTAL:
+            j += 1
+        buf.append(min(int(line[i + 1 : j], 8), 255))
+        return j
+    octets = "".join(f"\\x{o:02x}" for o in nxt.encode("utf-8"))
+    raise CaptureError(f"{table} line {lineno}: escape \\{nxt} is not one tshark reads as written (it keeps "
+                       f"{nxt!r} but drops the field's last character): write {octets}")
+
+
 def split_line(line: str, lineno: int, table: str) -> list[tuple[str, bool]]:
     """Split one record line into ``(value, quoted)`` fields; a quoted field's escapes ``\\xNN`` are octets of
     its UTF-8 text."""
@@ -49,18 +86,8 @@ def split_line(line: str, lineno: int, table: str) -> list[tuple[str, bool]]:
                     i += 1
                     break
                 if ch == "\\":
-                    code = line[i + 1 : i + 4]
-                    if len(code) == 3 and code[0] == "x":
-                        if not (code[1] in hexdigits and code[2] in hexdigits):
-                            raise CaptureError(f"{table} line {lineno}: bad escape \\{code}")
-                        buf.append(int(code[1:], 16))
-                        i += 4
-                        continue
-                    if i + 1 < n:
-                        buf += line[i + 1].encode("utf-8")
-                        i += 2
-                        continue
-                    raise CaptureError(f"{table} line {lineno}: dangling backslash")
+                    i = _escape(line, i, buf, lineno, table)
+                    continue
                 buf += ch.encode("utf-8")
                 i += 1
             try:
