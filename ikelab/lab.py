@@ -32,6 +32,7 @@ puts ESP packets on the wire and :meth:`Lab.on_esp` receives them.
 from __future__ import annotations
 
 import heapq
+import ipaddress
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -118,6 +119,10 @@ class Lab:
         require_config(responder_config, "Lab: responder_config")
         if addresses is None:
             addresses = ("2001:db8::1", "2001:db8::2") if ipv6 else ("192.0.2.1", "192.0.2.2")
+        if not isinstance(addresses, (tuple, list)) or len(addresses) != 2:
+            raise ConfigError(f"addresses is a pair (the initiator's, the responder's), not {addresses!r}",
+                              field="addresses", value=addresses)
+        start = check_seconds(start, "start")  # a NaN clock never reaches a due time: run_until_idle would spin
         self.addresses = {"initiator": addresses[0], "responder": addresses[1]}
         self.rng = DeterministicRandom(seed)
         self.network = network if network is not None else Network()
@@ -126,7 +131,7 @@ class Lab:
             "initiator": IkeEndpoint(initiator_config, self.rng.fork("initiator"), addresses[0]),
             "responder": IkeEndpoint(responder_config, self.rng.fork("responder"), addresses[1]),
         }
-        self.now = float(start)
+        self.now = start
         self.trace = Trace()
         self.callbacks: list[Callable[[str, ev.Event], None]] = []
         self.esp_received: dict[str, list[TracePacket]] = {s: [] for s in SIDES}
@@ -135,7 +140,7 @@ class Lab:
         self._seq = 0
         self._packets = 0
         self._first_sa: IkeSa | None = None
-        self.nat = nat
+        self.nat = _nat_address(nat, addresses[1])
         self._nat_out: dict[tuple[str, int], int] = {}
         self._nat_in: dict[int, tuple[str, int]] = {}
 
@@ -230,6 +235,10 @@ class Lab:
 
     def send_esp(self, side: str, packet: bytes, *, udp_encap: bool = False) -> None:
         """Put an ESP packet from ``side`` on the wire (UDP/4500 when ``udp_encap``, else IP protocol 50)."""
+        self._ep(side)  # checks the name
+        if not isinstance(packet, (bytes, bytearray, memoryview)):
+            raise ConfigError(f"an ESP packet is bytes, not {type(packet).__name__}", field="packet",
+                              value=type(packet).__name__)
         other = "responder" if side == "initiator" else "initiator"
         port = NAT_T_PORT if udp_encap else 0
         dst = (self.addresses[other], port)
@@ -372,6 +381,22 @@ class Lab:
         """The events of one peer so far, optionally only those of class ``kind``."""
         self._ep(side)  # checks the name
         return [e for e in self._events[side] if kind is None or isinstance(e, kind)]
+
+
+def _nat_address(nat: Any, responder: str) -> str | None:
+    """``Lab(nat=...)``: None, or the NAT's public address, of the responder's IP version (it talks to it)."""
+    if nat is None:
+        return None
+    try:
+        public = ipaddress.ip_address(nat) if isinstance(nat, str) else None
+    except ValueError:
+        public = None
+    if public is None:
+        raise ConfigError(f"nat is the NAT's public IP address as text, not {nat!r}", field="nat", value=nat)
+    if public.version != ipaddress.ip_address(responder).version:
+        raise ConfigError(f"nat {nat!r} is an IPv{public.version} address, but the responder {responder!r} is "
+                          f"not: the NAT could not reach it", field="nat", value=nat)
+    return nat
 
 
 __all__ = ["Lab", "Network", "SIDES"]

@@ -40,6 +40,38 @@ def esp_bytes(spi: int, seq: int, body: bytes = bytes(24)) -> bytes:
     return spi.to_bytes(4, "big") + seq.to_bytes(4, "big") + body
 
 
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("kw, field, words", [
+    (dict(start=math.nan), "start", "start must be a finite time"),  # a NaN clock: run_until_idle spun for ever
+    (dict(start=math.inf), "start", "start must be a finite time"),
+    (dict(start="5"), "start", "start must be a finite time"),
+    (dict(addresses=("192.0.2.1",)), "addresses", "addresses is a pair"),  # was an IndexError
+    (dict(addresses="192.0.2.1"), "addresses", "addresses is a pair"),
+    (dict(addresses=("192.0.2.1", "192.0.2.2", "192.0.2.3")), "addresses", "addresses is a pair"),
+    (dict(nat="bogus"), "nat", "nat is the NAT's public IP address"),  # was found only when writing the capture
+    (dict(nat=5), "nat", "nat is the NAT's public IP address"),
+    (dict(nat="203.0.113.5", ipv6=True), "nat", "is an IPv4 address, but the responder '2001:db8::2' is not"),
+], ids=["nan-start", "inf-start", "text-start", "one-address", "address-text", "three-addresses", "nat-text",
+        "nat-int", "nat-family"])
+def test_bad_lab_arguments_are_config_errors(kw: dict, field: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as info:
+        Lab(*configs(), seed=1, **kw)
+    assert info.value.field == field
+
+
+def test_send_esp_checks_its_side_and_packet() -> None:
+    lab = Lab(*configs(), seed=1)
+    with pytest.raises(ConfigError, match="side must be 'initiator' or 'responder', not 'nobody'"):
+        lab.send_esp("nobody", esp_bytes(1, 1))  # was a KeyError
+    with pytest.raises(ConfigError, match="an ESP packet is bytes, not int") as info:
+        lab.send_esp("initiator", 5)  # type: ignore[arg-type]  # was five zero octets on the wire
+    assert info.value.field == "packet" and len(lab.trace) == 0
+    lab.send_esp("initiator", bytearray(esp_bytes(1, 1)))
+    assert lab.trace[-1].payload == esp_bytes(1, 1)
+
+
 # --------------------------------------------------------------------------- UAT text
 
 
