@@ -18,7 +18,6 @@ import pytest
 from tshark_util import require_tshark, run_fields
 
 from ikelab import events as ev
-from ikelab.config import IkeConfig
 from ikelab.errors import CaptureError, ConfigError
 from ikelab.lab import Lab, Network
 from ikelab.message import decode
@@ -26,14 +25,7 @@ from ikelab.pcap import LINKTYPE_RAW, write_pcap
 from ikelab.rand import DeterministicRandom
 from ikelab.trace import Trace, TracePacket
 from ikelab.uat import split_line
-
-
-def configs(**both) -> tuple[IkeConfig, IkeConfig]:
-    base = dict(psk=b"a shared secret", ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
-                cookie_threshold=None)
-    base.update(both)
-    return (IkeConfig(local_id="moon.example", remote_id="sun.example", **base),
-            IkeConfig(local_id="sun.example", remote_id="moon.example", **base))
+from test_lab import configs
 
 
 def esp_bytes(spi: int, seq: int, body: bytes = bytes(24)) -> bytes:

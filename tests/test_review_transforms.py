@@ -32,10 +32,7 @@ from ikelab.transforms import (
     key_lengths,
 )
 from ikelab.xcbc import aes_xcbc_mac, aes_xcbc_prf_128, xcbc_subkeys
-
-
-def h(text: str) -> bytes:
-    return bytes.fromhex("".join(text.split()))
+from test_transforms import h
 
 
 def _any_encryption(alg: str, bits: int | None):
