@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import IntegrityError, ParseError
+from .esp import _split_trailer
 
 __all__ = ["EspOpener", "Keys"]
 
@@ -121,11 +122,6 @@ class EspOpener:
             result = esp_open(data, seq=seq, encryption=self.enc, encryption_key=self.ekey, integrity=self.integ,
                               integrity_key=self.akey)
             return result.next_header, result.payload
-        pad_len, next_header = plaintext[-2], plaintext[-1]
-        cut = len(plaintext) - 2 - pad_len
-        if cut < 0:
-            raise ParseError(f"Pad Length {pad_len} is longer than the payload", field="pad_length",
-                             offset=start + len(plaintext) - 2)
-        if plaintext[cut:-2] != bytes(range(1, pad_len + 1)):  # RFC 4303 2.4: 1, 2, 3, ...
-            raise ParseError("padding bytes are not 1, 2, 3, ... (RFC 4303 2.4)", field="padding", offset=start + cut)
-        return next_header, plaintext[:cut]
+        # the RFC 4303 2.4 padding check, and 2.6: a dummy packet (next header 59) need not be well-formed
+        trailer = _split_trailer(plaintext, start)
+        return trailer.next_header, trailer.payload
