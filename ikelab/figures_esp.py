@@ -150,11 +150,18 @@ class ReplayStep:
 
 
 def parse_arrivals(text: str) -> list[int]:
-    """Sequence numbers from text such as ``"1 2 3, 5 4"`` (ConfigError naming the bad token)."""
+    """Sequence numbers from text such as ``"1 2 3, 5 4"`` (ConfigError naming the bad token).
+
+    Each is a decimal number that fits the 32-bit Sequence Number field (RFC 4303 2.2); 0 is read (the window
+    drops it), other digits than 0-9 (such as "²", which ``str.isdigit`` accepts) are not.
+    """
     out = []
     for token in text.replace(",", " ").split():
-        if not token.isdigit():
+        if not (token.isascii() and token.isdigit()):
             raise ConfigError(f"sequence number {token!r} is not a non-negative integer", field="arrivals", value=token)
+        if int(token) > 0xFFFFFFFF:
+            raise ConfigError(f"sequence number {token} does not fit the 32-bit Sequence Number field "
+                              "(RFC 4303 2.2)", field="arrivals", value=token)
         out.append(int(token))
     return out
 
