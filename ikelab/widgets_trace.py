@@ -45,8 +45,11 @@ class PacketExplorer(w.VBox):
         return f"PacketExplorer({len(self.rows)} packets, No. {self.no.value}) -- run the notebook to use the slider"
 
     def update(self) -> None:
-        """Show the chosen packet."""
-        self.output.value = pre(ft.packet_detail(self.rows, self.no.value))
+        """Show the chosen packet (rows picked out of a capture may skip numbers the slider passes over)."""
+        try:
+            self.output.value = pre(ft.packet_detail(self.rows, self.no.value))
+        except ConfigError:
+            self.output.value = pre(f"No. {self.no.value} is not among these {len(self.rows)} packets")
 
 
 def packet_explorer(rows: Sequence[Any], *, no: int = 1) -> PacketExplorer:
