@@ -23,7 +23,7 @@ class MessageCountExplorer(w.VBox):
     """CHILD SA slider and IKEv1 mode menu; ``.output.value`` holds the comparison, ``.run`` the IKEv2 run."""
 
     def __init__(self, n_children: int = 1, *, phase1: str = "Main Mode", max_children: int = 10) -> None:
-        start_int("max_children", max_children, 1, 1000)
+        start_int("max_children", max_children, 1, 50)  # what ikev2_run runs (a slider past it would fail)
         start_int("n_children", n_children, 1, max_children)
         start_choice("phase1", phase1, ["Main Mode", "Aggressive Mode"])
         style = {"description_width": "150px"}
