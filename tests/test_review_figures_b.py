@@ -501,3 +501,157 @@ def test_fast_cbc_path_checks_each_hmac_with_its_own_hash(integ: str, digest: st
     data = body + hmac.new(akey, body, digest).digest()[:icv]
     opener = EspOpener(tr.encryption("ENCR_AES_CBC", 128), ekey, tr.integrity(integ), akey)
     assert opener.mode == "cbc" and opener.open(data, 9) == (17, b"hello")
+
+
+# --------------------------------------------------------------------------- lesson 01: the packet-path widget
+
+
+def test_every_menu_combination_sends_the_packet_the_menus_name() -> None:
+    """All 4 x 4 x 3 menu choices: the packet line names the chosen addresses and protocol (a port only for UDP;
+    an IPv4 header of 20 bytes, an ICMP or UDP header of 8 and the 9 bytes 'lesson 01'), and moon decides by
+    RFC 4301 4.4.1, worked by hand from its SPD: IKE (UDP 500) passes, 10.1.0.0/16 -> 10.2.0.0/16 is protected,
+    everything else is discarded."""
+    import html
+    import ipaddress
+
+    from ikelab import scenario
+    from ikelab import widgets_arch as ikw
+
+    events = scenario.classic(seed=1, duration=2.0, child_rekey_after=None, liveness_interval=None,
+                              reconnect_at=None, lose_first=False).events
+    x = ikw.packet_path_explorer(events)
+    for src in ikw.SOURCES:
+        for dst in ikw.DESTINATIONS:
+            for protocol in ("icmp echo", "udp/53 (DNS)", "udp/500 (IKE)"):
+                x.src.value, x.dst.value, x.protocol.value = src, dst, protocol
+                out = html.unescape(x.output.value.split(">", 1)[1].rsplit("<", 1)[0])
+                name, port = ("ICMP", "") if protocol == "icmp echo" else ("UDP", f" port {protocol[4:].split()[0]}")
+                assert f"packet       {src} -> {dst} {name}{port}, {20 + 8 + 9} bytes\n" in out, out
+                inside = (ipaddress.ip_address(src) in ipaddress.ip_network("10.1.0.0/16")
+                          and ipaddress.ip_address(dst) in ipaddress.ip_network("10.2.0.0/16"))
+                action = "BYPASS" if protocol.startswith("udp/500") else ("PROTECT" if inside else "DISCARD")
+                assert x.path.outbound.action.value == action, (src, dst, protocol)
+                if action == "PROTECT":
+                    assert "wire         " in out and " ESP, " in out and x.path.delivered == x.path.packet
+                    assert out.endswith("(the original packet)")
+                if action == "DISCARD":
+                    assert "nothing: the packet was dropped at moon" in out
+
+
+class _CountingTables:
+    """Key tables that answer every SPI pair / SPI with its own record, and count the look-ups."""
+
+    class _Rec:
+        def __init__(self, key: tuple) -> None:  # type: ignore[type-arg]
+            self.key = key
+
+        def crypto(self) -> tuple:  # type: ignore[type-arg]
+            return ("crypto of", self.key)
+
+    def __init__(self, known: set) -> None:  # type: ignore[type-arg]
+        self.known, self.calls = known, 0
+
+    def __bool__(self) -> bool:
+        return True
+
+    def ike_sa(self, spi_i: bytes, spi_r: bytes):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return self._Rec((spi_i, spi_r)) if (spi_i, spi_r) in self.known else None
+
+    def esp_sa(self, spi: int, src: str, dst: str):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return None
+
+
+def test_ike_keys_are_found_by_both_spis_and_looked_up_once() -> None:
+    """Wireshark's ikev2_decryption_table is keyed by (SPIi, SPIr): two IKE SAs that share an SPIi get their
+    own keys, an SA without a row gets none (not another SA's), and each pair is looked up once."""
+    from ikelab.dissect_keys import Keys
+
+    a, b, c = bytes(8), bytes(range(8)), bytes(range(1, 9))
+    tables = _CountingTables({(a, b), (a, c)})
+    keys = Keys(tables)
+    for _ in range(3):
+        assert keys.ike_crypto(a, b) == ("crypto of", (a, b))
+        assert keys.ike_crypto(a, c) == ("crypto of", (a, c))
+        assert keys.ike_crypto(b, c) is None
+    assert tables.calls == 3
+    assert keys.esp_params(1, SRC, DST) is None and keys.esp_params(1, SRC, DST) is None and tables.calls == 4
+
+
+def test_esp_opener_is_built_once_per_sa() -> None:
+    """The module's promise: a capture of many packets of one SA does not expand its key per packet."""
+    from ikelab.dissect_keys import Keys
+    from ikelab.wireshark import KeyTables
+
+    key = bytes(range(16)) + b"salt"
+    real = KeyTables(esp=(_gcm_record(SRC, DST, 0x77, key),))
+
+    class Counting:
+        calls = 0
+
+        def __bool__(self) -> bool:
+            return True
+
+        def esp_sa(self, *args):  # type: ignore[no-untyped-def]
+            Counting.calls += 1
+            return real.esp_sa(*args)
+
+    keys = Keys(Counting())
+    first = keys.esp_params(0x77, SRC, DST)
+    assert first is not None and all(keys.esp_params(0x77, SRC, DST) is first for _ in range(5))
+    assert Counting.calls == 1
+
+
+# --------------------------------------------------------------------------- widget inputs a student can type
+
+
+@pytest.mark.parametrize("token", ["4294967296", "99999999999999999999", "\u00b2", "\uff11"])
+def test_arrivals_outside_the_32_bit_field_or_not_ascii_digits_are_config_errors(token: str) -> None:
+    """RFC 4303 2.2: the Sequence Number field is 32 bits, so 2**32 cannot arrive; '²' and full-width digits
+    pass str.isdigit but are not sequence numbers.  Each is a ConfigError naming the token."""
+    assert fe.parse_arrivals("1 4294967295") == [1, 0xFFFFFFFF]
+    with pytest.raises(ConfigError) as info:
+        fe.parse_arrivals(f"1 {token} 3")
+    assert token in str(info.value)
+
+
+def test_replay_widget_reports_numbers_it_cannot_read() -> None:
+    """Typing a number the field cannot hold, or a stray digit-like character, gives the message (no exception
+    out of the callback); the last window stays, as for any unreadable token."""
+    from ikelab import widgets_esp as we
+
+    w = we.replay_explorer("1 2 3", size=8)
+    view, image = w.view, bytes(w.image.value)
+    for bad in ("1 4294967296", "1 \u00b2"):
+        w.arrivals.value = bad
+        assert "cannot read the arrivals" in w.output.value and w.steps == []
+        assert w.view == view and bytes(w.image.value) == image
+
+
+def test_packet_widget_over_picked_rows_says_when_a_number_is_not_among_them(classic) -> None:  # type: ignore
+    """The slider runs from the first to the last packet number; rows picked out of a capture (only the IKE
+    ones, say) skip numbers, and sliding onto one is a message, not an exception out of the callback."""
+    import html
+
+    from ikelab import widgets_trace as wt
+
+    rows, fields = classic
+    ike = [r for r in rows if r.kind == "ike"]
+    esp_no = next(int(f["no"]) for f in fields if f["spi"] and int(f["no"]) < ike[-1].no)
+    w = wt.packet_explorer(ike, no=ike[0].no)
+    w.no.value = esp_no
+    assert f"No. {esp_no} is not among these {len(ike)} packets" in html.unescape(w.output.value)
+    w.no.value = ike[1].no
+    assert f"No. {ike[1].no}  " in w.output.value
+
+
+def test_message_count_widget_offers_only_runs_it_can_make() -> None:
+    """ikev2_run makes 1..50 CHILD SAs; a slider reaching past 50 would fail when moved there."""
+    from ikelab import figures_comments as fc
+    from ikelab import widgets_comments as wc
+
+    with pytest.raises(ConfigError):
+        fc.ikev2_run(51)
+    with pytest.raises(ConfigError, match="max_children"):
+        wc.MessageCountExplorer(1, max_children=51)
