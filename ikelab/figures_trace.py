@@ -121,7 +121,7 @@ def packet_detail(rows: Sequence[Any], no: int) -> str:
         lines.append(f"payloads: {row.summary}")
         if row.decrypted:
             lines.append(f"SK payload: ICV verified ({row.icv_ok}), decrypted with the ikev2_decryption_table keys")
-    elif row.kind == "esp":
+    elif row.kind == "esp" and row.spi is not None:  # a truncated ESP packet has no SPI: its note says so
         lines.append(f"ESP SPI 0x{row.spi:08x}  sequence number {row.seq}")
         if row.inner_info:
             lines.append(f"decrypted with the esp_sa keys: {row.inner_src} -> {row.inner_dst} "

@@ -655,3 +655,26 @@ def test_message_count_widget_offers_only_runs_it_can_make() -> None:
         fc.ikev2_run(51)
     with pytest.raises(ConfigError, match="max_children"):
         wc.MessageCountExplorer(1, max_children=51)
+
+
+def test_packet_detail_of_a_truncated_esp_packet_shows_its_note() -> None:
+    """An ESP packet shorter than its 8-byte header (RFC 4303 2: SPI and Sequence Number) has no SPI; its detail
+    (and the packet widget on it) shows the Info and the dissector's note instead of failing."""
+    import html
+
+    from ikelab import figures_trace as ft
+    from ikelab import packet as ip
+    from ikelab import widgets_trace as wt
+    from ikelab.dissect import dissect
+    from ikelab.pcap import LINKTYPE_RAW, CapturedPacket
+
+    frames = [CapturedPacket(0.0, ip.ip_packet(SRC, DST, 50, b"\x00\x00\x42"), LINKTYPE_RAW),
+              CapturedPacket(1.0, ip.ip_packet(SRC, DST, 50, bytes.fromhex("0000004200000007") + bytes(40)),
+                             LINKTYPE_RAW)]
+    rows = dissect(frames)
+    text = ft.packet_detail(rows, 1)
+    assert "Info: ESP (truncated)" in text and "note: ESP packet of 3 bytes has no complete header" in text
+    assert "ESP SPI" not in text
+    assert "ESP SPI 0x00000042  sequence number 7" in ft.packet_detail(rows, 2)
+    w = wt.packet_explorer(rows, no=1)
+    assert "ESP (truncated)" in html.unescape(w.output.value)
