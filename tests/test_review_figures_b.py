@@ -274,6 +274,11 @@ def test_flow_figure_takes_the_packets_of_start_to_end(classic) -> None:  # type
     assert sum(abs(t - start) < 1e-6 for t in ours) == sum(abs(t - end) < 1e-6 for t in ours) == 1
     fig = ft.flow_figure(rows, start=s, end=e, title="part")
     assert f" for {len(inside)} packets " in fig.ikelab_alt
+    # each edge on its own, so that moving both edges the same way cannot cancel out
+    after = [f for f in fields if float(f["time"]) >= start]
+    before = [f for f in fields if float(f["time"]) < end]
+    assert f" for {len(after)} packets " in ft.flow_figure(rows, start=s, title="part").ikelab_alt
+    assert f" for {len(before)} packets " in ft.flow_figure(rows, end=e, title="part").ikelab_alt
 
 
 def test_packet_widget_shows_the_packet_the_slider_names(classic) -> None:  # type: ignore[no-untyped-def]
@@ -678,3 +683,64 @@ def test_packet_detail_of_a_truncated_esp_packet_shows_its_note() -> None:
     assert "ESP SPI 0x00000042  sequence number 7" in ft.packet_detail(rows, 2)
     w = wt.packet_explorer(rows, no=1)
     assert "ESP (truncated)" in html.unescape(w.output.value)
+
+
+def test_layout_figure_hatches_exactly_the_encrypted_fields() -> None:
+    """RFC 4303 2: Payload, Padding, Pad Length and Next Header travel encrypted (hatched bars); SPI, Sequence
+    Number, IV and ICV do not."""
+    packet, trailer = _fake_packet(60, 2)
+    fields = fe.esp_layout(packet, iv_len=16, icv_len=16, trailer=trailer)
+    bars = fe.layout_figure(fields).axes[0].patches
+    assert [(b.get_x(), b.get_width()) for b in bars] == [(f.offset, f.length) for f in fields]
+    hatched = [name for name, b in zip((f.name for f in fields), bars) if b.get_hatch()]
+    assert hatched == ["Payload", "Padding", "Pad Length", "Next Header"]
+
+
+def test_refusal_lists_every_pair_the_engine_tried() -> None:
+    """N(NO_PROPOSAL_CHOSEN) with each pair's reason: 2 offered x 2 configured gives four lines, each the reason
+    select() gives for that pair alone."""
+    from ikelab import figures_negotiation as fn
+    from ikelab import proposals
+    from ikelab.errors import NegotiationError
+
+    offer, conf = "aes128-sha256-modp2048, aes256gcm16-prfsha384-ecp384", "aes128-sha1-modp3072, aes128-sha256-ecp256"
+    text = fn.format_negotiation(fn.negotiate(offer, conf))
+    lines = [line.strip() for line in text.splitlines() if " vs " in line]
+    assert len(lines) == 4
+    for o in proposals.parse_proposals(offer):
+        for c in proposals.parse_proposals(conf):
+            with pytest.raises(NegotiationError) as info:
+                proposals.select([o], [c])
+            c_s = proposals.proposal_to_string(c)
+            (line,) = [x for x in lines if x.startswith(f"#{o.number} vs {c_s}: ")]
+            assert line in str(info.value)
+
+
+def test_matrix_cells_say_match_or_the_pairs_reason() -> None:
+    """Each cell: 'match' when select() takes the pair alone, else the reason select() gives for it."""
+    from ikelab import figures_negotiation as fn
+    from ikelab import proposals
+    from ikelab.errors import NegotiationError
+
+    fig = fn.matrix_figure(OFFER, CONF)
+    cells = {(round(t.get_position()[1] - 0.5), round(t.get_position()[0] - 0.5)): t.get_text().replace("\n", " ")
+             for t in fig.axes[0].texts}
+    for i, o in enumerate(proposals.parse_proposals(OFFER)):
+        for j, c in enumerate(proposals.parse_proposals(CONF)):
+            try:
+                proposals.select([o], [c])
+            except NegotiationError as exc:
+                assert cells[(i, j)] != "match" and f": {cells[(i, j)]}" in str(exc)
+            else:
+                assert cells[(i, j)] == "match"
+
+
+def test_packet_widget_slider_spans_the_capture(classic) -> None:  # type: ignore[no-untyped-def]
+    """The slider reaches every frame tshark counts, 1 to the last."""
+    from ikelab import widgets_trace as wt
+
+    rows, fields = classic
+    w = wt.packet_explorer(rows)
+    assert (w.no.min, w.no.max) == (1, int(fields[-1]["no"])) == (1, len(fields))
+    w.no.value = len(fields)
+    assert f"No. {len(fields)}  " in w.output.value
