@@ -75,7 +75,8 @@ class AhHeader(NamedTuple):
 def icv_field_len(icv_len: int, ip_version: int) -> int:
     """The ICV field with its padding: AH must be a multiple of 4 bytes (IPv4) or 8 bytes (IPv6), RFC 4302 2.6."""
     if isinstance(icv_len, bool) or not isinstance(icv_len, int) or icv_len < 0:
-        raise ConfigError(f"icv_len must be a number of bytes >= 0, not {icv_len!r:.40}", field="icv_len", value=icv_len)
+        raise ConfigError(f"icv_len must be a number of bytes >= 0, not {icv_len!r:.40}", field="icv_len",
+                          value=icv_len)
     if ip_version not in (4, 6):
         raise ConfigError(f"ip_version must be 4 or 6, not {ip_version!r:.40}", field="ip_version", value=ip_version)
     align = 4 if ip_version == 4 else 8

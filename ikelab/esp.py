@@ -215,7 +215,8 @@ def esp_seal(
     iv, payload = key_bytes(iv, "iv"), key_bytes(payload, "payload")
     try:
         if len(iv) != encryption.iv_len:
-            raise ConfigError(f"{encryption.name} needs a {encryption.iv_len}-byte IV, got {len(iv)}", field="iv", value=len(iv))
+            raise ConfigError(f"{encryption.name} needs a {encryption.iv_len}-byte IV, got {len(iv)}", field="iv",
+                              value=len(iv))
         return _seal(spi, seq, iv, payload, next_header, encryption, encryption_key, _align(encryption.block_size),
                      integrity, integrity_key, esn)
     except AttributeError:  # checked only when it fails, e.g. a name where a transform object belongs

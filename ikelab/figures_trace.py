@@ -116,8 +116,9 @@ def packet_detail(rows: Sequence[Any], no: int) -> str:
     lines = [f"No. {row.no}  t = {row.time:.3f} s  {row.src} -> {row.dst}  {row.protocol}  {row.length} bytes",
              f"Info: {row.info}"]
     if row.kind == "ike":
+        role = "initiator" if row.is_initiator else "responder"
         lines.append(f"SPIi {row.spi_i}  SPIr {row.spi_r}  Message ID {row.message_id}  "
-                     f"{'initiator' if row.is_initiator else 'responder'} {'response' if row.is_response else 'request'}")
+                     f"{role} {'response' if row.is_response else 'request'}")
         lines.append(f"payloads: {row.summary}")
         if row.decrypted:
             lines.append(f"SK payload: ICV verified ({row.icv_ok}), decrypted with the ikev2_decryption_table keys")

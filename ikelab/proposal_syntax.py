@@ -195,7 +195,8 @@ def parse_proposal(text: str, protocol: ProtocolId | int | str = ProtocolId.IKE,
             raise ConfigError(f"IKE proposal {text!r}: ENCR_NULL is not allowed for IKE (RFC 7296 3.3.2)",
                               field="proposal", value=text)
         if esn:
-            raise ConfigError(f"IKE proposal {text!r}: esn/noesn apply to ESP and AH only", field="proposal", value=text)
+            raise ConfigError(f"IKE proposal {text!r}: esn/noesn apply to ESP and AH only", field="proposal",
+                              value=text)
         if not prf:
             prf = [Transform(TransformType.PRF, _PRF_FROM_INTEG[t.id]) for t in integ]
             for t in prf:  # the PRF that a weak integrity keyword brings along is named too, once, here
@@ -216,10 +217,12 @@ def parse_proposal(text: str, protocol: ProtocolId | int | str = ProtocolId.IKE,
                               field="proposal", value=text)
     else:
         if prf:
-            raise ConfigError(f"{proto.name} proposal {text!r}: PRF keywords apply to IKE only", field="proposal", value=text)
+            raise ConfigError(f"{proto.name} proposal {text!r}: PRF keywords apply to IKE only", field="proposal",
+                              value=text)
         if proto == ProtocolId.AH:
             if encr:
-                raise ConfigError(f"AH proposal {text!r} cannot have an encryption algorithm", field="proposal", value=text)
+                raise ConfigError(f"AH proposal {text!r} cannot have an encryption algorithm", field="proposal",
+                                  value=text)
             if not integ:
                 raise ConfigError(f"AH proposal {text!r} has no integrity algorithm", field="proposal", value=text)
         else:
@@ -276,7 +279,10 @@ def refuse_weak_transforms(proposal: Proposal, *, allow_weak: bool, field: str) 
 
 
 def _name(t: Transform) -> str:
-    return t.id.name if isinstance(t.id, IntEnum) else f"{TransformType(t.type).name if t.type in TransformType._value2member_map_ else t.type}_{t.id}"
+    if isinstance(t.id, IntEnum):
+        return t.id.name
+    kind = TransformType(t.type).name if t.type in TransformType._value2member_map_ else t.type
+    return f"{kind}_{t.id}"
 
 
 def _not_a_proposal(value: object, field: str) -> ConfigError:
@@ -321,7 +327,8 @@ def proposal_to_string(proposal: Proposal) -> str:
     words: list[str] = []
     lone_noesn = [int(t.id) for t in proposal.of_type(TransformType.ESN)] == [EsnId.NO_ESN]
     integ = [t for t in proposal.of_type(TransformType.INTEG) if int(t.id) != IntegId.NONE]
-    implied = [int(_PRF_FROM_INTEG.get(t.id, -1)) for t in integ] == [int(t.id) for t in proposal.of_type(TransformType.PRF)]
+    prfs = [int(t.id) for t in proposal.of_type(TransformType.PRF)]
+    implied = [int(_PRF_FROM_INTEG.get(t.id, -1)) for t in integ] == prfs
     for ttype in _ORDER:
         for t in proposal.of_type(ttype):
             if ttype == TransformType.ESN and lone_noesn:

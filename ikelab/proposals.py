@@ -167,7 +167,8 @@ _NO_ESN = Transform(TransformType.ESN, EsnId.NO_ESN)
 _INTEG_NONE = Transform(TransformType.INTEG, IntegId.NONE)
 
 
-def _why_not(offered: Proposal, configured: Proposal, prefer: str, ke_group: DhId | None) -> tuple[Proposal | None, str]:
+def _why_not(offered: Proposal, configured: Proposal, prefer: str,
+             ke_group: DhId | None) -> tuple[Proposal | None, str]:
     """Match one offered proposal against one configured proposal: (chosen, "") or (None, reason)."""
     if offered.protocol != configured.protocol:
         return None, "protocol differs"
@@ -238,7 +239,8 @@ def _shapes(proposals: Sequence[Proposal]) -> tuple[tuple[int, ProtocolId | int,
     return tuple([(p.number, p.protocol, tuple(p.transforms)) for p in proposals])
 
 
-def _identity_key(offered: Sequence[Proposal], configured: Sequence[Proposal]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+def _identity_key(offered: Sequence[Proposal],
+                  configured: Sequence[Proposal]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """The shapes of two proposal lists for a ByIdentities table: the transforms tuples, found by
     identity (decoded proposals are remembered by their octets, configured ones are the same objects
     in every exchange), and by value the numbers, protocols and where ``offered`` ends."""
