@@ -258,6 +258,10 @@ _SELECTED: ByIdentities[Proposal] = ByIdentities()
 _CHECKED: ByIdentities[Suite] = ByIdentities()
 
 
+#: How many (offered, configured) pairs a NO_PROPOSAL_CHOSEN error explains one by one.
+_REASONS_MAX = 6
+
+
 @lru_cache(maxsize=256)
 def _select(offered_shapes: tuple[Any, ...], configured_shapes: tuple[Any, ...], prefer: str,
             ke: DhId | None) -> Proposal:
@@ -272,7 +276,9 @@ def _select(offered_shapes: tuple[Any, ...], configured_shapes: tuple[Any, ...],
         if chosen is not None:
             return chosen
         misses.append((o, c, why))
-    reasons = [f"#{o.number} vs {proposal_to_string(c)}: {why}" for o, c, why in misses[:6]]
+    reasons = [f"#{o.number} vs {proposal_to_string(c)}: {why}" for o, c, why in misses[:_REASONS_MAX]]
+    if len(misses) > _REASONS_MAX:  # a long list of pairs would bury the offer and the configuration
+        reasons.append(f"{len(misses) - _REASONS_MAX} more pairs not listed")
     offered_s = ", ".join(proposal_to_iana(p) for p in offered) or "(nothing)"
     configured_s = ", ".join(proposal_to_string(p) for p in configured) or "(nothing)"
     raise NegotiationError(f"no proposal chosen: offered {offered_s}; configured {configured_s}"

@@ -745,3 +745,17 @@ def test_text_or_nothing_where_proposals_belong_is_a_config_error(call, message)
     with pytest.raises(ConfigError, match=message):
         call(good)
     assert proposal_to_iana(select(good, good)) == "IKE:AES_CBC_128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048"
+
+
+def test_a_refusal_of_many_pairs_says_how_many_it_does_not_list() -> None:
+    """NO_PROPOSAL_CHOSEN explains six (offered, configured) pairs; beyond them it said nothing of the rest."""
+    offered = parse_proposals("aes128-sha256-modp2048, aes256-sha384-modp3072, aes192-sha512-modp4096")
+    configured = parse_proposals("aes128gcm16-prfsha256-ecp256, aes256gcm16-prfsha384-ecp384, chacha20poly1305-"
+                                 "prfsha256-x25519")
+    with pytest.raises(NegotiationError) as info:
+        select(offered, configured)
+    text = str(info.value)
+    assert text.count(" vs ") == 6 and text.endswith("; 3 more pairs not listed)")
+    with pytest.raises(NegotiationError) as info:  # six pairs or fewer: every one is explained, no tail
+        select(offered[:2], configured)
+    assert str(info.value).count(" vs ") == 6 and "not listed" not in str(info.value)
