@@ -410,3 +410,14 @@ def test_packet_detail_shows_a_packets_note(rows: list) -> None:
     noted = [dataclasses.replace(r, note="the first request, lost") if r.no == 1 else r for r in rows]
     assert figures_tour.packet_detail(noted, 1).splitlines()[2] == "Note: the first request, lost"
     assert not any(ln.startswith("Note:") for ln in figures_tour.packet_detail(rows, 1).splitlines())
+
+
+def test_lesson_map_table_lists_packet_ranges(rows: list) -> None:
+    table = {ln.split()[0]: ln for ln in figures_tour.format_lesson_map(rows).splitlines()[2:]}
+    assert [r.no for r in rows] == list(range(1, len(rows) + 1))
+    assert f" 1-{len(rows)}  " in table["00"]  # lesson 00 shows every packet of the trace, as one run
+    # IKE_SA_INIT: the lost request, its retransmission and the answer; then the new IKE SA's pair
+    init = [r.no for r in rows if r.exchange == "IKE_SA_INIT"]
+    assert len(init) == 5 and init[1:3] == [init[0] + 1, init[0] + 2] and init[4] == init[3] + 1
+    assert f"  {init[0]}-{init[2]}, {init[3]}-{init[4]}  " in table["02"]
+    assert "(none)" in table["04"]
