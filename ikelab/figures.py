@@ -434,8 +434,8 @@ class PrfPlusCanvas:
         self._caption.set_text(f"prf+(K, S) = {' | '.join(b.label for b in chain.blocks[:3])}"
                                f"{' | ...' if chain.n_blocks > 3 else ''} cut to {chain.length} bytes"
                                f" ({chain.n_blocks} block{'s' if chain.n_blocks != 1 else ''} of {chain.output_len})")
-        self.figure.ikelab_alt = (f"Figure: prf+ chain with {chain.prf.name}, {chain.n_blocks} blocks"  # type: ignore[attr-defined]
-                                  f" for {chain.length} bytes")
+        alt = f"Figure: prf+ chain with {chain.prf.name}, {chain.n_blocks} blocks for {chain.length} bytes"
+        self.figure.ikelab_alt = alt  # type: ignore[attr-defined]
         self.chain = chain
         return self
 
