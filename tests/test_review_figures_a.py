@@ -33,6 +33,8 @@ from ikelab.lab import Lab
 from ikelab.payloads import SK, Delete
 from ikelab.fmt import short_hex
 from ikelab.rand import DeterministicRandom
+from test_figures_ike import lab  # noqa: F401 - fixture: moon and sun after IKE_AUTH
+from test_figures_tour import classic, rows  # noqa: F401 - fixtures: the classic trace and its rows
 
 H = bytes.fromhex
 PRK = H("077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5")
@@ -224,35 +226,27 @@ def test_format_payloads_shows_max_fields_then_the_rest_count() -> None:
 # --- lesson 06: the responder's AUTH ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def lab06() -> Lab:
-    lab = Lab(*fi.moon_and_sun(), seed="review-auth")
-    lab.initiate()
-    lab.run_until_idle()
-    return lab
-
-
-def test_auth_rows_of_the_responder(lab06: Lab) -> None:
-    kd = lab06.events("responder", ev.KeysDerived)[0]
-    a_r = next(e for e in lab06.events("responder", ev.AuthComputed) if e.signer == "responder")
+def test_auth_rows_of_the_responder(lab: Lab) -> None:
+    kd = lab.events("responder", ev.KeysDerived)[0]
+    a_r = next(e for e in lab.events("responder", ev.AuthComputed) if e.signer == "responder")
     rows = fi.auth_rows(a_r, fi.LESSON_PSK, "PRF_HMAC_SHA2_256")
     # RFC 7296 2.15: the responder signs its own IKE_SA_INIT message, the initiator's nonce and
     # MACedID = prf(SK_pr, RestOfRespIDPayload); RestOfRespIDPayload is ID type FQDN (2), 3 reserved, the ID
     rest = bytes([2, 0, 0, 0]) + b"sun.example.org"
     maced = hmac.new(kd.sk_pr, rest, hashlib.sha256).digest()
     assert [(r.name, r.formula, r.value) for r in rows[:3]] == [
-        ("RealMessage2", "the signer's IKE_SA_INIT message (HDR on)", lab06.trace[1].ike_message),
+        ("RealMessage2", "the signer's IKE_SA_INIT message (HDR on)", lab.trace[1].ike_message),
         ("NonceIData", "the peer's nonce (data only)", kd.ni),
         ("MACedID", "prf(SK_pr, RestOfRespIDPayload)", maced),
     ]
     assert rows[3].formula == "RealMessage2 | NonceIData | MACedID"
     pad = hmac.new(fi.LESSON_PSK, b"Key Pad for IKEv2", hashlib.sha256).digest()
-    auth = hmac.new(pad, lab06.trace[1].ike_message + kd.ni + maced, hashlib.sha256).digest()
+    auth = hmac.new(pad, lab.trace[1].ike_message + kd.ni + maced, hashlib.sha256).digest()
     assert rows[-1].value == auth == a_r.auth
 
 
-def test_psk_auth_explorer_shows_the_pad_key_and_the_sent_auth(lab06: Lab) -> None:
-    a_i = next(e for e in lab06.events("initiator", ev.AuthComputed) if e.signer == "initiator")
+def test_psk_auth_explorer_shows_the_pad_key_and_the_sent_auth(lab: Lab) -> None:
+    a_i = next(e for e in lab.events("initiator", ev.AuthComputed) if e.signer == "initiator")
     widget = widgets_ike.psk_auth_explorer(a_i, "PRF_HMAC_SHA2_256", psk="guess")
     pad = hmac.new(b"guess", b"Key Pad for IKEv2", hashlib.sha256).digest()
     mine = hmac.new(pad, a_i.octets, hashlib.sha256).digest()
@@ -299,16 +293,6 @@ def test_lifetimes_figure_bars_span_each_life(lab07: Lab) -> None:
 
 
 # --- lesson 00: the tour ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def classic() -> scenario.Scenario:
-    return scenario.classic(seed=1)
-
-
-@pytest.fixture(scope="module")
-def rows(classic: scenario.Scenario) -> list:
-    return figures_tour.tour_rows(classic)
 
 
 def test_packet_detail_reads_the_ike_header_as_the_wire_says(classic: scenario.Scenario, rows: list) -> None:
