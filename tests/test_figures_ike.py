@@ -156,12 +156,18 @@ def test_the_rekeyed_child_keeps_its_g_ir() -> None:
     assert responder_sa.extra["g_ir"] == g_ir
 
 
-def test_sa_lifetimes_follow_the_rekey_times() -> None:
+def rekeying_lab(seed: str) -> Lab:
+    """Moon and sun for 300 s with CHILD SA rekeys every 60/90 s and IKE SA rekeys every 150/200 s."""
     moon, sun = fi.moon_and_sun(initiator={"child_rekey_time": 60, "ike_rekey_time": 150},
                                 responder={"child_rekey_time": 90, "ike_rekey_time": 200})
-    lab = Lab(moon, sun, seed="lifetimes")
+    lab = Lab(moon, sun, seed=seed)
     lab.initiate()
     lab.run(300)
+    return lab
+
+
+def test_sa_lifetimes_follow_the_rekey_times() -> None:
+    lab = rekeying_lab("lifetimes")
     lives = fi.sa_lifetimes(lab.events("initiator"))
     ike = [s for s in lives if s.kind == "IKE"]
     child = [s for s in lives if s.kind == "CHILD"]

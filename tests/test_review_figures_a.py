@@ -33,7 +33,7 @@ from ikelab.lab import Lab
 from ikelab.payloads import SK, Delete
 from ikelab.fmt import short_hex
 from ikelab.rand import DeterministicRandom
-from test_figures_ike import lab  # noqa: F401 - fixture: moon and sun after IKE_AUTH
+from test_figures_ike import lab, rekeying_lab  # noqa: F401 - lab: a fixture, moon and sun after IKE_AUTH
 from test_figures_tour import classic, rows  # noqa: F401 - fixtures: the classic trace and its rows
 
 H = bytes.fromhex
@@ -261,12 +261,7 @@ def test_psk_auth_explorer_shows_the_pad_key_and_the_sent_auth(lab: Lab) -> None
 
 @pytest.fixture(scope="module")
 def lab07() -> Lab:
-    moon, sun = fi.moon_and_sun(initiator={"child_rekey_time": 60, "ike_rekey_time": 150},
-                                responder={"child_rekey_time": 90, "ike_rekey_time": 200})
-    lab = Lab(moon, sun, seed="review-lifetimes")
-    lab.initiate()
-    lab.run(300)
-    return lab
+    return rekeying_lab("review-lifetimes")
 
 
 def test_sa_lifetimes_name_children_by_their_spis_in_creation_order(lab07: Lab) -> None:
