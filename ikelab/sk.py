@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Protocol, Union
 from .errors import ConfigError, IntegrityError, ParseError
 from .payloads import SK, SKF, Payload, SkDetails, _type_code, decode_chain
 from .rand import RandomSource, default_random
-from .wire import DecodeContext
+from .wire import DecodeContext, check_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     from .message import Message
@@ -102,7 +102,7 @@ class SkCrypto:
 
         e = encryption(encr, key_bits, allow_weak=allow_weak)
         i = integrity(integ, allow_weak=allow_weak) if integ is not None else None
-        return cls(e, i, _key(sk_e, "sk_e"), _key(sk_a, "sk_a"), rng)
+        return cls(e, i, check_bytes(sk_e, "sk_e"), check_bytes(sk_a, "sk_a"), rng)
 
     @classmethod
     def for_sender(cls, keys: Any, initiator: bool, encr: "Encryption", integ: "Integrity | None" = None, rng: RandomSource | None = None) -> "SkCrypto":
@@ -157,13 +157,6 @@ class SkCryptoPair:
 
 
 Crypto = Union[SkCrypto, SkCryptoPair, CryptoSource]
-
-
-def _key(value: Any, field: str) -> bytes:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    hint = ": bytes.fromhex(text) reads hex" if isinstance(value, str) else ""
-    raise ConfigError(f"{field} must be bytes, not {type(value).__name__}{hint}", field=field, value=value)
 
 
 def not_a_crypto(crypto: Any) -> ConfigError:
