@@ -42,6 +42,7 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from .constants import IdType, lookup
 from .errors import ConfigError, IkelabError, ParseError
+from .wire import check_bytes
 
 #: strongSwan's attribute keywords (its x501rdns table: note S = surname, SN = serialNumber).
 _DN_KEYS: dict[str, ObjectIdentifier] = {
@@ -383,10 +384,7 @@ def _parse_identity(text: str, id_type: IdType | int | str | None) -> Identity:
 
 def format_identity(id_type: IdType | int | str, data: bytes) -> str:
     """The strongSwan-style text of an identity; :func:`parse_identity` reads it back to the same value."""
-    if data.__class__ is not bytes:
-        if not isinstance(data, (bytearray, memoryview)):
-            raise ConfigError(f"identification data must be bytes, not {type(data).__name__}", field="data", value=data)
-        data = bytes(data)
+    data = data if data.__class__ is bytes else check_bytes(data, "data")  # bytes (each IKE_AUTH) pass without a call
     return _format_identity(lookup(IdType, id_type), data)
 
 
