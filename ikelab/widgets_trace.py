@@ -48,8 +48,10 @@ class PacketExplorer(w.VBox):
         """Show the chosen packet (rows picked out of a capture may skip numbers the slider passes over)."""
         try:
             self.output.value = pre(ft.packet_detail(self.rows, self.no.value))
-        except ConfigError:
-            self.output.value = pre(f"No. {self.no.value} is not among these {len(self.rows)} packets")
+        except ConfigError as exc:  # the widget shows what is wrong rather than raising out of the callback
+            missing = exc.field == "no"
+            self.output.value = pre(f"No. {self.no.value} is not among these {len(self.rows)} packets" if missing
+                                    else f"cannot show No. {self.no.value}: {exc}")
 
 
 def packet_explorer(rows: Sequence[Any], *, no: int = 1) -> PacketExplorer:
