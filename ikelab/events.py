@@ -6,7 +6,7 @@ outputs, so a notebook can display, say, SKEYSEED = prf(Ni | Nr, g^ir)
 (RFC 7296 2.14) of a *real* exchange without recomputing anything:
 
 * :class:`MessageSent` / :class:`MessageReceived`: one IKE message, with its
-  summary in RFC 7296 notation (``HDR, SK {IDi, AUTH, SAi2, TSi, TSr}``);
+  summary in RFC 7296 notation (``HDR, SK {IDi, AUTH, SAi2, TSi, TSr}``), made when first read;
   a fragmented message is sent as one MessageSent per fragment
   (``HDR, SKF(1/3)``), and received as :class:`FragmentReceived` events and
   then one MessageReceived (RFC 7383);
@@ -29,7 +29,7 @@ Every event has ``time`` (the virtual clock value passed to the engine) and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field
 from typing import Any
 
 from .records import quick_init
@@ -308,6 +308,49 @@ class Failure(Event):
     details: dict[str, Any] = field(default_factory=dict)
 
 
+class Unread:
+    """A message whose summary nobody has asked for yet: what the engine puts in an event's ``summary``.
+
+    The RFC 7296 notation of a message (``HDR, SK {IDi, AUTH, SAi2, TSi, TSr}``) is worked out from its
+    payloads.  A driver that drops its events unread (a busy responder) need not pay for that, so the
+    engine hands :class:`MessageSent` and :class:`MessageReceived` the message itself, wrapped in this,
+    and the text is made the first time ``event.summary`` is read (then kept in the event).
+    """
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"Unread({self.message!r})"
+
+
+class _Summary:
+    """``event.summary``: the text, made from an :class:`Unread` message when first read (see there)."""
+
+    def __get__(self, event: Any, owner: type | None = None) -> Any:
+        if event is None:
+            return self
+        d = event.__dict__
+        value = d["summary"]
+        if value.__class__ is Unread:
+            from .exchanges_wire import summary  # here: exchanges_wire imports this module
+
+            value = d["summary"] = summary(value.message)
+        return value
+
+    def __set__(self, event: Any, value: Any) -> None:  # a data descriptor, so that it comes before __dict__
+        raise FrozenInstanceError("cannot assign to field 'summary'")
+
+    def __delete__(self, event: Any) -> None:
+        raise FrozenInstanceError("cannot delete field 'summary'")
+
+
+# installed after @dataclass, which would otherwise take the descriptor for the field's default value
+MessageSent.summary = MessageReceived.summary = _Summary()  # type: ignore[assignment, misc]
+
+
 def _every_event(cls: type) -> list[type]:
     return [cls] + [c for sub in cls.__subclasses__() for c in _every_event(sub)]
 
@@ -334,6 +377,7 @@ __all__ = [
     "MessageSent",
     "PeerMoved",
     "Retransmitted",
+    "Unread",
     "VirtualIpAssigned",
     "VirtualIpNotAssigned",
 ]

@@ -82,7 +82,7 @@ class PendingRequest:
     kind: str
     sent: float
     deadline: float
-    summary: str = ""
+    summary: str | ev.Unread = ""  # for the MessageSent of a retransmission
     attempts: int = 0
     context: dict[str, Any] = field(default_factory=dict)
 
@@ -446,7 +446,7 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         msg = self._message(exchange, message_id, False, payloads)
         data = self._encode(msg)
         dgram = self._frame(msg, data) if self.fragmentation else frame(data, self.local, self.remote)
-        summary = wirefmt.summary(msg)
+        summary = ev.Unread(msg)  # made into text if someone reads the event's summary
         self._pending = PendingRequest(exchange, message_id, dgram, kind, now, now + self._timeout(0), summary,
                                        context=dict(context))
         self._transmit(dgram, now, exchange, message_id, False, summary)
@@ -459,15 +459,18 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         dgram = self._frame(msg, data) if self.fragmentation else frame(data, self.local, self.remote)
         if self._reply_to is not None:  # the request came from elsewhere: answer there (RFC 7296 2.11)
             dgram = readdressed(dgram, *self._reply_to)
-        summary = wirefmt.summary(msg)
         if cache:
+            # the text now: an Unread message would keep the whole message alive as long as the IKE SA
+            summary: str | ev.Unread = wirefmt.summary(msg)
             self._cached_response = CachedResponse(request.message_id, dgram, request.exchange, summary)
             self._peer_next_id = request.message_id + 1
+        else:
+            summary = ev.Unread(msg)
         self._transmit(dgram, now, request.exchange, request.message_id, True, summary)
         return data
 
     def _transmit(self, dgram: Datagram | tuple[Datagram, ...], now: float, exchange: Any, message_id: int,
-                  is_response: bool, summary: str, *, retransmission: bool = False) -> None:
+                  is_response: bool, summary: str | ev.Unread, *, retransmission: bool = False) -> None:
         if dgram.__class__ is tuple:  # the SKF fragments of one message (RFC 7383 2.5), each a datagram
             total = len(dgram)  # type: ignore[arg-type]
             for number, piece in enumerate(dgram, 1):  # type: ignore[arg-type]

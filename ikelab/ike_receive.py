@@ -141,7 +141,7 @@ class Receiving:
             self._forget_fragments(msg.is_response)
         self.last_received = now
         self._emit(ev.MessageReceived(now, self.side, exchange, msg.message_id,
-                                      msg.is_response, wirefmt.summary(msg), size,
+                                      msg.is_response, ev.Unread(msg), size,
                                       src or self.remote, dst or self.local))
         if (self.state, inp) not in TRANSITIONS:
             self._reject(msg, inp, now)
