@@ -314,7 +314,7 @@ class ChildExchanges:
     def _later(self: Any, now: float, inp: Input, **kw: Any) -> None:
         """Queue an action on the IKE SA that owns the CHILD SAs (window size 1: sent when free)."""
         home = self._home()
-        home._queue.append((inp, kw))
+        home._queue += ((inp, kw),)
         if home is not self:
             home._pump(now)
 

@@ -439,7 +439,7 @@ class InitExchanges:
             if error is not None:  # e.g. INTERNAL_ADDRESS_FAILURE: no CHILD SA without our address (3.15.4)
                 self._fail(now, error, f"CHILD SA not created: {error}", fatal=False, exchange="IKE_AUTH")
                 return None
-            self._queue.append((Input.CREATE_CHILD, {"pfs": None}))
+            self._queue += ((Input.CREATE_CHILD, {"pfs": None}),)
             return None
         child = self._complete_child_request(now, msg, pending.context["child"], self.ni, self.nr, "IKE_AUTH")
         if child is not None:

@@ -161,7 +161,7 @@ class IkeRekeyExchanges:
         if group is not None and theirs is None:  # RFC 7296 1.3: ask again, with a KEi in the group named
             self._fail(now, error, f"the responder asks for {_name(DhId(group))}: asking again with it",
                        fatal=False, exchange="CREATE_CHILD_SA")
-            self._queue.append((Input.REKEY_IKE, {"group": group}))
+            self._queue += ((Input.REKEY_IKE, {"group": group}),)
             return None
         if error is not None:
             self._fail(now, error, f"IKE SA rekey refused: {error}", fatal=False)
@@ -205,7 +205,7 @@ class IkeRekeyExchanges:
             theirs.replaced_by = ours
             ours.child_retries, theirs.child_retries = ours.child_retries + theirs.child_retries, ()
         self._hand_to(now, ours)
-        self._queue.append((Input.DELETE_IKE, {}))
+        self._queue += ((Input.DELETE_IKE, {}),)
         return State.REKEYED
 
     def _home(self: Any) -> Any:

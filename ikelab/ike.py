@@ -178,7 +178,8 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         #: (our address, the peer's) of the request being handled when it came from elsewhere than
         #: (local, remote): responses go where the request came from (RFC 7296 2.11)
         self._reply_to: tuple[tuple[str, int], tuple[str, int]] | None = None
-        self._queue: list[tuple[Input, dict[str, Any]]] = []
+        # actions waiting for the window, oldest first; a tuple, () when empty, as _out and _events
+        self._queue: tuple[tuple[Input, dict[str, Any]], ...] = ()
         # () until there is something to pop: an established SA keeps no empty lists (bench_handshake memory)
         self._out: list[Datagram] | tuple[()] = ()
         self._events: list[ev.Event] | tuple[()] = ()
@@ -376,20 +377,20 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         if (self.state, inp) not in TRANSITIONS:
             raise ProtocolError(f"{inp.value} is not allowed in state {self.state.value}", notify_type=None)
         if inp != Input.INITIATE and (self._pending is not None or self._queue):
-            self._queue.append((inp, kw))
+            self._queue += ((inp, kw),)
             return
         self._dispatch(inp, now, **kw)
 
     def _pump(self, now: float) -> None:
         """Start queued actions while the window (size 1) is free."""
         while self._pending is None and self._queue and self.state != State.CLOSED:
-            inp, kw = self._queue.pop(0)
+            (inp, kw), self._queue = self._queue[0], self._queue[1:]
             if (self.state, inp) in TRANSITIONS:
                 self._dispatch(inp, now, **kw)
             elif inp in _CHILD_WORK and self.replaced_by is not None:  # rekeyed meanwhile: the successor does it
                 home = self._home()
                 if home.state != State.CLOSED:
-                    home._queue.append((inp, kw))
+                    home._queue += ((inp, kw),)
                     home._pump(now)
 
     def _dispatch(self, inp: Input, now: float, **kw: Any) -> bool:
@@ -442,7 +443,7 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
             if (message_id >= MESSAGE_ID_REKEY_AT and kind != "rekey_ike" and self.state == State.ESTABLISHED
                     and not any(inp is Input.REKEY_IKE for inp, _ in self._queue)):
                 # RFC 7296 2.2: message IDs that would outgrow 32 bits: rekey, which starts them at 0 again
-                self._queue.append((Input.REKEY_IKE, {}))
+                self._queue += ((Input.REKEY_IKE, {}),)
         msg = self._message(exchange, message_id, False, payloads)
         data = self._encode(msg)
         dgram = self._frame(msg, data) if self.fragmentation else frame(data, self.local, self.remote)
@@ -516,7 +517,7 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         self._settle_collision()
         self._rekeyed_from = None
         self._pending = None
-        self._queue.clear()
+        self._queue = ()
         self.closed_reason = reason
         self._forget_handshake()  # a half-open SA that closes drops its DH private value too
         if self.peer_virtual_ips:  # the client's addresses are free again
@@ -535,9 +536,9 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         home = self._home()
         self._pending = None
         moved = [(inp, kw) for inp, kw in self._queue if inp in _CHILD_WORK]
-        self._queue.clear()
+        self._queue = ()
         if moved and home is not self and home.state != State.CLOSED:
-            home._queue.extend(moved)
+            home._queue += tuple(moved)
             home._pump(now)
 
     def __repr__(self) -> str:
