@@ -323,8 +323,7 @@ class AuthValue(NamedTuple):
 
 
 def _weak(what: str, why: str, allow_weak: bool) -> None:
-    refuse_weak(f"{what} is weak: {why}", allow_weak=allow_weak, field="method", value=what, algorithm=what,
-                stacklevel=4)
+    refuse_weak(f"{what} is weak: {why}", allow_weak=allow_weak, field="method", value=what, algorithm=what)
 
 
 def _key_family(key: Any) -> str:

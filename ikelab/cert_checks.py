@@ -128,7 +128,7 @@ def check_key_strength(key: Any, what: str, *, allow_weak: bool, field: str = "k
     if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)) and key.key_size < RSA_MIN_BITS:
         refuse_weak(f"{what} has a {key.key_size}-bit RSA key, which is weak: below {RSA_MIN_BITS} bits it gives "
                     "less than the 112-bit strength NIST SP 800-57 asks for", allow_weak=allow_weak,
-                    field=field, value=key.key_size, algorithm=f"RSA-{key.key_size}", stacklevel=4)
+                    field=field, value=key.key_size, algorithm=f"RSA-{key.key_size}")
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

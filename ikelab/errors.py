@@ -9,6 +9,8 @@ errors to the Notify that RFC 7296 section 3.10.1 prescribes (see
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from typing import Any
 
@@ -159,8 +161,29 @@ def for_the_command_line(text: str) -> str:
     return text.replace(_OPT_IN, "give --allow-weak to use it anyway")
 
 
-def refuse_weak(reason: str, *, allow_weak: bool, field: str, value: Any = None, algorithm: str | None = None,
-                stacklevel: int = 3) -> None:
+#: The package's directory: frames of files below it are ikelab's own (see warn_outside).
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_outside(warning: Warning) -> None:
+    """``warnings.warn(warning)``, attributed to the first line outside ikelab: the user's own call.
+
+    Python shows a warning once per place that raised it (the "default" filter), so a place inside
+    ikelab would be shown once per process for every caller, and would name a line the user never
+    wrote.  Frames of code compiled from a string (``<string>``: the ``__init__`` that dataclasses
+    and :mod:`ikelab.records` write) are passed over too.
+    """
+    frame = sys._getframe(1)
+    level = 2  # warnings.warn's stacklevel of that frame, our caller
+    while frame is not None and (frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+                                 or frame.f_code.co_filename == "<string>"):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(warning, stacklevel=level)
+
+
+def refuse_weak(reason: str, *, allow_weak: bool, field: str, value: Any = None,
+                algorithm: str | None = None) -> None:
     """The project-wide rule for weak groups and algorithms.
 
     Refuse with :class:`WeakAlgorithmError` unless ``allow_weak`` is true;
@@ -169,7 +192,7 @@ def refuse_weak(reason: str, *, allow_weak: bool, field: str, value: Any = None,
     """
     if not allow_weak:
         raise WeakAlgorithmError(f"{reason}; {_OPT_IN}", field=field, value=value)
-    warnings.warn(WeakAlgorithmWarning(reason, algorithm), stacklevel=stacklevel)
+    warn_outside(WeakAlgorithmWarning(reason, algorithm))
 
 
 def check_seconds(value: Any, field: str) -> float:

@@ -36,14 +36,13 @@ from __future__ import annotations
 import math
 import os
 import struct
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import IO, Any, Iterable, Iterator, Union
 
-from .errors import CaptureError, CaptureWarning, ConfigError, ParseError
+from .errors import CaptureError, CaptureWarning, ConfigError, ParseError, warn_outside
 from .packet import ETHERTYPE_IPV4, ETHERTYPE_IPV6, parse_ethernet
 
 __all__ = [
@@ -545,11 +544,8 @@ def iter_capture(path_or_file: PathOrFile, *, strict: bool = True) -> Iterator[C
         except _Truncated as cut:
             if strict or not src.header_read:  # no file header, no capture: not a truncated last record
                 raise _capture_error(cut.offset, f"{name}truncated capture: {cut.message}") from None
-            warnings.warn(
-                f"{name}truncated capture: {cut.message} (offset {cut.offset}); the packets before it were returned",
-                CaptureWarning,
-                stacklevel=2,
-            )
+            warn_outside(CaptureWarning(
+                f"{name}truncated capture: {cut.message} (offset {cut.offset}); the packets before it were returned"))
         except CaptureError as exc:
             if not name or str(exc).startswith(name):
                 raise

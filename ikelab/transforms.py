@@ -93,13 +93,11 @@ def _as_bytes(value: object, field: str, owner: str) -> bytes:
     raise ConfigError(f"{owner}: {field} must be bytes, not {type(value).__name__}", field=field, value=value)
 
 
-def _warn_or_refuse(name: str, reason: str | None, allow_weak: bool, algorithm: str | None = None,
-                    stacklevel: int = 4) -> None:
-    """Refuse or warn; ``stacklevel`` 4 points the warning at the caller of the function that calls this."""
+def _warn_or_refuse(name: str, reason: str | None, allow_weak: bool, algorithm: str | None = None) -> None:
+    """Refuse or warn (the warning names the user's line, see errors.warn_outside)."""
     if reason is None:
         return
-    refuse_weak(reason, allow_weak=allow_weak, field="alg", value=name, algorithm=algorithm or name,
-                stacklevel=stacklevel)
+    refuse_weak(reason, allow_weak=allow_weak, field="alg", value=name, algorithm=algorithm or name)
 
 
 # ---------------------------------------------------------------------------
@@ -451,13 +449,10 @@ def encryption(alg: EncrId | int | str, key_bits: int | None = None, *, allow_we
     RFC 7296 3.3.5); fixed-size ciphers (ChaCha20-Poly1305, 3DES, NULL) take
     none.  ENCR_3DES raises :class:`WeakAlgorithmError` unless ``allow_weak``.
     """
-    return _checked_encryption(alg, key_bits, allow_weak, 5)
+    return _checked_encryption(alg, key_bits, allow_weak)
 
 
-def _checked_encryption(
-    alg: EncrId | int | str, key_bits: int | None, allow_weak: bool, stacklevel: int
-) -> Encryption:
-    # stacklevel: a weakness warning names the line of the user's call (encryption's or cipher_suite's caller)
+def _checked_encryption(alg: EncrId | int | str, key_bits: int | None, allow_weak: bool) -> Encryption:
     transform_id, (cls, fixed_len, salt_len, iv_len, block, icv_len, ike_name, esp_name) = _encr_spec(alg)
     name = transform_id.name
     problem = None
@@ -471,7 +466,7 @@ def _checked_encryption(
         problem = f"{name} has a fixed key size and takes no Key Length attribute (RFC 7296 3.3.5), got {key_bits}"
     if problem:
         raise ConfigError(problem, field="key_bits", value=key_bits)
-    _warn_or_refuse(name, _WEAK_ENCR.get(transform_id), allow_weak, stacklevel=stacklevel)
+    _warn_or_refuse(name, _WEAK_ENCR.get(transform_id), allow_weak)
     return _encryption(transform_id, key_bits)
 
 
@@ -601,10 +596,10 @@ def integrity(alg: IntegId | int | str, *, allow_weak: bool = False) -> Integrit
     transform, RFC 7296 3.3.3): it raises ConfigError, and callers skip
     integrity instead.  AUTH_HMAC_MD5_96 needs ``allow_weak=True``.
     """
-    return _checked_integrity(alg, allow_weak, 5)
+    return _checked_integrity(alg, allow_weak)
 
 
-def _checked_integrity(alg: IntegId | int | str, allow_weak: bool, stacklevel: int) -> Integrity:
+def _checked_integrity(alg: IntegId | int | str, allow_weak: bool) -> Integrity:
     transform_id = lookup(IntegId, alg)
     if transform_id is IntegId.NONE:
         message = "integrity NONE builds no transform: with an AEAD cipher skip integrity (RFC 7296 3.3.3)"
@@ -617,7 +612,7 @@ def _checked_integrity(alg: IntegId | int | str, allow_weak: bool, stacklevel: i
             field="IntegId",
             value=transform_id,
         )
-    _warn_or_refuse(transform_id.name, spec[4], allow_weak, stacklevel=stacklevel)
+    _warn_or_refuse(transform_id.name, spec[4], allow_weak)
     return _integrity(transform_id)
 
 
@@ -672,7 +667,7 @@ def cipher_suite(
     * any other cipher without integrity is confidentiality-only, which
       RFC 8221 forbids: WeakAlgorithmError unless ``allow_weak=True``.
     """
-    enc = _checked_encryption(encr, key_bits, allow_weak, 5)  # a weakness warning names our caller's line
+    enc = _checked_encryption(encr, key_bits, allow_weak)
     integ_id = None if integ is None else lookup(IntegId, integ)
     if integ_id is IntegId.NONE:
         integ_id = None
@@ -680,7 +675,7 @@ def cipher_suite(
         message = f"{enc.name} is an AEAD cipher and takes no integrity transform, got {integ_id.name} (RFC 7296 3.3)"
         raise ConfigError(message, field="integ", value=integ_id)
     if integ_id is not None:
-        return CipherSuite(enc, _checked_integrity(integ_id, allow_weak, 5))
+        return CipherSuite(enc, _checked_integrity(integ_id, allow_weak))
     if enc.transform_id is EncrId.ENCR_NULL:
         message = "ENCR_NULL without integrity would protect nothing: ESP must not be NULL and NULL (RFC 4303 3.2)"
         raise ConfigError(message, field="integ", value=None)

@@ -16,11 +16,10 @@ themselves (which fields, which names) are in :mod:`ikelab.wireshark`.
 
 from __future__ import annotations
 
-import warnings
 from string import hexdigits
 from typing import Iterator
 
-from .errors import CaptureError, CaptureWarning
+from .errors import CaptureError, CaptureWarning, warn_outside
 
 
 def quote(text: str) -> str:
@@ -123,8 +122,8 @@ def record(fields: list[tuple[str, bool]], lineno: int, table: str, names: tuple
             raise CaptureError(f"{table} line {lineno}: field {number} is not quoted, but a record has {count} "
                                f"fields ({listed}); tshark refuses the whole table over it")
     if extra:
-        warnings.warn(CaptureWarning(f"{table} line {lineno}: {len(extra)} field(s) more than the {count} of a "
-                                     "record, ignored, as tshark ignores them"), stacklevel=3)
+        warn_outside(CaptureWarning(f"{table} line {lineno}: {len(extra)} field(s) more than the {count} of a "
+                                    "record, ignored, as tshark ignores them"))
     return [value for value, _ in fields[:count]]
 
 
