@@ -94,10 +94,14 @@ class NegotiationError(IkelabError):
 
     notify_type = "NO_PROPOSAL_CHOSEN"
 
-    def __init__(self, message: str, *, notify_type: str | None = None) -> None:
+    def __init__(self, message: str, *, notify_type: str | None = None,
+                 reasons: tuple[tuple[int, str, str], ...] = ()) -> None:
         super().__init__(message)
         if notify_type is not None:
             self.notify_type = notify_type
+        #: Why each (offered, configured) pair failed, when a proposal choice failed: (offered Proposal Num,
+        #: the configured proposal in strongSwan syntax, the reason), every pair, in the order they were tried
+        self.reasons = reasons
 
 
 class AuthenticationError(IkelabError):

@@ -47,6 +47,8 @@ class Negotiation:
     notify: str | None             # "NO_PROPOSAL_CHOSEN", or None
     reason: str                    # the engine's message when refused, or a parse error
     error: str | None = None       # a proposal text that does not parse (ConfigError message)
+    #: why each (offered, configured) pair failed when refused: (offered number, configured proposal, reason)
+    reasons: tuple[tuple[int, str, str], ...] = ()
 
 
 def _parse(text: str | Sequence[str], protocol: ProtocolId, allow_weak: bool) -> tuple:
@@ -74,7 +76,7 @@ def negotiate(offered: str | Sequence[str], configured: str | Sequence[str], *, 
         chosen = _proposals.select(offer, conf, prefer=prefer)
     except NegotiationError as exc:
         return Negotiation(proto.name, prefer, off_s, conf_s, None, None, None,
-                           str(exc.notify_type or "NO_PROPOSAL_CHOSEN"), str(exc))
+                           str(exc.notify_type or "NO_PROPOSAL_CHOSEN"), str(exc), reasons=exc.reasons)
     return Negotiation(proto.name, prefer, off_s, conf_s, _proposals.proposal_to_string(chosen), chosen.number,
                        _proposals.proposal_to_iana(chosen), None, "")
 
@@ -92,17 +94,9 @@ def format_negotiation(result: Negotiation) -> str:
         lines.append(f"              {result.chosen_iana}")
     else:
         lines.append(f"no match: the responder answers N({result.notify})")
-        for why in _reasons(result.reason):
-            lines.append(f"  {why}")
+        for number, configured, why in result.reasons[:_proposals.REASONS_LISTED]:  # as the message
+            lines.append(f"  #{number} vs {configured}: {why}")
     return "\n".join(lines)
-
-
-def _reasons(message: str) -> list[str]:
-    """The per-pair reasons inside a NegotiationError message ("(#1 vs x: why; #2 vs y: why)")."""
-    if "(" not in message:
-        return []
-    inner = message[message.index(" (") + 2:].rstrip(")") if " (" in message else ""
-    return [part.strip() for part in inner.split("; ") if " vs " in part]
 
 
 @dataclass(frozen=True)
@@ -128,8 +122,7 @@ def pair_matrix(offered: str | Sequence[str], configured: str | Sequence[str], *
             try:
                 chosen = _proposals.select([o], [c])
             except NegotiationError as exc:
-                reasons = _reasons(str(exc))
-                why = reasons[0].split(": ", 1)[1] if reasons and ": " in reasons[0] else str(exc)
+                why = exc.reasons[0][2] if exc.reasons else str(exc)
                 rows.append(PairResult(o.number, _proposals.proposal_to_string(o), c_s, None, why))
             else:
                 rows.append(PairResult(o.number, _proposals.proposal_to_string(o), c_s,

@@ -51,7 +51,7 @@ from .ts import DYNAMIC, narrow, resolve_ts, ts_from_string, ts_intersection, ts
 __all__ = [
     "Suite", "parse_proposal", "parse_proposals", "proposal_to_string", "proposal_to_iana", "refuse_weak_transforms",
     "suite_of",
-    "select", "check_chosen", "ke_group_for", "is_aead", "KEYWORDS",
+    "select", "check_chosen", "ke_group_for", "is_aead", "KEYWORDS", "REASONS_LISTED",
     "narrow", "ts_from_string", "ts_to_string", "ts_intersection", "resolve_ts", "DYNAMIC",
 ]
 
@@ -259,7 +259,7 @@ _CHECKED: ByIdentities[Suite] = ByIdentities()
 
 
 #: How many (offered, configured) pairs a NO_PROPOSAL_CHOSEN error explains one by one.
-_REASONS_MAX = 6
+REASONS_LISTED = 6
 
 
 @lru_cache(maxsize=256)
@@ -276,13 +276,15 @@ def _select(offered_shapes: tuple[Any, ...], configured_shapes: tuple[Any, ...],
         if chosen is not None:
             return chosen
         misses.append((o, c, why))
-    reasons = [f"#{o.number} vs {proposal_to_string(c)}: {why}" for o, c, why in misses[:_REASONS_MAX]]
-    if len(misses) > _REASONS_MAX:  # a long list of pairs would bury the offer and the configuration
-        reasons.append(f"{len(misses) - _REASONS_MAX} more pairs not listed")
+    pairs_why = tuple((o.number, proposal_to_string(c), why) for o, c, why in misses)
+    reasons = [f"#{n} vs {c}: {why}" for n, c, why in pairs_why[:REASONS_LISTED]]
+    if len(misses) > REASONS_LISTED:  # a long list of pairs would bury the offer and the configuration
+        reasons.append(f"{len(misses) - REASONS_LISTED} more pairs not listed")
     offered_s = ", ".join(proposal_to_iana(p) for p in offered) or "(nothing)"
     configured_s = ", ".join(proposal_to_string(p) for p in configured) or "(nothing)"
     raise NegotiationError(f"no proposal chosen: offered {offered_s}; configured {configured_s}"
-                           + (f" ({'; '.join(reasons)})" if reasons else ""), notify_type="NO_PROPOSAL_CHOSEN")
+                           + (f" ({'; '.join(reasons)})" if reasons else ""), notify_type="NO_PROPOSAL_CHOSEN",
+                           reasons=pairs_why)
 
 
 def check_chosen(offered: Sequence[Proposal], chosen: Proposal | Sequence[Proposal]) -> Suite:
