@@ -592,6 +592,22 @@ def _warning_printer(command: str) -> Callable[..., None]:
     return show
 
 
+#: path options and what each names; an empty one would be read as the current directory (``Path('')``) or
+#: skipped as if not given (``if args.pcap``), so it is refused instead
+_PATH_OPTIONS = {"out": ("--out", "a directory"), "keys": ("--keys", "a directory"), "pcap": ("--pcap", "a file"),
+                 "psk_file": ("--psk-file", "a file"), "cert": ("--cert", "a file"), "key": ("--key", "a file"),
+                 "ca": ("--ca", "a file")}
+
+
+def _check_paths_given(args: argparse.Namespace) -> None:
+    """ConfigError for a path option given as an empty string (``--out "$DIR"`` with DIR unset)."""
+    from .errors import ConfigError
+
+    for name, (option, what) in _PATH_OPTIONS.items():
+        if getattr(args, name, None) == "":
+            raise ConfigError(f"{option}: the path is empty; give {what}", field=name, value="")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -601,6 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("always", CaptureWarning)
         warnings.showwarning = _warning_printer(args.command)
         try:
+            _check_paths_given(args)
             return func(args)
         except IkelabError as exc:
             text = str(exc)

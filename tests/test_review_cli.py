@@ -1,0 +1,78 @@
+"""Review of ``ikelab`` (cli.py): bad options found by probing ``main`` give exit status 2 and a message that
+names the option, instead of going on with a value that could not be meant.
+
+The connect / respond cases fail before any socket opens; the loopback ports and ``--wait 1`` only bound what
+an older ikelab did with them (it went on and ran)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ikelab.cli import main
+
+#: a live run that, if it got as far as the network, would end within about a second on the loopback
+_CONNECT = ["connect", "127.0.0.1", "--port", "15611", "--local-port", "15610", "--id", "a.example",
+            "--wait", "1", "--retransmit-timeout", "0.2", "--retransmit-tries", "0"]
+_RESPOND = ["respond", "--listen", "127.0.0.1", "--port", "15612", "--id", "a.example", "--wait", "1",
+            "--retransmit-timeout", "0.2", "--retransmit-tries", "0"]
+
+
+def _refused(capsys, argv: list[str]) -> str:
+    """The one error line of ``ikelab ARGV``, which must exit 2 and print nothing on stdout."""
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err and err.count("\n") == 1
+    return err
+
+
+def test_demo_out_empty_is_refused_not_the_current_directory(capsys, tmp_path, monkeypatch) -> None:
+    """``demo --out ''`` (``--out "$DIR"`` with DIR unset) wrote the capture, key tables and flow.png into the
+    current directory, as Path('') is '.', and exited 0."""
+    monkeypatch.chdir(tmp_path)
+    err = _refused(capsys, ["demo", "--out", ""])
+    assert err == "ikelab demo: error: --out: the path is empty; give a directory\n"
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("command", ["dissect", "flow"])
+def test_keys_empty_is_refused_not_read_as_the_current_directory(capsys, tmp_path, command: str) -> None:
+    """``dissect CAPTURE --keys ''`` complained about key directory '.', a name the user never typed (and read
+    the tables of the current directory where there were some)."""
+    capture = tmp_path / "c.pcap"
+    capture.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))  # a header, no packet
+    extra = ["-o", str(tmp_path / "f.png")] if command == "flow" else []
+    err = _refused(capsys, [command, str(capture), "--keys", "", *extra])
+    assert err == f"ikelab {command}: error: --keys: the path is empty; give a directory\n"
+
+
+@pytest.mark.parametrize("argv, said", [
+    # these once said "give --psk-file FILE, or --cert FILE --key FILE --ca FILE" to a user who had given them
+    (["--psk-file", ""], "--psk-file: the path is empty; give a file"),
+    (["--cert", "", "--key", "k.pem", "--ca", "ca.pem"], "--cert: the path is empty; give a file"),
+    # and this one "--cert needs --key and --ca", which were there
+    (["--cert", "c.pem", "--key", "", "--ca", "ca.pem"], "--key: the path is empty; give a file"),
+    (["--cert", "c.pem", "--key", "k.pem", "--ca", ""], "--ca: the path is empty; give a file"),
+])
+@pytest.mark.parametrize("command", [_CONNECT, _RESPOND])
+def test_an_empty_credential_path_is_named(capsys, command: list[str], argv: list[str], said: str) -> None:
+    err = _refused(capsys, [*command, *argv])
+    assert err == f"ikelab {command[0]}: error: {said}\n"
+
+
+@pytest.mark.parametrize("option, what", [("--pcap", "a file"), ("--keys", "a directory")])
+def test_an_empty_output_path_of_a_live_run_is_refused(capsys, tmp_path, option: str, what: str) -> None:
+    """``connect --pcap ''`` ran and wrote no capture, without a word: the empty path read as no option."""
+    psk = tmp_path / "psk"
+    psk.write_text("a secret of some length")
+    err = _refused(capsys, [*_CONNECT, "--psk-file", str(psk), option, ""])
+    assert err == f"ikelab connect: error: {option}: the path is empty; give {what}\n"
+
+
+def test_a_psk_file_beside_an_empty_cert_is_not_silently_psk(capsys, tmp_path) -> None:
+    """``--psk-file F --cert ''`` went on with the PSK, ignoring the certificate option that was given."""
+    psk = tmp_path / "psk"
+    psk.write_text("a secret of some length")
+    err = _refused(capsys, [*_RESPOND, "--psk-file", str(psk), "--cert", ""])
+    assert err == "ikelab respond: error: --cert: the path is empty; give a file\n"
