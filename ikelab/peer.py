@@ -76,6 +76,12 @@ class RunOptions:
                 except ValueError:
                     raise ConfigError(f"{name} (--{name.replace('_', '-')}) = {value!r} is not an IP address",
                                       field=name, value=value) from None
+        if self.ping is not None and self.ping_src is not None:  # an echo has one IP version (packet.icmp_echo)
+            versions = [ipaddress.ip_address(a).version for a in (self.ping, self.ping_src)]
+            if versions[0] != versions[1]:
+                raise ConfigError(f"ping_src (--ping-src) = {self.ping_src!r} is IPv{versions[1]} but ping (--ping) = "
+                                  f"{self.ping!r} is IPv{versions[0]}: an echo's source and destination have one IP "
+                                  "version", field="ping_src", value=self.ping_src)
 
 
 #: Seconds a run waits, after the peer deleted the IKE SA, for a new one from a peer that reauthenticates
@@ -371,11 +377,13 @@ async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *
                       port: int = 500, out: Callable[[str], None] = print, rng: Any = None) -> int:
     """``ikelab connect``: initiate towards ``peer``, ping, rekey, DELETE; the exit status."""
     peer = udp_endpoint(peer[0], peer[1], "peer")  # before any socket opens
+    if local is not None:  # '' too: an empty --local is an error, not the default address
+        local = udp_endpoint(local, port, "local")[0]
     if local is not None and (":" in str(local)) != (":" in peer[0]):  # one socket speaks one IP version
         raise ConfigError(f"--local {local} is IPv{6 if ':' in str(local) else 4} but the peer {peer[0]} is "
                           f"IPv{6 if ':' in peer[0] else 4}: give an address of the peer's family",
                           field="local", value=local)
-    run = _Run(config, local or local_address_for(peer[0]), port, options, out, rng)
+    run = _Run(config, local_address_for(peer[0]) if local is None else local, port, options, out, rng)
     await run.driver.open()
     run.install_signals()
     out(f"ikelab connect: {_host_port(run.driver.local_addr, port)} -> {_host_port(*peer)}")

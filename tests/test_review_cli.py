@@ -76,3 +76,27 @@ def test_a_psk_file_beside_an_empty_cert_is_not_silently_psk(capsys, tmp_path) -
     psk.write_text("a secret of some length")
     err = _refused(capsys, [*_RESPOND, "--psk-file", str(psk), "--cert", ""])
     assert err == "ikelab respond: error: --cert: the path is empty; give a file\n"
+
+
+@pytest.mark.parametrize("peer", ["127.0.0.1", "::1"])
+def test_connect_local_empty_is_an_error_not_the_default_address(capsys, tmp_path, peer: str) -> None:
+    """``connect --local ''`` bound the default address as if --local were not given (and with an IPv6 peer
+    would have said the empty address is IPv4)."""
+    psk = tmp_path / "psk"
+    psk.write_text("a secret of some length")
+    err = _refused(capsys, ["connect", peer, *_CONNECT[2:], "--psk-file", str(psk), "--local", ""])
+    assert err == "ikelab connect: error: local address '' is not an IP address\n"
+
+
+@pytest.mark.parametrize("ping, src", [("10.0.0.1", "::1"), ("2001:db8::1", "10.0.0.2")])
+@pytest.mark.parametrize("command", [_CONNECT, _RESPOND])
+def test_ping_and_ping_src_of_two_ip_versions_are_refused_before_the_run(capsys, tmp_path, command: list[str],
+                                                                        ping: str, src: str) -> None:
+    """The mismatch was found only after the handshake, when the first echo was built: the run ended there with
+    exit 2 and left the IKE SA up on the peer without a DELETE."""
+    psk = tmp_path / "psk"
+    psk.write_text("a secret of some length")
+    err = _refused(capsys, [*command, "--psk-file", str(psk), "--ping", ping, "--ping-src", src])
+    v_src, v_ping = (6, 4) if ":" in src else (4, 6)
+    assert err == (f"ikelab {command[0]}: error: ping_src (--ping-src) = '{src}' is IPv{v_src} but ping (--ping) = "
+                   f"'{ping}' is IPv{v_ping}: an echo's source and destination have one IP version\n")
