@@ -230,6 +230,11 @@ def _live_config(args: argparse.Namespace) -> object:
         settings["dpd_interval"] = args.dpd
     if args.childless:
         settings["childless"] = True
+    for option, name, want in (("--vip", "vip", "an address per family (0.0.0.0 or :: for any)"),
+                               ("--pool", "pool", "a network per family, e.g. 10.3.0.0/24")):
+        given_items = getattr(args, name, None)  # IkeConfig would say "or None", which is Python, not an option
+        if given_items is not None and not any(part.strip() for item in given_items for part in item.split(",")):
+            raise ConfigError(f"{option} is empty: give {want}, or leave {option} out", field=name, value="")
     if getattr(args, "vip", None):  # ikelab connect only; one per family
         settings["vip"] = tuple(args.vip)
     if getattr(args, "pool", None):  # ikelab respond only; one per family

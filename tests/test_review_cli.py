@@ -100,3 +100,18 @@ def test_ping_and_ping_src_of_two_ip_versions_are_refused_before_the_run(capsys,
     v_src, v_ping = (6, 4) if ":" in src else (4, 6)
     assert err == (f"ikelab {command[0]}: error: ping_src (--ping-src) = '{src}' is IPv{v_src} but ping (--ping) = "
                    f"'{ping}' is IPv{v_ping}: an echo's source and destination have one IP version\n")
+
+
+@pytest.mark.parametrize("command, option, said", [
+    (_CONNECT, "--vip", "--vip is empty: give an address per family (0.0.0.0 or :: for any), or leave --vip out"),
+    (_RESPOND, "--pool", "--pool is empty: give a network per family, e.g. 10.3.0.0/24, or leave --pool out"),
+])
+@pytest.mark.parametrize("value", ["", ","])
+def test_an_empty_vip_or_pool_says_what_the_option_takes(capsys, tmp_path, command: list[str], option: str,
+                                                         said: str, value: str) -> None:
+    """The message was IkeConfig's: "give one address per family, or None for no virtual IP", with a Python
+    None no one can type, and an address where --pool takes a network."""
+    psk = tmp_path / "psk"
+    psk.write_text("a secret of some length")
+    err = _refused(capsys, [*command, "--psk-file", str(psk), option, value])
+    assert err == f"ikelab {command[0]}: error: {said}\n" and "None" not in err
