@@ -316,6 +316,9 @@ def _run_options(args: argparse.Namespace) -> object:
     except OSError as exc:  # a folder on the way that we may not search
         raise ConfigError(f"--pcap / --keys: cannot look there: {exc.strerror or exc} ({exc.filename})",
                           field="pcap", value=exc.filename) from None
+    if args.ping_src is not None and args.ping is None:  # it would be ignored without a word
+        raise ConfigError(f"--ping-src {args.ping_src} needs --ping ADDR, the inner address to send the echoes to",
+                          field="ping_src", value=args.ping_src)
     if not (0 <= args.keepalive < float("inf")):  # NaN fails both comparisons
         raise ConfigError(f"--keepalive {args.keepalive}: give seconds, or 0 for no NAT-keepalives", field="keepalive",
                           value=args.keepalive)

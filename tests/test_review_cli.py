@@ -115,3 +115,13 @@ def test_an_empty_vip_or_pool_says_what_the_option_takes(capsys, tmp_path, comma
     psk.write_text("a secret of some length")
     err = _refused(capsys, [*command, "--psk-file", str(psk), option, value])
     assert err == f"ikelab {command[0]}: error: {said}\n" and "None" not in err
+
+
+@pytest.mark.parametrize("command", [_CONNECT, _RESPOND])
+def test_ping_src_without_ping_is_refused_not_ignored(capsys, tmp_path, command: list[str]) -> None:
+    """``--ping-src 10.1.0.9`` alone sent no echo and said nothing of the option it dropped."""
+    psk = tmp_path / "psk"
+    psk.write_text("a secret of some length")
+    err = _refused(capsys, [*command, "--psk-file", str(psk), "--ping-src", "10.1.0.9"])
+    assert err == (f"ikelab {command[0]}: error: --ping-src 10.1.0.9 needs --ping ADDR, the inner address to send "
+                   "the echoes to\n")
