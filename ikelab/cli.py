@@ -334,12 +334,15 @@ def _check_output_paths(args: argparse.Namespace) -> None:
 
     from .errors import ConfigError
 
-    if args.pcap and (Path(args.pcap).is_dir() or not os.access(Path(args.pcap).resolve().parent, os.W_OK)):
+    def writable_folder(path: Path) -> bool:  # a writable file passes os.access: the file's parent must be a folder
+        return path.is_dir() and os.access(path, os.W_OK)
+
+    if args.pcap and (Path(args.pcap).is_dir() or not writable_folder(Path(args.pcap).resolve().parent)):
         raise ConfigError(f"--pcap {args.pcap}: cannot write a file there (a directory, or no such writable folder)",
                           field="pcap", value=args.pcap)
     if args.keys and Path(args.keys).exists() and not (Path(args.keys).is_dir() and os.access(args.keys, os.W_OK)):
         raise ConfigError(f"--keys {args.keys}: not a directory we can write into", field="keys", value=args.keys)
-    if args.keys and not Path(args.keys).exists() and not os.access(Path(args.keys).resolve().parent, os.W_OK):
+    if args.keys and not Path(args.keys).exists() and not writable_folder(Path(args.keys).resolve().parent):
         # the directory itself is made at the end of the run, as --pcap's file is; its folder must be there
         raise ConfigError(f"--keys {args.keys}: no such writable folder to make it in", field="keys", value=args.keys)
 

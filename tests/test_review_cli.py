@@ -125,3 +125,17 @@ def test_ping_src_without_ping_is_refused_not_ignored(capsys, tmp_path, command:
     err = _refused(capsys, [*command, "--psk-file", str(psk), "--ping-src", "10.1.0.9"])
     assert err == (f"ikelab {command[0]}: error: --ping-src 10.1.0.9 needs --ping ADDR, the inner address to send "
                    "the echoes to\n")
+
+
+@pytest.mark.parametrize("option, said", [
+    ("--pcap", "--pcap {path}: cannot write a file there (a directory, or no such writable folder)"),
+    ("--keys", "--keys {path}: no such writable folder to make it in"),
+], ids=["pcap", "keys"])
+def test_an_output_path_under_a_file_is_refused_before_the_run(capsys, tmp_path, option: str, said: str) -> None:
+    """``--pcap notes.txt/run.pcap`` passed the check made before the run (a writable file passed for a writable
+    folder), and the run failed only at its end, with the capture of the whole run lost."""
+    psk = tmp_path / "psk"
+    psk.write_text("a secret of some length")
+    path = str(tmp_path / "psk" / "run.pcap")
+    err = _refused(capsys, [*_CONNECT, "--psk-file", str(psk), option, path])
+    assert err == "ikelab connect: error: " + said.format(path=path) + "\n"
