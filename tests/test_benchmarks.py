@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CASES = {
     "bench_handshake.py": (["--seconds", "0.05", "--sas", "20", "--breakdown"],
-                           ["CPython 3.", "cryptography", "OpenSSL", "handshakes/s", "Curve25519 + AES-GCM-16-256", "MODP-2048", "ECP-256",
-                            "per established IKE SA", "the engine itself",
+                           ["CPython 3.", "cryptography", "OpenSSL", "handshakes/s", "Curve25519 + AES-GCM-16-256",
+                            "MODP-2048", "ECP-256", "per established IKE SA", "the engine itself",
                             "where an ECP-256 + AES-CBC + HMAC-SHA2-256 handshake spends"]),
     "bench_crypto.py": (["--min-time", "0.005", "--groups", "14,19,31"],
                         ["MODP_2048", "ECP_256", "CURVE25519", "prf+ throughput", "psk_auth"]),
