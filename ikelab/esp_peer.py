@@ -23,7 +23,7 @@ import ipaddress
 from typing import Any, Callable
 
 from . import events as ev
-from .errors import ConfigError, IkelabError
+from .errors import ConfigError, IkelabError, ParseError
 from .host import child_selectors
 from .ipsec_sa import Direction, Mode, transport_check
 from .net import RECENT, NetDriver
@@ -176,7 +176,15 @@ class EspPeer:
         from .packet import ip_packet, parse_ip
 
         if mode is not Mode.TRANSPORT:
-            return parse_ip(data)
+            version = {4: 4, 41: 6}.get(next_header)  # RFC 4303 2.6: next header 4 is IPv4, 41 IPv6
+            if version is None:
+                raise ParseError(f"tunnel-mode ESP carried next header {next_header}, not 4 or 41", field="next_header",
+                                 offset=0)
+            pkt = parse_ip(data)
+            if pkt.version != version:
+                raise ParseError(f"next header {next_header} announced IPv{version}, got IPv{pkt.version}",
+                                 field="next_header", offset=0)
+            return pkt
         return parse_ip(ip_packet(src, dst, next_header, data))
 
     @staticmethod
@@ -200,6 +208,7 @@ class EspPeer:
         return self.send_inner(icmp_echo(src, dst, ECHO_IDENT, seq, payload))
 
     def received(self, payload: bytes, src: tuple[str, int], dst: tuple[str, int]) -> None:
+        from .esp import NEXT_HEADER_NONE
         from .packet import icmp_echo, parse_icmp
 
         spi = bytes(payload[:4])
@@ -213,6 +222,8 @@ class EspPeer:
                 return
         try:
             next_header, data = sa.decapsulate(payload)
+            if next_header == NEXT_HEADER_NONE:  # a dummy packet, discarded "without indicating an error" (4303 2.6)
+                return
             pkt = self._rebuilt(sa.mode, next_header, data, src[0], dst[0])  # UDP-encapsulated: the outer addresses
             if not self.covers(spi, pkt, Direction.INBOUND):  # RFC 4301 5.2 step 4
                 self._error(f"ESP SPI 0x{spi.hex()}: {self._packet_text(pkt)} is outside the CHILD SA's "
