@@ -142,10 +142,10 @@ class EspPeer:
             return False
         try:
             data, next_header = self._protected_part(inner, event)
+            esp = sa.encapsulate(data, next_header)  # e.g. a counter that must not cycle (RFC 4303 3.3.3)
         except IkelabError as exc:
             self._error(f"{self._packet_text(inner)}: {exc}: not sent")
             return False
-        esp = sa.encapsulate(data, next_header)
         self.driver.send_esp(esp, event.local_port, self.destinations[chosen[0]])
         return True
 
@@ -203,7 +203,9 @@ class EspPeer:
         """Send ICMP echo request ``seq`` from ``src`` to ``dst`` through ESP (inner addresses in tunnel mode,
         the two IKE hosts' own in transport mode)."""
         from .packet import icmp_echo
+        from .wire import check_uint
 
+        seq = check_uint(seq, 16, "seq")  # the echo Sequence Number (RFC 792)
         payload = bytes((seq + i) & 0xFF for i in range(32))
         return self.send_inner(icmp_echo(src, dst, ECHO_IDENT, seq, payload))
 

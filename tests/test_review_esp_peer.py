@@ -7,6 +7,7 @@ so what the peer is given does not depend on ikelab.esp.
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ikelab import events as ev
+from ikelab.errors import ConfigError
 from ikelab.packet import icmp_echo, parse_ip
 from test_net import _lab_after_a_child_rekey, _transport_lab, _wired_esp_peers
 
@@ -75,3 +77,29 @@ def test_tunnel_mode_drops_a_payload_that_its_next_header_does_not_name_as_ip(ne
     peer.received(esp, (child.remote_addr, 4500), (child.local_addr, 4500))
     assert peer.errors == [f"ESP SPI 0x{child.spi_in.hex()}: {words} (field next_header, offset 0)"]
     assert (peer.requests_answered, wire) == (0, [])
+
+
+def test_an_outbound_counter_at_its_limit_is_noted_not_raised() -> None:
+    """RFC 4303 3.3.3: without ESN the sender's counter must not cycle past 2^32 - 1; the SA must be replaced.
+    send_inner let the SaExpiredError out, so ``ping`` raised and an echo request arriving then made ``received``
+    raise (out of the driver's datagram handler) instead of noting what went wrong."""
+    peer, wire, child = _initiator("tunnel")
+    (spi_out, out_sa, _), = [o for o in peer.outbound if o[0] == child.spi_out]
+    out_sa.seq = 2**32 - 2
+    assert peer.ping(child.local_addr, child.remote_addr, 1)  # the last sequence number, 2^32 - 1, is still sent
+    assert wire[-1][:8] == spi_out + b"\xff\xff\xff\xff" and len(wire) == 1
+    assert not peer.ping(child.local_addr, child.remote_addr, 2) and len(wire) == 1
+    assert peer.errors[-1].startswith(f"{child.local_addr} -> {child.remote_addr} protocol 1 type 8 code 0: ")
+    assert peer.errors[-1].endswith("must not cycle (RFC 4303 3.3.3); establish a new SA: not sent")
+    esp = _esp_gcm(child.spi_in, 1000, child.encr_key_in, _echo_request(child, "tunnel"), 4)
+    peer.received(esp, (child.remote_addr, 4500), (child.local_addr, 4500))  # no reply can leave: noted, not raised
+    assert len(wire) == 1 and len(peer.errors) == 2 and "must not cycle" in peer.errors[-1]
+
+
+@pytest.mark.parametrize("seq", [None, math.nan, "1", 1.5, True, -1, 65536])
+def test_ping_names_a_sequence_number_that_is_not_16_bits(seq: Any) -> None:
+    """The ICMP echo Sequence Number is 16 bits (RFC 792).  None, nan, '1' or 1.5 gave a bare TypeError."""
+    peer, wire, child = _initiator("tunnel")
+    with pytest.raises(ConfigError, match="seq") as caught:
+        peer.ping(child.local_addr, child.remote_addr, seq)
+    assert caught.value.field == "seq" and wire == []
