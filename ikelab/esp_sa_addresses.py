@@ -159,6 +159,9 @@ def spi_filter(text: str) -> SpiFilter:
         spi = int(text[2:], 16)
     elif re.fullmatch(r"0[0-7]+", text):
         spi = int(text, 8)  # strtoul's octal
+    elif re.fullmatch(r"0[0-9]+", text):  # strtoul stops at the 8 or 9: "08" is SPI 0 to Wireshark
+        raise ValueError(f"SPI {text!r} starts with 0, so Wireshark reads it as octal, where 8 and 9 are not digits: "
+                         "write it without the leading 0, or as 0x and hex digits")
     elif re.fullmatch(r"[0-9]+", text):
         spi = int(text, 10)
     else:

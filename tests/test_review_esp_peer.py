@@ -15,9 +15,11 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ikelab import events as ev
-from ikelab.errors import ConfigError
+from ikelab.errors import CaptureError, ConfigError
 from ikelab.packet import icmp_echo, parse_ip
 from test_net import _lab_after_a_child_rekey, _transport_lab, _wired_esp_peers
+
+AES_GCM_16 = "AES-GCM with 16 octet ICV [RFC4106]"
 
 
 def _esp_gcm(spi: bytes, seq: int, keymat: bytes, payload: bytes, next_header: int) -> bytes:
@@ -103,3 +105,27 @@ def test_ping_names_a_sequence_number_that_is_not_16_bits(seq: Any) -> None:
     with pytest.raises(ConfigError, match="seq") as caught:
         peer.ping(child.local_addr, child.remote_addr, seq)
     assert caught.value.field == "seq" and wire == []
+
+
+# --------------------------------------------------------------------------- esp_sa_addresses
+
+@pytest.mark.parametrize("text", ["08", "09", "019", "0777778"])
+def test_an_octal_spi_with_an_8_or_9_is_refused(text: str) -> None:
+    """packet-esp.c reads an SPI without '*' with strtoul(text, NULL, 0): a leading 0 means octal, and strtoul stops
+    at the first 8 or 9 ('08' is 0, '019' is 1).  ikelab read such text as decimal (8, 19): a row Wireshark
+    keeps for another SPI."""
+    from ikelab.esp_sa_addresses import spi_filter
+    from ikelab.wireshark import parse_esp_sa_table
+
+    with pytest.raises(ValueError, match="octal"):
+        spi_filter(text)
+    line = f'"IPv4","*","*","{text}","{AES_GCM_16}","0x{bytes(20).hex()}","NULL",""\n'
+    with pytest.raises(CaptureError, match="line 1: .*octal"):
+        parse_esp_sa_table(line)
+
+
+@pytest.mark.parametrize("text, spi", [("00", 0), ("07", 7), ("010", 8), ("0377", 255), ("80", 80)])
+def test_octal_and_decimal_spis_read_as_strtoul_reads_them(text: str, spi: int) -> None:
+    from ikelab.esp_sa_addresses import spi_filter
+
+    assert spi_filter(text).value == spi and spi_filter(text).exact
