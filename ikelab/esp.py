@@ -85,6 +85,7 @@ __all__ = [
     "esp_sa_pair",
     "esp_seal",
     "parse_esp_header",
+    "tunnel_inner",
     "udp_encapsulate",
 ]
 
@@ -562,18 +563,25 @@ class EspSa(SaBase):
         if next_header == NEXT_HEADER_NONE:
             return b""
         if self.mode is Mode.TUNNEL:
-            expected = {NEXT_HEADER_IPV4: 4, NEXT_HEADER_IPV6: 6}.get(next_header)
-            if expected is None:
-                raise ParseError(f"tunnel-mode ESP carried next header {next_header}, not 4 or 41", field="next_header", offset=0)
-            inner_pkt = ip.parse_ip(inner)
-            if inner_pkt.version != expected:
-                raise ParseError(f"next header {next_header} announced IPv{expected}, got IPv{inner_pkt.version}", field="next_header", offset=0)
-            return with_congestion_mark(outer, inner_pkt.to_bytes())
+            return with_congestion_mark(outer, tunnel_inner(next_header, inner).to_bytes())
         if next_header == ip.PROTO_UDP and len(inner) >= 8 and 8 <= int.from_bytes(inner[4:6], "big") < len(inner):
             inner = inner[: int.from_bytes(inner[4:6], "big")]  # TFC padding after the datagram (RFC 4303 2.7)
         if outer.protocol == ip.PROTO_UDP:  # NAT-T: the sender summed over addresses a NAT may have changed
             inner = ip.with_checksum_for(outer.src, outer.dst, next_header, inner)  # RFC 3948 3.1.2
         return rewrite_ip_header(outer, next_header, inner)
+
+
+def tunnel_inner(next_header: int, data: bytes) -> ip.IpPacket:
+    """The inner packet of tunnel-mode ESP: next header 4 announces IPv4, 41 IPv6 (RFC 4303 2.6); else ParseError."""
+    expected = {NEXT_HEADER_IPV4: 4, NEXT_HEADER_IPV6: 6}.get(next_header)
+    if expected is None:
+        raise ParseError(f"tunnel-mode ESP carried next header {next_header}, not 4 or 41", field="next_header",
+                         offset=0)
+    pkt = ip.parse_ip(data)
+    if pkt.version != expected:
+        raise ParseError(f"next header {next_header} announced IPv{expected}, got IPv{pkt.version}",
+                         field="next_header", offset=0)
+    return pkt
 
 
 #: The EspSa settings that esp_sa_pair passes on to both SAs: all but those it sets itself.

@@ -23,7 +23,7 @@ import ipaddress
 from typing import Any, Callable
 
 from . import events as ev
-from .errors import ConfigError, IkelabError, ParseError
+from .errors import ConfigError, IkelabError
 from .host import child_selectors
 from .ipsec_sa import Direction, Mode, transport_check
 from .net import RECENT, NetDriver
@@ -176,15 +176,9 @@ class EspPeer:
         from .packet import ip_packet, parse_ip
 
         if mode is not Mode.TRANSPORT:
-            version = {4: 4, 41: 6}.get(next_header)  # RFC 4303 2.6: next header 4 is IPv4, 41 IPv6
-            if version is None:
-                raise ParseError(f"tunnel-mode ESP carried next header {next_header}, not 4 or 41", field="next_header",
-                                 offset=0)
-            pkt = parse_ip(data)
-            if pkt.version != version:
-                raise ParseError(f"next header {next_header} announced IPv{version}, got IPv{pkt.version}",
-                                 field="next_header", offset=0)
-            return pkt
+            from .esp import tunnel_inner
+
+            return tunnel_inner(next_header, data)  # the same check as EspSa.unprotect_packet
         return parse_ip(ip_packet(src, dst, next_header, data))
 
     @staticmethod
