@@ -94,8 +94,8 @@ def format_negotiation(result: Negotiation) -> str:
         lines.append(f"              {result.chosen_iana}")
     else:
         lines.append(f"no match: the responder answers N({result.notify})")
-        for number, configured, why in result.reasons[:_proposals.REASONS_LISTED]:  # as the message
-            lines.append(f"  #{number} vs {configured}: {why}")
+        for pair in result.reasons[:_proposals.REASONS_LISTED]:  # as many as the message lists
+            lines.append("  " + _proposals.reason_text(*pair))
     return "\n".join(lines)
 
 

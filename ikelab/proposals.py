@@ -51,7 +51,7 @@ from .ts import DYNAMIC, narrow, resolve_ts, ts_from_string, ts_intersection, ts
 __all__ = [
     "Suite", "parse_proposal", "parse_proposals", "proposal_to_string", "proposal_to_iana", "refuse_weak_transforms",
     "suite_of",
-    "select", "check_chosen", "ke_group_for", "is_aead", "KEYWORDS", "REASONS_LISTED",
+    "select", "check_chosen", "ke_group_for", "is_aead", "KEYWORDS", "REASONS_LISTED", "reason_text",
     "narrow", "ts_from_string", "ts_to_string", "ts_intersection", "resolve_ts", "DYNAMIC",
 ]
 
@@ -258,6 +258,11 @@ _SELECTED: ByIdentities[Proposal] = ByIdentities()
 _CHECKED: ByIdentities[Suite] = ByIdentities()
 
 
+def reason_text(number: int, configured: str, why: str) -> str:
+    """One pair of a NO_PROPOSAL_CHOSEN explanation: ``#2 vs aes128-sha256-modp2048: no common DH transform``."""
+    return f"#{number} vs {configured}: {why}"
+
+
 #: How many (offered, configured) pairs a NO_PROPOSAL_CHOSEN error explains one by one.
 REASONS_LISTED = 6
 
@@ -277,7 +282,7 @@ def _select(offered_shapes: tuple[Any, ...], configured_shapes: tuple[Any, ...],
             return chosen
         misses.append((o, c, why))
     pairs_why = tuple((o.number, proposal_to_string(c), why) for o, c, why in misses)
-    reasons = [f"#{n} vs {c}: {why}" for n, c, why in pairs_why[:REASONS_LISTED]]
+    reasons = [reason_text(*pair) for pair in pairs_why[:REASONS_LISTED]]
     if len(misses) > REASONS_LISTED:  # a long list of pairs would bury the offer and the configuration
         reasons.append(f"{len(misses) - REASONS_LISTED} more pairs not listed")
     offered_s = ", ".join(proposal_to_iana(p) for p in offered) or "(nothing)"
