@@ -63,6 +63,7 @@ class IkeEndpoint:
         self.local_addr, self.port = udp_endpoint(local_addr, port, "local")
         self.sas: dict[bytes, IkeSa] = {}                    # by our SPI
         self.half_open: dict[tuple[bytes, str, int], IkeSa] = {}  # responder SAs by (SPIi, IPi, port)
+        self._maybe_half_open: set[IkeSa] = set()  # the responder SAs of half_open not yet seen past INIT_DONE
         self._secret = self.rng.random_bytes(32)
         self._secret_version = 1
         self._secret_since: float | None = None  # when the current secret was first used
@@ -99,7 +100,14 @@ class IkeEndpoint:
         return list(self.sas.values())
 
     def half_open_count(self) -> int:
-        return sum(1 for sa in self.half_open.values() if sa.state == State.INIT_DONE)
+        """Responder IKE SAs that answered IKE_SA_INIT and wait for IKE_AUTH (what cookies limit, RFC 7296 2.6).
+
+        Counted over the SAs made since the last count and those still half-open then, not over
+        :attr:`half_open`, which keeps established SAs until :meth:`handle_timer` runs.
+        """
+        live = {sa for sa in self._maybe_half_open if sa.state in (State.IDLE, State.INIT_DONE)}
+        self._maybe_half_open = live  # a responder SA never goes back to IDLE or INIT_DONE
+        return sum(1 for sa in live if sa.state == State.INIT_DONE)
 
     def receive(self, datagram: Datagram, now: float) -> None:
         """Route one received datagram (to our address) to its IKE SA."""
@@ -202,6 +210,7 @@ class IkeEndpoint:
         sa._dirty = self._dirty
         sa.pools = self.pools
         self.half_open[(msg.spi_i, datagram.src[0], datagram.src[1])] = sa
+        self._maybe_half_open.add(sa)
         return sa, msg
 
     def _renew_secret(self, now: float) -> None:
@@ -272,6 +281,7 @@ class IkeEndpoint:
         for key, sa in list(self.half_open.items()):
             if sa.state != State.INIT_DONE:
                 del self.half_open[key]
+                self._maybe_half_open.discard(sa)
         if self.forgets_closed:
             self.forget_closed(now)
 

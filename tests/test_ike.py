@@ -1615,3 +1615,40 @@ def test_established_sas_do_not_count_as_half_open_for_cookies() -> None:
     lab.run_until_idle()
     assert other.state == State.ESTABLISHED
     assert all(decode(p.ike_message).notify(NotifyType.COOKIE) is None for p in lab.trace)
+
+
+def test_half_open_count_follows_each_responder_sa_among_many_established() -> None:
+    """The cookie threshold counts SAs waiting for IKE_AUTH (RFC 7296 2.6), whatever the endpoint still keeps:
+    forty established IKE SAs that no timer has swept, then two half-open ones, which count until their IKE_AUTH
+    arrives; a half-open SA whose initiator never comes back stops counting when its timer closes it."""
+    ci, cr = configs(r=dict(cookie_threshold=None))
+    a = IkeEndpoint(ci, DeterministicRandom(7).fork("i"), "192.0.2.1")
+    b = IkeEndpoint(cr, DeterministicRandom(7).fork("r"), "192.0.2.2")
+
+    def deliver(src: IkeEndpoint, dst: IkeEndpoint, now: float) -> int:
+        datagrams = src.pop_datagrams()
+        for d in datagrams:
+            dst.receive(d, now)
+        return len(datagrams)
+
+    for _ in range(40):
+        a.initiate(("192.0.2.2", 500), 0.0)
+        while deliver(a, b, 0.0) + deliver(b, a, 0.0):
+            pass
+    assert len(b.half_open) == 40 and b.half_open_count() == 0
+    waiting = [a.initiate(("192.0.2.2", 500), 1.0) for _ in range(2)]
+    assert deliver(a, b, 1.0) == 2
+    assert b.half_open_count() == 2
+    deliver(b, a, 1.0)  # the IKE_SA_INIT responses: the initiators send IKE_AUTH
+    assert b.half_open_count() == 2
+    assert deliver(a, b, 1.0) == 2 and b.half_open_count() == 0
+    assert all(sa.state == State.AUTH_SENT for sa in waiting)
+    a.initiate(("192.0.2.2", 500), 2.0)
+    deliver(a, b, 2.0)
+    assert b.half_open_count() == 1
+    b.pop_datagrams()  # its response is lost, and the initiator is never heard from again
+    timer = b.get_timer()
+    assert timer is not None
+    b.handle_timer(timer + 300)
+    assert b.half_open_count() == 0
+    assert not b.half_open  # the sweep dropped the established SAs and the closed one
