@@ -129,7 +129,11 @@ def _id_body(id_payload: Any) -> bytes:
             )
         return body
     if hasattr(id_payload, "id_type") and hasattr(id_payload, "data"):
-        return bytes([int(id_payload.id_type)]) + b"\x00\x00\x00" + bytes(id_payload.data)
+        id_type, data = id_payload.id_type, id_payload.data
+        if isinstance(id_type, bool) or not isinstance(id_type, int) or not 0 <= id_type <= 255:
+            raise ConfigError(f"ID Type must be a 1-octet number (RFC 7296 3.5), not {id_type!r}",
+                              field="id_body.id_type", value=id_type)
+        return bytes([int(id_type)]) + b"\x00\x00\x00" + _b(data, "id_body.data")
     raise ConfigError(f"id_body must be bytes or an ID payload, not {type(id_payload).__name__}", field="id_body")
 
 
@@ -156,7 +160,11 @@ def signed_octets(
 
 def _secret(secret: Any) -> bytes:
     if isinstance(secret, str):
-        secret = secret.encode("utf-8")
+        try:
+            secret = secret.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, as os.fsdecode leaves for undecodable bytes
+            raise ConfigError(f"the pre-shared key text is not valid Unicode: {exc.reason} at character {exc.start}",
+                              field="psk") from None
     elif secret.__class__ is not bytes:  # bytes, the usual case, pass without a call
         secret = _b(secret, "psk")
     if not secret:
@@ -373,7 +381,8 @@ def sign(
     m = lookup(AuthMethod, method)
     family = _key_family(private_key)
     if family not in ("rsa", "ecdsa", "ed25519") or not hasattr(private_key, "sign"):
-        raise ConfigError(f"cannot sign with a {family}; need an RSA, EC or Ed25519 private key", field="private_key")
+        raise ConfigError(f"cannot sign with {type(private_key).__name__.lstrip('_')}: need an RSA, EC or Ed25519 "
+                          "private key", field="private_key")
     check_key_strength(private_key, "the signing key", allow_weak=allow_weak)
     if m == AuthMethod.RSA_DIGITAL_SIGNATURE:
         if family != "rsa":
@@ -422,9 +431,12 @@ def verify_signature(
 ) -> None:
     """Check a signature AUTH payload against the signed octets.
 
-    ``public_key`` may be a key or an ``x509.Certificate``.  Every failure is
-    an :class:`AuthenticationError` saying what failed: an unknown
-    AlgorithmIdentifier, a key of the wrong type or curve, a malformed or bad signature.
+    ``public_key`` may be a key or an ``x509.Certificate``.  A signature that
+    fails is an :class:`AuthenticationError` saying what failed: an unknown
+    AlgorithmIdentifier, a key of the wrong type or curve, a malformed or bad
+    signature.  Method-14 AUTH data whose ASN.1 Length overruns it is a
+    :class:`ParseError`; a weak key or hash without ``allow_weak`` a
+    :class:`WeakAlgorithmError`; arguments of the wrong type a :class:`ConfigError`.
     """
     key = _public(public_key)
     message = _octets(octets)

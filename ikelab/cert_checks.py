@@ -6,8 +6,9 @@ to one of our trust anchors (signatures, validity at an injected ``now``,
 basicConstraints, keyUsage and extendedKeyUsage, key strength);
 :func:`certreq_hash` is "the SHA-1 hash of the Subject Public Key Info
 element" of a trusted CA that a CERTREQ payload carries; and
-:func:`check_key_strength` refuses RSA keys below :data:`RSA_MIN_BITS`, for
-certificates and for the keys that sign AUTH (:mod:`ikelab.auth`).
+:func:`check_key_strength` refuses RSA keys below :data:`RSA_MIN_BITS` and EC
+keys on curves below :data:`EC_MIN_BITS`, for certificates and for the keys
+that sign AUTH (:mod:`ikelab.auth`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .errors import AuthenticationError, ConfigError, ParseError, refuse_weak
 from .wire import check_bytes
 
-__all__ = ["RSA_MIN_BITS", "certreq_hash", "check_key_strength", "load_certificate", "load_certificates", "verify_chain"]
+__all__ = ["EC_MIN_BITS", "RSA_MIN_BITS", "certreq_hash", "check_key_strength", "load_certificate", "load_certificates",
+           "verify_chain"]
 
 
 
@@ -119,16 +121,31 @@ def _check_end_entity(cert: x509.Certificate) -> None:
 _IPSEC_IKE = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.17")
 #: RSA keys below this size are weak (about 80-bit strength at 1024 bits; NIST SP 800-57 asks for 112 bits)
 RSA_MIN_BITS = 2048
+#: EC keys on smaller curves are weak (a 192-bit curve gives 96-bit strength; NIST SP 800-57 asks for 224 bits)
+EC_MIN_BITS = 224
 
 
 def check_key_strength(key: Any, what: str, *, allow_weak: bool, field: str = "key_size") -> None:
-    """Refuse (or, with ``allow_weak``, warn about) an RSA key shorter than :data:`RSA_MIN_BITS`."""
+    """Refuse (or, with ``allow_weak``, warn about) an RSA key shorter than :data:`RSA_MIN_BITS`
+    or an EC key on a curve shorter than :data:`EC_MIN_BITS`."""
     if isinstance(key, x509.Certificate):
         key = key.public_key()
     if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)) and key.key_size < RSA_MIN_BITS:
         refuse_weak(f"{what} has a {key.key_size}-bit RSA key, which is weak: below {RSA_MIN_BITS} bits it gives "
                     "less than the 112-bit strength NIST SP 800-57 asks for", allow_weak=allow_weak,
                     field=field, value=key.key_size, algorithm=f"RSA-{key.key_size}")
+    if isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)) and key.curve.key_size < EC_MIN_BITS:
+        refuse_weak(f"{what} is an EC key on {key.curve.name} ({key.curve.key_size} bits), which is weak: below "
+                    f"{EC_MIN_BITS} bits it gives less than the 112-bit strength NIST SP 800-57 asks for",
+                    allow_weak=allow_weak, field=field, value=key.curve.key_size, algorithm=key.curve.name)
+
+
+def _cert_list(certs: Any, field: str) -> list[x509.Certificate]:
+    """Each certificate of a list or tuple; one certificate, bytes or a non-sequence -> ConfigError naming ``field``."""
+    if isinstance(certs, (x509.Certificate, bytes, bytearray, memoryview, str)) or not hasattr(certs, "__iter__"):
+        raise ConfigError(f"{field} must be a list of certificates (PEM, DER or x509.Certificate), "
+                          f"not one {type(certs).__name__}", field=field, value=certs)
+    return [load_certificate(c) for c in certs]
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -156,14 +173,19 @@ def verify_chain(
     ``now`` (time is injected, never read from the clock), basicConstraints
     cA TRUE (and keyCertSign, pathLenConstraint) on every issuer, the leaf's
     keyUsage and extendedKeyUsage (RFC 4945 5.1.3), and RSA keys of at least
-    2048 bits (shorter ones need ``allow_weak``, and warn).  Not checked:
-    revocation, name constraints and policies.  Returns the path, leaf first,
-    anchor last; any failure raises :class:`AuthenticationError` with the reason.
+    2048 bits and EC curves of at least 224 (weaker ones need ``allow_weak``,
+    and warn).  Not checked: revocation, name constraints and policies.
+    Returns the path, leaf first, anchor last; a chain that fails raises
+    :class:`AuthenticationError` with the reason (bytes that are no
+    certificate: :class:`ParseError`; arguments of the wrong type: :class:`ConfigError`).
     """
     now = _utc(now)
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1:
+        raise ConfigError(f"max_depth must be a whole number of certificates >= 1, not {max_depth!r}",
+                          field="max_depth", value=max_depth)
     leaf = load_certificate(leaf)
-    pool = [load_certificate(c) for c in intermediates]
-    anchors = [load_certificate(c) for c in trust_anchors]
+    pool = _cert_list(intermediates, "intermediates")
+    anchors = _cert_list(trust_anchors, "trust_anchors")
     if not anchors:
         raise AuthenticationError("no trust anchors configured: cannot verify any certificate chain")
     path = [leaf]
