@@ -345,10 +345,9 @@ def _key_family(key: Any) -> str:
 
 
 def _public(key: Any) -> Any:
-    if hasattr(key, "public_key") and not isinstance(
-        key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
-    ):
-        return key.public_key()  # an x509.Certificate
+    """The key that verifies: an ``x509.Certificate``'s, a private key's public half, or ``key`` itself."""
+    if hasattr(key, "public_key"):  # public key objects have no public_key(); private keys would lack verify()
+        return key.public_key()
     return key
 
 
@@ -431,8 +430,9 @@ def verify_signature(
 ) -> None:
     """Check a signature AUTH payload against the signed octets.
 
-    ``public_key`` may be a key or an ``x509.Certificate``.  A signature that
-    fails is an :class:`AuthenticationError` saying what failed: an unknown
+    ``public_key`` may be a public key, a private key (its public half
+    verifies) or an ``x509.Certificate``.  A signature that fails is an
+    :class:`AuthenticationError` saying what failed: an unknown
     AlgorithmIdentifier, a key of the wrong type or curve, a malformed or bad
     signature.  Method-14 AUTH data whose ASN.1 Length overruns it is a
     :class:`ParseError`; a weak key or hash without ``allow_weak`` a
