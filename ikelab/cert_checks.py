@@ -6,7 +6,7 @@ to one of our trust anchors (signatures, validity at an injected ``now``,
 basicConstraints, keyUsage and extendedKeyUsage, key strength);
 :func:`certreq_hash` is "the SHA-1 hash of the Subject Public Key Info
 element" of a trusted CA that a CERTREQ payload carries; and
-:func:`check_key_strength` refuses RSA keys below :data:`RSA_MIN_BITS` and EC
+:func:`check_key_strength` refuses RSA and DSA keys below :data:`RSA_MIN_BITS` and EC
 keys on curves below :data:`EC_MIN_BITS`, for certificates and for the keys
 that sign AUTH (:mod:`ikelab.auth`).
 """
@@ -20,7 +20,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
 from .errors import AuthenticationError, ConfigError, ParseError, refuse_weak
 from .wire import check_bytes
@@ -119,21 +119,23 @@ def _check_end_entity(cert: x509.Certificate) -> None:
 
 #: id-kp-ipsecIKE (RFC 4945 5.1.3.12)
 _IPSEC_IKE = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.17")
-#: RSA keys below this size are weak (about 80-bit strength at 1024 bits; NIST SP 800-57 asks for 112 bits)
+#: RSA (and DSA) keys below this size are weak (about 80-bit strength at 1024 bits; NIST SP 800-57 asks for 112 bits)
 RSA_MIN_BITS = 2048
 #: EC keys on smaller curves are weak (a 192-bit curve gives 96-bit strength; NIST SP 800-57 asks for 224 bits)
 EC_MIN_BITS = 224
 
 
 def check_key_strength(key: Any, what: str, *, allow_weak: bool, field: str = "key_size") -> None:
-    """Refuse (or, with ``allow_weak``, warn about) an RSA key shorter than :data:`RSA_MIN_BITS`
+    """Refuse (or, with ``allow_weak``, warn about) an RSA or DSA key shorter than :data:`RSA_MIN_BITS`
     or an EC key on a curve shorter than :data:`EC_MIN_BITS`."""
     if isinstance(key, x509.Certificate):
         key = key.public_key()
-    if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)) and key.key_size < RSA_MIN_BITS:
-        refuse_weak(f"{what} has a {key.key_size}-bit RSA key, which is weak: below {RSA_MIN_BITS} bits it gives "
+    if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey, dsa.DSAPublicKey, dsa.DSAPrivateKey)) \
+            and key.key_size < RSA_MIN_BITS:
+        kind = "RSA" if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)) else "DSA"
+        refuse_weak(f"{what} has a {key.key_size}-bit {kind} key, which is weak: below {RSA_MIN_BITS} bits it gives "
                     "less than the 112-bit strength NIST SP 800-57 asks for", allow_weak=allow_weak,
-                    field=field, value=key.key_size, algorithm=f"RSA-{key.key_size}")
+                    field=field, value=key.key_size, algorithm=f"{kind}-{key.key_size}")
     if isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)) and key.curve.key_size < EC_MIN_BITS:
         refuse_weak(f"{what} is an EC key on {key.curve.name} ({key.curve.key_size} bits), which is weak: below "
                     f"{EC_MIN_BITS} bits it gives less than the 112-bit strength NIST SP 800-57 asks for",
@@ -172,7 +174,7 @@ def verify_chain(
     Checked: each link's signature, each certificate's validity period at
     ``now`` (time is injected, never read from the clock), basicConstraints
     cA TRUE (and keyCertSign, pathLenConstraint) on every issuer, the leaf's
-    keyUsage and extendedKeyUsage (RFC 4945 5.1.3), and RSA keys of at least
+    keyUsage and extendedKeyUsage (RFC 4945 5.1.3), and RSA/DSA keys of at least
     2048 bits and EC curves of at least 224 (weaker ones need ``allow_weak``,
     and warn).  Not checked: revocation, name constraints and policies.
     Returns the path, leaf first, anchor last; a chain that fails raises
