@@ -499,6 +499,8 @@ ANNOUNCED_HASHES = (HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_384, HashAlgorith
 def hash_algorithms_notify_data(algs: Any = ANNOUNCED_HASHES) -> bytes:
     """Notification data of SIGNATURE_HASH_ALGORITHMS: 2-octet hash IDs (RFC 7427 4)."""
     try:
+        if isinstance(algs, str):  # iterable, but "25" would be read as two IDs and "SHA2_256" as letters
+            raise TypeError(algs)
         return b"".join(int(lookup(HashAlgorithm, a)).to_bytes(2, "big") for a in algs)
     except TypeError:  # checked only when it fails: every IKE_SA_INIT announces the hashes
         if isinstance(algs, (int, str)) or not hasattr(algs, "__iter__"):
