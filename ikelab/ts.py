@@ -83,6 +83,9 @@ def address_range(text: str) -> tuple[IpAddress, IpAddress]:
     except (TypeError, AttributeError):
         raise ConfigError(f"address_range reads text such as \"10.0.0.0/24\" or \"10.0.0.1-10.0.0.9\", "
                           f"not {type(text).__name__}", field="text", value=text) from None
+    if getattr(lo, "scope_id", None) or getattr(hi, "scope_id", None):  # "fe80::1%eth0": RFC 7296 3.13.1 has no zone
+        raise ConfigError(f"{text!r}: a selector address has no zone index (%...) on the wire; write it without",
+                          field="address_range", value=text)
     return check_range(lo, hi)
 
 
@@ -172,8 +175,14 @@ def ts_from_string(text: str, *, dynamic: str | None = None) -> TrafficSelector:
     """
     if isinstance(text, TrafficSelector):
         return text
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        raise ConfigError(f"a traffic selector is text such as \"10.0.0.0/24[tcp/80]\", not {type(text).__name__}",
+                          field="ts", value=text)
+    if not text.strip():
         raise ConfigError(f"empty traffic selector {text!r}", field="ts", value=text)
+    if dynamic is not None and not isinstance(dynamic, str):
+        raise ConfigError(f"dynamic must be the IKE address as text such as \"192.0.2.1\", not "
+                          f"{type(dynamic).__name__}", field="dynamic", value=dynamic)
     return _ts_from_string(text, dynamic)
 
 
@@ -249,7 +258,15 @@ def resolve_ts(selectors: Iterable[TrafficSelector | str], address: str | None) 
 
 
 def _resolve(selectors: Iterable[TrafficSelector | str], address: str | None) -> tuple[TrafficSelector, ...]:
-    return tuple(ts_from_string(s, dynamic=address) if isinstance(s, str) else s for s in selectors)
+    return tuple(ts_from_string(s, dynamic=address) if isinstance(s, str) else _selector(s) for s in selectors)
+
+
+def _selector(value: Any) -> TrafficSelector:
+    """``value`` if it is a selector (a TrafficSelector or a RawTrafficSelector), else ConfigError."""
+    if not isinstance(value, _SELECTORS):
+        raise ConfigError(f"{value!r} is neither selector text such as \"10.0.0.0/24\" nor a TrafficSelector",
+                          field="selectors", value=value)
+    return value  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=256)
@@ -266,18 +283,36 @@ def _port_meet(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int] | None
     return (lo, hi) if lo <= hi else None
 
 
-@lru_cache(maxsize=1024)
 def ts_intersection(a: TrafficSelector, b: TrafficSelector) -> TrafficSelector | None:
     """The traffic both selectors allow, or None (different families, protocols, ports or addresses).
 
     A selector ikelab does not decode (:class:`~ikelab.payloads.RawTrafficSelector`) meets nothing:
-    there is no telling what traffic it allows.
+    there is no telling what traffic it allows.  A selector that allows no packet for a reason other
+    than its order (its two addresses of two families, a port that is not a number) is a ConfigError.
     """
+    try:
+        return _intersection(a, b)
+    except TypeError:  # checked only when it fails: every CHILD SA negotiation asks
+        for ts in (a, b):
+            if isinstance(ts, TrafficSelector) and not all(isinstance(v, int) for v in
+                                                            (ts.ip_protocol, ts.start_port, ts.end_port)):
+                raise ConfigError(f"traffic selector {ts!r}: its IP protocol and ports must be integers",
+                                  field="ts", value=ts) from None
+        raise ConfigError(f"{a!r} and {b!r}: a field of these selectors cannot be hashed or compared",
+                          field="ts", value=(a, b)) from None
+
+
+@lru_cache(maxsize=1024)
+def _intersection(a: TrafficSelector, b: TrafficSelector) -> TrafficSelector | None:
     # cached: a pure function of two frozen selectors, asked again in every CHILD SA negotiation
     if not (isinstance(a, TrafficSelector) and isinstance(b, TrafficSelector)):
         if isinstance(a, _SELECTORS) and isinstance(b, _SELECTORS):
             return None
         raise ConfigError(f"{a!r} and {b!r}: both must be traffic selectors", field="ts", value=(a, b))
+    for ts in (a, b):
+        if ts.start_addr.version != ts.end_addr.version:
+            raise ConfigError(f"traffic selector {ts!r}: its addresses {ts.start_addr} and {ts.end_addr} are of "
+                              "two families", field="ts", value=ts)
     if int(a.ts_type) != int(b.ts_type) or a.start_addr.version != b.start_addr.version:
         return None
     if a.ip_protocol and b.ip_protocol and a.ip_protocol != b.ip_protocol:
@@ -329,15 +364,16 @@ def narrow(
     try:
         pol_i = resolve_ts(local_policy_tsi, initiator_address)
         pol_r = resolve_ts(local_policy_tsr, responder_address)
-        tsi = _meet_all(list(offered_tsi), pol_i)
-        tsr = _meet_all(list(offered_tsr), pol_r)
+        off_i, off_r = list(offered_tsi), list(offered_tsr)  # read once: an iterator is read only once
+        tsi = _meet_all(off_i, pol_i)
+        tsr = _meet_all(off_r, pol_r)
     except (TypeError, ConfigError):  # checked only when it fails: every CHILD SA is narrowed
         for name, value in (("offered_tsi", offered_tsi), ("offered_tsr", offered_tsr),
                             ("local_policy_tsi", local_policy_tsi), ("local_policy_tsr", local_policy_tsr)):
             _check_selector_list(value, name)
         raise
     if not tsi or not tsr:
-        side, off, pol = ("TSi", offered_tsi, pol_i) if not tsi else ("TSr", offered_tsr, pol_r)
+        side, off, pol = ("TSi", off_i, pol_i) if not tsi else ("TSr", off_r, pol_r)
         raise NegotiationError(
             f"{side} offered {', '.join(ts_to_string(t) for t in off) or '(nothing)'} has nothing in common with "
             f"the policy {', '.join(ts_to_string(t) for t in pol) or '(nothing)'}",
