@@ -63,11 +63,19 @@ def _packed_address(packed: bytes) -> IPAddress:
 
 
 def _ports(ports: int | tuple[int, int] | None) -> tuple[int, int]:
+    """``ports`` as (start, end): one port, a (start, end) pair, or None for any port (RFC 7296 3.13.1)."""
     if ports is None:
         return _ANY_PORTS
     if isinstance(ports, int):
         return (ports, ports)
-    return (ports[0], ports[1])
+    if not isinstance(ports, (tuple, list)) or len(ports) != 2:
+        raise ConfigError(f"ports must be a port, a (start, end) pair or None, not {ports!r}", field="ports",
+                          value=ports)
+    lo, hi = ports
+    if type(lo) is int and type(hi) is int and lo > hi and (lo, hi) != (65535, 0):  # (65535, 0): OPAQUE
+        raise ConfigError(f"ports {ports!r}: the start port is after the end port (OPAQUE is (65535, 0))",
+                          field="ports", value=ports)
+    return (lo, hi)
 
 
 #: A selectors tuple -> the TS payload body encoding it (RFC 7296 3.13), made once per tuple.
@@ -100,6 +108,8 @@ class TrafficSelector:
         a, b = _addr(start, "start_addr"), _addr(end, "end_addr")
         if a.version != b.version:
             raise ConfigError(f"start {a} and end {b} are of different IP versions", field="end_addr", value=b)
+        if a > b:  # RFC 7296 3.13.1: the Starting Address is the smallest, the Ending Address the largest
+            raise ConfigError(f"start {a} is after end {b}", field="end_addr", value=b)
         lo, hi = _ports(ports)
         ts_type = TsType.TS_IPV4_ADDR_RANGE if a.version == 4 else TsType.TS_IPV6_ADDR_RANGE
         return cls(ts_type, ip_protocol, lo, hi, a, b)
@@ -187,6 +197,7 @@ class RawTrafficSelector:
 
 
 Selector = Union[TrafficSelector, RawTrafficSelector]
+_SELECTOR_TYPES = (TrafficSelector, RawTrafficSelector)
 
 
 @lru_cache(maxsize=1024)
@@ -209,6 +220,10 @@ class _TrafficSelectors(Payload):
 
     def __post_init__(self) -> None:
         if not isinstance(self.selectors, tuple):
+            if isinstance(self.selectors, (str, bytes, *_SELECTOR_TYPES)) or not hasattr(self.selectors, "__iter__"):
+                raise ConfigError(f"selectors must be a tuple of traffic selectors, not "
+                                  f"{type(self.selectors).__name__} (TSi.of(\"10.0.0.0/8\") reads networks)",
+                                  field="selectors", value=self.selectors)
             object.__setattr__(self, "selectors", tuple(self.selectors))
 
     @classmethod
@@ -225,6 +240,10 @@ class _TrafficSelectors(Payload):
             return octets
         if len(self.selectors) > 255:
             raise ConfigError(f"{path} has {len(self.selectors)} selectors; at most 255", field=f"{path}.number_of_ts", value=len(self.selectors))
+        for i, s in enumerate(self.selectors):
+            if not isinstance(s, _SELECTOR_TYPES):
+                raise ConfigError(f"{path}.ts[{i + 1}] = {s!r} is not a TrafficSelector", field=f"{path}.ts[{i + 1}]",
+                                  value=s)
         octets = _TS_HEAD.pack(len(self.selectors)) + b"".join([s._encode(f"{path}.ts[{i + 1}]") for i, s in enumerate(self.selectors)])
         return _SELECTORS_OCTETS.put(self.selectors, octets)
 
