@@ -77,6 +77,9 @@ for _k, _oid in _DN_KEYS.items():
 _DN_NAMES[NameOID.EMAIL_ADDRESS] = "E"
 _DN_NAMES[NameOID.SERIAL_NUMBER] = "SN"
 
+#: RFC 7296 3.5: the size of the Identification Data of the address types.
+_ADDRESS_SIZES = {IdType.ID_IPV4_ADDR: 4, IdType.ID_IPV6_ADDR: 16}
+
 _PREFIXES: dict[str, IdType] = {
     "fqdn": IdType.ID_FQDN,
     "email": IdType.ID_RFC822_ADDR,
@@ -110,6 +113,9 @@ def id_body(id_type: IdType | int | str, data: bytes) -> bytes:
     t = lookup(IdType, id_type)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ConfigError(f"identification data must be bytes, not {type(data).__name__}", field="data", value=data)
+    size = _ADDRESS_SIZES.get(t)
+    if size is not None and len(data) != size:  # RFC 7296 3.5: "a single four (4) octet IPv4 address", 16 for IPv6
+        raise ConfigError(f"{t.name} data is {len(data)} octets, not {size}", field="data", value=bytes(data))
     return bytes([int(t)]) + b"\x00\x00\x00" + bytes(data)
 
 
@@ -190,8 +196,13 @@ def dn_to_string(name: x509.Name) -> str:
         for attr in rdn:
             key = _DN_NAMES.get(attr.oid, attr.oid.dotted_string)
             value = attr.value if isinstance(attr.value, str) else attr.value.hex()
-            out.append(f"{key}={value.replace(',', chr(92) + ',')}")
+            out.append(f"{key}={_escape_dn_value(value)}")
     return ", ".join(out)
+
+
+def _escape_dn_value(value: str) -> str:
+    """A backslash before each character that :func:`_split_dn` would take as a separator or an escape."""
+    return "".join("\\" + ch if ch in "\\,;" else ch for ch in value)
 
 
 def _dn_key(name: x509.Name) -> list[tuple[str, str]]:
@@ -237,7 +248,10 @@ def _oid(body: bytes, offset: int) -> ObjectIdentifier:
             arcs.append(value)
             value = 0
     first = min(arcs[0] // 40, 2)
-    return ObjectIdentifier(".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]]))
+    try:
+        return ObjectIdentifier(".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]]))
+    except ValueError:  # e.g. an arc too large for cryptography
+        raise ParseError("OBJECT IDENTIFIER out of range", field="ID_DER_ASN1_DN", offset=offset) from None
 
 
 _STRING_TAGS = {0x0C: "utf-8", 0x12: "ascii", 0x13: "ascii", 0x16: "ascii", 0x1A: "ascii", 0x14: "latin-1", 0x1E: "utf-16-be", 0x1C: "utf-32-be"}
@@ -321,9 +335,13 @@ def _typed(text: str, id_type: IdType) -> Identity:
     if not text:
         raise ConfigError(f"empty identity for {id_type.name}", field="id", value=text)
     try:
-        return Identity(id_type, text.encode("ascii"))
+        data = text.encode("ascii")
     except UnicodeEncodeError:
         raise ConfigError(f"{id_type.name} {text!r} must be ASCII (RFC 7296 3.5)", field="id", value=text) from None
+    if any(b < 0x20 or b == 0x7F for b in data):  # RFC 7296 3.5: "no terminators"
+        raise ConfigError(f"{id_type.name} {text!r} holds a control character: RFC 7296 3.5 names have no "
+                          "terminators (NUL, CR, LF...)", field="id", value=text)
+    return Identity(id_type, data)
 
 
 def _hex(digits: str, text: str) -> bytes:
@@ -345,7 +363,7 @@ def parse_identity(text: str, *, id_type: IdType | int | str | None = None) -> I
     """
     if not isinstance(text, str):
         raise ConfigError(f"identity must be a string, not {type(text).__name__}", field="id", value=text)
-    return _parse_identity(text, id_type)
+    return _parse_identity(text, None if id_type is None else lookup(IdType, id_type))
 
 
 @lru_cache(maxsize=256)
@@ -358,9 +376,13 @@ def _parse_identity(text: str, id_type: IdType | int | str | None) -> Identity:
         raise ConfigError("empty identity", field="id", value=text)
     if text in ("%any", "%any6", "*"):
         raise ConfigError(f"{text!r} is a wildcard: valid as a remote_id pattern, not as an identity", field="id", value=text)
+    if text == "%null":  # how format_identity writes ID_NULL (RFC 7619)
+        return Identity(IdType.ID_NULL, b"")
     head, colon, rest = text.partition(":")
     if colon and head.lower() in _PREFIXES:
         return _typed(rest.strip(), _PREFIXES[head.lower()])
+    if colon and head.upper() in IdType.__members__:  # "ID_DER_ASN1_GN:#0102", as format_identity writes the rest
+        return _typed(rest.strip(), IdType[head.upper()])
     if colon and head.isalpha() and _ip(text, None) is None:  # "fqnd:moon": a typed prefix, mistyped
         known = ", ".join(f"{p}:" for p in _PREFIXES)
         raise ConfigError(f"{text!r}: {head + ':'!r} is not an identity type (known: {known}); an identity that "
@@ -483,7 +505,9 @@ def identity_matches_certificate(id_type: IdType | int | str, data: bytes, cert:
     * ID_KEY_ID: the subjectKeyIdentifier, or the SHA-1 key ID of the public key.
     """
     t = lookup(IdType, id_type)
-    data = bytes(data)
+    data = check_bytes(data, "data")
+    if not isinstance(cert, x509.Certificate):
+        raise ConfigError(f"cert must be an x509.Certificate, not {type(cert).__name__}", field="cert", value=cert)
     if t == IdType.ID_DER_ASN1_DN:
         return _dn_key(_load_dn(data)) == _dn_key(cert.subject)
     if t == IdType.ID_KEY_ID:
