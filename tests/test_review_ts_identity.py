@@ -49,6 +49,7 @@ from ikelab.ts import (
     ts_to_string,
 )
 from ikelab.wire import DecodeContext
+from test_auth import RSA_B
 from test_identity_edges import _leaf
 from test_proposals import T
 
@@ -252,7 +253,8 @@ def test_text_of_selectors_is_the_smallest_cidr_or_a_range():
 
 
 def test_address_ranges_and_their_errors():
-    assert address_range(" 10.0.0.1 - 10.0.0.9 ") == (ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("10.0.0.9"))
+    assert address_range(" 10.0.0.1 - 10.0.0.9 ") == (ipaddress.ip_address("10.0.0.1"),
+                                                      ipaddress.ip_address("10.0.0.9"))
     assert address_range("10.0.0.7/8") == (ipaddress.ip_address("10.0.0.0"), ipaddress.ip_address("10.255.255.255"))
     assert address_range("::") == (ipaddress.ip_address("::"),) * 2
     lo = ipaddress.ip_address("10.0.0.1")
@@ -521,6 +523,16 @@ def test_dn_values_with_separators_and_backslashes_read_back(value):
     assert matches(text, ident)
 
 
+def test_a_typed_dn_is_der_whichever_way_it_is_written():
+    der = _name_der((NameOID.COUNTRY_NAME, "CH", _ASN1Type.PrintableString),
+                    (NameOID.COMMON_NAME, "x", _ASN1Type.PrintableString))
+    for text in ("dn:C=CH, CN=x", "asn1dn:C=CH, CN=x", "dn:#" + der.hex(), "C=CH, CN=x"):
+        assert parse_identity(text) == Identity(IdType.ID_DER_ASN1_DN, der), text
+    assert parse_identity("C=CH, CN=x", id_type=IdType.ID_DER_ASN1_DN).data == der
+    with pytest.raises(ParseError):  # hex that is no DN
+        parse_identity("dn:#3001")
+
+
 def test_dn_text_with_slashes_is_x500_order_as_cryptography_encodes_it():
     expected = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CH", _type=_ASN1Type.PrintableString),
                           x509.NameAttribute(NameOID.COMMON_NAME, "a/b", _type=_ASN1Type.PrintableString)])
@@ -559,3 +571,143 @@ def test_an_id_type_that_is_not_one_is_a_config_error():
         with pytest.raises(ConfigError, match="unknown IdType"):
             parse_identity("moon", id_type=id_type)
     assert parse_identity("192.0.2.1", id_type=2) == parse_identity("192.0.2.1", id_type="ID_FQDN")
+
+
+# --------------------------------------------------------------------------- found by hand mutation
+
+
+def test_an_identity_is_frozen_and_hashable():
+    """parse_identity hands out cached Identity objects: one changed in place would change the cache."""
+    import dataclasses
+
+    ident = parse_identity("moon.example")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ident.data = b"sun.example"  # type: ignore[misc]
+    assert {ident: 1}[Identity(IdType.ID_FQDN, b"moon.example")] == 1
+
+
+def test_dn_text_edges():
+    """A trailing backslash escapes nothing and is kept; ';' separates like ',' but '/' only after a leading '/';
+    text without '=' or that is not text is no DN."""
+    assert dn_from_string("CN=x\\").rdns[0].get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "x\\"
+    assert [a.value for a in dn_from_string("O=a;CN=b/c")] == ["a", "b/c"]
+    assert [a.value for a in dn_from_string("/O=a/CN=b;c")] == ["a", "b;c"]
+    for bad in (5, None, b"CN=x", "moon"):
+        with pytest.raises(ConfigError, match="not a distinguished name"):
+            dn_from_string(bad)
+
+
+def _name_der(*attrs: tuple[x509.ObjectIdentifier, str, _ASN1Type]) -> bytes:
+    """The DER of a Name with one attribute per RDN, from cryptography's encoder."""
+    return x509.Name([x509.NameAttribute(oid, value, _type=kind) for oid, value, kind in attrs]).public_bytes()
+
+
+@pytest.mark.parametrize("kind", [_ASN1Type.NumericString, _ASN1Type.VisibleString, _ASN1Type.T61String,
+                                  _ASN1Type.PrintableString, _ASN1Type.IA5String, _ASN1Type.UTF8String,
+                                  _ASN1Type.BMPString, _ASN1Type.UniversalString])
+def test_every_directory_string_type_of_a_dn_reads(kind):
+    der = _name_der((NameOID.COUNTRY_NAME, "CH", _ASN1Type.PrintableString), (NameOID.SERIAL_NUMBER, "0123", kind))
+    assert format_identity(IdType.ID_DER_ASN1_DN, der) == "C=CH, SN=0123"
+    assert matches("C=CH, SN=0123", Identity(IdType.ID_DER_ASN1_DN, der))
+
+
+@pytest.mark.parametrize("oid, text", [
+    (NameOID.DOMAIN_COMPONENT, "DC"),  # 0.9.2342.19200300.100.1.25: first octet 9, arcs 0 and 9
+    (NameOID.USER_ID, "UID"),
+    (NameOID.EMAIL_ADDRESS, "E"),  # 1.2.840.113549.1.9.1: arcs of several octets
+    (x509.ObjectIdentifier("2.999.1"), "2.999.1"),  # X.690 8.19.4: 40 * 2 + 999 = 1079, two octets
+    (x509.ObjectIdentifier("1.0.1"), "1.0.1"),  # first octet 40: arcs 1 and 0
+    (x509.ObjectIdentifier("2.0.1"), "2.0.1"),  # first octet 80: arcs 2 and 0
+    (x509.ObjectIdentifier("0.39.1"), "0.39.1"),
+])
+def test_dn_attribute_oids_decode_as_x690_8_19_writes_them(oid, text):
+    # strongSwan's string types, as parse_identity writes them: IA5String for E, else PrintableString
+    der = _name_der((oid, "x", _ASN1Type.IA5String if text == "E" else _ASN1Type.PrintableString))
+    assert format_identity(IdType.ID_DER_ASN1_DN, der) == f"{text}=x"
+    assert parse_identity(f"{text}=x").data == der
+
+
+def test_dn_der_lengths_in_long_form():
+    """X.690 8.1.3.5: a length above 127 is 0x80 + the number of length octets, then the length."""
+    der = _name_der((NameOID.COMMON_NAME, "c" * 64, _ASN1Type.UTF8String),
+                    (NameOID.ORGANIZATION_NAME, "o" * 200, _ASN1Type.UTF8String))
+    assert der[:4] == bytes([0x30, 0x82]) + struct.pack("!H", len(der) - 4)
+    assert format_identity(IdType.ID_DER_ASN1_DN, der) == f"CN={'c' * 64}, O={'o' * 200}"
+    # an empty value ends its SEQUENCE exactly: the TLV of two octets fits
+    empty = _name_der((x509.ObjectIdentifier("2.5.4.41"), "", _ASN1Type.UTF8String))
+    assert empty.endswith(b"\x0c\x00") and format_identity(IdType.ID_DER_ASN1_DN, empty) == "N="
+
+
+@pytest.mark.parametrize("der, reason, offset", [
+    (b"\x30\x80", "bad DER length", 2),  # indefinite length: not DER
+    (b"\x30\x85\x00\x00\x00\x00\x00", "bad DER length", 2),  # more than 4 length octets
+    (b"\x30\x82\x00", "bad DER length", 2),  # the length octets run past the end
+    (b"\x30\x81\x05", "DER element overruns its container", 3),
+    (b"\x30", "truncated DER element", 0),
+    (b"\x30\x04\x31\x02\x30\x00", "truncated DER element", 6),  # an empty AttributeTypeAndValue
+    (b"\x30\x06\x31\x04\x30\x02\x04\x00", "attribute type is not an OID", 6),  # an OCTET STRING for the OID
+    (b"\x30\x06\x31\x04\x30\x02\x06\x00", "bad OBJECT IDENTIFIER", 8),  # an OID of no octets
+    (b"\x30\x09\x31\x07\x30\x05\x06\x01\x88\x0c\x00", "bad OBJECT IDENTIFIER", 8),  # its last octet continues
+    (b"\x30\x09\x31\x07\x30\x05\x06\x01\x55\x02\x00", "unsupported DN value tag 0x02", 9),  # an INTEGER value
+    (b"\x30\x02\x31\x00", "empty RDN", 2),
+    (b"\x30\x02\x30\x00", "RDN is not a SET", 2),
+    (b"\x31\x00", "ID_DER_ASN1_DN data is not one DER SEQUENCE", 0),
+    (b"\x30\x00\x00", "ID_DER_ASN1_DN data is not one DER SEQUENCE", 0),
+])
+def test_malformed_dn_der_says_what_and_where(der, reason, offset):
+    with pytest.raises(ParseError) as err:
+        format_identity(IdType.ID_DER_ASN1_DN, der)
+    assert (err.value.reason, err.value.offset, err.value.field) == (reason, offset, "ID_DER_ASN1_DN")
+
+
+def test_the_key_id_of_an_rsa_certificate_whose_lengths_are_in_long_form():
+    """RFC 5280 4.2.1.2 method 1 as cryptography computes it; an RSA-2048 SubjectPublicKeyInfo is 294 octets,
+    so its lengths take the long form (X.690 8.1.3.5), which an EC key's do not."""
+    from ikelab.certs import make_ca
+    from ikelab.identity import key_id_of
+
+    cert = make_ca("C=CH, O=strongSwan, CN=RSA CA", RSA_B)
+    digest = x509.SubjectKeyIdentifier.from_public_key(RSA_B.public_key()).digest
+    assert key_id_of(cert) == digest
+    assert identity_matches_certificate(IdType.ID_KEY_ID, digest, cert)
+    assert identity_matches_certificate("ID_DER_ASN1_DN", parse_identity("C=CH, O=strongSwan, CN=RSA CA").data, cert)
+
+
+def test_parse_identity_refuses_what_is_not_text_and_empty_text():
+    for bad in (5, None, b"moon"):
+        with pytest.raises(ConfigError, match="identity must be a string, not"):
+            parse_identity(bad)
+    for empty in ("", "   "):
+        with pytest.raises(ConfigError) as err:
+            parse_identity(empty)
+        assert str(err.value) == "empty identity"
+
+
+def test_an_exact_pattern_matches_the_same_type_and_data_only():
+    """RFC 7296 3.5: an ID is its type and its data; names compare without case, addresses and key IDs exactly."""
+    moon = Identity(IdType.ID_RFC822_ADDR, b"moon")
+    assert matches("email:MOON", moon)
+    assert not matches("fqdn:moon", moon)  # the same octets, another type
+    assert matches("192.0.2.1", parse_identity("192.0.2.1"))
+    assert not matches("192.0.2.2", parse_identity("192.0.2.1"))
+    assert matches("@#00ff", parse_identity("keyid:#00ff")) and not matches("@#00fe", parse_identity("keyid:#00ff"))
+    assert matches("*", moon) and matches("%any6", moon) and matches("*oo*", moon) and not matches("*x*", moon)
+
+
+@pytest.mark.parametrize("name, number", [("icmp", 1), ("igmp", 2), ("ipencap", 4), ("tcp", 6), ("udp", 17),
+                                          ("ipv6", 41), ("gre", 47), ("esp", 50), ("ah", 51), ("icmpv6", 58),
+                                          ("sctp", 132), ("udplite", 136)])
+def test_protocol_names_are_the_iana_numbers(name, number):
+    """IANA Assigned Internet Protocol Numbers, as the IP Protocol ID of RFC 7296 3.13.1."""
+    ts = ts_from_string(f"10.0.0.0/8[{name}]")
+    assert ts.ip_protocol == number
+    assert TSi((ts,))._body("TSi")[5] == number  # after Number of TSs, RESERVED and TS Type
+    assert ts_to_string(ts) == f"10.0.0.0/8[{name}]"
+
+
+def test_id_types_a_certificate_cannot_vouch_for_do_not_match_it():
+    cert = _leaf([x509.DNSName("moon.example"), x509.RFC822Name("moon@example")])
+    for id_type in (IdType.ID_DER_ASN1_GN, IdType.ID_FC_NAME, IdType.ID_NULL):
+        assert not identity_matches_certificate(id_type, b"moon.example", cert)
+    assert identity_matches_certificate(IdType.ID_FQDN, b"moon.example", cert)
+    assert not identity_matches_certificate(IdType.ID_FQDN, b"moon.example", _leaf([]))
