@@ -17,6 +17,7 @@ wrong, not TypeError / IndexError / AttributeError, and text written by ts_to_st
 from __future__ import annotations
 
 import ipaddress
+import re
 import struct
 
 import pytest
@@ -711,3 +712,72 @@ def test_id_types_a_certificate_cannot_vouch_for_do_not_match_it():
         assert not identity_matches_certificate(id_type, b"moon.example", cert)
     assert identity_matches_certificate(IdType.ID_FQDN, b"moon.example", cert)
     assert not identity_matches_certificate(IdType.ID_FQDN, b"moon.example", _leaf([]))
+
+
+def test_the_constructor_reads_addresses_and_ts_types_given_as_text_and_numbers():
+    ts = TrafficSelector(7, 6, 80, 80, "192.0.2.0", "192.0.2.255")
+    assert ts == T("192.0.2.0/24[tcp/80]") and ts.ts_type is TsType.TS_IPV4_ADDR_RANGE
+    assert TrafficSelector(9, 0, 0, 0, "10.0.0.1", "10.0.0.1").ts_type == 9  # unassigned: the int itself
+    for field, args in (("start_addr", ("nope", "10.0.0.1")), ("end_addr", ("10.0.0.1", None))):
+        with pytest.raises(ConfigError, match=f"{field} = .* is not an IP address") as err:
+            TrafficSelector(7, 0, 0, 65535, *args)
+        assert err.value.field == field
+
+
+def test_the_encoder_names_the_field_that_does_not_fit():
+    v4, v6 = ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("2001:db8::1")
+    for ts_type, start, end, field in ((7, v4, v6, "end_addr"), (7, v6, v4, "start_addr"), (8, v6, v4, "end_addr"),
+                                       (8, v4, v6, "start_addr")):
+        with pytest.raises(ConfigError, match=re.escape(f"TSi.ts[1].{field} = ") + ".* does not match") as err:
+            TSi((TrafficSelector(ts_type, 0, 0, 65535, start, end),))._body("TSi")
+        assert err.value.field == f"TSi.ts[1].{field}"
+    for ts_type, message in ((300, "TSi.ts[1].ts_type = 300 does not fit in 8 bits"),
+                             (9, "TSi.ts[1]: TrafficSelector encodes TS types 7 and 8; use RawTrafficSelector")):
+        with pytest.raises(ConfigError) as err:
+            TSi((TrafficSelector(ts_type, 0, 0, 65535, v4, v4),))._body("TSi")
+        assert str(err.value).startswith(message) and err.value.field == "TSi.ts[1].ts_type"
+
+
+def test_ports_given_as_int_subclasses_encode_over_the_whole_16_bits():
+    import enum
+
+    port = enum.IntEnum("Port", {"LOW": 0, "HIGH": 65535})
+    host = ipaddress.ip_address("10.0.0.1")
+    ts = TrafficSelector(7, UDP, port.LOW, port.HIGH, host, host)
+    assert TSi((ts,))._body("TSi") == ts_body(selector_octets(7, UDP, ANY, "10.0.0.1", "10.0.0.1"))
+    ts = TrafficSelector(7, UDP, port.HIGH, port.HIGH, ts.start_addr, ts.end_addr)
+    assert TSi((ts,))._body("TSi")[8:12] == b"\xff\xff\xff\xff"
+
+
+def test_an_undecoded_selector_fills_the_16_bit_selector_length_at_most():
+    """RFC 7296 3.13.1: Selector Length (2 octets) counts the 4-octet header too: at most 65531 octets of data."""
+    longest = RawTrafficSelector(10, 0, bytes(0xFFFF - 4))
+    assert TSi((longest,))._body("TSi")[4:8] == b"\x0a\x00\xff\xff"
+    with pytest.raises(ConfigError) as err:
+        TSi((RawTrafficSelector(10, 0, bytes(0xFFFF - 3)),))._body("TSi")
+    assert err.value.field == "TSi.ts[1].data"
+    for ts_type in (256, -1, 7, 8):
+        with pytest.raises(ConfigError) as err:
+            TSi((RawTrafficSelector(ts_type),))._body("TSi")
+        assert err.value.field == "TSi.ts[1].ts_type"
+
+
+def test_the_dump_rows_of_a_ts_payload_sit_on_the_octets_of_rfc7296_3_13_1():
+    v6 = selector_octets(8, UDP, (500, 4500), "2001:db8::", "2001:db8::ff")
+    label = struct.pack("!BBH", 10, 42, 7) + b"abc"
+    body = ts_body(v6, label)
+    chain = struct.pack("!BBH", 0, 0, 4 + len(body)) + body
+    trace: list = []
+    decode_chain(PayloadType.TSr, chain, 0, len(chain), DecodeContext(trace=trace))
+    rows = [(r.offset, r.length, r.path, r.value) for r in trace if ".ts[" in r.path or "_ts" in r.path
+            or "reserved" in r.path]
+    s2 = 8 + len(v6)  # the second selector, after the generic header, the TS header and the first selector
+    assert rows == [
+        (4, 1, "TSr.number_of_ts", "2"), (5, 3, "TSr.reserved", "000000"),
+        (8, 1, "TSr.ts[1].ts_type", "TS_IPV6_ADDR_RANGE (8)"), (9, 1, "TSr.ts[1].ip_protocol", "17"),
+        (10, 2, "TSr.ts[1].selector_length", "40"), (12, 2, "TSr.ts[1].start_port", "500"),
+        (14, 2, "TSr.ts[1].end_port", "4500"), (16, 16, "TSr.ts[1].start_addr", "2001:db8::"),
+        (32, 16, "TSr.ts[1].end_addr", "2001:db8::ff"),
+        (s2, 1, "TSr.ts[2].ts_type", "unknown (10)"), (s2 + 1, 1, "TSr.ts[2].second_octet", "42"),
+        (s2 + 2, 2, "TSr.ts[2].selector_length", "7"), (s2 + 4, 3, "TSr.ts[2].data", "616263"),
+    ]
