@@ -41,6 +41,7 @@ from typing import Any, Iterable, Sequence, Union
 from .constants import TsType
 from .errors import ConfigError, NegotiationError
 from .payloads import RawTrafficSelector, TrafficSelector
+from .ts_payload import _SELECTOR_TYPES as _SELECTORS  # decoded selectors, or kept as octets
 
 __all__ = ["DYNAMIC", "address_range", "check_range", "ts_from_string", "ts_to_string", "ts_intersection", "narrow",
            "resolve_ts", "ts_contains"]
@@ -60,8 +61,6 @@ _ANY = (0, 65535)
 _OPAQUE = (65535, 0)
 #: Protocols whose "ports" are ICMP Type and Code (RFC 7296 3.13.1): ICMP and ICMPv6
 _ICMP = (1, 58)
-#: Every kind of selector a TS payload holds: decoded, or kept as octets
-_SELECTORS = (TrafficSelector, RawTrafficSelector)
 
 
 def address_range(text: str) -> tuple[IpAddress, IpAddress]:

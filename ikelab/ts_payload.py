@@ -197,6 +197,7 @@ class RawTrafficSelector:
 
 
 Selector = Union[TrafficSelector, RawTrafficSelector]
+#: Every kind of selector a TS payload holds: decoded, or kept as octets (also :mod:`ikelab.ts`'s test)
 _SELECTOR_TYPES = (TrafficSelector, RawTrafficSelector)
 
 
