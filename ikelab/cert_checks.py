@@ -20,13 +20,14 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
+from cryptography.x509.oid import SignatureAlgorithmOID as _OID
 
 from .errors import AuthenticationError, ConfigError, ParseError, refuse_weak
 from .wire import check_bytes
 
-__all__ = ["EC_MIN_BITS", "RSA_MIN_BITS", "certreq_hash", "check_key_strength", "load_certificate", "load_certificates",
-           "verify_chain"]
+__all__ = ["EC_MIN_BITS", "RSA_MIN_BITS", "certreq_hash", "check_key_strength", "check_signature_hash",
+           "load_certificate", "load_certificates", "verify_chain"]
 
 
 
@@ -45,8 +46,11 @@ def load_certificate(pem_or_der: bytes | str) -> x509.Certificate:
         raise ParseError(f"not an X.509 certificate: {what} ({exc})", field="CERT.data", offset=0) from None
 
 
-def load_certificates(pem_or_der: bytes | str) -> list[x509.Certificate]:
-    """Every certificate of a PEM bundle, in file order (one for DER): a chain file is leaf, then its CAs."""
+def load_certificates(pem_or_der: bytes | str | x509.Certificate) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle, in file order (one for DER or an x509.Certificate): a chain file is
+    leaf, then its CAs."""
+    if isinstance(pem_or_der, x509.Certificate):
+        return [pem_or_der]
     if isinstance(pem_or_der, str):
         pem_or_der = pem_or_der.encode("ascii", "replace")
     data = check_bytes(pem_or_der, "certificate")
@@ -142,6 +146,29 @@ def check_key_strength(key: Any, what: str, *, allow_weak: bool, field: str = "k
                     allow_weak=allow_weak, field=field, value=key.curve.key_size, algorithm=key.curve.name)
 
 
+#: signature hashes with practical collision attacks: a forged certificate can share a CA's signature
+#: (MD5: Stevens et al. 2009 rogue CA; SHA-1: chosen-prefix collisions, Leurent and Peyrin 2020)
+_WEAK_SIGNATURE_HASHES = {"md5": "MD5", "sha1": "SHA-1"}
+
+
+def _weak_hash(cert: x509.Certificate) -> str | None:
+    """"MD5" or "SHA-1" when the certificate is signed over one of them, else None."""
+    try:
+        hash_alg = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:  # a hash cryptography does not know: its signature does not verify either
+        return None
+    return _WEAK_SIGNATURE_HASHES.get(hash_alg.name) if hash_alg is not None else None
+
+
+def check_signature_hash(cert: x509.Certificate, what: str, *, allow_weak: bool) -> None:
+    """Refuse (or, with ``allow_weak``, warn about) a certificate signed with MD5 or SHA-1 (RFC 6151, RFC 6194)."""
+    name = _weak_hash(cert)
+    if name is not None:
+        refuse_weak(f"{what} is signed with {name}, which is weak: collisions in {name} can be computed, so a "
+                    "forged certificate can carry the same signature", allow_weak=allow_weak,
+                    field="signature_algorithm", value=name, algorithm=f"{name} certificate signature")
+
+
 def _cert_list(certs: Any, field: str) -> list[x509.Certificate]:
     """Each certificate of a list or tuple; one certificate, bytes or a non-sequence -> ConfigError naming ``field``."""
     if isinstance(certs, (x509.Certificate, bytes, bytearray, memoryview, str)) or not hasattr(certs, "__iter__"):
@@ -154,10 +181,26 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     if cert.issuer != issuer.subject:
         return False
     try:
-        cert.verify_directly_issued_by(issuer)
+        if _weak_hash(cert) is None:
+            cert.verify_directly_issued_by(issuer)
+        else:  # cryptography no longer checks MD5 or SHA-1 links; allow_weak asked for it, so check it here
+            _verify_weak_link(cert, issuer.public_key())
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
         return False
     return True
+
+
+def _verify_weak_link(cert: x509.Certificate, key: Any) -> None:
+    """The issuer's signature over the TBSCertificate (RFC 5280 4.1.1.3), for a hash cryptography refuses."""
+    oid, hash_alg = cert.signature_algorithm_oid, cert.signature_hash_algorithm
+    if isinstance(key, rsa.RSAPublicKey) and oid in (_OID.RSA_WITH_MD5, _OID.RSA_WITH_SHA1):
+        key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), hash_alg)
+    elif isinstance(key, ec.EllipticCurvePublicKey) and oid == _OID.ECDSA_WITH_SHA1:
+        key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hash_alg))
+    elif isinstance(key, dsa.DSAPublicKey) and oid == _OID.DSA_WITH_SHA1:
+        key.verify(cert.signature, cert.tbs_certificate_bytes, hash_alg)
+    else:  # e.g. RSASSA-PSS over SHA-1: not a form ikelab checks
+        raise InvalidSignature("the signature algorithm does not fit the issuer's key")
 
 
 def verify_chain(
@@ -175,8 +218,8 @@ def verify_chain(
     ``now`` (time is injected, never read from the clock), basicConstraints
     cA TRUE (and keyCertSign, pathLenConstraint) on every issuer, the leaf's
     keyUsage and extendedKeyUsage (RFC 4945 5.1.3), and RSA/DSA keys of at least
-    2048 bits and EC curves of at least 224 (weaker ones need ``allow_weak``,
-    and warn).  Not checked: revocation, name constraints and policies.
+    2048 bits and EC curves of at least 224, and signatures made without MD5
+    or SHA-1 (weaker ones need ``allow_weak``, and warn).  Not checked: revocation, name constraints and policies.
     Returns the path, leaf first, anchor last; a chain that fails raises
     :class:`AuthenticationError` with the reason (bytes that are no
     certificate: :class:`ParseError`; arguments of the wrong type: :class:`ConfigError`).
@@ -197,6 +240,10 @@ def verify_chain(
     while True:
         if current in anchors:
             break
+        try:  # before its issuer is looked for: a link that is refused is not checked
+            check_signature_hash(current, f"certificate '{_describe(current)}'", allow_weak=allow_weak)
+        except ConfigError as exc:  # WeakAlgorithmError: for the peer's chain, an authentication failure
+            raise AuthenticationError(str(exc)) from None
         anchor = next((a for a in anchors if _issued_by(current, a)), None)
         if anchor is not None:
             _check_ca(anchor, len(path) - 1)

@@ -311,8 +311,10 @@ STRONGSWAN_PSS_SHA256 = bytes.fromhex(
 
 
 def _der(tag: int, *parts: bytes) -> bytes:
+    """A DER element: tag, length in short or long form (X.690 8.1.3), contents."""
     body = b"".join(parts)
-    return bytes([tag, len(body)]) + body
+    n, size = len(body), (len(body).bit_length() + 7) // 8
+    return bytes([tag]) + (bytes([n]) if n < 0x80 else bytes([0x80 + size]) + n.to_bytes(size, "big")) + body
 
 
 _PSS_OID = bytes.fromhex("06092a864886f70d01010a")  # 1.2.840.113549.1.1.10, id-RSASSA-PSS
@@ -825,6 +827,82 @@ def test_a_weak_rsa_key_anywhere_in_the_path_is_refused():
         assert cert_checks.verify_chain(leaf, [], [root], now=NOW, allow_weak=True) == [leaf, root]
     with pytest.raises(WeakAlgorithmError, match="2047-bit RSA"):
         auth.sign(weak_ca_key, b"octets")
+
+
+def _tlv(data: bytes, pos: int = 0) -> tuple[int, int, int]:
+    """(start of contents, end, tag) of the DER element at ``pos`` (X.690 8.1.2, 8.1.3)."""
+    n = data[pos + 1] - 0x80 if data[pos + 1] > 0x80 else 0
+    length = int.from_bytes(data[pos + 2 : pos + 2 + n], "big") if n else data[pos + 1]
+    return pos + 2 + n, pos + 2 + n + length, data[pos]
+
+
+#: AlgorithmIdentifiers (RFC 3279 2.2.1, 2.2.3): md5WithRSAEncryption, sha1WithRSAEncryption, ecdsa-with-SHA1
+_WEAK_ALG_IDS = {("rsa", "md5"): "300d06092a864886f70d0101040500", ("rsa", "sha1"): "300d06092a864886f70d0101050500",
+                 ("ec", "sha1"): "300906072a8648ce3d0401"}
+
+
+def _resigned(cert: x509.Certificate, key, hash_cls) -> x509.Certificate:
+    """``cert`` with its signature AlgorithmIdentifier (in the TBSCertificate and outside it) changed to
+    ``hash_cls`` and the TBSCertificate signed again: cryptography no longer builds MD5 or SHA-1 certificates."""
+    rsa_key = not isinstance(key, ec.EllipticCurvePrivateKey)
+    alg_id = bytes.fromhex(_WEAK_ALG_IDS["rsa" if rsa_key else "ec", hash_cls.name])
+    der = cert.public_bytes(serialization.Encoding.DER)
+    start, _, _ = _tlv(der)
+    tbs_start, tbs_end, _ = _tlv(der, start)
+    fields, pos = [], tbs_start
+    while pos < tbs_end:  # version, serialNumber, signature, issuer, ...
+        _, end, _ = _tlv(der, pos)
+        fields.append(der[pos:end])
+        pos = end
+    old_alg = der[tbs_end : _tlv(der, tbs_end)[1]]
+    assert fields[2] == old_alg  # RFC 5280 4.1.1.2: the two must be the same
+    fields[2] = alg_id
+    tbs = _der(0x30, b"".join(fields))
+    signature = key.sign(tbs, padding.PKCS1v15(), hash_cls()) if rsa_key else key.sign(tbs, ec.ECDSA(hash_cls()))
+    return x509.load_der_x509_certificate(_der(0x30, tbs + alg_id + _der(0x03, b"\x00" + signature)))
+
+
+@pytest.mark.parametrize("ca_kind, hash_cls, name", [("rsa", hashes.SHA1, "SHA-1"), ("rsa", hashes.MD5, "MD5"),
+                                                     ("ec", hashes.SHA1, "SHA-1")])
+def test_a_link_signed_with_a_broken_hash_is_weak(ca_kind, hash_cls, name):
+    """A signature over MD5 or SHA-1 can be moved to a forged certificate with a colliding body (RFC 6151,
+    RFC 6194): such a link is refused like a short key, and checked with a warning on request.  The
+    anchor's own self-signature is not relied on, so its hash does not matter (RFC 5280 6.1)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    def new_key():
+        if ca_kind == "ec":
+            return ec.generate_private_key(ec.SECP256R1())
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    ca_key = new_key()
+    root = _cert("sha2 root", ca_key, ca=True)
+    leaf = _resigned(_cert("weakly signed leaf", EC_B, root, ca_key), ca_key, hash_cls)
+    assert leaf.signature_hash_algorithm.name == hash_cls.name
+    assert leaf.subject.rfc4514_string() == "CN=weakly signed leaf"
+    with pytest.raises(AuthenticationError, match=f"'CN=weakly signed leaf' is signed with {name}, which is weak"):
+        cert_checks.verify_chain(leaf, [], [root], now=NOW)
+    with pytest.warns(WeakAlgorithmWarning, match=f"signed with {name}"):
+        assert cert_checks.verify_chain(leaf, [], [root], now=NOW, allow_weak=True) == [leaf, root]
+    # allowed is not unchecked: another CA's key, or a changed TBSCertificate, fails
+    impostor = _cert("sha2 root", new_key(), ca=True)
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    serial_at = der.index(leaf.serial_number.to_bytes(8, "big"))
+    forged = x509.load_der_x509_certificate(der[:serial_at] + bytes([der[serial_at] ^ 1]) + der[serial_at + 1 :])
+    assert forged.serial_number != leaf.serial_number
+    for chain, anchor in ((leaf, impostor), (forged, root)):
+        with pytest.warns(WeakAlgorithmWarning), pytest.raises(AuthenticationError, match="does not verify"):
+            cert_checks.verify_chain(chain, [], [anchor], now=NOW, allow_weak=True)
+    # the same hash on the anchor's self-signature only: nothing to refuse
+    weak_root = _resigned(root, ca_key, hash_cls)
+    good_leaf = _cert("leaf", EC_B, weak_root, ca_key)
+    assert cert_checks.verify_chain(good_leaf, [], [weak_root], now=NOW) == [good_leaf, weak_root]
+
+
+def test_load_certificates_takes_a_certificate_object(pki):
+    """As load_certificate does: an x509.Certificate is a list of one, the same object."""
+    assert cert_checks.load_certificates(pki["root"]) == [pki["root"]]
+    assert cert_checks.load_certificates(pki["root"])[0] is pki["root"]
 
 
 def test_load_certificate_errors():
