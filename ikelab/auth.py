@@ -59,6 +59,7 @@ from .cert_checks import check_key_strength
 from .constants import AuthMethod, HashAlgorithm, lookup
 from .errors import AuthenticationError, ConfigError, IkelabError, ParseError, WeakAlgorithmWarning, refuse_weak
 from .pss import PssParams, parse_pss_algorithm_identifier
+from .wire import check_bytes
 
 #: RFC 7296 2.15: "the string 'Key Pad for IKEv2' is 17 ASCII characters without null termination".
 KEY_PAD = b"Key Pad for IKEv2"
@@ -101,20 +102,12 @@ class SignedOctets:
 Octets = Union[bytes, bytearray, memoryview, SignedOctets]
 
 
-def _b(value: Any, field: str) -> bytes:
-    if type(value) is bytes:  # the usual case: no copy
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise ConfigError(f"{field} must be bytes, not {type(value).__name__}", field=field, value=value)
-
-
 def _octets(octets: Octets) -> bytes:
     if type(octets) is bytes:
         return octets
     if isinstance(octets, SignedOctets):
         return octets.octets
-    return _b(octets, "octets")
+    return check_bytes(octets, "octets")
 
 
 def _id_body(id_payload: Any) -> bytes:
@@ -133,7 +126,7 @@ def _id_body(id_payload: Any) -> bytes:
         if isinstance(id_type, bool) or not isinstance(id_type, int) or not 0 <= id_type <= 255:
             raise ConfigError(f"ID Type must be a 1-octet number (RFC 7296 3.5), not {id_type!r}",
                               field="id_body.id_type", value=id_type)
-        return bytes([int(id_type)]) + b"\x00\x00\x00" + _b(data, "id_body.data")
+        return bytes([int(id_type)]) + b"\x00\x00\x00" + check_bytes(data, "id_body.data")
     raise ConfigError(f"id_body must be bytes or an ID payload, not {type(id_payload).__name__}", field="id_body")
 
 
@@ -147,9 +140,10 @@ def signed_octets(
     IDi/Identity object is also accepted).  For the responder: RealMessage2,
     Ni, SK_pr, RestOfRespIDPayload.
     """
-    # bytes, the usual arguments, pass this test without a call; _b names anything else
+    # bytes, the usual arguments, pass this test without a call; check_bytes names anything else
     if message.__class__ is not bytes or nonce.__class__ is not bytes or sk_p.__class__ is not bytes:
-        message, nonce, sk_p = _b(message, "message"), _b(nonce, "nonce"), _b(sk_p, "sk_p")
+        message, nonce = check_bytes(message, "message"), check_bytes(nonce, "nonce")
+        sk_p = check_bytes(sk_p, "sk_p")
     body = _id_body(id_body)
     maced = _prf.get_prf(prf_alg, allow_weak=allow_weak)._once(sk_p, body)
     return SignedOctets._trusted(message, nonce, body, maced)
@@ -166,7 +160,7 @@ def _secret(secret: Any) -> bytes:
             raise ConfigError(f"the pre-shared key text is not valid Unicode: {exc.reason} at character {exc.start}",
                               field="psk") from None
     elif secret.__class__ is not bytes:  # bytes, the usual case, pass without a call
-        secret = _b(secret, "psk")
+        secret = check_bytes(secret, "psk")
     if not secret:
         raise ConfigError("the pre-shared key is empty (RFC 7296 2.15 wants a strong secret)", field="psk", value=secret)
     return secret
@@ -209,7 +203,9 @@ def verify_psk(
 ) -> None:
     """Check a peer's SHARED_KEY_MIC AUTH value in constant time; mismatch -> AuthenticationError."""
     expected = psk_auth(prf_alg, secret, octets, allow_weak=allow_weak)
-    if not hmac.compare_digest(expected, auth_data if auth_data.__class__ is bytes else _b(auth_data, "auth_data")):
+    if auth_data.__class__ is not bytes:
+        auth_data = check_bytes(auth_data, "auth_data")
+    if not hmac.compare_digest(expected, auth_data):
         raise AuthenticationError(
             "AUTH (SHARED_KEY_MIC) does not match: wrong pre-shared key, or the signed octets differ "
             "(RealMessage, nonce or ID payload)"
@@ -294,7 +290,8 @@ class SignatureAuthData:
 
 def encode_signature_auth_data(algorithm_identifier: bytes, signature: bytes) -> bytes:
     """``ASN.1 Length | AlgorithmIdentifier | Signature Value`` (RFC 7427 3)."""
-    algorithm_identifier, signature = _b(algorithm_identifier, "algorithm_identifier"), _b(signature, "signature")
+    algorithm_identifier = check_bytes(algorithm_identifier, "algorithm_identifier")
+    signature = check_bytes(signature, "signature")
     if not 0 < len(algorithm_identifier) < 256:
         raise ConfigError(f"AlgorithmIdentifier of {len(algorithm_identifier)} octets does not fit the 1-octet length",
                           field="algorithm_identifier", value=algorithm_identifier)
@@ -303,7 +300,7 @@ def encode_signature_auth_data(algorithm_identifier: bytes, signature: bytes) ->
 
 def parse_signature_auth_data(data: bytes) -> SignatureAuthData:
     """Split method-14 AUTH data; an AlgorithmIdentifier not in RFC 7427 Appendix A -> AuthenticationError."""
-    data = _b(data, "auth_data")
+    data = check_bytes(data, "auth_data")
     if len(data) < 2:
         raise ParseError(f"DIGITAL_SIGNATURE AUTH data of {len(data)} octets is too short", field="AUTH.data", offset=0)
     n = data[0]
@@ -440,7 +437,7 @@ def verify_signature(
     """
     key = _public(public_key)
     message = _octets(octets)
-    data = _b(data, "auth_data")
+    data = check_bytes(data, "auth_data")
     m = lookup(AuthMethod, method)
     family = _key_family(key)
     try:
@@ -511,7 +508,7 @@ def hash_algorithms_notify_data(algs: Any = ANNOUNCED_HASHES) -> bytes:
 
 def parse_hash_algorithms(data: bytes) -> tuple[HashAlgorithm | int, ...]:
     """Read SIGNATURE_HASH_ALGORITHMS data; unknown IDs are kept as ints."""
-    data = _b(data, "data")
+    data = check_bytes(data, "data")
     if len(data) % 2:
         raise ParseError(f"SIGNATURE_HASH_ALGORITHMS data has odd length {len(data)}", field="N.data", offset=0)
     out: list[HashAlgorithm | int] = []

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Union
 
 from .errors import ConfigError, ParseError
+from .wire import check_bytes
 
 __all__ = [
     "DEFAULT_DST_MAC", "DEFAULT_SRC_MAC", "ETHERTYPE_IPV4", "ETHERTYPE_IPV6", "ETHERTYPE_VLAN",
@@ -127,12 +128,6 @@ def _uint(value: object, bits: int, field: str) -> int:
     return value
 
 
-def _bytes(value: object, field: str) -> bytes:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise ConfigError(f"{field} must be bytes, not {type(value).__name__}", field=field, value=value)
-
-
 def _pseudo_header(src: _Addr, dst: _Addr, protocol: int, length: int) -> bytes:
     """The checksum pseudo-header: RFC 768 (IPv4) or RFC 8200 8.1 (IPv6)."""
     if src.version == 4:
@@ -188,7 +183,7 @@ def ip_packet(
     _uint(protocol, 8, "protocol")
     _uint(ttl, 8, "ttl")
     _uint(tos, 8, "tos")
-    data = _bytes(payload, "payload")
+    data = check_bytes(payload, "payload")
     if s.version == 4:
         _uint(ident, 16, "ident")
         total = 20 + len(data)
@@ -218,7 +213,7 @@ def udp(src: IpAddress, dst: IpAddress, sport: int, dport: int, payload: bytes, 
     s, d = _pair(src, dst)
     _uint(sport, 16, "sport")
     _uint(dport, 16, "dport")
-    data = _bytes(payload, "payload")
+    data = check_bytes(payload, "payload")
     length = 8 + len(data)
     if length > 0xFFFF:
         raise ConfigError(f"UDP length {length} exceeds 65535", field="payload", value=len(data))
@@ -271,7 +266,7 @@ def icmp_echo(
     s, d = _pair(src, dst)
     _uint(ident, 16, "ident")
     _uint(seq, 16, "seq")
-    data = _bytes(payload, "payload")
+    data = check_bytes(payload, "payload")
     if s.version == 4:
         kind, protocol = (_ICMP_ECHO_REPLY if reply else _ICMP_ECHO_REQUEST), PROTO_ICMP
     else:
@@ -311,7 +306,7 @@ def ethernet(
     No padding to the 60-byte minimum and no FCS are added: captures store
     frames that way.  Pass ``ethertype`` to frame something that is not IP.
     """
-    data = _bytes(ip, "ip")
+    data = check_bytes(ip, "ip")
     if ethertype is None:
         version = data[0] >> 4 if data else None
         if version == 4:

@@ -25,16 +25,11 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from .errors import ConfigError
+from .wire import check_bytes
 
 BLOCK = 16
 KEY_LEN = 16
 _ZERO_KEY = bytes(KEY_LEN)
-
-
-def _bytes(value: object, field: str) -> bytes:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise ConfigError(f"{field} must be bytes, not {type(value).__name__}", field=field, value=value)
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
@@ -47,7 +42,7 @@ def _aes_ecb(key: bytes):
 
 def xcbc_subkeys(key: bytes) -> tuple[bytes, bytes, bytes]:
     """``(K1, K2, K3)`` of RFC 3566 section 4 for the 16-byte ``key``."""
-    key = _bytes(key, "key")
+    key = check_bytes(key, "key")
     if len(key) != KEY_LEN:
         raise ConfigError(
             f"AES-XCBC-MAC needs a 16-byte key, got {len(key)} bytes (RFC 3566 4)", field="key", value=len(key)
@@ -62,7 +57,7 @@ def aes_xcbc_mac(key: bytes, data: bytes) -> bytes:
     Truncate to 12 bytes for AUTH_AES_XCBC_96.
     """
     k1, k2, k3 = xcbc_subkeys(key)
-    data = _bytes(data, "data")
+    data = check_bytes(data, "data")
     aes_k1 = _aes_ecb(k1)
     # Split into blocks; the last block (possibly empty) is treated specially.
     n_full_before_last = (len(data) - 1) // BLOCK if data else 0
@@ -85,7 +80,7 @@ def aes_xcbc_prf_128(key: bytes, data: bytes) -> bytes:
     * a shorter key is padded on the right with zero bytes to 16 bytes;
     * a longer key is first reduced: ``K = AES-XCBC-MAC(0^128, key)``.
     """
-    key = _bytes(key, "key")
+    key = check_bytes(key, "key")
     if len(key) < KEY_LEN:
         key = key + bytes(KEY_LEN - len(key))
     elif len(key) > KEY_LEN:
