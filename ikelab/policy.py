@@ -81,14 +81,21 @@ class AddressRange:
     def __post_init__(self) -> None:
         for name in ("start", "end"):  # an address as text is taken too; anything else is named
             value = getattr(self, name)
+            if isinstance(value, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)):  # an address subclass
+                raise ConfigError(f"AddressRange {name} {value!r} is an interface (address/len): pass its .ip, or "
+                                  "AddressRange.parse(its .network)", field="address_range", value=value)
             if not isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
                 try:
-                    if isinstance(value, bool):
+                    if not isinstance(value, str):  # ip_address() would read 1 as 0.0.0.1 and 4 octets as an address
                         raise ValueError(value)
-                    object.__setattr__(self, name, ipaddress.ip_address(value))
+                    value = ipaddress.ip_address(value.strip())
                 except ValueError:
                     raise ConfigError(f"AddressRange {name} {value!r} is not an IP address (AddressRange.parse reads "
                                       "networks and ranges)", field="address_range", value=value) from None
+                object.__setattr__(self, name, value)
+            if getattr(value, "scope_id", None):  # as ts.address_range: RFC 4301 selectors have no zone
+                raise ConfigError(f"AddressRange {name} {value}: a selector address has no zone index (%...)",
+                                  field="address_range", value=value)
         check_range(self.start, self.end)
 
     @classmethod
@@ -125,7 +132,8 @@ class AddressRange:
 
 @dataclass(frozen=True)
 class PortRange:
-    """An inclusive port range; ``0-65535`` is ANY, the only range an OPAQUE (portless) packet matches."""
+    """An inclusive port range; ``0-65535`` is ANY, which takes an OPAQUE (portless) packet too, and
+    ``65535-0`` is OPAQUE, which takes only such packets (RFC 4301 4.4.1.1, RFC 7296 3.13.1)."""
 
     start: int = 0
     end: int = 0xFFFF
@@ -134,21 +142,34 @@ class PortRange:
         for v in (self.start, self.end):
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 0xFFFF:
                 raise ConfigError(f"port must be in 0..65535, got {v!r}", field="port", value=v)
-        if self.start > self.end:
-            raise ConfigError(f"port range {self.start}-{self.end} is empty", field="port", value=(self.start, self.end))
+        if self.start > self.end and not self.is_opaque:
+            raise ConfigError(f"port range {self.start}-{self.end} is empty (65535-0 alone is OPAQUE)", field="port",
+                              value=(self.start, self.end))
 
     @property
     def is_any(self) -> bool:
         return self.start == 0 and self.end == 0xFFFF
 
+    @property
+    def is_opaque(self) -> bool:
+        """RFC 7296 3.13.1: "To indicate OPAQUE ports, the Start Port MUST be set to 65535 and the End Port ... 0"."""
+        return self.start == 0xFFFF and self.end == 0
+
     def matches(self, port: int | None) -> bool:
-        """RFC 4301 4.4.1.1: a missing port (OPAQUE) matches only ANY."""
-        return self.is_any if port is None else self.start <= port <= self.end
+        """RFC 4301 4.4.1.1: a missing port (OPAQUE) matches ANY and OPAQUE; a port never matches OPAQUE."""
+        if port is None:
+            return self.is_any or self.is_opaque
+        return self.start <= port <= self.end
 
     def __str__(self) -> str:
         if self.is_any:
             return "any"
+        if self.is_opaque:
+            return "opaque"
         return str(self.start) if self.start == self.end else f"{self.start}-{self.end}"
+
+
+OPAQUE_PORT = PortRange(0xFFFF, 0)
 
 
 ANY_PORT = PortRange()
@@ -184,10 +205,9 @@ class Selector:
                 return value
             if isinstance(value, int) and not isinstance(value, bool):
                 return PortRange(value, value)
-            try:
+            if isinstance(value, (tuple, list)) and len(value) == 2:  # not text, read per character, nor (80,)
                 return PortRange(*value)
-            except TypeError:
-                raise ConfigError(f"not a port or port range: {value!r}", field="port", value=value) from None
+            raise ConfigError(f"not a port, a (start, end) pair or a PortRange: {value!r}", field="port", value=value)
 
         protocol = self.protocol
         if isinstance(protocol, bool) or not isinstance(protocol, int) or not 0 <= protocol <= 255:
@@ -239,9 +259,14 @@ class Selector:
         return f"{self.local or 'any'}[{proto}/{self.local_ports}] <=> {self.remote or 'any'}[{proto}/{self.remote_ports}]"
 
 
+def _direction(value: Any) -> Direction:
+    """``value`` as a Direction (``"inbound"`` or ``"outbound"`` read too), or ConfigError naming ``direction``."""
+    return value if isinstance(value, Direction) else parse_enum(Direction, value, "direction")
+
+
 def packet_view(direction: Direction, sel: ip.Selectors) -> tuple[_Addr, _Addr, int, int | None, int | None]:
     """(local, remote, protocol, local port, remote port) of a packet seen in ``direction``."""
-    if direction is Direction.OUTBOUND:
+    if _direction(direction) is Direction.OUTBOUND:  # text "outbound" too, never read as inbound
         return sel.src, sel.dst, sel.protocol, sel.sport, sel.dport
     return sel.dst, sel.src, sel.protocol, sel.dport, sel.sport
 
@@ -264,6 +289,8 @@ class Policy:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
             raise ConfigError(f"a policy's name is text, not {self.name!r}", field="name", value=self.name)
+        if isinstance(self.applies_to, Direction):  # Direction.INBOUND is "inbound"; keep the plain text
+            object.__setattr__(self, "applies_to", self.applies_to.value)
         if self.applies_to not in ("both", "inbound", "outbound"):
             raise ConfigError(f"applies_to must be both, inbound or outbound, got {self.applies_to!r}", field="applies_to", value=self.applies_to)
         selectors = (self.selectors,) if isinstance(self.selectors, Selector) else self.selectors
@@ -281,16 +308,18 @@ class Policy:
         except ValueError:
             raise ConfigError(f"action must be one of {', '.join(a.value for a in Action)}, got {action!r}",
                               field="action", value=action) from None
-        if isinstance(self.protocol, bool) or self.protocol not in (ip.PROTO_ESP, ip.PROTO_AH):
+        if not isinstance(self.protocol, int) or isinstance(self.protocol, bool) or \
+                self.protocol not in (ip.PROTO_ESP, ip.PROTO_AH):
             raise ConfigError(f"protocol must be {ip.PROTO_ESP} (ESP) or {ip.PROTO_AH} (AH), got {self.protocol!r}",
                               field="protocol", value=self.protocol)
         object.__setattr__(self, "mode", parse_enum(Mode, self.mode, "mode"))
 
     def covers(self, direction: Direction) -> bool:
-        return self.applies_to in ("both", direction.value)
+        return self.applies_to in ("both", _direction(direction).value)
 
     def match(self, direction: Direction, sel: ip.Selectors) -> Selector | None:
         """The first of this policy's selectors that matches the packet in ``direction``, else None."""
+        direction = _direction(direction)
         if not self.covers(direction):
             return None
         view = packet_view(direction, sel)
@@ -342,7 +371,13 @@ class Spd:
             raise ConfigError("the SPD holds Policy objects", field="policy", value=type(policy).__name__)
         if any(p.name == policy.name for p in self._policies):
             raise ConfigError(f"a policy named {policy.name!r} is already in the SPD", field="name", value=policy.name)
-        self._policies.insert(len(self._policies) if position is None else position, policy)
+        n = len(self._policies)
+        if position is not None and (isinstance(position, bool) or not isinstance(position, int)
+                                     or not 0 <= position <= n):
+            # RFC 4301 4.4.1: the order decides, so a place that does not exist is not quietly moved to the end
+            raise ConfigError(f"position must be an index 0..{n} of the SPD, not {position!r}", field="position",
+                              value=position)
+        self._policies.insert(n if position is None else position, policy)
         return policy
 
     def remove(self, name: str) -> Policy:
@@ -357,6 +392,7 @@ class Spd:
 
     def lookup(self, direction: Direction, sel: ip.Selectors) -> tuple[Policy, Selector] | None:
         """The first policy (in order) matching the packet in ``direction``, with the selector that matched."""
+        direction = _direction(direction)
         for p in self._policies:
             s = p.match(direction, sel)
             if s is not None:
@@ -453,6 +489,10 @@ def _as_selectors(ts: Any, field: str) -> list[Any]:
 
 def _ts_tuple(value: Any, field: str) -> TrafficSelector:
     """``value`` as a :class:`TrafficSelector` tuple, or ConfigError naming ``field``."""
+    if isinstance(value, (str, bytes)):  # TrafficSelector(*"::/0") would read it per character
+        raise ConfigError(f"{field} must be (start_address, end_address, ip_protocol, start_port, end_port) tuples, "
+                          f"not text {value!r} (ikelab.ts.ts_from_string reads selector text)", field=field,
+                          value=value)
     try:
         return TrafficSelector(*value)
     except TypeError:
@@ -465,6 +505,21 @@ def _ts_hint(value: Any) -> str:
         return ("; for a TS payload's selector ts pass (ts.start_addr, ts.end_addr, ts.ip_protocol, ts.start_port, "
                 "ts.end_port)")
     return ""
+
+
+def _check_sa_pair(caller: str, inbound_sa: Any, outbound_sa: Any) -> None:
+    """ConfigError unless the two are an inbound and an outbound SA (RFC 4301 4.1: SAs are unidirectional)
+    of one protocol and mode, as a CHILD SA's pair is."""
+    for name, sa, want in (("inbound_sa", inbound_sa, Direction.INBOUND), ("outbound_sa", outbound_sa,
+                                                                              Direction.OUTBOUND)):
+        if getattr(sa, "direction", None) is not want:
+            have = getattr(sa, "direction", None)
+            what = f"an SA of direction {have.value}" if isinstance(have, Direction) else type(sa).__name__
+            raise ConfigError(f"{caller} needs an inbound SA and an outbound SA: {name} is {what}, not an SA "
+                              f"(EspSa, AhSa) of direction {want.value}", field=name, value=have)
+    if inbound_sa.protocol != outbound_sa.protocol or inbound_sa.mode is not outbound_sa.mode:
+        raise ConfigError("the two SAs of a CHILD SA must share protocol and mode", field="protocol",
+                          value=(inbound_sa.protocol, outbound_sa.protocol))
 
 
 #: What _ipsec_spi answers for a NAT-keepalive (not an SPI: SPIs are 32-bit unsigned)
@@ -505,10 +560,7 @@ class IpsecProcessor:
         goes before the SPD's trailing catch-all policies unless ``position``
         says otherwise.
         """
-        if inbound_sa.direction is not Direction.INBOUND or outbound_sa.direction is not Direction.OUTBOUND:
-            raise ConfigError("install_child_sa needs an inbound SA and an outbound SA", field="direction", value=None)
-        if inbound_sa.protocol != outbound_sa.protocol or inbound_sa.mode is not outbound_sa.mode:
-            raise ConfigError("the two SAs of a CHILD SA must share protocol and mode", field="protocol", value=None)
+        _check_sa_pair("install_child_sa", inbound_sa, outbound_sa)
         sels = selectors_from_ts(local_ts, remote_ts)
         if not sels:
             raise ConfigError("no local/remote traffic selector pair can match a packet (families or protocols differ)", field="ts", value=None)
@@ -533,8 +585,16 @@ class IpsecProcessor:
         in the SAD, so packets the peer sent before it switched still decrypt,
         until :meth:`remove_child_sa` deletes it.
         """
-        if old.removed or old not in self.children:
-            raise ConfigError(f"CHILD SA {old.name} is not installed", field="child", value=old.name)
+        if not isinstance(old, InstalledChildSa) or old.removed or old not in self.children:
+            raise ConfigError(f"CHILD SA {getattr(old, 'name', old)} is not installed", field="child",
+                              value=getattr(old, "name", old))
+        _check_sa_pair("rekey_child_sa", inbound_sa, outbound_sa)
+        policy = old.policy
+        if outbound_sa.protocol != policy.protocol or outbound_sa.mode is not policy.mode:
+            # RFC 7296 2.8: the new CHILD SA replaces the old one; it does not change what the policy asks for
+            raise ConfigError(f"rekey_child_sa: policy {policy.name!r} asks for protocol {policy.protocol} in "
+                              f"{policy.mode.value} mode, the new SAs are protocol {outbound_sa.protocol} in "
+                              f"{outbound_sa.mode.value} mode", field="protocol", value=outbound_sa.protocol)
         self.sad.add_inbound(inbound_sa, old.policy.name)
         self.sad.set_outbound(old.policy.name, outbound_sa)
         self._serial += 1
@@ -548,8 +608,9 @@ class IpsecProcessor:
         If its outbound SA was the one in use, outbound traffic falls back to the newest CHILD SA left
         under the same policy: the one a rekey had replaced, when the peer deletes the replacement.
         """
-        if child.removed or child not in self.children:
-            raise ConfigError(f"CHILD SA {child.name} is not installed", field="child", value=child.name)
+        if not isinstance(child, InstalledChildSa) or child.removed or child not in self.children:
+            raise ConfigError(f"CHILD SA {getattr(child, 'name', child)} is not installed", field="child",
+                              value=getattr(child, "name", child))
         self.children.remove(child)
         child.removed = True
         self.sad.remove_inbound(child.inbound)
