@@ -87,10 +87,11 @@ def check_vip(value: Any) -> str | tuple[str, ...] | None:
     parsed = []
     for item in _items(value, "vip"):
         try:
-            parsed.append(ipaddress.ip_address(str(item).strip()))
+            address = ipaddress.ip_address(str(item).strip())
         except ValueError:
             raise ConfigError(f"vip must be an IP address (0.0.0.0 or :: for any), one per family, not {item!r}",
                               field="vip", value=value) from None
+        parsed.append(_no_zone(address, "vip", value))
     return _one_per_family("vip", value, parsed)
 
 
@@ -102,27 +103,55 @@ def check_pool(value: Any) -> str | tuple[str, ...] | None:
     """
     if value is None:
         return None
-    parsed = []
-    for item in _items(value, "pool"):
-        try:
-            parsed.append(ipaddress.ip_network(str(item).strip(), strict=False))
-        except ValueError:
-            raise ConfigError(f"pool must be a network such as 10.3.0.0/24, one per family, not {item!r}",
-                              field="pool", value=value) from None
+    parsed = [_network(item, "pool", value) for item in _items(value, "pool")]
     # every network has an address to hand out: hosts() of a /32 or /128 is that address
     return _one_per_family("pool", value, parsed)
 
 
+def _no_zone(address: Any, field: str, value: Any) -> Any:
+    """``address``, unless it has a zone index (``fe80::1%eth0``), which no CP attribute carries (RFC 7296 3.15.1)."""
+    if getattr(address, "scope_id", None):
+        raise ConfigError(f"{field}: {address} has a zone index (%...), which a Configuration payload cannot carry",
+                          field=field, value=value)
+    return address
+
+
+def _network(item: Any, field: str, value: Any = None) -> Any:
+    """A pool's network from text (or an ipaddress network), host bits ignored, or ConfigError naming ``field``."""
+    value = item if value is None else value
+    try:
+        network = ipaddress.ip_network(str(item).strip(), strict=False)
+    except ValueError:
+        raise ConfigError(f"{field} must be a network such as 10.3.0.0/24, one per family, not {item!r}",
+                          field=field, value=value) from None
+    _no_zone(network.network_address, field, value)
+    return network
+
+
+def _ip(text: Any, field: str) -> Any:
+    """``text`` (or an ipaddress address) as an address, or ConfigError naming ``field`` and the value."""
+    if isinstance(text, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)) or not isinstance(
+            text, (str, ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        raise ConfigError(f"{field} must be an IP address as text such as \"10.3.0.1\", not {text!r}", field=field,
+                          value=text)
+    try:
+        address = ipaddress.ip_address(text.strip() if isinstance(text, str) else text)
+    except ValueError:
+        raise ConfigError(f"{field} must be an IP address such as \"10.3.0.1\", not {text!r}", field=field,
+                          value=text) from None
+    return _no_zone(address, field, text)
+
+
 def families(vip: str | tuple[str, ...] | None) -> tuple[int, ...]:
     """The IP versions a ``vip`` setting asks for, in its order."""
-    return tuple(ipaddress.ip_address(address).version for address in listed(vip))
+    return tuple(_ip(address, "vip").version for address in listed(vip))
 
 
 def request(vip: str | tuple[str, ...]) -> CP:
     """CP(CFG_REQUEST) for ``vip``, an attribute per address: empty asks for any address, a value for that one."""
     attributes = []
     for text in listed(vip):
-        address = ipaddress.ip_address(text)
+        address = _ip(text, "vip")
         attributes.append((_ATTRIBUTE[address.version], b"" if address.is_unspecified else _value(address)))
     return CP(CfgType.CFG_REQUEST, tuple(attributes))
 
@@ -143,13 +172,15 @@ def requested(cp: CP) -> list[tuple[int, str | None]]:
 
 def reply(*addresses: str) -> CP:
     """CP(CFG_REPLY) assigning ``addresses``, an attribute each (IPv6 with its prefix length, 128, RFC 7296 3.15.1)."""
-    ips = [ipaddress.ip_address(address) for address in addresses]
+    ips = [_ip(address, "address") for address in addresses]
     return CP(CfgType.CFG_REPLY, tuple((_ATTRIBUTE[ip.version], _value(ip)) for ip in ips))
 
 
 def assigned(cp: CP, family: int | None = None) -> str | None:
     """The address a CFG_REPLY assigns (of ``family`` when given), or None; values of the wrong length
     (RFC 7296 3.15.1: 4 octets, or 17 for IPv6) assign nothing."""
+    if family is not None and (isinstance(family, bool) or family not in _ATTRIBUTE):
+        raise ConfigError(f"family must be 4, 6 or None, not {family!r}", field="family", value=family)
     if cp.cfg_type != CfgType.CFG_REPLY:
         return None
     for fam, attribute in _ATTRIBUTE.items():
@@ -174,7 +205,7 @@ def assigned_each(cp: CP, asked: Iterable[int]) -> tuple[str, ...]:
 
 def missing(asked: Iterable[int], given: Iterable[str]) -> list[int]:
     """The families of ``asked`` (4, 6) that no address of ``given`` belongs to, in the order asked."""
-    have = {ipaddress.ip_address(address).version for address in given}
+    have = {_ip(address, "given").version for address in given}
     return [family for family in asked if family not in have]
 
 
@@ -202,7 +233,7 @@ class VirtualIpPool:
     __slots__ = ("network", "leases", "last_user", "holders")
 
     def __init__(self, network: str) -> None:
-        self.network = ipaddress.ip_network(network, strict=False)
+        self.network = _network(network, "network")
         # at most one remembered identity per address, so that what is remembered stays within the pool's size
         self.leases: dict[Any, str] = {}  # peer identity -> the address it had last
         self.last_user: dict[str, Any] = {}  # address -> the identity it was given to last
@@ -213,6 +244,8 @@ class VirtualIpPool:
         never given, else the first free; None when every address is held.  ``reclaim`` takes the
         identity's last address even from an IKE SA of the same identity that holds it (a client that said
         INITIAL_CONTACT is back; the endpoint closes that IKE SA), never from another identity."""
+        if wish is not None:  # one spelling per address (2001:DB8::1 is 2001:db8::1), or it could be leased twice
+            wish = str(_ip(wish, "wish"))
         last = self.leases.get(identity)
         if last is not None:
             held = self.holders.get(last)
@@ -242,12 +275,14 @@ class VirtualIpPool:
 
     def hand_over(self, address: str, old: Any, new: Any) -> None:
         """A rekeyed IKE SA's successor holds the address now (RFC 7296 2.18)."""
+        address = str(_ip(address, "address"))
         held = self.holders.get(address)
         if held is not None and held[1] is old:
             self.holders[address] = (held[0], new)
 
     def release(self, address: str, holder: Any) -> None:
         """``holder`` has ended: its address is free again (still remembered for its identity)."""
+        address = str(_ip(address, "address"))
         held = self.holders.get(address)
         if held is not None and held[1] is holder:
             del self.holders[address]
@@ -294,7 +329,8 @@ def lease_each(pools: tuple[VirtualIpPool, ...], wishes: list[tuple[int, str | N
             why.append((family, f"pool {pool.network} has no address left"))
         else:
             names = ", ".join(str(p.network) for p in pools)
-            why.append((family, f"the peer asks for an IPv{family} address; pool {names} has none"))
+            have = f"pool {names} has none" if pools else "no pool is configured"
+            why.append((family, f"the peer asks for an IPv{family} address; {have}"))
     return tuple(leased), why
 
 

@@ -28,10 +28,12 @@ import pytest
 from test_policy import NET_A, NET_B, sas
 
 from ikelab import packet as ip
+from ikelab import vip
 from ikelab.ah import AhSa
 from ikelab.errors import ConfigError
 from ikelab.esp import EspSa
 from ikelab.ipsec_sa import Direction, Mode
+from ikelab.payloads import CP
 from ikelab.policy import (
     Action,
     AddressRange,
@@ -43,6 +45,7 @@ from ikelab.policy import (
     packet_view,
     selectors_from_ts,
 )
+from ikelab.vip import VirtualIpPool
 
 A4 = ipaddress.ip_address
 
@@ -395,3 +398,112 @@ def test_traffic_selector_text_in_a_list_is_named() -> None:
         with pytest.raises(ConfigError, match="ts_from_string") as err:
             selectors_from_ts(local, [NET_B])
         assert err.value.field == "local_ts" and err.value.value == local[0]
+
+
+# ---- virtual IPs: CP attributes (RFC 7296 3.15.1) ----------------------------------------------------------
+
+
+def test_cp_attribute_values_written_out_by_hand() -> None:
+    """INTERNAL_IP4_ADDRESS (1) is 0 or 4 octets; INTERNAL_IP6_ADDRESS (8) 0 or 17 (address, prefix length)."""
+    cp = vip.request(("0.0.0.0", "2001:db8::7"))
+    assert cp.cfg_type == 1 and cp.attributes == (
+        (1, b""), (8, bytes.fromhex("20010db8000000000000000000000007") + bytes([128])))
+    cp = vip.reply("10.3.0.9", "2001:db8::7")
+    assert cp.cfg_type == 2 and cp.attributes == (
+        (1, bytes([10, 3, 0, 9])), (8, bytes.fromhex("20010db8000000000000000000000007") + bytes([128])))
+    assert vip.assigned_each(cp, (6, 4)) == ("2001:db8::7", "10.3.0.9")
+    assert vip.requested(CP(1, ((8, bytes.fromhex("20010db8000000000000000000000007") + bytes([64])),))) == \
+        [(6, "2001:db8::7")]
+    assert vip.requested(CP(1, ((8, bytes(16)),))) == [(6, None)]  # 16 octets: not 17, so any address
+
+
+@pytest.mark.parametrize("call, field", [
+    (lambda: vip.reply("bogus"), "address"),
+    (lambda: vip.reply(["10.3.0.1"]), "address"),
+    (lambda: vip.reply(167772161), "address"),
+    (lambda: vip.reply(ipaddress.ip_interface("10.3.0.1/24")), "address"),
+    (lambda: vip.request("bogus"), "vip"),
+    (lambda: vip.request("fe80::1%eth0"), "vip"),
+    (lambda: vip.families("10.3.0.0/24"), "vip"),
+    (lambda: vip.missing([4], ["bogus"]), "given"),
+    (lambda: vip.assigned(vip.reply("10.3.0.1"), 5), "family"),
+    (lambda: vip.assigned(vip.reply("10.3.0.1"), "4"), "family"),
+    (lambda: vip.assigned(vip.reply("10.3.0.1"), True), "family"),
+    (lambda: vip.check_vip("fe80::1%eth0"), "vip"),
+    (lambda: vip.check_pool("fe80::%eth0/64"), "pool"),
+    (lambda: VirtualIpPool("bogus"), "network"),
+    (lambda: VirtualIpPool(None), "network"),  # type: ignore[arg-type]
+    (lambda: VirtualIpPool("10.3.0.0/33"), "network"),
+    (lambda: VirtualIpPool("10.3.0.0/30").lease("a", "bogus", object()), "wish"),
+    (lambda: VirtualIpPool("10.3.0.0/30").lease("a", 167772161, object()), "wish"),
+    (lambda: VirtualIpPool("10.3.0.0/30").release("bogus", object()), "address"),
+    (lambda: VirtualIpPool("10.3.0.0/30").hand_over(None, object(), object()), "address"),
+])
+def test_bad_virtual_ip_input_is_a_config_error_naming_the_field(call, field: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        call()
+    assert err.value.field == field
+
+
+def test_the_families_and_what_is_missing() -> None:
+    assert vip.families(("::", "0.0.0.0")) == (6, 4) and vip.families(None) == ()
+    assert vip.missing([4, 6], ["2001:db8::1"]) == [4] and vip.missing([6, 4], []) == [6, 4]
+    assert vip.assigned(vip.reply("10.3.0.1"), 4) == "10.3.0.1" and vip.assigned(vip.reply("10.3.0.1"), None)
+
+
+# ---- virtual IPs: the pool (RFC 7296 2.19) -----------------------------------------------------------------
+
+
+def test_one_address_in_two_spellings_is_leased_once() -> None:
+    """2001:DB8::1 and 2001:db8:0::1 are the ip_address 2001:db8::1: a second holder must not get it too."""
+    pool, h1, h2, h3 = VirtualIpPool("2001:db8::/126"), object(), object(), object()
+    hosts = [str(h) for h in ipaddress.ip_network("2001:db8::/126").hosts()]  # ::1, ::2, ::3
+    assert pool.lease("a", "2001:db8::1", h1) == hosts[0]
+    assert pool.lease("b", "2001:DB8::1", h2) == hosts[1]
+    assert pool.lease("c", "2001:0db8:0::1", h3) == hosts[2]
+    assert sorted(pool.holders) == sorted(hosts)
+    pool.release("2001:DB8:0:0::2", h2)  # released in another spelling: free again
+    assert sorted(pool.holders) == [hosts[0], hosts[2]]
+    new = object()
+    pool.hand_over("2001:DB8::1", h1, new)
+    assert pool.holders[hosts[0]] == ("a", new)
+
+
+def test_a_wish_as_an_address_object_is_its_text() -> None:
+    pool = VirtualIpPool("10.3.0.0/29")
+    assert pool.lease("a", ipaddress.ip_address("10.3.0.5"), object()) == "10.3.0.5"
+    assert list(pool.holders) == ["10.3.0.5"]
+
+
+def test_release_by_a_holder_that_does_not_hold_it_changes_nothing() -> None:
+    pool, h1, h2 = VirtualIpPool("10.3.0.0/30"), object(), object()
+    address = pool.lease("a", None, h1)
+    pool.release(address, h2)
+    assert pool.holders == {address: ("a", h1)}
+    assert pool.lease("b", address, h2) == "10.3.0.2"  # still held: b gets the other host
+    pool.release(address, h1)
+    assert address not in pool.holders and pool.holders == {"10.3.0.2": ("b", h2)}
+
+
+@pytest.mark.parametrize("network", ["10.3.0.0/30", "10.3.0.0/31", "2001:db8::/127", "2001:db8::/126"])
+def test_a_pool_leases_each_host_once_then_none(network: str) -> None:
+    hosts = [str(h) for h in ipaddress.ip_network(network).hosts()]
+    pool = VirtualIpPool(network)
+    holders = [object() for _ in hosts]
+    got = [pool.lease(f"id{n}", None, h) for n, h in enumerate(holders)]
+    assert got == hosts
+    assert pool.lease("late", None, object()) is None
+    pool.release(got[-1], holders[-1])
+    assert pool.lease("late", None, object()) == got[-1]  # the free address of an identity that is gone
+
+
+def test_lease_each_without_a_pool_says_so() -> None:
+    leased, why = vip.lease_each((), [(4, None), (6, None)], "a", object())
+    assert leased == () and why == [(4, "the peer asks for an IPv4 address; no pool is configured"),
+                                    (6, "the peer asks for an IPv6 address; no pool is configured")]
+    pools = vip.pools_of(("10.3.0.0/31", "2001:db8::/127"))
+    holder = object()
+    leased, why = vip.lease_each(pools, [(6, None), (4, "10.3.0.1"), (4, None)], "a", holder)
+    assert leased == ("2001:db8::", "10.3.0.1") and why == []
+    vip.release_each(pools, leased, holder)
+    assert not pools[0].holders and not pools[1].holders
