@@ -30,7 +30,7 @@ from test_policy import NET_A, NET_B, sas
 from ikelab import packet as ip
 from ikelab import vip
 from ikelab.ah import AhSa
-from ikelab.errors import ConfigError
+from ikelab.errors import ConfigError, ParseError, UnknownSpiError
 from ikelab.esp import EspSa
 from ikelab.ipsec_sa import Direction, Mode
 from ikelab.payloads import CP
@@ -42,6 +42,7 @@ from ikelab.policy import (
     PortRange,
     Selector,
     Spd,
+    TrafficSelector,
     packet_view,
     selectors_from_ts,
 )
@@ -507,3 +508,80 @@ def test_lease_each_without_a_pool_says_so() -> None:
     assert leased == ("2001:db8::", "10.3.0.1") and why == []
     vip.release_each(pools, leased, holder)
     assert not pools[0].holders and not pools[1].holders
+
+
+# ---- what a lesson prints, and the defaults (killing surviving mutants) -------------------------------------
+
+
+@pytest.mark.parametrize("protocol, name", [(0, "any"), (1, "icmp"), (6, "tcp"), (17, "udp"), (50, "esp"), (51, "ah"),
+                                            (58, "icmpv6"), (132, "sctp"), (2, "2"), (255, "255")])
+def test_a_selector_prints_its_protocol_by_its_iana_name(protocol: int, name: str) -> None:
+    """IANA protocol numbers: ICMP 1, TCP 6, UDP 17, ESP 50, AH 51, IPv6-ICMP 58, SCTP 132; others as numbers."""
+    sel = Selector.of("10.1.0.0/16", "10.2.0.1-10.2.0.9", protocol)
+    assert str(sel) == f"10.1.0.0/16[{name}/any] <=> 10.2.0.1-10.2.0.9[{name}/any]"
+
+
+def test_a_selector_prints_its_ports() -> None:
+    sel = Selector.of("10.1.0.5", None, 6, local_ports=(1024, 2047), remote_ports=443)
+    assert str(sel) == "10.1.0.5[tcp/1024-2047] <=> any[tcp/443]"
+    assert str(Selector.of(protocol=17, local_ports=(65535, 0))) == "any[udp/opaque] <=> any[udp/any]"
+
+
+def test_a_traffic_selector_tuple_defaults_to_any_protocol_and_port() -> None:
+    """RFC 7296 3.13.1: IP protocol ID 0 is any protocol; ports 0-65535 are any port."""
+    assert tuple(TrafficSelector("10.0.0.1", "10.0.0.9")) == ("10.0.0.1", "10.0.0.9", 0, 0, 65535)
+
+
+def test_the_traffic_selector_error_ends_with_the_type_it_got() -> None:
+    with pytest.raises(ConfigError) as err:
+        selectors_from_ts("10.0.0.0/24", [NET_B])
+    assert str(err.value).endswith("not str") and err.value.field == "local_ts"
+
+
+def test_one_plain_tuple_is_one_traffic_selector() -> None:
+    """A side given as one (start, end, protocol, start port, end port) tuple, not in a list."""
+    (sel,) = selectors_from_ts(("10.1.0.5", "10.1.0.5", 6, 0, 65535), [NET_B])
+    assert sel.local == AddressRange(A4("10.1.0.5"), A4("10.1.0.5")) and sel.protocol == 6
+
+
+def test_add_returns_the_policy_and_a_child_sa_prints_its_spis() -> None:
+    gw = IpsecProcessor()
+    bypass = gw.bypass_ike()
+    assert bypass is gw.spd.get("bypass-ike") and [p.name for p in gw.spd] == ["bypass-ike"]
+    (a_in, a_out), _ = sas(0xA1, 0xB2)
+    child = gw.install_child_sa([NET_A], [NET_B], inbound_sa=a_in, outbound_sa=a_out, name="n")
+    assert str(child) == "n: in 0x000000b2, out 0x000000a1, policy 'n'"
+
+
+def test_an_ah_packet_with_spi_0_is_no_nat_keepalive() -> None:
+    """RFC 4302 2.4: SPI 0 is reserved; such an AH packet is an error, not a keepalive to ignore (RFC 3948 2.3)."""
+    gw = IpsecProcessor()
+    with pytest.raises((UnknownSpiError, ParseError)):
+        gw.inbound(ip.ip_packet("203.0.113.2", "203.0.113.1", 51, bytes([4, 4, 0, 0]) + bytes(8) + bytes(16)))
+
+
+def test_a_ts_payload_selector_gets_a_hint_and_an_address_range_parses_as_itself() -> None:
+    from ikelab.ts import ts_from_string
+
+    with pytest.raises(ConfigError, match=r"ts\.start_addr, ts\.end_addr"):
+        selectors_from_ts([ts_from_string("10.0.0.0/24")], [NET_B])
+    r = AddressRange(A4("10.0.0.1"), A4("10.0.0.2"))
+    assert AddressRange.parse(r) is r
+
+
+def test_pool_errors_name_the_whole_setting() -> None:
+    with pytest.raises(ConfigError) as err:
+        vip.check_pool(("10.3.0.0/24", "bogus"))
+    assert err.value.field == "pool" and err.value.value == ("10.3.0.0/24", "bogus")
+    with pytest.raises(ConfigError) as err:
+        VirtualIpPool("bogus")
+    assert err.value.value == "bogus"
+
+
+def test_lease_each_takes_from_a_stale_ike_sa_of_the_identity_only_when_told() -> None:
+    pools, first, second = vip.pools_of("10.3.0.0/30"), object(), object()
+    assert vip.lease_each(pools, [(4, None)], "a", first) == (("10.3.0.1",), [])
+    assert vip.lease_each(pools, [(4, None)], "a", second) == (("10.3.0.2",), [])  # a second IKE SA at once
+    third = object()
+    assert vip.lease_each(pools, [(4, None)], "a", third, reclaim=True) == (("10.3.0.2",), [])
+    assert pools[0].holders["10.3.0.2"] == ("a", third)
