@@ -585,3 +585,13 @@ def test_lease_each_takes_from_a_stale_ike_sa_of_the_identity_only_when_told() -
     third = object()
     assert vip.lease_each(pools, [(4, None)], "a", third, reclaim=True) == (("10.3.0.2",), [])
     assert pools[0].holders["10.3.0.2"] == ("a", third)
+
+
+def test_selectors_are_frozen_and_hashable() -> None:
+    """A selector is a value: it can key a dict (a lesson's table) and cannot be changed under the SPD."""
+    sel = Selector.of("10.0.0.0/8", "10.1.0.0/16", 6, remote_ports=443)
+    assert {sel: 1}[Selector.of("10.0.0.0/8", "10.1.0.0/16", 6, remote_ports=443)] == 1
+    with pytest.raises(AttributeError):
+        sel.local.start = A4("10.9.9.9")  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        sel.local_ports.start = 1  # type: ignore[misc]
