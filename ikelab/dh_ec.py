@@ -76,13 +76,11 @@ class EcpGroup(DhGroup):
 
     def is_on_curve(self, x: int, y: int) -> bool:
         """Whether ``(x, y)`` satisfies ``y^2 = x^3 - 3x + b (mod p)`` with coordinates below p."""
-        p = self.p
-        try:
-            return 0 <= x < p and 0 <= y < p and (y * y - (x * x * x - 3 * x + self.b)) % p == 0
-        except TypeError:  # checked only when it fails: every ECP exchange calls this
+        if x.__class__ is not int or y.__class__ is not int:  # a bool or a float would give a wrong answer
             check_int(x, "x")
             check_int(y, "y")
-            raise
+        p = self.p
+        return 0 <= x < p and 0 <= y < p and (y * y - (x * x * x - 3 * x + self.b)) % p == 0
 
     def decode_public(self, data: bytes) -> tuple[int, int]:
         """The validated point ``(x, y)`` carried in KE data ``x | y``."""
@@ -97,6 +95,10 @@ class EcpGroup(DhGroup):
             raise InvalidPublicValueError("all-zero KE data: the point at infinity has no x | y encoding",
                                           group=self.name)
         if not self.is_on_curve(x, y):
+            for name, value in (("x", x), ("y", y)):
+                if value >= self.p:  # an unreduced coordinate, refused as OpenSSL does
+                    raise InvalidPublicValueError(f"{name} coordinate is p or more: not a point on the curve, whose"
+                                                  " coordinates are in [0, p-1] (RFC 6989 2.3)", group=self.name)
             raise InvalidPublicValueError("public value is not a point on the curve (RFC 6989)", group=self.name)
         return x, y
 
@@ -187,6 +189,20 @@ _MONTGOMERY_CLASSES: dict[int, tuple[Any, Any]] = {
     56: (x448.X448PrivateKey, x448.X448PublicKey),
 }
 
+_P25519 = 2**255 - 19
+_P448 = 2**448 - 2**224 - 1
+#: key length -> (p, bits of u kept by decodeUCoordinate (RFC 7748 5), the u (mod p) of the points of low order:
+#: 0, 1, -1 and, on Curve25519, the two of order 8).  Clamped scalars are multiples of the cofactor (8 or 4),
+#: so these, and only these, make X25519/X448 give the all-zero value that RFC 8031 2.3 refuses.
+_LOW_ORDER_U: dict[int, tuple[int, int, frozenset[int]]] = {
+    32: (_P25519, (1 << 255) - 1, frozenset({
+        0, 1, _P25519 - 1,
+        0x00B8495F16056286FDB1329CEB8D09DA6AC49FF1FAE35616AEB8413B7C7AEBE0,
+        0x57119FD0DD4E22D8868E1C58C45C44045BEF839C55B1D0B1248C50A3BC959C5F,
+    })),
+    56: (_P448, (1 << 448) - 1, frozenset({0, 1, _P448 - 1})),
+}
+
 
 @dataclass(frozen=True, repr=False)
 class MontgomeryGroup(DhGroup):
@@ -211,9 +227,15 @@ class MontgomeryGroup(DhGroup):
         return self.key_len
 
     def validate_public(self, data: bytes) -> None:
+        """Refuse KE data of the wrong length, or a point of low order: one whose g^ir would be all zero
+        (RFC 8031 2.3; :meth:`MontgomeryPrivateKey.exchange` refuses that value itself)."""
         data = _ke_bytes(data, self.name)
         if len(data) != self.key_len:
             raise InvalidPublicValueError(f"KE data is {len(data)} bytes, expected {self.key_len}", group=self.name)
+        p, mask, low_order = _LOW_ORDER_U[self.key_len]
+        if (int.from_bytes(data, "little") & mask) % p in low_order:
+            raise InvalidPublicValueError("a point of low order: the shared secret would be all zero"
+                                          " (RFC 8031 2.3)", group=self.name)
 
     def from_private_value(self, value: bytes | int) -> MontgomeryPrivateKey:
         """A key from its ``key_len`` bytes, or from an int encoded little-endian (RFC 7748 5)."""
@@ -222,9 +244,14 @@ class MontgomeryGroup(DhGroup):
                 raise ConfigError(f"{self.name}: private value does not fit in {self.key_len} bytes",
                                   field="private", value=value)
             value = value.to_bytes(self.key_len, "little")
-        if not isinstance(value, (bytes, bytearray)) or len(value) != self.key_len:
-            raise ConfigError(f"{self.name}: private value must be {self.key_len} bytes", field="private", value=value)
-        value = bytes(value)
+        if value.__class__ is not bytes:
+            if not isinstance(value, (bytes, bytearray, memoryview)):
+                raise ConfigError(f"{self.name}: private value must be {self.key_len} bytes or an int, not"
+                                  f" {type(value).__name__}", field="private", value=value)
+            value = bytes(value)
+        if len(value) != self.key_len:
+            raise ConfigError(f"{self.name}: private value must be {self.key_len} bytes, not {len(value)}",
+                              field="private", value=value)
         private_cls, _ = _MONTGOMERY_CLASSES[self.key_len]
         return MontgomeryPrivateKey(self, value, private_cls.from_private_bytes(value))
 
