@@ -170,6 +170,17 @@ def test_is_on_curve_of_the_point_with_x_zero() -> None:
     assert not g.is_on_curve(-1, y) and not g.is_on_curve(0, -y)
 
 
+@pytest.mark.parametrize("gid", [20, 21])
+def test_is_on_curve_takes_no_negative_x(gid: int) -> None:
+    """P-384 and P-521 have points with x = p - 1: x = -1 is congruent to it, yet not in [0, p-1]."""
+    g = dh.group(gid)
+    rhs = (-1 + 3 + g.b) % g.p
+    y = pow(rhs, (g.p + 1) // 4, g.p)
+    assert y * y % g.p == rhs
+    ec.EllipticCurvePublicNumbers(g.p - 1, y, g.curve()).public_key()  # cryptography: on the curve
+    assert g.is_on_curve(g.p - 1, y) and not g.is_on_curve(-1, y)
+
+
 class _FixedSource:
     """A random source that gives fixed values: which draw becomes the private key is then known."""
 
@@ -209,6 +220,31 @@ def test_ecp_keys_equal_by_group_and_d_and_repr_hides_d(gid: int) -> None:
         assert g.name in text
         for secret in (f"{d:x}", f"{d:X}", str(d), d.to_bytes(g.coord_len, "big").hex()):
             assert secret not in text
+
+
+class _ShortSecretKey:
+    """A backend ECDH key that hands back x without its leading zero octets (as big-integer code would)."""
+
+    def __init__(self, x: bytes) -> None:
+        self.x = x
+
+    def exchange(self, algorithm: object, peer: object) -> bytes:
+        return self.x.lstrip(b"\x00")
+
+
+@pytest.mark.parametrize("gid", [19, 21])
+def test_ecp_g_ir_is_padded_to_the_coordinate_length(gid: int) -> None:
+    """RFC 7296 2.14 and RFC 5903 7: g^ir has the coordinate's fixed length, leading zeros kept."""
+    g = dh.group(gid)
+    x = bytes(3) + b"\x5a" * (g.coord_len - 3)
+    key = dh.EcpPrivateKey(g, _ShortSecretKey(x))  # type: ignore[arg-type]
+    peer = g.gx.to_bytes(g.coord_len, "big") + g.gy.to_bytes(g.coord_len, "big")
+    assert key.exchange(peer) == x
+
+
+def test_ecp_keys_with_different_d_do_not_share_one_hash() -> None:
+    g = dh.group(19)
+    assert len({hash(g.from_private_value(d)) for d in range(1, 40)}) > 30
 
 
 @pytest.mark.parametrize("gid", [19, 20, 21])
@@ -376,6 +412,35 @@ def test_montgomery_private_value_accepts_bytes_like_and_names_what_is_wrong(gid
         with pytest.raises(ConfigError, match=reason) as info:
             g.from_private_value(value)  # type: ignore[arg-type]
         assert g.name in str(info.value) and raw.hex() not in str(info.value)
+
+
+@pytest.mark.parametrize("gid", [31, 32])
+def test_montgomery_private_int_zero_is_the_all_zero_bytes(gid: int) -> None:
+    """RFC 7748 5 clamps any bytes, all zero included, to a valid scalar: the int 0 is those bytes."""
+    g = dh.group(gid)
+    expected = (x25519.X25519PrivateKey if gid == 31 else x448.X448PrivateKey).from_private_bytes(bytes(g.key_len))
+    key = g.from_private_value(0)
+    assert key.private_value == bytes(g.key_len) and key == g.from_private_value(bytes(g.key_len))
+    assert key.public_bytes() == expected.public_key().public_bytes_raw()
+
+
+class _ZeroBackendKey:
+    """A backend key whose exchange hands back the all-zero value instead of refusing it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def exchange(self, peer: object) -> bytes:
+        return bytes(self.size)
+
+
+@pytest.mark.parametrize("gid", [31, 32])
+def test_an_all_zero_secret_from_the_backend_is_refused(gid: int) -> None:
+    """RFC 8031 2.3: the check is on the value itself, not only on the backend raising."""
+    g = dh.group(gid)
+    key = dh.MontgomeryPrivateKey(g, bytes(g.key_len), _ZeroBackendKey(g.key_len))
+    with pytest.raises(InvalidPublicValueError, match=rf"all-zero.*RFC 8031 2\.3.*\(group {g.name}\)"):
+        key.exchange(bytes([9]) + bytes(g.key_len - 1))
 
 
 @pytest.mark.parametrize("gid", [31, 32])
@@ -582,7 +647,8 @@ def test_prf_inputs_that_are_not_bytes(alg: PrfId) -> None:
     for bad in ("key", 16, None, [1, 2], 1.5):
         for call, field in ((lambda: p.prf(bad, b"d"), "key"), (lambda: p.prf(b"k", bad), "data"),
                             (lambda: p.prf_plus(bad, b"s", 8), "key"), (lambda: p.prf_plus(b"k", bad, 8), "seed"),
-                            (lambda: p.prf_plus_blocks(bad, b"s", 8), "key")):
+                            (lambda: p.prf_plus_blocks(bad, b"s", 8), "key"),
+                            (lambda: p.prf_plus_blocks(b"k", bad, 8), "seed")):
             with pytest.raises(ConfigError, match=f"{field} must be bytes, not {type(bad).__name__}") as info:
                 call()  # type: ignore[arg-type]
             assert info.value.field == field
