@@ -245,8 +245,14 @@ _MD5_WHY = (
 )
 
 _PRFS: dict[PrfId, Prf] = {
-    PrfId.PRF_HMAC_MD5: Prf(PrfId.PRF_HMAC_MD5, "PRF_HMAC_MD5", 16, 16, False, _MD5_WHY, _hmac_keyed(hashes.MD5), _hmac_once("md5"), _hkdf_expand(hashes.MD5)),
-    PrfId.PRF_HMAC_SHA1: Prf(PrfId.PRF_HMAC_SHA1, "PRF_HMAC_SHA1", 20, 20, False, None, _hmac_keyed(hashes.SHA1), _hmac_once("sha1"), _hkdf_expand(hashes.SHA1)),
+    PrfId.PRF_HMAC_MD5: Prf(
+        PrfId.PRF_HMAC_MD5, "PRF_HMAC_MD5", 16, 16, False, _MD5_WHY, _hmac_keyed(hashes.MD5),
+        _hmac_once("md5"), _hkdf_expand(hashes.MD5),
+    ),
+    PrfId.PRF_HMAC_SHA1: Prf(
+        PrfId.PRF_HMAC_SHA1, "PRF_HMAC_SHA1", 20, 20, False, None, _hmac_keyed(hashes.SHA1),
+        _hmac_once("sha1"), _hkdf_expand(hashes.SHA1),
+    ),
     PrfId.PRF_AES128_XCBC: Prf(PrfId.PRF_AES128_XCBC, "PRF_AES128_XCBC", 16, 16, True, None, _xcbc_keyed),
     PrfId.PRF_HMAC_SHA2_256: Prf(
         PrfId.PRF_HMAC_SHA2_256, "PRF_HMAC_SHA2_256", 32, 32, False, None, _hmac_keyed(hashes.SHA256),
