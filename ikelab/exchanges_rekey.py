@@ -59,8 +59,15 @@ class IkeRekeyExchanges:
         # decides which of the two new IKE SAs survives once our own request is answered
         collision = self._pending is not None and self._pending.kind == "rekey_ike"
         if self._pending is not None and self._pending.kind in _CHILD_REQUESTS:
-            # RFC 7296 2.25.1: not while we are creating, rekeying or closing a CHILD SA of this IKE SA
+            # RFC 7296 2.25.2: not while we are creating, rekeying or closing a CHILD SA of this IKE SA
             self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
+            return None
+        bad_spi = next((bytes(p.spi) for p in offered if not _ike_spi(bytes(p.spi))), None)
+        if bad_spi is not None:
+            # RFC 7296 3.3.1: a proposal that rekeys the IKE SA carries the new SPIi, 8 octets; 3.1: never zero
+            self._respond(msg, now, [W.notify(NotifyType.INVALID_SYNTAX)])
+            self._fail(now, "INVALID_SYNTAX", f"IKE SA rekey refused: the offered SPI 0x{bad_spi.hex()} is no "
+                       "IKE SPI (8 octets, not zero: RFC 7296 3.1, 3.3.1)", fatal=False)
             return None
         try:
             chosen = _props.select(offered, self._ike_proposals(),
@@ -214,6 +221,11 @@ class IkeRekeyExchanges:
         while sa.replaced_by is not None:
             sa = sa.replaced_by
         return sa
+
+
+def _ike_spi(spi: bytes) -> bool:
+    """Whether ``spi`` can name an IKE SA: 8 octets (RFC 7296 3.3.1), not zero (3.1)."""
+    return len(spi) == 8 and spi != bytes(8)
 
 
 __all__ = ["IkeRekeyExchanges"]
