@@ -182,11 +182,15 @@ class IkeRekeyExchanges:
             chosen = W.only_sa(msg)
             suite = _props.check_chosen(ctx["proposals"], chosen)
             ke, nr = W.payload(msg, "KE"), W.nonce_of(msg)
-            if ke is None or nr is None or int(ke.group) != int(suite.dh) or len(bytes(chosen.spi)) != 8:
-                raise NegotiationError("IKE SA rekey response without matching KEr, Nr or SPI")
+            # RFC 7296 1.3: the responder takes the group of our KEi or answers INVALID_KE_PAYLOAD; 3.1, 3.3.1:
+            # the chosen proposal carries the new SPIr, 8 octets and not zero
+            if (ke is None or nr is None or int(ke.group) != int(suite.dh) or int(suite.dh) != int(ctx["group"])
+                    or not _ike_spi(bytes(chosen.spi))):
+                raise NegotiationError("IKE SA rekey response without matching KEr, Nr or SPI",
+                                       notify_type="INVALID_SYNTAX")
             short = W.short_nonce(nr, suite.prf)
             if short:
-                raise NegotiationError(f"Nr is {short}")
+                raise NegotiationError(f"Nr is {short}", notify_type="INVALID_SYNTAX")
             g_ir = ctx["dh_key"].exchange(bytes(ke.data))
         except IkelabError as exc:
             self._fail(now, getattr(exc, "notify_type", None), f"IKE SA rekey failed: {exc}", fatal=False)
