@@ -222,6 +222,17 @@ class IkeRekeyExchanges:
         self._queue += ((Input.DELETE_IKE, {}),)
         return State.REKEYED
 
+    def _rekey_unanswered(self: Any, now: float, reason: str) -> State:
+        """Our rekey got no answer (RFC 7296 2.4), but we answered the peer's colliding one (2.8.2).
+
+        The peer holds the new IKE SA it made, with the CHILD SAs: they go there, as if its DELETE of this IKE SA
+        had come, and this one waits for that DELETE as a replaced IKE SA does.  Closing it with its CHILD SAs
+        would leave the peer with CHILD SAs that we no longer have, over an IKE SA that we still have.
+        """
+        self._fail(now, None, f"IKE SA rekey failed: {reason}; the peer's new IKE SA stands", fatal=False)
+        self._hand_to(now, self._settle_collision())
+        return State.REKEYED
+
     def _home(self: Any) -> Any:
         """The IKE SA that now owns our CHILD SAs: this one, or the one that replaced it by a rekey (2.18)."""
         sa = self

@@ -501,6 +501,8 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         """No answer (RFC 7296 2.4): the peer is considered dead, the IKE SA and its CHILD SAs are gone."""
         if kind == "liveness":
             self._emit(ev.LivenessChecked(now, self.side, self._next_request_id - 1, False))
+        if kind == "rekey_ike" and self._collision is not None and self._collision._home().state != State.CLOSED:
+            return self._rekey_unanswered(now, reason)  # the peer's colliding rekey stands (RFC 7296 2.8.2)
         if self.state in (State.INIT_SENT, State.AUTH_SENT):
             reason += " (the IKE SA could not be established)"
         if self.state != State.REKEYED:  # a replaced IKE SA going away is no failure: its successor lives on

@@ -149,6 +149,7 @@ OTHER_OUTCOMES: dict[tuple[State, Input], tuple[tuple[State, str], ...]] = {
     (S.DELETING, I.INFORMATIONAL_REQUEST): ((S.CLOSED, "DELETE of the IKE SA"),),
     (S.ESTABLISHED, I.CREATE_CHILD_SA_REQUEST): ((S.REKEYED, "the IKE SA was rekeyed by the peer (2.18)"),),
     (S.ESTABLISHED, I.CREATE_CHILD_SA_RESPONSE): ((S.REKEYED, "our IKE SA rekey completed (2.18)"),),
+    (S.ESTABLISHED, I.GIVE_UP): ((S.REKEYED, "our IKE SA rekey unanswered, the peer's colliding one stands (2.8.2)"),),
 }
 
 
