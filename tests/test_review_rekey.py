@@ -471,6 +471,52 @@ def test_our_rekey_answered_temporary_failure_in_a_collision_is_not_asked_again(
     assert len([m for s, m in _wire(lab, "CREATE_CHILD_SA") if not m.is_response]) == 2
 
 
+def test_our_unanswered_rekey_in_a_collision_leaves_the_child_sas_on_the_peers_new_ike_sa() -> None:
+    """Both rekey; moon's request is lost and moon answers sun's, then the network fails for minutes: sun's DELETE
+    of the old IKE SA and moon's retransmissions are all lost.  Moon gives up on its own request (2.4), but the
+    peer's new IKE SA, which moon answered, stands (2.8.2): the CHILD SA must go there, as at sun, not die with the
+    old IKE SA while that new one lives on without it (it used to: sun kept a CHILD SA that moon had dropped)."""
+    lab = established()
+    (child,) = lab.initiator.children
+    _fates(lab, "drop", "ok", "ok", *["drop"] * 30)
+    lab.rekey_ike("initiator")
+    lab.rekey_ike("responder")
+    lab.run(lab.now + 400.0)
+    lab.network = Network()
+    lab.run(lab.now + 400.0)
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    assert set(lab.initiator.children) == {child}
+    assert lab.responder.initiator  # sun made the IKE SA that stands
+    (failure,) = lab.events("initiator", ev.Failure)
+    assert not failure.fatal and failure.reason.startswith("IKE SA rekey failed: no response to CREATE_CHILD_SA")
+    assert not lab.events("initiator", ev.ChildSaDeleted)
+    for side in SIDES:
+        assert [sa.state for sa in lab.sas(side)] == [State.CLOSED, State.ESTABLISHED]
+    lab.rekey_child("initiator")  # and the CHILD SA is really shared over it
+    lab.run_until_idle()
+    assert_same_sas(lab)
+
+
+def test_an_ike_sa_rekey_meeting_the_peers_delete_of_the_ike_sa() -> None:
+    """RFC 7296 2.25.2: moon rekeys the IKE SA while sun deletes it.  Sun, closing it, answers TEMPORARY_FAILURE;
+    moon answers the DELETE and forgets the IKE SA and its CHILD SA, its rekey with it: no new IKE SA anywhere."""
+    lab = established()
+    lab.rekey_ike("initiator")
+    lab.delete_ike("responder")
+    lab.run_until_idle()
+    lab.run(lab.now + 300.0)
+    for side in SIDES:
+        assert [sa.state for sa in lab.sas(side)] == [State.CLOSED]
+        assert not [k for k in lab.events(side, ev.KeysDerived) if k.rekey]
+        assert len(lab.events(side, ev.ChildSaDeleted)) == 1
+    answers = [_kinds(m) for s, m in _wire(lab) if s == "responder" and m.is_response
+               and m.exchange == ExchangeType.CREATE_CHILD_SA]
+    assert answers == [["N(TEMPORARY_FAILURE)"]]
+    assert lab.sas("initiator")[0].closed_reason == "deleted by peer"
+    assert not [f for f in lab.events("initiator", ev.Failure)]
+
+
 # --------------------------------------------------------------------------- 2.25.2: CHILD SA work meanwhile
 
 
