@@ -691,6 +691,30 @@ def test_a_bad_rekey_answer_ends_in_a_failure_event_and_the_old_ike_sa_goes_on(n
     assert check.message_id == before[4] + 1 and _kinds(check) == []
 
 
+def test_a_bad_answer_in_a_collision_hands_the_child_sas_to_the_peers_new_ike_sa() -> None:
+    """Both rekey; moon answers sun's request, then gets a malformed answer to its own (no KEr).  Sun's new IKE SA,
+    which moon answered, stands (2.8.2): moon moves its CHILD SA there at once, so that sun's DELETE of the old
+    IKE SA does not take the CHILD SA with it."""
+    lab = established()
+    moon = lab.initiator
+    (child,) = moon.children
+    _fates(lab, "drop")  # moon's request
+    lab.rekey_ike("initiator")
+    lab.rekey_ike("responder")
+    lab.run(lab.now + 0.015)  # moon has answered sun's request; sun's DELETE of the old IKE SA is on its way
+    pending = moon._pending
+    bad = lab.responder._message(ExchangeType.CREATE_CHILD_SA, pending.message_id, True,
+                                 [W.sa([_chosen(pending.context)]), NR])
+    sun_old = [sa for sa in lab.sas("responder") if (sa.spi_i, sa.spi_r) == (moon.spi_i, moon.spi_r)][0]
+    lab.endpoints["initiator"].receive(Datagram(sun_old._encode(bad), sun_old.local, moon.local), lab.now)
+    lab._flush()
+    assert moon.state == State.REKEYED and set(moon.replaced_by.children) == {child}
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    assert set(lab.initiator.children) == {child}
+    assert not lab.events("initiator", ev.ChildSaDeleted)
+
+
 def test_an_answer_with_an_nr_too_short_for_the_prf_is_invalid_syntax() -> None:
     """RFC 7296 2.10: a nonce is at least half the PRF's key size, 32 octets for PRF_HMAC_SHA2_512.  A 16-octet Nr
     (enough for the payload itself) is a malformed answer: INVALID_SYNTAX, as for a CHILD SA, and no new IKE SA."""
