@@ -29,6 +29,8 @@ from ikelab.constants import PrfId
 from ikelab.errors import ConfigError, InvalidPublicValueError
 from ikelab.prf import PRF_PLUS_MAX_BLOCKS, get_prf, prf, prf_plus, prf_plus_blocks
 
+from test_dh import RFC5903
+
 
 def h(text: str) -> bytes:
     return bytes.fromhex("".join(text.split()))
@@ -38,36 +40,21 @@ def h(text: str) -> bytes:
 # ECP groups (RFC 5903)
 # ============================================================================================
 
-# RFC 5903 section 8.1 (group 19) and 8.3 (group 21): the responder's side and g^ir.
-RFC5903_RESPONDER = {
+# RFC 5903 section 8.1 (group 19) and 8.3 (group 21): what test_dh.RFC5903 does not quote, the KEr payload
+# and the y coordinate of g^ir.
+RFC5903_KER_GIRY = {
     19: dict(
-        r="C6EF9C5D 78AE012A 011164AC B397CE20 88685D8F 06BF9BE0 B283AB46 476BEE53",
-        gix="DAD0B653 94221CF9 B051E1FE CA5787D0 98DFE637 FC90B9EF 945D0C37 72581180",
-        giy="5271A046 1CDB8252 D61F1C45 6FA3E59A B1F45B33 ACCF5F58 389E0577 B8990BB3",
         ker="""00000048 00130000 D12DFB52 89C8D4F8 1208B702 70398C34 2296970A 0BCCB74C
                736FC755 4494BF63 56FBF3CA 366CC23E 8157854C 13C58D6A AC23F046 ADA30F83
                53E74F33 039872AB""",
-        girx="D6840F6B 42F6EDAF D13116E0 E1256520 2FEF8E9E CE7DCE03 812464D0 4B9442DE",
         giry="522BDE0A F0D8585B 8DEF9C18 3B5AE38F 50235206 A8674ECB 5D98EDB2 0EB153A2",
     ),
     21: dict(
-        r="""0145BA99 A847AF43 793FDD0E 872E7CDF A16BE30F DC780F97 BCCC3F07 8380201E
-             9C677D60 0B343757 A3BDBF2A 3163E4C2 F869CCA7 458AA4A4 EFFC311F 5CB15168
-             5EB9""",
-        gix="""0015417E 84DBF28C 0AD3C278 713349DC 7DF153C8 97A1891B D98BAB43 57C9ECBE
-               E1E3BF42 E00B8E38 0AEAE57C 2D107564 94188594 2AF5A7F4 601723C4 195D176C
-               ED3E""",
-        giy="""017CAE20 B6641D2E EB695786 D8C94614 6239D099 E18E1D5A 514C739D 7CB4A10A
-               D8A78801 5AC405D7 799DC75E 7B7D5B6C F2261A6A 7F150743 8BF01BEB 6CA3926F
-               9582""",
         ker="""0000008c 00150000 00D0B397 5AC4B799 F5BEA16D 5E13E9AF 971D5E9B 984C9F39
                728B5E57 39735A21 9B97C356 436ADC6E 95BB0352 F6BE64A6 C2912D4E F2D0433C
                ED2B6171 640012D9 460F015C 68226383 956E3BD0 66E797B6 23C27CE0 EAC2F551
                A10C2C72 4D985207 7B87220B 6536C5C4 08A1D2AE BB8E86D6 78AE49CB 57091F47
                32296579 AB44FCD1 7F0FC56A""",
-        girx="""01144C7D 79AE6956 BC8EDB8E 7C787C45 21CB086F A64407F9 7894E5E6 B2D79B04
-                D1427E73 CA4BAA24 0A347868 59810C06 B3C715A3 A8CC3151 F2BEE417 996D19F3
-                DDEA""",
         giry="""01B901E6 B17DB294 7AC017D8 53EF1C16 74E5CFE5 9CDA18D0 78E05D1B 5242ADAA
                 9FFC3C63 EA05EDB1 E13CE5B3 A8E50C3E B622E8DA 1B38E0BD D1F88569 D6C99BAF
                 FA43""",
@@ -75,9 +62,9 @@ RFC5903_RESPONDER = {
 }
 
 
-@pytest.mark.parametrize("gid", sorted(RFC5903_RESPONDER))
+@pytest.mark.parametrize("gid", sorted(RFC5903_KER_GIRY))
 def test_rfc5903_ker_payload_and_g_ir_is_x_only(gid: int) -> None:
-    v = {name: h(text) for name, text in RFC5903_RESPONDER[gid].items()}
+    v = {name: h(text) for name, text in {**RFC5903[gid], **RFC5903_KER_GIRY[gid]}.items()}
     g = dh.group(gid)
     responder = g.from_private_value(int.from_bytes(v["r"], "big"))
     # KEr: generic header (length 0x48 / 0x8c), DH Group Num, RESERVED, then x | y without 0x04 (RFC 5903 7)
