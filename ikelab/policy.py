@@ -169,9 +169,6 @@ class PortRange:
         return str(self.start) if self.start == self.end else f"{self.start}-{self.end}"
 
 
-OPAQUE_PORT = PortRange(0xFFFF, 0)
-
-
 ANY_PORT = PortRange()
 
 
