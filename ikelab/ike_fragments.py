@@ -18,6 +18,8 @@ receiver checks every piece before keeping it (the codec is :mod:`ikelab.sk`).
 * Receiving (2.6): pieces are kept until all Total Fragments are in, then
   joined and processed as one message.  When a retransmission announces more
   fragments than before, the old pieces are dropped; fewer, the new piece is.
+  Pieces that verify but do not join into payloads make a request answered as
+  a whole malformed one is (INVALID_SYNTAX, RFC 7296 2.21.3); a response is dropped.
 * A retransmitted request brings the cached response back only through its
   fragment 1 (2.6.1): otherwise n fragments would bring n responses.
 """
@@ -124,13 +126,17 @@ class FragmentExchanges:
             self._fragments = buffers
         try:
             outcome, result = buf.add(msg, skf, len(data))
-        except IkelabError as exc:  # verified pieces that do not join into payloads (RFC 7296 2.21.2: drop)
+        except IkelabError as exc:  # verified pieces that do not join into payloads
             del buffers[msg.is_response]
             self._fragments = buffers or None
-            if isinstance(exc, UnsupportedCriticalPayloadError) and not msg.is_response:
-                # as for a whole request: answered, so that the peer's window moves on (RFC 7296 2.5)
-                self._respond(msg, now, [W.notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
-                                                  data=bytes([exc.payload_type & 0xFF]))])
+            # as for a whole request whose ICV is good: answered, so that the peer's window moves on
+            # (RFC 7296 2.5 UNSUPPORTED_CRITICAL_PAYLOAD; 2.21.3 "all requests having errors MUST result in a
+            # response", INVALID_SYNTAX); a response is only dropped
+            if isinstance(exc, UnsupportedCriticalPayloadError):
+                self._answer_undecodable(msg, now, False, NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
+                                         bytes([exc.payload_type & 0xFF]))
+            else:
+                self._answer_undecodable(msg, now, False, NotifyType.INVALID_SYNTAX, b"")
             self._drop(now, f"the joined IKE fragments do not parse: {exc}", data)
             return None
         if outcome == "ignored":

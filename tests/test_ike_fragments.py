@@ -282,18 +282,44 @@ def test_the_pieces_of_a_newer_message_never_join_those_of_an_older_one() -> Non
 
 # --------------------------------------------------------------------------- malformed pieces
 
-def test_joined_fragments_that_do_not_parse_are_dropped_without_harm() -> None:
+def _garbage_fragment(sender, message_id: int, is_response: bool) -> bytes:
+    """One SKF (1 of 1) whose ICV verifies but whose inside is no payload chain: a Notify header of 3 octets."""
+    skf = SKF(1, 1, content=b"\x00\x00\x00\x03garbage", next_payload=int(PayloadType.N))
+    msg = sender._message(ExchangeType.INFORMATIONAL, message_id, is_response, [])
+    return replace(msg, payloads=(skf,)).encode(crypto=sender._crypto(sending=True))
+
+
+def test_a_fragmented_request_that_does_not_parse_is_answered_invalid_syntax() -> None:
+    """RFC 7296 2.21.3: after authentication "all requests having errors MUST result in a response", as a whole
+    request whose ICV is good but whose inside is malformed is answered (INVALID_SYNTAX, 3.10.1).  Before, the
+    joined pieces were dropped unanswered: the peer retransmitted until it gave the IKE SA up."""
     lab = established(fragmentation=True, fragment_size=160)
     a, b = lab.initiator, lab.responder
-    before = b.snapshot()
-    skf = SKF(1, 1, content=b"\x00\x00\x00\x03garbage", next_payload=int(PayloadType.N))
-    msg = a._message(ExchangeType.INFORMATIONAL, a._next_request_id, False, [])
-    data = replace(msg, payloads=(skf,)).encode(crypto=a._crypto(sending=True))
-    b.receive(data, lab.now)
+    n = a._next_request_id
+    b.receive(_garbage_fragment(a, n, False), lab.now)
     events = b.pop_events()
-    assert [type(e) for e in events] == [ev.MessageDropped]
-    assert "do not parse" in events[0].reason
-    assert b.pop_datagrams() == [] and b.snapshot() == before and b._fragments is None
+    assert [type(e) for e in events] == [ev.MessageSent, ev.Failure, ev.MessageDropped]
+    assert events[1].notify == "INVALID_SYNTAX" and not events[1].fatal and "do not parse" in events[2].reason
+    (answer,) = b.pop_datagrams()
+    reply = decode(answer.payload, crypto=a._crypto(sending=False))
+    (refusal,) = reply.payloads[0].inner
+    assert reply.is_response and reply.message_id == n and refusal.notify_type == NotifyType.INVALID_SYNTAX
+    assert b._peer_next_id == n + 1 and b.established and b._fragments is None
+    b.receive(_garbage_fragment(a, n, False), lab.now)  # its retransmission: the same answer, nothing new
+    assert [d.payload for d in b.pop_datagrams()] == [answer.payload] and b._peer_next_id == n + 1
+
+
+def test_a_fragmented_response_that_does_not_parse_is_dropped_without_harm() -> None:
+    lab = established(fragmentation=True, fragment_size=160)
+    a, b = lab.initiator, lab.responder
+    lab.liveness("initiator")
+    a.pop_datagrams()  # the request is lost; a forged-looking but authentic garbage response comes instead
+    before, pending = a.snapshot(), a._pending
+    a.pop_events()
+    a.receive(_garbage_fragment(b, pending.message_id, True), lab.now)
+    events = a.pop_events()
+    assert [type(e) for e in events] == [ev.MessageDropped] and "do not parse" in events[0].reason
+    assert a.pop_datagrams() == [] and a.snapshot() == before and a._pending is pending and a._fragments is None
 
 
 def test_reassembly_follows_rfc_7383_2_6_for_changed_totals_and_bounds() -> None:
