@@ -355,16 +355,12 @@ class ChildExchanges:
         rekey = W.notify_of(msg, NotifyType.REKEY_SA)
         old = None
         if rekey is not None:
-            old = self.find_child(bytes(rekey.spi))
-            if old is None and self._rekeyed_from is not None:  # still on the IKE SA this one replaces (2.8.2)
-                old = self._rekeyed_from.find_child(bytes(rekey.spi))
-            # named by the SPI the peer receives on (1.3.3) and by its protocol (3.10)
-            named = old is not None and old.spi_out == bytes(rekey.spi) and int(old.protocol) == int(rekey.protocol)
-            if not named and self._making_child():
+            old = self._rekeyed_child(bytes(rekey.spi), int(rekey.protocol))
+            if old is None and self._making_child():
                 # maybe the CHILD SA our open request makes, whose answer has not reached us yet: not now
                 self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
                 return None
-            if not named:
+            if old is None:
                 self._respond(msg, now, [W.notify(NotifyType.CHILD_SA_NOT_FOUND, protocol=rekey.protocol,
                                                   spi=bytes(rekey.spi))])
                 self._fail(now, "CHILD_SA_NOT_FOUND", f"peer rekeys unknown CHILD SA {bytes(rekey.spi).hex()}",
@@ -395,6 +391,17 @@ class ChildExchanges:
             self._emit(ev.ChildSaRekeyed(now, self.side, old.spi_in, old.spi_out, child.spi_in, child.spi_out,
                                          child.dh_group is not None))
         self._announce_child(now, child, "CREATE_CHILD_SA")
+        return None
+
+    def _rekeyed_child(self: Any, spi: bytes, protocol: int) -> ChildSa | None:
+        """The CHILD SA that N(REKEY_SA) names: by the SPI the peer receives on, our outbound SPI (1.3.3), and by
+        its protocol (3.10); here or on the IKE SA this one replaces (2.8.2).  Never by our inbound SPI: the
+        peer chose its SPIs without knowing ours, so one of its SPIs may equal one of ours."""
+        for sa in (self, self._rekeyed_from):
+            if sa is not None:
+                for child in sa.children.values():
+                    if child.spi_out == spi and int(child.protocol) == protocol:
+                        return child
         return None
 
     # ------------------------------------------------------------------ CREATE_CHILD_SA, initiator
