@@ -422,8 +422,10 @@ class ChildExchanges:
                        "rekeyed or deleted meanwhile", fatal=False, exchange="CREATE_CHILD_SA")
             return None
         group = W.group_asked(msg, ctx["proposals"], W.first_dh(ctx["proposals"]))
-        if group is not None and (old is None or (old.state == "REKEYING" and not old.collision)):
-            # RFC 7296 1.3: the exchange failed; ask again with a KEi in the group the responder named
+        if group is not None and (ctx["rekey_of"] is None if old is None
+                                  else old.state == "REKEYING" and not old.collision):
+            # RFC 7296 1.3: the exchange failed; ask again with a KEi in the group the responder named (a rekey
+            # whose CHILD SA went away meanwhile is not asked again: it would ask for a new CHILD SA instead)
             self._fail(now, "INVALID_KE_PAYLOAD", f"the responder asks for {_name(DhId(group))}: asking again "
                        "with it", fatal=False, exchange="CREATE_CHILD_SA")
             if old is None:  # a refusal asks again, it does not start the count of refusals again
