@@ -146,7 +146,7 @@ class ChildExchanges:
             group = W.first_dh(props)
             if group is not None:
                 key = _dh.group(group, allow_weak=self.config.allow_weak).generate(self.rng)
-                ctx["dh_key"] = key
+                ctx["dh_key"], ctx["group"] = key, group
                 payloads.append(W.ke(group, key.public_bytes()))
         payloads += W.ts_payloads(tsi, tsr)
         ctx["payloads"] = payloads
@@ -171,6 +171,11 @@ class ChildExchanges:
                 ke = W.payload(msg, "KE")
                 if ke is None or "dh_key" not in ctx or int(ke.group) != int(suite.dh):
                     raise NegotiationError("PFS chosen but no matching KEr", notify_type="INVALID_SYNTAX")
+                if int(suite.dh) != int(ctx["group"]):
+                    # RFC 7296 1.3: a responder wanting another group than the KEi's answers INVALID_KE_PAYLOAD;
+                    # our private value is in the KEi's group, and would key an SA that claims another
+                    raise NegotiationError(f"the responder chose {_name(suite.dh)}, but our KEi is "
+                                           f"{_name(ctx['group'])}", notify_type="INVALID_SYNTAX")
                 g_ir = ctx["dh_key"].exchange(bytes(ke.data))
             tsi_p, tsr_p = W.payload(msg, "TSi"), W.payload(msg, "TSr")
             if tsi_p is None or tsr_p is None:
