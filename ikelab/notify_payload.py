@@ -50,9 +50,18 @@ _PROTOCOLS = members(ProtocolId)
 
 
 def nat_detection_hash(spi_i: bytes, spi_r: bytes, address: str | IPAddress, port: int) -> bytes:
-    """RFC 7296 2.23: ``SHA-1(SPIi | SPIr | IP | Port)`` (SPIr is zero in the IKE_SA_INIT request)."""
-    ip = ipaddress.ip_address(address)
-    return hashlib.sha1(bytes(spi_i) + bytes(spi_r) + ip.packed + U16.pack(check_uint(port, 16, "port"))).digest()
+    """RFC 7296 2.23: ``SHA-1(SPIi | SPIr | IP | Port)`` (SPIr is zero in the IKE_SA_INIT request).
+
+    The SPIs are the 8-octet IKE SPIs of the header (3.1); anything else is a ConfigError, never a hash.
+    """
+    spi_i = check_bytes(spi_i, "spi_i", min_len=8, max_len=8)
+    spi_r = check_bytes(spi_r, "spi_r", min_len=8, max_len=8)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise ConfigError(f"address must be an IPv4 or IPv6 address, not {address!r}", field="address",
+                          value=address) from None
+    return hashlib.sha1(spi_i + spi_r + ip.packed + U16.pack(check_uint(port, 16, "port"))).digest()
 
 
 @from_wire
@@ -123,7 +132,7 @@ class Notify(Payload):
     @classmethod
     def make_cookie(cls, cookie: bytes) -> "Notify":
         """A COOKIE notify carrying 1..64 octets."""
-        return cls(NotifyType.COOKIE, data=bytes(cookie))
+        return cls(NotifyType.COOKIE, data=check_bytes(cookie, "cookie"))
 
     @classmethod
     def make_invalid_ke_payload(cls, group: DhId | int | str) -> "Notify":
@@ -143,7 +152,7 @@ class Notify(Payload):
     @classmethod
     def make_rekey_sa(cls, spi: bytes, protocol: ProtocolId | int | str = ProtocolId.ESP) -> "Notify":
         """REKEY_SA naming the (inbound) SPI of the Child SA being rekeyed."""
-        return cls(NotifyType.REKEY_SA, lookup(ProtocolId, protocol), bytes(spi))
+        return cls(NotifyType.REKEY_SA, lookup(ProtocolId, protocol), check_bytes(spi, "spi"))
 
     @classmethod
     def make_signature_hash_algorithms(cls, algorithms: Iterable[HashAlgorithm | int | str]) -> "Notify":
