@@ -157,7 +157,8 @@ class ChildExchanges:
         """Install the CHILD SA from the response to our request (we are the exchange initiator)."""
         error = W.first_error(msg)
         if error is not None or W.payload(msg, "SA") is None:
-            self._fail(now, error or "NO_PROPOSAL_CHOSEN", f"CHILD SA not created: {error or 'no SA payload'}",
+            # an answer with neither an error notify nor an SA is malformed (1.3), not a refusal
+            self._fail(now, error or "INVALID_SYNTAX", f"CHILD SA not created: {error or 'no SA payload'}",
                        fatal=False, exchange=exchange)
             return None
         try:
