@@ -351,8 +351,8 @@ class ChildExchanges:
         short = ni is not None and W.short_nonce(ni, self.suite.prf)
         if ni is None or short:
             self._respond(msg, now, [W.notify(NotifyType.INVALID_SYNTAX)])
-            if short:
-                self._fail(now, "INVALID_SYNTAX", f"Ni is {short}", fatal=False, exchange="CREATE_CHILD_SA")
+            self._fail(now, "INVALID_SYNTAX", f"Ni is {short}" if short else "CREATE_CHILD_SA request without Ni",
+                       fatal=False, exchange="CREATE_CHILD_SA")
             return None
         if self._pending is not None and self._pending.kind in ("rekey_ike", "delete_ike"):
             # RFC 7296 2.25.1: no new CHILD SA while this IKE SA is being rekeyed or closed
