@@ -117,7 +117,11 @@ def udp_endpoint(address: object, port: object, what: str) -> tuple[str, int]:
 
 
 def nat_detection_hash(spi_i: bytes, spi_r: bytes, addr: str, port: int) -> bytes:
-    """SHA-1(SPIi | SPIr | IP | Port), RFC 7296 2.23 (SPIr is zero in the request)."""
+    """SHA-1(SPIi | SPIr | IP | Port), RFC 7296 2.23 (SPIr is zero in the request).
+
+    The engine's copy of :func:`ikelab.notify_payload.nat_detection_hash` without its argument checks:
+    the SPIs and addresses here are the IKE SA's own, already checked, and it runs four times a handshake.
+    """
     return hashlib.sha1(spi_i + spi_r + _ip_bytes(addr) + port.to_bytes(2, "big")).digest()
 
 
