@@ -14,7 +14,9 @@ change in flight are *mutable* and taken as zero for the computation:
 * IPv4 (3.3.3.1.1): DSCP/TOS and ECN, Flags, Fragment Offset, TTL, Header
   Checksum, and every option other than EOL, NOP, Security, Extended
   Security, Commercial Security, Router Alert and SDMD (appendix A1) -- those
-  mutable options are zeroed whole.  Source routes are not predicted here.
+  mutable options are zeroed whole.  Loose and Strict Source Route make the
+  destination address "mutable but predictable"; ikelab does not predict it
+  and refuses those options rather than compute an ICV no peer would.
 * IPv6 (3.3.3.1.2): Traffic Class, Flow Label and Hop Limit.
 
 Everything else is immutable: version, lengths, identification, protocol and
@@ -55,6 +57,8 @@ _MASK32 = 0xFFFFFFFF
 
 # RFC 4302 appendix A1: IPv4 options that are immutable and so included as they are.
 _IMMUTABLE_V4_OPTIONS = frozenset({0, 1, 130, 133, 134, 148, 149})
+# RFC 4302 3.3.3.1.1.1: with these the destination address is "mutable but predictable" (the route's last hop)
+_SOURCE_ROUTE_V4_OPTIONS = {131: "Loose Source Route", 137: "Strict Source Route"}
 
 
 class AhHeader(NamedTuple):
@@ -110,14 +114,20 @@ def zero_mutable_fields(header: bytes) -> bytes:
         raise ParseError("empty IP header", field="version", offset=0)
     version = h[0] >> 4
     if version == 6:
-        if len(h) != 40:
-            raise ParseError("IPv6 extension headers before AH are not supported by ikelab", field="ipv6_header", offset=40)
+        if len(h) < 40:
+            raise ParseError(f"IPv6 header needs 40 bytes, only {len(h)} present", field="ipv6_header", offset=len(h))
+        if len(h) != 40:  # RFC 4302 3.3.3.1.2.2 would zero their mutable options; not implemented
+            raise ParseError(f"IPv6 extension header {h[6]} before AH is not supported by ikelab",
+                             field="next_header", offset=6)
         h[0] &= 0xF0  # traffic class (high nibble) ...
         h[1:4] = b"\x00\x00\x00"  # ... traffic class (low nibble) and flow label
         h[7] = 0  # hop limit
         return bytes(h)
     if version != 4 or len(h) < 20:
         raise ParseError(f"not an IPv4 or IPv6 header (version {version}, {len(h)} bytes)", field="version", offset=0)
+    if (h[0] & 0x0F) * 4 != len(h):  # else options would be read from the payload, or cut short
+        raise ParseError(f"IPv4 IHL {h[0] & 0x0F} says {(h[0] & 0x0F) * 4} header bytes, {len(h)} given",
+                         field="ihl", offset=0)
     h[1] = 0  # DSCP + ECN
     h[6:8] = b"\x00\x00"  # flags + fragment offset
     h[8] = 0  # TTL
@@ -133,6 +143,9 @@ def zero_mutable_fields(header: bytes) -> bytes:
         if i + 1 >= len(h) or h[i + 1] < 2 or i + h[i + 1] > len(h):
             raise ParseError(f"IPv4 option {kind} has a bad length", field="ipv4_options", offset=i + 1)
         length = h[i + 1]
+        if kind in _SOURCE_ROUTE_V4_OPTIONS:
+            raise ParseError(f"IPv4 option {kind} ({_SOURCE_ROUTE_V4_OPTIONS[kind]}) makes the destination mutable but "
+                             "predictable (RFC 4302 3.3.3.1.1.1): not supported by ikelab", field="ipv4_options", offset=i)
         if kind not in _IMMUTABLE_V4_OPTIONS:
             h[i : i + length] = bytes(length)
         i += length

@@ -1,0 +1,125 @@
+"""Review edges of AH (RFC 4302) and the anti-replay window (RFC 4303 3.4.3, appendix A2).
+
+Expected ICVs are computed here with the standard library's ``hmac`` over bytes this file zeroes by hand
+(RFC 4302 3.3.3.1.1.1: TOS, flags + fragment offset, TTL, checksum; 3.3.3.2.2: ESN high bits after the
+payload); expected sequence numbers are worked out from RFC 4303 appendix A2.2 by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+
+import pytest
+
+from ikelab import packet as ip
+from ikelab.ah import AhSa, ah_icv_coverage, zero_mutable_fields
+from ikelab.errors import ConfigError, IntegrityError, ParseError, ReplayError, SaExpiredError
+from ikelab.esp import EspSa
+from ikelab.replay import ReplayWindow
+
+KEY = bytes(range(0x40, 0x60))  # HMAC-SHA2-256-128
+SPI = 0x0A0B0C0D
+M32 = 2**32
+SRC, DST = bytes([192, 0, 2, 10]), bytes([198, 51, 100, 20])
+ICMP = bytes.fromhex("0800f7ff00000000")  # echo request, id 0, seq 0, checksum fixed by hand
+
+
+def sa(direction: str, **extra: object) -> AhSa:
+    return AhSa(SPI, direction=direction, integrity="AUTH_HMAC_SHA2_256_128", integrity_key=KEY, mode="transport",
+                **extra)  # type: ignore[arg-type]
+
+
+def v4(options: bytes, protocol: int, payload: bytes, *, ttl: int = 64) -> bytes:
+    """An IPv4 packet built field by field (RFC 791), header checksum computed here."""
+    ihl = 5 + len(options) // 4
+    header = bytearray(struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, 20 + len(options) + len(payload), 7, 0x4000,
+                                   ttl, protocol, 0, SRC, DST) + options)
+    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    header[10:12] = (~total & 0xFFFF).to_bytes(2, "big")
+    return bytes(header) + payload
+
+
+def signed_v4_ah(seq_lo: int, *, seq_hi: bytes = b"", options: bytes = b"", zeroed_options: bytes | None = None,
+                 ttl: int = 64) -> bytes:
+    """IPv4 transport-mode AH (next header ICMP) signed as RFC 4302 3.3.3 says, all by hand."""
+    ah = struct.pack("!BBHII", 1, (12 + 16) // 4 - 2, 0, SPI, seq_lo)
+    wire = v4(options, 51, ah + bytes(16) + ICMP, ttl=ttl)
+    hl = 20 + len(options)
+    h = bytearray(wire[:hl])
+    h[1], h[6:8], h[8], h[10:12] = 0, b"\x00\x00", 0, b"\x00\x00"
+    if zeroed_options is not None:
+        h[20:] = zeroed_options
+    icv = hmac.new(KEY, bytes(h) + ah + bytes(16) + ICMP + seq_hi, hashlib.sha256).digest()[:16]
+    return wire[: hl + 12] + icv + wire[hl + 28 :]
+
+
+# ------------------------------------------------------------------------- IPv4 options, IP headers
+
+
+@pytest.mark.parametrize("kind, name", [(131, "Loose Source Route"), (137, "Strict Source Route")])
+def test_source_routes_are_refused_not_signed_over_the_wrong_destination(kind: int, name: str) -> None:
+    """RFC 4302 3.3.3.1.1.1: with a source route the destination is "mutable but predictable" (the route's last
+    hop).  ikelab does not predict it; it signed over the first hop, an ICV no peer computes.  Now refused, typed,
+    on both sides, and neither the sender's counter nor the receiver's window moves."""
+    route = bytes([kind, 7, 4]) + bytes([203, 0, 113, 9]) + b"\x00"  # one hop left, then End of Options
+    with pytest.raises(ParseError, match=name) as err:
+        zero_mutable_fields(v4(route, 1, ICMP)[:28])
+    assert (err.value.field, err.value.offset) == ("ipv4_options", 20)
+    out = sa("outbound")
+    with pytest.raises(ParseError, match=name):
+        out.protect_packet(v4(route, 1, ICMP))
+    assert out.seq == 0 and out.counters.packets == 0
+    inn = sa("inbound")
+    with pytest.raises(ParseError, match=name):
+        inn.unprotect_packet(signed_v4_ah(1, options=route, zeroed_options=bytes(8)))
+    assert (inn.window.top, inn.counters.parse_errors, inn.counters.packets) == (0, 1, 0)
+
+
+def test_mutable_and_unknown_options_are_zeroed_whole() -> None:
+    """RFC 4302 appendix A1 and 3.3.3.1.1.2: Record Route (7) and an option it does not list (25, Quick-Start)
+    are zeroed whole, Router Alert (148) is covered; a router rewriting the zeroed ones leaves the ICV valid."""
+    options = bytes([7, 7, 4]) + bytes(4) + b"\x01" + bytes([148, 4, 0, 0]) + bytes([25, 8]) + bytes(range(6))
+    zeroed = bytes(7) + b"\x01" + bytes([148, 4, 0, 0]) + bytes(8)  # the NOP stays
+    wire = signed_v4_ah(1, options=options, zeroed_options=zeroed)
+    assert zero_mutable_fields(wire[:40])[20:] == zeroed
+    routed = bytearray(wire)
+    routed[23:27] = bytes([10, 0, 0, 1])  # the router's address in Record Route
+    routed[35] = 0xFF  # Quick-Start data
+    result = sa("inbound").unprotect_packet(v4(bytes(routed[20:40]), 51, bytes(routed[40:]), ttl=3))  # new checksum
+    assert result[40:] == ICMP
+
+
+@pytest.mark.parametrize(
+    "header, field",
+    [
+        (v4(b"", 51, ICMP), "ihl"),  # a whole packet: the payload would be read as options
+        (bytes([0x46]) + bytes(19), "ihl"),  # IHL says 24, 20 given: options cut short
+        (bytes([0x44]) + bytes(19), "ihl"),  # IHL 4 is below the minimum
+        (bytes([0x60]) + bytes(29), "ipv6_header"),  # a truncated IPv6 header
+        (bytes([0x60]) + bytes(5) + b"\x00" + bytes(33) + bytes(8), "next_header"),  # Hop-by-Hop before AH
+    ],
+    ids=["whole-packet", "ihl-6", "ihl-4", "short-ipv6", "hop-by-hop"],
+)
+def test_headers_zero_mutable_fields_cannot_read_are_typed_errors(header: bytes, field: str) -> None:
+    with pytest.raises(ParseError) as err:
+        zero_mutable_fields(header)
+    assert err.value.field == field
+
+
+def test_an_ipv6_extension_header_is_named() -> None:
+    with pytest.raises(ParseError, match="extension header 60 "):  # Destination Options
+        zero_mutable_fields(bytes([0x60]) + bytes(5) + b"\x3c" + bytes(33) + bytes(8))
+
+
+def test_ah_icv_coverage_by_hand_with_esn_bits() -> None:
+    wire = signed_v4_ah(7, seq_hi=(3).to_bytes(4, "big"), ttl=9)
+    h = bytearray(wire[:20])
+    h[8], h[10:12] = 0, b"\x00\x00"
+    h[6:8] = b"\x00\x00"
+    expected = bytes(h) + wire[20:32] + bytes(16) + ICMP + (3).to_bytes(4, "big")
+    assert ah_icv_coverage(wire, 20, seq_hi=3, icv_len=16) == expected
+    assert ah_icv_coverage(wire, 20, seq_hi=0) == expected[:-4] + bytes(4)
