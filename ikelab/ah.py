@@ -161,6 +161,12 @@ def ah_icv_coverage(packet: bytes, header_len: int, *, seq_hi: int | None = None
     after the ICV as the sender chose it (3.3.3.2.1: "included in the ICV
     calculation"), the rest as it is, then ``seq_hi`` (4 bytes) when ESN is in use.
     """
+    if icv_len is not None and (isinstance(icv_len, bool) or not isinstance(icv_len, int) or icv_len < 0):
+        raise ConfigError(f"icv_len must be a number of bytes >= 0 or None, not {icv_len!r:.40}", field="icv_len",
+                          value=icv_len)
+    if seq_hi is not None and (isinstance(seq_hi, bool) or not isinstance(seq_hi, int) or not 0 <= seq_hi <= _MASK32):
+        raise ConfigError(f"seq_hi must be the 32 high ESN bits or None, not {seq_hi!r:.40}", field="seq_hi",
+                          value=seq_hi)
     ah = parse_ah(packet, header_len)
     field = ah.icv_field
     zeroed = len(field) if icv_len is None else min(icv_len, len(field))

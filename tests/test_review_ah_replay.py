@@ -115,6 +115,15 @@ def test_an_ipv6_extension_header_is_named() -> None:
         zero_mutable_fields(bytes([0x60]) + bytes(5) + b"\x3c" + bytes(33) + bytes(8))
 
 
+@pytest.mark.parametrize("kwargs", [{"icv_len": -1}, {"icv_len": "16"}, {"icv_len": True}, {"seq_hi": M32},
+                                    {"seq_hi": -1}, {"seq_hi": 1.0}, {"seq_hi": b"\x00\x00\x00\x01"}])
+def test_ah_icv_coverage_refuses_bad_arguments(kwargs: dict[str, object]) -> None:
+    """A bare ValueError or struct.error came out of bytes() and struct.pack."""
+    with pytest.raises(ConfigError) as err:
+        ah_icv_coverage(signed_v4_ah(1), 20, **kwargs)  # type: ignore[arg-type]
+    assert err.value.field == next(iter(kwargs))
+
+
 def test_ah_icv_coverage_by_hand_with_esn_bits() -> None:
     wire = signed_v4_ah(7, seq_hi=(3).to_bytes(4, "big"), ttl=9)
     h = bytearray(wire[:20])
