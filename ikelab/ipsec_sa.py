@@ -160,7 +160,9 @@ class SaBase:
         self.spi = spi_int(spi)
         self.direction: Direction = parse_enum(Direction, direction, "direction")
         self.mode: Mode = parse_enum(Mode, mode, "mode")
-        self.esn = bool(esn)
+        if not isinstance(esn, bool):  # bool("no") is True: ICVs and window inference no peer would share
+            raise ConfigError(f"esn must be True or False, not {esn!r:.40}", field="esn", value=esn)
+        self.esn = esn
         self.lifetime = lifetime if lifetime is not None else Lifetime()
         if not isinstance(self.lifetime, Lifetime):
             raise ConfigError("lifetime must be a Lifetime", field="lifetime", value=lifetime)

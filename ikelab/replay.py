@@ -83,8 +83,10 @@ class ReplayWindow:
             raise ConfigError(
                 f"replay window size must be an int in 1..{_MAX_WINDOW}, got {size!r}", field="replay_window", value=size
             )
+        if not isinstance(esn, bool):  # bool("no") is True: a 64-bit window the caller did not ask for
+            raise ConfigError(f"esn must be True or False, not {esn!r:.40}", field="esn", value=esn)
         self.size = size
-        self.esn = bool(esn)
+        self.esn = esn
         limit = _MAX_SEQ64 if self.esn else _MASK32
         if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= limit:
             raise ConfigError(f"window top must be an int in 0..{limit}, got {top!r}", field="top", value=top)

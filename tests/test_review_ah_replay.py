@@ -132,3 +132,16 @@ def test_ah_icv_coverage_by_hand_with_esn_bits() -> None:
     expected = bytes(h) + wire[20:32] + bytes(16) + ICMP + (3).to_bytes(4, "big")
     assert ah_icv_coverage(wire, 20, seq_hi=3, icv_len=16) == expected
     assert ah_icv_coverage(wire, 20, seq_hi=0) == expected[:-4] + bytes(4)
+
+
+# ------------------------------------------------------------------------------------------- ESN flag
+
+
+@pytest.mark.parametrize("esn", ["no", "false", 1, 0, None])
+def test_esn_must_be_a_bool(esn: object) -> None:
+    """``bool("no")`` is True: an SA that put ESN bits into every ICV (RFC 4302 3.3.3.2.2) the peer never adds."""
+    for make in (lambda: sa("inbound", esn=esn), lambda: ReplayWindow(64, esn=esn),  # type: ignore[arg-type]
+                 lambda: EspSa(1, direction="inbound", encryption="ENCR_AES_GCM_16", encryption_key=bytes(20), esn=esn)):
+        with pytest.raises(ConfigError) as err:
+            make()
+        assert err.value.field == "esn"
