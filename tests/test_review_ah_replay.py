@@ -132,6 +132,7 @@ def test_ah_icv_coverage_by_hand_with_esn_bits() -> None:
     expected = bytes(h) + wire[20:32] + bytes(16) + ICMP + (3).to_bytes(4, "big")
     assert ah_icv_coverage(wire, 20, seq_hi=3, icv_len=16) == expected
     assert ah_icv_coverage(wire, 20, seq_hi=0) == expected[:-4] + bytes(4)
+    assert ah_icv_coverage(wire, 20, seq_hi=M32 - 1)[-4:] == b"\xff\xff\xff\xff"  # the largest Seqh
 
 
 # ------------------------------------------------------------------------------------------- ESN flag
@@ -145,3 +146,113 @@ def test_esn_must_be_a_bool(esn: object) -> None:
         with pytest.raises(ConfigError) as err:
             make()
         assert err.value.field == "esn"
+
+
+# ------------------------------------------------------------------------- sequence numbers end to end
+
+HI = [(n).to_bytes(4, "big") for n in range(3)]
+
+
+def test_esn_crosses_into_the_next_subspace_on_both_sides() -> None:
+    """RFC 4302 3.3.3.2.2: the sender puts Seqh into the ICV, not on the wire; RFC 4303 A2.2 case A: the
+    receiver at T = 2^32 - 1 reads wire 0 as 2^32.  A peer that left the high bits out is refused, window kept."""
+    out = sa("outbound", esn=True, initial_seq=M32 - 1)
+    sent = out.protect_packet(v4(b"", 1, ICMP))
+    assert sent[24:32] == struct.pack("!II", SPI, 0) and out.seq == M32
+    h = bytearray(sent[:20])
+    h[6:8], h[8], h[10:12] = b"\x00\x00", 0, b"\x00\x00"
+    assert sent[32:48] == hmac.new(KEY, bytes(h) + sent[20:32] + bytes(16) + sent[48:] + HI[1],
+                                   hashlib.sha256).digest()[:16]
+    inn = sa("inbound", esn=True, initial_seq=M32 - 1)
+    with pytest.raises(IntegrityError):
+        inn.unprotect_packet(signed_v4_ah(0))  # no high bits: what a non-ESN peer signs
+    assert inn.window.top == M32 - 1 and inn.counters.integrity_errors == 1
+    assert inn.unprotect_packet(sent)[20:] == ICMP
+    assert inn.window.top == inn.seq == M32
+    with pytest.raises(ReplayError):
+        inn.unprotect_packet(sent)
+
+
+def test_without_esn_the_counter_stops_and_zero_is_a_replay() -> None:
+    """RFC 4303 3.3.3 (and RFC 4302 2.5): the 32-bit counter never cycles; 0 after 2^32 - 1 is never sent."""
+    out = sa("outbound", initial_seq=M32 - 2)
+    assert struct.unpack("!I", out.protect_packet(v4(b"", 1, ICMP))[28:32]) == (M32 - 1,)
+    with pytest.raises(SaExpiredError):
+        out.protect_packet(v4(b"", 1, ICMP))
+    assert out.seq == M32 - 1
+    inn = sa("inbound", initial_seq=M32 - 1)
+    with pytest.raises(ReplayError, match="never sent"):
+        inn.unprotect_packet(signed_v4_ah(0))
+    assert (inn.window.top, inn.counters.replay_errors) == (M32 - 1, 1)
+
+
+@pytest.mark.parametrize("window, seq_ok", [(64, False), (0, True)])
+def test_sequence_number_zero_with_and_without_anti_replay(window: int, seq_ok: bool) -> None:
+    """RFC 4303 3.4.3 / RFC 4302 3.4.3: with anti-replay, 0 is refused before the ICV; without it, "no inbound
+    checks are performed on the Sequence Number", so a correctly signed packet passes and the window stays."""
+    inn = sa("inbound", replay_window=window)
+    if seq_ok:
+        assert inn.unprotect_packet(signed_v4_ah(0))[20:] == ICMP
+        assert inn.unprotect_packet(signed_v4_ah(0))[20:] == ICMP  # and again: no replay check at all
+    else:
+        with pytest.raises(ReplayError):
+            inn.unprotect_packet(signed_v4_ah(0))
+    assert inn.window.top == 0
+
+
+# (wire seq, ICV good, outcome) with W = 4: worked through RFC 4303 3.4.3 by hand
+STORY = [(5, True, "ok"), (3, False, IntegrityError), (3, True, "ok"), (2, True, "ok"), (1, True, ReplayError),
+         (3, True, ReplayError), (9, False, IntegrityError), (5, True, ReplayError), (9, True, "ok"),
+         (5, True, ReplayError), (6, True, "ok"), (8, True, "ok"), (7, True, "ok"), (7, True, ReplayError)]
+
+
+def test_window_slides_only_after_the_icv_verified() -> None:
+    inn = sa("inbound", replay_window=4)
+    tops = []
+    for seq, good, outcome in STORY:
+        wire = signed_v4_ah(seq)
+        if not good:
+            wire = wire[:40] + bytes([wire[40] ^ 1]) + wire[41:]
+        if outcome == "ok":
+            assert inn.unprotect_packet(wire)[20:] == ICMP
+        else:
+            with pytest.raises(outcome):  # type: ignore[call-overload]
+                inn.unprotect_packet(wire)
+        tops.append(inn.window.top)
+    assert tops == [5, 5, 5, 5, 5, 5, 5, 5, 9, 9, 9, 9, 9, 9]
+    assert inn.window.state().seen == (6, 7, 8, 9)
+    assert (inn.counters.packets, inn.counters.integrity_errors, inn.counters.replay_errors) == (7, 2, 5)
+
+
+# (W, T, wire seq, full sequence number or ReplayError): RFC 4303 A2.2 cases A and B, and 3.4.3, by hand
+INFER = [
+    (64, 0, 1, 1), (64, 0, 0, ReplayError), (64, 0, M32 - 1, ReplayError),  # Seqh would be -1
+    (64, M32 - 1, 0, M32), (64, M32 - 1, M32 - 64, M32 - 64), (64, M32 - 1, M32 - 65, 2 * M32 - 65),  # case A
+    (64, M32 + 62, M32 - 1, M32 - 1), (64, M32 + 62, M32 - 2, 2 * M32 - 2),  # case B: Tl = 62 < W - 1
+    (1, M32, 0, ReplayError), (1, M32, M32 - 1, 2 * M32 - 1),  # W = 1: only T itself is in the window
+    (64, 2**64 - 1, 0, ReplayError),  # would need a 65th bit
+]
+
+
+@pytest.mark.parametrize("size, top, wire, full", INFER)
+def test_esn_window_by_hand(size: int, top: int, wire: int, full: object) -> None:
+    w = ReplayWindow(size, esn=True, top=top)
+    if full is ReplayError:
+        with pytest.raises(ReplayError):
+            w.check(wire)
+    else:
+        assert w.check(wire) == full
+        w.update(w.check(wire))
+        assert w.top == max(top, full)  # type: ignore[call-overload]
+        with pytest.raises(ReplayError):
+            w.check(wire)  # now a replay, or (far ahead, W small) left of the window
+
+
+@pytest.mark.parametrize("wire, ok", [(M32 - 4, True), (M32 - 5, False), (1, False), (0, False)])
+def test_window_at_the_top_of_the_32_bit_space(wire: int, ok: bool) -> None:
+    w = ReplayWindow(4, top=M32 - 1)
+    if ok:
+        assert w.check(wire) == wire
+    else:
+        with pytest.raises(ReplayError):
+            w.check(wire)
