@@ -94,11 +94,13 @@ def parse_ah(data: bytes, offset: int = 0) -> AhHeader:
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise ConfigError(f"offset must be a byte offset >= 0, not {offset!r:.40}", field="offset", value=offset)
     if len(data) < offset + AH_HEADER_LEN:
-        raise ParseError(f"AH header needs 12 bytes, only {max(len(data) - offset, 0)} present", field="ah_header", offset=offset)
+        raise ParseError(f"AH header needs 12 bytes, only {max(len(data) - offset, 0)} present", field="ah_header",
+                         offset=offset)
     nh, plen, reserved, spi, seq = struct.unpack_from("!BBHII", data, offset)
     length = (plen + 2) * 4
     if length < AH_HEADER_LEN:
-        raise ParseError(f"AH Payload Len {plen} gives {length} bytes, less than the 12-byte header", field="payload_len", offset=offset + 1)
+        raise ParseError(f"AH Payload Len {plen} gives {length} bytes, less than the 12-byte header",
+                         field="payload_len", offset=offset + 1)
     if len(data) < offset + length:
         raise ParseError(f"AH of {length} bytes runs past the packet", field="payload_len", offset=offset + 1)
     # a non-zero RESERVED field is ignored, as RFC 4302 2.3 says a recipient SHOULD (the ICV covers it)
@@ -145,7 +147,8 @@ def zero_mutable_fields(header: bytes) -> bytes:
         length = h[i + 1]
         if kind in _SOURCE_ROUTE_V4_OPTIONS:
             raise ParseError(f"IPv4 option {kind} ({_SOURCE_ROUTE_V4_OPTIONS[kind]}) makes the destination mutable but "
-                             "predictable (RFC 4302 3.3.3.1.1.1): not supported by ikelab", field="ipv4_options", offset=i)
+                             "predictable (RFC 4302 3.3.3.1.1.1): not supported by ikelab", field="ipv4_options",
+                             offset=i)
         if kind not in _IMMUTABLE_V4_OPTIONS:
             h[i : i + length] = bytes(length)
         i += length
@@ -206,7 +209,8 @@ class AhSa(SaBase):
             self.integrity = integrity
         else:
             if integrity is None or lookup(IntegId, integrity) is IntegId.NONE:
-                raise ConfigError("AH needs an integrity transform: it is all AH does (RFC 4302 1)", field="integrity", value=integrity)
+                raise ConfigError("AH needs an integrity transform: it is all AH does (RFC 4302 1)", field="integrity",
+                                  value=integrity)
             from . import transforms
 
             self.integrity = transforms.integrity(integrity, allow_weak=allow_weak)
@@ -274,7 +278,8 @@ class AhSa(SaBase):
             if fragment is not None:  # counted by the except below
                 raise fragment
             if pkt.protocol != ip.PROTO_AH:
-                raise ParseError(f"IP protocol {pkt.protocol} is not AH (51)", field="protocol", offset=9 if pkt.version == 4 else 6)
+                raise ParseError(f"IP protocol {pkt.protocol} is not AH (51)", field="protocol",
+                                 offset=9 if pkt.version == 4 else 6)
             raw = pkt.to_bytes()
             header_len = len(pkt.header)
             ah = parse_ah(raw, header_len)
@@ -284,7 +289,8 @@ class AhSa(SaBase):
             expected = icv_field_len(self.integrity.icv_len, pkt.version)
             if len(ah.icv_field) != expected:
                 raise ParseError(
-                    f"AH ICV field is {len(ah.icv_field)} bytes, {self.integrity.name} over IPv{pkt.version} needs {expected}",
+                    f"AH ICV field is {len(ah.icv_field)} bytes, {self.integrity.name} over IPv{pkt.version} "
+                    f"needs {expected}",
                     field="payload_len",
                     offset=header_len + 1,
                 )
@@ -295,7 +301,8 @@ class AhSa(SaBase):
                 want = {4: 4, 41: 6}.get(ah.next_header)
                 inner = ip.parse_ip(payload)
                 if want != inner.version:
-                    raise ParseError(f"tunnel-mode AH next header {ah.next_header} does not announce IPv{inner.version}", field="next_header", offset=header_len)
+                    raise ParseError(f"tunnel-mode AH next header {ah.next_header} does not announce "
+                                     f"IPv{inner.version}", field="next_header", offset=header_len)
                 result = with_congestion_mark(pkt, inner.to_bytes())
             else:
                 result = rewrite_ip_header(pkt, ah.next_header, payload)

@@ -169,7 +169,8 @@ class SaBase:
         self._limited = self.lifetime != _NO_LIFETIME
         self.created = check_seconds(created, "created")
         check_seq(initial_seq, self.esn)
-        # outbound: the last sequence number sent (the first packet uses initial_seq + 1); inbound: the highest received.
+        # outbound: the last sequence number sent (the first packet uses initial_seq + 1);
+        # inbound: the highest received.
         # A non-zero initial_seq on an inbound SA starts its replay window there, so a lesson can show a wrap.
         self.seq = initial_seq
         # replay_window=0 disables anti-replay (RFC 4303 3.4.3); the window then only infers ESN bits
@@ -185,20 +186,23 @@ class SaBase:
             try:
                 src, dst = tunnel
             except (TypeError, ValueError):
-                raise ConfigError("tunnel must be a (src, dst) pair of addresses", field="tunnel", value=tunnel) from None
+                raise ConfigError("tunnel must be a (src, dst) pair of addresses", field="tunnel",
+                                  value=tunnel) from None
             outer_src, outer_dst = address(src, "tunnel src"), address(dst, "tunnel dst")
             if outer_src.version != outer_dst.version:
                 raise ConfigError("tunnel addresses must be of one IP family", field="tunnel", value=tunnel)
             self.tunnel = (outer_src, outer_dst)
         if self.mode is Mode.TUNNEL and self.direction is Direction.OUTBOUND and self.tunnel is None:
-            raise ConfigError("an outbound tunnel-mode SA needs tunnel=(outer_src, outer_dst)", field="tunnel", value=None)
+            raise ConfigError("an outbound tunnel-mode SA needs tunnel=(outer_src, outer_dst)", field="tunnel",
+                              value=None)
 
     # -- lifetimes ------------------------------------------------------------------------------
     def lifetime_status(self, now: float | None = None) -> str:
         """``"ok"``, ``"soft"`` (time to rekey) or ``"hard"`` (the SA must not be used any more)."""
         lt, c = self.lifetime, self.counters
         age = None if now is None else check_seconds(now, "now") - self.created
-        checks = ((c.bytes, lt.soft_bytes, lt.hard_bytes), (c.packets, lt.soft_packets, lt.hard_packets), (age, lt.soft_seconds, lt.hard_seconds))
+        checks = ((c.bytes, lt.soft_bytes, lt.hard_bytes), (c.packets, lt.soft_packets, lt.hard_packets),
+                  (age, lt.soft_seconds, lt.hard_seconds))
         if any(v is not None and hard is not None and v >= hard for v, _, hard in checks):
             return "hard"
         if any(v is not None and soft is not None and v >= soft for v, soft, _ in checks):
@@ -308,13 +312,16 @@ def with_congestion_mark(outer: ip.IpPacket, inner: bytes) -> bytes:
 def transport_check(pkt: ip.IpPacket) -> None:
     """ConfigError unless ``pkt`` can be protected in transport mode (a whole datagram, no IPv6 extensions)."""
     if pkt.is_fragment:
-        raise ConfigError("transport mode protects whole datagrams, not fragments (RFC 4303 3.1.1)", field="ip_packet", value="fragment")
+        raise ConfigError("transport mode protects whole datagrams, not fragments (RFC 4303 3.1.1)", field="ip_packet",
+                          value="fragment")
     if pkt.version == 6 and len(pkt.header) != 40:
-        raise ConfigError("transport mode over IPv6 extension headers is not supported by ikelab", field="ip_packet", value=len(pkt.header))
+        raise ConfigError("transport mode over IPv6 extension headers is not supported by ikelab", field="ip_packet",
+                          value=len(pkt.header))
 
 
 def rewrite_ip_header(pkt: ip.IpPacket, protocol: int, payload: bytes) -> bytes:
-    """``pkt``'s own IP header (options, ident, TTL kept) with a new protocol and payload, lengths and checksum fixed."""
+    """``pkt``'s own IP header (options, ident, TTL kept) with a new protocol and payload, lengths and checksum
+    fixed."""
     header = bytearray(pkt.header)
     if pkt.version == 4:
         total = len(header) + len(payload)
@@ -326,7 +333,8 @@ def rewrite_ip_header(pkt: ip.IpPacket, protocol: int, payload: bytes) -> bytes:
         header[10:12] = ip.internet_checksum(bytes(header)).to_bytes(2, "big")
     else:
         if len(header) != 40:
-            raise ParseError("IPv6 extension headers around transport-mode IPsec are not supported", field="ipv6_header", offset=40)
+            raise ParseError("IPv6 extension headers around transport-mode IPsec are not supported",
+                             field="ipv6_header", offset=40)
         if len(payload) > 0xFFFF:
             raise ConfigError(f"IPv6 payload length {len(payload)} exceeds 65535", field="payload", value=len(payload))
         header[4:6] = len(payload).to_bytes(2, "big")

@@ -81,7 +81,8 @@ class ReplayWindow:
     def __init__(self, size: int = DEFAULT_WINDOW, *, esn: bool = False, top: int = 0) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= _MAX_WINDOW:
             raise ConfigError(
-                f"replay window size must be an int in 1..{_MAX_WINDOW}, got {size!r}", field="replay_window", value=size
+                f"replay window size must be an int in 1..{_MAX_WINDOW}, got {size!r}", field="replay_window",
+                value=size,
             )
         if not isinstance(esn, bool):  # bool("no") is True: a 64-bit window the caller did not ask for
             raise ConfigError(f"esn must be True or False, not {esn!r:.40}", field="esn", value=esn)

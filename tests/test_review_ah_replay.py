@@ -141,8 +141,9 @@ def test_ah_icv_coverage_by_hand_with_esn_bits() -> None:
 @pytest.mark.parametrize("esn", ["no", "false", 1, 0, None])
 def test_esn_must_be_a_bool(esn: object) -> None:
     """``bool("no")`` is True: an SA that put ESN bits into every ICV (RFC 4302 3.3.3.2.2) the peer never adds."""
+    esp = dict(direction="inbound", encryption="ENCR_AES_GCM_16", encryption_key=bytes(20))
     for make in (lambda: sa("inbound", esn=esn), lambda: ReplayWindow(64, esn=esn),  # type: ignore[arg-type]
-                 lambda: EspSa(1, direction="inbound", encryption="ENCR_AES_GCM_16", encryption_key=bytes(20), esn=esn)):
+                 lambda: EspSa(1, esn=esn, **esp)):  # type: ignore[arg-type]
         with pytest.raises(ConfigError) as err:
             make()
         assert err.value.field == "esn"
