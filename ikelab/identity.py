@@ -21,7 +21,9 @@ The text syntax is strongSwan's (``swanctl.conf`` ``id``/``remote_id``):
 * ``@#0102ab``                            -> ID_KEY_ID, hex
 * ``moon.strongswan.org`` (anything else) -> ID_FQDN
 * a ``type:`` prefix forces the type: ``fqdn:``, ``email:``/``rfc822:``,
-  ``ipv4:``, ``ipv6:``, ``keyid:`` (hex after ``#`` or text), ``asn1dn:``/``dn:``.
+  ``ipv4:``, ``ipv6:``, ``keyid:`` (hex after ``#`` or text), ``asn1dn:``/``dn:``;
+  after ``fqdn:`` or ``email:``, ``#`` and hex give octets a name cannot spell
+  (how :func:`format_identity` writes a peer's non-ASCII ID).
 
 The "RestOfInitIDPayload" that AUTH covers (RFC 7296 2.15) is
 ``ID Type | RESERVED (3 octets) | Identification Data``: :meth:`Identity.body`.
@@ -310,7 +312,8 @@ def _ip(text: str, version: int | None) -> Identity | None:
     return Identity(t, addr.packed)
 
 
-def _typed(text: str, id_type: IdType) -> Identity:
+def _typed(text: str, id_type: IdType, *, named: bool = False) -> Identity:
+    """``text`` encoded for ``id_type``; ``named``: the type was written out (a prefix or ``id_type=``)."""
     if id_type in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR):
         ident = _ip(text, 4 if id_type == IdType.ID_IPV4_ADDR else 6)
         if ident is None:
@@ -331,6 +334,8 @@ def _typed(text: str, id_type: IdType) -> Identity:
             raise ConfigError(f"{text!r} is not valid UTF-8 text for {id_type.name}", field="id", value=text) from None
     if id_type == IdType.ID_NULL:
         return Identity(id_type, b"")
+    if named and text.startswith("#"):  # "fqdn:#..." (strongSwan): any octets, as format_identity writes them
+        return Identity(id_type, _hex(text[1:], text))
     text = text.strip()
     if not text:
         raise ConfigError(f"empty identity for {id_type.name}", field="id", value=text)
@@ -371,7 +376,7 @@ def _parse_identity(text: str, id_type: IdType | int | str | None) -> Identity:
     # cached: a peer types its configured identities once per handshake, with the same text each time
     text = text.strip()
     if id_type is not None:
-        return _typed(text, lookup(IdType, id_type))
+        return _typed(text, lookup(IdType, id_type), named=True)
     if not text:
         raise ConfigError("empty identity", field="id", value=text)
     if text in ("%any", "%any6", "*"):
@@ -380,9 +385,9 @@ def _parse_identity(text: str, id_type: IdType | int | str | None) -> Identity:
         return Identity(IdType.ID_NULL, b"")
     head, colon, rest = text.partition(":")
     if colon and head.lower() in _PREFIXES:
-        return _typed(rest.strip(), _PREFIXES[head.lower()])
+        return _typed(rest.strip(), _PREFIXES[head.lower()], named=True)
     if colon and head.upper() in IdType.__members__:  # "ID_DER_ASN1_GN:#0102", as format_identity writes the rest
-        return _typed(rest.strip(), IdType[head.upper()])
+        return _typed(rest.strip(), IdType[head.upper()], named=True)
     if colon and head.isalpha() and _ip(text, None) is None:  # "fqnd:moon": a typed prefix, mistyped
         known = ", ".join(f"{p}:" for p in _PREFIXES)
         raise ConfigError(f"{text!r}: {head + ':'!r} is not an identity type (known: {known}); an identity that "
@@ -418,13 +423,17 @@ def _format_identity(t: IdType, data: bytes) -> str:
             raise ParseError(f"{t.name} data is {len(data)} octets, expected {want}", field="ID.data")
         return str(ipaddress.ip_address(data))
     if t in (IdType.ID_FQDN, IdType.ID_RFC822_ADDR):
+        # as written in a config when that reads back the same, else hex after the type ("fqdn:#e2..."): a peer's
+        # ID may hold octets a name has not (non-ASCII, control characters), and those must not read back as others
+        prefix = "fqdn:" if t == IdType.ID_FQDN else "email:"
         text = data.decode("ascii", "backslashreplace")
-        try:
-            if parse_identity(text) == Identity(t, data):
-                return text
-        except IkelabError:
-            pass
-        return ("fqdn:" if t == IdType.ID_FQDN else "email:") + text
+        for candidate in (text, prefix + text):
+            try:
+                if parse_identity(candidate) == Identity(t, data):
+                    return candidate
+            except IkelabError:
+                pass
+        return prefix + "#" + data.hex()
     if t == IdType.ID_DER_ASN1_DN:
         return dn_to_string(_load_dn(data))
     if t == IdType.ID_KEY_ID:
@@ -459,9 +468,10 @@ def _matches(pattern: str, identity: Identity) -> bool:
     if pattern.strip() in ("%any", "%any6", "*"):
         return True
     if "*" in pattern:
-        text = format_identity(identity.id_type, identity.data)
-        for prefix in ("fqdn:", "email:"):
-            text = text.removeprefix(prefix)
+        if identity.id_type in (IdType.ID_FQDN, IdType.ID_RFC822_ADDR):
+            text = identity.data.decode("ascii", "backslashreplace")  # the name itself, never its hex form
+        else:
+            text = format_identity(identity.id_type, identity.data)
         return fnmatch.fnmatchcase(text.casefold(), pattern.strip().lstrip("@").casefold())
     want = parse_identity(pattern)
     if want.id_type != identity.id_type:

@@ -20,7 +20,7 @@ from ikelab.certs import ec_key_from_seed
 from ikelab.constants import IdType, PayloadType
 from ikelab.dn import check_dn, der_to_rfc4514
 from ikelab.errors import ConfigError, ParseError
-from ikelab.identity import format_identity, identity_matches_certificate, key_id_of, parse_identity
+from ikelab.identity import Identity, format_identity, identity_matches_certificate, key_id_of, matches, parse_identity
 from ikelab.payloads import IDi, decode_chain
 from ikelab.wire import DecodeContext
 
@@ -129,6 +129,44 @@ def test_strongswan_dn_text_escapes_a_comma():
     assert ident.id_type == IdType.ID_DER_ASN1_DN and ident.data == expected
     assert format_identity(ident.id_type, ident.data) == text
     assert parse_identity(format_identity(ident.id_type, ident.data)) == ident
+
+
+@pytest.mark.parametrize("id_type", [IdType.ID_FQDN, IdType.ID_RFC822_ADDR])
+@pytest.mark.parametrize("data, hexed", [
+    ("caf\u00e9.example".encode(), True),  # UTF-8 a peer may send, though RFC 7296 3.5 says ASCII
+    (b"moon\x00.example", True),  # a terminator 3.5 forbids
+    (b" moon.example", True),  # parse_identity strips the space a config line may carry
+    (b"", True),
+    (b"moon\\x41.example", False),  # a backslash and 'x41' are ASCII: written as they are
+])
+def test_a_peers_odd_name_is_written_so_that_it_reads_back_the_same(id_type: IdType, data: bytes,
+                                                                     hexed: bool) -> None:
+    """format_identity is what events, dissections and figures show of a peer's IDi/IDr.  Octets that no
+    configured name spells are written as hex after the type, strongSwan's 'fqdn:#...', so that two IDs
+    never print alike and the text reads back to the octets sent; before, 'caf\\xc3\\xa9' read back as
+    a backslash and hex digits, and an empty or space-led name did not read back at all."""
+    text = format_identity(id_type, data)
+    prefix = "fqdn:" if id_type == IdType.ID_FQDN else "email:"
+    assert text.startswith(prefix + "#") == hexed
+    if hexed:
+        assert text == prefix + "#" + data.hex()
+    assert parse_identity(text) == Identity(id_type, data)
+
+
+def test_hex_after_a_type_is_read_only_where_the_type_is_written() -> None:
+    """'#' and hex stand for octets after 'fqdn:' or 'email:' (or with id_type=) only; an untyped '#ab' is still the
+    FQDN '#ab' it always was, and '#' followed by what is not hex is a ConfigError naming it."""
+    assert parse_identity("fqdn:#6d6f6f6e") == Identity(IdType.ID_FQDN, b"moon")
+    assert parse_identity("#6d6f6f6e", id_type="ID_RFC822_ADDR") == Identity(IdType.ID_RFC822_ADDR, b"moon")
+    assert parse_identity("#ab") == Identity(IdType.ID_FQDN, b"#ab")
+    with pytest.raises(ConfigError, match="'zz' is not hex"):
+        parse_identity("email:#zz")
+
+
+def test_a_wildcard_matches_the_name_a_peer_sent_not_its_hex_form() -> None:
+    """remote_id '*.example' compares with the name's own characters (non-ASCII octets escaped), as before."""
+    odd = Identity(IdType.ID_FQDN, "caf\u00e9.example".encode())
+    assert matches("*.example", odd) and not matches("*.org", odd) and not matches("fqdn:#*", odd)
 
 
 # --------------------------------------------------------------------------- IDs against the certificate
