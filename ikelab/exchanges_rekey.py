@@ -178,8 +178,11 @@ class IkeRekeyExchanges:
             if theirs is not None:  # the peer's new IKE SA stands alone; the peer deletes this one
                 self._hand_to(now, theirs)
                 return State.REKEYED
-            # RFC 7296 2.25.2: try again later; the random part keeps two colliding peers from colliding again
-            self.rekey_at = now + self._retry_delay() if error == "TEMPORARY_FAILURE" else None
+            # RFC 7296 2.25.2: try again later; the random part keeps two colliding peers from colliding again.
+            # Another error would only come again: no retry, but a rekey asked for by hand (lab.rekey_ike) keeps
+            # the one the lifetime schedules (a scheduled one cleared rekey_at when it started), as a CHILD SA does
+            if error == "TEMPORARY_FAILURE":
+                self.rekey_at = now + self._retry_delay()
             return None
         try:
             chosen = W.only_sa(msg)

@@ -728,9 +728,13 @@ def test_an_answer_choosing_another_group_than_the_kei_is_refused() -> None:
 def test_an_error_answer_to_a_rekey_is_a_failure_and_only_temporary_failure_tries_again(notify: str) -> None:
     """An error notify answering the rekey: a non-fatal Failure, the old IKE SA stands.  TEMPORARY_FAILURE means
     "try again later" (2.25): moon asks again after retransmit_timeout to twice that (a random part keeps two
-    peers from colliding again); other errors would be refused again, so moon does not repeat the request."""
+    peers from colliding again); other errors would be refused again, so moon does not repeat the request, but
+    the rekey its lifetime schedules (ike_rekey_time) still comes: this one was asked for by hand, and a refusal
+    of it does not stop the IKE SA from ever being rekeyed (as a CHILD SA's refused rekey does not)."""
     lab = established()
     moon = lab.initiator
+    scheduled = moon.rekey_at
+    assert scheduled is not None and scheduled > lab.now + 3600
     _answer_with(lab, lambda c: [W.notify(NotifyType[notify])])
     asked = lab.now
     (failure,) = lab.events("initiator", ev.Failure)
@@ -750,7 +754,26 @@ def test_an_error_answer_to_a_rekey_is_a_failure_and_only_temporary_failure_trie
         assert len(sent) == 2 and asked + base <= sent[1] <= asked + 2 * base
         assert lab.initiator is moon and moon._pending.kind == "rekey_ike"
     else:
-        assert sent == [asked] and moon._pending is None and moon.rekey_at is None
+        assert sent == [asked] and moon._pending is None and moon.rekey_at == scheduled
+
+
+def test_a_scheduled_rekey_refused_is_not_asked_again_and_the_ike_sa_lives_to_its_lifetime() -> None:
+    """The rekey ike_rekey_time schedules, refused with NO_PROPOSAL_CHOSEN (sun no longer accepts the suite):
+    one request only, no rekey scheduled after it, and the IKE SA stands until ike_lifetime ends it."""
+    lab = established()
+    moon, sun = lab.initiator, lab.responder
+    sun.config = replace(sun.config, ike_proposals=("aes256-sha512-x25519",))
+    sun.rekey_at = None  # the lab's peers share a schedule: only moon rekeys here, no collision
+    scheduled, expires = moon.rekey_at, moon.expire_at
+    assert scheduled is not None and expires is not None and scheduled < expires
+    lab.run(scheduled + 600)
+    crypto = sun._crypto(sending=False)
+    sent = [decode(p.ike_message, crypto=crypto) for p in lab.trace
+            if p.kind == "ike" and p.time >= scheduled and p.src == lab.addresses["initiator"]]
+    ike_rekeys = {m.message_id for m in sent if m.exchange == ExchangeType.CREATE_CHILD_SA and not m.is_response
+                  and W.sa_proposals(m)[0].protocol == ProtocolId.IKE}
+    assert len(ike_rekeys) == 1 and [f.notify for f in lab.events("initiator", ev.Failure)] == ["NO_PROPOSAL_CHOSEN"]
+    assert moon.rekey_at is None and moon.expire_at == expires and moon.state == State.ESTABLISHED
 
 
 def test_invalid_ke_payload_asks_again_once_with_the_group_named() -> None:
