@@ -338,13 +338,19 @@ class Proposal(_TypeIndex):
     def _encode(self, last: bool, path: str) -> bytes:
         number, spi = self.number, self.spi
         # the usual values pass these tests inline; anything else goes through the checks that name the problem
-        if not (number.__class__ is int and 0 <= number <= 0xFF):
+        if not (number.__class__ is int and 1 <= number <= 0xFF):
             number = check_uint(number, 8, path, "proposal_number")
+            if number == 0:  # 3.3.1: numbering starts at one, and the decoder refuses 0
+                raise ConfigError(f"{path}: proposal number 0; numbering starts at 1",
+                                  field=f"{path}.proposal_number", value=0)
         protocol = self.protocol if self.protocol.__class__ is ProtocolId else check_uint(self.protocol, 8, path, "protocol_id")
         if not (spi.__class__ is bytes and len(spi) <= 255):
             spi = check_bytes(spi, path, "spi", max_len=255)
         allowed = _SPI_SIZES.get(protocol)
-        if allowed is not None and len(spi) not in allowed:
+        if allowed is None:  # 3.3.1: IKE, AH or ESP; the decoder refuses anything else
+            raise ConfigError(f"{path}: protocol ID {int(protocol)} is not IKE (1), AH (2) or ESP (3)",
+                              field=f"{path}.protocol_id", value=protocol)
+        if len(spi) not in allowed:
             raise ConfigError(
                 f"{path}: a {ProtocolId(protocol).name} proposal has an SPI of {' or '.join(map(str, allowed))} bytes, not {len(spi)}",
                 field=f"{path}.spi",
