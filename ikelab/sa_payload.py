@@ -89,6 +89,44 @@ def _recall(known: dict[bytes, tuple[Any, int, int]], data: bytes, pos: int, end
     return None
 
 
+def _attribute_pairs(attributes: Any) -> tuple[tuple[int, int | bytes], ...]:
+    """``attributes`` as immutable ``(attribute_type, value)`` pairs (RFC 7296 3.3.5), else ConfigError.
+
+    A bytearray value becomes bytes: a Transform is frozen and hashable, and its octets are
+    remembered (``_TRANSFORMS_OCTETS``), so nothing inside it may change afterwards.
+    """
+    try:
+        pairs = tuple(tuple(pair) for pair in attributes)
+    except TypeError:
+        raise ConfigError(f"attributes must be (attribute_type, value) pairs, not {attributes!r}",
+                          field="attributes", value=attributes) from None
+    out = []
+    for i, pair in enumerate(pairs):
+        if len(pair) != 2:
+            raise ConfigError(f"attributes[{i}] must be an (attribute_type, value) pair, not {pair!r}",
+                              field="attributes", value=pair)
+        atype, value = pair
+        out.append((atype, bytes(value) if isinstance(value, (bytearray, memoryview)) else value))
+    return tuple(out)
+
+
+def _check_items(items: Any, kind: type, field: str) -> tuple[Any, ...]:
+    """``items`` as a tuple whose every element is a ``kind``, else ConfigError naming ``field`` and the index."""
+    if items.__class__ is not tuple:
+        if isinstance(items, (str, bytes)):
+            items = (items,)  # refused below, by its type, rather than taken apart
+        try:
+            items = tuple(items)
+        except TypeError:
+            raise ConfigError(f"{field} must be a sequence of {kind.__name__}, not {type(items).__name__}",
+                              field=field, value=items) from None
+    for i, item in enumerate(items):
+        if item.__class__ is not kind and not isinstance(item, kind):
+            raise ConfigError(f"{field}[{i}] must be a {kind.__name__}, not {type(item).__name__} {item!r}",
+                              field=f"{field}[{i}]", value=item)
+    return items
+
+
 def _remember(known: dict[bytes, tuple[Any, int, int]], octets: bytes, value: Any) -> None:
     if type(octets) is bytes:
         if len(known) >= _KNOWN_MAX:
@@ -144,8 +182,9 @@ class Transform:
             object.__setattr__(self, "type", t)
         if type(self.id) in RAW_TYPES:
             object.__setattr__(self, "id", norm_enum(TRANSFORM_ID_ENUMS.get(t), self.id))
-        if type(self.attributes) is not tuple:
-            object.__setattr__(self, "attributes", tuple(tuple(a) for a in self.attributes))
+        attributes = self.attributes
+        if attributes.__class__ is not tuple or attributes:  # () passes without a call
+            object.__setattr__(self, "attributes", _attribute_pairs(attributes))
 
     @classmethod
     def encr(cls, alg: EncrId | int | str, key_length: int | None = None) -> "Transform":
@@ -295,8 +334,11 @@ class Proposal(_TypeIndex):
     def __post_init__(self) -> None:
         if type(self.protocol) in RAW_TYPES:
             object.__setattr__(self, "protocol", norm_enum(ProtocolId, self.protocol))
-        if type(self.transforms) is not tuple:
-            object.__setattr__(self, "transforms", tuple(self.transforms))
+        if self.spi.__class__ is not bytes and isinstance(self.spi, (bytearray, memoryview)):
+            object.__setattr__(self, "spi", bytes(self.spi))  # frozen and hashable: no buffer that can change
+        transforms = _check_items(self.transforms, Transform, "transforms")
+        if transforms is not self.transforms:
+            object.__setattr__(self, "transforms", transforms)
 
     def with_spi(self, spi: bytes) -> "Proposal":
         """``dataclasses.replace(self, spi=spi)`` for ``spi`` bytes: the other fields are already checked."""
@@ -468,13 +510,15 @@ class SA(Payload):
     payload_type = PayloadType.SA
 
     def __post_init__(self) -> None:
-        if not isinstance(self.proposals, tuple):
-            object.__setattr__(self, "proposals", tuple(self.proposals))
+        proposals = _check_items(self.proposals, Proposal, "proposals")
+        if proposals is not self.proposals:
+            object.__setattr__(self, "proposals", proposals)
 
     @classmethod
     def from_proposals(cls, proposals: Iterable[Proposal]) -> "SA":
         """An SA offering ``proposals`` numbered 1, 2, 3... as RFC 7296 3.3.1 requires."""
-        return cls(tuple(replace(p, number=i + 1) for i, p in enumerate(proposals)))
+        checked = _check_items(proposals, Proposal, "proposals")
+        return cls(tuple(replace(p, number=i + 1) for i, p in enumerate(checked)))
 
     def _body(self, path: str) -> bytes:
         n = len(self.proposals)
