@@ -51,8 +51,14 @@ class KeepaliveClock:
         self._last: dict[int, float] = {}
 
     def sent(self, port: int, now: float) -> None:
-        """Something (IKE, ESP or a keepalive) left our UDP ``port`` at ``now``."""
-        self._last[port] = now
+        """Something (IKE, ESP or a keepalive) left our UDP ``port`` at ``now``.
+
+        The latest packet counts: a report of an earlier one, arriving late, does not bring the keepalive forward.
+        """
+        now = check_seconds(now, "now")  # NaN would make owed() false for ever: no keepalive, no warning
+        last = self._last.get(port)
+        if last is None or now > last:
+            self._last[port] = now
 
     def due(self, port: int) -> float | None:
         """When a keepalive from ``port`` falls due if nothing else is sent, or None (never)."""
@@ -91,7 +97,7 @@ def classify_udp4500(payload: bytes) -> tuple[str, bytes]:
 
 def add_non_esp_marker(ike_message: bytes) -> bytes:
     """An IKE message as sent on port 4500: prefixed with the Non-ESP Marker (RFC 3948 2.2, RFC 7296 2.23)."""
-    return NON_ESP_MARKER + bytes(ike_message)
+    return NON_ESP_MARKER + key_bytes(ike_message, "ike_message")  # bytes(5) would be five zero octets
 
 
 def udp_encapsulate(
@@ -128,6 +134,9 @@ def udp_encapsulate(
 def extract_esp(outer: ip.IpPacket) -> bytes:
     """The ESP packet inside an IP packet: protocol 50, or UDP with a non-marker payload (RFC 3948)."""
     if outer.protocol == ip.PROTO_ESP:
+        if len(outer.payload) < ESP_HEADER_LEN:  # RFC 4303 2: SPI and Sequence Number, as on port 4500
+            raise ParseError(f"ESP header needs {ESP_HEADER_LEN} bytes, only {len(outer.payload)} present",
+                             field="esp_header", offset=len(outer.header))
         return outer.payload
     if outer.protocol == ip.PROTO_UDP:
         kind, data = classify_udp4500(ip.parse_udp(outer).payload)
