@@ -106,6 +106,8 @@ class SaCounters:
 
 def check_seq(seq: int, esn: bool) -> None:
     """ConfigError unless ``seq`` fits the 32-bit (or, with ESN, 64-bit) sequence number space."""
+    if esn is not True and esn is not False:  # bool("no") is True: an ICV over high bits the peer never adds
+        raise ConfigError(f"esn must be True or False, not {esn!r:.40}", field="esn", value=esn)
     limit = (1 << 64) - 1 if esn else _MASK32
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= limit:
         raise ConfigError(f"sequence number must be an int in 0..{limit}, got {seq!r}", field="seq", value=seq)
@@ -160,15 +162,13 @@ class SaBase:
         self.spi = spi_int(spi)
         self.direction: Direction = parse_enum(Direction, direction, "direction")
         self.mode: Mode = parse_enum(Mode, mode, "mode")
-        if not isinstance(esn, bool):  # bool("no") is True: ICVs and window inference no peer would share
-            raise ConfigError(f"esn must be True or False, not {esn!r:.40}", field="esn", value=esn)
+        check_seq(initial_seq, esn)  # and esn a bool: bool("no") is True, ICVs and windows no peer would share
         self.esn = esn
         self.lifetime = lifetime if lifetime is not None else Lifetime()
         if not isinstance(self.lifetime, Lifetime):
             raise ConfigError("lifetime must be a Lifetime", field="lifetime", value=lifetime)
         self._limited = self.lifetime != _NO_LIFETIME
         self.created = check_seconds(created, "created")
-        check_seq(initial_seq, self.esn)
         # outbound: the last sequence number sent (the first packet uses initial_seq + 1);
         # inbound: the highest received.
         # A non-zero initial_seq on an inbound SA starts its replay window there, so a lesson can show a wrap.

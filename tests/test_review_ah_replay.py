@@ -16,7 +16,8 @@ import pytest
 from ikelab import packet as ip
 from ikelab.ah import AhSa, ah_icv_coverage, zero_mutable_fields
 from ikelab.errors import ConfigError, IntegrityError, ParseError, ReplayError, SaExpiredError
-from ikelab.esp import EspSa
+from ikelab import transforms
+from ikelab.esp import EspSa, esp_open, esp_seal
 from ikelab.replay import ReplayWindow
 
 KEY = bytes(range(0x40, 0x60))  # HMAC-SHA2-256-128
@@ -142,8 +143,11 @@ def test_ah_icv_coverage_by_hand_with_esn_bits() -> None:
 def test_esn_must_be_a_bool(esn: object) -> None:
     """``bool("no")`` is True: an SA that put ESN bits into every ICV (RFC 4302 3.3.3.2.2) the peer never adds."""
     esp = dict(direction="inbound", encryption="ENCR_AES_GCM_16", encryption_key=bytes(20))
+    aead = dict(encryption=transforms.encryption("ENCR_AES_GCM_16", 128), encryption_key=bytes(20))
     for make in (lambda: sa("inbound", esn=esn), lambda: ReplayWindow(64, esn=esn),  # type: ignore[arg-type]
-                 lambda: EspSa(1, esn=esn, **esp)):  # type: ignore[arg-type]
+                 lambda: EspSa(1, esn=esn, **esp),  # type: ignore[arg-type]
+                 lambda: esp_seal(spi=1, seq=1, iv=bytes(8), payload=b"", next_header=59, esn=esn, **aead),
+                 lambda: esp_open(b"\x00\x00\x00\x01" + bytes(36), seq=1, esn=esn, **aead)):
         with pytest.raises(ConfigError) as err:
             make()
         assert err.value.field == "esn"
