@@ -158,7 +158,8 @@ def _check_sane(lab: Lab) -> None:
 @pytest.mark.parametrize("block", range(3))
 def test_a_peer_with_the_keys_and_mangled_payloads_never_crashes_the_other(block: int) -> None:
     damaged = 0
-    for run in range(block * RUNS // 3, (block + 1) * RUNS // 3):
+    runs = range(block * RUNS // 3, (block + 1) * RUNS // 3)
+    for run in runs:
         rng = random.Random(0x1CE0F022 + run)
         lab = MeddlingLab(*_configs(rng), seed=run, meddle=rng, share=rng.choice([0.1, 0.3, 0.6]))
         with warnings.catch_warnings():
@@ -181,4 +182,4 @@ def test_a_peer_with_the_keys_and_mangled_payloads_never_crashes_the_other(block
         _check_sane(lab)
         assert not lab.busy()
         damaged += lab.damaged
-    assert damaged > 100  # the meddling really happened
+    assert damaged >= len(runs) // 2  # the meddling really happened (100 or more in the 200 runs of the default)
