@@ -17,6 +17,7 @@ RFC 7296 1.3, 1.3.1, 1.3.3, 2.8.1, 2.17, 2.23, 3.10, 3.10.1.  What is checked, a
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -31,10 +32,10 @@ from ikelab.lab import Lab, Network
 from ikelab.message import decode
 from ikelab.payloads import Notify, decode_chain
 from ikelab.notify_payload import nat_detection_hash
-from ikelab.sa_payload import Proposal
 from ikelab.wire import DecodeContext
 
 from test_ike import assert_same_sas, established, prf_plus
+from test_review_rekey import NR, _chosen as _chosen_ike
 
 SIDES = ("initiator", "responder")
 PFS_ESP = "aes128gcm16-ecp256"  # ESP with ECP-256 for PFS: a 16-octet key and a 4-octet salt a direction (RFC 4106 8.1)
@@ -228,17 +229,8 @@ def _answer_with(lab: Lab, build, action: str = "create_child") -> dict:
     return pending.context["child"]
 
 
-def _chosen(ctx, number: int = 1, protocol=ProtocolId.ESP, spi: bytes = b"\x09" * 4, dh_id: int | None = None):
-    """The offered proposal reduced to one transform of each type (2.7), optionally with another DH group."""
-    seen, transforms = set(), []
-    for t in ctx["proposals"][0].transforms:
-        if int(t.type) not in seen:
-            seen.add(int(t.type))
-            transforms.append(t if dh_id is None or int(t.type) != 4 else type(t)(t.type, dh_id))
-    return Proposal(number, protocol, spi, tuple(transforms))
-
-
-NR = W.nonce(b"\x03" * 32)
+#: The offered ESP proposal reduced to one transform of each type (2.7), optionally with another DH group
+_chosen = partial(_chosen_ike, protocol=ProtocolId.ESP, spi=b"\x09" * 4)
 
 
 def _ts_of(c) -> list:
