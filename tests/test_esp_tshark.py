@@ -16,7 +16,6 @@ except under CI=true where they fail.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 

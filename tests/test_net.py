@@ -1071,7 +1071,7 @@ def test_a_long_run_still_reports_what_happened_after_its_first_child_sa() -> No
     kept events, but the run still knows it was established, from which address to ping, and that a fatal
     failure came later (it once looked for the failures after the first CHILD SA in the event list)."""
     from ikelab import events as ev
-    from ikelab.net import EXIT_OK, EXIT_TIMEOUT, RECENT, Outcome
+    from ikelab.net import EXIT_OK, EXIT_TIMEOUT, RECENT
     from ikelab.peer import _Run
     from ikelab.rand import DeterministicRandom
 

@@ -12,8 +12,6 @@ Independent references:
 from __future__ import annotations
 
 import ipaddress
-import os
-import shutil
 import subprocess
 import struct
 

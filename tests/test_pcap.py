@@ -12,8 +12,6 @@ themselves checked with tshark.
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import struct
 import subprocess
 import warnings

@@ -13,7 +13,6 @@ import struct
 
 import pytest
 
-from ikelab import packet as ip
 from ikelab.ah import AhSa, ah_icv_coverage, zero_mutable_fields
 from ikelab.errors import ConfigError, IntegrityError, ParseError, ReplayError, SaExpiredError
 from ikelab import transforms

@@ -23,7 +23,6 @@ from ikelab.config import IkeConfig
 from ikelab.constants import NAT_T_PORT, NON_ESP_MARKER
 from ikelab.net import RECENT, NetDriver
 from ikelab.rand import DeterministicRandom
-from ikelab.state import State
 
 PRIVATE, PUBLIC, GATEWAY = "192.0.2.10", "198.51.100.1", "192.0.2.1"
 CFG = dict(psk=b"review-psk", ike_proposals=("aes128-sha256-modp2048",), esp_proposals=("aes128-sha256",),

@@ -70,7 +70,7 @@ def test_a_forged_header_is_no_sign_of_life() -> None:
 
 def test_a_closed_sa_resends_its_last_response_only_for_a_protected_request() -> None:
     lab = established()
-    moon, sun = lab.initiator, lab.responder
+    sun = lab.responder
     lab.delete_ike("initiator")
     lab.run_until_idle()
     assert sun.state == State.CLOSED
