@@ -131,7 +131,12 @@ def esp_padding(payload_len: int, block_size: int = 1) -> bytes:
         raise ConfigError(f"payload length must be a non-negative int, got {payload_len!r}", field="payload_len", value=payload_len)
     if isinstance(block_size, bool) or not isinstance(block_size, int) or not 1 <= block_size <= 255:
         raise ConfigError(f"block size must be an int in 1..255, got {block_size!r}", field="block_size", value=block_size)
-    return _PADDING[-(payload_len + 2) % _align(block_size)]
+    align = _align(block_size)
+    if align > 256:  # the padding could need more than the 255 bytes a one-byte Pad Length counts
+        raise ConfigError(f"block size {block_size} aligns to {align} bytes (a multiple of it and of 4): padding "
+                          "could need more than 255 bytes, which the one-byte Pad Length cannot say (RFC 4303 2.4)",
+                          field="block_size", value=block_size)
+    return _PADDING[-(payload_len + 2) % align]
 
 
 def parse_esp_header(data: bytes) -> tuple[int, int]:
