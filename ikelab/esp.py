@@ -223,6 +223,7 @@ def esp_seal(
         if len(iv) != encryption.iv_len:
             raise ConfigError(f"{encryption.name} needs a {encryption.iv_len}-byte IV, got {len(iv)}", field="iv",
                               value=len(iv))
+        _check_aead_alone(encryption, integrity)
         return _seal(spi, seq, iv, payload, next_header, encryption, encryption_key, _align(encryption.block_size),
                      integrity, integrity_key, esn)
     except AttributeError:  # checked only when it fails, e.g. a name where a transform object belongs
@@ -254,6 +255,14 @@ def esp_open(
     except AttributeError:  # checked only when it fails, e.g. a name where a transform object belongs
         _check_transforms(encryption, integrity)
         raise
+
+
+def _check_aead_alone(encryption: Any, integrity: Any) -> None:
+    """ConfigError if an AEAD cipher comes with an integrity transform: no ICV of it would be sent (RFC 4303 3.2)."""
+    if integrity is not None and encryption.is_aead:
+        raise ConfigError(f"{encryption.name} is an AEAD cipher: its tag is the ICV, so integrity "
+                          f"{getattr(integrity, 'name', integrity)!r:.60} must be None (RFC 4303 3.2, RFC 7296 3.3)",
+                          field="integrity", value=getattr(integrity, "name", integrity))
 
 
 def _check_transforms(encryption: Any, integrity: Any) -> None:
