@@ -128,7 +128,8 @@ class InitExchanges:
         group = W.first_dh(proposals)
         if group is None:
             raise NegotiationError("the IKE proposals name no Diffie-Hellman group")
-        self._init_state = {"cookie": None, "group": group, "retries": 0, "offered": proposals}
+        # "tried": the groups a KEi went out in, so that INVALID_KE_PAYLOAD moves to each at most once (1.3)
+        self._init_state = {"cookie": None, "group": group, "retries": 0, "offered": proposals, "tried": {int(group)}}
         self._send_init(now)
 
     def _send_init(self: Any, now: float) -> None:
@@ -160,9 +161,11 @@ class InitExchanges:
         if ke_group is not None:
             group = int.from_bytes(ke_group[:2], "big") if len(ke_group) >= 2 else 0
             offered_groups = W.all_dh(st["offered"])
-            if group not in offered_groups or group == int(st["group"]):
+            if group not in offered_groups or group in st["tried"]:
+                # RFC 7296 1.3: a retry only in a group we offered, and each group once (no ping-pong)
                 return self._fail(now, "INVALID_KE_PAYLOAD", f"responder asks for group {group}, "
                                   f"which we did not offer (or already used)", fatal=True)
+            st["tried"].add(group)
             return self._retry_init(now, "INVALID_KE_PAYLOAD", lambda: st.__setitem__("group", group))
         error = W.first_error(msg)
         if error is not None:
