@@ -174,6 +174,9 @@ class InitExchanges:
             if msg.spi_r == bytes(8):  # RFC 7296 3.1: zero only in the first message (and stateless refusals)
                 raise NegotiationError("IKE_SA_INIT response with SPIr 0", notify_type="INVALID_SYNTAX")
             chosen = W.only_sa(msg)
+            if chosen.spi:  # RFC 7296 3.3.1: "For an initial IKE SA negotiation, this field MUST be zero"
+                raise NegotiationError(f"SAr1 proposal #{chosen.number} carries a {len(chosen.spi)}-octet SPI; "
+                                       f"IKE_SA_INIT proposals have SPI Size 0", notify_type="INVALID_SYNTAX")
             self.suite = _props.check_chosen(st["offered"], chosen)
             self.proposal = chosen
             ke = W.payload(msg, "KE")
