@@ -41,7 +41,7 @@ from . import exchanges_wire as W
 from . import keys as _keys
 from . import proposals as _props
 from . import vip as _vip
-from .constants import AuthMethod, CfgType, ExchangeType, IdType, NAT_T_PORT, NotifyType, lookup
+from .constants import AuthMethod, CfgType, DhId, ExchangeType, IdType, NAT_T_PORT, NotifyType, lookup
 from .errors import AuthenticationError, IkelabError, NegotiationError
 from .exchanges_common import label as _name, nat_detection_hash
 from .identity import Identity, format_identity, identity_matches_certificate, matches, parse_identity
@@ -188,6 +188,11 @@ class InitExchanges:
                 raise NegotiationError(f"Nr is {short}", notify_type="INVALID_SYNTAX")
             if int(ke.group) != int(self.suite.dh):
                 raise NegotiationError(f"KEr is for group {ke.group}, the chosen proposal says {_name(self.suite.dh)}")
+            if int(self.suite.dh) != int(st["group"]):
+                # RFC 7296 1.3: a responder wanting another group answers INVALID_KE_PAYLOAD; our private value
+                # is in the KEi's group and would make a g^ir for a group the keys then claim (same sizes: 1, 20)
+                raise NegotiationError(f"the responder chose {_name(self.suite.dh)}, but our KEi is "
+                                       f"{_name(DhId(st['group']))}", notify_type="INVALID_SYNTAX")
             g_ir = self._dh_key.exchange(bytes(ke.data))
         except IkelabError as exc:
             return self._fail(now, getattr(exc, "notify_type", None), str(exc), fatal=True)
