@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import struct
+from contextlib import nullcontext
 from dataclasses import replace
 
 import pytest
@@ -26,6 +27,7 @@ from ikelab import events as ev
 from ikelab import exchanges_wire as W
 from ikelab.constants import AuthMethod, ExchangeType, NotifyType, ProtocolId, TransformType
 from ikelab.endpoint import IkeEndpoint
+from ikelab.errors import WeakAlgorithmWarning
 from ikelab.exchanges_common import Datagram
 from ikelab.message import decode
 from ikelab.payloads import Delete, Notify
@@ -146,6 +148,29 @@ def test_a_wrong_sar1_ends_the_ike_sa_before_ike_auth(bad: str) -> None:
     assert pair.moon_sa.state == State.CLOSED and pair.moon_sa.keys is None
     (failure,) = pair.failures("moon")
     assert failure.fatal
+
+
+@pytest.mark.parametrize("offer", [
+    ("aes128-sha256-ecp256", "aes128-sha256-modp2048"),
+    ("aes128-sha256-modp768", "aes256-sha384-ecp384"),  # public values of 96 octets in both groups
+])
+def test_sar1_in_a_group_other_than_the_keis_never_makes_keys(offer: tuple) -> None:
+    """RFC 7296 1.3: a responder that wants another group answers INVALID_KE_PAYLOAD; an SAr1 choosing our second
+    proposal, with a KEr of its group, would have our first group's private value make g^ir."""
+    with pytest.warns(WeakAlgorithmWarning) if "modp768" in offer[0] else nullcontext():
+        ci, cr = configs(i=dict(ike_proposals=offer, allow_weak=True), r=dict(ike_proposals=offer[1:]))
+        pair = Pair(ci, cr)
+        # sun's genuine answer to a KEi in the second group, as an answer to moon's first-group KEi
+        other = IkeEndpoint(configs(i=dict(ike_proposals=offer[1:]))[0], DeterministicRandom(3), MOON[0])
+        other.initiate(SUN, 0.0)
+        (request,) = other.pop_datagrams()
+        response = replace(decode(pair.to_sun(request.payload)[0].payload), spi_i=pair.moon_sa.spi_i)
+        assert pair.to_moon(_with_sa(response, lambda ps: (replace(ps[0], number=2),))) == []
+    assert pair.moon_sa.state == State.CLOSED
+    assert not [e for e in pair.events["moon"] if isinstance(e, ev.KeysDerived)]
+    (failure,) = pair.failures("moon")
+    first, second = (W.numbered(ci.ike_proposals)[0], W.numbered(ci.ike_proposals)[1])
+    assert W.first_dh([first]).name in failure.reason and W.first_dh([second]).name in failure.reason
 
 
 def test_the_unchanged_sar1_goes_on_to_ike_auth() -> None:
