@@ -9,7 +9,8 @@ Built and parsed here, byte-exact:
 * IPv6 (RFC 8200 3): ``Version|Traffic Class|Flow Label|Payload Length|
   Next Header|Hop Limit|Source|Destination``; when parsing, the Hop-by-Hop,
   Routing, Fragment and Destination Options extension headers (RFC 8200 4)
-  are skipped so that ``protocol`` is the upper-layer protocol.
+  are skipped so that ``protocol`` is the upper-layer protocol (in a
+  fragment, the walk stops at the Fragment header: the rest is fragment data).
 * UDP (RFC 768): ``Source Port|Destination Port|Length|Checksum``, the checksum
   covering a pseudo-header (RFC 768 for IPv4, RFC 8200 8.1 for IPv6, where it
   is mandatory).  A computed checksum of 0 is sent as 0xFFFF.
@@ -329,7 +330,8 @@ class IpPacket:
     """A parsed IPv4 or IPv6 packet.
 
     ``protocol`` is the upper-layer protocol (for IPv6, after skipping
-    extension headers); ``header`` holds every byte before ``payload``
+    extension headers; in an IPv6 fragment, the Fragment header's Next Header,
+    and ``payload`` the fragment data); ``header`` holds every byte before ``payload``
     (options and extension headers included), so ``header + payload`` is the
     packet.  For IPv6, ``ttl`` is the Hop Limit, ``tos`` the Traffic Class and
     the fragment fields come from a Fragment header if there is one.
@@ -511,13 +513,20 @@ def _parse_ipv6(data: bytes) -> IpPacket:
     more = False
     frag_offset = 0
     while next_header in (_V6_HOP_BY_HOP, _V6_ROUTING, _V6_FRAGMENT, _V6_DEST_OPTS):
+        if next_header == _V6_HOP_BY_HOP and offset != 40:  # RFC 8200 4.3: only right after the IPv6 header
+            raise ParseError("IPv6 Hop-by-Hop Options header not directly after the IPv6 header",
+                             field="next_header", offset=offset)
         if offset + 8 > end:
             raise ParseError(f"IPv6 extension header {next_header} truncated", field="extension_header", offset=offset)
         if next_header == _V6_FRAGMENT:
             nh, _, frag, ident = struct.unpack_from("!BBHI", data, offset)
             frag_offset = frag & 0xFFF8
             more = bool(frag & 1)
-            length = 8
+            offset += 8
+            next_header = nh
+            if frag_offset or more:  # RFC 8200 4.5: what follows is a piece of the fragmentable part, opaque
+                break  # until reassembled; an atomic fragment (RFC 6946) is read on like any packet
+            continue
         else:
             nh = data[offset]
             length = (data[offset + 1] + 1) * 8
@@ -564,6 +573,9 @@ def parse_udp(ip_packet: IpPacket | bytes, *, verify_checksum: bool = True) -> U
         raise ParseError(
             f"non-first fragment (offset {pkt.fragment_offset}) holds no UDP header", field="fragment_offset", offset=0
         )
+    if pkt.more_fragments:
+        raise ParseError("first fragment holds only part of the UDP datagram; reassemble it first",
+                         field="more_fragments", offset=0)
     data = pkt.payload
     if len(data) < 8:
         raise _short("UDP header", 8, len(data), "udp_header")
@@ -590,6 +602,10 @@ def parse_icmp(ip_packet: IpPacket | bytes, *, verify_checksum: bool = True) -> 
     pkt = _ip(ip_packet)
     if pkt.protocol not in (PROTO_ICMP, PROTO_ICMPV6):
         raise ParseError(f"IP protocol is {pkt.protocol}, not ICMP (1) or ICMPv6 (58)", field="protocol", offset=0)
+    if pkt.fragment_offset:
+        raise ParseError(
+            f"non-first fragment (offset {pkt.fragment_offset}) holds no ICMP header", field="fragment_offset", offset=0
+        )
     data = pkt.payload
     if len(data) < 8:
         raise _short("ICMP header", 8, len(data), "icmp_header")
