@@ -28,7 +28,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from .errors import ConfigError, ParseError
+from .errors import ConfigError, ParseError, check_seconds
 from .packet import internet_checksum
 
 __all__ = ["Reassembler", "Reassembled", "fragment", "fragment_key"]
@@ -67,6 +67,10 @@ def _fragment_v4(data: bytes, mtu: int, ident: int | None) -> list[bytes]:
     ihl = (data[0] & 0x0F) * 4
     if ihl != 20:  # RFC 791 3.1: only options with the "copied" flag go into every fragment
         raise ConfigError(f"an IPv4 header with options ({ihl} bytes) is not supported here", field="packet", value=ihl)
+    total = int.from_bytes(data[2:4], "big")
+    if total != len(data):  # RFC 791 3.1: Total Length is what the fragments share out, not the bytes given
+        raise ConfigError(f"the IPv4 Total Length {total} does not match the packet's {len(data)} bytes",
+                          field="packet", value=total)
     flags_offset = (data[6] << 8) | data[7]
     if flags_offset & 0x4000:
         raise ConfigError("the packet has Don't Fragment set (RFC 791 3.2: it must not be fragmented)",
@@ -96,6 +100,9 @@ def _fragment_v6(data: bytes, mtu: int, ident: int) -> list[bytes]:
     if isinstance(ident, bool) or not isinstance(ident, int) or not 0 <= ident <= 0xFFFFFFFF:
         raise ConfigError(f"IPv6 fragment ident must be in 0..2**32-1, got {ident}", field="ident", value=ident)
     next_header, payload = data[6], data[40:]
+    if len(data) < 40 or int.from_bytes(data[4:6], "big") != len(payload):  # RFC 8200 3: Payload Length
+        raise ConfigError(f"the IPv6 Payload Length does not match the packet's {len(data)} bytes", field="packet",
+                          value=len(data))
     if next_header in (0, 43, 44, 60):  # RFC 8200 4.5: they belong to the unfragmentable part, or already fragment
         raise ConfigError(f"an IPv6 packet with extension header {next_header} is not supported here", field="packet",
                           value=next_header)
@@ -138,6 +145,14 @@ class Reassembled:
 class _Pending:
     pieces: dict[int, tuple[bytes, int]] = field(default_factory=dict)  # offset -> (data, frame number)
     end: int | None = None  # known once the last fragment (MF = 0) arrived
+    held: int = 0  # octets held in pieces
+    since: float | None = None  # the ``now`` of its first fragment, when the caller gives times
+
+
+def _positive_int(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{field} must be a positive int, got {value!r}", field=field, value=value)
+    return value
 
 
 class Reassembler:
@@ -152,33 +167,75 @@ class Reassembler:
     ``max_pending`` datagrams wait at once (the oldest is dropped), so a
     capture full of lone fragments cannot exhaust memory.
     ``strict_ipv6=False`` treats IPv6 overlaps as IPv4's, as Wireshark 4.0 does.
+
+    State is bounded three ways: ``max_pending`` datagrams, ``max_bytes`` octets held over all of them (the
+    oldest datagrams go first; one that alone outgrows it is refused), and, when :meth:`add` is given the
+    time ``now``, ``timeout`` seconds from a datagram's first fragment (RFC 8200 4.5: 60 seconds; RFC 791
+    3.2 starts its timer at 15).  An atomic fragment (offset 0, no more to follow) is a datagram of its
+    own and never touches one being reassembled under the same key (RFC 6946 4).
     """
 
-    def __init__(self, max_pending: int = 1024, *, strict_ipv6: bool = True) -> None:
-        self.max_pending = max_pending
+    def __init__(self, max_pending: int = 1024, *, strict_ipv6: bool = True, max_bytes: int = 4 * 1024 * 1024,
+                 timeout: float = 60.0) -> None:
+        self.max_pending = _positive_int(max_pending, "max_pending")
+        self.max_bytes = _positive_int(max_bytes, "max_bytes")
+        self.timeout = check_seconds(timeout, "timeout")
         self.strict_ipv6 = strict_ipv6
         self._pending: dict[tuple[object, ...], _Pending] = {}
+        self._held = 0  # octets held over all pending datagrams
 
-    def add(self, key: tuple[object, ...], offset: int, more: bool, data: bytes, frame: int) -> Reassembled | None:
-        """One fragment: ``data`` at byte ``offset`` of the datagram, ``more`` unless it is the last."""
+    def add(self, key: tuple[object, ...], offset: int, more: bool, data: bytes, frame: int, *,
+            now: float | None = None) -> Reassembled | None:
+        """One fragment: ``data`` at byte ``offset`` (octets, not 8-octet units) of the datagram, ``more``
+        unless it is the last; ``now`` (seconds) lets datagrams older than ``timeout`` expire first."""
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ConfigError(f"a fragment offset is a non-negative int of octets, got {offset!r}",
+                              field="offset", value=offset)
+        if now is not None:
+            self._expire(check_seconds(now, "now"))
+        data = bytes(data)
+        if offset == 0 and not more:  # RFC 6946 4: processed in isolation from any other fragment
+            if len(data) > _MAX_PAYLOAD.get(key[0] if key else 6, 65535):
+                raise ParseError(f"an atomic fragment of {len(data)} octets outgrows the 16-bit length",
+                                 field="fragment_offset", offset=0)
+            return Reassembled(data, ((frame, len(data)),))
         if more and len(data) % 8:
-            self._pending.pop(key, None)
+            self._drop(key)
             raise ParseError(f"a fragment with more to follow carries {len(data)} bytes, not a multiple of 8",
                              field="fragment_offset", offset=offset)
         pending = self._pending.get(key)
         if pending is None:
             if len(self._pending) >= self.max_pending:
-                del self._pending[next(iter(self._pending))]
-            pending = self._pending[key] = _Pending()
+                self._drop(next(iter(self._pending)))
+            pending = self._pending[key] = _Pending(since=now)
         try:
             self._check(key, pending, offset, more, data)
         except ParseError:
-            del self._pending[key]
+            self._drop(key)
             raise
         held = pending.pieces.get(offset)
         if held is None or len(held[0]) <= len(data):  # a shorter copy (cut again on its way) adds nothing
+            grow = len(data) - (len(held[0]) if held is not None else 0)
+            if pending.held + grow > self.max_bytes:
+                self._drop(key)
+                raise ParseError(f"a datagram's fragments would hold more than max_bytes={self.max_bytes} octets",
+                                 field="fragment_offset", offset=offset)
+            while self._held + grow > self.max_bytes:  # the oldest others make room
+                self._drop(next(k for k in self._pending if k != key))
             pending.pieces[offset] = (data, frame)
+            pending.held += grow
+            self._held += grow
         return self._complete(key, pending)
+
+    def _drop(self, key: tuple[object, ...]) -> None:
+        pending = self._pending.pop(key, None)
+        if pending is not None:
+            self._held -= pending.held
+
+    def _expire(self, now: float) -> None:
+        """Forget datagrams whose first fragment came ``timeout`` seconds or more before ``now``."""
+        for key in [k for k, p in self._pending.items() if p.since is not None and now - p.since >= self.timeout]:
+            self._drop(key)
 
     def _check(self, key: tuple[object, ...], pending: _Pending, offset: int, more: bool, data: bytes) -> None:
         """ParseError if the fragment contradicts what is held: another end, overlaps, bytes past the end."""
@@ -219,7 +276,7 @@ class Reassembler:
             pieces.append((frame, len(data)))
         if covered < pending.end:
             return None
-        del self._pending[key]
+        self._drop(key)
         return Reassembled(b"".join(parts), tuple(pieces))
 
     @property
