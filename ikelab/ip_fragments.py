@@ -193,6 +193,8 @@ class Reassembler:
                               field="offset", value=offset)
         if now is not None:
             self._expire(check_seconds(now, "now"))
+        if not isinstance(data, (bytes, bytearray, memoryview)):  # bytes(5) would be five zero octets
+            raise ConfigError(f"fragment data must be bytes, not {type(data).__name__}", field="data", value=data)
         data = bytes(data)
         if offset == 0 and not more:  # RFC 6946 4: processed in isolation from any other fragment
             if len(data) > _MAX_PAYLOAD.get(key[0] if key else 6, 65535):
