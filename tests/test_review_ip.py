@@ -280,10 +280,10 @@ def test_limits_that_make_no_sense_are_config_errors(kwargs: dict[str, object]) 
         Reassembler(**kwargs)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("offset", [-8, 1.5, True])
-def test_an_offset_that_is_no_octet_count_is_a_config_error(offset: object) -> None:
+@pytest.mark.parametrize("offset, data", [(-8, bytes(8)), (1.5, bytes(8)), (True, bytes(8)), (0, 8), (8, "text")])
+def test_an_offset_or_data_of_the_wrong_kind_is_a_config_error(offset: object, data: object) -> None:
     with pytest.raises(ConfigError):
-        Reassembler().add(K4, offset, False, bytes(8), 1)  # type: ignore[arg-type]
+        Reassembler().add(K4, offset, False, data, 1)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("key", [K4, K6])
@@ -365,3 +365,14 @@ def test_fragment_refuses_a_packet_whose_length_field_disagrees(packet: bytes) -
     """The padding or the missing tail would otherwise be shared out into the fragments."""
     with pytest.raises(ConfigError):
         fragment(packet, 100)
+
+
+@pytest.mark.parametrize("key", [K4, K6])
+def test_two_last_fragments_that_end_apart_drop_the_datagram(key: tuple[object, ...]) -> None:
+    """RFC 815: the last fragment fixes the datagram's length; another end contradicts it."""
+    r = Reassembler()
+    assert r.add(key, 8, True, bytes(8), 1) is None  # octets 0..7 still missing
+    assert r.add(key, 16, False, bytes(4), 2) is None
+    with pytest.raises(ParseError, match="two last fragments"):
+        r.add(key, 24, False, bytes(8), 3)
+    assert r.pending == 0
