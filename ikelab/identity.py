@@ -207,12 +207,16 @@ def _escape_dn_value(value: str) -> str:
     return "".join("\\" + ch if ch in "\\,;" else ch for ch in value)
 
 
-def _dn_key(name: x509.Name) -> list[tuple[str, str]]:
-    """A comparison key: (OID, casefolded value) in order; string types are ignored."""
+def _dn_key(name: x509.Name) -> list[tuple[tuple[str, str], ...]]:
+    """A comparison key (RFC 5280 7.1): the RDNs in order, each the set of its (OID, casefolded value) pairs.
+
+    Two DNs match when they have as many RDNs, in the same order, each with the same attributes; so
+    ``CN=a, O=b`` (two RDNs) is not ``CN=a+O=b`` (one multi-valued RDN).  String types are ignored.
+    """
     return [
-        (attr.oid.dotted_string, attr.value.casefold() if isinstance(attr.value, str) else attr.value.hex())
+        tuple(sorted((attr.oid.dotted_string, attr.value.casefold() if isinstance(attr.value, str)
+                      else attr.value.hex()) for attr in rdn))
         for rdn in name.rdns
-        for attr in rdn
     ]
 
 

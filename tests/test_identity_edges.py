@@ -172,6 +172,26 @@ def test_a_wildcard_matches_the_name_a_peer_sent_not_its_hex_form() -> None:
 # --------------------------------------------------------------------------- IDs against the certificate
 
 
+@pytest.mark.parametrize("subject, matched", [
+    ("CN=moon+O=strongSwan", True),  # the same one multi-valued RDN, its attributes in another order
+    ("O=strongSwan+CN=moon", True),
+    ("CN=moon,O=strongSwan", False),  # two RDNs, not one
+    ("O=strongSwan,CN=moon", False),
+    ("CN=moon", False),
+])
+def test_a_dn_matches_rdn_by_rdn(subject: str, matched: bool) -> None:
+    """RFC 5280 7.1: DNs match when they have as many RDNs, in the same order, each with the same attributes in
+    any order.  The ID is the one RDN 'CN=moon+O=strongSwan' (built with cryptography); a certificate whose subject
+    spreads the same attributes over two RDNs is not the ID's, in either order (before, the RDNs were flattened
+    and 'O=strongSwan, CN=moon' matched)."""
+    ident = x509.Name([x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, "moon"),
+                                                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, "strongSwan")])])
+    cert = _leaf([], subject=subject)
+    assert identity_matches_certificate(IdType.ID_DER_ASN1_DN, ident.public_bytes(), cert) is matched
+    if "+" not in subject:  # a remote_id in strongSwan's DN syntax, which has no multi-valued RDNs
+        assert matches(subject, Identity(IdType.ID_DER_ASN1_DN, ident.public_bytes())) is matched
+
+
 def test_an_fqdn_matches_a_whole_dnsname_only():
     """RFC 4945 3.1.2: ID_FQDN is matched against a dNSName subjectAltName; 'strongswan.org' is not
     'moon.strongswan.org' (and neither is a name that only ends the same way)."""
