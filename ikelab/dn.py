@@ -62,6 +62,8 @@ def read_tlv(der: bytes, pos: int, end: int, base: int, field: str = "id_data") 
         if n == 0 or n > 3 or end - pos < n:
             raise ParseError(f"unsupported or truncated DER length (0x{first:02x})", field=field, offset=base + pos - 1)
         length = int.from_bytes(der[pos : pos + n], "big")
+        if length < 0x80 or der[pos] == 0:  # X.690 10.1: DER writes a length in the fewest octets
+            raise ParseError(f"DER length {length} not in its shortest form", field=field, offset=base + pos - 1)
         pos += n
     if length > end - pos:
         raise ParseError(f"DER length {length} exceeds the {end - pos} bytes left", field=field, offset=base + pos - 1)
@@ -69,11 +71,14 @@ def read_tlv(der: bytes, pos: int, end: int, base: int, field: str = "id_data") 
 
 
 def read_oid(der: bytes, start: int, end: int, base: int, field: str = "id_data") -> str:
+    """The dotted form of the OBJECT IDENTIFIER contents ``der[start:end]`` (X.690 8.19)."""
     if start == end:
         raise ParseError("empty OBJECT IDENTIFIER", field=field, offset=base + start)
     arcs: list[int] = []
     value = 0
     for i in range(start, end):
+        if der[i] == 0x80 and (i == start or not der[i - 1] & 0x80):  # X.690 8.19.2: no leading 0x80 octet
+            raise ParseError("OBJECT IDENTIFIER arc not in its shortest form", field=field, offset=base + i)
         value = (value << 7) | (der[i] & 0x7F)
         if not der[i] & 0x80:
             arcs.append(value)
