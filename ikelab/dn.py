@@ -18,6 +18,7 @@ strongSwan's order instead, first RDN first: :mod:`ikelab.identity`.)  Malformed
 from __future__ import annotations
 
 from .errors import ConfigError, ParseError
+from .wire import check_bytes
 
 __all__ = ["der_to_rfc4514", "rfc4514_to_der", "check_dn"]
 
@@ -122,7 +123,7 @@ def _parse(der: bytes, base: int) -> list[list[tuple[str, int, bytes, bytes]]]:
 
 def check_dn(der: bytes, base: int = 0) -> None:
     """Raise ParseError (offsets counted from ``base``) unless ``der`` is a well-formed DER Name."""
-    _parse(der, base)
+    _parse(check_bytes(der, "id_data"), base)
 
 
 def _escape(text: str) -> str:
@@ -145,7 +146,7 @@ def der_to_rfc4514(der: bytes) -> str:
     in ``#hex`` form, as RFC 4514 2.4 prescribes.
     """
     parts = []
-    for rdn in reversed(_parse(der, 0)):
+    for rdn in reversed(_parse(check_bytes(der, "id_data"), 0)):
         items = []
         for oid, vtag, value, tlv in rdn:
             name = _SHORT_NAMES.get(oid)
