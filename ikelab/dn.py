@@ -10,12 +10,18 @@ RFC 7296 3.5: ID_DER_ASN1_DN is "the binary Distinguished Encoding Rules
 
 :func:`der_to_rfc4514` is a small strict DER reader that renders the RFC 4514
 string (last RDN first, ``CN=vpn,O=Example,C=CH``); :func:`rfc4514_to_der`
-goes the other way with pyca/cryptography.  (Configured identities use
+goes the other way with pyca/cryptography (keywords in any case, and a ``#`` hex
+value read as the value's own BER, RFC 4514 3).  (Configured identities use
 strongSwan's order instead, first RDN first: :mod:`ikelab.identity`.)  Malformed DER raises
 :class:`~ikelab.errors.ParseError`, never anything else.
 """
 
 from __future__ import annotations
+
+import itertools
+import re
+from functools import cache
+from typing import Any
 
 from .errors import ConfigError, ParseError
 from .wire import check_bytes
@@ -165,11 +171,66 @@ def der_to_rfc4514(der: bytes) -> str:
     return ",".join(parts)
 
 
-def rfc4514_to_der(text: str) -> bytes:
-    """The DER encoding of an RFC 4514 string such as ``"CN=vpn.example,O=Example"``."""
+@cache
+def _keywords() -> dict[str, Any]:
+    """RFC 4514 3's keywords in every mix of cases (RFC 4512 1.4: keywords are case-insensitive)."""
     from cryptography import x509
 
+    return {"".join(spelling): x509.ObjectIdentifier(oid) for oid, name in _SHORT_NAMES.items()
+            for spelling in itertools.product(*({c.lower(), c.upper()} for c in name))}
+
+
+def _split_attributes(text: str) -> list[list[str]]:
+    """The ``type=value`` strings of each RDN of ``text`` as written (escaped ',' and '+' do not split)."""
+    rdns: list[list[str]] = [[]]
+    start = i = 0
+    while i <= len(text):
+        if i == len(text) or text[i] in ",+":
+            rdns[-1].append(text[start:i])
+            if i < len(text) and text[i] == ",":
+                rdns.append([])
+            start = i + 1
+        i += 2 if text[i : i + 1] == "\\" and i + 1 < len(text) else 1
+    return rdns
+
+
+_DOTTED = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))+")
+_HEX = re.compile(r"#([0-9a-fA-F]{2})+")
+
+
+def _attribute(written: str) -> Any:
+    """One ``type=value`` of RFC 4514 3 as an ``x509.NameAttribute``."""
+    from cryptography import x509
+    from cryptography.x509.name import _ASN1Type
+
+    key, _, value = written.partition("=")
+    if not value.startswith("#"):
+        name = x509.Name.from_rfc4514_string(written, _keywords())
+        if len(name.rdns) != 1:
+            raise ValueError("")
+        return next(iter(name.rdns[0]))
+    # cryptography would read the hex digits as UTF-8 text; RFC 4514 2.4 / 3 means the value's own BER
+    oid = _keywords().get(key) or (x509.ObjectIdentifier(key) if _DOTTED.fullmatch(key) else None)
+    if oid is None or not _HEX.fullmatch(value):
+        raise ValueError("" if oid is None else f"{value} is not '#' and pairs of hex digits")
+    ber = bytes.fromhex(value[1:])
+    tag, start, end = read_tlv(ber, 0, len(ber), 0, "dn")
+    if end != len(ber) or tag not in _STRING_CODECS:
+        raise ValueError(f"{value} is not one DER directory string (UTF8String, PrintableString...)")
+    return x509.NameAttribute(oid, ber[start:end].decode(_STRING_CODECS[tag]), _type=_ASN1Type(tag))
+
+
+def rfc4514_to_der(text: str) -> bytes:
+    """The DER encoding of an RFC 4514 string such as ``"CN=vpn.example,O=Example"`` (RFC 4514 3)."""
+    from cryptography import x509
+
+    if not isinstance(text, str):
+        raise ConfigError(f"a distinguished name must be a str, not {type(text).__name__}", field="dn", value=text)
     try:
-        return x509.Name.from_rfc4514_string(text).public_bytes()
-    except ValueError as exc:
-        raise ConfigError(f"{text!r} is not an RFC 4514 distinguished name: {exc}", field="dn", value=text) from None
+        rdns = [x509.RelativeDistinguishedName([_attribute(written) for written in rdn])
+                for rdn in reversed(_split_attributes(text) if text else [])]
+        return x509.Name(rdns).public_bytes()
+    except (ValueError, ParseError) as exc:
+        why = str(exc) or "expected KEY=value pairs separated by ',' or '+', KEY one of " + \
+            " ".join(_SHORT_NAMES.values()) + " or a dotted OID, and special characters escaped (RFC 4514 3)"
+        raise ConfigError(f"{text!r} is not an RFC 4514 distinguished name: {why}", field="dn", value=text) from None
