@@ -23,6 +23,7 @@ from typing import NamedTuple
 from .constants import HashAlgorithm
 from .dn import read_oid, read_tlv
 from .errors import AuthenticationError, ParseError
+from .wire import check_bytes
 
 __all__ = ["PssParams", "parse_pss_algorithm_identifier"]
 
@@ -51,8 +52,9 @@ def parse_pss_algorithm_identifier(der: bytes) -> PssParams | None:
     The identifier is that of a signature value (RFC 7427 3), so its parameters must be there (RFC 4055
     3.1), even when every field takes its DEFAULT (an empty SEQUENCE).  Absent or malformed parameters, an
     unknown hash or a trailer field other than 1 raise :class:`~ikelab.errors.AuthenticationError` (the AUTH
-    payload cannot be checked).
+    payload cannot be checked).  The fields must come in order, each at most once (X.680 25: a SEQUENCE).
     """
+    der = check_bytes(der, "algorithm_identifier")
     try:
         tag, start, end = read_tlv(der, 0, len(der), 0, _FIELD)
         tag2, o_start, o_end = read_tlv(der, start, end, 0, _FIELD)
@@ -69,16 +71,24 @@ def parse_pss_algorithm_identifier(der: bytes) -> PssParams | None:
             tag, pos, p_end = read_tlv(der, o_end, end, 0, _FIELD)
             if tag != 0x30 or p_end != end:
                 raise AuthenticationError("RSASSA-PSS parameters must be one SEQUENCE")
+            last = 0
             while pos < p_end:
                 tag, v_start, v_end = read_tlv(der, pos, p_end, 0, _FIELD)
+                if last >= tag and tag in (0xA0, 0xA1, 0xA2, 0xA3):  # a second saltLength would contradict the first
+                    raise AuthenticationError(f"RSASSA-PSS parameters: field [{tag & 0x1F}] repeated or out of order "
+                                              "(RFC 4055 3.1)")
+                last = tag
                 if tag == 0xA0:
                     hash_alg = _hash(der, v_start, v_end)
                 elif tag == 0xA1:
                     mgf_hash = _mgf1(der, v_start, v_end)
                 elif tag in (0xA2, 0xA3):
                     itag, i_start, i_end = read_tlv(der, v_start, v_end, 0, _FIELD)
-                    if itag != 0x02 or not 0 < i_end - i_start <= 2 or i_end != v_end:
-                        raise AuthenticationError("an RSASSA-PSS saltLength or trailerField is not a small INTEGER")
+                    small = itag == 0x02 and 0 < i_end - i_start <= 2 and i_end == v_end
+                    padded = i_end - i_start == 2 and (der[i_start], der[i_start + 1] >> 7) in ((0, 0), (0xFF, 1))
+                    if not small or padded:
+                        raise AuthenticationError("an RSASSA-PSS saltLength or trailerField is not a small INTEGER "
+                                                  "in its shortest form (X.690 8.3.2)")
                     value = int.from_bytes(der[i_start:i_end], "big", signed=True)
                     salt, trailer = (value, trailer) if tag == 0xA2 else (salt, value)
                 else:
