@@ -61,6 +61,8 @@ def read_tlv(der: bytes, pos: int, end: int, base: int, field: str = "id_data") 
     if end - pos < 2:
         raise ParseError("truncated DER element", field=field, offset=base + pos)
     tag, first = der[pos], der[pos + 1]
+    if tag & 0x1F == 0x1F:  # X.690 8.1.2.4: the tag number goes on in the next octets, which would be misread
+        raise ParseError(f"unsupported DER tag 0x{tag:02x} (high tag number form)", field=field, offset=base + pos)
     pos += 2
     if first < 0x80:
         length = first
