@@ -22,7 +22,7 @@ chaining above is written out so that a student can follow it block by block.
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 from .errors import ConfigError
 from .wire import check_bytes
@@ -36,7 +36,7 @@ def _xor(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(BLOCK, "big")
 
 
-def _aes_ecb(key: bytes):
+def _aes_ecb(key: bytes) -> CipherContext:
     return Cipher(algorithms.AES(key), modes.ECB()).encryptor()
 
 
