@@ -23,7 +23,8 @@ the elliptic curves in :mod:`ikelab.dh_ec`.  All of them are importable from her
 
 Public values are checked (RFC 6989): MODP and toy ``1 < y < p-1`` at the
 modulus length -- for safe primes ``p = 2q + 1`` this suffices (RFC 6989
-section 2.2); the ``y^q = 1`` test is optional (``check_subgroup=True``).  The
+section 2.1); the ``y^q = 1`` test is optional (``check_subgroup=True``; for a
+toy group ``q`` is the order of ``g``, found with sympy).  The
 elliptic-curve checks are in :mod:`ikelab.dh_ec`.  Failures raise
 :class:`~ikelab.errors.InvalidPublicValueError` naming the group.
 
@@ -153,8 +154,9 @@ class _FiniteFieldGroup(DhGroup):
         if y >= self.p - 1:
             what = "p-1" if y == self.p - 1 else "p or more"
             raise InvalidPublicValueError(f"public value is {what}; it must be below p-1 (RFC 6989)", group=self.name)
-        if check_subgroup and powmod(y, (self.p - 1) // 2, self.p) != 1:
-            raise InvalidPublicValueError("public value is not in the subgroup of order q=(p-1)/2", group=self.name)
+        if check_subgroup and powmod(y, self._subgroup_order(), self.p) != 1:
+            raise InvalidPublicValueError(f"public value is not in the subgroup of order {self._subgroup_name()}"
+                                          " that g generates", group=self.name)
         return y
 
     def validate_public(self, data: bytes, *, check_subgroup: bool = False) -> None:
@@ -191,6 +193,14 @@ class _FiniteFieldGroup(DhGroup):
     @abstractmethod
     def _draw_exponent(self, rng: RandomSource) -> int:
         """A random private exponent."""
+
+    @abstractmethod
+    def _subgroup_order(self) -> int:
+        """The order q of g: y is in the subgroup g generates iff y^q = 1 (RFC 6989 section 2.2)."""
+
+    @abstractmethod
+    def _subgroup_name(self) -> str:
+        """That order as an error message names it."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -239,6 +249,12 @@ class ModpGroup(_FiniteFieldGroup):
 
     def _draw_exponent(self, rng: RandomSource) -> int:
         return 2 + rng.randbelow((1 << self.exponent_bits) - 2)
+
+    def _subgroup_order(self) -> int:
+        return self.q
+
+    def _subgroup_name(self) -> str:
+        return "q=(p-1)/2"
 
     def _g_pow(self, x: int) -> int:
         # the generator is fixed: g^x from a table made once per group (ikelab.fixed_base)
@@ -298,6 +314,18 @@ class ToyGroup(_FiniteFieldGroup):
 
     def _draw_exponent(self, rng: RandomSource) -> int:
         return 2 + rng.randbelow(self.p - 3)  # [2, p-2]; RandomSource promises randbelow, not randrange
+
+    def _subgroup_order(self) -> int:
+        # p need not be a safe prime nor g a generator of the squares: (p-1)/2 would be the wrong order
+        return _toy_order(self.g, self.p)
+
+    def _subgroup_name(self) -> str:
+        return f"{self._subgroup_order()} (the order of g={self.g})"
+
+
+@lru_cache(maxsize=64)
+def _toy_order(g: int, p: int) -> int:
+    return order_of(g, p)  # sympy, imported only when a lesson asks for the subgroup check
 
 
 # --- The registry ---
