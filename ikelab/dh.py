@@ -42,8 +42,9 @@ against them).  MODP arithmetic is Python's ``pow``, or ``gmpy2.powmod`` when
 installed (extra "fast"); a key pair's ``g^x`` comes from a table of powers of
 the fixed generator (:mod:`ikelab.fixed_base`), the same number found with a
 few dozen multiplications.  cryptography's deprecated finite-field DH API is not
-used.  ECP and X25519/X448 use cryptography.  Python integers are not constant
-time: this is a teaching toolkit.
+used.  ECP and X25519/X448 use cryptography.  The MODP arithmetic is not constant
+time: neither Python's ``pow`` nor ``gmpy2.powmod`` (GMP's ``mpz_powm``; ``powmod_sec``
+is not used) nor the table lookups are.  This is a teaching toolkit.
 """
 
 from __future__ import annotations
