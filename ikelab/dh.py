@@ -377,9 +377,12 @@ def group(id: DhId | int | str | DhGroup, *, allow_weak: bool = False) -> DhGrou
     A :class:`DhGroup` (for example a :class:`ToyGroup`) is returned unchanged.
     Weak groups (1, 2, 5) raise :class:`~ikelab.errors.WeakAlgorithmError`
     unless ``allow_weak=True``, which warns with
-    :class:`~ikelab.errors.WeakAlgorithmWarning` instead.
+    :class:`~ikelab.errors.WeakAlgorithmWarning` instead -- passed as an ID or
+    as the group itself (toy groups, which have no ID, excepted).
     """
     if isinstance(id, DhGroup):
+        if id.weak and id.id is not None:  # e.g. implemented_group(1): the object must not bypass the rule
+            refuse_weak(id.weak_reason, allow_weak=allow_weak, field="DhId", value=id, algorithm=id.name)
         return id
     member = lookup(DhId, id)
     if member in _DEPRECATED:
