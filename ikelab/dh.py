@@ -403,7 +403,10 @@ def group(id: DhId | int | str | DhGroup, *, allow_weak: bool = False) -> DhGrou
 
 def implemented_group(id: int) -> DhGroup | None:
     """The group with IANA number ``id`` if ikelab implements it (weak or not), else None; never raises."""
-    return _REGISTRY.get(id)  # type: ignore[call-overload]
+    try:
+        return _REGISTRY.get(id)  # type: ignore[call-overload]
+    except TypeError:  # an unhashable id, e.g. a list: not a group either
+        return None
 
 
 def groups() -> list[GroupInfo]:
