@@ -53,6 +53,12 @@ class FixedBase:
     """``g^x mod p`` for exponents of up to ``max_bits`` bits, by table lookups (HAC 14.6.3)."""
 
     def __init__(self, g: int, p: int, max_bits: int, *, window: int | None = None) -> None:
+        for name, value in (("g", g), ("p", p), ("max_bits", max_bits), ("window", window)):
+            if value is None and name == "window":
+                continue  # None: window_for picks it
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"fixed base: {name} must be an int, not {type(value).__name__}",
+                                  field=name, value=value)
         if window is None and max_bits > 0:
             window = window_for(p, max_bits)
         if window is None or not (0 < g < p and max_bits > 0 and 1 <= window <= 12):
@@ -73,7 +79,12 @@ class FixedBase:
 
     def pow(self, x: int) -> int:
         """``g^x mod p``; exponents outside ``[0, 2^max_bits)`` go to the general ``pow``."""
-        if x < 0 or x.bit_length() > self.max_bits:
+        try:
+            outside = x < 0 or x.bit_length() > self.max_bits
+        except (TypeError, AttributeError):  # checked only when it fails: this runs per key pair
+            raise ConfigError(f"fixed base: the exponent must be an int, not {type(x).__name__}",
+                              field="x", value=x) from None
+        if outside:
             return _general_pow(self.g, x, self.p)
         mask, w, p = (1 << self.window) - 1, self.window, self._modulus
         acc = None
@@ -88,9 +99,13 @@ class FixedBase:
 
 
 def _general_pow(g: int, x: int, p: int) -> int:
-    if _gmpy2 is not None:
-        return int(_gmpy2.powmod(g, x, p))
-    return pow(g, x, p)
+    try:
+        if _gmpy2 is not None:
+            return int(_gmpy2.powmod(g, x, p))
+        return pow(g, x, p)
+    except ValueError:  # a negative x asks for the inverse of g, which a modulus sharing a factor with g lacks
+        raise ConfigError(f"fixed base: g={g} has no inverse mod p={p}, so the exponent {x} means nothing",
+                          field="x", value=x) from None
 
 
 __all__ = ["FixedBase", "TABLE_BUDGET", "WINDOW_BITS", "window_for"]
