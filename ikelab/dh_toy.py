@@ -33,7 +33,7 @@ def check_int(value: Any, name: str) -> int:
 def is_probable_prime(n: int) -> bool:
     """Miller-Rabin with the primes up to 41 as bases: exact below 3.3 * 10^24."""
     bases = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41)
-    if n < 2:
+    if check_int(n, "n") < 2:
         return False
     for b in bases:
         if n % b == 0:
@@ -109,7 +109,8 @@ def brute_force_dlog(g: int, y: int, p: int, *, max_steps: int = 10_000_000) -> 
     """
     g, p = _check_modulus(g, p)
     check_int(y, "y")
-    check_int(max_steps, "max_steps")
+    if check_int(max_steps, "max_steps") < 1:
+        raise ConfigError(f"max_steps={max_steps} must be at least 1", field="max_steps", value=max_steps)
     if not 0 < y < p:
         raise ConfigError(f"y={y} is not in [1, p-1]", field="y", value=y)
     value = 1
