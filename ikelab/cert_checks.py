@@ -83,10 +83,35 @@ def _check_validity(cert: x509.Certificate, now: datetime) -> None:
                                   f"(checked at {now:%Y-%m-%d %H:%M:%S}Z)")
 
 
+#: the extensions ikelab reads (or that only describe keys); any other marked critical is refused (RFC 5280 4.2)
+_UNDERSTOOD = (x509.BasicConstraints, x509.KeyUsage, x509.ExtendedKeyUsage, x509.SubjectAlternativeName,
+               x509.SubjectKeyIdentifier, x509.AuthorityKeyIdentifier)
+
+
+def _extensions(cert: x509.Certificate) -> x509.Extensions:
+    """The certificate's extensions; a duplicated or malformed one -> AuthenticationError (RFC 5280 4.2)."""
+    try:
+        return cert.extensions
+    except (x509.DuplicateExtension, ValueError) as exc:  # cryptography parses extensions on first use
+        raise AuthenticationError(f"certificate '{_describe(cert)}' has malformed extensions: {exc}") from None
+
+
+def _check_critical(cert: x509.Certificate) -> None:
+    """RFC 5280 4.2: "A certificate-using system MUST reject the certificate if it encounters a critical
+    extension it does not recognize"; ikelab does not process name constraints or policies either."""
+    for ext in _extensions(cert):
+        if ext.critical and not isinstance(ext.value, _UNDERSTOOD):
+            kind = type(ext.value).__name__
+            what = ext.oid.dotted_string if isinstance(ext.value, x509.UnrecognizedExtension) else \
+                f"{kind} ({ext.oid.dotted_string})"
+            raise AuthenticationError(f"certificate '{_describe(cert)}' has a critical extension {what} that ikelab "
+                                      "does not process, so it must refuse the certificate (RFC 5280 4.2)")
+
+
 def _check_ca(cert: x509.Certificate, below: int) -> None:
     """An issuer must be a CA (basicConstraints cA TRUE), allowed to sign certificates and deep enough."""
     try:
-        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        bc = _extensions(cert).get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         bc = None
     if bc is None or not bc.ca:
@@ -96,7 +121,7 @@ def _check_ca(cert: x509.Certificate, below: int) -> None:
         raise AuthenticationError(f"CA '{_describe(cert)}' has pathLenConstraint {bc.path_length} "
                                   f"but {below} intermediate CA(s) follow it")
     try:
-        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        ku = _extensions(cert).get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         return
     if not ku.key_cert_sign:
@@ -106,14 +131,14 @@ def _check_ca(cert: x509.Certificate, below: int) -> None:
 def _check_end_entity(cert: x509.Certificate) -> None:
     """The peer's own certificate must be fit for IKE signatures (RFC 4945 5.1.3.2, 5.1.3.12)."""
     try:
-        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        ku = _extensions(cert).get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         ku = None
     if ku is not None and not (ku.digital_signature or ku.content_commitment):
         raise AuthenticationError(f"certificate '{_describe(cert)}' has keyUsage without digitalSignature or "
                                   "nonRepudiation, so it may not sign IKE AUTH (RFC 4945 5.1.3.2)")
     try:
-        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+        eku = _extensions(cert).get_extension_for_class(x509.ExtendedKeyUsage)
     except x509.ExtensionNotFound:
         return
     if eku.critical and not ({_IPSEC_IKE, x509.ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(eku.value)):
@@ -219,7 +244,10 @@ def verify_chain(
     cA TRUE (and keyCertSign, pathLenConstraint) on every issuer, the leaf's
     keyUsage and extendedKeyUsage (RFC 4945 5.1.3), and RSA/DSA keys of at least
     2048 bits and EC curves of at least 224, and signatures made without MD5
-    or SHA-1 (weaker ones need ``allow_weak``, and warn).  Not checked: revocation, name constraints and policies.
+    or SHA-1 (weaker ones need ``allow_weak``, and warn).  Not checked: revocation, name constraints and
+    policies; so a certificate of the path (the anchor too) with one of those, or any other extension
+    ikelab does not process, marked critical is refused (RFC 5280 4.2).
+    ``max_depth`` bounds the certificates before the anchor: the leaf and the intermediates.
     Returns the path, leaf first, anchor last; a chain that fails raises
     :class:`AuthenticationError` with the reason (bytes that are no
     certificate: :class:`ParseError`; arguments of the wrong type: :class:`ConfigError`).
@@ -254,6 +282,8 @@ def verify_chain(
         if nxt is None:
             named = [c for c in pool + anchors if c.subject == current.issuer]
             why = "its signature does not verify" if named else "no such certificate was given"
+            if _issued_by(current, current):  # a root the peer sent: RFC 5280 6.1 ends at our anchors only
+                why = "it is self-signed, and not one of the configured trust anchors"
             from .identity import dn_to_string
 
             raise AuthenticationError(f"certificate '{_describe(current)}' was issued by '{dn_to_string(current.issuer)}', "
@@ -265,6 +295,7 @@ def verify_chain(
         if len(path) > max_depth:
             raise AuthenticationError(f"certificate chain longer than {max_depth}")
     for cert in path:
+        _check_critical(cert)
         try:
             check_key_strength(cert, f"certificate '{_describe(cert)}'", allow_weak=allow_weak)
         except ConfigError as exc:  # WeakAlgorithmError: for the peer's chain, an authentication failure
