@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -54,6 +55,9 @@ def ec_key_from_seed(seed: bytes | str | Any, curve: str | ec.EllipticCurve = "s
             curve = _CURVES[curve.lower().replace("-", "")]()
         except KeyError:
             raise ConfigError(f"unknown curve {curve!r}; known: {', '.join(_CURVES)}", field="curve", value=curve) from None
+    if not isinstance(curve, ec.EllipticCurve):
+        raise ConfigError(f"curve must be a name or an ec.EllipticCurve instance, not {curve!r}", field="curve",
+                          value=curve)
     from . import dh_params
 
     orders = {"secp256r1": dh_params.P256_N, "secp384r1": dh_params.P384_N, "secp521r1": dh_params.P521_N}
@@ -71,18 +75,56 @@ def ec_key_from_seed(seed: bytes | str | Any, curve: str | ec.EllipticCurve = "s
     return ec.derive_private_key(scalar, curve)
 
 
+#: the private keys ikelab signs with (RFC 7296 2.15, RFC 7427, RFC 8420): what load_private_key returns
+_SIGNING_KEYS = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
+
+
 def load_private_key(pem_or_path: bytes | str) -> Any:
-    """A private key from PEM bytes or a PEM file path (unencrypted)."""
-    data = pem_or_path
+    """A private key that can sign IKE AUTH (RSA, EC, Ed25519) from PEM or DER bytes or a PEM/DER file path.
+
+    The key must be unencrypted; anything else raises :class:`ConfigError` saying why.
+    """
+    data: Any = pem_or_path
     if isinstance(data, str) and "-----BEGIN" not in data:
-        with open(data, "rb") as fh:
-            data = fh.read()
+        try:
+            with open(data, "rb") as fh:
+                data = fh.read()
+        except (OSError, ValueError) as exc:  # missing file, a directory, a NUL in the name...
+            raise ConfigError(f"cannot read private key file {pem_or_path!r}: {exc}", field="private_key",
+                              value=pem_or_path) from None
     if isinstance(data, str):
         data = data.encode()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ConfigError(f"private key must be PEM or DER bytes or a file path, not {type(data).__name__}",
+                          field="private_key")
+    data = bytes(data)
+    pem = b"-----BEGIN" in data
     try:
-        return serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"cannot load private key: {exc}", field="private_key") from None
+        key = (serialization.load_pem_private_key if pem else serialization.load_der_private_key)(data, password=None)
+    except TypeError as exc:  # cryptography: "Password was not given but private key is encrypted"
+        raise ConfigError(f"cannot load private key: it is encrypted, and ikelab reads unencrypted keys only ({exc})",
+                          field="private_key") from None
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        what = "PEM" if pem else "DER (no -----BEGIN line)"
+        raise ConfigError(f"cannot load private key from {what}: {exc}", field="private_key") from None
+    if not isinstance(key, _SIGNING_KEYS):
+        raise ConfigError(f"private key is {type(key).__name__.lstrip('_')}, which cannot sign IKE AUTH: "
+                          "need an RSA, EC or Ed25519 key", field="private_key", value=type(key).__name__)
+    return key
+
+
+def _check_signing_key(key: Any, field: str) -> None:
+    if not isinstance(key, _SIGNING_KEYS):
+        raise ConfigError(f"{field} must be an RSA, EC or Ed25519 private key, not {type(key).__name__}", field=field)
+
+
+def _check_issuer_key(issuer: Any, issuer_key: Any, field: str) -> None:
+    """``issuer_key`` must be the private key of ``issuer``: else the certificate would never verify."""
+    if not isinstance(issuer, x509.Certificate):
+        raise ConfigError(f"the issuer must be an x509.Certificate, not {type(issuer).__name__}", field=field)
+    _check_signing_key(issuer_key, field)
+    if issuer_key.public_key() != issuer.public_key():
+        raise ConfigError(f"{field} is not the private key of the issuing CA certificate", field=field)
 
 
 def _name(name: str | x509.Name) -> x509.Name:
@@ -132,6 +174,12 @@ def make_ca(
     issuer_key: Any = None,
 ) -> x509.Certificate:
     """A CA certificate for ``key``: self-signed, or an intermediate signed by ``issuer``/``issuer_key``."""
+    if (issuer is None) != (issuer_key is None):
+        raise ConfigError("an intermediate CA needs both issuer and issuer_key (a self-signed CA neither)",
+                          field="issuer_key" if issuer is not None else "issuer")
+    _check_signing_key(key, "key")
+    if issuer is not None:
+        _check_issuer_key(issuer, issuer_key, "issuer_key")
     subject = _name(name)
     signer_key = issuer_key if issuer is not None else key
     builder = (
@@ -171,6 +219,12 @@ def make_leaf(
     iPAddress, something with "@" -> rfc822Name, anything else -> dNSName.
     ``name`` is a DN string (``"C=CH, O=strongSwan, CN=moon"``) or a plain CN.
     """
+    if isinstance(san, (str, bytes)):  # a str would be read letter by letter: one dNSName per character
+        raise ConfigError(f"san must be a list of names, not one {type(san).__name__} ({san!r}): write [{san!r}]",
+                          field="san", value=san)
+    _check_issuer_key(ca, ca_key, "ca_key")
+    if not hasattr(key, "public_key"):
+        raise ConfigError(f"key must be a private key, not {type(key).__name__}", field="key")
     subject = _name(name)
     builder = (
         x509.CertificateBuilder()
