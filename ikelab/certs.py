@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -79,12 +80,12 @@ def ec_key_from_seed(seed: bytes | str | Any, curve: str | ec.EllipticCurve = "s
 _SIGNING_KEYS = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
 
 
-def load_private_key(pem_or_path: bytes | str) -> Any:
+def load_private_key(pem_or_path: bytes | str | os.PathLike[str]) -> Any:
     """A private key that can sign IKE AUTH (RSA, EC, Ed25519) from PEM or DER bytes or a PEM/DER file path.
 
     The key must be unencrypted; anything else raises :class:`ConfigError` saying why.
     """
-    data: Any = pem_or_path
+    data: Any = os.fspath(pem_or_path) if isinstance(pem_or_path, os.PathLike) else pem_or_path
     if isinstance(data, str) and "-----BEGIN" not in data:
         try:
             with open(data, "rb") as fh:

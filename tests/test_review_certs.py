@@ -236,7 +236,7 @@ def test_load_private_key_reads_pem_der_and_files(tmp_path: Path) -> None:
     der = _pem(key, encoding=serialization.Encoding.DER)
     (tmp_path / "k.der").write_bytes(der)
     (tmp_path / "k.pem").write_bytes(_pem(key))
-    for source in (_pem(key), _pem(key).decode(), der, bytearray(der), str(tmp_path / "k.der"),
+    for source in (_pem(key), _pem(key).decode(), der, bytearray(der), str(tmp_path / "k.der"), tmp_path / "k.pem",
                    str(tmp_path / "k.pem"), _pem(key, serialization.PrivateFormat.TraditionalOpenSSL)):
         assert load_private_key(source).private_numbers() == key.private_numbers()
     assert isinstance(load_private_key(str(VECTORS / "rsa2048_a.pem")).key_size, int)
