@@ -207,7 +207,10 @@ class IkeSaRecord:
         encr_id, bits = ike_encr[self.encr]
         integ_id = ike_integ[self.integ]
         e = _weak_ok(tr.encryption, encr_id, bits)
-        i = None if integ_id is None or e.is_aead else _weak_ok(tr.integrity, integ_id)
+        if e.is_aead and integ_id is not None:  # packet-isakmp.c refuses the whole table over such a row
+            raise ConfigError(f"{self.encr} is AEAD (RFC 5282): its integrity must be "
+                              f"{tr.WIRESHARK_IKEV2_INTEG_NONE!r}, not {self.integ!r}", field="integ", value=self.integ)
+        i = None if integ_id is None else _weak_ok(tr.integrity, integ_id)
         return e, i
 
     def crypto(self) -> Any:
@@ -273,6 +276,9 @@ class EspSaRecord:
             raise ConfigError(f"{self.encr}: a {len(self.encr_key)}-byte key fits no key size", field="encr_key",
                               value=len(self.encr_key))
         integ_id = esp_integ[self.auth]
+        if enc.is_aead and integ_id is not None:  # packet-esp.c decrypts nothing with such a row
+            raise ConfigError(f"{self.encr} is AEAD (RFC 4106): its authentication must be "
+                              f"{tr.WIRESHARK_ESP_AUTH_NULL!r}, not {self.auth!r}", field="auth", value=self.auth)
         integ = None if integ_id is None else _weak_ok(tr.integrity, integ_id)
         return enc, integ
 
@@ -396,6 +402,8 @@ def parse_ikev2_table(text: str, *, source: str | None = None) -> list[IkeSaReco
 
     ``source`` names the file in the errors (default: the table's name).
     """
+    from . import transforms as tr
+
     ike_encr, _, ike_integ, _ = _name_maps()
     table = source or IKEV2_TABLE_FILE
     out = []
@@ -417,6 +425,9 @@ def parse_ikev2_table(text: str, *, source: str | None = None) -> list[IkeSaReco
             rec.crypto()
         except IkelabError as exc:
             raise CaptureError(f"{table} line {lineno}: {exc}") from None
+        if vals[7] == tr.WIRESHARK_IKEV2_INTEG_NONE and (rec.sk_ai or rec.sk_ar):  # tshark refuses the table too
+            raise CaptureError(f"{table} line {lineno}: integrity {vals[7]!r} takes no keys, but SK_ai has "
+                               f"{len(rec.sk_ai)} bytes and SK_ar {len(rec.sk_ar)}")
         out.append(rec)
     return out
 
