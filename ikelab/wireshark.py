@@ -239,8 +239,9 @@ class EspSaRecord:
 
     @property
     def wireshark_ok(self) -> bool:
-        """False when Wireshark 4.0 has no name for the algorithms (the file then holds it as a comment)."""
-        return _wireshark_knows(self.encr, self.auth)
+        """False when Wireshark 4.0 has no name for the algorithms or the protocol (``Any``): the file then
+        holds the row as a comment."""
+        return self.protocol in ("IPv4", "IPv6") and _wireshark_knows(self.encr, self.auth)
 
     @property
     def spi_text(self) -> str:
