@@ -378,9 +378,19 @@ def _packet_address(address: Any, name: str) -> ipaddress.IPv4Address | ipaddres
 # --------------------------------------------------------------------------- files
 
 
-def _table_lines(records: Iterable[Any]) -> str:
+def _table_lines(records: Iterable[Any], kind: type, parse: Any) -> str:
+    """The file text; each record must read back (``parse``), so that no row makes tshark refuse the table."""
     out = []
-    for r in records:
+    for n, r in enumerate(records):
+        if not isinstance(r, kind):
+            raise ConfigError(f"record {n}: expected an {kind.__name__}, not {type(r).__name__}", field="records",
+                              value=r)
+        try:
+            parse(r.line())
+        except (AttributeError, TypeError, ValueError, IkelabError) as exc:  # e.g. a str where bytes belong
+            text = str(exc).split(" line 1: ", 1)[-1]  # the parser's "<table> line 1: " says nothing here
+            raise ConfigError(f"record {n} ({kind.__name__}) cannot be written: {text}", field="records",
+                              value=r) from None
         if r.wireshark_ok:
             out.append(r.line() + "\n")
         else:  # Wireshark would reject the whole file: keep the keys, as a comment
@@ -389,13 +399,15 @@ def _table_lines(records: Iterable[Any]) -> str:
 
 
 def format_ikev2_table(records: Iterable[IkeSaRecord]) -> str:
-    """The ``ikev2_decryption_table`` file text (records Wireshark 4.0 cannot use become comments)."""
-    return _table_lines(records)
+    """The ``ikev2_decryption_table`` file text (records Wireshark 4.0 cannot use become comments); a record
+    that does not read back (:func:`parse_ikev2_table`) is a ConfigError."""
+    return _table_lines(records, IkeSaRecord, parse_ikev2_table)
 
 
 def format_esp_sa_table(records: Iterable[EspSaRecord]) -> str:
-    """The ``esp_sa`` file text (records Wireshark 4.0 cannot use become comments)."""
-    return _table_lines(records)
+    """The ``esp_sa`` file text (records Wireshark 4.0 cannot use become comments); a record that does not
+    read back (:func:`parse_esp_sa_table`) is a ConfigError."""
+    return _table_lines(records, EspSaRecord, parse_esp_sa_table)
 
 
 def parse_ikev2_table(text: str, *, source: str | None = None) -> list[IkeSaRecord]:
