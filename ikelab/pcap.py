@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import os
 import struct
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -99,6 +99,9 @@ _IF_TSOFFSET = 14
 _LINKTYPE_RESERVED = 0x03FF0000  # pcap LinkType bits 16-25 (above them: FCS length and its flag)
 _MAX_PACKET = 16 * 1024 * 1024  # larger records are taken as corruption
 _MAX_BLOCK = _MAX_PACKET + 64 * 1024
+#: The most captured bytes a record may hold for Wireshark (WTAP_MAX_PACKET_SIZE_STANDARD) and libpcap
+#: (MAXIMUM_SNAPLEN): tshark calls a file with a longer one corrupt, so the writers refuse it.
+_MAX_WRITTEN = 262144
 
 # Address family values found in LINKTYPE_NULL / LINKTYPE_LOOP headers.
 _AF_INET = {2}
@@ -140,7 +143,14 @@ def _open(path_or_file: Any, mode: str) -> Iterator[IO[bytes]]:
             verb = "read" if mode == "rb" else "write"
             raise CaptureError(f"cannot {verb} capture {os.fspath(path_or_file)!r}: {exc.strerror or exc}") from None
         with handle:
-            yield handle
+            try:
+                yield handle
+            except BaseException:
+                if mode == "wb":  # a half-written capture is a wrong file: leave none behind
+                    handle.close()
+                    with suppress(OSError):
+                        os.unlink(path_or_file)
+                raise
     elif hasattr(path_or_file, "read" if mode == "rb" else "write"):
         yield path_or_file
     else:
@@ -169,8 +179,11 @@ def _record(item: Any, index: int) -> tuple[int, bytes, str | None, int | None, 
             raise ConfigError(f"record {index}: CapturedPacket.data must be bytes, not {type(item.data).__name__}",
                               field="data", value=item.data)
         data = bytes(item.data)
+        _check_linktype(item.linktype, f"record {index}: CapturedPacket.linktype")
+        if item.orig_len is not None:
+            _check_u32(item.orig_len, f"record {index}: CapturedPacket.orig_len")
         orig_len = max(len(data), item.orig_len or 0)  # keep the wire length of a packet captured short
-        return _micros(item.time, index), data, item.comment, item.linktype, orig_len
+        return _micros(item.time, index), data, _check_comment(item.comment, index), item.linktype, orig_len
     if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
         raise ConfigError(
             f"record {index} must be (time, data) or (time, data, comment), got {type(item).__name__}",
@@ -180,12 +193,23 @@ def _record(item: Any, index: int) -> tuple[int, bytes, str | None, int | None, 
     data = item[1]
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ConfigError(f"record {index}: data must be bytes, not {type(data).__name__}", field="data", value=data)
-    comment = item[2] if len(item) == 3 else None
+    comment = _check_comment(item[2] if len(item) == 3 else None, index)
+    return _micros(item[0], index), bytes(data), comment, None, len(data)
+
+
+def _check_comment(comment: object, index: int) -> str | None:
+    """A packet comment: None, or text that UTF-8 can encode (pcapng 4.2 opt_comment is UTF-8)."""
     if comment is not None and not isinstance(comment, str):
         raise ConfigError(
             f"record {index}: comment must be a str or None, got {comment!r}", field="comment", value=comment
         )
-    return _micros(item[0], index), bytes(data), comment, None, len(data)
+    if comment is not None:
+        try:
+            comment.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ConfigError(f"record {index}: comment is not UTF-8 text: {exc.reason} at position {exc.start}",
+                              field="comment", value=comment) from None
+    return comment
 
 
 def _numbered(records: Any) -> Iterator[tuple[int, Any]]:
@@ -203,24 +227,55 @@ def _check_u32(value: object, field: str) -> int:
     return value
 
 
+def _check_linktype(value: object, field: str) -> int:
+    """A link type: 16 bits in both formats (pcap: bits 16-25 of LinkType are reserved, must be zero)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+        raise ConfigError(f"{field} must be a link type in 0..65535, got {value!r}", field="linktype", value=value)
+    return value
+
+
+def _check_snaplen(snaplen: int | None) -> tuple[int, bool]:
+    """(the snaplen to write, whether longer packets are cut); None: 65535, and a longer packet is an error."""
+    if snaplen is None:
+        return 65535, False
+    return _check_u32(snaplen, "snaplen"), True
+
+
+def _kept(data: bytes, snaplen: int, cut: bool, index: int) -> bytes:
+    """The captured bytes of a record: cut to an explicit snaplen, never silently by the default one."""
+    if not cut and len(data) > snaplen:
+        raise ConfigError(f"record {index}: a {len(data)}-byte packet is longer than the default snaplen 65535; "
+                          f"pass snaplen={_MAX_WRITTEN} to keep it whole, or a smaller one to cut it",
+                          field="snaplen", value=len(data))
+    kept = data[: snaplen or None]
+    if len(kept) > _MAX_WRITTEN:
+        raise ConfigError(f"record {index}: {len(kept)} captured bytes, more than the {_MAX_WRITTEN} that "
+                          f"Wireshark and libpcap read; pass snaplen={_MAX_WRITTEN} or less to cut it",
+                          field="data", value=len(kept))
+    return kept
+
+
 def write_pcap(
     path_or_file: PathOrFile,
     records: Iterable[Any],
     *,
     linktype: int = LINKTYPE_ETHERNET,
-    snaplen: int = 65535,
+    snaplen: int | None = None,
 ) -> None:
     """Write a classic libpcap file (microsecond magic 0xA1B2C3D4, version 2.4, little-endian).
 
     ``records`` yields ``(time, data)`` or ``(time, data, comment)`` tuples or
     :class:`CapturedPacket` objects (which must have this ``linktype``).
     Classic pcap has no place for comments: they are dropped (use
-    :func:`write_pcapng` to keep them).  Packets longer than ``snaplen`` are
-    cut to ``snaplen`` bytes with their true length in ``orig_len``, as a
-    capture would.
+    :func:`write_pcapng` to keep them).  Packets longer than a ``snaplen``
+    given are cut to ``snaplen`` bytes with their true length in
+    ``orig_len``, as a capture would; without one the file says 65535 and a
+    longer packet is a ConfigError, as is one of more than 262144 captured
+    bytes (what Wireshark and libpcap read).  A file given by its path is
+    removed when writing fails.
     """
-    _check_u32(linktype, "linktype")
-    _check_u32(snaplen, "snaplen")
+    _check_linktype(linktype, "linktype")
+    snaplen, cut = _check_snaplen(snaplen)
     if snaplen == 0:
         raise ConfigError("snaplen must be positive", field="snaplen", value=snaplen)
     numbered = _numbered(records)  # before the file is created
@@ -239,7 +294,7 @@ def write_pcap(
                 raise ConfigError(
                     f"record {index}: time {seconds} s does not fit pcap's 32 bits", field="time", value=seconds
                 )
-            kept = data[:snaplen]
+            kept = _kept(data, snaplen, cut, index)
             out.write(struct.pack("<IIII", seconds, micro, len(kept), orig_len))
             out.write(kept)
 
@@ -262,18 +317,17 @@ def write_pcapng(
     records: Iterable[Any],
     *,
     linktype: int = LINKTYPE_ETHERNET,
-    snaplen: int = 65535,
+    snaplen: int | None = None,
 ) -> None:
     """Write a pcapng file: one SHB, an IDB (``if_tsresol`` = 6, microseconds), one EPB per packet.
 
     Records are as for :func:`write_pcap`; a ``comment`` becomes the EPB's
     ``opt_comment`` (Wireshark shows it as ``frame.comment``).  A
     :class:`CapturedPacket` of another link type gets its own IDB, so
-    captures mixing link types round-trip.
+    captures mixing link types round-trip.  ``snaplen`` is as for :func:`write_pcap` (0: no limit).
     """
-    _check_u32(snaplen, "snaplen")
-    if not isinstance(linktype, int) or isinstance(linktype, bool) or not 0 <= linktype <= 0xFFFF:
-        raise ConfigError(f"pcapng link type must be in 0..65535, got {linktype!r}", field="linktype", value=linktype)
+    snaplen, cut = _check_snaplen(snaplen)
+    _check_linktype(linktype, "linktype")
     numbered = _numbered(records)  # before the file is created
     with _open(path_or_file, "wb") as out:
         shb = struct.pack(
@@ -284,8 +338,6 @@ def write_pcapng(
 
         def interface(kind: int) -> int:
             if kind not in interfaces:
-                if not 0 <= kind <= 0xFFFF:
-                    raise ConfigError(f"pcapng link type must be in 0..65535, got {kind}", field="linktype", value=kind)
                 body = struct.pack(
                     "<HHI", kind, 0, snaplen) + _option(_IF_TSRESOL, b"\x06") + _option(_OPT_ENDOFOPT, b""
                 )
@@ -301,7 +353,7 @@ def write_pcapng(
                     f"record {index}: time does not fit 64 bits of microseconds", field="time", value=micros
                 )
             if_id = interface(linktype if item_linktype is None else item_linktype)
-            kept = data[: snaplen or None]
+            kept = _kept(data, snaplen, cut, index)
             body = struct.pack("<IIIII", if_id, micros >> 32, micros & 0xFFFFFFFF, len(kept), orig_len)
             body += kept + b"\x00" * (-len(kept) % 4)
             if comment is not None:
