@@ -35,7 +35,7 @@ from ikelab.notify_payload import nat_detection_hash
 from ikelab.wire import DecodeContext
 
 from test_ike import assert_same_sas, established, prf_plus
-from test_review_rekey import NR, _chosen as _chosen_ike
+from test_review_rekey import NR, _ask, _chosen as _chosen_ike
 
 SIDES = ("initiator", "responder")
 PFS_ESP = "aes128gcm16-ecp256"  # ESP with ECP-256 for PFS: a 16-octet key and a 4-octet salt a direction (RFC 4106 8.1)
@@ -137,16 +137,6 @@ def test_rekey_sa_names_the_child_sa_by_the_peers_inbound_spi_even_when_it_equal
 
 
 # --------------------------------------------------------------------------- the responder refuses bad requests
-
-
-def _ask(lab: Lab, payloads: list) -> list:
-    """Moon sends a protected CREATE_CHILD_SA request (its next Message ID) straight to sun; sun's answers."""
-    moon, sun = lab.initiator, lab.responder
-    request = moon._message(ExchangeType.CREATE_CHILD_SA, moon._next_request_id, False, payloads)
-    moon._next_request_id += 1
-    ep = lab.endpoints["responder"]
-    ep.receive(Datagram(moon._encode(request), moon.local, sun.local), lab.now)
-    return [decode(d.payload, crypto=moon._crypto(sending=False)) for d in ep.pop_datagrams()]
 
 
 def _offer(lab: Lab, *, spi: bytes = b"\x01\x02\x03\x04", dh_group=None, protocol=None):
