@@ -207,6 +207,37 @@ def _parse_ip(data: bytes) -> tuple[int, str, str, int, bytes, tuple[int, bool, 
     raise ParseError(f"IP version {version} is neither 4 nor 6", field="ip.version", offset=0)
 
 
+#: Extension headers of the form Next Header | Hdr Ext Len | ... (RFC 8200 4.3, 4.4, 4.6): Hop-by-Hop, Routing and
+#: Destination Options.  An atomic Fragment header (44) is 8 octets and is walked too (RFC 6946), as tshark does.
+_V6_EXTENSIONS = (0, 43, 60)
+
+
+def _v6_upper_layer(next_header: int, data: bytes) -> tuple[int, bytes]:
+    """``(protocol, payload)`` of a reassembled IPv6 datagram's fragmentable part, past its extension headers.
+
+    RFC 8200 4.5: the fragmentable part is "extension headers that need be processed only by the final
+    destination node(s), plus the upper-layer header and data", e.g. a Destination Options header before UDP.
+    tshark 4.0 walks them after reassembly as it does in an unfragmented packet, and so does the dissector.
+    """
+    offset = 0
+    while next_header in _V6_EXTENSIONS or next_header == 44:
+        if len(data) - offset < 8:
+            raise ParseError(f"IPv6 extension header {next_header} of the reassembled datagram truncated: "
+                             f"{len(data) - offset} of at least 8 bytes", field="extension_header", offset=offset)
+        if next_header == 44:
+            if int.from_bytes(data[offset + 2:offset + 4], "big") & 0xFFF9:  # a fragment inside a fragment
+                break
+            length = 8
+        else:
+            length = (data[offset + 1] + 1) * 8
+            if offset + length > len(data):
+                raise ParseError(f"IPv6 extension header {next_header} of {length} bytes runs past the reassembled "
+                                 f"datagram's {len(data) - offset}", field="hdr_ext_len", offset=offset + 1)
+        next_header = data[offset]
+        offset += length
+    return next_header, data[offset:]
+
+
 def _clip_ip(data: bytes) -> tuple[bytes, str]:
     """An IP packet whose length field claims more than was captured, with that field cut to what is there.
 
@@ -520,6 +551,13 @@ def _dissect_frame(row: Row, frame: Any, keys: Keys, fragments: _Fragments,
         payload = fragments.add(row, version, proto, payload, frag)
         if payload is None:  # the datagram is not whole yet
             return
+        if version == 6:  # the fragmentable part may start with extension headers (RFC 8200 4.5)
+            try:
+                proto, payload = _v6_upper_layer(proto, payload)
+            except ParseError as exc:  # tshark: Protocol IPv6, "[Malformed Packet]"; the note keeps the pieces
+                row.protocol, row.info, row.note = "IPv6", "malformed packet", f"{row.note}; {exc}"
+                return
+            row.protocol = _IP_PROTOCOLS.get(proto, str(proto))
     if proto == 50:
         _dissect_esp(row, payload, keys)
         return
