@@ -470,7 +470,7 @@ class _Fragments:
         key = fragment_key(version, row.src, row.dst, proto, ident)
         whole = None
         try:
-            if reassemble:
+            if reassemble:  # no ``now``: tshark 4.0 joins fragments however far apart in time, so no timeout
                 whole = self.reassembler.add(key, offset, more, payload, row.no)
         except ParseError as exc:
             row.note = f"IP fragment not reassembled: {exc}"

@@ -1,4 +1,5 @@
-"""Review of ikelab.dissect against tshark 4.0: IPv6 extension headers inside a reassembled datagram.
+"""Review of ikelab.dissect against tshark 4.0: IP fragments far apart in time, IPv6 extension headers inside a
+reassembled datagram.
 
 The packets are built by hand here with ``struct`` (RFC 8200 4 and 4.5 for the IPv6 headers, RFC 768 for UDP);
 the expected columns come from tshark on the same files.
@@ -12,6 +13,7 @@ import struct
 import subprocess
 from pathlib import Path
 
+import pytest
 
 from ikelab.dissect import dissect
 from ikelab.pcap import LINKTYPE_RAW, CapturedPacket, write_pcap
@@ -65,6 +67,25 @@ def _tshark(path: Path, *args: str, fields: tuple[str, ...] = (), config: Path |
 def _write(path: Path, packets: list[bytes], gap: float = 1.0) -> Path:
     write_pcap(path, [CapturedPacket(i * gap, p, LINKTYPE_RAW) for i, p in enumerate(packets)], linktype=LINKTYPE_RAW)
     return path
+
+
+# ---------------------------------------------------------------- fragments far apart in time
+
+
+@pytest.mark.parametrize("gap", [1.0, 100.0, 100_000.0])
+def test_fragments_far_apart_in_time_are_joined_as_tshark_joins_them(tmp_path: Path, gap: float) -> None:
+    """RFC 8200 4.5 gives a host 60 seconds to collect a datagram's fragments (ikelab.ip_fragments can), but
+    tshark 4.0's reassembly has no timeout: pieces 100 s or a day apart still make one datagram, so the
+    dissector does not pass the capture time on and shows what tshark shows."""
+    udp4 = struct.pack("!HHHH", 1234, 1235, 8 + 296, 0) + bytes(296)
+    v4 = [_ipv4(17, udp4[:160], ident=0x1111, flags_offset=0x2000),
+          _ipv4(17, udp4[160:], ident=0x1111, flags_offset=160 // 8)]
+    udp6 = _udp6(1234, 1235, bytes(296))
+    v6 = [_v6_fragment(17, udp6, 0, 160, True, 0x2222), _v6_fragment(17, udp6, 160, len(udp6), False, 0x2222)]
+    path = _write(tmp_path / "slow.pcap", v4 + v6, gap)
+    theirs = _tshark(path)
+    assert theirs[1] == theirs[3] == "UDP\t1234 \u2192 1235 Len=296"
+    assert [f"{r.protocol}\t{r.info}" for r in dissect(path)] == theirs
 
 
 # ---------------------------------------------------------------- IPv6 extension headers after reassembly
