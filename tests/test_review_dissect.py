@@ -1,12 +1,15 @@
 """Review of ikelab.dissect against tshark 4.0: IP fragments far apart in time, IPv6 extension headers inside a
-reassembled datagram.
+reassembled datagram, and ESP of an SA with Extended Sequence Numbers.
 
-The packets are built by hand here with ``struct`` (RFC 8200 4 and 4.5 for the IPv6 headers, RFC 768 for UDP);
-the expected columns come from tshark on the same files.
+The packets are built by hand here with ``struct``, ``hmac`` and ``cryptography`` (RFC 8200 4 and 4.5 for the
+IPv6 headers, RFC 768 for UDP, RFC 4303 2.2.1 and 3.3.2.1 and RFC 4106 5 for ESP with ESN); the expected columns
+come from tshark on the same files.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
 import struct
@@ -14,9 +17,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ikelab.dissect import dissect
 from ikelab.pcap import LINKTYPE_RAW, CapturedPacket, write_pcap
+from ikelab.wireshark import read_tables
 
 from tshark_util import require_tshark
 
@@ -138,3 +144,54 @@ def test_reassembled_ipv6_with_a_truncated_extension_header_gets_a_note(tmp_path
     assert rows[1].note == "2 IPv6 fragments (16 bytes): #1(8), #2(8); IPv6 extension header 60 of 48 bytes runs " \
         "past the reassembled datagram's 16 (field hdr_ext_len, offset 1)"
     assert rows[1].protocol == _tshark(tmp_path / "cut6.pcap")[1].split("\t")[0] == "IPv6"
+
+
+# ---------------------------------------------------------------- ESP with Extended Sequence Numbers
+
+EKEY, AKEY, GCM_KEY = bytes(range(16)), bytes(range(32, 64)), bytes(range(100, 120))
+INNER = _ipv4(17, struct.pack("!HHHH", 7, 9, 8 + 9, 0) + b"hello esn")
+
+
+def _esp_cbc(spi: int, seq: int, seq_hi: int | None) -> bytes:
+    """AES-CBC + HMAC-SHA-256-128; with ``seq_hi`` the ESN high bits go into the ICV only (RFC 4303 3.3.2.1)."""
+    pad = (-(len(INNER) + 2)) % 16
+    plaintext = INNER + bytes(range(1, pad + 1)) + bytes([pad, 4])
+    iv = bytes(range(16))
+    body = struct.pack("!II", spi, seq) + iv + Cipher(algorithms.AES(EKEY), modes.CBC(iv)).encryptor().update(plaintext)
+    extra = b"" if seq_hi is None else struct.pack("!I", seq_hi)
+    return body + hmac.new(AKEY, body + extra, hashlib.sha256).digest()[:16]
+
+
+def _esp_gcm(spi: int, seq: int, seq_hi: int | None) -> bytes:
+    """AES-GCM-16; with ``seq_hi`` the AAD is SPI | Seq_hi | Seq_lo (RFC 4106 5)."""
+    pad = (-(len(INNER) + 2)) % 4
+    plaintext = INNER + bytes(range(1, pad + 1)) + bytes([pad, 4])
+    iv = bytes(8)
+    aad = struct.pack("!II", spi, seq) if seq_hi is None else struct.pack("!III", spi, seq_hi, seq)
+    return struct.pack("!II", spi, seq) + iv + AESGCM(GCM_KEY[:16]).encrypt(GCM_KEY[16:] + iv, plaintext, aad)
+
+
+def test_esp_with_esn_fails_the_icv_check_as_in_tshark_and_the_note_says_why(tmp_path: Path) -> None:
+    """Wireshark 4.0's esp_sa table has no ESN field: tshark checks the ICV as for 32-bit sequence numbers
+    and marks an ESN SA's packets bad (esp.icv_bad).  The dissector gives the same verdict, and its note
+    names ESN when the ICV verifies with high bits 0, instead of only "ICV does not verify"."""
+    packets = [_esp_cbc(0x1001, 1, None), _esp_cbc(0x1001, 2, 0), _esp_cbc(0x1001, 3, 7),
+               _esp_gcm(0x2002, 1, None), _esp_gcm(0x2002, 2, 0)]
+    path = _write(tmp_path / "esn.pcap", [_ipv4(50, p) for p in packets])
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "esp_sa").write_text(
+        f'"IPv4","192.0.2.1","192.0.2.2","0x00001001","AES-CBC [RFC3602]","0x{EKEY.hex()}",'
+        f'"HMAC-SHA-256-128 [RFC4868]","0x{AKEY.hex()}"\n'
+        f'"IPv4","192.0.2.1","192.0.2.2","0x00002002","AES-GCM with 16 octet ICV [RFC4106]","0x{GCM_KEY.hex()}",'
+        '"NULL",""\n')
+    theirs = _tshark(path, "-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE",
+                     fields=("esp.icv_good", "esp.icv_bad"), config=keys)
+    verdicts = [line.split("\t")[2:] for line in theirs]
+    assert verdicts == [["1", "0"], ["0", "1"], ["0", "1"], ["1", "0"], ["0", "1"]]
+    rows = dissect(path, read_tables(keys))
+    assert [r.icv_ok for r in rows] == [v == ["1", "0"] for v in verdicts]
+    assert [r.decrypted for r in rows] == [True, False, False, True, False]
+    esn = "verifies with ESN high bits 0 appended: the SA uses Extended Sequence Numbers (RFC 4303 2.2.1)"
+    assert [esn in r.note for r in rows] == [False, True, False, False, True]
+    assert rows[2].note == "ICV check failed: AUTH_HMAC_SHA2_256_128: ICV does not verify"  # high bits 7: no hint
