@@ -207,35 +207,20 @@ def _parse_ip(data: bytes) -> tuple[int, str, str, int, bytes, tuple[int, bool, 
     raise ParseError(f"IP version {version} is neither 4 nor 6", field="ip.version", offset=0)
 
 
-#: Extension headers of the form Next Header | Hdr Ext Len | ... (RFC 8200 4.3, 4.4, 4.6): Hop-by-Hop, Routing and
-#: Destination Options.  An atomic Fragment header (44) is 8 octets and is walked too (RFC 6946), as tshark does.
-_V6_EXTENSIONS = (0, 43, 60)
-
-
 def _v6_upper_layer(next_header: int, data: bytes) -> tuple[int, bytes]:
     """``(protocol, payload)`` of a reassembled IPv6 datagram's fragmentable part, past its extension headers.
 
     RFC 8200 4.5: the fragmentable part is "extension headers that need be processed only by the final
     destination node(s), plus the upper-layer header and data", e.g. a Destination Options header before UDP.
-    tshark 4.0 walks them after reassembly as it does in an unfragmented packet, and so does the dissector.
+    tshark 4.0 walks them after reassembly as it does in an unfragmented packet, and so does the dissector
+    (:func:`ikelab.packet.walk_ipv6_extensions`); a fragment inside the datagram is left as it is.
     """
-    offset = 0
-    while next_header in _V6_EXTENSIONS or next_header == 44:
-        if len(data) - offset < 8:
-            raise ParseError(f"IPv6 extension header {next_header} of the reassembled datagram truncated: "
-                             f"{len(data) - offset} of at least 8 bytes", field="extension_header", offset=offset)
-        if next_header == 44:
-            if int.from_bytes(data[offset + 2:offset + 4], "big") & 0xFFF9:  # a fragment inside a fragment
-                break
-            length = 8
-        else:
-            length = (data[offset + 1] + 1) * 8
-            if offset + length > len(data):
-                raise ParseError(f"IPv6 extension header {next_header} of {length} bytes runs past the reassembled "
-                                 f"datagram's {len(data) - offset}", field="hdr_ext_len", offset=offset + 1)
-        next_header = data[offset]
-        offset += length
-    return next_header, data[offset:]
+    from .packet import walk_ipv6_extensions
+
+    protocol, offset, fragment = walk_ipv6_extensions(data, next_header, 0, len(data))
+    if fragment is not None and (fragment[0] or fragment[1]):
+        return 44, data[offset - 8:]  # its Fragment header, not walked past
+    return protocol, data[offset:]
 
 
 def _clip_ip(data: bytes) -> tuple[bytes, str]:

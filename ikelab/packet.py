@@ -41,7 +41,7 @@ __all__ = [
     "EthernetFrame", "IcmpMessage", "IpAddress", "IpPacket", "PROTO_AH", "PROTO_ESP", "PROTO_ICMP",
     "PROTO_ICMPV6", "PROTO_SCTP", "PROTO_TCP", "PROTO_UDP", "Selectors", "UdpDatagram", "ethernet",
     "icmp_echo", "internet_checksum", "ip_packet", "ip_udp", "mac_text", "parse_ethernet", "parse_icmp", "parse_ip",
-    "parse_udp", "selectors", "udp",
+    "parse_udp", "selectors", "udp", "walk_ipv6_extensions",
 ]
 
 # IANA "Assigned Internet Protocol Numbers".
@@ -496,6 +496,41 @@ def _parse_ipv4(data: bytes, verify_checksum: bool) -> IpPacket:
     )
 
 
+def walk_ipv6_extensions(data: bytes, next_header: int, offset: int,
+                         end: int) -> tuple[int, int, tuple[int, bool, int] | None]:
+    """Skip the IPv6 extension headers in ``data[offset:end]`` (RFC 8200 4): ``(upper-layer protocol, its offset,
+    (fragment offset, more fragments, identification) of a Fragment header or None)``.
+
+    Hop-by-Hop, Routing and Destination Options are ``Next Header | Hdr Ext Len (8-octet units beyond the
+    first) | ...``; Hop-by-Hop only as the first (4.3).  A Fragment header (8 octets) of a real fragment ends
+    the walk after it: what follows is a piece of the fragmentable part, opaque until reassembled (4.5); an
+    atomic fragment (offset 0, M 0; RFC 6946) is read on like any packet.
+    """
+    start, fragment = offset, None
+    while next_header in (_V6_HOP_BY_HOP, _V6_ROUTING, _V6_FRAGMENT, _V6_DEST_OPTS):
+        if next_header == _V6_HOP_BY_HOP and offset != start:
+            raise ParseError("IPv6 Hop-by-Hop Options header not directly after the IPv6 header",
+                             field="next_header", offset=offset)
+        if offset + 8 > end:
+            raise ParseError(f"IPv6 extension header {next_header} truncated: {end - offset} of at least 8 bytes",
+                             field="extension_header", offset=offset)
+        if next_header == _V6_FRAGMENT:
+            nh, _, frag, ident = struct.unpack_from("!BBHI", data, offset)
+            fragment = (frag & 0xFFF8, bool(frag & 1), ident)
+            offset += 8
+            next_header = nh
+            if fragment[0] or fragment[1]:
+                break
+            continue
+        length = (data[offset + 1] + 1) * 8
+        if offset + length > end:
+            raise ParseError(f"IPv6 extension header {next_header} of {length} bytes runs past the {end - offset} "
+                             "bytes left", field="hdr_ext_len", offset=offset + 1)
+        next_header = data[offset]
+        offset += length
+    return next_header, offset, fragment
+
+
 def _parse_ipv6(data: bytes) -> IpPacket:
     if len(data) < 40:
         raise _short("IPv6 header", 40, len(data), "ipv6_header")
@@ -508,35 +543,8 @@ def _parse_ipv6(data: bytes) -> IpPacket:
             f"IPv6 payload length {payload_len} but only {len(data) - 40} bytes follow the header",
             field="payload_length", offset=4
         )
-    offset = 40
-    ident = 0
-    more = False
-    frag_offset = 0
-    while next_header in (_V6_HOP_BY_HOP, _V6_ROUTING, _V6_FRAGMENT, _V6_DEST_OPTS):
-        if next_header == _V6_HOP_BY_HOP and offset != 40:  # RFC 8200 4.3: only right after the IPv6 header
-            raise ParseError("IPv6 Hop-by-Hop Options header not directly after the IPv6 header",
-                             field="next_header", offset=offset)
-        if offset + 8 > end:
-            raise ParseError(f"IPv6 extension header {next_header} truncated", field="extension_header", offset=offset)
-        if next_header == _V6_FRAGMENT:
-            nh, _, frag, ident = struct.unpack_from("!BBHI", data, offset)
-            frag_offset = frag & 0xFFF8
-            more = bool(frag & 1)
-            offset += 8
-            next_header = nh
-            if frag_offset or more:  # RFC 8200 4.5: what follows is a piece of the fragmentable part, opaque
-                break  # until reassembled; an atomic fragment (RFC 6946) is read on like any packet
-            continue
-        else:
-            nh = data[offset]
-            length = (data[offset + 1] + 1) * 8
-            if offset + length > end:
-                raise ParseError(
-                    f"IPv6 extension header {next_header} of {length} bytes runs past the payload",
-                    field="hdr_ext_len", offset=offset + 1
-                )
-        next_header = nh
-        offset += length
+    next_header, offset, fragment = walk_ipv6_extensions(data, next_header, 40, end)
+    frag_offset, more, ident = fragment or (0, False, 0)
     return IpPacket(
         version=6,
         src=ipaddress.IPv6Address(data[8:24]),

@@ -142,7 +142,7 @@ def test_reassembled_ipv6_with_a_truncated_extension_header_gets_a_note(tmp_path
     packets = [_v6_fragment(60, cut, 0, 8, True, 9), _v6_fragment(60, cut, 8, 16, False, 9)]
     rows = dissect(_write(tmp_path / "cut6.pcap", packets))
     assert rows[1].note == "2 IPv6 fragments (16 bytes): #1(8), #2(8); IPv6 extension header 60 of 48 bytes runs " \
-        "past the reassembled datagram's 16 (field hdr_ext_len, offset 1)"
+        "past the 16 bytes left (field hdr_ext_len, offset 1)"
     assert rows[1].protocol == _tshark(tmp_path / "cut6.pcap")[1].split("\t")[0] == "IPv6"
 
 
