@@ -18,9 +18,7 @@ strongSwan's order instead, first RDN first: :mod:`ikelab.identity`.)  Malformed
 
 from __future__ import annotations
 
-import itertools
 import re
-from functools import cache
 from typing import Any
 
 from .errors import ConfigError, ParseError
@@ -173,13 +171,8 @@ def der_to_rfc4514(der: bytes) -> str:
     return ",".join(parts)
 
 
-@cache
-def _keywords() -> dict[str, Any]:
-    """RFC 4514 3's keywords in every mix of cases (RFC 4512 1.4: keywords are case-insensitive)."""
-    from cryptography import x509
-
-    return {"".join(spelling): x509.ObjectIdentifier(oid) for oid, name in _SHORT_NAMES.items()
-            for spelling in itertools.product(*({c.lower(), c.upper()} for c in name))}
+#: RFC 4514 3's keywords, casefolded (RFC 4512 1.4: keywords are case-insensitive) -> dotted OID
+_KEYWORD_OIDS = {name.casefold(): oid for oid, name in _SHORT_NAMES.items()}
 
 
 def _split_attributes(text: str) -> list[list[str]]:
@@ -205,14 +198,18 @@ def _attribute(written: str) -> Any:
     from cryptography import x509
     from cryptography.x509.name import _ASN1Type
 
-    key, _, value = written.partition("=")
+    key, equals, value = written.partition("=")
+    if not equals:
+        raise ValueError("")  # the caller's message says what a type=value looks like
+    dotted = _KEYWORD_OIDS.get(key.casefold()) or (key if _DOTTED.fullmatch(key) else None)
     if not value.startswith("#"):
-        name = x509.Name.from_rfc4514_string(written, _keywords())
+        # a keyword in any case, as its OID: cryptography knows keywords in upper case only
+        name = x509.Name.from_rfc4514_string(written if dotted is None else f"{dotted}={value}")
         if len(name.rdns) != 1:
             raise ValueError("")
         return next(iter(name.rdns[0]))
     # cryptography would read the hex digits as UTF-8 text; RFC 4514 2.4 / 3 means the value's own BER
-    oid = _keywords().get(key) or (x509.ObjectIdentifier(key) if _DOTTED.fullmatch(key) else None)
+    oid = None if dotted is None else x509.ObjectIdentifier(dotted)
     if oid is None or not _HEX.fullmatch(value):
         raise ValueError("" if oid is None else f"{value} is not '#' and pairs of hex digits")
     ber = bytes.fromhex(value[1:])
