@@ -695,10 +695,11 @@ _KU_FLAGS = ("digital_signature", "content_commitment", "key_encipherment", "dat
              "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
 
 
-def _cert(name: str, key, issuer=None, issuer_key=None, *, ca=None, path_length=None, key_usage=None,
+def _cert(name: str, key, issuer=None, issuer_key=None, *, ca=None, path_length=None, key_usage=None, extra=(),
           not_before=datetime(2025, 1, 1, tzinfo=timezone.utc), not_after=datetime(2035, 1, 1, tzinfo=timezone.utc)):
     """A certificate built with cryptography's x509 builder alone: ``ca=None`` leaves basicConstraints out,
-    ``key_usage`` (flag names) adds a critical keyUsage; self-signed without ``issuer``."""
+    ``key_usage`` (flag names) adds a critical keyUsage, ``extra`` more (extension, critical) pairs; self-signed
+    without ``issuer``; an Ed25519 signer signs without a separate hash (RFC 8410)."""
     subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
     serial = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
     builder = (x509.CertificateBuilder().subject_name(subject)
@@ -711,7 +712,10 @@ def _cert(name: str, key, issuer=None, issuer_key=None, *, ca=None, path_length=
         flags = dict.fromkeys(_KU_FLAGS, False)
         flags.update(dict.fromkeys(key_usage, True))
         builder = builder.add_extension(x509.KeyUsage(**flags), critical=True)
-    return builder.sign(issuer_key if issuer is not None else key, hashes.SHA256())
+    for value, critical in extra:
+        builder = builder.add_extension(value, critical=critical)
+    signer = issuer_key if issuer is not None else key
+    return builder.sign(signer, None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256())
 
 
 _CA_KEYS = [ec_key_from_seed(f"chain test CA {i}") for i in range(4)]

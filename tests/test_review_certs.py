@@ -9,7 +9,6 @@ and ``now`` is explicit.
 from __future__ import annotations
 
 import base64
-import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,29 +22,13 @@ from ikelab import cert_checks
 from ikelab.certs import ec_key_from_seed, load_private_key, make_ca, make_leaf
 from ikelab.errors import AuthenticationError, ConfigError, ParseError
 
+from test_auth import _cert as _build  # cryptography's x509 builder, the property under test set by hand
+
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 START, END = datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2035, 1, 1, tzinfo=timezone.utc)
 KEYS = [ec_key_from_seed(f"review certs {i}") for i in range(4)]
 LEAF_KEY = ec_key_from_seed("review certs leaf")
 VECTORS = Path(__file__).parent / "vectors"
-
-
-def _build(name: str, key: Any, issuer: x509.Certificate | None = None, issuer_key: Any = None, *,
-           ca: bool | None = None, extra: tuple[tuple[x509.ExtensionType, bool], ...] = (),
-           not_before: datetime = START, not_after: datetime = END) -> x509.Certificate:
-    """A certificate built by hand: basicConstraints only when ``ca`` is given, then ``extra`` (value, critical)."""
-    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
-    serial = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") | 1
-    builder = (x509.CertificateBuilder().subject_name(subject)
-               .issuer_name(issuer.subject if issuer is not None else subject)
-               .public_key(key.public_key()).serial_number(serial)
-               .not_valid_before(not_before).not_valid_after(not_after))
-    if ca is not None:
-        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    for value, critical in extra:
-        builder = builder.add_extension(value, critical=critical)
-    signer = issuer_key if issuer is not None else key
-    return builder.sign(signer, None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256())
 
 
 def _pki(where: str = "", ext: tuple[tuple[x509.ExtensionType, bool], ...] = ()) -> tuple[Any, Any, Any]:
