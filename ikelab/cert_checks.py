@@ -128,6 +128,13 @@ def _check_ca(cert: x509.Certificate, below: int) -> None:
         raise AuthenticationError(f"CA '{_describe(cert)}' has keyUsage without keyCertSign")
 
 
+def _counted_below(path: list[x509.Certificate]) -> int:
+    """The intermediate CAs below the next issuer that its pathLenConstraint counts: the non-self-issued ones
+    (RFC 5280 4.2.1.9, 6.1.4 (l)); a self-issued certificate, such as a CA's key rollover, names the same DN as
+    subject and issuer (6.1) and is not counted.  The leaf, path[0], is never an intermediate."""
+    return sum(1 for cert in path[1:] if cert.subject != cert.issuer)
+
+
 def _check_end_entity(cert: x509.Certificate) -> None:
     """The peer's own certificate must be fit for IKE signatures (RFC 4945 5.1.3.2, 5.1.3.12)."""
     try:
@@ -274,7 +281,7 @@ def verify_chain(
             raise AuthenticationError(str(exc)) from None
         anchor = next((a for a in anchors if _issued_by(current, a)), None)
         if anchor is not None:
-            _check_ca(anchor, len(path) - 1)
+            _check_ca(anchor, _counted_below(path))
             _check_validity(anchor, now)
             path.append(anchor)
             break
@@ -288,7 +295,7 @@ def verify_chain(
 
             raise AuthenticationError(f"certificate '{_describe(current)}' was issued by '{dn_to_string(current.issuer)}', "
                                       f"which is not a trust anchor and cannot be chained ({why})")
-        _check_ca(nxt, len(path) - 1)
+        _check_ca(nxt, _counted_below(path))
         _check_validity(nxt, now)
         path.append(nxt)
         current = nxt

@@ -777,6 +777,22 @@ def test_path_length_counts_the_intermediates_below_each_ca():
         cert_checks.verify_chain(_cert("leaf", EC_B, below, k[2]), [below, inter0], [root], now=NOW)
 
 
+def test_path_length_does_not_count_self_issued_intermediates():
+    """RFC 5280 6.1.4 (l): only a certificate that is not self-issued (6.1: the same DN as subject and issuer)
+    uses up pathLenConstraint.  A CA that rolls its key over issues itself a certificate under its own name, and
+    a root with pathLenConstraint 0 still accepts leaves issued under the new key; one more, differently named,
+    intermediate below it is one too many."""
+    k = _CA_KEYS
+    root = _cert("root", k[0], ca=True, path_length=0)
+    rollover = _cert("root", k[1], root, k[0], ca=True)  # subject == issuer, a new key: self-issued, not self-signed
+    assert rollover.subject == rollover.issuer and rollover.public_key() != root.public_key()
+    leaf = _cert("leaf", EC_B, rollover, k[1])
+    assert cert_checks.verify_chain(leaf, [rollover], [root], now=NOW) == [leaf, rollover, root]
+    inter = _cert("inter", k[2], rollover, k[1], ca=True)
+    with pytest.raises(AuthenticationError, match="'CN=root' has pathLenConstraint 0 but 1 intermediate"):
+        cert_checks.verify_chain(_cert("leaf", EC_B, inter, k[2]), [inter, rollover], [root], now=NOW)
+
+
 def test_an_issuer_must_be_a_ca_allowed_to_sign_certificates():
     """RFC 5280 6.1.4 (k): an issuer has basicConstraints with cA TRUE (no extension is not enough; RFC 4945
     5.1.3.9 says to reject CA certificates without it), and (n): if keyUsage is present, keyCertSign is set."""
