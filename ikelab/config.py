@@ -70,6 +70,7 @@ from cryptography import x509
 from .constants import DhId, ProtocolId, TransformType, TsType, lookup
 from .errors import ConfigError, IkelabError
 from .payloads import Proposal, Transform, TrafficSelector
+from .proposal_syntax import check_proposal
 from .proposals import DYNAMIC, parse_proposal, proposal_to_string, refuse_weak_transforms
 from .ts import resolve_ts, ts_from_string, ts_to_string
 from .vip import check_pool, check_vip, listed
@@ -154,6 +155,7 @@ def _proposals(value: Any, name: str, protocol: ProtocolId, allow_weak: bool) ->
                                   field=name, value=item)
             p = Proposal(len(out) + 1, item.protocol, item.spi, item.transforms)
             refuse_weak_transforms(p, allow_weak=allow_weak, field=name)
+            check_proposal(p, field=name)  # what parse_proposal checks in text: a Proposal is no way round it
         else:
             raise ConfigError(f"{name}: {item!r} is neither a proposal string nor a Proposal", field=name, value=item)
         out.append(p)

@@ -11,7 +11,8 @@ Proposal text is strongSwan's ``swanctl.conf`` syntax (``proposals``,
 
 :func:`parse_proposal` turns one such text into a
 :class:`~ikelab.payloads.Proposal`, :func:`proposal_to_string` writes one back,
-and :func:`proposal_to_iana` gives the form charon logs.  Which transform types
+and :func:`proposal_to_iana` gives the form charon logs. :func:`check_proposal`
+holds a Proposal built from transforms to the same rules as text.  Which transform types
 a proposal must hold is RFC 7296 3.3.3's table (see :mod:`ikelab.proposals`).
 
 Differences from charon, on purpose: an ESP proposal pairing an AEAD cipher
@@ -25,14 +26,15 @@ re-exports this module's public names.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Iterable
+from typing import Iterable, NoReturn
 
 from .constants import DhId, EncrId, EsnId, IntegId, PrfId, ProtocolId, TransformType, lookup
 from .errors import ConfigError, refuse_weak
 from .payloads import Proposal, Transform
 
 __all__ = [
-    "AEAD", "KEYWORDS", "is_aead", "parse_proposal", "parse_proposals", "proposal_to_iana", "proposal_to_string",
+    "AEAD", "KEYWORDS", "check_proposal", "is_aead", "parse_proposal", "parse_proposals", "proposal_to_iana",
+    "proposal_to_string",
     "refuse_weak_transforms",
 ]
 
@@ -142,9 +144,13 @@ _KNOWN_HELP = (
 )
 
 
-def _unknown(token: str, text: str) -> ConfigError:
-    return ConfigError(f"unknown algorithm keyword {token!r} in proposal {text!r}; known keywords: {_KNOWN_HELP}",
-                       field="proposal", value=token)
+def _unknown(token: str, text: str, index: int, offset: int) -> ConfigError:
+    """The error for ``token``, the ``index``-th keyword (from 1), starting at ``offset`` (from 0) in ``text``."""
+    if not token:
+        return ConfigError(f"empty keyword (keyword {index}, at offset {offset}) in proposal {text!r}: a '-' too many",
+                           field="proposal", value=token)
+    return ConfigError(f"unknown algorithm keyword {token!r} (keyword {index}, at offset {offset}) in proposal "
+                       f"{text!r}; known keywords: {_KNOWN_HELP}", field="proposal", value=token)
 
 
 def parse_proposal(text: str, protocol: ProtocolId | int | str = ProtocolId.IKE, *,
@@ -161,16 +167,24 @@ def parse_proposal(text: str, protocol: ProtocolId | int | str = ProtocolId.IKE,
     proto = lookup(ProtocolId, protocol)
     if proto not in _ALLOWED:
         raise ConfigError(f"proposals are for IKE, ESP or AH, not {proto.name}", field="protocol", value=protocol)
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        raise ConfigError(f"a proposal is text such as 'aes128-sha256-modp2048', not {type(text).__name__}",
+                          field="proposal", value=text)
+    if not text.strip():
         raise ConfigError(f"empty {proto.name} proposal {text!r}", field="proposal", value=text)
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 255:
+        raise ConfigError(f"proposal number {number!r} must be 1..255 (RFC 7296 3.3.1: numbering starts at 1, "
+                          "in one octet)", field="number", value=number)
     if "," in text:  # a list is several proposals (IkeConfig takes one); this reads one
         raise ConfigError(f"{text!r}: give one proposal here, not a comma-separated list", field="proposal", value=text)
     by_type: dict[TransformType, list[Transform]] = {t: [] for t in _ORDER}
     weak: list[str] = []
-    for token in text.strip().lower().split("-"):
-        token = token.strip()
+    offset = len(text) - len(text.lstrip())  # where each keyword starts in text, for the error
+    for index, raw in enumerate(text.strip().split("-"), 1):
+        token = raw.strip().lower()
         if token not in KEYWORDS:
-            raise _unknown(token, text)
+            raise _unknown(token, text, index, offset + len(raw) - len(raw.lstrip()))
+        offset += len(raw) + 1
         t = KEYWORDS[token]
         if token in _WEAK:
             weak.append(token)
@@ -276,6 +290,76 @@ def refuse_weak_transforms(proposal: Proposal, *, allow_weak: bool, field: str) 
         if reason:
             refuse_weak(f"{_name(t)} in proposal {proposal_to_string(proposal)} is weak: {reason}",
                         allow_weak=allow_weak, field=field, value=_name(t), algorithm=_name(t))
+
+
+def check_proposal(proposal: Proposal, *, field: str = "proposal") -> None:
+    """The rules :func:`parse_proposal` applies to text, for a :class:`Proposal` built from transforms.
+
+    ConfigError (naming ``field``) unless: each transform type is one the protocol carries and each
+    mandatory one is there (RFC 7296 3.3.3: IKE ENCR, PRF, INTEG unless AEAD, D-H; ESP ENCR, INTEG
+    unless AEAD, ESN; AH INTEG, ESN); an AEAD cipher comes without integrity and apart from other
+    ciphers (RFC 5282 8); ENCR_NULL is not offered for IKE; and every transform is one ikelab
+    implements, AES with a Key Length of 128, 192 or 256 bits and the others with none (RFC 7296 3.3.5).
+    """
+    from . import dh, prf, transforms
+
+    if not isinstance(proposal, Proposal):
+        raise _not_a_proposal(proposal, field)
+    proto = proposal.protocol
+    shown = f"{getattr(proto, 'name', proto)} proposal {proposal_to_string(proposal)!r}"
+
+    def refuse(why: str) -> NoReturn:
+        raise ConfigError(f"{field}: {shown} {why}", field=field, value=proposal)
+
+    implemented = {TransformType.INTEG: {IntegId.NONE, *transforms.INTEGRITY_IDS}, TransformType.ESN: set(EsnId),
+                   TransformType.PRF: set(prf.supported_prfs(include_weak=True))}
+
+    allowed = _ALLOWED.get(proto)  # type: ignore[call-overload]
+    if allowed is None:
+        refuse("is not for IKE, ESP or AH")
+    for t in proposal.transforms:
+        if t.type not in allowed:
+            refuse(f"cannot carry {_type_name(t.type)} transforms ({_name(t)}) (RFC 7296 3.3.3)")
+        if t.type == TransformType.ENCR:
+            try:
+                lengths = transforms.key_lengths(int(t.id))
+            except ConfigError:
+                refuse(f"offers {_name(t)}, which ikelab does not implement")
+            if (t.key_length in lengths) if lengths else t.key_length is None:
+                continue
+            need = "a Key Length of " + ", ".join(map(str, lengths)) if lengths else "no Key Length"
+            given = "without a Key Length" if t.key_length is None else f"with Key Length {t.key_length}"
+            refuse(f"offers {_name(t)} {given}; it takes {need} (RFC 7296 3.3.5)")
+        if t.type == TransformType.DH:
+            ok = int(t.id) == DhId.NONE or dh.implemented_group(int(t.id)) is not None
+        else:
+            ok = int(t.id) in implemented[TransformType(t.type)]
+        if not ok:
+            refuse(f"offers {_name(t)}, which ikelab does not implement")
+        if t.type != TransformType.ENCR and t.key_length is not None:
+            refuse(f"gives {_name(t)} a Key Length, which only a cipher takes (RFC 7296 3.3.5)")
+    encr = proposal.of_type(TransformType.ENCR)
+    integ = [t for t in proposal.of_type(TransformType.INTEG) if int(t.id) != IntegId.NONE]
+    aead = [t for t in encr if is_aead(t.id)]
+    if aead and len(aead) != len(encr):
+        refuse("mixes AEAD and non-AEAD ciphers; RFC 5282 8 needs two proposals")
+    if aead and integ:
+        refuse("combines an AEAD cipher with integrity (RFC 5282 8)")
+    need = {ProtocolId.IKE: (TransformType.ENCR, TransformType.PRF, TransformType.DH),
+            ProtocolId.ESP: (TransformType.ENCR, TransformType.ESN), ProtocolId.AH: (TransformType.ESN,)}[proto]
+    for ttype in need:
+        if not [t for t in proposal.of_type(ttype) if ttype != TransformType.DH or int(t.id) != DhId.NONE]:
+            refuse(f"has no {_type_name(ttype)} transform (RFC 7296 3.3.3)")
+    if not integ and (proto == ProtocolId.AH or (encr and not aead)):
+        refuse("has no integrity algorithm (needed without AEAD)")
+    if proto == ProtocolId.IKE and any(int(t.id) == EncrId.ENCR_NULL for t in encr):
+        refuse("offers ENCR_NULL, which is not allowed for IKE (RFC 7296 3.3.2)")
+
+
+def _type_name(ttype: int) -> str:
+    if ttype not in TransformType._value2member_map_:
+        return f"type {int(ttype)}"
+    return "D-H" if ttype == TransformType.DH else TransformType(ttype).name
 
 
 def _name(t: Transform) -> str:
