@@ -109,7 +109,10 @@ def _duration(value: Any, name: str, *, allow_none: bool = False, allow_zero: bo
 
 def _int(value: Any, name: str, low: int) -> int:
     if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+        try:
+            value = int(value)
+        except ValueError:  # isdigit() also holds for digits int() does not read, such as '²'
+            pass
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(f"{name} = {value!r} must be an integer >= {low}", field=name, value=value)
     return value
@@ -136,8 +139,19 @@ def _secret(value: Any, name: str) -> bytes | None:
     return bytes(value)
 
 
+def _items(value: Any, name: str, one: tuple[type, ...], what: str) -> list[Any]:
+    """``value`` as a list: one item of a type in ``one`` (or None: none) or an iterable of items."""
+    if value is None or isinstance(value, one):
+        return [] if value is None else [value]
+    try:
+        return list(value)
+    except TypeError:
+        raise ConfigError(f"{name} must be {what} or a list of them, not {type(value).__name__}", field=name,
+                          value=value) from None
+
+
 def _proposals(value: Any, name: str, protocol: ProtocolId, allow_weak: bool) -> tuple[Proposal, ...]:
-    items = [value] if isinstance(value, str) else list(value or ())
+    items = _items(value, name, (str, Proposal), "proposals (text such as 'aes128-sha256-modp3072', or Proposal)")
     # a string may hold several comma-separated proposals, as a strongSwan "proposals = ..." line does
     items = [part for item in items for part in (item.split(",") if isinstance(item, str) else [item])]
     out: list[Proposal] = []
@@ -165,7 +179,8 @@ def _proposals(value: Any, name: str, protocol: ProtocolId, allow_weak: bool) ->
 
 
 def _selectors(value: Any, name: str) -> tuple[TrafficSelector | str, ...]:
-    items = value.split(",") if isinstance(value, str) else list(value or ())
+    items = value.split(",") if isinstance(value, str) else _items(
+        value, name, (TrafficSelector,), "traffic selectors ('10.1.0.0/16', 'dynamic', or TrafficSelector)")
     out: list[TrafficSelector | str] = []
     for item in items:
         if isinstance(item, TrafficSelector):
@@ -208,6 +223,18 @@ def _cert(value: Any, name: str) -> x509.Certificate:
         return load_certificate(value)
     except (IkelabError, TypeError) as exc:
         raise ConfigError(f"{name}: {exc}", field=name) from None
+
+
+def _certs(value: Any, name: str) -> tuple[x509.Certificate, ...]:
+    """Certificates: a list of them, or one (a PEM bundle, DER, or an ``x509.Certificate``)."""
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        from .cert_checks import load_certificates
+
+        try:
+            return tuple(load_certificates(value))
+        except (IkelabError, TypeError) as exc:
+            raise ConfigError(f"{name}: {exc}", field=name) from None
+    return tuple(_cert(c, name) for c in _items(value, name, (x509.Certificate,), "certificates (PEM, DER)"))
 
 
 def _key(value: Any, name: str) -> Any:
@@ -291,8 +318,8 @@ class IkeConfig:
         put("remote_psk", _secret(self.remote_psk, "remote_psk"))
         put("certificate", None if self.certificate is None else _cert(self.certificate, "certificate"))
         put("private_key", _key(self.private_key, "private_key"))
-        put("intermediates", tuple(_cert(c, "intermediates") for c in self.intermediates or ()))
-        put("trust_anchors", tuple(_cert(c, "trust_anchors") for c in self.trust_anchors or ()))
+        put("intermediates", _certs(self.intermediates, "intermediates"))
+        put("trust_anchors", _certs(self.trust_anchors, "trust_anchors"))
         put("ike_proposals", _proposals(self.ike_proposals, "ike_proposals", ProtocolId.IKE, weak))
         if self.pfs_group is not None:
             try:

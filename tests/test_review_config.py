@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import pytest
 
+from ikelab.certs import ec_key_from_seed, make_ca, to_pem
 from ikelab.config import IkeConfig
 from ikelab.errors import ConfigError, WeakAlgorithmError, WeakAlgorithmWarning
 from ikelab.payloads import Proposal, Transform
-from ikelab.proposals import parse_proposal, proposal_to_string
+from ikelab.proposals import parse_proposal, proposal_to_string, ts_from_string
 
 ENCR, PRF, INTEG, DH, ESN = 1, 2, 3, 4, 5  # Transform Type values
 IKE, ESP = 1, 3  # Protocol IDs
@@ -156,5 +157,53 @@ def test_proposal_objects_the_rfcs_allow_are_accepted():
     """RFC 7296 3.3.3: INTEG and D-H may be NONE in ESP; an AEAD IKE proposal needs no INTEG."""
     esp = proposal(ESP, _GCM, (INTEG, 0), (DH, 0), (ESN, 1), _NOESN)
     ike = proposal(IKE, (ENCR, CHACHA), (PRF, PRF_SHA256), (DH, ECP256), (DH, 31))
-    c = IkeConfig(psk="x", ike_proposals=[ike], esp_proposals=[esp])
+    c = IkeConfig(psk="x", ike_proposals=ike, esp_proposals=[esp])  # one Proposal alone, as one text alone
     assert (c.ike_proposals, c.esp_proposals) == ((ike,), (esp,))
+
+
+# --------------------------------------------------------------------------- values of the wrong shape
+
+
+@pytest.mark.parametrize("field, value", [
+    ("ike_proposals", 42), ("esp_proposals", 1.5), ("local_ts", 42), ("remote_ts", object()),
+    ("intermediates", 42), ("trust_anchors", 3.0),
+])
+def test_a_value_that_is_not_a_list_is_a_config_error_naming_the_field(field, value):
+    """Before, these escaped as a bare TypeError ('int' object is not iterable)."""
+    with pytest.raises(ConfigError) as err:
+        IkeConfig(psk="x", **{field: value})
+    assert err.value.field == field and str(err.value).startswith(field)
+
+
+def test_one_selector_or_one_pem_bundle_stands_for_a_list_of_them():
+    ts = ts_from_string("10.2.0.0/16")
+    assert IkeConfig(psk="x", remote_ts=ts).remote_ts == (ts,)
+    ca1 = make_ca("CN=Review CA 1", ec_key_from_seed("review ca 1"))
+    ca2 = make_ca("CN=Review CA 2", ec_key_from_seed("review ca 2"))
+    assert IkeConfig(psk="x", trust_anchors=ca1).trust_anchors == (ca1,)
+    # a PEM file of two CAs, as strongSwan's x509ca directory may hold: two anchors, not one per character
+    bundle = (to_pem(ca1) + to_pem(ca2)).decode()
+    assert IkeConfig(psk="x", trust_anchors=bundle).trust_anchors == (ca1, ca2)
+
+
+@pytest.mark.parametrize("field", ["retransmit_tries", "cookie_threshold", "window_size"])
+def test_digits_int_cannot_read_are_a_config_error(field):
+    """'²'.isdigit() is true, but int('²') raises: the text must be refused as the field's error, not a ValueError."""
+    with pytest.raises(ConfigError) as err:
+        IkeConfig(psk="x", **{field: "²"})
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(ike_lifetime=0), "ike_lifetime"),
+    (dict(ike_lifetime="0s"), "ike_lifetime"),
+    (dict(child_lifetime=-1), "child_lifetime"),
+    (dict(child_lifetime=False), "child_lifetime"),
+    (dict(ike_rekey_time=0), "ike_rekey_time"),
+    (dict(child_rekey_time="0m"), "child_rekey_time"),
+    (dict(child_rekey_time=3600, child_lifetime="1h"), "child_rekey_time"),
+])
+def test_a_lifetime_must_be_positive_and_above_its_rekey_time(kwargs, field):
+    with pytest.raises(ConfigError) as err:
+        IkeConfig(psk="x", **kwargs)
+    assert err.value.field == field and field in str(err.value)
