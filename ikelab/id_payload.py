@@ -7,9 +7,10 @@
 RFC 7296 3.5 defines ID_IPV4_ADDR (4 octets), ID_FQDN ("vpn.example", ASCII,
 "MUST NOT contain any terminators"), ID_RFC822_ADDR ("alice@example.org"),
 ID_IPV6_ADDR (16 octets), ID_DER_ASN1_DN (a DER Name), ID_DER_ASN1_GN and
-ID_KEY_ID (opaque octets).  Decoding checks the address sizes, that names are
-printable ASCII and that a DN is well-formed DER; ``value`` shows the identity
-as a person reads it.
+ID_KEY_ID (opaque octets).  Decoding and encoding both check the address
+sizes, that names are non-empty printable ASCII and that a DN is well-formed
+DER (a ParseError, resp. ConfigError, naming ``IDi.id_data``); ``value`` shows
+the identity as a person reads it.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from typing import Any, Union
 
 from .constants import IdType, PayloadType
 from .dn import check_dn, der_to_rfc4514, rfc4514_to_der
-from .errors import ConfigError
-from .wire import DecodeContext, Payload, SimpleHeader, RAW_TYPES, from_wire, norm_enum
+from .errors import ConfigError, ParseError
+from .wire import DecodeContext, Payload, SimpleHeader, RAW_TYPES, check_bytes, from_wire, norm_enum
 
 __all__ = ["IDi", "IDr"]
 
@@ -33,6 +34,8 @@ _TEXT_TYPES = frozenset((IdType.ID_FQDN, IdType.ID_RFC822_ADDR))  # printable AS
 
 
 _PRINTABLE = re.compile(rb"[\x20-\x7e]+")
+#: DER Names that :func:`check_dn` accepted on encoding (the same identity is sent in every IKE_AUTH).
+_GOOD_DNS: set[bytes] = set()
 
 
 def _id_text(value: bytes) -> str | None:
@@ -55,12 +58,12 @@ class _Identification(SimpleHeader, Payload):
     @classmethod
     def from_fqdn(cls, name: str) -> Any:
         """``IDi.from_fqdn("vpn.example")``: an ID_FQDN identity."""
-        return cls(IdType.ID_FQDN, name.encode("ascii", "strict") if name.isascii() else _bad_text(name))
+        return cls(IdType.ID_FQDN, _ascii(name))
 
     @classmethod
     def from_email(cls, address: str) -> Any:
         """An ID_RFC822_ADDR identity such as ``"alice@example.org"``."""
-        return cls(IdType.ID_RFC822_ADDR, address.encode("ascii") if address.isascii() else _bad_text(address))
+        return cls(IdType.ID_RFC822_ADDR, _ascii(address))
 
     @classmethod
     def from_address(cls, address: str | IPAddress) -> Any:
@@ -74,7 +77,7 @@ class _Identification(SimpleHeader, Payload):
     @classmethod
     def from_key_id(cls, key_id: bytes) -> Any:
         """An ID_KEY_ID identity (opaque octets)."""
-        return cls(IdType.ID_KEY_ID, bytes(key_id))
+        return cls(IdType.ID_KEY_ID, check_bytes(key_id, "id_data"))
 
     @classmethod
     def from_dn(cls, dn: str) -> Any:
@@ -107,7 +110,17 @@ class _Identification(SimpleHeader, Payload):
         if size is not None and len(data) != size:
             raise ConfigError(f"{path}: {self.id_type.name} data is {size} bytes, not {len(data)}", field=f"{path}.id_data", value=data)
         if self.id_type in _TEXT_TYPES and not _PRINTABLE.fullmatch(data):
-            raise ConfigError(f"{path}: {self.id_type.name} must be printable ASCII", field=f"{path}.id_data", value=data)
+            raise ConfigError(f"{path}: {self.id_type.name} must be non-empty printable ASCII (RFC 7296 3.5)",
+                              field=f"{path}.id_data", value=data)
+        if self.id_type == IdType.ID_DER_ASN1_DN and data not in _GOOD_DNS:
+            try:
+                check_dn(data)
+            except ParseError as err:
+                raise ConfigError(f"{path}: ID_DER_ASN1_DN data is not a DER Name: {err.reason} (octet {err.offset})",
+                                  field=f"{path}.id_data", value=data) from None
+            if len(_GOOD_DNS) >= 256:
+                _GOOD_DNS.clear()
+            _GOOD_DNS.add(data)
 
     @classmethod
     def _validate(cls, kind: Any, value: bytes, at: int, ctx: DecodeContext, path: str) -> None:
@@ -117,7 +130,10 @@ class _Identification(SimpleHeader, Payload):
         if kind in _TEXT_TYPES and not _PRINTABLE.fullmatch(value):
             ctx.fail(f"{kind.name} must be non-empty printable ASCII (RFC 7296 3.5)", f"{path}.id_data", at)
         if kind == IdType.ID_DER_ASN1_DN:
-            check_dn(value, ctx.base + at)
+            try:
+                check_dn(value, ctx.base + at)
+            except ParseError as err:  # name the payload: IDi.id_data, SK.IDr.id_data
+                raise ParseError(err.reason, field=f"{path}.id_data", offset=err.offset) from None
 
     @classmethod
     def _trace_data(cls, kind: Any, value: bytes, at: int, ctx: DecodeContext, path: str) -> None:
@@ -126,8 +142,11 @@ class _Identification(SimpleHeader, Payload):
         ctx.row(at, len(value), f"{path}.id_data", shown.hex() if isinstance(shown, bytes) else shown)
 
 
-def _bad_text(text: str) -> bytes:
-    raise ConfigError(f"identity {text!r} must be ASCII (RFC 7296 3.5)", field="id_data", value=text)
+def _ascii(text: Any) -> bytes:
+    """``text`` as ASCII octets (RFC 7296 3.5 names), else ConfigError naming ``id_data``."""
+    if not isinstance(text, str) or not text.isascii():
+        raise ConfigError(f"identity {text!r} must be an ASCII str (RFC 7296 3.5)", field="id_data", value=text)
+    return text.encode("ascii")
 
 
 @from_wire

@@ -100,7 +100,7 @@ def test_an_empty_rdn_is_malformed():
     chain = bytes([0, 0, 0, 8 + len(der), IdType.ID_DER_ASN1_DN, 0, 0, 0]) + der
     with pytest.raises(ParseError) as err:
         decode_chain(PayloadType.IDi, chain, 0, len(chain), DecodeContext())
-    assert err.value.field == "id_data"
+    assert err.value.field == "IDi.id_data"
 
 
 def test_bytes_after_the_dn_are_not_the_same_identity():

@@ -302,7 +302,7 @@ def _body(payload) -> bytes:
         (PayloadType.KE, b"\0\x13\0", "KE.dh_group"),
         (PayloadType.IDi, bytes([1, 0, 0, 0, 10, 0, 0]), "IDi.id_data"),
         (PayloadType.IDi, bytes([2, 0, 0, 0]) + b"a\x00b", "IDi.id_data"),
-        (PayloadType.IDi, bytes([9, 0, 0, 0]) + bytes.fromhex("3005310330"), "id_data"),
+        (PayloadType.IDi, bytes([9, 0, 0, 0]) + bytes.fromhex("3005310330"), "IDi.id_data"),
         (PayloadType.N, bytes([0, 0, 0x40, 0x06]) + bytes(65), "N.notification_data"),
         (PayloadType.N, bytes([0, 0, 0, 17, 0]), "N.notification_data"),
         (PayloadType.N, bytes([0, 9, 0x40, 0x00]), "N.spi_size"),

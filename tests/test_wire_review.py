@@ -517,4 +517,4 @@ def test_malformed_dn_inside_sk_reports_its_datagram_offset():
     inner = bytes([0, 0, 0, 4 + 4 + 5, IdType.ID_DER_ASN1_DN, 0, 0, 0]) + bytes.fromhex("3005310330")
     clear = _parse_error(_message_with_body(PayloadType.IDi, inner[4:]))  # the ID data starts at 28 + 4 + 4
     sealed = _parse_error(_sealed(PayloadType.IDi, inner), GCM)  # at 28 + 4 + 8 (IV) + 4 + 4
-    assert sealed.field == clear.field and sealed.offset - 48 == clear.offset - 36 >= 0
+    assert sealed.field == "SK." + clear.field == "SK.IDi.id_data" and sealed.offset - 48 == clear.offset - 36 >= 0
