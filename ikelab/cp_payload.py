@@ -19,6 +19,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from .constants import CfgAttribute, CfgType, PayloadType, lookup
+from .errors import ConfigError
 from .wire import U16, DecodeContext, Payload, RAW_TYPES, check_bytes, check_uint, from_wire, name_of, norm_enum, to_enum
 
 
@@ -35,7 +36,14 @@ class CP(Payload):
     def __post_init__(self) -> None:
         if type(self.cfg_type) in RAW_TYPES:
             object.__setattr__(self, "cfg_type", norm_enum(CfgType, self.cfg_type))
-        object.__setattr__(self, "attributes", tuple((norm_enum(CfgAttribute, t), v) for t, v in self.attributes))
+        try:
+            attributes = tuple((norm_enum(CfgAttribute, t), v) for t, v in self.attributes)
+        except (TypeError, ValueError) as err:  # not pairs (UnknownAlgorithmError, a ConfigError, passes)
+            if isinstance(err, ConfigError):
+                raise
+            raise ConfigError(f"CP.attributes must be (attribute_type, value) pairs, not {self.attributes!r}",
+                              field="CP.attributes", value=self.attributes) from None
+        object.__setattr__(self, "attributes", attributes)
 
     @classmethod
     def request(cls, *attribute_types: CfgAttribute | int | str) -> "CP":
@@ -85,13 +93,24 @@ class CP(Payload):
         return cls._from_wire(cfg_type, tuple(attributes), critical)  # type: ignore[attr-defined]
 
 
+#: RFC 7296 3.15.1: the value length of each address attribute -> its layout in the dissection.
+_ADDRESS_LAYOUT = {
+    (1, 4): "v4", (2, 4): "v4", (3, 4): "v4", (4, 4): "v4", (6, 4): "v4",  # an IPv4 address (netmask)
+    (13, 8): "v4 v4",  # INTERNAL_IP4_SUBNET: address | netmask
+    (10, 16): "v6", (12, 16): "v6",  # INTERNAL_IP6_DNS, INTERNAL_IP6_DHCP
+    (8, 17): "v6/n", (15, 17): "v6/n",  # INTERNAL_IP6_ADDRESS, INTERNAL_IP6_SUBNET: address | prefix length
+}
+
+
 def _cfg_value(atype: int, value: bytes) -> str:
-    if len(value) in (4, 8) and atype in (1, 2, 3, 4, 6, 13):
+    """An attribute value as a person reads it; a length RFC 7296 3.15.1 does not give shows as hex."""
+    layout = _ADDRESS_LAYOUT.get((atype, len(value)))
+    if layout is None:
+        return value.hex()
+    if layout.startswith("v4"):
         return " ".join(str(ipaddress.IPv4Address(value[i : i + 4])) for i in range(0, len(value), 4))
-    if len(value) in (16, 17) and atype in (8, 10, 12, 15):
-        text = str(ipaddress.IPv6Address(value[:16]))
-        return f"{text}/{value[16]}" if len(value) == 17 else text
-    return value.hex()
+    text = str(ipaddress.IPv6Address(value[:16]))
+    return f"{text}/{value[16]}" if len(value) == 17 else text
 
 
 __all__ = ["CP"]
