@@ -43,13 +43,14 @@ from .errors import ConfigError, NegotiationError
 from .memo import ByIdentities, ByIdentity
 from .payloads import Proposal, Transform
 from .proposal_syntax import (  # noqa: F401 - re-exported: proposals.parse_proposals etc. (lesson 08)
-    _ALLOWED, _ORDER, AEAD, KEYWORDS, _name, _not_a_proposal, _proposal_lists, is_aead, parse_proposal,
+    _ALLOWED, _ORDER, AEAD, KEYWORDS, _name, _not_a_proposal, _proposal_lists, check_proposal, is_aead, parse_proposal,
     parse_proposals, proposal_to_iana, proposal_to_string, refuse_weak_transforms,
 )
 from .ts import DYNAMIC, narrow, resolve_ts, ts_from_string, ts_intersection, ts_to_string  # noqa: F401
 
 __all__ = [
     "Suite", "parse_proposal", "parse_proposals", "proposal_to_string", "proposal_to_iana", "refuse_weak_transforms",
+    "check_proposal",
     "suite_of",
     "select", "check_chosen", "ke_group_for", "is_aead", "KEYWORDS", "REASONS_LISTED", "reason_text",
     "narrow", "ts_from_string", "ts_to_string", "ts_intersection", "resolve_ts", "DYNAMIC",
