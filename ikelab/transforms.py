@@ -416,7 +416,8 @@ _ENCR_SPECS: dict[EncrId, _EncrSpec] = {
 }
 _WEAK_ENCR = {
     EncrId.ENCR_3DES: "ENCR_3DES is weak: its 64-bit block repeats after about 2^32 blocks (32 GiB) under one key,"
-    " which leaks plaintext (Sweet32, CVE-2016-2183); RFC 8221 says SHOULD NOT",
+    " which leaks plaintext (Sweet32, CVE-2016-2183); RFC 8221 says SHOULD NOT for ESP,"
+    " RFC 8247 still MAY for IKEv2",
 }
 
 #: The encryption transforms ikelab implements.
