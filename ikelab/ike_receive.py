@@ -5,8 +5,9 @@ exchanges beside it).  In order, a datagram is:
 
 * decoded as far as the keys allow: the header of ``HDR, SK {...}``, all of IKE_SA_INIT;
 * checked against this IKE SA: its SPIs, the I flag of the other role, IKE fragments only if negotiated;
-* decrypted and its ICV checked; a bad ICV is dropped silently and changes nothing (2.21.2), a good one
-  with a malformed inside is answered with INVALID_SYNTAX or UNSUPPORTED_CRITICAL_PAYLOAD;
+* decrypted and its ICV checked; a bad ICV, or an SK payload whose ICV cannot even be checked (too short,
+  a partial CBC block), is dropped unanswered and changes nothing (2.21.2), a good one with a malformed
+  inside is answered with INVALID_SYNTAX or UNSUPPORTED_CRITICAL_PAYLOAD (a request; a response is dropped);
 * matched to the window of size 1 (2.3): a response to our outstanding request, or the peer's next
   request; a retransmitted request gets the cached response again and is never processed twice;
 * looked up in :data:`ikelab.state.TRANSITIONS`; a (state, input) pair outside the table is rejected;
@@ -26,6 +27,7 @@ from .constants import ExchangeType, NAT_T_PORT, NotifyType, PayloadType
 from .errors import IkelabError, IntegrityError, UnsupportedCriticalPayloadError
 from .exchanges_common import readdressed
 from .payloads import SK, SKF
+from .sk import unseal
 from .state import TRANSITIONS, Input, State
 
 _SK_TYPES = (PayloadType.SK, PayloadType.SKF)
@@ -96,6 +98,11 @@ class Receiving:
                 self._drop(now, f"unsupported critical payload: {exc}", data)
                 return
             except IkelabError as exc:
+                if not self._icv_verifies(data):
+                    # framing that no ICV covers (an SK body too short for IV and ICV, a partial CBC block):
+                    # anyone can forge it, so it must neither be answered nor consume a Message ID (2.21.2)
+                    self._drop(now, f"SK payload unusable before its ICV (RFC 7296 2.21.2: discarded): {exc}", data)
+                    return
                 # the ICV was good, the inside is malformed: after authentication "all requests having
                 # errors MUST result in a response" (RFC 7296 2.21.3), INVALID_SYNTAX (3.10.1)
                 self._answer_undecodable(msg, now, is_fragment, NotifyType.INVALID_SYNTAX, b"")
@@ -184,6 +191,24 @@ class Receiving:
             self._emit(ev.Failure(now, self.side, notify.name, "a request that could not be decoded",
                                   exchange=wirefmt.exchange_name(header.exchange)))
 
+    def _icv_verifies(self, data: bytes) -> bool:
+        """True when the SK or SKF payload ending ``data`` has an ICV that verifies (RFC 7296 3.14, RFC 7383 2.5).
+
+        Called only after decoding ``data`` failed, to tell a malformed inside (the peer's, answered, 2.21.3)
+        from a failure before the ICV was checked (anyone's, discarded, 2.21.2).
+        """
+        try:
+            outer = _m.decode(data)  # the SK or SKF payload stays opaque
+            last = outer.payloads[-1] if outer.payloads else None
+            if not isinstance(last, (SK, SKF)):
+                return False
+            body = last.encrypted or b""
+            start = len(data) - len(body)
+            unseal(self._crypto(sending=False).for_message(outer.is_initiator), data[:start], body, start)
+        except IkelabError:
+            return False
+        return True
+
     def _answer_after_close(self, data: bytes, now: float) -> None:
         """A closed SA still answers a retransmission of the request that closed it (its response was lost)."""
         if self.keys is not None and self._cached_response is not None:
@@ -192,7 +217,8 @@ class Receiving:
             except IkelabError:
                 msg = None
             last = msg.payloads[-1] if msg is not None and msg.payloads else None
-            if (isinstance(last, (SK, SKF)) and not msg.is_response and self._spis_match(msg)  # only what the ICV covers
+            # only what the ICV covers
+            if (isinstance(last, (SK, SKF)) and not msg.is_response and self._spis_match(msg)
                     and self._is_retransmission(msg)):
                 if isinstance(last, SKF) and last.fragment_number != 1:
                     self._drop(now, "a fragment of a request already answered: only its fragment 1 brings the "

@@ -1,0 +1,124 @@
+"""Review of the receive path (RFC 7296 2.3, 2.21) and of IKE fragmentation (RFC 7383) in the engine.
+
+Independent references: forged datagrams are built octet by octet with ``struct`` from the RFC 7296 3.1
+header and 3.14 Encrypted payload layouts (no keys: what anyone who sees the SPIs on the wire can send);
+header sizes come from RFC 791 (IPv4, 20), RFC 8200 (IPv6, 40), RFC 768 (UDP, 8) and RFC 3948 2.2
+(the Non-ESP Marker, 4).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import replace
+
+import pytest
+
+from test_ike import _protected_request, configs, established
+from test_ike_fragments import _wire_messages
+
+from ikelab import events as ev
+from ikelab.constants import ExchangeType, NotifyType
+from ikelab.ike_fragments import max_message_size
+from ikelab.lab import Lab, Network
+from ikelab.message import decode
+from ikelab.payloads import SK, SKF, Notify
+from ikelab.sk import fragment
+from ikelab.state import State
+
+SK_TYPE, SKF_TYPE, N_TYPE, NONCE_TYPE = 46, 53, 41, 40
+FLAG_I, FLAG_R = 0x08, 0x20
+
+
+def _forged(sa, exchange: int, message_id: int, body: bytes, *, skf: tuple[int, int] | None = None) -> bytes:
+    """A request to ``sa`` as its peer would send it, built without keys: ``HDR, SK`` (or ``SKF``) whose
+    opaque body is ``body`` (RFC 7296 3.1, 3.14; RFC 7383 2.5)."""
+    if skf is None:
+        payload = struct.pack("!BBH", N_TYPE, 0, 4 + len(body)) + body
+    else:
+        payload = struct.pack("!BBHHH", N_TYPE, 0, 8 + len(body), *skf) + body
+    flags = 0 if sa.initiator else FLAG_I  # the peer's role
+    header = sa.spi_i + sa.spi_r + struct.pack("!BBBBII", SKF_TYPE if skf else SK_TYPE, 0x20, exchange, flags,
+                                               message_id, 28 + len(payload))
+    return header + payload
+
+
+def _drops(sa) -> list[str]:
+    return [e.reason for e in sa.pop_events() if isinstance(e, ev.MessageDropped)]
+
+
+# --------------------------------------------------------------------------- RFC 7296 2.21.2: no ICV, no answer
+
+# IV 16 or 8 octets, ICV 16 (HMAC-SHA-256-128, or the GCM tag): a body that cannot hold IV, Pad Length and ICV
+# is refused before any ICV is computed; so is CBC ciphertext that is not a whole number of 16-octet blocks.
+_BAD_BODIES = [
+    ("aes128-sha256-ecp256", b"\x00" * 5),
+    ("aes128gcm16-prfsha256-ecp256", b"\x00" * 5),
+    ("aes128-sha256-ecp256", b"\x00" * (16 + 17 + 16)),  # IV | 17 octets of "ciphertext" | ICV
+]
+
+
+@pytest.mark.parametrize("ike, body", _BAD_BODIES, ids=["cbc-short", "gcm-short", "cbc-partial-block"])
+def test_a_keyless_forgery_with_a_broken_sk_body_changes_nothing(ike: str, body: bytes) -> None:
+    """RFC 7296 2.21.2: a message whose ICV is not verified is discarded.  Before, an SK body too short for its
+    IV and ICV (or a partial CBC block) was taken for a verified request with a malformed inside: answered
+    INVALID_SYNTAX, its Message ID consumed and that answer cached, so that the genuine request with the same
+    Message ID got the forger's INVALID_SYNTAX back instead of its own answer."""
+    lab = established(ike)
+    sun = lab.responder
+    before, cached, heard = sun.snapshot(), sun._cached_response, sun.last_received
+    sun.pop_events()
+    sun.receive(_forged(sun, ExchangeType.INFORMATIONAL, sun._peer_next_id, body), lab.now)
+    assert sun.pop_datagrams() == []
+    (reason,) = _drops(sun)
+    assert "2.21.2" in reason and "SK.encrypted" in reason
+    assert sun.snapshot() == before and sun._cached_response is cached and sun.last_received == heard
+    lab.liveness("initiator")  # the genuine request with that Message ID is answered, not refused
+    lab.run_until_idle()
+    assert lab.events("initiator", ev.LivenessChecked)[-1].alive
+    assert not lab.events("initiator", ev.Failure) and sun.established
+
+
+def test_a_keyless_forgery_cannot_end_a_half_open_handshake() -> None:
+    """Anyone who saw IKE_SA_INIT knows the SPIs and that IKE_AUTH comes with Message ID 1.  A broken SK body
+    under that header must not be answered: the cached INVALID_SYNTAX would answer the genuine IKE_AUTH."""
+    lab = Lab(*configs(), seed=1, network=Network(schedule=("ok", "ok", "drop")))
+    lab.initiate()
+    lab.run(until=0.5)  # IKE_SA_INIT done; the first IKE_AUTH request is lost
+    sun = lab.responder
+    assert sun.state == State.INIT_DONE
+    sun.receive(_forged(sun, ExchangeType.IKE_AUTH, 1, b"\x00" * 5), lab.now)
+    assert sun.pop_datagrams() == [] and sun._cached_response.exchange == ExchangeType.IKE_SA_INIT
+    lab.run_until_idle()  # the initiator retransmits IKE_AUTH
+    assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
+
+
+@pytest.mark.parametrize("ike", ["aes128-sha256-ecp256", "aes128gcm16-prfsha256-ecp256"])
+def test_a_genuine_request_with_a_malformed_inside_is_still_answered(ike: str) -> None:
+    """The other half of 2.21.2/2.21.3: when the ICV verifies, a malformed inside is answered INVALID_SYNTAX."""
+    lab = established(ike)
+    moon, sun = lab.initiator, lab.responder
+    n = sun._peer_next_id
+    sun.receive(_protected_request(moon, ExchangeType.INFORMATIONAL, NONCE_TYPE, bytes([0, 0, 0, 8]) + b"\x01" * 4),
+                lab.now)  # a 4-octet Nonce: RFC 7296 3.9 asks for at least 16
+    (answer,) = sun.pop_datagrams()
+    reply = decode(answer.payload, crypto=moon._crypto(sending=False))
+    assert reply.is_response and reply.message_id == n
+    assert [p.notify_type for p in reply.payloads[0].inner] == [NotifyType.INVALID_SYNTAX]
+    assert sun._peer_next_id == n + 1
+
+
+def test_a_forged_fragment_with_a_broken_body_keeps_the_pieces_already_in() -> None:
+    """RFC 7383 2.6: each piece's ICV is checked before it is kept; a forged piece must not disturb the others."""
+    lab = established(fragmentation=True, fragment_size=160)
+    moon, sun = lab.initiator, lab.responder
+    big = moon._message(ExchangeType.INFORMATIONAL, moon._next_request_id, False,
+                        [Notify(NotifyType.INITIAL_CONTACT, data=b"x" * 300)])
+    pieces = fragment(big, moon._crypto(sending=True), 132)
+    sun.receive(pieces[0], lab.now)
+    kept = dict(sun._fragments[False].pieces)
+    sun.pop_events()
+    total = len(pieces)
+    sun.receive(_forged(sun, ExchangeType.INFORMATIONAL, big.message_id, b"\x00" * 5, skf=(2, total)), lab.now)
+    sun.receive(_forged(sun, ExchangeType.INFORMATIONAL, big.message_id, b"\x00" * 5, skf=(1, total + 1)), lab.now)
+    assert sun.pop_datagrams() == [] and len(_drops(sun)) == 2
+    assert sun._fragments[False].pieces == kept and sun._fragments[False].total == total
