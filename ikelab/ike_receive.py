@@ -119,7 +119,7 @@ class Receiving:
         if msg.is_response:
             p = self._pending
             if p is None or p.message_id != msg.message_id or p.exchange != msg.exchange:
-                self._drop(now, f"unexpected response message ID {msg.message_id}", data)
+                self._drop(now, self._unexpected_response(msg), data)
                 return
         else:
             if self._is_retransmission(msg):
@@ -175,6 +175,15 @@ class Receiving:
             if not msg.is_response and self._cached_response is answered and self.state != State.CLOSED:
                 self._respond(msg, now, [wirefmt.notify(NotifyType.INVALID_SYNTAX)])
         self._pump(now)
+
+    def _unexpected_response(self, msg: Any) -> str:
+        """Why a response is dropped: the window (RFC 7296 2.3) expects the outstanding request's ID and exchange."""
+        got = f"unexpected response message ID {msg.message_id} ({wirefmt.exchange_name(msg.exchange)})"
+        p = self._pending
+        if p is None:
+            return f"{got}: no request of ours is outstanding (RFC 7296 2.3)"
+        return (f"{got}: our outstanding request is message ID {p.message_id} "
+                f"({wirefmt.exchange_name(p.exchange)}) (RFC 7296 2.3)")
 
     def _answer_undecodable(self, header: Any, now: float, is_fragment: bool, notify: NotifyType, data: bytes) -> None:
         """Answer a protected request whose ICV is good but whose inside cannot be used.

@@ -122,3 +122,56 @@ def test_a_forged_fragment_with_a_broken_body_keeps_the_pieces_already_in() -> N
     sun.receive(_forged(sun, ExchangeType.INFORMATIONAL, big.message_id, b"\x00" * 5, skf=(1, total + 1)), lab.now)
     assert sun.pop_datagrams() == [] and len(_drops(sun)) == 2
     assert sun._fragments[False].pieces == kept and sun._fragments[False].total == total
+
+
+# --------------------------------------------------------------------------- RFC 7296 2.3: the window, the flags, the SPIs
+
+def test_a_response_outside_the_window_is_dropped_saying_what_was_expected() -> None:
+    """A response matches our outstanding request by Message ID and exchange (2.3); the drop says which."""
+    lab = established()
+    moon, sun = lab.initiator, lab.responder
+    lab.liveness("initiator")
+    moon.pop_datagrams()  # the request is lost; odd responses come instead
+    moon.pop_events()
+    pending = moon._pending
+    n = pending.message_id
+    before = moon.snapshot()
+    for exchange, message_id in ((ExchangeType.CREATE_CHILD_SA, n), (ExchangeType.INFORMATIONAL, n + 1),
+                                 (ExchangeType.INFORMATIONAL, n - 1)):
+        moon.receive(sun._encode(sun._message(exchange, message_id, True, [])), lab.now)
+        (reason,) = _drops(moon)
+        assert f"message ID {message_id} ({exchange.name})" in reason, reason
+        assert f"outstanding request is message ID {n} (INFORMATIONAL)" in reason, reason
+        assert moon._pending is pending and moon.snapshot() == before and moon.pop_datagrams() == []
+    lab.run_until_idle()  # the retransmitted request's genuine answer still completes the exchange
+    assert lab.events("initiator", ev.LivenessChecked)[-1].alive
+    moon.pop_events()
+    moon.receive(sun._encode(sun._message(ExchangeType.INFORMATIONAL, n, True, [])), lab.now)  # answered already
+    (reason,) = _drops(moon)
+    assert "no request of ours is outstanding" in reason and moon._pending is None
+
+
+def test_a_request_under_another_spi_pair_is_not_processed() -> None:
+    """RFC 7296 2.6: the SPIs name the IKE SA.  A request sealed with this SA's keys but carrying another
+    Responder SPI is not this SA's: no answer, no Message ID consumed."""
+    lab = established()
+    moon, sun = lab.initiator, lab.responder
+    before, cached = sun.snapshot(), sun._cached_response
+    sun.pop_events()
+    for spis in ((moon.spi_i, b"\x01" * 8), (b"\x02" * 8, moon.spi_r)):
+        msg = replace(moon._message(ExchangeType.INFORMATIONAL, sun._peer_next_id, False, []),
+                      spi_i=spis[0], spi_r=spis[1])
+        sun.receive(moon._encode(msg), lab.now)
+        assert _drops(sun) == ["SPIs do not belong to this IKE SA"]
+    assert sun.pop_datagrams() == [] and sun.snapshot() == before and sun._cached_response is cached
+
+
+def test_a_message_with_the_i_flag_of_our_own_role_is_dropped_before_its_keys_are_tried() -> None:
+    """RFC 7296 3.1: the I flag says which original role sent the message; one claiming ours is a reflection."""
+    lab = established()
+    sun = lab.responder
+    before = sun.snapshot()
+    sun.pop_events()
+    sun.receive(sun._encode(sun._message(ExchangeType.INFORMATIONAL, sun._peer_next_id, False, [])), lab.now)
+    assert _drops(sun) == ["I flag shows the message came from our own role"]
+    assert sun.pop_datagrams() == [] and sun.snapshot() == before
