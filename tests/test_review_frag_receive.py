@@ -92,6 +92,19 @@ def test_a_keyless_forgery_cannot_end_a_half_open_handshake() -> None:
     assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
 
 
+
+def test_a_keyless_forgery_under_the_last_message_id_brings_no_cached_response_back() -> None:
+    """RFC 7296 2.3 resends a cached response for a retransmitted request, one whose ICV verified: a broken SK
+    body under the last Message ID is no such request, or anyone could make us send our (possibly long,
+    fragmented) last response again and again at will (RFC 7383 5)."""
+    lab = established(fragmentation=True, fragment_size=160)
+    sun = lab.responder
+    cached = sun._cached_response
+    assert cached.exchange == ExchangeType.IKE_AUTH and isinstance(cached.datagram, tuple)  # in pieces
+    sun.pop_events()
+    sun.receive(_forged(sun, ExchangeType.IKE_AUTH, cached.message_id, b"\x00" * 5), lab.now)
+    assert sun.pop_datagrams() == [] and len(_drops(sun)) == 1 and sun._cached_response is cached
+
 @pytest.mark.parametrize("ike", ["aes128-sha256-ecp256", "aes128gcm16-prfsha256-ecp256"])
 def test_a_genuine_request_with_a_malformed_inside_is_still_answered(ike: str) -> None:
     """The other half of 2.21.2/2.21.3: when the ICV verifies, a malformed inside is answered INVALID_SYNTAX."""
@@ -124,7 +137,7 @@ def test_a_forged_fragment_with_a_broken_body_keeps_the_pieces_already_in() -> N
     assert sun._fragments[False].pieces == kept and sun._fragments[False].total == total
 
 
-# --------------------------------------------------------------------------- RFC 7296 2.3: the window, the flags, the SPIs
+# ------------------------------------------------------------------- RFC 7296 2.3: the window, the flags, the SPIs
 
 def test_a_response_outside_the_window_is_dropped_saying_what_was_expected() -> None:
     """A response matches our outstanding request by Message ID and exchange (2.3); the drop says which."""
@@ -175,3 +188,94 @@ def test_a_message_with_the_i_flag_of_our_own_role_is_dropped_before_its_keys_ar
     sun.receive(sun._encode(sun._message(ExchangeType.INFORMATIONAL, sun._peer_next_id, False, [])), lab.now)
     assert _drops(sun) == ["I flag shows the message came from our own role"]
     assert sun.pop_datagrams() == [] and sun.snapshot() == before
+
+
+# --------------------------------------------------------------------------- RFC 7383 2.5: fragment size
+
+@pytest.mark.parametrize("local, remote, overhead", [
+    (("192.0.2.1", 500), ("192.0.2.2", 500), 20 + 8),
+    (("192.0.2.1", 4500), ("192.0.2.2", 4500), 20 + 8 + 4),
+    (("2001:db8::1", 500), ("2001:db8::2", 500), 40 + 8),
+    (("2001:db8::1", 500), ("2001:db8::2", 4500), 40 + 8 + 4),  # the NAT's port toward us: marker all the same
+    (("2001:db8::1", 4500), ("2001:db8::2", 61000), 40 + 8 + 4),
+])
+def test_the_room_for_an_ike_message_is_the_packet_less_exactly_its_headers(local, remote, overhead) -> None:
+    """IPv4 20 (RFC 791) or IPv6 40 (RFC 8200), UDP 8 (RFC 768), the Non-ESP Marker 4 on port 4500 (RFC 3948)."""
+    for size in (576, 1280):
+        assert max_message_size(size, local, remote) == size - overhead
+
+
+def test_over_ipv6_a_packet_of_exactly_fragment_size_goes_whole_and_one_octet_less_splits() -> None:
+    def ike_auth_requests(**kw) -> list:
+        lab = Lab(*configs(fragmentation=True, **kw), ipv6=True, seed=1)
+        lab.initiate()
+        lab.run_until_idle()
+        assert lab.initiator.established and lab.responder.established
+        return [(p, m) for p, m in _wire_messages(lab, "IKE_AUTH") if not m.is_response]
+
+    ((pkt, _),) = ike_auth_requests()
+    packet = 40 + 8 + len(pkt.ike_message)  # the IPv6 packet this IKE_AUTH request travels in
+    ((_, whole),) = ike_auth_requests(fragment_size=packet)
+    assert isinstance(whole.payloads[-1], SK)
+    pieces = ike_auth_requests(fragment_size=packet - 1)
+    assert len(pieces) >= 2 and all(isinstance(m.payloads[-1], SKF) for _, m in pieces)
+    assert all(40 + 8 + len(p.ike_message) <= packet - 1 for p, _ in pieces)
+
+
+# --------------------------------------------------------------------------- RFC 7383 2.6: reassembly in the engine
+
+def _pieces(moon, message_id: int, limit: int, *, is_response: bool = False) -> list[bytes]:
+    """One INFORMATIONAL message of ``moon`` whose notify data no two splits can join into, split for ``limit``."""
+    msg = moon._message(ExchangeType.INFORMATIONAL, message_id, is_response,
+                        [Notify(NotifyType.INITIAL_CONTACT, data=bytes(range(256)) + bytes(range(255, -1, -1)))])
+    return fragment(msg, moon._crypto(sending=True), limit)
+
+
+def test_a_retransmission_in_more_pieces_starts_over_and_its_old_pieces_are_dropped() -> None:
+    """RFC 7383 2.6: a piece with a higher Total Fragments drops what was kept; one with a lower total is
+    dropped.  The message is processed once, from the new pieces only."""
+    lab = established(fragmentation=True, fragment_size=600)
+    moon, sun = lab.initiator, lab.responder
+    n = moon._next_request_id
+    old, new = _pieces(moon, n, 300), _pieces(moon, n, 132)
+    assert 2 <= len(old) < len(new)
+    sun.pop_events()
+    sun.receive(old[0], lab.now)
+    for piece in new[1:]:  # the retransmission, split smaller: fragment 1 of n must not join these
+        sun.receive(piece, lab.now)
+    assert sun.pop_datagrams() == [] and sun._fragments[False].total == len(new)
+    for piece in old[1:]:  # late pieces of the first sending: fewer in all, dropped
+        sun.receive(piece, lab.now)
+    events = sun.pop_events()
+    late = [e.reason for e in events if isinstance(e, ev.MessageDropped)]
+    assert len(late) == len(old) - 1 and all(f"now comes in {len(new)} fragments" in r for r in late)
+    sun.receive(new[0], lab.now)
+    (answer,) = sun.pop_datagrams()
+    reply = decode(answer.payload, crypto=moon._crypto(sending=False))
+    assert reply.is_response and reply.message_id == n and reply.payloads[0].inner == ()
+    events = sun.pop_events()
+    assert not [e for e in events if isinstance(e, ev.Failure)]
+    assert len([e for e in events if isinstance(e, ev.MessageReceived)]) == 1 and sun._fragments is None
+
+
+def test_pieces_of_a_request_and_of_a_response_interleaved_are_joined_apart() -> None:
+    """A request and a response travel in opposite windows (RFC 7296 2.3), maybe with the same Message ID:
+    their pieces are joined apart, each by its own Message ID (RFC 7383 2.6)."""
+    lab = established(fragmentation=True, fragment_size=160)
+    moon, sun = lab.initiator, lab.responder
+    lab.liveness("responder")
+    sun.pop_datagrams()  # the liveness request is lost; moon's (unusually long) answer comes in pieces
+    ours = sun._pending.message_id
+    requests = _pieces(moon, moon._next_request_id, 132)
+    responses = _pieces(moon, ours, 132, is_response=True)
+    sun.pop_events()
+    for request, response in zip(requests, responses):
+        sun.receive(request, lab.now)
+        sun.receive(response, lab.now)
+    (answer,) = sun.pop_datagrams()  # to the request
+    assert decode(answer.payload, crypto=moon._crypto(sending=False)).message_id == moon._next_request_id
+    events = sun.pop_events()
+    assert [(e.is_response, e.message_id) for e in events if isinstance(e, ev.MessageReceived)] == [
+        (False, moon._next_request_id), (True, ours)]
+    assert [e.alive for e in events if isinstance(e, ev.LivenessChecked)] == [True]
+    assert not [e for e in events if isinstance(e, (ev.Failure, ev.MessageDropped))] and sun._fragments is None
