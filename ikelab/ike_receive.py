@@ -11,7 +11,8 @@ exchanges beside it).  In order, a datagram is:
 * matched to the window of size 1 (2.3): a response to our outstanding request, or the peer's next
   request; a retransmitted request gets the cached response again and is never processed twice;
 * looked up in :data:`ikelab.state.TRANSITIONS`; a (state, input) pair outside the table is rejected;
-* handed to its exchange's handler, after which the SA follows the peer's address if it moved (2.23).
+* handed to its exchange's handler; just before, the SA follows the peer's address if it moved (2.23:
+  its ICV verified and its (state, input) pair is legal; never for IKE_SA_INIT).
 
 Every drop is a :class:`ikelab.events.MessageDropped` event saying why.
 """
