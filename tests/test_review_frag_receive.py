@@ -279,3 +279,57 @@ def test_pieces_of_a_request_and_of_a_response_interleaved_are_joined_apart() ->
         (False, moon._next_request_id), (True, ours)]
     assert [e.alive for e in events if isinstance(e, ev.LivenessChecked)] == [True]
     assert not [e for e in events if isinstance(e, (ev.Failure, ev.MessageDropped))] and sun._fragments is None
+
+
+@pytest.mark.parametrize("number", [0, "total+1"])
+def test_a_sealed_fragment_numbered_outside_1_to_total_is_never_kept(number) -> None:
+    """RFC 7383 2.5: Fragment Numbers run from 1 to Total Fragments.  A piece sealed with the right keys but
+    numbered 0 (or past the total) must neither be kept nor complete the message in place of a missing one."""
+    from ikelab import sk as sk_mod
+
+    lab = established(fragmentation=True, fragment_size=160)
+    moon, sun = lab.initiator, lab.responder
+    n = moon._next_request_id
+    pieces = _pieces(moon, n, 132)
+    total = len(pieces)
+    number = total + 1 if number == "total+1" else number
+    crypto = moon._crypto(sending=True)
+    inner = b"\x00" * 8
+    sealed = sk_mod.sealed_length(crypto, len(inner))
+    header = moon.spi_i + moon.spi_r + struct.pack("!BBBBII", SKF_TYPE, 0x20, ExchangeType.INFORMATIONAL, FLAG_I,
+                                                   n, 28 + 8 + sealed)
+    aad = header + struct.pack("!BBHHH", 0, 0, 8 + sealed, number, total)
+    odd = aad + sk_mod.seal(crypto, inner, aad)
+    for piece in pieces[:-1]:
+        sun.receive(piece, lab.now)
+    sun.pop_events()
+    sun.receive(odd, lab.now)
+    assert sun.pop_datagrams() == [] and len(sun._fragments[False].pieces) == total - 1
+    (reason,) = _drops(sun)
+    assert "fragment_number" in reason
+    sun.receive(pieces[-1], lab.now)
+    (answer,) = sun.pop_datagrams()
+    assert decode(answer.payload, crypto=moon._crypto(sending=False)).payloads[0].inner == ()
+
+
+# --------------------------------------------------------------------------- the table (state.py)
+
+def test_the_table_answers_what_rfc_7296_1_allows_in_each_state() -> None:
+    """CREATE_CHILD_SA and INFORMATIONAL start only once IKE_AUTH is done (RFC 7296 1.3, 1.4); a closed IKE SA
+    takes nothing; IKE_SA_INIT comes once, IKE_AUTH right after it (1.2).  is_legal and next_state agree."""
+    from ikelab.state import Input as I
+    from ikelab.state import is_legal, next_state
+
+    starts = (I.CREATE_CHILD, I.REKEY_CHILD, I.REKEY_IKE, I.LIVENESS, I.DELETE_CHILD)
+    for state in State:
+        for inp in starts:
+            assert is_legal(state, inp) == (state == State.ESTABLISHED), (state, inp)
+        assert (next_state(state, I.IKE_AUTH_REQUEST) is not None) == (state == State.INIT_DONE), state
+        assert (next_state(state, I.IKE_SA_INIT_REQUEST) is not None) == (state == State.IDLE), state
+        for inp in I:
+            assert is_legal(state, inp) == (next_state(state, inp) is not None)
+            if state == State.CLOSED:
+                assert not is_legal(state, inp), inp
+    assert next_state(State.INIT_DONE, I.IKE_AUTH_REQUEST) == State.ESTABLISHED
+    assert next_state(State.AUTH_SENT, I.IKE_AUTH_RESPONSE) == State.ESTABLISHED
+    assert next_state(State.ESTABLISHED, I.DELETE_IKE) == State.DELETING
