@@ -53,7 +53,8 @@ from .id_payload import IDi, IDr
 from .notify_payload import Notify, nat_detection_hash
 from .sa_payload import SA, Proposal, Transform
 from .ts_payload import RawTrafficSelector, TrafficSelector, TSi, TSr
-from .wire import GENERIC_HEADER, U16, U16U16, DecodeContext, Payload, SimpleHeader, check_bytes, check_uint, from_wire, members, name_of, RAW_TYPES, norm_enum, payload_header, to_enum
+from .wire import (GENERIC_HEADER, U16, U16U16, DecodeContext, Payload, SimpleHeader, check_bytes, check_critical,
+                   check_uint, from_wire, members, name_of, RAW_TYPES, norm_enum, payload_header, to_enum)
 
 __all__ = [
     "AUTH", "CERT", "CERTREQ", "CP", "Delete", "EAP", "IDi", "IDr", "KE", "Nonce", "Notify", "Payload",
@@ -279,6 +280,9 @@ class Delete(Payload):
         if type(self.protocol) in RAW_TYPES:
             object.__setattr__(self, "protocol", norm_enum(ProtocolId, self.protocol))
         if not isinstance(self.spis, tuple):
+            if isinstance(self.spis, (bytes, bytearray, memoryview, str)) or not hasattr(self.spis, "__iter__"):
+                raise ConfigError(f"D.spis must be a list of SPIs (bytes), not {type(self.spis).__name__}",
+                                  field="D.spis", value=self.spis)
             object.__setattr__(self, "spis", tuple(self.spis))
 
     def _body(self, path: str) -> bytes:
@@ -489,7 +493,10 @@ def encode_chain(payloads: Sequence[Payload], *, last_next: int = 0, prefix: str
         length = 4 + len(body)
         if length > 0xFFFF:
             raise ConfigError(f"{path} is {length} bytes long; a payload holds at most 65535", field=f"{path}.payload_length", value=length)
-        out.append(pack(types[i], 0x80 if p.critical else 0, length))
+        critical = p.critical
+        if critical.__class__ is not bool:  # a truthy "no" must not set the Critical bit (RFC 7296 3.2)
+            critical = check_critical(critical, path)
+        out.append(pack(types[i], 0x80 if critical else 0, length))
         out.append(body)
     return types[0], b"".join(out)
 

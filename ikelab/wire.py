@@ -142,7 +142,19 @@ def payload_header(next_payload: int, critical: bool, length: int, field: str) -
     """The 4-octet generic payload header (RFC 7296 3.2)."""
     if length > 0xFFFF:
         raise ConfigError(f"{field} is {length} bytes long; a payload holds at most 65535", field=f"{field}.payload_length", value=length)
+    if critical.__class__ is not bool:
+        critical = check_critical(critical, field)
     return GENERIC_HEADER.pack(next_payload, 0x80 if critical else 0, length)
+
+
+def check_critical(value: Any, path: str) -> bool:
+    """The Critical flag as a bool (RFC 7296 3.2: one bit); 0 and 1 pass, anything else is a ConfigError."""
+    if value.__class__ is bool:
+        return value
+    if value.__class__ is int and value in (0, 1):
+        return bool(value)
+    raise ConfigError(f"{path}.critical must be True or False, not {value!r:.40}", field=f"{path}.critical",
+                      value=value)
 
 
 class Payload:

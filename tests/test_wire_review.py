@@ -518,3 +518,38 @@ def test_malformed_dn_inside_sk_reports_its_datagram_offset():
     clear = _parse_error(_message_with_body(PayloadType.IDi, inner[4:]))  # the ID data starts at 28 + 4 + 4
     sealed = _parse_error(_sealed(PayloadType.IDi, inner), GCM)  # at 28 + 4 + 8 (IV) + 4 + 4
     assert sealed.field == "SK." + clear.field == "SK.IDi.id_data" and sealed.offset - 48 == clear.offset - 36 >= 0
+
+
+@pytest.mark.parametrize("critical", ["no", "", None, 2, 0.0])
+def test_the_critical_flag_is_one_bit_not_any_truthy_value(critical):
+    """RFC 7296 3.2: the Critical bit is one bit.  ``critical="no"`` used to set it (a non-empty str is true) and
+    ``None`` to clear it; anything but True/False (or 0/1) is now a ConfigError naming the payload's field, in a
+    chain and alone."""
+    from ikelab.payloads import encode_chain
+
+    with pytest.raises(ConfigError) as info:
+        encode_chain([Nonce(b"\x11" * 16, critical=critical)])
+    assert info.value.field == "NONCE.critical"
+    with pytest.raises(ConfigError, match=r"NONCE\.critical must be True or False"):
+        Nonce(b"\x11" * 16, critical=critical).encode()
+
+
+def test_critical_true_false_and_their_ints_set_exactly_the_high_bit():
+    """The flags octet of the generic header is ``C | RESERVED(7)`` (RFC 7296 3.2)."""
+    import struct
+
+    from ikelab.payloads import encode_chain
+
+    for critical, flags in ((True, 0x80), (1, 0x80), (False, 0), (0, 0)):
+        _, data = encode_chain([Nonce(b"\x11" * 16, critical=critical)])
+        assert data[:4] == struct.pack("!BBH", 0, flags, 20)
+        assert Nonce(b"\x11" * 16, critical=critical).encode()[:4] == struct.pack("!BBH", 0, flags, 20)
+
+
+@pytest.mark.parametrize("spis", [None, 5, b"\x00\x00\x12\x34", "1234"])
+def test_delete_spis_must_be_a_list_of_spis(spis):
+    """Delete(ESP, spis) takes a list of 4-octet SPIs (RFC 7296 3.11); one bytes value is not a list of them
+    (it used to become a tuple of ints), and None or a number was a bare TypeError."""
+    with pytest.raises(ConfigError, match=r"D\.spis must be a list of SPIs") as info:
+        Delete(ProtocolId.ESP, spis)
+    assert info.value.field == "D.spis"
