@@ -74,11 +74,15 @@ class SaSpan:
 
 
 def rows_of(source: Any, keys: Any = None) -> list[Any]:
-    """Dissection rows from a Dissection/list of rows, a :class:`~ikelab.trace.Trace`, or a capture path."""
+    """Dissection rows from a Dissection/list of rows, a :class:`~ikelab.trace.Trace` (or a list of its
+    packets, such as a slice of one), or a capture path."""
     from .dissect import Row, dissect
+    from .trace import Trace, TracePacket
 
     if isinstance(source, (list, tuple)) and (not source or isinstance(source[0], Row)):
         return list(source)
+    if isinstance(source, (list, tuple)) and not isinstance(source, Trace) and isinstance(source[0], TracePacket):
+        source = Trace(source)
     if hasattr(source, "ip_packets"):  # a lab Trace: dissect what a capture of it would hold
         from .pcap import LINKTYPE_RAW, CapturedPacket
 
