@@ -493,10 +493,9 @@ def encode_chain(payloads: Sequence[Payload], *, last_next: int = 0, prefix: str
         length = 4 + len(body)
         if length > 0xFFFF:
             raise ConfigError(f"{path} is {length} bytes long; a payload holds at most 65535", field=f"{path}.payload_length", value=length)
-        critical = p.critical
-        if critical.__class__ is not bool:  # a truthy "no" must not set the Critical bit (RFC 7296 3.2)
-            critical = check_critical(critical, path)
-        out.append(pack(types[i], 0x80 if critical else 0, length))
+        # False, the usual flag, costs one test; True and anything else (a truthy "no" must not set the bit)
+        # go through check_critical (RFC 7296 3.2)
+        out.append(pack(types[i], 0 if p.critical is False else 0x80 * check_critical(p.critical, path), length))
         out.append(body)
     return types[0], b"".join(out)
 
