@@ -19,6 +19,7 @@ tests.  Run: ``python benchmarks/bench_interop.py [N] [budget_seconds]``.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import tempfile
@@ -104,8 +105,12 @@ def bench_ikelab_initiator(n: int = 20, budget: float = 60.0, charon_median: flo
 
 
 def main(argv: list[str]) -> int:
-    n = int(argv[1]) if len(argv) > 1 else 20
-    budget = float(argv[2]) if len(argv) > 2 else 60.0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("n", nargs="?", type=int, default=20, help="handshakes per measurement (default 20)")
+    parser.add_argument("budget", nargs="?", type=float, default=60.0,
+                        help="seconds allowed per measurement (default 60)")
+    args = parser.parse_args(argv[1:])
+    n, budget = args.n, args.budget
     reason = interop_unavailable_reason()
     if reason:
         print(f"skipped: {reason}")

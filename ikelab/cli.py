@@ -381,7 +381,8 @@ def _cmd_respond(args: argparse.Namespace) -> int:
 
 _LIVE_EPILOG = (
     "exit status: 0 the IKE SA and its first CHILD SA were established; 1 other failure; 2 bad options; "
-    "3 the peer did not answer (retransmissions, then timeout); 4 authentication failed; "
+    "3 the peer did not answer (retransmissions, then timeout; also later, to a liveness check, RFC 7296 2.4); "
+    "4 authentication failed; "
     "5 no common proposal (or traffic selectors); 6 the UDP port is already in use."
 )
 
