@@ -73,6 +73,7 @@ class SkCrypto:
     rng: RandomSource | None = None
 
     def __post_init__(self) -> None:
+        _check_fields(self.encr, self.integ, self.sk_e, self.sk_a)
         if not getattr(self.encr, "ike_allowed", True):
             raise ConfigError(f"{self.encr.name} cannot protect IKE messages (IKE always encrypts)", field="encr", value=self.encr.name)
         if self.encr.is_aead and self.integ is not None:
@@ -111,9 +112,12 @@ class SkCrypto:
         ``keys`` is an :class:`ikelab.keys.IkeSaKeys`.  A receiver uses the
         same object for the peer's direction: ``for_sender(keys, not me)``.
         """
-        if initiator:
-            return cls(encr, integ, keys.sk_ei, keys.sk_ai if integ is not None else b"", rng)
-        return cls(encr, integ, keys.sk_er, keys.sk_ar if integ is not None else b"", rng)
+        try:
+            sk_e, sk_a = (keys.sk_ei, keys.sk_ai) if initiator else (keys.sk_er, keys.sk_ar)
+        except AttributeError:
+            raise ConfigError(f"keys must be an ikelab.keys.IkeSaKeys (with sk_ei, sk_ai, sk_er, sk_ar), "
+                              f"not {type(keys).__name__}", field="keys", value=keys) from None
+        return cls(encr, integ, sk_e, sk_a if integ is not None else b"", rng)
 
     @classmethod
     def _trusted(cls, encr: "Encryption", integ: "Integrity | None", sk_e: bytes, sk_a: bytes, rng: RandomSource | None) -> "SkCrypto":
@@ -157,6 +161,22 @@ class SkCryptoPair:
 
 
 Crypto = Union[SkCrypto, SkCryptoPair, CryptoSource]
+
+
+def _check_fields(encr: Any, integ: Any, sk_e: Any, sk_a: Any) -> None:
+    """ConfigError naming ``encr``, ``integ``, ``sk_e`` or ``sk_a`` when it is not a transforms object or bytes."""
+    for name, value, needs, maker in (("encr", encr, ("name", "is_aead", "key_len", "iv_len", "encrypt"), "encryption"),
+                                      ("integ", integ, ("name", "key_len", "icv_len", "compute"), "integrity")):
+        if (value is None and name == "integ") or all(hasattr(value, attr) for attr in needs):
+            continue
+        hint = ""
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            hint = f"; ikelab.transforms.{maker}({value!r:.40}, ...) makes one from a name or number"
+        raise ConfigError(f"{name} must be an ikelab.transforms object, not {type(value).__name__}{hint}",
+                          field=name, value=value)
+    for name, value in (("sk_e", sk_e), ("sk_a", sk_a)):
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise ConfigError(f"{name} must be bytes, not {type(value).__name__}", field=name, value=value)
 
 
 def not_a_crypto(crypto: Any) -> ConfigError:
