@@ -131,9 +131,23 @@ def _check_issuer_key(issuer: Any, issuer_key: Any, field: str) -> None:
 def _name(name: str | x509.Name) -> x509.Name:
     if isinstance(name, x509.Name):
         return name
+    if not isinstance(name, str):
+        raise ConfigError(f"name must be a DN string, a plain CN or an x509.Name, not {type(name).__name__}",
+                          field="name", value=name)
     if "=" in name:
         return dn_from_string(name)
+    if not 1 <= len(name) <= 64:  # RFC 5280 appendix A: ub-common-name
+        raise ConfigError(f"name {name!r:.80} is a common name of {len(name)} characters; it must have 1 to 64",
+                          field="name", value=name)
     return x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, name)])
+
+
+def _check_validity(not_before: Any, not_after: Any) -> None:
+    """ConfigError naming ``not_before`` or ``not_after`` unless both are datetimes."""
+    for field, value in (("not_before", not_before), ("not_after", not_after)):
+        if not isinstance(value, datetime):
+            raise ConfigError(f"{field} must be a datetime, not {type(value).__name__} ({value!r:.40})",
+                              field=field, value=value)
 
 
 def _serial(name: x509.Name, key: Any) -> int:
@@ -151,7 +165,15 @@ def _hash_for(key: Any) -> hashes.HashAlgorithm | None:
 
 def _san(values: Iterable[str]) -> list[x509.GeneralName]:
     out: list[x509.GeneralName] = []
+    try:
+        values = list(values)
+    except TypeError:
+        raise ConfigError(f"san must be a list of names, not {type(values).__name__}", field="san",
+                          value=values) from None
     for value in values:
+        if not isinstance(value, str):
+            raise ConfigError(f"san entries must be str, not {type(value).__name__} ({value!r:.40})", field="san",
+                              value=value)
         try:
             out.append(x509.IPAddress(ipaddress.ip_address(value)))
             continue
@@ -182,6 +204,11 @@ def make_ca(
     if issuer is not None:
         _check_issuer_key(issuer, issuer_key, "issuer_key")
     subject = _name(name)
+    _check_validity(not_before, not_after)
+    if path_length is not None and (path_length.__class__ is bool or not isinstance(path_length, int)
+                                    or not 0 <= path_length < 2**64):
+        raise ConfigError(f"path_length must be None or an int from 0 to 2**64 - 1, not {path_length!r:.40}",
+                          field="path_length", value=path_length)
     signer_key = issuer_key if issuer is not None else key
     builder = (
         x509.CertificateBuilder()
@@ -227,6 +254,9 @@ def make_leaf(
     if not hasattr(key, "public_key"):
         raise ConfigError(f"key must be a private key, not {type(key).__name__}", field="key")
     subject = _name(name)
+    _check_validity(not_before, not_after)
+    if is_ca.__class__ is not bool:
+        raise ConfigError(f"is_ca must be True or False, not {is_ca!r:.40}", field="is_ca", value=is_ca)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
