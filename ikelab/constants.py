@@ -16,7 +16,7 @@ from enum import IntEnum
 from typing import TypeVar
 
 from .enums import NumberEnum
-from .errors import UnknownAlgorithmError
+from .errors import ConfigError, UnknownAlgorithmError
 
 IKE_MAJOR_VERSION = 2
 IKE_MINOR_VERSION = 0
@@ -385,8 +385,12 @@ def lookup(enum: type[E], value: "E | int | str") -> E:
     An unknown value raises :class:`~ikelab.errors.UnknownAlgorithmError`
     that lists the accepted names.
     """
-    if isinstance(value, enum):
-        return value
+    try:
+        if isinstance(value, enum):
+            return value
+    except TypeError:
+        raise ConfigError(f"enum must be an IntEnum class such as PrfId, not {type(enum).__name__} ({enum!r:.40})",
+                          field="enum", value=enum) from None
     try:
         if isinstance(value, str):
             key = value.strip()

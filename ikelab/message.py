@@ -301,6 +301,9 @@ def decode(data: bytes, crypto: Crypto | None = None, *, trace: list[DumpRow] | 
     spi_i, spi_r, next_payload, version, exchange, flags, message_id, _length = _unpack_header(data)
     ctx = DecodeContext(0, trace)
     if trace is not None:
+        if not isinstance(trace, list):
+            raise ConfigError(f"trace must be a list (it receives the DumpRows) or None, not {type(trace).__name__}",
+                              field="trace", value=trace)
         _trace_header(ctx, data, decode_header(data))
     payloads = decode_chain(next_payload, data, HEADER_LEN, len(data), ctx)
     is_initiator = (flags & FLAG_I) != 0

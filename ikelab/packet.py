@@ -87,9 +87,12 @@ def internet_checksum(data: bytes) -> int:
     An odd trailing byte is padded with a zero byte.  Verifying: the checksum
     of data that already contains a correct checksum field is 0.
     """
-    if len(data) % 2:
-        data = bytes(data) + b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    try:
+        if len(data) % 2:
+            data = bytes(data) + b"\x00"
+        total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    except (TypeError, struct.error):
+        raise ConfigError(f"data must be bytes, not {type(data).__name__}", field="data", value=data) from None
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF

@@ -159,7 +159,11 @@ class PortRange:
         """RFC 4301 4.4.1.1: a missing port (OPAQUE) matches ANY and OPAQUE; a port never matches OPAQUE."""
         if port is None:
             return self.is_any or self.is_opaque
-        return self.start <= port <= self.end
+        try:
+            return self.start <= port <= self.end
+        except TypeError:
+            raise ConfigError(f"port must be an int or None, not {type(port).__name__} ({port!r:.40})",
+                              field="port", value=port) from None
 
     def __str__(self) -> str:
         if self.is_any:
@@ -263,9 +267,13 @@ def _direction(value: Any) -> Direction:
 
 def packet_view(direction: Direction, sel: ip.Selectors) -> tuple[_Addr, _Addr, int, int | None, int | None]:
     """(local, remote, protocol, local port, remote port) of a packet seen in ``direction``."""
-    if _direction(direction) is Direction.OUTBOUND:  # text "outbound" too, never read as inbound
-        return sel.src, sel.dst, sel.protocol, sel.sport, sel.dport
-    return sel.dst, sel.src, sel.protocol, sel.dport, sel.sport
+    try:
+        if _direction(direction) is Direction.OUTBOUND:  # text "outbound" too, never read as inbound
+            return sel.src, sel.dst, sel.protocol, sel.sport, sel.dport
+        return sel.dst, sel.src, sel.protocol, sel.dport, sel.sport
+    except AttributeError:
+        raise ConfigError(f"sel must be the Selectors of a packet (ikelab.packet.selectors(...)), "
+                          f"not {type(sel).__name__}", field="sel", value=sel) from None
 
 
 @dataclass(frozen=True)
