@@ -46,7 +46,7 @@ from . import events as ev
 from . import vip as _vip
 from .config import IkeConfig, require_config
 from .constants import ExchangeType
-from .errors import ProtocolError
+from .errors import ConfigError, ProtocolError, check_seconds
 from .exchanges_child import ChildExchanges
 from .exchanges_info import InformationalExchanges
 from .exchanges_common import ChildSa, Datagram, frame, readdressed
@@ -93,6 +93,16 @@ MESSAGE_ID_MAX = 0xFFFFFFFF
 MESSAGE_ID_REKEY_AT = MESSAGE_ID_MAX - 1023
 
 
+def _address_pair(value: Any, field: str) -> tuple[str, int]:
+    """``(address, port)`` as (str, int), or ConfigError naming ``field`` (a bare "10.0.0.1" is not a pair)."""
+    try:
+        if isinstance(value, (str, bytes, bytearray)) or len(value) != 2:
+            raise TypeError
+        return str(value[0]), int(value[1])
+    except (TypeError, ValueError, KeyError):
+        raise ConfigError(f"{field} must be an (address, port) pair such as ('10.0.0.1', 500), not {value!r:.60}",
+                          field=field, value=value) from None
+
 
 class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExchanges, FragmentExchanges):
     """One IKE SA with its CHILD SAs, as seen by one peer.
@@ -129,8 +139,10 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         self.initiator = bool(initiator)
         #: "initiator" or "responder": this peer's role in the IKE SA (the I flag), as events name it
         self.side = _SIDES[self.initiator]
-        self.local = (str(local[0]), int(local[1]))
-        self.remote = (str(remote[0]), int(remote[1]))
+        self.local = _address_pair(local, "local")
+        self.remote = _address_pair(remote, "remote")
+        if now.__class__ is not float and now.__class__ is not int:
+            check_seconds(now, "now")
         self.state = State.IDLE
         self.created = now
         self.spi_i = b"\x00" * 8
@@ -376,6 +388,8 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         """A local action: illegal -> ProtocolError; legal but window busy -> queued."""
         if (self.state, inp) not in TRANSITIONS:
             raise ProtocolError(f"{inp.value} is not allowed in state {self.state.value}", notify_type=None)
+        if now.__class__ is not float and now.__class__ is not int:  # a str, None...: ConfigError naming now
+            check_seconds(now, "now")
         if inp != Input.INITIATE and (self._pending is not None or self._queue):
             self._queue += ((inp, kw),)
             return
