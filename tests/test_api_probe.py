@@ -13,7 +13,9 @@ import re
 
 import pytest
 
-from ikelab import ah, auth, dh, esp, fmt, identity, message, pcap, policy, rand, sk, transforms, ts
+from ikelab import ah, auth, certs, constants, dh, esp, fmt, identity, ike, keys, message, packet, pcap, policy, rand
+from ikelab import sk, transforms, ts
+from ikelab.config import IkeConfig
 from ikelab.errors import ConfigError
 from ikelab.payloads import SK, Nonce
 
@@ -54,6 +56,30 @@ def _keys_not_crypto():
 
     return keys.ike_sa_keys("PRF_HMAC_SHA2_256", bytes(32), bytes(32), bytes(32), SPI, SPI, encr="ENCR_AES_GCM_16",
                             encr_key_bits=256)
+
+
+def _ec_key():
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _leaf(**bad):
+    ca_key = _ec_key()
+    ca = certs.make_ca("CN=Root CA", ca_key)
+    return certs.make_leaf(ca, ca_key, **{**dict(name="moon", key=_ec_key()), **bad})
+
+
+def _ike_sa(**bad):
+    config = IkeConfig(psk=b"a shared secret", ike_proposals=("aes128-sha256-ecp256",), esp_proposals=("aes128gcm16",),
+                       local_id="moon.example", remote_id="sun.example")
+    args = dict(initiator=True, local=("192.0.2.1", 500), remote=("192.0.2.2", 500))
+    return ike.IkeSa(config, **{**args, **bad})
+
+
+def _ike_keys():
+    return keys.ike_sa_keys("PRF_HMAC_SHA2_256", bytes(32), bytes(32), bytes(32), SPI, SPI, encr="ENCR_AES_CBC",
+                            encr_key_bits=128, integ="AUTH_HMAC_SHA2_256_128")
 
 
 # (id, call, argument the message must name)
@@ -153,6 +179,41 @@ CASES = [
     ("reassemble-None", lambda: sk.reassemble(None), "fragments"),
     ("reassemble-str-items", lambda: sk.reassemble(["fragment"]), "fragments"),
     ("reassemble-crypto-str", lambda: sk.reassemble(sk.fragment(_protected(), _gcm(), 100), "key"), "crypto"),
+    # sk.SkCrypto built field by field: names where transforms objects belong, text where keys belong
+    ("SkCrypto-encr-name", lambda: sk.SkCrypto("ENCR_AES_GCM_16", None, bytes(36)), "encr"),
+    ("SkCrypto-encr-None", lambda: sk.SkCrypto(None, SHA, bytes(16), bytes(32)), "encr"),
+    ("SkCrypto-integ-name", lambda: sk.SkCrypto(AES, "AUTH_HMAC_SHA2_256_128", bytes(16), bytes(32)), "integ"),
+    ("SkCrypto-sk_e-None", lambda: sk.SkCrypto(AES, SHA, None, bytes(32)), "sk_e"),
+    ("SkCrypto-sk_a-str", lambda: sk.SkCrypto(AES, SHA, bytes(16), "00" * 32), "sk_a"),
+    ("SkCryptoPair.from_keys-None", lambda: sk.SkCryptoPair.from_keys(None, AES, SHA), "keys"),
+    ("SkCryptoPair.from_keys-integ-int", lambda: sk.SkCryptoPair.from_keys(_ike_keys(), AES, 12), "integ"),
+    # certs
+    ("make_ca-name-None", lambda: certs.make_ca(None, _ec_key()), "name"),
+    ("make_ca-name-empty", lambda: certs.make_ca("", _ec_key()), "name"),
+    ("make_ca-not_before-str", lambda: certs.make_ca("ca", _ec_key(), not_before="2025-01-01"), "not_before"),
+    ("make_ca-path_length-str", lambda: certs.make_ca("ca", _ec_key(), path_length="1"), "path_length"),
+    ("make_ca-path_length-huge", lambda: certs.make_ca("ca", _ec_key(), path_length=2**70), "path_length"),
+    ("make_leaf-not_after-None", lambda: _leaf(not_after=None), "not_after"),
+    ("make_leaf-is_ca-None", lambda: _leaf(is_ca=None), "is_ca"),
+    ("make_leaf-san-None", lambda: _leaf(san=None), "san"),
+    ("make_leaf-san-bytes-item", lambda: _leaf(san=[b"moon.example"]), "san"),
+    # policy: what a packet carries, given where the packet belongs
+    ("packet_view-sel-None", lambda: policy.packet_view("outbound", None), "sel"),
+    ("Spd.lookup-sel-bytes", lambda: policy.Spd([policy.Policy("p", (policy.Selector.of(),), policy.Action.BYPASS)])
+     .lookup("inbound", bytes(20)), "sel"),
+    ("PortRange.matches-str", lambda: policy.PortRange(0, 1023).matches("80"), "port"),
+    # constants, message, packet
+    ("lookup-enum-str", lambda: constants.lookup("PrfId", "PRF_HMAC_SHA2_256"), "enum"),
+    ("decode-trace-str", lambda: message.decode(_protected().encode(_gcm()), trace="rows"), "trace"),
+    ("decode-trace-bytearray", lambda: message.decode(_protected().encode(_gcm()), trace=bytearray()), "trace"),
+    ("internet_checksum-None", lambda: packet.internet_checksum(None), "data"),
+    ("internet_checksum-str", lambda: packet.internet_checksum("4500"), "data"),
+    # ike: an address where an (address, port) pair belongs, a clock that is not a number
+    ("IkeSa-local-str", lambda: _ike_sa(local="192.0.2.1"), "local"),
+    ("IkeSa-remote-None", lambda: _ike_sa(remote=None), "remote"),
+    ("IkeSa-remote-port-str", lambda: _ike_sa(remote=("192.0.2.2", "ike")), "remote"),
+    ("IkeSa-now-None", lambda: _ike_sa(now=None), "now"),
+    ("IkeSa.initiate-now-str", lambda: _ike_sa().initiate("0"), "now"),
 ]
 
 
