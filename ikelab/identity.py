@@ -492,6 +492,8 @@ def _matches(pattern: str, identity: Identity) -> bool:
 
 def key_id_of(cert: x509.Certificate) -> bytes:
     """SHA-1 of the subjectPublicKey BIT STRING contents (RFC 5280 4.2.1.2 method 1): strongSwan's key ID."""
+    if not isinstance(cert, x509.Certificate):
+        raise ConfigError(f"cert must be an x509.Certificate, not {type(cert).__name__}", field="cert", value=cert)
     spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     # SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }
     # walk: outer SEQUENCE header, AlgorithmIdentifier TLV, then the BIT STRING TLV (skip unused-bits octet).

@@ -25,7 +25,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from .constants import CfgType, ExchangeType, NotifyType
-from .errors import IkelabError
+from .errors import ConfigError, IkelabError
 from .message import Message, decode, not_a_message
 from .payloads import AUTH, CERT, CERTREQ, CP, EAP, KE, SA, SK, SKF, Delete, IDi, IDr, Nonce, Notify, Payload, TSi, TSr, UnknownPayload, VendorId
 from .sk import Crypto
@@ -122,6 +122,18 @@ def payload_label(payload: Payload, message: Message) -> str:
     label = _PLAIN_LABELS.get(payload.__class__)
     if label is not None:
         return label
+    try:
+        return _label(payload, message)
+    except AttributeError:
+        if not isinstance(payload, Payload):
+            raise ConfigError(f"payload must be an IKE payload (ikelab.payloads), not {type(payload).__name__}",
+                              field="payload", value=payload) from None
+        raise ConfigError(f"message must be the decoded Message the payload came in, not {type(message).__name__}",
+                          field="message", value=message) from None
+
+
+def _label(payload: Payload, message: Message) -> str:
+    """payload_label past the payloads whose label does not depend on the message."""
     side = "r" if message.is_response else "i"
     if isinstance(payload, SA):
         if message.exchange == ExchangeType.IKE_SA_INIT:

@@ -323,6 +323,9 @@ def records_from_lab(lab: Any, side: str = "initiator") -> tuple[list[IkeSaRecor
     """
     from . import events as ev
 
+    if not all(hasattr(lab, attr) for attr in ("sas", "events", "addresses")):
+        raise ConfigError(f"lab must be an ikelab.lab.Lab (after a run), not {type(lab).__name__}", field="lab",
+                          value=lab)
     ike: list[IkeSaRecord] = []
     stack = list(lab.sas(side))
     seen: set[int] = set()
@@ -378,9 +381,19 @@ def _packet_address(address: Any, name: str) -> ipaddress.IPv4Address | ipaddres
 # --------------------------------------------------------------------------- files
 
 
+def _check_iterable(records: Any, field: str, kind: type) -> None:
+    """ConfigError naming ``field`` when ``records`` is not a list (or other iterable) of ``kind``."""
+    try:
+        iter(records)
+    except TypeError:
+        raise ConfigError(f"{field} must be a list of {kind.__name__}, not {type(records).__name__}", field=field,
+                          value=records) from None
+
+
 def _table_lines(records: Iterable[Any], kind: type, parse: Any) -> str:
     """The file text; each record must read back (``parse``), so that no row makes tshark refuse the table."""
     out = []
+    _check_iterable(records, "records", kind)
     for n, r in enumerate(records):
         if not isinstance(r, kind):
             raise ConfigError(f"record {n}: expected an {kind.__name__}, not {type(r).__name__}", field="records",
@@ -486,6 +499,11 @@ def parse_esp_sa_table(text: str, *, source: str | None = None) -> list[EspSaRec
 
 def write_tables(directory: str | os.PathLike[str], ike: Iterable[IkeSaRecord], esp: Iterable[EspSaRecord]) -> tuple[Path, Path]:
     """Write ``ikev2_decryption_table`` and ``esp_sa`` into ``directory`` (created if needed)."""
+    if not isinstance(directory, (str, os.PathLike)):
+        raise ConfigError(f"directory must be a path (str or os.PathLike), not {type(directory).__name__}",
+                          field="directory", value=directory)
+    _check_iterable(ike, "ike", IkeSaRecord)
+    _check_iterable(esp, "esp", EspSaRecord)
     d = Path(directory)
     p1, p2 = d / IKEV2_TABLE_FILE, d / ESP_SA_FILE
     ike_text, esp_text = format_ikev2_table(ike), format_esp_sa_table(esp)

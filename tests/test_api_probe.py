@@ -14,7 +14,7 @@ import re
 import pytest
 
 from ikelab import ah, auth, certs, constants, dh, esp, fmt, identity, ike, keys, message, packet, pcap, policy, rand
-from ikelab import sk, transforms, ts
+from ikelab import sk, transforms, ts, views, wireshark
 from ikelab.config import IkeConfig
 from ikelab.errors import ConfigError
 from ikelab.payloads import SK, Nonce
@@ -214,6 +214,15 @@ CASES = [
     ("IkeSa-remote-port-str", lambda: _ike_sa(remote=("192.0.2.2", "ike")), "remote"),
     ("IkeSa-now-None", lambda: _ike_sa(now=None), "now"),
     ("IkeSa.initiate-now-str", lambda: _ike_sa().initiate("0"), "now"),
+    # wireshark key tables, identity, views
+    ("format_ikev2_table-None", lambda: wireshark.format_ikev2_table(None), "records"),
+    ("format_esp_sa_table-int", lambda: wireshark.format_esp_sa_table(3), "records"),
+    ("write_tables-directory-None", lambda: wireshark.write_tables(None, [], []), "directory"),
+    ("write_tables-esp-None", lambda: wireshark.write_tables("/nonexistent/x", [], None), "esp"),
+    ("records_from_lab-config", lambda: wireshark.records_from_lab(object()), "lab"),
+    ("key_id_of-bytes", lambda: identity.key_id_of(b"0\x82"), "cert"),
+    ("payload_label-str", lambda: views.payload_label("SA", _protected()), "payload"),
+    ("payload_label-message-None", lambda: views.payload_label(Nonce(bytes(32)), None), "message"),
 ]
 
 
