@@ -139,8 +139,13 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         self.initiator = bool(initiator)
         #: "initiator" or "responder": this peer's role in the IKE SA (the I flag), as events name it
         self.side = _SIDES[self.initiator]
-        self.local = _address_pair(local, "local")
-        self.remote = _address_pair(remote, "remote")
+        try:  # the usual (address, port) tuples pass with two class tests; anything else is named by _address_pair
+            if local.__class__ is str or remote.__class__ is str:  # "10.0.0.1"[1] would be read as a port
+                raise TypeError
+            self.local = (str(local[0]), int(local[1]))
+            self.remote = (str(remote[0]), int(remote[1]))
+        except (TypeError, ValueError, IndexError, KeyError):
+            self.local, self.remote = _address_pair(local, "local"), _address_pair(remote, "remote")
         if now.__class__ is not float and now.__class__ is not int:
             check_seconds(now, "now")
         self.state = State.IDLE
