@@ -37,6 +37,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 WINDOW_BITS = 6
 #: Bytes a table may take before the window stops growing (see :func:`window_for`).
 TABLE_BUDGET = 3 << 20
+#: Bytes no table may take, whatever the window: a larger one is refused before it is made.
+TABLE_LIMIT = 64 << 20
 _WIDEST = 8
 
 
@@ -64,6 +66,11 @@ class FixedBase:
         if window is None or not (0 < g < p and max_bits > 0 and 1 <= window <= 12):
             raise ConfigError(f"fixed base needs 0 < g < p, max_bits > 0 and 1 <= window <= 12; got g={g}, "
                               f"max_bits={max_bits}, window={window}", field="window", value=window)
+        table = -(-max_bits // window) * ((1 << window) - 1) * ((p.bit_length() + 7) // 8)
+        if table > TABLE_LIMIT:  # 2**70 bits would fill memory for ever, not fail
+            raise ConfigError(f"fixed base: a table for max_bits={max_bits} and window={window} would take "
+                              f"{table} bytes, more than TABLE_LIMIT ({TABLE_LIMIT}); give a smaller max_bits",
+                              field="max_bits", value=max_bits)
         self.g, self.p, self.max_bits, self.window = g, p, max_bits, window
         num: Callable[[int], Any] = _gmpy2.mpz if _gmpy2 is not None else int
         modulus = num(p)
