@@ -322,21 +322,48 @@ def transport_check(pkt: ip.IpPacket) -> None:
 def rewrite_ip_header(pkt: ip.IpPacket, protocol: int, payload: bytes) -> bytes:
     """``pkt``'s own IP header (options, ident, TTL kept) with a new protocol and payload, lengths and checksum
     fixed."""
-    header = bytearray(pkt.header)
-    if pkt.version == 4:
-        total = len(header) + len(payload)
-        if total > 0xFFFF:
-            raise ConfigError(f"IPv4 total length {total} exceeds 65535", field="payload", value=len(payload))
-        header[2:4] = total.to_bytes(2, "big")
-        header[9] = protocol
-        header[10:12] = b"\x00\x00"
-        header[10:12] = ip.internet_checksum(bytes(header)).to_bytes(2, "big")
-    else:
-        if len(header) != 40:
-            raise ParseError("IPv6 extension headers around transport-mode IPsec are not supported",
-                             field="ipv6_header", offset=40)
-        if len(payload) > 0xFFFF:
-            raise ConfigError(f"IPv6 payload length {len(payload)} exceeds 65535", field="payload", value=len(payload))
-        header[4:6] = len(payload).to_bytes(2, "big")
-        header[6] = protocol
+    if protocol.__class__ is not int or payload.__class__ is not bytes:  # one identity test each per packet
+        error = _bad_rewrite(protocol, payload)  # True would be protocol 1, a list of ints a payload
+        if error is not None:
+            raise error
+    try:
+        header = bytearray(pkt.header)
+        if pkt.version == 4:
+            total = len(header) + len(payload)
+            if total > 0xFFFF:
+                raise ConfigError(f"IPv4 total length {total} exceeds 65535", field="payload", value=len(payload))
+            header[2:4] = total.to_bytes(2, "big")
+            header[9] = protocol
+            header[10:12] = b"\x00\x00"
+            header[10:12] = ip.internet_checksum(bytes(header)).to_bytes(2, "big")
+        else:
+            if len(header) != 40:
+                raise ParseError("IPv6 extension headers around transport-mode IPsec are not supported",
+                                 field="ipv6_header", offset=40)
+            if len(payload) > 0xFFFF:
+                raise ConfigError(f"IPv6 payload length {len(payload)} exceeds 65535", field="payload",
+                                  value=len(payload))
+            header[4:6] = len(payload).to_bytes(2, "big")
+            header[6] = protocol
+    except IkelabError:
+        raise
+    except (TypeError, AttributeError, ValueError):  # checked only when it fails: this runs per packet
+        if not isinstance(pkt, ip.IpPacket):
+            raise ConfigError(f"rewrite_ip_header: pkt must be a parsed IP packet (ikelab.packet.parse_ip), "
+                              f"not {type(pkt).__name__}", field="pkt", value=pkt) from None
+        error = _bad_rewrite(protocol, payload)
+        if error is not None:
+            raise error from None
+        raise
     return bytes(header) + bytes(payload)
+
+
+def _bad_rewrite(protocol: Any, payload: Any) -> ConfigError | None:
+    """The ConfigError naming ``protocol`` unless it is an octet, or ``payload`` unless it is bytes; else None."""
+    if protocol.__class__ is bool or not isinstance(protocol, int) or not 0 <= protocol <= 255:
+        return ConfigError(f"rewrite_ip_header: protocol must be an int 0..255, not {type(protocol).__name__} "
+                           f"{protocol!r:.40}", field="protocol", value=protocol)
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        return ConfigError(f"rewrite_ip_header: payload must be bytes, not {type(payload).__name__}",
+                           field="payload", value=payload)
+    return None
