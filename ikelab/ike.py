@@ -98,7 +98,10 @@ def _address_pair(value: Any, field: str) -> tuple[str, int]:
     try:
         if isinstance(value, (str, bytes, bytearray)) or len(value) != 2:
             raise TypeError
-        return str(value[0]), int(value[1])
+        port = value[1]
+        if port.__class__ is bool or (isinstance(port, float) and not port.is_integer()):
+            raise TypeError  # int() would make True port 1 and 500.7 port 500
+        return str(value[0]), int(port)
     except (TypeError, ValueError, KeyError):
         raise ConfigError(f"{field} must be an (address, port) pair such as ('10.0.0.1', 500), not {value!r:.60}",
                           field=field, value=value) from None

@@ -32,7 +32,7 @@ from typing import Any
 from . import events as ev
 from . import exchanges_wire as W
 from .constants import ExchangeType, NAT_T_PORT, NON_ESP_MARKER, NotifyType
-from .errors import IkelabError, UnsupportedCriticalPayloadError
+from .errors import ConfigError, IkelabError, UnsupportedCriticalPayloadError
 from .exchanges_common import Datagram, frame
 from .payloads import SKF
 from .sk import fragment, reassemble
@@ -52,9 +52,27 @@ def max_message_size(fragment_size: int, local: tuple[str, int], remote: tuple[s
     The IP and UDP headers come off, and on port 4500 the Non-ESP Marker
     (RFC 3948 2.2) too.
     """
-    overhead = IP_UDP_HEADERS[ip_address(remote[0]).version]
-    if local[1] == NAT_T_PORT or remote[1] == NAT_T_PORT:
-        overhead += len(NON_ESP_MARKER)
+    if fragment_size.__class__ is not int and (fragment_size.__class__ is bool or not isinstance(fragment_size, int)):
+        raise ConfigError(f"max_message_size: fragment_size must be an int (octets of IP packet), not "
+                          f"{type(fragment_size).__name__} {fragment_size!r:.40}", field="fragment_size",
+                          value=fragment_size)
+    try:
+        if local.__class__ is not tuple or remote.__class__ is not tuple:  # the engine's are: one test each
+            if isinstance(local, (str, bytes, bytearray)) or isinstance(remote, (str, bytes, bytearray)):
+                raise TypeError  # "10.0.0.1"[1] is "0", not a port
+        overhead = IP_UDP_HEADERS[ip_address(remote[0]).version]
+        if local[1] == NAT_T_PORT or remote[1] == NAT_T_PORT:
+            overhead += len(NON_ESP_MARKER)
+    except (TypeError, KeyError, IndexError, ValueError):  # checked only when it fails: this runs per message
+        for name, pair in (("remote", remote), ("local", local)):
+            try:
+                if isinstance(pair, (str, bytes, bytearray)) or len(pair) != 2:
+                    raise TypeError
+                ip_address(pair[0])
+            except (TypeError, KeyError, IndexError, ValueError):
+                raise ConfigError(f"max_message_size: {name} must be an (address, port) pair such as "
+                                  f"('10.0.0.1', 500), not {pair!r:.60}", field=name, value=pair) from None
+        raise
     return fragment_size - overhead
 
 
