@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from .errors import ConfigError, check_seconds
 
@@ -288,6 +288,29 @@ def _plt() -> Any:
     return matplotlib
 
 
+def _drawing_args(function: str, items: Any, kind: type, field: str, ax: Any, mapping: Any,
+                  mapping_field: str) -> list[Any]:
+    """``items`` as a list of ``kind``, after checking ``ax`` (an Axes or None) and ``mapping`` (a dict or None);
+    ConfigError naming the argument that is not."""
+    from matplotlib.axes import Axes
+
+    if isinstance(items, (str, bytes, bytearray)) or not hasattr(items, "__iter__"):
+        raise ConfigError(f"{function}: {field} must be a list of {kind.__name__}, not {type(items).__name__}",
+                          field=field, value=items)
+    items = list(items)
+    for item in items:
+        if not isinstance(item, kind):
+            raise ConfigError(f"{function}: {field} must be a list of {kind.__name__}, but one is "
+                              f"{type(item).__name__} {item!r:.40}", field=field, value=item)
+    if ax is not None and not isinstance(ax, Axes):
+        raise ConfigError(f"{function}: ax must be a matplotlib Axes (or None for a new figure), not "
+                          f"{type(ax).__name__}", field="ax", value=ax)
+    if mapping is not None and not isinstance(mapping, Mapping):
+        raise ConfigError(f"{function}: {mapping_field} must be a dict (or None), not {type(mapping).__name__}",
+                          field=mapping_field, value=mapping)
+    return items
+
+
 def draw_flow(arrows: Sequence[Arrow], *, title: str = "IKEv2 flow", ax: Any = None, names: dict[str, str] | None = None) -> Any:
     """Draw the arrows as Wireshark's Flow Graph: endpoints as vertical lines, time on the left.
 
@@ -298,6 +321,7 @@ def draw_flow(arrows: Sequence[Arrow], *, title: str = "IKEv2 flow", ax: Any = N
     _plt()
     from matplotlib.figure import Figure
 
+    arrows = _drawing_args("draw_flow", arrows, Arrow, "arrows", ax, names, "names")
     hosts: list[str] = []
     for a in arrows:
         for h in (a.src, a.dst):
@@ -372,6 +396,7 @@ def draw_timeline(spans: Sequence[SaSpan], *, title: str = "SA lifetimes", ax: A
     _plt()
     from matplotlib.figure import Figure
 
+    spans = _drawing_args("draw_timeline", spans, SaSpan, "spans", ax, colours, "colours")
     n = max(len(spans), 1)
     if ax is None:
         fig = Figure(figsize=(9.0, 1.0 + 0.35 * n))
