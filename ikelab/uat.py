@@ -19,12 +19,20 @@ from __future__ import annotations
 from string import hexdigits
 from typing import Iterator
 
-from .errors import CaptureError, CaptureWarning, warn_outside
+from .errors import CaptureError, CaptureWarning, ConfigError, warn_outside
+
+
+def _not_text(function: str, field: str, value: object) -> ConfigError:
+    """The error for ``value`` given where ``function`` takes text."""
+    return ConfigError(f"uat.{function}: {field} must be str, not {type(value).__name__} {value!r:.40}", field=field,
+                       value=value)
 
 
 def quote(text: str) -> str:
     """``text`` as a quoted field: its UTF-8 octets, ``"``, ``\\`` and those outside printable ASCII as
     ``\\xNN`` (as Wireshark's ``uat_esc`` writes them)."""
+    if not isinstance(text, str):
+        raise _not_text("quote", "text", text)
     out = []
     for octet in text.encode("utf-8"):
         if octet in b'"\\' or not 0x20 <= octet < 0x7F:
@@ -69,6 +77,8 @@ def _escape(line: str, i: int, buf: bytearray, lineno: int, table: str) -> int:
 def split_line(line: str, lineno: int, table: str) -> list[tuple[str, bool]]:
     """Split one record line into ``(value, quoted)`` fields; a quoted field's escapes ``\\xNN`` are octets of
     its UTF-8 text."""
+    if not isinstance(line, str):
+        raise _not_text("split_line", "line", line)
     fields: list[tuple[str, bool]] = []
     i, n = 0, len(line)
     while True:
@@ -113,6 +123,10 @@ def record(fields: list[tuple[str, bool]], lineno: int, table: str, names: tuple
     Fewer is an error.  A quoted field beyond the last is discarded with a warning ("More fields than
     required"); an unquoted one makes tshark refuse the whole table ("unexpected char ,"), so it is an error.
     """
+    for field, value in (("fields", fields), ("names", names)):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"uat.record: {field} must be a list, not {type(value).__name__} {value!r:.40}",
+                              field=field, value=value)
     count, listed = len(names), ", ".join(names)
     if len(fields) < count:
         raise CaptureError(f"{table} line {lineno}: {len(fields)} fields, expected {count} ({listed})")
@@ -143,6 +157,8 @@ def record_lines(text: str, *, also: str = "") -> Iterator[tuple[int, str]]:
 def hex_field(value: str, lineno: int, table: str, what: str, *, prefix: bool = False) -> bytes:
     """A byte buffer written as hex: bare (``ikev2_decryption_table``) or after ``0x`` (``esp_sa``, where
     an empty field is no bytes)."""
+    if not isinstance(value, str):
+        raise _not_text("hex_field", "value", value)
     text = value.strip()
     if prefix:
         if text == "":
