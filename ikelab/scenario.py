@@ -23,6 +23,7 @@ and the events of both peers.  ``Scenario.write(dir)`` writes the capture
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,12 @@ class Scenario:
         from .packet import ethernet
         from .pcap import write_pcap, write_pcapng
 
+        if not isinstance(directory, (str, os.PathLike)):
+            raise ConfigError(f"Scenario.write: directory must be a path (str or os.PathLike), not "
+                              f"{type(directory).__name__}", field="directory", value=directory)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"Scenario.write: name must be a non-empty str (the capture files' stem), not "
+                              f"{name!r:.40}", field="name", value=name)
         d = Path(directory)
         try:
             d.mkdir(parents=True, exist_ok=True)
