@@ -45,6 +45,8 @@ class _Base:
 
     def randbelow(self, n: int) -> int:
         """Uniform integer in ``[0, n)`` by rejection sampling (no modulo bias)."""
+        if n.__class__ is not int and not _is_count(n):  # one identity test per draw: True is not bound 1
+            raise _not_a_count(n, "n", "randbelow's bound")
         try:
             if n <= 0:
                 raise ConfigError(f"randbelow needs a positive bound, got {n}", field="n", value=n)
@@ -73,6 +75,9 @@ class _Base:
         ESP and AH SPIs 1 to 255 are reserved by IANA (RFC 4303 2.1), so 4-byte
         SPIs are drawn from 256 upwards.
         """
+        if size.__class__ is not int and not _is_count(size):  # True would make a 1-byte SPI
+            raise ConfigError(f"spi size must be a number of bytes in 1..64 (8 for IKE, 4 for ESP and AH), "
+                              f"not {size!r:.40}", field="size", value=size)
         low = 256 if size == 4 else 1
         try:
             return (low + self.randbelow((1 << (8 * size)) - low)).to_bytes(size, "big")  # randrange(low, 2^(8 size))
@@ -94,6 +99,8 @@ class SystemRandom(_Base):
     """
 
     def random_bytes(self, n: int) -> bytes:
+        if n.__class__ is not int and not _is_count(n):  # one identity test per call: True is not 1 byte
+            raise _not_a_count(n, "n", "the number of random bytes")
         try:
             if n < 0:
                 raise ConfigError(f"cannot make {n} random bytes", field="n", value=n)
@@ -131,6 +138,8 @@ class DeterministicRandom(_Base):
         self._counter = 0
 
     def random_bytes(self, n: int) -> bytes:
+        if n.__class__ is not int and not _is_count(n):  # one identity test per call: True is not 1 byte
+            raise _not_a_count(n, "n", "the number of random bytes")
         try:
             if n < 0:
                 raise ConfigError(f"cannot make {n} random bytes", field="n", value=n)
@@ -153,6 +162,11 @@ class DeterministicRandom(_Base):
 
     def __repr__(self) -> str:
         return f"DeterministicRandom({self.seed!r})"
+
+
+def _is_count(value: object) -> bool:
+    """Whether ``value`` is an int (an IntEnum member too), but not a bool."""
+    return isinstance(value, int) and value.__class__ is not bool
 
 
 def _not_a_count(value: object, field: str, what: str) -> ConfigError:
