@@ -53,7 +53,7 @@ from .exchanges_common import ChildSa, Datagram, frame, readdressed
 from .exchanges_init import InitExchanges
 from .exchanges_rekey import IkeRekeyExchanges
 from .ike_fragments import FragmentExchanges
-from .ike_receive import Receiving
+from .ike_receive import Receiving, address_pair as _address_pair
 from .rand import RandomSource, default_random
 from .state import TRANSITIONS, Input, State
 from . import exchanges_wire as wirefmt
@@ -91,20 +91,6 @@ class PendingRequest:
 #: they start at 0 again (2.2: "the IKE SA MUST be closed or rekeyed"); the rest leave room for retries.
 MESSAGE_ID_MAX = 0xFFFFFFFF
 MESSAGE_ID_REKEY_AT = MESSAGE_ID_MAX - 1023
-
-
-def _address_pair(value: Any, field: str) -> tuple[str, int]:
-    """``(address, port)`` as (str, int), or ConfigError naming ``field`` (a bare "10.0.0.1" is not a pair)."""
-    try:
-        if isinstance(value, (str, bytes, bytearray)) or len(value) != 2:
-            raise TypeError
-        port = value[1]
-        if port.__class__ is bool or (isinstance(port, float) and not port.is_integer()):
-            raise TypeError  # int() would make True port 1 and 500.7 port 500
-        return str(value[0]), int(port)
-    except (TypeError, ValueError, KeyError):
-        raise ConfigError(f"{field} must be an (address, port) pair such as ('10.0.0.1', 500), not {value!r:.60}",
-                          field=field, value=value) from None
 
 
 class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, InformationalExchanges, FragmentExchanges):

@@ -25,7 +25,7 @@ from . import events as ev
 from . import exchanges_wire as wirefmt
 from . import message as _m
 from .constants import ExchangeType, NAT_T_PORT, NotifyType, PayloadType
-from .errors import IkelabError, IntegrityError, UnsupportedCriticalPayloadError
+from .errors import ConfigError, IkelabError, IntegrityError, UnsupportedCriticalPayloadError
 from .exchanges_common import readdressed
 from .payloads import SK, SKF
 from .sk import unseal
@@ -38,6 +38,21 @@ _INIT_REQUEST_STATES = frozenset((State.IDLE, State.INIT_DONE))  # the first req
 _INIT_RESPONSE_STATES = frozenset((State.INIT_SENT,))
 #: The protected exchanges whose requests this engine answers (any other exchange type is dropped)
 _ANSWERED_EXCHANGES = frozenset((ExchangeType.IKE_AUTH, ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL))
+
+
+def address_pair(value: Any, field: str) -> tuple[str, int]:
+    """``(address, port)`` as (str, int), or ConfigError naming ``field`` (a bare "10.0.0.1" is not a pair, nor is
+    True a port, and 500.5 is not truncated)."""
+    try:
+        if isinstance(value, (str, bytes, bytearray)) or len(value) != 2:
+            raise TypeError
+        port = value[1]
+        if port.__class__ is bool or (isinstance(port, float) and not port.is_integer()):
+            raise TypeError
+        return str(value[0]), int(port)
+    except (TypeError, ValueError, KeyError):
+        raise ConfigError(f"{field} must be an (address, port) pair such as ('10.0.0.1', 500), not {value!r:.60}",
+                          field=field, value=value) from None
 
 
 class Receiving:
@@ -54,8 +69,15 @@ class Receiving:
         """
         self._reply_to = None
         if src is not None:
-            here = self.local if dst is None else (str(dst[0]), int(dst[1]))
-            there = (str(src[0]), int(src[1]))
+            try:
+                if src.__class__ is not tuple or src[1].__class__ is not int or (  # a few tests per packet
+                        dst is not None and (dst.__class__ is not tuple or dst[1].__class__ is not int)):
+                    src, dst = address_pair(src, "src"), None if dst is None else address_pair(dst, "dst")
+                here = self.local if dst is None else (str(dst[0]), int(dst[1]))
+                there = (str(src[0]), int(src[1]))
+            except (TypeError, IndexError, KeyError):  # a pair too short or not indexable
+                address_pair(src, "src"), None if dst is None else address_pair(dst, "dst")
+                raise
             if (here, there) != (self.local, self.remote):
                 self._reply_to = (here, there)
         if self.state == State.CLOSED:
