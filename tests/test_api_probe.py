@@ -7,6 +7,7 @@ bad input gets an ikelab exception that says what was wrong and where.
 
 from __future__ import annotations
 
+import functools
 import io
 import ipaddress
 import re
@@ -14,9 +15,10 @@ import re
 import pytest
 
 from ikelab import ah, auth, certs, constants, dh, esp, fmt, identity, ike, keys, message, packet, pcap, policy, rand
-from ikelab import sk, transforms, ts, views, wireshark
+from ikelab import flow, ike_fragments, ipsec_sa, scenario, sk, transforms, ts, uat, views, wireshark
 from ikelab.config import IkeConfig
 from ikelab.errors import ConfigError
+from ikelab.fixed_base import FixedBase
 from ikelab.payloads import SK, Nonce
 
 SPI = bytes(range(1, 9))
@@ -24,6 +26,12 @@ AES = transforms.encryption("ENCR_AES_CBC", 128)
 SHA = transforms.integrity("AUTH_HMAC_SHA2_256_128")
 T24 = ts.ts_from_string("10.0.0.0/24")
 ALICE = identity.parse_identity("alice@example.com")
+IP4 = bytes.fromhex("450000140000000040060000c0000201c0000202")  # a bare IPv4 header, protocol 6
+PAIR = ("10.0.0.1", 500)
+
+
+def _ip4() -> packet.IpPacket:
+    return packet.parse_ip(IP4, verify_checksum=False)
 
 
 def _gcm() -> sk.SkCrypto:
@@ -77,6 +85,11 @@ def _ike_sa(**bad):
     return ike.IkeSa(config, **{**args, **bad})
 
 
+@functools.cache
+def _scenario() -> scenario.Scenario:
+    return scenario.classic(duration=3.0)
+
+
 def _ike_keys():
     return keys.ike_sa_keys("PRF_HMAC_SHA2_256", bytes(32), bytes(32), bytes(32), SPI, SPI, encr="ENCR_AES_CBC",
                             encr_key_bits=128, integ="AUTH_HMAC_SHA2_256_128")
@@ -91,6 +104,10 @@ CASES = [
     ("system-random_bytes-str", lambda: rand.SystemRandom().random_bytes("8"), "n"),
     ("system-random_bytes-huge", lambda: rand.SystemRandom().random_bytes(2**200), "n"),
     ("randbelow-str", lambda: rand.DeterministicRandom(1).randbelow("8"), "n"),
+    ("randbelow-bool", lambda: rand.DeterministicRandom(1).randbelow(True), "n"),
+    ("random_bytes-bool", lambda: rand.DeterministicRandom(1).random_bytes(True), "n"),
+    ("system-random_bytes-bool", lambda: rand.SystemRandom().random_bytes(True), "n"),
+    ("spi-bool", lambda: rand.DeterministicRandom(1).spi(True), "size"),
     ("randbelow-nan", lambda: rand.DeterministicRandom(1).randbelow(float("nan")), "n"),
     ("randrange-None", lambda: rand.DeterministicRandom(1).randrange(None, 8), "low"),
     ("randrange-float", lambda: rand.DeterministicRandom(1).randrange(2, 8.5), "high"),
@@ -212,8 +229,15 @@ CASES = [
     ("IkeSa-local-str", lambda: _ike_sa(local="192.0.2.1"), "local"),
     ("IkeSa-remote-None", lambda: _ike_sa(remote=None), "remote"),
     ("IkeSa-remote-port-str", lambda: _ike_sa(remote=("192.0.2.2", "ike")), "remote"),
+    ("IkeSa-remote-port-float", lambda: _ike_sa(remote=("192.0.2.2", 500.5)), "remote"),
+    ("IkeSa-local-port-bool", lambda: _ike_sa(local=("192.0.2.1", True)), "local"),
     ("IkeSa-now-None", lambda: _ike_sa(now=None), "now"),
     ("IkeSa.initiate-now-str", lambda: _ike_sa().initiate("0"), "now"),
+    ("IkeSa.receive-src-str", lambda: _ike_sa().receive(b"", 0.0, src="192.0.2.2"), "src"),
+    ("IkeSa.receive-src-short", lambda: _ike_sa().receive(b"", 0.0, src=("192.0.2.2",)), "src"),
+    ("IkeSa.receive-src-port-bool", lambda: _ike_sa().receive(b"", 0.0, src=("192.0.2.2", True)), "src"),
+    ("IkeSa.receive-dst-port-float", lambda: _ike_sa().receive(b"", 0.0, src=PAIR, dst=("192.0.2.1", 500.5)),
+     "dst"),
     # wireshark key tables, identity, views
     ("format_ikev2_table-None", lambda: wireshark.format_ikev2_table(None), "records"),
     ("format_esp_sa_table-int", lambda: wireshark.format_esp_sa_table(3), "records"),
@@ -223,6 +247,38 @@ CASES = [
     ("key_id_of-bytes", lambda: identity.key_id_of(b"0\x82"), "cert"),
     ("payload_label-str", lambda: views.payload_label("SA", _protected()), "payload"),
     ("payload_label-message-None", lambda: views.payload_label(Nonce(bytes(32)), None), "message"),
+    # fixed_base: a table that would never finish; ipsec_sa, ike_fragments: what each packet or message needs
+    ("FixedBase-max_bits-huge", lambda: FixedBase(2, 23, 2**70), "max_bits"),
+    ("rewrite_ip_header-pkt-bytes", lambda: ipsec_sa.rewrite_ip_header(IP4, 17, b"ab"), "pkt"),
+    ("rewrite_ip_header-protocol-None", lambda: ipsec_sa.rewrite_ip_header(_ip4(), None, b"ab"), "protocol"),
+    ("rewrite_ip_header-protocol-huge", lambda: ipsec_sa.rewrite_ip_header(_ip4(), 256, b"ab"), "protocol"),
+    ("rewrite_ip_header-protocol-bool", lambda: ipsec_sa.rewrite_ip_header(_ip4(), True, b"ab"), "protocol"),
+    ("rewrite_ip_header-payload-None", lambda: ipsec_sa.rewrite_ip_header(_ip4(), 17, None), "payload"),
+    ("rewrite_ip_header-payload-list", lambda: ipsec_sa.rewrite_ip_header(_ip4(), 17, [1, 2]), "payload"),
+    ("max_message_size-size-None", lambda: ike_fragments.max_message_size(None, PAIR, PAIR), "fragment_size"),
+    ("max_message_size-size-bool", lambda: ike_fragments.max_message_size(True, PAIR, PAIR), "fragment_size"),
+    ("max_message_size-size-float", lambda: ike_fragments.max_message_size(1280.5, PAIR, PAIR), "fragment_size"),
+    ("max_message_size-local-str", lambda: ike_fragments.max_message_size(1280, "10.0.0.1", PAIR), "local"),
+    ("max_message_size-remote-None", lambda: ike_fragments.max_message_size(1280, PAIR, None), "remote"),
+    ("max_message_size-remote-name", lambda: ike_fragments.max_message_size(1280, PAIR, ("moon", 500)), "remote"),
+    # flow: what a notebook hands the drawing functions
+    ("draw_flow-arrows-None", lambda: flow.draw_flow(None), "arrows"),
+    ("draw_flow-arrows-str", lambda: flow.draw_flow(["HDR, SA"]), "arrows"),
+    ("draw_flow-ax-str", lambda: flow.draw_flow([], ax="ax"), "ax"),
+    ("draw_flow-names-list", lambda: flow.draw_flow([], names=["moon"]), "names"),
+    ("draw_timeline-spans-int", lambda: flow.draw_timeline(3), "spans"),
+    ("draw_timeline-ax-object", lambda: flow.draw_timeline([], ax=object()), "ax"),
+    ("draw_timeline-colours-str", lambda: flow.draw_timeline([], colours="red"), "colours"),
+    # uat: a key table's lines
+    ("split_line-None", lambda: uat.split_line(None, 1, "esp_sa"), "line"),
+    ("split_line-bytes", lambda: uat.split_line(b'"a","b"', 1, "esp_sa"), "line"),
+    ("quote-bytes", lambda: uat.quote(b"moon"), "text"),
+    ("hex_field-None", lambda: uat.hex_field(None, 1, "esp_sa", "key"), "value"),
+    ("record-fields-None", lambda: uat.record(None, 1, "esp_sa", ("a",)), "fields"),
+    ("record-names-str", lambda: uat.record([("x", True)], 1, "esp_sa", 7), "names"),
+    # scenario: where the capture files go
+    ("Scenario.write-directory-None", lambda: _scenario().write(None), "directory"),
+    ("Scenario.write-name-None", lambda: _scenario().write("/nonexistent/x", name=None), "name"),
 ]
 
 
