@@ -32,10 +32,10 @@ from . import events as ev
 from . import exchanges_wire as wirefmt
 from .config import IkeConfig, require_config
 from .constants import ExchangeType, NotifyType
-from .errors import ConfigError, IkelabError, ParseError, UnsupportedCriticalPayloadError
+from .errors import ConfigError, IkelabError, ParseError, UnsupportedCriticalPayloadError, check_seconds
 from .exchanges_common import Datagram, frame, make_cookie, udp_endpoint, unframe
 from .ike import IkeSa
-from .rand import RandomSource, default_random
+from .rand import RandomSource, check_random_source, default_random
 from .state import State
 from .vip import VirtualIpPool, pools_of
 
@@ -64,7 +64,11 @@ class IkeEndpoint:
         self.sas: dict[bytes, IkeSa] = {}                    # by our SPI
         self.half_open: dict[tuple[bytes, str, int], IkeSa] = {}  # responder SAs by (SPIi, IPi, port)
         self._maybe_half_open: set[IkeSa] = set()  # the responder SAs of half_open not yet seen past INIT_DONE
-        self._secret = self.rng.random_bytes(32)
+        try:
+            self._secret = self.rng.random_bytes(32)
+        except AttributeError:  # a seed or a name where the random source belongs
+            check_random_source(self.rng, "rng")
+            raise
         self._secret_version = 1
         self._secret_since: float | None = None  # when the current secret was first used
         self._previous_secret: tuple[int, bytes] | None = None  # (version, secret), still accepted
@@ -111,7 +115,14 @@ class IkeEndpoint:
 
     def receive(self, datagram: Datagram, now: float) -> None:
         """Route one received datagram (to our address) to its IKE SA."""
-        data = unframe(datagram)
+        try:
+            data = unframe(datagram)
+        except (AttributeError, TypeError, IndexError):  # checked only when it fails: this runs per packet
+            if not isinstance(datagram, Datagram):
+                raise ConfigError(f"receive: datagram must be an ikelab Datagram (payload, src, dst), not "
+                                  f"{type(datagram).__name__} {datagram!r:.40}", field="datagram",
+                                  value=datagram) from None
+            raise
         if data is None:
             return
         try:
@@ -273,6 +284,8 @@ class IkeEndpoint:
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
+        if now.__class__ is not float and now.__class__ is not int:  # a str, None...: ConfigError naming now
+            check_seconds(now, "now")
         for sa in list(self.sas.values()) + list(self.half_open.values()):
             t = sa.get_timer()
             if t is not None and t <= now:
