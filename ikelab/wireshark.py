@@ -290,10 +290,18 @@ def _hexkey(key: bytes) -> str:
 
 def ike_record_from_sa(spi_i: bytes, spi_r: bytes, keys: Any, encr: Any, key_bits: int | None, integ: Any) -> IkeSaRecord:
     """The table row of an IKE SA from its SPIs, :class:`ikelab.keys.IkeSaKeys` and negotiated transforms."""
+    for name, spi in (("spi_i", spi_i), ("spi_r", spi_r)):
+        if not isinstance(spi, (bytes, bytearray, memoryview)):  # bytes(True) is b"\x00", bytes(8) eight zeros
+            raise ConfigError(f"ike_record_from_sa: {name} must be the SPI's bytes, not {type(spi).__name__} "
+                              f"{spi!r:.40}", field=name, value=spi)
     encr_name, integ_name = _ws_ike_names(encr, key_bits, integ)
     aead = integ_name.startswith("NONE")
-    return IkeSaRecord(bytes(spi_i), bytes(spi_r), bytes(keys.sk_ei), bytes(keys.sk_er), encr_name,
-                       b"" if aead else bytes(keys.sk_ai), b"" if aead else bytes(keys.sk_ar), integ_name)
+    try:
+        return IkeSaRecord(bytes(spi_i), bytes(spi_r), bytes(keys.sk_ei), bytes(keys.sk_er), encr_name,
+                           b"" if aead else bytes(keys.sk_ai), b"" if aead else bytes(keys.sk_ar), integ_name)
+    except (AttributeError, TypeError):
+        raise ConfigError(f"ike_record_from_sa: keys must be the IKE SA's keys (ikelab.keys.IkeSaKeys, e.g. "
+                          f"sa.keys), not {type(keys).__name__}", field="keys", value=keys) from None
 
 
 def esp_records_from_child(event: Any) -> tuple[EspSaRecord, EspSaRecord]:
@@ -610,6 +618,11 @@ class KeyTables:
 
     def ike_sa(self, spi_i: bytes, spi_r: bytes) -> IkeSaRecord | None:
         """The row for an IKE SA's SPIs (the last such row in table order, as tshark takes it), or None."""
+        if spi_i.__class__ is not bytes or spi_r.__class__ is not bytes:  # one identity test each per lookup
+            for name, spi in (("spi_i", spi_i), ("spi_r", spi_r)):
+                if not isinstance(spi, (bytes, bytearray, memoryview)):  # bytes(True) would be b"\x00"
+                    raise ConfigError(f"KeyTables.ike_sa: {name} must be the SPI's bytes, not {type(spi).__name__} "
+                                      f"{spi!r:.40}", field=name, value=spi)
         return self._ike_index.get((bytes(spi_i), bytes(spi_r)))
 
     def esp_sa(self, spi: int, src: Any = None, dst: Any = None) -> EspSaRecord | None:
