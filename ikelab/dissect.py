@@ -487,10 +487,18 @@ class _Fragments:
         self.waiting.clear()
 
 
+def _port_list(ports: Any) -> tuple[Any, ...]:
+    """``ports`` as a tuple, or ConfigError naming ike_ports when it is one port or not a list at all."""
+    if isinstance(ports, (str, bytes, bytearray, int)) or not hasattr(ports, "__iter__"):
+        raise ConfigError(f"ike_ports must be a list of UDP ports such as [5600], not {type(ports).__name__} "
+                          f"{ports!r:.40}", field="ike_ports", value=ports)
+    return tuple(ports)
+
+
 def _ike_ports(ports: Iterable[int]) -> frozenset[int]:
     """500 and ``ports``, checked: ConfigError for anything that is not a UDP port number."""
     out = {_IKE_PORT}
-    for port in ports:
+    for port in _port_list(ports):
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535 or port == _NAT_T_PORT:
             raise ConfigError(f"an IKE port must be a UDP port in 1..65535 other than {_NAT_T_PORT} (ESP in UDP and "
                               f"IKE with its non-ESP marker, RFC 3948), not {port!r}", field="ike_ports", value=port)
@@ -608,7 +616,7 @@ def dissect(capture: Any, keys: Any = None, *, strict: bool = False, ike_ports: 
     """
     from .pcap import iter_capture
 
-    ike_ports = tuple(ike_ports)
+    ike_ports = _port_list(ike_ports)
     _ike_ports(ike_ports)  # checked before the file is read
     if keys is not None and not hasattr(keys, "ike_sa"):
         from .wireshark import read_tables
