@@ -194,7 +194,11 @@ def _weak_hash(cert: x509.Certificate) -> str | None:
 
 def check_signature_hash(cert: x509.Certificate, what: str, *, allow_weak: bool) -> None:
     """Refuse (or, with ``allow_weak``, warn about) a certificate signed with MD5 or SHA-1 (RFC 6151, RFC 6194)."""
-    name = _weak_hash(cert)
+    try:
+        name = _weak_hash(cert)
+    except AttributeError:  # checked only when it fails: this runs per handshake
+        raise ConfigError(f"check_signature_hash: cert must be an x509.Certificate (ikelab.certs.load_certificate), "
+                          f"not {type(cert).__name__}", field="cert", value=cert) from None
     if name is not None:
         refuse_weak(f"{what} is signed with {name}, which is weak: collisions in {name} can be computed, so a "
                     "forged certificate can carry the same signature", allow_weak=allow_weak,

@@ -306,6 +306,20 @@ def format_dump(rows: list[DumpRow], data: bytes | None = None, *, max_hex: int 
 
     Decrypted fields are marked ``*`` (their octets are not those of ``data``).
     """
+    if isinstance(rows, (str, bytes, bytearray)) or not hasattr(rows, "__iter__"):
+        raise ConfigError(f"format_dump: rows must be a list of DumpRow (from views.dump), not {type(rows).__name__}",
+                          field="rows", value=rows)
+    rows = list(rows)
+    for r in rows:
+        if not isinstance(r, DumpRow):
+            raise ConfigError(f"format_dump: rows must be a list of DumpRow (from views.dump), but one is "
+                              f"{type(r).__name__} {r!r:.40}", field="rows", value=r)
+    if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ConfigError(f"format_dump: data must be the message's bytes (or None), not {type(data).__name__}",
+                          field="data", value=data)
+    if max_hex.__class__ is bool or not isinstance(max_hex, int) or max_hex < 0:
+        raise ConfigError(f"format_dump: max_hex must be a number of octets (an int >= 0), not {max_hex!r:.40}",
+                          field="max_hex", value=max_hex)
     width = max((len(r.path) for r in rows), default=5)
     lines = [f"{'offset':>6} {'len':>4}  {'field':<{width}}  value" + ("  | octets" if data is not None else "")]
     for r in rows:
