@@ -15,7 +15,8 @@ import re
 import pytest
 
 from ikelab import ah, auth, certs, constants, dh, esp, fmt, identity, ike, keys, message, packet, pcap, policy, rand
-from ikelab import flow, ike_fragments, ipsec_sa, scenario, sk, transforms, ts, uat, views, wireshark
+from ikelab import cert_checks, dissect, endpoint, flow, ike_fragments, ipsec_sa, scenario, sk, transforms, ts, uat
+from ikelab import views, wireshark
 from ikelab.config import IkeConfig
 from ikelab.errors import ConfigError
 from ikelab.fixed_base import FixedBase
@@ -83,6 +84,24 @@ def _ike_sa(**bad):
                        local_id="moon.example", remote_id="sun.example")
     args = dict(initiator=True, local=("192.0.2.1", 500), remote=("192.0.2.2", 500))
     return ike.IkeSa(config, **{**args, **bad})
+
+
+AES_ID, SHA_ID = "ENCR_AES_CBC", "AUTH_HMAC_SHA2_256_128"
+
+
+def _config() -> IkeConfig:
+    return IkeConfig(psk=b"a shared secret", ike_proposals=("aes128-sha256-ecp256",), esp_proposals=("aes128gcm16",),
+                     local_id="moon.example", remote_id="sun.example")
+
+
+def _endpoint_with_sa() -> endpoint.IkeEndpoint:
+    ep = endpoint.IkeEndpoint(_config(), rand.DeterministicRandom(1))
+    ep.initiate(("192.0.2.1", 500), 0.0)
+    return ep
+
+
+def _plain() -> bytes:
+    return message.Message(SPI, exchange=37, payloads=()).encode()
 
 
 @functools.cache
@@ -279,6 +298,27 @@ CASES = [
     # scenario: where the capture files go
     ("Scenario.write-directory-None", lambda: _scenario().write(None), "directory"),
     ("Scenario.write-name-None", lambda: _scenario().write("/nonexistent/x", name=None), "name"),
+    # endpoint: a seed where the random source belongs, a text clock, bytes where a Datagram belongs
+    ("IkeEndpoint-rng-int", lambda: endpoint.IkeEndpoint(_config(), 7), "rng"),
+    ("IkeEndpoint.handle_timer-now-str", lambda: _endpoint_with_sa().handle_timer("1"), "now"),
+    ("IkeEndpoint.receive-datagram-bytes", lambda: endpoint.IkeEndpoint(_config()).receive(b"\x00" * 28, 0.0),
+     "datagram"),
+    # wireshark, dissect, views, cert_checks
+    ("ike_record_from_sa-spi_i-bool", lambda: wireshark.ike_record_from_sa(True, SPI, _ike_keys(), AES_ID, 128,
+                                                                           SHA_ID), "spi_i"),
+    ("ike_record_from_sa-spi_r-int", lambda: wireshark.ike_record_from_sa(SPI, 8, _ike_keys(), AES_ID, 128, SHA_ID),
+     "spi_r"),
+    ("ike_record_from_sa-keys-None", lambda: wireshark.ike_record_from_sa(SPI, SPI, None, AES_ID, 128, SHA_ID), "keys"),
+    ("KeyTables.ike_sa-spi_i-None", lambda: wireshark.KeyTables().ike_sa(None, SPI), "spi_i"),
+    ("KeyTables.ike_sa-spi_r-bool", lambda: wireshark.KeyTables().ike_sa(SPI, True), "spi_r"),
+    ("dissect-ike_ports-None", lambda: dissect.dissect(io.BytesIO(), ike_ports=None), "ike_ports"),
+    ("dissect-ike_ports-int", lambda: dissect.dissect(io.BytesIO(), ike_ports=5600), "ike_ports"),
+    ("format_dump-rows-None", lambda: views.format_dump(None), "rows"),
+    ("format_dump-rows-str-items", lambda: views.format_dump(["HDR"]), "rows"),
+    ("format_dump-data-str", lambda: views.format_dump(views.dump(_plain()), "00"), "data"),
+    ("format_dump-max_hex-None", lambda: views.format_dump(views.dump(_plain()), _plain(), max_hex=None), "max_hex"),
+    ("check_signature_hash-cert-bytes", lambda: cert_checks.check_signature_hash(b"0\x82", "cert", allow_weak=False),
+     "cert"),
 ]
 
 
