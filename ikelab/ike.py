@@ -46,7 +46,7 @@ from . import events as ev
 from . import vip as _vip
 from .config import IkeConfig, require_config
 from .constants import ExchangeType
-from .errors import ConfigError, ProtocolError, check_seconds
+from .errors import ProtocolError, check_seconds
 from .exchanges_child import ChildExchanges
 from .exchanges_info import InformationalExchanges
 from .exchanges_common import ChildSa, Datagram, frame, readdressed
