@@ -310,6 +310,11 @@ def esp_records_from_child(event: Any) -> tuple[EspSaRecord, EspSaRecord]:
     Outbound: from ``local_addr`` to ``remote_addr`` with the peer's SPI
     (``spi_out``) and the ``*_out`` keys; inbound the reverse.
     """
+    try:
+        event.encr, event.encr_key_bits, event.integ, event.local_addr, event.remote_addr  # noqa: B018
+    except AttributeError:
+        raise ConfigError(f"esp_records_from_child: event must be a ChildSaCreated event (ikelab.events), not "
+                          f"{type(event).__name__}", field="event", value=event) from None
     encr_name, auth_name = _ws_esp_names(event.encr, event.encr_key_bits, event.integ)
     proto = "IPv6" if ":" in event.local_addr else "IPv4"
     aead = auth_name == "NULL"
@@ -587,8 +592,17 @@ class KeyTables:
         default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "ike", tuple(self.ike))
-        object.__setattr__(self, "esp", tuple(self.esp))
+        for name, kind in (("ike", IkeSaRecord), ("esp", EspSaRecord)):
+            rows = getattr(self, name)
+            if isinstance(rows, (str, bytes, bytearray, kind)) or not hasattr(rows, "__iter__"):
+                raise ConfigError(f"KeyTables: {name} must be a list of {kind.__name__}, not {type(rows).__name__}",
+                                  field=name, value=rows)
+            rows = tuple(rows)
+            for n, row in enumerate(rows):
+                if not isinstance(row, kind):
+                    raise ConfigError(f"KeyTables: {name}[{n}] must be an {kind.__name__}, not {type(row).__name__}",
+                                      field=f"{name}[{n}]", value=row)
+            object.__setattr__(self, name, rows)
         for r in self.ike:  # a later row for the same SPIs replaces an earlier one, as in packet-isakmp.c
             self._ike_index[(r.spi_i, r.spi_r)] = r
         for n, e in enumerate(self.esp):
