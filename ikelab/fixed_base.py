@@ -44,6 +44,10 @@ _WIDEST = 8
 
 def window_for(p: int, max_bits: int) -> int:
     """The widest window (6 to 8 bits) whose table for modulus ``p`` and ``max_bits`` fits the budget."""
+    for name, value in (("p", p), ("max_bits", max_bits)):
+        if value.__class__ is bool or not isinstance(value, int):
+            raise ConfigError(f"window_for: {name} must be an int, not {type(value).__name__}", field=name,
+                              value=value)
     size = (p.bit_length() + 7) // 8
     for window in range(_WIDEST, WINDOW_BITS, -1):
         if -(-max_bits // window) * ((1 << window) - 1) * size <= TABLE_BUDGET:

@@ -109,7 +109,13 @@ def endpoints(rows: Sequence[Any]) -> list[str]:
                     seen.append(a)
         return seen
 
-    return addresses(r for r in rows if r.kind in _IPSEC_KINDS) or addresses(rows[:1])
+    try:
+        if isinstance(rows, (str, bytes, bytearray)):
+            raise TypeError
+        return addresses(r for r in rows if r.kind in _IPSEC_KINDS) or addresses(rows[:1])
+    except (AttributeError, TypeError):  # checked only when it fails: a capture may have many rows
+        raise ConfigError(f"endpoints: rows must be a list of dissected rows (ikelab.dissect), not "
+                          f"{type(rows).__name__} {rows!r:.40}", field="rows", value=rows) from None
 
 
 def _group(row: Any) -> str:
@@ -373,6 +379,11 @@ def wrap_summary(text: str, width: int, lines: int = SUMMARY_LINES) -> list[str]
     strongSwan's messages carry many notifies, and one line would run past the
     lanes; what does not fit in ``lines`` lines ends in an ellipsis.
     """
+    if not isinstance(text, str):
+        raise ConfigError(f"wrap_summary: text must be str, not {type(text).__name__}", field="text", value=text)
+    for name, value in (("width", width), ("lines", lines)):
+        if value.__class__ is bool or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"wrap_summary: {name} must be an int >= 1, not {value!r:.40}", field=name, value=value)
     out: list[str] = []
     for part in text.split(", "):
         if out and len(out[-1]) + 2 + len(part) <= width:
