@@ -19,7 +19,7 @@ from ikelab import cert_checks, dissect, endpoint, flow, ike_fragments, ipsec_sa
 from ikelab import views, wireshark
 from ikelab.config import IkeConfig
 from ikelab.errors import ConfigError
-from ikelab.fixed_base import FixedBase
+from ikelab.fixed_base import FixedBase, window_for
 from ikelab.payloads import SK, Nonce
 
 SPI = bytes(range(1, 9))
@@ -98,6 +98,11 @@ def _endpoint_with_sa() -> endpoint.IkeEndpoint:
     ep = endpoint.IkeEndpoint(_config(), rand.DeterministicRandom(1))
     ep.initiate(("192.0.2.1", 500), 0.0)
     return ep
+
+
+def _esp_record() -> wireshark.EspSaRecord:
+    return wireshark.EspSaRecord("IPv4", "192.0.2.1", "192.0.2.2", 0x1234, "AES-CBC [RFC3602]", bytes(16),
+                                 "HMAC-SHA-256-128 [RFC4868]", bytes(32))
 
 
 def _plain() -> bytes:
@@ -317,6 +322,16 @@ CASES = [
     ("format_dump-rows-str-items", lambda: views.format_dump(["HDR"]), "rows"),
     ("format_dump-data-str", lambda: views.format_dump(views.dump(_plain()), "00"), "data"),
     ("format_dump-max_hex-None", lambda: views.format_dump(views.dump(_plain()), _plain(), max_hex=None), "max_hex"),
+    ("KeyTables-ike-None", lambda: wireshark.KeyTables(None), "ike"),
+    ("KeyTables-esp-one-record", lambda: wireshark.KeyTables((), _esp_record()), "esp"),
+    ("esp_records_from_child-event-None", lambda: wireshark.esp_records_from_child(None), "event"),
+    ("endpoints-rows-None", lambda: flow.endpoints(None), "rows"),
+    ("endpoints-rows-str-items", lambda: flow.endpoints(["192.0.2.1"]), "rows"),
+    ("wrap_summary-text-None", lambda: flow.wrap_summary(None, 40), "text"),
+    ("wrap_summary-width-str", lambda: flow.wrap_summary("HDR, SA", "40"), "width"),
+    ("wrap_summary-lines-zero", lambda: flow.wrap_summary("HDR, SA, KE, Ni", 4, lines=0), "lines"),
+    ("window_for-p-None", lambda: window_for(None, 320), "p"),
+    ("window_for-max_bits-float", lambda: window_for(23, 320.0), "max_bits"),
     ("check_signature_hash-cert-bytes", lambda: cert_checks.check_signature_hash(b"0\x82", "cert", allow_weak=False),
      "cert"),
 ]
