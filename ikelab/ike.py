@@ -128,8 +128,9 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         self.initiator = bool(initiator)
         #: "initiator" or "responder": this peer's role in the IKE SA (the I flag), as events name it
         self.side = _SIDES[self.initiator]
-        try:  # the usual (address, port) tuples pass with two class tests; anything else is named by _address_pair
-            if local.__class__ is str or remote.__class__ is str:  # "10.0.0.1"[1] would be read as a port
+        try:  # the usual (address, port) tuples pass with four class tests; address_pair checks anything else
+            if (local.__class__ is str or remote.__class__ is str  # "10.0.0.1"[1] would be read as a port
+                    or local[1].__class__ is not int or remote[1].__class__ is not int):  # True, 500.5, "500"
                 raise TypeError
             self.local = (str(local[0]), int(local[1]))
             self.remote = (str(remote[0]), int(remote[1]))
