@@ -67,6 +67,7 @@ from .ipsec_sa import (
 from .natt import add_non_esp_marker, classify_udp4500, extract_esp, udp_encapsulate
 from .rand import RandomSource, default_random
 from .replay import DEFAULT_WINDOW
+from .transforms import require_transform
 
 __all__ = [
     "Direction",
@@ -267,15 +268,8 @@ def _check_aead_alone(encryption: Any, integrity: Any) -> None:
 
 def _check_transforms(encryption: Any, integrity: Any) -> None:
     """ConfigError naming ``encryption`` or ``integrity`` when it is not an :mod:`ikelab.transforms` object."""
-    for name, value, needs in (("encryption", encryption, ("name", "iv_len", "block_size", "is_aead", "encrypt")),
-                               ("integrity", integrity, ("name", "icv_len", "compute", "verify"))):
-        if (value is None and name == "integrity") or all(hasattr(value, attr) for attr in needs):
-            continue
-        hint = ""
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            hint = f"; ikelab.transforms.{name}({value!r:.40}, ...) makes one from a name or number"
-        raise ConfigError(f"{name} must be an ikelab.transforms object, not {type(value).__name__}{hint}",
-                          field=name, value=value) from None
+    require_transform(encryption, "encryption", "encryption")
+    require_transform(integrity, "integrity", "integrity", optional=True)
 
 
 def _split_trailer(plaintext: bytes, offset: int) -> EspTrailer:

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Protocol, Union
 from .errors import ConfigError, IntegrityError, ParseError
 from .payloads import SK, SKF, Payload, SkDetails, _type_code, decode_chain
 from .rand import RandomSource, default_random
+from .transforms import require_transform
 from .wire import DecodeContext, check_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -165,15 +166,8 @@ Crypto = Union[SkCrypto, SkCryptoPair, CryptoSource]
 
 def _check_fields(encr: Any, integ: Any, sk_e: Any, sk_a: Any) -> None:
     """ConfigError naming ``encr``, ``integ``, ``sk_e`` or ``sk_a`` when it is not a transforms object or bytes."""
-    for name, value, needs, maker in (("encr", encr, ("name", "is_aead", "key_len", "iv_len", "encrypt"), "encryption"),
-                                      ("integ", integ, ("name", "key_len", "icv_len", "compute"), "integrity")):
-        if (value is None and name == "integ") or all(hasattr(value, attr) for attr in needs):
-            continue
-        hint = ""
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            hint = f"; ikelab.transforms.{maker}({value!r:.40}, ...) makes one from a name or number"
-        raise ConfigError(f"{name} must be an ikelab.transforms object, not {type(value).__name__}{hint}",
-                          field=name, value=value)
+    require_transform(encr, "encr", "encryption")
+    require_transform(integ, "integ", "integrity", optional=True)
     for name, value in (("sk_e", sk_e), ("sk_a", sk_a)):
         if not isinstance(value, (bytes, bytearray, memoryview)):
             raise ConfigError(f"{name} must be bytes, not {type(value).__name__}", field=name, value=value)

@@ -64,6 +64,7 @@ __all__ = [
     "Encryption",
     "INTEGRITY_IDS",
     "Integrity",
+    "require_transform",
     "NullEncryption",
     "TripleDesCbc",
     "WIRESHARK_ESP_AUTH_NULL",
@@ -652,6 +653,23 @@ class CipherSuite:
     @property
     def wireshark_esp_integrity_name(self) -> str | None:
         return WIRESHARK_ESP_AUTH_NULL if self.integrity is None else self.integrity.wireshark_esp_name
+
+
+#: What each kind of transform object must offer (an Encryption or an Integrity, or a look-alike).
+_TRANSFORM_ATTRS = {"encryption": ("name", "is_aead", "key_len", "iv_len", "block_size", "encrypt"),
+                    "integrity": ("name", "key_len", "icv_len", "compute", "verify")}
+
+
+def require_transform(value: Any, field: str, kind: str, *, optional: bool = False) -> None:
+    """ConfigError naming ``field`` unless ``value`` is an ``kind`` ("encryption" or "integrity") transform object
+    (None too when ``optional``); a name or number gets the call that makes one from it."""
+    if (value is None and optional) or all(hasattr(value, attr) for attr in _TRANSFORM_ATTRS[kind]):
+        return
+    hint = ""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        hint = f"; ikelab.transforms.{kind}({value!r:.40}, ...) makes one from a name or number"
+    raise ConfigError(f"{field} must be an ikelab.transforms object, not {type(value).__name__}{hint}",
+                      field=field, value=value)
 
 
 def cipher_suite(
