@@ -299,6 +299,9 @@ def _checked_lengths(
             raise ConfigError("neither encryption nor integrity given: no keys to derive", field="encr", value=None)
         return 0, transforms.integrity(integ_id, allow_weak=allow_weak).key_len
     cipher = transforms.encryption(encr, encr_key_bits, allow_weak=allow_weak)
+    if require_integ and not cipher.ike_allowed:  # IKE SA keys; checked once per transform (_strong_lengths)
+        raise ConfigError(f"{cipher.name} is not allowed for IKE: IKE always encrypts (RFC 7296 3.3.2)",
+                          field="encr", value=encr)
     if cipher.is_aead:
         if integ_id is not None:
             raise ConfigError(
