@@ -18,11 +18,12 @@ RFC 7296 2.17::
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 from . import dh, keys, prf, transforms
 from .constants import DhId, EncrId, IntegId, PrfId, lookup
-from .errors import ConfigError
+from .errors import ConfigError, WeakAlgorithmWarning
 from .fmt import hexstr
 from .rand import DeterministicRandom
 
@@ -74,6 +75,28 @@ class WorkedSchedule:
         return "\n".join(lines)
 
 
+#: Nonce Data is 16..256 octets (RFC 7296 3.9).
+NONCE_MIN, NONCE_MAX = 16, 256
+
+
+def _check_nonce_len(nonce_len: object, prf_id: PrfId) -> None:
+    """A ConfigError naming ``nonce_len`` unless it is a nonce size RFC 7296 2.10 and 3.9 allow with ``prf_id``."""
+    if isinstance(nonce_len, bool) or not isinstance(nonce_len, int):
+        raise ConfigError(f"nonce_len must be an int, not {type(nonce_len).__name__}", field="nonce_len",
+                          value=nonce_len)
+    with warnings.catch_warnings():  # only the key size is read: worked_schedule warns, or refuses, once later
+        warnings.simplefilter("ignore", WeakAlgorithmWarning)
+        p = prf.get_prf(prf_id, allow_weak=True)
+    need = max(NONCE_MIN, p.key_len // 2)
+    if not need <= nonce_len <= NONCE_MAX:
+        raise ConfigError(
+            f"nonce_len must be {need}..{NONCE_MAX} octets with {p.name} (RFC 7296 2.10: at least 128 bits and half "
+            f"the PRF's key size; 3.9: at most 256 octets), got {nonce_len}",
+            field="nonce_len",
+            value=nonce_len,
+        )
+
+
 def worked_schedule(
     *,
     group: DhId | int | str = "MODP_2048",
@@ -95,6 +118,8 @@ def worked_schedule(
     mac = None
     if integ is not None and lookup(IntegId, integ) != IntegId.NONE:
         mac = transforms.integrity(integ, allow_weak=allow_weak)
+
+    _check_nonce_len(nonce_len, prf_id)
 
     rng = DeterministicRandom(seed)
     init, resp = rng.fork("initiator"), rng.fork("responder")
