@@ -208,7 +208,7 @@ class AhSa(SaBase):
         if hasattr(integrity, "compute") and hasattr(integrity, "icv_len"):
             self.integrity = integrity
         else:
-            if integrity is None or lookup(IntegId, integrity) is IntegId.NONE:
+            if integrity is None or lookup(IntegId, integrity, field="integrity") is IntegId.NONE:
                 raise ConfigError("AH needs an integrity transform: it is all AH does (RFC 4302 1)", field="integrity",
                                   value=integrity)
             from . import transforms

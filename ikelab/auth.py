@@ -57,7 +57,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from . import prf as _prf
 from .cert_checks import check_key_strength
 from .constants import AuthMethod, HashAlgorithm, lookup
-from .errors import AuthenticationError, ConfigError, IkelabError, ParseError, WeakAlgorithmWarning, refuse_weak
+from .errors import (AuthenticationError, ConfigError, IkelabError, ParseError, UnknownAlgorithmError,
+                     WeakAlgorithmWarning, refuse_weak)
 from .pss import PssParams, parse_pss_algorithm_identifier
 from .wire import check_bytes
 
@@ -145,7 +146,11 @@ def signed_octets(
         message, nonce = check_bytes(message, "message"), check_bytes(nonce, "nonce")
         sk_p = check_bytes(sk_p, "sk_p")
     body = _id_body(id_body)
-    maced = _prf.get_prf(prf_alg, allow_weak=allow_weak)._once(sk_p, body)
+    try:
+        maced = _prf.get_prf(prf_alg, allow_weak=allow_weak)._once(sk_p, body)
+    except UnknownAlgorithmError:
+        _prf._blame(prf_alg, "prf_alg")
+        raise
     return SignedOctets._trusted(message, nonce, body, maced)
 
 
@@ -169,7 +174,12 @@ def _secret(secret: Any) -> bytes:
 def psk_pad_key(prf_alg: Any, secret: bytes | str, *, allow_weak: bool = False) -> bytes:
     """``prf(Shared Secret, "Key Pad for IKEv2")``: the key that MACs the signed octets."""
     secret = _secret(secret)
-    return _prf.get_prf(prf_alg, allow_weak=allow_weak)._once(secret, KEY_PAD)
+    try:
+        p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
+    except UnknownAlgorithmError:
+        _prf._blame(prf_alg, "prf_alg")
+        raise
+    return p._once(secret, KEY_PAD)
 
 
 @lru_cache(maxsize=16)
@@ -190,7 +200,11 @@ def psk_auth(prf_alg: Any, secret: bytes | str, octets: Octets, *, allow_weak: b
     ``secret`` may be a ``str`` (encoded as UTF-8, as strongSwan reads ``secret =``).
     """
     secret = _secret(secret)  # the checks in the order they always ran: secret, PRF, octets
-    p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
+    try:
+        p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
+    except UnknownAlgorithmError:
+        _prf._blame(prf_alg, "prf_alg")
+        raise
     data = octets if octets.__class__ is bytes else _octets(octets)  # bytes pass without a call
     if p.weak_reason is None:
         return _pad_prf(p.name, secret)(data)
@@ -374,7 +388,7 @@ def sign(
     * RSA_DIGITAL_SIGNATURE (1): PKCS#1 v1.5 with SHA-1, weak.
     """
     data = _octets(octets)
-    m = lookup(AuthMethod, method)
+    m = lookup(AuthMethod, method, field="method")
     family = _key_family(private_key)
     if family not in ("rsa", "ecdsa", "ed25519") or not hasattr(private_key, "sign"):
         raise ConfigError(f"cannot sign with {type(private_key).__name__.lstrip('_')}: need an RSA, EC or Ed25519 "
@@ -395,7 +409,7 @@ def sign(
         return AuthValue(m, r.to_bytes(n, "big") + s.to_bytes(n, "big"))
     if m != AuthMethod.DIGITAL_SIGNATURE:
         raise ConfigError(f"sign() does not produce {m.name}; use psk_auth for SHARED_KEY_MIC", field="method", value=m)
-    h = lookup(HashAlgorithm, hash_alg)
+    h = lookup(HashAlgorithm, hash_alg, field="hash_alg")
     if family == "ed25519":
         h = HashAlgorithm.IDENTITY
         sig = private_key.sign(data)
@@ -438,7 +452,7 @@ def verify_signature(
     key = _public(public_key)
     message = _octets(octets)
     data = check_bytes(data, "auth_data")
-    m = lookup(AuthMethod, method)
+    m = lookup(AuthMethod, method, field="method")
     family = _key_family(key)
     try:
         check_key_strength(key, "the peer's key", allow_weak=allow_weak)
@@ -498,7 +512,7 @@ def hash_algorithms_notify_data(algs: Any = ANNOUNCED_HASHES) -> bytes:
     try:
         if isinstance(algs, str):  # iterable, but "25" would be read as two IDs and "SHA2_256" as letters
             raise TypeError(algs)
-        return b"".join(int(lookup(HashAlgorithm, a)).to_bytes(2, "big") for a in algs)
+        return b"".join(int(lookup(HashAlgorithm, a, field="algs")).to_bytes(2, "big") for a in algs)
     except TypeError:  # checked only when it fails: every IKE_SA_INIT announces the hashes
         if isinstance(algs, (int, str)) or not hasattr(algs, "__iter__"):
             raise ConfigError(f"algs must be a sequence of hash algorithms such as (2, 5) or (\"SHA2_256\",), "

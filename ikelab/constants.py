@@ -376,14 +376,15 @@ class NotifyType(NumberEnum):
 E = TypeVar("E", bound=IntEnum)
 
 
-def lookup(enum: type[E], value: "E | int | str") -> E:
+def lookup(enum: type[E], value: "E | int | str", *, field: str | None = None) -> E:
     """Return the ``enum`` member named or numbered ``value``.
 
     >>> lookup(PrfId, "PRF_HMAC_SHA2_256") is PrfId.PRF_HMAC_SHA2_256
     True
 
     An unknown value raises :class:`~ikelab.errors.UnknownAlgorithmError`
-    that lists the accepted names.
+    that lists the accepted names.  ``field`` names the caller's argument in
+    that error (its ``field`` is the enum's name when none is given).
     """
     try:
         if isinstance(value, enum):
@@ -407,6 +408,8 @@ def lookup(enum: type[E], value: "E | int | str") -> E:
     except (KeyError, ValueError):
         pass
     names = ", ".join(enum.__members__)
-    raise UnknownAlgorithmError(
-        f"unknown {enum.__name__} {value!r}; known: {names}", field=enum.__name__, value=value
-    )
+    if field is None:
+        raise UnknownAlgorithmError(f"unknown {enum.__name__} {value!r}; known: {names}", field=enum.__name__,
+                                    value=value)
+    raise UnknownAlgorithmError(f"{field}: unknown {enum.__name__} {value!r}; known: {names}", field=field,
+                                value=value)

@@ -48,7 +48,8 @@ class CP(Payload):
     @classmethod
     def request(cls, *attribute_types: CfgAttribute | int | str) -> "CP":
         """A CFG_REQUEST asking for each attribute with an empty value (RFC 7296 3.15.1)."""
-        return cls(CfgType.CFG_REQUEST, tuple((lookup(CfgAttribute, t), b"") for t in attribute_types))
+        return cls(CfgType.CFG_REQUEST,
+                   tuple((lookup(CfgAttribute, t, field="attribute_types"), b"") for t in attribute_types))
 
     def values(self, attribute_type: CfgAttribute | int | str) -> list[bytes]:
         """Every value of one attribute type, in order."""

@@ -353,6 +353,7 @@ def _resolve_encryption(alg: Any, key_bits: int | None, allow_weak: bool, key: b
     """A transforms.Encryption; for AES without ``key_bits`` the Key Length is read off the KEYMAT slice."""
     if hasattr(alg, "encrypt") and hasattr(alg, "iv_len"):
         return alg
+    alg = lookup(EncrId, alg, field="encryption")  # once per SA: a bad name is blamed on the argument
     tr = _transforms()
     if key_bits is None and key is not None:
         for bits in tr.key_lengths(alg):
@@ -367,7 +368,7 @@ def _resolve_integrity(alg: Any, allow_weak: bool) -> Any:
         return None
     if hasattr(alg, "compute") and hasattr(alg, "icv_len"):
         return alg
-    if lookup(IntegId, alg) is IntegId.NONE:
+    if lookup(IntegId, alg, field="integrity") is IntegId.NONE:
         return None
     return _transforms().integrity(alg, allow_weak=allow_weak)
 

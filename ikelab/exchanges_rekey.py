@@ -50,7 +50,7 @@ class IkeRekeyExchanges:
             # RFC 7296 3.4: the KEi's group "MUST match a Diffie-Hellman group specified in a proposal in the SA
             # payload"; the IKE SA's own group if we still offer it (as strongSwan does), else the first offered
             group = self.suite.dh if int(self.suite.dh) in W.all_dh(props) else W.first_dh(props)
-        group = lookup(DhId, group)
+        group = lookup(DhId, group, field="group")
         key = _dh.group(group, allow_weak=self.config.allow_weak).generate(self.rng)
         payloads = [W.sa(props), W.nonce(ni), W.ke(group, key.public_bytes())]
         self._request(ExchangeType.CREATE_CHILD_SA, payloads, now, "rekey_ike", spi=spi, ni=ni, dh_key=key,

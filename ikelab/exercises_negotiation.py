@@ -26,7 +26,7 @@ __all__: list[str] = []
           "entry that some offered proposal matches.")
 def _negotiation_chosen(answer: Any, *, offered: str, configured: str, protocol: str = "IKE",
                         prefer: str = "configured") -> str:
-    proto = lookup(ProtocolId, protocol)
+    proto = lookup(ProtocolId, protocol, field="protocol")
     offer = _proposals.parse_proposals(offered, proto)
     conf = _proposals.parse_proposals(configured, proto)
     try:

@@ -504,7 +504,7 @@ def key_split_figure(ike_keys: _keys.IkeSaKeys) -> "Figure":
 
 def blocks_needed(alg: PrfId | int | str, length: int) -> int:
     """How many T blocks prf+ computes for ``length`` bytes (a partial block still costs a prf call)."""
-    p = _prf.get_prf(lookup(PrfId, alg))
+    p = _prf.get_prf(lookup(PrfId, alg, field="alg"))
     return len(_prf.prf_plus_blocks(p.transform_id, b"", b"", length))
 
 

@@ -62,7 +62,7 @@ def negotiate(offered: str | Sequence[str], configured: str | Sequence[str], *, 
     A text that does not parse gives a Negotiation with ``error`` set (so a
     widget can show the message); a bad ``protocol`` or ``prefer`` is a ConfigError.
     """
-    proto = lookup(ProtocolId, protocol)
+    proto = lookup(ProtocolId, protocol, field="protocol")
     if prefer not in ("configured", "offered"):
         raise ConfigError(f"prefer must be 'configured' or 'offered', not {prefer!r}", field="prefer", value=prefer)
     try:
@@ -113,7 +113,7 @@ class PairResult:
 def pair_matrix(offered: str | Sequence[str], configured: str | Sequence[str], *, protocol: str = "IKE",
                 allow_weak: bool = False) -> list[PairResult]:
     """Every offered proposal against every configured one, each pair negotiated on its own."""
-    proto = lookup(ProtocolId, protocol)
+    proto = lookup(ProtocolId, protocol, field="protocol")
     offer, conf = _parse(offered, proto, allow_weak), _parse(configured, proto, allow_weak)
     rows = []
     for o in offer:

@@ -112,7 +112,7 @@ class Identity:
 
 def id_body(id_type: IdType | int | str, data: bytes) -> bytes:
     """The ID payload after its 4-octet generic header: ``ID Type | RESERVED(3) | Identification Data``."""
-    t = lookup(IdType, id_type)
+    t = lookup(IdType, id_type, field="id_type")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ConfigError(f"identification data must be bytes, not {type(data).__name__}", field="data", value=data)
     size = _ADDRESS_SIZES.get(t)
@@ -372,7 +372,7 @@ def parse_identity(text: str, *, id_type: IdType | int | str | None = None) -> I
     """
     if not isinstance(text, str):
         raise ConfigError(f"identity must be a string, not {type(text).__name__}", field="id", value=text)
-    return _parse_identity(text, None if id_type is None else lookup(IdType, id_type))
+    return _parse_identity(text, None if id_type is None else lookup(IdType, id_type, field="id_type"))
 
 
 @lru_cache(maxsize=256)
@@ -380,7 +380,7 @@ def _parse_identity(text: str, id_type: IdType | int | str | None) -> Identity:
     # cached: a peer types its configured identities once per handshake, with the same text each time
     text = text.strip()
     if id_type is not None:
-        return _typed(text, lookup(IdType, id_type), named=True)
+        return _typed(text, lookup(IdType, id_type, field="id_type"), named=True)
     if not text:
         raise ConfigError("empty identity", field="id", value=text)
     if text in ("%any", "%any6", "*"):
@@ -416,7 +416,7 @@ def _parse_identity(text: str, id_type: IdType | int | str | None) -> Identity:
 def format_identity(id_type: IdType | int | str, data: bytes) -> str:
     """The strongSwan-style text of an identity; :func:`parse_identity` reads it back to the same value."""
     data = data if data.__class__ is bytes else check_bytes(data, "data")  # bytes (each IKE_AUTH) pass without a call
-    return _format_identity(lookup(IdType, id_type), data)
+    return _format_identity(lookup(IdType, id_type, field="id_type"), data)
 
 
 @lru_cache(maxsize=256)
@@ -520,7 +520,7 @@ def identity_matches_certificate(id_type: IdType | int | str, data: bytes, cert:
       subjectAltName dNSName / rfc822Name / iPAddress entries;
     * ID_KEY_ID: the subjectKeyIdentifier, or the SHA-1 key ID of the public key.
     """
-    t = lookup(IdType, id_type)
+    t = lookup(IdType, id_type, field="id_type")
     data = check_bytes(data, "data")
     if not isinstance(cert, x509.Certificate):
         raise ConfigError(f"cert must be an x509.Certificate, not {type(cert).__name__}", field="cert", value=cert)

@@ -137,7 +137,8 @@ class Notify(Payload):
     @classmethod
     def make_invalid_ke_payload(cls, group: DhId | int | str) -> "Notify":
         """INVALID_KE_PAYLOAD naming the group the responder accepts."""
-        return cls(NotifyType.INVALID_KE_PAYLOAD, data=U16.pack(check_uint(int(lookup(DhId, group)), 16, "group")))
+        return cls(NotifyType.INVALID_KE_PAYLOAD,
+                   data=U16.pack(check_uint(int(lookup(DhId, group, field="group")), 16, "group")))
 
     @classmethod
     def make_nat_detection_source_ip(cls, spi_i: bytes, spi_r: bytes, address: str | IPAddress, port: int) -> "Notify":
@@ -152,12 +153,13 @@ class Notify(Payload):
     @classmethod
     def make_rekey_sa(cls, spi: bytes, protocol: ProtocolId | int | str = ProtocolId.ESP) -> "Notify":
         """REKEY_SA naming the (inbound) SPI of the Child SA being rekeyed."""
-        return cls(NotifyType.REKEY_SA, lookup(ProtocolId, protocol), check_bytes(spi, "spi"))
+        return cls(NotifyType.REKEY_SA, lookup(ProtocolId, protocol, field="protocol"), check_bytes(spi, "spi"))
 
     @classmethod
     def make_signature_hash_algorithms(cls, algorithms: Iterable[HashAlgorithm | int | str]) -> "Notify":
         """SIGNATURE_HASH_ALGORITHMS listing the hashes the sender supports (RFC 7427 4)."""
-        return cls(NotifyType.SIGNATURE_HASH_ALGORITHMS, data=b"".join(U16.pack(int(lookup(HashAlgorithm, a))) for a in algorithms))
+        return cls(NotifyType.SIGNATURE_HASH_ALGORITHMS,
+                   data=b"".join(U16.pack(int(lookup(HashAlgorithm, a, field="algorithms"))) for a in algorithms))
 
     def _body(self, path: str) -> bytes:
         ntype, protocol = self.notify_type, self.protocol

@@ -275,6 +275,16 @@ def supported_prfs(*, include_weak: bool = False) -> list[PrfId]:
     return [pid for pid, p in _PRFS.items() if include_weak or not p.is_weak]
 
 
+def _blame(alg: object, field: str) -> None:
+    """After get_prf failed: if ``alg`` is no PRF ID at all, raise lookup's error naming the caller's ``field``.
+
+    Called on the failure path only (``except UnknownAlgorithmError: _blame(alg, "prf_alg"); raise``), so the
+    per-handshake calls pay nothing; an ID that is known but not implemented returns, and the caller re-raises.
+    """
+    if not isinstance(alg, Prf):
+        lookup(PrfId, alg, field=field)
+
+
 def get_prf(alg: "PrfId | int | str | Prf", *, allow_weak: bool = False) -> Prf:
     """The :class:`Prf` for ``alg`` (IANA name, number or :class:`PrfId`).
 
@@ -287,7 +297,7 @@ def get_prf(alg: "PrfId | int | str | Prf", *, allow_weak: bool = False) -> Prf:
     elif isinstance(alg, Prf):
         pid = alg.transform_id
     else:
-        pid = lookup(PrfId, alg)
+        pid = lookup(PrfId, alg, field="alg")
     p = _PRFS.get(pid)
     if p is None:
         known = ", ".join(x.name for x in _PRFS)

@@ -164,7 +164,7 @@ def parse_proposal(text: str, protocol: ProtocolId | int | str = ProtocolId.IKE,
     purpose and are dropped.  ESP/AH default to ``noesn``.  Weak keywords
     (``3des``, ``md5``, ``modp768/1024/1536``...) need ``allow_weak=True``.
     """
-    proto = lookup(ProtocolId, protocol)
+    proto = lookup(ProtocolId, protocol, field="protocol")
     if proto not in _ALLOWED:
         raise ConfigError(f"proposals are for IKE, ESP or AH, not {proto.name}", field="protocol", value=protocol)
     if not isinstance(text, str):

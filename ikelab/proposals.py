@@ -223,7 +223,7 @@ def select(offered: Sequence[Proposal], configured: Sequence[Proposal], *, prefe
     """
     if prefer not in ("configured", "offered"):
         raise ConfigError(f"prefer must be 'configured' or 'offered', not {prefer!r}", field="prefer", value=prefer)
-    ke = lookup(DhId, ke_group) if ke_group is not None else None
+    ke = lookup(DhId, ke_group, field="ke_group") if ke_group is not None else None
     try:
         objs, key = _identity_key(offered, configured)
     except (TypeError, AttributeError):

@@ -189,22 +189,22 @@ class Transform:
     @classmethod
     def encr(cls, alg: EncrId | int | str, key_length: int | None = None) -> "Transform":
         """An encryption transform, e.g. ``Transform.encr("ENCR_AES_GCM_16", 256)``."""
-        return cls(TransformType.ENCR, lookup(EncrId, alg), key_length)
+        return cls(TransformType.ENCR, lookup(EncrId, alg, field="alg"), key_length)
 
     @classmethod
     def prf(cls, alg: PrfId | int | str) -> "Transform":
         """A pseudorandom function transform."""
-        return cls(TransformType.PRF, lookup(PrfId, alg))
+        return cls(TransformType.PRF, lookup(PrfId, alg, field="alg"))
 
     @classmethod
     def integ(cls, alg: IntegId | int | str) -> "Transform":
         """An integrity transform."""
-        return cls(TransformType.INTEG, lookup(IntegId, alg))
+        return cls(TransformType.INTEG, lookup(IntegId, alg, field="alg"))
 
     @classmethod
     def dh(cls, group: DhId | int | str) -> "Transform":
         """A Diffie-Hellman group transform."""
-        return cls(TransformType.DH, lookup(DhId, group))
+        return cls(TransformType.DH, lookup(DhId, group, field="group"))
 
     @classmethod
     def esn(cls, esn: bool = False) -> "Transform":

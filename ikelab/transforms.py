@@ -425,8 +425,8 @@ _WEAK_ENCR = {
 ENCRYPTION_IDS: tuple[EncrId, ...] = tuple(_ENCR_SPECS)
 
 
-def _encr_spec(alg: EncrId | int | str) -> tuple[EncrId, _EncrSpec]:
-    transform_id = lookup(EncrId, alg)
+def _encr_spec(alg: EncrId | int | str, field: str = "alg") -> tuple[EncrId, _EncrSpec]:
+    transform_id = lookup(EncrId, alg, field=field)
     spec = _ENCR_SPECS.get(transform_id)
     if spec is None:
         known = ", ".join(t.name for t in ENCRYPTION_IDS)
@@ -454,8 +454,9 @@ def encryption(alg: EncrId | int | str, key_bits: int | None = None, *, allow_we
     return _checked_encryption(alg, key_bits, allow_weak)
 
 
-def _checked_encryption(alg: EncrId | int | str, key_bits: int | None, allow_weak: bool) -> Encryption:
-    transform_id, (cls, fixed_len, salt_len, iv_len, block, icv_len, ike_name, esp_name) = _encr_spec(alg)
+def _checked_encryption(alg: EncrId | int | str, key_bits: int | None, allow_weak: bool,
+                         field: str = "alg") -> Encryption:
+    transform_id, (cls, fixed_len, salt_len, iv_len, block, icv_len, ike_name, esp_name) = _encr_spec(alg, field)
     name = transform_id.name
     problem = None
     if key_bits is not None and (not isinstance(key_bits, int) or isinstance(key_bits, bool)):
@@ -601,8 +602,8 @@ def integrity(alg: IntegId | int | str, *, allow_weak: bool = False) -> Integrit
     return _checked_integrity(alg, allow_weak)
 
 
-def _checked_integrity(alg: IntegId | int | str, allow_weak: bool) -> Integrity:
-    transform_id = lookup(IntegId, alg)
+def _checked_integrity(alg: IntegId | int | str, allow_weak: bool, field: str = "alg") -> Integrity:
+    transform_id = lookup(IntegId, alg, field=field)
     if transform_id is IntegId.NONE:
         message = "integrity NONE builds no transform: with an AEAD cipher skip integrity (RFC 7296 3.3.3)"
         raise ConfigError(message, field="IntegId", value=transform_id)
@@ -686,8 +687,8 @@ def cipher_suite(
     * any other cipher without integrity is confidentiality-only, which
       RFC 8221 forbids: WeakAlgorithmError unless ``allow_weak=True``.
     """
-    enc = _checked_encryption(encr, key_bits, allow_weak)
-    integ_id = None if integ is None else lookup(IntegId, integ)
+    enc = _checked_encryption(encr, key_bits, allow_weak, "encr")
+    integ_id = None if integ is None else lookup(IntegId, integ, field="integ")
     if integ_id is IntegId.NONE:
         integ_id = None
     if enc.is_aead and integ_id is not None:

@@ -50,6 +50,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
+from .constants import EncrId, IntegId, lookup
 from .errors import CaptureError, ConfigError, IkelabError
 from .uat import hex_field, quote, record, record_lines, split_line
 from .esp_sa_addresses import AddressFilter, SpiFilter, address_filter, spi_filter
@@ -140,6 +141,8 @@ def _ws_ike_names(encr: Any, key_bits: int | None, integ: Any) -> tuple[str, str
     """Wireshark's names, or ikelab's (see :func:`_fallback`) where Wireshark 4.0 has none."""
     from . import transforms as tr
 
+    encr = lookup(EncrId, encr, field="encr")  # a bad name is blamed on the argument, not on "alg"
+    integ = None if integ is None else lookup(IntegId, integ, field="integ")
     e = _weak_ok(tr.encryption, encr, key_bits)
     encr_name = e.wireshark_ikev2_name or _fallback(e.name, key_bits)
     if integ is None or e.is_aead:
@@ -152,6 +155,8 @@ def _ws_esp_names(encr: Any, key_bits: int | None, integ: Any) -> tuple[str, str
     """Wireshark's names, or ikelab's IANA names where Wireshark 4.0 has none (e.g. AES-CCM in ESP)."""
     from . import transforms as tr
 
+    encr = lookup(EncrId, encr, field="encr")  # a bad name is blamed on the argument, not on "alg"
+    integ = None if integ is None else lookup(IntegId, integ, field="integ")
     e = _weak_ok(tr.encryption, encr, key_bits)
     encr_name = e.wireshark_esp_name or e.name
     if integ is None or e.is_aead:
