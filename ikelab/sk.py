@@ -184,14 +184,28 @@ def not_a_crypto(crypto: Any) -> ConfigError:
 
 def pad_length_for(plaintext_len: int, block_size: int) -> int:
     """The minimum Pad Length: ``len(payloads) + padding + 1`` becomes a multiple of the block size."""
-    return -(plaintext_len + 1) % block_size
+    # ints, the per-message call, pass with two class tests and two comparisons
+    if plaintext_len.__class__ is int and block_size.__class__ is int and plaintext_len >= 0 and block_size > 0:
+        return -(plaintext_len + 1) % block_size
+    if plaintext_len.__class__ is not int or plaintext_len < 0:
+        raise ConfigError(f"plaintext_len must be an int >= 0 (octets), not {plaintext_len!r:.40}",
+                          field="plaintext_len", value=plaintext_len)
+    raise ConfigError(f"block_size must be an int > 0 (octets), not {block_size!r:.40}", field="block_size",
+                      value=block_size)
 
 
 def sealed_length(crypto: SkCrypto, plaintext_len: int) -> int:
     """Octets of ``IV | ciphertext | ICV`` for ``plaintext_len`` octets of inner payloads."""
-    encr = crypto.encr
-    icv_len = encr.icv_len if encr.is_aead else crypto.integ.icv_len  # type: ignore[union-attr]
-    return encr.iv_len + plaintext_len + pad_length_for(plaintext_len, encr.block_size) + 1 + icv_len
+    try:
+        encr = crypto.encr
+        icv_len = encr.icv_len if encr.is_aead else crypto.integ.icv_len  # type: ignore[union-attr]
+        block_size = encr.block_size
+        head = encr.iv_len + 1 + icv_len
+    except AttributeError:  # checked only when it fails: every protected message is sized here
+        raise ConfigError(f"crypto must be an SkCrypto (one direction's keys), not {type(crypto).__name__}",
+                          field="crypto", value=crypto) from None
+    pad = pad_length_for(plaintext_len, block_size)
+    return head + plaintext_len + pad
 
 
 def seal(crypto: SkCrypto, plaintext: bytes, aad: bytes) -> bytes:

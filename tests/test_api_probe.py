@@ -350,6 +350,13 @@ CASES = [
                                                integrity="x", integrity_key=bytes(32)), "integrity"),
     ("ike_record_from_sa-encr-None", lambda: wireshark.ike_record_from_sa(SPI, SPI, _ike_keys(), None, 128, SHA_ID),
      "encr"),
+    # sk: the sizes of an SK payload (block_size=0 was a ZeroDivisionError, a negative one a wrong pad length)
+    ("pad_length_for-block_size-zero", lambda: sk.pad_length_for(5, 0), "block_size"),
+    ("pad_length_for-block_size-negative", lambda: sk.pad_length_for(5, -16), "block_size"),
+    ("pad_length_for-plaintext_len-None", lambda: sk.pad_length_for(None, 16), "plaintext_len"),
+    ("pad_length_for-plaintext_len-float", lambda: sk.pad_length_for(1.5, 16), "plaintext_len"),
+    ("sealed_length-crypto-None", lambda: sk.sealed_length(None, 10), "crypto"),
+    ("sealed_length-plaintext_len-None", lambda: sk.sealed_length(_gcm(), None), "plaintext_len"),
     ("check_signature_hash-cert-bytes", lambda: cert_checks.check_signature_hash(b"0\x82", "cert", allow_weak=False),
      "cert"),
 ]
