@@ -96,7 +96,10 @@ class DecodeContext:
 
 def to_enum(enum: type[E], value: int) -> E | int:
     """The member of ``enum`` with this value, or the plain int when unassigned."""
-    return enum._value2member_map_.get(value, value)  # type: ignore[return-value]
+    try:
+        return enum._value2member_map_.get(value, value)  # type: ignore[return-value]
+    except (AttributeError, TypeError):  # checked only when it fails: every decoded field comes here
+        raise _bad_enum_args(enum, value) from None
 
 
 def name_of(value: int, enum: type[IntEnum] | None = None) -> str:
@@ -104,11 +107,23 @@ def name_of(value: int, enum: type[IntEnum] | None = None) -> str:
     if isinstance(value, IntEnum):
         return f"{value.name} ({int(value)})"
     if enum is not None:
-        member = enum._value2member_map_.get(value)
+        try:
+            member = enum._value2member_map_.get(value)
+        except (AttributeError, TypeError):  # checked only when it fails
+            raise _bad_enum_args(enum, value) from None
         if member is not None:
             return f"{member.name} ({value})"
         return f"unknown ({value})"
     return str(value)
+
+
+def _bad_enum_args(enum: Any, value: Any) -> ConfigError:
+    """The error for to_enum/name_of given an ``enum`` that is no enum class or a ``value`` that is no int."""
+    if not (isinstance(enum, type) and hasattr(enum, "_value2member_map_")):
+        return ConfigError(f"enum must be an IntEnum class such as PrfId, not {type(enum).__name__} ({enum!r:.40})",
+                           field="enum", value=enum)
+    return ConfigError(f"value must be an int (a {enum.__name__} number), not {type(value).__name__}", field="value",
+                       value=value)
 
 
 def check_uint(value: Any, bits: int, field: str, sub: str | None = None) -> int:
@@ -131,7 +146,16 @@ def check_bytes(value: Any, field: str, sub: str | None = None, *, max_len: int 
             name = f"{field}.{sub}" if sub else field
             raise ConfigError(f"{name} must be bytes, not {type(value).__name__}", field=name, value=value)
         value = bytes(value)
-    if len(value) < min_len or (max_len is not None and len(value) > max_len):
+    try:
+        out_of_bounds = len(value) < min_len or (max_len is not None and len(value) > max_len)
+    except TypeError:  # checked only when it fails: every encoded field comes here
+        bad, got = "max_len", max_len
+        try:
+            len(value) < min_len  # noqa: B015 - which bound is it?
+        except TypeError:
+            bad, got = "min_len", min_len
+        raise ConfigError(f"{bad} must be an int (octets), not {type(got).__name__}", field=bad, value=got) from None
+    if out_of_bounds:
         name = f"{field}.{sub}" if sub else field
         bound = f"{min_len}..{max_len}" if max_len is not None else f">= {min_len}"
         raise ConfigError(f"{name} is {len(value)} bytes; it must be {bound} bytes", field=name, value=len(value))

@@ -16,7 +16,7 @@ import pytest
 
 from ikelab import ah, auth, certs, constants, dh, esp, fmt, identity, ike, keys, message, packet, pcap, policy, rand
 from ikelab import cert_checks, dissect, endpoint, flow, ike_fragments, ipsec_sa, scenario, sk, transforms, ts, uat
-from ikelab import views, wireshark
+from ikelab import views, wire, wireshark
 from ikelab.config import IkeConfig
 from ikelab.errors import ConfigError
 from ikelab.fixed_base import FixedBase, window_for
@@ -357,6 +357,13 @@ CASES = [
     ("pad_length_for-plaintext_len-float", lambda: sk.pad_length_for(1.5, 16), "plaintext_len"),
     ("sealed_length-crypto-None", lambda: sk.sealed_length(None, 10), "crypto"),
     ("sealed_length-plaintext_len-None", lambda: sk.sealed_length(_gcm(), None), "plaintext_len"),
+    # wire: the helpers payload modules and lessons call (were TypeError/AttributeError)
+    ("check_bytes-min_len-None", lambda: wire.check_bytes(b"ab", "nonce", min_len=None), "min_len"),
+    ("check_bytes-max_len-str", lambda: wire.check_bytes(b"ab", "nonce", max_len="8"), "max_len"),
+    ("to_enum-enum-None", lambda: wire.to_enum(None, 5), "enum"),
+    ("to_enum-value-list", lambda: wire.to_enum(constants.DhId, []), "value"),
+    ("name_of-enum-str", lambda: wire.name_of(5, "DhId"), "enum"),
+    ("name_of-value-dict", lambda: wire.name_of({}, constants.DhId), "value"),
     ("check_signature_hash-cert-bytes", lambda: cert_checks.check_signature_hash(b"0\x82", "cert", allow_weak=False),
      "cert"),
 ]
