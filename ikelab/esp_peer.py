@@ -45,6 +45,12 @@ class EspPeer:
     """Userspace ESP for the CHILD SAs of a :class:`NetDriver` (see the module docstring)."""
 
     def __init__(self, driver: NetDriver, out: Callable[[str], None] = print) -> None:
+        if not (callable(getattr(driver, "now", None)) and hasattr(driver, "esp_handler")):
+            raise ConfigError(f"driver must be an ikelab.net.NetDriver (with now() and esp_handler), "
+                              f"not {type(driver).__name__}", field="driver", value=driver)
+        if not callable(out):
+            raise ConfigError(f"out must be a function such as print, not {type(out).__name__}", field="out",
+                              value=out)
         self.driver = driver
         self.out = out
         self.inbound: dict[bytes, Any] = {}

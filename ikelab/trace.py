@@ -193,7 +193,11 @@ class Trace(list):
 
     @classmethod
     def of(cls, packets: Iterable[TracePacket]) -> "Trace":
-        return cls(packets)
+        try:
+            return cls(packets)
+        except TypeError:
+            raise ConfigError(f"packets must be an iterable of TracePacket, not {type(packets).__name__}",
+                              field="packets", value=packets) from None
 
 
 __all__ = ["KINDS", "Trace", "TracePacket"]

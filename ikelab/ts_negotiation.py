@@ -16,7 +16,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from .errors import NegotiationError
+from .errors import ConfigError, NegotiationError
 from .memo import ByIdentities
 from .ts import narrow, ts_contains, ts_to_string
 
@@ -32,12 +32,30 @@ def check_narrowed(answer: tuple[Any, ...], offered: tuple[Any, ...], which: str
         try:
             wider = _wider_than_offered(answer, offered)
         except TypeError:  # selectors given as lists: not hashable, so not cached
-            wider = _wider_than_offered.__wrapped__(answer, offered)
+            try:
+                wider = _wider_than_offered.__wrapped__(answer, offered)
+            except (TypeError, AttributeError):
+                raise _not_selectors(answer, offered) from None
+        except AttributeError:  # checked only when it fails: every CHILD SA's answer comes here
+            raise _not_selectors(answer, offered) from None
         found = _WIDER.put((answer, offered), (wider,))
     (wider,) = found
     if wider is not None:
         raise NegotiationError(f"the responder's {which} {ts_to_string(wider)} is wider than what we offered "
                                f"({', '.join(ts_to_string(o) for o in offered)})", notify_type="TS_UNACCEPTABLE")
+
+
+def _not_selectors(answer: Any, offered: Any) -> ConfigError:
+    """The error for check_narrowed given ``answer`` or ``offered`` that is not a sequence of traffic selectors."""
+    for name, value in (("answer", answer), ("offered", offered)):
+        try:
+            ok = not isinstance(value, (str, bytes, bytearray)) and all(hasattr(t, "ts_type") for t in value)
+        except TypeError:
+            ok = False
+        if not ok:
+            return ConfigError(f"{name} must be a tuple of TrafficSelector, not {type(value).__name__}", field=name,
+                               value=value)
+    return ConfigError("answer and offered must be tuples of TrafficSelector", field="answer", value=answer)
 
 
 #: (answered selectors, offered selectors) -> (the first answered selector wider than offered, or None,).

@@ -16,7 +16,7 @@ import pytest
 
 from ikelab import ah, auth, certs, constants, dh, esp, fmt, identity, ike, keys, message, packet, pcap, policy, rand
 from ikelab import cert_checks, dissect, endpoint, flow, ike_fragments, ipsec_sa, scenario, sk, transforms, ts, uat
-from ikelab import views, wire, wireshark
+from ikelab import esp_peer, trace, ts_negotiation, views, wire, wireshark
 from ikelab.config import IkeConfig
 from ikelab.errors import ConfigError
 from ikelab.fixed_base import FixedBase, window_for
@@ -364,6 +364,14 @@ CASES = [
     ("to_enum-value-list", lambda: wire.to_enum(constants.DhId, []), "value"),
     ("name_of-enum-str", lambda: wire.name_of(5, "DhId"), "enum"),
     ("name_of-value-dict", lambda: wire.name_of({}, constants.DhId), "value"),
+    # trace, ts_negotiation, esp_peer (were TypeError/AttributeError, or a driver that could not work)
+    ("Trace.of-packets-None", lambda: trace.Trace.of(None), "packets"),
+    ("check_narrowed-answer-str", lambda: ts_negotiation.check_narrowed("x", (T24,), "TSi"), "answer"),
+    ("check_narrowed-answer-int", lambda: ts_negotiation.check_narrowed(7, (T24,), "TSi"), "answer"),
+    ("check_narrowed-offered-None", lambda: ts_negotiation.check_narrowed((T24,), None, "TSi"), "offered"),
+    ("check_narrowed-offered-list-of-str", lambda: ts_negotiation.check_narrowed([T24], ["x"], "TSi"), "offered"),
+    ("EspPeer-driver-None", lambda: esp_peer.EspPeer(None), "driver"),
+    ("EspPeer-driver-dict", lambda: esp_peer.EspPeer({}), "driver"),
     ("check_signature_hash-cert-bytes", lambda: cert_checks.check_signature_hash(b"0\x82", "cert", allow_weak=False),
      "cert"),
 ]
