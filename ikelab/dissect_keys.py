@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import IntegrityError, ParseError
+from .errors import ConfigError, IntegrityError, ParseError
 from .esp import _split_trailer
+from .transforms import require_transform
+from .wire import check_bytes
 
 __all__ = ["EspOpener", "Keys"]
 
@@ -68,9 +70,17 @@ class EspOpener:
     """
 
     def __init__(self, enc: Any, ekey: bytes, integ: Any, akey: bytes) -> None:
+        require_transform(enc, "enc", "encryption")  # once per SA, before any key is used
+        require_transform(integ, "integ", "integrity", optional=True)
+        ekey, akey = check_bytes(ekey, "ekey"), check_bytes(akey, "akey")
         self.enc, self.ekey, self.integ, self.akey = enc, ekey, integ, akey
         self.mode = "generic"
         name = enc.name
+        fast = name == "ENCR_AES_GCM_16" or (name == "ENCR_AES_CBC" and integ is not None
+                                              and integ.name in _HMAC_DIGESTS)
+        if fast and len(ekey) != enc.key_len:  # the generic path leaves this to esp_open, packet by packet
+            raise ConfigError(f"ekey is {len(ekey)} bytes; {name} needs {enc.key_len}", field="ekey",
+                              value=len(ekey))
         if name == "ENCR_AES_CBC" and integ is not None and integ.name in _HMAC_DIGESTS:
             import hmac as _hmac
 
@@ -98,6 +108,9 @@ class EspOpener:
         """
         try:
             return self._open(data, seq)
+        except TypeError:  # checked only when it fails: every ESP packet of a capture comes here
+            check_bytes(data, "data")
+            raise
         except IntegrityError as exc:
             if self._esn_fits(data, seq):
                 raise IntegrityError(f"{exc}; it verifies with ESN high bits 0 appended: the SA uses Extended "

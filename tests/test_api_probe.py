@@ -16,7 +16,7 @@ import pytest
 
 from ikelab import ah, auth, certs, constants, dh, esp, fmt, identity, ike, keys, message, packet, pcap, policy, rand
 from ikelab import cert_checks, dissect, endpoint, flow, ike_fragments, ipsec_sa, scenario, sk, transforms, ts, uat
-from ikelab import esp_peer, trace, ts_negotiation, views, wire, wireshark
+from ikelab import dissect_keys, esp_peer, trace, ts_negotiation, views, wire, wireshark
 from ikelab.config import IkeConfig
 from ikelab.errors import ConfigError
 from ikelab.fixed_base import FixedBase, window_for
@@ -372,6 +372,13 @@ CASES = [
     ("check_narrowed-offered-list-of-str", lambda: ts_negotiation.check_narrowed([T24], ["x"], "TSi"), "offered"),
     ("EspPeer-driver-None", lambda: esp_peer.EspPeer(None), "driver"),
     ("EspPeer-driver-dict", lambda: esp_peer.EspPeer({}), "driver"),
+    # dissect_keys.EspOpener: one SA of a key table (were AttributeError/TypeError/ValueError)
+    ("EspOpener-enc-str", lambda: dissect_keys.EspOpener("ENCR_AES_CBC", bytes(16), SHA, bytes(32)), "enc"),
+    ("EspOpener-integ-int", lambda: dissect_keys.EspOpener(AES, bytes(16), 12, bytes(32)), "integ"),
+    ("EspOpener-ekey-None", lambda: dissect_keys.EspOpener(AES, None, SHA, bytes(32)), "ekey"),
+    ("EspOpener-ekey-short", lambda: dissect_keys.EspOpener(AES, bytes(3), SHA, bytes(32)), "ekey"),
+    ("EspOpener-akey-str", lambda: dissect_keys.EspOpener(AES, bytes(16), SHA, "key"), "akey"),
+    ("EspOpener.open-data-None", lambda: dissect_keys.EspOpener(AES, bytes(16), SHA, bytes(32)).open(None, 1), "data"),
     ("check_signature_hash-cert-bytes", lambda: cert_checks.check_signature_hash(b"0\x82", "cert", allow_weak=False),
      "cert"),
 ]
