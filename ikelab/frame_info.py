@@ -14,11 +14,20 @@ from __future__ import annotations
 import ipaddress
 import struct
 
+from .errors import ConfigError
 from .packet import mac_text
 
 __all__ = ["address", "arp_info", "icmp_info"]
 
 _HH = struct.Struct("!HH")
+_BYTES = (bytes, bytearray, memoryview)
+
+
+def _what(value: object) -> str:
+    """``bytes of length 3``, or the type's name, for an error message."""
+    if isinstance(value, _BYTES):
+        return f"{type(value).__name__} of length {len(value)}"
+    return type(value).__name__
 
 
 _ADDRESSES: dict[bytes, str] = {}
@@ -26,8 +35,16 @@ _ADDRESSES: dict[bytes, str] = {}
 
 def address(raw: bytes) -> str:
     """The text of a 4- or 16-byte IP address, remembered (a capture repeats a few addresses)."""
-    text = _ADDRESSES.get(raw)
-    if text is None:
+    try:
+        text = _ADDRESSES.get(raw)
+    except TypeError:  # not hashable: no address either
+        text = None
+    if text is None:  # a few times per capture: the check costs the packets nothing
+        if raw.__class__ is not bytes and isinstance(raw, _BYTES):
+            raw = bytes(raw)  # a slice of a bytearray or memoryview frame
+        if raw.__class__ is not bytes or len(raw) not in (4, 16):
+            raise ConfigError(f"raw must be the 4 or 16 bytes of an IP address, not {_what(raw)}", field="raw",
+                              value=raw)
         text = str(ipaddress.ip_address(raw))
         if len(_ADDRESSES) < 65536:
             _ADDRESSES[raw] = text
@@ -83,7 +100,13 @@ _ICMPV6_ERRORS = {
 
 def arp_info(body: bytes) -> str:
     """tshark's Info for an ARP packet over Ethernet for IPv4 (RFC 826, and RFC 5227's probes and announcements)."""
-    if len(body) < 28 or body[0:6] != b"\x00\x01\x08\x00\x06\x04":
+    try:
+        other = len(body) < 28 or body[0:6] != b"\x00\x01\x08\x00\x06\x04"
+    except TypeError:  # checked only when it fails: every ARP packet of a capture comes here
+        other = True
+    if other:  # rare, so the check of the argument costs the usual packets nothing
+        if not isinstance(body, _BYTES):
+            raise ConfigError(f"body must be bytes, not {_what(body)}", field="body", value=body)
         return "ARP (not Ethernet/IPv4)"
     op = (body[6] << 8) | body[7]
     sha, spa, tpa = mac_text(body[8:14]), address(body[14:18]), address(body[24:28])
@@ -136,11 +159,25 @@ def _icmp_message(kind: int, code: int, table: dict[int, tuple[str, tuple[str, .
 
 def icmp_info(version: int, packet: bytes, payload: bytes) -> str:
     """tshark's Info for the ICMP or ICMPv6 ``payload`` of the IP ``packet`` (its TTL or hop limit included)."""
-    ttl = packet[8] if version == 4 else packet[7]
-    if len(payload) < 8:
-        return "ICMP (truncated)"
-    kind, code = payload[0], payload[1]
-    ident, seq = _HH.unpack_from(payload, 4)
+    if version == 4:
+        ttl_at = 8
+    elif version == 6:
+        ttl_at = 7
+    else:
+        raise ConfigError(f"version must be 4 or 6, not {version!r:.40}", field="version", value=version)
+    try:
+        ttl = packet[ttl_at]
+        if len(payload) < 8:  # rare, so the check of the argument costs the usual packets nothing
+            if not isinstance(payload, _BYTES):
+                raise TypeError(payload)
+            return "ICMP (truncated)"
+        kind, code = payload[0], payload[1]
+        ident, seq = _HH.unpack_from(payload, 4)
+    except (TypeError, IndexError, KeyError):  # checked only when it fails: every ICMP packet comes here
+        if not isinstance(packet, _BYTES) or len(packet) <= ttl_at:
+            raise ConfigError(f"packet must be the bytes of an IPv{version} packet, not {_what(packet)}",
+                              field="packet", value=packet) from None
+        raise ConfigError(f"payload must be bytes, not {_what(payload)}", field="payload", value=payload) from None
     if version == 6:  # tshark's ICMPv6 wording: one space, the sequence number once
         label6 = {128: "Echo (ping) request", 129: "Echo (ping) reply"}.get(kind)
         if label6 is None:

@@ -16,7 +16,7 @@ import pytest
 
 from ikelab import ah, auth, certs, constants, dh, esp, fmt, identity, ike, keys, message, packet, pcap, policy, rand
 from ikelab import cert_checks, dissect, endpoint, flow, ike_fragments, ipsec_sa, scenario, sk, transforms, ts, uat
-from ikelab import dissect_keys, esp_peer, trace, ts_negotiation, views, wire, wireshark
+from ikelab import dissect_keys, esp_peer, frame_info, trace, ts_negotiation, views, wire, wireshark
 from ikelab.config import IkeConfig
 from ikelab.errors import ConfigError
 from ikelab.fixed_base import FixedBase, window_for
@@ -379,6 +379,17 @@ CASES = [
     ("EspOpener-ekey-short", lambda: dissect_keys.EspOpener(AES, bytes(3), SHA, bytes(32)), "ekey"),
     ("EspOpener-akey-str", lambda: dissect_keys.EspOpener(AES, bytes(16), SHA, "key"), "akey"),
     ("EspOpener.open-data-None", lambda: dissect_keys.EspOpener(AES, bytes(16), SHA, bytes(32)).open(None, 1), "data"),
+    # frame_info: tshark's Info column (were ValueError/TypeError/IndexError, and address(0) said "0.0.0.0")
+    ("address-raw-int", lambda: frame_info.address(0), "raw"),
+    ("address-raw-short", lambda: frame_info.address(b"\x00" * 3), "raw"),
+    ("address-raw-list", lambda: frame_info.address([]), "raw"),
+    ("arp_info-body-None", lambda: frame_info.arp_info(None), "body"),
+    ("arp_info-body-str", lambda: frame_info.arp_info("x" * 30), "body"),
+    ("icmp_info-version-None", lambda: frame_info.icmp_info(None, IP4, bytes(8)), "version"),
+    ("icmp_info-packet-empty", lambda: frame_info.icmp_info(4, b"", bytes(8)), "packet"),
+    ("icmp_info-packet-int", lambda: frame_info.icmp_info(4, 7, bytes(8)), "packet"),
+    ("icmp_info-payload-None", lambda: frame_info.icmp_info(4, IP4, None), "payload"),
+    ("icmp_info-payload-dict", lambda: frame_info.icmp_info(4, IP4, {}), "payload"),
     ("check_signature_hash-cert-bytes", lambda: cert_checks.check_signature_hash(b"0\x82", "cert", allow_weak=False),
      "cert"),
 ]
