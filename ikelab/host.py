@@ -39,13 +39,25 @@ def _selectors(texts: tuple[str, ...]) -> list[tuple[Any, Any, int, int, int]]:
 
 def child_selectors(event: ev.ChildSaCreated) -> tuple[Selector, ...]:
     """The SPD selectors of the CHILD SA a ``ChildSaCreated`` event describes (RFC 4301 4.4.1)."""
-    return selectors_from_ts(_selectors(event.ts_local), _selectors(event.ts_remote))
+    try:
+        local, remote = event.ts_local, event.ts_remote
+    except AttributeError:  # checked only when it fails: every CHILD SA comes here
+        raise _not_child_event(event) from None
+    return selectors_from_ts(_selectors(local), _selectors(remote))
+
+
+def _not_child_event(event: Any) -> ConfigError:
+    return ConfigError(f"event must be an ikelab.events.ChildSaCreated, not {type(event).__name__}", field="event",
+                       value=event)
 
 
 def sa_pair(event: ev.ChildSaCreated, *, rng: RandomSource | None = None,
             allow_weak: bool = False) -> tuple[EspSa | AhSa, EspSa | AhSa]:
     """The (inbound, outbound) SAs a ``ChildSaCreated`` event describes, keyed from its KEYMAT."""
-    inbound_tunnel = (event.remote_addr, event.local_addr)
+    try:
+        inbound_tunnel = (event.remote_addr, event.local_addr)
+    except AttributeError:  # checked only when it fails: every CHILD SA comes here
+        raise _not_child_event(event) from None
     outbound_tunnel = (event.local_addr, event.remote_addr)
     if event.protocol == "AH":
         if not event.integ:

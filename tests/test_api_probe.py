@@ -16,7 +16,7 @@ import pytest
 
 from ikelab import ah, auth, certs, constants, dh, esp, fmt, identity, ike, keys, message, packet, pcap, policy, rand
 from ikelab import cert_checks, dissect, endpoint, flow, ike_fragments, ipsec_sa, scenario, sk, transforms, ts, uat
-from ikelab import dissect_keys, esp_peer, frame_info, trace, ts_negotiation, views, wire, wireshark
+from ikelab import dissect_keys, esp_peer, frame_info, host, trace, ts_negotiation, views, wire, wireshark
 from ikelab.config import IkeConfig
 from ikelab.errors import ConfigError
 from ikelab.fixed_base import FixedBase, window_for
@@ -390,6 +390,9 @@ CASES = [
     ("icmp_info-packet-int", lambda: frame_info.icmp_info(4, 7, bytes(8)), "packet"),
     ("icmp_info-payload-None", lambda: frame_info.icmp_info(4, IP4, None), "payload"),
     ("icmp_info-payload-dict", lambda: frame_info.icmp_info(4, IP4, {}), "payload"),
+    # host: a CHILD SA's event (were AttributeError)
+    ("child_selectors-event-None", lambda: host.child_selectors(None), "event"),
+    ("sa_pair-event-str", lambda: host.sa_pair("child"), "event"),
     ("check_signature_hash-cert-bytes", lambda: cert_checks.check_signature_hash(b"0\x82", "cert", allow_weak=False),
      "cert"),
 ]
