@@ -170,7 +170,16 @@ def ah_icv_coverage(packet: bytes, header_len: int, *, seq_hi: int | None = None
     if seq_hi is not None and (isinstance(seq_hi, bool) or not isinstance(seq_hi, int) or not 0 <= seq_hi <= _MASK32):
         raise ConfigError(f"seq_hi must be the 32 high ESN bits or None, not {seq_hi!r:.40}", field="seq_hi",
                           value=seq_hi)
-    ah = parse_ah(packet, header_len)
+    try:
+        ah = parse_ah(packet, header_len)
+    except ConfigError as exc:  # parse_ah's names for them, data and offset: say the caller's, on the failure path
+        name = {"data": "packet", "offset": "header_len"}.get(exc.field or "")
+        if name is None:
+            raise
+        value = packet if name == "packet" else header_len
+        message = str(exc)
+        message = name + message[len(exc.field):] if message.startswith(exc.field) else f"{name}: {message}"
+        raise ConfigError(message, field=name, value=value) from None
     field = ah.icv_field
     zeroed = len(field) if icv_len is None else min(icv_len, len(field))
     covered = (

@@ -393,6 +393,9 @@ CASES = [
     # host: a CHILD SA's event (were AttributeError)
     ("child_selectors-event-None", lambda: host.child_selectors(None), "event"),
     ("sa_pair-event-str", lambda: host.sa_pair("child"), "event"),
+    # ah.ah_icv_coverage: parse_ah's errors named data and offset, not the caller's packet and header_len
+    ("ah_icv_coverage-packet-None", lambda: ah.ah_icv_coverage(None, 20), "packet"),
+    ("ah_icv_coverage-header_len-str", lambda: ah.ah_icv_coverage(IP4, "20"), "header_len"),
     ("check_signature_hash-cert-bytes", lambda: cert_checks.check_signature_hash(b"0\x82", "cert", allow_weak=False),
      "cert"),
 ]
