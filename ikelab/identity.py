@@ -371,7 +371,7 @@ def parse_identity(text: str, *, id_type: IdType | int | str | None = None) -> I
     ``id_type`` overrides the guess (the text is then encoded for that type).
     """
     if not isinstance(text, str):
-        raise ConfigError(f"identity must be a string, not {type(text).__name__}", field="id", value=text)
+        raise ConfigError(f"text: identity must be a string, not {type(text).__name__}", field="text", value=text)
     return _parse_identity(text, None if id_type is None else lookup(IdType, id_type, field="id_type"))
 
 

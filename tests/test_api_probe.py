@@ -396,6 +396,7 @@ CASES = [
     # ah.ah_icv_coverage: parse_ah's errors named data and offset, not the caller's packet and header_len
     ("ah_icv_coverage-packet-None", lambda: ah.ah_icv_coverage(None, 20), "packet"),
     ("ah_icv_coverage-header_len-str", lambda: ah.ah_icv_coverage(IP4, "20"), "header_len"),
+    ("parse_identity-text-None", lambda: identity.parse_identity(None), "text"),
     ("check_signature_hash-cert-bytes", lambda: cert_checks.check_signature_hash(b"0\x82", "cert", allow_weak=False),
      "cert"),
 ]
