@@ -66,7 +66,7 @@ class ChildExchanges:
             group = self.config.pfs_group or (self.suite.dh if self.suite else None)
         else:
             group = pfs
-        return W.numbered(props, spi=spi, dh=lookup(DhId, group))
+        return W.numbered(props, spi=spi, dh=lookup(DhId, group, field="pfs"))
 
     def _configured_esp(self: Any, ike_auth: bool) -> list[Any]:
         props = self.config.esp_proposals

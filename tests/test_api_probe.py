@@ -114,6 +114,17 @@ def _scenario() -> scenario.Scenario:
     return scenario.classic(duration=3.0)
 
 
+def _established_sa() -> ike.IkeSa:
+    from ikelab.lab import Lab
+
+    cfg = dict(psk=b"a shared secret", ike_proposals=("aes128-sha256-ecp256",), esp_proposals=("aes128gcm16",))
+    lab = Lab(IkeConfig(local_id="moon.example", remote_id="sun.example", **cfg),
+              IkeConfig(local_id="sun.example", remote_id="moon.example", **cfg))
+    lab.initiate()
+    lab.run_until_idle()
+    return lab.initiator
+
+
 def _ike_keys():
     return keys.ike_sa_keys("PRF_HMAC_SHA2_256", bytes(32), bytes(32), bytes(32), SPI, SPI, encr="ENCR_AES_CBC",
                             encr_key_bits=128, integ="AUTH_HMAC_SHA2_256_128")
@@ -397,6 +408,7 @@ CASES = [
     ("ah_icv_coverage-packet-None", lambda: ah.ah_icv_coverage(None, 20), "packet"),
     ("ah_icv_coverage-header_len-str", lambda: ah.ah_icv_coverage(IP4, "20"), "header_len"),
     ("parse_identity-text-None", lambda: identity.parse_identity(None), "text"),
+    ("create_child-pfs-str", lambda: _established_sa().create_child(0.0, pfs="modp7"), "pfs"),
     ("check_signature_hash-cert-bytes", lambda: cert_checks.check_signature_hash(b"0\x82", "cert", allow_weak=False),
      "cert"),
 ]
