@@ -88,7 +88,13 @@ def rows_of(source: Any, keys: Any = None) -> list[Any]:
 
         frames = [CapturedPacket(t, p, LINKTYPE_RAW) for t, p in source.ip_packets(include_lost=True)]
         return list(dissect(frames, keys))
-    return list(dissect(source, keys))
+    try:
+        return list(dissect(source, keys))
+    except ConfigError as exc:  # dissect's word for it is path_or_file: say the argument's
+        if exc.field != "path_or_file":
+            raise
+        raise ConfigError(f"source must be dissected rows, a Trace, a capture path or a binary file, not "
+                          f"{type(source).__name__}", field="source", value=source) from None
 
 
 def seconds_or_none(name: str, value: Any) -> float | None:

@@ -162,7 +162,13 @@ class SaBase:
         self.spi = spi_int(spi)
         self.direction: Direction = parse_enum(Direction, direction, "direction")
         self.mode: Mode = parse_enum(Mode, mode, "mode")
-        check_seq(initial_seq, esn)  # and esn a bool: bool("no") is True, ICVs and windows no peer would share
+        try:
+            check_seq(initial_seq, esn)  # and esn a bool: bool("no") is True, ICVs and windows no peer would share
+        except ConfigError as exc:  # check_seq says "seq", the packets' word: say the argument's
+            if exc.field != "seq":
+                raise
+            raise ConfigError(str(exc).replace("sequence number", "initial_seq", 1), field="initial_seq",
+                              value=initial_seq) from None
         self.esn = esn
         self.lifetime = lifetime if lifetime is not None else Lifetime()
         if not isinstance(self.lifetime, Lifetime):

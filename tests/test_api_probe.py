@@ -409,6 +409,10 @@ CASES = [
     ("ah_icv_coverage-header_len-str", lambda: ah.ah_icv_coverage(IP4, "20"), "header_len"),
     ("parse_identity-text-None", lambda: identity.parse_identity(None), "text"),
     ("create_child-pfs-str", lambda: _established_sa().create_child(0.0, pfs="modp7"), "pfs"),
+    ("EspSa-initial_seq-str", lambda: esp.EspSa(0x1234, direction="inbound", encryption=AES,
+                                                 encryption_key=bytes(16), integrity=SHA, integrity_key=bytes(32),
+                                                 initial_seq="1"), "initial_seq"),
+    ("rows_of-source-None", lambda: flow.rows_of(None), "source"),
     ("check_signature_hash-cert-bytes", lambda: cert_checks.check_signature_hash(b"0\x82", "cert", allow_weak=False),
      "cert"),
 ]
