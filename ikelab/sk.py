@@ -204,8 +204,9 @@ def sealed_length(crypto: SkCrypto, plaintext_len: int) -> int:
     except AttributeError:  # checked only when it fails: every protected message is sized here
         raise ConfigError(f"crypto must be an SkCrypto (one direction's keys), not {type(crypto).__name__}",
                           field="crypto", value=crypto) from None
-    pad = pad_length_for(plaintext_len, block_size)
-    return head + plaintext_len + pad
+    if plaintext_len.__class__ is not int or plaintext_len < 0:  # block_size comes from a transform object
+        pad_length_for(plaintext_len, block_size)  # raises, naming plaintext_len
+    return head + plaintext_len + -(plaintext_len + 1) % block_size  # + pad_length_for(plaintext_len, block_size)
 
 
 def seal(crypto: SkCrypto, plaintext: bytes, aad: bytes) -> bytes:
@@ -215,7 +216,7 @@ def seal(crypto: SkCrypto, plaintext: bytes, aad: bytes) -> bytes:
     with the final lengths already in place.  Padding octets are zero.
     """
     encr = crypto.encr
-    pad = pad_length_for(len(plaintext), encr.block_size)
+    pad = -(len(plaintext) + 1) % encr.block_size  # pad_length_for, for a length and a transform's block size
     rng = crypto.rng if crypto.rng is not None else default_random()
     iv = rng.random_bytes(encr.iv_len)
     padded = plaintext + _PADDING[pad]
