@@ -57,7 +57,8 @@ def is_aead(encr: EncrId | int) -> bool:
 KEYWORDS: dict[str, Transform] = {}
 #: keyword -> why it is weak (needs allow_weak=True).
 _WEAK: dict[str, str] = {
-    "3des": "3DES has a 64-bit block: Sweet32 collisions after a few tens of GB (RFC 8221 5 SHOULD NOT; RFC 8247 2.1 MAY)",
+    "3des": "3DES has a 64-bit block: Sweet32 collisions after a few tens of GB"
+            " (RFC 8221 5 SHOULD NOT; RFC 8247 2.1 MAY)",
     "md5": "MD5 is broken for collisions; HMAC-MD5 is deprecated (RFC 8247 2.3, RFC 6151)",
     "prfmd5": "MD5 is broken for collisions; PRF_HMAC_MD5 MUST NOT be used (RFC 8247 2.2)",
     "modp768": "MODP_768 (group 1): 768-bit discrete logarithms have been computed in public (RFC 8247 2.4)",
