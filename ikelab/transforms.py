@@ -662,7 +662,7 @@ _TRANSFORM_ATTRS = {"encryption": ("name", "is_aead", "key_len", "iv_len", "bloc
 
 
 def require_transform(value: Any, field: str, kind: str, *, optional: bool = False) -> None:
-    """ConfigError naming ``field`` unless ``value`` is an ``kind`` ("encryption" or "integrity") transform object
+    """ConfigError naming ``field`` unless ``value`` is a ``kind`` ("encryption" or "integrity") transform object
     (None too when ``optional``); a name or number gets the call that makes one from it."""
     if (value is None and optional) or all(hasattr(value, attr) for attr in _TRANSFORM_ATTRS[kind]):
         return
