@@ -377,6 +377,10 @@ child_sa_keymat = child_keymat
 
 def _child_seed(ni: bytes, nr: bytes, g_ir: bytes | None) -> bytes:
     prefix = b"" if g_ir is None else _bytes(g_ir, "g_ir")
+    if not prefix and g_ir is not None:  # b"" would give the KEYMAT without PFS under a PFS label
+        raise ConfigError("g_ir is empty: KEYMAT with PFS needs the shared secret of the CREATE_CHILD_SA's own "
+                          "Diffie-Hellman exchange (RFC 7296 2.17); pass g_ir=None for KEYMAT without PFS",
+                          field="g_ir", value=g_ir)
     if ni.__class__ is bytes and nr.__class__ is bytes:  # the usual arguments pass without a call
         return prefix + ni + nr
     return prefix + _bytes(ni, "ni") + _bytes(nr, "nr")

@@ -477,3 +477,19 @@ def test_the_schedule_refuses_encr_null_and_names_bad_steps() -> None:
     assert e.value.field == "name" and "SK_pr" in str(e.value)
     with pytest.raises(IkelabError):
         worked_schedule(group="CURVE25519", prf_alg="PRF_HMAC_TIGER")
+
+
+def test_an_empty_g_ir_is_not_pfs():
+    """RFC 7296 2.17: with PFS, KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr), g^ir the CREATE_CHILD_SA's own shared
+    secret, never empty.  ``g_ir=b""`` used to give the KEYMAT without PFS while reporting ``pfs=True`` and the
+    PFS label; it is refused, naming g_ir, and None still means no PFS."""
+    sk_d, ni, nr = bytes(range(32)), b"\x01" * 32, b"\x02" * 32
+    for call in (lambda g: keys.child_sa_keys("PRF_HMAC_SHA2_256", sk_d, ni, nr, encr="ENCR_AES_GCM_16",
+                                              encr_key_bits=128, g_ir=g),
+                 lambda g: keys.child_keymat("PRF_HMAC_SHA2_256", sk_d, ni, nr, 64, g)):
+        with pytest.raises(ConfigError, match="g_ir is empty") as info:
+            call(b"")
+        assert info.value.field == "g_ir"
+    plain = keys.child_sa_keys("PRF_HMAC_SHA2_256", sk_d, ni, nr, encr="ENCR_AES_GCM_16", encr_key_bits=128)
+    assert not plain.pfs
+    assert plain.keymat == prf_plus("PRF_HMAC_SHA2_256", sk_d, ni + nr, 2 * 20)
