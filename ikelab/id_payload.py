@@ -69,9 +69,12 @@ class _Identification(SimpleHeader, Payload):
     def from_address(cls, address: str | IPAddress) -> Any:
         """An ID_IPV4_ADDR or ID_IPV6_ADDR identity."""
         try:
+            if not isinstance(address, (str, ipaddress.IPv4Address, ipaddress.IPv6Address)):
+                raise ValueError  # ip_address(12) would be 0.0.0.12, ip_address(b"abcd") 97.98.99.100
             ip = ipaddress.ip_address(address)
         except ValueError:
-            raise ConfigError(f"{address!r} is not an IP address", field="id_data", value=address) from None
+            raise ConfigError(f"{address!r:.60} is not an IP address (a str such as '192.0.2.1', or an "
+                              "ipaddress object)", field="id_data", value=address) from None
         return cls(IdType.ID_IPV4_ADDR if ip.version == 4 else IdType.ID_IPV6_ADDR, ip.packed)
 
     @classmethod

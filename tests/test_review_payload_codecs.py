@@ -312,3 +312,18 @@ def test_arbitrary_bodies_decode_or_raise_parse_error(ptype: int, body: bytes) -
         pytest.fail(f"{type(err).__name__}: {err}")
     again = payload.encode()
     assert _decode(ptype, again[4:]) == payload
+
+
+@pytest.mark.parametrize("address", [12, 2**32 - 1, b"\xc0\x00\x02\x01", None, 1.5])
+def test_id_from_address_takes_text_or_an_address_object_only(address):
+    """``ipaddress.ip_address(12)`` is 0.0.0.12 and of 4 bytes an IPv4 address: IDi.from_address used to pass both
+    on as an ID_IPV4_ADDR identity (RFC 7296 3.5) nobody meant.  Text and ipaddress objects still work."""
+    import ipaddress
+
+    from ikelab.payloads import IDi
+
+    with pytest.raises(ConfigError, match="is not an IP address") as info:
+        IDi.from_address(address)
+    assert info.value.field == "id_data"
+    for good in ("192.0.2.1", ipaddress.ip_address("192.0.2.1")):
+        assert IDi.from_address(good).data == bytes([192, 0, 2, 1])
