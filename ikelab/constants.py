@@ -376,6 +376,12 @@ class NotifyType(NumberEnum):
 E = TypeVar("E", bound=IntEnum)
 
 
+def not_an_enum(enum: object) -> ConfigError:
+    """The error for an ``enum`` argument that is no IntEnum class (lookup, and the codecs' to_enum/name_of)."""
+    return ConfigError(f"enum must be an IntEnum class such as PrfId, not {type(enum).__name__} ({enum!r:.40})",
+                       field="enum", value=enum)
+
+
 def lookup(enum: type[E], value: "E | int | str", *, field: str | None = None) -> E:
     """Return the ``enum`` member named or numbered ``value``.
 
@@ -390,8 +396,7 @@ def lookup(enum: type[E], value: "E | int | str", *, field: str | None = None) -
         if isinstance(value, enum):
             return value
     except TypeError:
-        raise ConfigError(f"enum must be an IntEnum class such as PrfId, not {type(enum).__name__} ({enum!r:.40})",
-                          field="enum", value=enum) from None
+        raise not_an_enum(enum) from None
     try:
         if isinstance(value, str):
             key = value.strip()

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, NoReturn, TypeVar
 
-from .constants import PayloadType, lookup
+from .constants import PayloadType, lookup, not_an_enum
 from .errors import ConfigError, ParseError
 from .records import from_wire  # noqa: F401 - payload modules take it from here
 
@@ -120,8 +120,7 @@ def name_of(value: int, enum: type[IntEnum] | None = None) -> str:
 def _bad_enum_args(enum: Any, value: Any) -> ConfigError:
     """The error for to_enum/name_of given an ``enum`` that is no enum class or a ``value`` that is no int."""
     if not (isinstance(enum, type) and hasattr(enum, "_value2member_map_")):
-        return ConfigError(f"enum must be an IntEnum class such as PrfId, not {type(enum).__name__} ({enum!r:.40})",
-                           field="enum", value=enum)
+        return not_an_enum(enum)
     return ConfigError(f"value must be an int (a {enum.__name__} number), not {type(value).__name__}", field="value",
                        value=value)
 
