@@ -293,12 +293,17 @@ def _hexkey(key: bytes) -> str:
     return "0x" + key.hex() if key else ""
 
 
+def _check_ike_spis(where: str, spi_i: Any, spi_r: Any) -> None:
+    """ConfigError naming spi_i or spi_r when it is not bytes: bytes(True) is b"\x00", bytes(8) eight zeros."""
+    for name, spi in (("spi_i", spi_i), ("spi_r", spi_r)):
+        if not isinstance(spi, (bytes, bytearray, memoryview)):
+            raise ConfigError(f"{where}: {name} must be the SPI's bytes, not {type(spi).__name__} {spi!r:.40}",
+                              field=name, value=spi)
+
+
 def ike_record_from_sa(spi_i: bytes, spi_r: bytes, keys: Any, encr: Any, key_bits: int | None, integ: Any) -> IkeSaRecord:
     """The table row of an IKE SA from its SPIs, :class:`ikelab.keys.IkeSaKeys` and negotiated transforms."""
-    for name, spi in (("spi_i", spi_i), ("spi_r", spi_r)):
-        if not isinstance(spi, (bytes, bytearray, memoryview)):  # bytes(True) is b"\x00", bytes(8) eight zeros
-            raise ConfigError(f"ike_record_from_sa: {name} must be the SPI's bytes, not {type(spi).__name__} "
-                              f"{spi!r:.40}", field=name, value=spi)
+    _check_ike_spis("ike_record_from_sa", spi_i, spi_r)
     encr_name, integ_name = _ws_ike_names(encr, key_bits, integ)
     aead = integ_name.startswith("NONE")
     try:
@@ -638,10 +643,7 @@ class KeyTables:
     def ike_sa(self, spi_i: bytes, spi_r: bytes) -> IkeSaRecord | None:
         """The row for an IKE SA's SPIs (the last such row in table order, as tshark takes it), or None."""
         if spi_i.__class__ is not bytes or spi_r.__class__ is not bytes:  # one identity test each per lookup
-            for name, spi in (("spi_i", spi_i), ("spi_r", spi_r)):
-                if not isinstance(spi, (bytes, bytearray, memoryview)):  # bytes(True) would be b"\x00"
-                    raise ConfigError(f"KeyTables.ike_sa: {name} must be the SPI's bytes, not {type(spi).__name__} "
-                                      f"{spi!r:.40}", field=name, value=spi)
+            _check_ike_spis("KeyTables.ike_sa", spi_i, spi_r)
         return self._ike_index.get((bytes(spi_i), bytes(spi_r)))
 
     def esp_sa(self, spi: int, src: Any = None, dst: Any = None) -> EspSaRecord | None:
