@@ -75,11 +75,10 @@ class _Base:
         ESP and AH SPIs 1 to 255 are reserved by IANA (RFC 4303 2.1), so 4-byte
         SPIs are drawn from 256 upwards.
         """
-        if size.__class__ is not int and not _is_count(size):  # True would make a 1-byte SPI
-            raise ConfigError(f"spi size must be a number of bytes in 1..64 (8 for IKE, 4 for ESP and AH), "
-                              f"not {size!r:.40}", field="size", value=size)
         low = 256 if size == 4 else 1
         try:
+            if size.__class__ is not int and not _is_count(size):  # True would make a 1-byte SPI
+                raise TypeError
             return (low + self.randbelow((1 << (8 * size)) - low)).to_bytes(size, "big")  # randrange(low, 2^(8 size))
         except (TypeError, ValueError, OverflowError, MemoryError):  # checked only when it fails (per exchange)
             if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 64:
