@@ -54,7 +54,8 @@ class Policy:
         if isinstance(self.applies_to, Direction):  # Direction.INBOUND is "inbound"; keep the plain text
             object.__setattr__(self, "applies_to", self.applies_to.value)
         if self.applies_to not in ("both", "inbound", "outbound"):
-            raise ConfigError(f"applies_to must be both, inbound or outbound, got {self.applies_to!r}", field="applies_to", value=self.applies_to)
+            raise ConfigError(f"applies_to must be both, inbound or outbound, got {self.applies_to!r}",
+                              field="applies_to", value=self.applies_to)
         selectors = (self.selectors,) if isinstance(self.selectors, Selector) else self.selectors
         if isinstance(selectors, list):
             selectors = tuple(selectors)
@@ -192,7 +193,8 @@ class Sad:
         return [sa for sa, _ in self._inbound.values()]
 
     def __str__(self) -> str:
-        rows = [f"in  {'ESP' if p == 50 else 'AH'} 0x{spi:08x} -> policy {name!r}" for (p, spi), (_, name) in self._inbound.items()]
+        rows = [f"in  {'ESP' if p == 50 else 'AH'} 0x{spi:08x} -> policy {name!r}"
+                for (p, spi), (_, name) in self._inbound.items()]
         rows += [f"out policy {name!r} -> {sa.protocol_name} 0x{sa.spi:08x}" for name, sa in self._outbound.items()]
         return "\n".join(rows) or "(empty SAD)"
 

@@ -176,7 +176,8 @@ class Selector:
             raise ConfigError("local and remote selectors must be of one IP family", field="selector", value=str(self))
 
     @classmethod
-    def of(cls, local: Any = None, remote: Any = None, protocol: int = 0, local_ports: Any = None, remote_ports: Any = None) -> "Selector":
+    def of(cls, local: Any = None, remote: Any = None, protocol: int = 0, local_ports: Any = None,
+           remote_ports: Any = None) -> "Selector":
         """Friendly constructor: ``Selector.of("10.1.0.0/16", "10.2.0.0/16", 6, remote_ports=443)`` (the plain
         constructor takes the same forms)."""
         return cls(local, remote, protocol, local_ports, remote_ports)
@@ -192,9 +193,11 @@ class Selector:
         if lt.ip_protocol and rt.ip_protocol and lt.ip_protocol != rt.ip_protocol:
             return None
         protocol = lt.ip_protocol or rt.ip_protocol
-        return cls(local, remote, protocol, PortRange(lt.start_port, lt.end_port), PortRange(rt.start_port, rt.end_port))
+        return cls(local, remote, protocol, PortRange(lt.start_port, lt.end_port),
+                   PortRange(rt.start_port, rt.end_port))
 
-    def matches(self, local: _Addr, remote: _Addr, protocol: int, local_port: int | None, remote_port: int | None) -> bool:
+    def matches(self, local: _Addr, remote: _Addr, protocol: int, local_port: int | None,
+                remote_port: int | None) -> bool:
         """True when a packet with these values falls inside every selector."""
         if self.local is not None and local not in self.local:
             return False
@@ -206,11 +209,13 @@ class Selector:
 
     @property
     def is_catch_all(self) -> bool:
-        return self.local is None and self.remote is None and not self.protocol and self.local_ports.is_any and self.remote_ports.is_any
+        return (self.local is None and self.remote is None and not self.protocol and self.local_ports.is_any
+                and self.remote_ports.is_any)
 
     def __str__(self) -> str:
         proto = _PROTO_NAMES.get(self.protocol, str(self.protocol))
-        return f"{self.local or 'any'}[{proto}/{self.local_ports}] <=> {self.remote or 'any'}[{proto}/{self.remote_ports}]"
+        return (f"{self.local or 'any'}[{proto}/{self.local_ports}] <=> "
+                f"{self.remote or 'any'}[{proto}/{self.remote_ports}]")
 
 
 def _direction(value: Any) -> Direction:
@@ -240,7 +245,8 @@ def selectors_from_ts(local_ts: Sequence[Any] | Any, remote_ts: Sequence[Any] | 
 
 
 def _as_selectors(ts: Any, field: str) -> list[Any]:
-    if isinstance(ts, TrafficSelector) or (isinstance(ts, tuple) and ts and not isinstance(ts[0], (tuple, list, TrafficSelector))):
+    if isinstance(ts, TrafficSelector) or (isinstance(ts, tuple) and ts
+                                           and not isinstance(ts[0], (tuple, list, TrafficSelector))):
         return [ts]
     if isinstance(ts, (str, bytes)) or not hasattr(ts, "__iter__"):
         raise ConfigError(f"{field} must be a (start_address, end_address, ip_protocol, start_port, end_port) tuple "
