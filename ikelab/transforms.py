@@ -21,8 +21,6 @@ keys can be exported for a capture.
 from __future__ import annotations
 
 import hmac  # noqa: F401 - ikelab.transforms.hmac, as before the split (a test patches its compare_digest)
-import sys
-import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,19 +178,3 @@ def cipher_suite(
         _warn_or_refuse(enc.name, reason + " undetected, and RFC 8221 says MUST NOT", allow_weak,
                         f"{enc.name} without integrity")
     return CipherSuite(enc, None)
-
-
-class _Facade(types.ModuleType):
-    """This module, with one difference from a plain module: setting a name here that one of the three parts
-    defines sets it in that part too, where its code reads it, as when the transforms were one module (a test
-    lowers ``_CTR_MAX_BLOCKS`` this way).  Reading a name is the plain module's."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if not name.startswith("__"):
-            for part in (transforms_common, transforms_encr, transforms_integ):
-                if name in part.__dict__:
-                    setattr(part, name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Facade

@@ -150,7 +150,7 @@ def test_every_wireshark_name_is_a_string_in_libwireshark() -> None:
             auth = integrity(integ_id, allow_weak=True)
         names |= {auth.wireshark_ikev2_name, auth.wireshark_esp_name}
     names.discard(None)
-    # packet-esp.c gained the ChaCha20-Poly1305 entry after the 4.0 series (see the note in transforms.py)
+    # packet-esp.c gained the ChaCha20-Poly1305 entry after the 4.0 series (see the note in transforms_encr.py)
     missing = {n for n in names if n.encode() + b"\0" not in lib} - {"ChaCha20 with Poly1305 [RFC7634]"}
     assert not missing
 
