@@ -113,7 +113,7 @@ class AuthenticationError(IkelabError):
 class IntegrityError(IkelabError):
     """An ICV or AEAD tag did not verify, or decrypted padding was malformed."""
 
-    notify_type = None  # RFC 7296 2.21.2: silently discarded
+    notify_type = None  # discarded unanswered: RFC 7296 2.21.3 answers only what passed the integrity checks
 
 
 class ReplayError(IkelabError):

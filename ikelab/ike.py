@@ -25,7 +25,8 @@ response arrives or ``retransmit_tries`` retransmissions are spent; a
 retransmitted request from the peer is answered from the response cache and
 never processed twice; a response that does not match the outstanding
 request is dropped.  A protected message whose ICV does not verify is dropped
-silently (2.21.2) and changes nothing.
+silently and changes nothing (2.21.3 answers a request only once it has passed
+the integrity and window checks; 2.21.4: an unprotected message changes no SA state).
 
 Two extensions are off unless configured: IKE fragmentation (RFC 7383,
 :mod:`ikelab.ike_fragments`, a mixin beside the exchanges) and virtual IPs

@@ -6,7 +6,7 @@ exchanges beside it).  In order, a datagram is:
 * decoded as far as the keys allow: the header of ``HDR, SK {...}``, all of IKE_SA_INIT;
 * checked against this IKE SA: its SPIs, the I flag of the other role, IKE fragments only if negotiated;
 * decrypted and its ICV checked; a bad ICV, or an SK payload whose ICV cannot even be checked (too short,
-  a partial CBC block), is dropped unanswered and changes nothing (2.21.2), a good one with a malformed
+  a partial CBC block), is dropped unanswered and changes nothing (2.21.3, 2.21.4), a good one with a malformed
   inside is answered with INVALID_SYNTAX or UNSUPPORTED_CRITICAL_PAYLOAD (a request; a response is dropped);
 * matched to the window of size 1 (2.3): a response to our outstanding request, or the peer's next
   request; a retransmitted request gets the cached response again and is never processed twice;
@@ -112,7 +112,7 @@ class Receiving:
             try:
                 msg = wirefmt.decode(data, crypto=self._crypto(sending=False))
             except IntegrityError:
-                self._drop(now, "ICV does not verify (RFC 7296 2.21.2: discarded)", data)
+                self._drop(now, "ICV does not verify (RFC 7296 2.21.3: discarded)", data)
                 return
             except UnsupportedCriticalPayloadError as exc:
                 # the ICV was good: answer a new request with UNSUPPORTED_CRITICAL_PAYLOAD (RFC 7296 2.5)
@@ -123,7 +123,7 @@ class Receiving:
             except IkelabError as exc:
                 if not self._icv_verifies(data):
                     # framing that no ICV covers (an SK body too short for IV and ICV, a partial CBC block):
-                    # anyone can forge it, so it must neither be answered nor consume a Message ID (2.21.2)
+                    # anyone can forge it, so it must neither be answered nor consume a Message ID (2.21.3, 2.21.4)
                     self._drop(now, f"SK payload unusable before its ICV (RFC 7296 2.21.2: discarded): {exc}", data)
                     return
                 # the ICV was good, the inside is malformed: after authentication "all requests having
@@ -227,7 +227,7 @@ class Receiving:
         """True when the SK or SKF payload ending ``data`` has an ICV that verifies (RFC 7296 3.14, RFC 7383 2.5).
 
         Called only after decoding ``data`` failed, to tell a malformed inside (the peer's, answered, 2.21.3)
-        from a failure before the ICV was checked (anyone's, discarded, 2.21.2).
+        from a failure before the ICV was checked (anyone's, discarded: 2.21.3 answers only what passed it).
         """
         try:
             outer = _m.decode(data)  # the SK or SKF payload stays opaque
