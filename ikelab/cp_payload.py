@@ -11,6 +11,10 @@ empty value in a request asks for that attribute.  The engine sends
 CP(CFG_REQUEST) in IKE_AUTH when ``IkeConfig.vip`` is set, and a gateway with
 ``IkeConfig.pool`` answers with CP(CFG_REPLY) (see :mod:`ikelab.vip`); without
 them no CP is sent.
+
+Decoding keeps every attribute whatever its length: 3.15.1 has unsupported attributes ignored, a
+dissection must show a peer's odd CP as it is, and :mod:`ikelab.vip` uses an address value only at its
+RFC length.  :meth:`CP.length_problems` and :meth:`CP.check_lengths` hold a CP to the lengths of 3.15.1.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from .constants import CfgAttribute, CfgType, PayloadType, lookup
-from .errors import ConfigError
+from .errors import ConfigError, ParseError
 from .wire import U16, DecodeContext, Payload, RAW_TYPES, check_bytes, check_uint, from_wire, name_of, norm_enum, to_enum
 
 
@@ -55,6 +59,28 @@ class CP(Payload):
         """Every value of one attribute type, in order."""
         t = norm_enum(CfgAttribute, attribute_type)
         return [v for a, v in self.attributes if a == t]
+
+    def length_problems(self) -> tuple[tuple[int, str], ...]:
+        """``(n, why)`` for each attribute (numbered from 1) whose value length RFC 7296 3.15.1 does not give."""
+        out = []
+        for n, (atype, value) in enumerate(self.attributes, 1):
+            allowed = VALUE_LENGTHS.get(int(atype))
+            if allowed is not None and not value_length_ok(atype, len(value)):
+                out.append((n, f"{name_of(atype, CfgAttribute)} value of {len(value)} octets; "
+                               f"RFC 7296 3.15.1 gives {allowed}"))
+        return tuple(out)
+
+    def check_lengths(self, path: str = "CP") -> "CP":
+        """This CP, or ParseError naming the first attribute whose length RFC 7296 3.15.1 does not give.
+
+        The offset is that of the attribute's Length field, counted from the payload's generic header.
+        """
+        problems = self.length_problems()
+        if problems:
+            n, why = problems[0]
+            offset = 4 + 4 + sum(4 + len(v) for _, v in self.attributes[: n - 1]) + 2
+            raise ParseError(why, field=f"{path}.attribute[{n}].length", offset=offset)
+        return self
 
     def _body(self, path: str) -> bytes:
         out = bytearray((check_uint(self.cfg_type, 8, path, "cfg_type"), 0, 0, 0))
@@ -94,6 +120,29 @@ class CP(Payload):
         return cls._from_wire(cfg_type, tuple(attributes), critical)  # type: ignore[attr-defined]
 
 
+#: RFC 7296 3.15.1, the Length column: the value lengths of each attribute type it defines.  The table gives
+#: INTERNAL_IP6_SUBNET "17 octets", but a CFG_ACK returns every accepted attribute with zero-length data (3.15.1),
+#: so 0 is accepted for it as for the others.  Types the table leaves out (APPLICATION_VERSION: "0 or more",
+#: and later registrations) are not checked.
+VALUE_LENGTHS: dict[int, str] = {
+    CfgAttribute.INTERNAL_IP4_ADDRESS: "0 or 4", CfgAttribute.INTERNAL_IP4_NETMASK: "0 or 4",
+    CfgAttribute.INTERNAL_IP4_DNS: "0 or 4", CfgAttribute.INTERNAL_IP4_NBNS: "0 or 4",
+    CfgAttribute.INTERNAL_IP4_DHCP: "0 or 4", CfgAttribute.INTERNAL_IP6_ADDRESS: "0 or 17",
+    CfgAttribute.INTERNAL_IP6_DNS: "0 or 16", CfgAttribute.INTERNAL_IP6_DHCP: "0 or 16",
+    CfgAttribute.INTERNAL_IP4_SUBNET: "0 or 8", CfgAttribute.SUPPORTED_ATTRIBUTES: "a multiple of 2",
+    CfgAttribute.INTERNAL_IP6_SUBNET: "0 or 17",
+}
+_FIXED = {int(t): int(rule.split()[-1]) for t, rule in VALUE_LENGTHS.items() if rule.startswith("0 or ")}
+
+
+def value_length_ok(attribute_type: int, length: int) -> bool:
+    """True when RFC 7296 3.15.1 allows ``length`` octets for the value of ``attribute_type`` (or has no rule)."""
+    if attribute_type == CfgAttribute.SUPPORTED_ATTRIBUTES:
+        return length % 2 == 0
+    fixed = _FIXED.get(int(attribute_type))
+    return fixed is None or length in (0, fixed)
+
+
 #: RFC 7296 3.15.1: the value length of each address attribute -> its layout in the dissection.
 _ADDRESS_LAYOUT = {
     (1, 4): "v4", (2, 4): "v4", (3, 4): "v4", (4, 4): "v4", (6, 4): "v4",  # an IPv4 address (netmask)
@@ -114,4 +163,4 @@ def _cfg_value(atype: int, value: bytes) -> str:
     return f"{text}/{value[16]}" if len(value) == 17 else text
 
 
-__all__ = ["CP"]
+__all__ = ["CP", "VALUE_LENGTHS", "value_length_ok"]

@@ -1,0 +1,80 @@
+"""Small specification gaps: CP value lengths (RFC 7296 3.15.1), ID_NULL (RFC 7619), timer settings of
+IkeConfig, and strongSwan's proposal keywords."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+
+import pytest
+
+from ikelab.constants import CfgAttribute, CfgType, PayloadType
+from ikelab.cp_payload import VALUE_LENGTHS, value_length_ok
+from ikelab.errors import ParseError
+from ikelab.payloads import CP, decode_chain
+from ikelab.vip import assigned, requested
+from ikelab.wire import DecodeContext
+
+
+def _cp_from_wire(cfg_type: int, attributes: list[tuple[int, bytes]]) -> CP:
+    body = struct.pack("!B3x", cfg_type) + b"".join(struct.pack("!HH", t, len(v)) + v for t, v in attributes)
+    data = struct.pack("!BBH", 0, 0, 4 + len(body)) + body
+    (cp,) = decode_chain(PayloadType.CP, data, 0, len(data), DecodeContext(0, None))
+    return cp
+
+
+# -- RFC 7296 3.15.1: the value length of each configuration attribute ----------------------------------------
+
+_GOOD = [
+    (CfgAttribute.INTERNAL_IP4_ADDRESS, 4), (CfgAttribute.INTERNAL_IP4_NETMASK, 4), (CfgAttribute.INTERNAL_IP4_DNS, 4),
+    (CfgAttribute.INTERNAL_IP4_NBNS, 4), (CfgAttribute.INTERNAL_IP4_DHCP, 4), (CfgAttribute.INTERNAL_IP6_ADDRESS, 17),
+    (CfgAttribute.INTERNAL_IP6_DNS, 16), (CfgAttribute.INTERNAL_IP6_DHCP, 16), (CfgAttribute.INTERNAL_IP4_SUBNET, 8),
+    (CfgAttribute.INTERNAL_IP6_SUBNET, 17), (CfgAttribute.SUPPORTED_ATTRIBUTES, 6),
+    (CfgAttribute.APPLICATION_VERSION, 5), (0x1234, 3),  # "0 or more", and a type 3.15.1 does not define
+]
+_BAD = [
+    (CfgAttribute.INTERNAL_IP4_ADDRESS, 5, "0 or 4"), (CfgAttribute.INTERNAL_IP4_NETMASK, 3, "0 or 4"),
+    (CfgAttribute.INTERNAL_IP4_DNS, 16, "0 or 4"), (CfgAttribute.INTERNAL_IP4_NBNS, 1, "0 or 4"),
+    (CfgAttribute.INTERNAL_IP4_DHCP, 8, "0 or 4"), (CfgAttribute.INTERNAL_IP6_ADDRESS, 16, "0 or 17"),
+    (CfgAttribute.INTERNAL_IP6_DNS, 17, "0 or 16"), (CfgAttribute.INTERNAL_IP6_DHCP, 4, "0 or 16"),
+    (CfgAttribute.INTERNAL_IP4_SUBNET, 4, "0 or 8"), (CfgAttribute.INTERNAL_IP6_SUBNET, 16, "0 or 17"),
+    (CfgAttribute.SUPPORTED_ATTRIBUTES, 3, "a multiple of 2"),
+]
+
+
+@pytest.mark.parametrize("atype, length", _GOOD + [(t, 0) for t in VALUE_LENGTHS])
+def test_cp_value_lengths_that_rfc_7296_3_15_1_gives_pass(atype: int, length: int) -> None:
+    cp = _cp_from_wire(CfgType.CFG_REPLY, [(atype, bytes(length))])
+    assert value_length_ok(atype, length)
+    assert cp.length_problems() == () and cp.check_lengths() is cp
+
+
+@pytest.mark.parametrize("atype, length, rule", _BAD)
+def test_cp_value_lengths_that_rfc_7296_3_15_1_does_not_give_are_named_with_attribute_and_offset(
+        atype: int, length: int, rule: str) -> None:
+    """The decoder keeps the odd attribute (a dissection shows it as it is); the check names it and where."""
+    cp = _cp_from_wire(CfgType.CFG_REPLY, [(CfgAttribute.INTERNAL_IP4_ADDRESS, bytes(4)), (atype, bytes(length))])
+    assert [(int(t), len(v)) for t, v in cp.attributes] == [(1, 4), (int(atype), length)]  # kept, not refused
+    assert not value_length_ok(atype, length)
+    ((n, why),) = cp.length_problems()
+    assert n == 2 and CfgAttribute(atype).name in why and f"{length} octets" in why and rule in why
+    with pytest.raises(ParseError) as err:
+        cp.check_lengths()
+    # generic header 4, CFG Type + RESERVED 4, the first attribute 4 + 4, then this attribute's Type (2)
+    assert (err.value.field, err.value.offset) == ("CP.attribute[2].length", 4 + 4 + 8 + 2)
+    assert err.value.notify_type == "INVALID_SYNTAX"
+
+
+def test_vip_reads_no_address_from_a_value_of_the_wrong_length() -> None:
+    """vip never crashes on a crafted CP: a value off its 3.15.1 length assigns nothing, and in a request
+    asks for any address of its family."""
+    reply = _cp_from_wire(CfgType.CFG_REPLY, [(CfgAttribute.INTERNAL_IP4_ADDRESS, bytes([10, 3, 0, 1, 9])),
+                                              (CfgAttribute.INTERNAL_IP6_ADDRESS, bytes(16)),
+                                              (CfgAttribute.INTERNAL_IP4_DNS, bytes(7))])
+    assert len(reply.length_problems()) == 3
+    assert assigned(reply) is None and assigned(reply, 4) is None and assigned(reply, 6) is None
+    request = _cp_from_wire(CfgType.CFG_REQUEST, [(CfgAttribute.INTERNAL_IP4_ADDRESS, bytes(3)),
+                                                  (CfgAttribute.INTERNAL_IP6_ADDRESS, bytes(18))])
+    assert requested(request) == [(4, None), (6, None)]
+    good = _cp_from_wire(CfgType.CFG_REPLY, [(CfgAttribute.INTERNAL_IP4_ADDRESS, bytes([10, 3, 0, 1]))])
+    assert good.length_problems() == () and assigned(good) == str(ipaddress.ip_address("10.3.0.1"))
