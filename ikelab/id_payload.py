@@ -10,7 +10,10 @@ ID_IPV6_ADDR (16 octets), ID_DER_ASN1_DN (a DER Name), ID_DER_ASN1_GN and
 ID_KEY_ID (opaque octets).  Decoding and encoding both check the address
 sizes, that names are non-empty printable ASCII and that a DN is well-formed
 DER (a ParseError, resp. ConfigError, naming ``IDi.id_data``); ``value`` shows
-the identity as a person reads it.
+the identity as a person reads it.  ID_NULL (RFC 7619) has no Identification
+Data: ikelab sends it empty (a ConfigError otherwise), and a peer's ID_NULL is
+decoded with whatever octets it carries (the AUTH payload covers them as sent)
+while :func:`ikelab.identity.matches` ignores them.
 """
 
 from __future__ import annotations
@@ -109,6 +112,9 @@ class _Identification(SimpleHeader, Payload):
         return value.hex() if isinstance(value, bytes) else str(value)
 
     def _check(self, data: bytes, path: str) -> None:
+        if data and self.id_type == IdType.ID_NULL:
+            raise ConfigError(f"{path}: ID_NULL carries no Identification Data (RFC 7619), not {len(data)} octets",
+                              field=f"{path}.id_data", value=bytes(data))
         size = _ID_ADDRESS_SIZES.get(self.id_type)  # type: ignore[call-overload]
         if size is not None and len(data) != size:
             raise ConfigError(f"{path}: {self.id_type.name} data is {size} bytes, not {len(data)}", field=f"{path}.id_data", value=data)

@@ -118,6 +118,9 @@ def id_body(id_type: IdType | int | str, data: bytes) -> bytes:
     size = _ADDRESS_SIZES.get(t)
     if size is not None and len(data) != size:  # RFC 7296 3.5: "a single four (4) octet IPv4 address", 16 for IPv6
         raise ConfigError(f"{t.name} data is {len(data)} octets, not {size}", field="data", value=bytes(data))
+    if data and t == IdType.ID_NULL:
+        raise ConfigError(f"ID_NULL carries no Identification Data (RFC 7619), not {len(data)} octets", field="data",
+                          value=bytes(data))
     return bytes([int(t)]) + b"\x00\x00\x00" + bytes(data)
 
 
@@ -336,7 +339,10 @@ def _typed(text: str, id_type: IdType, *, named: bool = False) -> Identity:
             return Identity(id_type, text.encode())
         except UnicodeEncodeError:  # e.g. a command-line argument that was not UTF-8 (lone surrogates)
             raise ConfigError(f"{text!r} is not valid UTF-8 text for {id_type.name}", field="id", value=text) from None
-    if id_type == IdType.ID_NULL:
+    if id_type == IdType.ID_NULL:  # RFC 7619: no Identification Data, so no text to put in it
+        if text.strip() not in ("", "%null"):
+            raise ConfigError(f"ID_NULL carries no Identification Data (RFC 7619): give \"%null\", not {text!r}",
+                              field="id", value=text)
         return Identity(id_type, b"")
     if named and text.startswith("#"):  # "fqdn:#..." (strongSwan): any octets, as format_identity writes them
         return Identity(id_type, _hex(text[1:], text))
@@ -484,6 +490,8 @@ def _matches(pattern: str, identity: Identity) -> bool:
         return _dn_key(_load_dn(want.data)) == _dn_key(_load_dn(identity.data))
     if want.id_type in (IdType.ID_FQDN, IdType.ID_RFC822_ADDR):
         return want.data.lower() == identity.data.lower()
+    if want.id_type == IdType.ID_NULL:  # no identity: octets a peer put after ID_NULL identify nothing (RFC 7619)
+        return True
     return want.data == identity.data
 
 

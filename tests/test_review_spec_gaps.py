@@ -78,3 +78,48 @@ def test_vip_reads_no_address_from_a_value_of_the_wrong_length() -> None:
     assert requested(request) == [(4, None), (6, None)]
     good = _cp_from_wire(CfgType.CFG_REPLY, [(CfgAttribute.INTERNAL_IP4_ADDRESS, bytes([10, 3, 0, 1]))])
     assert good.length_problems() == () and assigned(good) == str(ipaddress.ip_address("10.3.0.1"))
+
+
+# -- RFC 7619: ID_NULL has no Identification Data ------------------------------------------------------------
+
+def _id_from_wire(id_type: int, data: bytes):
+    from ikelab.payloads import IDi
+
+    body = bytes([id_type, 0, 0, 0]) + data
+    wire = struct.pack("!BBH", 0, 0, 4 + len(body)) + body
+    (payload,) = decode_chain(PayloadType.IDi, wire, 0, len(wire), DecodeContext(0, None))
+    assert isinstance(payload, IDi)
+    return payload
+
+
+def test_id_null_is_sent_empty_and_octets_after_it_are_refused_when_constructing() -> None:
+    from ikelab.constants import IdType
+    from ikelab.errors import ConfigError
+    from ikelab.identity import Identity, id_body, parse_identity
+    from ikelab.payloads import IDi, IDr
+
+    assert parse_identity("%null") == Identity(IdType.ID_NULL, b"")
+    assert parse_identity("", id_type="ID_NULL") == parse_identity("%null", id_type=IdType.ID_NULL)
+    assert IDi(IdType.ID_NULL, b"").encode()[4:] == bytes([IdType.ID_NULL, 0, 0, 0])
+    assert id_body(IdType.ID_NULL, b"") == bytes([13, 0, 0, 0])
+    with pytest.raises(ConfigError) as err:
+        IDr(IdType.ID_NULL, b"anon").encode()
+    assert err.value.field == "IDr.id_data" and "RFC 7619" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        id_body("ID_NULL", b"\x00")
+    assert err.value.field == "data"
+    with pytest.raises(ConfigError) as err:
+        parse_identity("alice", id_type="ID_NULL")  # the text was dropped silently before
+    assert err.value.field == "id" and "%null" in str(err.value)
+
+
+def test_a_peers_id_null_with_octets_decodes_and_matches_null_ignoring_them() -> None:
+    from ikelab.constants import IdType
+    from ikelab.identity import Identity, matches
+
+    peer = _id_from_wire(IdType.ID_NULL, b"junk")
+    assert peer.id_type == IdType.ID_NULL and peer.data == b"junk"  # kept as sent, for RestOfIDPayload
+    assert matches("%null", Identity(peer.id_type, peer.data))
+    assert matches("%null", Identity(IdType.ID_NULL, b""))
+    assert not matches("%null", Identity(IdType.ID_KEY_ID, b""))
+    assert not matches("@#6a756e6b", Identity(IdType.ID_NULL, b"junk"))  # an ID_KEY_ID is not ID_NULL
