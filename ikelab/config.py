@@ -31,6 +31,12 @@ Defaults (and why):
 * ``cookie_threshold = 30`` half-open IKE SAs before the responder demands a
   COOKIE (RFC 7296 2.6), strongSwan's default; 0 = always, None = never;
 * ``dpd_interval = None``: no liveness checks unless asked (RFC 7296 2.4);
+* times are seconds (or text such as ``"30m"``); NaN, negative values and timers under
+  1 ms (``MIN_TIMER``: a timer that fires again at once, or at the same float instant,
+  would spin) are refused.  ``inf`` means *never*: a lifetime of ``inf`` never expires,
+  ``dpd_interval = inf`` (like 0) checks no liveness, and a rekey time of ``inf`` is
+  allowed only with a hard lifetime of ``inf`` (derived so when not given); a
+  retransmission wait is always finite;
 * ``encapsulation = "auto"``: UDP-encapsulate ESP only behind a NAT (RFC 3948);
 * ``local_ts = remote_ts = ()``: empty means ``dynamic``, the IKE addresses
   (host-to-host), as in strongSwan; :meth:`IkeConfig.local_selectors` resolves it;
@@ -83,10 +89,13 @@ DEFAULT_ESP_PROPOSALS = ("aes256gcm16", "aes128-sha256")
 MIN_FRAGMENT_SIZE = 160
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: The shortest timer IkeConfig accepts (seconds): below it a rekey, liveness or retransmission timer would fire
+#: again at once, and under the float resolution of ``now`` (1e-7 s at a Unix time) at the very same instant.
+MIN_TIMER = 0.001
 
 
 def _duration(value: Any, name: str, *, allow_none: bool = False, allow_zero: bool = False,
-              allow_inf: bool = True) -> float | None:
+              allow_inf: bool = True, floor: float = 0.0) -> float | None:
     if value is None:
         if allow_none:
             return None
@@ -104,6 +113,9 @@ def _duration(value: Any, name: str, *, allow_none: bool = False, allow_zero: bo
         raise ConfigError(f"{name} = {value} must be positive", field=name, value=value)
     if value == float("inf") and not allow_inf:
         raise ConfigError(f"{name} = inf: give a finite number of seconds", field=name, value=value)
+    if 0 < value < floor:
+        raise ConfigError(f"{name} = {value:g} s is under {floor:g} s: a timer that short would fire again at once",
+                          field=name, value=value)
     return value
 
 
@@ -347,17 +359,18 @@ class IkeConfig:
             raise ConfigError(f"encapsulation must be 'auto', 'always' or 'never', not {self.encapsulation!r}",
                               field="encapsulation", value=self.encapsulation)
         for name in ("ike_rekey_time", "child_rekey_time"):
-            put(name, _duration(getattr(self, name), name))
+            put(name, _duration(getattr(self, name), name, floor=MIN_TIMER))
         # a request whose first wait never ends would neither be sent again nor ever give up (RFC 7296 2.4)
-        put("retransmit_timeout", _duration(self.retransmit_timeout, "retransmit_timeout", allow_inf=False))
+        put("retransmit_timeout", _duration(self.retransmit_timeout, "retransmit_timeout", allow_inf=False,
+                                            floor=MIN_TIMER))
         for soft, hard in (("ike_rekey_time", "ike_lifetime"), ("child_rekey_time", "child_lifetime")):
             value = getattr(self, hard)
-            put(hard, round(getattr(self, soft) * 1.1, 6) if value is None else _duration(value, hard))
+            put(hard, round(getattr(self, soft) * 1.1, 6) if value is None else _duration(value, hard, floor=MIN_TIMER))
         put("rekey_margin", _duration(self.rekey_margin, "rekey_margin", allow_zero=True))
-        dpd = _duration(self.dpd_interval, "dpd_interval", allow_none=True, allow_zero=True)
+        dpd = _duration(self.dpd_interval, "dpd_interval", allow_none=True, allow_zero=True, floor=MIN_TIMER)
         put("dpd_interval", dpd if dpd and dpd != float("inf") else None)  # 0 and inf: no liveness checks
         for soft, hard in (("ike_rekey_time", "ike_lifetime"), ("child_rekey_time", "child_lifetime")):
-            if getattr(self, soft) >= getattr(self, hard):
+            if getattr(self, soft) >= getattr(self, hard) != float("inf"):  # inf and inf: never rekeyed nor expired
                 raise ConfigError(f"{soft} ({getattr(self, soft):g} s) must be below {hard} ({getattr(self, hard):g} s): "
                                   "the SA must be rekeyed before it expires", field=soft, value=getattr(self, soft))
             if self.rekey_margin >= getattr(self, soft):

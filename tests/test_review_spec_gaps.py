@@ -123,3 +123,68 @@ def test_a_peers_id_null_with_octets_decodes_and_matches_null_ignoring_them() ->
     assert matches("%null", Identity(IdType.ID_NULL, b""))
     assert not matches("%null", Identity(IdType.ID_KEY_ID, b""))
     assert not matches("@#6a756e6b", Identity(IdType.ID_NULL, b"junk"))  # an ID_KEY_ID is not ID_NULL
+
+
+# -- IkeConfig: times that would make a timer spin, never end, or mean nothing ------------------------------
+
+_TIMERS = ("ike_rekey_time", "child_rekey_time", "ike_lifetime", "child_lifetime", "retransmit_timeout",
+           "dpd_interval")
+
+
+@pytest.mark.parametrize("field", _TIMERS)
+@pytest.mark.parametrize("value", [1e-9, 5e-324, 0.0009])
+def test_a_timer_under_a_millisecond_is_refused_naming_its_field(field: str, value: float) -> None:
+    """now + 5e-324 == now: a rekey, lifetime, liveness or retransmission timer that short fires again at the same
+    instant for ever (RFC 7296 2.4 wants retransmissions spaced out)."""
+    from ikelab.config import MIN_TIMER, IkeConfig
+    from ikelab.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        IkeConfig(psk="x", **{field: value})
+    assert err.value.field == field and err.value.value == value and f"{MIN_TIMER:g} s" in str(err.value)
+    floor = {"ike_lifetime": 2 * MIN_TIMER, "child_lifetime": 2 * MIN_TIMER}  # hard limits above the rekey times
+    both = {"ike_rekey_time": MIN_TIMER, "child_rekey_time": MIN_TIMER, field: floor.get(field, MIN_TIMER)}
+    assert getattr(IkeConfig(psk="x", **both), field) == floor.get(field, MIN_TIMER)  # the floor itself is allowed
+
+
+@pytest.mark.parametrize("field", _TIMERS + ("rekey_margin",))
+@pytest.mark.parametrize("value", [float("nan"), -1.0, "-5s"])
+def test_nan_and_negative_times_are_refused_naming_their_field(field: str, value) -> None:
+    from ikelab.config import IkeConfig
+    from ikelab.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        IkeConfig(psk="x", **{field: value})
+    assert err.value.field == field
+
+
+def test_inf_means_never_for_lifetimes_and_liveness_and_is_refused_for_retransmission() -> None:
+    import math
+
+    from ikelab.config import IkeConfig
+    from ikelab.errors import ConfigError
+
+    never = IkeConfig(psk="x", ike_rekey_time=math.inf, child_rekey_time="1h", child_lifetime=math.inf,
+                      dpd_interval=math.inf)
+    assert never.ike_lifetime == math.inf and never.child_lifetime == math.inf and never.dpd_interval is None
+    assert IkeConfig(psk="x", ike_rekey_time=math.inf, ike_lifetime=math.inf).ike_rekey_time == math.inf
+    with pytest.raises(ConfigError) as err:  # rekeyed never, but expiring: the SA would die unrenewed
+        IkeConfig(psk="x", child_rekey_time=math.inf, child_lifetime=3600)
+    assert err.value.field == "child_rekey_time"
+    with pytest.raises(ConfigError) as err:
+        IkeConfig(psk="x", ike_rekey_time=100, ike_lifetime=100)  # soft not below hard
+    assert err.value.field == "ike_rekey_time"
+    with pytest.raises(ConfigError) as err:
+        IkeConfig(psk="x", retransmit_timeout=math.inf)
+    assert err.value.field == "retransmit_timeout"
+
+
+def test_an_sa_that_is_never_rekeyed_runs_in_the_lab() -> None:
+    import math
+
+    from test_ike import established
+
+    lab = established(ike_rekey_time=math.inf, child_rekey_time=math.inf)
+    lab.run(until=lab.now + 86400.0)
+    assert lab.initiator.rekey_at == math.inf and lab.initiator.expire_at == math.inf
+    assert len(lab.initiator.children) == 1
