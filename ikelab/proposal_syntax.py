@@ -90,6 +90,10 @@ for _bits in (128, 192, 256):
                              (16, EncrId.ENCR_AES_GCM_16, EncrId.ENCR_AES_CCM_16)):
         _kw(f"aes{_bits}gcm{_icv} aes{_bits}gcm{_icv * 8}", Transform(TransformType.ENCR, _gcm, _bits))
         _kw(f"aes{_bits}ccm{_icv} aes{_bits}ccm{_icv * 8}", Transform(TransformType.ENCR, _ccm, _bits))
+    # strongSwan's proposal_keywords_static.txt: without an ICV size, "aes128gcm" and "aes128ccm" are the 16-octet
+    # ICV variants (registered after them, so a proposal still prints as aes128gcm16)
+    _kw(f"aes{_bits}gcm", KEYWORDS[f"aes{_bits}gcm16"])
+    _kw(f"aes{_bits}ccm", KEYWORDS[f"aes{_bits}ccm16"])
 _kw("aes", KEYWORDS["aes128"])
 _kw("aesctr", KEYWORDS["aes128ctr"])
 _kw("chacha20poly1305", Transform(TransformType.ENCR, EncrId.ENCR_CHACHA20_POLY1305))

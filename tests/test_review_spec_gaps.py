@@ -188,3 +188,20 @@ def test_an_sa_that_is_never_rekeyed_runs_in_the_lab() -> None:
     lab.run(until=lab.now + 86400.0)
     assert lab.initiator.rekey_at == math.inf and lab.initiator.expire_at == math.inf
     assert len(lab.initiator.children) == 1
+
+
+# -- strongSwan's proposal keywords (src/libstrongswan/crypto/proposal/proposal_keywords_static.txt) ----------
+
+@pytest.mark.parametrize("bits", [128, 192, 256])
+@pytest.mark.parametrize("mode", ["gcm", "ccm"])
+def test_aead_keyword_without_icv_size_is_the_16_octet_icv_as_in_strongswan(bits: int, mode: str) -> None:
+    from ikelab.proposal_syntax import KEYWORDS, parse_proposal, proposal_to_string
+
+    bare, sixteen = KEYWORDS[f"aes{bits}{mode}"], KEYWORDS[f"aes{bits}{mode}16"]
+    assert bare == sixteen and bare.key_length == bits
+    assert bare.id.name == f"ENCR_AES_{mode.upper()}_16"
+    esp = parse_proposal(f"aes{bits}{mode}-esn", "ESP")
+    assert esp == parse_proposal(f"aes{bits}{mode}16-esn", "ESP")
+    assert proposal_to_string(esp) == f"aes{bits}{mode}16-esn"  # still printed with its ICV size
+    ike = parse_proposal(f"aes{bits}{mode}-prfsha256-ecp256", "IKE")
+    assert ike == parse_proposal(f"aes{bits}{mode}128-prfsha256-ecp256", "IKE")
