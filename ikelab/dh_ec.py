@@ -193,7 +193,7 @@ _P25519 = 2**255 - 19
 _P448 = 2**448 - 2**224 - 1
 #: key length -> (p, bits of u kept by decodeUCoordinate (RFC 7748 5), the u (mod p) of the points of low order:
 #: 0, 1, -1 and, on Curve25519, the two of order 8).  Clamped scalars are multiples of the cofactor (8 or 4),
-#: so these, and only these, make X25519/X448 give the all-zero value that RFC 8031 2.3 refuses.
+#: so these, and only these, make X25519/X448 give the all-zero value that RFC 7748 6.1 and RFC 8031 3.2 refuse.
 _LOW_ORDER_U: dict[int, tuple[int, int, frozenset[int]]] = {
     32: (_P25519, (1 << 255) - 1, frozenset({
         0, 1, _P25519 - 1,
@@ -228,14 +228,14 @@ class MontgomeryGroup(DhGroup):
 
     def validate_public(self, data: bytes) -> None:
         """Refuse KE data of the wrong length, or a point of low order: one whose g^ir would be all zero
-        (RFC 8031 2.3; :meth:`MontgomeryPrivateKey.exchange` refuses that value itself)."""
+        (RFC 8031 3.2, RFC 7748 6.1; :meth:`MontgomeryPrivateKey.exchange` refuses that value itself)."""
         data = _ke_bytes(data, self.name)
         if len(data) != self.key_len:
             raise InvalidPublicValueError(f"KE data is {len(data)} bytes, expected {self.key_len}", group=self.name)
         p, mask, low_order = _LOW_ORDER_U[self.key_len]
         if (int.from_bytes(data, "little") & mask) % p in low_order:
             raise InvalidPublicValueError("a point of low order: the shared secret would be all zero"
-                                          " (RFC 8031 2.3)", group=self.name)
+                                          " (RFC 8031 3.2)", group=self.name)
 
     def from_private_value(self, value: bytes | int) -> MontgomeryPrivateKey:
         """A key from its ``key_len`` bytes, or from an int encoded little-endian (RFC 7748 5)."""
@@ -285,12 +285,12 @@ class MontgomeryPrivateKey(DhPrivateKey):
         if type(peer_public) is not bytes or len(peer_public) != group.key_len:
             group.validate_public(peer_public)  # refuses with the reason
         _, public_cls = _MONTGOMERY_CLASSES[group.key_len]
-        zero = "all-zero shared secret: the peer sent a low-order point (RFC 8031 2.3)"
+        zero = "all-zero shared secret: the peer sent a low-order point (RFC 8031 3.2)"
         try:
             secret = self.key.exchange(public_cls.from_public_bytes(bytes(peer_public)))
         except ValueError:  # OpenSSL refuses to return the all-zero value
             raise InvalidPublicValueError(zero, group=group.name) from None
-        if not any(secret):  # all zero (RFC 8031 2.3)
+        if not any(secret):  # all zero (RFC 7748 6.1, RFC 8031 3.2)
             raise InvalidPublicValueError(zero, group=group.name)
         return secret
 

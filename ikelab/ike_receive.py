@@ -124,7 +124,7 @@ class Receiving:
                 if not self._icv_verifies(data):
                     # framing that no ICV covers (an SK body too short for IV and ICV, a partial CBC block):
                     # anyone can forge it, so it must neither be answered nor consume a Message ID (2.21.3, 2.21.4)
-                    self._drop(now, f"SK payload unusable before its ICV (RFC 7296 2.21.2: discarded): {exc}", data)
+                    self._drop(now, f"SK payload unusable before its ICV (RFC 7296 2.21.3: discarded): {exc}", data)
                     return
                 # the ICV was good, the inside is malformed: after authentication "all requests having
                 # errors MUST result in a response" (RFC 7296 2.21.3), INVALID_SYNTAX (3.10.1)

@@ -305,7 +305,7 @@ def test_rfc7748_scalar_multiplication(gid: int, scalar: str, u: str, out: str) 
     assert dh.group(gid).from_private_value(h(scalar)).exchange(h(u)) == h(out)
 
 
-# --- Validation of public values (RFC 6989, RFC 8031 2.3) ---------------------
+# --- Validation of public values (RFC 6989, RFC 8031 3.2) ---------------------
 
 
 def test_modp_public_value_checks() -> None:
@@ -371,7 +371,7 @@ def test_montgomery_public_value_checks(gid: int) -> None:
     for data in (b"", bytes(g.key_len - 1), bytes(g.key_len + 1)):
         with pytest.raises(InvalidPublicValueError, match=g.name):
             key.exchange(data)
-    # u = 0 and u = 1 are low-order points: X25519/X448 output is all zeros (RFC 8031 2.3).
+    # u = 0 and u = 1 are low-order points: X25519/X448 output is all zeros (RFC 7748 6.1, RFC 8031 3.2).
     for u in (0, 1):
         with pytest.raises(InvalidPublicValueError, match="all-zero"):
             key.exchange(u.to_bytes(g.key_len, "little"))

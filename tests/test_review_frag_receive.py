@@ -46,7 +46,7 @@ def _drops(sa) -> list[str]:
     return [e.reason for e in sa.pop_events() if isinstance(e, ev.MessageDropped)]
 
 
-# --------------------------------------------------------------------------- RFC 7296 2.21.2: no ICV, no answer
+# --------------------------------------------------------------------------- RFC 7296 2.21.3: no ICV, no answer
 
 # IV 16 or 8 octets, ICV 16 (HMAC-SHA-256-128, or the GCM tag): a body that cannot hold IV, Pad Length and ICV
 # is refused before any ICV is computed; so is CBC ciphertext that is not a whole number of 16-octet blocks.
@@ -59,10 +59,10 @@ _BAD_BODIES = [
 
 @pytest.mark.parametrize("ike, body", _BAD_BODIES, ids=["cbc-short", "gcm-short", "cbc-partial-block"])
 def test_a_keyless_forgery_with_a_broken_sk_body_changes_nothing(ike: str, body: bytes) -> None:
-    """RFC 7296 2.21.2: a message whose ICV is not verified is discarded.  Before, an SK body too short for its
-    IV and ICV (or a partial CBC block) was taken for a verified request with a malformed inside: answered
-    INVALID_SYNTAX, its Message ID consumed and that answer cached, so that the genuine request with the same
-    Message ID got the forger's INVALID_SYNTAX back instead of its own answer."""
+    """RFC 7296 2.21.3 answers only a message that passed its ICV check; any other is discarded.  Before, an SK
+    body too short for its IV and ICV (or a partial CBC block) was taken for a verified request with a malformed
+    inside: answered INVALID_SYNTAX, its Message ID consumed and that answer cached, so that the genuine request
+    with the same Message ID got the forger's INVALID_SYNTAX back instead of its own answer."""
     lab = established(ike)
     sun = lab.responder
     before, cached, heard = sun.snapshot(), sun._cached_response, sun.last_received
@@ -70,7 +70,7 @@ def test_a_keyless_forgery_with_a_broken_sk_body_changes_nothing(ike: str, body:
     sun.receive(_forged(sun, ExchangeType.INFORMATIONAL, sun._peer_next_id, body), lab.now)
     assert sun.pop_datagrams() == []
     (reason,) = _drops(sun)
-    assert "2.21.2" in reason and "SK.encrypted" in reason
+    assert "2.21.3" in reason and "SK.encrypted" in reason
     assert sun.snapshot() == before and sun._cached_response is cached and sun.last_received == heard
     lab.liveness("initiator")  # the genuine request with that Message ID is answered, not refused
     lab.run_until_idle()
@@ -107,7 +107,7 @@ def test_a_keyless_forgery_under_the_last_message_id_brings_no_cached_response_b
 
 @pytest.mark.parametrize("ike", ["aes128-sha256-ecp256", "aes128gcm16-prfsha256-ecp256"])
 def test_a_genuine_request_with_a_malformed_inside_is_still_answered(ike: str) -> None:
-    """The other half of 2.21.2/2.21.3: when the ICV verifies, a malformed inside is answered INVALID_SYNTAX."""
+    """The other half of 2.21.3: when the ICV verifies, a malformed inside is answered INVALID_SYNTAX."""
     lab = established(ike)
     moon, sun = lab.initiator, lab.responder
     n = sun._peer_next_id
