@@ -2,7 +2,7 @@
 
 A capture taken on a LAN next to an IPsec peer holds more than IKE and ESP:
 ARP before the first IPv4 packet (RFC 826, with RFC 5227's probes and
-announcements), IPv6 Neighbor Discovery and MLDv2 reports (RFC 4861, RFC 3810),
+announcements), IPv6 Neighbor Discovery and MLD (RFC 4861, RFC 2710, RFC 3810),
 pings, and the ICMP errors a broken path sends back (RFC 792, RFC 1191's
 Fragmentation needed, RFC 4443's Packet Too Big).  :mod:`ikelab.dissect`
 lists them with the words tshark 4.0 uses, so that its packet list and
@@ -119,29 +119,56 @@ def arp_info(body: bytes) -> str:
     return f"ARP opcode {op}"
 
 
-def _neighbor_discovery(kind: int, message: bytes) -> str | None:
-    """tshark's Info for Neighbor Discovery (RFC 4861) and MLDv2 reports (RFC 3810); None for other types."""
-    def link_address(start: int, option: int) -> str | None:  # a Source/Target Link-Layer Address option
-        while start + 8 <= len(message) and message[start + 1]:
-            if message[start] == option:
-                return mac_text(message[start + 2 : start + 8])
-            start += message[start + 1] * 8
-        return None
+#: What tshark appends to the Info of a message cut inside one of its fields (an exception in its dissector).
+MALFORMED = "[Malformed Packet]"
+#: Neighbor Discovery messages (RFC 4861 4.1-4.5): type -> (name, octets before the options)
+_ND_MESSAGES = {133: ("Router Solicitation", 8), 134: ("Router Advertisement", 16),
+                135: ("Neighbor Solicitation", 24), 136: ("Neighbor Advertisement", 24), 137: ("Redirect", 40)}
+#: MLD (RFC 2710 3, RFC 3810 5): type -> (the name tshark gives it, octets up to the multicast address)
+_MLD_MESSAGES = {130: ("Multicast Listener Query", 24), 131: ("Multicast Listener Report", 24),
+                 132: ("Multicast Listener Done", 24), 143: ("Multicast Listener Report Message v2", 8)}
 
-    if kind in (133, 134):
-        name = "Router Solicitation" if kind == 133 else "Router Advertisement"
-        mac = link_address(8 if kind == 133 else 16, 1)
-        return name + (f" from {mac}" if mac else "")
-    if kind in (135, 136) and len(message) >= 24:
-        target = address(message[8:24])
-        if kind == 135:
-            mac = link_address(24, 1)
-            return f"Neighbor Solicitation for {target}" + (f" from {mac}" if mac else "")
-        flags = [name for bit, name in ((0x80, "rtr"), (0x40, "sol"), (0x20, "ovr")) if message[4] & bit]
-        mac = link_address(24, 2)
-        return f"Neighbor Advertisement {target}" + (f" ({', '.join(flags)})" if flags else "") + \
-            (f" is at {mac}" if mac else "")
-    return {137: "Redirect", 143: "Multicast Listener Report Message v2"}.get(kind)
+
+def _link_layer_options(message: bytes, start: int) -> str:
+    """`` from MAC`` for each Source and `` is at MAC`` for each Target Link-Layer Address option (RFC 4861 4.6.1),
+    in their order, whatever the message, as tshark appends them; ``[Malformed Packet]`` when an option runs past
+    the message.  tshark shows the address of an 8-octet option (a MAC) and of a 16-octet one whose last six
+    octets are zero (an EUI-64), no other; an option of length 0 (invalid, 4.6) ends the walk.  tshark 4.0
+    writes `` from `` before a target's EUI-64 too: so does this, to list alike."""
+    parts = []
+    while start < len(message):
+        if start + 2 > len(message):
+            return "".join(parts) + MALFORMED
+        units = message[start + 1]
+        if not units:
+            break
+        end = start + units * 8
+        if end > len(message):
+            return "".join(parts) + MALFORMED
+        kind = message[start]
+        if kind in (1, 2) and (units == 1 or (units == 2 and not any(message[start + 10 : end]))):
+            words = " is at " if kind == 2 and units == 1 else " from "
+            parts.append(words + mac_text(message[start + 2 : start + (8 if units == 1 else 10)]))
+        start = end
+    return "".join(parts)
+
+
+def _neighbor_discovery(kind: int, message: bytes) -> str | None:
+    """tshark's Info for Neighbor Discovery (RFC 4861 4) and MLD (RFC 2710, RFC 3810); None for other types."""
+    entry = _ND_MESSAGES.get(kind) or _MLD_MESSAGES.get(kind)
+    if entry is None:
+        return None
+    name, fixed = entry
+    if len(message) < fixed:  # tshark names the message, then stops where its fixed part is cut
+        return name + MALFORMED
+    if kind in _MLD_MESSAGES:
+        return name
+    if kind == 135:
+        name += f" for {address(message[8:24])}"
+    elif kind == 136:
+        flags = [word for bit, word in ((0x80, "rtr"), (0x40, "sol"), (0x20, "ovr")) if message[4] & bit]
+        name += f" {address(message[8:24])} ({', '.join(flags) or 'none'})"
+    return name + _link_layer_options(message, fixed)
 
 
 def _icmp_message(kind: int, code: int, table: dict[int, tuple[str, tuple[str, ...], str]],

@@ -1,0 +1,85 @@
+"""Review of frame_info (tshark's Info for the frames around IKE and ESP), uat (Wireshark's key-table text)
+and widgets: ikelab's text is compared with tshark 4.0's, the independent reference."""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+
+import pytest
+
+from ikelab.dissect import dissect
+from ikelab.packet import ethernet, internet_checksum, ip_packet
+from ikelab.pcap import LINKTYPE_ETHERNET, write_pcap
+
+from tshark_util import require_tool
+
+MAC = bytes.fromhex("02000000000a")
+SLL, TLL = bytes([1, 1]) + MAC, bytes([2, 1]) + bytes.fromhex("02000000000b")
+TARGET = ipaddress.ip_address("fe80::a").packed
+
+
+def _icmp6(body: bytes) -> bytes:
+    """An Ethernet/IPv6 frame from fe80::b to ff02::1 around the ICMPv6 ``body`` (its checksum filled in)."""
+    src, dst = ipaddress.ip_address("fe80::b").packed, ipaddress.ip_address("ff02::1").packed
+    zeroed = body[:2] + b"\0\0" + body[4:]
+    checksum = internet_checksum(src + dst + len(body).to_bytes(4, "big") + bytes([0, 0, 0, 58]) + zeroed)
+    return ethernet(ip_packet("fe80::b", "ff02::1", 58, body[:2] + checksum.to_bytes(2, "big") + body[4:], ttl=255),
+                    src_mac=MAC, dst_mac="33:33:00:00:00:01")
+
+
+def _compare(tmp_path, frames: list[bytes], expected: list[str]) -> None:
+    """ikelab's Info for ``frames`` is ``expected``, and so is tshark's when tshark is there."""
+    path = tmp_path / "frames.pcap"
+    write_pcap(path, [(n, f) for n, f in enumerate(frames)], linktype=LINKTYPE_ETHERNET)
+    assert [row.info for row in dissect(path)] == expected
+    tshark = require_tool("tshark")
+    out = subprocess.run([tshark, "-n", "-r", str(path), "-T", "fields", "-e", "_ws.col.Info"], capture_output=True,
+                         text=True, check=True, timeout=120).stdout
+    assert out.splitlines() == expected
+
+
+RS, NS = bytes([133, 0, 0, 0, 0, 0, 0, 0]), bytes([135, 0, 0, 0, 0, 0, 0, 0]) + TARGET
+
+
+def _na(flags: int) -> bytes:
+    return bytes([136, 0, 0, 0, flags, 0, 0, 0]) + TARGET
+
+
+# -- frame_info: Neighbor Discovery and MLD, RFC 4861 4 and 4.6.1, RFC 2710 3 --------------------------------------
+
+ND_CASES = [
+    # an NA without flags: tshark says so, "(none)"; reserved bits alone are no flag either
+    (_na(0) + TLL, "Neighbor Advertisement fe80::a (none) is at 02:00:00:00:00:0b"),
+    (_na(0x1F), "Neighbor Advertisement fe80::a (none)"),
+    # each link-layer option is shown where it is, whatever the message carrying it
+    (_na(0x40) + SLL, "Neighbor Advertisement fe80::a (sol) from 02:00:00:00:00:0a"),
+    (NS + TLL, "Neighbor Solicitation for fe80::a is at 02:00:00:00:00:0b"),
+    (RS + SLL + TLL, "Router Solicitation from 02:00:00:00:00:0a is at 02:00:00:00:00:0b"),
+    (RS + TLL + SLL, "Router Solicitation is at 02:00:00:00:00:0b from 02:00:00:00:00:0a"),
+    (bytes([134, 0, 0, 0, 64, 0, 7, 8]) + bytes(8) + TLL, "Router Advertisement is at 02:00:00:00:00:0b"),
+    (bytes([137, 0, 0, 0, 0, 0, 0, 0]) + bytes(32) + TLL, "Redirect is at 02:00:00:00:00:0b"),
+    # a 16-octet option ending in six zero octets is an EUI-64 (tshark writes "from" for a target's too)
+    (RS + bytes([1, 2]) + MAC + b"\1\2" + bytes(6), "Router Solicitation from 02:00:00:00:00:0a:01:02"),
+    (NS + bytes([2, 2]) + MAC + bytes(8), "Neighbor Solicitation for fe80::a from 02:00:00:00:00:0a:00:00"),
+    (RS + bytes([1, 2]) + MAC + bytes(7) + b"\1", "Router Solicitation"),  # no EUI-64: no address shown
+    (RS + bytes([1, 3]) + MAC + bytes(16), "Router Solicitation"),
+    # cut messages and options: named, then marked as tshark marks them
+    (NS[:20], "Neighbor Solicitation[Malformed Packet]"),
+    (_na(0xE0)[:12], "Neighbor Advertisement[Malformed Packet]"),
+    (bytes([134, 0, 0, 0, 64, 0, 7, 8]) + bytes(2), "Router Advertisement[Malformed Packet]"),
+    (bytes([137, 0, 0, 0, 0, 0, 0, 0]) + bytes(2), "Redirect[Malformed Packet]"),
+    (RS + SLL[:5], "Router Solicitation[Malformed Packet]"),
+    (NS + SLL + b"\x01", "Neighbor Solicitation for fe80::a from 02:00:00:00:00:0a[Malformed Packet]"),
+    # MLDv1 (RFC 2710): named, and cut before the multicast address it is malformed
+    (bytes([130, 0, 0, 0, 0, 10, 0, 0]) + bytes(16), "Multicast Listener Query"),
+    (bytes([131, 0, 0, 0, 0, 0, 0, 0]) + bytes(16), "Multicast Listener Report"),
+    (bytes([132, 0, 0, 0, 0, 0, 0, 0]) + bytes(16), "Multicast Listener Done"),
+    (bytes([131, 0, 0, 0, 0, 0, 0, 0]), "Multicast Listener Report[Malformed Packet]"),
+]
+
+
+def test_neighbor_discovery_and_mld_read_as_tshark_reads_them(tmp_path) -> None:
+    """Every ND message's link-layer options, the NA's flags, MLDv1 and cut messages: tshark 4.0's Info."""
+    frames, expected = zip(*ND_CASES)
+    _compare(tmp_path, [_icmp6(body) for body in frames], list(expected))
