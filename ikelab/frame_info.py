@@ -98,25 +98,66 @@ _ICMPV6_ERRORS = {
 }
 
 
+#: ARP opcodes other than request and reply (RFC 903 RARP, RFC 1931 DRARP, RFC 2390 InARP, RFC 1577's NAK,
+#: RFC 2022 MARS, RFC 2176 MAPOS, RFC 5494's experimental ones) as tshark 4.0 lists them: opcode -> Info, where
+#: {sha}, {spa}, {tha}, {tpa} are the packet's addresses and {op} the opcode
+_ARP_OPCODES = {
+    0: "Reserved opcode {op}", 3: "Who is {tha}? Tell {sha}", 4: "{tha} is at {tpa}", 5: "Who is {tha}? Tell {sha}",
+    6: "{tha} is at {tpa}", 7: "DRARP Error", 8: "Who is {tha}? Tell {sha}", 9: "{sha} is at {spa}", 10: "ARP NAK",
+    11: "MARS request from {sha} at {spa}", 12: "MARS MULTI request from {sha} at {spa}",
+    13: "MARS MSERV request from {sha} at {spa}", 14: "MARS JOIN request from {sha} at {spa}",
+    15: "MARS LEAVE from {sha} at {spa}", 16: "MARS NAK from {sha} at {spa}",
+    17: "MARS UNSERV request from {sha} at {spa}", 18: "MARS SJOIN request from {sha} at {spa}",
+    19: "MARS SLEAVE from {sha} at {spa}", 20: "MARS grouplist request from {sha} at {spa}",
+    21: "MARS grouplist reply from {sha} at {spa}", 22: "MARS redirect map from {sha} at {spa}",
+    23: "MAPOS UNARP request from {sha} at {spa}", 24: "Experimental 1 ( opcode {op} )",
+    25: "Experimental 2 ( opcode {op} )", 65535: "Reserved opcode {op}",
+}
+
+
+def _arp_hardware(raw: bytes, hardware: int) -> str:
+    """An ARP hardware address as tshark writes it: a MAC for Ethernet and IEEE 802 (types 1 and 6), else hex."""
+    if not raw:
+        return "<No address>"
+    return mac_text(raw) if len(raw) == 6 and hardware in (1, 6) else raw.hex()
+
+
+def _arp_protocol(raw: bytes, protocol: int) -> str:
+    """An ARP protocol address as tshark writes it: dotted IPv4 for four octets of IPv4 (EtherType 0x0800, or
+    0xCC, AX.25's protocol ID for IP), else hex."""
+    if not raw:
+        return "<No address>"
+    return address(raw) if len(raw) == 4 and protocol in (0x0800, 0xCC) else raw.hex()
+
+
 def arp_info(body: bytes) -> str:
-    """tshark's Info for an ARP packet over Ethernet for IPv4 (RFC 826, and RFC 5227's probes and announcements)."""
-    try:
-        other = len(body) < 28 or body[0:6] != b"\x00\x01\x08\x00\x06\x04"
-    except TypeError:  # checked only when it fails: every ARP packet of a capture comes here
-        other = True
-    if other:  # rare, so the check of the argument costs the usual packets nothing
-        if not isinstance(body, _BYTES):
-            raise ConfigError(f"body must be bytes, not {_what(body)}", field="body", value=body)
-        return "ARP (not Ethernet/IPv4)"
-    op = (body[6] << 8) | body[7]
-    sha, spa, tpa = mac_text(body[8:14]), address(body[14:18]), address(body[24:28])
+    """tshark's Info for an ARP packet (RFC 826; RFC 5227's probes and announcements, section 2.1.1 and 2.3).
+
+    A request whose target hardware address is not six zero octets is not a probe or an announcement but an
+    ordinary request, or a gratuitous one when it asks for its own address; a packet shorter than its address
+    lengths say is ``[Malformed Packet]``.  tshark's "duplicate use of ... detected!", which needs the frames
+    before, is not added here."""
+    if not isinstance(body, _BYTES):
+        raise ConfigError(f"body must be bytes, not {_what(body)}", field="body", value=body)
+    if len(body) < 8 or len(body) < 8 + 2 * (body[4] + body[5]):
+        return MALFORMED
+    hardware, protocol, hl, pl, op = struct.unpack_from("!HHBBH", body)
+    sha, spa = bytes(body[8 : 8 + hl]), bytes(body[8 + hl : 8 + hl + pl])
+    tha, tpa = bytes(body[8 + hl + pl : 8 + 2 * hl + pl]), bytes(body[8 + 2 * hl + pl : 8 + 2 * (hl + pl)])
+    text = {"sha": _arp_hardware(sha, hardware), "spa": _arp_protocol(spa, protocol),
+            "tha": _arp_hardware(tha, hardware), "tpa": _arp_protocol(tpa, protocol), "op": op}
+    own = pl > 0 and spa == tpa  # asks for, or tells, its own address
     if op == 1:
-        if spa == "0.0.0.0":
-            return f"Who has {tpa}? (ARP Probe)"
-        return f"ARP Announcement for {spa}" if spa == tpa else f"Who has {tpa}? Tell {spa}"
+        at = 8 + hl + pl  # tshark tests the six octets there, whatever the hardware address length
+        zeros = len(body) >= at + 6 and not any(body[at : at + 6])
+        if own:
+            return ("ARP Announcement for {spa}" if zeros else "Gratuitous ARP for {spa} (Request)").format(**text)
+        if zeros and pl and not any(spa):
+            return "Who has {tpa}? (ARP Probe)".format(**text)
+        return "Who has {tpa}? Tell {spa}".format(**text)
     if op == 2:
-        return f"Gratuitous ARP for {spa} (Reply)" if spa == tpa else f"{spa} is at {sha}"
-    return f"ARP opcode {op}"
+        return ("Gratuitous ARP for {spa} (Reply)" if own else "{spa} is at {sha}").format(**text)
+    return _ARP_OPCODES.get(op, "Unknown ARP opcode 0x{op:04x}").format(**text)
 
 
 #: What tshark appends to the Info of a message cut inside one of its fields (an exception in its dissector).

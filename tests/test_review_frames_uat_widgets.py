@@ -83,3 +83,65 @@ def test_neighbor_discovery_and_mld_read_as_tshark_reads_them(tmp_path) -> None:
     """Every ND message's link-layer options, the NA's flags, MLDv1 and cut messages: tshark 4.0's Info."""
     frames, expected = zip(*ND_CASES)
     _compare(tmp_path, [_icmp6(body) for body in frames], list(expected))
+
+
+# -- frame_info: ARP, RFC 826 and RFC 5227 2.1.1, 2.3 ----------------------------------------------------------------
+
+SHA, ZERO, BCAST = bytes.fromhex("020000000001"), bytes(6), b"\xff" * 6
+
+
+def _arp(op: int, spa: str, tha: bytes, tpa: str, *, hardware: int = 1, protocol: int = 0x0800) -> bytes:
+    spa_raw, tpa_raw = ipaddress.ip_address(spa).packed, ipaddress.ip_address(tpa).packed
+    return bytes([0, hardware]) + protocol.to_bytes(2, "big") + bytes([6, len(spa_raw)]) + op.to_bytes(2, "big") + \
+        SHA + spa_raw + tha + tpa_raw
+
+
+ARP_CASES = [
+    (_arp(1, "192.0.2.1", ZERO, "192.0.2.2"), "Who has 192.0.2.2? Tell 192.0.2.1"),
+    (_arp(1, "192.0.2.1", ZERO, "192.0.2.1"), "ARP Announcement for 192.0.2.1"),
+    (_arp(1, "0.0.0.0", ZERO, "192.0.2.7"), "Who has 192.0.2.7? (ARP Probe)"),
+    (_arp(1, "0.0.0.0", ZERO, "0.0.0.0"), "ARP Announcement for 0.0.0.0"),
+    # RFC 5227's probes and announcements have a zero target hardware address; arping -U's has not
+    (_arp(1, "192.0.2.1", BCAST, "192.0.2.1"), "Gratuitous ARP for 192.0.2.1 (Request)"),
+    (_arp(1, "192.0.2.1", SHA, "192.0.2.1"), "Gratuitous ARP for 192.0.2.1 (Request)"),
+    (_arp(1, "0.0.0.0", BCAST, "192.0.2.7"), "Who has 192.0.2.7? Tell 0.0.0.0"),
+    (_arp(2, "192.0.2.1", BCAST, "192.0.2.1"), "Gratuitous ARP for 192.0.2.1 (Reply)"),
+    (_arp(2, "192.0.2.1", SHA, "192.0.2.2"), "192.0.2.1 is at 02:00:00:00:00:01"),
+    # IEEE 802 hardware reads as Ethernet; other hardware and protocols are hex
+    (_arp(1, "192.0.2.1", ZERO, "192.0.2.2", hardware=6), "Who has 192.0.2.2? Tell 192.0.2.1"),
+    (_arp(2, "192.0.2.1", ZERO, "192.0.2.2", hardware=15), "192.0.2.1 is at 020000000001"),
+    (_arp(1, "192.0.2.1", ZERO, "192.0.2.2", protocol=0x86DD), "Who has c0000202? Tell c0000201"),
+    (_arp(2, "2001:db8::1", ZERO, "2001:db8::2", protocol=0x86DD),
+     "20010db8000000000000000000000001 is at 02:00:00:00:00:01"),
+    # the other opcodes (RARP, InARP, ...) as tshark names them
+    (_arp(3, "192.0.2.1", BCAST, "192.0.2.2"), "Who is ff:ff:ff:ff:ff:ff? Tell 02:00:00:00:00:01"),
+    (_arp(4, "192.0.2.1", BCAST, "192.0.2.2"), "ff:ff:ff:ff:ff:ff is at 192.0.2.2"),
+    (_arp(9, "192.0.2.1", BCAST, "192.0.2.2"), "02:00:00:00:00:01 is at 192.0.2.1"),
+    (_arp(0, "192.0.2.1", BCAST, "192.0.2.2"), "Reserved opcode 0"),
+    (_arp(10, "192.0.2.1", BCAST, "192.0.2.2"), "ARP NAK"),
+    (_arp(25, "192.0.2.1", BCAST, "192.0.2.2"), "Experimental 2 ( opcode 25 )"),
+    (_arp(300, "192.0.2.1", BCAST, "192.0.2.2"), "Unknown ARP opcode 0x012c"),
+    # cut: shorter than its address lengths say
+    (_arp(1, "192.0.2.1", ZERO, "192.0.2.2")[:27], "[Malformed Packet]"),
+    (_arp(1, "192.0.2.1", ZERO, "192.0.2.2")[:7], "[Malformed Packet]"),
+]
+
+
+def test_arp_reads_as_tshark_reads_it(tmp_path) -> None:
+    """Requests, replies, probes, announcements and gratuitous ARP, other hardware, protocols and opcodes, cut
+    packets: tshark 4.0's Info (frames with no address seen before, so no "duplicate use" note)."""
+    bodies, expected = zip(*ARP_CASES)
+    frames = [ethernet(body, ethertype=0x0806, src_mac=SHA, dst_mac=BCAST) for body in bodies]
+    _compare(tmp_path, frames, list(expected))
+
+
+def test_arp_info_takes_bytes_only() -> None:
+    """Not bytes: a ConfigError naming ``body``, even when it is long enough to index."""
+    from ikelab.errors import ConfigError
+    from ikelab.frame_info import arp_info
+
+    for bad in (None, "x" * 30, list(range(28))):
+        with pytest.raises(ConfigError) as info:
+            arp_info(bad)  # type: ignore[arg-type]
+        assert info.value.field == "body"
+    assert arp_info(memoryview(ARP_CASES[0][0])) == ARP_CASES[0][1]
