@@ -108,11 +108,16 @@ ARP_CASES = [
     (_arp(2, "192.0.2.1", BCAST, "192.0.2.1"), "Gratuitous ARP for 192.0.2.1 (Reply)"),
     (_arp(2, "192.0.2.1", SHA, "192.0.2.2"), "192.0.2.1 is at 02:00:00:00:00:01"),
     # IEEE 802 hardware reads as Ethernet; other hardware and protocols are hex
-    (_arp(1, "192.0.2.1", ZERO, "192.0.2.2", hardware=6), "Who has 192.0.2.2? Tell 192.0.2.1"),
+    (_arp(2, "192.0.2.1", ZERO, "192.0.2.2", hardware=6), "192.0.2.1 is at 02:00:00:00:00:01"),
     (_arp(2, "192.0.2.1", ZERO, "192.0.2.2", hardware=15), "192.0.2.1 is at 020000000001"),
     (_arp(1, "192.0.2.1", ZERO, "192.0.2.2", protocol=0x86DD), "Who has c0000202? Tell c0000201"),
     (_arp(2, "2001:db8::1", ZERO, "2001:db8::2", protocol=0x86DD),
      "20010db8000000000000000000000001 is at 02:00:00:00:00:01"),
+    # a 2-octet hardware address: tshark tests six octets from the target's for zeros, which reach into its IP
+    (bytes.fromhex("000108000204 0001 0102 c0000201 0000 c0000201"), "Gratuitous ARP for 192.0.2.1 (Request)"),
+    # no protocol addresses: the same empty address twice is no announcement, probe or gratuitous reply
+    (bytes.fromhex("000108000600 0001") + SHA + ZERO, "Who has <No address>? Tell <No address>"),
+    (bytes.fromhex("000108000600 0002") + SHA + ZERO, "<No address> is at 02:00:00:00:00:01"),
     # the other opcodes (RARP, InARP, ...) as tshark names them
     (_arp(3, "192.0.2.1", BCAST, "192.0.2.2"), "Who is ff:ff:ff:ff:ff:ff? Tell 02:00:00:00:00:01"),
     (_arp(4, "192.0.2.1", BCAST, "192.0.2.2"), "ff:ff:ff:ff:ff:ff is at 192.0.2.2"),
