@@ -152,7 +152,7 @@ def arp_info(body: bytes) -> str:
         zeros = len(body) >= at + 6 and not any(body[at : at + 6])
         if own:
             return ("ARP Announcement for {spa}" if zeros else "Gratuitous ARP for {spa} (Request)").format(**text)
-        if zeros and pl and not any(spa):
+        if zeros and not any(spa):
             return "Who has {tpa}? (ARP Probe)".format(**text)
         return "Who has {tpa}? Tell {spa}".format(**text)
     if op == 2:

@@ -115,8 +115,10 @@ ARP_CASES = [
      "20010db8000000000000000000000001 is at 02:00:00:00:00:01"),
     # a 2-octet hardware address: tshark tests six octets from the target's for zeros, which reach into its IP
     (bytes.fromhex("000108000204 0001 0102 c0000201 0000 c0000201"), "Gratuitous ARP for 192.0.2.1 (Request)"),
-    # no protocol addresses: the same empty address twice is no announcement, probe or gratuitous reply
-    (bytes.fromhex("000108000600 0001") + SHA + ZERO, "Who has <No address>? Tell <No address>"),
+    # no protocol addresses: the same empty address twice is no announcement or gratuitous reply, but a zero
+    # target MAC with an empty (so all-zero) sender address is a probe
+    (bytes.fromhex("000108000600 0001") + SHA + ZERO, "Who has <No address>? (ARP Probe)"),
+    (bytes.fromhex("000108000600 0001") + SHA + BCAST, "Who has <No address>? Tell <No address>"),
     (bytes.fromhex("000108000600 0002") + SHA + ZERO, "<No address> is at 02:00:00:00:00:01"),
     # the other opcodes (RARP, InARP, ...) as tshark names them
     (_arp(3, "192.0.2.1", BCAST, "192.0.2.2"), "Who is ff:ff:ff:ff:ff:ff? Tell 02:00:00:00:00:01"),
