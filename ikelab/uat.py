@@ -156,10 +156,16 @@ def record_lines(text: str, *, also: str = "") -> Iterator[tuple[int, str]]:
 
 def hex_field(value: str, lineno: int, table: str, what: str, *, prefix: bool = False) -> bytes:
     """A byte buffer written as hex: bare (``ikev2_decryption_table``) or after ``0x`` (``esp_sa``, where
-    an empty field is no bytes)."""
+    an empty field is no bytes).
+
+    White space inside is refused, as tshark refuses it ("unexpected char", "invalid hex char"); so is white
+    space around an ``esp_sa`` key, which tshark would read as a text key, not as hex."""
     if not isinstance(value, str):
         raise _not_text("hex_field", "value", value)
-    text = value.strip()
+    text = value if prefix else value.strip()
+    if any(ch.isspace() for ch in text):
+        raise CaptureError(f"{table} line {lineno}: {what} {value!r} has white space in it, which tshark refuses "
+                           "or reads otherwise; write the hex digits alone")
     if prefix:
         if text == "":
             return b""

@@ -152,3 +152,101 @@ def test_arp_info_takes_bytes_only() -> None:
             arp_info(bad)  # type: ignore[arg-type]
         assert info.value.field == "body"
     assert arp_info(memoryview(ARP_CASES[0][0])) == ARP_CASES[0][1]
+
+
+# -- uat: Wireshark's key-table text ----------------------------------------------------------------------------------
+
+def test_quoted_fields_round_trip_every_character_class() -> None:
+    """quote -> split_line gives back the text: quotes, backslashes, commas, controls, DEL, non-ASCII."""
+    from ikelab import uat
+
+    texts = ["", 'a"b\\c', "a,b", " lead and trail ", "\x00\x07\x1b\x7f\n\t", "é€😀", "".join(map(chr, range(128)))]
+    line = ", ".join(uat.quote(t) for t in texts) + ", 00ff"
+    assert all(31 < ord(ch) < 127 for ch in line)  # printable ASCII only, as uat_esc writes it
+    assert uat.split_line(line, 1, "t") == [(t, True) for t in texts] + [("00ff", False)]
+    # tshark's other escapes read as it reads them
+    assert uat.split_line(r'"\a\b\e\f\n\r\t\v\0\101\1012\x41"', 1, "t") == [("\a\b\x1b\f\n\r\t\v\0AA2A", True)]
+
+
+@pytest.mark.parametrize("line, words", [
+    ('"abc', "unterminated"), ('"a\\', "dangling backslash"), ('"\\x4"', "\\x takes two hex digits"),
+    ('"\\q"', "escape \\q"), ('"\\xff"', "not UTF-8"), ('"a" x', "expected ','"),
+])
+def test_a_malformed_line_is_a_capture_error_naming_table_and_line(line: str, words: str) -> None:
+    from ikelab import uat
+    from ikelab.errors import CaptureError
+
+    with pytest.raises(CaptureError) as info:
+        uat.split_line(line, 7, "esp_sa")
+    assert "esp_sa line 7" in str(info.value) and words in str(info.value)
+
+
+KEY16, KEY32 = bytes(range(16)), bytes(range(32))
+ESP_ROW = '"IPv4","192.0.2.1","192.0.2.2","0x00001234","AES-CBC [RFC3602]","{}","HMAC-SHA-256-128 [RFC4868]","{}"'
+IKE_ROW = "0102030405060708,1112131415161718,{},{},\"AES-CBC-128 [RFC3602]\",{},{},\"HMAC_SHA2_256_128 [RFC4868]\""
+
+
+def _tshark_takes(table: str, row: str) -> bool:
+    """Whether tshark 4.0 accepts ``row`` as a record of ``table`` (``-o uat:``, which refuses a bad one)."""
+    import tempfile
+
+    tshark = require_tool("tshark")
+    with tempfile.TemporaryDirectory(prefix="ikelab-uat-") as home:
+        write_pcap(f"{home}/empty.pcap", [], linktype=LINKTYPE_ETHERNET)
+        result = subprocess.run([tshark, "-r", f"{home}/empty.pcap", "-o", f"uat:{table}:{row}"],
+                                capture_output=True, text=True, timeout=120,
+                                env={"HOME": home, "XDG_CONFIG_HOME": home, "PATH": "/usr/bin"})
+    return result.returncode == 0 and "Invalid -o flag" not in result.stderr
+
+
+@pytest.mark.parametrize("ekey, akey", [
+    ("0x0001 02030405060708090a0b0c0d0e0f", "0x" + KEY32.hex()),  # white space inside
+    (" 0x" + KEY16.hex(), "0x" + KEY32.hex()),  # tshark reads a key not starting with 0x as text
+    ("0x" + KEY16.hex(), "0x" + KEY32.hex() + "\t"),
+])
+def test_esp_sa_keys_with_white_space_are_refused_as_tshark_refuses_or_misreads_them(ekey: str, akey: str) -> None:
+    from ikelab.errors import CaptureError
+    from ikelab.wireshark import parse_esp_sa_table
+
+    row = ESP_ROW.format(ekey, akey)
+    with pytest.raises(CaptureError) as info:
+        parse_esp_sa_table("# keys\n\n" + row + "\n")
+    assert "esp_sa line 3" in str(info.value) and "white space" in str(info.value)
+    assert parse_esp_sa_table(ESP_ROW.format("0x" + KEY16.hex(), "0x" + KEY32.hex()))[0].encr_key == KEY16
+    if ekey.startswith(" "):  # tshark takes it, as a 34-character text key, not these 16 octets
+        return
+    assert not _tshark_takes("esp_sa", row)
+
+
+def test_ikev2_keys_with_white_space_inside_are_refused_as_tshark_refuses_them() -> None:
+    from ikelab.errors import CaptureError
+    from ikelab.wireshark import parse_ikev2_table
+
+    good = [KEY16.hex(), KEY16.hex(), KEY32.hex(), KEY32.hex()]
+    bad = IKE_ROW.format(KEY16.hex()[:8] + " " + KEY16.hex()[8:], *good[1:])
+    with pytest.raises(CaptureError) as info:
+        parse_ikev2_table(bad)
+    assert "line 1" in str(info.value) and "SK_ei" in str(info.value)
+    assert not _tshark_takes("ikev2_decryption_table", bad)
+    spaced = IKE_ROW.format(*good).replace(",", " , ")  # around a field: both take it
+    assert parse_ikev2_table(spaced)[0].sk_ai == KEY32
+    assert _tshark_takes("ikev2_decryption_table", spaced)
+
+
+def test_tables_ikelab_writes_are_taken_by_tshark() -> None:
+    """format_esp_sa_table and format_ikev2_table rows load in tshark 4.0 as they read back in ikelab."""
+    from ikelab.wireshark import (EspSaRecord, IkeSaRecord, format_esp_sa_table, format_ikev2_table,
+                                  parse_esp_sa_table, parse_ikev2_table)
+
+    esp = [EspSaRecord("IPv4", "192.0.2.1", "192.0.2.2", 0x1234, "AES-CBC [RFC3602]", KEY16,
+                       "HMAC-SHA-256-128 [RFC4868]", KEY32),
+           EspSaRecord("IPv6", "2001:db8::1", "*", 0xFFFFFFFF, "NULL", b"", "HMAC-SHA-256-128 [RFC4868]", KEY32)]
+    ike = [IkeSaRecord(bytes(range(1, 9)), bytes(range(9, 17)), KEY16, KEY16[::-1], "AES-CBC-128 [RFC3602]", KEY32,
+                       KEY32[::-1], "HMAC_SHA2_256_128 [RFC4868]")]
+    for table, text, parse, records in (("esp_sa", format_esp_sa_table(esp), parse_esp_sa_table, esp),
+                                        ("ikev2_decryption_table", format_ikev2_table(ike), parse_ikev2_table, ike)):
+        assert parse(text) == records
+        rows = [line for line in text.splitlines() if line and not line.startswith("#")]
+        assert len(rows) == len(records)
+        for row in rows:
+            assert _tshark_takes(table, row), row
