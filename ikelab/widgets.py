@@ -31,7 +31,7 @@ import ipywidgets as w
 
 from . import figures
 from .constants import PrfId, lookup
-from .errors import ConfigError
+from .errors import ConfigError, IkelabError
 from .prf import get_prf, supported_prfs
 
 __all__ = ["DhExplorer", "PrfPlusExplorer", "dh_explorer", "prf_plus_explorer", "pre", "start_bytes", "start_choice",
@@ -155,7 +155,13 @@ class PrfPlusExplorer(w.VBox):
         self.update()
 
     def _on_change(self, change: dict[str, Any]) -> None:
-        self.update()
+        try:
+            self.update()
+        except IkelabError as exc:  # e.g. more than prf+'s 255 blocks (RFC 7296 2.13) of a short-block PRF
+            self.chain = None
+            self.output.value = pre(str(exc))
+            if self.canvas is not None:
+                self.image.value = b""
 
     def __repr__(self) -> str:
         return f"PrfPlusExplorer({self.prf.value}, {self.length.value} bytes) -- run the notebook to use it"

@@ -250,3 +250,42 @@ def test_tables_ikelab_writes_are_taken_by_tshark() -> None:
         assert len(rows) == len(records)
         for row in rows:
             assert _tshark_takes(table, row), row
+
+
+# -- widgets: a control moved to an edge shows a message, never a traceback --------------------------------------------
+
+def test_prf_plus_explorer_past_255_blocks_says_so_and_recovers() -> None:
+    """A length slider that reaches past prf+'s 255 blocks of a 16-octet PRF (RFC 7296 2.13): the output says
+    why, the chain and image are cleared, and a PRF with longer blocks or a shorter length shows the chain again."""
+    from ikelab import widgets
+
+    explorer = widgets.prf_plus_explorer(b"k" * 16, b"s" * 8, max_length=1 << 16, length=64,
+                                         prf_alg="PRF_HMAC_SHA2_256")
+    assert explorer.chain is not None and explorer.image.value
+    explorer.length.value = 8160  # 255 blocks of SHA2-256: the most it gives
+    assert explorer.chain is not None and len(explorer.chain.blocks) == 255
+    explorer.prf.value = "PRF_AES128_XCBC"  # 16-octet blocks: at most 4080 octets
+    assert explorer.chain is None and explorer.image.value == b""
+    assert "at most 4080 bytes" in explorer.output.value and "Traceback" not in explorer.output.value
+    explorer.length.value = 1 << 16
+    assert "at most 4080 bytes" in explorer.output.value and "65536" in explorer.output.value
+    explorer.prf.value = "PRF_HMAC_SHA2_512"  # 64 * 255 = 16320: still too many
+    assert explorer.chain is None and "at most 16320 bytes" in explorer.output.value
+    explorer.length.value = 4080
+    assert explorer.chain is not None and "at most" not in explorer.output.value and explorer.image.value
+
+
+def test_dh_explorer_at_every_prime_and_slider_end_shows_an_exchange() -> None:
+    """The smallest and largest prime, each slider at its ends: always a worked exchange with k agreed."""
+    from ikelab import figures, widgets
+
+    explorer = widgets.dh_explorer()
+    for p in (figures.SMALL_PRIMES[-1], figures.SMALL_PRIMES[0], figures.SMALL_PRIMES[1]):
+        explorer.p.value = p
+        for control in (explorer.g, explorer.x_a, explorer.x_b):
+            for value in (control.min, control.max):
+                control.value = value
+                result = explorer.result
+                assert result is not None and (result.p, result.g) == (p, explorer.g.value)
+                assert result.k_a == result.k_b == pow(result.g, explorer.x_a.value * explorer.x_b.value, p)
+                assert f"p = {p}, g = {explorer.g.value}" in explorer.output.value
