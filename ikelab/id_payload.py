@@ -11,9 +11,10 @@ ID_KEY_ID (opaque octets).  Decoding and encoding both check the address
 sizes, that names are non-empty printable ASCII and that a DN is well-formed
 DER (a ParseError, resp. ConfigError, naming ``IDi.id_data``); ``value`` shows
 the identity as a person reads it.  ID_NULL (RFC 7619) has no Identification
-Data: ikelab sends it empty (a ConfigError otherwise), and a peer's ID_NULL is
-decoded with whatever octets it carries (the AUTH payload covers them as sent)
-while :func:`ikelab.identity.matches` ignores them.
+Data: an IDi or IDr built with ID_NULL must be empty (a ConfigError otherwise),
+and a peer's ID_NULL is decoded with whatever octets it carries, and encodes
+again as sent (the AUTH payload covers them), while
+:func:`ikelab.identity.matches` ignores them.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class _Identification(SimpleHeader, Payload):
     def __post_init__(self) -> None:
         if type(self.id_type) in RAW_TYPES:
             object.__setattr__(self, "id_type", norm_enum(IdType, self.id_type))
+        if self.id_type == IdType.ID_NULL and self.data:  # what ikelab builds; a peer's is kept as sent
+            raise ConfigError(f"{type(self).__name__}: ID_NULL carries no Identification Data (RFC 7619), not "
+                              f"{len(self.data)} octets", field=f"{type(self).__name__}.id_data", value=self.data)
 
     @classmethod
     def from_fqdn(cls, name: str) -> Any:
@@ -112,9 +116,6 @@ class _Identification(SimpleHeader, Payload):
         return value.hex() if isinstance(value, bytes) else str(value)
 
     def _check(self, data: bytes, path: str) -> None:
-        if data and self.id_type == IdType.ID_NULL:
-            raise ConfigError(f"{path}: ID_NULL carries no Identification Data (RFC 7619), not {len(data)} octets",
-                              field=f"{path}.id_data", value=bytes(data))
         size = _ID_ADDRESS_SIZES.get(self.id_type)  # type: ignore[call-overload]
         if size is not None and len(data) != size:
             raise ConfigError(f"{path}: {self.id_type.name} data is {size} bytes, not {len(data)}", field=f"{path}.id_data", value=data)
@@ -146,8 +147,7 @@ class _Identification(SimpleHeader, Payload):
 
     @classmethod
     def _trace_data(cls, kind: Any, value: bytes, at: int, ctx: DecodeContext, path: str) -> None:
-        ident = cls(kind, value)
-        shown = ident.value
+        shown = cls._from_wire(kind, value, False).value  # type: ignore[attr-defined]
         ctx.row(at, len(value), f"{path}.id_data", shown.hex() if isinstance(shown, bytes) else shown)
 
 

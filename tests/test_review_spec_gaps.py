@@ -119,6 +119,7 @@ def test_a_peers_id_null_with_octets_decodes_and_matches_null_ignoring_them() ->
 
     peer = _id_from_wire(IdType.ID_NULL, b"junk")
     assert peer.id_type == IdType.ID_NULL and peer.data == b"junk"  # kept as sent, for RestOfIDPayload
+    assert peer.encode()[4:] == bytes([IdType.ID_NULL, 0, 0, 0]) + b"junk"  # and encoded again as sent
     assert matches("%null", Identity(peer.id_type, peer.data))
     assert matches("%null", Identity(IdType.ID_NULL, b""))
     assert not matches("%null", Identity(IdType.ID_KEY_ID, b""))
