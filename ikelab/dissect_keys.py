@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ConfigError, IntegrityError, ParseError
-from .esp import _split_trailer
+from .esp_packet import _split_trailer
 from .transforms import require_transform
 from .wire import check_bytes
 
