@@ -5,7 +5,7 @@ RFC 7296 section 2.17: the keys of a CHILD SA are cut from::
     KEYMAT = prf+(SK_d, Ni | Nr)                    (no Diffie-Hellman in CREATE_CHILD_SA)
     KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr)       (with the optional KE payloads: PFS)
 
-and section 2.12 / 1.3.2: a rekeyed IKE SA always has a fresh Diffie-Hellman,
+and sections 1.3.2 and 2.18: a rekeyed IKE SA always has a fresh Diffie-Hellman,
 ``SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)`` (section 2.18).
 
 The experiment (:func:`pfs_run` then :func:`attack`): a lab runs one IKE SA
