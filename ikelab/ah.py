@@ -17,7 +17,13 @@ change in flight are *mutable* and taken as zero for the computation:
   mutable options are zeroed whole.  Loose and Strict Source Route make the
   destination address "mutable but predictable"; ikelab does not predict it
   and refuses those options rather than compute an ICV no peer would.
-* IPv6 (3.3.3.1.2): Traffic Class, Flow Label and Hop Limit.
+* IPv6 (3.3.3.1.2): Traffic Class, Flow Label and Hop Limit.  In a
+  Hop-by-Hop or Destination Options header before AH (3.3.3.1.2.2), the
+  Option Data of an option whose type has the "chg" bit (0x20, RFC 8200 4.2)
+  set is zeroed; its type and length, and every other option, are covered.
+  A Routing header before AH is "mutable but predictable" (3.3.3.1.2.3,
+  appendix A2): ikelab does not predict it and refuses it, as it refuses a
+  Fragment header there (appendix A2: fragments are reassembled before AH).
 
 Everything else is immutable: version, lengths, identification, protocol and
 **both addresses**.  That is the lesson AH teaches by contrast: a NAT that
@@ -26,8 +32,11 @@ whose ICV starts at its own SPI, survives it (see ``tests/test_ah.py``).
 
 With ESN the high 32 sequence bits are not sent but enter the ICV: RFC 4302
 3.3.3.2.2, "these bits are appended (implicitly) immediately after the end
-of the payload".  Extension headers before AH (IPv6) and the prediction of
-source-routed destinations are not implemented.
+of the payload".  Transport mode puts AH after the IPv6 extension headers
+the packet already has: AH is an end-to-end payload, after the Hop-by-Hop,
+Routing and Fragment headers (3.1.1).  The prediction of source-routed
+destinations (IPv4 source route options, IPv6 Routing headers) is not
+implemented.
 """
 
 from __future__ import annotations
@@ -59,6 +68,9 @@ _MASK32 = 0xFFFFFFFF
 _IMMUTABLE_V4_OPTIONS = frozenset({0, 1, 130, 133, 134, 148, 149})
 # RFC 4302 3.3.3.1.1.1: with these the destination address is "mutable but predictable" (the route's last hop)
 _SOURCE_ROUTE_V4_OPTIONS = {131: "Loose Source Route", 137: "Strict Source Route"}
+# IPv6 extension headers (RFC 8200 4) that may stand between the IPv6 header and AH
+_V6_HOP_BY_HOP, _V6_ROUTING, _V6_FRAGMENT, _V6_DEST_OPTS = 0, 43, 44, 60
+_V6_OPTION_CHG = 0x20  # RFC 8200 4.2: the third-highest bit of an Option Type set = its Option Data may change
 
 
 class AhHeader(NamedTuple):
@@ -118,12 +130,11 @@ def zero_mutable_fields(header: bytes) -> bytes:
     if version == 6:
         if len(h) < 40:
             raise ParseError(f"IPv6 header needs 40 bytes, only {len(h)} present", field="ipv6_header", offset=len(h))
-        if len(h) != 40:  # RFC 4302 3.3.3.1.2.2 would zero their mutable options; not implemented
-            raise ParseError(f"IPv6 extension header {h[6]} before AH is not supported by ikelab",
-                             field="next_header", offset=6)
         h[0] &= 0xF0  # traffic class (high nibble) ...
         h[1:4] = b"\x00\x00\x00"  # ... traffic class (low nibble) and flow label
         h[7] = 0  # hop limit
+        if len(h) != 40:
+            _zero_v6_extensions(h)
         return bytes(h)
     if version != 4 or len(h) < 20:
         raise ParseError(f"not an IPv4 or IPv6 header (version {version}, {len(h)} bytes)", field="version", offset=0)
@@ -153,6 +164,73 @@ def zero_mutable_fields(header: bytes) -> bytes:
             h[i : i + length] = bytes(length)
         i += length
     return bytes(h)
+
+
+def _v6_next_header_offset(h: bytes | bytearray) -> tuple[int, int]:
+    """The offset of the last Next Header field in an IPv6 header with its extension headers (RFC 8200 4), and the
+    type of the last extension header.
+
+    ``h`` must end exactly after an extension header; only Hop-by-Hop (first) and Destination Options may stand
+    before AH: a ParseError names any other header and the offset where it starts.
+    """
+    nh_at, offset, kind = 6, 40, -1
+    while offset < len(h):
+        kind = h[nh_at]
+        if kind == _V6_ROUTING:
+            raise ParseError("IPv6 Routing header before AH: its addresses are mutable but predictable (RFC 4302 "
+                             "3.3.3.1.2.3, appendix A2) and ikelab does not predict them", field="routing_header",
+                             offset=offset)
+        if kind == _V6_FRAGMENT:
+            raise ParseError("IPv6 Fragment header before AH: fragments are reassembled before AH processing "
+                             "(RFC 4302 3.4.1, appendix A2)", field="fragment_header", offset=offset)
+        if kind not in (_V6_HOP_BY_HOP, _V6_DEST_OPTS) or (kind == _V6_HOP_BY_HOP and offset != 40):
+            raise ParseError(f"IPv6 next header {kind} where ikelab expects Hop-by-Hop (first) or Destination "
+                             "Options before AH", field="next_header", offset=nh_at)
+        if offset + 8 > len(h) or offset + (h[offset + 1] + 1) * 8 > len(h):
+            raise ParseError(f"IPv6 extension header {kind} runs past the {len(h)}-byte header",
+                             field="hdr_ext_len", offset=offset + 1)
+        nh_at, offset = offset, offset + (h[offset + 1] + 1) * 8
+    return nh_at, kind
+
+
+def _zero_v6_extensions(h: bytearray) -> None:
+    """Zero the Option Data of mutable options in the Hop-by-Hop and Destination Options headers of ``h``.
+
+    RFC 4302 3.3.3.1.2.2: an option whose "chg" bit says it may change en route counts with its whole Option
+    Data as zeros; its Option Type and Opt Data Len, and every immutable option (Pad1 and PadN too), are covered.
+    """
+    nh_at, last = _v6_next_header_offset(h)  # the chain holds only option headers, each inside h ...
+    if h[nh_at] != ip.PROTO_AH:  # ... and the last of them announces AH
+        raise ParseError(f"IPv6 extension header {last} at offset {nh_at}, the last before AH, announces next "
+                         f"header {h[nh_at]}, not AH ({ip.PROTO_AH})", field="next_header", offset=nh_at)
+    offset = 40
+    while offset < len(h):
+        end = offset + (h[offset + 1] + 1) * 8
+        i = offset + 2
+        while i < end:
+            if h[i] == 0:  # Pad1: a single octet
+                i += 1
+                continue
+            if i + 2 > end or i + 2 + h[i + 1] > end:
+                raise ParseError(f"IPv6 option {h[i]} runs past its extension header", field="ipv6_options",
+                                 offset=i + 1)
+            if h[i] & _V6_OPTION_CHG:
+                h[i + 2 : i + 2 + h[i + 1]] = bytes(h[i + 1])
+            i += 2 + h[i + 1]
+        offset = end
+
+
+def _with_v6_extensions(pkt: ip.IpPacket, protocol: int, payload: bytes) -> bytes:
+    """``pkt``'s IPv6 header and extension headers with the last Next Header set to ``protocol`` and the Payload
+    Length fixed, then ``payload``: where AH goes in (transport mode out) and comes out (in)."""
+    header = bytearray(pkt.header)
+    nh_at, _ = _v6_next_header_offset(header)
+    length = len(header) - 40 + len(payload)
+    if length > 0xFFFF:
+        raise ConfigError(f"IPv6 payload length {length} exceeds 65535", field="payload", value=length)
+    header[4:6] = length.to_bytes(2, "big")
+    header[nh_at] = protocol
+    return bytes(header) + payload
 
 
 def ah_icv_coverage(packet: bytes, header_len: int, *, seq_hi: int | None = None, icv_len: int | None = None) -> bytes:
@@ -258,6 +336,11 @@ class AhSa(SaBase):
             nh = 4 if pkt.version == 4 else 41
             unsigned = ip.ip_packet(src, dst, ip.PROTO_AH, ah_bytes(nh) + inner, ident=ident, ttl=ttl, tos=pkt.tos)
             header_len = 20 if src.version == 4 else 40
+        elif pkt.version == 6 and len(pkt.header) != 40:  # AH after the extension headers (RFC 4302 3.1.1)
+            if pkt.is_fragment:
+                transport_check(pkt)
+            unsigned = _with_v6_extensions(pkt, ip.PROTO_AH, ah_bytes(pkt.protocol) + pkt.payload)
+            header_len = len(pkt.header)
         else:
             transport_check(pkt)
             unsigned = rewrite_ip_header(pkt, ip.PROTO_AH, ah_bytes(pkt.protocol) + pkt.payload)
@@ -313,6 +396,8 @@ class AhSa(SaBase):
                     raise ParseError(f"tunnel-mode AH next header {ah.next_header} does not announce "
                                      f"IPv{inner.version}", field="next_header", offset=header_len)
                 result = with_congestion_mark(pkt, inner.to_bytes())
+            elif pkt.version == 6 and header_len != 40:
+                result = _with_v6_extensions(pkt, ah.next_header, payload)
             else:
                 result = rewrite_ip_header(pkt, ah.next_header, payload)
         except IkelabError as exc:
