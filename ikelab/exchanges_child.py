@@ -300,6 +300,12 @@ class ChildExchanges:
         return holders
 
     def _remove_child(self: Any, child: ChildSa, now: float, reason: str) -> None:
+        if child.collision:
+            # both peers rekey it (RFC 7296 2.8.1) and it goes before our rekey's answer came (the peer won
+            # and deleted it): that answer still makes one of two new CHILD SAs, and the nonce rule decides
+            for pending in self._making_child():
+                if pending.context["child"]["rekey_of"] == child.spi_in:
+                    pending.context["child"]["collided_with"] = child.extra.get("peer_new")
         for owner in self._child_holders():
             if owner.children.get(child.spi_in) is child:
                 del owner.children[child.spi_in]
@@ -475,10 +481,16 @@ class ChildExchanges:
                                "TEMPORARY_FAILURE, not asking again", fatal=False, exchange="CREATE_CHILD_SA")
             return None
         self._child_made(now, child, old, home)
+        peer_new = home.children.get(ctx.get("collided_with") or b"")
         if child.spi_out in ctx.get("deleted", ()):
             # the peer deleted this CHILD SA before its answer reached us: its DELETE came first, and we
             # answered it empty, knowing no such SA then (RFC 7296 1.4.1); it is gone on both sides
             self._remove_child(child, now, "deleted by peer (its DELETE came before this answer)")
+        elif old is None and peer_new is not None and min(child.ni, child.nr, peer_new.ni, peer_new.nr) in (
+                child.ni, child.nr):
+            # RFC 7296 2.8.1: "the SA created with the lowest of the four nonces used in the two exchanges
+            # SHOULD be closed by the endpoint that created it": ours, whose old SA the peer deleted already
+            self._later(now, Input.DELETE_CHILD, spi=child.spi_in)
         return None
 
     def _child_made(self: Any, now: float, child: ChildSa, old: ChildSa | None, home: Any) -> None:
