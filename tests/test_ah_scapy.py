@@ -286,7 +286,7 @@ def test_a_timestamp_option_with_several_slots_is_zeroed_whole() -> None:
     stamp there breaks Scapy's verification but must not break the ICV.  Only that one check is Scapy's error
     and left out; ikelab is checked on it, and Scapy agrees while the slot is still empty.
     """
-    ipsec, _, _ = scapy()
+    scapy()
     rng = random.Random(7)
     two_slots = bytes([68, 12, 5, 0x00]) + bytes(8)
     options, where = layout([two_slots])
@@ -300,11 +300,7 @@ def test_a_timestamp_option_with_several_slots_is_zeroed_whole() -> None:
     stamped = fix_ipv4_checksum(bytes(stamped))
     unprotected = ikelab_sa(alg, key_len, "inbound", "transport", 4, False, 1).unprotect_packet(stamped)
     assert ip.parse_ip(unprotected).payload == ip.parse_ip(original).payload
-    try:
-        scapy_sa(name, alg, key_len, "transport", 4, False, 1).decrypt(as_scapy(stamped))
-    except ipsec.IPSecIntegrityError:
-        pytest.skip("Scapy 2.8.0 covers the second slot of a flag-0 Timestamp option, which RFC 4302 3.3.3.1.1.1 "
-                    "and appendix A1 zero (the whole option is mutable)")
+    # Scapy is not asked to verify the stamped packet: it would refuse it, for the reason given above
 
 
 # --------------------------------------------------------------------------------------------- tampering
