@@ -6,7 +6,7 @@
   no cofactor test, and all-zero data (standing in for infinity) is refused.
 * X25519 and X448 (RFC 8031, RFC 7748): KE data and g^ir are the 32 or 56 byte
   little-endian u coordinate; an all-zero g^ir from a low-order point is
-  refused (RFC 8031 section 2.3).
+  refused (RFC 8031 section 3.2, RFC 7748 section 6).
 
 The arithmetic is OpenSSL's, through cryptography.  :func:`ikelab.dh.group`
 returns these groups by IANA ID.
