@@ -49,29 +49,10 @@ SKF joined), :mod:`ikelab.dissect_esp` one ESP packet, and
 
 from __future__ import annotations
 
-from .dissect_esp import _II, _describe_inner, _dissect_esp  # noqa: F401 - re-exported, private names too
-from .dissect_frames import (  # noqa: F401
-    _IKE_PORT,
-    _MARKER,
-    _NAT_T_PORT,
-    _dissect_frame,
-    _ike_ports,
-    _port_list,
-    _udp_encap,
-    dissect,
-    dissect_frames,
-)
+from .dissect_esp import _II, _dissect_esp  # noqa: F401 - re-exported: callers and tests use these names
+from .dissect_frames import _udp_encap, dissect, dissect_frames  # noqa: F401
 from .dissect_ike import _dissect_ike, _IkeFragments, payload_names  # noqa: F401
-from .dissect_ip import (  # noqa: F401
-    _FRAGMENT_PROTOCOLS,
-    _HH,
-    _IP_PROTOCOLS,
-    _clip_ip,
-    _Fragments,
-    _frame_ip,
-    _parse_ip,
-    _v6_upper_layer,
-)
+from .dissect_ip import _HH, _IP_PROTOCOLS, _clip_ip, _Fragments, _frame_ip, _parse_ip, _v6_upper_layer  # noqa: F401
 from .dissect_rows import Dissection, Row
 
 __all__ = ["Dissection", "Row", "dissect", "dissect_frames", "payload_names"]

@@ -38,10 +38,8 @@ once, and :mod:`ikelab.esp_sa` is the SA (:class:`EspSa`, :func:`esp_sa_pair`).
 
 from __future__ import annotations
 
-from .esp_packet import (  # noqa: F401 - re-exported, private names too, as before the split
-    _I,
+from .esp_packet import (  # noqa: F401 - re-exported: callers and tests use these names
     _II,
-    _IQ,
     _MASK32,
     _PADDING,
     ESP_HEADER_LEN,
@@ -50,8 +48,6 @@ from .esp_packet import (  # noqa: F401 - re-exported, private names too, as bef
     NEXT_HEADER_NONE,
     EspTrailer,
     _align,
-    _check_aead_alone,
-    _check_transforms,
     _open,
     _seal,
     _split_trailer,
@@ -61,14 +57,8 @@ from .esp_packet import (  # noqa: F401 - re-exported, private names too, as bef
     parse_esp_header,
     tunnel_inner,
 )
-from .esp_sa import _PAIR_OPTIONS, EspSa, esp_sa_pair  # noqa: F401
-from .esp_transforms import (  # noqa: F401
-    _KeyedAead,
-    _keyed_cipher,
-    _resolve_encryption,
-    _resolve_integrity,
-    _transforms,
-)
+from .esp_sa import EspSa, esp_sa_pair  # noqa: F401
+from .esp_transforms import _keyed_cipher, _resolve_encryption, _resolve_integrity, _transforms  # noqa: F401
 from .ipsec_sa import Direction, Lifetime, Mode, SaCounters
 from .natt import add_non_esp_marker, classify_udp4500, udp_encapsulate
 

@@ -49,7 +49,7 @@ from .errors import ConfigError, ParseError, PolicyError, UnknownSpiError
 from .esp import classify_udp4500, parse_esp_header
 from .ipsec_sa import Direction
 from .policy_databases import Action, InstalledChildSa, Policy, Sad, Spd
-from .policy_selectors import (  # noqa: F401 - re-exported, private names too, as before the split
+from .policy_selectors import (  # noqa: F401 - re-exported: callers and tests use these names
     _PROTO_NAMES,
     ANY_PORT,
     AddressRange,
@@ -57,10 +57,7 @@ from .policy_selectors import (  # noqa: F401 - re-exported, private names too, 
     Selector,
     TrafficSelector,
     _Addr,
-    _as_selectors,
     _direction,
-    _ts_hint,
-    _ts_tuple,
     packet_view,
     selectors_from_ts,
 )

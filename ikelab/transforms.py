@@ -24,15 +24,11 @@ import hmac  # noqa: F401 - ikelab.transforms.hmac, as before the split (a test 
 from dataclasses import dataclass
 from typing import Any
 
-from . import transforms_common, transforms_encr, transforms_integ
 from .constants import EncrId, IntegId, lookup
 from .errors import ConfigError
 from .transforms_common import _KEYED, _KEYED_MAX, BytesLike, _as_bytes, _keyed, _warn_or_refuse  # noqa: F401
-from .transforms_encr import (  # noqa: F401 - re-exported, private names too: tests and callers use them
-    _AES_KEY_BITS,
+from .transforms_encr import (  # noqa: F401 - re-exported: callers and tests use these names
     _CTR_MAX_BLOCKS,
-    _ENCR_SPECS,
-    _WEAK_ENCR,
     ENCRYPTION_IDS,
     AesCbc,
     AesCcm,
@@ -42,13 +38,9 @@ from .transforms_encr import (  # noqa: F401 - re-exported, private names too: t
     Encryption,
     NullEncryption,
     TripleDesCbc,
-    _AeadPrimitive,
-    _Cbc,
     _checked_encryption,
     _context_makers,
     _decryptor,
-    _encr_spec,
-    _EncrSpec,
     _encryption,
     _encryptor,
     _public_decryptor,
@@ -56,16 +48,13 @@ from .transforms_encr import (  # noqa: F401 - re-exported, private names too: t
     encryption,
     key_lengths,
 )
-from .transforms_integ import (  # noqa: F401 - re-exported, private names too: tests and callers use them
-    _INTEG_SPECS,
+from .transforms_integ import (  # noqa: F401 - re-exported: callers and tests use these names
     _MACS,
-    _MD5_WEAK,
     INTEGRITY_IDS,
     Integrity,
     _aes_cmac,
     _checked_integrity,
     _hmac,
-    _integrity,
     integrity,
 )
 
