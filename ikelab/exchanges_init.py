@@ -246,7 +246,7 @@ class InitExchanges:
         if ke is None or ni is None or offered is None:
             return self._init_error(msg, now, NotifyType.INVALID_SYNTAX, "IKE_SA_INIT request without SA, KE or Ni")
         try:
-            chosen = _props.select(offered, configured, ke_group=int(ke.group))
+            chosen = _props.select(offered, configured, ke_group=ke.group)  # a DhId member as decoded: no enum call
             suite = _props.suite_of(chosen)
         except NegotiationError as exc:
             return self._init_error(msg, now, NotifyType.NO_PROPOSAL_CHOSEN, str(exc))
@@ -322,7 +322,8 @@ class InitExchanges:
                 raise NegotiationError(str(exc), notify_type="AUTHENTICATION_FAILED") from None
             method, value = _auth.sign(key, octets, hash_alg=hash_alg, allow_weak=self.config.allow_weak)
             method = lookup(AuthMethod, method)
-        self._emit(ev.AuthComputed(now, self.side, self.side, method.name, octets.message, octets.nonce,
+        # the name as a plain attribute: an enum's .name is a property, two calls
+        self._emit(ev.AuthComputed(now, self.side, self.side, method._name_, octets.message, octets.nonce,
                                    octets.maced_id, signed, value, None))
         return method, value, octets
 
@@ -341,7 +342,9 @@ class InitExchanges:
                                          allow_weak=self.config.allow_weak)
         signed = octets.octets  # message | nonce | maced_id, joined once for the MAC and the event
         peer = "responder" if self.initiator else "initiator"
-        method = lookup(AuthMethod, int(auth_p.method))
+        method = auth_p.method  # the decoder made a known method an AuthMethod member
+        if method.__class__ is not AuthMethod:
+            method = lookup(AuthMethod, int(method))
         expected_id = self._identity("remote_id")
         if expected_id is not None and not _identity_equal(expected_id, id_payload):
             raise AuthenticationError(f"peer identity {format_identity(id_payload.id_type, bytes(id_payload.data))} "
@@ -368,7 +371,7 @@ class InitExchanges:
                 _auth.verify_signature(certs[0], method, bytes(auth_p.data), octets, allow_weak=self.config.allow_weak)
             ok = True
         finally:
-            self._emit(ev.AuthComputed(now, self.side, peer, method.name, octets.message, octets.nonce,
+            self._emit(ev.AuthComputed(now, self.side, peer, method._name_, octets.message, octets.nonce,
                                        octets.maced_id, signed, bytes(auth_p.data), ok))
         self.remote_identity = id_payload
         self.remote_auth_method = method

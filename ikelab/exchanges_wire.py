@@ -320,7 +320,10 @@ def proposals_dh(props: Iterable[Any]) -> list[int]:
 
 def first_dh(props: Sequence[Any]) -> DhId | None:
     groups = proposals_dh(props[:1]) or proposals_dh(props)
-    return DhId(groups[0]) if groups else None
+    if not groups:
+        return None
+    member = _DH_GROUPS.get(groups[0])  # DhId(value) without the enum's Python-level __call__
+    return member if member is not None else DhId(groups[0])
 
 
 def all_dh(props: Sequence[Any]) -> list[int]:
