@@ -56,7 +56,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from . import prf as _prf
 from .cert_checks import check_key_strength
-from .constants import AuthMethod, HashAlgorithm, lookup
+from .constants import AuthMethod, HashAlgorithm, PrfId, lookup
 from .errors import (AuthenticationError, ConfigError, IkelabError, ParseError, UnknownAlgorithmError,
                      WeakAlgorithmWarning, refuse_weak)
 from .pss import PssParams, parse_pss_algorithm_identifier
@@ -145,13 +145,16 @@ def signed_octets(
     if message.__class__ is not bytes or nonce.__class__ is not bytes or sk_p.__class__ is not bytes:
         message, nonce = check_bytes(message, "message"), check_bytes(nonce, "nonce")
         sk_p = check_bytes(sk_p, "sk_p")
-    body = _id_body(id_body)
-    try:
-        maced = _prf.get_prf(prf_alg, allow_weak=allow_weak)._once(sk_p, body)
-    except UnknownAlgorithmError:
-        _prf._blame(prf_alg, "prf_alg")
-        raise
-    return SignedOctets._trusted(message, nonce, body, maced)
+    # RestOfIDPayload bytes (the engine's) pass without a call; _id_body checks and converts anything else
+    body = id_body if id_body.__class__ is bytes and len(id_body) >= 4 else _id_body(id_body)
+    p = _prf.STRONG_PRFS.get(prf_alg) if prf_alg.__class__ is PrfId else None  # the engine's PrfId, without a call
+    if p is None:
+        try:
+            p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
+        except UnknownAlgorithmError:
+            _prf._blame(prf_alg, "prf_alg")
+            raise
+    return SignedOctets._trusted(message, nonce, body, p._once(sk_p, body))
 
 
 # --------------------------------------------------------------------------- PSK
@@ -200,11 +203,13 @@ def psk_auth(prf_alg: Any, secret: bytes | str, octets: Octets, *, allow_weak: b
     ``secret`` may be a ``str`` (encoded as UTF-8, as strongSwan reads ``secret =``).
     """
     secret = _secret(secret)  # the checks in the order they always ran: secret, PRF, octets
-    try:
-        p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
-    except UnknownAlgorithmError:
-        _prf._blame(prf_alg, "prf_alg")
-        raise
+    p = _prf.STRONG_PRFS.get(prf_alg) if prf_alg.__class__ is PrfId else None  # as in signed_octets
+    if p is None:
+        try:
+            p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
+        except UnknownAlgorithmError:
+            _prf._blame(prf_alg, "prf_alg")
+            raise
     data = octets if octets.__class__ is bytes else _octets(octets)  # bytes pass without a call
     if p.weak_reason is None:
         return _pad_prf(p.name, secret)(data)

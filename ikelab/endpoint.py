@@ -304,12 +304,14 @@ class IkeEndpoint:
 
     def pop_datagrams(self) -> list[Datagram]:
         """Datagrams to send, from every IKE SA (including after direct calls on an SA)."""
-        self._collect_all()
+        if self._dirty:  # usually empty: no call then
+            self._collect_all()
         out, self._out = self._out, []
         return out
 
     def pop_events(self) -> list[ev.Event]:
-        self._collect_all()
+        if self._dirty:
+            self._collect_all()
         out, self._events = self._events, []
         return out
 

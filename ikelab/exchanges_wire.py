@@ -47,12 +47,10 @@ def message(spi_i: bytes, spi_r: bytes, exchange: ExchangeType, is_initiator: bo
                       is_response=is_response, message_id=message_id, payloads=body)
 
 
-def encode(msg: Any, crypto: Any = None) -> bytes:
-    return msg.encode(crypto=crypto) if crypto is not None else msg.encode()
-
-
-def decode(data: bytes, crypto: Any = None) -> Any:
-    return _m.decode(data, crypto=crypto) if crypto is not None else _m.decode(data)
+#: ``encode(msg, crypto=None)``: Message.encode itself, so that each message costs no extra call.
+encode = _m.Message.encode
+#: ``decode(data, crypto=None)``: ikelab.message.decode itself, for the same reason.
+decode = _m.decode
 
 
 def decode_header(data: bytes) -> tuple[bytes, bytes, bool]:
@@ -211,34 +209,43 @@ def notifies(msg: Any) -> tuple[Any, ...]:
 # or plain ints, which compare by value, as ``int(a) == int(b)`` would.
 
 
+# The readers below find the message's payloads as notifies() and payload() do, without calling them.
+
+
 def notify_data(msg: Any, ntype: NotifyType) -> bytes | None:
-    for n in notifies(msg):
+    last = _last
+    for n in (last[2] if last[0] is msg else _indexed(msg)[2]).get("Notify", ()):
         if n.notify_type == ntype:
             return bytes(n.data)
     return None
 
 
 def notify_of(msg: Any, ntype: NotifyType) -> Any:
-    for n in notifies(msg):
+    last = _last
+    for n in (last[2] if last[0] is msg else _indexed(msg)[2]).get("Notify", ()):
         if n.notify_type == ntype:
             return n
     return None
 
 
 def notify_datas(msg: Any, ntype: NotifyType) -> list[bytes]:
-    return [bytes(n.data) for n in notifies(msg) if n.notify_type == ntype]
+    last = _last
+    return [bytes(n.data) for n in (last[2] if last[0] is msg else _indexed(msg)[2]).get("Notify", ())
+            if n.notify_type == ntype]
 
 
 def first_error(msg: Any) -> str | None:
-    for n in notifies(msg):
+    last = _last
+    for n in (last[2] if last[0] is msg else _indexed(msg)[2]).get("Notify", ()):
         if n.is_error:
             return n.type_name
     return None
 
 
 def sa_proposals(msg: Any) -> tuple[Any, ...] | None:
-    sa_p = payload(msg, "SA")
-    return None if sa_p is None else tuple(sa_p.proposals)
+    last = _last
+    found = (last[2] if last[0] is msg else _indexed(msg)[2]).get("SA")
+    return None if found is None else tuple(found[0].proposals)
 
 
 def only_sa(msg: Any) -> Any:

@@ -46,7 +46,7 @@ from .constants import EncrId, IntegId, PrfId, lookup
 from .errors import ConfigError, WeakAlgorithmError
 from .fmt import hexstr
 from . import transforms
-from .prf import Prf, _bytes, _length, get_prf
+from .prf import STRONG_PRFS, Prf, _bytes, _length, get_prf
 from .records import from_wire
 
 __all__ = [
@@ -122,7 +122,9 @@ def _skeyseed_key(p: Prf, ni: bytes, nr: bytes) -> bytes:
 
 def skeyseed(alg: PrfArg, ni: bytes, nr: bytes, g_ir: bytes, *, allow_weak: bool = False) -> bytes:
     """``SKEYSEED = prf(Ni | Nr, g^ir)`` (RFC 7296 2.14), with the XCBC/CMAC nonce rule."""
-    p = get_prf(alg, allow_weak=allow_weak)
+    p = STRONG_PRFS.get(alg) if alg.__class__ is PrfId else None  # the engine's PrfId, without a get_prf call
+    if p is None:
+        p = get_prf(alg, allow_weak=allow_weak)
     if p.weak_reason is not None:  # step by step, so a weak PRF warns once per step as it always did
         key = skeyseed_key(p, ni, nr, allow_weak=allow_weak)
     elif ni.__class__ is bytes and nr.__class__ is bytes:  # the usual arguments pass without a call
@@ -343,7 +345,9 @@ def ike_sa_keys(
     cipher ``integ`` must be None or NONE and SK_ai/SK_ar are empty.
     """
     encr_len, integ_len = _transform_lengths(encr, encr_key_bits, integ, allow_weak=allow_weak, require_integ=True)
-    p = get_prf(prf_alg, allow_weak=allow_weak)
+    p = STRONG_PRFS.get(prf_alg) if prf_alg.__class__ is PrfId else None  # as in skeyseed
+    if p is None:
+        p = get_prf(prf_alg, allow_weak=allow_weak)
     return _ike_sa_keys(p, skeyseed, ni, nr, spi_i, spi_r, encr_len, integ_len)
 
 
@@ -474,5 +478,7 @@ def child_sa_keys(
     must be None or NONE and the integ_* keys are empty.
     """
     encr_len, integ_len = _transform_lengths(encr, encr_key_bits, integ, allow_weak=allow_weak, require_integ=False)
-    p = get_prf(prf_alg, allow_weak=allow_weak)
+    p = STRONG_PRFS.get(prf_alg) if prf_alg.__class__ is PrfId else None  # as in skeyseed
+    if p is None:
+        p = get_prf(prf_alg, allow_weak=allow_weak)
     return _child_sa_keys(p, sk_d, ni, nr, g_ir, encr_len, integ_len)

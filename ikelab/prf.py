@@ -270,6 +270,12 @@ _PRFS: dict[PrfId, Prf] = {
 }
 
 
+#: PrfId member -> its Prf, for every PRF that get_prf hands out without a check or a warning (all but
+#: the weak PRF_HMAC_MD5).  The key schedule and AUTH look a member up here first, where a get_prf call
+#: would cost more than the lookup; anything else (a weak PRF, a name, a number) still goes through get_prf.
+STRONG_PRFS: dict[PrfId, Prf] = {pid: p for pid, p in _PRFS.items() if p.weak_reason is None}
+
+
 def supported_prfs(*, include_weak: bool = False) -> list[PrfId]:
     """The PRF transform IDs ikelab implements (weak ones only if asked)."""
     return [pid for pid, p in _PRFS.items() if include_weak or not p.is_weak]
