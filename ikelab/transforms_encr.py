@@ -121,7 +121,8 @@ class Encryption:
                 field=field,
                 value=body,
             )
-        return key[: self.cipher_key_len], key[self.cipher_key_len :], iv, data, aad
+        cut = self.key_len - self.salt_len  # cipher_key_len, without its property's call (two per message)
+        return key[:cut], key[cut:], iv, data, aad
 
     def _check_key(self, key: object) -> bytes:
         key = _as_bytes(key, "key", self.name)

@@ -168,3 +168,25 @@ def test_signed_octets_id_body_bytes_or_payload() -> None:
     assert auth.signed_octets(msg, nonce, pid, key, bytearray(body)) == auth.signed_octets(msg, nonce, pid, key, body)
     with pytest.raises(ConfigError):
         auth.signed_octets(msg, nonce, pid, key, b"\x02\x00\x00")  # shorter than ID Type and RESERVED
+
+
+# ------------------------------------------------------------------ round 2: the same split, fewer calls
+
+
+def _every_encryption() -> list[object]:
+    from ikelab import transforms as T
+
+    out = []
+    for alg in T.ENCRYPTION_IDS:
+        for bits in T.key_lengths(alg) or (None,):
+            out.append(T.encryption(alg, bits, allow_weak=True) if alg.name != "ENCR_3DES" else None)
+    return [e for e in out if e is not None]
+
+
+@pytest.mark.parametrize("encr", _every_encryption(), ids=lambda e: f"{e.name}-{e.key_bits}")  # type: ignore[attr-defined]
+def test_prepare_splits_the_keymat_as_cipher_key_len_does(encr: object) -> None:
+    key, iv = os.urandom(encr.key_len), os.urandom(encr.iv_len)  # type: ignore[attr-defined]
+    data = os.urandom(encr.block_size * 3)  # type: ignore[attr-defined]
+    cipher_key, salt = encr._prepare(key, iv, data, b"", "plaintext")[:2]  # type: ignore[attr-defined]
+    assert (cipher_key, salt) == encr.split_keymat(key) == (key[: encr.cipher_key_len], key[encr.cipher_key_len :])  # type: ignore[attr-defined]
+    assert len(cipher_key) == encr.cipher_key_len and len(salt) == encr.salt_len  # type: ignore[attr-defined]
