@@ -384,7 +384,7 @@ def group(id: DhId | int | str | DhGroup, *, allow_weak: bool = False) -> DhGrou
         if id.weak and id.id is not None:  # e.g. implemented_group(1): the object must not bypass the rule
             refuse_weak(id.weak_reason, allow_weak=allow_weak, field="DhId", value=id, algorithm=id.name)
         return id
-    member = lookup(DhId, id, field="id")
+    member = id if id.__class__ is DhId else lookup(DhId, id, field="id")  # a member (the engine's case) as is
     if member in _DEPRECATED:
         raise UnknownAlgorithmError(
             f"{member.name} (group {int(member)}, RFC 5114) is not implemented: its prime-order subgroup"

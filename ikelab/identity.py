@@ -422,7 +422,8 @@ def _parse_identity(text: str, id_type: IdType | int | str | None) -> Identity:
 def format_identity(id_type: IdType | int | str, data: bytes) -> str:
     """The strongSwan-style text of an identity; :func:`parse_identity` reads it back to the same value."""
     data = data if data.__class__ is bytes else check_bytes(data, "data")  # bytes (each IKE_AUTH) pass without a call
-    return _format_identity(lookup(IdType, id_type, field="id_type"), data)
+    t = id_type if id_type.__class__ is IdType else lookup(IdType, id_type, field="id_type")  # a member passes as is
+    return _format_identity(t, data)
 
 
 @lru_cache(maxsize=256)

@@ -190,3 +190,50 @@ def test_prepare_splits_the_keymat_as_cipher_key_len_does(encr: object) -> None:
     cipher_key, salt = encr._prepare(key, iv, data, b"", "plaintext")[:2]  # type: ignore[attr-defined]
     assert (cipher_key, salt) == encr.split_keymat(key) == (key[: encr.cipher_key_len], key[encr.cipher_key_len :])  # type: ignore[attr-defined]
     assert len(cipher_key) == encr.cipher_key_len and len(salt) == encr.salt_len  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("member", list(__import__("ikelab.constants", fromlist=["IdType"]).IdType))
+def test_format_identity_takes_a_member_as_lookup_gives_it(member: object) -> None:
+    from ikelab.constants import IdType, lookup
+    from ikelab.errors import IkelabError
+    from ikelab.identity import format_identity
+
+    data = {IdType.ID_IPV4_ADDR: b"\xc0\x00\x02\x01", IdType.ID_IPV6_ADDR: bytes(15) + b"\x01"}.get(member, b"moon")  # type: ignore[call-overload]
+    assert lookup(IdType, member) is member
+    results = []
+    for id_type in (member, int(member), member.name):  # type: ignore[attr-defined]
+        try:
+            results.append(format_identity(id_type, data))
+        except IkelabError as exc:  # e.g. a DN that does not parse: the same error every way
+            results.append((type(exc), str(exc)))
+    assert results[0] == results[1] == results[2]
+
+
+def test_format_identity_and_dh_group_refuse_what_lookup_refuses() -> None:
+    from ikelab import dh
+    from ikelab.errors import UnknownAlgorithmError
+    from ikelab.identity import format_identity
+
+    for bad in (250, "ID_NONE_SUCH", True):
+        with pytest.raises(UnknownAlgorithmError) as err:
+            format_identity(bad, b"moon")  # type: ignore[arg-type]
+        assert err.value.field == "id_type"
+    for bad in (4321, "MODP_NONE_SUCH"):
+        with pytest.raises(UnknownAlgorithmError) as err:
+            dh.group(bad)
+        assert err.value.field == "id"
+
+
+@pytest.mark.parametrize("member", list(DhId))
+def test_dh_group_takes_a_member_as_its_number_and_name(member: DhId) -> None:
+    from ikelab import dh
+    from ikelab.errors import IkelabError
+
+    results = []
+    for gid in (member, int(member), member.name):
+        try:
+            results.append(dh.group(gid, allow_weak=False))
+        except IkelabError as exc:  # weak, deprecated or not implemented: the same refusal every way
+            results.append((type(exc), str(exc), exc.field))
+    assert results[0] == results[1] == results[2]
+    assert results[0] is results[1] or isinstance(results[0], tuple)
