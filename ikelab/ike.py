@@ -494,7 +494,9 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
             self._out = [dgram]
         if self._dirty is not None:
             self._dirty.add(self)
-        self._emit(ev.MessageSent(now, self.side, wirefmt.exchange_name(exchange), message_id, is_response,
+        # a member's _name_ is what exchange_name gives it (without the call); numbers go through exchange_name
+        name = exchange._name_ if exchange.__class__ is ExchangeType else wirefmt.exchange_name(exchange)
+        self._emit(ev.MessageSent(now, self.side, name, message_id, is_response,
                                   summary, len(dgram.payload), dgram.src, dgram.dst, retransmission))
 
     def _emit(self, event: ev.Event) -> None:

@@ -155,7 +155,8 @@ class Receiving:
             if msg.message_id != self._peer_next_id:
                 self._drop(now, f"request message ID {msg.message_id}, expected {self._peer_next_id}", data)
                 return
-        exchange = wirefmt.exchange_name(msg.exchange)
+        exchange = msg.exchange  # a decoded member's _name_ is what exchange_name gives it, without the call
+        exchange = exchange._name_ if exchange.__class__ is ExchangeType else wirefmt.exchange_name(exchange)
         inp = Input.for_message(exchange, msg.is_response)
         if inp is None:
             self._drop(now, f"exchange {msg.exchange} not supported", data)

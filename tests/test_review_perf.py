@@ -237,3 +237,11 @@ def test_dh_group_takes_a_member_as_its_number_and_name(member: DhId) -> None:
             results.append((type(exc), str(exc), exc.field))
     assert results[0] == results[1] == results[2]
     assert results[0] is results[1] or isinstance(results[0], tuple)
+
+
+def test_exchange_member_name_is_exchange_name() -> None:
+    from ikelab.constants import ExchangeType
+
+    for member in ExchangeType:
+        assert member._name_ == W.exchange_name(member) == W.exchange_name(int(member))
+    assert W.exchange_name(250) == "EXCHANGE_250"  # a number without a member still goes through exchange_name
