@@ -13,9 +13,11 @@ import pytest
 from ikelab import auth, keys, prf
 from ikelab import exchanges_wire as W
 from ikelab import proposals as props
-from ikelab.constants import AuthMethod, DhId, NotifyType, PrfId, TransformType
+from ikelab import transforms as T
+from ikelab.constants import AuthMethod, DhId, EncrId, IdType, NotifyType, PrfId, TransformType
 from ikelab.errors import ConfigError, NegotiationError, UnknownAlgorithmError, WeakAlgorithmError, WeakAlgorithmWarning
 from ikelab.sa_payload import Proposal, Transform
+from ikelab.transforms import Encryption
 
 
 # ------------------------------------------------------------------ enum members without the enum's calls
@@ -173,35 +175,34 @@ def test_signed_octets_id_body_bytes_or_payload() -> None:
 # ------------------------------------------------------------------ round 2: the same split, fewer calls
 
 
-def _every_encryption() -> list[object]:
-    from ikelab import transforms as T
-
-    out = []
-    for alg in T.ENCRYPTION_IDS:
-        for bits in T.key_lengths(alg) or (None,):
-            out.append(T.encryption(alg, bits, allow_weak=True) if alg.name != "ENCR_3DES" else None)
-    return [e for e in out if e is not None]
+def _every_encryption() -> list[Encryption]:
+    """Every cipher and key length ikelab builds without allow_weak (3DES has no salt either)."""
+    return [T.encryption(alg, bits) for alg in T.ENCRYPTION_IDS if alg is not EncrId.ENCR_3DES
+            for bits in T.key_lengths(alg) or (None,)]
 
 
-@pytest.mark.parametrize("encr", _every_encryption(), ids=lambda e: f"{e.name}-{e.key_bits}")  # type: ignore[attr-defined]
-def test_prepare_splits_the_keymat_as_cipher_key_len_does(encr: object) -> None:
-    key, iv = os.urandom(encr.key_len), os.urandom(encr.iv_len)  # type: ignore[attr-defined]
-    data = os.urandom(encr.block_size * 3)  # type: ignore[attr-defined]
-    cipher_key, salt = encr._prepare(key, iv, data, b"", "plaintext")[:2]  # type: ignore[attr-defined]
-    assert (cipher_key, salt) == encr.split_keymat(key) == (key[: encr.cipher_key_len], key[encr.cipher_key_len :])  # type: ignore[attr-defined]
-    assert len(cipher_key) == encr.cipher_key_len and len(salt) == encr.salt_len  # type: ignore[attr-defined]
+@pytest.mark.parametrize("encr", _every_encryption(), ids=lambda e: f"{e.name}-{e.key_bits}")
+def test_prepare_splits_the_keymat_as_cipher_key_len_does(encr: Encryption) -> None:
+    key, iv, data = os.urandom(encr.key_len), os.urandom(encr.iv_len), os.urandom(encr.block_size * 3)
+    cipher_key, salt = encr._prepare(key, iv, data, b"", "plaintext")[:2]
+    assert (cipher_key, salt) == encr.split_keymat(key)
+    assert (cipher_key, salt) == (key[: encr.cipher_key_len], key[encr.cipher_key_len :])
+    assert len(cipher_key) == encr.cipher_key_len and len(salt) == encr.salt_len
 
 
-@pytest.mark.parametrize("member", list(__import__("ikelab.constants", fromlist=["IdType"]).IdType))
-def test_format_identity_takes_a_member_as_lookup_gives_it(member: object) -> None:
-    from ikelab.constants import IdType, lookup
+_ID_DATA = {IdType.ID_IPV4_ADDR: b"\xc0\x00\x02\x01", IdType.ID_IPV6_ADDR: bytes(15) + b"\x01"}
+
+
+@pytest.mark.parametrize("member", list(IdType))
+def test_format_identity_takes_a_member_as_lookup_gives_it(member: IdType) -> None:
+    from ikelab.constants import lookup
     from ikelab.errors import IkelabError
     from ikelab.identity import format_identity
 
-    data = {IdType.ID_IPV4_ADDR: b"\xc0\x00\x02\x01", IdType.ID_IPV6_ADDR: bytes(15) + b"\x01"}.get(member, b"moon")  # type: ignore[call-overload]
+    data = _ID_DATA.get(member, b"moon")
     assert lookup(IdType, member) is member
-    results = []
-    for id_type in (member, int(member), member.name):  # type: ignore[attr-defined]
+    results: list[object] = []
+    for id_type in (member, int(member), member.name):
         try:
             results.append(format_identity(id_type, data))
         except IkelabError as exc:  # e.g. a DN that does not parse: the same error every way
