@@ -111,6 +111,15 @@ def _octets(octets: Octets) -> bytes:
     return check_bytes(octets, "octets")
 
 
+def _checked_prf(prf_alg: Any, allow_weak: bool) -> Any:
+    """The PRF for anything but one of the engine's strong PrfId members: get_prf's checks, naming ``prf_alg``."""
+    try:
+        return _prf.get_prf(prf_alg, allow_weak=allow_weak)
+    except UnknownAlgorithmError:
+        _prf._blame(prf_alg, "prf_alg")
+        raise
+
+
 def _id_body(id_payload: Any) -> bytes:
     """Accept the 4+ octet RestOfIDPayload bytes, or an object with ``id_type`` and ``data`` (IDi/IDr/Identity)."""
     if isinstance(id_payload, (bytes, bytearray, memoryview)):
@@ -149,11 +158,7 @@ def signed_octets(
     body = id_body if id_body.__class__ is bytes and len(id_body) >= 4 else _id_body(id_body)
     p = _prf.STRONG_PRFS.get(prf_alg) if prf_alg.__class__ is PrfId else None  # the engine's PrfId, without a call
     if p is None:
-        try:
-            p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
-        except UnknownAlgorithmError:
-            _prf._blame(prf_alg, "prf_alg")
-            raise
+        p = _checked_prf(prf_alg, allow_weak)
     return SignedOctets._trusted(message, nonce, body, p._once(sk_p, body))
 
 
@@ -205,11 +210,7 @@ def psk_auth(prf_alg: Any, secret: bytes | str, octets: Octets, *, allow_weak: b
     secret = _secret(secret)  # the checks in the order they always ran: secret, PRF, octets
     p = _prf.STRONG_PRFS.get(prf_alg) if prf_alg.__class__ is PrfId else None  # as in signed_octets
     if p is None:
-        try:
-            p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
-        except UnknownAlgorithmError:
-            _prf._blame(prf_alg, "prf_alg")
-            raise
+        p = _checked_prf(prf_alg, allow_weak)
     data = octets if octets.__class__ is bytes else _octets(octets)  # bytes pass without a call
     if p.weak_reason is None:
         return _pad_prf(p.name, secret)(data)
