@@ -120,19 +120,24 @@ class CP(Payload):
         return cls._from_wire(cfg_type, tuple(attributes), critical)  # type: ignore[attr-defined]
 
 
-#: RFC 7296 3.15.1, the Length column: the value lengths of each attribute type it defines.  The table gives
-#: INTERNAL_IP6_SUBNET "17 octets", but a CFG_ACK returns every accepted attribute with zero-length data (3.15.1),
-#: so 0 is accepted for it as for the others.  Types the table leaves out (APPLICATION_VERSION: "0 or more",
-#: and later registrations) are not checked.
-VALUE_LENGTHS: dict[int, str] = {
-    CfgAttribute.INTERNAL_IP4_ADDRESS: "0 or 4", CfgAttribute.INTERNAL_IP4_NETMASK: "0 or 4",
-    CfgAttribute.INTERNAL_IP4_DNS: "0 or 4", CfgAttribute.INTERNAL_IP4_NBNS: "0 or 4",
-    CfgAttribute.INTERNAL_IP4_DHCP: "0 or 4", CfgAttribute.INTERNAL_IP6_ADDRESS: "0 or 17",
-    CfgAttribute.INTERNAL_IP6_DNS: "0 or 16", CfgAttribute.INTERNAL_IP6_DHCP: "0 or 16",
-    CfgAttribute.INTERNAL_IP4_SUBNET: "0 or 8", CfgAttribute.SUPPORTED_ATTRIBUTES: "a multiple of 2",
-    CfgAttribute.INTERNAL_IP6_SUBNET: "0 or 17",
+#: RFC 7296 3.15.1: the value length of each address attribute -> its layout in the dissection.
+_ADDRESS_LAYOUT = {
+    (1, 4): "v4", (2, 4): "v4", (3, 4): "v4", (4, 4): "v4", (6, 4): "v4",  # an IPv4 address (netmask)
+    (13, 8): "v4 v4",  # INTERNAL_IP4_SUBNET: address | netmask
+    (10, 16): "v6", (12, 16): "v6",  # INTERNAL_IP6_DNS, INTERNAL_IP6_DHCP
+    (8, 17): "v6/n", (15, 17): "v6/n",  # INTERNAL_IP6_ADDRESS, INTERNAL_IP6_SUBNET: address | prefix length
 }
-_FIXED = {int(t): int(rule.split()[-1]) for t, rule in VALUE_LENGTHS.items() if rule.startswith("0 or ")}
+#: attribute type -> the one non-zero value length RFC 7296 3.15.1 gives it (the address attributes above)
+_FIXED = {atype: length for atype, length in _ADDRESS_LAYOUT}
+
+#: RFC 7296 3.15.1, the Length column, as text: the value lengths of each attribute type it defines.  The table
+#: gives INTERNAL_IP6_SUBNET "17 octets", but a CFG_ACK returns every accepted attribute with zero-length data
+#: (3.15.1), so 0 is accepted for it as for the others.  Types the table leaves out (APPLICATION_VERSION: "0 or
+#: more", and later registrations) are not checked.
+VALUE_LENGTHS: dict[int, str] = {
+    **{CfgAttribute(atype): f"0 or {length}" for atype, length in _FIXED.items()},
+    CfgAttribute.SUPPORTED_ATTRIBUTES: "a multiple of 2",
+}
 
 
 def value_length_ok(attribute_type: int, length: int) -> bool:
@@ -141,15 +146,6 @@ def value_length_ok(attribute_type: int, length: int) -> bool:
         return length % 2 == 0
     fixed = _FIXED.get(int(attribute_type))
     return fixed is None or length in (0, fixed)
-
-
-#: RFC 7296 3.15.1: the value length of each address attribute -> its layout in the dissection.
-_ADDRESS_LAYOUT = {
-    (1, 4): "v4", (2, 4): "v4", (3, 4): "v4", (4, 4): "v4", (6, 4): "v4",  # an IPv4 address (netmask)
-    (13, 8): "v4 v4",  # INTERNAL_IP4_SUBNET: address | netmask
-    (10, 16): "v6", (12, 16): "v6",  # INTERNAL_IP6_DNS, INTERNAL_IP6_DHCP
-    (8, 17): "v6/n", (15, 17): "v6/n",  # INTERNAL_IP6_ADDRESS, INTERNAL_IP6_SUBNET: address | prefix length
-}
 
 
 def _cfg_value(atype: int, value: bytes) -> str:
