@@ -486,10 +486,8 @@ class ChildExchanges:
             # the peer deleted this CHILD SA before its answer reached us: its DELETE came first, and we
             # answered it empty, knowing no such SA then (RFC 7296 1.4.1); it is gone on both sides
             self._remove_child(child, now, "deleted by peer (its DELETE came before this answer)")
-        elif old is None and peer_new is not None and min(child.ni, child.nr, peer_new.ni, peer_new.nr) in (
-                child.ni, child.nr):
-            # RFC 7296 2.8.1: "the SA created with the lowest of the four nonces used in the two exchanges
-            # SHOULD be closed by the endpoint that created it": ours, whose old SA the peer deleted already
+        elif old is None and peer_new is not None and _ours_is_redundant(child, peer_new):
+            # ours loses the collision (RFC 7296 2.8.1), and the peer deleted the old SA already
             self._later(now, Input.DELETE_CHILD, spi=child.spi_in)
         return None
 
@@ -503,16 +501,20 @@ class ChildExchanges:
                                      child.dh_group is not None))
         self._announce_child(now, child, "CREATE_CHILD_SA")
         peer_new = home.children.get(old.extra.get("peer_new", b""))
-        if old.collision and peer_new is not None:
-            lowest = min(child.ni, child.nr, peer_new.ni, peer_new.nr)
-            if lowest in (child.ni, child.nr):
-                # our new SA is redundant: we created it, we delete it; the peer deletes the old one
-                old.state = "REKEYED"
-                self._later(now, Input.DELETE_CHILD, spi=child.spi_in)
-                return
+        if old.collision and peer_new is not None and _ours_is_redundant(child, peer_new):
+            # our new SA is redundant: we created it, we delete it; the peer deletes the old one
+            old.state = "REKEYED"
+            self._later(now, Input.DELETE_CHILD, spi=child.spi_in)
+            return
         old.state = "REKEYED"
         self._later(now, Input.DELETE_CHILD, spi=old.spi_in)
 
+
+
+def _ours_is_redundant(ours: ChildSa, peers: ChildSa) -> bool:
+    """RFC 7296 2.8.1: "the SA created with the lowest of the four nonces used in the two exchanges SHOULD be
+    closed by the endpoint that created it"; True when that is ``ours``, made by our rekey request."""
+    return min(ours.ni, ours.nr, peers.ni, peers.nr) in (ours.ni, ours.nr)
 
 
 __all__ = ["ChildExchanges"]
