@@ -370,10 +370,11 @@ class IkeConfig:
         dpd = _duration(self.dpd_interval, "dpd_interval", allow_none=True, allow_zero=True, floor=MIN_TIMER)
         put("dpd_interval", dpd if dpd and dpd != float("inf") else None)  # 0 and inf: no liveness checks
         for soft, hard in (("ike_rekey_time", "ike_lifetime"), ("child_rekey_time", "child_lifetime")):
-            if getattr(self, soft) >= getattr(self, hard) != float("inf"):  # inf and inf: never rekeyed nor expired
-                raise ConfigError(f"{soft} ({getattr(self, soft):g} s) must be below {hard} ({getattr(self, hard):g} s): "
-                                  "the SA must be rekeyed before it expires", field=soft, value=getattr(self, soft))
-            if self.rekey_margin >= getattr(self, soft):
+            rekey, lifetime = getattr(self, soft), getattr(self, hard)
+            if lifetime != float("inf") and rekey >= lifetime:  # an SA that never expires may be rekeyed whenever
+                raise ConfigError(f"{soft} ({rekey:g} s) must be below {hard} ({lifetime:g} s): "
+                                  "the SA must be rekeyed before it expires", field=soft, value=rekey)
+            if self.rekey_margin >= rekey:
                 raise ConfigError(f"rekey_margin ({self.rekey_margin:g} s) must be below {soft}", field="rekey_margin",
                                   value=self.rekey_margin)
         if isinstance(self.retransmit_base, bool) or not isinstance(self.retransmit_base, (int, float)) \
