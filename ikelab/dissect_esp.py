@@ -16,7 +16,7 @@ from .dissect_ip import _HH, _IP_PROTOCOLS, _parse_ip
 from .dissect_keys import Keys
 from .dissect_rows import Row
 from .errors import IkelabError, IntegrityError
-from .frame_info import icmp_info as _icmp_info
+from .frame_info import echo_key as _echo_key, icmp_info as _icmp_info
 
 _II = struct.Struct("!II")
 
@@ -33,6 +33,7 @@ def _describe_inner(row: Row, next_header: int, inner: bytes) -> None:
         row.inner_protocol = _IP_PROTOCOLS.get(proto, str(proto))
         if proto in (1, 58):
             row.inner_info = _icmp_info(version, inner, payload)
+            row.echo = _echo_key(version, payload)
         elif proto == 17 and len(payload) >= 8:
             sport, dport = _HH.unpack_from(payload, 0)
             row.inner_info = f"{sport} \u2192 {dport} Len={len(payload) - 8}"

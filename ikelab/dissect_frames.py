@@ -19,9 +19,9 @@ from .dissect_esp import _dissect_esp
 from .dissect_ike import _dissect_ike
 from .dissect_ip import _HH, _IP_PROTOCOLS, _clip_ip, _Fragments, _frame_ip, _parse_ip, _v6_upper_layer
 from .dissect_keys import Keys
-from .dissect_rows import Dissection, Row
+from .dissect_rows import Dissection, Row, link_echoes
 from .errors import CaptureError, ConfigError, IkelabError, ParseError
-from .frame_info import arp_info as _arp_info, icmp_info as _icmp_info
+from .frame_info import arp_info as _arp_info, echo_key as _echo_key, icmp_info as _icmp_info
 
 _IKE_PORT = 500
 _NAT_T_PORT = 4500
@@ -33,6 +33,8 @@ def dissect_frames(frames: Iterable[Any], keys: Any = None, *, ike_ports: Iterab
 
     ``keys`` is an :class:`ikelab.wireshark.KeyTables` (or None: nothing is decrypted);
     ``ike_ports``: UDP ports besides 500 whose datagrams are IKE (Wireshark's *Decode As*).
+    The rows come before the capture's end, so echoes are not linked yet
+    (:func:`ikelab.dissect_rows.link_echoes`, which :func:`dissect` calls).
     """
     ports = _ike_ports(ike_ports)
     cache = Keys(keys)
@@ -123,6 +125,7 @@ def _dissect_frame(row: Row, frame: Any, keys: Keys, fragments: _Fragments,
         return
     if proto in (1, 58):  # ICMP outside any SA (e.g. a ping before the CHILD SA exists), as Wireshark shows it
         row.info = _icmp_info(version, ip, payload)
+        row.echo = _echo_key(version, payload)
         return
     if proto != 17:
         row.info = f"IP protocol {proto}"
@@ -208,6 +211,8 @@ def dissect(capture: Any, keys: Any = None, *, strict: bool = False, ike_ports: 
     else:
         frames = iter_capture(capture, strict=strict)
     try:
-        return Dissection(dissect_frames(frames, keys, ike_ports=ike_ports))
+        rows = Dissection(dissect_frames(frames, keys, ike_ports=ike_ports))
     except OSError as exc:
         raise CaptureError(f"cannot read capture {capture!r}: {exc}") from None
+    link_echoes(rows)  # needs the whole capture: a request learns of its reply later
+    return rows

@@ -17,7 +17,7 @@ import struct
 from .errors import ConfigError
 from .packet import mac_text
 
-__all__ = ["address", "arp_info", "icmp_info"]
+__all__ = ["address", "arp_info", "echo_key", "icmp_info"]
 
 _HH = struct.Struct("!HH")
 _BYTES = (bytes, bytearray, memoryview)
@@ -260,3 +260,22 @@ def icmp_info(version: int, packet: bytes, payload: bytes) -> str:
         return _icmp_message(kind, code, _ICMP_MESSAGES, 20) or f"type {kind}, code {code}"
     swapped = ((seq & 0xFF) << 8) | (seq >> 8)  # tshark shows it in both byte orders (Windows pings were LE)
     return f"{label:<20} id=0x{ident:04x}, seq={seq}/{swapped}, ttl={ttl}"
+
+
+#: The echo types tshark pairs (RFC 792, RFC 4443 4.1): IP version -> {type: whether it is the reply}.
+_ECHOES = {4: {8: False, 0: True}, 6: {128: False, 129: True}}
+
+
+def echo_key(version: int, payload: bytes) -> tuple[bool, int, int, int] | None:
+    """``(is_reply, identifier, sequence number, sum)`` of an ICMP (``version`` 4) or ICMPv6 (6) echo request or
+    reply, whatever its code; None for any other message.
+
+    ``sum`` is the message's checksum field with the type octet's share added back, modulo 0xFFFF (ones'
+    complement, so 0x0000 and 0xFFFF are one value): the same for a request and the reply that echoes its data
+    (RFC 792, RFC 4443 4.2; the ICMPv6 pseudo-header holds the same two addresses, swapped).
+    :func:`ikelab.dissect_rows.link_echoes` pairs requests and replies with it, as tshark does."""
+    echoes = _ECHOES.get(version)
+    if echoes is None or len(payload) < 8 or (reply := echoes.get(payload[0])) is None:
+        return None
+    checksum, ident, seq = struct.unpack_from("!HHH", payload, 2)
+    return reply, ident, seq, (checksum + (payload[0] << 8)) % 0xFFFF
