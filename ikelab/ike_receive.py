@@ -64,8 +64,9 @@ class Receiving:
                 dst: tuple[str, int] | None = None, decoded: Any = None) -> None:
         """Process one IKE message (marker already removed) received at ``now`` from ``src``.
 
-        ``decoded`` may carry ``data`` already decoded without keys (the endpoint
-        decodes a new IKE_SA_INIT request once to route it; no need to do it twice).
+        ``decoded`` may carry ``data`` already decoded without keys: the endpoint
+        reads each header (a :class:`ikelab.message.Header`) to route it, and decodes
+        a new IKE_SA_INIT request whole; no need to do either twice.
         """
         self._reply_to = None
         if src is not None:
@@ -86,10 +87,10 @@ class Receiving:
         msg = decoded
         try:
             if msg is None:
-                # HDR, SK {...}: the header is all we need before the keys (decoded once, with them, below)
                 msg = _m.decode_header(data)
-                if msg.next_payload not in _SK_TYPES:
-                    msg = wirefmt.decode(data)
+            # HDR, SK {...}: the header is all we need before the keys (decoded once, with them, below)
+            if msg.__class__ is _m.Header and msg.next_payload not in _SK_TYPES:
+                msg = wirefmt.decode(data, header=msg)
         except IkelabError as exc:
             self._drop(now, f"undecodable: {exc}", data)
             return
@@ -110,7 +111,8 @@ class Receiving:
                 self._drop(now, "protected message before keys exist", data)
                 return
             try:
-                msg = wirefmt.decode(data, crypto=self._crypto(sending=False))
+                msg = wirefmt.decode(data, crypto=self._crypto(sending=False),
+                                     header=msg if msg.__class__ is _m.Header else None)
             except IntegrityError:
                 self._drop(now, "ICV does not verify (RFC 7296 2.21.3: discarded)", data)
                 return

@@ -287,18 +287,27 @@ def not_a_message(function: str, value: Any) -> ConfigError:
                        field="message", value=value)
 
 
-def decode(data: bytes, crypto: Crypto | None = None, *, trace: list[DumpRow] | None = None) -> Message:
+def decode(data: bytes, crypto: Crypto | None = None, *, trace: list[DumpRow] | None = None,
+           header: Header | None = None) -> Message:
     """Decode one IKE message (a UDP/500 payload, or UDP/4500 after :func:`strip_non_esp_marker`).
 
     Without ``crypto`` an SK or SKF payload stays opaque.  With it the ICV is
     checked (IntegrityError when wrong) and the inner payloads are decoded.
     Any malformation is a ParseError naming the field and offset; an unknown
     critical payload is UnsupportedCriticalPayloadError.  ``trace`` (a list)
-    receives one :class:`~ikelab.wire.DumpRow` per field.
+    receives one :class:`~ikelab.wire.DumpRow` per field.  ``header`` may be
+    what :func:`decode_header` gave for ``data`` (the engine reads the header
+    first to route the message, RFC 7296 3.1): it is then not read again.
     """
     if data.__class__ is not bytes:  # bytes, the usual case, pass without a call
         data = _as_bytes(data)
-    spi_i, spi_r, next_payload, version, exchange, flags, message_id, _length = _unpack_header(data)
+    if header.__class__ is Header and header.length == len(data) and header.major_version == IKE_MAJOR_VERSION:
+        # the checks _unpack_header makes, already made by decode_header (a header of other data fails the length)
+        spi_i, spi_r, next_payload, exchange, flags, message_id = (
+            header.spi_i, header.spi_r, header.next_payload, header.exchange, header.flags, header.message_id)
+        version = header.minor_version
+    else:
+        spi_i, spi_r, next_payload, version, exchange, flags, message_id, _length = _unpack_header(data)
     ctx = DecodeContext(0, trace)
     if trace is not None:
         if not isinstance(trace, list):

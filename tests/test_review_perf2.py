@@ -1,0 +1,118 @@
+"""What the per-message speed-ups of 2026-12-01 (evening) must not change (docs/performance.md).
+
+Each shortcut is compared with the checked path it skips: the same values, and for anything the
+shortcut does not take, the same errors and the same drops as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from ikelab import message as M
+from ikelab.config import IkeConfig
+from ikelab.endpoint import IkeEndpoint
+from ikelab.errors import ParseError
+from ikelab.events import MessageDropped
+from ikelab.exchanges_common import Datagram
+from ikelab.rand import DeterministicRandom
+from ikelab.state import State
+
+SUITES = [("aes128-sha256-prfsha256-ecp256", "aes128-sha256"), ("aes256gcm16-prfsha256-x25519", "aes256gcm16")]
+
+
+def _pair(ike: str, esp: str) -> tuple[IkeEndpoint, IkeEndpoint]:
+    base = dict(psk=b"test secret", ike_proposals=(ike,), esp_proposals=(esp,))
+    a = IkeEndpoint(IkeConfig(local_id="moon.example", remote_id="sun.example", **base),
+                    DeterministicRandom(7).fork("i"), "192.0.2.1")
+    b = IkeEndpoint(IkeConfig(local_id="sun.example", remote_id="moon.example", **base),
+                    DeterministicRandom(7).fork("r"), "192.0.2.2")
+    return a, b
+
+
+def _handshake(ike: str, esp: str) -> tuple[IkeEndpoint, IkeEndpoint, list[tuple[IkeEndpoint, Datagram, object]]]:
+    """A handshake, with each datagram, its receiver and the receiver's SK crypto once it has keys."""
+    a, b = _pair(ike, esp)
+    sa = a.initiate(("192.0.2.2", 500), 0.0)
+    seen: list[tuple[IkeEndpoint, Datagram, object]] = []
+    moved = True
+    while moved:
+        moved = False
+        for src, dst in ((a, b), (b, a)):
+            for d in src.pop_datagrams():
+                dst.receive(d, 0.0)
+                seen.append((dst, d, None))
+                moved = True
+    assert sa.state == State.ESTABLISHED
+    return a, b, seen
+
+
+def _crypto_of(receiver: IkeEndpoint) -> object:
+    (sa,) = receiver.sas.values()
+    return sa._crypto(sending=False)
+
+
+# ------------------------------------------------------------------ the header read once
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_decode_with_its_header_is_decode(suite: tuple[str, str]) -> None:
+    _, _, seen = _handshake(*suite)
+    for receiver, dgram, _ in seen:
+        data = dgram.payload
+        header = M.decode_header(data)
+        assert M.decode(data, header=header) == M.decode(data)
+        if data[16] == 46:  # HDR, SK {...}: decrypted too, with the receiver's keys
+            crypto = _crypto_of(receiver)
+            assert M.decode(data, crypto, header=header) == M.decode(data, crypto)
+
+
+def test_decode_reads_a_header_that_does_not_fit_again() -> None:
+    """A header of other data (another length), or one decode_header did not check, is read from ``data``."""
+    _, _, seen = _handshake(*SUITES[0])
+    first, second = seen[0][1].payload, seen[2][1].payload  # IKE_SA_INIT request, IKE_AUTH request
+    assert len(first) != len(second)
+    assert M.decode(second, header=M.decode_header(first)) == M.decode(second)
+    bad_version = first[:17] + b"\x30" + first[18:]
+    unchecked = M.decode_header(bad_version, check_version=False)
+    for header in (unchecked, None, "not a header"):
+        with pytest.raises(ParseError) as caught:
+            M.decode(bad_version, header=header)  # type: ignore[arg-type]
+        assert caught.value.field == "version"
+    bad_length = first + b"\x00"
+    with pytest.raises(ParseError) as caught:
+        M.decode(bad_length, header=M.decode_header(bad_length, check_length=False))
+    assert caught.value.field == "length"
+
+
+def _drops_of(datagram_change: object) -> list[str]:
+    """The drops of an established responder given the initiator's next request, changed by ``datagram_change``."""
+    a, b, _ = _handshake(*SUITES[0])
+    (sa,) = a.sas.values()
+    sa.liveness(1.0)
+    (dgram,) = a.pop_datagrams()
+    b.receive(datagram_change(dgram), 1.0)  # type: ignore[operator]
+    return [e.reason for e in b.pop_events() if isinstance(e, MessageDropped)]
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda p: p[:17] + b"\x30" + p[18:], "undecodable: major version 3 is not 2"),
+    (lambda p: p + b"\x00", "undecodable: Length field says"),
+    (lambda p: p[:-1] + bytes([p[-1] ^ 1]), "ICV does not verify"),
+])
+def test_endpoint_routes_a_bad_header_to_the_checks_of_the_sa(change: object, reason: str) -> None:
+    """The endpoint routes by a header that fails decode_header's checks as before; the IKE SA says why."""
+    drops = _drops_of(lambda d: replace(d, payload=change(d.payload)))  # type: ignore[operator]
+    assert len(drops) == 1 and drops[0].startswith(reason), drops
+
+
+def test_endpoint_answers_a_new_request_of_another_version_as_before() -> None:
+    a, b = _pair(*SUITES[0])
+    a.initiate(("192.0.2.2", 500), 0.0)
+    (dgram,) = a.pop_datagrams()
+    p = dgram.payload
+    b.receive(replace(dgram, payload=p[:17] + b"\x30" + p[18:]), 0.0)
+    (reply,) = b.pop_datagrams()
+    answer = M.decode(reply.payload)
+    assert [n.type_name for n in answer.notifies] == ["INVALID_MAJOR_VERSION"] and not b.sas and not b.half_open
