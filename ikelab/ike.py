@@ -70,7 +70,6 @@ class CachedResponse(NamedTuple):
     message_id: int
     datagram: Datagram | tuple[Datagram, ...]  # a tuple: the fragments of the message (RFC 7383)
     exchange: Any
-    summary: str
 
 
 @dataclass
@@ -471,13 +470,11 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         if self._reply_to is not None:  # the request came from elsewhere: answer there (RFC 7296 2.11)
             dgram = readdressed(dgram, *self._reply_to)
         if cache:
-            # the text now: an Unread message would keep the whole message alive as long as the IKE SA
-            summary: str | ev.Unread = wirefmt.summary(msg)
-            self._cached_response = CachedResponse(request.message_id, dgram, request.exchange, summary)
+            # the datagram, not the message (which would live as long as the IKE SA): a retransmission
+            # reads its summary back from the datagram (Receiving._cached_summary)
+            self._cached_response = CachedResponse(request.message_id, dgram, request.exchange)
             self._peer_next_id = request.message_id + 1
-        else:
-            summary = ev.Unread(msg)
-        self._transmit(dgram, now, request.exchange, request.message_id, True, summary)
+        self._transmit(dgram, now, request.exchange, request.message_id, True, ev.Unread(msg))
         return data
 
     def _transmit(self, dgram: Datagram | tuple[Datagram, ...], now: float, exchange: Any, message_id: int,

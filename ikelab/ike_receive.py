@@ -26,7 +26,7 @@ from . import exchanges_wire as wirefmt
 from . import message as _m
 from .constants import ExchangeType, NAT_T_PORT, NotifyType, PayloadType
 from .errors import ConfigError, IkelabError, IntegrityError, UnsupportedCriticalPayloadError
-from .exchanges_common import readdressed
+from .exchanges_common import readdressed, unframe
 from .payloads import SK, SKF
 from .sk import unseal
 from .state import TRANSITIONS, Input, State
@@ -273,7 +273,21 @@ class Receiving:
         cached = self._cached_response
         assert cached is not None  # callers ask _is_retransmission first
         self._transmit(self._toward_sender(cached.datagram), now, cached.exchange, cached.message_id, True,
-                       cached.summary, retransmission=True)
+                       self._cached_summary(cached), retransmission=True)
+
+    def _cached_summary(self, cached: Any) -> str:
+        """The RFC 7296 notation of the cached response, read back from its datagram with our keys.
+
+        The IKE SA keeps the bytes it sent, not the message, so the text is made only for a retransmission.
+        """
+        if cached.datagram.__class__ is tuple:
+            return ""  # IKE fragments: _transmit names each one HDR, SKF(n/total)
+        data = unframe(cached.datagram)
+        crypto = None if cached.exchange == ExchangeType.IKE_SA_INIT else self._crypto(sending=True)
+        try:
+            return wirefmt.summary(wirefmt.decode(data, crypto=crypto))
+        except IkelabError:  # a summary must never stop a retransmission
+            return ""
 
     def _toward_sender(self, dgram: Any) -> Any:
         """A response, addressed to where the request being handled came from (RFC 7296 2.11)."""

@@ -14,8 +14,8 @@ from ikelab import message as M
 from ikelab.config import IkeConfig
 from ikelab.endpoint import IkeEndpoint
 from ikelab.errors import ParseError
-from ikelab.events import MessageDropped
-from ikelab.exchanges_common import Datagram
+from ikelab.events import MessageDropped, MessageSent
+from ikelab.exchanges_common import Datagram, readdressed
 from ikelab.rand import DeterministicRandom
 from ikelab.state import State
 
@@ -116,3 +116,46 @@ def test_endpoint_answers_a_new_request_of_another_version_as_before() -> None:
     (reply,) = b.pop_datagrams()
     answer = M.decode(reply.payload)
     assert [n.type_name for n in answer.notifies] == ["INVALID_MAJOR_VERSION"] and not b.sas and not b.half_open
+
+
+# ------------------------------------------------------------------ a cached response's summary, made when it is sent again
+
+
+def _sent(endpoint: IkeEndpoint, retransmission: bool) -> list[MessageSent]:
+    return [e for e in endpoint.pop_events() if isinstance(e, MessageSent) and e.retransmission is retransmission]
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_a_retransmitted_response_has_the_summary_of_the_first(suite: tuple[str, str]) -> None:
+    """The IKE_SA_INIT and IKE_AUTH responses, sent again for a retransmitted request: the summary read back
+    from the cached datagram is the one the message gave when it was first sent."""
+    a, b = _pair(*suite)
+    a.initiate(("192.0.2.2", 500), 0.0)
+    (init_request,) = a.pop_datagrams()
+    b.receive(init_request, 0.0)
+    (first,) = _sent(b, False)
+    b.receive(init_request, 0.5)  # its response lost: the same request again
+    (again,) = _sent(b, True)
+    assert again.summary == first.summary and first.summary.startswith("HDR, SAr1, KEr, Nr")
+    a.receive(b.pop_datagrams()[0], 1.0)
+    (auth_request,) = a.pop_datagrams()
+    b.receive(auth_request, 1.0)
+    (first,) = _sent(b, False)
+    assert first.summary.startswith("HDR, SK {IDr, AUTH")
+    b.receive(auth_request, 1.5)
+    (again,) = _sent(b, True)
+    assert again.summary == first.summary
+
+
+def test_the_summary_is_read_back_through_the_non_esp_marker_and_with_our_keys() -> None:
+    """On port 4500 the cached datagram starts with the Non-ESP Marker (RFC 3948 2.2); the SK payload
+    is opened with the keys of our own direction."""
+    a, b, _ = _handshake(*SUITES[0])
+    (sa,) = b.sas.values()
+    cached = sa._cached_response
+    want = sa._cached_summary(cached)
+    assert want.startswith("HDR, SK {IDr, AUTH, SAr2, TSi, TSr")
+    moved = readdressed(cached.datagram, ("192.0.2.2", 4500), ("192.0.2.1", 4500))
+    assert moved.payload[:4] == bytes(4)
+    assert sa._cached_summary(cached._replace(datagram=moved)) == want
+    assert sa._cached_summary(cached._replace(datagram=(moved, moved))) == ""  # fragments: named one by one
