@@ -118,7 +118,7 @@ def test_endpoint_answers_a_new_request_of_another_version_as_before() -> None:
     assert [n.type_name for n in answer.notifies] == ["INVALID_MAJOR_VERSION"] and not b.sas and not b.half_open
 
 
-# ------------------------------------------------------------------ a cached response's summary, made when it is sent again
+# ------------------------------------------------------------------ a cached response's summary, made when sent again
 
 
 def _sent(endpoint: IkeEndpoint, retransmission: bool) -> list[MessageSent]:
