@@ -185,7 +185,7 @@ class IkeEndpoint:
                        header: Header | None = None) -> tuple[IkeSa, Any] | None:
         """A responder IKE SA for a new IKE_SA_INIT request, with the decoded request; None if refused."""
         try:
-            msg = wirefmt.decode(data, header=header)
+            msg = wirefmt.decode(data, _header=header)
         except UnsupportedCriticalPayloadError as exc:
             self._stateless_error(data, datagram, now, NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
                                   bytes([exc.payload_type & 0xFF]), str(exc))

@@ -90,7 +90,7 @@ class Receiving:
                 msg = _m.decode_header(data)
             # HDR, SK {...}: the header is all we need before the keys (decoded once, with them, below)
             if msg.__class__ is _m.Header and msg.next_payload not in _SK_TYPES:
-                msg = wirefmt.decode(data, header=msg)
+                msg = wirefmt.decode(data, _header=msg)
         except IkelabError as exc:
             self._drop(now, f"undecodable: {exc}", data)
             return
@@ -112,7 +112,7 @@ class Receiving:
                 return
             try:
                 msg = wirefmt.decode(data, crypto=self._crypto(sending=False),
-                                     header=msg if msg.__class__ is _m.Header else None)
+                                     _header=msg if msg.__class__ is _m.Header else None)
             except IntegrityError:
                 self._drop(now, "ICV does not verify (RFC 7296 2.21.3: discarded)", data)
                 return

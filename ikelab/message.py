@@ -288,24 +288,24 @@ def not_a_message(function: str, value: Any) -> ConfigError:
 
 
 def decode(data: bytes, crypto: Crypto | None = None, *, trace: list[DumpRow] | None = None,
-           header: Header | None = None) -> Message:
+           _header: Header | None = None) -> Message:
     """Decode one IKE message (a UDP/500 payload, or UDP/4500 after :func:`strip_non_esp_marker`).
 
     Without ``crypto`` an SK or SKF payload stays opaque.  With it the ICV is
     checked (IntegrityError when wrong) and the inner payloads are decoded.
     Any malformation is a ParseError naming the field and offset; an unknown
     critical payload is UnsupportedCriticalPayloadError.  ``trace`` (a list)
-    receives one :class:`~ikelab.wire.DumpRow` per field.  ``header`` may be
-    what :func:`decode_header` gave for ``data`` (the engine reads the header
-    first to route the message, RFC 7296 3.1): it is then not read again.
+    receives one :class:`~ikelab.wire.DumpRow` per field.  ``_header``, for the
+    engine only, is what :func:`decode_header` gave for ``data`` (the engine reads
+    the header first to route the message, RFC 7296 3.1): it is not read again.
     """
     if data.__class__ is not bytes:  # bytes, the usual case, pass without a call
         data = _as_bytes(data)
-    if header.__class__ is Header and header.length == len(data) and header.major_version == IKE_MAJOR_VERSION:
+    if _header.__class__ is Header and _header.length == len(data) and _header.major_version == IKE_MAJOR_VERSION:
         # the checks _unpack_header makes, already made by decode_header (a header of other data fails the length)
         spi_i, spi_r, next_payload, exchange, flags, message_id = (
-            header.spi_i, header.spi_r, header.next_payload, header.exchange, header.flags, header.message_id)
-        version = header.minor_version
+            _header.spi_i, _header.spi_r, _header.next_payload, _header.exchange, _header.flags, _header.message_id)
+        version = _header.minor_version
     else:
         spi_i, spi_r, next_payload, version, exchange, flags, message_id, _length = _unpack_header(data)
     ctx = DecodeContext(0, trace)

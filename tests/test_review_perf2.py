@@ -62,10 +62,10 @@ def test_decode_with_its_header_is_decode(suite: tuple[str, str]) -> None:
     for receiver, dgram, _ in seen:
         data = dgram.payload
         header = M.decode_header(data)
-        assert M.decode(data, header=header) == M.decode(data)
+        assert M.decode(data, _header=header) == M.decode(data)
         if data[16] == 46:  # HDR, SK {...}: decrypted too, with the receiver's keys
             crypto = _crypto_of(receiver)
-            assert M.decode(data, crypto, header=header) == M.decode(data, crypto)
+            assert M.decode(data, crypto, _header=header) == M.decode(data, crypto)
 
 
 def test_decode_reads_a_header_that_does_not_fit_again() -> None:
@@ -73,16 +73,16 @@ def test_decode_reads_a_header_that_does_not_fit_again() -> None:
     _, _, seen = _handshake(*SUITES[0])
     first, second = seen[0][1].payload, seen[2][1].payload  # IKE_SA_INIT request, IKE_AUTH request
     assert len(first) != len(second)
-    assert M.decode(second, header=M.decode_header(first)) == M.decode(second)
+    assert M.decode(second, _header=M.decode_header(first)) == M.decode(second)
     bad_version = first[:17] + b"\x30" + first[18:]
     unchecked = M.decode_header(bad_version, check_version=False)
     for header in (unchecked, None, "not a header"):
         with pytest.raises(ParseError) as caught:
-            M.decode(bad_version, header=header)  # type: ignore[arg-type]
+            M.decode(bad_version, _header=header)  # type: ignore[arg-type]
         assert caught.value.field == "version"
     bad_length = first + b"\x00"
     with pytest.raises(ParseError) as caught:
-        M.decode(bad_length, header=M.decode_header(bad_length, check_length=False))
+        M.decode(bad_length, _header=M.decode_header(bad_length, check_length=False))
     assert caught.value.field == "length"
 
 
