@@ -26,14 +26,17 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout's ikelab
+
 
 def make_capture(directory: Path, packets: int, suite: str) -> Path:
     from ikelab.scenario import classic
 
     # about 2 ESP packets per ping (request and reply), plus a few IKE messages
     duration = packets / 2 * 0.01 + 1.2
+    # one ping per 10 ms: more steps than the classic trace allows a lesson by default (MAX_STEPS)
     scenario = classic(seed=1, suite=suite, duration=duration, ping_interval=0.01, reconnect_at=None,
-                       liveness_interval=60.0)
+                       liveness_interval=60.0, max_steps=packets // 2 + 200)
     return scenario.write(directory)["pcap"]
 
 

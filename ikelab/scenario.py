@@ -235,8 +235,11 @@ def _configs(suite: str, esp: str, auth: str, version: int, allow_weak: bool) ->
 
 
 def _check_timeline(duration: Any, ping_interval: Any, child_rekey_after: Any, liveness_interval: Any,
-                    reconnect_at: Any, start_time: Any) -> None:
-    """ConfigError naming the first of :func:`classic`'s times that cannot make a trace."""
+                    reconnect_at: Any, start_time: Any, max_steps: Any = MAX_STEPS) -> None:
+    """ConfigError naming the first of :func:`classic`'s times (or its ``max_steps``) that cannot make a trace."""
+    if max_steps.__class__ is not int or max_steps < 1:  # a bool or a float is no count of steps
+        raise ConfigError(f"max_steps must be a whole number of steps >= 1, not {max_steps!r}", field="max_steps",
+                          value=max_steps)
 
     def positive(value: Any, name: str) -> float:
         seconds = check_seconds(value, name)
@@ -249,8 +252,8 @@ def _check_timeline(duration: Any, ping_interval: Any, child_rekey_after: Any, l
     if liveness_interval is not None:
         intervals.append(("liveness_interval", liveness_interval))
     for name, interval in intervals:
-        if duration / positive(interval, name) > MAX_STEPS:
-            raise ConfigError(f"{name} {interval!r} over duration {duration:g} s makes more than {MAX_STEPS} steps: "
+        if duration / positive(interval, name) > max_steps:
+            raise ConfigError(f"{name} {interval!r} over duration {duration:g} s makes more than {max_steps} steps: "
                               "take a longer interval or a shorter duration", field=name, value=interval)
     for name, value in (("child_rekey_after", child_rekey_after), ("reconnect_at", reconnect_at)):
         if value is not None and check_seconds(value, name) < 0:
@@ -278,6 +281,7 @@ def classic(
     ipv6: bool = False,
     start_time: float = CLASSIC_DEFAULTS["start_time"],
     allow_weak: bool = False,
+    max_steps: int = MAX_STEPS,
 ) -> Scenario:
     """Run the classic trace (module docstring) and return it with its keys and events.
 
@@ -290,10 +294,12 @@ def classic(
     virtual seconds from the first packet; ``start_time`` is the capture's
     absolute time of that first packet.  ``None`` switches a step off.
     Every time is a finite number of seconds, and each interval gives at most
-    :data:`MAX_STEPS` steps over ``duration``; anything else is a ConfigError
-    naming the setting.
+    ``max_steps`` steps over ``duration`` (:data:`MAX_STEPS` unless a caller
+    that wants a bigger capture, such as ``benchmarks/bench_dissect.py``, says
+    so); anything else is a ConfigError naming the setting.
     """
-    _check_timeline(duration, ping_interval, child_rekey_after, liveness_interval, reconnect_at, start_time)
+    _check_timeline(duration, ping_interval, child_rekey_after, liveness_interval, reconnect_at, start_time,
+                    max_steps)
     if isinstance(suite, str) and "," in suite:  # --proposal takes lists; the classic trace negotiates one suite
         raise ConfigError(f"suite {suite!r}: give one proposal, not a comma-separated list (the classic trace "
                           "offers a single suite)", field="suite", value=suite)

@@ -24,7 +24,7 @@ import pytest
 from ikelab.dissect import dissect
 from ikelab.errors import ConfigError, WeakAlgorithmError, WeakAlgorithmWarning
 from ikelab.pcap import LINKTYPE_RAW, CapturedPacket
-from ikelab.scenario import CLASSIC_DEFAULTS, classic, esp_proposal_for
+from ikelab.scenario import CLASSIC_DEFAULTS, MAX_STEPS, classic, esp_proposal_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,6 +164,11 @@ BAD_TIMES = [
     (dict(child_rekey_after=math.inf), "child_rekey_after", "finite"),  # was named 'until', a name not given
     (dict(reconnect_at=-1), "reconnect_at", "0 or more"),
     (dict(duration=True), "duration", "finite"),
+    # a caller may allow more steps (benchmarks/bench_dissect.py), never a count that is not one
+    (dict(ping_interval=0.01, duration=21.2, max_steps=2000), "ping_interval", "more than 2000 steps"),
+    (dict(max_steps=0), "max_steps", "whole number of steps"),
+    (dict(max_steps=True), "max_steps", "whole number of steps"),
+    (dict(max_steps=1e6), "max_steps", "whole number of steps"),
 ]
 
 
@@ -172,6 +177,15 @@ def test_times_that_cannot_make_a_trace_are_named(kw: dict, field: str, words: s
     with pytest.raises(ConfigError, match=words) as info:
         classic(**kw)
     assert info.value.field == field and str(info.value).startswith(field)
+
+
+def test_max_steps_lets_a_benchmark_ask_for_a_longer_trace() -> None:
+    """About 12,000 pings over 120 s: more than MAX_STEPS, refused by default and made when the caller asks."""
+    kw = dict(duration=121.2, ping_interval=0.01, reconnect_at=None, liveness_interval=60.0)
+    with pytest.raises(ConfigError, match="more than 10000 steps"):
+        classic(**kw)
+    esp = [p for p in classic(**kw, max_steps=12_200).trace if p.kind == "esp"]
+    assert len(esp) > 2 * MAX_STEPS  # each ping and its reply, from t = 1.24 s (IKE_AUTH done) to 121.2 s
 
 
 def test_a_reconnect_before_the_first_ike_sa_is_up_is_refused() -> None:
