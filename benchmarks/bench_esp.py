@@ -17,11 +17,15 @@ import argparse
 import hashlib
 import hmac
 import os
+import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout's ikelab
 
 from ikelab.esp import EspSa, esp_padding
 from ikelab.rand import DeterministicRandom
