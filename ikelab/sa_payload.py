@@ -522,6 +522,8 @@ class SA(Payload):
 
     def _body(self, path: str) -> bytes:
         n = len(self.proposals)
+        if n == 1:  # the usual answer, and the engine's usual offer: one proposal, number 1 or any number
+            return self.proposals[0]._encode(True, path + ".proposal[1]")
         if n == 0:
             raise ConfigError(f"{path} needs at least one proposal", field=f"{path}.proposals", value=())
         if n > 1:

@@ -9,8 +9,12 @@ from __future__ import annotations
 import pytest
 
 from ikelab import keys
-from ikelab.constants import PrfId
+from ikelab import payloads as P
+from ikelab.constants import PrfId, ProtocolId, TransformType
+from ikelab.errors import ConfigError
 from ikelab.prf import prf_plus_blocks
+from ikelab.proposals import parse_proposal
+from ikelab.wire import DecodeContext
 
 NI, NR = bytes(range(32)), bytes(range(100, 132))
 SPI_I, SPI_R = bytes.fromhex("0102030405060708"), bytes.fromhex("1112131415161718")
@@ -51,3 +55,52 @@ def test_key_schedules_keep_prf_plus_blocks(alg: str) -> None:
                                                 allow_weak=True)
         total = 2 * (encr_len + integ_len)
         assert child.blocks == tuple(prf_plus_blocks(alg, sk, NI + NR, total, allow_weak=True))
+
+
+# ------------------------------------------------------------------ an SA payload of one proposal
+
+
+def _joined(sa: P.SA, path: str) -> bytes:
+    """The SA body as ``SA._body`` makes it for any number of proposals (its loop, before the numbering check)."""
+    n = len(sa.proposals)
+    return b"".join([p._encode(i == n - 1, f"{path}.proposal[{i + 1}]") for i, p in enumerate(sa.proposals)])
+
+
+def _one_proposal_sas() -> list[P.SA]:
+    cbc = parse_proposal("aes128-sha256-prfsha256-ecp256")
+    gcm = parse_proposal("aes256gcm16-prfsha384-x25519")
+    esp = P.Proposal(1, ProtocolId.ESP, b"\x01\x02\x03\x04", (P.Transform(TransformType.ENCR, 12, 128),
+                                                              P.Transform(TransformType.INTEG, 12),
+                                                              P.Transform(TransformType.ESN, 0)))
+    attrs = P.Proposal(1, ProtocolId.IKE, b"", (P.Transform(TransformType.ENCR, 12, 256, ((17, 5), (18, b"xy"))),))
+    sas = []
+    for p in (cbc, gcm, esp, attrs):
+        for number in (1, 2, 255):  # a responder answers with the number of the proposal it chose
+            for spi in ((b"", bytes(8)) if p.protocol == ProtocolId.IKE else (p.spi,)):
+                sas.append(P.SA((P.Proposal(number, p.protocol, spi, p.transforms),)))
+    return sas
+
+
+@pytest.mark.parametrize("path", ["SA", "SK.SA"])
+def test_one_proposal_encodes_as_the_loop(path: str) -> None:
+    """One proposal, encoded at once: the same octets as the loop over proposals, Last Substruc 0."""
+    for sa in _one_proposal_sas():
+        body = sa._body(path)
+        assert body == _joined(sa, path) and body[0] == 0
+        assert P.SA._decode(body, 0, len(body), False, DecodeContext(), path).proposals == sa.proposals
+
+
+def test_one_bad_proposal_fails_as_in_the_loop() -> None:
+    """A proposal the encoder refuses is named ``SA.proposal[1]`` as the loop named it, with the same field."""
+    bad = [P.Proposal(1, ProtocolId.ESP, b"\x01\x02\x03", (P.Transform(TransformType.ENCR, 12, 128),)),  # SPI size
+           P.Proposal(1, ProtocolId.IKE, b"", (P.Transform(TransformType.ENCR, 12, 70000),))]  # Key Length
+    for proposal in bad:
+        sa = P.SA((proposal,))
+        with pytest.raises(ConfigError) as got:
+            sa._body("SA")
+        with pytest.raises(ConfigError) as want:
+            _joined(sa, "SA")
+        assert (str(got.value), got.value.field) == (str(want.value), want.value.field)
+        assert "SA.proposal[1]" in str(got.value)
+    with pytest.raises(ConfigError, match="at least one proposal"):  # none at all is still refused
+        P.SA(())._body("SA")
