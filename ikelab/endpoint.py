@@ -110,9 +110,16 @@ class IkeEndpoint:
         Counted over the SAs made since the last count and those still half-open then, not over
         :attr:`half_open`, which keeps established SAs until :meth:`handle_timer` runs.
         """
-        live = {sa for sa in self._maybe_half_open if sa.state in (State.IDLE, State.INIT_DONE)}
+        live: set[IkeSa] = set()
+        count = 0
+        for sa in self._maybe_half_open:  # a loop, as in payloads.encode_chain
+            if sa.state == State.INIT_DONE:
+                live.add(sa)
+                count += 1
+            elif sa.state == State.IDLE:
+                live.add(sa)
         self._maybe_half_open = live  # a responder SA never goes back to IDLE or INIT_DONE
-        return sum(1 for sa in live if sa.state == State.INIT_DONE)
+        return count
 
     def receive(self, datagram: Datagram, now: float) -> None:
         """Route one received datagram (to our address) to its IKE SA."""

@@ -230,8 +230,11 @@ def notify_of(msg: Any, ntype: NotifyType) -> Any:
 
 def notify_datas(msg: Any, ntype: NotifyType) -> list[bytes]:
     last = _last
-    return [bytes(n.data) for n in (last[2] if last[0] is msg else _indexed(msg)[2]).get("Notify", ())
-            if n.notify_type == ntype]
+    datas: list[bytes] = []
+    for n in (last[2] if last[0] is msg else _indexed(msg)[2]).get("Notify", ()):  # a loop, as in encode_chain
+        if n.notify_type == ntype:
+            datas.append(bytes(n.data))
+    return datas
 
 
 def first_error(msg: Any) -> str | None:
@@ -321,8 +324,12 @@ def cert_of(cert_payload: Any) -> Any:
 
 
 def proposals_dh(props: Iterable[Any]) -> list[int]:
-    return [int(t.id) for p in props for t in p.transforms if int(t.type) == int(TransformType.DH)
-            and int(t.id) != 0]
+    groups: list[int] = []
+    for p in props:  # loops, as in payloads.encode_chain
+        for t in p.transforms:
+            if int(t.type) == int(TransformType.DH) and int(t.id) != 0:
+                groups.append(int(t.id))
+    return groups
 
 
 def first_dh(props: Sequence[Any]) -> DhId | None:

@@ -470,7 +470,9 @@ def encode_chain(payloads: Sequence[Payload], *, last_next: int = 0, prefix: str
     if not payloads:
         return last_next, b""
     codes = _CODES
-    types = [codes.get(p.__class__) or _type_code(p) for p in payloads]
+    types: list[int] = []
+    for p in payloads:  # a loop, not a comprehension: Python 3.11 runs each comprehension as a function call
+        types.append(codes.get(p.__class__) or _type_code(p))
     types.append(last_next)  # what the last payload's Next Payload field carries
     paths = _PATHS.get(prefix) or _first_paths(prefix)
     pack = GENERIC_HEADER.pack

@@ -104,3 +104,67 @@ def test_one_bad_proposal_fails_as_in_the_loop() -> None:
         assert "SA.proposal[1]" in str(got.value)
     with pytest.raises(ConfigError, match="at least one proposal"):  # none at all is still refused
         P.SA(())._body("SA")
+
+
+# ------------------------------------------------------------------ loops where comprehensions were
+
+
+def test_encode_chain_types_as_before() -> None:
+    """The Next Payload codes of every sample chain, and a chain that holds something else than a payload."""
+    from ikewire_samples import all_sample_messages
+
+    from ikelab.message import decode
+
+    for msg in all_sample_messages():
+        plain = tuple(p for p in msg.payloads if not isinstance(p, (P.SK, P.SKF)))
+        if not plain:
+            continue
+        first, body = P.encode_chain(plain, last_next=0)
+        assert first == [P._type_code(p) for p in plain][0]
+        assert P.decode_chain(first, body, 0, len(body), DecodeContext()) == plain
+        assert decode(msg.encode()) == msg or any(isinstance(p, (P.SK, P.SKF)) for p in msg.payloads)
+    with pytest.raises(ConfigError, match="is not an IKEv2 payload") as got:
+        P.encode_chain([P.Nonce(b"n" * 16), "not a payload"])
+    assert got.value.field == "payloads"
+
+
+def test_notify_datas_and_proposals_dh_as_the_comprehensions() -> None:
+    from ikelab import exchanges_wire as W
+    from ikelab.constants import NotifyType
+    from ikelab.message import Message
+
+    src, dst = NotifyType.NAT_DETECTION_SOURCE_IP, NotifyType.NAT_DETECTION_DESTINATION_IP
+    for notifies in ((), (P.Notify(src, data=b"a" * 20),),
+                     (P.Notify(src, data=b"a" * 20), P.Notify(dst, data=b"b" * 20), P.Notify(src, data=b"c" * 20))):
+        msg = Message(SPI_I, exchange=34, payloads=(P.Nonce(b"n" * 16), *notifies))
+        for ntype in (src, dst, NotifyType.COOKIE):
+            assert W.notify_datas(msg, ntype) == [bytes(n.data) for n in notifies if n.notify_type == ntype]
+    dh = P.Transform(TransformType.DH, 19)
+    esp = P.Proposal(1, ProtocolId.ESP, bytes(4), (P.Transform(TransformType.ENCR, 12, 128),))  # no DH
+    offers = [(), (parse_proposal("aes128-sha256-ecp256"),), (esp,),
+              (parse_proposal("aes128-sha256-ecp256-modp2048"), parse_proposal("aes256gcm16-prfsha384-x25519")),
+              (P.Proposal(1, ProtocolId.ESP, bytes(4), (P.Transform(TransformType.DH, 0), dh, dh)),)]
+    for props in offers:
+        want = [int(t.id) for p in props for t in p.transforms
+                if int(t.type) == int(TransformType.DH) and int(t.id) != 0]
+        assert W.proposals_dh(props) == want and W.proposals_dh(iter(props)) == want
+
+
+def test_half_open_count_as_the_comprehensions() -> None:
+    """The count, and the SAs kept for the next count, as the set and the sum made them."""
+    from ikelab.config import IkeConfig
+    from ikelab.endpoint import IkeEndpoint
+    from ikelab.state import State
+
+    class Sa:
+        def __init__(self, state: State) -> None:
+            self.state = state
+
+    ep = IkeEndpoint(IkeConfig(local_id="sun.example", remote_id="moon.example", psk=b"x"), None, "192.0.2.2")
+    for states in ((), (State.IDLE,), (State.INIT_DONE,) * 3, tuple(State), tuple(State) + (State.INIT_DONE,)):
+        sas = {Sa(s) for s in states}
+        ep._maybe_half_open = set(sas)
+        live = {sa for sa in sas if sa.state in (State.IDLE, State.INIT_DONE)}
+        assert ep.half_open_count() == sum(1 for sa in live if sa.state == State.INIT_DONE)
+        assert ep._maybe_half_open == live
+
