@@ -35,7 +35,7 @@ from .constants import ExchangeType, NotifyType
 from .errors import ConfigError, IkelabError, ParseError, UnsupportedCriticalPayloadError, check_seconds
 from .exchanges_common import Datagram, frame, make_cookie, udp_endpoint, unframe
 from .ike import IkeSa
-from .message import FLAG_I, Header, decode_header
+from .message import FLAG_I, decode_header
 from .rand import RandomSource, check_random_source, default_random
 from .state import State
 from .vip import VirtualIpPool, pools_of
@@ -134,11 +134,10 @@ class IkeEndpoint:
         if data is None:
             return
         try:
-            # read once (RFC 7296 3.1): the IKE SA and the decoder take the checked header from here
-            header: Header | None = decode_header(data)
-            spi_i, spi_r, is_init_flag = header.spi_i, header.spi_r, header.flags & FLAG_I  # type: ignore[union-attr]
+            # read once (RFC 7296 3.1): the IKE SA and the decoder find this header again for these bytes
+            header = decode_header(data)
+            spi_i, spi_r, is_init_flag = header.spi_i, header.spi_r, header.flags & FLAG_I
         except IkelabError:  # another version, a wrong Length: routed all the same, the IKE SA says what is wrong
-            header = None
             try:
                 spi_i, spi_r, is_init_flag = wirefmt.decode_header(data)
             except IkelabError:
@@ -154,7 +153,7 @@ class IkeEndpoint:
             key = (spi_i, datagram.src[0], datagram.src[1])
             sa = self.half_open.get(key)
             if sa is None or sa.state == State.CLOSED:
-                made = self._new_responder(data, datagram, now, header)
+                made = self._new_responder(data, datagram, now)
                 if made is None:
                     return
                 sa, msg = made
@@ -163,7 +162,7 @@ class IkeEndpoint:
                 return
         if sa is None:
             return
-        sa.receive(data, now, src=datagram.src, dst=datagram.dst, decoded=header)
+        sa.receive(data, now, src=datagram.src, dst=datagram.dst)
         if sa.peer_initial_contact:
             self._initial_contact(sa, now)
         self._collect(sa)
@@ -188,11 +187,10 @@ class IkeEndpoint:
             other._close(now, reason)
             self._collect(other)
 
-    def _new_responder(self, data: bytes, datagram: Datagram, now: float,
-                       header: Header | None = None) -> tuple[IkeSa, Any] | None:
+    def _new_responder(self, data: bytes, datagram: Datagram, now: float) -> tuple[IkeSa, Any] | None:
         """A responder IKE SA for a new IKE_SA_INIT request, with the decoded request; None if refused."""
         try:
-            msg = wirefmt.decode(data, _header=header)
+            msg = wirefmt.decode(data)
         except UnsupportedCriticalPayloadError as exc:
             self._stateless_error(data, datagram, now, NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
                                   bytes([exc.payload_type & 0xFF]), str(exc))

@@ -64,9 +64,10 @@ class Receiving:
                 dst: tuple[str, int] | None = None, decoded: Any = None) -> None:
         """Process one IKE message (marker already removed) received at ``now`` from ``src``.
 
-        ``decoded`` may carry ``data`` already decoded without keys: the endpoint
-        reads each header (a :class:`ikelab.message.Header`) to route it, and decodes
-        a new IKE_SA_INIT request whole; no need to do either twice.
+        ``decoded`` may carry ``data`` already decoded without keys (the endpoint
+        decodes a new IKE_SA_INIT request once to route it; no need to do it twice).
+        The header the endpoint read to route ``data`` is not read again either
+        (:data:`ikelab.message._LAST_HEADER`).
         """
         self._reply_to = None
         if src is not None:
@@ -90,7 +91,7 @@ class Receiving:
                 msg = _m.decode_header(data)
             # HDR, SK {...}: the header is all we need before the keys (decoded once, with them, below)
             if msg.__class__ is _m.Header and msg.next_payload not in _SK_TYPES:
-                msg = wirefmt.decode(data, _header=msg)
+                msg = wirefmt.decode(data)
         except IkelabError as exc:
             self._drop(now, f"undecodable: {exc}", data)
             return
@@ -111,8 +112,7 @@ class Receiving:
                 self._drop(now, "protected message before keys exist", data)
                 return
             try:
-                msg = wirefmt.decode(data, crypto=self._crypto(sending=False),
-                                     _header=msg if msg.__class__ is _m.Header else None)
+                msg = wirefmt.decode(data, crypto=self._crypto(sending=False))
             except IntegrityError:
                 self._drop(now, "ICV does not verify (RFC 7296 2.21.3: discarded)", data)
                 return
@@ -283,8 +283,8 @@ class Receiving:
         if cached.datagram.__class__ is tuple:
             return ""  # IKE fragments: _transmit names each one HDR, SKF(n/total)
         data = unframe(cached.datagram)
-        crypto = None if cached.exchange == ExchangeType.IKE_SA_INIT else self._crypto(sending=True)
         try:
+            crypto = None if cached.exchange == ExchangeType.IKE_SA_INIT else self._crypto(sending=True)
             return wirefmt.summary(wirefmt.decode(data, crypto=crypto))
         except IkelabError:  # a summary must never stop a retransmission
             return ""

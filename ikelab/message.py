@@ -75,6 +75,14 @@ class Header:
         return bool(self.flags & FLAG_V)
 
 
+#: The bytes object whose header :func:`decode_header` last read with both checks, and that (frozen) header.
+#: The engine reads a message's header to route it and then decodes the message (RFC 7296 3.1); given the very
+#: same bytes object again, :func:`decode_header` and :func:`decode` take the header from here instead of reading
+#: it a second and third time.  Identity, not equality: bytes are immutable, and the entry keeps them alive, so
+#: the header is the one read from these octets.  Nothing a caller passes in is trusted.
+_LAST_HEADER: tuple[Any, Any] = (None, None)
+
+
 def decode_header(data: bytes, *, check_version: bool = True, check_length: bool = True) -> Header:
     """Decode the 28-octet IKE header; check the major version and the Length field.
 
@@ -82,8 +90,18 @@ def decode_header(data: bytes, *, check_version: bool = True, check_length: bool
     yields its header, so that the engine can answer INVALID_MAJOR_VERSION
     to the right SPIs.
     """
-    spi_i, spi_r, next_payload, version, exchange, flags, message_id, length = _unpack_header(data if data.__class__ is bytes else _as_bytes(data), check_version, check_length)
-    return Header._from_wire(spi_i, spi_r, next_payload, version >> 4, version & 0x0F, exchange, flags, message_id, length)  # type: ignore[attr-defined]
+    global _LAST_HEADER
+    last = _LAST_HEADER
+    checked = check_version is True and check_length is True
+    if last[0] is data and checked:
+        return last[1]  # type: ignore[no-any-return]
+    spi_i, spi_r, next_payload, version, exchange, flags, message_id, length = _unpack_header(
+        data if data.__class__ is bytes else _as_bytes(data), check_version, check_length)
+    header = Header._from_wire(  # type: ignore[attr-defined]
+        spi_i, spi_r, next_payload, version >> 4, version & 0x0F, exchange, flags, message_id, length)
+    if checked and data.__class__ is bytes:
+        _LAST_HEADER = (data, header)
+    return header
 
 
 def _as_bytes(data: Any, caller: str = "decode") -> bytes:
@@ -287,25 +305,25 @@ def not_a_message(function: str, value: Any) -> ConfigError:
                        field="message", value=value)
 
 
-def decode(data: bytes, crypto: Crypto | None = None, *, trace: list[DumpRow] | None = None,
-           _header: Header | None = None) -> Message:
+def decode(data: bytes, crypto: Crypto | None = None, *, trace: list[DumpRow] | None = None) -> Message:
     """Decode one IKE message (a UDP/500 payload, or UDP/4500 after :func:`strip_non_esp_marker`).
 
     Without ``crypto`` an SK or SKF payload stays opaque.  With it the ICV is
     checked (IntegrityError when wrong) and the inner payloads are decoded.
     Any malformation is a ParseError naming the field and offset; an unknown
     critical payload is UnsupportedCriticalPayloadError.  ``trace`` (a list)
-    receives one :class:`~ikelab.wire.DumpRow` per field.  ``_header``, for the
-    engine only, is what :func:`decode_header` gave for ``data`` (the engine reads
-    the header first to route the message, RFC 7296 3.1): it is not read again.
+    receives one :class:`~ikelab.wire.DumpRow` per field.  A header that
+    :func:`decode_header` has just read from this very bytes object is not read
+    again (``_LAST_HEADER``).
     """
     if data.__class__ is not bytes:  # bytes, the usual case, pass without a call
         data = _as_bytes(data)
-    if _header.__class__ is Header and _header.length == len(data) and _header.major_version == IKE_MAJOR_VERSION:
-        # the checks _unpack_header makes, already made by decode_header (a header of other data fails the length)
+    last = _LAST_HEADER
+    if last[0] is data:  # read from these very octets, with the checks _unpack_header makes
+        header = last[1]
         spi_i, spi_r, next_payload, exchange, flags, message_id = (
-            _header.spi_i, _header.spi_r, _header.next_payload, _header.exchange, _header.flags, _header.message_id)
-        version = _header.minor_version
+            header.spi_i, header.spi_r, header.next_payload, header.exchange, header.flags, header.message_id)
+        version = header.minor_version
     else:
         spi_i, spi_r, next_payload, version, exchange, flags, message_id, _length = _unpack_header(data)
     ctx = DecodeContext(0, trace)

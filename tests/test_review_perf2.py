@@ -57,33 +57,58 @@ def _crypto_of(receiver: IkeEndpoint) -> object:
 
 
 @pytest.mark.parametrize("suite", SUITES)
-def test_decode_with_its_header_is_decode(suite: tuple[str, str]) -> None:
+def test_decode_after_decode_header_is_decode(suite: tuple[str, str]) -> None:
+    """decode of the bytes decode_header just read takes that header: the same message as a decode from scratch."""
     _, _, seen = _handshake(*suite)
     for receiver, dgram, _ in seen:
         data = dgram.payload
+        copy = bytes(bytearray(data))  # equal octets, another object: read from scratch
+        assert copy is not data
         header = M.decode_header(data)
-        assert M.decode(data, _header=header) == M.decode(data)
+        assert M._LAST_HEADER == (data, header) and M.decode_header(data) is header
+        assert M.decode(data) == M.decode(copy)
         if data[16] == 46:  # HDR, SK {...}: decrypted too, with the receiver's keys
             crypto = _crypto_of(receiver)
-            assert M.decode(data, crypto, _header=header) == M.decode(data, crypto)
+            M.decode_header(data)
+            assert M.decode(data, crypto) == M.decode(copy, crypto)
 
 
-def test_decode_reads_a_header_that_does_not_fit_again() -> None:
-    """A header of other data (another length), or one decode_header did not check, is read from ``data``."""
+def test_only_a_header_read_from_the_same_bytes_with_both_checks_is_taken_again() -> None:
+    """Equal octets of another object, or a header read without its checks, are read from ``data`` again."""
     _, _, seen = _handshake(*SUITES[0])
-    first, second = seen[0][1].payload, seen[2][1].payload  # IKE_SA_INIT request, IKE_AUTH request
-    assert len(first) != len(second)
-    assert M.decode(second, _header=M.decode_header(first)) == M.decode(second)
+    first = seen[0][1].payload  # the IKE_SA_INIT request
     bad_version = first[:17] + b"\x30" + first[18:]
-    unchecked = M.decode_header(bad_version, check_version=False)
-    for header in (unchecked, None, "not a header"):
-        with pytest.raises(ParseError) as caught:
-            M.decode(bad_version, _header=header)  # type: ignore[arg-type]
-        assert caught.value.field == "version"
-    bad_length = first + b"\x00"
+    M.decode_header(bad_version, check_version=False)  # read, but not checked: not remembered
     with pytest.raises(ParseError) as caught:
-        M.decode(bad_length, _header=M.decode_header(bad_length, check_length=False))
+        M.decode(bad_version)
+    assert caught.value.field == "version"
+    with pytest.raises(ParseError):
+        M.decode_header(bad_version)
+    bad_length = first + b"\x00"
+    M.decode_header(bad_length, check_length=False)
+    with pytest.raises(ParseError) as caught:
+        M.decode(bad_length)
     assert caught.value.field == "length"
+    header = M.decode_header(first)
+    other = bytes(bytearray(first))  # the same octets in another object: read again, and remembered instead
+    again = M.decode_header(other)
+    assert again == header and again is not header and M._LAST_HEADER[0] is other
+
+
+def test_a_header_given_by_a_caller_is_never_trusted() -> None:
+    """IkeSa.receive(decoded=...) is public: a Header made up by a caller (another message ID, the R flag) must not
+    replace the fields the ICV protects.  The established responder still answers the liveness request it got."""
+    a, b, _ = _handshake(*SUITES[0])
+    (sa_a,) = a.sas.values()
+    (sa_b,) = b.sas.values()
+    sa_a.liveness(1.0)
+    (dgram,) = a.pop_datagrams()
+    real = M.decode_header(dgram.payload)
+    fake = replace(real, flags=real.flags | M.FLAG_R, message_id=99)
+    sa_b.receive(dgram.payload, 1.0, src=dgram.src, dst=dgram.dst, decoded=fake)
+    (answer,) = sa_b.pop_datagrams()
+    assert M.decode_header(answer.payload).message_id == real.message_id
+    assert not [e for e in sa_b.pop_events() if isinstance(e, MessageDropped)]
 
 
 def _drops_of(datagram_change: object) -> list[str]:
