@@ -246,18 +246,20 @@ def _ike_sa_keys(
 
 
 def _blocks(stream: bytes, size: int) -> tuple[bytes, ...]:
-    """``T1, T2, ...``: a prf+ stream of whole blocks (``_prf_plus_stream``) cut into PRF outputs.
+    """``T1, T2, ...``: a prf+ stream cut into PRF outputs (a shorter last one if the stream ends inside a block).
 
     One ``struct`` unpack makes the tuple of blocks; a comprehension of slices took some 5,000 instructions
     more per call (Python 3.11 runs it as a function of its own, with a slice object per block).
     """
-    return _block_layout(len(stream) // size, size).unpack(stream)
+    count, rest = divmod(len(stream), size)
+    return _block_layout(count, size, rest).unpack(stream)
 
 
 @lru_cache(maxsize=64)
-def _block_layout(count: int, size: int) -> struct.Struct:
-    """``count`` blocks of ``size`` bytes as a struct format: ``"32s32s32s"`` for three SHA-256 outputs."""
-    return struct.Struct(f"{size}s" * count)
+def _block_layout(count: int, size: int, rest: int = 0) -> struct.Struct:
+    """``count`` blocks of ``size`` bytes, then ``rest``, as a struct format: ``"32s32s32s"`` for three SHA-256
+    outputs."""
+    return struct.Struct(f"{size}s" * count + (f"{rest}s" if rest else ""))
 
 
 def _transform_lengths(

@@ -32,12 +32,13 @@ def _sliced(stream: bytes, size: int) -> tuple[bytes, ...]:
 @pytest.mark.parametrize("size", [16, 20, 32, 48, 64])
 def test_blocks_are_the_slices(size: int) -> None:
     """Every block count up to prf+'s 255, so the table of layouts (64 entries) is also emptied and refilled."""
-    stream = bytes(i % 251 for i in range(255 * size))
+    stream = bytes(i % 251 for i in range(256 * size))
     for count in list(range(0, 80)) + [254, 255]:
-        part = stream[: count * size]
-        got = keys._blocks(part, size)
-        assert got == _sliced(part, size)
-        assert got.__class__ is tuple and all(b.__class__ is bytes for b in got)
+        for extra in (0, 1, size - 1):  # whole blocks, as the key schedule makes them, and a short last block
+            part = stream[: count * size + extra]
+            got = keys._blocks(part, size)
+            assert got == _sliced(part, size)
+            assert got.__class__ is tuple and all(b.__class__ is bytes for b in got)
 
 
 @pytest.mark.filterwarnings("ignore::ikelab.errors.WeakAlgorithmWarning")  # HMAC-MD5 and -SHA1 are in the test
