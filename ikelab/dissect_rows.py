@@ -109,13 +109,15 @@ def link_echoes(rows: Iterable[Row]) -> None:
     and ICMPv6 alike.  So the first of two retransmitted requests is "no response found!", a request sent after
     the reply is unanswered, and timestamps (RFC 792 types 13, 14) get no link.  An echo decrypted from ESP is
     paired by its inner addresses and linked in ``inner_info``; without the keys it has no echo to link.
-    tshark's single pass (``tshark -r`` without ``-2``) shows only the replies' links.  One pass, linear in rows.
+    tshark's single pass (``tshark -r`` without ``-2``) shows only the replies' links.  One pass, linear in rows;
+    each row's echo key is used up, so a second call on the same rows changes nothing.
     """
     waiting: dict[tuple[str, str, int, int, int], Row] = {}  # the latest unanswered request of each key
     for row in rows:
         echo = row.echo
         if echo is None:
             continue
+        row.echo = None  # used up: a second pass over the same rows links nothing twice
         reply, ident, seq, total = echo
         a, b = (row.inner_src or "", row.inner_dst or "") if row.kind == "esp" else (row.src, row.dst)
         key = (min(a, b), max(a, b), ident, seq, total)

@@ -161,6 +161,28 @@ def test_echoes_in_the_classic_trace_are_all_answered(tmp_path: Path) -> None:
         assert reply.inner_info.endswith(request_in(request.no)), reply
 
 
+def test_linking_the_same_rows_again_changes_nothing(tmp_path: Path) -> None:
+    """dissect() links once; link_echoes on its rows again (or on dissect_frames' rows twice) adds no second link."""
+    from ikelab.dissect_frames import dissect_frames
+    from ikelab.dissect_rows import link_echoes
+    from ikelab.pcap import read_capture
+    from ikelab.scenario import classic
+
+    paths = classic(seed=11, duration=6.0, reconnect_at=None).write(tmp_path)
+    rows = dissect(paths["pcap"], tmp_path)
+    infos = [(r.info, r.inner_info) for r in rows]
+    assert sum(" (reply in " in (inner or "") for _, inner in infos) >= 3
+    link_echoes(rows)
+    assert [(r.info, r.inner_info) for r in rows] == infos
+    from ikelab.wireshark import read_tables
+
+    fresh = list(dissect_frames(read_capture(paths["pcap"]), read_tables(tmp_path)))
+    assert not any(" (re" in (r.inner_info or "") for r in fresh)  # not linked before the capture's end
+    link_echoes(fresh)
+    link_echoes(fresh)
+    assert [(r.info, r.inner_info) for r in fresh] == infos
+
+
 # ---------------------------------------------------------------------------- inside ESP
 
 _OUTER = ("198.51.100.1", "198.51.100.2")
