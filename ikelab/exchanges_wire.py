@@ -19,7 +19,7 @@ from . import sk as _sk
 from . import transforms as _t
 from . import views as _views
 from .constants import AuthMethod, CertEncoding, DhId, ExchangeType, IdType, NotifyType, ProtocolId, TransformType
-from .errors import AuthenticationError, NegotiationError, ParseError
+from .errors import AuthenticationError, NegotiationError
 from .memo import ByIdentity
 from .prf import get_prf
 
@@ -51,14 +51,6 @@ def message(spi_i: bytes, spi_r: bytes, exchange: ExchangeType, is_initiator: bo
 encode = _m.Message.encode
 #: ``decode(data, crypto=None)``: ikelab.message.decode itself, for the same reason.
 decode = _m.decode
-
-
-def decode_header(data: bytes) -> tuple[bytes, bytes, bool]:
-    """(SPIi, SPIr, I flag) of an IKE message, checking only the fixed header (RFC 7296 3.1)."""
-    if len(data) < 28:
-        raise ParseError(f"{len(data)} bytes cannot hold an IKE header (28)", field="header", offset=0)
-    flags = data[19]
-    return bytes(data[0:8]), bytes(data[8:16]), bool(flags & 0x08)
 
 
 def sk_crypto(keys: Any, suite: Any, sender_is_initiator: bool, rng: Any) -> Any:
@@ -498,7 +490,6 @@ __all__ = [
     "certreq",
     "cookie_of",
     "decode",
-    "decode_header",
     "delete",
     "encode",
     "exchange_name",
