@@ -401,3 +401,15 @@ def test_l04_hkdf_cell_is_not_circular():
     source = _cells("04-prf-plus")["l04-hkdf-expand"].source
     assert "prf.prf(alg, K, t + S + bytes([n]))" in source and "HKDFExpand(" in source
     assert _text(_cells("04-prf-plus")["l04-hkdf-expand"]).count(": True") == 4
+
+
+def test_l02_summary_does_not_blame_brute_force_for_the_sizes():
+    source = _cells("02-diffie-hellman")["l02-summary"].source
+    assert "number field sieve" in source and "so real groups have thousands of bits" not in source
+
+
+def test_l03_exercise_1_given_cell_does_not_hand_over_the_answer(pfs_runs):
+    run, _, leak_2 = pfs_runs
+    source = _cells("03-perfect-forward-secrecy")["l03-ex1-given"].source
+    assert "keymat" not in source.replace("# KEYMAT", "")  # the engine's KEYMAT is one attribute away otherwise
+    assert "length = 16 + 32 + 16 + 32" in source and len(leak_2[3].child.keymat) == 96
