@@ -401,6 +401,7 @@ def test_l04_hkdf_cell_is_not_circular():
     source = _cells("04-prf-plus")["l04-hkdf-expand"].source
     assert "prf.prf(alg, K, t + S + bytes([n]))" in source and "HKDFExpand(" in source
     assert _text(_cells("04-prf-plus")["l04-hkdf-expand"]).count(": True") == 4
+    assert "the Expand step is the same code as prf+" in _cells("04-prf-plus")["l04-hkdf-extract"].source
 
 
 def test_l02_summary_does_not_blame_brute_force_for_the_sizes():
