@@ -37,13 +37,13 @@ from typing import Any, Iterable
 
 from .constants import CfgAttribute, CfgType
 from .errors import ConfigError
+from .cp_payload import value_length_ok
 from .payloads import CP
 
 #: What a request for "any address" of each family puts in TSi (the gateway narrows it).
 ANY_ADDRESS = {4: "0.0.0.0/0", 6: "::/0"}
 _ATTRIBUTE = {4: CfgAttribute.INTERNAL_IP4_ADDRESS, 6: CfgAttribute.INTERNAL_IP6_ADDRESS}
 _SIZES = {4: 4, 6: 16}  # octets of an address
-_VALUE_LEN = {4: 4, 6: 17}  # octets of a non-empty attribute value (IPv6: address | prefix length)
 
 
 def listed(setting: str | tuple[str, ...] | None) -> tuple[str, ...]:
@@ -215,8 +215,11 @@ def _value(address: Any) -> bytes:
 
 
 def _address(family: int, value: bytes) -> Any:
-    """The address in an attribute value of ``family``, or None when the value has not its length."""
-    return ipaddress.ip_address(value[: _SIZES[family]]) if len(value) == _VALUE_LEN[family] else None
+    """The address in an attribute value of ``family``, or None when the value is empty or has not the length
+    RFC 7296 3.15.1 gives the family's INTERNAL_IP*_ADDRESS (IPv6: address | prefix length)."""
+    if not value or not value_length_ok(_ATTRIBUTE[family], len(value)):
+        return None
+    return ipaddress.ip_address(value[: _SIZES[family]])
 
 
 class VirtualIpPool:
