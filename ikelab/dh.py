@@ -308,7 +308,8 @@ class ToyGroup(_FiniteFieldGroup):
 
     @property
     def weak_reason(self) -> str:  # type: ignore[override]
-        return f"toy group: a {self.bits}-bit modulus is for hand calculation only"
+        return (f"toy group: a {self.bits}-bit modulus is for hand calculation only; anyone finds a private "
+                f"value by trying at most p-1 = {self.p - 1} exponents")
 
     def __repr__(self) -> str:
         return f"ToyGroup(p={self.p}, g={self.g})"

@@ -588,6 +588,17 @@ def test_toy_group_small_subgroup_still_agrees() -> None:
         assert a.exchange(b.public_bytes()) == b.exchange(a.public_bytes())
 
 
+@pytest.mark.parametrize("p, g", [(23, 5), (47, 5), (1019, 2)])
+def test_toy_group_says_why_it_is_weak_and_the_reason_holds(p: int, g: int) -> None:
+    """The weak reason names the bound it claims, and trying that many exponents does find every key."""
+    toy = dh.ToyGroup(p, g)
+    assert toy.weak and f"at most p-1 = {p - 1} exponents" in toy.weak_reason
+    for seed in range(5):
+        key = toy.generate(DeterministicRandom(seed))
+        found = next(x for x in range(p - 1) if pow(g, x, p) == key.y)  # StopIteration would fail the test
+        assert toy.from_private_value(found).public_bytes() == key.public_bytes()
+
+
 def test_toy_public_value_checks() -> None:
     toy = dh.ToyGroup(23, 5)
     key = toy.from_private_value(6)
