@@ -41,9 +41,15 @@ def _describe_inner(row: Row, next_header: int, inner: bytes) -> None:
             row.inner_info = f"{row.inner_protocol} {src} \u2192 {dst}"
     elif next_header == 59:
         row.inner_protocol, row.inner_info = "none", "dummy packet (next header 59, RFC 4303 2.6)"
-    else:  # transport mode: the upper layer itself
+    else:  # transport mode: the upper layer itself, between the outer addresses (RFC 4303 3.1.1)
+        row.inner_src, row.inner_dst = row.src, row.dst
         row.inner_protocol = _IP_PROTOCOLS.get(next_header, str(next_header))
-        row.inner_info = f"transport mode, {len(inner)} bytes of {row.inner_protocol}"
+        if next_header in (1, 58) and len(inner) >= 8:  # as tshark 4.0 lists it: an echo, without TTL
+            version = 4 if next_header == 1 else 6
+            row.inner_info = _icmp_info(version, None, inner)
+            row.echo = _echo_key(version, inner)
+        else:
+            row.inner_info = f"transport mode, {len(inner)} bytes of {row.inner_protocol}"
 
 
 

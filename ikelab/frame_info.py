@@ -225,8 +225,12 @@ def _icmp_message(kind: int, code: int, table: dict[int, tuple[str, tuple[str, .
     return f"{name.ljust(width)} ({codes[code] if code < len(codes) else unknown.format(code)})"
 
 
-def icmp_info(version: int, packet: bytes, payload: bytes) -> str:
-    """tshark's Info for the ICMP or ICMPv6 ``payload`` of the IP ``packet`` (its TTL or hop limit included)."""
+def icmp_info(version: int, packet: bytes | None, payload: bytes) -> str:
+    """tshark's Info for the ICMP or ICMPv6 ``payload`` of the IP ``packet`` (its TTL or hop limit included).
+
+    ``packet`` None: an upper layer decrypted from transport-mode ESP (RFC 4303 3.1.1), where tshark 4.0
+    shows no TTL or hop limit (its ICMP dissectors get no IP header from ESP).
+    """
     if version == 4:
         ttl_at = 8
     elif version == 6:
@@ -234,7 +238,7 @@ def icmp_info(version: int, packet: bytes, payload: bytes) -> str:
     else:
         raise ConfigError(f"version must be 4 or 6, not {version!r:.40}", field="version", value=version)
     try:
-        ttl = packet[ttl_at]
+        ttl = None if packet is None else packet[ttl_at]
         if len(payload) < 8:  # rare, so the check of the argument costs the usual packets nothing
             if not isinstance(payload, _BYTES):
                 raise TypeError(payload)
@@ -242,7 +246,7 @@ def icmp_info(version: int, packet: bytes, payload: bytes) -> str:
         kind, code = payload[0], payload[1]
         ident, seq = _HH.unpack_from(payload, 4)
     except (TypeError, IndexError, KeyError):  # checked only when it fails: every ICMP packet comes here
-        if not isinstance(packet, _BYTES) or len(packet) <= ttl_at:
+        if packet is not None and (not isinstance(packet, _BYTES) or len(packet) <= ttl_at):
             raise ConfigError(f"packet must be the bytes of an IPv{version} packet, not {_what(packet)}",
                               field="packet", value=packet) from None
         raise ConfigError(f"payload must be bytes, not {_what(payload)}", field="payload", value=payload) from None
@@ -251,7 +255,7 @@ def icmp_info(version: int, packet: bytes, payload: bytes) -> str:
         if label6 is None:
             return (_icmp_message(kind, code, _ICMPV6_ERRORS) or _neighbor_discovery(kind, payload)
                     or f"type {kind}, code {code}")
-        return f"{label6} id=0x{ident:04x}, seq={seq}, hop limit={ttl}"
+        return f"{label6} id=0x{ident:04x}, seq={seq}" + ("" if ttl is None else f", hop limit={ttl}")
     label = _ICMP_QUERIES.get(kind)
     if kind == 9:  # RFC 1256's router advertisement; tshark 4.0 reads codes 0 and 16 as Mobile IP's (RFC 5944 2.1)
         mobile = _MOBILE_IP_ADVERTISEMENTS.get(code)
@@ -259,7 +263,7 @@ def icmp_info(version: int, packet: bytes, payload: bytes) -> str:
     if label is None:  # tshark pads an ICMP type's name to 20 characters
         return _icmp_message(kind, code, _ICMP_MESSAGES, 20) or f"type {kind}, code {code}"
     swapped = ((seq & 0xFF) << 8) | (seq >> 8)  # tshark shows it in both byte orders (Windows pings were LE)
-    return f"{label:<20} id=0x{ident:04x}, seq={seq}/{swapped}, ttl={ttl}"
+    return f"{label:<20} id=0x{ident:04x}, seq={seq}/{swapped}" + ("" if ttl is None else f", ttl={ttl}")
 
 
 #: The echo types tshark pairs (RFC 792, RFC 4443 4.1): IP version -> {type: whether it is the reply}.
