@@ -324,9 +324,18 @@ class Lab:
 
         The NAT (``nat=`` public address) rewrites the initiator's source address and port on the way out
         (ports from 49152 up, one per private address and port) and maps them back on the way in, as a
-        NAPT does (RFC 3948 1, RFC 7296 2.23).  Traffic to an unmapped public port is dropped.
+        NAPT does (RFC 3948 1, RFC 7296 2.23).  Traffic to an unmapped public port is dropped.  Plain ESP
+        (IP protocol 50, port 0 here: ``encapsulation="never"``) has no port to map: only the address changes,
+        as in a NAT's "IPsec passthrough" for one host (RFC 3715 2.1), so it stays ESP on the wire.
         """
         if self.nat is None:
+            return dgram, dgram
+        if dgram.kind == "esp" and 0 == dgram.src[1] == dgram.dst[1]:
+            if side == "initiator":
+                public = Datagram(dgram.payload, (self.nat, 0), dgram.dst, dgram.kind)
+                return public, public
+            if dgram.dst[0] == self.nat:
+                return dgram, Datagram(dgram.payload, dgram.src, (self.addresses["initiator"], 0), dgram.kind)
             return dgram, dgram
         if side == "initiator":
             key = (dgram.src[0], dgram.src[1])
