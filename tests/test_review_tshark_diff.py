@@ -1,7 +1,8 @@
 """Review: a differential property test of ikelab against tshark over randomly drawn lab scenarios.
 
 Hypothesis draws a lab: the IKE and ESP proposals, PFS or none, IPv4 or IPv6 (documentation prefixes,
-RFC 5737 and RFC 3849), ESP in IP protocol 50 or in UDP/4500 (RFC 3948), tunnel or transport mode (RFC 4303
+RFC 5737 and RFC 3849), ESP in IP protocol 50 or in UDP/4500 (RFC 3948, ``encapsulation`` never, always or
+auto), a NAPT in front of the initiator (``Lab(nat=...)``, tunnel mode), tunnel or transport mode (RFC 4303
 3.1), and a few actions after IKE_AUTH: CREATE_CHILD_SA (new CHILD SA, CHILD SA rekey, IKE SA rekey, RFC 7296
 1.3), liveness checks and Deletes (1.4), and ICMP echoes through ESP both ways.  The trace goes to a pcap,
 ikelab's key tables (:func:`ikelab.wireshark.records_from_lab`) to a Wireshark configuration directory, and
@@ -19,7 +20,8 @@ tshark reads it once (two passes, ``-2``, as Wireshark's packet list).  For ever
 
 ChaCha20-Poly1305 is drawn too: tshark 4.0 knows it neither in IKEv2 nor in ESP (ikelab writes such rows as
 comments, :data:`ikelab.wireshark.NOT_IN_WIRESHARK_4_0`), so there the check is that tshark leaves the payload
-encrypted while the columns still agree.  Needs tshark (skipped without it, failed under CI=true).
+encrypted while the columns still agree.  The network neither loses nor duplicates packets, so the trace
+holds each ESP packet the lab sent once, in order.  Needs tshark (skipped without it, failed under CI=true).
 """
 
 from __future__ import annotations
