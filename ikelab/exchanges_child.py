@@ -37,7 +37,7 @@ from .errors import IkelabError, NegotiationError
 from .exchanges_common import ChildSa, label as _name
 from .exchanges_init import NONCE_LEN
 from .state import Input, State
-from .ts_negotiation import check_narrowed, narrow_cached
+from .ts_negotiation import check_narrowed, narrow_cached, substitute_address
 from .vip import ANY_ADDRESS, families
 
 #: A new CHILD SA refused with TEMPORARY_FAILURE is asked for again at most this many times, then
@@ -120,6 +120,22 @@ class ChildExchanges:
                     return False
         return True
 
+    def _nat_substituted(self: Any, tsi: tuple[Any, ...], tsr: tuple[Any, ...], *,
+                         responder: bool) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """(TSi, TSr) with the IKE SA's addresses put in for the hosts behind a NAT (RFC 7296 2.23.1).
+
+        Transport mode only.  The exchange responder puts the IKE SA's remote address in TSi when the
+        initiator is behind a NAT and its local address in TSr when it is itself; the initiator, reading the
+        answer, puts back its own address in TSi when it is behind the NAT and the address it sends to in TSr
+        when the responder is.  Each side then holds the addresses its packets carry on its side of the NAT.
+        """
+        local, remote = self.local[0], self.remote[0]
+        if self.nat_remote if responder else self.nat_local:
+            tsi = substitute_address(tsi, remote if responder else local)
+        if self.nat_local if responder else self.nat_remote:
+            tsr = substitute_address(tsr, local if responder else remote)
+        return tsi, tsr
+
     # ------------------------------------------------------------------ requesting a CHILD SA
 
     def _child_request_payloads(self: Any, now: float, *, pfs: Any, ike_auth: bool,
@@ -182,9 +198,12 @@ class ChildExchanges:
             if tsi_p is None or tsr_p is None:
                 raise NegotiationError("response without TSi/TSr", notify_type="TS_UNACCEPTABLE")
             ts_local, ts_remote = W.selectors_of(tsi_p), W.selectors_of(tsr_p)
+            transport = W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None
+            natted = transport and self.nat_detected and ctx.get("transport")
+            if natted:  # RFC 7296 2.23.1: back to the addresses on our side of the NAT, before anything else
+                ts_local, ts_remote = self._nat_substituted(ts_local, ts_remote, responder=False)
             check_narrowed(ts_local, ctx["tsi"], "TSi")
             check_narrowed(ts_remote, ctx["tsr"], "TSr")
-            transport = W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None
             if transport and not ctx.get("transport"):
                 # RFC 7296 1.3.1: the responder grants transport mode only when asked; taken here, the two
                 # ends would disagree on the mode (it would strip the IP header our tunnel mode keeps)
@@ -199,6 +218,8 @@ class ChildExchanges:
             return None
         child = self._make_child(now, suite, ctx["spi_in"], bytes(chosen.spi), True, ni, nr, g_ir,
                                  ts_local, ts_remote, transport)
+        if natted:  # the original selectors, as RFC 7296 2.23.1 has each side keep them
+            child.extra["original_ts"] = (ctx["tsi"], ctx["tsr"])
         return child
 
     def _answer_child_request(self: Any, now: float, msg: Any, ni: bytes, nr: bytes, *, ike_auth: bool,
@@ -222,9 +243,16 @@ class ChildExchanges:
         reserved = W.reserved_spi(W.offered_spi(offered, chosen))
         if reserved:
             return self._child_refused(now, NotifyType.INVALID_SYNTAX, f"the offered {reserved}", exchange)
+        offered_i, offered_r = W.selectors_of(tsi_p), W.selectors_of(tsr_p)
+        original = None
+        if (self.nat_detected and self._want_transport()
+                and W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None):
+            # RFC 7296 2.23.1: keep what was offered, and look the policy up with the addresses we see
+            original = (offered_i, offered_r)
+            offered_i, offered_r = self._nat_substituted(offered_i, offered_r, responder=True)
         try:
             local, remote = self._policy_ts()
-            tsi, tsr = narrow_cached(W.selectors_of(tsi_p), W.selectors_of(tsr_p), remote, local)
+            tsi, tsr = narrow_cached(offered_i, offered_r, remote, local)
         except NegotiationError as exc:
             return self._child_refused(now, NotifyType.TS_UNACCEPTABLE, str(exc), exchange)
         extra: list[Any] = []
@@ -246,6 +274,8 @@ class ChildExchanges:
         child = self._make_child(now, suite, spi_in, W.offered_spi(offered, chosen), False, ni, nr, g_ir, tsr, tsi,
                                  transport)
         child.rekey_of = rekey_of.spi_in if rekey_of is not None else None
+        if original is not None:
+            child.extra["original_ts"] = original
         payloads: list[Any] = [W.notify(NotifyType.USE_TRANSPORT_MODE)] if transport else []
         payloads.append(W.sa([chosen.with_spi(spi_in)]))
         if not ike_auth:

@@ -1,7 +1,9 @@
 """Traffic selector negotiation as the engine runs it in every exchange (RFC 7296 2.9).
 
 * :func:`narrow_cached`: the responder's narrowing, :func:`ikelab.ts.narrow`;
-* :func:`check_narrowed`: the initiator's check that the responder only narrowed.
+* :func:`check_narrowed`: the initiator's check that the responder only narrowed;
+* :func:`substitute_address`: transport mode across a NAT (RFC 7296 2.23.1), where each side puts the
+  address it sees for a host in place of the one that host wrote in its selectors.
 
 Both are pure functions of immutable selectors, and a connection offers the
 same selectors to the same policy in every exchange, so their answers are
@@ -14,10 +16,12 @@ compares both with the uncached functions.
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import ip_address
 from typing import Any
 
 from .errors import ConfigError, NegotiationError
 from .memo import ByIdentities
+from .ts_payload import TrafficSelector
 from .ts import narrow, ts_contains, ts_to_string
 
 
@@ -95,4 +99,31 @@ _NARROWED: ByIdentities[tuple[tuple[Any, ...], tuple[Any, ...]]] = ByIdentities(
 _narrow_cached = lru_cache(maxsize=256)(narrow)
 
 
-__all__ = ["check_narrowed", "narrow_cached"]
+def substitute_address(selectors: tuple[Any, ...], address: str) -> tuple[Any, ...]:
+    """``selectors`` with every address range of ``address``'s family made that one address (RFC 7296 2.23.1).
+
+    Transport mode across a NAT: the selectors a host writes name its own (perhaps private) address, and the
+    peer puts the address of the IKE SA in its place, the one it sees, never one the host asserts (a NAT
+    must not let a host claim someone else's traffic).  IP protocols and ports stay; selectors made equal
+    are kept once; selectors of the other family are left as they are.  Nothing to change: the same tuple.
+    """
+    try:
+        host = ip_address(address)
+    except (ValueError, TypeError):
+        raise ConfigError(f"substitute_address needs an IP address, not {address!r}", field="address",
+                          value=address) from None
+    if all(getattr(ts, "start_addr", None) == host == getattr(ts, "end_addr", None) for ts in selectors):
+        return selectors  # already that host: the same tuple keeps the identity caches warm
+    out: list[Any] = []
+    for ts in selectors:
+        start = getattr(ts, "start_addr", None)
+        if start is None:
+            raise _not_selectors(selectors, ())
+        if start.version == host.version:
+            ts = TrafficSelector(ts.ts_type, ts.ip_protocol, ts.start_port, ts.end_port, host, host)
+        if ts not in out:
+            out.append(ts)
+    return tuple(out)
+
+
+__all__ = ["check_narrowed", "narrow_cached", "substitute_address"]
