@@ -136,6 +136,18 @@ class ChildExchanges:
             tsr = substitute_address(tsr, local if responder else remote)
         return tsi, tsr
 
+    def _narrowed_as_written(self: Any, original: tuple[tuple[Any, ...], tuple[Any, ...]], remote: tuple[Any, ...],
+                             local: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The narrowing of a transport-mode offer across a NAT whose policy names the host's own address.
+
+        A policy may be written with the private address a host behind the NAT uses (what it writes in its
+        TSi), not the IKE SA's address (RFC 7296 2.23.1 looks the policy up with the latter).  The offer as
+        written is narrowed then, but the CHILD SA and the answer still hold the addresses of the IKE SA:
+        the policy says which host it is, the NAT says where its packets come from.  Raises NegotiationError.
+        """
+        tsi, tsr = narrow_cached(original[0], original[1], remote, local)
+        return self._nat_substituted(tsi, tsr, responder=True)
+
     # ------------------------------------------------------------------ requesting a CHILD SA
 
     def _child_request_payloads(self: Any, now: float, *, pfs: Any, ike_auth: bool,
@@ -252,7 +264,12 @@ class ChildExchanges:
             offered_i, offered_r = self._nat_substituted(offered_i, offered_r, responder=True)
         try:
             local, remote = self._policy_ts()
-            tsi, tsr = narrow_cached(offered_i, offered_r, remote, local)
+            try:
+                tsi, tsr = narrow_cached(offered_i, offered_r, remote, local)
+            except NegotiationError:
+                if original is None:
+                    raise
+                tsi, tsr = self._narrowed_as_written(original, remote, local)
         except NegotiationError as exc:
             return self._child_refused(now, NotifyType.TS_UNACCEPTABLE, str(exc), exchange)
         extra: list[Any] = []
