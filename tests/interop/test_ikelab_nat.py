@@ -29,7 +29,8 @@ import pytest
 
 from interop.capture import Capture, read_fields
 from interop.charon import Charon
-from interop.ikelab_peer import charon_initiates, check_keys_against_charon, connect, read_keys, respond
+from interop.ikelab_peer import (charon_initiates, check_keys_against_charon, connect, read_keys, respond,
+                                 until_charon_terminates)
 from interop.netns import PRIVATE_A4
 from interop.swanctl import ID_INITIATOR, ID_RESPONDER, psk_conf
 
@@ -154,3 +155,91 @@ def test_ike_fragments_cross_the_nat(nat_net, nat_charon_factory, tshark_env, tm
     pieces = [r for r in rows if "(fragment " in r[2]]
     assert len(pieces) >= 8, rows  # IKE_AUTH and the rekey, both ways, in two pieces at least
     assert all(int(r[0]) <= 200 and r[1] == "4500" for r in pieces), pieces
+
+
+# ---------------------------------------------------------------------------- transport mode across the NAT
+# RFC 7296 2.23.1: the host behind the NAT writes its own private address in its traffic selectors; the peer
+# puts the IKE SA's address (the one it sees) in its place before its policy lookup, and the host puts its own
+# back in the answer.  charon cannot install a transport-mode SA here (tests/interop/test_ikelab_transport.py:
+# no kernel ESP, and kernel-libipsec is tunnel mode only), so against charon the checks stop at the negotiation
+# and at the keys; ESP through the NAT in transport mode runs between two ikelab peers.
+
+TRANSPORT = ["--proposal", SUITE, "--esp-proposal", ESP, "--mode", "transport"]
+
+
+def _transport_conf(local_addrs: str, remote_addrs: str, local_id: str, remote_id: str) -> str:
+    return psk_conf(local_addrs=local_addrs, remote_addrs=remote_addrs, local_id=local_id, remote_id=remote_id,
+                    local_ts="dynamic", remote_ts="dynamic", proposals=SUITE, esp_proposals=ESP,
+                    child_extra={"mode": "transport"})
+
+
+def test_ikelab_behind_a_nat_asks_charon_for_transport_mode(nat_net, nat_charon_factory, tmp_path: Path) -> None:
+    """ikelab, behind the NAT, offers TSi = its private address and TSr = charon's: charon takes the offer for the
+    observed address (2.23.1), agrees to transport mode, and only then fails to install it (no kernel ESP), so it
+    answers NO_PROPOSAL_CHOSEN; ikelab deletes the IKE SA it cannot use.  Both derived the same keys."""
+    net = nat_net
+    bob: Charon = nat_charon_factory(net.b, "bob", swanctl_conf=_transport_conf(
+        net.b.addr4, "%any", ID_RESPONDER, ID_INITIATOR))
+    bob.load_all()
+    result = connect(net.a, net.b.addr4, tmp_path / "ikelab", extra=[*TRANSPORT, "--quiet"])
+    out = result.stdout + result.stderr
+    assert "NAT detection (RFC 7296 2.23): this host is behind a NAT" in out, out
+    assert result.returncode == 5 and "IKE SA up, but no CHILD SA: NO_PROPOSAL_CHOSEN" in out, out + bob.diagnostics()
+    bob.wait_for_log("parsed IKE_AUTH request 1 [ IDi N(INIT_CONTACT) AUTH N(USE_TRANSP) SA TSi TSr ]")
+    log = bob.log_text()
+    assert "remote host is behind NAT" in log and "TS_UNACCEPTABLE" not in log, log[-3000:]
+    bob.wait_for_log("IPsec SA: unsupported mode")  # charon accepted the selectors and the mode; it cannot install
+
+
+def test_charon_behind_a_nat_gets_transport_mode_from_ikelab(nat_net, nat_charon_factory, tmp_path: Path) -> None:
+    """charon, behind the NAT, asks ikelab for transport mode with TSi = its private address.  ikelab answers
+    N(USE_TRANSPORT_MODE) with TSi = the NAT's public address, the one it sees (2.23.1), where it answered
+    TS_UNACCEPTABLE before; charon puts its own address back, accepts the answer and tries to install the SA
+    (no kernel ESP: it cannot, and deletes it).  The CHILD SA's keys are charon's."""
+    net = nat_net
+    alice: Charon = nat_charon_factory(net.a, "alice", swanctl_conf=_transport_conf(
+        net.a.addr4, net.b.addr4, ID_INITIATOR, ID_RESPONDER))
+    alice.load_all()
+    proc = respond(net.b, tmp_path / "ikelab", extra=[*TRANSPORT])
+
+    def refused() -> None:
+        alice.swanctl("--initiate", "--child", "net", "--timeout", "5", check=False, timeout=15)
+        proc.wait_for_output("CHILD SA deleted", timeout=10)
+
+    out = until_charon_terminates(alice, proc, refused)
+    assert "NAT detection (RFC 7296 2.23): the peer is behind a NAT" in out, out
+    assert f"{net.b.addr4}/32 === {net.a_public}/32, UDP-encapsulated, transport mode" in out, out
+    assert "TS_UNACCEPTABLE" not in out and PRIVATE_A4 not in out, out
+    alice.wait_for_log("parsed IKE_AUTH response 1 [ IDr AUTH N(USE_TRANSP) SA TSi TSr ]")
+    alice.wait_for_log("IPsec SA: unsupported mode")  # charon took ikelab's answer; it only cannot install it
+    assert "local host is behind NAT" in alice.log_text()
+    (child,) = alice.keys()[0]["children"]
+    tables = read_keys(tmp_path / "ikelab")
+    assert {(row.encr_key, row.auth_key) for row in tables.esp} == {(child["encr_i"], child["integ_i"]),
+                                                                    (child["encr_r"], child["integ_r"])}
+
+
+def test_transport_mode_esp_crosses_the_nat_between_two_ikelab_peers(nat_net, tshark_env, tmp_path: Path) -> None:
+    """ikelab behind the NAT pings ikelab beyond it over a transport-mode CHILD SA, from its private IKE address to
+    B's; B answers to the NAT's public address.  Each holds the addresses on its side of the NAT (2.23.1), ESP goes
+    in UDP/4500 through the masquerading router both ways, the rekeyed CHILD SA carries the echoes too, and tshark
+    beyond the NAT sees only the public addresses."""
+    net = nat_net
+    with Capture(net.b, net.b.veth, tmp_path / "wire.pcapng", probe_dst=net.a_public) as cap:
+        proc = respond(net.b, tmp_path / "b", extra=[*TRANSPORT, "--quiet", "--wait", "20"])
+        try:
+            result = connect(net.a, net.b.addr4, tmp_path / "a", extra=[
+                *TRANSPORT, "--quiet", "--ping", net.b.addr4, "--rekey-after", "0.2"])
+            status = proc.wait(15)
+        finally:
+            proc.close()
+    out, theirs = result.stdout + result.stderr, proc.output()
+    assert result.returncode == 0 and status == 0, out + theirs
+    assert f"{PRIVATE_A4}/32 === {net.b.addr4}/32, UDP-encapsulated, transport mode" in out, out
+    assert f"{net.b.addr4}/32 === {net.a_public}/32, UDP-encapsulated, transport mode" in theirs, theirs
+    assert f"ping {PRIVATE_A4} -> {net.b.addr4} through ESP (first CHILD SA): 3 sent, 3 replies" in out, out
+    assert "(after rekey): 3 sent, 3 replies" in out, out
+    rows = read_fields(cap.path, ["ip.src", "ip.dst", "udp.srcport", "udp.dstport"], display_filter="esp")
+    assert len(rows) >= 12 and {tuple(r[:2]) for r in rows} == {(net.a_public, net.b.addr4),
+                                                                 (net.b.addr4, net.a_public)}, rows
+    assert all("4500" in r[2:] for r in rows), rows
