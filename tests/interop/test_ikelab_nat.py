@@ -19,6 +19,10 @@ peer behind it), and pings cross the new CHILD SA.
 
 Over the plain veth pair (tests/interop/test_ikelab_psk.py) charon sees no NAT
 at all: ikelab's hashes of its real addresses match what charon computes.
+
+Transport mode across the NAT (RFC 7296 2.23.1, at the end of this file): the
+selectors each side writes with its own address are taken by the other for
+the IKE SA's addresses, by charon and by ikelab alike.
 """
 
 from __future__ import annotations
@@ -189,6 +193,10 @@ def test_ikelab_behind_a_nat_asks_charon_for_transport_mode(nat_net, nat_charon_
     log = bob.log_text()
     assert "remote host is behind NAT" in log and "TS_UNACCEPTABLE" not in log, log[-3000:]
     bob.wait_for_log("IPsec SA: unsupported mode")  # charon accepted the selectors and the mode; it cannot install
+    # charon's own 2.23.1: it took ikelab's TSi (its private address) for the address it sees, the NAT's
+    log = bob.log_text()
+    assert f"looking for a child config for {net.b.addr4}/32 === {net.a_public}/32" in log, log[-3000:]
+    assert f"received: {net.a_public}/32 => match: {net.a_public}/32" in log and PRIVATE_A4 + "/32" not in log
 
 
 def test_charon_behind_a_nat_gets_transport_mode_from_ikelab(nat_net, nat_charon_factory, tmp_path: Path) -> None:
@@ -212,7 +220,11 @@ def test_charon_behind_a_nat_gets_transport_mode_from_ikelab(nat_net, nat_charon
     assert "TS_UNACCEPTABLE" not in out and PRIVATE_A4 not in out, out
     alice.wait_for_log("parsed IKE_AUTH response 1 [ IDr AUTH N(USE_TRANSP) SA TSi TSr ]")
     alice.wait_for_log("IPsec SA: unsupported mode")  # charon took ikelab's answer; it only cannot install it
-    assert "local host is behind NAT" in alice.log_text()
+    log = alice.log_text()
+    assert "local host is behind NAT" in log, log[-3000:]
+    # charon put its own address back in ikelab's answer (TSi = the NAT's address) and its narrowing check held
+    assert f"config: {PRIVATE_A4}/32, received: {PRIVATE_A4}/32 => match: {PRIVATE_A4}/32" in log, log[-3000:]
+    assert f"config: {net.b.addr4}/32, received: {net.b.addr4}/32 => match: {net.b.addr4}/32" in log, log[-3000:]
     (child,) = alice.keys()[0]["children"]
     tables = read_keys(tmp_path / "ikelab")
     assert {(row.encr_key, row.auth_key) for row in tables.esp} == {(child["encr_i"], child["integ_i"]),
