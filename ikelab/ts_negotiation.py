@@ -100,30 +100,31 @@ _narrow_cached = lru_cache(maxsize=256)(narrow)
 
 
 def substitute_address(selectors: tuple[Any, ...], address: str) -> tuple[Any, ...]:
-    """``selectors`` with every address range of ``address``'s family made that one address (RFC 7296 2.23.1).
+    """``selectors`` with every single-host selector of ``address``'s family made that host (RFC 7296 2.23.1).
 
-    Transport mode across a NAT: the selectors a host writes name its own (perhaps private) address, and the
-    peer puts the address of the IKE SA in its place, the one it sees, never one the host asserts (a NAT
-    must not let a host claim someone else's traffic).  IP protocols and ports stay; selectors made equal
-    are kept once; selectors of the other family are left as they are.  Nothing to change: the same tuple.
+    Transport mode across a NAT: the host writes its own (perhaps private) address, "IP1-IP1", and the peer
+    puts the address of the IKE SA in its place, the one it sees, never one the host asserts (a NAT must not
+    let a host claim someone else's traffic).  IP protocols and ports stay; selectors made equal are kept
+    once.  A range wider than one host, or of the other family, is no host address and stays as it is (as in
+    strongSwan): the policy narrows it.  Nothing to change: the same tuple, which keeps the caches warm.
     """
     try:
         host = ip_address(address)
     except (ValueError, TypeError):
         raise ConfigError(f"substitute_address needs an IP address, not {address!r}", field="address",
                           value=address) from None
-    if all(getattr(ts, "start_addr", None) == host == getattr(ts, "end_addr", None) for ts in selectors):
-        return selectors  # already that host: the same tuple keeps the identity caches warm
     out: list[Any] = []
+    changed = False
     for ts in selectors:
         start = getattr(ts, "start_addr", None)
         if start is None:
             raise _not_selectors(selectors, ())
-        if start.version == host.version:
+        if start == ts.end_addr and start != host and start.version == host.version:
             ts = TrafficSelector(ts.ts_type, ts.ip_protocol, ts.start_port, ts.end_port, host, host)
+            changed = True
         if ts not in out:
             out.append(ts)
-    return tuple(out)
+    return tuple(out) if changed else selectors
 
 
 __all__ = ["check_narrowed", "narrow_cached", "substitute_address"]

@@ -258,15 +258,15 @@ def test_tunnel_mode_and_no_nat_are_unchanged(monkeypatch: pytest.MonkeyPatch, m
 
 
 def test_substitute_address() -> None:
-    """Ports and protocols stay, equal results are kept once, the other family stays, and a bad address is a
-    ConfigError; selectors already on the address come back as the same tuple."""
+    """Host selectors get the address with their ports and protocols, equal results are kept once; a wider range
+    and the other family stay; a bad address is a ConfigError; nothing to change gives the same tuple."""
     given = tuple(ts_from_string(t) for t in ("10.0.0.1[udp/500]", "10.0.0.2[udp/500]", "10.0.0.1[tcp/80]",
-                                              "2001:db8::1"))
+                                              "2001:db8::1", "10.9.0.0/16"))
     out = substitute_address(given, NAT)
-    assert [str(t) for t in out] == [f"{NAT}/32[17/500]", f"{NAT}/32[6/80]", "2001:db8::1/128"]
+    assert [str(t) for t in out] == [f"{NAT}/32[17/500]", f"{NAT}/32[6/80]", "2001:db8::1/128", "10.9.0.0/16"]
     assert out[0].start_addr == out[0].end_addr == ip_address(NAT)
-    same = (ts_from_string(NAT),)
-    assert substitute_address(same, NAT) is same
+    for same in ((ts_from_string(NAT),), (ts_from_string("10.9.0.0/16"),)):
+        assert substitute_address(same, NAT) is same
     with pytest.raises(ConfigError):
         substitute_address(given, "not an address")
     with pytest.raises(ConfigError):
