@@ -5,7 +5,7 @@
 * :func:`substitute_address`: transport mode across a NAT (RFC 7296 2.23.1), where each side puts the
   address it sees for a host in place of the one that host wrote in its selectors.
 
-Both are pure functions of immutable selectors, and a connection offers the
+The first two are pure functions of immutable selectors, and a connection offers the
 same selectors to the same policy in every exchange, so their answers are
 remembered: first by the identity of the tuples (:mod:`ikelab.memo`, no
 hashing), then by value (``lru_cache``, which hashes every selector).  A
