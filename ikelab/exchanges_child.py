@@ -136,17 +136,19 @@ class ChildExchanges:
             tsr = substitute_address(tsr, local if responder else remote)
         return tsi, tsr
 
-    def _narrowed_as_written(self: Any, original: tuple[tuple[Any, ...], tuple[Any, ...]], remote: tuple[Any, ...],
-                             local: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        """The narrowing of a transport-mode offer across a NAT whose policy names the host's own address.
+    def _narrowed_unsubstituted(self: Any, original: tuple[tuple[Any, ...], tuple[Any, ...]], remote: tuple[Any, ...],
+                                local: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """Transport mode across a NAT refused: the offer as written, narrowed for tunnel mode (RFC 7296 2.23.1).
 
-        A policy may be written with the private address a host behind the NAT uses (what it writes in its
-        TSi), not the IKE SA's address (RFC 7296 2.23.1 looks the policy up with the latter).  The offer as
-        written is narrowed then, but the CHILD SA and the answer still hold the addresses of the IKE SA:
-        the policy says which host it is, the NAT says where its packets come from.  Raises NegotiationError.
+        "If no SPD entry was found, or (if found) the SPD entry does not allow transport mode, undo the Traffic
+        Selector substitutions.  Do SPD lookup again using the original Traffic Selectors, but also searching
+        for tunnel mode SPD entry (that is, fall back to tunnel mode)."  A policy written with the private
+        address of a host behind the NAT therefore gets a tunnel-mode CHILD SA for that inner address; never a
+        transport-mode one for the IKE SA's address, which the policy does not hold and which only the host's
+        own word (its TSi, and NAT detection it computes itself) would tie to the policy.  Raises
+        NegotiationError.
         """
-        tsi, tsr = narrow_cached(original[0], original[1], remote, local)
-        return self._nat_substituted(tsi, tsr, responder=True)
+        return narrow_cached(original[0], original[1], remote, local)
 
     # ------------------------------------------------------------------ requesting a CHILD SA
 
@@ -262,14 +264,19 @@ class ChildExchanges:
             # RFC 7296 2.23.1: keep what was offered, and look the policy up with the addresses we see
             original = (offered_i, offered_r)
             offered_i, offered_r = self._nat_substituted(offered_i, offered_r, responder=True)
+        asked = W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None and self._want_transport()
         try:
             local, remote = self._policy_ts()
             try:
                 tsi, tsr = narrow_cached(offered_i, offered_r, remote, local)
+                transport = asked and self._host_to_host(tsi, tsr)
             except NegotiationError:
                 if original is None:
                     raise
-                tsi, tsr = self._narrowed_as_written(original, remote, local)
+                transport = False
+            if original is not None and not transport:  # 2.23.1: undo the substitution, fall back to tunnel mode
+                tsi, tsr = self._narrowed_unsubstituted(original, remote, local)
+                original = None
         except NegotiationError as exc:
             return self._child_refused(now, NotifyType.TS_UNACCEPTABLE, str(exc), exchange)
         extra: list[Any] = []
@@ -286,8 +293,6 @@ class ChildExchanges:
                 return self._child_refused(now, NotifyType.INVALID_SYNTAX, f"bad KEi: {exc}", exchange)
             extra.append(W.ke(suite.dh, key.public_bytes()))
         spi_in = self.rng.spi(4)
-        transport = (W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None and self._want_transport()
-                     and self._host_to_host(tsi, tsr))
         child = self._make_child(now, suite, spi_in, W.offered_spi(offered, chosen), False, ni, nr, g_ir, tsr, tsi,
                                  transport)
         child.rekey_of = rekey_of.spi_in if rekey_of is not None else None

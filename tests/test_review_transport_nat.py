@@ -18,7 +18,7 @@ without the substitution of 2.23.1 no CHILD SA is made (TS_UNACCEPTABLE).  With 
 from __future__ import annotations
 
 import hashlib
-from ipaddress import ip_address
+from ipaddress import ip_address, ip_network
 from typing import Any
 
 import pytest
@@ -171,12 +171,11 @@ def test_new_child_sa_asked_for_by_the_server() -> None:
     lab.echo_both_ways(20)
 
 
-@pytest.mark.parametrize("policy", [("0.0.0.0/0",), (f"{THIRD_PARTY}/32",)], ids=["any", "names-it"])
-def test_an_asserted_third_party_address_becomes_the_observed_one(policy: tuple[str, ...]) -> None:
-    """A client behind the NAT whose TSi names someone else's address: the server installs the address it sees,
-    IPN1, even when its policy would take the asserted one (a NAT is no way to claim another host's traffic).
-    The client, having offered another address than its own, cannot take the answer and deletes it (2.21.3)."""
-    lab = nat_lab(client_ts=(f"{THIRD_PARTY}/32",), server_remote_ts=policy)
+def test_an_asserted_third_party_address_becomes_the_observed_one() -> None:
+    """A client behind the NAT whose TSi names someone else's address: the server, whose policy takes any
+    address, installs the address it sees, IPN1 (a NAT is no way to claim another host's traffic).  The client,
+    having offered another address than its own, cannot take the answer and deletes it (2.21.3)."""
+    lab = nat_lab(client_ts=(f"{THIRD_PARTY}/32",), server_remote_ts=("0.0.0.0/0",))
     (server,) = created(lab, "responder")
     assert server.ts_remote == (f"{NAT}/32",) and server.mode == "transport"
     assert all(THIRD_PARTY not in e.ts_remote for e in created(lab, "responder"))
@@ -184,13 +183,44 @@ def test_an_asserted_third_party_address_becomes_the_observed_one(policy: tuple[
     assert not lab.children("responder") and len(lab.events("responder", ev.ChildSaDeleted)) == 1
 
 
-def test_policy_with_the_clients_private_address_still_installs_the_observed_one() -> None:
-    """A server policy written with the client's private address (tests/test_lab.py does so) still matches;
-    the SA holds the observed address, and echoes pass."""
-    lab = nat_lab(server_remote_ts=(f"{IP1}/32",))
+@pytest.mark.parametrize("asserted,policy", [
+    (f"{THIRD_PARTY}/32", (f"{THIRD_PARTY}/32",)),  # the policy names the asserted host only
+    ("198.51.100.7/32", ("198.51.100.0/24",)),  # the policy allows a network the observed IPN1 is not in
+    (f"{IP1}/32", (f"{IP1}/32",)),  # the policy names the client's private address (tests/test_lab.py)
+], ids=["names-it", "network", "private"])
+def test_a_policy_without_the_observed_address_falls_back_to_tunnel_mode(asserted: str,
+                                                                        policy: tuple[str, ...]) -> None:
+    """The substituted TSi (IPN1) is outside the server's policy, the offer as written is inside it.  RFC 7296
+    2.23.1: undo the substitution and look the policy up again for tunnel mode.  The server must never install a
+    transport-mode SA for IPN1 on the strength of the address the client wrote (and of NAT detection, which the
+    client computes itself): every selector it installs lies inside its policy, and the mode is tunnel."""
+    lab = nat_lab(client_ts=(asserted,), server_remote_ts=policy)
     (server,) = created(lab, "responder")
-    assert (server.ts_local, server.ts_remote) == ((f"{IP2}/32",), (f"{NAT}/32",))
-    lab.echo_both_ways(30)
+    assert all(any(ip_network(t).subnet_of(ip_network(p)) for p in policy) for t in server.ts_remote)
+    assert server.ts_remote == (asserted,) and server.mode == "tunnel"
+    (client,) = created(lab, "initiator")  # the client asked for transport mode and takes tunnel mode (1.3.1)
+    assert client.mode == "tunnel" and client.ts_local == (asserted,)
+    assert not lab.events("initiator", ev.Failure) and not lab.events("responder", ev.Failure)
+
+
+def test_selectors_not_host_to_host_fall_back_to_tunnel_mode_unsubstituted() -> None:
+    """Both ask for transport mode, but the narrowed TSr is a range, which transport mode cannot carry (RFC 4301
+    4.1): the server falls back to tunnel mode, and 2.23.1 has it undo the substitution first.  A tunnel-mode
+    answer with IPN1 in TSi would be wider than the client's offer (IP1), and the CHILD SA would be lost."""
+    common: dict[str, Any] = dict(psk=b"transport nat key", ike_proposals=("aes128-sha256-modp2048",),
+                                  esp_proposals=("aes128-sha256",), cookie_threshold=None, mode="transport")
+    client = IkeConfig(local_id="moon.example", remote_id="sun.example", local_ts=(f"{IP1}/32",),
+                       remote_ts=("192.0.2.0/24",), **common)
+    server = IkeConfig(local_id="sun.example", remote_id="moon.example", local_ts=("192.0.2.0/24",),
+                       remote_ts=("0.0.0.0/0",), **common)
+    lab = TransportLab(client, server, seed=5, nat=NAT)
+    lab.initiate()
+    lab.run_until_idle()
+    assert not lab.events("initiator", ev.Failure) and not lab.events("responder", ev.Failure)
+    (c,), (s,) = created(lab, "initiator"), created(lab, "responder")
+    assert c.mode == s.mode == "tunnel"
+    assert (s.ts_local, s.ts_remote) == (("192.0.2.0/24",), (f"{IP1}/32",)) == (c.ts_remote, c.ts_local)
+    assert "original_ts" not in lab.children("responder")[0].extra
 
 
 def test_transport_mode_refused_by_the_server_substitutes_nothing() -> None:
