@@ -110,13 +110,14 @@ class ChildExchanges:
         """Can transport mode carry the selectors ``ts_i`` / ``ts_r`` (we respond)?
 
         A transport-mode SA protects packets between the two IKE hosts only (RFC 4301 4.1, RFC 4303 3.1.1),
-        so each side's selectors must be that single host: its IKE address, or any one address of a peer
-        behind a NAT, whose own address is not the one we see (RFC 7296 2.23.1).  strongSwan declines the
+        so each side's selectors must be that single host: its IKE address.  Across a NAT the offered host
+        addresses were already replaced by the IKE SA's (RFC 7296 2.23.1); a single host left with another
+        address was narrowed from a range, and is not where the packets come from.  strongSwan declines the
         same way, and the CHILD SA is then made in tunnel mode (RFC 7296 1.3.1).
         """
-        for selectors, address, natted in ((ts_i, self.remote[0], self.nat_remote), (ts_r, self.local[0], self.nat_local)):
+        for selectors, address in ((ts_i, ip_address(self.remote[0])), (ts_r, ip_address(self.local[0]))):
             for ts in selectors:
-                if ts.start_addr != ts.end_addr or (not natted and ts.start_addr != ip_address(address)):
+                if ts.start_addr != ts.end_addr or ts.start_addr != address:
                     return False
         return True
 

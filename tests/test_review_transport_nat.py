@@ -223,6 +223,23 @@ def test_selectors_not_host_to_host_fall_back_to_tunnel_mode_unsubstituted() -> 
     assert "original_ts" not in lab.children("responder")[0].extra
 
 
+def test_a_range_narrowed_to_a_private_host_is_not_transport_mode() -> None:
+    """The client offers a range as TSi (not substituted: it names no host), and the server's policy narrows it to
+    one private host.  That host is not where the client's packets come from (IPN1), so transport mode cannot
+    carry it: the server falls back to tunnel mode (2.23.1, RFC 4301 4.1) instead of installing a transport-mode
+    SA for 10.9.0.5, which the client (putting IP1 back in TSi) would refuse as wider than its offer."""
+    common: dict[str, Any] = dict(psk=b"transport nat key", ike_proposals=("aes128-sha256-modp2048",),
+                                  esp_proposals=("aes128-sha256",), cookie_threshold=None, mode="transport")
+    client = IkeConfig(local_id="moon.example", remote_id="sun.example", local_ts=("10.9.0.0/24",), **common)
+    server = IkeConfig(local_id="sun.example", remote_id="moon.example", remote_ts=("10.9.0.5/32",), **common)
+    lab = Lab(client, server, seed=5, nat=NAT)
+    lab.initiate()
+    lab.run_until_idle()
+    assert not lab.events("initiator", ev.Failure) and not lab.events("responder", ev.Failure)
+    (c,), (s,) = created(lab, "initiator"), created(lab, "responder")
+    assert c.mode == s.mode == "tunnel" and s.ts_remote == c.ts_local == ("10.9.0.5/32",)
+
+
 def test_transport_mode_refused_by_the_server_substitutes_nothing() -> None:
     """A server that wants tunnel mode does not substitute (2.23.1 is for transport mode): the client's private
     address is then its inner address, which the server's dynamic policy (the observed one) refuses."""
