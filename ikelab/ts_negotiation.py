@@ -105,8 +105,10 @@ def substitute_address(selectors: tuple[Any, ...], address: str) -> tuple[Any, .
     Transport mode across a NAT: the host writes its own (perhaps private) address, "IP1-IP1", and the peer
     puts the address of the IKE SA in its place, the one it sees, never one the host asserts (a NAT must not
     let a host claim someone else's traffic).  IP protocols and ports stay; selectors made equal are kept
-    once.  A range wider than one host, or of the other family, is no host address and stays as it is (as in
-    strongSwan): the policy narrows it.  Nothing to change: the same tuple, which keeps the caches warm.
+    once.  A range wider than one host, or of the other family, is no host address and stays as it is: the
+    policy narrows it, and transport mode, which carries only the IKE SA's hosts, is then refused for it
+    (strongSwan's get_transport_nat_ts drops such selectors instead).  Nothing to change: the same tuple,
+    which keeps the caches warm.
     """
     try:
         host = ip_address(address)
