@@ -141,9 +141,8 @@ class ChildExchanges:
                                 local: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         """Transport mode across a NAT refused: the offer as written, narrowed for tunnel mode (RFC 7296 2.23.1).
 
-        "If no SPD entry was found, or (if found) the SPD entry does not allow transport mode, undo the Traffic
-        Selector substitutions.  Do SPD lookup again using the original Traffic Selectors, but also searching
-        for tunnel mode SPD entry (that is, fall back to tunnel mode)."  A policy written with the private
+        No policy for the substituted selectors, or one that does not allow transport mode: the responder undoes
+        the substitution and looks the original selectors up again, for tunnel mode.  A policy written with the private
         address of a host behind the NAT therefore gets a tunnel-mode CHILD SA for that inner address; never a
         transport-mode one for the IKE SA's address, which the policy does not hold and which only the host's
         own word (its TSi, and NAT detection it computes itself) would tie to the policy.  Raises
