@@ -267,12 +267,18 @@ class IkeSaDeleted(Event):
 @dataclass(frozen=True)
 class PeerMoved(Event):
     """A protected message came from a new address or port (a NAT rebinding): the IKE SA, and the ESP of its
-    CHILD SAs, go there from now on (RFC 7296 2.23).  A host behind the NAT never follows the peer."""
+    CHILD SAs, go there from now on (RFC 7296 2.23).  A host behind the NAT never follows the peer.
+
+    ``children``: the transport-mode CHILD SAs whose selectors held the peer's ``old`` address, put there
+    across the NAT (2.23.1), and now hold the ``new`` one, as ``(spi_in, ts_local, ts_remote)`` in the text of
+    :class:`ChildSaCreated`; the ESP layer puts these selectors, and ``new`` as the SA's remote address, in place.
+    """
 
     spi_i: bytes
     spi_r: bytes
     old: tuple[str, int]
     new: tuple[str, int]
+    children: tuple[tuple[bytes, tuple[str, ...], tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

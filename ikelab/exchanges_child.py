@@ -37,7 +37,7 @@ from .errors import IkelabError, NegotiationError
 from .exchanges_common import ChildSa, label as _name
 from .exchanges_init import NONCE_LEN
 from .state import Input, State
-from .ts_negotiation import check_narrowed, narrow_cached, substitute_address
+from .ts_negotiation import check_narrowed, move_address, narrow_cached, substitute_address
 from .vip import ANY_ADDRESS, families
 
 #: A new CHILD SA refused with TEMPORARY_FAILURE is asked for again at most this many times, then
@@ -149,6 +149,26 @@ class ChildExchanges:
         NegotiationError.
         """
         return narrow_cached(original[0], original[1], remote, local)
+
+    def _nat_selectors_moved(self: Any, old: str,
+                             new: str) -> tuple[tuple[bytes, tuple[str, ...], tuple[str, ...]], ...]:
+        """The peer behind the NAT moved from ``old`` to ``new``: its substituted selectors follow (RFC 7296 2.23.1).
+
+        Only the transport-mode CHILD SAs whose selectors were substituted across the NAT (they keep the
+        original ones in ``extra["original_ts"]``): each single-host remote selector of ``old`` becomes ``new``,
+        so that the SPD admits the packets the peer now sends from there (strongSwan updates its transport-mode
+        policies the same way).  Tunnel-mode SAs, and selectors as the peer wrote them, stay.  Returns
+        (spi_in, ts_local, ts_remote) as text for each CHILD SA changed, for the PeerMoved event.
+        """
+        moved = []
+        for child in self.children.values():
+            if child.mode != "transport" or "original_ts" not in child.extra:
+                continue
+            ts_remote = move_address(child.ts_remote, old, new)
+            if ts_remote is not child.ts_remote:
+                child.ts_remote = ts_remote
+                moved.append((child.spi_in, W.ts_strings(child.ts_local), W.ts_strings(ts_remote)))
+        return tuple(moved)
 
     # ------------------------------------------------------------------ requesting a CHILD SA
 

@@ -304,12 +304,14 @@ class Receiving:
 
         Not when we are behind the NAT: there "a host ... SHOULD NOT do this type of dynamic address update",
         as one forged-source packet would cut the connection (each response still goes back to its request's
-        source, 2.11).
+        source, 2.11).  The transport-mode CHILD SAs whose selectors hold the peer's observed address (2.23.1)
+        follow it too, and PeerMoved names them.
         """
         if not self.nat_local:
             there = (str(src[0]), int(src[1]))
             if there != self.remote and self.state == State.ESTABLISHED:
-                self._emit(ev.PeerMoved(now, self.side, self.spi_i, self.spi_r, self.remote, there))
+                moved = self._nat_selectors_moved(self.remote[0], there[0]) if there[0] != self.remote[0] else ()
+                self._emit(ev.PeerMoved(now, self.side, self.spi_i, self.spi_r, self.remote, there, moved))
             self.remote = there
         if dst is not None and int(dst[1]) == NAT_T_PORT:
             self.local = (self.local[0], NAT_T_PORT)

@@ -3,7 +3,8 @@
 * :func:`narrow_cached`: the responder's narrowing, :func:`ikelab.ts.narrow`;
 * :func:`check_narrowed`: the initiator's check that the responder only narrowed;
 * :func:`substitute_address`: transport mode across a NAT (RFC 7296 2.23.1), where each side puts the
-  address it sees for a host in place of the one that host wrote in its selectors.
+  address it sees for a host in place of the one that host wrote in its selectors;
+* :func:`move_address`: the same selectors when that observed address changes (a NAT rebinding, 2.23).
 
 The first two are pure functions of immutable selectors, and a connection offers the
 same selectors to the same policy in every exchange, so their answers are
@@ -129,4 +130,33 @@ def substitute_address(selectors: tuple[Any, ...], address: str) -> tuple[Any, .
     return tuple(out) if changed else selectors
 
 
-__all__ = ["check_narrowed", "narrow_cached", "substitute_address"]
+def move_address(selectors: tuple[Any, ...], old: str, new: str) -> tuple[Any, ...]:
+    """``selectors`` with each single-host selector of ``old`` made ``new`` (RFC 7296 2.23, 2.23.1).
+
+    The peer behind a NAT moved (a rebinding): the selectors substituted with the address we saw for it follow it
+    to the address we see now.  Only a selector that is exactly the host ``old`` changes, into exactly the host
+    ``new``; a range, another host or the other family stays, so a selector never widens.  Nothing to change:
+    the same tuple.
+    """
+    try:
+        before, after = ip_address(old), ip_address(new)
+    except (ValueError, TypeError):
+        raise ConfigError(f"move_address needs two IP addresses, not {old!r} and {new!r}", field="address",
+                          value=(old, new)) from None
+    if before.version != after.version:  # the other family: no selector names the new host
+        return selectors
+    out: list[Any] = []
+    changed = False
+    for ts in selectors:
+        start = getattr(ts, "start_addr", None)
+        if start is None:
+            raise _not_selectors(selectors, ())
+        if start == before and ts.end_addr == before:
+            ts = TrafficSelector(ts.ts_type, ts.ip_protocol, ts.start_port, ts.end_port, after, after)
+            changed = True
+        if ts not in out:
+            out.append(ts)
+    return tuple(out) if changed else selectors
+
+
+__all__ = ["check_narrowed", "move_address", "narrow_cached", "substitute_address"]
