@@ -123,6 +123,24 @@ class EspPeer:
             for spi, there in self.destinations.items():
                 if there == event.old:
                     self.destinations[spi] = event.new
+            if event.children:
+                self._selectors_moved(event)
+
+    def _selectors_moved(self, event: ev.PeerMoved) -> None:
+        """Transport-mode CHILD SAs whose selectors follow the peer across the NAT (RFC 7296 2.23, 2.23.1).
+
+        The engine names them in the PeerMoved event with their new selectors: the SPD checks (RFC 4301 5.1,
+        5.2) and the transport-mode ends (RFC 4303 3.1.1) take the peer's new address, nothing else changes.
+        """
+        from dataclasses import replace
+
+        moved = {spi_in: (ts_local, ts_remote) for spi_in, ts_local, ts_remote in event.children}
+        for i, (spi_out, sa, created) in enumerate(self.outbound):
+            if created.spi_in in moved:
+                ts_local, ts_remote = moved[created.spi_in]
+                created = replace(created, ts_local=ts_local, ts_remote=ts_remote, remote_addr=event.new[0])
+                self.outbound[i] = (spi_out, sa, created)
+                self.selectors[created.spi_in] = child_selectors(created)
 
     def covers(self, spi_in: bytes, inner: Any, direction: Direction) -> bool:
         """Whether the CHILD SA with inbound SPI ``spi_in`` may carry the IP packet ``inner`` (RFC 4301 5.1, 5.2)."""

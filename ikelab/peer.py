@@ -142,8 +142,10 @@ def _describe(event: ev.Event) -> str | None:
     if isinstance(event, ev.VirtualIpNotAssigned):
         return f"no IPv{event.family} virtual IP: {event.reason}"
     if isinstance(event, ev.PeerMoved):
+        selectors = (f"; the transport-mode selectors of {len(event.children)} CHILD SA(s) now name "
+                     f"{event.new[0]} (2.23.1)" if event.children else "")
         return (f"peer moved: {_host_port(*event.old)} -> {_host_port(*event.new)} (a NAT rebinding? IKE and ESP "
-                "follow it, RFC 7296 2.23)")
+                f"follow it, RFC 7296 2.23){selectors}")
     if isinstance(event, ev.KeysDerived):
         return f"keys derived: SKEYSEED {short_hex(event.skeyseed)}{' (rekey)' if event.rekey else ''}"
     if isinstance(event, ev.Failure):

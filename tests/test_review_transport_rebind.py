@@ -17,6 +17,7 @@ import pytest
 
 from ikelab import events as ev
 from ikelab.errors import ConfigError
+from ikelab.esp_peer import EspPeer
 from ikelab.lab import Lab
 from ikelab.ts import ts_from_string
 from ikelab.ts_negotiation import move_address
@@ -147,3 +148,56 @@ def test_move_address() -> None:
     assert move_address(host, NAT, "2001:db8::9") is host  # never a selector of the other family
     with pytest.raises(ConfigError):
         move_address(host, "not an address", MOVED)
+
+
+class FakeDriver:
+    """The little of a NetDriver EspPeer uses: the clock, the ESP handler, send_esp (kept in ``sent``)."""
+
+    def __init__(self) -> None:
+        self.esp_handler: Any = None
+        self.sent: list[tuple[bytes, int, tuple[str, int]]] = []
+
+    def now(self) -> float:
+        return 0.0
+
+    def send_esp(self, payload: bytes, src_port: int, dst: tuple[str, int]) -> None:
+        self.sent.append((payload, src_port, dst))
+
+
+def test_esp_peer_takes_the_moved_selectors() -> None:
+    """Two EspPeers with the lab's CHILD SA; after the server's PeerMoved the server answers the client's echo
+    from the new public address (inside the SA's selectors), and sends its own echo there."""
+    lab = following_lab()
+    rebind(lab)
+    (moved,) = lab.events("responder", ev.PeerMoved)
+    assert isinstance(moved, ev.PeerMoved)
+    drivers = {side: FakeDriver() for side in ("initiator", "responder")}
+    peers = {side: EspPeer(drivers[side], out=lambda text: None) for side in drivers}  # type: ignore[arg-type]
+    for side in drivers:
+        peers[side].on_event(created(lab, side)[-1])
+    server, client = peers["responder"], peers["initiator"]
+    old_selectors = server.selectors[moved.children[0][0]]
+    server.on_event(moved)
+    assert server.selectors[moved.children[0][0]] != old_selectors
+    assert server.outbound[0][2].remote_addr == MOVED and server.destinations[server.outbound[0][0]] == moved.new
+    assert client.ping(IP1, IP2, 7)
+    (payload, _, _), = drivers["initiator"].sent
+    server.received(payload, moved.new, (IP2, 4500))  # through the NAT: from its new public address
+    assert server.requests_answered == 1 and not server.errors
+    (reply, _, there), = drivers["responder"].sent
+    assert there == moved.new
+    client.received(reply, (IP2, 4500), (IP1, 4500))
+    assert client.replies == [7] and not client.errors
+    assert server.ping(IP2, MOVED, 8) and not server.ping(IP2, NAT, 9)  # the old address is no longer the SA's
+
+
+def test_esp_peer_ignores_a_move_that_names_no_child() -> None:
+    lab = following_lab(mode="tunnel")
+    rebind(lab)
+    (moved,) = lab.events("responder", ev.PeerMoved)
+    peer = EspPeer(FakeDriver(), out=lambda text: None)  # type: ignore[arg-type]
+    event = created(lab, "responder")[-1]
+    peer.on_event(event)
+    before = dict(peer.selectors)
+    peer.on_event(moved)
+    assert peer.selectors == before and peer.outbound[0][2] is event
