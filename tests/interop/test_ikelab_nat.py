@@ -28,14 +28,15 @@ the IKE SA's addresses, by charon and by ikelab alike.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from interop.capture import Capture, read_fields
 from interop.charon import Charon
 from interop.ikelab_peer import (charon_initiates, check_keys_against_charon, connect, read_keys, respond,
-                                 until_charon_terminates)
-from interop.netns import PRIVATE_A4
+                                 start_connect, until_charon_terminates)
+from interop.netns import IP, NFT, PRIVATE_A4, flush_conntrack
 from interop.swanctl import ID_INITIATOR, ID_RESPONDER, psk_conf
 
 pytestmark = pytest.mark.strongswan
@@ -255,3 +256,41 @@ def test_transport_mode_esp_crosses_the_nat_between_two_ikelab_peers(nat_net, ts
     assert len(rows) >= 12 and {tuple(r[:2]) for r in rows} == {(net.a_public, net.b.addr4),
                                                                  (net.b.addr4, net.a_public)}, rows
     assert all("4500" in r[2:] for r in rows), rows
+
+
+def _nat_moves_to(net: Any, public: str) -> None:
+    """The router restarts its NAT with another public address ``public`` (and forgets its mappings)."""
+    net.r.run(IP, "addr", "add", f"{public}/24", "dev", "veth-rb")
+    rules = ('flush chain ip nat postrouting\n'
+             f'add rule ip nat postrouting oifname "veth-rb" snat to {public}\n')
+    net.r.run(NFT, "-f", "-", input=rules.encode())
+    net.r.call(flush_conntrack)
+
+
+def test_transport_mode_selectors_follow_a_nat_that_changes_its_address(nat_net, tmp_path: Path) -> None:
+    """RFC 7296 2.23, 2.23.1: B substituted the NAT's public address in A's TSi.  Mid-run the NAT takes another
+    public address; A's next liveness check shows B where A is now, B follows it, and the transport-mode CHILD
+    SA's selectors must follow too: the echoes A sends after that are answered (they fell outside B's SPD)."""
+    net = nat_net
+    moved_to = "192.0.2.9"
+    proc = respond(net.b, tmp_path / "b", extra=[*TRANSPORT, "--quiet", "--wait", "20"])
+    try:
+        a = start_connect(net.a, net.b.addr4, tmp_path / "a", extra=[
+            *TRANSPORT, "--quiet", "--ping", net.b.addr4, "--ping-count", "60", "--dpd", "0.3"])
+        try:
+            a.wait_for_output("seq=5 ", timeout=20)
+            _nat_moves_to(net, moved_to)
+            status = a.wait(30)
+        finally:
+            a.close()
+        proc.wait(15)
+    finally:
+        proc.close()
+    out, theirs = a.output(), proc.output()
+    assert status == 0, out + theirs
+    moved = [line for line in theirs.splitlines() if "peer moved" in line]
+    assert moved and f"{net.a_public}:4500 -> {moved_to}:" in moved[0], theirs
+    assert f"CHILD SA(s) now name {moved_to} (2.23.1)" in moved[0], theirs
+    assert "peer moved" not in out, out  # behind the NAT: A never follows
+    # the last echoes, sent well after the move, came back through the CHILD SA made before it
+    assert "seq=60 " in out and "seq=59 " in out, out + theirs
