@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from ipaddress import ip_address
-from typing import Any
+from typing import Any, Callable
 
 from .errors import ConfigError, NegotiationError
 from .memo import ByIdentities
@@ -116,18 +116,7 @@ def substitute_address(selectors: tuple[Any, ...], address: str) -> tuple[Any, .
     except (ValueError, TypeError):
         raise ConfigError(f"substitute_address needs an IP address, not {address!r}", field="address",
                           value=address) from None
-    out: list[Any] = []
-    changed = False
-    for ts in selectors:
-        start = getattr(ts, "start_addr", None)
-        if start is None:
-            raise _not_selectors(selectors, ())
-        if start == ts.end_addr and start != host and start.version == host.version:
-            ts = TrafficSelector(ts.ts_type, ts.ip_protocol, ts.start_port, ts.end_port, host, host)
-            changed = True
-        if ts not in out:
-            out.append(ts)
-    return tuple(out) if changed else selectors
+    return _rehosted(selectors, host, lambda start: start.version == host.version)
 
 
 def move_address(selectors: tuple[Any, ...], old: str, new: str) -> tuple[Any, ...]:
@@ -145,14 +134,20 @@ def move_address(selectors: tuple[Any, ...], old: str, new: str) -> tuple[Any, .
                           value=(old, new)) from None
     if before.version != after.version:  # the other family: no selector names the new host
         return selectors
+    return _rehosted(selectors, after, lambda start: start == before)
+
+
+def _rehosted(selectors: tuple[Any, ...], host: Any, replaces: Callable[[Any], bool]) -> tuple[Any, ...]:
+    """``selectors`` with each single-host selector whose address ``replaces`` picks made the host ``host``,
+    ports and protocol kept, and selectors made equal kept once; the same tuple when nothing changes."""
     out: list[Any] = []
     changed = False
     for ts in selectors:
         start = getattr(ts, "start_addr", None)
         if start is None:
             raise _not_selectors(selectors, ())
-        if start == before and ts.end_addr == before:
-            ts = TrafficSelector(ts.ts_type, ts.ip_protocol, ts.start_port, ts.end_port, after, after)
+        if start == ts.end_addr and start != host and replaces(start):
+            ts = TrafficSelector(ts.ts_type, ts.ip_protocol, ts.start_port, ts.end_port, host, host)
             changed = True
         if ts not in out:
             out.append(ts)
