@@ -10,7 +10,6 @@ whose selectors are the ones the peer wrote, are untouched; the client (behind t
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
