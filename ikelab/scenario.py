@@ -166,19 +166,28 @@ class _EspLab(Lab):
         return live[-1][1]
 
     def ping(self, side: str, inner_src: str, inner_dst: str, seq: int, *, reply: bool = False) -> bool:
-        from .packet import icmp_echo
+        """An ICMP echo from ``side`` on its current outbound SA: in tunnel mode the whole packet (next header 4
+        or 41, RFC 4303 3.1.2), in transport mode its ICMP message alone (3.1.1).  False without an SA."""
+        from .esp import Mode
+        from .packet import icmp_echo, parse_ip
 
         sa = self._out_sa(side)
         if sa is None:
             return False
         payload = bytes((seq + i) & 0xFF for i in range(32))
         inner = icmp_echo(inner_src, inner_dst, 0x1D1B, seq, payload, reply)
-        esp = sa.encapsulate(inner, 4 if ":" not in inner_src else 41, now=self.now)
+        if sa.mode is Mode.TUNNEL:
+            next_header = 4 if ":" not in inner_src else 41
+        else:
+            packet = parse_ip(inner)
+            inner, next_header = packet.payload, packet.protocol
+        esp = sa.encapsulate(inner, next_header, now=self.now)
         self.send_esp(side, esp, udp_encap=sa.udp_encap is not None)
         return True
 
     def on_esp(self, side: str, datagram: Any) -> None:
-        from .packet import parse_icmp, parse_ip
+        from .esp import Mode
+        from .packet import ip_packet, parse_icmp, parse_ip
 
         super().on_esp(side, datagram)
         spi = bytes(datagram.payload[:4])
@@ -186,7 +195,9 @@ class _EspLab(Lab):
         if sa is None:
             return
         try:
-            _, inner = sa.decapsulate(datagram.payload, now=self.now)
+            next_header, inner = sa.decapsulate(datagram.payload, now=self.now)
+            if sa.mode is not Mode.TUNNEL:  # transport mode: the IP header from the outer addresses (RFC 4303 3.1.1)
+                inner = ip_packet(datagram.src[0], datagram.dst[0], next_header, inner)
             pkt = parse_ip(inner)
             icmp = parse_icmp(pkt)
         except IkelabError:

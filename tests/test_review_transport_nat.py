@@ -52,9 +52,9 @@ def configs(mode: str = "transport", *, client_ts: tuple[str, ...] = (), server_
 
 
 class TransportLab(_EspLab):
-    """The scenario's ESP lab in transport mode: ICMP right after ESP, the IP header rebuilt by the receiver
-    from the outer addresses (RFC 4303 3.1.1), and each inbound packet checked against the receiving CHILD
-    SA's selectors (RFC 4301 5.2): :attr:`outside` counts the ones that fall outside."""
+    """The scenario's ESP lab (which sends transport mode's ICMP right after ESP and has the receiver rebuild the
+    IP header from the outer addresses, RFC 4303 3.1.1), with each inbound packet checked against the receiving
+    CHILD SA's selectors (RFC 4301 5.2): :attr:`outside` counts the ones that fall outside."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -65,14 +65,6 @@ class TransportLab(_EspLab):
         super().on_event(side, event)
         if isinstance(event, ev.ChildSaCreated):
             self.spi_ts[side][event.spi_in] = (event.ts_local, event.ts_remote)
-
-    def ping(self, side: str, inner_src: str, inner_dst: str, seq: int, *, reply: bool = False) -> bool:
-        sa = self._out_sa(side)
-        if sa is None:
-            return False
-        pkt = ip.parse_ip(ip.icmp_echo(inner_src, inner_dst, 0x1D1B, seq, bytes(32), reply))
-        self.send_esp(side, sa.encapsulate(pkt.payload, pkt.protocol, now=self.now), udp_encap=sa.udp_encap is not None)
-        return True
 
     def on_esp(self, side: str, datagram: Any) -> None:
         Lab.on_esp(self, side, datagram)

@@ -41,8 +41,6 @@ from ikelab import packet as ip
 from ikelab.config import IkeConfig
 from ikelab.constants import PayloadType
 from ikelab.dissect import dissect
-from ikelab.errors import IkelabError
-from ikelab.lab import Lab
 from ikelab.message import decode
 from ikelab.pcap import write_pcap
 from ikelab.scenario import _EspLab
@@ -65,7 +63,6 @@ INNER = {4: ("192.0.2.65", "192.0.2.129", "192.0.2.64/26", "192.0.2.128/26"),
          6: ("2001:db8:1::1", "2001:db8:2::1", "2001:db8:1::/48", "2001:db8:2::/48")}
 #: The public address of the initiator's NAT (Lab(nat=...), RFC 3948), when one is drawn
 NAT = {4: "192.0.2.200", 6: "2001:db8::200"}
-ECHO_IDENT = 0x1D1B
 #: tshark -T fields, in this order: the packet list's columns, then the facts checked frame by frame
 FIELDS = ("frame.number", "frame.time_relative", "_ws.col.Source", "_ws.col.Destination", "_ws.col.Protocol",
           "frame.len", "_ws.col.Info", "isakmp.ispi", "isakmp.rspi", "isakmp.exchangetype", "isakmp.messageid",
@@ -107,38 +104,14 @@ class DiffLab(_EspLab):
         return (a, b) if side == "initiator" else (b, a)
 
     def ping(self, side: str, inner_src: str, inner_dst: str, seq: int, *, reply: bool = False) -> bool:
+        """The scenario lab's echo (tunnel or transport mode, as the SA says), kept in :attr:`sent`."""
         sa = self._out_sa(side)
-        if sa is None:
+        if not super().ping(side, inner_src, inner_dst, seq, reply=reply):
             return False
-        payload = bytes((seq + i) & 0xFF for i in range(32))
-        inner = ip.icmp_echo(inner_src, inner_dst, ECHO_IDENT, seq, payload, reply)
-        if self.mode == "tunnel":
-            nh = 4 if ":" not in inner_src else 41
-        else:
-            pkt = ip.parse_ip(inner)
-            inner, nh = pkt.payload, pkt.protocol
-        esp = sa.encapsulate(inner, nh, now=self.now)
-        self.sent.append(Sent(side, sa.spi, sa.seq, nh, reply, seq))
-        self.send_esp(side, esp, udp_encap=sa.udp_encap is not None)
+        v6 = ":" in inner_src
+        next_header = (41 if v6 else 4) if self.mode == "tunnel" else (58 if v6 else 1)
+        self.sent.append(Sent(side, sa.spi, sa.seq, next_header, reply, seq))
         return True
-
-    def on_esp(self, side: str, datagram: Any) -> None:
-        Lab.on_esp(self, side, datagram)  # kept in esp_received
-        sa = self.inbound[side].get(bytes(datagram.payload[:4]))
-        if sa is None:
-            return
-        try:
-            nh, inner = sa.decapsulate(datagram.payload, now=self.now)
-            if self.mode == "transport":  # the receiver rebuilds the IP header (RFC 4303 3.1.1)
-                inner = ip.ip_packet(datagram.src[0], datagram.dst[0], nh, inner)
-            pkt = ip.parse_ip(inner)
-            icmp = ip.parse_icmp(pkt)
-        except IkelabError:
-            return
-        if icmp.is_echo_request:
-            self.ping(side, str(pkt.dst), str(pkt.src), icmp.seq, reply=True)
-        elif icmp.is_echo_reply:
-            self.replies.append((self.now, icmp.seq))
 
 
 @st.composite
