@@ -136,13 +136,12 @@ class IkeEndpoint:
         try:
             # read once (RFC 7296 3.1): the IKE SA and the decoder find this header again for these bytes
             header = decode_header(data)
-            spi_i, spi_r, is_init_flag = header.spi_i, header.spi_r, header.flags & FLAG_I
         except IkelabError:  # another version, a wrong Length: routed all the same, the IKE SA says what is wrong
             try:
                 header = decode_header(data, check_version=False, check_length=False)
             except IkelabError:  # fewer than 28 octets: no header to route by
                 return
-            spi_i, spi_r, is_init_flag = header.spi_i, header.spi_r, header.flags & FLAG_I
+        spi_i, spi_r, is_init_flag = header.spi_i, header.spi_r, header.flags & FLAG_I
         sa = self.sas.get(spi_i if not is_init_flag else spi_r)
         if sa is None and is_init_flag and spi_r == b"\x00" * 8:
             own = self.sas.get(spi_i)
