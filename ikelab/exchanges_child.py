@@ -137,19 +137,6 @@ class ChildExchanges:
             tsr = substitute_address(tsr, local if responder else remote)
         return tsi, tsr
 
-    def _narrowed_unsubstituted(self: Any, original: tuple[tuple[Any, ...], tuple[Any, ...]], remote: tuple[Any, ...],
-                                local: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        """Transport mode across a NAT refused: the offer as written, narrowed for tunnel mode (RFC 7296 2.23.1).
-
-        No policy for the substituted selectors, or one that does not allow transport mode: the responder undoes
-        the substitution and looks the original selectors up again, for tunnel mode.  A policy written with the private
-        address of a host behind the NAT therefore gets a tunnel-mode CHILD SA for that inner address; never a
-        transport-mode one for the IKE SA's address, which the policy does not hold and which only the host's
-        own word (its TSi, and NAT detection it computes itself) would tie to the policy.  Raises
-        NegotiationError.
-        """
-        return narrow_cached(original[0], original[1], remote, local)
-
     def _nat_selectors_moved(self: Any, old: str,
                              new: str) -> tuple[tuple[bytes, tuple[str, ...], tuple[str, ...]], ...]:
         """The peer behind the NAT moved from ``old`` to ``new``: its substituted selectors follow (RFC 7296 2.23.1).
@@ -278,13 +265,12 @@ class ChildExchanges:
         if reserved:
             return self._child_refused(now, NotifyType.INVALID_SYNTAX, f"the offered {reserved}", exchange)
         offered_i, offered_r = W.selectors_of(tsi_p), W.selectors_of(tsr_p)
+        asked = W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None and self._want_transport()
         original = None
-        if (self.nat_detected and self._want_transport()
-                and W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None):
+        if asked and self.nat_detected:
             # RFC 7296 2.23.1: keep what was offered, and look the policy up with the addresses we see
             original = (offered_i, offered_r)
             offered_i, offered_r = self._nat_substituted(offered_i, offered_r, responder=True)
-        asked = W.notify_of(msg, NotifyType.USE_TRANSPORT_MODE) is not None and self._want_transport()
         try:
             local, remote = self._policy_ts()
             try:
@@ -294,8 +280,12 @@ class ChildExchanges:
                 if original is None:
                     raise
                 transport = False
-            if original is not None and not transport:  # 2.23.1: undo the substitution, fall back to tunnel mode
-                tsi, tsr = self._narrowed_unsubstituted(original, remote, local)
+            if original is not None and not transport:
+                # 2.23.1: no policy for the substituted selectors, or none that allows transport mode: undo the
+                # substitution and narrow the offer as written, for tunnel mode.  Never a transport-mode SA for
+                # the observed address under a policy that only the host's own word (its TSi, and the NAT
+                # detection it computes itself) would tie to it
+                tsi, tsr = narrow_cached(original[0], original[1], remote, local)
                 original = None
         except NegotiationError as exc:
             return self._child_refused(now, NotifyType.TS_UNACCEPTABLE, str(exc), exchange)
