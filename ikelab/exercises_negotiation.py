@@ -23,7 +23,7 @@ __all__: list[str] = []
           'a proposal string such as "aes128-sha256-modp2048", or "NO_PROPOSAL_CHOSEN"',
           "RFC 7296 2.7: the responder picks ONE proposal and ONE transform of each type. With "
           "prefer='configured' (strongSwan's default) it walks its OWN list in order and takes the first "
-          "entry that some offered proposal matches.")
+          "entry that some offered proposal matches, trying the offered proposals in the initiator's order.")
 def _negotiation_chosen(answer: Any, *, offered: str, configured: str, protocol: str = "IKE",
                         prefer: str = "configured") -> str:
     proto = lookup(ProtocolId, protocol, field="protocol")
@@ -57,6 +57,11 @@ def _negotiation_chosen(answer: Any, *, offered: str, configured: str, protocol:
     if mine == want:
         return (f"the responder answers with proposal #{chosen.number}: {_proposals.proposal_to_string(chosen)} "
                 f"({_proposals.proposal_to_iana(chosen)}).")
+    other = "offered" if prefer == "configured" else "configured"
+    whose = {"configured": "its own (configured) list", "offered": "the initiator's (offered) list"}
+    if mine == _proposals.suite_of(_proposals.select(offer, conf, prefer=other)):  # a match exists either way
+        raise Wrong(f"that is the choice with prefer={other!r}, walking {whose[other]} first; with "
+                    f"prefer={prefer!r} the responder walks {whose[prefer]} first.")
     acceptable = []
     for o in offer:
         try:
@@ -64,8 +69,10 @@ def _negotiation_chosen(answer: Any, *, offered: str, configured: str, protocol:
         except NegotiationError:
             pass
     if mine in acceptable:
-        raise Wrong("that suite would be acceptable, but it is not the one chosen: which list does the responder "
-                    f"walk first with prefer={prefer!r}?")
+        first, then = (("configured", "offered") if prefer == "configured" else ("offered", "configured"))
+        raise Wrong(f"that suite would be acceptable, but it is not the first match: take the {first} proposals in "
+                    f"order and, for each, the {then} ones in order; the first pair that matches wins, and within "
+                    f"it the {first} side's order picks each transform.")
     single = [o for o in offer if len(o.transforms) == len({t.type for t in o.transforms})]  # one of each type
     if any(mine == _proposals.suite_of(o) for o in single):
         raise Wrong("that proposal is offered, but the responder does not accept it: compare it with its "
