@@ -32,6 +32,9 @@ def _esp_pad_length(answer: Any, *, payload_len: int, block_size: int) -> str:
     align = block_size * 4 // __import__("math").gcd(block_size, 4)
     if (payload_len + n) % align == 0:
         raise Wrong("you padded the payload alone: the two trailer bytes (Pad Length, Next Header) are encrypted too.")
+    if (payload_len + n + 1) % align == 0:
+        raise Wrong("you counted one trailer byte: Pad Length and Next Header are one byte each, and both are "
+                    "encrypted with the payload and the padding.")
     if (payload_len + n + 2) % align == 0:
         raise Wrong("that fills the blocks, and RFC 4303 2.4 allows it (up to 255 bytes), but ikelab sends the "
                     "fewest padding bytes that do it.")
