@@ -32,7 +32,7 @@ def test_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_wrong_answers_fail_with_hints() -> None:
     assert "no answer yet" in fails(..., **GIVEN)
-    assert "which list does the responder walk first" in fails("aes256gcm16-prfsha384-ecp384", **GIVEN)
+    assert "the choice with prefer='offered'" in fails("aes256gcm16-prfsha384-ecp384", **GIVEN)
     assert "does not accept it" in fails("aes128-sha256-ecp256", **GIVEN)
     assert "at least one offered proposal matches" in fails("NO_PROPOSAL_CHOSEN", **GIVEN)
     assert "should be a string" in fails(3, **GIVEN)
