@@ -1,6 +1,7 @@
 """Benchmark: how fast the lessons' interactive parts answer, and how long the course takes to run.
 
-Run ``python benchmarks/bench_lessons.py`` (``--no-course`` skips running the notebooks).  It prints
+Run ``python benchmarks/bench_lessons.py`` (``--no-course`` skips running the notebooks, ``--lessons 00,11``
+runs only those).  It prints
 figures only and asserts nothing.  Budgets (from the lesson design): a widget callback answers within
 100 ms (1 s for the 8192-bit group), every cell stays well under 5 s, and the whole course runs in at
 most 60 s.
@@ -172,7 +173,7 @@ def _pass_on_kernel_stderr(text: str) -> None:
         sys.stderr.write(rest)
 
 
-def bench_course() -> list[tuple[str, float, str, float]]:
+def bench_course(lessons: set[str] | None = None) -> list[tuple[str, float, str, float]]:
     import tempfile
 
     import nbformat
@@ -181,6 +182,8 @@ def bench_course() -> list[tuple[str, float, str, float]]:
 
     rows = []
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")):
+        if lessons is not None and path.name[:2] not in lessons:
+            continue
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="ikelab-kernel-") as sockets:
@@ -212,7 +215,15 @@ def bench_course() -> list[tuple[str, float, str, float]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Time the lessons' widgets, figures and notebooks.")
     parser.add_argument("--no-course", action="store_true", help="do not execute the notebooks")
+    parser.add_argument("--lessons", metavar="NN,NN", help="execute only these lessons (their numbers, e.g. 00,11)")
     args = parser.parse_args(argv)
+    lessons = None
+    if args.lessons is not None:
+        lessons = {n.strip() for n in args.lessons.split(",")}
+        known = {p.name[:2] for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")}
+        if not lessons <= known:
+            parser.error(f"--lessons: no lesson numbered {', '.join(sorted(lessons - known))} "
+                         f"(there are {', '.join(sorted(known))})")
 
     print(f"Widget callbacks (budget {BUDGET_MS:.0f} ms)")
     for name, median, worst in bench_widgets():
@@ -226,10 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_course:
         print("\nThe course (fresh kernel each, kernel start included)")
         total = 0.0
-        for stem, seconds, slowest, slowest_s in bench_course():
+        for stem, seconds, slowest, slowest_s in bench_course(lessons):
             total += seconds
             print(f"  {stem:<24} {seconds:6.2f} s   slowest cell {slowest} ({slowest_s:.2f} s)")
-        print(f"  {'total':<24} {total:6.2f} s   (budget 60 s)")
+        if lessons is None:
+            print(f"  {'total':<24} {total:6.2f} s   (budget 60 s)")
+        else:
+            print(f"  {'total':<24} {total:6.2f} s   (lessons {', '.join(sorted(lessons))} only)")
     return 0
 
 
