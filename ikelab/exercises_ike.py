@@ -59,6 +59,8 @@ def _skeyseed(answer: Any, *, prf_alg: Any, ni: bytes, nr: bytes, g_ir: bytes) -
         p.prf_plus(ni + nr, g_ir, p.output_len): "SKEYSEED is a single prf call, not prf+.",
         p.prf(ni + nr, g_ir + ni + nr): "only g^ir is the data of the prf: Ni | Nr are the key.",
     }
+    for nonce in (ni, nr):  # one nonce alone as the key
+        wrong.setdefault(p.prf(nonce, g_ir), "the key is both nonces, Ni | Nr, not one of them.")
     if got in wrong:
         raise Wrong(wrong[got])
     raise Wrong(f"not SKEYSEED. Check SKEYSEED = prf(Ni | Nr, g^ir) and that you used {p.name}.")
@@ -97,6 +99,8 @@ def _psk_auth(answer: Any, *, prf_alg: Any, psk: bytes, message_1: bytes, messag
         p.prf(message_2 + ni + maced, pad): "key and data are swapped in the outer prf: the padded key is the key.",
         p.prf(p.prf(psk, _auth.KEY_PAD + b"\x00"), message_2 + ni + maced): '"Key Pad for IKEv2" is 17 octets, '
                                                                             "without a NUL.",
+        p.prf(p.prf(_auth.KEY_PAD, psk), message_2 + ni + maced): 'key and data are swapped in the pad key: it is '
+                                                                  'prf(Shared Secret, "Key Pad for IKEv2").',
     }
     if len(id_r) > 4:  # the identification data alone: RestOfRespIDPayload starts at the ID Type
         wrong.setdefault(p.prf(pad, message_2 + ni + p.prf(sk_pr, id_r[4:])),

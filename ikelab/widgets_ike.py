@@ -99,7 +99,8 @@ class PskAuthExplorer(w.VBox):
         """Recompute AUTH with the typed key and compare it with the AUTH payload that was sent."""
         if not self.psk.value:
             self.accepted = None
-            self.output.value = pre("type a pre-shared key (RFC 7296 2.15 refuses an empty one)")
+            self.output.value = pre("type a pre-shared key (ikelab refuses an empty one; "
+                                    "RFC 7296 2.15 asks for a strong secret)")
             return
         rows = fi.auth_rows(self.event, self.psk.value, self.prf_alg)
         self.accepted = rows[-1].value == self.event.auth
