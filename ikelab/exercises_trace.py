@@ -31,8 +31,11 @@ def _trace_child_sas(answer: Any, *, rows: Any) -> str:
                 f"({', '.join(notes.esp_spis[i] + '/' + notes.esp_spis[i + 1] for i in range(0, spis - 1, 2))}).")
     if n == spis:
         raise Wrong("that is the number of SPIs: each CHILD SA has two, one per direction (RFC 4301 4.1).")
-    if n == notes.ike_sas:
-        raise Wrong("that is the number of IKE SAs; count the CHILD SAs, rekeyed ones included.")
+    if n in (notes.ike_sas, len(notes.rekeys)):  # in the classic trace both are 2: name what the number counts
+        what = [name for name, count in (("IKE SAs", notes.ike_sas), ("CREATE_CHILD_SA exchanges", len(notes.rekeys)))
+                if count == n]
+        raise Wrong(f"that is the number of {' and of '.join(what)}; count the CHILD SAs: each IKE_AUTH creates one "
+                    "and each CREATE_CHILD_SA one more.")
     if n < expected:
         raise Wrong("too few: a rekey (CREATE_CHILD_SA with REKEY_SA) makes a new CHILD SA with new SPIs.")
     raise Wrong("too many: look at the ESP SPIs in order of appearance and pair them up.")
