@@ -32,4 +32,8 @@ def _comments_ikev2_messages(answer: Any, *, n_children: int) -> str:
         raise Wrong("that is IKEv1's count (RFC 2409); IKEv2 exchanges are request/response pairs.")
     if n == 2 * n_children:
         raise Wrong("do not forget the IKE_SA_INIT exchange before everything else.")
+    if n == 4 * n_children:
+        raise Wrong(f"that is {n_children} separate IKE SAs (4 messages each); the CHILD SAs share one IKE SA.")
+    if n == run.messages // 2:
+        raise Wrong("that is the number of exchanges; each exchange is two messages, a request and a response.")
     raise Wrong("count two messages per exchange: IKE_SA_INIT, IKE_AUTH, then one CREATE_CHILD_SA per extra CHILD SA.")
