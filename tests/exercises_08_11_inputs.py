@@ -25,12 +25,15 @@ GIVEN: dict[str, dict[str, Any]] = {
     "negotiation.chosen": dict(offered="aes256gcm16-prfsha384-ecp384, aes128-sha256-ecp256, aes128-sha256-modp2048",
                                configured="aes128-sha256-modp2048, aes256gcm16-prfsha384-ecp384"),
     "esp.pad-length": dict(payload_len=84, block_size=16),
+    "esp.packet-length": dict(inner_len=95, mode="tunnel", encr="ENCR_AES_CBC", key_bits=128,
+                              integ="AUTH_HMAC_SHA2_256_128"),
     "trace.child-sas": dict(rows=_trace_rows()),
     "comments.ikev2-messages": dict(n_children=4),
 }
 RIGHT: dict[str, Any] = {
     "negotiation.chosen": "aes128-sha256-modp2048",
     "esp.pad-length": 10,
+    "esp.packet-length": 20 + 8 + 16 + 112 + 16,  # RFC 4303 2: outer IPv4, SPI | Seq, IV, 95 + 15 + 2, ICV
     "trace.child-sas": 2,
     "comments.ikev2-messages": 10,
 }
