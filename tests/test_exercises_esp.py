@@ -34,6 +34,7 @@ def test_wrong_answers_fail(answer: object, hint: str) -> None:
 # transport: 20 + 8 + 16 + (75 + 2 -> 80) + 16 = 140.
 
 import math  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from ikelab import esp  # noqa: E402
 from ikelab import packet as ip  # noqa: E402
@@ -179,3 +180,17 @@ def test_packet_length_hint_names_every_part(capsys: pytest.CaptureFixture[str])
     for part in ("IPv4 header (20 bytes", "SPI (4)", "Sequence Number (4)", "IV (2.3", "2 trailer bytes",
                  "block size and to 4 (2.4)", "ICV (2.8", "what follows its IP header in transport mode"):
         assert part in text
+
+
+def test_lesson_09_exercise_2_matches_the_hand_arithmetic_and_the_wire() -> None:
+    import nbformat
+
+    nb = nbformat.read(Path(__file__).resolve().parent.parent / "notebooks" / "09-esp.ipynb", as_version=4)
+    out = {c.id: "".join(o.get("text", "") for o in c.get("outputs", [])) for c in nb.cells if c.cell_type == "code"}
+    assert f"= {_by_hand(95, 'tunnel', **CBC)} bytes on the wire." in out["l09-ex2-check"]
+    assert len(_on_the_wire(95, "tunnel", **CBC)) == 172
+    assert out["l09-ex2-wire-code"].splitlines() == [
+        "outer header: 192.0.2.1 -> 192.0.2.2, protocol 50; Total Length field = len(wire): True",
+        "your wire_len is the length on the wire: True"]
+    given = "".join(next(c for c in nb.cells if c.id == "l09-ex2-given").source)
+    assert "172" not in given + out["l09-ex2-given"] and "icv_len" not in given and "iv_len" not in given
