@@ -44,6 +44,10 @@ def _esp_pad_length(answer: Any, *, payload_len: int, block_size: int) -> str:
     if (payload_len + n) % align == 0:
         raise Wrong("you padded the payload alone: the two trailer bytes (Pad Length, Next Header) are encrypted too.")
     if (payload_len + n + 1) % align == 0:
+        if (payload_len + n + 2) % block_size == 0:  # e.g. a 1-byte block: no padding at all is whole blocks too
+            raise Wrong(f"two slips give this answer: you counted one trailer byte (Pad Length and Next Header are "
+                        f"one byte each), or you filled whole {block_size}-byte blocks but forgot that the "
+                        "ciphertext must also end on a 4-byte boundary (RFC 4303 2.4).")
         raise Wrong("you counted one trailer byte: Pad Length and Next Header are one byte each, and both are "
                     "encrypted with the payload and the padding.")
     if (payload_len + n + 2) % align == 0:

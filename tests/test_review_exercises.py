@@ -169,6 +169,7 @@ def test_negotiation_weak_answer_is_wrong_not_a_syntax_error() -> None:
 
 @pytest.mark.parametrize("payload_len, block_size, answer, hint", [
     (63, 1, 0, "4-byte boundary"),  # 63 + 0 + 2 = 65: whole 1-byte blocks, but not 4-aligned
+    (63, 1, 0, "one trailer byte"),  # ... and 63 + 0 + 1 = 64: both slips give 0, so both are named
     (63, 1, 1, "padded the payload alone"),  # 63 + 1 = 64
     (84, 16, 0, "multiple of 16"),  # 86: a Pad Length of 0 is a byte like the others
     (84, 16, 2, "multiple of 16"),  # 88: 4-aligned, but not whole AES blocks
