@@ -105,7 +105,8 @@ def _tour_arch_pfs_moves() -> list[tuple[str, Any, list[Any]]]:
 
 
 def _lessons_08_11_moves() -> list[tuple[str, Any, list[Any]]]:
-    """Lessons 08-11: proposals edited, replay arrivals, packets of the classic trace, CHILD SA counts (a lab run each)."""
+    """Lessons 08-11: proposals edited, replay arrivals, packets of the classic trace, CHILD SA counts (a lab run
+    each)."""
     import tempfile
 
     from ikelab import dissect, scenario

@@ -139,10 +139,12 @@ class ChildKeymatExplorer(w.VBox):
     def update(self) -> None:
         """Recompute KEYMAT for the chosen suite, with or without the new g^ir."""
         sk_d, ni, nr = self.inputs
-        self.result = fi.child_key_cut(self.esp.value, self.prf_alg, sk_d, ni, nr, self.g_ir if self.pfs.value else None)
+        g_ir = self.g_ir if self.pfs.value else None
+        self.result = fi.child_key_cut(self.esp.value, self.prf_alg, sk_d, ni, nr, g_ir)
         self.output.value = pre(self.result.format())
 
 
-def child_keymat_explorer(prf_alg: Any, sk_d: bytes, ni: bytes, nr: bytes, g_ir: bytes, **options: Any) -> ChildKeymatExplorer:
+def child_keymat_explorer(prf_alg: Any, sk_d: bytes, ni: bytes, nr: bytes, g_ir: bytes,
+                          **options: Any) -> ChildKeymatExplorer:
     """The lesson 07 widget (options: esp, pfs, suites)."""
     return ChildKeymatExplorer(prf_alg, sk_d, ni, nr, g_ir, **options)

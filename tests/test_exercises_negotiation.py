@@ -45,7 +45,8 @@ def test_wrong_answers_fail_with_hints() -> None:
                                       " no_proposal_chosen\n"])
 def test_no_proposal_chosen_in_other_spellings(spelling: str, capsys: pytest.CaptureFixture[str]) -> None:
     # the same answer as "NO_PROPOSAL_CHOSEN", not "unknown algorithm keyword 'no proposal chosen'"
-    exercises.check("negotiation.chosen", spelling, offered="aes128-sha256-modp2048", configured="aes256-sha256-modp2048")
+    exercises.check("negotiation.chosen", spelling, offered="aes128-sha256-modp2048",
+                    configured="aes256-sha256-modp2048")
     assert capsys.readouterr().out.startswith("Correct! [negotiation.chosen]")
     assert "at least one offered proposal matches" in fails(spelling, **GIVEN)
 
