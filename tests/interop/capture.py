@@ -1,12 +1,15 @@
-"""tshark on an interface inside a namespace: capture during a test, read the frames back.
+"""Wireshark's capture on an interface inside a namespace: capture during a test, read the frames back.
 
-``ip netns exec NS tshark -i veth-a -w FILE`` captures what the peers send
-on the lab wire.  tshark says "Capturing on" before the capture is really
-live, so :meth:`Capture.start` (given ``probe_dst``, an address on the
-wire) sends UDP probes to the discard port until one is in the file: the
-first packet of the test is then not missed.  :meth:`Capture.stop` stops
-it with SIGINT (its own pid only) once the file has settled, so the file is
-complete.
+``ip netns exec NS dumpcap -i veth-a -w FILE`` captures what the peers send
+on the lab wire (dumpcap is the capture engine that ``tshark -w`` runs; on its
+own it starts in milliseconds instead of loading every dissector first).  It
+says "Capturing on" before the capture is really live, so :meth:`Capture.start`
+(given ``probe_dst``, an address on the wire) sends UDP probes to the discard
+port until one is in the file: the first packet of the test is then not
+missed.  dumpcap writes what it captured in batches (about every 0.4 s here),
+so :meth:`Capture.stop` sends one last probe and waits until it is in the file,
+which is then complete up to it, before stopping dumpcap with SIGINT (its own
+pid only); without ``probe_dst`` it waits until the file has settled.
 :func:`read_fields` then runs ``tshark -r FILE -T fields`` on it.
 
 With kernel-libipsec charon sends ESP inside UDP port 4500 (RFC 3948);
@@ -27,12 +30,14 @@ from typing import Sequence
 from .netns import Namespace, NetnsError, run_checked
 
 TSHARK = "tshark"
+DUMPCAP = "dumpcap"  # Debian's wireshark-common, which tshark depends on
 
 
 def tshark_unavailable_reason() -> str | None:
-    """Why tshark cannot be used, or ``None``."""
-    if shutil.which(TSHARK) is None:
-        return "tshark is missing (apt-get install tshark)"
+    """Why tshark (or its dumpcap) cannot be used, or ``None``."""
+    for tool in (TSHARK, DUMPCAP):
+        if shutil.which(tool) is None:
+            return f"{tool} is missing (apt-get install tshark)"
     return None
 
 
@@ -45,7 +50,7 @@ def _private_env(workdir: Path) -> dict[str, str]:
 
 
 class Capture:
-    """A running tshark capture on ``iface`` in ``netns``, written to ``path`` (pcapng)."""
+    """A running dumpcap capture on ``iface`` in ``netns``, written to ``path`` (pcapng)."""
 
     def __init__(
         self,
@@ -66,9 +71,9 @@ class Capture:
         self._err = None
 
     def start(self, timeout: float = 15.0) -> "Capture":
-        """Start tshark and wait until it is capturing."""
+        """Start dumpcap and wait until it is capturing."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        argv = [TSHARK, "-n", "-q", "-i", self.iface, "-w", str(self.path)]
+        argv = [DUMPCAP, "-q", "-i", self.iface, "-w", str(self.path)]
         if self.bpf:
             argv += ["-f", self.bpf]
         self._err = open(self.stderr_path, "wb")
@@ -83,35 +88,30 @@ class Capture:
                 break
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise NetnsError(f"tshark did not start capturing on {self.iface} in {self.netns.name}: {err}")
+                raise NetnsError(f"dumpcap did not start capturing on {self.iface} in {self.netns.name}: {err}")
             time.sleep(0.05)
         if self.probe_dst:
             # "Capturing on" comes before the capture is live: wait until a probe is in the file
             left = max(1.0, deadline - time.monotonic())
             if not self.netns.call(_probe_until_captured, str(self.path), self.probe_dst, left, _timeout=left + 10):
                 self.stop()
-                raise NetnsError(f"tshark on {self.iface} in {self.netns.name} did not record a probe "
+                raise NetnsError(f"dumpcap on {self.iface} in {self.netns.name} did not record a probe "
                                  f"within {left:.0f} s")
         return self
 
     def stop(self, timeout: float = 10.0, *, settle: float = 0.6) -> Path:
-        """Stop tshark (SIGINT, then SIGKILL after ``timeout``) and return the capture file.
+        """Stop dumpcap (SIGINT, then SIGKILL after ``timeout``) and return the capture file.
 
-        libpcap hands packets over in blocks (after a buffer timeout), so a
-        SIGINT right after the last packet loses it: first wait until the
-        file has not grown for ``settle`` seconds (at most 5 s).
+        dumpcap writes packets in batches, so a SIGINT right after the last
+        packet loses it: first wait until a last probe is in the file (frames
+        are written in the order they were captured) or, without ``probe_dst``
+        or if the probe cannot be sent, until the file has not grown for
+        ``settle`` seconds (at most 5 s).
         """
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
-            deadline = time.monotonic() + 5.0
-            size, since = -1, time.monotonic()
-            while time.monotonic() < deadline:
-                now_size = self.path.stat().st_size if self.path.exists() else 0
-                if now_size != size:
-                    size, since = now_size, time.monotonic()
-                elif time.monotonic() - since >= settle:
-                    break
-                time.sleep(0.05)
+            if not self._last_probe_written():
+                self._wait_until_settled(settle)
             proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(timeout)
@@ -123,6 +123,26 @@ class Capture:
             self._err = None
         return self.path
 
+    def _last_probe_written(self, timeout: float = 5.0) -> bool:
+        if not self.probe_dst:
+            return False
+        try:
+            return bool(self.netns.call(_probe_until_captured, str(self.path), self.probe_dst, timeout, END_PROBE,
+                                        _timeout=timeout + 10))
+        except NetnsError:  # the namespace is already gone, say: the file settles instead
+            return False
+
+    def _wait_until_settled(self, settle: float) -> None:
+        deadline = time.monotonic() + 5.0
+        size, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            now_size = self.path.stat().st_size if self.path.exists() else 0
+            if now_size != size:
+                size, since = now_size, time.monotonic()
+            elif time.monotonic() - since >= settle:
+                break
+            time.sleep(0.05)
+
     def __enter__(self) -> "Capture":
         return self.start()
 
@@ -131,25 +151,26 @@ class Capture:
 
 
 PROBE = b"ikelab-capture-probe"
+END_PROBE = b"ikelab-capture-end"  # the last probe, sent as the capture stops
 #: UDP port the probes go to (discard, RFC 863): nothing listens in the lab.
 PROBE_PORT = 9
 
 
-def _probe_until_captured(path: str, dst: str, timeout: float) -> bool:
-    """Send UDP probes to ``dst`` until the capture file holds one (run inside the namespace)."""
+def _probe_until_captured(path: str, dst: str, timeout: float, probe: bytes = PROBE) -> bool:
+    """Send UDP probes (``probe``) to ``dst`` until the capture file holds one (run inside the namespace)."""
     import socket
 
     family = socket.AF_INET6 if ":" in dst else socket.AF_INET
     deadline = time.monotonic() + timeout
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         while time.monotonic() < deadline:
-            sock.sendto(PROBE, (dst, PROBE_PORT))
+            sock.sendto(probe, (dst, PROBE_PORT))
             try:
-                if PROBE in Path(path).read_bytes():
+                if probe in Path(path).read_bytes():
                     return True
             except FileNotFoundError:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.05)
     return False
 
 
