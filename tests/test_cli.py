@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from ikelab.cli import main
 from ikelab.xcbc import aes_xcbc_prf_128
+from reference import prf_plus
 
 
 def _parse(text: str) -> dict[str, bytes]:
@@ -35,12 +36,6 @@ def _run(capsys, *argv: str) -> dict[str, bytes]:
     return _parse(capsys.readouterr().out)
 
 
-def _xcbc_prf_plus(key: bytes, seed: bytes, length: int) -> bytes:
-    out, t, n = b"", b"", 1
-    while len(out) < length:
-        t = aes_xcbc_prf_128(key, t + seed + bytes([n]))
-        out, n = out + t, n + 1
-    return out[:length]
 
 
 @pytest.mark.parametrize("group, ke_len", [("MODP_2048", 256), ("ECP_256", 64), ("CURVE25519", 32)])
@@ -72,10 +67,10 @@ def test_derive_aes_xcbc_uses_truncated_nonces(capsys, group: str) -> None:
     # RFC 7296 2.14: fixed-key-size PRFs take the first 64 bits of Ni and of Nr as the key
     skeyseed = aes_xcbc_prf_128(ni[:8] + nr[:8], v["g^ir"])
     assert v["SKEYSEED"] == skeyseed
-    stream = _xcbc_prf_plus(skeyseed, ni + nr + v["SPIi"] + v["SPIr"], 16 + 32 + 32 + 16 + 16 + 16 + 16)
+    stream = prf_plus(skeyseed, ni + nr + v["SPIi"] + v["SPIr"], 16 + 32 + 32 + 16 + 16 + 16 + 16, aes_xcbc_prf_128)
     assert v["SK_d"] == stream[:16]
     assert v["SK_pr"] == stream[-16:]
-    assert v["KEYMAT (rekey, PFS)"] == _xcbc_prf_plus(v["SK_d"], v["g^ir (new)"] + v["Ni'"] + v["Nr'"], 96)
+    assert v["KEYMAT (rekey, PFS)"] == prf_plus(v["SK_d"], v["g^ir (new)"] + v["Ni'"] + v["Nr'"], 96, aes_xcbc_prf_128)
 
 
 def test_derive_is_deterministic_and_seeded(capsys) -> None:

@@ -21,6 +21,7 @@ from ikelab.errors import InvalidPublicValueError
 from ikelab.exercises import ExerciseFailed
 from ikelab.rand import DeterministicRandom
 from ikelab.schedule import worked_schedule
+from reference import prf_plus
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -226,13 +227,6 @@ def test_l02_exercise_numbers_and_checks():
 # --- Lesson 03: perfect forward secrecy ---------------------------------------------------------------------
 
 
-def _prf_plus_sha256(key: bytes, seed: bytes, length: int) -> bytes:
-    """RFC 7296 2.13 with HMAC-SHA2-256, written out: T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n)."""
-    out, t, n = b"", b"", 1
-    while len(out) < length:
-        t = hmac.new(key, t + seed + bytes([n]), hashlib.sha256).digest()
-        out, n = out + t, n + 1
-    return out[:length]
 
 
 @pytest.fixture(scope="module")
@@ -248,9 +242,9 @@ def test_l03_keymat_without_pfs_is_prf_plus_of_sk_d_and_the_nonces(pfs_runs):
                           (leak_2[3], run.ike_sas[1].sk_d)):
         ni, nr = outcome.nonces
         assert outcome.falls and len(outcome.child.keymat) == 16 + 32 + 16 + 32
-        assert _prf_plus_sha256(sk_d, ni + nr, 96) == outcome.child.keymat
+        assert prf_plus(sk_d, ni + nr, 96) == outcome.child.keymat
     ni, nr = leak_1[2].nonces  # CHILD SA 3, with PFS: the guess without g^ir (new) is wrong
-    assert leak_1[2].saw_ke and _prf_plus_sha256(run.ike_sas[0].sk_d, ni + nr, 96) != leak_1[2].child.keymat
+    assert leak_1[2].saw_ke and prf_plus(run.ike_sas[0].sk_d, ni + nr, 96) != leak_1[2].child.keymat
 
 
 def test_l03_which_fall_matches_the_stated_rule(pfs_runs):
@@ -289,9 +283,9 @@ def test_l03_exercise_keymat_check_rejects_slips(pfs_runs):
     ni, nr = leak_2[3].nonces
     sk_d = run.ike_sas[1].sk_d
     given = dict(prf_alg="PRF_HMAC_SHA2_256", sk_d=sk_d, ni=ni, nr=nr, length=96, other_sk_d=run.ike_sas[0].sk_d)
-    exercises.check("pfs.keymat", _prf_plus_sha256(sk_d, ni + nr, 96), **given)
-    for wrong in (_prf_plus_sha256(sk_d, nr + ni, 96), _prf_plus_sha256(run.ike_sas[0].sk_d, ni + nr, 96),
-                  _prf_plus_sha256(sk_d, ni + nr, 32), _prf_plus_sha256(ni + nr, sk_d, 96)):
+    exercises.check("pfs.keymat", prf_plus(sk_d, ni + nr, 96), **given)
+    for wrong in (prf_plus(sk_d, nr + ni, 96), prf_plus(run.ike_sas[0].sk_d, ni + nr, 96),
+                  prf_plus(sk_d, ni + nr, 32), prf_plus(ni + nr, sk_d, 96)):
         with pytest.raises(ExerciseFailed):
             exercises.check("pfs.keymat", wrong, **given)
 
@@ -343,7 +337,7 @@ def test_l04_skeyseed_and_the_seven_keys_by_hand():
     ni, nr, g_ir = ws["Ni"], ws["Nr"], ws["g^ir"]
     skeyseed = hmac.new(ni + nr, g_ir, hashlib.sha256).digest()
     assert skeyseed == ws["SKEYSEED"] == keys.skeyseed("PRF_HMAC_SHA2_256", ni, nr, g_ir)
-    stream = _prf_plus_sha256(skeyseed, ni + nr + ws["SPIi"] + ws["SPIr"], 192)
+    stream = prf_plus(skeyseed, ni + nr + ws["SPIi"] + ws["SPIr"], 192)
     sizes = [("SK_d", 32), ("SK_ai", 32), ("SK_ar", 32), ("SK_ei", 16), ("SK_er", 16), ("SK_pi", 32), ("SK_pr", 32)]
     offset = 0
     for name, size in sizes:

@@ -23,6 +23,7 @@ import pytest
 from ikelab import events, exercises, figures_ike as fi
 from ikelab.exercises import ExerciseFailed
 from ikelab.lab import Lab
+from reference import prf_plus
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 L05, L06, L07 = "05-ike-sa-init.ipynb", "06-ike-auth.ipynb", "07-create-child-sa-and-rekeying.ipynb"
@@ -40,13 +41,6 @@ def prf(key: bytes, data: bytes) -> bytes:
     return hmac.new(key, data, hashlib.sha256).digest()
 
 
-def prf_plus(key: bytes, seed: bytes, length: int) -> bytes:
-    """prf+ of RFC 7296 2.13: T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n)."""
-    out, t, n = b"", b"", 1
-    while len(out) < length:
-        t = prf(key, t + seed + bytes([n]))
-        out, n = out + t, n + 1
-    return out[:length]
 
 
 def short(value: bytes) -> str:

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from ikelab import events, exercises, scenario
 from ikelab import figures_esp as fesp
 from ikelab.exercises import ExerciseFailed
+from reference import prf_plus
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 L08 = NOTEBOOKS / "08-algorithm-negotiation.ipynb"
@@ -129,12 +130,6 @@ def _run09() -> Any:
                             reconnect_at=None)
 
 
-def _prf_plus(key: bytes, seed: bytes, n: int) -> bytes:
-    out, t, i = b"", b"", 1
-    while len(out) < n:
-        t = hmac.new(key, t + seed + bytes([i]), hashlib.sha256).digest()
-        out, i = out + t, i + 1
-    return out[:n]
 
 
 def test_l09_keymat_order_initiator_to_responder_first() -> None:
@@ -142,7 +137,7 @@ def test_l09_keymat_order_initiator_to_responder_first() -> None:
     keys = next(e for e in run.events["initiator"] if isinstance(e, events.KeysDerived))
     child = next(e for e in run.events["initiator"] if isinstance(e, events.ChildSaCreated))
     assert keys.prf == "PRF_HMAC_SHA2_256" and child.encr_key_bits == 128
-    km = _prf_plus(keys.sk_d, keys.ni + keys.nr, 2 * (16 + 32))  # RFC 7296 2.17: prf+(SK_d, Ni | Nr)
+    km = prf_plus(keys.sk_d, keys.ni + keys.nr, 2 * (16 + 32))  # RFC 7296 2.17: prf+(SK_d, Ni | Nr)
     assert (child.encr_key_out, child.integ_key_out, child.encr_key_in, child.integ_key_in) == (
         km[0:16], km[16:48], km[48:64], km[64:96])
 
