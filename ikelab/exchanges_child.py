@@ -20,11 +20,11 @@ endpoint that created it"; the other rekey's initiator deletes the old SA.
 A new CHILD SA refused with TEMPORARY_FAILURE (2.25) is asked for again a
 few seconds later, at most :data:`CHILD_RETRIES` times.
 The IKE SA's own rekey is in :mod:`ikelab.exchanges_rekey`, INFORMATIONAL in
-:mod:`ikelab.exchanges_info`.
+:mod:`ikelab.exchanges_info`, transport mode's selectors across a NAT (2.23.1) in
+:mod:`ikelab.transport_nat`.
 """
 from __future__ import annotations
 
-from ipaddress import ip_address
 from typing import Any
 
 from . import dh as _dh
@@ -37,7 +37,8 @@ from .errors import IkelabError, NegotiationError
 from .exchanges_common import ChildSa, label as _name
 from .exchanges_init import NONCE_LEN
 from .state import Input, State
-from .ts_negotiation import check_narrowed, move_address, narrow_cached, substitute_address
+from .transport_nat import TransportAcrossNat
+from .ts_negotiation import check_narrowed, narrow_cached
 from .vip import ANY_ADDRESS, families
 
 #: A new CHILD SA refused with TEMPORARY_FAILURE is asked for again at most this many times, then
@@ -45,7 +46,7 @@ from .vip import ANY_ADDRESS, families
 CHILD_RETRIES = 5
 
 
-class ChildExchanges:
+class ChildExchanges(TransportAcrossNat):
     """CHILD SA negotiation and the CREATE_CHILD_SA handlers (a mixin of IkeSa)."""
 
     __slots__ = ()
@@ -105,57 +106,6 @@ class ChildExchanges:
 
     def _want_transport(self: Any) -> bool:
         return self.config.mode == "transport"
-
-    def _host_to_host(self: Any, ts_i: tuple[Any, ...], ts_r: tuple[Any, ...]) -> bool:
-        """Can transport mode carry the selectors ``ts_i`` / ``ts_r`` (we respond)?
-
-        A transport-mode SA protects packets between the two IKE hosts only (RFC 4301 4.1, RFC 4303 3.1.1),
-        so each side's selectors must be that single host: its IKE address.  Across a NAT the offered host
-        addresses were already replaced by the IKE SA's (RFC 7296 2.23.1); a single host left with another
-        address was narrowed from a range, and is not where the packets come from.  strongSwan declines the
-        same way, and the CHILD SA is then made in tunnel mode (RFC 7296 1.3.1).
-        """
-        for selectors, address in ((ts_i, ip_address(self.remote[0])), (ts_r, ip_address(self.local[0]))):
-            for ts in selectors:
-                if ts.start_addr != ts.end_addr or ts.start_addr != address:
-                    return False
-        return True
-
-    def _nat_substituted(self: Any, tsi: tuple[Any, ...], tsr: tuple[Any, ...], *,
-                         responder: bool) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        """(TSi, TSr) with the IKE SA's addresses put in for the hosts behind a NAT (RFC 7296 2.23.1).
-
-        Transport mode only.  The exchange responder puts the IKE SA's remote address in TSi when the
-        initiator is behind a NAT and its local address in TSr when it is itself; the initiator, reading the
-        answer, puts back its own address in TSi when it is behind the NAT and the address it sends to in TSr
-        when the responder is.  Each side then holds the addresses its packets carry on its side of the NAT.
-        """
-        local, remote = self.local[0], self.remote[0]
-        if self.nat_remote if responder else self.nat_local:
-            tsi = substitute_address(tsi, remote if responder else local)
-        if self.nat_local if responder else self.nat_remote:
-            tsr = substitute_address(tsr, local if responder else remote)
-        return tsi, tsr
-
-    def _nat_selectors_moved(self: Any, old: str,
-                             new: str) -> tuple[tuple[bytes, tuple[str, ...], tuple[str, ...]], ...]:
-        """The peer behind the NAT moved from ``old`` to ``new``: its substituted selectors follow (RFC 7296 2.23.1).
-
-        Only the transport-mode CHILD SAs whose selectors were substituted across the NAT (they keep the
-        original ones in ``extra["original_ts"]``): each single-host remote selector of ``old`` becomes ``new``,
-        so that the SPD admits the packets the peer now sends from there (strongSwan updates its transport-mode
-        policies the same way).  Tunnel-mode SAs, and selectors as the peer wrote them, stay.  Returns
-        (spi_in, ts_local, ts_remote) as text for each CHILD SA changed, for the PeerMoved event.
-        """
-        moved = []
-        for child in self.children.values():
-            if child.mode != "transport" or "original_ts" not in child.extra:
-                continue
-            ts_remote = move_address(child.ts_remote, old, new)
-            if ts_remote is not child.ts_remote:
-                child.ts_remote = ts_remote
-                moved.append((child.spi_in, W.ts_strings(child.ts_local), W.ts_strings(ts_remote)))
-        return tuple(moved)
 
     # ------------------------------------------------------------------ requesting a CHILD SA
 

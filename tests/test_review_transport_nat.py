@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from ikelab import events as ev
-from ikelab import exchanges_child
+from ikelab import transport_nat
 from ikelab import packet as ip
 from ikelab.config import IkeConfig
 from ikelab.errors import ConfigError, IkelabError
@@ -271,7 +271,7 @@ def test_tunnel_mode_and_no_nat_are_unchanged(monkeypatch: pytest.MonkeyPatch, m
     "always" the responder believes its peer behind a NAT (a forced source hash) and substitutes the address it
     already has: the same selectors, the same tuple."""
     calls: list[str] = []
-    real = exchanges_child.substitute_address
+    real = transport_nat.substitute_address
 
     def spy(selectors: tuple[Any, ...], address: str) -> tuple[Any, ...]:
         calls.append(address)
@@ -279,7 +279,7 @@ def test_tunnel_mode_and_no_nat_are_unchanged(monkeypatch: pytest.MonkeyPatch, m
         assert out is selectors
         return out
 
-    monkeypatch.setattr(exchanges_child, "substitute_address", spy)
+    monkeypatch.setattr(transport_nat, "substitute_address", spy)
     common = dict(psk=b"transport nat key", ike_proposals=("aes128-sha256-modp2048",),
                   esp_proposals=("aes128-sha256",), cookie_threshold=None, mode=mode, encapsulation=encapsulation)
     a_ts, b_ts = (("10.1.0.0/16",), ("10.2.0.0/16",)) if mode == "tunnel" else ((), ())
