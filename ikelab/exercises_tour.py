@@ -1,4 +1,4 @@
-"""Exercise checks of lesson 00, the tour: counting the initial exchange (RFC 7296 1.2)."""
+"""Exercise checks of lesson 00, the tour: counting the initial exchanges (RFC 7296 1.2)."""
 
 from __future__ import annotations
 
@@ -8,29 +8,41 @@ from .exercises import Wrong, _want_int, register
 
 __all__: list[str] = []
 
+_INITIAL = ("IKE_SA_INIT", "IKE_AUTH")
 
-@register("tour.initial-exchange", "00-tour", "Messages of the initial exchange in the classic trace",
+
+@register("tour.initial-exchange", "00-tour", "Messages of the initial exchanges in the classic trace",
            "an int: the number of messages",
-           "Count the IKE_SA_INIT and IKE_AUTH messages of the first IKE SA; a retransmission (same exchange, "
-           "same Message ID, same direction) is the same message sent again (RFC 7296 1.2, 2.1).")
+           "Each IKE SA (told apart by its SPIi) is set up by IKE_SA_INIT and IKE_AUTH, a request and a response "
+           "each; a retransmission (same IKE SA, exchange, Message ID and direction) is the same message sent "
+           "again (RFC 7296 1.2, 2.1).")
 def _tour_initial_exchange(answer: Any, *, rows: Any) -> str:
-    from . import figures_tour
+    from .errors import ConfigError
 
-    messages = figures_tour.initial_exchange_messages(rows)
+    sent = [r for r in rows if r.kind == "ike" and r.exchange in _INITIAL]
+    if not sent:
+        raise ConfigError("the rows hold no IKE_SA_INIT or IKE_AUTH message", field="rows", value=len(rows))
+    messages = {(r.spi_i, r.exchange, r.message_id, bool(r.is_response)) for r in sent}
+    ike_sas = len({r.spi_i for r in sent})
     n = _want_int(answer, "the number of messages")
     if n == len(messages):
-        return (f"{n} messages: IKE_SA_INIT request and response, IKE_AUTH request and response "
-                "(RFC 7296 1.2); the first CHILD SA came with IKE_AUTH, at no extra cost.")
-    spi_i = messages[0].spi_i
-    sent = [r for r in rows if r.kind == "ike" and r.spi_i == spi_i and r.exchange in ("IKE_SA_INIT", "IKE_AUTH")]
-    everywhere = [r for r in rows if r.kind == "ike" and r.exchange in ("IKE_SA_INIT", "IKE_AUTH")]
+        return (f"{n} messages: {ike_sas} IKE SAs, each set up by IKE_SA_INIT and IKE_AUTH, a request and a "
+                "response each (RFC 7296 1.2); every CHILD SA that came with IKE_AUTH cost no extra message.")
     if n == len(sent):
         raise Wrong("a retransmitted request is the same message sent again (same Message ID): count it once.")
-    if n == len({(r.exchange, r.message_id) for r in messages}):
-        raise Wrong("that counts exchanges; each exchange is a request and its response.")
-    # both IKE SAs' initial exchanges: with the retransmission, or counted once each
-    both = len({(r.spi_i, r.exchange, r.message_id, r.is_response) for r in everywhere})
-    if len(everywhere) > len(sent) and both <= n <= len(everywhere):
-        raise Wrong("only the first IKE SA: the trace sets up a second one later (the reconnect).")
+    first = [r for r in sent if r.spi_i == sent[0].spi_i]
+    one_sa = {len({(r.exchange, r.message_id, r.is_response) for r in sent}), len(first),
+              len({(r.exchange, r.message_id, r.is_response) for r in first})}
+    exchanges = {len({(r.spi_i, r.exchange, r.message_id) for r in sent}),
+                 len({(r.exchange, r.message_id) for r in first})}
+    why = []
+    if n in one_sa:
+        why.append("that is one IKE SA's messages: the reconnect sets up another IKE SA, with the same "
+                   "Message IDs (0 and 1) but new SPIs, so tell the messages apart by SPIi too")
+    if n in exchanges:
+        why.append("that counts exchanges; each exchange is a request and its response")
+    if why:
+        raise Wrong("; or ".join(why) + ".")
     direction = "few" if n < len(messages) else "many"
-    raise Wrong(f"too {direction}. Filter the IKE rows on the exchange (IKE_SA_INIT, IKE_AUTH) of the first IKE SA.")
+    raise Wrong(f"too {direction}. Keep the IKE_SA_INIT and IKE_AUTH rows of every IKE SA; a message sent twice "
+                "counts once.")

@@ -1,7 +1,7 @@
 """The exercise checks of lessons 00, 01 and 03: right answers pass, stubs and tempting wrong ones fail with a hint.
 
 Right answers come from outside ikelab:
-* tour.initial-exchange: RFC 7296 1.2, the initial exchange is four messages;
+* tour.initial-exchange: RFC 7296 1.2, the initial exchange is four messages, and the trace has two IKE SAs;
 * pfs.keymat: RFC 5869 appendix A.1 (HKDF-SHA-256 test case 1).  prf+ with PRF_HMAC_SHA2_256 is HKDF-Expand
   (RFC 5869 2.3), so KEYMAT = prf+(SK_d = PRK, Ni | Nr = info) is the published OKM;
 * pfs.which-fall: RFC 7296 2.17/2.18 reasoning, worked by hand in the comments;
@@ -57,18 +57,18 @@ def test_registered_for_their_lessons() -> None:
 
 
 def test_tour_initial_exchange(rows: list, capsys: pytest.CaptureFixture[str]) -> None:
-    exercises.check("tour.initial-exchange", 4, rows=rows)
-    assert capsys.readouterr().out.startswith("Correct! [tour.initial-exchange] 4 messages")
+    exercises.check("tour.initial-exchange", 8, rows=rows)  # two IKE SAs x 4 messages
+    assert capsys.readouterr().out.startswith("Correct! [tour.initial-exchange] 8 messages: 2 IKE SAs")
     assert "no answer yet" in fails("tour.initial-exchange", ..., rows=rows)
-    assert "retransmitted" in fails("tour.initial-exchange", 5, rows=rows)
+    assert "retransmitted" in fails("tour.initial-exchange", 9, rows=rows)
+    # 4: the first IKE SA alone, or both deduplicated without their SPIs (the same Message IDs 0 and 1)
+    assert "tell the messages apart by SPIi" in fails("tour.initial-exchange", 4, rows=rows)
+    assert "tell the messages apart by SPIi" in fails("tour.initial-exchange", 5, rows=rows)
     assert "counts exchanges" in fails("tour.initial-exchange", 2, rows=rows)
-    # both IKE SAs' IKE_SA_INIT and IKE_AUTH: 9 rows, 8 messages (the first SA's request was sent twice)
-    assert "second one" in fails("tour.initial-exchange", 9, rows=rows)
-    assert "second one" in fails("tour.initial-exchange", 8, rows=rows)
     assert "too many" in fails("tour.initial-exchange", 100, rows=rows)
     assert "too few" in fails("tour.initial-exchange", 3, rows=rows)  # not "not that many"
     assert "too few" in fails("tour.initial-exchange", 0, rows=rows)
-    assert "should be an int" in fails("tour.initial-exchange", "4", rows=rows)
+    assert "should be an int" in fails("tour.initial-exchange", "8", rows=rows)
 
 
 def test_pfs_keymat_is_hkdf_expand(capsys: pytest.CaptureFixture[str]) -> None:
