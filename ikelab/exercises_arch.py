@@ -23,6 +23,8 @@ def _arch_manual_sas(answer: Any, *, n: int) -> str:
                 f"generate, distribute and later replace by hand; each gateway holds {cost.per_gateway}.")
     if got == cost.tunnels:
         raise Wrong("that counts tunnels (gateway pairs); an SA protects one direction only.")
+    if got == cost.per_gateway:
+        raise Wrong("that is the SAs one gateway holds; count every SA of the mesh, each once.")
     if got == n * n or got == 2 * n * n:
         raise Wrong("a gateway needs no SA with itself.")
     if got == 2 * cost.sas:  # 2 n (n - 1): the key count, and also ordered pairs taken for tunnels

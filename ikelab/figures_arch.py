@@ -68,7 +68,7 @@ def manual_keying_figure(ns: Sequence[int] = tuple(range(2, 51))) -> "Figure":
     fig = _figures._new_figure(6.5, 3.2)
     ax = fig.add_subplot(1, 1, 1)
     ax.plot([c.gateways for c in costs], [c.sas for c in costs], color=_figures._RED, lw=2,
-            label="manual keys: SAs (keys) to type in, n (n - 1)")
+            label="manual keys: SAs to configure, n (n - 1)")
     ax.plot([c.gateways for c in costs], [c.ike_credentials for c in costs], color=_figures._GREEN, lw=2,
             label="IKE with certificates: n + 1 credentials")
     ax.set_yscale("log")
