@@ -122,7 +122,8 @@ def test_arch_manual_sas_hints() -> None:
     assert "counts keys" in fails("arch.manual-sas", 112, n=8)
     assert "Count the gateway pairs" in fails("arch.manual-sas", 57, n=8)
     assert "too many" in fails("arch.manual-sas", 57, n=8)
-    for too_few in (0, 7, 14, 55):  # not "not that many", which says the opposite
+    assert "one gateway holds" in fails("arch.manual-sas", 14, n=8)  # 2 (n - 1): one gateway's SAs
+    for too_few in (0, 7, 55):  # not "not that many", which says the opposite
         assert "too few" in fails("arch.manual-sas", too_few, n=8)
 
 
