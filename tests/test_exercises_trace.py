@@ -270,3 +270,15 @@ def test_rekeyed_spi_needs_a_rekey_in_the_rows() -> None:
         exercises.check("trace.rekeyed-spi", (1, 1), rows=HAND[:8])  # nothing new from B after the rekey
     with pytest.raises(ConfigError, match="before and after the rekey"):
         exercises.check("trace.rekeyed-spi", (1, 1), rows=[r for r in HAND if r.no != 4])  # no old SPI of B's
+
+
+def test_lesson_exercise_2_agrees_with_tshark(read: Read) -> None:
+    """The lesson's stored check output names the SPI and packet tshark reads; the given cell shows neither."""
+    import json
+
+    cells = {c["id"]: c for c in json.loads((ROOT / "notebooks" / "10-the-wireshark-trace.ipynb").read_text())["cells"]}
+    out = "".join("".join(o.get("text", "")) for o in cells["l10-ex2-check"]["outputs"])
+    assert out.startswith(f"Correct! [trace.rekeyed-spi] SPI 0x{read.spi:08x}, first in packet {read.no} ")
+    given = "".join(cells["l10-ex2-given"]["source"]) + "".join(
+        "".join(o.get("text", "")) for o in cells["l10-ex2-given"]["outputs"])
+    assert f"{read.spi:08x}" not in given and f"No. {read.no} " not in given
