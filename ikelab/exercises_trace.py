@@ -74,10 +74,8 @@ def _want_spi(answer: Any, ike_spis: set[int]) -> int:
             raise Wrong(f"an ESP SPI is 4 bytes (RFC 4303 2.1), not {len(raw)}.")
         return int.from_bytes(raw, "big")
     if isinstance(answer, str):
-        text = answer.strip().replace("_", "")
-        digits = text[2:] if text[:2].lower() == "0x" else text
         try:
-            value = int(digits, 16) if digits else -1
+            value = int(answer, 16)  # takes 0x or 0X, any case, surrounding spaces; a sign makes it no SPI below
         except ValueError:
             value = -1
         if value < 0:
