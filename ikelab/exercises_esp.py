@@ -18,10 +18,11 @@ alignment) in its own message.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 from . import transforms
-from .errors import ConfigError
+from .errors import ConfigError, WeakAlgorithmWarning
 from .esp import ESP_HEADER_LEN, esp_padding
 from .exercises import Wrong, _want_int, register
 
@@ -42,6 +43,10 @@ def _esp_pad_length(answer: Any, *, payload_len: int, block_size: int) -> str:
         raise Wrong("the Pad Length is one byte: 0 to 255.")
     align = block_size * 4 // math.gcd(block_size, 4)
     if (payload_len + n) % align == 0:
+        if (payload_len + n + 2) % block_size == 0:  # a 1- or 2-byte block: whole blocks without the 4 too
+            raise Wrong(f"two slips give this answer: you padded the payload alone (the two trailer bytes, Pad "
+                        f"Length and Next Header, are encrypted too), or you filled whole {block_size}-byte blocks "
+                        "but forgot that the ciphertext must also end on a 4-byte boundary (RFC 4303 2.4).")
         raise Wrong("you padded the payload alone: the two trailer bytes (Pad Length, Next Header) are encrypted too.")
     if (payload_len + n + 1) % align == 0:
         if (payload_len + n + 2) % block_size == 0:  # e.g. a 1-byte block: no padding at all is whole blocks too
@@ -81,11 +86,14 @@ def _esp_packet_length(answer: Any, *, inner_len: int, mode: str, encr: Any, key
     if isinstance(inner_len, bool) or not isinstance(inner_len, int) or inner_len < _IPV4_HEADER_LEN:
         raise ConfigError("exercise esp.packet-length: inner_len must be an int, at least an IPv4 header (20)",
                           field="inner_len", value=inner_len)
-    cipher = transforms.encryption(encr, key_bits)
-    if cipher.is_aead != (integ is None):
-        raise ConfigError("exercise esp.packet-length: give integ for a classic cipher, and none for an AEAD one "
-                          "(its tag is the ICV)", field="integ", value=integ)
-    icv = cipher.icv_len if cipher.is_aead else transforms.integrity(integ).icv_len
+    # only sizes are read, no key is used: a weak transform (3DES, HMAC-MD5-96) is as good an exercise as another
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeakAlgorithmWarning)
+        cipher = transforms.encryption(encr, key_bits, allow_weak=True)
+        if cipher.is_aead != (integ is None):
+            raise ConfigError("exercise esp.packet-length: give integ for a classic cipher, and none for an AEAD one "
+                              "(its tag is the ICV)", field="integ", value=integ)
+        icv = cipher.icv_len if cipher.is_aead else transforms.integrity(integ, allow_weak=True).icv_len
     iv, header, ip_len = cipher.iv_len, ESP_HEADER_LEN, _IPV4_HEADER_LEN
     protected = inner_len if mode == "tunnel" else inner_len - ip_len
     other = inner_len - ip_len if mode == "tunnel" else inner_len  # what the other mode would encrypt
@@ -104,7 +112,7 @@ def _esp_packet_length(answer: Any, *, inner_len: int, mode: str, encr: Any, key
                             "every ESP packet starts with them, in clear."),
         # one trailer byte counted gives the same number as none (or the right one): one message for both
         (around + protected + -protected % align,
-         "the trailer is short: Pad Length and Next Header (RFC 4303 2.4, 2.6) are one byte each, both encrypted "
+         "the trailer is short: Pad Length and Next Header (RFC 4303 2.5, 2.6) are one byte each, both encrypted "
          "with the payload, and the padding rounds up Payload | Padding | Pad Length | Next Header, trailer "
          "included."),
         (around + protected + 2, "the padding is missing: Payload | Padding | Pad Length | Next Header must be a "
@@ -128,9 +136,10 @@ def _esp_packet_length(answer: Any, *, inner_len: int, mode: str, encr: Any, key
         slips.append((ip_len + header + iv + _encrypted_len(other, align) + icv,
                       "that is tunnel mode's length: in transport mode only what follows the IP header is "
                       "encrypted, and the original header stays in front; there is no second one (RFC 4303 3.1.1)."))
-    if cipher.block_size < 4:  # a counter mode: ESP's block size is 1, only the 4-byte boundary counts
+    if cipher.block_size < 4:  # a counter mode, or no cipher: ESP's block size is 1, only the 4-byte boundary counts
+        kind = "does not encrypt (RFC 2410)" if cipher.name == "ENCR_NULL" else "is a counter mode"
         slips.append((around + _encrypted_len(protected, 16),
-                      f"{cipher.name} is a counter mode: its block size in ESP is {cipher.block_size}, so the padding "
+                      f"{cipher.name} {kind}: its block size in ESP is {cipher.block_size}, so the padding "
                       "only makes the ciphertext end on a 4-byte boundary (RFC 4303 2.4), not on a 16-byte one."))
     elif cipher.block_size > 4:
         slips.append((around + _encrypted_len(protected, 4),

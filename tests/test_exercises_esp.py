@@ -108,7 +108,7 @@ def test_packet_length_accepts_any_integer_type(capsys: pytest.CaptureFixture[st
 
 # Each slip, in a set-up where it gives a number no other slip gives (95 bytes: 95 + 2 = 97 -> 112 needs the
 # padding block that the trailer bytes push it into; 63 bytes with GCM: 63 + 2 = 65 -> 68, and 65 -> 80 with 16).
-TRAILER = ("the trailer is short: Pad Length and Next Header (RFC 4303 2.4, 2.6) are one byte each, both encrypted "
+TRAILER = ("the trailer is short: Pad Length and Next Header (RFC 4303 2.5, 2.6) are one byte each, both encrypted "
            "with the payload, and the padding rounds up Payload | Padding | Pad Length | Next Header, trailer "
            "included.")
 SLIPS = [
