@@ -21,15 +21,19 @@ def _arch_manual_sas(answer: Any, *, n: int) -> str:
     if got == cost.sas:
         return (f"{cost.sas} SAs ({cost.tunnels} tunnels x 2 directions), {cost.secret_keys} secret keys to "
                 f"generate, distribute and later replace by hand; each gateway holds {cost.per_gateway}.")
+    if got == cost.tunnels == cost.per_gateway:  # n = 4: 6 pairs, and 6 SAs at each gateway
+        raise Wrong("two slips give that number here: it counts tunnels (gateway pairs), and an SA protects one "
+                    "direction only; or it is the SAs one gateway holds, and every SA of the mesh counts, each once.")
     if got == cost.tunnels:
         raise Wrong("that counts tunnels (gateway pairs); an SA protects one direction only.")
     if got == cost.per_gateway:
         raise Wrong("that is the SAs one gateway holds; count every SA of the mesh, each once.")
-    if got == n * n or got == 2 * n * n:
+    if (got == n * n or got == 2 * n * n) and got != 2 * cost.sas:  # n = 2: n * n is 2 n (n - 1) too, below
         raise Wrong("a gateway needs no SA with itself.")
     if got == 2 * cost.sas:  # 2 n (n - 1): the key count, and also ordered pairs taken for tunnels
+        itself = " Or you gave each gateway an SA with itself: it needs none." if got == n * n else ""
         raise Wrong("twice too many: that counts keys (an encryption and an integrity key per SA), or counts "
-                    "moon-sun and sun-moon as two tunnels; each unordered pair is one tunnel of two SAs.")
+                    "moon-sun and sun-moon as two tunnels; each unordered pair is one tunnel of two SAs." + itself)
     direction = "few" if got < cost.sas else "many"
     raise Wrong(f"too {direction}. Count the gateway pairs first, then the SAs per pair.")
 

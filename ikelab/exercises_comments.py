@@ -26,14 +26,20 @@ def _comments_ikev2_messages(answer: Any, *, n_children: int) -> str:
     if n == run.messages:
         return (f"{run.messages} messages in the ikelab run (IKEv1 main mode + quick modes: "
                 f"{ikev1_messages(n_children)}).")
-    if n == 4 + 2 * n_children:
-        raise Wrong("the first CHILD SA needs no CREATE_CHILD_SA: it comes with IKE_AUTH.")
-    if n in (ikev1_messages(n_children), ikev1_messages(n_children, "Aggressive Mode")):
-        raise Wrong("that is IKEv1's count (RFC 2409); IKEv2 exchanges are request/response pairs.")
-    if n == 2 * n_children:
-        raise Wrong("do not forget the IKE_SA_INIT exchange before everything else.")
-    if n == 4 * n_children:
-        raise Wrong(f"that is {n_children} separate IKE SAs (4 messages each); the CHILD SAs share one IKE SA.")
-    if n == run.messages // 2:
-        raise Wrong("that is the number of exchanges; each exchange is two messages, a request and a response.")
+    # for small n two slips can give the same number (n = 2: 4 + 2n = 4n; n = 1: 2n = the exchanges): name each
+    slips = [
+        (4 + 2 * n_children, "the first CHILD SA needs no CREATE_CHILD_SA: it comes with IKE_AUTH."),
+        (ikev1_messages(n_children), "that is IKEv1's count (RFC 2409); IKEv2 exchanges are request/response pairs."),
+        (ikev1_messages(n_children, "Aggressive Mode"),
+         "that is IKEv1's count (RFC 2409); IKEv2 exchanges are request/response pairs."),
+        (2 * n_children, "do not forget the IKE_SA_INIT exchange before everything else."),
+        (4 * n_children, f"that is {n_children} separate IKE SAs (4 messages each); the CHILD SAs share one IKE SA."),
+        (run.messages // 2, "that is the number of exchanges; each exchange is two messages, a request and a "
+                            "response."),
+    ]
+    found = list(dict.fromkeys(message for value, message in slips if value == n))
+    if len(found) == 1:
+        raise Wrong(found[0])
+    if found:
+        raise Wrong("these slips all give that number here; check each: " + " Or: ".join(found))
     raise Wrong("count two messages per exchange: IKE_SA_INIT, IKE_AUTH, then one CREATE_CHILD_SA per extra CHILD SA.")

@@ -18,7 +18,9 @@ _INITIAL = ("IKE_SA_INIT", "IKE_AUTH")
            "again (RFC 7296 1.2, 2.1).")
 def _tour_initial_exchange(answer: Any, *, rows: Any) -> str:
     from .errors import ConfigError
+    from .flow import rows_of
 
+    rows = rows_of(rows)  # dissected rows, a Trace or a capture path, as lesson 10's checks take them
     sent = [r for r in rows if r.kind == "ike" and r.exchange in _INITIAL]
     if not sent:
         raise ConfigError("the rows hold no IKE_SA_INIT or IKE_AUTH message", field="rows", value=len(rows))
@@ -26,7 +28,8 @@ def _tour_initial_exchange(answer: Any, *, rows: Any) -> str:
     ike_sas = len({r.spi_i for r in sent})
     n = _want_int(answer, "the number of messages")
     if n == len(messages):
-        return (f"{n} messages: {ike_sas} IKE SAs, each set up by IKE_SA_INIT and IKE_AUTH, a request and a "
+        sas = "1 IKE SA" if ike_sas == 1 else f"{ike_sas} IKE SAs, each"
+        return (f"{n} messages: {sas} set up by IKE_SA_INIT and IKE_AUTH, a request and a "
                 "response each (RFC 7296 1.2); every CHILD SA that came with IKE_AUTH cost no extra message.")
     if n == len(sent):
         raise Wrong("a retransmitted request is the same message sent again (same Message ID): count it once.")
