@@ -124,3 +124,44 @@ def test_comments_names_every_slip_that_gives_the_number(n_children: int, answer
 def test_arch_names_every_slip_that_gives_the_number(n: int, answer: int, parts: tuple[str, ...]) -> None:
     message = _fails("arch.manual-sas", answer, n=n)
     assert all(part in message for part in parts), message
+
+
+# --- tests/interop/capture.py: a capture that never starts must not pay for a last probe ------------------------
+
+
+class _FakeNamespace:
+    """Runs the 'capture' as a local process that says "Capturing on" and waits; no probe ever gets into the file
+    (what a ``bpf=`` that drops UDP port 9 does)."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.probes: list[tuple[Any, ...]] = []
+
+    def popen(self, argv: list[str], **kwargs: Any) -> Any:
+        import subprocess
+        import sys
+
+        script = "import sys, time\nsys.stderr.write(\"Capturing on 'veth'\\n\")\nsys.stderr.flush()\ntime.sleep(60)\n"
+        return subprocess.Popen([sys.executable, "-c", script], **kwargs)
+
+    def call(self, func: Any, *args: Any, _timeout: float = 30.0) -> bool:
+        self.probes.append(args)
+        return False
+
+
+def test_capture_that_records_no_probe_fails_without_a_last_probe(tmp_path: Any) -> None:
+    """start() already probed for its whole timeout: stop() must not probe 5 s more and wait for the file too."""
+    import time
+
+    from interop.capture import Capture
+    from interop.netns import NetnsError
+
+    ns = _FakeNamespace()
+    cap = Capture(ns, "veth", tmp_path / "wire.pcapng", probe_dst="192.0.2.1")  # type: ignore[arg-type]
+    began = time.monotonic()
+    with pytest.raises(NetnsError, match="did not record a probe"):
+        cap.start(timeout=1.0)
+    assert len(ns.probes) == 1  # start's probes only, no END_PROBE
+    assert time.monotonic() - began < 5.0  # before: + up to 5 s of settling on a file that never grows
+    assert cap.proc is None

@@ -87,30 +87,31 @@ class Capture:
             if "Capturing on" in err:
                 break
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
+                self.stop(last_probe=False)
                 raise NetnsError(f"dumpcap did not start capturing on {self.iface} in {self.netns.name}: {err}")
             time.sleep(0.05)
         if self.probe_dst:
             # "Capturing on" comes before the capture is live: wait until a probe is in the file
             left = max(1.0, deadline - time.monotonic())
             if not self.netns.call(_probe_until_captured, str(self.path), self.probe_dst, left, _timeout=left + 10):
-                self.stop()
+                self.stop(last_probe=False)  # no probe got in (a bpf= that drops it, say): a last one would not either
                 raise NetnsError(f"dumpcap on {self.iface} in {self.netns.name} did not record a probe "
                                  f"within {left:.0f} s")
         return self
 
-    def stop(self, timeout: float = 10.0, *, settle: float = 0.6) -> Path:
+    def stop(self, timeout: float = 10.0, *, settle: float = 0.6, last_probe: bool = True) -> Path:
         """Stop dumpcap (SIGINT, then SIGKILL after ``timeout``) and return the capture file.
 
         dumpcap writes packets in batches, so a SIGINT right after the last
         packet loses it: first wait until a last probe is in the file (frames
         are written in the order they were captured) or, without ``probe_dst``
         or if the probe cannot be sent, until the file has not grown for
-        ``settle`` seconds (at most 5 s).
+        ``settle`` seconds (at most 5 s).  ``last_probe=False`` (a capture
+        that never started) stops it at once.
         """
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
-            if not self._last_probe_written():
+            if last_probe and not self._last_probe_written():
                 self._wait_until_settled(settle)
             proc.send_signal(signal.SIGINT)
             try:
