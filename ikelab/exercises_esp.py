@@ -18,11 +18,10 @@ alignment) in its own message.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 from . import transforms
-from .errors import ConfigError, WeakAlgorithmWarning
+from .errors import ConfigError
 from .esp import ESP_HEADER_LEN, esp_padding
 from .exercises import Wrong, _want_int, register
 
@@ -86,14 +85,12 @@ def _esp_packet_length(answer: Any, *, inner_len: int, mode: str, encr: Any, key
     if isinstance(inner_len, bool) or not isinstance(inner_len, int) or inner_len < _IPV4_HEADER_LEN:
         raise ConfigError("exercise esp.packet-length: inner_len must be an int, at least an IPv4 header (20)",
                           field="inner_len", value=inner_len)
-    # only sizes are read, no key is used: a weak transform (3DES, HMAC-MD5-96) is as good an exercise as another
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", WeakAlgorithmWarning)
-        cipher = transforms.encryption(encr, key_bits, allow_weak=True)
-        if cipher.is_aead != (integ is None):
-            raise ConfigError("exercise esp.packet-length: give integ for a classic cipher, and none for an AEAD one "
-                              "(its tag is the ICV)", field="integ", value=integ)
-        icv = cipher.icv_len if cipher.is_aead else transforms.integrity(integ, allow_weak=True).icv_len
+    # a weak transform (3DES, HMAC-MD5-96) is refused here too, with the reason: lessons teach the ones to use
+    cipher = transforms.encryption(encr, key_bits)
+    if cipher.is_aead != (integ is None):
+        raise ConfigError("exercise esp.packet-length: give integ for a classic cipher, and none for an AEAD one "
+                          "(its tag is the ICV)", field="integ", value=integ)
+    icv = cipher.icv_len if cipher.is_aead else transforms.integrity(integ).icv_len
     iv, header, ip_len = cipher.iv_len, ESP_HEADER_LEN, _IPV4_HEADER_LEN
     protected = inner_len if mode == "tunnel" else inner_len - ip_len
     other = inner_len - ip_len if mode == "tunnel" else inner_len  # what the other mode would encrypt
