@@ -34,7 +34,8 @@ CASES = {
     "bench_esp.py": (["0.02"], ["AES-GCM-16-128", "AES-CBC-128 + HMAC-SHA2-256-128"]),
     # two lessons are enough to show that kernels start, run and stop quietly (nbval runs them all)
     "bench_lessons.py": (["--lessons", "00,11"],
-                         ["Widget callbacks", "prf_plus_chain", "00-tour", "11-comments-on-ikev2", "(lessons 00, 11 only)"]),
+                         ["Widget callbacks", "prf_plus_chain", "00-tour", "11-comments-on-ikev2",
+                          "(lessons 00, 11 only)"]),
     "bench_dissect.py": (["--packets", "2000", "--repeat", "1"],
                          ["written by the lab", "ikelab dissect", "2000 decrypted", "tshark -T fields",
                           "ratio ikelab/tshark"]),

@@ -125,7 +125,8 @@ def test_derive_takes_the_strongswan_keywords_that_demo_takes(capsys) -> None:
     """``--group x25519 --prf prfsha384 --integ sha384`` is the same schedule as the IANA names."""
     assert main(["derive", "--group", "x25519", "--prf", "prfsha384", "--integ", "sha384"]) == 0
     by_keyword = capsys.readouterr().out
-    assert main(["derive", "--group", "CURVE25519", "--prf", "PRF_HMAC_SHA2_384", "--integ", "AUTH_HMAC_SHA2_384_192"]) == 0
+    assert main(["derive", "--group", "CURVE25519", "--prf", "PRF_HMAC_SHA2_384",
+                 "--integ", "AUTH_HMAC_SHA2_384_192"]) == 0
     assert by_keyword == capsys.readouterr().out and "CURVE25519, PRF_HMAC_SHA2_384" in by_keyword
     assert main(["derive", "--group", "sha256"]) == 2  # a keyword of another transform type is not a group
     assert "--group sha256: not a key exchange group" in capsys.readouterr().err
@@ -137,11 +138,12 @@ def test_derive_takes_encryption_keywords_with_their_key_length(capsys) -> None:
     default integrity transform the user never gave."""
     assert main(["derive", "--encr", "aes256gcm16", "--group", "x25519"]) == 0
     by_keyword = capsys.readouterr().out
-    assert main(["derive", "--encr", "ENCR_AES_GCM_16", "--key-bits", "256", "--integ", "NONE", "--group", "CURVE25519"]) == 0
+    assert main(["derive", "--encr", "ENCR_AES_GCM_16", "--key-bits", "256", "--integ", "NONE",
+                 "--group", "CURVE25519"]) == 0
     assert by_keyword == capsys.readouterr().out
     assert "SK_ai (0 bytes) = none: the AEAD cipher protects integrity itself" in by_keyword
-    assert "SK_ei (36 bytes) = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) octets 32..67 (a 32-byte key, then a 4-byte salt)" \
-        in by_keyword
+    assert ("SK_ei (36 bytes) = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) octets 32..67 (a 32-byte key, then a 4-byte "
+            "salt)") in by_keyword
     assert main(["derive", "--encr", "chacha20poly1305"]) == 0  # no Key Length attribute (RFC 7634 2)
     assert "ENCR_CHACHA20_POLY1305, (AEAD: none)" in capsys.readouterr().out
     assert main(["derive", "--encr", "ENCR_AES_GCM_16"]) == 0  # 128 bits by default, and no integrity transform

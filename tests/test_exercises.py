@@ -38,8 +38,8 @@ T1 = OKM[:32]
 T2 = HKDFExpand(hashes.SHA256(), 64, info=INFO).derive(PRK)[32:]
 
 def _lessons_00_01_03() -> tuple[dict, dict]:
-    """Lessons 00, 01, 03: RFC 7296 1.2 (four messages per IKE SA, two IKE SAs), RFC 5869 A.1 (prf+ = HKDF-Expand), RFC 7296 2.17
-    (leak of IKE SA 1, PFS only on the second CHILD SA: CHILD SAs 1 and 2 fall), RFC 4301 4.1 (4 gateways:
+    """Lessons 00, 01, 03: RFC 7296 1.2 (four messages per IKE SA, two IKE SAs), RFC 5869 A.1 (prf+ = HKDF-Expand),
+    RFC 7296 2.17 (leak of IKE SA 1, PFS only on the second CHILD SA: CHILD SAs 1 and 2 fall), RFC 4301 4.1 (4 gateways:
     6 pairs x 2 simplex SAs), RFC 4301 4.4.1 (first match: the CHILD SA's PROTECT policy precedes dns-bypass)."""
     from ikelab import figures_arch, figures_pfs, figures_tour, scenario
 

@@ -131,8 +131,10 @@ def test_arch_spd_decision(moon_spd: Spd, capsys: pytest.CaptureFixture[str]) ->
     pk = figures_arch.make_packet
     # moon's SPD, read by hand: 1 bypass-ike (UDP 500/4500), 2 moon-sun PROTECT 10.1/16 <-> 10.2/16,
     # 3 dns-bypass (after 2, so never reached for 10.2.0.53), 4 default-discard.
-    cases = [(pk("10.1.0.1", "10.2.0.1", "icmp echo"), "PROTECT"), (pk("10.1.0.1", "10.2.0.53", "udp/53 (DNS)"), "PROTECT"),
-             (pk("10.1.0.1", "10.3.0.1", "icmp echo"), "DISCARD"), (pk("192.0.2.1", "192.0.2.2", "udp/500 (IKE)"), "BYPASS")]
+    cases = [(pk("10.1.0.1", "10.2.0.1", "icmp echo"), "PROTECT"),
+             (pk("10.1.0.1", "10.2.0.53", "udp/53 (DNS)"), "PROTECT"),
+             (pk("10.1.0.1", "10.3.0.1", "icmp echo"), "DISCARD"),
+             (pk("192.0.2.1", "192.0.2.2", "udp/500 (IKE)"), "BYPASS")]
     for packet, action in cases:
         exercises.check("arch.spd-decision", action.lower(), spd=moon_spd, packet=packet)
     exercises.check("arch.spd-decision", Action.DISCARD, spd=Spd(), packet=cases[0][0])  # no policy: discard
