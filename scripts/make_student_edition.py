@@ -8,7 +8,8 @@ For each lesson ``notebooks/NN-*.ipynb``:
   the cell assigns *and* the following ``check`` cell uses (so helper
   variables of the model answer are not given away); a cell can override this
   with ``metadata.ikelab.stub`` (the stub's source);
-* the outputs of solution cells and of ``check`` cells are cleared;
+* the outputs of solution cells, of ``check`` cells and of ``after-check`` cells (which show what the
+  student's answer gives, e.g. it compared with the real packet) are cleared;
 * a banner cell says that the file is generated.
 
 ``--execute`` first re-runs the lessons in place with the ``python3`` kernel
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 STUDENT_DIR = NOTEBOOKS / "student"
 LESSON_GLOB = "[0-9][0-9]-*.ipynb"
-SOLUTION, CHECK = "solution", "check"
+SOLUTION, CHECK, AFTER_CHECK = "solution", "check", "after-check"
 STUB_COMMENT = "# your code here"
 BANNER_ID = "student-edition-banner"
 
@@ -107,7 +108,7 @@ def student_edition(nb: Any, lesson_name: str) -> Any:
         except (StubError, SyntaxError) as exc:
             raise StubError(f"{lesson_name}: solution cell {cell.get('id')}: {exc}") from None
     for cell in cells:
-        if cell.cell_type == "code" and (SOLUTION in tags(cell) or CHECK in tags(cell)):
+        if cell.cell_type == "code" and {SOLUTION, CHECK, AFTER_CHECK} & set(tags(cell)):
             cell.outputs = []
             cell.execution_count = None
     banner = nbformat.v4.new_markdown_cell(

@@ -100,7 +100,7 @@ def test_student_edition_hides_solutions(lesson: Path) -> None:
             assert code_lines and all(re.fullmatch(r"[A-Za-z_]\w* = \.\.\.", ln) for ln in code_lines)
             solution_code = [ln for ln in t.source.splitlines() if ln.strip() and not ln.startswith("#")]
             assert not any(ln in s.source for ln in solution_code), "the stub leaks the solution"
-        elif "check" in _tags(t):
+        elif "check" in _tags(t) or "after-check" in _tags(t):
             assert s.source == t.source and s.outputs == []
         else:
             assert s == t
@@ -141,6 +141,23 @@ def test_every_stub_fails_its_check(lesson: Path, capsys: pytest.CaptureFixture[
     n_checks = sum("check" in _tags(c) for c in student.cells)
     assert len(messages) == n_checks >= 1
     assert all("no answer yet" in m for m in messages)
+
+
+def test_after_check_cells_are_cleared_in_the_student_edition() -> None:
+    """A cell tagged after-check shows what the student's answer gives (lesson 09 compares it with the real packet):
+    the teacher's run says True there, which a student must not see before answering.  It follows a check."""
+    tagged = 0
+    for lesson in LESSONS:
+        cells = _read(lesson).cells
+        student = {c.id: c for c in _read(STUDENT / lesson.name).cells}
+        for i, cell in enumerate(cells):
+            if "after-check" not in _tags(cell):
+                continue
+            tagged += 1
+            assert cell.cell_type == "code" and cell.outputs, f"{lesson.name} {cell.id}: a code cell with outputs"
+            assert any("check" in _tags(c) for c in cells[:i]), f"{lesson.name} {cell.id}: no check before it"
+            assert student[cell.id].outputs == [] and student[cell.id].execution_count is None
+    assert tagged >= 1
 
 
 # --- the lessons' shape ---------------------------------------------------------------------------
