@@ -28,7 +28,7 @@ from __future__ import annotations
 import inspect
 import operator
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from . import dh
 from . import keys as _keys
@@ -150,6 +150,17 @@ def _show(value: Any, limit: int = 40) -> str:
         return text
     half = (limit - 3) // 2
     return text[:half] + "..." + text[-half:]
+
+
+def _name_slips(found: Sequence[str]) -> None:
+    """Raise Wrong naming the slip that gives the student's number, or every one when several give it here
+    (with small inputs two different mistakes often land on the same number).  No slip: nothing is raised."""
+    found = list(dict.fromkeys(found))
+    if len(found) == 1:
+        raise Wrong(found[0])
+    if found:
+        raise Wrong("these slips all give that number here; check each: "
+                    + " ".join(f"({i}) {m}" for i, m in enumerate(found, 1)))
 
 
 def _want_int(answer: Any, what: str) -> int:

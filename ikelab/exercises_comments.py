@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .exercises import Wrong, _want_int, register
+from .exercises import Wrong, _name_slips, _want_int, register
 
 __all__: list[str] = []
 
@@ -37,9 +37,5 @@ def _comments_ikev2_messages(answer: Any, *, n_children: int) -> str:
         (run.messages // 2, "that is the number of exchanges; each exchange is two messages, a request and a "
                             "response."),
     ]
-    found = list(dict.fromkeys(message for value, message in slips if value == n))
-    if len(found) == 1:
-        raise Wrong(found[0])
-    if found:
-        raise Wrong("these slips all give that number here; check each: " + " Or: ".join(found))
+    _name_slips([message for value, message in slips if value == n])
     raise Wrong("count two messages per exchange: IKE_SA_INIT, IKE_AUTH, then one CREATE_CHILD_SA per extra CHILD SA.")

@@ -23,7 +23,7 @@ from typing import Any
 from . import transforms
 from .errors import ConfigError
 from .esp import ESP_HEADER_LEN, esp_padding
-from .exercises import Wrong, _want_int, register
+from .exercises import Wrong, _name_slips, _want_int, register
 
 __all__: list[str] = []
 
@@ -41,24 +41,18 @@ def _esp_pad_length(answer: Any, *, payload_len: int, block_size: int) -> str:
     if not 0 <= n <= 255:
         raise Wrong("the Pad Length is one byte: 0 to 255.")
     align = block_size * 4 // math.gcd(block_size, 4)
-    if (payload_len + n) % align == 0:
-        if (payload_len + n + 2) % block_size == 0:  # a 1- or 2-byte block: whole blocks without the 4 too
-            raise Wrong(f"two slips give this answer: you padded the payload alone (the two trailer bytes, Pad "
-                        f"Length and Next Header, are encrypted too), or you filled whole {block_size}-byte blocks "
-                        "but forgot that the ciphertext must also end on a 4-byte boundary (RFC 4303 2.4).")
-        raise Wrong("you padded the payload alone: the two trailer bytes (Pad Length, Next Header) are encrypted too.")
-    if (payload_len + n + 1) % align == 0:
-        if (payload_len + n + 2) % block_size == 0:  # e.g. a 1-byte block: no padding at all is whole blocks too
-            raise Wrong(f"two slips give this answer: you counted one trailer byte (Pad Length and Next Header are "
-                        f"one byte each), or you filled whole {block_size}-byte blocks but forgot that the "
-                        "ciphertext must also end on a 4-byte boundary (RFC 4303 2.4).")
-        raise Wrong("you counted one trailer byte: Pad Length and Next Header are one byte each, and both are "
-                    "encrypted with the payload and the padding.")
-    if (payload_len + n + 2) % align == 0:
-        raise Wrong("that fills the blocks, and RFC 4303 2.4 allows it (up to 255 bytes), but ikelab sends the "
-                    "fewest padding bytes that do it.")
-    if (payload_len + n + 2) % block_size == 0:
-        raise Wrong("whole blocks, but the ciphertext must also end on a 4-byte boundary (RFC 4303 2.4).")
+    got = payload_len + n + 2  # Payload | Padding | Pad Length | Next Header, with this answer
+    _name_slips([message for fits, message in (
+        ((got - 2) % align == 0, "you padded the payload alone: the two trailer bytes (Pad Length, Next Header) "
+                                 "are encrypted too."),
+        ((got - 1) % align == 0, "you counted one trailer byte: Pad Length and Next Header are one byte each, and "
+                                 "both are encrypted with the payload and the padding."),
+        (got % align == 0, "that fills the blocks, and RFC 4303 2.4 allows it (up to 255 bytes), but ikelab sends "
+                           "the fewest padding bytes that do it."),
+        (got % align != 0 and got % block_size == 0,  # a 1- or 2-byte block: whole blocks without the 4
+         f"you filled whole {block_size}-byte blocks, but the ciphertext must also end on a 4-byte boundary "
+         "(RFC 4303 2.4)."),
+    ) if fits])
     raise Wrong(f"payload + padding + 2 must be a multiple of {align}.")
 
 
@@ -142,12 +136,7 @@ def _esp_packet_length(answer: Any, *, inner_len: int, mode: str, encr: Any, key
         slips.append((around + _encrypted_len(protected, 4),
                       f"{cipher.name} encrypts whole {cipher.block_size}-byte blocks: the padded part must be a "
                       f"multiple of {cipher.block_size}, not only of 4 (RFC 4303 2.4)."))
-    found = [message for value, message in slips if value == n]  # n is not the right answer here
-    if len(found) == 1:
-        raise Wrong(found[0])
-    if found:
-        raise Wrong("these slips all give that number here; check each: "
-                    + " ".join(f"({i}) {m}" for i, m in enumerate(found, 1)))
+    _name_slips([message for value, message in slips if value == n])  # n is not the right answer here
     direction = "short" if n < expected else "long"
     raise Wrong(f"too {direction}. List the parts of the IPv4 datagram in order (header, SPI, Sequence Number, IV, "
                 "encrypted part with padding and trailer, ICV) and size each for this transform; the overhead is not "
