@@ -185,6 +185,11 @@ class _EspLab(Lab):
         self.send_esp(side, esp, udp_encap=sa.udp_encap is not None)
         return True
 
+    def admits(self, side: str, spi: bytes, packet: Any) -> bool:
+        """Does the inbound SA ``spi`` of ``side`` admit the decrypted ``packet``?  Always, here; a lab that checks
+        each packet against its CHILD SA's selectors, as an SPD does (RFC 4301 5.2), says no by overriding this."""
+        return True
+
     def on_esp(self, side: str, datagram: Any) -> None:
         from .esp import Mode
         from .packet import ip_packet, parse_icmp, parse_ip
@@ -201,6 +206,8 @@ class _EspLab(Lab):
             pkt = parse_ip(inner)
             icmp = parse_icmp(pkt)
         except IkelabError:
+            return
+        if not self.admits(side, spi, pkt):
             return
         if icmp.is_echo_request:
             self.ping(side, str(pkt.dst), str(pkt.src), icmp.seq, reply=True)
