@@ -200,3 +200,14 @@ def test_esp_peer_ignores_a_move_that_names_no_child() -> None:
     before = dict(peer.selectors)
     peer.on_event(moved)
     assert peer.selectors == before and peer.outbound[0][2] is event
+
+
+def test_without_following_the_move_the_lab_spd_drops_the_echoes() -> None:
+    """The check the other tests rely on: a lab that keeps the selectors of before the move (it ignores PeerMoved)
+    drops what the client now sends from MOVED, as an SPD would (RFC 4301 5.2), and no echo gets through."""
+    lab = TransportLab(*configs(), seed=5, nat=NAT)
+    lab.initiate()
+    lab.run_until_idle()
+    assert echoes(lab, 1, NAT) == [1, 2] and lab.outside == 0
+    rebind(lab)
+    assert echoes(lab, 3, MOVED) == [] and lab.outside == 2
