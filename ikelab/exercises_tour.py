@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import ConfigError
 from .exercises import Wrong, _want_int, register
 
 __all__: list[str] = []
@@ -17,7 +18,6 @@ _INITIAL = ("IKE_SA_INIT", "IKE_AUTH")
            "each; a retransmission (same IKE SA, exchange, Message ID and direction) is the same message sent "
            "again (RFC 7296 1.2, 2.1).")
 def _tour_initial_exchange(answer: Any, *, rows: Any) -> str:
-    from .errors import ConfigError
     from .flow import rows_of
 
     rows = rows_of(rows)  # dissected rows, a Trace or a capture path, as lesson 10's checks take them
