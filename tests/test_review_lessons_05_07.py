@@ -9,8 +9,6 @@ g^ir and the SK_* keys given as inputs come from ikelab's events.  No notebook i
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import math
 import re
@@ -23,7 +21,7 @@ import pytest
 from ikelab import events, exercises, figures_ike as fi
 from ikelab.exercises import ExerciseFailed
 from ikelab.lab import Lab
-from reference import prf_plus
+from reference import hmac_sha256 as prf, prf_plus
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 L05, L06, L07 = "05-ike-sa-init.ipynb", "06-ike-auth.ipynb", "07-create-child-sa-and-rekeying.ipynb"
@@ -34,13 +32,7 @@ SA, KE, NONCE, NOTIFY, DELETE = 33, 34, 40, 41, 42
 
 
 # --------------------------------------------------------------------------- independent helpers
-
-
-def prf(key: bytes, data: bytes) -> bytes:
-    """PRF_HMAC_SHA2_256 (RFC 4868) with the standard library."""
-    return hmac.new(key, data, hashlib.sha256).digest()
-
-
+# prf (HMAC-SHA2-256) and prf+ come from tests/reference.py, written from RFC 4868 and RFC 7296 2.13
 
 
 def short(value: bytes) -> str:
