@@ -234,7 +234,8 @@ def _configs(suite: str, esp: str, auth: str, version: int, allow_weak: bool) ->
 
             from cryptography.hazmat.primitives.asymmetric import ed25519
 
-            return ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"ikelab classic {name}".encode()).digest())
+            seed = hashlib.sha256(f"ikelab classic {name}".encode()).digest()
+            return ed25519.Ed25519PrivateKey.from_private_bytes(seed)
 
         ca_key = key("ca")
         ca = make_ca("C=CH, O=ikelab, CN=ikelab classic CA", ca_key)
