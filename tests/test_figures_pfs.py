@@ -2,7 +2,7 @@
 
 References: RFC 7296 2.14 (SKEYSEED = prf(Ni | Nr, g^ir)), 2.13 (prf+), 2.17 (KEYMAT = prf+(SK_d, Ni | Nr), or with
 PFS prf+(SK_d, g^ir (new) | Ni | Nr)), 2.18 (IKE SA rekey with a fresh Diffie-Hellman).  prf+ with
-PRF_HMAC_SHA2_256 is recomputed here with Python's hmac module, independently of ikelab.prf.
+PRF_HMAC_SHA2_256 is tests/reference.py's, written with Python's hmac module, independently of ikelab.prf.
 """
 
 from __future__ import annotations
@@ -15,16 +15,7 @@ import pytest
 from ikelab import events as ev
 from ikelab import figures_pfs
 from ikelab.errors import ConfigError
-
-
-def prf_plus(key: bytes, seed: bytes, length: int) -> bytes:
-    """RFC 7296 2.13 with HMAC-SHA-256, written out: T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n)."""
-    out, block, n = b"", b"", 1
-    while len(out) < length:
-        block = hmac.new(key, block + seed + bytes([n]), hashlib.sha256).digest()
-        out += block
-        n += 1
-    return out[:length]
+from reference import prf_plus  # RFC 7296 2.13 with HMAC-SHA-256
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ colours, labels and alt texts; the tables' columns; the widgets' texts).  Expect
 independently of the helper under test:
 
 * Diffie-Hellman with Python's ``pow`` and sympy (orders and primitive roots);
-* prf+ (RFC 7296 2.13) written out with ``hmac``; the SK_* byte ranges of RFC 7296 2.14 added up from the key
+* prf+ (RFC 7296 2.13) from tests/reference.py (``hmac``); the SK_* byte ranges of RFC 7296 2.14 added up from the key
   lengths of RFC 4868, RFC 2404 and FIPS 197;
 * PSK AUTH (RFC 7296 2.15) with ``hmac``: MACedID = prf(SK_pr, RestOfRespIDPayload) for the responder;
 * IKE and ESP headers read from the raw packet bytes with ``struct`` (RFC 7296 3.1, RFC 4303 2);
@@ -33,6 +33,7 @@ from ikelab.lab import Lab
 from ikelab.payloads import SK, Delete
 from ikelab.fmt import short_hex
 from ikelab.rand import DeterministicRandom
+from reference import prf_plus
 from test_figures_ike import lab, rekeying_lab  # noqa: F401 - lab: a fixture, moon and sun after IKE_AUTH
 from test_figures_tour import classic, rows  # noqa: F401 - fixtures: the classic trace and its rows
 
@@ -52,15 +53,6 @@ def text(widget_html: str) -> str:
 
 def bars(ax) -> list[Rectangle]:  # type: ignore[no-untyped-def]
     return [p for p in ax.patches if isinstance(p, Rectangle)]
-
-
-def prf_plus_sha256(key: bytes, seed: bytes, length: int) -> list[bytes]:
-    """RFC 7296 2.13 with HMAC-SHA-256: the blocks T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n)."""
-    blocks, block = [], b""
-    while sum(map(len, blocks)) < length:
-        block = hmac.new(key, block + seed + bytes([len(blocks) + 1]), hashlib.sha256).digest()
-        blocks.append(block)
-    return blocks
 
 
 # --- lesson 02: toy Diffie-Hellman --------------------------------------------------------------------------------
@@ -132,7 +124,8 @@ def test_prf_plus_text_names_the_block_size() -> None:
 
 
 def test_prf_plus_canvas_shows_each_blocks_first_bytes_and_highlights_the_cut_one() -> None:
-    blocks = prf_plus_sha256(PRK, INFO, 70)
+    stream = prf_plus(PRK, INFO, 70)  # RFC 7296 2.13 with HMAC-SHA-256: T1 | T2 | the first 6 bytes of T3
+    blocks = [stream[i:i + 32] for i in range(0, 70, 32)]
     canvas = figures.PrfPlusCanvas().draw(figures.prf_plus_chain_data("PRF_HMAC_SHA2_256", PRK, INFO, 70))
     drawn = [t for t in texts(canvas.figure) if t]
     assert f"T1\n{blocks[0][:4].hex()}.." in drawn and f"T2\n{blocks[1][:4].hex()}.." in drawn
