@@ -1,8 +1,8 @@
 """The IKEv2 engine (ikelab.ike, ikelab.exchanges_*): exchanges, failures, robustness.
 
 Independent checks: every derived value an event reports is recomputed here
-from the RFC 7296 formulas with Python's own ``hmac``/``hashlib`` (not with
-ikelab.keys): SKEYSEED = prf(Ni | Nr, g^ir) (2.14), prf+ (2.13), the PSK AUTH
+from the RFC 7296 formulas with tests/reference.py (Python's own ``hmac``/``hashlib``, not
+ikelab.keys)): SKEYSEED = prf(Ni | Nr, g^ir) (2.14), prf+ (2.13), the PSK AUTH
 prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>) (2.15), the NAT
 detection hashes SHA-1(SPIi | SPIr | IP | port) (2.23), CHILD SA KEYMAT (2.17)
 and the rekeyed SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr) (2.18).
@@ -11,7 +11,6 @@ and the rekeyed SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr) (2.18).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import ipaddress
 from unittest import mock
 
@@ -33,6 +32,7 @@ from ikelab.rand import DeterministicRandom
 from ikelab.message import decode
 from ikelab.payloads import SK, Notify
 from ikelab.state import TRANSITIONS, Input, State
+from reference import named_prf, prf_plus as reference_prf_plus
 
 HASHES = {"PRF_HMAC_SHA2_256": hashlib.sha256, "PRF_HMAC_SHA2_384": hashlib.sha384,
           "PRF_HMAC_SHA2_512": hashlib.sha512, "PRF_HMAC_SHA1": hashlib.sha1}
@@ -59,17 +59,13 @@ def established(ike: str = "aes128-sha256-ecp256", esp: str = "aes128gcm16", see
 
 
 def prf(alg: str, key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, HASHES[alg]).digest()
+    """The PRF named ``alg`` (HMAC over hashlib, RFC 2104 and RFC 4868), from tests/reference.py."""
+    return named_prf(alg)(key, data)
 
 
 def prf_plus(alg: str, key: bytes, seed: bytes, n: int) -> bytes:
-    """RFC 7296 2.13: T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n)."""
-    out, t, i = b"", b"", 1
-    while len(out) < n:
-        t = prf(alg, key, t + seed + bytes([i]))
-        out += t
-        i += 1
-    return out[:n]
+    """RFC 7296 2.13: T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n), from tests/reference.py."""
+    return reference_prf_plus(key, seed, n, named_prf(alg))
 
 
 def child_pair(lab: Lab) -> tuple:
@@ -110,7 +106,7 @@ def test_handshake_keys_match_rfc_formulas(ike: str, esp: str, prf_name: str, e_
     (k,) = lab.events("initiator", ev.KeysDerived)
     (k2,) = lab.events("responder", ev.KeysDerived)
     assert k.g_ir == k2.g_ir and k.skeyseed == k2.skeyseed
-    # RFC 7296 2.14, computed with hmac directly
+    # RFC 7296 2.14, computed with the reference HMAC (tests/reference.py)
     assert k.skeyseed == prf(prf_name, k.ni + k.nr, k.g_ir)
     assert k.skeyseed == ikelab_prf.prf(prf_name, k.ni + k.nr, k.g_ir)  # the same formula through ikelab.prf
     stream = prf_plus(prf_name, k.skeyseed, k.ni + k.nr + k.spi_i + k.spi_r, 3 * len(k.sk_d) + 2 * (e_len + a_len))

@@ -1,15 +1,14 @@
 """Review of the key schedule (ikelab.keys, ikelab.schedule) against RFC 7296 2.13, 2.14, 2.17 and 2.18.
 
-Every expected value is computed here, independently: HMAC with :mod:`hmac`, AES-CMAC with cryptography's
-CMAC, AES-XCBC-MAC written out from RFC 3566 on AES-ECB, the PRF key rules of RFC 4434 2 and RFC 4615 3, and
-prf+ written out from RFC 7296 2.13.  The RFC 4434 and RFC 4615 test vectors pin the AES-based PRFs when they
-key SKEYSEED (the first 64 bits of each nonce, RFC 7296 2.14) and the rekeyed SKEYSEED (SK_d (old), 2.18).
+Every expected value is computed independently of ikelab, with tests/reference.py: HMAC with :mod:`hmac`,
+AES-CMAC with cryptography's CMAC, AES-XCBC-MAC written out from RFC 3566 on AES-ECB, the PRF key rules of
+RFC 4434 2 and RFC 4615 3, and prf+ written out from RFC 7296 2.13.  The RFC 4434 and RFC 4615 test vectors
+pin the AES-based PRFs when they key SKEYSEED (the first 64 bits of each nonce, RFC 7296 2.14) and the rekeyed
+SKEYSEED (SK_d (old), 2.18).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import warnings
 
 import pytest
@@ -18,43 +17,35 @@ from ikelab import keys
 from ikelab.constants import EncrId, IntegId, PrfId
 from ikelab.errors import ConfigError, IkelabError, WeakAlgorithmError, WeakAlgorithmWarning
 from ikelab.schedule import worked_schedule
-from test_review_dh_prf import _ref_cmac_prf, _ref_xcbc_prf
+from reference import aes_cmac_prf_128, aes_xcbc_prf_128, named_prf, prf_plus as reference_prf_plus
 
-# --- the PRFs, written out --------------------------------------------------------------------------------
+# --- the PRFs, from tests/reference.py ----------------------------------------------------------------------
 
-HASH = {"PRF_HMAC_SHA1": hashlib.sha1, "PRF_HMAC_SHA2_256": hashlib.sha256, "PRF_HMAC_SHA2_384": hashlib.sha384,
-        "PRF_HMAC_SHA2_512": hashlib.sha512}
 #: output length = preferred key size (RFC 7296 2.13; RFC 4434 2 and RFC 4615 3: 128 bits)
 OUT = {"PRF_HMAC_SHA1": 20, "PRF_HMAC_SHA2_256": 32, "PRF_HMAC_SHA2_384": 48, "PRF_HMAC_SHA2_512": 64,
        "PRF_AES128_XCBC": 16, "PRF_AES128_CMAC": 16}
 PRFS = tuple(OUT)
 
 
-# AES-XCBC-PRF-128 (RFC 4434 2, over RFC 3566 written out on AES-ECB) and AES-CMAC-PRF-128 (RFC 4615 3): the
-# references of the PRF review
-_xcbc_prf, _cmac_prf = _ref_xcbc_prf, _ref_cmac_prf
+# AES-XCBC-PRF-128 (RFC 4434 2, over RFC 3566 written out on AES-ECB) and AES-CMAC-PRF-128 (RFC 4615 3)
+_xcbc_prf, _cmac_prf = aes_xcbc_prf_128, aes_cmac_prf_128
 
 
 def prf(alg: str, key: bytes, data: bytes) -> bytes:
-    if alg == "PRF_AES128_XCBC":
-        return _xcbc_prf(key, data)
-    if alg == "PRF_AES128_CMAC":
-        return _cmac_prf(key, data)
-    return hmac.new(key, data, HASH[alg]).digest()
+    return named_prf(alg)(key, data)
 
 
 def prf_blocks(alg: str, key: bytes, seed: bytes, n: int) -> list[bytes]:
     """RFC 7296 2.13: T1 = prf (K, S | 0x01), Tn = prf (K, Tn-1 | S | n), as many as n bytes need."""
-    out, t = [], b""
-    for i in range(1, -(-n // OUT[alg]) + 1):
-        assert i <= 255
-        t = prf(alg, key, t + seed + bytes([i]))
-        out.append(t)
-    return out
+    size = OUT[alg]
+    count = -(-n // size)
+    assert count <= 255
+    stream = reference_prf_plus(key, seed, count * size, named_prf(alg))
+    return [stream[i:i + size] for i in range(0, len(stream), size)]
 
 
 def prf_plus(alg: str, key: bytes, seed: bytes, n: int) -> bytes:
-    return b"".join(prf_blocks(alg, key, seed, n))[:n]
+    return reference_prf_plus(key, seed, n, named_prf(alg))
 
 
 def skeyseed(alg: str, ni: bytes, nr: bytes, g_ir: bytes) -> bytes:

@@ -1,5 +1,5 @@
-"""The worked key schedule (``ikelab derive``) against RFC 7296 2.13, 2.14 and 2.17, computed with test_ike's
-HMAC-based prf and prf+."""
+"""The worked key schedule (``ikelab derive``) against RFC 7296 2.13, 2.14 and 2.17, computed with
+tests/reference.py's HMAC-SHA-256 prf and prf+."""
 
 from __future__ import annotations
 
@@ -8,15 +8,7 @@ import hashlib
 from ikelab.rand import DeterministicRandom
 from ikelab.schedule import worked_schedule
 
-from test_ike import prf, prf_plus
-
-
-def _prf(key: bytes, data: bytes) -> bytes:
-    return prf("PRF_HMAC_SHA2_256", key, data)
-
-
-def _prf_plus(key: bytes, seed: bytes, n: int) -> bytes:
-    return prf_plus("PRF_HMAC_SHA2_256", key, seed, n)
+from reference import hmac_sha256 as _prf, prf_plus as _prf_plus  # PRF_HMAC_SHA2_256, RFC 7296 2.13
 
 
 def test_every_value_of_the_schedule_follows_the_rfc_formulas() -> None:
