@@ -8,9 +8,9 @@ Independent references only; no expected value here is computed by ikelab:
   the low-order points; cryptography's X25519/X448 (OpenSSL) refuses the all-zero value they give.
 * RFC 4434 section 2.1 and RFC 4615 section 4: AES-XCBC-PRF-128 and AES-CMAC-PRF-128 with 16-, 10-
   and 18-byte keys (quoted below); RFC 4231 section 4, test cases 2 and 6 (quoted below).
-* cryptography's ECDH, CMAC and AES-ECB, and the standard library's ``hmac``, computed directly: prf+
-  (RFC 7296 2.13) written out as ``T(n) = prf(K, T(n-1) | S | n)`` over them, and AES-XCBC-MAC
-  (RFC 3566 4) written out over AES-ECB (checked against the RFC 4434 vectors first).
+* cryptography's ECDH, CMAC and AES-ECB, and the standard library's ``hmac``, computed directly; from
+  tests/reference.py: prf+ (RFC 7296 2.13) written out as ``T(n) = prf(K, T(n-1) | S | n)`` over them, and
+  AES-XCBC-MAC (RFC 3566 4) written out over AES-ECB (checked against the RFC 4434 vectors first).
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from __future__ import annotations
 import hmac
 
 import pytest
-from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +27,7 @@ from ikelab.constants import PrfId
 from ikelab.errors import ConfigError, InvalidPublicValueError
 from ikelab.prf import PRF_PLUS_MAX_BLOCKS, get_prf, prf, prf_plus, prf_plus_blocks
 
+from reference import aes_cmac_prf_128, aes_xcbc_mac, aes_xcbc_prf_128, named_prf, prf_plus as reference_prf_plus
 from test_dh import RFC5903
 
 
@@ -502,56 +501,18 @@ HMAC_NAMES = {PrfId.PRF_HMAC_SHA1: "sha1", PrfId.PRF_HMAC_SHA2_256: "sha256", Pr
 STRONG = [*HMAC_NAMES, PrfId.PRF_AES128_XCBC, PrfId.PRF_AES128_CMAC]
 
 
-def _aes_ecb(key: bytes, block: bytes) -> bytes:
-    enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
-    return enc.update(block) + enc.finalize()
-
-
-def _ref_xcbc_mac(key: bytes, msg: bytes) -> bytes:
-    """AES-XCBC-MAC, RFC 3566 4, written out over AES-ECB."""
-    k1, k2, k3 = (_aes_ecb(key, bytes([c]) * 16) for c in (1, 2, 3))
-    blocks = [msg[i:i + 16] for i in range(0, len(msg), 16)] or [b""]
-    e = bytes(16)
-    for block in blocks[:-1]:
-        e = _aes_ecb(k1, bytes(a ^ b for a, b in zip(block, e)))
-    last = blocks[-1]
-    last, k = (last, k2) if len(last) == 16 else (last + b"\x80" + bytes(15 - len(last)), k3)
-    return _aes_ecb(k1, bytes(a ^ b ^ c for a, b, c in zip(last, e, k)))
-
-
-def _ref_xcbc_prf(key: bytes, msg: bytes) -> bytes:
-    """AES-XCBC-PRF-128, RFC 4434 2: pad a short key with zeros, reduce a long one under 0^128."""
-    if len(key) < 16:
-        key = key + bytes(16 - len(key))
-    elif len(key) > 16:
-        key = _ref_xcbc_mac(bytes(16), key)
-    return _ref_xcbc_mac(key, msg)
-
-
-def _ref_cmac(key: bytes, msg: bytes) -> bytes:
-    c = cmac.CMAC(algorithms.AES(key))
-    c.update(msg)
-    return c.finalize()
-
-
-def _ref_cmac_prf(key: bytes, msg: bytes) -> bytes:
-    """AES-CMAC-PRF-128, RFC 4615 3: a key that is not 128 bits becomes AES-CMAC(0^128, key)."""
-    return _ref_cmac(key if len(key) == 16 else _ref_cmac(bytes(16), key), msg)
+# AES-XCBC-MAC (RFC 3566 4, over AES-ECB), AES-XCBC-PRF-128 (RFC 4434 2), AES-CMAC-PRF-128 (RFC 4615 3), HMAC
+# and prf+ (RFC 7296 2.13): tests/reference.py's, checked against their RFC vectors here and in test_reference.py
+_ref_xcbc_mac, _ref_xcbc_prf, _ref_cmac_prf = aes_xcbc_mac, aes_xcbc_prf_128, aes_cmac_prf_128
 
 
 def _ref_prf(alg: PrfId, key: bytes, data: bytes) -> bytes:
-    if alg in HMAC_NAMES:
-        return hmac.digest(key, data, HMAC_NAMES[alg])
-    return (_ref_xcbc_prf if alg == PrfId.PRF_AES128_XCBC else _ref_cmac_prf)(key, data)
+    return named_prf(alg)(key, data)
 
 
 def _ref_prf_plus(alg: PrfId, key: bytes, seed: bytes, length: int) -> bytes:
     """prf+ (RFC 7296 2.13): T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n), cut to length."""
-    out, t, n = b"", b"", 1
-    while len(out) < length:
-        t = _ref_prf(alg, key, t + seed + bytes([n]))
-        out, n = out + t, n + 1
-    return out[:length]
+    return reference_prf_plus(key, seed, length, named_prf(alg))
 
 
 @pytest.mark.parametrize("key,expected", RFC4434)
