@@ -24,6 +24,7 @@ from ikelab.constants import PrfId
 from ikelab.errors import ConfigError, UnknownAlgorithmError, WeakAlgorithmError, WeakAlgorithmWarning
 from ikelab.prf import PRF_PLUS_MAX_BLOCKS, get_prf, prf, prf_plus, prf_plus_blocks
 from ikelab.xcbc import aes_xcbc_mac, aes_xcbc_prf_128, xcbc_subkeys
+from reference import named_prf, prf_plus as reference_prf_plus
 
 H = bytes.fromhex
 
@@ -294,11 +295,12 @@ def test_bytearray_and_memoryview_accepted() -> None:
 
 
 def _prf_plus_by_hand(alg: str, key: bytes, seed: bytes, n: int) -> list[bytes]:
-    """T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n), written out from RFC 7296 2.13."""
-    blocks = [prf(alg, key, seed + b"\x01")]
-    for i in range(2, n + 1):
-        blocks.append(prf(alg, key, blocks[-1] + seed + bytes([i])))
-    return blocks
+    """T1 .. Tn, T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n) (RFC 7296 2.13): tests/reference.py's prf+ over
+    its own PRF named ``alg`` (RFC 2104/4868, 4434, 4615; not ikelab's), cut into blocks."""
+    ref_prf = named_prf(alg)
+    size = len(ref_prf(key, b""))
+    stream = reference_prf_plus(key, seed, n * size, ref_prf)
+    return [stream[i:i + size] for i in range(0, n * size, size)]
 
 
 @settings(max_examples=40, deadline=None)
