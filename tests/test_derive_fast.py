@@ -25,6 +25,7 @@ from ikelab.errors import (
     WeakAlgorithmWarning,
 )
 from ikelab.rand import DeterministicRandom
+from reference import named_prf, prf_plus as reference_prf_plus
 
 HMAC_PRFS = {
     PrfId.PRF_HMAC_MD5: hashes.MD5,
@@ -43,17 +44,12 @@ def _reference_hmac(hash_cls: type[hashes.HashAlgorithm], key: bytes, data: byte
 
 
 def _reference_prf_plus(p: prf.Prf, key: bytes, seed: bytes, length: int) -> bytes:
-    """RFC 7296 2.13 as written: T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n).
+    """RFC 7296 2.13 as written: T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n), tests/reference.py's loop.
 
-    Each prf() is cryptography's HMAC for the HMAC PRFs (ikelab's AES-XCBC/CMAC otherwise,
-    which tests/test_prf.py holds to the RFC 4434 and RFC 4615 vectors).
+    Each prf() is cryptography's HMAC for the HMAC PRFs (tests/reference.py's AES-XCBC/CMAC PRFs otherwise,
+    which tests/test_reference.py holds to the RFC 4434 and RFC 4615 vectors).
     """
-    out, previous, counter = b"", b"", 1
-    while len(out) < length:
-        previous = _reference_hmac_or_prf(p, key, previous + seed + bytes([counter]))
-        out += previous
-        counter += 1
-    return out[:length]
+    return reference_prf_plus(key, seed, length, lambda k, data: _reference_hmac_or_prf(p, k, data))
 
 
 def _prf_object(pid: PrfId) -> prf.Prf:
@@ -162,7 +158,7 @@ def test_ike_and_child_keys_match_the_slow_split(pid, encr, bits, integ, encr_le
 def _reference_hmac_or_prf(p: prf.Prf, key: bytes, data: bytes) -> bytes:
     if p.transform_id in HMAC_PRFS:
         return _reference_hmac(HMAC_PRFS[p.transform_id], key, data)
-    return p._keyed(key)(data)
+    return named_prf(p.transform_id)(key, data)  # RFC 4434 or RFC 4615, not ikelab's
 
 
 def test_rekey_skeyseed_is_the_2_18_formula() -> None:
