@@ -1,10 +1,13 @@
 """Exercise checks of lesson 10, the classic Wireshark trace (RFC 4301 4.1, RFC 7296 1.3.3, 2.8).
 
 ``trace.child-sas``: from the dissected packet list, how many CHILD SAs
-carried the trace's ESP traffic?  Each CHILD SA is a pair of one-way SAs,
-one SPI per direction (RFC 4301 4.1), and each rekey or new IKE SA brings a
-new pair (RFC 7296 2.8).  The expected value is counted from the rows given,
-by :func:`ikelab.figures_trace.trace_notes`.
+did IKE_AUTH create, and how many CREATE_CHILD_SA?  The first CHILD SA of an
+IKE SA comes with IKE_AUTH, each later one, a rekey included, with
+CREATE_CHILD_SA (RFC 7296 1.3, 2.8); a response that creates one carries
+TSi and TSr, an IKE SA rekey's does not (1.3.2).  Each CHILD SA is a pair of
+one-way SAs, one ESP SPI per direction (RFC 4301 4.1).  Asking for the split
+tells the right count from counting messages, which in the classic trace
+gives the same total.
 
 ``trace.rekeyed-spi``: read one exact value from the packet list: the SPI
 that the responder's ESP packets carry after the first CHILD SA rekey, and
@@ -23,40 +26,87 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
-from .exercises import Wrong, _show, _want_int, register
+from .exercises import Wrong, _name_slips, _show, _want_int, register
 
 __all__: list[str] = []
 
 
-@register("trace.child-sas", "10-the-wireshark-trace", "CHILD SAs in the trace", "an int: the number of CHILD SAs",
-          "RFC 4301 4.1: an SA is simplex, so a CHILD SA is a pair of SAs with one SPI per direction; a rekey "
-          "(RFC 7296 2.8) or a new IKE SA creates a new CHILD SA with new SPIs.")
+@register("trace.child-sas", "10-the-wireshark-trace", "Where the trace's CHILD SAs come from",
+          "a pair (from_ike_auth, from_create_child_sa): how many CHILD SAs each kind of exchange created",
+          "RFC 7296 1.3: the first CHILD SA of an IKE SA comes with IKE_AUTH (SAi2, TSi, TSr), each later one, a "
+          "rekey (2.8) included, with a CREATE_CHILD_SA exchange; one exchange (request and response) makes one. "
+          "RFC 4301 4.1: a CHILD SA is a pair of one-way SAs, one ESP SPI per direction.")
 def _trace_child_sas(answer: Any, *, rows: Any) -> str:
     from .figures_trace import trace_notes
     from .flow import rows_of
 
     rows = rows_of(rows)
     notes = trace_notes(rows)
-    spis = len(notes.esp_spis)
-    expected = spis // 2
-    n = _want_int(answer, "the number of CHILD SAs")
-    if n == expected:
-        return (f"{spis} ESP SPIs, one per direction: {expected} CHILD SAs "
-                f"({', '.join(notes.esp_spis[i] + '/' + notes.esp_spis[i + 1] for i in range(0, spis - 1, 2))}).")
-    if n == spis:
-        raise Wrong("that is the number of SPIs: each CHILD SA has two, one per direction (RFC 4301 4.1).")
-    # counting CREATE_CHILD_SA packets (requests and responses) gives the right number whenever there are as many
-    # rekeys as IKE SAs (the classic trace: 4), and then no check can tell; otherwise the slip is named here
-    ccsa_messages = sum(1 for r in rows if r.kind == "ike" and r.exchange == "CREATE_CHILD_SA")
-    counts = (("IKE SAs", notes.ike_sas), ("CREATE_CHILD_SA exchanges", len(notes.rekeys)),
-              ("CREATE_CHILD_SA messages (requests and responses)", ccsa_messages))
-    if n in (count for _, count in counts):  # in the classic trace the first two are 2: name what the number counts
-        what = [name for name, count in counts if count == n]
-        raise Wrong(f"that is the number of {' and of '.join(what)}; count the CHILD SAs: each IKE_AUTH creates one "
-                    "and each CREATE_CHILD_SA one more.")
-    if n < expected:
-        raise Wrong("too few: a rekey (CREATE_CHILD_SA with REKEY_SA) makes a new CHILD SA with new SPIs.")
-    raise Wrong("too many: look at the ESP SPIs in order of appearance and pair them up.")
+    made = _children_made(rows)
+    expected = (made["IKE_AUTH"], made["CREATE_CHILD_SA"])
+    total, spis = sum(expected), len(notes.esp_spis)
+    if not isinstance(answer, (tuple, list)):
+        n = _want_int(answer, "the answer")
+        if n == total:
+            raise Wrong(f"{n} CHILD SAs in all, right; the answer is a pair: (how many came from IKE_AUTH, how "
+                        "many from CREATE_CHILD_SA).")
+        raise Wrong(f"the answer is a pair (from_ike_auth, from_create_child_sa), not one number ({_show(answer)}).")
+    if len(answer) != 2:
+        raise Wrong(f"the answer is a pair (from_ike_auth, from_create_child_sa): two numbers, not {len(answer)}.")
+    got = (_want_int(answer[0], "the CHILD SAs from IKE_AUTH"), _want_int(answer[1], "the CHILD SAs from "
+                                                                          "CREATE_CHILD_SA"))
+    if got == expected:
+        said = f"{expected[0]} from IKE_AUTH and {expected[1]} from CREATE_CHILD_SA: {total} CHILD SAs"
+        if spis != 2 * total:  # a CHILD SA that carried no traffic, or traffic cut off by the capture's end
+            return f"{said} ({spis} ESP SPIs in the capture)."
+        pairs = ", ".join(notes.esp_spis[i] + "/" + notes.esp_spis[i + 1] for i in range(0, spis - 1, 2))
+        return f"{said}, as the {spis} ESP SPIs show, one per direction ({pairs})."
+    if got == expected[::-1]:
+        raise Wrong("the two are swapped: the pair is (from IKE_AUTH, from CREATE_CHILD_SA).")
+    slips = []
+    for i, exchange in enumerate(("IKE_AUTH", "CREATE_CHILD_SA")):
+        if got[i] != expected[i] and got[i] == made[exchange + " messages"]:
+            slips.append(f"{got[i]} is the number of {exchange} messages, requests and responses: one exchange (a "
+                         "request and its response) makes one CHILD SA.")
+    if sum(got) == spis:
+        slips.append(f"together {spis}, the number of ESP SPIs: each CHILD SA has two, one per direction "
+                     "(RFC 4301 4.1).")
+    if got[0] == 1 < expected[0]:
+        slips.append(f"each IKE SA set up with IKE_SA_INIT and IKE_AUTH brings its own first CHILD SA, and this trace "
+                     "has more than one IKE_AUTH exchange.")
+    if got[1] != expected[1] and got[1] == made["CREATE_CHILD_SA exchanges"]:
+        slips.append("an IKE SA rekey is a CREATE_CHILD_SA exchange too, but it makes no CHILD SA (RFC 7296 1.3.2: "
+                     "no TSi/TSr); count only those with traffic selectors.")
+    _name_slips(slips)
+    if sum(got) == total:
+        raise Wrong(f"{total} in all is right, but not that split: each IKE SA's IKE_AUTH makes one, every other "
+                    "comes from a CREATE_CHILD_SA.")
+    raise Wrong(f"too {'few' if sum(got) < total else 'many'}: pair up the ESP SPIs in order of appearance, then "
+                "find the exchange (IKE_AUTH or CREATE_CHILD_SA) just before each new pair.")
+
+
+def _children_made(rows: list[Any]) -> dict[str, int]:
+    """CHILD SAs made per exchange kind, and the message and exchange counts a slip would give.
+
+    A response that creates a CHILD SA carries TSi and TSr (RFC 7296 1.3, 1.3.1); an IKE SA rekey's does not
+    (1.3.2), nor does a refused one.  A resent response counts once.  The rows must be decrypted.
+    """
+    ike = [r for r in rows if r.kind == "ike"]
+    protected = [r for r in ike if r.exchange in ("IKE_AUTH", "CREATE_CHILD_SA")]
+    if not any(r.decrypted for r in protected):
+        raise ConfigError("exercise trace.child-sas: the rows need the decrypted IKE_AUTH and CREATE_CHILD_SA "
+                          "messages (dissect the capture with its key tables)", field="rows", value=len(rows))
+    out: dict[str, int] = {}
+    for exchange in ("IKE_AUTH", "CREATE_CHILD_SA"):
+        mine = [r for r in protected if r.exchange == exchange]
+        responses: dict[tuple[Any, Any], set[str]] = {}  # a resent response, or IKE fragments (RFC 7383), once
+        for r in mine:
+            if r.is_response:
+                responses.setdefault((r.spi_i, r.message_id), set()).update(r.inner_payloads)
+        out[exchange] = sum(1 for inner in responses.values() if "TSr" in inner)
+        out[exchange + " exchanges"] = len(responses)
+        out[exchange + " messages"] = len(mine)
+    return out
 
 
 # --- trace.rekeyed-spi: read one exact value from the packet list --------------------------------------------------
@@ -101,7 +151,7 @@ class _Rekey:
 
     initiator: str
     responder: str
-    rekey_no: int                    # the first CREATE_CHILD_SA request
+    rekey_no: int                    # the first CREATE_CHILD_SA request with N(REKEY_SA)
     expected: Any                    # the responder's first ESP row with a new SPI after that request
     old_spis: dict[str, set[int]]    # each sender's ESP SPIs before the rekey request
     first_new: dict[str, Any]        # each sender's first ESP row with a new SPI after the request
@@ -111,10 +161,14 @@ def _rekey_facts(rows: list[Any]) -> _Rekey:
     ike = [r for r in rows if r.kind == "ike"]
     initiator = next((r.src for r in ike if r.is_initiator), None)
     responder = next((r.src for r in ike if r.is_initiator is False), None)
-    rekey_no = next((r.no for r in ike if r.exchange == "CREATE_CHILD_SA" and not r.is_response), None)
+    # the first CHILD SA rekey: a CREATE_CHILD_SA request with N(REKEY_SA) (RFC 7296 1.3.3); an IKE SA rekey or a
+    # new CHILD SA has none, so the rows must be decrypted to tell them apart
+    rekey_no = next((r.no for r in ike if r.exchange == "CREATE_CHILD_SA" and not r.is_response
+                     and "N(REKEY_SA)" in r.inner_payloads), None)
     if initiator is None or responder is None or rekey_no is None:
-        raise ConfigError("exercise trace.rekeyed-spi: the rows need both IKE peers and a CREATE_CHILD_SA rekey",
-                          field="rows", value=len(rows))
+        raise ConfigError("exercise trace.rekeyed-spi: the rows need both IKE peers and a decrypted CREATE_CHILD_SA "
+                          "request that rekeys a CHILD SA (N(REKEY_SA), RFC 7296 1.3.3)", field="rows",
+                          value=len(rows))
     esp = [r for r in rows if r.kind == "esp" and r.spi is not None]
     old: dict[str, set[int]] = {}
     first_new: dict[str, Any] = {}
@@ -130,9 +184,10 @@ def _rekey_facts(rows: list[Any]) -> _Rekey:
 
 @register("trace.rekeyed-spi", "10-the-wireshark-trace", "The responder's ESP SPI after the first rekey",
           "a pair (spi, no): the SPI (an int, or hex like '0x1234abcd') and the packet's No.",
-          "Find the first CREATE_CHILD_SA request, then the first ESP packet after it whose Source is the responder "
-          "(the peer whose IKE messages say Responder) and whose SPI is new. An ESP packet carries the SPI its "
-          "RECEIVER chose (RFC 4303 2.1), so each direction has its own; No. is Wireshark's column, from 1.")
+          "Find the first CREATE_CHILD_SA request that carries N(REKEY_SA), then the first ESP packet after it "
+          "whose Source is the responder (the peer whose IKE messages say Responder) and whose SPI is new. An ESP "
+          "packet carries the SPI its RECEIVER chose (RFC 4303 2.1), so each direction has its own; No. is "
+          "Wireshark's column, from 1.")
 def _trace_rekeyed_spi(answer: Any, *, rows: Any) -> str:
     from .figures_trace import trace_notes
     from .flow import rows_of

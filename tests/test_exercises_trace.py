@@ -1,6 +1,7 @@
 """The lesson 10 exercise checks.  By hand from the classic trace's packet list: the CHILD SA of IKE_AUTH and its
 rekey (RFC 7296 2.8) carry the first 18 s; after the reconnect a new IKE SA brings its own CHILD SA and rekeys it
-again: 4 CHILD SAs, 8 SPIs (an SA is simplex, RFC 4301 4.1).  With the reconnect switched off: 2 CHILD SAs."""
+again: 2 CHILD SAs from IKE_AUTH and 2 from CREATE_CHILD_SA, 8 SPIs (an SA is simplex, RFC 4301 4.1).  With the
+reconnect switched off: 1 and 1."""
 
 from __future__ import annotations
 
@@ -30,37 +31,94 @@ def rows():  # type: ignore[no-untyped-def]
 
 
 def test_right_answers(rows, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
-    exercises.check("trace.child-sas", 4, rows=rows)
-    exercises.check("trace.child-sas", 2, rows=rows_of(duration=8.0, reconnect_at=None))
+    exercises.check("trace.child-sas", (2, 2), rows=rows)
+    exercises.check("trace.child-sas", [1, 1], rows=rows_of(duration=8.0, reconnect_at=None))
     out = capsys.readouterr().out
-    assert out.startswith("Correct! [trace.child-sas] 8 ESP SPIs, one per direction: 4 CHILD SAs")
-    assert "Correct! [trace.child-sas] 4 ESP SPIs" in out
+    assert out.startswith("Correct! [trace.child-sas] 2 from IKE_AUTH and 2 from CREATE_CHILD_SA: 4 CHILD SAs, as "
+                          "the 8 ESP SPIs show, one per direction (0x")
+    assert "Correct! [trace.child-sas] 1 from IKE_AUTH and 1 from CREATE_CHILD_SA: 2 CHILD SAs, as the 4 ESP" in out
 
 
-@pytest.mark.parametrize("answer, hint", [(..., "no answer yet"), (8, "number of SPIs"), (2, "number of IKE SAs"),
-                                          (3, "too few"), (5, "too many"), ("4", "should be an int")])
+@pytest.mark.parametrize("answer, hint", [
+    (..., "no answer yet"),
+    (4, "4 CHILD SAs in all, right; the answer is a pair"),     # the total, as the exercise used to ask
+    (3, "not one number"), ((2,), "two numbers, not 1"), ((2, 2, 0), "two numbers, not 3"),
+    ((2, 4), "4 is the number of CREATE_CHILD_SA messages"),   # requests and responses counted
+    ((4, 2), "4 is the number of IKE_AUTH messages"),
+    ((4, 4), "these slips all give that number here"),          # both, and together the 8 SPIs
+    ((8, 0), "together 8, the number of ESP SPIs"),
+    ((1, 3), "more than one IKE_AUTH exchange"), ((1, 2), "more than one IKE_AUTH exchange"),
+    ((3, 1), "4 in all is right, but not that split"),
+    ((0, 0), "too few"), ((2, 3), "too many"),
+    (("2", "2"), "should be an int"), ((2, 2.0), "should be an int"), ((True, 2), "should be an int")])
 def test_wrong_answers(rows, answer: object, hint: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ExerciseFailed) as info:
         exercises.check("trace.child-sas", answer, rows=rows)
     assert hint in info.value.reason
 
 
-def test_child_sas_names_counting_create_child_sa_messages() -> None:
-    """Counting CREATE_CHILD_SA packets gives 2 per rekey.  In the classic trace that equals the answer (2 IKE SAs,
-    2 rekeys: 4 CHILD SAs, 4 CREATE_CHILD_SA packets), so no check can tell; cut at 19.5 s the second IKE SA has
-    not rekeyed yet: 3 CHILD SAs (IKE_AUTH, rekey, IKE_AUTH), 2 CREATE_CHILD_SA packets (10 and 12)."""
+def test_child_sas_tells_counting_messages_from_counting_exchanges() -> None:
+    """The exercise used to ask for the total, and counting CREATE_CHILD_SA packets (2 per rekey) gave it in the
+    classic trace (2 IKE SAs, 2 rekeys: 4 CHILD SAs, 4 packets).  The split tells them apart on any trace.  Cut at
+    19.5 s the second IKE SA has not rekeyed yet: CHILD SAs from IKE_AUTH 2 (packets 5 and 57), from
+    CREATE_CHILD_SA 1 (the response of packet 12); CREATE_CHILD_SA packets 2 (10 and 12)."""
     cut = rows_of(duration=19.5)
     assert [r.no for r in cut if r.exchange == "CREATE_CHILD_SA"] == [10, 12]
-    exercises.check("trace.child-sas", 3, rows=cut)
+    exercises.check("trace.child-sas", (2, 1), rows=cut)
     with pytest.raises(ExerciseFailed) as info:
-        exercises.check("trace.child-sas", 2, rows=cut)
-    assert "CREATE_CHILD_SA messages (requests and responses)" in info.value.reason
+        exercises.check("trace.child-sas", (2, 2), rows=cut)
+    assert info.value.reason == ("2 is the number of CREATE_CHILD_SA messages, requests and responses: one exchange "
+                                 "(a request and its response) makes one CHILD SA.")
+
+
+def _lab_rows(directory: Path, keys: bool = True) -> list[Row]:
+    """IKE_AUTH, an IKE SA rekey, a new CHILD SA and a CHILD SA rekey (RFC 7296 1.3.1-1.3.3), dissected."""
+    from ikelab.config import IkeConfig
+    from ikelab.lab import Lab
+    from ikelab.packet import ethernet
+    from ikelab.pcap import write_pcap
+    from ikelab.wireshark import records_from_lab, write_tables
+
+    base = dict(psk=b"a shared secret", ike_proposals=("aes128-sha256-ecp256",), esp_proposals=("aes128-sha256",))
+    lab = Lab(IkeConfig(local_id="moon.example", remote_id="sun.example", **base),  # type: ignore[arg-type]
+              IkeConfig(local_id="sun.example", remote_id="moon.example", **base), seed=21)  # type: ignore[arg-type]
+    lab.initiate()
+    lab.run_until_idle()
+    for action in (lambda: lab.rekey_ike("responder"), lambda: lab.create_child("initiator"),
+                   lambda: lab.rekey_child("initiator")):
+        action()
+        lab.run_until_idle()
+    write_pcap(directory / "lab.pcap", [(1_700_000_000 + t, ethernet(p)) for t, p in lab.trace.ip_packets()])
+    if keys:
+        write_tables(directory, *records_from_lab(lab, "initiator"))
+    return dissect.dissect(directory / "lab.pcap", directory if keys else None)
+
+
+def test_child_sas_an_ike_sa_rekey_makes_no_child_sa(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Three CREATE_CHILD_SA exchanges, but the IKE SA rekey's carries no TSi/TSr (RFC 7296 1.3.2): 1 CHILD SA from
+    IKE_AUTH, 2 from CREATE_CHILD_SA (the new one, 1.3.1, and its rekey, 1.3.3)."""
+    rows = _lab_rows(tmp_path)
+    ccsa = [r for r in rows if r.exchange == "CREATE_CHILD_SA"]
+    assert len(ccsa) == 6 and "TSi" not in ccsa[0].inner_payloads and "KE" in ccsa[0].inner_payloads
+    exercises.check("trace.child-sas", (1, 2), rows=rows)
+    assert "1 from IKE_AUTH and 2 from CREATE_CHILD_SA: 3 CHILD SAs (0 ESP SPIs in the capture)." in \
+        capsys.readouterr().out
+    with pytest.raises(ExerciseFailed, match="an IKE SA rekey is a CREATE_CHILD_SA exchange too"):
+        exercises.check("trace.child-sas", (1, 3), rows=rows)
+
+
+def test_child_sas_needs_decrypted_rows(tmp_path: Path) -> None:
+    """Without the key tables the SK payloads stay opaque: no way to tell an IKE SA rekey from a CHILD SA."""
+    with pytest.raises(ConfigError, match="decrypted IKE_AUTH and CREATE_CHILD_SA"):
+        exercises.check("trace.child-sas", (1, 2), rows=_lab_rows(tmp_path, keys=False))
 
 
 # --- trace.rekeyed-spi: the SPI of the responder's ESP packets after the first rekey, and its first packet ---------
 # The expected values come from tshark's own fields of the stored capture (data/, the lesson's run), read as a student
 # reads the packet list: the responder is the Source of the first message flagged Response (0x20, RFC 7296 3.1), the
-# rekey is the first CREATE_CHILD_SA (exchange type 36) request, and ESP's SPI field is the receiver's (RFC 4303 2.1).
+# rekey is the first CREATE_CHILD_SA (exchange type 36) request (a CHILD SA rekey in this capture), and ESP's SPI
+# field is the receiver's (RFC 4303 2.1).
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -229,9 +287,13 @@ def _row(no: int, src: str, dst: str, **fields: object) -> Row:
     return Row(no=no, time=no / 10, src=src, dst=dst, **fields)  # type: ignore[arg-type]
 
 
-def _ike(no: int, src: str, dst: str, exchange: str, mid: int, response: bool) -> Row:
+def _ike(no: int, src: str, dst: str, exchange: str, mid: int, response: bool, inner: tuple[str, ...] = ()) -> Row:
     return _row(no, src, dst, kind="ike", exchange=exchange, message_id=mid, spi_i="1111111111111111",
-                spi_r="2222222222222222", is_initiator=not response, is_response=response)
+                spi_r="2222222222222222", is_initiator=not response, is_response=response, decrypted=bool(inner),
+                inner_payloads=inner)
+
+
+REKEY_CHILD = ("N(REKEY_SA)", "SA", "Ni", "TSi", "TSr")  # RFC 7296 1.3.3
 
 
 def _esp(no: int, src: str, dst: str, spi: int) -> Row:
@@ -241,9 +303,9 @@ def _esp(no: int, src: str, dst: str, spi: int) -> Row:
 A, B = "198.51.100.7", "203.0.113.9"
 HAND = [  # by hand: A initiates; B's packets carry 0xb0000001, then after the rekey (5, 7) 0xb0000002 from packet 9
     _ike(1, A, B, "IKE_SA_INIT", 0, False), _ike(2, B, A, "IKE_SA_INIT", 0, True),
-    _esp(3, A, B, 0xa0000001), _esp(4, B, A, 0xb0000001), _ike(5, A, B, "CREATE_CHILD_SA", 1, False),
-    _esp(6, B, A, 0xb0000001), _ike(7, B, A, "CREATE_CHILD_SA", 1, True), _esp(8, A, B, 0xa0000002),
-    _esp(9, B, A, 0xb0000002), _esp(10, B, A, 0xb0000002),
+    _esp(3, A, B, 0xa0000001), _esp(4, B, A, 0xb0000001), _ike(5, A, B, "CREATE_CHILD_SA", 1, False, REKEY_CHILD),
+    _esp(6, B, A, 0xb0000001), _ike(7, B, A, "CREATE_CHILD_SA", 1, True, ("SA", "Nr", "TSi", "TSr")),
+    _esp(8, A, B, 0xa0000002), _esp(9, B, A, 0xb0000002), _esp(10, B, A, 0xb0000002),
 ]
 
 
@@ -263,9 +325,29 @@ def test_rekeyed_spi_from_hand_built_rows(capsys: pytest.CaptureFixture[str]) ->
     assert "One off" in reason((0xB0000002, 10), HAND)
 
 
+def test_rekeyed_spi_skips_an_ike_sa_rekey(capsys: pytest.CaptureFixture[str]) -> None:
+    """An IKE SA rekey is a CREATE_CHILD_SA too, with no N(REKEY_SA) (RFC 7296 1.3.2): the first CHILD SA rekey is
+    the first request that carries one (1.3.3), here packet 7, not the IKE SA rekey of packet 5."""
+    rows = [
+        _ike(1, A, B, "IKE_SA_INIT", 0, False), _ike(2, B, A, "IKE_SA_INIT", 0, True), _esp(3, A, B, 0xa0000001),
+        _esp(4, B, A, 0xb0000001), _ike(5, A, B, "CREATE_CHILD_SA", 1, False, ("SA", "Ni", "KE")),
+        _ike(6, B, A, "CREATE_CHILD_SA", 1, True, ("SA", "Nr", "KE")),
+        _ike(7, A, B, "CREATE_CHILD_SA", 2, False, REKEY_CHILD), _esp(8, B, A, 0xb0000001),
+        _ike(9, B, A, "CREATE_CHILD_SA", 2, True, ("SA", "Nr", "TSi", "TSr")), _esp(10, A, B, 0xa0000002),
+        _esp(11, B, A, 0xb0000002), _esp(12, B, A, 0xb0000002),
+    ]
+    exercises.check("trace.rekeyed-spi", (0xB0000002, 11), rows=rows)
+    assert "first in packet 11 (203.0.113.9 -> 198.51.100.7, t = 1.100 s), after the CREATE_CHILD_SA of packet 7." \
+        in capsys.readouterr().out
+
+
 def test_rekeyed_spi_needs_a_rekey_in_the_rows() -> None:
     with pytest.raises(ConfigError, match="CREATE_CHILD_SA"):
         exercises.check("trace.rekeyed-spi", (1, 1), rows=[r for r in HAND if r.exchange != "CREATE_CHILD_SA"])
+    undecrypted = [_ike(r.no, r.src, r.dst, "CREATE_CHILD_SA", 1, bool(r.is_response)) if r.kind == "ike" and
+                   r.exchange == "CREATE_CHILD_SA" else r for r in HAND]
+    with pytest.raises(ConfigError, match=r"a decrypted CREATE_CHILD_SA request that rekeys a CHILD SA"):
+        exercises.check("trace.rekeyed-spi", (1, 1), rows=undecrypted)
     with pytest.raises(ConfigError, match="before and after the rekey"):
         exercises.check("trace.rekeyed-spi", (1, 1), rows=HAND[:8])  # nothing new from B after the rekey
     with pytest.raises(ConfigError, match="before and after the rekey"):
