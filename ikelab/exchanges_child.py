@@ -120,7 +120,8 @@ class ChildExchanges(TransportAcrossNat):
             tsi, tsr = self._policy_ts(ike_auth=ike_auth)
             transport = self._want_transport()
         ctx: dict[str, Any] = {"spi_in": spi_in, "proposals": props, "tsi": tsi, "tsr": tsr, "pfs": pfs,
-                               "rekey_of": rekey_of.spi_in if rekey_of is not None else None, "transport": transport}
+                               "rekey_of": rekey_of.spi_in if rekey_of is not None else None, "transport": transport,
+                               "sent_to": self.remote[0]}
         payloads: list[Any] = []
         if rekey_of is not None:
             payloads.append(W.notify(NotifyType.REKEY_SA, protocol=rekey_of.protocol, spi=rekey_of.spi_in))
@@ -174,7 +175,8 @@ class ChildExchanges(TransportAcrossNat):
             if natted:  # RFC 7296 2.23.1: back to the addresses on our side of the NAT, before anything else
                 ts_local, ts_remote = self._nat_substituted(ts_local, ts_remote, responder=False)
             check_narrowed(ts_local, ctx["tsi"], "TSi")
-            check_narrowed(ts_remote, ctx["tsr"], "TSr")
+            check_narrowed(ts_remote, self._offered_after_move(ctx["tsr"], ctx["sent_to"]) if natted else ctx["tsr"],
+                           "TSr")
             if transport and not ctx.get("transport"):
                 # RFC 7296 1.3.1: the responder grants transport mode only when asked; taken here, the two
                 # ends would disagree on the mode (it would strip the IP header our tunnel mode keeps)

@@ -5,7 +5,8 @@ protects the packets between the two IKE hosts as each side sees them (RFC 4301 
 the responder sees the NAT's public address.  So the responder puts the IKE SA's observed address in
 place of the offered one, narrows on that and answers with it; the initiator puts its own address back
 before it checks the answer.  Each side keeps the selectors as offered in ``extra["original_ts"]``.
-When the NAT maps the peer to a new address (2.23, NAT rebinding), the substituted selectors follow it.
+When the NAT maps the peer to a new address (2.23, NAT rebinding), the substituted selectors follow it, and so
+does the offer of a request still waiting for its answer.
 If policy refuses the substituted selectors, or they are not host to host, the CHILD SA falls back to
 tunnel mode with the original selectors, as 2.23.1 describes (see :mod:`ikelab.exchanges_child`).
 """
@@ -53,6 +54,14 @@ class TransportAcrossNat:
         if self.nat_local if responder else self.nat_remote:
             tsr = substitute_address(tsr, local if responder else remote)
         return tsi, tsr
+
+    def _offered_after_move(self: Any, offered: tuple[Any, ...], sent_to: str) -> tuple[Any, ...]:
+        """The remote selectors we offered to ``sent_to``, moved with the peer if it moved while our request was out.
+
+        The answer is read with the IKE SA's address of now (substituted above), so the offer it narrows must name
+        that address too: a NAT that rebinds between our request and its response (2.23) moves both.
+        """
+        return offered if sent_to == self.remote[0] else move_address(offered, sent_to, self.remote[0])
 
     def _nat_selectors_moved(self: Any, old: str,
                              new: str) -> tuple[tuple[bytes, tuple[str, ...], tuple[str, ...]], ...]:

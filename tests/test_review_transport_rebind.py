@@ -101,6 +101,25 @@ def test_a_rekey_after_the_rebinding_offers_and_installs_the_new_address(side: s
     assert echoes(lab, 5, MOVED) == [5, 6] and lab.outside == 0
 
 
+@pytest.mark.parametrize("side", ("initiator", "responder"))
+def test_a_rekey_in_flight_while_the_nat_rebinds(side: str) -> None:
+    """The rekey request is out when the NAT rebinds, and the client's next message moves the server (2.23).
+    The server's own request offered the old address; the answer, read with the address of now (2.23.1), names
+    the new one, which is no narrowing of what it sent: the offer moves with the peer, the rekey completes, and
+    the new CHILD SA holds the new address.  (Before, the server's rekey failed with TS_UNACCEPTABLE.)"""
+    lab = following_lab()
+    (old,) = lab.children("responder")
+    lab.rekey_child(side)  # the request is on its way, through the NAT's old mapping
+    rebind(lab)
+    assert not lab.events("initiator", ev.Failure) and not lab.events("responder", ev.Failure)
+    (new,) = lab.children("responder")
+    assert new.spi_in != old.spi_in and new.rekey_of == old.spi_in
+    assert ts_text(new.ts_remote) == [f"{MOVED}/32"] and ts_text(new.ts_local) == [f"{IP2}/32"]
+    (client,) = lab.children("initiator")
+    assert (ts_text(client.ts_local), ts_text(client.ts_remote)) == ([f"{IP1}/32"], [f"{IP2}/32"])
+    assert echoes(lab, 7, MOVED) == [7, 8] and lab.outside == 0
+
+
 def test_a_port_only_rebinding_changes_no_selector() -> None:
     """The NAT keeps its address and gives the client another port: the IKE SA follows, no selector moves."""
     lab = following_lab()
