@@ -5,6 +5,8 @@ is imported.  Each check computes the expected value with ikelab from the
 given inputs:
 
 * ``ike.skeyseed``: SKEYSEED = prf(Ni | Nr, g^ir) (RFC 7296 2.14);
+* ``ike.nat-detection``: the N(NAT_DETECTION_SOURCE_IP) data the receiver expects,
+  SHA-1(SPIi | SPIr | IP | port) of the source it sees (RFC 7296 2.23);
 * ``ike.psk-auth``: the responder's AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"),
   RealMessage2 | NonceIData | prf(SK_pr, RestOfRespIDPayload)) (RFC 7296 2.15);
 * ``child.keymat-pfs``: KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr) (RFC 7296 2.17).
@@ -12,6 +14,8 @@ given inputs:
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 from typing import Any
 
 from . import auth as _auth
@@ -20,6 +24,7 @@ from . import prf as _prf
 from .errors import ConfigError
 from .exercises import Wrong, _want_bytes, register
 from .fmt import short_hex
+from .notify_payload import nat_detection_hash
 
 __all__: list[str] = []
 
@@ -64,6 +69,62 @@ def _skeyseed(answer: Any, *, prf_alg: Any, ni: bytes, nr: bytes, g_ir: bytes) -
     if got in wrong:
         raise Wrong(wrong[got])
     raise Wrong(f"not SKEYSEED. Check SKEYSEED = prf(Ni | Nr, g^ir) and that you used {p.name}.")
+
+
+@register("ike.nat-detection", "05-ike-sa-init", "The NAT_DETECTION_SOURCE_IP the responder expects",
+          "the 20 bytes of the SHA-1 digest",
+          "RFC 7296 2.23: SHA-1(SPIi | SPIr | IP address | port), with the SPIs of the message's header (SPIr is "
+          "zero in the first message) and the address and port the packet comes FROM, as the receiver sees them: "
+          "4 octets of IPv4 address, the port in 2 octets, network byte order.")
+def _nat_detection(answer: Any, *, spi_i: bytes, spi_r: bytes, address: str, port: int, sent: bytes,
+                   local_address: str, local_port: int, response_spi_r: bytes | None = None) -> str:
+    """``sent`` is the data of the message's own N(NAT_DETECTION_SOURCE_IP), hashed by the sender over its own
+    address; ``local_address``/``local_port`` are the receiver's (the destination hash); ``response_spi_r``
+    (optional) is the SPIr the responder chose, to recognise it put in the first message's hash."""
+    spi_i, spi_r, sent = _given_bytes("ike.nat-detection", spi_i=spi_i, spi_r=spi_r, sent=sent)
+    if response_spi_r is not None:
+        (response_spi_r,) = _given_bytes("ike.nat-detection", response_spi_r=response_spi_r)
+    expected = nat_detection_hash(spi_i, spi_r, address, port)  # checks the SPIs, address and port given
+    try:
+        destination = nat_detection_hash(spi_i, spi_r, local_address, local_port)
+    except ConfigError as exc:
+        raise ConfigError(f"exercise ike.nat-detection: local_{exc.field}: {exc}", field=f"local_{exc.field}",
+                          value=exc.value) from None
+    got = _answer(answer, "the NAT_DETECTION_SOURCE_IP data (a SHA-1 digest)", 20)
+    if got == expected:
+        verdict = ("differs from the one the sender put in the message: its source was rewritten on the way, so the "
+                   "sender is behind a NAT (and both move to UDP port 4500, RFC 7296 2.23)") if sent != expected else \
+            "equals the one the sender put in the message: no NAT rewrote the source"
+        return f"SHA-1(SPIi | SPIr | {address} | {port}) = {short_hex(got)}; it {verdict}."
+    ip = ipaddress.ip_address(address).packed
+
+    def sha1(*parts: bytes) -> bytes:
+        return hashlib.sha1(b"".join(parts)).digest()
+
+    be = port.to_bytes(2, "big")
+    wrong = {
+        sent: "that is the value in the message: the sender hashed the address and port IT sent from. The receiver "
+              "recomputes it with the source address and port it sees; a difference means a NAT on the way.",
+        destination: "that is the DESTINATION hash (the receiver's own "
+                                                                  "address and port); the question is about the "
+                                                                  "source the packet came from.",
+        sha1(spi_r, spi_i, ip, be): "the SPIs go in the order of the header: SPIi, then SPIr.",
+        sha1(spi_i, ip, be): "SPIr is part of the hash too, even as eight zero octets in the first message.",
+        sha1(spi_i, spi_r, ip): "the port is part of the hash, after the address (a NAPT changes both).",
+        sha1(spi_i, spi_r, ip, port.to_bytes(2, "little")): "the port goes in network byte order (big-endian).",
+        sha1(spi_i, spi_r, str(address).encode(), be): "the address goes in as its 4 (or 16) octets, not as text.",
+        sha1(ip, be, spi_i, spi_r): "the order is SPIi | SPIr | IP | port: the SPIs first.",
+        sha1(spi_i, spi_r, ip, (500).to_bytes(2, "big")): "the NAT changed the source port too: use the port the "
+                                                           "receiver sees.",
+    }
+    if response_spi_r is not None:
+        wrong.setdefault(sha1(spi_i, response_spi_r, ip, be), "in the first message SPIr is still zero: the hash "
+                                                              "takes the SPIs as that message's header has them.")
+    wrong.pop(expected, None)  # a slip that gives the right value here (port 500 kept) is no slip
+    if got in wrong:
+        raise Wrong(wrong[got])
+    raise Wrong("not the digest the receiver computes. Check SHA-1 (not SHA-256), the SPIs from the header, and the "
+                "source address and port as the receiver sees them.")
 
 
 # --- Lesson 06: IKE_AUTH ------------------------------------------------------------------------

@@ -6,6 +6,8 @@ Expected values come from outside ikelab:
   RFC 5869 appendix A.2 (test case 2, SHA-256) gives salt, IKM and PRK, so Ni | Nr = salt, g^ir = IKM, SKEYSEED = PRK.
 * ``child.keymat-pfs``: KEYMAT = prf+(SK_d, g^ir | Ni | Nr) is HKDF-Expand(PRK = SK_d, info = g^ir | Ni | Nr);
   RFC 5869 A.2 gives PRK, info (80 octets, split 48 | 16 | 16) and the 82-octet OKM.
+* ``ike.nat-detection``: SHA-1(SPIi | SPIr | IP | port) (RFC 7296 2.23) with hashlib over octets written out here:
+  the initiator at 10.1.0.1 port 500 behind a NAT that the responder sees as 203.0.113.5 port 49152.
 * ``ike.psk-auth``: no RFC publishes an IKEv2 PSK AUTH, so the expected value (the responder's) is computed with
   Python's own ``hmac`` module from the RFC 7296 2.15 formula (independent of ikelab's prf code).
 """
@@ -45,14 +47,27 @@ def _hmac(key: bytes, data: bytes) -> bytes:
 MACED = _hmac(SK_PR, ID_R)  # MACedIDForR
 AUTH = _hmac(_hmac(PSK, b"Key Pad for IKEv2"), MESSAGE_2 + NI + MACED)
 
+SPI_I, SPI_R = H("1ee2d1c9f9fe8f31"), H("c34b9404cc818e6e")
+
+
+def _sha1(*parts: bytes) -> bytes:
+    return hashlib.sha1(b"".join(parts)).digest()
+
+
+SEEN = bytes([203, 0, 113, 5]) + H("c000")  # 203.0.113.5, port 49152 (0xc000), as the responder sees the source
+NATD_SENT = _sha1(SPI_I, bytes(8), bytes([10, 1, 0, 1]), H("01f4"))  # the initiator's own: 10.1.0.1, port 500
+NATD_SEEN = _sha1(SPI_I, bytes(8), SEEN)
+
 GIVEN = {
+    "ike.nat-detection": dict(spi_i=SPI_I, spi_r=bytes(8), address="203.0.113.5", port=49152, sent=NATD_SENT,
+                              local_address="192.0.2.2", local_port=500, response_spi_r=SPI_R),
     "ike.skeyseed": dict(prf_alg="PRF_HMAC_SHA2_256", ni=SALT[:40], nr=SALT[40:], g_ir=IKM),
     "ike.psk-auth": dict(prf_alg="PRF_HMAC_SHA2_256", psk=PSK, message_1=MESSAGE_1, message_2=MESSAGE_2, ni=NI, nr=NR,
                          sk_pr=SK_PR, id_r=ID_R),
     "child.keymat-pfs": dict(prf_alg="PRF_HMAC_SHA2_256", sk_d=PRK, ni=INFO[48:64], nr=INFO[64:], g_ir=INFO[:48],
                              length=82),
 }
-RIGHT = {"ike.skeyseed": PRK, "ike.psk-auth": AUTH, "child.keymat-pfs": OKM}
+RIGHT = {"ike.skeyseed": PRK, "ike.nat-detection": NATD_SEEN, "ike.psk-auth": AUTH, "child.keymat-pfs": OKM}
 
 
 def fails(exercise_id: str, answer: object, **given: object) -> str:
@@ -63,7 +78,7 @@ def fails(exercise_id: str, answer: object, **given: object) -> str:
 
 
 def test_the_exercises_belong_to_their_lessons() -> None:
-    assert [e.id for e in exercises.exercises("05-ike-sa-init")] == ["ike.skeyseed"]
+    assert [e.id for e in exercises.exercises("05-ike-sa-init")] == ["ike.skeyseed", "ike.nat-detection"]
     assert [e.id for e in exercises.exercises("06-ike-auth")] == ["ike.psk-auth"]
     assert [e.id for e in exercises.exercises("07-create-child-sa-and-rekeying")] == ["child.keymat-pfs"]
 
@@ -96,6 +111,41 @@ def test_skeyseed_hints() -> None:
     assert "order Ni | Nr" in fails("ike.skeyseed", _hmac(nr + ni, g_ir))
     assert "only g^ir" in fails("ike.skeyseed", _hmac(ni + nr, g_ir + ni + nr))
     assert "not SKEYSEED" in fails("ike.skeyseed", bytes(32))
+
+
+@pytest.mark.parametrize("slip, hint", [
+    (NATD_SENT, "that is the value in the message: the sender hashed the address and port IT sent from"),
+    (_sha1(SPI_I, bytes(8), bytes([192, 0, 2, 2]), H("01f4")), "that is the DESTINATION hash"),
+    (_sha1(bytes(8), SPI_I, SEEN), "the order of the header: SPIi, then SPIr"),
+    (_sha1(SPI_I, SEEN), "SPIr is part of the hash too, even as eight zero octets"),
+    (_sha1(SPI_I, bytes(8), SEEN[:4]), "the port is part of the hash"),
+    (_sha1(SPI_I, bytes(8), SEEN[:4], H("00c0")), "network byte order (big-endian)"),
+    (_sha1(SPI_I, bytes(8), b"203.0.113.5", H("c000")), "not as text"),
+    (_sha1(SEEN, SPI_I, bytes(8)), "the SPIs first"),
+    (_sha1(SPI_I, bytes(8), SEEN[:4], H("01f4")), "the NAT changed the source port too"),
+    (_sha1(SPI_I, SPI_R, SEEN), "in the first message SPIr is still zero"),
+    (bytes(20), "not the digest the receiver computes"),
+])
+def test_nat_detection_hints(slip: bytes, hint: str) -> None:
+    assert hint in fails("ike.nat-detection", slip)
+
+
+def test_nat_detection_verdicts_and_checked_givens(capsys: pytest.CaptureFixture[str]) -> None:
+    """Behind a NAT the digest the receiver computes differs from the one in the message; without a NAT it is the
+    same, and the port-500 slip is then the right answer, not a slip (RFC 7296 2.23)."""
+    exercises.check("ike.nat-detection", NATD_SEEN, **GIVEN["ike.nat-detection"])
+    assert "203.0.113.5 | 49152) = " in capsys.readouterr().out
+    no_nat = dict(GIVEN["ike.nat-detection"], address="10.1.0.1", port=500)
+    exercises.check("ike.nat-detection", NATD_SENT, **no_nat)
+    out = capsys.readouterr().out
+    assert "equals the one the sender put in the message: no NAT" in out and "differs" not in out
+    assert "should be 20 bytes" in fails("ike.nat-detection", hashlib.sha256(SPI_I).digest())  # SHA-256: 32
+    for bad, field in ((dict(spi_i=SPI_I[:4]), "spi_i"), (dict(address="moon"), "address"), (dict(port=70000), "port"),
+                       (dict(sent="00"), "sent"), (dict(response_spi_r=1), "response_spi_r"),
+                       (dict(local_address="sun"), "local_address"), (dict(local_port=-1), "local_port")):
+        with pytest.raises(ConfigError) as info:
+            exercises.check("ike.nat-detection", NATD_SEEN, **dict(GIVEN["ike.nat-detection"], **bad))
+        assert info.value.field == field
 
 
 def test_psk_auth_hints(capsys: pytest.CaptureFixture[str]) -> None:

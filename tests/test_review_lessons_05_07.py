@@ -190,22 +190,49 @@ def test_l05_invalid_ke_payload_names_the_group_in_two_octets() -> None:
     assert f"{len(first)} bytes" in shown and "38 bytes" in shown and f"{len(retry)} bytes" in shown
 
 
-def _exercise_is_new(name: str, given_marker: str, secret_label: str) -> None:
+def _exercise_is_new(name: str, given_marker: str, secret_label: str, exercise_id: str) -> None:
     cells = notebook(name)
     given = find(cells, given_marker)
     secret = re.search(rf"{secret_label} (\S+\.\.\.\S+)", text(cells[given])).group(1)
-    answer = re.search(r"= (\S+\.\.\.\S+) \(", text(cells[find(cells, "exercises.check(")])).group(1)
+    answer = re.search(r"= (\S+\.\.\.\S+) \(", text(cells[find(cells, f'exercises.check("{exercise_id}"')])).group(1)
     earlier = "".join(text(c) + source(c) for c in cells[:given])
     assert secret not in earlier and answer not in earlier
 
 
 def test_l05_and_l07_exercises_use_values_no_earlier_cell_shows() -> None:
     """The exercises' new g^ir and their answers appear in no earlier output (the old ones did: 'seed', km3)."""
-    _exercise_is_new(L05, "from ikelab import prf", "g\\^ir")
-    _exercise_is_new(L07, "from ikelab import prf", "g\\^ir")
+    _exercise_is_new(L05, "from ikelab import prf", "g\\^ir", "ike.skeyseed")
+    _exercise_is_new(L07, "from ikelab import prf", "g\\^ir", "child.keymat-pfs")
     for name in (L05, L07):
         given = source(notebook(name)[find(notebook(name), "from ikelab import prf")])
         assert "kd.skeyseed" not in given and "km3" not in given and "sa3" not in given
+
+
+def test_l05_nat_detection_digests_by_hashlib_from_the_printed_header() -> None:
+    """RFC 7296 2.23: SHA-1(SPIi | SPIr | IP | port).  The given cell prints the header's SPIs, the source sun sees
+    and moon's own digest; moon's is over its address behind the NAT (10.1.0.1, port 500), the answer over the
+    NAT's (as printed), and the answer is in no cell before the check."""
+    import hashlib
+    import ipaddress
+
+    cells = notebook(L05)
+    given = find(cells, "lab_n = Lab(")
+    shown = text(cells[given])
+    src, port = re.search(r"receives message 1 from (\S+) port (\d+), on 192\.0\.2\.2 port 500", shown).groups()
+    spi_i, spi_r = (bytes.fromhex(v.replace(" ", "")) for v in
+                    re.search(r"SPIi ([0-9a-f ]{17})  SPIr ([0-9a-f ]{17})", shown).groups())
+    moon = bytes.fromhex(re.search(r"as moon computed it: ([0-9a-f ]+)", shown).group(1).replace(" ", ""))
+    assert spi_r == bytes(8) and src == "203.0.113.5" and int(port) != 500  # the NAT rewrote both
+    assert moon == hashlib.sha1(spi_i + spi_r + bytes([10, 1, 0, 1]) + struct.pack("!H", 500)).digest()
+    answer = hashlib.sha1(spi_i + spi_r + ipaddress.ip_address(src).packed + struct.pack("!H", int(port))).digest()
+    check = text(cells[find(cells, 'exercises.check("ike.nat-detection"')])
+    assert check.startswith(f"Correct! [ike.nat-detection] SHA-1(SPIi | SPIr | {src} | {port}) = {short(answer)};")
+    assert "differs from the one the sender put in the message" in check
+    earlier = "".join(text(c) + source(c) for c in cells[:given + 1])
+    assert answer.hex()[:16] not in earlier.replace(" ", "")
+    ports = text(cells[find(cells, "for p in lab_n.trace")])
+    assert "sun: moon is behind a NAT: True  moon: I am behind a NAT: True" in ports
+    assert re.search(r"203\.0\.113\.5:\d+ +-> +192\.0\.2\.2:4500 +IKE_AUTH MID=01 Initiator Request", ports)
 
 
 # --------------------------------------------------------------------------- lesson 06
