@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
-from .exercises import Wrong, _name_slips, _show, _want_int, register
+from .exercises import Wrong, _name_slips, _show, _spi_name, _want_int, _want_spi, register
 
 __all__: list[str] = []
 
@@ -110,39 +110,6 @@ def _children_made(rows: list[Any]) -> dict[str, int]:
 
 
 # --- trace.rekeyed-spi: read one exact value from the packet list --------------------------------------------------
-
-
-def _spi_name(spi: int) -> str:
-    return f"0x{spi:08x}"
-
-
-def _want_spi(answer: Any, ike_spis: set[int]) -> int:
-    """An ESP SPI (RFC 4303 2.1, 32 bits) as an int, a hex str with or without 0x (any case), or 4 bytes."""
-    if isinstance(answer, (bytes, bytearray, memoryview)):
-        raw = bytes(answer)
-        if len(raw) != 4:
-            raise Wrong(f"an ESP SPI is 4 bytes (RFC 4303 2.1), not {len(raw)}.")
-        return int.from_bytes(raw, "big")
-    if isinstance(answer, str):
-        try:
-            value = int(answer, 16)  # takes 0x or 0X, any case, surrounding spaces; a sign makes it no SPI below
-        except ValueError:
-            value = -1
-        if value < 0:
-            raise Wrong(f"the SPI {_show(answer)} is not a hex number; write it as Wireshark shows it "
-                        "('0x1234abcd') or as an int.")
-    elif isinstance(answer, bool) or not hasattr(type(answer), "__index__"):
-        raise Wrong(f"the SPI should be an int or a hex str ('0x1234abcd'), not {type(answer).__name__} "
-                    f"({_show(answer)}).")
-    else:
-        value = _want_int(answer, "the SPI")
-    if value in ike_spis:
-        raise Wrong("that is an IKE SA's SPI (8 bytes, in the IKE header, RFC 7296 3.1); the question asks for the "
-                    "ESP SPI of an ESP packet (4 bytes, RFC 4303 2.1).")
-    if not 0 <= value < 1 << 32:
-        raise Wrong(f"an ESP SPI is a 32-bit number (at most 8 hex digits, RFC 4303 2.1); {_show(answer)} is not "
-                    "(if you typed its decimal value as a str, give it as an int).")
-    return value
 
 
 @dataclass(frozen=True)
