@@ -10,6 +10,8 @@ given inputs:
 * ``ike.psk-auth``: the responder's AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"),
   RealMessage2 | NonceIData | prf(SK_pr, RestOfRespIDPayload)) (RFC 7296 2.15);
 * ``child.keymat-pfs``: KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr) (RFC 7296 2.17).
+* ``child.collision``: after a simultaneous CHILD SA rekey, the SPI the initiator receives on: the SA made
+  with the lowest of the four nonces is closed (RFC 7296 2.8.1).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from . import auth as _auth
 from . import keys as _keys
 from . import prf as _prf
 from .errors import ConfigError
-from .exercises import Wrong, _want_bytes, register
+from .exercises import Wrong, _name_slips, _want_bytes, _want_spi, register
 from .fmt import short_hex
 from .notify_payload import nat_detection_hash
 
@@ -208,3 +210,63 @@ def _keymat_pfs(answer: Any, *, prf_alg: Any, sk_d: bytes, ni: bytes, nr: bytes,
     if got in wrong:
         raise Wrong(wrong[got])
     raise Wrong("not KEYMAT. Check KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr) and the PRF you used.")
+
+
+def _collision_rows(rows: Any) -> list[Any]:
+    """The two crossing rekeys (:class:`ikelab.figures_collision.CollisionRow`), checked."""
+    try:
+        rows = list(rows)
+        ok = len(rows) == 2 and all(isinstance(v, (bytes, bytearray)) for r in rows
+                                    for v in (r.ni, r.nr, r.spi_in, r.spi_out)) and \
+            all(isinstance(r.started_by, str) for r in rows)
+    except (TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise ConfigError("exercise child.collision: rows must be the two CollisionRow of "
+                          "ikelab.figures_collision.collision_rows (two crossing rekeys)", field="rows", value=rows)
+    return rows
+
+
+@register("child.collision", "07-create-child-sa-and-rekeying", "The SPI moon receives on after a simultaneous rekey",
+          "moon's inbound SPI of the CHILD SA that stays (an int, or hex like '0x1234abcd')",
+          "RFC 7296 2.8.1: of the two new SAs, the one created with the LOWEST of the four nonces (Ni and Nr of both "
+          "exchanges, compared as octet strings) is closed by the peer that created it, and the old SA is deleted. "
+          "An ESP packet carries the SPI its receiver chose (RFC 4303 2.1).")
+def _collision(answer: Any, *, rows: Any, old_spi_in: bytes) -> str:
+    rows = _collision_rows(rows)
+    (old_spi_in,) = _given_bytes("child.collision", old_spi_in=old_spi_in)
+    nonces = [n for r in rows for n in (r.ni, r.nr)]
+    lowest = min(nonces)
+    closed = next(r for r in rows if lowest in (r.ni, r.nr))
+    kept = rows[1] if closed is rows[0] else rows[0]
+    spi = _want_spi(answer)
+    if spi == int.from_bytes(kept.spi_in, "big"):
+        which = "Ni" if lowest == closed.ni else "Nr"
+        return (f"0x{spi:08x}: the lowest of the four nonces is the {which} of the exchange {closed.started_by} "
+                f"started ({short_hex(lowest)}), so that SA is closed by {closed.started_by}; the SA of "
+                f"{kept.started_by}'s exchange stays.")
+
+    def stays(close_with: bytes) -> Any:  # the row that stays when the SA made with ``close_with`` is closed
+        return rows[1] if close_with in (rows[0].ni, rows[0].nr) else rows[0]
+
+    slips = []
+    readings = [text for rule, text in (
+        (stays(max(nonces)), "the SA made with the LOWEST nonce is closed, not the highest"),
+        (stays(min(rows[0].ni, rows[1].ni)), "all four nonces count, Ni AND Nr of both exchanges"),
+        (closed, "the SA made with the lowest of the four nonces is the one its maker CLOSES"))
+        if rule is not kept and spi == int.from_bytes(rule.spi_in, "big")]
+    if readings:
+        slips.append(f"0x{spi:08x} is moon's SPI of the SA that is closed: " + "; or, ".join(readings) + ".")
+    if spi == int.from_bytes(kept.spi_out, "big"):
+        slips.append("that SPI is on the SA that stays, but it is the one sun receives on: ESP to moon carries the "
+                     "SPI moon chose (RFC 4303 2.1).")
+    if spi == int.from_bytes(closed.spi_out, "big"):
+        slips.append("that SPI is sun's, on the SA that is closed: wrong SA and wrong direction.")
+    if spi == int.from_bytes(old_spi_in, "big"):
+        slips.append("that is the old SA's SPI: after the rekey the old SA is deleted (RFC 7296 2.8).")
+    old_out = [r.rekeys for r in rows if getattr(r, "rekeys", old_spi_in) != old_spi_in]  # the peer's N(REKEY_SA)
+    if old_out and spi == int.from_bytes(old_out[0], "big"):
+        slips.append("that is the old SA's SPI on which sun receives: the old SA is deleted after the rekey (RFC 7296 "
+                     "2.8), and ESP to moon carries the SPI moon chose (RFC 4303 2.1).")
+    _name_slips(slips)
+    raise Wrong("not an SPI of these SAs: take the new SA's SPI that moon receives on ('in').")

@@ -8,12 +8,15 @@ Expected values come from outside ikelab:
   RFC 5869 A.2 gives PRK, info (80 octets, split 48 | 16 | 16) and the 82-octet OKM.
 * ``ike.nat-detection``: SHA-1(SPIi | SPIr | IP | port) (RFC 7296 2.23) with hashlib over octets written out here:
   the initiator at 10.1.0.1 port 500 behind a NAT that the responder sees as 203.0.113.5 port 49152.
+* ``child.collision``: RFC 7296 2.8.1 applied by hand to four nonces chosen here: the lowest (0x22..., the Nr of
+  sun's exchange) closes sun's new SA, so moon receives on the SPI it chose in its own exchange, 0xb6db3c28.
 * ``ike.psk-auth``: no RFC publishes an IKEv2 PSK AUTH, so the expected value (the responder's) is computed with
   Python's own ``hmac`` module from the RFC 7296 2.15 formula (independent of ikelab's prf code).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 
@@ -58,7 +61,18 @@ SEEN = bytes([203, 0, 113, 5]) + H("c000")  # 203.0.113.5, port 49152 (0xc000), 
 NATD_SENT = _sha1(SPI_I, bytes(8), bytes([10, 1, 0, 1]), H("01f4"))  # the initiator's own: 10.1.0.1, port 500
 NATD_SEEN = _sha1(SPI_I, bytes(8), SEEN)
 
+def _row(by: str, ni: int, nr: int, spi_in: str, spi_out: str, rekeys: str) -> object:
+    from ikelab.figures_collision import CollisionRow
+
+    return CollisionRow(by, 2 if by == "moon" else 0, bytes([ni]) * 32, bytes([nr]) * 32, H(spi_in), H(spi_out),
+                        H(rekeys))
+
+
+COLLISION = [_row("moon", 0x57, 0xC8, "b6db3c28", "6d9a9e5a", "0738e1c0"),  # lowest Ni is moon's (0x57 < 0x69)
+             _row("sun", 0x69, 0x22, "0ab0cd58", "7a4c1791", "2c14300b")]   # lowest of all four: 0x22, sun's Nr
+
 GIVEN = {
+    "child.collision": dict(rows=COLLISION, old_spi_in=H("0738e1c0")),
     "ike.nat-detection": dict(spi_i=SPI_I, spi_r=bytes(8), address="203.0.113.5", port=49152, sent=NATD_SENT,
                               local_address="192.0.2.2", local_port=500, response_spi_r=SPI_R),
     "ike.skeyseed": dict(prf_alg="PRF_HMAC_SHA2_256", ni=SALT[:40], nr=SALT[40:], g_ir=IKM),
@@ -67,7 +81,8 @@ GIVEN = {
     "child.keymat-pfs": dict(prf_alg="PRF_HMAC_SHA2_256", sk_d=PRK, ni=INFO[48:64], nr=INFO[64:], g_ir=INFO[:48],
                              length=82),
 }
-RIGHT = {"ike.skeyseed": PRK, "ike.nat-detection": NATD_SEEN, "ike.psk-auth": AUTH, "child.keymat-pfs": OKM}
+RIGHT = {"child.collision": 0xB6DB3C28, "ike.skeyseed": PRK, "ike.nat-detection": NATD_SEEN, "ike.psk-auth": AUTH,
+         "child.keymat-pfs": OKM}
 
 
 def fails(exercise_id: str, answer: object, **given: object) -> str:
@@ -80,7 +95,8 @@ def fails(exercise_id: str, answer: object, **given: object) -> str:
 def test_the_exercises_belong_to_their_lessons() -> None:
     assert [e.id for e in exercises.exercises("05-ike-sa-init")] == ["ike.skeyseed", "ike.nat-detection"]
     assert [e.id for e in exercises.exercises("06-ike-auth")] == ["ike.psk-auth"]
-    assert [e.id for e in exercises.exercises("07-create-child-sa-and-rekeying")] == ["child.keymat-pfs"]
+    assert [e.id for e in exercises.exercises("07-create-child-sa-and-rekeying")] == ["child.keymat-pfs",
+                                                                                       "child.collision"]
 
 
 @pytest.mark.parametrize("exercise_id", sorted(GIVEN))
@@ -96,7 +112,7 @@ def test_the_stub_fails(exercise_id: str, stub: object) -> None:
     assert "no answer yet" in fails(exercise_id, stub)
 
 
-@pytest.mark.parametrize("exercise_id", sorted(GIVEN))
+@pytest.mark.parametrize("exercise_id", sorted(k for k in GIVEN if isinstance(RIGHT[k], bytes)))
 def test_wrong_types_and_lengths_fail(exercise_id: str) -> None:
     right = RIGHT[exercise_id]
     assert "bytes.fromhex" in fails(exercise_id, right.hex())
@@ -146,6 +162,44 @@ def test_nat_detection_verdicts_and_checked_givens(capsys: pytest.CaptureFixture
         with pytest.raises(ConfigError) as info:
             exercises.check("ike.nat-detection", NATD_SEEN, **dict(GIVEN["ike.nat-detection"], **bad))
         assert info.value.field == field
+
+
+@pytest.mark.parametrize("answer", [0xB6DB3C28, "0xB6DB3C28", "b6db3c28", H("b6db3c28")])
+def test_collision_takes_the_spi_in_any_spelling(answer: object, capsys: pytest.CaptureFixture[str]) -> None:
+    exercises.check("child.collision", answer, **GIVEN["child.collision"])
+    assert "the lowest of the four nonces is the Nr of the exchange sun started (2222" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("slip, hints", [
+    # sun's SA, by the lowest Ni alone, by the highest nonce, or keeping the lowest: all three readings named
+    (0x0AB0CD58, ["LOWEST nonce is closed, not the highest", "all four nonces count", "its maker CLOSES"]),
+    (0x6D9A9E5A, ["the one sun receives on"]),                 # the SA that stays, the other direction
+    (0x7A4C1791, ["wrong SA and wrong direction"]),
+    (0x0738E1C0, ["the old SA's SPI: after the rekey"]),
+    (0x2C14300B, ["old SA's SPI on which sun receives"]),
+    (0x12345678, ["not an SPI of these SAs"]),
+    ("0xzz", ["not a hex number"]), (H("b6db3c"), ["4 bytes"]), (1 << 32, ["32-bit number"])])
+def test_collision_names_each_slip(slip: object, hints: list[str]) -> None:
+    reason = fails("child.collision", slip)
+    assert all(h in reason for h in hints), reason
+
+
+def test_collision_other_winners_and_checked_givens(capsys: pytest.CaptureFixture[str]) -> None:
+    """The lowest nonce moon's own Ni: moon's SA is closed and moon receives on sun's exchange's SA; then only
+    the inverted reading gives moon's SA back.  Rows that are not two CollisionRow are a ConfigError."""
+    rows = [_row("moon", 0x10, 0xC8, "b6db3c28", "6d9a9e5a", "0738e1c0"),
+            _row("sun", 0x69, 0x22, "0ab0cd58", "7a4c1791", "2c14300b")]
+    exercises.check("child.collision", "0x0ab0cd58", rows=rows, old_spi_in=H("0738e1c0"))
+    assert "is the Ni of the exchange moon started (1010" in capsys.readouterr().out
+    reason = fails("child.collision", 0xB6DB3C28, rows=rows, old_spi_in=H("0738e1c0"))
+    assert "its maker CLOSES" in reason and "all four" not in reason and "highest" not in reason
+    for bad in (COLLISION[:1], COLLISION * 2, [1, 2], None, [COLLISION[0], dataclasses.replace(COLLISION[1], ni="00")],
+                [COLLISION[0], dataclasses.replace(COLLISION[1], started_by=None)]):
+        with pytest.raises(ConfigError, match="rows must be the two CollisionRow") as info:
+            exercises.check("child.collision", 1, rows=bad, old_spi_in=H("0738e1c0"))
+        assert info.value.field == "rows"
+    with pytest.raises(ConfigError, match="old_spi_in must be bytes"):
+        exercises.check("child.collision", 1, rows=COLLISION, old_spi_in=0x0738E1C0)
 
 
 def test_psk_auth_hints(capsys: pytest.CaptureFixture[str]) -> None:

@@ -372,6 +372,38 @@ ESP_ENCR = {"aes128": 16, "aes256": 32, "aes128gcm16": 20, "aes256gcm16": 36, "c
 ESP_INTEG = {"sha256": 32, "sha512": 64, "sha1": 20, None: 0}
 
 
+def _collision_blocks(shown: str) -> list[dict[str, str]]:
+    """The exchanges format_collision printed: who started it, the first 8 octets of Ni and Nr, moon's SPIs."""
+    return [dict(by=m[0], ni=m[1], nr=m[2], spi_in=m[3], spi_out=m[4]) for m in re.findall(
+        r"exchange started by (\w+) \(MID \d+\), N\(REKEY_SA\) 0x[0-9a-f]{8}\n"
+        r"  Ni ([0-9a-f]{16})\.\.\.\S+ \(32 bytes\)\n  Nr ([0-9a-f]{16})\.\.\.\S+ \(32 bytes\)\n"
+        r"  moon's new SA: in 0x([0-9a-f]{8}), out 0x([0-9a-f]{8})", shown)]
+
+
+def test_l07_simultaneous_rekey_keeps_the_sa_without_the_lowest_nonce() -> None:
+    """RFC 7296 2.8.1 applied to the printed nonces (their first 8 octets differ, so they decide): moon keeps the SA
+    of the other exchange, its maker deleted the one with the lowest nonce; the exercise's collision is another
+    one, whose outcome no cell shows before the check, and whose lab is not kept in a name."""
+    cells = notebook(L07)
+    shown = text(cells[find(cells, 'fc.collided_lab("lesson07-again")')])
+    blocks = _collision_blocks(shown)
+    assert {b["by"] for b in blocks} == {"moon", "sun"}
+    nonces = sorted(b[k] for b in blocks for k in ("ni", "nr"))
+    assert len(set(nonces)) == 4
+    (closed,) = [b for b in blocks if nonces[0] in (b["ni"], b["nr"])]
+    (kept,) = [b for b in blocks if b is not closed]
+    assert f"moon keeps: in 0x{kept['spi_in']} out 0x{kept['spi_out']}" in shown
+    assert f"initiator: CHILD SA in 0x{closed['spi_in']} out 0x{closed['spi_out']} deleted (" in shown
+    given = find(cells, 'fc.collided_lab("lesson07-exercise")')
+    assert re.match(r"rows2 = fc\.collision_rows\(fc\.collided_lab\(", source(cells[given]))
+    blocks2 = _collision_blocks(text(cells[given]))
+    lowest = min(b[k] for b in blocks2 for k in ("ni", "nr"))
+    (kept2,) = [b for b in blocks2 if lowest not in (b["ni"], b["nr"])]
+    check = text(cells[find(cells, 'exercises.check("child.collision"')])
+    assert check.startswith(f"Correct! [child.collision] 0x{kept2['spi_in']}:")
+    assert f"0x{kept2['spi_in']}" not in "".join(text(c) for c in cells[:given])
+
+
 def test_l07_esp_suite_table_lengths() -> None:
     """Section 7's table: encr_i | integ_i | encr_r | integ_r offsets and prf+ blocks of 32 octets."""
     from ikelab import widgets_ike as ikw
