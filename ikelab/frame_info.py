@@ -6,7 +6,9 @@ announcements), IPv6 Neighbor Discovery and MLD (RFC 4861, RFC 2710, RFC 3810),
 pings, and the ICMP errors a broken path sends back (RFC 792, RFC 1191's
 Fragmentation needed, RFC 4443's Packet Too Big).  :mod:`ikelab.dissect`
 lists them with the words tshark 4.0 uses, so that its packet list and
-Wireshark's read alike; anything else keeps a plain ``type N, code M``.
+Wireshark's read alike.  A message cut short reads as tshark's
+does: the words it had written before its dissector stopped, then ``[Malformed Packet]``.
+Left to tshark: the codes, subtypes and bodies of ICMPv6 types 138-140, 143 (past 8 octets), 145, 150, 154, 155, 159.
 """
 
 from __future__ import annotations
@@ -70,7 +72,11 @@ _ICMP_MESSAGES = {
          "Unknown code: {}"),
     12: ("Parameter problem", ("Pointer indicates the error", "Required option missing", "Bad length"),
          "Unknown code: {}"),
-    30: ("Traceroute", (), ""),
+    1: ("Reserved", (), ""), 2: ("Reserved", (), ""), 19: ("Reserved (for security)", (), ""),
+    30: ("Traceroute", (), ""), 31: ("Datagram Conversion Error", (), ""), 32: ("Mobile Host Redirect", (), ""),
+    33: ("IPv6 Where-Are-You", (), ""), 34: ("IPv6 I-Am-Here", (), ""), 35: ("Mobile Registration Request", (), ""),
+    36: ("Mobile Registration Reply", (), ""), 37: ("Domain Name Request", (), ""),
+    38: ("Domain Name Reply", (), ""), 39: ("SKIP", (), ""), 41: ("Experimental mobility protocols", (), ""),
     # RFC 2521, ICMP Security Failures Messages: what an IPsec receiver may send back about an SA
     40: ("Photuris", ("Bad SPI", "Authentication Failed", "Decompression Failed", "Decryption Failed",
                       "Need Authentication", "Need Authorization"), "Unknown code: {}"),
@@ -85,7 +91,38 @@ _MOBILE_IP_ADVERTISEMENTS = {0: "Normal router advertisement", 16: "Does not rou
 _ICMP_QUERIES = {8: "Echo (ping) request", 0: "Echo (ping) reply", 13: "Timestamp request", 14: "Timestamp reply",
                  15: "Information request", 16: "Information reply", 17: "Address mask request",
                  18: "Address mask reply"}
-_ICMPV6_ERRORS = {
+#: The octets an ICMP message needs for tshark 4.0 to write no ``[Malformed Packet]`` (6 for a type not here):
+#: RFC 792's 8-octet header, with three timestamps 20, RFC 950's mask 12, a redirect's first quoted octet 9.
+_ICMP_LENGTHS = {0: 8, 3: 8, 4: 8, 5: 9, 8: 8, 9: 8, 11: 8, 12: 8, 13: 20, 14: 20, 15: 8, 16: 8, 17: 12, 18: 12,
+                 42: 8, 43: 8}
+_ICMP_UNKNOWN = "Unknown ICMP (obsolete or malformed?)"
+#: ICMPv6 types (RFC 4443 2.1, the IANA registry) as tshark 4.0 names them: type -> (name, the octets it reads
+#: before it writes no ``[Malformed Packet]``, whether Neighbor Discovery options (RFC 4861 4.6) follow them).
+#: Echo, Neighbor Discovery and MLD have their own rules below; a type missing here is ``Unknown (N)``, 5 octets.
+_ICMPV6_TYPES = {
+    1: ("Destination Unreachable", 9, False), 2: ("Packet Too Big", 9, False), 3: ("Time Exceeded", 9, False),
+    4: ("Parameter Problem", 9, False),  # errors (RFC 4443 3): tshark reads the quoted packet's first octet
+    100: ("Private experimentation", 5, False), 101: ("Private experimentation", 5, False),
+    127: ("Reserved for expansion of ICMPv6 error messages", 5, False),
+    128: ("Echo (ping) request", 8, False), 129: ("Echo (ping) reply", 8, False),
+    138: ("Router Renumbering", 16, False), 139: ("Node Information Query", 16, False),
+    140: ("Node Information Reply", 16, False),
+    141: ("Inverse Neighbor Discovery Solicitation", 8, True),
+    142: ("Inverse Neighbor Discovery Advertisement", 8, True),
+    144: ("Home Agent Address Discovery Request", 8, False), 145: ("Home Agent Address Discovery Reply", 8, False),
+    146: ("Mobile Prefix Solicitation", 8, False), 147: ("Mobile Prefix Advertisement", 8, True),
+    148: ("Certification Path Solicitation", 8, True), 149: ("Certification Path Advertisement", 12, True),
+    150: ("Experimental Mobility", 8, True), 151: ("Multicast Router Advertisement", 8, False),
+    152: ("Multicast Router Solicitation", 4, False), 153: ("Multicast Router Termination", 4, False),
+    154: ("FMIPv6", 8, True), 155: ("RPL Control", 6, False), 156: ("Locator Update", 8, False),
+    157: ("Duplicate Address Request", 32, False), 158: ("Duplicate Address Confirmation", 32, False),
+    159: ("MPL Control Message", 4, False),
+    160: ("Extended Echo request", 8, False), 161: ("Extended Echo reply", 8, False),  # RFC 8335
+    200: ("Private experimentation", 5, False), 201: ("Private experimentation", 5, False),
+    255: ("Reserved for expansion of ICMPv6 informational messages", 5, False),
+}
+#: The ICMPv6 types whose code tshark names after theirs (RFC 4443 3, RFC 8335 2-3)
+_ICMPV6_CODES = {
     1: ("Destination Unreachable", ("no route to destination", "Administratively prohibited",
                                     "Beyond scope of source address", "Address unreachable", "Port unreachable",
                                     "Source address failed ingress/egress policy", "Reject route to destination",
@@ -95,7 +132,11 @@ _ICMPV6_ERRORS = {
     4: ("Parameter Problem", ("erroneous header field encountered", "unrecognized Next Header type encountered",
                               "unrecognized IPv6 option encountered",
                               "IPv6 First Fragment has incomplete IPv6 Header Chain"), "Unknown ({})"),
+    160: ("Extended Echo request", ("No error",), "Unknown ({})"),
+    161: ("Extended Echo reply", ("No error", "Malformed Query", "No Such Interface", "No Such Table Entry",
+                                  "Multiple Interfaces Satisfy Query"), "Unknown ({})"),
 }
+_ECHO6 = {128: "Echo (ping) request", 129: "Echo (ping) reply"}
 
 
 #: ARP opcodes other than request and reply (RFC 903 RARP, RFC 1931 DRARP, RFC 2390 InARP, RFC 1577's NAK,
@@ -225,11 +266,49 @@ def _icmp_message(kind: int, code: int, table: dict[int, tuple[str, tuple[str, .
     return f"{name.ljust(width)} ({codes[code] if code < len(codes) else unknown.format(code)})"
 
 
+def _icmp_name(kind: int, code: int) -> str:
+    """An ICMP message's name and code as tshark 4.0 writes them, before any identifier (RFC 792, RFC 1256)."""
+    query = _ICMP_QUERIES.get(kind)
+    if query is not None:  # tshark pads an ICMP type's name to 20 characters
+        return query.ljust(20)
+    if kind == 9:  # RFC 1256's router advertisement; tshark 4.0 reads codes 0 and 16 as Mobile IP's (RFC 5944 2.1)
+        mobile = _MOBILE_IP_ADVERTISEMENTS.get(code)
+        return f"Mobile IP Advertisement ({mobile})" if mobile else f"Router advertisement (Unknown code: {code})"
+    return _icmp_message(kind, code, _ICMP_MESSAGES, 20) or _ICMP_UNKNOWN
+
+
+def _short_icmp(message: bytes) -> str:
+    """tshark's Info for an ICMP message of fewer than 8 octets (RFC 792): nothing for none, ``[Malformed
+    Packet]`` alone before the sixth octet (tshark reads octets 4-5 before it names the type), else the name."""
+    if len(message) < 6:
+        return MALFORMED if message else ""
+    kind = message[0]
+    return _icmp_name(kind, message[1]) + ("" if len(message) >= _ICMP_LENGTHS.get(kind, 6) else MALFORMED)
+
+
+def _icmpv6_words(message: bytes) -> str:
+    """tshark's Info for an ICMPv6 message other than a whole echo (RFC 4443 2.1): its type's name, the code's
+    once the code octet is there, then ``[Malformed Packet]`` if the message stops before tshark's dissector."""
+    if not message:
+        return MALFORMED
+    kind = message[0]
+    found = _neighbor_discovery(kind, message)
+    if found is not None:
+        return found
+    name, length, options = _ICMPV6_TYPES.get(kind) or (f"Unknown ({kind})", 5, False)
+    if len(message) >= 2 and kind in _ICMPV6_CODES:
+        name = _icmp_message(kind, message[1], _ICMPV6_CODES) or name
+    if len(message) < length:
+        return name + MALFORMED
+    return name + _link_layer_options(message, length) if options else name
+
+
 def icmp_info(version: int, packet: bytes | None, payload: bytes) -> str:
     """tshark's Info for the ICMP or ICMPv6 ``payload`` of the IP ``packet`` (its TTL or hop limit included).
 
     ``packet`` None: an upper layer decrypted from transport-mode ESP (RFC 4303 3.1.1), where tshark 4.0
-    shows no TTL or hop limit (its ICMP dissectors get no IP header from ESP).
+    shows no TTL or hop limit (its ICMP dissectors get no IP header from ESP).  A message shorter than its
+    type's fixed part (RFC 792, RFC 4443 2.1) ends in ``[Malformed Packet]``, as tshark's does.
     """
     if version == 4:
         ttl_at = 8
@@ -242,7 +321,7 @@ def icmp_info(version: int, packet: bytes | None, payload: bytes) -> str:
         if len(payload) < 8:  # rare, so the check of the argument costs the usual packets nothing
             if not isinstance(payload, _BYTES):
                 raise TypeError(payload)
-            return "ICMP (truncated)"
+            return _short_icmp(payload) if version == 4 else _icmpv6_words(payload)
         kind, code = payload[0], payload[1]
         ident, seq = _HH.unpack_from(payload, 4)
     except (TypeError, IndexError, KeyError):  # checked only when it fails: every ICMP packet comes here
@@ -251,19 +330,16 @@ def icmp_info(version: int, packet: bytes | None, payload: bytes) -> str:
                               field="packet", value=packet) from None
         raise ConfigError(f"payload must be bytes, not {_what(payload)}", field="payload", value=payload) from None
     if version == 6:  # tshark's ICMPv6 wording: one space, the sequence number once
-        label6 = {128: "Echo (ping) request", 129: "Echo (ping) reply"}.get(kind)
+        label6 = _ECHO6.get(kind)
         if label6 is None:
-            return (_icmp_message(kind, code, _ICMPV6_ERRORS) or _neighbor_discovery(kind, payload)
-                    or f"type {kind}, code {code}")
+            return _icmpv6_words(payload)
         return f"{label6} id=0x{ident:04x}, seq={seq}" + ("" if ttl is None else f", hop limit={ttl}")
     label = _ICMP_QUERIES.get(kind)
-    if kind == 9:  # RFC 1256's router advertisement; tshark 4.0 reads codes 0 and 16 as Mobile IP's (RFC 5944 2.1)
-        mobile = _MOBILE_IP_ADVERTISEMENTS.get(code)
-        return f"Mobile IP Advertisement ({mobile})" if mobile else f"Router advertisement (Unknown code: {code})"
-    if label is None:  # tshark pads an ICMP type's name to 20 characters
-        return _icmp_message(kind, code, _ICMP_MESSAGES, 20) or f"type {kind}, code {code}"
+    if label is None:
+        return _icmp_name(kind, code) + ("" if len(payload) >= _ICMP_LENGTHS.get(kind, 6) else MALFORMED)
     swapped = ((seq & 0xFF) << 8) | (seq >> 8)  # tshark shows it in both byte orders (Windows pings were LE)
-    return f"{label:<20} id=0x{ident:04x}, seq={seq}/{swapped}" + ("" if ttl is None else f", ttl={ttl}")
+    info = f"{label:<20} id=0x{ident:04x}, seq={seq}/{swapped}" + ("" if ttl is None else f", ttl={ttl}")
+    return info if len(payload) >= 20 or len(payload) >= _ICMP_LENGTHS[kind] else info + MALFORMED
 
 
 #: The echo types tshark pairs (RFC 792, RFC 4443 4.1): IP version -> {type: whether it is the reply}.
