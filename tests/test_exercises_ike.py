@@ -10,6 +10,9 @@ Expected values come from outside ikelab:
   the initiator at 10.1.0.1 port 500 behind a NAT that the responder sees as 203.0.113.5 port 49152.
 * ``child.collision``: RFC 7296 2.8.1 applied by hand to four nonces chosen here: the lowest (0x22..., the Nr of
   sun's exchange) closes sun's new SA, so moon receives on the SPI it chose in its own exchange, 0xb6db3c28.
+* ``ike.ts-narrowing``: RFC 7296 2.9 worked by hand: moon offers 10.1.0.0/16 -> 10.2.0.0/16 (any protocol); sun
+  allows 10.0.0.0/8 on moon's side and 10.2.0.0/15 TCP port 443 on its own: TSi 10.1.0.0/16 (inside 10.0.0.0/8, kept
+  whole, not widened), TSr 10.2.0.0/16 (the offer, inside 10.2.0.0/15) with protocol 6 and ports 443-443.
 * ``ike.psk-auth``: no RFC publishes an IKEv2 PSK AUTH, so the expected value (the responder's) is computed with
   Python's own ``hmac`` module from the RFC 7296 2.15 formula (independent of ikelab's prf code).
 """
@@ -72,6 +75,8 @@ COLLISION = [_row("moon", 0x57, 0xC8, "b6db3c28", "6d9a9e5a", "0738e1c0"),  # lo
              _row("sun", 0x69, 0x22, "0ab0cd58", "7a4c1791", "2c14300b")]   # lowest of all four: 0x22, sun's Nr
 
 GIVEN = {
+    "ike.ts-narrowing": dict(offered_tsi="10.1.0.0/16", offered_tsr=["10.2.0.0/16"],
+                             policy_local=("10.2.0.0/15[tcp/443]",), policy_remote="10.0.0.0/8"),
     "child.collision": dict(rows=COLLISION, old_spi_in=H("0738e1c0")),
     "ike.nat-detection": dict(spi_i=SPI_I, spi_r=bytes(8), address="203.0.113.5", port=49152, sent=NATD_SENT,
                               local_address="192.0.2.2", local_port=500, response_spi_r=SPI_R),
@@ -81,7 +86,8 @@ GIVEN = {
     "child.keymat-pfs": dict(prf_alg="PRF_HMAC_SHA2_256", sk_d=PRK, ni=INFO[48:64], nr=INFO[64:], g_ir=INFO[:48],
                              length=82),
 }
-RIGHT = {"child.collision": 0xB6DB3C28, "ike.skeyseed": PRK, "ike.nat-detection": NATD_SEEN, "ike.psk-auth": AUTH,
+RIGHT = {"ike.ts-narrowing": ("10.1.0.0/16", "10.2.0.0/16[tcp/443]"), "child.collision": 0xB6DB3C28,
+         "ike.skeyseed": PRK, "ike.nat-detection": NATD_SEEN, "ike.psk-auth": AUTH,
          "child.keymat-pfs": OKM}
 
 
@@ -94,7 +100,7 @@ def fails(exercise_id: str, answer: object, **given: object) -> str:
 
 def test_the_exercises_belong_to_their_lessons() -> None:
     assert [e.id for e in exercises.exercises("05-ike-sa-init")] == ["ike.skeyseed", "ike.nat-detection"]
-    assert [e.id for e in exercises.exercises("06-ike-auth")] == ["ike.psk-auth"]
+    assert [e.id for e in exercises.exercises("06-ike-auth")] == ["ike.psk-auth", "ike.ts-narrowing"]
     assert [e.id for e in exercises.exercises("07-create-child-sa-and-rekeying")] == ["child.keymat-pfs",
                                                                                        "child.collision"]
 
@@ -200,6 +206,41 @@ def test_collision_other_winners_and_checked_givens(capsys: pytest.CaptureFixtur
         assert info.value.field == "rows"
     with pytest.raises(ConfigError, match="old_spi_in must be bytes"):
         exercises.check("child.collision", 1, rows=COLLISION, old_spi_in=0x0738E1C0)
+
+
+@pytest.mark.parametrize("answer", [("10.1.0.0/16", "10.2.0.0/16[6/443]"), (["10.1.0.0/16"], ("10.2.0.0/16[tcp/443]",)),
+                                    ("10.1.0.0-10.1.255.255", "10.2.0.0/16[tcp/443-443]")])
+def test_ts_narrowing_takes_any_spelling_of_the_same_selectors(answer: object,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    exercises.check("ike.ts-narrowing", answer, **GIVEN["ike.ts-narrowing"])
+    assert "TSi 10.1.0.0/16, TSr 10.2.0.0/16[tcp/443]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("slip, hint", [
+    (("10.1.0.0/16", "10.2.0.0/16"), "the offer itself"),
+    (("10.2.0.0/16[tcp/443]", "10.1.0.0/16"), "TSi and TSr are swapped"),
+    (("10.0.0.0/8", "10.2.0.0/15[tcp/443]"), "sun's policy as configured"),
+    (("10.2.0.0/15[tcp/443]", "10.0.0.0/8"), "from sun's own side"),
+    (("10.1.0.0/16", "10.2.0.0/15[tcp/443]"), "TSr holds more than moon offered (10.2.0.0/15[tcp/443])"),
+    (("10.0.0.0/8", "10.2.0.0/16[tcp/443]"), "TSi holds more than moon offered (10.0.0.0/8)"),
+    ((["10.1.0.0/16", "10.9.0.0/16"], "10.2.0.0/16[tcp/443]"), "TSi holds more than moon offered (10.9.0.0/16)"),
+    (("10.1.0.0/16", "10.2.0.0/16[tcp/80]"), "also holds an IP protocol and ports"),
+    (("10.1.0.0/16", "10.2.0.0/16[udp/443]"), "also holds an IP protocol and ports"),
+    (("10.1.0.0/24", "10.2.0.0/16[tcp/443]"), "TSi is not right"),
+    (("10.1.0.0/16", "10.2.0.0/24[tcp/443]"), "TSr is not right"),
+    (("10.1.0.0/16", "sun"), "TSr should be selector text"), ("10.1.0.0/16", "a pair (tsi, tsr)"),
+    (("10.1.0.0/16",), "a pair (tsi, tsr)")])
+def test_ts_narrowing_names_each_slip(slip: object, hint: str) -> None:
+    assert hint in fails("ike.ts-narrowing", slip)
+
+
+def test_ts_narrowing_checks_its_givens() -> None:
+    for bad, field in ((dict(offered_tsi="moon"), "offered_tsi"), (dict(offered_tsr=[]), "offered_tsr"),
+                       (dict(policy_local=5), "policy_local"), (dict(policy_remote=["10.0.0.0/33"]), "policy_remote"),
+                       (dict(policy_local="192.0.2.0/24"), "policy_local")):  # nothing left: TS_UNACCEPTABLE
+        with pytest.raises(ConfigError) as info:
+            exercises.check("ike.ts-narrowing", RIGHT["ike.ts-narrowing"], **dict(GIVEN["ike.ts-narrowing"], **bad))
+        assert info.value.field == field
 
 
 def test_psk_auth_hints(capsys: pytest.CaptureFixture[str]) -> None:

@@ -238,6 +238,20 @@ def test_l05_nat_detection_digests_by_hashlib_from_the_printed_header() -> None:
 # --------------------------------------------------------------------------- lesson 06
 
 
+def test_l06_narrowing_exercise_is_what_the_lab_answers_and_not_shown_before() -> None:
+    """RFC 7296 2.9 by hand on the given: TSi = 10.1.0.0/16 within 10.0.0.0/8, TSr = 10.2.0.0/16 within
+    10.2.0.0/15, TCP port 443.  The check says so, the lab's message 4 (after the check) carries it, and no cell
+    before the check shows that TSr."""
+    cells = notebook(L06)
+    given = find(cells, "sun_policy = {")
+    assert '"local_ts": ("10.2.0.0/15[tcp/443]",), "remote_ts": ("10.0.0.0/8",)' in source(cells[given])
+    check = text(cells[find(cells, 'exercises.check("ike.ts-narrowing"')])
+    assert check.startswith("Correct! [ike.ts-narrowing] TSi 10.1.0.0/16, TSr 10.2.0.0/16[tcp/443]:")
+    lab = text(cells[find(cells, "lab_ts = Lab(")])
+    assert "sun grants (message 4): {'TSi': ('10.1.0.0/16',), 'TSr': ('10.2.0.0/16[tcp/443]',)}" in lab
+    assert "10.2.0.0/16[tcp/443]" not in "".join(text(c) + source(c) for c in cells[:given + 1])
+
+
 def test_l06_both_auth_values_by_hmac_from_the_wire() -> None:
     """AUTH = prf(prf(PSK, "Key Pad for IKEv2"), RealMessage | peer's nonce | prf(SK_p*, ID')) (2.15)."""
     lab = run(*fi.moon_and_sun("aes128-sha256-modp2048"), seed="lesson06")
