@@ -478,8 +478,11 @@ _TS_TEXTS: ByIdentity[tuple[str, ...]] = ByIdentity(256)
 
 @lru_cache(maxsize=256)
 def _ts_text(selector: Any) -> str:
-    # a new tuple of known selectors: str() of a selector summarises its range into networks
-    return str(selector)
+    # a new tuple of known selectors: strongSwan's syntax, which ikelab.ts.ts_from_string reads back (ikelab.host
+    # builds its SPD from these texts): "10.1.0.5-10.1.0.9", "10.2.0.0/16[tcp/443]", not str()'s "a..b", "[6/443]"
+    from .ts import ts_to_string
+
+    return ts_to_string(selector)
 
 
 __all__ = [

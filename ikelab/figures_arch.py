@@ -19,13 +19,13 @@ drawing function imports matplotlib only when called.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from . import events as ev
 from . import packet as ip
 from .errors import ConfigError, IkelabError
+from .ts import address_range
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -94,9 +94,10 @@ class Gateways:
     events: dict[str, Any]  # side -> ChildSaCreated
 
 
-def _range(cidr: str) -> tuple[str, str]:
-    net = ipaddress.ip_network(cidr, strict=False)
-    return str(net[0]), str(net[-1])
+def _range(selector: str) -> tuple[str, str]:
+    """The first and last address of a selector's text (a network, or a range a-b as events write it)."""
+    lo, hi = address_range(selector.split("[")[0])
+    return str(lo), str(hi)
 
 
 def _processor(event: Any, name: str, *, rng: Any, dns_bypass: str | None) -> Any:

@@ -315,3 +315,29 @@ def test_a_delete_of_a_child_sa_the_host_never_saw_is_ignored() -> None:
     host = IpsecHost(rng=DeterministicRandom("late"))
     host.handle_event(ev.ChildSaDeleted(1.0, "initiator", b"\xde\xad\xbe\xef", b"\x01\x02\x03\x04", "deleted by peer"))
     assert host.processor.children == [] and host.log == []
+
+
+def test_range_and_port_selectors_reach_the_spd_as_configured() -> None:
+    """A CHILD SA whose selectors are an address range that is no network (198.51.100.5-198.51.100.9) and one TCP
+    port (RFC 7296 3.13.1): the events write them in strongSwan's syntax, which the host reads back into its SPD
+    (it used to get "198.51.100.5..198.51.100.9" and refuse the CHILD SA with a ConfigError)."""
+    import ipaddress
+
+    common = dict(psk=b"a shared secret for the host test", ike_proposals=("aes128-sha256-x25519",),
+                  esp_proposals=("aes128gcm16",), cookie_threshold=None)
+    moon = IkeConfig(local_id="moon.example", remote_id="sun.example", local_ts=("198.51.100.5-198.51.100.9",),
+                     remote_ts=(f"{SUN_NET}[tcp/443]",), **common)
+    sun = IkeConfig(local_id="sun.example", remote_id="moon.example", local_ts=(f"{SUN_NET}[tcp/443]",),
+                    remote_ts=(MOON_NET,), **common)
+    lab = Lab(moon, sun, seed=11)
+    host = IpsecHost(rng=DeterministicRandom("host-range"))
+    lab.callbacks.append(lambda side, event: host.handle_event(event) if side == "initiator" else None)
+    lab.initiate()
+    lab.run_until_idle()
+    (created,) = lab.events("initiator", ev.ChildSaCreated)
+    assert created.ts_local == ("198.51.100.5-198.51.100.9",) and created.ts_remote == (f"{SUN_NET}[tcp/443]",)
+    (protect,) = [p for p in host.processor.spd if p.action is Action.PROTECT]
+    (selector,) = protect.selectors
+    assert (selector.local.start, selector.local.end) == (ipaddress.ip_address("198.51.100.5"),
+                                                          ipaddress.ip_address("198.51.100.9"))
+    assert selector.protocol == 6 and (selector.remote_ports.start, selector.remote_ports.end) == (443, 443)

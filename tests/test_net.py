@@ -761,7 +761,7 @@ def test_transport_mode_drops_what_its_selectors_do_not_cover() -> None:
     peer, wire = _wired_esp_peers(lab)["initiator"]
     child = lab.events("initiator", ev.ChildSaCreated)[-1]
     me, them = child.local_addr, child.remote_addr
-    assert child.ts_remote == (f"{them}/32[1]",) and child.mode == "transport"
+    assert child.ts_remote == (f"{them}/32[icmp]",) and child.mode == "transport"
     assert not peer.send_inner(ip_udp(me, them, 5353, 53, b"")) and wire == []
     sent_by_peer = EspSa(child.spi_in, direction="outbound", encryption=child.encr, key_bits=child.encr_key_bits,
                          encryption_key=child.encr_key_in, mode="transport")
