@@ -85,6 +85,13 @@ def _trace_child_sas(answer: Any, *, rows: Any) -> str:
                 "find the exchange (IKE_AUTH or CREATE_CHILD_SA) just before each new pair.")
 
 
+def _exchange_of(row: Any) -> tuple[Any, ...]:
+    """One exchange's request and response(s): the IKE SA, the Message ID, and whether the original initiator sent
+    the request.  Each end numbers its own requests (RFC 7296 2.2), so two crossing exchanges can share a Message ID;
+    the Initiator flag (3.1) of a response is the other end's."""
+    return row.spi_i, row.message_id, bool(row.is_initiator) != bool(row.is_response)
+
+
 def _children_made(rows: list[Any]) -> dict[str, int]:
     """CHILD SAs made per exchange kind, and the message and exchange counts a slip would give.
 
@@ -99,10 +106,19 @@ def _children_made(rows: list[Any]) -> dict[str, int]:
     out: dict[str, int] = {}
     for exchange in ("IKE_AUTH", "CREATE_CHILD_SA"):
         mine = [r for r in protected if r.exchange == exchange]
-        responses: dict[tuple[Any, Any], set[str]] = {}  # a resent response, or IKE fragments (RFC 7383), once
+        responses: dict[tuple[Any, ...], set[str]] = {}  # a resent response, or IKE fragments (RFC 7383), once
+        opened: set[tuple[Any, ...]] = set()
         for r in mine:
             if r.is_response:
-                responses.setdefault((r.spi_i, r.message_id), set()).update(r.inner_payloads)
+                responses.setdefault(_exchange_of(r), set()).update(r.inner_payloads)
+                if r.decrypted:
+                    opened.add(_exchange_of(r))
+        closed = [key for key in responses if key not in opened]
+        if closed:  # an IKE SA missing from the key tables: its CHILD SAs would silently count as none
+            no = next(r.no for r in mine if r.is_response and _exchange_of(r) == closed[0])
+            raise ConfigError(f"exercise trace.child-sas: the {exchange} response of packet {no} is not decrypted "
+                              "(no key for its IKE SA?): every IKE SA of the capture needs its keys", field="rows",
+                              value=no)
         out[exchange] = sum(1 for inner in responses.values() if "TSr" in inner)
         out[exchange + " exchanges"] = len(responses)
         out[exchange + " messages"] = len(mine)
@@ -129,12 +145,15 @@ def _rekey_facts(rows: list[Any]) -> _Rekey:
     initiator = next((r.src for r in ike if r.is_initiator), None)
     responder = next((r.src for r in ike if r.is_initiator is False), None)
     # the first CHILD SA rekey: a CREATE_CHILD_SA request with N(REKEY_SA) (RFC 7296 1.3.3); an IKE SA rekey or a
-    # new CHILD SA has none, so the rows must be decrypted to tell them apart
+    # new CHILD SA has none, so the rows must be decrypted to tell them apart; a request left unanswered (or refused)
+    # made no SA, so the rekey is the first one whose response carries the new SA's TSi/TSr
+    answered = {_exchange_of(r) for r in ike if r.exchange == "CREATE_CHILD_SA" and r.is_response
+                and "TSr" in r.inner_payloads}
     rekey_no = next((r.no for r in ike if r.exchange == "CREATE_CHILD_SA" and not r.is_response
-                     and "N(REKEY_SA)" in r.inner_payloads), None)
+                     and "N(REKEY_SA)" in r.inner_payloads and _exchange_of(r) in answered), None)
     if initiator is None or responder is None or rekey_no is None:
         raise ConfigError("exercise trace.rekeyed-spi: the rows need both IKE peers and a decrypted CREATE_CHILD_SA "
-                          "request that rekeys a CHILD SA (N(REKEY_SA), RFC 7296 1.3.3)", field="rows",
+                          "request that rekeys a CHILD SA (N(REKEY_SA), RFC 7296 1.3.3) and its response", field="rows",
                           value=len(rows))
     esp = [r for r in rows if r.kind == "esp" and r.spi is not None]
     old: dict[str, set[int]] = {}
@@ -151,10 +170,10 @@ def _rekey_facts(rows: list[Any]) -> _Rekey:
 
 @register("trace.rekeyed-spi", "10-the-wireshark-trace", "The responder's ESP SPI after the first rekey",
           "a pair (spi, no): the SPI (an int, or hex like '0x1234abcd') and the packet's No.",
-          "Find the first CREATE_CHILD_SA request that carries N(REKEY_SA), then the first ESP packet after it "
-          "whose Source is the responder (the peer whose IKE messages say Responder) and whose SPI is new. An ESP "
-          "packet carries the SPI its RECEIVER chose (RFC 4303 2.1), so each direction has its own; No. is "
-          "Wireshark's column, from 1.")
+          "Find the first CREATE_CHILD_SA request that carries N(REKEY_SA) and is answered, then the first ESP "
+          "packet after it whose Source is the responder (the peer whose IKE messages say Responder) and whose SPI "
+          "is new. An ESP packet carries the SPI its RECEIVER chose (RFC 4303 2.1), so each direction has its own; "
+          "No. is Wireshark's column, from 1.")
 def _trace_rekeyed_spi(answer: Any, *, rows: Any) -> str:
     from .figures_trace import trace_notes
     from .flow import rows_of

@@ -1,0 +1,106 @@
+"""Review of session 31: the lesson 05, 07 and 10 exercise checks on inputs their own tests did not try.
+
+Expected values are hand-built: packet lists written row by row (RFC 7296 2.2: each end numbers its own requests;
+3.1: the Initiator and Response flags), digests with hashlib over struct-packed fields (RFC 7296 2.23).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import struct
+from typing import Any
+
+import pytest
+
+from ikelab import exercises
+from ikelab.dissect_rows import Row
+from ikelab.errors import ConfigError
+from ikelab.exercises import ExerciseFailed
+
+A, B = "198.51.100.7", "203.0.113.9"
+IKE_SA_1, IKE_SA_2 = "1111111111111111", "3333333333333333"
+AUTH_I, AUTH_R = ("IDi", "AUTH", "SA", "TSi", "TSr"), ("IDr", "AUTH", "SA", "TSi", "TSr")
+NEW_CHILD_I, NEW_CHILD_R = ("SA", "Ni", "TSi", "TSr"), ("SA", "Nr", "TSi", "TSr")  # RFC 7296 1.3.1
+REKEY_CHILD = ("N(REKEY_SA)", "SA", "Ni", "TSi", "TSr")                                # 1.3.3
+
+
+def _ike(no: int, src: str, dst: str, exchange: str, mid: int, *, response: bool, by_initiator: bool,
+         inner: tuple[str, ...] = (), spi_i: str = IKE_SA_1, decrypted: bool = True) -> Row:
+    """One IKE row; ``by_initiator``: the header's Initiator flag (3.1), set by the IKE SA's original initiator."""
+    return Row(no=no, time=no / 10, src=src, dst=dst, kind="ike", exchange=exchange, message_id=mid,  # type: ignore
+               spi_i=spi_i, spi_r="2222222222222222", is_initiator=by_initiator, is_response=response,
+               decrypted=decrypted if inner or exchange not in ("IKE_SA_INIT",) else None, inner_payloads=inner)
+
+
+def _esp(no: int, src: str, dst: str, spi: int) -> Row:
+    return Row(no=no, time=no / 10, src=src, dst=dst, kind="esp", spi=spi, seq=1)  # type: ignore[arg-type]
+
+
+def _setup(first: int = 1, spi_i: str = IKE_SA_1, *, decrypted: bool = True) -> list[Row]:
+    """IKE_SA_INIT and IKE_AUTH, A the original initiator (MIDs 0 and 1, RFC 7296 1.2)."""
+    return [_ike(first, A, B, "IKE_SA_INIT", 0, response=False, by_initiator=True, spi_i=spi_i),
+            _ike(first + 1, B, A, "IKE_SA_INIT", 0, response=True, by_initiator=False, spi_i=spi_i),
+            _ike(first + 2, A, B, "IKE_AUTH", 1, response=False, by_initiator=True, spi_i=spi_i,
+                 inner=AUTH_I if decrypted else (), decrypted=decrypted),
+            _ike(first + 3, B, A, "IKE_AUTH", 1, response=True, by_initiator=False, spi_i=spi_i,
+                 inner=AUTH_R if decrypted else (), decrypted=decrypted)]
+
+
+def _check(exercise: str, answer: Any, **given: Any) -> str:
+    with pytest.raises(ExerciseFailed) as info:
+        exercises.check(exercise, answer, **given)
+    return info.value.reason
+
+
+# --- trace.child-sas ----------------------------------------------------------------------------------------------
+
+
+def test_child_sas_two_exchanges_crossing_with_one_message_id(capsys: pytest.CaptureFixture[str]) -> None:
+    """A and B each create a CHILD SA at once, both requests with Message ID 2: each end numbers its own requests
+    (RFC 7296 2.2), so these are two exchanges, two CHILD SAs (1.3.1), told apart by the Initiator flag (3.1)."""
+    rows = _setup() + [
+        _ike(5, A, B, "CREATE_CHILD_SA", 2, response=False, by_initiator=True, inner=NEW_CHILD_I),
+        _ike(6, B, A, "CREATE_CHILD_SA", 2, response=False, by_initiator=False, inner=NEW_CHILD_I),
+        _ike(7, B, A, "CREATE_CHILD_SA", 2, response=True, by_initiator=False, inner=NEW_CHILD_R),
+        _ike(8, A, B, "CREATE_CHILD_SA", 2, response=True, by_initiator=True, inner=NEW_CHILD_R)]
+    exercises.check("trace.child-sas", (1, 2), rows=rows)
+    assert "1 from IKE_AUTH and 2 from CREATE_CHILD_SA: 3 CHILD SAs" in capsys.readouterr().out
+    assert "too few" in _check("trace.child-sas", (1, 1), rows=rows)
+
+
+def test_child_sas_an_ike_sa_without_keys_is_a_config_error() -> None:
+    """Two IKE SAs, keys for the first only: the second's IKE_AUTH response stays opaque.  Counting it as no CHILD
+    SA would call the true answer (2, 0) wrong; the check must say the rows lack keys."""
+    rows = _setup() + _setup(5, IKE_SA_2, decrypted=False)
+    with pytest.raises(ConfigError, match="IKE_AUTH response of packet 8 is not decrypted") as info:
+        exercises.check("trace.child-sas", (2, 0), rows=rows)
+    assert info.value.field == "rows"
+
+
+# --- trace.rekeyed-spi ---------------------------------------------------------------------------------------------
+
+
+def test_rekeyed_spi_an_unanswered_rekey_is_no_rekey() -> None:
+    """A's CHILD SA rekey (packet 7) is never answered; A gives up and sets up a new IKE SA, whose IKE_AUTH brings
+    0xb0000009.  That SPI comes from IKE_AUTH (1.2), not from a rekey (1.3.3): the rows hold no CHILD SA rekey."""
+    rows = _setup() + [
+        _esp(5, A, B, 0xA0000001), _esp(6, B, A, 0xB0000001),
+        _ike(7, A, B, "CREATE_CHILD_SA", 2, response=False, by_initiator=True, inner=REKEY_CHILD),
+        _esp(8, B, A, 0xB0000001)] + _setup(9, IKE_SA_2) + [_esp(13, A, B, 0xA0000009), _esp(14, B, A, 0xB0000009)]
+    with pytest.raises(ConfigError, match="rekeys a CHILD SA"):
+        exercises.check("trace.rekeyed-spi", (0xB0000009, 14), rows=rows)
+
+
+def test_rekeyed_spi_the_first_answered_rekey_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    """B's rekey request (packet 7) is refused (no TSr in its answer, 1.3.3); A's (packet 9) makes the new SA."""
+    rows = _setup() + [
+        _esp(5, A, B, 0xA0000001), _esp(6, B, A, 0xB0000001),
+        _ike(7, B, A, "CREATE_CHILD_SA", 0, response=False, by_initiator=False, inner=REKEY_CHILD),
+        _ike(8, A, B, "CREATE_CHILD_SA", 0, response=True, by_initiator=True, inner=("N(TEMPORARY_FAILURE)",)),
+        _ike(9, A, B, "CREATE_CHILD_SA", 2, response=False, by_initiator=True, inner=REKEY_CHILD),
+        _esp(10, B, A, 0xB0000001),
+        _ike(11, B, A, "CREATE_CHILD_SA", 2, response=True, by_initiator=False, inner=NEW_CHILD_R),
+        _esp(12, A, B, 0xA0000002), _esp(13, B, A, 0xB0000002)]
+    exercises.check("trace.rekeyed-spi", (0xB0000002, 13), rows=rows)
+    assert "after the CREATE_CHILD_SA of packet 9." in capsys.readouterr().out
