@@ -80,28 +80,39 @@ def _skeyseed(answer: Any, *, prf_alg: Any, ni: bytes, nr: bytes, g_ir: bytes) -
           "the 20 bytes of the SHA-1 digest",
           "RFC 7296 2.23: SHA-1(SPIi | SPIr | IP address | port), with the SPIs of the message's header (SPIr is "
           "zero in the first message) and the address and port the packet comes FROM, as the receiver sees them: "
-          "4 octets of IPv4 address, the port in 2 octets, network byte order.")
+          "the address in 4 octets (IPv4) or 16 (IPv6), the port in 2, network byte order.")
 def _nat_detection(answer: Any, *, spi_i: bytes, spi_r: bytes, address: str, port: int, sent: bytes,
                    local_address: str, local_port: int, response_spi_r: bytes | None = None) -> str:
     """``sent`` is the data of the message's own N(NAT_DETECTION_SOURCE_IP), hashed by the sender over its own
     address; ``local_address``/``local_port`` are the receiver's (the destination hash); ``response_spi_r``
     (optional) is the SPIr the responder chose, to recognise it put in the first message's hash."""
     spi_i, spi_r, sent = _given_bytes("ike.nat-detection", spi_i=spi_i, spi_r=spi_r, sent=sent)
+    if len(sent) != 20:  # a SHA-1 digest (3.10.1); any other length is no notify data, and would read as a NAT
+        raise ConfigError(f"exercise ike.nat-detection: sent must be the 20 bytes of a SHA-1 digest, not {len(sent)}",
+                          field="sent", value=sent)
     if response_spi_r is not None:
         (response_spi_r,) = _given_bytes("ike.nat-detection", response_spi_r=response_spi_r)
+        if len(response_spi_r) != 8:
+            raise ConfigError("exercise ike.nat-detection: response_spi_r must be an 8-byte IKE SPI (RFC 7296 3.1), "
+                              f"not {len(response_spi_r)} bytes", field="response_spi_r", value=response_spi_r)
     expected = nat_detection_hash(spi_i, spi_r, address, port)  # checks the SPIs, address and port given
     try:
         destination = nat_detection_hash(spi_i, spi_r, local_address, local_port)
     except ConfigError as exc:
         raise ConfigError(f"exercise ike.nat-detection: local_{exc.field}: {exc}", field=f"local_{exc.field}",
                           value=exc.value) from None
+    source, local = ipaddress.ip_address(address), ipaddress.ip_address(local_address)
+    if source.version != local.version:  # one packet's source and destination
+        raise ConfigError(f"exercise ike.nat-detection: address {source} and local_address {local} are not of one "
+                          "IP version", field="local_address", value=local_address)
+    address = str(source)
     got = _answer(answer, "the NAT_DETECTION_SOURCE_IP data (a SHA-1 digest)", 20)
     if got == expected:
         verdict = ("differs from the one the sender put in the message: its source was rewritten on the way, so the "
                    "sender is behind a NAT (and both move to UDP port 4500, RFC 7296 2.23)") if sent != expected else \
             "equals the one the sender put in the message: no NAT rewrote the source"
         return f"SHA-1(SPIi | SPIr | {address} | {port}) = {short_hex(got)}; it {verdict}."
-    ip = ipaddress.ip_address(address).packed
+    ip = source.packed
 
     def sha1(*parts: bytes) -> bytes:
         return hashlib.sha1(b"".join(parts)).digest()

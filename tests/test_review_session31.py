@@ -104,3 +104,51 @@ def test_rekeyed_spi_the_first_answered_rekey_counts(capsys: pytest.CaptureFixtu
         _esp(12, A, B, 0xA0000002), _esp(13, B, A, 0xB0000002)]
     exercises.check("trace.rekeyed-spi", (0xB0000002, 13), rows=rows)
     assert "after the CREATE_CHILD_SA of packet 9." in capsys.readouterr().out
+
+
+# --- ike.nat-detection (RFC 7296 2.23) -----------------------------------------------------------------------------
+
+SPI_I, SPI_R = bytes.fromhex("0123456789abcdef"), bytes(8)
+MOON_SENT = hashlib.sha1(SPI_I + SPI_R + socket.inet_aton("10.1.0.1") + struct.pack("!H", 500)).digest()
+
+
+def _natd(answer: Any, **changes: Any) -> str | None:
+    given = dict(spi_i=SPI_I, spi_r=SPI_R, address="203.0.113.5", port=4500, sent=MOON_SENT,
+                 local_address="192.0.2.2", local_port=500)
+    given.update(changes)
+    exercises.check("ike.nat-detection", answer, **given)
+    return None
+
+
+def _natd_source(family: int, address: str, port: int) -> bytes:
+    return hashlib.sha1(SPI_I + SPI_R + socket.inet_pton(family, address) + struct.pack("!H", port)).digest()
+
+
+@pytest.mark.parametrize("field, value", [("sent", MOON_SENT[:19]), ("sent", b""), ("sent", MOON_SENT + b"\0"),
+                                          ("response_spi_r", b"\x02" * 4)],
+                         ids=["sent-19", "sent-0", "sent-21", "response_spi_r-4"])
+def test_nat_detection_a_given_of_the_wrong_length_is_a_config_error(field: str, value: bytes) -> None:
+    """The notify data is a SHA-1 digest, 20 octets (3.10.1), an IKE SPI 8 (3.1).  A cut ``sent`` compared unequal
+    and the check told the student moon is behind a NAT: a given must fail loudly, even with the right answer."""
+    right = _natd_source(socket.AF_INET, "203.0.113.5", 4500)
+    with pytest.raises(ConfigError) as info:
+        _natd(right, **{field: value})
+    assert info.value.field == field
+
+
+def test_nat_detection_source_and_local_address_of_two_ip_versions_is_a_config_error() -> None:
+    """One packet's source and destination are of one IP version; mixing them is a wrong given."""
+    right = _natd_source(socket.AF_INET, "203.0.113.5", 4500)
+    with pytest.raises(ConfigError) as info:
+        _natd(right, local_address="2001:db8::2")
+    assert info.value.field == "local_address"
+
+
+def test_nat_detection_over_ipv6(capsys: pytest.CaptureFixture[str]) -> None:
+    """RFC 7296 2.23 hashes the address as the packet carries it: 16 octets for IPv6."""
+    six = dict(address="2001:db8:5::7", local_address="2001:db8::2")
+    _natd(_natd_source(socket.AF_INET6, "2001:db8:5::7", 4500), **six)
+    assert "SHA-1(SPIi | SPIr | 2001:db8:5::7 | 4500)" in capsys.readouterr().out
+    as_text = hashlib.sha1(SPI_I + SPI_R + b"2001:db8:5::7" + struct.pack("!H", 4500)).digest()
+    assert "not as text" in _check("ike.nat-detection", as_text, spi_i=SPI_I, spi_r=SPI_R, port=4500,
+                                   sent=MOON_SENT, local_port=500, **six)
