@@ -311,17 +311,21 @@ def _keymat_pfs(answer: Any, *, prf_alg: Any, sk_d: bytes, ni: bytes, nr: bytes,
 
 
 def _collision_rows(rows: Any) -> list[Any]:
-    """The two crossing rekeys (:class:`ikelab.figures_collision.CollisionRow`), checked."""
+    """The two crossing rekeys (:class:`ikelab.figures_collision.CollisionRow`), checked: one started by each peer,
+    both seen by one of them (whose ``spi_in`` the answer is), SPIs of 4 octets (RFC 4303 2.1)."""
     try:
         rows = list(rows)
         ok = len(rows) == 2 and all(isinstance(v, (bytes, bytearray)) for r in rows
-                                    for v in (r.ni, r.nr, r.spi_in, r.spi_out)) and \
-            all(isinstance(r.started_by, str) for r in rows)
+                                    for v in (r.ni, r.nr, r.spi_in, r.spi_out, r.rekeys)) and \
+            all(isinstance(r.started_by, str) and isinstance(r.viewer, str) for r in rows) and \
+            rows[0].started_by != rows[1].started_by and rows[0].viewer == rows[1].viewer and \
+            all(len(v) == 4 for r in rows for v in (r.spi_in, r.spi_out, r.rekeys))
     except (TypeError, AttributeError):
         ok = False
     if not ok:
         raise ConfigError("exercise child.collision: rows must be the two CollisionRow of "
-                          "ikelab.figures_collision.collision_rows (two crossing rekeys)", field="rows", value=rows)
+                          "ikelab.figures_collision.collision_rows (two crossing rekeys, one started by each peer, "
+                          "seen by one of them)", field="rows", value=rows)
     return rows
 
 
@@ -333,6 +337,13 @@ def _collision_rows(rows: Any) -> list[Any]:
 def _collision(answer: Any, *, rows: Any, old_spi_in: bytes) -> str:
     rows = _collision_rows(rows)
     (old_spi_in,) = _given_bytes("child.collision", old_spi_in=old_spi_in)
+    viewer = rows[0].viewer
+    peer = next((r.started_by for r in rows if r.started_by != viewer), "its peer")
+    own = next((r.rekeys for r in rows if r.started_by == viewer), None)  # its N(REKEY_SA): the SPI it receives on
+    if own is not None and old_spi_in != own:
+        raise ConfigError(f"exercise child.collision: old_spi_in must be the old SA's SPI {viewer} receives on, as "
+                          f"its N(REKEY_SA) names it (0x{own.hex()}), not 0x{old_spi_in.hex()}", field="old_spi_in",
+                          value=old_spi_in)
     nonces = [n for r in rows for n in (r.ni, r.nr)]
     lowest = min(nonces)
     closed = next(r for r in rows if lowest in (r.ni, r.nr))
@@ -354,17 +365,17 @@ def _collision(answer: Any, *, rows: Any, old_spi_in: bytes) -> str:
         (closed, "the SA made with the lowest of the four nonces is the one its maker CLOSES"))
         if rule is not kept and spi == int.from_bytes(rule.spi_in, "big")]
     if readings:
-        slips.append(f"0x{spi:08x} is moon's SPI of the SA that is closed: " + "; or, ".join(readings) + ".")
+        slips.append(f"0x{spi:08x} is {viewer}'s SPI of the SA that is closed: " + "; or, ".join(readings) + ".")
     if spi == int.from_bytes(kept.spi_out, "big"):
-        slips.append("that SPI is on the SA that stays, but it is the one sun receives on: ESP to moon carries the "
-                     "SPI moon chose (RFC 4303 2.1).")
+        slips.append(f"that SPI is on the SA that stays, but it is the one {peer} receives on: ESP to {viewer} "
+                     f"carries the SPI {viewer} chose (RFC 4303 2.1).")
     if spi == int.from_bytes(closed.spi_out, "big"):
-        slips.append("that SPI is sun's, on the SA that is closed: wrong SA and wrong direction.")
+        slips.append(f"that SPI is {peer}'s, on the SA that is closed: wrong SA and wrong direction.")
     if spi == int.from_bytes(old_spi_in, "big"):
         slips.append("that is the old SA's SPI: after the rekey the old SA is deleted (RFC 7296 2.8).")
     old_out = [r.rekeys for r in rows if getattr(r, "rekeys", old_spi_in) != old_spi_in]  # the peer's N(REKEY_SA)
     if old_out and spi == int.from_bytes(old_out[0], "big"):
-        slips.append("that is the old SA's SPI on which sun receives: the old SA is deleted after the rekey (RFC 7296 "
-                     "2.8), and ESP to moon carries the SPI moon chose (RFC 4303 2.1).")
+        slips.append(f"that is the old SA's SPI on which {peer} receives: the old SA is deleted after the rekey "
+                     f"(RFC 7296 2.8), and ESP to {viewer} carries the SPI {viewer} chose (RFC 4303 2.1).")
     _name_slips(slips)
-    raise Wrong("not an SPI of these SAs: take the new SA's SPI that moon receives on ('in').")
+    raise Wrong(f"not an SPI of these SAs: take the new SA's SPI that {viewer} receives on ('in').")

@@ -38,6 +38,7 @@ class CollisionRow:
     spi_in: bytes     # the new SA's SPI that the viewing peer chose: ESP to it carries this one (RFC 4303 2.1)
     spi_out: bytes    # the one its peer chose: ESP the viewing peer sends carries this one
     rekeys: bytes     # N(REKEY_SA)'s SPI: the old SA's, as the request's sender receives on it (1.3.3)
+    viewer: str = "moon"  # the peer whose view spi_in and spi_out are (collision_rows' side, by its name)
 
 
 def collided_lab(seed: str, **settings: Any) -> Any:
@@ -83,17 +84,19 @@ def collision_rows(lab: Any, side: str = "initiator") -> list[CollisionRow]:
         spi_response = bytes(response.find(SA).proposals[0].spi)
         spi_in, spi_out = (spi_request, spi_response) if sender == mine else (spi_response, spi_request)
         rows.append(CollisionRow(names.get(sender, sender), mid, bytes(request.find(Nonce).data),
-                                 bytes(response.find(Nonce).data), spi_in, spi_out, rekeys))
+                                 bytes(response.find(Nonce).data), spi_in, spi_out, rekeys, names[mine]))
     if not rows:
         raise ConfigError("the lab's trace holds no answered CHILD SA rekey (CREATE_CHILD_SA with N(REKEY_SA))",
                           field="lab", value=len(lab.trace))
     return rows
 
 
-def format_collision(rows: list[CollisionRow], viewer: str = "moon") -> str:
-    """Each exchange in a few lines: who started it, its nonces, and the new SA's SPIs as ``viewer`` sees them."""
+def format_collision(rows: list[CollisionRow], viewer: str | None = None) -> str:
+    """Each exchange in a few lines: who started it, its nonces, and the new SA's SPIs as ``viewer`` (by default
+    the rows' own viewer) sees them."""
     blocks = []
     for r in rows:
+        viewer = viewer or r.viewer
         blocks.append(f"exchange started by {r.started_by} (MID {r.message_id}), N(REKEY_SA) 0x{r.rekeys.hex()}\n"
                       f"  Ni {short_hex(r.ni)}\n"
                       f"  Nr {short_hex(r.nr)}\n  {viewer}'s new SA: in 0x{r.spi_in.hex()}, out 0x{r.spi_out.hex()}")

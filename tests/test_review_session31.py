@@ -6,6 +6,7 @@ Expected values are hand-built: packet lists written row by row (RFC 7296 2.2: e
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import socket
 import struct
@@ -152,3 +153,53 @@ def test_nat_detection_over_ipv6(capsys: pytest.CaptureFixture[str]) -> None:
     as_text = hashlib.sha1(SPI_I + SPI_R + b"2001:db8:5::7" + struct.pack("!H", 4500)).digest()
     assert "not as text" in _check("ike.nat-detection", as_text, spi_i=SPI_I, spi_r=SPI_R, port=4500,
                                    sent=MOON_SENT, local_port=500, **six)
+
+
+# --- child.collision (RFC 7296 2.8.1) ------------------------------------------------------------------------------
+
+
+def _collision(viewer: str = "moon", changes: dict[str, Any] | None = None) -> list[Any]:
+    """Two crossing rekeys; the lowest of the four nonces (0x22...) is the Nr of sun's exchange, so sun closes that
+    SA and moon's exchange's SA stays (2.8.1).  Its SPIs: moon receives on 0xb6db3c28, sun on 0x6d9a9e5a."""
+    from ikelab.figures_collision import CollisionRow
+
+    moon_view = [("moon", 2, 0x57, 0xC8, "b6db3c28", "6d9a9e5a", "0738e1c0"),
+                 ("sun", 0, 0x69, 0x22, "0ab0cd58", "7a4c1791", "2c14300b")]
+    rows = []
+    for by, mid, ni, nr, spi_in, spi_out, rekeys in moon_view:
+        if viewer == "sun":
+            spi_in, spi_out = spi_out, spi_in
+        rows.append(CollisionRow(by, mid, bytes([ni]) * 32, bytes([nr]) * 32, bytes.fromhex(spi_in),
+                                 bytes.fromhex(spi_out), bytes.fromhex(rekeys), viewer))
+    return [dataclasses.replace(rows[0], **changes), rows[1]] if changes else rows
+
+
+def test_collision_rows_seen_by_sun_do_not_answer_for_moon(capsys: pytest.CaptureFixture[str]) -> None:
+    """The rows say whose SPIs they hold.  Seen by sun, with moon's old SPI given, the givens disagree: a
+    ConfigError, where the check used to call sun's inbound SPI 'the SPI moon receives on'."""
+    with pytest.raises(ConfigError) as info:
+        exercises.check("child.collision", 0x6D9A9E5A, rows=_collision("sun"), old_spi_in=bytes.fromhex("0738e1c0"))
+    assert info.value.field == "old_spi_in"
+    exercises.check("child.collision", 0x6D9A9E5A, rows=_collision("sun"), old_spi_in=bytes.fromhex("2c14300b"))
+    assert "Correct! [child.collision] 0x6d9a9e5a:" in capsys.readouterr().out
+    reason = _check("child.collision", 0xB6DB3C28, rows=_collision("sun"), old_spi_in=bytes.fromhex("2c14300b"))
+    assert "the one moon receives on: ESP to sun carries the SPI sun chose" in reason
+
+
+def test_collision_figure_rows_name_their_viewer() -> None:
+    from ikelab import figures_collision as fc
+
+    lab = fc.collided_lab("review31")
+    assert {r.viewer for r in fc.collision_rows(lab, "responder")} == {"sun"}
+    assert {r.viewer for r in fc.collision_rows(lab)} == {"moon"}
+
+
+@pytest.mark.parametrize("changes", [{"started_by": "sun"}, {"viewer": "sun"}, {"spi_in": b"\xb6\xdb\x3c"},
+                                     {"rekeys": b"\x07\x38"}], ids=["one-peer", "two-viewers", "spi-3", "rekeys-2"])
+def test_collision_rows_that_are_no_collision_are_a_config_error(changes: dict[str, Any]) -> None:
+    """Both exchanges started by one peer are no collision; rows seen by two peers mix SPIs; an ESP SPI is 4 octets
+    (RFC 4303 2.1).  Each is a bad given, even with the right answer."""
+    with pytest.raises(ConfigError) as info:
+        exercises.check("child.collision", 0xB6DB3C28, rows=_collision(changes=changes),
+                        old_spi_in=bytes.fromhex("0738e1c0"))
+    assert info.value.field == "rows"
