@@ -75,8 +75,12 @@ def _trace_child_sas(answer: Any, *, rows: Any) -> str:
         slips.append(f"each IKE SA set up with IKE_SA_INIT and IKE_AUTH brings its own first CHILD SA, and this trace "
                      "has more than one IKE_AUTH exchange.")
     if got[1] != expected[1] and got[1] == made["CREATE_CHILD_SA exchanges"]:
-        slips.append("an IKE SA rekey is a CREATE_CHILD_SA exchange too, but it makes no CHILD SA (RFC 7296 1.3.2: "
-                     "no TSi/TSr); count only those with traffic selectors.")
+        why = [text for count, text in (
+            (made["CREATE_CHILD_SA IKE SA rekeys"], "an IKE SA rekey is a CREATE_CHILD_SA exchange too, but it makes "
+                                                    "no CHILD SA (RFC 7296 1.3.2: no TSi/TSr)"),
+            (made["CREATE_CHILD_SA refused"], "a refused CREATE_CHILD_SA (its response an error notify, no SA, "
+                                              "1.3) makes no CHILD SA")) if count]
+        slips.append("; ".join(why) + "; count only the exchanges whose response has traffic selectors.")
     _name_slips(slips)
     if sum(got) == total:
         raise Wrong(f"{total} in all is right, but not that split: each IKE SA's IKE_AUTH makes one, every other "
@@ -121,6 +125,8 @@ def _children_made(rows: list[Any]) -> dict[str, int]:
                               value=no)
         out[exchange] = sum(1 for inner in responses.values() if "TSr" in inner)
         out[exchange + " exchanges"] = len(responses)
+        out[exchange + " IKE SA rekeys"] = sum(1 for i in responses.values() if "SA" in i and "TSr" not in i)  # 1.3.2
+        out[exchange + " refused"] = sum(1 for inner in responses.values() if "SA" not in inner)
         out[exchange + " messages"] = len(mine)
     return out
 

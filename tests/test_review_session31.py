@@ -203,3 +203,16 @@ def test_collision_rows_that_are_no_collision_are_a_config_error(changes: dict[s
         exercises.check("child.collision", 0xB6DB3C28, rows=_collision(changes=changes),
                         old_spi_in=bytes.fromhex("0738e1c0"))
     assert info.value.field == "rows"
+
+
+def test_child_sas_a_refused_create_child_sa_is_named_as_refused_not_as_an_ike_sa_rekey() -> None:
+    """Two CREATE_CHILD_SA exchanges, one refused with N(NO_PROPOSAL_CHOSEN) (1.3, no SA in the answer): the slip of
+    counting exchanges must not be blamed on an IKE SA rekey (1.3.2), of which this trace has none."""
+    rows = _setup() + [
+        _ike(5, A, B, "CREATE_CHILD_SA", 2, response=False, by_initiator=True, inner=NEW_CHILD_I),
+        _ike(6, B, A, "CREATE_CHILD_SA", 2, response=True, by_initiator=False, inner=("N(NO_PROPOSAL_CHOSEN)",)),
+        _ike(7, A, B, "CREATE_CHILD_SA", 3, response=False, by_initiator=True, inner=NEW_CHILD_I),
+        _ike(8, B, A, "CREATE_CHILD_SA", 3, response=True, by_initiator=False, inner=NEW_CHILD_R)]
+    exercises.check("trace.child-sas", (1, 1), rows=rows)
+    reason = _check("trace.child-sas", (1, 2), rows=rows)
+    assert "a refused CREATE_CHILD_SA" in reason and "IKE SA rekey" not in reason
