@@ -28,6 +28,7 @@ from ikelab.identity import Identity
 from ikelab.message import Message, decode
 from ikelab.notify_payload import _notify_problem
 from ikelab.transforms import encryption, integrity
+from ikelab.ts import ts_from_string
 from ikelab.wire import DecodeContext
 
 GCM = suite_crypto("ENCR_AES_GCM_16", 256, None, seed="fast2")
@@ -160,7 +161,8 @@ def test_ts_payload_octets_remembered_by_identity_match_rfc_7296_3_13():
 
 
 def test_selectors_and_their_text_for_events():
-    """selectors_of keeps a payload's own tuple when every selector is an address range; ts_strings is str()."""
+    """selectors_of keeps a payload's own tuple when every selector is an address range; ts_strings is
+    ts_to_string's strongSwan syntax, which ts_from_string reads back (ikelab.host does)."""
     host = P.TrafficSelector.from_address("192.0.2.1")
     net = P.TrafficSelector.from_network("198.51.100.0/24", ip_protocol=6, ports=(1024, 65535))
     raw = P.RawTrafficSelector(13, 0, b"\x01\x02")
@@ -169,7 +171,8 @@ def test_selectors_and_their_text_for_events():
     assert W.selectors_of(P.TSr((raw, host, net))) == plain  # a type ikelab does not know is left out
     for _ in range(2):  # remembered per tuple the second time
         for selectors in (plain, tuple(list(plain)), list(plain)):
-            assert W.ts_strings(selectors) == (str(host), str(net)) == ("192.0.2.1/32", "198.51.100.0/24[6/1024-65535]")
+            assert W.ts_strings(selectors) == ("192.0.2.1/32", "198.51.100.0/24[tcp/1024-65535]")
+            assert tuple(ts_from_string(t) for t in W.ts_strings(selectors)) == plain
 
 
 def test_message_equals_the_public_constructor():
