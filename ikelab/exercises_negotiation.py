@@ -4,6 +4,11 @@
 the responder's preference, name the suite the responder chooses, or
 ``"NO_PROPOSAL_CHOSEN"``.  The expected answer is computed by
 :func:`ikelab.proposals.select`, the function the engine itself uses.
+
+``negotiation.valid-answers``: the other side of the same rule.  Given the
+initiator's offer and a few candidate SAr1 answers (a Proposal Num and a
+proposal each), which ones must the initiator accept?  Computed by
+:func:`ikelab.proposals.check_chosen`, the engine's own check (RFC 7296 2.7).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 from . import proposals as _proposals
 from .constants import ProtocolId, lookup
-from .errors import IkelabError, NegotiationError, WeakAlgorithmError
+from .errors import ConfigError, IkelabError, NegotiationError, WeakAlgorithmError
 from .exercises import Wrong, _show, register
 
 __all__: list[str] = []
@@ -78,3 +83,66 @@ def _negotiation_chosen(answer: Any, *, offered: str, configured: str, protocol:
         raise Wrong("that proposal is offered, but the responder does not accept it: compare it with its "
                     "configured proposals.")
     raise Wrong("that is not one of the suites both sides accept.")
+
+
+# --- negotiation.valid-answers: the initiator's check of SAr1 (RFC 7296 2.7, 3.3.6) ----------------------------------
+
+
+def _candidates(offered: Any, answers: Any) -> tuple[Any, dict[str, Any]]:
+    """The offer, and each candidate answer as a Proposal with its Proposal Num (RFC 7296 3.3.1), checked."""
+    try:
+        offer = _proposals.parse_proposals(offered)
+        if not isinstance(answers, dict) or not answers:
+            raise TypeError(answers)
+        candidates = {str(label): _proposals.parse_proposal(text, number=number)
+                      for label, (number, text) in answers.items()}
+    except (TypeError, ValueError, IkelabError) as exc:
+        raise ConfigError("exercise negotiation.valid-answers: offered is a proposal list in strongSwan syntax and "
+                          "answers a dict {label: (proposal number, one proposal)}" + f" ({exc})", field="answers",
+                          value=answers) from None
+    return offer, candidates
+
+
+def _why_not(offer: Any, chosen: Any, refusal: str) -> str:
+    """Why the initiator refuses ``chosen``, in the words of RFC 7296 2.7 and 3.3.1 where a rule is plainly broken."""
+    whole = [o for o in offer if all(t in o.transforms for t in chosen.transforms)]
+    if whole and all(o.number != chosen.number for o in whole):
+        return (f"its transforms are all proposal #{whole[0].number}'s, but it names #{chosen.number}: the Proposal "
+                f"Num says which offered proposal was taken (3.3.1), and #{chosen.number} did not offer them")
+    if not whole and all(any(t in o.transforms for o in offer) for t in chosen.transforms):
+        return ("it takes transforms from two proposals: proposals are alternatives, a suite comes from one "
+                f"(2.7; {refusal})")
+    return refusal
+
+
+@register("negotiation.valid-answers", "08-algorithm-negotiation", "The answers the initiator accepts",
+          "a set of labels, e.g. {'A', 'C'} (or a str of labels, 'AC')",
+          "RFC 7296 2.7: the initiator MUST check the answer against its offer: ONE proposal, named by the Proposal "
+          "Num of one it offered, with exactly one transform of each type, each one that THIS proposal offered. "
+          "Proposals are alternatives: a suite never takes transforms from two of them.")
+def _valid_answers(answer: Any, *, offered: str, answers: dict[str, tuple[int, str]]) -> str:
+    offer, candidates = _candidates(offered, answers)
+    verdicts: dict[str, str | None] = {}  # label -> None if acceptable, else why not
+    for label, proposal in candidates.items():
+        try:
+            _proposals.check_chosen(offer, proposal)
+            verdicts[label] = None
+        except NegotiationError as exc:
+            verdicts[label] = _why_not(offer, proposal, str(exc))
+    expected = {label for label, why in verdicts.items() if why is None}
+    if isinstance(answer, str):
+        answer = set(answer.replace(",", " ").split()) if ("," in answer or " " in answer) else set(answer)
+    if not isinstance(answer, (set, frozenset, list, tuple)):
+        raise Wrong(f"the answer is a set of labels such as {{'A', 'C'}}, not {type(answer).__name__}.")
+    got = {str(label).strip().upper() for label in answer}
+    unknown = sorted(got - set(verdicts))
+    if unknown:
+        raise Wrong(f"there is no answer {', '.join(unknown)}: the labels are {', '.join(sorted(verdicts))}.")
+    if got == expected:
+        return (f"{', '.join(sorted(expected)) or 'none'}: each names a proposal that was offered and takes one "
+                "transform of each type from it; the others: " + "; ".join(
+                    f"{label}, {why}" for label, why in sorted(verdicts.items()) if why is not None) + ".")
+    wrong = [f"{label} is acceptable: proposal #{candidates[label].number} offered each of its transforms."
+             for label in sorted(expected - got)]
+    wrong += [f"{label} is not: {verdicts[label]}." for label in sorted(got - expected)]
+    raise Wrong(" ".join(wrong))

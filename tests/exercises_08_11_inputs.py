@@ -26,6 +26,8 @@ TRACE_ROWS = _trace_rows()
 GIVEN: dict[str, dict[str, Any]] = {
     "negotiation.chosen": dict(offered="aes256gcm16-prfsha384-ecp384, aes128-sha256-ecp256, aes128-sha256-modp2048",
                                configured="aes128-sha256-modp2048, aes256gcm16-prfsha384-ecp384"),
+    "negotiation.valid-answers": dict(offered="aes128-sha256-modp2048", answers={"X": (1, "aes128-sha256-modp2048"),
+                                                                                 "Y": (2, "aes128-sha256-modp2048")}),
     "esp.pad-length": dict(payload_len=84, block_size=16),
     "esp.packet-length": dict(inner_len=95, mode="tunnel", encr="ENCR_AES_CBC", key_bits=128,
                               integ="AUTH_HMAC_SHA2_256_128"),
@@ -35,6 +37,7 @@ GIVEN: dict[str, dict[str, Any]] = {
 }
 RIGHT: dict[str, Any] = {
     "negotiation.chosen": "aes128-sha256-modp2048",
+    "negotiation.valid-answers": {"X"},  # RFC 7296 3.3.1: Y names a proposal number that was never offered
     "esp.pad-length": 10,
     "esp.packet-length": 20 + 8 + 16 + 112 + 16,  # RFC 4303 2: outer IPv4, SPI | Seq, IV, 95 + 15 + 2, ICV
     "trace.child-sas": (1, 1),

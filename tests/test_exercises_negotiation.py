@@ -54,3 +54,57 @@ def test_no_proposal_chosen_in_other_spellings(spelling: str, capsys: pytest.Cap
 def test_a_huge_answer_is_not_repeated_in_the_message() -> None:
     message = fails("aes128-" * 10_000 + "sha256-modp2048", **GIVEN)
     assert "too long" in message and len(message) < 200
+
+
+# --- negotiation.valid-answers: RFC 7296 2.7 and 3.3.1 applied by hand to five answers ----------------------------
+# Offer: #1 AES-GCM-16-256, PRF-SHA384, ECP-384; #2 AES-CBC-128, HMAC-SHA256 (integrity and PRF), MODP-2048, ECP-256.
+# A #2 with ECP-256: one of each type, all offered in #2: accepted.  B names #1 with #2's transforms: refused.
+# C #2 with ECP-384, which only #1 offered: a suite from two proposals, refused.  D #2 with both groups: two DH
+# transforms, refused.  E #1 exactly: accepted.
+
+OFFER2 = "aes256gcm16-prfsha384-ecp384, aes128-sha256-modp2048-ecp256"
+ANSWERS = {"A": (2, "aes128-sha256-ecp256"), "B": (1, "aes128-sha256-modp2048"), "C": (2, "aes128-sha256-ecp384"),
+           "D": (2, "aes128-sha256-modp2048-ecp256"), "E": (1, "aes256gcm16-prfsha384-ecp384")}
+
+
+def valid_fails(answer: object, **given: object) -> str:
+    with pytest.raises(ExerciseFailed) as info:
+        exercises.check("negotiation.valid-answers", answer, **(given or dict(offered=OFFER2, answers=ANSWERS)))
+    return info.value.reason
+
+
+@pytest.mark.parametrize("answer", [{"A", "E"}, frozenset("AE"), ["e", "a"], ("A", "E"), "AE", "A, E", "a e"])
+def test_valid_answers_in_any_spelling(answer: object, capsys: pytest.CaptureFixture[str]) -> None:
+    exercises.check("negotiation.valid-answers", answer, offered=OFFER2, answers=ANSWERS)
+    out = capsys.readouterr().out
+    assert out.startswith("Correct! [negotiation.valid-answers] A, E: ")
+    assert "B, its transforms are all proposal #2's, but it names #1" in out
+    assert "C, it takes transforms from two proposals" in out and "D, proposal " in out and "2 DH transforms" in out
+
+
+@pytest.mark.parametrize("answer, hints", [
+    ({"A"}, ["E is acceptable: proposal #1 offered each of its transforms."]),
+    (set(), ["A is acceptable", "E is acceptable"]),
+    ({"A", "B", "E"}, ["B is not: its transforms are all proposal #2's, but it names #1"]),
+    ({"A", "C", "E"}, ["C is not: it takes transforms from two proposals"]),
+    ({"A", "D", "E"}, ["D is not: ", "has 2 DH transforms"]),
+    ("ABCDE", ["B is not", "C is not", "D is not"]),
+    ({"A", "Z"}, ["there is no answer Z: the labels are A, B, C, D, E."]),
+    (5, ["a set of labels"])])
+def test_valid_answers_name_each_wrong_label(answer: object, hints: list[str]) -> None:
+    reason = valid_fails(answer)
+    assert all(h in reason for h in hints), reason
+
+
+def test_valid_answers_other_inputs_and_bad_givens(capsys: pytest.CaptureFixture[str]) -> None:
+    """An answer holding a transform no proposal offered is refused with the engine's words; bad givens are
+    ConfigErrors naming answers."""
+    exercises.check("negotiation.valid-answers", {"X"}, offered="aes128-sha256-modp2048",
+                    answers={"X": (1, "aes128-sha256-modp2048"), "Y": (1, "aes256-sha256-modp2048")})
+    assert "Y, the responder chose ENCR_AES_CBC (256 bits), which proposal #1 did not offer" in capsys.readouterr().out
+    from ikelab.errors import ConfigError
+
+    for bad in ({}, {"A": "aes128-sha256-modp2048"}, {"A": (1, "aes128-nonsense")}, ["A"], None):
+        with pytest.raises(ConfigError) as info:
+            exercises.check("negotiation.valid-answers", {"A"}, offered=OFFER2, answers=bad)
+        assert info.value.field == "answers"

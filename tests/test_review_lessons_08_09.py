@@ -122,6 +122,32 @@ def test_l08_exercise_stub_does_not_hold_the_answer() -> None:
     assert "x25519" not in stub and "choice = ..." in stub
 
 
+def _kind(name: str) -> str:
+    """The transform type of an IANA name as proposal_to_iana writes it (RFC 7296 3.3.2)."""
+    return "PRF" if name.startswith("PRF_") else "INTEG" if name.startswith(("HMAC_", "AES_XCBC", "AES_CMAC")) else \
+        "DH" if name.startswith(("MODP_", "ECP_", "CURVE")) else "ENCR"
+
+
+def test_l08_second_exercise_by_the_rule_on_the_printed_transforms() -> None:
+    """RFC 7296 2.7 and 3.3.1 applied here to the IANA names the given cell prints: an answer is accepted when it
+    names an offered proposal and holds one transform of each type, every one offered in that proposal.  The
+    check and the engine's own verdicts (after the check) say the same; the student's stub holds no label."""
+    shown = output(L08, "l08-ex2-given")
+    offered = {int(n): set(t.split("/")) for n, t in re.findall(r"offered #(\d+): IKE:(\S+)", shown)}
+    answers = {label: (int(n), t.split("/")) for label, n, t in re.findall(r"answer (\w): #(\d+) IKE:(\S+)", shown)}
+    assert len(offered) == 2 and len(answers) == 5
+    accepted = {label for label, (n, names) in answers.items()
+                if n in offered and set(names) <= offered[n] and len({_kind(x) for x in names}) == len(names)}
+    assert accepted == {"A", "E"}
+    assert output(L08, "l08-ex2-check").startswith("Correct! [negotiation.valid-answers] A, E: ")
+    engine = output(L08, "l08-ex2-engine").splitlines()
+    assert {line.split()[0] for line in engine if line.endswith("accepted")} == accepted
+    nb = json.loads((NOTEBOOKS / "student" / L08.name).read_text(encoding="utf-8"))
+    stub = "".join(next(c for c in nb["cells"] if c.get("id") == "l08-ex2-solution")["source"])
+    assert "acceptable = ..." in stub and '"A"' not in stub
+    assert not next(c for c in nb["cells"] if c.get("id") == "l08-ex2-engine")["outputs"]  # after-check: cleared
+
+
 # --- lesson 09 ---------------------------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
