@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import itertools
 from typing import Any
 
 from . import auth as _auth
@@ -220,11 +221,27 @@ def _answered_selectors(value: Any, side: str) -> frozenset[Any]:
                     f"of them: {exc}") from None
 
 
-def _within(inner: Any, outer: Any) -> bool:
-    """Is every packet that selector ``inner`` matches also matched by ``outer`` (RFC 7296 3.13.1)?"""
-    return (inner.start_addr.version == outer.start_addr.version and outer.start_addr <= inner.start_addr
-            and inner.end_addr <= outer.end_addr and outer.ip_protocol in (0, inner.ip_protocol)
-            and outer.start_port <= inner.start_port and inner.end_port <= outer.end_port)
+def _box(ts: Any) -> tuple[int, tuple[tuple[int, int], ...]]:
+    """A selector as its IP version and three closed ranges: address, IP protocol (0: any, 0-255) and port, where
+    -1 stands for OPAQUE, which only the any-port range (0-65535) also matches (RFC 7296 3.13.1)."""
+    ports = (ts.start_port, ts.end_port)
+    port = (-1, -1) if ports == (65535, 0) else (-1, 65535) if ports == (0, 65535) else ports
+    proto = (0, 255) if ts.ip_protocol == 0 else (ts.ip_protocol, ts.ip_protocol)
+    return ts.start_addr.version, ((int(ts.start_addr), int(ts.end_addr)), proto, port)
+
+
+def _covered(inner: Any, outer: Any) -> bool:
+    """Is every packet some selector of ``inner`` matches also matched by a selector of ``outer`` (RFC 7296 2.9,
+    3.13.1)?  Each box of ``inner`` is cut at every bound of every box; each piece must lie in one of ``outer``."""
+    boxes = [_box(t) for t in outer]
+    for version, box in (_box(t) for t in inner):
+        mine = [b for v, b in boxes if v == version]
+        cuts = [{c for b in (*mine, box) for c in (b[d][0], b[d][1] + 1) if box[d][0] <= c <= box[d][1]}
+                for d in range(3)]
+        for point in itertools.product(*cuts):
+            if not any(all(b[d][0] <= point[d] <= b[d][1] for d in range(3)) for b in mine):
+                return False
+    return True
 
 
 def _texts(selectors: Any) -> str:
@@ -253,7 +270,8 @@ def _ts_narrowing(answer: Any, *, offered_tsi: Any, offered_tsr: Any, policy_loc
         raise Wrong(f"the answer is a pair (tsi, tsr), not {type(answer).__name__}.")
     got = (_answered_selectors(answer[0], "TSi"), _answered_selectors(answer[1], "TSr"))
     expected = (frozenset(tsi), frozenset(tsr))
-    if got == expected:
+    # right: the same selectors, or others that match the same packets (one /16 for two /17s): 2.9 fixes the traffic
+    if got == expected or all(_covered(g, e) and _covered(e, g) for g, e in zip(got, expected)):
         return f"TSi {_texts(tsi)}, TSr {_texts(tsr)}: what moon offered, narrowed to what sun's policy allows."
     wrong = {
         (frozenset(off_i), frozenset(off_r)): "that is the offer itself: sun may keep only what its policy allows.",
@@ -267,7 +285,7 @@ def _ts_narrowing(answer: Any, *, offered_tsi: Any, offered_tsr: Any, policy_loc
         raise Wrong(wrong[got])
 
     for side, mine, offered in (("TSi", got[0], off_i), ("TSr", got[1], off_r)):
-        wider = [t for t in mine if not any(_within(t, o) for o in offered)]
+        wider = [t for t in mine if not _covered((t,), offered)]
         if wider:
             raise Wrong(f"{side} holds more than moon offered ({_texts(wider)}): the responder narrows, it never "
                         "widens (2.9).")

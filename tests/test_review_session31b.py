@@ -1,0 +1,97 @@
+"""Review of lesson 06's ike.ts-narrowing and lesson 08's negotiation.valid-answers checkers.
+
+Expected values are worked by hand from the RFC text, with ``ipaddress`` for the address arithmetic:
+
+* ike.ts-narrowing (RFC 7296 2.9, 3.13.1): the answer is the traffic the offer and the policy both allow; two
+  selectors 10.2.0.0/17 and 10.2.128.0/17 match the same packets as one 10.2.0.0/16, so either spelling is right.
+  An OPAQUE port (start 65535, end 0) is matched only by any-port (0-65535) or OPAQUE, never by port 80.
+* negotiation.valid-answers (RFC 7296 2.7, 3.3.1): the initiator accepts an answer naming an offered Proposal Num
+  with one transform of each type, each from that proposal; for ESP the ESN transform is one of the types (3.3.2).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from ikelab import exercises
+from ikelab.errors import ConfigError
+from ikelab.exercises import ExerciseFailed
+
+
+def _fails(exercise_id: str, answer: object, **given: object) -> str:
+    with pytest.raises(ExerciseFailed) as info:
+        exercises.check(exercise_id, answer, **given)
+    return info.value.reason
+
+
+# --- ike.ts-narrowing --------------------------------------------------------------------------------------------
+
+# sun allows its /16 as two halves: moon's whole 10.2.0.0/16 offer is allowed (checked with ipaddress below)
+HALVES = dict(offered_tsi="10.1.0.0/16", offered_tsr="10.2.0.0/16", policy_local=["10.2.0.0/17", "10.2.128.0/17"],
+              policy_remote="10.0.0.0/8")
+
+
+def test_halves_make_the_whole_network() -> None:
+    """The hand-worked premise of the next test, from ipaddress alone."""
+    net = ipaddress.ip_network("10.2.0.0/16")
+    assert list(net.subnets(prefixlen_diff=1)) == [ipaddress.ip_network(n) for n in HALVES["policy_local"]]
+
+
+@pytest.mark.parametrize("tsr", [["10.2.0.0/17", "10.2.128.0/17"], "10.2.0.0/16", "10.2.0.0-10.2.255.255"])
+def test_ts_narrowing_the_same_traffic_in_other_selectors_is_right(tsr: object,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """RFC 7296 2.9 fixes the traffic, not how many selectors say it: no slip ("the offer itself") for a right one."""
+    exercises.check("ike.ts-narrowing", ("10.1.0.0/16", tsr), **HALVES)
+    assert capsys.readouterr().out.startswith("Correct! [ike.ts-narrowing]")
+
+
+def test_ts_narrowing_the_whole_offer_with_its_packet_specific_selector(capsys: pytest.CaptureFixture[str]) -> None:
+    """The offer's first selector is packet-specific (2.9) and inside the second; the policy allows all of it, so
+    the offer itself is a right answer, with or without that first selector."""
+    given = dict(offered_tsi=["10.1.0.5/32[tcp/1234]", "10.1.0.0/16"], offered_tsr=["10.2.0.7/32[tcp/443]",
+                 "10.2.0.0/16"], policy_local="10.2.0.0/16", policy_remote="10.1.0.0/16")
+    exercises.check("ike.ts-narrowing", (given["offered_tsi"], given["offered_tsr"]), **given)
+    exercises.check("ike.ts-narrowing", ("10.1.0.0/16", "10.2.0.0/16"), **given)
+    assert capsys.readouterr().out.count("Correct!") == 2
+
+
+def test_ts_narrowing_an_opaque_port_is_not_inside_port_80() -> None:
+    """RFC 7296 3.13.1: OPAQUE ports (65535, 0) match only any-port or OPAQUE: answering them for an offer of
+    TCP port 80 answers more than was offered."""
+    given = dict(offered_tsi="10.1.0.0/16", offered_tsr="10.2.0.0/16[tcp/80]", policy_local="10.2.0.0/15",
+                 policy_remote="10.0.0.0/8")
+    reason = _fails("ike.ts-narrowing", ("10.1.0.0/16", "10.2.0.0/16[tcp/%opaque]"), **given)
+    assert "TSr holds more than moon offered (10.2.0.0/16[tcp/%opaque])" in reason
+
+
+def test_ts_narrowing_an_opaque_port_is_inside_any_port() -> None:
+    """... and OPAQUE is inside an any-port offer: not "more than moon offered", only not what the policy allows."""
+    given = dict(offered_tsi="10.1.0.0/16", offered_tsr="10.2.0.0/16[udp]", policy_local="10.2.0.0/16[udp/53]",
+                 policy_remote="10.0.0.0/8")
+    reason = _fails("ike.ts-narrowing", ("10.1.0.0/16", "10.2.0.0/16[udp/%opaque]"), **given)
+    assert "more than moon offered" not in reason and "IP protocol and ports" in reason
+
+
+def test_ts_narrowing_inside_two_offered_selectors_together_is_not_wider() -> None:
+    """10.1.0.0/16 is exactly moon's two offered /17s: not "more than moon offered"; the TCP of sun's policy is
+    what it misses."""
+    given = dict(offered_tsi=["10.1.0.0/17", "10.1.128.0/17"], offered_tsr="10.2.0.0/16",
+                 policy_local="10.2.0.0/16", policy_remote="10.1.0.0/16[tcp]")
+    reason = _fails("ike.ts-narrowing", ("10.1.0.0/16", "10.2.0.0/16"), **given)
+    assert "more than moon offered" not in reason and "TSi is not right" in reason
+
+
+def test_ts_narrowing_ipv6_several_selectors_and_protocols(capsys: pytest.CaptureFixture[str]) -> None:
+    """Two families, one selector each, each side narrowed by its own policy entry (worked by hand): TSi
+    2001:db8:1::/48 (inside 2001:db8::/32) and 10.1.0.0/24 UDP; TSr 2001:db8:2::/64 UDP 53 and 10.2.0.0/24.  The
+    same traffic as ranges, in another order, is right; a side with the IPv6 selector's protocol dropped is not."""
+    given = dict(offered_tsi=["2001:db8:1::/48", "10.1.0.0/16"], offered_tsr=["2001:db8:2::/48", "10.2.0.0/16"],
+                 policy_local=["2001:db8:2::/64[udp/53]", "10.2.0.0/24"],
+                 policy_remote=["2001:db8::/32", "10.1.0.0/24[udp]"])
+    tsi = ["10.1.0.0-10.1.0.255[17]", "2001:db8:1::-2001:db8:1:ffff:ffff:ffff:ffff:ffff"]
+    exercises.check("ike.ts-narrowing", (tsi, ["10.2.0.0/24", "2001:db8:2::/64[udp/53-53]"]), **given)
+    assert capsys.readouterr().out.startswith("Correct!")
+    reason = _fails("ike.ts-narrowing", (tsi, ["10.2.0.0/24", "2001:db8:2::/64"]), **given)
+    assert "IP protocol and ports" in reason
