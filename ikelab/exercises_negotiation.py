@@ -9,6 +9,9 @@ the responder's preference, name the suite the responder chooses, or
 initiator's offer and a few candidate SAr1 answers (a Proposal Num and a
 proposal each), which ones must the initiator accept?  Computed by
 :func:`ikelab.proposals.check_chosen`, the engine's own check (RFC 7296 2.7).
+``protocol`` (IKE by default, ESP or AH) is the one of the offer and of every
+answer; the labels compare without case, and a str answer of labels longer than
+one character names them apart ('A1, B2').
 """
 
 from __future__ import annotations
@@ -88,19 +91,44 @@ def _negotiation_chosen(answer: Any, *, offered: str, configured: str, protocol:
 # --- negotiation.valid-answers: the initiator's check of SAr1 (RFC 7296 2.7, 3.3.6) ----------------------------------
 
 
-def _candidates(offered: Any, answers: Any) -> tuple[Any, dict[str, Any]]:
+def _candidates(offered: Any, answers: Any, protocol: Any) -> tuple[Any, dict[str, Any]]:
     """The offer, and each candidate answer as a Proposal with its Proposal Num (RFC 7296 3.3.1), checked."""
+    proto = lookup(ProtocolId, protocol, field="protocol")
+    field, value = "offered", offered
     try:
-        offer = _proposals.parse_proposals(offered)
+        offer = _proposals.parse_proposals(offered, proto)
+        field, value = "answers", answers
         if not isinstance(answers, dict) or not answers:
             raise TypeError(answers)
-        candidates = {str(label): _proposals.parse_proposal(text, number=number)
+        candidates = {str(label): _proposals.parse_proposal(text, proto, number=number)
                       for label, (number, text) in answers.items()}
     except (TypeError, ValueError, IkelabError) as exc:
         raise ConfigError("exercise negotiation.valid-answers: offered is a proposal list in strongSwan syntax and "
-                          "answers a dict {label: (proposal number, one proposal)}" + f" ({exc})", field="answers",
-                          value=answers) from None
+                          "answers a dict {label: (proposal number, one proposal)}" + f" ({exc})", field=field,
+                          value=value) from None
+    if len({label.strip().upper() for label in candidates}) != len(candidates):  # the answer's labels are read so
+        raise ConfigError(f"exercise negotiation.valid-answers: the labels {', '.join(candidates)} must differ in more "
+                          "than case and spaces", field="answers", value=answers)
     return offer, candidates
+
+
+def _labels(answer: Any, labels: Any) -> set[str]:
+    """The labels the student named: a set, list or tuple of them, or one str ('AE', 'A, E', 'A1 B2')."""
+    if isinstance(answer, str):
+        text = answer.strip()
+        if not text:
+            return set()
+        if "," in text or any(c.isspace() for c in text):
+            return set(text.replace(",", " ").split())
+        if text.upper() in {label.strip().upper() for label in labels}:
+            return {text}
+        if any(len(label.strip()) != 1 for label in labels):  # 'A1B2': which labels? say it apart
+            raise Wrong(f"{_show(text)}: the labels here are not all one character; write them apart, e.g. "
+                        f"{', '.join(sorted(labels))!r} or a set {{{', '.join(map(repr, sorted(labels)))}}}.")
+        return set(text)
+    if not isinstance(answer, (set, frozenset, list, tuple)):
+        raise Wrong(f"the answer is a set of labels such as {{'A', 'C'}}, not {type(answer).__name__}.")
+    return {str(label) for label in answer}
 
 
 def _why_not(offer: Any, chosen: Any, refusal: str) -> str:
@@ -120,8 +148,8 @@ def _why_not(offer: Any, chosen: Any, refusal: str) -> str:
           "RFC 7296 2.7: the initiator MUST check the answer against its offer: ONE proposal, named by the Proposal "
           "Num of one it offered, with exactly one transform of each type, each one that THIS proposal offered. "
           "Proposals are alternatives: a suite never takes transforms from two of them.")
-def _valid_answers(answer: Any, *, offered: str, answers: dict[str, tuple[int, str]]) -> str:
-    offer, candidates = _candidates(offered, answers)
+def _valid_answers(answer: Any, *, offered: str, answers: dict[str, tuple[int, str]], protocol: str = "IKE") -> str:
+    offer, candidates = _candidates(offered, answers, protocol)
     verdicts: dict[str, str | None] = {}  # label -> None if acceptable, else why not
     for label, proposal in candidates.items():
         try:
@@ -130,11 +158,9 @@ def _valid_answers(answer: Any, *, offered: str, answers: dict[str, tuple[int, s
         except NegotiationError as exc:
             verdicts[label] = _why_not(offer, proposal, str(exc))
     expected = {label for label, why in verdicts.items() if why is None}
-    if isinstance(answer, str):
-        answer = set(answer.replace(",", " ").split()) if ("," in answer or " " in answer) else set(answer)
-    if not isinstance(answer, (set, frozenset, list, tuple)):
-        raise Wrong(f"the answer is a set of labels such as {{'A', 'C'}}, not {type(answer).__name__}.")
-    got = {str(label).strip().upper() for label in answer}
+    named = {label.strip().upper(): label for label in verdicts}  # 'a' or ' A' names the label 'A'
+    written = _labels(answer, verdicts)
+    got = {named.get(label.strip().upper(), label.strip()) for label in written}
     unknown = sorted(got - set(verdicts))
     if unknown:
         raise Wrong(f"there is no answer {', '.join(unknown)}: the labels are {', '.join(sorted(verdicts))}.")

@@ -95,3 +95,53 @@ def test_ts_narrowing_ipv6_several_selectors_and_protocols(capsys: pytest.Captur
     assert capsys.readouterr().out.startswith("Correct!")
     reason = _fails("ike.ts-narrowing", (tsi, ["10.2.0.0/24", "2001:db8:2::/64"]), **given)
     assert "IP protocol and ports" in reason
+
+
+# --- negotiation.valid-answers -----------------------------------------------------------------------------------
+
+OFFER = "aes256gcm16-prfsha384-ecp384, aes128-sha256-modp2048-ecp256"
+LONG = {"A1": (2, "aes128-sha256-ecp256"), "B2": (1, "aes128-sha256-modp2048")}  # A1 right, B2 names the wrong #
+
+
+@pytest.mark.parametrize("answer", ["A1", "a1", {"A1"}, "A1,", [" a1 "]])
+def test_valid_answers_one_label_of_two_characters(answer: object, capsys: pytest.CaptureFixture[str]) -> None:
+    exercises.check("negotiation.valid-answers", answer, offered=OFFER, answers=LONG)
+    assert capsys.readouterr().out.startswith("Correct! [negotiation.valid-answers] A1: ")
+
+
+def test_valid_answers_labels_run_together_are_asked_apart() -> None:
+    reason = _fails("negotiation.valid-answers", "A1B2", offered=OFFER, answers=LONG)
+    assert "write them apart" in reason and "there is no answer" not in reason
+
+
+def test_valid_answers_an_empty_text_is_no_label(capsys: pytest.CaptureFixture[str]) -> None:
+    exercises.check("negotiation.valid-answers", "", offered=OFFER, answers={"B2": LONG["B2"]})
+    assert capsys.readouterr().out.startswith("Correct! [negotiation.valid-answers] none: ")
+
+
+def test_valid_answers_lower_case_labels_given(capsys: pytest.CaptureFixture[str]) -> None:
+    """Labels compare without case both ways: a teacher's 'a' is named by 'a' or 'A'."""
+    answers = {"a": LONG["A1"], "b": LONG["B2"]}
+    exercises.check("negotiation.valid-answers", {"a"}, offered=OFFER, answers=answers)
+    exercises.check("negotiation.valid-answers", "A", offered=OFFER, answers=answers)
+    assert capsys.readouterr().out.count("Correct! [negotiation.valid-answers] a: ") == 2
+    with pytest.raises(ConfigError) as info:
+        exercises.check("negotiation.valid-answers", "A", offered=OFFER, answers={"A": LONG["A1"], "a": LONG["B2"]})
+    assert info.value.field == "answers"
+
+
+def test_valid_answers_esp(capsys: pytest.CaptureFixture[str]) -> None:
+    """ESP (RFC 7296 3.3.2, 3.3.3): ENCR and ESN are mandatory; A and C take one of each from the proposal they
+    name, B and D take the ESN of the other proposal."""
+    answers = {"A": (1, "aes128gcm16-esn"), "B": (1, "aes128gcm16-noesn"), "C": (2, "aes128-sha256-noesn"),
+               "D": (2, "aes128-sha256-esn")}
+    exercises.check("negotiation.valid-answers", "AC", offered="aes128gcm16-esn, aes128-sha256-noesn",
+                    answers=answers, protocol="ESP")
+    out = capsys.readouterr().out
+    assert out.startswith("Correct! [negotiation.valid-answers] A, C: ") and "B, it takes transforms from two" in out
+
+
+def test_valid_answers_a_bad_offer_names_offered() -> None:
+    with pytest.raises(ConfigError) as info:
+        exercises.check("negotiation.valid-answers", "A", offered="aes128-bogus", answers={"A": LONG["A1"]})
+    assert info.value.field == "offered" and info.value.value == "aes128-bogus"
