@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from . import events as ev
 from . import packet as ip
 from .errors import ConfigError, IkelabError
-from .ts import address_range
+from .ts import ts_from_string
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -94,10 +94,11 @@ class Gateways:
     events: dict[str, Any]  # side -> ChildSaCreated
 
 
-def _range(selector: str) -> tuple[str, str]:
-    """The first and last address of a selector's text (a network, or a range a-b as events write it)."""
-    lo, hi = address_range(selector.split("[")[0])
-    return str(lo), str(hi)
+def _selector(text: str) -> tuple[Any, Any, int, int, int]:
+    """A selector's text as events write it (``10.2.0.0/16[tcp/443]``, ``10.1.0.5-10.1.0.9``) -> the
+    (first, last, protocol, first port, last port) an SPD entry takes: all three narrow (RFC 7296 3.13.1)."""
+    ts = ts_from_string(text)
+    return ts.start_addr, ts.end_addr, ts.ip_protocol, ts.start_port, ts.end_port
 
 
 def _processor(event: Any, name: str, *, rng: Any, dns_bypass: str | None) -> Any:
@@ -114,11 +115,11 @@ def _processor(event: Any, name: str, *, rng: Any, dns_bypass: str | None) -> An
     outbound = EspSa(event.spi_out, direction="outbound", encryption_key=event.encr_key_out,
                      integrity_key=event.integ_key_out, tunnel=(event.local_addr, event.remote_addr), rng=rng,
                      **common)
-    local = [(*_range(t), 0, 0, 65535) for t in event.ts_local]
-    remote = [(*_range(t), 0, 0, 65535) for t in event.ts_remote]
+    local = [_selector(t) for t in event.ts_local]
+    remote = [_selector(t) for t in event.ts_remote]
     gw.install_child_sa(local, remote, inbound_sa=inbound, outbound_sa=outbound, name=name)
     if dns_bypass is not None:  # after the CHILD SA's policy: the SPD is ordered (RFC 4301 4.4.1)
-        sel = Selector.of(event.ts_local[0], dns_bypass, ip.PROTO_UDP, remote_ports=53)
+        sel = Selector.of(local[0][:2], dns_bypass, ip.PROTO_UDP, remote_ports=53)  # its addresses only
         gw.spd.add(Policy("dns-bypass", (sel,), Action.BYPASS, applies_to="outbound"), len(gw.spd) - 1)
     return gw
 

@@ -7,6 +7,7 @@ Expected values are worked by hand from the RFC text, with ``ipaddress`` for the
   An OPAQUE port (start 65535, end 0) is matched only by any-port (0-65535) or OPAQUE, never by port 80.
 * negotiation.valid-answers (RFC 7296 2.7, 3.3.1): the initiator accepts an answer naming an offered Proposal Num
   with one transform of each type, each from that proposal; for ESP the ESN transform is one of the types (3.3.2).
+* figures_arch (RFC 4301 4.4.1): the gateways' PROTECT entry is the CHILD SA's selectors, TCP port 443 included.
 """
 
 from __future__ import annotations
@@ -145,3 +146,37 @@ def test_valid_answers_a_bad_offer_names_offered() -> None:
     with pytest.raises(ConfigError) as info:
         exercises.check("negotiation.valid-answers", "A", offered="aes128-bogus", answers={"A": LONG["A1"]})
     assert info.value.field == "offered" and info.value.value == "aes128-bogus"
+
+
+# --- figures_arch: the lesson 01 gateways from events whose selectors carry a protocol and ports -----------------
+
+
+def test_gateways_keep_the_protocol_and_ports_of_the_child_sa() -> None:
+    """RFC 4301 4.4.1 / RFC 7296 3.13.1: the PROTECT entry is the CHILD SA's selectors, protocol and ports
+    included: TCP 443 into 10.2.0.0/16 is protected, an ICMP echo there is not (default-discard); moon's DNS
+    bypass still comes from its local addresses, whatever protocol its selector names."""
+    from ikelab import events as ev
+    from ikelab import figures_arch
+    from ikelab.config import IkeConfig
+    from ikelab.lab import Lab
+    from ikelab.policy import Action
+
+    common = dict(psk=b"a shared secret for the gateway figure", ike_proposals=("aes128-sha256-x25519",),
+                  esp_proposals=("aes128gcm16",), cookie_threshold=None)
+    moon = IkeConfig(local_id="moon.example", remote_id="sun.example", local_ts=("10.1.0.0/16[tcp]",),
+                     remote_ts=("10.2.0.0/16[tcp/443]",), **common)
+    sun = IkeConfig(local_id="sun.example", remote_id="moon.example", local_ts=("10.2.0.0/16[tcp/443]",),
+                    remote_ts=("10.1.0.0/16[tcp]",), **common)
+    lab = Lab(moon, sun, seed=31)
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.events("initiator", ev.ChildSaCreated)[0].ts_remote == ("10.2.0.0/16[tcp/443]",)
+    gws = figures_arch.gateways_from_events({s: lab.events(s) for s in ("initiator", "responder")})
+    (protect,) = [p for p in gws.moon.spd if p.action is Action.PROTECT]
+    (sel,) = protect.selectors
+    assert sel.protocol == 6 and (sel.remote_ports.start, sel.remote_ports.end) == (443, 443)
+    assert (str(sel.local.start), str(sel.local.end)) == ("10.1.0.0", "10.1.255.255")
+    echo = figures_arch.packet_path(gws, figures_arch.make_packet("10.1.0.1", "10.2.0.1", "icmp echo"))
+    assert echo.outbound.action is Action.DISCARD and echo.wire is None
+    dns = figures_arch.packet_path(gws, figures_arch.make_packet("10.1.0.1", "10.2.0.53", "udp/53 (DNS)"))
+    assert dns.outbound.action is Action.BYPASS and dns.outbound.policy.name == "dns-bypass"
