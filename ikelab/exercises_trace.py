@@ -72,7 +72,7 @@ def _trace_child_sas(answer: Any, *, rows: Any) -> str:
         slips.append(f"together {spis}, the number of ESP SPIs: each CHILD SA has two, one per direction "
                      "(RFC 4301 4.1).")
     if got[0] == 1 < expected[0]:
-        slips.append(f"each IKE SA set up with IKE_SA_INIT and IKE_AUTH brings its own first CHILD SA, and this trace "
+        slips.append("each IKE SA set up with IKE_SA_INIT and IKE_AUTH brings its own first CHILD SA, and this trace "
                      "has more than one IKE_AUTH exchange.")
     if got[1] != expected[1] and got[1] == made["CREATE_CHILD_SA exchanges"]:
         why = [text for count, text in (
