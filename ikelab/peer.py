@@ -30,6 +30,7 @@ from .net import (EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outco
                   dropped_text, format_packet)
 from .state import State
 from .trace import TracePacket
+from .ts import ts_from_string
 
 __all__ = ["RunOptions", "local_address_for", "run_connect", "run_respond"]
 
@@ -90,13 +91,17 @@ REAUTH_GRACE = 1.0
 
 
 def _first_address(selector: str) -> Any:
-    """The first host address of a traffic selector's text (``198.51.100.65/32[icmp]``: that address;
-    ``10.1.0.0/16``: 10.1.0.1, not the subnet's own address), or None for a range."""
+    """The first host address of a traffic selector's text as events write it (``198.51.100.65/32[icmp]``: that
+    address; ``10.1.0.0/16``: 10.1.0.1, not the subnet's own address; a range ``10.1.0.5-10.1.0.9``: its first),
+    or None for text that is no selector."""
     try:
-        network = ipaddress.ip_network(selector.split()[-1].split("[")[0], strict=False)
-    except ValueError:
+        ts = ts_from_string(selector.split()[-1])
+    except (ConfigError, IndexError):
         return None
-    return next(iter(network.hosts()), network.network_address)
+    networks = list(ipaddress.summarize_address_range(ts.start_addr, ts.end_addr))
+    if len(networks) > 1:
+        return ts.start_addr
+    return next(iter(networks[0].hosts()), networks[0].network_address)
 
 
 def _host_port(address: str, port: int) -> str:

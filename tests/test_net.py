@@ -1436,3 +1436,19 @@ def test_tunnel_mode_esp_names_an_inner_ipv6_packet_by_next_header_41() -> None:
     v4 = icmp_echo("10.0.0.1", "10.0.0.2", 1, 1, b"")
     assert EspPeer._protected_part(v6, tunnel) == (v6, 41)  # type: ignore[arg-type]
     assert EspPeer._protected_part(v4, tunnel) == (v4, 4)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text, first", [
+    ("198.51.100.65/32[icmp]", "198.51.100.65"),   # a host: itself
+    ("10.1.0.0/16", "10.1.0.1"),                   # a network: its first host, not the subnet's own address
+    ("10.1.0.5-10.1.0.9", "10.1.0.5"),             # a range that is no network, as events write it now
+    ("2001:db8:1::/64[udp/53]", "2001:db8:1::1"), ("2001:db8::5-2001:db8::9", "2001:db8::5"),
+    ("not a selector", None), ("", None)])
+def test_the_ping_source_is_the_first_address_of_a_selector(text: str, first: str | None) -> None:
+    """connect --ping sends from our first CHILD SA selector's first address (ikelab.peer); a range no longer
+    leaves it without one."""
+    import ipaddress
+
+    from ikelab.peer import _first_address
+
+    assert _first_address(text) == (None if first is None else ipaddress.ip_address(first))
