@@ -135,8 +135,10 @@ def _why_not(offer: Any, chosen: Any, refusal: str) -> str:
     """Why the initiator refuses ``chosen``, in the words of RFC 7296 2.7 and 3.3.1 where a rule is plainly broken."""
     whole = [o for o in offer if all(t in o.transforms for t in chosen.transforms)]
     if whole and all(o.number != chosen.number for o in whole):
+        named = ("no proposal of that number was offered" if all(o.number != chosen.number for o in offer)
+                 else f"#{chosen.number} did not offer them")
         return (f"its transforms are all proposal #{whole[0].number}'s, but it names #{chosen.number}: the Proposal "
-                f"Num says which offered proposal was taken (3.3.1), and #{chosen.number} did not offer them")
+                f"Num says which offered proposal was taken (3.3.1), and {named}")
     if not whole and all(any(t in o.transforms for o in offer) for t in chosen.transforms):
         return ("it takes transforms from two proposals: proposals are alternatives, a suite comes from one "
                 f"(2.7; {refusal})")

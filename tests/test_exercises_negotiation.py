@@ -108,3 +108,14 @@ def test_valid_answers_other_inputs_and_bad_givens(capsys: pytest.CaptureFixture
         with pytest.raises(ConfigError) as info:
             exercises.check("negotiation.valid-answers", {"A"}, offered=OFFER2, answers=bad)
         assert info.value.field == "answers"
+
+
+def test_valid_answers_a_proposal_number_never_offered_is_named_so() -> None:
+    """RFC 7296 3.3.1: an answer under Proposal Num 3 when only #1 and #2 were offered names no offered proposal;
+    under #1 with #2's suite it names the wrong one."""
+    answers = {"A": (2, "aes128-sha256-ecp256"), "N": (3, "aes128-sha256-ecp256"), "B": (1, "aes128-sha256-ecp256")}
+    reason = valid_fails({"A", "N", "B"}, offered=OFFER2, answers=answers)
+    assert "N is not: its transforms are all proposal #2's, but it names #3" in reason
+    assert "and no proposal of that number was offered" in reason and "#3 did not offer" not in reason
+    assert "B is not: its transforms are all proposal #2's, but it names #1" in reason
+    assert "and #1 did not offer them" in reason
