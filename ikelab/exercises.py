@@ -333,6 +333,7 @@ from . import exercises_tour  # noqa: E402,F401  lesson 00
 from . import exercises_arch  # noqa: E402,F401  lesson 01
 from . import exercises_pfs  # noqa: E402,F401  lesson 03
 from . import exercises_ike  # noqa: E402,F401  lessons 05-07
+from . import exercises_ts  # noqa: E402,F401  lesson 06 (traffic selectors)
 from . import exercises_negotiation  # noqa: E402,F401  lesson 08
 from . import exercises_esp  # noqa: E402,F401  lesson 09
 from . import exercises_trace  # noqa: E402,F401  lesson 10
