@@ -78,6 +78,9 @@ def lab_crypto(lab: Any, side: str = "initiator", index: int = 0) -> Any:
     """
     from .wireshark import KeyTables
 
+    if not callable(getattr(lab, "events", None)) or not hasattr(lab, "trace"):
+        raise ConfigError(f"lab must be an ikelab.lab.Lab that has run, not {type(lab).__name__}", field="lab",
+                          value=lab)
     derived = lab.events(side, _ev.KeysDerived)
     if not -len(derived) <= index < len(derived):
         raise ConfigError(f"{side} derived {len(derived)} IKE SA key sets, there is no number {index}",

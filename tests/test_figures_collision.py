@@ -83,3 +83,12 @@ def test_a_lab_without_a_child_sa_rekey_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match="no answered CHILD SA rekey") as info:
         collision_rows(lab)
     assert info.value.field == "lab"
+
+
+@pytest.mark.parametrize("lab", [object(), None, "lesson07-again"])
+def test_something_else_than_a_lab_is_refused_by_name(lab: object) -> None:
+    """collision_rows (and figures_ike.lab_crypto under it) read a lab's events and trace: anything else is a
+    ConfigError naming the argument, not an AttributeError from inside."""
+    with pytest.raises(ConfigError, match="lab must be an ikelab.lab.Lab") as info:
+        collision_rows(lab)
+    assert info.value.field == "lab"
