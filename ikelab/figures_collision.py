@@ -71,9 +71,9 @@ def collision_rows(lab: Any, side: str = "initiator") -> list[CollisionRow]:
         if msg.is_response:  # keyed by who sent the request: the response's destination
             responses[(packet.dst, msg.message_id)] = msg
         else:
-            rekey = next((n for n in msg.notifies if n.notify_type == NotifyType.REKEY_SA), None)
+            rekey = msg.notify(NotifyType.REKEY_SA)
             if rekey is not None:
-                requests[(packet.src, msg.message_id)] = (msg, bytes(rekey.spi))
+                requests[(packet.src, msg.message_id)] = (msg, bytes(rekey.rekey_spi))
     mine = lab.addresses[side]
     rows = []
     for (sender, mid), (request, rekeys) in requests.items():
