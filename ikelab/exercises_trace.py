@@ -43,7 +43,7 @@ def _trace_child_sas(answer: Any, *, rows: Any) -> str:
     rows = rows_of(rows)
     notes = trace_notes(rows)
     made = _children_made(rows)
-    expected = (made["IKE_AUTH"], made["CREATE_CHILD_SA"])
+    expected = (made["IKE_AUTH"].children, made["CREATE_CHILD_SA"].children)
     total, spis = sum(expected), len(notes.esp_spis)
     if not isinstance(answer, (tuple, list)):
         n = _want_int(answer, "the answer")
@@ -65,7 +65,7 @@ def _trace_child_sas(answer: Any, *, rows: Any) -> str:
         raise Wrong("the two are swapped: the pair is (from IKE_AUTH, from CREATE_CHILD_SA).")
     slips = []
     for i, exchange in enumerate(("IKE_AUTH", "CREATE_CHILD_SA")):
-        if got[i] != expected[i] and got[i] == made[exchange + " messages"]:
+        if got[i] != expected[i] and got[i] == made[exchange].messages:
             slips.append(f"{got[i]} is the number of {exchange} messages, requests and responses: one exchange (a "
                          "request and its response) makes one CHILD SA.")
     if sum(got) == spis:
@@ -74,11 +74,11 @@ def _trace_child_sas(answer: Any, *, rows: Any) -> str:
     if got[0] == 1 < expected[0]:
         slips.append("each IKE SA set up with IKE_SA_INIT and IKE_AUTH brings its own first CHILD SA, and this trace "
                      "has more than one IKE_AUTH exchange.")
-    if got[1] != expected[1] and got[1] == made["CREATE_CHILD_SA exchanges"]:
+    if got[1] != expected[1] and got[1] == made["CREATE_CHILD_SA"].exchanges:
         why = [text for count, text in (
-            (made["CREATE_CHILD_SA IKE SA rekeys"], "an IKE SA rekey is a CREATE_CHILD_SA exchange too, but it makes "
+            (made["CREATE_CHILD_SA"].ike_sa_rekeys, "an IKE SA rekey is a CREATE_CHILD_SA exchange too, but it makes "
                                                     "no CHILD SA (RFC 7296 1.3.2: no TSi/TSr)"),
-            (made["CREATE_CHILD_SA refused"], "a refused CREATE_CHILD_SA (its response an error notify, no SA, "
+            (made["CREATE_CHILD_SA"].refused, "a refused CREATE_CHILD_SA (its response an error notify, no SA, "
                                               "1.3) makes no CHILD SA")) if count]
         slips.append("; ".join(why) + "; count only the exchanges whose response has traffic selectors.")
     _name_slips(slips)
@@ -96,8 +96,22 @@ def _exchange_of(row: Any) -> tuple[Any, ...]:
     return row.spi_i, row.message_id, bool(row.is_initiator) != bool(row.is_response)
 
 
-def _children_made(rows: list[Any]) -> dict[str, int]:
-    """CHILD SAs made per exchange kind, and the message and exchange counts a slip would give.
+@dataclass(frozen=True)
+class _Made:
+    """What one kind of exchange (IKE_AUTH or CREATE_CHILD_SA) did in a trace, counted as a slip would count it."""
+
+    children: int       # responses with TSr: each made a CHILD SA (RFC 7296 1.3)
+    ike_sa_rekeys: int  # responses with an SA but no TSr (1.3.2)
+    refused: int        # responses with neither: an error notify (1.3); the three add up to the exchanges
+    messages: int       # packets, requests and responses, resent ones included
+
+    @property
+    def exchanges(self) -> int:
+        return self.children + self.ike_sa_rekeys + self.refused
+
+
+def _children_made(rows: list[Any]) -> dict[str, _Made]:
+    """Per exchange kind, the CHILD SAs made, and the other counts a slip would give.
 
     A response that creates a CHILD SA carries TSi and TSr (RFC 7296 1.3, 1.3.1); an IKE SA rekey's does not
     (1.3.2), nor does a refused one.  A resent response counts once.  The rows must be decrypted.
@@ -107,7 +121,7 @@ def _children_made(rows: list[Any]) -> dict[str, int]:
     if not any(r.decrypted for r in protected):
         raise ConfigError("exercise trace.child-sas: the rows need the decrypted IKE_AUTH and CREATE_CHILD_SA "
                           "messages (dissect the capture with its key tables)", field="rows", value=len(rows))
-    out: dict[str, int] = {}
+    out: dict[str, _Made] = {}
     for exchange in ("IKE_AUTH", "CREATE_CHILD_SA"):
         mine = [r for r in protected if r.exchange == exchange]
         responses: dict[tuple[Any, ...], set[str]] = {}  # a resent response, or IKE fragments (RFC 7383), once
@@ -123,11 +137,10 @@ def _children_made(rows: list[Any]) -> dict[str, int]:
             raise ConfigError(f"exercise trace.child-sas: the {exchange} response of packet {no} is not decrypted "
                               "(no key for its IKE SA?): every IKE SA of the capture needs its keys", field="rows",
                               value=no)
-        out[exchange] = sum(1 for inner in responses.values() if "TSr" in inner)
-        out[exchange + " exchanges"] = len(responses)
-        out[exchange + " IKE SA rekeys"] = sum(1 for i in responses.values() if "SA" in i and "TSr" not in i)  # 1.3.2
-        out[exchange + " refused"] = sum(1 for inner in responses.values() if "SA" not in inner)
-        out[exchange + " messages"] = len(mine)
+        out[exchange] = _Made(children=sum(1 for inner in responses.values() if "TSr" in inner),
+                              ike_sa_rekeys=sum(1 for i in responses.values() if "SA" in i and "TSr" not in i),
+                              refused=sum(1 for i in responses.values() if "SA" not in i and "TSr" not in i),
+                              messages=len(mine))
     return out
 
 
