@@ -286,7 +286,7 @@ def _collision(answer: Any, *, rows: Any, old_spi_in: bytes) -> str:
         slips.append(f"that SPI is {peer}'s, on the SA that is closed: wrong SA and wrong direction.")
     if spi == int.from_bytes(old_spi_in, "big"):
         slips.append("that is the old SA's SPI: after the rekey the old SA is deleted (RFC 7296 2.8).")
-    old_out = [r.rekeys for r in rows if getattr(r, "rekeys", old_spi_in) != old_spi_in]  # the peer's N(REKEY_SA)
+    old_out = [r.rekeys for r in rows if r.rekeys != old_spi_in]  # the peer's N(REKEY_SA) (rows are checked)
     if old_out and spi == int.from_bytes(old_out[0], "big"):
         slips.append(f"that is the old SA's SPI on which {peer} receives: the old SA is deleted after the rekey "
                      f"(RFC 7296 2.8), and ESP to {viewer} carries the SPI {viewer} chose (RFC 4303 2.1).")
