@@ -1,8 +1,8 @@
 """Exercise checks of the IKE exchange lessons (05 IKE_SA_INIT, 06 IKE_AUTH, 07 CREATE_CHILD_SA).
 
 Registered in :data:`ikelab.exercises.EXERCISES` when :mod:`ikelab.exercises`
-is imported (lesson 06's traffic selector exercise is :mod:`ikelab.exercises_ts`).  Each check computes the expected value with ikelab from the
-given inputs:
+is imported (lesson 06's traffic selector exercise is :mod:`ikelab.exercises_ts`).
+Each check computes the expected value with ikelab from the given inputs:
 
 * ``ike.skeyseed``: SKEYSEED = prf(Ni | Nr, g^ir) (RFC 7296 2.14);
 * ``ike.nat-detection``: the N(NAT_DETECTION_SOURCE_IP) data the receiver expects,
