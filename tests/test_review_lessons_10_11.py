@@ -200,6 +200,23 @@ def test_lesson11_counts_from_rfcs() -> None:
     assert counts["IKE suites"] == classic * integ * prfs * groups + aead * prfs * groups  # AEAD: no INTEG
 
 
+def test_lesson11_renewal_outputs_worked_by_hand() -> None:
+    """Exercise 2 as stored: the given length, the check's counts and the after-check table, from RFC 7296 2.8
+    (rekey: CREATE_CHILD_SA + INFORMATIONAL Delete, 4 messages, no DH without PFS) and RFC 7815 (start over:
+    Delete of the IKE SA, IKE_SA_INIT, IKE_AUTH, 6 messages, one DH and one AUTH each)."""
+    assert _source(NB11, 23) == "hours = 8.5" and "8.5 hours" in _source(NB11, 22)
+    assert 'exercises.check("comments.renewal-cost", messages, hours=hours)' == _source(NB11, 25)
+    k = int(8.5)
+    full, minimal = 4 + 4 * k, 4 + 6 * k
+    assert f"Correct! [comments.renewal-cost] {full} and {minimal} IKE messages" in _out(NB11, 25)
+    rows = {line[:24].strip(): [int(x) for x in line[24:].split()] for line in _out(NB11, 27).splitlines()[2:]}
+    assert rows == {"IKE_SA_INIT messages": [2, 2 * (k + 1)], "IKE_AUTH messages": [2, 2 * (k + 1)],
+                    "CREATE_CHILD_SA messages": [2 * k, 0], "INFORMATIONAL messages": [2 * k, 2 * k],
+                    "IKE messages in all": [full, minimal], "key renewals": [k, k],
+                    "Diffie-Hellman + AUTH": [1, k + 1]}
+    assert "CREATE_CHILD_SA" not in _source(NB11, 26)  # above the table: no per-renewal count before the answer
+
+
 @pytest.mark.parametrize("answer, hint", [
     (18, "comes with IKE_AUTH"), (27, "IKEv1"), (24, "IKEv1"), (14, "IKE_SA_INIT exchange"),
     (28, "separate IKE SAs"), (8, "number of exchanges"), (15, "two messages per"), (16.0, "should be an int")])
