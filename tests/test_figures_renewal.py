@@ -67,8 +67,9 @@ def test_tshark_decrypts_what_each_renewal_carries(tmp_path: Path, minimal: bool
     write_pcap(tmp_path / "r.pcap", [(1_700_000_000 + t, ethernet(p)) for t, p in lab.trace.ip_packets()])
     write_tables(tmp_path, *records_from_lab(lab, "initiator"))
     out = subprocess.run([tshark, "-r", str(tmp_path / "r.pcap"), "-Y", "isakmp", "-T", "fields", "-E", "separator=|"]
-                         + [x for f in ("ip.src", "isakmp.ispi", "isakmp.exchangetype", "isakmp.flags", "isakmp.notify.msgtype",
-                                        "isakmp.delete.protoid", "isakmp.typepayload") for x in ("-e", f)],
+                         + [x for f in ("ip.src", "isakmp.ispi", "isakmp.exchangetype", "isakmp.flags",
+                                        "isakmp.notify.msgtype", "isakmp.delete.protoid", "isakmp.typepayload")
+                            for x in ("-e", f)],
                          capture_output=True, text=True, timeout=60, check=True,
                          env=dict(os.environ, WIRESHARK_CONFIG_DIR=str(tmp_path))).stdout
     frames = [line.split("|") for line in out.splitlines()]
