@@ -38,24 +38,27 @@ T1 = OKM[:32]
 T2 = HKDFExpand(hashes.SHA256(), 64, info=INFO).derive(PRK)[32:]
 
 def _lessons_00_01_03() -> tuple[dict, dict]:
-    """Lessons 00, 01, 03: RFC 7296 1.2 (four messages per IKE SA, two IKE SAs), RFC 5869 A.1 (prf+ = HKDF-Expand),
+    """Lessons 00, 01, 03: RFC 7296 1.2 (four messages per IKE SA, two IKE SAs), 2.14 (packet 5 comes from sun, the
+    original responder: SK_er and SK_ar), RFC 5869 A.1 (prf+ = HKDF-Expand),
     RFC 7296 2.17 (leak of IKE SA 1, PFS only on the second CHILD SA: CHILD SAs 1 and 2 fall), RFC 4301 4.1 (4 gateways:
     6 pairs x 2 simplex SAs), RFC 4301 4.4.1 (first match: the CHILD SA's PROTECT policy precedes dns-bypass)."""
     from ikelab import figures_arch, figures_pfs, figures_tour, scenario
 
-    rows = figures_tour.tour_rows(scenario.classic(seed=1))
+    classic = scenario.classic(seed=1)
+    rows = figures_tour.tour_rows(classic)
     short = scenario.classic(seed=1, duration=2.0, child_rekey_after=None, liveness_interval=None,
                              reconnect_at=None, lose_first=False)
     spd = figures_arch.gateways_from_events(short.events).moon.spd
     given = {
         "tour.initial-exchange": dict(rows=rows),
+        "tour.sk-keys": dict(scenario=classic, no=5),
         "pfs.keymat": dict(prf_alg="PRF_HMAC_SHA2_256", sk_d=PRK, ni=INFO[:4], nr=INFO[4:], length=len(OKM)),
         "pfs.which-fall": dict(run=figures_pfs.pfs_run((False, True, False)), leaked=1),
         "arch.manual-sas": dict(n=4),
         "arch.spd-decision": dict(spd=spd, packet=figures_arch.make_packet("10.1.0.1", "10.2.0.53", "udp/53 (DNS)")),
     }
-    right = {"tour.initial-exchange": 8, "pfs.keymat": OKM, "pfs.which-fall": {1, 2}, "arch.manual-sas": 12,
-             "arch.spd-decision": "PROTECT"}
+    right = {"tour.initial-exchange": 8, "tour.sk-keys": ("SK_er", "SK_ar"), "pfs.keymat": OKM,
+             "pfs.which-fall": {1, 2}, "arch.manual-sas": 12, "arch.spd-decision": "PROTECT"}
     return given, right
 
 

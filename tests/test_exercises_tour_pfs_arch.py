@@ -2,6 +2,8 @@
 
 Right answers come from outside ikelab:
 * tour.initial-exchange: RFC 7296 1.2, the initial exchange is four messages, and the trace has two IKE SAs;
+* tour.sk-keys: RFC 7296 2.14 and 3.14, the pair that opens each SK payload found by hand: the ICV
+  (HMAC-SHA-256-128 over the message up to the ICV) and AES-CBC decryption done with cryptography, per key pair;
 * pfs.keymat: RFC 5869 appendix A.1 (HKDF-SHA-256 test case 1).  prf+ with PRF_HMAC_SHA2_256 is HKDF-Expand
   (RFC 5869 2.3), so KEYMAT = prf+(SK_d = PRK, Ni | Nr = info) is the published OKM;
 * pfs.which-fall: RFC 7296 2.17/2.18 reasoning, worked by hand in the comments;
@@ -27,8 +29,13 @@ OKM = H("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf3400720
 
 
 @pytest.fixture(scope="module")
-def rows() -> list:
-    return figures_tour.tour_rows(scenario.classic(seed=1))
+def classic() -> scenario.Scenario:
+    return scenario.classic(seed=1)
+
+
+@pytest.fixture(scope="module")
+def rows(classic: scenario.Scenario) -> list:
+    return figures_tour.tour_rows(classic)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +57,7 @@ def fails(exercise_id: str, answer: object, **given: object) -> str:
 
 
 def test_registered_for_their_lessons() -> None:
-    assert [e.id for e in exercises.exercises("00-tour")] == ["tour.initial-exchange"]
+    assert [e.id for e in exercises.exercises("00-tour")] == ["tour.initial-exchange", "tour.sk-keys"]
     assert [e.id for e in exercises.exercises("01-why-ike-and-ipsec-architecture")] == ["arch.manual-sas",
                                                                                        "arch.spd-decision"]
     assert [e.id for e in exercises.exercises("03-perfect-forward-secrecy")] == ["pfs.keymat", "pfs.which-fall"]
@@ -69,6 +76,96 @@ def test_tour_initial_exchange(rows: list, capsys: pytest.CaptureFixture[str]) -
     assert "too few" in fails("tour.initial-exchange", 3, rows=rows)  # not "not that many"
     assert "too few" in fails("tour.initial-exchange", 0, rows=rows)
     assert "should be an int" in fails("tour.initial-exchange", "8", rows=rows)
+
+
+SK_NAMES = ("sk_d", "sk_ai", "sk_ar", "sk_ei", "sk_er", "sk_pi", "sk_pr")
+
+
+def _opens(message: bytes, sk_e: bytes, sk_a: bytes) -> bool:
+    """RFC 7296 3.14 with AES-CBC-128 and HMAC-SHA2-256-128, by hand: the ICV over the message up to it, then
+    the plaintext must be a chain of generic payload headers (3.2), starting with the type the SK payload names,
+    that ends exactly at the padding (a wrong key decrypts to noise, which fails this)."""
+    import hmac as std_hmac
+    from hashlib import sha256
+
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    if len(sk_e) != 16 or len(sk_a) != 32:
+        return False
+    body, icv = message[:-16], message[-16:]
+    if not std_hmac.compare_digest(std_hmac.new(sk_a, body, sha256).digest()[:16], icv):
+        return False
+    iv, ct = body[28 + 4:28 + 4 + 16], body[28 + 4 + 16:]
+    decryptor = Cipher(algorithms.AES(sk_e), modes.CBC(iv)).decryptor()
+    plain = decryptor.update(ct) + decryptor.finalize()
+    end = len(plain) - 1 - plain[-1]
+    next_type, offset = message[28], 0  # the SK payload's Next Payload names the first inner payload
+    while next_type and offset + 4 <= end:
+        next_type, length = plain[offset], int.from_bytes(plain[offset + 2:offset + 4], "big")
+        if length < 4:
+            return False
+        offset += length
+    return next_type == 0 and offset == end
+
+
+def test_tour_sk_keys_accepts_exactly_the_pair_that_opens_the_message(classic: scenario.Scenario,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from ikelab import events as ev
+
+    assert classic.settings["suite"] == "aes128-sha256-modp2048"
+    keys = {(e.spi_i, e.spi_r): e for e in classic.events["initiator"] if isinstance(e, ev.KeysDerived)}
+    checked = 0
+    for no, packet in enumerate(classic.trace, start=1):
+        data = packet.ike_message if packet.kind == "ike" else None
+        if data is None or data[16] == 33:  # not IKE, or IKE_SA_INIT (its first payload is SA, in the clear)
+            continue
+        k = keys[(data[:8], data[8:16])]
+        opening = [(e, a) for e in SK_NAMES for a in SK_NAMES if _opens(data, getattr(k, e), getattr(k, a))]
+        from_initiator = bool(data[19] & 0x08)  # the I flag (RFC 7296 3.1)
+        assert opening == ([("sk_ei", "sk_ai")] if from_initiator else [("sk_er", "sk_ar")])
+        if no in (4, 5, 15, 57) or checked < 3:
+            for e in SK_NAMES:
+                for a in SK_NAMES:
+                    answer = (e, a)
+                    if (e, a) in opening:
+                        exercises.check("tour.sk-keys", answer, scenario=classic, no=no)
+                    else:
+                        fails("tour.sk-keys", answer, scenario=classic, no=no)
+            checked += 1
+    assert checked >= 4
+    assert "SK_er decrypts packet 5 and SK_ar computes its ICV" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (("SK_ei", "SK_ai"), "SK_ei protects what the original initiator sends; packet 5 comes from 192.0.2.2"),
+    (("SK_er", "SK_ai"), "SK_ai protects what the original initiator sends"),
+    (("SK_ar", "SK_er"), "swapped"), (("SK_er", "SK_er"), "SK_er is not an integrity key"),
+    (("SK_ai", "SK_ar"), "SK_ai is not an encryption key"),
+    (("SK_d", "SK_ar"), "SK_d protects no message"), (("SK_er", "SK_pr"), "SK_pr protects no message"),
+    (("SK_pi", "SK_pr"), "SK_pi protects no message"),
+    ("SK_er", "a pair of names"), (("SK_er",), "a pair of names"), (("SK_er", "SK_ar", "SK_d"), "a pair"),
+    (("SK_x", "SK_ar"), "'SK_x' is not one of the seven keys"), ((b"SK_er", "SK_ar"), "not one of the seven"),
+    ((1, 2), "1 is not one of the seven keys"), (..., "no answer yet")])
+def test_tour_sk_keys_names_each_slip(classic: scenario.Scenario, answer: object, hint: str) -> None:
+    assert hint in fails("tour.sk-keys", answer, scenario=classic, no=5)
+
+
+def test_tour_sk_keys_takes_names_in_any_case_and_the_second_ike_sa(classic: scenario.Scenario,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    exercises.check("tour.sk-keys", [" sk_ER", "Sk_Ar "], scenario=classic, no=5)
+    exercises.check("tour.sk-keys", ("SK_er", "SK_ar"), scenario=classic, no=57)  # the reconnect's IKE_AUTH
+    exercises.check("tour.sk-keys", ("SK_er", "SK_ar"), scenario=classic, no=23)  # an empty liveness answer
+    out = capsys.readouterr().out.splitlines()
+    assert "inside: IDr, AUTH, SA, TSi, TSr." in out[1] and "nothing (an empty SK payload)" in out[2]
+
+
+@pytest.mark.parametrize("no, what", [(3, "not an encrypted IKE message"), (6, "not an encrypted IKE message"),
+                                      (0, "a packet number in 1..91"), (92, "1..91"), (True, "1..91"),
+                                      ("5", "1..91")])
+def test_tour_sk_keys_refuses_a_packet_without_an_sk_payload(classic: scenario.Scenario, no: object,
+                                                             what: str) -> None:
+    with pytest.raises(ConfigError, match=what):
+        exercises.check("tour.sk-keys", ("SK_er", "SK_ar"), scenario=classic, no=no)
 
 
 def test_pfs_keymat_is_hkdf_expand(capsys: pytest.CaptureFixture[str]) -> None:

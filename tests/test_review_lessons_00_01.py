@@ -98,6 +98,21 @@ def test_tour_exercise_answer_is_counted_from_the_raw_headers(classic: Any, raw:
     assert "first_spi_i" not in _source("00-tour.ipynb", "l00-ex1-given")  # the given cell does not pick one SA
 
 
+def test_tour_sk_keys_exercise_as_stored(raw: list[bytes]) -> None:
+    """RFC 7296 2.14 and 3.1: packet 5 (as the stored packet list shows it) is sent by sun without the I flag, so
+    SK_er and SK_ar protect it; the stored check says so and lists what the lesson's static view shows inside."""
+    assert _source("00-tour.ipynb", "l00-ex2-given") == "no = 5"
+    line = next(ln for ln in _outputs("00-tour.ipynb", "l00-run-code").splitlines() if ln.split()[:1] == ["5"])
+    assert line.split()[2:4] == ["192.0.2.2", "192.0.2.1"] and "Responder Response" in line
+    ihl = (raw[4][0] & 0x0F) * 4
+    assert raw[4][12:16] == bytes([192, 0, 2, 2]) and not raw[4][ihl + 8 + 19] & 0x08  # no I flag
+    check = _outputs("00-tour.ipynb", "l00-ex2-check")
+    assert check.startswith("Correct! [tour.sk-keys] SK_er decrypts packet 5 and SK_ar computes its ICV")
+    assert "HDR, SK {IDr, AUTH, SAr2, TSi, TSr}" in _outputs("00-tour.ipynb", "l00-ex2-after")
+    assert "inside: IDr, AUTH, SA, TSi, TSr." in check
+    assert "SK_er" not in _source("00-tour.ipynb", "l00-ex2")  # the statement does not give the answer
+
+
 def test_tour_ike_sa_init_length(raw: list[bytes]) -> None:
     """The 460 bytes of packets 1-3: IPv4 20 + UDP 8 + HDR 28 + the payloads, with a MODP 2048 KE (RFC 3526:
     256 octets, RFC 7296 3.4) and two NAT_DETECTION notifies carrying a SHA-1 digest (20 octets, 2.23)."""
