@@ -164,6 +164,7 @@ class IkeEndpoint:
             return
         sa.receive(data, now, src=datagram.src, dst=datagram.dst)
         if sa.peer_initial_contact:
+            self._collect(sa)  # the new IKE SA's events (AUTH, established) before the deletions they cause
             self._initial_contact(sa, now)
         self._collect(sa)
 

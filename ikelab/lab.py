@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import heapq
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from . import events as ev
@@ -140,6 +140,8 @@ class Lab:
         self._seq = 0
         self._packets = 0
         self._first_sa: IkeSa | None = None
+        self._restarts = 0  # restart() forks a new random source for each
+        self._retired: dict[str, list[IkeEndpoint]] = {s: [] for s in SIDES}  # endpoints replaced by restart()
         self.nat = _nat_address(nat, addresses[1])
         self._nat_out: dict[tuple[str, int], int] = {}
         self._nat_in: dict[int, tuple[str, int]] = {}
@@ -147,12 +149,12 @@ class Lab:
     # ------------------------------------------------------------------ the peers' IKE SAs
 
     def sas(self, side: str) -> list[IkeSa]:
-        """Every IKE SA a peer knows (including closed ones), oldest first."""
-        ep = self._ep(side)
+        """Every IKE SA a peer knows (including closed ones, and those a :meth:`restart` closed), oldest first."""
         seen: list[IkeSa] = []
-        for sa in list(ep.sas.values()) + list(ep.half_open.values()):
-            if sa not in seen:
-                seen.append(sa)
+        for ep in (*self._retired[side], self._ep(side)):
+            for sa in list(ep.sas.values()) + list(ep.half_open.values()):
+                if sa not in seen:
+                    seen.append(sa)
         return sorted(seen, key=lambda s: s.created)
 
     def sa(self, side: str) -> IkeSa | None:
@@ -232,6 +234,29 @@ class Lab:
     def delete_ike(self, side: str = "initiator") -> None:
         self._current(side).delete_ike(self.now)
         self._flush()
+
+    def restart(self, side: str = "initiator", *, initial_contact: bool = True) -> None:
+        """The peer forgets every SA it holds, as after a reboot, or as RFC 7815's minimal initiator does when
+        it starts over instead of rekeying: its SAs close (IkeSaDeleted and ChildSaDeleted events say so), nothing
+        is sent, and a fresh endpoint with the same configuration and address takes its place.  With
+        ``initial_contact`` its next IKE_AUTH says N(INITIAL_CONTACT), and the other peer then closes the SAs it
+        still holds with it (RFC 7296 2.4).  :meth:`sas` keeps listing the closed ones, for the key tables."""
+        old = self._ep(side)
+        reason = "forgotten: the peer restarted, and holds no SA any more (nothing was sent)"
+        for sa in list(old.sas.values()) + list(old.half_open.values()):
+            if sa.state != State.CLOSED:
+                sa._close(self.now, reason)
+        old.pop_datagrams()  # closing sends nothing; a retransmission due later is lost with the state
+        for event in old.pop_events():  # IkeSaDeleted, ChildSaDeleted: the lab's record of what was lost
+            self._events[side].append(event)
+            self.on_event(side, event)
+            for cb in self.callbacks:
+                cb(side, event)
+        self._retired[side].append(old)
+        self._restarts += 1
+        config = replace(old.config, initial_contact=bool(initial_contact))
+        self.endpoints[side] = IkeEndpoint(config, self.rng.fork(f"{side} restart {self._restarts}"),
+                                           self.addresses[side])
 
     def send_esp(self, side: str, packet: bytes, *, udp_encap: bool = False) -> None:
         """Put an ESP packet from ``side`` on the wire (UDP/4500 when ``udp_encap``, else IP protocol 50)."""

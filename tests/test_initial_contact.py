@@ -161,3 +161,63 @@ def test_initial_contact_from_a_peer_that_fails_authentication_closes_nothing() 
     (new,) = [sa for sa in lab.endpoints["responder"].all_sas() if sa is not old]
     assert not new.established and lab.events("responder", ev.Failure)
     assert old.established and len(old.children) == 1
+
+
+# --- Lab.restart: the crash above as one lab call -----------------------------------------------------------------
+
+
+def test_lab_restart_forgets_everything_sends_nothing_and_keeps_the_record() -> None:
+    """restart() closes the peer's SAs on its side only (events, no DELETE on the wire), gives it a fresh
+    endpoint, and keeps the closed IKE SAs in lab.sas() so that the key tables still cover the old traffic."""
+    from ikelab.wireshark import records_from_lab
+
+    ci, cr = configs()
+    lab = Lab(ci, cr, seed=5)
+    lab.initiate()
+    lab.run_until_idle()
+    first, sent = lab.initiator, len(lab.trace)
+    lab.restart("initiator")
+    assert len(lab.trace) == sent and not lab.busy()
+    assert first.state == State.CLOSED and lab.sas("initiator") == [first] and lab.children("initiator") == []
+    deleted = lab.events("initiator", (ev.IkeSaDeleted, ev.ChildSaDeleted))
+    assert [type(e).__name__ for e in deleted] == ["ChildSaDeleted", "IkeSaDeleted"]
+    assert lab.responder.established  # sun knows nothing yet
+    lab.initiate()
+    lab.run_until_idle()
+    second = lab.initiator
+    assert second is not first and second.established and lab.sas("initiator") == [first, second]
+    auth = [e.summary for e in lab.events("initiator", ev.MessageSent) if e.exchange == "IKE_AUTH"]
+    assert "N(INITIAL_CONTACT)" not in auth[0] and "N(INITIAL_CONTACT)" in auth[1]
+    assert [sa.state for sa in lab.sas("responder")] == [State.CLOSED, State.ESTABLISHED]
+    ike, _ = records_from_lab(lab, "initiator")
+    assert len(ike) == 2  # both IKE SAs' keys, the forgotten one's too
+
+
+def test_lab_restart_without_initial_contact_leaves_the_stale_sa() -> None:
+    ci, cr = configs()
+    lab = Lab(ci, cr, seed=5)
+    lab.initiate()
+    lab.run_until_idle()
+    lab.restart("initiator", initial_contact=False)
+    lab.initiate()
+    lab.run_until_idle()
+    assert [sa.state for sa in lab.sas("responder")] == [State.ESTABLISHED, State.ESTABLISHED]
+
+
+def test_lab_restart_is_seeded_and_checks_its_side() -> None:
+    import pytest
+
+    from ikelab.errors import ConfigError
+
+    traces = []
+    for _ in range(2):
+        lab = Lab(*configs(), seed=5)
+        lab.initiate()
+        lab.run_until_idle()
+        lab.restart()
+        lab.initiate()
+        lab.run_until_idle()
+        traces.append([p.payload for p in lab.trace])
+    assert traces[0] == traces[1] and traces[0][0] != traces[0][4]  # new SPIs, nonces and keys, the same each run
+    with pytest.raises(ConfigError, match="side must be"):
+        lab.restart("moon")
