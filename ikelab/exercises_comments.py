@@ -5,15 +5,15 @@ IKE SA and ``n_children`` CHILD SAs?  The expected value is counted in a
 real ikelab run (:func:`ikelab.figures_comments.ikev2_run`).
 
 ``comments.renewal-cost``: over a tunnel of ``hours`` whose keys are renewed
-every hour, how many IKE messages does a full initiator (CHILD SA rekeys,
-RFC 7296 2.8) send and receive, and how many a minimal one that starts over
-instead (RFC 7815)?  Counted in real runs
+every hour, how many IKE messages and Diffie-Hellman exchanges does a full
+initiator (CHILD SA rekeys, RFC 7296 2.8) need, and how many a minimal one
+that starts over instead (RFC 7815)?  Counted in real runs
 (:func:`ikelab.figures_renewal.renewal_run`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from .exercises import Wrong, _name_slips, _show, _want_int, register
 
@@ -48,49 +48,85 @@ def _comments_ikev2_messages(answer: Any, *, n_children: int) -> str:
 
 
 @register("comments.renewal-cost", "11-comments-on-ikev2", "rekeying against starting over",
-          "a pair (full, minimal): the IKE messages of each initiator over the tunnel's life",
-          "RFC 7296 2.8: a CHILD SA rekey is a CREATE_CHILD_SA exchange, then an INFORMATIONAL exchange deletes the "
-          "old CHILD SA. RFC 7815: the minimal initiator deletes its IKE SA and runs IKE_SA_INIT and IKE_AUTH again. "
-          "Count the renewals first (one per full hour), then the messages of each.")
+          'a dict {"full": (messages, dh), "minimal": (messages, dh)}: for each initiator the IKE messages and '
+          "the sensor's Diffie-Hellman exchanges over the tunnel's life",
+          "RFC 7296 2.8: a CHILD SA rekey is a CREATE_CHILD_SA exchange (no KE payload without PFS), then an "
+          "INFORMATIONAL exchange deletes the old CHILD SA. RFC 7815: the minimal initiator starts no exchange but "
+          "IKE_SA_INIT and IKE_AUTH; its new IKE SA says INITIAL_CONTACT, and the gateway drops the old one "
+          "(RFC 7296 2.4). Count the renewals first (one per full hour), then what each costs.")
 def _comments_renewal_cost(answer: Any, *, hours: float) -> str:
     from .figures_renewal import renewal_run
 
-    full, minimal = renewal_run(hours, minimal=False), renewal_run(hours, minimal=True)
-    expected = (full.count, minimal.count)
-    if not isinstance(answer, (tuple, list)):
-        n = _want_int(answer, "the answer")
-        raise Wrong(f"the answer is a pair (full, minimal): one count for each initiator, not one number ({n}).")
-    if len(answer) != 2:
-        raise Wrong(f"the answer is a pair (full, minimal): two numbers, not {len(answer)} ({_show(answer)}).")
-    got = (_want_int(answer[0], "the full initiator's count"), _want_int(answer[1], "the minimal initiator's count"))
+    runs = {"full": renewal_run(hours, minimal=False), "minimal": renewal_run(hours, minimal=True)}
+    expected = {who: (run.count, run.diffie_hellman) for who, run in runs.items()}
+    got = _renewal_answer(answer)
     if got == expected:
-        return (f"{full.count} and {minimal.count} IKE messages in two ikelab runs of {hours:g} h: "
-                f"{full.renewals} renewals each; the full initiator did one Diffie-Hellman and one AUTH, "
-                f"the minimal one {minimal.exchanges('IKE_SA_INIT')} of each.")
-    if got == expected[::-1]:
-        raise Wrong("the two are swapped: the pair is (full, minimal), and starting over costs more messages.")
-    k = full.renewals
-    components = (
-        (got[0], expected[0], "full initiator", 4, [
-            (4 + 2 * k, "a rekey is not only the CREATE_CHILD_SA exchange: an INFORMATIONAL exchange then deletes the "
-                        "old CHILD SA (RFC 7296 2.8)."),
-            (expected[1], "that is the minimal initiator's count: the full one rekeys its CHILD SA under the IKE SA "
-                          "it keeps.")]),
-        (got[1], expected[1], "minimal initiator", 6, [
-            (4 + 4 * k, "before starting over, the minimal initiator deletes its old IKE SA: an INFORMATIONAL "
-                        "exchange each time."),
-            (expected[0], "that is the full initiator's count: the minimal one has no CREATE_CHILD_SA and sets up "
-                          "a whole new IKE SA.")]))
-    value, right, who, per, slips = next(c for c in components if c[0] != c[1])
-    slips += [
-        (right // 2, f"the {who}'s count is right in exchanges; each exchange is two messages, a request and a "
-                     "response."),
-        (right - 4, f"the {who} also set up the first IKE SA: IKE_SA_INIT and IKE_AUTH, four messages."),
-        (right - per, f"one renewal too few for the {who}: the keys are renewed at the end of every full hour of "
-                      f"the {hours:g} h."),
-        (right + per, f"one renewal too many for the {who}: the tunnel ends after {hours:g} h, before the next "
-                      "renewal."),
+        full, minimal = runs["full"], runs["minimal"]
+        return (f"in {hours:g} h, {full.renewals} renewals each: {full.count} and {minimal.count} IKE messages, "
+                f"but {full.diffie_hellman} Diffie-Hellman exchange for the full initiator against "
+                f"{minimal.diffie_hellman} (and as many authentications) for the minimal one.")
+    if got["full"] == expected["minimal"] and got["minimal"] == expected["full"]:
+        raise Wrong("the two are swapped: \"full\" is the initiator that rekeys, \"minimal\" the one that starts "
+                    "over.")
+    k = runs["full"].renewals
+    who = next(w for w in ("full", "minimal") if got[w] != expected[w])
+    (messages, dh), (right_messages, right_dh) = got[who], expected[who]
+    if messages != right_messages:
+        _renewal_messages_slip(who, messages, right_messages, k, hours)
+    _renewal_dh_slip(who, dh, right_dh, k)
+
+
+def _renewal_answer(answer: Any) -> dict[str, tuple[int, int]]:
+    shape = 'a dict {"full": (messages, dh), "minimal": (messages, dh)}'
+    if not isinstance(answer, dict):
+        raise Wrong(f"the answer is {shape}, not {type(answer).__name__} ({_show(answer)}).")
+    keys = {k.strip().lower() if isinstance(k, str) else k: v for k, v in answer.items()}
+    if set(keys) != {"full", "minimal"}:
+        raise Wrong(f"the answer is {shape}: its keys are \"full\" and \"minimal\", not "
+                    f"{_show(sorted(map(str, answer)))}.")
+    out = {}
+    for who in ("full", "minimal"):
+        value = keys[who]
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise Wrong(f"answer[{who!r}] is a pair (IKE messages, Diffie-Hellman exchanges), not {_show(value)}.")
+        out[who] = (_want_int(value[0], f"the {who} initiator's messages"),
+                    _want_int(value[1], f"the {who} initiator's Diffie-Hellman exchanges"))
+    return out
+
+
+def _renewal_messages_slip(who: str, value: int, right: int, k: int, hours: float) -> NoReturn:
+    """Wrong naming why ``value`` is not the ``who`` initiator's message count (``k`` renewals of 4 messages)."""
+    slips = [
+        (right // 2, f"the {who} initiator's messages are right in exchanges; each exchange is two messages, a "
+                     "request and a response."),
+        (right - 4, f"the {who} initiator also set up the first IKE SA: IKE_SA_INIT and IKE_AUTH, four messages."),
+        (right - 4, f"one renewal too few for the {who} initiator: the keys are renewed at the end of every full "
+                    f"hour of the {hours:g} h."),
+        (right + 4, f"one renewal too many for the {who} initiator: the tunnel ends after {hours:g} h, before the "
+                    "next renewal."),
     ]
+    if who == "full":
+        slips.append((4 + 2 * k, "a rekey is not only the CREATE_CHILD_SA exchange: an INFORMATIONAL exchange then "
+                                 "deletes the old CHILD SA (RFC 7296 2.8)."))
+    else:
+        slips.append((4 + 6 * k, "the minimal initiator sends no Delete: it starts no exchange but IKE_SA_INIT and "
+                                 "IKE_AUTH (RFC 7815); its N(INITIAL_CONTACT) tells the gateway to drop the old IKE "
+                                 "SA (RFC 7296 2.4)."))
     _name_slips([message for slip, message in slips if slip == value])
-    raise Wrong(f"not the {who}'s count: count the renewals in {hours:g} h, then the messages that one renewal "
-                "takes (which exchanges does it need?), then add the setup.")
+    raise Wrong(f"not the {who} initiator's messages: count the renewals in {hours:g} h, then the messages one "
+                "renewal takes (which exchanges?), then add the setup.")
+
+
+def _renewal_dh_slip(who: str, value: int, right: int, k: int) -> NoReturn:
+    """Wrong naming why ``value`` is not the ``who`` initiator's Diffie-Hellman count."""
+    slips = [(2 * right, "count the sensor's Diffie-Hellman exchanges (one per pair of KE payloads), not both "
+                         "peers' computations.")]
+    if who == "full":
+        slips += [(1 + k, "without PFS a CHILD SA rekey makes no Diffie-Hellman: its CREATE_CHILD_SA carries no KE "
+                          "payload (RFC 7296 1.3.3, 2.17)."),
+                  (0, "the first IKE SA's IKE_SA_INIT is a Diffie-Hellman exchange too (KEi, KEr).")]
+    else:
+        slips += [(k, "the first IKE SA's Diffie-Hellman counts too, not only the renewals'."),
+                  (1, "every new IKE SA begins with its own IKE_SA_INIT, and so its own Diffie-Hellman.")]
+    _name_slips([message for slip, message in slips if slip == value])
+    raise Wrong(f"not the {who} initiator's Diffie-Hellman exchanges: which of its exchanges carry KE payloads?")

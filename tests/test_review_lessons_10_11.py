@@ -202,19 +202,24 @@ def test_lesson11_counts_from_rfcs() -> None:
 
 def test_lesson11_renewal_outputs_worked_by_hand() -> None:
     """Exercise 2 as stored: the given length, the check's counts and the after-check table, from RFC 7296 2.8
-    (rekey: CREATE_CHILD_SA + INFORMATIONAL Delete, 4 messages, no DH without PFS) and RFC 7815 (start over:
-    Delete of the IKE SA, IKE_SA_INIT, IKE_AUTH, 6 messages, one DH and one AUTH each)."""
+    (rekey: CREATE_CHILD_SA + INFORMATIONAL Delete, 4 messages, no KE without PFS), RFC 7815 and 2.4 (start over:
+    IKE_SA_INIT + IKE_AUTH with INITIAL_CONTACT, 4 messages, one DH and one AUTH each, no Delete)."""
     assert _source(NB11, 23) == "hours = 8.5" and "8.5 hours" in _source(NB11, 22)
-    assert 'exercises.check("comments.renewal-cost", messages, hours=hours)' == _source(NB11, 25)
+    assert 'exercises.check("comments.renewal-cost", cost, hours=hours)' == _source(NB11, 25)
     k = int(8.5)
-    full, minimal = 4 + 4 * k, 4 + 6 * k
-    assert f"Correct! [comments.renewal-cost] {full} and {minimal} IKE messages" in _out(NB11, 25)
+    messages = 4 + 4 * k
+    assert (f"Correct! [comments.renewal-cost] in 8.5 h, {k} renewals each: {messages} and {messages} IKE messages, "
+            f"but 1 Diffie-Hellman exchange for the full initiator against {k + 1}") in _out(NB11, 25)
     rows = {line[:24].strip(): [int(x) for x in line[24:].split()] for line in _out(NB11, 27).splitlines()[2:]}
     assert rows == {"IKE_SA_INIT messages": [2, 2 * (k + 1)], "IKE_AUTH messages": [2, 2 * (k + 1)],
-                    "CREATE_CHILD_SA messages": [2 * k, 0], "INFORMATIONAL messages": [2 * k, 2 * k],
-                    "IKE messages in all": [full, minimal], "key renewals": [k, k],
-                    "Diffie-Hellman + AUTH": [1, k + 1]}
+                    "CREATE_CHILD_SA messages": [2 * k, 0], "INFORMATIONAL messages": [2 * k, 0],
+                    "IKE messages in all": [messages, messages], "key renewals": [k, k],
+                    "Diffie-Hellman exchanges": [1, k + 1], "authentications (AUTH)": [1, k + 1]}
     assert "CREATE_CHILD_SA" not in _source(NB11, 26)  # above the table: no per-renewal count before the answer
+    # section 5 shows the start-over: 4 messages, INITIAL_CONTACT in IKE_AUTH, the gateway's old IKE SA closed
+    shown = _out(NB11, 14)
+    assert [ln.split()[2] for ln in shown.splitlines()[:4]] == ["IKE_SA_INIT", "IKE_SA_INIT", "IKE_AUTH", "IKE_AUTH"]
+    assert "INFORMATIONAL" not in shown and "N(INITIAL_CONTACT)" in shown and ": CLOSED (the peer said" in shown
 
 
 @pytest.mark.parametrize("answer, hint", [
