@@ -39,7 +39,8 @@ _INF = float("inf")
 
 @dataclass(frozen=True)
 class RenewalRun:
-    """The IKE messages of one tunnel's life: ``(time in s, exchange name, is_response)`` each, in order."""
+    """One tunnel's life: its IKE messages, ``(time in s, exchange name, is_response)`` each in order, and the
+    Diffie-Hellman exchanges the sensor took part in."""
 
     minimal: bool
     hours: float
@@ -112,9 +113,8 @@ def renewal_lab(hours: float, *, minimal: bool, interval: float = 3600.0,
 def renewal_run(hours: float, *, minimal: bool, interval: float = 3600.0,
                 seed: int | str = "lesson11-renewal") -> RenewalRun:
     """The IKE messages of :func:`renewal_lab`'s tunnel, read off its trace."""
-    from .message import decode_header
-
     from . import events as ev
+    from .message import decode_header
 
     lab = renewal_lab(hours, minimal=minimal, interval=interval, seed=seed)
     messages = []
