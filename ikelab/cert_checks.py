@@ -239,6 +239,71 @@ def _verify_weak_link(cert: x509.Certificate, key: Any) -> None:
         raise InvalidSignature("the signature algorithm does not fit the issuer's key")
 
 
+#: at most this many issuer candidates are tried while building one path: a peer's pool of certificates that
+#: all issue one another cannot make the search (RFC 5280 6: "a" valid path, found by backtracking) endless
+_BUDGET = 64
+
+
+def _check_strength(cert: x509.Certificate, allow_weak: bool) -> None:
+    try:
+        check_key_strength(cert, f"certificate '{_describe(cert)}'", allow_weak=allow_weak)
+    except ConfigError as exc:  # WeakAlgorithmError: for the peer's chain, an authentication failure
+        raise AuthenticationError(str(exc)) from None
+
+
+def _check_issuer(issuer: x509.Certificate, path: list[x509.Certificate], now: datetime, allow_weak: bool) -> None:
+    """What ``issuer`` must be to sign ``path[-1]`` (RFC 5280 4.2, 6.1.3 (a)(2), 6.1.4 (k)-(n))."""
+    _check_ca(issuer, _counted_below(path))
+    _check_validity(issuer, now)
+    _check_critical(issuer)
+    _check_strength(issuer, allow_weak)
+
+
+def _build_path(path: list[x509.Certificate], pool: list[x509.Certificate], anchors: list[x509.Certificate], *,
+                now: datetime, max_depth: int, allow_weak: bool, budget: list[int]) -> list[x509.Certificate]:
+    """``path`` (leaf first) extended to a trust anchor.  Every issuer that signed ``path[-1]`` is tried, anchors
+    first, until one leads to an anchor: a peer may send an expired and a renewed copy of a CA, or a CA
+    cross-signed by two roots, in any order (RFC 5280 6: any valid path will do; RFC 7296 3.6).  When none
+    does, the first candidate's reason is raised."""
+    current = path[-1]
+    if current in anchors:
+        return path
+    try:  # before its issuer is looked for: a link that is refused is not checked
+        check_signature_hash(current, f"certificate '{_describe(current)}'", allow_weak=allow_weak)
+    except ConfigError as exc:  # WeakAlgorithmError: for the peer's chain, an authentication failure
+        raise AuthenticationError(str(exc)) from None
+    candidates = [(a, True) for a in anchors if _issued_by(current, a)]
+    candidates += [(c, False) for c in pool if c not in path and c not in anchors and _issued_by(current, c)]
+    if not candidates:
+        named = [c for c in pool + anchors if c.subject == current.issuer]
+        why = "its signature does not verify" if named else "no such certificate was given"
+        if _issued_by(current, current):  # a root the peer sent: RFC 5280 6.1 ends at our anchors only
+            why = "it is self-signed, and not one of the configured trust anchors"
+        from .identity import dn_to_string
+
+        raise AuthenticationError(f"certificate '{_describe(current)}' was issued by '{dn_to_string(current.issuer)}', "
+                                  f"which is not a trust anchor and cannot be chained ({why})")
+    first: AuthenticationError | None = None
+    for issuer, is_anchor in candidates:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise AuthenticationError(f"gave up building a certificate path after trying {_BUDGET} issuers")
+        try:
+            _check_issuer(issuer, path, now, allow_weak)
+            if is_anchor:
+                return path + [issuer]
+            if len(path) + 1 > max_depth:
+                raise AuthenticationError(f"certificate chain longer than {max_depth}")
+            return _build_path(path + [issuer], pool, anchors, now=now, max_depth=max_depth, allow_weak=allow_weak,
+                               budget=budget)
+        except AuthenticationError as exc:
+            if budget[0] < 0:
+                raise
+            first = first or exc
+    assert first is not None
+    raise first
+
+
 def verify_chain(
     leaf: Any,
     intermediates: Any = (),
@@ -259,6 +324,8 @@ def verify_chain(
     policies; so a certificate of the path (the anchor too) with one of those, or any other extension
     ikelab does not process, marked critical is refused (RFC 5280 4.2).
     ``max_depth`` bounds the certificates before the anchor: the leaf and the intermediates.
+    Where several certificates could have issued one (an expired and a renewed CA, cross-signed CAs), each
+    is tried in turn, in whatever order the peer sent them (RFC 5280 6: any valid path will do).
     Returns the path, leaf first, anchor last; a chain that fails raises
     :class:`AuthenticationError` with the reason (bytes that are no
     certificate: :class:`ParseError`; arguments of the wrong type: :class:`ConfigError`).
@@ -272,45 +339,11 @@ def verify_chain(
     anchors = _cert_list(trust_anchors, "trust_anchors")
     if not anchors:
         raise AuthenticationError("no trust anchors configured: cannot verify any certificate chain")
-    path = [leaf]
     _check_validity(leaf, now)
     _check_end_entity(leaf)
-    current = leaf
-    while True:
-        if current in anchors:
-            break
-        try:  # before its issuer is looked for: a link that is refused is not checked
-            check_signature_hash(current, f"certificate '{_describe(current)}'", allow_weak=allow_weak)
-        except ConfigError as exc:  # WeakAlgorithmError: for the peer's chain, an authentication failure
-            raise AuthenticationError(str(exc)) from None
-        anchor = next((a for a in anchors if _issued_by(current, a)), None)
-        if anchor is not None:
-            _check_ca(anchor, _counted_below(path))
-            _check_validity(anchor, now)
-            path.append(anchor)
-            break
-        nxt = next((c for c in pool if c not in path and _issued_by(current, c)), None)
-        if nxt is None:
-            named = [c for c in pool + anchors if c.subject == current.issuer]
-            why = "its signature does not verify" if named else "no such certificate was given"
-            if _issued_by(current, current):  # a root the peer sent: RFC 5280 6.1 ends at our anchors only
-                why = "it is self-signed, and not one of the configured trust anchors"
-            from .identity import dn_to_string
-
-            raise AuthenticationError(f"certificate '{_describe(current)}' was issued by '{dn_to_string(current.issuer)}', "
-                                      f"which is not a trust anchor and cannot be chained ({why})")
-        _check_ca(nxt, _counted_below(path))
-        _check_validity(nxt, now)
-        path.append(nxt)
-        current = nxt
-        if len(path) > max_depth:
-            raise AuthenticationError(f"certificate chain longer than {max_depth}")
-    for cert in path:
-        _check_critical(cert)
-        try:
-            check_key_strength(cert, f"certificate '{_describe(cert)}'", allow_weak=allow_weak)
-        except ConfigError as exc:  # WeakAlgorithmError: for the peer's chain, an authentication failure
-            raise AuthenticationError(str(exc)) from None
+    path = _build_path([leaf], pool, anchors, now=now, max_depth=max_depth, allow_weak=allow_weak, budget=[_BUDGET])
+    _check_critical(leaf)  # the issuers' were checked as each was tried (_check_issuer)
+    _check_strength(leaf, allow_weak)
     return path
 
 

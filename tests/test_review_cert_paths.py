@@ -1,0 +1,263 @@
+"""Differential review of ikelab.cert_checks.verify_chain: RFC 5280 6 path validation against two references.
+
+Every chain is built here with cryptography's x509 builder (not with ikelab.certs), and each verdict of
+``verify_chain`` (accept, or a typed :class:`AuthenticationError`) is compared with
+
+* cryptography's own verifier (``cryptography.x509.verification``, client profile): the leaves carry a
+  subjectAltName, extendedKeyUsage clientAuth, keyUsage digitalSignature and authorityKeyIdentifier, so its
+  web-PKI rules hold and the comparison is about the path.  One rule is relaxed to RFC 5280's: a CA without
+  keyUsage is allowed, one with keyUsage must assert keyCertSign (6.1.4 (n)); the CA/B profile wants the
+  extension present, RFC 5280 path validation does not;
+* ``openssl verify -CAfile anchors.pem -untrusted pool.pem -attime T -partial_chain leaf.pem``:
+  ``-partial_chain`` because ikelab's trust anchors need not be self-signed (RFC 5280 6.1.1 (d)).
+
+Documented differences are in :data:`DIFFERS`, each asserted as it is, so a change on either side shows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import verification as xv
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ikelab import cert_checks
+from ikelab.errors import AuthenticationError, IkelabError
+
+NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+START, END = datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2035, 1, 1, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+OPENSSL = shutil.which("openssl")
+Chain = tuple[x509.Certificate, list[x509.Certificate], list[x509.Certificate], datetime]
+
+
+def _key(name: str) -> ec.EllipticCurvePrivateKey:
+    """A fixed P-256 key per name (a SHA-256 scalar), so failures reproduce."""
+    return ec.derive_private_key(int.from_bytes(hashlib.sha256(b"paths " + name.encode()).digest(), "big") >> 2,
+                                 ec.SECP256R1())
+
+
+K = {n: _key(n) for n in ("root", "root2", "inter", "inter2", "leaf", "other", "rogue")}
+_KU = dict(content_commitment=False, key_encipherment=False, data_encipherment=False, key_agreement=False,
+           encipher_only=False, decipher_only=False)
+UNKNOWN = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00")
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def cert(cn: str, key: str, issuer: x509.Certificate | None = None, signer: str | None = None, *,
+         ca: bool = False, pathlen: int | None = None, bc: bool = True, ku: bool = True, key_cert_sign: bool = True,
+         nb: datetime = START, na: datetime = END, critical: bool = False, issuer_name: str | None = None,
+         serial: int = 1) -> x509.Certificate:
+    """One certificate, the property under test set by hand; ``signer`` defaults to the subject's own key."""
+    signer_key = K[signer or key]
+    b = (x509.CertificateBuilder().subject_name(_name(cn))
+         .issuer_name(_name(issuer_name) if issuer_name else issuer.subject if issuer is not None else _name(cn))
+         .public_key(K[key].public_key()).serial_number(serial * 1000 + len(cn))
+         .not_valid_before(nb).not_valid_after(na)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(K[key].public_key()), False)
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_key.public_key()), False))
+    if bc:
+        b = b.add_extension(x509.BasicConstraints(ca=ca, path_length=pathlen), True)
+    if ca and ku:
+        b = b.add_extension(x509.KeyUsage(digital_signature=not key_cert_sign, key_cert_sign=key_cert_sign,
+                                          crl_sign=True, **_KU), True)
+    if not ca:
+        b = (b.add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False, **_KU), True)
+             .add_extension(x509.SubjectAlternativeName([x509.DNSName("moon.example.org")]), False)
+             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False))
+    if critical:
+        b = b.add_extension(UNKNOWN, True)
+    return b.sign(signer_key, hashes.SHA256())
+
+
+# ----------------------------------------------------------------------------------------------- the three verdicts
+
+def ikelab_verdict(chain: Chain) -> str | None:
+    """None when ikelab accepts, else its AuthenticationError's message (any other exception fails the test)."""
+    leaf, pool, anchors, now = chain
+    try:
+        cert_checks.verify_chain(leaf, pool, anchors, now=now)
+    except AuthenticationError as exc:
+        return str(exc)
+    return None
+
+
+def _ca_key_usage(policy: Any, cert: x509.Certificate, ku: x509.KeyUsage | None) -> None:
+    """RFC 5280 6.1.4 (n): "If a key usage extension is present, verify that the keyCertSign bit is set"."""
+    if ku is not None and not ku.key_cert_sign:
+        raise ValueError("keyUsage without keyCertSign")
+
+
+def pyca_accepts(chain: Chain) -> bool:
+    leaf, pool, anchors, now = chain
+    ca_policy = xv.ExtensionPolicy.webpki_defaults_ca().may_be_present(x509.KeyUsage, xv.Criticality.AGNOSTIC,
+                                                                      _ca_key_usage)
+    verifier = (xv.PolicyBuilder().store(xv.Store(anchors)).time(now)
+                .extension_policies(ca_policy=ca_policy, ee_policy=xv.ExtensionPolicy.webpki_defaults_ee())
+                .build_client_verifier())
+    try:
+        verifier.verify(leaf, pool)
+    except xv.VerificationError:
+        return False
+    return True
+
+
+def openssl_accepts(chain: Chain, tmp_path: Path) -> bool:
+    leaf, pool, anchors, now = chain
+
+    def pem(name: str, certs: list[x509.Certificate]) -> str:
+        (tmp_path / name).write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs))
+        return str(tmp_path / name)
+
+    args = [str(OPENSSL), "verify", "-partial_chain", "-attime", str(int(now.timestamp())), "-CAfile",
+            pem("anchors.pem", anchors)]
+    if pool:
+        args += ["-untrusted", pem("pool.pem", pool)]
+    done = subprocess.run(args + [pem("leaf.pem", [leaf])], capture_output=True, text=True, timeout=60)
+    return done.returncode == 0
+
+
+# --------------------------------------------------------------------------------------------------- the chains
+
+ROOT = cert("root", "root", ca=True)
+INTER = cert("inter", "inter", ROOT, "root", ca=True)
+LEAF = cert("leaf", "leaf", INTER, "inter")
+LEAF_R = cert("leaf", "leaf", ROOT, "root")
+INTER_P0 = cert("inter", "inter", ROOT, "root", ca=True, pathlen=0)
+INTER2 = cert("inter2", "inter2", INTER_P0, "inter", ca=True)
+LEAF2 = cert("leaf", "leaf", INTER2, "inter2")
+OTHER = cert("other root", "other", ca=True)
+ROOT_P0 = cert("root", "root", ca=True, pathlen=0)
+ROLL = cert("root", "inter", ROOT_P0, "root", ca=True)
+SELF = cert("leaf", "leaf")
+INTER_OLD = cert("inter", "inter", ROOT, "root", ca=True, na=NOW - DAY, serial=2)
+
+
+def _with_inter(**kw: Any) -> Chain:
+    return LEAF, [cert("inter", "inter", ROOT, "root", ca=True, **kw)], [ROOT], NOW
+
+
+#: name -> (chain, None if RFC 5280 path validation accepts it, else a regex the message must match:
+#: the certificate's subject and what is wrong with it)
+CASES: dict[str, tuple[Callable[[], Chain], str | None]] = {
+    "root-leaf": (lambda: (LEAF_R, [], [ROOT], NOW), None),
+    "root-inter-leaf": (lambda: (LEAF, [INTER], [ROOT], NOW), None),
+    "leaf expired": (lambda: (cert("leaf", "leaf", INTER, "inter", na=NOW - DAY), [INTER], [ROOT], NOW),
+                     r"'CN=leaf' expired at 2026-05-31"),
+    "leaf not yet valid": (lambda: (cert("leaf", "leaf", INTER, "inter", nb=NOW + DAY), [INTER], [ROOT], NOW),
+                           r"'CN=leaf' is not yet valid .*notBefore 2026-06-02"),
+    "inter expired": (lambda: _with_inter(na=NOW - DAY), r"'CN=inter' expired at 2026-05-31"),
+    "inter not yet valid": (lambda: _with_inter(nb=NOW + DAY), r"'CN=inter' is not yet valid"),
+    "inter without basicConstraints": (lambda: _with_inter(bc=False), r"'CN=inter' .*not a CA"),
+    "inter with cA FALSE": (lambda: (LEAF, [cert("inter", "inter", ROOT, "root")], [ROOT], NOW),
+                            r"'CN=inter' .*not a CA \(basicConstraints cA"),
+    "inter keyUsage without keyCertSign": (lambda: _with_inter(key_cert_sign=False),
+                                           r"'CN=inter' has keyUsage without keyCertSign"),
+    "inter without keyUsage": (lambda: _with_inter(ku=False), None),
+    "pathLen 0, one CA below": (lambda: (LEAF2, [INTER2, INTER_P0], [ROOT], NOW),
+                                r"'CN=inter' has pathLenConstraint 0 but 1 intermediate"),
+    "pathLen 0, leaf below": (lambda: (LEAF, [INTER_P0], [ROOT], NOW), None),
+    "pathLen 1, one CA below": (lambda: (LEAF2, [INTER2, cert("inter", "inter", ROOT, "root", ca=True, pathlen=1)],
+                                         [ROOT], NOW), None),
+    "anchor pathLen 0, one CA below": (lambda: (LEAF, [INTER], [cert("root", "root", ca=True, pathlen=0)], NOW),
+                                       r"'CN=root' has pathLenConstraint 0 but 1"),
+    "leaf unknown critical": (lambda: (cert("leaf", "leaf", INTER, "inter", critical=True), [INTER], [ROOT], NOW),
+                              r"'CN=leaf' has a critical extension 1\.3\.6\.1\.4\.1\.55555\.1"),
+    "inter unknown critical": (lambda: _with_inter(critical=True),
+                               r"'CN=inter' has a critical extension 1\.3\.6\.1\.4\.1\.55555\.1"),
+    "signed by the wrong key": (lambda: (cert("leaf", "leaf", INTER, "rogue"), [INTER], [ROOT], NOW),
+                                r"'CN=leaf' was issued by 'CN=inter'.*signature does not verify"),
+    "issuer name mismatch": (lambda: (cert("leaf", "leaf", INTER, "inter", issuer_name="intermediate"), [INTER],
+                                      [ROOT], NOW), r"'CN=leaf' was issued by 'CN=intermediate'.*no such certificate"),
+    "untrusted root, not sent": (lambda: (cert("leaf", "leaf", OTHER, "other"), [], [ROOT], NOW),
+                                 r"'CN=leaf' was issued by 'CN=other root'.*no such certificate"),
+    "untrusted root, sent": (lambda: (cert("leaf", "leaf", OTHER, "other"), [OTHER], [ROOT], NOW),
+                             r"'CN=other root' .*self-signed, and not one of the configured trust anchors"),
+    "self-signed leaf": (lambda: (cert("leaf", "leaf"), [], [ROOT], NOW), r"'CN=leaf' .*self-signed"),
+    "self-signed leaf that is the anchor": (lambda: (SELF, [], [SELF], NOW), None),
+    "intermediates out of order": (lambda: (LEAF2, [cert("inter", "inter", ROOT, "root", ca=True), INTER2], [ROOT],
+                                            NOW), None),
+    "intermediate duplicated": (lambda: (LEAF, [INTER, INTER, INTER], [ROOT], NOW), None),
+    "anchor sent by the peer": (lambda: (LEAF, [ROOT, INTER], [ROOT], NOW), None),
+    "an intermediate as the anchor": (lambda: (LEAF, [], [INTER], NOW), None),
+    "anchor expired": (lambda: (LEAF, [INTER], [cert("root", "root", ca=True, na=NOW - DAY)], NOW),
+                       r"'CN=root' expired"),
+    # path building (RFC 5280 6: "a" valid path): more than one certificate could issue the next link
+    "expired, then renewed intermediate": (lambda: (LEAF, [INTER_OLD, INTER], [ROOT], NOW), None),
+    "renewed, then expired intermediate": (lambda: (LEAF, [INTER, INTER_OLD], [ROOT], NOW), None),
+    "expired, then renewed anchor": (lambda: (LEAF, [INTER], [cert("root", "root", ca=True, na=NOW - DAY, serial=2),
+                                                              ROOT], NOW), None),
+    "cross-signed by an untrusted root first": (
+        lambda: (LEAF, [cert("inter", "inter", OTHER, "other", ca=True), INTER], [ROOT], NOW), None),
+    "only expired intermediates": (lambda: (LEAF, [INTER_OLD, cert("inter", "inter", ROOT, "root", ca=True,
+                                                                   nb=NOW + DAY, serial=3)], [ROOT], NOW),
+                                   r"'CN=inter' expired at 2026-05-31"),
+    # validity is inclusive at both ends (RFC 5280 4.1.2.5: "notBefore through notAfter, inclusive")
+    "leaf at its notBefore": (lambda: (cert("leaf", "leaf", INTER, "inter", nb=NOW), [INTER], [ROOT], NOW), None),
+    "leaf at its notAfter": (lambda: (cert("leaf", "leaf", INTER, "inter", na=NOW), [INTER], [ROOT], NOW), None),
+    "leaf a second after its notAfter": (lambda: (cert("leaf", "leaf", INTER, "inter", na=NOW - timedelta(seconds=1)),
+                                                  [INTER], [ROOT], NOW), r"'CN=leaf' expired"),
+    "inter at its notAfter": (lambda: _with_inter(na=NOW), None),
+    # a self-issued CA (key rollover: subject == issuer) is not counted by pathLenConstraint (RFC 5280 6.1.4 (l))
+    "self-issued CA under pathLen 0": (lambda: (cert("leaf", "leaf", ROLL, "inter"), [ROLL], [ROOT_P0], NOW), None),
+}
+
+#: (reference, case) -> why that reference's verdict differs from RFC 5280's (and ikelab's)
+DIFFERS = {
+    ("openssl", "leaf at its notAfter"): "OpenSSL treats notAfter as exclusive (X509_cmp_time), RFC 5280 4.1.2.5 not",
+    ("openssl", "inter at its notAfter"): "likewise",
+    ("openssl", "cross-signed by an untrusted root first"): "OpenSSL takes the first matching untrusted issuer and "
+                                                        "does not backtrack over -untrusted certificates",
+    ("pyca", "self-issued CA under pathLen 0"): "cryptography's verifier does not chain a self-issued CA whose "
+                                               "subject equals its issuer but whose key differs",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_ikelab_verdict_is_rfc_5280s(case: str) -> None:
+    """Accepted exactly when RFC 5280 6.1 accepts; a refusal is an AuthenticationError naming the certificate
+    (its subject) and the rule it breaks."""
+    make, expected = CASES[case]
+    try:
+        got = ikelab_verdict(make())
+    except IkelabError as exc:  # a typed error, but the wrong one: the IKE peer would see no AUTHENTICATION_FAILED
+        pytest.fail(f"{type(exc).__name__} instead of AuthenticationError: {exc}")
+    if expected is None:
+        assert got is None, got
+    else:
+        assert got is not None, "accepted"
+        assert re.search(expected, got), got
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_cryptographys_verifier_agrees(case: str) -> None:
+    """cryptography.x509.verification gives the same verdict (or differs as :data:`DIFFERS` says)."""
+    make, expected = CASES[case]
+    chain = make()
+    rfc = expected is None
+    assert pyca_accepts(chain) == (rfc if ("pyca", case) not in DIFFERS else not rfc)
+    assert (ikelab_verdict(chain) is None) == rfc
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="needs /usr/bin/openssl")
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_openssl_verify_agrees(case: str, tmp_path: Path) -> None:
+    """``openssl verify`` gives the same verdict (or differs as :data:`DIFFERS` says)."""
+    make, expected = CASES[case]
+    chain = make()
+    rfc = expected is None
+    assert openssl_accepts(chain, tmp_path) == (rfc if ("openssl", case) not in DIFFERS else not rfc)
+    assert (ikelab_verdict(chain) is None) == rfc
