@@ -261,3 +261,71 @@ def test_openssl_verify_agrees(case: str, tmp_path: Path) -> None:
     rfc = expected is None
     assert openssl_accepts(chain, tmp_path) == (rfc if ("openssl", case) not in DIFFERS else not rfc)
     assert (ikelab_verdict(chain) is None) == rfc
+
+
+# ------------------------------------------------------------------------------------ path building: its bounds
+
+def test_a_pool_of_cas_that_all_issue_one_another_ends_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twelve copies of one self-issued CA (same name and key) each verify as the issuer of every other: trying
+    every order up to max_depth would be 12!/4! paths.  verify_chain must give up with an AuthenticationError
+    after a bounded number of signature checks (cryptography's verifier, too, has such a budget)."""
+    loop = [cert("loop", "inter", signer="inter", ca=True, serial=i) for i in range(12)]
+    leaf = cert("leaf", "leaf", loop[0], "inter")
+    assert pyca_accepts((leaf, loop, [ROOT], NOW)) is False
+    calls = [0]
+    real = cert_checks._issued_by
+
+    def counted(c: x509.Certificate, issuer: x509.Certificate) -> bool:
+        calls[0] += 1
+        if calls[0] > 20_000:
+            raise RuntimeError("path building does not stop")
+        return real(c, issuer)
+
+    monkeypatch.setattr(cert_checks, "_issued_by", counted)
+    with pytest.raises(AuthenticationError, match=r"gave up|longer than|cannot be chained"):
+        cert_checks.verify_chain(leaf, loop, [ROOT], now=NOW)
+    assert calls[0] < 2_000
+
+
+def test_a_link_over_sha1_still_needs_the_issuer_name_to_match() -> None:
+    """RFC 5280 6.1.3 (a)(4): the certificate's issuer name must be the working issuer name.  cryptography's
+    verify_directly_issued_by checks that for modern hashes; the SHA-1 link ikelab verifies itself
+    (allow_weak) must check it too, or a signature by the right key under the wrong name is accepted."""
+    from test_auth import _resigned  # re-signs over SHA-1: cryptography no longer builds such certificates
+
+    def sha1_leaf(issuer_name: str) -> x509.Certificate:
+        return _resigned(cert("leaf", "leaf", INTER, "inter", issuer_name=issuer_name), K["inter"], hashes.SHA1)
+
+    with pytest.warns(UserWarning, match="SHA-1"):  # allow_weak goes ahead but warns
+        assert cert_checks.verify_chain(sha1_leaf("inter"), [INTER], [ROOT], now=NOW, allow_weak=True)[1] == INTER
+    with pytest.warns(UserWarning, match="SHA-1"), \
+            pytest.raises(AuthenticationError, match=r"'CN=leaf' was issued by 'CN=intermediate'.*no such"):
+        cert_checks.verify_chain(sha1_leaf("intermediate"), [INTER], [ROOT], now=NOW, allow_weak=True)
+
+
+def pyca_chain(chain: Chain) -> list[x509.Certificate]:
+    """The path cryptography's verifier built, leaf first, anchor last."""
+    leaf, pool, anchors, now = chain
+    ca_policy = xv.ExtensionPolicy.webpki_defaults_ca().may_be_present(x509.KeyUsage, xv.Criticality.AGNOSTIC,
+                                                                      _ca_key_usage)
+    return list(xv.PolicyBuilder().store(xv.Store(anchors)).time(now)
+                .extension_policies(ca_policy=ca_policy, ee_policy=xv.ExtensionPolicy.webpki_defaults_ee())
+                .build_client_verifier().verify(leaf, pool).chain)
+
+
+@pytest.mark.parametrize("case", sorted(c for c, (_, expected) in CASES.items()
+                                        if expected is None and ("pyca", c) not in DIFFERS))
+def test_the_path_returned_is_the_one_cryptography_builds(case: str) -> None:
+    """verify_chain returns the path it validated, leaf first and anchor last, as the verifier does: the valid
+    copy of a renewed CA, not the expired one the peer sent first."""
+    chain = CASES[case][0]()
+    leaf, pool, anchors, now = chain
+    assert cert_checks.verify_chain(leaf, pool, anchors, now=now) == pyca_chain(chain)
+
+
+def test_the_path_ends_at_the_first_trust_anchor_reached() -> None:
+    """RFC 5280 6.1: the path runs from a trust anchor to the target; when the leaf's issuer is itself trusted,
+    a copy of it the peer also sent (signed by another anchor) does not lengthen the path."""
+    copy = cert("inter", "inter", ROOT, "root", ca=True, serial=5)
+    chain = (LEAF, [copy], [ROOT, INTER], NOW)
+    assert cert_checks.verify_chain(LEAF, [copy], [ROOT, INTER], now=NOW) == [LEAF, INTER] == pyca_chain(chain)
