@@ -277,6 +277,10 @@ def _build_path(path: list[x509.Certificate], pool: list[x509.Certificate], anch
     if not candidates:
         named = [c for c in pool + anchors if c.subject == current.issuer]
         why = "its signature does not verify" if named else "no such certificate was given"
+        if named and all(c.subject.public_bytes() != current.issuer.public_bytes() for c in named):
+            # cryptography's x509.Name == ignores the string type; verify_directly_issued_by does not
+            why = ("its issuer name equals that subject in value only, not byte for byte (another string type "
+                   "or encoding, RFC 5280 7.1), and ikelab chains names byte for byte")
         if _issued_by(current, current):  # a root the peer sent: RFC 5280 6.1 ends at our anchors only
             why = "it is self-signed, and not one of the configured trust anchors"
         from .identity import dn_to_string

@@ -329,3 +329,25 @@ def test_the_path_ends_at_the_first_trust_anchor_reached() -> None:
     copy = cert("inter", "inter", ROOT, "root", ca=True, serial=5)
     chain = (LEAF, [copy], [ROOT, INTER], NOW)
     assert cert_checks.verify_chain(LEAF, [copy], [ROOT, INTER], now=NOW) == [LEAF, INTER] == pyca_chain(chain)
+
+
+def test_an_issuer_name_in_another_string_type_is_named_as_the_reason() -> None:
+    """The leaf's issuer is CN=inter as a PrintableString, the CA's subject CN=inter as a UTF8String; the
+    signature is the CA key's.  cryptography's verifier refuses the link (names compared byte for byte), as
+    ikelab does; openssl accepts it (RFC 5280 7.1 compares such names after StringPrep).  ikelab's message must
+    say why: before the review it said "its signature does not verify", which is false."""
+    from cryptography.x509.name import _ASN1Type
+
+    printable = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "inter", _ASN1Type.PrintableString)])
+    tbs = cert("leaf", "leaf", INTER, "inter")
+    leaf = (x509.CertificateBuilder().subject_name(tbs.subject).issuer_name(printable)
+            .public_key(K["leaf"].public_key())
+            .serial_number(9).not_valid_before(START).not_valid_after(END))
+    for ext in tbs.extensions:
+        leaf = leaf.add_extension(ext.value, ext.critical)
+    signed = leaf.sign(K["inter"], hashes.SHA256())
+    K["inter"].public_key().verify(signed.signature, signed.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
+    assert signed.issuer == INTER.subject and signed.issuer.public_bytes() != INTER.subject.public_bytes()
+    assert pyca_accepts((signed, [INTER], [ROOT], NOW)) is False
+    with pytest.raises(AuthenticationError, match=r"'CN=leaf' was issued by 'CN=inter'.*in value only, not byte"):
+        cert_checks.verify_chain(signed, [INTER], [ROOT], now=NOW)
