@@ -108,6 +108,46 @@ def _check_critical(cert: x509.Certificate) -> None:
                                       "does not process, so it must refuse the certificate (RFC 5280 4.2)")
 
 
+_NAME_KINDS = {x509.DNSName: "dNSName", x509.IPAddress: "iPAddress", x509.RFC822Name: "rfc822Name",
+               x509.DirectoryName: "directoryName", x509.UniformResourceIdentifier: "uniformResourceIdentifier",
+               x509.OtherName: "otherName", x509.RegisteredID: "registeredID"}
+
+
+def _name_kinds(cert: x509.Certificate) -> set[type]:
+    """The GeneralName types ``cert`` has names of, as name constraints see them (RFC 5280 4.2.1.10): its
+    subjectAltName entries, its subject DN as a directoryName, an emailAddress in it as an rfc822Name."""
+    try:
+        kinds = {type(n) for n in _extensions(cert).get_extension_for_class(x509.SubjectAlternativeName).value}
+    except x509.ExtensionNotFound:
+        kinds = set()
+    if len(cert.subject) > 0:
+        kinds.add(x509.DirectoryName)
+    if cert.subject.get_attributes_for_oid(x509.NameOID.EMAIL_ADDRESS):
+        kinds.add(x509.RFC822Name)
+    return kinds
+
+
+def _check_name_constraints(ca: x509.Certificate, below: list[x509.Certificate]) -> None:
+    """RFC 5280 6.1.4 (g) applies a CA's nameConstraints to the names of every certificate below it, whatever
+    the extension's criticality (4.2.1.10 asks for critical; non-critical ones are issued).  ikelab does not
+    match names against them, so when a certificate below has a name of a constrained type the chain is
+    refused, never silently passed; constraints on types no name below has are met (the critical extension
+    is refused by :func:`_check_critical` first)."""
+    try:
+        nc = _extensions(ca).get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return
+    constrained = {type(n) for n in (nc.permitted_subtrees or []) + (nc.excluded_subtrees or [])}
+    for cert in below:
+        kinds = constrained & _name_kinds(cert)
+        if kinds:
+            what = ", ".join(sorted(_NAME_KINDS.get(k, k.__name__) for k in kinds))
+            raise AuthenticationError(f"CA '{_describe(ca)}' has nameConstraints on {what} names, which "
+                                      f"certificate '{_describe(cert)}' below it has; they bind whatever their "
+                                      "criticality (RFC 5280 6.1.4 (g)), and ikelab does not process name "
+                                      "constraints, so it must refuse the chain")
+
+
 def _check_ca(cert: x509.Certificate, below: int) -> None:
     """An issuer must be a CA (basicConstraints cA TRUE), allowed to sign certificates and deep enough."""
     try:
@@ -256,6 +296,7 @@ def _check_issuer(issuer: x509.Certificate, path: list[x509.Certificate], now: d
     _check_ca(issuer, _counted_below(path))
     _check_validity(issuer, now)
     _check_critical(issuer)
+    _check_name_constraints(issuer, path)
     _check_strength(issuer, allow_weak)
 
 
@@ -326,7 +367,9 @@ def verify_chain(
     2048 bits and EC curves of at least 224, and signatures made without MD5
     or SHA-1 (weaker ones need ``allow_weak``, and warn).  Not checked: revocation, name constraints and
     policies; so a certificate of the path (the anchor too) with one of those, or any other extension
-    ikelab does not process, marked critical is refused (RFC 5280 4.2).
+    ikelab does not process, marked critical is refused (RFC 5280 4.2); so is a CA whose nameConstraints,
+    not marked critical, constrain a type of name that a certificate below it has (they bind all the same:
+    RFC 5280 6.1.4 (g)).
     ``max_depth`` bounds the certificates before the anchor: the leaf and the intermediates.
     Where several certificates could have issued one (an expired and a renewed CA, cross-signed CAs), each
     is tried in turn, in whatever order the peer sent them (RFC 5280 6: any valid path will do).

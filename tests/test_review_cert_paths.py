@@ -17,6 +17,7 @@ Documented differences are in :data:`DIFFERS`, each asserted as it is, so a chan
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -50,6 +51,10 @@ def _key(name: str) -> ec.EllipticCurvePrivateKey:
 K = {n: _key(n) for n in ("root", "root2", "inter", "inter2", "leaf", "other", "rogue")}
 _KU = dict(content_commitment=False, key_encipherment=False, data_encipherment=False, key_agreement=False,
            encipher_only=False, decipher_only=False)
+NC_COM = x509.NameConstraints(permitted_subtrees=[x509.DNSName("example.com")], excluded_subtrees=None)
+NC_ORG = x509.NameConstraints(permitted_subtrees=[x509.DNSName("example.org")], excluded_subtrees=None)
+NC_DN = x509.NameConstraints(permitted_subtrees=[x509.DirectoryName(x509.Name([x509.NameAttribute(
+    NameOID.ORGANIZATION_NAME, "Example")]))], excluded_subtrees=None)
 UNKNOWN = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00")
 
 
@@ -60,7 +65,7 @@ def _name(cn: str) -> x509.Name:
 def cert(cn: str, key: str, issuer: x509.Certificate | None = None, signer: str | None = None, *,
          ca: bool = False, pathlen: int | None = None, bc: bool = True, ku: bool = True, key_cert_sign: bool = True,
          nb: datetime = START, na: datetime = END, critical: bool = False, issuer_name: str | None = None,
-         serial: int = 1) -> x509.Certificate:
+         serial: int = 1, extra: tuple[tuple[x509.ExtensionType, bool], ...] = ()) -> x509.Certificate:
     """One certificate, the property under test set by hand; ``signer`` defaults to the subject's own key."""
     signer_key = K[signer or key]
     b = (x509.CertificateBuilder().subject_name(_name(cn))
@@ -80,6 +85,8 @@ def cert(cn: str, key: str, issuer: x509.Certificate | None = None, signer: str 
              .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False))
     if critical:
         b = b.add_extension(UNKNOWN, True)
+    for value, is_critical in extra:
+        b = b.add_extension(value, is_critical)
     return b.sign(signer_key, hashes.SHA256())
 
 
@@ -195,6 +202,12 @@ CASES: dict[str, tuple[Callable[[], Chain], str | None]] = {
     "an intermediate as the anchor": (lambda: (LEAF, [], [INTER], NOW), None),
     "anchor expired": (lambda: (LEAF, [INTER], [cert("root", "root", ca=True, na=NOW - DAY)], NOW),
                        r"'CN=root' expired"),
+    # RFC 5280 6.1.4 (g): name constraints bind whatever their criticality; the leaf's SAN is moon.example.org
+    "inter non-critical nameConstraints, leaf outside": (lambda: _with_inter(extra=((NC_COM, False),)),
+                                                         r"'CN=inter' has nameConstraints on dNSName names, "
+                                                         r"which certificate 'CN=leaf' below it has"),
+    "inter non-critical directoryName constraint, leaf subject outside": (
+        lambda: _with_inter(extra=((NC_DN, False),)), r"'CN=inter' has nameConstraints on directoryName names"),
     # path building (RFC 5280 6: "a" valid path): more than one certificate could issue the next link
     "expired, then renewed intermediate": (lambda: (LEAF, [INTER_OLD, INTER], [ROOT], NOW), None),
     "renewed, then expired intermediate": (lambda: (LEAF, [INTER, INTER_OLD], [ROOT], NOW), None),
@@ -221,6 +234,8 @@ DIFFERS = {
     ("openssl", "inter at its notAfter"): "likewise",
     ("openssl", "cross-signed by an untrusted root first"): "OpenSSL takes the first matching untrusted issuer and "
                                                         "does not backtrack over -untrusted certificates",
+    ("pyca", "inter non-critical directoryName constraint, leaf subject outside"): "cryptography's verifier "
+                                                                                 "skips directoryName constraints",
     ("pyca", "self-issued CA under pathLen 0"): "cryptography's verifier does not chain a self-issued CA whose "
                                                "subject equals its issuer but whose key differs",
 }
@@ -351,3 +366,27 @@ def test_an_issuer_name_in_another_string_type_is_named_as_the_reason() -> None:
     assert pyca_accepts((signed, [INTER], [ROOT], NOW)) is False
     with pytest.raises(AuthenticationError, match=r"'CN=leaf' was issued by 'CN=inter'.*in value only, not byte"):
         cert_checks.verify_chain(signed, [INTER], [ROOT], now=NOW)
+
+
+def test_name_constraints_ikelab_cannot_process_fail_closed(tmp_path: Path) -> None:
+    """Intentional difference: the leaf (moon.example.org) is inside the intermediate's non-critical
+    nameConstraints (example.org), so cryptography and openssl accept; ikelab, which does not process name
+    constraints, refuses rather than accept a chain it cannot check (RFC 5280 6.1.4 (g))."""
+    chain = _with_inter(extra=((NC_ORG, False),))
+    assert pyca_accepts(chain)
+    if OPENSSL is not None:
+        assert openssl_accepts(chain, tmp_path)
+    with pytest.raises(AuthenticationError, match=r"CA 'CN=inter' .*nameConstraints.*RFC 5280 6\.1\.4 \(g\)"):
+        cert_checks.verify_chain(*chain[:3], now=NOW)
+
+
+def test_name_constraints_on_a_type_of_name_no_certificate_below_has_are_met(tmp_path: Path) -> None:
+    """RFC 5280 4.2.1.10: a constraint applies only to names of its own type; an iPAddress constraint says
+    nothing about a leaf with a dNSName and a CN, so the chain is valid, for ikelab as for the references."""
+    ip_only = x509.NameConstraints(permitted_subtrees=[x509.IPAddress(ipaddress.ip_network("192.0.2.0/24"))],
+                                   excluded_subtrees=None)
+    chain = _with_inter(extra=((ip_only, False),))
+    assert pyca_accepts(chain)
+    if OPENSSL is not None:
+        assert openssl_accepts(chain, tmp_path)
+    assert ikelab_verdict(chain) is None
