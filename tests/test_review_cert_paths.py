@@ -390,3 +390,25 @@ def test_name_constraints_on_a_type_of_name_no_certificate_below_has_are_met(tmp
     if OPENSSL is not None:
         assert openssl_accepts(chain, tmp_path)
     assert ikelab_verdict(chain) is None
+
+
+# --------------------------------------------------------------------- ikelab.certs, checked by openssl alone
+
+@pytest.mark.skipif(OPENSSL is None, reason="needs /usr/bin/openssl")
+def test_make_ca_and_make_leaf_build_a_path_openssl_validates(tmp_path: Path) -> None:
+    """ikelab.certs' test PKI is judged by an independent verifier: root -> intermediate (pathLenConstraint 0)
+    -> leaf validates (keyCertSign, cA TRUE, names and signatures right), and one more CA below the
+    intermediate breaks its pathLenConstraint (RFC 5280 4.2.1.9), for openssl as for ikelab."""
+    from ikelab.certs import make_ca, make_leaf
+
+    root = make_ca("C=CH, O=paths, CN=root", K["root"])
+    inter = make_ca("C=CH, O=paths, CN=inter", K["inter"], issuer=root, issuer_key=K["root"], path_length=0)
+    leaf = make_leaf(inter, K["inter"], "C=CH, O=paths, CN=moon", K["leaf"], san=["moon.example.org"])
+    assert openssl_accepts((leaf, [inter], [root], NOW), tmp_path)
+    assert ikelab_verdict((leaf, [inter], [root], NOW)) is None
+    below = make_ca("C=CH, O=paths, CN=inter2", K["inter2"], issuer=inter, issuer_key=K["inter"])
+    deep = make_leaf(below, K["inter2"], "C=CH, O=paths, CN=sun", K["other"], san=["sun.example.org"])
+    assert not openssl_accepts((deep, [below, inter], [root], NOW), tmp_path)
+    assert ikelab_verdict((deep, [below, inter], [root], NOW)) is not None
+    expired = make_leaf(inter, K["inter"], "CN=old", K["leaf"], not_after=NOW - DAY)
+    assert not openssl_accepts((expired, [inter], [root], NOW), tmp_path)
