@@ -35,6 +35,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ikelab import cert_checks
 from ikelab.errors import AuthenticationError, IkelabError
 
+from test_auth import _resigned  # re-signs a certificate over SHA-1 or MD5
+
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 START, END = datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2035, 1, 1, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -150,6 +152,8 @@ OTHER = cert("other root", "other", ca=True)
 ROOT_P0 = cert("root", "root", ca=True, pathlen=0)
 ROLL = cert("root", "inter", ROOT_P0, "root", ca=True)
 SELF = cert("leaf", "leaf")
+#: INTER's twin signed over SHA-1 (re-signed by hand: cryptography no longer builds such certificates)
+INTER_SHA1 = _resigned(cert("inter", "inter", ROOT, "root", ca=True, serial=7), K["root"], hashes.SHA1)
 INTER_OLD = cert("inter", "inter", ROOT, "root", ca=True, na=NOW - DAY, serial=2)
 
 
@@ -215,6 +219,7 @@ CASES: dict[str, tuple[Callable[[], Chain], str | None]] = {
                                                               ROOT], NOW), None),
     "cross-signed by an untrusted root first": (
         lambda: (LEAF, [cert("inter", "inter", OTHER, "other", ca=True), INTER], [ROOT], NOW), None),
+    "a SHA-1 copy of the intermediate first": (lambda: (LEAF, [INTER_SHA1, INTER], [ROOT], NOW), None),
     "only expired intermediates": (lambda: (LEAF, [INTER_OLD, cert("inter", "inter", ROOT, "root", ca=True,
                                                                    nb=NOW + DAY, serial=3)], [ROOT], NOW),
                                    r"'CN=inter' expired at 2026-05-31"),
@@ -306,8 +311,6 @@ def test_a_link_over_sha1_still_needs_the_issuer_name_to_match() -> None:
     """RFC 5280 6.1.3 (a)(4): the certificate's issuer name must be the working issuer name.  cryptography's
     verify_directly_issued_by checks that for modern hashes; the SHA-1 link ikelab verifies itself
     (allow_weak) must check it too, or a signature by the right key under the wrong name is accepted."""
-    from test_auth import _resigned  # re-signs over SHA-1: cryptography no longer builds such certificates
-
     def sha1_leaf(issuer_name: str) -> x509.Certificate:
         return _resigned(cert("leaf", "leaf", INTER, "inter", issuer_name=issuer_name), K["inter"], hashes.SHA1)
 
@@ -412,3 +415,11 @@ def test_make_ca_and_make_leaf_build_a_path_openssl_validates(tmp_path: Path) ->
     assert ikelab_verdict((deep, [below, inter], [root], NOW)) is not None
     expired = make_leaf(inter, K["inter"], "CN=old", K["leaf"], not_after=NOW - DAY)
     assert not openssl_accepts((expired, [inter], [root], NOW), tmp_path)
+
+
+def test_a_sha1_intermediate_alone_is_refused_naming_it() -> None:
+    """Without its SHA-2 twin the SHA-1 link is refused (RFC 6194; ikelab's policy, allow_weak to override),
+    as cryptography's verifier refuses it; OpenSSL's verdict depends on its configured security level."""
+    chain = (LEAF, [INTER_SHA1], [ROOT], NOW)
+    assert pyca_accepts(chain) is False
+    assert re.search(r"'CN=inter' is signed with SHA-1, which is weak", ikelab_verdict(chain) or "")
