@@ -79,8 +79,9 @@ def _check_validity(cert: x509.Certificate, now: datetime) -> None:
         raise AuthenticationError(f"certificate '{_describe(cert)}' is not yet valid at {now:%Y-%m-%d %H:%M:%S}Z "
                                   f"(notBefore {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S}Z)")
     if now > cert.not_valid_after_utc:
-        raise AuthenticationError(f"certificate '{_describe(cert)}' expired at "
-                                  f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S}Z (checked at {now:%Y-%m-%d %H:%M:%S}Z)")
+        expired = f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S}Z"
+        raise AuthenticationError(f"certificate '{_describe(cert)}' expired at {expired} "
+                                  f"(checked at {now:%Y-%m-%d %H:%M:%S}Z)")
 
 
 #: the extensions ikelab reads (or that only describe keys); any other marked critical is refused (RFC 5280 4.2)
