@@ -81,6 +81,9 @@ def _renewal_answer(answer: Any) -> dict[str, tuple[int, int]]:
     if not isinstance(answer, dict):
         raise Wrong(f"the answer is {shape}, not {type(answer).__name__} ({_show(answer)}).")
     keys = {k.strip().lower() if isinstance(k, str) else k: v for k, v in answer.items()}
+    if len(keys) < len(answer):  # "full" and "Full " both: which one is the answer?
+        raise Wrong(f"the answer has two keys for one initiator ({_show(sorted(map(str, answer)))}): give \"full\" "
+                    "and \"minimal\" once each.")
     if set(keys) != {"full", "minimal"}:
         raise Wrong(f"the answer is {shape}: its keys are \"full\" and \"minimal\", not "
                     f"{_show(sorted(map(str, answer)))}.")
