@@ -77,3 +77,36 @@ def test_tour_sk_keys_still_refuses_what_is_no_packet_number(classic: scenario.S
                                                              what: str) -> None:
     with pytest.raises(ConfigError, match=what):
         exercises.check("tour.sk-keys", ("SK_er", "SK_ar"), scenario=classic, no=no)
+
+
+# --- the lessons' text against what they print and what the RFC says ----------------------------------------------
+
+def _cell(path: str, cell_id: str) -> tuple[str, str]:
+    """The source and the stored text output of one cell of a lesson."""
+    import json
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).resolve().parent.parent / "notebooks" / path).read_text(encoding="utf-8"))
+    (cell,) = [c for c in nb["cells"] if c.get("id") == cell_id]
+    out = "".join("".join(o.get("text", "")) for o in cell.get("outputs", []))
+    return "".join(cell["source"]), out
+
+
+def test_lesson00_exercise2_counts_the_keys_section_4_prints() -> None:
+    """Section 4 prints SK_d and SK_pi only; the statement must not send the student there for all seven."""
+    import re
+
+    _, printed = _cell("00-tour.ipynb", "l00-events-code")
+    shown = sorted(set(re.findall(r"^\s+(SK_\w+)\s", printed, flags=re.M)))
+    assert shown == ["SK_d", "SK_pi"]
+    statement, _ = _cell("00-tour.ipynb", "l00-ex2")
+    assert "seven keys of section 4" not in statement and "section 4 printed two of them" in statement
+
+
+def test_lesson11_initial_contact_is_a_may() -> None:
+    """RFC 7296 2.4: the recipient of INITIAL_CONTACT MAY delete the other IKE SAs; the lesson says may, not must."""
+    text, _ = _cell("11-comments-on-ikev2.ipynb", "l11-minimal-2")
+    summary, _ = _cell("11-comments-on-ikev2.ipynb", "l11-summary")
+    flat = " ".join(text.split())
+    assert "the gateway may close the old IKE SA" in flat and "does not require it" in flat
+    assert "gateway closes the old IKE SA" not in flat and "INITIAL_CONTACT makes" not in " ".join(summary.split())
