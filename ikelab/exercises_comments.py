@@ -52,8 +52,8 @@ def _comments_ikev2_messages(answer: Any, *, n_children: int) -> str:
           "the sensor's Diffie-Hellman exchanges over the tunnel's life",
           "RFC 7296 2.8: a CHILD SA rekey is a CREATE_CHILD_SA exchange (no KE payload without PFS), then an "
           "INFORMATIONAL exchange deletes the old CHILD SA. RFC 7815: the minimal initiator starts no exchange but "
-          "IKE_SA_INIT and IKE_AUTH; its new IKE SA says INITIAL_CONTACT, and the gateway drops the old one "
-          "(RFC 7296 2.4). Count the renewals first (one per full hour), then what each costs.")
+          "IKE_SA_INIT and IKE_AUTH; here its new IKE_AUTH says N(INITIAL_CONTACT), which lets the gateway drop "
+          "the old IKE SA (RFC 7296 2.4). Count the renewals first (one per full hour), then what each costs.")
 def _comments_renewal_cost(answer: Any, *, hours: float) -> str:
     from .figures_renewal import renewal_run
 
@@ -113,8 +113,8 @@ def _renewal_messages_slip(who: str, value: int, right: int, k: int, hours: floa
                                  "deletes the old CHILD SA (RFC 7296 2.8)."))
     else:
         slips.append((4 + 6 * k, "the minimal initiator sends no Delete: it starts no exchange but IKE_SA_INIT and "
-                                 "IKE_AUTH (RFC 7815); its N(INITIAL_CONTACT) tells the gateway to drop the old IKE "
-                                 "SA (RFC 7296 2.4)."))
+                                 "IKE_AUTH (RFC 7815); here its new IKE_AUTH says N(INITIAL_CONTACT), which lets "
+                                 "the gateway drop the old IKE SA (RFC 7296 2.4)."))
     _name_slips([message for slip, message in slips if slip == value])
     raise Wrong(f"not the {who} initiator's messages: count the renewals in {hours:g} h, then the messages one "
                 "renewal takes (which exchanges?), then add the setup.")
