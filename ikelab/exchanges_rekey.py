@@ -65,6 +65,13 @@ class IkeRekeyExchanges:
             # RFC 7296 2.25.2: not while we are creating, rekeying or closing a CHILD SA of this IKE SA
             self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
             return None
+        if any(inp is Input.DELETE_IKE for inp, _ in self._queue):
+            # RFC 7296 2.25.2: "a request to rekey an IKE SA that it is currently trying to close" gets
+            # TEMPORARY_FAILURE.  Accepted, our queued DELETE of this IKE SA could overtake the answer, and the
+            # peer, told to close the IKE SA it rekeys, forgets its rekey: it would end with no IKE SA, we with
+            # the new one and every CHILD SA
+            self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
+            return None
         bad_spi = next((bytes(p.spi) for p in offered if not _ike_spi(bytes(p.spi))), None)
         if bad_spi is not None:
             # RFC 7296 3.3.1: a proposal that rekeys the IKE SA carries the new SPIi, 8 octets; 3.1: never zero
