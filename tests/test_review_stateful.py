@@ -13,6 +13,7 @@ requires, not as ikelab computes it:
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -43,13 +44,14 @@ OPS = ("create_child", "rekey_child", "rekey_ike", "liveness", "delete_child", "
 
 
 def configs(short_lifetimes: bool, pfs: bool) -> tuple[IkeConfig, IkeConfig]:
-    """Moon and sun with a fast suite; with ``short_lifetimes`` the timers rekey (2.8) within a few steps,
+    """Moon and sun with a fast suite; with ``short_lifetimes`` the timers rekey (2.8) and check liveness (2.4)
+    within a few steps,
     with ``pfs`` every CREATE_CHILD_SA carries KE payloads (1.3.1)."""
     esp = "aes128gcm16-x25519" if pfs else "aes128gcm16"
     base: dict[str, Any] = dict(psk=b"a shared secret", ike_proposals=("aes128-sha256-x25519",),
                                 esp_proposals=(esp,), cookie_threshold=None)
     if short_lifetimes:
-        base.update(ike_rekey_time=500.0, child_rekey_time=300.0)
+        base.update(ike_rekey_time=500.0, child_rekey_time=300.0, dpd_interval=60.0)
     return (IkeConfig(local_id="moon.example", remote_id="sun.example", **base),
             IkeConfig(local_id="sun.example", remote_id="moon.example", **base))
 
@@ -60,20 +62,42 @@ def live(lab: Lab, side: str) -> IkeSa | None:
     return sa if sa is not None and sa.state == State.ESTABLISHED else None
 
 
+def _never_known_by_peer(lab: Lab, side: str, failure: ev.Failure) -> bool:
+    """Whether ``failure`` closed an IKE SA that the other peer never had: a new IKE SA of colliding rekeys whose
+    answer the peer dropped, having been told to close the old IKE SA first (RFC 7296 2.25.2: it "forget[s]
+    about its own rekeying request").  Nothing can answer a request on it (2.21.4), so it ends unanswered."""
+    other = SIDES[1 - SIDES.index(side)]
+    known = {(sa.spi_i, sa.spi_r) for sa in lab.sas(other)}
+    closed = [e for e in lab.events(side, ev.IkeSaDeleted)
+              if isinstance(e, ev.IkeSaDeleted) and e.time == failure.time and e.reason == failure.reason]
+    return bool(closed) and all((e.spi_i, e.spi_r) not in known for e in closed)
+
+
 def unexpected_failures(lab: Lab) -> list[ev.Failure]:
     """Failure events the RFC does not explain for crossing exchanges on a network that loses nothing."""
     bad = []
     for side in SIDES:
         for f in lab.events(side, ev.Failure):
             assert isinstance(f, ev.Failure)
-            if f.fatal or (f.notify not in EXPECTED_NOTIFIES and not f.reason.startswith("no installed CHILD SA")):
+            if f.fatal:
+                if not _never_known_by_peer(lab, side, f):
+                    bad.append(f)
+            elif f.notify not in EXPECTED_NOTIFIES and not f.reason.startswith("no installed CHILD SA"):
                 bad.append(f)
     return bad
 
 
 def assert_agree(lab: Lab) -> None:
-    """RFC 7296 1.4.1, 2.3, 2.17: the same IKE SA or none, mirrored CHILD SAs, matching Message IDs."""
+    """RFC 7296 1.4.1, 2.3, 2.17: the same IKE SA or none, mirrored CHILD SAs, matching Message IDs; an IKE SA
+    replaced by a rekey holds no CHILD SA and no request any more (2.18, 2.8.2).  (A redundant IKE SA of colliding
+    rekeys whose answer the peer dropped, having closed the old IKE SA first (2.25.2), waits for a DELETE that
+    never comes, and goes after a timeout: it may still be there.)"""
     a, b = live(lab, "initiator"), live(lab, "responder")
+    for side, sa in (("initiator", a), ("responder", b)):
+        for other in lab.sas(side):
+            if other is not sa and other.state != State.CLOSED:
+                assert other.state == State.REKEYED, f"{side} holds {other!r} beside {sa!r}"
+                assert not other.children and other._pending is None and not other._queue, other
     if a is None or b is None:
         assert a is None and b is None, f"one peer holds an IKE SA the other closed: {a!r} {b!r}"
         return
@@ -118,7 +142,7 @@ class CrossingExchanges(RuleBasedStateMachine):
         return self.lab
 
     @rule(burst=st.lists(st.tuples(st.sampled_from(SIDES), st.sampled_from(OPS), st.sampled_from(STEPS[:4])),
-                         min_size=1, max_size=4))
+                         min_size=1, max_size=6))
     def act(self, burst: list[tuple[str, str, float]]) -> None:
         """A few actions, each after a short wait, so that requests of both peers cross.  An action the peer
         cannot do now is refused with ProtocolError (no such transition, state.py) or ConfigError (no SA or
@@ -179,8 +203,10 @@ class CrossingExchanges(RuleBasedStateMachine):
         assert unexpected_failures(lab) == []
 
 
+#: derandomized, without a database: CI runs the same examples every time (about 2 s); a deeper local search
+#: sets IKELAB_STATEFUL_EXAMPLES (e.g. 3000) and may add derandomize=False
 CrossingExchanges.TestCase.settings = settings(
-    max_examples=50, stateful_step_count=20, deadline=None, derandomize=True, database=None,
+    max_examples=int(os.environ.get("IKELAB_STATEFUL_EXAMPLES", "60")), stateful_step_count=25, deadline=None, derandomize=True, database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestCrossingExchanges = CrossingExchanges.TestCase
