@@ -206,7 +206,8 @@ class CrossingExchanges(RuleBasedStateMachine):
 #: derandomized, without a database: CI runs the same examples every time (about 2 s); a deeper local search
 #: sets IKELAB_STATEFUL_EXAMPLES (e.g. 3000) and may add derandomize=False
 CrossingExchanges.TestCase.settings = settings(
-    max_examples=int(os.environ.get("IKELAB_STATEFUL_EXAMPLES", "60")), stateful_step_count=25, deadline=None, derandomize=True, database=None,
+    max_examples=int(os.environ.get("IKELAB_STATEFUL_EXAMPLES", "60")), stateful_step_count=25, deadline=None,
+    derandomize=True, database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestCrossingExchanges = CrossingExchanges.TestCase
