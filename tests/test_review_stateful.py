@@ -141,17 +141,21 @@ class CrossingExchanges(RuleBasedStateMachine):
         assert self.lab is not None
         return self.lab
 
-    @rule(burst=st.lists(st.tuples(st.sampled_from(SIDES), st.sampled_from(OPS), st.sampled_from(STEPS[:4])),
-                         min_size=1, max_size=6))
-    def act(self, burst: list[tuple[str, str, float]]) -> None:
-        """A few actions, each after a short wait, so that requests of both peers cross.  An action the peer
-        cannot do now is refused with ProtocolError (no such transition, state.py) or ConfigError (no SA or
-        CHILD SA to name, lab.py)."""
+    @rule(burst=st.lists(st.tuples(st.sampled_from(SIDES), st.sampled_from(OPS), st.sampled_from(STEPS[:4]),
+                                   st.integers(0, 7)), min_size=1, max_size=6))
+    def act(self, burst: list[tuple[str, str, float, int]]) -> None:
+        """A few actions, each after a short wait, so that requests of both peers cross; ``which`` picks the
+        CHILD SA to rekey or delete.  An action the peer cannot do now is refused with ProtocolError (no such
+        transition, state.py) or ConfigError (no SA or CHILD SA to name, lab.py)."""
         lab = self._lab()
-        for side, op, step in burst:
+        for side, op, step, which in burst:
             lab.run(lab.now + step)
             try:
-                getattr(lab, op)(side)
+                if op in ("rekey_child", "delete_child"):
+                    kids = lab.children(side)
+                    getattr(lab, op)(side, kids[which % len(kids)] if kids else None)
+                else:
+                    getattr(lab, op)(side)
             except (ProtocolError, ConfigError):
                 pass
 
