@@ -27,6 +27,7 @@ names do not.  Events (:mod:`ikelab.events`) are kept per peer
 in ``lab.callbacks``: that is where ESP (:mod:`ikelab.esp`) is glued on, from
 the :class:`~ikelab.events.ChildSaCreated` events; :meth:`Lab.send_esp`
 puts ESP packets on the wire and :meth:`Lab.on_esp` receives them.
+:meth:`Lab.restart` makes a peer forget its SAs, as after a reboot.
 """
 
 from __future__ import annotations
@@ -235,13 +236,17 @@ class Lab:
         self._current(side).delete_ike(self.now)
         self._flush()
 
-    def restart(self, side: str = "initiator", *, initial_contact: bool = True) -> None:
+    def restart(self, side: str = "initiator", *, initial_contact: bool = True,
+                config: IkeConfig | None = None) -> None:
         """The peer forgets every SA it holds, as after a reboot, or as RFC 7815's minimal initiator does when
         it starts over instead of rekeying: its SAs close (IkeSaDeleted and ChildSaDeleted events say so), nothing
         is sent, and a fresh endpoint with the same configuration and address takes its place.  With
         ``initial_contact`` its next IKE_AUTH says N(INITIAL_CONTACT), and the other peer then closes the SAs it
-        still holds with it (RFC 7296 2.4).  :meth:`sas` keeps listing the closed ones, for the key tables."""
+        still holds with it (RFC 7296 2.4).  :meth:`sas` keeps listing the closed ones, for the key tables.
+        ``config``: the configuration the peer comes back with (by default the one it had)."""
         old = self._ep(side)
+        if config is not None:
+            require_config(config, "Lab.restart: config")
         reason = "forgotten: the peer restarted, and holds no SA any more (nothing was sent)"
         for sa in list(old.sas.values()) + list(old.half_open.values()):
             if sa.state != State.CLOSED:
@@ -254,7 +259,7 @@ class Lab:
                 cb(side, event)
         self._retired[side].append(old)
         self._restarts += 1
-        config = replace(old.config, initial_contact=bool(initial_contact))
+        config = replace(config if config is not None else old.config, initial_contact=bool(initial_contact))
         self.endpoints[side] = IkeEndpoint(config, self.rng.fork(f"{side} restart {self._restarts}"),
                                            self.addresses[side])
 

@@ -27,8 +27,7 @@ def _crash_and_return(initial_contact: bool, **moon_again: object) -> tuple[Lab,
     lab.run_until_idle()
     old = lab.responder
     assert old.established and len(old.children) == 1
-    restarted = replace(ci, initial_contact=initial_contact, **moon_again)
-    lab.endpoints["initiator"] = IkeEndpoint(restarted, lab.rng.fork("moon again"), lab.addresses["initiator"])
+    lab.restart("initiator", initial_contact=initial_contact, config=replace(ci, **moon_again))
     sent_before = len(lab.trace)
     lab.initiate()
     lab.run_until_idle()
@@ -95,8 +94,7 @@ def test_initial_contact_replaces_the_ike_sa_a_rekey_made() -> None:
     lab.rekey_ike("initiator")
     lab.run_until_idle()
     stale = [sa for sa in lab.sas("responder") if sa.state != State.CLOSED]
-    restarted = replace(ci, initial_contact=True)
-    lab.endpoints["initiator"] = IkeEndpoint(restarted, lab.rng.fork("moon again"), lab.addresses["initiator"])
+    lab.restart("initiator")
     before = len(lab.trace)
     lab.initiate()
     lab.run_until_idle()
@@ -125,8 +123,7 @@ def test_initial_contact_leaves_an_ike_sa_that_is_already_closed_as_it_was() -> 
     lab.run_until_idle()
     old = lab.responder
     old._close(lab.now, "gone before the peer came back")
-    lab.endpoints["initiator"] = IkeEndpoint(replace(ci, initial_contact=True), lab.rng.fork("moon again"),
-                                             lab.addresses["initiator"])
+    lab.restart("initiator")
     lab.initiate()
     lab.run_until_idle()
     assert lab.responder is not old and lab.responder.established
@@ -146,8 +143,7 @@ def test_initial_contact_leaves_an_ike_sa_under_another_local_identity_alone() -
     lab._flush()
     lab.run_until_idle()
     assert other.established and other.remote_identity is not None
-    lab.endpoints["initiator"] = IkeEndpoint(replace(ci, initial_contact=True), lab.rng.fork("moon again"),
-                                             lab.addresses["initiator"])
+    lab.restart("initiator")
     lab.initiate()
     lab.run_until_idle()
     assert old.state == State.CLOSED  # the one moon lost
@@ -221,3 +217,6 @@ def test_lab_restart_is_seeded_and_checks_its_side() -> None:
     assert traces[0] == traces[1] and traces[0][0] != traces[0][4]  # new SPIs, nonces and keys, the same each run
     with pytest.raises(ConfigError, match="side must be"):
         lab.restart("moon")
+    with pytest.raises(ConfigError, match="Lab.restart: config"):
+        lab.restart(config="moon.example")  # type: ignore[arg-type]
+    assert lab.initiator is not None and lab.initiator.established  # a refused restart changed nothing
