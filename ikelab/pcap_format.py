@@ -54,9 +54,11 @@ _MAX_BLOCK = _MAX_PACKET + 64 * 1024
 #: (MAXIMUM_SNAPLEN): tshark calls a file with a longer one corrupt, so the writers refuse it.
 _MAX_WRITTEN = 262144
 
-# Address family values found in LINKTYPE_NULL / LINKTYPE_LOOP headers.
+# Address family values found in LINKTYPE_NULL / LINKTYPE_LOOP headers.  tcpdump.org's LINKTYPE_NULL: 2 is IPv4,
+# 24, 28 or 30 IPv6 (NetBSD/OpenBSD, FreeBSD, Darwin), 7 OSI and 23 IPX, as tcpdump and Wireshark read them: 23 is
+# not Windows' AF_INET6 here.  Linux's AF_INET6, 10, is taken too (tshark lists it as "Null/Loopback", not IP).
 _AF_INET = {2}
-_AF_INET6 = {10, 23, 24, 28, 30}
+_AF_INET6 = {10, 24, 28, 30}
 
 
 @dataclass(frozen=True)
