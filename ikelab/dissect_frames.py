@@ -98,6 +98,8 @@ def _dissect_frame(row: Row, frame: Any, keys: Keys, fragments: _Fragments,
         row.protocol, row.info = f"0x{eth.ethertype:04x}", "Ethernet II"
         row.note = "not an IPv4/IPv6 packet: skipped"
         return
+    if ip is None and frame.linktype in (113, 276) and _sll_arp(row, data, frame.linktype):
+        return
     if ip is None:
         row.protocol, row.info = "?", f"not IP (link type {frame.linktype})"
         row.note = "not an IPv4/IPv6 packet: skipped"
@@ -160,6 +162,27 @@ def _dissect_frame(row: Row, frame: Any, keys: Keys, fragments: _Fragments,
         return
     if cut and row.kind == "ike" and row.message is None and (frame.orig_len or 0) > len(frame.data):
         row.info += "[Packet size limited during capture]"  # tshark's words when a dissector hits the snaplen
+
+
+def _sll_arp(row: Row, data: bytes, linktype: int) -> bool:
+    """An ARP packet in a Linux cooked capture (``tcpdump -i any``), as tshark lists it; False for any other.
+
+    tcpdump.org LINKTYPE_LINUX_SLL (113): packet type, ARPHRD type, address length, 8-byte address, protocol;
+    LINKTYPE_LINUX_SLL2 (276): protocol, reserved, interface index, ARPHRD type, packet type, address length,
+    address.  The source is the sender's link-layer address; there is no destination address.
+    """
+    if linktype == 113:
+        proto, halen = int.from_bytes(data[14:16], "big"), int.from_bytes(data[4:6], "big")
+        addr, body = data[6:14], data[16:]
+    else:
+        proto, halen, addr, body = int.from_bytes(data[0:2], "big"), data[11], data[12:20], data[20:]
+    if proto != 0x0806:
+        return False
+    from .packet import mac_text
+
+    row.src = mac_text(addr[:halen]) if 0 < halen <= 8 else ""
+    row.protocol, row.info = "ARP", _arp_info(body)
+    return True
 
 
 def _udp_encap(sport: int, dport: int, ike_ports: frozenset[int]) -> bool:
