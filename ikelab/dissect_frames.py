@@ -132,6 +132,9 @@ def _dissect_frame(row: Row, frame: Any, keys: Keys, fragments: _Fragments,
     if proto != 17:
         row.info = f"IP protocol {proto}"
         return
+    if len(payload) < 8 and cut and (frame.orig_len or 0) > len(frame.data):  # the snaplen cut the UDP header
+        _udp_header_cut(row, version, payload)
+        return
     if len(payload) < 8:
         raise ParseError(f"UDP header needs 8 bytes, only {len(payload)}", field="udp", offset=0)
     sport, dport = _HH.unpack_from(payload, 0)
@@ -162,6 +165,17 @@ def _dissect_frame(row: Row, frame: Any, keys: Keys, fragments: _Fragments,
         return
     if cut and row.kind == "ike" and row.message is None and (frame.orig_len or 0) > len(frame.data):
         row.info += "[Packet size limited during capture]"  # tshark's words when a dissector hits the snaplen
+
+
+def _udp_header_cut(row: Row, version: int, payload: bytes) -> None:
+    """tshark's row for a UDP header (RFC 768) the capture's snaplen cut: what of the ports and Length is there."""
+    limited = "[Packet size limited during capture]"
+    if len(payload) < 4:  # not even the ports: tshark's UDP adds nothing to the IP row
+        row.protocol, row.info = f"IPv{version}", limited
+        return
+    row.sport, row.dport = _HH.unpack_from(payload, 0)
+    length = f" Len={int.from_bytes(payload[4:6], 'big') - 8}" if len(payload) >= 6 else ""
+    row.info = f"{row.sport} \u2192 {row.dport}{length}{limited}"
 
 
 def _sll_arp(row: Row, data: bytes, linktype: int) -> bool:

@@ -328,3 +328,33 @@ def test_raw_ipv6_link_type_with_an_ipv4_packet_is_read_leniently(tmp_path: Path
     (row,) = dissect(path)
     assert line[4] == "IPv6" and line[7].startswith("Bogus IPv6 version")
     assert (row.src, row.protocol) == (A, "ISAKMP")
+
+
+def test_snaplen_cut_inside_the_udp_header_as_tshark_lists_it(tmp_path: Path) -> None:
+    """``tcpdump -s`` cutting the 8-byte UDP header (RFC 768): tshark shows the ports and Length that are there
+    and "[Packet size limited during capture]" (no UDP at all under 4 bytes); ikelab said "malformed packet"."""
+    o = "<"
+    full = ETH_IP + ESP_UDP
+    v6 = raw(Ether(src=MAC, dst="02:00:00:00:00:02", type=0x86DD) / IPv6(src="2001:db8::1", dst="2001:db8::2")
+             / UDP(sport=500, dport=500) / Raw(_ike()))
+    frames = [(full[:n], len(full)) for n in (36, 38, 40, 41)] + [(v6[:60], len(v6))]
+    path = _write(tmp_path, "udpcut.pcapng", _shb(o) + _idb(o, 1, snaplen=60) + b"".join(
+        _epb(o, 0, T0 * 10**6 + i, data, orig=orig) for i, (data, orig) in enumerate(frames)))
+    theirs = _tshark(path, tmp_path)
+    rows = list(dissect(path))
+    assert [_columns(r) + [r.info] for r in rows] == [_theirs(t) + [t[7]] for t in theirs]
+    assert [r.protocol for r in rows] == ["IPv4", "UDP", "UDP", "UDP", "UDP"]
+    assert rows[2].info == "4500 \u2192 4500 Len=28[Packet size limited during capture]"
+    assert all(r.note.startswith("IPv") for r in rows)  # the IP note says what was cut
+
+
+def test_udp_header_short_without_a_snaplen_cut_stays_malformed(tmp_path: Path) -> None:
+    """An IPv4 Total Length beyond the frame when nothing was cut (cap_len == frame.len): tshark says
+    "[Malformed Packet]"; ikelab's row keeps "malformed packet" and the reason, not the snaplen words."""
+    o = "<"
+    path = _write(tmp_path, "short.pcapng", _shb(o) + _idb(o, 1) + _epb(o, 0, T0 * 10**6, (ETH_IP + ESP_UDP)[:38]))
+    (line,) = _tshark(path, tmp_path)
+    (row,) = dissect(path)
+    assert "Packet size limited" not in line[7] and line[7].endswith("[Malformed Packet]")
+    assert (row.protocol, row.info, row.note) == ("UDP", "malformed packet",
+                                                  "IPv4 length field says 56 bytes, only 24 captured")
