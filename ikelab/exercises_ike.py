@@ -24,7 +24,7 @@ from . import auth as _auth
 from . import keys as _keys
 from . import prf as _prf
 from .errors import ConfigError
-from .exercises import Wrong, _name_slips, _want_bytes, _want_spi, register
+from .exercises import Wrong, _name_slips, _spi_name, _want_bytes, _want_spi, register
 from .fmt import short_hex
 from .notify_payload import nat_detection_hash
 
@@ -118,9 +118,8 @@ def _nat_detection(answer: Any, *, spi_i: bytes, spi_r: bytes, address: str, por
     wrong = {
         sent: "that is the value in the message: the sender hashed the address and port IT sent from. The receiver "
               "recomputes it with the source address and port it sees; a difference means a NAT on the way.",
-        destination: "that is the DESTINATION hash (the receiver's own "
-                                                                  "address and port); the question is about the "
-                                                                  "source the packet came from.",
+        destination: "that is the DESTINATION hash (the receiver's own address and port); the question is about "
+                     "the source the packet came from.",
         sha1(spi_r, spi_i, ip, be): "the SPIs go in the order of the header: SPIi, then SPIr.",
         sha1(spi_i, ip, be): "SPIr is part of the hash too, even as eight zero octets in the first message.",
         sha1(spi_i, spi_r, ip): "the port is part of the hash, after the address (a NAPT changes both).",
@@ -264,7 +263,7 @@ def _collision(answer: Any, *, rows: Any, old_spi_in: bytes) -> str:
     spi = _want_spi(answer)
     if spi == int.from_bytes(kept.spi_in, "big"):
         which = "Ni" if lowest == closed.ni else "Nr"
-        return (f"0x{spi:08x}: the lowest of the four nonces is the {which} of the exchange {closed.started_by} "
+        return (f"{_spi_name(spi)}: the lowest of the four nonces is the {which} of the exchange {closed.started_by} "
                 f"started ({short_hex(lowest)}), so that SA is closed by {closed.started_by}; the SA of "
                 f"{kept.started_by}'s exchange stays.")
 
@@ -278,7 +277,7 @@ def _collision(answer: Any, *, rows: Any, old_spi_in: bytes) -> str:
         (closed, "the SA made with the lowest of the four nonces is the one its maker CLOSES"))
         if rule is not kept and spi == int.from_bytes(rule.spi_in, "big")]
     if readings:
-        slips.append(f"0x{spi:08x} is {viewer}'s SPI of the SA that is closed: " + "; or, ".join(readings) + ".")
+        slips.append(f"{_spi_name(spi)} is {viewer}'s SPI of the SA that is closed: " + "; or, ".join(readings) + ".")
     if spi == int.from_bytes(kept.spi_out, "big"):
         slips.append(f"that SPI is on the SA that stays, but it is the one {peer} receives on: ESP to {viewer} "
                      f"carries the SPI {viewer} chose (RFC 4303 2.1).")
