@@ -121,22 +121,23 @@ _ICMPV6_TYPES = {
     200: ("Private experimentation", 5, False), 201: ("Private experimentation", 5, False),
     255: ("Reserved for expansion of ICMPv6 informational messages", 5, False),
 }
-#: The ICMPv6 types whose code tshark names after theirs (RFC 4443 3, RFC 8335 2-3)
-_ICMPV6_CODES = {
-    1: ("Destination Unreachable", ("no route to destination", "Administratively prohibited",
-                                    "Beyond scope of source address", "Address unreachable", "Port unreachable",
-                                    "Source address failed ingress/egress policy", "Reject route to destination",
-                                    "Error in Source Routing Header"), "Unknown"),
-    2: ("Packet Too Big", (), ""),
-    3: ("Time Exceeded", ("hop limit exceeded in transit", "fragment reassembly time exceeded"), "Unknown ({})"),
-    4: ("Parameter Problem", ("erroneous header field encountered", "unrecognized Next Header type encountered",
-                              "unrecognized IPv6 option encountered",
-                              "IPv6 First Fragment has incomplete IPv6 Header Chain"), "Unknown ({})"),
-    160: ("Extended Echo request", ("No error",), "Unknown ({})"),
-    161: ("Extended Echo reply", ("No error", "Malformed Query", "No Such Interface", "No Such Table Entry",
-                                  "Multiple Interfaces Satisfy Query"), "Unknown ({})"),
+#: The ICMPv6 types whose code tshark names after theirs (RFC 4443 3, RFC 8335 2-3): type -> (the codes' words,
+#: the words for a code past them); the type's own name is _ICMPV6_TYPES'.
+_ICMPV6_CODE_WORDS = {
+    1: (("no route to destination", "Administratively prohibited", "Beyond scope of source address",
+         "Address unreachable", "Port unreachable", "Source address failed ingress/egress policy",
+         "Reject route to destination", "Error in Source Routing Header"), "Unknown"),
+    2: ((), ""),
+    3: (("hop limit exceeded in transit", "fragment reassembly time exceeded"), "Unknown ({})"),
+    4: (("erroneous header field encountered", "unrecognized Next Header type encountered",
+         "unrecognized IPv6 option encountered", "IPv6 First Fragment has incomplete IPv6 Header Chain"),
+        "Unknown ({})"),
+    160: (("No error",), "Unknown ({})"),
+    161: (("No error", "Malformed Query", "No Such Interface", "No Such Table Entry",
+           "Multiple Interfaces Satisfy Query"), "Unknown ({})"),
 }
-_ECHO6 = {128: "Echo (ping) request", 129: "Echo (ping) reply"}
+_ICMPV6_CODES = {kind: (_ICMPV6_TYPES[kind][0], *words) for kind, words in _ICMPV6_CODE_WORDS.items()}
+_ECHO6 = {kind: _ICMPV6_TYPES[kind][0] for kind in (128, 129)}
 
 
 #: ARP opcodes other than request and reply (RFC 903 RARP, RFC 1931 DRARP, RFC 2390 InARP, RFC 1577's NAK,
