@@ -104,7 +104,7 @@ def _candidates(offered: Any, answers: Any, protocol: Any) -> tuple[Any, dict[st
                       for label, (number, text) in answers.items()}
     except (TypeError, ValueError, IkelabError) as exc:
         raise ConfigError("exercise negotiation.valid-answers: offered is a proposal list in strongSwan syntax and "
-                          "answers a dict {label: (proposal number, one proposal)}" + f" ({exc})", field=field,
+                          f"answers a dict {{label: (proposal number, one proposal)}} ({exc})", field=field,
                           value=value) from None
     if len({label.strip().upper() for label in candidates}) != len(candidates):  # the answer's labels are read so
         raise ConfigError(f"exercise negotiation.valid-answers: the labels {', '.join(candidates)} must differ in more "

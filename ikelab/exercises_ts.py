@@ -22,11 +22,15 @@ from .exercises import Wrong, register
 __all__: list[str] = []
 
 
+def _selectors(value: Any) -> tuple[Any, ...]:
+    """One strongSwan-syntax selector text, or a sequence of them (RFC 7296 3.13.1); TypeError or ConfigError."""
+    return tuple(_ts.ts_from_string(t) for t in ((value,) if isinstance(value, str) else value))
+
+
 def _given_selectors(name: str, value: Any) -> tuple[Any, ...]:
-    """A given side of selectors: one strongSwan-syntax text, or a sequence of them (RFC 7296 3.13.1)."""
-    texts = (value,) if isinstance(value, str) else value
+    """A given side of selectors, checked: a ConfigError names the input."""
     try:
-        selectors = tuple(_ts.ts_from_string(t) for t in texts)
+        selectors = _selectors(value)
     except (TypeError, ConfigError) as exc:
         raise ConfigError(f"exercise ike.ts-narrowing: {name} must be traffic selector text such as "
                           f"'10.1.0.0/16' or a list of them ({exc})", field=name, value=value) from None
@@ -36,9 +40,9 @@ def _given_selectors(name: str, value: Any) -> tuple[Any, ...]:
 
 
 def _answered_selectors(value: Any, side: str) -> frozenset[Any]:
-    texts = (value,) if isinstance(value, str) else value
+    """A side of the student's answer: Wrong, with the parser's reason, for text that is no selector."""
     try:
-        return frozenset(_ts.ts_from_string(t) for t in texts)
+        return frozenset(_selectors(value))
     except (TypeError, ConfigError) as exc:
         raise Wrong(f"{side} should be selector text such as '10.1.0.0/16' or '10.2.0.0/16[udp/53]', or a list "
                     f"of them: {exc}") from None
