@@ -5,8 +5,9 @@ _comments.py): RFC 7296 2.7 with strongSwan's prefer-configured default (the res
 aes128-sha256-modp2048, is offered as #3); RFC 4303 2.4 (84 + 10 + 2 = 96, a multiple of the 16-byte AES block);
 RFC 7296 1.3 and 2.8 (the first 4 s of the classic trace: one CHILD SA from IKE_AUTH and its rekey);
 RFC 7296 1.2/1.3 (4 + 2 x 3 = 10 messages for 4 CHILD SAs); RFC 7296 2.8, 2.4 and RFC 7815 (two renewals in 2.5 h:
-4 + 2 x 4 messages either way, one Diffie-Hellman rekeying, three starting over); RFC 4303 2.1 and RFC 7296 2.8 (read off the packet list
-of the same 4 s: after the CREATE_CHILD_SA of packet 10, sun's ESP packets carry 0x417e3384, first in packet 17).
+4 + 2 x 4 messages either way, one Diffie-Hellman rekeying, three starting over); RFC 7296 3.3.1 (an answer under a
+Proposal Num never offered is invalid); RFC 4303 2.1 and RFC 7296 2.8 (read off the packet list of the same 4 s:
+after the CREATE_CHILD_SA of packet 10, sun's ESP packets carry 0x417e3384, first in packet 17).
 """
 
 from __future__ import annotations
