@@ -9,15 +9,13 @@ Link-layer headers follow tcpdump.org's LINK-LAYER HEADER TYPES.  The expected c
 
 from __future__ import annotations
 
-import os
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
 from scapy.all import ARP, ICMP, IP, UDP, Dot1Q, Ether, IPv6, Raw, raw
 from scapy.layers.ipsec import ESP
-from tshark_util import require_tshark
+from tshark_util import run_tshark
 
 from ikelab.dissect import Row, dissect
 from ikelab.pcap import read_capture
@@ -111,17 +109,14 @@ def _pcap(order: str, nanoseconds: bool, linktype: int, records: list[tuple[int,
     return out
 
 
-def _tshark(path: Path, tmp_path: Path) -> list[list[str]]:
-    """tshark's packet list: No., time relative, Source, Destination, Protocol, frame.len, frame.cap_len, Info."""
-    conf = tmp_path / "wireshark-config"
-    conf.mkdir(exist_ok=True)
-    env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(conf), HOME=str(conf))
-    cmd = [require_tshark(), "-n", "-2", "-r", str(path), "-T", "fields", "-E", "separator=\t",
-           "-e", "frame.number", "-e", "frame.time_relative", "-e", "_ws.col.Source", "-e", "_ws.col.Destination",
-           "-e", "_ws.col.Protocol", "-e", "frame.len", "-e", "frame.cap_len", "-e", "_ws.col.Info"]
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
-    assert result.returncode == 0, result.stderr
-    return [line.split("\t") for line in result.stdout.splitlines()]
+def _tshark(path: Path) -> list[list[str]]:
+    """tshark's packet list: No., time relative, Source, Destination, Protocol, frame.len, frame.cap_len, Info
+    (tshark_util.run_tshark: a private configuration, ``-n``; here with ``-2``)."""
+    fields = ("frame.number", "frame.time_relative", "_ws.col.Source", "_ws.col.Destination", "_ws.col.Protocol",
+              "frame.len", "frame.cap_len", "_ws.col.Info")
+    out = run_tshark(path, ["-2", "-T", "fields", "-E", "separator=/t", *(x for f in fields for x in ("-e", f))],
+                     timeout=120)
+    return [line.split("\t") for line in out.splitlines()]
 
 
 def _columns(row: Row) -> list[str]:
@@ -172,7 +167,7 @@ def _mixed_pcapng() -> bytes:
 def test_mixed_link_types_and_sections_match_tshark(tmp_path: Path) -> None:
     """Every frame of a two-section, eight-link-type pcapng: No., Time, Source, Destination, Protocol, Length."""
     path = _write(tmp_path, "mixed.pcapng", _mixed_pcapng())
-    theirs = _tshark(path, tmp_path)
+    theirs = _tshark(path)
     ours = list(dissect(path))
     assert len(ours) == len(theirs) == 19
     assert [_columns(r) for r in ours] == [_theirs(t) for t in theirs]
@@ -181,7 +176,7 @@ def test_mixed_link_types_and_sections_match_tshark(tmp_path: Path) -> None:
 def test_mixed_capture_info_matches_tshark(tmp_path: Path) -> None:
     """The Info column too, for these well-formed frames (ICMP: tshark -2 adds the missing-reply remark)."""
     path = _write(tmp_path, "mixed.pcapng", _mixed_pcapng())
-    theirs = _tshark(path, tmp_path)
+    theirs = _tshark(path)
     assert [r.info for r in dissect(path)] == [t[7] for t in theirs]
 
 
@@ -191,8 +186,9 @@ def test_linux_cooked_arp_is_listed_as_arp(tmp_path: Path) -> None:
     path = _write(tmp_path, "cooked.pcapng", _shb(o) + _idb(o, 113) + _idb(o, 276)
                   + _epb(o, 0, T0 * 10**6, _sll(0x0806, ARP_BODY)) + _epb(o, 1, T0 * 10**6, _sll2(0x0806, ARP_BODY))
                   + _epb(o, 0, T0 * 10**6, _sll(0x88CC, bytes(30))))  # LLDP: still not listed
-    theirs = _tshark(path, tmp_path)
+    theirs = _tshark(path)
     rows = list(dissect(path))
+    assert len(rows) == len(theirs) == 3
     for row, line in zip(rows[:2], theirs):
         assert (row.src, row.dst, row.protocol, row.info) == (line[2], line[3], line[4], line[7])
         assert (row.src, row.protocol, row.note) == (MAC, "ARP", "")
@@ -209,7 +205,7 @@ def test_null_loopback_families_as_tcpdump_and_wireshark_read_them(tmp_path: Pat
     body = b"".join(_epb(o, 0, T0 * 10**6 + i, struct.pack(order + "I", fam) + pkt)
                     for i, (fam, pkt) in enumerate(frames))
     path = _write(tmp_path, "null.pcapng", _shb(o) + _idb(o, 0) + body)
-    theirs = _tshark(path, tmp_path)
+    theirs = _tshark(path)
     rows = list(dissect(path))
     assert [r.protocol for r in rows[:4]] == [t[4] for t in theirs[:4]] == ["ICMP", "ISAKMP", "ISAKMP", "ISAKMP"]
     assert [t[4] for t in theirs[4:]] == ["IPX", "N/A"]  # tshark: neither is IP
@@ -224,7 +220,7 @@ def test_classic_pcap_big_endian_nanoseconds_match_tshark(tmp_path: Path) -> Non
     path = _write(tmp_path, "ns.pcap", _pcap(">", True, 1, [
         (T0, 999_999_999, ETH_IP + IKE500, 0), (T0 + 1, 500_000_123, cut, len(ETH_IP + ESP_UDP)),
         (T0 + 2, 250_000_000, ETH_IP + ESP50, 0)]))
-    theirs = _tshark(path, tmp_path)
+    theirs = _tshark(path)
     rows = list(dissect(path))
     assert [_columns(r) for r in rows] == [_theirs(t) for t in theirs]
     assert [r.info for r in rows] == [t[7] for t in theirs]
@@ -235,7 +231,7 @@ def test_classic_pcap_big_endian_microseconds_match_tshark(tmp_path: Path) -> No
     """Magic a1b2c3d4 big-endian, LINKTYPE_RAW."""
     path = _write(tmp_path, "us.pcap", _pcap(">", False, 101, [(T0, 999_999, IKE4500, 0), (T0 + 1, 1, PING, 0),
                                                                (T0 + 1, 250_001, ESP_UDP, 0)]))
-    theirs = _tshark(path, tmp_path)
+    theirs = _tshark(path)
     rows = list(dissect(path))
     assert [_columns(r) + [r.info] for r in rows] == [_theirs(t) + [t[7]] for t in theirs]
 
@@ -245,7 +241,7 @@ def test_time_below_a_microsecond_is_lost_at_todays_epochs(tmp_path: Path) -> No
     are right to the microsecond (what the packet list shows) but not to the nanosecond tshark gives."""
     path = _write(tmp_path, "ns.pcap", _pcap("<", True, 101, [(T0, 0, PING, 0), (T0, 123, PING, 0),
                                                               (T0 + 1, 6, PING, 0)]))
-    theirs = [float(t[1]) for t in _tshark(path, tmp_path)]
+    theirs = [float(t[1]) for t in _tshark(path)]
     ours = [r.time for r in dissect(path)]
     assert theirs == [0.0, 123e-9, 1.000000006]
     assert all(abs(a - b) < 0.5e-6 for a, b in zip(ours, theirs))
@@ -260,11 +256,8 @@ def test_if_tsoffset_and_comments_read_as_tshark_reads_them(tmp_path: Path) -> N
     data += _block(o, 4, bytes(4)) + _block(o, 0x80000001, b"custom..")  # empty name resolution, custom block
     data += _epb(o, 0, T0 * 10**6 + 250_000, ESP50)
     path = _write(tmp_path, "offset.pcapng", data)
-    conf = tmp_path / "conf"
-    conf.mkdir()
-    out = subprocess.run([require_tshark(), "-n", "-r", str(path), "-T", "fields", "-E", "separator=\t",
-                          "-e", "frame.time_epoch", "-e", "frame.comment"], capture_output=True, text=True,
-                         env=dict(os.environ, WIRESHARK_CONFIG_DIR=str(conf)), timeout=120, check=True).stdout
+    out = run_tshark(path, ["-T", "fields", "-E", "separator=/t", "-e", "frame.time_epoch", "-e", "frame.comment"],
+                     timeout=120)
     theirs = [line.split("\t") for line in out.splitlines()]
     packets = read_capture(path)
     assert [p.time for p in packets] == [float(t[0]) for t in theirs] == [T0 + 100.0, T0 + 100.25]
@@ -280,7 +273,7 @@ def test_simple_packet_blocks_columns_match_tshark(tmp_path: Path) -> None:
     b = ">"
     path = _write(tmp_path, "spb.pcapng", _shb(b) + _idb(b, 101) + _idb(b, 1) + _spb(b, ESP50)
                   + _epb(b, 0, (T0 + 1) * 10**6, IKE500) + _spb(b, ESP50[:-1]))  # 47 bytes: 1 of padding
-    theirs = _tshark(path, tmp_path)
+    theirs = _tshark(path)
     rows = list(dissect(path))
     assert [_columns(r)[2:] for r in rows] == [_theirs(t)[2:] for t in theirs]
     assert [len(p.data) for p in read_capture(path)] == [int(t[6]) for t in theirs] == [48, 56, 47]  # no padding
@@ -296,7 +289,7 @@ def test_snaplen_cut_ike_keeps_the_columns_tshark_shows(tmp_path: Path) -> None:
     frame = ETH_IP + IKE500 + bytes(40)
     path = _write(tmp_path, "cut.pcapng", _shb(o) + _idb(o, 1, snaplen=60) + _epb(o, 0, T0 * 10**6, frame[:60],
                                                                                     orig=len(frame)))
-    (line,) = _tshark(path, tmp_path)
+    (line,) = _tshark(path)
     (row,) = dissect(path)
     assert _columns(row) == _theirs(line)
     assert (line[5], line[6]) == ("110", "60")
@@ -311,7 +304,7 @@ def test_unsupported_or_short_link_layers_give_a_row(tmp_path: Path, linktype: i
     o = "<"
     path = _write(tmp_path, "odd.pcapng", _shb(o) + _idb(o, linktype) + _epb(o, 0, T0 * 10**6, frame)
                   + _idb(o, 101) + _epb(o, 1, T0 * 10**6, IKE500))
-    theirs = _tshark(path, tmp_path)
+    theirs = _tshark(path)
     first, second = dissect(path)
     assert (first.no, first.length, first.src, first.dst) == (1, len(frame), "", "")
     assert first.protocol in ("?", "") and first.note
@@ -324,7 +317,7 @@ def test_raw_ipv6_link_type_with_an_ipv4_packet_is_read_leniently(tmp_path: Path
     ikelab, like its LINKTYPE_RAW reading, goes by the version nibble."""
     o = "<"
     path = _write(tmp_path, "v6.pcapng", _shb(o) + _idb(o, 229) + _epb(o, 0, T0 * 10**6, IKE500))
-    (line,) = _tshark(path, tmp_path)
+    (line,) = _tshark(path)
     (row,) = dissect(path)
     assert line[4] == "IPv6" and line[7].startswith("Bogus IPv6 version")
     assert (row.src, row.protocol) == (A, "ISAKMP")
@@ -340,7 +333,7 @@ def test_snaplen_cut_inside_the_udp_header_as_tshark_lists_it(tmp_path: Path) ->
     frames = [(full[:n], len(full)) for n in (36, 38, 40, 41)] + [(v6[:60], len(v6))]
     path = _write(tmp_path, "udpcut.pcapng", _shb(o) + _idb(o, 1, snaplen=60) + b"".join(
         _epb(o, 0, T0 * 10**6 + i, data, orig=orig) for i, (data, orig) in enumerate(frames)))
-    theirs = _tshark(path, tmp_path)
+    theirs = _tshark(path)
     rows = list(dissect(path))
     assert [_columns(r) + [r.info] for r in rows] == [_theirs(t) + [t[7]] for t in theirs]
     assert [r.protocol for r in rows] == ["IPv4", "UDP", "UDP", "UDP", "UDP"]
@@ -353,7 +346,7 @@ def test_udp_header_short_without_a_snaplen_cut_stays_malformed(tmp_path: Path) 
     "[Malformed Packet]"; ikelab's row keeps "malformed packet" and the reason, not the snaplen words."""
     o = "<"
     path = _write(tmp_path, "short.pcapng", _shb(o) + _idb(o, 1) + _epb(o, 0, T0 * 10**6, (ETH_IP + ESP_UDP)[:38]))
-    (line,) = _tshark(path, tmp_path)
+    (line,) = _tshark(path)
     (row,) = dissect(path)
     assert "Packet size limited" not in line[7] and line[7].endswith("[Malformed Packet]")
     assert (row.protocol, row.info, row.note) == ("UDP", "malformed packet",
