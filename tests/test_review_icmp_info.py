@@ -2,7 +2,7 @@
 and unknown messages, compared frame by frame with tshark 4.0 -2.
 
 The corpus is built here with :mod:`struct`, documentation addresses only, each ICMPv6 checksum computed by
-:func:`checksum` (RFC 1071 4.1, written independently of ikelab's).  tshark reads it once, ikelab once; every
+:func:`test_review_ip.ref_checksum` (RFC 1071 4.1, independent of ikelab's).  tshark reads it once, ikelab once; every
 frame must read alike except the ones listed in :data:`LEFT`, each with the reason it is left to tshark.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,8 @@ from ikelab.dissect import dissect
 from ikelab.packet import ethernet, ip_packet
 from ikelab.pcap import write_pcap
 
-from tshark_util import require_tshark
+from test_review_ip import ref_checksum  # RFC 1071 4.1, written independently of ikelab's
+from tshark_util import require_tshark, run_tshark
 
 pytestmark = pytest.mark.tshark
 
@@ -37,15 +37,6 @@ LEFT = {
 }
 
 
-def checksum(data: bytes) -> int:
-    """RFC 1071 4.1: the ones' complement of the ones' complement sum of 16-bit words."""
-    data += b"\0" * (len(data) % 2)
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return 0xFFFF - total
-
-
 def message(version: int, kind: int, code: int, rest: bytes = b"", length: int | None = None) -> bytes:
     """An ICMP or ICMPv6 message, cut (or zero-padded) to ``length``, its checksum right when it has one."""
     body = bytes([kind, code, 0, 0]) + rest
@@ -56,7 +47,7 @@ def message(version: int, kind: int, code: int, rest: bytes = b"", length: int |
         if version == 6:  # RFC 4443 2.3: the pseudo-header counts
             covered = (ipaddress.ip_address(A6).packed + ipaddress.ip_address(B6).packed
                        + struct.pack("!I3xB", len(body), 58) + body)
-        body = body[:2] + struct.pack("!H", checksum(covered)) + body[4:]
+        body = body[:2] + struct.pack("!H", ref_checksum(covered)) + body[4:]
     return body
 
 
@@ -92,14 +83,13 @@ def corpus() -> list[tuple[int, str, bytes]]:
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[int, str, bytes, str, str]]:
     """Each corpus item with ikelab's Info and tshark's."""
-    tshark = require_tshark()
+    require_tshark()
     items = corpus()
     path = tmp_path_factory.mktemp("icmp") / "icmp.pcap"
     ends = {4: (A4, B4, 1), 6: (A6, B6, 58)}
     write_pcap(str(path), [(1_700_000_000.0 + i, ethernet(ip_packet(*ends[v], body)))
                            for i, (v, _, body) in enumerate(items)])
-    out = subprocess.run([tshark, "-n", "-2", "-r", str(path), "-T", "fields", "-e", "frame.number",
-                          "-e", "_ws.col.Info"], capture_output=True, text=True, check=True, timeout=120).stdout
+    out = run_tshark(path, ["-2", "-T", "fields", "-e", "frame.number", "-e", "_ws.col.Info"], timeout=120)
     theirs = dict(line.split("\t", 1) for line in out.splitlines())
     rows = dissect(Path(path))
     assert len(rows) == len(items) == len(theirs)
