@@ -8,13 +8,11 @@ and the engine must have kept the SA it says.  Needs tshark for that test (skipp
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tshark_util import require_tshark
+from tshark_util import require_tshark, run_tshark
 
 from ikelab import events
 from ikelab.errors import ConfigError
@@ -23,7 +21,7 @@ from ikelab.figures_ike import moon_and_sun
 from ikelab.lab import Lab
 from ikelab.packet import ethernet
 from ikelab.pcap import write_pcap
-from ikelab.wireshark import records_from_lab, write_tables
+from ikelab.wireshark import records_from_lab
 
 CREATE_CHILD_SA, FLAG_RESPONSE, FLAG_INITIATOR = 36, 0x20, 0x08  # RFC 7296 3.1
 
@@ -31,15 +29,14 @@ CREATE_CHILD_SA, FLAG_RESPONSE, FLAG_INITIATOR = 36, 0x20, 0x08  # RFC 7296 3.1
 @pytest.mark.tshark
 @pytest.mark.parametrize("seed", ["lesson07-again", "lesson07-exercise"])
 def test_rows_are_what_tshark_decrypts_and_the_lowest_nonce_loses(tmp_path: Path, seed: str) -> None:
-    tshark = require_tshark()
+    require_tshark()
     lab = collided_lab(seed)
     write_pcap(tmp_path / "c.pcap", [(1_700_000_000 + t, ethernet(p)) for t, p in lab.trace.ip_packets()])
-    write_tables(tmp_path, *records_from_lab(lab, "initiator"))
-    out = subprocess.run([tshark, "-r", str(tmp_path / "c.pcap"), "-T", "fields", "-E", "separator=|"]
-                         + [x for f in ("ip.src", "isakmp.exchangetype", "isakmp.flags", "isakmp.messageid",
-                                        "isakmp.nonce", "isakmp.spi") for x in ("-e", f)],
-                         capture_output=True, text=True, timeout=60, check=True,
-                         env=dict(os.environ, WIRESHARK_CONFIG_DIR=str(tmp_path))).stdout
+    ike, _ = records_from_lab(lab, "initiator")
+    out = run_tshark(tmp_path / "c.pcap", ["-T", "fields", "-E", "separator=|"]
+                     + [x for f in ("ip.src", "isakmp.exchangetype", "isakmp.flags", "isakmp.messageid",
+                                    "isakmp.nonce", "isakmp.spi") for x in ("-e", f)],
+                     ikev2_keys=[r.line() for r in ike])
     frames = [line.split("|") for line in out.splitlines()]
     ccsa = [(src, int(flags, 16), int(mid, 16), bytes.fromhex(nonce), spis.split(","))
             for src, xchg, flags, mid, nonce, spis in frames if xchg == str(CREATE_CHILD_SA)]

@@ -9,13 +9,11 @@ messages and 1 + k Diffie-Hellman exchanges; tshark decrypts the runs and finds 
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tshark_util import require_tshark
+from tshark_util import require_tshark, run_tshark
 
 from ikelab import events
 from ikelab.errors import ConfigError
@@ -23,7 +21,7 @@ from ikelab.state import State
 from ikelab.figures_renewal import format_renewals, renewal_lab, renewal_run
 from ikelab.packet import ethernet
 from ikelab.pcap import write_pcap
-from ikelab.wireshark import records_from_lab, write_tables
+from ikelab.wireshark import records_from_lab
 
 IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA, INFORMATIONAL = 34, 35, 36, 37  # RFC 7296 3.1
 REKEY_SA, INITIAL_CONTACT, PROTO_ESP = 16393, 16384, 3                 # RFC 7296 3.10.1, 3.11
@@ -72,16 +70,15 @@ def test_the_labs_end_with_one_child_sa_and_the_right_ike_sas() -> None:
 @pytest.mark.tshark
 @pytest.mark.parametrize("minimal", [False, True])
 def test_tshark_decrypts_what_each_renewal_carries(tmp_path: Path, minimal: bool) -> None:
-    tshark = require_tshark()
+    require_tshark()
     lab = renewal_lab(2.5, minimal=minimal)
     write_pcap(tmp_path / "r.pcap", [(1_700_000_000 + t, ethernet(p)) for t, p in lab.trace.ip_packets()])
-    write_tables(tmp_path, *records_from_lab(lab, "initiator"))
-    out = subprocess.run([tshark, "-r", str(tmp_path / "r.pcap"), "-Y", "isakmp", "-T", "fields", "-E", "separator=|"]
-                         + [x for f in ("ip.src", "isakmp.ispi", "isakmp.exchangetype", "isakmp.flags",
-                                        "isakmp.notify.msgtype", "isakmp.delete.protoid", "isakmp.typepayload")
-                            for x in ("-e", f)],
-                         capture_output=True, text=True, timeout=60, check=True,
-                         env=dict(os.environ, WIRESHARK_CONFIG_DIR=str(tmp_path))).stdout
+    ike, _ = records_from_lab(lab, "initiator")
+    out = run_tshark(tmp_path / "r.pcap", ["-Y", "isakmp", "-T", "fields", "-E", "separator=|"]
+                     + [x for f in ("ip.src", "isakmp.ispi", "isakmp.exchangetype", "isakmp.flags",
+                                    "isakmp.notify.msgtype", "isakmp.delete.protoid", "isakmp.typepayload")
+                        for x in ("-e", f)],
+                     ikev2_keys=[r.line() for r in ike])
     frames = [line.split("|") for line in out.splitlines()]
     requests = [(int(xchg), notify.split(","), delete) for src, _, xchg, flags, notify, delete, _ in frames
                 if not int(flags, 16) & 0x20]
