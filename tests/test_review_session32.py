@@ -15,6 +15,8 @@ from ikelab import exercises, scenario
 from ikelab.errors import ConfigError
 from ikelab.exercises import ExerciseFailed
 
+from test_exercises_comments import _cost  # by hand: k renewals cost 4 + 4k messages, 1 or 1 + k Diffie-Hellman
+
 
 @pytest.fixture(scope="module")
 def classic() -> scenario.Scenario:
@@ -29,11 +31,6 @@ def _pair_by_hand(classic: scenario.Scenario, no: int) -> tuple[str, str]:
 
 
 # --- comments.renewal-cost: an answer with two keys for one initiator --------------------------------------------
-
-def _cost(k: int) -> dict[str, tuple[int, int]]:
-    """By hand, k hourly renewals: 4 setup messages + 4 per renewal either way; 1 DH (full) or 1 + k (minimal)."""
-    return {"full": (4 + 4 * k, 1), "minimal": (4 + 4 * k, 1 + k)}
-
 
 @pytest.mark.parametrize("answer", [
     {"full": (0, 0), "Full": _cost(8)["full"], "minimal": _cost(8)["minimal"]},
