@@ -116,14 +116,17 @@ def test_encode_chain_types_as_before() -> None:
 
     from ikelab.message import decode
 
+    checked = 0
     for msg in all_sample_messages():
         plain = tuple(p for p in msg.payloads if not isinstance(p, (P.SK, P.SKF)))
         if not plain:
             continue
+        checked += 1
         first, body = P.encode_chain(plain, last_next=0)
         assert first == [P._type_code(p) for p in plain][0]
         assert P.decode_chain(first, body, 0, len(body), DecodeContext()) == plain
         assert decode(msg.encode()) == msg  # no SK here: an SK-only sample has no plain payload and was skipped
+    assert checked >= 5, "the samples hold chains of plain payloads to check"
     with pytest.raises(ConfigError, match="is not an IKEv2 payload") as got:
         P.encode_chain([P.Nonce(b"n" * 16), "not a payload"])
     assert got.value.field == "payloads"
