@@ -158,18 +158,14 @@ def test_nat_detection_over_ipv6(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _collision(viewer: str = "moon", changes: dict[str, Any] | None = None) -> list[Any]:
-    """Two crossing rekeys; the lowest of the four nonces (0x22...) is the Nr of sun's exchange, so sun closes that
-    SA and moon's exchange's SA stays (2.8.1).  Its SPIs: moon receives on 0xb6db3c28, sun on 0x6d9a9e5a."""
-    from ikelab.figures_collision import CollisionRow
+    """Two crossing rekeys, test_exercises_ike's COLLISION (moon's view); the lowest of the four nonces (0x22...) is
+    the Nr of sun's exchange, so sun closes that SA and moon's exchange's SA stays (2.8.1).  Its SPIs: moon receives
+    on 0xb6db3c28, sun on 0x6d9a9e5a.  Seen by sun, each new SA's in and out SPIs trade places."""
+    from test_exercises_ike import COLLISION
 
-    moon_view = [("moon", 2, 0x57, 0xC8, "b6db3c28", "6d9a9e5a", "0738e1c0"),
-                 ("sun", 0, 0x69, 0x22, "0ab0cd58", "7a4c1791", "2c14300b")]
-    rows = []
-    for by, mid, ni, nr, spi_in, spi_out, rekeys in moon_view:
-        if viewer == "sun":
-            spi_in, spi_out = spi_out, spi_in
-        rows.append(CollisionRow(by, mid, bytes([ni]) * 32, bytes([nr]) * 32, bytes.fromhex(spi_in),
-                                 bytes.fromhex(spi_out), bytes.fromhex(rekeys), viewer))
+    rows = [r if viewer == "moon" else dataclasses.replace(r, spi_in=r.spi_out, spi_out=r.spi_in, viewer=viewer)
+            for r in COLLISION]
+    assert (rows[0].viewer, rows[0].spi_in.hex()) == (viewer, {"moon": "b6db3c28", "sun": "6d9a9e5a"}[viewer])
     return [dataclasses.replace(rows[0], **changes), rows[1]] if changes else rows
 
 
