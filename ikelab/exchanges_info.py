@@ -40,7 +40,8 @@ class InformationalExchanges:
         self._request(ExchangeType.INFORMATIONAL, [W.delete(child.protocol, [child.spi_in])], now, "delete_child",
                       spi=child.spi_in)
 
-    def start_delete_ike(self: Any, now: float) -> None:
+    def start_delete_ike(self: Any, now: float, *, follow_rekey: bool = True) -> None:
+        """``follow_rekey`` matters only while the DELETE waits its turn: see ``_hand_to``."""
         self._request(ExchangeType.INFORMATIONAL, [W.delete(ProtocolId.IKE)], now, "delete_ike")
 
     def _send_notify_request(self: Any, now: float, ntype: NotifyType) -> None:

@@ -29,7 +29,7 @@ from .constants import DhId, ExchangeType, NotifyType, lookup
 from .errors import IkelabError, NegotiationError
 from .exchanges_common import label as _name
 from .exchanges_init import NONCE_LEN
-from .state import Input, State
+from .state import TRANSITIONS, Input, State
 
 
 #: our own requests on a CHILD SA: creating, rekeying or closing one (RFC 7296 2.25.1)
@@ -170,6 +170,14 @@ class IkeRekeyExchanges:
         self.rekeyed_at = now
         self.rekey_at = self.expire_at = None
         self._emit(ev.IkeSaRekeyed(now, self.side, self.spi_i, self.spi_r, new.spi_i, new.spi_r))
+        # a DELETE asked for while the rekey was on its way ends the connection: it closes the new IKE SA too
+        # (this one is deleted by the rekey itself), not only the SA it was asked of; one the hard lifetime
+        # queued stays here, moot
+        asked = tuple(q for q in self._queue if q[0] is Input.DELETE_IKE and q[1].get("follow_rekey", True))
+        if asked:
+            self._queue = tuple(q for q in self._queue if q not in asked)
+            if (heir.state, Input.DELETE_IKE) in TRANSITIONS:
+                heir._act(Input.DELETE_IKE, now)
 
     def _complete_rekey_ike(self: Any, now: float, msg: Any, ctx: dict[str, Any]) -> State | None:
         theirs = self._settle_collision()  # the peer's rekey of this SA, answered meanwhile

@@ -200,6 +200,13 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         return self.state == State.ESTABLISHED
 
     @property
+    def unsettled(self) -> bool:
+        """Whether this IKE SA is the peer's side of two crossing rekeys not yet settled (RFC 7296 2.8.2):
+        established, but the old IKE SA still holds the CHILD SAs until the nonce rule decides which new
+        one survives."""
+        return self._rekeyed_from is not None
+
+    @property
     def local_spi(self) -> bytes:
         return self.spi_i if self.initiator else self.spi_r
 
@@ -252,7 +259,8 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         self._act(Input.DELETE_CHILD, now, spi=spi)
 
     def delete_ike(self, now: float) -> None:
-        """Delete this IKE SA and all its CHILD SAs (RFC 7296 1.4.1)."""
+        """Delete this IKE SA and all its CHILD SAs (RFC 7296 1.4.1).  If a rekey of this IKE SA is on its way,
+        the DELETE waits for it, and then closes the new IKE SA as well: the connection ends (2.8, 2.25.2)."""
         self._act(Input.DELETE_IKE, now)
 
     def pop_datagrams(self) -> list[Datagram]:
@@ -340,7 +348,7 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
             return
         if self.expire_at is not None and now >= self.expire_at:
             self.expire_at = None
-            self._act(Input.DELETE_IKE, now)
+            self._act(Input.DELETE_IKE, now, follow_rekey=False)  # a rekey on its way replaces this SA anyway
             return
         if self.rekey_at is not None and now >= self.rekey_at:
             self.rekey_at = None

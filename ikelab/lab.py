@@ -159,10 +159,12 @@ class Lab:
         return sorted(seen, key=lambda s: s.created)
 
     def sa(self, side: str) -> IkeSa | None:
-        """The peer's current IKE SA: the newest established one, else the newest one."""
+        """The peer's current IKE SA: the newest established one, else the newest one.  While two rekeys of it
+        cross (RFC 7296 2.8.2) the old IKE SA stays current, with its CHILD SAs, until one of the two new ones
+        wins (:attr:`IkeSa.unsettled`)."""
         sas = self.sas(side)
         for sa in reversed(sas):
-            if sa.state == State.ESTABLISHED:
+            if sa.state == State.ESTABLISHED and not sa.unsettled:
                 return sa
         for sa in reversed(sas):
             if sa.state != State.CLOSED:

@@ -471,8 +471,9 @@ class NetDriver:
                 pass
 
     def current_sa(self) -> IkeSa | None:
-        """The newest ESTABLISHED IKE SA (after an IKE SA rekey: the new one), or None."""
-        live = [sa for sa in self._sas if sa.state == State.ESTABLISHED]
+        """The newest ESTABLISHED IKE SA (after an IKE SA rekey: the new one), or None.  While two rekeys of it
+        cross, the old one, which holds the CHILD SAs until they are settled (RFC 7296 2.8.2)."""
+        live = [sa for sa in self._sas if sa.state == State.ESTABLISHED and not sa.unsettled]
         return live[-1] if live else None
 
     def outcome(self) -> Outcome | None:

@@ -17,6 +17,7 @@ from ikelab import events as ev
 from ikelab import exchanges_child
 from ikelab.errors import IkelabError
 from ikelab.lab import Lab, Network
+from ikelab.net import NetDriver
 from ikelab.state import State
 from ikelab.ts import ts_from_string
 
@@ -76,7 +77,8 @@ def test_colliding_ike_sa_rekeys_whose_survivor_is_rekeyed_again() -> None:
     assert first.state != State.CLOSED and first.children  # moon still waits for its own rekey's answer
     (second,) = [sa for sa in lab.sas("initiator") if sa is not first and sa.established]
     assert not second.children
-    lab.rekey_ike("initiator")  # the newest IKE SA moon holds
+    assert lab.initiator is first  # Lab's current IKE SA stays the one with the CHILD SA while unsettled
+    second.rekey_ike(lab.now)  # the newest IKE SA moon holds
     lab.run_until_idle()
     assert first.state == second.state == State.CLOSED
     assert_same_sas(lab)
@@ -358,10 +360,11 @@ def test_the_answer_to_a_request_on_the_redundant_ike_sa_of_colliding_rekeys_is_
         lab.rekey_ike("initiator")
         lab.rekey_ike("responder")
         lab.run(lab.now + 0.015)  # moon has answered sun's rekey; the answer to its own is on its way
-        theirs = lab.initiator
-        if theirs is first:
+        theirs = next((sa for sa in lab.sas("initiator") if sa.unsettled), None)
+        if theirs is None:
             continue
-        lab.create_child("initiator")  # on sun's new IKE SA
+        assert lab.initiator is first  # Lab's current IKE SA: the one with the CHILD SA, until it is settled
+        theirs.create_child(lab.now)  # on sun's new IKE SA
         lab.run(lab.now + 0.03)
         if theirs.state == State.REKEYED and theirs.redundant:
             break
@@ -401,3 +404,72 @@ def test_near_the_last_message_ids_one_rekey_is_asked_for_however_many_requests_
     assert first.state == State.CLOSED and lab.initiator._next_request_id < 4
     assert_same_sas(lab)
     assert len(lab.initiator.children) == 2
+
+
+@pytest.mark.parametrize("collision", [False, True], ids=["alone", "colliding"])
+@pytest.mark.parametrize("side", ["initiator", "responder"])
+def test_a_delete_asked_for_during_a_rekey_of_the_ike_sa_ends_the_connection(side: str, collision: bool) -> None:
+    """A peer asks to close its IKE SA while its own rekey of it is on its way (RFC 7296 2.25.2: the DELETE waits
+    its turn, window size 1, 2.3).  The rekey then replaces that IKE SA, and the DELETE closes the new one too:
+    asked to end the connection, the peer does not leave the new IKE SA and its CHILD SAs standing.  It used to
+    delete only the old IKE SA, which the rekey deletes anyway."""
+    lab = established()
+    other = "responder" if side == "initiator" else "initiator"
+    lab.rekey_ike(side)
+    if collision:
+        lab.rekey_ike(other)
+    lab.run(lab.now + 0.001)
+    lab.delete_ike(side)
+    lab.run(lab.now + 60.0)
+    lab.run_until_idle()
+    for peer in ("initiator", "responder"):
+        assert [sa for sa in lab.sas(peer) if sa.state != State.CLOSED] == [], peer
+        assert len(lab.events(peer, ev.IkeSaRekeyed)) >= 1  # the rekey did happen first
+        assert not [f for f in lab.events(peer, ev.Failure) if f.fatal]
+
+
+def test_the_hard_lifetime_during_a_slow_rekey_leaves_the_new_ike_sa_standing() -> None:
+    """The hard lifetime of an IKE SA passes while its rekey waits for an answer (two requests lost): the DELETE
+    it queues is for that IKE SA only, which the rekey replaces and deletes anyway (RFC 7296 2.8); the new IKE
+    SA, and the CHILD SA on it, stay."""
+    lab = established(i=dict(ike_rekey_time=100.0, ike_lifetime=101.0))
+    (child,) = lab.initiator.children.values()
+    lab.run(99.9)
+    first = lab.initiator
+    _fates(lab, "drop", "drop")  # the rekey request, and its first retransmission
+    lab.run(100.5)
+    assert first._pending is not None and first._pending.kind == "rekey_ike"  # still waiting at 101 s
+    lab.run(102.0)
+    assert first.state == State.ESTABLISHED and first._queue, "the hard lifetime's DELETE waits its turn"
+    lab.run(200.0)
+    assert first.state == State.CLOSED
+    assert lab.initiator is not first and lab.initiator.state == State.ESTABLISHED
+    assert_same_sas(lab)
+    assert set(lab.initiator.children) == {child.spi_in}
+
+
+def test_the_lab_acts_on_the_old_ike_sa_until_colliding_rekeys_are_settled() -> None:
+    """Between answering the peer's rekey and getting the answer to its own (RFC 7296 2.8.2), a peer holds two
+    established IKE SAs: the old one, with the CHILD SAs, and the peer's new one, which may yet lose.  The lab's
+    current IKE SA is the old one (``IkeSa.unsettled`` marks the other), so its CHILD SAs can still be named
+    and rekeyed; once settled, the survivor is current."""
+    lab = established()
+    first = lab.initiator
+    (child,) = first.children.values()
+    lab.rekey_ike("initiator")
+    lab.rekey_ike("responder")
+    lab.run(lab.now + 0.012)  # each peer has answered the other's request; neither has its own answer yet
+    for side in ("initiator", "responder"):
+        (new,) = [sa for sa in lab.sas(side) if sa.state == State.ESTABLISHED and sa.unsettled]
+        assert not new.children
+        assert lab.sa(side) is not new and lab.sa(side).children
+    assert lab.children("initiator") == [child]
+    driver = NetDriver(lab.endpoints["initiator"].config, "127.0.0.1", port=500)  # never opened: no socket
+    driver._sas = lab.sas("initiator")
+    assert driver.current_sa() is lab.initiator  # what `ikelab connect` rekeys and deletes (peer.py)
+    lab.rekey_child("initiator")  # queued behind the IKE SA rekey, then done on the survivor
+    lab.run_until_idle()
+    assert_same_sas(lab)
+    assert not lab.initiator.unsettled and lab.initiator is not first
+    (rekeyed,) = lab.initiator.children.values()
+    assert rekeyed.rekey_of == child.spi_in
