@@ -8,7 +8,9 @@ requires, not as ikelab computes it:
 * the same CHILD SAs, pairwise: my inbound SPI is the peer's outbound one, and the keys of each direction
   match (2.17);
 * window size 1 (2.3): my next request's Message ID is the one the peer expects next, both ways;
-* no Failure but those the RFC asks for when exchanges collide (TEMPORARY_FAILURE, CHILD_SA_NOT_FOUND, 2.25).
+* no Failure but those the RFC asks for when exchanges collide (TEMPORARY_FAILURE, CHILD_SA_NOT_FOUND, 2.25);
+* once a peer was asked to delete the IKE SA, neither holds an IKE SA any more, whatever was on its way
+  (1.4.1; a rekey of it, 2.8, must not leave the new IKE SA standing).
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ class CrossingExchanges(RuleBasedStateMachine):
         super().__init__()
         self.lab: Lab | None = None
         self.network = "clean"
+        self.closing = False  # a delete_ike was accepted: the connection must end
 
     @initialize(seed=st.integers(0, 2**16), network=st.sampled_from(sorted(NETWORKS)), short=st.booleans(),
                 pfs=st.booleans())
@@ -156,6 +159,7 @@ class CrossingExchanges(RuleBasedStateMachine):
                     getattr(lab, op)(side, kids[which % len(kids)] if kids else None)
                 else:
                     getattr(lab, op)(side)
+                    self.closing = self.closing or op == "delete_ike"
             except (ProtocolError, ConfigError):
                 pass
 
@@ -166,6 +170,7 @@ class CrossingExchanges(RuleBasedStateMachine):
         """Both IKE SAs are gone: the initiator starts over with IKE_SA_INIT (RFC 7296 1.2)."""
         lab = self._lab()
         lab.initiate()
+        self.closing = False
 
     @rule(step=st.sampled_from(STEPS))
     def wait(self, step: float) -> None:
@@ -182,6 +187,11 @@ class CrossingExchanges(RuleBasedStateMachine):
         assert not lab.busy()
         assert_agree(lab)
         assert unexpected_failures(lab) == []
+        self._assert_closed_if_asked(lab)
+
+    def _assert_closed_if_asked(self, lab: Lab) -> None:
+        if self.closing:
+            assert live(lab, "initiator") is None and live(lab, "responder") is None, "asked to delete, still up"
 
     def teardown(self) -> None:
         if self.lab is None:
@@ -205,6 +215,7 @@ class CrossingExchanges(RuleBasedStateMachine):
         assert not lab.busy()
         assert_agree(lab)
         assert unexpected_failures(lab) == []
+        self._assert_closed_if_asked(lab)
 
 
 #: derandomized, without a database: CI runs the same examples every time (about 2 s); a deeper local search
