@@ -258,3 +258,93 @@ def test_short_gcm_tags(suite: Suite, version: int) -> None:
         pytest.skip(f"Scapy 2.8.0 sends a 16-byte AES-GCM tag for a {suite.icv_len}-byte ICV (RFC 4106 6)")
     assert ours == theirs  # pragma: no cover - a later Scapy
     assert scapy_decrypt(scapy_sa(suite, "transport", version, False, False, seq), ours) == original
+
+
+ONE_PER_CIPHER = [SUITES[0], SUITES[5], SUITES[7], SUITES[9], SUITES[12], SUITES[13]]  # CBC CTR GCM CCM ChaCha NULL
+
+
+@pytest.mark.parametrize("suite", ONE_PER_CIPHER, ids=lambda s: s.id)
+@pytest.mark.parametrize("version", [4, 6])
+def test_esn_on_one_side_only_fails_in_both(suite: Suite, version: int) -> None:
+    """RFC 4303 2.2.1: ESN is negotiated; a receiver without it leaves Seq_hi out of the ICV (or uses the shorter
+    AAD of RFC 4106 5), so a packet sent with ESN in a later epoch fails there, and one sent without ESN fails at
+    a receiver with it."""
+    ipsec, _, _ = scapy()
+    original = inner_packet(version, random.Random(suite.id))
+    seq = (3 << 32) | 41
+    with_esn = ikelab_sa(suite, "outbound", "transport", version, True, False, seq).protect_packet(original)
+    with pytest.raises(ipsec.IPSecIntegrityError):
+        scapy_decrypt(scapy_sa(suite, "transport", version, False, False, seq & 0xFFFFFFFF), with_esn)
+    with pytest.raises(IntegrityError):
+        ikelab_sa(suite, "inbound", "transport", version, False, False, seq & 0xFFFFFFFF).unprotect_packet(with_esn)
+    without = scapy_encrypt(scapy_sa(suite, "transport", version, False, False, 41), original, iv_for(suite, 41))
+    with pytest.raises(IntegrityError):
+        ikelab_sa(suite, "inbound", "transport", version, True, False, seq).unprotect_packet(without)
+
+
+TFC = b"\xee" * 24
+
+
+@pytest.mark.parametrize("suite", ONE_PER_CIPHER[:3], ids=lambda s: s.id)
+@pytest.mark.parametrize("version", [4, 6])
+@pytest.mark.parametrize("mode", ["transport", "tunnel"])
+def test_tfc_padding_from_scapy_is_removed(suite: Suite, version: int, mode: str) -> None:
+    """RFC 4303 2.7: TFC padding follows the payload inside the encrypted part; the receiver finds the payload's
+    end from the inner IP length (tunnel mode) or the UDP length (transport mode).  Scapy carries whatever the
+    IP payload holds, so a UDP datagram followed by filler gives it exactly that packet."""
+    scapy()
+    src, dst = ADDRS[version]
+    datagram = ip.udp(src, dst, 49200, 50001, b"tfc")
+    if mode == "tunnel":  # the whole inner packet, then the filler
+        original = ip.ip_packet(src, dst, ip.PROTO_UDP, datagram)
+        padded = original + TFC
+    else:  # the IP payload is the datagram and the filler
+        original = ip.ip_packet(src, dst, ip.PROTO_UDP, datagram)
+        padded = ip.ip_packet(src, dst, ip.PROTO_UDP, datagram + TFC)
+    sa = scapy_sa(suite, mode, version, False, False, 5, original)
+    scapy_packet = as_scapy(padded) if mode == "transport" else as_scapy(original)
+    if mode == "tunnel":
+        from scapy.packet import Padding
+
+        scapy_packet = scapy_packet / Padding(TFC)  # Scapy's way of bytes past the IP total length
+    theirs = bytes(sa.encrypt(scapy_packet, iv=iv_for(suite, 5)))
+    assert TFC in bytes(scapy_sa(suite, mode, version, False, False, 5).decrypt(as_scapy(theirs)))  # it was sent
+    assert ikelab_sa(suite, "inbound", mode, version, False, False, 5).unprotect_packet(theirs) == original
+
+
+@pytest.mark.parametrize("suite", ONE_PER_CIPHER[:3], ids=lambda s: s.id)
+@pytest.mark.parametrize("version", [4, 6])
+def test_dummy_packets_both_ways(suite: Suite, version: int) -> None:
+    """RFC 4303 2.6: Next Header 59 marks a dummy packet, which the receiver discards "without indicating an
+    error"; ikelab's unprotect_packet gives ``b""``, and Scapy reads ikelab's dummy as next header 59, empty."""
+    ipsec, _, _ = scapy()
+    src, dst = ADDRS[version]
+    dummy = ip.ip_packet(src, dst, 59, b"")
+    theirs = scapy_encrypt(scapy_sa(suite, "transport", version, False, False, 9), dummy, iv_for(suite, 9))
+    assert ikelab_sa(suite, "inbound", "transport", version, False, False, 9).unprotect_packet(theirs) == b""
+    ours = ikelab_sa(suite, "outbound", "transport", version, False, False, 9).encapsulate(b"", 59)
+    esp = scapy_sa(suite, "transport", version, False, False, 9)
+    opened = esp.crypt_algo.decrypt(esp, ipsec.ESP(ours), esp.crypt_key, suite.icv_len or esp.crypt_algo.icv_size
+                                    or esp.auth_algo.icv_size)
+    assert (opened.nh, bytes(opened.data)) == (59, b"")
+    assert ours == bytes(ipsec.ESP(theirs[len(ip.parse_ip(theirs).header):]))
+
+
+@pytest.mark.parametrize("suite", ONE_PER_CIPHER, ids=lambda s: s.id)
+@pytest.mark.parametrize("esn", [False, True])
+def test_longer_padding_built_with_scapys_primitives_is_accepted(suite: Suite, esn: bool) -> None:
+    """RFC 4303 2.4: a sender may pad beyond the minimum, up to 255 bytes ("to conceal the actual length"), with
+    the default bytes 1, 2, 3, ...; the receiver must accept any such length.  The packet is sealed and signed
+    by Scapy's own CryptAlgo.encrypt and AuthAlgo.sign with the longest padding that keeps the alignment."""
+    ipsec, _, _ = scapy()
+    sa = scapy_sa(suite, "transport", 4, esn, False, (7 << 32 | 12) if esn else 12)
+    payload = b"upper layer bytes"
+    align = 16 if suite.crypt == "AES-CBC" else 4
+    pad_len = max(n for n in range(256) if (len(payload) + n + 2) % align == 0)
+    plain = ipsec._ESPPlain(spi=SPI, seq=12, iv=iv_for(suite, 12), data=payload,
+                            padding=bytes(range(1, pad_len + 1)), padlen=pad_len, nh=17)
+    sealed = sa.crypt_algo.encrypt(sa, plain, sa.crypt_key, suite.icv_len, esn_en=esn, esn=7 if esn else 0)
+    sa.auth_algo.sign(sealed, sa.auth_key, esn_en=esn, esn=7 if esn else 0)
+    inbound = ikelab_sa(suite, "inbound", "transport", 4, esn, False, (7 << 32 | 12) if esn else 12)
+    assert inbound.decapsulate(bytes(sealed)) == (17, payload)
+    assert pad_len > 200
