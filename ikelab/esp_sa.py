@@ -17,7 +17,7 @@ from typing import Any
 
 from . import packet as ip
 from .constants import EncrId
-from .errors import ConfigError, IkelabError, UnknownSpiError, refuse_weak
+from .errors import ConfigError, IkelabError, ParseError, UnknownSpiError, refuse_weak
 from .esp_packet import (
     NEXT_HEADER_IPV4,
     NEXT_HEADER_IPV6,
@@ -241,10 +241,15 @@ class EspSa(SaBase):
         59, RFC 4303 2.6) gives ``b""``.
         """
         outer = ip.parse_ip(packet)
-        fragment = fragment_error(outer, "ESP")
-        if fragment is not None:
-            self._count_error(fragment)
-            raise fragment
+        refused = fragment_error(outer, "ESP")
+        if refused is None and self.mode is Mode.TRANSPORT and outer.version == 6 and len(outer.header) != 40:
+            # known from the outer header alone, so refused before the ICV: an authentic packet that cannot be
+            # delivered must not spend its sequence number nor count as received (RFC 4303 3.4.3)
+            refused = ParseError("IPv6 extension headers around transport-mode IPsec are not supported",
+                                 field="ipv6_header", offset=40)
+        if refused is not None:
+            self._count_error(refused)
+            raise refused
         esp = extract_esp(outer)
         next_header, inner = self.decapsulate(esp, now=now)
         if next_header == NEXT_HEADER_NONE:

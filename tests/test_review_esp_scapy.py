@@ -35,6 +35,12 @@ suites, without the full 16-fold product.  Per cell:
   refused by both; ikelab's refusal is an IntegrityError;
 * with ESN, a receiver one 2^32 epoch away fails in both (RFC 4303 2.2.1).
 
+Then, on one suite per cipher: ESN on one side only fails in both; TFC
+padding (2.7) and dummy packets (2.6) from Scapy; padding longer than needed
+(2.4, over 200 bytes) sealed with Scapy's own primitives; tunnels of the
+other address family; and the typed refusal of Scapy's transport-mode ESP
+after an IPv6 Hop-by-Hop header, which ikelab does not support.
+
 Where Scapy is wrong, only that case is skipped, citing the RFC: it appends
 the full 16-byte GCM tag whatever ICV length it is told (RFC 4106 6: 8, 12 or
 16 octets), so AES-GCM-8/12 are skipped; over IPv6 it sends the UDP
@@ -348,3 +354,43 @@ def test_longer_padding_built_with_scapys_primitives_is_accepted(suite: Suite, e
     inbound = ikelab_sa(suite, "inbound", "transport", 4, esn, False, (7 << 32 | 12) if esn else 12)
     assert inbound.decapsulate(bytes(sealed)) == (17, payload)
     assert pad_len > 200
+
+
+@pytest.mark.parametrize("outer, inner_version", [(4, 6), (6, 4)], ids=["v6-in-v4", "v4-in-v6"])
+@pytest.mark.parametrize("suite", [SUITES[0], SUITES[7]], ids=lambda s: s.id)
+def test_a_tunnel_of_the_other_family(suite: Suite, outer: int, inner_version: int) -> None:
+    """RFC 4303 2.6 and RFC 4301 5.1.2.1: the Next Header names the inner packet's family (4 or 41), not the
+    outer one's, and the DSCP/ECN byte is copied across families; both build the same packet and open the
+    other's."""
+    scapy()
+    rng = random.Random(outer)
+    for _ in range(3):
+        original = inner_packet(inner_version, rng)
+        ours = ikelab_sa(suite, "outbound", "tunnel", outer, False, False, 5).protect_packet(original)
+        theirs = scapy_encrypt(scapy_sa(suite, "tunnel", outer, False, False, 5, original), original,
+                               iv_for(suite, 5))
+        assert ours == theirs
+        assert scapy_decrypt(scapy_sa(suite, "tunnel", outer, False, False, 5), ours) == original
+        assert ikelab_sa(suite, "inbound", "tunnel", outer, False, False, 5).unprotect_packet(theirs) == original
+
+
+def test_scapys_transport_esp_after_ipv6_extension_headers_is_a_typed_refusal() -> None:
+    """RFC 4303 3.1.1 puts transport-mode ESP after Hop-by-Hop (and possibly Destination Options) headers; Scapy
+    does so, ikelab does not support it and must say so with a ParseError naming the offset, not open it wrongly
+    or fail with a traceback.  The refusal follows from the outer header alone, so (like a fragment, RFC 4303
+    3.4.1) it comes before the ICV: it moved the replay window and counted a received packet, so the sender's
+    sequence number was spent on a packet never delivered (RFC 4303 3.4.3 moves the window for delivered ones)."""
+    scapy()
+    from test_ah_scapy import v6_with_extensions
+
+    suite = SUITES[7]
+    original, _ = v6_with_extensions(inner_packet(6, random.Random(2)), [(0x05, b"\x00\x00")], None)
+    theirs = scapy_encrypt(scapy_sa(suite, "transport", 6, False, False, 5), original, iv_for(suite, 5))
+    assert theirs[6] == 0 and theirs[40] == 50  # Hop-by-Hop, then ESP
+    inbound = ikelab_sa(suite, "inbound", "transport", 6, False, False, 5)
+    with pytest.raises(ParseError) as err:
+        inbound.unprotect_packet(theirs)
+    assert (err.value.field, err.value.offset) == ("ipv6_header", 40)
+    # refused before the ICV: the sequence number is not spent, and the packet counts as a parse error only
+    assert inbound.window.top == 4 and inbound.seq == 4
+    assert (inbound.counters.packets, inbound.counters.parse_errors) == (0, 1)
