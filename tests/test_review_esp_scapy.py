@@ -194,7 +194,7 @@ MATRIX = [
 
 
 def scapy_encrypt(sa: Any, packet: bytes, iv: bytes | None) -> bytes:
-    """Scapy's ESP packet; 3DES comes from cryptography's decrepit module, which may warn on its own."""
+    """Scapy's ESP packet protecting ``packet``, with ``iv`` (None: Scapy draws one from os.urandom)."""
     return bytes(sa.encrypt(as_scapy(packet), iv=iv))
 
 
