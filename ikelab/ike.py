@@ -207,6 +207,12 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         return self._rekeyed_from is not None
 
     @property
+    def successor(self) -> IkeSa:
+        """The IKE SA that now holds this one's CHILD SAs: itself, or the newest one that replaced it by rekeys
+        (RFC 7296 2.18)."""
+        return self._home()
+
+    @property
     def local_spi(self) -> bytes:
         return self.spi_i if self.initiator else self.spi_r
 

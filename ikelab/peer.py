@@ -361,8 +361,7 @@ class _Run:
                 self.out("sending DELETE for the IKE SA")
                 d.act(lambda now: sa.delete_ike(now))
                 # a rekey on its way replaces the IKE SA first, and the DELETE then closes the new one as well
-                await d.wait_for(lambda: not any(s.state in (State.ESTABLISHED, State.DELETING) for s in d.all_sas()),
-                                 6.0)
+                await d.wait_for(lambda: sa.state == State.CLOSED and sa.successor.state == State.CLOSED, 6.0)
         d.close()
         if self.options.pcap:
             path = d.write_pcap(self.options.pcap)

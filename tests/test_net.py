@@ -303,6 +303,37 @@ def test_driver_in_process_liveness() -> None:
     assert len(checks) >= 2 and all(c.alive for c in checks)
 
 
+def test_a_delete_during_an_ike_sa_rekey_over_real_sockets_ends_every_ike_sa() -> None:
+    """What Ctrl-C does while an IKE SA rekey is on its way (peer.py): the DELETE waits for the rekey (RFC 7296
+    2.3, window size 1), then closes the new IKE SA as well (``IkeSa.successor``), so that neither end keeps one."""
+
+    async def run() -> tuple[Any, NetDriver]:
+        cfg = dict(psk=b"in-process", ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
+                   retransmit_timeout=0.5, retransmit_tries=2)
+        port = free_port()
+        resp = NetDriver(IkeConfig(local_id="gw.example.com", **cfg), "127.0.0.1", port=port)
+        init = NetDriver(IkeConfig(local_id="alice@example.org", **cfg), "127.0.0.1", port=free_port())
+        await resp.open()
+        await init.open()
+        try:
+            init.initiate(("127.0.0.1", port))
+            assert (await init.wait_established(5)).ok
+            sa = init.current_sa()
+            init.act(lambda now: sa.rekey_ike(now))
+            init.act(lambda now: sa.delete_ike(now))  # queued behind the rekey
+            await init.wait_for(lambda: sa.state == State.CLOSED and sa.successor.state == State.CLOSED, 5)
+            await resp.wait_for(lambda: resp.current_sa() is None, 5)
+            return sa, resp
+        finally:
+            init.close()
+            resp.close()
+
+    sa, resp = asyncio.run(run())
+    assert sa.successor is not sa, "the rekey was done first"
+    assert sa.state == sa.successor.state == State.CLOSED
+    assert resp.current_sa() is None and all(s.state == State.CLOSED for s in resp.all_sas())
+
+
 def test_keepalives_only_behind_a_nat_and_only_when_idle() -> None:
     """RFC 3948 2.3 and 4: the host behind a NAT sends 0xFF to the peer's port 4500 after an idle interval.
 
