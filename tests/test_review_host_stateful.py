@@ -30,7 +30,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from ikelab import events as ev
 from ikelab.config import IkeConfig
@@ -163,11 +163,15 @@ class HostsFollowIke(RuleBasedStateMachine):
         self.lab.callbacks.append(self._on_event)
         self.lab.initiate()
         self.lab.run_until_idle()
-        moon = self.lab.sa("initiator")
+        self._widen_moon()
+        self.lab.after_step = self.sad_and_spd_follow_the_engine
+
+    def _widen_moon(self) -> None:
+        """Once moon's IKE SA is up with the /24 pair 0, it accepts (as responder) any pair under its /16s."""
+        moon = self._lab().sa("initiator")
         assert moon is not None and moon.state == State.ESTABLISHED
         local, remote = wide("initiator")
         moon.config = replace(moon.config, local_ts=(local,), remote_ts=(remote,))
-        self.lab.after_step = self.sad_and_spd_follow_the_engine
 
     def _lab(self) -> Lab:
         assert self.lab is not None
@@ -259,6 +263,21 @@ class HostsFollowIke(RuleBasedStateMachine):
                 lab.rekey_child(side, spi, pfs=p)
             except (ProtocolError, ConfigError):
                 pass
+
+    @rule(side=st.sampled_from(SIDES))
+    def delete_ike(self, side: str) -> None:
+        """DELETE the IKE SA, and with it every CHILD SA (RFC 7296 1.4.1): no PROTECT policy may stay."""
+        self._do(side, "delete_ike", 0, None)
+
+    @precondition(lambda self: self.lab is not None and not self.lab.busy() and all(
+        (sa := self.lab.sa(s)) is None or sa.state == State.CLOSED for s in SIDES))
+    @rule()
+    def reestablish(self) -> None:
+        """Both IKE SAs are gone: moon starts over (RFC 7296 1.2), and its CHILD SA is installed afresh."""
+        lab = self._lab()
+        lab.initiate()
+        lab.run_until_idle()
+        self._widen_moon()
 
     @rule(fate=st.sampled_from(("drop", "dup", "late")))
     def next_packet(self, fate: str) -> None:
@@ -378,3 +397,45 @@ HostsFollowIke.TestCase.settings = settings(
     derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow],
 )
 TestHostsFollowIke = HostsFollowIke.TestCase
+
+
+# --------------------------------------------------------------------------- regressions the machine pins
+
+
+def test_a_rekey_collision_that_deletes_the_sa_in_use_moves_outbound_to_the_surviving_new_sa() -> None:
+    """RFC 7296 2.8.1: sun and moon rekey the same CHILD SA; sun's answer gives moon a new SA N1, moon's own
+    exchange then a second one N2, which moon sends on; N2 loses the nonce comparison and moon deletes it while
+    the old SA's DELETE is still to come.  Moon's outbound traffic must move to N1, the survivor, not back to the
+    old SA, which is about to go (test_policy checks the fallback on hand-made SAs; this is the three-SA window a
+    real collision makes, which test_host never reaches).  Expected SPIs come from the engine's records."""
+    m = HostsFollowIke()
+    m.establish(seed=34, suite=SUITES[0], short=False, ah_parity=0)
+    lab = m._lab()
+    ((old_spi, old),) = engine_children(lab, "initiator").items()
+    seen: list[tuple[int, bytes, bytes]] = []
+
+    def before(side: str, event: ev.Event) -> None:  # runs before the host handles the event
+        if side == "initiator" and isinstance(event, ev.ChildSaDeleted) and event.spi_in != old_spi:
+            proc = m.hosts[side].processor
+            (policy,) = {c.policy.name for c in proc.children}
+            in_use = proc.sad.lookup_outbound(policy)
+            seen.append((len(proc.children), in_use.spi.to_bytes(4, "big"), event.spi_out))
+
+    def after(side: str, event: ev.Event) -> None:
+        if side == "initiator" and isinstance(event, ev.ChildSaDeleted) and event.spi_in != old_spi:
+            (survivor,) = [c for c in engine_children(lab, side).values() if c.rekey_of == old_spi]
+            proc = m.hosts[side].processor
+            (policy,) = {c.policy.name for c in proc.children}
+            seen.append((len(proc.children), proc.sad.lookup_outbound(policy).spi.to_bytes(4, "big"),
+                         survivor.spi_out))
+
+    lab.callbacks.insert(0, before)
+    lab.callbacks.append(after)
+    m.rekey_child(side="responder", which=0, pfs=None)
+    m.liveness(side="responder")
+    m.rekey_child(side="initiator", which=0, pfs=None)
+    lab.run_until_idle()  # the machine's invariant runs after every step
+    (n_before, in_use, deleted_out), (n_after, now_used, survivor_out) = seen
+    assert n_before == 3 and in_use == deleted_out  # the redundant SA was the one carrying moon's traffic
+    assert n_after == 2 and now_used == survivor_out != old.spi_out
+    m._check_settled()
