@@ -15,9 +15,9 @@ After every step, against the engine's own CHILD SA records (not the host's):
   ChildSaDeleted (2.8), with the engine's inbound keys;
 * the SPD holds one PROTECT policy per rekey chain with a live CHILD SA, with that chain's selectors, and its
   outbound SA is the newest live CHILD SA of the chain (the host's rule: outbound moves at once);
+* a packet outside every selector is discarded, never protected (RFC 4301 5.1);
 * once the lab is idle, the hosts mirror each other (my inbound SA is the peer's outbound SA, same keys,
-  2.17), a ping inside every CHILD SA's selectors is protected and accepted both ways, and a packet outside
-  every selector is discarded.  While exchanges are in flight a ping may only fail with UnknownSpiError (the
+  2.17), and a ping inside every CHILD SA's selectors is protected and accepted both ways.  While exchanges are in flight a ping may only fail with UnknownSpiError (the
   peer has not installed, or has already removed, that SA: RFC 4301 5.2 "discard").
 """
 
@@ -330,10 +330,6 @@ class HostsFollowIke(RuleBasedStateMachine):
             for child in engine_children(lab, side).values():
                 assert child.state == "INSTALLED", (side, child)
                 self._ping(side, child, settled=True)
-            for stray_src, stray_dst in (("192.0.2.77", f"{NETS[other(side)]}.0.9"),
-                                         (f"{NETS[side]}.0.7", "10.3.0.9")):
-                decision = self.hosts[side].outbound(icmp_echo(stray_src, stray_dst, 1, 1))
-                assert decision.action is Action.DISCARD and decision.packet is None
         moon, sun = (self.hosts[s].processor.children for s in SIDES)
         sun_by_out = {c.outbound.spi: c for c in sun}
         assert len(moon) == len(sun) == len(sun_by_out)
@@ -358,6 +354,10 @@ class HostsFollowIke(RuleBasedStateMachine):
                 assert inbound[spi].protocol == PROTO_NUMBER[proto]
                 want = engine_keys(child, "in")
                 assert sa_keys(inbound[spi]) == (want if proto == "ESP" else (b"", want[1]))
+            for stray_src, stray_dst in (("192.0.2.77", f"{NETS[other(side)]}.0.9"),
+                                         (f"{NETS[side]}.0.7", "10.3.0.9")):  # outside every selector (4.4.1)
+                decision = proc.outbound(icmp_echo(stray_src, stray_dst, 1, 1))
+                assert decision.action is Action.DISCARD and decision.packet is None
             chains: dict[bytes, list[bytes]] = {}
             for spi in kids:
                 chains.setdefault(self.chain[side][spi], []).append(spi)
