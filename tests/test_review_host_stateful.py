@@ -196,7 +196,7 @@ class HostsFollowIke(RuleBasedStateMachine):
                 if sa is None:
                     return
                 kept = sa.config
-                local, remote = narrow(side, self.next_net)
+                local, remote = narrow(side, 1 + (self.next_net - 1) % 254)  # a fresh pair (while under 255)
                 self.next_net += 1
                 sa.config = replace(kept, local_ts=(local,), remote_ts=(remote,))
                 try:
