@@ -17,8 +17,9 @@ After every step, against the engine's own CHILD SA records (not the host's):
   outbound SA is the newest live CHILD SA of the chain (the host's rule: outbound moves at once);
 * a packet outside every selector is discarded, never protected (RFC 4301 5.1);
 * once the lab is idle, the hosts mirror each other (my inbound SA is the peer's outbound SA, same keys,
-  2.17), and a ping inside every CHILD SA's selectors is protected and accepted both ways.  While exchanges are in flight a ping may only fail with UnknownSpiError (the
-  peer has not installed, or has already removed, that SA: RFC 4301 5.2 "discard").
+  2.17), and a ping inside every CHILD SA's selectors is protected and accepted both ways.  While exchanges
+  are in flight a ping may only fail with UnknownSpiError (the peer has not installed, or has already
+  removed, that SA: RFC 4301 5.2 "discard").
 """
 
 from __future__ import annotations
