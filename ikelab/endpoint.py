@@ -19,7 +19,8 @@ An IKE SA whose peer says N(INITIAL_CONTACT) in IKE_AUTH replaces the
 endpoint's older IKE SAs with the same authenticated identity (RFC 7296 2.4).
 An IKE_SA_INIT request that does not decode is answered, still without
 keeping state, with INVALID_MAJOR_VERSION (2.5), UNSUPPORTED_CRITICAL_PAYLOAD
-(2.5) or INVALID_SYNTAX (2.21.1).  Like the IKE SAs it is sans-IO: datagrams
+(2.5) or INVALID_SYNTAX (2.21.1); one with a zero initiator's SPI (3.1: it "MUST
+NOT be zero") is dropped.  Like the IKE SAs it is sans-IO: datagrams
 in with ``receive(datagram, now)``, out with ``pop_datagrams()``.
 """
 
@@ -149,6 +150,11 @@ class IkeEndpoint:
                 self._events.append(ev.MessageDropped(now, "responder", "our own IKE_SA_INIT request came back (the "
                                                       "peer address is one of ours, with no other IKE peer on its "
                                                       "port): not answered", len(data)))
+                return
+            if spi_i == b"\x00" * 8:  # RFC 7296 3.1: SPIi "MUST NOT be zero"; no IKE SA can be named by it
+                self._events.append(ev.MessageDropped(now, "responder", "IKE_SA_INIT request with a zero initiator's "
+                                                      "SPI (RFC 7296 3.1: it MUST NOT be zero): not answered",
+                                                      len(data)))
                 return
             key = (spi_i, datagram.src[0], datagram.src[1])
             sa = self.half_open.get(key)

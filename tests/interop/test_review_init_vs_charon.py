@@ -1,0 +1,428 @@
+"""Odd IKE_SA_INIT requests, the same bytes to strongSwan's charon and to an ikelab responder (RFC 7296).
+
+IKE_SA_INIT travels in the clear, so every variant below is built by hand with ``struct`` (no ikelab
+encoder), sent over UDP to a charon responder in namespace B and handed to an in-process
+:class:`ikelab.endpoint.IkeEndpoint`; the two answers are compared with what RFC 7296 fixes.
+
+Where the RFC leaves room and the two differ, the tests assert what both must satisfy (``Variant.allowed``);
+where charon leaves the RFC, its answer is recorded (``Variant.charon``).  The differences:
+
+| variant | RFC 7296 | charon 5.9.8 | ikelab |
+|---|---|---|---|
+| major version 3 | 2.5, 3.10.1 | INVALID_MAJOR_VERSION, no data | INVALID_MAJOR_VERSION, data 0x20 (2.5) |
+| unknown attribute on the only ENCR: proposal unusable | 3.3.6 | proposal 1 (*) | proposal 2 |
+| KE data of 31 octets for Curve25519 | 3.4 | NO_PROPOSAL_CHOSEN | INVALID_SYNTAX |
+| header Length 4 more than sent | 3.1 | accepted (**) | INVALID_SYNTAX, no state kept |
+| 4 octets after the header Length | 3.1 | accepted (**) | INVALID_SYNTAX, no state kept |
+
+Both reply headers say version 2.0 (3.10.1: "The closest version number that the recipient can
+support will be in the reply header").  (*) charon ignores the unknown attribute and returns the
+ENCR transform without it; 3.3.6 makes "a transform ... that contains a Transform Attribute it does
+not understand" unacceptable and has attributes "returned unmodified": here charon leaves the RFC,
+ikelab does not.  (**) charon accepted both: it goes by the payload chain, not by the header
+Length.  RFC 7296 names no answer for a Length that disagrees with the datagram, and ikelab refuses it
+statelessly, as it does any request that does not decode.
+
+Both answer INVALID_SYNTAX, unprotected, to a malformed IKE_SA_INIT request (a nonce of 15 or 257
+octets, SPI Size 4, no Nonce, a payload running past the end), as RFC 7296 2.21 ("the response
+contains a Notify payload indicating the error") allows; dropping it (2.21.1's DoS trade-off) would
+be allowed too, so ``ERROR`` accepts either.  charon fills SPIr in some error responses
+(UNSUPPORTED_CRITICAL_PAYLOAD, INVALID_SYNTAX), ikelab leaves it zero: the RFC does not say.
+
+Run: ``cd tests && python -m pytest -n0 interop/test_review_init_vs_charon.py`` (one charon, namespaces
+deleted at the end; the ikelab half runs without charon).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import x25519
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+# RFC 7296 3.1 / 3.2 / 3.3 numbers, written out here so that no ikelab table decides the bytes
+SA, KE, NONCE, NOTIFY = 33, 34, 40, 41
+IKE_SA_INIT = 34
+FLAG_I, FLAG_R = 0x08, 0x20
+ENCR, PRF, INTEG, DH = 1, 2, 3, 4
+AES_CBC, HMAC_SHA2_256, AUTH_SHA2_256_128, X25519, ECP256 = 12, 5, 12, 31, 19
+KEY_LENGTH = 14  # RFC 7296 3.3.5, TV format (AF bit set)
+INVALID_SYNTAX, NO_PROPOSAL_CHOSEN, INVALID_KE_PAYLOAD = 7, 14, 17
+INVALID_MAJOR_VERSION, UNSUPPORTED_CRITICAL_PAYLOAD = 5, 1
+UNKNOWN_PAYLOAD = 200  # unassigned (RFC 7296 3.2: 49-127 unassigned, 128-255 private use)
+
+PROPOSAL = "aes128-sha256-x25519"  # the one IKE proposal of both responders
+
+
+def payload(next_payload: int, body: bytes, *, critical: bool = False, reserved: int = 0,
+            length_delta: int = 0) -> bytes:
+    """A generic payload header (RFC 7296 3.2) + ``body``."""
+    return struct.pack("!BBH", next_payload, (0x80 if critical else 0) | reserved,
+                       4 + len(body) + length_delta) + body
+
+
+def attr_tv(kind: int, value: int) -> bytes:
+    """A TV-format transform attribute (RFC 7296 3.3.5)."""
+    return struct.pack("!HH", 0x8000 | kind, value)
+
+
+def transform(kind: int, ident: int, attrs: bytes = b"", *, last: bool = False) -> bytes:
+    """A Transform Substructure (RFC 7296 3.3.2): Last 0 or 3."""
+    return struct.pack("!BBHBBH", 0 if last else 3, 0, 8 + len(attrs), kind, 0, ident) + attrs
+
+
+def proposal(number: int, transforms: list[bytes], *, last: bool = True, spi: bytes = b"") -> bytes:
+    """A Proposal Substructure (RFC 7296 3.3.1), protocol IKE (1)."""
+    body = b"".join(transforms)
+    return struct.pack("!BBHBBBB", 0 if last else 2, 0, 8 + len(spi) + len(body), number, 1, len(spi),
+                       len(transforms)) + spi + body
+
+
+def suite(encr_attrs: bytes | None = None, *, extra: Sequence[bytes] = (), dh: int = X25519) -> list[bytes]:
+    """aes128-sha256-<dh> as transforms; ``extra`` goes first."""
+    attrs = attr_tv(KEY_LENGTH, 128) if encr_attrs is None else encr_attrs
+    out = [*extra, transform(ENCR, AES_CBC, attrs), transform(PRF, HMAC_SHA2_256),
+           transform(INTEG, AUTH_SHA2_256_128), transform(DH, dh)]
+    out[-1] = out[-1][:0] + bytes([0]) + out[-1][1:]  # the last transform says Last = 0
+    return out
+
+
+def x25519_public() -> bytes:
+    return x25519.X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One request: the rule it probes, its bytes, and what RFC 7296 lets a responder do with it.
+
+    ``allowed``: the verdicts the RFC allows ("drop", "accept#N": SAr1 takes proposal N, "notify:<NAME>").
+    ``notify_data``: the Notification Data the RFC fixes for that Notify.  ``charon``: what charon
+    does instead, where it leaves the RFC (recorded in the module docstring).  ``note``: why ikelab
+    and charon may answer differently (the table of the module docstring).
+    """
+
+    name: str
+    rule: str
+    data: bytes
+    allowed: tuple[str, ...]
+    notify_data: bytes | None = None
+    charon: str | None = None
+    note: str = ""
+
+
+def request(spi_i: bytes, *, proposals: bytes | None = None, ke_group: int = X25519, ke_data: bytes | None = None,
+            nonce: bytes | None = None, extra: Sequence[tuple[int, bytes, bool]] = (), version: int = 0x20,
+            flags: int = FLAG_I, message_id: int = 0, spi_r: bytes = bytes(8), length_delta: int = 0,
+            trailing: bytes = b"", reserved: int = 0, ke_reserved: int = 0, nonce_len_delta: int = 0,
+            omit: int = 0) -> bytes:
+    """HDR, SAi1, KEi, Ni [, extra payloads] (RFC 7296 1.2), built with struct; each knob breaks one thing."""
+    sa_body = proposals if proposals is not None else proposal(1, suite())
+    ke_body = struct.pack("!HH", ke_group, ke_reserved) + (ke_data if ke_data is not None else x25519_public())
+    nonce_body = nonce if nonce is not None else os.urandom(32)
+    chain = [(SA, sa_body, False), (KE, ke_body, False), (NONCE, nonce_body, False), *extra]
+    chain = [c for c in chain if c[0] != omit]
+    body = b""
+    for i, (kind, data, critical) in enumerate(chain):
+        nxt = chain[i + 1][0] if i + 1 < len(chain) else 0
+        body += payload(nxt, data, critical=critical, reserved=reserved,
+                        length_delta=nonce_len_delta if kind == NONCE else 0)
+    header = struct.pack("!8s8sBBBBII", spi_i, spi_r, SA, version, IKE_SA_INIT, flags, message_id,
+                         28 + len(body) + length_delta)
+    return header + body + trailing
+
+
+ERROR = ("notify:INVALID_SYNTAX", "drop")  # a bad request: refused (2.21, 3.10.1) or dropped (2.21.1)
+
+
+def variants() -> list[Variant]:
+    """The requests, each breaking one rule of RFC 7296 (a fresh SPIi each, so no half-open SA is met again)."""
+    spis = iter(struct.pack("!II", 0x1C0FFEE0, n) for n in range(1, 100))
+    unknown_type = transform(240, 1)  # Transform Type 240: private use, understood by neither
+    unknown_attr = attr_tv(KEY_LENGTH, 128) + attr_tv(99, 1)  # attribute type 99: unassigned
+    return [
+        Variant("valid", "1.2", request(next(spis)), ("accept#1",)),
+        Variant("unknown payload, critical bit clear: skipped", "2.5",
+                request(next(spis), extra=[(UNKNOWN_PAYLOAD, b"\x00" * 4, False)]), ("accept#1",)),
+        Variant("unknown payload, critical bit set", "2.5, 3.10.1",
+                request(next(spis), extra=[(UNKNOWN_PAYLOAD, b"\x00" * 4, True)]),
+                ("notify:UNSUPPORTED_CRITICAL_PAYLOAD",), bytes([UNKNOWN_PAYLOAD])),
+        Variant("major version 3", "1.5, 2.5, 3.10.1", request(next(spis), version=0x30),
+                ("notify:INVALID_MAJOR_VERSION", "drop"),
+                note="Notification Data: ikelab 0x20 (the version it speaks, 2.5), charon none (3.10.1 puts it in "
+                     "the reply header, 2.0 in both)"),
+        Variant("minor version 1: accepted", "2.5", request(next(spis), version=0x21), ("accept#1",)),
+        Variant("reserved header flags set: ignored", "2.5, 3.1", request(next(spis), flags=FLAG_I | 0xC7),
+                ("accept#1",)),
+        Variant("V flag set: ignored", "2.5, 3.1", request(next(spis), flags=FLAG_I | 0x10), ("accept#1",)),
+        Variant("payload RESERVED bits set: ignored", "2.5, 3.2, 3.4",
+                request(next(spis), reserved=0x7F, ke_reserved=0xFFFF), ("accept#1",)),
+        Variant("the acceptable proposal second", "2.7, 3.3",
+                request(next(spis), proposals=proposal(1, suite(dh=ECP256), last=False) + proposal(2, suite())),
+                ("accept#2",)),
+        Variant("unknown Transform Type: that proposal passed over", "3.3.6",
+                request(next(spis), proposals=proposal(1, suite(extra=[unknown_type]), last=False)
+                        + proposal(2, suite())), ("accept#2",)),
+        Variant("unknown ENCR Transform ID: that transform ignored", "3.3.6",
+                request(next(spis), proposals=proposal(1, suite(extra=[transform(ENCR, 1000)]))), ("accept#1",)),
+        Variant("AES-CBC without Key Length", "3.3.5, RFC 3602",
+                request(next(spis), proposals=proposal(1, suite(encr_attrs=b""))), ("notify:NO_PROPOSAL_CHOSEN",)),
+        Variant("unknown attribute on the only ENCR: proposal unusable", "3.3.6",
+                request(next(spis), proposals=proposal(1, suite(unknown_attr), last=False) + proposal(2, suite())),
+                ("accept#2",), charon="accept#1",
+                note="charon skips the unknown attribute, takes proposal 1 and returns its ENCR without the "
+                     "attribute (3.3.6: such a transform is unacceptable; attributes are returned unmodified)"),
+        Variant("unknown attribute beside a clean twin: the twin chosen", "3.3.6",
+                request(next(spis), proposals=proposal(1, suite(unknown_attr, extra=[
+                    transform(ENCR, AES_CBC, attr_tv(KEY_LENGTH, 128))]))), ("accept#1",)),
+        Variant("SPI Size 4 in IKE_SA_INIT", "3.3.1",
+                request(next(spis), proposals=proposal(1, suite(), spi=b"\x01\x02\x03\x04")),
+                ("notify:INVALID_SYNTAX", "notify:NO_PROPOSAL_CHOSEN", "drop")),
+        Variant("KE in a group the proposal does not choose", "1.3, 3.10.1",
+                request(next(spis), ke_group=ECP256, ke_data=os.urandom(64)), ("notify:INVALID_KE_PAYLOAD",),
+                X25519.to_bytes(2, "big")),
+        Variant("KE data of 31 octets for Curve25519", "3.4, RFC 8031 3.1", request(next(spis), ke_data=os.urandom(31)),
+                ERROR + ("notify:NO_PROPOSAL_CHOSEN",),
+                note="ikelab INVALID_SYNTAX, charon NO_PROPOSAL_CHOSEN: RFC 7296 names no Notify for a bad KE "
+                     "length"),
+        Variant("nonce of 15 octets", "2.10, 3.9", request(next(spis), nonce=os.urandom(15)), ERROR),
+        Variant("nonce of 16 octets: accepted", "2.10, 3.9", request(next(spis), nonce=os.urandom(16)),
+                ("accept#1",)),
+        Variant("nonce of 256 octets: accepted", "3.9", request(next(spis), nonce=os.urandom(256)), ("accept#1",)),
+        Variant("nonce of 257 octets", "3.9", request(next(spis), nonce=os.urandom(257)), ERROR),
+        Variant("no Nonce payload", "1.2", request(next(spis), omit=NONCE), ERROR),
+        Variant("header Length 4 more than sent", "3.1", request(next(spis), length_delta=4), ERROR,
+                charon="accept#1",
+                note="charon reads the payload chain and ignores the header Length; ikelab refuses statelessly"),
+        Variant("4 octets after the header Length", "3.1", request(next(spis), trailing=b"\x00" * 4), ERROR,
+                charon="accept#1",
+                note="charon ignores octets past the header Length; ikelab refuses statelessly"),
+        Variant("a payload length running past the end", "3.2", request(next(spis), nonce_len_delta=8), ERROR),
+        Variant("response flag set", "2.2, 3.1", request(next(spis), flags=FLAG_I | FLAG_R), ("drop",)),
+        Variant("Message ID 1", "2.2, 3.1", request(next(spis), message_id=1), ("drop",)),
+        Variant("non-zero SPIr", "2.2, 2.21.4, 3.1", request(next(spis), spi_r=b"\x42" * 8), ("drop",)),
+        Variant("I flag clear", "3.1", request(next(spis), flags=0), ("drop",)),
+        Variant("zero SPIi", "3.1", request(bytes(8)), ("drop",)),
+    ]
+
+
+VARIANTS = variants()
+#: SAr1 for every accepted variant, sorted by type: AES-CBC-128, PRF_HMAC_SHA2_256, AUTH_HMAC_SHA2_256_128, X25519
+CHOSEN = ((ENCR, AES_CBC, attr_tv(KEY_LENGTH, 128)), (PRF, HMAC_SHA2_256, b""), (INTEG, AUTH_SHA2_256_128, b""),
+          (DH, X25519, b""))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An IKE_SA_INIT response read by hand (RFC 7296 3.1-3.4, 3.10)."""
+
+    spi_i: bytes
+    spi_r: bytes
+    version: int
+    exchange: int
+    flags: int
+    message_id: int
+    length: int
+    size: int
+    proposal: int | None = None  # the Proposal Num of SAr1
+    transforms: tuple[tuple[int, int, bytes], ...] = ()  # (type, ID, attributes) of SAr1
+    ke_group: int | None = None
+    notifies: tuple[tuple[int, bytes], ...] = ()  # (type, data) of every Notify
+
+    @property
+    def verdict(self) -> str:
+        """"accept#N" (SAr1 chose proposal N) or "notify:<name>" for the first error Notify."""
+        if self.proposal is not None:
+            return f"accept#{self.proposal}"
+        errors = [t for t, _ in self.notifies if t < 16384]
+        return f"notify:{NAMES.get(errors[0], errors[0])}" if errors else "answer without SA or error Notify"
+
+
+NAMES = {INVALID_SYNTAX: "INVALID_SYNTAX", NO_PROPOSAL_CHOSEN: "NO_PROPOSAL_CHOSEN",
+         INVALID_KE_PAYLOAD: "INVALID_KE_PAYLOAD", INVALID_MAJOR_VERSION: "INVALID_MAJOR_VERSION",
+         UNSUPPORTED_CRITICAL_PAYLOAD: "UNSUPPORTED_CRITICAL_PAYLOAD"}
+
+
+def read_reply(reply: bytes | None) -> Reply | None:
+    """The fields of a reply (None: no reply), walking the payload chain by hand."""
+    if reply is None:
+        return None
+    spi_i, spi_r, nxt, version, exchange, flags, mid, length = struct.unpack_from("!8s8sBBBBII", reply)
+    fields: dict[str, Any] = {"notifies": []}
+    off = 28
+    while nxt and off + 4 <= len(reply):
+        kind, (nxt, _, plen) = nxt, struct.unpack_from("!BBH", reply, off)
+        body = reply[off + 4:off + plen]
+        if kind == SA:
+            fields["proposal"], spi_size, count = body[4], body[6], body[7]
+            at, transforms = 8 + spi_size, []
+            for _ in range(count):
+                tlen, ttype, tid = struct.unpack_from("!2xH B x H", body, at)
+                transforms.append((ttype, tid, body[at + 8:at + tlen]))
+                at += tlen
+            fields["transforms"] = tuple(transforms)
+        elif kind == KE:
+            fields["ke_group"] = struct.unpack_from("!H", body)[0]
+        elif kind == NOTIFY:
+            spi_size, ntype = body[1], struct.unpack_from("!H", body, 2)[0]
+            fields["notifies"].append((ntype, body[4 + spi_size:]))
+        off += plen
+    fields["notifies"] = tuple(fields["notifies"])
+    return Reply(spi_i, spi_r, version, exchange, flags, mid, length, len(reply), **fields)
+
+
+def verdict(reply: Reply | None) -> str:
+    return "drop" if reply is None else reply.verdict
+
+
+def send_all(dst: str, datagrams: list[bytes], timeout: float) -> list[bytes | None]:
+    """Runs in namespace A: each request from its own UDP socket, and the first reply to each (or None).
+
+    All are sent first and the replies then read together, so the requests charon drops cost one
+    ``timeout`` in all, not one each.
+    """
+    import select
+    import socket
+    import time
+
+    socks = []
+    for data in datagrams:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("0.0.0.0", 0))
+        sock.sendto(data, (dst, 500))
+        socks.append(sock)
+    replies: list[bytes | None] = [None] * len(socks)
+    deadline = time.monotonic() + timeout
+    while None in replies and (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([s for s, r in zip(socks, replies) if r is None], [], [], left)
+        for sock in ready:
+            replies[socks.index(sock)] = sock.recv(65535)
+    for sock in socks:
+        sock.close()
+    return replies
+
+
+def check_reply(v: Variant, reply: Reply | None, allowed: tuple[str, ...]) -> str:
+    """What RFC 7296 fixes in any answer to ``v``; returns the verdict (asserted to be one of ``allowed``)."""
+    got = verdict(reply)
+    assert got in allowed, f"{v.name} (RFC 7296 {v.rule}): {got}, not one of {allowed}"
+    if reply is None:
+        return got
+    # 3.1: a response (R set, I clear: the responder sends it) to this SPIi, Message ID 0, version 2 (3.10.1)
+    assert (reply.spi_i, reply.exchange, reply.flags & 0x28, reply.message_id, reply.version >> 4) == (
+        v.data[:8], IKE_SA_INIT, FLAG_R, 0, 2), reply
+    assert reply.length == reply.size, "3.1: Length is the whole message"
+    if got.startswith("accept"):  # 2.7: one transform of each type, the offered attributes unmodified (3.3.6)
+        assert tuple(sorted(reply.transforms)) == CHOSEN, reply.transforms
+        assert reply.ke_group == X25519 and reply.spi_r != bytes(8), reply
+    elif v.notify_data is not None:
+        assert [d for t, d in reply.notifies if t < 16384][0] == v.notify_data, reply.notifies
+    return got
+
+
+def ikelab_answer(data: bytes) -> tuple[Reply | None, Any]:
+    """The answer of a fresh ikelab responder (the same proposal as charon's) to ``data``, and its endpoint."""
+    from ikelab.config import IkeConfig
+    from ikelab.endpoint import IkeEndpoint
+    from ikelab.exchanges_common import Datagram
+
+    endpoint = IkeEndpoint(IkeConfig(local_id="gw.example.com", remote_id="alice@example.org", psk=b"psk",
+                                     ike_proposals=(PROPOSAL,), esp_proposals=("aes128-sha256",),
+                                     cookie_threshold=None), local_addr="192.0.2.2")
+    endpoint.receive(Datagram(data, ("192.0.2.1", 500), ("192.0.2.2", 500)), 0.0)
+    out = endpoint.pop_datagrams()
+    assert len(out) <= 1, "one request, at most one answer"
+    return read_reply(out[0].payload if out else None), endpoint
+
+
+@pytest.mark.parametrize("v", VARIANTS, ids=[v.name for v in VARIANTS])
+def test_ikelab_responder(v: Variant) -> None:
+    """ikelab answers each variant as RFC 7296 says, and only an accepted request leaves an IKE SA (2.6, 2.21)."""
+    from ikelab.state import State
+
+    reply, endpoint = ikelab_answer(v.data)
+    got = check_reply(v, reply, v.allowed)
+    live = [sa for sa in [*endpoint.sas.values(), *endpoint.half_open.values()] if sa.state != State.CLOSED]
+    if got.startswith("accept"):
+        assert [(sa.spi_i, sa.state) for sa in live] == [(v.data[:8], State.INIT_DONE)] * len(live) != []
+        assert endpoint.half_open_count() == 1
+    else:
+        assert live == [] and endpoint.half_open_count() == 0, f"{v.name}: state kept for a refused request"
+
+
+def send_all(dst: str, datagrams: list[bytes], timeout: float) -> list[bytes | None]:
+    """Runs in namespace A: each request from its own UDP socket; the first reply to each (or None).
+
+    All are sent first and the replies read together, so the requests charon drops cost one
+    ``timeout`` in all, not one each.
+    """
+    import select
+    import socket
+    import time
+
+    socks = []
+    for data in datagrams:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("0.0.0.0", 0))
+        sock.sendto(data, (dst, 500))
+        socks.append(sock)
+    replies: list[bytes | None] = [None] * len(socks)
+    deadline = time.monotonic() + timeout
+    while None in replies and (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([s for s, r in zip(socks, replies) if r is None], [], [], left)
+        for sock in ready:
+            replies[socks.index(sock)] = sock.recv(65535)
+    for sock in socks:
+        sock.close()
+    return replies
+
+
+@pytest.fixture(scope="module")
+def charon_replies(_interop_reason: str | None, tmp_path_factory: pytest.TempPathFactory) -> list[bytes | None]:
+    """One charon responder (namespace B, proposal PROPOSAL) for the module; its reply to each variant."""
+    from interop.charon import Charon
+    from interop.netns import NetnsPair
+    from interop.swanctl import ID_INITIATOR, ID_RESPONDER, psk_conf
+
+    if _interop_reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"required in CI (.ci/run installs it): {_interop_reason}")
+        pytest.skip(_interop_reason)
+    net = NetnsPair()
+    net.create()
+    charon = None
+    try:
+        conf = psk_conf(local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_RESPONDER,
+                        remote_id=ID_INITIATOR, local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32",
+                        proposals=PROPOSAL, esp_proposals="aes128-sha256")
+        charon = Charon(net.b, tmp_path_factory.mktemp("charon"), swanctl_conf=conf, cookie_threshold=1000)
+        charon.start()
+        charon.load_all()
+        replies = net.a.call(send_all, net.b.addr4, [v.data for v in VARIANTS], 2.0, _timeout=30)
+        assert len(replies) == len(VARIANTS)
+        return replies
+    finally:
+        if charon is not None:
+            charon.stop()
+        net.close()
+
+
+@pytest.mark.strongswan
+@pytest.mark.parametrize("i", range(len(VARIANTS)), ids=[v.name for v in VARIANTS])
+def test_charon_and_ikelab_on_the_same_bytes(charon_replies: list[bytes | None], i: int) -> None:
+    """charon answers within RFC 7296 (or as the table records), and ikelab the same unless the table says why."""
+    v = VARIANTS[i]
+    theirs = check_reply(v, read_reply(charon_replies[i]), v.allowed + ((v.charon,) if v.charon else ()))
+    if v.charon:
+        assert theirs == v.charon, f"charon now answers {v.name} with {theirs}: update the table"
+    mine = verdict(ikelab_answer(v.data)[0])
+    assert mine == theirs or v.note, f"{v.name}: ikelab {mine}, charon {theirs}, and no note says why"
+
+
+def test_the_table_names_every_difference() -> None:
+    """Each variant with a note (or a charon deviation) is a row of the module docstring's table."""
+    noted = [v.name for v in VARIANTS if v.note or v.charon]
+    assert noted and all(f"| {name} " in __doc__ for name in noted), noted
