@@ -11,6 +11,7 @@ where charon leaves the RFC, its answer is recorded (``Variant.charon``).  The d
 |---|---|---|---|
 | major version 3 | 2.5, 3.10.1 | INVALID_MAJOR_VERSION, no data | INVALID_MAJOR_VERSION, data 0x20 (2.5) |
 | unknown attribute on the only ENCR: proposal unusable | 3.3.6 | proposal 1 (*) | proposal 2 |
+| SPI Size 8 in IKE_SA_INIT | 3.3.1 | proposal 1, its SAr1 with the 8-octet SPI (***) | proposal 1, SPI Size 0 |
 | KE data of 31 octets for Curve25519 | 3.4 | NO_PROPOSAL_CHOSEN | INVALID_SYNTAX |
 | header Length 4 more than sent | 3.1 | accepted (**) | INVALID_SYNTAX, no state kept |
 | 4 octets after the header Length | 3.1 | accepted (**) | INVALID_SYNTAX, no state kept |
@@ -22,6 +23,9 @@ not understand" unacceptable and has attributes "returned unmodified": here char
 ikelab does not.  (**) charon accepted both: it goes by the payload chain, not by the header
 Length.  RFC 7296 names no answer for a Length that disagrees with the datagram, and ikelab refuses it
 statelessly, as it does any request that does not decode.
+
+(***) Both accept a proposal with SPI Size 8 in IKE_SA_INIT (3.3.1 says only that its sender MUST
+make it zero), but charon's SAr1 repeats the SPI, which as the sender of SAr1 it MUST NOT.
 
 Both answer INVALID_SYNTAX, unprotected, to a malformed IKE_SA_INIT request (a nonce of 15 or 257
 octets, SPI Size 4, no Nonce, a payload running past the end), as RFC 7296 2.21 ("the response
@@ -101,8 +105,8 @@ class Variant:
 
     ``allowed``: the verdicts the RFC allows ("drop", "accept#N": SAr1 takes proposal N, "notify:<NAME>").
     ``notify_data``: the Notification Data the RFC fixes for that Notify.  ``charon``: what charon
-    does instead, where it leaves the RFC (recorded in the module docstring).  ``note``: why ikelab
-    and charon may answer differently (the table of the module docstring).
+    does instead, where it leaves the RFC (recorded in the module docstring, as is ``charon_spi``).
+    ``note``: why ikelab and charon may answer differently (the table of the module docstring).
     """
 
     name: str
@@ -112,6 +116,7 @@ class Variant:
     notify_data: bytes | None = None
     charon: str | None = None
     note: str = ""
+    charon_spi: bool = False  # charon's SAr1 echoes the offered SPI (the table's "SPI Size 8" row)
 
 
 def request(spi_i: bytes, *, proposals: bytes | None = None, ke_group: int = X25519, ke_data: bytes | None = None,
@@ -181,6 +186,10 @@ def variants() -> list[Variant]:
         Variant("SPI Size 4 in IKE_SA_INIT", "3.3.1",
                 request(next(spis), proposals=proposal(1, suite(), spi=b"\x01\x02\x03\x04")),
                 ("notify:INVALID_SYNTAX", "notify:NO_PROPOSAL_CHOSEN", "drop")),
+        Variant("SPI Size 8 in IKE_SA_INIT", "3.3.1",
+                request(next(spis), proposals=proposal(1, suite(), spi=b"\x01" * 8)),
+                ("accept#1", "notify:INVALID_SYNTAX", "notify:NO_PROPOSAL_CHOSEN", "drop"), charon_spi=True,
+                note="both accept it; charon's SAr1 echoes the 8-octet SPI, ikelab's has SPI Size 0 (3.3.1)"),
         Variant("KE in a group the proposal does not choose", "1.3, 3.10.1",
                 request(next(spis), ke_group=ECP256, ke_data=os.urandom(64)), ("notify:INVALID_KE_PAYLOAD",),
                 X25519.to_bytes(2, "big")),
@@ -228,6 +237,7 @@ class Reply:
     length: int
     size: int
     proposal: int | None = None  # the Proposal Num of SAr1
+    spi_size: int | None = None  # its SPI Size
     transforms: tuple[tuple[int, int, bytes], ...] = ()  # (type, ID, attributes) of SAr1
     ke_group: int | None = None
     notifies: tuple[tuple[int, bytes], ...] = ()  # (type, data) of every Notify
@@ -257,7 +267,8 @@ def read_reply(reply: bytes | None) -> Reply | None:
         kind, (nxt, _, plen) = nxt, struct.unpack_from("!BBH", reply, off)
         body = reply[off + 4:off + plen]
         if kind == SA:
-            fields["proposal"], spi_size, count = body[4], body[6], body[7]
+            fields["proposal"], fields["spi_size"], count = body[4], body[6], body[7]
+            spi_size = body[6]
             at, transforms = 8 + spi_size, []
             for _ in range(count):
                 tlen, ttype, tid = struct.unpack_from("!2xH B x H", body, at)
@@ -305,7 +316,7 @@ def send_all(dst: str, datagrams: list[bytes], timeout: float) -> list[bytes | N
     return replies
 
 
-def check_reply(v: Variant, reply: Reply | None, allowed: tuple[str, ...]) -> str:
+def check_reply(v: Variant, reply: Reply | None, allowed: tuple[str, ...], *, spi_echoed: bool = False) -> str:
     """What RFC 7296 fixes in any answer to ``v``; returns the verdict (asserted to be one of ``allowed``)."""
     got = verdict(reply)
     assert got in allowed, f"{v.name} (RFC 7296 {v.rule}): {got}, not one of {allowed}"
@@ -318,6 +329,8 @@ def check_reply(v: Variant, reply: Reply | None, allowed: tuple[str, ...]) -> st
     if got.startswith("accept"):  # 2.7: one transform of each type, the offered attributes unmodified (3.3.6)
         assert tuple(sorted(reply.transforms)) == CHOSEN, reply.transforms
         assert reply.ke_group == X25519 and reply.spi_r != bytes(8), reply
+        # 3.3.1: "For an initial IKE SA negotiation, this field MUST be zero" (the SPI is in the header)
+        assert reply.spi_size == (8 if spi_echoed else 0), reply
     elif v.notify_data is not None:
         assert [d for t, d in reply.notifies if t < 16384][0] == v.notify_data, reply.notifies
     return got
@@ -415,7 +428,8 @@ def charon_replies(_interop_reason: str | None, tmp_path_factory: pytest.TempPat
 def test_charon_and_ikelab_on_the_same_bytes(charon_replies: list[bytes | None], i: int) -> None:
     """charon answers within RFC 7296 (or as the table records), and ikelab the same unless the table says why."""
     v = VARIANTS[i]
-    theirs = check_reply(v, read_reply(charon_replies[i]), v.allowed + ((v.charon,) if v.charon else ()))
+    theirs = check_reply(v, read_reply(charon_replies[i]), v.allowed + ((v.charon,) if v.charon else ()),
+                         spi_echoed=v.charon_spi)
     if v.charon:
         assert theirs == v.charon, f"charon now answers {v.name} with {theirs}: update the table"
     mine = verdict(ikelab_answer(v.data)[0])
@@ -424,5 +438,5 @@ def test_charon_and_ikelab_on_the_same_bytes(charon_replies: list[bytes | None],
 
 def test_the_table_names_every_difference() -> None:
     """Each variant with a note (or a charon deviation) is a row of the module docstring's table."""
-    noted = [v.name for v in VARIANTS if v.note or v.charon]
+    noted = [v.name for v in VARIANTS if v.note or v.charon or v.charon_spi]
     assert noted and all(f"| {name} " in __doc__ for name in noted), noted
