@@ -80,8 +80,8 @@ def transform(kind: int, ident: int, attrs: bytes = b"", *, last: bool = False) 
 
 
 def proposal(number: int, transforms: list[bytes], *, last: bool = True, spi: bytes = b"") -> bytes:
-    """A Proposal Substructure (RFC 7296 3.3.1), protocol IKE (1)."""
-    body = b"".join(transforms)
+    """A Proposal Substructure (RFC 7296 3.3.1), protocol IKE (1); Last Substruc 3, 0 on the last transform."""
+    body = b"".join(bytes([0 if i == len(transforms) - 1 else 3]) + t[1:] for i, t in enumerate(transforms))
     return struct.pack("!BBHBBBB", 0 if last else 2, 0, 8 + len(spi) + len(body), number, 1, len(spi),
                        len(transforms)) + spi + body
 
@@ -89,10 +89,8 @@ def proposal(number: int, transforms: list[bytes], *, last: bool = True, spi: by
 def suite(encr_attrs: bytes | None = None, *, extra: Sequence[bytes] = (), dh: int = X25519) -> list[bytes]:
     """aes128-sha256-<dh> as transforms; ``extra`` goes first."""
     attrs = attr_tv(KEY_LENGTH, 128) if encr_attrs is None else encr_attrs
-    out = [*extra, transform(ENCR, AES_CBC, attrs), transform(PRF, HMAC_SHA2_256),
-           transform(INTEG, AUTH_SHA2_256_128), transform(DH, dh)]
-    out[-1] = out[-1][:0] + bytes([0]) + out[-1][1:]  # the last transform says Last = 0
-    return out
+    return [*extra, transform(ENCR, AES_CBC, attrs), transform(PRF, HMAC_SHA2_256),
+            transform(INTEG, AUTH_SHA2_256_128), transform(DH, dh)]
 
 
 def x25519_public() -> bytes:
@@ -193,6 +191,17 @@ def variants() -> list[Variant]:
         Variant("KE in a group the proposal does not choose", "1.3, 3.10.1",
                 request(next(spis), ke_group=ECP256, ke_data=os.urandom(64)), ("notify:INVALID_KE_PAYLOAD",),
                 X25519.to_bytes(2, "big")),
+        Variant("KE in an unassigned group", "1.3, 3.10.1",
+                request(next(spis), ke_group=1000, ke_data=os.urandom(32)), ("notify:INVALID_KE_PAYLOAD",),
+                X25519.to_bytes(2, "big")),
+        Variant("critical bit on a known payload: processed", "2.5, 3.2",
+                request(next(spis), proposals=None, extra=[(NOTIFY, struct.pack("!BBH", 0, 0, 16388) + bytes(20),
+                                                            True)]), ("accept#1",)),
+        Variant("proposal without a DH transform", "3.3.3, 3.3.6",
+                request(next(spis), proposals=proposal(1, suite()[:-1])), ("notify:NO_PROPOSAL_CHOSEN",)),
+        Variant("proposal without an INTEG transform (AES-CBC)", "3.3.3, 3.3.6",
+                request(next(spis), proposals=proposal(1, [t for i, t in enumerate(suite()) if i != 2])),
+                ("notify:NO_PROPOSAL_CHOSEN",)),
         Variant("KE data of 31 octets for Curve25519", "3.4, RFC 8031 3.1", request(next(spis), ke_data=os.urandom(31)),
                 ERROR + ("notify:NO_PROPOSAL_CHOSEN",),
                 note="ikelab INVALID_SYNTAX, charon NO_PROPOSAL_CHOSEN: RFC 7296 names no Notify for a bad KE "
