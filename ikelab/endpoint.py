@@ -165,6 +165,11 @@ class IkeEndpoint:
                 sa, msg = made
                 sa.receive(data, now, src=datagram.src, dst=datagram.dst, decoded=msg)
                 self._collect(sa)
+                if sa.state == State.CLOSED and self.forgets_closed:
+                    # refused (INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN...): a long-running peer keeps no state
+                    # (RFC 7296 2.21.1); a CLOSED SA has no timer, so handle_timer might never come to prune it
+                    del self.half_open[key]
+                    self._maybe_half_open.discard(sa)
                 return
         if sa is None:
             return
