@@ -391,9 +391,35 @@ def send_all(dst: str, datagrams: list[bytes], timeout: float) -> list[bytes | N
     return replies
 
 
+def send_twice(dst: str, datagrams: list[bytes], timeout: float) -> list[list[bytes]]:
+    """Runs in namespace A: each request sent twice from one socket (a retransmission, same port); the replies."""
+    import socket
+
+    out = []
+    for data in datagrams:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("0.0.0.0", 0))
+            sock.settimeout(timeout)
+            replies = []
+            for _ in range(2):
+                sock.sendto(data, (dst, 500))
+                try:
+                    replies.append(sock.recv(65535))
+                except socket.timeout:
+                    break
+            out.append(replies)
+    return out
+
+
+#: Requests sent twice from the same port: the valid one and one refused with INVALID_KE_PAYLOAD.
+RETRANSMITTED = [request(b"\x2e\x70\x00\x00\x00\x00\x00\x01"),
+                 request(b"\x2e\x70\x00\x00\x00\x00\x00\x02", ke_group=ECP256, ke_data=os.urandom(64))]
+
+
 @pytest.fixture(scope="module")
-def charon_replies(_interop_reason: str | None, tmp_path_factory: pytest.TempPathFactory) -> list[bytes | None]:
-    """One charon responder (namespace B, proposal PROPOSAL) for the module; its reply to each variant."""
+def charon_replies(_interop_reason: str | None, tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    """One charon responder (namespace B, proposal PROPOSAL) for the module; its reply to each variant, then
+    its two replies to each of RETRANSMITTED."""
     from interop.charon import Charon
     from interop.netns import NetnsPair
     from interop.swanctl import ID_INITIATOR, ID_RESPONDER, psk_conf
@@ -414,7 +440,7 @@ def charon_replies(_interop_reason: str | None, tmp_path_factory: pytest.TempPat
         charon.load_all()
         replies = net.a.call(send_all, net.b.addr4, [v.data for v in VARIANTS], 2.0, _timeout=30)
         assert len(replies) == len(VARIANTS)
-        return replies
+        return replies + net.a.call(send_twice, net.b.addr4, RETRANSMITTED, 2.0, _timeout=30)
     finally:
         if charon is not None:
             charon.stop()
@@ -432,6 +458,27 @@ def test_charon_and_ikelab_on_the_same_bytes(charon_replies: list[bytes | None],
         assert theirs == v.charon, f"charon now answers {v.name} with {theirs}: update the table"
     mine = verdict(ikelab_answer(v.data)[0])
     assert mine == theirs or v.note, f"{v.name}: ikelab {mine}, charon {theirs}, and no note says why"
+
+
+@pytest.mark.strongswan
+def test_a_retransmitted_request_gets_the_same_response(charon_replies: list[Any]) -> None:
+    """2.1: a retransmitted IKE_SA_INIT request (same bytes, same port) is answered with the same response,
+    by charon and by ikelab, accepted (same SPIr, same KEr and Nr) or refused."""
+    from ikelab.config import IkeConfig
+    from ikelab.endpoint import IkeEndpoint
+    from ikelab.exchanges_common import Datagram
+
+    for data, theirs in zip(RETRANSMITTED, charon_replies[len(VARIANTS):]):
+        endpoint = IkeEndpoint(IkeConfig(local_id="gw.example.com", remote_id="alice@example.org", psk=b"psk",
+                                         ike_proposals=(PROPOSAL,), esp_proposals=("aes128-sha256",),
+                                         cookie_threshold=None), local_addr="192.0.2.2", forget_closed=True)
+        mine = []
+        for now in (0.0, 1.0):
+            endpoint.receive(Datagram(data, ("192.0.2.1", 40000), ("192.0.2.2", 500)), now)
+            mine += [d.payload for d in endpoint.pop_datagrams()]
+        for replies in (theirs, mine):
+            assert len(replies) == 2 and replies[0] == replies[1], [read_reply(r) for r in replies]
+        assert verdict(read_reply(mine[0])) == verdict(read_reply(theirs[0]))
 
 
 def test_the_table_names_every_difference() -> None:
