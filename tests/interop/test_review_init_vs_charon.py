@@ -121,19 +121,20 @@ def request(spi_i: bytes, *, proposals: bytes | None = None, ke_group: int = X25
             nonce: bytes | None = None, extra: Sequence[tuple[int, bytes, bool]] = (), version: int = 0x20,
             flags: int = FLAG_I, message_id: int = 0, spi_r: bytes = bytes(8), length_delta: int = 0,
             trailing: bytes = b"", reserved: int = 0, ke_reserved: int = 0, nonce_len_delta: int = 0,
-            omit: int = 0) -> bytes:
+            omit: int = 0, order: Sequence[int] = ()) -> bytes:
     """HDR, SAi1, KEi, Ni [, extra payloads] (RFC 7296 1.2), built with struct; each knob breaks one thing."""
     sa_body = proposals if proposals is not None else proposal(1, suite())
     ke_body = struct.pack("!HH", ke_group, ke_reserved) + (ke_data if ke_data is not None else x25519_public())
     nonce_body = nonce if nonce is not None else os.urandom(32)
     chain = [(SA, sa_body, False), (KE, ke_body, False), (NONCE, nonce_body, False), *extra]
     chain = [c for c in chain if c[0] != omit]
+    chain.sort(key=lambda c: list(order).index(c[0]) if c[0] in order else len(order))
     body = b""
     for i, (kind, data, critical) in enumerate(chain):
         nxt = chain[i + 1][0] if i + 1 < len(chain) else 0
         body += payload(nxt, data, critical=critical, reserved=reserved,
                         length_delta=nonce_len_delta if kind == NONCE else 0)
-    header = struct.pack("!8s8sBBBBII", spi_i, spi_r, SA, version, IKE_SA_INIT, flags, message_id,
+    header = struct.pack("!8s8sBBBBII", spi_i, spi_r, chain[0][0], version, IKE_SA_INIT, flags, message_id,
                          28 + len(body) + length_delta)
     return header + body + trailing
 
@@ -204,6 +205,15 @@ def variants() -> list[Variant]:
         Variant("unknown status Notify type: ignored", "3.10.1",
                 request(next(spis), extra=[(NOTIFY, struct.pack("!BBH", 0, 0, 40000) + b"x", False)]),
                 ("accept#1",)),
+        Variant("an ESP proposal in IKE_SA_INIT", "3.3.1",
+                request(next(spis), proposals=proposal(1, suite(), spi=b"\x01" * 4)[:5] + b"\x03"
+                        + proposal(1, suite(), spi=b"\x01" * 4)[6:]),
+                ("notify:NO_PROPOSAL_CHOSEN", "notify:INVALID_SYNTAX", "drop")),
+        Variant("ESN transform in an IKE proposal", "3.3.3, 3.3.6",
+                request(next(spis), proposals=proposal(1, suite(extra=[transform(5, 0)]), last=False)
+                        + proposal(2, suite())), ("accept#2", "accept#1")),
+        Variant("Ni, KEi, SAi1 in another order", "3.2",
+                request(next(spis), order=(NONCE, KE, SA)), ("accept#1",)),
         Variant("proposal without a DH transform", "3.3.3, 3.3.6",
                 request(next(spis), proposals=proposal(1, suite()[:-1])), ("notify:NO_PROPOSAL_CHOSEN",)),
         Variant("proposal without an INTEG transform (AES-CBC)", "3.3.3, 3.3.6",
