@@ -8,9 +8,12 @@ two: it listens to the IKE SA's events and
   the negotiated transforms and KEYMAT (RFC 7296 2.17) and installs them with
   a PROTECT policy made from the narrowed traffic selectors (RFC 7296 2.9);
 * on a rekey (``ChildSaCreated`` with ``rekey_of``) swaps the SAs under the
-  same policy: outbound moves to the new SA at once, the old inbound SA stays
-  until the old CHILD SA is deleted, so no packet in flight is lost
-  (RFC 7296 2.8);
+  same policy, so that no packet in flight is lost (RFC 7296 2.8): the old
+  inbound SA stays until the old CHILD SA is deleted; outbound moves to the
+  new SA at once on the peer that asked for the rekey, and on the peer that
+  answered only when the old CHILD SA is deleted (its answer may not have
+  arrived yet: the peer that asked holds the new SA once it deletes the old
+  one), as ``esp_peer`` and strongSwan do;
 * on ``ChildSaDeleted`` removes the SAs, and the policy with the last of them.
 
 It is sans-IO like the rest: packets in, packets and decisions out.
@@ -104,9 +107,12 @@ class IpsecHost:
             inbound, outbound = sa_pair(event, rng=self.rng, allow_weak=self.allow_weak)
             old = self.by_spi.get(event.rekey_of) if event.rekey_of is not None else None
             if old is not None and not old.removed:
-                child = self.processor.rekey_child_sa(old, inbound_sa=inbound, outbound_sa=outbound)
+                child = self.processor.rekey_child_sa(old, inbound_sa=inbound, outbound_sa=outbound,
+                                                      outbound_now=event.exchange_initiator)
+                when = "" if event.exchange_initiator else " once the old CHILD SA is deleted"
                 self.log.append(f"{event.time:.3f} rekeyed {old.policy.name}: in 0x{event.spi_in.hex()}, "
-                                f"out 0x{event.spi_out.hex()} (old in 0x{event.rekey_of.hex()} kept until deleted)")
+                                f"out 0x{event.spi_out.hex()}{when} (old in 0x{event.rekey_of.hex()} kept until "
+                                "deleted)")
             else:
                 child = self.processor.install_child_sa(_selectors(event.ts_local), _selectors(event.ts_remote),
                                                         inbound_sa=inbound, outbound_sa=outbound)

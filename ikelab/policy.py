@@ -26,8 +26,9 @@ Every decision comes back as a small :class:`Decision` record that says
 which policy matched, which SA was used, and why.  CHILD SAs negotiated by
 IKE are installed from their traffic selectors (RFC 7296 3.13.1) with
 :meth:`IpsecProcessor.install_child_sa`; a rekey (RFC 7296 2.8) switches
-the outbound SA at once and keeps the old inbound SA until it is deleted, so
-packets already in flight still decrypt.
+the outbound SA at once (or, for the peer that answered it, once the old SA
+is deleted) and keeps the old inbound SA until it is deleted, so packets
+already in flight still decrypt.
 
 The code lives in three modules, one idea each; this one re-exports every
 name of the other two, so ``from ikelab.policy import Selector`` keeps working:
@@ -169,12 +170,13 @@ class IpsecProcessor:
         self.children.append(child)
         return child
 
-    def rekey_child_sa(self, old: InstalledChildSa, *, inbound_sa: Any, outbound_sa: Any) -> InstalledChildSa:
+    def rekey_child_sa(self, old: InstalledChildSa, *, inbound_sa: Any, outbound_sa: Any,
+                       outbound_now: bool = True) -> InstalledChildSa:
         """Replace ``old`` by new SAs under the same policy (RFC 7296 2.8).
 
-        Outbound traffic moves to the new SA at once; the old inbound SA stays
-        in the SAD, so packets the peer sent before it switched still decrypt,
-        until :meth:`remove_child_sa` deletes it.
+        Outbound traffic moves to the new SA at once, or, with ``outbound_now=False`` (the peer that answered the
+        rekey: its answer may not have arrived yet), when :meth:`remove_child_sa` deletes ``old``.  The old
+        inbound SA stays in the SAD, so packets the peer sent before it switched still decrypt, until then.
         """
         if not isinstance(old, InstalledChildSa) or old.removed or old not in self.children:
             raise ConfigError(f"CHILD SA {getattr(old, 'name', old)} is not installed", field="child",
@@ -187,7 +189,8 @@ class IpsecProcessor:
                               f"{policy.mode.value} mode, the new SAs are protocol {outbound_sa.protocol} in "
                               f"{outbound_sa.mode.value} mode", field="protocol", value=outbound_sa.protocol)
         self.sad.add_inbound(inbound_sa, old.policy.name)
-        self.sad.set_outbound(old.policy.name, outbound_sa)
+        if outbound_now:
+            self.sad.set_outbound(old.policy.name, outbound_sa)
         self._serial += 1
         child = InstalledChildSa(f"{old.policy.name}~{self._serial}", old.policy, inbound_sa, outbound_sa)
         self.children.append(child)

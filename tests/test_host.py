@@ -188,25 +188,37 @@ def test_ah_child_sas_are_keyed_by_direction() -> None:
 
 def test_a_rekey_swaps_sas_under_the_same_policy() -> None:
     """RFC 7296 2.8 and RFC 4301 4.4.1: a rekeyed CHILD SA keeps its traffic selectors, so the SPD keeps one
-    PROTECT policy, and outbound traffic moves to the new SA as soon as it is installed (the host's rule)."""
+    PROTECT policy.  Moon, which asked for the rekey, sends on the new SA as soon as it holds it; sun, which
+    answered, keeps sending on the old one until moon deletes it (sun's answer might have been lost, and moon
+    deletes the old SA only once it holds the new one), then on the new one."""
     lab, hosts = make_lab("aes128-sha256")
     old = lab.events("responder", ev.ChildSaCreated)[0]
-    seen: list[tuple[int, bytes, bytes]] = []
+    seen: list[tuple[str, int, bytes, bytes]] = []
 
-    def on_rekey(side: str, event: ev.Event) -> None:
-        if side == "responder" and isinstance(event, ev.ChildSaCreated) and event.rekey_of == old.spi_in:
-            sun = hosts["responder"]  # its handler ran first: the new SAs are installed
-            protect = [p for p in sun.processor.spd if p.action is Action.PROTECT]
-            out = sun.outbound(icmp_echo(SUN_HOST, MOON_HOST, 7, 1, reply=True))
-            seen.append((len(protect), out.spi.to_bytes(4, "big"), event.spi_out))
+    def sends_on(side: str) -> tuple[int, bytes]:
+        host = hosts[side]
+        protect = [p for p in host.processor.spd if p.action is Action.PROTECT]
+        src, dst = (MOON_HOST, SUN_HOST) if side == "initiator" else (SUN_HOST, MOON_HOST)
+        return len(protect), host.outbound(icmp_echo(src, dst, 7, 1)).spi.to_bytes(4, "big")
 
-    lab.callbacks.append(on_rekey)
+    def on_event(side: str, event: ev.Event) -> None:  # the host's own handler ran first
+        if isinstance(event, ev.ChildSaCreated) and event.rekey_of is not None:
+            seen.append((f"{side} rekeyed", *sends_on(side), event.spi_out))
+        if side == "responder" and isinstance(event, ev.ChildSaDeleted) and event.spi_in == old.spi_in:
+            new = [e for e in lab.events("responder", ev.ChildSaCreated) if e.rekey_of == old.spi_in]
+            seen.append(("responder deleted the old", *sends_on(side), new[0].spi_out))
+
+    lab.callbacks.append(on_event)
     lab.rekey_child("initiator")
     lab.run_until_idle()
-    assert len(seen) == 1
-    protect_policies, used_spi, new_spi = seen[0]
-    assert protect_policies == 1 and used_spi == new_spi != old.spi_out
-    assert any("rekeyed" in line for line in hosts["responder"].log)
+    assert [row[0] for row in seen] == ["responder rekeyed", "initiator rekeyed", "responder deleted the old"]
+    (_, p1, sun_first, sun_new), (_, p2, moon_first, moon_new), (_, p3, sun_then, sun_new2) = seen
+    assert p1 == p2 == p3 == 1
+    assert sun_first == old.spi_out != sun_new  # sun answered: still the old SA
+    assert moon_first == moon_new  # moon asked: the new SA at once
+    assert sun_then == sun_new2 == sun_new  # the old CHILD SA is gone: the new one
+    assert any("once the old CHILD SA is deleted" in line for line in hosts["responder"].log)
+    assert not any("once the old CHILD SA is deleted" in line for line in hosts["initiator"].log)
 
 
 # ----------------------------------------------------------------------------- mutation review of sa_pair and the host
