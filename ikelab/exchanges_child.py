@@ -209,7 +209,7 @@ class ChildExchanges(TransportAcrossNat):
         try:
             ke = W.payload(msg, "KE")
             chosen = _props.select(offered, self._configured_esp(ike_auth),
-                                   ke_group=int(ke.group) if ke is not None and not ike_auth else None)
+                                   ke_group=None if ike_auth else W.ke_preference(ke))
             suite = _props.suite_of(chosen)
         except NegotiationError as exc:
             return self._child_refused(now, NotifyType.NO_PROPOSAL_CHOSEN, str(exc), exchange)

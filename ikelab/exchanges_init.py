@@ -246,9 +246,7 @@ class InitExchanges:
         if ke is None or ni is None or offered is None:
             return self._init_error(msg, now, NotifyType.INVALID_SYNTAX, "IKE_SA_INIT request without SA, KE or Ni")
         try:
-            # a DhId member as decoded (no enum call); an unassigned group is no preference, and the KEi is then
-            # answered with INVALID_KE_PAYLOAD naming the group chosen (RFC 7296 1.3), not refused as bad syntax
-            chosen = _props.select(offered, configured, ke_group=ke.group if ke.group.__class__ is DhId else None)
+            chosen = _props.select(offered, configured, ke_group=W.ke_preference(ke))
             suite = _props.suite_of(chosen)
         except NegotiationError as exc:
             return self._init_error(msg, now, NotifyType.NO_PROPOSAL_CHOSEN, str(exc))

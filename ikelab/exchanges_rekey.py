@@ -80,8 +80,7 @@ class IkeRekeyExchanges:
                        "IKE SPI (8 octets, not zero: RFC 7296 3.1, 3.3.1)", fatal=False)
             return None
         try:
-            chosen = _props.select(offered, self._ike_proposals(),
-                                   ke_group=int(ke.group) if ke is not None else None)
+            chosen = _props.select(offered, self._ike_proposals(), ke_group=W.ke_preference(ke))
             suite = _props.suite_of(chosen)
         except NegotiationError as exc:
             self._respond(msg, now, [W.notify(NotifyType.NO_PROPOSAL_CHOSEN)])

@@ -324,6 +324,13 @@ def proposals_dh(props: Iterable[Any]) -> list[int]:
     return groups
 
 
+def ke_preference(ke: Any) -> DhId | None:
+    """The group of a KE payload as a preference for proposal selection: the DhId member the decoder made, or
+    None for no KE or an unassigned group number, which no proposal can match; the KE is then answered with
+    INVALID_KE_PAYLOAD naming the group chosen (RFC 7296 1.3), not refused as bad syntax."""
+    return ke.group if ke is not None and ke.group.__class__ is DhId else None
+
+
 def first_dh(props: Sequence[Any]) -> DhId | None:
     groups = proposals_dh(props[:1]) or proposals_dh(props)
     if not groups:

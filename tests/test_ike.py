@@ -548,6 +548,44 @@ def test_ike_sa_rekey_asks_again_after_invalid_ke_payload() -> None:
     assert new.keys.as_dict() == lab.sa("responder").keys.as_dict()
 
 
+@pytest.mark.parametrize("action", ["rekey_child", "rekey_ike"])
+def test_a_kei_in_an_unassigned_group_is_answered_invalid_ke_payload(action: str, monkeypatch) -> None:
+    """RFC 7296 1.3: a KEi whose group the responder will not take is answered with INVALID_KE_PAYLOAD naming the
+    group it wants, and an unassigned number (1000) is such a group.  It used to reach proposal selection as a
+    preference and be refused as INVALID_SYNTAX ("unknown DhId 1000"), in CREATE_CHILD_SA as in IKE_SA_INIT
+    (tests/interop/test_review_init_vs_charon.py; charon answers INVALID_KE_PAYLOAD).  The request's bytes
+    are ikelab's own with the KE's group field changed, since ikelab never offers such a group."""
+    from ikelab import exchanges_wire as W
+
+    esp = "aes128gcm16-x25519"
+    lab = established(esp=esp)
+    real_ke = W.ke
+    monkeypatch.setattr(W, "ke", lambda group, data: real_ke(1000, data))  # the next KE payload built
+    real_notify, named = W.notify, []
+
+    def notify(ntype, *args, **kw):  # type: ignore[no-untyped-def]
+        made = real_notify(ntype, *args, **kw)
+        if ntype == NotifyType.INVALID_KE_PAYLOAD:
+            named.append(bytes(made.data))
+        return made
+
+    monkeypatch.setattr(W, "notify", notify)
+    if action == "rekey_child":
+        lab.rekey_child("initiator", pfs="CURVE25519")
+    else:
+        lab.rekey_ike("initiator")
+    monkeypatch.setattr(W, "ke", real_ke)
+    lab.run_until_idle()
+    (answer, *_) = [e for e in lab.events("responder", ev.MessageSent) if e.exchange == "CREATE_CHILD_SA"]
+    assert answer.summary == "HDR, SK {N(INVALID_KE_PAYLOAD)}"
+    assert not [f for f in lab.events("responder", ev.Failure) if f.notify == "INVALID_SYNTAX"]
+    want = 31 if action == "rekey_child" else 19  # the configured group: Curve25519 for ESP, ECP-256 for IKE
+    assert named == [want.to_bytes(2, "big")]
+    (refused,) = lab.events("initiator", ev.Failure)  # it names the group moon believes it sent: no retry
+    assert refused.notify == "INVALID_KE_PAYLOAD" and not refused.fatal
+    assert_same_sas(lab)  # nothing changed on either side
+
+
 def test_only_an_offered_group_is_worth_asking_again() -> None:
     """An INVALID_KE_PAYLOAD naming a group we did not offer, or the one we sent, gets no second request."""
     from ikelab import exchanges_wire as W
