@@ -28,9 +28,10 @@ statelessly, as it does any request that does not decode.
 make it zero), but charon's SAr1 repeats the SPI, which as the sender of SAr1 it MUST NOT.
 
 Both answer INVALID_SYNTAX, unprotected, to a malformed IKE_SA_INIT request (a nonce of 15 or 257
-octets, SPI Size 4, no Nonce, a payload running past the end), as RFC 7296 2.21 ("the response
-contains a Notify payload indicating the error") allows; dropping it (2.21.1's DoS trade-off) would
-be allowed too, so ``ERROR`` accepts either.  charon fills SPIr in some error responses
+octets, SPI Size 4, no Nonce, a payload running past the end), as 2.21 has it ("the response
+contains a Notify payload indicating the error"), although 3.10.1 says INVALID_SYNTAX "may only be
+returned for and in an encrypted packet"; dropping it (2.21.1's DoS trade-off) would be allowed too,
+so ``ERROR`` accepts either.  charon fills SPIr in some error responses
 (UNSUPPORTED_CRITICAL_PAYLOAD, INVALID_SYNTAX), ikelab leaves it zero: the RFC does not say.
 
 Run: ``cd tests && python -m pytest -n0 interop/test_review_init_vs_charon.py`` (one charon, namespaces
