@@ -159,6 +159,13 @@ def dh_first(group: int) -> Callable[[Any], Any]:
     return change
 
 
+def ike_proposal_first(sa: IkeSa, payloads: list[Any]) -> list[Any]:
+    """SAi2 with the IKE SA's own proposal (a new 8-octet SPI) as number 1 and the ESP proposal as number 2."""
+    ike = replace(sa.proposal, number=1, protocol=ProtocolId.IKE, spi=os.urandom(8))
+    return [W.sa([ike, *(replace(prop, number=2) for prop in p.proposals)]) if isinstance(p, SaPayload) else p
+            for p in payloads]
+
+
 def both(*edits: Edit) -> Edit:
     def edit(sa: IkeSa, payloads: list[Any]) -> list[Any]:
         for e in edits:
@@ -229,6 +236,11 @@ VARIANTS = [
             only(lambda sa: W.notify(NotifyType.INVALID_SYNTAX)), ("ok",), None,
             note="charon ignores it; ikelab answers, then closes the IKE SA (no Delete): the peer says it "
                  "could not read us"),
+    Variant("Delete naming the responder's own inbound SPI", "3.11", "liveness",
+            only(lambda sa: W.delete(ProtocolId.ESP, [first_child(sa).spi_out])), ("ok",)),
+    Variant("Delete of the IKE SA with SPI Size 8", "3.11", "liveness",
+            only(lambda sa: RawPayload(DELETE, delete_body(1, 8, [sa.spi_i]))), ("notify:INVALID_SYNTAX",)),
+    Variant("Delete ESP with no SPIs", "3.11", "liveness", only(lambda sa: W.delete(ProtocolId.ESP, [])), ("ok",)),
     Variant("unknown status Notify", "3.10.1", "liveness", only(lambda sa: W.notify(UNKNOWN_STATUS)), ("ok",)),
     Variant("unknown error Notify in a request", "3.10.1", "liveness", only(lambda sa: W.notify(UNKNOWN_ERROR)),
             ("ok",)),
@@ -250,6 +262,21 @@ VARIANTS = [
             ("notify:UNSUPPORTED_CRITICAL_PAYLOAD",), data=bytes([UNKNOWN_PAYLOAD])),
     Variant("CREATE_CHILD_SA, no acceptable proposal", "1.3, 2.7", "create", proposals_with(encr_3des),
             ("notify:NO_PROPOSAL_CHOSEN",)),
+    Variant("CREATE_CHILD_SA, an AH proposal", "1.3, 3.3.1", "create",
+            proposals_with(lambda prop: replace(prop, protocol=ProtocolId.AH, transforms=tuple(
+                t for t in prop.transforms if int(t.type) != int(TransformType.ENCR)))),
+            ("notify:NO_PROPOSAL_CHOSEN",)),
+    Variant("CREATE_CHILD_SA, an IKE and an ESP proposal", "1.3, 3.3", "create",
+            ike_proposal_first,
+            ("ok", "notify:NO_PROPOSAL_CHOSEN", "notify:INVALID_SYNTAX"), (True, True, 1)),
+    Variant("CREATE_CHILD_SA without PFS, the responder wants it", "1.3, 2.7", "create",
+            both(proposals_with(lambda prop: replace(prop, transforms=tuple(
+                t for t in prop.transforms if int(t.type) != int(TransformType.DH)))),
+                 replaced(KePayload, lambda k: None)),
+            ("notify:NO_PROPOSAL_CHOSEN",)),
+    Variant("CREATE_CHILD_SA, DH in the SA but no KEi", "1.3, 3.4", "create", replaced(KePayload, lambda k: None),
+            ("notify:INVALID_KE_PAYLOAD", "notify:INVALID_SYNTAX", "notify:NO_PROPOSAL_CHOSEN"),
+            data=struct.pack("!H", X25519)),
     Variant("CREATE_CHILD_SA, TS outside the policy", "2.9, 1.3", "create",
             lambda sa, p: [x for x in p if not isinstance(x, (TSi, TSr))]
             + W.ts_payloads(W.selectors(("10.99.0.0/16",), "10.99.0.1"), W.selectors(("10.98.0.0/16",), "10.98.0.1")),
