@@ -17,11 +17,16 @@ Where the RFC leaves room and the two differ, the tests assert what both must sa
 | no IDi | 1.2, 2.21.2 | no answer; IKE SA deleted | AUTHENTICATION_FAILED; IKE SA closed |
 | IDr naming someone else | 3.5 | AUTHENTICATION_FAILED (no config for it) | its own IDr, IKE SA, CHILD SA |
 | SAi2 without TSi, TSr | 1.2, 2.21.3 | TS_UNACCEPTABLE; IKE SA up | INVALID_SYNTAX; IKE SA up |
+| empty SK | 1.2, 2.21.2 | no answer; IKE SA deleted | AUTHENTICATION_FAILED; IKE SA closed |
+| SAi2 with the reserved SPI 1 | RFC 4303 2.1 | CHILD SA with SPI 1 | INVALID_SYNTAX; IKE SA up |
+| two IDi | 1.2, 3.10.1 | INVALID_SYNTAX to port 500 (*); IKE SA deleted | the first IDi; IKE SA, CHILD SA |
+| two AUTH | 1.2, 3.10.1 | INVALID_SYNTAX to port 500 (*); IKE SA deleted | the first AUTH; IKE SA, CHILD SA |
 | unknown payload inside SK, critical | 2.5, 2.11 | UNSUPPORTED_CRITICAL_PAYLOAD to port 500 (*) | the same, its port |
 
 (*) charon fakes a NAT (kernel-libipsec carries ESP in UDP only: "faking NAT situation to enforce UDP
-encapsulation"), so ikelab's initiator sends IKE_AUTH from port 4500; charon answers the refused request to port 500, where 2.11 says "the
-response MUST be sent to the IP address and port from which" the request came.  Every other answer
+encapsulation"), so ikelab's initiator sends IKE_AUTH from port 4500; charon answers a request it
+could not parse to port 500, where 2.11 says "the response MUST be sent to the IP address and port
+from which" the request came.  Every other answer
 of both goes back to the request's port.
 
 Both may answer a request without IDi with AUTHENTICATION_FAILED (2.21.2: "All errors causing the
@@ -46,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import ipaddress
 import os
 import struct
 from dataclasses import dataclass
@@ -155,6 +161,47 @@ def _ts_elsewhere(cls_name: str, address: str) -> Callable[[Any], Any]:
     return make
 
 
+def _auth_of(method: int, cut: int | None = None) -> Callable[[Any], Any]:
+    def make(p: Any) -> Any:
+        from ikelab.payloads import AUTH as AuthPayload
+
+        return AuthPayload(method, bytes(p.data)[:cut])
+    return make
+
+
+def _idi(text: str) -> Callable[[Any], Any]:
+    def make(p: Any) -> Any:
+        from ikelab.id_payload import IDi
+        from ikelab.identity import parse_identity
+
+        ident = parse_identity(text)
+        return IDi(ident.id_type, bytes(ident.data))
+    return make
+
+
+def _sa_with(**fields: Any) -> Callable[[Any], Any]:
+    """SAi2 with every proposal's ``fields`` replaced (protocol, spi)."""
+    def make(p: Any) -> Any:
+        from dataclasses import replace
+
+        from ikelab.payloads import SA as SaPayload
+
+        return SaPayload(tuple(replace(pr, **fields) for pr in p.proposals))
+    return make
+
+
+def _twice(name: str) -> Callable[[list[Any]], list[Any]]:
+    return lambda ps: ps[:_index(ps, name) + 1] + [ps[_index(ps, name)]] + ps[_index(ps, name) + 1:]
+
+
+def _ts_net(cls_name: str, network: str) -> Callable[[Any], Any]:
+    def make(p: Any) -> Any:
+        from ikelab import payloads as P
+
+        return getattr(P, cls_name)((P.TrafficSelector.from_network(network),))
+    return make
+
+
 def _compose(*changes: Callable[[list[Any]], list[Any]]) -> Callable[[list[Any]], list[Any]]:
     def change(ps: list[Any]) -> list[Any]:
         for c in changes:
@@ -184,6 +231,17 @@ CHANGES: dict[str, Callable[[list[Any]], list[Any]]] = {
     "unknown error Notify": _insert_after("AUTH", _notify(UNKNOWN_ERROR, b"\x01\x02")),
     "INITIAL_CONTACT": _insert_after("IDi", _notify(16384)),
     "CERTREQ of an unknown encoding": _insert_after("IDi", _certreq_unknown),
+    "AUTH method 200 (unassigned)": _replace("AUTH", _auth_of(200)),
+    "AUTH cut to 16 octets": _replace("AUTH", _auth_of(2, 16)),
+    "IDi replaced after AUTH was computed": _replace("IDi", _idi("bob@example.org")),
+    "IDi of another peer, AUTH computed for it": lambda ps: ps,
+    "empty SK": lambda ps: [],
+    "SAi2 for protocol IKE": _replace("SA", _sa_with(protocol=1, spi=b"")),
+    "SAi2 with the reserved SPI 1": _replace("SA", _sa_with(spi=b"\x00\x00\x00\x01")),
+    "TSi and TSr wider than the policy": _compose(_replace("TSi", _ts_net("TSi", "0.0.0.0/0")),
+                                                   _replace("TSr", _ts_net("TSr", "0.0.0.0/0"))),
+    "two IDi": _twice("IDi"),
+    "two AUTH": _twice("AUTH"),
     "AUTH before IDi": lambda ps: [ps[_index(ps, "AUTH")]] + [p for p in ps if type(p).__name__ != "AUTH"],
 }
 
@@ -211,11 +269,15 @@ def changed_ike_auth(name: str) -> Iterator[None]:
 # ------------------------------------------------------------------ the two halves
 
 
-def initiator_endpoint(local: str) -> Any:
+#: variants whose initiator calls itself another name (with the same PSK): its IDi and AUTH agree
+LOCAL_IDS = {"IDi of another peer, AUTH computed for it": "bob@example.org"}
+
+
+def initiator_endpoint(local: str, name: str = "") -> Any:
     from ikelab.config import IkeConfig
     from ikelab.endpoint import IkeEndpoint
 
-    return IkeEndpoint(IkeConfig(local_id=ID_I, remote_id=ID_R, psk=PSK.encode(), ike_proposals=(IKE_PROPOSAL,),
+    return IkeEndpoint(IkeConfig(local_id=LOCAL_IDS.get(name, ID_I), remote_id=ID_R, psk=PSK.encode(), ike_proposals=(IKE_PROPOSAL,),
                                  esp_proposals=(ESP_PROPOSAL,), local_ts=(f"{INNER_I}/32",),
                                  remote_ts=(f"{INNER_R}/32",), cookie_threshold=None), local_addr=local)
 
@@ -251,7 +313,7 @@ def against_charon(names: list[str], local: str, peer: str, timeout: float) -> l
         socks[port].settimeout(timeout)
     try:
         for name in names:
-            endpoint = initiator_endpoint(local)
+            endpoint = initiator_endpoint(local, name)
             with changed_ike_auth(name):
                 sa = endpoint.initiate((peer, 500), 0.0)
                 (request,) = endpoint.pop_datagrams()
@@ -305,7 +367,7 @@ def against_ikelab(name: str) -> tuple[Exchange, Any]:
     """The same with an in-process ikelab responder: the exchange and the responder's endpoint."""
     from ikelab.exchanges_common import Datagram, unframe
 
-    initiator, responder = initiator_endpoint(ADDR_I), ikelab_responder()
+    initiator, responder = initiator_endpoint(ADDR_I, name), ikelab_responder()
     with changed_ike_auth(name):
         sa = initiator.initiate((ADDR_R, 500), 0.0)
         for now in (0.0, 0.1):  # IKE_SA_INIT, then IKE_AUTH
@@ -332,6 +394,7 @@ class Answer:
     kinds: tuple[int, ...]
     notifies: tuple[tuple[int, bytes], ...]
     idr: tuple[int, bytes] | None
+    ts: tuple[tuple[tuple[Any, ...], ...], ...] = ()  # TSi's then TSr's selectors (3.13.1)
 
     @property
     def verdict(self) -> str:
@@ -362,7 +425,7 @@ def read_answer(x: Exchange) -> Answer | None:
     dec = Cipher(algorithms.AES(x.sk_er), modes.CBC(iv)).decryptor()
     plain = dec.update(ciphertext) + dec.finalize()
     body = plain[:len(plain) - 1 - plain[-1]]  # Pad Length last (3.14)
-    kinds, notifies, idr, off = [], [], None, 0
+    kinds, notifies, idr, off, ts = [], [], None, 0, []
     while first:
         kind, (first, _, plen) = first, struct.unpack_from("!BBH", body, off)
         chunk = body[off + 4:off + plen]
@@ -372,9 +435,24 @@ def read_answer(x: Exchange) -> Answer | None:
             notifies.append((ntype, chunk[4 + spi_size:]))
         elif kind == IDR:
             idr = (chunk[0], chunk[4:])
+        elif kind in (TSI, TSR):
+            ts.append(selectors(chunk))
         off += plen
     assert off == len(body), "the inner chain fills the plaintext"
-    return Answer(tuple(kinds), tuple(notifies), idr)
+    return Answer(tuple(kinds), tuple(notifies), idr, tuple(ts))
+
+
+def selectors(body: bytes) -> tuple[tuple[Any, ...], ...]:
+    """(TS Type, IP Protocol ID, Start Port, End Port, Starting Address, Ending Address) of each Traffic
+    Selector of a TSi/TSr payload body (RFC 7296 3.13.1); IPv4 only."""
+    out, at = [], 4
+    for _ in range(body[0]):
+        ts_type, proto, length, start, end = struct.unpack_from("!BBHHH", body, at)
+        assert (ts_type, length) == (7, 16), "TS_IPV4_ADDR_RANGE, 16 octets"
+        out.append((ts_type, proto, start, end, str(ipaddress.IPv4Address(body[at + 8:at + 12])),
+                    str(ipaddress.IPv4Address(body[at + 12:at + 16]))))
+        at += length
+    return tuple(out)
 
 
 # ------------------------------------------------------------------ the variants
@@ -427,6 +505,20 @@ VARIANTS = [
     Variant("unknown error Notify", "3.10.1", OK, True),
     Variant("INITIAL_CONTACT", "2.4", OK, True),
     Variant("CERTREQ of an unknown encoding", "3.7", OK, True),
+    Variant("AUTH method 200 (unassigned)", "2.15, 3.8", FAILED, False),
+    Variant("AUTH cut to 16 octets", "2.15, 2.21.2", FAILED, False),
+    Variant("IDi replaced after AUTH was computed", "2.15, 2.21.2", FAILED, False),
+    Variant("IDi of another peer, AUTH computed for it", "2.15, 2.21.2", FAILED, False),
+    Variant("empty SK", "1.2, 2.21.2", FAILED + ("notify:INVALID_SYNTAX", "drop"), False,
+            note="charon drops the request and the IKE SA; ikelab answers AUTHENTICATION_FAILED"),
+    Variant("SAi2 for protocol IKE", "1.2, 2.21.3, 3.3.1", ("auth+notify:NO_PROPOSAL_CHOSEN",), True),
+    Variant("SAi2 with the reserved SPI 1", "RFC 4303 2.1", OK + ("auth+notify:INVALID_SYNTAX",), True,
+            note="charon takes the SPI; ikelab answers INVALID_SYNTAX (1-255 are reserved, RFC 4303 2.1)"),
+    Variant("TSi and TSr wider than the policy", "2.9", OK, True),
+    Variant("two IDi", "1.2, 3.10.1", OK + ("notify:INVALID_SYNTAX",), None, charon_port=500,
+            note="charon INVALID_SYNTAX; ikelab reads the first IDi"),
+    Variant("two AUTH", "1.2, 3.10.1", OK + ("notify:INVALID_SYNTAX",), None, charon_port=500,
+            note="charon INVALID_SYNTAX; ikelab reads the first AUTH"),
     Variant("AUTH before IDi", "3.2", OK, True),
 ]
 assert [v.name for v in VARIANTS] == list(CHANGES)
@@ -444,6 +536,9 @@ def check_answer(v: Variant, answer: Answer | None, allowed: tuple[str, ...]) ->
         assert all(k == NOTIFY for k in answer.kinds), answer
     if answer is not None and v.absent is not None:  # 1.3.1: a tunnel-mode SA says nothing of transport mode
         assert v.absent not in [t for t, _ in answer.notifies], answer
+    if got.startswith("auth+child"):  # 2.9: the policy's selectors, narrowed from any wider offer
+        assert answer is not None and answer.ts == (((7, 0, 0, 65535, INNER_I, INNER_I),),
+                                                    ((7, 0, 0, 65535, INNER_R, INNER_R),)), answer.ts
     if answer is not None and AUTH in answer.kinds:  # 1.2: IDr and AUTH of the responder we configured
         assert answer.idr == (2, ID_R.encode()), answer.idr  # ID_FQDN (3.5)
     return got
@@ -458,7 +553,7 @@ def test_ikelab_responder(v: Variant) -> None:
     got = check_answer(v, read_answer(exchange), v.allowed)
     if exchange.response is not None:  # 2.11: back to the address and port the request came from
         assert exchange.came_to == exchange.sent_from, exchange
-    states = [sa.state for sa in responder.sas.values()]
+    states = [sa.state for sa in responder.sas.values() if sa.spi_i == exchange.spi_i]
     kept = State.ESTABLISHED in states
     assert kept == got.startswith("auth"), (v.name, states)
     if v.kept is not None:
@@ -536,3 +631,39 @@ def test_the_table_names_every_difference() -> None:
     """Each variant with a note (or a charon deviation) is a row of the module docstring's table."""
     noted = [v.name for v in VARIANTS if v.note or v.charon or v.charon_port]
     assert all(f"| {name} " in __doc__ for name in noted), noted
+
+
+
+def ikelab_initial_contact() -> tuple[list[Any], Any]:
+    """One ikelab responder: an IKE SA set up as usual, then a second one from the same peer whose IKE_AUTH
+    says INITIAL_CONTACT; the states of both afterwards, in that order."""
+    from ikelab.exchanges_common import Datagram
+
+    responder = ikelab_responder()
+    sas = []
+    for name in ("valid", LAST):
+        initiator = initiator_endpoint(ADDR_I)
+        with changed_ike_auth(name):
+            sas.append(initiator.initiate((ADDR_R, 500), 0.0))
+            for now in (0.0, 0.1):
+                (request,) = initiator.pop_datagrams()
+                responder.receive(Datagram(request.payload, request.src, request.dst), now)
+                for answer in responder.pop_datagrams():
+                    initiator.receive(Datagram(answer.payload, answer.src, answer.dst), now)
+    by_spi_i = {sa.spi_i: sa.state for sa in responder.sas.values()}  # the endpoint files them by its own SPI
+    return [by_spi_i.get(sa.spi_i) for sa in sas], responder
+
+
+@pytest.mark.strongswan
+def test_initial_contact_ends_the_older_ike_sas(charon_run: tuple[list[Exchange], list[dict[bytes, str]]]) -> None:
+    """2.4: on INITIAL_CONTACT the responder may drop its other IKE SAs with the same identities; charon does,
+    and so does ikelab (the new IKE SA stands in both)."""
+    from ikelab.state import State
+
+    exchanges, (before, after) = charon_run
+    new = exchanges[list(CHANGES).index(LAST)].spi_i
+    older = [spi for spi, state in before.items() if state == "ESTABLISHED"]
+    assert len(older) >= 10 and after.get(new) == "ESTABLISHED"
+    assert not any(after.get(spi) == "ESTABLISHED" for spi in older), after
+    (old_state, new_state), _ = ikelab_initial_contact()
+    assert new_state == State.ESTABLISHED and old_state in (None, State.CLOSED, State.DELETING), old_state
