@@ -7,7 +7,8 @@ builder every message goes through, patched for IKE_AUTH requests only and resto
 change is made against charon (namespace B, over UDP from namespace A) and against an in-process
 ikelab responder.  The answers are decrypted here with ``cryptography`` (AES-CBC, HMAC-SHA2-256-128,
 RFC 7296 3.14) and their payload chains walked with ``struct``; then whether each responder kept the
-IKE SA (charon: ``swanctl --list-sas``; ikelab: the endpoint's IKE SA state).
+IKE SA (charon: ``swanctl --list-sas``; ikelab: the endpoint's IKE SA state).  Each changed request is
+sent twice: while the IKE SA stands, both answer the retransmission with the same bytes (2.1).
 
 Where the RFC leaves room and the two differ, the tests assert what both must satisfy
 (``Variant.allowed``) and the difference is a row here:
@@ -293,6 +294,7 @@ class Exchange:
     sk_ar: bytes
     sent_from: int = 500  # our UDP port of the IKE_AUTH request
     came_to: int = 500  # the port its response came to (0: none came)
+    again: bytes | None = None  # the answer to the same request sent again (2.1), or None
 
 
 def against_charon(names: list[str], local: str, peer: str, timeout: float) -> list[Exchange]:
@@ -324,8 +326,10 @@ def against_charon(names: list[str], local: str, peer: str, timeout: float) -> l
                 (request,) = endpoint.pop_datagrams()  # the IKE_AUTH request
             socks[request.src[1]].sendto(request.payload, request.dst)
             response, port = answer(list(socks.values()), sa.spi_i, IKE_AUTH, timeout)
+            socks[request.src[1]].sendto(request.payload, request.dst)  # a retransmission (2.1)
+            again, _ = answer(list(socks.values()), sa.spi_i, IKE_AUTH, timeout / 2)
             out.append(Exchange(sa.spi_i, sa.spi_r, response, sa.keys.sk_er, sa.keys.sk_ar,
-                                request.src[1], port))
+                                request.src[1], port, again))
     finally:
         for sock in socks.values():
             sock.close()
@@ -379,8 +383,11 @@ def against_ikelab(name: str) -> tuple[Exchange, Any]:
                 (answer,) = answers
                 initiator.receive(Datagram(answer.payload, answer.src, answer.dst), now)
     response = unframe(answers[0]) if answers else None
+    responder.receive(Datagram(request.payload, request.src, request.dst), 0.2)  # a retransmission (2.1)
+    again = [unframe(d) for d in responder.pop_datagrams()]
+    assert len(again) <= 1, "one request, at most one answer"
     return Exchange(sa.spi_i, sa.spi_r, response, sa.keys.sk_er, sa.keys.sk_ar, request.src[1],
-                    answers[0].dst[1] if answers else 0), responder
+                    answers[0].dst[1] if answers else 0, again[0] if again else None), responder
 
 
 # ------------------------------------------------------------------ reading an answer by hand
@@ -528,6 +535,15 @@ def verdict(answer: Answer | None) -> str:
     return "drop" if answer is None else answer.verdict
 
 
+def check_retransmission(v: Variant, x: Exchange, kept: bool) -> None:
+    """2.1: a retransmitted request is answered with the same response while the IKE SA stands (the responder
+    "MUST ... retransmit the response"), and by nothing or that same response once it is gone."""
+    if kept:
+        assert x.again == x.response, f"{v.name}: the retransmission got another answer"
+    else:
+        assert x.again in (None, x.response), f"{v.name}: the retransmission got another answer"
+
+
 def check_answer(v: Variant, answer: Answer | None, allowed: tuple[str, ...]) -> str:
     got = verdict(answer)
     assert got in allowed, f"{v.name} (RFC 7296 {v.rule}): {got}, not one of {allowed}; {answer}"
@@ -556,6 +572,7 @@ def test_ikelab_responder(v: Variant) -> None:
     states = [sa.state for sa in responder.sas.values() if sa.spi_i == exchange.spi_i]
     kept = State.ESTABLISHED in states
     assert kept == got.startswith("auth"), (v.name, states)
+    check_retransmission(v, exchange, kept)
     if v.kept is not None:
         assert kept == v.kept, (v.name, states)
 
@@ -621,6 +638,7 @@ def test_charon_and_ikelab(charon_run: tuple[list[Exchange], list[dict[bytes, st
         assert x.came_to == (v.charon_port or x.sent_from), f"{v.name}: charon answered to port {x.came_to}"
     kept = states[v.name == LAST].get(x.spi_i) == "ESTABLISHED"
     assert kept == theirs.startswith("auth"), (v.name, states)
+    check_retransmission(v, x, kept)
     if v.kept is not None:
         assert kept == v.kept, (v.name, states)
     mine = verdict(read_answer(against_ikelab(v.name)[0]))
