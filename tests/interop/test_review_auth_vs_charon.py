@@ -18,6 +18,8 @@ Where the RFC leaves room and the two differ, the tests assert what both must sa
 | no IDi | 1.2, 2.21.2 | no answer; IKE SA deleted | AUTHENTICATION_FAILED; IKE SA closed |
 | IDr naming someone else | 3.5 | AUTHENTICATION_FAILED (no config for it) | its own IDr, IKE SA, CHILD SA |
 | SAi2 without TSi, TSr | 1.2, 2.21.3 | TS_UNACCEPTABLE; IKE SA up | INVALID_SYNTAX; IKE SA up |
+| SAi2 with a Diffie-Hellman group | 1.2 | CHILD SA (DH ignored) | NO_PROPOSAL_CHOSEN; IKE SA up |
+| CP(CFG_REQUEST), no address pool | 2.19, 3.15.4 | INTERNAL_ADDRESS_FAILURE; IKE SA up | CHILD SA, no CP |
 | empty SK | 1.2, 2.21.2 | no answer; IKE SA deleted | AUTHENTICATION_FAILED; IKE SA closed |
 | SAi2 with the reserved SPI 1 | RFC 4303 2.1 | CHILD SA with SPI 1 | INVALID_SYNTAX; IKE SA up |
 | two IDi | 1.2, 3.10.1 | INVALID_SYNTAX to port 500 (*); IKE SA deleted | the first IDi; IKE SA, CHILD SA |
@@ -44,6 +46,13 @@ request or response MUST be ignored"), a CERTREQ of an unknown encoding, and an 
 critical bit is clear (2.5); both answer USE_TRANSPORT_MODE with a tunnel-mode CHILD SA when only
 tunnel mode is configured (1.3.1: the responder may create a tunnel-mode SA instead).
 
+1.2 says the SA payloads of IKE_AUTH cannot carry a Diffie-Hellman transform other than NONE (there
+is no KE to go with it): charon drops the transform and accepts the proposal, ikelab (which offers
+and configures its IKE_AUTH proposals without one) finds none that matches; either way the IKE SA
+stands.  A CP(CFG_REQUEST) to a responder with no address pool: charon answers
+INTERNAL_ADDRESS_FAILURE and creates no CHILD SA (3.15.4), ikelab creates the CHILD SA for the
+initiator's own address and sends no CP.
+
 Run: ``cd tests && python -m pytest -n0 interop/test_review_auth_vs_charon.py`` (one charon for all
 variants, namespaces deleted at the end; the ikelab half runs without charon).
 """
@@ -65,13 +74,13 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 SA, IDR, AUTH, NOTIFY, TSI, TSR, SK = 33, 36, 39, 41, 44, 45, 46
 IKE_AUTH, FLAG_R = 35, 0x20
 UNSUPPORTED_CRITICAL_PAYLOAD, INVALID_SYNTAX, NO_PROPOSAL_CHOSEN = 1, 7, 14
-AUTHENTICATION_FAILED, TS_UNACCEPTABLE = 24, 38
+AUTHENTICATION_FAILED, INTERNAL_ADDRESS_FAILURE, TS_UNACCEPTABLE = 24, 36, 38
 USE_TRANSPORT_MODE = 16391
 UNKNOWN_PAYLOAD = 200  # unassigned payload type
 UNKNOWN_STATUS, UNKNOWN_ERROR = 40000, 8000  # unassigned status and error Notify types (3.10.1)
 NAMES = {UNSUPPORTED_CRITICAL_PAYLOAD: "UNSUPPORTED_CRITICAL_PAYLOAD", INVALID_SYNTAX: "INVALID_SYNTAX",
          NO_PROPOSAL_CHOSEN: "NO_PROPOSAL_CHOSEN", AUTHENTICATION_FAILED: "AUTHENTICATION_FAILED",
-         TS_UNACCEPTABLE: "TS_UNACCEPTABLE"}
+         TS_UNACCEPTABLE: "TS_UNACCEPTABLE", INTERNAL_ADDRESS_FAILURE: "INTERNAL_ADDRESS_FAILURE"}
 
 PSK = "ikelab-interop-psk"
 ID_I, ID_R = "alice@example.org", "gw.example.com"
@@ -191,6 +200,35 @@ def _sa_with(**fields: Any) -> Callable[[Any], Any]:
     return make
 
 
+def _transforms(change: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> Callable[[Any], Any]:
+    """SAi2 with each proposal's transforms changed."""
+    def make(p: Any) -> Any:
+        from dataclasses import replace
+
+        from ikelab.payloads import SA as SaPayload
+
+        return SaPayload(tuple(replace(pr, transforms=change(pr.transforms)) for pr in p.proposals))
+    return make
+
+
+def _esn_only(transforms: tuple[Any, ...]) -> tuple[Any, ...]:
+    from dataclasses import replace
+
+    return tuple(replace(t, id=1) if int(t.type) == 5 else t for t in transforms)  # ESN 1 only (3.3.2)
+
+
+def _with_dh(transforms: tuple[Any, ...]) -> tuple[Any, ...]:
+    from ikelab.sa_payload import Transform
+
+    return transforms + (Transform(4, 31),)  # Curve25519, as for the IKE SA
+
+
+def _cp_request() -> Any:
+    from ikelab.cp_payload import CP
+
+    return CP(1, ((1, b""),))  # CFG_REQUEST (3.15): INTERNAL_IP4_ADDRESS, empty
+
+
 def _twice(name: str) -> Callable[[list[Any]], list[Any]]:
     return lambda ps: ps[:_index(ps, name) + 1] + [ps[_index(ps, name)]] + ps[_index(ps, name) + 1:]
 
@@ -241,6 +279,9 @@ CHANGES: dict[str, Callable[[list[Any]], list[Any]]] = {
     "SAi2 with the reserved SPI 1": _replace("SA", _sa_with(spi=b"\x00\x00\x00\x01")),
     "TSi and TSr wider than the policy": _compose(_replace("TSi", _ts_net("TSi", "0.0.0.0/0")),
                                                    _replace("TSr", _ts_net("TSr", "0.0.0.0/0"))),
+    "SAi2 asking for ESN only": _replace("SA", _transforms(_esn_only)),
+    "SAi2 with a Diffie-Hellman group": _replace("SA", _transforms(_with_dh)),
+    "CP(CFG_REQUEST), no address pool": _insert_after("AUTH", _cp_request),
     "two IDi": _twice("IDi"),
     "two AUTH": _twice("AUTH"),
     "AUTH before IDi": lambda ps: [ps[_index(ps, "AUTH")]] + [p for p in ps if type(p).__name__ != "AUTH"],
@@ -522,6 +563,11 @@ VARIANTS = [
     Variant("SAi2 with the reserved SPI 1", "RFC 4303 2.1", OK + ("auth+notify:INVALID_SYNTAX",), True,
             note="charon takes the SPI; ikelab answers INVALID_SYNTAX (1-255 are reserved, RFC 4303 2.1)"),
     Variant("TSi and TSr wider than the policy", "2.9", OK, True),
+    Variant("SAi2 asking for ESN only", "3.3.2, 3.3.6", ("auth+notify:NO_PROPOSAL_CHOSEN",), True),
+    Variant("SAi2 with a Diffie-Hellman group", "1.2", OK + ("auth+notify:NO_PROPOSAL_CHOSEN",), True,
+            note="charon ignores the DH transform; ikelab finds no proposal without it"),
+    Variant("CP(CFG_REQUEST), no address pool", "2.19, 3.15.4", OK + ("auth+notify:INTERNAL_ADDRESS_FAILURE",),
+            True, note="charon INTERNAL_ADDRESS_FAILURE and no CHILD SA; ikelab ignores the CP"),
     Variant("two IDi", "1.2, 3.10.1", OK + ("notify:INVALID_SYNTAX",), None, charon_port=500,
             note="charon INVALID_SYNTAX; ikelab reads the first IDi"),
     Variant("two AUTH", "1.2, 3.10.1", OK + ("notify:INVALID_SYNTAX",), None, charon_port=500,
