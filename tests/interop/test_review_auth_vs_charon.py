@@ -29,8 +29,7 @@ Where the RFC leaves room and the two differ, the tests assert what both must sa
 (*) charon fakes a NAT (kernel-libipsec carries ESP in UDP only: "faking NAT situation to enforce UDP
 encapsulation"), so ikelab's initiator sends IKE_AUTH from port 4500; charon answers a request it
 could not parse to port 500, where 2.11 says "the response MUST be sent to the IP address and port
-from which" the request came.  Every other answer
-of both goes back to the request's port.
+from which" the request came.  Every other answer of both goes back to the request's port.
 
 Both may answer a request without IDi with AUTHENTICATION_FAILED (2.21.2: "All errors causing the
 authentication to fail ... SHOULD result in an AUTHENTICATION_FAILED notification") or drop it, and
@@ -152,25 +151,6 @@ def _certreq_unknown() -> Any:
     return CERTREQ(201, os.urandom(20))  # Cert Encoding 201: private use, known to neither (3.6, 3.7)
 
 
-def _esp_aes256(p: Any) -> Any:
-    """SAi2 asking for AES-256 only (both responders allow aes128-sha256): no acceptable proposal."""
-    from dataclasses import replace
-
-    from ikelab.payloads import SA as SaPayload
-
-    props = [replace(pr, transforms=tuple(replace(t, key_length=256) if int(t.type) == 1 else t
-                                          for t in pr.transforms)) for pr in p.proposals]
-    return SaPayload(tuple(props))
-
-
-def _ts_elsewhere(cls_name: str, address: str) -> Callable[[Any], Any]:
-    def make(p: Any) -> Any:
-        from ikelab import payloads as P
-
-        return getattr(P, cls_name)((P.TrafficSelector.from_address(address),))
-    return make
-
-
 def _auth_of(method: int, cut: int | None = None) -> Callable[[Any], Any]:
     def make(p: Any) -> Any:
         from ikelab.payloads import AUTH as AuthPayload
@@ -209,6 +189,12 @@ def _transforms(change: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> Callabl
 
         return SaPayload(tuple(replace(pr, transforms=change(pr.transforms)) for pr in p.proposals))
     return make
+
+
+def _aes256(transforms: tuple[Any, ...]) -> tuple[Any, ...]:
+    from dataclasses import replace
+
+    return tuple(replace(t, key_length=256) if int(t.type) == 1 else t for t in transforms)  # both allow AES-128
 
 
 def _esn_only(transforms: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -262,9 +248,9 @@ CHANGES: dict[str, Callable[[list[Any]], list[Any]]] = {
     "no SAi2, TSi and TSr present": _without("SA"),
     "no SAi2, TSi, TSr": _compose(_without("SA"), _without("TSi"), _without("TSr")),
     "SAi2 without TSi, TSr": _compose(_without("TSi"), _without("TSr")),
-    "SAi2 without an acceptable proposal": _replace("SA", _esp_aes256),
-    "TSi and TSr outside the policy": _compose(_replace("TSi", _ts_elsewhere("TSi", "10.9.9.1")),
-                                                _replace("TSr", _ts_elsewhere("TSr", "10.9.9.2"))),
+    "SAi2 without an acceptable proposal": _replace("SA", _transforms(_aes256)),
+    "TSi and TSr outside the policy": _compose(_replace("TSi", _ts_net("TSi", "10.9.9.1/32")),
+                                                _replace("TSr", _ts_net("TSr", "10.9.9.2/32"))),
     "USE_TRANSPORT_MODE, only tunnel configured": _insert_after("AUTH", _notify(USE_TRANSPORT_MODE)),
     "unknown status Notify": _insert_after("AUTH", _notify(UNKNOWN_STATUS, b"\x01\x02")),
     "unknown error Notify": _insert_after("AUTH", _notify(UNKNOWN_ERROR, b"\x01\x02")),
@@ -316,10 +302,12 @@ LOCAL_IDS = {"IDi of another peer, AUTH computed for it": "bob@example.org"}
 
 
 def initiator_endpoint(local: str, name: str = "") -> Any:
+    """ikelab's initiator (an IkeEndpoint at ``local``): charon's PSK, proposals and selectors."""
     from ikelab.config import IkeConfig
     from ikelab.endpoint import IkeEndpoint
 
-    return IkeEndpoint(IkeConfig(local_id=LOCAL_IDS.get(name, ID_I), remote_id=ID_R, psk=PSK.encode(), ike_proposals=(IKE_PROPOSAL,),
+    return IkeEndpoint(IkeConfig(local_id=LOCAL_IDS.get(name, ID_I), remote_id=ID_R, psk=PSK.encode(),
+                                 ike_proposals=(IKE_PROPOSAL,),
                                  esp_proposals=(ESP_PROPOSAL,), local_ts=(f"{INNER_I}/32",),
                                  remote_ts=(f"{INNER_R}/32",), cookie_threshold=None), local_addr=local)
 
@@ -399,6 +387,7 @@ def answer(socks: list[Any], spi_i: bytes, exchange: int, timeout: float) -> tup
 
 
 def ikelab_responder() -> Any:
+    """An ikelab responder configured as charon is (the endpoint of ``ikelab respond``: CLOSED IKE SAs go)."""
     from ikelab.config import IkeConfig
     from ikelab.endpoint import IkeEndpoint
 
@@ -578,6 +567,7 @@ assert [v.name for v in VARIANTS] == list(CHANGES)
 
 
 def verdict(answer: Answer | None) -> str:
+    """"drop" for no answer, else :attr:`Answer.verdict`."""
     return "drop" if answer is None else answer.verdict
 
 
@@ -591,6 +581,7 @@ def check_retransmission(v: Variant, x: Exchange, kept: bool) -> None:
 
 
 def check_answer(v: Variant, answer: Answer | None, allowed: tuple[str, ...]) -> str:
+    """What RFC 7296 fixes in any answer to ``v``; returns the verdict (asserted to be one of ``allowed``)."""
     got = verdict(answer)
     assert got in allowed, f"{v.name} (RFC 7296 {v.rule}): {got}, not one of {allowed}; {answer}"
     if answer is not None and answer.kinds and answer.kinds[0] != IDR and AUTH not in answer.kinds:
