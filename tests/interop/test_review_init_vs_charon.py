@@ -449,9 +449,9 @@ def charon_replies(_interop_reason: str | None, tmp_path_factory: pytest.TempPat
         charon = Charon(net.b, tmp_path_factory.mktemp("charon"), swanctl_conf=conf, cookie_threshold=1000)
         charon.start()
         charon.load_all()
-        replies = net.a.call(send_all, net.b.addr4, [v.data for v in VARIANTS], 2.0, _timeout=30)
+        replies = net.a.call(send_all, net.b.addr4, [v.data for v in VARIANTS], 5.0, _timeout=60)
         assert len(replies) == len(VARIANTS)
-        return replies + net.a.call(send_twice, net.b.addr4, RETRANSMITTED, 2.0, _timeout=30)
+        return replies + net.a.call(send_twice, net.b.addr4, RETRANSMITTED, 5.0, _timeout=60)
     finally:
         if charon is not None:
             charon.stop()

@@ -399,7 +399,7 @@ class CharonResponder:
         self.charon = charon
         self.local, self.remote = (net.a.addr4, 500), (net.b.addr4, 500)
         self.initiator_config = config(f"{net.a.inner}/32", f"{net.b.inner}/32")
-        self.relay = net.a.popen([sys.executable, "-c", RELAY, net.a.addr4, net.b.addr4, "1.5"],
+        self.relay = net.a.popen([sys.executable, "-c", RELAY, net.a.addr4, net.b.addr4, "3.0"],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.relay.stdout is not None and self.relay.stdout.readline().strip() == "ready"
 
