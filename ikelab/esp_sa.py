@@ -243,8 +243,9 @@ class EspSa(SaBase):
         outer = ip.parse_ip(packet)
         refused = fragment_error(outer, "ESP")
         if refused is None and self.mode is Mode.TRANSPORT and outer.version == 6 and len(outer.header) != 40:
-            # known from the outer header alone, so refused before the ICV: an authentic packet that cannot be
-            # delivered must not spend its sequence number nor count as received (RFC 4303 3.4.3)
+            # known from the outer header alone, so refused before the ICV: a packet that would be dropped after
+            # decryption anyway neither moves the replay window (RFC 4303 3.4.3 moves it for packets it accepts)
+            # nor counts as received
             refused = ParseError("IPv6 extension headers around transport-mode IPsec are not supported",
                                  field="ipv6_header", offset=40)
         if refused is not None:

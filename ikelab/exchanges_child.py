@@ -206,7 +206,7 @@ class ChildExchanges(TransportAcrossNat):
                 if tsi_p is None and tsr_p is None:
                     return [], None  # childless IKE_AUTH (RFC 6023 3)
                 # TSi/TSr ask for a CHILD SA, and no SAi2 offers one: no proposal to choose, so the answer says
-                # so (RFC 7296 1.2, 2.21.3: the IKE SA stands), rather than a silently childless IKE SA
+                # so (RFC 7296 1.2, 2.21.2: the IKE SA stands), rather than a silently childless IKE SA
                 return self._child_refused(now, NotifyType.NO_PROPOSAL_CHOSEN, "IKE_AUTH request with TSi/TSr "
                                            "but no SAi2", exchange)
             return self._child_refused(now, NotifyType.INVALID_SYNTAX, "CHILD SA request without SA/TSi/TSr",
