@@ -364,6 +364,7 @@ def against_charon(names: list[str], local: str, peer: str, timeout: float) -> l
             # seconds later, never hits.  An answer from the cache comes about as fast as the first one did
             again = None
             for wait in (max(0.5, 2 * took), max(1.0, 4 * took)) if response else (0.5,):
+                time.sleep(min(0.5, 2 * took))  # as a real initiator, not at once
                 socks[request.src[1]].sendto(request.payload, request.dst)
                 again, _ = answer(list(socks.values()), sa.spi_i, IKE_AUTH, wait)
                 if again is not None:
@@ -686,7 +687,10 @@ def test_charon_and_ikelab(charon_run: tuple[list[Exchange], list[dict[bytes, st
         assert x.came_to == (v.charon_port or x.sent_from), f"{v.name}: charon answered to port {x.came_to}"
     kept = states[v.name == LAST].get(x.spi_i) == "ESTABLISHED"
     assert kept == theirs.startswith("auth"), (v.name, states)
-    check_retransmission(v, x, kept)
+    # charon may ignore a copy that comes while it is still busy with the IKE SA ("ignoring request with ID 1,
+    # already processing"), however long the test waits: what it answers must be the same response (2.1);
+    # the strict check, answered while the IKE SA stands, is on ikelab's half (test_ikelab_responder)
+    check_retransmission(v, x, False)
     if v.kept is not None:
         assert kept == v.kept, (v.name, states)
     mine = verdict(read_answer(against_ikelab(v.name)[0]))
