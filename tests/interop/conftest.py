@@ -9,6 +9,10 @@
 * ``charon_factory``: ``charon_factory(ns, name, **kwargs)`` makes a
   :class:`interop.charon.Charon` with its work directory under ``tmp_path``
   and starts it; every charon made is stopped at teardown, even on failure.
+* ``module_charon``: for a module that sends many requests to one charon
+  responder: ``module_charon(conf_for)`` makes a NetnsPair and starts charon
+  in namespace B with the swanctl.conf ``conf_for(pair)`` returns, its
+  connections loaded; both go when the module ends.
 """
 
 from __future__ import annotations
@@ -88,6 +92,31 @@ def nat_charon_factory(nat_net: NatNetns, tmp_path: Path) -> Iterator[Callable[.
 @pytest.fixture
 def charon_factory(netns_pair: NetnsPair, tmp_path: Path) -> Iterator[Callable[..., Charon]]:
     yield from _charons(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_charon(_interop_reason: str | None,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., tuple[NetnsPair, Charon]]]:
+    _require(_interop_reason)
+    made: list[tuple[NetnsPair, Charon]] = []
+
+    def start(conf_for: Callable[[NetnsPair], str]) -> tuple[NetnsPair, Charon]:
+        net = NetnsPair()
+        net.create()
+        charon = Charon(net.b, tmp_path_factory.mktemp("charon"), swanctl_conf=conf_for(net), cookie_threshold=1000)
+        made.append((net, charon))
+        charon.start()
+        charon.load_all()
+        return net, charon
+
+    try:
+        yield start
+    finally:
+        for net, charon in reversed(made):
+            try:
+                charon.stop()
+            finally:
+                net.close()
 
 
 def _charons(tmp_path: Path) -> Iterator[Callable[..., Charon]]:

@@ -636,40 +636,23 @@ def charon_states(charon: Any) -> dict[bytes, str]:
 
 
 @pytest.fixture(scope="module")
-def charon_run(_interop_reason: str | None,
-               tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Exchange], list[dict[bytes, str]]]:
+def charon_run(module_charon: Any) -> tuple[list[Exchange], list[dict[bytes, str]]]:
     """One charon responder (namespace B) for the module: each variant's exchange with it, and the IKE SAs
     it lists after all but LAST and after LAST."""
-    from interop.charon import Charon
-    from interop.netns import NetnsPair
     from interop.swanctl import psk_conf
 
-    if _interop_reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"required in CI (.ci/run installs it): {_interop_reason}")
-        pytest.skip(_interop_reason)
-    net = NetnsPair()
-    net.create()
-    charon = None
-    try:
-        assert (net.a.addr4, net.b.addr4, net.a.inner, net.b.inner) == (ADDR_I, ADDR_R, INNER_I, INNER_R)
-        conf = psk_conf(local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_R, remote_id=ID_I,
-                        local_ts=f"{INNER_R}/32", remote_ts=f"{INNER_I}/32", psk=PSK,
-                        proposals=IKE_PROPOSAL, esp_proposals=ESP_PROPOSAL)
-        charon = Charon(net.b, tmp_path_factory.mktemp("charon"), swanctl_conf=conf, cookie_threshold=1000)
-        charon.start()
-        charon.load_all()
-        first = [n for n in CHANGES if n != LAST]
-        exchanges = net.a.call(against_charon, first, ADDR_I, ADDR_R, 3.0, _timeout=180)
-        states = [charon_states(charon)]
-        exchanges += net.a.call(against_charon, [LAST], ADDR_I, ADDR_R, 3.0, _timeout=30)
-        states.append(charon_states(charon))
-        order = first + [LAST]
-        return [exchanges[order.index(n)] for n in CHANGES], states
-    finally:
-        if charon is not None:
-            charon.stop()
-        net.close()
+    net, charon = module_charon(lambda net: psk_conf(
+        local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_R, remote_id=ID_I,
+        local_ts=f"{INNER_R}/32", remote_ts=f"{INNER_I}/32", psk=PSK, proposals=IKE_PROPOSAL,
+        esp_proposals=ESP_PROPOSAL))
+    assert (net.a.addr4, net.b.addr4, net.a.inner, net.b.inner) == (ADDR_I, ADDR_R, INNER_I, INNER_R)
+    first = [n for n in CHANGES if n != LAST]
+    exchanges = net.a.call(against_charon, first, ADDR_I, ADDR_R, 3.0, _timeout=180)
+    states = [charon_states(charon)]
+    exchanges += net.a.call(against_charon, [LAST], ADDR_I, ADDR_R, 3.0, _timeout=30)
+    states.append(charon_states(charon))
+    order = first + [LAST]
+    return [exchanges[order.index(n)] for n in CHANGES], states
 
 
 @pytest.mark.strongswan

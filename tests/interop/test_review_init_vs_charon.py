@@ -428,34 +428,18 @@ RETRANSMITTED = [request(b"\x2e\x70\x00\x00\x00\x00\x00\x01"),
 
 
 @pytest.fixture(scope="module")
-def charon_replies(_interop_reason: str | None, tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+def charon_replies(module_charon: Any) -> list[Any]:
     """One charon responder (namespace B, proposal PROPOSAL) for the module; its reply to each variant, then
     its two replies to each of RETRANSMITTED."""
-    from interop.charon import Charon
-    from interop.netns import NetnsPair
     from interop.swanctl import ID_INITIATOR, ID_RESPONDER, psk_conf
 
-    if _interop_reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"required in CI (.ci/run installs it): {_interop_reason}")
-        pytest.skip(_interop_reason)
-    net = NetnsPair()
-    net.create()
-    charon = None
-    try:
-        conf = psk_conf(local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_RESPONDER,
-                        remote_id=ID_INITIATOR, local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32",
-                        proposals=PROPOSAL, esp_proposals="aes128-sha256")
-        charon = Charon(net.b, tmp_path_factory.mktemp("charon"), swanctl_conf=conf, cookie_threshold=1000)
-        charon.start()
-        charon.load_all()
-        replies = net.a.call(send_all, net.b.addr4, [v.data for v in VARIANTS], 5.0, _timeout=60)
-        assert len(replies) == len(VARIANTS)
-        return replies + net.a.call(send_twice, net.b.addr4, RETRANSMITTED, 5.0, _timeout=60)
-    finally:
-        if charon is not None:
-            charon.stop()
-        net.close()
+    net, _ = module_charon(lambda net: psk_conf(
+        local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_RESPONDER, remote_id=ID_INITIATOR,
+        local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32", proposals=PROPOSAL,
+        esp_proposals="aes128-sha256"))
+    replies = net.a.call(send_all, net.b.addr4, [v.data for v in VARIANTS], 5.0, _timeout=60)
+    assert len(replies) == len(VARIANTS)
+    return replies + net.a.call(send_twice, net.b.addr4, RETRANSMITTED, 5.0, _timeout=60)
 
 
 @pytest.mark.strongswan

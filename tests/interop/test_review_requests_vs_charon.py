@@ -514,34 +514,19 @@ def test_ikelab_responder(v: Variant) -> None:
 
 
 @pytest.fixture(scope="module")
-def charon_outcomes(_interop_reason: str | None, tmp_path_factory: pytest.TempPathFactory) -> list[Outcome]:
+def charon_outcomes(module_charon: Any) -> list[Outcome]:
     """One charon responder for the module; the outcome of each variant, each on its own IKE SA."""
-    from interop.charon import Charon
-    from interop.netns import NetnsPair
     from interop.swanctl import psk_conf
 
-    if _interop_reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"required in CI (.ci/run installs it): {_interop_reason}")
-        pytest.skip(_interop_reason)
-    net = NetnsPair()
-    net.create()
-    charon = peer = None
+    net, charon = module_charon(lambda net: psk_conf(
+        local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_R, remote_id=ID_I,
+        local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32", proposals=IKE, esp_proposals=ESP_PROPOSAL,
+        psk=PSK))
+    peer = CharonResponder(net, charon)
     try:
-        conf = psk_conf(local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_R, remote_id=ID_I,
-                        local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32", proposals=IKE,
-                        esp_proposals=ESP_PROPOSAL, psk=PSK)
-        charon = Charon(net.b, tmp_path_factory.mktemp("charon"), swanctl_conf=conf, cookie_threshold=1000)
-        charon.start()
-        charon.load_all()
-        peer = CharonResponder(net, charon)
         return [run(peer, v) for v in VARIANTS]
     finally:
-        if peer is not None:
-            peer.close()
-        if charon is not None:
-            charon.stop()
-        net.close()
+        peer.close()
 
 
 @pytest.mark.strongswan
