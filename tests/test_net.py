@@ -304,33 +304,39 @@ def test_driver_in_process_liveness() -> None:
 
 
 def test_a_delete_during_an_ike_sa_rekey_over_real_sockets_ends_every_ike_sa() -> None:
-    """What Ctrl-C does while an IKE SA rekey is on its way (peer.py): the DELETE waits for the rekey (RFC 7296
-    2.3, window size 1), then closes the new IKE SA as well (``IkeSa.successor``), so that neither end keeps one."""
+    """What Ctrl-C does while an IKE SA rekey is on its way (peer.py's ``finish``): the DELETE waits for the rekey
+    (RFC 7296 2.3, window size 1), then closes the new IKE SA as well (``IkeSa.successor``), and the run ends only
+    when both are closed, so that neither end keeps one."""
+    from ikelab.peer import _Run
 
-    async def run() -> tuple[Any, NetDriver]:
+    async def run() -> tuple[Any, NetDriver, list[str]]:
         cfg = dict(psk=b"in-process", ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
                    retransmit_timeout=0.5, retransmit_tries=2)
         port = free_port()
         resp = NetDriver(IkeConfig(local_id="gw.example.com", **cfg), "127.0.0.1", port=port)
-        init = NetDriver(IkeConfig(local_id="alice@example.org", **cfg), "127.0.0.1", port=free_port())
+        lines: list[str] = []
+        moon = _Run(IkeConfig(local_id="alice@example.org", **cfg), "127.0.0.1", free_port(), RunOptions(),
+                    out=lines.append)
+        init = moon.driver
         await resp.open()
         await init.open()
         try:
             init.initiate(("127.0.0.1", port))
-            assert (await init.wait_established(5)).ok
+            outcome = await init.wait_established(5)
+            assert outcome.ok
             sa = init.current_sa()
             init.act(lambda now: sa.rekey_ike(now))
-            init.act(lambda now: sa.delete_ike(now))  # queued behind the rekey
-            await init.wait_for(lambda: sa.state == State.CLOSED and sa.successor.state == State.CLOSED, 5)
+            await moon.finish(outcome, delete=True)  # its DELETE is queued behind the rekey
             await resp.wait_for(lambda: resp.current_sa() is None, 5)
-            return sa, resp
+            return sa, resp, lines
         finally:
             init.close()
             resp.close()
 
-    sa, resp = asyncio.run(run())
+    sa, resp, lines = asyncio.run(run())
+    assert "sending DELETE for the IKE SA" in lines
     assert sa.successor is not sa, "the rekey was done first"
-    assert sa.state == sa.successor.state == State.CLOSED
+    assert sa.state == sa.successor.state == State.CLOSED, "finish() returned before the new IKE SA was closed"
     assert resp.current_sa() is None and all(s.state == State.CLOSED for s in resp.all_sas())
 
 
