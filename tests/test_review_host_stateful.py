@@ -14,7 +14,8 @@ After every step, against the engine's own CHILD SA records (not the host's):
 * each host's SAD holds exactly the inbound SAs of the engine's CHILD SAs, a replaced one included until its
   ChildSaDeleted (2.8), with the engine's inbound keys;
 * the SPD holds one PROTECT policy per rekey chain with a live CHILD SA, with that chain's selectors, and its
-  outbound SA is the newest live CHILD SA of the chain (the host's rule: outbound moves at once);
+  outbound SA is the newest live CHILD SA of the chain, unless this peer answered that one's rekey and the SA
+  it replaces is still there (the host's rule: the peer that asked may not hold the new SA yet, 2.8);
 * a packet outside every selector is discarded, never protected (RFC 4301 5.1);
 * once the lab is idle, the hosts mirror each other (my inbound SA is the peer's outbound SA, same keys,
   2.17), and a ping inside every CHILD SA's selectors is protected and accepted both ways.  While exchanges
