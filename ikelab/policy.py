@@ -189,8 +189,9 @@ class IpsecProcessor:
                               f"{policy.mode.value} mode, the new SAs are protocol {outbound_sa.protocol} in "
                               f"{outbound_sa.mode.value} mode", field="protocol", value=outbound_sa.protocol)
         self.sad.add_inbound(inbound_sa, old.policy.name)
-        if outbound_now:
-            self.sad.set_outbound(old.policy.name, outbound_sa)
+        # the peer that answered sends on the SA the rekey replaces, which the peer that asked still holds, even
+        # if it had moved on to another one (its own new SA of a collision, which it is about to delete, 2.8.1)
+        self.sad.set_outbound(old.policy.name, outbound_sa if outbound_now else old.outbound)
         self._serial += 1
         child = InstalledChildSa(f"{old.policy.name}~{self._serial}", old.policy, inbound_sa, outbound_sa)
         self.children.append(child)

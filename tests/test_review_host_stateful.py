@@ -446,3 +446,29 @@ def test_a_rekey_collision_that_deletes_the_sa_in_use_moves_outbound_to_the_surv
     assert n_before == 3 and in_use == deleted_out  # the redundant SA was the one carrying moon's traffic
     assert n_after == 2 and now_used == survivor_out != old.spi_out
     m._check_settled()
+
+
+def test_the_peer_that_answers_a_rekey_sends_on_the_sa_it_replaces_not_on_its_own_redundant_one() -> None:
+    """RFC 7296 2.8.1: moon and sun rekey the same CHILD SA; moon's own new SA loses the nonce comparison and moon
+    deletes it, but that DELETE's answer is lost, so moon still holds it.  Sun then rekeys the survivor, moon
+    answers: moon must keep sending on the survivor (which sun holds) until sun deletes it, not on its own
+    redundant SA, which sun deleted long ago (found by an unseeded search of the machine above, 3,000 examples)."""
+    m = HostsFollowIke()
+    m.establish(seed=0, suite=SUITES[0], short=False, ah_parity=0)
+    m.rekey_ike(side="initiator")
+    m.settle()
+    m.delete_ike(side="initiator")
+    m.settle()
+    m.reestablish()
+    m.rekey_collision(first="responder", pfs=(None, None), which=0)
+    m.wait(step=0.02)
+    m.next_packet(fate="late")
+    m.wait(step=0.005)
+    m.next_packet(fate="drop")  # sun's answer to moon's DELETE of its redundant SA
+    m.rekey_child(pfs=None, side="responder", which=1)
+    m.settle()  # the machine's invariant runs after every step on the way
+    lab = m._lab()
+    (mine,) = [c for c in engine_children(lab, "initiator").values() if c.state == "INSTALLED"]
+    proc = m.hosts["initiator"].processor
+    (policy,) = {c.policy.name for c in proc.children}
+    assert proc.sad.lookup_outbound(policy).spi.to_bytes(4, "big") == mine.spi_out
