@@ -3,7 +3,6 @@ SK_* keys that protect a message (2.14), checked by opening the message with the
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,12 +109,11 @@ def _sk_packet(scenario: Any, no: int) -> Any:
 
     rows = tour_rows(scenario)
     given = no
-    if not isinstance(no, bool) and hasattr(type(no), "__index__"):  # an int, numpy's int64 ...
-        try:
-            no = operator.index(no)
-        except TypeError:  # numpy's bool_
-            pass
-    if isinstance(no, bool) or not isinstance(no, int) or not 1 <= no <= len(rows):
+    try:
+        no = _want_int(given, "no")  # an int, numpy's int64 ...; not a bool
+    except Wrong:
+        no = 0
+    if not 1 <= no <= len(rows):
         raise ConfigError(f"no must be a packet number in 1..{len(rows)}, not {given!r}", field="no", value=given)
     row = rows[no - 1]
     first = row.message.payloads[0] if row.kind == "ike" and row.message is not None and row.message.payloads else None
