@@ -254,11 +254,7 @@ class Lab:
             if sa.state != State.CLOSED:
                 sa._close(self.now, reason)
         old.pop_datagrams()  # closing sends nothing; a retransmission due later is lost with the state
-        for event in old.pop_events():  # IkeSaDeleted, ChildSaDeleted: the lab's record of what was lost
-            self._events[side].append(event)
-            self.on_event(side, event)
-            for cb in self.callbacks:
-                cb(side, event)
+        self._report(side, old.pop_events())  # IkeSaDeleted, ChildSaDeleted: the lab's record of what was lost
         self._retired[side].append(old)
         self._restarts += 1
         config = replace(config if config is not None else old.config, initial_contact=bool(initial_contact))
@@ -345,11 +341,15 @@ class Lab:
         for side, ep in self.endpoints.items():
             for dgram in ep.pop_datagrams():
                 self._send(side, dgram)
-            for event in ep.pop_events():
-                self._events[side].append(event)
-                self.on_event(side, event)
-                for cb in self.callbacks:
-                    cb(side, event)
+            self._report(side, ep.pop_events())
+
+    def _report(self, side: str, events: list[ev.Event]) -> None:
+        """Record a peer's events and hand each to ``on_event`` and every callback, in order."""
+        for event in events:
+            self._events[side].append(event)
+            self.on_event(side, event)
+            for cb in self.callbacks:
+                cb(side, event)
 
     def _translate(self, side: str, dgram: Datagram) -> tuple[Datagram, Datagram] | None:
         """(datagram as on the wire, datagram as delivered) through the initiator's NAT, or None if dropped.
