@@ -285,10 +285,12 @@ def _verify_weak_link(cert: x509.Certificate, key: Any) -> None:
 _BUDGET = 64
 
 
-def _check_strength(cert: x509.Certificate, allow_weak: bool) -> None:
+def _check_strength(check: Any, cert: x509.Certificate, allow_weak: bool) -> None:
+    """``check`` (:func:`check_key_strength` or :func:`check_signature_hash`) on a certificate of the peer's chain,
+    whose WeakAlgorithmError is an authentication failure."""
     try:
-        check_key_strength(cert, f"certificate '{_describe(cert)}'", allow_weak=allow_weak)
-    except ConfigError as exc:  # WeakAlgorithmError: for the peer's chain, an authentication failure
+        check(cert, f"certificate '{_describe(cert)}'", allow_weak=allow_weak)
+    except ConfigError as exc:
         raise AuthenticationError(str(exc)) from None
 
 
@@ -298,7 +300,7 @@ def _check_issuer(issuer: x509.Certificate, path: list[x509.Certificate], now: d
     _check_validity(issuer, now)
     _check_critical(issuer)
     _check_name_constraints(issuer, path)
-    _check_strength(issuer, allow_weak)
+    _check_strength(check_key_strength, issuer, allow_weak)
 
 
 def _build_path(path: list[x509.Certificate], pool: list[x509.Certificate], anchors: list[x509.Certificate], *,
@@ -310,10 +312,7 @@ def _build_path(path: list[x509.Certificate], pool: list[x509.Certificate], anch
     current = path[-1]
     if current in anchors:
         return path
-    try:  # before its issuer is looked for: a link that is refused is not checked
-        check_signature_hash(current, f"certificate '{_describe(current)}'", allow_weak=allow_weak)
-    except ConfigError as exc:  # WeakAlgorithmError: for the peer's chain, an authentication failure
-        raise AuthenticationError(str(exc)) from None
+    _check_strength(check_signature_hash, current, allow_weak)  # before its issuer is looked for
     candidates = [(a, True) for a in anchors if _issued_by(current, a)]
     candidates += [(c, False) for c in pool if c not in path and c not in anchors and _issued_by(current, c)]
     if not candidates:
@@ -391,7 +390,7 @@ def verify_chain(
     _check_end_entity(leaf)
     path = _build_path([leaf], pool, anchors, now=now, max_depth=max_depth, allow_weak=allow_weak, budget=[_BUDGET])
     _check_critical(leaf)  # the issuers' were checked as each was tried (_check_issuer)
-    _check_strength(leaf, allow_weak)
+    _check_strength(check_key_strength, leaf, allow_weak)
     return path
 
 
