@@ -22,6 +22,7 @@ from .dissect_keys import Keys
 from .dissect_rows import Dissection, Row, link_echoes
 from .errors import CaptureError, ConfigError, IkelabError, ParseError
 from .frame_info import arp_info as _arp_info, echo_key as _echo_key, icmp_info as _icmp_info
+from .pcap_format import LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
 
 _IKE_PORT = 500
 _NAT_T_PORT = 4500
@@ -98,7 +99,7 @@ def _dissect_frame(row: Row, frame: Any, keys: Keys, fragments: _Fragments,
         row.protocol, row.info = f"0x{eth.ethertype:04x}", "Ethernet II"
         row.note = "not an IPv4/IPv6 packet: skipped"
         return
-    if ip is None and frame.linktype in (113, 276) and _sll_arp(row, data, frame.linktype):
+    if ip is None and frame.linktype in (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2) and _sll_arp(row, data, frame.linktype):
         return
     if ip is None:
         row.protocol, row.info = "?", f"not IP (link type {frame.linktype})"
@@ -185,7 +186,7 @@ def _sll_arp(row: Row, data: bytes, linktype: int) -> bool:
     LINKTYPE_LINUX_SLL2 (276): protocol, reserved, interface index, ARPHRD type, packet type, address length,
     address.  The source is the sender's link-layer address; there is no destination address.
     """
-    if linktype == 113:
+    if linktype == LINKTYPE_LINUX_SLL:
         proto, halen = int.from_bytes(data[14:16], "big"), int.from_bytes(data[4:6], "big")
         addr, body = data[6:14], data[16:]
     else:
