@@ -5,7 +5,7 @@ checks the path from the peer's certificate through the intermediates it sent
 to one of our trust anchors, trying each certificate that could have issued
 the next (what each certificate of the path must be is :mod:`ikelab.cert_rules`:
 validity at an injected ``now``, basicConstraints, keyUsage and
-extendedKeyUsage, key strength); :func:`certreq_hash` is "the SHA-1 hash of
+extendedKeyUsage, key strength; the names below a CA are :mod:`ikelab.name_constraints`); :func:`certreq_hash` is "the SHA-1 hash of
 the Subject Public Key Info element" of a trusted CA that a CERTREQ payload
 carries.  :func:`check_key_strength`, :data:`RSA_MIN_BITS` and :data:`EC_MIN_BITS`
 are :mod:`ikelab.cert_rules`' and are also importable from here.
@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 from cryptography.x509.oid import SignatureAlgorithmOID as _OID
 
 from .cert_rules import (EC_MIN_BITS, RSA_MIN_BITS, check_ca, check_critical, check_end_entity, check_key_strength,
-                         check_name_constraints, check_signature_hash, check_validity, counted_below, describe,
-                         weak_hash)
+                         check_signature_hash, check_validity, counted_below, describe, weak_hash)
 from .errors import AuthenticationError, ConfigError, ParseError
+from .name_constraints import check_name_constraints
 from .wire import check_bytes
 
 __all__ = ["EC_MIN_BITS", "RSA_MIN_BITS", "certreq_hash", "check_key_strength", "check_signature_hash",
@@ -119,7 +119,8 @@ def _check_strength(check: Any, cert: x509.Certificate, allow_weak: bool) -> Non
 
 
 def _check_issuer(issuer: x509.Certificate, path: list[x509.Certificate], now: datetime, allow_weak: bool) -> None:
-    """What ``issuer`` must be to sign ``path[-1]`` (RFC 5280 4.2, 6.1.3 (a)(2), 6.1.4 (k)-(n))."""
+    """What ``issuer`` must be to sign ``path[-1]``, and the names it lets ``path`` have (RFC 5280 4.2,
+    6.1.3 (a)(2)-(c), 6.1.4 (g), (k)-(n))."""
     check_ca(issuer, counted_below(path))
     check_validity(issuer, now)
     check_critical(issuer)
@@ -189,11 +190,11 @@ def verify_chain(
     cA TRUE (and keyCertSign, pathLenConstraint) on every issuer, the leaf's
     keyUsage and extendedKeyUsage (RFC 4945 5.1.3), and RSA/DSA keys of at least
     2048 bits and EC curves of at least 224, and signatures made without MD5
-    or SHA-1 (weaker ones need ``allow_weak``, and warn).  Not checked: revocation, name constraints and
-    policies; so a certificate of the path (the anchor too) with one of those, or any other extension
-    ikelab does not process, marked critical is refused (RFC 5280 4.2); so is a CA whose nameConstraints,
-    not marked critical, constrain a type of name that a certificate below it has (they bind all the same:
-    RFC 5280 6.1.4 (g)).
+    or SHA-1 (weaker ones need ``allow_weak``, and warn), and every CA's nameConstraints (the anchor's too)
+    on the names of the certificates below it (RFC 5280 6.1.3 (b)-(c), 6.1.4 (g): :mod:`ikelab.name_constraints`;
+    a constraint on a name form ikelab does not match, such as URI, refuses a chain with such a name below it).
+    Not checked: revocation and policies; so a certificate of the path (the anchor too) with one of those, or
+    any other extension ikelab does not process, marked critical is refused (RFC 5280 4.2).
     ``max_depth`` bounds the certificates before the anchor: the leaf and the intermediates.
     Where several certificates could have issued one (an expired and a renewed CA, cross-signed CAs), each
     is tried in turn, in whatever order the peer sent them (RFC 5280 6: any valid path will do).

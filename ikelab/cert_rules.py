@@ -2,7 +2,8 @@
 
 One certificate at a time, with the reason a user can act on when it is not:
 :func:`check_validity` (its period, at an injected time), :func:`check_critical` (no critical extension
-ikelab does not process), :func:`check_ca` and :func:`check_name_constraints` (what an issuer must be),
+ikelab does not process), :func:`check_ca` (what an issuer must be; the names it lets the certificates
+below it have are :mod:`ikelab.name_constraints`),
 :func:`check_end_entity` (what the peer's own certificate must be to sign AUTH), and the two strength
 rules that certificates and AUTH keys share: :func:`check_key_strength` (RSA and DSA keys of at least
 :data:`RSA_MIN_BITS`, EC curves of at least :data:`EC_MIN_BITS`) and :func:`check_signature_hash` (no MD5
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from .errors import AuthenticationError, ConfigError, refuse_weak
 
 __all__ = ["EC_MIN_BITS", "RSA_MIN_BITS", "check_ca", "check_critical", "check_end_entity", "check_key_strength",
-           "check_name_constraints", "check_signature_hash", "check_validity", "counted_below", "describe", "weak_hash"]
+           "check_signature_hash", "check_validity", "counted_below", "describe", "weak_hash"]
 
 
 def describe(cert: x509.Certificate) -> str:
@@ -44,7 +45,7 @@ def check_validity(cert: x509.Certificate, now: datetime) -> None:
 
 #: the extensions ikelab reads (or that only describe keys); any other marked critical is refused (RFC 5280 4.2)
 _UNDERSTOOD = (x509.BasicConstraints, x509.KeyUsage, x509.ExtendedKeyUsage, x509.SubjectAlternativeName,
-               x509.SubjectKeyIdentifier, x509.AuthorityKeyIdentifier)
+               x509.SubjectKeyIdentifier, x509.AuthorityKeyIdentifier, x509.NameConstraints)
 
 
 def _extensions(cert: x509.Certificate) -> x509.Extensions:
@@ -57,7 +58,8 @@ def _extensions(cert: x509.Certificate) -> x509.Extensions:
 
 def check_critical(cert: x509.Certificate) -> None:
     """RFC 5280 4.2: "A certificate-using system MUST reject the certificate if it encounters a critical
-    extension it does not recognize"; ikelab does not process name constraints or policies either."""
+    extension it does not recognize"; ikelab does not process policies either.  nameConstraints it processes
+    (:mod:`ikelab.name_constraints`), though a name form it does not match can still refuse the chain."""
     for ext in _extensions(cert):
         if ext.critical and not isinstance(ext.value, _UNDERSTOOD):
             kind = type(ext.value).__name__
@@ -65,46 +67,6 @@ def check_critical(cert: x509.Certificate) -> None:
                 f"{kind} ({ext.oid.dotted_string})"
             raise AuthenticationError(f"certificate '{describe(cert)}' has a critical extension {what} that ikelab "
                                       "does not process, so it must refuse the certificate (RFC 5280 4.2)")
-
-
-_NAME_KINDS = {x509.DNSName: "dNSName", x509.IPAddress: "iPAddress", x509.RFC822Name: "rfc822Name",
-               x509.DirectoryName: "directoryName", x509.UniformResourceIdentifier: "uniformResourceIdentifier",
-               x509.OtherName: "otherName", x509.RegisteredID: "registeredID"}
-
-
-def _name_kinds(cert: x509.Certificate) -> set[type]:
-    """The GeneralName types ``cert`` has names of, as name constraints see them (RFC 5280 4.2.1.10): its
-    subjectAltName entries, its subject DN as a directoryName, an emailAddress in it as an rfc822Name."""
-    try:
-        kinds = {type(n) for n in _extensions(cert).get_extension_for_class(x509.SubjectAlternativeName).value}
-    except x509.ExtensionNotFound:
-        kinds = set()
-    if len(cert.subject) > 0:
-        kinds.add(x509.DirectoryName)
-    if cert.subject.get_attributes_for_oid(x509.NameOID.EMAIL_ADDRESS):
-        kinds.add(x509.RFC822Name)
-    return kinds
-
-
-def check_name_constraints(ca: x509.Certificate, below: list[x509.Certificate]) -> None:
-    """RFC 5280 6.1.4 (g) applies a CA's nameConstraints to the names of every certificate below it, whatever
-    the extension's criticality (4.2.1.10 asks for critical; non-critical ones are issued).  ikelab does not
-    match names against them, so when a certificate below has a name of a constrained type the chain is
-    refused, never silently passed; constraints on types no name below has are met (the critical extension
-    is refused by :func:`check_critical` first)."""
-    try:
-        nc = _extensions(ca).get_extension_for_class(x509.NameConstraints).value
-    except x509.ExtensionNotFound:
-        return
-    constrained = {type(n) for n in (nc.permitted_subtrees or []) + (nc.excluded_subtrees or [])}
-    for cert in below:
-        kinds = constrained & _name_kinds(cert)
-        if kinds:
-            what = ", ".join(sorted(_NAME_KINDS.get(k, k.__name__) for k in kinds))
-            raise AuthenticationError(f"CA '{describe(ca)}' has nameConstraints on {what} names, which "
-                                      f"certificate '{describe(cert)}' below it has; they bind whatever their "
-                                      "criticality (RFC 5280 6.1.4 (g)), and ikelab does not process name "
-                                      "constraints, so it must refuse the chain")
 
 
 def check_ca(cert: x509.Certificate, below: int) -> None:

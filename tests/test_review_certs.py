@@ -44,7 +44,7 @@ def _pki(where: str = "", ext: tuple[tuple[x509.ExtensionType, bool], ...] = ())
 _UNKNOWN = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00")
 _NAME_CONSTRAINTS = x509.NameConstraints(permitted_subtrees=[x509.DNSName("example.org")], excluded_subtrees=None)
 _POLICIES = x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier("2.5.29.32.0"), None)])
-_REFUSED = {"unknown": _UNKNOWN, "nameConstraints": _NAME_CONSTRAINTS, "policies": _POLICIES,
+_REFUSED = {"unknown": _UNKNOWN, "policies": _POLICIES,
             "inhibitAnyPolicy": x509.InhibitAnyPolicy(0),
             "policyConstraints": x509.PolicyConstraints(require_explicit_policy=0, inhibit_policy_mapping=None)}
 
@@ -53,13 +53,33 @@ _REFUSED = {"unknown": _UNKNOWN, "nameConstraints": _NAME_CONSTRAINTS, "policies
 @pytest.mark.parametrize("kind", sorted(_REFUSED))
 def test_a_critical_extension_ikelab_does_not_process_is_refused(where: str, kind: str) -> None:
     """RFC 5280 4.2: "A certificate-using system MUST reject the certificate if it encounters a critical
-    extension it does not recognize"; ikelab processes neither name constraints nor policies."""
+    extension it does not recognize"; ikelab does not process policies."""
     leaf, inter, root = _pki(where, ((_REFUSED[kind], True),))
     with pytest.raises(AuthenticationError, match=rf"'CN=review {where[:5] if where != 'anchor' else 'root'}.*"
                                                   r"critical extension .*RFC 5280 4.2"):
         cert_checks.verify_chain(leaf, [inter], [root], now=NOW)
     leaf, inter, root = _pki(where, ((_REFUSED[kind], False),))  # the same, not critical: may be ignored
     assert cert_checks.verify_chain(leaf, [inter], [root], now=NOW) == [leaf, inter, root]
+
+
+@pytest.mark.parametrize("where", ["leaf", "intermediate", "anchor"])
+def test_a_critical_name_constraints_extension_is_processed(where: str) -> None:
+    """RFC 5280 4.2.1.10: "Conforming CAs MUST mark this extension as critical", so ikelab processes it rather
+    than refuse every name-constrained CA.  The leaf (CN=review leaf, no subjectAltName) has no dNSName, so a
+    dNSName constraint is met; a directoryName constraint its subject lies outside is not (6.1.3 (b)), and on
+    the leaf itself nameConstraints bind nothing (there is no certificate below it)."""
+    leaf, inter, root = _pki(where, ((_NAME_CONSTRAINTS, True),))
+    assert cert_checks.verify_chain(leaf, [inter], [root], now=NOW) == [leaf, inter, root]
+    dn = x509.NameConstraints(permitted_subtrees=[x509.DirectoryName(x509.Name([x509.NameAttribute(
+        x509.NameOID.COMMON_NAME, "other")]))], excluded_subtrees=None)
+    leaf, inter, root = _pki(where, ((dn, True),))
+    if where == "leaf":
+        assert cert_checks.verify_chain(leaf, [inter], [root], now=NOW) == [leaf, inter, root]
+        return
+    ca = "root" if where == "anchor" else "inter"
+    with pytest.raises(AuthenticationError, match=f"certificate 'CN=review leaf' below CA 'CN=review {ca}' has "
+                                                  "directoryName 'CN=review leaf', which lies outside every permitted"):
+        cert_checks.verify_chain(leaf, [inter], [root], now=NOW)
 
 
 def test_critical_extensions_ikelab_processes_are_accepted() -> None:
