@@ -5,7 +5,8 @@ checks the path from the peer's certificate through the intermediates it sent
 to one of our trust anchors, trying each certificate that could have issued
 the next (what each certificate of the path must be is :mod:`ikelab.cert_rules`:
 validity at an injected ``now``, basicConstraints, keyUsage and
-extendedKeyUsage, key strength; the names below a CA are :mod:`ikelab.name_constraints`); :func:`certreq_hash` is "the SHA-1 hash of
+extendedKeyUsage, key strength; the names a CA allows below it are
+:mod:`ikelab.name_constraints`); :func:`certreq_hash` is "the SHA-1 hash of
 the Subject Public Key Info element" of a trusted CA that a CERTREQ payload
 carries.  :func:`check_key_strength`, :data:`RSA_MIN_BITS` and :data:`EC_MIN_BITS`
 are :mod:`ikelab.cert_rules`' and are also importable from here.
