@@ -6,7 +6,7 @@ subtrees of that form (when it lists any) and outside all of its excluded subtre
 the path this way against all the certificates below it is RFC 5280 6.1.4 (g)'s working state written out:
 the permitted subtrees of the CAs intersect down the path, their excluded subtrees add up.  Constraints
 bind whatever the extension's criticality (6.1.4 (g) does not ask; 4.2.1.10 says CAs MUST mark it critical).
-A trust anchor's own nameConstraints bind too (as in OpenSSL and cryptography's verifier; RFC 5937 3.2).
+A trust anchor's own nameConstraints bind too (as in OpenSSL and cryptography's verifier, and as RFC 5937 suggests).
 
 The names of a certificate (4.2.1.10): its subject DN as a directoryName (unless empty), each
 subjectAltName entry, and each emailAddress attribute of its subject as an rfc822Name (4.2.1.10 asks for
@@ -23,8 +23,8 @@ How a name lies inside a subtree, per form (:func:`within`):
   ``example.com`` all mailboxes at that host; a domain ``.example.com`` all mailboxes at hosts below it.
 * iPAddress: an address inside the subtree's address/mask of the same IP version (4.2.1.10); so an
   IPv4-only permitted list leaves no IPv6 address permitted, and an IPv4 excluded subtree excludes no IPv6.
-* directoryName: the subtree's RDNs are the first RDNs of the name, compared as :mod:`ikelab.identity`
-  compares DNs (attribute values casefolded, string types ignored: RFC 5280 7.1, simplified).
+* directoryName: the subtree's RDNs are the first RDNs of the name, attribute values compared after
+  case folding and space folding (RFC 5280 7.1, simplified: :func:`_rdns`), string types ignored.
 
 Any other form (URI, otherName, registeredID) is not processed: a CA constraining it above a certificate
 with such a name is refused, never passed.
@@ -39,7 +39,7 @@ from cryptography import x509
 
 from .cert_rules import _extensions, describe
 from .errors import AuthenticationError
-from .identity import _dn_key, dn_to_string
+from .identity import dn_to_string
 
 __all__ = ["certificate_names", "check_name_constraints", "within"]
 
@@ -69,9 +69,16 @@ def _ip_within(name: Any, base: Any) -> bool:
     return name.version == base.version and name in base
 
 
+def _rdns(name: x509.Name) -> list[frozenset[tuple[x509.ObjectIdentifier, Any]]]:
+    """Each RDN as the set of its (type, value) pairs; string values as RFC 5280 7.1 compares them, simplified
+    (RFC 4518 2.2, 2.6): case-folded, spaces at either end dropped, inner runs of spaces one space."""
+    return [frozenset((a.oid, " ".join(a.value.split()).casefold() if isinstance(a.value, str) else a.value)
+                      for a in rdn) for rdn in name.rdns]
+
+
 def _dn_within(name: x509.Name, base: x509.Name) -> bool:
-    prefix = _dn_key(base)
-    return _dn_key(name)[:len(prefix)] == prefix
+    prefix = _rdns(base)
+    return _rdns(name)[:len(prefix)] == prefix
 
 
 _WITHIN: dict[type, Callable[[Any, Any], bool]] = {x509.DNSName: _dns_within, x509.RFC822Name: _email_within,

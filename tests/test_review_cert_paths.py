@@ -246,6 +246,8 @@ CASES: dict[str, tuple[Callable[[], Chain], str | None]] = {
         r"'example\.com'"),
     "anchor permits example.org, inter permits it too": (
         lambda: (cert("leaf", "leaf", ORG_INTER_ORG, "inter"), [ORG_INTER_ORG], [ORG_ROOT], NOW), None),
+    "leaf critical nameConstraints (nothing below it)": (
+        lambda: (cert("leaf", "leaf", INTER, "inter", extra=((NC_COM, True),)), [INTER], [ROOT], NOW), None),
     # 6.1.3 (b): a self-issued intermediate's names are not checked, the final certificate's always are
     "self-issued CA outside the anchor's directoryName constraint": (
         lambda: (cert("leaf", "leaf", ROLL_DN, "inter"), [ROLL_DN], [ROOT_DN], NOW), None),
@@ -282,6 +284,10 @@ DIFFERS = {
     ("pyca", "inter non-critical directoryName constraint, leaf subject outside"): "cryptography's verifier "
                                                                                  "skips directoryName constraints",
     ("pyca", "self-issued leaf outside the anchor's directoryName constraint"): "likewise",
+    ("pyca", "leaf critical nameConstraints (nothing below it)"): "cryptography's web-PKI end-entity profile "
+                                                                  "refuses the extension on a leaf; RFC 5280 "
+                                                                  "4.2.1.10 asks CAs not to issue one, and 6.1 "
+                                                                  "reads it only from CA certificates",
     ("pyca", "self-issued CA under pathLen 0"): "cryptography's verifier does not chain a self-issued CA whose "
                                                "subject equals its issuer but whose key differs",
 }

@@ -165,6 +165,8 @@ WITHIN = [
     (DN("CN=leaf", "O=Example"), DN("O=Example"), False),  # a prefix, not anywhere in the name
     (DN("O=Example"), DN("O=Example", "CN=leaf"), False),
     (DN("O=Example Lab", "CN=leaf"), DN("O=Example"), False),  # whole values, not the start of one
+    (DN("O= Example   LAB ", "CN=leaf"), DN("O=example lab"), True),  # spaces folded (RFC 4518 2.6.1)
+    (DN("O=ExampleLab", "CN=leaf"), DN("O=Example Lab"), False),  # but not dropped inside a value
     (DN("O=Example+OU=Lab", "CN=leaf"), DN("O=Example"), False),  # whole RDNs
     (DN("O=Example+OU=Lab", "CN=leaf"), DN("OU=Lab+O=Example"), True),  # an RDN is a set
     (DN("C=CH", "O=Example"), x509.DirectoryName(x509.Name([])), True),
@@ -430,11 +432,12 @@ MAIL_SUBTREES = ["example.com", ".example.com", "alice@example.com", "Alice@exam
                  "mail.example.com"]
 MAIL_NAMES = ["alice@example.com", "Alice@example.com", "alice@EXAMPLE.COM", "bob@mail.example.com",
               "carol@example.org", "eve@badexample.com"]
-DN_SUBTREES = [("O=Example",), ("O=Example", "OU=Lab"), ("O=example",), ("O=Other",), ("O=Example", "OU=Ops")]
+DN_SUBTREES = [("O=Example",), ("O=Example", "OU=Lab"), ("O=example",), ("O=Other",), ("O=Example", "OU=Ops"),
+               ("O=Example  Lab ",), ("O=example lab",)]
 
 
 def _subtree(rng: random.Random, forms: str) -> x509.GeneralName:
-    form = rng.choice(forms)
+    form = rng.choice([f for f in forms if f in "dimn"])
     if form == "d":
         return D(rng.choice(DNS_SUBTREES if "." in forms else [s for s in DNS_SUBTREES if not s.startswith(".")]))
     if form == "i":
@@ -455,7 +458,7 @@ def _constraints(rng: random.Random, forms: str) -> Any:
 def random_chain(rng: random.Random, forms: str) -> Chain:
     """``forms``: the constrained forms to draw from (d, i, m, n for directoryName; "." allows leading-dot
     dNSName subtrees, "e" an emailAddress in the leaf's subject)."""
-    org = rng.choice(["Example", "example", "Other"])
+    org = rng.choice(["Example", "example", "Other", "Example Lab", " EXAMPLE   lab", "ExampleLab"])
     leaf_rdns = [f"O={org}"] + rng.choice([[], ["OU=Lab"], ["OU=Ops"]]) + ["CN=leaf"]
     if "e" in forms and rng.random() < 0.3:
         leaf_rdns.append(f"E={rng.choice(MAIL_NAMES)}")
