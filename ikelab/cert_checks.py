@@ -21,11 +21,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import SignatureAlgorithmOID as _OID
 
 from .cert_rules import (EC_MIN_BITS, RSA_MIN_BITS, check_ca, check_critical, check_end_entity, check_key_strength,
-                         check_signature_hash, check_validity, counted_below, describe, weak_hash)
+                         check_signature_hash, check_validity, counted_below, describe, same_dn, weak_hash)
 from .errors import AuthenticationError, ConfigError, ParseError
 from .name_constraints import check_name_constraints
 from .wire import check_bytes
@@ -80,13 +80,17 @@ def _cert_list(certs: Any, field: str) -> list[x509.Certificate]:
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    if cert.issuer != issuer.subject:
+    """``issuer``'s name is ``cert``'s issuer name (RFC 5280 6.1.3 (a)(4), names compared as 7.1 asks) and
+    its key signed ``cert`` (6.1.3 (a)(1))."""
+    if not same_dn(cert.issuer, issuer.subject):
         return False
     try:
-        if weak_hash(cert) is None:
-            cert.verify_directly_issued_by(issuer)
-        else:  # cryptography no longer checks MD5 or SHA-1 links; allow_weak asked for it, so check it here
+        if weak_hash(cert) is not None:  # cryptography no longer checks MD5 or SHA-1 links; allow_weak asked for it
             _verify_weak_link(cert, issuer.public_key())
+        elif cert.issuer.public_bytes() == issuer.subject.public_bytes():
+            cert.verify_directly_issued_by(issuer)
+        else:  # the names match once prepared (7.1), not byte for byte: cryptography's check would refuse that
+            _verify_signature(cert, issuer.public_key())
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
         return False
     return True
@@ -103,6 +107,27 @@ def _verify_weak_link(cert: x509.Certificate, key: Any) -> None:
         key.verify(cert.signature, cert.tbs_certificate_bytes, hash_alg)
     else:  # e.g. RSASSA-PSS over SHA-1: not a form ikelab checks
         raise InvalidSignature("the signature algorithm does not fit the issuer's key")
+
+
+def _verify_signature(cert: x509.Certificate, key: Any) -> None:
+    """The issuer's signature over the TBSCertificate (RFC 5280 4.1.1.3), for a modern hash, with the algorithm
+    and parameters the certificate names (which must fit the key's type)."""
+    oid, params, sig, tbs = cert.signature_algorithm_oid, cert.signature_algorithm_parameters, cert.signature, \
+        cert.tbs_certificate_bytes
+    if isinstance(key, rsa.RSAPublicKey) and isinstance(params, (padding.PKCS1v15, padding.PSS)):
+        key.verify(sig, tbs, params, cert.signature_hash_algorithm)
+    elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(params, ec.ECDSA):
+        key.verify(sig, tbs, params)
+    elif isinstance(key, dsa.DSAPublicKey) and oid in _DSA_OIDS:
+        key.verify(sig, tbs, cert.signature_hash_algorithm)
+    elif isinstance(key, ed25519.Ed25519PublicKey) and oid == _OID.ED25519 or \
+            isinstance(key, ed448.Ed448PublicKey) and oid == _OID.ED448:
+        key.verify(sig, tbs)
+    else:
+        raise InvalidSignature("the signature algorithm does not fit the issuer's key")
+
+
+_DSA_OIDS = (_OID.DSA_WITH_SHA224, _OID.DSA_WITH_SHA256, _OID.DSA_WITH_SHA384, _OID.DSA_WITH_SHA512)
 
 
 #: at most this many issuer candidates are tried while building one path: a peer's pool of certificates that
@@ -142,12 +167,8 @@ def _build_path(path: list[x509.Certificate], pool: list[x509.Certificate], anch
     candidates = [(a, True) for a in anchors if _issued_by(current, a)]
     candidates += [(c, False) for c in pool if c not in path and c not in anchors and _issued_by(current, c)]
     if not candidates:
-        named = [c for c in pool + anchors if c.subject == current.issuer]
+        named = [c for c in pool + anchors if same_dn(c.subject, current.issuer)]
         why = "its signature does not verify" if named else "no such certificate was given"
-        if named and all(c.subject.public_bytes() != current.issuer.public_bytes() for c in named):
-            # cryptography's x509.Name == ignores the string type; verify_directly_issued_by does not
-            why = ("its issuer name equals that subject in value only, not byte for byte (another string type "
-                   "or encoding, RFC 5280 7.1), and ikelab chains names byte for byte")
         if _issued_by(current, current):  # a root the peer sent: RFC 5280 6.1 ends at our anchors only
             why = "it is self-signed, and not one of the configured trust anchors"
         from .identity import dn_to_string
@@ -186,7 +207,8 @@ def verify_chain(
 ) -> list[x509.Certificate]:
     """Build and check the path leaf -> intermediates -> a trust anchor (RFC 5280 6, simplified).
 
-    Checked: each link's signature, each certificate's validity period at
+    Checked: each link's names (RFC 5280 7.1: compared once prepared, so case, spaces and string types
+    do not matter: :func:`ikelab.cert_rules.same_dn`) and signature, each certificate's validity period at
     ``now`` (time is injected, never read from the clock), basicConstraints
     cA TRUE (and keyCertSign, pathLenConstraint) on every issuer, the leaf's
     keyUsage and extendedKeyUsage (RFC 4945 5.1.3), and RSA/DSA keys of at least

@@ -12,6 +12,7 @@ or SHA-1 signature).  Building the path from these is :mod:`ikelab.cert_checks`.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,22 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from .errors import AuthenticationError, ConfigError, refuse_weak
 
 __all__ = ["EC_MIN_BITS", "RSA_MIN_BITS", "check_ca", "check_critical", "check_end_entity", "check_key_strength",
-           "check_signature_hash", "check_validity", "counted_below", "describe", "weak_hash"]
+           "check_signature_hash", "check_validity", "counted_below", "describe", "dn_key", "same_dn",
+           "weak_hash"]
+
+
+def dn_key(name: x509.Name) -> list[frozenset[tuple[x509.ObjectIdentifier, Any]]]:
+    """Each RDN of ``name`` as the set of its (type, value) pairs, string values prepared as RFC 5280 7.1 asks
+    (LDAP StringPrep, RFC 4518), simplified: case-folded (2.2), NFKC-normalized (2.3), spaces at either end
+    dropped and inner runs of spaces one space (2.6.1); the string type (UTF8String, PrintableString...) is
+    not part of the value."""
+    return [frozenset((a.oid, " ".join(unicodedata.normalize("NFKC", a.value.casefold()).split())
+                       if isinstance(a.value, str) else a.value) for a in rdn) for rdn in name.rdns]
+
+
+def same_dn(a: x509.Name, b: x509.Name) -> bool:
+    """Whether two DNs match (RFC 5280 7.1): as many RDNs, in order, each with the same prepared values."""
+    return a.public_bytes() == b.public_bytes() or dn_key(a) == dn_key(b)
 
 
 def describe(cert: x509.Certificate) -> str:
@@ -93,7 +109,7 @@ def counted_below(path: list[x509.Certificate]) -> int:
     """The intermediate CAs below the next issuer that its pathLenConstraint counts: the non-self-issued ones
     (RFC 5280 4.2.1.9, 6.1.4 (l)); a self-issued certificate, such as a CA's key rollover, names the same DN as
     subject and issuer (6.1) and is not counted.  The leaf, path[0], is never an intermediate."""
-    return sum(1 for cert in path[1:] if cert.subject != cert.issuer)
+    return sum(1 for cert in path[1:] if not same_dn(cert.subject, cert.issuer))
 
 
 def check_end_entity(cert: x509.Certificate) -> None:

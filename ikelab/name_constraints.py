@@ -20,11 +20,12 @@ How a name lies inside a subtree, per form (:func:`within`):
   side"); a subtree with a leading dot, ``.example.com``, holds the names strictly below it (OpenSSL's
   reading; RFC 5280 does not define the form).  Case-insensitive (ASCII, RFC 4343).
 * rfc822Name: a mailbox ``root@example.com`` holds that mailbox (local part case-sensitive); a host
-  ``example.com`` all mailboxes at that host; a domain ``.example.com`` all mailboxes at hosts below it.
+  ``example.com`` all mailboxes at that host; a domain ``.example.com`` all mailboxes at hosts below it
+  (host and domain case-insensitive, RFC 5280 7.5).
 * iPAddress: an address inside the subtree's address/mask of the same IP version (4.2.1.10); so an
   IPv4-only permitted list leaves no IPv6 address permitted, and an IPv4 excluded subtree excludes no IPv6.
 * directoryName: the subtree's RDNs are the first RDNs of the name, attribute values compared after
-  case folding and space folding (RFC 5280 7.1, simplified: :func:`_rdns`), string types ignored.
+  preparation as RFC 5280 7.1 asks (simplified: :func:`ikelab.cert_rules.dn_key`), string types ignored.
 
 Any other form (URI, otherName, registeredID) is not processed: a CA constraining it above a certificate
 with such a name is refused, never passed.
@@ -37,7 +38,7 @@ from typing import Any, Callable
 
 from cryptography import x509
 
-from .cert_rules import _extensions, describe
+from .cert_rules import _extensions, describe, dn_key, same_dn
 from .errors import AuthenticationError
 from .identity import dn_to_string
 
@@ -69,16 +70,9 @@ def _ip_within(name: Any, base: Any) -> bool:
     return name.version == base.version and name in base
 
 
-def _rdns(name: x509.Name) -> list[frozenset[tuple[x509.ObjectIdentifier, Any]]]:
-    """Each RDN as the set of its (type, value) pairs; string values as RFC 5280 7.1 compares them, simplified
-    (RFC 4518 2.2, 2.6): case-folded, spaces at either end dropped, inner runs of spaces one space."""
-    return [frozenset((a.oid, " ".join(a.value.split()).casefold() if isinstance(a.value, str) else a.value)
-                      for a in rdn) for rdn in name.rdns]
-
-
 def _dn_within(name: x509.Name, base: x509.Name) -> bool:
-    prefix = _rdns(base)
-    return _rdns(name)[:len(prefix)] == prefix
+    prefix = dn_key(base)
+    return dn_key(name)[:len(prefix)] == prefix
 
 
 _WITHIN: dict[type, Callable[[Any, Any], bool]] = {x509.DNSName: _dns_within, x509.RFC822Name: _email_within,
@@ -131,7 +125,7 @@ def check_name_constraints(ca: x509.Certificate, below: list[x509.Certificate]) 
     permitted, excluded = list(nc.permitted_subtrees or []), list(nc.excluded_subtrees or [])
     constrained = {type(s) for s in permitted + excluded}
     for i, cert in enumerate(below):
-        if i > 0 and cert.subject == cert.issuer:  # a self-issued intermediate (6.1.3 (b))
+        if i > 0 and same_dn(cert.subject, cert.issuer):  # a self-issued intermediate (6.1.3 (b))
             continue
         for name in certificate_names(cert):
             if type(name) not in constrained:

@@ -16,8 +16,10 @@ Documented differences are in :data:`DIFFERS`, each asserted as it is, so a chan
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
+import random
 import re
 import shutil
 import subprocess
@@ -386,29 +388,133 @@ def test_the_path_ends_at_the_first_trust_anchor_reached() -> None:
     assert cert_checks.verify_chain(LEAF, [copy], [ROOT, INTER], now=NOW) == [LEAF, INTER] == pyca_chain(chain)
 
 
-def test_an_issuer_name_in_another_string_type_is_named_as_the_reason() -> None:
-    """The leaf's issuer is CN=inter as a PrintableString, the CA's subject CN=inter as a UTF8String; the
-    signature is the CA key's.  cryptography's verifier refuses the link (names compared byte for byte), as
-    ikelab does; openssl accepts it (RFC 5280 7.1 compares such names after StringPrep).  ikelab's message must
-    say why: before the review it said "its signature does not verify", which is false."""
-    asn1 = pytest.importorskip("cryptography.x509.name", reason="needs cryptography's ASN.1 string types")
-    if not hasattr(asn1, "_ASN1Type"):  # a private name of cryptography's: a newer release may move it
-        pytest.skip("this cryptography has no x509.name._ASN1Type to build a PrintableString name with")
-    _ASN1Type = asn1._ASN1Type
+def _dn(*rdns: tuple[str, str, Any]) -> x509.Name:
+    """A DN of (attribute, value, string type) RDNs: "O" or "CN", the value as given, _ASN1Type or None."""
+    oids = {"O": NameOID.ORGANIZATION_NAME, "CN": NameOID.COMMON_NAME}
+    return x509.Name([x509.NameAttribute(oids[k], v, t) if t is not None else x509.NameAttribute(oids[k], v)
+                      for k, v, t in rdns])
 
-    printable = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "inter", _ASN1Type.PrintableString)])
-    tbs = cert("leaf", "leaf", INTER, "inter")
-    leaf = (x509.CertificateBuilder().subject_name(tbs.subject).issuer_name(printable)
-            .public_key(K["leaf"].public_key())
-            .serial_number(9).not_valid_before(START).not_valid_after(END))
-    for ext in tbs.extensions:
-        leaf = leaf.add_extension(ext.value, ext.critical)
-    signed = leaf.sign(K["inter"], hashes.SHA256())
-    K["inter"].public_key().verify(signed.signature, signed.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
-    assert signed.issuer == INTER.subject and signed.issuer.public_bytes() != INTER.subject.public_bytes()
-    assert pyca_accepts((signed, [INTER], [ROOT], NOW)) is False
-    with pytest.raises(AuthenticationError, match=r"'CN=leaf' was issued by 'CN=inter'.*in value only, not byte"):
-        cert_checks.verify_chain(signed, [INTER], [ROOT], now=NOW)
+
+def _issued_as(issuer_name: x509.Name, ca: x509.Certificate, ca_key: str) -> x509.Certificate:
+    """LEAF's twin whose issuer field is ``issuer_name`` as given, signed by ``ca``'s key."""
+    b = (x509.CertificateBuilder().subject_name(LEAF.subject).issuer_name(issuer_name)
+         .public_key(K["leaf"].public_key()).serial_number(9).not_valid_before(START).not_valid_after(END))
+    for ext in LEAF.extensions:
+        b = b.add_extension(ext.value, ext.critical)
+    signed = b.sign(K[ca_key], hashes.SHA256())
+    signed.verify_directly_issued_by(ca) if signed.issuer.public_bytes() == ca.subject.public_bytes() else \
+        K[ca_key].public_key().verify(signed.signature, signed.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
+    return signed
+
+
+def test_an_issuer_name_in_another_string_type_chains(tmp_path: Path) -> None:
+    """The leaf's issuer is CN=inter as a PrintableString, the CA's subject CN=inter as a UTF8String; the
+    signature is the CA key's.  RFC 5280 7.1 compares names after preparing their values (the string type is
+    not part of them), as openssl does; cryptography's verifier compares them byte for byte and refuses the
+    link (an intentional difference: ikelab follows the RFC, and checks the signature itself)."""
+    from cryptography.x509.name import _ASN1Type
+
+    leaf = _issued_as(_dn(("CN", "inter", _ASN1Type.PrintableString)), INTER, "inter")
+    assert leaf.issuer == INTER.subject and leaf.issuer.public_bytes() != INTER.subject.public_bytes()
+    chain = (leaf, [INTER], [ROOT], NOW)
+    assert pyca_accepts(chain) is False
+    if OPENSSL is not None:
+        assert openssl_accepts(chain, tmp_path)
+    assert cert_checks.verify_chain(leaf, [INTER], [ROOT], now=NOW) == [leaf, INTER, ROOT]
+    forged = _issued_as(_dn(("CN", "inter", _ASN1Type.PrintableString)), INTER, "rogue")
+    with pytest.raises(AuthenticationError, match=r"'CN=leaf' was issued by 'CN=inter'.*signature does not verify"):
+        cert_checks.verify_chain(forged, [INTER], [ROOT], now=NOW)
+
+
+@functools.lru_cache(maxsize=1)
+def _signers() -> dict[str, tuple[Any, Any, dict[str, Any]]]:
+    """kind -> (CA key, another key of that kind, CertificateBuilder.sign arguments)."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, ed448, ed25519, padding
+
+    from test_auth import RSA_A, RSA_B
+
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+    return {
+        "RSA PKCS#1 v1.5": (RSA_A, RSA_B, {"algorithm": hashes.SHA256()}),
+        "RSASSA-PSS": (RSA_A, RSA_B, {"algorithm": hashes.SHA256(), "rsa_padding": pss}),
+        "ECDSA P-384": (ec.derive_private_key(7, ec.SECP384R1()), ec.derive_private_key(8, ec.SECP384R1()),
+                        {"algorithm": hashes.SHA384()}),
+        "Ed25519": (ed25519.Ed25519PrivateKey.from_private_bytes(bytes(32)),
+                    ed25519.Ed25519PrivateKey.from_private_bytes(bytes([1] * 32)), {"algorithm": None}),
+        "Ed448": (ed448.Ed448PrivateKey.from_private_bytes(bytes(57)),
+                  ed448.Ed448PrivateKey.from_private_bytes(bytes([1] * 57)), {"algorithm": None}),
+        "DSA": (dsa.generate_private_key(2048), dsa.generate_private_key(2048), {"algorithm": hashes.SHA256()}),
+    }
+
+
+@pytest.mark.parametrize("kind", ["RSA PKCS#1 v1.5", "RSASSA-PSS", "ECDSA P-384", "Ed25519", "Ed448", "DSA"])
+def test_a_link_whose_names_match_once_prepared_checks_its_signature(kind: str, tmp_path: Path) -> None:
+    """Where the issuer name matches the CA's subject only once prepared (here: in upper case), cryptography's
+    verify_directly_issued_by cannot be used, and ikelab verifies the signature itself: for each signature
+    algorithm, the CA's key is accepted and another key of the same kind, or of another kind, is not, as for
+    openssl."""
+    ca_key, other_key, how = _signers()[kind]
+    subject = _dn(("CN", "Inter CA", None))
+    ca = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(ca_key.public_key())
+          .serial_number(3).not_valid_before(START).not_valid_after(END)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), True).sign(ca_key, **how))
+    upper = _dn(("CN", "INTER CA", None))
+
+    def leaf_signed_by(key: Any, **sign: Any) -> x509.Certificate:
+        b = (x509.CertificateBuilder().subject_name(LEAF.subject).issuer_name(upper)
+             .public_key(K["leaf"].public_key()).serial_number(9).not_valid_before(START).not_valid_after(END))
+        for ext in LEAF.extensions:
+            if not isinstance(ext.value, x509.AuthorityKeyIdentifier):
+                b = b.add_extension(ext.value, ext.critical)
+        return b.sign(key, **sign)
+
+    for signer, sign, accepted in ((ca_key, how, True), (other_key, how, False),
+                                   (K["rogue"], {"algorithm": hashes.SHA256()}, False)):
+        chain = (leaf_signed_by(signer, **sign), [], [ca], NOW)
+        if OPENSSL is not None:
+            assert openssl_accepts(chain, tmp_path) is accepted
+        got = ikelab_verdict(chain)
+        assert got is None if accepted else "signature does not verify" in (got or ""), got
+
+
+#: ways to write a CA's name in the issuer field of the certificate below it; openssl decides which chain
+_SPELLINGS = {
+    "as is": lambda v: v, "upper case": str.upper, "lower case": str.lower, "swapped case": str.swapcase,
+    "spaces around": lambda v: f"  {v} ", "inner spaces doubled": lambda v: v.replace(" ", "  "),
+    "a letter more": lambda v: v + "x", "inner space dropped": lambda v: v.replace(" ", "", 1),
+    "a hyphen for a space": lambda v: v.replace(" ", "-", 1),
+}
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="needs /usr/bin/openssl")
+def test_issuer_names_match_as_openssl_matches_them(tmp_path: Path) -> None:
+    """RFC 5280 7.1 (LDAP StringPrep, RFC 4518: case folding, insignificant spaces) as openssl implements it for
+    ASCII: seeded random spellings of the CA's DN (O and CN, UTF8String or PrintableString) in the issuer
+    field below it, against an intermediate (-untrusted) and against the trust anchor (-CAfile).  ikelab
+    chains exactly when openssl does, and both outcomes occur."""
+    from cryptography.x509.name import _ASN1Type
+
+    rng = random.Random(7100)
+    types = [None, _ASN1Type.PrintableString, _ASN1Type.UTF8String]
+    outcomes = {True: 0, False: 0}
+    for i in range(60):
+        org, cn = rng.choice(["Example Org", "Lab CA"]), rng.choice(["Inter CA", "Sub CA 2"])
+        subject = _dn(("O", org, rng.choice(types)), ("CN", cn, rng.choice(types)))
+        spell = [rng.choice(list(_SPELLINGS)) for _ in range(2)]
+        issuer = _dn(("O", _SPELLINGS[spell[0]](org), rng.choice(types)),
+                     ("CN", _SPELLINGS[spell[1]](cn), rng.choice(types)))
+        ca = (x509.CertificateBuilder().subject_name(subject).issuer_name(ROOT.subject)
+              .public_key(K["inter"].public_key()).serial_number(100 + i).not_valid_before(START)
+              .not_valid_after(END).add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+              .add_extension(x509.SubjectKeyIdentifier.from_public_key(K["inter"].public_key()), False)
+              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(K["root"].public_key()), False)
+              .sign(K["root"], hashes.SHA256()))
+        leaf = _issued_as(issuer, ca, "inter")
+        for chain in ((leaf, [ca], [ROOT], NOW), (leaf, [], [ca], NOW)):
+            theirs = openssl_accepts(chain, tmp_path)
+            assert (ikelab_verdict(chain) is None) == theirs, (spell, subject, issuer, ikelab_verdict(chain))
+            outcomes[theirs] += 1
+    assert min(outcomes.values()) > 20, outcomes
 
 
 def test_name_constraints_on_a_type_of_name_no_certificate_below_has_are_met(tmp_path: Path) -> None:
