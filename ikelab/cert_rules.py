@@ -65,11 +65,14 @@ _UNDERSTOOD = (x509.BasicConstraints, x509.KeyUsage, x509.ExtendedKeyUsage, x509
 
 
 def _extensions(cert: x509.Certificate) -> x509.Extensions:
-    """The certificate's extensions; a duplicated or malformed one -> AuthenticationError (RFC 5280 4.2)."""
+    """The certificate's extensions; a duplicated, malformed or unreadable one -> AuthenticationError (RFC 5280 4.2)."""
     try:
         return cert.extensions
     except (x509.DuplicateExtension, ValueError) as exc:  # cryptography parses extensions on first use
         raise AuthenticationError(f"certificate '{describe(cert)}' has malformed extensions: {exc}") from None
+    except x509.UnsupportedGeneralNameType as exc:  # a subjectAltName or nameConstraints cryptography cannot read
+        raise AuthenticationError(f"certificate '{describe(cert)}' has a name ikelab cannot read in its extensions "
+                                  f"({exc}), so it must refuse the certificate") from None
 
 
 def check_critical(cert: x509.Certificate) -> None:

@@ -19,7 +19,8 @@ How a name lies inside a subtree, per form (:func:`within`):
   ``www.example.com``, not ``badexample.com`` (4.2.1.10: "adding zero or more labels to the left-hand
   side"); a subtree with a leading dot, ``.example.com``, holds the names strictly below it (OpenSSL's
   reading; RFC 5280 does not define the form).  Case-insensitive (ASCII, RFC 4343).
-* rfc822Name: a mailbox ``root@example.com`` holds that mailbox (local part case-sensitive); a host
+* rfc822Name: a mailbox ``root@example.com`` holds that mailbox (local part case-sensitive, except in an
+  excluded subtree: :func:`_excludes`); a host
   ``example.com`` all mailboxes at that host; a domain ``.example.com`` all mailboxes at hosts below it
   (host and domain case-insensitive, RFC 5280 7.5).
 * iPAddress: an address inside the subtree's address/mask of the same IP version (4.2.1.10); so an
@@ -87,6 +88,15 @@ def within(name: x509.GeneralName, subtree: x509.GeneralName) -> bool:
     return _WITHIN[type(name)](name.value, subtree.value)
 
 
+def _excludes(subtree: x509.GeneralName, name: x509.GeneralName) -> bool:
+    """An excluded subtree holds ``name`` as :func:`within` says, and an excluded mailbox holds the same mailbox
+    whatever the case of its local part: :mod:`ikelab.identity` takes an ID_RFC822_ADDR for a certificate's
+    rfc822Name case-insensitively, so a name the peer could authenticate as the excluded mailbox must not pass."""
+    if isinstance(name, x509.RFC822Name) and isinstance(subtree, x509.RFC822Name):
+        return _email_within(name.value.lower(), subtree.value.lower())
+    return within(name, subtree)
+
+
 def certificate_names(cert: x509.Certificate) -> list[x509.GeneralName]:
     """The names constraints apply to (RFC 5280 4.2.1.10): the subject DN unless empty, the subjectAltName
     entries, and each emailAddress attribute of the subject as an rfc822Name."""
@@ -143,7 +153,7 @@ def check_name_constraints(ca: x509.Certificate, below: list[x509.Certificate]) 
                 raise AuthenticationError(f"{where} lies outside every permitted subtree of that form in its "
                                           f"nameConstraints ({', '.join(_text(s) for s in allowed)}; "
                                           "RFC 5280 4.2.1.10, 6.1.3 (b))")
-            hit = next((s for s in excluded if within(name, s)), None)
+            hit = next((s for s in excluded if _excludes(s, name)), None)
             if hit is not None:
                 raise AuthenticationError(f"{where} lies inside the excluded subtree {_text(hit)} of its "
                                           "nameConstraints (RFC 5280 4.2.1.10, 6.1.3 (c))")

@@ -292,6 +292,43 @@ def test_the_subjects_email_address_is_an_rfc822_name() -> None:
            "outside" in verdict(chain(nc([M("example.org")]), leaf_dn=leaf_dn))
 
 
+def _der(tag: int, body: bytes) -> bytes:
+    assert len(body) < 128
+    return bytes([tag, len(body)]) + body
+
+
+#: an x400Address (GeneralName [3], RFC 5280 4.2.1.6) holding country-name CH; cryptography cannot read one
+X400 = _der(0xA3, _der(0x30, _der(0x61, _der(0x13, b"CH"))))
+
+
+@pytest.mark.parametrize("where", ["nameConstraints of the intermediate", "subjectAltName of the leaf"])
+def test_a_name_form_cryptography_cannot_read_is_an_authentication_failure(where: str, tmp_path: Path) -> None:
+    """cryptography raises UnsupportedGeneralNameType (no ValueError) for an x400Address or ediPartyName when
+    the extensions are first read; before the fix it escaped verify_chain (and IKE_AUTH processing) untyped.
+    Now the certificate is refused with an AuthenticationError naming it.  openssl reads such names: it
+    accepts the chain with the constraint (the leaf has no x400Address) and the leaf with the name."""
+    if where.startswith("nameConstraints"):
+        ext = x509.UnrecognizedExtension(x509.ObjectIdentifier("2.5.29.30"), _der(0x30, _der(0xA0, _der(0x30, X400))))
+        root = make(dn("CN=root"), "root", ca=True)
+        inter = make(dn("CN=inter"), "inter", root, "root", ca=True, constraints=ext)
+        leaf, who = make(dn("CN=leaf"), "leaf", inter, "inter", san=[D("moon.example.org")]), "CN=inter"
+    else:
+        _, [inter], [root], _ = chain()
+        san = x509.UnrecognizedExtension(x509.ObjectIdentifier("2.5.29.17"),
+                                         _der(0x30, _der(0x82, b"moon.example.org") + X400))
+        leaf = (x509.CertificateBuilder().subject_name(dn("CN=leaf")).issuer_name(inter.subject)
+                .public_key(K["leaf"].public_key()).serial_number(5).not_valid_before(START).not_valid_after(END)
+                .add_extension(san, False).sign(K["inter"], hashes.SHA256()))
+        who = "CN=leaf"
+    with pytest.raises(x509.UnsupportedGeneralNameType):  # the reference: cryptography cannot read it either
+        (inter if who == "CN=inter" else leaf).extensions
+    with pytest.raises(AuthenticationError, match=f"certificate '{who}' has a name ikelab cannot read in its "
+                                                  "extensions .*x400Address"):
+        cert_checks.verify_chain(leaf, [inter], [root], now=NOW)
+    if OPENSSL is not None:
+        assert openssl_accepts((leaf, [inter], [root], NOW), tmp_path)
+
+
 @pytest.mark.parametrize("critical", [True, False])
 @pytest.mark.parametrize("subtree, name", [
     (U("example.org"), U("https://moon.example.org/")),
@@ -404,6 +441,21 @@ def test_difference_the_subjects_email_address(tmp_path: Path) -> None:
 
 
 @needs_openssl
+def test_difference_an_excluded_mailbox_in_another_case(tmp_path: Path) -> None:
+    """RFC 5280 7.5 keeps the local part case-sensitive, so for openssl and cryptography's verifier an excluded
+    alice@example.com does not exclude Alice@example.com.  ikelab.identity matches an ID_RFC822_ADDR against the
+    certificate's rfc822Name case-insensitively, though: such a leaf would authenticate as alice@example.com,
+    the excluded mailbox.  So ikelab excludes it (a permitted mailbox stays case-sensitive)."""
+    from ikelab.identity import identity_matches_certificate
+
+    c = chain(nc(excluded=[M("alice@example.com")]), san=[D("moon.example.org"), M("Alice@example.com")])
+    assert identity_matches_certificate("ID_RFC822_ADDR", b"alice@example.com", c[0])
+    assert "has rfc822Name 'Alice@example.com', which lies inside the excluded subtree rfc822Name " \
+           "'alice@example.com'" in verdict(c)
+    assert openssl_accepts(c, tmp_path) and pyca_accepts(c)
+
+
+@needs_openssl
 def test_difference_a_uri_inside_a_uri_subtree(tmp_path: Path) -> None:
     """ikelab does not match URIs, so it refuses (as cryptography's verifier does); OpenSSL matches the host."""
     c = chain(nc([U("example.org")]), san=[D("moon.example.org"), U("https://example.org/")])
@@ -428,9 +480,10 @@ IP_SUBTREES = ["10.0.0.0/8", "10.1.0.0/16", "192.0.2.0/24", "192.0.2.128/25", "1
                "2001:db8::/32", "2001:db8:1::/48", "::/0"]
 IP_NAMES = ["10.0.0.1", "10.1.2.3", "11.0.0.1", "9.255.255.255", "192.0.2.7", "192.0.2.127", "192.0.2.128",
             "192.0.2.255", "2001:db8::1", "2001:db8:1::5", "2001:db9::1"]
-MAIL_SUBTREES = ["example.com", ".example.com", "alice@example.com", "Alice@example.com", "EXAMPLE.org",
+#: no two mailboxes that differ in the case of the local part only: see test_difference_an_excluded_mailbox
+MAIL_SUBTREES = ["example.com", ".example.com", "alice@example.com", "bob@Mail.example.com", "EXAMPLE.org",
                  "mail.example.com"]
-MAIL_NAMES = ["alice@example.com", "Alice@example.com", "alice@EXAMPLE.COM", "bob@mail.example.com",
+MAIL_NAMES = ["alice@example.com", "Carol@example.com", "alice@EXAMPLE.COM", "bob@mail.example.com",
               "carol@example.org", "eve@badexample.com"]
 DN_SUBTREES = [("O=Example",), ("O=Example", "OU=Lab"), ("O=example",), ("O=Other",), ("O=Example", "OU=Ops"),
                ("O=Example  Lab ",), ("O=example lab",)]
