@@ -3,11 +3,11 @@
 One certificate at a time, with the reason a user can act on when it is not:
 :func:`check_validity` (its period, at an injected time), :func:`check_critical` (no critical extension
 ikelab does not process), :func:`check_ca` (what an issuer must be; the names it lets the certificates
-below it have are :mod:`ikelab.name_constraints`),
-:func:`check_end_entity` (what the peer's own certificate must be to sign AUTH), and the two strength
-rules that certificates and AUTH keys share: :func:`check_key_strength` (RSA and DSA keys of at least
-:data:`RSA_MIN_BITS`, EC curves of at least :data:`EC_MIN_BITS`) and :func:`check_signature_hash` (no MD5
-or SHA-1 signature).  Building the path from these is :mod:`ikelab.cert_checks`.
+below it have are :mod:`ikelab.name_constraints`), :func:`check_end_entity` (what the peer's own
+certificate must be to sign AUTH), and the two strength rules that certificates and AUTH keys share:
+:func:`check_key_strength` (RSA and DSA keys of at least :data:`RSA_MIN_BITS`, EC curves of at least
+:data:`EC_MIN_BITS`) and :func:`check_signature_hash` (no MD5 or SHA-1 signature).  :func:`same_dn` is
+how the path compares names (RFC 5280 7.1).  Building the path from these is :mod:`ikelab.cert_checks`.
 """
 
 from __future__ import annotations

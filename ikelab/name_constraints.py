@@ -99,13 +99,20 @@ def _excludes(subtree: x509.GeneralName, name: x509.GeneralName) -> bool:
 
 def certificate_names(cert: x509.Certificate) -> list[x509.GeneralName]:
     """The names constraints apply to (RFC 5280 4.2.1.10): the subject DN unless empty, the subjectAltName
-    entries, and each emailAddress attribute of the subject as an rfc822Name."""
+    entries, and each emailAddress attribute of the subject as an rfc822Name (one that is not ASCII:
+    AuthenticationError)."""
     names: list[x509.GeneralName] = [x509.DirectoryName(cert.subject)] if len(cert.subject) > 0 else []
     try:
         names += list(_extensions(cert).get_extension_for_class(x509.SubjectAlternativeName).value)
     except x509.ExtensionNotFound:
         pass
-    names += [x509.RFC822Name(str(a.value)) for a in cert.subject.get_attributes_for_oid(x509.NameOID.EMAIL_ADDRESS)]
+    for attr in cert.subject.get_attributes_for_oid(x509.NameOID.EMAIL_ADDRESS):
+        try:
+            names.append(x509.RFC822Name(str(attr.value)))
+        except ValueError:  # as OpenSSL, which refuses a non-IA5String emailAddress below any nameConstraints
+            raise AuthenticationError(f"certificate '{describe(cert)}' has the emailAddress '{attr.value}', which is "
+                                      "not an ASCII mailbox (RFC 5280 4.1.2.6: IA5String), so name constraints "
+                                      "cannot be applied to it") from None
     return names
 
 

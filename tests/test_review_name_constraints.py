@@ -329,6 +329,24 @@ def test_a_name_form_cryptography_cannot_read_is_an_authentication_failure(where
         assert openssl_accepts((leaf, [inter], [root], NOW), tmp_path)
 
 
+def test_a_subject_email_address_that_is_not_ascii_is_refused_below_name_constraints(tmp_path: Path) -> None:
+    """An emailAddress is an IA5String (RFC 5280 4.1.2.6); one written as a UTF8String with a non-ASCII
+    character cannot be an rfc822Name, which cryptography says with a ValueError: before the fix it escaped
+    verify_chain untyped.  Below any nameConstraints the certificate is refused, naming it, as openssl refuses
+    it (X509_V_ERR_UNSUPPORTED_NAME_SYNTAX); with no constraints above, the attribute is not looked at."""
+    from cryptography.x509.name import _ASN1Type
+
+    leaf_dn = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "leaf"),
+                         x509.NameAttribute(NameOID.EMAIL_ADDRESS, "jos\u00e9@example.org", _ASN1Type.UTF8String)])
+    c = chain(inter_nc=nc([D("example.org")]), leaf_dn=leaf_dn)
+    assert verdict(c) == ("certificate 'CN=leaf, E=jos\u00e9@example.org' has the emailAddress "
+                          "'jos\u00e9@example.org', which is not an ASCII mailbox (RFC 5280 4.1.2.6: IA5String), "
+                          "so name constraints cannot be applied to it")
+    if OPENSSL is not None:
+        assert not openssl_accepts(c, tmp_path)
+    assert verdict(chain(leaf_dn=leaf_dn)) is None
+
+
 @pytest.mark.parametrize("critical", [True, False])
 @pytest.mark.parametrize("subtree, name", [
     (U("example.org"), U("https://moon.example.org/")),
