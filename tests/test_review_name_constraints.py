@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -582,3 +584,38 @@ def test_openssl_agrees_on_random_chains(tmp_path: Path) -> None:
 def test_cryptography_agrees_on_random_chains() -> None:
     """dNSName, iPAddress and rfc822Name: the forms cryptography's verifier processes as RFC 5280 does."""
     _differential("dim", seed=4945, count=400, reference=pyca_accepts)
+
+
+# ------------------------------------------------------------------- odd names never escape as another error
+
+def _buildable_mail(value: str) -> bool:
+    try:
+        M(value)
+    except ValueError:  # cryptography's own check (email.utils.parseaddr): no such certificate can be built
+        return False
+    return True
+
+
+_ODD = st.text(alphabet="aA.-*@ 0_", max_size=12)
+_RANGE = st.ip_addresses(v=4).map(lambda a: IP(f"{a}/{32 - int(a) % 3}" if int(a) % 4 == 0 else f"{a}/32"))
+_DN = st.text(alphabet="aA -", min_size=1, max_size=6).map(lambda v: DN(f"O={v}"))
+_MAIL = _ODD.filter(_buildable_mail).map(M)
+_ODD_SUBTREE = st.one_of(_ODD.map(lambda v: D(v.replace("*", ""))),  # cryptography builds no "*" subtree
+                         _MAIL, _RANGE, st.ip_addresses(v=6).map(lambda a: IP(f"{a}/128")), _DN)
+_ODD_NAME = st.one_of(_ODD.map(D), _MAIL, st.ip_addresses().map(x509.IPAddress), _RANGE, _DN)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(permitted=st.lists(_ODD_SUBTREE, max_size=3), excluded=st.lists(_ODD_SUBTREE, max_size=2),
+       san=st.lists(_ODD_NAME, min_size=1, max_size=3), org=st.text(alphabet="aA -", min_size=1, max_size=6))
+def test_odd_names_and_subtrees_give_a_verdict_not_a_crash(permitted: list[Any], excluded: list[Any],
+                                                             san: list[Any], org: str) -> None:
+    """Whatever names (empty labels, stray @, address ranges in a subjectAltName, spaces in a DN) the leaf
+    and the CA's subtrees hold, verify_chain accepts or raises AuthenticationError (verdict lets nothing else
+    through): a peer's odd certificate must not crash IKE_AUTH processing."""
+    assume(permitted or excluded)
+    c = chain(inter_nc=nc(permitted, excluded), san=san, leaf_dn=dn(f"O={org}", "CN=leaf"))
+    got = verdict(c)
+    if got is not None:
+        assert "certificate '" in got and "CA 'CN=inter'" in got, got
