@@ -217,8 +217,11 @@ def charon_view(sas: list[dict[str, Any]]) -> View:
 
 
 def charon_states(sas: list[dict[str, Any]]) -> list[str]:
-    """Every IKE and CHILD SA state charon lists, e.g. ``['ESTABLISHED', 'INSTALLED', 'REKEYED']``."""
-    return [s for sa in sas for s in [sa.get("state")] + [c.get("state") for c in (sa.get("child-sas") or {}).values()]]
+    """Every IKE and CHILD SA state charon lists, e.g. ``['ESTABLISHED', 'INSTALLED', 'REKEYED']``, and
+    ``TASKS`` for an IKE SA with an exchange of charon's own in flight or queued (vici's ``tasks-active``,
+    ``tasks-queued``: a CHILD SA being created is not listed until it is installed)."""
+    return [s for sa in sas for s in [sa.get("state")] + [c.get("state") for c in (sa.get("child-sas") or {}).values()]
+            + (["TASKS"] if sa.get("tasks-active") or sa.get("tasks-queued") else [])]
 
 
 # ------------------------------------------------------------------ one session
@@ -395,6 +398,8 @@ def step(s: Session, op: str, pick: int) -> tuple[str, Callable[[View, View], No
         done = s.swanctl("--terminate", "--child-id", s.charon_child_id(pair), "--timeout", "10")
         until = lambda: done() and gone()
     elif op == "charon_reauth":
+        # charon puts a reauthentication off by 6 to 15 s while a replaced CHILD SA is DELETED: wait it out
+        s.settle(lambda: "DELETED" not in charon_states(s.charon.list_sas()), "the end of DELETED CHILD SAs")
         done = s.swanctl("--rekey", "--reauth", "--ike-id", s.charon_ike_id())
         until = lambda: (done() and (view := ikelab_view(s.endpoint)).ike != before.ike and len(view.ike) == 1
                          and set(view.children).isdisjoint(before.children))
