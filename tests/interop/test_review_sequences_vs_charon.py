@@ -54,7 +54,7 @@ from interop.swanctl import psk_conf
 
 pytestmark = [pytest.mark.strongswan]
 
-SEED = int(os.environ.get("IKELAB_SEQUENCE_SEED", "20261202"))
+SEED = int(os.environ.get("IKELAB_SEQUENCE_SEED", "20261223"))
 N_SEQUENCES = int(os.environ.get("IKELAB_SEQUENCES", "10"))
 
 PSK = "ikelab-interop-psk"
@@ -76,6 +76,13 @@ CROSSINGS = (
     ("delete_child", "charon_terminate_child"), ("create", "charon_rekey_child"),
     ("create", "charon_terminate_child"), ("rekey_ike", "charon_rekey_ike"), ("liveness", "charon_rekey_ike"),
     ("liveness", "charon_rekey_child"), ("liveness", "charon_terminate_child"), ("rekey_ike", "charon_terminate_child"),
+)
+#: two of ikelab's requests asked for at once: the second waits for the first (window size 1, RFC 7296 2.3);
+#: CHILD SA work asked for while the IKE SA is rekeyed goes to the new IKE SA (2.18)
+BURSTS = (
+    ("create", "rekey_child"), ("rekey_child", "delete_child"), ("rekey_ike", "create"), ("rekey_ike", "rekey_child"),
+    ("delete_child", "rekey_ike"), ("rekey_child_pfs", "rekey_ike"), ("create", "delete_child"),
+    ("rekey_child", "rekey_child"),
 )
 #: crossings in which charon's request is refused with TEMPORARY_FAILURE (RFC 7296 2.25.2: a CHILD SA request
 #: crossing an IKE SA rekey).  charon asks again 6 to 15 s later, beyond what a step waits for, so these come
@@ -111,7 +118,8 @@ def draw(seed: int = SEED, n: int = N_SEQUENCES) -> list[Sequence]:
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        steps = tuple("+".join(rng.choice(CROSSINGS)) if rng.random() < 0.3 else
+        steps = tuple("+".join(rng.choice(CROSSINGS)) if (r := rng.random()) < 0.3 else
+                      "&".join(rng.choice(BURSTS)) if r < 0.42 else
                       rng.choice(IKELAB_OPS if rng.random() < 0.55 else CHARON_OPS) for _ in range(rng.randint(5, 8)))
         if rng.random() < 0.4:
             steps = steps[:-1] + ("+".join(rng.choice(LAST_CROSSINGS)),)
@@ -523,6 +531,42 @@ def cross(s: Session, op: str, pick: int) -> tuple[str, Callable[[View, View], N
     return tag, check
 
 
+def burst(s: Session, op: str, pick: int) -> tuple[str, Callable[[View, View], None]]:
+    """Two of ikelab's ops asked for at the same moment (``first&second``), each on a CHILD SA drawn by ``pick``
+    (a CHILD SA rekeyed by the first is named by its old SPI in the second); the op and a check."""
+    first, second = op.split("&")
+    pairs = s.pairs()
+    if not pairs:
+        return step(s, "create", pick)
+    p1, p2 = pairs[pick % len(pairs)], pairs[(pick // 7) % len(pairs)]
+    sa, now = s.sa(), s.now()
+    for o, p in ((first, p1), (second, p2)):
+        spi = bytes.fromhex(p[0])
+        {"create": lambda: sa.create_child(now), "rekey_ike": lambda: sa.rekey_ike(now),
+         "rekey_child": lambda: sa.rekey_child(spi, now, pfs=False),
+         "rekey_child_pfs": lambda: sa.rekey_child(spi, now, pfs=True),
+         "delete_child": lambda: sa.delete_child(spi, now)}[o]()
+    s.settle(what=op)
+    same = p1 == p2 and first in REMOVES and second in REMOVES
+    tag = f"{op}{'(same CHILD SA)' if same else ''}"
+
+    def check(old: View, new: View) -> None:
+        removed = set(old.children) - set(new.children)
+        added = set(new.children) - set(old.children)
+        want_removed = {p for o, p in ((first, p1), (second, p2)) if o in REMOVES}
+        want_added = sum(o in ADDS for o in (first, second))
+        if same:
+            # the second op names an SA the first replaced or deleted: it is not done (no SA with that SPI)
+            want_added = int(first in ADDS)
+        assert (removed, len(added)) == (want_removed, want_added), (tag, old, new)
+        if "rekey_ike" in (first, second):
+            assert len(new.ike) == 1 and set(new.ike[0]).isdisjoint(old.ike[0]), (tag, old, new)
+        else:
+            assert new.ike == old.ike, (tag, old, new)
+
+    return tag, check
+
+
 def compare(s: Session, what: str) -> View:
     """The two views agree, and ikelab's keys are the ones charon logged; ikelab's view."""
     mine = ikelab_view(s.endpoint)
@@ -560,7 +604,7 @@ def run_sequence(s: Session) -> list[str]:
     done = []
     for op, pick in zip(s.seq.steps, s.seq.picks):
         old = compare(s, f"before {op}")
-        op, check = cross(s, op, pick) if "+" in op else step(s, op, pick)
+        op, check = cross(s, op, pick) if "+" in op else burst(s, op, pick) if "&" in op else step(s, op, pick)
         done.append(op)
         new = compare(s, f"{' '.join(done)}")
         check(old, new)
@@ -601,7 +645,8 @@ def test_the_draw_is_reproducible_and_covers_every_operation() -> None:
     """The same seed draws the same sequences; together they hold every operation, both roles, both deleters."""
     assert draw() == SEQUENCES
     ops = {op for q in SEQUENCES for op in q.steps}
-    assert {op for op in ops if "+" not in op} == set(IKELAB_OPS) | set(CHARON_OPS), ops
+    assert {op for op in ops if "+" not in op and "&" not in op} == set(IKELAB_OPS) | set(CHARON_OPS), ops
+    assert any("&" in op for op in ops)
     crossed = {tuple(op.split("+")) for op in ops if "+" in op}
     assert {("rekey_child", "charon_rekey_child"), ("rekey_ike", "charon_rekey_ike")} <= crossed, crossed
     assert {q.ikelab_initiates for q in SEQUENCES} == {True, False}
