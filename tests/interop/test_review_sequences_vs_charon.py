@@ -39,7 +39,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -77,6 +77,10 @@ CROSSINGS = (
     ("create", "charon_terminate_child"), ("rekey_ike", "charon_rekey_ike"), ("liveness", "charon_rekey_ike"),
     ("liveness", "charon_rekey_child"), ("liveness", "charon_terminate_child"), ("rekey_ike", "charon_terminate_child"),
 )
+#: the other peer's request crossing the final DELETE of the IKE SA, by who deletes (RFC 7296 2.25.2: a request
+#: on an IKE SA being closed is answered, TEMPORARY_FAILURE for a rekey; a DELETE is answered as usual)
+FINALES = {"ikelab": ("charon_rekey_ike", "charon_rekey_child", "charon_delete_ike"),
+           "charon": ("rekey_ike", "create", "rekey_child", "delete_ike")}
 #: two of ikelab's requests asked for at once: the second waits for the first (window size 1, RFC 7296 2.3);
 #: CHILD SA work asked for while the IKE SA is rekeyed goes to the new IKE SA (2.18)
 BURSTS = (
@@ -107,10 +111,13 @@ class Sequence:
     steps: tuple[str, ...]
     picks: tuple[int, ...]  # which CHILD SA (index into the SPI-sorted list) each step acts on
     last: str  # "ikelab" or "charon": who deletes the IKE SA
+    finale: str = ""  # the other peer's request crossing that DELETE ("": none)
 
     def __str__(self) -> str:
         role = "ikelab initiates" if self.ikelab_initiates else "charon initiates"
-        return f"sequence {self.n} (seed {SEED}, {role}, esp {self.esp}): {' '.join(self.steps)}; {self.last} deletes"
+        crossed = f" crossing {self.finale}" if self.finale else ""
+        return (f"sequence {self.n} (seed {SEED}, {role}, esp {self.esp}): {' '.join(self.steps)}; {self.last} "
+                f"deletes{crossed}")
 
 
 def draw(seed: int = SEED, n: int = N_SEQUENCES) -> list[Sequence]:
@@ -125,7 +132,9 @@ def draw(seed: int = SEED, n: int = N_SEQUENCES) -> list[Sequence]:
             steps = steps[:-1] + ("+".join(rng.choice(LAST_CROSSINGS)),)
         out.append(Sequence(i, i % 2 == 0, rng.choice(sorted(ESP_SUITES)), steps,
                             tuple(rng.randrange(1000) for _ in steps), rng.choice(("ikelab", "charon"))))
-    return out
+    # the requests that cross the final DELETE come from a generator of their own (the draw above stays as it was)
+    other = random.Random(seed + 1)
+    return [replace(q, finale=other.choice(("",) + FINALES[q.last])) for q in out]
 
 
 SEQUENCES = draw()
@@ -597,6 +606,41 @@ def check_keys(s: Session) -> None:
                 assert (theirs["integ_in"], theirs["integ_out"]) == (child.integ_key_out, child.integ_key_in), child
 
 
+def final_delete(s: Session) -> None:
+    """The DELETE of the IKE SA by ``seq.last``, perhaps crossing the other peer's ``seq.finale`` request."""
+    seq, pairs = s.seq, s.pairs()
+    finale = seq.finale
+    if finale in ("rekey_child", "charon_rekey_child") and not pairs:
+        finale = ""
+    theirs: Callable[[], bool] | None = None
+    if seq.last == "charon" or finale.startswith("charon_"):
+        args = {"charon": ("--terminate", "--ike-id", s.charon_ike_id(), "--timeout", "10"),
+                "charon_delete_ike": ("--terminate", "--ike-id", s.charon_ike_id(), "--timeout", "10"),
+                "charon_rekey_ike": ("--rekey", "--ike-id", s.charon_ike_id()),
+                "charon_rekey_child": ("--rekey", "--child-id", s.charon_child_id(pairs[0]) if pairs else "")}
+        theirs = s.swanctl(*args[seq.last if seq.last == "charon" else finale])
+    if seq.last == "charon" and not finale:
+        s.settle(lambda: theirs() and not ikelab_view(s.endpoint).ike, "charon's DELETE of the IKE SA")
+        return
+    sa = s.sa()
+    request = None
+    if theirs is not None:
+        try:
+            request = s.relay.incoming.get(timeout=SETTLE)  # charon's, held
+        except queue.Empty:
+            raise AssertionError(f"{seq}: charon sent no request\n{s.charon.diagnostics()}") from None
+    mine = "delete_ike" if seq.last == "ikelab" else finale
+    spi = bytes.fromhex(pairs[0][0]) if pairs else b""
+    {"delete_ike": lambda: sa.delete_ike(s.now()), "rekey_ike": lambda: sa.rekey_ike(s.now()),
+     "create": lambda: sa.create_child(s.now()), "rekey_child": lambda: sa.rekey_child(spi, s.now())}[mine]()
+    for dgram in s.endpoint.pop_datagrams():
+        s.relay.send(dgram)
+    if request is not None:
+        s.endpoint.receive(request, s.now())
+    s.settle(lambda: (theirs is None or theirs()) and not ikelab_view(s.endpoint).ike,
+             f"the DELETE of the IKE SA ({seq.last}{' crossing ' + finale if finale else ''})")
+
+
 def run_sequence(s: Session) -> list[str]:
     """Establish, the drawn steps, the final DELETE; after each the views are compared.  The ops done."""
     view = establish(s)
@@ -609,12 +653,7 @@ def run_sequence(s: Session) -> list[str]:
         new = compare(s, f"{' '.join(done)}")
         check(old, new)
     # 1.4.1: deleting the IKE SA closes it and all its CHILD SAs on both ends
-    if s.seq.last == "ikelab":
-        s.sa().delete_ike(s.now())
-        s.settle(lambda: not ikelab_view(s.endpoint).ike, "ikelab's DELETE of the IKE SA")
-    else:
-        finished = s.swanctl("--terminate", "--ike-id", s.charon_ike_id(), "--timeout", "10")
-        s.settle(lambda: finished() and not ikelab_view(s.endpoint).ike, "charon's DELETE of the IKE SA")
+    final_delete(s)
     assert ikelab_view(s.endpoint) == View((), {}) == charon_view(s.charon.list_sas())
     assert all(sa.state == State.CLOSED for sa in s.endpoint.sas.values())
     return done
@@ -651,4 +690,5 @@ def test_the_draw_is_reproducible_and_covers_every_operation() -> None:
     assert {("rekey_child", "charon_rekey_child"), ("rekey_ike", "charon_rekey_ike")} <= crossed, crossed
     assert {q.ikelab_initiates for q in SEQUENCES} == {True, False}
     assert {q.last for q in SEQUENCES} == {"ikelab", "charon"}
+    assert len({q.finale for q in SEQUENCES} - {""}) >= 4
     assert all(5 <= len(q.steps) <= 8 for q in SEQUENCES)
