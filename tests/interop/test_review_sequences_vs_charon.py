@@ -82,6 +82,7 @@ from ikelab.config import IkeConfig
 from ikelab.endpoint import IkeEndpoint
 from ikelab.exchanges_common import Datagram, unframe
 from ikelab.ike import IkeSa
+from ikelab.rand import DeterministicRandom
 from ikelab.state import State
 from ikelab.ts import ts_to_string
 from interop.swanctl import psk_conf
@@ -302,7 +303,8 @@ class Session:
                                 esp_proposals=(f"{seq.esp}-x25519", seq.esp), local_ts=(local_ts,),
                                 remote_ts=(remote_ts,),
                                 cookie_threshold=None, retransmit_timeout=1.0, retransmit_tries=4)
-        self.endpoint = IkeEndpoint(self.config, local_addr=net.a.addr4)
+        # ikelab's SPIs, nonces and DH keys from the seed (charon's are its own)
+        self.endpoint = IkeEndpoint(self.config, rng=DeterministicRandom(f"{SEED}-{seq.n}"), local_addr=net.a.addr4)
         self.relay = Relay(net)
         self.t0 = time.monotonic()
         self.skew = 0.0  # virtual seconds jumped over (ikelab's retries after TEMPORARY_FAILURE, see settle)
