@@ -28,7 +28,7 @@ After every step both views must be the same (RFC 7296 1.3, 1.4.1, 2.8, 2.18):
   (charon's file log at ``ike = 4``, :func:`interop.charonlog.parse_keys`);
 * after the final DELETE, nothing on either side.
 
-The peers agreed in every drawn sequence (also over 20 other seeds of 14 sequences each).  Where charon
+The peers agreed in every drawn sequence (and in 16 other draws of 14 sequences each).  Where charon
 behaves otherwise than ikelab, or than RFC 7296 asks, it is a row here, and the test asserts what the RFC
 allows (the same SAs in the end on both sides):
 
