@@ -6,13 +6,13 @@ ikelab does not process), :func:`check_ca` (what an issuer must be; the names it
 below it have are :mod:`ikelab.name_constraints`), :func:`check_end_entity` (what the peer's own
 certificate must be to sign AUTH), and the two strength rules that certificates and AUTH keys share:
 :func:`check_key_strength` (RSA and DSA keys of at least :data:`RSA_MIN_BITS`, EC curves of at least
-:data:`EC_MIN_BITS`) and :func:`check_signature_hash` (no MD5 or SHA-1 signature).  :func:`same_dn` is
-how the path compares names (RFC 5280 7.1).  Building the path from these is :mod:`ikelab.cert_checks`.
+:data:`EC_MIN_BITS`) and :func:`check_signature_hash` (no MD5 or SHA-1 signature).  Names are compared
+as :func:`ikelab.identity.same_dn` compares them (RFC 5280 7.1).  Building the path from these is
+:mod:`ikelab.cert_checks`.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -21,24 +21,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
 from .errors import AuthenticationError, ConfigError, refuse_weak
+from .identity import same_dn
 
 __all__ = ["EC_MIN_BITS", "RSA_MIN_BITS", "check_ca", "check_critical", "check_end_entity", "check_key_strength",
-           "check_signature_hash", "check_validity", "counted_below", "describe", "dn_key", "same_dn",
-           "weak_hash"]
-
-
-def dn_key(name: x509.Name) -> list[frozenset[tuple[x509.ObjectIdentifier, Any]]]:
-    """Each RDN of ``name`` as the set of its (type, value) pairs, string values prepared as RFC 5280 7.1 asks
-    (LDAP StringPrep, RFC 4518), simplified: case-folded (2.2), NFKC-normalized (2.3), spaces at either end
-    dropped and inner runs of spaces one space (2.6.1); the string type (UTF8String, PrintableString...) is
-    not part of the value."""
-    return [frozenset((a.oid, " ".join(unicodedata.normalize("NFKC", a.value.casefold()).split())
-                       if isinstance(a.value, str) else a.value) for a in rdn) for rdn in name.rdns]
-
-
-def same_dn(a: x509.Name, b: x509.Name) -> bool:
-    """Whether two DNs match (RFC 5280 7.1): as many RDNs, in order, each with the same prepared values."""
-    return a.public_bytes() == b.public_bytes() or dn_key(a) == dn_key(b)
+           "check_signature_hash", "check_validity", "counted_below", "describe", "extensions", "weak_hash"]
 
 
 def describe(cert: x509.Certificate) -> str:
@@ -64,7 +50,7 @@ _UNDERSTOOD = (x509.BasicConstraints, x509.KeyUsage, x509.ExtendedKeyUsage, x509
                x509.SubjectKeyIdentifier, x509.AuthorityKeyIdentifier, x509.NameConstraints)
 
 
-def _extensions(cert: x509.Certificate) -> x509.Extensions:
+def extensions(cert: x509.Certificate) -> x509.Extensions:
     """The certificate's extensions; a duplicated, malformed or unreadable one -> AuthenticationError (RFC 5280 4.2)."""
     try:
         return cert.extensions
@@ -79,7 +65,7 @@ def check_critical(cert: x509.Certificate) -> None:
     """RFC 5280 4.2: "A certificate-using system MUST reject the certificate if it encounters a critical
     extension it does not recognize"; ikelab does not process policies either.  nameConstraints it processes
     (:mod:`ikelab.name_constraints`), though a name form it does not match can still refuse the chain."""
-    for ext in _extensions(cert):
+    for ext in extensions(cert):
         if ext.critical and not isinstance(ext.value, _UNDERSTOOD):
             kind = type(ext.value).__name__
             what = ext.oid.dotted_string if isinstance(ext.value, x509.UnrecognizedExtension) else \
@@ -91,7 +77,7 @@ def check_critical(cert: x509.Certificate) -> None:
 def check_ca(cert: x509.Certificate, below: int) -> None:
     """An issuer must be a CA (basicConstraints cA TRUE), allowed to sign certificates and deep enough."""
     try:
-        bc = _extensions(cert).get_extension_for_class(x509.BasicConstraints).value
+        bc = extensions(cert).get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         bc = None
     if bc is None or not bc.ca:
@@ -101,7 +87,7 @@ def check_ca(cert: x509.Certificate, below: int) -> None:
         raise AuthenticationError(f"CA '{describe(cert)}' has pathLenConstraint {bc.path_length} "
                                   f"but {below} intermediate CA(s) follow it")
     try:
-        ku = _extensions(cert).get_extension_for_class(x509.KeyUsage).value
+        ku = extensions(cert).get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         return
     if not ku.key_cert_sign:
@@ -118,14 +104,14 @@ def counted_below(path: list[x509.Certificate]) -> int:
 def check_end_entity(cert: x509.Certificate) -> None:
     """The peer's own certificate must be fit for IKE signatures (RFC 4945 5.1.3.2, 5.1.3.12)."""
     try:
-        ku = _extensions(cert).get_extension_for_class(x509.KeyUsage).value
+        ku = extensions(cert).get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         ku = None
     if ku is not None and not (ku.digital_signature or ku.content_commitment):
         raise AuthenticationError(f"certificate '{describe(cert)}' has keyUsage without digitalSignature or "
                                   "nonRepudiation, so it may not sign IKE AUTH (RFC 4945 5.1.3.2)")
     try:
-        eku = _extensions(cert).get_extension_for_class(x509.ExtendedKeyUsage)
+        eku = extensions(cert).get_extension_for_class(x509.ExtendedKeyUsage)
     except x509.ExtensionNotFound:
         return
     if eku.critical and not ({_IPSEC_IKE, x509.ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(eku.value)):

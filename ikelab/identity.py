@@ -34,8 +34,10 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import ipaddress
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -210,17 +212,22 @@ def _escape_dn_value(value: str) -> str:
     return "".join("\\" + ch if ch in "\\,;" else ch for ch in value)
 
 
-def _dn_key(name: x509.Name) -> list[tuple[tuple[str, str], ...]]:
-    """A comparison key (RFC 5280 7.1): the RDNs in order, each the set of its (OID, casefolded value) pairs.
+def dn_key(name: x509.Name) -> list[frozenset[tuple[x509.ObjectIdentifier, Any]]]:
+    """A comparison key for a DN (RFC 5280 7.1): the RDNs in order, each the set of its (type, value) pairs.
 
-    Two DNs match when they have as many RDNs, in the same order, each with the same attributes; so
-    ``CN=a, O=b`` (two RDNs) is not ``CN=a+O=b`` (one multi-valued RDN).  String types are ignored.
+    String values are prepared as RFC 5280 7.1 asks (LDAP StringPrep, RFC 4518), simplified: case-folded
+    (2.2), NFKC-normalized (2.3), spaces at either end dropped and inner runs of spaces one space (2.6.1);
+    the string type (UTF8String, PrintableString...) is not part of the value.  So ``CN=a, O=b`` (two RDNs)
+    is not ``CN=a+O=b`` (one multi-valued RDN), and ``CN=Moon`` is ``cn= moon``.
     """
-    return [
-        tuple(sorted((attr.oid.dotted_string, attr.value.casefold() if isinstance(attr.value, str)
-                      else attr.value.hex()) for attr in rdn))
-        for rdn in name.rdns
-    ]
+    return [frozenset((a.oid, " ".join(unicodedata.normalize("NFKC", a.value.casefold()).split())
+                       if isinstance(a.value, str) else a.value) for a in rdn) for rdn in name.rdns]
+
+
+def same_dn(a: x509.Name, b: x509.Name) -> bool:
+    """Whether two DNs match (RFC 5280 7.1): as many RDNs, in order, each with the same prepared values.
+    Certificate paths chain names this way, and an ID_DER_ASN1_DN matches a configured DN or a subject so."""
+    return a.public_bytes() == b.public_bytes() or dn_key(a) == dn_key(b)
 
 
 class _Der:
@@ -488,7 +495,7 @@ def _matches(pattern: str, identity: Identity) -> bool:
     if want.id_type != identity.id_type:
         return False
     if want.id_type == IdType.ID_DER_ASN1_DN:
-        return _dn_key(_load_dn(want.data)) == _dn_key(_load_dn(identity.data))
+        return same_dn(_load_dn(want.data), _load_dn(identity.data))
     if want.id_type in (IdType.ID_FQDN, IdType.ID_RFC822_ADDR):
         return want.data.lower() == identity.data.lower()
     if want.id_type == IdType.ID_NULL:  # no identity: octets a peer put after ID_NULL identify nothing (RFC 7619)
@@ -534,7 +541,7 @@ def identity_matches_certificate(id_type: IdType | int | str, data: bytes, cert:
     if not isinstance(cert, x509.Certificate):
         raise ConfigError(f"cert must be an x509.Certificate, not {type(cert).__name__}", field="cert", value=cert)
     if t == IdType.ID_DER_ASN1_DN:
-        return _dn_key(_load_dn(data)) == _dn_key(cert.subject)
+        return same_dn(_load_dn(data), cert.subject)
     if t == IdType.ID_KEY_ID:
         ids = {key_id_of(cert)}
         try:

@@ -26,7 +26,7 @@ How a name lies inside a subtree, per form (:func:`within`):
 * iPAddress: an address inside the subtree's address/mask of the same IP version (4.2.1.10); so an
   IPv4-only permitted list leaves no IPv6 address permitted, and an IPv4 excluded subtree excludes no IPv6.
 * directoryName: the subtree's RDNs are the first RDNs of the name, attribute values compared after
-  preparation as RFC 5280 7.1 asks (simplified: :func:`ikelab.cert_rules.dn_key`), string types ignored.
+  preparation as RFC 5280 7.1 asks (simplified: :func:`ikelab.identity.dn_key`), string types ignored.
 
 Any other form (URI, otherName, registeredID) is not processed: a CA constraining it above a certificate
 with such a name is refused, never passed.
@@ -39,9 +39,9 @@ from typing import Any, Callable
 
 from cryptography import x509
 
-from .cert_rules import _extensions, describe, dn_key, same_dn
+from .cert_rules import describe, extensions
 from .errors import AuthenticationError
-from .identity import dn_to_string
+from .identity import dn_key, dn_to_string, same_dn
 
 __all__ = ["certificate_names", "check_name_constraints", "within"]
 
@@ -103,7 +103,7 @@ def certificate_names(cert: x509.Certificate) -> list[x509.GeneralName]:
     AuthenticationError)."""
     names: list[x509.GeneralName] = [x509.DirectoryName(cert.subject)] if len(cert.subject) > 0 else []
     try:
-        names += list(_extensions(cert).get_extension_for_class(x509.SubjectAlternativeName).value)
+        names += list(extensions(cert).get_extension_for_class(x509.SubjectAlternativeName).value)
     except x509.ExtensionNotFound:
         pass
     for attr in cert.subject.get_attributes_for_oid(x509.NameOID.EMAIL_ADDRESS):
@@ -136,7 +136,7 @@ def check_name_constraints(ca: x509.Certificate, below: list[x509.Certificate]) 
     """Every name of ``below`` (leaf first, then the intermediates up to ``ca``) that ``ca``'s nameConstraints
     constrain lies inside its permitted and outside its excluded subtrees (RFC 5280 6.1.3 (b), (c))."""
     try:
-        nc = _extensions(ca).get_extension_for_class(x509.NameConstraints).value
+        nc = extensions(ca).get_extension_for_class(x509.NameConstraints).value
     except x509.ExtensionNotFound:
         return
     permitted, excluded = list(nc.permitted_subtrees or []), list(nc.excluded_subtrees or [])

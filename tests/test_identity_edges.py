@@ -192,6 +192,29 @@ def test_a_dn_matches_rdn_by_rdn(subject: str, matched: bool) -> None:
         assert matches(subject, Identity(IdType.ID_DER_ASN1_DN, ident.public_bytes())) is matched
 
 
+@pytest.mark.parametrize("configured, matched", [
+    ("C=CH, O=strongSwan, CN=moon", True),
+    ("c=ch, o=STRONGSWAN, cn=Moon", True),  # case (RFC 4518 2.2)
+    ("C=CH, O=strong  Swan, CN=moon", False),  # an inner space is part of the value
+])
+def test_a_dn_id_is_matched_as_certificate_paths_chain_names(configured: str, matched: bool) -> None:
+    """RFC 5280 7.1: an ID_DER_ASN1_DN the peer sends matches a configured DN, and its certificate's subject,
+    after the same preparation as a certificate path chains issuer names (``identity.same_dn``): case, runs of
+    spaces, spaces at either end and the string type do not count.  The peer's DN here is spelled with a
+    UTF8String, spaces at either end of O and two inside CN's value 'mo  on' is not 'moon'."""
+    from cryptography.x509.name import _ASN1Type
+    from ikelab.identity import dn_from_string, same_dn
+
+    sent = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CH", _type=_ASN1Type.PrintableString),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "  strongSwan ", _type=_ASN1Type.UTF8String),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "MOON", _type=_ASN1Type.UTF8String)])
+    ident = Identity(IdType.ID_DER_ASN1_DN, sent.public_bytes())
+    assert matches(configured, ident) is matched
+    cert = _leaf([], subject=dn_from_string(configured).rfc4514_string())
+    assert identity_matches_certificate(IdType.ID_DER_ASN1_DN, sent.public_bytes(), cert) is matched
+    assert same_dn(sent, cert.subject) is matched and same_dn(cert.subject, sent) is matched
+
+
 def test_an_fqdn_matches_a_whole_dnsname_only():
     """RFC 4945 3.1.2: ID_FQDN is matched against a dNSName subjectAltName; 'strongswan.org' is not
     'moon.strongswan.org' (and neither is a name that only ends the same way)."""
