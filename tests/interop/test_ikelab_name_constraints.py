@@ -1,7 +1,7 @@
 """Name-constrained certificate chains between ikelab and strongSwan's charon (RFC 5280 4.2.1.10; RFC 7296 3.6).
 
 A root CA signs six intermediates, each with a critical nameConstraints extension (4.2.1.10: "Conforming
-CAs MUST mark this extension as critical") on one name form:
+CAs MUST mark this extension as critical") on one name form, and a second root has one of its own:
 
 | intermediate | permitted | excluded |
 |---|---|---|
@@ -11,6 +11,7 @@ CAs MUST mark this extension as critical") on one name form:
 | email | rfc822Name ``example.com`` (any mailbox at that host) | rfc822Name ``mallory@example.com`` |
 | dn | directoryName ``O=ikelab, OU=vpn`` | |
 | dnx | | directoryName ``O=ikelab, OU=vpn, CN=revoked`` |
+| anchor (a root, no intermediate) | dNSName ``vpn.example.com`` | |
 
 Each case is one leaf under the intermediate of its form, whose IKE identity (RFC 7296 3.5) is its
 subjectAltName (ID_FQDN, ID_IPV4_ADDR, ID_RFC822_ADDR) or its subject DN (ID_DER_ASN1_DN), and each case
@@ -41,7 +42,9 @@ difference is a row here:
 | dn-in-another-case | inside: ``O=IKELAB, OU=VPN, ...`` below ``O=ikelab, OU=vpn``, names compared once prepared, case-folded (7.1, RFC 4518) | refused: RDN values compared octet for octet | established |
 | dn-outside-the-excluded-subtree | inside | refused: "excluded ID_DER_ASN1_DN NameConstraint not supported", and to charon such a constraint matches every certificate, so none below the CA passes | established |
 
-Where both refuse (outside a permitted subtree, inside an excluded one), charon logs the constraint
+Both apply a trust anchor's own nameConstraints (``anchor-*``: RFC 5280 6.1.1 leaves the initial subtrees to
+the path's inputs; RFC 5937 takes them from the anchor).  Where both refuse (outside a permitted subtree,
+inside an excluded one), charon logs the constraint
 ("does not match permitted name constraint", "matches excluded name constraint") except for the iPAddress
 CA, which it cannot read.  Two more things seen on the way: charon does not check its own chain against its
 CA's constraints (it sends a leaf outside them; every refusal of charon's certificate here is ikelab's), and
@@ -95,7 +98,7 @@ class Case:
     (None: the RFC's).  ``why``: what ikelab's error says when it refuses; ``charon_says``: what charon logs."""
 
     name: str
-    form: str  # "dns", "dns2", "ip", "email", "dn": which intermediate signs the leaf
+    form: str  # "dns", "dns2", "ip", "email", "dn", "dnx", "anchor": which CA signs the leaf
     ident: str
     inside: bool
     why: str = ""
@@ -110,7 +113,7 @@ class Case:
             else self.ident
 
     def san(self) -> list[x509.GeneralName]:
-        if self.form in ("dns", "dns2"):
+        if FORMS[self.form] == "dNSName":
             return [x509.DNSName(self.ident)]
         if self.form == "ip":
             return [x509.IPAddress(ipaddress.ip_address(self.ident))]
@@ -135,7 +138,7 @@ class Case:
 OUTSIDE, EXCLUDED = "outside every permitted subtree", "inside the excluded subtree"
 UNREADABLE = "building CRED_CERTIFICATE - X509 failed"  # charon could not parse the CA (see the table)
 DN_EXCLUDED_UNSUPPORTED = "excluded ID_DER_ASN1_DN NameConstraint not supported"  # and so, to charon, matched
-FORMS = {"dns": "dNSName", "dns2": "dNSName", "ip": "iPAddress", "email": "rfc822Name", "dn": "directoryName",
+FORMS = {"dns": "dNSName", "dns2": "dNSName", "anchor": "dNSName", "ip": "iPAddress", "email": "rfc822Name", "dn": "directoryName",
          "dnx": "directoryName"}
 
 
@@ -172,6 +175,8 @@ CASES = [
     Case("dn-outside-the-excluded-subtree", "dnx", "O=ikelab, OU=vpn, CN=dave", True,
          charon_says=DN_EXCLUDED_UNSUPPORTED, charon=False),
     Case("dn-excluded", "dnx", "O=ikelab, OU=vpn, CN=revoked", False, EXCLUDED, DN_EXCLUDED_UNSUPPORTED),
+    Case("anchor-inside", "anchor", "moon.vpn.example.com", True),
+    Case("anchor-outside", "anchor", "moon.vpn.example.net", False, OUTSIDE, _not_permitted("vpn.example.com")),
 ]
 #: the same checks with charon initiating and ``ikelab respond`` verifying or verified; identities of their
 #: own, so that no connection for them competes with ``from-ikelab`` when ikelab initiates
@@ -197,6 +202,7 @@ def _net(text: str) -> x509.IPAddress:
 CONSTRAINTS = {
     "dns": ([x509.DNSName("vpn.example.com")], [x509.DNSName("bad.vpn.example.com")]),
     "dns2": ([x509.DNSName("vpn.example.com"), x509.DNSName("vpn.example.org")], []),
+    "anchor": ([x509.DNSName("vpn.example.com")], []),  # a second root, both peers' trust anchor
     "ip": ([_net("192.0.2.0/25")], [_net("192.0.2.64/26")]),
     "email": ([x509.RFC822Name("example.com")], [x509.RFC822Name("mallory@example.com")]),
     "dn": ([x509.DirectoryName(_name("O=ikelab", "OU=vpn"))], []),
@@ -255,7 +261,8 @@ def make_pki() -> Pki:
         name = _name("O=ikelab", f"CN=ikelab nc {form} CA")
         nc = x509.NameConstraints(permitted_subtrees=permitted or None, excluded_subtrees=excluded or None)
         inter[form] = (name, key)
-        inter_pem[form] = cert(name, key, (root_name, root_key), ca=True, extensions=[(nc, True)]).public_bytes(pem)
+        issuer = None if form == "anchor" else (root_name, root_key)
+        inter_pem[form] = cert(name, key, issuer, ca=True, extensions=[(nc, True)]).public_bytes(pem)
     certs, keys = {}, {}
     for case in CASES + INITIATOR_CASES:  # one leaf for each peer: charon trusts any certificate loaded as its own
         for who in ("ikelab", "charon"):
@@ -328,7 +335,7 @@ def lab(_interop_reason: str | None, tmp_path_factory: pytest.TempPathFactory) -
         d = charon.swanctl_dir
         (d / "x509ca" / "root.pem").write_bytes(pki.root)
         for form, pem in pki.intermediates.items():  # untrusted: charon builds its own chains from them
-            (d / "x509" / f"ca-{form}.pem").write_bytes(pem)
+            (d / ("x509ca" if form == "anchor" else "x509") / f"ca-{form}.pem").write_bytes(pem)
         for name, pem in pki.certs.items():
             if not name.startswith("charon"):  # ikelab's certificates: charon must verify them, not know them
                 continue
@@ -349,9 +356,10 @@ def ikelab_files(lab: Lab, who: str, form: str | None, anchors: tuple[str, ...] 
     intermediates of the forms in ``anchors``) for ikelab."""
     d = lab.files / "ikelab-certs" / who
     d.mkdir(parents=True, exist_ok=True)
-    (d / "cert.pem").write_bytes(lab.pki.certs[who] + (lab.pki.intermediates[form] if form else b""))
+    (d / "cert.pem").write_bytes(lab.pki.certs[who] + (lab.pki.intermediates[form] if form not in (None, "anchor")
+                                                       else b""))
     (d / "key.pem").write_bytes(lab.pki.keys[who])
-    (d / "ca.pem").write_bytes(lab.pki.root + b"".join(lab.pki.intermediates[f] for f in anchors))
+    (d / "ca.pem").write_bytes(lab.pki.root + b"".join(lab.pki.intermediates[f] for f in ("anchor", *anchors)))
     return {"cert": str(d / "cert.pem"), "key": str(d / "key.pem"), "ca": str(d / "ca.pem")}
 
 
