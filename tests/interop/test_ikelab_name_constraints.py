@@ -14,7 +14,8 @@ CAs MUST mark this extension as critical") on one name form, and a second root h
 | anchor (a root, no intermediate) | dNSName ``vpn.example.com`` | |
 
 Each case is one leaf under the intermediate of its form, whose IKE identity (RFC 7296 3.5) is its
-subjectAltName (ID_FQDN, ID_IPV4_ADDR, ID_RFC822_ADDR) or its subject DN (ID_DER_ASN1_DN), and each case
+subjectAltName (ID_FQDN, ID_IPV4_ADDR, ID_RFC822_ADDR) or its subject DN (ID_DER_ASN1_DN; ``emaildn``: a DN
+with an emailAddress attribute and no subjectAltName, under the rfc822Name CA), and each case
 runs twice over the network, ``ikelab connect`` (namespace A) against one charon responder (B, its
 ``constraints`` plugin loaded, as in every interop test); two more run with charon initiating and
 ``ikelab respond`` (``test_charon_initiates``), each peer the verifier in turn:
@@ -39,6 +40,7 @@ difference is a row here:
 | dns-in-the-second-of-two-permitted | inside: one permitted subtree of the name's form must hold it (4.2.1.10, 6.1.4 (g)) | refused: each permitted subtree of the form must ("does not match permitted name constraint 'vpn.example.com'") | established |
 | ipv4-inside | inside (4.2.1.10: address and mask, 8 octets for IPv4) | refused: it cannot load a CA whose nameConstraints hold an iPAddress ("building CRED_CERTIFICATE - X509 failed"; the openssl plugin: "found unsupported critical X.509 extension"), so the leaf has no issuer; no chain through such a CA passes | established |
 | email-excluded-mailbox-in-another-case | inside: ``Mallory@example.com`` is not the excluded mailbox ``mallory@example.com``, local parts are case-sensitive (7.5, RFC 5321 2.4) | refused: matches the excluded mailbox | refused: an excluded mailbox excludes it in any case, as ikelab takes an ID_RFC822_ADDR case-insensitively (``name_constraints._excludes``) |
+| email-in-the-subject-dn-outside | outside: with no subjectAltName, an rfc822Name constraint "MUST be applied to the attribute of type emailAddress in the subject" (4.2.1.10); ``E=eve@example.net`` is not at ``example.com`` | established: the subject's emailAddress is not checked | refused (it checks the emailAddress always, as OpenSSL) |
 | dn-in-another-case | inside: ``O=IKELAB, OU=VPN, ...`` below ``O=ikelab, OU=vpn``, names compared once prepared, case-folded (7.1, RFC 4518) | refused: RDN values compared octet for octet | established |
 | dn-outside-the-excluded-subtree | inside | refused: "excluded ID_DER_ASN1_DN NameConstraint not supported", and to charon such a constraint matches every certificate, so none below the CA passes | established |
 
@@ -109,7 +111,23 @@ class Case:
     def identity(self, who: str) -> str:
         """``who``'s identity (``"ikelab"`` or ``"charon"``): a DN gets a last RDN naming the peer, so that
         each peer's leaf has a subject of its own (charon tries every certificate it has for an identity)."""
-        return f"{self.ident}, CN={who}" if FORMS[self.form] == "directoryName" else self.ident
+        return f"{self.ident}, CN={who}" if self.dn_identity else self.ident
+
+    @property
+    def dn_identity(self) -> bool:
+        """The identity is the subject DN (ID_DER_ASN1_DN), not a subjectAltName."""
+        return FORMS[self.form] == "directoryName" or self.form == "emaildn"
+
+    @property
+    def ca(self) -> str:
+        """The CA that signs the leaf (``emaildn``: a DN identity with an emailAddress, under ``email``)."""
+        return "email" if self.form == "emaildn" else self.form
+
+    def constrained(self, who: str) -> str:
+        """The name of ``who``'s leaf that the CA constrains, as ikelab's error shows it."""
+        if self.form == "emaildn":
+            return next(part[2:] for part in self.ident.split(", ") if part.startswith("E="))
+        return self.identity(who)
 
     def san(self) -> list[x509.GeneralName]:
         if FORMS[self.form] == "dNSName":
@@ -121,7 +139,7 @@ class Case:
         return []  # a DN identity is the subject itself
 
     def subject(self, who: str) -> x509.Name:
-        if FORMS[self.form] == "directoryName":
+        if self.dn_identity:
             return _name(*self.identity(who).split(", "))
         return _name("O=ikelab", "OU=vpn", f"CN={who} {self.name}")
 
@@ -138,7 +156,7 @@ OUTSIDE, EXCLUDED = "outside every permitted subtree", "inside the excluded subt
 UNREADABLE = "building CRED_CERTIFICATE - X509 failed"  # charon could not parse the CA (see the table)
 DN_EXCLUDED_UNSUPPORTED = "excluded ID_DER_ASN1_DN NameConstraint not supported"  # and so, to charon, matched
 FORMS = {"dns": "dNSName", "dns2": "dNSName", "anchor": "dNSName", "ip": "iPAddress", "email": "rfc822Name",
-         "dn": "directoryName", "dnx": "directoryName"}
+         "emaildn": "rfc822Name", "dn": "directoryName", "dnx": "directoryName"}
 
 
 def _not_permitted(subtree: str) -> str:
@@ -167,6 +185,9 @@ CASES = [
     Case("email-excluded", "email", "mallory@example.com", False, EXCLUDED, _excluded("mallory@example.com")),
     Case("email-excluded-mailbox-in-another-case", "email", "Mallory@example.com", True, EXCLUDED,
          _excluded("mallory@example.com"), ikelab=False, charon=False),
+    Case("email-in-the-subject-dn-inside", "emaildn", "O=ikelab, OU=vpn, E=eve@example.com", True),
+    Case("email-in-the-subject-dn-outside", "emaildn", "O=ikelab, OU=vpn, E=eve@example.net", False, OUTSIDE,
+         charon=True),
     Case("dn-inside", "dn", "O=ikelab, OU=vpn, CN=dave", True),
     Case("dn-in-another-case", "dn", "O=IKELAB, OU=VPN, CN=frank", True,
          charon_says=_not_permitted("O=ikelab, OU=vpn"), charon=False),
@@ -185,7 +206,7 @@ INITIATOR_CASES = [
          _excluded("bad.vpn.example.com")),
 ]
 
-_OID = {"C": NameOID.COUNTRY_NAME, "O": NameOID.ORGANIZATION_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+_OID = {"E": NameOID.EMAIL_ADDRESS, "C": NameOID.COUNTRY_NAME, "O": NameOID.ORGANIZATION_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
         "CN": NameOID.COMMON_NAME}
 
 
@@ -267,7 +288,7 @@ def make_pki() -> Pki:
         for who in ("ikelab", "charon"):
             key = ec.generate_private_key(ec.SECP256R1())
             san = [(x509.SubjectAlternativeName(case.san()), False)] if case.san() else []
-            leaf = cert(case.subject(who), key, inter[case.form], ca=False, extensions=san)
+            leaf = cert(case.subject(who), key, inter[case.ca], ca=False, extensions=san)
             certs[f"{who}-{case.name}"], keys[f"{who}-{case.name}"] = leaf.public_bytes(pem), key_pem(key)
     # the two peers' own certificates when the other side is the verifier: from the root, unconstrained
     for who, sans in (("charon", [x509.DNSName(CHARON_ID)]),
@@ -391,7 +412,7 @@ def test_charon_verifies_ikelabs_constrained_chain(lab: Lab, case: Case) -> None
     """ikelab's leaf under a name-constrained intermediate, charon the verifier (RFC 5280 6.1.3 (b), (c))."""
     me = case.identity("ikelab")
     status, out, log = run_ikelab(lab, case, local_id=me, remote_id=CHARON_ID,
-                                  cert=ikelab_files(lab, f"ikelab-{case.name}", case.form), tag="i")
+                                  cert=ikelab_files(lab, f"ikelab-{case.name}", case.ca), tag="i")
     if case.charon_accepts:
         assert status == 0, out + log
         assert established(log, "from-ikelab", CHARON_ID, me), log
@@ -426,10 +447,9 @@ def test_ikelab_verifies_charons_constrained_chain(lab: Lab, case: Case) -> None
         return
     assert status == 4, out + log
     assert "FAILED: AUTHENTICATION_FAILED: " in out, out
-    ca = f"O=ikelab, CN=ikelab nc {case.form} CA"
-    name = peer if FORMS[case.form] == "directoryName" else case.ident
+    ca = f"O=ikelab, CN=ikelab nc {case.ca} CA"
     assert f"certificate '{dn_to_string(case.subject('charon'))}' below CA '{ca}' has {FORMS[case.form]} " \
-           f"'{name}', which lies {case.why}" in out, out
+           f"'{case.constrained('charon')}', which lies {case.why}" in out, out
     # charon heard ikelab's AUTHENTICATION_FAILED (2.21.2) and deleted the IKE SA
     assert "parsed INFORMATIONAL request 2 [ N(AUTH_FAILED) ]" in log, log
     assert f"deleting IKE_SA {conn}[" in log and "IKE_SA deleted" in log, log
@@ -445,7 +465,7 @@ def test_charon_initiates(lab: Lab, case: Case, verifier: str) -> None:
     i = len(CASES) + INITIATOR_CASES.index(case)
     if verifier == "charon":
         conn, me, peer = f"init-to-ikelab-{case.name}", case.identity("ikelab"), CHARON_ID
-        cert = ikelab_files(lab, f"ikelab-{case.name}", case.form)
+        cert = ikelab_files(lab, f"ikelab-{case.name}", case.ca)
     else:
         conn, me, peer = f"init-as-{case.name}", _ikelab_id(i), case.identity("charon")
         cert = ikelab_files(lab, "ikelab", None)
