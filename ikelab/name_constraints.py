@@ -91,9 +91,12 @@ def within(name: x509.GeneralName, subtree: x509.GeneralName) -> bool:
 def _excludes(subtree: x509.GeneralName, name: x509.GeneralName) -> bool:
     """An excluded subtree holds ``name`` as :func:`within` says, and an excluded mailbox holds the same mailbox
     whatever the case of its local part: :mod:`ikelab.identity` takes an ID_RFC822_ADDR for a certificate's
-    rfc822Name case-insensitively, so a name the peer could authenticate as the excluded mailbox must not pass."""
+    rfc822Name case-insensitively, so a name the peer could authenticate as the excluded mailbox must not pass.
+    An excluded ``@example.com`` (no local part, a form RFC 5280 does not define) holds every mailbox at that
+    host, as OpenSSL reads it, rather than none: an excluded subtree must not fail open."""
     if isinstance(name, x509.RFC822Name) and isinstance(subtree, x509.RFC822Name):
-        return _email_within(name.value.lower(), subtree.value.lower())
+        base = subtree.value.lower()
+        return _email_within(name.value.lower(), base[1:] if base.startswith("@") else base)
     return within(name, subtree)
 
 

@@ -1,0 +1,48 @@
+"""Regressions found while checking name-constrained chains against charon (RFC 5280 4.2.1.10).
+
+An excluded rfc822Name subtree written ``@example.com`` (no local part: not one of the three forms RFC 5280
+4.2.1.10 defines, but one CAs write for "every mailbox at that host") excluded nothing in ikelab, so a chain
+that both references refuse passed: ``openssl verify`` reads it as every mailbox at ``example.com``, and
+cryptography's verifier refuses the chain.  An excluded subtree must not fail open, so ikelab now reads it as
+OpenSSL does (``name_constraints._excludes``); a permitted ``@example.com`` still permits no mailbox (the
+stricter reading where a subtree widens what passes; OpenSSL permits, cryptography refuses).
+
+charon 5.9.8 takes such a subtree for one full address and lets the chain pass (``email_matches`` of its
+constraints plugin): ``tests/interop/test_ikelab_name_constraints.py``, case ``email-excluded-at-host``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from test_review_cert_paths import openssl_accepts, pyca_accepts
+from test_review_name_constraints import M, chain, nc, needs_openssl, verdict
+
+
+@needs_openssl
+@pytest.mark.parametrize("mailbox", ["carol@example.com", "Carol@EXAMPLE.com"])
+def test_an_excluded_at_host_subtree_excludes_every_mailbox_at_that_host(mailbox: str, tmp_path: Path) -> None:
+    c = chain(inter_nc=nc(excluded=[M("@example.com")]), san=[M(mailbox)])
+    assert not openssl_accepts(c, tmp_path) and not pyca_accepts(c)  # both references refuse
+    why = verdict(c)
+    assert why is not None and f"has rfc822Name '{mailbox}', which lies inside the excluded subtree " \
+        "rfc822Name '@example.com'" in why, why
+
+
+@needs_openssl
+@pytest.mark.parametrize("mailbox", ["carol@example.net", "carol@mail.example.com"])
+def test_an_excluded_at_host_subtree_leaves_other_hosts(mailbox: str, tmp_path: Path) -> None:
+    c = chain(inter_nc=nc(excluded=[M("@example.com")]), san=[M(mailbox)])
+    assert openssl_accepts(c, tmp_path)  # cryptography's verifier refuses any chain with such a subtree
+    assert verdict(c) is None
+
+
+@needs_openssl
+def test_a_permitted_at_host_subtree_still_permits_no_mailbox(tmp_path: Path) -> None:
+    """Where the subtree would widen what passes, ikelab keeps the stricter reading (cryptography's verdict)."""
+    c = chain(inter_nc=nc(permitted=[M("@example.com")]), san=[M("carol@example.com")])
+    assert openssl_accepts(c, tmp_path) and not pyca_accepts(c)
+    why = verdict(c)
+    assert why is not None and "lies outside every permitted subtree" in why, why
