@@ -1,6 +1,6 @@
 """Name-constrained certificate chains between ikelab and strongSwan's charon (RFC 5280 4.2.1.10; RFC 7296 3.6).
 
-A root CA signs six intermediates, each with a critical nameConstraints extension (4.2.1.10: "Conforming
+A root CA signs seven intermediates, each with a critical nameConstraints extension (4.2.1.10: "Conforming
 CAs MUST mark this extension as critical") on one name form, and a second root has one of its own:
 
 | intermediate | permitted | excluded |
@@ -9,6 +9,7 @@ CAs MUST mark this extension as critical") on one name form, and a second root h
 | dns2 | dNSName ``vpn.example.com``, ``vpn.example.org`` | |
 | ip | iPAddress ``192.0.2.0/25`` | iPAddress ``192.0.2.64/26`` |
 | email | rfc822Name ``example.com`` (any mailbox at that host) | rfc822Name ``mallory@example.com`` |
+| emailat | | rfc822Name ``@example.com`` |
 | dn | directoryName ``O=ikelab, OU=vpn`` | |
 | dnx | | directoryName ``O=ikelab, OU=vpn, CN=revoked`` |
 | anchor (a root, no intermediate) | dNSName ``vpn.example.com`` | |
@@ -40,6 +41,7 @@ difference is a row here:
 | dns-in-the-second-of-two-permitted | inside: one permitted subtree of the name's form must hold it (4.2.1.10, 6.1.4 (g)) | refused: each permitted subtree of the form must ("does not match permitted name constraint 'vpn.example.com'") | established |
 | ipv4-inside | inside (4.2.1.10: address and mask, 8 octets for IPv4) | refused: it cannot load a CA whose nameConstraints hold an iPAddress ("building CRED_CERTIFICATE - X509 failed"; the openssl plugin: "found unsupported critical X.509 extension"), so the leaf has no issuer; no chain through such a CA passes | established |
 | email-excluded-mailbox-in-another-case | inside: ``Mallory@example.com`` is not the excluded mailbox ``mallory@example.com``, local parts are case-sensitive (7.5, RFC 5321 2.4) | refused: matches the excluded mailbox | refused: an excluded mailbox excludes it in any case, as ikelab takes an ID_RFC822_ADDR case-insensitively (``name_constraints._excludes``) |
+| email-excluded-at-host | undefined: ``@example.com`` is none of a mailbox, a host, a domain (4.2.1.10); ``openssl verify`` reads it as every mailbox at the host and refuses, cryptography's verifier refuses the chain | established: to it, a subtree with ``@`` is one full address | refused, as OpenSSL reads it (it excluded nothing before: fixed, ``tests/test_review_session34_nc.py``) |
 | email-in-the-subject-dn-outside | outside: with no subjectAltName, an rfc822Name constraint "MUST be applied to the attribute of type emailAddress in the subject" (4.2.1.10); ``E=eve@example.net`` is not at ``example.com`` | established: the subject's emailAddress is not checked | refused (it checks the emailAddress always, as OpenSSL) |
 | dn-in-another-case | inside: ``O=IKELAB, OU=VPN, ...`` below ``O=ikelab, OU=vpn``, names compared once prepared, case-folded (7.1, RFC 4518) | refused: RDN values compared octet for octet | established |
 | dn-outside-the-excluded-subtree | inside | refused: "excluded ID_DER_ASN1_DN NameConstraint not supported", and to charon such a constraint matches every certificate, so none below the CA passes | established |
@@ -134,7 +136,7 @@ class Case:
             return [x509.DNSName(self.ident)]
         if self.form == "ip":
             return [x509.IPAddress(ipaddress.ip_address(self.ident))]
-        if self.form == "email":
+        if self.form in ("email", "emailat"):
             return [x509.RFC822Name(self.ident)]
         return []  # a DN identity is the subject itself
 
@@ -156,7 +158,7 @@ OUTSIDE, EXCLUDED = "outside every permitted subtree", "inside the excluded subt
 UNREADABLE = "building CRED_CERTIFICATE - X509 failed"  # charon could not parse the CA (see the table)
 DN_EXCLUDED_UNSUPPORTED = "excluded ID_DER_ASN1_DN NameConstraint not supported"  # and so, to charon, matched
 FORMS = {"dns": "dNSName", "dns2": "dNSName", "anchor": "dNSName", "ip": "iPAddress", "email": "rfc822Name",
-         "emaildn": "rfc822Name", "dn": "directoryName", "dnx": "directoryName"}
+         "emaildn": "rfc822Name", "emailat": "rfc822Name", "dn": "directoryName", "dnx": "directoryName"}
 
 
 def _not_permitted(subtree: str) -> str:
@@ -185,6 +187,9 @@ CASES = [
     Case("email-excluded", "email", "mallory@example.com", False, EXCLUDED, _excluded("mallory@example.com")),
     Case("email-excluded-mailbox-in-another-case", "email", "Mallory@example.com", True, EXCLUDED,
          _excluded("mallory@example.com"), ikelab=False, charon=False),
+    # RFC 5280 does not define "@example.com": False is OpenSSL's and cryptography's verdict
+    Case("email-excluded-at-host", "emailat", "carol@example.com", False, f"{EXCLUDED} rfc822Name '@example.com'",
+         charon=True),
     Case("email-in-the-subject-dn-inside", "emaildn", "O=ikelab, OU=vpn, E=eve@example.com", True),
     Case("email-in-the-subject-dn-outside", "emaildn", "O=ikelab, OU=vpn, E=eve@example.net", False, OUTSIDE,
          charon=True),
@@ -206,8 +211,8 @@ INITIATOR_CASES = [
          _excluded("bad.vpn.example.com")),
 ]
 
-_OID = {"E": NameOID.EMAIL_ADDRESS, "C": NameOID.COUNTRY_NAME, "O": NameOID.ORGANIZATION_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
-        "CN": NameOID.COMMON_NAME}
+_OID = {"E": NameOID.EMAIL_ADDRESS, "C": NameOID.COUNTRY_NAME, "O": NameOID.ORGANIZATION_NAME,
+        "OU": NameOID.ORGANIZATIONAL_UNIT_NAME, "CN": NameOID.COMMON_NAME}
 
 
 def _name(*parts: str) -> x509.Name:
@@ -225,6 +230,7 @@ CONSTRAINTS = {
     "anchor": ([x509.DNSName("vpn.example.com")], []),  # a second root, both peers' trust anchor
     "ip": ([_net("192.0.2.0/25")], [_net("192.0.2.64/26")]),
     "email": ([x509.RFC822Name("example.com")], [x509.RFC822Name("mallory@example.com")]),
+    "emailat": ([], [x509.RFC822Name("@example.com")]),  # no local part: a form RFC 5280 does not define
     "dn": ([x509.DirectoryName(_name("O=ikelab", "OU=vpn"))], []),
     "dnx": ([], [x509.DirectoryName(_name("O=ikelab", "OU=vpn", "CN=revoked"))]),
 }
