@@ -14,7 +14,7 @@ CAs MUST mark this extension as critical") on one name form, and a second root h
 | dnx | | directoryName ``O=ikelab, OU=vpn, CN=revoked`` |
 | anchor (a root, no intermediate) | dNSName ``vpn.example.com`` | |
 
-Each case is one leaf under the intermediate of its form, whose IKE identity (RFC 7296 3.5) is its
+Each case is one leaf under the CA of its form, whose IKE identity (RFC 7296 3.5) is its
 subjectAltName (ID_FQDN, ID_IPV4_ADDR, ID_RFC822_ADDR) or its subject DN (ID_DER_ASN1_DN; ``emaildn``: a DN
 with an emailAddress attribute and no subjectAltName, under the rfc822Name CA), and each case
 runs twice over the network, ``ikelab connect`` (namespace A) against one charon responder (B, its
@@ -22,19 +22,19 @@ runs twice over the network, ``ikelab connect`` (namespace A) against one charon
 ``ikelab respond`` (``test_charon_initiates``), each peer the verifier in turn:
 
 * charon verifies ikelab: ikelab authenticates with the case's leaf and sends the intermediate in a second
-  CERT payload; charon trusts the root only.  Inside the subtrees: the IKE SA is established (charon's log)
+  CERT payload; charon trusts the two roots only.  Inside the subtrees: the IKE SA is established (charon's log)
   and ikelab exits 0; outside a permitted subtree or inside an excluded one: charon answers
   AUTHENTICATION_FAILED (2.21.2), logs the constraint, keeps no IKE SA, and ikelab exits with status 4.
 * ikelab verifies charon: charon's connection for the case authenticates with the case's leaf (the
-  intermediate found, untrusted, in ``x509/``) and ikelab trusts the root only.  Inside: the IKE SA stands
+  intermediate found, untrusted, in ``x509/``) and ikelab trusts the two roots only.  Inside: the IKE SA stands
   on both sides; outside: ikelab refuses charon's AUTH, names the constraint in its error (the name, the
   CA and the subtree), tells charon with AUTHENTICATION_FAILED in an INFORMATIONAL (2.21.2), and charon
   keeps no IKE SA.  charon picks the case's connection by ikelab's IDi (ikelab sends no IDr), so ikelab
   authenticates there as ``cN@ikelab.example``, one of the rfc822Names of its own certificate (from the
   root, unconstrained).
 
-Where charon 5.9.8 and ikelab differ, each verdict is asserted as it is (``Case.charon``), and the
-difference is a row here:
+Where charon 5.9.8 or ikelab departs from RFC 5280, each verdict is asserted as it is (``Case.charon``,
+``Case.ikelab``), and the case is a row here:
 
 | case | RFC 5280 | charon 5.9.8 | ikelab |
 |---|---|---|---|
@@ -48,9 +48,8 @@ difference is a row here:
 
 Both apply a trust anchor's own nameConstraints (``anchor-*``: RFC 5280 6.1.1 leaves the initial subtrees to
 the path's inputs; RFC 5937 takes them from the anchor).  Where both refuse (outside a permitted subtree,
-inside an excluded one), charon logs the constraint
-("does not match permitted name constraint", "matches excluded name constraint") except for the iPAddress
-CA, which it cannot read.  Two more things seen on the way: charon does not check its own chain against its
+inside an excluded one), charon logs the constraint ("does not match permitted name constraint", "matches
+excluded name constraint") except for the iPAddress CA, which it cannot read.  Two more things seen on the way: charon does not check its own chain against its
 CA's constraints (it sends a leaf outside them; every refusal of charon's certificate here is ikelab's), and
 it cannot load the iPAddress CA from ``x509/`` either, so it sends those leaves alone: ikelab, verifying them,
 trusts that CA itself (an anchor's nameConstraints bind in ikelab, as in OpenSSL).  And charon trusts an
