@@ -93,10 +93,14 @@ def _excludes(subtree: x509.GeneralName, name: x509.GeneralName) -> bool:
     whatever the case of its local part: :mod:`ikelab.identity` takes an ID_RFC822_ADDR for a certificate's
     rfc822Name case-insensitively, so a name the peer could authenticate as the excluded mailbox must not pass.
     An excluded ``@example.com`` (no local part, a form RFC 5280 does not define) holds every mailbox at that
-    host, as OpenSSL reads it, rather than none: an excluded subtree must not fail open."""
+    host, as OpenSSL reads it, rather than none: an excluded subtree must not fail open.  For the same reason
+    an excluded dNSName written as an absolute name, ``example.com.``, holds what ``example.com`` holds (a
+    name with an empty label never gets this far: :func:`_malformed`)."""
     if isinstance(name, x509.RFC822Name) and isinstance(subtree, x509.RFC822Name):
         base = subtree.value.lower()
         return _email_within(name.value.lower(), base[1:] if base.startswith("@") else base)
+    if isinstance(name, x509.DNSName) and isinstance(subtree, x509.DNSName) and subtree.value.endswith("."):
+        return _dns_within(name.value, subtree.value[:-1])
     return within(name, subtree)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from test_review_cert_paths import openssl_accepts, pyca_accepts
-from test_review_name_constraints import M, chain, nc, needs_openssl, verdict
+from test_review_name_constraints import D, M, chain, nc, needs_openssl, verdict
 
 
 @needs_openssl
@@ -46,3 +46,16 @@ def test_a_permitted_at_host_subtree_still_permits_no_mailbox(tmp_path: Path) ->
     assert openssl_accepts(c, tmp_path) and not pyca_accepts(c)
     why = verdict(c)
     assert why is not None and "lies outside every permitted subtree" in why, why
+
+
+@pytest.mark.parametrize("name", ["www.example.com", "example.com", "WWW.Example.COM"])
+def test_an_excluded_absolute_dns_name_excludes_what_the_name_without_its_dot_does(name: str) -> None:
+    """An excluded dNSName subtree 'example.com.' (the absolute spelling of the same domain) excluded nothing:
+    no name of a certificate ends in '.example.com.'.  ikelab takes 'www.example.com.' for 'www.example.com'
+    when it matches an ID (:mod:`ikelab.identity`), so the exclusion must bind too; cryptography's verifier
+    refuses such a chain, OpenSSL passes it (it fails open there)."""
+    c = chain(inter_nc=nc(excluded=[D("example.com.")]), san=[D(name)])
+    assert not pyca_accepts(c)
+    why = verdict(c)
+    assert why is not None and "lies inside the excluded subtree dNSName 'example.com.'" in why, why
+    assert verdict(chain(inter_nc=nc(excluded=[D("example.com.")]), san=[D("www.example.org")])) is None
