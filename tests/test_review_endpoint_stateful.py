@@ -1,0 +1,447 @@
+"""A Hypothesis state machine drives one responder :class:`~ikelab.endpoint.IkeEndpoint` with many peers over a
+hostile network, and checks the endpoint's bookkeeping after every step (RFC 7296 2.4, 2.6, 2.8, 2.11, 2.21).
+
+Sun (192.0.2.2) is the responder host; four peers (two sharing 192.0.2.10 on ports 500 and 600) each run an
+endpoint of their own.  A peer starts an IKE SA (now and then with a KE group sun answers with INVALID_KE_PAYLOAD,
+or with a proposal sun refuses, RFC 7296 1.2, 2.7); sun starts one towards a peer; either side creates, rekeys or
+deletes CHILD SAs, rekeys or deletes its IKE SA.  Datagrams are delivered in any order, dropped, duplicated, or
+replayed long after; sun's cookie threshold is small, so COOKIE rounds (2.6) and secret rotations happen; a peer
+reboots (a new endpoint, same identity) and says INITIAL_CONTACT (2.4); garbage, truncated datagrams and spoofed
+ones (a known SPI, a wrong address) reach sun; the clock jumps past retransmissions and half-open timeouts.
+
+What a user of the endpoint relies on, checked after every step:
+
+* sun never raises, whatever arrives;
+* every IKE SA in ``all_sas()`` is filed under its own SPI, every half-open entry under its (SPIi, IPi, port),
+  and a half-open entry is either still filed in ``sas`` or closed (kept only until it is pruned);
+* ``half_open_count()`` is the number of sun's responder IKE SAs that are really half-open (INIT_DONE), so the
+  cookie threshold counts what it should (2.6);
+* once the peers stop and time passes, nothing leaks: no half-open entry, and ``forget_closed(now)`` leaves no
+  closed IKE SA behind;
+* an IKE SA that both ends hold as established has the same SPIs and keys on both (2.14);
+* garbage, truncated datagrams and spoofed ones change no IKE SA of sun (2.21);
+* INITIAL_CONTACT closes sun's older IKE SAs of that identity, and only those (2.4);
+* the timer never stays due after ``handle_timer`` ran at that time (no busy loop), and time always moves on.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from ikelab import events as ev
+from ikelab.config import IkeConfig
+from ikelab.endpoint import IkeEndpoint
+from ikelab.errors import ConfigError, ProtocolError
+from ikelab.exchanges_common import Datagram
+from ikelab.ike import IkeSa
+from ikelab.message import FLAG_I
+from ikelab.rand import DeterministicRandom
+from ikelab.state import State
+
+SUN = ("192.0.2.2", 500)
+#: the peers' own (address, port): the first two share an address; the last two are behind one NAT, which
+#: shows them to sun as NAT_PUBLIC with ports of its choosing (RFC 7296 2.23)
+PEERS = (("192.0.2.10", 500), ("192.0.2.10", 600), ("192.0.2.11", 500), ("10.0.0.1", 500), ("10.0.0.2", 500))
+NAT_PUBLIC = "192.0.2.20"
+PUBLIC = tuple(slot for slot, (addr, _) in enumerate(PEERS) if not addr.startswith("10."))
+#: an address no peer has, for spoofed datagrams
+STRANGER = ("192.0.2.99", 500)
+PSK = b"a shared secret for the endpoint machine"
+#: what a peer proposes: what sun takes, a KE for a group sun does not take first (INVALID_KE_PAYLOAD, 1.2),
+#: and a proposal sun refuses (NO_PROPOSAL_CHOSEN, 2.7)
+KINDS = {"plain": "aes128-sha256-x25519", "other-group": "aes128-sha256-ecp256-x25519",
+         "refused": "aes256-sha384-ecp384"}
+#: clock steps: none, less and more than a retransmission (1 s), past the half-open timeout (about 12 s) and past
+#: a cookie secret's lifetime (60 s, RFC 7296 2.6)
+STEPS = (0.0, 0.3, 1.0, 2.5, 6.0, 13.0, 61.0)
+OPS = ("create_child", "rekey_child", "rekey_ike", "delete_child", "liveness") * 2 + ("delete_ike",)
+
+
+def _base(**kw: Any) -> dict[str, Any]:
+    """Tunnel-mode CHILD SAs for any traffic (a peer behind the NAT cannot ask for its own address, 2.23.1)."""
+    return dict(psk=PSK, esp_proposals=("aes128gcm16",), retransmit_timeout=1.0, retransmit_tries=3,
+                local_ts=("0.0.0.0/0",), remote_ts=("0.0.0.0/0",), **kw)
+
+
+def sun_config(threshold: int | None, short: bool = False) -> IkeConfig:
+    """Sun takes any identity the PSK authenticates; with ``short`` its timers rekey, expire and check liveness
+    (RFC 7296 2.4, 2.8) within a few steps."""
+    timers: dict[str, Any] = {}
+    if short:
+        timers = dict(ike_rekey_time=90.0, ike_lifetime=200.0, child_rekey_time=40.0, dpd_interval=30.0)
+    return IkeConfig(local_id="sun.example", remote_id="%any", ike_proposals=(KINDS["plain"],),
+                     cookie_threshold=threshold, **_base(**timers))
+
+
+def peer_config(slot: int, kind: str = "plain") -> IkeConfig:
+    """Peer ``slot``'s configuration; every peer says INITIAL_CONTACT when it holds no other IKE SA with sun."""
+    return IkeConfig(local_id=f"peer{slot}.example", remote_id="sun.example", ike_proposals=(KINDS[kind],),
+                     cookie_threshold=None, initial_contact=True, **_base())
+
+
+def identity(sa: IkeSa) -> tuple[int, bytes] | None:
+    ri = sa.remote_identity
+    return None if ri is None else (int(ri.id_type), bytes(ri.data))
+
+
+class EndpointBookkeeping(RuleBasedStateMachine):
+    """One responder endpoint, four peers, a virtual clock and a wire the machine controls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+        self.sun: IkeEndpoint | None = None
+        self.peers: list[IkeEndpoint] = []
+        self.boots = [0] * len(PEERS)
+        self.wire: list[Datagram] = []      # in flight, in order
+        self.history: list[Datagram] = []   # every datagram ever sent, for replays
+        self.delivered: list[Datagram] = []  # every datagram sun received from the network
+        self.rng = DeterministicRandom(0)
+        self.nat_out: dict[tuple[str, int], int] = {}  # a NATed peer's (address, port) -> its public port
+        self.nat_in: dict[int, tuple[str, int]] = {}
+        self.nat_ports = 1024
+
+    # ------------------------------------------------------------------ set-up and plumbing
+
+    @initialize(seed=st.integers(0, 2**16), threshold=st.sampled_from((None, 0, 1, 2)), forgets=st.booleans(),
+                short=st.booleans())
+    def start(self, seed: int, threshold: int | None, forgets: bool, short: bool) -> None:
+        """Sun with a cookie threshold of a few half-open SAs (2.6), forgetting closed SAs itself or not."""
+        self.rng = DeterministicRandom(f"endpoint machine {seed}")
+        self.sun = IkeEndpoint(sun_config(threshold, short), self.rng.fork("sun"), SUN[0], forget_closed=forgets)
+        self.peers = [self._boot(slot) for slot in range(len(PEERS))]
+
+    def _boot(self, slot: int) -> IkeEndpoint:
+        self.boots[slot] += 1
+        addr, port = PEERS[slot]
+        return IkeEndpoint(peer_config(slot), self.rng.fork(f"peer {slot} boot {self.boots[slot]}"), addr, port=port)
+
+    def _sun(self) -> IkeEndpoint:
+        assert self.sun is not None
+        return self.sun
+
+    def _endpoints(self) -> list[IkeEndpoint]:
+        return [self._sun(), *self.peers]
+
+    def _flush(self) -> None:
+        for endpoint in self._endpoints():
+            out = [self._nat(d) for d in endpoint.pop_datagrams()]
+            endpoint.pop_events()
+            self.wire.extend(out)
+            self.history.extend(out)
+
+    def _nat(self, d: Datagram) -> Datagram:
+        """A datagram from behind the NAT as it leaves it: from NAT_PUBLIC, a port per inside (address, port)."""
+        if not d.src[0].startswith("10."):
+            return d
+        if d.src not in self.nat_out:
+            self.nat_ports += 1
+            self.nat_out[d.src] = self.nat_ports
+            self.nat_in[self.nat_ports] = d.src
+        return Datagram(d.payload, (NAT_PUBLIC, self.nat_out[d.src]), d.dst, d.kind)
+
+    def _owner(self, d: Datagram) -> tuple[IkeEndpoint, Datagram] | None:
+        """The endpoint ``d`` reaches, and ``d`` as it gets there (the NAT drops what no mapping of it expects)."""
+        if d.dst[0] == SUN[0]:
+            return self._sun(), d
+        if d.dst[0] == NAT_PUBLIC:
+            inside = self.nat_in.get(d.dst[1])
+            if inside is None:
+                return None
+            d = Datagram(d.payload, d.src, inside, d.kind)
+        for (addr, port), peer in zip(PEERS, self.peers):
+            if addr == d.dst[0] and d.dst[1] in (port, 4500):
+                return peer, d
+        return None
+
+    def _to_sun(self, datagram: Datagram) -> None:
+        """Deliver to sun, checking what INITIAL_CONTACT may close (RFC 7296 2.4)."""
+        sun = self._sun()
+        before = {sa: identity(sa) for sa in sun.all_sas() if sa.state != State.CLOSED}
+        sun.receive(datagram, self.now)
+        closed = [sa for sa in before if sa.state == State.CLOSED and "INITIAL_CONTACT" in sa.closed_reason]
+        if not closed:
+            return
+        header = datagram.ike_message
+        spi_i, spi_r, flags = header[0:8], header[8:16], header[19]
+        target = sun.sas.get(spi_r if flags & FLAG_I else spi_i)
+        assert target is not None and target.state == State.ESTABLISHED, target
+        who = identity(target)
+        for sa in closed:
+            assert before[sa] == who, f"INITIAL_CONTACT of {who} closed an IKE SA of {before[sa]}"
+        for sa in sun.all_sas():
+            if sa is not target and sa.state != State.CLOSED:
+                assert identity(sa) != who, f"{sa!r} of {who} survived INITIAL_CONTACT"
+
+    def _deliver(self, datagram: Datagram) -> None:
+        found = self._owner(datagram)
+        if found is not None and found[0] is self.sun:
+            self.delivered.append(datagram)
+            self._to_sun(datagram)
+        elif found is not None:
+            found[0].receive(found[1], self.now)
+        self._flush()
+
+    def _established(self, endpoint: IkeEndpoint) -> list[IkeSa]:
+        return [sa for sa in endpoint.all_sas() if sa.state == State.ESTABLISHED]
+
+    # ------------------------------------------------------------------ peers act
+
+    @rule(slot=st.integers(0, len(PEERS) - 1), kind=st.sampled_from(("plain",) * 4 + ("other-group", "refused")))
+    def peer_starts(self, slot: int, kind: str) -> None:
+        """A peer starts an IKE SA with sun (RFC 7296 1.2)."""
+        self.peers[slot].initiate(SUN, self.now, config=peer_config(slot, kind))
+        self._flush()
+
+    @rule(slot=st.sampled_from(PUBLIC))
+    def sun_starts(self, slot: int) -> None:
+        """Sun starts an IKE SA with a peer not behind the NAT: the same endpoint is initiator too."""
+        self._sun().initiate(PEERS[slot], self.now)
+        self._flush()
+
+    @rule(slot=st.sampled_from(sorted(set(range(len(PEERS))) - set(PUBLIC))))
+    def nat_rebinds(self, slot: int) -> None:
+        """The NAT forgets the mappings of one inside peer: its next datagrams leave from new ports, and what
+        comes for the old ones is dropped (RFC 7296 2.23: the peer outside follows the latest valid message)."""
+        for inside in [k for k in self.nat_out if k[0] == PEERS[slot][0]]:
+            del self.nat_in[self.nat_out.pop(inside)]
+
+    @rule(slot=st.integers(0, len(PEERS) - 1))
+    def peer_reboots(self, slot: int) -> None:
+        """A peer loses all state and starts over with the same identity; its IKE_AUTH says INITIAL_CONTACT."""
+        self.peers[slot] = self._boot(slot)
+        self.peers[slot].initiate(SUN, self.now)
+        self._flush()
+
+    @rule(who=st.integers(0, len(PEERS)), op=st.sampled_from(OPS), which=st.integers(0, 15))
+    def act(self, who: int, op: str, which: int) -> None:
+        """Sun (who=0) or a peer works on one of its established IKE SAs; an action the SA cannot do now is
+        refused with ProtocolError or ConfigError (state.py)."""
+        endpoint = self._endpoints()[who]
+        sas = self._established(endpoint)
+        if not sas:
+            return
+        sa = sas[which % len(sas)]
+        try:
+            if op in ("rekey_child", "delete_child"):
+                kids = sorted(sa.children)
+                if not kids:
+                    return
+                getattr(sa, op)(kids[which % len(kids)], self.now)
+            else:
+                getattr(sa, op)(self.now)
+        except (ProtocolError, ConfigError):
+            pass
+        self._flush()
+
+    # ------------------------------------------------------------------ the network
+
+    @precondition(lambda self: self.wire)
+    @rule(i=st.integers(0, 63))
+    def deliver(self, i: int) -> None:
+        """The network delivers one datagram in flight, not necessarily the oldest (reordering)."""
+        self._deliver(self.wire.pop(i % len(self.wire)))
+
+    @precondition(lambda self: self.wire)
+    @rule()
+    def deliver_all(self) -> None:
+        """Everything in flight arrives in order (and what it provokes, up to a bound)."""
+        for _ in range(60):
+            if not self.wire:
+                break
+            self._deliver(self.wire.pop(0))
+
+    @precondition(lambda self: self.wire)
+    @rule(i=st.integers(0, 63))
+    def drop(self, i: int) -> None:
+        self.wire.pop(i % len(self.wire))
+
+    @precondition(lambda self: self.wire)
+    @rule(i=st.integers(0, 63))
+    def duplicate(self, i: int) -> None:
+        self.wire.append(self.wire[i % len(self.wire)])
+
+    @precondition(lambda self: self.history)
+    @rule(i=st.integers(0, 255))
+    def replay(self, i: int) -> None:
+        """An old datagram arrives again, long after (RFC 7296 2.3: answered from the cache or dropped)."""
+        self._deliver(self.history[i % len(self.history)])
+
+    @rule(step=st.sampled_from(STEPS))
+    def wait(self, step: float) -> None:
+        """Time passes; every endpoint runs its due timers (retransmissions, half-open timeouts, 2.4)."""
+        self._run_timers(self.now + step)
+
+    def _run_timers(self, until: float) -> None:
+        """Run each endpoint's timers up to ``until``: after ``handle_timer(t)`` the timer is past ``t`` (a timer
+        still due at the time it was handled would be run again and again: a busy loop)."""
+        for _ in range(10_000):
+            due = [(t, n) for n, e in enumerate(self._endpoints()) if (t := e.get_timer()) is not None and t <= until]
+            if not due:
+                break
+            t, n = min(due)
+            endpoint = self._endpoints()[n]
+            self.now = max(self.now, t)
+            endpoint.handle_timer(self.now)
+            after = endpoint.get_timer()
+            assert after is None or after > self.now, f"timer still due at {after} after handle_timer({self.now})"
+            self._flush()
+        else:
+            raise AssertionError("timers never settle")
+        self.now = max(self.now, until)
+
+    # ------------------------------------------------------------------ hostile input to sun
+
+    def _unchanged(self, datagram: Datagram) -> None:
+        """Deliver ``datagram`` to sun: no IKE SA of sun may change (RFC 7296 2.21)."""
+        sun = self._sun()
+        before = {sa: sa.snapshot() for sa in sun.all_sas()}
+        half_open = dict(sun.half_open)
+        self._to_sun(datagram)
+        for sa, snap in before.items():
+            assert sa.snapshot() == snap, f"{datagram!r:.80} changed {sa!r}"
+        assert all(sun.half_open.get(k) is v for k, v in half_open.items())
+        self._flush()
+
+    @rule(data=st.binary(max_size=120), slot=st.integers(0, len(PEERS)))
+    def garbage(self, data: bytes, slot: int) -> None:
+        src = ([PEERS[n] for n in PUBLIC] + [(NAT_PUBLIC, 1025), STRANGER])[slot % (len(PUBLIC) + 2)]
+        self._unchanged(Datagram(data, src, SUN))
+
+    @precondition(lambda self: self.history)
+    @rule(i=st.integers(0, 255), cut=st.integers(0, 200))
+    def truncated(self, i: int, cut: int) -> None:
+        d = self.history[i % len(self.history)]
+        if d.dst[0] != SUN[0]:
+            return
+        payload = d.payload[:cut % max(1, len(d.payload))]
+        self._unchanged(Datagram(payload, d.src, d.dst))
+
+    @rule(which=st.integers(0, 15), body=st.binary(min_size=0, max_size=80), exchange=st.sampled_from((34, 35, 36, 37)))
+    def spoofed(self, which: int, body: bytes, exchange: int) -> None:
+        """A datagram naming one of sun's IKE SAs, from an address that is not its peer's, with a body nobody
+        could have protected."""
+        sas = self._sun().all_sas()
+        if not sas:
+            return
+        sa = sas[which % len(sas)]
+        flags = 0x08 if not sa.initiator else 0x00
+        length = 28 + len(body)
+        header = sa.spi_i + sa.spi_r + bytes([46, 0x20, exchange, flags]) + (7).to_bytes(4, "big") \
+            + length.to_bytes(4, "big")
+        self._unchanged(Datagram(header + body, STRANGER, SUN))
+
+    @precondition(lambda self: self.delivered)
+    @rule(i=st.integers(0, 255))
+    def replayed_from_elsewhere(self, i: int) -> None:
+        """A protected datagram sun already received, replayed from an address that is not the peer's: not new,
+        so it moves no IKE SA (RFC 7296 2.23 updates addresses only on a newer message), and may at most be
+        answered from the cache (2.3)."""
+        d = self.delivered[i % len(self.delivered)]
+        if d.ike_message[18:19] == b"\x22":  # IKE_SA_INIT: a new request from there may start a new SA
+            return
+        self._unchanged(Datagram(d.payload, STRANGER, d.dst))
+
+    @precondition(lambda self: self.sun is not None)
+    @rule()
+    def settle(self) -> None:
+        """The network turns clean until no request is outstanding; then every IKE SA both ends hold as
+        established has mirrored CHILD SAs: my inbound SPI is the peer's outbound one, with the same keys (2.17)."""
+        for _ in range(100):
+            if self.wire:
+                self._deliver(self.wire.pop(0))
+            elif any(sa._pending is not None or sa._queue for e in self._endpoints() for sa in e.all_sas()):
+                self._run_timers(self.now + 0.5)
+            else:
+                break
+        else:
+            return
+        for peer in self.peers:
+            for sa in self._established(peer):
+                other = self._sun().sas.get(sa.spi_r if sa.initiator else sa.spi_i)
+                if other is None or other.state != State.ESTABLISHED:
+                    continue
+                mine = {(c.spi_in, c.spi_out) for c in sa.children.values()}
+                theirs = {(c.spi_out, c.spi_in) for c in other.children.values()}
+                assert mine == theirs, f"CHILD SAs differ: {sa.children} vs {other.children}"
+                for c in sa.children.values():
+                    d = other.children[c.spi_out]
+                    assert (c.encr_key_out, c.encr_key_in) == (d.encr_key_in, d.encr_key_out)
+
+    # ------------------------------------------------------------------ housekeeping
+
+    @rule()
+    def forget(self) -> None:
+        self._sun().forget_closed(self.now)
+
+    @rule()
+    def quiesce(self) -> None:
+        """The peers fall silent: once every retransmission and half-open timeout is over, sun holds no half-open
+        entry, and ``forget_closed(now)`` leaves only closed IKE SAs whose forget time is still to come (no leak;
+        an established one may have closed just now, its last request unanswered)."""
+        self.wire.clear()
+        for _ in range(3):
+            self._run_timers(self.now + 400.0)
+            self.wire.clear()
+        sun = self._sun()
+        sun.forget_closed(self.now)
+        assert sun.half_open_count() == 0
+        assert not [sa for sa in sun.half_open.values() if sa.state == State.INIT_DONE]
+        sun.handle_timer(self.now)
+        assert sun.half_open == {}, sun.half_open
+        assert not [sa for sa in sun.all_sas() if sa.state == State.CLOSED and sa.forget_at() <= self.now]
+
+    # ------------------------------------------------------------------ invariants
+
+    @invariant()
+    def tables_point_to_their_sas(self) -> None:
+        if self.sun is None:
+            return
+        sun = self.sun
+        for spi, sa in sun.sas.items():
+            assert spi == sa.local_spi and spi != bytes(8), (spi, sa)
+            assert sun.sas.get(sa.local_spi) is sa
+        for (spi_i, ip, port), sa in sun.half_open.items():
+            assert not sa.initiator and sa.spi_i == spi_i
+            if sa.state != State.CLOSED:
+                assert sun.sas.get(sa.local_spi) is sa, f"half-open {sa!r} not filed under its SPI"
+        for sa in sun.all_sas():
+            if not sa.initiator and sa.state == State.INIT_DONE:
+                assert any(v is sa for v in sun.half_open.values()), f"{sa!r} half-open but not in half_open"
+
+    @invariant()
+    def half_open_count_counts_half_open_sas(self) -> None:
+        if self.sun is None:
+            return
+        sun = self.sun
+        real = {sa for sa in [*sun.all_sas(), *sun.half_open.values()]
+                if not sa.initiator and sa.state == State.INIT_DONE}
+        assert sun.half_open_count() == len(real)
+
+    @invariant()
+    def established_pairs_agree(self) -> None:
+        if self.sun is None:
+            return
+        for peer in self.peers:
+            for sa in self._established(peer):
+                other = self.sun.sas.get(sa.spi_r if sa.initiator else sa.spi_i)
+                if other is None or other.state != State.ESTABLISHED:
+                    continue
+                assert (other.spi_i, other.spi_r) == (sa.spi_i, sa.spi_r)
+                assert other.initiator != sa.initiator
+                assert other.keys.sk_d == sa.keys.sk_d
+                assert (other.keys.sk_ei, other.keys.sk_er) == (sa.keys.sk_ei, sa.keys.sk_er)
+
+
+#: derandomized, without a database: CI runs the same examples every time; a deeper local search sets
+#: IKELAB_STATEFUL_EXAMPLES (e.g. 3000)
+EndpointBookkeeping.TestCase.settings = settings(
+    max_examples=int(os.environ.get("IKELAB_STATEFUL_EXAMPLES", "100")), stateful_step_count=40, deadline=None,
+    derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+TestEndpointBookkeeping = EndpointBookkeeping.TestCase
