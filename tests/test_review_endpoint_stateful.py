@@ -69,20 +69,25 @@ def _base(**kw: Any) -> dict[str, Any]:
                 local_ts=("0.0.0.0/0",), remote_ts=("0.0.0.0/0",), **kw)
 
 
-def sun_config(threshold: int | None, short: bool = False) -> IkeConfig:
+#: sun's pool of inner addresses (RFC 7296 2.19): six, fewer than the IKE SAs the peers may want at once
+POOL = "10.99.0.0/29"
+
+
+def sun_config(threshold: int | None, short: bool = False, pool: bool = False) -> IkeConfig:
     """Sun takes any identity the PSK authenticates; with ``short`` its timers rekey, expire and check liveness
-    (RFC 7296 2.4, 2.8) within a few steps."""
+    (RFC 7296 2.4, 2.8) within a few steps; with ``pool`` it leases inner addresses to the peers that ask."""
     timers: dict[str, Any] = {}
     if short:
         timers = dict(ike_rekey_time=90.0, ike_lifetime=200.0, child_rekey_time=40.0, dpd_interval=30.0)
     return IkeConfig(local_id="sun.example", remote_id="%any", ike_proposals=(KINDS["plain"],),
-                     cookie_threshold=threshold, **_base(**timers))
+                     cookie_threshold=threshold, pool=POOL if pool else None, **_base(**timers))
 
 
-def peer_config(slot: int, kind: str = "plain") -> IkeConfig:
-    """Peer ``slot``'s configuration; every peer says INITIAL_CONTACT when it holds no other IKE SA with sun."""
+def peer_config(slot: int, kind: str = "plain", vip: bool = False) -> IkeConfig:
+    """Peer ``slot``'s configuration; every peer says INITIAL_CONTACT when it holds no other IKE SA with sun;
+    with ``vip`` it asks for an inner address (CP(CFG_REQUEST), 2.19)."""
     return IkeConfig(local_id=f"peer{slot}.example", remote_id="sun.example", ike_proposals=(KINDS[kind],),
-                     cookie_threshold=None, initial_contact=True, **_base())
+                     cookie_threshold=None, initial_contact=True, vip="0.0.0.0" if vip else None, **_base())
 
 
 def identity(sa: IkeSa) -> tuple[int, bytes] | None:
@@ -106,21 +111,25 @@ class EndpointBookkeeping(RuleBasedStateMachine):
         self.nat_out: dict[tuple[str, int], int] = {}  # a NATed peer's (address, port) -> its public port
         self.nat_in: dict[int, tuple[str, int]] = {}
         self.nat_ports = 1024
+        self.vip = False
 
     # ------------------------------------------------------------------ set-up and plumbing
 
     @initialize(seed=st.integers(0, 2**16), threshold=st.sampled_from((None, 0, 1, 2)), forgets=st.booleans(),
-                short=st.booleans())
-    def start(self, seed: int, threshold: int | None, forgets: bool, short: bool) -> None:
-        """Sun with a cookie threshold of a few half-open SAs (2.6), forgetting closed SAs itself or not."""
+                short=st.booleans(), pool=st.booleans())
+    def start(self, seed: int, threshold: int | None, forgets: bool, short: bool, pool: bool = False) -> None:
+        """Sun with a cookie threshold of a few half-open SAs (2.6), forgetting closed SAs itself or not, and
+        with a pool of inner addresses the peers ask for, or neither."""
         self.rng = DeterministicRandom(f"endpoint machine {seed}")
-        self.sun = IkeEndpoint(sun_config(threshold, short), self.rng.fork("sun"), SUN[0], forget_closed=forgets)
+        self.vip = pool
+        self.sun = IkeEndpoint(sun_config(threshold, short, pool), self.rng.fork("sun"), SUN[0],
+                               forget_closed=forgets)
         self.peers = [self._boot(slot) for slot in range(len(PEERS))]
 
     def _boot(self, slot: int) -> IkeEndpoint:
         self.boots[slot] += 1
         addr, port = PEERS[slot]
-        return IkeEndpoint(peer_config(slot), self.rng.fork(f"peer {slot} boot {self.boots[slot]}"), addr, port=port)
+        return IkeEndpoint(peer_config(slot, vip=self.vip), self.rng.fork(f"peer {slot} boot {self.boots[slot]}"), addr, port=port)
 
     def _sun(self) -> IkeEndpoint:
         assert self.sun is not None
@@ -210,11 +219,14 @@ class EndpointBookkeeping(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ peers act
 
-    @rule(slot=st.integers(0, len(PEERS) - 1), kind=st.sampled_from(("plain",) * 4 + ("other-group", "refused")))
-    def peer_starts(self, slot: int, kind: str) -> None:
-        """A peer starts an IKE SA with sun (RFC 7296 1.2)."""
-        self.peers[slot].initiate(SUN, self.now, config=peer_config(slot, kind))
+    @rule(slot=st.integers(0, len(PEERS) - 1), kind=st.sampled_from(("plain",) * 4 + ("other-group", "refused")),
+          at_once=st.booleans())
+    def peer_starts(self, slot: int, kind: str, at_once: bool) -> None:
+        """A peer starts an IKE SA with sun (RFC 7296 1.2); ``at_once``: the network delivers it all in order."""
+        self.peers[slot].initiate(SUN, self.now, config=peer_config(slot, kind, self.vip))
         self._flush()
+        if at_once:
+            self._deliver_all()
 
     @rule(slot=st.sampled_from(PUBLIC))
     def sun_starts(self, slot: int) -> None:
@@ -236,10 +248,10 @@ class EndpointBookkeeping(RuleBasedStateMachine):
         self.peers[slot].initiate(SUN, self.now)
         self._flush()
 
-    @rule(who=st.integers(0, len(PEERS)), op=st.sampled_from(OPS), which=st.integers(0, 15))
-    def act(self, who: int, op: str, which: int) -> None:
+    @rule(who=st.integers(0, len(PEERS)), op=st.sampled_from(OPS), which=st.integers(0, 15), at_once=st.booleans())
+    def act(self, who: int, op: str, which: int, at_once: bool) -> None:
         """Sun (who=0) or a peer works on one of its established IKE SAs; an action the SA cannot do now is
-        refused with ProtocolError or ConfigError (state.py)."""
+        refused with ProtocolError or ConfigError (state.py).  ``at_once``: the network delivers all in order."""
         endpoint = self._endpoints()[who]
         sas = self._established(endpoint)
         if not sas:
@@ -256,6 +268,8 @@ class EndpointBookkeeping(RuleBasedStateMachine):
         except (ProtocolError, ConfigError):
             pass
         self._flush()
+        if at_once:
+            self._deliver_all()
 
     # ------------------------------------------------------------------ the network
 
@@ -268,6 +282,9 @@ class EndpointBookkeeping(RuleBasedStateMachine):
     @precondition(lambda self: self.wire)
     @rule()
     def deliver_all(self) -> None:
+        self._deliver_all()
+
+    def _deliver_all(self) -> None:
         """Everything in flight arrives in order (and what it provokes, up to a bound)."""
         for _ in range(60):
             if not self.wire:
@@ -495,6 +512,23 @@ class EndpointBookkeeping(RuleBasedStateMachine):
         assert sun.half_open_count() == len(real)
 
     @invariant()
+    def each_inner_address_has_one_live_holder(self) -> None:
+        """RFC 7296 2.19: an address of sun's pool is held by one IKE SA of sun that is up and filed (a closed or
+        forgotten one gives it back), and an established IKE SA holds each address it gave its peer."""
+        if self.sun is None:
+            return
+        sun = self.sun
+        for pool in sun.pools:
+            for address, (_, holder) in pool.holders.items():
+                assert holder.state != State.CLOSED, f"{address} still held by closed {holder!r}"
+                assert sun.sas.get(holder.local_spi) is holder, f"{address} held by {holder!r}, not filed"
+                assert address in holder.peer_virtual_ips
+            for sa in sun.all_sas():
+                if sa.state == State.ESTABLISHED:
+                    for address in sa.peer_virtual_ips:
+                        assert pool.holders.get(address, (None, None))[1] is sa, f"{sa!r} lost {address}"
+
+    @invariant()
     def established_pairs_agree(self) -> None:
         if self.sun is None:
             return
@@ -507,6 +541,8 @@ class EndpointBookkeeping(RuleBasedStateMachine):
                 assert other.initiator != sa.initiator
                 assert other.keys.sk_d == sa.keys.sk_d
                 assert (other.keys.sk_ei, other.keys.sk_er) == (sa.keys.sk_ei, sa.keys.sk_er)
+                if sa.initiator and not sa.config.childless:
+                    assert sa.virtual_ips == other.peer_virtual_ips
 
 
 #: derandomized, without a database: CI runs the same examples every time; a deeper local search sets
