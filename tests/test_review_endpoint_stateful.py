@@ -73,21 +73,31 @@ def _base(**kw: Any) -> dict[str, Any]:
 POOL = "10.99.0.0/29"
 
 
-def sun_config(threshold: int | None, short: bool = False, pool: bool = False) -> IkeConfig:
+def sun_config(threshold: int | None, short: bool = False, pool: bool = False, frag: bool = False) -> IkeConfig:
     """Sun takes any identity the PSK authenticates; with ``short`` its timers rekey, expire and check liveness
-    (RFC 7296 2.4, 2.8) within a few steps; with ``pool`` it leases inner addresses to the peers that ask."""
+    (RFC 7296 2.4, 2.8) within a few steps; with ``pool`` it leases inner addresses to the peers that ask; with
+    ``frag`` protected messages go in fragments of at most 200 octets (RFC 7383)."""
     timers: dict[str, Any] = {}
     if short:
         timers = dict(ike_rekey_time=90.0, ike_lifetime=200.0, child_rekey_time=40.0, dpd_interval=30.0)
+    if frag:
+        timers.update(fragmentation=True, fragment_size=200)
     return IkeConfig(local_id="sun.example", remote_id="%any", ike_proposals=(KINDS["plain"],),
                      cookie_threshold=threshold, pool=POOL if pool else None, **_base(**timers))
 
 
-def peer_config(slot: int, kind: str = "plain", vip: bool = False) -> IkeConfig:
+def peer_config(slot: int, kind: str = "plain", vip: bool = False, frag: bool = False) -> IkeConfig:
     """Peer ``slot``'s configuration; every peer says INITIAL_CONTACT when it holds no other IKE SA with sun;
-    with ``vip`` it asks for an inner address (CP(CFG_REQUEST), 2.19)."""
+    with ``vip`` it asks for an inner address (CP(CFG_REQUEST), 2.19); ``frag`` as for sun."""
+    more: dict[str, Any] = dict(fragmentation=True, fragment_size=200) if frag else {}
     return IkeConfig(local_id=f"peer{slot}.example", remote_id="sun.example", ike_proposals=(KINDS[kind],),
-                     cookie_threshold=None, initial_contact=True, vip="0.0.0.0" if vip else None, **_base())
+                     cookie_threshold=None, initial_contact=True, vip="0.0.0.0" if vip else None, **_base(**more))
+
+
+def pieces(sa: IkeSa) -> dict[bool, tuple[int, int, tuple[int, ...]]]:
+    """The IKE fragments (RFC 7383 2.6) an IKE SA keeps, per direction: message ID, total, numbers held."""
+    return {k: (r.message_id, r.total, tuple(sorted(r.pieces))) for k, r in (sa._fragments or {}).items()
+            if r is not None}
 
 
 def identity(sa: IkeSa) -> tuple[int, bytes] | None:
@@ -111,25 +121,26 @@ class EndpointBookkeeping(RuleBasedStateMachine):
         self.nat_out: dict[tuple[str, int], int] = {}  # a NATed peer's (address, port) -> its public port
         self.nat_in: dict[int, tuple[str, int]] = {}
         self.nat_ports = 1024
-        self.vip = False
+        self.vip = self.frag = False
 
     # ------------------------------------------------------------------ set-up and plumbing
 
     @initialize(seed=st.integers(0, 2**16), threshold=st.sampled_from((None, 0, 1, 2)), forgets=st.booleans(),
-                short=st.booleans(), pool=st.booleans())
-    def start(self, seed: int, threshold: int | None, forgets: bool, short: bool, pool: bool = False) -> None:
-        """Sun with a cookie threshold of a few half-open SAs (2.6), forgetting closed SAs itself or not, and
-        with a pool of inner addresses the peers ask for, or neither."""
+                short=st.booleans(), pool=st.booleans(), frag=st.booleans())
+    def start(self, seed: int, threshold: int | None, forgets: bool, short: bool, pool: bool = False,
+              frag: bool = False) -> None:
+        """Sun with a cookie threshold of a few half-open SAs (2.6), forgetting closed SAs itself or not, with or
+        without a pool of inner addresses the peers ask for, and IKE fragmentation (RFC 7383) or not."""
         self.rng = DeterministicRandom(f"endpoint machine {seed}")
-        self.vip = pool
-        self.sun = IkeEndpoint(sun_config(threshold, short, pool), self.rng.fork("sun"), SUN[0],
+        self.vip, self.frag = pool, frag
+        self.sun = IkeEndpoint(sun_config(threshold, short, pool, frag), self.rng.fork("sun"), SUN[0],
                                forget_closed=forgets)
         self.peers = [self._boot(slot) for slot in range(len(PEERS))]
 
     def _boot(self, slot: int) -> IkeEndpoint:
         self.boots[slot] += 1
         addr, port = PEERS[slot]
-        return IkeEndpoint(peer_config(slot, vip=self.vip), self.rng.fork(f"peer {slot} boot {self.boots[slot]}"), addr, port=port)
+        return IkeEndpoint(peer_config(slot, vip=self.vip, frag=self.frag), self.rng.fork(f"peer {slot} boot {self.boots[slot]}"), addr, port=port)
 
     def _sun(self) -> IkeEndpoint:
         assert self.sun is not None
@@ -223,7 +234,7 @@ class EndpointBookkeeping(RuleBasedStateMachine):
           at_once=st.booleans())
     def peer_starts(self, slot: int, kind: str, at_once: bool) -> None:
         """A peer starts an IKE SA with sun (RFC 7296 1.2); ``at_once``: the network delivers it all in order."""
-        self.peers[slot].initiate(SUN, self.now, config=peer_config(slot, kind, self.vip))
+        self.peers[slot].initiate(SUN, self.now, config=peer_config(slot, kind, self.vip, self.frag))
         self._flush()
         if at_once:
             self._deliver_all()
@@ -335,11 +346,11 @@ class EndpointBookkeeping(RuleBasedStateMachine):
     def _unchanged(self, datagram: Datagram) -> None:
         """Deliver ``datagram`` to sun: no IKE SA of sun may change (RFC 7296 2.21)."""
         sun = self._sun()
-        before = {sa: sa.snapshot() for sa in sun.all_sas()}
+        before = {sa: (sa.snapshot(), pieces(sa)) for sa in sun.all_sas()}
         half_open = dict(sun.half_open)
         self._to_sun(datagram)
         for sa, snap in before.items():
-            assert sa.snapshot() == snap, f"{datagram!r:.80} changed {sa!r}"
+            assert (sa.snapshot(), pieces(sa)) == snap, f"{datagram!r:.80} changed {sa!r}"
         assert all(sun.half_open.get(k) is v for k, v in half_open.items())
         self._flush()
 
@@ -357,17 +368,18 @@ class EndpointBookkeeping(RuleBasedStateMachine):
         payload = d.payload[:cut % max(1, len(d.payload))]
         self._unchanged(Datagram(payload, d.src, d.dst))
 
-    @rule(which=st.integers(0, 15), body=st.binary(min_size=0, max_size=80), exchange=st.sampled_from((34, 35, 36, 37)))
-    def spoofed(self, which: int, body: bytes, exchange: int) -> None:
-        """A datagram naming one of sun's IKE SAs, from an address that is not its peer's, with a body nobody
-        could have protected."""
+    @rule(which=st.integers(0, 15), body=st.binary(min_size=0, max_size=80), exchange=st.sampled_from((34, 35, 36, 37)),
+          first=st.sampled_from((46, 53)), mid=st.integers(0, 8))
+    def spoofed(self, which: int, body: bytes, exchange: int, first: int, mid: int) -> None:
+        """A datagram naming one of sun's IKE SAs, from an address that is not its peer's, with an SK or SKF
+        payload (RFC 7383 2.5) nobody could have protected."""
         sas = self._sun().all_sas()
         if not sas:
             return
         sa = sas[which % len(sas)]
         flags = 0x08 if not sa.initiator else 0x00
         length = 28 + len(body)
-        header = sa.spi_i + sa.spi_r + bytes([46, 0x20, exchange, flags]) + (7).to_bytes(4, "big") \
+        header = sa.spi_i + sa.spi_r + bytes([first, 0x20, exchange, flags]) + mid.to_bytes(4, "big") \
             + length.to_bytes(4, "big")
         self._unchanged(Datagram(header + body, STRANGER, SUN))
 
