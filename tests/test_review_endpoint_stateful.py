@@ -231,10 +231,11 @@ class EndpointBookkeeping(RuleBasedStateMachine):
     # ------------------------------------------------------------------ peers act
 
     @rule(slot=st.integers(0, len(PEERS) - 1), kind=st.sampled_from(("plain",) * 4 + ("other-group", "refused")),
-          at_once=st.booleans())
-    def peer_starts(self, slot: int, kind: str, at_once: bool) -> None:
-        """A peer starts an IKE SA with sun (RFC 7296 1.2); ``at_once``: the network delivers it all in order."""
-        self.peers[slot].initiate(SUN, self.now, config=peer_config(slot, kind, self.vip, self.frag))
+          at_once=st.booleans(), port=st.sampled_from((500, 500, 4500)))
+    def peer_starts(self, slot: int, kind: str, at_once: bool, port: int) -> None:
+        """A peer starts an IKE SA with sun (RFC 7296 1.2), now and then on port 4500 (2.23: an initiator may
+        start there, with the Non-ESP Marker); ``at_once``: the network delivers it all in order."""
+        self.peers[slot].initiate((SUN[0], port), self.now, config=peer_config(slot, kind, self.vip, self.frag))
         self._flush()
         if at_once:
             self._deliver_all()
@@ -354,10 +355,14 @@ class EndpointBookkeeping(RuleBasedStateMachine):
         assert all(sun.half_open.get(k) is v for k, v in half_open.items())
         self._flush()
 
-    @rule(data=st.binary(max_size=120), slot=st.integers(0, len(PEERS)))
-    def garbage(self, data: bytes, slot: int) -> None:
+    @rule(data=st.binary(max_size=120), slot=st.integers(0, len(PEERS)), port=st.sampled_from((500, 4500)),
+          marker=st.booleans())
+    def garbage(self, data: bytes, slot: int, port: int, marker: bool) -> None:
+        """Random octets to sun's port 500 or 4500 (there with or without the Non-ESP Marker, RFC 3948 2.2)."""
         src = ([PEERS[n] for n in PUBLIC] + [(NAT_PUBLIC, 1025), STRANGER])[slot % (len(PUBLIC) + 2)]
-        self._unchanged(Datagram(data, src, SUN))
+        if port == 4500 and marker:
+            data = bytes(4) + data
+        self._unchanged(Datagram(data, (src[0], 4500 if port == 4500 else src[1]), (SUN[0], port)))
 
     @precondition(lambda self: self.history)
     @rule(i=st.integers(0, 255), cut=st.integers(0, 200))
