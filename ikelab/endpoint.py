@@ -159,6 +159,8 @@ class IkeEndpoint:
             key = (spi_i, datagram.src[0], datagram.src[1])
             sa = self.half_open.get(key)
             if sa is None or sa.state == State.CLOSED:
+                if sa is not None:  # refused before (INVALID_KE_PAYLOAD...): no longer filed, kept nowhere else
+                    self._maybe_half_open.discard(sa)
                 made = self._new_responder(data, datagram, now)
                 if made is None:
                     return
@@ -283,7 +285,7 @@ class IkeEndpoint:
         for spi in closed:
             del self.sas[spi]
         for key in [k for k, sa in self.half_open.items() if sa.state == State.CLOSED]:
-            del self.half_open[key]
+            self._maybe_half_open.discard(self.half_open.pop(key))
         return len(closed)
 
     def _collect(self, sa: IkeSa) -> None:
