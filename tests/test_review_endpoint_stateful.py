@@ -1,27 +1,35 @@
 """A Hypothesis state machine drives one responder :class:`~ikelab.endpoint.IkeEndpoint` with many peers over a
-hostile network, and checks the endpoint's bookkeeping after every step (RFC 7296 2.4, 2.6, 2.8, 2.11, 2.21).
+hostile network, and checks the endpoint's bookkeeping after every step (RFC 7296 2.4, 2.6, 2.8, 2.11, 2.19,
+2.21, 2.23; RFC 7383).
 
-Sun (192.0.2.2) is the responder host; four peers (two sharing 192.0.2.10 on ports 500 and 600) each run an
-endpoint of their own.  A peer starts an IKE SA (now and then with a KE group sun answers with INVALID_KE_PAYLOAD,
-or with a proposal sun refuses, RFC 7296 1.2, 2.7); sun starts one towards a peer; either side creates, rekeys or
-deletes CHILD SAs, rekeys or deletes its IKE SA.  Datagrams are delivered in any order, dropped, duplicated, or
-replayed long after; sun's cookie threshold is small, so COOKIE rounds (2.6) and secret rotations happen; a peer
-reboots (a new endpoint, same identity) and says INITIAL_CONTACT (2.4); garbage, truncated datagrams and spoofed
-ones (a known SPI, a wrong address) reach sun; the clock jumps past retransmissions and half-open timeouts.
+Sun (192.0.2.2) is the responder host; five peers run an endpoint each: two share 192.0.2.10 (ports 500 and 600),
+two sit behind a NAT that shows them as 192.0.2.20 with ports of its own and may rebind them.  A peer starts an IKE
+SA (on port 500 or 4500; now and then with a KE group sun answers with INVALID_KE_PAYLOAD, or a proposal sun
+refuses, 1.2, 2.7); sun starts one towards a peer; either side creates, rekeys or deletes CHILD SAs, rekeys,
+checks or deletes its IKE SA.  Datagrams are delivered in any order, dropped, duplicated, or replayed long after;
+sun's cookie threshold is small, so COOKIE rounds (2.6) and secret rotations happen; a peer reboots (a new
+endpoint, same identity) and says INITIAL_CONTACT (2.4); garbage, truncated and mangled requests and spoofed
+datagrams (a known SPI, a wrong address) reach sun; the clock jumps past retransmissions, half-open timeouts and
+lifetimes.  Per example, sun may also lease inner addresses from a small pool (2.19) and fragment (RFC 7383).
 
 What a user of the endpoint relies on, checked after every step:
 
 * sun never raises, whatever arrives;
 * every IKE SA in ``all_sas()`` is filed under its own SPI, every half-open entry under its (SPIi, IPi, port),
-  and a half-open entry is either still filed in ``sas`` or closed (kept only until it is pruned);
-* ``half_open_count()`` is the number of sun's responder IKE SAs that are really half-open (INIT_DONE), so the
-  cookie threshold counts what it should (2.6);
+  a half-open entry is either still filed in ``sas`` or closed, and nothing the endpoint dropped from
+  ``half_open`` stays referenced (each refused request would cost memory for good);
+* ``half_open_count()`` is the number of responder IKE SAs really half-open (INIT_DONE), and at the cookie
+  threshold no new IKE_SA_INIT request without a valid cookie (one made for its address) makes state (2.6);
 * once the peers stop and time passes, nothing leaks: no half-open entry, and ``forget_closed(now)`` leaves no
-  closed IKE SA behind;
-* an IKE SA that both ends hold as established has the same SPIs and keys on both (2.14);
-* garbage, truncated datagrams and spoofed ones change no IKE SA of sun (2.21);
+  closed IKE SA whose time has come;
+* an IKE SA that both ends hold as established has the same SPIs, keys and inner address on both (2.14, 2.19),
+  and once the network is clean and quiet, mirrored CHILD SAs (2.17);
+* each address of sun's pool has one holder, an IKE SA that is up and filed (2.19);
+* garbage, truncated datagrams, spoofed ones and replays from elsewhere change no IKE SA of sun (2.21, 2.23);
 * INITIAL_CONTACT closes sun's older IKE SAs of that identity, and only those (2.4);
 * the timer never stays due after ``handle_timer`` ran at that time (no busy loop), and time always moves on.
+
+(The tables are read directly, ``_maybe_half_open`` too: that is where a leak would hide.)
 """
 
 from __future__ import annotations
@@ -526,15 +534,15 @@ class EndpointBookkeeping(RuleBasedStateMachine):
         referenced: each refused IKE_SA_INIT request would cost memory for good)."""
         if self.sun is None:
             return
-        sun = self.sun
-        filed = {id(sa) for sa in sun.half_open.values()}
-        stale = [sa for sa in sun._maybe_half_open if id(sa) not in filed]
-        assert stale == [], f"kept after they left half_open: {stale}"
-        real = {sa for sa in [*sun.all_sas(), *sun.half_open.values()]
-                if not sa.initiator and sa.state == State.INIT_DONE}
-        kept = set(sun._maybe_half_open)
-        assert sun.half_open_count() == len(real)
-        sun._maybe_half_open = kept  # as it was: the count prunes, which must not hide what the endpoint keeps
+        for endpoint in self._endpoints():  # the peers answer sun's IKE_SA_INIT requests
+            filed = {id(sa) for sa in endpoint.half_open.values()}
+            stale = [sa for sa in endpoint._maybe_half_open if id(sa) not in filed]
+            assert stale == [], f"kept after they left half_open: {stale}"
+            real = {sa for sa in [*endpoint.all_sas(), *endpoint.half_open.values()]
+                    if not sa.initiator and sa.state == State.INIT_DONE}
+            kept = set(endpoint._maybe_half_open)
+            assert endpoint.half_open_count() == len(real)
+            endpoint._maybe_half_open = kept  # as it was: the count prunes, which must not hide what is kept
 
     @invariant()
     def each_inner_address_has_one_live_holder(self) -> None:
