@@ -96,10 +96,12 @@ def sun_config(threshold: int | None, short: bool = False, pool: bool = False, f
 
 def peer_config(slot: int, kind: str = "plain", vip: bool = False, frag: bool = False) -> IkeConfig:
     """Peer ``slot``'s configuration; every peer says INITIAL_CONTACT when it holds no other IKE SA with sun;
-    with ``vip`` it asks for an inner address (CP(CFG_REQUEST), 2.19); ``frag`` as for sun."""
+    with ``vip`` it asks for an inner address (CP(CFG_REQUEST), 2.19); ``frag`` as for sun.  Peer 2 answers
+    sun's IKE_SA_INIT requests with a COOKIE first, always (threshold 0, 2.6)."""
     more: dict[str, Any] = dict(fragmentation=True, fragment_size=200) if frag else {}
     return IkeConfig(local_id=f"peer{slot}.example", remote_id="sun.example", ike_proposals=(KINDS[kind],),
-                     cookie_threshold=None, initial_contact=True, vip="0.0.0.0" if vip else None, **_base(**more))
+                     cookie_threshold=0 if slot == 2 else None, initial_contact=True,
+                     vip="0.0.0.0" if vip else None, **_base(**more))
 
 
 def pieces(sa: IkeSa) -> dict[bool, tuple[int, int, tuple[int, ...]]]:
