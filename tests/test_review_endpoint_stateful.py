@@ -150,7 +150,8 @@ class EndpointBookkeeping(RuleBasedStateMachine):
     def _boot(self, slot: int) -> IkeEndpoint:
         self.boots[slot] += 1
         addr, port = PEERS[slot]
-        return IkeEndpoint(peer_config(slot, vip=self.vip, frag=self.frag), self.rng.fork(f"peer {slot} boot {self.boots[slot]}"), addr, port=port)
+        rng = self.rng.fork(f"peer {slot} boot {self.boots[slot]}")
+        return IkeEndpoint(peer_config(slot, vip=self.vip, frag=self.frag), rng, addr, port=port)
 
     def _sun(self) -> IkeEndpoint:
         assert self.sun is not None
@@ -329,10 +330,24 @@ class EndpointBookkeeping(RuleBasedStateMachine):
         """An old datagram arrives again, long after (RFC 7296 2.3: answered from the cache or dropped)."""
         self._deliver(self.history[i % len(self.history)])
 
-    @rule(step=st.sampled_from(STEPS))
-    def wait(self, step: float) -> None:
-        """Time passes; every endpoint runs its due timers (retransmissions, half-open timeouts, 2.4)."""
-        self._run_timers(self.now + step)
+    @rule(step=st.sampled_from(STEPS), late=st.booleans())
+    def wait(self, step: float, late: bool) -> None:
+        """Time passes; every endpoint runs its due timers (retransmissions, half-open timeouts, 2.4), each at
+        its time, or (``late``) all at once when the driver wakes up late: then a few calls of handle_timer(now)
+        must bring every timer past now."""
+        if not late:
+            self._run_timers(self.now + step)
+            return
+        self.now += step
+        for endpoint in self._endpoints():
+            for _ in range(8):
+                t = endpoint.get_timer()
+                if t is None or t > self.now:
+                    break
+                endpoint.handle_timer(self.now)
+                self._flush()
+            else:
+                raise AssertionError(f"timer {endpoint.get_timer()} still due after 8 handle_timer({self.now})")
 
     def _run_timers(self, until: float) -> None:
         """Run each endpoint's timers up to ``until``: after ``handle_timer(t)`` the timer is past ``t`` (a timer
