@@ -62,9 +62,10 @@ PUBLIC = tuple(slot for slot, (addr, _) in enumerate(PEERS) if not addr.startswi
 STRANGER = ("192.0.2.99", 500)
 PSK = b"a shared secret for the endpoint machine"
 #: what a peer proposes: what sun takes, a KE for a group sun does not take first (INVALID_KE_PAYLOAD, 1.2),
-#: and a proposal sun refuses (NO_PROPOSAL_CHOSEN, 2.7)
+#: a proposal sun refuses (NO_PROPOSAL_CHOSEN, 2.7), and what sun takes but with another PSK (IKE_AUTH fails
+#: on sun's side, AUTHENTICATION_FAILED, 2.21.2)
 KINDS = {"plain": "aes128-sha256-x25519", "other-group": "aes128-sha256-ecp256-x25519",
-         "refused": "aes256-sha384-ecp384"}
+         "refused": "aes256-sha384-ecp384", "wrong-key": "aes128-sha256-x25519"}
 #: clock steps: none, less and more than a retransmission (1 s), past the half-open timeout (about 12 s) and past
 #: a cookie secret's lifetime (60 s, RFC 7296 2.6)
 STEPS = (0.0, 0.3, 1.0, 2.5, 6.0, 13.0, 61.0)
@@ -73,8 +74,10 @@ OPS = ("create_child", "rekey_child", "rekey_ike", "delete_child", "liveness") *
 
 def _base(**kw: Any) -> dict[str, Any]:
     """Tunnel-mode CHILD SAs for any traffic (a peer behind the NAT cannot ask for its own address, 2.23.1)."""
-    return dict(psk=PSK, esp_proposals=("aes128gcm16",), retransmit_timeout=1.0, retransmit_tries=3,
-                local_ts=("0.0.0.0/0",), remote_ts=("0.0.0.0/0",), **kw)
+    base: dict[str, Any] = dict(psk=PSK, esp_proposals=("aes128gcm16",), retransmit_timeout=1.0, retransmit_tries=3,
+                                local_ts=("0.0.0.0/0",), remote_ts=("0.0.0.0/0",))
+    base.update(kw)
+    return base
 
 
 #: sun's pool of inner addresses (RFC 7296 2.19): six, fewer than the IKE SAs the peers may want at once
@@ -99,6 +102,9 @@ def peer_config(slot: int, kind: str = "plain", vip: bool = False, frag: bool = 
     with ``vip`` it asks for an inner address (CP(CFG_REQUEST), 2.19); ``frag`` as for sun.  Peer 2 answers
     sun's IKE_SA_INIT requests with a COOKIE first, always (threshold 0, 2.6)."""
     more: dict[str, Any] = dict(fragmentation=True, fragment_size=200) if frag else {}
+    if kind == "wrong-key":
+        more["remote_psk"] = PSK  # what moon expects from sun; what moon proves with is another key
+        more["psk"] = b"not the key sun knows for anyone"
     return IkeConfig(local_id=f"peer{slot}.example", remote_id="sun.example", ike_proposals=(KINDS[kind],),
                      cookie_threshold=0 if slot == 2 else None, initial_contact=True,
                      vip="0.0.0.0" if vip else None, **_base(**more))
@@ -241,7 +247,7 @@ class EndpointBookkeeping(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ peers act
 
-    @rule(slot=st.integers(0, len(PEERS) - 1), kind=st.sampled_from(("plain",) * 4 + ("other-group", "refused")),
+    @rule(slot=st.integers(0, len(PEERS) - 1), kind=st.sampled_from(("plain",) * 5 + ("other-group", "refused", "wrong-key")),
           at_once=st.booleans(), port=st.sampled_from((500, 500, 4500)))
     def peer_starts(self, slot: int, kind: str, at_once: bool, port: int) -> None:
         """A peer starts an IKE SA with sun (RFC 7296 1.2), now and then on port 4500 (2.23: an initiator may
