@@ -481,7 +481,8 @@ class EndpointBookkeeping(RuleBasedStateMachine):
     @rule()
     def settle(self) -> None:
         """The network turns clean until no request is outstanding; then every IKE SA both ends hold as
-        established has mirrored CHILD SAs: my inbound SPI is the peer's outbound one, with the same keys (2.17)."""
+        established has matching Message IDs (2.3) and mirrored CHILD SAs: my inbound SPI is the peer's outbound
+        one, with the same keys (2.17)."""
         for _ in range(100):
             if self.wire:
                 self._deliver(self.wire.pop(0))
@@ -496,6 +497,8 @@ class EndpointBookkeeping(RuleBasedStateMachine):
                 other = self._sun().sas.get(sa.spi_r if sa.initiator else sa.spi_i)
                 if other is None or other.state != State.ESTABLISHED:
                     continue
+                # RFC 7296 2.3: each side's next request has the Message ID the other expects
+                assert sa._next_request_id == other._peer_next_id and other._next_request_id == sa._peer_next_id
                 mine = {(c.spi_in, c.spi_out) for c in sa.children.values()}
                 theirs = {(c.spi_out, c.spi_in) for c in other.children.values()}
                 assert mine == theirs, f"CHILD SAs differ: {sa.children} vs {other.children}"
