@@ -71,6 +71,20 @@ def test_retransmissions_of_a_refused_ike_sa_init_request_leave_nothing_behind()
     assert _responders_alive(request.payload[:8]) == []
 
 
+def test_the_sa_refused_with_invalid_ke_payload_is_not_kept_once_the_retry_is_taken() -> None:
+    """The shortest steps the state machine found: moon sends its KE for ECP-256, sun answers INVALID_KE_PAYLOAD
+    (RFC 7296 1.2) and the refused responder SA closes; moon's retry has the same SPIi and address, so the new
+    responder SA takes the first one's place in ``half_open``.  The first one stayed referenced for good."""
+    sun = _sun()
+    moon = _moon("session34 other group", "aes128-sha256-ecp256-x25519")
+    sa = moon.initiate(SUN, 0.0)
+    _exchange(moon, sun, 0.0)
+    assert sa.state == State.ESTABLISHED
+    assert sun.forget_closed() == 0  # the refusal had no SPIr: it was never filed in sas
+    refused = [o for o in _responders_alive(sa.spi_i) if o.state == State.CLOSED]
+    assert refused == []
+
+
 def test_an_ike_sa_closed_before_any_timer_is_not_kept_after_forget_closed() -> None:
     """The steps the state machine found: moon establishes an IKE SA, reboots and establishes another with
     INITIAL_CONTACT, which closes the first (RFC 7296 2.4) before sun's handle_timer ever ran; forget_closed()
