@@ -47,15 +47,16 @@ Where charon 5.9.8 or ikelab departs from RFC 5280, each verdict is asserted as 
 | dn-outside-the-excluded-subtree | inside | refused: "excluded ID_DER_ASN1_DN NameConstraint not supported", and to charon such a constraint matches every certificate, so none below the CA passes | established |
 
 Both apply a trust anchor's own nameConstraints (``anchor-*``: RFC 5280 6.1.1 leaves the initial subtrees to
-the path's inputs; RFC 5937 takes them from the anchor).  Where both refuse (outside a permitted subtree,
+the path's inputs; RFC 5937 takes them from the anchor). Where both refuse (outside a permitted subtree,
 inside an excluded one), charon logs the constraint ("does not match permitted name constraint", "matches
-excluded name constraint") except for the iPAddress CA, which it cannot read.  Two more things seen on the way: charon does not check its own chain against its
-CA's constraints (it sends a leaf outside them; every refusal of charon's certificate here is ikelab's), and
-it cannot load the iPAddress CA from ``x509/`` either, so it sends those leaves alone: ikelab, verifying them,
-trusts that CA itself (an anchor's nameConstraints bind in ikelab, as in OpenSSL).  And charon trusts an
-end-entity certificate it loaded itself even when it finds no issuer for it ("reached end of incomplete
-trust chain for trusted certificate"): had it loaded ikelab's leaf, it would have accepted ``ipv4-outside``.
-So each peer has leaves of its own (a DN identity gets a last RDN ``CN=ikelab`` or ``CN=charon``).
+excluded name constraint") except for the iPAddress CA, which it cannot read. Two more things seen on the way:
+charon does not check its own chain against its CA's constraints (it sends a leaf outside them; every refusal
+of charon's certificate here is ikelab's), and it cannot load the iPAddress CA from ``x509/`` either, so it
+sends those leaves alone: ikelab, verifying them, trusts that CA itself (an anchor's nameConstraints bind in
+ikelab, as in OpenSSL). And charon trusts an end-entity certificate it loaded itself even when it finds no
+issuer for it ("reached end of incomplete trust chain for trusted certificate"): had it loaded ikelab's leaf,
+it would have accepted ``ipv4-outside``. So each peer has leaves of its own (a DN identity gets a last RDN
+``CN=ikelab`` or ``CN=charon``).
 
 Run: ``cd tests && CI=true python -m pytest -n0 interop/test_ikelab_name_constraints.py`` (one charon and
 one pair of namespaces for the module, deleted at the end).
