@@ -270,28 +270,35 @@ def random_prefix(rng: random.Random, version: int) -> str | None:
     return str(ipaddress.ip_network(f"{addr}/{rng.choice(PREFIXES[version])}", strict=False))
 
 
-def random_spd(rng: random.Random, version: int, host: str) -> Spd:
-    """3-5 random entries and a catch-all; ``host`` ("a" or "b") is the side whose SPD it is."""
+def random_selector(rng: random.Random, version: int, host: str) -> Selector:
+    """Address prefixes (or any), a protocol (or any) and its ports or ICMP type/code."""
     peer = "b" if host == "a" else "a"
+    local, remote = random_prefix(rng, version), random_prefix(rng, version)
+    if local is None and rng.random() < 0.5:
+        local = rng.choice(POOL[version][host])
+    if remote is None and rng.random() < 0.5:
+        remote = rng.choice(POOL[version][peer])
+    protocol = rng.choice((0, UDP, TCP, ICMP[version]))
+    lp = rp = PortRange()
+    if protocol in (UDP, TCP):
+        lp, rp = random_ports(rng), random_ports(rng)
+    elif protocol:
+        t, c = rng.choice(ICMP_TYPES[version])
+        value = PortRange(t << 8 | c, t << 8 | c) if rng.random() < 0.6 else PortRange(t << 8, t << 8 | 0xFF)
+        where = rng.choice(("local", "remote", "both"))  # one ICMP selector, in either port field or both
+        lp = value if where != "remote" else PortRange()
+        rp = value if where != "local" else PortRange()
+    return Selector(local, remote, protocol, lp, rp)
+
+
+def random_spd(rng: random.Random, version: int, host: str) -> Spd:
+    """3-5 random entries (a quarter with two selector sets) and a catch-all; ``host`` ("a" or "b") is the
+    side whose SPD it is."""
     policies = []
     for i in range(rng.randint(3, 5)):
-        local, remote = random_prefix(rng, version), random_prefix(rng, version)
-        if local is None and rng.random() < 0.5:
-            local = rng.choice(POOL[version][host])
-        if remote is None and rng.random() < 0.5:
-            remote = rng.choice(POOL[version][peer])
-        protocol = rng.choice((0, UDP, TCP, ICMP[version]))
-        lp = rp = PortRange()
-        if protocol in (UDP, TCP):
-            lp, rp = random_ports(rng), random_ports(rng)
-        elif protocol:
-            t, c = rng.choice(ICMP_TYPES[version])
-            value = PortRange(t << 8 | c, t << 8 | c) if rng.random() < 0.6 else PortRange(t << 8, t << 8 | 0xFF)
-            where = rng.choice(("local", "remote", "both"))  # one ICMP selector, in either port field or both
-            lp = value if where != "remote" else PortRange()
-            rp = value if where != "local" else PortRange()
-        policies.append(Policy(f"p{i}", Selector(local, remote, protocol, lp, rp),
-                               rng.choice(list(Action)), applies_to=rng.choice(("both", "both", "inbound", "outbound")),
+        sels = [random_selector(rng, version, host) for _ in range(2 if rng.random() < 0.25 else 1)]
+        policies.append(Policy(f"p{i}", tuple(sels), rng.choice(list(Action)),
+                               applies_to=rng.choice(("both", "both", "inbound", "outbound")),
                                protocol=rng.choice((50, 51)), mode=rng.choice(("tunnel", "transport"))))
     policies.append(Policy("default", Selector(), rng.choice(list(Action))))
     return Spd(policies)
@@ -309,6 +316,7 @@ def kernel_policies(spd: Spd, version: int, host: Namespace, peer: Namespace) ->
     lines: list[str] = []
     installed: set[tuple[str, str, str, str]] = set()
     for i, policy in enumerate(spd):
+        priority = 100 + 20 * i  # up to 2 selector sets x 4 port pairs x 2 directions below the next entry
         for (sel, dir_) in ((s, d) for s in policy.selectors for d in ("out", "in") if policy.covers(
                 "outbound" if d == "out" else "inbound")):
             local, remote = str(sel.local or anynet), str(sel.remote or anynet)
@@ -340,13 +348,14 @@ def kernel_policies(spd: Spd, version: int, host: Namespace, peer: Namespace) ->
                 ends = (own, other) if dir_ == "out" else (other, own)
                 tunnel = f"src {ends[0]} dst {ends[1]} " if policy.mode.value == "tunnel" else ""
                 action = f"action allow tmpl {tunnel}proto {proto} mode {policy.mode.value}"
-            for j, upper in enumerate(uppers):
+            for upper in uppers:
                 key = (dir_, src, dst, upper)
                 if key in installed:  # a kernel selector is unique per direction (EEXIST); this one is shadowed
                     continue
                 installed.add(key)
                 lines.append(f"xfrm policy add src {src} dst {dst} {upper} dir {dir_} "
-                             f"priority {100 + 10 * i + j} {action}")
+                             f"priority {priority} {action}")
+                priority += 1
     return lines
 
 
