@@ -186,6 +186,44 @@ def _san(values: Iterable[str]) -> list[x509.GeneralName]:
     return out
 
 
+def _subtrees(values: Iterable[str | x509.GeneralName], field: str) -> list[x509.GeneralName]:
+    """nameConstraints subtrees (RFC 5280 4.2.1.10) typed as :func:`make_leaf` types ``san``: an address
+    prefix ("192.0.2.0/24", "2001:db8::/32") -> iPAddress; a DN ("O=Example, OU=VPN") -> directoryName;
+    something with "@", or "@@" before a host or domain ("@@example.com", "@@.example.com") -> rfc822Name;
+    anything else ("example.com", ".example.com") -> dNSName.  x509.GeneralName values pass as they are."""
+    if isinstance(values, (str, bytes)):
+        raise ConfigError(f"{field} must be a list of subtrees, not one {type(values).__name__} ({values!r:.40}): "
+                          f"write [{values!r:.40}]", field=field, value=values)
+    try:
+        values = list(values)
+    except TypeError:
+        raise ConfigError(f"{field} must be a list of subtrees, not {type(values).__name__}", field=field,
+                          value=values) from None
+    out: list[x509.GeneralName] = []
+    for value in values:
+        if isinstance(value, x509.GeneralName):
+            out.append(value)
+            continue
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{field} entries must be non-empty str or x509.GeneralName, not {value!r:.40}",
+                              field=field, value=value)
+        try:
+            if "/" in value:
+                out.append(x509.IPAddress(ipaddress.ip_network(value)))
+            elif "=" in value:
+                out.append(x509.DirectoryName(_name(value)))
+            elif value.startswith("@@"):
+                out.append(x509.RFC822Name(value[2:]))
+            elif "@" in value:
+                out.append(x509.RFC822Name(value))
+            else:
+                out.append(x509.DNSName(value))
+        except ValueError as exc:  # a prefix with host bits set, a name that is not ASCII (an A-label)...
+            raise ConfigError(f"{field} entry {value!r:.40} is not a subtree ikelab can write: {exc}", field=field,
+                              value=value) from None
+    return out
+
+
 def make_ca(
     name: str | x509.Name,
     key: Any,
@@ -195,8 +233,16 @@ def make_ca(
     path_length: int | None = None,
     issuer: x509.Certificate | None = None,
     issuer_key: Any = None,
+    permitted: Iterable[str | x509.GeneralName] = (),
+    excluded: Iterable[str | x509.GeneralName] = (),
 ) -> x509.Certificate:
-    """A CA certificate for ``key``: self-signed, or an intermediate signed by ``issuer``/``issuer_key``."""
+    """A CA certificate for ``key``: self-signed, or an intermediate signed by ``issuer``/``issuer_key``.
+
+    ``permitted`` and ``excluded`` give it a critical nameConstraints extension (RFC 5280 4.2.1.10), whose
+    subtrees bind the names of every certificate below it (:mod:`ikelab.name_constraints`); see
+    :func:`_subtrees` for how strings are typed: ``make_ca("CN=VPN CA", key, permitted=["vpn.example",
+    "192.0.2.0/24"], excluded=["@@example.org"], issuer=root, issuer_key=root_key)``.
+    """
     if (issuer is None) != (issuer_key is None):
         raise ConfigError("an intermediate CA needs both issuer and issuer_key (a self-signed CA neither)",
                           field="issuer_key" if issuer is not None else "issuer")
@@ -227,6 +273,9 @@ def make_ca(
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
+    allowed, refused = _subtrees(permitted, "permitted"), _subtrees(excluded, "excluded")
+    if allowed or refused:
+        builder = builder.add_extension(x509.NameConstraints(allowed or None, refused or None), critical=True)
     return builder.sign(signer_key, _hash_for(signer_key))
 
 

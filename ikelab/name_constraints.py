@@ -29,7 +29,8 @@ How a name lies inside a subtree, per form (:func:`within`):
   preparation as RFC 5280 7.1 asks (simplified: :func:`ikelab.identity.dn_key`), string types ignored.
 
 Any other form (URI, otherName, registeredID) is not processed: a CA constraining it above a certificate
-with such a name is refused, never passed.
+with such a name is refused, never passed.  ``ikelab.certs.make_ca(..., permitted=[...], excluded=[...])``
+makes a name-constrained CA to try this with.
 """
 
 from __future__ import annotations
