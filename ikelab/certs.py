@@ -163,65 +163,52 @@ def _hash_for(key: Any) -> hashes.HashAlgorithm | None:
     return hashes.SHA256()
 
 
-def _san(values: Iterable[str]) -> list[x509.GeneralName]:
-    out: list[x509.GeneralName] = []
-    try:
-        values = list(values)
-    except TypeError:
-        raise ConfigError(f"san must be a list of names, not {type(values).__name__}", field="san",
-                          value=values) from None
-    for value in values:
-        if not isinstance(value, str):
-            raise ConfigError(f"san entries must be str, not {type(value).__name__} ({value!r:.40})", field="san",
-                              value=value)
-        try:
-            out.append(x509.IPAddress(ipaddress.ip_address(value)))
-            continue
-        except ValueError:
-            pass
-        if "@" in value:
-            out.append(x509.RFC822Name(value))
-        else:
-            out.append(x509.DNSName(value))
-    return out
-
-
-def _subtrees(values: Iterable[str | x509.GeneralName], field: str) -> list[x509.GeneralName]:
-    """nameConstraints subtrees (RFC 5280 4.2.1.10) typed as :func:`make_leaf` types ``san``: an address
-    prefix ("192.0.2.0/24", "2001:db8::/32") -> iPAddress; a DN ("O=Example, OU=VPN") -> directoryName;
-    something with "@", or "@@" before a host or domain ("@@example.com", "@@.example.com") -> rfc822Name;
-    anything else ("example.com", ".example.com") -> dNSName.  x509.GeneralName values pass as they are."""
-    if isinstance(values, (str, bytes)):
-        raise ConfigError(f"{field} must be a list of subtrees, not one {type(values).__name__} ({values!r:.40}): "
+def _names(values: Any, field: str, *, subtrees: bool = False) -> list[x509.GeneralName]:
+    """subjectAltNames (:func:`make_leaf`'s ``san``) or nameConstraints subtrees (:func:`make_ca`'s
+    ``permitted`` and ``excluded``, RFC 5280 4.2.1.10), each typed like a strongSwan identity: an IP address
+    -> iPAddress (a subtree: an address prefix, "192.0.2.0/24"); something with "@" -> rfc822Name; anything
+    else ("example.com", ".example.com") -> dNSName.  A subtree may also be a DN ("O=Example, OU=VPN") ->
+    directoryName, "@@" before a host or domain ("@@example.com", "@@.example.com") -> rfc822Name, or an
+    x509.GeneralName, kept as it is.  A name cryptography cannot encode (a prefix with host bits set, a name
+    that is not ASCII: RFC 5280 wants A-labels) is a ConfigError naming ``field``."""
+    what = "subtrees" if subtrees else "names"
+    if isinstance(values, (str, bytes)):  # a str would be read letter by letter: one name per character
+        raise ConfigError(f"{field} must be a list of {what}, not one {type(values).__name__} ({values!r:.40}): "
                           f"write [{values!r:.40}]", field=field, value=values)
     try:
         values = list(values)
     except TypeError:
-        raise ConfigError(f"{field} must be a list of subtrees, not {type(values).__name__}", field=field,
+        raise ConfigError(f"{field} must be a list of {what}, not {type(values).__name__}", field=field,
                           value=values) from None
     out: list[x509.GeneralName] = []
     for value in values:
-        if isinstance(value, x509.GeneralName):
+        if subtrees and isinstance(value, x509.GeneralName):
             out.append(value)
             continue
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{field} entries must be non-empty str or x509.GeneralName, not {value!r:.40}",
-                              field=field, value=value)
+        if not isinstance(value, str) or (subtrees and not value):
+            kinds = "non-empty str or x509.GeneralName" if subtrees else "str"
+            raise ConfigError(f"{field} entries must be {kinds}, not {value!r:.40}", field=field, value=value)
         try:
-            if "/" in value:
-                out.append(x509.IPAddress(ipaddress.ip_network(value)))
-            elif "=" in value:
-                out.append(x509.DirectoryName(_name(value)))
-            elif value.startswith("@@"):
-                out.append(x509.RFC822Name(value[2:]))
-            elif "@" in value:
-                out.append(x509.RFC822Name(value))
-            else:
-                out.append(x509.DNSName(value))
-        except ValueError as exc:  # a prefix with host bits set, a name that is not ASCII (an A-label)...
-            raise ConfigError(f"{field} entry {value!r:.40} is not a subtree ikelab can write: {exc}", field=field,
-                              value=value) from None
+            out.append(_typed_name(value, subtrees))
+        except ValueError as exc:
+            raise ConfigError(f"{field} entry {value!r:.40} is not a {what[:-1]} ikelab can write: {exc}",
+                              field=field, value=value) from None
     return out
+
+
+def _typed_name(value: str, subtree: bool) -> x509.GeneralName:
+    if subtree and "/" in value:
+        return x509.IPAddress(ipaddress.ip_network(value))
+    if subtree and "=" in value:
+        return x509.DirectoryName(_name(value))
+    if subtree and value.startswith("@@"):
+        return x509.RFC822Name(value[2:])
+    if not subtree:
+        try:
+            return x509.IPAddress(ipaddress.ip_address(value))
+        except ValueError:
+            pass
+    return x509.RFC822Name(value) if "@" in value else x509.DNSName(value)
 
 
 def make_ca(
@@ -240,7 +227,7 @@ def make_ca(
 
     ``permitted`` and ``excluded`` give it a critical nameConstraints extension (RFC 5280 4.2.1.10), whose
     subtrees bind the names of every certificate below it (:mod:`ikelab.name_constraints`); see
-    :func:`_subtrees` for how strings are typed: ``make_ca("CN=VPN CA", key, permitted=["vpn.example",
+    :func:`_names` for how strings are typed: ``make_ca("CN=VPN CA", key, permitted=["vpn.example",
     "192.0.2.0/24"], excluded=["@@example.org"], issuer=root, issuer_key=root_key)``.
     """
     if (issuer is None) != (issuer_key is None):
@@ -273,7 +260,8 @@ def make_ca(
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
-    allowed, refused = _subtrees(permitted, "permitted"), _subtrees(excluded, "excluded")
+    allowed = _names(permitted, "permitted", subtrees=True)
+    refused = _names(excluded, "excluded", subtrees=True)
     if allowed or refused:
         builder = builder.add_extension(x509.NameConstraints(allowed or None, refused or None), critical=True)
     return builder.sign(signer_key, _hash_for(signer_key))
@@ -296,9 +284,7 @@ def make_leaf(
     iPAddress, something with "@" -> rfc822Name, anything else -> dNSName.
     ``name`` is a DN string (``"C=CH, O=strongSwan, CN=moon"``) or a plain CN.
     """
-    if isinstance(san, (str, bytes)):  # a str would be read letter by letter: one dNSName per character
-        raise ConfigError(f"san must be a list of names, not one {type(san).__name__} ({san!r}): write [{san!r}]",
-                          field="san", value=san)
+    names = _names(san, "san")
     _check_issuer_key(ca, ca_key, "ca_key")
     if not hasattr(key, "public_key"):
         raise ConfigError(f"key must be a private key, not {type(key).__name__}", field="key")
@@ -319,7 +305,6 @@ def make_leaf(
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
                        critical=False)
     )
-    names = _san(san)
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return builder.sign(ca_key, _hash_for(ca_key))

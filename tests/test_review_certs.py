@@ -308,10 +308,14 @@ def test_make_ca_and_make_leaf_build_what_verify_chain_accepts() -> None:
     (lambda r: make_leaf(r, KEYS[2], "CN=x", LEAF_KEY), "ca_key"),
     (lambda r: make_leaf(r, KEYS[0], "CN=x", LEAF_KEY, san="moon.example.org"), "san"),
     (lambda r: make_leaf(r, KEYS[0], "CN=x", 7), "key"),
+    (lambda r: make_leaf(r, KEYS[0], "CN=x", LEAF_KEY, san=["m\u00fcnchen.example"]), "san"),
+    (lambda r: make_leaf(r, KEYS[0], "CN=x", LEAF_KEY, san=["j\u00fcrg@example.org"]), "san"),
 ], ids=["issuer-only", "issuer-key-only", "wrong-issuer-key", "ca-key-type", "issuer-type", "wrong-ca-key",
-        "san-str", "leaf-key-type"])
+        "san-str", "leaf-key-type", "san-u-label", "san-non-ascii-mailbox"])
 def test_the_certificate_helpers_refuse_bad_arguments(call: Any, field: str) -> None:
-    """A wrong issuer key would give a certificate that never verifies; a str san one dNSName per letter."""
+    """A wrong issuer key would give a certificate that never verifies; a str san one dNSName per letter; a
+    name that is not ASCII cannot be written (RFC 5280 4.2.1.6 wants A-labels), where cryptography's own
+    ValueError used to escape make_leaf."""
     root = make_ca("CN=helper root", KEYS[0])
     with pytest.raises(ConfigError) as exc:
         call(root)
