@@ -99,7 +99,8 @@ def _dissect_frame(row: Row, frame: Any, keys: Keys, fragments: _Fragments,
         row.protocol, row.info = f"0x{eth.ethertype:04x}", "Ethernet II"
         row.note = "not an IPv4/IPv6 packet: skipped"
         return
-    if ip is None and frame.linktype in (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2) and _sll_arp(row, data, frame.linktype):
+    if ip is None and frame.linktype in (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2) \
+            and _sll_arp(row, data, frame.linktype):
         return
     if ip is None:
         row.protocol, row.info = "?", f"not IP (link type {frame.linktype})"
