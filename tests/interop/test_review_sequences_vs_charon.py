@@ -441,6 +441,22 @@ def establish(s: Session) -> View:
     return view
 
 
+def ikelab_request(sa: IkeSa, op: str, spi: bytes, now: float) -> None:
+    """Start ikelab's ``op`` (one of :data:`IKELAB_OPS`) on ``sa``; a CHILD SA op acts on the one with ``spi``."""
+    if op == "create":
+        sa.create_child(now)
+    elif op in ("rekey_child", "rekey_child_pfs"):
+        sa.rekey_child(spi, now, pfs=op == "rekey_child_pfs")
+    elif op == "rekey_ike":
+        sa.rekey_ike(now)
+    elif op == "liveness":
+        sa.liveness(now)
+    elif op == "delete_child":
+        sa.delete_child(spi, now)
+    else:  # pragma: no cover
+        raise ValueError(f"not one of ikelab's ops: {op!r}")
+
+
 def step(s: Session, op: str, pick: int) -> tuple[str, Callable[[View, View], None]]:
     """Start ``op`` and wait for both peers to settle; the op as done (a CHILD SA op with no CHILD SA left
     becomes a create) and a check of the new view against the old one."""
@@ -463,16 +479,8 @@ def step(s: Session, op: str, pick: int) -> tuple[str, Callable[[View, View], No
         return len(ikelab_view(s.endpoint).children) > len(before.children)
 
     until: Callable[[], bool] = lambda: True
-    if op == "create":
-        sa.create_child(s.now())
-    elif op in ("rekey_child", "rekey_child_pfs"):
-        sa.rekey_child(spi, s.now(), pfs=op == "rekey_child_pfs")
-    elif op == "rekey_ike":
-        sa.rekey_ike(s.now())
-    elif op == "liveness":
-        sa.liveness(s.now())
-    elif op == "delete_child":
-        sa.delete_child(spi, s.now())
+    if op in IKELAB_OPS:
+        ikelab_request(sa, op, spi, s.now())
     elif op == "charon_rekey_child" and pick % 4 == 0 and len(pairs) > 1:
         op = "charon_rekey_all"  # by name: every CHILD SA of the configuration, one exchange after the other
         done = s.swanctl("--rekey", "--child", "net")
@@ -569,11 +577,7 @@ def cross(s: Session, op: str, pick: int) -> tuple[str, Callable[[View, View], N
     else:  # pragma: no cover
         raise ValueError(theirs)
     request = s.charon_request(theirs)  # held
-    sa, spi = s.sa(), bytes.fromhex(p_mine[0]) if p_mine else b""
-    {"create": lambda: sa.create_child(s.now()), "liveness": lambda: sa.liveness(s.now()),
-     "rekey_child": lambda: sa.rekey_child(spi, s.now(), pfs=False),
-     "rekey_child_pfs": lambda: sa.rekey_child(spi, s.now(), pfs=True),
-     "delete_child": lambda: sa.delete_child(spi, s.now()), "rekey_ike": lambda: sa.rekey_ike(s.now())}[mine]()
+    ikelab_request(s.sa(), mine, bytes.fromhex(p_mine[0]) if p_mine else b"", s.now())
     held = s.endpoint.pop_datagrams()
     assert len(held) == 1, held
     events_before = len(s.events)
@@ -628,11 +632,7 @@ def burst(s: Session, op: str, pick: int) -> tuple[str, Callable[[View, View], N
     p1, p2 = pairs[pick % len(pairs)], pairs[(pick // 7) % len(pairs)]
     sa, now = s.sa(), s.now()
     for o, p in ((first, p1), (second, p2)):
-        spi = bytes.fromhex(p[0])
-        {"create": lambda: sa.create_child(now), "rekey_ike": lambda: sa.rekey_ike(now),
-         "rekey_child": lambda: sa.rekey_child(spi, now, pfs=False),
-         "rekey_child_pfs": lambda: sa.rekey_child(spi, now, pfs=True),
-         "delete_child": lambda: sa.delete_child(spi, now)}[o]()
+        ikelab_request(sa, o, bytes.fromhex(p[0]), now)
     s.settle(what=op)
     same = p1 == p2 and first in REMOVES and second in REMOVES
     tag = f"{op}{'(same CHILD SA)' if same else ''}"
