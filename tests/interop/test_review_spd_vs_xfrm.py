@@ -140,7 +140,6 @@ def _exchange(peer: str, peer_dev: str, probes: list[list[Any]], fence_dst: str)
     """Send each probe from here (A) to B, then a fence; per probe: A's and B's xfrm_stat deltas, the IP
     packets B's wire saw, whether B's UDP socket got it, and the send error (errno)."""
     import ctypes
-    import select
     import socket
     import struct
 
@@ -158,6 +157,7 @@ def _exchange(peer: str, peer_dev: str, probes: list[list[Any]], fence_dst: str)
     try:
         sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
         sniff.bind((peer_dev, 0))
+        sniff.settimeout(10)
         stat_b = open("/proc/net/xfrm_stat")
         fence_rx = socket.socket(fam, socket.SOCK_DGRAM)
         fence_rx.bind((fence_dst, FENCE))
@@ -199,11 +199,16 @@ def _exchange(peer: str, peer_dev: str, probes: list[list[Any]], fence_dst: str)
         except OSError as exc:
             err = exc.errno
         fence_tx.sendto(b"fence", (fence_dst, FENCE))
-        fence_rx.recv(64)  # raises on timeout: the fence always passes
+        try:
+            fence_rx.recv(64)  # the fence always passes
+        except socket.timeout:
+            raise TimeoutError(f"probe {index}: the fence datagram did not reach B's socket in 10 s") from None
         wire = []
         while True:  # B's wire up to the fence (frames in, IP only)
-            select.select([sniff], [], [], 10)
-            frame, addr = sniff.recvfrom(65535)
+            try:
+                frame, addr = sniff.recvfrom(65535)
+            except socket.timeout:
+                raise TimeoutError(f"probe {index}: the fence datagram did not show on B's wire in 10 s") from None
             if addr[2] == socket.PACKET_OUTGOING or addr[1] not in (0x0800, 0x86DD):
                 continue
             if frame[14:] and frame[14] >> 4 == 6 and frame[14 + 6] == UDP and \
