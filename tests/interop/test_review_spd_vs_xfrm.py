@@ -390,6 +390,11 @@ def random_probes(rng: random.Random, version: int) -> list[Probe]:
 # ---- the namespaces -------------------------------------------------------------------------------
 
 
+def ip_batch(ns: Namespace, lines: list[str]) -> None:
+    """``ip`` commands (without the leading ``ip``) run in ``ns`` as one ``ip -batch``."""
+    ns.run("ip", "-batch", "-", input="\n".join(lines).encode() + b"\n")
+
+
 def _mac(ns: Namespace) -> str:
     return json.loads(ns.run("ip", "-j", "link", "show", "dev", ns.veth).stdout)[0]["address"]
 
@@ -397,7 +402,7 @@ def _mac(ns: Namespace) -> str:
 def prepare(net: NetnsPair) -> None:
     """The address pools on both veths and permanent neighbours (no ARP, no Neighbour Discovery)."""
     macs = {"a": _mac(net.a), "b": _mac(net.b)}
-    batch = {"a": [], "b": []}
+    batch: dict[str, list[str]] = {"a": [], "b": []}
     for side, ns in (("a", net.a), ("b", net.b)):
         peer = "b" if side == "a" else "a"
         for version, plen in ((4, 24), (6, 64)):
@@ -407,7 +412,7 @@ def prepare(net: NetnsPair) -> None:
             for addr in POOL[version][peer]:
                 batch[side].append(f"neigh replace {addr} lladdr {macs[peer]} dev {ns.veth} nud permanent")
     for side, ns in (("a", net.a), ("b", net.b)):
-        ns.run("ip", "-batch", "-", input="\n".join(batch[side]).encode() + b"\n")
+        ip_batch(ns, batch[side])
 
 
 def kernel_verdicts(results: list[dict[str, Any]], direction: str) -> list[str]:
@@ -439,9 +444,9 @@ def compare(net: NetnsPair, direction: str, version: int, spd: Spd, probes: list
     for ns in (net.a, net.b):
         ns.run("ip", "xfrm", "policy", "flush")
     lines = infrastructure(version)
-    net.a.run("ip", "-batch", "-", input="\n".join(lines[0::2]).encode() + b"\n")
-    net.b.run("ip", "-batch", "-", input="\n".join(lines[1::2]).encode() + b"\n")
-    host.run("ip", "-batch", "-", input="\n".join(kernel_policies(spd, version, host, peer)).encode() + b"\n")
+    ip_batch(net.a, lines[0::2])
+    ip_batch(net.b, lines[1::2])
+    ip_batch(host, kernel_policies(spd, version, host, peer))
     results = exchange(net, probes, net.b.addr4 if version == 4 else net.b.addr6)
     verdicts = kernel_verdicts(results, direction)
     for probe, result, verdict in zip(probes, results, verdicts):
@@ -522,8 +527,7 @@ def test_no_matching_entry(netns_pair: NetnsPair, direction: str) -> None:
                       applies_to=direction)])
     probe = Probe(0, a, b, UDP, PORTS[1], PORTS[1])
     host, peer = (netns_pair.a, netns_pair.b) if direction == "outbound" else (netns_pair.b, netns_pair.a)
-    for line in infrastructure(4)[0 if direction == "outbound" else 1::2] + kernel_policies(spd, 4, host, peer):
-        host.run("ip", *line.split())
+    ip_batch(host, infrastructure(4)[0 if direction == "outbound" else 1::2] + kernel_policies(spd, 4, host, peer))
     result, = exchange(netns_pair, [probe], netns_pair.b.addr4)
     assert kernel_verdicts([result], direction) == ["BYPASS"] and result["delivered"], result
     assert spd.lookup(direction, selectors(probe.scapy_bytes())) is None
@@ -545,7 +549,7 @@ def test_port_on_any_protocol_reads_icmp_differently(netns_pair: NetnsPair) -> N
     lines = infrastructure(4)[0::2] + [
         "xfrm policy add src 0.0.0.0/0 dst 0.0.0.0/0 sport 8 dir out priority 100 action block",
         "xfrm policy add src 0.0.0.0/0 dst 0.0.0.0/0 dir out priority 120 action allow"]
-    netns_pair.a.run("ip", "-batch", "-", input="\n".join(lines).encode() + b"\n")
+    ip_batch(netns_pair.a, lines)
     probes = [Probe(0, a, b, 1, 8, 0), Probe(1, a, b, 1, 0, 8), Probe(2, a, b, UDP, 8, PORTS[0])]
     kernel = kernel_verdicts(exchange(netns_pair, probes, netns_pair.b.addr4), "outbound")
     ours = [spd.lookup("outbound", selectors(p.scapy_bytes()))[0].action.value for p in probes]
