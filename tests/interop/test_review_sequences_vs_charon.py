@@ -73,7 +73,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -736,7 +735,7 @@ def run_sequence(s: Session) -> list[str]:
 
 @pytest.mark.parametrize("seq", SEQUENCES, ids=[f"seq{q.n}-{'ikelab' if q.ikelab_initiates else 'charon'}-init"
                                                 for q in SEQUENCES])
-def test_sequence(netns_pair: Any, charon_factory: Any, tmp_path: Path, seq: Sequence) -> None:
+def test_sequence(netns_pair: Any, charon_factory: Any, seq: Sequence) -> None:
     """One drawn sequence: after every step ikelab and charon hold the same SAs, SPIs, algorithms and keys."""
     net = netns_pair
     mine, theirs = (ID_I, ID_R) if not seq.ikelab_initiates else (ID_R, ID_I)
