@@ -344,9 +344,9 @@ class Session:
         return all(sa._pending is None and not sa._queue for sa in self.endpoint.sas.values()
                    if sa.state != State.CLOSED)
 
-    def settle(self, until: Callable[[], bool] = lambda: True, what: str = "") -> tuple[View, list[dict[str, Any]]]:
+    def settle(self, until: Callable[[], bool] = lambda: True, what: str = "") -> View:
         """Pump until ``until()`` holds, ikelab has no exchange of its own in flight, nothing arrives for a
-        moment, and charon lists no SA in a passing state (REKEYING, DELETING...); both views then."""
+        moment, and charon lists no SA in a passing state (REKEYING, DELETING...); ikelab's view then."""
         deadline = time.monotonic() + SETTLE
         sas: list[dict[str, Any]] = []
         while True:
@@ -357,7 +357,7 @@ class Session:
                 if all(s in ("ESTABLISHED", "INSTALLED", "DELETED") for s in states) and not self.pump(0.02):
                     timer = self.endpoint.get_timer()
                     if timer is None or timer - self.now() > RETRY_HORIZON:
-                        return ikelab_view(self.endpoint), sas
+                        return ikelab_view(self.endpoint)
                     # ikelab asks again a little later after TEMPORARY_FAILURE (RFC 7296 2.25): that time now
                     self.skew += max(0.0, timer - self.now())
             if time.monotonic() > deadline:
@@ -433,10 +433,10 @@ class Session:
 def establish(s: Session) -> View:
     if s.seq.ikelab_initiates:
         s.endpoint.initiate((s.net.b.addr4, 500), s.now())
-        view, _ = s.settle(lambda: len(ikelab_view(s.endpoint).children) == 1, "IKE_SA_INIT + IKE_AUTH")
+        view = s.settle(lambda: len(ikelab_view(s.endpoint).children) == 1, "IKE_SA_INIT + IKE_AUTH")
     else:
         done = s.swanctl("--initiate", "--child", "net", "--timeout", "10")
-        view, _ = s.settle(lambda: done() and len(ikelab_view(s.endpoint).children) == 1, "charon's initiate")
+        view = s.settle(lambda: done() and len(ikelab_view(s.endpoint).children) == 1, "charon's initiate")
     return view
 
 
