@@ -424,8 +424,10 @@ class Session:
         raise AssertionError(f"charon has no CHILD SA {pair}")
 
     def charon_ike_id(self) -> str:
-        (sa,) = self.charon.list_sas()
-        return str(sa["uniqueid"])
+        sas = self.charon.list_sas()
+        if len(sas) != 1:
+            raise AssertionError(f"{self.seq}: charon lists {len(sas)} IKE SAs where one was expected: {sas}")
+        return str(sas[0]["uniqueid"])
 
 
 # ------------------------------------------------------------------ the steps
