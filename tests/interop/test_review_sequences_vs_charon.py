@@ -209,7 +209,10 @@ class Relay:
         self.local, self.peer = net.a.addr4, net.b.addr4
         self.proc = net.a.popen([sys.executable, "-c", RELAY, self.local, self.peer],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
+        assert self.proc.stdout is not None
+        if (first := self.proc.stdout.readline().strip()) != "ready":  # e.g. ports 500/4500 taken in A
+            self.close()
+            raise AssertionError(f"the relay in {net.a.name} did not start (said {first!r}; its error is on stderr)")
         self.incoming: queue.Queue[Datagram] = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
