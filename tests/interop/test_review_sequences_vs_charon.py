@@ -248,8 +248,13 @@ class View:
     children: dict[tuple[str, str], tuple[Any, ...]]
 
 
+def live_sas(endpoint: IkeEndpoint) -> list[IkeSa]:
+    """ikelab's IKE SAs that are not CLOSED (a closed one stays in ``endpoint.sas`` a while)."""
+    return [sa for sa in endpoint.sas.values() if sa.state != State.CLOSED]
+
+
 def ikelab_view(endpoint: IkeEndpoint) -> View:
-    live = [sa for sa in endpoint.sas.values() if sa.state != State.CLOSED]
+    live = live_sas(endpoint)
     children = {}
     for sa in live:
         for child in sa.children.values():
@@ -344,8 +349,7 @@ class Session:
         return got
 
     def ikelab_idle(self) -> bool:
-        return all(sa._pending is None and not sa._queue for sa in self.endpoint.sas.values()
-                   if sa.state != State.CLOSED)
+        return all(sa._pending is None and not sa._queue for sa in live_sas(self.endpoint))
 
     def settle(self, until: Callable[[], bool] = lambda: True, what: str = "") -> View:
         """Pump until ``until()`` holds, ikelab has no exchange of its own in flight, nothing arrives for a
@@ -409,7 +413,7 @@ class Session:
     # -- ikelab's current IKE SA
 
     def sa(self) -> IkeSa:
-        live = [sa for sa in self.endpoint.sas.values() if sa.state != State.CLOSED]
+        live = live_sas(self.endpoint)
         assert len(live) == 1, live
         return live[0]
 
@@ -672,7 +676,7 @@ def compare(s: Session, what: str) -> View:
 def check_keys(s: Session) -> None:
     """RFC 7296 2.14 and 2.17: the IKE SA's keys and every CHILD SA's ESP keys are charon's."""
     logged = s.charon.keys()
-    for sa in [sa for sa in s.endpoint.sas.values() if sa.state != State.CLOSED]:
+    for sa in live_sas(s.endpoint):
         entry = next((k for k in logged if k["sk_ei"] == sa.keys.sk_ei), None)
         assert entry is not None, f"charon logged no IKE SA with ikelab's SK_ei ({sa.spi_i.hex()})"
         assert (entry["sk_er"], entry["sk_ai"], entry["sk_ar"]) == (sa.keys.sk_er, sa.keys.sk_ai, sa.keys.sk_ar)
