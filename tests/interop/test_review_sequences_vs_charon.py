@@ -676,13 +676,13 @@ def compare(s: Session, what: str) -> View:
 def check_keys(s: Session) -> None:
     """RFC 7296 2.14 and 2.17: the IKE SA's keys and every CHILD SA's ESP keys are charon's."""
     logged = s.charon.keys()
+    children = {c["spi_in"]: c for k in logged for c in k["children"] if c["spi_in"] is not None}
     for sa in live_sas(s.endpoint):
         entry = next((k for k in logged if k["sk_ei"] == sa.keys.sk_ei), None)
         assert entry is not None, f"charon logged no IKE SA with ikelab's SK_ei ({sa.spi_i.hex()})"
         assert (entry["sk_er"], entry["sk_ai"], entry["sk_ar"]) == (sa.keys.sk_er, sa.keys.sk_ai, sa.keys.sk_ar)
         if entry.get("spi_i") is not None:
             assert (entry["spi_i"], entry["spi_r"]) == (sa.spi_i, sa.spi_r)
-        children = {c["spi_in"]: c for k in logged for c in k["children"] if c["spi_in"] is not None}
         for child in sa.children.values():
             theirs = children.get(int.from_bytes(child.spi_out, "big"))
             assert theirs is not None, f"charon logged no keys for CHILD SA {child}"
