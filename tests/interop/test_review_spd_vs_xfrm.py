@@ -416,16 +416,13 @@ def prepare(net: NetnsPair) -> None:
 
 
 def kernel_verdicts(results: list[dict[str, Any]], direction: str) -> list[str]:
-    """DISCARD, PROTECT or BYPASS for each probe, as the kernel's counters and B's wire or socket show."""
+    """DISCARD, PROTECT or BYPASS for each probe, as the deciding kernel's xfrm_stat counters show (BYPASS: none
+    of its direction's moved; :func:`compare` checks B's wire and socket against that)."""
+    side, prefix, block, nostate = (("a", "XfrmOut", "XfrmOutPolBlock", "XfrmOutNoStates") if direction == "outbound"
+                                    else ("b", "XfrmIn", "XfrmInPolBlock", "XfrmInTmplMismatch"))
     verdicts = []
     for r in results:
-        counters = r["a"] if direction == "outbound" else r["b"]
-        if direction == "outbound":
-            seen = {k for k in counters if k.startswith("XfrmOut")}
-            block, nostate = "XfrmOutPolBlock", "XfrmOutNoStates"
-        else:
-            seen = {k for k in counters if k.startswith("XfrmIn")}
-            block, nostate = "XfrmInPolBlock", "XfrmInTmplMismatch"
+        seen = {k for k in r[side] if k.startswith(prefix)}
         if seen == {block}:
             verdicts.append("DISCARD")
         elif seen == {nostate}:
