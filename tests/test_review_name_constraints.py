@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +33,9 @@ from ikelab.errors import AuthenticationError
 from ikelab.identity import dn_to_string
 from ikelab.name_constraints import certificate_names, within
 
-from test_review_cert_paths import _KU, END, K, NOW, START, openssl_accepts, pyca_accepts
+from test_review_cert_paths import _KU, END, K, NOW, OPENSSL, START, Chain, openssl_accepts, pyca_accepts
+from test_review_cert_paths import ikelab_verdict as verdict  # None when ikelab accepts, else why not
 
-OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="needs /usr/bin/openssl")
 
 _OIDS = {"C": NameOID.COUNTRY_NAME, "O": NameOID.ORGANIZATION_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
@@ -88,9 +87,6 @@ def make(subject: x509.Name, key: str, issuer: x509.Certificate | None = None, s
     return b.sign(signer_key, hashes.SHA256())
 
 
-Chain = tuple[x509.Certificate, list[x509.Certificate], list[x509.Certificate], Any]
-
-
 def chain(root_nc: Any = None, inter_nc: Any = None, *, san: list[x509.GeneralName] = (D("moon.example.org"),),
           leaf_dn: x509.Name = dn("CN=leaf"), inter_dn: x509.Name = dn("CN=inter"), critical: bool = True) -> Chain:
     """root -> inter -> leaf, ``root_nc`` on the trust anchor and ``inter_nc`` on the intermediate."""
@@ -98,15 +94,6 @@ def chain(root_nc: Any = None, inter_nc: Any = None, *, san: list[x509.GeneralNa
     inter = make(inter_dn, "inter", root, "root", ca=True, constraints=inter_nc, critical=critical)
     leaf = make(leaf_dn, "leaf", inter, "inter", san=list(san))
     return leaf, [inter], [root], NOW
-
-
-def verdict(c: Chain) -> str | None:
-    """None when ikelab accepts, else its AuthenticationError's message."""
-    try:
-        cert_checks.verify_chain(c[0], c[1], c[2], now=c[3])
-    except AuthenticationError as exc:
-        return str(exc)
-    return None
 
 
 # ------------------------------------------------------------------------------ each form's rule (RFC 5280 4.2.1.10)
