@@ -43,12 +43,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from ikelab.config import IkeConfig
+from ikelab.constants import ExchangeType
 from ikelab.endpoint import IkeEndpoint
-from ikelab.errors import ConfigError, IkelabError, ProtocolError
+from ikelab.errors import ConfigError, IkelabError, ParseError, ProtocolError
 from ikelab.exchanges_common import Datagram
 from ikelab.ike import IkeSa
 from ikelab.exchanges_wire import cookie_of
-from ikelab.message import FLAG_I, decode
+from ikelab.message import FLAG_I, Header, decode, decode_header
 from ikelab.rand import DeterministicRandom
 from ikelab.state import State
 
@@ -123,6 +124,20 @@ def half_open_count(endpoint: IkeEndpoint) -> int:
     count = endpoint.half_open_count()
     endpoint._maybe_half_open = kept
     return count
+
+
+def header(datagram: Datagram) -> Header | None:
+    """The IKE header (RFC 7296 3.1) ``datagram`` carries, or None when it is too short to hold one."""
+    try:
+        return decode_header(datagram.ike_message, check_version=False, check_length=False)
+    except ParseError:
+        return None
+
+
+def starts_ike_sa(datagram: Datagram) -> bool:
+    """An IKE_SA_INIT request for a new IKE SA: SPIr still zero (RFC 7296 1.2, 2.6)."""
+    h = header(datagram)
+    return h is not None and h.exchange == ExchangeType.IKE_SA_INIT and h.spi_r == bytes(8)
 
 
 def identity(sa: IkeSa) -> tuple[int, bytes] | None:
@@ -212,9 +227,7 @@ class EndpointBookkeeping(RuleBasedStateMachine):
         sun = self._sun()
         before = {sa: identity(sa) for sa in sun.all_sas() if sa.state != State.CLOSED}
         threshold = sun.config.cookie_threshold
-        ike = datagram.ike_message
-        new_request = len(ike) >= 28 and ike[18] == 34 and ike[8:16] == bytes(8)  # IKE_SA_INIT with SPIr zero
-        guarded = (new_request and threshold is not None and half_open_count(sun) >= threshold
+        guarded = (starts_ike_sa(datagram) and threshold is not None and half_open_count(sun) >= threshold
                    and not self._has_cookie(datagram))
         known = {id(sa) for sa in [*sun.all_sas(), *sun.half_open.values()]}
         sun.receive(datagram, self.now)
@@ -224,9 +237,9 @@ class EndpointBookkeeping(RuleBasedStateMachine):
         closed = [sa for sa in before if sa.state == State.CLOSED and "INITIAL_CONTACT" in sa.closed_reason]
         if not closed:
             return
-        header = datagram.ike_message
-        spi_i, spi_r, flags = header[0:8], header[8:16], header[19]
-        target = sun.sas.get(spi_r if flags & FLAG_I else spi_i)
+        h = header(datagram)
+        assert h is not None, f"{datagram!r:.80}, no IKE message, closed {closed} for INITIAL_CONTACT"
+        target = sun.sas.get(h.spi_r if h.is_initiator else h.spi_i)
         assert target is not None and target.state == State.ESTABLISHED, target
         who = identity(target)
         for sa in closed:
@@ -423,7 +436,7 @@ class EndpointBookkeeping(RuleBasedStateMachine):
         if not sas:
             return
         sa = sas[which % len(sas)]
-        flags = 0x08 if not sa.initiator else 0x00
+        flags = FLAG_I if not sa.initiator else 0
         length = 28 + len(body)
         header = sa.spi_i + sa.spi_r + bytes([first, 0x20, exchange, flags]) + mid.to_bytes(4, "big") \
             + length.to_bytes(4, "big")
@@ -436,8 +449,7 @@ class EndpointBookkeeping(RuleBasedStateMachine):
     def mangled_request(self, i: int, edits: list[tuple[str, int]], spi: bytes, slot: int) -> None:
         """A new IKE_SA_INIT request (a fresh SPIi) with a payload left out, repeated or moved: sun refuses it or
         answers it, and keeps nothing it cannot account for (RFC 7296 2.21.1)."""
-        requests = [d for d in self.history if d.dst[0] == SUN[0] and d.ike_message[18] == 34
-                    and d.ike_message[8:16] == bytes(8)]
+        requests = [d for d in self.history if d.dst[0] == SUN[0] and starts_ike_sa(d)]
         if not requests:
             return
         msg = decode(requests[i % len(requests)].ike_message)
@@ -483,7 +495,8 @@ class EndpointBookkeeping(RuleBasedStateMachine):
         so it moves no IKE SA (RFC 7296 2.23 updates addresses only on a newer message), and may at most be
         answered from the cache (2.3)."""
         d = self.delivered[i % len(self.delivered)]
-        if d.ike_message[18:19] == b"\x22":  # IKE_SA_INIT: a new request from there may start a new SA
+        h = header(d)
+        if h is not None and h.exchange == ExchangeType.IKE_SA_INIT:  # a new request from there may start an SA
             return
         self._unchanged(Datagram(d.payload, STRANGER, d.dst))
 
