@@ -564,17 +564,17 @@ class EndpointBookkeeping(RuleBasedStateMachine):
             self._tables(endpoint)
 
     @staticmethod
-    def _tables(sun: IkeEndpoint) -> None:
-        for spi, sa in sun.sas.items():
+    def _tables(endpoint: IkeEndpoint) -> None:
+        for spi, sa in endpoint.sas.items():
             assert spi == sa.local_spi and spi != bytes(8), (spi, sa)
-            assert sun.sas.get(sa.local_spi) is sa
-        for (spi_i, ip, port), sa in sun.half_open.items():
+            assert endpoint.sas.get(sa.local_spi) is sa
+        for (spi_i, _, _), sa in endpoint.half_open.items():
             assert not sa.initiator and sa.spi_i == spi_i
             if sa.state != State.CLOSED:
-                assert sun.sas.get(sa.local_spi) is sa, f"half-open {sa!r} not filed under its SPI"
-        for sa in sun.all_sas():
+                assert endpoint.sas.get(sa.local_spi) is sa, f"half-open {sa!r} not filed under its SPI"
+        for sa in endpoint.all_sas():
             if not sa.initiator and sa.state == State.INIT_DONE:
-                assert any(v is sa for v in sun.half_open.values()), f"{sa!r} half-open but not in half_open"
+                assert any(v is sa for v in endpoint.half_open.values()), f"{sa!r} half-open but not in half_open"
 
     @invariant()
     def half_open_count_counts_half_open_sas(self) -> None:
