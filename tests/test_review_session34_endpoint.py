@@ -12,7 +12,6 @@ import gc
 
 from ikelab.config import IkeConfig
 from ikelab.endpoint import IkeEndpoint
-from ikelab.exchanges_common import Datagram
 from ikelab.ike import IkeSa
 from ikelab.rand import DeterministicRandom
 from ikelab.state import State
@@ -107,14 +106,15 @@ def test_an_ike_sa_closed_before_any_timer_is_not_kept_after_forget_closed() -> 
 
 
 def test_a_refused_request_is_answered_again_after_its_sa_was_replaced() -> None:
-    """The fix keeps the behaviour: a request refused again is refused again, with a new answer each time."""
+    """The fix keeps the behaviour: a request refused again is refused again, answered each time, with the
+    same response (nothing in the request changed)."""
     sun = _sun()
     moon = _moon("session34 again", "aes256-sha384-ecp384")
     moon.initiate(SUN, 0.0)
     (request,) = moon.pop_datagrams()
     answers = []
     for i in range(3):
-        sun.receive(Datagram(request.payload, request.src, request.dst), float(i))
+        sun.receive(request, float(i))
         answers += sun.pop_datagrams()
     assert len(answers) == 3 and len(set(a.payload for a in answers)) == 1
     assert sun.half_open_count() == 0
