@@ -396,13 +396,18 @@ def _dn(*rdns: tuple[str, str, Any]) -> x509.Name:
 
 
 def _issued_as(issuer_name: x509.Name, ca: x509.Certificate, ca_key: str) -> x509.Certificate:
-    """LEAF's twin whose issuer field is ``issuer_name`` as given, signed by ``ca``'s key."""
+    """LEAF's twin whose issuer field is ``issuer_name`` as given, signed by ``K[ca_key]``: ``ca``'s key, or
+    another one for a forged link."""
     b = (x509.CertificateBuilder().subject_name(LEAF.subject).issuer_name(issuer_name)
          .public_key(K["leaf"].public_key()).serial_number(9).not_valid_before(START).not_valid_after(END))
     for ext in LEAF.extensions:
         b = b.add_extension(ext.value, ext.critical)
     signed = b.sign(K[ca_key], hashes.SHA256())
-    signed.verify_directly_issued_by(ca) if signed.issuer.public_bytes() == ca.subject.public_bytes() else \
+    # the signature is sound (raises if not): against ``ca`` where cryptography can check the link (it wants the
+    # names byte for byte), else against the signing key itself
+    if signed.issuer.public_bytes() == ca.subject.public_bytes():
+        signed.verify_directly_issued_by(ca)
+    else:
         K[ca_key].public_key().verify(signed.signature, signed.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
     return signed
 
