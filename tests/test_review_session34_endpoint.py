@@ -11,8 +11,11 @@ from __future__ import annotations
 import gc
 
 from ikelab.config import IkeConfig
+from ikelab.constants import NotifyType
 from ikelab.endpoint import IkeEndpoint
+from ikelab.exchanges_wire import notify_of
 from ikelab.ike import IkeSa
+from ikelab.message import decode
 from ikelab.rand import DeterministicRandom
 from ikelab.state import State
 
@@ -117,4 +120,5 @@ def test_a_refused_request_is_answered_again_after_its_sa_was_replaced() -> None
         sun.receive(request, float(i))
         answers += sun.pop_datagrams()
     assert len(answers) == 3 and len(set(a.payload for a in answers)) == 1
+    assert notify_of(decode(answers[0].payload), NotifyType.NO_PROPOSAL_CHOSEN) is not None  # RFC 7296 1.2
     assert sun.half_open_count() == 0
