@@ -439,14 +439,14 @@ class Session:
 
 # ------------------------------------------------------------------ the steps
 
-def establish(s: Session) -> View:
+def establish(s: Session) -> None:
+    """IKE_SA_INIT and IKE_AUTH, started by whichever peer the sequence says, until one CHILD SA stands."""
     if s.seq.ikelab_initiates:
         s.endpoint.initiate((s.net.b.addr4, 500), s.now())
-        view = s.settle(lambda: len(ikelab_view(s.endpoint).children) == 1, "IKE_SA_INIT + IKE_AUTH")
+        s.settle(lambda: len(ikelab_view(s.endpoint).children) == 1, "IKE_SA_INIT + IKE_AUTH")
     else:
         done = s.swanctl("--initiate", "--child", "net", "--timeout", "10")
-        view = s.settle(lambda: done() and len(ikelab_view(s.endpoint).children) == 1, "charon's initiate")
-    return view
+        s.settle(lambda: done() and len(ikelab_view(s.endpoint).children) == 1, "charon's initiate")
 
 
 def ikelab_request(sa: IkeSa, op: str, spi: bytes, now: float) -> None:
@@ -714,8 +714,10 @@ def final_delete(s: Session) -> None:
         request = s.charon_request(finale or "its DELETE")  # held
     mine = "delete_ike" if seq.last == "ikelab" else finale
     spi = bytes.fromhex(pairs[0][0]) if pairs else b""
-    {"delete_ike": lambda: sa.delete_ike(s.now()), "rekey_ike": lambda: sa.rekey_ike(s.now()),
-     "create": lambda: sa.create_child(s.now()), "rekey_child": lambda: sa.rekey_child(spi, s.now())}[mine]()
+    if mine == "delete_ike":
+        sa.delete_ike(s.now())
+    else:
+        ikelab_request(sa, mine, spi, s.now())
     for dgram in s.endpoint.pop_datagrams():
         s.relay.send(dgram)
     if request is not None:
@@ -726,15 +728,15 @@ def final_delete(s: Session) -> None:
 
 def run_sequence(s: Session) -> list[str]:
     """Establish, the drawn steps, the final DELETE; after each the views are compared.  The ops done."""
-    view = establish(s)
-    assert compare(s, "the handshake") == view
+    establish(s)
+    old = compare(s, "the handshake")
     done = []
     for op, pick in zip(s.seq.steps, s.seq.picks):
-        old = compare(s, f"before {op}")
         op, check = cross(s, op, pick) if "+" in op else burst(s, op, pick) if "&" in op else step(s, op, pick)
         done.append(op)
         new = compare(s, f"{' '.join(done)}")
         check(old, new)
+        old = new  # nothing happens between one step's settling and the next step's start
     # 1.4.1: deleting the IKE SA closes it and all its CHILD SAs on both ends
     final_delete(s)
     assert ikelab_view(s.endpoint) == View((), {}) == charon_view(s.charon.list_sas())
