@@ -13,7 +13,11 @@ two: it listens to the IKE SA's events and
   new SA at once on the peer that asked for the rekey, and on the peer that
   answered only when the old CHILD SA is deleted (its answer may not have
   arrived yet: the peer that asked holds the new SA once it deletes the old
-  one), as ``esp_peer`` and strongSwan do;
+  one), as ``esp_peer`` and strongSwan do.  A new CHILD SA with other
+  selectors (or another protocol or mode) than the old one, which 2.9.2 only
+  says it "SHOULD NOT" have, gets a policy of its own with its selectors,
+  placed where the same rule puts its SAs; the old policy goes with the old
+  CHILD SA;
 * on ``ChildSaDeleted`` removes the SAs, and the policy with the last of them.
 
 It is sans-IO like the rest: packets in, packets and decisions out.
@@ -47,6 +51,14 @@ def child_selectors(event: ev.ChildSaCreated) -> tuple[Selector, ...]:
     except AttributeError:  # checked only when it fails: every CHILD SA comes here
         raise _not_child_event(event) from None
     return selectors_from_ts(_selectors(local), _selectors(remote))
+
+
+def _same_policy(old: InstalledChildSa, event: ev.ChildSaCreated, outbound: EspSa | AhSa) -> bool:
+    """Whether the policy of ``old`` describes the CHILD SA of ``event`` too: the same selectors, protocol and
+    mode (RFC 7296 2.9.2: a rekey "SHOULD NOT" change them, so it may)."""
+    policy = old.policy
+    return (set(child_selectors(event)) == set(policy.selectors) and outbound.protocol == policy.protocol
+            and outbound.mode is policy.mode)
 
 
 def _not_child_event(event: Any) -> ConfigError:
@@ -106,7 +118,19 @@ class IpsecHost:
         if isinstance(event, ev.ChildSaCreated):
             inbound, outbound = sa_pair(event, rng=self.rng, allow_weak=self.allow_weak)
             old = self.by_spi.get(event.rekey_of) if event.rekey_of is not None else None
-            if old is not None and not old.removed:
+            if old is not None and not old.removed and not _same_policy(old, event, outbound):
+                # RFC 7296 2.9.2: the new CHILD SA SHOULD NOT differ, but a peer may narrow it otherwise; its
+                # own policy holds its own selectors (RFC 4301 5.2: inbound packets are checked against them),
+                # beside the old one until the old CHILD SA goes: ahead of it on the peer that asked (outbound
+                # moves at once), behind it on the peer that answered (2.8), as a same-selector rekey does
+                at = list(self.processor.spd).index(old.policy) + (0 if event.exchange_initiator else 1)
+                child = self.processor.install_child_sa(_selectors(event.ts_local), _selectors(event.ts_remote),
+                                                        inbound_sa=inbound, outbound_sa=outbound, position=at)
+                self.log.append(f"{event.time:.3f} rekeyed {old.policy.name} into other selectors, protocol or "
+                                f"mode: installed {child.policy}: in 0x{event.spi_in.hex()}, out "
+                                f"0x{event.spi_out.hex()} (old in 0x{event.rekey_of.hex()} and its policy kept until "
+                                "deleted)")
+            elif old is not None and not old.removed:
                 child = self.processor.rekey_child_sa(old, inbound_sa=inbound, outbound_sa=outbound,
                                                       outbound_now=event.exchange_initiator)
                 when = "" if event.exchange_initiator else " once the old CHILD SA is deleted"
