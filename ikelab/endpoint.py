@@ -32,7 +32,7 @@ from typing import Any
 from . import events as ev
 from . import exchanges_wire as wirefmt
 from .config import IkeConfig, require_config
-from .constants import ExchangeType, NotifyType
+from .constants import ExchangeType, IKE_PORT, NAT_T_PORT, NotifyType
 from .errors import ConfigError, IkelabError, ParseError, UnsupportedCriticalPayloadError, check_seconds
 from .exchanges_common import Datagram, frame, make_cookie, udp_endpoint, unframe
 from .ike import IkeSa
@@ -84,14 +84,26 @@ class IkeEndpoint:
         self.pool = self.pools[0] if self.pools else None
 
     def initiate(self, remote: tuple[str, int] | str, now: float, *, config: Any = None) -> IkeSa:
-        """Create an initiator IKE SA towards ``remote`` and start IKE_SA_INIT."""
+        """Create an initiator IKE SA towards ``remote`` and start IKE_SA_INIT.
+
+        ``remote`` is an address (port 500) or an (address, port) pair.  Towards port 4500 an endpoint on
+        port 500 (which serves 4500 too) starts from its own port 4500: IKE and then ESP go 4500 <-> 4500
+        from the first message on, the Non-ESP Marker before each IKE message (RFC 7296 2.23: "An initiator
+        can use port 4500 for both IKE and ESP, regardless of whether or not there is a NAT, even at the
+        beginning of IKE"; RFC 3948 2.2), and NAT_DETECTION_SOURCE_IP hashes port 4500, the source port
+        the responder sees.  Left on port 500, the CHILD SAs would carry ESP in UDP from or to port 500,
+        which 2.23 forbids ("UDP encapsulation MUST NOT be done on port 500").  An endpoint bound to
+        another port (a test's high port, which serves no 4500) sends from that port, to 4500 as asked,
+        with the marker, and hashes that port.
+        """
         if isinstance(remote, str):
             remote = (remote, 500)
         elif not (isinstance(remote, (tuple, list)) and len(remote) == 2):
             raise ConfigError(f"remote must be an IP address or an (address, port) pair, got {remote!r}",
                               field="remote", value=remote)
         remote = udp_endpoint(remote[0], remote[1], "remote")
-        sa = IkeSa(config or self.config, initiator=True, local=(self.local_addr, self.port), remote=remote,
+        port = NAT_T_PORT if remote[1] == NAT_T_PORT and self.port == IKE_PORT else self.port
+        sa = IkeSa(config or self.config, initiator=True, local=(self.local_addr, port), remote=remote,
                    rng=self.rng, now=now)
         sa._dirty = self._dirty
         sa.initiate(now)
