@@ -140,3 +140,20 @@ def test_an_address_alone_still_means_port_500_without_a_marker() -> None:
     (first,) = moon.pop_datagrams()
     assert sa.local == (MOON, 500) and (first.src, first.dst) == ((MOON, 500), (SUN, 500))
     assert notify(first.payload, NotifyType.NAT_DETECTION_SOURCE_IP) == natd(first.payload[:8], bytes(8), MOON, 500)
+
+
+def test_the_rekeys_stay_on_port_4500() -> None:
+    """The CHILD SA and IKE SA rekeys (RFC 7296 2.8, 2.18) go 4500 <-> 4500 too, and so does the new CHILD SA's ESP."""
+    moon, sun = endpoints()
+    sa = moon.initiate((SUN, 4500), 0.0)
+    run(moon, sun)
+    moon.pop_events()
+    sa.rekey_child(next(iter(sa.children)), 2.0)
+    seen = run(moon, sun)
+    sa.rekey_ike(3.0)
+    seen += run(moon, sun)
+    assert seen and {(d.src[1], d.dst[1], d.payload[:4]) for d in seen} == {(4500, 4500, MARKER)}
+    (child,) = [e for e in moon.pop_events() if isinstance(e, ev.ChildSaCreated)]
+    assert child.rekey_of is not None and (child.local_port, child.remote_port) == (4500, 4500)
+    (new,) = [s for s in moon.all_sas() if s.state == State.ESTABLISHED]
+    assert new is not sa and new.local == (MOON, 4500) and new.remote == (SUN, 4500)
