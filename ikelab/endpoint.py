@@ -102,9 +102,8 @@ class IkeEndpoint:
             raise ConfigError(f"remote must be an IP address or an (address, port) pair, got {remote!r}",
                               field="remote", value=remote)
         remote = udp_endpoint(remote[0], remote[1], "remote")
-        port = NAT_T_PORT if remote[1] == NAT_T_PORT and self.port == IKE_PORT else self.port
-        sa = IkeSa(config or self.config, initiator=True, local=(self.local_addr, port), remote=remote,
-                   rng=self.rng, now=now)
+        sa = IkeSa(config or self.config, initiator=True, local=(self.local_addr, self.port_towards(remote[1])),
+                   remote=remote, rng=self.rng, now=now)
         sa._dirty = self._dirty
         sa.initiate(now)
         # RFC 7296 2.4: INITIAL_CONTACT says "the only IKE SA with you"; the IKE SA looks at its siblings when
@@ -113,6 +112,11 @@ class IkeEndpoint:
         self.sas[sa.spi_i] = sa
         self._collect(sa)
         return sa
+
+    def port_towards(self, remote_port: int) -> int:
+        """Our port for an IKE SA we start towards ``remote_port``: 4500 towards 4500 when we serve 500 and
+        4500 (RFC 7296 2.23), else :attr:`port`."""
+        return NAT_T_PORT if remote_port == NAT_T_PORT and self.port == IKE_PORT else self.port
 
     def all_sas(self) -> list[IkeSa]:
         return list(self.sas.values())

@@ -394,7 +394,8 @@ async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *
     run = _Run(config, local_address_for(peer[0]) if local is None else local, port, options, out, rng)
     await run.driver.open()
     run.install_signals()
-    out(f"ikelab connect: {_host_port(run.driver.local_addr, port)} -> {_host_port(*peer)}")
+    out(f"ikelab connect: {_host_port(run.driver.local_addr, run.driver.endpoint.port_towards(peer[1]))} -> "
+        f"{_host_port(*peer)}")
     run.driver.initiate(peer)
     result = await run.driver.wait_for(lambda: run.driver.outcome() or run.stop.is_set(), options.wait)
     if isinstance(result, Outcome):

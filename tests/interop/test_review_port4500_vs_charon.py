@@ -76,6 +76,7 @@ def test_ikelab_starts_ike_on_charons_port_4500(netns_pair, charon_factory, tsha
 
         out = ikelab_connected(bob, proc, both_ways)
     # ikelab's own view: its first packet already left port 4500 for 4500, and its ESP went in UDP on 4500
+    assert out.startswith(f"ikelab connect: {net.a.addr4}:4500 -> {net.b.addr4}:4500\n"), out  # the banner too
     rows = [line.split() for line in out.splitlines() if "ISAKMP" in line]
     assert rows and rows[0][5] == "4500->4500" and all(row[5] == "4500->4500" for row in rows), out
     assert "UDP-encapsulated" in out, out
