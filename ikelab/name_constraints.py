@@ -22,7 +22,9 @@ How a name lies inside a subtree, per form (:func:`within`):
 * rfc822Name: a mailbox ``root@example.com`` holds that mailbox (local part case-sensitive, except in an
   excluded subtree: :func:`_excludes`); a host
   ``example.com`` all mailboxes at that host; a domain ``.example.com`` all mailboxes at hosts below it
-  (host and domain case-insensitive, RFC 5280 7.5).
+  (host and domain case-insensitive, RFC 5280 7.5).  ``@example.com``, a form RFC 5280 does not define,
+  holds every mailbox at that host, permitted or excluded, as OpenSSL reads it; a subtree with an empty host
+  or a dot after its ``@`` holds nothing one can name, so a chain constrained by one is refused.
 * iPAddress: an address inside the subtree's address/mask of the same IP version (4.2.1.10); so an
   IPv4-only permitted list leaves no IPv6 address permitted, and an IPv4 excluded subtree excludes no IPv6.
 * directoryName: the subtree's RDNs are the first RDNs of the name, attribute values compared after
@@ -60,9 +62,9 @@ def _dns_within(name: str, base: str) -> bool:
 
 def _email_within(name: str, base: str) -> bool:
     local, _, host = name.rpartition("@")
-    if "@" in base:
+    if "@" in base:  # a mailbox, or '@host': every mailbox at that host (OpenSSL's reading, see _odd_email_subtree)
         base_local, _, base_host = base.rpartition("@")
-        return local == base_local and host.lower() == base_host.lower()
+        return base_local in ("", local) and host.lower() == base_host.lower()
     if base.startswith("."):
         return host.lower().endswith(base.lower())
     return host.lower() == base.lower()
@@ -93,13 +95,11 @@ def _excludes(subtree: x509.GeneralName, name: x509.GeneralName) -> bool:
     """An excluded subtree holds ``name`` as :func:`within` says, and an excluded mailbox holds the same mailbox
     whatever the case of its local part: :mod:`ikelab.identity` takes an ID_RFC822_ADDR for a certificate's
     rfc822Name case-insensitively, so a name the peer could authenticate as the excluded mailbox must not pass.
-    An excluded ``@example.com`` (no local part, a form RFC 5280 does not define) holds every mailbox at that
-    host, as OpenSSL reads it, rather than none: an excluded subtree must not fail open.  For the same reason
-    an excluded dNSName written as an absolute name, ``example.com.``, holds what ``example.com`` holds (a
-    name with an empty label never gets this far: :func:`_malformed`)."""
+    An excluded subtree must not fail open, so an excluded dNSName written as an absolute name,
+    ``example.com.``, holds what ``example.com`` holds (a name with an empty label never gets this far:
+    :func:`_malformed`)."""
     if isinstance(name, x509.RFC822Name) and isinstance(subtree, x509.RFC822Name):
-        base = subtree.value.lower()
-        return _email_within(name.value.lower(), base[1:] if base.startswith("@") else base)
+        return _email_within(name.value.lower(), subtree.value.lower())
     if isinstance(name, x509.DNSName) and isinstance(subtree, x509.DNSName) and subtree.value.endswith("."):
         return _dns_within(name.value, subtree.value[:-1])
     return within(name, subtree)
@@ -140,6 +140,17 @@ def _malformed(name: x509.GeneralName) -> str | None:
     return None
 
 
+def _odd_email_subtree(subtree: x509.GeneralName) -> bool:
+    """Whether an rfc822Name subtree is none of a mailbox, a host, a domain (RFC 5280 4.2.1.10) and not OpenSSL's
+    ``@host`` either (every mailbox at that host): its host or domain is empty (``""``, ``"."``, ``"@"``,
+    ``"alice@"``), or an ``@`` comes before a leading dot (``@.example.com``, which OpenSSL compares with the
+    host as written, so it holds no mailbox of a real host, permitted or excluded)."""
+    if not isinstance(subtree, x509.RFC822Name):
+        return False
+    _, at, host = subtree.value.rpartition("@")
+    return host in ("", ".") or bool(at and host.startswith("."))
+
+
 def check_name_constraints(ca: x509.Certificate, below: list[x509.Certificate]) -> None:
     """Every name of ``below`` (leaf first, then the intermediates up to ``ca``) that ``ca``'s nameConstraints
     constrain lies inside its permitted and outside its excluded subtrees (RFC 5280 6.1.3 (b), (c))."""
@@ -163,6 +174,11 @@ def check_name_constraints(ca: x509.Certificate, below: list[x509.Certificate]) 
             why = _malformed(name)
             if why is not None:
                 raise AuthenticationError(f"{where} {why}, so the CA's nameConstraints cannot be applied to it")
+            odd = [s for s in permitted + excluded if type(s) is type(name) and _odd_email_subtree(s)]
+            if odd:  # 4.2.1.10: "MUST either process the constraint or reject the certificate"
+                raise AuthenticationError(f"{where} the CA's nameConstraints constrain, but with {_text(odd[0])}: "
+                                          "none of a mailbox, a host or a domain (an empty host, or a dot after "
+                                          "the '@'), so ikelab must refuse the chain (RFC 5280 4.2.1.10)")
             allowed = [s for s in permitted if type(s) is type(name)]
             if allowed and not any(within(name, s) for s in allowed):
                 raise AuthenticationError(f"{where} lies outside every permitted subtree of that form in its "
