@@ -129,9 +129,20 @@ def id_body(id_type: IdType | int | str, data: bytes) -> bytes:
 # --------------------------------------------------------------------------- DNs
 
 
-def _split_dn(text: str) -> list[str]:
-    """Split a DN string at ',' or '/' (strongSwan accepts both), honouring backslash escapes."""
-    parts: list[str] = []
+def _starts_attribute(text: str, i: int) -> bool:
+    """Whether ``text[i:]`` begins ``KEY=`` (KEY a keyword of :data:`_DN_KEYS` or a dotted OID, spaces around
+    it allowed): after a '+', the next attribute of a multi-valued RDN (RFC 4514 2.2); any other '+' is part
+    of the value, as strongSwan reads every '+'."""
+    key, eq, _ = text[i:].partition("=")
+    key = key.strip()
+    dotted = "." in key and all(arc.isascii() and arc.isdigit() for arc in key.split("."))
+    return bool(eq) and (key.upper() in _DN_KEYS or dotted)
+
+
+def _split_dn(text: str) -> list[list[str]]:
+    """Split a DN string into RDNs at ',' or '/' (strongSwan accepts both), and an RDN into its attributes at
+    a '+' that starts ``KEY=`` (:func:`_starts_attribute`), honouring backslash escapes."""
+    rdns: list[list[str]] = [[]]
     cur: list[str] = []
     i = 0
     sep = "/" if text.startswith("/") else ","
@@ -144,13 +155,44 @@ def _split_dn(text: str) -> list[str]:
             i += 2
             continue
         if ch == sep or (sep == "," and ch == ";"):
-            parts.append("".join(cur))
+            rdns[-1].append("".join(cur))
+            rdns.append([])
+            cur = []
+        elif ch == "+" and _starts_attribute(text, i + 1):
+            rdns[-1].append("".join(cur))
             cur = []
         else:
             cur.append(ch)
         i += 1
-    parts.append("".join(cur))
-    return [p.strip() for p in parts if p.strip()]
+    rdns[-1].append("".join(cur))
+    return [[p.strip() for p in rdn] for rdn in rdns if "".join(rdn).strip()]
+
+
+def _dn_attribute(part: str, text: str) -> x509.NameAttribute:
+    """One ``KEY=value`` of a DN string, its value typed as strongSwan's ``atodn`` types it."""
+    key, eq, value = part.partition("=")
+    key = key.strip()
+    if not eq or not key:
+        raise ConfigError(f"DN component {part!r} of {text!r} is not KEY=value", field="id", value=text)
+    try:
+        oid = _DN_KEYS[key.upper()] if not key[0].isdigit() else ObjectIdentifier(key)
+    except (KeyError, ValueError):
+        known = ", ".join(sorted(_DN_KEYS))
+        raise ConfigError(f"unknown DN attribute {key!r} in {text!r}; known: {known}", field="id", value=text) from None
+    try:
+        value = value.strip()
+        value.encode("utf-8")  # a lone surrogate (UnicodeEncodeError, a ValueError) would fail only in DER
+        if oid == NameOID.EMAIL_ADDRESS:
+            if not value.isascii():  # RFC 5280 A.1: an IA5String, which holds ASCII only
+                raise ValueError("an emailAddress is an IA5String (RFC 5280 A.1): ASCII characters only")
+            kind = _ASN1Type.IA5String
+        elif set(value) <= _PRINTABLE:
+            kind = _ASN1Type.PrintableString
+        else:
+            kind = _ASN1Type.UTF8String
+        return x509.NameAttribute(oid, value, _type=kind)
+    except ValueError as exc:
+        raise ConfigError(f"bad DN value {part!r} in {text!r}: {exc}", field="id", value=text) from None
 
 
 def dn_from_string(text: str) -> x509.Name:
@@ -160,56 +202,46 @@ def dn_from_string(text: str) -> x509.Name:
     order of RFC 4514 strings.  Values are encoded as strongSwan's ``atodn``
     does (strongSwan compares string types too): PrintableString when every
     character allows it, else UTF8String; IA5String for ``E``.  Unknown
-    keywords raise :class:`ConfigError`.
+    keywords raise :class:`ConfigError`.  A multi-valued RDN joins its attributes
+    with '+' (RFC 4514 2.2: ``O=Example, CN=moon+OU=Lab``), which strongSwan has no
+    syntax for; a '+' not followed by ``KEY=``, or escaped as ``\\+``, is part of the value.
     """
     if not isinstance(text, str) or "=" not in text:
         raise ConfigError(f"not a distinguished name: {text!r}", field="id", value=text)
-    attrs: list[x509.RelativeDistinguishedName] = []
-    for part in _split_dn(text):
-        key, eq, value = part.partition("=")
-        key = key.strip()
-        if not eq or not key:
-            raise ConfigError(f"DN component {part!r} of {text!r} is not KEY=value", field="id", value=text)
+    rdns: list[x509.RelativeDistinguishedName] = []
+    for parts in _split_dn(text):
+        attrs = [_dn_attribute(part, text) for part in parts]
         try:
-            oid = _DN_KEYS[key.upper()] if not key[0].isdigit() else ObjectIdentifier(key)
-        except (KeyError, ValueError):
-            known = ", ".join(sorted(_DN_KEYS))
-            raise ConfigError(f"unknown DN attribute {key!r} in {text!r}; known: {known}", field="id", value=text) from None
-        try:
-            value = value.strip()
-            value.encode("utf-8")  # a lone surrogate (UnicodeEncodeError, a ValueError) would fail only in DER
-            if oid == NameOID.EMAIL_ADDRESS:
-                if not value.isascii():  # RFC 5280 A.1: an IA5String, which holds ASCII only
-                    raise ValueError("an emailAddress is an IA5String (RFC 5280 A.1): ASCII characters only")
-                kind = _ASN1Type.IA5String
-            elif set(value) <= _PRINTABLE:
-                kind = _ASN1Type.PrintableString
-            else:
-                kind = _ASN1Type.UTF8String
-            attrs.append(x509.RelativeDistinguishedName([x509.NameAttribute(oid, value, _type=kind)]))
-        except ValueError as exc:
-            raise ConfigError(f"bad DN value {part!r} in {text!r}: {exc}", field="id", value=text) from None
-    return x509.Name(attrs)
+            rdns.append(x509.RelativeDistinguishedName(attrs))
+        except ValueError as exc:  # the same attribute twice in one RDN
+            raise ConfigError(f"RDN {'+'.join(parts)!r} of {text!r}: {exc} (RFC 4514 2.2)", field="id",
+                              value=text) from None
+    return x509.Name(rdns)
 
 
 def dn_to_string(name: x509.Name) -> str:
-    """``x509.Name`` -> ``"C=CH, O=strongSwan, CN=moon"`` (DER order, strongSwan style)."""
+    """``x509.Name`` -> ``"C=CH, O=strongSwan, CN=moon"`` (DER order, strongSwan style), the attributes of a
+    multi-valued RDN joined with '+' (RFC 4514 2.2), so that :func:`dn_from_string` reads back the same DN."""
     if not isinstance(name, x509.Name):
         hint = "; dn_from_string(text) reads a DN" if isinstance(name, str) else ""
         raise ConfigError(f"dn_to_string: name must be an x509.Name, not {type(name).__name__}{hint}",
                           field="name", value=name)
     out = []
     for rdn in name.rdns:
+        attrs = []
         for attr in rdn:
             key = _DN_NAMES.get(attr.oid, attr.oid.dotted_string)
             value = attr.value if isinstance(attr.value, str) else attr.value.hex()
-            out.append(f"{key}={_escape_dn_value(value)}")
+            attrs.append(f"{key}={_escape_dn_value(value)}")
+        out.append("+".join(attrs))
     return ", ".join(out)
 
 
 def _escape_dn_value(value: str) -> str:
-    """A backslash before each character that :func:`_split_dn` would take as a separator or an escape."""
-    return "".join("\\" + ch if ch in "\\,;" else ch for ch in value)
+    """A backslash before each character that :func:`_split_dn` would take as a separator or an escape: a
+    '+' only where ``KEY=`` follows it, so a value such as ``C++`` prints as before (and as strongSwan reads it)."""
+    return "".join("\\" + ch if ch in "\\,;" or (ch == "+" and _starts_attribute(value, i + 1)) else ch
+                   for i, ch in enumerate(value))
 
 
 def dn_key(name: x509.Name) -> list[frozenset[tuple[x509.ObjectIdentifier, Any]]]:
