@@ -12,7 +12,7 @@ selectors IKE negotiated.  ``ikelab.policy`` re-exports everything here.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, InitVar, dataclass
 from typing import Any, NamedTuple, Sequence, Union
 
 from . import packet as ip
@@ -22,6 +22,8 @@ from .ts import address_range, check_range
 
 _Addr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 _PROTO_NAMES = {0: "any", 1: "icmp", 6: "tcp", 17: "udp", 50: "esp", 51: "ah", 58: "icmpv6", 132: "sctp"}
+_TWO_PORTS = frozenset({6, 17, 132})  # TCP, UDP, SCTP: a local and a remote port (RFC 4301 4.4.1.1)
+_ICMP = frozenset({1, 58})  # one 16-bit selector, Type << 8 | Code (RFC 4301 4.4.1.1, RFC 7296 3.13.1)
 
 
 @dataclass(frozen=True)
@@ -141,15 +143,23 @@ class TrafficSelector(NamedTuple):
 
 @dataclass(frozen=True)
 class Selector:
-    """A set of SPD selectors (RFC 4301 4.4.1.1); ``None`` addresses and protocol 0 mean ANY."""
+    """A set of SPD selectors (RFC 4301 4.4.1.1); ``None`` addresses and protocol 0 mean ANY.
+
+    For ICMP and ICMPv6 the one Type/Code selector, ``Type << 8 | Code``, is named in ``local_ports``,
+    ``remote_ports`` or both, and a message's value must lie in both (as in Linux XFRM).  A selector
+    written by hand that can match no packet, or that names ports with protocol 0, is a ConfigError
+    (:func:`_unmatchable`); ``negotiated=True`` (:meth:`from_traffic_selectors`) takes what IKE agreed as it is.
+    """
 
     local: AddressRange | None = None
     remote: AddressRange | None = None
     protocol: int = 0
     local_ports: PortRange = ANY_PORT
     remote_ports: PortRange = ANY_PORT
+    _: KW_ONLY
+    negotiated: InitVar[bool] = False
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, negotiated: bool) -> None:
         """Addresses and ports in any form :meth:`of` takes are read; the rest is a ConfigError."""
 
         def ports(value: Any) -> PortRange:
@@ -174,6 +184,9 @@ class Selector:
         object.__setattr__(self, "remote_ports", ports(self.remote_ports))
         if self.local is not None and self.remote is not None and self.local.start.version != self.remote.start.version:
             raise ConfigError("local and remote selectors must be of one IP family", field="selector", value=str(self))
+        why = None if negotiated else _unmatchable(protocol, self.local_ports, self.remote_ports)
+        if why is not None:
+            raise ConfigError(f"selector {self}: {why[1]}", field=why[0], value=str(self))
 
     @classmethod
     def of(cls, local: Any = None, remote: Any = None, protocol: int = 0, local_ports: Any = None,
@@ -194,7 +207,7 @@ class Selector:
             return None
         protocol = lt.ip_protocol or rt.ip_protocol
         return cls(local, remote, protocol, PortRange(lt.start_port, lt.end_port),
-                   PortRange(rt.start_port, rt.end_port))
+                   PortRange(rt.start_port, rt.end_port), negotiated=True)
 
     def matches(self, local: _Addr, remote: _Addr, protocol: int, local_port: int | None,
                 remote_port: int | None) -> bool:
@@ -216,6 +229,43 @@ class Selector:
         proto = _PROTO_NAMES.get(self.protocol, str(self.protocol))
         return (f"{self.local or 'any'}[{proto}/{self.local_ports}] <=> "
                 f"{self.remote or 'any'}[{proto}/{self.remote_ports}]")
+
+
+def _unmatchable(protocol: int, local: PortRange, remote: PortRange) -> tuple[str, str] | None:
+    """(field, why) when a selector written by hand names ports that no packet can have, else None.
+
+    A packet of TCP, UDP or SCTP has both ports, or neither (a non-first fragment: OPAQUE, which ANY takes
+    too); an ICMP or ICMPv6 message one value, ``Type << 8 | Code``, in both (RFC 4301 4.4.1.1, RFC 7296
+    3.13.1); any other protocol none.  Protocol 0 (ANY) takes no ports: RFC 7296 3.13.1 has a selector for
+    protocol 0 cover them all, and ikelab would read a port on an ICMP message as its Type/Code."""
+    sides = (("local_ports", local), ("remote_ports", remote))
+    named = [(field, ports) for field, ports in sides if not ports.is_any]
+    if not named:
+        return None
+    field, ports = named[0]
+    if protocol == 0:
+        return field, (f"{field} {ports} with protocol 0 (ANY): ports belong to a protocol that has them (RFC 7296 "
+                       "3.13.1: a selector for protocol 0 covers all ports; RFC 4301 4.4.1.1); name the protocol, "
+                       "e.g. 6 (tcp) or 17 (udp), or for ICMP Type << 8 | Code with 1 (icmp) or 58 (icmpv6)")
+    name = f"{protocol} ({_PROTO_NAMES[protocol]})" if protocol in _PROTO_NAMES else str(protocol)
+    portless = local.matches(None) and remote.matches(None)  # a packet of the protocol without ports
+    if protocol not in _TWO_PORTS | _ICMP:
+        if portless:
+            return None
+        return field, (f"{field} {ports} with protocol {name}, whose packets have no ports ikelab reads (TCP, UDP "
+                       "and SCTP ports, the ICMP and ICMPv6 Type/Code), so it matches no packet; leave it any")
+    if protocol in _TWO_PORTS:
+        if portless or not (local.is_opaque or remote.is_opaque):
+            return None
+        return field, (f"local_ports {local} and remote_ports {remote} with protocol {name} match no packet: a "
+                       "packet has both ports or, a non-first fragment, neither (RFC 4301 4.4.1.1)")
+    common = not (local.is_opaque or remote.is_opaque) and max(local.start, remote.start) <= min(local.end, remote.end)
+    if common or portless:
+        return None
+    return "remote_ports", (f"local_ports {local} and remote_ports {remote} with protocol {name} have no Type/Code "
+                            "in common, so it matches no packet: an ICMP message has one value, Type << 8 | Code, "
+                            "which must lie in both (RFC 4301 4.4.1.1, RFC 7296 3.13.1); name it on one side and "
+                            "leave the other any (a Policy's applies_to makes it outbound or inbound only)")
 
 
 def _direction(value: Any) -> Direction:

@@ -256,7 +256,7 @@ def test_a_direction_given_as_text_is_that_direction() -> None:
     sel = _sel("10.1.0.5", "10.2.0.9", 6, 1000, 443)
     assert packet_view("outbound", sel) == (A4("10.1.0.5"), A4("10.2.0.9"), 6, 1000, 443)  # type: ignore[arg-type]
     assert packet_view("INBOUND", sel) == (A4("10.2.0.9"), A4("10.1.0.5"), 6, 443, 1000)  # type: ignore[arg-type]
-    spd = _spd(("web", Selector.of(remote_ports=443), "bypass"))
+    spd = _spd(("web", Selector.of(protocol=6, remote_ports=443), "bypass"))
     assert spd.lookup("outbound", sel)[0].name == "web"  # type: ignore[arg-type]
     assert spd.lookup("inbound", sel) is None  # type: ignore[arg-type]
     for bad in ("sideways", None, 1):

@@ -32,10 +32,10 @@ after the packet): the counters are read once the fence is in.
 | order | 4.4.1: ordered, first match decides | lowest ``priority`` wins | list order |
 | ports | 4.4.1.1: lists of ranges | one value and a bit mask per selector | ranges (here: two-port ranges as two kernel policies) |
 | ICMP type/code | 4.4.1.1: one selector, not local/remote (RFC 7296 3.13.1: Type in the high octet, Code in the low octet of a 16-bit "port") | Type in ``sport``, Code in ``dport`` (``type T code C``; ``type T`` alone: any code) | ``(type << 8) + code`` in both ports of the packet; a selector names it in the local and/or remote PortRange (different values in the two match nothing) |
-| a port with protocol ANY, on an ICMP packet (``test_port_on_any_protocol_reads_icmp_differently``) | 4.4.1.1: ports belong to protocols that have them | ``sport`` is compared with the Type, ``dport`` with the Code | the port is ``(type << 8) + code`` (RFC 7296 3.13.1), so port 8 is Type 0 Code 8 |
+| a port with protocol ANY (``test_port_on_any_protocol_is_refused_and_said_per_protocol``) | 4.4.1.1: ports belong to protocols that have them (RFC 7296 3.13.1: protocol 0 covers all ports) | ``sport`` is compared with a UDP or TCP port and with an ICMP Type, ``dport`` with the Code | a ConfigError naming the field; the kernel's verdicts are one selector per protocol |
 | family of a catch-all | one entry | one policy per family | one ``Selector()`` for both |
 
-Apart from the unmatched packet and a port on protocol ANY meeting ICMP, no verdict differs: every packet of every seed gets the same
+Apart from the unmatched packet, no verdict differs: every packet of every seed gets the same
 action from both, with the catch-all explicit in both (so the kernel's default never decides), and
 ``test_icmp_type_and_code_as_the_kernel`` pins the ICMP notation with a fixed SPD.  Outside the
 compared SPD the kernel also gets, at priorities before it, the fence policies and, for IPv6, BYPASS
@@ -61,7 +61,7 @@ from typing import Any
 import pytest
 
 from ikelab.packet import selectors
-from ikelab.errors import PolicyError
+from ikelab.errors import ConfigError, PolicyError
 from ikelab.policy import Action, IpsecProcessor, Policy, PortRange, Selector, Spd
 
 from .netns import Namespace, NetnsPair, _inet_checksum
@@ -534,14 +534,20 @@ def test_no_matching_entry(netns_pair: NetnsPair, direction: str) -> None:
     assert (decision.action, decision.policy, decision.packet) == (Action.DISCARD, None, None), decision
 
 
-def test_port_on_any_protocol_reads_icmp_differently(netns_pair: NetnsPair) -> None:
+def test_port_on_any_protocol_is_refused_and_said_per_protocol(netns_pair: NetnsPair) -> None:
     """A port selector with protocol ANY: the kernel compares an ICMP packet's Type with ``sport`` (and its
-    Code with ``dport``), ikelab the 16-bit ``(type << 8) + code`` of RFC 7296 3.13.1, so "local port 8"
-    is ICMP Type 8 (any code) to the kernel and Type 0 Code 8 to ikelab.  UDP port 8 is port 8 to both.
-    (The random SPDs give ports to UDP and TCP only, so they never meet this.)"""
+    Code with ``dport``) and a UDP packet's source port with it, so "local port 8" is ICMP Type 8 (any code)
+    and UDP port 8 to it.  ikelab refuses such a selector (ConfigError naming local_ports: RFC 7296 3.13.1
+    has protocol 0 cover all ports, and an ICMP message's one selector is ``(type << 8) + code``); one
+    selector per protocol says what the kernel does and gets its verdicts.  (Before, ikelab took the port
+    on an ICMP message as Type 0 Code 8.)"""
     prepare(netns_pair)
     a, b = POOL[4]["a"][0], POOL[4]["b"][0]
-    spd = Spd([Policy("port-8", Selector(protocol=0, local_ports=8), Action.DISCARD),
+    with pytest.raises(ConfigError) as err:
+        Selector(protocol=0, local_ports=8)
+    assert err.value.field == "local_ports"
+    spd = Spd([Policy("port-8", (Selector(protocol=1, local_ports=(8 << 8, 8 << 8 | 0xFF)),
+                                 Selector(protocol=UDP, local_ports=8)), Action.DISCARD),
                Policy("default", Selector(), Action.BYPASS)])
     lines = infrastructure(4)[0::2] + [
         "xfrm policy add src 0.0.0.0/0 dst 0.0.0.0/0 sport 8 dir out priority 100 action block",
@@ -550,5 +556,4 @@ def test_port_on_any_protocol_reads_icmp_differently(netns_pair: NetnsPair) -> N
     probes = [Probe(0, a, b, 1, 8, 0), Probe(1, a, b, 1, 0, 8), Probe(2, a, b, UDP, 8, PORTS[0])]
     kernel = kernel_verdicts(exchange(netns_pair, probes, netns_pair.b.addr4), "outbound")
     ours = [spd.lookup("outbound", selectors(p.scapy_bytes()))[0].action.value for p in probes]
-    assert kernel == ["DISCARD", "BYPASS", "DISCARD"]
-    assert ours == ["BYPASS", "DISCARD", "DISCARD"]
+    assert kernel == ours == ["DISCARD", "BYPASS", "DISCARD"]
