@@ -14,7 +14,8 @@ Identification Data::
 The text syntax is strongSwan's (``swanctl.conf`` ``id``/``remote_id``):
 
 * an IPv4 or IPv6 address                 -> ID_IPV4_ADDR / ID_IPV6_ADDR (packed bytes)
-* ``C=CH, O=strongSwan, CN=moon``         -> ID_DER_ASN1_DN (DER, RDNs in the order written)
+* ``C=CH, O=strongSwan, CN=moon``         -> ID_DER_ASN1_DN (DER, RDNs in the order written;
+  ``CN=moon+OU=Lab`` is one multi-valued RDN, RFC 4514 2.2, which strongSwan has no syntax for)
 * ``carol@strongswan.org``                -> ID_RFC822_ADDR
 * ``@moon.strongswan.org`` (leading @)    -> ID_FQDN without the @ ("@" forces FQDN)
 * ``@@carol``                             -> ID_RFC822_ADDR ``carol``

@@ -128,6 +128,12 @@ WITHIN = [
     (M("alice@MAIL.example.COM"), M(".example.com"), True),
     (M("alice@example.com"), M(".example.com"), False),  # a domain: hosts below it, not itself
     (M("alice@badexample.com"), M(".example.com"), False),
+    # '@example.com', a form 4.2.1.10 does not define: every mailbox at the host, as OpenSSL reads it
+    # (permitted or excluded alike: tests/test_review_session35_names.py)
+    (M("alice@example.com"), M("@example.com"), True),
+    (M("Alice@EXAMPLE.com"), M("@Example.COM"), True),
+    (M("alice@mail.example.com"), M("@example.com"), False),
+    (M("alice@badexample.com"), M("@example.com"), False),
     # iPAddress: address/mask, the first and last address of the range, and the ones just outside
     (IP("10.0.0.0"), IP("10.0.0.0/8"), True),
     (IP("10.255.255.255"), IP("10.0.0.0/8"), True),
