@@ -56,6 +56,8 @@ INNER_A, INNER_B = "198.51.100.1", "203.0.113.1"
 #: :class:`NatNetns`: A's private address and the router's on A's side (A's public address is ADDR_A4).
 PRIVATE_A4, ROUTER_PRIVATE4 = "198.51.100.130", "198.51.100.129"
 NFT = "nft"
+#: The nftables table of :meth:`Namespace.lose` (a loss pattern on the IKE ports).
+LOSS_TABLE = "ikelab_loss"
 
 
 class NetnsError(RuntimeError):
@@ -253,6 +255,37 @@ class Namespace:
         rules = (f"table inet ikelab_drop {{\n chain input {{\n  type filter hook input priority 0;\n"
                  f"  {match} quota until {int(size)} bytes drop\n }}\n}}\n")
         self.run(NFT, "-f", "-", input=rules.encode())
+
+    def lose(self, modulus: int, drop: Sequence[int], *, esp: bool = False) -> None:
+        """From now on drop, in a fixed pattern, UDP datagrams that arrive here for port 500 or 4500.
+
+        They are numbered 0, 1, 2... as they arrive (an nftables ``numgen inc`` counter of this
+        namespace's own), and those whose number modulo ``modulus`` is in ``drop`` are dropped.  Only
+        IKE messages are counted: port 500, and port 4500 with the Non-ESP Marker (RFC 3948 2.2);
+        with ``esp`` UDP-encapsulated ESP on port 4500 is counted (and lost) too.  A one-octet
+        NAT-keepalive never is, nor is anything else (ARP, ND, ICMP).  A pattern set before is
+        replaced, counter and all; :meth:`lost` reads the counts, :meth:`stop_losing` ends it.
+        """
+        picks = sorted({int(k) for k in drop})
+        if modulus < 1 or not picks or not all(0 <= k < modulus for k in picks):
+            raise ValueError(f"drop {picks} must be numbers from 0 to modulus - 1 = {modulus - 1}")
+        esp_rule = "  udp dport 4500 @th,64,32 != 0 jump lossy\n" if esp else ""
+        rules = (f"add table inet {LOSS_TABLE}\ndelete table inet {LOSS_TABLE}\n"
+                 f"table inet {LOSS_TABLE} {{\n chain input {{\n  type filter hook input priority -10;\n"
+                 f"  udp dport 500 jump lossy\n  udp dport 4500 @th,64,32 0 jump lossy\n{esp_rule} }}\n"
+                 f" chain lossy {{\n  counter\n"
+                 f"  numgen inc mod {int(modulus)} {{ {', '.join(map(str, picks))} }} counter drop\n }}\n}}\n")
+        self.run(NFT, "-f", "-", input=rules.encode())
+
+    def lost(self) -> tuple[int, int]:
+        """(counted, dropped) datagrams since :meth:`lose` set the pattern; (0, 0) without one."""
+        out = self.run(NFT, "list", "chain", "inet", LOSS_TABLE, "lossy", check=False).stdout
+        counts = [int(n) for n in re.findall(r"counter packets (\d+)", out)]
+        return (counts[0], counts[1]) if len(counts) == 2 else (0, 0)
+
+    def stop_losing(self) -> None:
+        """Remove the pattern :meth:`lose` set (nothing is lost any more); safe without one."""
+        self.run(NFT, "-f", "-", input=f"add table inet {LOSS_TABLE}\ndelete table inet {LOSS_TABLE}\n".encode())
 
     def ping(self, dst: str, *, src: str | None = None, count: int = 3, timeout: float = 2.0) -> int:
         """ICMP echo from this namespace (no ``ping`` binary needed); the number of replies."""
