@@ -5,7 +5,7 @@ A through the relay of :mod:`interop.test_review_sequences_vs_charon`) and charo
 lifecycle, with one of them making every request:
 
 * IKE_SA_INIT + IKE_AUTH (with a certificate chain, leaf and intermediate CA, and IKE fragmentation, RFC
-  7383, at 576 octets, in two of the cases: an IKE_AUTH message is then four to six SKF fragments);
+  7383, at 576 octets, in two of the cases: each IKE_AUTH message is then five SKF fragments);
 * CREATE_CHILD_SA for a new CHILD SA, a CHILD SA rekey without PFS, one with PFS (curve25519), an IKE SA
   rekey (RFC 7296 1.3, 2.17, 2.18);
 * an INFORMATIONAL liveness check (2.4; charon's is its DPD, ``dpd_delay``);
@@ -20,7 +20,7 @@ numbered 0, 1, 2... and those whose number modulo *m* falls in a set are dropped
 | case | requester | to ikelab (m: lost) | to charon (m: lost) | ESP lost |
 |---|---|---|---|---|
 | ``ikelab-psk-thirds`` | ikelab | 3: {1} | 3: {2} | no |
-| ``ikelab-chain-fragments`` | ikelab | 7: {1, 2} | 5: {3} | to charon |
+| ``ikelab-chain-fragments`` | ikelab | 7: {1, 2} | 7: {3} | to charon |
 | ``charon-psk-halves`` | charon | 2: {0} | 4: {1} | no |
 | ``charon-chain-fragments`` | charon | 8: {3, 4} | 3: {1} | to charon |
 
@@ -38,13 +38,35 @@ arriving), the test asserts that
 * the Message IDs are in step: ikelab's next request ID is one more than the last request charon parsed on
   that IKE SA, and the next one it expects is one more than the last request charon generated (charon's log,
   2.3);
-* ikelab reported no :class:`~ikelab.events.Failure`: whatever it had to retransmit was then answered; when
+* ikelab reported no :class:`~ikelab.events.Failure` (until the DELETE of the IKE SA, below): whatever it had
+  to retransmit was then answered; when
   it was the requester it reported :class:`~ikelab.events.Retransmitted` events, and when it was the
   responder it sent cached responses again (``MessageSent.retransmission``), as charon's log says for its side.
 
-Each pattern is checked to have dropped datagrams in both directions (the counters of the nftables rules).
+Each pattern is checked to have dropped datagrams both ways (the counters of the nftables rules); with ``-s``
+the test prints what each side retransmitted and answered from its cache.  The DELETE of the IKE SA meets the
+patterns anew (counting from 0): it passes, or, in the two cases marked so, its first answer is lost.
 
-What it found: the two implementations agreed in every case (RFC 7296 2.1-2.4, RFC 7383 2.6.1).
+What it found: no fault in ikelab.  The two agree on every step of every case, and both follow RFC 7383 2.6.1:
+they keep the fragments of a message across its retransmissions (a message lost piecemeal twice is joined
+from both copies), and a retransmitted fragmented request brings the response again only through its
+fragment 1 (charon logs the others as "received message ID 1, expected 2, ignored"; ikelab sends one copy per
+retransmission, not one per fragment).  One departure of charon's, recorded in :func:`last_delete` and
+asserted there:
+
+* where: the answer to a DELETE of the IKE SA is lost (1.4.1);
+* RFC 7296 2.3: a responder "MUST remember each response until it receives a request whose sequence number
+  is larger than or equal to" its own plus the window size;
+* charon 5.9.8: destroys the IKE SA, and with it its answer, at once; the retransmitted DELETE goes
+  unanswered;
+* ikelab: as the responder, answers the retransmitted DELETE again from the closed IKE SA; as the requester,
+  retransmits, then closes the IKE SA all the same (RFC 7296 2.4), reporting a fatal Failure "no response".
+
+The same happens to the DELETE of the old IKE SA after a rekey (2.18) when its answer is lost (seen with
+other patterns; the check of ikelab's retransmissions allows it): ikelab then closes that replaced IKE SA
+without a Failure.  Both end with no SA either way.  A pattern whose period is a message's number of
+fragments (5 here) loses the same fragment of every copy, and no implementation gets through (seen while
+choosing these); the periods on the fragments' ways are 3, 7 and 8.
 
 Run: ``cd tests && CI=true python -m pytest -n0 interop/test_review_loss_vs_charon.py``.
 """
@@ -82,8 +104,9 @@ IKE = "aes128-sha256-x25519"
 #: first of its own that the initiator offers (RFC 7296 2.7 leaves the choice to it): charon's rekey of ``net``
 #: has PFS, its CHILD SA and rekey of ``net2`` have none
 ESP_NET, ESP_NET2 = "aes128-sha256-x25519,aes128-sha256", "aes128-sha256"
-#: both sides: first retransmission after 0.5 s, then 0.7, 0.98, ... (1.4 ** n), four of them (5.5 s in all)
-RETRANSMIT = dict(timeout=0.5, base=1.4, tries=4)
+#: both sides: first retransmission after 0.3 s, then 0.42, 0.59, ... (1.4 ** n), five of them (5 s in all): the
+#: patterns make one exchange retransmit up to three times
+RETRANSMIT = dict(timeout=0.3, base=1.4, tries=5)
 FRAGMENT_SIZE = 576  # RFC 7383 2.5.1's size for IPv4 paths of unknown MTU
 SETTLE = 25.0  # bound (s) on one step's wait; a step under loss settles in one or two seconds
 
@@ -120,6 +143,9 @@ def pki() -> Any:
 
 #: ``<lab|2> generating CREATE_CHILD_SA request 3 [ ... ]`` (ENC, level 1; ``ike_name = yes``)
 MESSAGE_LINE = re.compile(r"<(?:[^|>]*\|)?(\d+)> (generating|parsed) (\w+) (request|response) (\d+)")
+#: charon's own account of its retransmissions and of the requests it answered from its cache
+RETRANSMIT_LINES = re.compile(r"retransmit \d+ of request with message ID \d+|"
+                              r"received retransmit of request with ID \d+")
 
 
 def charon_next_ids(log: str, unique_id: str) -> tuple[int, int]:
@@ -270,6 +296,11 @@ class Session:
         live = live_sas(self.endpoint)
         assert len(live) == 1, live
         return live[0]
+
+    def pairs_in_order(self) -> list[tuple[str, str]]:
+        """ikelab's CHILD SA pairs, oldest first (by the ChildSaCreated events)."""
+        order = [(e.spi_in.hex(), e.spi_out.hex()) for e in self.events if isinstance(e, ev.ChildSaCreated)]
+        return sorted(ikelab_view(self.endpoint).children, key=order.index)
 
     def charon_ike(self) -> dict[str, Any]:
         sas = self.charon.list_sas()
@@ -512,27 +543,17 @@ def same(old: View, new: View) -> None:
     assert new == old, (old, new)
 
 
-def _pairs_in_order(self: Session) -> list[tuple[str, str]]:
-    """ikelab's CHILD SA pairs, oldest first (by the ChildSaCreated events)."""
-    order = [(e.spi_in.hex(), e.spi_out.hex()) for e in self.events if isinstance(e, ev.ChildSaCreated)]
-    live = ikelab_view(self.endpoint).children
-    return sorted(live, key=order.index)
-
-
-Session.pairs_in_order = _pairs_in_order  # type: ignore[attr-defined]
-
-
 # ------------------------------------------------------------------ the test
 
 def charon_conf(net: Any, case: Case) -> str:
     """charon's swanctl.conf in B: CHILD SA configurations ``net`` and ``net2``, the same selectors; DPD after
-    2 s without traffic when charon makes the requests (its liveness check)."""
+    1 s without traffic when charon makes the requests (its liveness check)."""
     mine, theirs = (ID_R, ID_I) if case.ikelab_requests else (ID_I, ID_R)
     common = dict(local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=mine, remote_id=theirs,
                   local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32", proposals=IKE, esp_proposals=ESP_NET,
                   extra={"children": {"net2": {"local_ts": f"{net.b.inner}/32", "remote_ts": f"{net.a.inner}/32",
                                                "esp_proposals": ESP_NET2}},
-                         **({} if case.ikelab_requests else {"dpd_delay": "2s"})})
+                         **({} if case.ikelab_requests else {"dpd_delay": "1s"})})
     return cert_conf(cert_file="peer.pem", **common) if case.chain else psk_conf(psk=PSK, **common)
 
 
@@ -562,12 +583,20 @@ def test_lifecycle_under_loss(netns_pair: Any, charon_factory: Any, pki: Any, ca
     log = charon.log_text()
     retransmitted = [e for e in s.events if isinstance(e, ev.Retransmitted)]
     from_cache = [e for e in s.events if isinstance(e, ev.MessageSent) and e.is_response and e.retransmission]
+    print(f"  ikelab retransmitted {[(e.exchange, e.message_id) for e in retransmitted]}, answered from its cache "
+          f"{[(e.exchange, e.message_id) for e in from_cache]} (one event per fragment)\n  charon: "
+          f"{RETRANSMIT_LINES.findall(log)}")
     if case.ikelab_requests:
         # ikelab lost requests or responses and sent the request again; each retransmitted request was answered
         assert retransmitted, "ikelab retransmitted nothing"
-        for r in retransmitted[:-RETRANSMIT["tries"]] if case.lose_last_answer else retransmitted:
-            assert any(isinstance(e, ev.MessageReceived) and e.is_response and e.time >= r.time
-                       and (e.exchange, e.message_id) == (r.exchange, r.message_id) for e in s.events), r
+        for r in retransmitted:
+            answered = any(isinstance(e, ev.MessageReceived) and e.is_response and e.time >= r.time
+                           and (e.exchange, e.message_id) == (r.exchange, r.message_id) for e in s.events)
+            # or it was the DELETE of an IKE SA, whose answer charon does not send again (see last_delete): that
+            # IKE SA closed once the retransmissions were spent
+            closed = any(isinstance(e, ev.IkeSaDeleted) and e.time >= r.time and e.reason.startswith(
+                f"no response to INFORMATIONAL message ID {r.message_id} after") for e in s.events)
+            assert answered or (r.exchange == "INFORMATIONAL" and closed), r
         assert "retransmitting response" in log  # charon answered a retransmission from its cache
     else:
         assert re.search(r"retransmit \d+ of request with message ID", log), log[-3000:]
@@ -575,3 +604,14 @@ def test_lifecycle_under_loss(netns_pair: Any, charon_factory: Any, pki: Any, ca
     if case.chain:  # IKE_AUTH came in fragments both ways (RFC 7383)
         assert any(isinstance(e, ev.FragmentReceived) and e.exchange == "IKE_AUTH" for e in s.events)
         assert re.search(r"generating IKE_AUTH (request|response) 1 \[ EF\(", log), log[-3000:]
+        # RFC 7383 2.6.1: a fragment of a request already answered brings the response again only if it is
+        # fragment 1; the others are ignored
+        if case.ikelab_requests:
+            assert "received message ID 1, expected 2, ignored" in log, log[-3000:]
+        else:
+            pieces = [e for e in s.events if isinstance(e, ev.MessageSent) and e.exchange == "IKE_AUTH"
+                      and e.is_response and not e.retransmission]
+            again = [e for e in from_cache if e.exchange == "IKE_AUTH"]
+            tries = len(re.findall(r"<lab\|1> retransmit \d+ of request with message ID 1$", log, re.M))
+            assert len(pieces) > 1 and len(again) % len(pieces) == 0 and 0 < len(again) <= len(pieces) * tries, \
+                (len(pieces), len(again), tries)
