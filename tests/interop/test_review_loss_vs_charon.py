@@ -615,3 +615,56 @@ def test_lifecycle_under_loss(netns_pair: Any, charon_factory: Any, pki: Any, ca
             tries = len(re.findall(r"<lab\|1> retransmit \d+ of request with message ID 1$", log, re.M))
             assert len(pieces) > 1 and len(again) % len(pieces) == 0 and 0 < len(again) <= len(pieces) * tries, \
                 (len(pieces), len(again), tries)
+
+
+def _through_loss(addr: str, datagrams: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """In a namespace: send ``datagrams`` ((port, payload), in order) to our own ``addr`` and return those that
+    came through, in order (nftables' input hook sees them as it sees the veth's)."""
+    import socket
+
+    socks = {}
+    for port in (500, 4500):
+        socks[port] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        socks[port].bind((addr, port))
+        socks[port].settimeout(0.2)
+    got = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+        for port, payload in datagrams:
+            out.sendto(payload, (addr, port))
+            try:
+                got.append((port, socks[port].recv(2048)))
+            except socket.timeout:  # dropped
+                pass
+    for sock in socks.values():
+        sock.close()
+    return got
+
+
+def test_the_loss_patterns_drop_what_they_say(netns_pair: Any) -> None:
+    """:meth:`Namespace.lose`: IKE datagrams (port 500, port 4500 after the Non-ESP Marker) are numbered in order of
+    arrival and those whose number modulo m is in the set are dropped; ESP only when asked; keepalives never."""
+    ns = netns_pair.a
+    kinds = {"ike500": (500, b"\x11" * 40), "ike4500": (4500, b"\0\0\0\0" + b"\x22" * 40),
+             "esp": (4500, b"\x00\x00\x12\x34" + b"\x33" * 40), "keepalive": (4500, b"\xff")}
+    sequence = ["ike500", "esp", "ike4500", "keepalive", "ike500", "ike4500", "esp", "ike500", "ike4500", "esp",
+                "ike500", "keepalive", "ike4500"]
+    sent = [(kind, *kinds[kind]) for kind in sequence]
+
+    def passed(modulus: int, drop: set[int], esp: bool) -> list[str]:
+        counted = [i for i, (kind, _, _) in enumerate(sent) if kind.startswith("ike") or (esp and kind == "esp")]
+        lost = {i for n, i in enumerate(counted) if n % modulus in drop}
+        return [kind for i, (kind, _, _) in enumerate(sent) if i not in lost]
+
+    def through() -> list[str]:
+        got = ns.call(_through_loss, ns.addr4, [(port, payload) for _, port, payload in sent])
+        return [next(k for k, v in kinds.items() if v == item) for item in got]
+
+    assert through() == sequence  # no pattern: everything
+    ns.lose(4, (1, 2))
+    assert through() == passed(4, {1, 2}, False)
+    assert ns.lost() == (8, 4)  # 8 IKE datagrams, numbers 1, 2, 5, 6 lost
+    ns.lose(3, (0,), esp=True)  # a new pattern counts from 0 again
+    assert through() == passed(3, {0}, True)
+    assert ns.lost() == (11, 4)  # and 3 ESP: numbers 0, 3, 6, 9 lost
+    ns.stop_losing()  # the table is gone (the lifecycles' pings show that traffic passes again)
+    assert ns.lost() == (0, 0) and "ikelab_loss" not in ns.run("nft", "list", "tables").stdout
