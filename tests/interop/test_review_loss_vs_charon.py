@@ -14,8 +14,10 @@ lifecycle, with one of them making every request:
 
 The link loses datagrams in a deterministic pattern (:meth:`interop.netns.Namespace.lose`, an nftables
 ``numgen inc`` counter per direction, in the receiving namespace): the IKE datagrams that reach a side are
-numbered 0, 1, 2... and those whose number modulo *m* falls in a set are dropped.  ESP is spared or lost too
-(then the pings run after the pattern is lifted, and it is set again, counting from 0, for the deletes).
+numbered 0, 1, 2... and those whose number modulo *m* falls in a set are dropped.  ESP is spared or lost too;
+then (where ikelab makes the requests, so that charon sends nothing unasked) four of ikelab's pings go out
+under the pattern and exactly those it picks go unanswered, and the pings both ways run after the pattern is
+lifted; it is set again, counting from 0, for the deletes.
 
 | case | requester | to ikelab (m: lost) | to charon (m: lost) | ESP lost |
 |---|---|---|---|---|
@@ -351,6 +353,22 @@ def pings(s: Session, what: str) -> None:
     assert (len(s.esp.replies) - before, theirs.result) == (3, 3), (what, s.esp.errors)  # type: ignore[attr-defined]
 
 
+def lossy_pings(s: Session) -> None:
+    """ikelab's echo requests under a pattern that loses ESP on the way to charon: each is one ESP datagram
+    numbered after what was counted so far, so exactly those the pattern picks get no reply (charon sends no
+    request of its own meanwhile when ikelab makes them all, so nothing else is counted)."""
+    modulus, drop, esp = s.case.to_charon
+    assert esp and not s.case.to_ikelab[2]
+    counted, _ = s.net.b.lost()
+    want = sum((counted + k) % modulus not in drop for k in range(4))
+    assert 0 < want < 4, (counted, s.case)  # the pattern loses some of them
+    before = len(s.esp.replies)
+    for seq in range(11, 15):
+        assert s.esp.ping(s.net.a.inner, s.net.b.inner, seq), s.esp.errors
+    s.settle(lambda: len(s.esp.replies) >= before + want, "pings with ESP lost")
+    assert len(s.esp.replies) - before == want and s.net.b.lost()[0] == counted + 4, (s.esp.replies, want)
+
+
 def lose(s: Session) -> None:
     """Set the case's patterns: what reaches ikelab is lost in A, what reaches charon in B (counting from 0)."""
     count_lost(s)
@@ -453,6 +471,8 @@ def esp_and_deletes(s: Session, done: list[str], delete_child: Callable[[tuple[s
                     delete_ike: Callable[[], Any]) -> None:
     """Pings both ways (the pattern lifted first if it loses ESP, and set again after), then the DELETE of the
     oldest CHILD SA and of the IKE SA."""
+    if s.case.esp_lost and s.case.ikelab_requests:
+        lossy_pings(s)
     if s.case.esp_lost:
         count_lost(s)
         for ns in (s.net.a, s.net.b):
