@@ -538,6 +538,26 @@ def parse_hash_algorithms(data: bytes) -> tuple[HashAlgorithm | int, ...]:
     return tuple(out)
 
 
+def legacy_method(private_key: Any) -> AuthMethod:
+    """The AUTH method for a peer that sent no SIGNATURE_HASH_ALGORITHMS, with which method 14 is not allowed
+    (RFC 7427 3: only "if the Notify payload ... has been sent and received by each peer").
+
+    RSA_DIGITAL_SIGNATURE for an RSA key (RFC 7296 3.8; SHA-1, so :func:`sign` wants ``allow_weak``), the
+    ECDSA method of the key's curve for P-256/P-384/P-521 (RFC 4754 3); ConfigError for a key that has no
+    method but 14 (Ed25519, RFC 8420 2; other curves).
+    """
+    family = _key_family(private_key)
+    if family == "rsa":
+        return AuthMethod.RSA_DIGITAL_SIGNATURE
+    if family == "ecdsa":
+        for method, (curve, _) in _RFC4754.items():
+            if private_key.curve.name == curve:
+                return method
+    what = private_key.curve.name if family == "ecdsa" else family
+    raise ConfigError(f"the peer sent no SIGNATURE_HASH_ALGORITHMS, so method 14 is not allowed (RFC 7427 3), and a "
+                      f"{what} key has no other AUTH method (RFC 4754 3, RFC 8420 2)", field="private_key")
+
+
 #: The hashes ikelab signs with, in its order of preference: the first one the peer announced is used.
 SIGNING_HASHES = (HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_384, HashAlgorithm.SHA2_512)
 
@@ -548,9 +568,9 @@ def signature_hash(private_key: Any, announced: bytes | None, *, allow_weak: boo
     The peer lists the hashes it can verify; ikelab signs with the first of
     :data:`SIGNING_HASHES` in that list (SHA-1 only with ``allow_weak``).  An
     Ed25519 key signs the octets themselves, which needs Identity (5) in the
-    list (RFC 8420 2).  A peer that sent no list at all gets SHA-256, as every
-    implementation of method 14 verifies it.  ConfigError when the list leaves
-    nothing this key can use.
+    list (RFC 8420 2).  ``announced=None`` (no list) gives SHA-256 (Identity for
+    Ed25519); the engine then does not use method 14 at all (RFC 7427 3) but
+    :func:`legacy_method`.  ConfigError when the list leaves nothing this key can use.
     """
     family = _key_family(private_key)
     if announced is None:

@@ -316,11 +316,15 @@ class InitExchanges:
             key = self.config.private_key
             if key is None:
                 raise NegotiationError("no PSK and no private key configured", notify_type="AUTHENTICATION_FAILED")
-            try:  # RFC 7427 4: a hash the peer said it can verify
-                hash_alg = _auth.signature_hash(key, self._peer_hash_algs, allow_weak=self.config.allow_weak)
+            try:
+                if self._peer_hash_algs is None:  # RFC 7427 3: no method 14 unless both sent the hash list
+                    method, value = _auth.sign(key, octets, method=_auth.legacy_method(key),
+                                               allow_weak=self.config.allow_weak)
+                else:  # RFC 7427 4: a hash the peer said it can verify
+                    hash_alg = _auth.signature_hash(key, self._peer_hash_algs, allow_weak=self.config.allow_weak)
+                    method, value = _auth.sign(key, octets, hash_alg=hash_alg, allow_weak=self.config.allow_weak)
             except IkelabError as exc:
                 raise NegotiationError(str(exc), notify_type="AUTHENTICATION_FAILED") from None
-            method, value = _auth.sign(key, octets, hash_alg=hash_alg, allow_weak=self.config.allow_weak)
             method = lookup(AuthMethod, method)
         # the name as a plain attribute: an enum's .name is a property, two calls
         self._emit(ev.AuthComputed(now, self.side, self.side, method._name_, octets.message, octets.nonce,
