@@ -36,7 +36,11 @@ Found: ikelab signed with method 14 (SHA-256) when the peer had sent no SIGNATUR
 with ``signature_authentication = no``), which RFC 7427 3 does not allow; it now signs with RFC 4754's method
 for an ECDSA key, with method 1 for RSA only under ``allow_weak``, and refuses for Ed25519
 (tests/test_review_session35_auth.py).  charon 5.9.8 accepted those method-14 signatures anyway (it checks
-any method it knows), which the RFC leaves to the verifier.
+any method it knows), which the RFC leaves to the verifier.  A charon departure, kept as a row of the model
+(:func:`predict`): with a KEY_ID identity and ``send_cert = ifasked`` charon 5.9.8 sends its certificate without
+the intermediate CA that signed it ("sending end entity cert" and no "sending issuer cert" in its log), although
+RFC 7296 3.6 wants the certificates the peer needs; ikelab, which takes certificates only from the exchange,
+then cannot build the path and refuses.
 """
 
 from __future__ import annotations
