@@ -36,7 +36,9 @@ Signatures:
   :data:`ALGORITHM_IDENTIFIERS`); ECDSA signature values are DER
   ``ECDSA-Sig-Value`` here (RFC 7427 3), RSA values are the raw RSA output.
   The hash is one the peer listed in its SIGNATURE_HASH_ALGORITHMS notify
-  (RFC 7427 4): :func:`signature_hash` picks it.
+  (RFC 7427 4): :func:`signature_hash` picks it.  A peer that sent no such
+  list gets the key's own method instead (:func:`legacy_method`), since
+  method 14 is only for peers that both sent one (RFC 7427 3).
 
 The certificates behind the signatures (loading, the path to a trust
 anchor, CERTREQ hashes) are :mod:`ikelab.cert_checks`.
