@@ -13,8 +13,12 @@ whose traffic selectors cover it, and an inbound packet outside its SA's
 selectors is dropped (RFC 4301 5.1, 5.2).  After a CHILD SA rekey the side
 that asked for it sends on the new SA at once; the side that answered waits
 until the old SA is deleted, since its response may have been lost (RFC 7296
-2.8; strongSwan does the same).  ``ikelab connect`` and ``ikelab respond``
-(:mod:`ikelab.peer`) use it.
+2.8; strongSwan does the same).  Each ESP SA ends at the CHILD SA's hard lifetime
+(the driver's ``config.child_lifetime`` from its creation, when the engine deletes it):
+from then on it neither sends nor accepts a packet, though the DELETE that removes
+the CHILD SA may still wait for its answer, or for an exchange in flight (RFC 4301
+4.4.2.1; RFC 7296 2.8: each end enforces its own lifetimes).  ``ikelab connect`` and
+``ikelab respond`` (:mod:`ikelab.peer`) use it.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any, Callable
 from . import events as ev
 from .errors import ConfigError, IkelabError
 from .host import child_selectors
-from .ipsec_sa import Direction, Mode, transport_check
+from .ipsec_sa import Direction, Lifetime, Mode, transport_check
 from .net import RECENT, NetDriver
 from .packet import IpPacket, selectors as selectors_of
 from .policy import Selector, packet_view
@@ -70,6 +74,14 @@ class EspPeer:
         self.errors: list[str] = []
         driver.esp_handler = self.received
 
+    def _hard_lifetime(self) -> Lifetime | None:
+        """The CHILD SAs' hard lifetime as the engine schedules it (``config.child_lifetime`` from the SA's
+        creation), for each ESP SA; None without a finite one (or a driver without a config)."""
+        seconds = getattr(getattr(self.driver, "config", None), "child_lifetime", None)
+        if isinstance(seconds, (int, float)) and 0 < seconds < float("inf"):
+            return Lifetime(hard_seconds=float(seconds))
+        return None
+
     def _error(self, text: str) -> None:
         self.errors.append(text)
         del self.errors[:-RECENT]
@@ -88,7 +100,8 @@ class EspPeer:
             self._forget_retired(event.time)
         if isinstance(event, ev.ChildSaCreated):
             common = dict(encryption=event.encr, key_bits=event.encr_key_bits, integrity=event.integ,
-                          esn=event.esn, mode=event.mode, allow_weak=True)
+                          esn=event.esn, mode=event.mode, allow_weak=True, lifetime=self._hard_lifetime(),
+                          created=event.time)
             self.inbound[event.spi_in] = EspSa(event.spi_in, direction="inbound", encryption_key=event.encr_key_in,
                                                integrity_key=event.integ_key_in,
                                                tunnel=(event.remote_addr, event.local_addr), **common)
@@ -166,7 +179,8 @@ class EspPeer:
             return False
         try:
             data, next_header = self._protected_part(inner, event)
-            esp = sa.encapsulate(data, next_header)  # e.g. a counter that must not cycle (RFC 4303 3.3.3)
+            # e.g. a counter that must not cycle (RFC 4303 3.3.3), or an SA past its hard lifetime
+            esp = sa.encapsulate(data, next_header, now=self.driver.now())
         except IkelabError as exc:
             self._error(f"{self._packet_text(inner)}: {exc}: not sent")
             return False
@@ -241,7 +255,7 @@ class EspPeer:
                 self._error(f"ESP with unknown SPI 0x{payload[:4].hex()}")
                 return
         try:
-            next_header, data = sa.decapsulate(payload)
+            next_header, data = sa.decapsulate(payload, now=self.driver.now())
             if next_header == NEXT_HEADER_NONE:  # a dummy packet, discarded "without indicating an error" (4303 2.6)
                 return
             pkt = self._rebuilt(sa.mode, next_header, data, src[0], dst[0])  # UDP-encapsulated: the outer addresses

@@ -206,12 +206,15 @@ class SaBase:
     def lifetime_status(self, now: float | None = None) -> str:
         """``"ok"``, ``"soft"`` (time to rekey) or ``"hard"`` (the SA must not be used any more)."""
         lt, c = self.lifetime, self.counters
-        age = None if now is None else check_seconds(now, "now") - self.created
-        checks = ((c.bytes, lt.soft_bytes, lt.hard_bytes), (c.packets, lt.soft_packets, lt.hard_packets),
-                  (age, lt.soft_seconds, lt.hard_seconds))
-        if any(v is not None and hard is not None and v >= hard for v, _, hard in checks):
+        now = None if now is None else check_seconds(now, "now")
+        # a time limit is reached at created + seconds, the very sum an engine's deadline is (IkeSa's expire_at);
+        # now - created >= seconds can be an ulp short of it at the instant the engine deletes the SA
+        soft_t, hard_t = (now is not None and limit is not None and now >= self.created + limit
+                          for limit in (lt.soft_seconds, lt.hard_seconds))
+        checks = ((c.bytes, lt.soft_bytes, lt.hard_bytes), (c.packets, lt.soft_packets, lt.hard_packets))
+        if hard_t or any(v is not None and hard is not None and v >= hard for v, _, hard in checks):
             return "hard"
-        if any(v is not None and soft is not None and v >= soft for v, soft, _ in checks):
+        if soft_t or any(v is not None and soft is not None and v >= soft for v, soft, _ in checks):
             return "soft"
         return "ok"
 
