@@ -61,7 +61,13 @@ What it found:
   threads may take ikelab's DELETE of the old CHILD SA (sent once ikelab's own rekey was answered and had won)
   before ikelab's earlier answer to charon's colliding rekey; charon then logs a "rekey/delete collision" and
   deletes its new CHILD SA as redundant instead of "rekey collision lost": the same end, the SA with the
-  lowest nonce closed by its maker (2.8.1), which is what the test asserts either way.  charon recreates a CHILD SA after its
+  lowest nonce closed by its maker (2.8.1), which is what the test asserts either way.  The same race for the
+  IKE SA departs from the RFC: handling ikelab's DELETE of the old IKE SA first, charon logs "peer did not
+  notice IKE_SA rekey collision, abort active rekeying" and drops its new IKE SA silently, where 2.8.2 has
+  the maker of the redundant SA close it (1.4.1: with a Delete payload).  ikelab, which holds that SA too
+  (it answered charon's request), keeps it REKEYED until the DELETE has had the retransmissions' time to
+  come, then lets it go ("the peer did not delete it"); the test asserts that, and compares the IKE SAs once
+  it has gone (ikelab's retransmit_tries = 2 here: 6 s).  charon recreates a CHILD SA after its
   hard expiry ("closing expired", then a new CREATE_CHILD_SA), which RFC 7296 leaves to policy, and answers a
   rekey whose only proposal has a DH group it was not configured for with NO_PROPOSAL_CHOSEN ("none of the
   proposed crypto suites was acceptable", 3.10.1), as ikelab answers charon's new CHILD SA without PFS.
@@ -186,7 +192,8 @@ def ikelab_config(net: NetnsPair, case: Case) -> IkeConfig:
     return IkeConfig(local_id=mine, remote_id=theirs, psk=PSK.encode(), ike_proposals=(IKE,),
                      esp_proposals=("aes128-sha256-x25519" if case.pfs else "aes128-sha256",),
                      local_ts=(f"{net.a.inner}/32",), remote_ts=(f"{net.b.inner}/32",), cookie_threshold=None,
-                     retransmit_timeout=1.0, retransmit_tries=4, **case.ikelab)
+                     # a replaced IKE SA the peer never deletes goes after the retransmissions' sum (6 s here)
+                     retransmit_timeout=1.0, retransmit_tries=2, **case.ikelab)
 
 
 # ------------------------------------------------------------------ pings from charon's side
@@ -471,8 +478,18 @@ class Run:
                         return mine
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.case.name}: {what}: no agreement in {SETTLE:.0f} s; ikelab "
-                                     f"{ikelab_view(self.endpoint)}, charon {charon_view(sas)}\n"
-                                     f"{self.charon.diagnostics()}")
+                                     f"{ikelab_view(self.endpoint)} {live_sas(self.endpoint)}, charon "
+                                     f"{charon_view(sas)}\n{self.exchanges()}")
+
+    def exchanges(self) -> str:
+        """What the two peers did in this case: ikelab's events and charon's log lines about exchanges."""
+        mine = "\n".join(f"  ikelab {e.time:.3f} {type(e).__name__} {getattr(e, 'reason', '')}"
+                         f"{getattr(e, 'exchange', '')} {getattr(e, 'message_id', '')} {getattr(e, 'summary', '')}"
+                         for e in self.events if not isinstance(e, (ev.KeysDerived, ev.AuthComputed)))
+        theirs = "\n".join("  charon " + line for line in self.charon_log().splitlines()
+                           if re.search(r"collision|CREATE_CHILD_SA|INFORMATIONAL|DELETE|IKE_SA .*state change|"
+                                        r"rekeyed|ignoring|retransmit", line))
+        return f"{mine}\n{theirs}"
 
     def fresh(self) -> bool:
         """Whether every SA ikelab holds is at least 1 s (ikelab's clock) away from the first timer, its own or
@@ -519,6 +536,10 @@ def check_keys(run: Run) -> None:
 CHILD_EST = re.compile(r"CHILD_SA \S+\{\d+\} established with SPIs ([0-9a-f]{8})_i(?: \(\d+ bytes\))? ([0-9a-f]{8})_o")
 
 
+#: what charon logs when ikelab's DELETE of the old IKE SA is handled before ikelab's answer to charon's rekey
+ABORTED = "peer did not notice IKE_SA rekey collision, abort active rekeying"
+
+
 def check_both_saw(run: Run) -> None:
     """Every rekey one side made the other made too: the CHILD SAs ikelab installed (SPI pairs) are the ones
     charon logged as established, and the IKE SAs ikelab derived keys for (SK_ei) are the ones charon derived
@@ -529,6 +550,11 @@ def check_both_saw(run: Run) -> None:
     assert mine == theirs, f"{run.case.name}: CHILD SAs ikelab {sorted(mine)}, charon {sorted(theirs)}"
     theirs_ike = {k["sk_ei"] for k in parse_keys(text)}
     mine_ike = {e.sk_ei for e in run.events if isinstance(e, ev.KeysDerived)}
+    if ABORTED in text:
+        # charon dropped its new IKE SA of the collision without deriving its keys (nor deleting it): ikelab's
+        # copy, made when it answered charon's request, is the one extra, and went on its own (check_collision)
+        mine_ike -= {sa.keys.sk_ei for sa in run.endpoint.sas.values() if "the peer did not delete it" in
+                     sa.closed_reason}
     assert mine_ike == theirs_ike, f"{run.case.name}: ikelab derived {len(mine_ike)} IKE SAs, charon {len(theirs_ike)}"
 
 
@@ -623,6 +649,13 @@ def charon_outcome(run: Run, what: str) -> str:
     found = re.findall(rf"{what} rekey collision (won|lost)", text)
     found += ["lost" for _ in re.findall(rf"{what} rekey/delete collision, deleting redundant child", text)]
     found += ["won" for _ in re.findall(rf"{what} rekey/delete collision, deleting old child", text)]
+    if what == "IKE_SA" and ABORTED in text:
+        # the same race for the IKE SA: charon drops its new IKE SA, silently (no DELETE), though RFC 7296 2.8.2
+        # has the maker of the redundant SA close it (1.4.1: with a Delete payload); ikelab, which made it too
+        # when it answered charon's request, lets it go once the DELETE has had the retransmissions' time to come
+        found.append("lost")
+        gone = [sa for sa in run.endpoint.sas.values() if "the peer did not delete it" in sa.closed_reason]
+        assert len(gone) == 1 and gone[0].redundant and not gone[0].initiator, gone
     lines = "\n".join(line for line in text.splitlines()
                       if re.search(r"collision|CREATE_CHILD_SA|INFORMATIONAL|DELETE|state change|rekeyed", line))
     assert len(found) == 1, f"charon logged {found} for the {what} rekey collision:\n{lines}"
@@ -711,7 +744,8 @@ def test_lifetimes(lab: tuple[NetnsPair, Charon], case: Case) -> None:
             check_own_expiry(run)
         trickle = range(1001, 1001 + run.trickled)
         print(f"{case.name}: {first} -> {last}; echoes while the timers acted: {run.trickled} each way, "
-              f"{len(set(trickle) & set(run.esp.replies))} and {len(set(trickle) & run.pinger.answered())} answered")
+              f"{len(set(trickle) & set(run.esp.replies))} and {len(set(trickle) & run.pinger.answered())} answered"
+              + ("; charon aborted its IKE SA rekey" if ABORTED in run.charon_log() else ""))
         teardown(run)
     finally:
         run.close()
