@@ -101,7 +101,8 @@ from interop.charon import Charon, parse_keys
 from interop.conftest import _require
 from interop.netns import NetnsPair
 from interop.swanctl import psk_conf
-from interop.test_review_sequences_vs_charon import Relay, View, charon_states, charon_view, ikelab_view, live_sas
+from interop.test_review_sequences_vs_charon import (Relay, View, charon_states, charon_view, ikelab_view, in_thread,
+                                                     live_sas)
 
 pytestmark = [pytest.mark.strongswan]
 
@@ -751,30 +752,6 @@ def test_lifetimes(lab: tuple[NetnsPair, Charon], case: Case) -> None:
         run.close()
         if charon.list_sas():
             charon.swanctl("--terminate", "--ike", "lab", "--force", check=False)
-
-
-def in_thread(call: Callable[[], Any]) -> Callable[[], bool]:
-    """Start ``call()`` in a thread (a swanctl command waiting for an exchange that needs us to pump); a test
-    for its end, which raises what it raised."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = call()
-        except BaseException as exc:  # pragma: no cover - reported by done()
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-
-    def done() -> bool:
-        if thread.is_alive():
-            return False
-        if "error" in box:
-            raise box["error"]
-        return True
-
-    return done
 
 
 def teardown(run: Run) -> None:

@@ -77,7 +77,6 @@ from __future__ import annotations
 
 import queue
 import re
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -94,7 +93,7 @@ from ikelab.ike import IkeSa
 from ikelab.rand import DeterministicRandom
 from interop.swanctl import cert_conf, make_pki, psk_conf
 from interop.test_review_sequences_vs_charon import (Relay, View, charon_states, charon_view, check_keys, ikelab_view,
-                                                     live_sas)
+                                                     in_thread, live_sas)
 
 pytestmark = [pytest.mark.strongswan, pytest.mark.usefixtures("nft_env")]
 
@@ -255,33 +254,9 @@ class Session:
                                      f"{ikelab_view(self.endpoint)} (failures {failures}), charon {sas}\n"
                                      f"{self.charon.diagnostics()}")
 
-    def in_thread(self, call: Callable[[], Any]) -> Callable[[], Any]:
-        """Run ``call()`` in a thread (swanctl and pings from B wait for us to pump); a function that says
-        whether it has ended (its result in ``.result``), raising what it raised."""
-        box: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                box["result"] = call()
-            except BaseException as exc:  # pragma: no cover - raised again by done()
-                box["error"] = exc
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-
-        def done() -> bool:
-            if thread.is_alive():
-                return False
-            if "error" in box:
-                raise box["error"]
-            done.result = box["result"]  # type: ignore[attr-defined]
-            return True
-
-        return done
-
     def swanctl(self, *args: str) -> Callable[[], bool]:
         """``swanctl ARGS`` in a thread; a test for its end that asserts it succeeded."""
-        run = self.in_thread(lambda: self.charon.swanctl(*args, timeout=40, check=False))
+        run = in_thread(lambda: self.charon.swanctl(*args, timeout=40, check=False))
 
         def done() -> bool:
             if not run():
@@ -348,7 +323,7 @@ def pings(s: Session, what: str) -> None:
         assert s.esp.ping(s.net.a.inner, s.net.b.inner, seq), s.esp.errors
     s.settle(lambda: len(s.esp.replies) >= before + 3, f"ikelab's pings ({what})")
     net = s.net
-    theirs = s.in_thread(lambda: net.b.ping(net.a.inner, src=net.b.inner, count=3))
+    theirs = in_thread(lambda: net.b.ping(net.a.inner, src=net.b.inner, count=3))
     s.settle(theirs, f"charon's pings ({what})")
     assert (len(s.esp.replies) - before, theirs.result) == (3, 3), (what, s.esp.errors)  # type: ignore[attr-defined]
 

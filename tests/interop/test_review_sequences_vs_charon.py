@@ -176,6 +176,31 @@ def draw(seed: int = SEED, n: int = N_SEQUENCES) -> list[Sequence]:
 SEQUENCES = draw()
 
 
+def in_thread(call: Callable[[], Any]) -> Callable[[], bool]:
+    """Start ``call()`` in a thread (a swanctl command or a ping waiting for an exchange that needs us to pump);
+    a test for its end (its result then in ``.result``), which raises what ``call`` raised."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = call()
+        except BaseException as exc:  # pragma: no cover - raised again by done()
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+
+    def done() -> bool:
+        if thread.is_alive():
+            return False
+        if "error" in box:
+            raise box["error"]
+        done.result = box["result"]  # type: ignore[attr-defined]
+        return True
+
+    return done
+
+
 # ------------------------------------------------------------------ the relay in namespace A
 
 RELAY = r"""
@@ -374,23 +399,12 @@ class Session:
     def swanctl(self, *args: str, refused: str = "") -> Callable[[], bool]:
         """``swanctl ARGS`` in a thread (it may wait for the exchange, which needs us to pump); a test for its end,
         which asserts that it succeeded (or, with ``refused``, that it failed saying so)."""
-        box: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                box["result"] = self.charon.swanctl(*args, timeout=20, check=False)
-            except BaseException as exc:  # pragma: no cover - reported by done()
-                box["error"] = exc
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
+        ended = in_thread(lambda: self.charon.swanctl(*args, timeout=20, check=False))
 
         def done() -> bool:
-            if thread.is_alive():
+            if not ended():
                 return False
-            if "error" in box:
-                raise box["error"]
-            result = box["result"]
+            result = ended.result  # type: ignore[attr-defined]
             out = f"swanctl {' '.join(args)}: {result.stdout}{result.stderr}"
             assert (result.returncode != 0 and refused in out) if refused else result.returncode == 0, out
             return True
