@@ -387,14 +387,16 @@ class ChildExchanges(TransportAcrossNat):
         old = None
         if rekey is not None:
             old = self._rekeyed_child(bytes(rekey.spi), int(rekey.protocol))
-            if old is None and self._making_child():
+            gone = old is None and self._expired_child(bytes(rekey.spi), int(rekey.protocol)) is not None
+            if old is None and self._making_child() and not gone:
                 # maybe the CHILD SA our open request makes, whose answer has not reached us yet: not now
                 self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
                 return None
             if old is None:
                 self._respond(msg, now, [W.notify(NotifyType.CHILD_SA_NOT_FOUND, protocol=rekey.protocol,
                                                   spi=bytes(rekey.spi))])
-                self._fail(now, "CHILD_SA_NOT_FOUND", f"peer rekeys unknown CHILD SA {bytes(rekey.spi).hex()}",
+                what = "a CHILD SA gone at its hard lifetime (RFC 7296 2.8)" if gone else "unknown CHILD SA"
+                self._fail(now, "CHILD_SA_NOT_FOUND", f"peer rekeys {what} {bytes(rekey.spi).hex()}",
                            fatal=False, exchange="CREATE_CHILD_SA")
                 return None
             orphan = self._home().children.get(old.extra.get("peer_rekeyed_to", b""))

@@ -6,7 +6,7 @@
 
 An empty request is a liveness check, answered empty.  A DELETE of CHILD SAs
 is answered with the inbound SPIs of the pairs (1.4.1), except those we are
-deleting ourselves; a DELETE of the IKE SA with an empty response, after
+deleting ourselves or that reached their hard lifetime (2.8); a DELETE of the IKE SA with an empty response, after
 which both peers forget the IKE SA and its CHILD SAs.
 """
 
@@ -18,7 +18,7 @@ from . import events as ev
 from . import exchanges_wire as W
 from .constants import ExchangeType, NotifyType, ProtocolId
 from .exchanges_common import ChildSa
-from .state import State
+from .state import Input, State
 
 
 class InformationalExchanges:
@@ -29,9 +29,11 @@ class InformationalExchanges:
     def start_liveness(self: Any, now: float) -> None:
         self._request(ExchangeType.INFORMATIONAL, [], now, "liveness")
 
-    def start_delete_child(self: Any, now: float, *, spi: bytes, orphan: bool = False) -> None:
+    def start_delete_child(self: Any, now: float, *, spi: bytes, orphan: bool = False,
+                           protocol: ProtocolId = ProtocolId.ESP) -> None:
+        """DELETE the CHILD SA pair with inbound SPI ``spi`` (1.4.1); ``orphan``: one we no longer hold."""
         if orphan:
-            self._request(ExchangeType.INFORMATIONAL, [W.delete(ProtocolId.ESP, [spi])], now, "delete_orphan")
+            self._request(ExchangeType.INFORMATIONAL, [W.delete(protocol, [spi])], now, "delete_orphan", spi=spi)
             return
         child = self.find_child(spi)
         if child is None or child.state == "DELETING":
@@ -43,6 +45,19 @@ class InformationalExchanges:
     def start_delete_ike(self: Any, now: float, *, follow_rekey: bool = True) -> None:
         """``follow_rekey`` matters only while the DELETE waits its turn: see ``_hand_to``."""
         self._request(ExchangeType.INFORMATIONAL, [W.delete(ProtocolId.IKE)], now, "delete_ike")
+
+    def _expire_child(self: Any, child: ChildSa, now: float) -> None:
+        """``child`` reached its hard lifetime while another exchange holds the window (RFC 7296 2.3): it is
+        gone here at once (2.8: each end enforces its own lifetimes; RFC 4301 4.4.2.1), and its DELETE (1.4.1)
+        waits its turn, naming it by SPI.  Until that DELETE is answered, the peer's requests naming it are
+        answered as for an SA we do not have: CHILD_SA_NOT_FOUND (2.25), a DELETE without it (1.4.1)."""
+        self._remove_child(child, now, "hard lifetime expired (RFC 7296 2.8)")
+        self._expired += ((child.spi_in, child.spi_out, int(child.protocol)),)
+        self._act(Input.DELETE_CHILD, now, spi=child.spi_in, orphan=True, protocol=child.protocol)
+
+    def _expired_child(self: Any, spi_out: bytes, protocol: int) -> bytes | None:
+        """The inbound SPI of the CHILD SA gone at its hard lifetime that the peer names by ``spi_out``, or None."""
+        return next((e[0] for e in self._expired if e[1] == spi_out and e[2] == protocol), None)
 
     def _send_notify_request(self: Any, now: float, ntype: NotifyType) -> None:
         """A one-shot INFORMATIONAL with an error Notify (not retransmitted: the SA is being dropped)."""
@@ -71,7 +86,13 @@ class InformationalExchanges:
                 scope = [c for sa in self._child_holders() for c in sa.children.values()]
                 child = next((c for c in scope if c.spi_out == bytes(spi) and int(c.protocol) == int(d.protocol)), None)
                 if child is None:
-                    self._deleted_before_answer(bytes(spi))
+                    gone = self._expired_child(bytes(spi), int(d.protocol))
+                    if gone is None:
+                        self._deleted_before_answer(bytes(spi))
+                    else:  # gone at its hard lifetime: answered as deleted already (1.4.1), our DELETE not needed
+                        self._expired = tuple(e for e in self._expired if e[0] != gone)
+                        self._queue = tuple(q for q in self._queue if not (q[0] is Input.DELETE_CHILD
+                                                                           and q[1].get("spi") == gone))
                     continue
                 if child.state != "DELETING":
                     answer.setdefault(int(d.protocol), []).append(child.spi_in)
@@ -99,6 +120,9 @@ class InformationalExchanges:
                 self._remove_child(child, now, "deleted")
         elif pending.kind == "delete_ike":
             return self.on_delete_ike_response(now, msg=msg, raw=raw, pending=pending)
+        elif pending.kind == "delete_orphan" and self._expired:
+            spi = pending.context.get("spi", b"")
+            self._expired = tuple(e for e in self._expired if e[0] != spi)
         return None
 
     def on_delete_ike_response(self: Any, now: float, *, msg: Any, raw: bytes, pending: Any) -> State | None:

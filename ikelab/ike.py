@@ -110,7 +110,7 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         # the exchange in progress (IKE_SA_INIT and IKE_AUTH state is dropped once the SA stands)
         "_next_request_id", "_peer_next_id", "_pending", "_cached_response", "_queue", "_out",
         "_events", "_init_state", "_dirty", "_dh_group", "_dh_key", "_real_message_1", "_real_message_2",
-        "_peer_hash_algs", "_peer_certreq", "_collision", "_rekeyed_from", "_reply_to",
+        "_peer_hash_algs", "_peer_certreq", "_collision", "_rekeyed_from", "_reply_to", "_expired",
     )
 
     def __init__(
@@ -187,6 +187,9 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         self._reply_to: tuple[tuple[str, int], tuple[str, int]] | None = None
         # actions waiting for the window, oldest first; a tuple, () when empty, as _out and _events
         self._queue: tuple[tuple[Input, dict[str, Any]], ...] = ()
+        #: (spi_in, spi_out, protocol) of CHILD SAs gone at their hard lifetime whose DELETE waits for the
+        #: window (RFC 7296 2.8): until it is answered, a request naming one is answered as for no such SA
+        self._expired: tuple[tuple[bytes, bytes, int], ...] = ()
         # () until there is something to pop: an established SA keeps no empty lists (bench_handshake memory)
         self._out: list[Datagram] | tuple[()] = ()
         self._events: list[ev.Event] | tuple[()] = ()
@@ -368,7 +371,10 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
             if child.expire_at is not None and now >= child.expire_at:
                 # the hard lifetime (2.8): delete it, and no rekey of it later, even while the DELETE waits its turn
                 child.expire_at = child.rekey_at = None
-                self._act(Input.DELETE_CHILD, now, spi=child.spi_in)
+                if self._pending is None and not self._queue:
+                    self._act(Input.DELETE_CHILD, now, spi=child.spi_in)  # sent now: DELETING until answered
+                elif child.state != "DELETING":
+                    self._expire_child(child, now)
             elif child.rekey_at is not None and now >= child.rekey_at and child.state == "INSTALLED":
                 child.rekey_at = None
                 self._act(Input.REKEY_CHILD, now, spi=child.spi_in, pfs=None)
