@@ -403,8 +403,13 @@ def send_all(dst: str, datagrams: list[bytes], timeout: float) -> list[bytes | N
 
 
 def send_twice(dst: str, datagrams: list[bytes], timeout: float) -> list[list[bytes]]:
-    """Runs in namespace A: each request sent twice from one socket (a retransmission, same port); the replies."""
+    """Runs in namespace A: each request sent twice from one socket (a retransmission, same port); the replies.
+
+    The second copy goes a second after the first reply, as a retransmission comes after a timeout (RFC 7296
+    2.1): sent at once, it can reach charon while the IKE SA of the first is still checked out, and charon
+    then drops it ("already processing"), which a loaded CI machine made happen once."""
     import socket
+    import time
 
     out = []
     for data in datagrams:
@@ -412,7 +417,9 @@ def send_twice(dst: str, datagrams: list[bytes], timeout: float) -> list[list[by
             sock.bind(("0.0.0.0", 0))
             sock.settimeout(timeout)
             replies = []
-            for _ in range(2):
+            for copy in range(2):
+                if copy:
+                    time.sleep(1.0)
                 sock.sendto(data, (dst, 500))
                 try:
                     replies.append(sock.recv(65535))
