@@ -406,8 +406,9 @@ def send_twice(dst: str, datagrams: list[bytes], timeout: float) -> list[list[by
     """Runs in namespace A: each request sent twice from one socket (a retransmission, same port); the replies.
 
     The second copy goes a second after the first reply, as a retransmission comes after a timeout (RFC 7296
-    2.1): sent at once, it can reach charon while the IKE SA of the first is still checked out, and charon
-    then drops it ("already processing"), which a loaded CI machine made happen once."""
+    2.1).  Sent at once, it went unanswered once on a loaded CI machine: charon can drop a request that
+    arrives while it still handles the one before (its log's "ignoring request with ID 0, already
+    processing")."""
     import socket
     import time
 
