@@ -26,6 +26,10 @@ PROTO_ESP = 50
 PROTO_AH = 51
 PROTO_ICMPV6 = 58
 PROTO_SCTP = 132
+#: the protocols whose first two header fields are source and destination ports (RFC 4301 4.4.1.1)
+PORT_PROTOCOLS = frozenset({PROTO_TCP, PROTO_UDP, PROTO_SCTP})
+#: the protocols whose one selector is Type << 8 | Code (RFC 4301 4.4.1.1, RFC 7296 3.13.1)
+ICMP_PROTOCOLS = frozenset({PROTO_ICMP, PROTO_ICMPV6})
 
 # IPv6 extension headers skipped by the parser (RFC 8200 4.1).
 _V6_HOP_BY_HOP = 0

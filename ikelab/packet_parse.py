@@ -20,7 +20,7 @@ from typing import NamedTuple
 from .errors import ParseError
 from .packet_format import (_ETHERTYPE_QINQ, _ICMP_ECHO_REPLY, _ICMP_ECHO_REQUEST, _ICMPV6_ECHO_REPLY,
                             _ICMPV6_ECHO_REQUEST, _V6_DEST_OPTS, _V6_FRAGMENT, _V6_HOP_BY_HOP, _V6_ROUTING,
-                            ETHERTYPE_VLAN, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, _Addr,
+                            ETHERTYPE_VLAN, ICMP_PROTOCOLS, PORT_PROTOCOLS, PROTO_ICMP, PROTO_ICMPV6, PROTO_UDP, _Addr,
                             _pseudo_header, internet_checksum)
 
 @dataclass(frozen=True)
@@ -336,11 +336,11 @@ def selectors(ip_packet: IpPacket | bytes) -> Selectors:
     sport: int | None = None
     dport: int | None = None
     if pkt.fragment_offset == 0:
-        if pkt.protocol in (PROTO_TCP, PROTO_UDP, PROTO_SCTP):
+        if pkt.protocol in PORT_PROTOCOLS:
             if len(pkt.payload) < 4:
                 raise _short("the ports", 4, len(pkt.payload), "ports", len(pkt.header))
             sport, dport = struct.unpack_from("!HH", pkt.payload, 0)
-        elif pkt.protocol in (PROTO_ICMP, PROTO_ICMPV6):
+        elif pkt.protocol in ICMP_PROTOCOLS:
             if len(pkt.payload) < 2:
                 raise _short("ICMP type and code", 2, len(pkt.payload), "icmp_type", len(pkt.header))
             sport = dport = (pkt.payload[0] << 8) | pkt.payload[1]

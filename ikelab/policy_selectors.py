@@ -22,8 +22,6 @@ from .ts import address_range, check_range
 
 _Addr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 _PROTO_NAMES = {0: "any", 1: "icmp", 6: "tcp", 17: "udp", 50: "esp", 51: "ah", 58: "icmpv6", 132: "sctp"}
-_TWO_PORTS = frozenset({6, 17, 132})  # TCP, UDP, SCTP: a local and a remote port (RFC 4301 4.4.1.1)
-_ICMP = frozenset({1, 58})  # one 16-bit selector, Type << 8 | Code (RFC 4301 4.4.1.1, RFC 7296 3.13.1)
 
 
 @dataclass(frozen=True)
@@ -249,12 +247,12 @@ def _unmatchable(protocol: int, local: PortRange, remote: PortRange) -> tuple[st
                        "e.g. 6 (tcp) or 17 (udp), or for ICMP Type << 8 | Code with 1 (icmp) or 58 (icmpv6)")
     name = f"{protocol} ({_PROTO_NAMES[protocol]})" if protocol in _PROTO_NAMES else str(protocol)
     portless = local.matches(None) and remote.matches(None)  # a packet of the protocol without ports
-    if protocol not in _TWO_PORTS | _ICMP:
+    if protocol not in ip.PORT_PROTOCOLS | ip.ICMP_PROTOCOLS:
         if portless:
             return None
         return field, (f"{field} {ports} with protocol {name}, whose packets have no ports ikelab reads (TCP, UDP "
                        "and SCTP ports, the ICMP and ICMPv6 Type/Code), so it matches no packet; leave it any")
-    if protocol in _TWO_PORTS:
+    if protocol in ip.PORT_PROTOCOLS:
         if portless or not (local.is_opaque or remote.is_opaque):
             return None
         return field, (f"local_ports {local} and remote_ports {remote} with protocol {name} match no packet: a "
