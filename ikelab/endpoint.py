@@ -97,7 +97,7 @@ class IkeEndpoint:
         with the marker, and hashes that port.
         """
         if isinstance(remote, str):
-            remote = (remote, 500)
+            remote = (remote, IKE_PORT)
         elif not (isinstance(remote, (tuple, list)) and len(remote) == 2):
             raise ConfigError(f"remote must be an IP address or an (address, port) pair, got {remote!r}",
                               field="remote", value=remote)
