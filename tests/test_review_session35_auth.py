@@ -23,7 +23,7 @@ from ikelab import auth
 from ikelab.certs import ec_key_from_seed
 from ikelab.config import IkeConfig
 from ikelab.constants import AuthMethod, NotifyType
-from ikelab.errors import ConfigError
+from ikelab.errors import ConfigError, WeakAlgorithmWarning
 from ikelab.events import AuthComputed, Failure, MessageSent
 from ikelab.lab import Lab
 from test_auth import RSA_A
@@ -82,7 +82,7 @@ def test_with_the_peers_hash_list_the_signature_is_method_14():
 
 
 def test_without_the_peers_hash_list_rsa_signs_method_1_only_with_allow_weak():
-    with pytest.warns(Warning):
+    with pytest.warns(WeakAlgorithmWarning, match="RSA_DIGITAL_SIGNATURE"):
         lab = _handshake(RSA_A, initiator_announces=False, allow_weak=True)
     assert _own_auth(lab) == ["RSA_DIGITAL_SIGNATURE"]
     lab = _handshake(RSA_A, initiator_announces=False)
