@@ -63,14 +63,15 @@ def _setup() -> tuple[IkeSa, IkeSa, Any, Any, list[Any], dict[str, list[ev.Event
     moon.handle_timer(child.rekey_at)
     held = moon.pop_datagrams()  # moon's CREATE_CHILD_SA {N(REKEY_SA)...}, not delivered yet
     assert len(held) == 1 and child.state == "REKEYING"
-    moon.handle_timer(child.expire_at if child.expire_at is not None else 0.0)
+    assert child.expire_at is not None
+    moon.handle_timer(child.expire_at)
     _events(moon, sun, log)
     return moon, sun, child, peer_child, held, log
 
 
-def _summaries(log: list[ev.Event], sent: bool = True) -> list[str]:
-    return [e.summary for e in log if isinstance(e, ev.MessageSent) and not e.is_response] if sent else \
-        [e.summary for e in log if isinstance(e, ev.MessageSent) and e.is_response]
+def _summaries(log: list[ev.Event], responses: bool = False) -> list[str]:
+    """The summaries of the requests (or, with ``responses``, the responses) a peer sent."""
+    return [e.summary for e in log if isinstance(e, ev.MessageSent) and e.is_response == responses]
 
 
 def _coherent(log: list[ev.Event], sa: IkeSa) -> None:
@@ -98,7 +99,7 @@ def test_a_peers_rekey_of_the_expired_child_sa_is_answered_child_sa_not_found() 
     sun.rekey_child(peer_child.spi_in, now)
     _deliver(sun.pop_datagrams(), moon, now)
     _events(moon, sun, log)
-    assert _summaries(log["moon"], sent=False) == ["HDR, SK {N(CHILD_SA_NOT_FOUND)}"]
+    assert _summaries(log["moon"], responses=True) == ["HDR, SK {N(CHILD_SA_NOT_FOUND)}"]
     assert not [e for e in log["moon"] if isinstance(e, (ev.ChildSaCreated, ev.ChildSaRekeyed))]
     _deliver(moon.pop_datagrams(), sun, now)  # sun learns moon has no such SA (3.10.1) and drops its own
     _events(moon, sun, log)
@@ -118,7 +119,7 @@ def test_a_peers_delete_of_the_expired_child_sa_is_answered_without_it() -> None
     sun.delete_child(peer_child.spi_in, now)
     _deliver(sun.pop_datagrams(), moon, now)
     _events(moon, sun, log)
-    assert _summaries(log["moon"], sent=False) == ["HDR, SK {}"]  # as deleted already (1.4.1): no D for it
+    assert _summaries(log["moon"], responses=True) == ["HDR, SK {}"]  # as deleted already (1.4.1): no D for it
     assert len([e for e in log["moon"] if isinstance(e, ev.ChildSaDeleted)]) == 1  # the one at expiry
     _deliver(moon.pop_datagrams(), sun, now)
     _deliver(held, sun, now)  # moon's rekey of it: sun has none left (2.25)
@@ -162,7 +163,8 @@ def test_with_the_window_free_the_delete_goes_at_once_and_the_sa_waits_for_its_a
         sa.pop_events()
     (child,) = moon.children.values()
     child.rekey_at = None
-    moon.handle_timer(child.expire_at if child.expire_at is not None else 0.0)
+    assert child.expire_at is not None
+    moon.handle_timer(child.expire_at)
     assert child.state == "DELETING" and child.spi_in in moon.children
     assert not [e for e in moon.pop_events() if isinstance(e, ev.ChildSaDeleted)]
     log: dict[str, list[ev.Event]] = {"moon": [], "sun": []}
