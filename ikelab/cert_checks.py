@@ -27,7 +27,7 @@ from cryptography.x509.oid import SignatureAlgorithmOID as _OID
 from .cert_rules import (EC_MIN_BITS, RSA_MIN_BITS, check_ca, check_critical, check_end_entity, check_key_strength,
                          check_signature_hash, check_validity, counted_below, describe, weak_hash)
 from .errors import AuthenticationError, ConfigError, ParseError
-from .identity import same_dn
+from .dn_strongswan import same_dn
 from .name_constraints import check_name_constraints
 from .wire import check_bytes
 
@@ -172,7 +172,7 @@ def _build_path(path: list[x509.Certificate], pool: list[x509.Certificate], anch
         why = "its signature does not verify" if named else "no such certificate was given"
         if _issued_by(current, current):  # a root the peer sent: RFC 5280 6.1 ends at our anchors only
             why = "it is self-signed, and not one of the configured trust anchors"
-        from .identity import dn_to_string
+        from .dn_strongswan import dn_to_string
 
         raise AuthenticationError(f"certificate '{describe(current)}' was issued by '{dn_to_string(current.issuer)}', "
                                   f"which is not a trust anchor and cannot be chained ({why})")
@@ -209,7 +209,7 @@ def verify_chain(
     """Build and check the path leaf -> intermediates -> a trust anchor (RFC 5280 6, simplified).
 
     Checked: each link's names (RFC 5280 7.1: compared once prepared, so case, spaces and string types
-    do not matter: :func:`ikelab.identity.same_dn`) and signature, each certificate's validity period at
+    do not matter: :func:`ikelab.dn_strongswan.same_dn`) and signature, each certificate's validity period at
     ``now`` (time is injected, never read from the clock), basicConstraints
     cA TRUE (and keyCertSign, pathLenConstraint) on every issuer, the leaf's
     keyUsage and extendedKeyUsage (RFC 4945 5.1.3), and RSA/DSA keys of at least

@@ -7,7 +7,7 @@ below it have are :mod:`ikelab.name_constraints`), :func:`check_end_entity` (wha
 certificate must be to sign AUTH), and the two strength rules that certificates and AUTH keys share:
 :func:`check_key_strength` (RSA and DSA keys of at least :data:`RSA_MIN_BITS`, EC curves of at least
 :data:`EC_MIN_BITS`) and :func:`check_signature_hash` (no MD5 or SHA-1 signature).  Names are compared
-as :func:`ikelab.identity.same_dn` compares them (RFC 5280 7.1).  Building the path from these is
+as :func:`ikelab.dn_strongswan.same_dn` compares them (RFC 5280 7.1).  Building the path from these is
 :mod:`ikelab.cert_checks`.
 """
 
@@ -21,15 +21,15 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
 from .errors import AuthenticationError, ConfigError, refuse_weak
-from .identity import same_dn
+from .dn_strongswan import same_dn
 
 __all__ = ["EC_MIN_BITS", "RSA_MIN_BITS", "check_ca", "check_critical", "check_end_entity", "check_key_strength",
            "check_signature_hash", "check_validity", "counted_below", "describe", "extensions", "weak_hash"]
 
 
 def describe(cert: x509.Certificate) -> str:
-    """The subject as the errors name it: strongSwan-style DN text (:func:`ikelab.identity.dn_to_string`)."""
-    from .identity import dn_to_string
+    """The subject as the errors name it: strongSwan-style DN text (:func:`ikelab.dn_strongswan.dn_to_string`)."""
+    from .dn_strongswan import dn_to_string
 
     return dn_to_string(cert.subject) or "(empty subject)"
 

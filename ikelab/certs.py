@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from .errors import ConfigError
-from .identity import dn_from_string
+from .dn_strongswan import dn_from_string
 
 NOT_BEFORE = datetime(2025, 1, 1, tzinfo=timezone.utc)
 NOT_AFTER = datetime(2035, 1, 1, tzinfo=timezone.utc)

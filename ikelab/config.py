@@ -423,7 +423,7 @@ class IkeConfig:
 
             check_key_strength(self.private_key, "private_key", allow_weak=self.allow_weak, field="private_key")
             if self.local_id is None:
-                from .identity import dn_to_string
+                from .dn_strongswan import dn_to_string
 
                 put("local_id", dn_to_string(self.certificate.subject))
         if self.psk is None and self.remote_psk is None and not self.trust_anchors:
@@ -508,11 +508,11 @@ class IkeConfig:
         if self.psk is not None:
             lines.append("  psk        = (set, not shown)")
         if self.certificate is not None:
-            from .identity import dn_to_string
+            from .dn_strongswan import dn_to_string
 
             lines.append(f"  cert       = {dn_to_string(self.certificate.subject)}")
         if self.trust_anchors:
-            from .identity import dn_to_string
+            from .dn_strongswan import dn_to_string
 
             lines.append("  cacerts    = " + "; ".join(dn_to_string(c.subject) for c in self.trust_anchors))
         return "\n".join(lines)

@@ -9,22 +9,23 @@ RFC 7296 3.5: ID_DER_ASN1_DN is "the binary Distinguished Encoding Rules
     AttributeTypeAndValue ::= SEQUENCE { type OBJECT IDENTIFIER, value ANY }
 
 :func:`der_to_rfc4514` is a small strict DER reader that renders the RFC 4514
-string (last RDN first, ``CN=vpn,O=Example,C=CH``); :func:`rfc4514_to_der`
+string (last RDN first, ``CN=vpn,O=Example,C=CH``), and :func:`der_to_name` one that
+gives the :class:`x509.Name` a peer's identity is matched with; :func:`rfc4514_to_der`
 goes the other way with pyca/cryptography (keywords in any case, and a ``#`` hex
 value read as the value's own BER, RFC 4514 3).  (Configured identities use
-strongSwan's order instead, first RDN first: :mod:`ikelab.identity`.)  Malformed DER raises
+strongSwan's order instead, first RDN first: :mod:`ikelab.dn_strongswan`.)  Malformed DER raises
 :class:`~ikelab.errors.ParseError`, never anything else.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError, ParseError
 from .wire import check_bytes
 
-__all__ = ["der_to_rfc4514", "rfc4514_to_der", "check_dn"]
+__all__ = ["check_dn", "der_to_name", "der_to_rfc4514", "rfc4514_to_der"]
 
 # RFC 4514 3: the short names a string representation uses.
 _SHORT_NAMES = {
@@ -97,30 +98,42 @@ def read_oid(der: bytes, start: int, end: int, base: int, field: str = "id_data"
     return ".".join(str(a) for a in head + arcs[1:])
 
 
-def _parse(der: bytes, base: int) -> list[list[tuple[str, int, bytes, bytes]]]:
-    """The RDNs as lists of (oid, value tag, value bytes, whole value TLV)."""
-    tag, start, end = read_tlv(der, 0, len(der), base)
+class _Attribute(NamedTuple):
+    """One AttributeTypeAndValue as read from the DER, with where its parts start (for errors)."""
+
+    oid: str  # dotted
+    tag: int  # the value's tag
+    value: bytes  # the value's contents
+    tlv: bytes  # the value's whole TLV
+    oid_at: int  # offset of the OID's contents
+    value_at: int  # offset of the value's TLV
+
+
+def _parse(der: bytes, base: int, field: str = "id_data") -> list[list[_Attribute]]:
+    """The RDNs as lists of their attributes."""
+    tag, start, end = read_tlv(der, 0, len(der), base, field)
     if tag != 0x30 or end != len(der):
-        raise ParseError("a DN is one DER SEQUENCE filling the identification data", field="id_data", offset=base)
+        raise ParseError("a DN is one DER SEQUENCE filling the identification data", field=field, offset=base)
     rdns = []
     pos = start
     while pos < end:
-        tag, s_start, s_end = read_tlv(der, pos, end, base)
+        tag, s_start, s_end = read_tlv(der, pos, end, base, field)
         if tag != 0x31 or s_start == s_end:
-            raise ParseError("a relative distinguished name is a non-empty DER SET", field="id_data", offset=base + pos)
+            raise ParseError("a relative distinguished name is a non-empty DER SET", field=field, offset=base + pos)
         rdn = []
         a = s_start
         while a < s_end:
-            tag, q_start, q_end = read_tlv(der, a, s_end, base)
+            tag, q_start, q_end = read_tlv(der, a, s_end, base, field)
             if tag != 0x30:
-                raise ParseError("an attribute is a DER SEQUENCE", field="id_data", offset=base + a)
-            otag, o_start, o_end = read_tlv(der, q_start, q_end, base)
+                raise ParseError("an attribute is a DER SEQUENCE", field=field, offset=base + a)
+            otag, o_start, o_end = read_tlv(der, q_start, q_end, base, field)
             if otag != 0x06:
-                raise ParseError("an attribute type is an OBJECT IDENTIFIER", field="id_data", offset=base + q_start)
-            vtag, v_start, v_end = read_tlv(der, o_end, q_end, base)
+                raise ParseError("an attribute type is an OBJECT IDENTIFIER", field=field, offset=base + q_start)
+            vtag, v_start, v_end = read_tlv(der, o_end, q_end, base, field)
             if v_end != q_end:
-                raise ParseError("bytes after the attribute value", field="id_data", offset=base + v_end)
-            rdn.append((read_oid(der, o_start, o_end, base), vtag, der[v_start:v_end], der[o_end:q_end]))
+                raise ParseError("bytes after the attribute value", field=field, offset=base + v_end)
+            rdn.append(_Attribute(read_oid(der, o_start, o_end, base, field), vtag, der[v_start:v_end],
+                                  der[o_end:q_end], base + o_start, base + o_end))
             a = q_end
         rdns.append(rdn)
         pos = s_end
@@ -130,6 +143,35 @@ def _parse(der: bytes, base: int) -> list[list[tuple[str, int, bytes, bytes]]]:
 def check_dn(der: bytes, base: int = 0) -> None:
     """Raise ParseError (offsets counted from ``base``) unless ``der`` is a well-formed DER Name."""
     _parse(check_bytes(der, "id_data"), base)
+
+
+def der_to_name(der: bytes, *, field: str = "ID_DER_ASN1_DN") -> Any:
+    """The :class:`x509.Name` of a DER-encoded Name (ID_DER_ASN1_DN data, RFC 7296 3.5), every value a
+    directory string (UTF8String, PrintableString...); anything else raises ParseError naming ``field``."""
+    from cryptography import x509
+    from cryptography.x509.name import _ASN1Type
+
+    rdns = []
+    for rdn in _parse(check_bytes(der, field), 0, field):
+        attrs = []
+        for attr in rdn:
+            if attr.tag not in _STRING_CODECS:
+                raise ParseError(f"unsupported DN value tag 0x{attr.tag:02x}: not a directory string", field=field,
+                                 offset=attr.value_at)
+            try:
+                oid = x509.ObjectIdentifier(attr.oid)
+            except ValueError:  # an arc beyond what cryptography holds
+                raise ParseError("OBJECT IDENTIFIER out of range", field=field, offset=attr.oid_at) from None
+            try:
+                text = attr.value.decode(_STRING_CODECS[attr.tag])
+                attrs.append(x509.NameAttribute(oid, text, _type=_ASN1Type(attr.tag)))
+            except (UnicodeDecodeError, ValueError) as exc:  # e.g. a country name not of two letters
+                raise ParseError(f"bad DN value: {exc}", field=field, offset=attr.value_at) from None
+        try:
+            rdns.append(x509.RelativeDistinguishedName(attrs))
+        except ValueError as exc:  # X.690 11.6: a SET OF in DER holds no two equal elements
+            raise ParseError(f"bad RDN: {exc}", field=field, offset=rdn[0].oid_at) from None
+    return x509.Name(rdns)
 
 
 def _escape(text: str) -> str:
@@ -154,7 +196,7 @@ def der_to_rfc4514(der: bytes) -> str:
     parts = []
     for rdn in reversed(_parse(check_bytes(der, "id_data"), 0)):
         items = []
-        for oid, vtag, value, tlv in rdn:
+        for oid, vtag, value, tlv, *_ in rdn:
             name = _SHORT_NAMES.get(oid)
             codec = _STRING_CODECS.get(vtag)
             text = None

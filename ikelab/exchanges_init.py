@@ -42,7 +42,7 @@ from . import keys as _keys
 from . import proposals as _props
 from . import vip as _vip
 from .constants import AuthMethod, CfgType, DhId, ExchangeType, IdType, NAT_T_PORT, NotifyType, lookup
-from .errors import AuthenticationError, IkelabError, NegotiationError
+from .errors import AuthenticationError, IkelabError, NegotiationError, ParseError
 from .exchanges_common import label as _name, nat_detection_hash
 from .identity import Identity, format_identity, identity_matches_certificate, matches, parse_identity
 from .state import Input, State
@@ -349,10 +349,13 @@ class InitExchanges:
         method = auth_p.method  # the decoder made a known method an AuthMethod member
         if method.__class__ is not AuthMethod:
             method = lookup(AuthMethod, int(method))
+        try:  # the text events give the peer: one that cannot be read fails here, before the request made anything
+            peer_id = format_identity(id_payload.id_type, bytes(id_payload.data))
+        except ParseError as exc:
+            raise AuthenticationError(f"the peer's identity cannot be read: {exc}") from None
         expected_id = self._identity("remote_id")
         if expected_id is not None and not _identity_equal(expected_id, id_payload):
-            raise AuthenticationError(f"peer identity {format_identity(id_payload.id_type, bytes(id_payload.data))} "
-                                      f"is not the configured remote_id {self.config.remote_id}")
+            raise AuthenticationError(f"peer identity {peer_id} is not the configured remote_id {self.config.remote_id}")
         ok = False
         try:
             if method == AuthMethod.SHARED_KEY_MIC:

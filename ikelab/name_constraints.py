@@ -28,7 +28,7 @@ How a name lies inside a subtree, per form (:func:`within`):
 * iPAddress: an address inside the subtree's address/mask of the same IP version (4.2.1.10); so an
   IPv4-only permitted list leaves no IPv6 address permitted, and an IPv4 excluded subtree excludes no IPv6.
 * directoryName: the subtree's RDNs are the first RDNs of the name, attribute values compared after
-  preparation as RFC 5280 7.1 asks (simplified: :func:`ikelab.identity.dn_key`), string types ignored.
+  preparation as RFC 5280 7.1 asks (simplified: :func:`ikelab.dn_strongswan.dn_key`), string types ignored.
 
 Any other form (URI, otherName, registeredID) is not processed: a CA constraining it above a certificate
 with such a name is refused, never passed.  ``ikelab.certs.make_ca(..., permitted=[...], excluded=[...])``
@@ -44,7 +44,7 @@ from cryptography import x509
 
 from .cert_rules import describe, extensions
 from .errors import AuthenticationError
-from .identity import dn_key, dn_to_string, same_dn
+from .dn_strongswan import dn_key, dn_to_string, same_dn
 
 __all__ = ["certificate_names", "check_name_constraints", "within"]
 

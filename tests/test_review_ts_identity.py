@@ -640,20 +640,22 @@ def test_dn_der_lengths_in_long_form():
 
 
 @pytest.mark.parametrize("der, reason, offset", [
-    (b"\x30\x80", "bad DER length", 2),  # indefinite length: not DER
-    (b"\x30\x85\x00\x00\x00\x00\x00", "bad DER length", 2),  # more than 4 length octets
-    (b"\x30\x82\x00", "bad DER length", 2),  # the length octets run past the end
-    (b"\x30\x81\x05", "DER element overruns its container", 3),
+    (b"\x30\x80", "unsupported or truncated DER length (0x80)", 1),  # indefinite length: not DER
+    (b"\x30\x85\x00\x00\x00\x00\x00", "unsupported or truncated DER length (0x85)", 1),  # 5 length octets
+    (b"\x30\x82\x00", "unsupported or truncated DER length (0x82)", 1),  # the length octets run past the end
+    (b"\x30\x81\x05", "DER length 5 not in its shortest form", 1),  # X.690 10.1
+    (b"\x30\x82\x00\x05" + bytes(5), "DER length 5 not in its shortest form", 1),
     (b"\x30", "truncated DER element", 0),
     (b"\x30\x04\x31\x02\x30\x00", "truncated DER element", 6),  # an empty AttributeTypeAndValue
-    (b"\x30\x06\x31\x04\x30\x02\x04\x00", "attribute type is not an OID", 6),  # an OCTET STRING for the OID
-    (b"\x30\x06\x31\x04\x30\x02\x06\x00", "bad OBJECT IDENTIFIER", 8),  # an OID of no octets
-    (b"\x30\x09\x31\x07\x30\x05\x06\x01\x88\x0c\x00", "bad OBJECT IDENTIFIER", 8),  # its last octet continues
-    (b"\x30\x09\x31\x07\x30\x05\x06\x01\x55\x02\x00", "unsupported DN value tag 0x02", 9),  # an INTEGER value
-    (b"\x30\x02\x31\x00", "empty RDN", 2),
-    (b"\x30\x02\x30\x00", "RDN is not a SET", 2),
-    (b"\x31\x00", "ID_DER_ASN1_DN data is not one DER SEQUENCE", 0),
-    (b"\x30\x00\x00", "ID_DER_ASN1_DN data is not one DER SEQUENCE", 0),
+    (b"\x30\x06\x31\x04\x30\x02\x04\x00", "an attribute type is an OBJECT IDENTIFIER", 6),  # an OCTET STRING
+    (b"\x30\x08\x31\x06\x30\x04\x06\x00\x0c\x00", "empty OBJECT IDENTIFIER", 8),
+    (b"\x30\x09\x31\x07\x30\x05\x06\x01\x88\x0c\x00", "truncated OBJECT IDENTIFIER", 8),  # last octet continues
+    (b"\x30\x09\x31\x07\x30\x05\x06\x01\x55\x02\x00", "unsupported DN value tag 0x02: not a directory string",
+     9),  # an INTEGER value
+    (b"\x30\x02\x31\x00", "a relative distinguished name is a non-empty DER SET", 2),
+    (b"\x30\x02\x30\x00", "a relative distinguished name is a non-empty DER SET", 2),
+    (b"\x31\x00", "a DN is one DER SEQUENCE filling the identification data", 0),
+    (b"\x30\x00\x00", "a DN is one DER SEQUENCE filling the identification data", 0),
 ])
 def test_malformed_dn_der_says_what_and_where(der, reason, offset):
     with pytest.raises(ParseError) as err:
