@@ -151,9 +151,14 @@ class RunFacts:
     #: the last Failure of any kind (a refusal the peer was expected to retry included)
     last_refusal: ev.Failure | None = None
     last_drop: ev.MessageDropped | None = None
-    #: the last fatal Failure, and the last CHILD SA deleted, since the first CHILD SA
+    #: the last fatal Failure of an established IKE SA, and the last CHILD SA deleted, since the first CHILD SA
     fatal_since_child: ev.Failure | None = None
     child_deleted_since: ev.ChildSaDeleted | None = None
+    #: the SPIs of the IKE SAs established (or made by a rekey) and not deleted yet
+    _established: set[tuple[bytes, bytes]] = field(default_factory=set, repr=False)
+    #: after a fatal Failure since the first CHILD SA, until its IKE SA's IkeSaDeleted (which comes next) says
+    #: whose it was: (True, the fatal_since_child it replaced), else (False, None)
+    _undo: tuple[bool, ev.Failure | None] = field(default=(False, None), repr=False)
 
     def add(self, event: ev.Event) -> None:
         """Take one more event of the run into account (in the order they happened)."""
@@ -163,8 +168,19 @@ class RunFacts:
                 self.first_child = event
         elif isinstance(event, ev.IkeSaEstablished):
             self.ike_established = True
+            self._established.add((event.spi_i, event.spi_r))
+        elif isinstance(event, ev.IkeSaRekeyed):
+            self._established.add((event.new_spi_i, event.new_spi_r))
         elif isinstance(event, ev.IkeSaDeleted):
             self.ike_deleted = True
+            spis = (event.spi_i, event.spi_r)
+            pending, before = self._undo
+            if pending and spis not in self._established:
+                # a half-open IKE SA that failed (anyone's IKE_SA_INIT, never followed by IKE_AUTH) is no failure
+                # of the run's SAs: unauthenticated, it must not undo what they did (RFC 7296 2.21.1)
+                self.fatal_since_child = before
+            self._undo = (False, None)
+            self._established.discard(spis)
         elif isinstance(event, ev.MessageDropped):
             self.last_drop = event
         elif isinstance(event, ev.ChildSaDeleted) and self.first_child is not None:
@@ -172,6 +188,7 @@ class RunFacts:
         elif isinstance(event, ev.Failure):
             self.last_refusal = event
             if self.first_child is not None and event.fatal:
+                self._undo = (True, self.fatal_since_child)  # the IkeSaDeleted right after it names its IKE SA
                 self.fatal_since_child = event
             if not retry_expected(event):
                 self.last_failure = event
