@@ -86,6 +86,13 @@ class EspPeer:
         self.errors.append(text)
         del self.errors[:-RECENT]
 
+    def _dropped(self, text: str) -> None:
+        """An inbound ESP packet refused (unknown SPI, bad ICV, a replay, outside the selectors: RFC 4303 3.4,
+        RFC 4301 5.2): kept in :attr:`errors` and said at once, under the packet's row, which alone would
+        read like any other ESP packet."""
+        self._error(text)
+        self.out(f"     ESP  dropped: {text}")
+
     def _forget_retired(self, now: float) -> None:
         """Let go of the rekeyed inbound SAs whose grace period is over, with their selectors: no late packet
         is taken on them any more, and a long run would otherwise keep one for every CHILD SA rekey."""
@@ -252,7 +259,7 @@ class EspPeer:
             if sa is None or self.driver.now() > until:
                 self.retired.pop(spi, None)
                 self.selectors.pop(spi, None)
-                self._error(f"ESP with unknown SPI 0x{payload[:4].hex()}")
+                self._dropped(f"ESP with unknown SPI 0x{payload[:4].hex()}")
                 return
         try:
             next_header, data = sa.decapsulate(payload, now=self.driver.now())
@@ -260,12 +267,12 @@ class EspPeer:
                 return
             pkt = self._rebuilt(sa.mode, next_header, data, src[0], dst[0])  # UDP-encapsulated: the outer addresses
             if not self.covers(spi, pkt, Direction.INBOUND):  # RFC 4301 5.2 step 4
-                self._error(f"ESP SPI 0x{spi.hex()}: {self._packet_text(pkt)} is outside the CHILD SA's "
+                self._dropped(f"ESP SPI 0x{spi.hex()}: {self._packet_text(pkt)} is outside the CHILD SA's "
                             "traffic selectors: dropped")
                 return
             icmp = parse_icmp(pkt)
         except IkelabError as exc:
-            self._error(f"ESP SPI 0x{payload[:4].hex()}: {exc}")
+            self._dropped(f"ESP SPI 0x{payload[:4].hex()}: {exc}")
             return
         if icmp.is_echo_request:
             self.requests_answered += 1

@@ -7,7 +7,8 @@ sans-IO :class:`ikelab.endpoint.IkeEndpoint` initiator (ESP in UDP 4500, RFC 394
 corpus on ports 500 and 4500 (RFC 7296 2.21, 2.23, 3.1; RFC 3948 2.1-2.3; RFC 4303 3.4; RFC 7383 2.6):
 
 * nothing raises, the IKE SA and its keys are the same afterwards, a fresh ESP packet still arrives (the
-  junk moved no replay window), replays and bad ICVs are refused with the reason, and a CHILD SA rekey
+  junk moved no replay window), replays and bad ICVs are refused with the reason, printed at once under the
+  packet's row (``ESP  dropped: ...``; they used to wait for the next ping summary), and a CHILD SA rekey
   still completes;
 * found live: a flood's half-open IKE SA that times out (anyone's IKE_SA_INIT, never followed by IKE_AUTH)
   turned the run of ``ikelab respond``, whose own IKE SA and CHILD SA were up and well, into
@@ -182,6 +183,10 @@ def test_junk_on_500_and_4500_changes_nothing_and_raises_nothing() -> None:
         assert any("sequence number 1 was already" in e for e in errors), errors  # RFC 4303 3.4.3
         assert any("ICV does not verify" in e for e in errors), errors
         assert "ESP with unknown SPI 0x01020304" in errors, errors
+        # and each is said under its packet's row (it used to wait for the next ping summary, if any)
+        assert "     ESP  dropped: ESP with unknown SPI 0x01020304" in lab.lines
+        said = {line[len("     ESP  dropped: "):] for line in lab.lines if line.startswith("     ESP  dropped: ")}
+        assert said == errors, errors ^ said
         second = esp_out.encapsulate(icmp_echo(INNER_A, INNER_B, 7, 2, b"after"), 4)  # sequence number 2
         lab.junk(second, (A, 4500), 4500)
         assert lab.run.esp.requests_answered == 2  # the window did not move to 0xfffffff0

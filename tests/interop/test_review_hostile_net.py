@@ -398,6 +398,11 @@ def test_responder_keeps_its_ike_sa_and_takes_new_ones_under_junk(netns_pair: Ne
     assert status == 0 and "OK: IKE SA and CHILD SA established" in out, out + err
     assert err == "" and "Traceback" not in out, err
     assert "peer moved" not in out, out  # no forged source address was followed (RFC 7296 2.23)
+    # what was dropped, and why, under each row: IKE (2.21.3) and ESP (RFC 4303 3.4.3, 3.4.4)
+    assert "--   dropped: ICV does not verify (RFC 7296 2.21.3: discarded)" in out, out
+    assert "--   dropped: undecodable: major version 3 is not 2" in out, out
+    assert re.search(r"ESP  dropped: ESP SPI 0x[0-9a-f]{8}: sequence number \d+ was already received", out), out
+    assert re.search(r"ESP  dropped: ESP SPI 0x[0-9a-f]{8}: AUTH_HMAC_SHA2_256_128: ICV does not verify", out), out
     # the flood's half-open IKE SAs timed out (before the run ended: it waits for them, in case one is the
     # peer's new IKE SA, peer.py's hold), and that did not turn the run into a failure (it once did: exit 3)
     assert out.count("FAILURE: half-open IKE SA timed out waiting for IKE_AUTH (fatal)") >= COOKIE_THRESHOLD, out
