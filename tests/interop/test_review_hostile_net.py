@@ -77,7 +77,7 @@ def send_raw(datagrams: list[tuple[str, int, str, int, bytes]], esp: list[tuple[
         for src, sport, dst, dport, payload in datagrams:
             sock.sendto(ip_udp(src, dst, sport, dport, payload), (dst, 0))
             sent += 1
-            time.sleep(0.0005)  # a burst, but not one the receiver's socket buffer must drop
+            time.sleep(0.001)  # a burst, but not one that overflows the receiver's socket buffer
         for src, dst, payload in esp:
             sock.sendto(ip_packet(src, dst, 50, payload), (dst, 0))
             sent += 1
@@ -235,9 +235,9 @@ def _conf(ns: Namespace, other: Namespace, local_id: str, remote_id: str) -> str
                     local_ts=f"{ns.inner}/32", remote_ts=f"{other.inner}/32", proposals=SUITE, esp_proposals=ESP)
 
 
-def _opts(ns: Namespace, other: Namespace) -> list[str]:
-    return ["--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{ns.inner}/32", f"{other.inner}/32",
-            "--ping", other.inner, "--ping-src", ns.inner]
+def _opts(ns: Namespace, other: Namespace, *, ping: bool = True) -> list[str]:
+    pings = ["--ping", other.inner, "--ping-src", ns.inner] if ping else []
+    return ["--proposal", SUITE, "--esp-proposal", ESP, "--ts", f"{ns.inner}/32", f"{other.inner}/32", *pings]
 
 
 def _captured(path: Path) -> list[tuple[str, int, str, int, bytes]]:
@@ -305,7 +305,7 @@ def test_responder_keeps_its_ike_sa_and_takes_new_ones_under_junk(netns_pair: Ne
     alice: Charon = charon_factory(a, "alice", swanctl_conf=_conf(a, b, ID_INITIATOR, ID_RESPONDER))
     alice.load_all()
     argv = ikelab_argv("respond", tmp_path / "ikelab", local_id=ID_RESPONDER, remote_id=ID_INITIATOR,
-                       extra=["--listen", b.addr4, *_opts(b, a), "--fragmentation",
+                       extra=["--listen", b.addr4, *_opts(b, a, ping=False), "--fragmentation",
                               "--cookie-threshold", str(COOKIE_THRESHOLD)])
     proc = _Responder(b, argv, tmp_path)
     try:
@@ -344,8 +344,8 @@ def test_responder_keeps_its_ike_sa_and_takes_new_ones_under_junk(netns_pair: Ne
             (sa,) = alice.wait_for_sa(lambda sas: sas and sas[0].get("child-sas"), timeout=10)
             assert sa["state"] == "ESTABLISHED", sa
             assert "received COOKIE notify" in alice.log_text()  # the flood crossed the threshold
-            proc.wait_for_output("(first CHILD SA): 3 sent, 3 replies", timeout=15)  # ikelab -> charon's kernel
-            assert a.ping(b.inner, src=a.inner, count=3) == 3                        # charon's kernel -> ikelab
+            # ESP both ways, once the junk is in: a flood that fills ikelab's socket buffer loses echoes too
+            assert a.ping(b.inner, src=a.inner, count=3) == 3  # charon's kernel -> ikelab's ESP, and back
         wire = _captured(cap.path)
         assert proc.proc.poll() is None, proc.output() + proc.errors()
 
@@ -379,6 +379,7 @@ def test_responder_keeps_its_ike_sa_and_takes_new_ones_under_junk(netns_pair: Ne
         raw_esp = [(a.addr4, b.addr4, esp) for esp in esp_to_ikelab]  # IP protocol 50: nobody listens
         rng.shuffle(aimed)
         assert a.call(send_raw, aimed, raw_esp, _timeout=60) == len(aimed) + len(raw_esp)
+        print(f"hostile corpus: {len(flood)} flood, {len(blind)} blind, {len(aimed) + len(raw_esp)} aimed")
 
         # the IKE SA and its CHILD SA are untouched: ESP both ways, then charon rekeys both
         assert a.ping(b.inner, src=a.inner, count=3) == 3
@@ -457,7 +458,7 @@ def test_initiator_does_not_take_junk_for_the_ike_sa_init_response(netns_pair: N
     assert "(first CHILD SA): 3 sent, 3 replies" in out, out
     # the junk came while ikelab waited (charon heard nothing until it was all sent), and none was taken for
     # the response: no failure, and the IKE SA is the one charon made with the sniffed SPIi
-    assert sent >= 60, sent
+    assert sent == 3 * 40, sent  # 40 damaged responses and noise, from each of three sources
     lines = out.splitlines()
     first_junk = next(i for i, line in enumerate(lines) if re.search(rf"\s{ATTACKER}\s+{a.addr4}\s", line))
     answer = next(i for i, line in enumerate(lines) if re.search(
