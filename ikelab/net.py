@@ -221,8 +221,8 @@ class NetDriver:
     ``port`` is the IKE port (500, or a high port for tests); the NAT-T port
     4500 is bound as well when ``natt`` (default: only when ``port`` is 500); whatever was bound, what comes
     to or from port 4500 is sorted into IKE, ESP and keepalives (RFC 3948 2.2).
-    ``on_packet(n, packet, direction)`` and ``on_event(event)`` are called as
-    things happen (the CLI prints from them); ``esp_handler(payload, src, dst)``
+    ``on_packet(n, packet, direction)``, ``on_event(event)`` and ``on_note(text)`` (what the driver
+    itself dropped, e.g. junk on port 4500) are called as things happen (the CLI prints from them); ``esp_handler(payload, src, dst)``
     receives UDP-encapsulated ESP packets.  ``keepalive_interval`` (None: never)
     spaces the NAT-keepalives of a host behind a NAT.
 
@@ -241,7 +241,7 @@ class NetDriver:
                  on_event: Callable[[ev.Event], None] | None = None,
                  esp_handler: Callable[[bytes, tuple[str, int], tuple[str, int]], None] | None = None,
                  keepalive_interval: float | None = KEEPALIVE_INTERVAL, keep_history: bool = True,
-                 keep_keys: bool | None = None) -> None:
+                 keep_keys: bool | None = None, on_note: Callable[[str], None] | None = None) -> None:
         self.config = config
         self.local_addr = str(local_addr)
         self.port = int(port)
@@ -265,6 +265,7 @@ class NetDriver:
         self.packets_seen = 0
         self.on_packet = on_packet
         self.on_event = on_event
+        self.on_note = on_note
         self.esp_handler = esp_handler
         self.wall_start = time.time()
         self._t0 = 0.0
@@ -349,7 +350,8 @@ class NetDriver:
             try:
                 kind, _ = classify_udp4500(data)
             except ParseError:
-                self._note(f"dropped a {len(data)}-byte datagram on port 4500: neither IKE nor ESP")
+                where = f"[{src[0]}]:{src[1]}" if ":" in src[0] else f"{src[0]}:{src[1]}"
+                self._note(f"dropped a {len(data)}-byte datagram from {where} on port 4500: neither IKE nor ESP")
                 return
             if kind == "keepalive":
                 return
@@ -371,7 +373,11 @@ class NetDriver:
             self.on_packet(self.packets_seen, packet, direction)
 
     def _note(self, text: str) -> None:
+        """Something the driver dropped or could not do, which no engine event reports: kept in :attr:`notes`
+        and handed to ``on_note``."""
         self.notes.append(text)
+        if self.on_note is not None:
+            self.on_note(text)
 
     def _flush(self) -> None:
         for dgram in self.endpoint.pop_datagrams():

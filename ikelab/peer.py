@@ -193,7 +193,7 @@ class _Run:
         # run of days keeps only the latest (and the facts its outcome needs)
         self.driver = NetDriver(config, local, port=port, rng=rng, on_packet=self._packet, on_event=self._event,
                                 keepalive_interval=options.keepalive, keep_history=bool(options.pcap),
-                                keep_keys=bool(options.keys))
+                                keep_keys=bool(options.keys), on_note=lambda text: say(f"     --   {text}"))
         self.esp = EspPeer(self.driver, say)
         self.stop = asyncio.Event()
         self._pieces = 0  # IKE fragments kept since the last whole message

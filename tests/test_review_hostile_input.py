@@ -8,8 +8,9 @@ corpus on ports 500 and 4500 (RFC 7296 2.21, 2.23, 3.1; RFC 3948 2.1-2.3; RFC 43
 
 * nothing raises, the IKE SA and its keys are the same afterwards, a fresh ESP packet still arrives (the
   junk moved no replay window), replays and bad ICVs are refused with the reason, printed at once under the
-  packet's row (``ESP  dropped: ...``; they used to wait for the next ping summary), and a CHILD SA rekey
-  still completes;
+  packet's row (``ESP  dropped: ...``; they used to wait for the next ping summary), a datagram on port 4500
+  that is neither IKE, a NAT-keepalive nor ESP is said with its source (it left no trace at all), and a
+  CHILD SA rekey still completes;
 * found live: a flood's half-open IKE SA that times out (anyone's IKE_SA_INIT, never followed by IKE_AUTH)
   turned the run of ``ikelab respond``, whose own IKE SA and CHILD SA were up and well, into
   "FAILED ... half-open IKE SA timed out waiting for IKE_AUTH (exit status 3)".  A fatal failure now counts
@@ -167,7 +168,8 @@ def test_junk_on_500_and_4500_changes_nothing_and_raises_nothing() -> None:
                 corpus += [(junk, 500), (MARKER + junk, 4500)]
         corpus += [(MARKER + junk, 4500) for junk in protected_junk(sa.spi_i, sa.spi_r, rng)]
         corpus += [(junk, rng.choice((500, 4500))) for junk in noise(rng, 40)]
-        corpus += [(p, 4500) for p in (b"", b"\xff", MARKER, MARKER + b"\xff", bytes(8), MARKER + bytes(28))]
+        corpus += [(p, 4500) for p in (b"", b"\xff", MARKER, MARKER + b"\xff", bytes(8), MARKER + bytes(28),
+                                       b"\x01\x02\x03")]
         replayed, bad_icv, far = first, bytearray(first), bytearray(first)
         bad_icv[-1] ^= 1
         far[4:8] = b"\xff\xff\xff\xf0"
@@ -191,6 +193,8 @@ def test_junk_on_500_and_4500_changes_nothing_and_raises_nothing() -> None:
         lab.junk(second, (A, 4500), 4500)
         assert lab.run.esp.requests_answered == 2  # the window did not move to 0xfffffff0
         assert not any(isinstance(e, (ev.IkeSaDeleted, ev.ChildSaDeleted, ev.PeerMoved)) for e in lab.driver.events)
+        # what is neither IKE, a keepalive nor ESP leaves no row and no engine event: the driver says it
+        assert "     --   dropped a 3-byte datagram from 192.0.2.3:500 on port 4500: neither IKE nor ESP" in lab.lines
         # a CHILD SA rekey from the peer still completes, and the new SA carries ESP
         peer_sa = next(s for s in lab.peer.all_sas() if s.state == State.ESTABLISHED)
         peer_sa.rekey_child(next(iter(peer_sa.children)), lab.now)

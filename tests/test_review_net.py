@@ -308,7 +308,7 @@ def test_a_datagram_on_4500_that_is_neither_ike_nor_esp_is_noted() -> None:
     is dropped, and the driver says so with the port, rather than silently."""
     loop, net, init, resp = pair(nat=False)
     resp._received(b"\x01\x02\x03", (PUBLIC, 41234), NAT_T_PORT)
-    assert resp.notes == ["dropped a 3-byte datagram on port 4500: neither IKE nor ESP"]
+    assert resp.notes == [f"dropped a 3-byte datagram from {PUBLIC}:41234 on port 4500: neither IKE nor ESP"]
     assert not resp.trace and not resp.events
 
 
@@ -376,7 +376,8 @@ def test_without_history_the_notes_are_bounded_too() -> None:
     for i in range(RECENT + 10):
         resp._received(bytes([1]) * (2 + i % 5), (PUBLIC, 41234), NAT_T_PORT)
     assert len(resp.notes) == RECENT
-    assert resp.notes[-1] == f"dropped a {2 + (RECENT + 9) % 5}-byte datagram on port 4500: neither IKE nor ESP"
+    assert resp.notes[-1] == (f"dropped a {2 + (RECENT + 9) % 5}-byte datagram from {PUBLIC}:41234 on port 4500: "
+                              "neither IKE nor ESP")
     loop2, net2, full, _ = pair(nat=False)
     for i in range(RECENT + 10):
         full._received(b"\x01\x02", (PUBLIC, 41234), NAT_T_PORT)

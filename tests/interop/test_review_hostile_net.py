@@ -403,6 +403,7 @@ def test_responder_keeps_its_ike_sa_and_takes_new_ones_under_junk(netns_pair: Ne
     assert "--   dropped: ICV does not verify (RFC 7296 2.21.3: discarded)" in out, out
     assert "--   dropped: undecodable: major version 3 is not 2" in out, out
     assert re.search(r"ESP  dropped: ESP SPI 0x[0-9a-f]{8}: sequence number \d+ was already received", out), out
+    assert re.search(rf"--   dropped a \d-byte datagram from {ATTACKER}:\d+ on port 4500: neither IKE nor ESP", out)
     assert re.search(r"ESP  dropped: ESP SPI 0x[0-9a-f]{8}: AUTH_HMAC_SHA2_256_128: ICV does not verify", out), out
     # the flood's half-open IKE SAs timed out (before the run ended: it waits for them, in case one is the
     # peer's new IKE SA, peer.py's hold), and that did not turn the run into a failure (it once did: exit 3)
