@@ -28,10 +28,24 @@ why it dropped what it dropped.  With ``ikelab connect`` as initiator, the junk 
 while it waits for charon's IKE_SA_INIT response (charon's side drops ikelab's first requests until the
 junk is all sent): damaged responses with ikelab's live SPIi, from the third address and spoofed from
 charon's, are not taken for the response, and the handshake completes with charon's real one.
+
+Found: the flood's half-open IKE SAs, timing out, turned the healthy run of ``ikelab respond`` into "FAILED
+... half-open IKE SA timed out waiting for IKE_AUTH (exit status 3)" (fixed in ``ikelab.net.RunFacts``:
+only the failure of an IKE SA that was established counts against a run that has its SAs).  Refused ESP is
+now said under its row, and junk on 4500 that is neither IKE nor ESP with its source.  Not exercised, as it
+is left as it was (RFC 7296 2.21.1 says the recipient of an unauthenticated error "should continue trying
+for some time before giving up"): before its first CHILD SA, ``ikelab respond`` ends on any IKE_SA_INIT it
+refused (NO_PROPOSAL_CHOSEN...) or half-open IKE SA that timed out, whoever sent it; so the IKE_SA_INIT
+requests that might be refused come only once the IKE SA is up.  And ``ikelab connect`` ends on any
+IKE_SA_INIT response carrying its SPIi, an error Notify or a malformed SAr1 included, which is why its
+corpus holds only responses that no initiator may take.
+
+The phases share one namespace pair and one charon per test, about 10 s for both on 2 cores.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import subprocess
@@ -298,6 +312,7 @@ def _wait_for_rows(proc: IkelabProcess, pattern: str, count: int, timeout: float
 
 def test_responder_keeps_its_ike_sa_and_takes_new_ones_under_junk(netns_pair: NetnsPair, charon_factory: Any,
                                                                     tmp_path: Path) -> None:
+    """``ikelab respond``: a flood, junk during charon's handshake, junk aimed at the SAs it made."""
     net = netns_pair
     a, b = net.a, net.b
     rng = random.Random(SEED)
@@ -431,10 +446,14 @@ def connect_junk(request: bytes, attacker: str, peer: str, victim: str, seed: in
     return out
 
 
+def connect_junk_for(attacker: str, peer: str, victim: str, request: bytes) -> list[tuple]:
+    """:func:`connect_junk` with the module's seed, for ``functools.partial`` (a picklable corpus maker)."""
+    return connect_junk(request, attacker, peer, victim, SEED)
+
+
 def test_initiator_does_not_take_junk_for_the_ike_sa_init_response(netns_pair: NetnsPair, charon_factory: Any,
                                                                     tmp_path: Path) -> None:
-    import functools
-
+    """``ikelab connect`` waiting for charon's IKE_SA_INIT response gets 120 that no initiator may take."""
     net = netns_pair
     a, b = net.a, net.b
     b.run("ip", "addr", "add", f"{ATTACKER}/24", "dev", b.veth)
@@ -462,7 +481,7 @@ def test_initiator_does_not_take_junk_for_the_ike_sa_init_response(netns_pair: N
     assert sent == 3 * 40, sent  # 40 damaged responses and noise, from each of three sources
     lines = out.splitlines()
     first_junk = next(i for i, line in enumerate(lines) if re.search(rf"\s{ATTACKER}\s+{a.addr4}\s", line))
-    answer = next(i for i, line in enumerate(lines) if re.search(
+    answer = max(i for i, line in enumerate(lines) if re.search(  # the last: a spoofed copy looks the same
         rf"\s{b.addr4}\s+{a.addr4}\s+ISAKMP 500->500 .*IKE_SA_INIT MID=00 Responder Response", line))
     assert first_junk < answer, out
     assert "FAILURE" not in out, out
@@ -470,6 +489,3 @@ def test_initiator_does_not_take_junk_for_the_ike_sa_init_response(netns_pair: N
     assert len(keys) == 1 and keys[0]["spi_i"] == spi_i
     assert check_keys_against_charon(read_keys(tmp_path / "ikelab"), keys) == 1
 
-
-def connect_junk_for(attacker: str, peer: str, victim: str, request: bytes) -> list[tuple]:
-    return connect_junk(request, attacker, peer, victim, SEED)
