@@ -97,7 +97,13 @@ def _ip_bytes(addr: str) -> bytes:
 
 
 def udp_endpoint(address: object, port: object, what: str) -> tuple[str, int]:
-    """``(address, port)`` checked as an IP address and a UDP port 1..65535, or ConfigError naming ``what``."""
+    """``(address, port)`` checked as an IP address and a UDP port 1..65535, or ConfigError naming ``what``.
+
+    NAT detection hashes the addresses the packets really carry (RFC 7296 2.23), so the unspecified address
+    (``0.0.0.0``, ``::``), which no packet is sent from or to (RFC 1122 3.2.1.3, RFC 4291 2.5.2), is refused,
+    and an IPv4-mapped IPv6 address (``::ffff:192.0.2.2``, RFC 4291 2.5.5.2) becomes the IPv4 address its
+    packets carry.
+    """
     if port.__class__ is not int:  # a bool is an int too, but not a port
         if isinstance(port, str) and port.strip().isdigit():
             port = int(port)
@@ -109,10 +115,18 @@ def udp_endpoint(address: object, port: object, what: str) -> tuple[str, int]:
         raise ConfigError(f"{what} address must be an IP address as text, got {address!r}", field=f"{what}_address",
                           value=address)
     try:
-        _ip_bytes(address)
-    except ConfigError:
-        raise ConfigError(f"{what} address {address!r} is not an IP address", field=f"{what}_address",
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        hint = (": write an IPv6 address without the brackets of a URL (RFC 3986 3.2.2), and its port apart"
+                if address.startswith("[") else "")
+        raise ConfigError(f"{what} address {address!r} is not an IP address{hint}", field=f"{what}_address",
                           value=address) from None
+    if ip.is_unspecified:
+        raise ConfigError(f"{what} address {address!r} is the unspecified address, which no packet comes from or "
+                          "goes to (RFC 4291 2.5.2, RFC 1122 3.2.1.3): give the address itself, which NAT detection "
+                          "hashes (RFC 7296 2.23)", field=f"{what}_address", value=address)
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped), port  # type: ignore[return-value]
     return address, port  # type: ignore[return-value]
 
 

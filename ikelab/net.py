@@ -196,6 +196,39 @@ class RunFacts:
                     self.first_decisive = event
 
 
+def zoned(address: str) -> str:
+    """``address`` with its IPv6 zone (RFC 4007 11.2) named by the interface, as received addresses are written:
+    ``fe80::1%2`` becomes ``fe80::1%eth0``; an address without a zone is returned as it is."""
+    host, sep, zone = address.partition("%")
+    if not sep or not zone.isdigit():
+        return address
+    try:
+        return f"{host}%{socket.if_indextoname(int(zone))}"
+    except OSError:  # no such interface: the socket call will say so
+        return address
+
+
+def socket_address(address: str, port: int) -> tuple[Any, ...]:
+    """The socket address for ``sendto``/``connect``: a zoned IPv6 address (``fe80::1%eth0``, RFC 4007 11)
+    carries its interface as the scope id of a 4-tuple, which Python takes from getaddrinfo, not from the text."""
+    if "%" not in address:
+        return (address, port)
+    try:
+        return socket.getaddrinfo(address, port, socket.AF_INET6, socket.SOCK_DGRAM, 0,
+                                  socket.AI_NUMERICHOST)[0][4]
+    except socket.gaierror as exc:
+        raise NetError(f"address {address}: {exc.strerror or exc}", value=address) from None
+
+
+def address_text(sockaddr: Any) -> str:
+    """A socket address's host as text, with its zone when it has a scope id (a link-local peer, RFC 4007 11):
+    Python leaves the zone out of the host of a received IPv6 address."""
+    host = str(sockaddr[0])
+    if len(sockaddr) >= 4 and sockaddr[3] and "%" not in host:
+        return zoned(f"{host}%{int(sockaddr[3])}")
+    return host
+
+
 def format_packet(n: int, packet: TracePacket) -> str:
     """One packet-list row (No., Time, Source, Destination, Protocol, Length, Info), as :meth:`Trace.format`."""
     _, t, s, d, proto, length, info = Trace.of([packet]).packet_list()[0]
@@ -209,7 +242,7 @@ class _Protocol(asyncio.DatagramProtocol):
         self.port = port
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.driver._received(bytes(data), (str(addr[0]), int(addr[1])), self.port)
+        self.driver._received(bytes(data), (address_text(addr), int(addr[1])), self.port)
 
     def error_received(self, exc: Exception) -> None:  # e.g. ICMP port unreachable: the engine retransmits
         self.driver._note(f"socket error on port {self.port}: {exc}")
@@ -243,10 +276,11 @@ class NetDriver:
                  keepalive_interval: float | None = KEEPALIVE_INTERVAL, keep_history: bool = True,
                  keep_keys: bool | None = None, on_note: Callable[[str], None] | None = None) -> None:
         self.config = config
-        self.local_addr = str(local_addr)
         self.port = int(port)
         self.natt = (self.port == 500) if natt is None else bool(natt)
-        self.endpoint = IkeEndpoint(config, rng, self.local_addr, port=self.port, forget_closed=True)
+        self.endpoint = IkeEndpoint(config, rng, zoned(str(local_addr)), port=self.port, forget_closed=True)
+        #: as the engine has it: an IPv4-mapped address (::ffff:192.0.2.1) is bound as the IPv4 address it is
+        self.local_addr = self.endpoint.local_addr
         self.keep_history = bool(keep_history)
         self.keep_keys = self.keep_history if keep_keys is None else bool(keep_keys)
         #: key-table rows of every IKE SA (one per SPI pair) and CHILD SA (dict keys: in order, once each)
@@ -319,7 +353,7 @@ class NetDriver:
 
     def initiate(self, remote: tuple[str, int]) -> IkeSa:
         """Start IKE_SA_INIT towards ``remote`` (address, port)."""
-        sa = self.endpoint.initiate((str(remote[0]), int(remote[1])), self.now())
+        sa = self.endpoint.initiate((zoned(str(remote[0])), int(remote[1])), self.now())
         self._flush()
         return sa
 
@@ -338,7 +372,7 @@ class NetDriver:
         if transport is None:
             self._note(f"no socket on port {dgram.src[1]} for a datagram to {dgram.dst[0]}:{dgram.dst[1]}")
             return
-        transport.sendto(dgram.payload, dgram.dst)
+        transport.sendto(dgram.payload, socket_address(*dgram.dst))
         self.keepalives.sent(dgram.src[1], self.now())
         self._record(dgram.src, dgram.dst, dgram.payload, dgram.kind, "sent")
 

@@ -26,8 +26,8 @@ from .esp_peer import EspPeer
 from .exchanges_common import udp_endpoint
 from .fmt import short_hex
 from .natt import KEEPALIVE_INTERVAL
-from .net import (EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, RunFacts, classify_failure,
-                  dropped_text, format_packet)
+from .net import (EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, RunFacts, address_text,
+                  classify_failure, dropped_text, format_packet, socket_address)
 from .state import State
 from .trace import TracePacket
 from .ts import ts_from_string
@@ -110,14 +110,15 @@ def _host_port(address: str, port: int) -> str:
 
 
 def local_address_for(peer: str) -> str:
-    """The local address the kernel would use to reach ``peer`` (a connected UDP socket; nothing is sent)."""
+    """The local address the kernel would use to reach ``peer`` (a connected UDP socket; nothing is sent); for a
+    link-local peer (``fe80::2%eth0``) ours on that link, with the zone (RFC 4007 11)."""
     family = socket.AF_INET6 if ":" in peer else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as s:
         try:
-            s.connect((peer, 500))
+            s.connect(socket_address(peer, 500))
         except OSError as exc:
             raise NetError(f"no route to peer {peer}: {exc.strerror or exc}", field="peer", value=peer) from None
-        return str(s.getsockname()[0])
+        return address_text(s.getsockname())
 
 
 def _describe(event: ev.Event) -> str | None:
@@ -420,7 +421,7 @@ async def run_respond(config: Any, listen: str, options: RunOptions, *, port: in
     run = _Run(config, listen, port, options, out, rng)
     await run.driver.open()
     run.install_signals()
-    out(f"ikelab respond: listening on {listen} UDP {port}" + (" and 4500" if run.driver.natt else ""))
+    out(f"ikelab respond: listening on {run.driver.local_addr} UDP {port}" + (" and 4500" if run.driver.natt else ""))
     outcome = await run.driver.wait_for(lambda: run.driver.outcome() or run.stop.is_set(), options.wait)
     if outcome is True:  # SIGINT/SIGTERM while waiting
         return await run.finish(Outcome(EXIT_FAILED, "interrupted before an initiator brought up the IKE SA"),

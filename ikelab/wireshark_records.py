@@ -173,9 +173,11 @@ def esp_records_from_child(event: Any) -> tuple[EspSaRecord, EspSaRecord]:
     encr_name, auth_name = _ws_esp_names(event.encr, event.encr_key_bits, event.integ)
     proto = "IPv6" if ":" in event.local_addr else "IPv4"
     aead = auth_name == "NULL"
-    out = EspSaRecord(proto, event.local_addr, event.remote_addr, int.from_bytes(event.spi_out, "big"), encr_name,
+    # a link-local peer's zone (fe80::1%eth0, RFC 4007 11) names our interface: the packets carry the address alone
+    local, remote = event.local_addr.partition("%")[0], event.remote_addr.partition("%")[0]
+    out = EspSaRecord(proto, local, remote, int.from_bytes(event.spi_out, "big"), encr_name,
                       bytes(event.encr_key_out), auth_name, b"" if aead else bytes(event.integ_key_out))
-    inb = EspSaRecord(proto, event.remote_addr, event.local_addr, int.from_bytes(event.spi_in, "big"), encr_name,
+    inb = EspSaRecord(proto, remote, local, int.from_bytes(event.spi_in, "big"), encr_name,
                       bytes(event.encr_key_in), auth_name, b"" if aead else bytes(event.integ_key_in))
     return out, inb
 

@@ -1,0 +1,165 @@
+"""IPv6 addresses in ikelab's live peer (``ikelab.net``, ``ikelab.peer``): the regressions of the IPv6 review.
+
+The review against charon is ``tests/interop/test_review_ipv6_vs_charon.py``; these run offline, on loopback
+(no root, no charon), each against the RFC that says what the address means:
+
+* the unspecified address (``::``, ``0.0.0.0``) as our own address: ``ikelab respond --listen ::`` listened,
+  and answered with NAT_DETECTION_* hashes of ``::``, which no packet carries (RFC 4291 2.5.2); the initiator
+  then found "the peer behind a NAT" and moved to port 4500 (RFC 7296 2.23) for nothing.  Refused now.
+* an IPv4-mapped address (``::ffff:127.0.0.1``, RFC 4291 2.5.5.2) as peer or own address: the run hashed the
+  16-octet form while the packets, and the peer's hashes, are IPv4: each side saw the other "behind a NAT",
+  and on ports other than 500 the handshake died.  It is the IPv4 address now.
+* a zoned link-local address (``fe80::1%eth0``, RFC 4007 11): Python's ``connect``/``sendto`` take the zone
+  only as the scope id of a 4-tuple, not from the text (EINVAL: "no route to peer"), received addresses lost
+  their zone (so answers could not be sent), and ``--keys`` refused the zoned address in ``esp_sa``.  Checked
+  here piecewise; the whole run over a link-local address is in the interop review.
+* the bracketed form of a URL (``[2001:db8::2]:4500``, RFC 3986 3.2.2) is refused, as before, but the message
+  now says how to write the address and port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from ikelab.config import IkeConfig
+from ikelab.errors import ConfigError
+from ikelab.exchanges_common import udp_endpoint
+from ikelab.net import NetDriver, address_text, socket_address, zoned
+from ikelab.state import State
+
+SUITE = dict(ike_proposals=("aes128-sha256-modp2048",), esp_proposals=("aes128-sha256",), psk=b"ipv6-review",
+             retransmit_timeout=0.3, retransmit_tries=1, local_ts=("10.1.0.1/32",), remote_ts=("10.2.0.1/32",))
+
+
+def _free_port(family: int = socket.AF_INET) -> int:
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _handshake(init_local: str, peer: str, resp_local: str) -> dict[str, Any]:
+    """Two NetDrivers in one event loop on high ports: ``init_local`` initiates to ``peer``, where ``resp_local``
+    answers; what each side concluded."""
+
+    async def run() -> dict[str, Any]:
+        family = socket.AF_INET6 if ":" in resp_local and "ffff" not in resp_local else socket.AF_INET
+        port = _free_port(family)
+        resp = NetDriver(IkeConfig(local_id="gw.example.com", **{**SUITE, "local_ts": SUITE["remote_ts"],
+                                                                   "remote_ts": SUITE["local_ts"]}), resp_local, port=port)
+        init = NetDriver(IkeConfig(local_id="alice@example.org", **SUITE), init_local, port=_free_port(family))
+        await resp.open()
+        await init.open()
+        try:
+            sa = init.initiate((peer, port))
+            outcome = await init.wait_established(4)
+            theirs = resp.current_sa()
+            return {"outcome": outcome, "sa": sa, "theirs": theirs, "trace": list(init.trace),
+                    "locals": (init.local_addr, resp.local_addr)}
+        finally:
+            init.close()
+            resp.close()
+
+    return asyncio.run(run())
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+def test_ipv6_loopback_handshake_finds_no_nat() -> None:
+    """Between ::1 and ::1 the NAT_DETECTION_* hashes, over 16-octet addresses, match on both sides (RFC 7296
+    2.23): IKE stays on the ports it started on."""
+    got = _handshake("::1", "::1", "::1")
+    assert got["outcome"].ok, got["outcome"]
+    sa, theirs = got["sa"], got["theirs"]
+    assert (sa.nat_local, sa.nat_remote, theirs.nat_local, theirs.nat_remote) == (False,) * 4
+    assert sa.local[0] == sa.remote[0] == "::1" and 4500 not in (sa.local[1], sa.remote[1])
+    assert theirs.keys.sk_d == sa.keys.sk_d
+
+
+@pytest.mark.parametrize("address", ["::", "0.0.0.0", "0::0"])
+def test_the_unspecified_address_is_refused_as_an_endpoint(address: str) -> None:
+    for what in ("local", "peer"):
+        with pytest.raises(ConfigError, match="unspecified address.*RFC 4291 2.5.2") as info:
+            udp_endpoint(address, 500, what)
+        assert info.value.field == f"{what}_address"
+    with pytest.raises(ConfigError, match="unspecified"):
+        NetDriver(IkeConfig(local_id="gw.example.com", **SUITE), address, port=_free_port())
+
+
+def test_respond_on_the_unspecified_address_exits_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """``ikelab respond --listen ::`` listened and answered with hashes of ``::``; it is a usage error now."""
+    from ikelab.cli import main
+
+    port = str(_free_port())
+    assert main(["respond", "--listen", "::", "--port", port, "--id", "gw.example.com", "--psk-file", __file__,
+                 "--wait", "0.2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ikelab respond: error: local address '::' is the unspecified address"), err
+
+
+def test_an_ipv4_mapped_address_is_the_ipv4_address() -> None:
+    """RFC 4291 2.5.5.2: ``::ffff:a.b.c.d`` is an IPv4 node; its packets, and the hashes of NAT detection, are
+    IPv4.  The run used to bind an IPv6 socket to it and hash 16 octets: both sides saw a NAT, moved to port
+    4500 (not bound on a high port) and the IKE_AUTH went unanswered."""
+    assert udp_endpoint("::ffff:192.0.2.2", 500, "peer") == ("192.0.2.2", 500)
+    assert udp_endpoint("::FFFF:c000:202", 4500, "local") == ("192.0.2.2", 4500)
+    assert udp_endpoint("2001:db8::ffff:c000:202", 500, "peer")[0] == "2001:db8::ffff:c000:202"  # not mapped
+    got = _handshake("::ffff:127.0.0.1", "::ffff:127.0.0.1", "127.0.0.1")
+    assert got["outcome"].ok, got["outcome"]
+    sa = got["sa"]
+    assert (sa.nat_local, sa.nat_remote) == (False, False) and sa.state == State.ESTABLISHED
+    assert got["locals"] == ("127.0.0.1", "127.0.0.1")
+    assert {p.src for p in got["trace"]} == {"127.0.0.1"}
+
+
+def test_a_zoned_link_local_address_reaches_the_socket_with_its_scope() -> None:
+    """RFC 4007 11: ``fe80::1%lo`` names the interface; the socket address must carry its index, and a received
+    address, which Python gives without the zone, gets it back (the answer goes out on the same link)."""
+    index = socket.if_nametoindex("lo")
+    assert socket_address("fe80::1%lo", 500) == ("fe80::1", 500, 0, index)
+    assert socket_address(f"fe80::1%{index}", 4500)[3] == index
+    assert socket_address("2001:db8::1", 500) == ("2001:db8::1", 500)
+    assert address_text(("fe80::1", 500, 0, index)) == "fe80::1%lo"
+    assert address_text(("2001:db8::1", 500, 0, 0)) == "2001:db8::1"
+    assert address_text(("192.0.2.1", 500)) == "192.0.2.1"
+    assert zoned(f"fe80::1%{index}") == "fe80::1%lo" and zoned("fe80::1%lo") == "fe80::1%lo"
+
+
+def test_the_esp_sa_table_names_a_link_local_peer_without_its_zone() -> None:
+    """The packets carry no zone, and Wireshark's esp_sa matches none: the rows hold the bare addresses (they
+    used to make ``--keys`` fail: "Wireshark matches no %zone")."""
+    from ikelab.lab import Lab
+    from ikelab.events import ChildSaCreated
+    from ikelab.wireshark import esp_records_from_child, format_esp_sa_table
+
+    lab = Lab(IkeConfig(local_id="alice@example.org", **SUITE),
+              IkeConfig(local_id="gw.example.com", **{**SUITE, "local_ts": SUITE["remote_ts"],
+                                                       "remote_ts": SUITE["local_ts"]}), ipv6=True, seed=7)
+    lab.initiate()
+    lab.run_until_idle()
+    event = lab.events("initiator", ChildSaCreated)[0]
+    zoned_event = replace(event, local_addr="fe80::1%lo", remote_addr="fe80::2%lo")
+    out, inb = esp_records_from_child(zoned_event)
+    assert (out.src, out.dst, inb.src, inb.dst) == ("fe80::1", "fe80::2", "fe80::2", "fe80::1")
+    assert '"IPv6","fe80::1","fe80::2"' in format_esp_sa_table([out, inb])
+
+
+def test_a_bracketed_address_with_a_port_is_refused_with_the_way_to_write_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from ikelab.cli import main
+
+    assert main(["connect", "[2001:db8::2]:4500", "--id", "me.example", "--psk-file", __file__]) == 2
+    err = capsys.readouterr().err
+    assert "without the brackets of a URL (RFC 3986 3.2.2), and its port apart" in err, err
