@@ -181,24 +181,38 @@ def check_esp_in_udp6(cap: Path, a6: str, b6: str, spis: set[int]) -> None:
     assert not read_fields(cap, ["frame.number"], display_filter="ipv6.nxt == 50 || ipv6.nxt == 44")
 
 
-def tshark_decrypts6(cap: Path, keys_dir: Path) -> list[list[str]]:
-    """tshark reads ``cap`` with ikelab's tables: every protected IKE message decrypted (fragments joined) and
-    every ESP packet's inner echo visible, ICMP or ICMPv6.  Returns (exchange, decrypted, spi, icmp, icmpv6,
-    fragment number, ID type, ID_IPV6_ADDR) rows."""
+#: The fields :func:`tshark_decrypts6` reads, in this order.
+DECRYPT_FIELDS = ("isakmp.exchangetype", "isakmp.enc.decrypted", "esp.spi", "icmp.type", "icmpv6.type",
+                  "isakmp.frag.number", "isakmp.id.type", "isakmp.id.data.ipv6_addr", "icmp.checksum.status",
+                  "icmpv6.checksum.status", "udp.checksum.status")
+GOOD = "1"  # Wireshark's checksum status: 0 bad, 1 good, 2 unverified
+
+
+def tshark_decrypts6(cap: Path, keys_dir: Path, *, udp_checksums: bool = False) -> list[list[str]]:
+    """tshark reads ``cap`` with ikelab's tables: every protected IKE message decrypted (fragments too) and
+    every ESP packet's inner echo there, ICMP or ICMPv6, with a good checksum (ICMPv6's covers the IPv6
+    pseudo-header, RFC 4443 2.3; whoever sent the echo built it).  ``udp_checksums``: every outer UDP checksum
+    good too (not on the wire here: the veth leaves checksums of sent packets to an offload that never comes).
+    Returns one row of :data:`DECRYPT_FIELDS` per IKE or ESP packet."""
     env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(keys_dir))
     argv = ["tshark", "-n", "-r", str(cap), "-o", "esp.enable_encryption_decode:TRUE",
-            "-o", "esp.enable_authentication_check:TRUE", "-T", "fields", "-E", "separator=\t", "-E", "occurrence=f",
-            "-Y", "isakmp || esp"]
-    for field in ("isakmp.exchangetype", "isakmp.enc.decrypted", "esp.spi", "icmp.type", "icmpv6.type",
-                  "isakmp.frag.number", "isakmp.id.type", "isakmp.id.data.ipv6_addr"):
+            "-o", "esp.enable_authentication_check:TRUE", "-o", f"udp.check_checksum:{str(udp_checksums).upper()}",
+            "-T", "fields", "-E", "separator=\t", "-E", "occurrence=f", "-Y", "isakmp || esp"]
+    for field in DECRYPT_FIELDS:
         argv += ["-e", field]
-    rows = [line.split("\t") for line in run_checked(argv, timeout=60, env=env).stdout.splitlines() if line.strip()]
-    for exch, decrypted, spi, icmp, icmp6, *_ in rows:
+    out = run_checked(argv, timeout=60, env=env).stdout
+    rows = [dict(zip(DECRYPT_FIELDS, line.split("\t"))) for line in out.splitlines() if line.strip()]
+    for row in rows:
+        exch, spi = row["isakmp.exchangetype"], row["esp.spi"]
         if exch and exch != "34":  # SKF fragments too: each is decrypted on its own (RFC 7383 2.5)
-            assert decrypted, f"tshark did not decrypt exchange {exch} with ikelab's table"
+            assert row["isakmp.enc.decrypted"], f"tshark did not decrypt exchange {exch} with ikelab's table"
         if spi and not exch:
-            assert icmp in ("0", "8") or icmp6 in ("128", "129"), f"tshark did not decrypt ESP SPI {spi}: {rows}"
-    return rows
+            assert row["icmp.type"] in ("0", "8") or row["icmpv6.type"] in ("128", "129"), \
+                f"tshark did not decrypt ESP SPI {spi}: {row}"
+            assert GOOD in (row["icmp.checksum.status"], row["icmpv6.checksum.status"]), row
+        if udp_checksums:
+            assert row["udp.checksum.status"] == GOOD, row  # over the IPv6 pseudo-header, RFC 8200 8.1
+    return [[row[f] for f in DECRYPT_FIELDS] for row in rows]
 
 
 # ------------------------------------------------------------------ the SAs at both ends
@@ -318,6 +332,9 @@ def run_case(net: Any, factory: Any, tmp: Path, case: Case) -> dict[str, Any]:
     check_esp_in_udp6(cap.path, outer[net.a.name], outer[net.b.name], set(pair))
     rows = tshark_decrypts6(cap.path, keys_dir)
     assert [r[0] for r in rows if r[0]][:4] == ["34", "34", "35", "35"], rows
+    # ikelab's own --pcap, whose IPv6 and UDP headers (and UDP checksums) ikelab writes: the same, checksums good
+    own = tshark_decrypts6(tmp / "ikelab" / "ikelab.pcap", keys_dir, udp_checksums=True)
+    assert sorted(r[:5] for r in own) == sorted(r[:5] for r in rows), (own, rows)
     return {"charon": charon, "out": out, "cap": cap.path, "rows": rows, "keys": keys}
 
 
