@@ -102,7 +102,9 @@ def udp_endpoint(address: object, port: object, what: str) -> tuple[str, int]:
     NAT detection hashes the addresses the packets really carry (RFC 7296 2.23), so the unspecified address
     (``0.0.0.0``, ``::``), which no packet is sent from or to (RFC 1122 3.2.1.3, RFC 4291 2.5.2), is refused,
     and an IPv4-mapped IPv6 address (``::ffff:192.0.2.2``, RFC 4291 2.5.5.2) becomes the IPv4 address its
-    packets carry.
+    packets carry.  An IPv6 address is returned in the one text form a socket gives for received packets
+    (RFC 5952: ``2001:DB8:0::2`` is ``2001:db8::2``), so that the engine, which compares addresses as text,
+    sees the peer it was told of in the packets that come from it.
     """
     if port.__class__ is not int:  # a bool is an int too, but not a port
         if isinstance(port, str) and port.strip().isdigit():
@@ -127,7 +129,7 @@ def udp_endpoint(address: object, port: object, what: str) -> tuple[str, int]:
                           "hashes (RFC 7296 2.23)", field=f"{what}_address", value=address)
     if ip.version == 6 and ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped), port  # type: ignore[return-value]
-    return address, port  # type: ignore[return-value]
+    return str(ip), port  # type: ignore[return-value]
 
 
 def nat_detection_hash(spi_i: bytes, spi_r: bytes, addr: str, port: int) -> bytes:

@@ -13,6 +13,9 @@ The review against charon is ``tests/interop/test_review_ipv6_vs_charon.py``; th
   only as the scope id of a 4-tuple, not from the text (EINVAL: "no route to peer"), received addresses lost
   their zone (so answers could not be sent), and ``--keys`` refused the zoned address in ``esp_sa``.  Checked
   here piecewise; the whole run over a link-local address is in the interop review.
+* an IPv6 address not in its RFC 5952 form (``0:0:0:0:0:0:0:1``, ``2001:DB8::2``): the first datagrams went
+  to the address as typed, the later ones to the form the socket reports, and an established IKE SA would take
+  a packet from the second for a move of the peer (RFC 7296 2.23).  The address is kept in its RFC 5952 form.
 * the bracketed form of a URL (``[2001:db8::2]:4500``, RFC 3986 3.2.2) is refused, as before, but the message
   now says how to write the address and port.
 """
@@ -122,6 +125,18 @@ def test_an_ipv4_mapped_address_is_the_ipv4_address() -> None:
     assert (sa.nat_local, sa.nat_remote) == (False, False) and sa.state == State.ESTABLISHED
     assert got["locals"] == ("127.0.0.1", "127.0.0.1")
     assert {p.src for p in got["trace"]} == {"127.0.0.1"}
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+def test_an_ipv6_address_is_kept_in_the_form_the_socket_reports() -> None:
+    """RFC 5952 4: one text form per address, the one received packets carry here too."""
+    assert udp_endpoint("2001:DB8:0:0:0:0:0:2", 500, "peer") == ("2001:db8::2", 500)
+    assert udp_endpoint("FE80::A%lo", 500, "local") == ("fe80::a%lo", 500)
+    assert udp_endpoint("192.0.2.1", 500, "peer") == ("192.0.2.1", 500)
+    got = _handshake("0::1", "0:0:0:0:0:0:0:1", "::1")
+    assert got["outcome"].ok, got["outcome"]
+    assert {(p.src, p.dst) for p in got["trace"]} == {("::1", "::1")}, got["trace"]
+    assert got["sa"].remote[0] == got["sa"].local[0] == "::1"
 
 
 def test_a_zoned_link_local_address_reaches_the_socket_with_its_scope() -> None:
