@@ -32,7 +32,9 @@ a zoned link-local peer could not be reached at all ("no route to peer fe80::b%v
 Python's ``connect``/``sendto`` take the zone only as the scope id of a 4-tuple), received addresses lost
 their zone, and ``--keys`` refused to write the zoned esp_sa row; ``ikelab respond --listen ::`` hashed the
 unspecified address into NAT_DETECTION_SOURCE_IP, so every initiator saw a NAT; an IPv4-mapped address
-(``::ffff:192.0.2.2``) was hashed as 16 octets while its packets are IPv4, so both sides saw a NAT.
+(``::ffff:192.0.2.2``) was hashed as 16 octets while its packets are IPv4, so both sides saw a NAT; an
+address not in its RFC 5952 form (``2001:DB8::2``) named the peer one way in the first datagrams and another
+in the rest.
 
 | what | RFC | ikelab | charon 5.9.8 |
 |---|---|---|---|
