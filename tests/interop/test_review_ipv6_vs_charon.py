@@ -18,7 +18,9 @@ and with the RFCs:
   added on ``lo``) echoes cross the tunnel before and after the rekeys, each side sending; every ESP packet
   is in UDP 4500 between the outer addresses; tshark decrypts every IKE message and every ESP packet of the
   capture with ikelab's exported tables, whose ``esp_sa`` rows must name the IPv6 outer addresses in the
-  right direction;
+  right direction, and finds the inner echoes' checksums good (ICMPv6's covers the IPv6 pseudo-header);
+  ``ikelab dissect`` decrypts the same packets frame by frame; ikelab's own ``--pcap``, whose IPv6 and UDP
+  headers ikelab writes, holds the same packets with good UDP checksums (RFC 8200 8.1);
 * IKE fragmentation (RFC 7383) with RSA certificate chains (leaf and intermediate CA) over IPv6: ikelab's
   default ``--fragment-size`` and charon's ``fragment_size`` are both 1280, the IP packet RFC 7383 2.5.1 names
   for IPv6 (its minimum MTU, RFC 8200 5), so at most 1280 - 40 - 8 - 4 (Non-ESP Marker) octets of IKE
@@ -217,6 +219,27 @@ def tshark_decrypts6(cap: Path, keys_dir: Path, *, udp_checksums: bool = False) 
     return [[row[f] for f in DECRYPT_FIELDS] for row in rows]
 
 
+def ikelab_dissects(cap: Path, keys_dir: Path, tshark_rows: list[list[str]]) -> None:
+    """``ikelab dissect --json`` of the wire capture with the same tables: every protected IKE message and every
+    ESP packet decrypted with a good ICV, each ESP packet's inner echo ICMP or ICMPv6 between the inner
+    addresses, and per frame the same exchanges and SPIs as tshark's (which ESP SPI, which exchange)."""
+    import json
+    import sys
+
+    out = run_checked([sys.executable, "-m", "ikelab", "dissect", str(cap), "--keys", str(keys_dir), "--json"],
+                      timeout=60, env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))).stdout
+    rows = [r for r in map(json.loads, out.splitlines()) if r["kind"] in ("ike", "esp")]
+    for r in rows:
+        if r["kind"] == "esp" or r["exchange"] != "IKE_SA_INIT":
+            assert r["decrypted"] and r["icv_ok"], r
+        if r["kind"] == "esp":
+            assert r["inner_protocol"] in ("ICMP", "ICMPv6") and "Echo (ping)" in r["inner_info"], r
+    exchanges = {"IKE_SA_INIT": "34", "IKE_AUTH": "35", "CREATE_CHILD_SA": "36", "INFORMATIONAL": "37"}
+    mine = [exchanges[r["exchange"]] if r["kind"] == "ike" else int(r["spi"], 16) for r in rows]
+    theirs = [row[0] if row[0] else int(row[2], 16) for row in tshark_rows]
+    assert mine == theirs, (mine, theirs)
+
+
 # ------------------------------------------------------------------ the SAs at both ends
 
 
@@ -334,6 +357,7 @@ def run_case(net: Any, factory: Any, tmp: Path, case: Case) -> dict[str, Any]:
     check_esp_in_udp6(cap.path, outer[net.a.name], outer[net.b.name], set(pair))
     rows = tshark_decrypts6(cap.path, keys_dir)
     assert [r[0] for r in rows if r[0]][:4] == ["34", "34", "35", "35"], rows
+    ikelab_dissects(cap.path, keys_dir, rows)  # ikelab's own dissector agrees with tshark
     # ikelab's own --pcap, whose IPv6 and UDP headers (and UDP checksums) ikelab writes: the same, checksums good
     own = tshark_decrypts6(tmp / "ikelab" / "ikelab.pcap", keys_dir, udp_checksums=True)
     assert sorted(r[:5] for r in own) == sorted(r[:5] for r in rows), (own, rows)
