@@ -23,7 +23,6 @@ the CHILD SA may still wait for its answer, or for an exchange in flight (RFC 43
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, Callable
 
 from . import events as ev
@@ -33,6 +32,7 @@ from .ipsec_sa import Direction, Lifetime, Mode, transport_check
 from .net import RECENT, NetDriver
 from .packet import IpPacket, selectors as selectors_of
 from .policy import Selector, packet_view
+from .ts import host_address
 
 __all__ = ["ECHO_IDENT", "REKEYED_INBOUND_GRACE", "EspPeer"]
 
@@ -207,7 +207,7 @@ class EspPeer:
         pkt = parse_ip(inner)
         if event.mode != "transport":
             return inner, 4 if pkt.version == 4 else 41
-        ends = (ipaddress.ip_address(event.local_addr), ipaddress.ip_address(event.remote_addr))
+        ends = (host_address(event.local_addr), host_address(event.remote_addr))
         if (pkt.src, pkt.dst) != ends:
             raise ConfigError(f"a transport-mode SA carries only packets from {ends[0]} to {ends[1]} "
                               "(RFC 4303 3.1.1)", field="ip_packet", value=f"{pkt.src} -> {pkt.dst}")

@@ -12,10 +12,10 @@ tunnel mode with the original selectors, as 2.23.1 describes (see :mod:`ikelab.e
 """
 from __future__ import annotations
 
-from ipaddress import ip_address
 from typing import Any
 
 from . import exchanges_wire as W
+from .ts import host_address
 from .ts_negotiation import move_address, substitute_address
 
 
@@ -33,7 +33,7 @@ class TransportAcrossNat:
         address was narrowed from a range, and is not where the packets come from.  strongSwan declines the
         same way, and the CHILD SA is then made in tunnel mode (RFC 7296 1.3.1).
         """
-        for selectors, address in ((ts_i, ip_address(self.remote[0])), (ts_r, ip_address(self.local[0]))):
+        for selectors, address in ((ts_i, host_address(self.remote[0])), (ts_r, host_address(self.local[0]))):
             for ts in selectors:
                 if ts.start_addr != ts.end_addr or ts.start_addr != address:
                     return False

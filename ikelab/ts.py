@@ -43,7 +43,7 @@ from .errors import ConfigError, NegotiationError
 from .payloads import RawTrafficSelector, TrafficSelector
 from .ts_payload import _SELECTOR_TYPES as _SELECTORS  # decoded selectors, or kept as octets
 
-__all__ = ["DYNAMIC", "address_range", "check_range", "ts_from_string", "ts_to_string", "ts_intersection", "narrow",
+__all__ = ["DYNAMIC", "address_range", "check_range", "host_address", "ts_from_string", "ts_to_string", "ts_intersection", "narrow",
            "resolve_ts", "ts_contains"]
 
 IpAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -61,6 +61,12 @@ _ANY = (0, 65535)
 _OPAQUE = (65535, 0)
 #: Protocols whose "ports" are ICMP Type and Code (RFC 7296 3.13.1): ICMP and ICMPv6
 _ICMP = (1, 58)
+
+
+def host_address(address: str) -> IpAddress:
+    """An IKE address as packets and selectors carry it: a link-local address's zone (``fe80::1%eth0``, RFC 4007
+    11) names our own interface, and Python's ``ip_address`` would tell ``fe80::1%eth0`` from ``fe80::1``."""
+    return ipaddress.ip_address(str(address).partition("%")[0])
 
 
 def address_range(text: str) -> tuple[IpAddress, IpAddress]:
@@ -202,7 +208,7 @@ def _ts_from_string(text: str, dynamic: str | None) -> TrafficSelector:
     if where.lower() == DYNAMIC:
         if dynamic is None:
             raise _err(text, "'dynamic' needs the IKE address to resolve (pass dynamic=...)")
-        where = dynamic
+        where = dynamic.partition("%")[0]  # a link-local IKE address's zone names our interface (host_address)
     try:
         lo, hi = address_range(where or "0.0.0.0/0")
     except ConfigError as exc:

@@ -17,13 +17,12 @@ compares both with the uncached functions.
 from __future__ import annotations
 
 from functools import lru_cache
-from ipaddress import ip_address
 from typing import Any, Callable
 
 from .errors import ConfigError, NegotiationError
 from .memo import ByIdentities
 from .ts_payload import TrafficSelector
-from .ts import narrow, ts_contains, ts_to_string
+from .ts import host_address, narrow, ts_contains, ts_to_string
 
 
 def check_narrowed(answer: tuple[Any, ...], offered: tuple[Any, ...], which: str) -> None:
@@ -112,7 +111,7 @@ def substitute_address(selectors: tuple[Any, ...], address: str) -> tuple[Any, .
     which keeps the caches warm.
     """
     try:
-        host = ip_address(address)
+        host = host_address(address)
     except (ValueError, TypeError):
         raise ConfigError(f"substitute_address needs an IP address, not {address!r}", field="address",
                           value=address) from None
@@ -128,7 +127,7 @@ def move_address(selectors: tuple[Any, ...], old: str, new: str) -> tuple[Any, .
     the same tuple.
     """
     try:
-        before, after = ip_address(old), ip_address(new)
+        before, after = host_address(old), host_address(new)
     except (ValueError, TypeError):
         raise ConfigError(f"move_address needs two IP addresses, not {old!r} and {new!r}", field="address",
                           value=(old, new)) from None

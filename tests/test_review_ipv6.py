@@ -13,6 +13,12 @@ The review against charon is ``tests/interop/test_review_ipv6_vs_charon.py``; th
   only as the scope id of a 4-tuple, not from the text (EINVAL: "no route to peer"), received addresses lost
   their zone (so answers could not be sent), and ``--keys`` refused the zoned address in ``esp_sa``.  Checked
   here piecewise; the whole run over a link-local address is in the interop review.
+* IKE between zoned link-local addresses in the engine: the default selectors (``dynamic``, the IKE
+  addresses) were refused ("a selector address has no zone index"), so no CHILD SA came up; with selectors
+  given, transport mode (RFC 7296 1.3.1) was declined, as Python's ``fe80::a%lo`` is not ``fe80::a``, in the
+  host check, the NAT substitution (2.23.1) and the live peer's check of what a transport-mode SA carries.
+  The zone names our interface only: :func:`ikelab.ts.host_address` drops it wherever an IKE address meets
+  a selector or a packet.
 * an IPv6 address not in its RFC 5952 form (``0:0:0:0:0:0:0:1``, ``2001:DB8::2``): the first datagrams went
   to the address as typed, the later ones to the form the socket reports, and an established IKE SA would take
   a packet from the second for a move of the peer (RFC 7296 2.23).  The address is kept in its RFC 5952 form.
@@ -178,3 +184,61 @@ def test_a_bracketed_address_with_a_port_is_refused_with_the_way_to_write_it(
     assert main(["connect", "[2001:db8::2]:4500", "--id", "me.example", "--psk-file", __file__]) == 2
     err = capsys.readouterr().err
     assert "without the brackets of a URL (RFC 3986 3.2.2), and its port apart" in err, err
+
+
+@pytest.mark.parametrize("encapsulation", ["auto", "always"])
+def test_a_link_local_ike_sa_gets_its_default_selectors_and_transport_mode(encapsulation: str) -> None:
+    """A sans-IO lab between fe80::a%lo and fe80::b%lo in transport mode, with the default selectors: each
+    side's CHILD SA is the two hosts' /128s, without the zone, in transport mode (with ``always`` through the
+    NAT substitution of RFC 7296 2.23.1, the faked NAT making ESP go in UDP)."""
+    from ikelab.events import ChildSaCreated, Failure
+    from ikelab.lab import Lab
+
+    base = dict(ike_proposals=("aes128-sha256-modp2048",), esp_proposals=("aes128-sha256",), psk=b"ll",
+                mode="transport")
+    lab = Lab(IkeConfig(local_id="alice@example.org", encapsulation=encapsulation, **base),
+              IkeConfig(local_id="gw.example.com", **base), addresses=("fe80::a%lo", "fe80::b%lo"), seed=3)
+    lab.initiate()
+    lab.run_until_idle()
+    for side, mine, theirs in (("initiator", "fe80::a", "fe80::b"), ("responder", "fe80::b", "fe80::a")):
+        assert not lab.events(side, Failure), lab.events(side, Failure)
+        (child,) = lab.events(side, ChildSaCreated)
+        assert (child.mode, child.ts_local, child.ts_remote) == ("transport", (f"{mine}/128",), (f"{theirs}/128",))
+        assert child.udp_encap == (encapsulation == "always")
+
+
+def test_the_live_peer_sends_a_link_local_hosts_own_packets_in_transport_mode() -> None:
+    """RFC 4303 3.1.1: a transport-mode SA carries the packets between its two hosts; their zoned IKE addresses
+    are those hosts (the check used to compare fe80::a%lo with the packet's fe80::a, and refused)."""
+    from ipaddress import ip_address
+
+    from ikelab.esp_peer import EspPeer
+    from ikelab.events import ChildSaCreated
+    from ikelab.lab import Lab
+    from ikelab.packet import icmp_echo
+
+    base = dict(ike_proposals=("aes128-sha256-modp2048",), esp_proposals=("aes128-sha256",), psk=b"ll",
+                mode="transport")
+    lab = Lab(IkeConfig(local_id="alice@example.org", **base), IkeConfig(local_id="gw.example.com", **base),
+              addresses=("fe80::a%lo", "fe80::b%lo"), seed=4)
+    lab.initiate()
+    lab.run_until_idle()
+    (event,) = lab.events("initiator", ChildSaCreated)
+    assert event.local_addr == "fe80::a%lo"
+    echo = icmp_echo(ip_address("fe80::a"), ip_address("fe80::b"), 7, 1)
+    data, next_header = EspPeer._protected_part(echo, event)
+    assert next_header == 58 and data == echo[40:]
+    with pytest.raises(ConfigError, match="transport-mode SA carries only"):
+        EspPeer._protected_part(icmp_echo(ip_address("fe80::c"), ip_address("fe80::b"), 7, 1), event)
+
+
+def test_selectors_substituted_and_moved_across_a_nat_take_a_link_local_address_without_its_zone() -> None:
+    from ikelab.ts import host_address, ts_from_string, ts_to_string
+    from ikelab.ts_negotiation import move_address, substitute_address
+
+    assert str(host_address("fe80::a%lo")) == "fe80::a" and str(host_address("192.0.2.1")) == "192.0.2.1"
+    assert ts_to_string(ts_from_string("dynamic", dynamic="fe80::a%lo")) == "fe80::a/128"
+    offered = (ts_from_string("fe80::99/128"),)
+    assert [ts_to_string(t) for t in substitute_address(offered, "fe80::a%lo")] == ["fe80::a/128"]
+    here = (ts_from_string("fe80::a/128"),)
+    assert [ts_to_string(t) for t in move_address(here, "fe80::a%lo", "fe80::c%lo")] == ["fe80::c/128"]
