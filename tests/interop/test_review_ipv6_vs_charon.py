@@ -27,12 +27,15 @@ and with the RFCs:
   message each.  Both peers' IKE_AUTH go out in SKF pieces, both cut at the same size (1272-octet packets
   here, AES blocks rounding the rest off), none longer than 1280 nor IP-fragmented (no Fragment header);
 * IKE between link-local addresses (fe80::a <-> fe80::b on the veths, RFC 4291 2.5.6): ``ikelab connect
-  fe80::b%veth-a`` (the zone, RFC 4007 11) against charon listening on fe80::b, the same life and checks.
+  fe80::b%veth-a`` (the zone, RFC 4007 11) against charon listening on fe80::b, the same life and checks;
+  and transport mode there between two ikelab peers (charon installs no transport-mode SA here), with the
+  default selectors: the two hosts' /128s, each echo straight after ESP under the one IPv6 header.
 
 Found and fixed in ikelab (regressions in ``tests/test_review_ipv6.py``, the link-local one also here):
 a zoned link-local peer could not be reached at all ("no route to peer fe80::b%veth-a: Invalid argument":
 Python's ``connect``/``sendto`` take the zone only as the scope id of a 4-tuple), received addresses lost
-their zone, and ``--keys`` refused to write the zoned esp_sa row; ``ikelab respond --listen ::`` hashed the
+their zone, ``--keys`` refused to write the zoned esp_sa row, the default selectors (the zoned IKE
+addresses) were refused and transport mode was declined (Python's ``fe80::a%veth-a`` is not ``fe80::a``); ``ikelab respond --listen ::`` hashed the
 unspecified address into NAT_DETECTION_SOURCE_IP, so every initiator saw a NAT; an IPv4-mapped address
 (``::ffff:192.0.2.2``) was hashed as 16 octets while its packets are IPv4, so both sides saw a NAT; an
 address not in its RFC 5952 form (``2001:DB8::2``) named the peer one way in the first datagrams and another
@@ -66,7 +69,7 @@ import pytest
 
 from interop.capture import Capture, read_fields, run_checked
 from interop.charon import Charon
-from interop.ikelab_peer import check_keys_against_charon, read_keys, respond, start_connect
+from interop.ikelab_peer import check_keys_against_charon, connect, read_keys, respond, start_connect
 from interop.swanctl import ID_INITIATOR, ID_RESPONDER, cert_conf, make_pki, psk_conf
 from interop.scenarios import ikelab_cert_files
 
@@ -419,3 +422,34 @@ def test_certificate_chains_in_ike_fragments_over_ipv6(netns_pair: Any, charon_f
     assert len({max(sizes) for sizes in by_sender.values()}) == 1, by_sender  # both cut at the same IPv6 size
     out = got["out"]
     assert "IKE fragments joined (RFC 7383)" in out, out
+
+
+def test_transport_mode_between_two_ikelab_peers_on_link_local_addresses(netns_pair: Any, tmp_path: Path) -> None:
+    """No charon here (its kernel-libipsec installs no transport-mode SA, see ``test_ikelab_transport.py``):
+    ``ikelab connect fe80::b%veth-a --mode transport`` against ``ikelab respond --listen fe80::b%veth-b``, with the
+    default selectors (the IKE addresses, without their zones), pings from A's IKE address to B's.  The CHILD
+    SA must be the two /128s in transport mode (RFC 7296 1.3.1; the zoned addresses made the selectors fail,
+    then transport mode be declined), and tshark must find each ICMPv6 echo, with a good checksum over the
+    outer addresses (RFC 4443 2.3), straight after ESP under the one IPv6 header (RFC 4303 3.1.1)."""
+    net = netns_pair
+    a, b = (link_local(ns) for ns in net.namespaces)
+    extra = ["--proposal", SUITE, "--esp-proposal", ESP, "--mode", "transport", "--encap", "always", "--quiet"]
+    with Capture(net.b, net.b.veth, tmp_path / "wire.pcapng", probe_dst=net.a.addr6) as cap:
+        proc = respond(net.b, tmp_path / "b", extra=["--listen", f"{b}%{net.b.veth}", *extra, "--wait", "20"])
+        try:
+            result = connect(net.a, f"{b}%{net.a.veth}", tmp_path / "a", extra=[*extra, "--ping", b])
+            status = proc.wait(15)
+        finally:
+            proc.close()
+    out = result.stdout + result.stderr
+    assert result.returncode == 0 and status == 0, out + proc.output()
+    assert f"{a}/128 === {b}/128, UDP-encapsulated, transport mode" in out, out
+    assert f"{b}/128 === {a}/128, UDP-encapsulated, transport mode" in proc.output(), proc.output()
+    assert f"-> {b} through ESP (first CHILD SA): 3 sent, 3 replies" in out, out
+    argv = ["tshark", "-n", "-r", str(cap.path), "-o", "esp.enable_encryption_decode:TRUE",
+            "-o", "esp.enable_authentication_check:TRUE", "-Y", "esp", "-T", "fields", "-E", "separator=\t",
+            "-E", "occurrence=a", "-E", "aggregator=,", "-e", "ipv6.src", "-e", "ipv6.dst", "-e", "icmpv6.type",
+            "-e", "icmpv6.checksum.status"]
+    env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(tmp_path / "a" / "keys"))
+    rows = [line.split("\t") for line in run_checked(argv, timeout=60, env=env).stdout.splitlines() if line]
+    assert rows == [[a, b, "128", GOOD], [b, a, "129", GOOD]] * 3, rows  # no second (inner) IPv6 header
