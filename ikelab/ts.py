@@ -43,8 +43,8 @@ from .errors import ConfigError, NegotiationError
 from .payloads import RawTrafficSelector, TrafficSelector
 from .ts_payload import _SELECTOR_TYPES as _SELECTORS  # decoded selectors, or kept as octets
 
-__all__ = ["DYNAMIC", "address_range", "check_range", "host_address", "ts_from_string", "ts_to_string", "ts_intersection", "narrow",
-           "resolve_ts", "ts_contains"]
+__all__ = ["DYNAMIC", "address_range", "check_range", "host_address", "ts_from_string", "ts_to_string",
+           "ts_intersection", "narrow", "resolve_ts", "ts_contains"]
 
 IpAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
@@ -66,7 +66,7 @@ _ICMP = (1, 58)
 def host_address(address: str) -> IpAddress:
     """An IKE address as packets and selectors carry it: a link-local address's zone (``fe80::1%eth0``, RFC 4007
     11) names our own interface, and Python's ``ip_address`` would tell ``fe80::1%eth0`` from ``fe80::1``."""
-    return ipaddress.ip_address(str(address).partition("%")[0])
+    return ipaddress.ip_address(address.partition("%")[0] if isinstance(address, str) else address)
 
 
 def address_range(text: str) -> tuple[IpAddress, IpAddress]:
