@@ -8,8 +8,10 @@ and with the RFCs:
   ipv6:2001:db8::1`` against charon's ``id = 2001:db8::1``, checked in charon's log and, type 5 with the 16
   octets, in tshark's decryption of IKE_AUTH), a CHILD SA rekey and an IKE SA rekey (by ikelab when it
   initiated, by charon's ``swanctl --rekey`` when charon did), then the initiator's DELETE; after the rekeys
-  both ends hold the same IKE SA SPIs and CHILD SA SPIs, and every SK_* and KEYMAT ikelab exported, before
-  and after the rekeys, is the one charon logged (RFC 7296 2.14, 2.17, 2.18);
+  (and between them, when charon makes them: ikelab's own follow each other at once) both ends hold the same
+  IKE SA SPIs and CHILD SA SPIs, the CHILD SA moving to the new IKE SA unchanged; every SK_* and KEYMAT ikelab
+  exported, before and after the rekeys, is the one charon logged (RFC 7296 2.14, 2.17, 2.18); after the
+  DELETE charon holds no SA and ikelab has ended with status 0;
 * NAT detection (RFC 7296 2.23) over 16-octet addresses: the NAT_DETECTION_* hashes in the captured
   IKE_SA_INIT messages are recomputed here with ``hashlib`` from the IPv6 addresses and UDP ports tshark shows
   (SHA-1 of SPIi | SPIr | IP | port, walking the payloads with ``struct``): ikelab's two hashes and charon's
@@ -333,6 +335,12 @@ def run_case(net: Any, factory: Any, tmp: Path, case: Case) -> dict[str, Any]:
                 assert peer.ping(_inner(me, case), src=_inner(peer, case), count=3) == 3
                 charon.swanctl("--rekey", "--child", "net")
                 proc.wait_for_output("CHILD SA rekeyed", timeout=10)
+                # between the rekeys too, both ends hold the same SAs: once charon has let the old CHILD SA go
+                _, new_in = ikelab_now(proc.output())
+                charon.wait_for_sa(lambda sas: len(sas) == 1 and [
+                    c["spi-out"] for c in (sas[0].get("child-sas") or {}).values() if c["state"] == "INSTALLED"]
+                    == [f"{new_in:08x}"], timeout=10)
+                between = (charon_now(charon), proc.output())
                 charon.swanctl("--rekey", "--ike", "lab")
                 proc.wait_for_output("IKE SA rekeyed", timeout=10)
                 new_ike, _ = ikelab_now(proc.output())
@@ -347,8 +355,12 @@ def run_case(net: Any, factory: Any, tmp: Path, case: Case) -> dict[str, Any]:
                 proc.close()
             out = proc.output()
             assert status == 0 and "deleted by peer" in out, out + charon.diagnostics()
-    # the SAs after both rekeys, as each end saw them then
+    # the SAs after both rekeys (and, when charon made them, between the two), as each end saw them then
     pair = check_same_sas(after, sas_out, keys_dir, outer[me.name], outer[peer.name])
+    if not case.ikelab_initiates:
+        # the IKE SA rekey then gave new IKE SPIs, and the CHILD SA moved to the new IKE SA as it was (2.18)
+        assert check_same_sas(*between, keys_dir, outer[me.name], outer[peer.name]) == pair
+        assert between[0][0] != after[0], (between[0], after[0])
     keys = charon.keys()
     assert len(keys) == 2, [k.get("spi_i") for k in keys]  # the first IKE SA and its rekeyed successor
     assert check_keys_against_charon(read_keys(tmp / "ikelab"), keys) == 2  # the first CHILD SA and its rekey
