@@ -545,7 +545,11 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
             self._remove_child(child, now, children_reason or f"IKE SA closed: {reason}")
         if self.replaced_by is not None:
             self._hand_over(now)
-        self._settle_collision()
+        theirs = self._settle_collision()
+        if theirs is not None and theirs.state != State.CLOSED:
+            # the peer's rekey of this IKE SA, not yet settled (RFC 7296 2.8.2): its new IKE SA holds none of the
+            # CHILD SAs or leases (they are still here), and the connection it would carry on ends with this one
+            theirs._close(now, f"the IKE SA it rekeyed closed before the crossing rekeys were settled: {reason}")
         self._rekeyed_from = None
         self._pending = None
         self._queue = ()

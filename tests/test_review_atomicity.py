@@ -253,11 +253,19 @@ def _check_always(side: str, before: dict[str, Any], after: dict[str, Any], even
         for spi, child in view["children"].items():
             if child[7] == "REKEYING" and view["state"] != State.CLOSED and spi not in moving:
                 raise Violation(f"{side}: CHILD SA {spi.hex()} is left REKEYING with no rekey of it on its way")
+    held: dict[str, int] = {}
     for pool in after["pools"].values():
         for address, (_, holder) in pool.items():
+            held[address] = holder
             view = after["sas"].get(holder)
             if view is not None and view["state"] == State.CLOSED:
                 raise Violation(f"{side}: {address} is still leased to a CLOSED IKE SA")
+    for key, view in after["sas"].items():  # and the other way round: an IKE SA up holds what its client uses
+        if view["state"] == State.ESTABLISHED and view["peer_virtual_ips"]:
+            mine = {key, view["rekeyed_from"]}  # while crossing rekeys are unsettled, the old IKE SA holds them
+            lost = [a for a in view["peer_virtual_ips"] if held.get(a) not in mine]
+            if lost:
+                raise Violation(f"{side}: IKE SA {view['spi_i'].hex()} is up, but {lost} are not leased to it")
 
 
 def check_received(side: str, before: dict[str, Any], after: dict[str, Any], events: list[Any]) -> str | None:
@@ -588,3 +596,29 @@ def test_the_watch_sees_the_child_sa_an_ike_auth_made_before_it_failed() -> None
                                                                                 "pool": "10.3.0.0/30"}))
     assert lab.refusals == {"request IKE_AUTH AUTHENTICATION_FAILED": 1, "response auth": 1}
     assert lab.sas("responder")[-1].state == State.CLOSED and _holders(lab) == {}
+
+
+def test_a_fatal_error_during_crossing_ike_sa_rekeys_closes_the_peers_new_ike_sa_too() -> None:
+    """Both peers rekey the IKE SA at once (RFC 7296 2.8.2); the gateway has answered the client's rekey (a new
+    IKE SA, not yet holding the CHILD SAs or the client's address) when the client reports INVALID_SYNTAX on the
+    old IKE SA, which closes it with its CHILD SAs and gives the address back to the pool.  The new IKE SA stayed
+    ESTABLISHED, empty, and still handing out to its client an address the pool could lease to another one; now
+    it closes with the IKE SA it rekeyed."""
+    from ikelab.exchanges_common import Datagram
+
+    lab = _lab(*configs(i={"vip": "0.0.0.0"}, r={"pool": "10.3.0.0/30"}))
+    old_i, old_r = lab.initiator, lab.responder
+    lab.rekey_ike("initiator")
+    lab.rekey_ike("responder")
+    while old_r._collision is None:  # the gateway answers the client's rekey; its own is still on its way
+        lab.step()
+    theirs = old_r._collision
+    assert old_r._pending.kind == "rekey_ike" and theirs.peer_virtual_ips == ("10.3.0.1",)
+    msg = W.message(old_i.spi_i, old_i.spi_r, ExchangeType.INFORMATIONAL, True, False, old_r._peer_next_id,
+                    [W.notify(NotifyType.INVALID_SYNTAX)])
+    lab.endpoints["responder"].receive(Datagram(W.encode(msg, old_i._crypto(sending=True)), old_i.local,
+                                                old_i.remote, "ike"), lab.now)  # the watch checks the leases
+    lab._flush()
+    assert old_r.state == theirs.state == State.CLOSED
+    assert {a: h for p in old_r.pools for a, (_, h) in p.holders.items()} == {}
+    assert [e.spi_i for e in lab.events("responder", ev.IkeSaDeleted)] == [old_r.spi_i, theirs.spi_i]
