@@ -5,10 +5,10 @@ refuse the request answers with an error Notify and keeps what the refused reque
 039ccf8 (a CHILD SA inside an IKE SA that never came up).  This file hunts for that class of bug.  The lab
 runs the seeded meddling of :mod:`test_ike_fuzz` (payloads dropped, moved, damaged and sealed again with
 the sender's keys), plus damage deeper inside payloads (a transform of a proposal, an address of a
-selector) and payloads ikelab does not know, critical or not; over test_ike_fuzz's configurations and
-others (virtual IPs, transport mode, a NAT, IKE fragmentation, childless IKE_AUTH, short CHILD SA
-lifetimes, liveness checks, selectors to narrow, ``remote_id=%any``), with requests from both sides at
-once and restarts.  Every datagram a peer receives is bracketed by a snapshot of all it holds: each IKE
+selector), payloads ikelab does not know, critical or not, and error Notifies (fatal ones too); over
+test_ike_fuzz's configurations and others (virtual IPs, transport mode, a NAT, IKE fragmentation, childless
+IKE_AUTH, short CHILD SA lifetimes, liveness checks, selectors to narrow, ``remote_id=%any``), with requests
+from both sides at once and restarts.  Every datagram a peer receives is bracketed by a snapshot of all it holds: each IKE
 SA's state, SPIs, keys, Message ID counters, outstanding and queued requests, lifetimes and timers, CHILD
 SA retries, collision links and virtual IPs; each CHILD SA's SPIs, keys, selectors, mode, state and timers;
 each address pool's holders.
@@ -41,8 +41,10 @@ is REKEYED only with such an event (2.18).  ikelab removes nothing there but wha
 the responder to delete the CHILD SA half it cannot accept (2.21.3).
 
 On every message, either side: every CHILD SA that appears has a ChildSaCreated event and every one that goes
-a ChildSaDeleted event; no CHILD SA is left REKEYING without a rekey request of ours, sent or queued, that
-will finish it; an address is leased only to an IKE SA that is not CLOSED.
+a ChildSaDeleted event; one open IKE SA holds each CHILD SA; no CHILD SA is left REKEYING without a rekey
+request of ours, sent or queued, that will finish it; an address is leased only to an IKE SA that is not
+CLOSED, and an IKE SA that is up holds the addresses its client uses (itself, or while crossing rekeys are
+unsettled the IKE SA they rekey, 2.8.2).
 
 ``IKELAB_FUZZ_RUNS=20000 pytest tests/test_review_atomicity.py`` hunts longer.
 """
@@ -248,6 +250,11 @@ def _check_always(side: str, before: dict[str, Any], after: dict[str, Any], even
         raise Violation(f"{side}: CHILD SAs {[s.hex() for s in new - created]} appeared with no ChildSaCreated")
     if not gone <= deleted:
         raise Violation(f"{side}: CHILD SAs {[s.hex() for s in gone - deleted]} went with no ChildSaDeleted")
+    owners: dict[bytes, int] = {}  # one IKE SA holds each CHILD SA: ESP finds it by its inbound SPI alone
+    for key, view in after["sas"].items():
+        for spi in view["children"]:
+            if view["state"] != State.CLOSED and owners.setdefault(spi, key) != key:
+                raise Violation(f"{side}: CHILD SA {spi.hex()} is held by two IKE SAs")
     moving = _rekeys_on_their_way(after)
     for view in after["sas"].values():
         for spi, child in view["children"].items():
@@ -323,6 +330,12 @@ class WatchedLab(MeddlingLab):
     damages payloads deeper inside too (a transform of a proposal, an address of a selector)."""
 
     def _damage(self, payloads: list[Any]) -> None:
+        if self.meddle.random() < 0.06:  # an error Notify: fatal ones too, in any exchange and at any moment
+            error = self.meddle.choice([NotifyType.INVALID_SYNTAX, NotifyType.AUTHENTICATION_FAILED,
+                                        NotifyType.TEMPORARY_FAILURE, NotifyType.NO_PROPOSAL_CHOSEN,
+                                        NotifyType.CHILD_SA_NOT_FOUND, NotifyType.TS_UNACCEPTABLE])
+            payloads.insert(self.meddle.randrange(len(payloads) + 1), W.notify(error))
+            return
         if self.meddle.random() < 0.1:  # a payload ikelab does not know, critical or not (RFC 7296 2.5)
             unknown = P.UnknownPayload(self.meddle.choice([49, 60, 200]), b"\x00" * 4, self.meddle.random() < 0.5)
             payloads.insert(self.meddle.randrange(len(payloads) + 1), unknown)
