@@ -25,6 +25,9 @@ corresponding request has failed entirely"):
   the peer never saw (it asks again, with a new Message ID), the CHILD SA our lost answer made goes (with a
   ChildSaDeleted event) and the old one is INSTALLED again, whatever the new answer is: the peer holds no
   partner for it (2.8).
+* An INFORMATIONAL request that reports a fatal error (N(INVALID_SYNTAX), N(AUTHENTICATION_FAILED)) is not
+  refused: ikelab answers it and closes the IKE SA, with every CHILD SA and lease, and with the new IKE SA of
+  crossing rekeys of it not yet settled (2.8.2, 2.21.3); the driver sends such requests at random moments.
 * A request whose inside cannot be decoded after a good ICV (INVALID_SYNTAX 2.21.3, UNSUPPORTED_CRITICAL_PAYLOAD
   2.5), of any exchange, INFORMATIONAL with or without DELETE included: nothing of it was read, so nothing
   changes but the window, as above.  (ikelab answers every INFORMATIONAL it can decode without an error
@@ -68,6 +71,7 @@ from ikelab import payloads as P
 from ikelab.constants import ExchangeType, NotifyType, ProtocolId
 from ikelab.endpoint import IkeEndpoint
 from ikelab.errors import IkelabError
+from ikelab.exchanges_common import Datagram
 from ikelab.lab import Lab
 from ikelab.state import State
 
@@ -401,6 +405,26 @@ def _extras(rng: random.Random) -> tuple[dict[str, Any], dict[str, Any], dict[st
     return both, i, r
 
 
+def _fatal_notify(lab: Lab, rng: random.Random, side: str) -> None:
+    """``side`` reports a fatal error (N(INVALID_SYNTAX) or N(AUTHENTICATION_FAILED) in an INFORMATIONAL request,
+    RFC 7296 2.21.3) on one of the IKE SAs the two peers share, delivered a moment later: often in the middle
+    of an exchange, or of crossing rekeys, that the operations just started."""
+    other = "responder" if side == "initiator" else "initiator"
+    targets = [(mine, theirs) for mine in lab.sas(side) for theirs in lab.sas(other)
+               if mine.keys is not None and theirs.keys is not None and theirs.state != State.CLOSED
+               and (mine.spi_i, mine.spi_r) == (theirs.spi_i, theirs.spi_r)]
+    if not targets:
+        return
+    mine, theirs = rng.choice(targets)
+    error = rng.choice([NotifyType.INVALID_SYNTAX, NotifyType.AUTHENTICATION_FAILED])
+    msg = W.message(mine.spi_i, mine.spi_r, ExchangeType.INFORMATIONAL, mine.initiator, False, theirs._peer_next_id,
+                    [W.notify(error)])
+    data = W.encode(msg, mine._crypto(sending=True))
+    marker = bytes(4) if theirs.local[1] == 4500 else b""  # port 4500's non-ESP marker (RFC 3948 2.2)
+    lab._schedule(lab.now + rng.choice([0.0, 0.005, 0.01, 0.015, 0.02, 0.03]), other,
+                  Datagram(marker + data, theirs.remote, theirs.local, "ike"))
+
+
 def _run(run: int, lab_class: type = WatchedLab) -> Any:
     rng = random.Random(0xA70C1C + run)
     if rng.random() < 0.5:
@@ -430,6 +454,8 @@ def _run(run: int, lab_class: type = WatchedLab) -> Any:
                         getattr(lab, operation)(side)
                 except IkelabError:
                     pass
+            if rng.random() < 0.1:
+                _fatal_notify(lab, rng, rng.choice(["initiator", "responder"]))
             lab.run_until_idle()
             if rng.random() < 0.3:
                 lab.run(lab.now + rng.choice([10.0, 30.0, 60.0]))  # lifetimes, liveness checks
@@ -617,8 +643,6 @@ def test_a_fatal_error_during_crossing_ike_sa_rekeys_closes_the_peers_new_ike_sa
     old IKE SA, which closes it with its CHILD SAs and gives the address back to the pool.  The new IKE SA stayed
     ESTABLISHED, empty, and still handing out to its client an address the pool could lease to another one; now
     it closes with the IKE SA it rekeyed."""
-    from ikelab.exchanges_common import Datagram
-
     lab = _lab(*configs(i={"vip": "0.0.0.0"}, r={"pool": "10.3.0.0/30"}))
     old_i, old_r = lab.initiator, lab.responder
     lab.rekey_ike("initiator")
