@@ -268,7 +268,7 @@ class EspPeer:
             pkt = self._rebuilt(sa.mode, next_header, data, src[0], dst[0])  # UDP-encapsulated: the outer addresses
             if not self.covers(spi, pkt, Direction.INBOUND):  # RFC 4301 5.2 step 4
                 self._dropped(f"ESP SPI 0x{spi.hex()}: {self._packet_text(pkt)} is outside the CHILD SA's "
-                            "traffic selectors: dropped")
+                              "traffic selectors")
                 return
             icmp = parse_icmp(pkt)
         except IkelabError as exc:

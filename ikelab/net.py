@@ -255,8 +255,8 @@ class NetDriver:
     4500 is bound as well when ``natt`` (default: only when ``port`` is 500); whatever was bound, what comes
     to or from port 4500 is sorted into IKE, ESP and keepalives (RFC 3948 2.2).
     ``on_packet(n, packet, direction)``, ``on_event(event)`` and ``on_note(text)`` (what the driver
-    itself dropped, e.g. junk on port 4500) are called as things happen (the CLI prints from them); ``esp_handler(payload, src, dst)``
-    receives UDP-encapsulated ESP packets.  ``keepalive_interval`` (None: never)
+    itself dropped, e.g. junk on port 4500) are called as things happen (the CLI prints from them);
+    ``esp_handler(payload, src, dst)`` receives UDP-encapsulated ESP packets.  ``keepalive_interval`` (None: never)
     spaces the NAT-keepalives of a host behind a NAT.
 
     ``keep_history`` (default True) keeps every packet, event, note and IKE SA

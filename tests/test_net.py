@@ -726,7 +726,7 @@ def test_each_packet_leaves_on_the_child_sa_whose_selectors_cover_it() -> None:
                encryption_key=web.encr_key_in, tunnel=(them, me))
     peer.received(sa.encapsulate(icmp_echo(them, me, 7, 1, b""), 4), (them, 4500), (me, 4500))
     assert peer.requests_answered == 0 and len(sent) == 4
-    assert "is outside the CHILD SA's traffic selectors: dropped" in peer.errors[-1], peer.errors
+    assert peer.errors[-1].endswith("is outside the CHILD SA's traffic selectors"), peer.errors
 
 
 def _transport_lab(ts: tuple[str, str] | None = None) -> Lab:
@@ -806,7 +806,7 @@ def test_transport_mode_drops_what_its_selectors_do_not_cover() -> None:
     peer.received(sent_by_peer.encapsulate(udp, 17), (them, 4500), (me, 4500))
     echo = parse_ip(icmp_echo("192.0.2.99", me, 7, 1, b"")).payload
     peer.received(sent_by_peer.encapsulate(echo, 1), ("192.0.2.99", 4500), (me, 4500))
-    dropped = "is outside the CHILD SA's traffic selectors: dropped"
+    dropped = "is outside the CHILD SA's traffic selectors"
     assert peer.errors[1:] == [f"ESP SPI 0x{child.spi_in.hex()}: {them} -> {me} protocol 17 ports 5353->53 {dropped}",
                                f"ESP SPI 0x{child.spi_in.hex()}: 192.0.2.99 -> {me} protocol 1 type 8 code 0 {dropped}"]
     assert peer.requests_answered == 0 and wire == []
