@@ -533,6 +533,11 @@ class NetDriver:
         live = [sa for sa in self._sas if sa.state == State.ESTABLISHED and not sa.unsettled]
         return live[-1] if live else None
 
+    def live_sas(self) -> list[IkeSa]:
+        """Every ESTABLISHED IKE SA, oldest first: one per peer (a gateway's clients), each the newest of its own
+        rekeys (while two rekeys cross, the old one, as :meth:`current_sa`)."""
+        return [sa for sa in self._sas if sa.state == State.ESTABLISHED and not sa.unsettled]
+
     def outcome(self) -> Outcome | None:
         """EXIT_OK once an IKE SA and a CHILD SA are up; the failure's status once one is fatal; else None.
 

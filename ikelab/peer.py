@@ -356,13 +356,16 @@ class _Run:
 
     async def finish(self, outcome: Outcome, *, delete: bool) -> int:
         d = self.driver
-        if delete:
-            sa = d.current_sa()
-            if sa is not None:
-                self.out("sending DELETE for the IKE SA")
-                d.act(lambda now: sa.delete_ike(now))
-                # a rekey on its way replaces the IKE SA first, and the DELETE then closes the new one as well
-                await d.wait_for(lambda: sa.state == State.CLOSED and sa.successor.state == State.CLOSED, 6.0)
+        # every peer's IKE SA, not only the newest: a gateway (respond --pool) serves several clients (RFC 7296 1.4.1)
+        sas = d.live_sas() if delete else []
+        for sa in sas:
+            self.out("sending DELETE for the IKE SA" if len(sas) == 1 else
+                     f"sending DELETE for the IKE SA {sa.spi_i.hex()}/{sa.spi_r.hex()} with "
+                     f"{_host_port(*sa.remote)}")
+            d.act(lambda now, sa=sa: sa.delete_ike(now))
+        # a rekey on its way replaces an IKE SA first, and the DELETE then closes the new one as well
+        if sas:
+            await d.wait_for(lambda: all(s.state == State.CLOSED and s.successor.state == State.CLOSED for s in sas), 6.0)
         d.close()
         if self.options.pcap:
             path = d.write_pcap(self.options.pcap)
