@@ -63,9 +63,10 @@ class EspPeer:
         self._replaced: set[bytes] = set()
         #: the outbound SAs, oldest first; a packet leaves on the last one whose CHILD SA's selectors cover it
         self.outbound: list[tuple[bytes, Any, ev.ChildSaCreated]] = []
-        #: outbound SPI -> where its UDP-encapsulated ESP goes: the peer's address and port, which follow the
-        #: IKE SA's when a NAT rebinds (RFC 7296 2.23, a PeerMoved event)
-        self.destinations: dict[bytes, tuple[str, int]] = {}
+        #: CHILD SA (by the inbound SPI, which we chose) -> where its UDP-encapsulated ESP goes: the peer's address
+        #: and port, which follow the IKE SA's when a NAT rebinds (RFC 7296 2.23, a PeerMoved event).  Not by the
+        #: outbound SPI: each peer picks that one (RFC 4301 4.1), and two clients of a gateway may pick the same
+        self._to: dict[bytes, tuple[str, int]] = {}
         #: CHILD SA (by the inbound SPI) -> its SPD selectors (RFC 4301 4.4.1), for both directions
         self.selectors: dict[bytes, tuple[Selector, ...]] = {}
         self.replies: list[int] = []
@@ -73,6 +74,12 @@ class EspPeer:
         #: what went wrong with ESP, the latest RECENT (a peer sending on a stale SPI adds one per packet)
         self.errors: list[str] = []
         driver.esp_handler = self.received
+
+    @property
+    def destinations(self) -> dict[bytes, tuple[str, int]]:
+        """Outbound SPI -> where its ESP goes, for the SAs in :attr:`outbound` (a view; with two peers that picked
+        the same SPI, the newer SA's)."""
+        return {spi_out: self._to[created.spi_in] for spi_out, _, created in self.outbound}
 
     def _hard_lifetime(self) -> Lifetime | None:
         """The CHILD SAs' hard lifetime as the engine schedules it (``config.child_lifetime`` from the SA's
@@ -116,7 +123,7 @@ class EspPeer:
                         integrity_key=event.integ_key_out,
                         tunnel=(event.local_addr, event.remote_addr), **common)
             entry = (event.spi_out, out, event)
-            self.destinations[event.spi_out] = (event.remote_addr, event.remote_port)
+            self._to[event.spi_in] = (event.remote_addr, event.remote_port)
             self.selectors[event.spi_in] = child_selectors(event)
             old = None
             if event.rekey_of is not None and not event.exchange_initiator:
@@ -137,12 +144,12 @@ class EspPeer:
                 # the peer may still send on it for a moment (its kernel switches SAs after the DELETE)
                 self.retired[event.spi_in] = (sa, event.time + REKEYED_INBOUND_GRACE)
             self._replaced.discard(event.spi_in)
-            self.outbound = [o for o in self.outbound if o[0] != event.spi_out]
-            self.destinations.pop(event.spi_out, None)
+            self.outbound = [o for o in self.outbound if o[2].spi_in != event.spi_in]  # this CHILD SA's, no other's
+            self._to.pop(event.spi_in, None)
         elif isinstance(event, ev.PeerMoved):
-            for spi, there in self.destinations.items():
+            for spi, there in self._to.items():
                 if there == event.old:
-                    self.destinations[spi] = event.new
+                    self._to[spi] = event.new
             if event.children:
                 self._selectors_moved(event)
 
@@ -191,7 +198,7 @@ class EspPeer:
         except IkelabError as exc:
             self._error(f"{self._packet_text(inner)}: {exc}: not sent")
             return False
-        self.driver.send_esp(esp, event.local_port, self.destinations[chosen[0]])
+        self.driver.send_esp(esp, event.local_port, self._to[event.spi_in])
         return True
 
     @staticmethod
