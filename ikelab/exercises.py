@@ -165,11 +165,14 @@ def _name_slips(found: Sequence[str]) -> None:
 
 def _want_int(answer: Any, what: str) -> int:
     # Any integer type is a fine answer: int, sympy's Integer, numpy's int64 ... (they have __index__);
-    # bool is not a number here, and neither is a float, even 3.0.
-    if not isinstance(answer, bool) and hasattr(type(answer), "__index__"):
+    # bool is not a number here, numpy's neither (numpy 2.2, the last for Python 3.10, still gives it an
+    # index, with a DeprecationWarning), and neither is a float, even 3.0.
+    kind = type(answer)
+    numpy_bool = kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")
+    if not isinstance(answer, bool) and not numpy_bool and hasattr(kind, "__index__"):
         try:
             return operator.index(answer)
-        except TypeError:  # numpy's bool_ has __index__ but refuses
+        except TypeError:  # numpy's bool_ has __index__ but refuses (numpy 2.3 and later)
             pass
     raise Wrong(f"{what} should be an int, not {type(answer).__name__} ({_show(answer)}).")
 

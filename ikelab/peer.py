@@ -365,7 +365,8 @@ class _Run:
             d.act(lambda now, sa=sa: sa.delete_ike(now))
         # a rekey on its way replaces an IKE SA first, and the DELETE then closes the new one as well
         if sas:
-            await d.wait_for(lambda: all(s.state == State.CLOSED and s.successor.state == State.CLOSED for s in sas), 6.0)
+            await d.wait_for(lambda: all(s.state == State.CLOSED and s.successor.state == State.CLOSED for s in sas),
+                             6.0)
         d.close()
         if self.options.pcap:
             path = d.write_pcap(self.options.pcap)
