@@ -464,6 +464,14 @@ def flush_conntrack() -> None:
         raise OSError(-error, f"conntrack flush refused: {os.strerror(-error)}")
 
 
+def masquerade(router: Namespace, oifname: str) -> None:
+    """Make ``router`` a NAPT for what leaves it on ``oifname`` (nftables ``masquerade``: source address and, when
+    it must, source port; conntrack takes the answers back), as RFC 3948 and RFC 7296 2.23 expect of a NAT."""
+    rules = ('table ip nat {\n chain postrouting {\n  type nat hook postrouting priority srcnat;\n'
+             f'  oifname "{oifname}" masquerade\n }}\n}}\n')
+    router.run(NFT, "-f", "-", input=rules.encode())
+
+
 class NatNetns(NetnsPair):
     """A behind a NAT: namespaces ``a``, ``r`` (the router) and ``b``; B sees A as 192.0.2.1 (``a_public``).
 
@@ -506,9 +514,7 @@ class NatNetns(NetnsPair):
                 ns.run(IP, "addr", "add", f"{ns.inner}/32", "dev", "lo")
             self.a.run(IP, "route", "add", "default", "via", ROUTER_PRIVATE4)
             self.r.run("sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")  # each namespace has its own
-            rules = ('table ip nat {\n chain postrouting {\n  type nat hook postrouting priority srcnat;\n'
-                     '  oifname "veth-rb" masquerade\n }\n}\n')
-            self.r.run(NFT, "-f", "-", input=rules.encode())
+            masquerade(self.r, "veth-rb")
         except BaseException:
             self.close()
             raise

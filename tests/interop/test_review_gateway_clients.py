@@ -48,7 +48,7 @@ import pytest
 from interop.capture import Capture, read_fields
 from interop.charon import Charon
 from interop.ikelab_peer import check_keys_against_charon, read_keys, respond, tshark_decrypts
-from interop.netns import IP, NFT, Namespace, NetnsPair, _counter
+from interop.netns import IP, Namespace, NetnsPair, _counter, masquerade
 from interop.swanctl import psk_conf
 
 pytestmark = [pytest.mark.strongswan, pytest.mark.usefixtures("tshark_env", "nft_env")]
@@ -107,9 +107,7 @@ class Classroom(NetnsPair):
                 for n, c in enumerate(self.natted):
                     self._plug(self.r, "brp", f"r-n{n}", c, f"{c.addr4}/25", NAT_PRIVATE_GW)
                 self.r.run("sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")
-                rules = ('table ip nat {\n chain postrouting {\n  type nat hook postrouting priority srcnat;\n'
-                         '  oifname "veth-rb" masquerade\n }\n}\n')
-                self.r.run(NFT, "-f", "-", input=rules.encode())
+                masquerade(self.r, "veth-rb")
         except BaseException:
             self.close()
             raise
