@@ -8,10 +8,10 @@ the sender's keys), plus damage deeper inside payloads (a transform of a proposa
 selector), payloads ikelab does not know, critical or not, and error Notifies (fatal ones too); over
 test_ike_fuzz's configurations and others (virtual IPs, transport mode, a NAT, IKE fragmentation, childless
 IKE_AUTH, short CHILD SA lifetimes, liveness checks, selectors to narrow, ``remote_id=%any``), with requests
-from both sides at once and restarts.  Every datagram a peer receives is bracketed by a snapshot of all it holds: each IKE
-SA's state, SPIs, keys, Message ID counters, outstanding and queued requests, lifetimes and timers, CHILD
-SA retries, collision links and virtual IPs; each CHILD SA's SPIs, keys, selectors, mode, state and timers;
-each address pool's holders.
+from both sides at once and restarts.  Every datagram a peer receives is bracketed by a snapshot of all it
+holds: each IKE SA's state, SPIs, keys, Message ID counters, outstanding and queued requests, lifetimes and
+timers, CHILD SA retries, collision links and virtual IPs; each CHILD SA's SPIs, keys, selectors, mode, state
+and timers; each address pool's holders.
 
 The receiving peer, when its response carries an error Notify (RFC 7296 3.10.1: a type below 16384; "the
 corresponding request has failed entirely"):
