@@ -97,7 +97,7 @@ class Gateways:
 def _selector(text: str) -> tuple[Any, Any, int, int, int]:
     """A selector's text as events write it (``10.2.0.0/16[tcp/443]``, ``10.1.0.5-10.1.0.9``) -> the
     (first, last, protocol, first port, last port) an SPD entry takes: all three narrow (RFC 7296 3.13.1)."""
-    ts = ts_from_string(text)
+    ts = ts_from_string(text, negotiated=True)
     return ts.start_addr, ts.end_addr, ts.ip_protocol, ts.start_port, ts.end_port
 
 

@@ -39,7 +39,7 @@ from .ts import ts_from_string
 def _selectors(texts: tuple[str, ...]) -> list[tuple[Any, Any, int, int, int]]:
     out = []
     for text in texts:
-        ts = ts_from_string(text)
+        ts = ts_from_string(text, negotiated=True)  # an event's text of what the peers agreed
         out.append((ts.start_addr, ts.end_addr, ts.ip_protocol, ts.start_port, ts.end_port))
     return out
 

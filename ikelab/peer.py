@@ -95,7 +95,7 @@ def _first_address(selector: str) -> Any:
     address; ``10.1.0.0/16``: 10.1.0.1, not the subnet's own address; a range ``10.1.0.5-10.1.0.9``: its first),
     or None for text that is no selector."""
     try:
-        ts = ts_from_string(selector.split()[-1])
+        ts = ts_from_string(selector.split()[-1], negotiated=True)
     except (ConfigError, IndexError):
         return None
     networks = list(ipaddress.summarize_address_range(ts.start_addr, ts.end_addr))

@@ -30,6 +30,11 @@ is a Type: ``[icmp/8]`` is 0x0800 (echo request, code 0), ``[icmp/8-9]``
 hexadecimal (``[icmp/0x0005]``) is always the value itself: it is how
 :func:`ts_to_string` writes Type 0 with a Code of 1 to 255, which
 strongSwan's syntax has no way to say.
+
+Ports belong to a protocol: RFC 7296 3.13.1 has a selector for protocol 0
+(any) cover every port, so configured text such as ``[%any/80]`` is refused
+(strongSwan would send it); a peer's negotiated selector that has them is read
+back from its text with ``negotiated=True``.
 """
 
 from __future__ import annotations
@@ -173,10 +178,12 @@ def _proto(spec: str, text: str) -> int:
     return value
 
 
-def ts_from_string(text: str, *, dynamic: str | None = None) -> TrafficSelector:
+def ts_from_string(text: str, *, dynamic: str | None = None, negotiated: bool = False) -> TrafficSelector:
     """strongSwan selector text -> :class:`~ikelab.payloads.TrafficSelector` (see the module docstring).
 
-    ``dynamic`` is the address that the keyword ``dynamic`` stands for.
+    ``dynamic`` is the address that the keyword ``dynamic`` stands for.  ``negotiated``: the text of a
+    selector a peer sent (an event's ``ts_local``), taken as it is; configured text may not give ports
+    with protocol 0 (RFC 7296 3.13.1).
     """
     if isinstance(text, TrafficSelector):
         return text
@@ -188,7 +195,11 @@ def ts_from_string(text: str, *, dynamic: str | None = None) -> TrafficSelector:
     if dynamic is not None and not isinstance(dynamic, str):
         raise ConfigError(f"dynamic must be the IKE address as text such as \"192.0.2.1\", not "
                           f"{type(dynamic).__name__}", field="dynamic", value=dynamic)
-    return _ts_from_string(text, dynamic)
+    ts = _ts_from_string(text, dynamic)
+    if not negotiated and ts.ip_protocol == 0 and (ts.start_port, ts.end_port) != _ANY:
+        raise _err(text, "ports with protocol %any: a selector for protocol 0 covers every port (RFC 7296 "
+                         "3.13.1: its Start Port MUST be 0 and End Port 65535); name the protocol, e.g. [tcp/80]")
+    return ts
 
 
 @lru_cache(maxsize=256)

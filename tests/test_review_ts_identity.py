@@ -26,6 +26,7 @@ from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings, strategies as st
 
+from ikelab.config import IkeConfig
 from ikelab.constants import IdType, PayloadType, TsType
 from ikelab.errors import ConfigError, NegotiationError, ParseError
 from ikelab.identity import (
@@ -209,7 +210,6 @@ def test_a_ts_payload_of_text_or_of_non_selectors_is_a_config_error():
     ("10.0.0.0/8[tcp/0-65535]", TCP, ANY),
     ("10.0.0.0/8[udp/0xffff]", UDP, (65535, 65535)),
     ("10.0.0.0/8[UDP/%ANY]", UDP, ANY),
-    ("10.0.0.0/8[%any/80]", 0, (80, 80)),
     ("10.0.0.0/8[255]", 255, ANY),
     ("10.0.0.0/8[0]", 0, ANY),
     ("10.0.0.0/8[sctp]", 132, ANY),
@@ -226,6 +226,21 @@ def test_ports_and_protocols_at_their_edges(text, proto, ports):
     ts = ts_from_string(text)
     assert (ts.ip_protocol, (ts.start_port, ts.end_port)) == (proto, ports)
     assert ts_from_string(ts_to_string(ts)) == ts
+
+
+@pytest.mark.parametrize("text", ["10.0.0.0/8[%any/80]", "10.0.0.0/8[/80-81]", "10.0.0.0/8[0/%opaque]"])
+def test_ports_with_protocol_0_are_configured_never_but_read_back_when_a_peer_sent_them(text):
+    """RFC 7296 3.13.1: "For protocols for which port is undefined (including protocol 0) ... this field MUST
+    be zero" (Start Port; End Port 65535).  Configured text may not ask for it (strongSwan would send such a
+    selector); the text of one a peer sent, as events write it, reads back as it was."""
+    with pytest.raises(ConfigError, match="3.13.1") as err:
+        ts_from_string(text)
+    assert err.value.field == "ts" and text in str(err.value)
+    with pytest.raises(ConfigError, match="3.13.1"):
+        IkeConfig(psk="x", local_ts=(text,))
+    ts = ts_from_string(text, negotiated=True)
+    assert ts.ip_protocol == 0 and (ts.start_port, ts.end_port) != ANY
+    assert ts_from_string(ts_to_string(ts), negotiated=True) == ts
 
 
 @pytest.mark.parametrize("text", ["10.0.0.0/8[tcp/65536]", "10.0.0.0/8[tcp/-1]", "10.0.0.0/8[tcp/2-1]",
