@@ -8,6 +8,7 @@ taken on the veth are decrypted by tshark with those tables.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -23,7 +24,40 @@ from .netns import Namespace
 from .swanctl import DEFAULT_PSK, ID_INITIATOR, ID_RESPONDER
 
 __all__ = ["IkelabProcess", "charon_initiates", "check_keys_against_charon", "connect", "ikelab_argv",
-           "ikelab_handshakes", "read_keys", "respond", "start_connect", "tshark_decrypts"]
+           "ikelab_handshakes", "one_handshake", "read_keys", "respond", "start_connect", "tshark_decrypts"]
+
+
+def one_handshake(config: Any, local: str, peer: str | None, *, ended: Callable[[list], bool], wait: float,
+                  settled: Callable[[list], bool] | None = None, settle: float = 0.05, ready: str | None = None,
+                  out: Path | None = None) -> list:
+    """One ikelab :class:`~ikelab.net.NetDriver` in this process (inside a namespace, through a module-level
+    function that :meth:`Namespace.call` runs): it initiates towards ``peer`` (port 500) or, ``peer`` None,
+    answers, touching ``ready`` once it listens; it runs until ``ended(events)`` or ``wait`` seconds, then for
+    ``settle`` seconds more (until ``settled(events)`` when given) so that its last answer leaves, and never
+    DELETEs, so that charon's view can be read after.  ``out``: its key tables (``out/keys``) and capture
+    (``out/ikelab.pcap``) go there.  Returns its events."""
+    from ikelab.net import NetDriver
+
+    async def run() -> list:
+        driver = await NetDriver(config, local).open()
+        try:
+            if ready:
+                Path(ready).touch()
+            if peer:
+                driver.initiate((peer, 500))
+            await driver.wait_for(lambda: ended(driver.events), wait)
+            if settled is None:
+                await asyncio.sleep(settle)
+            else:
+                await driver.wait_for(lambda: settled(driver.events), settle)
+        finally:
+            driver.close()
+        if out is not None:
+            driver.write_keys(Path(out) / "keys")
+            driver.write_pcap(Path(out) / "ikelab.pcap")
+        return list(driver.events)
+
+    return asyncio.run(run())
 
 
 def ikelab_argv(command: str, tmp: Path, *, psk: str = DEFAULT_PSK, local_id: str = ID_INITIATOR,

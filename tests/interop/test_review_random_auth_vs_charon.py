@@ -45,7 +45,6 @@ then cannot build the path and refuses.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import ipaddress
 import os
@@ -61,7 +60,7 @@ import pytest
 
 from interop.capture import read_fields
 from interop.charon import render_conf
-from interop.ikelab_peer import check_keys_against_charon
+from interop.ikelab_peer import check_keys_against_charon, one_handshake
 from interop.swanctl import connection
 
 pytestmark = [pytest.mark.strongswan, pytest.mark.usefixtures("tshark_env")]
@@ -353,34 +352,22 @@ def ikelab_peer(settings: dict, peer: str | None, local: str, out: str, lie_abou
     what its events say."""
     from ikelab.config import IkeConfig
     from ikelab.events import AuthComputed, ChildSaCreated, Failure, IkeSaEstablished
-    from ikelab.net import NetDriver
 
     config = IkeConfig(**settings)
     if lie_about_id:  # a peer that claims an identity its certificate does not hold (IkeConfig refuses it)
         object.__setattr__(config, "local_id", lie_about_id)
 
-    async def run() -> dict:
-        driver = await NetDriver(config, local).open()
-        try:
-            if ready:
-                Path(ready).touch()
-            if peer:
-                driver.initiate((peer, 500))
-            ended = lambda: any(isinstance(e, ChildSaCreated) or isinstance(e, Failure) and e.fatal  # noqa: E731
-                                for e in driver.events)
-            await driver.wait_for(ended, 10.0)
-            # an initiator that refuses our IKE_AUTH response says so in an INFORMATIONAL (RFC 7296 2.21.2)
-            await driver.wait_for(lambda: any(isinstance(e, Failure) for e in driver.events), 0.6)
-        finally:
-            driver.close()
-        driver.write_keys(Path(out) / "keys")
-        driver.write_pcap(Path(out) / "ikelab.pcap")
-        events = driver.events
-        return {"established": any(isinstance(e, IkeSaEstablished) for e in events),
-                "failures": [(e.notify, e.reason) for e in events if isinstance(e, Failure)],
-                "auth": [(e.signer, e.method, e.verified) for e in events if isinstance(e, AuthComputed)]}
+    def ended(events: list) -> bool:
+        return any(isinstance(e, ChildSaCreated) or isinstance(e, Failure) and e.fatal for e in events)
 
-    return asyncio.run(run())
+    def refused(events: list) -> bool:  # an initiator that refuses our IKE_AUTH response says so (RFC 7296 2.21.2)
+        return any(isinstance(e, Failure) for e in events)
+
+    events = one_handshake(config, local, peer, ready=ready, out=Path(out), wait=10.0, ended=ended,
+                           settled=refused, settle=0.6)
+    return {"established": any(isinstance(e, IkeSaEstablished) for e in events),
+            "failures": [(e.notify, e.reason) for e in events if isinstance(e, Failure)],
+            "auth": [(e.signer, e.method, e.verified) for e in events if isinstance(e, AuthComputed)]}
 
 
 # ---------------------------------------------------------------------------------------------------------------

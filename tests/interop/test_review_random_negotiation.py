@@ -27,7 +27,6 @@ selector holding the peer's IKE address needs ``allow_peer_ts`` and a firewall m
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import os
 import random
@@ -44,6 +43,7 @@ import pytest
 from ikelab.errors import NegotiationError
 from ikelab.proposals import ke_group_for, parse_proposals, select, suite_of
 from ikelab.ts import narrow, ts_from_string, ts_to_string
+from interop.ikelab_peer import one_handshake
 from interop.netns import IP
 from interop.scenarios import setup_charon
 from interop.swanctl import DEFAULT_PSK, ID_INITIATOR, ID_RESPONDER
@@ -379,36 +379,23 @@ def ikelab_peer(local: str, peer: str | None, side: Side, ready: str | None = No
     charon's view can be read after."""
     from ikelab.config import IkeConfig
     from ikelab.events import ChildSaCreated, Failure, IkeSaEstablished
-    from ikelab.net import NetDriver
 
     local_ts, remote_ts = (side.tsi, side.tsr) if peer else (side.tsr, side.tsi)
     config = IkeConfig(local_id=ID_INITIATOR if peer else ID_RESPONDER, remote_id=ID_RESPONDER if peer
                        else ID_INITIATOR, psk=DEFAULT_PSK.encode(), ike_proposals=side.ike, esp_proposals=side.esp,
                        local_ts=local_ts, remote_ts=remote_ts, cookie_threshold=None, retransmit_timeout=1.0,
                        retransmit_tries=2)
-
-    async def run() -> dict:
-        driver = await NetDriver(config, local).open()
-        try:
-            if ready:
-                Path(ready).touch()
-            if peer:
-                driver.initiate((peer, 500))
-            # the end: a CHILD SA, or a refusal other than INVALID_KE_PAYLOAD (after which IKE_SA_INIT comes again)
-            await driver.wait_for(lambda: any(isinstance(e, ChildSaCreated) or isinstance(e, Failure) and
-                                              e.notify != "INVALID_KE_PAYLOAD" for e in driver.events), wait)
-            await asyncio.sleep(0.05)  # let the last answer leave
-        finally:
-            driver.close()
-        ike = [e for e in driver.events if isinstance(e, IkeSaEstablished)]
-        child = [e for e in driver.events if isinstance(e, ChildSaCreated)]
-        return {"ike_up": bool(ike), "suite": ike[0].suite if ike else None,
-                "child": {k: getattr(child[0], k) for k in ("encr", "encr_key_bits", "integ", "esn", "ts_local",
-                                                            "ts_remote")} if child else None,
-                "failures": [(e.notify, e.reason) for e in driver.events
-                             if isinstance(e, Failure) and e.notify != "INVALID_KE_PAYLOAD"]}
-
-    return asyncio.run(run())
+    # the end: a CHILD SA, or a refusal other than INVALID_KE_PAYLOAD (after which IKE_SA_INIT comes again)
+    events = one_handshake(config, local, peer, ready=ready, wait=wait,
+                           ended=lambda events: any(isinstance(e, ChildSaCreated) or isinstance(e, Failure) and
+                                                    e.notify != "INVALID_KE_PAYLOAD" for e in events))
+    ike = [e for e in events if isinstance(e, IkeSaEstablished)]
+    child = [e for e in events if isinstance(e, ChildSaCreated)]
+    return {"ike_up": bool(ike), "suite": ike[0].suite if ike else None,
+            "child": {k: getattr(child[0], k) for k in ("encr", "encr_key_bits", "integ", "esn", "ts_local",
+                                                        "ts_remote")} if child else None,
+            "failures": [(e.notify, e.reason) for e in events
+                         if isinstance(e, Failure) and e.notify != "INVALID_KE_PAYLOAD"]}
 
 
 #: Selectors of 192.0.2.0/24 may hold the peer's IKE address: kernel-libipsec then refuses the route ("conflicts
