@@ -93,12 +93,19 @@ def test_the_child_sa_is_gone_at_its_hard_lifetime_and_its_delete_waits_for_the_
     assert moon.get_timer() != expire  # and no timer for the expired SA is left to fire again
 
 
-def test_a_peers_rekey_of_the_expired_child_sa_is_answered_child_sa_not_found() -> None:
-    moon, sun, child, peer_child, held, log = _setup()
+def _sun_asks(ask: str) -> tuple[IkeSa, IkeSa, list[Any], dict[str, list[ev.Event]], float]:
+    """Sun asks about its half of the CHILD SA that expired at moon (``ask``: "rekey_child" or "delete_child")
+    at 3.1 s, while moon's rekey of it is held in the network; moon's answer is in the log, not yet at sun."""
+    moon, sun, _, peer_child, held, log = _setup()
     now = 3.1
-    sun.rekey_child(peer_child.spi_in, now)
+    getattr(sun, ask)(peer_child.spi_in, now)
     _deliver(sun.pop_datagrams(), moon, now)
     _events(moon, sun, log)
+    return moon, sun, held, log, now
+
+
+def test_a_peers_rekey_of_the_expired_child_sa_is_answered_child_sa_not_found() -> None:
+    moon, sun, held, log, now = _sun_asks("rekey_child")
     assert _summaries(log["moon"], responses=True) == ["HDR, SK {N(CHILD_SA_NOT_FOUND)}"]
     assert not [e for e in log["moon"] if isinstance(e, (ev.ChildSaCreated, ev.ChildSaRekeyed))]
     _deliver(moon.pop_datagrams(), sun, now)  # sun learns moon has no such SA (3.10.1) and drops its own
@@ -114,11 +121,7 @@ def test_a_peers_rekey_of_the_expired_child_sa_is_answered_child_sa_not_found() 
 
 
 def test_a_peers_delete_of_the_expired_child_sa_is_answered_without_it() -> None:
-    moon, sun, child, peer_child, held, log = _setup()
-    now = 3.1
-    sun.delete_child(peer_child.spi_in, now)
-    _deliver(sun.pop_datagrams(), moon, now)
-    _events(moon, sun, log)
+    moon, sun, held, log, now = _sun_asks("delete_child")
     assert _summaries(log["moon"], responses=True) == ["HDR, SK {}"]  # as deleted already (1.4.1): no D for it
     assert len([e for e in log["moon"] if isinstance(e, ev.ChildSaDeleted)]) == 1  # the one at expiry
     _deliver(moon.pop_datagrams(), sun, now)
