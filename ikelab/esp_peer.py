@@ -30,7 +30,7 @@ from .errors import ConfigError, IkelabError
 from .host import child_selectors
 from .ipsec_sa import Direction, Lifetime, Mode, transport_check
 from .net import RECENT, NetDriver
-from .packet import IpPacket, selectors as selectors_of
+from .packet import ICMP_PROTOCOLS, IpPacket, selectors as selectors_of
 from .policy import Selector, packet_view
 from .ts import host_address
 
@@ -239,7 +239,7 @@ class EspPeer:
         sel = selectors_of(inner)
         if sel.sport is None:
             detail = ""
-        elif sel.protocol in (1, 58):  # ICMP, ICMPv6: the selectors' "ports" are type << 8 | code (RFC 4301 4.4.1.1)
+        elif sel.protocol in ICMP_PROTOCOLS:  # ICMP, ICMPv6: the selectors' "ports" are type << 8 | code (RFC 4301 4.4.1.1)
             detail = f" type {sel.sport >> 8} code {sel.sport & 0xFF}"
         else:
             detail = f" ports {sel.sport}->{sel.dport}"

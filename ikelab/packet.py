@@ -36,16 +36,14 @@ from __future__ import annotations
 from .packet_build import ethernet, icmp_echo, ip_packet, ip_udp, udp, with_checksum_for
 from .packet_format import (DEFAULT_DST_MAC, DEFAULT_SRC_MAC, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN,
                             ICMP_PROTOCOLS, PORT_PROTOCOLS, PROTO_AH, PROTO_ESP, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP,
-                            PROTO_TCP, PROTO_UDP,
-                            IpAddress, internet_checksum)
+                            PROTO_TCP, PROTO_UDP, IpAddress, internet_checksum)
 from .packet_parse import (EthernetFrame, IcmpMessage, IpPacket, Selectors, UdpDatagram, mac_text, parse_ethernet,
                            parse_icmp, parse_ip, parse_udp, selectors, walk_ipv6_extensions)
 
 __all__ = [
     "DEFAULT_DST_MAC", "DEFAULT_SRC_MAC", "ETHERTYPE_IPV4", "ETHERTYPE_IPV6", "ETHERTYPE_VLAN",
     "EthernetFrame", "ICMP_PROTOCOLS", "IcmpMessage", "IpAddress", "IpPacket", "PORT_PROTOCOLS", "PROTO_AH",
-    "PROTO_ESP", "PROTO_ICMP",
-    "PROTO_ICMPV6", "PROTO_SCTP", "PROTO_TCP", "PROTO_UDP", "Selectors", "UdpDatagram", "ethernet",
-    "icmp_echo", "internet_checksum", "ip_packet", "ip_udp", "mac_text", "parse_ethernet", "parse_icmp", "parse_ip",
+    "PROTO_ESP", "PROTO_ICMP", "PROTO_ICMPV6", "PROTO_SCTP", "PROTO_TCP", "PROTO_UDP", "Selectors", "UdpDatagram",
+    "ethernet", "icmp_echo", "internet_checksum", "ip_packet", "ip_udp", "mac_text", "parse_ethernet", "parse_icmp", "parse_ip",
     "parse_udp", "selectors", "udp", "walk_ipv6_extensions",
 ]

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from .errors import ParseError
 from .packet_format import (_ETHERTYPE_QINQ, _ICMP_ECHO_REPLY, _ICMP_ECHO_REQUEST, _ICMPV6_ECHO_REPLY,
                             _ICMPV6_ECHO_REQUEST, _V6_DEST_OPTS, _V6_FRAGMENT, _V6_HOP_BY_HOP, _V6_ROUTING,
-                            ETHERTYPE_VLAN, ICMP_PROTOCOLS, PORT_PROTOCOLS, PROTO_ICMP, PROTO_ICMPV6, PROTO_UDP, _Addr,
+                            ETHERTYPE_VLAN, ICMP_PROTOCOLS, PORT_PROTOCOLS, PROTO_ICMPV6, PROTO_UDP, _Addr,
                             _pseudo_header, internet_checksum)
 
 @dataclass(frozen=True)
@@ -306,7 +306,7 @@ def parse_udp(ip_packet: IpPacket | bytes, *, verify_checksum: bool = True) -> U
 def parse_icmp(ip_packet: IpPacket | bytes, *, verify_checksum: bool = True) -> IcmpMessage:
     """Parse the ICMP (protocol 1) or ICMPv6 (58) message of an IP packet, verifying its checksum."""
     pkt = _ip(ip_packet)
-    if pkt.protocol not in (PROTO_ICMP, PROTO_ICMPV6):
+    if pkt.protocol not in ICMP_PROTOCOLS:
         raise ParseError(f"IP protocol is {pkt.protocol}, not ICMP (1) or ICMPv6 (58)", field="protocol", offset=0)
     if pkt.fragment_offset:
         raise ParseError(

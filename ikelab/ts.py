@@ -45,6 +45,7 @@ from typing import Any, Iterable, Sequence, Union
 
 from .constants import TsType
 from .errors import ConfigError, NegotiationError
+from .packet_format import ICMP_PROTOCOLS
 from .payloads import RawTrafficSelector, TrafficSelector
 from .ts_payload import _SELECTOR_TYPES as _SELECTORS  # decoded selectors, or kept as octets
 
@@ -65,7 +66,6 @@ _PROTO_NAMES = {v: k for k, v in reversed(list(PROTOCOLS.items()))}
 _ANY = (0, 65535)
 _OPAQUE = (65535, 0)
 #: Protocols whose "ports" are ICMP Type and Code (RFC 7296 3.13.1): ICMP and ICMPv6
-_ICMP = (1, 58)
 
 
 def host_address(address: str) -> IpAddress:
@@ -214,7 +214,7 @@ def _ts_from_string(text: str, dynamic: str | None) -> TrafficSelector:
         inner = rest[:-1]
         p, slash, port = inner.partition("/")
         proto = _proto(p, text)
-        ports = _ports(port, text, proto in _ICMP) if slash else _ANY
+        ports = _ports(port, text, proto in ICMP_PROTOCOLS) if slash else _ANY
     where = where.strip()
     if where.lower() == DYNAMIC:
         if dynamic is None:
@@ -251,7 +251,7 @@ def ts_to_string(ts: TrafficSelector) -> str:
     proto = _PROTO_NAMES.get(ts.ip_protocol, str(ts.ip_protocol)) if ts.ip_protocol else "%any"
     if ports == _ANY:
         return f"{where}[{proto}]"
-    show = _icmp_port if ts.ip_protocol in _ICMP else str
+    show = _icmp_port if ts.ip_protocol in ICMP_PROTOCOLS else str
     if ports == _OPAQUE:
         port = "%opaque"
     elif ts.start_port == ts.end_port:
