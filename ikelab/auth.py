@@ -557,7 +557,8 @@ def legacy_method(private_key: Any) -> AuthMethod:
                 return method
     what = private_key.curve.name if family == "ecdsa" else family
     raise ConfigError(f"the peer sent no SIGNATURE_HASH_ALGORITHMS, so method 14 is not allowed (RFC 7427 3), and a "
-                      f"{what} key has no other AUTH method (RFC 4754 3, RFC 8420 2)", field="private_key")
+                      f"{what} key has no other AUTH method (RFC 4754 3, RFC 8420 2)", field="private_key",
+                      value=what)
 
 
 #: The hashes ikelab signs with, in its order of preference: the first one the peer announced is used.
