@@ -57,7 +57,7 @@ class InformationalExchanges:
 
     def _expired_child(self: Any, spi_out: bytes, protocol: int) -> bytes | None:
         """The inbound SPI of the CHILD SA gone at its hard lifetime that the peer names by ``spi_out``, or None."""
-        return next((e[0] for e in self._expired if e[1] == spi_out and e[2] == protocol), None)
+        return next((spi_in for spi_in, out, proto in self._expired if out == spi_out and proto == protocol), None)
 
     def _send_notify_request(self: Any, now: float, ntype: NotifyType) -> None:
         """A one-shot INFORMATIONAL with an error Notify (not retransmitted: the SA is being dropped)."""
