@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -23,7 +24,7 @@ from .capture import read_fields, run_checked
 from .netns import Namespace
 from .swanctl import DEFAULT_PSK, ID_INITIATOR, ID_RESPONDER
 
-__all__ = ["IkelabProcess", "charon_initiates", "check_keys_against_charon", "connect", "ikelab_argv",
+__all__ = ["IkelabProcess", "answering_charon", "charon_initiates", "check_keys_against_charon", "connect", "ikelab_argv",
            "ikelab_handshakes", "one_handshake", "read_keys", "respond", "start_connect", "tshark_decrypts"]
 
 
@@ -58,6 +59,22 @@ def one_handshake(config: Any, local: str, peer: str | None, *, ended: Callable[
         return list(driver.events)
 
     return asyncio.run(run())
+
+
+def answering_charon(charon: Any, ns: Namespace, function: Callable[..., Any], *args: Any, ready: Path,
+                     timeout: float) -> Any:
+    """``function(*args, str(ready))`` run in ``ns`` (a module-level function that answers one handshake with
+    :func:`one_handshake`, touching ``ready`` once it listens) while charon initiates its CHILD SA ``net``;
+    returns what ``function`` returns."""
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.update(r=ns.call(function, *args, str(ready), _timeout=timeout)))
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not ready.exists() and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    charon.swanctl("--initiate", "--child", "net", "--timeout", "6", check=False, timeout=15)
+    thread.join(timeout)
+    return box["r"]
 
 
 def ikelab_argv(command: str, tmp: Path, *, psk: str = DEFAULT_PSK, local_id: str = ID_INITIATOR,

@@ -49,8 +49,6 @@ import datetime
 import ipaddress
 import os
 import random
-import threading
-import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -60,7 +58,7 @@ import pytest
 
 from interop.capture import read_fields
 from interop.charon import render_conf
-from interop.ikelab_peer import check_keys_against_charon, one_handshake
+from interop.ikelab_peer import answering_charon, check_keys_against_charon, one_handshake
 from interop.swanctl import connection
 
 pytestmark = [pytest.mark.strongswan, pytest.mark.usefixtures("tshark_env")]
@@ -427,17 +425,8 @@ def _run(net: Any, factory: Any, tmp: Path, case: Case) -> tuple[dict, Any, Pred
     if case.role == "ikelab-initiator":
         mine = ikelab_ns.call(ikelab_peer, settings, charon_ns.addr4, ikelab_ns.addr4, str(out), lie, _timeout=40)
     else:
-        ready = tmp / "ready"
-        box: dict[str, Any] = {}
-        thread = threading.Thread(target=lambda: box.update(r=ikelab_ns.call(
-            ikelab_peer, settings, None, ikelab_ns.addr4, str(out), lie, str(ready), _timeout=40)))
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not ready.exists() and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        charon.swanctl("--initiate", "--child", "net", "--timeout", "6", check=False, timeout=15)
-        thread.join(30)
-        mine = box["r"]
+        mine = answering_charon(charon, ikelab_ns, ikelab_peer, settings, None, ikelab_ns.addr4, str(out), lie,
+                                ready=tmp / "ready", timeout=40)
     return mine, charon, predict(case)
 
 

@@ -32,8 +32,6 @@ import os
 import random
 import re
 import socket
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +41,7 @@ import pytest
 from ikelab.errors import NegotiationError
 from ikelab.proposals import ke_group_for, parse_proposals, select, suite_of
 from ikelab.ts import narrow, ts_from_string, ts_to_string
-from interop.ikelab_peer import one_handshake
+from interop.ikelab_peer import answering_charon, one_handshake
 from interop.netns import IP
 from interop.scenarios import setup_charon
 from interop.swanctl import DEFAULT_PSK, ID_INITIATOR, ID_RESPONDER
@@ -427,17 +425,8 @@ def _run_case(net: Any, factory: Any, tmp: Path, case: Case, role: str) -> tuple
     if role == "ikelab-initiator":
         mine = net.a.call(ikelab_peer, net.a.addr4, net.b.addr4, case.ikelab, _timeout=30)
     else:
-        ready = tmp / "ready"
-        box: dict[str, Any] = {}
-        thread = threading.Thread(target=lambda: box.update(r=net.b.call(ikelab_peer, net.b.addr4, None,
-                                                                          case.ikelab, str(ready), _timeout=30)))
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not ready.exists() and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        charon.swanctl("--initiate", "--child", "net", "--timeout", "6", check=False, timeout=15)
-        thread.join(20)
-        mine = box["r"]
+        mine = answering_charon(charon, net.b, ikelab_peer, net.b.addr4, None, case.ikelab, ready=tmp / "ready",
+                                timeout=30)
     return mine, charon.list_sas(), charon.log_text() + "".join(f"\nUNROUTABLE {u}" for u in unroutable)
 
 
