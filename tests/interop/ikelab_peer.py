@@ -24,8 +24,9 @@ from .capture import read_fields, run_checked
 from .netns import Namespace
 from .swanctl import DEFAULT_PSK, ID_INITIATOR, ID_RESPONDER
 
-__all__ = ["IkelabProcess", "answering_charon", "charon_initiates", "check_keys_against_charon", "connect", "ikelab_argv",
-           "ikelab_handshakes", "one_handshake", "read_keys", "respond", "start_connect", "tshark_decrypts"]
+__all__ = ["IkelabProcess", "answering_charon", "charon_initiates", "check_keys_against_charon", "connect",
+           "ikelab_argv", "ikelab_handshakes", "one_handshake", "read_keys", "respond", "start_connect",
+           "tshark_decrypts"]
 
 
 def one_handshake(config: Any, local: str, peer: str | None, *, ended: Callable[[list], bool], wait: float,
