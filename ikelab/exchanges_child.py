@@ -485,13 +485,17 @@ class ChildExchanges(TransportAcrossNat):
             if nr is None and W.first_error(msg) is None and not short:
                 self._fail(now, "INVALID_SYNTAX", "CREATE_CHILD_SA response without Nr", fatal=False)
             if old is not None and W.first_error(msg) == "CHILD_SA_NOT_FOUND":
-                # the peer has no such CHILD SA (RFC 7296 3.10.1): ours has no partner, remove it
+                # the peer has no such CHILD SA (RFC 7296 3.10.1): ours has no partner, remove it; 2.25: "send a
+                # request to create a new Child SA from scratch (if the Child SA does not yet exist)", as charon does
                 self._remove_child(old, now, "the peer does not know it (CHILD_SA_NOT_FOUND)")
+                if not any(c.ts_local == old.ts_local and c.ts_remote == old.ts_remote
+                           for c in home.children.values()):
+                    self._later(now, Input.CREATE_CHILD, pfs=ctx["pfs"])
                 return None
             if old is not None and old.state == "REKEYING":
                 old.state = "REKEYED" if old.collision else "INSTALLED"
-                if not old.collision and W.first_error(msg) == "TEMPORARY_FAILURE":
-                    old.rekey_at = now + self._retry_delay()  # RFC 7296 2.25: try again a little later
+                if not old.collision:
+                    _rekey_child_again_later(self, now, old, W.first_error(msg))
             elif old is None and W.first_error(msg) == "TEMPORARY_FAILURE":
                 # RFC 7296 2.25: ask again a little later (for a childless IKE SA, RFC 6023, its first one)
                 retry = ctx.get("retry", 0) + 1
@@ -530,6 +534,19 @@ class ChildExchanges(TransportAcrossNat):
         old.state = "REKEYED"
         self._later(now, Input.DELETE_CHILD, spi=old.spi_in)
 
+
+
+def _rekey_child_again_later(sa: Any, now: float, old: ChildSa, error: str | None) -> None:
+    """Our rekey of ``old`` was refused (``error``) or its answer was unusable (None): ``old`` stays in use.
+
+    RFC 7296 2.25: after TEMPORARY_FAILURE, try again after a random delay.  A rekey the lifetime started (it
+    cleared rekey_at) is tried again after such a delay whatever the refusal, as charon does (child_rekey.c,
+    schedule_delayed_rekey), until the hard lifetime (2.8) ends the SA.  A rekey asked for by hand keeps the one
+    the lifetime schedules.  NO_ADDITIONAL_SAS (3.10.1) is the peer's lasting "no": not asked again.
+    """
+    if error == "TEMPORARY_FAILURE" or (error != "NO_ADDITIONAL_SAS" and old.rekey_at is None
+                                        and old.expire_at is not None):
+        old.rekey_at = now + sa._retry_delay()
 
 
 def _ours_is_redundant(ours: ChildSa, peers: ChildSa) -> bool:

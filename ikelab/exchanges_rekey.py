@@ -46,6 +46,7 @@ class IkeRekeyExchanges:
         spi = self.rng.spi(8)
         ni = self.rng.random_bytes(NONCE_LEN)
         props = W.numbered(self._ike_proposals(spi), spi=spi)
+        asked_again = group is not None
         if group is None:
             # RFC 7296 3.4: the KEi's group "MUST match a Diffie-Hellman group specified in a proposal in the SA
             # payload"; the IKE SA's own group if we still offer it (as strongSwan does), else the first offered
@@ -53,8 +54,9 @@ class IkeRekeyExchanges:
         group = lookup(DhId, group, field="group")
         key = _dh.group(group, allow_weak=self.config.allow_weak).generate(self.rng)
         payloads = [W.sa(props), W.nonce(ni), W.ke(group, key.public_bytes())]
+        # asked_again: this request follows an INVALID_KE_PAYLOAD; a second one ends the exchange (RFC 7296 1.3)
         self._request(ExchangeType.CREATE_CHILD_SA, payloads, now, "rekey_ike", spi=spi, ni=ni, dh_key=key,
-                      proposals=props, group=int(group))
+                      proposals=props, group=int(group), asked_again=asked_again)
 
     def _answer_rekey_ike(self: Any, now: float, msg: Any, offered: tuple[Any, ...]) -> State | None:
         ni, ke = W.nonce_of(msg), W.payload(msg, "KE")
@@ -182,7 +184,9 @@ class IkeRekeyExchanges:
         theirs = self._settle_collision()  # the peer's rekey of this SA, answered meanwhile
         error = W.first_error(msg)
         group = W.group_asked(msg, ctx["proposals"], ctx["group"])
-        if group is not None and theirs is None:  # RFC 7296 1.3: ask again, with a KEi in the group named
+        if group is not None and theirs is None and not ctx.get("asked_again"):
+            # RFC 7296 1.3: ask again, with a KEi in the group named; once: a responder that names one group after
+            # another would otherwise keep us asking
             self._fail(now, error, f"the responder asks for {_name(DhId(group))}: asking again with it",
                        fatal=False, exchange="CREATE_CHILD_SA")
             self._queue += ((Input.REKEY_IKE, {"group": group}),)
@@ -192,11 +196,7 @@ class IkeRekeyExchanges:
             if theirs is not None:  # the peer's new IKE SA stands alone; the peer deletes this one
                 self._hand_to(now, theirs)
                 return State.REKEYED
-            # RFC 7296 2.25.2: try again later; the random part keeps two colliding peers from colliding again.
-            # Another error would only come again: no retry, but a rekey asked for by hand (lab.rekey_ike) keeps
-            # the one the lifetime schedules (a scheduled one cleared rekey_at when it started), as a CHILD SA does
-            if error == "TEMPORARY_FAILURE":
-                self.rekey_at = now + self._retry_delay()
+            self._rekey_again_later(now, error)
             return None
         try:
             chosen = W.only_sa(msg)
@@ -217,6 +217,7 @@ class IkeRekeyExchanges:
             if theirs is not None:
                 self._hand_to(now, theirs)
                 return State.REKEYED
+            self._rekey_again_later(now, None)
             return None
         ours = self._new_ike_sa(now, suite, chosen, initiator=True, spi_i=ctx["spi"], spi_r=bytes(chosen.spi),
                                 ni=ctx["ni"], nr=nr, g_ir=g_ir)
@@ -238,6 +239,19 @@ class IkeRekeyExchanges:
         self._hand_to(now, ours)
         self._queue += ((Input.DELETE_IKE, {}),)
         return State.REKEYED
+
+    def _rekey_again_later(self: Any, now: float, error: str | None) -> None:
+        """Our rekey of this IKE SA was refused (``error``) or its answer was unusable (None): this IKE SA stays.
+
+        RFC 7296 2.25.2: after TEMPORARY_FAILURE, try again after a random delay.  A rekey the lifetime started
+        (it cleared rekey_at) is tried again after such a delay whatever the refusal, as strongSwan's charon does
+        (ike_rekey.c, schedule_delayed_rekey), until the IKE SA's hard lifetime ends it: the peer's configuration
+        may change meanwhile.  A rekey asked for by hand keeps the one the lifetime schedules.  NO_ADDITIONAL_SAS
+        (3.10.1) is the peer's lasting "no": not asked again (charon reauthenticates instead).
+        """
+        if error == "TEMPORARY_FAILURE" or (error != "NO_ADDITIONAL_SAS" and self.rekey_at is None
+                                            and self.expire_at is not None):
+            self.rekey_at = now + self._retry_delay()
 
     def _rekey_unanswered(self: Any, now: float, reason: str) -> State:
         """Our rekey got no answer (RFC 7296 2.4), but we answered the peer's colliding one (2.8.2).

@@ -416,19 +416,21 @@ def test_our_refused_rekey_of_a_child_sa_the_peer_rekeyed_meanwhile_is_not_asked
 def test_a_rekey_answered_child_sa_not_found_removes_our_half_of_the_pair() -> None:
     """RFC 7296 2.25, 3.10.1: CHILD_SA_NOT_FOUND says the peer has no such CHILD SA (here sun lost it without a word,
     as after a restart of its IPsec stack).  Moon's half has no partner: moon removes it instead of keeping keys that
-    no packet will ever use, and asks for nothing more."""
+    no packet will ever use, and, no CHILD SA with those selectors being left, "send[s] a request to create a new
+    Child SA from scratch" (2.25), as strongSwan's charon does (child_rekey.c): a plain CREATE_CHILD_SA, no REKEY_SA."""
     lab = established()
     (child,) = lab.initiator.children.values()
     lab.responder.children.clear()  # sun forgets the pair
     lab.rekey_child("initiator")
     lab.run_until_idle()
-    (answer,) = _responses(lab, "CREATE_CHILD_SA", "initiator")
-    assert _kinds(answer) == ["N(CHILD_SA_NOT_FOUND)"]
-    assert not lab.initiator.children
+    refused, made = _responses(lab, "CREATE_CHILD_SA", "initiator")
+    assert _kinds(refused) == ["N(CHILD_SA_NOT_FOUND)"]
     (gone,) = lab.events("initiator", ev.ChildSaDeleted)
     assert gone.spi_in == child.spi_in and gone.reason == "the peer does not know it (CHILD_SA_NOT_FOUND)"
     assert lab.initiator.state == State.ESTABLISHED
-    assert [e.exchange for e in lab.events("initiator", ev.MessageSent)][-1] == "CREATE_CHILD_SA"
+    (new,) = lab.initiator.children.values()
+    assert new.rekey_of is None and (new.ts_local, new.ts_remote) == (child.ts_local, child.ts_remote)
+    assert_same_sas(lab)
 
 
 def test_a_child_sa_asked_for_again_after_temporary_failure_keeps_its_pfs_choice() -> None:

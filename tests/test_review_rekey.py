@@ -757,23 +757,34 @@ def test_an_error_answer_to_a_rekey_is_a_failure_and_only_temporary_failure_trie
         assert sent == [asked] and moon._pending is None and moon.rekey_at == scheduled
 
 
-def test_a_scheduled_rekey_refused_is_not_asked_again_and_the_ike_sa_lives_to_its_lifetime() -> None:
-    """The rekey ike_rekey_time schedules, refused with NO_PROPOSAL_CHOSEN (sun no longer accepts the suite):
-    one request only, no rekey scheduled after it, and the IKE SA stands until ike_lifetime ends it."""
+def test_a_scheduled_rekey_refused_is_asked_again_until_the_ike_sa_ends_at_its_lifetime() -> None:
+    """The rekey ike_rekey_time schedules, refused with NO_PROPOSAL_CHOSEN (sun no longer accepts the suite): the
+    old IKE SA stands, and moon asks again after retransmit_timeout to twice that, as strongSwan's charon does
+    (ike_rekey.c, schedule_delayed_rekey: sun's configuration may change meanwhile), each time refused, until
+    ike_lifetime ends the IKE SA; no request after that."""
     lab = established()
     moon, sun = lab.initiator, lab.responder
     sun.config = replace(sun.config, ike_proposals=("aes256-sha512-x25519",))
     sun.rekey_at = None  # the lab's peers share a schedule: only moon rekeys here, no collision
     scheduled, expires = moon.rekey_at, moon.expire_at
     assert scheduled is not None and expires is not None and scheduled < expires
-    lab.run(scheduled + 600)
+    lab.run(expires + 60)
     crypto = sun._crypto(sending=False)
-    sent = [decode(p.ike_message, crypto=crypto) for p in lab.trace
-            if p.kind == "ike" and p.time >= scheduled and p.src == lab.addresses["initiator"]]
-    ike_rekeys = {m.message_id for m in sent if m.exchange == ExchangeType.CREATE_CHILD_SA and not m.is_response
-                  and W.sa_proposals(m)[0].protocol == ProtocolId.IKE}
-    assert len(ike_rekeys) == 1 and [f.notify for f in lab.events("initiator", ev.Failure)] == ["NO_PROPOSAL_CHOSEN"]
-    assert moon.rekey_at is None and moon.expire_at == expires and moon.state == State.ESTABLISHED
+    packets = [p for p in lab.trace if p.kind == "ike" and p.time >= scheduled and p.src == lab.addresses["initiator"]]
+    times = {}
+    for p in packets:
+        m = decode(p.ike_message, crypto=crypto)
+        if (m.exchange == ExchangeType.CREATE_CHILD_SA and not m.is_response
+                and W.sa_proposals(m)[0].protocol == ProtocolId.IKE):
+            times.setdefault(m.message_id, p.time)  # a retransmission keeps its message ID (2.3)
+    asked = sorted(times.values())
+    base = moon.config.retransmit_timeout
+    assert asked[0] == scheduled and asked[-1] < expires and len(asked) > 10
+    # the delay runs from the refusal, a round trip after the request
+    assert all(base <= b - a <= 2 * base + 0.1 for a, b in zip(asked, asked[1:]))
+    failures = [f.notify for f in lab.events("initiator", ev.Failure)]
+    assert failures == ["NO_PROPOSAL_CHOSEN"] * len(asked)
+    assert moon.state == State.CLOSED and lab.sas("initiator") == [moon]
 
 
 def test_invalid_ke_payload_asks_again_once_with_the_group_named() -> None:

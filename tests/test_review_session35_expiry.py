@@ -111,10 +111,13 @@ def test_a_peers_rekey_of_the_expired_child_sa_is_answered_child_sa_not_found() 
     _deliver(moon.pop_datagrams(), sun, now)  # sun learns moon has no such SA (3.10.1) and drops its own
     _events(moon, sun, log)
     assert not sun.children
-    # moon's held rekey reaches sun now: sun has no such SA either; then moon's DELETE goes, answered empty
+    # moon's held rekey reaches sun now: sun has no such SA either; then moon's DELETE goes, answered empty.  Sun,
+    # told its CHILD SA is not found, asks for a new one from scratch (RFC 7296 2.25), which both then hold
     _deliver(held, sun, now)
     _flush(moon, sun, now, log)
-    assert not moon.children and not sun.children
+    (new,) = moon.children.values()
+    assert new.rekey_of is None and not new.exchange_initiator
+    assert [(c.spi_in, c.spi_out) for c in sun.children.values()] == [(new.spi_out, new.spi_in)]
     assert moon._expired == () and "HDR, SK {D}" in _summaries(log["moon"])
     for side, sa in (("moon", moon), ("sun", sun)):
         _coherent(log[side], sa)
