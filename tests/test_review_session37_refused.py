@@ -187,6 +187,43 @@ def test_a_second_invalid_ke_payload_ends_the_child_rekey_until_its_retry() -> N
     assert_same_sas(lab)
 
 
+def test_an_unusable_answer_to_a_scheduled_child_rekey_deletes_the_peers_new_sa_and_asks_again() -> None:
+    """An answer moon cannot use (here its selectors are taken for badly narrowed): sun installed the new CHILD
+    SA, so moon deletes it (RFC 7296 2.21.3; charon's child_create.c, delete_failed_sa), by the inbound SPI moon
+    proposed; sun, so told, keeps the old SA as if unrekeyed; and moon asks again after a random delay (charon:
+    schedule_delayed_rekey), which rekeys it."""
+    from ikelab import exchanges_child
+    from ikelab.errors import NegotiationError
+
+    lab = established()
+    moon, sun = lab.initiator, lab.responder
+    _only_moon_rekeys(lab)
+    (old,) = moon.children.values()
+    scheduled = old.rekey_at
+    real = exchanges_child.check_narrowed
+    calls = []
+
+    def first_fails(*args, **kw):
+        calls.append(args)
+        if len(calls) == 1:
+            raise NegotiationError("badly narrowed (the test says so)", notify_type="TS_UNACCEPTABLE")
+        return real(*args, **kw)
+    with mock.patch.object(exchanges_child, "check_narrowed", first_fails):
+        lab.run(scheduled + 1)
+        (failure,) = lab.events("initiator", ev.Failure)
+        assert failure.notify == "TS_UNACCEPTABLE" and "badly narrowed" in failure.reason
+        (made,) = [e for e in lab.events("responder", ev.ChildSaRekeyed)]
+        (undone,) = lab.events("responder", ev.ChildSaDeleted)
+        assert undone.spi_in == made.new_spi_in and "undoes its rekey" in undone.reason
+        assert sun.children[old.spi_out].state == "INSTALLED" and old.state == "INSTALLED"
+        base = moon.config.retransmit_timeout
+        assert scheduled + base <= old.rekey_at <= scheduled + 2 * base + 0.1
+        lab.run(old.rekey_at + 1)
+    (rekeyed,) = lab.events("initiator", ev.ChildSaRekeyed)
+    assert rekeyed.old_spi_in == old.spi_in
+    assert_same_sas(lab)
+
+
 def test_child_sa_not_found_creates_no_second_child_sa_for_selectors_still_covered() -> None:
     """RFC 7296 2.25: after CHILD_SA_NOT_FOUND, a new CHILD SA is asked for only "if the Child SA does not yet
     exist": moon has a second CHILD SA with the same selectors, so it drops the unknown one and asks for nothing."""
