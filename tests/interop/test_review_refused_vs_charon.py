@@ -13,11 +13,16 @@ asks again after retransmit_timeout to twice that (4 to 8 s here), for a rekey i
 * ``IKE SA rekey refused, then taken``: ikelab's proposals (changed under the running IKE SA) are none charon
   takes: NO_PROPOSAL_CHOSEN, the IKE SA stays on both sides; restored, ikelab's next try rekeys it, and charon
   lists the new SPIs.
+* ``charon's CHILD SA rekey refused by ikelab``, the reference itself: charon initiates (namespace B), an
+  ikelab responder (:class:`ikelab.net.NetDriver` in namespace A) has no DH group in its esp_proposals, and
+  charon's rekey (rekey_time 2 s) offers X25519: ikelab answers NO_PROPOSAL_CHOSEN and keeps the CHILD SA;
+  charon logs "CHILD_SA rekeying failed, trying again in N seconds", asks again after those seconds, and
+  keeps the same CHILD SA INSTALLED meanwhile, as ikelab now does in charon's place.
 * ``IKE SA rekey with INVALID_KE_PAYLOAD``: ikelab's KEi is MODP-2048, which charon does not take: charon
   answers INVALID_KE_PAYLOAD naming ECP-256, and ikelab asks once more with an ECP-256 KEi (1.3), which
   charon takes.
 
-Run: ``cd tests && CI=true python -m pytest -n0 interop/test_review_refused_vs_charon.py`` (about 5 s).
+Run: ``cd tests && CI=true python -m pytest -n0 interop/test_review_refused_vs_charon.py`` (about 20 s).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from ikelab.ike import IkeSa
 from ikelab.state import State
 
 from .test_review_requests_vs_charon import ID_I, ID_R, PSK, CharonResponder, establish
+from .ikelab_peer import answering_charon, one_handshake
 
 pytestmark = pytest.mark.strongswan
 
@@ -149,3 +155,40 @@ def test_an_ike_sa_rekey_answered_invalid_ke_payload_asks_once_more_with_the_gro
     new = sa.successor
     assert new is not sa and new.suite.dh.name == "ECP_256" and new.state == State.ESTABLISHED
     assert charon_sa(peer, new)["dh-group"] == "ECP_256"
+
+
+def ikelab_answers(local: str, inner: str, peer_inner: str, ready: str) -> list:
+    """In namespace A: an ikelab responder without PFS answers charon until it has refused two rekeys."""
+    from ikelab.config import IkeConfig
+
+    config = IkeConfig(local_id=ID_I, remote_id=ID_R, psk=PSK.encode(), ike_proposals=(CHARON_IKE,),
+                       esp_proposals=(CHARON_ESP,), local_ts=(f"{inner}/32",), remote_ts=(f"{peer_inner}/32",),
+                       cookie_threshold=None)
+    return one_handshake(config, local, None, ready=ready, wait=30.0, settle=0.3, ended=lambda events: sum(
+        isinstance(e, ev.Failure) and e.notify == "NO_PROPOSAL_CHOSEN" for e in events) >= 2)
+
+
+def test_charon_asks_again_after_ikelab_refuses_its_child_sa_rekey(module_charon: Any, tmp_path: Any) -> None:
+    """charon's CHILD SA rekey refused by ikelab (module docstring)."""
+    import re
+
+    from interop.swanctl import psk_conf
+
+    net, charon = module_charon(lambda net: psk_conf(
+        local_addrs=net.b.addr4, remote_addrs=net.a.addr4, local_id=ID_R, remote_id=ID_I,
+        local_ts=f"{net.b.inner}/32", remote_ts=f"{net.a.inner}/32", proposals=CHARON_IKE,
+        esp_proposals="aes128-sha256-x25519", psk=PSK,
+        child_extra={"rekey_time": "2s", "life_time": "120s", "rand_time": "0s"}))
+    events = answering_charon(charon, net.a, ikelab_answers, net.a.addr4, net.a.inner, net.b.inner, ready=tmp_path / "ready", timeout=40)
+    (made,) = [e for e in events if isinstance(e, ev.ChildSaCreated)]
+    refused = [e for e in events if isinstance(e, ev.Failure)]
+    assert [e.notify for e in refused] == ["NO_PROPOSAL_CHOSEN"] * 2, refused
+    assert not [e for e in events if isinstance(e, (ev.ChildSaDeleted, ev.ChildSaRekeyed))]
+    text = charon.log_text()
+    delays = [int(n) for n in re.findall(r"CHILD_SA rekeying failed, trying again in (\d+) seconds", text)]
+    # child_rekey.c: RETRY_INTERVAL less a random jitter; the second refusal answered the request it announced
+    assert delays and all(5 <= d <= 15 for d in delays), delays
+    (sa,) = charon.list_sas()
+    children = [c for c in sa["child-sas"].values()]
+    assert [(c["state"], c["spi-in"], c["spi-out"]) for c in children] == [
+        ("INSTALLED", made.spi_out.hex(), made.spi_in.hex())], children
