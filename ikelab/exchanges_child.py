@@ -18,7 +18,11 @@ both peers rekey the same CHILD SA at once (2.8.1) "the SA created with the
 lowest of the four nonces used in the two exchanges SHOULD be closed by the
 endpoint that created it"; the other rekey's initiator deletes the old SA.
 A new CHILD SA refused with TEMPORARY_FAILURE (2.25) is asked for again a
-few seconds later, at most :data:`CHILD_RETRIES` times.
+few seconds later, at most :data:`CHILD_RETRIES` times.  A rekey refused, or
+answered unusably, leaves the old SA in use until its hard lifetime (2.8); the
+rekey its lifetime started is tried again after a few seconds, as strongSwan's
+charon does, and one refused with CHILD_SA_NOT_FOUND gives way to a new CHILD
+SA made from scratch (2.25).
 The IKE SA's own rekey is in :mod:`ikelab.exchanges_rekey`, INFORMATIONAL in
 :mod:`ikelab.exchanges_info`, transport mode's selectors across a NAT (2.23.1) in
 :mod:`ikelab.transport_nat`.

@@ -13,7 +13,9 @@ started the rekey deletes the old IKE SA.  Both peers rekeying the IKE SA at
 once is settled by the rule of 2.8.1 (2.8.2): each answers the other's
 request as usual (2.25.2), so two new IKE SAs appear; the one made with the
 lowest of the four nonces is deleted by its maker, and the maker of the other
-one deletes the old IKE SA, whose CHILD SAs it takes.
+one deletes the old IKE SA, whose CHILD SAs it takes.  A rekey refused, or
+answered unusably, leaves the old IKE SA in use; the one its lifetime started is
+tried again a few seconds later, until the hard lifetime (as charon does).
 """
 
 from __future__ import annotations
