@@ -361,13 +361,15 @@ class ChildExchanges(TransportAcrossNat):
         ctx["retry"] = retry
         self._request(ExchangeType.CREATE_CHILD_SA, ctx["payloads"], now, "create_child", child=ctx)
 
-    def start_rekey_child(self: Any, now: float, *, spi: bytes, pfs: Any = None) -> None:
+    def start_rekey_child(self: Any, now: float, *, spi: bytes, pfs: Any = None, scheduled: bool = False) -> None:
+        """``scheduled``: started by the lifetime (child_rekey_time), not asked for by hand."""
         child = self.find_child(spi)
         if child is None or child.state != "INSTALLED":
             self._emit(ev.Failure(now, self.side, None, f"no installed CHILD SA with SPI {spi.hex()} to rekey"))
             return
         child.state = "REKEYING"
         ctx = self._child_request_payloads(now, pfs=pfs, ike_auth=False, rekey_of=child)
+        ctx["scheduled"] = scheduled
         self._request(ExchangeType.CREATE_CHILD_SA, ctx["payloads"], now, "rekey_child", child=ctx)
 
     # ------------------------------------------------------------------ CREATE_CHILD_SA, responder
@@ -469,7 +471,7 @@ class ChildExchanges(TransportAcrossNat):
                 self._later(now, Input.CREATE_CHILD, pfs=group, retry=ctx.get("retry", 0))
             else:
                 old.state = "INSTALLED"
-                self._later(now, Input.REKEY_CHILD, spi=old.spi_in, pfs=group)
+                self._later(now, Input.REKEY_CHILD, spi=old.spi_in, pfs=group, scheduled=ctx.get("scheduled", False))
             return None
         nr = W.nonce_of(msg)
         short = nr is not None and W.short_nonce(nr, self.suite.prf)
@@ -499,7 +501,7 @@ class ChildExchanges(TransportAcrossNat):
             if old is not None and old.state == "REKEYING":
                 old.state = "REKEYED" if old.collision else "INSTALLED"
                 if not old.collision:
-                    _rekey_child_again_later(self, now, old, W.first_error(msg))
+                    _rekey_child_again_later(self, now, old, W.first_error(msg), ctx.get("scheduled", False))
             elif old is None and W.first_error(msg) == "TEMPORARY_FAILURE":
                 # RFC 7296 2.25: ask again a little later (for a childless IKE SA, RFC 6023, its first one)
                 retry = ctx.get("retry", 0) + 1
@@ -540,16 +542,15 @@ class ChildExchanges(TransportAcrossNat):
 
 
 
-def _rekey_child_again_later(sa: Any, now: float, old: ChildSa, error: str | None) -> None:
+def _rekey_child_again_later(sa: Any, now: float, old: ChildSa, error: str | None, scheduled: bool) -> None:
     """Our rekey of ``old`` was refused (``error``) or its answer was unusable (None): ``old`` stays in use.
 
-    RFC 7296 2.25: after TEMPORARY_FAILURE, try again after a random delay.  A rekey the lifetime started (it
-    cleared rekey_at) is tried again after such a delay whatever the refusal, as charon does (child_rekey.c,
+    RFC 7296 2.25: after TEMPORARY_FAILURE, try again after a random delay.  A ``scheduled`` rekey (the
+    lifetime's) is tried again after such a delay whatever the refusal, as charon does (child_rekey.c,
     schedule_delayed_rekey), until the hard lifetime (2.8) ends the SA.  A rekey asked for by hand keeps the one
     the lifetime schedules.  NO_ADDITIONAL_SAS (3.10.1) is the peer's lasting "no": not asked again.
     """
-    if error == "TEMPORARY_FAILURE" or (error != "NO_ADDITIONAL_SAS" and old.rekey_at is None
-                                        and old.expire_at is not None):
+    if error == "TEMPORARY_FAILURE" or (error != "NO_ADDITIONAL_SAS" and scheduled):
         old.rekey_at = now + sa._retry_delay()
 
 

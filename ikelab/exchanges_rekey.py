@@ -43,8 +43,9 @@ class IkeRekeyExchanges:
 
     __slots__ = ()
 
-    def start_rekey_ike(self: Any, now: float, *, group: Any = None) -> None:
-        """``group``: the KE's group, when the peer asked for another than ours (INVALID_KE_PAYLOAD)."""
+    def start_rekey_ike(self: Any, now: float, *, group: Any = None, scheduled: bool = False) -> None:
+        """``group``: the KE's group, when the peer asked for another than ours (INVALID_KE_PAYLOAD);
+        ``scheduled``: started by the engine (the lifetime, 2.2's message IDs), not asked for by hand."""
         spi = self.rng.spi(8)
         ni = self.rng.random_bytes(NONCE_LEN)
         props = W.numbered(self._ike_proposals(spi), spi=spi)
@@ -58,7 +59,7 @@ class IkeRekeyExchanges:
         payloads = [W.sa(props), W.nonce(ni), W.ke(group, key.public_bytes())]
         # asked_again: this request follows an INVALID_KE_PAYLOAD; a second one ends the exchange (RFC 7296 1.3)
         self._request(ExchangeType.CREATE_CHILD_SA, payloads, now, "rekey_ike", spi=spi, ni=ni, dh_key=key,
-                      proposals=props, group=int(group), asked_again=asked_again)
+                      proposals=props, group=int(group), asked_again=asked_again, scheduled=scheduled)
 
     def _answer_rekey_ike(self: Any, now: float, msg: Any, offered: tuple[Any, ...]) -> State | None:
         ni, ke = W.nonce_of(msg), W.payload(msg, "KE")
@@ -191,14 +192,14 @@ class IkeRekeyExchanges:
             # another would otherwise keep us asking
             self._fail(now, error, f"the responder asks for {_name(DhId(group))}: asking again with it",
                        fatal=False, exchange="CREATE_CHILD_SA")
-            self._queue += ((Input.REKEY_IKE, {"group": group}),)
+            self._queue += ((Input.REKEY_IKE, {"group": group, "scheduled": ctx.get("scheduled", False)}),)
             return None
         if error is not None:
             self._fail(now, error, f"IKE SA rekey refused: {error}", fatal=False)
             if theirs is not None:  # the peer's new IKE SA stands alone; the peer deletes this one
                 self._hand_to(now, theirs)
                 return State.REKEYED
-            self._rekey_again_later(now, error)
+            self._rekey_again_later(now, error, ctx.get("scheduled", False))
             return None
         try:
             chosen = W.only_sa(msg)
@@ -219,7 +220,7 @@ class IkeRekeyExchanges:
             if theirs is not None:
                 self._hand_to(now, theirs)
                 return State.REKEYED
-            self._rekey_again_later(now, None)
+            self._rekey_again_later(now, None, ctx.get("scheduled", False))
             return None
         ours = self._new_ike_sa(now, suite, chosen, initiator=True, spi_i=ctx["spi"], spi_r=bytes(chosen.spi),
                                 ni=ctx["ni"], nr=nr, g_ir=g_ir)
@@ -242,17 +243,16 @@ class IkeRekeyExchanges:
         self._queue += ((Input.DELETE_IKE, {}),)
         return State.REKEYED
 
-    def _rekey_again_later(self: Any, now: float, error: str | None) -> None:
+    def _rekey_again_later(self: Any, now: float, error: str | None, scheduled: bool) -> None:
         """Our rekey of this IKE SA was refused (``error``) or its answer was unusable (None): this IKE SA stays.
 
-        RFC 7296 2.25.2: after TEMPORARY_FAILURE, try again after a random delay.  A rekey the lifetime started
-        (it cleared rekey_at) is tried again after such a delay whatever the refusal, as strongSwan's charon does
+        RFC 7296 2.25.2: after TEMPORARY_FAILURE, try again after a random delay.  A ``scheduled`` rekey (the
+        engine's own) is tried again after such a delay whatever the refusal, as strongSwan's charon does
         (ike_rekey.c, schedule_delayed_rekey), until the IKE SA's hard lifetime ends it: the peer's configuration
         may change meanwhile.  A rekey asked for by hand keeps the one the lifetime schedules.  NO_ADDITIONAL_SAS
         (3.10.1) is the peer's lasting "no": not asked again (charon reauthenticates instead).
         """
-        if error == "TEMPORARY_FAILURE" or (error != "NO_ADDITIONAL_SAS" and self.rekey_at is None
-                                            and self.expire_at is not None):
+        if error == "TEMPORARY_FAILURE" or (error != "NO_ADDITIONAL_SAS" and scheduled):
             self.rekey_at = now + self._retry_delay()
 
     def _rekey_unanswered(self: Any, now: float, reason: str) -> State:

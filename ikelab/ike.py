@@ -361,7 +361,7 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
             return
         if self.rekey_at is not None and now >= self.rekey_at:
             self.rekey_at = None
-            self._act(Input.REKEY_IKE, now)
+            self._act(Input.REKEY_IKE, now, scheduled=True)
         if self.child_retries and now >= min(retry[0] for retry in self.child_retries):
             due = [(pfs, retry) for when, pfs, retry in self.child_retries if now >= when]
             self.child_retries = tuple(r for r in self.child_retries if now < r[0])
@@ -377,7 +377,7 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
                     self._expire_child(child, now)
             elif child.rekey_at is not None and now >= child.rekey_at and child.state == "INSTALLED":
                 child.rekey_at = None
-                self._act(Input.REKEY_CHILD, now, spi=child.spi_in, pfs=None)
+                self._act(Input.REKEY_CHILD, now, spi=child.spi_in, pfs=None, scheduled=True)
         dpd = self.config.dpd_interval
         if dpd and self._pending is None and not self._queue and now >= self.last_received + dpd:
             self.last_received = now
@@ -472,7 +472,7 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
             if (message_id >= MESSAGE_ID_REKEY_AT and kind != "rekey_ike" and self.state == State.ESTABLISHED
                     and not any(inp is Input.REKEY_IKE for inp, _ in self._queue)):
                 # RFC 7296 2.2: message IDs that would outgrow 32 bits: rekey, which starts them at 0 again
-                self._queue += ((Input.REKEY_IKE, {}),)
+                self._queue += ((Input.REKEY_IKE, {"scheduled": True}),)
         msg = self._message(exchange, message_id, False, payloads)
         data = self._encode(msg)
         dgram = self._frame(msg, data) if self.fragmentation else frame(data, self.local, self.remote)

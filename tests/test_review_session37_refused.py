@@ -140,6 +140,19 @@ def test_which_refusals_of_a_scheduled_child_rekey_are_asked_again(notify: str, 
     assert (old.rekey_at is not None) == again
 
 
+def test_a_refused_scheduled_rekey_is_asked_again_without_a_hard_lifetime_too() -> None:
+    """child_lifetime = inf (no hard lifetime, charon's life_time = 0): the scheduled rekey, refused, is still
+    asked again (charon: schedule_delayed_rekey, whatever the lifetime), the SA in use meanwhile."""
+    lab = established(child_lifetime=float("inf"))
+    moon, sun = lab.initiator, lab.responder
+    _only_moon_rekeys(lab)
+    (old,) = moon.children.values()
+    assert old.expire_at == float("inf") and old.rekey_at is not None
+    sun.config = replace(sun.config, esp_proposals=("aes256-sha512",))
+    lab.run(old.rekey_at + 60)
+    assert len(_child_rekey_requests(lab)) > 5 and old.state == "INSTALLED" and old.rekey_at is not None
+
+
 def test_a_refused_child_rekey_asked_for_by_hand_keeps_the_scheduled_one() -> None:
     """A rekey asked for by hand (lab.rekey_child) and refused is not asked again on its own: the one
     child_rekey_time schedules still comes, at its time."""
