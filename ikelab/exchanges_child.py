@@ -148,9 +148,12 @@ class ChildExchanges(TransportAcrossNat):
                                 exchange: str) -> ChildSa | None:
         """Install the CHILD SA from the response to our request (we are the exchange initiator)."""
         error = W.first_error(msg)
+        # a rekey that fails leaves the old SA in use (2.8): the Failure says which one
+        what = ("CHILD SA not created" if ctx.get("rekey_of") is None
+                else f"rekey of CHILD SA 0x{ctx['rekey_of'].hex()} failed, the old SA stays in use")
         if error is not None or W.payload(msg, "SA") is None:
             # an answer with neither an error notify nor an SA is malformed (1.3), not a refusal
-            self._fail(now, error or "INVALID_SYNTAX", f"CHILD SA not created: {error or 'no SA payload'}",
+            self._fail(now, error or "INVALID_SYNTAX", f"{what}: {error or 'no SA payload'}",
                        fatal=False, exchange=exchange)
             return None
         try:
@@ -187,7 +190,7 @@ class ChildExchanges(TransportAcrossNat):
                 raise NegotiationError("N(USE_TRANSPORT_MODE) in the response, but transport mode was not asked for",
                                        notify_type="INVALID_SYNTAX")
         except IkelabError as exc:
-            self._fail(now, getattr(exc, "notify_type", None), f"CHILD SA not created: {exc}", fatal=False,
+            self._fail(now, getattr(exc, "notify_type", None), f"{what}: {exc}", fatal=False,
                        exchange=exchange)
             # RFC 7296 2.21.3: the responder installed it; ask it to delete what we reject, named (3.11) by
             # the SPI it would send to: the inbound SPI we proposed

@@ -90,8 +90,9 @@ def test_a_scheduled_child_rekey_refused_is_asked_again_and_the_old_sa_lives_to_
     assert {spi for _, spi in asked} == {old.spi_in}  # moon's inbound SPI, as charon names it (3.10.1)
     # each delay runs from the refusal, a round trip after the request
     assert all(base <= b - a <= 2 * base + 0.1 for (a, _), (b, _) in zip(asked, asked[1:]))
-    refusals = [f.notify for f in lab.events("initiator", ev.Failure)]
-    assert refusals == [notify] * len(asked)
+    refusals = [(f.notify, f.reason) for f in lab.events("initiator", ev.Failure)]
+    assert refusals == [(notify, f"rekey of CHILD SA 0x{old.spi_in.hex()} failed, the old SA stays in use: {notify}")
+                        ] * len(asked)
     requests = {e.summary for e in lab.events("initiator", ev.MessageSent) if e.exchange == "CREATE_CHILD_SA"}
     assert requests == {"HDR, SK {N(REKEY_SA), SA, Ni, KEi, TSi, TSr}" if pfs else "HDR, SK {N(REKEY_SA), SA, Ni, TSi, TSr}"}
     assert not moon.children and not sun.children
