@@ -25,7 +25,10 @@ Defaults (and why):
   minutes between its rekey time and its hard limit: a peer that is creating,
   rekeying or deleting a CHILD SA refuses the IKE SA rekey meanwhile (RFC 7296
   2.25.1), and on a lossy network one such exchange can take the sum of the
-  retransmission timeouts (about 3 min with the defaults below);
+  retransmission timeouts (about 3 min with the defaults below).  A rekey the
+  lifetime started that the peer refuses is asked again every one to two
+  retransmission timeouts until the hard limit, as strongSwan does (not after
+  NO_ADDITIONAL_SAS); meanwhile the old SA stays in use (RFC 7296 2.8);
 * retransmission like strongSwan (RFC 7296 2.4 leaves it to implementations):
   first timeout 4 s, multiplied by 1.8 per try, 5 retries;
 * ``cookie_threshold = 30`` half-open IKE SAs before the responder demands a
