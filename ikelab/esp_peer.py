@@ -130,7 +130,9 @@ class EspPeer:
                 # we answered the rekey: our response may have been lost, so the initiator may not hold the
                 # new SA yet; keep sending on the old one until the initiator deletes it (RFC 7296 2.8)
                 old = next((i for i, o in enumerate(self.outbound) if o[2].spi_in == event.rekey_of), None)
-            if old is None:
+            if event.redundant:  # RFC 7296 2.8.1: ours lost the collision and goes at once: never sent on
+                self.outbound.insert(0, entry)
+            elif old is None:
                 self.outbound.append(entry)
             else:
                 self.outbound.insert(old, entry)

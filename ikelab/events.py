@@ -178,6 +178,10 @@ class ChildSaCreated(Event):
     ports in ``local_port``/``remote_port``.  ``exchange_initiator`` says
     whether this peer sent the request that created it (in a rekey, the side
     that may move its outbound traffic to the new SA at once, RFC 7296 2.8).
+    ``redundant``: this peer made it in a rekey that crossed the peer's rekey of
+    the same CHILD SA, and it lost the nonce rule (RFC 7296 2.8.1): this peer
+    deletes it at once, and sends nothing on it meanwhile (the peer drops it
+    as soon as the DELETE arrives).
     """
 
     spi_in: bytes
@@ -204,6 +208,7 @@ class ChildSaCreated(Event):
     pfs_group: str | None = None
     rekey_of: bytes | None = None
     exchange_initiator: bool = False
+    redundant: bool = False
 
     @property
     def suite(self) -> str:

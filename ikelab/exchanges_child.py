@@ -306,7 +306,7 @@ class ChildExchanges(TransportAcrossNat):
         self.children[spi_in] = child
         return child
 
-    def _announce_child(self: Any, now: float, child: ChildSa, exchange: str) -> None:
+    def _announce_child(self: Any, now: float, child: ChildSa, exchange: str, *, redundant: bool = False) -> None:
         port = self.local[1] if child.udp_encap else 0
         rport = self.remote[1] if child.udp_encap else 0
         self._emit(ev.ChildSaCreated(
@@ -314,7 +314,7 @@ class ChildExchanges(TransportAcrossNat):
             child.encr_key_bits, _name(child.integ) or None, child.esn, child.encr_key_in, child.integ_key_in,
             child.encr_key_out, child.integ_key_out, child.keys.as_dict(), W.ts_strings(child.ts_local),
             W.ts_strings(child.ts_remote), child.mode, child.udp_encap, self.local[0], self.remote[0], port, rport,
-            exchange, _name(child.dh_group) or None, child.rekey_of, child.exchange_initiator))
+            exchange, _name(child.dh_group) or None, child.rekey_of, child.exchange_initiator, redundant))
 
     def _child_holders(self: Any) -> list[Any]:
         """The IKE SAs whose CHILD SAs this one answers for: itself, its successor (2.18), and the IKE SA
@@ -514,8 +514,9 @@ class ChildExchanges(TransportAcrossNat):
                     self._fail(now, "TEMPORARY_FAILURE", f"CHILD SA not created: refused {retry} times with "
                                "TEMPORARY_FAILURE, not asking again", fatal=False, exchange="CREATE_CHILD_SA")
             return None
-        self._child_made(now, child, old, home)
         peer_new = home.children.get(ctx.get("collided_with") or b"")
+        self._child_made(now, child, old, home, redundant=old is None and peer_new is not None
+                         and child.spi_out not in ctx.get("deleted", ()) and _ours_is_redundant(child, peer_new))
         if child.spi_out in ctx.get("deleted", ()):
             # the peer deleted this CHILD SA before its answer reached us: its DELETE came first, and we
             # answered it empty, knowing no such SA then (RFC 7296 1.4.1); it is gone on both sides
@@ -525,17 +526,21 @@ class ChildExchanges(TransportAcrossNat):
             self._later(now, Input.DELETE_CHILD, spi=child.spi_in)
         return None
 
-    def _child_made(self: Any, now: float, child: ChildSa, old: ChildSa | None, home: Any) -> None:
-        """Our CREATE_CHILD_SA request made ``child``; as a rekey of ``old``, delete the one of the two to go."""
+    def _child_made(self: Any, now: float, child: ChildSa, old: ChildSa | None, home: Any, *,
+                    redundant: bool = False) -> None:
+        """Our CREATE_CHILD_SA request made ``child``; as a rekey of ``old``, delete the one of the two to go.
+        ``redundant``: ``child`` lost the nonce rule to the peer's rekey of an SA already gone (2.8.1)."""
         if old is None:
-            self._announce_child(now, child, "CREATE_CHILD_SA")
+            self._announce_child(now, child, "CREATE_CHILD_SA", redundant=redundant)
             return
         child.rekey_of = old.spi_in
         self._emit(ev.ChildSaRekeyed(now, self.side, old.spi_in, old.spi_out, child.spi_in, child.spi_out,
                                      child.dh_group is not None))
-        self._announce_child(now, child, "CREATE_CHILD_SA")
         peer_new = home.children.get(old.extra.get("peer_new", b""))
-        if old.collision and peer_new is not None and _ours_is_redundant(child, peer_new):
+        redundant = old.collision and peer_new is not None and _ours_is_redundant(child, peer_new)
+        # a redundant one says so: ESP must not move to an SA that the peer drops when our DELETE arrives (2.8.1)
+        self._announce_child(now, child, "CREATE_CHILD_SA", redundant=redundant)
+        if redundant:
             # our new SA is redundant: we created it, we delete it; the peer deletes the old one
             old.state = "REKEYED"
             self._later(now, Input.DELETE_CHILD, spi=child.spi_in)

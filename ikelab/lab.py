@@ -140,7 +140,6 @@ class Lab:
         self._inflight: list[tuple[float, int, str, Datagram, str]] = []
         self._seq = 0
         self._packets = 0
-        self._first_sa: IkeSa | None = None
         self._restarts = 0  # restart() forks a new random source for each
         self._retired: dict[str, list[IkeEndpoint]] = {s: [] for s in SIDES}  # endpoints replaced by restart()
         self.nat = _nat_address(nat, addresses[1])
@@ -199,7 +198,6 @@ class Lab:
     def initiate(self) -> IkeSa:
         """The initiator starts IKE_SA_INIT towards the responder (port 500)."""
         sa = self.endpoints["initiator"].initiate((self.addresses["responder"], 500), self.now)
-        self._first_sa = sa
         self._flush()
         return sa
 
