@@ -135,6 +135,8 @@ class HostsFollowIke(RuleBasedStateMachine):
         self.chain: dict[str, dict[bytes, bytes]] = {s: {} for s in SIDES}
         self.order: dict[str, dict[bytes, int]] = {s: {} for s in SIDES}
         self.protocol: dict[str, dict[bytes, str]] = {s: {} for s in SIDES}
+        #: per side: the inbound SPIs of CHILD SAs this peer made and lost a collision with (2.8.1, ``redundant``)
+        self.redundant: dict[str, set[bytes]] = {s: set() for s in SIDES}
         self.next_net = 1
         self.ah_parity = 0
         self.seq = 0
@@ -151,6 +153,8 @@ class HostsFollowIke(RuleBasedStateMachine):
             chain[event.spi_in] = chain.get(event.rekey_of, event.spi_in) if event.rekey_of else event.spi_in
             self.order[side][event.spi_in] = len(self.order[side])
             self.protocol[side][event.spi_in] = event.protocol
+            if event.redundant:
+                self.redundant[side].add(event.spi_in)
         self.hosts[side].handle_event(event)
 
     @initialize(seed=st.integers(0, 2**16), suite=st.sampled_from(SUITES), short=st.booleans(),
@@ -367,7 +371,9 @@ class HostsFollowIke(RuleBasedStateMachine):
             assert len(protect) == len(chains), f"{side}: {len(protect)} PROTECT policies for {len(chains)} chains"
             by_policy = {c.policy.name: c for c in proc.children}
             for members in chains.values():
-                newest = max(members, key=lambda spi: self.order[side][spi])
+                # a redundant SA of a collision (2.8.1) is deleted by its maker at once and never sent on
+                usable = [spi for spi in members if spi not in self.redundant[side]] or members
+                newest = max(usable, key=lambda spi: self.order[side][spi])
                 installed = [c for c in proc.children if c.inbound.spi.to_bytes(4, "big") in members]
                 assert len(installed) == len(members)
                 (policy,) = {id(c.policy): c.policy for c in installed}.values()
@@ -411,9 +417,10 @@ TestHostsFollowIke = HostsFollowIke.TestCase
 
 def test_a_rekey_collision_that_deletes_the_sa_in_use_moves_outbound_to_the_surviving_new_sa() -> None:
     """RFC 7296 2.8.1: sun and moon rekey the same CHILD SA; sun's answer gives moon a new SA N1, moon's own
-    exchange then a second one N2, which moon sends on; N2 loses the nonce comparison and moon deletes it while
-    the old SA's DELETE is still to come.  Moon's outbound traffic must move to N1, the survivor, not back to the
-    old SA, which is about to go (test_policy checks the fallback on hand-made SAs; this is the three-SA window a
+    exchange then a second one N2, which loses the nonce comparison: moon deletes it while the old SA's DELETE is
+    still to come.  Moon never sends on N2 (sun drops it as soon as moon's DELETE arrives: the event says
+    ``redundant``), but on the old SA, which sun keeps until its own DELETE of it is answered; once the old SA
+    goes, on N1, the survivor (test_policy checks the fallback on hand-made SAs; this is the three-SA window a
     real collision makes, which test_host never reaches).  Expected SPIs come from the engine's records."""
     m = HostsFollowIke()
     m.establish(seed=34, suite=SUITES[0], short=False, ah_parity=0)
@@ -422,14 +429,14 @@ def test_a_rekey_collision_that_deletes_the_sa_in_use_moves_outbound_to_the_surv
     seen: list[tuple[int, bytes, bytes]] = []
 
     def before(side: str, event: ev.Event) -> None:  # runs before the host handles the event
-        if side == "initiator" and isinstance(event, ev.ChildSaDeleted) and event.spi_in != old_spi:
+        if side == "initiator" and isinstance(event, ev.ChildSaDeleted):
             proc = m.hosts[side].processor
             (policy,) = {c.policy.name for c in proc.children}
             in_use = proc.sad.lookup_outbound(policy)
             seen.append((len(proc.children), in_use.spi.to_bytes(4, "big"), event.spi_out))
 
     def after(side: str, event: ev.Event) -> None:
-        if side == "initiator" and isinstance(event, ev.ChildSaDeleted) and event.spi_in != old_spi:
+        if side == "initiator" and isinstance(event, ev.ChildSaDeleted):
             (survivor,) = [c for c in engine_children(lab, side).values() if c.rekey_of == old_spi]
             proc = m.hosts[side].processor
             (policy,) = {c.policy.name for c in proc.children}
@@ -442,9 +449,12 @@ def test_a_rekey_collision_that_deletes_the_sa_in_use_moves_outbound_to_the_surv
     m.liveness(side="responder")
     m.rekey_child(side="initiator", which=0, pfs=None)
     lab.run_until_idle()  # the machine's invariant runs after every step
-    (n_before, in_use, deleted_out), (n_after, now_used, survivor_out) = seen
-    assert n_before == 3 and in_use == deleted_out  # the redundant SA was the one carrying moon's traffic
-    assert n_after == 2 and now_used == survivor_out != old.spi_out
+    (n_before, in_use, deleted_out), (n_after, still_used, _), (n_last, used_last, _), (_, now_used, survivor_out) \
+        = seen
+    assert n_before == 3 and in_use == old.spi_out != deleted_out  # the redundant N2 carried nothing
+    assert n_after == 2 and still_used == old.spi_out  # until sun deletes the old SA (2.8)
+    assert n_last == 2 and used_last == old.spi_out
+    assert now_used == survivor_out != old.spi_out
     m._check_settled()
 
 
