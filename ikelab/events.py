@@ -208,7 +208,7 @@ class ChildSaCreated(Event):
     pfs_group: str | None = None
     rekey_of: bytes | None = None
     exchange_initiator: bool = False
-    redundant: bool = False
+    redundant: bool = field(default=False, repr=False)  # repr as before it was added (stored traces)
 
     @property
     def suite(self) -> str:

@@ -412,6 +412,8 @@ async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *
                           + _last_trouble(run.driver.facts))
     if outcome.status != EXIT_OK:  # an IKE SA without its CHILD SA is of no use here: DELETE it (RFC 7296 1.4.1)
         return await run.finish(outcome, delete=True)
+    # kept for the whole run without its IKE SA, which through replaced_by (2.18) would keep every later one
+    outcome, result = Outcome(outcome.status, outcome.reason), None
     await run.pings("first CHILD SA")
     await run.rekeys()
     d = run.driver
@@ -437,6 +439,7 @@ async def run_respond(config: Any, listen: str, options: RunOptions, *, port: in
         return await run.finish(outcome, delete=False)
     if outcome.status != EXIT_OK:  # as run_connect: an IKE SA up without a CHILD SA is deleted
         return await run.finish(outcome, delete=True)
+    outcome = Outcome(outcome.status, outcome.reason)  # as run_connect: not its IKE SA
     await run.pings("first CHILD SA")
     await run.rekeys()
     d = run.driver

@@ -20,15 +20,24 @@ Throughout, at every step of the lab (not only when it is idle), ESP between the
 holds, with the same keys (the overlap of RFC 7296 2.8, "so that no packet in flight is lost").  Object counts
 (``gc``), not times, measure growth: they are deterministic.
 
-Found: :class:`ikelab.lab.Lab` kept its first IKE SA in an attribute nothing read (``_first_sa``); since every
-IKE SA points at the one that replaced it (``replaced_by``, 2.18), that one reference kept every IKE SA of a
-long lab alive, closed and forgotten ones with their keys and cached responses (removed;
-``test_holding_a_lab_keeps_no_forgotten_ike_sa``).
+Found:
+
+* when both peers rekey a CHILD SA at once, the one whose new SA loses the nonce rule (2.8.1) moved its ESP to
+  that SA (IpsecHost and the live peer's EspPeer saw only "we asked for this rekey") and sent on it until its
+  DELETE of it was answered, while the peer drops it as soon as that DELETE arrives: a round trip of lost
+  packets at every such collision.  ChildSaCreated now says ``redundant`` for that SA, and neither sends on it
+  (``test_redundant_child_sa_of_a_collision_carries_nothing``);
+* every IKE SA points at the one that replaced it (``replaced_by``, 2.18), so one reference to an old IKE SA
+  keeps every later one alive, closed ones with their keys.  :class:`ikelab.lab.Lab` kept its first IKE SA in
+  an attribute nothing read (removed: ``test_holding_a_lab_keeps_no_forgotten_ike_sa``), and ``ikelab connect``
+  / ``respond`` kept the handshake's outcome with its IKE SA for the whole run, so that a run of days without
+  ``--pcap`` grew with every IKE SA rekey (``test_live_run_keeps_no_ike_sa_of_its_past``).
 """
 
 from __future__ import annotations
 
 import gc
+import types
 from collections import Counter
 from typing import Any
 
@@ -171,9 +180,23 @@ WATCHED = ("IkeSa", "ChildSa", "PendingRequest", "CachedResponse", "Reassembly",
            "Policy", "Message", "Datagram")
 
 
-def live_objects() -> Counter[str]:
-    gc.collect()
-    return Counter(name for name in (type(o).__name__ for o in gc.get_objects()) if name in WATCHED)
+def live_objects(lab: SoakLab) -> Counter[str]:
+    """The watched objects that ``lab`` (its endpoints, IKE SAs, hosts) reaches: what the peers keep, whatever
+    else the process holds (other tests, in the same pytest worker)."""
+    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+    seen: set[int] = set()
+    found: Counter[str] = Counter()
+    stack: list[Any] = [lab]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, skip):
+            continue
+        seen.add(id(obj))
+        name = type(obj).__name__
+        if name in WATCHED:
+            found[name] += 1
+        stack.extend(gc.get_referents(obj))
+    return found
 
 
 def tally(lab: Lab) -> Counter[type]:
@@ -213,7 +236,7 @@ def test_timer_driven_soak(pfs: bool, network: str) -> None:
                               if isinstance(e, ev.ChildSaCreated) and e.rekey_of is not None and e.exchange_initiator)
         ike_roles.add(established(lab, "initiator").initiator)  # flips with each IKE SA rekey the responder makes
         lab.forget_history()
-        objects = live_objects()
+        objects = live_objects(lab)
         if baseline is None:
             baseline = objects
         # the same SAs, SPD entries and cached responses; an IKE SA closed within the last retransmission span
@@ -244,7 +267,7 @@ def test_holding_a_lab_keeps_no_forgotten_ike_sa() -> None:
         lab.run(lab.now + 100.0)  # past forget_at of the IKE SA just replaced
     assert_steady(lab, children=1, horizon=3600.0)
     lab.forget_history()
-    objects = live_objects()
+    objects = live_objects(lab)
     assert objects["IkeSa"] == 2, f"{objects['IkeSa']} IKE SAs alive after 20 rekeys: old ones are kept"
     assert objects["CachedResponse"] <= 2
 
@@ -299,12 +322,12 @@ def test_action_storm(pfs: bool) -> None:
         assert failures(lab) == [], (n, failures(lab))
         lab.forget_history()
         if n == 9:
-            baseline = live_objects()
+            baseline = live_objects(lab)
     assert baseline is not None
     lab.run(lab.now + 100.0)  # past forget_at (the retransmission span, 2.3) of every IKE SA closed
     lab.run_until_idle()
     lab.forget_history()
-    objects = live_objects()
+    objects = live_objects(lab)
     for name in ("ChildSa", "EspSa", "InstalledChildSa", "Policy", "PendingRequest", "Reassembly"):
         assert objects[name] == baseline[name], (name, objects, baseline)
     assert objects["IkeSa"] == 2 and objects["CachedResponse"] <= 2, objects
@@ -363,3 +386,58 @@ def test_redundant_child_sa_of_a_collision_carries_nothing(seed: int) -> None:
     gone = {e.spi_in for e in lab.events(loser.side, ev.ChildSaDeleted)}
     assert loser.spi_in in gone, "its maker deletes the redundant SA (2.8.1)"
     assert_steady(lab, children=1, horizon=3600.0)
+
+
+def _free_udp_port(address: str) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((address, 0))
+        return int(s.getsockname()[1])
+
+
+def test_live_run_keeps_no_ike_sa_of_its_past() -> None:
+    """Regression: ``ikelab connect`` and ``ikelab respond`` (:func:`ikelab.peer.run_connect`, ``run_respond``) kept
+    the outcome of the handshake for the whole run, and with it the first IKE SA, which through ``replaced_by``
+    (RFC 7296 2.18) kept every IKE SA of the run alive, closed ones with their keys: a run of days without
+    ``--pcap`` (which keeps only the latest packets, ``keep_history=False``) grew with every IKE SA rekey.
+
+    Both commands, in this process on loopback (no root: high ports, no ESP), rekey the IKE SA every 0.1 s;
+    after thirty rekeys as after ten, only the current IKE SAs and those closed within the last retransmission
+    span (forget_at) are alive."""
+    import asyncio
+
+    from ikelab.peer import RunOptions, run_connect, run_respond
+
+    common: dict[str, Any] = dict(psk=b"a live soak", ike_proposals=("aes128-sha256-x25519",),
+                                  esp_proposals=("aes128gcm16",), ike_rekey_time=0.1, ike_lifetime=60.0,
+                                  cookie_threshold=None,
+                                  retransmit_timeout=0.5, retransmit_tries=1, retransmit_base=1.0)
+    moon = IkeConfig(local_id="moon.example", remote_id="sun.example", **common)
+    sun = IkeConfig(local_id="sun.example", remote_id="moon.example", **common)
+    here, there = "127.0.0.1", "127.0.0.2"
+    lines: list[str] = []
+    alive: list[int] = []
+    gc.collect()
+    before = sum(type(o) is IkeSa for o in gc.get_objects())  # other tests' in this process, if any
+
+    async def main() -> tuple[int, int]:
+        quiet = dict(wait=10.0, quiet=True, keepalive=None)
+        port = _free_udp_port(there)
+        respond = asyncio.create_task(run_respond(sun, there, RunOptions(duration=0.0, **quiet), port=port,
+                                                  out=lambda text: None))
+        await asyncio.sleep(0.1)  # listening
+        connect = asyncio.create_task(run_connect(moon, (there, port), RunOptions(duration=7.0, **quiet),
+                                                  local=here, port=_free_udp_port(here), out=lines.append))
+        for rekeys in (10, 30):
+            while sum("IKE SA rekeyed" in line for line in lines) < rekeys and not connect.done():
+                await asyncio.sleep(0.02)
+            gc.collect()
+            alive.append(sum(type(o) is IkeSa for o in gc.get_objects()) - before)
+        return await connect, await respond
+
+    assert asyncio.run(main()) == (0, 0), lines
+    assert sum("IKE SA rekeyed" in line for line in lines) >= 30, lines
+    # each peer's current IKE SA, and those closed within the last second (forget_at): as many after 30 rekeys
+    # as after 10, give or take the rekeys of a second (the old code kept two more per rekey)
+    assert alive[1] <= alive[0] + 8, f"IKE SAs alive after 10 and 30 IKE SA rekeys: {alive}"
