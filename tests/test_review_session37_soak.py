@@ -211,6 +211,10 @@ def test_timer_driven_soak(pfs: bool, network: str) -> None:
     lossy = network == "lossy"
     frag = dict(fragmentation=True, fragment_size=200) if lossy else {}  # the rekeys' messages go in SKF pieces
     lab = SoakLab(*configs(pfs, **TIMERS, **frag), seed=37 + pfs, network=CLEAN)
+    from ikelab.esp_peer import EspPeer  # the live peer's ESP tables, fed the same events
+
+    esp = {side: EspPeer(_Driver(lab), out=lambda text: None) for side in SIDES}  # type: ignore[arg-type]
+    lab.callbacks.append(lambda side, e: esp[side].on_event(e))
     lab.initiate()
     lab.run_until_idle()
     lab.network = LOSSY if lossy else CLEAN
@@ -232,6 +236,11 @@ def test_timer_driven_soak(pfs: bool, network: str) -> None:
         if lossy:
             assert counts[ev.Retransmitted] > 0 and counts[ev.FragmentReceived] > 0, counts
         seen += counts
+        for side, peer in esp.items():  # one CHILD SA: one SA each way, and the rekeyed inbound SAs of the last
+            # REKEYED_INBOUND_GRACE seconds at most (RFC 7296 2.8: late packets), not one per rekey of the run
+            assert len(peer.inbound) == len(peer.outbound) == len(peer._to) == 1, (side, peer.inbound, peer.outbound)
+            assert len(peer.retired) <= 2 and peer._replaced == set(), (side, peer.retired, peer._replaced)
+            assert set(peer.selectors) <= set(peer.inbound) | set(peer.retired), side
         child_rekeyers.update(side for side in SIDES for e in lab.events(side, ev.ChildSaCreated)
                               if isinstance(e, ev.ChildSaCreated) and e.rekey_of is not None and e.exchange_initiator)
         ike_roles.add(established(lab, "initiator").initiator)  # flips with each IKE SA rekey the responder makes
