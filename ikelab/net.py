@@ -154,11 +154,20 @@ class RunFacts:
     #: the last fatal Failure of an established IKE SA, and the last CHILD SA deleted, since the first CHILD SA
     fatal_since_child: ev.Failure | None = None
     child_deleted_since: ev.ChildSaDeleted | None = None
+    #: how the last established IKE SA to go went: the fatal Failure that took it (a peer that stopped
+    #: answering, RFC 7296 2.4), or None when it was deleted or rekeyed; and how many went by such a failure
+    last_gone: ev.Failure | None = None
+    lost: int = 0
     #: the SPIs of the IKE SAs established (or made by a rekey) and not deleted yet
     _established: set[tuple[bytes, bytes]] = field(default_factory=set, repr=False)
     #: after a fatal Failure since the first CHILD SA, until its IKE SA's IkeSaDeleted (which comes next) says
-    #: whose it was: (True, the fatal_since_child it replaced), else (False, None)
-    _undo: tuple[bool, ev.Failure | None] = field(default=(False, None), repr=False)
+    #: whose it was: (True, the fatal_since_child and last_gone it replaced), else (False, None, None)
+    _undo: tuple[bool, ev.Failure | None, ev.Failure | None] = field(default=(False, None, None), repr=False)
+
+    @property
+    def losing(self) -> bool:
+        """A fatal Failure of an IKE SA since the first CHILD SA, whose IkeSaDeleted has not come yet."""
+        return self._undo[0]
 
     def add(self, event: ev.Event) -> None:
         """Take one more event of the run into account (in the order they happened)."""
@@ -174,12 +183,15 @@ class RunFacts:
         elif isinstance(event, ev.IkeSaDeleted):
             self.ike_deleted = True
             spis = (event.spi_i, event.spi_r)
-            pending, before = self._undo
+            pending, before, gone_before = self._undo
             if pending and spis not in self._established:
                 # a half-open IKE SA that failed (anyone's IKE_SA_INIT, never followed by IKE_AUTH) is no failure
                 # of the run's SAs: unauthenticated, it must not undo what they did (RFC 7296 2.21.1)
-                self.fatal_since_child = before
-            self._undo = (False, None)
+                self.fatal_since_child, self.last_gone = before, gone_before
+            elif spis in self._established:  # one of the run's IKE SAs (a gateway's client's) went
+                self.last_gone = self.fatal_since_child if pending else None
+                self.lost += pending
+            self._undo = (False, None, None)
             self._established.discard(spis)
         elif isinstance(event, ev.MessageDropped):
             self.last_drop = event
@@ -188,8 +200,9 @@ class RunFacts:
         elif isinstance(event, ev.Failure):
             self.last_refusal = event
             if self.first_child is not None and event.fatal:
-                self._undo = (True, self.fatal_since_child)  # the IkeSaDeleted right after it names its IKE SA
-                self.fatal_since_child = event
+                # the IkeSaDeleted right after it names its IKE SA; until then it counts as that SA's end
+                self._undo = (True, self.fatal_since_child, self.last_gone)
+                self.fatal_since_child = self.last_gone = event
             if not retry_expected(event):
                 self.last_failure = event
                 if self.first_decisive is None and (event.fatal or event.notify == "AUTHENTICATION_FAILED"):

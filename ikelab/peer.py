@@ -26,8 +26,10 @@ from .esp_peer import EspPeer
 from .exchanges_common import udp_endpoint
 from .fmt import short_hex
 from .natt import KEEPALIVE_INTERVAL
-from .net import (EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, NetDriver, NetError, Outcome, RunFacts, address_text,
-                  classify_failure, dropped_text, format_packet, socket_address)
+from .ike import IkeSa
+from .ipsec_sa import Direction
+from .net import (EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, RECENT, NetDriver, NetError, Outcome, RunFacts, address_text,
+                  classify_failure, dropped_text, format_packet, retry_expected, socket_address)
 from .state import State
 from .trace import TracePacket
 from .ts import ts_from_string
@@ -71,19 +73,23 @@ class RunOptions:
                               field="ping_count", value=self.ping_count)
         for name in ("ping", "ping_src"):
             value = getattr(self, name)
-            if value is not None:
+            if value is not None and not (name == "ping" and value == PING_PEER):
                 try:
                     ipaddress.ip_address(value)
                 except ValueError:
                     raise ConfigError(f"{name} (--{name.replace('_', '-')}) = {value!r} is not an IP address",
                                       field=name, value=value) from None
-        if self.ping is not None and self.ping_src is not None:  # an echo has one IP version (packet.icmp_echo)
+        if self.ping not in (None, PING_PEER) and self.ping_src is not None:  # an echo has one IP version (packet.icmp_echo)
             versions = [ipaddress.ip_address(a).version for a in (self.ping, self.ping_src)]
             if versions[0] != versions[1]:
                 raise ConfigError(f"ping_src (--ping-src) = {self.ping_src!r} is IPv{versions[1]} but ping (--ping) = "
                                   f"{self.ping!r} is IPv{versions[0]}: an echo's source and destination have one IP "
                                   "version", field="ping_src", value=self.ping_src)
 
+
+#: ``--ping peer``: each peer's own inner address, the first of its CHILD SA's remote traffic selectors (a
+#: gateway's client: the virtual IP it leased, RFC 7296 2.19)
+PING_PEER = "peer"
 
 #: Seconds a run waits, after the peer deleted the IKE SA, for a new one from a peer that reauthenticates
 #: break-before-make (it sends the new IKE_SA_INIT right after its DELETE).
@@ -102,6 +108,25 @@ def _first_address(selector: str) -> Any:
     if len(networks) > 1:
         return ts.start_addr
     return next(iter(networks[0].hosts()), networks[0].network_address)
+
+
+def _peer_inner(created: ev.ChildSaCreated | None) -> str | None:
+    """``--ping peer``: the peer's inner address on the CHILD SA ``created``: its IKE address in transport mode
+    (RFC 4303 3.1.1), else the first address of the remote traffic selectors (a virtual IP, RFC 7296 2.19)."""
+    if created is None:
+        return None
+    if created.mode == "transport":
+        return created.remote_addr
+    found = (_first_address(text) for text in created.ts_remote)
+    return next((str(a) for a in found if a is not None), None)
+
+
+def _echo(src: str, dst: str) -> bytes:
+    """An ICMP echo request from ``src`` to ``dst``, as the SPD would see our pings (RFC 4301 4.4.1.1)."""
+    from .esp_peer import ECHO_IDENT
+    from .packet import icmp_echo
+
+    return icmp_echo(src, dst, ECHO_IDENT, 1, b"")
 
 
 def _host_port(address: str, port: int) -> str:
@@ -198,14 +223,61 @@ class _Run:
         self.esp = EspPeer(self.driver, say)
         self.stop = asyncio.Event()
         self._pieces = 0  # IKE fragments kept since the last whole message
+        #: ``ikelab respond``: a gateway that serves every initiator (see :func:`run_respond`)
+        self.gateway = False
+        #: the CHILD SAs up now, by inbound SPI (their selectors and addresses, for pings); inbound SPIs that a
+        #: rekey replaced
+        self._created: dict[bytes, ev.ChildSaCreated] = {}
+        self._rekeyed: set[bytes] = set()
+        self._from: tuple[str, int] | None = None  # where the last IKE message came from
+        self.refused = 0  # handshakes refused or failed (a gateway's)
+        self._ping_rounds = 0
+        self._lost_seen = 0
 
     def _packet(self, n: int, packet: TracePacket, direction: str) -> None:
+        if packet.kind == "ike" and direction == "received":
+            self._from = (packet.src, packet.sport)
         if packet.kind == "esp" and self.options.quiet:
             return
         self.out(format_packet(n, packet))
 
+    def _gateway_event(self, event: ev.Event) -> None:
+        """What a gateway says of each client (RFC 7296 2.21): a refused or failed handshake, an IKE SA up
+        without its CHILD SA (deleted, as a run with one peer does: 1.4.1), a client lost; none ends the run."""
+        d = self.driver
+        if isinstance(event, ev.IkeSaDeleted) and d.facts.lost > self._lost_seen and d.facts.last_gone is not None:
+            self._lost_seen = d.facts.lost
+            gone = d.facts.last_gone
+            self.out(f"     --   client lost ({gone.notify or 'failure'}: {gone.reason}); still serving the others")
+        if not isinstance(event, ev.Failure) or retry_expected(event):
+            return
+        bare = [sa for sa in d.endpoint.all_sas()
+                if sa.state == State.ESTABLISHED and not sa.children and sa.established_at == event.time]
+        if bare and not event.fatal:  # IKE_AUTH made the IKE SA but refused its CHILD SA (2.21.3)
+            self.refused += 1
+            for sa in bare:
+                what = event.notify or "failure"
+                self.out(f"     --   client {_host_port(*sa.remote)}: IKE SA up, but no CHILD SA ({what}: "
+                         f"{event.reason}); still serving the others")
+                self.out(f"sending DELETE for the IKE SA {sa.spi_i.hex()}/{sa.spi_r.hex()} with "
+                         f"{_host_port(*sa.remote)}: it has no CHILD SA (RFC 7296 1.4.1)")
+                asyncio.get_running_loop().call_soon(lambda sa=sa: d.act(lambda now: sa.delete_ike(now)))
+            return
+        if event.exchange in ("IKE_SA_INIT", "IKE_AUTH") or "half-open" in event.reason:
+            self.refused += 1
+            where = f" from {_host_port(*self._from)}" if self._from and "half-open" not in event.reason else ""
+            self.out(f"     --   handshake{where} refused or failed ({event.notify or 'failure'}: {event.reason}); "
+                     "still listening for other initiators")
+
     def _event(self, event: ev.Event) -> None:
         self.esp.on_event(event)
+        if isinstance(event, ev.ChildSaCreated):
+            self._created[event.spi_in] = event
+        elif isinstance(event, ev.ChildSaDeleted):
+            self._created.pop(event.spi_in, None)
+            self._rekeyed.discard(event.spi_in)
+        elif isinstance(event, ev.ChildSaRekeyed):
+            self._rekeyed.add(event.old_spi_in)
         if isinstance(event, ev.FragmentReceived):  # the packet lines show each piece; say when they make one
             self._pieces += 1
         elif isinstance(event, ev.MessageReceived) and self._pieces:
@@ -225,6 +297,8 @@ class _Run:
             sa = next((s for s in self.driver.endpoint.all_sas() if (s.spi_i, s.spi_r) == spis), None)
             if sa is not None:
                 self.out(f"     --   {nat_summary(sa)}")
+        if self.gateway:
+            self._gateway_event(event)
 
     def interrupt(self) -> None:
         """SIGINT/SIGTERM: end the run (DELETE is sent by :meth:`finish`)."""
@@ -239,35 +313,63 @@ class _Run:
             except (NotImplementedError, RuntimeError):  # not the main thread
                 pass
 
-    async def pings(self, label: str) -> int:
-        """Send ``ping_count`` echoes from ``ping_src`` to ``ping``; wait for replies; print and return the count."""
+    def _client_child(self, sa: IkeSa | None) -> ev.ChildSaCreated | None:
+        """The newest CHILD SA of the IKE SA ``sa`` (None: the run's first CHILD SA) as it was created."""
+        if sa is None:
+            return self.driver.facts.first_child  # long gone from driver.events in a long run without --pcap
+        home = sa.successor
+        return next((self._created[spi] for spi in reversed(list(home.children)) if spi in self._created), None)
+
+    async def pings(self, label: str, sa: IkeSa | None = None) -> int:
+        """Send ``ping_count`` echoes from ``ping_src`` to ``ping`` (``peer``: the peer's own inner address)
+        through the CHILD SA of ``sa`` (None: the run's first); wait for replies; print and return the count."""
         o = self.options
         if not o.ping:
             return 0
-        src = o.ping_src or self._default_ping_src(o.ping)
+        created = self._client_child(sa)
+        dst = o.ping
+        if dst == PING_PEER:
+            dst = _peer_inner(created)
+            if dst is None:
+                self.out("ping: no inner address of the peer in its CHILD SA's traffic selectors")
+                return 0
+        elif sa is not None and created is not None and not self.esp.covers(
+                created.spi_in, _echo(o.ping_src or self._default_ping_src(dst, created) or dst, dst),
+                Direction.OUTBOUND):
+            # a gateway's client whose CHILD SA does not carry that address: another client's may (RFC 4301 5.1)
+            self.out(f"ping {dst}: outside the traffic selectors of client {_host_port(*sa.successor.remote)}; "
+                     f"not pinged through it (--ping {PING_PEER} pings each client's own inner address)")
+            return 0
+        src = o.ping_src or self._default_ping_src(dst, created)
         if src is None:
             self.out("ping: no inner source address (give --ping-src)")
             return 0
-        before = len(self.esp.replies)
-        base = 100 * (label == "after rekey") + 1
+        # each round its own sequence numbers: a gateway pings its clients at once, over one list of replies
+        self._ping_rounds += 1
+        base = (100 * self._ping_rounds) % 60000 + 1
         sent = 0
         for seq in range(base, base + o.ping_count):
-            sent += self.esp.ping(src, o.ping, seq)  # False when no CHILD SA can carry it (the reason is in errors)
+            sent += self.esp.ping(src, dst, seq)  # False when no CHILD SA can carry it (the reason is in errors)
             await asyncio.sleep(0.05)
-        want = before + sent
+        mine = set(range(base, base + o.ping_count))
+
+        def got() -> int:
+            return sum(seq in mine for seq in self.esp.replies[-RECENT:])
+
         if sent:
-            await self.driver.wait_for(lambda: len(self.esp.replies) >= want or self.stop.is_set(), 3.0)
-        got = len(self.esp.replies) - before
-        self.out(f"ping {src} -> {o.ping} through ESP ({label}): {sent} sent, {got} replies")
+            await self.driver.wait_for(lambda: got() >= sent or self.stop.is_set(), 3.0)
+        replies = got()
+        who = f" (client {_host_port(*sa.successor.remote)})" if sa is not None and self.gateway else ""
+        self.out(f"ping {src} -> {dst} through ESP ({label}){who}: {sent} sent, {replies} replies")
         for err in dict.fromkeys(self.esp.errors):
             self.out(f"ping: {err}")
-        return got
+        return replies
 
-    def _default_ping_src(self, dst: str | None = None) -> str | None:
-        """Our address on the first CHILD SA: the IKE address in transport mode (RFC 4303 3.1.1), else the
-        first address of our traffic selectors, of the family of ``dst`` if one is (a dual-stack client's
-        virtual IPs, RFC 7296 2.19)."""
-        first = self.driver.facts.first_child  # long gone from driver.events in a long run without --pcap
+    def _default_ping_src(self, dst: str | None = None, created: ev.ChildSaCreated | None = None) -> str | None:
+        """Our address on the CHILD SA ``created`` (None: the run's first): the IKE address in transport mode
+        (RFC 4303 3.1.1), else the first address of our traffic selectors, of the family of ``dst`` if one is (a
+        dual-stack client's virtual IPs, RFC 7296 2.19)."""
+        first = created or self.driver.facts.first_child
         for event in ([first] if first is not None else []) + list(self.driver.events):
             if isinstance(event, ev.ChildSaCreated) and event.mode == "transport":
                 return event.local_addr
@@ -318,19 +420,27 @@ class _Run:
             return False
         return True
 
-    async def rekeys(self) -> None:
+    async def rekeys(self, client: IkeSa | None = None) -> None:
+        """``--rekey-after``, then ``--rekey-ike-after``: rekey the CHILD SA, then the IKE SA, of ``client`` (None:
+        the run's current IKE SA), each that many seconds after the last (RFC 7296 1.3.2, 1.3.3)."""
         o = self.options
         d = self.driver
+
+        def current() -> IkeSa | None:
+            sa = d.current_sa() if client is None else client.successor
+            return sa if sa is not None and sa.state == State.ESTABLISHED else None
+
         if o.rekey_after is not None and not await self.sleep(o.rekey_after):
-            sa = d.current_sa()
+            sa = current()
             child = next((c for c in sa.children.values() if c.state == "INSTALLED"), None) if sa else None
-            if child is not None:
-                count = d.facts.counts[ev.ChildSaRekeyed]
-                d.act(lambda now: sa.rekey_child(child.spi_in, now))
-                await d.wait_for(lambda: d.facts.counts[ev.ChildSaRekeyed] > count or self.stop.is_set(), 10.0)
-                await self.pings("after rekey")
+            if sa is not None and child is not None:
+                old = child.spi_in
+                d.act(lambda now: sa.rekey_child(old, now))
+                await d.wait_for(lambda: old in self._rekeyed or old not in self._created or self.stop.is_set(),
+                                 10.0)
+                await self.pings("after rekey", client)
         if o.rekey_ike_after is not None and not await self.sleep(o.rekey_ike_after):
-            sa = d.current_sa()
+            sa = current()
             if sa is not None:
                 d.act(lambda now: sa.rekey_ike(now))
                 await d.wait_for(lambda: sa.state != State.ESTABLISHED or self.stop.is_set(), 10.0)
@@ -343,16 +453,100 @@ class _Run:
         facts = self.driver.facts  # not driver.events, which may have forgotten the first CHILD SA
         if not outcome.ok:
             return outcome
-        if facts.fatal_since_child is None:
+        # the run's last IKE SA decides: a gateway's client lost while others stay is said, not the run's status
+        last = facts.last_gone if self.driver.current_sa() is None or facts.losing else None
+        if last is None:
             sa = self.driver.current_sa()
             gone = facts.child_deleted_since
             if sa is None or sa.children or gone is None:
                 return outcome
             return Outcome(outcome.status, f"{outcome.reason}, but then no CHILD SA was left: the last one went "
                                             f"{gone.time:.1f} s into the run ({gone.reason})")
-        last = facts.fatal_since_child
         what = f"{last.notify}: {last.reason}" if last.notify else last.reason
         return Outcome(classify_failure(last), f"IKE SA and CHILD SA established, but then {what}")
+
+    def _new_clients(self, known: list[IkeSa]) -> list[IkeSa]:
+        """The IKE SAs that came up with a CHILD SA since the last call (an IKE SA rekey's new SA is its
+        client's, RFC 7296 2.18; a reauthentication's is a new client, 2.8.3), added to ``known``."""
+        new = []
+        for sa in self.driver.live_sas():
+            if sa.children and not any(c.successor is sa or c is sa for c in known):
+                known.append(sa)
+                new.append(sa)
+        return new
+
+    async def serve(self) -> int:
+        """``ikelab respond``'s run once listening (see :func:`run_respond`): the exit status."""
+        d, o = self.driver, self.options
+        clients: list[IkeSa] = []
+        tasks: list[asyncio.Task] = []
+        wait_until = d.now() + o.wait
+        end_at: float | None = None
+        gone_at: float | None = None  # when the last IKE SA went (a reauthentication's grace, 2.8.3)
+        seen = -1
+        try:
+            while True:
+                for sa in self._new_clients(clients):
+                    if len(clients) > 1:
+                        self.out(f"     --   client {len(clients)}: {_host_port(*sa.remote)} ({len(d.live_sas())} "
+                                 "IKE SAs up)")
+                    tasks.append(asyncio.ensure_future(self._client_rounds(sa)))
+                now = d.now()
+                if self.stop.is_set() or (not clients and now >= wait_until):
+                    break
+                if clients and tasks[0].done():
+                    if end_at is None:
+                        end_at = now + (o.duration if o.duration else float("inf"))
+                    if now >= end_at:
+                        break
+                    if d.current_sa() is not None:
+                        if gone_at is not None:
+                            self.out("     --   the peer brought up a new IKE SA at once: reauthentication "
+                                     "(RFC 7296 2.8.3), followed")
+                        gone_at = None
+                    elif o.duration != float("inf"):  # inf: until a signal, whoever comes and goes
+                        gone_at = now if gone_at is None else gone_at
+                        answered = any(sa.state == State.INIT_DONE for sa in d.endpoint.half_open.values())
+                        if not answered and now - gone_at >= REAUTH_GRACE:
+                            break  # the last client is gone
+                # until something happens (any event), or the next deadline
+                deadlines = [wait_until if not clients else float("inf"), end_at or float("inf"),
+                             gone_at + REAUTH_GRACE if gone_at is not None else float("inf")]
+                seen = sum(d.facts.counts.values())
+                left = min([t for t in deadlines if t > now] or [float("inf")]) - now  # a passed one: events decide
+                await d.wait_for(lambda: self.stop.is_set() or sum(d.facts.counts.values()) != seen
+                                 or (tasks and tasks[0].done() and end_at is None), min(left, 10 ** 6))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return await self.finish(self._served(len(clients)), delete=d.current_sa() is not None)
+
+    async def _client_rounds(self, sa: IkeSa) -> None:
+        """One client's ``--ping`` and ``--rekey-after`` / ``--rekey-ike-after``, from its own CHILD SA on."""
+        await self.pings("first CHILD SA", sa if self.gateway else None)
+        await self.rekeys(sa)
+
+    def _served(self, clients: int) -> Outcome:
+        """A gateway run's outcome (see :func:`run_respond`), with a line on its clients when it had several."""
+        d, facts = self.driver, self.driver.facts
+        if clients:
+            if clients > 1 or self.refused or facts.lost:
+                self.out(f"clients: {clients} came up, {facts.lost} lost, {self.refused} handshakes refused or failed")
+            return self.after_established(Outcome(EXIT_OK, "IKE SA and CHILD SA established", d.current_sa()))
+        last = facts.last_failure  # the last refusal that decided something (not an INVALID_KE_PAYLOAD)
+        why = f"{last.notify or 'failure'}: {last.reason}" if last is not None else ""
+        if self.stop.is_set():
+            text = "interrupted before an initiator brought up the IKE SA"
+            if last is None:
+                return Outcome(EXIT_FAILED, text)
+            return Outcome(classify_failure(last), f"{text}; {self.refused} refused or failed, the last: {why}")
+        text = f"no initiator brought up an IKE SA with a CHILD SA within {self.options.wait:g} s"
+        if last is None:
+            return Outcome(EXIT_TIMEOUT, text + _last_trouble(facts))
+        status = classify_failure(last)
+        extra = dropped_text(facts.last_drop) if status == EXIT_TIMEOUT else ""
+        return Outcome(status, f"{why}{extra} ({text}; {self.refused} refused or failed)")
 
     async def finish(self, outcome: Outcome, *, delete: bool) -> int:
         d = self.driver
@@ -423,25 +617,21 @@ async def run_connect(config: Any, peer: tuple[str, int], options: RunOptions, *
 
 async def run_respond(config: Any, listen: str, options: RunOptions, *, port: int = 500,
                       out: Callable[[str], None] = print, rng: Any = None) -> int:
-    """``ikelab respond``: wait for an initiator, answer, ping/rekey if asked, run, DELETE; the exit status."""
+    """``ikelab respond``: a gateway that answers every initiator; the exit status.
+
+    Each client whose IKE SA and CHILD SA come up gets its own ``--ping`` and ``--rekey-after`` /
+    ``--rekey-ike-after`` rounds, timed from its own CHILD SA.  A handshake refused or failed (NO_PROPOSAL_CHOSEN,
+    AUTHENTICATION_FAILED, a half-open IKE SA that timed out, RFC 7296 2.21) and a client lost later (its
+    liveness check unanswered, 2.4) are said, and the run goes on serving the others.  It ends on SIGINT/SIGTERM;
+    when ``--wait`` runs out before any client came up; ``--duration`` seconds after the first client's rounds
+    (``inf``: only on a signal); without ``--duration``, when the last IKE SA is gone.  Then DELETE for every IKE SA
+    left (1.4.1).  Exit status: 0 if a client's IKE SA and CHILD SA came up, unless the run ended because its last
+    IKE SA was lost (that failure's status); with no client up, the last refusal's (4, 5, ...), else 3 (``--wait``
+    ran out) or 1 (interrupted).
+    """
     run = _Run(config, listen, port, options, out, rng)
+    run.gateway = True
     await run.driver.open()
     run.install_signals()
     out(f"ikelab respond: listening on {run.driver.local_addr} UDP {port}" + (" and 4500" if run.driver.natt else ""))
-    outcome = await run.driver.wait_for(lambda: run.driver.outcome() or run.stop.is_set(), options.wait)
-    if outcome is True:  # SIGINT/SIGTERM while waiting
-        return await run.finish(Outcome(EXIT_FAILED, "interrupted before an initiator brought up the IKE SA"),
-                                delete=True)
-    if not isinstance(outcome, Outcome):
-        why = f"no initiator brought up an IKE SA with a CHILD SA within {options.wait:g} s"
-        why += _last_trouble(run.driver.facts)
-        outcome = Outcome(EXIT_TIMEOUT, why)
-        return await run.finish(outcome, delete=False)
-    if outcome.status != EXIT_OK:  # as run_connect: an IKE SA up without a CHILD SA is deleted
-        return await run.finish(outcome, delete=True)
-    outcome = Outcome(outcome.status, outcome.reason)  # as run_connect: not its IKE SA
-    await run.pings("first CHILD SA")
-    await run.rekeys()
-    d = run.driver
-    await run.hold(options.duration or None)  # 0: until the peer deletes the IKE SA, or a signal
-    return await run.finish(run.after_established(outcome), delete=d.current_sa() is not None)
+    return await run.serve()

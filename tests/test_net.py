@@ -213,7 +213,7 @@ def test_responder_names_the_refusal_when_no_retry_comes(tmp_path: Path) -> None
 def test_unacceptable_traffic_selectors_end_with_a_delete(tmp_path: Path) -> None:
     """TS_UNACCEPTABLE in IKE_AUTH (RFC 7296 2.9): both exit 5, and the unused IKE SA is deleted, not left behind."""
     port = free_port()
-    resp = Responder(tmp_path / "r", port, *SUITE, "--ts", "127.0.0.1/32", "192.0.2.0/24")
+    resp = Responder(tmp_path / "r", port, *SUITE, "--wait", "3", "--ts", "127.0.0.1/32", "192.0.2.0/24")
     result = connect(tmp_path / "c", port, *SUITE, "--ts", "127.0.0.1/32", "198.51.100.0/24")
     assert result.returncode == EXIT_NO_PROPOSAL, result.stdout
     assert resp.wait() == EXIT_NO_PROPOSAL, resp.output()
