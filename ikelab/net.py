@@ -158,6 +158,8 @@ class RunFacts:
     #: answering, RFC 7296 2.4), or None when it was deleted or rekeyed; and how many went by such a failure
     last_gone: ev.Failure | None = None
     lost: int = 0
+    #: whether the IKE SA of the last IkeSaDeleted had been established (else: a handshake that failed)
+    deleted_established: bool = False
     #: the SPIs of the IKE SAs established (or made by a rekey) and not deleted yet
     _established: set[tuple[bytes, bytes]] = field(default_factory=set, repr=False)
     #: after a fatal Failure since the first CHILD SA, until its IKE SA's IkeSaDeleted (which comes next) says
@@ -183,6 +185,7 @@ class RunFacts:
         elif isinstance(event, ev.IkeSaDeleted):
             self.ike_deleted = True
             spis = (event.spi_i, event.spi_r)
+            self.deleted_established = spis in self._established
             pending, before, gone_before = self._undo
             if pending and spis not in self._established:
                 # a half-open IKE SA that failed (anyone's IKE_SA_INIT, never followed by IKE_AUTH) is no failure

@@ -249,6 +249,16 @@ class _Run:
             self._lost_seen = d.facts.lost
             gone = d.facts.last_gone
             self.out(f"     --   client lost ({gone.notify or 'failure'}: {gone.reason}); still serving the others")
+        if isinstance(event, ev.IkeSaDeleted) and not d.facts.deleted_established:
+            failure = d.facts.last_refusal  # what made this handshake fail, just before it (RFC 7296 2.21)
+            if failure is None or failure.time != event.time or retry_expected(failure):
+                return
+            self.refused += 1
+            sa = next((s for s in d.all_sas() if (s.spi_i, s.spi_r) == (event.spi_i, event.spi_r)), None)
+            where = sa.remote if sa is not None else self._from
+            self.out(f"     --   handshake{f' from {_host_port(*where)}' if where else ''} refused or failed "
+                     f"({failure.notify or 'failure'}: {failure.reason}); still listening for other initiators")
+            return
         if not isinstance(event, ev.Failure) or retry_expected(event):
             return
         bare = [sa for sa in d.endpoint.all_sas()
@@ -263,11 +273,6 @@ class _Run:
                          f"{_host_port(*sa.remote)}: it has no CHILD SA (RFC 7296 1.4.1)")
                 asyncio.get_running_loop().call_soon(lambda sa=sa: d.act(lambda now: sa.delete_ike(now)))
             return
-        if event.exchange in ("IKE_SA_INIT", "IKE_AUTH") or "half-open" in event.reason:
-            self.refused += 1
-            where = f" from {_host_port(*self._from)}" if self._from and "half-open" not in event.reason else ""
-            self.out(f"     --   handshake{where} refused or failed ({event.notify or 'failure'}: {event.reason}); "
-                     "still listening for other initiators")
 
     def _event(self, event: ev.Event) -> None:
         self.esp.on_event(event)
@@ -347,6 +352,7 @@ class _Run:
         # each round its own sequence numbers: a gateway pings its clients at once, over one list of replies
         self._ping_rounds += 1
         base = (100 * self._ping_rounds) % 60000 + 1
+        errors = len(self.esp.errors)  # this round's own, not another client's
         sent = 0
         for seq in range(base, base + o.ping_count):
             sent += self.esp.ping(src, dst, seq)  # False when no CHILD SA can carry it (the reason is in errors)
@@ -361,7 +367,7 @@ class _Run:
         replies = got()
         who = f" (client {_host_port(*sa.successor.remote)})" if sa is not None and self.gateway else ""
         self.out(f"ping {src} -> {dst} through ESP ({label}){who}: {sent} sent, {replies} replies")
-        for err in dict.fromkeys(self.esp.errors):
+        for err in dict.fromkeys(self.esp.errors[errors:] if sa is not None else self.esp.errors):
             self.out(f"ping: {err}")
         return replies
 
