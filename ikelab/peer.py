@@ -79,7 +79,8 @@ class RunOptions:
                 except ValueError:
                     raise ConfigError(f"{name} (--{name.replace('_', '-')}) = {value!r} is not an IP address",
                                       field=name, value=value) from None
-        if self.ping not in (None, PING_PEER) and self.ping_src is not None:  # an echo has one IP version (packet.icmp_echo)
+        # an echo has one IP version (packet.icmp_echo)
+        if self.ping not in (None, PING_PEER) and self.ping_src is not None:
             versions = [ipaddress.ip_address(a).version for a in (self.ping, self.ping_src)]
             if versions[0] != versions[1]:
                 raise ConfigError(f"ping_src (--ping-src) = {self.ping_src!r} is IPv{versions[1]} but ping (--ping) = "
@@ -267,8 +268,8 @@ class _Run:
             self.refused += 1
             for sa in bare:
                 what = event.notify or "failure"
-                self.out(f"     --   client {_host_port(*sa.remote)}: IKE SA up, but no CHILD SA ({what}: "
-                         f"{event.reason}); still serving the others")
+                self.out(f"     --   client {_host_port(*sa.remote)}: IKE SA up, but no CHILD SA: {what}: "
+                         f"{event.reason}; still listening for other initiators")
                 self.out(f"sending DELETE for the IKE SA {sa.spi_i.hex()}/{sa.spi_r.hex()} with "
                          f"{_host_port(*sa.remote)}: it has no CHILD SA (RFC 7296 1.4.1)")
                 asyncio.get_running_loop().call_soon(lambda sa=sa: d.act(lambda now: sa.delete_ike(now)))
@@ -497,6 +498,7 @@ class _Run:
                         self.out(f"     --   client {len(clients)}: {_host_port(*sa.remote)} ({len(d.live_sas())} "
                                  "IKE SAs up)")
                     tasks.append(asyncio.ensure_future(self._client_rounds(sa)))
+                    tasks[-1].add_done_callback(lambda _: d.wake())  # the first one's end starts --duration
                 now = d.now()
                 if self.stop.is_set() or (not clients and now >= wait_until):
                     break
@@ -546,7 +548,9 @@ class _Run:
             text = "interrupted before an initiator brought up the IKE SA"
             if last is None:
                 return Outcome(EXIT_FAILED, text)
-            return Outcome(classify_failure(last), f"{text}; {self.refused} refused or failed, the last: {why}")
+            status = classify_failure(last)
+            extra = dropped_text(facts.last_drop) if status == EXIT_TIMEOUT else ""
+            return Outcome(status, f"{text}; {self.refused} refused or failed, the last: {why}{extra}")
         text = f"no initiator brought up an IKE SA with a CHILD SA within {self.options.wait:g} s"
         if last is None:
             return Outcome(EXIT_TIMEOUT, text + _last_trouble(facts))

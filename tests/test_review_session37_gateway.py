@@ -238,3 +238,26 @@ def test_a_client_lost_while_another_stays_is_said_and_the_last_ike_sa_decides()
         else:
             assert status == EXIT_OK and replies >= 2, text
             assert lines[-1] == "OK: IKE SA and CHILD SA established (exit status 0)", text
+
+
+def test_duration_ends_a_quiet_gateway_run_with_a_delete() -> None:
+    """``--duration S`` counts from the end of the first client's rounds, even when nothing else happens after
+    them (no liveness checks, no packets): the gateway then sends DELETE (RFC 7296 1.4.1) and ends 0."""
+    lines: list[str] = []
+
+    async def run() -> tuple[int, bool]:
+        task, port = await _listening(RunOptions(wait=20, duration=0.3), lines)
+        client, _ = await _client(client_config(STUDENTS[0]), port)
+        try:
+            assert (await client.wait_established(10)).ok
+            status = await asyncio.wait_for(task, 10)
+            await client.wait_for(lambda: client.current_sa() is None, 5)
+            return status, client.current_sa() is None
+        finally:
+            client.close()
+            task.cancel()
+
+    status, deleted = asyncio.run(run())
+    text = "\n".join(lines)
+    assert status == EXIT_OK and deleted, text
+    assert "sending DELETE for the IKE SA" in text, text

@@ -26,7 +26,7 @@ from .swanctl import DEFAULT_PSK, ID_INITIATOR, ID_RESPONDER
 
 __all__ = ["IkelabProcess", "answering_charon", "charon_initiates", "check_keys_against_charon", "connect",
            "ikelab_argv", "ikelab_handshakes", "one_handshake", "read_keys", "respond", "start_connect",
-           "tshark_decrypts"]
+           "stop_after_refusal", "tshark_decrypts"]
 
 
 def one_handshake(config: Any, local: str, peer: str | None, *, ended: Callable[[list], bool], wait: float,
@@ -154,6 +154,18 @@ def respond(ns: Namespace, tmp: Path, *, local_id: str = ID_RESPONDER, remote_id
     proc = IkelabProcess(ns, argv, tmp / "respond.out")
     proc.wait_for_output("listening on", timeout=15)
     return proc
+
+
+def stop_after_refusal(proc: IkelabProcess, timeout: float = 10.0) -> int:
+    """``ikelab respond`` goes on listening after it refused a handshake (a gateway serves the next initiator):
+    once it said so, SIGINT ends it, and its exit status names the refusal (4, 5, ...).  A run that ended by
+    itself first (the peer refused our IKE_AUTH response, say) keeps its own status."""
+    try:
+        proc.wait_for_output("still listening for other initiators", timeout=timeout)
+    except AssertionError:
+        pass
+    proc.interrupt()
+    return proc.wait(15)
 
 
 def charon_initiates(charon: Any, proc: IkelabProcess, pinger: Namespace, target: Namespace, *,

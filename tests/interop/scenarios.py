@@ -14,7 +14,7 @@ from typing import Any
 
 from interop.charon import Charon
 from interop.ikelab_peer import (charon_initiates, check_keys_against_charon, connect, ikelab_connected, read_keys,
-                                 respond, start_connect, tshark_decrypts)
+                                 respond, start_connect, stop_after_refusal, tshark_decrypts)
 from interop.capture import Capture
 from interop.swanctl import ID_INITIATOR, ID_RESPONDER, cert_conf, make_pki, psk_conf
 
@@ -122,7 +122,7 @@ def refused_handshake(net: Any, charon: Any, tmp: Path, role: str, **ikelab: Any
     proc = respond(me, tmp / "ikelab", extra=[*extra, "--wait", "8"], **ikelab)
     try:
         charon.swanctl("--initiate", "--child", "net", "--timeout", "5", check=False, timeout=15)
-        status = proc.wait(15)
+        status = stop_after_refusal(proc)
     finally:
         proc.close()
     return proc.output(), status

@@ -81,7 +81,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ikelab.identity import dn_to_string
 
 from interop.charon import Charon, render_conf
-from interop.ikelab_peer import connect, respond
+from interop.ikelab_peer import connect, respond, stop_after_refusal
 from interop.netns import NetnsPair
 from interop.swanctl import connection
 
@@ -489,7 +489,9 @@ def test_charon_initiates(lab: Lab, case: Case, verifier: str) -> None:
                                    timeout=20)
         if initiated.returncode == 0:
             charon.terminate(ike=conn)
-        status = proc.wait(15)
+            status = proc.wait(15)
+        else:  # ikelab refused charon and goes on listening for other initiators, or charon refused ikelab
+            status = stop_after_refusal(proc)
     finally:
         proc.close()
     out, log = proc.output(), charon.log_text()[before:]
