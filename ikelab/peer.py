@@ -350,9 +350,10 @@ class _Run:
         if src is None:
             self.out("ping: no inner source address (give --ping-src)")
             return 0
-        # each round its own sequence numbers: a gateway pings its clients at once, over one list of replies
+        # 1..., after a rekey 101...; a gateway's rounds each their own, as it pings its clients at once over
+        # one list of replies
         self._ping_rounds += 1
-        base = (100 * self._ping_rounds) % 60000 + 1
+        base = (1000 * self._ping_rounds) % 60000 + 1 if self.gateway else 100 * (label == "after rekey") + 1
         errors = len(self.esp.errors)  # this round's own, not another client's
         sent = 0
         for seq in range(base, base + o.ping_count):
