@@ -475,10 +475,14 @@ class _Run:
 
     def _new_clients(self, known: list[IkeSa]) -> list[IkeSa]:
         """The IKE SAs that came up with a CHILD SA since the last call (an IKE SA rekey's new SA is its
-        client's, RFC 7296 2.18; a reauthentication's is a new client, 2.8.3), added to ``known``."""
+        client's, RFC 7296 2.18; a reauthentication's is a new client, 2.8.3), added to ``known``.
+
+        ``known`` keeps each client's newest IKE SA and none that closed: an older one would keep, through
+        ``replaced_by``, every IKE SA its client ever had, keys and all, for the whole run."""
+        known[:] = [c.successor for c in known if c.successor.state != State.CLOSED]
         new = []
         for sa in self.driver.live_sas():
-            if sa.children and not any(c.successor is sa or c is sa for c in known):
+            if sa.children and not any(c is sa for c in known):
                 known.append(sa)
                 new.append(sa)
         return new
@@ -486,7 +490,8 @@ class _Run:
     async def serve(self) -> int:
         """``ikelab respond``'s run once listening (see :func:`run_respond`): the exit status."""
         d, o = self.driver, self.options
-        clients: list[IkeSa] = []
+        clients: list[IkeSa] = []  # each live client's newest IKE SA
+        came_up = 0
         tasks: list[asyncio.Task] = []
         wait_until = d.now() + o.wait
         end_at: float | None = None
@@ -494,16 +499,11 @@ class _Run:
         seen = -1
         try:
             while True:
-                for sa in self._new_clients(clients):
-                    if len(clients) > 1:
-                        self.out(f"     --   client {len(clients)}: {_host_port(*sa.remote)} ({len(d.live_sas())} "
-                                 "IKE SAs up)")
-                    tasks.append(asyncio.ensure_future(self._client_rounds(sa)))
-                    tasks[-1].add_done_callback(lambda _: d.wake())  # the first one's end starts --duration
+                came_up = self._welcome(clients, tasks, came_up)
                 now = d.now()
-                if self.stop.is_set() or (not clients and now >= wait_until):
+                if self.stop.is_set() or (not came_up and now >= wait_until):
                     break
-                if clients and tasks[0].done():
+                if came_up and tasks[0].done():
                     if end_at is None:
                         end_at = now + (o.duration if o.duration else float("inf"))
                     if now >= end_at:
@@ -519,7 +519,7 @@ class _Run:
                         if not answered and now - gone_at >= REAUTH_GRACE:
                             break  # the last client is gone
                 # until something happens (any event), or the next deadline
-                deadlines = [wait_until if not clients else float("inf"), end_at or float("inf"),
+                deadlines = [wait_until if not came_up else float("inf"), end_at or float("inf"),
                              gone_at + REAUTH_GRACE if gone_at is not None else float("inf")]
                 seen = sum(d.facts.counts.values())
                 left = min([t for t in deadlines if t > now] or [float("inf")]) - now  # a passed one: events decide
@@ -529,7 +529,21 @@ class _Run:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        return await self.finish(self._served(len(clients)), delete=d.current_sa() is not None)
+        return await self.finish(self._served(came_up), delete=d.current_sa() is not None)
+
+    def _welcome(self, clients: list[IkeSa], tasks: list[asyncio.Task], came_up: int) -> int:
+        """Start the rounds of each client that came up since the last call; the number of clients so far.
+
+        A method of its own so that no loop variable of :meth:`serve` keeps a client's first IKE SA (and
+        through ``replaced_by`` every later one) for the whole run."""
+        for sa in self._new_clients(clients):
+            came_up += 1
+            if came_up > 1:
+                self.out(f"     --   client {came_up}: {_host_port(*sa.remote)} ({len(self.driver.live_sas())} "
+                         "IKE SAs up)")
+            tasks.append(asyncio.ensure_future(self._client_rounds(sa)))
+            tasks[-1].add_done_callback(lambda _: self.driver.wake())  # the first one's end starts --duration
+        return came_up
 
     async def _client_rounds(self, sa: IkeSa) -> None:
         """One client's ``--ping`` and ``--rekey-after`` / ``--rekey-ike-after``, from its own CHILD SA on."""
