@@ -61,12 +61,15 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rekey-after", type=float, help="rekey the CHILD SA after S seconds")
     p.add_argument("--rekey-ike-after", type=float, help="rekey the IKE SA after S seconds (after the CHILD rekey)")
     p.add_argument("--duration", type=float, default=0.0, help="seconds to keep the SAs before DELETE (default 0; "
-                   "inf: until Ctrl-C); without --pcap a long run keeps only its latest packets and events")
+                   "inf: until Ctrl-C, and respond then goes on whoever comes and goes); without --pcap a long run "
+                   "keeps only its latest packets and events")
     p.add_argument("--dpd", type=float, help="liveness check (empty INFORMATIONAL) after S idle seconds; 0: none")
-    p.add_argument("--ping", metavar="ADDR", help="send ICMP echoes to this inner address through ESP")
+    p.add_argument("--ping", metavar="ADDR", help="send ICMP echoes to this inner address through ESP; 'peer': "
+                   "to the peer's own inner address (its virtual IP, or its traffic selector's first), respond: "
+                   "each client's")
     p.add_argument("--ping-src", metavar="ADDR", help="inner source address of the echoes (default: from the TS; "
                    "in transport mode our IKE address)")
-    p.add_argument("--ping-count", type=int, default=3, help="echoes per round (default 3)")
+    p.add_argument("--ping-count", type=int, default=3, help="echoes per round (default 3, at most 1000)")
     p.add_argument("--encap", choices=("auto", "always", "never"), default="auto",
                    help="UDP encapsulation of ESP: auto (after NAT detection), always, never")
     p.add_argument("--mode", choices=("tunnel", "transport"), default="tunnel",
@@ -204,9 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     respond = sub.add_parser(
         "respond",
         help="answer IKEv2 initiators on an address (UDP 500 and 4500)",
-        description="Wait for an initiator on --listen ADDR, answer its IKE_SA_INIT and IKE_AUTH, answer pings "
-        "through ESP, and run until the peer deletes the IKE SA, --duration ends, or Ctrl-C (then DELETE); a peer "
-        "that deletes the IKE SA and at once starts a new one (reauthentication) is followed.",
+        description="Answer every initiator on --listen ADDR (a gateway for several clients): IKE_SA_INIT, "
+        "IKE_AUTH, pings through ESP; --ping and --rekey-after act on each client from its own CHILD SA on.  A "
+        "refused handshake or a client lost is said, and the others are still served.  The run ends when the last "
+        "IKE SA is gone, --duration after the first client's rounds, or on Ctrl-C (then DELETE to every client); a "
+        "peer that deletes its IKE SA and at once starts a new one (reauthentication) is followed.",
         epilog=_LIVE_EPILOG,
     )
     respond.add_argument("--listen", required=True, help="the address to listen on")

@@ -68,9 +68,10 @@ class RunOptions:
                 want = ("seconds >= 0" if zero_ok else "seconds > 0") + (" or inf" if inf_ok else "")
                 raise ConfigError(f"{name} (--{name.replace('_', '-')}) = {value!r}: give {want}", field=name,
                                   value=value)
-        if isinstance(self.ping_count, bool) or not isinstance(self.ping_count, int) or self.ping_count < 1:
-            raise ConfigError(f"ping_count (--ping-count) = {self.ping_count!r}: give a number of echoes >= 1",
-                              field="ping_count", value=self.ping_count)
+        if (isinstance(self.ping_count, bool) or not isinstance(self.ping_count, int)
+                or not 1 <= self.ping_count <= MAX_PING_COUNT):
+            raise ConfigError(f"ping_count (--ping-count) = {self.ping_count!r}: give a number of echoes from 1 to "
+                              f"{MAX_PING_COUNT}", field="ping_count", value=self.ping_count)
         for name in ("ping", "ping_src"):
             value = getattr(self, name)
             if value is not None and not (name == "ping" and value == PING_PEER):
@@ -91,6 +92,9 @@ class RunOptions:
 #: ``--ping peer``: each peer's own inner address, the first of its CHILD SA's remote traffic selectors (a
 #: gateway's client: the virtual IP it leased, RFC 7296 2.19)
 PING_PEER = "peer"
+#: Echoes per round at most: each round numbers its echoes from a range of 1,000 of its own (a gateway pings
+#: several clients at once over one list of replies), inside the 16-bit ICMP sequence number (RFC 792)
+MAX_PING_COUNT = 1000
 
 #: Seconds a run waits, after the peer deleted the IKE SA, for a new one from a peer that reauthenticates
 #: break-before-make (it sends the new IKE_SA_INIT right after its DELETE).

@@ -32,13 +32,14 @@ charon's, are not taken for the response, and the handshake completes with charo
 Found: the flood's half-open IKE SAs, timing out, turned the healthy run of ``ikelab respond`` into "FAILED
 ... half-open IKE SA timed out waiting for IKE_AUTH (exit status 3)" (fixed in ``ikelab.net.RunFacts``:
 only the failure of an IKE SA that was established counts against a run that has its SAs).  Refused ESP is
-now said under its row, and junk on 4500 that is neither IKE nor ESP with its source.  Not exercised, as it
+now said under its row, and junk on 4500 that is neither IKE nor ESP with its source.  When this review was
+written, ``ikelab respond`` ended before its first CHILD SA on any IKE_SA_INIT it refused or half-open IKE SA
+that timed out, whoever sent it, so the IKE_SA_INIT requests that might be refused come only once the IKE SA
+is up; it now says each and goes on serving (``tests/test_review_session37_gateway.py``).  Not exercised, as it
 is left as it was (RFC 7296 2.21.1 says the recipient of an unauthenticated error "should continue trying
-for some time before giving up"): before its first CHILD SA, ``ikelab respond`` ends on any IKE_SA_INIT it
-refused (NO_PROPOSAL_CHOSEN...) or half-open IKE SA that timed out, whoever sent it; so the IKE_SA_INIT
-requests that might be refused come only once the IKE SA is up.  And ``ikelab connect`` ends on any
-IKE_SA_INIT response carrying its SPIi, an error Notify or a malformed SAr1 included, which is why its
-corpus holds only responses that no initiator may take.
+for some time before giving up"; charon does not either): ``ikelab connect`` ends on any IKE_SA_INIT response
+carrying its SPIi, an error Notify or a malformed SAr1 included, which is why its corpus holds only responses
+that no initiator may take.
 
 The phases share one namespace pair and one charon per test, about 10 s for both on 2 cores.
 """
@@ -337,8 +338,8 @@ def test_responder_keeps_its_ike_sa_and_takes_new_ones_under_junk(netns_pair: Ne
         assert all(size < 200 for size in sizes[COOKIE_THRESHOLD:]), answered  # HDR, N(COOKIE)
 
         # 2. junk on 500 and 4500 while charon initiates: damaged genuine messages, noise, keepalives.  Not yet
-        # an IKE_SA_INIT request that a responder could refuse: before its first CHILD SA, ikelab respond ends
-        # on any refusal, whoever it came from (see the report of this review); those come in 3.
+        # an IKE_SA_INIT request that a responder could refuse: those come in 3, once the IKE SA is up (when
+        # this was written, ikelab respond ended on any refusal before its first CHILD SA).
         response = _stored("charon_responder.log", response=True)
         blind: list[tuple[str, int, str, int, bytes]] = []
         for msg in (request, response):
