@@ -4,7 +4,8 @@ The options become an :class:`ikelab.config.IkeConfig` (PSK, or certificate,
 key and CAs, RFC 7296 2.15, 3.6; proposals, traffic selectors, virtual IPs
 (2.19), cookies (2.6), fragmentation (RFC 7383)) and the run's
 :class:`ikelab.peer.RunOptions`; an error names the option that was typed,
-not the IkeConfig field.  The run itself is :mod:`ikelab.peer`.
+not the IkeConfig field.  The runs themselves are :mod:`ikelab.peer` and
+:mod:`ikelab.gateway`.
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ def _cmd_connect(args: argparse.Namespace) -> int:
 
 
 def _cmd_respond(args: argparse.Namespace) -> int:
-    from .peer import run_respond
+    from .gateway import run_respond
 
     config = _live_config(args)
     return _run_live(lambda: run_respond(config, args.listen, _run_options(args), port=args.port,

@@ -18,7 +18,7 @@ until the old SA is deleted, since its response may have been lost (RFC 7296
 from then on it neither sends nor accepts a packet, though the DELETE that removes
 the CHILD SA may still wait for its answer, or for an exchange in flight (RFC 4301
 4.4.2.1; RFC 7296 2.8: each end enforces its own lifetimes).  ``ikelab connect`` and
-``ikelab respond`` (:mod:`ikelab.peer`) use it.
+``ikelab respond`` (:mod:`ikelab.peer`, :mod:`ikelab.gateway`) use it.
 """
 
 from __future__ import annotations

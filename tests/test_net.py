@@ -1150,7 +1150,8 @@ def test_respond_follows_a_break_before_make_reauthentication(first_answer: str)
     "lost": the answer to the new IKE_SA_INIT does not reach the peer, whose retransmission (1.5 s) comes
     after REAUTH_GRACE; ikelab must wait for the IKE SA it has half opened (charon, under load, once
     missed such an answer, and the run ended before its retransmission)."""
-    from ikelab.peer import REAUTH_GRACE, run_respond
+    from ikelab.gateway import run_respond
+    from ikelab.peer import REAUTH_GRACE
 
     cfg = dict(psk=b"in-process", ike_proposals=("aes128-sha256-modp2048",), esp_proposals=("aes128-sha256",),
                retransmit_timeout=1.5 * REAUTH_GRACE, retransmit_tries=2)

@@ -20,7 +20,8 @@ from ikelab.config import IkeConfig
 from ikelab.constants import NAT_T_PORT
 from ikelab.esp_peer import EspPeer
 from ikelab.net import NetDriver
-from ikelab.peer import RunOptions, _Run, run_respond
+from ikelab.gateway import Gateway, run_respond
+from ikelab.peer import RunOptions
 from ikelab.rand import DeterministicRandom
 from ikelab.state import State
 
@@ -64,7 +65,7 @@ def test_the_end_of_a_gateway_run_deletes_every_clients_ike_sa() -> None:
 
     async def run() -> tuple[list[NetDriver], list[str]]:
         port = free_port()
-        gw = _Run(gateway_config(), "127.0.0.1", port, RunOptions(), lines.append)
+        gw = Gateway(gateway_config(), "127.0.0.1", port, RunOptions(), lines.append)
         await gw.driver.open()
         clients: list[NetDriver] = []
         try:

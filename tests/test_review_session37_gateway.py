@@ -24,7 +24,8 @@ from ikelab import events as ev
 from ikelab.config import IkeConfig
 from ikelab.esp_peer import EspPeer
 from ikelab.net import EXIT_AUTH, EXIT_NO_PROPOSAL, EXIT_OK, EXIT_TIMEOUT, NetDriver
-from ikelab.peer import RunOptions, run_respond
+from ikelab.gateway import run_respond
+from ikelab.peer import RunOptions
 
 from test_net import free_port
 from test_review_gateway import CFG, GW_ID, INNER, POOL, STUDENTS, client_config, gateway_config

@@ -406,7 +406,7 @@ def _free_udp_port(address: str) -> int:
 
 
 def test_live_run_keeps_no_ike_sa_of_its_past() -> None:
-    """Regression: ``ikelab connect`` and ``ikelab respond`` (:func:`ikelab.peer.run_connect`, ``run_respond``) kept
+    """Regression: ``ikelab connect`` and ``ikelab respond`` (:func:`ikelab.peer.run_connect`, :func:`ikelab.gateway.run_respond`) kept
     the outcome of the handshake for the whole run, and with it the first IKE SA, which through ``replaced_by``
     (RFC 7296 2.18) kept every IKE SA of the run alive, closed ones with their keys: a run of days without
     ``--pcap`` (which keeps only the latest packets, ``keep_history=False``) grew with every IKE SA rekey.
@@ -416,7 +416,8 @@ def test_live_run_keeps_no_ike_sa_of_its_past() -> None:
     span (forget_at) are alive."""
     import asyncio
 
-    from ikelab.peer import RunOptions, run_connect, run_respond
+    from ikelab.gateway import run_respond
+    from ikelab.peer import RunOptions, run_connect
 
     common: dict[str, Any] = dict(psk=b"a live soak", ike_proposals=("aes128-sha256-x25519",),
                                   esp_proposals=("aes128gcm16",), ike_rekey_time=0.1, ike_lifetime=60.0,

@@ -13,7 +13,7 @@ gateway runs ``ikelab respond --pool 10.3.0.0/24 --ping peer --rekey-after 1 --r
    pings go on; when c2 deletes its IKE SA the run ends 0 (a lost client used to make it 3), with a line
    counting the clients.
 
-Found and fixed in ``ikelab.peer`` (offline regressions: ``tests/test_review_session37_gateway.py``).
+Found and fixed in ``ikelab.peer`` and ``ikelab.gateway`` (offline regressions: ``tests/test_review_session37_gateway.py``).
 """
 
 from __future__ import annotations
