@@ -33,6 +33,9 @@ class Gateway(_Run):
         self._from: tuple[str, int] | None = None  # where the last IKE message came from
         self.refused = 0  # handshakes refused or failed
         self._lost_seen = 0  # clients lost that a line has said
+        #: the IKE SAs that made a CHILD SA since :meth:`_new_clients` last looked: a client that comes and goes
+        #: between two looks (a quick ``ikelab connect``) still came up
+        self._arrived: list[IkeSa] = []
 
     def _packet(self, n: int, packet: TracePacket, direction: str) -> None:
         if packet.kind == "ike" and direction == "received":
@@ -43,6 +46,8 @@ class Gateway(_Run):
         """What a gateway says of each client (RFC 7296 2.21): a refused or failed handshake, an IKE SA up
         without its CHILD SA (deleted, as a run with one peer does: 1.4.1), a client lost; none ends the run."""
         super()._event(event)
+        if isinstance(event, ev.ChildSaCreated):
+            self._arrived += [sa for sa in self.driver.endpoint.all_sas() if event.spi_in in sa.children]
         d = self.driver
         if isinstance(event, ev.IkeSaDeleted) and d.facts.lost > self._lost_seen and d.facts.last_gone is not None:
             self._lost_seen = d.facts.lost
@@ -81,8 +86,10 @@ class Gateway(_Run):
         ``replaced_by``, every IKE SA its client ever had, keys and all, for the whole run."""
         known[:] = [c.successor for c in known if c.successor.state != State.CLOSED]
         new = []
-        for sa in self.driver.live_sas():
-            if sa.children and not any(c is sa for c in known):
+        arrived, self._arrived = self._arrived, []
+        for sa in arrived:
+            sa = sa.successor
+            if not any(c is sa for c in known):
                 known.append(sa)
                 new.append(sa)
         return new
@@ -147,6 +154,8 @@ class Gateway(_Run):
 
     async def _client_rounds(self, sa: IkeSa) -> None:
         """One client's ``--ping`` and ``--rekey-after`` / ``--rekey-ike-after``, from its own CHILD SA on."""
+        if sa.successor.state == State.CLOSED:  # came and went before the gateway looked
+            return
         await self.pings("first CHILD SA", sa)
         await self.rekeys(sa)
 

@@ -449,6 +449,9 @@ class _Run:
                      f"sending DELETE for the IKE SA {sa.spi_i.hex()}/{sa.spi_r.hex()} with "
                      f"{_host_port(*sa.remote)}")
             d.act(lambda now, sa=sa: sa.delete_ike(now))
+        # and the DELETEs already on their way (a gateway's client left without its CHILD SA): their answers, or
+        # their retransmissions (RFC 7296 2.4), before the sockets close
+        sas += [sa for sa in d.endpoint.all_sas() if sa.state == State.DELETING and sa not in sas]
         # a rekey on its way replaces an IKE SA first, and the DELETE then closes the new one as well
         if sas:
             await d.wait_for(lambda: all(s.state == State.CLOSED and s.successor.state == State.CLOSED for s in sas),
