@@ -103,6 +103,7 @@ class Gateway(_Run):
         wait_until = d.now() + o.wait
         end_at: float | None = None
         gone_at: float | None = None  # when the last IKE SA went (a reauthentication's grace, 2.8.3)
+        all_gone = False  # the run ends because its last IKE SA went: how that one went decides the status
         seen = -1
         try:
             while True:
@@ -124,6 +125,7 @@ class Gateway(_Run):
                         gone_at = now if gone_at is None else gone_at
                         answered = any(sa.state == State.INIT_DONE for sa in d.endpoint.half_open.values())
                         if not answered and now - gone_at >= REAUTH_GRACE:
+                            all_gone = True
                             break  # the last client is gone
                 # until something happens (any event), or the next deadline
                 deadlines = [wait_until if not came_up else float("inf"), end_at or float("inf"),
@@ -136,7 +138,7 @@ class Gateway(_Run):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        return await self.finish(self._served(came_up), delete=d.current_sa() is not None)
+        return await self.finish(self._served(came_up, all_gone), delete=d.current_sa() is not None)
 
     def _welcome(self, clients: list[IkeSa], tasks: list[asyncio.Task], came_up: int) -> int:
         """Start the rounds of each client that came up since the last call; the number of clients so far.
@@ -146,11 +148,18 @@ class Gateway(_Run):
         for sa in self._new_clients(clients):
             came_up += 1
             if came_up > 1:
-                self.out(f"     --   client {came_up}: {_host_port(*sa.remote)} ({len(self.driver.live_sas())} "
-                         "IKE SAs up)")
+                up = len(self.driver.live_sas())
+                self.out(f"     --   client {came_up}: {_host_port(*sa.remote)} ({up} IKE SA{'s' * (up != 1)} up)")
             tasks.append(asyncio.ensure_future(self._client_rounds(sa)))
-            tasks[-1].add_done_callback(lambda _: self.driver.wake())  # the first one's end starts --duration
+            tasks[-1].add_done_callback(lambda task: self._rounds_done(task, tasks))
         return came_up
+
+    def _rounds_done(self, task: asyncio.Task, tasks: list[asyncio.Task]) -> None:
+        """A client's rounds ended: the first client's end starts ``--duration``; a later one's task is let go,
+        or a gateway whose clients come and go for days would keep one for each."""
+        if task is not tasks[0] and task in tasks:
+            tasks.remove(task)
+        self.driver.wake()
 
     async def _client_rounds(self, sa: IkeSa) -> None:
         """One client's ``--ping`` and ``--rekey-after`` / ``--rekey-ike-after``, from its own CHILD SA on."""
@@ -159,13 +168,18 @@ class Gateway(_Run):
         await self.pings("first CHILD SA", sa)
         await self.rekeys(sa)
 
-    def _served(self, clients: int) -> Outcome:
-        """A gateway run's outcome (see :func:`run_respond`), with a line on its clients when it had several."""
+    def _served(self, clients: int, all_gone: bool = False) -> Outcome:
+        """A gateway run's outcome (see :func:`run_respond`), with a line on its clients when it had several.
+
+        A client lost decides the status only when the run ended because it was the last IKE SA (``all_gone``):
+        a run ended by a signal or ``--duration`` after its last client was lost served its clients (each loss
+        had its line)."""
         d, facts = self.driver, self.driver.facts
         if clients:
             if clients > 1 or self.refused or facts.lost:
                 self.out(f"clients: {clients} came up, {facts.lost} lost, {self.refused} handshakes refused or failed")
-            return self.after_established(Outcome(EXIT_OK, "IKE SA and CHILD SA established", d.current_sa()))
+            outcome = Outcome(EXIT_OK, "IKE SA and CHILD SA established", d.current_sa())
+            return self.after_established(outcome) if all_gone or d.current_sa() is not None else outcome
         last = facts.last_failure  # the last refusal that decided something (not an INVALID_KE_PAYLOAD)
         why = f"{last.notify or 'failure'}: {last.reason}" if last is not None else ""
         if self.stop.is_set():
@@ -192,10 +206,10 @@ async def run_respond(config: Any, listen: str, options: RunOptions, *, port: in
     AUTHENTICATION_FAILED, a half-open IKE SA that timed out, RFC 7296 2.21) and a client lost later (its
     liveness check unanswered, 2.4) are said, and the run goes on serving the others.  It ends on SIGINT/SIGTERM;
     when ``--wait`` runs out before any client came up; ``--duration`` seconds after the first client's rounds
-    (``inf``: only on a signal); without ``--duration``, when the last IKE SA is gone.  Then DELETE for every IKE SA
-    left (1.4.1).  Exit status: 0 if a client's IKE SA and CHILD SA came up, unless the run ended because its last
-    IKE SA was lost (that failure's status); with no client up, the last refusal's (4, 5, ...), else 3 (``--wait``
-    ran out) or 1 (interrupted).
+    (``inf``: only on a signal); without ``--duration inf``, also when the last IKE SA is gone.  Then DELETE for
+    every IKE SA left (1.4.1).  Exit status: 0 if a client's IKE SA and CHILD SA came up, unless the run ended
+    because its last IKE SA was lost (that failure's status); with no client up, the last refusal's (4, 5, ...),
+    else 3 (``--wait`` ran out) or 1 (interrupted).
     """
     run = Gateway(config, listen, port, options, out, rng)
     await run.driver.open()
