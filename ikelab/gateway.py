@@ -36,6 +36,8 @@ class Gateway(_Run):
         #: the IKE SAs that made a CHILD SA since :meth:`_new_clients` last looked: a client that comes and goes
         #: between two looks (a quick ``ikelab connect``) still came up
         self._arrived: list[IkeSa] = []
+        #: each client's rounds still running, with the client's first IKE SA (its successor is the current one)
+        self._rounds: dict[asyncio.Task, IkeSa] = {}
 
     def _packet(self, n: int, packet: TracePacket, direction: str) -> None:
         if packet.kind == "ike" and direction == "received":
@@ -144,19 +146,25 @@ class Gateway(_Run):
         """Start the rounds of each client that came up since the last call; the number of clients so far.
 
         A method of its own so that no loop variable of :meth:`serve` keeps a client's first IKE SA (and
-        through ``replaced_by`` every later one) for the whole run."""
+        through ``replaced_by`` every later one) for the whole run.  A client that went takes its rounds with
+        it: a ``--rekey-after`` of an hour would keep, that long, the IKE SAs of every client that came and went."""
+        for task, first in list(self._rounds.items()):
+            if first.successor.state == State.CLOSED:
+                task.cancel()
         for sa in self._new_clients(clients):
             came_up += 1
             if came_up > 1:
                 up = len(self.driver.live_sas())
                 self.out(f"     --   client {came_up}: {_host_port(*sa.remote)} ({up} IKE SA{'s' * (up != 1)} up)")
             tasks.append(asyncio.ensure_future(self._client_rounds(sa)))
+            self._rounds[tasks[-1]] = sa
             tasks[-1].add_done_callback(lambda task: self._rounds_done(task, tasks))
         return came_up
 
     def _rounds_done(self, task: asyncio.Task, tasks: list[asyncio.Task]) -> None:
         """A client's rounds ended: the first client's end starts ``--duration``; a later one's task is let go,
         or a gateway whose clients come and go for days would keep one for each."""
+        self._rounds.pop(task, None)
         if task is not tasks[0] and task in tasks:
             tasks.remove(task)
         self.driver.wake()

@@ -138,10 +138,11 @@ class Story:
         raise AssertionError(f"{what} never happened:\n" + "\n".join(self.lines))
 
     async def _rounds_done(self, client: NetDriver) -> None:
-        """With the gateway's own ``--rekey-after``/``--rekey-ike-after``, wait for its rekeys of this client."""
-        if self.options.rekey_after is not None:
+        """With the gateway's own short ``--rekey-after``/``--rekey-ike-after``, wait for its rekeys of this
+        client (so that the story's next step does not cross them)."""
+        if self.options.rekey_after is not None and self.options.rekey_after < 1:
             await client.wait_for(lambda: client.facts.counts[ev.ChildSaRekeyed] >= 1, 10)
-        if self.options.rekey_ike_after is not None:
+        if self.options.rekey_ike_after is not None and self.options.rekey_ike_after < 1:
             await client.wait_for(lambda: client.facts.counts[ev.IkeSaRekeyed] >= 1, 10)
 
     async def join(self, vip: bool) -> None:
@@ -233,7 +234,11 @@ class Story:
         def settled() -> bool:  # the gateway's loop saw the last event; no DELETE of a rekeyed IKE SA on its way
             tables = list(endpoint.sas.values()) + list(endpoint.half_open.values()) + gw.driver._sas
             return (sorted(id(sa) for sa in gw.client_list) == sorted(id(sa) for sa in gw.driver.live_sas())
-                    and all(sa.state in (State.CLOSED, State.ESTABLISHED) for sa in tables))
+                    and all(sa.state in (State.CLOSED, State.ESTABLISHED) for sa in tables)
+                    # the gateway's tasks: the live clients' rounds, and the first client's (its end starts
+                    # --duration) even when it is over
+                    and sum(not t.done() for t in gw.task_list) <= len(gw.driver.live_sas())
+                    and len(gw.task_list) <= len(gw.driver.live_sas()) + 1)
 
         await self._until(settled, f"{where}: the gateway settled")
         info = f"{where}:\n" + "\n".join(self.lines)
@@ -260,7 +265,9 @@ class Story:
         assert set(gw.esp.selectors) <= inbound | set(gw.esp.retired), info
         # the list of clients: each live client's newest IKE SA, none that went
         assert sorted(id(sa) for sa in gw.client_list) == sorted(id(sa) for sa in live), info
+        assert sum(not t.done() for t in gw.task_list) <= len(live), info  # no gone client's rounds
         assert len(gw.task_list) <= len(live) + 1, info  # the first client's task decides --duration
+        assert len(gw._rounds) <= len(live), info
 
     # ------------------------------------------------------------ the story
 
@@ -460,3 +467,22 @@ def test_a_finite_duration_still_ends_when_the_last_client_has_gone() -> None:
     status, story = _scripted(RunOptions(wait=60, duration=60.0), script)
     assert status == EXIT_OK and story.lines[-1] == "OK: IKE SA and CHILD SA established (exit status 0)", story.lines
     assert not any(line.startswith("sending DELETE") for line in story.lines), story.lines  # it deleted its own
+
+
+def test_a_client_that_went_takes_its_rounds_with_it() -> None:
+    """``--rekey-after 60``: a second client comes and goes within the minute.  Its rounds (asleep until its
+    rekey, holding its IKE SA) end with it; they slept on for the minute, keeping the IKE SA of every client
+    that came and went in the meantime."""
+
+    async def script(story: Story) -> int:
+        await story.join(vip=True)
+        await story.join(vip=True)
+        await story.leave(story.model.live[-1])
+        await story.check("the second client went")  # waits until the gateway keeps one task: the first's
+        assert len(story.gw.task_list) == 1 and not story.gw.task_list[0].done(), story.gw.task_list
+        assert len(story.gw._rounds) == 1, story.gw._rounds  # the first client's, asleep until its rekey
+        os.kill(os.getpid(), signal.SIGINT)
+        return await asyncio.wait_for(story.task, 15)
+
+    status, story = _scripted(RunOptions(wait=60, duration=float("inf"), rekey_after=60.0), script)
+    assert status == EXIT_OK, story.lines
