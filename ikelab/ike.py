@@ -311,9 +311,10 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         if self.state == State.REKEYED and self._pending is None:
             times.append(self.rekeyed_at + self._half_open_timeout())
         if self.state == State.ESTABLISHED:
-            for t in (self.rekey_at, self.expire_at):
-                if t is not None:
-                    times.append(t)
+            if self.expire_at is not None:
+                times.append(self.expire_at)
+            if self.rekey_at is not None and not self._rekey_ike_on_its_way():
+                times.append(self.rekey_at)
             times.extend(retry[0] for retry in self.child_retries)
             for child in self.children.values():
                 if child.expire_at is not None:
@@ -359,7 +360,7 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
             self.expire_at = None
             self._act(Input.DELETE_IKE, now, follow_rekey=False)  # a rekey on its way replaces this SA anyway
             return
-        if self.rekey_at is not None and now >= self.rekey_at:
+        if self.rekey_at is not None and now >= self.rekey_at and not self._rekey_ike_on_its_way():
             self.rekey_at = None
             self._act(Input.REKEY_IKE, now, scheduled=True)
         if self.child_retries and now >= min(retry[0] for retry in self.child_retries):
@@ -382,6 +383,12 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         if dpd and self._pending is None and not self._queue and now >= self.last_received + dpd:
             self.last_received = now
             self._act(Input.LIVENESS, now)
+
+    def _rekey_ike_on_its_way(self) -> bool:
+        """A rekey of this IKE SA is sent or queued: the lifetime's waits for its outcome, which replaces the SA or,
+        refused, leaves the retry (RFC 7296 2.25.2) or the lifetime's rekey, due then, in ``rekey_at``."""
+        p = self._pending
+        return (p is not None and p.kind == "rekey_ike") or any(inp is Input.REKEY_IKE for inp, _ in self._queue)
 
     def _timeout(self, attempt: int) -> float:
         base = float(self.config.retransmit_timeout)
