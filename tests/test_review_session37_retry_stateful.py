@@ -20,11 +20,11 @@ NO_ADDITIONAL_SAS or INVALID_SYNTAX, as a busy or limited peer does.  The policy
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -37,7 +37,6 @@ from ikelab.constants import NotifyType
 from ikelab.errors import ConfigError, ProtocolError
 from ikelab.exchanges_child import ChildExchanges
 from ikelab.exchanges_rekey import IkeRekeyExchanges
-from ikelab.ike import IkeSa
 from ikelab.lab import SIDES, Lab, Network
 from ikelab.state import State
 
@@ -343,3 +342,83 @@ def test_the_lifetimes_ike_sa_rekey_due_during_a_rekey_by_hand_waits_for_its_ans
     assert len(asked) == 2, asked
     assert asked[0] == start and start + BASE <= asked[1] - 0.02 <= start + 2 * BASE + 0.01, asked
     assert [f.notify for f in lab.events("initiator", ev.Failure)] == ["TEMPORARY_FAILURE"] * 2
+
+
+# --------------------------------------------------------------------------- the retry meets other exchanges
+
+
+def _refused_once(notify: str = "NO_PROPOSAL_CHOSEN") -> tuple[Lab, Any, Any]:
+    """Moon's scheduled CHILD SA rekey refused by sun (``notify``): the retry is pending, BASE to 2 * BASE away."""
+    from test_ike import established
+
+    lab = established(retransmit_timeout=BASE, child_rekey_time=100.0, ike_rekey_time=10**5)
+    moon, sun = lab.initiator, lab.responder
+    sun.rekey_at = None
+    for child in sun.children.values():
+        child.rekey_at = None
+    (old,) = moon.children.values()
+    good = sun.config
+    sun.config = replace(good, esp_proposals=("aes256-sha512",))
+    lab.run(old.rekey_at + 0.1)
+    sun.config = good
+    assert [f.notify for f in lab.events("initiator", ev.Failure)] == ["NO_PROPOSAL_CHOSEN"]
+    assert old.state == "INSTALLED" and lab.now + BASE - 0.2 <= old.rekey_at <= lab.now + 2 * BASE
+    return lab, moon, old
+
+
+def _rekey_requests(lab: Lab, side: str = "initiator") -> list[str]:
+    return [e.summary for e in lab.events(side, ev.MessageSent)
+            if e.exchange == "CREATE_CHILD_SA" and not e.is_response and not e.retransmission]
+
+
+def test_a_child_sa_deleted_by_the_peer_while_its_retry_is_pending_is_not_asked_for_again() -> None:
+    """RFC 7296 1.4.1: sun deletes the CHILD SA whose rekey moon will ask again: it is gone on both sides, and
+    its pending retry goes with it (no request naming it, no new CHILD SA)."""
+    lab, moon, old = _refused_once()
+    lab.delete_child("responder", old.spi_out)
+    lab.run(lab.now + 4 * BASE)
+    assert not moon.children and not lab.responder.children
+    assert len(_rekey_requests(lab)) == 1 and not lab.events("initiator", ev.ChildSaCreated)[1:]
+    assert_agree(lab)
+
+
+@pytest.mark.parametrize("rekeyer", SIDES)
+def test_a_child_sa_moved_to_a_new_ike_sa_keeps_its_pending_retry(rekeyer: str) -> None:
+    """RFC 7296 2.18: the IKE SA is rekeyed (by either peer) while the CHILD SA's rekey waits to be asked again;
+    the CHILD SA moves to the new IKE SA with its rekey_at, and the retry comes on the new IKE SA, in time."""
+    lab, moon, old = _refused_once()
+    due = old.rekey_at
+    first_ike = moon
+    lab.rekey_ike(rekeyer)
+    lab.run_until_idle()
+    new = lab.initiator
+    assert new is not first_ike and first_ike.state == State.CLOSED and new.children[old.spi_in] is old
+    assert old.rekey_at == due
+    lab.run(due + 0.1)
+    (rekeyed,) = lab.events("initiator", ev.ChildSaRekeyed)
+    assert rekeyed.old_spi_in == old.spi_in and rekeyed.time <= due + 0.05
+    assert_agree(lab)
+
+
+def test_an_ike_sa_rekeyed_by_the_peer_while_its_own_retry_is_pending() -> None:
+    """Moon's scheduled IKE SA rekey refused; before moon asks again, sun rekeys the IKE SA (2.18).  The old IKE SA
+    is gone with its retry; the new one keeps its own lifetime's schedule, and no request goes out on the old."""
+    from test_ike import established
+
+    lab = established(retransmit_timeout=BASE, child_rekey_time=10**5, ike_rekey_time=100.0)
+    moon, sun = lab.initiator, lab.responder
+    sun.rekey_at = None
+    good = sun.config
+    sun.config = replace(good, ike_proposals=("aes256-sha384-ecp384",))
+    lab.run(moon.rekey_at + 0.1)
+    sun.config = good
+    assert [f.notify for f in lab.events("initiator", ev.Failure)] == ["NO_PROPOSAL_CHOSEN"]
+    due = moon.rekey_at
+    assert due is not None and due > lab.now
+    lab.rekey_ike("responder")
+    lab.run(due + 4 * BASE)
+    new = lab.initiator
+    assert new is not moon and moon.state == State.CLOSED and moon.rekey_at is None
+    assert new.rekey_at is not None and new.rekey_at > due + 50
+    assert len(_rekey_requests(lab)) == 1  # moon's refused one; the retry went with the old IKE SA
+    assert_agree(lab)
