@@ -319,7 +319,7 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
             for child in self.children.values():
                 if child.expire_at is not None:
                     times.append(child.expire_at)
-                if child.rekey_at is not None and child.state == "INSTALLED":
+                if child.rekey_at is not None and child.state == "INSTALLED" and not self._rekey_child_queued(child):
                     times.append(child.rekey_at)
             dpd = self.config.dpd_interval
             if dpd and self._pending is None:
@@ -376,7 +376,8 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
                     self._act(Input.DELETE_CHILD, now, spi=child.spi_in)  # sent now: DELETING until answered
                 elif child.state != "DELETING":
                     self._expire_child(child, now)
-            elif child.rekey_at is not None and now >= child.rekey_at and child.state == "INSTALLED":
+            elif (child.rekey_at is not None and now >= child.rekey_at and child.state == "INSTALLED"
+                  and not self._rekey_child_queued(child)):
                 child.rekey_at = None
                 self._act(Input.REKEY_CHILD, now, spi=child.spi_in, pfs=None, scheduled=True)
         dpd = self.config.dpd_interval
@@ -389,6 +390,11 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         refused, leaves the retry (RFC 7296 2.25.2) or the lifetime's rekey, due then, in ``rekey_at``."""
         p = self._pending
         return (p is not None and p.kind == "rekey_ike") or any(inp is Input.REKEY_IKE for inp, _ in self._queue)
+
+    def _rekey_child_queued(self, child: ChildSa) -> bool:
+        """A rekey of ``child`` waits in the window (2.3): the lifetime's waits for its outcome, as for the IKE SA."""
+        return bool(self._queue) and any(inp is Input.REKEY_CHILD and kw.get("spi") in (child.spi_in, child.spi_out)
+                                         for inp, kw in self._queue)
 
     def _timeout(self, attempt: int) -> float:
         base = float(self.config.retransmit_timeout)

@@ -422,3 +422,37 @@ def test_an_ike_sa_rekeyed_by_the_peer_while_its_own_retry_is_pending() -> None:
     assert new.rekey_at is not None and new.rekey_at > due + 50
     assert len(_rekey_requests(lab)) == 1  # moon's refused one; the retry went with the old IKE SA
     assert_agree(lab)
+
+
+def test_the_lifetimes_child_sa_rekey_due_while_a_rekey_by_hand_is_queued_waits_for_its_answer() -> None:
+    """Regression, as for the IKE SA: moon's CHILD SA rekey by hand waits in the window behind a liveness check
+    (2.3) when the lifetime's rekey of the same CHILD SA comes due; sun answers TEMPORARY_FAILURE.  The lifetime's
+    rekey had been queued behind the first and went out at once after the refusal, before the random delay
+    (2.25) and on top of the retry.  Now it waits while a rekey of that CHILD SA is queued."""
+    from test_ike import established
+
+    lab = established(retransmit_timeout=BASE, ike_rekey_time=10**5)
+    moon, sun = lab.initiator, lab.responder
+    sun.rekey_at = None
+    for child in sun.children.values():
+        child.rekey_at = None
+    (old,) = moon.children.values()
+    real = ChildExchanges.on_create_child_sa_request
+
+    def busy(sa: Any, now: float, *, msg: Any, raw: bytes) -> Any:
+        if sa is not sun:
+            return real(sa, now, msg=msg, raw=raw)
+        sa._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
+        return None
+    with mock.patch.object(ChildExchanges, "on_create_child_sa_request", busy):
+        start = lab.now
+        lab.liveness("initiator")
+        lab.rekey_child("initiator", old)  # queued behind the liveness check
+        old.rekey_at = lab.now + 0.005  # due while both wait
+        lab.run(start + 2 * BASE + 0.1)  # the refusal's retry, not yet its own refusal's
+    asked = _rekey_requests(lab)
+    assert len(asked) == 2, asked
+    times = [e.time for e in lab.events("initiator", ev.MessageSent)
+             if e.exchange == "CREATE_CHILD_SA" and not e.is_response and not e.retransmission]
+    assert BASE <= times[1] - times[0] - 0.02 <= 2 * BASE + 0.01, times
+    assert old.state == "INSTALLED" and moon.children[old.spi_in] is old
