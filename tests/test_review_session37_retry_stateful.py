@@ -15,6 +15,11 @@ NO_ADDITIONAL_SAS or INVALID_SYNTAX, as a busy or limited peer does.  The policy
 * no rekey storm: the requests per virtual minute stay bounded;
 * meanwhile the old SA stays in use: when the lab is idle, both peers hold the same CHILD SAs with the same keys
   and their Message IDs are in step (2.3, 2.17); no CHILD SA outlives its hard lifetime (2.8), nor any exception.
+
+Found: the lifetime's rekey (of the IKE SA, or of a CHILD SA) that came due while a rekey of the same SA by hand
+was on its way (IKE SA) or queued (CHILD SA) was queued behind it and, when the peer answered that one with
+TEMPORARY_FAILURE, went out a round trip later, before the random delay and on top of the retry.  It now waits
+for the outcome of the one on its way (the regressions at the end).
 """
 
 from __future__ import annotations
