@@ -349,6 +349,20 @@ class ChildExchanges(TransportAcrossNat):
         base = float(self.config.retransmit_timeout)
         return base * (1.0 + self.rng.randbelow(1000) / 1000.0)
 
+    def _rekey_retry_at(self: Any, now: float, error: str | None, scheduled: bool) -> float | None:
+        """When to ask again for our rekey (of a CHILD SA or of this IKE SA) that the peer refused with ``error``
+        (None: its answer was unusable), or None: not on our own.
+
+        RFC 7296 2.25, 2.25.2: after TEMPORARY_FAILURE, try again after a random delay.  A ``scheduled`` rekey (the
+        lifetime's, or 2.2's message IDs) is tried again after such a delay whatever the refusal, as strongSwan's
+        charon does (child_rekey.c, ike_rekey.c: schedule_delayed_rekey), until the hard lifetime (2.8) ends the
+        SA: the peer's configuration may change meanwhile.  A rekey asked for by hand keeps the one the lifetime
+        schedules.  NO_ADDITIONAL_SAS (3.10.1) is the peer's lasting "no": not asked again.
+        """
+        if error == "TEMPORARY_FAILURE" or (error != "NO_ADDITIONAL_SAS" and scheduled):
+            return now + self._retry_delay()
+        return None
+
     def _later(self: Any, now: float, inp: Input, **kw: Any) -> None:
         """Queue an action on the IKE SA that owns the CHILD SAs (window size 1: sent when free)."""
         home = self._home()
@@ -551,15 +565,11 @@ class ChildExchanges(TransportAcrossNat):
 
 
 def _rekey_child_again_later(sa: Any, now: float, old: ChildSa, error: str | None, scheduled: bool) -> None:
-    """Our rekey of ``old`` was refused (``error``) or its answer was unusable (None): ``old`` stays in use.
-
-    RFC 7296 2.25: after TEMPORARY_FAILURE, try again after a random delay.  A ``scheduled`` rekey (the
-    lifetime's) is tried again after such a delay whatever the refusal, as charon does (child_rekey.c,
-    schedule_delayed_rekey), until the hard lifetime (2.8) ends the SA.  A rekey asked for by hand keeps the one
-    the lifetime schedules.  NO_ADDITIONAL_SAS (3.10.1) is the peer's lasting "no": not asked again.
-    """
-    if error == "TEMPORARY_FAILURE" or (error != "NO_ADDITIONAL_SAS" and scheduled):
-        old.rekey_at = now + sa._retry_delay()
+    """Our rekey of ``old`` was refused (``error``) or its answer was unusable (None): ``old`` stays in use (2.8),
+    and is rekeyed again when :meth:`ChildExchanges._rekey_retry_at` says."""
+    again = sa._rekey_retry_at(now, error, scheduled)
+    if again is not None:
+        old.rekey_at = again
 
 
 def _ours_is_redundant(ours: ChildSa, peers: ChildSa) -> bool:

@@ -244,16 +244,12 @@ class IkeRekeyExchanges:
         return State.REKEYED
 
     def _rekey_again_later(self: Any, now: float, error: str | None, scheduled: bool) -> None:
-        """Our rekey of this IKE SA was refused (``error``) or its answer was unusable (None): this IKE SA stays.
-
-        RFC 7296 2.25.2: after TEMPORARY_FAILURE, try again after a random delay.  A ``scheduled`` rekey (the
-        engine's own) is tried again after such a delay whatever the refusal, as strongSwan's charon does
-        (ike_rekey.c, schedule_delayed_rekey), until the IKE SA's hard lifetime ends it: the peer's configuration
-        may change meanwhile.  A rekey asked for by hand keeps the one the lifetime schedules.  NO_ADDITIONAL_SAS
-        (3.10.1) is the peer's lasting "no": not asked again (charon reauthenticates instead).
-        """
-        if error == "TEMPORARY_FAILURE" or (error != "NO_ADDITIONAL_SAS" and scheduled):
-            self.rekey_at = now + self._retry_delay()
+        """Our rekey of this IKE SA was refused (``error``) or its answer was unusable (None): this IKE SA stays,
+        and is rekeyed again when ``_rekey_retry_at`` (:mod:`ikelab.exchanges_child`, as for a CHILD SA) says
+        (after NO_ADDITIONAL_SAS charon reauthenticates instead, which ikelab does not)."""
+        again = self._rekey_retry_at(now, error, scheduled)
+        if again is not None:
+            self.rekey_at = again
 
     def _rekey_unanswered(self: Any, now: float, reason: str) -> State:
         """Our rekey got no answer (RFC 7296 2.4), but we answered the peer's colliding one (2.8.2).
