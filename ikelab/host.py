@@ -132,9 +132,8 @@ class IpsecHost:
                                 "deleted)")
             elif old is not None and not old.removed:
                 child = self.processor.rekey_child_sa(old, inbound_sa=inbound, outbound_sa=outbound,
-                                                      outbound_now=event.exchange_initiator and not event.redundant)
-                if event.redundant:  # RFC 7296 2.8.1: ours lost, we delete it: never sent on, nor fallen back to
-                    self.processor.children.insert(0, self.processor.children.pop())
+                                                      outbound_now=event.exchange_initiator,
+                                                      redundant=event.redundant)  # 2.8.1: never sent on
                 when = "" if event.exchange_initiator else " once the old CHILD SA is deleted"
                 self.log.append(f"{event.time:.3f} rekeyed {old.policy.name}: in 0x{event.spi_in.hex()}, "
                                 f"out 0x{event.spi_out.hex()}{when} (old in 0x{event.rekey_of.hex()} kept until "

@@ -171,12 +171,14 @@ class IpsecProcessor:
         return child
 
     def rekey_child_sa(self, old: InstalledChildSa, *, inbound_sa: Any, outbound_sa: Any,
-                       outbound_now: bool = True) -> InstalledChildSa:
+                       outbound_now: bool = True, redundant: bool = False) -> InstalledChildSa:
         """Replace ``old`` by new SAs under the same policy (RFC 7296 2.8).
 
         Outbound traffic moves to the new SA at once, or, with ``outbound_now=False`` (the peer that answered the
         rekey: its answer may not have arrived yet), when :meth:`remove_child_sa` deletes ``old``.  The old
         inbound SA stays in the SAD, so packets the peer sent before it switched still decrypt, until then.
+        ``redundant``: the new SA lost the nonce rule of crossing rekeys (2.8.1) and its maker deletes it at once:
+        outbound traffic never moves to it, nor falls back to it when another CHILD SA of the policy goes.
         """
         if not isinstance(old, InstalledChildSa) or old.removed or old not in self.children:
             raise ConfigError(f"CHILD SA {getattr(old, 'name', old)} is not installed", field="child",
@@ -191,10 +193,13 @@ class IpsecProcessor:
         self.sad.add_inbound(inbound_sa, old.policy.name)
         # the peer that answered sends on the SA the rekey replaces, which the peer that asked still holds, even
         # if it had moved on to another one (its own new SA of a collision, which it is about to delete, 2.8.1)
-        self.sad.set_outbound(old.policy.name, outbound_sa if outbound_now else old.outbound)
+        self.sad.set_outbound(old.policy.name, outbound_sa if outbound_now and not redundant else old.outbound)
         self._serial += 1
         child = InstalledChildSa(f"{old.policy.name}~{self._serial}", old.policy, inbound_sa, outbound_sa)
-        self.children.append(child)
+        if redundant:  # remove_child_sa falls back to the newest left of the policy: never to this one, first
+            self.children.insert(0, child)
+        else:
+            self.children.append(child)
         return child
 
     def remove_child_sa(self, child: InstalledChildSa) -> None:

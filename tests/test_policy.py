@@ -201,6 +201,22 @@ def test_rekey_keeps_the_old_inbound_sa_until_deleted() -> None:
     assert ca2 in a.children and ca in a.children
 
 
+def test_a_redundant_rekey_is_never_sent_on() -> None:
+    """RFC 7296 2.8.1: the SA that lost the nonce rule of crossing rekeys is deleted by its maker at once, and the
+    peer drops what arrives on it from then on: outbound traffic neither moves to it nor falls back to it."""
+    a, b, ca, cb = gateways()
+    inner = ip.icmp_echo("10.1.0.5", "10.2.0.9", 1, 1, b"x")
+    (a_in2, a_out2), _ = sas(0x1000C, 0x2000D, seed=10)
+    (a_in3, a_out3), _ = sas(0x1000E, 0x2000F, seed=11)
+    lost = a.rekey_child_sa(ca, inbound_sa=a_in2, outbound_sa=a_out2, redundant=True)
+    assert a.outbound(inner).spi == 0x1000A  # still the old SA
+    won = a.rekey_child_sa(ca, inbound_sa=a_in3, outbound_sa=a_out3, outbound_now=False)  # the peer's rekey
+    a.remove_child_sa(ca)  # the peer deletes the old one: traffic falls back to the peer's new SA, not ours
+    assert a.outbound(inner).spi == 0x1000E
+    a.remove_child_sa(lost)
+    assert a.outbound(inner).spi == 0x1000E and a.children == [won]
+
+
 def test_install_errors() -> None:
     gw = IpsecProcessor()
     (a_in, a_out), _ = sas(0x9001, 0x9002)
