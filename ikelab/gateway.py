@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from . import events as ev
 from .ike import IkeSa
-from .net import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, Outcome, classify_failure, dropped_text, retry_expected
+from .net import (EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, Outcome, classify_failure, dropped_text, failure_text,
+                  retry_expected)
 from .peer import REAUTH_GRACE, RunOptions, _host_port, _last_trouble, _Run
 from .state import State
 from .trace import TracePacket
@@ -54,7 +55,7 @@ class Gateway(_Run):
         if isinstance(event, ev.IkeSaDeleted) and d.facts.lost > self._lost_seen and d.facts.last_gone is not None:
             self._lost_seen = d.facts.lost
             gone = d.facts.last_gone
-            self.out(f"     --   client lost ({gone.notify or 'failure'}: {gone.reason}); still serving the others")
+            self.out(f"     --   client lost ({failure_text(gone)}); still serving the others")
         if isinstance(event, ev.IkeSaDeleted) and not d.facts.deleted_established:
             failure = d.facts.last_refusal  # what made this handshake fail, just before it (RFC 7296 2.21)
             if failure is None or failure.time != event.time or retry_expected(failure):
@@ -63,7 +64,7 @@ class Gateway(_Run):
             sa = next((s for s in d.all_sas() if (s.spi_i, s.spi_r) == (event.spi_i, event.spi_r)), None)
             where = sa.remote if sa is not None else self._from
             self.out(f"     --   handshake{f' from {_host_port(*where)}' if where else ''} refused or failed "
-                     f"({failure.notify or 'failure'}: {failure.reason}); still listening for other initiators")
+                     f"({failure_text(failure)}); still listening for other initiators")
             return
         if not isinstance(event, ev.Failure) or retry_expected(event):
             return
@@ -72,9 +73,8 @@ class Gateway(_Run):
         if bare and not event.fatal:  # IKE_AUTH made the IKE SA but refused its CHILD SA (2.21.3)
             self.refused += 1
             for sa in bare:
-                what = event.notify or "failure"
-                self.out(f"     --   client {_host_port(*sa.remote)}: IKE SA up, but no CHILD SA: {what}: "
-                         f"{event.reason}; still listening for other initiators")
+                self.out(f"     --   client {_host_port(*sa.remote)}: IKE SA up, but no CHILD SA: "
+                         f"{failure_text(event)}; still listening for other initiators")
                 self.out(f"sending DELETE for the IKE SA {sa.spi_i.hex()}/{sa.spi_r.hex()} with "
                          f"{_host_port(*sa.remote)}: it has no CHILD SA (RFC 7296 1.4.1)")
                 asyncio.get_running_loop().call_soon(lambda sa=sa: d.act(lambda now: sa.delete_ike(now)))
@@ -189,7 +189,7 @@ class Gateway(_Run):
             outcome = Outcome(EXIT_OK, "IKE SA and CHILD SA established", d.current_sa())
             return self.after_established(outcome) if all_gone or d.current_sa() is not None else outcome
         last = facts.last_failure  # the last refusal that decided something (not an INVALID_KE_PAYLOAD)
-        why = f"{last.notify or 'failure'}: {last.reason}" if last is not None else ""
+        why = failure_text(last) if last is not None else ""
         if self.stop.is_set():
             text = "interrupted before an initiator brought up the IKE SA"
             if last is None:

@@ -62,7 +62,8 @@ from .trace import Trace, TracePacket
 
 __all__ = [
     "EXIT_AUTH", "EXIT_FAILED", "EXIT_NO_PROPOSAL", "EXIT_OK", "EXIT_PORT_IN_USE", "EXIT_TIMEOUT",
-    "NetDriver", "NetError", "Outcome", "RECENT", "RunFacts", "classify_failure", "format_packet", "retry_expected",
+    "NetDriver", "NetError", "Outcome", "RECENT", "RunFacts", "classify_failure", "failure_text", "format_packet",
+    "retry_expected",
 ]
 
 #: Exit statuses of ``ikelab connect`` / ``ikelab respond`` (2 is a usage error, as for every command).
@@ -111,6 +112,11 @@ def classify_failure(failure: ev.Failure) -> int:
     if "no response" in failure.reason or "timed out" in failure.reason:  # a half-open SA's IKE_AUTH never came
         return EXIT_TIMEOUT
     return EXIT_FAILED
+
+
+def failure_text(failure: ev.Failure) -> str:
+    """``NOTIFY: reason`` (``failure: reason`` when no notify names it), as the runs' lines say a Failure."""
+    return f"{failure.notify or 'failure'}: {failure.reason}"
 
 
 def dropped_text(dropped: ev.MessageDropped | None) -> str:
@@ -568,12 +574,11 @@ class NetDriver:
         if f.first_decisive is not None:
             event = f.first_decisive
             status = classify_failure(event)
-            why = f"{event.notify or 'failure'}: {event.reason}"
-            return Outcome(status, why + (dropped_text(f.last_drop) if status == EXIT_TIMEOUT else ""))
+            return Outcome(status, failure_text(event) + (dropped_text(f.last_drop) if status == EXIT_TIMEOUT else ""))
         if last is None:
             return None
         if f.ike_deleted and self.current_sa() is None:
-            return Outcome(classify_failure(last), f"{last.notify or 'failure'}: {last.reason}")
+            return Outcome(classify_failure(last), failure_text(last))
         if f.ike_established:
             return Outcome(classify_failure(last), f"IKE SA up, but no CHILD SA: {last.notify}: {last.reason}")
         return None

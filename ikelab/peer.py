@@ -30,7 +30,7 @@ from .natt import KEEPALIVE_INTERVAL
 from .ike import IkeSa
 from .ipsec_sa import Direction
 from .net import (EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, RECENT, NetDriver, NetError, Outcome, RunFacts, address_text,
-                  classify_failure, dropped_text, format_packet, socket_address)
+                  classify_failure, dropped_text, failure_text, format_packet, socket_address)
 from .state import State
 from .trace import TracePacket
 from .ts import ts_from_string
@@ -233,10 +233,8 @@ class _Run:
         self.esp = EspPeer(self.driver, say)
         self.stop = asyncio.Event()
         self._pieces = 0  # IKE fragments kept since the last whole message
-        #: the CHILD SAs up now, by inbound SPI (their selectors and addresses, for pings); inbound SPIs that a
-        #: rekey replaced
+        #: the CHILD SAs up now, by inbound SPI (their selectors and addresses, for pings; rekey_of, for rekeys)
         self._created: dict[bytes, ev.ChildSaCreated] = {}
-        self._rekeyed: set[bytes] = set()
         self._ping_rounds = 0
 
     def _packet(self, n: int, packet: TracePacket, direction: str) -> None:
@@ -250,9 +248,6 @@ class _Run:
             self._created[event.spi_in] = event
         elif isinstance(event, ev.ChildSaDeleted):
             self._created.pop(event.spi_in, None)
-            self._rekeyed.discard(event.spi_in)
-        elif isinstance(event, ev.ChildSaRekeyed):
-            self._rekeyed.add(event.old_spi_in)
         if isinstance(event, ev.FragmentReceived):  # the packet lines show each piece; say when they make one
             self._pieces += 1
         elif isinstance(event, ev.MessageReceived) and self._pieces:
@@ -411,8 +406,9 @@ class _Run:
             if sa is not None and child is not None:
                 old = child.spi_in
                 d.act(lambda now: sa.rekey_child(old, now))
-                await d.wait_for(lambda: old in self._rekeyed or old not in self._created or self.stop.is_set(),
-                                 10.0)
+                # until a new CHILD SA replaces it, or it is gone
+                await d.wait_for(lambda: old not in self._created or self.stop.is_set()
+                                 or any(c.rekey_of == old for c in self._created.values()), 10.0)
                 await self.pings("after rekey", client)
         if o.rekey_ike_after is not None and not await self.sleep(o.rekey_ike_after):
             sa = current()
@@ -471,7 +467,7 @@ def _last_trouble(facts: RunFacts) -> str:
     """What a timeout message adds: the last refusal, else the last message dropped, else nothing."""
     event = facts.last_refusal  # e.g. INVALID_KE_PAYLOAD, and the initiator never came back with the group
     if event is not None:
-        return f" (last refused: {event.notify or 'failure'}: {event.reason})"
+        return f" (last refused: {failure_text(event)})"
     return dropped_text(facts.last_drop)  # e.g. IKE fragments from a peer told to force them
 
 
