@@ -441,8 +441,7 @@ class ChildExchanges(TransportAcrossNat):
                 old.collision = True
                 old.extra["peer_new"] = child.spi_in
             else:
-                old.state = "REKEYED"
-                old.rekey_at = None
+                old.state = "REKEYED"  # rekey_at stays: due again if the peer undoes this rekey (exchanges_info)
                 old.extra["peer_rekeyed_to"] = child.spi_in
             self._emit(ev.ChildSaRekeyed(now, self.side, old.spi_in, old.spi_out, child.spi_in, child.spi_out,
                                          child.dh_group is not None))

@@ -566,11 +566,14 @@ def test_a_child_sa_rekey_response_the_initiator_refuses_leaves_the_old_pair_on_
     wider = W.ts_payloads([P.TrafficSelector.from_network("0.0.0.0/0")], [])[0]
     lab = _lab(rewrites=[("responder", ExchangeType.CREATE_CHILD_SA, True, _replace("TSi", wider))])
     before = _pairs(lab)
+    (kept,) = lab.children("responder")
+    scheduled = kept.rekey_at
     lab.rekey_child("initiator")
     lab.run_until_idle()
     assert lab.refusals == {"response rekey_child": 1}
     assert _pairs(lab) == (before[0], before[0]) and len(before[0]) == 1
     assert [c.state for c in lab.children("initiator") + lab.children("responder")] == ["INSTALLED", "INSTALLED"]
+    assert scheduled is not None and kept.rekey_at == scheduled  # its lifetime's rekey still comes (2.8)
     (deleted,) = lab.events("responder", ev.ChildSaDeleted)  # the half the refused answer made
     assert "undoes its rekey" in deleted.reason
 
