@@ -1,0 +1,113 @@
+"""A coverage-guided review of the IKE side: the paths the suite never took, each reached the way a user or a
+peer reaches it (a configuration, a payload built by hand, bytes on the wire into ``receive(data, now)``), and
+what they rely on asserted: the typed error with its ``field`` and a message that says what was wrong, or the
+answer RFC 7296 asks for with the SA left as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from ikelab import events as ev
+from ikelab import exchanges_wire as W
+from ikelab.config import IkeConfig
+from ikelab.constants import EncrId, ExchangeType, NotifyType, ProtocolId, TransformType
+from ikelab.endpoint import IkeEndpoint
+from ikelab.errors import ConfigError
+from ikelab.exchanges_common import Datagram
+from ikelab.identity import parse_identity
+from ikelab.message import Message, decode
+from ikelab.payloads import SK, SKF, Notify
+from ikelab.rand import DeterministicRandom
+from ikelab.sa_payload import SA, Proposal, Transform
+from ikelab.state import State
+from ikelab.ts_payload import TSi, TrafficSelector
+
+from test_ike import _protected_request, configs, established
+
+PSK = b"a shared secret of some length"
+
+
+def _dropped(events: list) -> list[str]:
+    return [e.reason for e in events if isinstance(e, ev.MessageDropped)]
+
+
+# --------------------------------------------------------------------------- bytes on the wire (ike_receive)
+
+
+def test_an_unprotected_informational_request_after_ike_sa_init_is_dropped_unanswered() -> None:
+    """RFC 7296 1.2/3.14: every message after IKE_SA_INIT is protected by SK; an unprotected INFORMATIONAL with
+    the IKE SA's SPIs (anyone can forge one) is dropped: no answer, no message ID used, no sign of life."""
+    lab = established()
+    moon, sun = lab.initiator, lab.responder
+    before, seen = sun.snapshot(), sun.last_received
+    forged = Message(moon.spi_i, moon.spi_r, ExchangeType.INFORMATIONAL, True, False, sun._peer_next_id, ())
+    sun.receive(forged.encode(), lab.now + 1)
+    assert _dropped(sun.pop_events()) == ["unprotected INFORMATIONAL message"]
+    assert sun.pop_datagrams() == []
+    assert sun.snapshot() == before and sun.last_received == seen and sun.state == State.ESTABLISHED
+
+
+@pytest.mark.parametrize("exchange", [0, 38, 45])
+def test_a_protected_request_of_an_exchange_type_the_engine_does_not_know_is_dropped(exchange: int) -> None:
+    """RFC 7296 3.1: the exchange type constrains what a message holds; one this engine does not implement
+    (IKE_SESSION_RESUME, 38; an unassigned 45) is dropped, naming the type, and the window does not move."""
+    lab = established()
+    moon, sun = lab.initiator, lab.responder
+    before = sun.snapshot()
+    msg = W.message(moon.spi_i, moon.spi_r, exchange, True, False, sun._peer_next_id, [])
+    sun.receive(W.encode(msg, crypto=moon._crypto(sending=True)), lab.now)
+    assert _dropped(sun.pop_events()) == [f"exchange {exchange} not supported"]
+    assert sun.pop_datagrams() == [] and sun.snapshot() == before
+
+
+@pytest.mark.parametrize("offset", [-2, 3])
+def test_an_authentic_malformed_request_outside_the_window_is_not_answered(offset: int) -> None:
+    """RFC 7296 2.3: a responder answers only the request with the next message ID (or the last one again);
+    a request that passes the ICV but is malformed inside (2.21.3) with an older or a future ID gets no
+    INVALID_SYNTAX, and the expected message ID stays where it was."""
+    lab = established()
+    lab.liveness("initiator")
+    lab.liveness("initiator")
+    lab.run_until_idle()
+    sun, moon = lab.responder, lab.initiator
+    expected = sun._peer_next_id
+    assert expected >= 3
+    moon._next_request_id = expected + offset
+    short_nonce = bytes([0, 0, 0, 8]) + b"\x01" * 4  # a 4-octet Nonce (3.9: at least 16)
+    sun.receive(_protected_request(moon, ExchangeType.INFORMATIONAL, 40, short_nonce), lab.now)
+    assert sun.pop_datagrams() == []
+    events = sun.pop_events()
+    assert not [e for e in events if isinstance(e, ev.Failure)]
+    assert any("undecodable inside SK" in r for r in _dropped(events))
+    assert sun._peer_next_id == expected and sun.state == State.ESTABLISHED
+
+
+# --------------------------------------------------------------------------- addresses (exchanges_common)
+
+
+@pytest.mark.parametrize("remote", [(b"192.0.2.2", 500), (3221225986, 500)])
+def test_a_remote_address_that_is_not_text_is_a_config_error_naming_it(remote: tuple) -> None:
+    """The NAT detection hashes cover the address the packets carry (RFC 7296 2.23): an address given as bytes
+    or as a number is refused before anything is sent, naming ``remote_address``."""
+    ep = IkeEndpoint(configs()[0], DeterministicRandom(1), "192.0.2.1")
+    with pytest.raises(ConfigError, match="remote address must be an IP address as text") as err:
+        ep.initiate(remote, 0.0)
+    assert err.value.field == "remote_address"
+    assert ep.sas == {} and ep.pop_datagrams() == []
+
+
+def test_a_datagram_from_a_source_that_is_no_address_is_a_config_error_not_a_cookie() -> None:
+    """RFC 7296 2.6: the cookie covers the initiator's IP address.  A datagram handed to the endpoint with a
+    source that is no IP address is the caller's mistake: a ConfigError that names it, and no half-open SA."""
+    ci, cr = configs(cookie_threshold=0)
+    initiator = IkeEndpoint(ci, DeterministicRandom(1), "192.0.2.1")
+    responder = IkeEndpoint(cr, DeterministicRandom(2), "192.0.2.2")
+    initiator.initiate(("192.0.2.2", 500), 0.0)
+    (request,) = initiator.pop_datagrams()
+    with pytest.raises(ConfigError, match="not an IP address: 'host-a'") as err:
+        responder.receive(Datagram(request.payload, ("host-a", 500), request.dst), 0.0)
+    assert err.value.field == "address"
+    assert responder.sas == {} and responder.half_open == {} and responder.pop_datagrams() == []
