@@ -42,7 +42,7 @@ from . import keys as _keys
 from . import proposals as _props
 from . import vip as _vip
 from .constants import AuthMethod, CfgType, DhId, ExchangeType, IdType, NAT_T_PORT, NotifyType, lookup
-from .errors import AuthenticationError, IkelabError, NegotiationError, ParseError
+from .errors import AuthenticationError, IkelabError, NegotiationError, ParseError, UnknownAlgorithmError
 from .exchanges_common import label as _name, nat_detection_hash
 from .identity import Identity, format_identity, identity_matches_certificate, matches, parse_identity
 from .state import Input, State
@@ -351,7 +351,7 @@ class InitExchanges:
             method = lookup(AuthMethod, int(method))
         try:  # the text events give the peer: one that cannot be read fails here, before the request made anything
             peer_id = format_identity(id_payload.id_type, bytes(id_payload.data))
-        except ParseError as exc:
+        except (ParseError, UnknownAlgorithmError) as exc:  # malformed, or of an ID Type not in the registry
             raise AuthenticationError(f"the peer's identity cannot be read: {exc}") from None
         expected_id = self._identity("remote_id")
         if expected_id is not None and not _identity_equal(expected_id, id_payload):

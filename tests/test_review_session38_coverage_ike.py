@@ -111,3 +111,45 @@ def test_a_datagram_from_a_source_that_is_no_address_is_a_config_error_not_a_coo
         responder.receive(Datagram(request.payload, ("host-a", 500), request.dst), 0.0)
     assert err.value.field == "address"
     assert responder.sas == {} and responder.half_open == {} and responder.pop_datagrams() == []
+
+
+# --------------------------------------------------------------------------- identities in IKE_AUTH (exchanges_init)
+
+
+@pytest.mark.parametrize("remote_id", ["moon.example", "%any", "*.example"])
+def test_an_idi_of_an_id_type_not_in_the_registry_fails_authentication_saying_it_cannot_be_read(
+        remote_id: str) -> None:
+    """RFC 7296 3.5 lists the ID Types; an IDi of an unassigned type (200) cannot be compared with any
+    remote_id, so the responder answers AUTHENTICATION_FAILED (2.21.2) and both IKE SAs close.  The responder's
+    reason said only "id_type: unknown IdType 200", not that it was the peer's identity it could not read."""
+    from unittest import mock
+
+    from ikelab import payloads as P
+    from ikelab.lab import Lab
+
+    real = W.id_payload
+
+    def unassigned(initiator: bool, identity):  # what moon sends as IDi: an ID Type nobody assigned
+        return P.IDi._from_wire(200, b"moon.example", False) if initiator else real(initiator, identity)
+
+    lab = Lab(*configs(r=dict(remote_id=remote_id)), seed=1)
+    with mock.patch.object(W, "id_payload", unassigned):
+        lab.initiate()
+        lab.run_until_idle()
+    (failure,) = lab.events("responder", ev.Failure)
+    assert failure.notify == "AUTHENTICATION_FAILED" and failure.fatal
+    assert failure.reason.startswith("the peer's identity cannot be read") and "IdType 200" in failure.reason
+    assert [f.notify for f in lab.events("initiator", ev.Failure)] == ["AUTHENTICATION_FAILED"]
+    assert lab.initiator.state == lab.responder.state == State.CLOSED
+    assert not lab.events("responder", ev.ChildSaCreated)
+
+
+def test_without_a_local_id_the_ike_address_is_the_identity() -> None:
+    """RFC 7296 3.5: with no local_id configured the initiator names itself by its IP address (ID_IPV4_ADDR,
+    as strongSwan does by default), and a responder that expects that address authenticates it."""
+    from ikelab.constants import IdType
+
+    lab = established(i=dict(local_id=None), r=dict(remote_id="192.0.2.1"))
+    ident = lab.responder.remote_identity
+    assert (ident.id_type, bytes(ident.data)) == (IdType.ID_IPV4_ADDR, bytes([192, 0, 2, 1]))
+    assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
