@@ -153,3 +153,151 @@ def test_without_a_local_id_the_ike_address_is_the_identity() -> None:
     ident = lab.responder.remote_identity
     assert (ident.id_type, bytes(ident.data)) == (IdType.ID_IPV4_ADDR, bytes([192, 0, 2, 1]))
     assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
+
+
+# --------------------------------------------------------------------------- configuration (config)
+
+
+def _cfg(**kw) -> IkeConfig:
+    return IkeConfig(psk=PSK, **kw)
+
+
+def test_a_rekey_time_of_none_is_a_config_error_naming_it() -> None:
+    """RFC 7296 2.8: an SA is rekeyed before it expires, so ike_rekey_time is a duration; None (which only
+    dpd_interval takes, to turn liveness checks off) is refused by name."""
+    with pytest.raises(ConfigError, match="ike_rekey_time must be a duration, not None") as err:
+        _cfg(ike_rekey_time=None)
+    assert err.value.field == "ike_rekey_time"
+
+
+def test_empty_items_among_traffic_selectors_are_skipped() -> None:
+    """'10.0.0.0/24,,10.1.0.0/24' (strongSwan's comma list, RFC 7296 3.13.1 ranges) and a blank item in a tuple
+    give the selectors written, no empty one."""
+    assert [str(t) for t in _cfg(local_ts="10.0.0.0/24,,10.1.0.0/24").local_ts] == ["10.0.0.0/24", "10.1.0.0/24"]
+    assert [str(t) for t in _cfg(local_ts=("10.0.0.0/24", "  ")).local_ts] == ["10.0.0.0/24"]
+
+
+@pytest.mark.parametrize("value, says", [
+    (b"garbage", "not an X.509 certificate"),
+    ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "not a PEM bundle"),
+])
+def test_trust_anchors_that_are_no_certificates_are_a_config_error_naming_them(value, says: str) -> None:
+    """The chain is checked against trust_anchors (RFC 7296 3.6, RFC 5280 6): bytes that hold no certificate
+    are refused when configured, naming the setting."""
+    with pytest.raises(ConfigError, match=says) as err:
+        _cfg(trust_anchors=value)
+    assert err.value.field == "trust_anchors" and str(err.value).startswith("trust_anchors: ")
+
+
+@pytest.mark.parametrize("value, says", [
+    (b"garbage", "cannot load private key"),
+    ("/nonexistent/ikelab-key.pem", "cannot read private key file"),
+])
+def test_a_private_key_that_cannot_be_loaded_is_a_config_error_naming_it(value, says: str) -> None:
+    """The key that signs AUTH (RFC 7296 2.15): unreadable bytes or a missing file are refused by name."""
+    with pytest.raises(ConfigError, match=says) as err:
+        IkeConfig(private_key=value)
+    assert err.value.field == "private_key" and str(err.value).startswith("private_key: ")
+
+
+def test_an_identity_object_is_taken_as_its_text_and_a_number_is_refused() -> None:
+    """local_id / remote_id (RFC 7296 3.5): an Identity (parse_identity's result) is kept as its text form;
+    a number is refused, naming the setting."""
+    assert _cfg(local_id=parse_identity("moon@example.org")).local_id == "moon@example.org"
+    assert _cfg(local_id=parse_identity("192.0.2.1")).local_id == "192.0.2.1"
+    with pytest.raises(ConfigError, match="remote_id must be an identity string, not int") as err:
+        _cfg(remote_id=42)
+    assert err.value.field == "remote_id"
+
+
+def test_a_certificate_configuration_prints_its_names_and_no_secret() -> None:
+    """str(config) reads as strongSwan's connection listing: the local certificate's subject and the CAs, in
+    strongSwan's DN form (C=, O=, CN=), and no psk line when there is none; repr stays short."""
+    from ikelab.certs import ec_key_from_seed, make_ca, make_leaf
+
+    ca_key = ec_key_from_seed("coverage ca")
+    ca = make_ca("C=CH, O=ikelab, CN=Coverage CA", ca_key)
+    key = ec_key_from_seed("coverage moon")
+    cert = make_leaf(ca, ca_key, "C=CH, O=ikelab, CN=moon.example", key, san=["moon.example"])
+    cfg = IkeConfig(name="moon", certificate=cert, private_key=key, trust_anchors=[ca], local_id="moon.example")
+    text = str(cfg)
+    assert "  cert       = C=CH, O=ikelab, CN=moon.example" in text.splitlines()
+    assert "  cacerts    = C=CH, O=ikelab, CN=Coverage CA" in text.splitlines()
+    assert "psk" not in text and "auth = pubkey" in text
+    assert repr(cfg) == "IkeConfig(name='moon', local_id='moon.example', remote_id='%any', ...)"
+
+
+# --------------------------------------------------------------------------- proposals (proposals, proposal_syntax)
+
+
+def _without(p: Proposal, ttype: TransformType) -> Proposal:
+    return Proposal(p.number, p.protocol, p.spi, tuple(t for t in p.transforms if t.type != ttype))
+
+
+@pytest.mark.parametrize("text, protocol, dropped, lacks", [
+    ("aes128-sha256-modp2048", "IKE", TransformType.ENCR, "ENCR"),
+    ("aes128-sha256", "ESP", TransformType.ENCR, "ENCR"),
+    ("sha256", "AH", TransformType.INTEG, "INTEG"),
+])
+def test_a_chosen_proposal_without_a_mandatory_transform_is_refused(text: str, protocol: str, dropped, lacks: str) -> None:
+    """RFC 7296 3.3.3: IKE needs ENCR, PRF, INTEG (unless AEAD) and D-H; ESP needs ENCR (and INTEG unless AEAD);
+    AH needs INTEG.  A responder's choice that leaves one out, all else offered, is a NegotiationError naming it."""
+    from ikelab.errors import NegotiationError
+    from ikelab.proposal_syntax import parse_proposal
+    from ikelab.proposals import check_chosen
+
+    offered = parse_proposal(text, protocol)
+    with pytest.raises(NegotiationError, match=rf"lacks {lacks} \(RFC 7296 3.3.3\)") as err:
+        check_chosen([offered], _without(offered, dropped))
+    assert err.value.notify_type == "NO_PROPOSAL_CHOSEN"
+
+
+def test_select_refuses_an_unknown_preference_and_a_protocol_that_is_not_negotiable() -> None:
+    """select(prefer=...) takes 'configured' or 'offered'; a proposal for protocol 4 (not IKE, AH or ESP,
+    RFC 7296 3.3.1) is never chosen, and the reason says so."""
+    from ikelab.errors import NegotiationError
+    from ikelab.proposal_syntax import parse_proposal
+    from ikelab.proposals import select
+
+    ike = parse_proposal("aes128-sha256-modp2048")
+    with pytest.raises(ConfigError, match="prefer must be 'configured' or 'offered', not 'mine'") as err:
+        select([ike], [ike], prefer="mine")
+    assert err.value.field == "prefer"
+    other = Proposal(1, 4, b"", ike.transforms)
+    with pytest.raises(NegotiationError, match="protocol 4 is not negotiable"):
+        select([other], [other])
+
+
+def test_an_ah_suite_becomes_a_proposal_without_encr() -> None:
+    """RFC 4302 / RFC 7296 3.3.3: AH carries INTEG (and ESN), no ENCR; Suite.to_proposal of an AH suite says so."""
+    from ikelab.proposal_syntax import parse_proposal
+    from ikelab.proposals import suite_of
+
+    suite = suite_of(parse_proposal("sha256", "AH"))
+    assert [t.type for t in suite.to_proposal(1).transforms] == [TransformType.INTEG, TransformType.ESN]
+
+
+@pytest.mark.parametrize("text, protocol, says", [
+    ("aes128-sha256", 0, "proposals are for IKE, ESP or AH, not NONE"),
+    ("noesn", "AH", "AH proposal 'noesn' has no integrity algorithm"),
+])
+def test_proposal_text_for_no_protocol_or_an_ah_one_without_integrity_is_refused(text: str, protocol, says: str) -> None:
+    """RFC 7296 3.3.1: a proposal is for IKE, AH or ESP; an AH proposal must have INTEG (3.3.3)."""
+    from ikelab.proposal_syntax import parse_proposal
+
+    with pytest.raises(ConfigError, match=says):
+        parse_proposal(text, protocol)
+
+
+def test_check_proposal_names_what_is_wrong() -> None:
+    """check_proposal: a string is not a Proposal (parse_proposal reads one); a protocol other than IKE, ESP or
+    AH is refused; a transform type no registry holds is named as 'type 77' (RFC 7296 3.3.2)."""
+    from ikelab.proposal_syntax import check_proposal, parse_proposal
+
+    ike = parse_proposal("aes128-sha256-modp2048")
+    with pytest.raises(ConfigError, match="must be a Proposal, not str: parse_proposal"):
+        check_proposal("aes128")
+    with pytest.raises(ConfigError, match="is not for IKE, ESP or AH"):
+        check_proposal(Proposal(1, 4, b"", ike.transforms))
+    with pytest.raises(ConfigError, match=r"cannot carry type 77 transforms \(77_1\) \(RFC 7296 3.3.3\)"):
+        check_proposal(Proposal(1, ProtocolId.IKE, b"", ike.transforms + (Transform(77, 1),)))
