@@ -301,3 +301,186 @@ def test_check_proposal_names_what_is_wrong() -> None:
         check_proposal(Proposal(1, 4, b"", ike.transforms))
     with pytest.raises(ConfigError, match=r"cannot carry type 77 transforms \(77_1\) \(RFC 7296 3.3.3\)"):
         check_proposal(Proposal(1, ProtocolId.IKE, b"", ike.transforms + (Transform(77, 1),)))
+
+
+# --------------------------------------------------------------------------- payloads built by hand (sa_payload, payloads, message)
+
+_AES = Transform(TransformType.ENCR, EncrId.ENCR_AES_CBC, 128)
+_SPI = b"\x01\x02\x03\x04"
+
+
+def test_sa_takes_a_list_of_proposals_and_refuses_text_as_one_item() -> None:
+    """SA(proposals) keeps a tuple (frozen, hashable); a str or bytes is refused as an item, not taken apart
+    letter by letter, naming proposals[0]."""
+    sa = SA([Proposal(1, ProtocolId.ESP, _SPI, (_AES,))])
+    assert isinstance(sa.proposals, tuple) and len(sa.proposals) == 1
+    for text in ("abc", b"abc"):
+        with pytest.raises(ConfigError, match=r"proposals\[0\] must be a Proposal") as err:
+            SA(text)
+        assert err.value.field == "proposals[0]"
+
+
+@pytest.mark.parametrize("number, field, says", [
+    (True, "SA.proposal[1].proposal_number", "must be an integer, not bool"),
+    (0.0, "SA.proposal[1].proposal_number", "must be an integer, not float"),
+])
+def test_a_proposal_number_that_is_not_an_integer_is_refused_on_encoding(number, field: str, says: str) -> None:
+    """RFC 7296 3.3.1: the Proposal Num is a one-octet number starting at 1; True or 0.0 is not one."""
+    with pytest.raises(ConfigError, match=says) as err:
+        SA((Proposal(number, ProtocolId.ESP, _SPI, (_AES,)),)).encode()
+    assert err.value.field == field
+
+
+def test_a_proposal_number_zero_of_an_int_subclass_is_refused_on_encoding() -> None:
+    """RFC 7296 3.3.1: "The first Proposal has a Proposal Num of one"; the decoder refuses 0, so the encoder
+    refuses it too, whatever int type carries it."""
+    from enum import IntEnum
+
+    class Num(IntEnum):
+        ZERO = 0
+
+    with pytest.raises(ConfigError, match="proposal number 0; numbering starts at 1") as err:
+        SA((Proposal(Num.ZERO, ProtocolId.ESP, _SPI, (_AES,)),)).encode()
+    assert err.value.field == "SA.proposal[1].proposal_number"
+
+
+def test_a_proposal_spi_as_bytearray_encodes_as_bytes_and_text_is_refused() -> None:
+    """RFC 7296 3.3.1: the SPI is octets (4 for ESP); a bytearray gives the same wire as bytes, a str is refused."""
+    same = SA((Proposal(1, ProtocolId.ESP, bytearray(_SPI), (_AES,)),))
+    assert same.encode() == SA((Proposal(1, ProtocolId.ESP, _SPI, (_AES,)),)).encode()
+    (back,) = decode(Message(bytes(range(1, 9)), payloads=(same,)).encode()).payloads
+    assert back.proposals[0].spi == _SPI
+    with pytest.raises(ConfigError, match="spi must be bytes, not str") as err:
+        SA((Proposal(1, ProtocolId.ESP, "abcd", (_AES,)),)).encode()
+    assert err.value.field == "SA.proposal[1].spi"
+
+
+def test_a_proposal_or_transform_longer_than_its_16_bit_length_is_refused_naming_which() -> None:
+    """RFC 7296 3.3.1 / 3.3.2: Proposal Length and Transform Length are two octets; attributes that make either
+    longer than 65535 octets are refused, naming the proposal or transform."""
+    one = Transform(TransformType.ENCR, EncrId.ENCR_AES_CBC, None, ((5, b"x" * 65530),))
+    with pytest.raises(ConfigError, match="is 65542 bytes; at most 65535") as err:
+        SA((Proposal(1, ProtocolId.ESP, _SPI, (one,)),)).encode()
+    assert err.value.field == "SA.proposal[1].transform[1].transform_length"
+    half = Transform(TransformType.ENCR, EncrId.ENCR_AES_CBC, None, ((5, b"x" * 40000),))
+    with pytest.raises(ConfigError, match="at most 65535") as err:
+        SA((Proposal(1, ProtocolId.ESP, _SPI, (half, half)),)).encode()
+    assert err.value.field == "SA.proposal[1].proposal_length"
+
+
+def test_an_sk_payload_needs_exactly_one_form_and_names_what_is_missing() -> None:
+    """RFC 7296 3.14: the SK payload is either known inner payloads (to encrypt) or opaque octets (received);
+    neither or both is refused; the opaque form splits into IV, ciphertext and ICV only when long enough."""
+    for kw in ({}, {"inner": (), "encrypted": b""}):
+        with pytest.raises(ConfigError, match="SK needs exactly one of inner="):
+            SK(**kw)
+    assert SK(inner=()).is_decrypted and not SK(encrypted=b"abc").is_decrypted
+    with pytest.raises(ConfigError, match=r"SK body of 3 bytes is shorter than IV \+ ICV \(16 \+ 16\)") as err:
+        SK(encrypted=b"abc").parts(16, 16)
+    assert err.value.field == "SK.encrypted"
+    with pytest.raises(ConfigError, match="holds plaintext payloads: encode the message with crypto=") as err:
+        SK(inner=()).encode()
+    assert err.value.field == "SK.inner"
+    iv, ct, icv = SK(encrypted=bytes(range(40))).parts(16, 16)
+    assert (iv, ct, icv) == (bytes(range(16)), bytes(range(16, 24)), bytes(range(24, 40)))
+
+
+def test_an_skf_payload_needs_exactly_one_form() -> None:
+    """RFC 7383 2.5: an Encrypted Fragment is plaintext content to seal or received octets; not neither, and
+    plaintext content is not encoded without keys."""
+    with pytest.raises(ConfigError, match="SKF needs exactly one of content= or encrypted="):
+        SKF(1, 1)
+    assert SKF(1, 1, content=b"a").is_decrypted and not SKF(1, 1, encrypted=b"a").is_decrypted
+    with pytest.raises(ConfigError, match="holds plaintext content: encode the message with crypto=") as err:
+        SKF(1, 1, content=b"a").encode()
+    assert err.value.field == "SKF.content"
+
+
+def test_message_payloads_may_be_one_payload_or_a_list_but_not_a_number() -> None:
+    """Message(payloads=...) keeps a tuple: one payload or a list is wrapped; an int is refused by name."""
+    cookie = Notify(NotifyType.COOKIE, data=b"x" * 8)
+    assert Message(bytes(8), payloads=cookie).payloads == (cookie,)
+    assert Message(bytes(8), payloads=[cookie]).payloads == (cookie,)
+    assert Message(bytes(8), payloads=cookie).encode() == Message(bytes(8), payloads=(cookie,)).encode()
+    with pytest.raises(ConfigError, match="payloads must be a sequence of payloads, not int") as err:
+        Message(bytes(8), payloads=5)
+    assert err.value.field == "payloads"
+
+
+# --------------------------------------------------------------------------- selectors, identities, notifies
+
+
+def test_a_peer_selector_with_start_after_end_decodes_to_an_empty_range_shown_as_sent() -> None:
+    """RFC 7296 3.13.1 gives a range by its start and end; one whose start is after its end (which ikelab never
+    builds) is kept as the peer sent it: no networks, and its text shows both ends."""
+    ts = TrafficSelector.from_range("10.0.0.1", "10.0.0.9")
+    raw = Message(bytes(range(1, 9)), payloads=(TSi((ts,)),)).encode()
+    swapped = raw[:-8] + raw[-4:] + raw[-8:-4]
+    (got,) = decode(swapped).payloads[0].selectors
+    assert got.networks == [] and str(got) == "10.0.0.9..10.0.0.1"
+
+
+def test_selector_texts_and_bad_networks() -> None:
+    """A selector of one protocol and any port reads '10.0.0.0/24[6]' (strongSwan's form); TSi.of joins
+    several; a network that is no network is a ConfigError naming network."""
+    from ikelab.ts_payload import selectors_of
+
+    assert str(TrafficSelector.from_network("10.0.0.0/24", ip_protocol=6)) == "10.0.0.0/24[6]"
+    assert str(TSi.of("10.0.0.0/24", "2001:db8::/32")) == "10.0.0.0/24 2001:db8::/32"
+    assert [str(t) for t in selectors_of(["10.0.0.0/8", "::/0"])] == ["10.0.0.0/8", "::/0"]
+    for bad in ("10.0.0.0/33", "nope"):
+        with pytest.raises(ConfigError, match="is not an IP network") as err:
+            TrafficSelector.from_network(bad)
+        assert err.value.field == "network"
+
+
+def test_an_id_payload_reads_as_text_when_it_can_and_as_hex_otherwise() -> None:
+    """RFC 7296 3.5: ID_FQDN is a name, ID_DER_ASN1_DN a DER Name; str() gives the name, or the octets in hex
+    when they are not printable ASCII or not DER (built by hand: the encoder refuses such a DN)."""
+    from ikelab.constants import IdType
+    from ikelab.id_payload import IDi
+
+    assert str(IDi(IdType.ID_FQDN, b"vpn.example")) == "vpn.example"
+    assert str(IDi.from_address("192.0.2.1")) == "192.0.2.1"
+    assert str(IDi(IdType.ID_FQDN, b"bad\xffname")) == "626164ff6e616d65"
+    bad_dn = IDi(IdType.ID_DER_ASN1_DN, b"\x30\x03\x31\x01\x00")
+    assert bad_dn.value == b"\x30\x03\x31\x01\x00" and str(bad_dn) == "3003310100"
+    with pytest.raises(ConfigError, match="data is not a DER Name"):
+        bad_dn.encode()
+
+
+def test_a_peer_id_der_asn1_dn_that_is_not_der_is_a_parse_error_at_its_octet() -> None:
+    """RFC 7296 3.5: ID_DER_ASN1_DN holds a DER Name; a peer's whose inner length runs past the data is a
+    ParseError naming IDi.id_data and the offset of that length octet in the message."""
+    from ikelab.constants import IdType
+    from ikelab.errors import ParseError
+    from ikelab.id_payload import IDi
+
+    raw = bytearray(Message(bytes(range(1, 9)), payloads=(IDi(IdType.ID_KEY_ID, b"\x30\x03abc"),)).encode())
+    raw[28 + 4] = IdType.ID_DER_ASN1_DN  # the ID Type octet after the generic payload header
+    with pytest.raises(ParseError) as err:
+        decode(bytes(raw))
+    # header 28, payload header 4, ID Type and reserved 4: data at 36; 0x30 0x03 then 'a' (a tag) 'b' (length 98)
+    assert (err.value.field, err.value.offset) == ("IDi.id_data", 39)
+
+
+def test_only_the_nat_detection_notifies_carry_a_nat_detection_hash() -> None:
+    """RFC 7296 2.23: NAT_DETECTION_*_IP carry the SHA-1 hash; any other notify has none."""
+    assert Notify(NotifyType.COOKIE, data=b"x" * 8).nat_detection_hash is None
+    assert Notify(NotifyType.NAT_DETECTION_SOURCE_IP, data=b"h" * 20).nat_detection_hash == b"h" * 20
+
+
+def test_a_malformed_address_identity_cannot_be_formatted_or_matched() -> None:
+    """RFC 7296 3.5: ID_IPV4_ADDR is four octets, ID_IPV6_ADDR sixteen; other lengths are a ParseError that
+    says how many there were, also when a wildcard pattern is matched against such an identity."""
+    from ikelab.constants import IdType
+    from ikelab.errors import ParseError
+    from ikelab.identity import Identity, format_identity, matches
+
+    with pytest.raises(ParseError, match="ID_IPV6_ADDR data is 4 octets, expected 16"):
+        format_identity(IdType.ID_IPV6_ADDR, b"\x01\x02\x03\x04")
+    with pytest.raises(ParseError, match="ID_IPV4_ADDR data is 1 octets, expected 4"):
+        matches("192.0.2.*", Identity(IdType.ID_IPV4_ADDR, b"\x01"))
+    assert matches("192.0.2.*", parse_identity("192.0.2.7"))
+    assert matches("CN=*, O=Example", parse_identity("CN=moon, O=Example"))
+    assert not matches("CN=*, O=Other", parse_identity("CN=moon, O=Example"))
