@@ -484,3 +484,164 @@ def test_a_malformed_address_identity_cannot_be_formatted_or_matched() -> None:
     assert matches("192.0.2.*", parse_identity("192.0.2.7"))
     assert matches("CN=*, O=Example", parse_identity("CN=moon, O=Example"))
     assert not matches("CN=*, O=Other", parse_identity("CN=moon, O=Example"))
+
+
+# --------------------------------------------------------------------------- DER names and RSASSA-PSS parameters (dn, pss)
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    return bytes([tag, len(body)]) + body
+
+
+_CN = _tlv(0x06, bytes.fromhex("550403"))  # id-at-commonName 2.5.4.3
+_C = _tlv(0x06, bytes.fromhex("550406"))  # id-at-countryName 2.5.4.6
+
+
+@pytest.mark.parametrize("der, offset, says", [
+    # an RDN SET holding an INTEGER where an AttributeTypeAndValue SEQUENCE belongs: its tag at octet 4
+    (_tlv(0x30, _tlv(0x31, _tlv(0x02, b"\x00"))), 4, "an attribute is a DER SEQUENCE"),
+    # CN=A followed by a NULL inside the same AttributeTypeAndValue: the NULL at octet 14
+    (_tlv(0x30, _tlv(0x31, _tlv(0x30, _CN + _tlv(0x0C, b"A") + _tlv(0x05, b"")))), 14, "bytes after the attribute value"),
+])
+def test_a_dn_with_a_malformed_attribute_is_a_parse_error_at_its_octet(der: bytes, offset: int, says: str) -> None:
+    """RFC 5280 4.1.2.4 (X.501 Name): an RDN is a SET OF AttributeTypeAndValue, each SEQUENCE { type, value };
+    ID_DER_ASN1_DN data (RFC 7296 3.5) that breaks that is a ParseError at the octet where it breaks."""
+    from ikelab.dn import check_dn
+    from ikelab.errors import ParseError
+
+    with pytest.raises(ParseError, match=says) as err:
+        check_dn(der)
+    assert err.value.offset == offset
+
+
+@pytest.mark.parametrize("value, says", [
+    (_tlv(0x13, b"ABC"), "Attribute's length must be >= 2 and <= 2"),  # countryName is two letters (X.520)
+    (_tlv(0x0C, b"\xff"), "can't decode byte 0xff"),  # a UTF8String that is not UTF-8
+])
+def test_a_dn_value_that_cannot_be_a_name_is_a_parse_error_at_the_value(value: bytes, says: str) -> None:
+    """der_to_name: a countryName of three letters (RFC 5280 A.1: PrintableString SIZE (2)) or a UTF8String
+    that is not UTF-8 is a ParseError naming the field and the octet of the value's TLV (11)."""
+    from ikelab.dn import der_to_name
+    from ikelab.errors import ParseError
+
+    attr = _C if value[0] == 0x13 else _CN
+    with pytest.raises(ParseError, match=says) as err:
+        der_to_name(_tlv(0x30, _tlv(0x31, _tlv(0x30, attr + value))))
+    assert (err.value.field, err.value.offset) == ("ID_DER_ASN1_DN", 11)
+
+
+_PSS = _tlv(0x06, bytes.fromhex("2a864886f70d01010a"))  # id-RSASSA-PSS 1.2.840.113549.1.1.10
+
+
+@pytest.mark.parametrize("field, says", [
+    (0xA0, "hash AlgorithmIdentifier must be a SEQUENCE"),
+    (0xA1, "maskGenAlgorithm must be a SEQUENCE"),
+])
+def test_pss_parameters_whose_hash_or_mgf_is_not_a_sequence_are_refused(field: int, says: str) -> None:
+    """RFC 4055 3.1: hashAlgorithm [0] and maskGenAlgorithm [1] are AlgorithmIdentifier SEQUENCEs; an INTEGER
+    there makes the AUTH payload uncheckable: AuthenticationError (RFC 7427 3)."""
+    from ikelab.errors import AuthenticationError
+    from ikelab.pss import parse_pss_algorithm_identifier
+
+    with pytest.raises(AuthenticationError, match=says):
+        parse_pss_algorithm_identifier(_tlv(0x30, _PSS + _tlv(0x30, _tlv(field, _tlv(0x02, b"\x00")))))
+
+
+# --------------------------------------------------------------------------- keys, certificates, AUTH (certs, auth)
+
+
+def test_certificate_helpers_refuse_what_they_cannot_use_and_take_an_x509_name() -> None:
+    """ec_key_from_seed takes bytes, text or a random source, not an int; make_ca takes an x509.Name as it is;
+    to_pem writes certificates and the private keys IKE signs with (RFC 7296 3.8), nothing else."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import dsa
+    from cryptography.x509.oid import NameOID
+
+    from ikelab.certs import ec_key_from_seed, make_ca, to_pem
+
+    with pytest.raises(ConfigError, match="seed must be bytes, str or a random source, not int") as err:
+        ec_key_from_seed(12345)
+    assert err.value.field == "seed"
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Named CA")])
+    assert make_ca(name, ec_key_from_seed("named")).subject == name
+    with pytest.raises(ConfigError, match="cannot write DSAPrivateKey as PEM") as err:
+        to_pem(dsa.generate_private_key(1024))
+    assert err.value.field == "obj"
+
+
+def test_without_signature_hash_algorithms_a_key_without_a_legacy_method_is_refused() -> None:
+    """RFC 7427 3: method 14 only when both peers sent SIGNATURE_HASH_ALGORITHMS; otherwise an ECDSA key needs
+    its RFC 4754 method, which secp256k1 has not, and a DSA key has none: ConfigError naming private_key."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec
+
+    from ikelab.auth import legacy_method
+
+    for key, what in ((ec.derive_private_key(7, ec.SECP256K1()), "a secp256k1 key"),
+                      (dsa.generate_private_key(1024), "a DSAPrivateKey key")):
+        with pytest.raises(ConfigError, match=f"{what} has no other AUTH method") as err:
+            legacy_method(key)
+        assert err.value.field == "private_key"
+
+
+def test_the_psk_pad_key_refuses_a_prf_ikelab_does_not_implement() -> None:
+    """RFC 7296 2.15: prf(Shared Secret, "Key Pad for IKEv2") with the negotiated PRF; PRF_HMAC_TIGER (3) is
+    in the registry but not implemented: UnknownAlgorithmError that says so."""
+    from ikelab.auth import psk_pad_key
+    from ikelab.errors import UnknownAlgorithmError
+
+    with pytest.raises(UnknownAlgorithmError, match="PRF_HMAC_TIGER .3. is not implemented"):
+        psk_pad_key("PRF_HMAC_TIGER", b"a shared secret")
+
+
+# --------------------------------------------------------------------------- Diffie-Hellman (dh, dh_base, dh_ec)
+
+
+class _Stuck:
+    """A random source that always draws zeros (a broken generator)."""
+
+    def random_bytes(self, n: int) -> bytes:
+        return bytes(n)
+
+    def randbelow(self, n: int) -> int:
+        return 0
+
+
+class _Broken(_Stuck):
+    """A random source with a bug inside: its methods exist, but fail."""
+
+    def randbelow(self, n: int) -> int:
+        raise AttributeError("a bug inside the random source")
+
+    def random_bytes(self, n: int) -> bytes:
+        raise AttributeError("a bug inside the random source")
+
+
+def test_a_stuck_random_source_cannot_loop_forever_on_a_toy_group() -> None:
+    """RFC 6989 / RFC 7296 2.12: a private value whose public value is 1 or p-1 is never used.  In the toy group
+    p=5, g=2, a source stuck at zero draws x=2 every time, giving p-1: after bounded tries a ConfigError."""
+    from ikelab.dh import ToyGroup
+
+    group = ToyGroup(5, 2)
+    with pytest.raises(ConfigError, match=r"toy\(p=5, g=2\): could not draw a usable private value"):
+        group.generate(_Stuck())
+    assert 1 < group.generate(DeterministicRandom(3)).public_value < 4
+
+
+@pytest.mark.parametrize("group_id", [14, 19, 31])
+def test_a_bug_inside_a_random_source_is_not_reported_as_a_wrong_argument(group_id: int) -> None:
+    """A source that has random_bytes and randbelow is a RandomSource: an AttributeError raised inside it is
+    its own bug and comes out as it is, not as a ConfigError saying it is no random source."""
+    from ikelab.dh import group
+
+    with pytest.raises(AttributeError, match="a bug inside the random source"):
+        group(group_id).generate(_Broken())
+
+
+def test_group_reprs_name_the_group_and_its_iana_id() -> None:
+    """repr of a group names it and its Transform ID (RFC 7296 3.3.2: MODP 14, ECP 19, Curve25519 31);
+    a toy group (no ID) shows p and g, and its strength is half the bits of p."""
+    from ikelab.dh import ToyGroup, group
+
+    assert [repr(group(i)) for i in (14, 19, 31)] == [
+        "ModpGroup('MODP_2048', id=14)", "EcpGroup('ECP_256', id=19)", "MontgomeryGroup('CURVE25519', id=31)"]
+    assert repr(ToyGroup(23, 5)) == "ToyGroup(p=23, g=5)" and ToyGroup(23, 5).strength == 2
