@@ -102,11 +102,7 @@ class ChildExchanges(TransportAcrossNat):
 
     def _selectors_for(self: Any, local_addr: str, remote_addr: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         """(local_ts, remote_ts) with ``dynamic`` resolved to ``local_addr`` and ``remote_addr``."""
-        if hasattr(self.config, "local_selectors"):
-            return self.config.local_selectors(local_addr), self.config.remote_selectors(remote_addr)
-        local = W.selectors(self.config.local_ts, local_addr)
-        remote = W.selectors(self.config.remote_ts, remote_addr)
-        return local, remote
+        return self.config.local_selectors(local_addr), self.config.remote_selectors(remote_addr)
 
     def _want_transport(self: Any) -> bool:
         return self.config.mode == "transport"
