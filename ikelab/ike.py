@@ -453,8 +453,6 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
 
     def handle(self, inp: Input, now: float, **kw: Any) -> bool:
         """Feed one table input directly (tests, lessons); returns False when illegal."""
-        if (self.state, inp) not in TRANSITIONS:
-            return False
         return self._dispatch(inp, now, **kw)
 
     # ------------------------------------------------------------------ sending
