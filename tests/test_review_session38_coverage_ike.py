@@ -645,3 +645,91 @@ def test_group_reprs_name_the_group_and_its_iana_id() -> None:
     assert [repr(group(i)) for i in (14, 19, 31)] == [
         "ModpGroup('MODP_2048', id=14)", "EcpGroup('ECP_256', id=19)", "MontgomeryGroup('CURVE25519', id=31)"]
     assert repr(ToyGroup(23, 5)) == "ToyGroup(p=23, g=5)" and ToyGroup(23, 5).strength == 2
+
+
+# --------------------------------------------------------------------------- the state machine's own API (ike, events, lab)
+
+
+def test_handle_runs_a_legal_table_input_and_refuses_an_illegal_one_without_change() -> None:
+    """The (state, input) table (ikelab.state): handle(LIVENESS) on an ESTABLISHED IKE SA sends an empty
+    INFORMATIONAL request (RFC 7296 1.4, 2.4) and returns True; INITIATE there is not in the table: False,
+    nothing sent, state unchanged."""
+    from ikelab.state import Input
+
+    lab = established()
+    moon = lab.initiator
+    before = moon.snapshot()
+    assert moon.handle(Input.INITIATE, lab.now) is False
+    assert moon.snapshot() == before and moon.pop_datagrams() == []
+    assert moon.handle(Input.LIVENESS, lab.now) is True
+    (request,) = moon.pop_datagrams()
+    msg = decode(request.ike_message, crypto=lab.responder._crypto(sending=False))
+    assert (msg.exchange, msg.is_response, msg.payloads[0].inner) == (ExchangeType.INFORMATIONAL, False, ())
+
+
+def test_a_closed_ike_sa_does_nothing_on_its_timer() -> None:
+    """A CLOSED IKE SA (RFC 7296 1.4: deleted) neither retransmits nor rekeys: handle_timer at any time sends
+    and reports nothing."""
+    lab = established()
+    lab.delete_ike("initiator")
+    lab.run_until_idle()
+    moon = lab.sas("initiator")[0]
+    assert moon.state == State.CLOSED
+    moon.pop_datagrams(), moon.pop_events()
+    for t in (lab.now, lab.now + 10, lab.now + 1e6):
+        moon.handle_timer(t)
+    assert moon.pop_datagrams() == [] and moon.pop_events() == [] and moon.state == State.CLOSED
+
+
+def test_ike_endpoint_is_still_importable_from_ikelab_ike() -> None:
+    """IkeEndpoint moved to ikelab.endpoint; ``ikelab.ike.IkeEndpoint`` (older lessons) is the same class, and
+    any other missing name is an AttributeError that names it."""
+    import ikelab.ike as ike_module
+
+    assert ike_module.IkeEndpoint is IkeEndpoint
+    with pytest.raises(AttributeError, match="has no attribute 'NoSuchThing'"):
+        ike_module.NoSuchThing  # noqa: B018
+
+
+def test_an_event_summary_is_read_lazily_and_frozen_like_every_other_field() -> None:
+    """MessageReceived.summary (RFC 7296 1.2 notation) is made when first read; events are frozen dataclasses,
+    so assigning or deleting it raises FrozenInstanceError as for any other field."""
+    from dataclasses import FrozenInstanceError
+
+    lab = established()
+    received = [e for e in lab.events("responder", ev.MessageReceived) if e.exchange == "IKE_SA_INIT"][0]
+    assert repr(received.__dict__["summary"]).startswith("Unread(Message(")  # not made yet
+    assert received.summary.startswith("HDR, SAi1, KEi, Ni, ")
+    assert not isinstance(ev.MessageReceived.summary, str)  # on the class: the descriptor itself
+    assert received.__dict__["summary"] == received.summary  # made once, kept
+    with pytest.raises(FrozenInstanceError):
+        received.summary = "changed"
+    with pytest.raises(FrozenInstanceError):
+        del received.summary
+    with pytest.raises(FrozenInstanceError):
+        received.size = 0
+    assert received.summary.startswith("HDR, SAi1, KEi, Ni, ")
+
+
+def test_the_lab_stops_at_its_limit_and_step_says_when_nothing_is_left() -> None:
+    """Virtual time: with every packet lost, run_until_idle(limit) returns at the limit with the IKE_SA_INIT
+    request still outstanding (RFC 7296 2.4: retransmitted later); once all is over, step() returns False."""
+    from ikelab.lab import Lab, Network
+
+    lab = Lab(*configs(), seed=1, network=Network(loss=1.0))
+    lab.initiate()
+    lab.run_until_idle(limit=0.5)
+    assert lab.now <= 0.5 and lab.busy() and lab.initiator.state == State.INIT_SENT
+    lab.run_until_idle()
+    assert lab.initiator.state == State.CLOSED and not lab.busy()
+    while lab.step():
+        pass
+    assert lab.step() is False
+
+
+def test_wire_selectors_default_to_the_host_and_keep_parsed_ones() -> None:
+    """exchanges_wire.selectors: no configured selectors means the host's own address (RFC 7296 2.9,
+    strongSwan's 'dynamic'); a TrafficSelector is kept as given, a string parsed."""
+    ts = TrafficSelector.from_network("10.1.0.0/16")
+    assert W.selectors((), "192.0.2.1") == (TrafficSelector.from_address("192.0.2.1"),)
+    assert W.selectors((ts, "10.2.0.0/16"), "192.0.2.1") == (ts, TrafficSelector.from_network("10.2.0.0/16"))
