@@ -733,3 +733,46 @@ def test_wire_selectors_default_to_the_host_and_keep_parsed_ones() -> None:
     ts = TrafficSelector.from_network("10.1.0.0/16")
     assert W.selectors((), "192.0.2.1") == (TrafficSelector.from_address("192.0.2.1"),)
     assert W.selectors((ts, "10.2.0.0/16"), "192.0.2.1") == (ts, TrafficSelector.from_network("10.2.0.0/16"))
+
+
+# --------------------------------------------------------------------------- CREATE_CHILD_SA answers (exchanges_child)
+
+
+def _sun_answers_child_requests_with(payloads: list):
+    """Sun answers every CREATE_CHILD_SA request with ``payloads`` (built by hand, as a faulty peer would)."""
+    from unittest import mock
+
+    from ikelab.exchanges_child import ChildExchanges
+
+    real = ChildExchanges.on_create_child_sa_request
+
+    def answer(self, now, *, msg, raw):
+        if self.initiator:
+            return real(self, now, msg=msg, raw=raw)
+        self._respond(msg, now, list(payloads))
+        return None
+    return mock.patch.object(ChildExchanges, "on_create_child_sa_request", answer)
+
+
+@pytest.mark.parametrize("error", [None, "NO_PROPOSAL_CHOSEN"])
+def test_a_child_sa_answer_with_a_short_nr_and_no_sa_asks_for_no_delete(error: str | None) -> None:
+    """RFC 7296 2.10: Nr must be at least half the PRF's key size (32 octets for PRF-HMAC-SHA-512).  An answer
+    with a 16-octet Nr and no SA payload (alone, or beside an error notify) installed nothing on the responder:
+    moon reports INVALID_SYNTAX once, sends no Delete for a CHILD SA that does not exist (2.21.3 asks that only
+    for one the responder made), and keeps its IKE SA and CHILD SA."""
+    from test_ike import SHA512_SUITE
+
+    lab = established(SHA512_SUITE)
+    moon = lab.initiator
+    children = dict(moon.children)
+    answer = ([W.notify(NotifyType[error])] if error else []) + [W.nonce(b"\x07" * 16)]
+    with _sun_answers_child_requests_with(answer):
+        lab.create_child("initiator")
+        lab.run_until_idle()
+    failures = [f for f in lab.events("initiator", ev.Failure) if f.exchange == "CREATE_CHILD_SA"]
+    assert [f.notify for f in failures][0] == "INVALID_SYNTAX" and "Nr is a nonce of 16 octets" in failures[0].reason
+    assert not any(f.fatal for f in failures)
+    informational = [e for e in lab.events("initiator", ev.MessageSent)
+                     if e.exchange == "INFORMATIONAL" and not e.is_response]
+    assert informational == []
+    assert moon.state == State.ESTABLISHED and moon.children == children
