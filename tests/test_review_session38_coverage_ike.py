@@ -776,3 +776,40 @@ def test_a_child_sa_answer_with_a_short_nr_and_no_sa_asks_for_no_delete(error: s
                      if e.exchange == "INFORMATIONAL" and not e.is_response]
     assert informational == []
     assert moon.state == State.ESTABLISHED and moon.children == children
+
+
+def test_a_peer_whose_idi_is_not_in_its_valid_certificate_fails_authentication() -> None:
+    """RFC 4945 3.1: the ID must match the certificate's subject or a subjectAltName, else a peer with any
+    certificate from the CA could claim any identity.  Moon's chain and signature are good, but its IDi says
+    mars.example (its certificate names moon.example): sun, accepting %any, answers AUTHENTICATION_FAILED
+    (RFC 7296 2.21.2) and neither keeps an IKE SA nor a CHILD SA."""
+    from unittest import mock
+
+    from ikelab import payloads as P
+    from ikelab.certs import ec_key_from_seed, make_ca, make_leaf
+    from ikelab.lab import Lab
+
+    ca_key = ec_key_from_seed(b"coverage ca")
+    ca = make_ca("C=CH, O=ikelab, CN=Coverage CA", ca_key)
+
+    def peer(name: str, remote_id: str) -> IkeConfig:
+        key = ec_key_from_seed(name.encode())
+        cert = make_leaf(ca, ca_key, f"C=CH, O=ikelab, CN={name}", key, san=[f"{name}.example"])
+        return IkeConfig(local_id=f"{name}.example", remote_id=remote_id, certificate=cert, private_key=key,
+                         trust_anchors=(ca,), ike_proposals=("aes128-sha256-ecp256",),
+                         esp_proposals=("aes128gcm16",), cookie_threshold=None)
+
+    real = W.id_payload
+
+    def claims_mars(initiator: bool, identity):
+        return P.IDi.from_fqdn("mars.example") if initiator else real(initiator, identity)
+
+    lab = Lab(peer("moon", "sun.example"), peer("sun", "%any"), seed=4)
+    with mock.patch.object(W, "id_payload", claims_mars):
+        lab.initiate()
+        lab.run_until_idle()
+    (failure,) = lab.events("responder", ev.Failure)
+    assert failure.notify == "AUTHENTICATION_FAILED" and failure.fatal
+    assert failure.reason == "the peer's ID is not in its certificate (RFC 4945 3.1)"
+    assert lab.initiator.state == lab.responder.state == State.CLOSED
+    assert not lab.events("responder", ev.ChildSaCreated) and not lab.events("initiator", ev.ChildSaCreated)
