@@ -813,3 +813,17 @@ def test_a_peer_whose_idi_is_not_in_its_valid_certificate_fails_authentication()
     assert failure.reason == "the peer's ID is not in its certificate (RFC 4945 3.1)"
     assert lab.initiator.state == lab.responder.state == State.CLOSED
     assert not lab.events("responder", ev.ChildSaCreated) and not lab.events("initiator", ev.ChildSaCreated)
+
+
+def test_the_responders_ike_sa_names_the_pool_its_client_leased_from() -> None:
+    """RFC 7296 2.19: a responder with a pool answers CFG_REQUEST with an INTERNAL_IP4_ADDRESS from it; the
+    responder's IKE SA shows that pool (the endpoint's, shared by all its IKE SAs) and the initiator's none."""
+    from ikelab.lab import Lab
+
+    lab = Lab(*configs(i={"vip": "0.0.0.0"}, r={"pool": "10.3.0.0/30", "remote_id": "%any"}), seed=1)
+    lab.initiate()
+    lab.run_until_idle()
+    sun, moon = lab.responder, lab.initiator
+    assert sun.pool is lab.endpoints["responder"].pool and str(sun.pool.network) == "10.3.0.0/30"
+    assert moon.pool is None
+    assert moon.virtual_ip == sun.peer_virtual_ip == "10.3.0.1" and sun.pool.holders["10.3.0.1"][1] is sun
