@@ -36,6 +36,7 @@ from .constants import ExchangeType, IKE_PORT, NAT_T_PORT, NotifyType
 from .errors import ConfigError, IkelabError, ParseError, UnsupportedCriticalPayloadError, check_seconds
 from .exchanges_common import Datagram, frame, make_cookie, udp_endpoint, unframe
 from .ike import IkeSa
+from .ike_receive import address_pair
 from .message import FLAG_I, decode_header
 from .rand import RandomSource, check_random_source, default_random
 from .state import State
@@ -147,6 +148,7 @@ class IkeEndpoint:
                 raise ConfigError(f"receive: datagram must be an ikelab Datagram (payload, src, dst), not "
                                   f"{type(datagram).__name__} {datagram!r:.40}", field="datagram",
                                   value=datagram) from None
+            address_pair(datagram.src, "datagram.src"), address_pair(datagram.dst, "datagram.dst")
             raise
         if data is None:
             return

@@ -6,7 +6,6 @@ answer RFC 7296 asks for with the SA left as it was.
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import pytest
 
@@ -827,3 +826,30 @@ def test_the_responders_ike_sa_names_the_pool_its_client_leased_from() -> None:
     assert sun.pool is lab.endpoints["responder"].pool and str(sun.pool.network) == "10.3.0.0/30"
     assert moon.pool is None
     assert moon.virtual_ip == sun.peer_virtual_ip == "10.3.0.1" and sun.pool.holders["10.3.0.1"][1] is sun
+
+
+# --------------------------------------------------------------------------- the endpoint (endpoint)
+
+
+@pytest.mark.parametrize("src, dst, field", [
+    (("192.0.2.1",), ("192.0.2.2", 500), "datagram.src"),
+    (("192.0.2.1", 500), ("192.0.2.2",), "datagram.dst"),
+])
+def test_a_datagram_with_an_address_that_is_no_pair_is_a_config_error_naming_it(src, dst, field: str) -> None:
+    """A Datagram handed to IkeEndpoint.receive carries (address, port) pairs (RFC 7296 2.11 answers to the
+    request's address and port); one without its port was an IndexError from inside the framing code."""
+    ep = IkeEndpoint(configs()[1], DeterministicRandom(1), "192.0.2.2")
+    with pytest.raises(ConfigError, match=r"must be an \(address, port\) pair") as err:
+        ep.receive(Datagram(b"\x00" * 40, src, dst), 0.0)
+    assert err.value.field == field
+    assert ep.sas == {} and ep.half_open == {} and ep.pop_datagrams() == []
+
+
+def test_a_bug_inside_the_endpoints_random_source_comes_out_as_it_is() -> None:
+    """The endpoint draws its cookie secret (RFC 7296 2.6) at once; a RandomSource whose random_bytes fails
+    inside is not reported as 'rng must be a random source' but raises its own error."""
+    with pytest.raises(AttributeError, match="a bug inside the random source"):
+        IkeEndpoint(configs()[1], _Broken(), "192.0.2.2")
+    with pytest.raises(ConfigError, match="rng must be a random source") as err:
+        IkeEndpoint(configs()[1], 7, "192.0.2.2")
+    assert err.value.field == "rng"
