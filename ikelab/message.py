@@ -105,8 +105,7 @@ def decode_header(data: bytes, *, check_version: bool = True, check_length: bool
 
 
 def _as_bytes(data: Any, caller: str = "decode") -> bytes:
-    if type(data) is bytes:
-        return data
+    """``data`` that is not exactly bytes (its callers pass bytes by) as bytes, else ConfigError naming ``caller``."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ConfigError(f"{caller} needs bytes, not {type(data).__name__}", field="data", value=data)
     return bytes(data)
