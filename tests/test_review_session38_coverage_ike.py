@@ -6,7 +6,6 @@ answer RFC 7296 asks for with the SA left as it was.
 
 from __future__ import annotations
 
-
 import pytest
 
 from ikelab import events as ev
@@ -853,3 +852,64 @@ def test_a_bug_inside_the_endpoints_random_source_comes_out_as_it_is() -> None:
     with pytest.raises(ConfigError, match="rng must be a random source") as err:
         IkeEndpoint(configs()[1], 7, "192.0.2.2")
     assert err.value.field == "rng"
+
+
+def test_non_esp_marker_and_decode_take_any_bytes_like_and_refuse_text() -> None:
+    """RFC 3948 2.2: on port 4500 an IKE message follows four zero octets; a bytearray, memoryview or bytes
+    subclass is read as bytes; text is a ConfigError naming the function."""
+    from ikelab.message import strip_non_esp_marker
+
+    class Octets(bytes):
+        pass
+
+    for data in (bytearray(b"\0\0\0\0abc"), memoryview(b"\0\0\0\0abc"), Octets(b"\0\0\0\0abc")):
+        got = strip_non_esp_marker(data)
+        assert got == b"abc" and type(got) is bytes
+    with pytest.raises(ConfigError, match="strip_non_esp_marker needs bytes, not str"):
+        strip_non_esp_marker("\0\0\0\0abc")
+    with pytest.raises(ConfigError, match="decode needs bytes, not str") as err:
+        decode("HDR")
+    assert err.value.field == "data"
+
+
+# --------------------------------------------------------------------------- IKE fragments by hand (sk)
+
+
+_PRIVATE_STATUS = 40960  # a status notify of the private-use range (RFC 7296 3.10.1)
+
+
+def _fragments_lab_crypto():
+    lab = established()
+    return lab.initiator, lab.initiator._crypto(sending=True), lab.responder._crypto(sending=False)
+
+
+def test_reassemble_payloads_waits_for_every_fragment() -> None:
+    """RFC 7383 2.6: the message is whole only when fragments 1..Total Fragments are all there; with one
+    missing, reassemble_payloads gives None; with all, the inner payloads sent."""
+    from ikelab.sk import fragment, reassemble_payloads
+
+    moon, send, recv = _fragments_lab_crypto()
+    inner = [Notify(_PRIVATE_STATUS, data=bytes(range(200)))] * 3
+    msg = W.message(moon.spi_i, moon.spi_r, ExchangeType.INFORMATIONAL, True, False, 7, inner)
+    pieces = fragment(msg, send, 300)
+    assert len(pieces) > 2
+    assert reassemble_payloads(pieces[:-1], recv) is None
+    assert reassemble_payloads(pieces[1:], recv) is None
+    got = reassemble_payloads(list(reversed(pieces)), recv)
+    assert [(int(p.notify_type), bytes(p.data)) for p in got] == [(_PRIVATE_STATUS, bytes(range(200)))] * 3
+
+
+def test_fragment_refuses_more_fragments_than_total_fragments_can_count() -> None:
+    """RFC 7383 2.5: Fragment Number and Total Fragments are two octets, so at most 65535 fragments; a message
+    that would need more at the given size is a ConfigError naming max_message_size."""
+    from ikelab.sk import fragment
+
+    moon, send, _ = _fragments_lab_crypto()
+    c = send.for_message(True)
+    size = 28 + 8 + c.iv_len + c.icv_len + c.block_size  # room for one block of content minus the pad octet
+    room = c.block_size - 1
+    inner = [Notify(_PRIVATE_STATUS, data=b"\x00" * 60000)] * (65536 * room // 60000 + 1)
+    msg = W.message(moon.spi_i, moon.spi_r, ExchangeType.INFORMATIONAL, True, False, 7, inner)
+    with pytest.raises(ConfigError, match="fragments; at most 65535") as err:
+        fragment(msg, send, size)
+    assert err.value.field == "max_message_size"
