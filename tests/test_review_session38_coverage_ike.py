@@ -913,3 +913,24 @@ def test_fragment_refuses_more_fragments_than_total_fragments_can_count() -> Non
     with pytest.raises(ConfigError, match="fragments; at most 65535") as err:
         fragment(msg, send, size)
     assert err.value.field == "max_message_size"
+
+
+def test_a_payload_before_sk_is_covered_by_the_icv() -> None:
+    """RFC 7296 3.14: the SK payload comes last, and its ICV covers the whole message from the IKE header on,
+    so a payload sent in the clear before it (here a private-use notify) is authenticated too: the request is
+    answered as usual; the same request with one octet of that notify changed is dropped (2.21.3)."""
+    lab = established()
+    moon, sun = lab.initiator, lab.responder
+    msg = Message(moon.spi_i, moon.spi_r, ExchangeType.INFORMATIONAL, True, False, sun._peer_next_id,
+                  (Notify(_PRIVATE_STATUS, data=b"abc"), SK(inner=())))
+    data = msg.encode(crypto=moon._crypto(sending=True))
+    tampered = bytearray(data)
+    tampered[28 + 8] ^= 0x01  # the first notification data octet: header 28, notify header 4 + 4
+    before = sun.snapshot()
+    sun.receive(bytes(tampered), lab.now)
+    assert sun.pop_datagrams() == [] and sun.snapshot() == before
+    assert _dropped(sun.pop_events()) == ["ICV does not verify (RFC 7296 2.21.3: discarded)"]
+    sun.receive(data, lab.now)
+    (answer,) = sun.pop_datagrams()
+    reply = decode(answer.ike_message, crypto=moon._crypto(sending=False))
+    assert reply.is_response and reply.message_id == msg.message_id and reply.payloads[0].inner == ()
