@@ -934,3 +934,28 @@ def test_a_payload_before_sk_is_covered_by_the_icv() -> None:
     (answer,) = sun.pop_datagrams()
     reply = decode(answer.ike_message, crypto=moon._crypto(sending=False))
     assert reply.is_response and reply.message_id == msg.message_id and reply.payloads[0].inner == ()
+
+
+# --------------------------------------------------------------------------- the classic scenario (scenario)
+
+
+def test_the_classic_trace_with_ecdsa_signs_with_rfc_7427_ecdsa_sha256() -> None:
+    """classic(auth="ecdsa"): both peers sign with their P-256 keys, method 14 (RFC 7427 3) with the
+    ecdsa-with-SHA256 AlgorithmIdentifier of RFC 7427 A.3.1; each AUTH checked here with cryptography against
+    the certificate's key over the octets the event reports, and the other peer verified it too."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from ikelab.scenario import classic
+
+    alg_id = bytes.fromhex("300a06082a8648ce3d040302")  # RFC 7427 A.3.1
+    s = classic(auth="ecdsa", duration=5, lose_first=False)
+    moon, sun = s.lab.sas("initiator")[0], s.lab.sas("responder")[0]
+    for side, config in (("initiator", moon.config), ("responder", sun.config)):
+        (made,) = [e for e in s.events[side] if isinstance(e, ev.AuthComputed) and e.verified is None]
+        assert made.method == "DIGITAL_SIGNATURE"
+        assert made.auth[0] == len(alg_id) and made.auth[1:1 + len(alg_id)] == alg_id
+        config.certificate.public_key().verify(made.auth[1 + len(alg_id):], made.octets, ec.ECDSA(hashes.SHA256()))
+        other = "responder" if side == "initiator" else "initiator"
+        (checked,) = [e for e in s.events[other] if isinstance(e, ev.AuthComputed) and e.verified is not None]
+        assert checked.verified is True and checked.auth == made.auth
