@@ -959,3 +959,73 @@ def test_the_classic_trace_with_ecdsa_signs_with_rfc_7427_ecdsa_sha256() -> None
         other = "responder" if side == "initiator" else "initiator"
         (checked,) = [e for e in s.events[other] if isinstance(e, ev.AuthComputed) and e.verified is not None]
         assert checked.verified is True and checked.auth == made.auth
+
+
+# --------------------------------------------------------------------------- the socket driver (net)
+
+
+def test_zoned_addresses_name_their_interface_or_stay_as_written() -> None:
+    """RFC 4007 11.2: ``fe80::1%<index>`` is written with the interface name, as received addresses are; an
+    index no interface has stays as written, and socket_address of a zone no interface has is a NetError that
+    names the address."""
+    import socket
+
+    from ikelab.net import NetError, socket_address, zoned
+
+    index, name = socket.if_nameindex()[0]
+    assert zoned(f"fe80::1%{index}") == f"fe80::1%{name}"
+    unused = max(i for i, _ in socket.if_nameindex()) + 1000
+    assert zoned(f"fe80::1%{unused}") == f"fe80::1%{unused}"
+    assert zoned("192.0.2.1") == "192.0.2.1"
+    assert socket_address(f"fe80::1%{name}", 500) == ("fe80::1", 500, 0, index)
+    with pytest.raises(NetError, match="address fe80::1%nosuchif0: ") as err:
+        socket_address("fe80::1%nosuchif0", 500)
+    assert err.value.value == "fe80::1%nosuchif0"
+
+
+def test_a_run_whose_ike_sa_ends_after_its_child_sa_was_refused_says_the_refusal() -> None:
+    """RFC 7296 1.3: a refused CHILD SA leaves the IKE SA up (the outcome says so); when the peer then deletes
+    the IKE SA, the run's outcome is that refusal, NO_PROPOSAL_CHOSEN, with its exit status."""
+    from ikelab.lab import Lab
+    from ikelab.net import EXIT_NO_PROPOSAL, NetDriver
+
+    ci, cr = configs(i=dict(childless=True), r=dict(childless=True, esp_proposals=("aes256gcm16",)))
+    lab = Lab(ci, cr, seed=4)
+    lab.initiate()
+    lab.run_until_idle()
+    driver = NetDriver(lab.initiator.config, "127.0.0.1", port=45123)  # never opened: no socket
+    driver._sas.append(lab.initiator)
+    seen = lab.events("initiator")
+    for event in seen:
+        driver.record(event)
+    up = driver.outcome()
+    assert (up.status, up.reason) == (EXIT_NO_PROPOSAL, "IKE SA up, but no CHILD SA: NO_PROPOSAL_CHOSEN: CHILD SA "
+                                                        "not created: NO_PROPOSAL_CHOSEN")
+    lab.delete_ike("responder")
+    lab.run_until_idle()
+    for event in lab.events("initiator")[len(seen):]:
+        driver.record(event)
+    gone = driver.outcome()
+    assert (gone.status, gone.reason) == (EXIT_NO_PROPOSAL, "NO_PROPOSAL_CHOSEN: CHILD SA not created: "
+                                                            "NO_PROPOSAL_CHOSEN")
+
+
+def test_waiting_for_an_ike_sa_that_never_comes_times_out_with_exit_timeout() -> None:
+    """RFC 7296 2.4: a request never answered is retransmitted; wait_established gives up after its own timeout,
+    well before the retransmissions end, with EXIT_TIMEOUT and a reason that says how long it waited."""
+    import asyncio
+
+    from ikelab.net import EXIT_TIMEOUT, NetDriver
+    from test_net import free_port
+
+    async def run():
+        driver = NetDriver(configs()[0], "127.0.0.1", port=free_port())
+        await driver.open()
+        try:
+            driver.initiate(("127.0.0.1", free_port()))  # nobody listens there
+            return await driver.wait_established(0.3)
+        finally:
+            driver.close()
+
+    outcome = asyncio.run(run())
+    assert (outcome.status, outcome.reason) == (EXIT_TIMEOUT, "no IKE SA with a CHILD SA within 0.3 s")
