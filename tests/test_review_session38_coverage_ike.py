@@ -1029,3 +1029,45 @@ def test_waiting_for_an_ike_sa_that_never_comes_times_out_with_exit_timeout() ->
 
     outcome = asyncio.run(run())
     assert (outcome.status, outcome.reason) == (EXIT_TIMEOUT, "no IKE SA with a CHILD SA within 0.3 s")
+
+
+# --------------------------------------------------------------------------- the gateway with nobody coming (gateway)
+
+
+@pytest.mark.parametrize("interrupt", [False, True])
+def test_a_gateway_nobody_contacts_ends_with_timeout_or_interrupted(interrupt: bool) -> None:
+    """``ikelab respond`` with no initiator at all: when --wait runs out, status 3 (EXIT_TIMEOUT) saying how long
+    it waited; on SIGINT before that, status 1 (EXIT_FAILED) 'interrupted', as the docstring of run_respond says
+    for a run with no refusal."""
+    import asyncio
+    import os
+    import signal
+
+    from ikelab.gateway import run_respond
+    from ikelab.net import EXIT_FAILED, EXIT_TIMEOUT
+    from ikelab.peer import RunOptions
+    from test_net import free_port
+    from test_review_gateway import gateway_config
+
+    lines: list[str] = []
+
+    async def run() -> int:
+        task = asyncio.ensure_future(run_respond(gateway_config(), "127.0.0.1", RunOptions(wait=60 if interrupt else 0.3),
+                                                 port=free_port(), out=lines.append))
+        while not any("listening on" in line for line in lines):
+            await asyncio.sleep(0.02)
+        if interrupt:
+            os.kill(os.getpid(), signal.SIGINT)  # run_respond's handler: the run ends, no KeyboardInterrupt
+        try:
+            return await asyncio.wait_for(task, 10)
+        finally:
+            task.cancel()
+
+    status = asyncio.run(run())
+    text = "\n".join(lines)
+    if interrupt:
+        assert status == EXIT_FAILED and "interrupted before an initiator brought up the IKE SA" in lines[-1], text
+        assert "refused or failed" not in lines[-1], text
+    else:
+        assert status == EXIT_TIMEOUT, text
+        assert "no initiator brought up an IKE SA with a CHILD SA within 0.3 s" in lines[-1], text
