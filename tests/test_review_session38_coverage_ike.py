@@ -1071,3 +1071,25 @@ def test_a_gateway_nobody_contacts_ends_with_timeout_or_interrupted(interrupt: b
     else:
         assert status == EXIT_TIMEOUT, text
         assert "no initiator brought up an IKE SA with a CHILD SA within 0.3 s" in lines[-1], text
+
+
+# --------------------------------------------------------------------------- configuration payloads (cp_payload)
+
+
+def test_cp_attribute_types_are_checked_by_name_and_on_encoding() -> None:
+    """RFC 7296 3.15.1: an attribute type is 15 bits (the top bit is reserved); a name no registry holds is an
+    UnknownAlgorithmError naming CfgAttribute, and a number outside 0..32767 (or a bool, or a float) is refused
+    when encoding, naming the attribute; the largest type encodes."""
+    from ikelab.constants import CfgType
+    from ikelab.cp_payload import CP
+    from ikelab.errors import UnknownAlgorithmError
+
+    with pytest.raises(UnknownAlgorithmError, match="unknown CfgAttribute 'NOPE'") as err:
+        CP(CfgType.CFG_REQUEST, [("NOPE", b"")])
+    assert err.value.field == "CfgAttribute"
+    for bad, says in ((-1, "does not fit in 15 bits"), (0x8000, "does not fit in 15 bits"),
+                      (True, "must be an integer, not bool"), (1.5, "must be an integer, not float")):
+        with pytest.raises(ConfigError, match=says) as err:
+            CP(CfgType.CFG_REQUEST, [(bad, b"")]).encode()
+        assert err.value.field == "CP.attribute[1].type"
+    assert CP(CfgType.CFG_REQUEST, [(0x7FFF, b"")]).encode() == bytes.fromhex("0000000c010000007fff0000")
