@@ -493,18 +493,17 @@ class IkeSa(Receiving, InitExchanges, ChildExchanges, IkeRekeyExchanges, Informa
         self._transmit(dgram, now, exchange, message_id, False, summary)
         return data
 
-    def _respond(self, request: Any, now: float, payloads: list[Any], *, cache: bool = True) -> bytes:
+    def _respond(self, request: Any, now: float, payloads: list[Any]) -> bytes:
         """Send the response to ``request`` and cache it for retransmitted requests."""
         msg = self._message(request.exchange, request.message_id, True, payloads)
         data = self._encode(msg)
         dgram = self._frame(msg, data) if self.fragmentation else frame(data, self.local, self.remote)
         if self._reply_to is not None:  # the request came from elsewhere: answer there (RFC 7296 2.11)
             dgram = readdressed(dgram, *self._reply_to)
-        if cache:
-            # the datagram, not the message (which would live as long as the IKE SA): a retransmission
-            # reads its summary back from the datagram (Receiving._cached_summary)
-            self._cached_response = CachedResponse(request.message_id, dgram, request.exchange)
-            self._peer_next_id = request.message_id + 1
+        # the datagram, not the message (which would live as long as the IKE SA): a retransmission
+        # reads its summary back from the datagram (Receiving._cached_summary)
+        self._cached_response = CachedResponse(request.message_id, dgram, request.exchange)
+        self._peer_next_id = request.message_id + 1
         self._transmit(dgram, now, request.exchange, request.message_id, True, ev.Unread(msg))
         return data
 
