@@ -526,10 +526,9 @@ class SA(Payload):
             return self.proposals[0]._encode(True, path + ".proposal[1]")
         if n == 0:
             raise ConfigError(f"{path} needs at least one proposal", field=f"{path}.proposals", value=())
-        if n > 1:
-            numbers = [p.number for p in self.proposals]
-            if numbers != list(range(1, n + 1)):
-                raise ConfigError(f"{path}: proposals must be numbered 1..{n}, got {numbers} (use SA.from_proposals)", field=f"{path}.proposal_number", value=numbers)
+        numbers = [p.number for p in self.proposals]  # two or more: numbered 1, 2, ... (RFC 7296 3.3.1)
+        if numbers != list(range(1, n + 1)):
+            raise ConfigError(f"{path}: proposals must be numbered 1..{n}, got {numbers} (use SA.from_proposals)", field=f"{path}.proposal_number", value=numbers)
         return b"".join([p._encode(i == n - 1, f"{path}.proposal[{i + 1}]") for i, p in enumerate(self.proposals)])
 
     @classmethod
