@@ -1093,3 +1093,15 @@ def test_cp_attribute_types_are_checked_by_name_and_on_encoding() -> None:
             CP(CfgType.CFG_REQUEST, [(bad, b"")]).encode()
         assert err.value.field == "CP.attribute[1].type"
     assert CP(CfgType.CFG_REQUEST, [(0x7FFF, b"")]).encode() == bytes.fromhex("0000000c010000007fff0000")
+
+
+def test_several_proposals_must_be_numbered_from_one_in_order() -> None:
+    """RFC 7296 3.3.1: "The first Proposal has a Proposal Num of one ... subsequent" ones count up; an SA with
+    proposals numbered 1 and 3 is refused on encoding (SA.from_proposals renumbers), 1 and 2 encode and decode."""
+    one = Proposal(1, ProtocolId.ESP, _SPI, (_AES,))
+    with pytest.raises(ConfigError, match=r"proposals must be numbered 1..2, got \[1, 3\]") as err:
+        SA((one, Proposal(3, ProtocolId.ESP, _SPI, (_AES,)))).encode()
+    assert err.value.field == "SA.proposal_number"
+    two = SA.from_proposals([one, Proposal(3, ProtocolId.ESP, _SPI, (_AES,))])
+    (back,) = decode(Message(bytes(range(1, 9)), payloads=(two,)).encode()).payloads
+    assert [p.number for p in back.proposals] == [1, 2]
