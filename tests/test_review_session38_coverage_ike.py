@@ -209,8 +209,9 @@ def test_an_identity_object_is_taken_as_its_text_and_a_number_is_refused() -> No
 
 
 def test_a_certificate_configuration_prints_its_names_and_no_secret() -> None:
-    """str(config) reads as strongSwan's connection listing: the local certificate's subject and the CAs, in
-    strongSwan's DN form (C=, O=, CN=), and no psk line when there is none; repr stays short."""
+    """str(config) reads as strongSwan's connection listing: the certificate sent in CERT (RFC 7296 3.6) by its
+    subject and the CAs, in strongSwan's DN form (C=, O=, CN=), and no psk line (2.15) when there is none; repr
+    stays short."""
     from ikelab.certs import ec_key_from_seed, make_ca, make_leaf
 
     ca_key = ec_key_from_seed("coverage ca")
@@ -308,8 +309,8 @@ _SPI = b"\x01\x02\x03\x04"
 
 
 def test_sa_takes_a_list_of_proposals_and_refuses_text_as_one_item() -> None:
-    """SA(proposals) keeps a tuple (frozen, hashable); a str or bytes is refused as an item, not taken apart
-    letter by letter, naming proposals[0]."""
+    """SA(proposals) (RFC 7296 3.3) keeps a tuple (frozen, hashable); a str or bytes is refused as an item, not
+    taken apart letter by letter, naming proposals[0]."""
     sa = SA([Proposal(1, ProtocolId.ESP, _SPI, (_AES,))])
     assert isinstance(sa.proposals, tuple) and len(sa.proposals) == 1
     for text in ("abc", b"abc"):
@@ -395,7 +396,8 @@ def test_an_skf_payload_needs_exactly_one_form() -> None:
 
 
 def test_message_payloads_may_be_one_payload_or_a_list_but_not_a_number() -> None:
-    """Message(payloads=...) keeps a tuple: one payload or a list is wrapped; an int is refused by name."""
+    """Message(payloads=...) is the payload chain after the header (RFC 7296 3.1, 3.2): one payload or a list
+    gives the same tuple and the same octets; an int is refused by name."""
     cookie = Notify(NotifyType.COOKIE, data=b"x" * 8)
     assert Message(bytes(8), payloads=cookie).payloads == (cookie,)
     assert Message(bytes(8), payloads=[cookie]).payloads == (cookie,)
@@ -419,8 +421,8 @@ def test_a_peer_selector_with_start_after_end_decodes_to_an_empty_range_shown_as
 
 
 def test_selector_texts_and_bad_networks() -> None:
-    """A selector of one protocol and any port reads '10.0.0.0/24[6]' (strongSwan's form); TSi.of joins
-    several; a network that is no network is a ConfigError naming network."""
+    """RFC 7296 3.13.1: a selector of one IP protocol and any port reads '10.0.0.0/24[6]' (strongSwan's form);
+    TSi.of joins several; a network that is no network is a ConfigError naming network."""
     from ikelab.ts_payload import selectors_of
 
     assert str(TrafficSelector.from_network("10.0.0.0/24", ip_protocol=6)) == "10.0.0.0/24[6]"
@@ -627,8 +629,9 @@ def test_a_stuck_random_source_cannot_loop_forever_on_a_toy_group() -> None:
 
 @pytest.mark.parametrize("group_id", [14, 19, 31])
 def test_a_bug_inside_a_random_source_is_not_reported_as_a_wrong_argument(group_id: int) -> None:
-    """A source that has random_bytes and randbelow is a RandomSource: an AttributeError raised inside it is
-    its own bug and comes out as it is, not as a ConfigError saying it is no random source."""
+    """Private values are drawn fresh (RFC 7296 2.12) from a RandomSource, which has random_bytes and randbelow:
+    an AttributeError raised inside one is its own bug and comes out as it is, not as a ConfigError saying it is
+    no random source."""
     from ikelab.dh import group
 
     with pytest.raises(AttributeError, match="a bug inside the random source"):
