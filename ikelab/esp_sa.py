@@ -156,17 +156,26 @@ class EspSa(SaBase):
     # -- outbound -------------------------------------------------------------------------------
     def encapsulate(self, inner: bytes, next_header: int, *, now: float | None = None) -> bytes:
         """The ESP packet (SPI .. ICV) protecting ``inner`` (RFC 4303 3.3), and the counters advance."""
+        seq, packet = self._seal_next(inner, next_header, now)
+        self._sent(seq, packet)
+        return packet
+
+    def _seal_next(self, inner: bytes, next_header: int, now: float | None) -> tuple[int, bytes]:
+        """The next sequence number and the ESP packet with it; the SA's state is not touched yet."""
         seq = self._next_seq(now)
         if not isinstance(next_header, int) or isinstance(next_header, bool) or not 0 <= next_header <= 255:
             raise ConfigError(f"next header must be a byte, got {next_header!r}", field="next_header",
                               value=next_header)
         data = inner if inner.__class__ is bytes else key_bytes(inner, "inner")
-        packet = _seal(self.spi, seq, self._iv(seq), data, next_header, self._cipher, self.encryption_key,
-                       self._align, self.integrity, self.integrity_key, self.esn)
+        return seq, _seal(self.spi, seq, self._iv(seq), data, next_header, self._cipher, self.encryption_key,
+                          self._align, self.integrity, self.integrity_key, self.esn)
+
+    def _sent(self, seq: int, packet: bytes) -> None:
+        """Count ``packet`` as sent with ``seq``: only a packet that leaves uses up its number (RFC 4303 3.3.3)
+        and counts towards the lifetime (RFC 4301 4.4.2.1)."""
         self.seq = seq
         self.counters.packets += 1
         self.counters.bytes += self._encrypted_len(packet)
-        return packet
 
     def _encrypted_len(self, packet: bytes) -> int:
         """The bytes the cipher was applied to: payload, padding, Pad Length and Next Header (RFC 4301 4.4.2.1)."""
@@ -214,23 +223,26 @@ class EspSa(SaBase):
         """
         pkt = ip.parse_ip(ip_packet)
         if self.mode is Mode.TUNNEL:
-            if self.tunnel is None:
-                raise ConfigError("a tunnel-mode SA needs tunnel=(outer_src, outer_dst) to send", field="tunnel",
-                                  value=None)
             nh = NEXT_HEADER_IPV4 if pkt.version == 4 else NEXT_HEADER_IPV6
-            esp = self.encapsulate(pkt.to_bytes(), nh, now=now)
-            src, dst = self.tunnel
+            seq, esp = self._seal_next(pkt.to_bytes(), nh, now)  # an inbound SA is refused here, for its direction
+            src, dst = self.tunnel  # type: ignore[misc]  # an outbound tunnel-mode SA always has one (__init__)
             df = pkt.dont_fragment and src.version == 4 and pkt.version == 4
             if self.udp_encap:  # the same outer header, with a UDP header inserted (RFC 3948 3.4)
-                return udp_encapsulate(esp, src, dst, sport=self.udp_encap[0], dport=self.udp_encap[1], ident=ident,
-                                       ttl=ttl, tos=pkt.tos, dont_fragment=df)
-            return ip.ip_packet(src, dst, ip.PROTO_ESP, esp, ident=ident, ttl=ttl, tos=pkt.tos, dont_fragment=df)
-        transport_check(pkt)
-        esp = self.encapsulate(pkt.payload, pkt.protocol, now=now)
-        if self.udp_encap:
-            datagram = ip.udp(pkt.src, pkt.dst, self.udp_encap[0], self.udp_encap[1], esp, checksum=pkt.version == 6)
-            return rewrite_ip_header(pkt, ip.PROTO_UDP, datagram)
-        return rewrite_ip_header(pkt, ip.PROTO_ESP, esp)
+                outer = udp_encapsulate(esp, src, dst, sport=self.udp_encap[0], dport=self.udp_encap[1], ident=ident,
+                                        ttl=ttl, tos=pkt.tos, dont_fragment=df)
+            else:
+                outer = ip.ip_packet(src, dst, ip.PROTO_ESP, esp, ident=ident, ttl=ttl, tos=pkt.tos, dont_fragment=df)
+        else:
+            transport_check(pkt)
+            seq, esp = self._seal_next(pkt.payload, pkt.protocol, now)
+            if self.udp_encap:
+                datagram = ip.udp(pkt.src, pkt.dst, self.udp_encap[0], self.udp_encap[1], esp,
+                                  checksum=pkt.version == 6)
+                outer = rewrite_ip_header(pkt, ip.PROTO_UDP, datagram)
+            else:
+                outer = rewrite_ip_header(pkt, ip.PROTO_ESP, esp)
+        self._sent(seq, esp)  # a packet too big for its outer header was refused above and used up nothing
+        return outer
 
     def unprotect_packet(self, packet: bytes, *, now: float | None = None) -> bytes:
         """The inner IP packet from an outer ESP (or UDP/4500-encapsulated ESP) packet.
