@@ -72,3 +72,264 @@ def test_an_inbound_tunnel_sa_asked_to_send_names_its_direction() -> None:
         inbound.protect_packet(udp_packet(4))
     assert err.value.field == "direction"
     assert inbound.seq == 0 and inbound.counters.packets == 0
+
+
+# ------------------------------------------------------------------------- ESP packet functions (RFC 4303 2)
+
+CBC = transforms.encryption("ENCR_AES_CBC", 128)
+SHA256 = transforms.integrity("AUTH_HMAC_SHA2_256_128")
+CBC_ARGS = dict(encryption=CBC, encryption_key=bytes(16), integrity=SHA256, integrity_key=bytes(32))
+
+
+@pytest.mark.parametrize("block_size", [0, 256, True, 16.0])
+def test_esp_padding_names_a_block_size_outside_a_byte(block_size: object) -> None:
+    """RFC 4303 2.4: the padding aligns to the cipher's block size, a number of bytes (1..255 here: the
+    one-byte Pad Length).  Anything else is a ConfigError naming ``block_size``, never a ZeroDivisionError."""
+    from ikelab.esp import esp_padding
+
+    with pytest.raises(ConfigError, match="block size must be an int in 1..255") as err:
+        esp_padding(3, block_size)  # type: ignore[arg-type]
+    assert err.value.field == "block_size"
+
+
+def test_parse_esp_header_refuses_text_with_a_parse_error_at_offset_0() -> None:
+    """RFC 4303 2.1-2.2: SPI and Sequence Number are the first 8 octets of a packet, which is bytes; a str of
+    8 characters is a ParseError at offset 0, not a struct.error."""
+    from ikelab.esp_packet import parse_esp_header
+
+    with pytest.raises(ParseError, match="expected bytes, got str") as err:
+        parse_esp_header("\x00\x00\x00\x01\x00\x00\x00\x01")  # type: ignore[arg-type]
+    assert (err.value.field, err.value.offset) == ("esp", 0)
+    assert parse_esp_header(memoryview(b"\x00\x00\x00\x01\x00\x00\x00\x02rest")) == (1, 2)
+
+
+def test_esp_seal_checks_next_header_and_iv_length() -> None:
+    """RFC 4303 2.6: Next Header is one octet; RFC 3602 3: AES-CBC carries a 16-octet IV.  Each wrong value is
+    a ConfigError naming its argument, and the right ones give a packet ``esp_open`` reads back."""
+    from ikelab.esp import esp_open, esp_seal
+
+    common = dict(spi=SPI, seq=1, payload=b"data", **CBC_ARGS)
+    with pytest.raises(ConfigError, match="next header must be a byte, got 256") as err:
+        esp_seal(iv=bytes(16), next_header=256, **common)  # type: ignore[arg-type]
+    assert err.value.field == "next_header"
+    with pytest.raises(ConfigError, match="ENCR_AES_CBC needs a 16-byte IV, got 8") as err:
+        esp_seal(iv=bytes(8), next_header=4, **common)  # type: ignore[arg-type]
+    assert err.value.field == "iv"
+    packet = esp_seal(iv=bytes(16), next_header=17, **common)  # type: ignore[arg-type]
+    opened = esp_open(packet, seq=1, **CBC_ARGS)  # type: ignore[arg-type]
+    assert (opened.payload, opened.next_header, opened.padding) == (b"data", 17, bytes([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]))
+
+
+@pytest.mark.parametrize("which", ["encryption", "integrity"])
+def test_esp_seal_and_open_take_transform_objects_not_names(which: str) -> None:
+    """The pure functions take :mod:`ikelab.transforms` objects; a name in their place is a ConfigError
+    naming the argument and saying how to make the object, not an AttributeError from inside."""
+    from ikelab.esp import esp_open, esp_seal
+
+    bad = dict(CBC_ARGS, **{which: "ENCR_AES_CBC" if which == "encryption" else "AUTH_HMAC_SHA2_256_128"})
+    with pytest.raises(ConfigError, match=rf"{which} must be an ikelab.transforms object, not str") as err:
+        esp_seal(spi=SPI, seq=1, iv=bytes(16), payload=b"x", next_header=4, **bad)  # type: ignore[arg-type]
+    assert err.value.field == which
+    packet = esp_seal(spi=SPI, seq=1, iv=bytes(16), payload=b"x", next_header=4, **CBC_ARGS)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=rf"ikelab.transforms.{which}\(") as err:
+        esp_open(packet, seq=1, **bad)  # type: ignore[arg-type]
+    assert err.value.field == which
+
+
+# ------------------------------------------------------------------------------------ EspSa construction
+
+@pytest.mark.parametrize("udp_encap", [4500, (4500, 4500, 4500), "4500"])
+def test_udp_encap_must_be_a_port_pair(udp_encap: object) -> None:
+    """RFC 3948 2: UDP encapsulation has a source and a destination port; anything but a pair is a
+    ConfigError naming ``udp_encap`` (a str of length 4 is not a pair either)."""
+    with pytest.raises(ConfigError, match="udp_encap must be a \\(sport, dport\\) pair") as err:
+        gcm_sa("inbound", udp_encap=udp_encap)
+    assert err.value.field == "udp_encap" and err.value.value == udp_encap
+
+
+def test_an_integrity_key_without_an_integrity_transform_is_refused() -> None:
+    """RFC 4303 3.2 / RFC 7296 3.3: an AEAD cipher has no separate integrity transform, so KEYMAT cut for one
+    (RFC 7296 2.17) means the caller's transforms and keys disagree: a ConfigError, not a silently unused key."""
+    with pytest.raises(ConfigError, match="integrity key was given without an integrity transform") as err:
+        gcm_sa("inbound", integrity_key=bytes(32))
+    assert err.value.field == "integrity_key" and err.value.value == 32
+
+
+@pytest.mark.parametrize("none", ["NONE", 0, "none"])
+def test_integrity_none_by_name_means_no_integrity_transform(none: object) -> None:
+    """RFC 7296 3.3.2: integrity transform NONE (0) is what an AEAD proposal may carry.  Given by name or
+    number it means no integrity transform: the SA works with the AEAD tag alone (16 octets for GCM_16)."""
+    out, inn = gcm_sa("outbound", integrity=none, mode="transport"), gcm_sa("inbound", integrity=none,
+                                                                            mode="transport")
+    assert out.integrity is None and out.icv_len == 16
+    packet = udp_packet(3)
+    assert inn.unprotect_packet(out.protect_packet(packet)) == packet
+
+
+def test_a_short_random_source_is_refused_before_the_sa_moves() -> None:
+    """RFC 3602 3: a CBC IV is 16 unpredictable octets, taken from ``rng``.  A random source that gives fewer is
+    a ConfigError naming ``rng``; no packet is sent, so the sequence number and counters stay as they were."""
+
+    class Short:
+        def random_bytes(self, n: int) -> bytes:
+            return bytes(n - 1)
+
+    sa = EspSa(SPI, direction="outbound", mode="transport", rng=Short(), **CBC_ARGS)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="random source gave 15 IV bytes, 16 needed") as err:
+        sa.encapsulate(b"abc", 6)
+    assert err.value.field == "rng" and sa.seq == 0 and sa.counters.packets == 0
+
+
+def test_decapsulate_on_an_outbound_sa_names_the_direction() -> None:
+    """RFC 4301 4.4.2: an SA is unidirectional; an outbound SA cannot open packets, and saying so beats a
+    replay or integrity error about a window it never uses."""
+    out = gcm_sa("outbound", mode="transport")
+    packet = out.encapsulate(b"abc", 6)
+    with pytest.raises(ConfigError, match="is outbound; this operation needs an inbound SA") as err:
+        out.decapsulate(packet)
+    assert err.value.field == "direction" and out.counters.packets == 1 and out.window.top == 0
+
+
+def test_weak_integrity_transforms_say_so() -> None:
+    """RFC 8221 5: HMAC-MD5-96 MUST NOT be used; ikelab marks it weak (usable only with allow_weak), while the
+    recommended HMAC-SHA2-256-128 is not."""
+    import warnings
+
+    from ikelab.errors import WeakAlgorithmWarning
+
+    assert SHA256.is_weak is False and SHA256.weak_reason is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        md5 = transforms.integrity("AUTH_HMAC_MD5_96", allow_weak=True)
+    assert md5.is_weak is True and "MD5" in md5.weak_reason
+    assert any(issubclass(w.category, WeakAlgorithmWarning) for w in caught)
+
+
+def test_replay_window_repr_shows_size_esn_and_right_edge() -> None:
+    """RFC 4303 3.4.3: the window is its size W and its right edge T; a lesson printing it sees both."""
+    from ikelab.replay import ReplayWindow
+
+    window = ReplayWindow(32, esn=True, top=5)
+    window.update(9)
+    assert repr(window) == "ReplayWindow(size=32, esn=True, top=9)"
+
+
+# ------------------------------------------------------------------------------------------ AH (RFC 4302)
+
+AH_KEY = bytes(range(32))
+
+
+def ah_sa(direction: str, **kw: object) -> object:
+    from ikelab.ah import AhSa
+
+    return AhSa(SPI, direction=direction, integrity=kw.pop("integrity", "AUTH_HMAC_SHA2_256_128"),
+                integrity_key=AH_KEY, mode=kw.pop("mode", "transport"), **kw)  # type: ignore[arg-type]
+
+
+def v6_with_hop_by_hop(options: bytes, payload_len: int = 5, upper: int = ip.PROTO_UDP) -> bytes:
+    """An IPv6 UDP packet with a Hop-by-Hop header holding ``options`` (2 + len(options) a multiple of 8)."""
+    src, dst = A("2001:db8::1"), A("2001:db8::2")
+    plain = ip.ip_packet(src, dst, ip.PROTO_UDP, ip.udp(src, dst, 49200, 50001, bytes(payload_len)))
+    hbh = bytes([upper, (2 + len(options)) // 8 - 1]) + options
+    length = len(plain) - 40 + len(hbh)
+    return plain[:4] + length.to_bytes(2, "big") + b"\x00" + plain[7:40] + hbh + plain[40:]
+
+
+def test_ah_pad1_options_before_ah_are_covered_as_scapy_covers_them() -> None:
+    """RFC 4302 3.3.3.1.2.2: in a Hop-by-Hop header before AH, Pad1 (a single octet, no length) is covered and
+    an option with the "chg" bit has its data counted as zeros.  ikelab and Scapy build the same AH packet;
+    after a router rewrites the mutable option's data both still verify it, and ikelab returns the packet."""
+    from scapy.layers import ipsec
+    from scapy.layers.inet6 import IPv6
+
+    packet = v6_with_hop_by_hop(b"\x00\x00" + b"\x3e\x02\xaa\xbb")  # Pad1, Pad1, option 0x3E (chg) with 2 octets
+    assert bytes(IPv6(packet)) == packet
+    ours = ah_sa("outbound").protect_packet(packet)  # type: ignore[attr-defined]
+    reference = ipsec.SecurityAssociation(ipsec.AH, spi=SPI, seq_num=1, auth_algo="SHA2-256-128", auth_key=AH_KEY)
+    assert ours == bytes(reference.encrypt(IPv6(packet)))
+    routed = bytearray(ours)
+    routed[46:48] = b"\x11\x22"  # the chg option's data, as a router may change it
+    reference.decrypt(IPv6(bytes(routed)))  # Scapy raises IPSecIntegrityError if the ICV did not cover it so
+    inbound = ah_sa("inbound")
+    back = inbound.unprotect_packet(bytes(routed))  # type: ignore[attr-defined]
+    assert ip.parse_ip(back).payload == ip.parse_ip(packet).payload and inbound.window.top == 1  # type: ignore
+    tampered = bytearray(ours)
+    tampered[43] = 1  # the second Pad1 becomes PadN: an immutable octet changed
+    from ikelab.errors import IntegrityError, ReplayError
+
+    fresh = ah_sa("inbound")
+    with pytest.raises((IntegrityError, ParseError)):
+        fresh.unprotect_packet(bytes(tampered))  # type: ignore[attr-defined]
+    assert fresh.window.top == 0 and fresh.counters.packets == 0  # type: ignore[attr-defined]
+    with pytest.raises(ReplayError):
+        inbound.unprotect_packet(bytes(routed))  # type: ignore[attr-defined]
+
+
+def test_parse_ah_short_or_overlong_input_names_the_field_and_offset() -> None:
+    """RFC 4302 2: the AH header is 12 octets and Payload Len says its length in 32-bit words minus 2.  Too few
+    octets after ``offset`` is a ParseError at that offset; a Payload Len running past the data one at the
+    Payload Len octet (offset + 1)."""
+    from ikelab.ah import parse_ah
+
+    header = b"\x06\x04\x00\x00" + SPI.to_bytes(4, "big") + (1).to_bytes(4, "big")  # Payload Len 4: 24 octets
+    with pytest.raises(ParseError, match="AH header needs 12 bytes, only 8 present") as err:
+        parse_ah(bytes(4) + header[:8], 4)
+    assert (err.value.field, err.value.offset) == ("ah_header", 4)
+    with pytest.raises(ParseError, match="AH of 24 bytes runs past the packet") as err:
+        parse_ah(bytes(20) + header + bytes(8), 20)
+    assert (err.value.field, err.value.offset) == ("payload_len", 21)
+    parsed = parse_ah(bytes(20) + header + bytes(12), 20)
+    assert (parsed.spi, parsed.seq, parsed.length, parsed.icv_field) == (SPI, 1, 24, bytes(12))
+
+
+@pytest.mark.parametrize("header, message", [
+    (b"", "empty IP header"),
+    (b"\x55" + bytes(19), "not an IPv4 or IPv6 header \\(version 5, 20 bytes\\)"),
+    (b"\x45" + bytes(10), "not an IPv4 or IPv6 header \\(version 4, 11 bytes\\)"),
+])
+def test_zero_mutable_fields_refuses_what_is_no_ip_header(header: bytes, message: str) -> None:
+    """RFC 4302 3.3.3.1: only IPv4 and IPv6 headers have mutable fields to zero; anything else is a ParseError
+    at the version field (offset 0)."""
+    from ikelab.ah import zero_mutable_fields
+
+    with pytest.raises(ParseError, match=message) as err:
+        zero_mutable_fields(header)
+    assert (err.value.field, err.value.offset) == ("version", 0)
+
+
+def test_ah_sa_takes_a_ready_transform_object_and_shows_it() -> None:
+    """An AhSa built from an :mod:`ikelab.transforms` object works as one built from the IANA name
+    (RFC 4302 2.6: the same ICV), and its repr names SPI, direction, mode, transform and ESN."""
+    by_object = ah_sa("outbound", integrity=SHA256, esn=True)
+    by_name = ah_sa("outbound", esn=True)
+    packet = udp_packet(7)
+    assert by_object.protect_packet(packet) == by_name.protect_packet(packet)  # type: ignore[attr-defined]
+    assert repr(by_object) == "AhSa(spi=0x0a0b0c0d, outbound, transport, AUTH_HMAC_SHA2_256_128, ESN, seq=1)"
+
+
+def test_ah_transport_mode_refuses_an_ipv6_fragment_behind_options() -> None:
+    """RFC 4302 3.1.1 / RFC 4303 3.1.1: transport mode protects whole datagrams.  An IPv6 fragment (a
+    Hop-by-Hop header, then a Fragment header with M=1) is a ConfigError naming the packet, and the SA's
+    sequence number is not used up."""
+    frag = bytes([ip.PROTO_UDP, 0, 0x00, 0x01]) + (0x1234).to_bytes(4, "big")  # offset 0, M=1
+    packet = v6_with_hop_by_hop(b"\x01\x04" + bytes(4), upper=44)  # PadN of 6 octets, then the Fragment header
+    packet = packet[:4] + (int.from_bytes(packet[4:6], "big") + 8).to_bytes(2, "big") + packet[6:48] + frag + \
+        packet[48:]
+    assert ip.parse_ip(packet).is_fragment
+    sa = ah_sa("outbound")
+    with pytest.raises(ConfigError, match="transport mode protects whole datagrams, not fragments") as err:
+        sa.protect_packet(packet)  # type: ignore[attr-defined]
+    assert err.value.field == "ip_packet" and sa.seq == 0 and sa.counters.packets == 0  # type: ignore
+
+
+def test_ah_after_ipv6_options_that_would_outgrow_the_payload_length_is_refused() -> None:
+    """RFC 8200 3: the IPv6 Payload Length has 16 bits.  Inserting AH (RFC 4302 3.1.1) after a Hop-by-Hop
+    header into a packet with 65535 octets of payload (+ 32: 12 + a 16-octet ICV padded to 8n, 2.6) is a
+    ConfigError naming the payload, and the
+    sequence number is not used up (as for ESP)."""
+    packet = v6_with_hop_by_hop(b"\x01\x04" + bytes(4), payload_len=65535 - 8 - 8)
+    assert int.from_bytes(packet[4:6], "big") == 65535
+    sa = ah_sa("outbound")
+    with pytest.raises(ConfigError, match="IPv6 payload length 65567 exceeds 65535") as err:
+        sa.protect_packet(packet)  # type: ignore[attr-defined]
+    assert err.value.field == "payload" and sa.seq == 0 and sa.counters.packets == 0  # type: ignore
