@@ -333,3 +333,80 @@ def test_ah_after_ipv6_options_that_would_outgrow_the_payload_length_is_refused(
     with pytest.raises(ConfigError, match="IPv6 payload length 65567 exceeds 65535") as err:
         sa.protect_packet(packet)  # type: ignore[attr-defined]
     assert err.value.field == "payload" and sa.seq == 0 and sa.counters.packets == 0  # type: ignore
+
+
+# ------------------------------------------------------------------------------ what ESP and AH SAs share
+
+@pytest.mark.parametrize("kw, field, message", [
+    (dict(spi=b"\x00\x00\x01"), "spi", "an ESP/AH SPI has 4 bytes, got 3"),
+    (dict(lifetime=3600), "lifetime", "lifetime must be a Lifetime"),
+    (dict(tunnel=("198.51.100.1",)), "tunnel", "tunnel must be a \\(src, dst\\) pair of addresses"),
+    (dict(tunnel=4500), "tunnel", "tunnel must be a \\(src, dst\\) pair of addresses"),
+    (dict(tunnel=("198.51.100.1", "gateway")), "tunnel dst", "tunnel dst is not an IP address: 'gateway'"),
+    (dict(tunnel=(["198.51.100.1"], "198.51.100.2")), "tunnel src", "tunnel src is not an IP address"),
+])
+@pytest.mark.parametrize("protocol", ["ESP", "AH"])
+def test_sa_arguments_are_typed_errors_naming_the_argument(kw: dict, field: str, message: str,
+                                                           protocol: str) -> None:
+    """RFC 4303 2.1 / RFC 4302 2.4: the SPI is 4 octets; RFC 4301 4.4.2.1: lifetimes are a Lifetime; RFC 4301
+    5.1.2: a tunnel has an outer source and destination address.  Each wrong argument is a ConfigError whose
+    ``field`` names it, for ESP and AH alike."""
+    from ikelab.ah import AhSa
+
+    kw = dict(kw)
+    spi = kw.pop("spi", SPI)
+    with pytest.raises(ConfigError, match=message) as err:
+        if protocol == "ESP":
+            EspSa(spi, direction="outbound", encryption="ENCR_AES_GCM_16", key_bits=128, encryption_key=GCM_KEY,
+                  **kw)
+        else:
+            AhSa(spi, direction="outbound", integrity="AUTH_HMAC_SHA2_256_128", integrity_key=AH_KEY, **kw)
+    assert err.value.field == field
+
+
+def test_esp_transport_mode_refuses_ipv6_extension_headers_before_the_sa_moves() -> None:
+    """RFC 4303 3.1.1 puts ESP after IPv6 extension headers, which ikelab does not do in transport mode: it says
+    so with a ConfigError naming the packet (and the header length), using up no sequence number."""
+    sa = gcm_sa("outbound", mode="transport")
+    with pytest.raises(ConfigError, match="transport mode over IPv6 extension headers is not supported") as err:
+        sa.protect_packet(v6_with_hop_by_hop(b"\x01\x04" + bytes(4)))
+    assert (err.value.field, err.value.value) == ("ip_packet", 48) and sa.seq == 0
+
+
+def test_esp_transport_mode_over_ipv6_refuses_a_payload_over_65535_octets() -> None:
+    """RFC 8200 3: the IPv6 Payload Length has 16 bits.  ESP around an upper layer already 65535 octets long
+    cannot be sent: a ConfigError naming the payload, and no sequence number used up (RFC 4303 3.3.3)."""
+    sa = gcm_sa("outbound", mode="transport")
+    packet = udp_packet(65535 - 8, version=6)
+    with pytest.raises(ConfigError, match="IPv6 payload length 655\\d\\d exceeds 65535") as err:
+        sa.protect_packet(packet)
+    assert err.value.field == "payload" and sa_state(sa)[0] == 0 and sa.counters.bytes == 0
+
+
+def test_rewrite_ip_header_with_v6_extension_headers_is_a_parse_error_at_offset_40() -> None:
+    """RFC 4303 3.1.1 / RFC 4302 3.1.1: in transport mode the IPsec header goes after the IPv6 extension
+    headers; ``rewrite_ip_header`` only rewrites a bare 40-octet header and says where the extensions start."""
+    from ikelab.ipsec_sa import rewrite_ip_header
+
+    pkt = ip.parse_ip(v6_with_hop_by_hop(b"\x01\x04" + bytes(4)))
+    with pytest.raises(ParseError, match="IPv6 extension headers around transport-mode IPsec") as err:
+        rewrite_ip_header(pkt, ip.PROTO_ESP, b"esp")
+    assert (err.value.field, err.value.offset) == ("ipv6_header", 40)
+
+
+def test_rewrite_ip_header_takes_any_bytes_like_payload_and_int_like_protocol() -> None:
+    """RFC 4303 3.1.1: the original IP header, protocol 50, new total length and checksum.  A bytearray or
+    memoryview payload and an IntEnum protocol give the same packet as bytes and int; the checksum is the one
+    RFC 791 asks for (the header sums to 0xFFFF)."""
+    import enum
+
+    from ikelab.ipsec_sa import rewrite_ip_header
+
+    class Proto(enum.IntEnum):
+        ESP = 50
+
+    pkt = ip.parse_ip(udp_packet(3))
+    expected = rewrite_ip_header(pkt, 50, b"esp!")
+    assert rewrite_ip_header(pkt, Proto.ESP, bytearray(b"esp!")) == expected
+    assert rewrite_ip_header(pkt, 50, memoryview(b"esp!")) == expected
+    assert expected[9] == 50 and int.from_bytes(expected[2:4], "big") == 24 and ip.internet_checksum(expected[:20]) == 0
