@@ -410,3 +410,111 @@ def test_rewrite_ip_header_takes_any_bytes_like_payload_and_int_like_protocol() 
     assert rewrite_ip_header(pkt, Proto.ESP, bytearray(b"esp!")) == expected
     assert rewrite_ip_header(pkt, 50, memoryview(b"esp!")) == expected
     assert expected[9] == 50 and int.from_bytes(expected[2:4], "big") == 24 and ip.internet_checksum(expected[:20]) == 0
+
+
+# ------------------------------------------------------------------------------- captures (pcap, pcapng)
+
+def pcapng_block(block_type: int, body: bytes) -> bytes:
+    """One little-endian pcapng block: type, total length, body, total length again."""
+    import struct
+
+    total = 12 + len(body)
+    return struct.pack("<II", block_type, total) + body + struct.pack("<I", total)
+
+
+def pcapng_file(*blocks: bytes) -> bytes:
+    import struct
+
+    return pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)) + b"".join(blocks)
+
+
+_IDB = pcapng_block(1, bytes([1, 0, 0, 0, 0, 0, 0, 0]))  # Ethernet, snaplen 0 (no limit)
+_FRAME = bytes(12) + b"\x08\x00" + bytes(20)
+
+
+@pytest.mark.parametrize("blocks, offset, message", [
+    ((pcapng_block(3, len(_FRAME).to_bytes(4, "little") + _FRAME + bytes(2)),), 36,
+     "simple packet block before any interface description block"),
+    ((_IDB, pcapng_block(3, b"")), 56, "simple packet block body shorter than 4 bytes"),
+    ((_IDB, pcapng_block(6, bytes(16))), 56, "pcapng packet block body of 16 bytes is shorter than 20"),
+    ((pcapng_block(1, bytes(4)),), 36, "pcapng IDB body of 4 bytes is shorter than 8"),
+    ((b"\x06\x00\x00\x00\xf0\xff\xff\x7f" + bytes(100),), 32, "pcapng block length 2147483632 is implausible"),
+], ids=["spb-before-idb", "short-spb", "short-epb", "short-idb", "huge-block"])
+def test_malformed_pcapng_blocks_are_capture_errors_where_tshark_also_refuses(tmp_path, blocks: tuple,
+                                                                            offset: int, message: str) -> None:
+    """pcapng (draft-ietf-opsawg-pcapng 4.2-4.4): an SPB takes its link type from the first IDB, so one before
+    any IDB cannot be read; an SPB, EPB and IDB have fixed fields of 4, 20 and 8 octets.  ikelab raises a
+    CaptureError with the file offset of the bad block (body or length field); tshark calls each file damaged."""
+    import subprocess
+
+    from ikelab.errors import CaptureError
+    from ikelab.pcap import read_capture
+    from tests.tshark_util import require_tshark
+
+    path = tmp_path / "bad.pcapng"
+    path.write_bytes(pcapng_file(*blocks))
+    with pytest.raises(CaptureError, match=message) as err:
+        read_capture(path)
+    assert err.value.offset == offset and str(err.value).startswith(f"{path}: ")
+    run = subprocess.run([require_tshark(), "-r", str(path)], capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and "damaged or corrupt" in run.stderr
+
+
+def test_a_simple_packet_block_reads_as_tshark_reads_it(tmp_path) -> None:
+    """pcapng 4.4: a Simple Packet Block has the original length, then the data, and no timestamp: ikelab gives
+    time 0.0 and the first interface's link type, and tshark sees the same frame length."""
+    import subprocess
+
+    from ikelab.pcap import read_capture
+    from tests.tshark_util import require_tshark
+
+    path = tmp_path / "spb.pcapng"
+    path.write_bytes(pcapng_file(_IDB, pcapng_block(3, len(_FRAME).to_bytes(4, "little") + _FRAME + bytes(2))))
+    [packet] = read_capture(path)
+    assert (packet.time, packet.data, packet.linktype, packet.orig_len) == (0.0, _FRAME, 1, len(_FRAME))
+    run = subprocess.run([require_tshark(), "-r", str(path), "-T", "fields", "-e", "frame.len"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.stdout.split() == [str(len(_FRAME))]
+
+
+def test_a_stream_that_reads_bytearrays_is_read_like_a_file() -> None:
+    """A capture object only needs ``read``; one returning bytearray (a raw socket wrapper, say) reads like a
+    file returning bytes."""
+    import io
+
+    from ikelab.pcap import read_capture, write_pcap
+
+    buffer = io.BytesIO()
+    write_pcap(buffer, [(1.5, _FRAME)])
+
+    class ByteArrays:
+        def __init__(self, data: bytes) -> None:
+            self.inner = io.BytesIO(data)
+
+        def read(self, n: int = -1) -> bytearray:
+            return bytearray(self.inner.read(n))
+
+    [packet] = read_capture(ByteArrays(buffer.getvalue()))  # type: ignore[arg-type]
+    assert (packet.time, packet.data) == (1.5, _FRAME)
+
+
+def test_classic_pcap_refuses_snaplen_zero_and_leaves_no_file(tmp_path) -> None:
+    """libpcap's file header has a positive snaplen (pcapng's IDB may say 0: no limit).  write_pcap with
+    snaplen=0 is a ConfigError naming ``snaplen``, raised before any file is created."""
+    from ikelab.pcap import write_pcap
+
+    path = tmp_path / "zero.pcap"
+    with pytest.raises(ConfigError, match="snaplen must be positive") as err:
+        write_pcap(path, [(0, _FRAME)], snaplen=0)
+    assert err.value.field == "snaplen" and not path.exists()
+
+
+def test_pcapng_refuses_a_time_past_64_bits_of_microseconds_and_removes_the_file(tmp_path) -> None:
+    """pcapng 4.3: an EPB's timestamp is 64 bits of (here) microseconds.  A later time is a ConfigError naming
+    the record and ``time``, and the half-written file is removed."""
+    from ikelab.pcap import write_pcapng
+
+    path = tmp_path / "late.pcapng"
+    with pytest.raises(ConfigError, match="record 1: time does not fit 64 bits of microseconds") as err:
+        write_pcapng(path, [(0, _FRAME), (2**64 // 10**6 + 1, _FRAME)])
+    assert err.value.field == "time" and not path.exists()
