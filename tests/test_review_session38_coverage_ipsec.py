@@ -518,3 +518,76 @@ def test_pcapng_refuses_a_time_past_64_bits_of_microseconds_and_removes_the_file
     with pytest.raises(ConfigError, match="record 1: time does not fit 64 bits of microseconds") as err:
         write_pcapng(path, [(0, _FRAME), (2**64 // 10**6 + 1, _FRAME)])
     assert err.value.field == "time" and not path.exists()
+
+
+# ------------------------------------------------------------------------------ IP packets and fragments
+
+@pytest.mark.parametrize("src", [3232235777, b"\xc0\x00\x02\x01", "192.0.2.300"])
+def test_ip_packet_addresses_are_text_or_ipaddress_objects(src: object) -> None:
+    """An int or 4 raw octets could be IPv4 or IPv6 (ipaddress reads 3232235777 as 192.0.2.1, b'\\xc0...' as
+    packed): ip_packet refuses both, as it refuses bad text, with a ConfigError naming ``src``."""
+    with pytest.raises(ConfigError, match="src is not an IPv4 or IPv6 address") as err:
+        ip.ip_packet(src, "192.0.2.2", ip.PROTO_UDP, b"")  # type: ignore[arg-type]
+    assert err.value.field == "src" and err.value.value == src
+
+
+@pytest.mark.parametrize("mac", ["zz:00:00:00:00:00", 12345, b"\x00" * 5])
+def test_ethernet_mac_addresses_must_be_six_octets(mac: object) -> None:
+    """IEEE 802.3: a MAC address is 6 octets, written xx:xx:xx:xx:xx:xx.  Non-hex digits, a number or 5 octets
+    are a ConfigError naming ``src_mac``; 'a-b-c-d-e-f' style is read as colon notation."""
+    inner = ip.ip_udp("192.0.2.1", "192.0.2.2", 1, 2, b"x")
+    with pytest.raises(ConfigError, match="src_mac is not a MAC address") as err:
+        ip.ethernet(inner, src_mac=mac)  # type: ignore[arg-type]
+    assert err.value.field == "src_mac"
+    assert ip.ethernet(inner, src_mac="2-4-6-8-a-b")[6:12] == bytes([2, 4, 6, 8, 10, 11])
+
+
+def test_udp_refuses_a_datagram_over_65535_octets() -> None:
+    """RFC 768: the UDP Length field (header included) has 16 bits: 65527 payload octets at most."""
+    assert len(ip.udp("192.0.2.1", "192.0.2.2", 1, 2, bytes(65527))) == 65535
+    with pytest.raises(ConfigError, match="UDP length 65536 exceeds 65535") as err:
+        ip.udp("192.0.2.1", "192.0.2.2", 1, 2, bytes(65528))
+    assert (err.value.field, err.value.value) == ("payload", 65528)
+
+
+@pytest.mark.parametrize("parse, field", [(ip.parse_ip, "ip"), (ip.parse_ethernet, "ethernet")])
+def test_parsers_refuse_text_at_offset_0(parse, field: str) -> None:
+    """Packets are octets: a str (a hex dump pasted as is, say) is a ParseError at offset 0 naming the layer."""
+    with pytest.raises(ParseError, match="expected bytes, got str") as err:
+        parse("4500001c")
+    assert (err.value.field, err.value.offset) == (field, 0)
+
+
+def test_short_upper_layer_headers_are_parse_errors_where_they_end() -> None:
+    """RFC 792: an ICMP header is 8 octets; RFC 4301 4.4.1.1: the SPD reads ports (4 octets of a UDP header)
+    and ICMP type and code (2 octets).  A payload too short for them is a ParseError at the octet where the
+    data ends: counted in the ICMP message for parse_icmp, from the start of the IP packet for selectors."""
+    with pytest.raises(ParseError, match="ICMP header needs 8 bytes, only 4 present") as err:
+        ip.parse_icmp(ip.ip_packet("192.0.2.1", "192.0.2.2", ip.PROTO_ICMP, b"\x08\x00\x00\x00"))
+    assert (err.value.field, err.value.offset) == ("icmp_header", 4)
+    with pytest.raises(ParseError, match="needs 4 bytes, only 2 present") as err:
+        ip.selectors(ip.ip_packet("192.0.2.1", "192.0.2.2", ip.PROTO_UDP, b"\x00\x01"))
+    assert (err.value.field, err.value.offset) == ("ports", 22)
+    with pytest.raises(ParseError, match="ICMP type and code needs 2 bytes, only 1 present") as err:
+        ip.selectors(ip.ip_packet("2001:db8::1", "2001:db8::2", ip.PROTO_ICMPV6, b"\x80"))
+    assert (err.value.field, err.value.offset) == ("icmp_type", 41)
+    opaque = ip.selectors(ip.ip_packet("192.0.2.1", "192.0.2.2", 47, b""))  # GRE: no ports, OPAQUE
+    assert (opaque.protocol, opaque.sport, opaque.dport) == (47, None, None)
+
+
+@pytest.mark.parametrize("version, src, dst, limit", [
+    (4, "192.0.2.1", "192.0.2.2", 65535 - 20), (6, "2001:db8::1", "2001:db8::2", 65535)])
+def test_an_atomic_fragment_is_reassembled_alone_unless_it_outgrows_the_length_field(version: int, src: str,
+                                                                                   dst: str, limit: int) -> None:
+    """RFC 6946 4: an atomic fragment (offset 0, no more fragments) is processed on its own.  Its payload still
+    fits the 16-bit length (RFC 791 3.1: 65515 octets after a 20-octet IPv4 header; RFC 8200 4.5: 65535):
+    one octet more is a ParseError, and nothing is held pending."""
+    from ikelab.ip_fragments import Reassembler, fragment_key
+
+    reassembler = Reassembler()
+    key = fragment_key(version, src, dst, ip.PROTO_UDP, 7)
+    whole = reassembler.add(key, 0, False, bytes(limit), 1)
+    assert whole is not None and len(whole.payload) == limit and whole.frames == (1,)
+    with pytest.raises(ParseError, match=f"an atomic fragment of {limit + 1} octets outgrows") as err:
+        reassembler.add(key, 0, False, bytes(limit + 1), 2)
+    assert (err.value.field, err.value.offset) == ("fragment_offset", 0) and reassembler.pending == 0
