@@ -591,3 +591,86 @@ def test_an_atomic_fragment_is_reassembled_alone_unless_it_outgrows_the_length_f
     with pytest.raises(ParseError, match=f"an atomic fragment of {limit + 1} octets outgrows") as err:
         reassembler.add(key, 0, False, bytes(limit + 1), 2)
     assert (err.value.field, err.value.offset) == ("fragment_offset", 0) and reassembler.pending == 0
+
+
+# ------------------------------------------------------------------------------------- SPD, SAD, hosts
+
+def ah_child_event(integ: str | None) -> object:
+    from ikelab import events as ev
+
+    key = bytes(range(32))
+    return ev.ChildSaCreated(
+        time=0.0, side="initiator", spi_in=b"\x00\x00\x10\x01", spi_out=b"\x00\x00\x20\x02", protocol="AH",
+        encr="", encr_key_bits=None, integ=integ, esn=False, encr_key_in=b"", integ_key_in=key, encr_key_out=b"",
+        integ_key_out=key, keymat={}, ts_local=("10.1.0.0/16",), ts_remote=("10.2.0.0/16",), mode="tunnel",
+        udp_encap=False, local_addr="203.0.113.1", remote_addr="203.0.113.2", local_port=500, remote_port=500,
+        exchange="IKE_AUTH")
+
+
+def test_an_ah_child_sa_without_an_integrity_transform_is_refused_by_name() -> None:
+    """RFC 4302 1 / RFC 7296 3.3.3: AH is integrity only, so an AH proposal has an integrity transform.  An AH
+    ChildSaCreated without one is a ConfigError naming ``integ``; with one, sa_pair gives inbound and outbound
+    AH SAs with the event's SPIs and the tunnel ends in the right order."""
+    from ikelab.ah import AhSa
+    from ikelab.host import sa_pair
+
+    with pytest.raises(ConfigError, match="an AH CHILD SA needs an integrity transform") as err:
+        sa_pair(ah_child_event(None))  # type: ignore[arg-type]
+    assert err.value.field == "integ"
+    inbound, outbound = sa_pair(ah_child_event("AUTH_HMAC_SHA2_256_128"))  # type: ignore[arg-type]
+    assert isinstance(inbound, AhSa) and isinstance(outbound, AhSa)
+    assert (inbound.spi, outbound.spi) == (0x1001, 0x2002)
+    assert outbound.tunnel == (A("203.0.113.1"), A("203.0.113.2"))
+
+
+def test_a_dummy_packet_is_authenticated_counted_and_discarded() -> None:
+    """RFC 4303 2.6: a dummy packet (Next Header 59) "MUST be discarded" by the receiver, but only after it has
+    been authenticated (3.4): the processor's Decision is DISCARD with the reason, via the SA's SPI, and the
+    SA's replay window has moved to it, so a replay of it is refused."""
+    from ikelab.errors import ReplayError
+    from ikelab.policy import Action, IpsecProcessor, Policy, Selector
+
+    a_out = gcm_sa("outbound", tunnel=("203.0.113.1", "203.0.113.2"))
+    b_out = EspSa(0x0B0B0B0B, direction="outbound", encryption="ENCR_AES_GCM_16", key_bits=128,
+                  encryption_key=GCM_KEY[::-1], tunnel=("203.0.113.2", "203.0.113.1"))
+    b_in = gcm_sa("inbound")
+    gateway = IpsecProcessor()
+    gateway.spd.add(Policy("default-discard", (Selector(),), Action.DISCARD))
+    gateway.install_child_sa([("10.2.0.0", "10.2.255.255", 0, 0, 65535)], [("10.1.0.0", "10.1.255.255", 0, 0, 65535)],
+                             inbound_sa=b_in, outbound_sa=b_out, name="net-b-a")
+    dummy = ip.ip_packet("203.0.113.1", "203.0.113.2", ip.PROTO_ESP, a_out.encapsulate(b"tfc", 59))
+    decision = gateway.inbound(dummy)
+    assert decision.action is Action.DISCARD and decision.spi == SPI and decision.packet is None
+    assert "dummy packet (next header 59, RFC 4303 2.6)" in decision.reason and decision.policy is not None
+    assert b_in.window.top == 1 and b_in.counters.packets == 1
+    with pytest.raises(ReplayError):
+        gateway.inbound(dummy)
+
+
+def test_the_spd_holds_only_policy_objects() -> None:
+    """RFC 4301 4.4.1: SPD entries are policies (selectors and an action); adding anything else is a ConfigError
+    naming ``policy``, and the SPD is unchanged."""
+    from ikelab.policy import Spd
+
+    spd = Spd()
+    with pytest.raises(ConfigError, match="the SPD holds Policy objects") as err:
+        spd.add(("bypass-ike", "BYPASS"))  # type: ignore[arg-type]
+    assert (err.value.field, err.value.value) == ("policy", "tuple") and len(spd) == 0
+
+
+def test_esp_peer_out_must_be_callable_and_says_which_packet_found_no_sa() -> None:
+    """RFC 4301 5.1: a packet no CHILD SA covers is not sent.  EspPeer says so in ``errors`` with the
+    packet's selectors; a packet without ports or ICMP type (GRE, protocol 47) is shown by protocol alone.
+    ``out`` must be a function: anything else is a ConfigError naming it."""
+    from types import SimpleNamespace
+
+    from ikelab.esp_peer import EspPeer
+
+    driver = SimpleNamespace(now=lambda: 0.0, esp_handler=None, send_esp=lambda *a: None)
+    with pytest.raises(ConfigError, match="out must be a function such as print, not str") as err:
+        EspPeer(driver, out="stdout")  # type: ignore[arg-type]
+    assert err.value.field == "out"
+    said: list[str] = []
+    peer = EspPeer(driver, out=said.append)  # type: ignore[arg-type]
+    assert peer.send_inner(ip.ip_packet("10.1.0.1", "10.2.0.1", 47, b"\x00" * 4)) is False
+    assert peer.errors[-1] == "no CHILD SA covers 10.1.0.1 -> 10.2.0.1 protocol 47: not sent"
