@@ -674,3 +674,67 @@ def test_esp_peer_out_must_be_callable_and_says_which_packet_found_no_sa() -> No
     peer = EspPeer(driver, out=said.append)  # type: ignore[arg-type]
     assert peer.send_inner(ip.ip_packet("10.1.0.1", "10.2.0.1", 47, b"\x00" * 4)) is False
     assert peer.errors[-1] == "no CHILD SA covers 10.1.0.1 -> 10.2.0.1 protocol 47: not sent"
+
+
+# ------------------------------------------------------------------------------ dissection (against tshark)
+
+def tshark_fields(path, *args: str, fields: tuple[str, ...]) -> list[list[str]]:
+    import subprocess
+
+    from tests.tshark_util import require_tshark
+
+    command = [require_tshark(), "-r", str(path), *args, "-T", "fields"]
+    for name in fields:
+        command += ["-e", name]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return [line.split("\t") for line in run.stdout.splitlines()]
+
+
+def test_esp_inner_packets_the_dissector_cannot_describe_fully_are_named_as_tshark_names_them(tmp_path) -> None:
+    """RFC 4303 2.6: Next Header says what ESP carries.  Decrypted with the esp_sa key table, a tunnel-mode GRE
+    packet and a transport-mode GRE payload are GRE, as tshark says (frame.protocols ``esp:ip:gre`` and
+    ``esp:gre``); an inner IPv4 packet whose total length runs past the decrypted data gets a note saying so,
+    as tshark's expert info does, and the row still shows the ESP header."""
+    from ikelab.dissect import dissect
+    from ikelab.pcap import LINKTYPE_RAW, write_pcap
+    from ikelab.wireshark import read_tables
+
+    tunnel = gcm_sa("outbound", tunnel=("192.0.2.1", "192.0.2.2"))
+    transport = gcm_sa("outbound", mode="transport")
+    bad_inner = b"\x45\x00\x00\x50" + bytes(16)  # a 20-octet IPv4 header whose total length says 80
+    packets = [
+        tunnel.protect_packet(ip.ip_packet("10.1.0.1", "10.2.0.1", 47, b"\x00\x00\x08\x00")),
+        ip.ip_packet("192.0.2.1", "192.0.2.2", ip.PROTO_ESP, tunnel.encapsulate(bad_inner, 4)),
+        transport.protect_packet(ip.ip_packet("192.0.2.1", "192.0.2.2", 47, b"\x00\x00\x86\xdd")),
+    ]
+    path = tmp_path / "esp.pcap"
+    write_pcap(path, [(n, p) for n, p in enumerate(packets)], linktype=LINKTYPE_RAW)
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "esp_sa").write_text(f'"IPv4","192.0.2.1","192.0.2.2","0x{SPI:08x}","AES-GCM with 16 octet ICV '
+                                 f'[RFC4106]","0x{GCM_KEY.hex()}","NULL",""\n')
+    theirs = tshark_fields(path, "-o", "esp.enable_encryption_decode:TRUE", "-o",
+                           "uat:esp_sa:" + (keys / "esp_sa").read_text().strip(),
+                           fields=("frame.protocols", "_ws.expert.message"))
+    assert [t[0] for t in theirs] == ["raw:ip:esp:ip:gre", "raw:ip:esp:ip", "raw:ip:esp:gre"]
+    assert "IPv4 total length exceeds packet length (20 bytes)" in theirs[1][1]
+    rows = dissect(path, read_tables(keys))
+    assert [r.inner_protocol for r in rows] == ["GRE", "IPv4", "GRE"]
+    assert rows[0].inner_info == "GRE 10.1.0.1 \u2192 10.2.0.1"
+    assert rows[1].note == ("inner packet: IPv4 total length 80 but only 20 bytes captured "
+                            "(field ipv4.total_length, offset 2)")
+    assert rows[2].inner_info == "transport mode, 4 bytes of GRE"
+    text = rows.format().splitlines()
+    assert text[2].endswith(f"ESP (SPI=0x{SPI:08x})  [{rows[1].note}]")
+
+
+def test_dissecting_a_capture_that_cannot_be_opened_is_a_capture_error(tmp_path) -> None:
+    """A missing file is a CaptureError (an IkelabError a lesson catches) naming the path and the OS's reason,
+    not a bare FileNotFoundError from inside the reader."""
+    from ikelab.dissect import dissect
+    from ikelab.errors import CaptureError
+
+    path = tmp_path / "missing.pcap"
+    with pytest.raises(CaptureError, match="cannot read capture .*missing.pcap.*No such file or directory"):
+        dissect(path)
