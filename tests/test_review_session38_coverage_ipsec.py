@@ -738,3 +738,81 @@ def test_dissecting_a_capture_that_cannot_be_opened_is_a_capture_error(tmp_path)
     path = tmp_path / "missing.pcap"
     with pytest.raises(CaptureError, match="cannot read capture .*missing.pcap.*No such file or directory"):
         dissect(path)
+
+
+# ------------------------------------------------------------------------------------ Wireshark key tables
+
+_ZERO16 = bytes(16).hex()
+_BAD_ESP_ROW = (f'"IPv4","192.0.2.1","192.0.2.2","0x{SPI:08x}","AES-CBC [RFC3602]","0x{_ZERO16}","HMAC-SHA-257",'
+                f'"0x{_ZERO16}"')
+
+
+def test_an_esp_sa_row_with_an_unknown_authentication_name_is_refused_as_tshark_refuses_it() -> None:
+    """Wireshark's esp_sa table names algorithms from a fixed list; tshark refuses a row with another name
+    ("esp_sa:1: invalid value: HMAC-SHA-257"), and so does ikelab, with a CaptureError naming the line."""
+    import subprocess
+
+    from ikelab.errors import CaptureError
+    from ikelab.wireshark import parse_esp_sa_table
+    from tests.tshark_util import require_tshark
+
+    run = subprocess.run([require_tshark(), "-r", "/dev/null", "-o", f"uat:esp_sa:{_BAD_ESP_ROW}"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and "esp_sa:1: invalid value: HMAC-SHA-257" in run.stderr
+    with pytest.raises(CaptureError, match="esp_sa line 1: unknown authentication algorithm 'HMAC-SHA-257'"):
+        parse_esp_sa_table(_BAD_ESP_ROW + "\n")
+
+
+def test_an_ikev2_row_with_an_unknown_integrity_name_is_refused_with_its_line() -> None:
+    """Wireshark's ikev2_decryption_table has a fixed list of integrity names (RFC 7296 3.3.2 transforms as
+    Wireshark spells them); another one is a CaptureError naming the table, the line and the name."""
+    from ikelab.errors import CaptureError
+    from ikelab.wireshark import parse_ikev2_table
+
+    good = f'0102030405060708,1112131415161718,{_ZERO16},{_ZERO16},"AES-CBC-128 [RFC3602]",{bytes(32).hex()},' \
+           f'{bytes(32).hex()},"HMAC_SHA2_256_128 [RFC4868]"'
+    assert parse_ikev2_table(good + "\n")[0].integ == "HMAC_SHA2_256_128 [RFC4868]"
+    with pytest.raises(CaptureError, match="ikev2_decryption_table line 2: unknown integrity algorithm 'HMAC_X'"):
+        parse_ikev2_table(good + "\n" + good.replace("HMAC_SHA2_256_128 [RFC4868]", "HMAC_X") + "\n")
+
+
+@pytest.mark.parametrize("record, field", [
+    (lambda W: W.EspSaRecord("IPv4", "*", "*", 1, "AES-XYZ", bytes(16), "NULL", b""), "encr"),
+    (lambda W: W.EspSaRecord("IPv4", "*", "*", 1, "AES-CBC [RFC3602]", bytes(16), "HMAC-XYZ", b""), "auth"),
+    (lambda W: W.IkeSaRecord(bytes(8), bytes(8), bytes(16), bytes(16), "AES-XYZ", b"", b"", "NONE [RFC4306]"),
+     "encr"),
+    (lambda W: W.IkeSaRecord(bytes(8), bytes(8), bytes(16), bytes(16), "AES-CBC-128 [RFC3602]", bytes(32),
+                             bytes(32), "HMAC-XYZ"), "integ"),
+], ids=["esp-encr", "esp-auth", "ike-encr", "ike-integ"])
+def test_records_built_by_hand_with_unknown_names_say_which_field(record, field: str) -> None:
+    """A record built in code (not read from a file) with a name Wireshark does not have cannot give
+    transforms: a ConfigError naming the field and the name, not a KeyError."""
+    from ikelab import wireshark as W
+
+    with pytest.raises(ConfigError, match="unknown (ESP|IKEv2) [a-z]+ name '(AES|HMAC)-XYZ'") as err:
+        record(W).transforms()
+    assert err.value.field == field
+
+
+def test_key_tables_add_check_rows_and_explain_a_miss() -> None:
+    """KeyTables holds records only (a ConfigError names the bad row); ``+`` joins two tables in order, so
+    the first esp_sa row that fits still wins (as tshark's get_esp_sa); a lookup address must be an IP
+    address; and a miss lists each other place a key for the SPI exists once."""
+    from ikelab.wireshark import EspSaRecord, KeyTables
+
+    with pytest.raises(ConfigError, match="KeyTables: esp\\[0\\] must be an EspSaRecord, not int") as err:
+        KeyTables(esp=[1])  # type: ignore[list-item]
+    assert err.value.field == "esp[0]"
+    v4 = EspSaRecord("IPv4", "192.0.2.1", "192.0.2.2", SPI, "AES-CBC [RFC3602]", bytes(16),
+                     "HMAC-SHA-256-128 [RFC4868]", bytes(32))
+    v4_other_key = EspSaRecord("IPv4", "192.0.2.1", "192.0.2.2", SPI, "AES-CBC [RFC3602]", bytes([1]) * 16,
+                               "HMAC-SHA-256-128 [RFC4868]", bytes(32))
+    v6 = EspSaRecord("IPv6", "2001:db8::1", "2001:db8::2", SPI, "AES-CBC [RFC3602]", bytes(16),
+                     "HMAC-SHA-256-128 [RFC4868]", bytes(32))
+    joined = KeyTables(esp=[v4]) + KeyTables(esp=[v4_other_key, v6])
+    assert joined.esp == (v4, v4_other_key, v6) and joined.esp_sa(SPI, "192.0.2.1", "192.0.2.2") is v4
+    with pytest.raises(ConfigError, match="esp_sa lookup: src 'gateway.example' is not an IP address") as err:
+        joined.esp_sa(SPI, "gateway.example", "192.0.2.2")
+    assert err.value.field == "src"
+    assert joined.esp_miss(SPI, "198.51.100.1", "192.0.2.2") == (
+        f"keys for SPI 0x{SPI:08x} exist, but for 192.0.2.1 -> 192.0.2.2; IPv6 packets (2001:db8::1 -> 2001:db8::2)")
