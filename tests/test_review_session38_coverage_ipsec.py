@@ -816,3 +816,80 @@ def test_key_tables_add_check_rows_and_explain_a_miss() -> None:
     assert err.value.field == "src"
     assert joined.esp_miss(SPI, "198.51.100.1", "192.0.2.2") == (
         f"keys for SPI 0x{SPI:08x} exist, but for 192.0.2.1 -> 192.0.2.2; IPv6 packets (2001:db8::1 -> 2001:db8::2)")
+
+
+# ---------------------------------------------------------------------------------- lessons' exercise checks
+
+def exercise_reason(exercise_id: str, answer: object, **given: object) -> str:
+    from ikelab import exercises
+    from ikelab.exercises import ExerciseFailed
+
+    with pytest.raises(ExerciseFailed) as info:
+        exercises.check(exercise_id, answer, **given)
+    return info.value.reason
+
+
+def test_negotiation_a_suite_neither_side_has_is_named_so() -> None:
+    """RFC 7296 2.7: the responder picks a suite that is in the offer and in its own configuration.  A suite
+    that is in neither (nor acceptable, nor offered) gets the plain hint, not one about preference order."""
+    given = dict(offered="aes256gcm16-prfsha384-ecp384, aes128-sha256-ecp256, aes128-sha256-modp2048",
+                 configured="aes128-sha256-modp2048, aes256gcm16-prfsha384-ecp384")
+    assert exercise_reason("negotiation.chosen", "aes256-sha512-modp4096", **given) == \
+        "that is not one of the suites both sides accept."
+
+
+def test_pfs_keymat_must_be_bytes() -> None:
+    """RFC 7296 2.17: KEYMAT is an octet string (prf+ output); an int answer is told so by type name."""
+    reason = exercise_reason("pfs.keymat", 5, prf_alg="PRF_HMAC_SHA2_256", sk_d=bytes(32), ni=bytes(8),
+                             nr=bytes(8), length=32)
+    assert reason == "KEYMAT should be bytes, not int."
+
+
+def test_tour_initial_exchange_needs_rows_with_an_initial_exchange() -> None:
+    """RFC 7296 1.2: the initial exchanges are IKE_SA_INIT and IKE_AUTH.  Rows that hold neither (ESP only)
+    cannot be checked: a ConfigError naming ``rows`` (a mistake in the lesson's inputs, not the learner's)."""
+    from ikelab.dissect_rows import Row
+
+    rows = [Row(no=1, time=0.1, src="192.0.2.1", dst="192.0.2.2", kind="esp", spi=SPI, seq=1)]  # type: ignore
+    with pytest.raises(ConfigError, match="the rows hold no IKE_SA_INIT or IKE_AUTH message") as err:
+        exercise_reason("tour.initial-exchange", 4, rows=rows)
+    assert (err.value.field, err.value.value) == ("rows", 1)
+
+
+def test_tour_sk_keys_needs_a_suite_with_an_integrity_key() -> None:
+    """RFC 7296 2.14: SK_ai/SK_ar exist only with an integrity transform; with an AEAD suite (RFC 5282) the
+    question "which SK_a computes the ICV" has no answer, so the check refuses the scenario by name."""
+    from ikelab import scenario
+
+    aead = scenario.classic(seed=1, suite="aes128gcm16-prfsha256-ecp256", duration=2.0, child_rekey_after=None,
+                            liveness_interval=None, reconnect_at=None, lose_first=False)
+    with pytest.raises(ConfigError, match="tour.sk-keys needs a suite with an integrity transform") as err:
+        exercise_reason("tour.sk-keys", ("SK_ei", "SK_ai"), scenario=aead, no=3)
+    assert (err.value.field, err.value.value) == ("scenario", "ENCR_AES_GCM_16")
+
+
+def test_trace_child_sas_names_a_swapped_pair() -> None:
+    """RFC 7296 1.3: IKE_AUTH creates the first CHILD SA, each CREATE_CHILD_SA with TSi/TSr another (here one
+    new and one rekey, 1.3.1 and 1.3.3).  The pair given the wrong way round is told so."""
+    from ikelab import exercises
+    from ikelab.dissect_rows import Row
+
+    a, b = "198.51.100.7", "203.0.113.9"
+
+    def ike(no: int, exchange: str, mid: int, response: bool, inner: tuple[str, ...] = ()) -> Row:
+        src, dst = (b, a) if response else (a, b)
+        return Row(no=no, time=no / 10, src=src, dst=dst, kind="ike", exchange=exchange,  # type: ignore[arg-type]
+                   message_id=mid, spi_i="1111111111111111", spi_r="2222222222222222", is_initiator=not response,
+                   is_response=response, decrypted=bool(inner), inner_payloads=inner)
+
+    rows = [ike(1, "IKE_SA_INIT", 0, False), ike(2, "IKE_SA_INIT", 0, True),
+            ike(3, "IKE_AUTH", 1, False, ("IDi", "AUTH", "SA", "TSi", "TSr")),
+            ike(4, "IKE_AUTH", 1, True, ("IDr", "AUTH", "SA", "TSi", "TSr")),
+            ike(5, "CREATE_CHILD_SA", 2, False, ("SA", "Ni", "TSi", "TSr")),
+            ike(6, "CREATE_CHILD_SA", 2, True, ("SA", "Nr", "TSi", "TSr")),
+            ike(7, "CREATE_CHILD_SA", 3, False, ("N(REKEY_SA)", "SA", "Ni", "TSi", "TSr")),
+            ike(8, "CREATE_CHILD_SA", 3, True, ("SA", "Nr", "TSi", "TSr"))]
+    assert exercises.exercise("trace.child-sas").check((1, 2), rows=rows).startswith(
+        "Correct! [trace.child-sas] 1 from IKE_AUTH and 2 from CREATE_CHILD_SA")
+    assert exercise_reason("trace.child-sas", (2, 1), rows=rows) == \
+        "the two are swapped: the pair is (from IKE_AUTH, from CREATE_CHILD_SA)."
