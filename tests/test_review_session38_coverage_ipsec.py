@@ -893,3 +893,77 @@ def test_trace_child_sas_names_a_swapped_pair() -> None:
         "Correct! [trace.child-sas] 1 from IKE_AUTH and 2 from CREATE_CHILD_SA")
     assert exercise_reason("trace.child-sas", (2, 1), rows=rows) == \
         "the two are swapped: the pair is (from IKE_AUTH, from CREATE_CHILD_SA)."
+
+
+# ------------------------------------------------------------------------------------ command line, figures
+
+def test_cli_dissect_json_of_an_empty_capture_prints_no_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``ikelab dissect --json`` writes JSON Lines, one object per packet: a capture without packets gives no
+    line at all (not an empty line a JSON Lines reader would choke on), and exit status 0."""
+    from ikelab.cli import main
+    from ikelab.pcap import write_pcap
+
+    path = tmp_path / "empty.pcap"
+    write_pcap(path, [])
+    assert main(["dissect", str(path), "--json"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_cli_output_cut_short_by_a_closed_pipe_is_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ikelab derive | head``: when the reader goes away, writing raises BrokenPipeError; the command ends
+    quietly with status 0 instead of a traceback."""
+    import sys
+
+    from ikelab.cli import main
+
+    class ClosedPipe:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["derive"]) == 0
+
+
+def test_cli_leaves_other_warnings_to_python(capsys: pytest.CaptureFixture[str]) -> None:
+    """The command line prints ikelab's weak-algorithm and capture warnings as one line each, once; any other
+    warning (a library's DeprecationWarning, say) goes to Python's own printer with its file and line."""
+    import warnings
+
+    from ikelab.cli import _warning_printer
+
+    passed: list[tuple[object, ...]] = []
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda *args: passed.append(args)  # Python's printer, as the CLI finds it
+        show = _warning_printer("dissect")
+        show(DeprecationWarning("old API"), DeprecationWarning, "lib.py", 7)
+        show(DeprecationWarning("old API"), DeprecationWarning, "lib.py", 7)
+    assert [(str(a[0]), a[1], a[2], a[3]) for a in passed] == [("old API", DeprecationWarning, "lib.py", 7)] * 2
+    assert "ikelab dissect: warning" not in capsys.readouterr().err
+
+
+def test_a_figure_made_elsewhere_is_described_by_its_first_text() -> None:
+    """``describe`` gives a figure's alt text; a matplotlib figure not made by ikelab has none, so its first
+    non-empty figure text (a suptitle) stands in, and a figure with no text is just "Figure"."""
+    from matplotlib.figure import Figure
+
+    from ikelab.figures import describe
+
+    fig = Figure()
+    assert describe(fig) == "Figure"
+    fig.suptitle("ESP packet layout")
+    assert describe(fig) == "Figure: ESP packet layout"
+
+
+def test_nat_rewrite_source_refuses_ipv6() -> None:
+    """RFC 791 / RFC 3022: the lesson's NAT rewrites an IPv4 source and header checksum; IPv6 (no header
+    checksum, RFC 8200) is a ConfigError naming the packet, not a silently corrupted packet."""
+    from ikelab.figures_esp import nat_rewrite_source
+
+    rewritten = nat_rewrite_source(udp_packet(4), "203.0.113.5")
+    assert ip.parse_ip(rewritten).src == A("203.0.113.5")  # parse_ip verifies the new header checksum
+    with pytest.raises(ConfigError, match="nat_rewrite_source handles IPv4 packets only") as err:
+        nat_rewrite_source(udp_packet(4, version=6), "203.0.113.5")
+    assert (err.value.field, err.value.value) == ("packet", 6)
