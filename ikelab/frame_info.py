@@ -39,7 +39,7 @@ def address(raw: bytes) -> str:
     """The text of a 4- or 16-byte IP address, remembered (a capture repeats a few addresses)."""
     try:
         text = _ADDRESSES.get(raw)
-    except TypeError:  # not hashable: no address either
+    except (TypeError, ValueError):  # not hashable (a writable memoryview raises ValueError): looked at below
         text = None
     if text is None:  # a few times per capture: the check costs the packets nothing
         if raw.__class__ is not bytes and isinstance(raw, _BYTES):

@@ -967,3 +967,40 @@ def test_nat_rewrite_source_refuses_ipv6() -> None:
     with pytest.raises(ConfigError, match="nat_rewrite_source handles IPv4 packets only") as err:
         nat_rewrite_source(udp_packet(4, version=6), "203.0.113.5")
     assert (err.value.field, err.value.value) == ("packet", 6)
+
+
+def test_payload_names_give_cp_types_and_unknown_payload_numbers() -> None:
+    """RFC 7296 notation in the dissector's summary: a Configuration payload carries its CFG type (3.15.1:
+    CFG_REQUEST = 1; an unassigned type by number), a payload of a type ikelab does not decode its number
+    (kept because its Critical bit was clear, 2.5), and the nonce Ni or Nr by direction (1.2)."""
+    from ikelab.cp_payload import CP
+    from ikelab.dissect_ike import payload_names
+    from ikelab.payloads import Nonce, UnknownPayload
+
+    payloads = [CP(1, ((1, b""),)), CP(9), UnknownPayload(200, b"x"), Nonce(bytes(16))]
+    assert payload_names(payloads, True) == ("CP(CFG_REQUEST)", "CP(9)", "UNKNOWN(200)", "Nr")
+    assert payload_names(payloads[3:], False) == ("Ni",)
+
+
+def test_frame_addresses_from_slices_of_a_bytearray_or_memoryview() -> None:
+    """A frame read into a bytearray or memoryview gives address slices of that type: they read as the same
+    IPv4/IPv6 text (RFC 5952 for IPv6) as bytes; anything not 4 or 16 octets is a ConfigError naming ``raw``."""
+    from ikelab.frame_info import address
+
+    frame = bytearray(b"\x00" * 12 + b"\xc0\x00\x02\x01" + bytes(16))
+    assert address(memoryview(frame)[12:16]) == "192.0.2.1" and address(frame[16:32]) == "::"
+    with pytest.raises(ConfigError, match="raw must be the 4 or 16 bytes of an IP address, not .*of length 3"):
+        address(bytearray(3))
+
+
+def test_a_frame_in_a_writable_memoryview_is_dissected_like_bytes() -> None:
+    """A capture record's data may be any bytes-like object; a memoryview of a bytearray (a frame read with
+    readinto) cannot be hashed (ValueError, not TypeError).  The dissector reads its addresses as it does for
+    bytes and bytearray, instead of failing with a ValueError from its address cache."""
+    from ikelab.dissect_frames import dissect_frames
+    from ikelab.pcap import LINKTYPE_RAW, CapturedPacket
+
+    packet = ip.ip_udp("192.0.2.1", "192.0.2.2", 1000, 2000, b"hi")
+    rows = [next(dissect_frames([CapturedPacket(time=0.0, data=data, linktype=LINKTYPE_RAW)]))
+            for data in (packet, bytearray(packet), memoryview(bytearray(packet)))]
+    assert {(r.src, r.dst, r.info) for r in rows} == {("192.0.2.1", "192.0.2.2", "1000 \u2192 2000 Len=2")}
