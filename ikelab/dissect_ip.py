@@ -114,6 +114,7 @@ class _Fragments:
 
         self.reassembler = Reassembler(strict_ipv6=False)  # Wireshark takes IPv6 overlaps that agree
         self.waiting: dict[int, Row] = {}  # frame number -> the row of a fragment not reassembled yet
+        self.waiting_keys: dict[int, tuple[object, ...]] = {}  # frame number -> its datagram's fragment_key
         self.ike = _IkeFragments()  # and one level up, IKE's own fragments
 
     def add(self, row: Row, version: int, proto: int, payload: bytes, frag: tuple[int, bool, int],
@@ -129,8 +130,11 @@ class _Fragments:
         try:
             if reassemble:  # no ``now``: tshark 4.0 joins fragments however far apart in time, so no timeout
                 whole = self.reassembler.add(key, offset, more, payload, row.no)
-        except ParseError as exc:
+        except ParseError as exc:  # the reassembler dropped the datagram: its earlier pieces are refused with it
             row.note = f"IP fragment not reassembled: {exc}"
+            for no in [no for no, held in self.waiting_keys.items() if held == key]:
+                self.waiting.pop(no).note = f"IP fragment not reassembled: its datagram was refused at #{row.no}"
+                del self.waiting_keys[no]
         if whole is None:
             name = _FRAGMENT_PROTOCOLS.get(proto, row.protocol)
             row.protocol = f"IPv{version}"
@@ -140,9 +144,11 @@ class _Fragments:
                 row.info = f"IPv6 fragment (off={offset} more={'y' if more else 'n'} ident=0x{ident:08x} nxt={proto})"
             if not row.note:
                 self.waiting[row.no] = row
+                self.waiting_keys[row.no] = key
             return None
         for no in whole.frames:
             earlier = self.waiting.pop(no, None)
+            self.waiting_keys.pop(no, None)
             if earlier is not None and no != row.no:
                 if version == 4:  # what tshark -2 shows; it adds nothing to IPv6 fragments
                     earlier.info += f" [Reassembled in #{row.no}]"
@@ -157,4 +163,5 @@ class _Fragments:
         for row in self.waiting.values():
             row.note = "IP fragment: the rest of its datagram is not in the capture (not reassembled)"
         self.waiting.clear()
+        self.waiting_keys.clear()
 

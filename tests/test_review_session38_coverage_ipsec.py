@@ -1004,3 +1004,31 @@ def test_a_frame_in_a_writable_memoryview_is_dissected_like_bytes() -> None:
     rows = [next(dissect_frames([CapturedPacket(time=0.0, data=data, linktype=LINKTYPE_RAW)]))
             for data in (packet, bytearray(packet), memoryview(bytearray(packet)))]
     assert {(r.src, r.dst, r.info) for r in rows} == {("192.0.2.1", "192.0.2.2", "1000 \u2192 2000 Len=2")}
+
+
+def test_fragments_refused_for_conflicting_overlap_all_say_so(tmp_path) -> None:
+    """ikelab refuses IPv4 fragments that overlap with different data (the RFC 5722 rule, applied to IPv4 too;
+    tshark flags the same pair ip.fragment.overlap.conflict).  The fragment that conflicts says why, and the
+    earlier piece of the refused datagram says it was refused there, not that "the rest of its datagram is
+    not in the capture" (it is: two frames on)."""
+    from ikelab.dissect import dissect
+    from ikelab.pcap import LINKTYPE_RAW, write_pcap
+
+    def fragment(offset: int, more: bool, data: bytes) -> bytes:
+        packet = bytearray(ip.ip_packet("192.0.2.1", "192.0.2.2", ip.PROTO_UDP, data, ident=0x1A2B))
+        packet[6:8] = ((0x2000 if more else 0) | offset // 8).to_bytes(2, "big")  # MF and the offset (RFC 791)
+        packet[10:12] = b"\x00\x00"
+        packet[10:12] = ip.internet_checksum(bytes(packet[:20])).to_bytes(2, "big")
+        return bytes(packet)
+
+    datagram = ip.udp("192.0.2.1", "192.0.2.2", 1000, 2000, bytes(24))
+    path = tmp_path / "overlap.pcap"
+    write_pcap(path, [(0, fragment(0, True, datagram[:16])), (1, fragment(8, False, b"\xff" * 24))],
+               linktype=LINKTYPE_RAW)
+    theirs = tshark_fields(path, fields=("frame.number", "ip.fragment.overlap.conflict"))
+    assert [t[1] for t in theirs] == ["", "1"]
+    first, second = dissect(path)
+    assert second.note == ("IP fragment not reassembled: fragments overlap at bytes 8..16 with different data "
+                           "(RFC 5722) (field fragment_offset, offset 8)")
+    assert first.note == "IP fragment not reassembled: its datagram was refused at #2"
+    assert first.info == "Fragmented IP protocol (proto=UDP 17, off=0, ID=1a2b)"
