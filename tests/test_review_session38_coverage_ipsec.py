@@ -1032,3 +1032,60 @@ def test_fragments_refused_for_conflicting_overlap_all_say_so(tmp_path) -> None:
                            "(RFC 5722) (field fragment_offset, offset 8)")
     assert first.note == "IP fragment not reassembled: its datagram was refused at #2"
     assert first.info == "Fragmented IP protocol (proto=UDP 17, off=0, ID=1a2b)"
+
+
+# ---------------------------------------------------------------------------------------- flow diagrams
+
+def hand_rows() -> list:
+    """Undecrypted rows, built by hand: an IKE SA's first exchange, then ESP both ways on two SPI pairs."""
+    from ikelab.dissect_rows import Row
+
+    a, b = "198.51.100.7", "203.0.113.9"
+
+    def ike(no: int, response: bool) -> Row:
+        src, dst = (b, a) if response else (a, b)
+        return Row(no=no, time=no / 10, src=src, dst=dst, kind="ike", exchange="IKE_SA_INIT",  # type: ignore
+                   message_id=0, spi_i="1111111111111111", spi_r="2222222222222222" if response else "0" * 16,
+                   is_initiator=not response, is_response=response)
+
+    def esp(no: int, src: str, dst: str, spi: int) -> Row:
+        return Row(no=no, time=no / 10, src=src, dst=dst, kind="esp", spi=spi, seq=1)  # type: ignore[arg-type]
+
+    return [ike(1, False), ike(2, True), esp(3, a, b, 0xA0000001), esp(4, b, a, 0xB0000001),
+            esp(6, b, a, 0xB0000001)]
+
+
+def test_sa_spans_of_undecrypted_rows_come_from_the_packets_alone() -> None:
+    """RFC 7296 1.2 / RFC 4303: without keys the IKE messages are opaque (no SA or Delete payload to read), so
+    the IKE SA (its SPIi, whose SPIr the response names) runs from its first to its last message and each ESP
+    SA from its first to its last packet, with its direction; none is marked deleted.  The timeline draws one
+    bar per SA on a figure of its own when no axes are given."""
+    from matplotlib.figure import Figure
+
+    from ikelab.flow import draw_timeline, sa_spans
+
+    spans = sa_spans(hand_rows())
+    assert [(s.kind, s.start, s.end, s.src, s.deleted) for s in spans] == [
+        ("IKE", 0.1, 0.2, "", False), ("ESP", 0.3, 0.3, "198.51.100.7", False),
+        ("ESP", 0.4, 0.6, "203.0.113.9", False)]
+    assert spans[0].name.startswith("IKE 11111111") and spans[2].name == "ESP 0xb0000001"
+    fig = draw_timeline(spans)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    assert "ESP 0xb0000001  203.0.113.9 \u2192 198.51.100.7" in [t.get_text() for t in fig.axes[0].texts]
+
+
+def test_flow_inputs_name_the_argument_that_is_wrong(tmp_path) -> None:
+    """``endpoints`` takes dissected rows (a str is refused, not iterated character by character); rows_of
+    keeps the name of a bad ``keys`` argument rather than blaming the capture it was given with."""
+    from ikelab.flow import endpoints, rows_of
+    from ikelab.pcap import write_pcap
+
+    assert endpoints(hand_rows()) == ["198.51.100.7", "203.0.113.9"]
+    with pytest.raises(ConfigError, match="endpoints: rows must be a list of dissected rows") as err:
+        endpoints("198.51.100.7")  # type: ignore[arg-type]
+    assert err.value.field == "rows"
+    path = tmp_path / "empty.pcap"
+    write_pcap(path, [])
+    with pytest.raises(ConfigError, match="key tables: expected a KeyTables or a directory path, not int") as err:
+        rows_of(str(path), keys=5)
+    assert err.value.field == "keys"
