@@ -1089,3 +1089,27 @@ def test_flow_inputs_name_the_argument_that_is_wrong(tmp_path) -> None:
     with pytest.raises(ConfigError, match="key tables: expected a KeyTables or a directory path, not int") as err:
         rows_of(str(path), keys=5)
     assert err.value.field == "keys"
+
+
+def test_psk_auth_explorer_checks_its_event_and_shows_itself() -> None:
+    """RFC 7296 2.15: AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>).  The lesson 06
+    widget takes the AuthComputed event of one signer: with the right secret it says the peer accepts the
+    AUTH (computed here with Python's hmac), its repr names the signer and the key typed, and anything but an
+    AuthComputed event is a ConfigError naming ``event``."""
+    import hashlib
+    import hmac
+
+    from ikelab import events as ev
+    from ikelab import widgets_ike
+
+    octets = b"message" + b"Nr" + b"maced_id"  # RealMessage1 | NonceRData | MACedID
+    pad = hmac.new(b"secret", b"Key Pad for IKEv2", hashlib.sha256).digest()
+    event = ev.AuthComputed(time=0.0, side="responder", signer="initiator", method="psk", message=b"message",
+                            nonce=b"Nr", maced_id=b"maced_id", octets=octets,
+                            auth=hmac.new(pad, octets, hashlib.sha256).digest())
+    widget = widgets_ike.psk_auth_explorer(event, "PRF_HMAC_SHA2_256", psk="secret")
+    assert widget.accepted is True and "the peer accepts it" in widget.output.value
+    assert repr(widget) == "PskAuthExplorer(initiator's AUTH, psk='secret') -- run the notebook to use it"
+    with pytest.raises(ConfigError, match="psk_auth_explorer\\(\\) takes an AuthComputed event, not str") as err:
+        widgets_ike.psk_auth_explorer("AUTH", "PRF_HMAC_SHA2_256")  # type: ignore[arg-type]
+    assert err.value.field == "event"
