@@ -92,8 +92,12 @@ def _dissect_ike(row: Row, data: bytes, keys: Keys, ike_fragments: "_IkeFragment
                 if isinstance(msg.payloads[-1], SKF) and ike_fragments is not None:
                     msg = ike_fragments.add(row, msg, len(data)) or msg
             except IntegrityError as exc:
-                row.icv_ok = False
-                row.note = f"ICV check failed: {exc}"
+                if _icv_verifies(crypto.for_message(hdr.is_initiator), data):  # a Pad Length past the decrypted data:
+                    row.icv_ok = True  # the ICV is right, SK_e is not (tshark: "Pad length is too big")
+                    row.note = f"decryption failed: {exc}"
+                else:
+                    row.icv_ok = False
+                    row.note = f"ICV check failed: {exc}"
             except IkelabError as exc:
                 row.note = f"decryption failed: {exc}"
         inner = msg.payloads[-1]
@@ -102,6 +106,19 @@ def _dissect_ike(row: Row, data: bytes, keys: Keys, ike_fragments: "_IkeFragment
     row.summary = summary(msg)
     row.message = msg
 
+
+
+def _icv_verifies(crypto: Any, data: bytes) -> bool:
+    """Whether the ICV that ends ``data`` verifies: it covers the message from the IKE header through the Pad
+    Length (RFC 7296 3.14).  An AEAD cipher has no separate ICV (its tag failing is all that is known)."""
+    if crypto.encr.is_aead:
+        return False
+    icv_len = crypto.integ.icv_len
+    try:
+        crypto.integ.verify(crypto.sk_a, data[:-icv_len], data[-icv_len:])
+    except IkelabError:
+        return False
+    return True
 
 
 class _IkeFragments:

@@ -1113,3 +1113,34 @@ def test_psk_auth_explorer_checks_its_event_and_shows_itself() -> None:
     with pytest.raises(ConfigError, match="psk_auth_explorer\\(\\) takes an AuthComputed event, not str") as err:
         widgets_ike.psk_auth_explorer("AUTH", "PRF_HMAC_SHA2_256")  # type: ignore[arg-type]
     assert err.value.field == "event"
+
+
+def test_a_wrong_sk_e_with_the_right_sk_a_is_a_decryption_failure_not_an_icv_failure(tmp_path) -> None:
+    """RFC 7296 3.14: the ICV covers the message through the Pad Length and is checked before decrypting.  An
+    ikev2_decryption_table row with the right SK_a but wrong SK_e keys (a learner's slip) passes the ICV and
+    decrypts to garbage whose Pad Length runs past the data.  tshark says "Pad length is too big" and does not
+    flag the integrity checksum; the dissector says the ICV verified (icv_ok) and decryption failed, instead of
+    "ICV check failed".  A wrong SK_a is still an ICV failure."""
+    from ikelab import scenario
+    from ikelab.dissect import dissect
+    from ikelab.wireshark import read_tables
+
+    paths = scenario.classic(seed=1, duration=2.0, child_rekey_after=None, liveness_interval=None,
+                             reconnect_at=None, lose_first=False).write(tmp_path)
+    table = paths["ikev2_decryption_table"]
+    header, row = [line for line in table.read_text().splitlines() if line][:2]
+    fields = row.split(",")
+    wrong_e = ",".join(fields[:2] + ["00" * 16, "00" * 16] + fields[4:])  # SK_ei, SK_er zeroed; SK_a kept
+    table.write_text(f"{header}\n{wrong_e}\n")
+    theirs = tshark_fields(paths["pcap"], "-o", f"uat:ikev2_decryption_table:{wrong_e}", "-Y", "isakmp",
+                           fields=("isakmp.exchangetype", "isakmp.ikev2.integrity_checksum", "_ws.expert.message"))
+    auth = [t for t in theirs if t[0] == "35"]  # IKE_AUTH (RFC 7296 3.1)
+    assert len(auth) == 2 and all(t[1] == "" and "Pad length is too big" in t[2] for t in auth)
+    rows = [r for r in dissect(paths["pcap"], read_tables(tmp_path)).ike() if r.exchange == "IKE_AUTH"]
+    assert [(r.icv_ok, r.decrypted) for r in rows] == [(True, False)] * 2
+    assert all(r.note.startswith("decryption failed: SK: Pad Length ") for r in rows)
+    wrong_a = ",".join(fields[:5] + ["00" * 32, "00" * 32] + fields[7:])
+    table.write_text(f"{header}\n{wrong_a}\n")
+    rows = [r for r in dissect(paths["pcap"], read_tables(tmp_path)).ike() if r.exchange == "IKE_AUTH"]
+    assert [r.icv_ok for r in rows] == [False, False]
+    assert all(r.note == "ICV check failed: AUTH_HMAC_SHA2_256_128: ICV does not verify" for r in rows)
