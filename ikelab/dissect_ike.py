@@ -98,7 +98,8 @@ def _dissect_ike(row: Row, data: bytes, keys: Keys, ike_fragments: "_IkeFragment
                 else:
                     row.icv_ok = False
                     row.note = f"ICV check failed: {exc}"
-            except IkelabError as exc:
+            except IkelabError as exc:  # e.g. garbage payloads from a wrong SK_e: then the ICV was right
+                row.icv_ok = True if _icv_verifies(crypto.for_message(hdr.is_initiator), data) else None
                 row.note = f"decryption failed: {exc}"
         inner = msg.payloads[-1]
         if isinstance(inner, SK) and inner.inner is not None:

@@ -1139,6 +1139,11 @@ def test_a_wrong_sk_e_with_the_right_sk_a_is_a_decryption_failure_not_an_icv_fai
     rows = [r for r in dissect(paths["pcap"], read_tables(tmp_path)).ike() if r.exchange == "IKE_AUTH"]
     assert [(r.icv_ok, r.decrypted) for r in rows] == [(True, False)] * 2
     assert all(r.note.startswith("decryption failed: SK: Pad Length ") for r in rows)
+    other_e = ",".join(fields[:2] + ["04" * 16, "04" * 16] + fields[4:])  # here the padding fits: garbage payloads
+    table.write_text(f"{header}\n{other_e}\n")
+    rows = [r for r in dissect(paths["pcap"], read_tables(tmp_path)).ike() if r.exchange == "IKE_AUTH"]
+    assert [(r.icv_ok, r.decrypted) for r in rows] == [(True, False)] * 2
+    assert all(r.note.startswith("decryption failed: payload length ") for r in rows)
     wrong_a = ",".join(fields[:5] + ["00" * 32, "00" * 32] + fields[7:])
     table.write_text(f"{header}\n{wrong_a}\n")
     rows = [r for r in dissect(paths["pcap"], read_tables(tmp_path)).ike() if r.exchange == "IKE_AUTH"]
