@@ -1149,3 +1149,16 @@ def test_a_wrong_sk_e_with_the_right_sk_a_is_a_decryption_failure_not_an_icv_fai
     rows = [r for r in dissect(paths["pcap"], read_tables(tmp_path)).ike() if r.exchange == "IKE_AUTH"]
     assert [r.icv_ok for r in rows] == [False, False]
     assert all(r.note == "ICV check failed: AUTH_HMAC_SHA2_256_128: ICV does not verify" for r in rows)
+
+
+def test_a_key_directory_with_only_the_ikev2_table_reads_with_no_esp_rows(tmp_path) -> None:
+    """A key directory may hold one table only (Wireshark keeps each UAT in its own file; a missing one is
+    empty): the IKE rows are read, ESP has none, and an ESP lookup finds no key instead of failing."""
+    from ikelab.wireshark import read_tables
+
+    row = f'0102030405060708,1112131415161718,{_ZERO16},{_ZERO16},"AES-CBC-128 [RFC3602]",{bytes(32).hex()},' \
+          f'{bytes(32).hex()},"HMAC_SHA2_256_128 [RFC4868]"'
+    (tmp_path / "ikev2_decryption_table").write_text(row + "\n")
+    tables = read_tables(tmp_path)
+    assert [r.spi_i.hex() for r in tables.ike] == ["0102030405060708"] and tables.esp == ()
+    assert tables.esp_sa(SPI, "192.0.2.1", "192.0.2.2") is None
