@@ -449,7 +449,7 @@ def test_malformed_pcapng_blocks_are_capture_errors_where_tshark_also_refuses(tm
 
     from ikelab.errors import CaptureError
     from ikelab.pcap import read_capture
-    from tests.tshark_util import require_tshark
+    from tshark_util import require_tshark
 
     path = tmp_path / "bad.pcapng"
     path.write_bytes(pcapng_file(*blocks))
@@ -466,7 +466,7 @@ def test_a_simple_packet_block_reads_as_tshark_reads_it(tmp_path) -> None:
     import subprocess
 
     from ikelab.pcap import read_capture
-    from tests.tshark_util import require_tshark
+    from tshark_util import require_tshark
 
     path = tmp_path / "spb.pcapng"
     path.write_bytes(pcapng_file(_IDB, pcapng_block(3, len(_FRAME).to_bytes(4, "little") + _FRAME + bytes(2))))
@@ -681,7 +681,7 @@ def test_esp_peer_out_must_be_callable_and_says_which_packet_found_no_sa() -> No
 def tshark_fields(path, *args: str, fields: tuple[str, ...]) -> list[list[str]]:
     import subprocess
 
-    from tests.tshark_util import require_tshark
+    from tshark_util import require_tshark
 
     command = [require_tshark(), "-r", str(path), *args, "-T", "fields"]
     for name in fields:
@@ -754,7 +754,7 @@ def test_an_esp_sa_row_with_an_unknown_authentication_name_is_refused_as_tshark_
 
     from ikelab.errors import CaptureError
     from ikelab.wireshark import parse_esp_sa_table
-    from tests.tshark_util import require_tshark
+    from tshark_util import require_tshark
 
     run = subprocess.run([require_tshark(), "-r", "/dev/null", "-o", f"uat:esp_sa:{_BAD_ESP_ROW}"],
                          capture_output=True, text=True, timeout=60)
