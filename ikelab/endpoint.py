@@ -148,7 +148,8 @@ class IkeEndpoint:
                 raise ConfigError(f"receive: datagram must be an ikelab Datagram (payload, src, dst), not "
                                   f"{type(datagram).__name__} {datagram!r:.40}", field="datagram",
                                   value=datagram) from None
-            address_pair(datagram.src, "datagram.src"), address_pair(datagram.dst, "datagram.dst")
+            address_pair(datagram.src, "datagram.src")  # each raises a ConfigError naming what is not a pair
+            address_pair(datagram.dst, "datagram.dst")
             raise
         if data is None:
             return
