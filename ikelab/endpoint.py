@@ -46,6 +46,13 @@ from .vip import VirtualIpPool, pools_of
 COOKIE_SECRET_LIFETIME = 60.0
 
 
+def _check_payload(datagram: Datagram) -> None:
+    """A received datagram's payload is bytes-like, or ConfigError naming it."""
+    if not isinstance(datagram.payload, (bytes, bytearray, memoryview)):
+        raise ConfigError(f"receive: datagram.payload must be bytes, not {type(datagram.payload).__name__} "
+                          f"{datagram.payload!r:.40}", field="datagram.payload", value=datagram.payload)
+
+
 class IkeEndpoint:
     """The IKE SAs of one peer, demultiplexed by SPI (RFC 7296 2.6).
 
@@ -142,6 +149,8 @@ class IkeEndpoint:
     def receive(self, datagram: Datagram, now: float) -> None:
         """Route one received datagram (to our address) to its IKE SA."""
         try:
+            if datagram.payload.__class__ is not bytes:  # a str or None would be dropped below, saying nothing
+                _check_payload(datagram)
             data = unframe(datagram)
         except (AttributeError, TypeError, IndexError):  # checked only when it fails: this runs per packet
             if not isinstance(datagram, Datagram):

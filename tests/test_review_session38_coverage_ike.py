@@ -847,6 +847,31 @@ def test_a_datagram_with_an_address_that_is_no_pair_is_a_config_error_naming_it(
     assert ep.sas == {} and ep.half_open == {} and ep.pop_datagrams() == []
 
 
+@pytest.mark.parametrize("payload", [None, "not bytes", 42])
+def test_a_datagram_whose_payload_is_not_bytes_is_a_config_error_naming_it(payload: object) -> None:
+    """A payload of None, text or a number was silently dropped, as if the peer had sent nothing."""
+    ep = IkeEndpoint(configs()[1], DeterministicRandom(1), "192.0.2.2")
+    with pytest.raises(ConfigError, match="datagram.payload must be bytes") as err:
+        ep.receive(Datagram(payload, ("192.0.2.1", 500), ("192.0.2.2", 500)), 0.0)  # type: ignore[arg-type]
+    assert err.value.field == "datagram.payload"
+    assert ep.sas == {} and ep.half_open == {} and ep.pop_datagrams() == []
+
+
+@pytest.mark.parametrize("wrap", [bytearray, memoryview])
+def test_a_datagram_whose_payload_is_bytes_like_is_answered_as_bytes(wrap: type) -> None:
+    """RFC 7296 1.2: the responder answers an IKE_SA_INIT request however the caller holds its octets."""
+    ci, cr = configs()
+    answers = []
+    for payload_of in (bytes, wrap):
+        initiator = IkeEndpoint(ci, DeterministicRandom(1), "192.0.2.1")
+        responder = IkeEndpoint(cr, DeterministicRandom(2), "192.0.2.2")
+        initiator.initiate(("192.0.2.2", 500), 0.0)
+        (request,) = initiator.pop_datagrams()
+        responder.receive(Datagram(payload_of(request.payload), request.src, request.dst), 0.0)
+        answers.append([d.payload for d in responder.pop_datagrams()])
+    assert len(answers[0]) == 1 and answers[0] == answers[1]
+
+
 def test_a_bug_inside_the_endpoints_random_source_comes_out_as_it_is() -> None:
     """The endpoint draws its cookie secret (RFC 7296 2.6) at once; a RandomSource whose random_bytes fails
     inside is not reported as 'rng must be a random source' but raises its own error."""
