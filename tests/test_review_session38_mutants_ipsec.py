@@ -17,12 +17,15 @@ from test_policy import gateways, sas
 from ikelab import packet as ip
 from ikelab import transforms
 from ikelab.ah import AhSa
-from ikelab.errors import IntegrityError, ParseError
-from ikelab.esp import EspSa
+from ikelab.errors import ConfigError, IntegrityError, ParseError, SaExpiredError
+from ikelab.esp import EspSa, esp_open, esp_seal
+from ikelab.ipsec_sa import Lifetime
 from ikelab.ip_fragments import Reassembled, Reassembler, fragment_key
 from ikelab.rand import DeterministicRandom
 
 K4 = fragment_key(4, "192.0.2.1", "192.0.2.2", 17, 7)
+AES_CBC = transforms.encryption("ENCR_AES_CBC", 128)
+SHA256 = transforms.integrity("AUTH_HMAC_SHA2_256_128")
 INNER = ip.icmp_echo("10.1.0.5", "10.2.0.9", 1, 1, b"x")
 
 
@@ -103,3 +106,48 @@ def test_the_icv_is_compared_in_constant_time(protocol: str, monkeypatch: pytest
     with pytest.raises(IntegrityError):
         inn.unprotect_packet(bytes(forged))
     assert len(calls) == 2 and calls[1][0] != calls[1][1]
+
+
+# ------------------------------------------------------------------ hard lifetime on inbound AH (RFC 4301 4.4.2.1)
+
+def test_an_inbound_ah_sa_past_its_hard_lifetime_refuses_packets() -> None:
+    """RFC 4301 4.4.2.1: once a hard lifetime is reached "the SA MUST be terminated"; an inbound SA must not
+    go on accepting packets (ESP's decapsulate refuses them; AH's did too, untested).  The refused packet,
+    though its ICV is good, is not counted as received and leaves the replay window where it was.
+    (Mutant killed: the hard-lifetime check removed from ``AhSa.unprotect_packet``.)"""
+    kw = dict(integrity="AUTH_HMAC_SHA2_256_128", integrity_key=bytes(range(32)), mode="transport")
+    out = AhSa(0x4321, direction="outbound", **kw)
+    inn = AhSa(0x4321, direction="inbound", lifetime=Lifetime(hard_packets=1), **kw)
+    first, second = (out.protect_packet(ip.ip_udp("192.0.2.1", "192.0.2.2", 1000, 53, b"q%d" % n))
+                     for n in range(2))
+    assert ip.parse_udp(ip.parse_ip(inn.unprotect_packet(first))).payload == b"q0"
+    assert inn.hard_expired
+    with pytest.raises(SaExpiredError, match="hard lifetime"):
+        inn.unprotect_packet(second)
+    assert (inn.counters.packets, inn.counters.lifetime_errors, inn.window.top, inn.seq) == (1, 1, 1, 1)
+
+
+# ----------------------------------------------------------------------- esp_open's arguments (RFC 4303 2.2)
+
+def _sealed_esp() -> bytes:
+    return esp_seal(spi=0x1234, seq=1, iv=bytes(16), payload=b"hello", next_header=59, encryption=AES_CBC,
+                    encryption_key=bytes(16), integrity=SHA256, integrity_key=bytes(32))
+
+
+@pytest.mark.parametrize(("bad", "field"), [
+    (dict(seq=-1), "seq"),
+    (dict(seq=1 << 32), "seq"),  # 33 bits without ESN: the wire's 32 would be another number
+    (dict(seq=True), "seq"),
+    (dict(esn="no"), "esn"),  # bool("no") is True: the ICV would be checked over high bits never meant
+])
+def test_esp_open_refuses_a_sequence_number_outside_its_space(bad: dict, field: str) -> None:
+    """RFC 4303 2.2 and 2.2.1: the sequence number is 32 bits, or 64 with ESN (whose high half enters the ICV).
+    ``esp_open`` is told the full number; one outside that space is a ConfigError naming the argument, not a
+    packet opened as if the number were right (without ESN the ICV does not cover it, so nothing else would
+    notice) nor an IntegrityError blamed on the packet.
+    (Mutant killed: ``check_seq`` removed from ``esp_open``; ``esp_seal`` has its own test.)"""
+    args = dict(seq=1, encryption=AES_CBC, encryption_key=bytes(16), integrity=SHA256, integrity_key=bytes(32))
+    assert esp_open(_sealed_esp(), **args).payload == b"hello"  # the good arguments open it
+    with pytest.raises(ConfigError) as err:
+        esp_open(_sealed_esp(), **{**args, **bad})
+    assert err.value.field == field
