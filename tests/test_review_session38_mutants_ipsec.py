@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 
 import pytest
-from test_policy import gateways, sas
+from test_policy import GW_A, GW_B, gateways, sas
 
 from ikelab import packet as ip
 from ikelab import transforms
@@ -151,3 +151,35 @@ def test_esp_open_refuses_a_sequence_number_outside_its_space(bad: dict, field: 
     with pytest.raises(ConfigError) as err:
         esp_open(_sealed_esp(), **{**args, **bad})
     assert err.value.field == field
+
+
+# ------------------------------------------------------------------ dummy packets and TFC padding (RFC 4303 2.6, 2.7)
+
+def test_a_dummy_packet_through_the_processor_is_discarded_without_an_error() -> None:
+    """RFC 4303 2.6: a dummy packet (Next Header 59) "MUST be discarded" by the receiver "without indicating an
+    error".  Through :class:`IpsecProcessor` it authenticates on its SA and comes back as a DISCARD decision, not
+    as a ParseError about an empty inner packet; the SA counts it and its window moves (its ICV verified).
+    (Mutant killed: the dummy-packet branch of ``IpsecProcessor.inbound`` removed.)"""
+    a, b, _, _ = gateways()
+    sender = a.sad.lookup_outbound("net-a-b")
+    dummy = ip.ip_packet(GW_A, GW_B, ip.PROTO_ESP, sender.encapsulate(b"", 59))
+    got = b.inbound(dummy)
+    assert got.action.value == "DISCARD" and got.packet is None and got.spi == 0x1000A
+    assert "dummy" in got.reason and got.policy is not None and got.policy.name == "net-b-a"
+    receiver = b.sad.lookup_inbound(0x1000A)[0]
+    assert receiver.counters.packets == 1 and receiver.window.top == 1
+    assert b.inbound(a.outbound(INNER).packet).packet == INNER  # the SA goes on working
+
+
+@pytest.mark.parametrize("ident", [8, 20, 47])
+def test_only_udp_is_cut_to_its_own_length_after_transport_mode(ident: int) -> None:
+    """RFC 4303 2.7: TFC padding after the upper-layer data can be removed only where that layer says how long
+    it is; in transport mode that is UDP's Length field (octets 4-5).  An ICMP echo carries its Identifier
+    there, and a TCP segment the high half of its Sequence Number: read as a length they would cut the packet
+    short.  An echo whose Identifier looks like a length shorter than the message comes back whole.
+    (Mutant killed: the TFC cut applied to every protocol, not only to UDP.)"""
+    kw = dict(encryption="ENCR_AES_GCM_16", key_bits=128, encryption_key=bytes(range(20)), mode="transport")
+    out, inn = EspSa(0x77, direction="outbound", **kw), EspSa(0x77, direction="inbound", **kw)
+    echo = ip.icmp_echo("192.0.2.1", "192.0.2.2", ident, 1, bytes(40))
+    assert int.from_bytes(ip.parse_ip(echo).payload[4:6], "big") == ident < 48  # 8-octet header + 40 of data
+    assert inn.unprotect_packet(out.protect_packet(echo)) == echo
