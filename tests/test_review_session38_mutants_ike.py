@@ -223,6 +223,73 @@ def test_an_initiator_behind_a_nat_does_not_follow_the_source_of_a_protected_req
     assert [d.dst for d in moon.pop_datagrams()] == [remote]  # ... but the SA's own requests do not move
 
 
+def _sealed(peer: IkeSa, exchange: ExchangeType, message_id: int, *, response: bool, first_type: int,
+            inner: bytes) -> bytes:
+    """A message from ``peer`` whose SK payload is correctly sealed with its keys around the raw chain ``inner``."""
+    import struct
+
+    from ikelab import sk as sk_mod
+
+    crypto = peer._crypto(sending=True)
+    sealed = sk_mod.sealed_length(crypto, len(inner))
+    flags = (0x08 if peer.initiator else 0) | (0x20 if response else 0)
+    header = peer.spi_i + peer.spi_r + bytes([46, 0x20, int(exchange), flags]) + struct.pack(
+        "!II", message_id, 28 + 4 + sealed)
+    aad = header + bytes([first_type, 0]) + struct.pack("!H", 4 + sealed)
+    return aad + sk_mod.seal(crypto, inner, aad)
+
+
+def test_an_authentic_malformed_response_is_never_answered() -> None:
+    """Mutant: a protected *response* whose ICV verifies but whose inside is malformed is answered like a
+    request (with the cached response, or INVALID_SYNTAX).
+
+    RFC 7296 2.21.2/2.21.3 and 3.10.1: errors in a response are not answered (a response to a response would
+    start a loop); only requests get INVALID_SYNTAX.  Here the response carries the Message ID and exchange of
+    the request this peer answered last, and then the ID its window expects next: nothing is sent for either."""
+    lab = established()
+    moon, sun = lab.initiator, lab.responder
+    lab.liveness("responder")  # moon answers sun's INFORMATIONAL request: its cached response
+    lab.run_until_idle()
+    moon.pop_events(), moon.pop_datagrams()
+    cached = moon._cached_response
+    assert cached is not None and cached.exchange == ExchangeType.INFORMATIONAL
+    short_nonce = bytes([0, 0, 0, 8]) + b"\x01" * 4  # a 4-octet Nonce (3.9: at least 16): malformed inside
+    for message_id in (cached.message_id, moon._peer_next_id):
+        before = moon.snapshot()
+        moon.receive(_sealed(sun, ExchangeType.INFORMATIONAL, message_id, response=True, first_type=40,
+                             inner=short_nonce), lab.now + 1)
+        assert moon.pop_datagrams() == []
+        assert [e for e in moon.pop_events() if isinstance(e, ev.Failure)] == []
+        assert moon.snapshot() == before
+
+
+def test_a_request_the_handler_answered_before_failing_gets_no_second_response(monkeypatch) -> None:
+    """Mutant: when a handler raises after it has already answered, receive sends INVALID_SYNTAX as well.
+
+    RFC 7296 2.3: one request, one response, and a retransmission gets that same response again.  A handler that
+    responded and then failed (here an INFORMATIONAL handler made to raise after answering) must leave exactly
+    its one answer; the failure is reported as an event."""
+    original = IkeSa.on_informational_request
+
+    def answer_then_fail(self, now, **kw):
+        original(self, now, **kw)
+        raise NegotiationError("failed after answering")
+
+    monkeypatch.setattr(IkeSa, "on_informational_request", answer_then_fail)
+    lab = established()
+    moon, sun = lab.initiator, lab.responder
+    moon.liveness(lab.now)
+    (request,) = moon.pop_datagrams()
+    sun.pop_events(), sun.pop_datagrams()
+    sun.receive(request.payload, lab.now + 1)
+    sent = sun.pop_datagrams()
+    assert len(sent) == 1
+    failures = [e for e in sun.pop_events() if isinstance(e, ev.Failure)]
+    assert len(failures) == 1 and "failed after answering" in failures[0].reason
+    answer = decode(sent[0].payload, crypto=sun._crypto(sending=True))
+    assert answer.is_response and answer.payloads[-1].inner == ()  # the handler's empty answer, no notify
+
+
 # --------------------------------------------------------------------------- proposals (3.3.3)
 
 _AES_CBC = Transform(TransformType.ENCR, EncrId.ENCR_AES_CBC, 128)
@@ -263,3 +330,34 @@ def test_a_configured_esp_proposal_without_esn_does_not_choose_esn() -> None:
                      (aes, Transform(TransformType.ESN, EsnId.ESN), Transform(TransformType.ESN, EsnId.NO_ESN)))]
     chosen = select(both, configured)
     assert chosen.of_type(TransformType.ESN) == (Transform(TransformType.ESN, EsnId.NO_ESN),)
+
+
+# --------------------------------------------------------------------------- name constraints (RFC 5280 4.2.1.10)
+
+
+def test_an_excluded_dns_subtree_written_as_an_absolute_name_still_excludes() -> None:
+    """Mutant: an excluded dNSName subtree ``example.com.`` (with the root's trailing dot) is matched as written,
+    so that ``www.example.com`` does not end in ``.example.com.`` and passes.
+
+    RFC 5280 4.2.1.10 / 6.1.3 (c): a name inside an excluded subtree makes the path invalid, and an excluded
+    subtree must not fail open on a spelling: the absolute name denotes the same DNS subtree (RFC 1034 3.1).
+    A leaf outside it is still accepted, so the refusal is about the subtree."""
+    from datetime import datetime, timezone
+
+    from cryptography import x509
+
+    from ikelab.cert_checks import verify_chain
+    from ikelab.certs import ec_key_from_seed, make_ca, make_leaf
+    from ikelab.errors import AuthenticationError
+
+    ca_key, leaf_key = ec_key_from_seed("s38 nc ca"), ec_key_from_seed("s38 nc leaf")
+    ca = make_ca("CN=Constrained CA", ca_key, excluded=[x509.DNSName("example.com.")])
+    now = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    inside = make_leaf(ca, ca_key, "CN=www", leaf_key, san=["www.example.com"])
+    with pytest.raises(AuthenticationError, match=r"inside the excluded subtree dNSName 'example\.com\.'"):
+        verify_chain(inside, [], [ca], now=now)
+    top = make_leaf(ca, ca_key, "CN=top", leaf_key, san=["example.com"])
+    with pytest.raises(AuthenticationError, match="excluded subtree"):
+        verify_chain(top, [], [ca], now=now)
+    outside = make_leaf(ca, ca_key, "CN=other", leaf_key, san=["www.example.org"])
+    assert verify_chain(outside, [], [ca], now=now) == [outside, ca]
