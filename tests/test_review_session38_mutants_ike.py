@@ -361,3 +361,75 @@ def test_an_excluded_dns_subtree_written_as_an_absolute_name_still_excludes() ->
         verify_chain(top, [], [ca], now=now)
     outside = make_leaf(ca, ca_key, "CN=other", leaf_key, san=["www.example.org"])
     assert verify_chain(outside, [], [ca], now=now) == [outside, ca]
+
+
+def test_verify_chain_refuses_a_max_depth_of_zero() -> None:
+    """Mutant: ``max_depth=0`` is taken (the bound is checked as ``< 0``), and a leaf signed by the anchor passes.
+
+    ``max_depth`` counts the certificates before the anchor, the leaf included, so no chain fits in 0: the
+    argument is a ConfigError naming ``max_depth``, never a silent accept; 1 is the least that works."""
+    from datetime import datetime, timezone
+
+    from ikelab.cert_checks import verify_chain
+    from ikelab.certs import ec_key_from_seed, make_ca, make_leaf
+    from ikelab.errors import ConfigError
+
+    ca_key, leaf_key = ec_key_from_seed("s38 depth ca"), ec_key_from_seed("s38 depth leaf")
+    ca = make_ca("CN=Depth CA", ca_key)
+    leaf = make_leaf(ca, ca_key, "CN=leaf", leaf_key, san=["leaf.example"])
+    now = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    with pytest.raises(ConfigError) as info:
+        verify_chain(leaf, [], [ca], now=now, max_depth=0)
+    assert info.value.field == "max_depth"
+    assert verify_chain(leaf, [], [ca], now=now, max_depth=1) == [leaf, ca]
+
+
+# --------------------------------------------------------------------------- keys and SK (RFC 7296 2.14, 3.14)
+
+
+def test_ike_sa_keys_need_an_encryption_algorithm() -> None:
+    """Mutant: ``ike_sa_keys(encr=None, integ=...)`` derives keys with empty SK_ei/SK_er.
+
+    RFC 7296 3.3.3: ENCR is mandatory for IKE (and 3.14: every message after IKE_SA_INIT is encrypted), so
+    asking for IKE SA keys without a cipher is a ConfigError naming ``encr``, not a set of keys that leaves
+    the IKE SA unencrypted.  (CHILD SA keys without ENCR are AH's, and stay allowed.)"""
+    from ikelab.errors import ConfigError
+    from ikelab.keys import child_sa_keys, ike_sa_keys
+
+    with pytest.raises(ConfigError, match=r"RFC 7296 3\.3\.3") as info:
+        ike_sa_keys(PrfId.PRF_HMAC_SHA2_256, bytes(32), bytes(16), bytes(16), bytes(8), b"\x01" * 8,
+                    encr=None, integ=IntegId.AUTH_HMAC_SHA2_256_128)  # type: ignore[arg-type]
+    assert info.value.field == "encr"
+    ah = child_sa_keys(PrfId.PRF_HMAC_SHA2_256, bytes(32), bytes(16), bytes(16), encr=None,
+                       integ=IntegId.AUTH_HMAC_SHA2_256_128)
+    assert (len(ah.encr_i), len(ah.integ_i)) == (0, 32)
+
+
+@pytest.mark.parametrize("pad_length", [128, 143, 255])
+def test_a_pad_length_of_128_or_more_is_honoured(pad_length: int) -> None:
+    """Mutant: the Pad Length octet is read as seven bits (``& 0x7F``).
+
+    RFC 7296 3.14: "Pad Length is the length of the Padding field", one octet, and the padding may be longer
+    than the minimum.  A message sealed here with cryptography alone (AES-CBC, then HMAC-SHA-256-128 over the
+    header through the ciphertext) and 128 or more octets of padding must give back exactly its payloads."""
+    from cryptography.hazmat.primitives import hashes, hmac
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from ikelab.sk import SkCrypto, unseal
+
+    sk_e, sk_a, iv = bytes(range(16)), bytes(range(32, 64)), bytes(range(100, 116))
+    payloads = bytes([0, 0, 0, 8]) + b"ping"  # any octets: unseal does not parse them
+    extra = (-(len(payloads) + pad_length + 1)) % 16
+    payloads += bytes(extra)
+    padded = payloads + bytes(pad_length) + bytes([pad_length])
+    assert len(padded) % 16 == 0
+    encryptor = Cipher(algorithms.AES(sk_e), modes.CBC(iv)).encryptor()
+    ct = encryptor.update(padded) + encryptor.finalize()
+    aad = bytes(28) + bytes(4)  # stands for HDR and the SK payload header
+    mac = hmac.HMAC(sk_a, hashes.SHA256())
+    mac.update(aad + iv + ct)
+    body = iv + ct + mac.finalize()[:16]
+    crypto = SkCrypto.create("ENCR_AES_CBC", sk_e, key_bits=128, integ="AUTH_HMAC_SHA2_256_128", sk_a=sk_a)
+    inner, details = unseal(crypto, aad, body, len(aad))
+    assert inner == payloads
+    assert details.pad_length == pad_length and len(details.padding) == pad_length
