@@ -39,3 +39,18 @@ def test_a_ts_payload_shorter_than_its_fixed_header_is_a_parse_error(ptype: int,
         decode_chain(ptype, wire + b"\x01\x00\x00\x00", 0, len(wire), DecodeContext(0, None))
     assert err.value.field.endswith("number_of_ts")
     assert err.value.offset == 4
+
+
+# ------------------------------------------------------------------ UDP/4500 demultiplexing (RFC 3948 2.2)
+
+@pytest.mark.parametrize("spi", [1, 0xFF])
+def test_an_esp_packet_whose_spi_has_three_zero_octets_is_not_an_ike_message(spi: int) -> None:
+    """RFC 3948 2.2: on UDP port 4500 only all four octets of the Non-ESP Marker being zero make the
+    datagram IKE; anything else is ESP, whose SPI field takes those octets.  An ESP packet with SPI 1 or
+    255 (00 00 00 01, 00 00 00 ff) is not an IKE message.
+    (Mutant killed: the marker compared on its first three octets only.)"""
+    from ikelab.message import strip_non_esp_marker
+
+    esp = struct.pack("!II", spi, 1) + bytes(32)
+    assert strip_non_esp_marker(esp) is None
+    assert strip_non_esp_marker(bytes(4) + esp) == esp
