@@ -54,3 +54,22 @@ def test_an_esp_packet_whose_spi_has_three_zero_octets_is_not_an_ike_message(spi
     esp = struct.pack("!II", spi, 1) + bytes(32)
     assert strip_non_esp_marker(esp) is None
     assert strip_non_esp_marker(bytes(4) + esp) == esp
+
+
+# ------------------------------------------------------------------ pcap file header (libpcap format)
+
+def test_a_pcap_file_cut_to_a_snaplen_says_that_snaplen_in_its_header() -> None:
+    """The libpcap file header (magic, version 2.4, thiszone, sigfigs, snaplen, network) carries the
+    snapshot length the packets were cut to; Wireshark shows it as "Packet size limit: file hdr".  A file
+    written with ``snaplen=100`` must say 100, with each cut record's incl_len 100 and orig_len the whole
+    packet's length.  (Mutant killed: the header's snaplen always written as 65535.)"""
+    import io
+
+    from ikelab.pcap_write import write_pcap
+
+    out = io.BytesIO()
+    write_pcap(out, [(1.5, bytes(range(200)))], snaplen=100)
+    data = out.getvalue()
+    assert struct.unpack_from("<IHHiIII", data, 0) == (0xA1B2C3D4, 2, 4, 0, 0, 100, 1)
+    assert struct.unpack_from("<IIII", data, 24) == (1, 500000, 100, 200)
+    assert data[40:] == bytes(range(100))
