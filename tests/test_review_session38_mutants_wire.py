@@ -73,3 +73,62 @@ def test_a_pcap_file_cut_to_a_snaplen_says_that_snaplen_in_its_header() -> None:
     assert struct.unpack_from("<IHHiIII", data, 0) == (0xA1B2C3D4, 2, 4, 0, 0, 100, 1)
     assert struct.unpack_from("<IIII", data, 24) == (1, 500000, 100, 200)
     assert data[40:] == bytes(range(100))
+
+
+def _pcapng_block(block_type: int, body: bytes) -> bytes:
+    """A pcapng block (type, total length, body, total length again), little-endian."""
+    return struct.pack("<II", block_type, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+
+def test_the_fcs_bits_of_a_pcap_link_type_field_are_not_part_of_the_link_type() -> None:
+    """The pcap header's LinkType field carries the link type in its low 16 bits; the top bits may say an
+    FCS of some length ends each packet (the P bit, 0x04000000, and FCS len in bits 28-31).  A file from an
+    Ethernet capture with FCS information is still link type 1 (LINKTYPE_ETHERNET).
+    (Mutant killed: the whole 32-bit field taken as the link type.)"""
+    import io
+
+    from ikelab.pcap_read import read_capture
+
+    frame = bytes(60)
+    data = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 0x14000001)
+    data += struct.pack("<IIII", 7, 0, len(frame), len(frame)) + frame
+    (packet,) = read_capture(io.BytesIO(data))
+    assert packet.linktype == 1
+    assert packet.data == frame
+
+
+def test_an_enhanced_packet_block_whose_captured_length_runs_past_its_body_is_refused() -> None:
+    """pcapng EPB: Captured Packet Length says how many octets of Packet Data follow the 20-octet fixed
+    part inside the block.  A Captured Length of 8 where only 4 octets follow is a corrupt block (tshark:
+    "packet data length ... is too large"), not a 4-octet packet.
+    The error names the field at fault, so a user can find it with a hex editor.
+    (Mutant killed: the bound loosened by the 4 octets of the trailing Block Total Length, which left the
+    error to the options check with a message about options, not about the captured length.)"""
+    import io
+
+    from ikelab.errors import CaptureError
+    from ikelab.pcap_read import read_capture
+
+    shb = _pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    idb = _pcapng_block(1, struct.pack("<HHI", 1, 0, 0))
+    good = _pcapng_block(6, struct.pack("<IIIII", 0, 0, 0, 4, 4) + b"abcd")
+    bad = _pcapng_block(6, struct.pack("<IIIII", 0, 0, 0, 8, 8) + b"abcd")
+    assert read_capture(io.BytesIO(shb + idb + good))[0].data == b"abcd"
+    with pytest.raises(CaptureError, match="captured length 8"):
+        read_capture(io.BytesIO(shb + idb + bad))
+
+
+def test_a_packet_naming_an_interface_that_was_never_described_is_a_capture_error() -> None:
+    """pcapng EPB: Interface ID indexes the section's Interface Description Blocks, counted from 0.  With
+    one IDB, interface 1 does not exist: a CaptureError, not an IndexError from inside the reader.
+    (Mutant killed: ``if_id > len(interfaces)``, off by one.)"""
+    import io
+
+    from ikelab.errors import CaptureError
+    from ikelab.pcap_read import read_capture
+
+    shb = _pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    idb = _pcapng_block(1, struct.pack("<HHI", 1, 0, 0))
+    epb = _pcapng_block(6, struct.pack("<IIIII", 1, 0, 0, 4, 4) + b"abcd")
+    with pytest.raises(CaptureError, match="interface 1"):
+        read_capture(io.BytesIO(shb + idb + epb))
