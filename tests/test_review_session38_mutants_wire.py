@@ -132,3 +132,21 @@ def test_a_packet_naming_an_interface_that_was_never_described_is_a_capture_erro
     epb = _pcapng_block(6, struct.pack("<IIIII", 1, 0, 0, 4, 4) + b"abcd")
     with pytest.raises(CaptureError, match="interface 1"):
         read_capture(io.BytesIO(shb + idb + epb))
+
+
+def test_a_pcapng_block_length_that_is_not_a_multiple_of_four_is_refused() -> None:
+    """pcapng (draft-ietf-opsawg-pcapng 3.1): Block Total Length "MUST be a multiple of 4"; Wireshark
+    refuses a file whose block says 13, even when the trailer repeats 13 and the block is one ikelab
+    would skip unread.  (Mutant killed: the ``total % 4`` check dropped.)"""
+    import io
+
+    from ikelab.errors import CaptureError
+    from ikelab.pcap_read import read_capture
+
+    shb = _pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    idb = _pcapng_block(1, struct.pack("<HHI", 1, 0, 0))
+    odd = _pcapng_block(0x00000BAD, b"\x00")  # 13 octets
+    assert len(odd) == 13
+    assert read_capture(io.BytesIO(shb + idb)) == []
+    with pytest.raises(CaptureError, match="block length 13"):
+        read_capture(io.BytesIO(shb + idb + odd))
