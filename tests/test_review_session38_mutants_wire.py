@@ -150,3 +150,16 @@ def test_a_pcapng_block_length_that_is_not_a_multiple_of_four_is_refused() -> No
     assert read_capture(io.BytesIO(shb + idb)) == []
     with pytest.raises(CaptureError, match="block length 13"):
         read_capture(io.BytesIO(shb + idb + odd))
+
+
+# ------------------------------------------------------------------ Wireshark UAT text (uat_esc)
+
+def test_a_uat_field_escapes_del_as_wireshark_writes_it() -> None:
+    """Wireshark's ``uat_esc`` writes an octet of a quoted field verbatim only when it is printable ASCII
+    (g_ascii_isprint: 0x20..0x7E) and not ``"`` or ``\\``; DEL (0x7F) is written ``\\x7f``, as a control
+    character is.  (Mutant killed: the printable range taken up to 0x7F inclusive.)"""
+    from ikelab.uat import quote
+
+    assert quote("a\x7fb") == '"a\\x7fb"'
+    assert quote("~ ") == '"~ "'
+    assert quote("\x1f") == '"\\x1f"'
