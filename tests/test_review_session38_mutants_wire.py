@@ -163,3 +163,38 @@ def test_a_uat_field_escapes_del_as_wireshark_writes_it() -> None:
     assert quote("a\x7fb") == '"a\\x7fb"'
     assert quote("~ ") == '"~ "'
     assert quote("\x1f") == '"\\x1f"'
+
+
+@pytest.mark.parametrize("line", ['"ab\\x4"', '"ab\\x4g"', '"ab\\x"'])
+def test_a_hex_escape_without_two_hex_digits_is_a_capture_error(line: str) -> None:
+    """Wireshark's UAT ``\\xNN`` escape takes two hex digits; a key table with ``\\x4"`` or ``\\x4g`` in
+    a quoted field is malformed, and reading it gives a typed CaptureError naming the line, never a
+    ValueError or IndexError from inside the parser.
+    (Mutant killed: only the first digit checked.)"""
+    from ikelab.errors import CaptureError
+    from ikelab.uat import split_line
+
+    with pytest.raises(CaptureError, match="line 3: bad escape"):
+        split_line(line, 3, "esp_sa")
+
+
+def test_letter_escapes_are_the_c_control_characters() -> None:
+    """Wireshark's ``uat_unesc`` reads the C letter escapes: ``\\b`` backspace 0x08, ``\\t`` tab 0x09,
+    ``\\n`` line feed 0x0A, ``\\r`` 0x0D, ``\\a`` bell 0x07.
+    (Mutant killed: ``\\b`` read as 0x09.)"""
+    from ikelab.uat import split_line
+
+    assert split_line('"\\b\\t\\n\\r\\a",x', 1, "esp_sa") == [("\x08\x09\x0a\x0d\x07", True), ("x", False)]
+
+
+# ------------------------------------------------------------------ dissector payload list (RFC 7296 3.2)
+
+def test_an_unknown_payload_is_listed_with_its_type_number() -> None:
+    """A payload type ikelab does not know (kept because its Critical bit is clear, RFC 7296 3.2) is listed
+    with its number, so two different unknown payloads can be told apart in the packet list.
+    (Mutant killed: every unknown payload listed as plain ``UNKNOWN``.)"""
+    from ikelab.dissect_ike import payload_names
+    from ikelab.payloads import Nonce, UnknownPayload
+
+    names = payload_names([Nonce(bytes(16)), UnknownPayload(200, b"x"), UnknownPayload(201, b"")], False)
+    assert names == ("Ni", "UNKNOWN(200)", "UNKNOWN(201)")
