@@ -198,3 +198,43 @@ def test_an_unknown_payload_is_listed_with_its_type_number() -> None:
 
     names = payload_names([Nonce(bytes(16)), UnknownPayload(200, b"x"), UnknownPayload(201, b"")], False)
     assert names == ("Ni", "UNKNOWN(200)", "UNKNOWN(201)")
+
+
+# ------------------------------------------------------------------ the decrypted inner packet (RFC 4303 2.6)
+
+def test_a_decrypted_inner_packet_shorter_than_its_total_length_gets_a_note() -> None:
+    """An inner IPv4 packet whose Total Length claims more octets than the ESP payload holds is malformed;
+    the row keeps the inner protocol and says why instead of describing a cut packet as whole.
+    (Mutant killed: the ``total > len(data)`` check of the IP reader dropped.)"""
+    from ikelab import packet as ip
+    from ikelab.dissect_esp import _describe_inner
+    from ikelab.dissect_rows import Row
+
+    inner = ip.icmp_echo("10.1.0.5", "10.2.0.9", 1, 1, b"x" * 16)
+    row = Row(1, 0.0, "192.0.2.1", "192.0.2.2")
+    _describe_inner(row, 4, inner[:-4])
+    assert row.inner_protocol == "IPv4" and "total length" in row.note
+    whole = Row(1, 0.0, "192.0.2.1", "192.0.2.2")
+    _describe_inner(whole, 4, inner)
+    assert (whole.inner_src, whole.inner_dst, whole.inner_protocol, whole.note) == ("10.1.0.5", "10.2.0.9", "ICMP", "")
+
+
+def test_a_udp_inner_packet_reads_as_tshark_lists_udp() -> None:
+    """tshark's Info for UDP: "sport → dport Len=N", N the UDP payload length (the UDP Length field minus
+    the 8-octet header).  In transport mode (RFC 4303 3.1.1) the inner packet is the upper layer itself,
+    between the outer addresses, source and destination unchanged.
+    (Mutants killed: Len counting the UDP header; transport mode swapping the inner addresses.)"""
+    import struct as st
+
+    from ikelab.dissect_esp import _describe_inner
+    from ikelab.dissect_rows import Row
+
+    udp = st.pack("!HHHH", 5000, 53, 8 + 11, 0) + b"hello world"
+    tunnel = st.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                     bytes([10, 1, 0, 5]), bytes([10, 2, 0, 9])) + udp
+    row = Row(1, 0.0, "192.0.2.1", "192.0.2.2")
+    _describe_inner(row, 4, tunnel)
+    assert row.inner_info == "5000 \u2192 53 Len=11"
+    transport = Row(1, 0.0, "192.0.2.1", "192.0.2.2")
+    _describe_inner(transport, 17, udp)
+    assert (transport.inner_src, transport.inner_dst, transport.inner_protocol) == ("192.0.2.1", "192.0.2.2", "UDP")
