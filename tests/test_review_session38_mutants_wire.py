@@ -205,7 +205,7 @@ def test_an_unknown_payload_is_listed_with_its_type_number() -> None:
 def test_a_decrypted_inner_packet_shorter_than_its_total_length_gets_a_note() -> None:
     """An inner IPv4 packet whose Total Length claims more octets than the ESP payload holds is malformed;
     the row keeps the inner protocol and says why instead of describing a cut packet as whole.
-    (Mutant killed: the ``total > len(data)`` check of the IP reader dropped.)"""
+    (Mutants killed: the ``total > len(data)`` and ``total < ihl`` checks of the IP reader dropped.)"""
     from ikelab import packet as ip
     from ikelab.dissect_esp import _describe_inner
     from ikelab.dissect_rows import Row
@@ -214,6 +214,9 @@ def test_a_decrypted_inner_packet_shorter_than_its_total_length_gets_a_note() ->
     row = Row(1, 0.0, "192.0.2.1", "192.0.2.2")
     _describe_inner(row, 4, inner[:-4])
     assert row.inner_protocol == "IPv4" and "total length" in row.note
+    header_only = Row(1, 0.0, "192.0.2.1", "192.0.2.2")  # Total Length 12, less than the 20-octet header
+    _describe_inner(header_only, 4, inner[:2] + bytes([0, 12]) + inner[4:])
+    assert header_only.inner_protocol == "IPv4" and "header length" in header_only.note
     whole = Row(1, 0.0, "192.0.2.1", "192.0.2.2")
     _describe_inner(whole, 4, inner)
     assert (whole.inner_src, whole.inner_dst, whole.inner_protocol, whole.note) == ("10.1.0.5", "10.2.0.9", "ICMP", "")
@@ -238,3 +241,31 @@ def test_a_udp_inner_packet_reads_as_tshark_lists_udp() -> None:
     transport = Row(1, 0.0, "192.0.2.1", "192.0.2.2")
     _describe_inner(transport, 17, udp)
     assert (transport.inner_src, transport.inner_dst, transport.inner_protocol) == ("192.0.2.1", "192.0.2.2", "UDP")
+
+
+def test_an_esp_packet_whose_cbc_ciphertext_is_not_whole_blocks_is_a_parse_error() -> None:
+    """RFC 3602 / RFC 4303 2.4: AES-CBC ciphertext is a whole number of 16-octet blocks.  A packet whose
+    ICV verifies (the sender held the key) but whose ciphertext is 20 octets is malformed: a ParseError,
+    never a "decrypted" payload from misaligned blocks.  The ICV is HMAC-SHA-256 truncated to 16 octets
+    over SPI | Sequence Number | IV | ciphertext (RFC 4868 2.1), computed here with :mod:`hmac`.
+    (Mutant killed: only the minimum length checked, not the block multiple.)"""
+    import hashlib
+    import hmac
+
+    from ikelab import transforms
+    from ikelab.dissect_keys import EspOpener
+
+    ekey, akey = bytes(range(16)), bytes(range(32))
+    opener = EspOpener(transforms.encryption("ENCR_AES_CBC", 128), ekey,
+                       transforms.integrity("AUTH_HMAC_SHA2_256_128"), akey)
+    for size, ok in ((32, True), (20, False), (36, False)):
+        body = struct.pack("!II", 0x1234, 1) + bytes(16) + bytes(size)
+        packet = body + hmac.new(akey, body, hashlib.sha256).digest()[:16]
+        if ok:  # whole blocks: decrypted; the zeros' padding may then be refused, but not the blocks
+            try:
+                opener.open(packet, 1)
+            except ParseError as exc:
+                assert "whole AES blocks" not in str(exc)
+        else:
+            with pytest.raises(ParseError, match="not whole AES blocks"):
+                opener.open(packet, 1)
