@@ -1,0 +1,40 @@
+"""Session 38 mutation review of the IKE exchange engine (exchanges_*.py, ike.py, endpoint.py): each test here
+kills a deliberate small bug that the rest of the suite let through, by asserting what a peer relies on.
+
+The mutant is named in each docstring; RFC 7296 is the reference: 1.3 (INVALID_KE_PAYLOAD in CREATE_CHILD_SA),
+2.8.2 (colliding IKE SA rekeys), 2.18 (CHILD SAs move to the new IKE SA) and 2.25 (TEMPORARY_FAILURE).
+"""
+
+from __future__ import annotations
+
+from ikelab import events as ev
+from ikelab.lab import Network
+
+from test_ike import assert_same_sas, established
+
+
+def _fates(lab, *fates: str) -> None:
+    """The next packets' fates, counted from now, then every packet arrives."""
+    lab.network = Network(schedule=fates)
+    lab._packets = 0
+
+
+def test_child_sas_move_to_a_new_ike_sa_that_already_holds_one_made_by_the_peer() -> None:
+    """Mutant: when the new IKE SA already holds CHILD SAs, the old IKE SA's ones are dropped, not added.
+
+    RFC 7296 2.18: all CHILD SAs of the old IKE SA move to the new one.  Here both peers rekey the IKE SA and
+    sun's request is lost; moon takes its new IKE SA (its DELETE of the old one is lost too) and at once creates
+    a CHILD SA on it.  Sun, retrying its own rekey, is refused with TEMPORARY_FAILURE (2.25.2) and so settles on
+    moon's new IKE SA, which by then holds moon's new CHILD SA: sun's original CHILD SA must join it there."""
+    lab = established(seed=1)
+    (first,) = lab.initiator.children.values()
+    _fates(lab, "ok", "drop", "ok", "drop")  # moon's rekey; sun's rekey; sun's answer; moon's DELETE
+    lab.rekey_ike("initiator")
+    lab.rekey_ike("responder")
+    lab.run(lab.now + 0.1)
+    lab.create_child("initiator")
+    lab.run_until_idle()
+    assert [f.notify for f in lab.events("responder", ev.Failure)] == ["TEMPORARY_FAILURE"]
+    assert len(lab.events("responder", ev.IkeSaRekeyed)) == 1
+    assert_same_sas(lab)
+    assert len(lab.responder.children) == 2 and first.spi_out in lab.responder.children
