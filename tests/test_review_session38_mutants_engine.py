@@ -38,3 +38,26 @@ def test_child_sas_move_to_a_new_ike_sa_that_already_holds_one_made_by_the_peer(
     assert len(lab.events("responder", ev.IkeSaRekeyed)) == 1
     assert_same_sas(lab)
     assert len(lab.responder.children) == 2 and first.spi_out in lab.responder.children
+
+
+def test_child_sas_handed_to_a_colliding_ike_sa_already_deleted_are_deleted_with_it() -> None:
+    """Mutant: the CHILD SAs move to the peer's new IKE SA even when the peer has deleted that one already.
+
+    RFC 7296 2.8.2, 1.4.1: both peers rekey the IKE SA and sun's request is lost; moon takes its new IKE SA and
+    deletes it at once (the connection ends).  Sun, asking again, is refused with TEMPORARY_FAILURE (2.25.2)
+    and settles on moon's new IKE SA, which is closed: "deleting an IKE SA implicitly closes any remaining
+    Child SAs", so sun removes the CHILD SA (its ESP SAs go) instead of leaving it on a closed IKE SA."""
+    lab = established(seed=1)
+    (first,) = lab.responder.children.values()
+    old = lab.responder
+    _fates(lab, "ok", "drop", "ok", "drop")  # moon's rekey; sun's rekey; sun's answer; moon's DELETE
+    lab.rekey_ike("initiator")
+    lab.rekey_ike("responder")
+    lab.run(lab.now + 0.1)
+    lab.delete_ike("initiator")
+    lab.run_until_idle()
+    assert [f.notify for f in lab.events("responder", ev.Failure)] == ["TEMPORARY_FAILURE"]
+    gone = [e for e in lab.events("responder", ev.ChildSaDeleted) if e.spi_in == first.spi_in]
+    assert len(gone) == 1 and "2.8.2" in gone[0].reason
+    assert old.replaced_by is not None and old.replaced_by.state.name == "CLOSED"
+    assert not old.children and not old.replaced_by.children
