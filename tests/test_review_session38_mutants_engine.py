@@ -61,3 +61,18 @@ def test_child_sas_handed_to_a_colliding_ike_sa_already_deleted_are_deleted_with
     assert len(gone) == 1 and "2.8.2" in gone[0].reason
     assert old.replaced_by is not None and old.replaced_by.state.name == "CLOSED"
     assert not old.children and not old.replaced_by.children
+
+
+def test_a_responder_configured_for_transport_mode_answers_a_tunnel_mode_request_in_tunnel_mode() -> None:
+    """Mutant: the responder takes transport mode whenever its own configuration says so, asked or not.
+
+    RFC 7296 1.3.1: transport mode is used only when the initiator asks for it with N(USE_TRANSPORT_MODE); the
+    responder "MUST NOT" answer with that notify otherwise (the initiator would refuse the CHILD SA, 3.10.1),
+    so a request without it gets a tunnel-mode CHILD SA, between the two IKE hosts as well."""
+    lab = established(i=dict(mode="tunnel"), r=dict(mode="transport", local_ts=("192.0.2.2/32",),
+                                                    remote_ts=("192.0.2.1/32",)))
+    for side in ("initiator", "responder"):
+        (created,) = lab.events(side, ev.ChildSaCreated)
+        assert created.mode == "tunnel"
+        assert not lab.events(side, ev.Failure)
+    assert "USE_TRANSPORT_MODE" not in lab.events("responder", ev.MessageSent)[-1].summary
