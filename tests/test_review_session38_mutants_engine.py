@@ -76,3 +76,36 @@ def test_a_responder_configured_for_transport_mode_answers_a_tunnel_mode_request
         assert created.mode == "tunnel"
         assert not lab.events(side, ev.Failure)
     assert "USE_TRANSPORT_MODE" not in lab.events("responder", ev.MessageSent)[-1].summary
+
+
+def test_two_child_sas_refused_with_temporary_failure_are_both_asked_for_again(monkeypatch) -> None:
+    """Mutant: when one retry is due, the retries not yet due are forgotten with it.
+
+    RFC 7296 2.25: a CREATE_CHILD_SA refused with TEMPORARY_FAILURE is asked for again after a random delay.
+    Sun asks for two CHILD SAs and moon, busy, refuses both; the two retries fall due at different times, and
+    each must bring its own CHILD SA (the first one due must not cancel the second)."""
+    from ikelab import exchanges_wire as W
+    from ikelab.constants import NotifyType
+    from ikelab.exchanges_child import ChildExchanges
+
+    lab = established()
+    answer = ChildExchanges.on_create_child_sa_request
+    refused: list[int] = []
+
+    def busy(self, now, *, msg, raw):
+        if len(refused) < 2:
+            refused.append(msg.message_id)
+            self._respond(msg, now, [W.notify(NotifyType.TEMPORARY_FAILURE)])
+            return None
+        return answer(self, now, msg=msg, raw=raw)
+
+    monkeypatch.setattr(ChildExchanges, "on_create_child_sa_request", busy)
+    lab.create_child("responder")
+    lab.create_child("responder")
+    lab.run(lab.now + 0.5)
+    due = sorted(retry[0] for retry in lab.responder.child_retries)
+    assert len(refused) == 2 and len(due) == 2 and due[0] < due[1]
+    lab.run(lab.now + 60.0)
+    assert len(lab.events("responder", ev.ChildSaCreated)) == 3
+    assert_same_sas(lab)
+    assert len(lab.initiator.children) == 3
