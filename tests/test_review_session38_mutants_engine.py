@@ -7,6 +7,8 @@ The mutant is named in each docstring; RFC 7296 is the reference: 1.3 (INVALID_K
 
 from __future__ import annotations
 
+import pytest
+
 from ikelab import events as ev
 from ikelab.lab import Network
 
@@ -109,3 +111,24 @@ def test_two_child_sas_refused_with_temporary_failure_are_both_asked_for_again(m
     assert len(lab.events("responder", ev.ChildSaCreated)) == 3
     assert_same_sas(lab)
     assert len(lab.initiator.children) == 3
+
+
+def test_a_half_open_responder_sa_goes_when_the_initiator_has_given_up() -> None:
+    """Mutant: the half-open timeout is doubled (and reached only after it has passed).
+
+    RFC 7296 2.4, 2.6: a responder that answered IKE_SA_INIT keeps the half-open state (which cookies
+    protect) only as long as the initiator could still send IKE_AUTH: its first try plus ``retransmit_tries``
+    retransmissions, with exponential backoff: sum of timeout * base ** n for n = 0 .. tries.  Not a moment
+    before, and gone at that time."""
+    from test_review_session38_mutants_ike import _half_open
+
+    from ikelab.state import State
+
+    moon, sun, _ = _half_open()
+    c = sun.config
+    give_up = sum(float(c.retransmit_timeout) * float(c.retransmit_base) ** n for n in range(int(c.retransmit_tries) + 1))
+    assert sun.get_timer() == pytest.approx(sun.created + give_up)
+    sun.handle_timer(sun.created + give_up - 0.001)
+    assert sun.state == State.INIT_DONE
+    sun.handle_timer(sun.created + give_up)
+    assert sun.state == State.CLOSED
