@@ -24,6 +24,14 @@ def _fates(lab, *fates: str) -> None:
     lab._packets = 0
 
 
+def _both_rekey_and_suns_request_is_lost(lab) -> None:
+    """Both peers rekey the IKE SA; sun's request and moon's DELETE of the old IKE SA are lost (2.8.2)."""
+    _fates(lab, "ok", "drop", "ok", "drop")  # moon's rekey; sun's rekey; sun's answer; moon's DELETE
+    lab.rekey_ike("initiator")
+    lab.rekey_ike("responder")
+    lab.run(lab.now + 0.1)
+
+
 def test_child_sas_move_to_a_new_ike_sa_that_already_holds_one_made_by_the_peer() -> None:
     """Mutant: when the new IKE SA already holds CHILD SAs, the old IKE SA's ones are dropped, not added.
 
@@ -33,10 +41,7 @@ def test_child_sas_move_to_a_new_ike_sa_that_already_holds_one_made_by_the_peer(
     moon's new IKE SA, which by then holds moon's new CHILD SA: sun's original CHILD SA must join it there."""
     lab = established(seed=1)
     (first,) = lab.initiator.children.values()
-    _fates(lab, "ok", "drop", "ok", "drop")  # moon's rekey; sun's rekey; sun's answer; moon's DELETE
-    lab.rekey_ike("initiator")
-    lab.rekey_ike("responder")
-    lab.run(lab.now + 0.1)
+    _both_rekey_and_suns_request_is_lost(lab)
     lab.create_child("initiator")
     lab.run_until_idle()
     assert [f.notify for f in lab.events("responder", ev.Failure)] == ["TEMPORARY_FAILURE"]
@@ -55,10 +60,7 @@ def test_child_sas_handed_to_a_colliding_ike_sa_already_deleted_are_deleted_with
     lab = established(seed=1)
     (first,) = lab.responder.children.values()
     old = lab.responder
-    _fates(lab, "ok", "drop", "ok", "drop")  # moon's rekey; sun's rekey; sun's answer; moon's DELETE
-    lab.rekey_ike("initiator")
-    lab.rekey_ike("responder")
-    lab.run(lab.now + 0.1)
+    _both_rekey_and_suns_request_is_lost(lab)
     lab.delete_ike("initiator")
     lab.run_until_idle()
     assert [f.notify for f in lab.events("responder", ev.Failure)] == ["TEMPORARY_FAILURE"]
