@@ -338,7 +338,7 @@ def selectors(ip_packet: IpPacket | bytes) -> Selectors:
     if pkt.fragment_offset == 0:
         if pkt.protocol in PORT_PROTOCOLS:
             if len(pkt.payload) < 4:
-                raise _short("the ports", 4, len(pkt.payload), "ports", len(pkt.header))
+                raise _short("the port pair", 4, len(pkt.payload), "ports", len(pkt.header))
             sport, dport = struct.unpack_from("!HH", pkt.payload, 0)
         elif pkt.protocol in ICMP_PROTOCOLS:
             if len(pkt.payload) < 2:

@@ -565,7 +565,7 @@ def test_short_upper_layer_headers_are_parse_errors_where_they_end() -> None:
     with pytest.raises(ParseError, match="ICMP header needs 8 bytes, only 4 present") as err:
         ip.parse_icmp(ip.ip_packet("192.0.2.1", "192.0.2.2", ip.PROTO_ICMP, b"\x08\x00\x00\x00"))
     assert (err.value.field, err.value.offset) == ("icmp_header", 4)
-    with pytest.raises(ParseError, match="needs 4 bytes, only 2 present") as err:
+    with pytest.raises(ParseError, match="the port pair needs 4 bytes, only 2 present") as err:
         ip.selectors(ip.ip_packet("192.0.2.1", "192.0.2.2", ip.PROTO_UDP, b"\x00\x01"))
     assert (err.value.field, err.value.offset) == ("ports", 22)
     with pytest.raises(ParseError, match="ICMP type and code needs 2 bytes, only 1 present") as err:
