@@ -59,7 +59,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from . import prf as _prf
 from .cert_checks import check_key_strength
 from .constants import AuthMethod, HashAlgorithm, PrfId, lookup
-from .errors import (AuthenticationError, ConfigError, IkelabError, ParseError, UnknownAlgorithmError,
+from .errors import (AuthenticationError, ConfigError, IkelabError, ParseError,
                      WeakAlgorithmWarning, refuse_weak)
 from .pss import PssParams, parse_pss_algorithm_identifier
 from .wire import check_bytes
@@ -115,11 +115,7 @@ def _octets(octets: Octets) -> bytes:
 
 def _checked_prf(prf_alg: Any, allow_weak: bool) -> Any:
     """The PRF for anything but one of the engine's strong PrfId members: get_prf's checks, naming ``prf_alg``."""
-    try:
-        return _prf.get_prf(prf_alg, allow_weak=allow_weak)
-    except UnknownAlgorithmError:
-        _prf._blame(prf_alg, "prf_alg")
-        raise
+    return _prf.get_prf(prf_alg, allow_weak=allow_weak, field="prf_alg")
 
 
 def _id_body(id_payload: Any) -> bytes:
@@ -184,11 +180,7 @@ def _secret(secret: Any) -> bytes:
 def psk_pad_key(prf_alg: Any, secret: bytes | str, *, allow_weak: bool = False) -> bytes:
     """``prf(Shared Secret, "Key Pad for IKEv2")``: the key that MACs the signed octets."""
     secret = _secret(secret)
-    try:
-        p = _prf.get_prf(prf_alg, allow_weak=allow_weak)
-    except UnknownAlgorithmError:
-        _prf._blame(prf_alg, "prf_alg")
-        raise
+    p = _prf.get_prf(prf_alg, allow_weak=allow_weak, field="prf_alg")
     return p._once(secret, KEY_PAD)
 
 

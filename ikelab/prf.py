@@ -281,39 +281,30 @@ def supported_prfs(*, include_weak: bool = False) -> list[PrfId]:
     return [pid for pid, p in _PRFS.items() if include_weak or not p.is_weak]
 
 
-def _blame(alg: object, field: str) -> None:
-    """After get_prf failed: if ``alg`` is no PRF ID at all, raise lookup's error naming the caller's ``field``.
-
-    Called on the failure path only (``except UnknownAlgorithmError: _blame(alg, "prf_alg"); raise``), so the
-    per-handshake calls pay nothing; an ID that is known but not implemented returns, and the caller re-raises.
-    """
-    if not isinstance(alg, Prf):
-        lookup(PrfId, alg, field=field)
-
-
-def get_prf(alg: "PrfId | int | str | Prf", *, allow_weak: bool = False) -> Prf:
+def get_prf(alg: "PrfId | int | str | Prf", *, allow_weak: bool = False, field: str = "alg") -> Prf:
     """The :class:`Prf` for ``alg`` (IANA name, number or :class:`PrfId`).
 
     Unknown or unimplemented PRFs raise UnknownAlgorithmError; PRF_HMAC_MD5
     raises WeakAlgorithmError unless ``allow_weak=True``, and then warns with
-    WeakAlgorithmWarning.
+    WeakAlgorithmWarning.  The errors name ``field``: a caller passes the name
+    of its own argument (``prf_alg``).
     """
     if type(alg) is PrfId:  # the engine's usual call: skip the name/number lookup
         pid = alg
     elif isinstance(alg, Prf):
         pid = alg.transform_id
     else:
-        pid = lookup(PrfId, alg, field="alg")
+        pid = lookup(PrfId, alg, field=field)
     p = _PRFS.get(pid)
     if p is None:
         known = ", ".join(x.name for x in _PRFS)
         raise UnknownAlgorithmError(
-            f"PRF {pid.name} ({int(pid)}) is not implemented by ikelab; implemented: {known}",
-            field="PrfId",
+            f"{field}: PRF {pid.name} ({int(pid)}) is not implemented by ikelab; implemented: {known}",
+            field=field,
             value=alg,
         )
     if p.weak_reason is not None:
-        refuse_weak(p.weak_reason, allow_weak=allow_weak, field="PrfId", value=alg, algorithm=p.name)
+        refuse_weak(p.weak_reason, allow_weak=allow_weak, field=field, value=alg, algorithm=p.name)
     return p
 
 

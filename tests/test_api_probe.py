@@ -353,6 +353,9 @@ CASES = [
     ("get_prf-alg-negative", lambda: __import__("ikelab.prf").prf.get_prf(-1), "alg"),
     ("psk_auth-prf_alg-None", lambda: auth.psk_auth(None, b"secret", b"octets"), "prf_alg"),
     ("psk_pad_key-prf_alg-str", lambda: auth.psk_pad_key("x", b"secret"), "prf_alg"),
+    # a PRF that is registered but not implemented (Tiger): the caller's argument named, not the enum class
+    ("get_prf-alg-tiger", lambda: __import__("ikelab.prf").prf.get_prf("PRF_HMAC_TIGER"), "alg"),
+    ("psk_pad_key-prf_alg-tiger", lambda: auth.psk_pad_key("PRF_HMAC_TIGER", b"secret"), "prf_alg"),
     ("sign-method-None", lambda: auth.sign(_ec_key(), b"octets", method=None), "method"),
     ("id_body-id_type-None", lambda: identity.id_body(None, b"x"), "id_type"),
     ("EspSa-encryption-None", lambda: esp.EspSa(0x1234, direction="inbound", encryption=None,
