@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from test_ike import configs
+from test_review_session35_auth import EPOCH, PSK, _certificate
 
 from ikelab import events as ev
+from ikelab.config import IkeConfig
 from ikelab.endpoint import IkeEndpoint
 from ikelab.lab import Lab
 from ikelab.state import State
@@ -220,3 +223,35 @@ def test_lab_restart_is_seeded_and_checks_its_side() -> None:
     with pytest.raises(ConfigError, match="Lab.restart: config"):
         lab.restart(config="moon.example")  # type: ignore[arg-type]
     assert lab.initiator is not None and lab.initiator.established  # a refused restart changed nothing
+
+
+def test_initial_contact_in_an_ike_sa_that_fails_leaves_the_old_one_alone() -> None:
+    """Only an IKE SA that comes up replaces the old ones (RFC 7296 2.4: the peer "has no other SAs" once this one
+    is its SA).  Here moon's AUTH verifies, with N(INITIAL_CONTACT), but sun cannot sign its own AUTH: its
+    certificate's key is Ed25519, which has no method without the peer's SIGNATURE_HASH_ALGORITHMS (RFC 8420 2,
+    RFC 7427 3), and the returning moon holds no trust anchor, so it sends none.  The new IKE SA fails with
+    AUTHENTICATION_FAILED, and sun's old IKE SA with moon stays: a failed IKE SA replaces nothing."""
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    cert = _certificate(key)
+    common = dict(ike_proposals=("aes128-sha256-ecp256",), esp_proposals=("aes128-sha256",), epoch=EPOCH,
+                  cookie_threshold=None)
+    moon = IkeConfig(local_id="alice@example.org", remote_id="gw.example.com", psk=PSK, trust_anchors=(cert,),
+                     **common)
+    sun = IkeConfig(local_id="gw.example.com", remote_id="alice@example.org", remote_psk=PSK, certificate=cert,
+                    private_key=key, **common)
+    lab = Lab(moon, sun, seed=5)
+    lab.initiate()
+    lab.run_until_idle()
+    old = lab.responder
+    assert old.established and len(old.children) == 1
+    lab.restart("initiator", config=replace(moon, trust_anchors=()))
+    lab.initiate()
+    lab.run_until_idle()
+    (new,) = [sa for sa in lab.sas("responder") if sa is not old]
+    assert new.state == State.CLOSED
+    (failure,) = [f for f in lab.events("responder", ev.Failure) if f.notify == "AUTHENTICATION_FAILED"]
+    assert "cannot authenticate ourselves" in failure.reason
+    sent = [e.summary for e in lab.events("initiator", ev.MessageSent) if e.exchange == "IKE_AUTH"]
+    assert "N(INITIAL_CONTACT)" in sent[-1]  # the returning moon did say it
+    assert old.established and len(old.children) == 1
+    assert not [e for e in lab.events("responder", ev.IkeSaDeleted) if (e.spi_i, e.spi_r) == (old.spi_i, old.spi_r)]
