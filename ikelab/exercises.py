@@ -265,7 +265,7 @@ def _dh_discrete_log(answer: Any, *, p: int, g: int, y: int) -> str:
 @register("prf.t2", "04-prf-plus", "The second prf+ block T2 from T1",
            "the bytes of T2", "RFC 7296 2.13: T2 = prf (K, T1 | S | 0x02), with ikelab.prf.prf(alg, key, data).")
 def _prf_t2(answer: Any, *, prf_alg: Any, key: bytes, seed: bytes, t1: bytes) -> str:
-    p = _prf.get_prf(prf_alg)
+    p = _prf.get_prf(prf_alg, field="prf_alg")
     for name, value in (("key", key), ("seed", seed), ("t1", t1)):
         if not isinstance(value, (bytes, bytearray)):
             raise ConfigError(f"exercise prf.t2: {name} must be bytes, not {type(value).__name__}",
@@ -303,7 +303,7 @@ def _prf_t2(answer: Any, *, prf_alg: Any, key: bytes, seed: bytes, t1: bytes) ->
            "and have no SK_a), then divide by the PRF output length, rounding up.")
 def _prf_blocks_needed(answer: Any, *, prf_alg: Any, encr: Any, key_bits: int | None = None,
                        integ: Any = None) -> str:
-    p = _prf.get_prf(prf_alg)
+    p = _prf.get_prf(prf_alg, field="prf_alg")
     zero = bytes(32)
     ike = _keys.ike_sa_keys(p.transform_id, bytes(p.output_len), zero, zero, bytes(8), bytes(8),
                             encr=encr, encr_key_bits=key_bits, integ=integ)

@@ -54,7 +54,7 @@ def _answer(answer: Any, what: str, length: int) -> bytes:
 @register("ike.skeyseed", "05-ike-sa-init", "SKEYSEED from the nonces and g^ir", "the bytes of SKEYSEED",
            "RFC 7296 2.14: SKEYSEED = prf(Ni | Nr, g^ir): the nonces are the KEY, g^ir is the data.")
 def _skeyseed(answer: Any, *, prf_alg: Any, ni: bytes, nr: bytes, g_ir: bytes) -> str:
-    p = _prf.get_prf(prf_alg)
+    p = _prf.get_prf(prf_alg, field="prf_alg")
     ni, nr, g_ir = _given_bytes("ike.skeyseed", ni=ni, nr=nr, g_ir=g_ir)
     expected = _keys.skeyseed(p.transform_id, ni, nr, g_ir)
     got = _answer(answer, "SKEYSEED", p.output_len)
@@ -149,7 +149,7 @@ def _nat_detection(answer: Any, *, spi_i: bytes, spi_r: bytes, address: str, por
 def _psk_auth(answer: Any, *, prf_alg: Any, psk: bytes, message_1: bytes, message_2: bytes, ni: bytes, nr: bytes,
               sk_pr: bytes, id_r: bytes, sk_pi: bytes | None = None) -> str:
     """``sk_pi`` (optional) lets the check recognise MACedIDForR keyed with the initiator's key."""
-    p = _prf.get_prf(prf_alg)
+    p = _prf.get_prf(prf_alg, field="prf_alg")
     psk, message_1, message_2, ni, nr, sk_pr, id_r = _given_bytes(
         "ike.psk-auth", psk=psk, message_1=message_1, message_2=message_2, ni=ni, nr=nr, sk_pr=sk_pr, id_r=id_r)
     if sk_pi is not None:
@@ -201,7 +201,7 @@ def _psk_auth(answer: Any, *, prf_alg: Any, psk: bytes, message_1: bytes, messag
            "the first `length` bytes of KEYMAT",
            "RFC 7296 2.17: KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr), with the nonces of the CREATE_CHILD_SA exchange.")
 def _keymat_pfs(answer: Any, *, prf_alg: Any, sk_d: bytes, ni: bytes, nr: bytes, g_ir: bytes, length: int) -> str:
-    p = _prf.get_prf(prf_alg)
+    p = _prf.get_prf(prf_alg, field="prf_alg")
     sk_d, ni, nr, g_ir = _given_bytes("child.keymat-pfs", sk_d=sk_d, ni=ni, nr=nr, g_ir=g_ir)
     if isinstance(length, bool) or not isinstance(length, int) or not 0 < length <= 255 * p.output_len:
         raise ConfigError(f"exercise child.keymat-pfs: length must be 1..{255 * p.output_len}, not {length!r}",

@@ -20,7 +20,7 @@ __all__: list[str] = []
 def _pfs_keymat(answer: Any, *, prf_alg: Any, sk_d: bytes, ni: bytes, nr: bytes, length: int,
                 other_sk_d: bytes | None = None) -> str:
     """``other_sk_d`` (optional), another IKE SA's SK_d, lets the check recognise KEYMAT derived from it."""
-    p = _prf.get_prf(prf_alg)
+    p = _prf.get_prf(prf_alg, field="prf_alg")
     given = [("sk_d", sk_d), ("ni", ni), ("nr", nr)] + ([("other_sk_d", other_sk_d)] if other_sk_d is not None else [])
     for name, value in given:
         if not isinstance(value, (bytes, bytearray)):

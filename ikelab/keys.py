@@ -210,7 +210,7 @@ def ike_sa_keys_from_lengths(
 
     ``{SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+ (SKEYSEED, Ni | Nr | SPIi | SPIr)``
     """
-    p = get_prf(prf_alg, allow_weak=allow_weak)
+    p = get_prf(prf_alg, allow_weak=allow_weak, field="prf_alg")
     encr_len = _length(encr_len, "encr_len")
     integ_len = _length(integ_len, "integ_len")
     return _ike_sa_keys(p, skeyseed, ni, nr, spi_i, spi_r, encr_len, integ_len)
@@ -360,7 +360,7 @@ def ike_sa_keys(
     encr_len, integ_len = _transform_lengths(encr, encr_key_bits, integ, allow_weak=allow_weak, require_integ=True)
     p = STRONG_PRFS.get(prf_alg) if prf_alg.__class__ is PrfId else None  # as in skeyseed
     if p is None:
-        p = get_prf(prf_alg, allow_weak=allow_weak)
+        p = get_prf(prf_alg, allow_weak=allow_weak, field="prf_alg")
     return _ike_sa_keys(p, skeyseed, ni, nr, spi_i, spi_r, encr_len, integ_len)
 
 
@@ -454,7 +454,7 @@ def child_sa_keys_from_lengths(
     allow_weak: bool = False,
 ) -> ChildSaKeys:
     """CHILD SA keys from explicit lengths: KEYMAT = encr_i | integ_i | encr_r | integ_r."""
-    p = get_prf(prf_alg, allow_weak=allow_weak)
+    p = get_prf(prf_alg, allow_weak=allow_weak, field="prf_alg")
     encr_len = _length(encr_len, "encr_len")
     integ_len = _length(integ_len, "integ_len")
     return _child_sa_keys(p, sk_d, ni, nr, g_ir, encr_len, integ_len)
@@ -493,5 +493,5 @@ def child_sa_keys(
     encr_len, integ_len = _transform_lengths(encr, encr_key_bits, integ, allow_weak=allow_weak, require_integ=False)
     p = STRONG_PRFS.get(prf_alg) if prf_alg.__class__ is PrfId else None  # as in skeyseed
     if p is None:
-        p = get_prf(prf_alg, allow_weak=allow_weak)
+        p = get_prf(prf_alg, allow_weak=allow_weak, field="prf_alg")
     return _child_sa_keys(p, sk_d, ni, nr, g_ir, encr_len, integ_len)

@@ -356,6 +356,8 @@ CASES = [
     # a PRF that is registered but not implemented (Tiger): the caller's argument named, not the enum class
     ("get_prf-alg-tiger", lambda: __import__("ikelab.prf").prf.get_prf("PRF_HMAC_TIGER"), "alg"),
     ("psk_pad_key-prf_alg-tiger", lambda: auth.psk_pad_key("PRF_HMAC_TIGER", b"secret"), "prf_alg"),
+    ("ike_sa_keys-prf_alg-tiger", lambda: __import__("ikelab.keys").keys.ike_sa_keys(
+        "PRF_HMAC_TIGER", bytes(32), bytes(32), bytes(32), SPI, SPI, encr="ENCR_AES_GCM_16", encr_key_bits=256), "prf_alg"),
     ("sign-method-None", lambda: auth.sign(_ec_key(), b"octets", method=None), "method"),
     ("id_body-id_type-None", lambda: identity.id_body(None, b"x"), "id_type"),
     ("EspSa-encryption-None", lambda: esp.EspSa(0x1234, direction="inbound", encryption=None,
