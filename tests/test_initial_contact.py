@@ -13,10 +13,9 @@ from dataclasses import replace
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from test_ike import configs
-from test_review_session35_auth import EPOCH, PSK, _certificate
+from test_review_session35_auth import _handshake
 
 from ikelab import events as ev
-from ikelab.config import IkeConfig
 from ikelab.endpoint import IkeEndpoint
 from ikelab.lab import Lab
 from ikelab.state import State
@@ -231,17 +230,8 @@ def test_initial_contact_in_an_ike_sa_that_fails_leaves_the_old_one_alone() -> N
     certificate's key is Ed25519, which has no method without the peer's SIGNATURE_HASH_ALGORITHMS (RFC 8420 2,
     RFC 7427 3), and the returning moon holds no trust anchor, so it sends none.  The new IKE SA fails with
     AUTHENTICATION_FAILED, and sun's old IKE SA with moon stays: a failed IKE SA replaces nothing."""
-    key = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
-    cert = _certificate(key)
-    common = dict(ike_proposals=("aes128-sha256-ecp256",), esp_proposals=("aes128-sha256",), epoch=EPOCH,
-                  cookie_threshold=None)
-    moon = IkeConfig(local_id="alice@example.org", remote_id="gw.example.com", psk=PSK, trust_anchors=(cert,),
-                     **common)
-    sun = IkeConfig(local_id="gw.example.com", remote_id="alice@example.org", remote_psk=PSK, certificate=cert,
-                    private_key=key, **common)
-    lab = Lab(moon, sun, seed=5)
-    lab.initiate()
-    lab.run_until_idle()
+    lab = _handshake(ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32))), initiator_announces=True)
+    moon = lab.endpoints["initiator"].config
     old = lab.responder
     assert old.established and len(old.children) == 1
     lab.restart("initiator", config=replace(moon, trust_anchors=()))
