@@ -9,13 +9,27 @@ layouts, never by ikelab.  Equivalent mutants are listed in the session report, 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import io
 import struct
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from ikelab import packet as ip
+from ikelab import transforms
 from ikelab.constants import PayloadType
-from ikelab.errors import ParseError
-from ikelab.payloads import decode_chain
+from ikelab.dissect_esp import _describe_inner
+from ikelab.dissect_ike import payload_names
+from ikelab.dissect_keys import EspOpener
+from ikelab.dissect_rows import Row
+from ikelab.errors import CaptureError, ParseError
+from ikelab.message import strip_non_esp_marker
+from ikelab.payloads import Nonce, UnknownPayload, decode_chain
+from ikelab.pcap_read import read_capture
+from ikelab.pcap_write import write_pcap
+from ikelab.uat import quote, split_line
 from ikelab.wire import DecodeContext
 
 
@@ -49,8 +63,6 @@ def test_an_esp_packet_whose_spi_has_three_zero_octets_is_not_an_ike_message(spi
     datagram IKE; anything else is ESP, whose SPI field takes those octets.  An ESP packet with SPI 1 or
     255 (00 00 00 01, 00 00 00 ff) is not an IKE message.
     (Mutant killed: the marker compared on its first three octets only.)"""
-    from ikelab.message import strip_non_esp_marker
-
     esp = struct.pack("!II", spi, 1) + bytes(32)
     assert strip_non_esp_marker(esp) is None
     assert strip_non_esp_marker(bytes(4) + esp) == esp
@@ -63,10 +75,6 @@ def test_a_pcap_file_cut_to_a_snaplen_says_that_snaplen_in_its_header() -> None:
     snapshot length the packets were cut to; Wireshark shows it as "Packet size limit: file hdr".  A file
     written with ``snaplen=100`` must say 100, with each cut record's incl_len 100 and orig_len the whole
     packet's length.  (Mutant killed: the header's snaplen always written as 65535.)"""
-    import io
-
-    from ikelab.pcap_write import write_pcap
-
     out = io.BytesIO()
     write_pcap(out, [(1.5, bytes(range(200)))], snaplen=100)
     data = out.getvalue()
@@ -80,15 +88,16 @@ def _pcapng_block(block_type: int, body: bytes) -> bytes:
     return struct.pack("<II", block_type, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
 
 
+#: a Section Header Block (little-endian, version 1.0, section length unknown) and one Ethernet interface
+_SECTION = (_pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+            + _pcapng_block(1, struct.pack("<HHI", 1, 0, 0)))
+
+
 def test_the_fcs_bits_of_a_pcap_link_type_field_are_not_part_of_the_link_type() -> None:
     """The pcap header's LinkType field carries the link type in its low 16 bits; the top bits may say an
     FCS of some length ends each packet (the P bit, 0x04000000, and FCS len in bits 28-31).  A file from an
     Ethernet capture with FCS information is still link type 1 (LINKTYPE_ETHERNET).
     (Mutant killed: the whole 32-bit field taken as the link type.)"""
-    import io
-
-    from ikelab.pcap_read import read_capture
-
     frame = bytes(60)
     data = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 0x14000001)
     data += struct.pack("<IIII", 7, 0, len(frame), len(frame)) + frame
@@ -104,52 +113,31 @@ def test_an_enhanced_packet_block_whose_captured_length_runs_past_its_body_is_re
     The error names the field at fault, so a user can find it with a hex editor.
     (Mutant killed: the bound loosened by the 4 octets of the trailing Block Total Length, which left the
     error to the options check with a message about options, not about the captured length.)"""
-    import io
-
-    from ikelab.errors import CaptureError
-    from ikelab.pcap_read import read_capture
-
-    shb = _pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-    idb = _pcapng_block(1, struct.pack("<HHI", 1, 0, 0))
     good = _pcapng_block(6, struct.pack("<IIIII", 0, 0, 0, 4, 4) + b"abcd")
     bad = _pcapng_block(6, struct.pack("<IIIII", 0, 0, 0, 8, 8) + b"abcd")
-    assert read_capture(io.BytesIO(shb + idb + good))[0].data == b"abcd"
+    assert read_capture(io.BytesIO(_SECTION + good))[0].data == b"abcd"
     with pytest.raises(CaptureError, match="captured length 8"):
-        read_capture(io.BytesIO(shb + idb + bad))
+        read_capture(io.BytesIO(_SECTION + bad))
 
 
 def test_a_packet_naming_an_interface_that_was_never_described_is_a_capture_error() -> None:
     """pcapng EPB: Interface ID indexes the section's Interface Description Blocks, counted from 0.  With
     one IDB, interface 1 does not exist: a CaptureError, not an IndexError from inside the reader.
     (Mutant killed: ``if_id > len(interfaces)``, off by one.)"""
-    import io
-
-    from ikelab.errors import CaptureError
-    from ikelab.pcap_read import read_capture
-
-    shb = _pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-    idb = _pcapng_block(1, struct.pack("<HHI", 1, 0, 0))
     epb = _pcapng_block(6, struct.pack("<IIIII", 1, 0, 0, 4, 4) + b"abcd")
     with pytest.raises(CaptureError, match="interface 1"):
-        read_capture(io.BytesIO(shb + idb + epb))
+        read_capture(io.BytesIO(_SECTION + epb))
 
 
 def test_a_pcapng_block_length_that_is_not_a_multiple_of_four_is_refused() -> None:
     """pcapng (draft-ietf-opsawg-pcapng 3.1): Block Total Length "MUST be a multiple of 4"; Wireshark
     refuses a file whose block says 13, even when the trailer repeats 13 and the block is one ikelab
     would skip unread.  (Mutant killed: the ``total % 4`` check dropped.)"""
-    import io
-
-    from ikelab.errors import CaptureError
-    from ikelab.pcap_read import read_capture
-
-    shb = _pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-    idb = _pcapng_block(1, struct.pack("<HHI", 1, 0, 0))
     odd = _pcapng_block(0x00000BAD, b"\x00")  # 13 octets
     assert len(odd) == 13
-    assert read_capture(io.BytesIO(shb + idb)) == []
+    assert read_capture(io.BytesIO(_SECTION)) == []
     with pytest.raises(CaptureError, match="block length 13"):
-        read_capture(io.BytesIO(shb + idb + odd))
+        read_capture(io.BytesIO(_SECTION + odd))
 
 
 # ------------------------------------------------------------------ Wireshark UAT text (uat_esc)
@@ -158,8 +146,6 @@ def test_a_uat_field_escapes_del_as_wireshark_writes_it() -> None:
     """Wireshark's ``uat_esc`` writes an octet of a quoted field verbatim only when it is printable ASCII
     (g_ascii_isprint: 0x20..0x7E) and not ``"`` or ``\\``; DEL (0x7F) is written ``\\x7f``, as a control
     character is.  (Mutant killed: the printable range taken up to 0x7F inclusive.)"""
-    from ikelab.uat import quote
-
     assert quote("a\x7fb") == '"a\\x7fb"'
     assert quote("~ ") == '"~ "'
     assert quote("\x1f") == '"\\x1f"'
@@ -171,9 +157,6 @@ def test_a_hex_escape_without_two_hex_digits_is_a_capture_error(line: str) -> No
     a quoted field is malformed, and reading it gives a typed CaptureError naming the line, never a
     ValueError or IndexError from inside the parser.
     (Mutant killed: only the first digit checked.)"""
-    from ikelab.errors import CaptureError
-    from ikelab.uat import split_line
-
     with pytest.raises(CaptureError, match="line 3: bad escape"):
         split_line(line, 3, "esp_sa")
 
@@ -182,8 +165,6 @@ def test_letter_escapes_are_the_c_control_characters() -> None:
     """Wireshark's ``uat_unesc`` reads the C letter escapes: ``\\b`` backspace 0x08, ``\\t`` tab 0x09,
     ``\\n`` line feed 0x0A, ``\\r`` 0x0D, ``\\a`` bell 0x07.
     (Mutant killed: ``\\b`` read as 0x09.)"""
-    from ikelab.uat import split_line
-
     assert split_line('"\\b\\t\\n\\r\\a",x', 1, "esp_sa") == [("\x08\x09\x0a\x0d\x07", True), ("x", False)]
 
 
@@ -193,9 +174,6 @@ def test_an_unknown_payload_is_listed_with_its_type_number() -> None:
     """A payload type ikelab does not know (kept because its Critical bit is clear, RFC 7296 3.2) is listed
     with its number, so two different unknown payloads can be told apart in the packet list.
     (Mutant killed: every unknown payload listed as plain ``UNKNOWN``.)"""
-    from ikelab.dissect_ike import payload_names
-    from ikelab.payloads import Nonce, UnknownPayload
-
     names = payload_names([Nonce(bytes(16)), UnknownPayload(200, b"x"), UnknownPayload(201, b"")], False)
     assert names == ("Ni", "UNKNOWN(200)", "UNKNOWN(201)")
 
@@ -206,10 +184,6 @@ def test_a_decrypted_inner_packet_shorter_than_its_total_length_gets_a_note() ->
     """An inner IPv4 packet whose Total Length claims more octets than the ESP payload holds is malformed;
     the row keeps the inner protocol and says why instead of describing a cut packet as whole.
     (Mutants killed: the ``total > len(data)`` and ``total < ihl`` checks of the IP reader dropped.)"""
-    from ikelab import packet as ip
-    from ikelab.dissect_esp import _describe_inner
-    from ikelab.dissect_rows import Row
-
     inner = ip.icmp_echo("10.1.0.5", "10.2.0.9", 1, 1, b"x" * 16)
     row = Row(1, 0.0, "192.0.2.1", "192.0.2.2")
     _describe_inner(row, 4, inner[:-4])
@@ -227,14 +201,9 @@ def test_a_udp_inner_packet_reads_as_tshark_lists_udp() -> None:
     the 8-octet header).  In transport mode (RFC 4303 3.1.1) the inner packet is the upper layer itself,
     between the outer addresses, source and destination unchanged.
     (Mutants killed: Len counting the UDP header; transport mode swapping the inner addresses.)"""
-    import struct as st
-
-    from ikelab.dissect_esp import _describe_inner
-    from ikelab.dissect_rows import Row
-
-    udp = st.pack("!HHHH", 5000, 53, 8 + 11, 0) + b"hello world"
-    tunnel = st.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
-                     bytes([10, 1, 0, 5]), bytes([10, 2, 0, 9])) + udp
+    udp = struct.pack("!HHHH", 5000, 53, 8 + 11, 0) + b"hello world"
+    tunnel = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                         bytes([10, 1, 0, 5]), bytes([10, 2, 0, 9])) + udp
     row = Row(1, 0.0, "192.0.2.1", "192.0.2.2")
     _describe_inner(row, 4, tunnel)
     assert row.inner_info == "5000 \u2192 53 Len=11"
@@ -247,25 +216,21 @@ def test_an_esp_packet_whose_cbc_ciphertext_is_not_whole_blocks_is_a_parse_error
     """RFC 3602 / RFC 4303 2.4: AES-CBC ciphertext is a whole number of 16-octet blocks.  A packet whose
     ICV verifies (the sender held the key) but whose ciphertext is 20 octets is malformed: a ParseError,
     never a "decrypted" payload from misaligned blocks.  The ICV is HMAC-SHA-256 truncated to 16 octets
-    over SPI | Sequence Number | IV | ciphertext (RFC 4868 2.1), computed here with :mod:`hmac`.
+    over SPI | Sequence Number | IV | ciphertext (RFC 4868 2.1), computed here with :mod:`hmac`; the whole-block
+    packet is encrypted with ``cryptography``'s AES-CBC.
     (Mutant killed: only the minimum length checked, not the block multiple.)"""
-    import hashlib
-    import hmac
-
-    from ikelab import transforms
-    from ikelab.dissect_keys import EspOpener
-
-    ekey, akey = bytes(range(16)), bytes(range(32))
+    ekey, akey, iv = bytes(range(16)), bytes(range(32)), bytes(16)
     opener = EspOpener(transforms.encryption("ENCR_AES_CBC", 128), ekey,
                        transforms.integrity("AUTH_HMAC_SHA2_256_128"), akey)
-    for size, ok in ((32, True), (20, False), (36, False)):
-        body = struct.pack("!II", 0x1234, 1) + bytes(16) + bytes(size)
-        packet = body + hmac.new(akey, body, hashlib.sha256).digest()[:16]
-        if ok:  # whole blocks: decrypted; the zeros' padding may then be refused, but not the blocks
-            try:
-                opener.open(packet, 1)
-            except ParseError as exc:
-                assert "whole AES blocks" not in str(exc)
-        else:
-            with pytest.raises(ParseError, match="not whole AES blocks"):
-                opener.open(packet, 1)
+
+    def sealed(ciphertext: bytes) -> bytes:
+        body = struct.pack("!II", 0x1234, 1) + iv + ciphertext
+        return body + hmac.new(akey, body, hashlib.sha256).digest()[:16]
+
+    # whole blocks: 28 payload octets, Padding 01 02, Pad Length 2, Next Header 59 (RFC 4303 2.4-2.6)
+    plaintext = b"x" * 28 + bytes([1, 2, 2, 59])
+    encryptor = Cipher(algorithms.AES(ekey), modes.CBC(iv)).encryptor()
+    assert opener.open(sealed(encryptor.update(plaintext) + encryptor.finalize()), 1) == (59, b"x" * 28)
+    for size in (20, 36):
+        with pytest.raises(ParseError, match="not whole AES blocks"):
+            opener.open(sealed(bytes(size)), 1)
