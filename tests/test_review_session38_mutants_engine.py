@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import pytest
 
-from ikelab import events as ev
-from ikelab.lab import Network
-
 from test_ike import assert_same_sas, established
+from test_review_session38_mutants_ike import _half_open
+
+from ikelab import events as ev
+from ikelab import exchanges_wire as W
+from ikelab.constants import NotifyType
+from ikelab.exchanges_child import ChildExchanges
+from ikelab.lab import Network
+from ikelab.state import State
 
 
 def _fates(lab, *fates: str) -> None:
@@ -91,10 +96,6 @@ def test_two_child_sas_refused_with_temporary_failure_are_both_asked_for_again(m
     RFC 7296 2.25: a CREATE_CHILD_SA refused with TEMPORARY_FAILURE is asked for again after a random delay.
     Sun asks for two CHILD SAs and moon, busy, refuses both; the two retries fall due at different times, and
     each must bring its own CHILD SA (the first one due must not cancel the second)."""
-    from ikelab import exchanges_wire as W
-    from ikelab.constants import NotifyType
-    from ikelab.exchanges_child import ChildExchanges
-
     lab = established()
     answer = ChildExchanges.on_create_child_sa_request
     refused: list[int] = []
@@ -125,10 +126,6 @@ def test_a_half_open_responder_sa_goes_when_the_initiator_has_given_up() -> None
     protect) only as long as the initiator could still send IKE_AUTH: its first try plus ``retransmit_tries``
     retransmissions, with exponential backoff: sum of timeout * base ** n for n = 0 .. tries.  Not a moment
     before, and gone at that time."""
-    from test_review_session38_mutants_ike import _half_open
-
-    from ikelab.state import State
-
     moon, sun, _ = _half_open()
     c = sun.config
     tries = int(c.retransmit_tries)
