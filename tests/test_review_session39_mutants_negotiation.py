@@ -1,0 +1,59 @@
+"""Session 39 mutation review of proposal negotiation and traffic selectors: each test here kills a deliberate
+small bug that the rest of the suite let through, by asserting what a peer or a user relies on.
+
+MUTANTS_SUMMARY
+
+The mutants are named in each docstring; the RFC text is the reference, and every expected value is written
+out from it here, never computed by the code under test: RFC 7296 2.7 (one proposal, one transform of each
+type), 2.9 (narrowing: the answer is a subset of the offer), 3.3.1 (Proposal Num), 3.3.6 (what the initiator
+accepts), 3.13.1 (selector fields: OPAQUE ports, ICMP Type and Code in the ports) and RFC 4301 4.4.1.1.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from ikelab.constants import DhId, EncrId, EsnId, IntegId, PrfId, ProtocolId, TransformType, TsType
+from ikelab.errors import ConfigError, NegotiationError
+from ikelab.payloads import Proposal, TrafficSelector, Transform
+from ikelab.proposals import check_chosen
+
+# IANA IKEv2 registries (RFC 7296 3.3.2, 3.3.5): the numbers a peer puts on the wire
+AES_CBC, HMAC_SHA2_256, AUTH_HMAC_SHA2_256_128, MODP_2048 = 12, 5, 12, 14
+
+
+def _ike(number: int, key_bits: int = 128) -> Proposal:
+    """An IKE proposal aes<key_bits>-sha256-modp2048, written out as its transforms."""
+    return Proposal(number, ProtocolId.IKE, b"", (
+        Transform(TransformType.ENCR, AES_CBC, key_bits), Transform(TransformType.PRF, HMAC_SHA2_256),
+        Transform(TransformType.INTEG, AUTH_HMAC_SHA2_256_128), Transform(TransformType.DH, MODP_2048)))
+
+
+# --------------------------------------------------------------------------- check_chosen: the answer (3.3.6)
+
+
+def test_an_answer_without_any_proposal_is_a_negotiation_error() -> None:
+    """Mutant: check_chosen takes an answer list of any length but two or more.
+
+    RFC 7296 2.7: the responder "MUST choose a single suite"; an SA payload with no proposal is no choice.
+    The initiator must refuse it as a negotiation failure (a typed NegotiationError that the engine turns
+    into a failed exchange), not crash on indexing an empty list."""
+    with pytest.raises(NegotiationError, match="exactly one proposal, it sent 0"):
+        check_chosen([_ike(1)], [])
+
+
+def test_an_answer_numbered_zero_matches_no_offered_proposal() -> None:
+    """Mutant: the answer is matched to the first offered proposal numbered at least its own.
+
+    RFC 7296 3.3.1: proposals are numbered from 1, and the accepted proposal carries the number of the one
+    chosen.  An answer numbered 0 names nothing we offered, even with the very transforms of our #1; so does
+    an answer numbered 1 when our offer started at #2 (only #2 and #3 offered)."""
+    with pytest.raises(NegotiationError, match="chose proposal #0, which was not offered"):
+        check_chosen([_ike(1), _ike(2, 256)], Proposal(0, ProtocolId.IKE, b"", _ike(1).transforms))
+    with pytest.raises(NegotiationError, match="chose proposal #1, which was not offered"):
+        check_chosen([_ike(2), _ike(3, 256)], Proposal(1, ProtocolId.IKE, b"", _ike(2).transforms))
+    # the real answers to the same offers are taken, with the Key Length of the proposal named
+    assert check_chosen([_ike(1), _ike(2, 256)], _ike(2, 256)).key_bits == 256
+    assert check_chosen([_ike(2), _ike(3, 256)], _ike(2)).key_bits == 128
