@@ -19,6 +19,7 @@ from ikelab.constants import DhId, EncrId, EsnId, IntegId, PrfId, ProtocolId, Tr
 from ikelab.errors import ConfigError, NegotiationError
 from ikelab.payloads import Proposal, TrafficSelector, Transform
 from ikelab.proposals import check_chosen
+from ikelab.ts import ts_from_string
 
 # IANA IKEv2 registries (RFC 7296 3.3.2, 3.3.5): the numbers a peer puts on the wire
 AES_CBC, HMAC_SHA2_256, AUTH_HMAC_SHA2_256_128, MODP_2048 = 12, 5, 12, 14
@@ -57,3 +58,18 @@ def test_an_answer_numbered_zero_matches_no_offered_proposal() -> None:
     # the real answers to the same offers are taken, with the Key Length of the proposal named
     assert check_chosen([_ike(1), _ike(2, 256)], _ike(2, 256)).key_bits == 256
     assert check_chosen([_ike(2), _ike(3, 256)], _ike(2)).key_bits == 128
+
+
+# --------------------------------------------------------------------------- selector text (3.13.1)
+
+
+@pytest.mark.parametrize("text", ["fe80::1%eth0-fe80::9", "fe80::1-fe80::9%eth0", "fe80::1-fe80::9%eth0[tcp/80]"])
+def test_a_zone_index_on_either_end_of_a_range_is_refused(text: str) -> None:
+    """Mutant: only the range's start address is checked for a zone index.
+
+    RFC 7296 3.13.1: a selector carries its Starting and Ending Address as bare 16 octets; a zone index
+    (RFC 4007 11, ``%eth0``) names one of our own interfaces and has no place on the wire, so a range that
+    gives one at either end is a configuration error, said when it is read, not a selector whose end address
+    silently differs from the same address without the zone."""
+    with pytest.raises(ConfigError, match="zone index"):
+        ts_from_string(text)
