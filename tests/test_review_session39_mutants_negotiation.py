@@ -73,3 +73,15 @@ def test_a_zone_index_on_either_end_of_a_range_is_refused(text: str) -> None:
     silently differs from the same address without the zone."""
     with pytest.raises(ConfigError, match="zone index"):
         ts_from_string(text)
+
+
+@pytest.mark.parametrize("text, protocol", [("10.0.0.0/8[tcp/]", 6), ("10.0.0.0/8[udp/]", 17),
+                                            ("192.0.2.1[icmp/]", 1)])
+def test_a_protocol_with_an_empty_port_after_the_slash_covers_every_port(text: str, protocol: int) -> None:
+    """Mutant: an empty port after ``/`` is no longer read as any port (it becomes a parse error).
+
+    strongSwan's ``parse_ts`` (vici) keeps its default 0-65535 when the text after ``/`` is empty, and the
+    module docstring promises strongSwan's syntax; so ``[tcp/]`` is ``[tcp]``: RFC 7296 3.13.1 Start Port 0,
+    End Port 65535 ("any port"), with the protocol kept."""
+    ts = ts_from_string(text)
+    assert (ts.ip_protocol, ts.start_port, ts.end_port) == (protocol, 0, 65535)
