@@ -18,7 +18,7 @@ import pytest
 from ikelab.constants import DhId, EncrId, EsnId, IntegId, PrfId, ProtocolId, TransformType, TsType
 from ikelab.errors import ConfigError, NegotiationError
 from ikelab.payloads import Proposal, TrafficSelector, Transform
-from ikelab.proposals import check_chosen
+from ikelab.proposals import check_chosen, select
 from ikelab.ts import ts_from_string
 
 # IANA IKEv2 registries (RFC 7296 3.3.2, 3.3.5): the numbers a peer puts on the wire
@@ -85,3 +85,47 @@ def test_a_protocol_with_an_empty_port_after_the_slash_covers_every_port(text: s
     End Port 65535 ("any port"), with the protocol kept."""
     ts = ts_from_string(text)
     assert (ts.ip_protocol, ts.start_port, ts.end_port) == (protocol, 0, 65535)
+
+
+# --------------------------------------------------------------------------- remembered answers (2.7, 3.3.6)
+# select and check_chosen remember their answers by the identity of the transforms tuples (ikelab.memo); the
+# same objects in another arrangement are another question and must get their own answer.
+
+
+def _esp(number: int, key_bits: int, transforms: tuple[Transform, ...] | None = None) -> Proposal:
+    """An ESP proposal aes<key_bits>-sha256 without ESN, or ``transforms`` (the very tuple) if given."""
+    return Proposal(number, ProtocolId.ESP, b"", transforms or (
+        Transform(TransformType.ENCR, AES_CBC, key_bits), Transform(TransformType.INTEG, AUTH_HMAC_SHA2_256_128),
+        Transform(TransformType.ESN, EsnId.NO_ESN)))
+
+
+def test_the_same_proposals_split_otherwise_between_offer_and_configuration_are_judged_again() -> None:
+    """Mutant: select's remembered answer is keyed without where the offered list ends.
+
+    RFC 7296 2.7: the responder chooses among the *offered* proposals.  Offered aes128 (#1) and aes256 (#2)
+    against a configured aes256, #2 is chosen; the same three objects with only aes128 offered (aes256 now
+    among the configured ones) leave nothing in common: NO_PROPOSAL_CHOSEN, never the earlier #2, which this
+    initiator did not offer."""
+    a128, a256, conf = _esp(1, 128), _esp(2, 256), _esp(1, 256)
+    chosen = select([a128, a256], [conf])
+    assert chosen.number == 2 and chosen.transforms[0] == Transform(TransformType.ENCR, AES_CBC, 256)
+    with pytest.raises(NegotiationError) as refused:
+        select([a128], [a256, conf])
+    assert refused.value.notify_type == "NO_PROPOSAL_CHOSEN"
+
+
+def test_one_transforms_tuple_under_another_protocol_is_judged_again() -> None:
+    """Mutant: the remembered answers of select and check_chosen are keyed without the proposals' protocols.
+
+    RFC 7296 3.3.3: ESP must carry an encryption transform, AH carries none.  Integrity with NO_ESN is a
+    whole AH proposal and an ESP one without ENCR: accepted as AH, then refused as ESP (by the responder's
+    select and the initiator's check_chosen alike), even though the very same transforms tuple was just
+    accepted."""
+    integ_esn = (Transform(TransformType.INTEG, AUTH_HMAC_SHA2_256_128), Transform(TransformType.ESN, EsnId.NO_ESN))
+    ah, esp = Proposal(1, ProtocolId.AH, b"", integ_esn), Proposal(1, ProtocolId.ESP, b"", integ_esn)
+    assert select([ah], [ah]).protocol == ProtocolId.AH
+    assert check_chosen([ah], ah).protocol == ProtocolId.AH
+    with pytest.raises(NegotiationError, match="no common ENCR"):
+        select([esp], [esp])
+    with pytest.raises(NegotiationError, match="lacks ENCR"):
+        check_chosen([esp], esp)
