@@ -20,6 +20,7 @@ from ikelab.errors import ConfigError, NegotiationError
 from ikelab.payloads import Proposal, TrafficSelector, Transform
 from ikelab.proposals import check_chosen, select
 from ikelab.ts import ts_from_string
+from ikelab.ts_negotiation import narrow_cached
 
 # IANA IKEv2 registries (RFC 7296 3.3.2, 3.3.5): the numbers a peer puts on the wire
 AES_CBC, HMAC_SHA2_256, AUTH_HMAC_SHA2_256_128, MODP_2048 = 12, 5, 12, 14
@@ -129,3 +130,19 @@ def test_one_transforms_tuple_under_another_protocol_is_judged_again() -> None:
         select([esp], [esp])
     with pytest.raises(NegotiationError, match="lacks ENCR"):
         check_chosen([esp], esp)
+
+
+def test_the_same_offer_under_another_local_policy_is_narrowed_again() -> None:
+    """Mutant: narrow_cached remembers its answer without the policy for the responder's own side (TSr).
+
+    RFC 7296 2.9: the responder narrows the offer to its policy.  One responder may hold two connections whose
+    local_ts differ, and the decoded TS payloads of one initiator's requests are the very same tuples; offered
+    TSr 10.2.0.0/16 against local_ts 10.2.0.0/24, then against 10.2.5.0/24, is answered 10.2.0.0/24, then
+    10.2.5.0/24 (TSi, 10.1.0.0/16 offered and allowed, stays as offered)."""
+    tsi = (TrafficSelector.from_range("10.1.0.0", "10.1.255.255"),)
+    tsr = (TrafficSelector.from_range("10.2.0.0", "10.2.255.255"),)
+    remote_ts = (TrafficSelector.from_range("10.1.0.0", "10.1.255.255"),)
+    first = (TrafficSelector.from_range("10.2.0.0", "10.2.0.255"),)
+    second = (TrafficSelector.from_range("10.2.5.0", "10.2.5.255"),)
+    assert narrow_cached(tsi, tsr, remote_ts, first) == (tsi, first)
+    assert narrow_cached(tsi, tsr, remote_ts, second) == (tsi, second)
