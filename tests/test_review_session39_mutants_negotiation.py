@@ -146,3 +146,26 @@ def test_the_same_offer_under_another_local_policy_is_narrowed_again() -> None:
     second = (TrafficSelector.from_range("10.2.5.0", "10.2.5.255"),)
     assert narrow_cached(tsi, tsr, remote_ts, first) == (tsi, first)
     assert narrow_cached(tsi, tsr, remote_ts, second) == (tsi, second)
+
+
+# --------------------------------------------------------------------------- select: the responder's choice (2.7)
+
+ECP_256 = 19
+
+
+def test_the_group_of_the_ke_payload_is_taken_whichever_order_is_preferred() -> None:
+    """Mutant: the KE payload's group is taken only when the configured order is preferred.
+
+    RFC 7296 1.2/2.7: the initiator guesses a group for its KE payload; if the responder picks another it must
+    answer INVALID_KE_PAYLOAD and cost a round trip.  So of the groups both sides accept, the KE's is chosen,
+    also with ``prefer="offered"``: the offer lists MODP-2048 (14) first, the KE is ECP-256 (19), and 19 is
+    chosen, the rest of the proposal as offered."""
+    offered = Proposal(1, ProtocolId.IKE, b"", _ike(1).transforms + (Transform(TransformType.DH, ECP_256),))
+    configured = Proposal(1, ProtocolId.IKE, b"", _ike(1).transforms[:3] + (
+        Transform(TransformType.DH, ECP_256), Transform(TransformType.DH, MODP_2048)))
+    for prefer in ("offered", "configured"):
+        chosen = select([offered], [configured], prefer=prefer, ke_group=ECP_256)
+        assert [(int(t.type), int(t.id)) for t in chosen.transforms] == [
+            (1, AES_CBC), (2, HMAC_SHA2_256), (3, AUTH_HMAC_SHA2_256_128), (4, ECP_256)]
+    # without a KE payload to follow, the offered order decides: the initiator's first group
+    assert int(select([offered], [configured], prefer="offered").transforms[3].id) == MODP_2048
