@@ -15,12 +15,15 @@ import ipaddress
 
 import pytest
 
+from ikelab import events as ev
 from ikelab.constants import DhId, EncrId, EsnId, IntegId, PrfId, ProtocolId, TransformType, TsType
 from ikelab.errors import ConfigError, NegotiationError
 from ikelab.payloads import Proposal, TrafficSelector, Transform
 from ikelab.proposals import check_chosen, select
 from ikelab.ts import ts_from_string
 from ikelab.ts_negotiation import narrow_cached
+
+from test_review_transport_nat import IP1, IP2, TransportLab, configs as transport_configs
 
 # IANA IKEv2 registries (RFC 7296 3.3.2, 3.3.5): the numbers a peer puts on the wire
 AES_CBC, HMAC_SHA2_256, AUTH_HMAC_SHA2_256_128, MODP_2048 = 12, 5, 12, 14
@@ -169,3 +172,30 @@ def test_the_group_of_the_ke_payload_is_taken_whichever_order_is_preferred() -> 
             (1, AES_CBC), (2, HMAC_SHA2_256), (3, AUTH_HMAC_SHA2_256_128), (4, ECP_256)]
     # without a KE payload to follow, the offered order decides: the initiator's first group
     assert int(select([offered], [configured], prefer="offered").transforms[3].id) == MODP_2048
+
+
+# --------------------------------------------------------------------------- the engine's CHILD SA (2.9, 2.23.1)
+
+
+def test_transport_selectors_agreed_without_a_nat_do_not_follow_a_moving_peer() -> None:
+    """Mutant: the initiator reads a transport-mode answer as substituted across a NAT even when none was seen.
+
+    RFC 7296 2.23.1: only selectors the peer substituted for a host behind a NAT name the observed address,
+    and only those follow the peer when it moves (2.23).  Without a NAT the selectors are the ones the hosts
+    wrote; when the server's next protected message comes from another address, the client follows it for
+    IKE, but its transport-mode CHILD SA keeps TSr = the server's own address, and PeerMoved names no CHILD SA."""
+    lab = TransportLab(*transport_configs(), seed=39)
+    lab.initiate()
+    lab.run_until_idle()
+    client, server = lab.initiator, lab.responder
+    assert not (client.nat_local or client.nat_remote)
+    (child,) = lab.children("initiator")
+    assert child.mode == "transport"
+    assert (child.ts_local, child.ts_remote) == ((TrafficSelector.from_address(IP1),),
+                                                 (TrafficSelector.from_address(IP2),))
+    server.liveness(lab.now)
+    (request,) = server.pop_datagrams()
+    client.receive(request.payload, lab.now, src=("198.51.100.9", 500), dst=(IP1, 500))
+    (moved,) = [e for e in client.pop_events() if isinstance(e, ev.PeerMoved)]
+    assert moved.new[0] == "198.51.100.9" and moved.children == ()
+    assert child.ts_remote == (TrafficSelector.from_address(IP2),)
