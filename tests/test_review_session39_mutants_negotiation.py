@@ -18,9 +18,9 @@ import pytest
 from ikelab import events as ev
 from ikelab.constants import DhId, EncrId, EsnId, IntegId, PrfId, ProtocolId, TransformType, TsType
 from ikelab.errors import ConfigError, NegotiationError
-from ikelab.payloads import Proposal, TrafficSelector, Transform
+from ikelab.payloads import Proposal, TrafficSelector, Transform, TSi
 from ikelab.proposals import check_chosen, select
-from ikelab.ts import ts_from_string
+from ikelab.ts import ts_from_string, ts_intersection
 from ikelab.ts_negotiation import narrow_cached
 
 from test_review_transport_nat import IP1, IP2, TransportLab, configs as transport_configs
@@ -199,3 +199,46 @@ def test_transport_selectors_agreed_without_a_nat_do_not_follow_a_moving_peer() 
     (moved,) = [e for e in client.pop_events() if isinstance(e, ev.PeerMoved)]
     assert moved.new[0] == "198.51.100.9" and moved.children == ()
     assert child.ts_remote == (TrafficSelector.from_address(IP2),)
+
+
+def test_an_answer_with_a_transform_type_the_protocol_does_not_carry_is_refused_even_with_id_zero() -> None:
+    """Mutant: any transform with ID 0 of a type the proposal did not offer is let through (not only NO_ESN).
+
+    RFC 7296 3.3.6: the accepted proposal holds transforms from the one offered; 3.3.3: ESP carries no PRF.
+    Our ESP offer aes128-sha256 (written without ESN, which an answer may then give as NO_ESN) is answered
+    with a PRF transform of ID 0 (reserved in the IANA PRF registry) added: refused, like any transform we
+    did not offer; the answer with NO_ESN added is taken."""
+    offer = Proposal(1, ProtocolId.ESP, b"", _esp(1, 128).transforms[:2])
+    with pytest.raises(NegotiationError, match="did not offer"):
+        check_chosen([offer], Proposal(1, ProtocolId.ESP, b"", offer.transforms + (Transform(TransformType.PRF, 0),)))
+    suite = check_chosen([offer], Proposal(1, ProtocolId.ESP, b"", offer.transforms + (
+        Transform(TransformType.ESN, EsnId.NO_ESN),)))
+    assert (suite.key_bits, suite.esn, suite.prf) == (128, False, None)
+
+
+def test_a_selector_with_its_ports_backwards_meets_nothing_not_even_itself() -> None:
+    """Mutant: two equal port ranges meet in that range even when it is backwards.
+
+    RFC 7296 3.13.1: the ports of a selector run from Start Port to End Port; the only legal start above the
+    end is OPAQUE (65535, 0).  A peer's tcp 80-10 therefore covers no port, and its intersection with the very
+    same selector is empty (None), while OPAQUE with OPAQUE stays OPAQUE."""
+    net = (ipaddress.ip_address("10.0.0.0"), ipaddress.ip_address("10.255.255.255"))
+    backwards = TrafficSelector(TsType.TS_IPV4_ADDR_RANGE, 6, 80, 10, *net)
+    assert ts_intersection(backwards, backwards) is None
+    opaque = TrafficSelector(TsType.TS_IPV4_ADDR_RANGE, 17, 65535, 0, *net)
+    assert ts_intersection(opaque, opaque) == TrafficSelector(TsType.TS_IPV4_ADDR_RANGE, 17, 65535, 0, *net)
+
+
+@pytest.mark.parametrize("network, first, last", [("192.0.2.77/24", "192.0.2.0", "192.0.2.255"),
+                                                   ("10.1.2.3/8", "10.0.0.0", "10.255.255.255"),
+                                                   ("2001:db8::1/32", "2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")])
+def test_a_network_written_with_host_bits_covers_the_whole_network(network: str, first: str, last: str) -> None:
+    """Mutant: TrafficSelector.from_network (and TSi.of) refuse an address/len whose host bits are set.
+
+    RFC 4301 4.4.1.1 describes selector addresses as ranges, a subnet among them; like strongSwan's
+    ``traffic_selector_create_from_cidr``, which masks the host bits, ``192.0.2.77/24`` is the network
+    192.0.2.0-192.0.2.255 (RFC 7296 3.13.1 Starting and Ending Address), as the text syntax reads it too."""
+    expected = TrafficSelector(TsType.TS_IPV4_ADDR_RANGE if "." in first else TsType.TS_IPV6_ADDR_RANGE, 0, 0, 65535,
+                               ipaddress.ip_address(first), ipaddress.ip_address(last))
+    assert TrafficSelector.from_network(network) == expected
+    assert TSi.of(network).selectors == (expected,)
