@@ -21,7 +21,7 @@ from ikelab.errors import ConfigError, NegotiationError
 from ikelab.payloads import Proposal, TrafficSelector, Transform, TSi
 from ikelab.proposals import check_chosen, select
 from ikelab.ts import ts_from_string, ts_intersection
-from ikelab.ts_negotiation import narrow_cached
+from ikelab.ts_negotiation import check_narrowed, narrow_cached
 
 from test_review_transport_nat import IP1, IP2, TransportLab, configs as transport_configs
 
@@ -242,3 +242,17 @@ def test_a_network_written_with_host_bits_covers_the_whole_network(network: str,
                                ipaddress.ip_address(first), ipaddress.ip_address(last))
     assert TrafficSelector.from_network(network) == expected
     assert TSi.of(network).selectors == (expected,)
+
+
+def test_the_same_answer_to_a_narrower_offer_is_checked_again() -> None:
+    """Mutant: check_narrowed remembers its verdict by the answered selectors alone.
+
+    RFC 7296 2.9: the responder may only narrow, so each answered selector must lie inside one we offered.
+    Decoded TS payloads are remembered by their octets, so the same answer tuple comes back for two CHILD SAs:
+    10.2.0.0/24 answers an offer of 10.2.0.0/16 (a subset: taken) but is wider than an offer of 10.2.0.0/25,
+    and must be refused there with TS_UNACCEPTABLE."""
+    answer = (TrafficSelector.from_range("10.2.0.0", "10.2.0.255"),)
+    check_narrowed(answer, (TrafficSelector.from_range("10.2.0.0", "10.2.255.255"),), "TSr")
+    with pytest.raises(NegotiationError, match="wider than what we offered") as refused:
+        check_narrowed(answer, (TrafficSelector.from_range("10.2.0.0", "10.2.0.127"),), "TSr")
+    assert refused.value.notify_type == "TS_UNACCEPTABLE"
