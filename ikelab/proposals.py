@@ -331,7 +331,9 @@ def _check_chosen(offered_shapes: tuple[Any, ...], chosen_shape: tuple[Any, ...]
                                f"which offered {ours.protocol}")
     suite = suite_of(chosen)
     for t in chosen.transforms:
+        # an ESP/AH offer written without ESN may be answered NO_ESN (3.3.3: ESN is mandatory there); IKE has no ESN
         if t not in ours.transforms and not (t.type == TransformType.ESN and int(t.id) == EsnId.NO_ESN
+                                             and ours.protocol != ProtocolId.IKE
                                              and not ours.of_type(TransformType.ESN)):
             raise NegotiationError(f"the responder chose {_name(t)}"
                                    + (f" ({t.key_length} bits)" if t.key_length else "")

@@ -256,3 +256,17 @@ def test_the_same_answer_to_a_narrower_offer_is_checked_again() -> None:
     with pytest.raises(NegotiationError, match="wider than what we offered") as refused:
         check_narrowed(answer, (TrafficSelector.from_range("10.2.0.0", "10.2.0.127"),), "TSr")
     assert refused.value.notify_type == "TS_UNACCEPTABLE"
+
+
+def test_an_ike_answer_carrying_an_esn_transform_is_refused() -> None:
+    """Library bug found while judging the NO_ESN mutants: the initiator took an IKE SA answer with an added
+    ESN transform (NO_ESN), because an offer without ESN may be answered NO_ESN, for ESP and AH.
+
+    RFC 7296 3.3.3: ESN is a transform type of ESP and AH only; 3.3.6: the accepted proposal holds transforms
+    we offered.  Our IKE offer aes128-sha256-modp2048 answered with those four and NO_ESN is refused; the same
+    answer without it is taken."""
+    answer = Proposal(1, ProtocolId.IKE, b"", _ike(1).transforms + (Transform(TransformType.ESN, EsnId.NO_ESN),))
+    with pytest.raises(NegotiationError, match="did not offer"):
+        check_chosen([_ike(1)], answer)
+    suite = check_chosen([_ike(1)], _ike(1))
+    assert (suite.protocol, int(suite.encr), suite.key_bits, int(suite.dh)) == (ProtocolId.IKE, AES_CBC, 128, MODP_2048)
