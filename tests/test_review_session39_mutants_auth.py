@@ -15,6 +15,7 @@ of iPAddress subtrees changes nothing).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -84,3 +85,42 @@ def test_a_path_search_that_runs_out_of_its_budget_says_so_and_not_an_earlier_ca
     # the expired X alone is refused for what it is: the reason the search above must not report
     with pytest.raises(AuthenticationError, match="expired"):
         cert_checks.verify_chain(leaf, [x_expired], [_ca("root")], now=NOW)
+
+
+# --------------------------------------------------------------------------- name_constraints: iPAddress names
+
+
+def test_an_address_range_as_a_leafs_ip_name_is_refused_under_an_excluded_ip_subtree() -> None:
+    """Mutant: the refusal of an iPAddress subjectAltName that holds an address and mask (a range) dropped.
+
+    RFC 5280 4.2.1.6: in subjectAltName an iPAddress is one address (4 or 16 octets); address/mask is the
+    nameConstraints form (4.2.1.10).  A range cannot be matched against subtrees, and "in" between two networks
+    is False in Python, so without the refusal the range 192.0.2.0/25 would lie outside the excluded
+    192.0.2.0/24 and pass, though every address it names is excluded.  The chain must be refused, whatever
+    the subtree is (the permitted case is refused either way)."""
+    nc = x509.NameConstraints(permitted_subtrees=None,
+                              excluded_subtrees=[x509.IPAddress(ipaddress.ip_network("192.0.2.0/24"))])
+    root = (x509.CertificateBuilder().subject_name(_name("nc root")).issuer_name(_name("nc root"))
+            .public_key(_key("nc root").public_key()).serial_number(1)
+            .not_valid_before(START).not_valid_after(END)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(nc, critical=True)
+            .sign(_key("nc root"), None))
+
+    def leaf(ip: ipaddress.IPv4Address | ipaddress.IPv4Network) -> x509.Certificate:
+        return (x509.CertificateBuilder().subject_name(_name("moon")).issuer_name(root.subject)
+                .public_key(_key("moon").public_key()).serial_number(8)
+                .not_valid_before(START).not_valid_after(END)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip)]), critical=False)
+                .sign(_key("nc root"), None))
+
+    ranged = leaf(ipaddress.ip_network("192.0.2.0/25"))
+    names = ranged.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert list(names) == [x509.IPAddress(ipaddress.ip_network("192.0.2.0/25"))]  # the DER holds address and mask
+    with pytest.raises(AuthenticationError, match=r"address range"):
+        cert_checks.verify_chain(ranged, [], [root], now=NOW)
+    # the references: one address outside the excluded subtree passes, one inside is refused
+    assert cert_checks.verify_chain(leaf(ipaddress.ip_address("198.51.100.1")), [], [root], now=NOW)[-1] == root
+    with pytest.raises(AuthenticationError, match=r"excluded subtree"):
+        cert_checks.verify_chain(leaf(ipaddress.ip_address("192.0.2.1")), [], [root], now=NOW)
