@@ -124,3 +124,45 @@ def test_an_address_range_as_a_leafs_ip_name_is_refused_under_an_excluded_ip_sub
     assert cert_checks.verify_chain(leaf(ipaddress.ip_address("198.51.100.1")), [], [root], now=NOW)[-1] == root
     with pytest.raises(AuthenticationError, match=r"excluded subtree"):
         cert_checks.verify_chain(leaf(ipaddress.ip_address("192.0.2.1")), [], [root], now=NOW)
+
+
+# --------------------------------------------------------------------------- name_constraints: rfc822Name
+
+
+def _nc_root(cn: str, nc: x509.NameConstraints) -> x509.Certificate:
+    """A self-signed CA with ``nc`` as its critical nameConstraints (RFC 5280 4.2.1.10)."""
+    return (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
+            .public_key(_key(cn).public_key()).serial_number(1)
+            .not_valid_before(START).not_valid_after(END)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(nc, critical=True)
+            .sign(_key(cn), None))
+
+
+def _leaf_with(root: x509.Certificate, root_cn: str, san: x509.GeneralName) -> x509.Certificate:
+    return (x509.CertificateBuilder().subject_name(_name("moon")).issuer_name(root.subject)
+            .public_key(_key("moon").public_key()).serial_number(9)
+            .not_valid_before(START).not_valid_after(END)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName([san]), critical=False)
+            .sign(_key(root_cn), None))
+
+
+@pytest.mark.parametrize("mailbox", ['"alice@evil.example"@example.com', '"a@b@c"@example.com'])
+def test_a_mailbox_whose_quoted_local_part_holds_an_at_sign_is_judged_by_its_real_host(mailbox: str) -> None:
+    """Mutant: the mailbox split at its first "@" instead of its last.
+
+    RFC 5322 3.4.1 (which RFC 5280 4.2.1.6 refers rfc822Name to): a mailbox is local-part "@" domain, and a
+    quoted local part may hold "@"; the host is what follows the last "@".  Split at the first, the host of
+    '"alice@evil.example"@example.com' reads 'evil.example"@example.com', which lies outside an excluded
+    subtree example.com: the chain would pass though the mailbox is at example.com (RFC 5280 4.2.1.10: "all
+    mailboxes on the host")."""
+    excluded = _nc_root("mail root x", x509.NameConstraints(permitted_subtrees=None,
+                                                             excluded_subtrees=[x509.RFC822Name("example.com")]))
+    with pytest.raises(AuthenticationError, match=r"excluded subtree rfc822Name 'example.com'"):
+        cert_checks.verify_chain(_leaf_with(excluded, "mail root x", x509.RFC822Name(mailbox)), [], [excluded],
+                                 now=NOW)
+    permitted = _nc_root("mail root p", x509.NameConstraints(permitted_subtrees=[x509.RFC822Name("example.com")],
+                                                              excluded_subtrees=None))
+    leaf = _leaf_with(permitted, "mail root p", x509.RFC822Name(mailbox))
+    assert cert_checks.verify_chain(leaf, [], [permitted], now=NOW) == [leaf, permitted]
