@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import warnings
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ikelab import cert_checks
-from ikelab.errors import AuthenticationError
+from ikelab.errors import AuthenticationError, WeakAlgorithmWarning
+
+from test_auth import _der, _tlv  # DER helpers (X.690 8.1)
 
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 START, END = datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2035, 1, 1, tzinfo=timezone.utc)
@@ -166,3 +171,46 @@ def test_a_mailbox_whose_quoted_local_part_holds_an_at_sign_is_judged_by_its_rea
                                                               excluded_subtrees=None))
     leaf = _leaf_with(permitted, "mail root p", x509.RFC822Name(mailbox))
     assert cert_checks.verify_chain(leaf, [], [permitted], now=NOW) == [leaf, permitted]
+
+
+# --------------------------------------------------------------------------- cert_rules: the weak-hash rule
+
+#: an AlgorithmIdentifier no library knows: SEQUENCE { OID 1.3.6.1.4.1.55555.39 } (a private enterprise arc)
+_UNKNOWN_SIG_ALG = bytes.fromhex("300b" "0609" "2b0601040183b20327")
+
+
+def _with_unknown_signature_algorithm(cert: x509.Certificate, signer: ed25519.Ed25519PrivateKey) -> x509.Certificate:
+    """``cert`` with its signature AlgorithmIdentifier (in the TBSCertificate and outside it, RFC 5280 4.1.1.2)
+    replaced by :data:`_UNKNOWN_SIG_ALG`, the TBSCertificate signed again with ``signer``."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    start, _, _ = _tlv(der)
+    tbs_start, tbs_end, _ = _tlv(der, start)
+    fields, pos = [], tbs_start
+    while pos < tbs_end:  # version, serialNumber, signature, issuer, ...
+        _, end, _ = _tlv(der, pos)
+        fields.append(der[pos:end])
+        pos = end
+    fields[2] = _UNKNOWN_SIG_ALG
+    tbs = _der(0x30, b"".join(fields))
+    return x509.load_der_x509_certificate(_der(0x30, tbs + _UNKNOWN_SIG_ALG + _der(0x03, b"\x00" + signer.sign(tbs))))
+
+
+def test_a_certificate_signed_with_an_unknown_algorithm_is_not_called_weak() -> None:
+    """Mutant: a signature hash cryptography does not know taken for SHA-1 (weak_hash answering "SHA-1" where it
+    cannot read the hash).
+
+    RFC 5280 6.1.3 (a)(1): the signature must verify with the issuer's key and the algorithm the certificate
+    names; one ikelab cannot verify is no link, so the chain is refused because the signature does not verify.
+    Calling it SHA-1 would send the user after a hash the certificate does not use, and with allow_weak a
+    WeakAlgorithmWarning about SHA-1 would be a false report (RFC 8247 3.2 names what is weak)."""
+    root = _ca("odd root")
+    leaf = _with_unknown_signature_algorithm(_leaf("odd leaf", "odd root"), _key("odd root"))
+    with pytest.raises(UnsupportedAlgorithm):  # cryptography cannot name the hash: the case under test
+        leaf.signature_hash_algorithm
+    for allow_weak in (False, True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", WeakAlgorithmWarning)
+            with pytest.raises(AuthenticationError) as info:
+                cert_checks.verify_chain(leaf, [], [root], now=NOW, allow_weak=allow_weak)
+        assert "signature does not verify" in str(info.value)
+        assert "SHA-1" not in str(info.value) and "weak" not in str(info.value)
