@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import time
 import warnings
 from datetime import datetime, timedelta, timezone
 
@@ -214,3 +215,35 @@ def test_a_certificate_signed_with_an_unknown_algorithm_is_not_called_weak() -> 
                 cert_checks.verify_chain(leaf, [], [root], now=NOW, allow_weak=allow_weak)
         assert "signature does not verify" in str(info.value)
         assert "SHA-1" not in str(info.value) and "weak" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- cert_checks: the injected time
+
+
+def test_a_naive_now_is_utc_whatever_the_hosts_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mutant: a naive ``now`` read as the host's local time (``astimezone``) instead of UTC.
+
+    RFC 5280 4.1.2.5: notBefore and notAfter are UTC times; verify_chain reads a naive ``now`` as UTC (as
+    ``datetime.utcnow()`` gives it), so the verdict must not change with the machine's time zone.  On a host
+    at UTC+14 (TZ=Etc/GMT-14, POSIX signs are inverted), 00:30 naive on the day after notAfter is 00:30 UTC,
+    expired; read as local time it would be 10:30 UTC the day before, still valid."""
+    if not hasattr(time, "tzset"):  # pragma: no cover - POSIX only
+        pytest.skip("time.tzset is POSIX only")
+    root = _ca("tz root")
+    end = datetime(2026, 2, 1, tzinfo=timezone.utc)
+    leaf = (x509.CertificateBuilder().subject_name(_name("tz leaf")).issuer_name(root.subject)
+            .public_key(_key("tz leaf").public_key()).serial_number(5)
+            .not_valid_before(START).not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(_key("tz root"), None))
+    monkeypatch.setenv("TZ", "Etc/GMT-14")
+    time.tzset()
+    try:
+        assert datetime(2026, 2, 1, 0, 30).astimezone(timezone.utc) == datetime(2026, 1, 31, 10, 30,
+                                                                                tzinfo=timezone.utc)
+        with pytest.raises(AuthenticationError, match="expired at 2026-02-01 00:00:00Z"):
+            cert_checks.verify_chain(leaf, [], [root], now=datetime(2026, 2, 1, 0, 30))
+        assert cert_checks.verify_chain(leaf, [], [root], now=datetime(2026, 1, 31, 23, 30)) == [leaf, root]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
