@@ -335,6 +335,8 @@ def identity_matches_certificate(id_type: IdType | int | str, data: bytes, cert:
     if t == IdType.ID_RFC822_ADDR:
         want = data.decode("ascii", "replace").lower()
         return any(name.lower() == want for name in san.get_values_for_type(x509.RFC822Name))
-    if t in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR):
-        return any(addr.packed == data for addr in san.get_values_for_type(x509.IPAddress))
+    if t in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR):  # an entry with a mask (a range: RFC 5280 4.2.1.6
+        # allows none in subjectAltName) is no address: it vouches for none, and must not crash the check
+        return any(isinstance(addr, (ipaddress.IPv4Address, ipaddress.IPv6Address)) and addr.packed == data
+                   for addr in san.get_values_for_type(x509.IPAddress))
     return False

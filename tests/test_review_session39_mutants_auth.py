@@ -27,7 +27,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ikelab import cert_checks
+from ikelab import events as ev
+from ikelab.certs import make_leaf
+from ikelab.config import IkeConfig
 from ikelab.errors import AuthenticationError, WeakAlgorithmWarning
+from ikelab.identity import identity_matches_certificate
+from ikelab.lab import Lab
+from ikelab.state import State
 
 from test_auth import _der, _tlv  # DER helpers (X.690 8.1)
 
@@ -247,3 +253,43 @@ def test_a_naive_now_is_utc_whatever_the_hosts_time_zone(monkeypatch: pytest.Mon
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+# --------------------------------------------------------------------------- identity: RFC 4945 3.1 (a bug fixed)
+
+
+def test_an_ip_identity_is_checked_against_a_certificate_whose_san_also_holds_a_range() -> None:
+    """Library bug found in this review (fixed in ikelab.identity): an iPAddress subjectAltName that holds an
+    address and mask (8 or 32 octets; RFC 5280 4.2.1.6 allows only an address there) made
+    identity_matches_certificate raise AttributeError (a network has no ``packed``), so building an IkeConfig
+    with such a certificate, or a responder checking an IKE_AUTH ID against it, crashed.
+
+    RFC 4945 3.1: an ID_IPV4_ADDR must equal an iPAddress subjectAltName of the certificate.  A range names no
+    address: it vouches for none, not even the addresses inside it, and the other entries are still read."""
+    root = _ca("id root")
+    moon_cert = (x509.CertificateBuilder().subject_name(_name("moon")).issuer_name(root.subject)
+                 .public_key(_key("moon").public_key()).serial_number(11)
+                 .not_valid_before(START).not_valid_after(END)
+                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                 .add_extension(x509.SubjectAlternativeName([
+                     x509.IPAddress(ipaddress.ip_network("198.51.100.0/24")),
+                     x509.IPAddress(ipaddress.ip_address("192.0.2.1"))]), critical=False)
+                 .sign(_key("id root"), None))
+    assert identity_matches_certificate("ID_IPV4_ADDR", bytes([192, 0, 2, 1]), moon_cert) is True
+    assert identity_matches_certificate("ID_IPV4_ADDR", bytes([198, 51, 100, 7]), moon_cert) is False
+    assert identity_matches_certificate("ID_IPV4_ADDR", bytes([198, 51, 100, 0]), moon_cert) is False
+
+    # the same certificate in a handshake: moon's config is built and sun accepts its ID and signature
+    sun_cert = make_leaf(root, _key("id root"), "CN=sun", _key("sun"), san=["sun.example"])
+    common = dict(trust_anchors=(root,), ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
+                  cookie_threshold=None)
+    moon = IkeConfig(local_id="192.0.2.1", remote_id="sun.example", certificate=moon_cert,
+                     private_key=_key("moon"), **common)
+    sun = IkeConfig(local_id="sun.example", remote_id="192.0.2.1", certificate=sun_cert, private_key=_key("sun"),
+                    **common)
+    lab = Lab(moon, sun, seed=39)
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
+    assert str(lab.responder.remote_identity) == "192.0.2.1"
+    assert not [e for e in lab.responder.pop_events() if isinstance(e, ev.AuthComputed) and not e.ok]
