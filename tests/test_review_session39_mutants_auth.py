@@ -293,3 +293,65 @@ def test_an_ip_identity_is_checked_against_a_certificate_whose_san_also_holds_a_
     assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
     assert str(lab.responder.remote_identity) == "192.0.2.1"
     assert not [e for e in lab.responder.pop_events() if isinstance(e, ev.AuthComputed) and not e.ok]
+
+
+def _id_cert(names: list[x509.GeneralName], ski: bytes | None = None) -> x509.Certificate:
+    """A leaf for "moon" (subject CN=moon) issued by CN=id issuer, with ``names`` as subjectAltName and, when
+    given, ``ski`` as its subjectKeyIdentifier."""
+    b = (x509.CertificateBuilder().subject_name(_name("moon")).issuer_name(_name("id issuer"))
+         .public_key(_key("moon").public_key()).serial_number(12)
+         .not_valid_before(START).not_valid_after(END)
+         .add_extension(x509.SubjectAlternativeName(names), critical=False))
+    if ski is not None:
+        b = b.add_extension(x509.SubjectKeyIdentifier(ski), critical=False)
+    return b.sign(_key("id issuer"), None)
+
+
+def test_an_rfc822_id_must_be_the_whole_mailbox_of_the_certificate() -> None:
+    """Mutant: an ID_RFC822_ADDR matched when an rfc822Name of the certificate merely ends with it.
+
+    RFC 4945 3.1: the ID "MUST match" a subjectAltName; 'alice@example.com' is not the mailbox
+    'malice@example.com', so a certificate for malice must not vouch for alice (case aside, RFC 5280 7.5)."""
+    cert = _id_cert([x509.RFC822Name("malice@example.com")])
+    assert identity_matches_certificate("ID_RFC822_ADDR", b"malice@example.com", cert) is True
+    assert identity_matches_certificate("ID_RFC822_ADDR", b"Malice@Example.COM", cert) is True
+    assert identity_matches_certificate("ID_RFC822_ADDR", b"alice@example.com", cert) is False
+
+
+def test_an_fqdn_id_is_matched_without_regard_to_case_and_only_as_its_own_octets() -> None:
+    """Mutants: dNSName and ID_FQDN compared case-sensitively; the ID's octets decoded with undecodable ones
+    dropped ("ignore") instead of replaced.
+
+    RFC 4945 3.1 with RFC 4343: DNS names compare case-insensitively, so ID_FQDN moon.example.org is the dNSName
+    MOON.Example.Org.  An ID holding a byte that is no ASCII (0xff) is no name of the certificate's: dropping
+    that byte would turn 'moon.example.org\\xff' or 'mo\\xffon.example.org' into the certificate's name."""
+    cert = _id_cert([x509.DNSName("MOON.Example.Org")])
+    assert identity_matches_certificate("ID_FQDN", b"moon.example.org", cert) is True
+    assert identity_matches_certificate("ID_FQDN", b"moon.example.org.", cert) is True  # the absolute form
+    for octets in (b"moon.example.org\xff", b"mo\xffon.example.org"):
+        assert identity_matches_certificate("ID_FQDN", octets, cert) is False
+
+
+def test_a_key_id_may_be_the_certificates_subject_key_identifier() -> None:
+    """Mutant: the subjectKeyIdentifier extension no longer taken as the certificate's key ID.
+
+    RFC 5280 4.2.1.2 lets a CA compute the subjectKeyIdentifier any way it likes (method 1, the SHA-1 of the
+    key, is one); ikelab, as strongSwan, accepts an ID_KEY_ID equal to the extension's value, or to the
+    SHA-1 key ID (RFC 4945 3.1 leaves ID_KEY_ID to local policy).  Here the extension is not the SHA-1."""
+    ski = bytes(range(1, 21))
+    cert = _id_cert([x509.DNSName("moon.example.org")], ski=ski)
+    sha1_key_id = x509.SubjectKeyIdentifier.from_public_key(_key("moon").public_key()).digest
+    assert ski != sha1_key_id
+    assert identity_matches_certificate("ID_KEY_ID", ski, cert) is True
+    assert identity_matches_certificate("ID_KEY_ID", sha1_key_id, cert) is True
+    assert identity_matches_certificate("ID_KEY_ID", ski[::-1], cert) is False
+
+
+def test_a_dn_id_is_the_subject_never_the_issuer() -> None:
+    """Mutant: an ID_DER_ASN1_DN matched against the issuer's name as well as the subject's.
+
+    RFC 4945 3.1: an ID_DER_ASN1_DN must be the certificate's subject DN; the issuer name is the CA's, and a leaf
+    must not let its holder authenticate as the CA that issued it."""
+    cert = _id_cert([x509.DNSName("moon.example.org")])
+    assert identity_matches_certificate("ID_DER_ASN1_DN", _name("moon").public_bytes(), cert) is True
+    assert identity_matches_certificate("ID_DER_ASN1_DN", _name("id issuer").public_bytes(), cert) is False
