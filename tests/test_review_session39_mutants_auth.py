@@ -355,3 +355,30 @@ def test_a_dn_id_is_the_subject_never_the_issuer() -> None:
     cert = _id_cert([x509.DNSName("moon.example.org")])
     assert identity_matches_certificate("ID_DER_ASN1_DN", _name("moon").public_bytes(), cert) is True
     assert identity_matches_certificate("ID_DER_ASN1_DN", _name("id issuer").public_bytes(), cert) is False
+
+
+def test_a_responder_refuses_a_peer_whose_id_its_certificate_does_not_hold() -> None:
+    """Mutant: the engine's check that the peer's IDi is in the peer's certificate dropped (IKE_AUTH).
+
+    RFC 4945 3.1 / RFC 7296 3.5: the ID payload must match the end-entity certificate.  A peer holding a valid
+    certificate for moon.example (chain and signature fine) that claims to be mars.example must be refused
+    with AUTHENTICATION_FAILED when the responder takes any remote ID (%any); otherwise one certificate from
+    the CA authenticates any name.  IkeConfig refuses such a local_id, so the lying peer's config is altered
+    after it was checked, as a peer that is not ikelab could send anything."""
+    root = _ca("id root")
+    moon_cert = make_leaf(root, _key("id root"), "CN=moon", _key("moon"), san=["moon.example"])
+    sun_cert = make_leaf(root, _key("id root"), "CN=sun", _key("sun"), san=["sun.example"])
+    common = dict(trust_anchors=(root,), ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
+                  cookie_threshold=None)
+    moon = IkeConfig(local_id="moon.example", remote_id="sun.example", certificate=moon_cert,
+                     private_key=_key("moon"), **common)
+    object.__setattr__(moon, "local_id", "mars.example")  # what a peer that is not ikelab may send
+    sun = IkeConfig(local_id="sun.example", remote_id="%any", certificate=sun_cert, private_key=_key("sun"),
+                    **common)
+    lab = Lab(moon, sun, seed=39)
+    lab.initiate()
+    lab.run_until_idle()
+    assert lab.responder.state != State.ESTABLISHED and lab.initiator.state != State.ESTABLISHED
+    failures = lab.events("responder", ev.Failure)
+    assert [(f.notify, f.reason) for f in failures] == [
+        ("AUTHENTICATION_FAILED", "the peer's ID is not in its certificate (RFC 4945 3.1)")]
