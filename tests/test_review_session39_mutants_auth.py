@@ -23,19 +23,19 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ikelab import cert_checks
 from ikelab import events as ev
-from ikelab.certs import make_leaf
+from ikelab.certs import ec_key_from_seed, make_ca, make_leaf
 from ikelab.config import IkeConfig
 from ikelab.errors import AuthenticationError, WeakAlgorithmWarning
 from ikelab.identity import identity_matches_certificate
 from ikelab.lab import Lab
 from ikelab.state import State
 
-from test_auth import _der, _tlv  # DER helpers (X.690 8.1)
+from test_auth import _der, _resigned, _tlv  # DER helpers (X.690 8.1); a certificate re-signed over SHA-1
 
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 START, END = datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2035, 1, 1, tzinfo=timezone.utc)
@@ -382,3 +382,114 @@ def test_a_responder_refuses_a_peer_whose_id_its_certificate_does_not_hold() -> 
     failures = lab.events("responder", ev.Failure)
     assert [(f.notify, f.reason) for f in failures] == [
         ("AUTHENTICATION_FAILED", "the peer's ID is not in its certificate (RFC 4945 3.1)")]
+
+
+# --------------------------------------------------------------------------- IKE_AUTH in the engine
+
+
+def _pair(moon_cert: x509.Certificate, anchors: tuple[x509.Certificate, ...], *, moon: dict | None = None,
+          sun: dict | None = None, start: float = 0.0) -> Lab:
+    """A handshake between moon (initiator, ``moon_cert`` with ``_key("moon")``) and sun (a certificate from
+    ``anchors[0]``'s key "id root"), each trusting ``anchors``, run until idle from ``start`` seconds."""
+    sun_cert = make_leaf(anchors[0], _key("id root"), "CN=sun", _key("sun"), san=["sun.example"])
+    common = dict(trust_anchors=anchors, ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
+                  cookie_threshold=None)
+    ci = IkeConfig(**{**common, **dict(local_id="moon.example", remote_id="sun.example", certificate=moon_cert,
+                                       private_key=_key("moon")), **(moon or {})})
+    cr = IkeConfig(**{**common, **dict(local_id="sun.example", remote_id="moon.example", certificate=sun_cert,
+                                       private_key=_key("sun")), **(sun or {})})
+    lab = Lab(ci, cr, seed=39, start=start)
+    lab.initiate()
+    lab.run_until_idle()
+    return lab
+
+
+def _responder_failures(lab: Lab) -> list[tuple[str, str]]:
+    return [(f.notify, f.reason) for f in lab.events("responder", ev.Failure)]
+
+
+def test_the_peers_auth_is_checked_with_its_own_certificate_when_it_sends_a_chain() -> None:
+    """Mutant: the AUTH signature checked with the last certificate the peer sent instead of the first.
+
+    RFC 7296 3.6: "The first certificate provided MUST contain the public key used to verify the AUTH field";
+    the others are the chain to the trust anchor (here moon's intermediate CA).  Checked with the intermediate's
+    key, moon's honest signature would be refused."""
+    root = _ca("id root")
+    inter = _ca("id inter", "id root", serial=4)
+    moon_cert = make_leaf(inter, _key("id inter"), "CN=moon", _key("moon"), san=["moon.example"])
+    lab = _pair(moon_cert, (root,), moon=dict(intermediates=(inter,)))
+    assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
+    assert _responder_failures(lab) == []
+
+
+def test_an_asymmetric_psk_verifies_the_peer_with_the_remote_key() -> None:
+    """Mutant: the peer's AUTH checked with ``psk`` before ``remote_psk``.
+
+    RFC 7296 2.15: AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>) with the signer's secret;
+    ikelab's config, like strongSwan's, lets the two directions use different ones: ``psk`` MACs this side's
+    AUTH, ``remote_psk`` checks the peer's.  Checked against ``psk``, two correctly configured peers fail."""
+    root = _ca("id root")
+    moon_cert = make_leaf(root, _key("id root"), "CN=moon", _key("moon"), san=["moon.example"])
+    keys = dict(certificate=None, private_key=None)
+    lab = _pair(moon_cert, (root,), moon=dict(keys, psk=b"moon's own secret", remote_psk=b"sun's own secret"),
+                sun=dict(keys, psk=b"sun's own secret", remote_psk=b"moon's own secret"))
+    assert lab.initiator.state == lab.responder.state == State.ESTABLISHED
+    assert _responder_failures(lab) == []
+
+
+def test_a_peer_certificate_signed_over_sha1_is_refused_unless_allow_weak() -> None:
+    """Mutant: the engine checks the peer's chain with allow_weak=True whatever the configuration says.
+
+    RFC 8247 3.2 / RFC 6194: a certificate signed over SHA-1 can be forged by a chosen-prefix collision, so the
+    responder (allow_weak False, the default) must refuse moon's SHA-1-signed leaf with AUTHENTICATION_FAILED;
+    with allow_weak=True it is accepted, with a WeakAlgorithmWarning."""
+    ca_key = ec_key_from_seed("session 39 sha1 CA")
+    root = make_ca("CN=id sha1 root", ca_key)
+    moon_cert = _resigned(make_leaf(root, ca_key, "CN=moon", _key("moon"), san=["moon.example"]), ca_key,
+                          hashes.SHA1)
+    assert moon_cert.signature_hash_algorithm.name == "sha1"
+    sun_key = ec_key_from_seed("session 39 sun")
+    sun_cert = make_leaf(root, ca_key, "CN=sun", sun_key, san=["sun.example"])
+    common = dict(trust_anchors=(root,), ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
+                  cookie_threshold=None)
+    moon = IkeConfig(local_id="moon.example", remote_id="sun.example", certificate=moon_cert,
+                     private_key=_key("moon"), **common)
+    for allow_weak in (False, True):
+        sun = IkeConfig(local_id="sun.example", remote_id="moon.example", certificate=sun_cert, private_key=sun_key,
+                        allow_weak=allow_weak, **common)
+        lab = Lab(moon, sun, seed=39)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", WeakAlgorithmWarning)
+            lab.initiate()
+            lab.run_until_idle()
+        if allow_weak:
+            assert lab.responder.state == State.ESTABLISHED
+            assert any(issubclass(w.category, WeakAlgorithmWarning) and "SHA-1" in str(w.message) for w in caught)
+        else:
+            assert lab.responder.state != State.ESTABLISHED
+            ((notify, reason),) = _responder_failures(lab)
+            assert notify == "AUTHENTICATION_FAILED" and "SHA-1" in reason and "weak" in reason
+
+
+def test_the_peers_certificate_is_checked_at_the_epoch_plus_the_engines_time() -> None:
+    """Mutant: the time a certificate is checked at taken as the configured epoch alone, without the seconds
+    the engine has run since.
+
+    RFC 5280 6.1.3 (a)(2): the certificate must be valid at the time of the check.  The engine's time is
+    seconds since ``epoch``; moon's certificate ends 1000 s after sun's epoch, so a handshake 3600 s later
+    must find it expired, one at 0 s valid."""
+    root = _ca("id root")
+    end = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+    moon_cert = (x509.CertificateBuilder().subject_name(_name("moon")).issuer_name(root.subject)
+                 .public_key(_key("moon").public_key()).serial_number(13)
+                 .not_valid_before(START).not_valid_after(end)
+                 .add_extension(x509.SubjectAlternativeName([x509.DNSName("moon.example")]), critical=False)
+                 .sign(_key("id root"), None))
+    epoch = dict(epoch=end - timedelta(seconds=1000))
+    early = _pair(moon_cert, (root,), moon=epoch, sun=epoch, start=0.0)
+    assert early.responder.state == State.ESTABLISHED
+    late = _pair(moon_cert, (root,), moon=epoch, sun=epoch, start=3600.0)
+    assert late.responder.state != State.ESTABLISHED
+    ((notify, reason),) = _responder_failures(late)
+    assert notify == "AUTHENTICATION_FAILED" and "expired at 2026-06-01 12:00:00Z (checked at 2026-06-01 12:43:20Z)" \
+        in reason
