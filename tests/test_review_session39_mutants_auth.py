@@ -24,13 +24,13 @@ import pytest
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from ikelab import cert_checks
 from ikelab import events as ev
 from ikelab.certs import ec_key_from_seed, make_ca, make_leaf
 from ikelab.config import IkeConfig
-from ikelab.errors import AuthenticationError, WeakAlgorithmWarning
+from ikelab.errors import AuthenticationError, ConfigError, WeakAlgorithmWarning
 from ikelab.identity import identity_matches_certificate
 from ikelab.lab import Lab
 from ikelab.state import State
@@ -493,3 +493,90 @@ def test_the_peers_certificate_is_checked_at_the_epoch_plus_the_engines_time() -
     ((notify, reason),) = _responder_failures(late)
     assert notify == "AUTHENTICATION_FAILED" and "expired at 2026-06-01 12:00:00Z (checked at 2026-06-01 12:43:20Z)" \
         in reason
+
+
+# --------------------------------------------------------------------------- certs: the lab PKI helpers
+
+#: the group orders n of P-256, P-384, P-521 (FIPS 186-4 D.1.2.3-5, as RFC 5903 3 gives them)
+_ORDERS = {name: int(text.replace(" ", ""), 16) for name, text in {
+    "secp256r1": "FFFFFFFF 00000000 FFFFFFFF FFFFFFFF BCE6FAAD A7179E84 F3B9CAC2 FC632551",
+    "secp384r1": "FFFFFFFF FFFFFFFF FFFFFFFF FFFFFFFF FFFFFFFF FFFFFFFF C7634D81 F4372DDF 581A0DB2 48B0A77A ECEC196A"
+                 " CCC52973",
+    "secp521r1": "01FF FFFFFFFF FFFFFFFF FFFFFFFF FFFFFFFF FFFFFFFF FFFFFFFF FFFFFFFF FFFFFFFA 51868783 BF2F966B"
+                 " 7FCC0148 F709A5D0 3BB5C9B8 899C47AE BB6FB71E 91386409",
+}.items()}
+_CURVES = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1}
+
+
+@pytest.mark.parametrize("curve", sorted(_ORDERS))
+def test_ec_key_from_seed_is_the_documented_scalar(curve: str) -> None:
+    """Mutant: the seeded scalar reduced mod n instead of into [1, n-1] (``% (n - 1) + 1``).
+
+    ikelab.certs documents the key: scalar = SHAKE-256("ikelab.certs.ec" NUL | seed) (80 octets) reduced into
+    [1, n-1]; lessons print its public key, so a change of formula changes every lab key.  The expected scalar
+    is computed here from that text with hashlib, and the public point with cryptography."""
+    seed = b"session 39 " + curve.encode()
+    n = _ORDERS[curve]
+    # n is the order of G: (n - 1) * G is -G, the same x coordinate as G (OpenSSL's arithmetic, not ikelab's)
+    minus_g = ec.derive_private_key(n - 1, _CURVES[curve]()).public_key().public_numbers()
+    g = ec.derive_private_key(1, _CURVES[curve]()).public_key().public_numbers()
+    assert minus_g.x == g.x and minus_g.y != g.y
+    expected = int.from_bytes(hashlib.shake_256(b"ikelab.certs.ec\x00" + seed).digest(80), "big") % (n - 1) + 1
+    key = ec_key_from_seed(seed, curve)
+    assert key.private_numbers().private_value == expected
+    assert key.curve.name == curve
+
+
+@pytest.mark.parametrize("curve, hash_name", [("secp256r1", "sha256"), ("secp384r1", "sha384"),
+                                              ("secp521r1", "sha512")])
+def test_an_ec_ca_signs_with_the_hash_of_its_curves_strength(curve: str, hash_name: str) -> None:
+    """Mutant: every EC CA signing over SHA-256.
+
+    The pairing RFC 4754 3 uses for IKE's ECDSA methods, from the strengths of NIST SP 800-57 Part 1 Table 2:
+    P-256 with SHA-256, P-384 with SHA-384, P-521 with SHA-512; a P-384 CA signing over SHA-256 would give its
+    certificates 128-bit rather than 192-bit collision resistance.  The signature is checked with
+    cryptography."""
+    ca_key = ec_key_from_seed("session 39 CA " + curve, curve)
+    ca = make_ca("CN=strength CA", ca_key)
+    leaf = make_leaf(ca, ca_key, "CN=moon", _key("moon"), san=["moon.example"])
+    assert ca.signature_hash_algorithm.name == leaf.signature_hash_algorithm.name == hash_name
+    ca_key.public_key().verify(leaf.signature, leaf.tbs_certificate_bytes,
+                               ec.ECDSA(leaf.signature_hash_algorithm))
+
+
+def test_make_leaf_is_ca_gives_basic_constraints_ca_true() -> None:
+    """Mutant: make_leaf's ``is_ca`` ignored (basicConstraints cA always FALSE).
+
+    A lesson makes a leaf with is_ca=True to show what RFC 5280 4.2.1.9 does with it: read back with
+    cryptography, the certificate must say cA TRUE (critical), and one without it cA FALSE."""
+    root_key = ec_key_from_seed("session 39 is_ca root")
+    root = make_ca("CN=is_ca root", root_key)
+    for is_ca in (True, False):
+        cert = make_leaf(root, root_key, "CN=moon", _key("moon"), is_ca=is_ca)
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+        assert (bc.value.ca, bc.critical) == (is_ca, True)
+
+
+def test_a_plain_common_name_has_at_most_64_characters() -> None:
+    """Mutant: a plain CN of 65 characters accepted.
+
+    RFC 5280 Appendix A: ub-common-name INTEGER ::= 64; a longer commonName is not a valid certificate, so
+    make_ca refuses it with a ConfigError naming ``name``, and takes 64."""
+    key = ec_key_from_seed("session 39 cn")
+    assert make_ca("c" * 64, key).subject.rfc4514_string() == "CN=" + "c" * 64
+    with pytest.raises(ConfigError, match="65 characters") as info:
+        make_ca("c" * 65, key)
+    assert info.value.field == "name"
+
+
+def test_make_ca_path_length_is_at_most_two_to_the_64_minus_one() -> None:
+    """Mutant: path_length 2**64 accepted (the bound written ``<=``).
+
+    make_ca documents path_length as None or 0 .. 2**64 - 1 (RFC 5280 4.2.1.9 pathLenConstraint, an INTEGER
+    ikelab bounds as a 64-bit count): 2**64 - 1 is written into basicConstraints, 2**64 is a ConfigError."""
+    key = ec_key_from_seed("session 39 pathlen")
+    ca = make_ca("CN=pathlen CA", key, path_length=2**64 - 1)
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length == 2**64 - 1
+    with pytest.raises(ConfigError, match="path_length") as info:
+        make_ca("CN=pathlen CA", key, path_length=2**64)
+    assert info.value.field == "path_length"
