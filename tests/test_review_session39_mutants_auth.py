@@ -1,15 +1,18 @@
 """Session 39 mutation review of authentication, certificate checking and DH public-value validation.
 
-By hand, 177 small deliberate bugs were put one at a time into ikelab/auth.py (signed octets, the PSK pad,
-RFC 4754 and RFC 7427 signatures, the weak-hash and key-size rules), ikelab/cert_rules.py, cert_checks.py and
-name_constraints.py (validity dates, basicConstraints, pathLenConstraint, keyUsage, extendedKeyUsage, critical
-extensions, each link's names and signature, the path search, permitted and excluded subtrees of each form),
-and the public-value checks of ikelab/dh.py and dh_ec.py (MODP 1 < y < p-1 and y^q = 1, ECP point on the
-curve and not infinity, X25519/X448 low-order points and the all-zero g^ir); the existing tests were run
-against each.  The tests here kill the ones that survived and were not equivalent; each docstring names its
-mutant and the reference (RFC 5280 6, RFC 6989, ...).  The equivalent survivors are listed in the report of
-session 39 (e.g. IPv4 and IPv6 never compare as "in" in Python's ipaddress, so dropping the version test
-of iPAddress subtrees changes nothing).
+By hand, 246 small deliberate bugs were put one at a time into ikelab/auth.py (signed octets, the PSK pad,
+RFC 4754 and RFC 7427 signatures, the weak-hash and key-size rules), pss.py (RSASSA-PSS parameters),
+cert_rules.py, cert_checks.py and name_constraints.py (validity dates, basicConstraints, pathLenConstraint,
+keyUsage, extendedKeyUsage, critical extensions, each link's names and signature, the path search, permitted
+and excluded subtrees of each form), certs.py (the lab PKI helpers), identity.py and the IKE_AUTH checks of
+exchanges_init.py (RFC 4945 3.1 ID-in-certificate, which key and secret verify AUTH, the time of the check),
+and the public-value checks of dh.py and dh_ec.py (MODP 1 < y < p-1 and y^q = 1, ECP point on the curve and
+not infinity, X25519/X448 low-order points and the all-zero g^ir).  The existing tests killed 218; of the 28
+that survived, 6 are equivalent (named in the session 39 report, e.g. IPv4 and IPv6 never compare as "in" in
+Python's ipaddress, so dropping the version test of iPAddress subtrees changes nothing) and the tests here kill
+the other 22.  Each docstring names its mutant and the reference (RFC 5280, RFC 4945 3.1, RFC 7296 2.15/3.6,
+...).  One test is the regression test of a library bug found on the way (an iPAddress subjectAltName holding a
+range crashed the ID check).
 """
 
 from __future__ import annotations
