@@ -53,26 +53,48 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)])
 
 
+def _cert(cn: str, signer: str, *, serial: int, not_after: datetime = END, ca: bool | None = None,
+          extensions: tuple[tuple[x509.ExtensionType, bool], ...] = ()) -> x509.Certificate:
+    """A certificate for ``cn``'s key, issued by ``signer``'s name and signed with its key, valid from START, built
+    with cryptography's x509 builder alone.  ``ca`` True or False adds a critical basicConstraints saying so (None
+    leaves it out); ``extensions`` are further ``(extension, critical)`` pairs."""
+    builder = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(signer))
+               .public_key(_key(cn).public_key()).serial_number(serial)
+               .not_valid_before(START).not_valid_after(not_after))
+    if ca is not None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(_key(signer), None)
+
+
+_KEY_CERT_SIGN = x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                               data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                               encipher_only=False, decipher_only=False)
+
+
 def _ca(cn: str, issuer: str | None = None, *, serial: int = 1, not_after: datetime = END) -> x509.Certificate:
-    """A CA certificate for ``cn``'s key (basicConstraints cA, keyUsage keyCertSign), issued by ``issuer``'s name
-    and key (self-signed without one), built with cryptography's x509 builder alone."""
-    signer = issuer or cn
-    return (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(signer))
-            .public_key(_key(cn).public_key()).serial_number(serial)
-            .not_valid_before(START).not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-            .sign(_key(signer), None))
+    """A CA certificate for ``cn``'s key (basicConstraints cA, keyUsage keyCertSign), issued by ``issuer`` (self-
+    signed without one)."""
+    return _cert(cn, issuer or cn, serial=serial, not_after=not_after, ca=True, extensions=((_KEY_CERT_SIGN, True),))
 
 
 def _leaf(cn: str, issuer: str) -> x509.Certificate:
-    return (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(issuer))
-            .public_key(_key(cn).public_key()).serial_number(7)
-            .not_valid_before(START).not_valid_after(END)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(_key(issuer), None))
+    return _cert(cn, issuer, serial=7, ca=False)
+
+
+def _nc_root(cn: str, nc: x509.NameConstraints) -> x509.Certificate:
+    """A self-signed CA with ``nc`` as its critical nameConstraints (RFC 5280 4.2.1.10)."""
+    return _cert(cn, cn, serial=1, ca=True, extensions=((nc, True),))
+
+
+def _leaf_with(root_cn: str, san: x509.GeneralName) -> x509.Certificate:
+    """A leaf for "moon" issued by ``root_cn`` with ``san`` as its one subjectAltName."""
+    return _cert("moon", root_cn, serial=9, ca=False, extensions=((x509.SubjectAlternativeName([san]), False),))
+
+
+#: the proposals of every handshake here; trust anchors are added per test
+_COMMON = dict(ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",), cookie_threshold=None)
 
 
 # --------------------------------------------------------------------------- cert_checks: the path search's bound
@@ -115,20 +137,10 @@ def test_an_address_range_as_a_leafs_ip_name_is_refused_under_an_excluded_ip_sub
     the subtree is (the permitted case is refused either way)."""
     nc = x509.NameConstraints(permitted_subtrees=None,
                               excluded_subtrees=[x509.IPAddress(ipaddress.ip_network("192.0.2.0/24"))])
-    root = (x509.CertificateBuilder().subject_name(_name("nc root")).issuer_name(_name("nc root"))
-            .public_key(_key("nc root").public_key()).serial_number(1)
-            .not_valid_before(START).not_valid_after(END)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(nc, critical=True)
-            .sign(_key("nc root"), None))
+    root = _nc_root("nc root", nc)
 
     def leaf(ip: ipaddress.IPv4Address | ipaddress.IPv4Network) -> x509.Certificate:
-        return (x509.CertificateBuilder().subject_name(_name("moon")).issuer_name(root.subject)
-                .public_key(_key("moon").public_key()).serial_number(8)
-                .not_valid_before(START).not_valid_after(END)
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip)]), critical=False)
-                .sign(_key("nc root"), None))
+        return _leaf_with("nc root", x509.IPAddress(ip))
 
     ranged = leaf(ipaddress.ip_network("192.0.2.0/25"))
     names = ranged.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -144,25 +156,6 @@ def test_an_address_range_as_a_leafs_ip_name_is_refused_under_an_excluded_ip_sub
 # --------------------------------------------------------------------------- name_constraints: rfc822Name
 
 
-def _nc_root(cn: str, nc: x509.NameConstraints) -> x509.Certificate:
-    """A self-signed CA with ``nc`` as its critical nameConstraints (RFC 5280 4.2.1.10)."""
-    return (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
-            .public_key(_key(cn).public_key()).serial_number(1)
-            .not_valid_before(START).not_valid_after(END)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(nc, critical=True)
-            .sign(_key(cn), None))
-
-
-def _leaf_with(root: x509.Certificate, root_cn: str, san: x509.GeneralName) -> x509.Certificate:
-    return (x509.CertificateBuilder().subject_name(_name("moon")).issuer_name(root.subject)
-            .public_key(_key("moon").public_key()).serial_number(9)
-            .not_valid_before(START).not_valid_after(END)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.SubjectAlternativeName([san]), critical=False)
-            .sign(_key(root_cn), None))
-
-
 @pytest.mark.parametrize("mailbox", ['"alice@evil.example"@example.com', '"a@b@c"@example.com'])
 def test_a_mailbox_whose_quoted_local_part_holds_an_at_sign_is_judged_by_its_real_host(mailbox: str) -> None:
     """Mutant: the mailbox split at its first "@" instead of its last.
@@ -175,11 +168,11 @@ def test_a_mailbox_whose_quoted_local_part_holds_an_at_sign_is_judged_by_its_rea
     excluded = _nc_root("mail root x", x509.NameConstraints(permitted_subtrees=None,
                                                              excluded_subtrees=[x509.RFC822Name("example.com")]))
     with pytest.raises(AuthenticationError, match=r"excluded subtree rfc822Name 'example.com'"):
-        cert_checks.verify_chain(_leaf_with(excluded, "mail root x", x509.RFC822Name(mailbox)), [], [excluded],
+        cert_checks.verify_chain(_leaf_with("mail root x", x509.RFC822Name(mailbox)), [], [excluded],
                                  now=NOW)
     permitted = _nc_root("mail root p", x509.NameConstraints(permitted_subtrees=[x509.RFC822Name("example.com")],
                                                               excluded_subtrees=None))
-    leaf = _leaf_with(permitted, "mail root p", x509.RFC822Name(mailbox))
+    leaf = _leaf_with("mail root p", x509.RFC822Name(mailbox))
     assert cert_checks.verify_chain(leaf, [], [permitted], now=NOW) == [leaf, permitted]
 
 
@@ -240,11 +233,7 @@ def test_a_naive_now_is_utc_whatever_the_hosts_time_zone(monkeypatch: pytest.Mon
         pytest.skip("time.tzset is POSIX only")
     root = _ca("tz root")
     end = datetime(2026, 2, 1, tzinfo=timezone.utc)
-    leaf = (x509.CertificateBuilder().subject_name(_name("tz leaf")).issuer_name(root.subject)
-            .public_key(_key("tz leaf").public_key()).serial_number(5)
-            .not_valid_before(START).not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(_key("tz root"), None))
+    leaf = _cert("tz leaf", "tz root", serial=5, not_after=end, ca=False)
     monkeypatch.setenv("TZ", "Etc/GMT-14")
     time.tzset()
     try:
@@ -270,22 +259,16 @@ def test_an_ip_identity_is_checked_against_a_certificate_whose_san_also_holds_a_
     RFC 4945 3.1: an ID_IPV4_ADDR must equal an iPAddress subjectAltName of the certificate.  A range names no
     address: it vouches for none, not even the addresses inside it, and the other entries are still read."""
     root = _ca("id root")
-    moon_cert = (x509.CertificateBuilder().subject_name(_name("moon")).issuer_name(root.subject)
-                 .public_key(_key("moon").public_key()).serial_number(11)
-                 .not_valid_before(START).not_valid_after(END)
-                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                 .add_extension(x509.SubjectAlternativeName([
-                     x509.IPAddress(ipaddress.ip_network("198.51.100.0/24")),
-                     x509.IPAddress(ipaddress.ip_address("192.0.2.1"))]), critical=False)
-                 .sign(_key("id root"), None))
+    moon_cert = _cert("moon", "id root", serial=11, ca=False, extensions=((x509.SubjectAlternativeName([
+        x509.IPAddress(ipaddress.ip_network("198.51.100.0/24")), x509.IPAddress(ipaddress.ip_address("192.0.2.1"))]),
+        False),))
     assert identity_matches_certificate("ID_IPV4_ADDR", bytes([192, 0, 2, 1]), moon_cert) is True
     assert identity_matches_certificate("ID_IPV4_ADDR", bytes([198, 51, 100, 7]), moon_cert) is False
     assert identity_matches_certificate("ID_IPV4_ADDR", bytes([198, 51, 100, 0]), moon_cert) is False
 
     # the same certificate in a handshake: moon's config is built and sun accepts its ID and signature
     sun_cert = make_leaf(root, _key("id root"), "CN=sun", _key("sun"), san=["sun.example"])
-    common = dict(trust_anchors=(root,), ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
-                  cookie_threshold=None)
+    common = dict(trust_anchors=(root,), **_COMMON)
     moon = IkeConfig(local_id="192.0.2.1", remote_id="sun.example", certificate=moon_cert,
                      private_key=_key("moon"), **common)
     sun = IkeConfig(local_id="sun.example", remote_id="192.0.2.1", certificate=sun_cert, private_key=_key("sun"),
@@ -301,13 +284,10 @@ def test_an_ip_identity_is_checked_against_a_certificate_whose_san_also_holds_a_
 def _id_cert(names: list[x509.GeneralName], ski: bytes | None = None) -> x509.Certificate:
     """A leaf for "moon" (subject CN=moon) issued by CN=id issuer, with ``names`` as subjectAltName and, when
     given, ``ski`` as its subjectKeyIdentifier."""
-    b = (x509.CertificateBuilder().subject_name(_name("moon")).issuer_name(_name("id issuer"))
-         .public_key(_key("moon").public_key()).serial_number(12)
-         .not_valid_before(START).not_valid_after(END)
-         .add_extension(x509.SubjectAlternativeName(names), critical=False))
+    extensions: tuple[tuple[x509.ExtensionType, bool], ...] = ((x509.SubjectAlternativeName(names), False),)
     if ski is not None:
-        b = b.add_extension(x509.SubjectKeyIdentifier(ski), critical=False)
-    return b.sign(_key("id issuer"), None)
+        extensions += ((x509.SubjectKeyIdentifier(ski), False),)
+    return _cert("moon", "id issuer", serial=12, extensions=extensions)
 
 
 def test_an_rfc822_id_must_be_the_whole_mailbox_of_the_certificate() -> None:
@@ -371,8 +351,7 @@ def test_a_responder_refuses_a_peer_whose_id_its_certificate_does_not_hold() -> 
     root = _ca("id root")
     moon_cert = make_leaf(root, _key("id root"), "CN=moon", _key("moon"), san=["moon.example"])
     sun_cert = make_leaf(root, _key("id root"), "CN=sun", _key("sun"), san=["sun.example"])
-    common = dict(trust_anchors=(root,), ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
-                  cookie_threshold=None)
+    common = dict(trust_anchors=(root,), **_COMMON)
     moon = IkeConfig(local_id="moon.example", remote_id="sun.example", certificate=moon_cert,
                      private_key=_key("moon"), **common)
     object.__setattr__(moon, "local_id", "mars.example")  # what a peer that is not ikelab may send
@@ -395,8 +374,7 @@ def _pair(moon_cert: x509.Certificate, anchors: tuple[x509.Certificate, ...], *,
     """A handshake between moon (initiator, ``moon_cert`` with ``_key("moon")``) and sun (a certificate from
     ``anchors[0]``'s key "id root"), each trusting ``anchors``, run until idle from ``start`` seconds."""
     sun_cert = make_leaf(anchors[0], _key("id root"), "CN=sun", _key("sun"), san=["sun.example"])
-    common = dict(trust_anchors=anchors, ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
-                  cookie_threshold=None)
+    common = dict(trust_anchors=anchors, **_COMMON)
     ci = IkeConfig(**{**common, **dict(local_id="moon.example", remote_id="sun.example", certificate=moon_cert,
                                        private_key=_key("moon")), **(moon or {})})
     cr = IkeConfig(**{**common, **dict(local_id="sun.example", remote_id="moon.example", certificate=sun_cert,
@@ -453,8 +431,7 @@ def test_a_peer_certificate_signed_over_sha1_is_refused_unless_allow_weak() -> N
     assert moon_cert.signature_hash_algorithm.name == "sha1"
     sun_key = ec_key_from_seed("session 39 sun")
     sun_cert = make_leaf(root, ca_key, "CN=sun", sun_key, san=["sun.example"])
-    common = dict(trust_anchors=(root,), ike_proposals=("aes128-sha256-x25519",), esp_proposals=("aes128gcm16",),
-                  cookie_threshold=None)
+    common = dict(trust_anchors=(root,), **_COMMON)
     moon = IkeConfig(local_id="moon.example", remote_id="sun.example", certificate=moon_cert,
                      private_key=_key("moon"), **common)
     for allow_weak in (False, True):
@@ -483,11 +460,8 @@ def test_the_peers_certificate_is_checked_at_the_epoch_plus_the_engines_time() -
     must find it expired, one at 0 s valid."""
     root = _ca("id root")
     end = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
-    moon_cert = (x509.CertificateBuilder().subject_name(_name("moon")).issuer_name(root.subject)
-                 .public_key(_key("moon").public_key()).serial_number(13)
-                 .not_valid_before(START).not_valid_after(end)
-                 .add_extension(x509.SubjectAlternativeName([x509.DNSName("moon.example")]), critical=False)
-                 .sign(_key("id root"), None))
+    moon_cert = _cert("moon", "id root", serial=13, not_after=end,
+                      extensions=((x509.SubjectAlternativeName([x509.DNSName("moon.example")]), False),))
     epoch = dict(epoch=end - timedelta(seconds=1000))
     early = _pair(moon_cert, (root,), moon=epoch, sun=epoch, start=0.0)
     assert early.responder.state == State.ESTABLISHED
