@@ -42,7 +42,7 @@ from ikelab.ts_negotiation import check_narrowed, narrow_cached
 from test_review_transport_nat import IP1, IP2, TransportLab, configs as transport_configs
 
 # IANA IKEv2 registries (RFC 7296 3.3.2, 3.3.5): the numbers a peer puts on the wire
-AES_CBC, HMAC_SHA2_256, AUTH_HMAC_SHA2_256_128, MODP_2048 = 12, 5, 12, 14
+AES_CBC, HMAC_SHA2_256, AUTH_HMAC_SHA2_256_128, MODP_2048, ECP_256 = 12, 5, 12, 14, 19
 
 
 def _ike(number: int, key_bits: int = 128) -> Proposal:
@@ -168,8 +168,6 @@ def test_the_same_offer_under_another_local_policy_is_narrowed_again() -> None:
 
 
 # --------------------------------------------------------------------------- select: the responder's choice (2.7)
-
-ECP_256 = 19
 
 
 def test_the_group_of_the_ke_payload_is_taken_whichever_order_is_preferred() -> None:
