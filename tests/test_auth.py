@@ -861,11 +861,9 @@ _WEAK_ALG_IDS = {("rsa", "md5"): "300d06092a864886f70d0101040500", ("rsa", "sha1
                  ("ec", "sha1"): "300906072a8648ce3d0401"}
 
 
-def _resigned(cert: x509.Certificate, key, hash_cls) -> x509.Certificate:
-    """``cert`` with its signature AlgorithmIdentifier (in the TBSCertificate and outside it) changed to
-    ``hash_cls`` and the TBSCertificate signed again: cryptography no longer builds MD5 or SHA-1 certificates."""
-    rsa_key = not isinstance(key, ec.EllipticCurvePrivateKey)
-    alg_id = bytes.fromhex(_WEAK_ALG_IDS["rsa" if rsa_key else "ec", hash_cls.name])
+def _tbs_with_algorithm(cert: x509.Certificate, alg_id: bytes) -> bytes:
+    """``cert``'s TBSCertificate (DER) with its signature AlgorithmIdentifier replaced by ``alg_id``, to be
+    signed again and put beside the same ``alg_id`` outside it (RFC 5280 4.1.1.2: the two must be the same)."""
     der = cert.public_bytes(serialization.Encoding.DER)
     start, _, _ = _tlv(der)
     tbs_start, tbs_end, _ = _tlv(der, start)
@@ -877,7 +875,15 @@ def _resigned(cert: x509.Certificate, key, hash_cls) -> x509.Certificate:
     old_alg = der[tbs_end : _tlv(der, tbs_end)[1]]
     assert fields[2] == old_alg  # RFC 5280 4.1.1.2: the two must be the same
     fields[2] = alg_id
-    tbs = _der(0x30, b"".join(fields))
+    return _der(0x30, b"".join(fields))
+
+
+def _resigned(cert: x509.Certificate, key, hash_cls) -> x509.Certificate:
+    """``cert`` with its signature AlgorithmIdentifier (in the TBSCertificate and outside it) changed to
+    ``hash_cls`` and the TBSCertificate signed again: cryptography no longer builds MD5 or SHA-1 certificates."""
+    rsa_key = not isinstance(key, ec.EllipticCurvePrivateKey)
+    alg_id = bytes.fromhex(_WEAK_ALG_IDS["rsa" if rsa_key else "ec", hash_cls.name])
+    tbs = _tbs_with_algorithm(cert, alg_id)
     signature = key.sign(tbs, padding.PKCS1v15(), hash_cls()) if rsa_key else key.sign(tbs, ec.ECDSA(hash_cls()))
     return x509.load_der_x509_certificate(_der(0x30, tbs + alg_id + _der(0x03, b"\x00" + signature)))
 

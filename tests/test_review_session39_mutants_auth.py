@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from ikelab import cert_checks
@@ -38,7 +38,7 @@ from ikelab.identity import identity_matches_certificate
 from ikelab.lab import Lab
 from ikelab.state import State
 
-from test_auth import _der, _resigned, _tlv  # DER helpers (X.690 8.1); a certificate re-signed over SHA-1
+from test_auth import _der, _resigned, _tbs_with_algorithm  # DER (X.690 8.1); a certificate re-signed
 
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 START, END = datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2035, 1, 1, tzinfo=timezone.utc)
@@ -185,16 +185,7 @@ _UNKNOWN_SIG_ALG = bytes.fromhex("300b" "0609" "2b0601040183b20327")
 def _with_unknown_signature_algorithm(cert: x509.Certificate, signer: ed25519.Ed25519PrivateKey) -> x509.Certificate:
     """``cert`` with its signature AlgorithmIdentifier (in the TBSCertificate and outside it, RFC 5280 4.1.1.2)
     replaced by :data:`_UNKNOWN_SIG_ALG`, the TBSCertificate signed again with ``signer``."""
-    der = cert.public_bytes(serialization.Encoding.DER)
-    start, _, _ = _tlv(der)
-    tbs_start, tbs_end, _ = _tlv(der, start)
-    fields, pos = [], tbs_start
-    while pos < tbs_end:  # version, serialNumber, signature, issuer, ...
-        _, end, _ = _tlv(der, pos)
-        fields.append(der[pos:end])
-        pos = end
-    fields[2] = _UNKNOWN_SIG_ALG
-    tbs = _der(0x30, b"".join(fields))
+    tbs = _tbs_with_algorithm(cert, _UNKNOWN_SIG_ALG)
     return x509.load_der_x509_certificate(_der(0x30, tbs + _UNKNOWN_SIG_ALG + _der(0x03, b"\x00" + signer.sign(tbs))))
 
 
